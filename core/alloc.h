@@ -1,0 +1,25 @@
+/* alloc.h - host allocation that counts bytes, so meters can show process memory.
+ *
+ * lt_malloc/lt_calloc/lt_realloc/lt_free behave like their libc twins but keep a running
+ * total (thread-safe, relaxed atomics). lt_free(NULL) is a no-op. Large aligned buffers
+ * (weight arenas on the CPU backend) use lt_aligned_alloc / lt_aligned_free.
+ */
+#ifndef LT_ALLOC_H
+#define LT_ALLOC_H
+
+#include <stddef.h>
+
+void *lt_malloc(size_t n);
+void *lt_calloc(size_t count, size_t size);
+void *lt_realloc(void *p, size_t n);
+void  lt_free(void *p);
+char *lt_strdup(const char *s);
+
+/* 64-byte aligned; size rounded up to a multiple of 64. */
+void *lt_aligned_alloc(size_t n);
+void  lt_aligned_free(void *p);
+
+/* Bytes currently allocated through this module. */
+size_t lt_mem_used(void);
+
+#endif

@@ -1,0 +1,65 @@
+/* backend_impl.h - the op table a backend fills. Included only by backend implementations
+ * (core/backend_cpu.c, kernels/cuda/backend_cuda.cu) and core/backend.c.
+ *
+ * Every op slot receives arguments already validated by the lt_op_* wrapper in
+ * core/backend.c (dtypes, shapes, same backend), so implementations only compute.
+ * A NULL op slot means "not supported by this backend" (the wrapper reports it).
+ */
+#ifndef LT_BACKEND_IMPL_H
+#define LT_BACKEND_IMPL_H
+
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lt_backend_ops {
+    const char *name;
+    bool is_host;
+
+    void (*destroy)(lt_backend *be);
+    lt_status (*mem_info)(lt_backend *be, size_t *free_b, size_t *total_b, lt_err *err);
+    lt_status (*alloc)(lt_backend *be, size_t bytes, void **out, lt_err *err);
+    void (*release)(lt_backend *be, void *ptr);
+    lt_status (*set)(lt_backend *be, void *dst, const void *host, size_t bytes, lt_err *err);
+    lt_status (*get)(lt_backend *be, void *host, const void *src, size_t bytes, lt_err *err);
+    lt_status (*copy)(lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err);
+    lt_status (*sync)(lt_backend *be, lt_err *err); /* optional: NULL = synchronous */
+
+    lt_status (*get_rows)(lt_backend *, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *);
+    lt_status (*matmul)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w,
+                        const lt_tensor *bias, lt_err *);
+    lt_status (*rmsnorm)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps, lt_err *);
+    lt_status (*rope)(lt_backend *, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
+                      int head_dim, bool neox, lt_err *);
+    lt_status (*silu_mul)(lt_backend *, lt_tensor *y, const lt_tensor *gate, const lt_tensor *up, lt_err *);
+    lt_status (*add)(lt_backend *, lt_tensor *y, const lt_tensor *a, const lt_tensor *b, lt_err *);
+    lt_status (*kv_store)(lt_backend *, lt_tensor *kc, lt_tensor *vc, const lt_tensor *k, const lt_tensor *v,
+                          const lt_tensor *slots, lt_err *);
+    lt_status (*attention)(lt_backend *, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
+                           const lt_tensor *vc, const lt_attn_meta *m, lt_err *);
+    lt_status (*argmax)(lt_backend *, lt_tensor *out, const lt_tensor *x, lt_err *);
+    lt_status (*convert)(lt_backend *, lt_tensor *y, const lt_tensor *x, lt_err *);
+} lt_backend_ops;
+
+/* The common head of every backend object; implementations embed it first. */
+struct lt_backend {
+    const lt_backend_ops *ops;
+    char device[128];
+    int n_threads;
+    size_t used[LT_MEM_CAT_COUNT];
+};
+
+/* Constructors, called by lt_backend_create. */
+lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
+#ifdef LT_HAVE_CUDA
+lt_status lt_backend_cuda_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
+int lt_backend_cuda_device_count(void);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,44 @@
+/* cpu_impl.h - private helpers shared by the CPU kernel files (not part of any public API).
+ *
+ * Run-time CPU feature detection, row partitioning, and the f16 vector helpers. The SIMD
+ * bodies live in the .c files as __attribute__((target(...))) functions, so the build needs
+ * no -mavx2 flag and runs on any x86-64 (or other) CPU.
+ */
+#ifndef LT_CPU_IMPL_H
+#define LT_CPU_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lt_cpu.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LT_X86 1
+#include <immintrin.h>
+#define LT_AVX2 __attribute__((target("avx2,fma,f16c")))
+#else
+#define LT_X86 0
+#endif
+
+/* True when the CPU has AVX2, FMA and F16C (checked once). LT_CPU_SCALAR=1 in the
+ * environment forces the portable paths (tests use it to compare both). */
+bool lt_cpu_has_avx2(void);
+
+/* Rows [*r0, *r1) of n for thread ith of nth, in whole multiples of align. */
+static inline void lt_cpu_split(int64_t n, int ith, int nth, int64_t align, int64_t *r0, int64_t *r1) {
+    int64_t chunks = (n + align - 1) / align;
+    int64_t c0 = chunks * ith / nth, c1 = chunks * (ith + 1) / nth;
+    *r0 = c0 * align < n ? c0 * align : n;
+    *r1 = c1 * align < n ? c1 * align : n;
+}
+
+/* A buffer of at least bytes, kept by the pool between calls (one per slot, slots
+ * 0..LT_POOL_SCRATCH_SLOTS-1; contents are not preserved when it grows). NULL when out of
+ * memory. Only the thread calling lt_pool_run may use it, outside the run's workers' writes. */
+#define LT_POOL_SCRATCH_SLOTS 4
+void *lt_pool_scratch(lt_pool *p, int slot, size_t bytes);
+
+/* Q8_0 activation rows for the quantized matmul (same bits as lt_cpu_quant_row). */
+void lt_cpu_quant_q8_0(const float *x, lt_block_q8_0 *y, int64_t n);
+
+#endif

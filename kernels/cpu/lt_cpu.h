@@ -1,0 +1,79 @@
+/* lt_cpu.h - CPU kernels on raw pointers, and the thread pool they run on.
+ *
+ * These are the reference every other backend is tested against, and the CPU fast paths
+ * (AVX2/F16C/FMA chosen at run time, OpenBLAS sgemm for multi-row f32 products). All
+ * matrices are row-major; a weight w is [N, K] with rows in its dtype's layout (lt_math.h).
+ * Functions that take a pool split work across its threads; the caller's thread works too.
+ */
+#ifndef LT_CPU_H
+#define LT_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../core/status.h"
+#include "../lt_math.h"
+
+/* ---- thread pool ------------------------------------------------------------------------- */
+
+typedef struct lt_pool lt_pool;
+
+lt_status lt_pool_create(lt_pool **out, int n_threads /* 0 = online cores */, lt_err *err);
+void lt_pool_free(lt_pool *p); /* NULL is a no-op */
+int lt_pool_threads(const lt_pool *p);
+/* Runs fn(ctx, ith, nth) for ith = 0..nth-1 on the pool's threads (the caller is thread 0)
+ * and returns when all are done. p may be NULL: runs fn(ctx, 0, 1). Not reentrant. */
+void lt_pool_run(lt_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx);
+
+/* Turns the SIMD fast paths off (false) or back on where the CPU has them (true); tests use
+ * it to check the portable paths. Not thread-safe with kernels running. */
+void lt_cpu_set_simd(bool enabled);
+/* True when SIMD fast paths are in use. */
+bool lt_cpu_simd(void);
+
+/* ---- conversion ---------------------------------------------------------------------------- */
+
+/* One row of n elements (n a multiple of the block size) between f32 and dtype t. */
+void lt_cpu_dequant_row(lt_dtype t, const void *src, float *dst, int64_t n);
+void lt_cpu_quant_row(lt_dtype t, const float *src, void *dst, int64_t n);
+
+/* ---- ops (see core/backend.h for the semantics) --------------------------------------------- */
+
+void lt_cpu_get_rows(lt_pool *p, float *y, const void *table, lt_dtype t, int64_t cols, const int32_t *ids,
+                     int64_t n);
+/* y[T,N] = x[T,K] . w[N,K]^T (+ bias[N]). */
+void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int64_t T,
+                   int64_t N, int64_t K);
+/* Reserves the pool's scratch memory lt_cpu_matmul needs for this dtype and T (quantized
+ * activations, widened weight rows); false when out of memory. lt_cpu_matmul on a pool
+ * without the reservation allocates it itself and aborts if it cannot. */
+bool lt_cpu_matmul_prepare(lt_pool *p, lt_dtype wt, int64_t T, int64_t K);
+/* Bytes of that scratch memory. */
+size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads);
+void lt_cpu_rmsnorm(lt_pool *p, float *y, const float *x, const float *w, int64_t T, int64_t D, float eps);
+void lt_cpu_rope(lt_pool *p, float *x, const int32_t *pos, const float *freqs, int64_t T, int n_heads, int head_dim,
+                 bool neox);
+void lt_cpu_silu_mul(lt_pool *p, float *y, const float *gate, const float *up, int64_t n);
+void lt_cpu_add(lt_pool *p, float *y, const float *a, const float *b, int64_t n);
+/* Stores rows of k, v [T, width] f32 into caches (dtype kvt: f32 or f16) at row slots[t]. */
+void lt_cpu_kv_store(lt_pool *p, void *kc, void *vc, lt_dtype kvt, int64_t width, const float *k, const float *v,
+                     const int32_t *slots, int64_t T);
+typedef struct lt_cpu_attn_args {
+    float *out;               /* [T, H*Dh] */
+    const float *q;           /* [T, H*Dh] */
+    const void *kc, *vc;      /* [n_blocks*block_size, KVH*Dh] of kvt */
+    lt_dtype kvt;
+    const int32_t *tok_seq;   /* [T] */
+    const int32_t *tok_ctx;   /* [T] */
+    const int32_t *block_tables; /* [S, max_blocks] */
+    int64_t T;
+    int max_blocks, n_heads, n_kv_heads, head_dim, block_size;
+    float scale;
+} lt_cpu_attn_args;
+void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a);
+/* Largest head_dim lt_cpu_attention accepts. */
+int lt_cpu_attention_max_head_dim(void);
+void lt_cpu_argmax(lt_pool *p, int32_t *out, const float *x, int64_t T, int64_t N);
+
+#endif

@@ -1,0 +1,442 @@
+/* matmul.c - y[T,N] = x[T,K] . w[N,K]^T (+ bias) for f32, f16, bf16, q8_0 and q4_0 weights.
+ *
+ * Work is split over the pool by chunks of weight rows, taken from an atomic counter so a
+ * thread slowed by a neighbour does not hold the others back.
+ *  - q8_0 / q4_0: the activations are quantized to q8_0 once per call, then each weight row
+ *    is dotted (integer products per block, as GGML does) with every activation row of a
+ *    tile while it is hot in L1. A row's result does not depend on T, so decoding one token
+ *    and verifying a batch give identical numbers.
+ *  - f16 / bf16: dot products with f32 accumulation for small T; for T >= 8 chunks of weight
+ *    rows are widened to f32 and multiplied with OpenBLAS sgemm.
+ *  - f32: dot products for T = 1, OpenBLAS sgemm per row chunk otherwise.
+ * AVX2+FMA+F16C paths are chosen at run time; scalar paths are portable.
+ * Leaves out: AVX-512 variants, k-quants, sparse and group-wise GPTQ formats.
+ */
+#include <cblas.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "../../core/alloc.h"
+#include "cpu_impl.h"
+
+#define QTILE_T 64        /* activation rows per tile for quantized weights (L2 resident) */
+#define DOT_MAX_T 8       /* below this many rows, f16/bf16 use dot products */
+#define WIDEN_BYTES (1 << 20) /* f32 buffer per thread for widened f16/bf16 rows */
+
+/* ---- scalar dot products ------------------------------------------------------------------ */
+
+static float dot_f32_scalar(const float *x, const float *w, int64_t K) {
+    float s[4] = {0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4)
+        for (int j = 0; j < 4; j++) s[j] += x[k + j] * w[k + j];
+    float r = (s[0] + s[1]) + (s[2] + s[3]);
+    for (; k < K; k++) r += x[k] * w[k];
+    return r;
+}
+
+static float dot_f16_scalar(const float *x, const uint16_t *w, int64_t K) {
+    float s = 0;
+    for (int64_t k = 0; k < K; k++) s += x[k] * lt_f16_to_f32(w[k]);
+    return s;
+}
+
+static float dot_bf16_scalar(const float *x, const uint16_t *w, int64_t K) {
+    float s = 0;
+    for (int64_t k = 0; k < K; k++) s += x[k] * lt_bf16_to_f32(w[k]);
+    return s;
+}
+
+static float dot_q8_0_scalar(const lt_block_q8_0 *xq, const lt_block_q8_0 *w, int64_t nb) {
+    float s = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int sum = 0;
+        for (int j = 0; j < LT_QK; j++) sum += (int)xq[i].q[j] * (int)w[i].q[j];
+        s += (float)sum * (lt_f16_to_f32(w[i].d) * lt_f16_to_f32(xq[i].d));
+    }
+    return s;
+}
+
+static float dot_q4_0_scalar(const lt_block_q8_0 *xq, const lt_block_q4_0 *w, int64_t nb) {
+    float s = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        int sum = 0;
+        for (int j = 0; j < LT_QK / 2; j++) {
+            sum += ((w[i].q[j] & 15) - 8) * (int)xq[i].q[j];
+            sum += ((w[i].q[j] >> 4) - 8) * (int)xq[i].q[j + LT_QK / 2];
+        }
+        s += (float)sum * (lt_f16_to_f32(w[i].d) * lt_f16_to_f32(xq[i].d));
+    }
+    return s;
+}
+
+/* ---- AVX2 dot products ---------------------------------------------------------------------- */
+
+#if LT_X86
+LT_AVX2 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LT_AVX2 static float dot_f32_avx2(const float *x, const float *w, int64_t K) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w + k), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(w + k + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), _mm256_loadu_ps(w + k + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 24), _mm256_loadu_ps(w + k + 24), a3);
+    }
+    for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(w + k), a0);
+    float r = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; k < K; k++) r += x[k] * w[k];
+    return r;
+}
+
+LT_AVX2 static float dot_f16_avx2(const float *x, const uint16_t *w, int64_t K) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t k = 0;
+#define LD16(o) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + k + (o))))
+    for (; k + 32 <= K; k += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), LD16(0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), LD16(8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 16), LD16(16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 24), LD16(24), a3);
+    }
+    for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), LD16(0), a0);
+#undef LD16
+    float r = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; k < K; k++) r += x[k] * lt_f16_to_f32(w[k]);
+    return r;
+}
+
+LT_AVX2 static float dot_bf16_avx2(const float *x, const uint16_t *w, int64_t K) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t k = 0;
+#define LDB(o)                                                                                  \
+    _mm256_castsi256_ps(                                                                        \
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + k + (o)))), 16))
+    for (; k + 16 <= K; k += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), LDB(0), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), LDB(8), a1);
+    }
+    for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), LDB(0), a0);
+#undef LDB
+    float r = hsum8(_mm256_add_ps(a0, a1));
+    for (; k < K; k++) r += x[k] * lt_bf16_to_f32(w[k]);
+    return r;
+}
+
+/* sum of products of 32 signed bytes, as 8 floats (GGML's mul_sum_i8_pairs_float) */
+LT_AVX2 static inline __m256 mul_sum_i8(__m256i a, __m256i b) {
+    const __m256i ax = _mm256_sign_epi8(a, a);
+    const __m256i sy = _mm256_sign_epi8(b, a);
+    const __m256i dot = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
+}
+
+LT_AVX2 static inline float dscale(uint16_t a, uint16_t b) {
+    return _mm_cvtss_f32(_mm_mul_ss(_mm_cvtph_ps(_mm_cvtsi32_si128(a)), _mm_cvtph_ps(_mm_cvtsi32_si128(b))));
+}
+
+LT_AVX2 static float dot_q8_0_avx2(const lt_block_q8_0 *xq, const lt_block_q8_0 *w, int64_t nb) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256 q0 = mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[i].q), _mm256_loadu_si256((const __m256i *)xq[i].q));
+        __m256 q1 = mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[i + 1].q),
+                               _mm256_loadu_si256((const __m256i *)xq[i + 1].q));
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i].d, xq[i].d)), q0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i + 1].d, xq[i + 1].d)), q1, a1);
+    }
+    if (i < nb) {
+        __m256 q0 = mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[i].q), _mm256_loadu_si256((const __m256i *)xq[i].q));
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i].d, xq[i].d)), q0, a0);
+    }
+    return hsum8(_mm256_add_ps(a0, a1));
+}
+
+LT_AVX2 static inline __m256i q4_bytes(const uint8_t *q) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)q);
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_sub_epi8(_mm256_and_si256(b, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+}
+
+LT_AVX2 static float dot_q4_0_avx2(const lt_block_q8_0 *xq, const lt_block_q4_0 *w, int64_t nb) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256 q0 = mul_sum_i8(q4_bytes(w[i].q), _mm256_loadu_si256((const __m256i *)xq[i].q));
+        __m256 q1 = mul_sum_i8(q4_bytes(w[i + 1].q), _mm256_loadu_si256((const __m256i *)xq[i + 1].q));
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i].d, xq[i].d)), q0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i + 1].d, xq[i + 1].d)), q1, a1);
+    }
+    if (i < nb) {
+        __m256 q0 = mul_sum_i8(q4_bytes(w[i].q), _mm256_loadu_si256((const __m256i *)xq[i].q));
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i].d, xq[i].d)), q0, a0);
+    }
+    return hsum8(_mm256_add_ps(a0, a1));
+}
+
+/* The same sums as dot_q8_0_avx2 / dot_q4_0_avx2 (bit for bit) for 4 activation rows at
+ * once, so each weight block is loaded and unpacked once per 4 rows (prefill). */
+LT_AVX2 static inline void acc_block4(__m256 a[4], const __m256i wq, float dw, const lt_block_q8_0 *const xr[4],
+                                      int64_t i) {
+    const __m256i ax = _mm256_sign_epi8(wq, wq);
+    for (int r = 0; r < 4; r++) {
+        const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)xr[r][i].q), wq);
+        const __m256 q = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1)));
+        const float d = _mm_cvtss_f32(_mm_mul_ss(_mm_set_ss(dw), _mm_cvtph_ps(_mm_cvtsi32_si128(xr[r][i].d))));
+        a[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), q, a[r]);
+    }
+}
+
+LT_AVX2 static float f16_1(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
+LT_AVX2 static void dot4_q8_0_avx2(const lt_block_q8_0 *const xr[4], const lt_block_q8_0 *w, int64_t nb, float out[4]) {
+    __m256 a0[4], a1[4];
+    for (int r = 0; r < 4; r++) a0[r] = a1[r] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc_block4(a0, _mm256_loadu_si256((const __m256i *)w[i].q), f16_1(w[i].d), xr, i);
+        acc_block4(a1, _mm256_loadu_si256((const __m256i *)w[i + 1].q), f16_1(w[i + 1].d), xr, i + 1);
+    }
+    if (i < nb) acc_block4(a0, _mm256_loadu_si256((const __m256i *)w[i].q), f16_1(w[i].d), xr, i);
+    for (int r = 0; r < 4; r++) out[r] = hsum8(_mm256_add_ps(a0[r], a1[r]));
+}
+
+LT_AVX2 static void dot4_q4_0_avx2(const lt_block_q8_0 *const xr[4], const lt_block_q4_0 *w, int64_t nb, float out[4]) {
+    __m256 a0[4], a1[4];
+    for (int r = 0; r < 4; r++) a0[r] = a1[r] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc_block4(a0, q4_bytes(w[i].q), f16_1(w[i].d), xr, i);
+        acc_block4(a1, q4_bytes(w[i + 1].q), f16_1(w[i + 1].d), xr, i + 1);
+    }
+    if (i < nb) acc_block4(a0, q4_bytes(w[i].q), f16_1(w[i].d), xr, i);
+    for (int r = 0; r < 4; r++) out[r] = hsum8(_mm256_add_ps(a0[r], a1[r]));
+}
+
+LT_AVX2 static void widen_f16_avx2(const uint16_t *s, float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    for (; i < n; i++) d[i] = lt_f16_to_f32(s[i]);
+}
+#endif
+
+/* ---- the job ---------------------------------------------------------------------------------- */
+
+typedef struct mm_ctx {
+    float *y;
+    const float *x;
+    const char *w;
+    lt_dtype wt;
+    const float *bias;
+    int64_t T, N, K;
+    size_t w_row;        /* bytes per weight row */
+    const char *xq;      /* q8_0 activations, xq_row bytes per row */
+    size_t xq_row;
+    float *widen;        /* per-thread f32 buffers of chunk*K floats */
+    int64_t chunk;       /* weight rows per work item */
+    bool avx2;
+    _Atomic int64_t next; /* next work item */
+} mm_ctx;
+
+typedef float (*dot_fn)(const void *x, const void *w, int64_t K);
+
+static float dq8_s(const void *x, const void *w, int64_t K) { return dot_q8_0_scalar(x, w, K / LT_QK); }
+static float dq4_s(const void *x, const void *w, int64_t K) { return dot_q4_0_scalar(x, w, K / LT_QK); }
+static float df32_s(const void *x, const void *w, int64_t K) { return dot_f32_scalar(x, w, K); }
+static float df16_s(const void *x, const void *w, int64_t K) { return dot_f16_scalar(x, w, K); }
+static float dbf16_s(const void *x, const void *w, int64_t K) { return dot_bf16_scalar(x, w, K); }
+#if LT_X86
+LT_AVX2 static float dq8_v(const void *x, const void *w, int64_t K) { return dot_q8_0_avx2(x, w, K / LT_QK); }
+LT_AVX2 static float dq4_v(const void *x, const void *w, int64_t K) { return dot_q4_0_avx2(x, w, K / LT_QK); }
+LT_AVX2 static float df32_v(const void *x, const void *w, int64_t K) { return dot_f32_avx2(x, w, K); }
+LT_AVX2 static float df16_v(const void *x, const void *w, int64_t K) { return dot_f16_avx2(x, w, K); }
+LT_AVX2 static float dbf16_v(const void *x, const void *w, int64_t K) { return dot_bf16_avx2(x, w, K); }
+#endif
+
+static dot_fn pick_dot(lt_dtype wt, bool avx2) {
+#if LT_X86
+    if (avx2) {
+        switch (wt) {
+        case LT_F32: return df32_v;
+        case LT_F16: return df16_v;
+        case LT_BF16: return dbf16_v;
+        case LT_Q8_0: return dq8_v;
+        case LT_Q4_0: return dq4_v;
+        default: break;
+        }
+    }
+#endif
+    switch (wt) {
+    case LT_F32: return df32_s;
+    case LT_F16: return df16_s;
+    case LT_BF16: return dbf16_s;
+    case LT_Q8_0: return dq8_s;
+    case LT_Q4_0: return dq4_s;
+    default: LT_ASSERT(!"matmul: bad weight dtype");
+    }
+    return NULL;
+}
+
+static inline float bias_of(const mm_ctx *c, int64_t n) { return c->bias ? c->bias[n] : 0.0f; }
+
+/* Dot-product path: each weight row against every activation row (tiles of QTILE_T). */
+static void mm_dot_job(void *arg, int ith, int nth) {
+    mm_ctx *c = arg;
+    const dot_fn dot = pick_dot(c->wt, c->avx2);
+    const bool quant = c->wt == LT_Q8_0 || c->wt == LT_Q4_0;
+    const char *xs = quant ? c->xq : (const char *)c->x;
+    const size_t xrow = quant ? c->xq_row : (size_t)c->K * sizeof(float);
+    const int64_t items = (c->N + c->chunk - 1) / c->chunk;
+    for (;;) {
+        int64_t it = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+        if (it >= items) break;
+        int64_t n0 = it * c->chunk, n1 = n0 + c->chunk < c->N ? n0 + c->chunk : c->N;
+        for (int64_t t0 = 0; t0 < c->T; t0 += QTILE_T) {
+            int64_t t1 = t0 + QTILE_T < c->T ? t0 + QTILE_T : c->T;
+            for (int64_t n = n0; n < n1; n++) {
+                const char *wr = c->w + (size_t)n * c->w_row;
+                const float b = bias_of(c, n);
+                int64_t t = t0;
+#if LT_X86
+                if (quant && c->avx2) {
+                    for (; t + 4 <= t1; t += 4) {
+                        const lt_block_q8_0 *xr[4];
+                        float o[4];
+                        for (int r = 0; r < 4; r++) xr[r] = (const lt_block_q8_0 *)(xs + (size_t)(t + r) * xrow);
+                        if (c->wt == LT_Q8_0) dot4_q8_0_avx2(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK, o);
+                        else dot4_q4_0_avx2(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK, o);
+                        for (int r = 0; r < 4; r++) c->y[(t + r) * c->N + n] = o[r] + b;
+                    }
+                }
+#endif
+                for (; t < t1; t++) c->y[t * c->N + n] = dot(xs + (size_t)t * xrow, wr, c->K) + b;
+            }
+        }
+    }
+}
+
+/* sgemm path: f32 weights directly, f16/bf16 widened chunk by chunk into the thread's buffer. */
+static void mm_gemm_job(void *arg, int ith, int nth) {
+    mm_ctx *c = arg;
+    const int64_t items = (c->N + c->chunk - 1) / c->chunk;
+    float *buf = c->widen ? c->widen + (size_t)ith * (size_t)c->chunk * (size_t)c->K : NULL;
+    for (;;) {
+        int64_t it = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+        if (it >= items) break;
+        int64_t n0 = it * c->chunk, n1 = n0 + c->chunk < c->N ? n0 + c->chunk : c->N;
+        const float *wf;
+        if (c->wt == LT_F32) {
+            wf = (const float *)c->w + n0 * c->K;
+        } else {
+            for (int64_t n = n0; n < n1; n++) {
+                const uint16_t *src = (const uint16_t *)(c->w + (size_t)n * c->w_row);
+                float *dst = buf + (n - n0) * c->K;
+#if LT_X86
+                if (c->avx2 && c->wt == LT_F16) {
+                    widen_f16_avx2(src, dst, c->K);
+                    continue;
+                }
+#endif
+                lt_cpu_dequant_row(c->wt, src, dst, c->K);
+            }
+            wf = buf;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->T, (int)(n1 - n0), (int)c->K, 1.0f, c->x,
+                    (int)c->K, wf, (int)c->K, 0.0f, c->y + n0, (int)c->N);
+        if (c->bias)
+            for (int64_t t = 0; t < c->T; t++)
+                for (int64_t n = n0; n < n1; n++) c->y[t * c->N + n] += c->bias[n];
+    }
+}
+
+typedef struct quant_ctx {
+    const float *x;
+    char *xq;
+    size_t xq_row;
+    int64_t T, K;
+} quant_ctx;
+
+static void quant_job(void *arg, int ith, int nth) {
+    quant_ctx *q = arg;
+    int64_t t0, t1;
+    lt_cpu_split(q->T, ith, nth, 1, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++) lt_cpu_quant_q8_0(q->x + t * q->K, (lt_block_q8_0 *)(q->xq + (size_t)t * q->xq_row), q->K);
+}
+
+static bool use_gemm(lt_dtype wt, int64_t T) {
+    if (wt == LT_F32) return T >= 2;
+    if (wt == LT_F16 || wt == LT_BF16) return T >= DOT_MAX_T;
+    return false;
+}
+
+static int64_t gemm_chunk(int64_t K) {
+    int64_t ch = WIDEN_BYTES / (int64_t)sizeof(float) / (K > 0 ? K : 1);
+    ch = ch / 8 * 8;
+    return ch < 8 ? 8 : ch > 256 ? 256 : ch;
+}
+
+size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
+    if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * lt_row_bytes(LT_Q8_0, K);
+    if ((wt == LT_F16 || wt == LT_BF16) && use_gemm(wt, T))
+        return (size_t)n_threads * (size_t)gemm_chunk(K) * (size_t)K * sizeof(float);
+    return 0;
+}
+
+bool lt_cpu_matmul_prepare(lt_pool *p, lt_dtype wt, int64_t T, int64_t K) {
+    size_t need = lt_cpu_matmul_scratch(wt, T, K, lt_pool_threads(p));
+    return need == 0 || !p || lt_pool_scratch(p, 0, need) != NULL;
+}
+
+void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int64_t T,
+                   int64_t N, int64_t K) {
+    if (T <= 0 || N <= 0) return;
+    if (K == 0) {
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t n = 0; n < N; n++) y[t * N + n] = bias ? bias[n] : 0.0f;
+        return;
+    }
+    const int nth = lt_pool_threads(p);
+    mm_ctx c = {.y = y, .x = x, .w = w, .wt = wt, .bias = bias, .T = T, .N = N, .K = K,
+                .w_row = lt_row_bytes(wt, K), .avx2 = lt_cpu_has_avx2()};
+    atomic_init(&c.next, 0);
+    size_t need = lt_cpu_matmul_scratch(wt, T, K, nth);
+    void *scratch = NULL, *owned = NULL;
+    if (need) {
+        scratch = p ? lt_pool_scratch(p, 0, need) : (owned = lt_aligned_alloc(need));
+        LT_ASSERT(scratch != NULL); /* callers reserve with lt_cpu_matmul_prepare first */
+    }
+    if (use_gemm(wt, T)) {
+        if (wt == LT_F32) {
+            /* ~8 items, so a busy neighbour core does not stall the call; the split depends
+               on N only, so results do not change with the thread count */
+            int64_t ch = (N / 8 + 15) / 16 * 16;
+            c.chunk = ch < 64 ? 64 : ch;
+        } else {
+            c.chunk = gemm_chunk(K);
+        }
+        c.widen = scratch;
+        lt_pool_run(p, mm_gemm_job, &c);
+    } else {
+        if (wt == LT_Q8_0 || wt == LT_Q4_0) {
+            c.xq = scratch;
+            c.xq_row = lt_row_bytes(LT_Q8_0, K);
+            quant_ctx q = {x, scratch, c.xq_row, T, K};
+            if (T >= 4) lt_pool_run(p, quant_job, &q);
+            else quant_job(&q, 0, 1);
+        }
+        /* ~256 KiB of weights per work item (long streams for the prefetcher, few atomics),
+           but at least 4 items per thread so the load balances */
+        int64_t ch = (int64_t)((256 << 10) / (c.w_row ? c.w_row : 1));
+        int64_t per = (N + 4 * nth - 1) / (4 * nth);
+        if (ch > per) ch = per;
+        c.chunk = ch < 1 ? 1 : ch;
+        lt_pool_run(p, mm_dot_job, &c);
+    }
+    lt_aligned_free(owned);
+}

@@ -1,0 +1,173 @@
+/* pool.c - the persistent pthread pool every CPU kernel runs on.
+ *
+ * lt_pool_run publishes (fn, ctx) by bumping a generation counter; workers spin on it for a
+ * short while and then sleep on a futex, so back-to-back calls (decode runs ~10 per layer)
+ * cost a few microseconds, while an idle pool uses no CPU. Completion is a countdown the
+ * caller spins on (then sleeps on) the same way. Leaves out: work queues, nesting, affinity.
+ */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../../core/alloc.h"
+#include "cpu_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* Iterations of the spin loops before falling back to the futex (~50-100 us). */
+#define SPIN_ITERS 20000
+
+struct lt_pool {
+    int n; /* threads including the caller */
+    pthread_t *th;
+    void (*fn)(void *ctx, int ith, int nth);
+    void *ctx;
+    _Atomic uint32_t gen;      /* futex word: bumped once per run */
+    _Atomic uint32_t pending;  /* futex word: workers still running the current job */
+    _Atomic int sleepers;      /* workers blocked on gen */
+    _Atomic int caller_asleep; /* caller blocked on pending */
+    _Atomic int stop;
+    void *scratch[LT_POOL_SCRATCH_SLOTS];
+    size_t scratch_size[LT_POOL_SCRATCH_SLOTS];
+};
+
+typedef struct worker_arg {
+    lt_pool *p;
+    int ith;
+} worker_arg;
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *addr, int n) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static void *worker_main(void *arg) {
+    worker_arg wa = *(worker_arg *)arg;
+    lt_free(arg);
+    lt_pool *p = wa.p;
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t g;
+        int spins = 0;
+        while ((g = atomic_load(&p->gen)) == seen) {
+            if (++spins < SPIN_ITERS) {
+                cpu_relax();
+                continue;
+            }
+            atomic_fetch_add(&p->sleepers, 1);
+            if (atomic_load(&p->gen) == seen) futex_wait(&p->gen, seen);
+            atomic_fetch_sub(&p->sleepers, 1);
+            spins = 0;
+        }
+        seen = g;
+        if (atomic_load(&p->stop)) break;
+        p->fn(p->ctx, wa.ith, p->n);
+        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_asleep))
+            futex_wake(&p->pending, 1);
+    }
+    return NULL;
+}
+
+static void publish(lt_pool *p) {
+    atomic_fetch_add(&p->gen, 1);
+    if (atomic_load(&p->sleepers) > 0) futex_wake(&p->gen, INT_MAX);
+}
+
+lt_status lt_pool_create(lt_pool **out, int n_threads, lt_err *err) {
+    *out = NULL;
+    if (n_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = n > 0 ? (int)n : 1;
+    }
+    if (n_threads > 256) return lt_err_set(err, LT_EINVAL, "%d threads requested (at most 256)", n_threads);
+    /* Our own threads split the work; OpenBLAS must not start a second set of threads. */
+    openblas_set_num_threads(1);
+    lt_pool *p = lt_calloc(1, sizeof *p);
+    if (!p) return lt_err_set(err, LT_ENOMEM, "out of host memory creating the thread pool");
+    p->n = n_threads;
+    if (n_threads > 1) {
+        p->th = lt_calloc((size_t)n_threads, sizeof *p->th);
+        if (!p->th) {
+            lt_free(p);
+            return lt_err_set(err, LT_ENOMEM, "out of host memory creating the thread pool");
+        }
+    }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *wa = lt_malloc(sizeof *wa);
+        int rc = wa ? 0 : ENOMEM;
+        if (wa) {
+            wa->p = p;
+            wa->ith = i;
+            rc = pthread_create(&p->th[i], NULL, worker_main, wa);
+            if (rc) lt_free(wa);
+        }
+        if (rc) {
+            p->n = i; /* threads 1..i-1 exist */
+            lt_pool_free(p);
+            return lt_err_set(err, LT_ENOMEM, "cannot start worker thread %d of %d (error %d)", i, n_threads, rc);
+        }
+    }
+    *out = p;
+    return LT_OK;
+}
+
+void lt_pool_free(lt_pool *p) {
+    if (!p) return;
+    if (p->n > 1) {
+        atomic_store(&p->stop, 1);
+        publish(p);
+        for (int i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);
+    }
+    for (int i = 0; i < LT_POOL_SCRATCH_SLOTS; i++) lt_aligned_free(p->scratch[i]);
+    lt_free(p->th);
+    lt_free(p);
+}
+
+void *lt_pool_scratch(lt_pool *p, int slot, size_t bytes) {
+    LT_ASSERT(p && slot >= 0 && slot < LT_POOL_SCRATCH_SLOTS);
+    if (bytes <= p->scratch_size[slot]) return p->scratch[slot];
+    lt_aligned_free(p->scratch[slot]);
+    p->scratch[slot] = lt_aligned_alloc(bytes);
+    p->scratch_size[slot] = p->scratch[slot] ? bytes : 0;
+    return p->scratch[slot];
+}
+
+int lt_pool_threads(const lt_pool *p) { return p ? p->n : 1; }
+
+void lt_pool_run(lt_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx) {
+    if (!p || p->n == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    atomic_store(&p->pending, (uint32_t)(p->n - 1));
+    publish(p);
+    fn(ctx, 0, p->n);
+    uint32_t left;
+    int spins = 0;
+    while ((left = atomic_load(&p->pending)) != 0) {
+        if (++spins < SPIN_ITERS) {
+            cpu_relax();
+            continue;
+        }
+        atomic_store(&p->caller_asleep, 1);
+        if ((left = atomic_load(&p->pending)) != 0) futex_wait(&p->pending, left);
+        atomic_store(&p->caller_asleep, 0);
+        spins = 0;
+    }
+}

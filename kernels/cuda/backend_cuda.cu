@@ -1,0 +1,222 @@
+/* backend_cuda.cu - the CUDA backend object: device selection, memory, the stream, the cuBLAS
+ * handle, scratch buffers, and the op table that dispatches to the kernels in kernels/cuda/.
+ *
+ * All work is queued on one non-blocking stream; only sync and get wait. Memory comes from
+ * cudaMalloc (a failure is LT_ENOMEM with the free amount); scratch buffers grow with
+ * cudaMallocAsync/cudaFreeAsync on the stream, so growing never synchronises.
+ * Leaves out: peer-to-peer copies, several streams, CUDA graph capture (issue 3).
+ */
+#include <stdio.h>
+
+#include "cuda_common.cuh"
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+lt_status lt_cuda_fail(lt_err *err, cudaError_t e, const char *what, const char *file, int line) {
+    (void)cudaGetLastError(); /* clear a non-sticky error so later launch checks are not confused */
+    if (e == cudaErrorMemoryAllocation)
+        return lt_err_set(err, LT_ENOMEM, "cuda: out of device memory (%s at %s:%d)", what, base_name(file), line);
+    return lt_err_set(err, LT_EDEVICE, "cuda: %s (%s at %s:%d)", cudaGetErrorString(e), what, base_name(file), line);
+}
+
+lt_status lt_cublas_fail(lt_err *err, cublasStatus_t s, const char *what, const char *file, int line) {
+    (void)cudaGetLastError();
+    if (s == CUBLAS_STATUS_ALLOC_FAILED)
+        return lt_err_set(err, LT_ENOMEM, "cublas: out of device memory (%s at %s:%d)", what, base_name(file), line);
+    return lt_err_set(err, LT_EDEVICE, "cublas: %s (%s at %s:%d)", cublasGetStatusString(s), what, base_name(file),
+                      line);
+}
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+lt_status lt_cuda_enter(lt_cuda *c, lt_err *err) {
+    LT_CUDA_TRY(cudaSetDevice(c->device), err);
+    return LT_OK;
+}
+
+lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err *err) {
+    LT_ASSERT(slot >= 0 && slot < LT_CUDA_SCR_COUNT);
+    if (bytes == 0) bytes = 1;
+    if (c->scr_bytes[slot] < bytes) {
+        size_t want = bytes + bytes / 4; /* headroom so slowly growing sizes do not reallocate each step */
+        want = (want + 4095) & ~(size_t)4095;
+        if (c->scr[slot]) {
+            LT_CUDA_TRY(cudaFreeAsync(c->scr[slot], c->stream), err);
+            c->scr[slot] = NULL;
+            c->scr_bytes[slot] = 0;
+        }
+        void *p = NULL;
+        cudaError_t e = cudaMallocAsync(&p, want, c->stream);
+        if (e != cudaSuccess) {
+            (void)cudaGetLastError();
+            size_t fr = 0, tot = 0;
+            if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) (void)cudaGetLastError();
+            return lt_err_set(err, e == cudaErrorMemoryAllocation ? LT_ENOMEM : LT_EDEVICE,
+                              "cuda: cannot allocate %.1f MiB of scratch (%.1f MiB free): %s", want / 1048576.0,
+                              fr / 1048576.0, cudaGetErrorString(e));
+        }
+        c->scr[slot] = p;
+        c->scr_bytes[slot] = want;
+    }
+    *out = c->scr[slot];
+    return LT_OK;
+}
+
+/* ---- memory and transfers ------------------------------------------------------------------ */
+
+static void cu_destroy(lt_backend *be) {
+    lt_cuda *c = lt_cuda_of(be);
+    if (cudaSetDevice(c->device) == cudaSuccess) {
+        for (int i = 0; i < LT_CUDA_SCR_COUNT; i++)
+            if (c->scr[i]) (void)cudaFreeAsync(c->scr[i], c->stream); /* allocated stream-ordered */
+        if (c->stream) (void)cudaStreamSynchronize(c->stream);
+        if (c->blas) (void)cublasDestroy(c->blas);
+        if (c->stream) (void)cudaStreamDestroy(c->stream);
+    }
+    (void)cudaGetLastError();
+    lt_free(c);
+}
+
+static lt_status cu_mem_info(lt_backend *be, size_t *free_b, size_t *total_b, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    LT_TRY(lt_cuda_enter(c, err));
+    LT_CUDA_TRY(cudaMemGetInfo(free_b, total_b), err);
+    return LT_OK;
+}
+
+static lt_status cu_alloc(lt_backend *be, size_t bytes, void **out, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    LT_TRY(lt_cuda_enter(c, err));
+    *out = NULL;
+    cudaError_t e = cudaMalloc(out, bytes);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); /* an allocation failure must not poison the next launch check */
+        *out = NULL;
+        size_t fr = 0, tot = 0;
+        if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) (void)cudaGetLastError();
+        return lt_err_set(err, e == cudaErrorMemoryAllocation ? LT_ENOMEM : LT_EDEVICE,
+                          "cuda: cannot allocate %.1f MiB (%.1f MiB free): %s", bytes / 1048576.0, fr / 1048576.0,
+                          cudaGetErrorString(e));
+    }
+    return LT_OK;
+}
+
+static void cu_release(lt_backend *be, void *ptr) {
+    lt_cuda *c = lt_cuda_of(be);
+    if (!ptr) return;
+    /* cudaFree waits for work using the pointer; errors here (a dead context) cannot be
+     * reported and are cleared so they do not surface in an unrelated op. */
+    if (cudaSetDevice(c->device) != cudaSuccess || cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
+}
+
+static lt_status cu_set(lt_backend *be, void *dst, const void *host, size_t bytes, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    if (bytes == 0) return LT_OK;
+    LT_TRY(lt_cuda_enter(c, err));
+    /* From pageable memory this returns once the source has been staged, so the caller may
+     * reuse host right away; ordering with queued kernels is kept by the stream. */
+    LT_CUDA_TRY(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, c->stream), err);
+    return LT_OK;
+}
+
+static lt_status cu_get(lt_backend *be, void *host, const void *src, size_t bytes, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    if (bytes == 0) return LT_OK;
+    LT_TRY(lt_cuda_enter(c, err));
+    LT_CUDA_TRY(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, c->stream), err);
+    LT_CUDA_TRY(cudaStreamSynchronize(c->stream), err);
+    return LT_OK;
+}
+
+static lt_status cu_copy(lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    if (bytes == 0 || dst == src) return LT_OK;
+    LT_TRY(lt_cuda_enter(c, err));
+    LT_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream), err);
+    return LT_OK;
+}
+
+static lt_status cu_sync(lt_backend *be, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    LT_TRY(lt_cuda_enter(c, err));
+    LT_CUDA_TRY(cudaStreamSynchronize(c->stream), err);
+    return LT_OK;
+}
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+static const lt_backend_ops k_cuda_ops = {
+    /* name */ "cuda",
+    /* is_host */ false,
+    cu_destroy,
+    cu_mem_info,
+    cu_alloc,
+    cu_release,
+    cu_set,
+    cu_get,
+    cu_copy,
+    cu_sync,
+    lt_cuda_get_rows,
+    lt_cuda_matmul,
+    lt_cuda_rmsnorm,
+    lt_cuda_rope,
+    lt_cuda_silu_mul,
+    lt_cuda_add,
+    lt_cuda_kv_store,
+    lt_cuda_attention,
+    lt_cuda_argmax,
+    lt_cuda_convert,
+};
+
+extern "C" int lt_backend_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+extern "C" lt_status lt_backend_cuda_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err) {
+    *out = NULL;
+    int dev = opts ? opts->device : 0;
+    int n = lt_backend_cuda_device_count();
+    if (dev < 0 || dev >= n)
+        return lt_err_set(err, LT_EINVAL, "device cuda: ordinal %d does not exist (%d CUDA device%s present)", dev, n,
+                          n == 1 ? "" : "s");
+    lt_cuda *c = (lt_cuda *)lt_calloc(1, sizeof *c);
+    if (!c) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    c->base.ops = &k_cuda_ops;
+    c->device = dev;
+    lt_status s = LT_OK;
+    cudaDeviceProp prop;
+    cudaError_t e = cudaSetDevice(dev);
+    if (e == cudaSuccess) e = cudaGetDeviceProperties(&prop, dev);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        s = lt_cuda_fail(err, e, "initialising the device", __FILE__, __LINE__);
+        goto fail;
+    }
+    {
+        cublasStatus_t bs = cublasCreate(&c->blas);
+        if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(c->blas, c->stream);
+        if (bs != CUBLAS_STATUS_SUCCESS) {
+            s = lt_cublas_fail(err, bs, "creating the cuBLAS handle", __FILE__, __LINE__);
+            goto fail;
+        }
+    }
+    snprintf(c->base.device, sizeof c->base.device, "%.127s", prop.name);
+    c->sm_count = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
+    c->base.n_threads = c->sm_count;
+    *out = &c->base;
+    return LT_OK;
+fail:
+    cu_destroy(&c->base);
+    lt_err_prefix(err, "device cuda:%d", dev);
+    return s;
+}

@@ -1,0 +1,163 @@
+/* cuda_common.cuh - what every CUDA kernel file shares: the backend object, error macros,
+ * scratch buffers, conversions and warp/block reductions, and the op entry points that
+ * backend_cuda.cu puts in the lt_backend_ops table.
+ *
+ * Errors: every CUDA and cuBLAS call goes through LT_CUDA_TRY / LT_CUBLAS_TRY, which turn a
+ * failure into an lt_err (LT_ENOMEM for out-of-memory, LT_EDEVICE otherwise) and return;
+ * nothing here aborts. After each kernel launch, LT_CUDA_LAUNCHED(err) checks
+ * cudaGetLastError. Ops never synchronise: they queue work on the backend's stream.
+ * Leaves out: multi-GPU (one backend = one device, one stream).
+ */
+#ifndef LT_CUDA_COMMON_CUH
+#define LT_CUDA_COMMON_CUH
+
+/* System headers first, so the extern "C" block below only wraps lathe's C declarations. */
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "../lt_math.h"
+
+extern "C" {
+#include "../../core/alloc.h"
+#include "../../core/status.h"
+#include "../../core/tensor.h"
+}
+#include "../../core/backend_impl.h" /* has its own extern "C" guard */
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* Fills err from a failed CUDA call (clearing CUDA's last-error state) and returns the status. */
+lt_status lt_cuda_fail(lt_err *err, cudaError_t e, const char *what, const char *file, int line);
+lt_status lt_cublas_fail(lt_err *err, cublasStatus_t s, const char *what, const char *file, int line);
+
+#define LT_CUDA_TRY(call, err)                                                               \
+    do {                                                                                     \
+        cudaError_t e_ = (call);                                                             \
+        if (e_ != cudaSuccess) return lt_cuda_fail((err), e_, #call, __FILE__, __LINE__);    \
+    } while (0)
+
+#define LT_CUBLAS_TRY(call, err)                                                             \
+    do {                                                                                     \
+        cublasStatus_t s_ = (call);                                                          \
+        if (s_ != CUBLAS_STATUS_SUCCESS) return lt_cublas_fail((err), s_, #call, __FILE__, __LINE__); \
+    } while (0)
+
+/* After a <<<...>>> launch: reports a bad configuration or an earlier asynchronous fault. */
+#define LT_CUDA_LAUNCHED(err) LT_CUDA_TRY(cudaGetLastError(), err)
+
+/* ---- the backend object ------------------------------------------------------------------ */
+
+/* Scratch buffers, one per use, each grown on demand (stream-ordered, no synchronisation).
+ * Two uses in flight within one op never share a slot; consecutive ops may reuse a slot
+ * because everything runs in order on one stream. */
+enum {
+    LT_CUDA_SCR_ACT = 0, /* matmul: activations converted to f16/bf16 */
+    LT_CUDA_SCR_WTILE,   /* matmul: quantized weight tile dequantized to f16 */
+    LT_CUDA_SCR_ATTN,    /* attention: partial (max, sum, acc) of each context split */
+    LT_CUDA_SCR_COUNT
+};
+
+typedef struct lt_cuda {
+    lt_backend base; /* first: an lt_backend * points here */
+    int device;
+    int sm_count;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    void *scr[LT_CUDA_SCR_COUNT];
+    size_t scr_bytes[LT_CUDA_SCR_COUNT];
+} lt_cuda;
+
+static inline lt_cuda *lt_cuda_of(lt_backend *be) { return (lt_cuda *)be; }
+
+/* Makes this backend's device current on the calling thread (ops may come from any thread). */
+lt_status lt_cuda_enter(lt_cuda *c, lt_err *err);
+
+/* A scratch buffer of at least bytes in slot; the old contents are not kept. */
+lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err *err);
+
+/* ---- device helpers ---------------------------------------------------------------------- */
+
+/* Hardware half -> float (bit-identical to lt_f16_to_f32, which is the spec). */
+static __device__ __forceinline__ float lt_cu_h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+
+/* One element j of a row of dtype t (any dtype but I32), as f32. */
+static __device__ __forceinline__ float lt_cu_elem(lt_dtype t, const void *row, int64_t j) {
+    switch (t) {
+    case LT_F32: return ((const float *)row)[j];
+    case LT_F16: return lt_cu_h2f(((const uint16_t *)row)[j]);
+    case LT_BF16: return lt_bf16_to_f32(((const uint16_t *)row)[j]);
+    case LT_Q8_0: return lt_q8_0_get((const lt_block_q8_0 *)row + j / LT_QK, (int)(j % LT_QK));
+    case LT_Q4_0: return lt_q4_0_get((const lt_block_q4_0 *)row + j / LT_QK, (int)(j % LT_QK));
+    default: return 0.0f;
+    }
+}
+
+static __device__ __forceinline__ float lt_cu_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ float lt_cu_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
+ * sh must hold 32 floats; the call contains __syncthreads, so all threads must reach it. */
+static __device__ __forceinline__ float lt_cu_block_sum(float v, float *sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = lt_cu_warp_sum(v);
+    __syncthreads(); /* sh may still be read from a previous call */
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.0f;
+    return lt_cu_warp_sum(v);
+}
+
+static __device__ __forceinline__ float lt_cu_block_max(float v, float *sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = lt_cu_warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : -INFINITY;
+    return lt_cu_warp_max(v);
+}
+
+static inline unsigned lt_cu_blocks(int64_t n, int per) { return (unsigned)((n + per - 1) / per); }
+
+/* Grid size for grid-stride loops over n items: enough blocks to fill the device. */
+static inline unsigned lt_cu_grid(const lt_cuda *c, int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads, cap = (int64_t)c->sm_count * 16;
+    if (b > cap) b = cap;
+    return (unsigned)(b < 1 ? 1 : b);
+}
+
+/* ---- op entry points (one .cu file each; semantics in core/backend.h) ------------------------ */
+
+lt_status lt_cuda_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *err);
+lt_status lt_cuda_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
+                         lt_err *err);
+lt_status lt_cuda_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps, lt_err *err);
+lt_status lt_cuda_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
+                       int head_dim, bool neox, lt_err *err);
+lt_status lt_cuda_silu_mul(lt_backend *be, lt_tensor *y, const lt_tensor *gate, const lt_tensor *up, lt_err *err);
+lt_status lt_cuda_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b, lt_err *err);
+lt_status lt_cuda_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err);
+lt_status lt_cuda_kv_store(lt_backend *be, lt_tensor *kc, lt_tensor *vc, const lt_tensor *k, const lt_tensor *v,
+                           const lt_tensor *slots, lt_err *err);
+lt_status lt_cuda_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
+                            const lt_tensor *vc, const lt_attn_meta *m, lt_err *err);
+lt_status lt_cuda_argmax(lt_backend *be, lt_tensor *out, const lt_tensor *x, lt_err *err);
+
+/* Shared by matmul.cu: f32 rows -> f16 or bf16 (dt) rows, n elements, on the stream. */
+lt_status lt_cuda_f32_to_half(lt_cuda *c, void *dst, lt_dtype dt, const float *src, int64_t n, lt_err *err);
+
+#endif

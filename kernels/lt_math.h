@@ -1,0 +1,185 @@
+/* lt_math.h - scalar math shared by the CPU and CUDA kernels (one definition of each formula).
+ *
+ * Everything here is static inline and marked LT_HD so nvcc compiles it for host and device.
+ * Holds: half/bfloat16 conversion, the quantized block layouts (identical to GGML's, so GGUF
+ * tensors are used as they are), SiLU, and the per-dtype row size arithmetic.
+ */
+#ifndef LT_MATH_H
+#define LT_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __CUDACC__
+#define LT_HD __host__ __device__ __forceinline__
+#else
+#define LT_HD static inline
+#endif
+
+/* ---- dtypes -------------------------------------------------------------------------- */
+
+typedef enum lt_dtype {
+    LT_F32 = 0,
+    LT_F16,
+    LT_BF16,
+    LT_Q8_0, /* blocks of 32: f16 scale d, 32 x int8 q; x = d * q                 (34 bytes) */
+    LT_Q4_0, /* blocks of 32: f16 scale d, 16 bytes; x[i] = d * ((q & 15) - 8) for the low
+                nibble of byte i (i < 16) and the high nibble of byte i-16 (i >= 16) (18 bytes) */
+    LT_I32,  /* token ids, positions, block tables */
+    LT_DTYPE_COUNT
+} lt_dtype;
+
+#define LT_QK 32 /* elements per quantized block */
+
+typedef struct lt_block_q8_0 {
+    uint16_t d; /* f16 bits */
+    int8_t q[LT_QK];
+} lt_block_q8_0;
+
+typedef struct lt_block_q4_0 {
+    uint16_t d; /* f16 bits */
+    uint8_t q[LT_QK / 2];
+} lt_block_q4_0;
+
+/* elements per block, bytes per block */
+LT_HD int lt_dtype_block(lt_dtype t) { return (t == LT_Q8_0 || t == LT_Q4_0) ? LT_QK : 1; }
+
+LT_HD int lt_dtype_block_bytes(lt_dtype t) {
+    switch (t) {
+    case LT_F32: return 4;
+    case LT_F16: return 2;
+    case LT_BF16: return 2;
+    case LT_Q8_0: return (int)sizeof(lt_block_q8_0);
+    case LT_Q4_0: return (int)sizeof(lt_block_q4_0);
+    case LT_I32: return 4;
+    default: return 0;
+    }
+}
+
+/* Bytes of a row of n elements (n must be a multiple of the block size). */
+LT_HD size_t lt_row_bytes(lt_dtype t, int64_t n) {
+    return (size_t)(n / lt_dtype_block(t)) * (size_t)lt_dtype_block_bytes(t);
+}
+
+/* ---- half and bfloat16 ---------------------------------------------------------------- */
+
+LT_HD uint32_t lt_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+LT_HD float lt_bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* IEEE half -> float, exact for every input including subnormals, inf and NaN. */
+LT_HD float lt_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t man = h & 0x3ff;
+    if (exp == 0) {
+        if (man == 0) return lt_bits_f32(sign);
+        /* subnormal: value = man * 2^-24 */
+        float v = (float)man * 5.9604644775390625e-08f;
+        return sign ? -v : v;
+    }
+    if (exp == 31) return lt_bits_f32(sign | 0x7f800000u | (man << 13));
+    return lt_bits_f32(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+/* float -> IEEE half, round to nearest even, overflow to inf, NaN kept NaN. */
+LT_HD uint16_t lt_f32_to_f16(float f) {
+    uint32_t x = lt_f32_bits(f);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* rounds to >= 65520 -> inf */
+    if (ax < 0x38800000u) {                                   /* below 2^-14: subnormal half */
+        /* value / 2^-24 rounded to nearest even, using float arithmetic (exact here) */
+        float v = lt_bits_f32(ax) * 16777216.0f;
+        float r = rintf(v);
+        return (uint16_t)(sign | (uint32_t)r);
+    }
+    uint32_t mant_odd = (ax >> 13) & 1;
+    ax += 0xfff + mant_odd; /* round to nearest even on the 13 dropped bits */
+    return (uint16_t)(sign | (((ax >> 23) - 112) << 10) | ((ax >> 13) & 0x3ff));
+}
+
+LT_HD float lt_bf16_to_f32(uint16_t h) { return lt_bits_f32((uint32_t)h << 16); }
+
+LT_HD uint16_t lt_f32_to_bf16(float f) {
+    uint32_t x = lt_f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}
+
+/* ---- activations ---------------------------------------------------------------------- */
+
+LT_HD float lt_silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* ---- quantized blocks ------------------------------------------------------------------- */
+
+/* a / b correctly rounded, also in device code built with --use_fast_math (which would
+ * otherwise use an approximate division), so CPU and CUDA quantizers make identical blocks. */
+LT_HD float lt_div_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
+/* a * b rounded, never fused into an FMA with a following add (nvcc contracts by default). */
+LT_HD float lt_mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+
+/* Element j (0..31) of a Q8_0 / Q4_0 block as f32. */
+LT_HD float lt_q8_0_get(const lt_block_q8_0 *b, int j) { return lt_f16_to_f32(b->d) * (float)b->q[j]; }
+
+LT_HD float lt_q4_0_get(const lt_block_q4_0 *b, int j) {
+    int q = j < LT_QK / 2 ? (b->q[j] & 15) : (b->q[j - LT_QK / 2] >> 4);
+    return lt_f16_to_f32(b->d) * (float)(q - 8);
+}
+
+/* 32 floats -> one Q8_0 block, exactly GGML's quantize_row_q8_0_ref: d = amax / 127,
+ * q = roundf(x * (1 / d)) (0 when d = 0). */
+LT_HD void lt_quant_q8_0(const float *x, lt_block_q8_0 *y) {
+    float amax = 0.0f;
+    for (int j = 0; j < LT_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float d = lt_div_rn(amax, 127.0f);
+    float id = d != 0.0f ? lt_div_rn(1.0f, d) : 0.0f;
+    y->d = lt_f32_to_f16(d);
+    for (int j = 0; j < LT_QK; j++) y->q[j] = (int8_t)roundf(lt_mul_rn(x[j], id));
+}
+
+/* 32 floats -> one Q4_0 block, exactly GGML's quantize_row_q4_0_ref: d = max / -8 where max
+ * is the value of largest magnitude, q = min(15, (int8)(x / d + 8.5)). */
+LT_HD void lt_quant_q4_0(const float *x, lt_block_q4_0 *y) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < LT_QK; j++) {
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    float d = lt_div_rn(max, -8.0f);
+    float id = d != 0.0f ? lt_div_rn(1.0f, d) : 0.0f;
+    y->d = lt_f32_to_f16(d);
+    for (int j = 0; j < LT_QK / 2; j++) {
+        int8_t a = (int8_t)(lt_mul_rn(x[j], id) + 8.5f), b = (int8_t)(lt_mul_rn(x[j + LT_QK / 2], id) + 8.5f);
+        uint8_t q0 = (uint8_t)(a < 15 ? a : 15), q1 = (uint8_t)(b < 15 ? b : 15);
+        y->q[j] = (uint8_t)(q0 | (q1 << 4));
+    }
+}
+
+#endif

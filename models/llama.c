@@ -1,0 +1,664 @@
+/* llama.c - Llama-family forward pass over backend ops (see llama.h).
+ *
+ * Per layer: rmsnorm -> q,k,v projections (+bias) -> rope -> store K/V in the paged cache ->
+ * paged attention -> output projection -> residual; rmsnorm -> SwiGLU FFN -> residual.
+ * Then the final norm and the output head for the rows that want logits.
+ * Leaves out: sliding-window attention (Mistral v0.1's 4096 window is not applied, which
+ * only matters past 4096 tokens), MoE layers.
+ */
+#include "llama.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/alloc.h"
+#include "../kernels/cpu/lt_cpu.h"
+
+typedef struct layer {
+    lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
+    bool bias;
+} layer;
+
+struct lt_llama {
+    lt_llm_config cfg;
+    lt_backend *be;
+    lt_arena *weights, *scratch;
+    lt_tensor tok_emb, out_norm, output, freqs;
+    layer *layers;
+    int max_batch, max_logits;
+    /* scratch, full size; row views per chunk */
+    lt_tensor x, xb, q, k, v, att, hb, hb2, xo, logits;
+    lt_tensor t_tokens, t_pos, t_slots, t_seq, t_ctx, t_rows;
+    /* block tables: grown on demand */
+    void *btab_mem;
+    size_t btab_bytes;
+    /* host staging */
+    int32_t *h_i32; /* 7 * max_batch: tokens, pos, slots, seq, ctx, rows, distinct seqs */
+    int32_t *h_btab;
+    size_t h_btab_cap;
+    int32_t *seq_next; /* per KV sequence: expected next position while validating */
+    int seq_next_cap;
+    size_t weight_bytes, bytes_per_token;
+    lt_dtype wtype;
+};
+
+/* ---- rope ------------------------------------------------------------------------------ */
+
+void lt_llama_rope_freqs(const lt_llm_config *c, const float *factors, float *out) {
+    int dh = c->head_dim;
+    for (int i = 0; i < dh / 2; i++) {
+        float f = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)dh);
+        if (c->rope_scaling == LT_ROPE_SCALING_LINEAR && c->rope_factor > 0) {
+            f /= c->rope_factor;
+        } else if (c->rope_scaling == LT_ROPE_SCALING_LLAMA3 && c->rope_factor > 0) {
+            float lo = c->rope_low_freq_factor > 0 ? c->rope_low_freq_factor : 1.0f;
+            float hi = c->rope_high_freq_factor > 0 ? c->rope_high_freq_factor : 4.0f;
+            float orig = c->rope_orig_ctx > 0 ? (float)c->rope_orig_ctx : 8192.0f;
+            float wavelen = 2.0f * (float)M_PI / f;
+            float lo_wl = orig / lo, hi_wl = orig / hi;
+            if (wavelen > lo_wl) f /= c->rope_factor;
+            else if (wavelen >= hi_wl) {
+                float smooth = (orig / wavelen - lo) / (hi - lo);
+                f = (1.0f - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        if (factors) f /= factors[i];
+        out[i] = f;
+    }
+}
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+typedef struct wplan {
+    lt_tensor *dst;
+    const lt_src_tensor *src; /* NULL for synthetic weights */
+    lt_dtype dt;
+    int ndim;
+    int64_t shape[2];
+} wplan;
+
+/* Where weights come from: a model source, or random values of a given dtype. */
+typedef struct wsource {
+    const lt_modelsrc *src;
+    lt_dtype synth_dt;
+    uint64_t seed;
+} wsource;
+
+static bool is_f32_kind(lt_dtype d) { return d == LT_F32 || d == LT_F16 || d == LT_BF16; }
+
+static lt_status plan_one(const wsource *ws, wplan *p, int *np, lt_tensor *dst, const char *name, int ndim,
+                          int64_t d0, int64_t d1, bool to_f32, lt_err *err) {
+    int64_t shape[2] = {d0, d1};
+    wplan *w = &p[*np];
+    w->src = NULL;
+    w->dt = to_f32 ? LT_F32 : ws->synth_dt;
+    if (ws->src) {
+        const lt_src_tensor *t;
+        LT_TRY(lt_modelsrc_expect(ws->src, name, ndim, shape, &t, err));
+        if (to_f32 && !is_f32_kind(t->dtype))
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: tensor '%s' is %s; norms and biases must be f32/f16/bf16",
+                              lt_modelsrc_path(ws->src), name, lt_dtype_name(t->dtype));
+        w->src = t;
+        w->dt = to_f32 ? LT_F32 : t->dtype;
+    }
+    w->dst = dst;
+    w->ndim = ndim;
+    w->shape[0] = d0;
+    w->shape[1] = d1;
+    (*np)++;
+    return LT_OK;
+}
+
+static void free_host(lt_llama *m) {
+    lt_free(m->h_i32);
+    lt_free(m->h_btab);
+    lt_free(m->seq_next);
+    m->h_i32 = m->h_btab = m->seq_next = NULL;
+}
+
+void lt_llama_close(lt_llama *m) {
+    if (!m) return;
+    if (m->btab_mem) lt_backend_release(m->be, m->btab_mem, m->btab_bytes, LT_MEM_SCRATCH);
+    lt_arena_free(m->weights);
+    lt_arena_free(m->scratch);
+    lt_free(m->layers);
+    free_host(m);
+    lt_free(m);
+}
+
+static lt_status alloc_scratch(lt_llama *m, const lt_llama_opts *o, lt_err *err) {
+    const lt_llm_config *c = &m->cfg;
+    int B = o && o->max_batch > 0 ? o->max_batch : 512;
+    int NL = o && o->max_logits > 0 ? o->max_logits : (B < 64 ? B : 64);
+    if (NL > B) NL = B;
+    m->max_batch = B;
+    m->max_logits = NL;
+    int64_t qw = (int64_t)c->n_heads * c->head_dim, kvw = (int64_t)c->n_kv_heads * c->head_dim;
+    struct {
+        lt_tensor *t;
+        lt_dtype dt;
+        int64_t r, cdim;
+    } s[] = {
+        {&m->x, LT_F32, B, c->dim},      {&m->xb, LT_F32, B, c->dim},        {&m->q, LT_F32, B, qw},
+        {&m->k, LT_F32, B, kvw},         {&m->v, LT_F32, B, kvw},            {&m->att, LT_F32, B, qw},
+        {&m->hb, LT_F32, B, c->hidden_dim}, {&m->hb2, LT_F32, B, c->hidden_dim}, {&m->xo, LT_F32, NL, c->dim},
+        {&m->logits, LT_F32, NL, c->n_vocab},
+        {&m->t_tokens, LT_I32, 1, B},    {&m->t_pos, LT_I32, 1, B},          {&m->t_slots, LT_I32, 1, B},
+        {&m->t_seq, LT_I32, 1, B},       {&m->t_ctx, LT_I32, 1, B},          {&m->t_rows, LT_I32, 1, NL},
+    };
+    size_t need = 0;
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        int64_t sh[2] = {s[i].r, s[i].cdim};
+        need += lt_arena_need(s[i].dt, 2, sh);
+    }
+    LT_TRY(lt_arena_create(&m->scratch, m->be, need, LT_MEM_SCRATCH, err));
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+        int64_t sh[2] = {s[i].r, s[i].cdim};
+        LT_TRY(lt_arena_tensor(m->scratch, s[i].t, s[i].dt, 2, sh, err));
+    }
+    m->h_i32 = lt_calloc((size_t)7 * B, sizeof(int32_t));
+    if (!m->h_i32) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    return LT_OK;
+}
+
+static lt_status upload(lt_tensor *dst, const lt_src_tensor *src, lt_dtype dt, lt_err *err) {
+    if (src->dtype == dt) return lt_tensor_set(dst, src->data, src->nbytes, err);
+    /* only small tensors (norms, biases) are converted here */
+    int64_t n = lt_tensor_numel(dst);
+    float *tmp = lt_malloc((size_t)n * sizeof(float));
+    if (!tmp) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    lt_cpu_dequant_row(src->dtype, src->data, tmp, n);
+    lt_status s = lt_tensor_set(dst, tmp, (size_t)n * sizeof(float), err);
+    lt_free(tmp);
+    return s;
+}
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Approximately N(0, 1) (sum of uniforms), cheap and deterministic. */
+static float rng_normal(uint64_t *s) {
+    uint64_t r = rng_next(s);
+    float acc = 0;
+    for (int i = 0; i < 4; i++) acc += (float)((r >> (16 * i)) & 0xffff) / 65536.0f;
+    return (acc - 2.0f) * 1.7320508f;
+}
+
+/* Fills rows of values N(0, scale^2) (norm weights: 1 + small noise), in dtype dt. Rows are
+ * generated into a pool of up to 4 MiB and the pool is repeated over the tensor, so even
+ * 8B-parameter shapes fill in seconds. */
+static lt_status fill_random(lt_tensor *dst, bool is_norm, uint64_t seed, lt_err *err) {
+    int64_t cols = lt_tensor_cols(dst), rows = lt_tensor_rows(dst);
+    size_t rb = lt_row_bytes(dst->dtype, cols);
+    int64_t pool_rows = (int64_t)((4u << 20) / rb);
+    if (pool_rows < 1) pool_rows = 1;
+    if (pool_rows > rows) pool_rows = rows;
+    char *pool = lt_malloc((size_t)pool_rows * rb);
+    float *tmp = lt_malloc((size_t)cols * sizeof(float));
+    if (!pool || !tmp) {
+        lt_free(pool);
+        lt_free(tmp);
+        return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    float scale = 1.0f / sqrtf((float)cols);
+    for (int64_t r = 0; r < pool_rows; r++) {
+        for (int64_t i = 0; i < cols; i++) tmp[i] = is_norm ? 1.0f + 0.1f * rng_normal(&seed) : scale * rng_normal(&seed);
+        lt_cpu_quant_row(dst->dtype, tmp, pool + (size_t)r * rb, cols);
+    }
+    lt_status s = LT_OK;
+    for (int64_t r = 0; r < rows && s == LT_OK; r += pool_rows) {
+        int64_t nr = rows - r < pool_rows ? rows - r : pool_rows;
+        s = lt_tensor_set_range(dst, (size_t)r * rb, pool, (size_t)nr * rb, err);
+    }
+    lt_free(pool);
+    lt_free(tmp);
+    return s;
+}
+
+static void account(lt_llama *m) {
+    const lt_llm_config *c = &m->cfg;
+    size_t per_tok = 0, total = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        layer *L = &m->layers[l];
+        lt_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++) per_tok += lt_tensor_nbytes(mats[i]);
+    }
+    per_tok += lt_tensor_nbytes(&m->output) + lt_row_bytes(m->tok_emb.dtype, c->dim);
+    total = lt_arena_used(m->weights);
+    m->bytes_per_token = per_tok;
+    m->weight_bytes = total;
+    m->wtype = m->layers[0].wq.dtype;
+}
+
+static lt_status begin(lt_llama **out, const lt_llm_config *cfg, lt_backend *be, const char *what, lt_err *err) {
+    LT_TRY(lt_llm_config_validate(cfg, what, err));
+    if (strcmp(cfg->arch, "llama") && strcmp(cfg->arch, "mistral") && strcmp(cfg->arch, "qwen2"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: architecture '%s' is not supported (llama, mistral, qwen2)", what,
+                          cfg->arch);
+    lt_llama *m = lt_calloc(1, sizeof *m);
+    if (!m) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    m->cfg = *cfg;
+    m->be = be;
+    m->layers = lt_calloc(cfg->n_layers, sizeof *m->layers);
+    if (!m->layers) {
+        lt_free(m);
+        return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    *out = m;
+    return LT_OK;
+}
+
+static lt_status open_common(lt_llama **out, const lt_llm_config *c, const wsource *ws, lt_backend *be,
+                             const lt_llama_opts *o, lt_err *err) {
+    *out = NULL;
+    const char *path = ws->src ? lt_modelsrc_path(ws->src) : c->name;
+    lt_llama *m = NULL;
+    LT_TRY(begin(&m, c, be, path, err));
+    int64_t D = c->dim, F = c->hidden_dim, V = c->n_vocab;
+    int64_t QW = (int64_t)c->n_heads * c->head_dim, KW = (int64_t)c->n_kv_heads * c->head_dim;
+    int max_plans = 4 + 12 * c->n_layers;
+    wplan *p = lt_calloc(max_plans, sizeof *p);
+    int np = 0;
+    lt_status s = LT_OK;
+    if (!p) {
+        s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+        goto fail;
+    }
+    char name[96];
+#define PLAN(dst, nd, d0, d1, f32, ...)                                                      \
+    do {                                                                                 \
+        snprintf(name, sizeof name, __VA_ARGS__);                                        \
+        s = plan_one(ws, p, &np, dst, name, nd, d0, d1, f32, err);                      \
+        if (s != LT_OK) goto fail;                                                       \
+    } while (0)
+    PLAN(&m->tok_emb, 2, V, D, false, "token_embd.weight");
+    PLAN(&m->out_norm, 1, D, 0, true, "output_norm.weight");
+    if (!c->tied_embeddings) PLAN(&m->output, 2, V, D, false, "output.weight");
+    for (int l = 0; l < c->n_layers; l++) {
+        layer *L = &m->layers[l];
+        PLAN(&L->attn_norm, 1, D, 0, true, "blk.%d.attn_norm.weight", l);
+        PLAN(&L->wq, 2, QW, D, false, "blk.%d.attn_q.weight", l);
+        PLAN(&L->wk, 2, KW, D, false, "blk.%d.attn_k.weight", l);
+        PLAN(&L->wv, 2, KW, D, false, "blk.%d.attn_v.weight", l);
+        PLAN(&L->wo, 2, D, QW, false, "blk.%d.attn_output.weight", l);
+        PLAN(&L->ffn_norm, 1, D, 0, true, "blk.%d.ffn_norm.weight", l);
+        PLAN(&L->w_gate, 2, F, D, false, "blk.%d.ffn_gate.weight", l);
+        PLAN(&L->w_up, 2, F, D, false, "blk.%d.ffn_up.weight", l);
+        PLAN(&L->w_down, 2, D, F, false, "blk.%d.ffn_down.weight", l);
+        if (c->qkv_bias) {
+            L->bias = true;
+            PLAN(&L->bq, 1, QW, 0, true, "blk.%d.attn_q.bias", l);
+            PLAN(&L->bk, 1, KW, 0, true, "blk.%d.attn_k.bias", l);
+            PLAN(&L->bv, 1, KW, 0, true, "blk.%d.attn_v.bias", l);
+        }
+    }
+#undef PLAN
+    const lt_src_tensor *rf = ws->src ? lt_modelsrc_find(ws->src, "rope_freqs.weight") : NULL;
+    if (rf && (rf->dtype != LT_F32 || rf->ndim != 1 || rf->shape[0] != c->head_dim / 2)) {
+        s = lt_err_set(err, LT_EFORMAT, "%s: tensor 'rope_freqs.weight' must be f32 [%d]", path, c->head_dim / 2);
+        goto fail;
+    }
+    size_t need = lt_arena_need(LT_F32, 1, (int64_t[]){c->head_dim / 2});
+    for (int i = 0; i < np; i++) need += lt_arena_need(p[i].dt, p[i].ndim, p[i].shape);
+    s = lt_arena_create(&m->weights, be, need, LT_MEM_WEIGHTS, err);
+    if (s != LT_OK) goto fail;
+    for (int i = 0; i < np; i++) {
+        s = lt_arena_tensor(m->weights, p[i].dst, p[i].dt, p[i].ndim, p[i].shape, err);
+        if (s == LT_OK)
+            s = p[i].src ? upload(p[i].dst, p[i].src, p[i].dt, err)
+                         : fill_random(p[i].dst, p[i].ndim == 1, ws->seed + (uint64_t)i * 7919, err);
+        if (s != LT_OK) goto fail;
+    }
+    if (c->tied_embeddings) m->output = m->tok_emb;
+    s = lt_arena_tensor(m->weights, &m->freqs, LT_F32, 1, (int64_t[]){c->head_dim / 2}, err);
+    if (s != LT_OK) goto fail;
+    {
+        float fr[4096];
+        if (c->head_dim / 2 > 4096) {
+            s = lt_err_set(err, LT_EUNSUPPORTED, "%s: head_dim %d too large", path, c->head_dim);
+            goto fail;
+        }
+        lt_llama_rope_freqs(c, rf ? (const float *)rf->data : NULL, fr);
+        s = lt_tensor_set(&m->freqs, fr, sizeof(float) * (c->head_dim / 2), err);
+        if (s != LT_OK) goto fail;
+    }
+    s = alloc_scratch(m, o, err);
+    if (s != LT_OK) goto fail;
+    account(m);
+    lt_free(p);
+    *out = m;
+    return LT_OK;
+fail:
+    lt_free(p);
+    lt_llama_close(m);
+    return s;
+}
+
+lt_status lt_llama_open(lt_llama **out, const lt_modelsrc *src, lt_backend *be, const lt_llama_opts *o,
+                        lt_err *err) {
+    wsource ws = {.src = src};
+    return open_common(out, lt_modelsrc_config(src), &ws, be, o, err);
+}
+
+lt_status lt_llama_open_synthetic(lt_llama **out, const lt_llm_config *cfg, lt_dtype dt, uint64_t seed,
+                                  lt_backend *be, const lt_llama_opts *o, lt_err *err) {
+    if (dt != LT_F32 && dt != LT_F16 && dt != LT_BF16 && dt != LT_Q8_0 && dt != LT_Q4_0)
+        return lt_err_set(err, LT_EINVAL, "synthetic model: weight type %s is not a matrix type", lt_dtype_name(dt));
+    wsource ws = {.src = NULL, .synth_dt = dt, .seed = seed};
+    return open_common(out, cfg, &ws, be, o, err);
+}
+
+const lt_llm_config *lt_llama_config(const lt_llama *m) { return &m->cfg; }
+lt_backend *lt_llama_backend(const lt_llama *m) { return m->be; }
+size_t lt_llama_weight_bytes(const lt_llama *m) { return m->weight_bytes; }
+size_t lt_llama_bytes_per_token(const lt_llama *m) { return m->bytes_per_token; }
+lt_dtype lt_llama_wtype(const lt_llama *m) { return m->wtype; }
+
+lt_kv_opts lt_llama_kv_opts(const lt_llama *m, int max_ctx, int max_seqs) {
+    lt_kv_opts o = {0};
+    o.n_layers = m->cfg.n_layers;
+    o.width = m->cfg.n_kv_heads * m->cfg.head_dim;
+    o.max_ctx = max_ctx > 0 ? max_ctx : m->cfg.max_seq;
+    o.max_seqs = max_seqs;
+    o.dtype = LT_F32;
+    return o;
+}
+
+/* ---- forward ---------------------------------------------------------------------------- */
+
+static lt_status ensure_btab(lt_llama *m, size_t n, lt_err *err) {
+    size_t bytes = n * sizeof(int32_t);
+    if (bytes <= m->btab_bytes && n <= m->h_btab_cap) return LT_OK;
+    size_t nb = bytes < 4096 ? 4096 : bytes * 2;
+    if (m->btab_mem) lt_backend_release(m->be, m->btab_mem, m->btab_bytes, LT_MEM_SCRATCH);
+    m->btab_mem = NULL;
+    m->btab_bytes = 0;
+    LT_TRY(lt_backend_alloc(m->be, nb, LT_MEM_SCRATCH, &m->btab_mem, err));
+    m->btab_bytes = nb;
+    lt_free(m->h_btab);
+    m->h_btab = lt_malloc(nb);
+    if (!m->h_btab) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    m->h_btab_cap = nb / sizeof(int32_t);
+    return LT_OK;
+}
+
+/* One chunk: tokens [t0, t0+n) of the batch, all already validated and reserved. Rows that
+ * want logits land in logits_out (host) starting at row *n_out. */
+static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int t0, int n, const bool *want,
+                           float *logits_out, int *n_out, lt_err *err) {
+    const lt_llm_config *c = &m->cfg;
+    lt_backend *be = m->be;
+    int32_t *h_tok = m->h_i32, *h_pos = h_tok + m->max_batch, *h_slot = h_pos + m->max_batch,
+            *h_seq = h_slot + m->max_batch, *h_ctx = h_seq + m->max_batch, *h_rows = h_ctx + m->max_batch;
+    /* distinct sequences of the chunk, in order of first appearance */
+    int32_t *seqs = h_rows + m->max_batch;
+    int n_seqs = 0, max_blocks = 1, max_ctx = 1, n_rows = 0;
+    for (int i = 0; i < n; i++) {
+        int t = t0 + i, sq = b->seq[t], si = -1;
+        for (int j = n_seqs - 1; j >= 0 && si < 0; j--)
+            if (seqs[j] == sq) si = j;
+        if (si < 0) {
+            si = n_seqs;
+            seqs[n_seqs++] = sq;
+            int nb;
+            lt_kv_block_table(kv, sq, &nb);
+            if (nb > max_blocks) max_blocks = nb;
+        }
+        h_tok[i] = b->tokens[t];
+        h_pos[i] = b->pos[t];
+        h_slot[i] = lt_kv_slot(kv, sq, b->pos[t]);
+        h_seq[i] = si;
+        h_ctx[i] = b->pos[t] + 1;
+        if (h_ctx[i] > max_ctx) max_ctx = h_ctx[i];
+        if (want[t]) h_rows[n_rows++] = i;
+    }
+    LT_TRY(ensure_btab(m, (size_t)n_seqs * max_blocks, err));
+    for (int j = 0; j < n_seqs; j++) {
+        int nb;
+        const int32_t *tab = lt_kv_block_table(kv, seqs[j], &nb);
+        for (int i = 0; i < max_blocks; i++) m->h_btab[(size_t)j * max_blocks + i] = i < nb ? tab[i] : 0;
+    }
+    lt_tensor tok = lt_tensor_1d(be, LT_I32, m->t_tokens.data, n);
+    lt_tensor pos, slots, tseq, tctx, rows;
+    pos = lt_tensor_1d(be, LT_I32, m->t_pos.data, n);
+    slots = lt_tensor_1d(be, LT_I32, m->t_slots.data, n);
+    tseq = lt_tensor_1d(be, LT_I32, m->t_seq.data, n);
+    tctx = lt_tensor_1d(be, LT_I32, m->t_ctx.data, n);
+    rows = lt_tensor_1d(be, LT_I32, m->t_rows.data, n_rows);
+    lt_tensor btab = lt_tensor_2d(be, LT_I32, m->btab_mem, n_seqs, max_blocks);
+    LT_TRY(lt_tensor_set(&tok, h_tok, n * 4, err));
+    LT_TRY(lt_tensor_set(&pos, h_pos, n * 4, err));
+    LT_TRY(lt_tensor_set(&slots, h_slot, n * 4, err));
+    LT_TRY(lt_tensor_set(&tseq, h_seq, n * 4, err));
+    LT_TRY(lt_tensor_set(&tctx, h_ctx, n * 4, err));
+    LT_TRY(lt_tensor_set(&btab, m->h_btab, (size_t)n_seqs * max_blocks * 4, err));
+
+    lt_tensor x = lt_tensor_row_view(&m->x, 0, n), xb = lt_tensor_row_view(&m->xb, 0, n);
+    lt_tensor q = lt_tensor_row_view(&m->q, 0, n), k = lt_tensor_row_view(&m->k, 0, n);
+    lt_tensor v = lt_tensor_row_view(&m->v, 0, n), att = lt_tensor_row_view(&m->att, 0, n);
+    lt_tensor hb = lt_tensor_row_view(&m->hb, 0, n), hb2 = lt_tensor_row_view(&m->hb2, 0, n);
+    lt_attn_meta meta = {
+        .tok_seq = &tseq, .tok_ctx = &tctx, .block_tables = &btab,
+        .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+        .block_size = lt_kv_block_size(kv), .scale = 1.0f / sqrtf((float)c->head_dim), .max_ctx = max_ctx,
+    };
+
+    LT_TRY(lt_op_get_rows(be, &x, &m->tok_emb, &tok, err));
+    for (int l = 0; l < c->n_layers; l++) {
+        layer *L = &m->layers[l];
+        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->attn_norm, c->norm_eps, err));
+        LT_TRY(lt_op_matmul(be, &q, &xb, &L->wq, L->bias ? &L->bq : NULL, err));
+        LT_TRY(lt_op_matmul(be, &k, &xb, &L->wk, L->bias ? &L->bk : NULL, err));
+        LT_TRY(lt_op_matmul(be, &v, &xb, &L->wv, L->bias ? &L->bv : NULL, err));
+        LT_TRY(lt_op_rope(be, &q, &pos, &m->freqs, c->n_heads, c->head_dim, c->rope_neox, err));
+        LT_TRY(lt_op_rope(be, &k, &pos, &m->freqs, c->n_kv_heads, c->head_dim, c->rope_neox, err));
+        LT_TRY(lt_op_kv_store(be, lt_kv_k(kv, l), lt_kv_v(kv, l), &k, &v, &slots, err));
+        LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
+        LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, NULL, err));
+        LT_TRY(lt_op_add(be, &x, &x, &xb, err));
+        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->ffn_norm, c->norm_eps, err));
+        LT_TRY(lt_op_matmul(be, &hb, &xb, &L->w_gate, NULL, err));
+        LT_TRY(lt_op_matmul(be, &hb2, &xb, &L->w_up, NULL, err));
+        LT_TRY(lt_op_silu_mul(be, &hb, &hb, &hb2, err));
+        LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, NULL, err));
+        LT_TRY(lt_op_add(be, &x, &x, &xb, err));
+    }
+    if (n_rows == 0) return LT_OK;
+    LT_TRY(lt_tensor_set(&rows, h_rows, n_rows * 4, err));
+    lt_tensor xo = lt_tensor_row_view(&m->xo, 0, n_rows), lg = lt_tensor_row_view(&m->logits, 0, n_rows);
+    LT_TRY(lt_op_get_rows(be, &xo, &x, &rows, err));
+    LT_TRY(lt_op_rmsnorm(be, &xo, &xo, &m->out_norm, c->norm_eps, err));
+    LT_TRY(lt_op_matmul(be, &lg, &xo, &m->output, NULL, err));
+    LT_TRY(lt_tensor_get(&lg, logits_out + (size_t)*n_out * c->n_vocab, lt_tensor_nbytes(&lg), err));
+    *n_out += n_rows;
+    return LT_OK;
+}
+
+lt_status lt_llama_forward(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err) {
+    const lt_llm_config *c = &m->cfg;
+    int n = b->n_tokens;
+    if (n <= 0) return lt_err_set(err, LT_EINVAL, "forward: empty batch");
+    int ns = lt_kv_max_seqs(kv);
+    if (m->seq_next_cap < ns) {
+        lt_free(m->seq_next);
+        m->seq_next = lt_malloc((size_t)ns * sizeof(int32_t));
+        if (!m->seq_next) {
+            m->seq_next_cap = 0;
+            return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        }
+        m->seq_next_cap = ns;
+    }
+    int32_t *next = m->seq_next;
+    for (int s = 0; s < ns; s++) next[s] = -1;
+    /* validate everything before touching the cache */
+    for (int i = 0; i < n; i++) {
+        int sq = b->seq[i];
+        if (b->tokens[i] < 0 || b->tokens[i] >= c->n_vocab)
+            return lt_err_set(err, LT_ERANGE, "forward: token id %d outside the vocabulary (0..%d)", b->tokens[i],
+                              c->n_vocab - 1);
+        if (!lt_kv_seq_valid(kv, sq)) return lt_err_set(err, LT_EINVAL, "forward: sequence %d does not exist", sq);
+        if (next[sq] < 0) next[sq] = lt_kv_seq_len(kv, sq);
+        if (b->pos[i] != next[sq])
+            return lt_err_set(err, LT_EINVAL, "forward: token %d of sequence %d has position %d, expected %d", i, sq,
+                              b->pos[i], next[sq]);
+        next[sq]++;
+    }
+    lt_status s = LT_OK;
+    for (int sq = 0; sq < ns && s == LT_OK; sq++)
+        if (next[sq] >= 0) s = lt_kv_seq_reserve(kv, sq, next[sq], err);
+    bool *want = NULL;
+    if (s == LT_OK) {
+        want = lt_malloc((size_t)n);
+        if (!want) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    if (s == LT_OK) {
+        for (int i = 0; i < n; i++) want[i] = b->logits ? b->logits[i] : (i == n - 1);
+        int n_out = 0;
+        for (int t0 = 0; t0 < n && s == LT_OK;) {
+            int len = 0, rows = 0;
+            while (t0 + len < n && len < m->max_batch) {
+                if (want[t0 + len]) {
+                    if (rows == m->max_logits) break;
+                    rows++;
+                }
+                len++;
+            }
+            s = run_chunk(m, kv, b, t0, len, want, logits, &n_out, err);
+            t0 += len;
+        }
+    }
+    lt_free(want);
+    for (int sq = 0; sq < ns; sq++) {
+        if (next[sq] < 0) continue;
+        if (s == LT_OK) lt_kv_seq_commit(kv, sq, next[sq]);
+        else lt_kv_seq_truncate(kv, sq, lt_kv_seq_len(kv, sq)); /* release reserved blocks */
+    }
+    return s;
+}
+
+lt_status lt_llama_eval(lt_llama *m, lt_kv_cache *kv, int seq, const int32_t *tokens, int n, bool all_logits,
+                        float *logits, lt_err *err) {
+    if (n <= 0) return lt_err_set(err, LT_EINVAL, "eval: no tokens");
+    if (!lt_kv_seq_valid(kv, seq)) return lt_err_set(err, LT_EINVAL, "eval: sequence %d does not exist", seq);
+    int32_t *aux = lt_malloc((size_t)n * 2 * sizeof(int32_t));
+    bool *want = lt_malloc((size_t)n);
+    if (!aux || !want) {
+        lt_free(aux);
+        lt_free(want);
+        return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    int p0 = lt_kv_seq_len(kv, seq);
+    for (int i = 0; i < n; i++) {
+        aux[i] = seq;
+        aux[n + i] = p0 + i;
+        want[i] = all_logits || i == n - 1;
+    }
+    lt_batch b = {.n_tokens = n, .tokens = tokens, .seq = aux, .pos = aux + n, .logits = want};
+    lt_status s = lt_llama_forward(m, kv, &b, logits, err);
+    lt_free(aux);
+    lt_free(want);
+    return s;
+}
+/* ---- synthetic models --------------------------------------------------------------------- */
+
+typedef struct preset {
+    const char *name;
+    int32_t dim, hidden, layers, heads, kv_heads, vocab, ctx;
+    float theta;
+    bool tied;
+} preset;
+
+static const preset k_presets[] = {
+    {"tiny", 96, 160, 3, 6, 2, 320, 256, 10000.0f, false},
+    {"llama-1b", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},     /* TinyLlama 1.1B */
+    {"llama-7b", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0f, false},   /* Llama 2 7B */
+    {"llama-8b", 4096, 14336, 32, 32, 8, 128256, 8192, 500000.0f, false},  /* Llama 3 8B */
+};
+
+lt_status lt_llama_preset(const char *name, lt_llm_config *cfg, lt_err *err) {
+    for (size_t i = 0; i < sizeof k_presets / sizeof k_presets[0]; i++) {
+        const preset *p = &k_presets[i];
+        if (strcmp(p->name, name)) continue;
+        memset(cfg, 0, sizeof *cfg);
+        snprintf(cfg->arch, sizeof cfg->arch, "llama");
+        snprintf(cfg->name, sizeof cfg->name, "synthetic %s", name);
+        cfg->dim = p->dim;
+        cfg->hidden_dim = p->hidden;
+        cfg->n_layers = p->layers;
+        cfg->n_heads = p->heads;
+        cfg->n_kv_heads = p->kv_heads;
+        cfg->head_dim = p->dim / p->heads;
+        cfg->n_vocab = p->vocab;
+        cfg->max_seq = p->ctx;
+        cfg->norm_eps = 1e-5f;
+        cfg->rope_theta = p->theta;
+        cfg->tied_embeddings = p->tied;
+        return LT_OK;
+    }
+    return lt_err_set(err, LT_ENOTFOUND, "unknown synthetic model '%s' (tiny, llama-1b, llama-7b, llama-8b)", name);
+}
+
+static lt_status synth_add(lt_modelsrc *src, uint64_t *seed, const char *name, int64_t d0, int64_t d1, bool norm,
+                           lt_err *err) {
+    int64_t n = d0 * (d1 ? d1 : 1);
+    float *buf = lt_malloc((size_t)n * sizeof(float));
+    if (!buf) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    float scale = 1.0f / sqrtf((float)(d1 ? d1 : d0));
+    for (int64_t i = 0; i < n; i++) buf[i] = norm ? 1.0f + 0.1f * rng_normal(seed) : scale * rng_normal(seed);
+    int64_t shape[2] = {d0, d1};
+    lt_status s = lt_modelsrc_add_owned(src, name, LT_F32, d1 ? 2 : 1, shape, buf, err);
+    lt_free(buf);
+    return s;
+}
+
+lt_status lt_llama_synthetic(lt_modelsrc **out, const lt_llm_config *c, lt_vocab *vocab, uint64_t seed,
+                             lt_err *err) {
+    *out = NULL;
+    lt_status s0 = lt_llm_config_validate(c, c->name, err);
+    if (s0 != LT_OK) {
+        lt_vocab_free(vocab);
+        return s0;
+    }
+    lt_modelsrc *src;
+    LT_TRY(lt_modelsrc_create(&src, c, vocab, c->name, err));
+    int64_t D = c->dim, F = c->hidden_dim, V = c->n_vocab;
+    int64_t QW = (int64_t)c->n_heads * c->head_dim, KW = (int64_t)c->n_kv_heads * c->head_dim;
+    char name[96];
+    lt_status s = LT_OK;
+#define ADD(d0, d1, norm, ...)                                                               \
+    do {                                                                                 \
+        snprintf(name, sizeof name, __VA_ARGS__);                                        \
+        if (s == LT_OK) s = synth_add(src, &seed, name, d0, d1, norm, err);              \
+    } while (0)
+    ADD(V, D, false, "token_embd.weight");
+    ADD(D, 0, true, "output_norm.weight");
+    if (!c->tied_embeddings) ADD(V, D, false, "output.weight");
+    for (int l = 0; l < c->n_layers; l++) {
+        ADD(D, 0, true, "blk.%d.attn_norm.weight", l);
+        ADD(QW, D, false, "blk.%d.attn_q.weight", l);
+        ADD(KW, D, false, "blk.%d.attn_k.weight", l);
+        ADD(KW, D, false, "blk.%d.attn_v.weight", l);
+        ADD(D, QW, false, "blk.%d.attn_output.weight", l);
+        ADD(D, 0, true, "blk.%d.ffn_norm.weight", l);
+        ADD(F, D, false, "blk.%d.ffn_gate.weight", l);
+        ADD(F, D, false, "blk.%d.ffn_up.weight", l);
+        ADD(D, F, false, "blk.%d.ffn_down.weight", l);
+        if (c->qkv_bias) {
+            ADD(QW, 0, false, "blk.%d.attn_q.bias", l);
+            ADD(KW, 0, false, "blk.%d.attn_k.bias", l);
+            ADD(KW, 0, false, "blk.%d.attn_v.bias", l);
+        }
+    }
+#undef ADD
+    if (s != LT_OK) {
+        lt_modelsrc_close(src);
+        return s;
+    }
+    *out = src;
+    return LT_OK;
+}

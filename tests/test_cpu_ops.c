@@ -1,0 +1,777 @@
+/* test_cpu_ops.c - every CPU kernel against a float64 naive implementation written here.
+ *
+ * Fresh random inputs (fixed seeds), odd sizes, every weight dtype, SIMD and portable
+ * paths, 1/2/3 threads (results must be bit-identical across thread counts), f16/bf16
+ * conversion exhaustively, GGML-identical quantization, paged attention with GQA and
+ * shuffled block tables, and the public lt_op_* wrappers on a "cpu" backend (shape errors
+ * are LT_EINVAL with a message, bad ids LT_ERANGE).
+ *
+ * Tolerances (relative to max |reference|):
+ *   matmul f32/f16/bf16: 1e-5 (the weights are exact in f32; only f32 accumulation error).
+ *   matmul q8_0/q4_0: 1e-5 against the product of the dequantized weights and the activations
+ *     as quantized to q8_0 (block sums are exact integers; only the f32 scaling and
+ *     accumulation round), and 3e-2 against the unquantized activations (q8_0 rounding of x
+ *     is up to 1/254 of each block's max).
+ *   rmsnorm, silu_mul, add, rope: 2e-6; attention: 1e-5.
+ * With LT_BENCH=1 it also prints matvec GB/s per dtype and pool overhead (no checks).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/alloc.h"
+#include "../core/backend.h"
+#include "../kernels/cpu/lt_cpu.h"
+#include "testutil.h"
+
+static lt_pool *g_pools[4]; /* index = threads; [0] = NULL pool */
+
+/* ---- naive references ------------------------------------------------------------------------ */
+
+static double h2d(uint16_t h) { /* half -> double from the definition */
+    int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    double v;
+    if (e == 0) v = ldexp(m, -24);
+    else if (e == 31) v = m ? NAN : INFINITY;
+    else v = ldexp(1024 + m, e - 25);
+    return s ? -v : v;
+}
+
+/* GGML quantize_row_q8_0_ref / quantize_row_q4_0_ref, written out independently */
+static void ref_quant_q8_0(const float *x, lt_block_q8_0 *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) {
+            float v = fabsf(x[i * 32 + j]);
+            amax = amax > v ? amax : v;
+        }
+        const float d = amax / ((1 << 7) - 1);
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = lt_f32_to_f16(d);
+        for (int j = 0; j < 32; j++) y[i].q[j] = (int8_t)roundf(x[i * 32 + j] * id);
+    }
+}
+
+static void ref_quant_q4_0(const float *x, lt_block_q4_0 *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < 32; j++) {
+            const float v = x[i * 32 + j];
+            if (amax < fabsf(v)) {
+                amax = fabsf(v);
+                max = v;
+            }
+        }
+        const float d = max / -8;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = lt_f32_to_f16(d);
+        for (int j = 0; j < 16; j++) {
+            const float x0 = x[i * 32 + j] * id, x1 = x[i * 32 + 16 + j] * id;
+            const int8_t a = (int8_t)(x0 + 8.5f), b = (int8_t)(x1 + 8.5f);
+            const uint8_t xi0 = a < 15 ? a : 15, xi1 = b < 15 ? b : 15;
+            y[i].q[j] = xi0 | (uint8_t)(xi1 << 4);
+        }
+    }
+}
+
+/* naive dequantization into doubles */
+static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n; i++) {
+        switch (t) {
+        case LT_F32: dst[i] = ((const float *)src)[i]; break;
+        case LT_F16: dst[i] = h2d(((const uint16_t *)src)[i]); break;
+        case LT_BF16: {
+            uint32_t u = (uint32_t)((const uint16_t *)src)[i] << 16;
+            float f;
+            memcpy(&f, &u, 4);
+            dst[i] = f;
+            break;
+        }
+        case LT_Q8_0: {
+            const uint8_t *blk = b + (i / 32) * 34;
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * (int8_t)blk[2 + i % 32];
+            break;
+        }
+        case LT_Q4_0: {
+            const uint8_t *blk = b + (i / 32) * 18;
+            int j = (int)(i % 32);
+            int q = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * (q - 8);
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
+static void set_threads_simd(bool simd) { lt_cpu_set_simd(simd); }
+
+static bool same_bits(const void *a, const void *b, size_t n) { return memcmp(a, b, n) == 0; }
+
+/* ---- f16 / bf16 ------------------------------------------------------------------------------- */
+
+static bool is_nearest_half(float f, uint16_t h) {
+    double v = f, got = h2d(h);
+    if (fabs(v) >= 65520.0) return isinf(got) && (got > 0) == (v > 0);
+    if (isinf(got)) return false;
+    uint16_t mag = h & 0x7fff;
+    double dn = mag > 0 ? h2d((uint16_t)((h & 0x8000) | (mag - 1))) : -got;
+    double up = h2d((uint16_t)((h & 0x8000) | (mag + 1)));
+    double e = fabs(v - got), e1 = fabs(v - dn), e2 = fabs(v - up);
+    if (e > e1 || e > e2) return false;
+    if ((e == e1 && mag > 0) || e == e2) return (h & 1) == 0; /* tie: even mantissa */
+    return true;
+}
+
+static void test_half(void) {
+    int bad_rt = 0, bad_val = 0, bad_simd = 0;
+    static uint16_t all[65536];
+    static float widened[65536];
+    for (int i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    lt_cpu_dequant_row(LT_F16, all, widened, 65536); /* SIMD path where available */
+    for (int i = 0; i < 65536; i++) {
+        float f = lt_f16_to_f32((uint16_t)i);
+        double r = h2d((uint16_t)i);
+        if (isnan(r) ? !isnan(f) : (double)f != r) bad_val++;
+        uint16_t back = lt_f32_to_f16(f);
+        if (isnan(r) ? ((back & 0x7c00) != 0x7c00 || !(back & 0x3ff)) : back != (uint16_t)i) bad_rt++;
+        if (isnan(r) ? !isnan(widened[i]) : widened[i] != f) bad_simd++;
+    }
+    CHECKF(bad_val == 0, "%d halves widen wrongly", bad_val);
+    CHECKF(bad_rt == 0, "%d halves do not round-trip", bad_rt);
+    CHECKF(bad_simd == 0, "%d halves differ between the F16C and scalar paths", bad_simd);
+
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 11);
+    int bad_round = 0, bad_bf = 0;
+    for (int i = 0; i < 200000; i++) {
+        /* random sign, exponent in [-30, 17], random mantissa: covers subnormals, overflow */
+        uint32_t u = (lt_test_u32(&r) & 0x807fffffu) | ((uint32_t)(127 - 30 + lt_test_u32(&r) % 48) << 23);
+        if (i % 4 == 0) u &= 0xffffe000u | (1u << 12); /* exact ties and near-ties */
+        float f;
+        memcpy(&f, &u, 4);
+        if (!is_nearest_half(f, lt_f32_to_f16(f))) {
+            if (bad_round++ < 3) fprintf(stderr, "f16 rounding of %.9g gave %04x\n", f, lt_f32_to_f16(f));
+        }
+        /* bf16: nearest even among bf16 neighbours, computed in double */
+        uint16_t b = lt_f32_to_bf16(f);
+        double got = lt_bf16_to_f32(b), dn = lt_bf16_to_f32((uint16_t)(b - 1)), up = lt_bf16_to_f32((uint16_t)(b + 1));
+        double e = fabs((double)f - got);
+        if (e > fabs((double)f - dn) || e > fabs((double)f - up) ||
+            ((e == fabs((double)f - dn) || e == fabs((double)f - up)) && (b & 1)))
+            bad_bf++;
+    }
+    CHECKF(bad_round == 0, "%d floats round to the wrong half", bad_round);
+    CHECKF(bad_bf == 0, "%d floats round to the wrong bfloat16", bad_bf);
+    int bad_bfrt = 0;
+    for (int i = 0; i < 65536; i++) {
+        float f = lt_bf16_to_f32((uint16_t)i);
+        if (!isnan(f) && lt_f32_to_bf16(f) != (uint16_t)i) bad_bfrt++;
+    }
+    CHECKF(bad_bfrt == 0, "%d bfloat16 values do not round-trip", bad_bfrt);
+}
+
+/* ---- quantization ------------------------------------------------------------------------------- */
+
+static void test_quant(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 3);
+    const int64_t n = 32 * 257;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    double *yd = malloc(n * sizeof *yd);
+    lt_block_q8_0 *q8 = malloc(n / 32 * sizeof *q8), *q8r = malloc(n / 32 * sizeof *q8r);
+    lt_block_q4_0 *q4 = malloc(n / 32 * sizeof *q4), *q4r = malloc(n / 32 * sizeof *q4r);
+    for (int rep = 0; rep < 3; rep++) {
+        lt_test_fill(&r, x, n, rep == 0 ? 1.0f : rep == 1 ? 1e-3f : 40.0f);
+        for (int64_t i = 0; i < 32; i++) x[i] = 0.0f;     /* an all-zero block */
+        for (int64_t i = 32; i < 64; i++) x[i] = (float)(i - 48) * 0.5f; /* exact .5 ties */
+        ref_quant_q8_0(x, q8r, n);
+        ref_quant_q4_0(x, q4r, n);
+        for (int simd = 0; simd < 2; simd++) {
+            set_threads_simd(simd);
+            lt_cpu_quant_row(LT_Q8_0, x, q8, n);
+            lt_cpu_quant_row(LT_Q4_0, x, q4, n);
+            CHECKF(same_bits(q8, q8r, n / 32 * sizeof *q8), "q8_0 differs from GGML's reference (simd %d)", simd);
+            CHECKF(same_bits(q4, q4r, n / 32 * sizeof *q4), "q4_0 differs from GGML's reference (simd %d)", simd);
+        }
+        set_threads_simd(true);
+        /* dequantization matches the naive formula, and the round-trip error is bounded */
+        lt_dtype ts[2] = {LT_Q8_0, LT_Q4_0};
+        for (int k = 0; k < 2; k++) {
+            const void *q = k == 0 ? (const void *)q8 : (const void *)q4;
+            lt_cpu_dequant_row(ts[k], q, y, n);
+            ref_dequant(ts[k], q, yd, n);
+            int bad_deq = 0, bad_err = 0;
+            for (int64_t b = 0; b < n / 32; b++) {
+                double amax = 0;
+                for (int j = 0; j < 32; j++) amax = fmax(amax, fabs(x[b * 32 + j]));
+                /* q8_0: half a step of amax/127; q4_0: one step of amax/8 (the value opposite
+                   the max is clipped to 7 steps); plus the rounding of the scale to f16:
+                   the stored f16 scale is off by at most half an ulp (2^-11 relative, or 2^-25
+                   absolute where it is subnormal), times at most 127 resp. 8 steps */
+                double dsc = k == 0 ? amax / 127 : amax / 8;
+                double dq = fmax(dsc * ldexp(1, -11), ldexp(1, -25));
+                double bound = k == 0 ? 0.5 * dsc + 127 * dq : dsc + 8 * dq;
+                bound = bound * (1 + 1e-6) + 1e-30;
+                for (int j = 0; j < 32; j++) {
+                    int64_t i = b * 32 + j;
+                    if ((double)y[i] != yd[i]) bad_deq++;
+                    if (fabs(y[i] - (double)x[i]) > bound) bad_err++;
+                }
+            }
+            CHECKF(bad_deq == 0, "%s: %d dequantized values differ from the formula", lt_dtype_name(ts[k]), bad_deq);
+            CHECKF(bad_err == 0, "%s: %d values exceed the round-trip bound", lt_dtype_name(ts[k]), bad_err);
+        }
+        /* f16 / bf16 rows equal the scalar conversions */
+        uint16_t *h = malloc(n * 2);
+        lt_cpu_quant_row(LT_F16, x, h, n);
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++) bad += h[i] != lt_f32_to_f16(x[i]);
+        lt_cpu_quant_row(LT_BF16, x, h, n);
+        for (int64_t i = 0; i < n; i++) bad += h[i] != lt_f32_to_bf16(x[i]);
+        CHECKF(bad == 0, "%d f16/bf16 row elements differ from the scalar conversion", bad);
+        free(h);
+    }
+    free(x), free(y), free(yd), free(q8), free(q8r), free(q4), free(q4r);
+}
+
+/* ---- matmul ------------------------------------------------------------------------------------- */
+
+static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with_bias, uint64_t seed) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, seed);
+    float *x = malloc(T * K * sizeof *x), *wf = malloc(N * K * sizeof *wf), *bias = malloc(N * sizeof *bias);
+    lt_test_fill(&r, x, T * K, 1.0f);
+    lt_test_fill(&r, wf, N * K, 0.1f);
+    lt_test_fill(&r, bias, N, 1.0f);
+    size_t wrow = lt_row_bytes(wt, K);
+    char *w = malloc(N * wrow + 1);
+    for (int64_t n = 0; n < N; n++) lt_cpu_quant_row(wt, wf + n * K, w + n * wrow, K);
+    /* references */
+    double *wd = malloc(N * K * sizeof *wd), *xd = malloc(T * K * sizeof *xd), *xqd = malloc(T * K * sizeof *xqd);
+    for (int64_t n = 0; n < N; n++) ref_dequant(wt, w + n * wrow, wd + n * K, K);
+    for (int64_t i = 0; i < T * K; i++) xd[i] = x[i];
+    const bool quant = wt == LT_Q8_0 || wt == LT_Q4_0;
+    if (quant) {
+        lt_block_q8_0 *xq = malloc(K / 32 * sizeof *xq);
+        for (int64_t t = 0; t < T; t++) {
+            ref_quant_q8_0(x + t * K, xq, K);
+            ref_dequant(LT_Q8_0, xq, xqd + t * K, K);
+        }
+        free(xq);
+    } else {
+        memcpy(xqd, xd, T * K * sizeof *xd);
+    }
+    double *ref = malloc(T * N * sizeof *ref), *ref_x = malloc(T * N * sizeof *ref_x);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = 0, s2 = 0;
+            for (int64_t k = 0; k < K; k++) s += xqd[t * K + k] * wd[n * K + k], s2 += xd[t * K + k] * wd[n * K + k];
+            ref[t * N + n] = s + (with_bias ? bias[n] : 0);
+            ref_x[t * N + n] = s2 + (with_bias ? bias[n] : 0);
+        }
+    float *y[4], *ys = malloc(T * N * sizeof(float));
+    for (int nt = 1; nt <= 3; nt++) {
+        y[nt] = malloc(T * N * sizeof(float));
+        lt_cpu_matmul_prepare(g_pools[nt], wt, T, K);
+        lt_cpu_matmul(g_pools[nt], y[nt], x, w, wt, with_bias ? bias : NULL, T, N, K);
+    }
+    set_threads_simd(false);
+    lt_cpu_matmul(NULL, ys, x, w, wt, with_bias ? bias : NULL, T, N, K);
+    set_threads_simd(true);
+    double e = lt_test_rel_err(y[1], ref, T * N), es = lt_test_rel_err(ys, ref, T * N);
+    CHECKF(e <= 1e-5, "matmul %s T=%lld N=%lld K=%lld: rel err %.3g", lt_dtype_name(wt), (long long)T, (long long)N,
+           (long long)K, e);
+    CHECKF(es <= 1e-5, "matmul %s (portable path) T=%lld N=%lld K=%lld: rel err %.3g", lt_dtype_name(wt), (long long)T,
+           (long long)N, (long long)K, es);
+    if (quant) {
+        double ex = lt_test_rel_err(y[1], ref_x, T * N);
+        CHECKF(ex <= 3e-2, "matmul %s vs unquantized activations: rel err %.3g", lt_dtype_name(wt), ex);
+    }
+    for (int nt = 2; nt <= 3; nt++)
+        CHECKF(same_bits(y[1], y[nt], T * N * sizeof(float)), "matmul %s T=%lld: %d threads differ from 1",
+               lt_dtype_name(wt), (long long)T, nt);
+    /* rows of a batch equal the same rows computed alone (decode vs verify) */
+    if (quant && T > 1) {
+        float *y1 = malloc(N * sizeof *y1);
+        int bad = 0;
+        for (int64_t t = 0; t < T; t++) {
+            lt_cpu_matmul(g_pools[2], y1, x + t * K, w, wt, with_bias ? bias : NULL, 1, N, K);
+            bad += !same_bits(y1, y[1] + t * N, N * sizeof *y1);
+        }
+        CHECKF(bad == 0, "matmul %s T=%lld: %d batched rows differ from the row computed alone", lt_dtype_name(wt),
+               (long long)T, bad);
+        free(y1);
+    }
+    for (int nt = 1; nt <= 3; nt++) free(y[nt]);
+    free(ys), free(x), free(wf), free(bias), free(w), free(wd), free(xd), free(xqd), free(ref), free(ref_x);
+}
+
+static void test_matmul(void) {
+    const lt_dtype ts[5] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
+    const int64_t Ts[5] = {1, 3, 8, 17, 70};
+    uint64_t seed = 100;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) {
+            bool quant = ts[i] == LT_Q8_0 || ts[i] == LT_Q4_0;
+            check_matmul(ts[i], Ts[j], 37, quant ? 96 : 99, j % 2 == 0, seed++);
+            check_matmul(ts[i], Ts[j], 301, 160, j % 2 == 1, seed++);
+        }
+    check_matmul(LT_Q8_0, 2, 513, 1024, true, seed++);
+    check_matmul(LT_F16, 1, 257, 2048 + 8 + 3, false, seed++);
+}
+
+/* ---- get_rows, rmsnorm, rope, silu_mul, add, argmax, kv_store --------------------------------------- */
+
+static void test_get_rows(void) {
+    const lt_dtype ts[5] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 21);
+    const int64_t R = 50, D = 2048 + 64; /* large enough to use the pool */
+    float *tf = malloc(R * D * sizeof *tf), *y = malloc(20 * D * sizeof *y);
+    double *yd = malloc(D * sizeof *yd);
+    lt_test_fill(&r, tf, R * D, 1.0f);
+    int32_t ids[20];
+    for (int i = 0; i < 20; i++) ids[i] = (int32_t)(lt_test_u32(&r) % R);
+    ids[3] = 0, ids[4] = R - 1;
+    for (int k = 0; k < 5; k++) {
+        size_t rb = lt_row_bytes(ts[k], D);
+        char *tab = malloc(R * rb);
+        for (int64_t i = 0; i < R; i++) lt_cpu_quant_row(ts[k], tf + i * D, tab + i * rb, D);
+        for (int nt = 1; nt <= 2; nt++) {
+            lt_cpu_get_rows(g_pools[nt], y, tab, ts[k], D, ids, 20);
+            int bad = 0;
+            for (int i = 0; i < 20; i++) {
+                ref_dequant(ts[k], tab + ids[i] * rb, yd, D);
+                for (int64_t j = 0; j < D; j++) bad += (double)y[i * D + j] != yd[j];
+            }
+            CHECKF(bad == 0, "get_rows %s (%d threads): %d values differ", lt_dtype_name(ts[k]), nt, bad);
+        }
+        free(tab);
+    }
+    free(tf), free(y), free(yd);
+}
+
+static void test_rmsnorm(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 31);
+    const int64_t Ts[3] = {1, 3, 17}, D = 1000 + 3;
+    float *x = malloc(17 * D * 4), *w = malloc(D * 4), *y[3], *yin = malloc(17 * D * 4);
+    double *ref = malloc(17 * D * 8);
+    lt_test_fill(&r, w, D, 1.0f);
+    for (int a = 0; a < 3; a++) {
+        int64_t T = Ts[a];
+        lt_test_fill(&r, x, T * D, 3.0f);
+        for (int64_t t = 0; t < T; t++) {
+            double ss = 0;
+            for (int64_t j = 0; j < D; j++) ss += (double)x[t * D + j] * x[t * D + j];
+            double inv = 1.0 / sqrt(ss / D + 1e-5);
+            for (int64_t j = 0; j < D; j++) ref[t * D + j] = (double)w[j] * inv * x[t * D + j];
+        }
+        for (int nt = 1; nt <= 2; nt++) {
+            y[nt] = malloc(T * D * 4);
+            lt_cpu_rmsnorm(g_pools[nt], y[nt], x, w, T, D, 1e-5f);
+        }
+        double e = lt_test_rel_err(y[1], ref, T * D);
+        CHECKF(e <= 2e-6, "rmsnorm T=%lld: rel err %.3g", (long long)T, e);
+        CHECK(same_bits(y[1], y[2], T * D * 4));
+        memcpy(yin, x, T * D * 4); /* in place (y aliases x) */
+        lt_cpu_rmsnorm(g_pools[2], yin, yin, w, T, D, 1e-5f);
+        CHECK(same_bits(yin, y[1], T * D * 4));
+        free(y[1]), free(y[2]);
+    }
+    free(x), free(w), free(yin), free(ref);
+}
+
+static void test_rope(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 41);
+    const int H = 5, Dh = 48;
+    const int64_t T = 40;
+    float *x = malloc(T * H * Dh * 4), *y = malloc(T * H * Dh * 4), *y2 = malloc(T * H * Dh * 4), freqs[24];
+    double *ref = malloc(T * H * Dh * 8);
+    int32_t pos[40];
+    for (int i = 0; i < Dh / 2; i++) freqs[i] = 1.0f / powf(10000.0f, (2 * i) / (float)Dh);
+    for (int64_t t = 0; t < T; t++) pos[t] = t < 3 ? (int32_t)t : (int32_t)(lt_test_u32(&r) % 5000);
+    lt_test_fill(&r, x, T * H * Dh, 1.0f);
+    for (int neox = 0; neox < 2; neox++) {
+        for (int64_t t = 0; t < T; t++)
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < Dh / 2; i++) {
+                    const float val = (float)pos[t] * freqs[i]; /* the float angle, as llama2.c */
+                    double c = cos((double)val), s = sin((double)val);
+                    int i0 = neox ? i : 2 * i, i1 = neox ? i + Dh / 2 : 2 * i + 1;
+                    const float *v = x + (t * H + h) * Dh;
+                    ref[(t * H + h) * Dh + i0] = v[i0] * c - v[i1] * s;
+                    ref[(t * H + h) * Dh + i1] = v[i0] * s + v[i1] * c;
+                }
+        memcpy(y, x, T * H * Dh * 4);
+        memcpy(y2, x, T * H * Dh * 4);
+        lt_cpu_rope(g_pools[1], y, pos, freqs, T, H, Dh, neox);
+        lt_cpu_rope(g_pools[2], y2, pos, freqs, T, H, Dh, neox);
+        double e = lt_test_rel_err(y, ref, T * H * Dh);
+        CHECKF(e <= 2e-6, "rope neox=%d: rel err %.3g", neox, e);
+        CHECK(same_bits(y, y2, T * H * Dh * 4));
+    }
+    free(x), free(y), free(y2), free(ref);
+}
+
+static void test_elementwise(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 51);
+    const int64_t n = 70001;
+    float *a = malloc(n * 4), *b = malloc(n * 4), *y1 = malloc(n * 4), *y2 = malloc(n * 4);
+    double *ref = malloc(n * 8);
+    lt_test_fill(&r, a, n, 4.0f);
+    lt_test_fill(&r, b, n, 1.0f);
+    for (int64_t i = 0; i < n; i++) ref[i] = (double)a[i] / (1.0 + exp(-(double)a[i])) * b[i];
+    lt_cpu_silu_mul(g_pools[1], y1, a, b, n);
+    lt_cpu_silu_mul(g_pools[2], y2, a, b, n);
+    double e = lt_test_rel_err(y1, ref, n);
+    CHECKF(e <= 2e-6, "silu_mul: rel err %.3g", e);
+    CHECK(same_bits(y1, y2, n * 4));
+    for (int64_t i = 0; i < n; i++) ref[i] = (double)a[i] + b[i];
+    lt_cpu_add(g_pools[1], y1, a, b, n);
+    lt_cpu_add(g_pools[2], y2, a, b, n);
+    e = lt_test_rel_err(y1, ref, n);
+    CHECKF(e <= 2e-7, "add: rel err %.3g", e);
+    CHECK(same_bits(y1, y2, n * 4));
+    memcpy(y2, a, n * 4); /* aliasing: y = a */
+    lt_cpu_add(g_pools[2], y2, y2, b, n);
+    CHECK(same_bits(y1, y2, n * 4));
+
+    /* argmax: lowest index on ties */
+    const int64_t T = 5, N = 32003;
+    float *x = malloc(T * N * 4);
+    lt_test_fill(&r, x, T * N, 1.0f);
+    int32_t want[5], got1[5], got2[5];
+    for (int64_t t = 0; t < T; t++) {
+        int64_t m = (int64_t)(lt_test_u32(&r) % N);
+        x[t * N + m] = 100.0f;
+        if (t % 2 == 0) x[t * N + N - 1] = 100.0f; /* a tie after it */
+        if (t == 1) x[t * N + 0] = 100.0f, m = 0;   /* a tie at index 0 */
+        want[t] = (int32_t)m;
+    }
+    lt_cpu_argmax(g_pools[1], got1, x, T, N);
+    lt_cpu_argmax(g_pools[2], got2, x, T, N);
+    CHECK(memcmp(got1, want, sizeof want) == 0 && memcmp(got2, want, sizeof want) == 0);
+    free(a), free(b), free(y1), free(y2), free(ref), free(x);
+}
+
+static void test_kv_store(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 61);
+    const int64_t rows = 64, W = 40, T = 5;
+    int32_t slots[5] = {17, 3, 63, 0, 40};
+    float k[5 * 40], v[5 * 40];
+    lt_test_fill(&r, k, T * W, 1.0f);
+    lt_test_fill(&r, v, T * W, 1.0f);
+    for (int f16 = 0; f16 < 2; f16++) {
+        lt_dtype kvt = f16 ? LT_F16 : LT_F32;
+        size_t es = f16 ? 2 : 4;
+        char *kc = malloc(rows * W * es), *vc = malloc(rows * W * es);
+        memset(kc, 0x5a, rows * W * es);
+        memset(vc, 0x5a, rows * W * es);
+        lt_cpu_kv_store(g_pools[2], kc, vc, kvt, W, k, v, slots, T);
+        int bad = 0, touched = 0;
+        for (int64_t row = 0; row < rows; row++) {
+            int t = -1;
+            for (int i = 0; i < T; i++)
+                if (slots[i] == row) t = i;
+            for (int64_t j = 0; j < W; j++) {
+                if (t < 0) {
+                    touched += ((unsigned char)kc[(row * W + j) * es] != 0x5a) + ((unsigned char)vc[(row * W + j) * es] != 0x5a);
+                    continue;
+                }
+                float kk = f16 ? lt_f16_to_f32(((uint16_t *)kc)[row * W + j]) : ((float *)kc)[row * W + j];
+                float vv = f16 ? lt_f16_to_f32(((uint16_t *)vc)[row * W + j]) : ((float *)vc)[row * W + j];
+                float ek = f16 ? lt_f16_to_f32(lt_f32_to_f16(k[t * W + j])) : k[t * W + j];
+                float ev = f16 ? lt_f16_to_f32(lt_f32_to_f16(v[t * W + j])) : v[t * W + j];
+                bad += kk != ek || vv != ev;
+            }
+        }
+        CHECKF(bad == 0 && touched == 0, "kv_store %s: %d wrong values, %d other rows touched", lt_dtype_name(kvt), bad,
+               touched);
+        free(kc), free(vc);
+    }
+}
+
+/* ---- attention --------------------------------------------------------------------------------- */
+
+static void test_attention(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 71);
+    const int H = 6, KVH = 2, bs = 16, MB = 24, S = 3;
+    const int dims[2] = {40, 64};
+    for (int di = 0; di < 2; di++) {
+        const int Dh = dims[di];
+        const int n_blocks = S * MB;
+        const int64_t W = (int64_t)KVH * Dh, rows = (int64_t)n_blocks * bs;
+        /* block tables: a shuffled permutation of all blocks */
+        int32_t perm[72], bt[3 * 24];
+        for (int i = 0; i < n_blocks; i++) perm[i] = i;
+        for (int i = n_blocks - 1; i > 0; i--) {
+            int j = (int)(lt_test_u32(&r) % (i + 1));
+            int32_t tmp = perm[i];
+            perm[i] = perm[j], perm[j] = tmp;
+        }
+        memcpy(bt, perm, sizeof bt);
+        /* tokens: contexts 1, non-multiples of bs, a full block, long ones */
+        int32_t tok_seq[9] = {0, 0, 0, 1, 1, 2, 2, 2, 2}, tok_ctx[9] = {1, 2, 17, 16, 33, 300, 301, 383, 5};
+        const int64_t T = 9;
+        float *q = malloc(T * H * Dh * 4), *out1 = malloc(T * H * Dh * 4), *out2 = malloc(T * H * Dh * 4);
+        float *outs = malloc(T * H * Dh * 4);
+        float *kf = malloc(rows * W * 4), *vf = malloc(rows * W * 4);
+        lt_test_fill(&r, q, T * H * Dh, 1.0f);
+        lt_test_fill(&r, kf, rows * W, 1.0f);
+        lt_test_fill(&r, vf, rows * W, 1.0f);
+        for (int f16 = 0; f16 < 2; f16++) {
+            lt_dtype kvt = f16 ? LT_F16 : LT_F32;
+            void *kc = kf, *vc = vf;
+            uint16_t *kh = NULL, *vh = NULL;
+            if (f16) {
+                kh = malloc(rows * W * 2), vh = malloc(rows * W * 2);
+                lt_cpu_quant_row(LT_F16, kf, kh, rows * W);
+                lt_cpu_quant_row(LT_F16, vf, vh, rows * W);
+                kc = kh, vc = vh;
+            }
+            double *ref = malloc(T * H * Dh * 8), *sc = malloc(400 * 8);
+            const float scale = 1.0f / sqrtf((float)Dh);
+            for (int64_t t = 0; t < T; t++)
+                for (int h = 0; h < H; h++) {
+                    int kvh = h / (H / KVH);
+                    const float *qq = q + (t * H + h) * Dh;
+                    double mx = -INFINITY, sum = 0;
+                    for (int p = 0; p < tok_ctx[t]; p++) {
+                        int64_t row = (int64_t)bt[tok_seq[t] * MB + p / bs] * bs + p % bs;
+                        double s = 0;
+                        for (int i = 0; i < Dh; i++) {
+                            double kk = f16 ? h2d(kh[row * W + kvh * Dh + i]) : kf[row * W + kvh * Dh + i];
+                            s += qq[i] * kk;
+                        }
+                        sc[p] = s * scale;
+                        mx = fmax(mx, sc[p]);
+                    }
+                    for (int p = 0; p < tok_ctx[t]; p++) sum += (sc[p] = exp(sc[p] - mx));
+                    for (int i = 0; i < Dh; i++) {
+                        double acc = 0;
+                        for (int p = 0; p < tok_ctx[t]; p++) {
+                            int64_t row = (int64_t)bt[tok_seq[t] * MB + p / bs] * bs + p % bs;
+                            double vv = f16 ? h2d(vh[row * W + kvh * Dh + i]) : vf[row * W + kvh * Dh + i];
+                            acc += sc[p] * vv;
+                        }
+                        ref[(t * H + h) * Dh + i] = acc / sum;
+                    }
+                }
+            lt_cpu_attn_args a = {.out = out1, .q = q, .kc = kc, .vc = vc, .kvt = kvt, .tok_seq = tok_seq,
+                                  .tok_ctx = tok_ctx, .block_tables = bt, .T = T, .max_blocks = MB, .n_heads = H,
+                                  .n_kv_heads = KVH, .head_dim = Dh, .block_size = bs, .scale = scale};
+            lt_cpu_attention(g_pools[1], &a);
+            a.out = out2;
+            lt_cpu_attention(g_pools[2], &a);
+            set_threads_simd(false);
+            a.out = outs;
+            lt_cpu_attention(g_pools[2], &a);
+            set_threads_simd(true);
+            double e = lt_test_rel_err(out1, ref, T * H * Dh), es = lt_test_rel_err(outs, ref, T * H * Dh);
+            CHECKF(e <= 1e-5, "attention Dh=%d %s: rel err %.3g", Dh, lt_dtype_name(kvt), e);
+            CHECKF(es <= 1e-5, "attention Dh=%d %s (portable): rel err %.3g", Dh, lt_dtype_name(kvt), es);
+            CHECK(same_bits(out1, out2, T * H * Dh * 4));
+            /* context 1 returns exactly the first value row of the head */
+            for (int h = 0; h < H; h++) {
+                int64_t row = (int64_t)bt[0] * bs;
+                double want = f16 ? h2d(vh[row * W + (h / 3) * Dh + 5]) : vf[row * W + (h / 3) * Dh + 5];
+                CHECK(out1[h * Dh + 5] == (float)want);
+            }
+            free(ref), free(sc), free(kh), free(vh);
+        }
+        free(q), free(out1), free(out2), free(outs), free(kf), free(vf);
+    }
+}
+
+/* ---- thread pool -------------------------------------------------------------------------------- */
+
+typedef struct count_ctx {
+    int hits[8];
+    int nth;
+} count_ctx;
+
+static void count_job(void *arg, int ith, int nth) {
+    count_ctx *c = arg;
+    c->hits[ith]++;
+    c->nth = nth;
+}
+
+static void test_pool(void) {
+    count_ctx c = {{0}, 0};
+    for (int i = 0; i < 1000; i++) lt_pool_run(g_pools[3], count_job, &c);
+    CHECK(c.nth == 3 && c.hits[0] == 1000 && c.hits[1] == 1000 && c.hits[2] == 1000);
+    memset(&c, 0, sizeof c);
+    lt_pool_run(NULL, count_job, &c);
+    CHECK(c.nth == 1 && c.hits[0] == 1);
+    CHECK(lt_pool_threads(g_pools[2]) == 2 && lt_pool_threads(NULL) == 1);
+    lt_pool_free(NULL);
+}
+
+/* ---- through the backend ------------------------------------------------------------------------ */
+
+static void test_backend(void) {
+    lt_err err = {0};
+    lt_backend *be = NULL;
+    lt_backend_opts o = {.n_threads = 2};
+    CHECK(lt_backend_create(&be, "cpu", &o, &err) == LT_OK);
+    if (!be) return;
+    CHECK(!strcmp(lt_backend_name(be), "cpu") && lt_backend_is_host(be) && lt_backend_threads(be) == 2);
+    CHECKF(strstr(lt_backend_device(be), "2 threads") != NULL, "device '%s'", lt_backend_device(be));
+    size_t fr = 0, tot = 0;
+    CHECK(lt_backend_mem_info(be, &fr, &tot, &err) == LT_OK && tot > 0 && fr <= tot);
+
+    lt_arena *ar = NULL;
+    CHECK(lt_arena_create(&ar, be, 1 << 20, LT_MEM_SCRATCH, &err) == LT_OK);
+    lt_tensor x, w, wq, y, y2, bias, ids;
+    int64_t sx[2] = {3, 64}, sw[2] = {5, 64}, sy[2] = {3, 5}, sb[1] = {5}, si[1] = {2};
+    CHECK(lt_arena_tensor(ar, &x, LT_F32, 2, sx, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &w, LT_F32, 2, sw, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &wq, LT_Q8_0, 2, sw, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &y, LT_F32, 2, sy, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &y2, LT_F32, 2, sy, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &bias, LT_F32, 1, sb, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &ids, LT_I32, 1, si, &err) == LT_OK);
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 81);
+    float hx[3 * 64], hw[5 * 64], hb[5], hy[15], hy2[15];
+    lt_test_fill(&r, hx, 3 * 64, 1.0f);
+    lt_test_fill(&r, hw, 5 * 64, 1.0f);
+    lt_test_fill(&r, hb, 5, 1.0f);
+    CHECK(lt_tensor_set(&x, hx, sizeof hx, &err) == LT_OK);
+    CHECK(lt_tensor_set(&w, hw, sizeof hw, &err) == LT_OK);
+    CHECK(lt_tensor_set(&bias, hb, sizeof hb, &err) == LT_OK);
+    CHECK(lt_op_matmul(be, &y, &x, &w, &bias, &err) == LT_OK);
+    CHECK(lt_tensor_get(&y, hy, sizeof hy, &err) == LT_OK);
+    lt_cpu_matmul(NULL, hy2, hx, hw, LT_F32, hb, 3, 5, 64);
+    CHECK(lt_test_rel_err_ff(hy, hy2, 15) <= 1e-6);
+    /* convert to q8_0 and multiply: equals the raw kernel on the same bytes */
+    CHECK(lt_op_convert(be, &wq, &w, &err) == LT_OK);
+    CHECK(lt_op_matmul(be, &y2, &x, &wq, NULL, &err) == LT_OK);
+    CHECK(lt_tensor_get(&y2, hy, sizeof hy, &err) == LT_OK);
+    lt_cpu_matmul(NULL, hy2, hx, wq.data, LT_Q8_0, NULL, 3, 5, 64);
+    CHECK(same_bits(hy, hy2, sizeof hy));
+
+    /* shape errors are LT_EINVAL with a message naming the op */
+    lt_err_clear(&err);
+    lt_tensor xbad = lt_tensor_2d(be, LT_F32, x.data, 3, 32);
+    CHECK(lt_op_matmul(be, &y, &xbad, &w, NULL, &err) == LT_EINVAL);
+    CHECKF(strstr(err.msg, "matmul") != NULL, "message '%s'", err.msg);
+    lt_err_clear(&err);
+    lt_tensor ybad = lt_tensor_2d(be, LT_F32, y.data, 3, 4);
+    CHECK(lt_op_matmul(be, &ybad, &x, &w, NULL, &err) == LT_EINVAL && err.msg[0]);
+    lt_err_clear(&err);
+    CHECK(lt_op_rmsnorm(be, &y, &x, &bias, 1e-5f, &err) == LT_EINVAL && err.msg[0]);
+    lt_err_clear(&err);
+    CHECK(lt_op_add(be, &y, &x, &y, &err) == LT_EINVAL && err.msg[0]);
+    /* bad data: an id outside the table is LT_ERANGE */
+    int32_t hid[2] = {1, 5};
+    CHECK(lt_tensor_set(&ids, hid, sizeof hid, &err) == LT_OK);
+    lt_tensor g = lt_tensor_2d(be, LT_F32, y.data, 2, 64);
+    lt_tensor gbuf;
+    int64_t sg[2] = {2, 64};
+    CHECK(lt_arena_tensor(ar, &gbuf, LT_F32, 2, sg, &err) == LT_OK);
+    (void)g;
+    lt_err_clear(&err);
+    CHECK(lt_op_get_rows(be, &gbuf, &w, &ids, &err) == LT_ERANGE && err.msg[0]);
+    hid[1] = 4;
+    CHECK(lt_tensor_set(&ids, hid, sizeof hid, &err) == LT_OK);
+    CHECK(lt_op_get_rows(be, &gbuf, &wq, &ids, &err) == LT_OK);
+    float hg[128];
+    CHECK(lt_tensor_get(&gbuf, hg, sizeof hg, &err) == LT_OK);
+    float row4[64];
+    lt_cpu_dequant_row(LT_Q8_0, (const char *)wq.data + 4 * lt_row_bytes(LT_Q8_0, 64), row4, 64);
+    CHECK(same_bits(hg + 64, row4, sizeof row4));
+    lt_arena_free(ar);
+    lt_backend_free(be);
+}
+
+/* ---- benchmark (LT_BENCH=1) --------------------------------------------------------------------- */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void noop_job(void *arg, int ith, int nth) { (void)arg; }
+
+static void bench(void) {
+    const lt_dtype ts[5] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
+    const int64_t Ns[2] = {4096, 11008}, K = 4096;
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 99);
+    float *x = malloc(128 * K * 4), *wf = malloc(11008 * K * 4), *y = malloc(128 * 11008 * 4);
+    lt_test_fill(&r, x, 128 * K, 1.0f);
+    lt_test_fill(&r, wf, 11008 * K, 0.05f);
+    for (int nt = 1; nt <= 2; nt++) {
+        double t0 = now_s();
+        for (int i = 0; i < 20000; i++) lt_pool_run(g_pools[nt], noop_job, NULL);
+        printf("pool %d threads: %.2f us per run\n", nt, (now_s() - t0) / 20000 * 1e6);
+    }
+    for (int k = 0; k < 5; k++)
+        for (int a = 0; a < 2; a++) {
+            int64_t N = Ns[a];
+            size_t rb = lt_row_bytes(ts[k], K);
+            char *w = malloc(N * rb);
+            for (int64_t n = 0; n < N; n++) lt_cpu_quant_row(ts[k], wf + n * K, w + n * rb, K);
+            for (int nt = 1; nt <= 2; nt++) {
+                lt_cpu_matmul_prepare(g_pools[nt], ts[k], 128, K);
+                lt_cpu_matmul(g_pools[nt], y, x, w, ts[k], NULL, 1, N, K);
+                int reps = 0;
+                double t0 = now_s(), t;
+                while ((t = now_s() - t0) < 0.5) {
+                    lt_cpu_matmul(g_pools[nt], y, x, w, ts[k], NULL, 1, N, K);
+                    reps++;
+                }
+                double gbs = (double)N * rb * reps / t / 1e9, us = t / reps * 1e6;
+                lt_cpu_matmul(g_pools[nt], y, x, w, ts[k], NULL, 64, N, K);
+                int reps2 = 0;
+                t0 = now_s();
+                while ((t = now_s() - t0) < 0.5) {
+                    lt_cpu_matmul(g_pools[nt], y, x, w, ts[k], NULL, 64, N, K);
+                    reps2++;
+                }
+                printf("%-5s %5lldx%lld %d thr: matvec %6.2f GB/s %7.1f us | T=64 %6.1f GFLOP/s\n",
+                       lt_dtype_name(ts[k]), (long long)N, (long long)K, nt, gbs, us,
+                       2.0 * 64 * N * K * reps2 / t / 1e9);
+            }
+            free(w);
+        }
+    free(x), free(wf), free(y);
+}
+
+int main(void) {
+    lt_err err;
+    for (int nt = 1; nt <= 3; nt++)
+        if (lt_pool_create(&g_pools[nt], nt, &err) != LT_OK) {
+            fprintf(stderr, "pool: %s\n", err.msg);
+            return 1;
+        }
+    if (getenv("LT_BENCH") && !strcmp(getenv("LT_BENCH"), "1")) {
+        bench();
+        for (int nt = 1; nt <= 3; nt++) lt_pool_free(g_pools[nt]);
+        return 0;
+    }
+    printf("SIMD paths: %s\n", lt_cpu_simd() ? "AVX2+FMA+F16C" : "none (portable only)");
+    test_pool();
+    test_half();
+    test_quant();
+    test_matmul();
+    test_get_rows();
+    test_rmsnorm();
+    test_rope();
+    test_elementwise();
+    test_kv_store();
+    test_attention();
+    test_backend();
+    for (int nt = 1; nt <= 3; nt++) lt_pool_free(g_pools[nt]);
+    return lt_test_done();
+}

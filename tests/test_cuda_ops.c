@@ -1,0 +1,501 @@
+/* test_cuda_ops.c - every op on the CUDA backend against the CPU backend, on the same fresh
+ * random inputs (copied with lt_tensor_set/get), plus device out-of-memory handling.
+ *
+ * Tolerances, relative to max |cpu result|: 1e-5 where the CUDA path computes in f32 from
+ * the same bytes, 1e-2 where it rounds to f16/bf16 or where quantized weights meet f32 (the
+ * CPU may quantize activations to 8 bits). Each check prints one line with its error.
+ * Skips (77) when the build has no CUDA backend or no device is present.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/backend.h"
+#include "testutil.h"
+
+static lt_backend *cpu, *gpu;
+static lt_test_rng rng;
+
+/* ---- tensors on both backends ------------------------------------------------------------- */
+
+#define MAX_BUFS 64
+static struct {
+    lt_backend *be;
+    void *p;
+    size_t n;
+} bufs[MAX_BUFS];
+static int n_bufs;
+
+static lt_tensor alloc_t(lt_backend *be, lt_dtype dt, int ndim, int64_t d0, int64_t d1) {
+    int64_t sh[2] = {d0, d1};
+    lt_tensor t = lt_tensor_make(be, dt, NULL, ndim, sh);
+    size_t n = lt_tensor_nbytes(&t);
+    lt_err err;
+    if (n_bufs == MAX_BUFS || lt_backend_alloc(be, n, LT_MEM_OTHER, &t.data, &err) != LT_OK) {
+        fprintf(stderr, "test setup: cannot allocate %zu bytes on %s\n", n, lt_backend_name(be));
+        exit(1);
+    }
+    bufs[n_bufs].be = be, bufs[n_bufs].p = t.data, bufs[n_bufs].n = n;
+    n_bufs++;
+    return t;
+}
+
+static void release_all(void) {
+    for (int i = 0; i < n_bufs; i++) lt_backend_release(bufs[i].be, bufs[i].p, bufs[i].n, LT_MEM_OTHER);
+    n_bufs = 0;
+}
+
+typedef struct pair {
+    lt_tensor c, g; /* the same tensor on the CPU and on the CUDA backend */
+} pair;
+
+static void set_t(lt_tensor *t, const void *host) {
+    lt_err err;
+    if (lt_tensor_set(t, host, lt_tensor_nbytes(t), &err) != LT_OK) {
+        fprintf(stderr, "test setup: set: %s\n", err.msg);
+        exit(1);
+    }
+}
+
+/* A [d0, d1] (ndim 2) or [d0] (ndim 1) tensor on both backends, filled from host if given. */
+static pair mk(lt_dtype dt, int ndim, int64_t d0, int64_t d1, const void *host) {
+    pair p;
+    p.c = alloc_t(cpu, dt, ndim, d0, d1);
+    p.g = alloc_t(gpu, dt, ndim, d0, d1);
+    if (host) {
+        set_t(&p.c, host);
+        set_t(&p.g, host);
+    }
+    return p;
+}
+
+static float *randf(int64_t n, float scale) {
+    float *x = malloc((size_t)(n ? n : 1) * sizeof *x);
+    lt_test_fill(&rng, x, n, scale);
+    return x;
+}
+
+/* f32 rows -> bytes of dtype dt, with the shared scalar formulas of lt_math.h. */
+static void *host_quant(lt_dtype dt, const float *x, int64_t rows, int64_t cols) {
+    size_t rb = lt_row_bytes(dt, cols);
+    unsigned char *out = malloc(rows * rb + 1);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        unsigned char *o = out + r * rb;
+        for (int64_t j = 0; j < cols; j += lt_dtype_block(dt)) {
+            switch (dt) {
+            case LT_F32: memcpy(o + j * 4, xr + j, 4); break;
+            case LT_F16: ((uint16_t *)o)[j] = lt_f32_to_f16(xr[j]); break;
+            case LT_BF16: ((uint16_t *)o)[j] = lt_f32_to_bf16(xr[j]); break;
+            case LT_Q8_0: lt_quant_q8_0(xr + j, (lt_block_q8_0 *)o + j / LT_QK); break;
+            case LT_Q4_0: lt_quant_q4_0(xr + j, (lt_block_q4_0 *)o + j / LT_QK); break;
+            default: break;
+            }
+        }
+    }
+    return out;
+}
+
+/* Whole tensor as f32 (f32 or f16 tensors). */
+static float *get_f32(const lt_tensor *t) {
+    int64_t n = lt_tensor_numel(t);
+    size_t nb = lt_tensor_nbytes(t);
+    float *out = malloc((size_t)(n ? n : 1) * sizeof *out);
+    void *raw = malloc(nb ? nb : 1);
+    lt_err err;
+    lt_status s = lt_tensor_get(t, raw, nb, &err);
+    CHECKF(s == LT_OK, "get from %s: %s", lt_backend_name(t->be), err.msg);
+    if (s != LT_OK) memset(raw, 0, nb);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = t->dtype == LT_F16 ? lt_f16_to_f32(((uint16_t *)raw)[i]) : ((float *)raw)[i];
+    free(raw);
+    return out;
+}
+
+static void op_ok(lt_status s, const lt_err *err, const char *what, const char *be) {
+    CHECKF(s == LT_OK, "%s on %s: %s", what, be, err->msg);
+}
+
+/* Compares the two results of p and prints one line. */
+static void compare(const char *what, const pair *p, double tol) {
+    int64_t n = lt_tensor_numel(&p->c);
+    float *a = get_f32(&p->g), *b = get_f32(&p->c);
+    double e = lt_test_rel_err_ff(a, b, n);
+    CHECKF(e <= tol, "%s: rel err %.3g above %.0e", what, e, tol);
+    printf("%-58s rel err %.2e (tol %.0e) %s\n", what, e, tol, e <= tol ? "ok" : "FAIL");
+    free(a);
+    free(b);
+}
+
+static double tol_for(lt_dtype dt) { return dt == LT_F32 ? 1e-5 : 1e-2; }
+
+static const lt_dtype k_wtypes[] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
+static const int k_T[] = {1, 5, 64};
+
+/* ---- ops ------------------------------------------------------------------------------------ */
+
+static void check_get_rows(void) {
+    for (int di = 0; di < 5; di++) {
+        lt_dtype dt = k_wtypes[di];
+        int64_t R = 50, D = lt_dtype_block(dt) > 1 ? 96 : 37;
+        float *tab = randf(R * D, 1.0f);
+        void *tq = host_quant(dt, tab, R, D);
+        for (int ti = 0; ti < 3; ti++) {
+            int T = k_T[ti];
+            int32_t ids[64];
+            for (int i = 0; i < T; i++) ids[i] = (int32_t)(lt_test_u32(&rng) % R);
+            pair t = mk(dt, 2, R, D, tq), id = mk(LT_I32, 1, T, 0, ids), y = mk(LT_F32, 2, T, D, NULL);
+            lt_err e1, e2;
+            op_ok(lt_op_get_rows(cpu, &y.c, &t.c, &id.c, &e1), &e1, "get_rows", "cpu");
+            op_ok(lt_op_get_rows(gpu, &y.g, &t.g, &id.g, &e2), &e2, "get_rows", "cuda");
+            char what[96];
+            snprintf(what, sizeof what, "get_rows %s T=%d D=%lld", lt_dtype_name(dt), T, (long long)D);
+            compare(what, &y, 1e-5); /* same bytes, exact dequantization */
+            release_all();
+        }
+        free(tab);
+        free(tq);
+    }
+}
+
+static void matmul_case(lt_dtype dt, int T, int64_t N, int64_t K, bool with_bias) {
+    float *w = randf(N * K, 0.5f), *x = randf((int64_t)T * K, 1.0f), *b = randf(N, 1.0f);
+    void *wq = host_quant(dt, w, N, K);
+    pair pw = mk(dt, 2, N, K, wq), px = mk(LT_F32, 2, T, K, x), pb = mk(LT_F32, 1, N, 0, b);
+    pair py = mk(LT_F32, 2, T, N, NULL);
+    lt_err e1, e2;
+    op_ok(lt_op_matmul(cpu, &py.c, &px.c, &pw.c, with_bias ? &pb.c : NULL, &e1), &e1, "matmul", "cpu");
+    op_ok(lt_op_matmul(gpu, &py.g, &px.g, &pw.g, with_bias ? &pb.g : NULL, &e2), &e2, "matmul", "cuda");
+    char what[96];
+    snprintf(what, sizeof what, "matmul %s T=%d N=%lld K=%lld%s", lt_dtype_name(dt), T, (long long)N, (long long)K,
+             with_bias ? " +bias" : "");
+    /* f32 weights with T > 8 go through cuBLAS in f32; the others round to 16 bits */
+    compare(what, &py, tol_for(dt));
+    release_all();
+    free(w), free(x), free(b), free(wq);
+}
+
+static void check_matmul(void) {
+    static const int Ts[] = {1, 2, 5, 8, 9, 64};
+    for (int di = 0; di < 5; di++) {
+        lt_dtype dt = k_wtypes[di];
+        bool quant = lt_dtype_block(dt) > 1;
+        for (int ti = 0; ti < 6; ti++) {
+            int T = Ts[ti];
+            matmul_case(dt, T, 67, quant ? 96 : 40, ti % 2 == 0); /* vector paths, N not a multiple of 4 */
+            if (!quant) matmul_case(dt, T, 33, 37, true);          /* odd K: scalar GEMV, odd cuBLAS sizes */
+        }
+        matmul_case(dt, 1, 300, 1024, true); /* longer rows: many iterations per lane */
+        matmul_case(dt, 64, 300, 1024, false);
+    }
+}
+
+static void check_rmsnorm(void) {
+    static const int64_t Ds[] = {37, 1000};
+    for (int di = 0; di < 2; di++)
+        for (int ti = 0; ti < 3; ti++) {
+            int T = k_T[ti];
+            int64_t D = Ds[di];
+            float *x = randf(T * D, 2.0f), *w = randf(D, 1.0f);
+            pair px = mk(LT_F32, 2, T, D, x), pw = mk(LT_F32, 1, D, 0, w), py = mk(LT_F32, 2, T, D, NULL);
+            lt_err e1, e2;
+            op_ok(lt_op_rmsnorm(cpu, &py.c, &px.c, &pw.c, 1e-5f, &e1), &e1, "rmsnorm", "cpu");
+            op_ok(lt_op_rmsnorm(gpu, &py.g, &px.g, &pw.g, 1e-5f, &e2), &e2, "rmsnorm", "cuda");
+            char what[96];
+            snprintf(what, sizeof what, "rmsnorm T=%d D=%lld", T, (long long)D);
+            compare(what, &py, 1e-5);
+            /* in place (y aliases x) */
+            op_ok(lt_op_rmsnorm(cpu, &px.c, &px.c, &pw.c, 1e-6f, &e1), &e1, "rmsnorm", "cpu");
+            op_ok(lt_op_rmsnorm(gpu, &px.g, &px.g, &pw.g, 1e-6f, &e2), &e2, "rmsnorm", "cuda");
+            snprintf(what, sizeof what, "rmsnorm in place T=%d D=%lld", T, (long long)D);
+            compare(what, &px, 1e-5);
+            release_all();
+            free(x), free(w);
+        }
+}
+
+static void check_rope(void) {
+    static const int dims[][2] = {{3, 10}, {4, 64}}; /* heads, head_dim */
+    for (int ci = 0; ci < 2; ci++)
+        for (int neox = 0; neox < 2; neox++)
+            for (int ti = 0; ti < 3; ti++) {
+                int T = k_T[ti], H = dims[ci][0], Dh = dims[ci][1];
+                float *x = randf((int64_t)T * H * Dh, 1.0f), fr[64];
+                int32_t pos[64];
+                for (int i = 0; i < Dh / 2; i++) fr[i] = powf(10000.0f, -2.0f * i / Dh);
+                for (int i = 0; i < T; i++) pos[i] = (int32_t)(lt_test_u32(&rng) % 4096);
+                pair px = mk(LT_F32, 2, T, (int64_t)H * Dh, x), pp = mk(LT_I32, 1, T, 0, pos);
+                pair pf = mk(LT_F32, 1, Dh / 2, 0, fr);
+                lt_err e1, e2;
+                op_ok(lt_op_rope(cpu, &px.c, &pp.c, &pf.c, H, Dh, neox, &e1), &e1, "rope", "cpu");
+                op_ok(lt_op_rope(gpu, &px.g, &pp.g, &pf.g, H, Dh, neox, &e2), &e2, "rope", "cuda");
+                char what[96];
+                snprintf(what, sizeof what, "rope %s T=%d heads=%d head_dim=%d", neox ? "neox" : "pairs", T, H, Dh);
+                compare(what, &px, 1e-5);
+                release_all();
+                free(x);
+            }
+}
+
+static void check_elementwise(void) {
+    static const int64_t ns[] = {1, 1001, 64 * 96};
+    for (int i = 0; i < 3; i++) {
+        int64_t n = ns[i];
+        float *a = randf(n, 3.0f), *b = randf(n, 1.0f);
+        pair pa = mk(LT_F32, 1, n, 0, a), pb = mk(LT_F32, 1, n, 0, b), py = mk(LT_F32, 1, n, 0, NULL);
+        lt_err e1, e2;
+        char what[96];
+        op_ok(lt_op_silu_mul(cpu, &py.c, &pa.c, &pb.c, &e1), &e1, "silu_mul", "cpu");
+        op_ok(lt_op_silu_mul(gpu, &py.g, &pa.g, &pb.g, &e2), &e2, "silu_mul", "cuda");
+        snprintf(what, sizeof what, "silu_mul n=%lld", (long long)n);
+        compare(what, &py, 1e-5);
+        op_ok(lt_op_add(cpu, &py.c, &pa.c, &pb.c, &e1), &e1, "add", "cpu");
+        op_ok(lt_op_add(gpu, &py.g, &pa.g, &pb.g, &e2), &e2, "add", "cuda");
+        snprintf(what, sizeof what, "add n=%lld", (long long)n);
+        compare(what, &py, 1e-5);
+        /* aliasing: a = silu(a) * b, then a = a + a */
+        op_ok(lt_op_silu_mul(cpu, &pa.c, &pa.c, &pb.c, &e1), &e1, "silu_mul", "cpu");
+        op_ok(lt_op_silu_mul(gpu, &pa.g, &pa.g, &pb.g, &e2), &e2, "silu_mul", "cuda");
+        op_ok(lt_op_add(cpu, &pa.c, &pa.c, &pa.c, &e1), &e1, "add", "cpu");
+        op_ok(lt_op_add(gpu, &pa.g, &pa.g, &pa.g, &e2), &e2, "add", "cuda");
+        snprintf(what, sizeof what, "silu_mul + add in place n=%lld", (long long)n);
+        compare(what, &pa, 1e-5);
+        release_all();
+        free(a), free(b);
+    }
+}
+
+static void check_convert(void) {
+    for (int di = 1; di < 5; di++) {
+        lt_dtype dt = k_wtypes[di];
+        int64_t R = 7, C = lt_dtype_block(dt) > 1 ? 160 : 37;
+        float *x = randf(R * C, 2.0f);
+        x[3] = 0.0f; /* a few special values */
+        x[5] = dt == LT_F16 ? 65000.0f : 65.0f; /* near the f16 limit */
+        for (int j = 0; j < 32; j++) x[C + j] = 0.0f; /* an all-zero block in row 1 */
+        pair px = mk(LT_F32, 2, R, C, x), pq = mk(dt, 2, R, C, NULL), pb = mk(LT_F32, 2, R, C, NULL);
+        lt_err e1, e2;
+        char what[96];
+        /* f32 -> dt on each backend, then the bytes must match */
+        op_ok(lt_op_convert(cpu, &pq.c, &px.c, &e1), &e1, "convert", "cpu");
+        op_ok(lt_op_convert(gpu, &pq.g, &px.g, &e2), &e2, "convert", "cuda");
+        size_t nb = lt_tensor_nbytes(&pq.c);
+        unsigned char *qc = malloc(nb), *qg = malloc(nb);
+        CHECK(lt_tensor_get(&pq.c, qc, nb, &e1) == LT_OK);
+        CHECK(lt_tensor_get(&pq.g, qg, nb, &e2) == LT_OK);
+        size_t diff = 0;
+        for (size_t i = 0; i < nb; i++) diff += qc[i] != qg[i];
+        /* the same formulas (lt_math.h; divisions and products correctly rounded on the
+         * device too) must give the same bytes */
+        CHECKF(diff == 0, "convert f32->%s: %zu of %zu bytes differ", lt_dtype_name(dt), diff, nb);
+        snprintf(what, sizeof what, "convert f32 -> %s bytes", lt_dtype_name(dt));
+        printf("%-58s %zu of %zu differ %s\n", what, diff, nb, diff ? "(see round trip)" : "ok");
+        /* dt -> f32 on each backend from its own bytes */
+        op_ok(lt_op_convert(cpu, &pb.c, &pq.c, &e1), &e1, "convert", "cpu");
+        op_ok(lt_op_convert(gpu, &pb.g, &pq.g, &e2), &e2, "convert", "cuda");
+        snprintf(what, sizeof what, "convert f32 -> %s -> f32 [%lld, %lld]", lt_dtype_name(dt), (long long)R,
+                 (long long)C);
+        compare(what, &pb, lt_dtype_block(dt) > 1 ? 1e-2 : 1e-5);
+        /* dt -> f32 of the very same bytes must be exact */
+        set_t(&pq.g, qc);
+        op_ok(lt_op_convert(gpu, &pb.g, &pq.g, &e2), &e2, "convert", "cuda");
+        snprintf(what, sizeof what, "convert %s -> f32, same bytes", lt_dtype_name(dt));
+        compare(what, &pb, 1e-6);
+        release_all();
+        free(x), free(qc), free(qg);
+    }
+}
+
+static void check_kv_store(void) {
+    for (int f16 = 0; f16 < 2; f16++)
+        for (int ti = 0; ti < 3; ti++) {
+            int T = k_T[ti];
+            lt_dtype kvt = f16 ? LT_F16 : LT_F32;
+            int64_t nblk = 10, bs = 16, width = 2 * 24, rows = nblk * bs;
+            float *k = randf(T * width, 1.0f), *v = randf(T * width, 1.0f), *init = randf(rows * width, 1.0f);
+            void *iq = host_quant(kvt, init, rows, width);
+            int32_t slots[64], perm[160];
+            for (int i = 0; i < rows; i++) perm[i] = i;
+            for (int i = (int)rows - 1; i > 0; i--) { /* distinct random slots */
+                int j = (int)(lt_test_u32(&rng) % (uint32_t)(i + 1)), tmp = perm[i];
+                perm[i] = perm[j], perm[j] = tmp;
+            }
+            for (int i = 0; i < T; i++) slots[i] = perm[i];
+            pair kc = mk(kvt, 2, rows, width, iq), vc = mk(kvt, 2, rows, width, iq);
+            pair pk = mk(LT_F32, 2, T, width, k), pv = mk(LT_F32, 2, T, width, v), ps = mk(LT_I32, 1, T, 0, slots);
+            lt_err e1, e2;
+            op_ok(lt_op_kv_store(cpu, &kc.c, &vc.c, &pk.c, &pv.c, &ps.c, &e1), &e1, "kv_store", "cpu");
+            op_ok(lt_op_kv_store(gpu, &kc.g, &vc.g, &pk.g, &pv.g, &ps.g, &e2), &e2, "kv_store", "cuda");
+            char what[96];
+            snprintf(what, sizeof what, "kv_store %s T=%d keys", lt_dtype_name(kvt), T);
+            compare(what, &kc, 0.0); /* a copy (f16: the same rounding): exact */
+            snprintf(what, sizeof what, "kv_store %s T=%d values", lt_dtype_name(kvt), T);
+            compare(what, &vc, 0.0);
+            release_all();
+            free(k), free(v), free(init), free(iq);
+        }
+}
+
+/* Attention over nseq sequences of lengths len[] whose blocks are scattered through the pool
+ * in shuffled order; T query tokens are spread over the sequences at random positions. */
+static void attention_case(lt_dtype kvt, int H, int KVH, int Dh, int bs, int nseq, const int *len, int T) {
+    int max_len = 0, need = 0;
+    for (int s = 0; s < nseq; s++) {
+        if (len[s] > max_len) max_len = len[s];
+        need += (len[s] + bs - 1) / bs;
+    }
+    int max_blocks = (max_len + bs - 1) / bs + 1; /* one spare column, filled with -1 */
+    int nblk = need + 3;                          /* spare pool blocks nobody uses */
+    int64_t width = (int64_t)KVH * Dh, rows = (int64_t)nblk * bs;
+    int *perm = malloc(nblk * sizeof *perm);
+    for (int i = 0; i < nblk; i++) perm[i] = i;
+    for (int i = nblk - 1; i > 0; i--) {
+        int j = (int)(lt_test_u32(&rng) % (uint32_t)(i + 1)), tmp = perm[i];
+        perm[i] = perm[j], perm[j] = tmp;
+    }
+    int32_t *bt = malloc((size_t)nseq * max_blocks * sizeof *bt);
+    int used = 0;
+    for (int s = 0; s < nseq; s++)
+        for (int b = 0; b < max_blocks; b++)
+            bt[s * max_blocks + b] = b < (len[s] + bs - 1) / bs ? perm[used++] : -1;
+    int32_t *tseq = malloc(T * sizeof *tseq), *tctx = malloc(T * sizeof *tctx);
+    int max_ctx = 1;
+    for (int t = 0; t < T; t++) {
+        int s = (int)(lt_test_u32(&rng) % (uint32_t)nseq);
+        /* mostly full contexts (decode), some earlier positions (prefill chunk rows) */
+        int c = (t % 3 == 0) ? len[s] : 1 + (int)(lt_test_u32(&rng) % (uint32_t)len[s]);
+        tseq[t] = s, tctx[t] = c;
+        if (c > max_ctx) max_ctx = c;
+    }
+    float *kf = randf(rows * width, 1.0f), *vf = randf(rows * width, 1.0f), *q = randf((int64_t)T * H * Dh, 1.0f);
+    void *kq = host_quant(kvt, kf, rows, width), *vq = host_quant(kvt, vf, rows, width);
+    pair pk = mk(kvt, 2, rows, width, kq), pv = mk(kvt, 2, rows, width, vq);
+    pair pq = mk(LT_F32, 2, T, (int64_t)H * Dh, q), po = mk(LT_F32, 2, T, (int64_t)H * Dh, NULL);
+    pair ps = mk(LT_I32, 1, T, 0, tseq), pc = mk(LT_I32, 1, T, 0, tctx), pt = mk(LT_I32, 2, nseq, max_blocks, bt);
+    lt_attn_meta mc = {&ps.c, &pc.c, &pt.c, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx};
+    lt_attn_meta mg = {&ps.g, &pc.g, &pt.g, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx};
+    lt_err e1, e2;
+    op_ok(lt_op_attention(cpu, &po.c, &pq.c, &pk.c, &pv.c, &mc, &e1), &e1, "attention", "cpu");
+    op_ok(lt_op_attention(gpu, &po.g, &pq.g, &pk.g, &pv.g, &mg, &e2), &e2, "attention", "cuda");
+    char what[128];
+    snprintf(what, sizeof what, "attention %s T=%d H=%d/%d Dh=%d bs=%d ctx<=%d", lt_dtype_name(kvt), T, H, KVH, Dh,
+             bs, max_ctx);
+    /* same cache bytes on both sides; f16 caches only change the load */
+    compare(what, &po, kvt == LT_F32 ? 1e-5 : 1e-4);
+    release_all();
+    free(perm), free(bt), free(tseq), free(tctx), free(kf), free(vf), free(q), free(kq), free(vq);
+}
+
+static void check_attention(void) {
+    static const int lens1[] = {37, 100, 5};
+    static const int lens2[] = {1000, 17};
+    static const int lens3[] = {2000, 300, 1};
+    for (int f16 = 0; f16 < 2; f16++) {
+        lt_dtype kvt = f16 ? LT_F16 : LT_F32;
+        for (int ti = 0; ti < 3; ti++) {
+            int T = k_T[ti];
+            attention_case(kvt, 4, 2, 64, 16, 3, lens1, T);  /* GQA 2, short contexts */
+            attention_case(kvt, 6, 1, 40, 32, 2, lens2, T);  /* GQA 6, head_dim not a multiple of 32 */
+            attention_case(kvt, 2, 2, 128, 7, 3, lens1, T);  /* block size not dividing the tile */
+        }
+        attention_case(kvt, 8, 2, 64, 16, 3, lens3, 64);  /* several tiles per split */
+        attention_case(kvt, 32, 8, 64, 16, 3, lens3, 64); /* one split, many tiles (prefill) */
+        attention_case(kvt, 4, 4, 32, 512, 2, lens2, 1);  /* blocks larger than a tile */
+    }
+}
+
+static void check_argmax(void) {
+    static const int64_t Ns[] = {1, 33, 32000};
+    for (int ni = 0; ni < 3; ni++)
+        for (int ti = 0; ti < 3; ti++) {
+            int T = k_T[ti];
+            int64_t N = Ns[ni];
+            float *x = randf(T * N, 1.0f);
+            for (int t = 0; t < T; t++) { /* plant a tie for the maximum in some rows */
+                if (t % 2 || N < 3) continue;
+                int64_t a = lt_test_u32(&rng) % N, b = lt_test_u32(&rng) % N;
+                x[t * N + a] = x[t * N + b] = 10.0f;
+            }
+            pair px = mk(LT_F32, 2, T, N, x), po = mk(LT_I32, 1, T, 0, NULL);
+            lt_err e1, e2;
+            op_ok(lt_op_argmax(cpu, &po.c, &px.c, &e1), &e1, "argmax", "cpu");
+            op_ok(lt_op_argmax(gpu, &po.g, &px.g, &e2), &e2, "argmax", "cuda");
+            int32_t rc[64], rg[64];
+            CHECK(lt_tensor_get(&po.c, rc, T * sizeof(int32_t), &e1) == LT_OK);
+            CHECK(lt_tensor_get(&po.g, rg, T * sizeof(int32_t), &e2) == LT_OK);
+            int bad = 0;
+            for (int t = 0; t < T; t++) bad += rc[t] != rg[t];
+            CHECKF(bad == 0, "argmax T=%d N=%lld: %d rows differ", T, (long long)N, bad);
+            char what[96];
+            snprintf(what, sizeof what, "argmax T=%d N=%lld", T, (long long)N);
+            printf("%-58s %d rows differ %s\n", what, bad, bad ? "FAIL" : "ok");
+            release_all();
+            free(x);
+        }
+}
+
+static void check_oom(void) {
+    lt_err err;
+    void *p = (void *)1;
+    size_t used = lt_backend_mem_used(gpu, LT_MEM_OTHER);
+    lt_status s = lt_backend_alloc(gpu, (size_t)1 << 50, LT_MEM_OTHER, &p, &err); /* 1 PiB */
+    CHECKF(s == LT_ENOMEM, "huge allocation returned %d", (int)s);
+    CHECK(p == NULL);
+    CHECK(strlen(err.msg) > 0 && strstr(err.msg, "cannot allocate"));
+    CHECK(lt_backend_mem_used(gpu, LT_MEM_OTHER) == used);
+    printf("%-58s %s\n", "out of memory message:", err.msg);
+    /* the backend still works */
+    float a[100], b[100];
+    for (int i = 0; i < 100; i++) a[i] = (float)i, b[i] = 0.5f;
+    pair pa = mk(LT_F32, 1, 100, 0, a), pb = mk(LT_F32, 1, 100, 0, b), py = mk(LT_F32, 1, 100, 0, NULL);
+    lt_err e1, e2;
+    op_ok(lt_op_add(cpu, &py.c, &pa.c, &pb.c, &e1), &e1, "add", "cpu");
+    op_ok(lt_op_add(gpu, &py.g, &pa.g, &pb.g, &e2), &e2, "add after OOM", "cuda");
+    compare("add after a failed allocation", &py, 0.0);
+    CHECK(lt_backend_sync(gpu, &err) == LT_OK);
+    release_all();
+}
+
+int main(void) {
+    lt_err err;
+    lt_backend_opts opts = {0};
+#ifdef LT_TEST_SELFCHECK /* dev-time check of this test itself: a second CPU backend stands in for cuda */
+    const char *dev = "cpu";
+#else
+    const char *dev = "cuda";
+    if (!lt_backend_cuda_available()) {
+        printf("no CUDA device: skipped\n");
+        return 77;
+    }
+#endif
+    if (lt_backend_create(&gpu, dev, &opts, &err) != LT_OK) {
+        fprintf(stderr, "cuda backend: %s\n", err.msg);
+        return 1;
+    }
+    if (lt_backend_create(&cpu, "cpu", &opts, &err) != LT_OK) {
+        fprintf(stderr, "cpu backend: %s\n", err.msg);
+        lt_backend_free(gpu);
+        return 1;
+    }
+    size_t fr = 0, tot = 0;
+    CHECK(lt_backend_mem_info(gpu, &fr, &tot, &err) == LT_OK && tot > 0 && fr <= tot);
+    CHECK(!strcmp(lt_backend_name(gpu), dev) && lt_backend_is_host(gpu) == !strcmp(dev, "cpu"));
+    printf("device: %s, %.1f of %.1f GiB free\n", lt_backend_device(gpu), fr / 1073741824.0, tot / 1073741824.0);
+    lt_test_rng_seed(&rng, 1234);
+
+    check_get_rows();
+    check_matmul();
+    check_rmsnorm();
+    check_rope();
+    check_elementwise();
+    check_convert();
+    check_kv_store();
+    check_attention();
+    check_argmax();
+    check_oom();
+
+    lt_backend_free(cpu);
+    lt_backend_free(gpu);
+    return lt_test_done();
+}

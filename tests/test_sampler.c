@@ -1,0 +1,146 @@
+/* test_sampler.c - the sampler's distribution against a direct computation, and the
+ * empirical distribution of many draws against it (chi-square), seeding, greedy. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/sampler.h"
+#include "testutil.h"
+
+#define V 50
+
+/* Direct reference of llama.cpp's chain: penalty -> top-k -> top-p -> min-p -> temp. */
+static void reference(const float *logits, const lt_sampler_params *p, const int32_t *hist, int nh, double *out) {
+    double l[V];
+    for (int i = 0; i < V; i++) l[i] = logits[i];
+    for (int i = 0; i < V; i++) {
+        bool seen = false;
+        for (int j = 0; j < nh; j++) seen |= hist[j] == i;
+        if (seen && p->repeat_penalty != 1) l[i] = l[i] > 0 ? l[i] / p->repeat_penalty : l[i] * p->repeat_penalty;
+    }
+    int order[V];
+    for (int i = 0; i < V; i++) order[i] = i;
+    for (int i = 0; i < V; i++) /* selection sort, descending, ties by id */
+        for (int j = i + 1; j < V; j++)
+            if (l[order[j]] > l[order[i]]) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    int n = p->top_k > 0 && p->top_k < V ? p->top_k : V;
+    double z = 0;
+    for (int i = 0; i < n; i++) z += exp(l[order[i]] - l[order[0]]);
+    if (p->top_p < 1) {
+        double cum = 0;
+        for (int i = 0; i < n; i++) {
+            cum += exp(l[order[i]] - l[order[0]]) / z;
+            if (cum >= p->top_p) {
+                n = i + 1;
+                break;
+            }
+        }
+    }
+    if (p->min_p > 0) {
+        int k = 1;
+        while (k < n && exp(l[order[k]] - l[order[0]]) >= p->min_p) k++;
+        n = k;
+    }
+    memset(out, 0, sizeof(double) * V);
+    double zt = 0;
+    for (int i = 0; i < n; i++) zt += exp((l[order[i]] - l[order[0]]) / p->temp);
+    for (int i = 0; i < n; i++) out[order[i]] = exp((l[order[i]] - l[order[0]]) / p->temp) / zt;
+}
+
+static void check_params(const lt_sampler_params *p, const float *logits, const int32_t *hist, int nh) {
+    lt_sampler *s;
+    lt_err err;
+    CHECK(lt_sampler_create(&s, p, V, &err) == LT_OK);
+    float probs[V];
+    double ref[V];
+    lt_sampler_dist(s, logits, hist, nh, probs);
+    reference(logits, p, hist, nh, ref);
+    double maxd = 0;
+    int support = 0;
+    for (int i = 0; i < V; i++) {
+        maxd = fmax(maxd, fabs(probs[i] - ref[i]));
+        support += ref[i] > 0;
+    }
+    CHECKF(maxd < 1e-6, "temp %.2f top-k %d top-p %.2f min-p %.2f: max diff %g", p->temp, p->top_k, p->top_p,
+           p->min_p, maxd);
+    /* empirical distribution of draws: chi-square with support-1 degrees of freedom.
+     * Threshold: mean + 6 standard deviations of the chi-square (df + 6 sqrt(2 df)). */
+    int N = 20000, counts[V] = {0};
+    for (int i = 0; i < N; i++) counts[lt_sampler_sample(s, logits, hist, nh)]++;
+    double chi = 0;
+    int outside = 0;
+    for (int i = 0; i < V; i++) {
+        if (ref[i] > 0) chi += pow(counts[i] - N * ref[i], 2) / (N * ref[i]);
+        else outside += counts[i];
+    }
+    double df = support - 1;
+    CHECKF(outside == 0, "%d draws outside the support", outside);
+    if (df > 0) CHECKF(chi < df + 6 * sqrt(2 * df), "chi-square %.1f with %g degrees of freedom", chi, df);
+    lt_sampler_free(s);
+}
+
+int main(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 3);
+    float logits[V];
+    lt_test_fill(&r, logits, V, 1.5f);
+    int32_t hist[] = {3, 7, 7, 11};
+
+    lt_sampler_params p = lt_sampler_defaults();
+    p.top_k = 0, p.top_p = 1, p.min_p = 0, p.temp = 1;
+    check_params(&p, logits, NULL, 0);
+    p.temp = 0.7f;
+    check_params(&p, logits, NULL, 0);
+    p.top_k = 10;
+    check_params(&p, logits, NULL, 0);
+    p.top_k = 0, p.top_p = 0.8f;
+    check_params(&p, logits, NULL, 0);
+    p.top_p = 1, p.min_p = 0.1f;
+    check_params(&p, logits, NULL, 0);
+    p = lt_sampler_defaults();
+    p.repeat_penalty = 1.3f;
+    check_params(&p, logits, hist, 4);
+
+    /* greedy: argmax, lowest id on ties, penalty applied */
+    lt_sampler *s;
+    lt_err err;
+    p = lt_sampler_defaults();
+    p.temp = 0;
+    CHECK(lt_sampler_create(&s, &p, V, &err) == LT_OK);
+    float tie[V] = {0};
+    tie[5] = tie[9] = 2;
+    CHECK(lt_sampler_sample(s, tie, NULL, 0) == 5);
+    int32_t h5[] = {5};
+    lt_sampler_free(s);
+    p.repeat_penalty = 1.5f;
+    CHECK(lt_sampler_create(&s, &p, V, &err) == LT_OK);
+    CHECK(lt_sampler_sample(s, tie, h5, 1) == 9);
+    lt_sampler_free(s);
+
+    /* the same seed gives the same tokens; another seed differs somewhere */
+    p = lt_sampler_defaults();
+    p.temp = 1.0f;
+    p.seed = 77;
+    int32_t a[64], b[64], c[64];
+    for (int run = 0; run < 3; run++) {
+        if (run == 2) p.seed = 78;
+        CHECK(lt_sampler_create(&s, &p, V, &err) == LT_OK);
+        for (int i = 0; i < 64; i++) (run == 0 ? a : run == 1 ? b : c)[i] = lt_sampler_sample(s, logits, NULL, 0);
+        lt_sampler_free(s);
+    }
+    CHECK(!memcmp(a, b, sizeof a));
+    CHECK(memcmp(a, c, sizeof a) != 0);
+
+    /* bad parameters are errors */
+    p = lt_sampler_defaults();
+    p.top_p = 0;
+    CHECK(lt_sampler_create(&s, &p, V, &err) == LT_EINVAL && strstr(err.msg, "top-p"));
+    p = lt_sampler_defaults();
+    p.repeat_penalty = -1;
+    CHECK(lt_sampler_create(&s, &p, V, &err) == LT_EINVAL);
+    return lt_test_done();
+}

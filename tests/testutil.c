@@ -1,0 +1,73 @@
+/* testutil.c - see testutil.h. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int lt_test_passed, lt_test_failed;
+
+int lt_test_done(void) {
+    printf("%d passed, %d failed\n", lt_test_passed, lt_test_failed);
+    return lt_test_failed ? 1 : 0;
+}
+
+void lt_test_rng_seed(lt_test_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 1; }
+
+uint32_t lt_test_u32(lt_test_rng *r) {
+    uint64_t x = r->s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    r->s = x;
+    return (uint32_t)(x >> 32);
+}
+
+float lt_test_uniform(lt_test_rng *r) { return (lt_test_u32(r) >> 8) * (1.0f / 16777216.0f); }
+
+float lt_test_normal(lt_test_rng *r) {
+    float u1 = lt_test_uniform(r) + 1e-7f, u2 = lt_test_uniform(r);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
+}
+
+void lt_test_fill(lt_test_rng *r, float *x, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; i++) x[i] = scale * lt_test_normal(r);
+}
+
+const char *lt_test_path(const char *rel) {
+    static char buf[8][1024];
+    static int k;
+    const char *root = getenv("LATHE_ROOT");
+    char *b = buf[k++ & 7];
+    snprintf(b, 1024, "%s/%s", root ? root : "..", rel);
+    return b;
+}
+
+const char *lt_test_tmpdir(const char *name) {
+    static char buf[1024];
+    mkdir("test-tmp", 0755);
+    snprintf(buf, sizeof buf, "test-tmp/%s", name);
+    mkdir(buf, 0755);
+    return buf;
+}
+
+double lt_test_rel_err(const float *a, const double *b, int64_t n) {
+    double md = 0, mb = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > md || isnan(d)) md = isnan(d) ? INFINITY : d;
+        if (fabs(b[i]) > mb) mb = fabs(b[i]);
+    }
+    return md / mb;
+}
+
+double lt_test_rel_err_ff(const float *a, const float *b, int64_t n) {
+    double md = 0, mb = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > md || isnan(d)) md = isnan(d) ? INFINITY : d;
+        if (fabs(b[i]) > mb) mb = fabs(b[i]);
+    }
+    return md / mb;
+}

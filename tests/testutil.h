@@ -1,0 +1,55 @@
+/* testutil.h - tiny test harness shared by the tests in tests/.
+ *
+ * Each test is a program: CHECK(...) records failures and goes on; lt_test_done() prints
+ * "N passed, M failed" and returns the exit code. A test that needs something absent
+ * (a GPU, ../shared) returns 77, which ctest reports as skipped.
+ */
+#ifndef LT_TESTUTIL_H
+#define LT_TESTUTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+extern int lt_test_passed, lt_test_failed;
+
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        if (cond) lt_test_passed++;                                                          \
+        else {                                                                               \
+            lt_test_failed++;                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
+        }                                                                                    \
+    } while (0)
+
+#define CHECKF(cond, ...)                                                                    \
+    do {                                                                                     \
+        if (cond) lt_test_passed++;                                                          \
+        else {                                                                               \
+            lt_test_failed++;                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);         \
+            fprintf(stderr, __VA_ARGS__);                                                    \
+            fputc('\n', stderr);                                                             \
+        }                                                                                    \
+    } while (0)
+
+/* Prints the summary line and returns 0 when nothing failed, else 1. */
+int lt_test_done(void);
+
+/* Deterministic pseudo-random numbers (xorshift). */
+typedef struct lt_test_rng { uint64_t s; } lt_test_rng;
+void lt_test_rng_seed(lt_test_rng *r, uint64_t seed);
+uint32_t lt_test_u32(lt_test_rng *r);
+float lt_test_uniform(lt_test_rng *r);            /* [0, 1) */
+float lt_test_normal(lt_test_rng *r);             /* N(0, 1) */
+void lt_test_fill(lt_test_rng *r, float *x, int64_t n, float scale); /* N(0, scale^2) */
+
+/* Path of a file in the source tree: $LATHE_ROOT/rel (LATHE_ROOT set by ctest). */
+const char *lt_test_path(const char *rel);
+/* A fresh scratch directory for this test (under the build dir); returns its path. */
+const char *lt_test_tmpdir(const char *name);
+
+/* max |a-b| / max(max|b|, tiny) over n elements. */
+double lt_test_rel_err(const float *a, const double *b, int64_t n);
+double lt_test_rel_err_ff(const float *a, const float *b, int64_t n);
+
+#endif

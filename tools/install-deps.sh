@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lathe builds against, when any is missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libncurses-dev libreadline-dev libstb-dev libcjson-dev
+      libopenblas-dev liblapacke-dev tmux)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

@@ -1,0 +1,43 @@
+/* cli.h - the command-line subcommands of the lathe binary (generate, bench, convert) and
+ * the small option parser they share. Only the binary includes this; library code never
+ * prints or exits. */
+#ifndef LT_CLI_H
+#define LT_CLI_H
+
+#include <stdbool.h>
+
+#include "../core/backend.h"
+#include "../core/modelsrc.h"
+#include "../core/tokenizer.h"
+
+int lt_cli_generate(int argc, char **argv);
+int lt_cli_bench(int argc, char **argv);
+int lt_cli_convert(int argc, char **argv);
+
+/* ---- option parsing ------------------------------------------------------------------ */
+
+typedef enum { LT_OPT_STR, LT_OPT_INT, LT_OPT_FLOAT, LT_OPT_FLAG, LT_OPT_U64 } lt_opt_kind;
+
+typedef struct lt_opt {
+    const char *name;  /* "--temp" */
+    const char *alias; /* "-t" or NULL */
+    lt_opt_kind kind;
+    void *dst;         /* const char **, int *, float *, bool *, uint64_t * */
+    const char *help;
+} lt_opt;
+
+/* Parses argv[1..] against opts; positional arguments go to pos[] (up to max_pos).
+ * On error prints "lathe CMD: ..." and the usage to stderr and returns false. */
+bool lt_cli_parse(const char *cmd, const char *usage, const lt_opt *opts, int argc, char **argv, const char **pos,
+                  int max_pos, int *n_pos);
+void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts);
+
+/* Opens the model at path (tokenizer_path may be NULL) and, when tok is not NULL, builds its
+ * tokenizer from the source's vocab (*tok stays NULL when there is none; with tok NULL the
+ * vocab stays in the source). Looks for tokenizer.bin next to a llama2.c model. Prints
+ * errors. */
+bool lt_cli_open_model(const char *path, const char *tokenizer_path, lt_modelsrc **src, lt_tokenizer **tok);
+/* Creates the backend named by --device (default auto) with --threads. Prints errors. */
+bool lt_cli_backend(const char *device, int threads, lt_backend **be);
+
+#endif

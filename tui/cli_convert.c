@@ -1,0 +1,117 @@
+/* cli_convert.c - `lathe convert`: any loadable model (or a synthetic one) to GGUF, a
+ * Hugging Face folder, or a llama2.c checkpoint. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/alloc.h"
+#include "../models/llama.h"
+#include "cli.h"
+
+static bool ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* A SentencePiece-style vocab of n tokens (unk, bos, eos, 256 byte tokens, then "▁tN"), so a
+ * synthetic GGUF is complete for other engines too. */
+static lt_vocab *synthetic_vocab(int32_t n) {
+    lt_vocab *v = lt_vocab_create();
+    if (!v || n < 260) return v;
+    v->type = LT_VOCAB_SPM;
+    snprintf(v->pre, sizeof v->pre, "default");
+    v->n_tokens = n;
+    v->tokens = lt_calloc((size_t)n, sizeof(char *));
+    v->token_len = lt_calloc((size_t)n, sizeof(uint32_t));
+    v->scores = lt_calloc((size_t)n, sizeof(float));
+    v->token_types = lt_calloc((size_t)n, sizeof(int32_t));
+    if (!v->tokens || !v->token_len || !v->scores || !v->token_types) {
+        lt_vocab_free(v);
+        return NULL;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        char buf[32];
+        int32_t type = LT_TOKTYPE_NORMAL;
+        if (i == 0) snprintf(buf, sizeof buf, "<unk>"), type = LT_TOKTYPE_UNKNOWN;
+        else if (i == 1) snprintf(buf, sizeof buf, "<s>"), type = LT_TOKTYPE_CONTROL;
+        else if (i == 2) snprintf(buf, sizeof buf, "</s>"), type = LT_TOKTYPE_CONTROL;
+        else if (i < 259) snprintf(buf, sizeof buf, "<0x%02X>", i - 3), type = LT_TOKTYPE_BYTE;
+        else snprintf(buf, sizeof buf, "\xe2\x96\x81t%d", i);
+        v->tokens[i] = lt_strdup(buf);
+        if (!v->tokens[i]) {
+            lt_vocab_free(v);
+            return NULL;
+        }
+        v->token_len[i] = (uint32_t)strlen(buf);
+        v->scores[i] = -(float)i;
+        v->token_types[i] = type;
+    }
+    v->unk_id = 0;
+    v->bos_id = 1;
+    v->eos_id = 2;
+    v->add_bos = true;
+    v->add_space_prefix = true;
+    return v;
+}
+
+int lt_cli_convert(int argc, char **argv) {
+    const char *type = NULL, *tokp = NULL, *synth = NULL, *format = NULL;
+    const char *usage = "IN OUT [--type T] [--format gguf|hf|llama2c] | --synthetic PRESET OUT.gguf";
+    lt_opt opts[] = {
+        {"--type", NULL, LT_OPT_STR, &type, "matrix type: f32, f16, bf16, q8_0, q4_0 (default: keep)"},
+        {"--format", NULL, LT_OPT_STR, &format, "output format (default: by OUT: .gguf, .bin = llama2c, else hf)"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin for a llama2.c input"},
+        {"--synthetic", NULL, LT_OPT_STR, &synth, "write random weights shaped like a preset instead of IN"},
+        {0},
+    };
+    const char *pos[2];
+    int n_pos;
+    if (!lt_cli_parse("convert", usage, opts, argc, argv, pos, 2, &n_pos)) return 2;
+    if (n_pos != (synth ? 1 : 2)) {
+        fprintf(stderr, "lathe convert: expected %s\n", synth ? "one output path" : "an input and an output path");
+        lt_cli_usage("convert", usage, opts);
+        return 2;
+    }
+    const char *out = pos[n_pos - 1];
+    lt_dtype dt = LT_DTYPE_COUNT;
+    if (type) {
+        dt = lt_dtype_from_name(type);
+        if (dt == LT_DTYPE_COUNT || dt == LT_I32) {
+            fprintf(stderr, "lathe convert: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", type);
+            return 2;
+        }
+    }
+    if (!format) format = ends_with(out, ".gguf") ? "gguf" : ends_with(out, ".bin") ? "llama2c" : "hf";
+    lt_err err = {0};
+    lt_modelsrc *src = NULL;
+    if (synth) {
+        lt_llm_config cfg;
+        if (lt_llama_preset(synth, &cfg, &err) != LT_OK) {
+            fprintf(stderr, "lathe: %s\n", err.msg);
+            return 1;
+        }
+        /* with a vocab, so other engines can load the file */
+        lt_vocab *v = synthetic_vocab(cfg.n_vocab);
+        if (!v) {
+            fprintf(stderr, "lathe: out of memory\n");
+            return 1;
+        }
+        if (lt_llama_synthetic(&src, &cfg, v, 1234, &err) != LT_OK) {
+            fprintf(stderr, "lathe: %s\n", err.msg);
+            return 1;
+        }
+    } else {
+        if (!lt_cli_open_model(pos[0], tokp, &src, NULL)) return 1;
+    }
+    lt_status s;
+    if (!strcmp(format, "gguf")) s = lt_modelsrc_write_gguf(src, out, dt, &err);
+    else if (!strcmp(format, "hf")) s = lt_modelsrc_write_hf(src, out, dt == LT_DTYPE_COUNT ? LT_F32 : dt, &err);
+    else if (!strcmp(format, "llama2c")) s = lt_modelsrc_write_llama2c(src, out, &err);
+    else s = lt_err_set(&err, LT_EINVAL, "unknown --format '%s' (gguf, hf, llama2c)", format);
+    lt_modelsrc_close(src);
+    if (s != LT_OK) {
+        fprintf(stderr, "lathe: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "wrote %s (%s)\n", out, format);
+    return 0;
+}
