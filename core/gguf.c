@@ -659,6 +659,11 @@ static lt_status fill_vocab(lt_vocab *v, const lt_gguf *g, lt_err *err) {
             v->n_merges = (int32_t)(i + 1);
         }
     }
+    if (v->type == LT_VOCAB_SPM) { /* llama.cpp's defaults when the keys are absent */
+        v->bos_id = 1;
+        v->eos_id = 2;
+        v->unk_id = 0;
+    }
     LT_TRY(opt_id(g, "tokenizer.ggml.bos_token_id", &v->bos_id, err));
     LT_TRY(opt_id(g, "tokenizer.ggml.eos_token_id", &v->eos_id, err));
     LT_TRY(opt_id(g, "tokenizer.ggml.unknown_token_id", &v->unk_id, err));
@@ -682,6 +687,10 @@ static lt_status fill_vocab(lt_vocab *v, const lt_gguf *g, lt_err *err) {
         v->pre[k] = 0;
         if (strlen(v->pre) != k) v->pre[0] = 0;
     }
+    /* llama.cpp adds BOS for Llama 3 style vocabs unless the file says otherwise */
+    if ((!strcmp(v->pre, "llama3") || !strcmp(v->pre, "llama-v3") || !strcmp(v->pre, "llama-bpe")) &&
+        lt_gguf_find(g, "tokenizer.ggml.add_bos_token") < 0)
+        v->add_bos = true;
     if (lt_gguf_find(g, "tokenizer.chat_template") >= 0) {
         lt_gguf_str s;
         LT_TRY(lt_gguf_get_str(g, "tokenizer.chat_template", &s, err));

@@ -31,10 +31,35 @@ lt_status lt_ms_new(lt_modelsrc **out, const char *path, const char *format, lt_
     return LT_OK;
 }
 
+static uint32_t name_hash(const char *s) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    while (*s) h = (h ^ (uint8_t)*s++) * 16777619u;
+    return h;
+}
+
+/* Slot of name in src->hash: its entry, or the empty slot where it would go. */
+static int hash_slot(const lt_modelsrc *src, const char *name) {
+    int mask = src->hash_cap - 1, i = (int)(name_hash(name) & (uint32_t)mask);
+    while (src->hash[i] && strcmp(src->t[src->hash[i] - 1].name, name) != 0) i = (i + 1) & mask;
+    return i;
+}
+
+static lt_status hash_grow(lt_modelsrc *src, lt_err *err) {
+    int cap = src->hash_cap ? src->hash_cap * 2 : 256;
+    int *h = lt_calloc((size_t)cap, sizeof *h);
+    if (!h) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", src->path);
+    lt_free(src->hash);
+    src->hash = h;
+    src->hash_cap = cap;
+    for (int i = 0; i < src->n; i++) h[hash_slot(src, src->t[i].name)] = i + 1;
+    return LT_OK;
+}
+
 lt_status lt_ms_push(lt_modelsrc *src, const lt_src_tensor *t, lt_err *err) {
-    for (int i = 0; i < src->n; i++)
-        if (strcmp(src->t[i].name, t->name) == 0)
-            return lt_err_set(err, LT_EFORMAT, "%s: duplicate tensor '%s'", src->path, t->name);
+    if (src->n >= INT32_MAX / 4) return lt_err_set(err, LT_EFORMAT, "%s: too many tensors", src->path);
+    if (2 * (src->n + 1) > src->hash_cap) LT_TRY(hash_grow(src, err));
+    int slot = hash_slot(src, t->name);
+    if (src->hash[slot]) return lt_err_set(err, LT_EFORMAT, "%s: duplicate tensor '%s'", src->path, t->name);
     if (src->n == src->cap) {
         int cap = src->cap ? src->cap * 2 : 64;
         lt_src_tensor *nt = lt_realloc(src->t, (size_t)cap * sizeof *nt);
@@ -43,6 +68,7 @@ lt_status lt_ms_push(lt_modelsrc *src, const lt_src_tensor *t, lt_err *err) {
         src->cap = cap;
     }
     src->t[src->n++] = *t;
+    src->hash[slot] = src->n;
     return LT_OK;
 }
 
@@ -71,6 +97,7 @@ void lt_modelsrc_close(lt_modelsrc *src) {
     if (src->map) munmap(src->map, src->map_size);
     lt_vocab_free(src->vocab);
     lt_free(src->t);
+    lt_free(src->hash);
     lt_free(src->path);
     lt_free(src);
 }
@@ -86,9 +113,9 @@ const lt_src_tensor *lt_modelsrc_tensor(const lt_modelsrc *src, int i) {
 }
 
 const lt_src_tensor *lt_modelsrc_find(const lt_modelsrc *src, const char *name) {
-    for (int i = 0; i < src->n; i++)
-        if (strcmp(src->t[i].name, name) == 0) return &src->t[i];
-    return NULL;
+    if (!src->hash_cap) return NULL;
+    int h = src->hash[hash_slot(src, name)];
+    return h ? &src->t[h - 1] : NULL;
 }
 
 const lt_vocab *lt_modelsrc_vocab(const lt_modelsrc *src) { return src->vocab; }
@@ -109,6 +136,21 @@ lt_status lt_modelsrc_open(lt_modelsrc **out, const char *path, const char *toke
         if (stat(cj, &sb) != 0)
             return lt_err_set(err, LT_ENOTFOUND, "%s: a directory without config.json is not a model folder", path);
         return lt_modelsrc_open_hf(out, path, err);
+    }
+    /* a file inside a Hugging Face folder (config.json, *.safetensors): open the folder */
+    size_t pl = strlen(path);
+    bool hf_file = (pl >= 12 && !strcmp(path + pl - 12, ".safetensors")) ||
+                   (pl >= 11 && !strcmp(path + pl - 11, "config.json")) ||
+                   (pl >= 11 && !strcmp(path + pl - 11, ".index.json"));
+    if (hf_file) {
+        char dir[4096], cj[4200];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        snprintf(cj, sizeof cj, "%s/config.json", dir);
+        if (stat(cj, &sb) == 0) return lt_modelsrc_open_hf(out, dir, err);
+        return lt_err_set(err, LT_ENOTFOUND, "%s: no config.json next to it; open the model folder instead", path);
     }
     FILE *f = fopen(path, "rb");
     if (!f) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -213,7 +255,7 @@ lt_status lt_ms_check_tensors(const lt_modelsrc *src, lt_err *err) {
     for (int i = 0; i < src->n; i++) {
         const lt_src_tensor *t = &src->t[i];
         int nd;
-        int64_t s[4];
+        int64_t s[4] = {0};
         if (!lt_ms_expected_shape(&src->cfg, t->name, &nd, s)) continue;
         bool ok = nd == t->ndim;
         for (int d = 0; ok && d < nd; d++) ok = s[d] == t->shape[d];
@@ -450,7 +492,7 @@ static lt_status gguf_config(lt_modelsrc *src, const lt_gguf *g, lt_err *err) {
 
 lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err) {
     *out = NULL;
-    lt_modelsrc *src;
+    lt_modelsrc *src = NULL;
     LT_TRY(lt_ms_new(&src, path, "gguf", err));
     lt_status st = lt_gguf_open(&src->gguf, path, err);
     if (!st) st = gguf_config(src, src->gguf, err);
@@ -588,10 +630,13 @@ lt_status lt_modelsrc_write_gguf(const lt_modelsrc *src, const char *path, lt_dt
     if (!st && src->vocab) st = write_vocab_keys(w, src->vocab, err);
     for (int i = 0; !st && i < src->n; i++) {
         const lt_src_tensor *t = &src->t[i];
+        if (t->dtype == LT_I32) {
+            st = lt_err_set(err, LT_EINVAL, "%s: tensor '%s' is i32, not a weight", path, t->name);
+            break;
+        }
         lt_dtype want = t->dtype;
         if (keep_f32(t)) want = LT_F32;
         else if (dtype != LT_DTYPE_COUNT) want = dtype;
-        if (want == LT_I32) want = LT_F32;
         if (lt_dtype_block(want) > 1 && t->shape[t->ndim - 1] % lt_dtype_block(want)) want = LT_F16;
         int heads = 0, l;
         const char *suf;

@@ -206,7 +206,7 @@ static lt_status add_shard_tensors(lt_modelsrc *src, lt_safetensors *st, const c
         if (!hf_to_canon(t.name, canon)) continue;
         if (!strcmp(canon, "output.weight") && src->cfg.tied_embeddings) continue;
         int nd;
-        int64_t s[4];
+        int64_t s[4] = {0};
         if (!lt_ms_expected_shape(&src->cfg, canon, &nd, s))
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' does not fit config.json (layer out of range?)",
                               spath, t.name);
@@ -259,7 +259,7 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
             char sp[4096];
             snprintf(sp, sizeof sp, "%s/%s", dir, e->valuestring);
             if (k == src->n_st) {
-                lt_safetensors *sh;
+                lt_safetensors *sh = NULL;
                 if (stat(sp, &sb) != 0) {
                     st = lt_err_set(err, LT_ENOTFOUND,
                                     "%s: shard '%s' listed in model.safetensors.index.json is missing", dir,
@@ -284,7 +284,7 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
         if (stat(path, &sb) != 0)
             return lt_err_set(err, LT_ENOTFOUND, "%s: neither model.safetensors nor model.safetensors.index.json "
                               "found", dir);
-        lt_safetensors *sh;
+        lt_safetensors *sh = NULL;
         LT_TRY(open_shard(src, dir, "model.safetensors", &sh, err));
         LT_TRY(add_shard_tensors(src, sh, path, err));
     }
@@ -307,7 +307,7 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
 
 lt_status lt_modelsrc_open_hf(lt_modelsrc **out, const char *dir, lt_err *err) {
     *out = NULL;
-    lt_modelsrc *src;
+    lt_modelsrc *src = NULL;
     LT_TRY(lt_ms_new(&src, dir, "hf", err));
     lt_status st = open_hf(src, dir, err);
     if (st) {
@@ -340,6 +340,16 @@ static const char *torch_dtype(lt_dtype t) {
     return t == LT_F16 ? "float16" : t == LT_BF16 ? "bfloat16" : "float32";
 }
 
+/* The shortest decimal that reads back as the same float (1e-05, not 9.99999974737875e-06). */
+static double short_float(float f) {
+    char b[40];
+    for (int prec = 6; prec < 10; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, (double)f);
+        if (strtof(b, NULL) == f) break;
+    }
+    return strtod(b, NULL);
+}
+
 static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype dt, lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     const char *arch = !strcmp(c->arch, "qwen2") ? "Qwen2ForCausalLM"
@@ -355,8 +365,8 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
     cJSON_AddNumberToObject(j, "num_attention_heads", c->n_heads);
     cJSON_AddNumberToObject(j, "num_key_value_heads", c->n_kv_heads);
     cJSON_AddNumberToObject(j, "head_dim", c->head_dim);
-    cJSON_AddNumberToObject(j, "rms_norm_eps", c->norm_eps);
-    cJSON_AddNumberToObject(j, "rope_theta", c->rope_theta);
+    cJSON_AddNumberToObject(j, "rms_norm_eps", short_float(c->norm_eps));
+    cJSON_AddNumberToObject(j, "rope_theta", short_float(c->rope_theta));
     cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_seq);
     cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied_embeddings);
     cJSON_AddNumberToObject(j, "vocab_size", c->n_vocab);
@@ -368,10 +378,10 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
         cJSON *r = cJSON_AddObjectToObject(j, "rope_scaling");
         bool l3 = c->rope_scaling == LT_ROPE_SCALING_LLAMA3;
         cJSON_AddStringToObject(r, "rope_type", l3 ? "llama3" : "linear");
-        cJSON_AddNumberToObject(r, "factor", c->rope_factor);
+        cJSON_AddNumberToObject(r, "factor", short_float(c->rope_factor));
         if (l3) {
-            cJSON_AddNumberToObject(r, "low_freq_factor", c->rope_low_freq_factor);
-            cJSON_AddNumberToObject(r, "high_freq_factor", c->rope_high_freq_factor);
+            cJSON_AddNumberToObject(r, "low_freq_factor", short_float(c->rope_low_freq_factor));
+            cJSON_AddNumberToObject(r, "high_freq_factor", short_float(c->rope_high_freq_factor));
             cJSON_AddNumberToObject(r, "original_max_position_embeddings", c->rope_orig_ctx);
         }
     }

@@ -22,6 +22,8 @@ struct lt_modelsrc {
     size_t map_size;
     void **owned;            /* buffers owned by the source (in-memory tensors, converted data) */
     int n_owned, cap_owned;
+    int *hash;               /* open-addressing name index: tensor index + 1, 0 = empty */
+    int hash_cap;            /* power of two, >= 2 * n */
 };
 
 lt_status lt_ms_new(lt_modelsrc **out, const char *path, const char *format, lt_err *err);

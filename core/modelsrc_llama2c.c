@@ -175,7 +175,7 @@ static lt_status open_l2c(lt_modelsrc *src, const char *path, const char *tok, l
 
 lt_status lt_modelsrc_open_llama2c(lt_modelsrc **out, const char *path, const char *tokenizer_path, lt_err *err) {
     *out = NULL;
-    lt_modelsrc *src;
+    lt_modelsrc *src = NULL;
     LT_TRY(lt_ms_new(&src, path, "llama2c", err));
     lt_status st = open_l2c(src, path, tokenizer_path, err);
     if (st) {

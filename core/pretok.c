@@ -675,6 +675,8 @@ typedef struct rx_run {
     const uint32_t *t;
     int64_t beg, end;
     int depth;
+    const rx_node *memo_node; /* last unbounded single-character repeat and its run */
+    int64_t memo_pos, memo_end;
 } rx_run;
 
 static inline bool is_word(uint32_t c) {
@@ -720,7 +722,7 @@ static bool rx_rep(rx_run *r, const rx_node *n, int count, int64_t pos, const rx
 }
 
 static bool rx_m(rx_run *r, const rx_node *n, const rx_cont *k, int64_t pos, int64_t *out) {
-    if (++r->depth > 20000) { /* pathological backtracking: treat as no match */
+    if (++r->depth > 4000) { /* pathological nesting: treat as no match (bounded stack use) */
         r->depth--;
         return false;
     }
@@ -803,10 +805,22 @@ static bool rx_m(rx_run *r, const rx_node *n, const rx_cont *k, int64_t pos, int
         case RX_REPEAT: {
             const rx_node *ch = n->child;
             if (!n->lazy && (ch->type == RX_CHAR || ch->type == RX_CLASS || ch->type == RX_ANY)) {
-                /* greedy single-character repeat: count, then back off without recursion depth */
+                /* greedy single-character repeat: count, then back off without recursion depth.
+                 * The run end of an unbounded repeat is remembered, so scanning a long run from
+                 * successive start positions stays linear. */
                 int64_t m = 0, lim = n->max < 0 ? r->end - pos : n->max;
-                while (m < lim && pos + m < r->end && single_match(ch, r->t[pos + m])) m++;
+                if (n->max < 0 && r->memo_node == n && pos >= r->memo_pos && pos <= r->memo_end) {
+                    m = r->memo_end - pos;
+                } else {
+                    while (m < lim && pos + m < r->end && single_match(ch, r->t[pos + m])) m++;
+                    if (n->max < 0) r->memo_node = n, r->memo_pos = pos, r->memo_end = pos + m;
+                }
                 res = false;
+                if (n->next && n->next->type == RX_EOL) { /* only the run reaching the end can match */
+                    int64_t j = r->end - pos;
+                    if (j <= m && j >= n->min) res = rx_m(r, n->next, k, pos + j, out);
+                    goto done;
+                }
                 for (int64_t j = m; j >= n->min && !res; j--) res = rx_m(r, n->next, k, pos + j, out);
                 goto done;
             }
@@ -824,7 +838,7 @@ done:
 /* Leftmost match in t[from..end) (chunk [beg,end)); returns false when none. */
 static bool rx_search(const rx *re, const uint32_t *t, int64_t beg, int64_t end, int64_t from, int64_t *ms,
                       int64_t *me) {
-    rx_run r = {t, beg, end, 0};
+    rx_run r = {t, beg, end, 0, NULL, 0, 0};
     for (int64_t s = from; s < end; s++) {
         int64_t e;
         r.depth = 0;
@@ -975,6 +989,29 @@ lt_status lt_pretok_create(lt_pretok **out, const char *pre, bool *ignore_merges
     }
     if (ignore_merges) *ignore_merges = d->ignore_merges;
     if (clean_spaces) *clean_spaces = d->clean_spaces;
+    *out = p;
+    return LT_OK;
+}
+
+lt_status lt_pretok_create_rx(lt_pretok **out, const char *const *regexes, int n, bool generic_only, lt_err *err) {
+    *out = NULL;
+    if (n < 1 || n > 7) return lt_err_set(err, LT_EINVAL, "pre-tokenizer: 1..7 regexes, got %d", n);
+    lt_pretok *p = lt_calloc(1, sizeof *p);
+    if (!p) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (!generic_only && !strcmp(regexes[i], RX_GPT2)) p->kind[i] = KIND_GPT2;
+        else if (!generic_only && !strcmp(regexes[i], RX_LLAMA3)) p->kind[i] = KIND_LLAMA3;
+        else {
+            p->kind[i] = KIND_RX;
+            p->re[i] = rx_compile(regexes[i]);
+            if (!p->re[i]) {
+                p->n = i;
+                lt_pretok_free(p);
+                return lt_err_set(err, LT_EINVAL, "pre-tokenizer: cannot compile regex '%.60s'", regexes[i]);
+            }
+        }
+        p->n = i + 1;
+    }
     *out = p;
     return LT_OK;
 }

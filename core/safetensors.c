@@ -27,7 +27,12 @@ struct lt_safetensors {
     size_t size;
     lt_src_tensor *t;
     int64_t n;
+    int64_t *by_name;   /* tensor indices sorted by name (find, duplicate check) */
 };
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp((*(const lt_src_tensor *const *)a)->name, (*(const lt_src_tensor *const *)b)->name);
+}
 
 static int cmp_off(const void *a, const void *b) {
     const lt_src_tensor *x = *(const lt_src_tensor *const *)a, *y = *(const lt_src_tensor *const *)b;
@@ -121,13 +126,20 @@ static lt_status parse(lt_safetensors *st, lt_err *err) {
     if (!st->t || !idx) s = lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);
     for (const cJSON *e = root->child; e && !s; e = e->next) {
         if (e->string && strcmp(e->string, "__metadata__") == 0) continue;
-        for (int64_t j = 0; j < st->n && !s; j++)
-            if (e->string && strcmp(st->t[j].name, e->string) == 0)
-                s = lt_err_set(err, LT_EFORMAT, "%s: duplicate tensor '%s'", P, e->string);
-        if (!s) s = parse_entry(st, e, data_len, &st->t[st->n], err);
+        s = parse_entry(st, e, data_len, &st->t[st->n], err);
         if (!s) st->n++;
     }
     cJSON_Delete(root);
+    if (!s && !(st->by_name = lt_malloc((size_t)(st->n ? st->n : 1) * sizeof *st->by_name)))
+        s = lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);
+    if (!s) {
+        for (int64_t i = 0; i < st->n; i++) idx[i] = &st->t[i];
+        qsort(idx, (size_t)st->n, sizeof *idx, cmp_name);
+        for (int64_t i = 0; i < st->n; i++) st->by_name[i] = idx[i] - st->t;
+        for (int64_t i = 1; i < st->n && !s; i++)
+            if (!strcmp(idx[i - 1]->name, idx[i]->name))
+                s = lt_err_set(err, LT_EFORMAT, "%s: duplicate tensor '%s'", P, idx[i]->name);
+    }
     if (!s) {
         int64_t m = 0;
         for (int64_t i = 0; i < st->n; i++)
@@ -180,6 +192,7 @@ void lt_st_close(lt_safetensors *st) {
     if (!st) return;
     if (st->map) munmap(st->map, st->size);
     lt_free(st->t);
+    lt_free(st->by_name);
     lt_free(st->path);
     lt_free(st);
 }
@@ -192,8 +205,14 @@ void lt_st_tensor(const lt_safetensors *st, int64_t i, lt_src_tensor *out) {
 }
 
 int64_t lt_st_find(const lt_safetensors *st, const char *name) {
-    for (int64_t i = 0; i < st->n; i++)
-        if (strcmp(st->t[i].name, name) == 0) return i;
+    int64_t lo = 0, hi = st->n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(st->t[st->by_name[mid]].name, name);
+        if (c == 0) return st->by_name[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return -1;
 }
 

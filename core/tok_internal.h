@@ -25,6 +25,9 @@ typedef struct lt_pretok lt_pretok;
  * (detokenize removes spaces before punctuation). LT_EUNSUPPORTED for unknown names. */
 lt_status lt_pretok_create(lt_pretok **out, const char *pre, bool *ignore_merges, bool *clean_spaces, lt_err *err);
 void lt_pretok_free(lt_pretok *p);
+/* A pre-tokenizer from explicit regexes (for tests): generic_only runs even GPT-2's and
+ * Llama 3's regexes on the regex engine instead of the hand-written splitters. */
+lt_status lt_pretok_create_rx(lt_pretok **out, const char *const *regexes, int n, bool generic_only, lt_err *err);
 
 /* Growable list of piece lengths (in code points). */
 typedef struct lt_lens {
@@ -47,6 +50,10 @@ static inline size_t lt_utf8_len(unsigned char c) {
     static const unsigned char lookup[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     return lookup[c >> 4];
 }
+
+/* tokenizer.c (for tests): turns the SPM per-word shortcut off, or back on where the vocab
+ * allows it. */
+void lt_tok_set_spm_seg(struct lt_tokenizer *t, bool on);
 
 /* chat.c: template family name for a Jinja chat template (NULL -> "plain"). */
 const char *lt_chat_detect(const char *tmpl);

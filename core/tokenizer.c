@@ -31,6 +31,9 @@ struct lt_tokenizer {
     size_t mcap;
     int32_t *special;     /* ids with CONTROL|USER|UNKNOWN, longest text first */
     int32_t n_special;
+    int32_t *sp_head2;    /* [65536] first special (rank) whose text starts with these 2 bytes, -1 none */
+    int32_t sp_head1[256]; /* one-byte special texts */
+    int32_t *sp_next;     /* [n_special] next rank in the same bucket (ascending rank) */
     char **piece;         /* [n] token_to_piece(special=true) */
     uint32_t *piece_len;
     int32_t spm_byte[256]; /* SPM byte fallback ids (-1 when absent) */
@@ -38,6 +41,7 @@ struct lt_tokenizer {
     uint8_t bpe_enc_len[256];
     lt_pretok *pre;
     bool ignore_merges, clean_spaces;
+    bool spm_seg;         /* no token has '▁' right after a non-'▁' character: SPM can work per word */
     const char *chat_name;
 };
 
@@ -129,23 +133,27 @@ typedef struct sym {
 } sym;
 
 typedef struct bigram {
-    float score; /* SPM: token score (higher first); BPE: -rank */
-    int32_t left, right, size;
+    uint64_t key; /* ordering: higher score first, then smaller left (smallest key pops first) */
+    int32_t right, size;
 } bigram;
+
+static inline uint64_t bg_key(float score, int32_t left) {
+    uint32_t u;
+    memcpy(&u, &score, 4);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* monotonic: larger score -> larger u */
+    return ((uint64_t)~u << 32) | (uint32_t)left;
+}
+
+static inline int32_t bg_left(const bigram *b) { return (int32_t)(uint32_t)b->key; }
 
 typedef struct session {
     sym *s;
     int64_t ns, caps;
-    bigram *q;
+    bigram *q; /* 4-ary min-heap on key */
     int64_t nq, capq;
     sbuf key;
     bool oom;
 } session;
-
-/* higher score first, then smaller left */
-static inline bool bg_before(const bigram *a, const bigram *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
 
 static void q_push(session *ss, bigram b) {
     if (ss->nq == ss->capq) {
@@ -160,8 +168,8 @@ static void q_push(session *ss, bigram b) {
     }
     int64_t i = ss->nq++;
     while (i > 0) {
-        int64_t par = (i - 1) / 2;
-        if (!bg_before(&b, &ss->q[par])) break;
+        int64_t par = (i - 1) / 4;
+        if (b.key >= ss->q[par].key) break;
         ss->q[i] = ss->q[par];
         i = par;
     }
@@ -171,16 +179,17 @@ static void q_push(session *ss, bigram b) {
 static bigram q_pop(session *ss) {
     bigram top = ss->q[0], last = ss->q[--ss->nq];
     int64_t i = 0, n = ss->nq;
+    if (n == 0) return top;
     for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, best = i;
-        const bigram *bb = &last;
-        if (l < n && bg_before(&ss->q[l], bb)) best = l, bb = &ss->q[l];
-        if (r < n && bg_before(&ss->q[r], bb)) best = r;
-        if (best == i) break;
+        int64_t c = 4 * i + 1, best = -1;
+        uint64_t bk = last.key;
+        for (int64_t j = c; j < c + 4 && j < n; j++)
+            if (ss->q[j].key < bk) bk = ss->q[j].key, best = j;
+        if (best < 0) break;
         ss->q[i] = ss->q[best];
         i = best;
     }
-    if (n > 0) ss->q[i] = last;
+    ss->q[i] = last;
     return top;
 }
 
@@ -220,7 +229,7 @@ static void spm_try_bigram(const lt_tokenizer *t, session *ss, int32_t left, int
     size_t n = (size_t)(ss->s[left].n + ss->s[right].n);
     int32_t id = tok_find(t, s, n);
     if (id < 0) return;
-    bigram b = {t->v->scores ? t->v->scores[id] : 0.0f, left, right, (int32_t)n};
+    bigram b = {bg_key(t->v->scores ? t->v->scores[id] : 0.0f, left), right, (int32_t)n};
     q_push(ss, b);
 }
 
@@ -230,20 +239,46 @@ static void spm_byte_out(const lt_tokenizer *t, unsigned char c, ivec *out) {
     if (id >= 0) ivec_push(out, id);
 }
 
+static inline bool is_ws_mark(const char *s) {
+    return (unsigned char)s[0] == 0xE2 && (unsigned char)s[1] == 0x96 && (unsigned char)s[2] == 0x81;
+}
+
+static void spm_tokenize_run(const lt_tokenizer *t, session *ss, const char *text, size_t n, ivec *out);
+
+/* SPM over the escaped text. When the vocab allows it (spm_seg), the text is cut before every
+ * '▁' that follows another character: no token can span such a cut, and merges in different
+ * pieces never interact, so the result equals one pass over the whole text (and is faster). */
 static void spm_tokenize(const lt_tokenizer *t, session *ss, const char *text, size_t n, ivec *out) {
+    if (!t->spm_seg) {
+        spm_tokenize_run(t, ss, text, n, out);
+        return;
+    }
+    size_t a = 0;
+    for (size_t k = 3; k + 3 <= n; k++) {
+        if (is_ws_mark(text + k) && !is_ws_mark(text + k - 3)) {
+            spm_tokenize_run(t, ss, text + a, k - a, out);
+            a = k;
+            k += 2;
+        }
+    }
+    spm_tokenize_run(t, ss, text + a, n - a, out);
+}
+
+static void spm_tokenize_run(const lt_tokenizer *t, session *ss, const char *text, size_t n, ivec *out) {
     make_syms(ss, text, n);
     if (ss->oom) return;
     for (int32_t i = 1; i < (int32_t)ss->ns; i++) spm_try_bigram(t, ss, i - 1, i);
     while (ss->nq > 0 && !ss->oom) {
         bigram b = q_pop(ss);
-        sym *l = &ss->s[b.left], *r = &ss->s[b.right];
+        int32_t bl = bg_left(&b);
+        sym *l = &ss->s[bl], *r = &ss->s[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
         l->n += r->n;
         r->n = 0;
         l->next = r->next;
-        if (r->next >= 0) ss->s[r->next].prev = b.left;
-        spm_try_bigram(t, ss, l->prev, b.left);
-        spm_try_bigram(t, ss, b.left, l->next);
+        if (r->next >= 0) ss->s[r->next].prev = bl;
+        spm_try_bigram(t, ss, l->prev, bl);
+        spm_try_bigram(t, ss, bl, l->next);
     }
     for (int32_t i = ss->ns ? 0 : -1; i != -1; i = ss->s[i].next) {
         const sym *y = &ss->s[i];
@@ -269,7 +304,7 @@ static void bpe_try_bigram(const lt_tokenizer *t, session *ss, int32_t left, int
     }
     int32_t rank = merge_rank(t, ss->key.p, ss->key.n);
     if (rank < 0) return;
-    bigram b = {-(float)rank, left, right, l->n + r->n};
+    bigram b = {bg_key(-(float)rank, left), right, l->n + r->n};
     q_push(ss, b);
 }
 
@@ -284,14 +319,15 @@ static void bpe_word(const lt_tokenizer *t, session *ss, const char *w, size_t n
     for (int32_t i = 1; i < (int32_t)ss->ns; i++) bpe_try_bigram(t, ss, i - 1, i);
     while (ss->nq > 0 && !ss->oom) {
         bigram b = q_pop(ss);
-        sym *l = &ss->s[b.left], *r = &ss->s[b.right];
+        int32_t bl = bg_left(&b);
+        sym *l = &ss->s[bl], *r = &ss->s[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
         l->n += r->n;
         r->n = 0;
         l->next = r->next;
-        if (r->next >= 0) ss->s[r->next].prev = b.left;
-        bpe_try_bigram(t, ss, l->prev, b.left);
-        bpe_try_bigram(t, ss, b.left, l->next);
+        if (r->next >= 0) ss->s[r->next].prev = bl;
+        bpe_try_bigram(t, ss, l->prev, bl);
+        bpe_try_bigram(t, ss, bl, l->next);
     }
     for (int32_t i = ss->ns ? 0 : -1; i != -1; i = ss->s[i].next) {
         const sym *y = &ss->s[i];
@@ -373,53 +409,99 @@ static void fv_push(fvec *f, frag x) {
     f->v[f->n++] = x;
 }
 
+/* Splits special-token texts out of the text with llama.cpp's semantics (tokenizer_st_partition):
+ * special tokens are taken in order (longest text first); each splits every remaining raw
+ * fragment at its leftmost non-overlapping occurrences. All occurrences are found in one scan
+ * (candidates bucketed by their first two bytes), then applied token by token. */
 static void partition(const lt_tokenizer *t, const char *text, size_t len, bool parse_special, fvec *out) {
     fvec a = {0}, b = {0};
     frag whole = {-1, 0, len};
     fv_push(&a, whole);
-    for (int32_t si = 0; si < t->n_special && !a.oom; si++) {
-        int32_t id = t->special[si];
-        if (!parse_special && (t->attr[id] & (ATTR_CONTROL | ATTR_UNKNOWN))) continue;
-        const char *tt = t->v->tokens[id];
+    /* 1. occurrences (rank, pos), found in text order */
+    int64_t *occ_pos = NULL, n_occ = 0, cap_occ = 0;
+    int32_t *occ_rank = NULL;
+    const unsigned char *u = (const unsigned char *)text;
+    for (size_t i = 0; i < len && !a.oom; i++) {
+        for (int pass = 0; pass < 2; pass++) {
+            int32_t r = pass == 0 ? (i + 1 < len ? t->sp_head2[(u[i] << 8) | u[i + 1]] : -1) : t->sp_head1[u[i]];
+            for (; r >= 0; r = t->sp_next[r]) {
+                int32_t id = t->special[r];
+                size_t tl = t->v->token_len[id];
+                if (!parse_special && (t->attr[id] & (ATTR_CONTROL | ATTR_UNKNOWN))) continue;
+                if (tl > len - i || memcmp(text + i, t->v->tokens[id], tl)) continue;
+                if (n_occ == cap_occ) {
+                    int64_t nc = cap_occ ? cap_occ * 2 : 64;
+                    int64_t *np = lt_realloc(occ_pos, (size_t)nc * sizeof *np);
+                    int32_t *nr = np ? lt_realloc(occ_rank, (size_t)nc * sizeof *nr) : NULL;
+                    if (np) occ_pos = np;
+                    if (!np || !nr) {
+                        a.oom = true;
+                        break;
+                    }
+                    occ_rank = nr;
+                    cap_occ = nc;
+                }
+                occ_pos[n_occ] = (int64_t)i;
+                occ_rank[n_occ++] = r;
+            }
+        }
+    }
+    if (n_occ == 0 || a.oom) goto done;
+    /* 2. group by rank, keeping text order (counting sort) */
+    int64_t *start = lt_calloc((size_t)t->n_special + 1, sizeof *start);
+    int64_t *pos = lt_malloc((size_t)n_occ * sizeof *pos);
+    if (!start || !pos) {
+        lt_free(start);
+        lt_free(pos);
+        a.oom = true;
+        goto done;
+    }
+    for (int64_t k = 0; k < n_occ; k++) start[occ_rank[k] + 1]++;
+    for (int32_t r = 0; r < t->n_special; r++) start[r + 1] += start[r];
+    for (int64_t k = 0; k < n_occ; k++) pos[start[occ_rank[k]]++] = occ_pos[k];
+    for (int32_t r = t->n_special; r > 0; r--) start[r] = start[r - 1];
+    start[0] = 0;
+    /* 3. apply each token in rank order */
+    for (int32_t r = 0; r < t->n_special && !a.oom; r++) {
+        int64_t j = start[r], m = start[r + 1];
+        if (j == m) continue;
+        int32_t id = t->special[r];
         size_t tl = t->v->token_len[id];
-        if (tl == 0) continue;
         b.n = 0;
-        bool changed = false;
         for (int64_t i = 0; i < a.n; i++) {
             frag f = a.v[i];
-            if (f.id >= 0 || f.len < tl) {
+            if (f.id >= 0) {
                 fv_push(&b, f);
                 continue;
             }
             size_t off = f.off, end = f.off + f.len;
-            for (;;) {
-                const char *m = memmem(text + off, end - off, tt, tl);
-                if (!m) break;
-                size_t mo = (size_t)(m - text);
-                if (mo > off) {
-                    frag l = {-1, off, mo - off};
+            while (j < m && (size_t)pos[j] < off) j++;
+            while (j < m && (size_t)pos[j] + tl <= end) {
+                size_t p0 = (size_t)pos[j];
+                if (p0 > off) {
+                    frag l = {-1, off, p0 - off};
                     fv_push(&b, l);
                 }
                 frag tk = {id, 0, 0};
                 fv_push(&b, tk);
-                off = mo + tl;
-                changed = true;
+                off = p0 + tl;
+                while (j < m && (size_t)pos[j] < off) j++;
             }
             if (off < end) {
-                frag r = {-1, off, end - off};
-                fv_push(&b, r);
+                frag rr = {-1, off, end - off};
+                fv_push(&b, rr);
             }
         }
-        if (b.oom) {
-            a.oom = true;
-            break;
-        }
-        if (changed) {
-            fvec tmp = a;
-            a = b;
-            b = tmp;
-        }
+        if (b.oom) a.oom = true;
+        fvec tmp = a;
+        a = b;
+        b = tmp;
     }
+    lt_free(start);
+    lt_free(pos);
+done:
+    lt_free(occ_pos);
+    lt_free(occ_rank);
     lt_free(b.v);
     *out = a;
 }
@@ -661,18 +743,20 @@ static size_t stream_emit(lt_tok_stream *s, const char *p, size_t n, bool flush,
                 if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90)) ok = false;
             }
         }
+        size_t adv;
         if (ok) {
             for (size_t k = 0; k < need; k++) tmp[k] = (unsigned char)BYTE_AT(i + k);
             tn = need;
-            i += need;
+            adv = need;
         } else {
             tmp[0] = 0xEF, tmp[1] = 0xBF, tmp[2] = 0xBD;
             tn = 3;
-            i += have > 1 && need ? have : 1;
+            adv = have > 1 && need ? have : 1;
         }
-        if (buf && w + tn < cap) memcpy(buf + w, tmp, tn);
-        if (!buf || w + tn < cap) w += tn;
-        else break;
+        if (buf && w + tn >= cap) break; /* no room: the rest is kept (up to 8 bytes) */
+        if (buf) memcpy(buf + w, tmp, tn);
+        w += tn;
+        i += adv;
     }
     /* keep what was not consumed (an incomplete sequence, at most 3 bytes) */
     char keep[8];
@@ -727,6 +811,8 @@ void lt_tok_free(lt_tokenizer *t) {
     lt_free(t->tmap);
     lt_free(t->mmap);
     lt_free(t->special);
+    lt_free(t->sp_head2);
+    lt_free(t->sp_next);
     lt_pretok_free(t->pre);
     lt_vocab_free(t->v);
     lt_free(t);
@@ -858,6 +944,21 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
         }
         t->special[j + 1] = x;
     }
+    /* buckets of special texts by their first bytes; chains in ascending rank */
+    t->sp_head2 = lt_malloc(65536 * sizeof *t->sp_head2);
+    t->sp_next = lt_malloc(((size_t)t->n_special + 1) * sizeof *t->sp_next);
+    if (!t->sp_head2 || !t->sp_next) goto oom;
+    memset(t->sp_head2, 0xFF, 65536 * sizeof *t->sp_head2);
+    memset(t->sp_head1, 0xFF, sizeof t->sp_head1);
+    for (int32_t r = t->n_special - 1; r >= 0; r--) {
+        const unsigned char *s = (const unsigned char *)v->tokens[t->special[r]];
+        uint32_t tl = v->token_len[t->special[r]];
+        t->sp_next[r] = -1;
+        if (tl == 0) continue;
+        int32_t *head = tl >= 2 ? &t->sp_head2[(s[0] << 8) | s[1]] : &t->sp_head1[s[0]];
+        t->sp_next[r] = *head;
+        *head = r;
+    }
     /* byte fallback (SPM) and GPT-2 byte encoding (BPE) */
     for (int c = 0; c < 256; c++) {
         char b[8];
@@ -897,12 +998,36 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
         }
         lt_free(o.p);
     }
+    t->spm_seg = v->type == LT_VOCAB_SPM;
+    for (int32_t i = 0; i < n && t->spm_seg; i++) {
+        const char *s = v->tokens[i];
+        for (size_t k = 1; k + 3 <= v->token_len[i]; k++)
+            if (is_ws_mark(s + k) && !(k >= 3 && is_ws_mark(s + k - 3))) {
+                t->spm_seg = false;
+                break;
+            }
+    }
     t->chat_name = lt_chat_detect(v->chat_template);
     *out = t;
     return LT_OK;
 oom:
     lt_tok_free(t);
     return lt_err_set(err, LT_ENOMEM, "out of memory building the tokenizer");
+}
+
+void lt_tok_set_spm_seg(lt_tokenizer *t, bool on) {
+    if (t && on) {
+        /* recompute what create decided */
+        t->spm_seg = t->v->type == LT_VOCAB_SPM;
+        for (int32_t i = 0; i < t->v->n_tokens && t->spm_seg; i++)
+            for (size_t k = 1; k + 3 <= t->v->token_len[i]; k++)
+                if (is_ws_mark(t->v->tokens[i] + k) && !(k >= 3 && is_ws_mark(t->v->tokens[i] + k - 3))) {
+                    t->spm_seg = false;
+                    break;
+                }
+    } else if (t) {
+        t->spm_seg = false;
+    }
 }
 
 const char *lt_tok_chat_family(const struct lt_tokenizer *t) { return t && t->chat_name ? t->chat_name : "plain"; }

@@ -20,9 +20,8 @@ typedef struct layer {
     bool bias;
 } layer;
 
-struct lt_llama {
-    lt_llm_config cfg;
-    lt_backend *be;
+typedef struct lt_llama {
+    lt_lm base; /* first: cfg, be, sizes */
     lt_arena *weights, *scratch;
     lt_tensor tok_emb, out_norm, output, freqs;
     layer *layers;
@@ -39,9 +38,11 @@ struct lt_llama {
     size_t h_btab_cap;
     int32_t *seq_next; /* per KV sequence: expected next position while validating */
     int seq_next_cap;
-    size_t weight_bytes, bytes_per_token;
-    lt_dtype wtype;
-};
+} lt_llama;
+
+static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err);
+static void llama_close(lt_lm *lm);
+static const lt_lm_ops k_llama_ops = {.family = "llama", .forward = llama_forward, .close = llama_close};
 
 /* ---- rope ------------------------------------------------------------------------------ */
 
@@ -117,9 +118,10 @@ static void free_host(lt_llama *m) {
     m->h_i32 = m->h_btab = m->seq_next = NULL;
 }
 
-void lt_llama_close(lt_llama *m) {
+static void llama_close(lt_lm *lm) {
+    lt_llama *m = (lt_llama *)lm;
     if (!m) return;
-    if (m->btab_mem) lt_backend_release(m->be, m->btab_mem, m->btab_bytes, LT_MEM_SCRATCH);
+    if (m->btab_mem) lt_backend_release(m->base.be, m->btab_mem, m->btab_bytes, LT_MEM_SCRATCH);
     lt_arena_free(m->weights);
     lt_arena_free(m->scratch);
     lt_free(m->layers);
@@ -127,8 +129,8 @@ void lt_llama_close(lt_llama *m) {
     lt_free(m);
 }
 
-static lt_status alloc_scratch(lt_llama *m, const lt_llama_opts *o, lt_err *err) {
-    const lt_llm_config *c = &m->cfg;
+static lt_status alloc_scratch(lt_llama *m, const lt_lm_opts *o, lt_err *err) {
+    const lt_llm_config *c = &m->base.cfg;
     int B = o && o->max_batch > 0 ? o->max_batch : 512;
     int NL = o && o->max_logits > 0 ? o->max_logits : (B < 64 ? B : 64);
     if (NL > B) NL = B;
@@ -152,7 +154,7 @@ static lt_status alloc_scratch(lt_llama *m, const lt_llama_opts *o, lt_err *err)
         int64_t sh[2] = {s[i].r, s[i].cdim};
         need += lt_arena_need(s[i].dt, 2, sh);
     }
-    LT_TRY(lt_arena_create(&m->scratch, m->be, need, LT_MEM_SCRATCH, err));
+    LT_TRY(lt_arena_create(&m->scratch, m->base.be, need, LT_MEM_SCRATCH, err));
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         int64_t sh[2] = {s[i].r, s[i].cdim};
         LT_TRY(lt_arena_tensor(m->scratch, s[i].t, s[i].dt, 2, sh, err));
@@ -221,7 +223,7 @@ static lt_status fill_random(lt_tensor *dst, bool is_norm, uint64_t seed, lt_err
 }
 
 static void account(lt_llama *m) {
-    const lt_llm_config *c = &m->cfg;
+    const lt_llm_config *c = &m->base.cfg;
     size_t per_tok = 0, total = 0;
     for (int l = 0; l < c->n_layers; l++) {
         layer *L = &m->layers[l];
@@ -230,9 +232,9 @@ static void account(lt_llama *m) {
     }
     per_tok += lt_tensor_nbytes(&m->output) + lt_row_bytes(m->tok_emb.dtype, c->dim);
     total = lt_arena_used(m->weights);
-    m->bytes_per_token = per_tok;
-    m->weight_bytes = total;
-    m->wtype = m->layers[0].wq.dtype;
+    m->base.bytes_per_token = per_tok;
+    m->base.weight_bytes = total;
+    m->base.wtype = m->layers[0].wq.dtype;
 }
 
 static lt_status begin(lt_llama **out, const lt_llm_config *cfg, lt_backend *be, const char *what, lt_err *err) {
@@ -242,8 +244,9 @@ static lt_status begin(lt_llama **out, const lt_llm_config *cfg, lt_backend *be,
                           cfg->arch);
     lt_llama *m = lt_calloc(1, sizeof *m);
     if (!m) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-    m->cfg = *cfg;
-    m->be = be;
+    m->base.ops = &k_llama_ops;
+    m->base.cfg = *cfg;
+    m->base.be = be;
     m->layers = lt_calloc(cfg->n_layers, sizeof *m->layers);
     if (!m->layers) {
         lt_free(m);
@@ -253,8 +256,8 @@ static lt_status begin(lt_llama **out, const lt_llm_config *cfg, lt_backend *be,
     return LT_OK;
 }
 
-static lt_status open_common(lt_llama **out, const lt_llm_config *c, const wsource *ws, lt_backend *be,
-                             const lt_llama_opts *o, lt_err *err) {
+static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource *ws, lt_backend *be,
+                             const lt_lm_opts *o, lt_err *err) {
     *out = NULL;
     const char *path = ws->src ? lt_modelsrc_path(ws->src) : c->name;
     lt_llama *m = NULL;
@@ -331,42 +334,25 @@ static lt_status open_common(lt_llama **out, const lt_llm_config *c, const wsour
     if (s != LT_OK) goto fail;
     account(m);
     lt_free(p);
-    *out = m;
+    *out = &m->base;
     return LT_OK;
 fail:
     lt_free(p);
-    lt_llama_close(m);
+    llama_close(&m->base);
     return s;
 }
 
-lt_status lt_llama_open(lt_llama **out, const lt_modelsrc *src, lt_backend *be, const lt_llama_opts *o,
-                        lt_err *err) {
+lt_status lt_llama_open(lt_lm **out, const lt_modelsrc *src, lt_backend *be, const lt_lm_opts *o, lt_err *err) {
     wsource ws = {.src = src};
     return open_common(out, lt_modelsrc_config(src), &ws, be, o, err);
 }
 
-lt_status lt_llama_open_synthetic(lt_llama **out, const lt_llm_config *cfg, lt_dtype dt, uint64_t seed,
-                                  lt_backend *be, const lt_llama_opts *o, lt_err *err) {
+lt_status lt_llama_open_synthetic(lt_lm **out, const lt_llm_config *cfg, lt_dtype dt, uint64_t seed,
+                                  lt_backend *be, const lt_lm_opts *o, lt_err *err) {
     if (dt != LT_F32 && dt != LT_F16 && dt != LT_BF16 && dt != LT_Q8_0 && dt != LT_Q4_0)
         return lt_err_set(err, LT_EINVAL, "synthetic model: weight type %s is not a matrix type", lt_dtype_name(dt));
     wsource ws = {.src = NULL, .synth_dt = dt, .seed = seed};
     return open_common(out, cfg, &ws, be, o, err);
-}
-
-const lt_llm_config *lt_llama_config(const lt_llama *m) { return &m->cfg; }
-lt_backend *lt_llama_backend(const lt_llama *m) { return m->be; }
-size_t lt_llama_weight_bytes(const lt_llama *m) { return m->weight_bytes; }
-size_t lt_llama_bytes_per_token(const lt_llama *m) { return m->bytes_per_token; }
-lt_dtype lt_llama_wtype(const lt_llama *m) { return m->wtype; }
-
-lt_kv_opts lt_llama_kv_opts(const lt_llama *m, int max_ctx, int max_seqs) {
-    lt_kv_opts o = {0};
-    o.n_layers = m->cfg.n_layers;
-    o.width = m->cfg.n_kv_heads * m->cfg.head_dim;
-    o.max_ctx = max_ctx > 0 ? max_ctx : m->cfg.max_seq;
-    o.max_seqs = max_seqs;
-    o.dtype = LT_F32;
-    return o;
 }
 
 /* ---- forward ---------------------------------------------------------------------------- */
@@ -375,10 +361,10 @@ static lt_status ensure_btab(lt_llama *m, size_t n, lt_err *err) {
     size_t bytes = n * sizeof(int32_t);
     if (bytes <= m->btab_bytes && n <= m->h_btab_cap) return LT_OK;
     size_t nb = bytes < 4096 ? 4096 : bytes * 2;
-    if (m->btab_mem) lt_backend_release(m->be, m->btab_mem, m->btab_bytes, LT_MEM_SCRATCH);
+    if (m->btab_mem) lt_backend_release(m->base.be, m->btab_mem, m->btab_bytes, LT_MEM_SCRATCH);
     m->btab_mem = NULL;
     m->btab_bytes = 0;
-    LT_TRY(lt_backend_alloc(m->be, nb, LT_MEM_SCRATCH, &m->btab_mem, err));
+    LT_TRY(lt_backend_alloc(m->base.be, nb, LT_MEM_SCRATCH, &m->btab_mem, err));
     m->btab_bytes = nb;
     lt_free(m->h_btab);
     m->h_btab = lt_malloc(nb);
@@ -391,8 +377,8 @@ static lt_status ensure_btab(lt_llama *m, size_t n, lt_err *err) {
  * want logits land in logits_out (host) starting at row *n_out. */
 static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int t0, int n, const bool *want,
                            float *logits_out, int *n_out, lt_err *err) {
-    const lt_llm_config *c = &m->cfg;
-    lt_backend *be = m->be;
+    const lt_llm_config *c = &m->base.cfg;
+    lt_backend *be = m->base.be;
     int32_t *h_tok = m->h_i32, *h_pos = h_tok + m->max_batch, *h_slot = h_pos + m->max_batch,
             *h_seq = h_slot + m->max_batch, *h_ctx = h_seq + m->max_batch, *h_rows = h_ctx + m->max_batch;
     /* distinct sequences of the chunk, in order of first appearance */
@@ -479,8 +465,9 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
     return LT_OK;
 }
 
-lt_status lt_llama_forward(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err) {
-    const lt_llm_config *c = &m->cfg;
+static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err) {
+    lt_llama *m = (lt_llama *)lm;
+    const lt_llm_config *c = &m->base.cfg;
     int n = b->n_tokens;
     if (n <= 0) return lt_err_set(err, LT_EINVAL, "forward: empty batch");
     int ns = lt_kv_max_seqs(kv);
@@ -541,29 +528,6 @@ lt_status lt_llama_forward(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, floa
     return s;
 }
 
-lt_status lt_llama_eval(lt_llama *m, lt_kv_cache *kv, int seq, const int32_t *tokens, int n, bool all_logits,
-                        float *logits, lt_err *err) {
-    if (n <= 0) return lt_err_set(err, LT_EINVAL, "eval: no tokens");
-    if (!lt_kv_seq_valid(kv, seq)) return lt_err_set(err, LT_EINVAL, "eval: sequence %d does not exist", seq);
-    int32_t *aux = lt_malloc((size_t)n * 2 * sizeof(int32_t));
-    bool *want = lt_malloc((size_t)n);
-    if (!aux || !want) {
-        lt_free(aux);
-        lt_free(want);
-        return lt_err_set(err, LT_ENOMEM, "out of host memory");
-    }
-    int p0 = lt_kv_seq_len(kv, seq);
-    for (int i = 0; i < n; i++) {
-        aux[i] = seq;
-        aux[n + i] = p0 + i;
-        want[i] = all_logits || i == n - 1;
-    }
-    lt_batch b = {.n_tokens = n, .tokens = tokens, .seq = aux, .pos = aux + n, .logits = want};
-    lt_status s = lt_llama_forward(m, kv, &b, logits, err);
-    lt_free(aux);
-    lt_free(want);
-    return s;
-}
 /* ---- synthetic models --------------------------------------------------------------------- */
 
 typedef struct preset {

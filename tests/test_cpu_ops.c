@@ -7,12 +7,13 @@
  * are LT_EINVAL with a message, bad ids LT_ERANGE).
  *
  * Tolerances (relative to max |reference|):
- *   matmul f32/f16/bf16: 1e-5 (the weights are exact in f32; only f32 accumulation error).
- *   matmul q8_0/q4_0: 1e-5 against the product of the dequantized weights and the activations
+ *   matmul f32/f16/bf16: 1e-5 (the weights are exact in f32; only f32 accumulation error,
+ *     ~K * 2^-24 / sqrt(K) for K up to 2059; observed <= 1.4e-6).
+ *   matmul q8_0/q4_0: 2e-6 against the product of the dequantized weights and the activations
  *     as quantized to q8_0 (block sums are exact integers; only the f32 scaling and
- *     accumulation round), and 3e-2 against the unquantized activations (q8_0 rounding of x
- *     is up to 1/254 of each block's max).
- *   rmsnorm, silu_mul, add, rope: 2e-6; attention: 1e-5.
+ *     accumulation round; observed ~1.3e-7), and 3e-2 against the unquantized activations
+ *     (q8_0 rounding of x is up to 1/254 of each block's max; observed ~9e-3).
+ *   rmsnorm, silu_mul, rope, attention: 2e-6 (observed <= 2.6e-7); add: 2e-7.
  * With LT_BENCH=1 it also prints matvec GB/s per dtype and pool overhead (no checks).
  */
 #include <math.h>
@@ -282,9 +283,10 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     lt_cpu_matmul(NULL, ys, x, w, wt, with_bias ? bias : NULL, T, N, K);
     set_threads_simd(true);
     double e = lt_test_rel_err(y[1], ref, T * N), es = lt_test_rel_err(ys, ref, T * N);
-    CHECKF(e <= 1e-5, "matmul %s T=%lld N=%lld K=%lld: rel err %.3g", lt_dtype_name(wt), (long long)T, (long long)N,
+    const double tol = quant ? 2e-6 : 1e-5;
+    CHECKF(e <= tol, "matmul %s T=%lld N=%lld K=%lld: rel err %.3g", lt_dtype_name(wt), (long long)T, (long long)N,
            (long long)K, e);
-    CHECKF(es <= 1e-5, "matmul %s (portable path) T=%lld N=%lld K=%lld: rel err %.3g", lt_dtype_name(wt), (long long)T,
+    CHECKF(es <= tol, "matmul %s (portable path) T=%lld N=%lld K=%lld: rel err %.3g", lt_dtype_name(wt), (long long)T,
            (long long)N, (long long)K, es);
     if (quant) {
         double ex = lt_test_rel_err(y[1], ref_x, T * N);
@@ -363,7 +365,8 @@ static void test_rmsnorm(void) {
     lt_test_fill(&r, w, D, 1.0f);
     for (int a = 0; a < 3; a++) {
         int64_t T = Ts[a];
-        lt_test_fill(&r, x, T * D, 3.0f);
+        for (int64_t t = 0; t < T; t++) /* small rows make eps matter */
+            lt_test_fill(&r, x + t * D, D, t % 2 ? 3.0f : 3e-3f);
         for (int64_t t = 0; t < T; t++) {
             double ss = 0;
             for (int64_t j = 0; j < D; j++) ss += (double)x[t * D + j] * x[t * D + j];
@@ -576,8 +579,8 @@ static void test_attention(void) {
             lt_cpu_attention(g_pools[2], &a);
             set_threads_simd(true);
             double e = lt_test_rel_err(out1, ref, T * H * Dh), es = lt_test_rel_err(outs, ref, T * H * Dh);
-            CHECKF(e <= 1e-5, "attention Dh=%d %s: rel err %.3g", Dh, lt_dtype_name(kvt), e);
-            CHECKF(es <= 1e-5, "attention Dh=%d %s (portable): rel err %.3g", Dh, lt_dtype_name(kvt), es);
+            CHECKF(e <= 2e-6, "attention Dh=%d %s: rel err %.3g", Dh, lt_dtype_name(kvt), e);
+            CHECKF(es <= 2e-6, "attention Dh=%d %s (portable): rel err %.3g", Dh, lt_dtype_name(kvt), es);
             CHECK(same_bits(out1, out2, T * H * Dh * 4));
             /* context 1 returns exactly the first value row of the head */
             for (int h = 0; h < H; h++) {
@@ -595,22 +598,28 @@ static void test_attention(void) {
 
 typedef struct count_ctx {
     int hits[8];
-    int nth;
+    int nth[8];
 } count_ctx;
 
 static void count_job(void *arg, int ith, int nth) {
     count_ctx *c = arg;
     c->hits[ith]++;
-    c->nth = nth;
+    c->nth[ith] = nth;
 }
 
 static void test_pool(void) {
-    count_ctx c = {{0}, 0};
+    count_ctx c = {{0}, {0}};
     for (int i = 0; i < 1000; i++) lt_pool_run(g_pools[3], count_job, &c);
-    CHECK(c.nth == 3 && c.hits[0] == 1000 && c.hits[1] == 1000 && c.hits[2] == 1000);
+    /* slots must each run once even when workers have gone to sleep (futex path) */
+    struct timespec ms = {0, 2000000};
+    for (int i = 0; i < 5; i++) {
+        nanosleep(&ms, NULL);
+        lt_pool_run(g_pools[3], count_job, &c);
+    }
+    CHECK(c.nth[0] == 3 && c.nth[2] == 3 && c.hits[0] == 1005 && c.hits[1] == 1005 && c.hits[2] == 1005);
     memset(&c, 0, sizeof c);
     lt_pool_run(NULL, count_job, &c);
-    CHECK(c.nth == 1 && c.hits[0] == 1);
+    CHECK(c.nth[0] == 1 && c.hits[0] == 1);
     CHECK(lt_pool_threads(g_pools[2]) == 2 && lt_pool_threads(NULL) == 1);
     lt_pool_free(NULL);
 }
@@ -689,6 +698,67 @@ static void test_backend(void) {
     float row4[64];
     lt_cpu_dequant_row(LT_Q8_0, (const char *)wq.data + 4 * lt_row_bytes(LT_Q8_0, 64), row4, 64);
     CHECK(same_bits(hg + 64, row4, sizeof row4));
+
+    /* convert: f32 -> q4_0 gives GGML's bytes; q4_0 -> f32 gives the formula's values */
+    lt_tensor w4, wback;
+    CHECK(lt_arena_tensor(ar, &w4, LT_Q4_0, 2, sw, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &wback, LT_F32, 2, sw, &err) == LT_OK);
+    CHECK(lt_op_convert(be, &w4, &w, &err) == LT_OK);
+    lt_block_q4_0 q4r[5 * 2];
+    ref_quant_q4_0(hw, q4r, 5 * 64);
+    CHECK(same_bits(w4.data, q4r, sizeof q4r));
+    CHECK(lt_op_convert(be, &wback, &w4, &err) == LT_OK);
+    double wd[5 * 64];
+    ref_dequant(LT_Q4_0, q4r, wd, 5 * 64);
+    int bad = 0;
+    for (int i = 0; i < 5 * 64; i++) bad += (double)((float *)wback.data)[i] != wd[i];
+    CHECK(bad == 0);
+
+    /* kv_store and attention: bad slots, sequences and block-table entries are LT_ERANGE */
+    lt_tensor kc, vc, kv, slots, q, out, seq, ctx, bt;
+    int64_t skc[2] = {32, 16}, skv[2] = {1, 16}, s1[1] = {1}, sq[2] = {1, 32}, sbt[2] = {2, 4};
+    CHECK(lt_arena_tensor(ar, &kc, LT_F16, 2, skc, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &vc, LT_F16, 2, skc, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &kv, LT_F32, 2, skv, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &slots, LT_I32, 1, s1, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &q, LT_F32, 2, sq, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &out, LT_F32, 2, sq, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &seq, LT_I32, 1, s1, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &ctx, LT_I32, 1, s1, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &bt, LT_I32, 2, sbt, &err) == LT_OK);
+    memset(kc.data, 0, lt_tensor_nbytes(&kc));
+    memset(vc.data, 0, lt_tensor_nbytes(&vc));
+    for (int i = 0; i < 16; i++) ((float *)kv.data)[i] = (float)i;
+    for (int i = 0; i < 32; i++) ((float *)q.data)[i] = 0.5f;
+    ((int32_t *)slots.data)[0] = 32;
+    lt_err_clear(&err);
+    CHECK(lt_op_kv_store(be, &kc, &vc, &kv, &kv, &slots, &err) == LT_ERANGE && err.msg[0]);
+    ((int32_t *)slots.data)[0] = 13; /* block 3, offset 1 */
+    CHECK(lt_op_kv_store(be, &kc, &vc, &kv, &kv, &slots, &err) == LT_OK);
+    int32_t tables[8] = {3, 1, 0, 2, 7, 0, 0, 0};
+    memcpy(bt.data, tables, sizeof tables);
+    ((int32_t *)seq.data)[0] = 0;
+    ((int32_t *)ctx.data)[0] = 2;
+    lt_attn_meta m = {.tok_seq = &seq, .tok_ctx = &ctx, .block_tables = &bt, .n_heads = 2, .n_kv_heads = 1,
+                      .head_dim = 16, .block_size = 4, .scale = 0.25f, .max_ctx = 16};
+    lt_err_clear(&err);
+    CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_OK);
+    /* positions 0 (zeros) and 1 (0..15): both heads see softmax over {0, 0.25*0.5*120} */
+    double sc1 = 0.25 * 0.5 * 120, p1 = exp(sc1) / (1 + exp(sc1));
+    CHECK(fabs(((float *)out.data)[16 + 5] - 5 * p1) < 1e-5);
+    ((int32_t *)seq.data)[0] = 1; /* table row 1 names block 7 of 8: fine */
+    CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_OK);
+    tables[4] = 8;
+    memcpy(bt.data, tables, sizeof tables);
+    lt_err_clear(&err);
+    CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_ERANGE && err.msg[0]);
+    ((int32_t *)seq.data)[0] = 2;
+    lt_err_clear(&err);
+    CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_ERANGE && err.msg[0]);
+    ((int32_t *)seq.data)[0] = 0;
+    ((int32_t *)ctx.data)[0] = 17;
+    lt_err_clear(&err);
+    CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_ERANGE && err.msg[0]);
     lt_arena_free(ar);
     lt_backend_free(be);
 }
@@ -703,48 +773,57 @@ static double now_s(void) {
 
 static void noop_job(void *arg, int ith, int nth) { (void)arg; }
 
+/* matvec GB/s over copies of the weight that together exceed the L3 cache (as a real
+ * model's layers do), and T=64 GFLOP/s; LT_BENCH_DT=q8_0 limits it to one dtype */
 static void bench(void) {
     const lt_dtype ts[5] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
-    const int64_t Ns[2] = {4096, 11008}, K = 4096;
+    const int64_t Ns[3] = {4096, 11008, 576}, Ks[3] = {4096, 4096, 576};
+    const char *only = getenv("LT_BENCH_DT");
     lt_test_rng r;
     lt_test_rng_seed(&r, 99);
-    float *x = malloc(128 * K * 4), *wf = malloc(11008 * K * 4), *y = malloc(128 * 11008 * 4);
-    lt_test_fill(&r, x, 128 * K, 1.0f);
-    lt_test_fill(&r, wf, 11008 * K, 0.05f);
+    float *x = malloc(128 * 4096 * 4), *wf = malloc(11008 * 4096 * 4), *y = malloc(128 * 11008 * 4);
+    lt_test_fill(&r, x, 128 * 4096, 1.0f);
+    lt_test_fill(&r, wf, 11008 * 4096, 0.05f);
     for (int nt = 1; nt <= 2; nt++) {
         double t0 = now_s();
         for (int i = 0; i < 20000; i++) lt_pool_run(g_pools[nt], noop_job, NULL);
         printf("pool %d threads: %.2f us per run\n", nt, (now_s() - t0) / 20000 * 1e6);
     }
-    for (int k = 0; k < 5; k++)
-        for (int a = 0; a < 2; a++) {
-            int64_t N = Ns[a];
-            size_t rb = lt_row_bytes(ts[k], K);
-            char *w = malloc(N * rb);
+    for (int k = 0; k < 5; k++) {
+        if (only && strcmp(only, lt_dtype_name(ts[k]))) continue;
+        for (int a = 0; a < 3; a++) {
+            int64_t N = Ns[a], K = Ks[a];
+            size_t rb = lt_row_bytes(ts[k], K), mat = N * rb;
+            int copies = (int)((256u << 20) / mat) + 1;
+            char *w = malloc(mat * copies);
             for (int64_t n = 0; n < N; n++) lt_cpu_quant_row(ts[k], wf + n * K, w + n * rb, K);
+            for (int c = 1; c < copies; c++) memcpy(w + c * mat, w, mat);
             for (int nt = 1; nt <= 2; nt++) {
                 lt_cpu_matmul_prepare(g_pools[nt], ts[k], 128, K);
-                lt_cpu_matmul(g_pools[nt], y, x, w, ts[k], NULL, 1, N, K);
-                int reps = 0;
-                double t0 = now_s(), t;
-                while ((t = now_s() - t0) < 0.5) {
-                    lt_cpu_matmul(g_pools[nt], y, x, w, ts[k], NULL, 1, N, K);
-                    reps++;
+                /* best of 5 windows of 0.1 s: the machine may be shared */
+                double us = 1e30, t0, t;
+                for (int win = 0, reps = 0; win < 5; win++) {
+                    int wr = 0;
+                    t0 = now_s();
+                    while ((t = now_s() - t0) < 0.1) {
+                        lt_cpu_matmul(g_pools[nt], y, x, w + (reps++ % copies) * mat, ts[k], NULL, 1, N, K);
+                        wr++;
+                    }
+                    if (t / wr * 1e6 < us) us = t / wr * 1e6;
                 }
-                double gbs = (double)N * rb * reps / t / 1e9, us = t / reps * 1e6;
-                lt_cpu_matmul(g_pools[nt], y, x, w, ts[k], NULL, 64, N, K);
+                double gbs = (double)mat / (us * 1e-6) / 1e9;
                 int reps2 = 0;
                 t0 = now_s();
                 while ((t = now_s() - t0) < 0.5) {
-                    lt_cpu_matmul(g_pools[nt], y, x, w, ts[k], NULL, 64, N, K);
+                    lt_cpu_matmul(g_pools[nt], y, x, w + (reps2 % copies) * mat, ts[k], NULL, 64, N, K);
                     reps2++;
                 }
-                printf("%-5s %5lldx%lld %d thr: matvec %6.2f GB/s %7.1f us | T=64 %6.1f GFLOP/s\n",
-                       lt_dtype_name(ts[k]), (long long)N, (long long)K, nt, gbs, us,
-                       2.0 * 64 * N * K * reps2 / t / 1e9);
+                printf("%-5s %5lldx%-5lld %d thr: matvec %6.2f GB/s %8.1f us | T=64 %6.1f GFLOP/s\n",
+                       lt_dtype_name(ts[k]), (long long)N, (long long)K, nt, gbs, us, 2.0 * 64 * N * K * reps2 / t / 1e9);
             }
             free(w);
         }
+    }
     free(x), free(wf), free(y);
 }
 

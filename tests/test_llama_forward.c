@@ -129,31 +129,31 @@ static double *ref_forward(const lt_modelsrc *src, const int32_t *tokens, int n)
 /* ---- lathe side -------------------------------------------------------------------------- */
 
 typedef struct run {
-    lt_llama *m;
+    lt_lm *m;
     lt_kv_cache *kv;
 } run;
 
 static void run_open(run *r, const lt_modelsrc *src, lt_backend *be, int max_batch) {
     lt_err err;
-    lt_llama_opts o = {.max_batch = max_batch};
+    lt_lm_opts o = {.max_batch = max_batch};
     if (lt_llama_open(&r->m, src, be, &o, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
-    lt_kv_opts ko = lt_llama_kv_opts(r->m, 64, 4);
+    lt_kv_opts ko = lt_lm_kv_opts(r->m, 64, 4);
     ko.block_size = 4; /* many blocks even for short sequences */
     if (lt_kv_create(&r->kv, be, &ko, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
 }
 
 static void run_close(run *r) {
     lt_kv_free(r->kv);
-    lt_llama_close(r->m);
+    lt_lm_close(r->m);
 }
 
 /* All-position logits via one batch. */
 static float *lathe_logits(run *r, const int32_t *tok, int n) {
     lt_err err;
-    int V = lt_llama_config(r->m)->n_vocab, seq;
+    int V = lt_lm_config(r->m)->n_vocab, seq;
     float *out = malloc((size_t)n * V * 4);
     LT_ASSERT(lt_kv_seq_new(r->kv, &seq, &err) == LT_OK);
-    if (lt_llama_eval(r->m, r->kv, seq, tok, n, true, out, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
+    if (lt_lm_eval(r->m, r->kv, seq, tok, n, true, out, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
     lt_kv_seq_free(r->kv, seq);
     return out;
 }
@@ -181,7 +181,7 @@ static void check_model(const char *label, const lt_llm_config *cfg, lt_backend 
     CHECK(lt_kv_seq_new(r.kv, &seq, &err) == LT_OK);
     double worst = 0;
     for (int t = 0; t < n; t++) {
-        CHECK(lt_llama_eval(r.m, r.kv, seq, &tok[t], 1, false, one, &err) == LT_OK);
+        CHECK(lt_lm_eval(r.m, r.kv, seq, &tok[t], 1, false, one, &err) == LT_OK);
         worst = fmax(worst, lt_test_rel_err(one, ref + (size_t)t * V, V));
     }
     CHECKF(worst < 1e-4, "%s: decode logits vs float64: rel err %g", label, worst);
@@ -190,10 +190,10 @@ static void check_model(const char *label, const lt_llm_config *cfg, lt_backend 
     int len = lt_kv_seq_len(r.kv, seq), used = lt_kv_blocks_used(r.kv);
     int32_t badpos = len + 1, s32 = seq, badtok = V;
     lt_batch b = {.n_tokens = 1, .tokens = &tok[0], .seq = &s32, .pos = &badpos};
-    CHECK(lt_llama_forward(r.m, r.kv, &b, one, &err) == LT_EINVAL && strstr(err.msg, "position"));
+    CHECK(lt_lm_forward(r.m, r.kv, &b, one, &err) == LT_EINVAL && strstr(err.msg, "position"));
     b.pos = &len;
     b.tokens = &badtok;
-    CHECK(lt_llama_forward(r.m, r.kv, &b, one, &err) == LT_ERANGE && strstr(err.msg, "vocabulary"));
+    CHECK(lt_lm_forward(r.m, r.kv, &b, one, &err) == LT_ERANGE && strstr(err.msg, "vocabulary"));
     CHECK(lt_kv_seq_len(r.kv, seq) == len && lt_kv_blocks_used(r.kv) == used);
     lt_kv_seq_free(r.kv, seq);
 
@@ -201,7 +201,7 @@ static void check_model(const char *label, const lt_llm_config *cfg, lt_backend 
     {
         int s1, s2;
         CHECK(lt_kv_seq_new(r.kv, &s1, &err) == LT_OK);
-        CHECK(lt_llama_eval(r.m, r.kv, s1, tok, 5, false, one, &err) == LT_OK);
+        CHECK(lt_lm_eval(r.m, r.kv, s1, tok, 5, false, one, &err) == LT_OK);
         CHECK(lt_kv_seq_fork(r.kv, s1, &s2, &err) == LT_OK);
         int32_t bt[8], bs[8], bp[8];
         bool want[8];
@@ -214,7 +214,7 @@ static void check_model(const char *label, const lt_llm_config *cfg, lt_backend 
         }
         float *lg = malloc((size_t)8 * V * 4);
         lt_batch bb = {.n_tokens = 8, .tokens = bt, .seq = bs, .pos = bp, .logits = want};
-        CHECK(lt_llama_forward(r.m, r.kv, &bb, lg, &err) == LT_OK);
+        CHECK(lt_lm_forward(r.m, r.kv, &bb, lg, &err) == LT_OK);
         /* s1 rows equal the reference rows 5..8 */
         double e1 = 0;
         for (int k = 0; k < 4; k++) e1 = fmax(e1, lt_test_rel_err(lg + (size_t)(2 * k) * V, ref + (size_t)(5 + k) * V, V));

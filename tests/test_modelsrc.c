@@ -603,6 +603,29 @@ static void test_expect_and_validate(void) {
               bc->rope_high_freq_factor == 4);
         lt_modelsrc_close(b);
     }
+    /* linear rope scaling survives GGUF and HF */
+    mc->rope_scaling = LT_ROPE_SCALING_LINEAR;
+    mc->rope_factor = 2;
+    mc->rope_low_freq_factor = mc->rope_high_freq_factor = 0;
+    mc->rope_orig_ctx = 0;
+    g = tmp_path("lin.gguf");
+    CHECKF(lt_modelsrc_write_gguf(m, g, LT_DTYPE_COUNT, &err) == LT_OK, "%s", err.msg);
+    CHECKF(lt_modelsrc_open(&b, g, NULL, &err) == LT_OK, "%s", err.msg);
+    if (b) {
+        CHECK(lt_modelsrc_config(b)->rope_scaling == LT_ROPE_SCALING_LINEAR && lt_modelsrc_config(b)->rope_factor == 2);
+        CHECK(!lt_modelsrc_find(b, "rope_freqs.weight"));
+        lt_modelsrc_close(b);
+    }
+    CHECKF(lt_modelsrc_write_hf(m, tmp_path("lin-hf"), LT_F32, &err) == LT_OK, "%s", err.msg);
+    /* opening a file inside the folder opens the folder */
+    char cj[1300];
+    snprintf(cj, sizeof cj, "%s/model.safetensors", tmp_path("lin-hf"));
+    CHECKF(lt_modelsrc_open(&b, cj, NULL, &err) == LT_OK, "%s", err.msg);
+    if (b) {
+        CHECK(!strcmp(lt_modelsrc_format(b), "hf"));
+        CHECK(lt_modelsrc_config(b)->rope_scaling == LT_ROPE_SCALING_LINEAR && lt_modelsrc_config(b)->rope_factor == 2);
+        lt_modelsrc_close(b);
+    }
     lt_modelsrc_close(m);
 }
 

@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "../core/alloc.h"
-#include "../models/generate.h"
+#include "../core/generate.h"
+#include "../models/llama.h"
 #include "testutil.h"
 
 typedef struct refcase {
@@ -41,7 +42,7 @@ static int parse_ids(const char *s, int32_t *out, int cap) {
 
 typedef struct model {
     lt_backend *be;
-    lt_llama *m;
+    lt_lm *m;
     lt_kv_cache *kv;
     lt_tokenizer *tok;
 } model;
@@ -56,14 +57,14 @@ static void model_open(model *md, lt_backend *be, const char *file) {
         lt_abort(__FILE__, __LINE__, "%s", err.msg);
     if (lt_tok_create(&md->tok, lt_modelsrc_take_vocab(src), &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
     if (lt_llama_open(&md->m, src, be, NULL, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
-    lt_kv_opts ko = lt_llama_kv_opts(md->m, 0, 1);
+    lt_kv_opts ko = lt_lm_kv_opts(md->m, 0, 1);
     if (lt_kv_create(&md->kv, be, &ko, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
     lt_modelsrc_close(src);
 }
 
 static void model_close(model *md) {
     lt_kv_free(md->kv);
-    lt_llama_close(md->m);
+    lt_lm_close(md->m);
     lt_tok_free(md->tok);
 }
 
@@ -89,7 +90,7 @@ static void check_case(model *md, const refcase *c, const char *label) {
     int64_t np = lt_tok_encode(md->tok, c->prompt, strlen(c->prompt), true, false, prompt, 512);
     CHECKF(np > 0 && np <= c->n_ids && !memcmp(prompt, c->ids, (size_t)np * 4), "%s: prompt ids differ", label);
     if (np <= 0 || np > c->n_ids) return;
-    int seq_len = lt_llama_config(md->m)->max_seq;
+    int seq_len = lt_lm_config(md->m)->max_seq;
     int steps = c->n > seq_len ? seq_len : c->n;
     lt_gen_params gp = {.n_predict = steps + 1 - (int)np, .stop_at_bos = true};
     gp.sp = lt_sampler_defaults();

@@ -5,8 +5,8 @@ Run by hand (not by the build) when the Unicode tables should be refreshed:
     python3 tools/gen_unicode.py > core/unicode_data.c
 Flags follow llama.cpp's unicode_cpt_flags categories (scripts/gen-unicode-data.py, MIT):
 Cn (unassigned) -> UNDEFINED, N* -> NUMBER, L* -> LETTER, Z* -> SEPARATOR, M* -> MARK,
-P* -> PUNCTUATION, S* -> SYMBOL, other C* -> CONTROL. White_Space is a fixed list in
-unicode_data.h's user (core/pretok.c), taken from PropList.txt.
+P* -> PUNCTUATION, S* -> SYMBOL, other C* -> CONTROL. White_Space (PropList.txt) is a short
+fixed list in core/unicode_data.h (lt_ucd_is_space), not generated.
 """
 import sys
 import unicodedata

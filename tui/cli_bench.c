@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "../core/alloc.h"
-#include "../models/generate.h"
+#include "../core/generate.h"
+#include "../models/llama.h"
 #include "cli.h"
 
 /* Best-of-3 copy bandwidth (read + write bytes per second) over a 256 MiB buffer. */
@@ -62,7 +63,7 @@ int lt_cli_bench(int argc, char **argv) {
     lt_modelsrc *src = NULL;
     lt_tokenizer *tok = NULL;
     lt_backend *be = NULL;
-    lt_llama *m = NULL;
+    lt_lm *m = NULL;
     lt_kv_cache *kv = NULL;
     float *logits = NULL;
     int32_t *ids = NULL;
@@ -92,10 +93,10 @@ int lt_cli_bench(int argc, char **argv) {
         }
         name = model;
     }
-    const lt_llm_config *c = lt_llama_config(m);
+    const lt_llm_config *c = lt_lm_config(m);
     int ctx = n_prompt > n_gen ? n_prompt : n_gen;
     if (ctx < 16) ctx = 16;
-    lt_kv_opts ko = lt_llama_kv_opts(m, ctx, 2);
+    lt_kv_opts ko = lt_lm_kv_opts(m, ctx, 2);
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
         goto done;
@@ -111,7 +112,7 @@ int lt_cli_bench(int argc, char **argv) {
     int seq;
     /* warm-up: threads, caches, page faults */
     if (lt_kv_seq_new(kv, &seq, &err) != LT_OK ||
-        lt_llama_eval(m, kv, seq, ids, n_prompt < 16 ? n_prompt : 16, false, logits, &err) != LT_OK) {
+        lt_lm_eval(m, kv, seq, ids, n_prompt < 16 ? n_prompt : 16, false, logits, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
         goto done;
     }
@@ -119,7 +120,7 @@ int lt_cli_bench(int argc, char **argv) {
 
     if (lt_kv_seq_new(kv, &seq, &err) != LT_OK) goto fail;
     double t0 = lt_now();
-    if (lt_llama_eval(m, kv, seq, ids, n_prompt, false, logits, &err) != LT_OK) goto fail;
+    if (lt_lm_eval(m, kv, seq, ids, n_prompt, false, logits, &err) != LT_OK) goto fail;
     double prefill_s = lt_now() - t0;
     lt_kv_seq_free(kv, seq);
 
@@ -127,14 +128,14 @@ int lt_cli_bench(int argc, char **argv) {
     int32_t cur = ids[0];
     t0 = lt_now();
     for (int i = 0; i < n_gen; i++) {
-        if (lt_llama_eval(m, kv, seq, &cur, 1, false, logits, &err) != LT_OK) goto fail;
+        if (lt_lm_eval(m, kv, seq, &cur, 1, false, logits, &err) != LT_OK) goto fail;
         cur = lt_argmax(logits, c->n_vocab);
     }
     double decode_s = lt_now() - t0;
     lt_kv_seq_free(kv, seq);
 
     double peak = copy_bandwidth(be);
-    size_t bpt = lt_llama_bytes_per_token(m);
+    size_t bpt = m->bytes_per_token;
     /* K and V bytes read per decoded token at the mean context (n_gen / 2), f32 cache */
     double kv_read = (double)n_gen / 2 * 2 * c->n_layers * c->n_kv_heads * c->head_dim * 4;
     double pre_tps = n_prompt / prefill_s, dec_tps = n_gen / decode_s;
@@ -149,12 +150,12 @@ int lt_cli_bench(int argc, char **argv) {
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", name);
-        cJSON_AddStringToObject(o, "type", lt_dtype_name(lt_llama_wtype(m)));
+        cJSON_AddStringToObject(o, "type", lt_dtype_name(m->wtype));
         cJSON_AddStringToObject(o, "backend", lt_backend_name(be));
         cJSON_AddStringToObject(o, "device", lt_backend_device(be));
         cJSON_AddNumberToObject(o, "threads", lt_backend_threads(be));
         cJSON_AddNumberToObject(o, "params", params);
-        cJSON_AddNumberToObject(o, "weight_bytes", (double)lt_llama_weight_bytes(m));
+        cJSON_AddNumberToObject(o, "weight_bytes", (double)m->weight_bytes);
         cJSON *p = cJSON_AddObjectToObject(o, "prefill");
         cJSON_AddNumberToObject(p, "tokens", n_prompt);
         cJSON_AddNumberToObject(p, "seconds", prefill_s);
@@ -173,8 +174,8 @@ int lt_cli_bench(int argc, char **argv) {
         cJSON_free(s);
         cJSON_Delete(o);
     } else {
-        printf("model     %s (%s, %.0fM parameters, %.1f MiB of weights)\n", name, lt_dtype_name(lt_llama_wtype(m)),
-               params / 1e6, lt_llama_weight_bytes(m) / 1048576.0);
+        printf("model     %s (%s, %.0fM parameters, %.1f MiB of weights)\n", name, lt_dtype_name(m->wtype),
+               params / 1e6, m->weight_bytes / 1048576.0);
         printf("device    %s [%s]\n", lt_backend_device(be), lt_backend_name(be));
         printf("prefill   %d tokens: %.1f tok/s (%.3f TFLOP/s)\n", n_prompt, pre_tps, prefill_tflops);
         printf("decode    %d tokens: %.2f tok/s, %.2f ms/token\n", n_gen, dec_tps, 1000.0 / dec_tps);
@@ -190,7 +191,7 @@ done:
     lt_free(ids);
     lt_free(logits);
     lt_kv_free(kv);
-    lt_llama_close(m);
+    lt_lm_close(m);
     lt_backend_free(be);
     lt_tok_free(tok);
     lt_modelsrc_close(src);

@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "../core/alloc.h"
-#include "../models/generate.h"
+#include "../core/generate.h"
+#include "../models/llama.h"
 #include "cli.h"
 
 static volatile sig_atomic_t g_interrupted;
@@ -25,7 +26,7 @@ static bool on_token(void *ud, int32_t id, const char *text, size_t len) {
 
 int lt_cli_generate(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *prompt = NULL, *device = NULL;
-    int n = 256, threads = 0, ctx = 0;
+    int n = 256, threads = 0, ctx = 0, kv_blocks = 0;
     bool ignore_eos = false;
     lt_sampler_params sp = lt_sampler_defaults();
     sp.seed = 0;
@@ -44,6 +45,7 @@ int lt_cli_generate(int argc, char **argv) {
         {"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"},
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
         {"--ctx", "-c", LT_OPT_INT, &ctx, "context length (default: the model's)"},
+        {"--kv-blocks", NULL, LT_OPT_INT, &kv_blocks, "KV cache blocks of 16 tokens (default: from context and free memory)"},
         {"--ignore-eos", NULL, LT_OPT_FLAG, &ignore_eos, "keep generating past end-of-text"},
         {0},
     };
@@ -58,7 +60,7 @@ int lt_cli_generate(int argc, char **argv) {
     lt_modelsrc *src = NULL;
     lt_tokenizer *tok = NULL;
     lt_backend *be = NULL;
-    lt_llama *m = NULL;
+    lt_lm *m = NULL;
     lt_kv_cache *kv = NULL;
     int32_t *ids = NULL;
     int rc = 1;
@@ -76,7 +78,8 @@ int lt_cli_generate(int argc, char **argv) {
     }
     lt_modelsrc_close(src); /* weights now live on the backend */
     src = NULL;
-    lt_kv_opts ko = lt_llama_kv_opts(m, ctx, 1);
+    lt_kv_opts ko = lt_lm_kv_opts(m, ctx, 1);
+    ko.n_blocks = kv_blocks;
     int seq;
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK || lt_kv_seq_new(kv, &seq, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
@@ -113,7 +116,7 @@ int lt_cli_generate(int argc, char **argv) {
 done:
     lt_free(ids);
     lt_kv_free(kv);
-    lt_llama_close(m);
+    lt_lm_close(m);
     lt_backend_free(be);
     lt_tok_free(tok);
     lt_modelsrc_close(src);

@@ -1,8 +1,9 @@
 /* cpu_impl.h - private helpers shared by the CPU kernel files (not part of any public API).
  *
- * Run-time CPU feature detection, row partitioning, and the f16 vector helpers. The SIMD
- * bodies live in the .c files as __attribute__((target(...))) functions, so the build needs
- * no -mavx2 flag and runs on any x86-64 (or other) CPU.
+ * Run-time CPU feature detection, row partitioning, pool scratch buffers and the q8_0
+ * activation quantizer. The SIMD bodies live in the .c files as __attribute__((target))
+ * functions, so the build needs no -mavx2 flag and runs on any x86-64 (or other) CPU;
+ * -DLT_NO_SIMD builds the portable paths only (to check that they compile).
  */
 #ifndef LT_CPU_IMPL_H
 #define LT_CPU_IMPL_H
@@ -12,7 +13,7 @@
 
 #include "lt_cpu.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LT_NO_SIMD)
 #define LT_X86 1
 #include <immintrin.h>
 #define LT_AVX2 __attribute__((target("avx2,fma,f16c")))

@@ -23,7 +23,10 @@ lt_status lt_pool_create(lt_pool **out, int n_threads /* 0 = online cores */, lt
 void lt_pool_free(lt_pool *p); /* NULL is a no-op */
 int lt_pool_threads(const lt_pool *p);
 /* Runs fn(ctx, ith, nth) for ith = 0..nth-1 on the pool's threads (the caller is thread 0)
- * and returns when all are done. p may be NULL: runs fn(ctx, 0, 1). Not reentrant. */
+ * and returns when all are done. Each ith runs exactly once, but not necessarily
+ * concurrently: the caller also runs any ith that no worker has picked up by the time it
+ * finishes its own (so fn must never wait for another ith). p may be NULL: runs
+ * fn(ctx, 0, 1). Not reentrant. */
 void lt_pool_run(lt_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx);
 
 /* Turns the SIMD fast paths off (false) or back on where the CPU has them (true); tests use

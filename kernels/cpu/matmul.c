@@ -129,95 +129,125 @@ LT_AVX2 static float dot_bf16_avx2(const float *x, const uint16_t *w, int64_t K)
     return r;
 }
 
-/* sum of products of 32 signed bytes, as 8 floats (GGML's mul_sum_i8_pairs_float) */
-LT_AVX2 static inline __m256 mul_sum_i8(__m256i a, __m256i b) {
-    const __m256i ax = _mm256_sign_epi8(a, a);
-    const __m256i sy = _mm256_sign_epi8(b, a);
-    const __m256i dot = _mm256_maddubs_epi16(ax, sy);
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
-}
-
-LT_AVX2 static inline float dscale(uint16_t a, uint16_t b) {
-    return _mm_cvtss_f32(_mm_mul_ss(_mm_cvtph_ps(_mm_cvtsi32_si128(a)), _mm_cvtph_ps(_mm_cvtsi32_si128(b))));
-}
-
-LT_AVX2 static float dot_q8_0_avx2(const lt_block_q8_0 *xq, const lt_block_q8_0 *w, int64_t nb) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256 q0 = mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[i].q), _mm256_loadu_si256((const __m256i *)xq[i].q));
-        __m256 q1 = mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[i + 1].q),
-                               _mm256_loadu_si256((const __m256i *)xq[i + 1].q));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i].d, xq[i].d)), q0, a0);
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i + 1].d, xq[i + 1].d)), q1, a1);
-    }
-    if (i < nb) {
-        __m256 q0 = mul_sum_i8(_mm256_loadu_si256((const __m256i *)w[i].q), _mm256_loadu_si256((const __m256i *)xq[i].q));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i].d, xq[i].d)), q0, a0);
-    }
-    return hsum8(_mm256_add_ps(a0, a1));
-}
-
-LT_AVX2 static inline __m256i q4_bytes(const uint8_t *q) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)q);
-    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
-    return _mm256_sub_epi8(_mm256_and_si256(b, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
-}
-
-LT_AVX2 static float dot_q4_0_avx2(const lt_block_q8_0 *xq, const lt_block_q4_0 *w, int64_t nb) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256 q0 = mul_sum_i8(q4_bytes(w[i].q), _mm256_loadu_si256((const __m256i *)xq[i].q));
-        __m256 q1 = mul_sum_i8(q4_bytes(w[i + 1].q), _mm256_loadu_si256((const __m256i *)xq[i + 1].q));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i].d, xq[i].d)), q0, a0);
-        a1 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i + 1].d, xq[i + 1].d)), q1, a1);
-    }
-    if (i < nb) {
-        __m256 q0 = mul_sum_i8(q4_bytes(w[i].q), _mm256_loadu_si256((const __m256i *)xq[i].q));
-        a0 = _mm256_fmadd_ps(_mm256_set1_ps(dscale(w[i].d, xq[i].d)), q0, a0);
-    }
-    return hsum8(_mm256_add_ps(a0, a1));
-}
-
-/* The same sums as dot_q8_0_avx2 / dot_q4_0_avx2 (bit for bit) for 4 activation rows at
- * once, so each weight block is loaded and unpacked once per 4 rows (prefill). */
-LT_AVX2 static inline void acc_block4(__m256 a[4], const __m256i wq, float dw, const lt_block_q8_0 *const xr[4],
-                                      int64_t i) {
-    const __m256i ax = _mm256_sign_epi8(wq, wq);
-    for (int r = 0; r < 4; r++) {
-        const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)xr[r][i].q), wq);
-        const __m256 q = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1)));
-        const float d = _mm_cvtss_f32(_mm_mul_ss(_mm_set_ss(dw), _mm_cvtph_ps(_mm_cvtsi32_si128(xr[r][i].d))));
-        a[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), q, a[r]);
-    }
+/* Quantized weights multiply "extended" q8_0 activation rows: a row's q8_0 blocks, then
+ * (32-byte aligned) per block the 8 lane sums of 8*x (for q4_0 weights only; grouped as the
+ * products below are), then per block the f32 scale. The precomputed scale saves a conversion
+ * per block; the lane sums let q4_0's unsigned nibbles multiply x directly (maddubs) with
+ * the -8 offset applied as one subtraction. Integer block sums are exact, so results equal
+ * GGML's integer dot products up to the f32 scaling and accumulation. */
+static inline size_t xq_corr_off(int64_t nb) { return ((size_t)nb * sizeof(lt_block_q8_0) + 31) & ~(size_t)31; }
+static inline size_t xq_sc_off(int64_t nb, int corr) { return xq_corr_off(nb) + (corr ? (size_t)nb * 32 : 0); }
+static inline size_t xq_ext_row_bytes(int64_t nb, int corr) {
+    return (xq_sc_off(nb, corr) + (size_t)nb * 4 + 31) & ~(size_t)31;
 }
 
 LT_AVX2 static float f16_1(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
-LT_AVX2 static void dot4_q8_0_avx2(const lt_block_q8_0 *const xr[4], const lt_block_q8_0 *w, int64_t nb, float out[4]) {
-    __m256 a0[4], a1[4];
-    for (int r = 0; r < 4; r++) a0[r] = a1[r] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc_block4(a0, _mm256_loadu_si256((const __m256i *)w[i].q), f16_1(w[i].d), xr, i);
-        acc_block4(a1, _mm256_loadu_si256((const __m256i *)w[i + 1].q), f16_1(w[i + 1].d), xr, i + 1);
+/* noipa: GCC 12.2's IPA (modref + pure-const) deleted the calls to an earlier form of this
+ * function at -O1 and above, as if its stores were invisible (the tests caught it); it is
+ * called once per activation row, so keeping it opaque costs nothing. */
+#ifdef __clang__
+#define LT_NOIPA __attribute__((noinline))
+#else
+#define LT_NOIPA __attribute__((noipa))
+#endif
+LT_NOIPA LT_AVX2 static void xq_extend(char *row, int64_t nb, int with_corr) {
+    const lt_block_q8_0 *xq = (const lt_block_q8_0 *)row;
+    __m256i *corr = (__m256i *)(row + xq_corr_off(nb));
+    float *sc = (float *)(row + xq_sc_off(nb, with_corr));
+    for (int64_t i = 0; i < nb; i++) {
+        if (with_corr) {
+            const __m256i x = _mm256_loadu_si256((const __m256i *)xq[i].q);
+            corr[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), x), _mm256_set1_epi16(1));
+        }
+        sc[i] = f16_1(xq[i].d);
     }
-    if (i < nb) acc_block4(a0, _mm256_loadu_si256((const __m256i *)w[i].q), f16_1(w[i].d), xr, i);
-    for (int r = 0; r < 4; r++) out[r] = hsum8(_mm256_add_ps(a0[r], a1[r]));
 }
 
-LT_AVX2 static void dot4_q4_0_avx2(const lt_block_q8_0 *const xr[4], const lt_block_q4_0 *w, int64_t nb, float out[4]) {
-    __m256 a0[4], a1[4];
-    for (int r = 0; r < 4; r++) a0[r] = a1[r] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc_block4(a0, q4_bytes(w[i].q), f16_1(w[i].d), xr, i);
-        acc_block4(a1, q4_bytes(w[i + 1].q), f16_1(w[i + 1].d), xr, i + 1);
-    }
-    if (i < nb) acc_block4(a0, q4_bytes(w[i].q), f16_1(w[i].d), xr, i);
-    for (int r = 0; r < 4; r++) out[r] = hsum8(_mm256_add_ps(a0[r], a1[r]));
+/* 8 lane sums of the products of 32 signed bytes (GGML's mul_sum_i8_pairs_float) */
+LT_AVX2 static inline __m256 q8_block(__m256i w, const lt_block_q8_0 *xq, int64_t i) {
+    const __m256i ax = _mm256_sign_epi8(w, w);
+    const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)xq[i].q), w);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1)));
 }
+
+LT_AVX2 static inline __m256i q4u_bytes(const uint8_t *q) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)q);
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(15));
+}
+
+/* the same lane sums for unsigned nibbles wu (0..15) minus 8 */
+LT_AVX2 static inline __m256 q4_block(__m256i wu, const lt_block_q8_0 *xq, const __m256i *corr, int64_t i) {
+    const __m256i p = _mm256_maddubs_epi16(wu, _mm256_loadu_si256((const __m256i *)xq[i].q));
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), _mm256_load_si256(corr + i)));
+}
+
+#define XQ_PARTS(row, nb, CORR)                                                                  \
+    const lt_block_q8_0 *xq = (const lt_block_q8_0 *)(row);                                    \
+    const __m256i *corr = (const __m256i *)((row) + xq_corr_off(nb));                          \
+    const float *sc = (const float *)((row) + xq_sc_off(nb, CORR));                            \
+    (void)corr
+
+/* One row: two accumulators over alternate blocks. The 4-row forms below do exactly the
+ * same operations per row (so a row's result does not depend on T). */
+#define DOT1(NAME, WT, BLOCK, CORR)                                                              \
+    LT_AVX2 static float NAME(const char *row, const WT *w, int64_t nb) {                       \
+        XQ_PARTS(row, nb, CORR);                                                                 \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                \
+        int64_t i = 0;                                                                           \
+        for (; i + 2 <= nb; i += 2) {                                                            \
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(w[i].d) * sc[i]), BLOCK(i), a0);          \
+            a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(w[i + 1].d) * sc[i + 1]), BLOCK(i + 1), a1); \
+        }                                                                                        \
+        if (i < nb) a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(w[i].d) * sc[i]), BLOCK(i), a0);  \
+        return hsum8(_mm256_add_ps(a0, a1));                                                     \
+    }
+#define Q8B(i) q8_block(_mm256_loadu_si256((const __m256i *)w[i].q), xq, i)
+#define Q4B(i) q4_block(q4u_bytes(w[i].q), xq, corr, i)
+DOT1(dot_q8_0_x, lt_block_q8_0, Q8B, 0)
+DOT1(dot_q4_0_x, lt_block_q4_0, Q4B, 1)
+#undef Q8B
+#undef Q4B
+
+#define Q8B4(i, r) q8_block(wv, x##r, i)
+#define Q4B4(i, r) q4_block(wv, x##r, c##r, i)
+#define STEP4(acc, i, LOADW, BLOCK)                                                              \
+    do {                                                                                         \
+        const __m256i wv = LOADW(i);                                                             \
+        const float dw = f16_1(w[i].d);                                                          \
+        acc##0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s0[i]), BLOCK(i, 0), acc##0);                \
+        acc##1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s1[i]), BLOCK(i, 1), acc##1);                \
+        acc##2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s2[i]), BLOCK(i, 2), acc##2);                \
+        acc##3 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s3[i]), BLOCK(i, 3), acc##3);                \
+    } while (0)
+#define DOT4(NAME, WT, LOADW, BLOCK, CORR)                                                       \
+    LT_AVX2 static void NAME(const char *const xr[4], const WT *w, int64_t nb, float out[4]) {  \
+        const size_t co = xq_corr_off(nb), so = xq_sc_off(nb, CORR);                             \
+        const lt_block_q8_0 *x0 = (const void *)xr[0], *x1 = (const void *)xr[1];               \
+        const lt_block_q8_0 *x2 = (const void *)xr[2], *x3 = (const void *)xr[3];               \
+        const __m256i *c0 = (const void *)(xr[0] + co), *c1 = (const void *)(xr[1] + co);       \
+        const __m256i *c2 = (const void *)(xr[2] + co), *c3 = (const void *)(xr[3] + co);       \
+        const float *s0 = (const void *)(xr[0] + so), *s1 = (const void *)(xr[1] + so);         \
+        const float *s2 = (const void *)(xr[2] + so), *s3 = (const void *)(xr[3] + so);         \
+        (void)c0, (void)c1, (void)c2, (void)c3;                                                  \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                              \
+        __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;                                               \
+        int64_t i = 0;                                                                           \
+        for (; i + 2 <= nb; i += 2) {                                                            \
+            STEP4(a, i, LOADW, BLOCK);                                                           \
+            STEP4(b, i + 1, LOADW, BLOCK);                                                       \
+        }                                                                                        \
+        if (i < nb) STEP4(a, i, LOADW, BLOCK);                                                   \
+        out[0] = hsum8(_mm256_add_ps(a0, b0));                                                   \
+        out[1] = hsum8(_mm256_add_ps(a1, b1));                                                   \
+        out[2] = hsum8(_mm256_add_ps(a2, b2));                                                   \
+        out[3] = hsum8(_mm256_add_ps(a3, b3));                                                   \
+    }
+#define LOAD_Q8(i) _mm256_loadu_si256((const __m256i *)w[i].q)
+#define LOAD_Q4(i) q4u_bytes(w[i].q)
+DOT4(dot4_q8_0_x, lt_block_q8_0, LOAD_Q8, Q8B4, 0)
+DOT4(dot4_q4_0_x, lt_block_q4_0, LOAD_Q4, Q4B4, 1)
 
 LT_AVX2 static void widen_f16_avx2(const uint16_t *s, float *d, int64_t n) {
     int64_t i = 0;
@@ -252,8 +282,8 @@ static float df32_s(const void *x, const void *w, int64_t K) { return dot_f32_sc
 static float df16_s(const void *x, const void *w, int64_t K) { return dot_f16_scalar(x, w, K); }
 static float dbf16_s(const void *x, const void *w, int64_t K) { return dot_bf16_scalar(x, w, K); }
 #if LT_X86
-LT_AVX2 static float dq8_v(const void *x, const void *w, int64_t K) { return dot_q8_0_avx2(x, w, K / LT_QK); }
-LT_AVX2 static float dq4_v(const void *x, const void *w, int64_t K) { return dot_q4_0_avx2(x, w, K / LT_QK); }
+LT_AVX2 static float dq8_v(const void *x, const void *w, int64_t K) { return dot_q8_0_x(x, w, K / LT_QK); }
+LT_AVX2 static float dq4_v(const void *x, const void *w, int64_t K) { return dot_q4_0_x(x, w, K / LT_QK); }
 LT_AVX2 static float df32_v(const void *x, const void *w, int64_t K) { return dot_f32_avx2(x, w, K); }
 LT_AVX2 static float df16_v(const void *x, const void *w, int64_t K) { return dot_f16_avx2(x, w, K); }
 LT_AVX2 static float dbf16_v(const void *x, const void *w, int64_t K) { return dot_bf16_avx2(x, w, K); }
@@ -306,11 +336,11 @@ static void mm_dot_job(void *arg, int ith, int nth) {
 #if LT_X86
                 if (quant && c->avx2) {
                     for (; t + 4 <= t1; t += 4) {
-                        const lt_block_q8_0 *xr[4];
+                        const char *xr[4];
                         float o[4];
-                        for (int r = 0; r < 4; r++) xr[r] = (const lt_block_q8_0 *)(xs + (size_t)(t + r) * xrow);
-                        if (c->wt == LT_Q8_0) dot4_q8_0_avx2(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK, o);
-                        else dot4_q4_0_avx2(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK, o);
+                        for (int r = 0; r < 4; r++) xr[r] = xs + (size_t)(t + r) * xrow;
+                        if (c->wt == LT_Q8_0) dot4_q8_0_x(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK, o);
+                        else dot4_q4_0_x(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK, o);
                         for (int r = 0; r < 4; r++) c->y[(t + r) * c->N + n] = o[r] + b;
                     }
                 }
@@ -360,13 +390,28 @@ typedef struct quant_ctx {
     char *xq;
     size_t xq_row;
     int64_t T, K;
+    int extend; /* 0: plain q8_0 rows; 1: extended (scales); 2: extended with q4_0 sums */
 } quant_ctx;
 
 static void quant_job(void *arg, int ith, int nth) {
     quant_ctx *q = arg;
     int64_t t0, t1;
     lt_cpu_split(q->T, ith, nth, 1, &t0, &t1);
-    for (int64_t t = t0; t < t1; t++) lt_cpu_quant_q8_0(q->x + t * q->K, (lt_block_q8_0 *)(q->xq + (size_t)t * q->xq_row), q->K);
+    for (int64_t t = t0; t < t1; t++) {
+        char *row = q->xq + (size_t)t * q->xq_row;
+        lt_cpu_quant_q8_0(q->x + t * q->K, (lt_block_q8_0 *)row, q->K);
+#if LT_X86
+        if (q->extend) xq_extend(row, q->K / LT_QK, q->extend == 2);
+#endif
+    }
+}
+
+/* bytes of one activation row as the quantized dot products read it */
+static size_t xq_row_bytes(lt_dtype wt, int64_t K, bool avx2) {
+#if LT_X86
+    if (avx2) return xq_ext_row_bytes(K / LT_QK, wt == LT_Q4_0);
+#endif
+    return lt_row_bytes(LT_Q8_0, K);
 }
 
 static bool use_gemm(lt_dtype wt, int64_t T) {
@@ -382,7 +427,7 @@ static int64_t gemm_chunk(int64_t K) {
 }
 
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
-    if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * lt_row_bytes(LT_Q8_0, K);
+    if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * xq_row_bytes(wt, K, lt_cpu_has_avx2());
     if ((wt == LT_F16 || wt == LT_BF16) && use_gemm(wt, T))
         return (size_t)n_threads * (size_t)gemm_chunk(K) * (size_t)K * sizeof(float);
     return 0;
@@ -425,8 +470,8 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
     } else {
         if (wt == LT_Q8_0 || wt == LT_Q4_0) {
             c.xq = scratch;
-            c.xq_row = lt_row_bytes(LT_Q8_0, K);
-            quant_ctx q = {x, scratch, c.xq_row, T, K};
+            c.xq_row = xq_row_bytes(wt, K, c.avx2);
+            quant_ctx q = {x, scratch, c.xq_row, T, K, c.avx2 ? (wt == LT_Q4_0 ? 2 : 1) : 0};
             if (T >= 4) lt_pool_run(p, quant_job, &q);
             else quant_job(&q, 0, 1);
         }

@@ -2,12 +2,17 @@
  *
  * lt_pool_run publishes (fn, ctx) by bumping a generation counter; workers spin on it for a
  * short while and then sleep on a futex, so back-to-back calls (decode runs ~10 per layer)
- * cost a few microseconds, while an idle pool uses no CPU. Completion is a countdown the
- * caller spins on (then sleeps on) the same way. Leaves out: work queues, nesting, affinity.
+ * cost a microsecond or less, while an idle pool uses no CPU. Slots (ith) are claimed from
+ * an atomic counter, so when the OS has descheduled a worker (2 cores shared with other
+ * programs) the caller runs that slot itself instead of waiting a time slice. Completion
+ * is a counter the caller spins on (then sleeps on) the same way.
+ * Leaves out: work queues, nesting, affinity.
  */
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -33,11 +38,14 @@ struct lt_pool {
     pthread_t *th;
     void (*fn)(void *ctx, int ith, int nth);
     void *ctx;
-    _Atomic uint32_t gen;      /* futex word: bumped once per run */
-    _Atomic uint32_t pending;  /* futex word: workers still running the current job */
+    uint32_t gen_local;        /* caller's copy of the generation */
+    _Atomic uint64_t job;      /* generation << 32 | next unclaimed slot (ith) */
+    _Atomic uint32_t gen;      /* futex word: the generation, bumped once per run */
+    _Atomic uint32_t done;     /* futex word: slots finished in the current run */
     _Atomic int sleepers;      /* workers blocked on gen */
-    _Atomic int caller_asleep; /* caller blocked on pending */
+    _Atomic int caller_asleep; /* caller blocked on done */
     _Atomic int stop;
+    int spin_work, spin_done;
     void *scratch[LT_POOL_SCRATCH_SLOTS];
     size_t scratch_size[LT_POOL_SCRATCH_SLOTS];
 };
@@ -55,6 +63,22 @@ static void futex_wake(_Atomic uint32_t *addr, int n) {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+/* Claims the next slot of run g, or -1 when none is left (or g is over). Every slot
+ * (ith) of a run is executed exactly once, by whichever thread claims it: a worker that
+ * the OS has descheduled does not hold up the caller, who takes its slot instead. */
+static int claim(lt_pool *p, uint32_t g) {
+    uint64_t w = atomic_load(&p->job);
+    for (;;) {
+        if ((uint32_t)(w >> 32) != g || (uint32_t)w >= (uint32_t)p->n) return -1;
+        if (atomic_compare_exchange_weak(&p->job, &w, w + 1)) return (int)(uint32_t)w;
+    }
+}
+
+static void finish_slot(lt_pool *p) {
+    if (atomic_fetch_add(&p->done, 1) + 1 == (uint32_t)p->n && atomic_load(&p->caller_asleep))
+        futex_wake(&p->done, 1);
+}
+
 static void *worker_main(void *arg) {
     worker_arg wa = *(worker_arg *)arg;
     lt_free(arg);
@@ -64,7 +88,7 @@ static void *worker_main(void *arg) {
         uint32_t g;
         int spins = 0;
         while ((g = atomic_load(&p->gen)) == seen) {
-            if (++spins < SPIN_ITERS) {
+            if (++spins < p->spin_work) {
                 cpu_relax();
                 continue;
             }
@@ -75,15 +99,19 @@ static void *worker_main(void *arg) {
         }
         seen = g;
         if (atomic_load(&p->stop)) break;
-        p->fn(p->ctx, wa.ith, p->n);
-        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_asleep))
-            futex_wake(&p->pending, 1);
+        int s;
+        while ((s = claim(p, g)) >= 0) {
+            p->fn(p->ctx, s, p->n);
+            finish_slot(p);
+        }
     }
     return NULL;
 }
 
 static void publish(lt_pool *p) {
-    atomic_fetch_add(&p->gen, 1);
+    uint32_t g = ++p->gen_local;
+    atomic_store(&p->job, (uint64_t)g << 32 | 1); /* slot 0 belongs to the caller */
+    atomic_store(&p->gen, g);
     if (atomic_load(&p->sleepers) > 0) futex_wake(&p->gen, INT_MAX);
 }
 
@@ -99,6 +127,8 @@ lt_status lt_pool_create(lt_pool **out, int n_threads, lt_err *err) {
     lt_pool *p = lt_calloc(1, sizeof *p);
     if (!p) return lt_err_set(err, LT_ENOMEM, "out of host memory creating the thread pool");
     p->n = n_threads;
+    p->spin_work = p->spin_done = SPIN_ITERS;
+    { const char *e = getenv("LT_POOL_SPIN"); if (e) sscanf(e, "%d,%d", &p->spin_work, &p->spin_done); }
     if (n_threads > 1) {
         p->th = lt_calloc((size_t)n_threads, sizeof *p->th);
         if (!p->th) {
@@ -155,18 +185,24 @@ void lt_pool_run(lt_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx)
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store(&p->pending, (uint32_t)(p->n - 1));
+    atomic_store(&p->done, 0);
     publish(p);
     fn(ctx, 0, p->n);
-    uint32_t left;
+    finish_slot(p);
+    int s;
+    while ((s = claim(p, p->gen_local)) >= 0) { /* slots no worker has picked up yet */
+        fn(ctx, s, p->n);
+        finish_slot(p);
+    }
+    uint32_t d;
     int spins = 0;
-    while ((left = atomic_load(&p->pending)) != 0) {
-        if (++spins < SPIN_ITERS) {
+    while ((d = atomic_load(&p->done)) != (uint32_t)p->n) {
+        if (++spins < p->spin_done) {
             cpu_relax();
             continue;
         }
         atomic_store(&p->caller_asleep, 1);
-        if ((left = atomic_load(&p->pending)) != 0) futex_wait(&p->pending, left);
+        if ((d = atomic_load(&p->done)) != (uint32_t)p->n) futex_wait(&p->done, d);
         atomic_store(&p->caller_asleep, 0);
         spins = 0;
     }

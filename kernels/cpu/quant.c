@@ -11,6 +11,10 @@
 
 #include "cpu_impl.h"
 
+#if LT_X86
+#include <cpuid.h>
+#endif
+
 static int g_simd_off; /* lt_cpu_set_simd(false) */
 
 void lt_cpu_set_simd(bool enabled) { __atomic_store_n(&g_simd_off, !enabled, __ATOMIC_RELAXED); }
@@ -25,7 +29,10 @@ bool lt_cpu_has_avx2(void) {
         c = 0;
 #if LT_X86
         __builtin_cpu_init();
-        c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        unsigned a, b, cx, d;
+        /* F16C is CPUID.1:ECX bit 29 (clang's __builtin_cpu_supports does not know it) */
+        bool f16c = __get_cpuid(1, &a, &b, &cx, &d) && (cx >> 29 & 1);
+        c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #endif
         const char *e = getenv("LT_CPU_SCALAR");
         if (e && *e && strcmp(e, "0")) c = 0;

@@ -3,7 +3,8 @@
  *
  * All work is queued on one non-blocking stream; only sync and get wait. Memory comes from
  * cudaMalloc (a failure is LT_ENOMEM with the free amount); scratch buffers grow with
- * cudaMallocAsync/cudaFreeAsync on the stream, so growing never synchronises.
+ * cudaMallocAsync/cudaFreeAsync on the stream, so growing never synchronises (devices
+ * without memory pools fall back to cudaFree/cudaMalloc, which do).
  * Leaves out: peer-to-peer copies, several streams, CUDA graph capture (issue 3).
  */
 #include <stdio.h>
@@ -46,12 +47,13 @@ lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err
         size_t want = bytes + bytes / 4; /* headroom so slowly growing sizes do not reallocate each step */
         want = (want + 4095) & ~(size_t)4095;
         if (c->scr[slot]) {
-            LT_CUDA_TRY(cudaFreeAsync(c->scr[slot], c->stream), err);
+            if (c->async_alloc) LT_CUDA_TRY(cudaFreeAsync(c->scr[slot], c->stream), err);
+            else LT_CUDA_TRY(cudaFree(c->scr[slot]), err); /* waits for the work using it */
             c->scr[slot] = NULL;
             c->scr_bytes[slot] = 0;
         }
         void *p = NULL;
-        cudaError_t e = cudaMallocAsync(&p, want, c->stream);
+        cudaError_t e = c->async_alloc ? cudaMallocAsync(&p, want, c->stream) : cudaMalloc(&p, want);
         if (e != cudaSuccess) {
             (void)cudaGetLastError();
             size_t fr = 0, tot = 0;
@@ -72,8 +74,11 @@ lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err
 static void cu_destroy(lt_backend *be) {
     lt_cuda *c = lt_cuda_of(be);
     if (cudaSetDevice(c->device) == cudaSuccess) {
-        for (int i = 0; i < LT_CUDA_SCR_COUNT; i++)
-            if (c->scr[i]) (void)cudaFreeAsync(c->scr[i], c->stream); /* allocated stream-ordered */
+        for (int i = 0; i < LT_CUDA_SCR_COUNT; i++) {
+            if (!c->scr[i]) continue;
+            if (c->async_alloc) (void)cudaFreeAsync(c->scr[i], c->stream); /* allocated stream-ordered */
+            else (void)cudaFree(c->scr[i]);
+        }
         if (c->stream) (void)cudaStreamSynchronize(c->stream);
         if (c->blas) (void)cublasDestroy(c->blas);
         if (c->stream) (void)cudaStreamDestroy(c->stream);
@@ -209,6 +214,14 @@ extern "C" lt_status lt_backend_cuda_create(lt_backend **out, const lt_backend_o
             s = lt_cublas_fail(err, bs, "creating the cuBLAS handle", __FILE__, __LINE__);
             goto fail;
         }
+    }
+    {
+        int pools = 0;
+        if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, dev) != cudaSuccess) {
+            (void)cudaGetLastError();
+            pools = 0;
+        }
+        c->async_alloc = pools != 0;
     }
     snprintf(c->base.device, sizeof c->base.device, "%.127s", prop.name);
     c->sm_count = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;

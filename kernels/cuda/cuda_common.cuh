@@ -68,6 +68,7 @@ typedef struct lt_cuda {
     lt_backend base; /* first: an lt_backend * points here */
     int device;
     int sm_count;
+    bool async_alloc; /* cudaMallocAsync is available (device memory pools) */
     cudaStream_t stream;
     cublasHandle_t blas;
     void *scr[LT_CUDA_SCR_COUNT];

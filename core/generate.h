@@ -7,9 +7,9 @@
 #ifndef LT_GENERATE_H
 #define LT_GENERATE_H
 
-#include "../core/sampler.h"
-#include "../core/tokenizer.h"
-#include "llama.h"
+#include "lm.h"
+#include "sampler.h"
+#include "tokenizer.h"
 
 typedef struct lt_gen_params {
     lt_sampler_params sp;
@@ -35,9 +35,10 @@ typedef struct lt_gen_stats {
 typedef bool (*lt_gen_cb)(void *ud, int32_t id, const char *text, size_t len);
 
 /* Appends prompt[n_prompt] to sequence seq (which may already hold a conversation), then
- * generates. Generated ids go to out_ids (up to out_cap, may be NULL). tok may be NULL
+ * generates. The last generated token is not fed back, so it is not in the cache yet: a
+ * continuation passes it first. Generated ids go to out_ids (up to out_cap, may be NULL). tok may be NULL
  * (then text is empty). A cancel is not an error: stats->stop says why it ended. */
-lt_status lt_generate(lt_llama *m, const lt_tokenizer *tok, lt_kv_cache *kv, int seq, const int32_t *prompt,
+lt_status lt_generate(lt_lm *m, const lt_tokenizer *tok, lt_kv_cache *kv, int seq, const int32_t *prompt,
                       int n_prompt, const lt_gen_params *p, lt_gen_cb cb, void *ud, int32_t *out_ids, int out_cap,
                       lt_gen_stats *stats, lt_err *err);
 

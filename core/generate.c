@@ -3,7 +3,7 @@
 
 #include <time.h>
 
-#include "../core/alloc.h"
+#include "alloc.h"
 
 double lt_now(void) {
     struct timespec ts;
@@ -11,14 +11,14 @@ double lt_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-lt_status lt_generate(lt_llama *m, const lt_tokenizer *tok, lt_kv_cache *kv, int seq, const int32_t *prompt,
+lt_status lt_generate(lt_lm *m, const lt_tokenizer *tok, lt_kv_cache *kv, int seq, const int32_t *prompt,
                       int n_prompt, const lt_gen_params *p, lt_gen_cb cb, void *ud, int32_t *out_ids, int out_cap,
                       lt_gen_stats *st, lt_err *err) {
     lt_gen_stats dummy;
     if (!st) st = &dummy;
     *st = (lt_gen_stats){.n_prompt = n_prompt};
     if (n_prompt <= 0) return lt_err_set(err, LT_EINVAL, "generate: the prompt has no tokens");
-    int32_t V = lt_llama_config(m)->n_vocab;
+    int32_t V = lt_lm_config(m)->n_vocab;
     int ctx = lt_kv_max_ctx(kv);
     int start = lt_kv_seq_len(kv, seq);
     if (start + n_prompt > ctx)
@@ -36,7 +36,7 @@ lt_status lt_generate(lt_llama *m, const lt_tokenizer *tok, lt_kv_cache *kv, int
     for (int i = 0; i < n_prompt && n_hist < hist_cap; i++) hist[n_hist++] = prompt[i];
 
     double t0 = lt_now();
-    if (s == LT_OK) s = lt_llama_eval(m, kv, seq, prompt, n_prompt, false, logits, err);
+    if (s == LT_OK) s = lt_lm_eval(m, kv, seq, prompt, n_prompt, false, logits, err);
     st->prefill_s = lt_now() - t0;
 
     lt_tok_stream ts;
@@ -72,7 +72,7 @@ lt_status lt_generate(lt_llama *m, const lt_tokenizer *tok, lt_kv_cache *kv, int
             st->stop = LT_GEN_STOP_LENGTH; /* no forward for a token nobody will sample from */
             break;
         }
-        s = lt_llama_eval(m, kv, seq, &id, 1, false, logits, err);
+        s = lt_lm_eval(m, kv, seq, &id, 1, false, logits, err);
     }
     if (tok && cb && s == LT_OK) {
         size_t len = lt_tok_stream_flush(tok, &ts, text, sizeof text);
