@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fileio.h"
 
 #define GGUF_MAGIC "GGUF"
 #define GGUF_DEFAULT_ALIGN 32
@@ -358,29 +359,17 @@ static lt_status parse(lt_gguf *g, lt_err *err) {
 
 lt_status lt_gguf_open(lt_gguf **out, const char *path, lt_err *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sbuf;
-    if (fstat(fd, &sbuf) != 0 || !S_ISREG(sbuf.st_mode)) {
-        close(fd);
-        return lt_err_set(err, LT_EIO, "%s: not a regular file", path);
-    }
-    if (sbuf.st_size < 24) {
-        close(fd);
-        return lt_err_set(err, LT_EFORMAT, "%s: too small to be a GGUF file (%lld bytes)", path,
-                          (long long)sbuf.st_size);
-    }
-    void *m = mmap(NULL, (size_t)sbuf.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return lt_err_set(err, LT_EIO, "%s: mmap failed: %s", path, strerror(errno));
+    void *m;
+    size_t size;
+    LT_TRY(lt_file_map(path, 24, "a GGUF file", &m, &size, err));
     lt_gguf *g = lt_calloc(1, sizeof *g);
     if (!g || !(g->path = lt_strdup(path))) {
-        munmap(m, (size_t)sbuf.st_size);
+        lt_file_unmap(m, size);
         lt_free(g);
         return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
     }
     g->map = m;
-    g->size = (size_t)sbuf.st_size;
+    g->size = size;
     lt_status st = parse(g, err);
     if (st) {
         lt_gguf_close(g);
@@ -396,7 +385,7 @@ void lt_gguf_close(lt_gguf *g) {
         for (int64_t i = 0; i < g->n_kv; i++) lt_free(g->kv[i].strs);
     lt_free(g->kv);
     lt_free(g->ti);
-    if (g->map) munmap(g->map, g->size);
+    lt_file_unmap(g->map, g->size);
     lt_free(g->path);
     lt_free(g);
 }
@@ -918,33 +907,17 @@ lt_status lt_gguf_write(lt_gguf_writer *w, const char *path, lt_err *err) {
         lt_free(h.p);
         return lt_err_set(err, LT_ENOMEM, "%s: out of memory building the GGUF header", path);
     }
-    size_t plen = strlen(path);
-    char *tmp = lt_malloc(plen + 5);
-    if (!tmp) {
-        lt_free(h.p);
-        return lt_err_set(err, LT_ENOMEM, "out of memory");
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    lt_status st = LT_OK;
-    if (!f) {
-        st = lt_err_set(err, LT_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    } else {
+    lt_afile af;
+    lt_status st = lt_afile_open(&af, path, err);
+    if (st == LT_OK) {
         uint64_t pos = h.n;
-        bool ok = write_all(f, h.p, h.n) && pad_to(f, &pos, GGUF_DEFAULT_ALIGN);
+        bool ok = write_all(af.f, h.p, h.n) && pad_to(af.f, &pos, GGUF_DEFAULT_ALIGN);
         for (int64_t i = 0; ok && i < w->n_t; i++) {
             pos += w->t[i].size;
-            ok = write_all(f, w->t[i].data, w->t[i].size) && pad_to(f, &pos, GGUF_DEFAULT_ALIGN);
+            ok = write_all(af.f, w->t[i].data, w->t[i].size) && pad_to(af.f, &pos, GGUF_DEFAULT_ALIGN);
         }
-        ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        if (fclose(f) != 0) ok = false;
-        if (!ok) st = lt_err_set(err, LT_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        else if (rename(tmp, path) != 0)
-            st = lt_err_set(err, LT_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-        if (st) unlink(tmp);
+        st = lt_afile_close(&af, ok, err);
     }
-    lt_free(tmp);
     lt_free(h.p);
     return st;
 }

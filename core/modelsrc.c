@@ -17,6 +17,7 @@
 
 #include "../kernels/cpu/lt_cpu.h"
 #include "alloc.h"
+#include "fileio.h"
 
 /* ==== common ============================================================================ */
 
@@ -94,7 +95,7 @@ void lt_modelsrc_close(lt_modelsrc *src) {
     for (int i = 0; i < src->n_st; i++) lt_st_close(src->st[i]);
     lt_free(src->st);
     lt_gguf_close(src->gguf);
-    if (src->map) munmap(src->map, src->map_size);
+    lt_file_unmap(src->map, src->map_size);
     lt_vocab_free(src->vocab);
     lt_free(src->t);
     lt_free(src->hash);

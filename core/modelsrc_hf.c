@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fileio.h"
 #include "modelsrc_impl.h"
 
 #define HF_MAX_JSON (64u << 20)
@@ -66,40 +67,17 @@ static bool canon_to_hf(const char *c, char out[128]) {
 
 static lt_status read_json(const char *path, cJSON **out, lt_err *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    lt_status st = LT_OK;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= HF_MAX_JSON) {
-                st = lt_err_set(err, LT_EFORMAT, "%s: file is too large for a JSON header", path);
-                break;
-            }
-            cap = cap ? cap * 2 : 4096;
-            char *nb = lt_realloc(buf, cap);
-            if (!nb) {
-                st = lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    fclose(f);
-    if (!st) {
-        *out = cJSON_ParseWithLength(buf, n);
-        if (!*out || !cJSON_IsObject(*out)) {
-            cJSON_Delete(*out);
-            *out = NULL;
-            st = lt_err_set(err, LT_EFORMAT, "%s: not a valid JSON object", path);
-        }
-    }
+    char *buf;
+    size_t n;
+    LT_TRY(lt_file_read_all(path, HF_MAX_JSON, &buf, &n, err));
+    *out = cJSON_ParseWithLength(buf, n);
     lt_free(buf);
-    return st;
+    if (!*out || !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return lt_err_set(err, LT_EFORMAT, "%s: not a valid JSON object", path);
+    }
+    return LT_OK;
 }
 
 static lt_status j_int(const cJSON *o, const char *key, bool required, int32_t def, int32_t *out, const char *P,
@@ -322,18 +300,10 @@ lt_status lt_modelsrc_open_hf(lt_modelsrc **out, const char *dir, lt_err *err) {
 /* ==== writing ============================================================================ */
 
 static lt_status write_text(const char *path, const char *text, lt_err *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return lt_err_set(err, LT_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    lt_afile af;
+    LT_TRY(lt_afile_open(&af, path, err));
     size_t n = strlen(text);
-    bool ok = fwrite(text, 1, n, f) == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0) ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return lt_err_set(err, LT_EIO, "%s: write failed: %s", path, strerror(errno));
-    }
-    return LT_OK;
+    return lt_afile_close(&af, fwrite(text, 1, n, af.f) == n, err);
 }
 
 static const char *torch_dtype(lt_dtype t) {

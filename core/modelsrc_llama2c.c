@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fileio.h"
 #include "modelsrc_impl.h"
 
 #define L2C_MAGIC 0x616b3432u
@@ -131,23 +132,11 @@ static lt_status map_weights(lt_modelsrc *src, const l2c_hdr *h, const uint8_t *
 }
 
 static lt_status open_l2c(lt_modelsrc *src, const char *path, const char *tok, lt_err *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lt_err_set(err, LT_EIO, "%s: not a regular file", path);
-    }
-    if (sb.st_size < 28) {
-        close(fd);
-        return lt_err_set(err, LT_EFORMAT, "%s: too small to be a llama2.c checkpoint (%lld bytes)", path,
-                          (long long)sb.st_size);
-    }
-    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return lt_err_set(err, LT_EIO, "%s: mmap failed: %s", path, strerror(errno));
+    void *m;
+    size_t msize;
+    LT_TRY(lt_file_map(path, 28, "a llama2.c checkpoint", &m, &msize, err));
     src->map = m;
-    src->map_size = (size_t)sb.st_size;
+    src->map_size = msize;
     l2c_hdr h = {0};
     LT_TRY(parse_header(m, src->map_size, path, &h, err));
     lt_llm_config *c = &src->cfg;
@@ -227,15 +216,13 @@ lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt
                       : c->norm_eps != 1e-5f                      ? "RMS norm epsilon other than 1e-5"
                                                                   : NULL;
     if (why) return lt_err_set(err, LT_EUNSUPPORTED, "%s: the llama2.c format cannot express %s", path, why);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return lt_err_set(err, LT_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    lt_afile af;
+    LT_TRY(lt_afile_open(&af, path, err));
+    FILE *f = af.f;
     int32_t hdr[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
                       c->tied_embeddings ? c->n_vocab : -c->n_vocab, c->max_seq};
     lt_status st = LT_OK;
     bool ok = fwrite(hdr, 4, 7, f) == 7;
-    if (!ok) st = lt_err_set(err, LT_EIO, "%s: write failed: %s", tmp, strerror(errno));
     int qh = c->rope_neox ? c->n_heads : 0, kh = c->rope_neox ? c->n_kv_heads : 0;
     char name[96];
     ok = ok && put_tensor(f, src, "token_embd.weight", 0, err, &st);
@@ -263,13 +250,11 @@ lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt
                 float fr = (float)(1.0 / pow(10000.0, (double)(2 * i) / hs)), a = (float)p * fr;
                 float v = part ? sinf(a) : cosf(a);
                 ok = fwrite(&v, 4, 1, f) == 1;
-                if (!ok) st = lt_err_set(err, LT_EIO, "%s: write failed: %s", tmp, strerror(errno));
             }
     if (ok && !c->tied_embeddings) ok = put_tensor(f, src, "output.weight", 0, err, &st);
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0) ok = false;
-    if (!ok && !st) st = lt_err_set(err, LT_EIO, "%s: write failed: %s", tmp, strerror(errno));
-    if (!st && rename(tmp, path) != 0) st = lt_err_set(err, LT_EIO, "%s: rename failed: %s", path, strerror(errno));
-    if (st) unlink(tmp);
-    return st;
+    if (st) { /* put_tensor's own error stands */
+        lt_afile_abort(&af);
+        return st;
+    }
+    return lt_afile_close(&af, ok, err);
 }

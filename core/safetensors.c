@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fileio.h"
 
 #define ST_MAX_HEADER (100u << 20)
 
@@ -156,29 +157,17 @@ static lt_status parse(lt_safetensors *st, lt_err *err) {
 
 lt_status lt_st_open(lt_safetensors **out, const char *path, lt_err *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lt_err_set(err, LT_EIO, "%s: not a regular file", path);
-    }
-    if (sb.st_size < 10) {
-        close(fd);
-        return lt_err_set(err, LT_EFORMAT, "%s: too small to be a safetensors file (%lld bytes)", path,
-                          (long long)sb.st_size);
-    }
-    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return lt_err_set(err, LT_EIO, "%s: mmap failed: %s", path, strerror(errno));
+    void *m;
+    size_t msize;
+    LT_TRY(lt_file_map(path, 10, "a safetensors file", &m, &msize, err));
     lt_safetensors *st = lt_calloc(1, sizeof *st);
     if (!st || !(st->path = lt_strdup(path))) {
-        munmap(m, (size_t)sb.st_size);
+        lt_file_unmap(m, msize);
         lt_free(st);
         return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
     }
     st->map = m;
-    st->size = (size_t)sb.st_size;
+    st->size = msize;
     lt_status s = parse(st, err);
     if (s) {
         lt_st_close(st);
@@ -190,7 +179,7 @@ lt_status lt_st_open(lt_safetensors **out, const char *path, lt_err *err) {
 
 void lt_st_close(lt_safetensors *st) {
     if (!st) return;
-    if (st->map) munmap(st->map, st->size);
+    lt_file_unmap(st->map, st->size);
     lt_free(st->t);
     lt_free(st->by_name);
     lt_free(st->path);
@@ -265,18 +254,10 @@ lt_status lt_st_write(const char *path, const lt_st_entry *entries, int64_t n, l
     if (!json) return lt_err_set(err, LT_ENOMEM, "out of memory");
     size_t jl = strlen(json);
     uint64_t hl = (jl + 7) / 8 * 8;
-    size_t plen = strlen(path);
-    char *tmp = lt_malloc(plen + 5);
-    if (!tmp) {
-        free(json);
-        return lt_err_set(err, LT_ENOMEM, "out of memory");
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        s = lt_err_set(err, LT_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    } else {
+    lt_afile af;
+    s = lt_afile_open(&af, path, err);
+    if (s == LT_OK) {
+        FILE *f = af.f;
         bool ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(json, 1, jl, f) == jl;
         for (size_t i = jl; ok && i < hl; i++) ok = fputc(' ', f) != EOF;
         for (int64_t i = 0; ok && i < n; i++) {
@@ -285,14 +266,8 @@ lt_status lt_st_write(const char *path, const lt_st_entry *entries, int64_t n, l
             for (int d = 0; d < e->ndim; d++) size *= (size_t)e->shape[d];
             ok = size == 0 || fwrite(e->data, 1, size, f) == size;
         }
-        ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        if (fclose(f) != 0) ok = false;
-        if (!ok) s = lt_err_set(err, LT_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        else if (rename(tmp, path) != 0)
-            s = lt_err_set(err, LT_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-        if (s) unlink(tmp);
+        s = lt_afile_close(&af, ok, err);
     }
     free(json);
-    lt_free(tmp);
     return s;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "fileio.h"
 
 lt_vocab *lt_vocab_create(void) {
     lt_vocab *v = lt_calloc(1, sizeof *v);
@@ -209,22 +210,9 @@ oom:
 /* ---- Hugging Face tokenizer.json --------------------------------------------------------- */
 
 static char *read_text_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = n >= 0 ? lt_malloc((size_t)n + 1) : NULL;
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        lt_free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) {
-        p[n] = 0;
-        if (len) *len = (size_t)n;
-    }
-    return p;
+    char *p;
+    lt_err e;
+    return lt_file_read_all(path, (size_t)1 << 30, &p, len, &e) == LT_OK ? p : NULL;
 }
 
 /* A token given as "text" or {"content": "text"} (tokenizer_config.json). */

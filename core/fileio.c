@@ -1,0 +1,131 @@
+/* fileio.c - see fileio.h. */
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+
+lt_status lt_file_map(const char *path, size_t min_size, const char *kind, void **map, size_t *size, lt_err *err) {
+    *map = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return lt_err_set(err, LT_EIO, "%s: not a regular file", path);
+    }
+    if ((size_t)sb.st_size < min_size || sb.st_size == 0) {
+        close(fd);
+        return lt_err_set(err, LT_EFORMAT, "%s: too small to be %s (%lld bytes)", path, kind, (long long)sb.st_size);
+    }
+    void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return lt_err_set(err, LT_EIO, "%s: mmap failed: %s", path, strerror(errno));
+    *map = m;
+    *size = (size_t)sb.st_size;
+    return LT_OK;
+}
+
+void lt_file_unmap(void *map, size_t size) {
+    if (map) munmap(map, size);
+}
+
+lt_status lt_file_read_all(const char *path, size_t max_bytes, char **out, size_t *len, lt_err *err) {
+    *out = NULL;
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    lt_status st = LT_OK;
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap > max_bytes) {
+                st = lt_err_set(err, LT_EFORMAT, "%s: larger than %zu bytes", path, max_bytes);
+                break;
+            }
+            cap = cap ? cap * 2 : 4096;
+            char *nb = lt_realloc(buf, cap);
+            if (!nb) {
+                st = lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+                break;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) st = lt_err_set(err, LT_EIO, "%s: read failed", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (st == LT_OK && n > max_bytes) st = lt_err_set(err, LT_EFORMAT, "%s: larger than %zu bytes", path, max_bytes);
+    if (st != LT_OK) {
+        lt_free(buf);
+        return st;
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (len) *len = n;
+    return LT_OK;
+}
+
+lt_status lt_afile_open(lt_afile *af, const char *path, lt_err *err) {
+    memset(af, 0, sizeof *af);
+    size_t n = strlen(path);
+    af->path = lt_strdup(path);
+    af->tmp = lt_malloc(n + 5);
+    if (!af->path || !af->tmp) {
+        lt_free(af->path);
+        lt_free(af->tmp);
+        return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+    }
+    memcpy(af->tmp, path, n);
+    memcpy(af->tmp + n, ".tmp", 5);
+    af->f = fopen(af->tmp, "wb");
+    if (!af->f) {
+        lt_status s = lt_err_set(err, LT_EIO, "%s: cannot create: %s", af->tmp, strerror(errno));
+        lt_free(af->path);
+        lt_free(af->tmp);
+        memset(af, 0, sizeof *af);
+        return s;
+    }
+    return LT_OK;
+}
+
+lt_status lt_afile_close(lt_afile *af, bool ok, lt_err *err) {
+    if (!af->f) return lt_err_set(err, LT_EINVAL, "file was not open");
+    bool wrote = ok && !ferror(af->f) && fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
+    int saved = errno;
+    if (fclose(af->f) != 0) wrote = false;
+    af->f = NULL;
+    lt_status s = LT_OK;
+    if (!wrote) {
+        unlink(af->tmp);
+        s = lt_err_set(err, LT_EIO, "%s: write failed: %s", af->tmp, strerror(saved ? saved : EIO));
+    } else if (rename(af->tmp, af->path) != 0) {
+        s = lt_err_set(err, LT_EIO, "%s: cannot rename to %s: %s", af->tmp, af->path, strerror(errno));
+        unlink(af->tmp);
+    }
+    lt_free(af->path);
+    lt_free(af->tmp);
+    af->path = af->tmp = NULL;
+    return s;
+}
+
+void lt_afile_abort(lt_afile *af) {
+    if (!af->f) return;
+    fclose(af->f);
+    af->f = NULL;
+    unlink(af->tmp);
+    lt_free(af->path);
+    lt_free(af->tmp);
+    af->path = af->tmp = NULL;
+}

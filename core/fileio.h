@@ -1,0 +1,35 @@
+/* fileio.h - the file plumbing every reader and writer shares: read-only mappings with a
+ * minimum size, whole small text files, and writes that land atomically (PATH.tmp, fsync,
+ * rename) so a failure never leaves a half-written file under the real name.
+ */
+#ifndef LT_FILEIO_H
+#define LT_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "status.h"
+
+/* Maps a regular file read-only. Files shorter than min_size are an LT_EFORMAT error
+ * "PATH: too small to be KIND (N bytes)". Unmap with lt_file_unmap. */
+lt_status lt_file_map(const char *path, size_t min_size, const char *kind, void **map, size_t *size, lt_err *err);
+void lt_file_unmap(void *map, size_t size); /* NULL is a no-op */
+
+/* Reads a whole file (at most max_bytes) into a NUL-terminated lt_malloc'd buffer. */
+lt_status lt_file_read_all(const char *path, size_t max_bytes, char **out, size_t *len, lt_err *err);
+
+/* Atomic write: lt_afile_open creates PATH.tmp; write through af->f; lt_afile_close(af, ok)
+ * flushes, fsyncs and renames it to PATH when ok (every write succeeded), else removes it
+ * and returns LT_EIO naming the file. lt_afile_abort removes it without touching err, for
+ * callers that already report their own error. */
+typedef struct lt_afile {
+    FILE *f;
+    char *path, *tmp;
+} lt_afile;
+
+lt_status lt_afile_open(lt_afile *af, const char *path, lt_err *err);
+lt_status lt_afile_close(lt_afile *af, bool ok, lt_err *err);
+void lt_afile_abort(lt_afile *af);
+
+#endif
