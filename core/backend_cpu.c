@@ -12,6 +12,7 @@
 #include "../kernels/cpu/lt_cpu.h"
 #include "alloc.h"
 #include "backend_impl.h"
+#include "backend_cpu_vision.h" /* vision op adapters (detection) */
 
 typedef struct cpu_backend {
     struct lt_backend head; /* must be first */
@@ -199,6 +200,13 @@ static const lt_backend_ops k_cpu_ops = {
     .attention = cpu_attention,
     .argmax = cpu_argmax,
     .convert = cpu_convert,
+    .conv2d = lt_cpu_op_conv2d,
+    .maxpool2d = lt_cpu_op_maxpool2d,
+    .avgpool2d = lt_cpu_op_avgpool2d,
+    .upsample = lt_cpu_op_upsample,
+    .concat = lt_cpu_op_concat,
+    .activate = lt_cpu_op_activate,
+    .yolo_decode = lt_cpu_op_yolo_decode,
 };
 
 /* "AMD EPYC" from /proc/cpuinfo's first "model name" line, or "CPU". */
@@ -239,3 +247,6 @@ lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, l
     *out = &c->head;
     return LT_OK;
 }
+
+/* The pool the vision op adapters (core/backend_cpu_vision.c) run on. */
+lt_pool *lt_backend_cpu_pool(lt_backend *be) { return pool_of(be); }

@@ -79,4 +79,25 @@ void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a);
 int lt_cpu_attention_max_head_dim(void);
 void lt_cpu_argmax(lt_pool *p, int32_t *out, const float *x, int64_t T, int64_t N);
 
+/* ---- vision ops (detection engineer; NCHW f32, semantics in core/backend.h) ------------------ */
+
+#include "../lt_vision.h"
+
+/* Floats of im2col workspace lt_cpu_conv2d needs for one image (0: none). */
+size_t lt_cpu_conv2d_work(int C, int H, int W, int OC, int K, int stride, int pad, int groups);
+/* y[N,OC,OH,OW] = act(conv(x[N,C,H,W], w[OC,C/groups,K,K]) + bias[OC]); work as above. */
+void lt_cpu_conv2d(lt_pool *p, float *y, const float *x, const float *w, const float *bias, float *work, int N, int C,
+                   int H, int W, int OC, int K, int stride, int pad, int groups, int act);
+/* darknet maxpool: out = (in + pad - size)/stride + 1, window origin -pad/2. */
+void lt_cpu_maxpool2d(lt_pool *p, float *y, const float *x, int N, int C, int H, int W, int size, int stride,
+                      int pad);
+void lt_cpu_avgpool_global(lt_pool *p, float *y, const float *x, int N, int C, int H, int W);
+void lt_cpu_upsample(lt_pool *p, float *y, const float *x, int N, int C, int H, int W, int stride, float scale);
+/* Channels [x_c0, x_c0+n_c) of x [N,xc,hw] to channels [y_c0, ...) of y [N,yc,hw]. */
+void lt_cpu_concat(lt_pool *p, float *y, int yc, const float *x, int xc, int N, int64_t hw, int y_c0, int x_c0,
+                   int n_c);
+void lt_cpu_activate(lt_pool *p, float *y, const float *x, int64_t n, int act);
+/* x [N, A*(5+C), H, W] raw head output -> y [N, H*W*A, 5+C] (lt_yolo_decode_cell per row). */
+void lt_cpu_yolo_decode(lt_pool *p, float *y, const float *x, int N, int H, int W, const lt_yolo_head *h);
+
 #endif

@@ -1,0 +1,293 @@
+/* conv.c - the CPU vision kernels: conv2d (dense, grouped, depthwise) with fused bias and
+ * activation, darknet's maxpool, global average pool, nearest upsample, channel-range copy
+ * (route/concat), elementwise activation and YOLO head decoding. NCHW f32 throughout.
+ *
+ * Dense and grouped convolutions are im2col + OpenBLAS sgemm (1x1 stride-1 convolutions
+ * multiply the input directly); the sgemm columns are split across the pool's threads
+ * (OpenBLAS itself runs single-threaded, see pool.c). Depthwise convolutions are direct
+ * loops, one plane per job. Formulas of the activations are in kernels/lt_vision.h.
+ * Leaves out: Winograd/FFT convolution, dilation, asymmetric kernels and strides.
+ */
+#include <cblas.h>
+#include <float.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+
+static int out_dim(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+
+size_t lt_cpu_conv2d_work(int C, int H, int W, int OC, int K, int stride, int pad, int groups) {
+    int Cg = C / groups, OCg = OC / groups;
+    if (Cg == 1 && OCg == 1 && groups > 1) return 0;            /* depthwise: direct */
+    if (K == 1 && stride == 1 && pad == 0) return 0;            /* input is the matrix */
+    int64_t oh = out_dim(H, K, stride, pad), ow = out_dim(W, K, stride, pad);
+    return (size_t)Cg * K * K * (size_t)(oh * ow);
+}
+
+/* ---- im2col ----------------------------------------------------------------------------- */
+
+typedef struct im2col_ctx {
+    const float *x; /* [Cg, H, W] */
+    float *col;     /* [Cg*K*K, OH*OW] */
+    int Cg, H, W, K, stride, pad, OH, OW;
+} im2col_ctx;
+
+static void im2col_job(void *arg, int ith, int nth) {
+    im2col_ctx *c = arg;
+    int64_t rows = (int64_t)c->Cg * c->K * c->K, r0, r1;
+    lt_cpu_split(rows, ith, nth, 1, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int kw = (int)(r % c->K), kh = (int)((r / c->K) % c->K), ci = (int)(r / c->K / c->K);
+        const float *xp = c->x + (int64_t)ci * c->H * c->W;
+        float *dst = c->col + r * c->OH * c->OW;
+        for (int oy = 0; oy < c->OH; oy++) {
+            int iy = oy * c->stride + kh - c->pad;
+            float *d = dst + (int64_t)oy * c->OW;
+            if (iy < 0 || iy >= c->H) {
+                memset(d, 0, sizeof(float) * c->OW);
+                continue;
+            }
+            const float *row = xp + (int64_t)iy * c->W;
+            for (int ox = 0; ox < c->OW; ox++) {
+                int ix = ox * c->stride + kw - c->pad;
+                d[ox] = (ix >= 0 && ix < c->W) ? row[ix] : 0.f;
+            }
+        }
+    }
+}
+
+/* ---- sgemm split by columns -------------------------------------------------------------- */
+
+typedef struct gemm_ctx {
+    const float *a, *b; /* a [M, K], b [K, N] (ldb = N) */
+    float *c;           /* [M, N] */
+    int M, N, K;
+} gemm_ctx;
+
+static void gemm_job(void *arg, int ith, int nth) {
+    gemm_ctx *g = arg;
+    int64_t n0, n1;
+    lt_cpu_split(g->N, ith, nth, 16, &n0, &n1);
+    if (n1 <= n0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->M, (int)(n1 - n0), g->K, 1.0f, g->a, g->K, g->b + n0,
+                g->N, 0.0f, g->c + n0, g->N);
+}
+
+/* ---- bias + activation over planes --------------------------------------------------------- */
+
+typedef struct bias_ctx {
+    float *y;
+    const float *bias;
+    int64_t planes, hw;
+    int C, act;
+} bias_ctx;
+
+static void bias_job(void *arg, int ith, int nth) {
+    bias_ctx *c = arg;
+    int64_t p0, p1;
+    lt_cpu_split(c->planes, ith, nth, 1, &p0, &p1);
+    for (int64_t p = p0; p < p1; p++) {
+        float b = c->bias ? c->bias[p % c->C] : 0.f;
+        float *y = c->y + p * c->hw;
+        if (c->act == LT_ACT_LINEAR) {
+            for (int64_t i = 0; i < c->hw; i++) y[i] += b;
+        } else if (c->act == LT_ACT_LEAKY) {
+            for (int64_t i = 0; i < c->hw; i++) {
+                float v = y[i] + b;
+                y[i] = v > 0 ? v : .1f * v;
+            }
+        } else {
+            for (int64_t i = 0; i < c->hw; i++) y[i] = lt_activate(y[i] + b, c->act);
+        }
+    }
+}
+
+/* ---- depthwise ------------------------------------------------------------------------------ */
+
+typedef struct dw_ctx {
+    float *y;
+    const float *x, *w, *bias;
+    int N, C, H, W, K, stride, pad, OH, OW, act;
+} dw_ctx;
+
+static void dw_job(void *arg, int ith, int nth) {
+    dw_ctx *c = arg;
+    int64_t p0, p1;
+    lt_cpu_split((int64_t)c->N * c->C, ith, nth, 1, &p0, &p1);
+    for (int64_t p = p0; p < p1; p++) {
+        int ch = (int)(p % c->C);
+        const float *x = c->x + p * c->H * c->W, *w = c->w + (int64_t)ch * c->K * c->K;
+        float *y = c->y + p * c->OH * c->OW;
+        float b = c->bias ? c->bias[ch] : 0.f;
+        for (int oy = 0; oy < c->OH; oy++) {
+            for (int ox = 0; ox < c->OW; ox++) {
+                float s = 0.f;
+                int iy0 = oy * c->stride - c->pad, ix0 = ox * c->stride - c->pad;
+                for (int kh = 0; kh < c->K; kh++) {
+                    int iy = iy0 + kh;
+                    if (iy < 0 || iy >= c->H) continue;
+                    const float *row = x + (int64_t)iy * c->W;
+                    const float *wr = w + kh * c->K;
+                    for (int kw = 0; kw < c->K; kw++) {
+                        int ix = ix0 + kw;
+                        if (ix >= 0 && ix < c->W) s += wr[kw] * row[ix];
+                    }
+                }
+                y[(int64_t)oy * c->OW + ox] = lt_activate(s + b, c->act);
+            }
+        }
+    }
+}
+
+void lt_cpu_conv2d(lt_pool *p, float *y, const float *x, const float *w, const float *bias, float *work, int N, int C,
+                   int H, int W, int OC, int K, int stride, int pad, int groups, int act) {
+    int OH = out_dim(H, K, stride, pad), OW = out_dim(W, K, stride, pad);
+    int Cg = C / groups, OCg = OC / groups;
+    int64_t ohw = (int64_t)OH * OW, hw = (int64_t)H * W;
+    if (groups > 1 && Cg == 1 && OCg == 1) {
+        dw_ctx c = {y, x, w, bias, N, C, H, W, K, stride, pad, OH, OW, act};
+        if ((int64_t)N * C * ohw * K * K < 32768) dw_job(&c, 0, 1);
+        else lt_pool_run(p, dw_job, &c);
+        return;
+    }
+    int Kg = Cg * K * K;
+    bool direct = (K == 1 && stride == 1 && pad == 0);
+    for (int n = 0; n < N; n++) {
+        for (int g = 0; g < groups; g++) {
+            const float *xg = x + ((int64_t)n * C + (int64_t)g * Cg) * hw;
+            const float *b = xg;
+            if (!direct) {
+                im2col_ctx ic = {xg, work, Cg, H, W, K, stride, pad, OH, OW};
+                if ((int64_t)Kg * ohw < 32768) im2col_job(&ic, 0, 1);
+                else lt_pool_run(p, im2col_job, &ic);
+                b = work;
+            }
+            gemm_ctx gc = {w + (int64_t)g * OCg * Kg, b, y + ((int64_t)n * OC + (int64_t)g * OCg) * ohw, OCg, (int)ohw,
+                           Kg};
+            if ((int64_t)OCg * ohw * Kg < 262144 || ohw < 32) gemm_job(&gc, 0, 1);
+            else lt_pool_run(p, gemm_job, &gc);
+        }
+    }
+    bias_ctx bc = {y, bias, (int64_t)N * OC, ohw, OC, act};
+    if ((int64_t)N * OC * ohw < 32768) bias_job(&bc, 0, 1);
+    else lt_pool_run(p, bias_job, &bc);
+}
+
+/* ---- maxpool (darknet: offset -pad/2, out = (in + pad - size)/stride + 1) ------------------ */
+
+typedef struct pool_ctx {
+    float *y;
+    const float *x;
+    int64_t planes;
+    int H, W, size, stride, pad, OH, OW;
+} pool_ctx;
+
+static void maxpool_job(void *arg, int ith, int nth) {
+    pool_ctx *c = arg;
+    int64_t p0, p1;
+    lt_cpu_split(c->planes, ith, nth, 1, &p0, &p1);
+    int off = -c->pad / 2;
+    for (int64_t p = p0; p < p1; p++) {
+        const float *x = c->x + p * c->H * c->W;
+        float *y = c->y + p * c->OH * c->OW;
+        for (int i = 0; i < c->OH; i++)
+            for (int j = 0; j < c->OW; j++) {
+                float m = -FLT_MAX;
+                for (int n = 0; n < c->size; n++)
+                    for (int k = 0; k < c->size; k++) {
+                        int cy = off + i * c->stride + n, cx = off + j * c->stride + k;
+                        if (cy >= 0 && cy < c->H && cx >= 0 && cx < c->W) {
+                            float v = x[(int64_t)cy * c->W + cx];
+                            if (v > m) m = v;
+                        }
+                    }
+                y[(int64_t)i * c->OW + j] = m;
+            }
+    }
+}
+
+void lt_cpu_maxpool2d(lt_pool *p, float *y, const float *x, int N, int C, int H, int W, int size, int stride,
+                      int pad) {
+    pool_ctx c = {y, x, (int64_t)N * C, H, W, size, stride, pad, (H + pad - size) / stride + 1,
+                  (W + pad - size) / stride + 1};
+    if (c.planes * c.OH * c.OW * size * size < 32768) maxpool_job(&c, 0, 1);
+    else lt_pool_run(p, maxpool_job, &c);
+}
+
+void lt_cpu_avgpool_global(lt_pool *p, float *y, const float *x, int N, int C, int H, int W) {
+    int64_t hw = (int64_t)H * W;
+    for (int64_t q = 0; q < (int64_t)N * C; q++) {
+        float s = 0.f;
+        for (int64_t i = 0; i < hw; i++) s += x[q * hw + i];
+        y[q] = s / hw;
+    }
+}
+
+/* ---- upsample, concat, activate ------------------------------------------------------------- */
+
+typedef struct up_ctx {
+    float *y;
+    const float *x;
+    int64_t planes;
+    int H, W, s;
+    float scale;
+} up_ctx;
+
+static void up_job(void *arg, int ith, int nth) {
+    up_ctx *c = arg;
+    int64_t p0, p1;
+    lt_cpu_split(c->planes, ith, nth, 1, &p0, &p1);
+    int OW = c->W * c->s;
+    for (int64_t p = p0; p < p1; p++) {
+        const float *x = c->x + p * c->H * c->W;
+        float *y = c->y + p * c->H * c->s * OW;
+        for (int i = 0; i < c->H * c->s; i++)
+            for (int j = 0; j < OW; j++) y[(int64_t)i * OW + j] = c->scale * x[(int64_t)(i / c->s) * c->W + j / c->s];
+    }
+}
+
+void lt_cpu_upsample(lt_pool *p, float *y, const float *x, int N, int C, int H, int W, int stride, float scale) {
+    up_ctx c = {y, x, (int64_t)N * C, H, W, stride, scale};
+    if (c.planes * H * W * stride * stride < 32768) up_job(&c, 0, 1);
+    else lt_pool_run(p, up_job, &c);
+}
+
+void lt_cpu_concat(lt_pool *p, float *y, int yc, const float *x, int xc, int N, int64_t hw, int y_c0, int x_c0,
+                   int n_c) {
+    for (int n = 0; n < N; n++)
+        memcpy(y + ((int64_t)n * yc + y_c0) * hw, x + ((int64_t)n * xc + x_c0) * hw, sizeof(float) * n_c * hw);
+}
+
+typedef struct act_ctx {
+    float *y;
+    const float *x;
+    int64_t n;
+    int act;
+} act_ctx;
+
+static void act_job(void *arg, int ith, int nth) {
+    act_ctx *c = arg;
+    int64_t i0, i1;
+    lt_cpu_split(c->n, ith, nth, 16, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) c->y[i] = lt_activate(c->x[i], c->act);
+}
+
+void lt_cpu_activate(lt_pool *p, float *y, const float *x, int64_t n, int act) {
+    act_ctx c = {y, x, n, act};
+    if (n < 32768) act_job(&c, 0, 1);
+    else lt_pool_run(p, act_job, &c);
+}
+
+/* ---- YOLO head decoding ------------------------------------------------------------------------ */
+
+void lt_cpu_yolo_decode(lt_pool *p, float *y, const float *x, int N, int H, int W, const lt_yolo_head *h) {
+    int64_t hw = (int64_t)H * W, E = 5 + h->classes, A = h->n_anchors;
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (int64_t)n * A * E * hw;
+        float *yn = y + (int64_t)n * hw * A * E;
+        for (int64_t i = 0; i < hw; i++)
+            for (int a = 0; a < A; a++)
+                lt_yolo_decode_cell(yn + (i * A + a) * E, xn + (int64_t)a * E * hw + i, hw, (int)(i % W),
+                                    (int)(i / W), W, H, h, a);
+    }
+}
