@@ -354,3 +354,140 @@ lt_status lt_op_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err
     return be->ops->convert(be, y, x, err);
 #undef OPNAME
 }
+
+/* ---- vision ops (detection) ------------------------------------------------------------------ */
+
+static bool is_nchw(const lt_tensor *t) { return t->ndim == 4 && t->dtype == LT_F32; }
+
+static int64_t conv_out(int64_t in, int64_t k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+
+size_t lt_conv2d_work_bytes(const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
+    int64_t C = x->shape[1], OC = w->shape[0], K = w->shape[2];
+    int64_t Cg = C / p->groups, OCg = OC / p->groups;
+    if (p->groups > 1 && Cg == 1 && OCg == 1) return 0;
+    if (K == 1 && p->stride == 1 && p->pad == 0) return 0;
+    int64_t oh = conv_out(x->shape[2], K, p->stride, p->pad), ow = conv_out(x->shape[3], K, p->stride, p->pad);
+    return (size_t)(Cg * K * K * oh * ow) * sizeof(float);
+}
+
+lt_status lt_op_conv2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
+                       const lt_conv2d_params *p, lt_tensor *work, lt_err *err) {
+#define OPNAME "conv2d"
+    LT_TRY(slot(be, (const void *)be->ops->conv2d, OPNAME, err));
+    CHECK_BE(y, x, w, bias, work);
+    NEED(p && p->stride >= 1 && p->pad >= 0 && p->groups >= 1 && p->act >= 0 && p->act < LT_ACT_COUNT,
+         "stride, pad, groups or activation out of range", x);
+    NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
+    NEED(x->shape[1] % p->groups == 0, "input channels must divide into the groups", x);
+    NEED(is_nchw(w) && w->shape[2] == w->shape[3] && w->shape[1] == x->shape[1] / p->groups &&
+             w->shape[0] % p->groups == 0,
+         "weight must be f32 [OC, C/groups, K, K]", w);
+    int64_t oh = conv_out(x->shape[2], w->shape[2], p->stride, p->pad);
+    int64_t ow = conv_out(x->shape[3], w->shape[3], p->stride, p->pad);
+    NEED(oh >= 1 && ow >= 1, "kernel larger than the padded input", x);
+    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == w->shape[0] && y->shape[2] == oh &&
+             y->shape[3] == ow,
+         "output must be f32 [N, OC, OH, OW]", y);
+    if (bias) NEED(bias->dtype == LT_F32 && lt_tensor_numel(bias) == w->shape[0], "bias must be f32 [OC]", bias);
+    size_t need = lt_conv2d_work_bytes(x, w, p);
+    if (need) NEED(work && work->dtype == LT_F32 && lt_tensor_nbytes(work) >= need, "workspace too small", work);
+    NEED(y->data != x->data, "output may not alias input", y);
+    return be->ops->conv2d(be, y, x, w, bias, p, need ? work : NULL, err);
+#undef OPNAME
+}
+
+lt_status lt_op_maxpool2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, int size, int stride, int pad,
+                          lt_err *err) {
+#define OPNAME "maxpool2d"
+    LT_TRY(slot(be, (const void *)be->ops->maxpool2d, OPNAME, err));
+    CHECK_BE(y, x);
+    NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
+    NEED(size >= 1 && stride >= 1 && pad >= 0, "size, stride, pad out of range", x);
+    int64_t oh = (x->shape[2] + pad - size) / stride + 1, ow = (x->shape[3] + pad - size) / stride + 1;
+    NEED(oh >= 1 && ow >= 1, "window larger than the input", x);
+    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1] && y->shape[2] == oh &&
+             y->shape[3] == ow,
+         "output must be f32 [N, C, OH, OW]", y);
+    NEED(y->data != x->data, "output may not alias input", y);
+    return be->ops->maxpool2d(be, y, x, size, stride, pad, err);
+#undef OPNAME
+}
+
+lt_status lt_op_avgpool2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err) {
+#define OPNAME "avgpool2d"
+    LT_TRY(slot(be, (const void *)be->ops->avgpool2d, OPNAME, err));
+    CHECK_BE(y, x);
+    NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
+    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1] && y->shape[2] == 1 &&
+             y->shape[3] == 1,
+         "output must be f32 [N, C, 1, 1]", y);
+    return be->ops->avgpool2d(be, y, x, err);
+#undef OPNAME
+}
+
+lt_status lt_op_upsample(lt_backend *be, lt_tensor *y, const lt_tensor *x, int stride, float scale, lt_err *err) {
+#define OPNAME "upsample"
+    LT_TRY(slot(be, (const void *)be->ops->upsample, OPNAME, err));
+    CHECK_BE(y, x);
+    NEED(is_nchw(x) && stride >= 1, "input must be f32 [N, C, H, W] and stride >= 1", x);
+    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1] &&
+             y->shape[2] == x->shape[2] * stride && y->shape[3] == x->shape[3] * stride,
+         "output must be f32 [N, C, H*stride, W*stride]", y);
+    NEED(y->data != x->data, "output may not alias input", y);
+    return be->ops->upsample(be, y, x, stride, scale, err);
+#undef OPNAME
+}
+
+lt_status lt_op_concat(lt_backend *be, lt_tensor *y, const lt_tensor *x, int y_c0, int x_c0, int n_c,
+                       lt_err *err) {
+#define OPNAME "concat"
+    LT_TRY(slot(be, (const void *)be->ops->concat, OPNAME, err));
+    CHECK_BE(y, x);
+    NEED(is_nchw(x) && is_nchw(y), "tensors must be f32 [N, C, H, W]", x);
+    NEED(y->shape[0] == x->shape[0] && y->shape[2] == x->shape[2] && y->shape[3] == x->shape[3],
+         "input and output must share N, H, W", y);
+    NEED(n_c >= 0 && x_c0 >= 0 && y_c0 >= 0 && x_c0 + n_c <= x->shape[1] && y_c0 + n_c <= y->shape[1],
+         "channel range out of bounds", x);
+    NEED(y->data != x->data, "output may not alias input", y);
+    return be->ops->concat(be, y, x, y_c0, x_c0, n_c, err);
+#undef OPNAME
+}
+
+lt_status lt_op_activate(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_act act, lt_err *err) {
+#define OPNAME "activate"
+    LT_TRY(slot(be, (const void *)be->ops->activate, OPNAME, err));
+    CHECK_BE(y, x);
+    NEED(same(y, x), "operands must be f32 of equal size", y);
+    NEED(act >= 0 && act < LT_ACT_COUNT, "unknown activation", x);
+    return be->ops->activate(be, y, x, act, err);
+#undef OPNAME
+}
+
+lt_status lt_op_yolo_decode(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_yolo_head *h, lt_err *err) {
+#define OPNAME "yolo_decode"
+    LT_TRY(slot(be, (const void *)be->ops->yolo_decode, OPNAME, err));
+    CHECK_BE(y, x);
+    NEED(h && h->n_anchors >= 1 && h->n_anchors <= LT_YOLO_MAX_ANCHORS && h->classes >= 1 && h->net_w > 0 &&
+             h->net_h > 0,
+         "head parameters out of range", x);
+    int64_t E = 5 + h->classes;
+    NEED(is_nchw(x) && x->shape[1] == h->n_anchors * E, "input must be f32 [N, anchors*(5+classes), H, W]", x);
+    NEED(y->ndim == 3 && y->dtype == LT_F32 && y->shape[0] == x->shape[0] &&
+             y->shape[1] == x->shape[2] * x->shape[3] * h->n_anchors && y->shape[2] == E,
+         "output must be f32 [N, H*W*anchors, 5+classes]", y);
+    return be->ops->yolo_decode(be, y, x, h, err);
+#undef OPNAME
+}
+
+lt_status lt_op_nms(lt_backend *be, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
+                    float contain, lt_err *err) {
+#define OPNAME "nms"
+    LT_TRY(slot(be, (const void *)be->ops->nms, OPNAME, err));
+    CHECK_BE(keep, boxes, classes);
+    NEED(is_mat(boxes, LT_F32) && boxes->shape[1] == 4, "boxes must be f32 [n, 4]", boxes);
+    NEED(classes->dtype == LT_I32 && lt_tensor_numel(classes) == boxes->shape[0], "classes must be i32 [n]", classes);
+    NEED(keep->dtype == LT_I32 && lt_tensor_numel(keep) == boxes->shape[0], "keep must be i32 [n]", keep);
+    NEED(iou >= 0 && iou <= 1 && contain <= 1, "thresholds must be in [0, 1]", boxes);
+    return be->ops->nms(be, keep, boxes, classes, iou, contain, err);
+#undef OPNAME
+}

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "tensor.h"
+#include "../kernels/lt_vision.h" /* lt_act, lt_yolo_head */
 
 typedef enum lt_mem_cat {
     LT_MEM_WEIGHTS = 0,
@@ -137,5 +138,54 @@ lt_status lt_op_argmax(lt_backend *be, lt_tensor *out, const lt_tensor *x, lt_er
 /* Converts f32 rows to a weight dtype or back (y and x same shape, one of them f32).
  * Used to quantize weights on the device and by tests. */
 lt_status lt_op_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err);
+
+/* ---- vision ops (detection): feature maps are NCHW f32 [N, C, H, W] ------------------------ */
+
+typedef struct lt_conv2d_params {
+    int stride, pad, groups; /* square kernels; pad on every side */
+    lt_act act;              /* applied after the bias */
+} lt_conv2d_params;
+
+/* Bytes of workspace lt_op_conv2d needs for input x [N,C,H,W] and weight w [OC,C/groups,K,K]
+ * (0: none). It holds one image's im2col matrix, so it does not grow with N. */
+size_t lt_conv2d_work_bytes(const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
+
+/* y = act(conv2d(x, w) + bias).  x [N,C,H,W], w [OC, C/groups, K, K] f32, bias [OC] f32 or
+ * NULL, y [N, OC, OH, OW] with OH = (H + 2*pad - K)/stride + 1. groups == C == OC is a
+ * depthwise convolution. work: a tensor of at least lt_conv2d_work_bytes bytes, or NULL when
+ * that is 0. y may not alias x. */
+lt_status lt_op_conv2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
+                       const lt_conv2d_params *p, lt_tensor *work, lt_err *err);
+
+/* darknet's max pool: y [N,C,OH,OW], OH = (H + pad - size)/stride + 1, windows start at
+ * -pad/2; cells outside the input are ignored. */
+lt_status lt_op_maxpool2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, int size, int stride, int pad,
+                          lt_err *err);
+
+/* Global average pool: y [N,C,1,1] = mean over H, W of x [N,C,H,W]. */
+lt_status lt_op_avgpool2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err);
+
+/* Nearest-neighbour upsample by an integer stride, times scale: y [N,C,H*s,W*s]. */
+lt_status lt_op_upsample(lt_backend *be, lt_tensor *y, const lt_tensor *x, int stride, float scale, lt_err *err);
+
+/* Channel-range copy, the building block of concatenation (darknet's route): channels
+ * [x_c0, x_c0+n_c) of x [N,XC,H,W] go to channels [y_c0, y_c0+n_c) of y [N,YC,H,W]. */
+lt_status lt_op_concat(lt_backend *be, lt_tensor *y, const lt_tensor *x, int y_c0, int x_c0, int n_c,
+                       lt_err *err);
+
+/* y = act(x), elementwise f32 (y may alias x). */
+lt_status lt_op_activate(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_act act, lt_err *err);
+
+/* Decodes a YOLO head: x [N, A*(5+classes), H, W] raw output -> y [N, H*W*A, 5+classes], row
+ * (cell i = row*W+col, anchor a) at i*A + a: box centre x, y and w, h relative to the
+ * network input, objectness, objectness * p(class) (darknet's yolo layer + get_yolo_box). */
+lt_status lt_op_yolo_decode(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_yolo_head *h, lt_err *err);
+
+/* Per-class greedy NMS over n boxes sorted by descending score: keep[i] = 1 unless an
+ * earlier kept box j of the same class overlaps box i with IoU > iou, or (contain > 0)
+ * covers more than contain of the smaller box's area; else 0. boxes [n, 4] f32 (left, top,
+ * width, height), classes [n] i32, keep [n] i32. */
+lt_status lt_op_nms(lt_backend *be, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
+                    float contain, lt_err *err);
 
 #endif

@@ -207,6 +207,7 @@ static const lt_backend_ops k_cpu_ops = {
     .concat = lt_cpu_op_concat,
     .activate = lt_cpu_op_activate,
     .yolo_decode = lt_cpu_op_yolo_decode,
+    .nms = lt_cpu_op_nms,
 };
 
 /* "AMD EPYC" from /proc/cpuinfo's first "model name" line, or "CPU". */

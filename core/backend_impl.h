@@ -41,6 +41,17 @@ typedef struct lt_backend_ops {
                            const lt_tensor *vc, const lt_attn_meta *m, lt_err *);
     lt_status (*argmax)(lt_backend *, lt_tensor *out, const lt_tensor *x, lt_err *);
     lt_status (*convert)(lt_backend *, lt_tensor *y, const lt_tensor *x, lt_err *);
+    /* vision ops (detection) */
+    lt_status (*conv2d)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
+                        const lt_conv2d_params *p, lt_tensor *work, lt_err *);
+    lt_status (*maxpool2d)(lt_backend *, lt_tensor *y, const lt_tensor *x, int size, int stride, int pad, lt_err *);
+    lt_status (*avgpool2d)(lt_backend *, lt_tensor *y, const lt_tensor *x, lt_err *);
+    lt_status (*upsample)(lt_backend *, lt_tensor *y, const lt_tensor *x, int stride, float scale, lt_err *);
+    lt_status (*concat)(lt_backend *, lt_tensor *y, const lt_tensor *x, int y_c0, int x_c0, int n_c, lt_err *);
+    lt_status (*activate)(lt_backend *, lt_tensor *y, const lt_tensor *x, lt_act act, lt_err *);
+    lt_status (*yolo_decode)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_yolo_head *h, lt_err *);
+    lt_status (*nms)(lt_backend *, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
+                     float contain, lt_err *);
 } lt_backend_ops;
 
 /* The common head of every backend object; implementations embed it first. */

@@ -235,6 +235,34 @@ lt_status lt_kv_seq_fork(lt_kv_cache *kv, int src, int *dst, lt_err *err) {
     return LT_OK;
 }
 
+lt_status lt_kv_seq_compose(lt_kv_cache *kv, int src, const int32_t *blocks, int n, int *dst, lt_err *err) {
+    kv_seq *s = get_seq(kv, src);
+    int bs = kv->block_size, committed = (s->len + bs - 1) / bs, len = 0;
+    if (n < 0 || n > kv->max_blocks)
+        return lt_err_set(err, LT_EINVAL, "KV compose: %d blocks (at most %d per sequence)", n, kv->max_blocks);
+    for (int i = 0; i < n; i++) {
+        int b = blocks[i];
+        if (b < 0 || b >= committed)
+            return lt_err_set(err, LT_EINVAL, "KV compose: block %d outside the %d filled blocks of sequence %d", b,
+                              committed, src);
+        int fill = b == committed - 1 ? s->len - b * bs : bs;
+        if (fill < bs && i != n - 1)
+            return lt_err_set(err, LT_EINVAL, "KV compose: the partial block %d must be listed last", b);
+        len += fill;
+    }
+    int d = -1;
+    LT_TRY(lt_kv_seq_new(kv, &d, err));
+    kv_seq *t = &kv->seqs[d];
+    for (int i = 0; i < n; i++) {
+        t->table[i] = s->table[blocks[i]];
+        kv->refcnt[t->table[i]]++;
+    }
+    t->n_blocks = n;
+    t->len = len;
+    *dst = d;
+    return LT_OK;
+}
+
 int32_t lt_kv_slot(const lt_kv_cache *kv, int seq, int pos) {
     const kv_seq *s = get_seq(kv, seq);
     LT_ASSERT(pos >= 0 && pos < s->n_blocks * kv->block_size);

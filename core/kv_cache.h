@@ -56,6 +56,12 @@ void lt_kv_seq_commit(lt_kv_cache *kv, int seq, int n);
 void lt_kv_seq_truncate(lt_kv_cache *kv, int seq, int n);
 /* A new sequence sharing all of src's blocks (same length). */
 lt_status lt_kv_seq_fork(lt_kv_cache *kv, int src, int *dst, lt_err *err);
+/* A new sequence made of some of src's logical blocks, shared (refcounted, as fork):
+ * blocks[0..n) in the order given. Every chosen block must be full except the last one
+ * listed, which may be src's partially filled last block; the new length is the sum of
+ * their filled lengths, and appending copies a shared partial block first. Used for sparse
+ * views of a long context (TriForce's retrieval cache, StreamingLLM's sink + window). */
+lt_status lt_kv_seq_compose(lt_kv_cache *kv, int src, const int32_t *blocks, int n, int *dst, lt_err *err);
 /* Cache row of position pos (pos < reserved length). */
 int32_t lt_kv_slot(const lt_kv_cache *kv, int seq, int pos);
 /* The block table of seq: physical block ids of its logical blocks, *n of them. */

@@ -22,6 +22,13 @@ typedef struct lt_batch {
     const int32_t *seq;    /* [n] KV sequence of each token */
     const int32_t *pos;    /* [n] position of each token */
     const bool *logits;    /* [n] rows that want logits; NULL = only the last token */
+    /* Optional (speculative decoding, TriForce): the rotary position of each token, when a
+     * sequence is a sparse view of a longer context (cache index pos, true position
+     * rope_pos); NULL = pos. */
+    const int32_t *rope_pos;
+    /* Optional output: the rotated queries of the batch's last token for every layer,
+     * [n_layers * n_heads * head_dim] floats (host); NULL = not wanted. */
+    float *q_last;
 } lt_batch;
 
 typedef struct lt_lm lt_lm;

@@ -28,6 +28,7 @@ typedef struct lt_llama {
     int max_batch, max_logits;
     /* scratch, full size; row views per chunk */
     lt_tensor x, xb, q, k, v, att, hb, hb2, xo, logits;
+    lt_tensor qlast; /* (L, H*Dh) queries of a batch's last token (lt_batch.q_last) */
     lt_tensor t_tokens, t_pos, t_slots, t_seq, t_ctx, t_rows;
     /* block tables: grown on demand */
     void *btab_mem;
@@ -145,7 +146,7 @@ static lt_status alloc_scratch(lt_llama *m, const lt_lm_opts *o, lt_err *err) {
         {&m->x, LT_F32, B, c->dim},      {&m->xb, LT_F32, B, c->dim},        {&m->q, LT_F32, B, qw},
         {&m->k, LT_F32, B, kvw},         {&m->v, LT_F32, B, kvw},            {&m->att, LT_F32, B, qw},
         {&m->hb, LT_F32, B, c->hidden_dim}, {&m->hb2, LT_F32, B, c->hidden_dim}, {&m->xo, LT_F32, NL, c->dim},
-        {&m->logits, LT_F32, NL, c->n_vocab},
+        {&m->logits, LT_F32, NL, c->n_vocab},    {&m->qlast, LT_F32, c->n_layers, qw},
         {&m->t_tokens, LT_I32, 1, B},    {&m->t_pos, LT_I32, 1, B},          {&m->t_slots, LT_I32, 1, B},
         {&m->t_seq, LT_I32, 1, B},       {&m->t_ctx, LT_I32, 1, B},          {&m->t_rows, LT_I32, 1, NL},
     };
@@ -396,7 +397,7 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
             if (nb > max_blocks) max_blocks = nb;
         }
         h_tok[i] = b->tokens[t];
-        h_pos[i] = b->pos[t];
+        h_pos[i] = b->rope_pos ? b->rope_pos[t] : b->pos[t]; /* rotary position */
         h_slot[i] = lt_kv_slot(kv, sq, b->pos[t]);
         h_seq[i] = si;
         h_ctx[i] = b->pos[t] + 1;
@@ -443,6 +444,10 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
         LT_TRY(lt_op_matmul(be, &v, &xb, &L->wv, L->bias ? &L->bv : NULL, err));
         LT_TRY(lt_op_rope(be, &q, &pos, &m->freqs, c->n_heads, c->head_dim, c->rope_neox, err));
         LT_TRY(lt_op_rope(be, &k, &pos, &m->freqs, c->n_kv_heads, c->head_dim, c->rope_neox, err));
+        if (b->q_last && t0 + n == b->n_tokens) { /* queries of the batch's last token, read once below */
+            size_t qb = (size_t)c->n_heads * c->head_dim * sizeof(float);
+            LT_TRY(lt_tensor_copy_range(&m->qlast, (size_t)l * qb, &q, (size_t)(n - 1) * qb, qb, err));
+        }
         LT_TRY(lt_op_kv_store(be, lt_kv_k(kv, l), lt_kv_v(kv, l), &k, &v, &slots, err));
         LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
         LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, NULL, err));
@@ -454,6 +459,8 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
         LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, NULL, err));
         LT_TRY(lt_op_add(be, &x, &x, &xb, err));
     }
+    if (b->q_last && t0 + n == b->n_tokens)
+        LT_TRY(lt_tensor_get(&m->qlast, b->q_last, lt_tensor_nbytes(&m->qlast), err));
     if (n_rows == 0) return LT_OK;
     LT_TRY(lt_tensor_set(&rows, h_rows, n_rows * 4, err));
     lt_tensor xo = lt_tensor_row_view(&m->xo, 0, n_rows), lg = lt_tensor_row_view(&m->logits, 0, n_rows);
@@ -539,6 +546,7 @@ typedef struct preset {
 
 static const preset k_presets[] = {
     {"tiny", 96, 160, 3, 6, 2, 320, 256, 10000.0f, false},
+    {"small", 512, 1376, 8, 8, 8, 512, 4096, 10000.0f, false},          /* ~25M, long context (workbench tests) */
     {"llama-1b", 2048, 5632, 22, 32, 4, 32000, 2048, 10000.0f, false},     /* TinyLlama 1.1B */
     {"llama-7b", 4096, 11008, 32, 32, 32, 32000, 4096, 10000.0f, false},   /* Llama 2 7B */
     {"llama-8b", 4096, 14336, 32, 32, 8, 128256, 8192, 500000.0f, false},  /* Llama 3 8B */

@@ -13,6 +13,8 @@
 int lt_cli_generate(int argc, char **argv);
 int lt_cli_bench(int argc, char **argv);
 int lt_cli_convert(int argc, char **argv);
+int lt_cli_detect(int argc, char **argv);       /* tui/cli_detect.c */
+int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli_detect.c */
 
 /* ---- option parsing ------------------------------------------------------------------ */
 

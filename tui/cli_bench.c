@@ -1,5 +1,6 @@
 /* cli_bench.c - `lathe bench`: prefill and decode speed of a model, with the memory
- * roofline the backend itself measures (a device-to-device copy), as text or JSON.
+ * roofline the backend itself measures (a device-to-device copy), as text or JSON; and
+ * `lathe bench spec`: plain against speculative decoding (core/spec.h) side by side.
  *
  * Decode is measured like llama-bench's tg: batch 1 from an empty context, greedy on the
  * model's own logits. Prefill is one prompt of --prompt tokens (default 512). */
@@ -10,6 +11,7 @@
 
 #include "../core/alloc.h"
 #include "../core/generate.h"
+#include "../core/spec.h"
 #include "../models/llama.h"
 #include "cli.h"
 
@@ -31,11 +33,319 @@ static double copy_bandwidth(lt_backend *be) {
     return best;
 }
 
+
+/* ---- lathe bench spec ------------------------------------------------------------------- */
+
+typedef struct spec_case {
+    char name[300];
+    lt_spec_kind kind;
+    lt_lm *draft;
+} spec_case;
+
+static bool bs_open_lm(const char *path, const char *tokp, lt_backend *be, lt_lm **m, lt_tokenizer **tok) {
+    lt_modelsrc *src = NULL;
+    lt_err err = {0};
+    if (!lt_cli_open_model(path, tokp, &src, tok)) return false;
+    lt_status s = lt_llama_open(m, src, be, NULL, &err);
+    lt_modelsrc_close(src);
+    if (s != LT_OK) fprintf(stderr, "lathe: %s: %s\n", path, err.msg);
+    return s == LT_OK;
+}
+
+static int bench_spec(int argc, char **argv) {
+    const char *model = NULL, *synth = NULL, *type = "q8_0", *device = NULL, *tokp = NULL, *spec = NULL,
+               *draft_path = NULL, *text = NULL;
+    int threads = 0, n_gen = 128, n_prompt = 0, repeat = 1, gamma = 0, budget = 0, chunk = 0, runs = 3;
+    int self_prompt = 0, gamma_bottom = 0, window = 0;
+    bool json = false, adaptive = false;
+    float temp = 0;
+    const char *usage = "-m TARGET | --synthetic PRESET [--spec ngram|draft:MODEL|triforce[:MODEL]|all] [options]";
+    lt_opt opts[] = {
+        {"--model", "-m", LT_OPT_STR, &model, "target model"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin"},
+        {"--synthetic", NULL, LT_OPT_STR, &synth, "random target shaped like tiny, llama-1b, llama-7b or llama-8b"},
+        {"--type", NULL, LT_OPT_STR, &type, "synthetic weight type (default q8_0)"},
+        {"--spec", NULL, LT_OPT_STR, &spec, "source to measure; all (default) = ngram, draft, triforce as applicable"},
+        {"--draft", NULL, LT_OPT_STR, &draft_path, "draft model for --spec all"},
+        {"--prompt", "-p", LT_OPT_STR, &text, "prompt text (default: a story opening)"},
+        {"--repeat", NULL, LT_OPT_INT, &repeat, "repeat the prompt text N times (makes prompt lookup effective)"},
+        {"--prompt-tokens", NULL, LT_OPT_INT, &n_prompt, "instead: a prompt of N random tokens (long-context runs)"},
+        {"--self-prompt", NULL, LT_OPT_INT, &self_prompt,
+         "append the target's own N-token greedy continuation to the prompt first"},
+        {"--gen", "-n", LT_OPT_INT, &n_gen, "tokens to generate (default 128)"},
+        {"--temp", NULL, LT_OPT_FLOAT, &temp, "temperature (default 0 = greedy, output checked against plain)"},
+        {"--gamma", NULL, LT_OPT_INT, &gamma, "tokens drafted per target step"},
+        {"--adaptive", NULL, LT_OPT_FLAG, &adaptive, "adapt gamma"},
+        {"--budget", NULL, LT_OPT_INT, &budget, "TriForce retrieval budget in tokens (default 4096)"},
+        {"--chunk", NULL, LT_OPT_INT, &chunk, "TriForce chunk = KV block size (default 16)"},
+        {"--gamma-bottom", NULL, LT_OPT_INT, &gamma_bottom, "TriForce: tokens the bottom level drafts (default 4)"},
+        {"--window", NULL, LT_OPT_INT, &window, "TriForce: StreamingLLM window of the bottom model (default 256)"},
+        {"--runs", NULL, LT_OPT_INT, &runs, "best of N runs of each (default 3)"},
+        {"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"},
+        {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
+        {"--json", NULL, LT_OPT_FLAG, &json, "print one JSON object"},
+        {0},
+    };
+    const char *pos[1];
+    int n_pos;
+    if (!lt_cli_parse("bench spec", usage, opts, argc, argv, pos, 0, &n_pos)) return 2;
+    if (!model == !synth) {
+        fprintf(stderr, "lathe bench spec: give either -m TARGET or --synthetic PRESET\n");
+        lt_cli_usage("bench spec", usage, opts);
+        return 2;
+    }
+    if (n_gen < 1 || repeat < 1 || runs < 1 || n_prompt < 0 || self_prompt < 0 || gamma_bottom < 0 || window < 0 ||
+        gamma < 0 || budget < 0 || chunk < 0 || chunk > 4096) {
+        fprintf(stderr, "lathe bench spec: counts and sizes must be positive (--chunk at most 4096)\n");
+        return 2;
+    }
+    lt_err err = {0};
+    spec_case cases[8];
+    memset(cases, 0, sizeof cases);
+    int nc = 0;
+    lt_backend *be = NULL;
+    lt_lm *m = NULL, *draft = NULL, *draft2 = NULL;
+    lt_tokenizer *tok = NULL;
+    lt_kv_cache *kv = NULL;
+    int32_t *ids = NULL, *ref = NULL, *got = NULL;
+    char *buf = NULL;
+    cJSON *jo = NULL;
+    int rc = 1;
+    if (spec && strcmp(spec, "all")) {
+        const char *mp;
+        lt_spec_kind k;
+        if (lt_spec_parse(spec, &k, &mp, &err) != LT_OK) {
+            fprintf(stderr, "lathe bench spec: %s\n", err.msg);
+            return 2;
+        }
+        if (k == LT_SPEC_OFF) {
+            fprintf(stderr, "lathe bench spec: --spec off has nothing to compare\n");
+            return 2;
+        }
+        if (mp) draft_path = mp;
+        cases[nc].kind = k;
+        snprintf(cases[nc++].name, sizeof cases[0].name, "%s", spec);
+    }
+    if (!lt_cli_backend(device, threads, &be)) goto done;
+    const char *name = synth ? synth : model;
+    if (synth) {
+        lt_llm_config cfg;
+        lt_dtype dt = lt_dtype_from_name(type);
+        if (dt == LT_DTYPE_COUNT || dt == LT_I32) {
+            fprintf(stderr, "lathe bench spec: unknown --type '%s'\n", type);
+            rc = 2;
+            goto done;
+        }
+        if (lt_llama_preset(synth, &cfg, &err) != LT_OK) goto fail;
+        int need = (n_prompt > 0 ? n_prompt : 64) + self_prompt + n_gen + 80;
+        if (cfg.max_seq < need) cfg.max_seq = need;
+        if (lt_llama_open_synthetic(&m, &cfg, dt, 1234, be, NULL, &err) != LT_OK) goto fail;
+    } else if (!bs_open_lm(model, tokp, be, &m, &tok)) {
+        goto done;
+    }
+    if (draft_path && !bs_open_lm(draft_path, NULL, be, &draft, NULL)) goto done;
+    if (nc == 0) { /* all applicable sources */
+        cases[nc].kind = LT_SPEC_NGRAM;
+        snprintf(cases[nc++].name, sizeof cases[0].name, "ngram");
+        if (draft) {
+            cases[nc].kind = LT_SPEC_DRAFT;
+            snprintf(cases[nc++].name, sizeof cases[0].name, "draft:%s", draft_path);
+        }
+        cases[nc].kind = LT_SPEC_TRIFORCE;
+        snprintf(cases[nc++].name, sizeof cases[0].name, "triforce");
+        if (draft) {
+            cases[nc].kind = LT_SPEC_TRIFORCE;
+            cases[nc].draft = draft;
+            snprintf(cases[nc++].name, sizeof cases[0].name, "triforce:%s", draft_path);
+        }
+    } else {
+        cases[0].draft = draft;
+    }
+    for (int i = 0; i < nc; i++)
+        if (cases[i].kind == LT_SPEC_DRAFT) cases[i].draft = draft;
+    (void)draft2;
+    const lt_llm_config *c = lt_lm_config(m);
+    /* the prompt */
+    int np = 0;
+    if (n_prompt > 0 || !tok) {
+        if (n_prompt <= 0) n_prompt = 64;
+        ids = lt_malloc((size_t)n_prompt * sizeof(int32_t));
+        if (!ids) goto done;
+        uint64_t r = 42;
+        for (int i = 0; i < n_prompt; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            ids[i] = (int32_t)((r >> 33) % (uint64_t)c->n_vocab);
+        }
+        np = n_prompt;
+    } else {
+        if (!text) text = "Once upon a time, there was a little girl named Lily. She loved to play outside.";
+        size_t tl = strlen(text), bl = (tl + 1) * (size_t)repeat + 1;
+        buf = lt_malloc(bl);
+        if (!buf) goto done;
+        buf[0] = 0;
+        for (int i = 0; i < repeat; i++) {
+            if (i) strcat(buf, " ");
+            strcat(buf, text);
+        }
+        int64_t cap = (int64_t)strlen(buf) + 8;
+        ids = lt_malloc((size_t)cap * sizeof(int32_t));
+        int64_t n = ids ? lt_tok_encode(tok, buf, strlen(buf), true, false, ids, cap) : -1;
+        if (n <= 0 || n > cap) {
+            fprintf(stderr, "lathe: cannot tokenize the prompt\n");
+            goto done;
+        }
+        np = (int)n;
+    }
+    int ctx = np + self_prompt + n_gen + 80;
+    if (ctx > c->max_seq && !synth) {
+        fprintf(stderr, "lathe bench spec: prompt (%d) + generation (%d) exceed the model's context %d\n", np, n_gen,
+                c->max_seq);
+        rc = 2;
+        goto done;
+    }
+    lt_kv_opts ko = lt_lm_kv_opts(m, ctx, 2);
+    ko.block_size = chunk > 0 ? chunk : 16;
+    if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) goto fail;
+    if (self_prompt > 0) { /* the model's own continuation (greedy text degenerates into loops) */
+        int32_t *big = lt_realloc(ids, (size_t)(np + self_prompt) * sizeof(int32_t));
+        if (!big) goto done;
+        ids = big;
+        int sq;
+        lt_gen_stats gs;
+        lt_gen_params sp0 = {.sp = lt_sampler_defaults(), .n_predict = self_prompt, .ignore_eos = true};
+        sp0.sp.temp = 0;
+        if (lt_kv_seq_new(kv, &sq, &err) != LT_OK ||
+            lt_generate(m, NULL, kv, sq, ids, np, &sp0, NULL, NULL, ids + np, self_prompt, &gs, &err) != LT_OK)
+            goto fail;
+        lt_kv_seq_free(kv, sq);
+        np += gs.n_gen;
+    }
+    ref = lt_malloc((size_t)n_gen * sizeof(int32_t));
+    got = lt_malloc((size_t)n_gen * sizeof(int32_t));
+    if (!ref || !got) goto done;
+    lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = n_gen, .ignore_eos = true};
+    gp.sp.temp = temp;
+    gp.sp.seed = 1;
+    /* plain decoding (after a short warm-up) */
+    int seq;
+    lt_gen_stats pst;
+    if (lt_kv_seq_new(kv, &seq, &err) != LT_OK) goto fail;
+    lt_gen_params wp = gp;
+    wp.n_predict = 4;
+    if (lt_generate(m, NULL, kv, seq, ids, np < 16 ? np : 16, &wp, NULL, NULL, NULL, 0, &pst, &err) != LT_OK)
+        goto fail;
+    lt_kv_seq_free(kv, seq);
+    double plain_tps = 0;
+    for (int run = 0; run < runs; run++) { /* best of --runs: the machine may be shared */
+        if (lt_kv_seq_new(kv, &seq, &err) != LT_OK) goto fail;
+        if (lt_generate(m, NULL, kv, seq, ids, np, &gp, NULL, NULL, ref, n_gen, &pst, &err) != LT_OK) goto fail;
+        lt_kv_seq_free(kv, seq);
+        double t = pst.decode_s > 0 ? pst.n_gen / pst.decode_s : 0;
+        if (t > plain_tps) plain_tps = t;
+    }
+    if (json) {
+        jo = cJSON_CreateObject();
+        cJSON_AddStringToObject(jo, "model", name);
+        cJSON_AddStringToObject(jo, "type", lt_dtype_name(m->wtype));
+        cJSON_AddStringToObject(jo, "backend", lt_backend_name(be));
+        cJSON_AddStringToObject(jo, "device", lt_backend_device(be));
+        cJSON_AddNumberToObject(jo, "threads", lt_backend_threads(be));
+        cJSON_AddNumberToObject(jo, "prompt_tokens", np);
+        cJSON_AddNumberToObject(jo, "temp", temp);
+        cJSON *pj = cJSON_AddObjectToObject(jo, "plain");
+        cJSON_AddNumberToObject(pj, "tokens", pst.n_gen);
+        cJSON_AddNumberToObject(pj, "tok_s", plain_tps);
+    } else {
+        printf("model     %s (%s) on %s [%s], prompt %d tokens, %d generated, temp %g\n", name,
+               lt_dtype_name(m->wtype), lt_backend_device(be), lt_backend_name(be), np, n_gen, temp);
+        printf("%-34s %9s %8s %9s %9s %7s\n", "source", "tok/s", "speedup", "accepted", "mean len", "exact");
+        printf("%-34s %9.1f %8s %9s %9s %7s\n", "plain", plain_tps, "1.00x", "-", "-", "-");
+    }
+    cJSON *arr = json ? cJSON_AddArrayToObject(jo, "spec") : NULL;
+    for (int i = 0; i < nc; i++) {
+        lt_spec_params sp = lt_spec_defaults(cases[i].kind);
+        sp.draft = cases[i].draft;
+        sp.gamma = gamma;
+        sp.adaptive = adaptive;
+        sp.budget = budget;
+        sp.chunk = chunk;
+        sp.gamma_bottom = gamma_bottom;
+        sp.window = window;
+        lt_spec_stats st;
+        double tps = 0;
+        for (int run = 0; run < runs; run++) {
+            lt_spec *sd = NULL;
+            if (lt_spec_create(&sd, m, kv, &sp, &err) != LT_OK) goto fail;
+            lt_status s = lt_kv_seq_new(kv, &seq, &err);
+            if (s == LT_OK)
+                s = lt_spec_generate(sd, NULL, seq, NULL, 0, ids, np, &gp, NULL, NULL, got, NULL, n_gen, &st, &err);
+            lt_spec_free(sd);
+            if (s != LT_OK) goto fail;
+            lt_kv_seq_free(kv, seq);
+            double t = st.gen.decode_s > 0 ? st.gen.n_gen / st.gen.decode_s : 0;
+            if (t > tps) tps = t;
+        }
+        bool exact = st.gen.n_gen == pst.n_gen && !memcmp(got, ref, (size_t)pst.n_gen * sizeof(int32_t));
+        const char *ex = temp > 0 ? "n/a" : exact ? "yes" : "NO";
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "source", cases[i].name);
+            cJSON_AddNumberToObject(o, "tok_s", tps);
+            cJSON_AddNumberToObject(o, "speedup", plain_tps > 0 ? tps / plain_tps : 0);
+            cJSON_AddNumberToObject(o, "acceptance_rate", st.level[0].accept_rate);
+            cJSON_AddNumberToObject(o, "mean_accepted_length", st.level[0].mean_len);
+            cJSON_AddNumberToObject(o, "drafted", (double)st.level[0].drafted);
+            cJSON_AddNumberToObject(o, "accepted", (double)st.level[0].accepted);
+            cJSON_AddNumberToObject(o, "target_steps", (double)st.level[0].steps);
+            if (st.n_levels > 1) {
+                cJSON_AddNumberToObject(o, "bottom_acceptance_rate", st.level[1].accept_rate);
+                cJSON_AddNumberToObject(o, "bottom_mean_accepted_length", st.level[1].mean_len);
+            }
+            if (temp <= 0) cJSON_AddBoolToObject(o, "exact", exact);
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            char acc[32], len[32];
+            snprintf(acc, sizeof acc, "%.1f%%", 100.0 * st.level[0].accept_rate);
+            snprintf(len, sizeof len, "%.2f", st.level[0].mean_len);
+            printf("%-34.34s %9.1f %7.2fx %9s %9s %7s\n", cases[i].name, tps, plain_tps > 0 ? tps / plain_tps : 0, acc,
+                   len, ex);
+            if (st.n_levels > 1)
+                printf("%-34s %9s %8s %8.1f%% %9.2f %7s\n", "  (bottom level -> retrieval)", "", "",
+                       100.0 * st.level[1].accept_rate, st.level[1].mean_len, "");
+        }
+        if (temp <= 0 && !exact) fprintf(stderr, "lathe bench spec: %s did not reproduce plain greedy output\n",
+                                         cases[i].name);
+    }
+    if (json) {
+        char *js = cJSON_PrintUnformatted(jo);
+        puts(js);
+        cJSON_free(js);
+    }
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "lathe: %s\n", err.msg);
+done:
+    cJSON_Delete(jo);
+    lt_free(buf);
+    lt_free(ids);
+    lt_free(ref);
+    lt_free(got);
+    lt_kv_free(kv);
+    lt_lm_close(draft);
+    lt_lm_close(m);
+    lt_backend_free(be);
+    lt_tok_free(tok);
+    return rc;
+}
+
 int lt_cli_bench(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "spec")) return bench_spec(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "detect")) return lt_cli_bench_detect(argc - 1, argv + 1);
     const char *model = NULL, *synth = NULL, *type = "f16", *device = NULL, *tokp = NULL;
     int threads = 0, n_prompt = 512, n_gen = 128;
     bool json = false;
-    const char *usage = "-m MODEL | --synthetic PRESET [--type T] [options]";
+    const char *usage = "-m MODEL | --synthetic PRESET [--type T] [options]   (or: lathe bench spec ...)";
     lt_opt opts[] = {
         {"--model", "-m", LT_OPT_STR, &model, "model to measure"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer (not needed for timing)"},

@@ -1,4 +1,5 @@
-/* cli_generate.c - `lathe generate`: prompt in, streamed continuation out. */
+/* cli_generate.c - `lathe generate`: prompt in, streamed continuation out, optionally with
+ * speculative decoding (--spec ngram|draft:MODEL|triforce[:MODEL], core/spec.h). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "../core/alloc.h"
 #include "../core/generate.h"
+#include "../core/spec.h"
 #include "../models/llama.h"
 #include "cli.h"
 
@@ -24,10 +26,34 @@ static bool on_token(void *ud, int32_t id, const char *text, size_t len) {
     return !g_interrupted;
 }
 
+/* Speculative tokens; with --tint-drafts accepted drafts are printed green. */
+static bool on_spec_token(void *ud, int32_t id, const char *text, size_t len, bool drafted) {
+    bool tint = *(const bool *)ud && drafted && len;
+    if (tint) fputs("\033[32m", stdout);
+    fwrite(text, 1, len, stdout);
+    if (tint) fputs("\033[0m", stdout);
+    fflush(stdout);
+    (void)id;
+    return !g_interrupted;
+}
+
+/* Opens the draft model of a --spec value (vocabularies are checked by lt_spec_create). */
+static bool open_draft(const char *path, lt_backend *be, lt_lm **out) {
+    lt_modelsrc *src = NULL;
+    lt_err err = {0};
+    if (!lt_cli_open_model(path, NULL, &src, NULL)) return false;
+    lt_status s = lt_llama_open(out, src, be, NULL, &err);
+    lt_modelsrc_close(src);
+    if (s != LT_OK) fprintf(stderr, "lathe: draft model %s: %s\n", path, err.msg);
+    return s == LT_OK;
+}
+
 int lt_cli_generate(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *prompt = NULL, *device = NULL;
     int n = 256, threads = 0, ctx = 0, kv_blocks = 0;
-    bool ignore_eos = false;
+    bool ignore_eos = false, adaptive = false, tint = false;
+    const char *spec = NULL;
+    int gamma = 0, budget = 0, chunk = 0, gamma_bottom = 0, window = 0;
     lt_sampler_params sp = lt_sampler_defaults();
     sp.seed = 0;
     const char *usage = "-m MODEL -p TEXT [options]";
@@ -47,6 +73,14 @@ int lt_cli_generate(int argc, char **argv) {
         {"--ctx", "-c", LT_OPT_INT, &ctx, "context length (default: the model's)"},
         {"--kv-blocks", NULL, LT_OPT_INT, &kv_blocks, "KV cache blocks of 16 tokens (default: from context and free memory)"},
         {"--ignore-eos", NULL, LT_OPT_FLAG, &ignore_eos, "keep generating past end-of-text"},
+        {"--spec", NULL, LT_OPT_STR, &spec, "speculative decoding: off, ngram, draft:MODEL, triforce[:MODEL]"},
+        {"--gamma", NULL, LT_OPT_INT, &gamma, "tokens drafted per target step (default 4; TriForce 6)"},
+        {"--adaptive", NULL, LT_OPT_FLAG, &adaptive, "adapt gamma to the acceptance rate"},
+        {"--budget", NULL, LT_OPT_INT, &budget, "TriForce retrieval cache in tokens (default 4096)"},
+        {"--chunk", NULL, LT_OPT_INT, &chunk, "TriForce chunk in tokens (default 16; also the KV block size)"},
+        {"--tint-drafts", NULL, LT_OPT_FLAG, &tint, "print accepted draft tokens in green"},
+        {"--gamma-bottom", NULL, LT_OPT_INT, &gamma_bottom, "TriForce: tokens the bottom level drafts (default 4)"},
+        {"--window", NULL, LT_OPT_INT, &window, "TriForce: StreamingLLM window of the bottom model (default 256)"},
         {0},
     };
     const char *pos[1];
@@ -60,11 +94,22 @@ int lt_cli_generate(int argc, char **argv) {
     lt_modelsrc *src = NULL;
     lt_tokenizer *tok = NULL;
     lt_backend *be = NULL;
-    lt_lm *m = NULL;
+    lt_lm *m = NULL, *draft = NULL;
     lt_kv_cache *kv = NULL;
+    lt_spec *sd = NULL;
     int32_t *ids = NULL;
     int rc = 1;
     lt_err err = {0};
+    lt_spec_kind kind = LT_SPEC_OFF;
+    const char *draft_path = NULL;
+    if (spec && lt_spec_parse(spec, &kind, &draft_path, &err) != LT_OK) {
+        fprintf(stderr, "lathe generate: %s\n", err.msg);
+        return 2;
+    }
+    if (gamma < 0 || budget < 0 || chunk < 0 || chunk > 4096 || gamma_bottom < 0 || window < 0) {
+        fprintf(stderr, "lathe generate: --gamma, --budget and --chunk must be positive\n");
+        return 2;
+    }
     if (!lt_cli_open_model(model, tokp, &src, &tok)) goto done;
     if (!tok) {
         fprintf(stderr, "lathe: %s has no tokenizer; pass --tokenizer FILE\n", model);
@@ -78,12 +123,28 @@ int lt_cli_generate(int argc, char **argv) {
     }
     lt_modelsrc_close(src); /* weights now live on the backend */
     src = NULL;
-    lt_kv_opts ko = lt_lm_kv_opts(m, ctx, 1);
+    if (draft_path && !open_draft(draft_path, be, &draft)) goto done;
+    lt_kv_opts ko = lt_lm_kv_opts(m, ctx, kind == LT_SPEC_TRIFORCE ? 2 : 1);
     ko.n_blocks = kv_blocks;
+    if (kind == LT_SPEC_TRIFORCE && chunk > 0) ko.block_size = chunk;
     int seq;
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK || lt_kv_seq_new(kv, &seq, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
         goto done;
+    }
+    if (spec) {
+        lt_spec_params spp = lt_spec_defaults(kind);
+        spp.draft = draft;
+        spp.gamma = gamma;
+        spp.adaptive = adaptive;
+        spp.budget = budget;
+        spp.chunk = chunk;
+        spp.gamma_bottom = gamma_bottom;
+        spp.window = window;
+        if (lt_spec_create(&sd, m, kv, &spp, &err) != LT_OK) {
+            fprintf(stderr, "lathe: %s\n", err.msg);
+            goto done;
+        }
     }
     size_t plen = strlen(prompt);
     int64_t cap = (int64_t)plen + 8;
@@ -102,7 +163,12 @@ int lt_cli_generate(int argc, char **argv) {
     fflush(stdout);
     signal(SIGINT, on_sigint);
     lt_gen_stats st;
-    if (lt_generate(m, tok, kv, seq, ids, (int)np, &gp, on_token, NULL, NULL, 0, &st, &err) != LT_OK) {
+    lt_spec_stats sst;
+    lt_status gs = sd ? lt_spec_generate(sd, tok, seq, NULL, 0, ids, (int)np, &gp, on_spec_token, &tint, NULL, NULL,
+                                         0, &sst, &err)
+                      : lt_generate(m, tok, kv, seq, ids, (int)np, &gp, on_token, NULL, NULL, 0, &st, &err);
+    if (sd) st = sst.gen;
+    if (gs != LT_OK) {
         fprintf(stderr, "\nlathe: %s\n", err.msg);
         goto done;
     }
@@ -112,10 +178,22 @@ int lt_cli_generate(int argc, char **argv) {
     fprintf(stderr, "prompt tokens: %d, prefill: %.1f tok/s, decode: %.1f tok/s (%d tokens, %s)%s\n", st.n_prompt,
             st.prefill_s > 0 ? st.n_prompt / st.prefill_s : 0.0, st.decode_s > 0 ? st.n_gen / st.decode_s : 0.0,
             st.n_gen, lt_backend_name(be), st.stop == LT_GEN_STOP_CANCEL ? " [interrupted]" : "");
+    if (sd && sst.n_levels > 0) {
+        fprintf(stderr, "speculation: %s, %lld of %lld drafts accepted (%.1f%%), %.2f tokens per target step",
+                spec, (long long)sst.level[0].accepted, (long long)sst.level[0].drafted,
+                100.0 * sst.level[0].accept_rate, sst.level[0].mean_len);
+        if (sst.n_levels > 1)
+            fprintf(stderr, "; bottom level %lld of %lld accepted (%.1f%%), %.2f per retrieval step",
+                    (long long)sst.level[1].accepted, (long long)sst.level[1].drafted,
+                    100.0 * sst.level[1].accept_rate, sst.level[1].mean_len);
+        fputc('\n', stderr);
+    }
     rc = 0;
 done:
     lt_free(ids);
+    lt_spec_free(sd);
     lt_kv_free(kv);
+    lt_lm_close(draft);
     lt_lm_close(m);
     lt_backend_free(be);
     lt_tok_free(tok);

@@ -99,5 +99,7 @@ void lt_cpu_concat(lt_pool *p, float *y, int yc, const float *x, int xc, int N, 
 void lt_cpu_activate(lt_pool *p, float *y, const float *x, int64_t n, int act);
 /* x [N, A*(5+C), H, W] raw head output -> y [N, H*W*A, 5+C] (lt_yolo_decode_cell per row). */
 void lt_cpu_yolo_decode(lt_pool *p, float *y, const float *x, int N, int H, int W, const lt_yolo_head *h);
+/* Per-class greedy NMS over n boxes (left, top, width, height) sorted by score; keep[i] 0/1. */
+void lt_cpu_nms(int32_t *keep, const float *boxes, const int32_t *classes, int64_t n, float iou, float contain);
 
 #endif

@@ -14,6 +14,7 @@
  */
 #include <cblas.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../core/alloc.h"
@@ -256,6 +257,154 @@ LT_AVX2 static void widen_f16_avx2(const uint16_t *s, float *d, int64_t n) {
 }
 #endif
 
+#if LT_X86
+/* ---- AVX-512 VNNI (quantized weights) ------------------------------------------------------------
+ * Activation rows take a third layout: the row's q8_0 blocks (only read to build the rest),
+ * then per pair of blocks (i, i+1) their 64 bytes with the sign bit flipped (x + 128,
+ * unsigned), 4-byte groups interleaved (i's first, i+1's first, i's second, ...), then the f32
+ * scales. So one zmm holds two consecutive blocks: its even lanes play the part of the AVX2
+ * path's accumulator a0 (even blocks) and its odd lanes of a1 (odd blocks), and the scales
+ * of a pair are one 8-byte broadcast. Per block and row the float operations are exactly
+ * those of dot_q8_0_x / dot_q4_0_x (scale = d_w * d_x, lanes = the 8 exact integer sums of 4
+ * products, acc += scale * lanes), so all the paths give the same bits. The integer sums are
+ * dpbusd(unsigned x + 128, signed w) - 128 * (lane sums of w); the correction depends on the
+ * weight block only, so a weight pair is loaded, unpacked and corrected once for up to
+ * VNNI_RT activation rows, whose accumulators stay in registers. */
+#define VNNI_RT 8
+#define LT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+static inline size_t xv_u_off(int64_t nb) { return ((size_t)nb * sizeof(lt_block_q8_0) + 63) & ~(size_t)63; }
+static inline size_t xv_s_off(int64_t nb) { return xv_u_off(nb) + (((size_t)nb * 32 + 63) & ~(size_t)63); }
+static inline size_t xv_row_bytes(int64_t nb) { return xv_s_off(nb) + (((size_t)nb * 4 + 8 + 63) & ~(size_t)63); }
+
+/* dword lanes 0..7 of a and 0..7 of b interleaved: a0 b0 a1 b1 ... */
+LT_VNNI static inline __m512i ilv32(__m512i ab) {
+    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15), ab);
+}
+
+LT_NOIPA LT_VNNI static void xv_extend(char *row, int64_t nb) {
+    const lt_block_q8_0 *xq = (const lt_block_q8_0 *)row;
+    uint8_t *u = (uint8_t *)(row + xv_u_off(nb));
+    float *s = (float *)(row + xv_s_off(nb));
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < nb; i += 2) {
+        const __m512i lo = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xq[i].q));
+        const __m512i ab = i + 1 < nb ? _mm512_inserti64x4(lo, _mm256_loadu_si256((const __m256i *)xq[i + 1].q), 1)
+                                      : _mm512_inserti64x4(lo, _mm256_set1_epi8((char)0x80), 1);
+        _mm512_storeu_si512(u + 32 * i, _mm512_xor_si512(ilv32(ab), x80));
+        s[i] = f16_1(xq[i].d);
+        s[i + 1] = i + 1 < nb ? f16_1(xq[i + 1].d) : 0.0f;
+    }
+}
+
+/* weights of blocks i, i+1 as signed bytes, interleaved as above (i+1 absent when one: zero) */
+LT_VNNI static inline __m512i wv_q8(const lt_block_q8_0 *w, int64_t i, bool one) {
+    const __m512i lo = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[i].q));
+    const __m512i hi = one ? _mm512_setzero_si512() : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[i + 1].q));
+    return _mm512_permutex2var_epi32(lo, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), hi);
+}
+
+LT_VNNI static inline __m512i wv_q4(const lt_block_q4_0 *w, int64_t i, bool one) {
+    const __m128i a = _mm_loadu_si128((const __m128i *)w[i].q);
+    const __m256i t = one ? _mm256_zextsi128_si256(a)
+                          : _mm256_inserti128_si256(_mm256_castsi128_si256(a), _mm_loadu_si128((const __m128i *)w[i + 1].q), 1);
+    /* 128-bit lanes: low nibbles i, low i+1, high i, high i+1 */
+    __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+    b = _mm512_sub_epi8(_mm512_and_si512(b, _mm512_set1_epi8(15)), _mm512_set1_epi8(8));
+    b = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15), b);
+    return one ? _mm512_maskz_mov_epi32(0x5555, b) : b;
+}
+
+/* f32 (d_a, d_b) repeated 8 times */
+LT_VNNI static inline __m512 wd_pair(uint16_t a, uint16_t b) {
+    const __m128 d = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)a | (uint32_t)b << 16)));
+    return _mm512_castpd_ps(_mm512_broadcastsd_pd(_mm_castps_pd(d)));
+}
+
+#define VNNI_STEP(p, ONE)                                                                                \
+    do {                                                                                                 \
+        const __m512i wv = Q4 ? wv_q4(w4, 2 * (p), ONE) : wv_q8(w8, 2 * (p), ONE);                       \
+        const uint16_t d0 = Q4 ? w4[2 * (p)].d : w8[2 * (p)].d;                                          \
+        const uint16_t d1 = ONE ? 0 : Q4 ? w4[2 * (p) + 1].d : w8[2 * (p) + 1].d;                        \
+        const __m512 dw = wd_pair(d0, d1);                                                               \
+        const __m512i nc = _mm512_sub_epi32(_mm512_setzero_si512(),                                      \
+                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), x80, wv));       \
+        for (int r = 0; r < RT; r++) {                                                                   \
+            const char *xr = x + (size_t)r * xrow;                                                       \
+            const __m512i l = _mm512_dpbusd_epi32(nc, _mm512_load_si512(xr + uo + 64 * (p)), wv);        \
+            int64_t s2;                                                                                  \
+            memcpy(&s2, xr + so + 8 * (p), 8);                                                           \
+            const __m512 sc = _mm512_mul_ps(dw, _mm512_castsi512_ps(_mm512_set1_epi64(s2)));             \
+            if (ONE) acc[r] = _mm512_mask3_fmadd_ps(sc, _mm512_cvtepi32_ps(l), acc[r], 0x5555);          \
+            else acc[r] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(l), acc[r]);                            \
+        }                                                                                                \
+    } while (0)
+
+/* out[r] = row r (of RT, xrow bytes apart from x) . weight row w of nb blocks */
+LT_VNNI static inline __attribute__((always_inline)) void vnni_rows(const char *x, size_t xrow, const void *w,
+                                                                    int64_t nb, const bool Q4, const int RT,
+                                                                    float *out) {
+    const lt_block_q8_0 *w8 = w;
+    const lt_block_q4_0 *w4 = w;
+    const size_t uo = xv_u_off(nb), so = xv_s_off(nb);
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    __m512 acc[VNNI_RT];
+    for (int r = 0; r < RT; r++) acc[r] = _mm512_setzero_ps();
+    const int64_t np = nb / 2;
+    for (int64_t p = 0; p < np; p++) VNNI_STEP(p, false);
+    if (nb & 1) VNNI_STEP(np, true);
+    const __m512i de = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int r = 0; r < RT; r++) {
+        const __m512 a = _mm512_permutexvar_ps(de, acc[r]); /* a0 | a1 */
+        const __m256 a0 = _mm512_castps512_ps256(a);
+        const __m256 a1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+        out[r] = hsum8(_mm256_add_ps(a0, a1));
+    }
+}
+
+typedef void (*vnni_fn)(const char *x, size_t xrow, const void *w, int64_t nb, float *out);
+#define VNNI_FN(R)                                                                                        \
+    LT_VNNI static void vnni_q8_##R(const char *x, size_t xrow, const void *w, int64_t nb, float *out) {  \
+        vnni_rows(x, xrow, w, nb, false, R, out);                                                         \
+    }                                                                                                     \
+    LT_VNNI static void vnni_q4_##R(const char *x, size_t xrow, const void *w, int64_t nb, float *out) {  \
+        vnni_rows(x, xrow, w, nb, true, R, out);                                                          \
+    }
+VNNI_FN(1)
+VNNI_FN(2)
+VNNI_FN(3)
+VNNI_FN(4)
+VNNI_FN(5)
+VNNI_FN(6)
+VNNI_FN(7)
+VNNI_FN(8)
+static const vnni_fn vnni_fns[2][VNNI_RT + 1] = {
+    {NULL, vnni_q8_1, vnni_q8_2, vnni_q8_3, vnni_q8_4, vnni_q8_5, vnni_q8_6, vnni_q8_7, vnni_q8_8},
+    {NULL, vnni_q4_1, vnni_q4_2, vnni_q4_3, vnni_q4_4, vnni_q4_5, vnni_q4_6, vnni_q4_7, vnni_q4_8},
+};
+#endif
+
+/* True when the AVX-512 VNNI path is usable: AVX2 paths on, the CPU has AVX-512 F/BW/VL/VNNI,
+ * and LT_CPU_NO_VNNI is not set (it forces the AVX2 path, to compare both). */
+static bool has_vnni(void) {
+    if (!lt_cpu_has_avx2()) return false;
+#if LT_X86
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+        const char *e = getenv("LT_CPU_NO_VNNI");
+        if (e && *e && strcmp(e, "0")) c = 0;
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+#else
+    return false;
+#endif
+}
+
 /* ---- the job ---------------------------------------------------------------------------------- */
 
 typedef struct mm_ctx {
@@ -271,6 +420,7 @@ typedef struct mm_ctx {
     float *widen;        /* per-thread f32 buffers of chunk*K floats */
     int64_t chunk;       /* weight rows per work item */
     bool avx2;
+    bool vnni;           /* AVX-512 VNNI path for q8_0 / q4_0 */
     _Atomic int64_t next; /* next work item */
 } mm_ctx;
 
@@ -327,6 +477,25 @@ static void mm_dot_job(void *arg, int ith, int nth) {
         int64_t it = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
         if (it >= items) break;
         int64_t n0 = it * c->chunk, n1 = n0 + c->chunk < c->N ? n0 + c->chunk : c->N;
+#if LT_X86
+        if (quant && c->vnni) {
+            /* tiles of at most VNNI_RT rows (sizes as even as possible), each against every
+               weight row of the item while the tile's activations stay in L1 */
+            const int64_t tiles = (c->T + VNNI_RT - 1) / VNNI_RT, nb = c->K / LT_QK;
+            for (int64_t j = 0; j < tiles; j++) {
+                const int64_t t0 = c->T * j / tiles, t1 = c->T * (j + 1) / tiles;
+                const vnni_fn fn = vnni_fns[c->wt == LT_Q4_0][t1 - t0];
+                const char *x0 = xs + (size_t)t0 * xrow;
+                for (int64_t n = n0; n < n1; n++) {
+                    float o[VNNI_RT];
+                    fn(x0, xrow, c->w + (size_t)n * c->w_row, nb, o);
+                    const float b = bias_of(c, n);
+                    for (int64_t t = t0; t < t1; t++) c->y[t * c->N + n] = o[t - t0] + b;
+                }
+            }
+            continue;
+        }
+#endif
         for (int64_t t0 = 0; t0 < c->T; t0 += QTILE_T) {
             int64_t t1 = t0 + QTILE_T < c->T ? t0 + QTILE_T : c->T;
             for (int64_t n = n0; n < n1; n++) {
@@ -390,7 +559,7 @@ typedef struct quant_ctx {
     char *xq;
     size_t xq_row;
     int64_t T, K;
-    int extend; /* 0: plain q8_0 rows; 1: extended (scales); 2: extended with q4_0 sums */
+    int extend; /* 0: plain q8_0 rows; 1: extended (scales); 2: extended with q4_0 sums; 3: VNNI layout */
 } quant_ctx;
 
 static void quant_job(void *arg, int ith, int nth) {
@@ -401,14 +570,16 @@ static void quant_job(void *arg, int ith, int nth) {
         char *row = q->xq + (size_t)t * q->xq_row;
         lt_cpu_quant_q8_0(q->x + t * q->K, (lt_block_q8_0 *)row, q->K);
 #if LT_X86
-        if (q->extend) xq_extend(row, q->K / LT_QK, q->extend == 2);
+        if (q->extend == 3) xv_extend(row, q->K / LT_QK);
+        else if (q->extend) xq_extend(row, q->K / LT_QK, q->extend == 2);
 #endif
     }
 }
 
 /* bytes of one activation row as the quantized dot products read it */
-static size_t xq_row_bytes(lt_dtype wt, int64_t K, bool avx2) {
+static size_t xq_row_bytes(lt_dtype wt, int64_t K, bool avx2, bool vnni) {
 #if LT_X86
+    if (vnni) return xv_row_bytes(K / LT_QK);
     if (avx2) return xq_ext_row_bytes(K / LT_QK, wt == LT_Q4_0);
 #endif
     return lt_row_bytes(LT_Q8_0, K);
@@ -427,7 +598,7 @@ static int64_t gemm_chunk(int64_t K) {
 }
 
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
-    if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * xq_row_bytes(wt, K, lt_cpu_has_avx2());
+    if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * xq_row_bytes(wt, K, lt_cpu_has_avx2(), has_vnni());
     if ((wt == LT_F16 || wt == LT_BF16) && use_gemm(wt, T))
         return (size_t)n_threads * (size_t)gemm_chunk(K) * (size_t)K * sizeof(float);
     return 0;
@@ -448,7 +619,7 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
     }
     const int nth = lt_pool_threads(p);
     mm_ctx c = {.y = y, .x = x, .w = w, .wt = wt, .bias = bias, .T = T, .N = N, .K = K,
-                .w_row = lt_row_bytes(wt, K), .avx2 = lt_cpu_has_avx2()};
+                .w_row = lt_row_bytes(wt, K), .avx2 = lt_cpu_has_avx2(), .vnni = has_vnni()};
     atomic_init(&c.next, 0);
     size_t need = lt_cpu_matmul_scratch(wt, T, K, nth);
     void *scratch = NULL, *owned = NULL;
@@ -470,8 +641,8 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
     } else {
         if (wt == LT_Q8_0 || wt == LT_Q4_0) {
             c.xq = scratch;
-            c.xq_row = xq_row_bytes(wt, K, c.avx2);
-            quant_ctx q = {x, scratch, c.xq_row, T, K, c.avx2 ? (wt == LT_Q4_0 ? 2 : 1) : 0};
+            c.xq_row = xq_row_bytes(wt, K, c.avx2, c.vnni);
+            quant_ctx q = {x, scratch, c.xq_row, T, K, c.vnni ? 3 : c.avx2 ? (wt == LT_Q4_0 ? 2 : 1) : 0};
             if (T >= 4) lt_pool_run(p, quant_job, &q);
             else quant_job(&q, 0, 1);
         }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "cuda_common.cuh"
+#include "vision.cuh"
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -176,6 +177,15 @@ static const lt_backend_ops k_cuda_ops = {
     lt_cuda_attention,
     lt_cuda_argmax,
     lt_cuda_convert,
+    /* vision ops (detection), kernels/cuda/conv.cu */
+    lt_cuda_conv2d,
+    lt_cuda_maxpool2d,
+    lt_cuda_avgpool2d,
+    lt_cuda_upsample,
+    lt_cuda_concat,
+    lt_cuda_activate,
+    lt_cuda_yolo_decode,
+    lt_cuda_nms,
 };
 
 extern "C" int lt_backend_cuda_device_count(void) {

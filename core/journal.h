@@ -1,0 +1,73 @@
+/* journal.h - session files: every executed command with its time, parameters, seed and a
+ * digest of its result, one JSON object per line, appended and flushed (fflush + fsync)
+ * as each command finishes, so a crash or kill -9 loses no completed command.
+ *
+ * Format (version LT_JOURNAL_VERSION): the first line is a header
+ *   {"lathe_journal":1,"created":"2026-11-26T09:00:00Z"}
+ * then one entry per line:
+ *   {"n":3,"time":"...","line":"chat Once upon a time","cmd":"chat","status":"ok",
+ *    "seed":7,"params":{"temp":0.8,...},"digest":"9f0c...","tokens":64,"ms":12.5}
+ * status is "ok", "cancelled" or "error" (with "error": message). Readers accept a
+ * truncated last line (an interrupted write) and report it; anything else malformed is an
+ * error naming the line. Replay re-executes the lines in a session and compares digests.
+ */
+#ifndef LT_JOURNAL_H
+#define LT_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "session.h"
+
+#define LT_JOURNAL_VERSION 1
+
+typedef struct lt_journal_entry {
+    int line_no;   /* line in the file (1 = header) */
+    int n;         /* command number */
+    char time[32];
+    char *line;    /* the command line as executed */
+    char cmd[32];
+    lt_status code;  /* LT_OK for "ok" and "cancelled" */
+    bool cancelled;
+    char msg[LT_ERR_MSG_MAX];
+    bool has_digest;
+    uint64_t digest;
+    uint64_t seed;
+    int n_tokens;
+    double ms;
+    lt_settings params; /* settings in force */
+} lt_journal_entry;
+
+typedef struct lt_journal lt_journal;
+
+/* Creates (truncating) path and writes the header. */
+lt_status lt_journal_open(lt_journal **out, const char *path, lt_err *err);
+void lt_journal_close(lt_journal *j); /* NULL is a no-op */
+/* The file being written. */
+const char *lt_journal_path(const lt_journal *j);
+
+/* Appends one entry (e->line_no ignored; e->n assigned) and flushes it to disk. */
+lt_status lt_journal_append(lt_journal *j, lt_journal_entry *e, lt_err *err);
+
+/* Reads a journal. *truncated is set when the last line was cut short (it is dropped).
+ * Errors name the file and line ("s.lathe:4: entry has no 'line'"). */
+lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n, bool *truncated, lt_err *err);
+/* Frees what lt_journal_read returned (NULL is a no-op). */
+void lt_journal_entries_free(lt_journal_entry *e, int n);
+
+/* Called for each replayed entry: same = the result matched (status, digest). */
+typedef void (*lt_replay_fn)(void *ud, const lt_journal_entry *e, bool same, const char *detail);
+
+/* Re-executes the journal's commands in s (normally a fresh session without a journal),
+ * calling report for each. With stop_at_diff, stops at the first divergence.
+ * *first_diff_line = file line of the first divergent entry (0 = none); *truncated (may be
+ * NULL) = the last line was cut short and skipped. Reading errors
+ * are returned as errors; divergences are not. */
+lt_status lt_journal_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report,
+                            void *ud, int *first_diff_line, int *n_entries, bool *truncated, lt_err *err);
+
+/* Formats the current UTC time as ISO 8601 ("2026-11-26T09:00:00Z") and as a file stamp
+ * ("20261126-090000"). */
+void lt_journal_time(char *iso, size_t iso_cap, char *stamp, size_t stamp_cap);
+
+#endif

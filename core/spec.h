@@ -1,0 +1,108 @@
+/* spec.h - speculative decoding: a cheap drafter proposes tokens, the target model checks
+ * them all in one batched forward over its paged KV cache, and rejected positions are rolled
+ * back by truncating the cache.
+ *
+ * Acceptance is exact: with greedy sampling the output is token for token the plain greedy
+ * output; with sampling, draft token d (drawn from the drafter's distribution q) is kept
+ * with probability min(1, p(d)/q(d)), a rejection draws from max(0, p - q) normalised, and
+ * when every draft is kept one bonus token is drawn from p, so the output follows the
+ * target's distribution (p and q are lt_sampler_dist's final distributions).
+ *
+ * Draft sources:
+ *  - DRAFT: a smaller model with the same vocabulary (its own KV cache).
+ *  - NGRAM: prompt lookup - the tokens that followed the latest earlier occurrence of the
+ *    context's last n-gram; no second model.
+ *  - TRIFORCE: hierarchical. The target's own weights over a retrieval-based sparse view of
+ *    its KV cache (chunks scored by the last query . the chunk's mean key, summed over
+ *    heads and layers; the best chunks within a token budget plus the first chunk and the
+ *    most recent ones) draft for the target; that level is itself drafted by a small model
+ *    over a StreamingLLM cache (sink tokens + a recent window), or by n-gram lookup.
+ * Optional adaptive gamma: grows by one after a fully accepted draft, shrinks by one when
+ * less than half was accepted.
+ *
+ * Leaves out: tree drafts, per-head / per-layer chunk selection (one selection serves all
+ * layers and heads, so views can share whole cache blocks), re-rotating keys of the
+ * streaming window (tokens keep their true rotary positions).
+ */
+#ifndef LT_SPEC_H
+#define LT_SPEC_H
+
+#include "generate.h"
+
+typedef enum lt_spec_kind {
+    LT_SPEC_OFF = 0, /* plain decoding through the same loop (a baseline) */
+    LT_SPEC_NGRAM,
+    LT_SPEC_DRAFT,
+    LT_SPEC_TRIFORCE,
+} lt_spec_kind;
+
+typedef struct lt_spec_params {
+    lt_spec_kind kind;
+    int gamma;         /* tokens drafted per target step; 0 = 4 (TriForce: 6) */
+    bool adaptive;     /* adapt gamma to the acceptance */
+    int gamma_max;     /* adaptive upper bound; 0 = 12 */
+    int ngram_max;     /* longest n-gram looked up; 0 = 4 (shortest is 1) */
+    lt_lm *draft;      /* DRAFT: required; TRIFORCE: optional bottom level (NULL = n-gram) */
+    /* TriForce */
+    int budget;        /* retrieval view size in tokens; 0 = 4096 */
+    int chunk;         /* chunk size in tokens, a multiple of the KV block size; 0 = the block size */
+    int gamma_bottom;  /* tokens the bottom level drafts per retrieval step; 0 = 4 */
+    int sinks;         /* StreamingLLM sink tokens of the bottom model (rounded up to blocks); 0 = 16 */
+    int window;        /* StreamingLLM recent window of the bottom model; 0 = 256 */
+} lt_spec_params;
+
+/* Defaults for a kind (everything else 0 = default). */
+lt_spec_params lt_spec_defaults(lt_spec_kind kind);
+const char *lt_spec_kind_name(lt_spec_kind kind); /* "off", "ngram", "draft", "triforce" */
+
+typedef struct lt_spec_level_stats {
+    int64_t drafted;  /* draft tokens checked */
+    int64_t accepted; /* of them accepted */
+    int64_t steps;    /* verification forwards */
+    double accept_rate; /* accepted / drafted */
+    double mean_len;    /* tokens produced per verification (accepted + 1) */
+} lt_spec_level_stats;
+
+typedef struct lt_spec_stats {
+    lt_gen_stats gen;
+    /* level[0]: drafts verified by the target; level[1] (TriForce only): bottom drafts
+     * verified by the retrieval level. */
+    lt_spec_level_stats level[2];
+    int n_levels;      /* 0 (off), 1, or 2 (TriForce) */
+    int n_drafted_out; /* generated tokens that came from accepted drafts */
+    int gamma;         /* gamma at the end (adaptive) */
+} lt_spec_stats;
+
+/* Called for each generated token like lt_gen_cb; drafted = the token was an accepted draft
+ * (not the target's own correction or bonus token). Return false to stop. */
+typedef bool (*lt_spec_cb)(void *ud, int32_t id, const char *text, size_t len, bool drafted);
+
+typedef struct lt_spec lt_spec;
+
+/* A speculative decoder for target over its cache kv (held, not owned; they must outlive
+ * it). Checks the settings and the draft model (same vocabulary size as the target, else an
+ * error); creates the draft model's own KV cache. TriForce needs a second free sequence slot
+ * in kv and a chunk that is a multiple of its block size. Reusable across calls: the
+ * drafters' caches are kept and re-synchronised with each call's context. */
+lt_status lt_spec_create(lt_spec **out, lt_lm *target, lt_kv_cache *kv, const lt_spec_params *p, lt_err *err);
+void lt_spec_free(lt_spec *s); /* NULL is a no-op */
+const lt_spec_params *lt_spec_get_params(const lt_spec *s);
+
+/* lt_generate with speculation. seq already holds past[0..n_past) (n_past must equal its
+ * length); past may be NULL when n_past is 0, or when the previous call of this lt_spec was
+ * on the same sequence and nothing else changed it since (a chat: each turn passes NULL and
+ * the sequence's length). prompt is appended and the continuation generated. As
+ * lt_generate: the last generated token is not in the cache (except after an
+ * end-of-generation stop), the repetition penalty sees the prompt and the generated
+ * tokens, and a cancel is not an error. drafted (may be NULL, out_cap entries) marks
+ * accepted drafts per generated token. */
+lt_status lt_spec_generate(lt_spec *s, const lt_tokenizer *tok, int seq, const int32_t *past, int n_past,
+                           const int32_t *prompt, int n_prompt, const lt_gen_params *gp, lt_spec_cb cb, void *ud,
+                           int32_t *out_ids, bool *drafted, int out_cap, lt_spec_stats *stats, lt_err *err);
+
+/* Parses a --spec / `/spec` value: "off", "ngram", "draft:MODEL", "triforce" or
+ * "triforce:MODEL" (a draft model as TriForce's bottom level). *model points into text
+ * after the colon, or is NULL. LT_EINVAL naming the choices otherwise. */
+lt_status lt_spec_parse(const char *text, lt_spec_kind *kind, const char **model, lt_err *err);
+
+#endif

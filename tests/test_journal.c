@@ -1,0 +1,347 @@
+/* test_journal.c - session files: write/read round trip, entries on disk as soon as a
+ * command finishes (before the session closes), a truncated last line, malformed lines
+ * named by number, versions, and replay of a real session (bundled model, a cancelled
+ * generation included) that matches, then diverges at a tampered digest. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../core/alloc.h"
+#include "../core/journal.h"
+#include "../models/llama.h"
+#include "testutil.h"
+
+static const char *g_dir;
+
+static const char *write_file(const char *name, const char *text) {
+    static char path[8][1024];
+    static int k;
+    char *p = path[k++ % 8];
+    snprintf(p, 1024, "%s/%s", g_dir, name);
+    FILE *f = fopen(p, "wb");
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    b[fread(b, 1, (size_t)n, f)] = 0;
+    fclose(f);
+    return b;
+}
+
+static void test_roundtrip(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/rt.lathe", g_dir);
+    lt_journal *j;
+    lt_err err;
+    CHECK(lt_journal_open(&j, path, &err) == LT_OK);
+    lt_journal_entry e = {0};
+    e.line = "chat \"quoted\" text";
+    strcpy(e.cmd, "chat");
+    strcpy(e.time, "2026-01-01T00:00:00Z");
+    e.has_digest = true;
+    e.digest = 0xfedcba9876543210ull;
+    e.seed = 18446744073709551615ull;
+    e.n_tokens = 17;
+    e.cancelled = true;
+    e.params.temp = 0.7f;
+    CHECK(lt_journal_append(j, &e, &err) == LT_OK && e.n == 1);
+    lt_journal_entry f = {0};
+    f.line = "load x";
+    strcpy(f.cmd, "load");
+    f.code = LT_EIO;
+    strcpy(f.msg, "x: cannot open");
+    CHECK(lt_journal_append(j, &f, &err) == LT_OK && f.n == 2);
+    /* on disk before close */
+    lt_journal_entry *es;
+    int n;
+    bool trunc;
+    CHECK(lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 2 && !trunc);
+    lt_journal_entries_free(es, n);
+    lt_journal_close(j);
+    CHECK(lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 2);
+    if (n == 2) {
+        CHECK(!strcmp(es[0].line, "chat \"quoted\" text") && !strcmp(es[0].cmd, "chat") && es[0].line_no == 2);
+        CHECK(es[0].has_digest && es[0].digest == 0xfedcba9876543210ull && es[0].seed == 18446744073709551615ull);
+        CHECK(es[0].cancelled && es[0].code == LT_OK && es[0].n_tokens == 17);
+        CHECK(es[1].code != LT_OK && !es[1].has_digest && !strcmp(es[1].msg, "x: cannot open") && es[1].line_no == 3);
+    }
+    lt_journal_entries_free(es, n);
+    /* the format names its version, and floats are written short */
+    char *text = slurp(path);
+    CHECK(text && strncmp(text, "{\"lathe_journal\":1,", 19) == 0 && strstr(text, "\"temp\":0.7,"));
+    free(text);
+    lt_journal_close(NULL);
+    CHECK(lt_journal_open(&j, "/nonexistent/dir/x.lathe", &err) == LT_EIO);
+}
+
+static void test_bad_files(void) {
+    const char *hdr = "{\"lathe_journal\":1,\"created\":\"x\"}\n";
+    const char *ok = "{\"n\":1,\"line\":\"models\",\"cmd\":\"models\",\"status\":\"ok\",\"digest\":\"0000000000000001\"}\n";
+    char buf[2048];
+    lt_journal_entry *es;
+    int n;
+    bool trunc;
+    lt_err err;
+    /* truncated last line (kill -9 during a write): dropped and reported */
+    snprintf(buf, sizeof buf, "%s%s%s", hdr, ok, "{\"n\":2,\"line\":\"chat hel");
+    CHECK(lt_journal_read(write_file("trunc.lathe", buf), &es, &n, &trunc, &err) == LT_OK && n == 1 && trunc);
+    lt_journal_entries_free(es, n);
+    /* a broken line in the middle is an error naming it */
+    snprintf(buf, sizeof buf, "%s%s%s%s", hdr, ok, "{\"n\":2,\"line\":\"chat\n", ok);
+    CHECK(lt_journal_read(write_file("mid.lathe", buf), &es, &n, &trunc, &err) == LT_EFORMAT);
+    CHECKF(strstr(err.msg, "mid.lathe:3:") != NULL, "%s", err.msg);
+    snprintf(buf, sizeof buf, "%s%s\n%s", hdr, ok, ok);
+    CHECK(lt_journal_read(write_file("empty_line.lathe", buf), &es, &n, &trunc, &err) == LT_EFORMAT &&
+          strstr(err.msg, ":3:"));
+    snprintf(buf, sizeof buf, "%s{\"n\":1,\"cmd\":\"x\",\"status\":\"ok\"}\n", hdr);
+    CHECK(lt_journal_read(write_file("noline.lathe", buf), &es, &n, &trunc, &err) == LT_EFORMAT &&
+          strstr(err.msg, ":2: entry has no 'line'"));
+    snprintf(buf, sizeof buf, "%s{\"n\":1,\"line\":\"x\",\"status\":\"ok\",\"digest\":\"xyz\"}\n", hdr);
+    CHECK(lt_journal_read(write_file("baddigest.lathe", buf), &es, &n, &trunc, &err) == LT_EFORMAT &&
+          strstr(err.msg, "digest"));
+    snprintf(buf, sizeof buf, "%s{\"n\":1,\"line\":\"x\",\"status\":\"maybe\"}\n", hdr);
+    CHECK(lt_journal_read(write_file("badstatus.lathe", buf), &es, &n, &trunc, &err) == LT_EFORMAT &&
+          strstr(err.msg, "maybe"));
+    CHECK(lt_journal_read(write_file("v9.lathe", "{\"lathe_journal\":9}\n"), &es, &n, &trunc, &err) == LT_EFORMAT &&
+          strstr(err.msg, "v9"));
+    CHECK(lt_journal_read(write_file("nohdr.lathe", ok), &es, &n, &trunc, &err) == LT_EFORMAT &&
+          strstr(err.msg, ":1:"));
+    CHECK(lt_journal_read(write_file("empty.lathe", ""), &es, &n, &trunc, &err) == LT_EFORMAT);
+    CHECK(lt_journal_read("/nonexistent.lathe", &es, &n, &trunc, &err) == LT_EIO);
+    CHECK(lt_journal_read(write_file("hdronly.lathe", hdr), &es, &n, &trunc, &err) == LT_OK && n == 0);
+    lt_journal_entries_free(es, n);
+}
+
+/* ---- replay ------------------------------------------------------------------------ */
+
+static lt_status synth(lt_lm **out, const char *preset, lt_backend *be, lt_err *err) {
+    lt_llm_config cfg;
+    LT_TRY(lt_llama_preset(preset, &cfg, err));
+    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, NULL, err);
+}
+
+typedef struct canceller {
+    lt_session *s;
+    int chunks, cancel_after;
+    bool cancel_load;
+} canceller;
+
+static void cancel_progress(void *ud, const char *what, double f) {
+    canceller *c = ud;
+    if (c->cancel_load && !strcmp(what, "load")) lt_session_cancel(c->s);
+}
+
+static void cancel_text(void *ud, lt_text_kind k, const char *s, size_t n) {
+    canceller *c = ud;
+    if (k == LT_TEXT_MODEL && c->cancel_after > 0 && ++c->chunks == c->cancel_after) lt_session_cancel(c->s);
+}
+
+typedef struct report_log {
+    int n_ok, n_diff, last_line;
+} report_log;
+
+static void on_report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
+    report_log *r = ud;
+    if (same) r->n_ok++;
+    else r->n_diff++;
+    r->last_line = e->line_no;
+}
+
+static void test_replay(void) {
+    char state[1024], line[2048];
+    snprintf(state, sizeof state, "%s/state", g_dir);
+    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = synth, .state_dir = state, .journal = true};
+    lt_session *s;
+    lt_err err;
+    CHECK(lt_session_create(&s, &o, &err) == LT_OK);
+    const char *jp = lt_session_journal_path(s);
+    CHECK(jp && strstr(jp, "/sessions/") && strstr(jp, ".lathe"));
+    char journal[1024];
+    snprintf(journal, sizeof journal, "%s", jp);
+    canceller c = {s, 0, 0};
+    lt_sink sink = {.ud = &c, .text = cancel_text, .progress = cancel_progress};
+    snprintf(line, sizeof line, "load %s as st --tokenizer %s", lt_test_path("assets/models/stories260K.bin"),
+             lt_test_path("assets/models/tok512.bin"));
+    const char *script[] = {line, "set seed 11", "set max-tokens 40", "chat Once upon a time", "chat The cat",
+                            "models", "set temp 0", "generate -n 12 Tom had", "bench -p 16 -n 8", "lod",
+                            "set top-k 0", "load /nonexistent.gguf", NULL};
+    int n_journaled = 0;
+    for (int i = 0; script[i]; i++) {
+        lt_status st = lt_session_exec(s, script[i], &sink, &err);
+        if (strcmp(script[i], "lod")) n_journaled++; /* unknown commands are not executed */
+        (void)st;
+    }
+    /* a generation cancelled after a few tokens is recorded as cancelled */
+    CHECK(lt_session_exec(s, "set temp 0.9", &sink, &err) == LT_OK);
+    c.chunks = 0;
+    c.cancel_after = 7;
+    CHECK(lt_session_exec(s, "chat and then", &sink, &err) == LT_OK && lt_session_last(s)->cancelled);
+    int cancelled_tokens = lt_session_last(s)->n_tokens;
+    CHECK(cancelled_tokens >= 6 && cancelled_tokens < 40);
+    c.cancel_after = 0;
+    CHECK(lt_session_exec(s, "chat and after that", &sink, &err) == LT_OK); /* continues after the partial reply */
+    CHECK(lt_session_exec(s, "help", &sink, &err) == LT_OK);              /* not journaled */
+    /* a load cancelled while it runs loads nothing and is recorded as cancelled */
+    c.cancel_load = true;
+    CHECK(lt_session_exec(s, "load synthetic:tiny as t2", &sink, &err) == LT_OK && lt_session_last(s)->cancelled);
+    c.cancel_load = false;
+    lt_model_info mi[4];
+    CHECK(lt_session_models(s, mi, 4) == 1);
+    CHECK(lt_session_exec(s, "models", &sink, &err) == LT_OK);
+    n_journaled += 5;
+    /* every completed command is already on disk while the session is open */
+    lt_journal_entry *es;
+    int n;
+    bool trunc;
+    CHECK(lt_journal_read(journal, &es, &n, &trunc, &err) == LT_OK);
+    CHECKF(n == n_journaled, "%d entries, expected %d", n, n_journaled);
+    int cancelled_line = 0;
+    for (int i = 0; i < n; i++)
+        if (es[i].cancelled) cancelled_line = es[i].line_no;
+    CHECK(cancelled_line > 0);
+    lt_journal_entries_free(es, n);
+    /* session save copies it */
+    char saved[1100];
+    snprintf(saved, sizeof saved, "session save %s/copy.lathe", g_dir);
+    CHECK(lt_session_exec(s, saved, &sink, &err) == LT_OK);
+    lt_session_free(s);
+
+    /* replay in a fresh session: everything matches */
+    lt_session_opts ro = {.open_lm = lt_llama_open, .open_synthetic = synth};
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    report_log rl = {0};
+    int first = -1, total = 0;
+    CHECK(lt_journal_replay(journal, s, NULL, true, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
+    CHECKF(first == 0 && rl.n_diff == 0 && rl.n_ok == n_journaled && total == n_journaled, "first diff %d, %d ok",
+           first, rl.n_ok);
+    lt_session_free(s);
+
+    /* the copy replays the same way, through the session's replay command */
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    snprintf(saved, sizeof saved, "replay %s/copy.lathe --check", g_dir);
+    CHECKF(lt_session_exec(s, saved, NULL, &err) == LT_OK, "%s", err.msg);
+    lt_session_free(s);
+
+    /* tamper with the digest of the second chat: replay diverges exactly there */
+    char *text = slurp(journal);
+    char *p = strstr(text, "\"line\":\"chat The cat\"");
+    CHECK(p != NULL);
+    int tampered_line = 1;
+    for (char *q = text; q < p; q++) tampered_line += *q == '\n';
+    char *d = p ? strstr(p, "\"digest\":\"") : NULL;
+    if (d) {
+        d += 10;
+        *d = *d == '0' ? '1' : '0';
+    }
+    const char *bad = write_file("tampered.lathe", text);
+    free(text);
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    rl = (report_log){0};
+    CHECK(lt_journal_replay(bad, s, NULL, true, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
+    CHECKF(first == tampered_line && rl.n_diff == 1 && rl.last_line == tampered_line, "first %d, expected %d", first,
+           tampered_line);
+    lt_session_free(s);
+    /* without stopping, the rest still replays (the cancelled chat included) */
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    rl = (report_log){0};
+    CHECK(lt_journal_replay(bad, s, NULL, false, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
+    CHECK(first == tampered_line && rl.n_diff == 1 && rl.n_ok == n_journaled - 1);
+    lt_session_free(s);
+    /* the session command reports the line */
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    snprintf(saved, sizeof saved, "replay %s --check", bad);
+    CHECK(lt_session_exec(s, saved, NULL, &err) == LT_EFORMAT);
+    char want[64];
+    snprintf(want, sizeof want, "line %d", tampered_line);
+    CHECKF(strstr(err.msg, want) != NULL, "%s", err.msg);
+    lt_session_free(s);
+}
+
+/* A command from another module: its digest is the hash of its argument. */
+static lt_status echo_exec(lt_session *s, const lt_args *a, lt_sink *k, lt_err *e) {
+    lt_session_set_digest(s, lt_fnv1a64(LT_FNV_INIT, a->argv[1], strlen(a->argv[1])));
+    lt_session_result(s)->n_tokens = (int)strlen(a->argv[1]);
+    return LT_OK;
+}
+static const lt_cmd k_echo[] = {{"echo", NULL, "echo WORD", "hash a word", 1, 1, NULL, true, echo_exec}, {NULL}};
+static const lt_cmd_table k_echo_table = {"echo", k_echo};
+
+/* Journals and replays (through the session's replay command, which makes a fresh session)
+ * include commands that other modules registered. */
+static void test_extension_replay(void) {
+    char state[1024], line[1200], path[1100];
+    snprintf(state, sizeof state, "%s/state-ext", g_dir);
+    lt_session_opts o = {.state_dir = state, .journal = true};
+    lt_session *s;
+    lt_err err;
+    CHECK(lt_session_create(&s, &o, &err) == LT_OK);
+    CHECK(lt_session_add_commands(s, &k_echo_table, &err) == LT_OK);
+    CHECK(lt_session_exec(s, "echo hello", NULL, &err) == LT_OK && lt_session_last(s)->n_tokens == 5);
+    CHECK(lt_session_exec(s, "echo world", NULL, &err) == LT_OK);
+    snprintf(path, sizeof path, "%s", lt_session_journal_path(s));
+    lt_session_free(s);
+    lt_session_opts ro = {0};
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    snprintf(line, sizeof line, "replay %s --check", path);
+    CHECK(lt_session_exec(s, line, NULL, &err) == LT_ENOTFOUND || err.code != LT_OK); /* echo is unknown here */
+    CHECK(lt_session_add_commands(s, &k_echo_table, &err) == LT_OK);
+    CHECKF(lt_session_exec(s, line, NULL, &err) == LT_OK, "%s", err.msg);
+    lt_session_free(s);
+}
+
+/* A process killed with SIGKILL right after its commands loses none of them. */
+static void test_kill9(void) {
+    char state[1024];
+    snprintf(state, sizeof state, "%s/state-kill", g_dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        lt_session_opts o = {.state_dir = state, .journal = true};
+        lt_session *s;
+        lt_err err;
+        if (lt_session_create(&s, &o, &err) != LT_OK) _exit(3);
+        lt_session_exec(s, "set seed 1", NULL, &err);
+        lt_session_exec(s, "set temp 0.5", NULL, &err);
+        lt_session_exec(s, "set top-k 7", NULL, &err);
+        raise(SIGKILL);
+        _exit(4);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    char dir[1100], path[1400] = "";
+    snprintf(dir, sizeof dir, "%s/sessions", state);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".lathe")) snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (d) closedir(d);
+    lt_journal_entry *es;
+    int n = 0;
+    bool trunc;
+    lt_err err;
+    CHECK(path[0] && lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 3 && !trunc);
+    if (n == 3) CHECK(!strcmp(es[2].line, "set top-k 7"));
+    if (path[0] && n) lt_journal_entries_free(es, n);
+}
+
+int main(void) {
+    g_dir = lt_test_tmpdir("journal");
+    test_kill9();
+    test_extension_replay();
+    test_roundtrip();
+    test_bad_files();
+    test_replay();
+    return lt_test_done();
+}

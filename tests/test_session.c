@@ -1,0 +1,248 @@
+/* test_session.c - the session headless, on the bundled stories260K model: load, chat
+ * (streamed text, seeded determinism), set, reset, generate, bench, models, unload; errors
+ * that keep the previous state; cancellation from another thread during a long
+ * generation (a synthetic model with a 4096-token context); metrics samples; and a
+ * load/unload cycle whose host and backend memory return to the baseline. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/alloc.h"
+#include "../core/generate.h"
+#include "../core/session.h"
+#include "../models/llama.h"
+#include "testutil.h"
+
+static lt_status synth(lt_lm **out, const char *preset, lt_backend *be, lt_err *err) {
+    lt_llm_config cfg;
+    LT_TRY(lt_llama_preset(preset, &cfg, err));
+    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, NULL, err);
+}
+
+typedef struct collect {
+    char text[8192];
+    size_t n;
+    atomic_int model_chunks;
+    int progress_calls;
+    double last_frac;
+} collect;
+
+static void on_text(void *ud, lt_text_kind k, const char *s, size_t n) {
+    collect *c = ud;
+    if (k == LT_TEXT_MODEL) atomic_fetch_add(&c->model_chunks, 1);
+    if (c->n + n + 1 >= sizeof c->text && c->n > 4096) { /* keep the newest text */
+        memmove(c->text, c->text + c->n - 4096, 4096);
+        c->n = 4096;
+    }
+    if (c->n + n < sizeof c->text) {
+        for (size_t i = 0; i < n; i++) c->text[c->n + i] = s[i] ? s[i] : '?'; /* random models emit NUL bytes */
+        c->n += n;
+        c->text[c->n] = 0;
+    }
+}
+
+static void on_progress(void *ud, const char *what, double f) {
+    collect *c = ud;
+    c->progress_calls++;
+    c->last_frac = f;
+}
+
+static lt_session *new_session(void) {
+    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = synth, .threads = 2};
+    lt_session *s = NULL;
+    lt_err err;
+    if (lt_session_create(&s, &o, &err) != LT_OK) fprintf(stderr, "session: %s\n", err.msg);
+    return s;
+}
+
+static char g_load[2048];
+
+static int exec_ok(lt_session *s, const char *line, lt_sink *sink) {
+    lt_err err;
+    lt_status st = lt_session_exec(s, line, sink, &err);
+    if (st != LT_OK) fprintf(stderr, "'%s' failed: %s\n", line, err.msg);
+    return st == LT_OK;
+}
+
+static void test_basics(void) {
+    lt_session *s = new_session();
+    collect c = {0};
+    lt_sink sink = {.ud = &c, .text = on_text, .progress = on_progress};
+    lt_err err;
+    CHECK(exec_ok(s, g_load, &sink));
+    CHECK(c.progress_calls >= 2 && c.last_frac == 1.0);
+    CHECK(strstr(c.text, "loaded 'stories'") != NULL);
+    lt_model_info mi[4];
+    CHECK(lt_session_models(s, mi, 4) == 1 && mi[0].current && !strcmp(mi[0].format, "llama2c") && mi[0].ctx == 512);
+    CHECK(exec_ok(s, "set seed 5", &sink) && exec_ok(s, "set max-tokens 30", &sink));
+    c.n = 0;
+    CHECK(exec_ok(s, "chat Once upon a time", &sink));
+    const lt_result *r = lt_session_last(s);
+    CHECK(r->has_digest && r->n_tokens > 0 && r->n_tokens <= 30 && !r->cancelled && r->seed == 5);
+    CHECK(atomic_load(&c.model_chunks) > 0 && strstr(c.text, "Once upon a time") && c.n > 40);
+    uint64_t d1 = r->digest;
+    /* the conversation continues: more cache in use */
+    lt_kv_cache *kv;
+    CHECK(lt_session_get_lm(s, NULL, NULL, NULL, &kv, &err) == LT_OK);
+    int used = lt_kv_blocks_used(kv);
+    CHECK(used > 0);
+    CHECK(exec_ok(s, "chat The dog", &sink) && lt_session_last(s)->seed == 6);
+    CHECK(lt_kv_blocks_used(kv) >= used);
+    /* generate leaves the conversation alone */
+    used = lt_kv_blocks_used(kv);
+    CHECK(exec_ok(s, "generate -n 10 Lily went", &sink) && lt_session_last(s)->n_tokens == 10);
+    CHECK(lt_kv_blocks_used(kv) == used);
+    /* reset + the same seed gives the same story */
+    CHECK(exec_ok(s, "reset", &sink) && lt_kv_blocks_used(kv) == 0);
+    CHECK(exec_ok(s, "set seed 5", &sink) && exec_ok(s, "chat Once upon a time", &sink));
+    CHECKF(lt_session_last(s)->digest == d1, "same seed, different tokens");
+    /* a different seed gives a different story (temp 0.8 on a 512-token vocab) */
+    CHECK(exec_ok(s, "reset", &sink) && exec_ok(s, "set seed 99", &sink) && exec_ok(s, "chat Once upon a time", &sink));
+    CHECK(lt_session_last(s)->digest != d1);
+    /* bench: greedy decode, deterministic digest, rates in the metrics */
+    CHECK(exec_ok(s, "bench -p 32 -n 16", &sink));
+    uint64_t b1 = lt_session_last(s)->digest;
+    CHECK(lt_session_last(s)->n_tokens == 16 && strstr(c.text, "tok/s"));
+    CHECK(exec_ok(s, "bench -p 32 -n 16", &sink) && lt_session_last(s)->digest == b1);
+    CHECK(lt_session_exec(s, "bench -p 600", &sink, &err) == LT_EINVAL);
+    CHECK(lt_session_exec(s, "bench -x 1", &sink, &err) == LT_EINVAL && strstr(err.msg, "usage"));
+    lt_metric_sample m;
+    lt_session_sample(s, &m);
+    CHECK(m.prefill_tps > 0 && m.last_decode_tps > 0 && m.mem[LT_MEM_WEIGHTS] > 0 && m.mem[LT_MEM_KV] > 0);
+    CHECK(m.kv_total > 0 && m.mem_total > 0);
+    lt_metric_sample back;
+    CHECK(lt_metrics_latest(lt_session_metrics(s), &back) && back.kv_total == m.kv_total);
+    /* errors keep the previous state */
+    CHECK(lt_session_exec(s, "load /nonexistent/model.gguf", &sink, &err) == LT_EIO && strstr(err.msg, "nonexistent"));
+    const char *bad = lt_test_tmpdir("session");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/garbage.gguf", bad);
+    FILE *f = fopen(path, "wb");
+    fputs("GGUF this is not a model", f);
+    fclose(f);
+    char line[1200];
+    snprintf(line, sizeof line, "load %s as junk", path);
+    CHECK(lt_session_exec(s, line, &sink, &err) != LT_OK && strstr(err.msg, "garbage.gguf"));
+    CHECK(lt_session_exec(s, g_load, &sink, &err) == LT_EINVAL && strstr(err.msg, "already loaded"));
+    CHECK(lt_session_exec(s, "unload nothing", &sink, &err) == LT_ENOTFOUND);
+    CHECK(lt_session_models(s, mi, 4) == 1 && !strcmp(mi[0].name, "stories") && mi[0].current);
+    CHECK(exec_ok(s, "chat Tom", &sink));
+    /* a second model becomes current; unloading it falls back to the first */
+    CHECK(exec_ok(s, "load synthetic:tiny as t", &sink));
+    CHECK(lt_session_models(s, mi, 4) == 2 && mi[1].current && !mi[0].current);
+    CHECK(lt_session_exec(s, "chat hi", &sink, &err) == LT_EUNSUPPORTED && strstr(err.msg, "tokenizer"));
+    CHECK(exec_ok(s, "bench -p 8 -n 4", &sink)); /* bench needs no tokenizer */
+    CHECK(exec_ok(s, "models", &sink) && strstr(c.text, "synthetic"));
+    CHECK(exec_ok(s, "unload t", &sink));
+    CHECK(lt_session_models(s, mi, 4) == 1 && mi[0].current);
+    CHECK(exec_ok(s, "unload", &sink) && lt_session_models(s, mi, 4) == 0);
+    CHECK(lt_session_exec(s, "unload", &sink, &err) == LT_ENOTFOUND);
+    CHECK(lt_session_exec(s, "load synthetic:nope", &sink, &err) == LT_ENOTFOUND && strstr(err.msg, "tiny"));
+    lt_session_free(s);
+}
+
+/* ---- cancellation from another thread ------------------------------------------- */
+
+typedef struct job {
+    lt_session *s;
+    lt_sink *sink;
+    lt_status st;
+    double seconds;
+} job;
+
+static void *run_chat(void *ud) {
+    job *j = ud;
+    lt_err err;
+    double t0 = lt_now();
+    j->st = lt_session_exec(j->s, "chat Once upon a time there was a very long story", j->sink, &err);
+    j->seconds = lt_now() - t0;
+    return NULL;
+}
+
+static void test_cancel(void) {
+    lt_session *s = new_session();
+    collect c = {0};
+    lt_sink sink = {.ud = &c, .text = on_text};
+    char line[1200];
+    snprintf(line, sizeof line, "load synthetic:small as big --tokenizer %s", lt_test_path("assets/models/tok512.bin"));
+    CHECK(exec_ok(s, line, &sink));
+    CHECK(exec_ok(s, "set max-tokens 4000", &sink));
+    job j = {s, &sink, LT_EINVAL, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, run_chat, &j);
+    double t0 = lt_now();
+    while (atomic_load(&c.model_chunks) < 20 && lt_now() - t0 < 30) usleep(2000);
+    usleep(200000);
+    lt_metric_sample m;
+    lt_session_sample(s, &m);
+    CHECKF(m.decode_tps > 0, "live decode rate while generating: %g", m.decode_tps);
+    lt_session_cancel(s);
+    pthread_join(th, NULL);
+    const lt_result *r = lt_session_last(s);
+    CHECK(j.st == LT_OK && r->cancelled && r->n_tokens >= 20 && r->n_tokens < 4000);
+    CHECK(strstr(c.text, "[cancelled after") != NULL);
+    /* the session still answers, and the conversation keeps the partial reply */
+    CHECK(exec_ok(s, "set max-tokens 5", &sink) && exec_ok(s, "chat and then", &sink));
+    CHECK(!lt_session_last(s)->cancelled && lt_session_last(s)->n_tokens == 5);
+    lt_session_sample(s, &m); /* the short job's rate shows in the next sample, then idle is 0 */
+    CHECK(m.decode_tps > 0);
+    lt_session_sample(s, &m);
+    CHECK(m.decode_tps == 0);
+    lt_session_free(s);
+}
+
+/* ---- memory returns to the baseline ---------------------------------------------- */
+
+static void test_memory(void) {
+    lt_session *s = new_session();
+    lt_sink sink = {0};
+    size_t base = lt_mem_used();
+    for (int round = 0; round < 2; round++) {
+        CHECK(exec_ok(s, g_load, &sink));
+        CHECK(lt_mem_used() > base);
+        CHECK(exec_ok(s, "set max-tokens 20", &sink) && exec_ok(s, "chat Once upon a time", &sink));
+        CHECK(exec_ok(s, "bench -p 16 -n 8", &sink));
+        lt_lm *lm;
+        lt_err err;
+        CHECK(lt_session_get_lm(s, "stories", &lm, NULL, NULL, &err) == LT_OK);
+        CHECK(lt_backend_mem_used(lt_lm_backend(lm), LT_MEM_WEIGHTS) > 0);
+        CHECK(exec_ok(s, "unload stories", &sink));
+        CHECKF(lt_mem_used() == base, "round %d: %zu bytes still allocated after unload (baseline %zu)", round,
+               lt_mem_used(), base);
+    }
+    lt_session_free(s);
+}
+
+/* The metrics ring keeps the newest samples and selects by age. */
+static void test_metrics_ring(void) {
+    lt_metrics *m;
+    lt_err err;
+    CHECK(lt_metrics_create(&m, 4, &err) == LT_OK);
+    lt_metric_sample s, out[8];
+    CHECK(!lt_metrics_latest(m, &s) && lt_metrics_since(m, 100, out, 8) == 0);
+    double now = lt_now();
+    for (int i = 0; i < 6; i++) { /* ages 50, 40, ..., 0 seconds; only the last 4 stay */
+        lt_metric_sample x = {.t = now - 50 + 10 * i, .decode_tps = i};
+        lt_metrics_push(m, &x);
+    }
+    CHECK(lt_metrics_latest(m, &s) && s.decode_tps == 5);
+    int n = lt_metrics_since(m, 100, out, 8);
+    CHECK(n == 4 && out[0].decode_tps == 2 && out[3].decode_tps == 5);
+    n = lt_metrics_since(m, 15, out, 8); /* ages 10 and 0 */
+    CHECK(n == 2 && out[0].decode_tps == 4 && out[1].decode_tps == 5);
+    CHECK(lt_metrics_since(m, 100, out, 1) == 1 && out[0].decode_tps == 5); /* cap keeps the newest */
+    lt_metrics_free(m);
+    lt_metrics_free(NULL);
+}
+
+int main(void) {
+    test_metrics_ring();
+    snprintf(g_load, sizeof g_load, "load \"%s\" as stories --tokenizer \"%s\"",
+             lt_test_path("assets/models/stories260K.bin"), lt_test_path("assets/models/tok512.bin"));
+    test_basics();
+    test_cancel();
+    test_memory();
+    return lt_test_done();
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# test_tui.sh - the workbench end to end in a real terminal (tmux), at 80x24 (vt100, no
+# colours) and 200x50 (xterm-256color): the bundled model loads, a typed prompt streams
+# into the main pane, Ctrl-P opens the palette, a fuzzy query finds bench and Enter runs it, the side panes show numbers, Esc
+# cancels a long generation (synthetic 4096-context model) and the UI still answers,
+# /quit leaves; then `lathe replay --check` accepts the recorded journal and rejects a
+# copy with one digest altered, naming that line. Polls the screen with timeouts.
+set -u
+command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
+bin=${LATHE_BIN:-$(pwd)/lathe}
+root=${LATHE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+[ -x "$bin" ] || { echo "no lathe binary at $bin"; exit 1; }
+tmp=$(mktemp -d)
+export TMUX_TMPDIR="$tmp" # the server's socket lives (and goes) with the temp dir
+unset TMUX
+sock="lathe-tui-test-$$"
+T() { tmux -L "$sock" -f /dev/null "$@"; }
+cleanup() { T kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
+trap cleanup EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+screen() { T capture-pane -p -t w 2>/dev/null; }
+# wait_for REGEX SECONDS: polls the screen until REGEX matches
+wait_for() {
+  local pat=$1 limit=$2 start=$SECONDS
+  while ((SECONDS - start < limit)); do
+    if screen | grep -qE -- "$pat"; then return 0; fi
+    sleep 0.1
+  done
+  echo "--- timed out after ${limit}s waiting for /$pat/; the screen:"
+  screen
+  echo "---"
+  return 1
+}
+expect() { # expect NAME REGEX SECONDS
+  if wait_for "$2" "$3"; then ok; else bad "$1"; fi
+}
+type_line() { T send-keys -t w -l "$1"; T send-keys -t w Enter; }
+
+run_size() {
+  local cols=$1 rows=$2 term=$3
+  local state="$tmp/state-$cols" home="$tmp/home-$cols"
+  mkdir -p "$state" "$home"
+  echo "== ${cols}x${rows} ($term)"
+  T new-session -d -s w -x "$cols" -y "$rows" \
+    "env HOME='$home' LATHE_STATE_DIR='$state' TERM=$term LANG=C.UTF-8 LC_ALL=C.UTF-8 '$bin'; echo LATHE-EXITED=\$?; sleep 600" ||
+    { bad "tmux new-session"; return; }
+  expect "bundled model loads" "loaded 'stories260K'" 30
+  expect "device pane shows memory" "(weights [0-9.]+ (B|KiB|MiB|GiB)|W [0-9.]+[BKMG] K [0-9.]+[BKMG])" 10
+
+  # a prompt streams into the main pane
+  type_line "Once upon a time"
+  expect "prompt echoed" "^> Once upon a time" 10
+  expect "chat finishes" "chat done in [0-9.]+ s \([0-9]+ tokens\)" 30
+  local words
+  words=$(screen | grep -cE '[A-Za-z]+ [A-Za-z]+ [A-Za-z]+')
+  if ((words >= 3)); then ok; else bad "streamed text in the main pane ($words lines of words)"; fi
+
+  # the palette: Ctrl-P, fuzzy filter, Enter runs bench
+  T send-keys -t w C-p
+  expect "palette opens" "commands \([0-9]+\)" 10
+  T send-keys -t w -l "bnch"
+  expect "palette filters" "bench +bench \[-p" 10
+  T send-keys -t w Enter
+  expect "bench runs from the palette" "bench done in" 30
+  if ((cols >= 150)); then expect "bench report" "decode [0-9]+ tokens [0-9.]+ tok/s" 5; fi
+  expect "throughput pane: prefill" "prefill *[0-9]+\.[0-9] tok/s" 5
+  expect "throughput pane: peak" "peak *[1-9][0-9]*\.[0-9] tok/s" 5
+  expect "throughput pane: KV blocks" "KV blocks [0-9]+ / [1-9][0-9]*" 5
+  expect "models pane" "\*stories260K f32 [0-9.]+[BKMG]" 5
+
+  # Esc during a long generation (one thread: at most a few hundred tokens/s on any machine)
+  type_line "/set threads 1"
+  expect "threads setting" "threads 1" 10
+  type_line "/load synthetic:small as big --tokenizer $root/assets/models/tok512.bin"
+  expect "synthetic model loads" "loaded 'big'" 60
+  type_line "/set max-tokens 4000"
+  expect "setting applied" "max-tokens 4000" 10
+  type_line "Tell me a very long story"
+  expect "generation running" "running 'chat Tell me" 10
+  local s1 s2
+  sleep 0.6
+  s1=$(screen | grep -oE "running 'chat[^)]*[0-9]+\.[0-9]s")
+  sleep 0.6
+  s2=$(screen | grep -oE "running 'chat[^)]*[0-9]+\.[0-9]s")
+  if [ -n "$s1" ] && [ -n "$s2" ] && [ "$s1" != "$s2" ]; then ok; else bad "screen redraws while busy ('$s1' / '$s2')"; fi
+  T send-keys -t w Escape
+  expect "Esc cancels" "chat cancelled in" 15
+  expect "partial output kept" "\[cancelled after [0-9]+ tokens\]" 5
+  type_line "/models"
+  expect "UI answers after cancel" "^\* big +llm +synthetic" 10
+  type_line "/lod"
+  expect "unknown command message" "unknown command 'lod' - did you mean 'load'\?" 10
+
+  type_line "/quit"
+  expect "quit" "LATHE-EXITED=0" 15
+  T kill-server >/dev/null 2>&1
+  sleep 0.2
+
+  grep -q "Once upon a time" "$state/history" 2>/dev/null && ok || bad "history persisted under the state dir"
+  local j
+  j=$(ls "$state"/sessions/*.lathe 2>/dev/null | head -1)
+  if [ -z "$j" ]; then bad "no journal in $state/sessions"; return; fi
+  grep -q '"status":"cancelled"' "$j" && ok || bad "journal records the cancellation"
+
+  # replay the journal: every command OK
+  local out rc
+  out=$("$bin" replay --check "$j" 2>&1)
+  rc=$?
+  if [ $rc -eq 0 ] && echo "$out" | grep -q "all OK"; then ok; else bad "replay --check of $j (rc $rc): $out"; fi
+
+  # alter the digest of the first chat: replay --check fails at that line
+  local n
+  n=$(grep -n '"line":"chat Once upon a time"' "$j" | head -1 | cut -d: -f1)
+  sed -E "${n}s/\"digest\":\"0/\"digest\":\"Z/; ${n}s/\"digest\":\"[1-9a-f]/\"digest\":\"0/; ${n}s/\"digest\":\"Z/\"digest\":\"1/" \
+    "$j" >"$tmp/tampered.lathe"
+  if cmp -s "$j" "$tmp/tampered.lathe"; then bad "tampering changed nothing"; fi
+  out=$("$bin" replay --check "$tmp/tampered.lathe" 2>&1)
+  rc=$?
+  if [ $rc -ne 0 ] && echo "$out" | grep -q "tampered.lathe:$n:"; then ok; else bad "tampered replay (rc $rc, line $n): $out"; fi
+}
+
+run_size 80 24 vt100 # no colours
+run_size 200 50 xterm-256color
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,206 @@
+/* cli_session.c - `lathe run SCRIPT|-` (a file of command lines through the session) and
+ * `lathe replay FILE [--check]` (re-run a journal headless, OK/DIFF per command), plus the
+ * helpers the workbench shares: the state directory, the bundled assets, and the session
+ * options that plug models/ into core.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/journal.h"
+#include "../core/session.h"
+#include "../models/llama.h"
+#include "cli.h"
+#include "cli_session.h"
+#include "cmd_detect.h"
+
+/* ---- shared helpers ------------------------------------------------------------------- */
+
+static lt_status open_synthetic(lt_lm **out, const char *preset, lt_backend *be, lt_err *err) {
+    lt_llm_config cfg;
+    LT_TRY(lt_llama_preset(preset, &cfg, err));
+    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, NULL, err);
+}
+
+const char *lt_cli_state_dir(char *buf, size_t cap) {
+    const char *d = getenv("LATHE_STATE_DIR");
+    if (d && d[0]) snprintf(buf, cap, "%s", d);
+    else {
+        const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+        if (xdg && xdg[0]) snprintf(buf, cap, "%s/lathe", xdg);
+        else snprintf(buf, cap, "%s/.local/state/lathe", home && home[0] ? home : ".");
+    }
+    return buf;
+}
+
+lt_session_opts lt_cli_session_opts(const char *state_dir, bool journal) {
+    lt_session_opts o = {0};
+    o.open_lm = lt_llama_open;
+    o.open_synthetic = open_synthetic;
+    o.state_dir = state_dir;
+    o.journal = journal;
+    return o;
+}
+
+lt_status lt_cli_session_create(lt_session **out, const char *state_dir, bool journal, lt_err *err) {
+    lt_session_opts o = lt_cli_session_opts(state_dir, journal);
+    LT_TRY(lt_session_create(out, &o, err));
+    /* feature command tables: add one lt_session_add_commands(*out, &TABLE, err) per feature */
+    lt_status st_ = lt_session_add_commands(*out, &lt_cmd_detect_table, err); /* tui/cmd_detect.c */
+    if (st_ != LT_OK) {
+        lt_session_free(*out);
+        *out = NULL;
+        return st_;
+    }
+    return LT_OK;
+}
+
+static bool is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool lt_cli_find_assets(char *dir, size_t cap) {
+    char cand[4][4200];
+    int n = 0;
+    const char *env = getenv("LATHE_ASSETS");
+    if (env && env[0]) snprintf(cand[n++], sizeof cand[0], "%s", env);
+    char exe[4000];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+        exe[k] = 0;
+        char *sl = strrchr(exe, '/');
+        if (sl) *sl = 0;
+        snprintf(cand[n++], sizeof cand[0], "%s/../assets", exe);
+        snprintf(cand[n++], sizeof cand[0], "%s/assets", exe);
+    }
+    snprintf(cand[n++], sizeof cand[0], "assets");
+    for (int i = 0; i < n; i++) {
+        char m[4300];
+        snprintf(m, sizeof m, "%.4000s/models/stories260K.bin", cand[i]);
+        if (!is_file(m)) continue;
+        char *r = realpath(cand[i], NULL);
+        snprintf(dir, cap, "%s", r ? r : cand[i]);
+        free(r);
+        return true;
+    }
+    return false;
+}
+
+/* ---- headless sink -------------------------------------------------------------------- */
+
+static void print_text(void *ud, lt_text_kind k, const char *s, size_t n) {
+    (void)ud;
+    FILE *f = k == LT_TEXT_ERROR ? stderr : stdout;
+    if (k == LT_TEXT_USER) fputs("> ", f);
+    fwrite(s, 1, n, f);
+    fflush(f);
+}
+
+/* ---- lathe run ------------------------------------------------------------------------ */
+
+int lt_cli_run(int argc, char **argv) {
+    bool no_journal = false, keep_going = false;
+    const char *usage = "SCRIPT|- [--no-journal] [--keep-going]";
+    lt_opt opts[] = {
+        {"--no-journal", NULL, LT_OPT_FLAG, &no_journal, "do not record a session file"},
+        {"--keep-going", "-k", LT_OPT_FLAG, &keep_going, "continue after a failing command"},
+        {0},
+    };
+    const char *pos[1];
+    int n_pos;
+    if (!lt_cli_parse("run", usage, opts, argc, argv, pos, 1, &n_pos)) return 2;
+    if (n_pos != 1) {
+        lt_cli_usage("run", usage, opts);
+        return 2;
+    }
+    FILE *f = strcmp(pos[0], "-") ? fopen(pos[0], "r") : stdin;
+    if (!f) {
+        fprintf(stderr, "lathe run: cannot open %s: %s\n", pos[0], strerror(errno));
+        return 1;
+    }
+    char sd[4096];
+    lt_session *s;
+    lt_err err = {0};
+    if (lt_cli_session_create(&s, lt_cli_state_dir(sd, sizeof sd), !no_journal, &err) != LT_OK) {
+        fprintf(stderr, "lathe run: %s\n", err.msg);
+        if (f != stdin) fclose(f);
+        return 1;
+    }
+    if (lt_session_journal_path(s)) fprintf(stderr, "journal: %s\n", lt_session_journal_path(s));
+    lt_sink sink = {.text = print_text};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int ln = 0, rc = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        ln++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (lt_session_exec(s, line, &sink, &err) != LT_OK) {
+            fprintf(stderr, "%s:%d: %s\n", pos[0], ln, err.msg);
+            rc = 1;
+            if (!keep_going) break;
+        }
+        if (lt_session_quit_requested(s)) break;
+    }
+    free(line);
+    if (f != stdin) fclose(f);
+    lt_session_free(s);
+    return rc;
+}
+
+/* ---- lathe replay --------------------------------------------------------------------- */
+
+static void report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
+    (void)ud;
+    printf("%4d  %-48.48s %s%s%s\n", e->line_no, e->line, same ? "OK" : "DIFF", detail[0] ? " " : "", detail);
+    fflush(stdout);
+}
+
+static void quiet_text(void *ud, lt_text_kind k, const char *s, size_t n) {
+    bool *verbose = ud;
+    if (*verbose || k == LT_TEXT_ERROR) print_text(NULL, k, s, n);
+}
+
+int lt_cli_replay(int argc, char **argv) {
+    bool check = false, verbose = false;
+    const char *usage = "FILE [--check] [--verbose]";
+    lt_opt opts[] = {
+        {"--check", NULL, LT_OPT_FLAG, &check, "stop and exit 1 at the first command whose result differs"},
+        {"--verbose", "-v", LT_OPT_FLAG, &verbose, "print the commands' output too"},
+        {0},
+    };
+    const char *pos[1];
+    int n_pos;
+    if (!lt_cli_parse("replay", usage, opts, argc, argv, pos, 1, &n_pos)) return 2;
+    if (n_pos != 1) {
+        lt_cli_usage("replay", usage, opts);
+        return 2;
+    }
+    lt_session *s;
+    lt_err err = {0};
+    if (lt_cli_session_create(&s, NULL, false, &err) != LT_OK) {
+        fprintf(stderr, "lathe replay: %s\n", err.msg);
+        return 1;
+    }
+    lt_sink sink = {.ud = &verbose, .text = quiet_text};
+    int first = 0, n = 0;
+    bool trunc = false;
+    lt_status st = lt_journal_replay(pos[0], s, &sink, check, report, NULL, &first, &n, &trunc, &err);
+    if (st == LT_OK && trunc)
+        fprintf(stderr, "lathe replay: %s: the last line was cut short (an interrupted write); skipped it\n", pos[0]);
+    lt_session_free(s);
+    if (st != LT_OK) {
+        fprintf(stderr, "lathe replay: %s\n", err.msg);
+        return 1;
+    }
+    if (first) {
+        fprintf(stderr, "lathe replay: %s:%d: result differs from the recording\n", pos[0], first);
+        return check ? 1 : 0;
+    }
+    printf("%d commands replayed, all OK\n", n);
+    return 0;
+}
