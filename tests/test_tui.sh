@@ -95,6 +95,21 @@ run_size() {
   type_line "/lod"
   expect "unknown command message" "unknown command 'lod' - did you mean 'load'\?" 10
 
+  # detect: the annotated image (half-block cells on a UTF-8 256-colour terminal) and the
+  # detections beside it above the transcript; Esc when idle closes the preview
+  type_line "/detect $root/assets/yolo/dog.jpg"
+  expect "detect runs" "detect done in" 60
+  expect "detections listed beside the image" "[0-9]+ detections? *$|[0-9]+ detections? " 5
+  expect "dog found" "dog 0\.[0-9]+ \[[0-9]+ [0-9]+ [0-9]+ [0-9]+\]" 5
+  if [ "$term" = xterm-256color ]; then
+    expect "image drawn in half blocks" "▀▀▀▀" 5
+  else
+    expect "text-only preview" "image: needs UTF-8 \+ 256 colours" 5
+  fi
+  T send-keys -t w Escape
+  sleep 0.3
+  if screen | grep -q "dog 0\.[0-9]* \["; then bad "Esc closes the preview"; else ok; fi
+
   type_line "/quit"
   expect "quit" "LATHE-EXITED=0" 15
   T kill-server >/dev/null 2>&1

@@ -5,8 +5,10 @@
  *
  * Keys: Enter runs the input line (plain text = chat, "/cmd ..." = a command); Ctrl-P opens
  * the palette; Esc cancels the running job (or closes the palette / clears the line);
- * PgUp/PgDn scroll the transcript; Up/Down walk the history; Ctrl-L redraws.
- * Leaves out: mouse support, images in the transcript.
+ * PgUp/PgDn scroll the transcript; Up/Down walk the history; Ctrl-L redraws. After `detect`
+ * the main pane shows the annotated image in half-block colour cells with the detections
+ * beside it, above the transcript, until the next command (or Esc when idle).
+ * Leaves out: mouse support, images inside the scrollback.
  */
 #include <langinfo.h>
 #include <locale.h>
@@ -22,6 +24,7 @@
 #include "../core/generate.h"
 #include "../core/session.h"
 #include "cli_session.h"
+#include "cmd_detect.h"
 #include "curses.h"
 #include "layout.h"
 #include "nvml.h"
@@ -61,6 +64,13 @@ typedef struct app {
     bool prog_on;
     char status[512];
     bool status_err;
+    /* the last detect result, copied by the worker (the session owns the original) */
+    lt_image pv_img;
+    char **pv_lines; /* one per detection: "dog 0.98 [l t w h]" */
+    int pv_n;
+    bool pv_on;
+    lt_image_cells pv_cells; /* cached for the size it was made for */
+    int pv_cols, pv_rows;
 
     /* UI thread only */
     int scroll; /* rows scrolled up from the bottom */
@@ -168,6 +178,49 @@ static void clear_queue(app *a) { /* mu held */
     a->n_queue = 0;
 }
 
+/* ==== detection preview ========================================================== */
+
+static void preview_clear(app *a) { /* mu held */
+    lt_image_free(&a->pv_img);
+    lt_image_cells_free(&a->pv_cells);
+    a->pv_cols = a->pv_rows = 0;
+    for (int i = 0; i < a->pv_n; i++) free(a->pv_lines[i]);
+    free(a->pv_lines);
+    a->pv_lines = NULL;
+    a->pv_n = 0;
+    a->pv_on = false;
+}
+
+/* Copies the session's last detect result (worker thread, which runs commands). */
+static void preview_take(app *a) {
+    const lt_image *img;
+    const lt_detection *d;
+    char *const *names;
+    int n, n_names;
+    if (!lt_detect_preview(a->s, &img, &d, &n, &names, &n_names)) return;
+    lt_image copy = {0};
+    lt_err err;
+    if (lt_image_alloc(&copy, img->w, img->h, img->c, 0, &err) != LT_OK) return;
+    memcpy(copy.data, img->data, sizeof(float) * (size_t)img->w * img->h * img->c);
+    char **lines = calloc((size_t)n + 1, sizeof *lines);
+    for (int i = 0; lines && i < n; i++) {
+        char b[160];
+        const char *nm = names && d[i].class_id >= 0 && d[i].class_id < n_names ? names[d[i].class_id] : NULL;
+        if (nm) snprintf(b, sizeof b, "%s %.2f [%.0f %.0f %.0f %.0f]", nm, d[i].confidence, d[i].left, d[i].top,
+                         d[i].width, d[i].height);
+        else snprintf(b, sizeof b, "class %d %.2f [%.0f %.0f %.0f %.0f]", d[i].class_id, d[i].confidence, d[i].left,
+                      d[i].top, d[i].width, d[i].height);
+        lines[i] = strdup(b);
+    }
+    pthread_mutex_lock(&a->mu);
+    preview_clear(a);
+    a->pv_img = copy;
+    a->pv_lines = lines;
+    a->pv_n = lines ? n : 0;
+    a->pv_on = true;
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void *worker(void *ud) {
     app *a = ud;
     lt_sink sink = {.ud = a, .text = sink_text, .progress = sink_progress};
@@ -188,6 +241,7 @@ static void *worker(void *ud) {
         lt_err err = {0};
         lt_status st = lt_session_exec(a->s, line, &sink, &err);
         const lt_result *r = lt_session_last(a->s);
+        if (st == LT_OK && !strcmp(r->cmd, "detect")) preview_take(a);
         pthread_mutex_lock(&a->mu);
         if (a->line_open) tl_append(a, LT_TEXT_INFO, "\n", 1);
         if (st != LT_OK) {
@@ -218,6 +272,7 @@ static bool submit(app *a, const char *line) {
     bool ok = a->n_queue < MAX_QUEUE;
     char *copy = ok ? strdup(line) : NULL;
     if (copy) {
+        preview_clear(a);
         a->queue[a->n_queue++] = copy;
         if (!a->busy) {
             a->status[0] = 0;
@@ -461,8 +516,66 @@ static int count_rows(const char *s, size_t n, int w) {
     return rows;
 }
 
+/* xterm-256 colour cube index of an RGB colour. */
+static int cube(const uint8_t *rgb) {
+    int l[3];
+    for (int i = 0; i < 3; i++) l[i] = rgb[i] < 48 ? 0 : rgb[i] < 115 ? 1 : (rgb[i] - 35) / 40;
+    return 16 + 36 * l[0] + 6 * l[1] + l[2];
+}
+
+/* The last detection result in rows [y, y+h) of the main pane: the image in half-block
+ * cells (needs UTF-8 and 256 colours; otherwise only the list) and the detections beside
+ * it. mu held. Returns the rows used. */
+static int draw_preview(app *a, int y, int x, int h, int w) {
+    if (h < 3 || w < 20) return 0;
+    bool image = a->utf8 && a->colors && COLORS >= 256;
+    int list_w = w < 60 ? w / 2 : 30, img_w = w - list_w - 1;
+    int used = 0;
+    if (image && (a->pv_cols != img_w || a->pv_rows != h)) {
+        lt_err err;
+        lt_image_cells_free(&a->pv_cells);
+        if (lt_image_to_cells(&a->pv_img, img_w, h, &a->pv_cells, &err) != LT_OK) image = false;
+        a->pv_cols = img_w, a->pv_rows = h;
+    }
+    if (image && a->pv_cells.rows > 0) {
+        const lt_image_cells *c = &a->pv_cells;
+        for (int ry = 0; ry < c->rows; ry++)
+            for (int rx = 0; rx < c->cols; rx++) {
+                size_t o = ((size_t)ry * c->cols + rx) * 3;
+                int pair = alloc_pair(cube(c->top + o), cube(c->bottom + o));
+                cchar_t cc;
+                setcchar(&cc, L"\u2580", A_NORMAL, 0, &pair);
+                mvadd_wch(y + ry, x + rx, &cc);
+            }
+        used = c->rows;
+        img_w = c->cols;
+    } else {
+        img_w = 0;
+        put(y, x, w, "(image: needs UTF-8 + 256 colours)");
+        used = 1;
+    }
+    int lx = x + img_w + (img_w ? 1 : 0), lw = x + w - lx, ly = y + (img_w ? 0 : 1);
+    putf(ly++, lx, lw, "%d detection%s", a->pv_n, a->pv_n == 1 ? "" : "s");
+    for (int i = 0; i < a->pv_n && ly < y + h; i++) {
+        if (ly == y + h - 1 && i < a->pv_n - 1) {
+            putf(ly++, lx, lw, "... %d more", a->pv_n - i);
+            break;
+        }
+        put(ly++, lx, lw, a->pv_lines[i]);
+    }
+    if (ly - y > used) used = ly - y;
+    return used;
+}
+
 static void draw_main(app *a, lt_rect r) {
     if (!lt_rect_visible(r)) return;
+    int title_y = r.y;
+    pthread_mutex_lock(&a->mu);
+    if (a->pv_on) { /* the preview takes up to 3/5 of the pane; the transcript goes below */
+        int ph = draw_preview(a, r.y + 1, r.x, (r.h - 1) * 3 / 5, r.w - 1);
+        r.y += ph, r.h -= ph;
+    }
+    pthread_mutex_unlock(&a->mu);
     int h = r.h - 1, w = r.w - 1; /* title row; one column of margin before the side panes */
     if (w < 4) w = r.w;
     char buf[4096];
@@ -508,7 +621,7 @@ static void draw_main(app *a, lt_rect r) {
     char t[128];
     snprintf(t, sizeof t, "lathe - transcript%s", a->scroll ? " (scrolled: PgDn)" : "");
     pthread_mutex_unlock(&a->mu);
-    title(a, (lt_rect){r.y, r.x, 1, r.w}, t);
+    title(a, (lt_rect){title_y, r.x, 1, r.w}, t);
 }
 
 static void fmt_bytes(char *b, size_t cap, double v) {
@@ -784,6 +897,9 @@ static void on_key(app *a, int c) {
         } else {
             rl_replace_line("", 0);
             rl_point = 0;
+            pthread_mutex_lock(&a->mu);
+            preview_clear(a);
+            pthread_mutex_unlock(&a->mu);
         }
         return;
     case 12: /* Ctrl-L */
@@ -936,6 +1052,7 @@ int lt_workbench_main(int argc, char **argv) {
     lt_nvml_close(a->nvml);
     for (int i = 0; i < a->n_lines; i++) free(tl_at(a, i)->s);
     clear_queue(a);
+    preview_clear(a);
     if (devnull) fclose(devnull);
     return 0;
 }
