@@ -23,6 +23,14 @@ typedef struct lt_metric_sample {
     size_t mem_free, mem_total;      /* device (or host) free/total; 0 = unknown */
     int kv_used, kv_total;           /* KV blocks */
     double util;                     /* device utilisation %, < 0 = unknown */
+    /* speculative decoding of the current model (`spec`) */
+    char spec_kind[16];              /* "" = plain decoding, else "ngram", "draft", "triforce" */
+    int spec_levels;                 /* levels with statistics below: 0 = no speculative run yet,
+                                      * 1, or 2 (TriForce: [1] = the bottom drafter) */
+    double spec_accept[2];           /* acceptance rate of the last speculative run per level */
+    double spec_mean_len[2];         /* tokens per verification step (accepted + 1) */
+    double spec_tps;                 /* its decode tok/s */
+    double spec_speedup;             /* spec_tps / the model's last plain decode tok/s; 0 = unknown */
 } lt_metric_sample;
 
 typedef struct lt_metrics lt_metrics;

@@ -1,5 +1,5 @@
 /* session.c - the session state, lt_session_exec and the built-in commands (load, unload,
- * models, set, chat, reset, generate, bench, session save, replay, help, quit).
+ * models, set, chat, reset, generate, bench, spec, session save, replay, help, quit).
  *
  * Leaves out: drawing and key handling (tui/), the journal file format (journal.c), model
  * architectures (the creator passes open functions).
@@ -20,6 +20,7 @@
 #include "generate.h"
 #include "journal.h"
 #include "modelsrc.h"
+#include "spec.h"
 #include "vocab.h"
 
 #define MAX_MODELS 16
@@ -39,6 +40,16 @@ typedef struct sm {
     int32_t pending;   /* sampled but not yet fed token, -1 = none */
     bool llama2c;
     bool synthetic; /* random weights: no notion of the end of a text */
+    int32_t *hist;  /* the tokens in chat_seq's cache (n_hist of them; valid while hist_ok) */
+    int n_hist;
+    bool hist_ok;
+    /* speculative decoding (`spec`; NULL = plain) */
+    lt_spec *spec;
+    lt_lm *spec_draft;    /* the draft model `spec` opened (owned), or NULL */
+    char spec_desc[160];  /* "ngram", "draft stories (gamma 4)"... */
+    double plain_tps;     /* last plain decode rate of this model; 0 = none measured */
+    double spec_tps;      /* last speculative decode rate */
+    lt_spec_stats spec_st; /* of the last speculative run (n_levels 0 = none yet) */
     /* other kinds */
     void *obj;
     void (*close)(void *);
@@ -133,6 +144,7 @@ lt_status lt_session_create(lt_session **out, const lt_session_opts *o, lt_err *
     s->set.max_tokens = 256;
     snprintf(s->set.device, sizeof s->set.device, "%s", o && o->device ? o->device : "auto");
     s->set.threads = o ? o->threads : 0;
+    s->set.tint = true;
     lt_status st = lt_cmds_create(&s->cmds, err);
     if (st == LT_OK) st = lt_cmds_add(s->cmds, &lt_session_cmd_table, err);
     if (st == LT_OK) st = lt_metrics_create(&s->metrics, 0, err);
@@ -164,6 +176,9 @@ lt_status lt_session_create(lt_session **out, const lt_session_opts *o, lt_err *
 static void sm_free(sm *m) {
     if (!m) return;
     if (m->close) m->close(m->obj);
+    lt_spec_free(m->spec); /* before the caches and models it holds */
+    lt_lm_close(m->spec_draft);
+    lt_free(m->hist);
     lt_kv_free(m->kv);
     lt_lm_close(m->lm);
     lt_tok_free(m->tok);
@@ -383,6 +398,20 @@ void lt_session_sample(lt_session *s, lt_metric_sample *o) {
     s->rate_decode_peak = 0;
     o->prefill_tps = s->rate_prefill;
     o->last_decode_tps = s->rate_decode_last;
+    if (s->current >= 0) {
+        const sm *m = s->models[s->current];
+        if (m->spec)
+            snprintf(o->spec_kind, sizeof o->spec_kind, "%s", lt_spec_kind_name(lt_spec_get_params(m->spec)->kind));
+        if (m->spec && m->spec_st.n_levels > 0) {
+            o->spec_levels = m->spec_st.n_levels > 2 ? 2 : m->spec_st.n_levels;
+            for (int l = 0; l < o->spec_levels; l++) {
+                o->spec_accept[l] = m->spec_st.level[l].accept_rate;
+                o->spec_mean_len[l] = m->spec_st.level[l].mean_len;
+            }
+            o->spec_tps = m->spec_tps;
+            o->spec_speedup = m->plain_tps > 0 && m->spec_tps > 0 ? m->spec_tps / m->plain_tps : 0;
+        }
+    }
     bool host = !dev || lt_backend_is_host(dev);
     if (!host) {
         lt_err e;
@@ -507,6 +536,9 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
         st = lt_kv_create(&m->kv, m->be, &ko, err);
     }
     if (st == LT_OK) st = lt_kv_seq_new(m->kv, &m->chat_seq, err);
+    if (st == LT_OK && !(m->hist = lt_malloc((size_t)(lt_kv_max_ctx(m->kv) + 2) * sizeof(int32_t))))
+        st = lt_err_set(err, LT_ENOMEM, "out of host memory");
+    m->hist_ok = true;
     if (st == LT_OK) {
         snprintf(m->device, sizeof m->device, "%s", lt_backend_device(m->be));
         st = add_model(s, m, true, err);
@@ -592,14 +624,14 @@ static lt_status parse_int(const char *v, long lo, long hi, long *out, const cha
     return LT_OK;
 }
 
-static const char *k_keys = "temp, top-k, top-p, min-p, seed, max-tokens, device, threads";
+static const char *k_keys = "temp, top-k, top-p, min-p, seed, max-tokens, device, threads, tint";
 
 static void print_settings(lt_session *s, lt_sink *sink) {
     const lt_settings *t = &s->set;
     lt_sink_printf(sink, LT_TEXT_INFO,
-                   "temp %g  top-k %d  top-p %g  min-p %g  seed %llu  max-tokens %d  device %s  threads %d\n",
+                   "temp %g  top-k %d  top-p %g  min-p %g  seed %llu  max-tokens %d  device %s  threads %d  tint %s\n",
                    t->temp, t->top_k, t->top_p, t->min_p, (unsigned long long)t->seed, t->max_tokens, t->device,
-                   t->threads);
+                   t->threads, t->tint ? "on" : "off");
 }
 
 static lt_status cmd_set(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
@@ -631,6 +663,9 @@ static lt_status cmd_set(lt_session *s, const lt_args *a, lt_sink *sink, lt_err 
         if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto"))
             st = lt_err_set(err, LT_EINVAL, "set device: '%s' is not cpu, cuda or auto", v);
         else st = LT_OK, snprintf(n.device, sizeof n.device, "%s", v);
+    } else if (!strcmp(k, "tint")) {
+        if (strcmp(v, "on") && strcmp(v, "off")) st = lt_err_set(err, LT_EINVAL, "set tint: '%s' is not on or off", v);
+        else st = LT_OK, n.tint = !strcmp(v, "on");
     } else
         st = lt_err_set(err, LT_EINVAL, "set: unknown setting '%s' (%s)", k, k_keys);
     if (st != LT_OK) return st;
@@ -649,10 +684,21 @@ typedef struct gen_ctx {
     lt_sink *sink;
     double t_start, t_first, t_last_rate;
     int n_prompt, n;
+    bool tint; /* send accepted drafts as LT_TEXT_MODEL_DRAFT */
 } gen_ctx;
 
+static bool gen_cb_kind(gen_ctx *g, int32_t id, const char *text, size_t len, lt_text_kind kind);
+
 static bool gen_cb(void *ud, int32_t id, const char *text, size_t len) {
+    return gen_cb_kind(ud, id, text, len, LT_TEXT_MODEL);
+}
+
+static bool spec_cb(void *ud, int32_t id, const char *text, size_t len, bool drafted) {
     gen_ctx *g = ud;
+    return gen_cb_kind(g, id, text, len, drafted && g->tint ? LT_TEXT_MODEL_DRAFT : LT_TEXT_MODEL);
+}
+
+static bool gen_cb_kind(gen_ctx *g, int32_t id, const char *text, size_t len, lt_text_kind kind) {
     double now = lt_now();
     if (id >= 0) {
         if (g->n == 0) {
@@ -665,7 +711,7 @@ static bool gen_cb(void *ud, int32_t id, const char *text, size_t len) {
             g->t_last_rate = now;
         }
     }
-    if (len && g->sink && g->sink->text) g->sink->text(g->sink->ud, LT_TEXT_MODEL, text, len);
+    if (len && g->sink && g->sink->text) g->sink->text(g->sink->ud, kind, text, len);
     return !atomic_load(&g->s->cancel);
 }
 
@@ -746,10 +792,34 @@ static lt_status run_gen(lt_session *s, sm *m, int seq, int32_t *ids, int n, boo
     int32_t *out = lt_malloc((size_t)(cap + 1) * sizeof(int32_t));
     if (!out) return lt_err_set(err, LT_ENOMEM, "out of host memory");
     gen_ctx g = {.s = s, .sink = sink, .t_start = lt_now(), .n_prompt = n};
+    g.tint = s->set.tint && sink && sink->tint;
     g.t_last_rate = g.t_start;
-    lt_gen_stats st;
-    lt_status r = gp.n_predict == 0 ? LT_OK
-                                    : lt_generate(m->lm, m->tok, m->kv, seq, p, n, &gp, gen_cb, &g, out, cap, &st, err);
+    lt_gen_stats st = {0};
+    lt_status r = LT_OK;
+    bool chat = seq == m->chat_seq;
+    if (gp.n_predict != 0 && m->spec) { /* speculative: same contract as lt_generate */
+        const int32_t *past = NULL;
+        if (used > 0 && chat && m->hist_ok && m->n_hist == used) past = m->hist;
+        else if (used > 0)
+            r = lt_err_set(err, LT_EINVAL, "speculation: the tokens of this conversation are unknown - 'reset' first");
+        lt_spec_stats sst;
+        if (r == LT_OK)
+            r = lt_spec_generate(m->spec, m->tok, seq, past, used, p, n, &gp, spec_cb, &g, out, NULL, cap, &sst, err);
+        if (r == LT_OK) {
+            st = sst.gen;
+            pthread_mutex_lock(&s->mu);
+            m->spec_st = sst;
+            if (st.n_gen > 1 && st.decode_s > 0) m->spec_tps = st.n_gen / st.decode_s;
+            pthread_mutex_unlock(&s->mu);
+        }
+    } else if (gp.n_predict != 0) {
+        r = lt_generate(m->lm, m->tok, m->kv, seq, p, n, &gp, gen_cb, &g, out, cap, &st, err);
+        if (r == LT_OK && st.n_gen > 1 && st.decode_s > 0) {
+            pthread_mutex_lock(&s->mu);
+            m->plain_tps = st.n_gen / st.decode_s;
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
     if (gp.n_predict == 0) { /* replay of a command cancelled before its first token */
         float *lg = lt_malloc((size_t)lt_lm_config(m->lm)->n_vocab * sizeof(float));
         r = lg ? lt_lm_eval(m->lm, m->kv, seq, p, n, false, lg, err) : lt_err_set(err, LT_ENOMEM, "out of host memory");
@@ -757,6 +827,17 @@ static lt_status run_gen(lt_session *s, sm *m, int seq, int32_t *ids, int n, boo
         st = (lt_gen_stats){.n_prompt = n, .stop = LT_GEN_STOP_LENGTH};
     }
     set_rates(s, -1, 0, st.n_gen > 1 && st.decode_s > 0 ? st.n_gen / st.decode_s : -1);
+    if (chat) { /* keep the conversation's tokens in step with its cache (speculation needs them) */
+        int k = st.n_gen < cap ? st.n_gen : cap, len = lt_kv_seq_len(m->kv, seq);
+        if (r == LT_OK && m->hist_ok && m->n_hist == used && used + n + k >= len) {
+            memcpy(m->hist + used, p, (size_t)n * sizeof(int32_t));
+            if (len > used + n) memcpy(m->hist + used + n, out, (size_t)(len - used - n) * sizeof(int32_t));
+            m->n_hist = len;
+        } else {
+            m->hist_ok = len == 0;
+            m->n_hist = 0;
+        }
+    }
     if (r == LT_OK) {
         int k = st.n_gen < cap ? st.n_gen : cap;
         s->last.has_digest = true;
@@ -827,6 +908,8 @@ static lt_status cmd_reset(lt_session *s, const lt_args *a, lt_sink *sink, lt_er
     if (!m) return err->code;
     lt_kv_seq_truncate(m->kv, m->chat_seq, 0);
     m->pending = -1;
+    m->n_hist = 0;
+    m->hist_ok = true;
     lt_sink_printf(sink, LT_TEXT_INFO, "conversation with '%s' cleared\n", m->name);
     return LT_OK;
 }
@@ -881,6 +964,11 @@ static lt_status cmd_bench(lt_session *s, const lt_args *a, lt_sink *sink, lt_er
     if (r == LT_OK) {
         double dtps = done > 0 ? done / dec_s : 0;
         set_rates(s, -1, 0, dtps > 0 ? dtps : -1);
+        if (done > 1) {
+            pthread_mutex_lock(&s->mu);
+            m->plain_tps = dtps; /* plain decoding: the baseline of spec's speedup */
+            pthread_mutex_unlock(&s->mu);
+        }
         progress(sink, "bench", 1);
         s->last.cancelled = done < ng;
         s->last.n_tokens = done;
@@ -891,6 +979,181 @@ static lt_status cmd_bench(lt_session *s, const lt_args *a, lt_sink *sink, lt_er
     lt_free(logits);
     lt_free(ids);
     return r;
+}
+
+/* ==== commands: speculative decoding ============================================== */
+
+/* Opens a draft model file (or synthetic:PRESET) with the session's opener on backend be. */
+static lt_status open_draft(lt_session *s, const char *path, lt_backend *be, lt_lm **out, lt_err *err) {
+    *out = NULL;
+    if (!strncmp(path, "synthetic:", 10)) {
+        if (!s->opts.open_synthetic) return lt_err_set(err, LT_EUNSUPPORTED, "synthetic models are not available here");
+        return s->opts.open_synthetic(out, path + 10, be, err);
+    }
+    if (!s->opts.open_lm) return lt_err_set(err, LT_EUNSUPPORTED, "no model opener in this session");
+    lt_modelsrc *src = NULL;
+    LT_TRY(lt_modelsrc_open(&src, path, NULL, err));
+    lt_status st = s->opts.open_lm(out, src, be, NULL, err);
+    lt_modelsrc_close(src);
+    return st;
+}
+
+static void spec_status(lt_session *s, sm *m, lt_sink *sink) {
+    if (!m->spec) {
+        lt_sink_printf(sink, LT_TEXT_INFO, "speculative decoding of '%s': off\n", m->name);
+        return;
+    }
+    lt_sink_printf(sink, LT_TEXT_INFO, "speculative decoding of '%s': %s\n", m->name, m->spec_desc);
+    const lt_spec_stats *t = &m->spec_st;
+    if (t->n_levels == 0) {
+        lt_sink_printf(sink, LT_TEXT_INFO, "  no speculative run yet\n");
+        return;
+    }
+    for (int l = 0; l < t->n_levels && l < 2; l++)
+        lt_sink_printf(sink, LT_TEXT_INFO, "  %s: acceptance %.1f%% (%lld of %lld drafts), mean accepted length %.2f\n",
+                       l == 0 ? "target" : "bottom", 100 * t->level[l].accept_rate, (long long)t->level[l].accepted,
+                       (long long)t->level[l].drafted, t->level[l].mean_len);
+    if (m->plain_tps > 0 && m->spec_tps > 0)
+        lt_sink_printf(sink, LT_TEXT_INFO, "  decode %.1f tok/s, plain %.1f tok/s: speedup %.2fx\n", m->spec_tps,
+                       m->plain_tps, m->spec_tps / m->plain_tps);
+    else
+        lt_sink_printf(sink, LT_TEXT_INFO, "  decode %.1f tok/s, speedup - (no plain decoding measured: 'bench')\n",
+                       m->spec_tps);
+}
+
+#define SPEC_USAGE \
+    "spec [off|ngram|draft MODEL|triforce] [--gamma N] [--adaptive] [--budget N] [--chunk N] [--draft MODEL]"
+static const char *k_spec_usage = SPEC_USAGE;
+
+static lt_status cmd_spec(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    sm *m = current_llm(s, err);
+    if (!m) return err->code;
+    if (a->argc == 1) {
+        spec_status(s, m, sink);
+        lt_session_set_digest(s, lt_fnv1a64(LT_FNV_INIT, m->spec_desc, m->spec ? strlen(m->spec_desc) : 0));
+        return LT_OK;
+    }
+    lt_spec_kind kind;
+    const char *model = NULL;
+    int i = 2;
+    if (!strcmp(a->argv[1], "draft")) {
+        kind = LT_SPEC_DRAFT;
+        if (a->argc > 2 && strncmp(a->argv[2], "--", 2)) model = a->argv[i++];
+    } else {
+        LT_TRY(lt_spec_parse(a->argv[1], &kind, &model, err));
+    }
+    lt_spec_params p = lt_spec_defaults(kind);
+    bool has_budget = false, has_chunk = false, has_gamma = false;
+    for (; i < a->argc; i++) {
+        const char *o = a->argv[i];
+        long v = 0;
+        if (!strcmp(o, "--adaptive")) {
+            p.adaptive = true;
+            continue;
+        }
+        bool known = !strcmp(o, "--gamma") || !strcmp(o, "--budget") || !strcmp(o, "--chunk") || !strcmp(o, "--draft");
+        if (!known) return lt_err_set(err, LT_EINVAL, "spec: unexpected '%s'; usage: %s", o, k_spec_usage);
+        if (i + 1 >= a->argc) return lt_err_set(err, LT_EINVAL, "spec: %s needs a value; usage: %s", o, k_spec_usage);
+        const char *val = a->argv[++i];
+        if (!strcmp(o, "--draft")) {
+            model = val;
+            continue;
+        }
+        bool g = !strcmp(o, "--gamma"), bu = !strcmp(o, "--budget");
+        long hi = g ? 64 : bu ? 1 << 20 : 1024;
+        char *end;
+        errno = 0;
+        v = strtol(val, &end, 10);
+        if (end == val || *end || errno || v < 1 || v > hi)
+            return lt_err_set(err, LT_EINVAL, "spec %s: '%s' is not an integer in [1, %ld]", o, val, hi);
+        if (g) p.gamma = (int)v, has_gamma = true;
+        else if (bu) p.budget = (int)v, has_budget = true;
+        else p.chunk = (int)v, has_chunk = true;
+    }
+    if (kind != LT_SPEC_TRIFORCE && (has_budget || has_chunk))
+        return lt_err_set(err, LT_EINVAL, "spec: --budget and --chunk apply to triforce only");
+    if (kind == LT_SPEC_OFF && (has_gamma || p.adaptive || model))
+        return lt_err_set(err, LT_EINVAL, "spec off takes no options");
+    if (kind == LT_SPEC_NGRAM && model) return lt_err_set(err, LT_EINVAL, "spec ngram takes no model");
+    if (kind == LT_SPEC_DRAFT && !model)
+        return lt_err_set(err, LT_EINVAL, "spec draft needs a model: spec draft PATH [--gamma N]");
+    if (kind == LT_SPEC_OFF) {
+        pthread_mutex_lock(&s->mu);
+        lt_spec_free(m->spec);
+        lt_lm_close(m->spec_draft);
+        m->spec = NULL;
+        m->spec_draft = NULL;
+        m->spec_desc[0] = 0;
+        memset(&m->spec_st, 0, sizeof m->spec_st);
+        pthread_mutex_unlock(&s->mu);
+        lt_sink_printf(sink, LT_TEXT_INFO, "speculative decoding of '%s' off\n", m->name);
+        lt_session_set_digest(s, lt_fnv1a64(LT_FNV_INIT, "off", 3));
+        return LT_OK;
+    }
+    lt_lm *draft = NULL;
+    lt_kv_cache *nkv = NULL;
+    int nseq = -1;
+    lt_status r = LT_OK;
+    if (model) {
+        progress(sink, "load", 0.1);
+        r = open_draft(s, model, m->be, &draft, err);
+        if (r != LT_OK) lt_err_prefix(err, "spec: draft model %s", model);
+        progress(sink, "load", 1.0);
+    }
+    p.draft = draft;
+    int bs = lt_kv_block_size(m->kv);
+    int chunk = p.chunk ? p.chunk : bs;
+    if (r == LT_OK && kind == LT_SPEC_TRIFORCE && (chunk % bs || lt_kv_max_seqs(m->kv) < 4)) {
+        /* TriForce needs chunks made of whole blocks and a sequence slot for its view (plus
+         * one for `generate`): a new cache, so the conversation starts over */
+        if (chunk % bs && chunk > 64)
+            r = lt_err_set(err, LT_EINVAL, "--chunk %d is not a multiple of the KV block size %d (use one, or <= 64)",
+                           chunk, bs);
+        lt_kv_opts ko = lt_lm_kv_opts(m->lm, lt_kv_max_ctx(m->kv), 4);
+        ko.dtype = LT_F16;
+        ko.block_size = chunk % bs ? chunk : bs;
+        if (r == LT_OK) r = lt_kv_create(&nkv, m->be, &ko, err);
+        if (r == LT_OK) r = lt_kv_seq_new(nkv, &nseq, err);
+        if (r != LT_OK) lt_err_prefix(err, "spec: TriForce cache");
+    }
+    lt_spec *sp = NULL;
+    if (r == LT_OK) r = lt_spec_create(&sp, m->lm, nkv ? nkv : m->kv, &p, err);
+    if (r != LT_OK) {
+        lt_kv_free(nkv);
+        lt_lm_close(draft);
+        return err->msg[0] && strncmp(err->msg, "spec", 4) ? lt_err_prefix(err, "spec") : r;
+    }
+    pthread_mutex_lock(&s->mu);
+    lt_spec_free(m->spec);
+    lt_lm_close(m->spec_draft);
+    m->spec = sp;
+    m->spec_draft = draft;
+    memset(&m->spec_st, 0, sizeof m->spec_st);
+    m->spec_tps = 0;
+    if (nkv) {
+        lt_kv_free(m->kv);
+        m->kv = nkv;
+        m->chat_seq = nseq;
+        m->pending = -1;
+        m->n_hist = 0;
+        m->hist_ok = true;
+    }
+    const lt_spec_params *q = lt_spec_get_params(sp);
+    char base[64];
+    int k = snprintf(m->spec_desc, sizeof m->spec_desc, "%s", lt_spec_kind_name(kind));
+    if (model)
+        k += snprintf(m->spec_desc + k, sizeof m->spec_desc - (size_t)k, " %s", base_name(model, base, sizeof base));
+    if (kind == LT_SPEC_TRIFORCE)
+        k += snprintf(m->spec_desc + k, sizeof m->spec_desc - (size_t)k, " (budget %d, chunk %d, gamma %d%s)",
+                      q->budget, chunk, q->gamma ? q->gamma : 6, q->adaptive ? ", adaptive" : "");
+    else
+        snprintf(m->spec_desc + k, sizeof m->spec_desc - (size_t)k, " (gamma %d%s)", q->gamma ? q->gamma : 4,
+                 q->adaptive ? ", adaptive" : "");
+    pthread_mutex_unlock(&s->mu);
+    lt_sink_printf(sink, LT_TEXT_INFO, "speculative decoding of '%s': %s%s\n", m->name, m->spec_desc,
+                   nkv ? " - new KV cache for TriForce, conversation cleared" : "");
+    lt_session_set_digest(s, lt_fnv1a64(LT_FNV_INIT, m->spec_desc, strlen(m->spec_desc)));
+    return LT_OK;
 }
 
 /* ==== commands: session ========================================================== */
@@ -984,6 +1247,7 @@ static const lt_cmd_arg k_set_args[] = {{"KEY", "temp, top-k, top-p, min-p, seed
                                         {NULL, NULL}};
 static const lt_cmd_arg k_text_args[] = {{"TEXT", "the prompt"}, {NULL, NULL}};
 static const lt_cmd_arg k_session_args[] = {{"save", "the word 'save'"}, {"PATH", "where to copy the journal"}, {NULL, NULL}};
+static const lt_cmd_arg k_spec_args[] = {{"MODE", "off, ngram, draft MODEL, triforce"}, {NULL, NULL}};
 static const lt_cmd_arg k_replay_args[] = {{"FILE", "a .lathe session file"}, {NULL, NULL}};
 
 static const lt_cmd k_cmds[] = {
@@ -999,6 +1263,8 @@ static const lt_cmd k_cmds[] = {
      k_text_args, true, cmd_generate},
     {"bench", NULL, "bench [-p PROMPT_TOKENS] [-n GEN_TOKENS]", "measure prefill and decode speed of the current model",
      0, 4, NULL, true, cmd_bench},
+    {"spec", NULL, SPEC_USAGE,
+     "speculative decoding of chat/generate (no arguments: state and acceptance)", 0, 9, k_spec_args, true, cmd_spec},
     {"session", NULL, "session save PATH", "copy this session's journal to PATH", 2, 2, k_session_args, false,
      cmd_session},
     {"replay", NULL, "replay FILE [--check]", "re-run a session file in a fresh session and compare results", 1, 2,

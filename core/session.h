@@ -2,8 +2,10 @@
  *
  * A session holds the loaded models by name (language models with their backend, KV cache
  * and tokenizer; other kinds of loaded objects through lt_session_put_object), the
- * settings (temp, top-k, top-p, min-p, seed, max-tokens, device, threads), the chat state
- * of the current model, the command registry, the metrics ring and an optional journal.
+ * settings (temp, top-k, top-p, min-p, seed, max-tokens, device, threads, tint), the chat state
+ * of the current model, each model's speculative decoder (`spec`, core/spec.h: chat and
+ * generate decode through it when set), the command registry, the metrics ring and an
+ * optional journal.
  * Events (streamed text, progress) flow up through an lt_sink; a job stops early when
  * lt_session_cancel is called from another thread (or the sink's cancel flag is set).
  *
@@ -27,6 +29,8 @@ typedef enum lt_text_kind {
     LT_TEXT_MODEL,    /* streamed model output */
     LT_TEXT_INFO,     /* command output (tables, reports) */
     LT_TEXT_ERROR,    /* non-fatal problems reported while a command runs */
+    LT_TEXT_MODEL_DRAFT, /* model output that was an accepted speculative draft; only sent to sinks
+                          * with tint set (and `set tint on`), others get LT_TEXT_MODEL */
 } lt_text_kind;
 
 /* Where a running command sends its events. Every member may be NULL. Callbacks run on
@@ -36,6 +40,7 @@ struct lt_sink {
     void (*text)(void *ud, lt_text_kind kind, const char *s, size_t n);
     /* what: "load", "bench"...; frac in [0, 1]. */
     void (*progress)(void *ud, const char *what, double frac);
+    bool tint; /* the sink tells accepted draft tokens apart (LT_TEXT_MODEL_DRAFT) */
 };
 
 /* Prints formatted text to a sink (no-op for a NULL sink or callback). */
@@ -154,6 +159,7 @@ typedef struct lt_settings {
     int max_tokens;
     char device[16];
     int threads;
+    bool tint; /* accepted draft tokens as LT_TEXT_MODEL_DRAFT (to sinks that ask); default on */
 } lt_settings;
 /* The settings in force (changed only by `set`). */
 const lt_settings *lt_session_settings(const lt_session *s);

@@ -3,6 +3,7 @@
 # colours) and 200x50 (xterm-256color): the bundled model loads, a typed prompt streams
 # into the main pane, Ctrl-P opens the palette, a fuzzy query finds bench and Enter runs it, the side panes show numbers, Esc
 # cancels a long generation (synthetic 4096-context model) and the UI still answers,
+# at 200x50 `/spec ngram` makes chat speculative and the throughput pane shows the acceptance,
 # /quit leaves; then `lathe replay --check` accepts the recorded journal and rejects a
 # copy with one digest altered, naming that line. Polls the screen with timeouts.
 set -u
@@ -109,6 +110,21 @@ run_size() {
   T send-keys -t w Escape
   sleep 0.3
   if screen | grep -q "dog 0\.[0-9]* \["; then bad "Esc closes the preview"; else ok; fi
+
+  # speculative decoding (wide terminal only): n-gram drafts on the bundled model; the
+  # throughput pane shows the acceptance, the mean accepted length and the speedup
+  if ((cols >= 150)); then
+    type_line "/unload big"
+    expect "back to the bundled model" "unloaded 'big'" 10
+    type_line "/set max-tokens 120"
+    expect "setting applied" "max-tokens 120" 10
+    type_line "/spec ngram"
+    expect "spec switched on" "speculative decoding of 'stories260K': ngram" 10
+    type_line "Once upon a time there was a cat"
+    expect "spec chat finishes" "chat done in [0-9.]+ s \([0-9]+ tokens\)" 30
+    expect "throughput pane: acceptance" "spec ngram accept [0-9]+% len [0-9]+\.[0-9]+" 10
+    expect "throughput pane: speedup" "speedup [0-9]+\.[0-9]+x" 5
+  fi
 
   type_line "/quit"
   expect "quit" "LATHE-EXITED=0" 15

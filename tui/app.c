@@ -40,6 +40,7 @@ typedef struct tline {
     lt_text_kind kind;
     char *s;
     size_t len, cap;
+    unsigned char *tint; /* per byte: 1 = an accepted speculative draft (NULL = none) */
 } tline;
 
 typedef struct app {
@@ -85,7 +86,7 @@ typedef struct app {
 
 static app *g_app; /* readline's callbacks carry no user pointer */
 
-enum { C_USER = 1, C_MODEL, C_INFO, C_ERR, C_W, C_K, C_S, C_O, C_F, C_TITLE, C_SPARK };
+enum { C_USER = 1, C_MODEL, C_INFO, C_ERR, C_W, C_K, C_S, C_O, C_F, C_TITLE, C_SPARK, C_DRAFT };
 
 /* ==== transcript (any thread, mu held by the caller) ============================== */
 
@@ -98,6 +99,7 @@ static tline *tl_new(app *a, lt_text_kind k) {
         a->head = (a->head + 1) % MAX_LINES;
         a->n_lines--;
         free(l->s);
+        free(l->tint);
         memset(l, 0, sizeof *l);
     }
     l = tl_at(a, a->n_lines++);
@@ -107,6 +109,8 @@ static tline *tl_new(app *a, lt_text_kind k) {
 }
 
 static void tl_append(app *a, lt_text_kind k, const char *s, size_t n) {
+    bool drafted = k == LT_TEXT_MODEL_DRAFT; /* model text, tinted */
+    if (drafted) k = LT_TEXT_MODEL;
     for (size_t i = 0; i < n;) {
         tline *l = a->line_open && a->n_lines ? tl_at(a, a->n_lines - 1) : NULL;
         if (!l || (l->kind != k && l->len > 0)) {
@@ -122,8 +126,16 @@ static void tl_append(app *a, lt_text_kind k, const char *s, size_t n) {
             char *ns = realloc(l->s, nc);
             if (!ns) return;
             l->s = ns;
+            if (l->tint) {
+                unsigned char *nt = realloc(l->tint, nc);
+                if (!nt) return;
+                memset(nt + l->cap, 0, nc - l->cap);
+                l->tint = nt;
+            }
             l->cap = nc;
         }
+        if (drafted && !l->tint) l->tint = calloc(1, l->cap ? l->cap : 1);
+        if (l->tint) memset(l->tint + l->len, drafted, take);
         for (size_t j = 0; j < take; j++) { /* tabs and control bytes would break the layout */
             char ch = s[i + j];
             l->s[l->len++] = ch == '\t' ? ' ' : ((unsigned char)ch < 32 ? '?' : ch);
@@ -223,7 +235,7 @@ static void preview_take(app *a) {
 
 static void *worker(void *ud) {
     app *a = ud;
-    lt_sink sink = {.ud = a, .text = sink_text, .progress = sink_progress};
+    lt_sink sink = {.ud = a, .text = sink_text, .progress = sink_progress, .tint = true};
     pthread_mutex_lock(&a->mu);
     for (;;) {
         while (!a->n_queue && !a->stop) pthread_cond_wait(&a->cv, &a->mu);
@@ -463,6 +475,7 @@ static int attr_of(app *a, lt_text_kind k) {
     switch (k) {
     case LT_TEXT_USER: return a->colors ? COLOR_PAIR(C_USER) | A_BOLD : A_BOLD;
     case LT_TEXT_MODEL: return a->colors ? COLOR_PAIR(C_MODEL) : A_NORMAL;
+    case LT_TEXT_MODEL_DRAFT: return a->colors ? COLOR_PAIR(C_DRAFT) : A_UNDERLINE;
     case LT_TEXT_INFO: return a->colors ? COLOR_PAIR(C_INFO) : A_DIM;
     default: return a->colors ? COLOR_PAIR(C_ERR) | A_BOLD : A_STANDOUT;
     }
@@ -612,7 +625,18 @@ static void draw_main(app *a, lt_rect r) {
             if (skip > 0) skip--;
             else if (y < r.y + r.h) {
                 move(y++, r.x);
-                addnstr(s + o, (int)(e - o));
+                if (l->tint && s == l->s) { /* runs of drafted and verified bytes */
+                    for (size_t j = o; j < e;) {
+                        size_t q = j;
+                        while (q < e && l->tint[q] == l->tint[j]) q++;
+                        attrset(attr_of(a, l->tint[j] ? LT_TEXT_MODEL_DRAFT : l->kind));
+                        addnstr(s + j, (int)(q - j));
+                        j = q;
+                    }
+                    attrset(attr_of(a, l->kind));
+                } else {
+                    addnstr(s + o, (int)(e - o));
+                }
             }
             o = e;
         } while (o < n && y < r.y + r.h);
@@ -736,6 +760,21 @@ static void draw_throughput(app *a, lt_rect r) {
     else putf(r.y + 3, x, w, "decode %.1f (last %.1f)", m->decode_tps, m->last_decode_tps);
     putf(r.y + 4, x, w, "prefill%8.1f tok/s", m->prefill_tps);
     if (r.h > 5) putf(r.y + 5, x, w, "KV blocks %d / %d", m->kv_used, m->kv_total);
+    if (r.h > 6 && m->spec_kind[0]) { /* speculative decoding of the current model */
+        char sp[32] = "-";
+        if (m->spec_speedup > 0) snprintf(sp, sizeof sp, "%.2fx", m->spec_speedup);
+        if (m->spec_levels == 0) putf(r.y + 6, x, w, "spec %s (no run yet)", m->spec_kind);
+        else if (r.h <= 7)
+            putf(r.y + 6, x, w, "spec %s acc %.0f%% len %.2f x %s", m->spec_kind, 100 * m->spec_accept[0],
+                 m->spec_mean_len[0], sp);
+        else {
+            putf(r.y + 6, x, w, "spec %s accept %.0f%% len %.2f", m->spec_kind, 100 * m->spec_accept[0],
+                 m->spec_mean_len[0]);
+            putf(r.y + 7, x, w, "speedup %s (%.1f tok/s)", sp, m->spec_tps);
+            if (r.h > 8 && m->spec_levels > 1)
+                putf(r.y + 8, x, w, "bottom accept %.0f%% len %.2f", 100 * m->spec_accept[1], m->spec_mean_len[1]);
+        }
+    }
 }
 
 static void draw_models(app *a, lt_rect r) {
@@ -992,6 +1031,7 @@ int lt_workbench_main(int argc, char **argv) {
         a->colors = true;
         init_pair(C_USER, COLOR_GREEN, -1);
         init_pair(C_MODEL, -1, -1);
+        init_pair(C_DRAFT, COLOR_YELLOW, -1); /* accepted speculative drafts */
         init_pair(C_INFO, COLOR_CYAN, -1);
         init_pair(C_ERR, COLOR_RED, -1);
         init_pair(C_W, COLOR_BLACK, COLOR_BLUE);
@@ -1050,7 +1090,7 @@ int lt_workbench_main(int argc, char **argv) {
     if (jp) printf("session journal: %s\n", jp);
     lt_session_free(a->s);
     lt_nvml_close(a->nvml);
-    for (int i = 0; i < a->n_lines; i++) free(tl_at(a, i)->s);
+    for (int i = 0; i < a->n_lines; i++) free(tl_at(a, i)->s), free(tl_at(a, i)->tint);
     clear_queue(a);
     preview_clear(a);
     if (devnull) fclose(devnull);
