@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "../core/backend.h"
+#include "../core/lm.h"
 #include "../core/modelsrc.h"
 #include "../core/tokenizer.h"
 
@@ -39,6 +40,13 @@ void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts);
  * vocab stays in the source). Looks for tokenizer.bin next to a llama2.c model. Prints
  * errors. */
 bool lt_cli_open_model(const char *path, const char *tokenizer_path, lt_modelsrc **src, lt_tokenizer **tok);
+/* Opens a language model on be: the model file at path (its tokenizer into *tok when tok is
+ * not NULL; what lt_cli_open_model finds) or, when synth is set, random weights shaped like
+ * that preset with matrices of dtype `type` and a context of at least min_ctx tokens.
+ * *llama2c (may be NULL) says whether it came from a llama2.c checkpoint. Prints errors
+ * ("lathe: WHAT: message", WHAT = what or the path). */
+bool lt_cli_open_lm(const char *what, const char *path, const char *tokp, const char *synth, const char *type,
+                    int min_ctx, lt_backend *be, lt_lm **m, lt_tokenizer **tok, bool *llama2c);
 /* Creates the backend named by --device (default auto) with --threads. Prints errors. */
 bool lt_cli_backend(const char *device, int threads, lt_backend **be);
 

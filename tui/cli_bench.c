@@ -42,16 +42,6 @@ typedef struct spec_case {
     lt_lm *draft;
 } spec_case;
 
-static bool bs_open_lm(const char *path, const char *tokp, lt_backend *be, lt_lm **m, lt_tokenizer **tok) {
-    lt_modelsrc *src = NULL;
-    lt_err err = {0};
-    if (!lt_cli_open_model(path, tokp, &src, tok)) return false;
-    lt_status s = lt_llama_open(m, src, be, NULL, &err);
-    lt_modelsrc_close(src);
-    if (s != LT_OK) fprintf(stderr, "lathe: %s: %s\n", path, err.msg);
-    return s == LT_OK;
-}
-
 static int bench_spec(int argc, char **argv) {
     const char *model = NULL, *synth = NULL, *type = "q8_0", *device = NULL, *tokp = NULL, *spec = NULL,
                *draft_path = NULL, *text = NULL;
@@ -104,7 +94,7 @@ static int bench_spec(int argc, char **argv) {
     memset(cases, 0, sizeof cases);
     int nc = 0;
     lt_backend *be = NULL;
-    lt_lm *m = NULL, *draft = NULL, *draft2 = NULL;
+    lt_lm *m = NULL, *draft = NULL;
     lt_tokenizer *tok = NULL;
     lt_kv_cache *kv = NULL;
     int32_t *ids = NULL, *ref = NULL, *got = NULL;
@@ -128,22 +118,10 @@ static int bench_spec(int argc, char **argv) {
     }
     if (!lt_cli_backend(device, threads, &be)) goto done;
     const char *name = synth ? synth : model;
-    if (synth) {
-        lt_llm_config cfg;
-        lt_dtype dt = lt_dtype_from_name(type);
-        if (dt == LT_DTYPE_COUNT || dt == LT_I32) {
-            fprintf(stderr, "lathe bench spec: unknown --type '%s'\n", type);
-            rc = 2;
-            goto done;
-        }
-        if (lt_llama_preset(synth, &cfg, &err) != LT_OK) goto fail;
-        int need = (n_prompt > 0 ? n_prompt : 64) + self_prompt + n_gen + 80;
-        if (cfg.max_seq < need) cfg.max_seq = need;
-        if (lt_llama_open_synthetic(&m, &cfg, dt, 1234, be, NULL, &err) != LT_OK) goto fail;
-    } else if (!bs_open_lm(model, tokp, be, &m, &tok)) {
+    int need = (n_prompt > 0 ? n_prompt : 64) + self_prompt + n_gen + 80;
+    if (!lt_cli_open_lm(NULL, model, tokp, synth, type, need, be, &m, synth ? NULL : &tok, NULL)) goto done;
+    if (draft_path && !lt_cli_open_lm("draft model", draft_path, NULL, NULL, NULL, 0, be, &draft, NULL, NULL))
         goto done;
-    }
-    if (draft_path && !bs_open_lm(draft_path, NULL, be, &draft, NULL)) goto done;
     if (nc == 0) { /* all applicable sources */
         cases[nc].kind = LT_SPEC_NGRAM;
         snprintf(cases[nc++].name, sizeof cases[0].name, "ngram");
@@ -163,7 +141,6 @@ static int bench_spec(int argc, char **argv) {
     }
     for (int i = 0; i < nc; i++)
         if (cases[i].kind == LT_SPEC_DRAFT) cases[i].draft = draft;
-    (void)draft2;
     const lt_llm_config *c = lt_lm_config(m);
     /* the prompt */
     int np = 0;
@@ -370,7 +347,6 @@ int lt_cli_bench(int argc, char **argv) {
         fprintf(stderr, "lathe bench: --prompt and --gen must be positive\n");
         return 2;
     }
-    lt_modelsrc *src = NULL;
     lt_tokenizer *tok = NULL;
     lt_backend *be = NULL;
     lt_lm *m = NULL;
@@ -380,29 +356,8 @@ int lt_cli_bench(int argc, char **argv) {
     int rc = 1;
     lt_err err = {0};
     if (!lt_cli_backend(device, threads, &be)) goto done;
-    const char *name;
-    if (synth) {
-        lt_llm_config cfg;
-        lt_dtype dt = lt_dtype_from_name(type);
-        if (dt == LT_DTYPE_COUNT || dt == LT_I32) {
-            fprintf(stderr, "lathe bench: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", type);
-            rc = 2;
-            goto done;
-        }
-        if (lt_llama_preset(synth, &cfg, &err) != LT_OK ||
-            lt_llama_open_synthetic(&m, &cfg, dt, 1234, be, NULL, &err) != LT_OK) {
-            fprintf(stderr, "lathe: %s\n", err.msg);
-            goto done;
-        }
-        name = synth;
-    } else {
-        if (!lt_cli_open_model(model, tokp, &src, &tok)) goto done;
-        if (lt_llama_open(&m, src, be, NULL, &err) != LT_OK) {
-            fprintf(stderr, "lathe: %s\n", err.msg);
-            goto done;
-        }
-        name = model;
-    }
+    const char *name = synth ? synth : model;
+    if (!lt_cli_open_lm(NULL, model, tokp, synth, type, 0, be, &m, synth ? NULL : &tok, NULL)) goto done;
     const lt_llm_config *c = lt_lm_config(m);
     int ctx = n_prompt > n_gen ? n_prompt : n_gen;
     if (ctx < 16) ctx = 16;
@@ -504,6 +459,5 @@ done:
     lt_lm_close(m);
     lt_backend_free(be);
     lt_tok_free(tok);
-    lt_modelsrc_close(src);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../core/modelsrc.h"
+#include "../models/llama.h"
 #include "cli.h"
 
 void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts) {
@@ -138,4 +139,37 @@ bool lt_cli_backend(const char *device, int threads, lt_backend **be) {
         return false;
     }
     return true;
+}
+
+bool lt_cli_open_lm(const char *what, const char *path, const char *tokp, const char *synth, const char *type,
+                    int min_ctx, lt_backend *be, lt_lm **m, lt_tokenizer **tok, bool *llama2c) {
+    lt_err err = {0};
+    *m = NULL;
+    if (tok) *tok = NULL;
+    if (llama2c) *llama2c = false;
+    if (synth) {
+        lt_llm_config cfg;
+        lt_dtype dt = lt_dtype_from_name(type ? type : "f16");
+        if (dt == LT_DTYPE_COUNT || dt == LT_I32) {
+            fprintf(stderr, "lathe: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", type);
+            return false;
+        }
+        if (lt_llama_preset(synth, &cfg, &err) == LT_OK) {
+            if (cfg.max_seq < min_ctx) cfg.max_seq = min_ctx;
+            lt_llama_open_synthetic(m, &cfg, dt, 1234, be, NULL, &err);
+        }
+    } else {
+        lt_modelsrc *src = NULL;
+        if (!lt_cli_open_model(path, tokp, &src, tok)) return false;
+        if (llama2c) *llama2c = !strcmp(lt_modelsrc_format(src), "llama2c");
+        lt_llama_open(m, src, be, NULL, &err);
+        lt_modelsrc_close(src); /* the weights now live on the backend */
+    }
+    if (*m) return true;
+    fprintf(stderr, "lathe: %s: %s\n", what ? what : synth ? synth : path, err.msg);
+    if (tok) {
+        lt_tok_free(*tok);
+        *tok = NULL;
+    }
+    return false;
 }

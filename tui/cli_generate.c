@@ -37,17 +37,6 @@ static bool on_spec_token(void *ud, int32_t id, const char *text, size_t len, bo
     return !g_interrupted;
 }
 
-/* Opens the draft model of a --spec value (vocabularies are checked by lt_spec_create). */
-static bool open_draft(const char *path, lt_backend *be, lt_lm **out) {
-    lt_modelsrc *src = NULL;
-    lt_err err = {0};
-    if (!lt_cli_open_model(path, NULL, &src, NULL)) return false;
-    lt_status s = lt_llama_open(out, src, be, NULL, &err);
-    lt_modelsrc_close(src);
-    if (s != LT_OK) fprintf(stderr, "lathe: draft model %s: %s\n", path, err.msg);
-    return s == LT_OK;
-}
-
 int lt_cli_generate(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *prompt = NULL, *device = NULL;
     int n = 256, threads = 0, ctx = 0, kv_blocks = 0;
@@ -91,7 +80,6 @@ int lt_cli_generate(int argc, char **argv) {
         lt_cli_usage("generate", usage, opts);
         return 2;
     }
-    lt_modelsrc *src = NULL;
     lt_tokenizer *tok = NULL;
     lt_backend *be = NULL;
     lt_lm *m = NULL, *draft = NULL;
@@ -110,20 +98,16 @@ int lt_cli_generate(int argc, char **argv) {
         fprintf(stderr, "lathe generate: --gamma, --budget and --chunk must be positive\n");
         return 2;
     }
-    if (!lt_cli_open_model(model, tokp, &src, &tok)) goto done;
+    bool llama2c;
+    if (!lt_cli_backend(device, threads, &be) ||
+        !lt_cli_open_lm(NULL, model, tokp, NULL, NULL, 0, be, &m, &tok, &llama2c))
+        goto done;
     if (!tok) {
         fprintf(stderr, "lathe: %s has no tokenizer; pass --tokenizer FILE\n", model);
         goto done;
     }
-    if (!lt_cli_backend(device, threads, &be)) goto done;
-    bool llama2c = !strcmp(lt_modelsrc_format(src), "llama2c");
-    if (lt_llama_open(&m, src, be, NULL, &err) != LT_OK) {
-        fprintf(stderr, "lathe: %s\n", err.msg);
+    if (draft_path && !lt_cli_open_lm("draft model", draft_path, NULL, NULL, NULL, 0, be, &draft, NULL, NULL))
         goto done;
-    }
-    lt_modelsrc_close(src); /* weights now live on the backend */
-    src = NULL;
-    if (draft_path && !open_draft(draft_path, be, &draft)) goto done;
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, kind == LT_SPEC_TRIFORCE ? 2 : 1);
     ko.n_blocks = kv_blocks;
     if (kind == LT_SPEC_TRIFORCE && chunk > 0) ko.block_size = chunk;
@@ -197,6 +181,5 @@ done:
     lt_lm_close(m);
     lt_backend_free(be);
     lt_tok_free(tok);
-    lt_modelsrc_close(src);
     return rc;
 }
