@@ -243,6 +243,27 @@ static inline bool is_ws_mark(const char *s) {
     return (unsigned char)s[0] == 0xE2 && (unsigned char)s[1] == 0x96 && (unsigned char)s[2] == 0x81;
 }
 
+/* The merge loop both BPE flavours share: queue every adjacent pair try() scores, then
+ * repeatedly merge the best pair still valid and queue the pairs it forms with its
+ * neighbours. try() is spm_try_bigram (by score) or bpe_try_bigram (by merge rank). */
+typedef void (*try_fn)(const lt_tokenizer *t, session *ss, int32_t left, int32_t right);
+static void merge_syms(const lt_tokenizer *t, session *ss, try_fn try) {
+    if (ss->oom) return;
+    for (int32_t i = 1; i < (int32_t)ss->ns; i++) try(t, ss, i - 1, i);
+    while (ss->nq > 0 && !ss->oom) {
+        bigram b = q_pop(ss);
+        int32_t bl = bg_left(&b);
+        sym *l = &ss->s[bl], *r = &ss->s[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) ss->s[r->next].prev = bl;
+        try(t, ss, l->prev, bl);
+        try(t, ss, bl, l->next);
+    }
+}
+
 static void spm_tokenize_run(const lt_tokenizer *t, session *ss, const char *text, size_t n, ivec *out);
 
 /* SPM over the escaped text. When the vocab allows it (spm_seg), the text is cut before every
@@ -266,20 +287,7 @@ static void spm_tokenize(const lt_tokenizer *t, session *ss, const char *text, s
 
 static void spm_tokenize_run(const lt_tokenizer *t, session *ss, const char *text, size_t n, ivec *out) {
     make_syms(ss, text, n);
-    if (ss->oom) return;
-    for (int32_t i = 1; i < (int32_t)ss->ns; i++) spm_try_bigram(t, ss, i - 1, i);
-    while (ss->nq > 0 && !ss->oom) {
-        bigram b = q_pop(ss);
-        int32_t bl = bg_left(&b);
-        sym *l = &ss->s[bl], *r = &ss->s[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0) ss->s[r->next].prev = bl;
-        spm_try_bigram(t, ss, l->prev, bl);
-        spm_try_bigram(t, ss, bl, l->next);
-    }
+    merge_syms(t, ss, spm_try_bigram);
     for (int32_t i = ss->ns ? 0 : -1; i != -1; i = ss->s[i].next) {
         const sym *y = &ss->s[i];
         int32_t id = tok_find(t, y->text, (size_t)y->n);
@@ -315,20 +323,7 @@ static void bpe_word(const lt_tokenizer *t, session *ss, const char *w, size_t n
         return;
     }
     make_syms(ss, w, n);
-    if (ss->oom) return;
-    for (int32_t i = 1; i < (int32_t)ss->ns; i++) bpe_try_bigram(t, ss, i - 1, i);
-    while (ss->nq > 0 && !ss->oom) {
-        bigram b = q_pop(ss);
-        int32_t bl = bg_left(&b);
-        sym *l = &ss->s[bl], *r = &ss->s[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0) ss->s[r->next].prev = bl;
-        bpe_try_bigram(t, ss, l->prev, bl);
-        bpe_try_bigram(t, ss, bl, l->next);
-    }
+    merge_syms(t, ss, bpe_try_bigram);
     for (int32_t i = ss->ns ? 0 : -1; i != -1; i = ss->s[i].next) {
         const sym *y = &ss->s[i];
         if (y->n == 0) continue;
