@@ -42,12 +42,6 @@ static void vaxpy_f16(float *acc, float a, const void *v, int n) {
 }
 
 #if LT_X86
-LT_AVX2 static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 LT_AVX2 static float kdot_f32_v(const float *q, const void *k, int n) {
     const float *kk = k;

@@ -17,6 +17,13 @@
 #define LT_X86 1
 #include <immintrin.h>
 #define LT_AVX2 __attribute__((target("avx2,fma,f16c")))
+/* Sum of the 8 lanes (the same order everywhere, so results do not depend on the caller). */
+LT_AVX2 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
 #else
 #define LT_X86 0
 #endif

@@ -1,8 +1,8 @@
 /* lt_cpu.h - CPU kernels on raw pointers, and the thread pool they run on.
  *
  * These are the reference every other backend is tested against, and the CPU fast paths
- * (AVX2/F16C/FMA chosen at run time, OpenBLAS sgemm for multi-row f32 products). All
- * matrices are row-major; a weight w is [N, K] with rows in its dtype's layout (lt_math.h).
+ * (AVX2/F16C/FMA and AVX-512 VNNI chosen at run time, OpenBLAS sgemm for multi-row f32
+ * products). All matrices are row-major; a weight w is [N, K] with rows in its dtype's layout (lt_math.h).
  * Functions that take a pool split work across its threads; the caller's thread works too.
  */
 #ifndef LT_CPU_H

@@ -5,12 +5,18 @@
  *  - q8_0 / q4_0: the activations are quantized to q8_0 once per call, then each weight row
  *    is dotted (integer products per block, as GGML does) with every activation row of a
  *    tile while it is hot in L1. A row's result does not depend on T, so decoding one token
- *    and verifying a batch give identical numbers.
- *  - f16 / bf16: dot products with f32 accumulation for small T; for T >= 8 chunks of weight
- *    rows are widened to f32 and multiplied with OpenBLAS sgemm.
+ *    and verifying a batch give identical numbers. With AVX-512 VNNI a weight block pair is
+ *    unpacked once for a tile of up to 8 activation rows whose accumulators stay in registers
+ *    (same float operations per row as the AVX2 path, so the same bits).
+ *  - f16 / bf16: dot products with f32 accumulation for small T (on AVX-512, f16 weights are
+ *    widened once per tile of activation rows, again with the per-row operations of the dot
+ *    product); for larger T chunks of weight rows are widened to f32 and multiplied with
+ *    OpenBLAS sgemm.
  *  - f32: dot products for T = 1, OpenBLAS sgemm per row chunk otherwise.
- * AVX2+FMA+F16C paths are chosen at run time; scalar paths are portable.
- * Leaves out: AVX-512 variants, k-quants, sparse and group-wise GPTQ formats.
+ * AVX2+FMA+F16C and AVX-512 (F, BW, VL, VNNI) paths are chosen at run time (LT_CPU_NO_VNNI=1
+ * keeps AVX-512 off); scalar paths are portable.
+ * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants, k-quants, sparse and group-wise GPTQ
+ * formats.
  */
 #include <cblas.h>
 #include <stdatomic.h>
@@ -21,6 +27,9 @@
 #include "cpu_impl.h"
 
 #define QTILE_T 64        /* activation rows per tile for quantized weights (L2 resident) */
+#define F16_RT 4          /* activation rows per tile for f16 weights on AVX-512 */
+#define F16_MIN_T 3       /* f16 on AVX-512: dot products below this many rows, */
+#define F16_GEMM_T 32     /* tiles below this many, sgemm from it */
 #define DOT_MAX_T 8       /* below this many rows, f16/bf16 use dot products */
 #define WIDEN_BYTES (1 << 20) /* f32 buffer per thread for widened f16/bf16 rows */
 
@@ -74,12 +83,6 @@ static float dot_q4_0_scalar(const lt_block_q8_0 *xq, const lt_block_q4_0 *w, in
 /* ---- AVX2 dot products ---------------------------------------------------------------------- */
 
 #if LT_X86
-LT_AVX2 static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 LT_AVX2 static float dot_f32_avx2(const float *x, const float *w, int64_t K) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -96,6 +99,14 @@ LT_AVX2 static float dot_f32_avx2(const float *x, const float *w, int64_t K) {
     return r;
 }
 
+/* the last K % 8 products of an f16 dot product (one function, so the tiled AVX-512 path
+   rounds exactly as dot_f16_avx2 does) */
+__attribute__((noinline)) LT_AVX2 static float f16_tail(float r, const float *x, const uint16_t *w, int64_t k,
+                                                        int64_t K) {
+    for (; k < K; k++) r += x[k] * lt_f16_to_f32(w[k]);
+    return r;
+}
+
 LT_AVX2 static float dot_f16_avx2(const float *x, const uint16_t *w, int64_t K) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t k = 0;
@@ -108,9 +119,7 @@ LT_AVX2 static float dot_f16_avx2(const float *x, const uint16_t *w, int64_t K) 
     }
     for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), LD16(0), a0);
 #undef LD16
-    float r = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; k < K; k++) r += x[k] * lt_f16_to_f32(w[k]);
-    return r;
+    return f16_tail(hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))), x, w, k, K);
 }
 
 LT_AVX2 static float dot_bf16_avx2(const float *x, const uint16_t *w, int64_t K) {
@@ -245,10 +254,36 @@ DOT1(dot_q4_0_x, lt_block_q4_0, Q4B, 1)
         out[2] = hsum8(_mm256_add_ps(a2, b2));                                                   \
         out[3] = hsum8(_mm256_add_ps(a3, b3));                                                   \
     }
+#define STEP2(acc, i, LOADW, BLOCK)                                                              \
+    do {                                                                                         \
+        const __m256i wv = LOADW(i);                                                             \
+        const float dw = f16_1(w[i].d);                                                          \
+        acc##0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s0[i]), BLOCK(i, 0), acc##0);                \
+        acc##1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s1[i]), BLOCK(i, 1), acc##1);                \
+    } while (0)
+#define DOT2(NAME, WT, LOADW, BLOCK, CORR)                                                       \
+    LT_AVX2 static void NAME(const char *const xr[2], const WT *w, int64_t nb, float out[2]) {  \
+        const size_t co = xq_corr_off(nb), so = xq_sc_off(nb, CORR);                             \
+        const lt_block_q8_0 *x0 = (const void *)xr[0], *x1 = (const void *)xr[1];               \
+        const __m256i *c0 = (const void *)(xr[0] + co), *c1 = (const void *)(xr[1] + co);       \
+        const float *s0 = (const void *)(xr[0] + so), *s1 = (const void *)(xr[1] + so);         \
+        (void)c0, (void)c1;                                                                      \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;                              \
+        int64_t i = 0;                                                                           \
+        for (; i + 2 <= nb; i += 2) {                                                            \
+            STEP2(a, i, LOADW, BLOCK);                                                           \
+            STEP2(b, i + 1, LOADW, BLOCK);                                                       \
+        }                                                                                        \
+        if (i < nb) STEP2(a, i, LOADW, BLOCK);                                                   \
+        out[0] = hsum8(_mm256_add_ps(a0, b0));                                                   \
+        out[1] = hsum8(_mm256_add_ps(a1, b1));                                                   \
+    }
 #define LOAD_Q8(i) _mm256_loadu_si256((const __m256i *)w[i].q)
 #define LOAD_Q4(i) q4u_bytes(w[i].q)
 DOT4(dot4_q8_0_x, lt_block_q8_0, LOAD_Q8, Q8B4, 0)
 DOT4(dot4_q4_0_x, lt_block_q4_0, LOAD_Q4, Q4B4, 1)
+DOT2(dot2_q8_0_x, lt_block_q8_0, LOAD_Q8, Q8B4, 0)
+DOT2(dot2_q4_0_x, lt_block_q4_0, LOAD_Q4, Q4B4, 1)
 
 LT_AVX2 static void widen_f16_avx2(const uint16_t *s, float *d, int64_t n) {
     int64_t i = 0;
@@ -361,6 +396,48 @@ LT_VNNI static inline __attribute__((always_inline)) void vnni_rows(const char *
         out[r] = hsum8(_mm256_add_ps(a0, a1));
     }
 }
+
+/* f16 weights: the f32 activation rows of a tile against one weight row, each row with the
+ * operations of dot_f16_avx2 (zmm p = its a0 | a1, q = a2 | a3), the weights widened once. */
+LT_VNNI static inline __attribute__((always_inline)) void f16_rows(const float *x, int64_t K, const uint16_t *w,
+                                                                   const int RT, float *out) {
+    __m512 p[VNNI_RT], q[VNNI_RT];
+    for (int r = 0; r < RT; r++) p[r] = q[r] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + k)));
+        const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + k + 16)));
+        for (int r = 0; r < RT; r++) {
+            p[r] = _mm512_fmadd_ps(_mm512_loadu_ps(x + r * K + k), w0, p[r]);
+            q[r] = _mm512_fmadd_ps(_mm512_loadu_ps(x + r * K + k + 16), w1, q[r]);
+        }
+    }
+    for (; k + 8 <= K; k += 8) {
+        const __m512 wv = _mm512_zextps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + k))));
+        for (int r = 0; r < RT; r++)
+            p[r] = _mm512_mask3_fmadd_ps(_mm512_zextps256_ps512(_mm256_loadu_ps(x + r * K + k)), wv, p[r], 0x00FF);
+    }
+    for (int r = 0; r < RT; r++) {
+        const __m256 a0 = _mm512_castps512_ps256(p[r]), a2 = _mm512_castps512_ps256(q[r]);
+        const __m256 a1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p[r]), 1));
+        const __m256 a3 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(q[r]), 1));
+        out[r] = f16_tail(hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))), x + r * K, w, k, K);
+    }
+}
+typedef void (*f16t_fn)(const float *x, int64_t K, const uint16_t *w, float *out);
+#define F16T_FN(R)                                                                                        \
+    LT_VNNI static void f16t_##R(const float *x, int64_t K, const uint16_t *w, float *out) {             \
+        f16_rows(x, K, w, R, out);                                                                        \
+    }
+F16T_FN(1)
+F16T_FN(2)
+F16T_FN(3)
+F16T_FN(4)
+F16T_FN(5)
+F16T_FN(6)
+F16T_FN(7)
+F16T_FN(8)
+static const f16t_fn f16t_fns[VNNI_RT + 1] = {NULL, f16t_1, f16t_2, f16t_3, f16t_4, f16t_5, f16t_6, f16t_7, f16t_8};
 
 typedef void (*vnni_fn)(const char *x, size_t xrow, const void *w, int64_t nb, float *out);
 #define VNNI_FN(R)                                                                                        \
@@ -478,6 +555,20 @@ static void mm_dot_job(void *arg, int ith, int nth) {
         if (it >= items) break;
         int64_t n0 = it * c->chunk, n1 = n0 + c->chunk < c->N ? n0 + c->chunk : c->N;
 #if LT_X86
+        if (c->wt == LT_F16 && c->vnni && c->T >= F16_MIN_T) {
+            const int64_t tiles = (c->T + F16_RT - 1) / F16_RT;
+            for (int64_t j = 0; j < tiles; j++) {
+                const int64_t t0 = c->T * j / tiles, t1 = c->T * (j + 1) / tiles;
+                const f16t_fn fn = f16t_fns[t1 - t0];
+                for (int64_t n = n0; n < n1; n++) {
+                    float o[VNNI_RT];
+                    fn(c->x + t0 * c->K, c->K, (const uint16_t *)(c->w + (size_t)n * c->w_row), o);
+                    const float b = bias_of(c, n);
+                    for (int64_t t = t0; t < t1; t++) c->y[t * c->N + n] = o[t - t0] + b;
+                }
+            }
+            continue;
+        }
         if (quant && c->vnni) {
             /* tiles of at most VNNI_RT rows (sizes as even as possible), each against every
                weight row of the item while the tile's activations stay in L1 */
@@ -511,6 +602,15 @@ static void mm_dot_job(void *arg, int ith, int nth) {
                         if (c->wt == LT_Q8_0) dot4_q8_0_x(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK, o);
                         else dot4_q4_0_x(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK, o);
                         for (int r = 0; r < 4; r++) c->y[(t + r) * c->N + n] = o[r] + b;
+                    }
+                    if (t + 2 <= t1) {
+                        const char *xr[2] = {xs + (size_t)t * xrow, xs + (size_t)(t + 1) * xrow};
+                        float o[2];
+                        if (c->wt == LT_Q8_0) dot2_q8_0_x(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK, o);
+                        else dot2_q4_0_x(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK, o);
+                        c->y[t * c->N + n] = o[0] + b;
+                        c->y[(t + 1) * c->N + n] = o[1] + b;
+                        t += 2;
                     }
                 }
 #endif
@@ -585,8 +685,13 @@ static size_t xq_row_bytes(lt_dtype wt, int64_t K, bool avx2, bool vnni) {
     return lt_row_bytes(LT_Q8_0, K);
 }
 
+/* AVX-512 path for this call: all of them where the CPU has it, except q4_0 decoding (one
+ * row), where the AVX2 dot product measured a few percent faster (same bits either way) */
+static bool use_vnni(lt_dtype wt, int64_t T) { return has_vnni() && !(wt == LT_Q4_0 && T == 1); }
+
 static bool use_gemm(lt_dtype wt, int64_t T) {
     if (wt == LT_F32) return T >= 2;
+    if (wt == LT_F16 && has_vnni()) return T >= F16_GEMM_T;
     if (wt == LT_F16 || wt == LT_BF16) return T >= DOT_MAX_T;
     return false;
 }
@@ -598,7 +703,7 @@ static int64_t gemm_chunk(int64_t K) {
 }
 
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
-    if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * xq_row_bytes(wt, K, lt_cpu_has_avx2(), has_vnni());
+    if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * xq_row_bytes(wt, K, lt_cpu_has_avx2(), use_vnni(wt, T));
     if ((wt == LT_F16 || wt == LT_BF16) && use_gemm(wt, T))
         return (size_t)n_threads * (size_t)gemm_chunk(K) * (size_t)K * sizeof(float);
     return 0;
@@ -619,7 +724,7 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
     }
     const int nth = lt_pool_threads(p);
     mm_ctx c = {.y = y, .x = x, .w = w, .wt = wt, .bias = bias, .T = T, .N = N, .K = K,
-                .w_row = lt_row_bytes(wt, K), .avx2 = lt_cpu_has_avx2(), .vnni = has_vnni()};
+                .w_row = lt_row_bytes(wt, K), .avx2 = lt_cpu_has_avx2(), .vnni = use_vnni(wt, T)};
     atomic_init(&c.next, 0);
     size_t need = lt_cpu_matmul_scratch(wt, T, K, nth);
     void *scratch = NULL, *owned = NULL;
