@@ -180,7 +180,16 @@ lt_status lt_vocab_from_llama2c(lt_vocab **out, const char *path, int32_t n_voca
         memcpy(&len, buf + pos + 4, 4);
         const char *s = (const char *)buf + pos + 8;
         pos += 8 + (size_t)len;
-        if (!(v->tokens[i] = escape_spaces(s, (size_t)len, &v->token_len[i]))) goto oom;
+        /* ids 0-2 are <unk>, <s>, </s> (stored as "<unk>", "\n<s>\n", "\n</s>\n"); name them
+         * as llama.cpp's llama2.c converter does, so a written GGUF reads the same there */
+        static const char *const special[3] = {"<unk>", "<s>", "</s>"};
+        if (i < 3) {
+            v->tokens[i] = lt_strdup(special[i]);
+            v->token_len[i] = (uint32_t)strlen(special[i]);
+        } else {
+            v->tokens[i] = escape_spaces(s, (size_t)len, &v->token_len[i]);
+        }
+        if (!v->tokens[i]) goto oom;
         if (!isfinite(v->scores[i])) v->scores[i] = 0;
         v->token_types[i] = i == 0 ? LT_TOKTYPE_UNKNOWN
                             : (i == 1 || i == 2) ? LT_TOKTYPE_CONTROL
