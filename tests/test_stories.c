@@ -189,7 +189,7 @@ int main(void) {
     for (int i = 0; i < nc; i++) {
         refcase *c = &cases[i];
         char label[512];
-        snprintf(label, sizeof label, "%s -n %d \"%.200s\"", c->model, c->n, c->prompt);
+        snprintf(label, sizeof label, "%.63s -n %d \"%.200s\"", c->model, c->n, c->prompt);
         model *md = !strcmp(c->model, "stories260K.bin") ? &st : &xs;
         check_case(md, c, label);
         if (md == &st && c->n == 200) {
