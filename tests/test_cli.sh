@@ -3,20 +3,8 @@
 # missing and corrupt model files (clear errors, no crash), convert round trips (GGUF f32
 # generates exactly what the original does), bench --json, an exhausted KV cache.
 set -u
-bin=${LATHE_BIN:?} root=${LATHE_ROOT:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
+source "$(dirname "$0")/cli_lib.sh"
 model="$root/assets/models/stories260K.bin" tok="$root/assets/models/tok512.bin"
-
-# expect NAME WANT_RC PATTERN -- CMD...: runs CMD, checks exit code and that stdout+stderr match PATTERN
-expect() {
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out"; then pass=$((pass + 1))
-  else fail=$((fail + 1)); echo "FAIL: $name: rc=$rc (want $want), output:"; head -c 600 <<<"$out"; echo; fi
-}
 
 expect "help" 0 "usage: lathe COMMAND" -- "$bin"
 expect "unknown command" 2 "unknown command 'bogus'" -- "$bin" bogus
@@ -48,5 +36,4 @@ expect "bench json" 0 '"decode":\{"tokens":8,.*"tok_s":' -- "$bin" bench --synth
 expect "bench model" 0 "decode +8 tokens" -- "$bin" bench -m "$model" --tokenizer "$tok" -p 16 -n 8
 expect "bench bad preset" 1 "unknown synthetic model 'llama-99b'" -- "$bin" bench --synthetic llama-99b
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

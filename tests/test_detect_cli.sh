@@ -3,19 +3,9 @@
 # bundled detector on a sample image (text and --json, the annotated PNG), tiling, several
 # images into a folder, and clear errors for missing/corrupt images, cfgs and weights.
 set -u
-bin=${LATHE_BIN:?} root=${LATHE_ROOT:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
+source "$(dirname "$0")/cli_lib.sh"
 y="$root/assets/yolo"
 
-expect() {
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out"; then pass=$((pass + 1))
-  else fail=$((fail + 1)); echo "FAIL: $name: rc=$rc (want $want), output:"; head -c 600 <<<"$out"; echo; fi
-}
 
 m=(-m "$y/yolo-fastest-1.1.cfg" --weights "$y/yolo-fastest-1.1.weights" --device cpu)
 expect "text" 0 "dog +65%" -- "$bin" detect "${m[@]}" "$y/dog.jpg"
@@ -53,5 +43,4 @@ expect "replay detect" 0 "all OK" -- env LATHE_STATE_DIR="$tmp/state" "$bin" rep
 printf 'detect\n' > "$tmp/script2.txt"
 expect "run detect without image" 1 "detect" -- env LATHE_STATE_DIR="$tmp/state" "$bin" run "$tmp/script2.txt"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

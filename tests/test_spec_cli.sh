@@ -4,20 +4,10 @@
 # reports every source with exact output, and bad --spec values / a draft model with
 # another vocabulary are clear errors.
 set -u
-bin=${LATHE_BIN:?} root=${LATHE_ROOT:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
+source "$(dirname "$0")/cli_lib.sh"
 model="$root/assets/models/stories260K.bin" tok="$root/assets/models/tok512.bin"
 draft="$root/assets/models/llama2xs_model.bin"
 
-expect() {
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out"; then pass=$((pass + 1))
-  else fail=$((fail + 1)); echo "FAIL: $name: rc=$rc (want $want), output:"; head -c 600 <<<"$out"; echo; fi
-}
 
 gen() { "$bin" generate -m "$model" --tokenizer "$tok" -p "Once upon a time" -n 150 --temp 0 "$@" 2>/dev/null; }
 ref=$(gen)
@@ -49,5 +39,4 @@ else fail=$((fail + 1)); echo "FAIL: bench spec --json:"; head -c 1500 <<<"$out"
 expect "bench spec text" 0 "ngram .*yes" -- "$bin" bench spec -m "$model" --tokenizer "$tok" --spec ngram -n 32 --runs 1
 expect "bench spec off" 2 "nothing to compare" -- "$bin" bench spec -m "$model" --spec off
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
