@@ -1,11 +1,18 @@
 /* alloc.c - counting allocator. Each block carries a 64-byte header holding its size, so
- * the count stays exact and aligned blocks keep 64-byte alignment. */
+ * the count stays exact and aligned blocks keep 64-byte alignment.
+ * Large aligned blocks (weight arenas, the KV pool) are 2 MiB aligned and, on Linux, marked
+ * MADV_HUGEPAGE: with transparent huge pages in "madvise" mode (Debian's default) streaming
+ * f16 weights from 2 MiB pages measured 25-30% more bandwidth than from 4 KiB pages on the
+ * development VM (fewer TLB misses; docs/PERF.md). */
 #include "alloc.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #define HDR 64
 
@@ -56,10 +63,18 @@ char *lt_strdup(const char *s) {
     return d;
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)8 << 20) /* blocks from this size get huge pages */
+
 void *lt_aligned_alloc(size_t n) {
-    if (n > SIZE_MAX - 2 * HDR) return NULL;
+    if (n > SIZE_MAX - 2 * HDR - HUGE_PAGE) return NULL;
     size_t rounded = (n + 63) & ~(size_t)63;
-    void *raw = aligned_alloc(64, rounded + HDR);
+    if (rounded < HUGE_MIN) return wrap(aligned_alloc(64, rounded + HDR), rounded);
+    size_t total = (rounded + HDR + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    void *raw = aligned_alloc(HUGE_PAGE, total);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (raw) (void)madvise(raw, total, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+#endif
     return wrap(raw, rounded);
 }
 

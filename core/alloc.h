@@ -15,7 +15,8 @@ void *lt_realloc(void *p, size_t n);
 void  lt_free(void *p);
 char *lt_strdup(const char *s);
 
-/* 64-byte aligned; size rounded up to a multiple of 64. */
+/* 64-byte aligned; size rounded up to a multiple of 64. Blocks of 8 MiB and more are 2 MiB
+   aligned and asked for transparent huge pages. */
 void *lt_aligned_alloc(size_t n);
 void  lt_aligned_free(void *p);
 

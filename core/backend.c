@@ -68,8 +68,15 @@ static const char *cat_name(lt_mem_cat c) {
     return n[c];
 }
 
+/* host transfers, syncs and allocations cannot be recorded into a graph */
+static lt_status no_capture(const lt_backend *be, const char *what, lt_err *err) {
+    if (!be->capturing) return LT_OK;
+    return lt_err_set(err, LT_EINVAL, "%s: not allowed while ops are being captured into a graph", what);
+}
+
 lt_status lt_backend_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err) {
     *out = NULL;
+    LT_TRY(no_capture(be, "alloc", err));
     if (bytes == 0) bytes = 1;
     lt_status s = be->ops->alloc(be, bytes, out, err);
     if (s != LT_OK) {
@@ -94,13 +101,44 @@ void lt_backend_release(lt_backend *be, void *ptr, size_t bytes, lt_mem_cat cat)
 }
 
 lt_status lt_backend_sync(lt_backend *be, lt_err *err) {
+    LT_TRY(no_capture(be, "sync", err));
     return be->ops->sync ? be->ops->sync(be, err) : LT_OK;
+}
+
+/* ---- op capture ------------------------------------------------------------------------- */
+
+bool lt_backend_can_capture(const lt_backend *be) { return be->ops->capture_begin != NULL; }
+
+lt_status lt_backend_capture_begin(lt_backend *be, lt_err *err) {
+    if (!be->ops->capture_begin)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s backend: op capture (graphs) is not supported", be->ops->name);
+    if (be->capturing) return lt_err_set(err, LT_EINVAL, "capture: already capturing");
+    LT_TRY(be->ops->capture_begin(be, err));
+    be->capturing = true;
+    return LT_OK;
+}
+
+lt_status lt_backend_capture_end(lt_backend *be, lt_graph **g, lt_err *err) {
+    if (!be->capturing) return lt_err_set(err, LT_EINVAL, "capture: not capturing");
+    be->capturing = false;
+    return be->ops->capture_end(be, g, err);
+}
+
+lt_status lt_backend_graph_launch(lt_backend *be, lt_graph *g, lt_err *err) {
+    if (!g || !be->ops->graph_launch) return lt_err_set(err, LT_EINVAL, "graph launch: no graph");
+    LT_TRY(no_capture(be, "graph launch", err));
+    return be->ops->graph_launch(be, g, err);
+}
+
+void lt_backend_graph_free(lt_backend *be, lt_graph *g) {
+    if (g && be->ops->graph_free) be->ops->graph_free(be, g);
 }
 
 lt_status lt_tensor_set(lt_tensor *t, const void *host, size_t bytes, lt_err *err) {
     if (bytes != lt_tensor_nbytes(t))
         return lt_err_set(err, LT_EINVAL, "tensor set: %zu bytes given, tensor holds %zu", bytes,
                           lt_tensor_nbytes(t));
+    LT_TRY(no_capture(t->be, "tensor set", err));
     return t->be->ops->set(t->be, t->data, host, bytes, err);
 }
 
@@ -108,7 +146,7 @@ lt_status lt_tensor_get(const lt_tensor *t, void *host, size_t bytes, lt_err *er
     if (bytes != lt_tensor_nbytes(t))
         return lt_err_set(err, LT_EINVAL, "tensor get: %zu bytes asked, tensor holds %zu", bytes,
                           lt_tensor_nbytes(t));
-    LT_TRY(lt_backend_sync(t->be, err));
+    LT_TRY(lt_backend_sync(t->be, err)); /* also refuses while capturing */
     return t->be->ops->get(t->be, host, t->data, bytes, err);
 }
 
@@ -116,6 +154,7 @@ lt_status lt_tensor_set_range(lt_tensor *t, size_t offset, const void *host, siz
     if (offset > lt_tensor_nbytes(t) || bytes > lt_tensor_nbytes(t) - offset)
         return lt_err_set(err, LT_ERANGE, "tensor set: range %zu+%zu outside %zu bytes", offset, bytes,
                           lt_tensor_nbytes(t));
+    LT_TRY(no_capture(t->be, "tensor set", err));
     return t->be->ops->set(t->be, (char *)t->data + offset, host, bytes, err);
 }
 

@@ -80,6 +80,23 @@ size_t lt_arena_size(const lt_arena *a);
 /* Bytes an arena needs to hold a tensor of this size (alignment included). */
 size_t lt_arena_need(lt_dtype dt, int ndim, const int64_t *shape);
 
+/* ---- op capture (CUDA graphs) ----------------------------------------------------------
+ * A backend that can record ops (CUDA) turns the ops issued between capture_begin and
+ * capture_end into a graph; graph_launch replays it with one launch: the same kernels with
+ * the same arguments (so the same tensors and shapes), reading whatever the tensors hold at
+ * replay time. While capturing, host transfers (lt_tensor_set/get), syncs and allocations
+ * are errors, and an op that would have to grow a scratch buffer fails: run the sequence
+ * once without capture first. After a successful capture_begin, always call capture_end:
+ * with g NULL it abandons the recording; with *g holding an earlier graph, that graph is
+ * updated in place when its shape allows (cheap), else replaced. */
+typedef struct lt_graph lt_graph;
+
+bool lt_backend_can_capture(const lt_backend *be);
+lt_status lt_backend_capture_begin(lt_backend *be, lt_err *err);
+lt_status lt_backend_capture_end(lt_backend *be, lt_graph **g, lt_err *err);
+lt_status lt_backend_graph_launch(lt_backend *be, lt_graph *g, lt_err *err);
+void lt_backend_graph_free(lt_backend *be, lt_graph *g); /* NULL g is a no-op */
+
 /* ---- ops ------------------------------------------------------------------------------- */
 
 /* y[i,:] = f32(table[ids[i],:]).  table [R, D] any dtype, ids [T] i32, y [T, D] f32.

@@ -52,6 +52,11 @@ typedef struct lt_backend_ops {
     lt_status (*yolo_decode)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_yolo_head *h, lt_err *);
     lt_status (*nms)(lt_backend *, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
                      float contain, lt_err *);
+    /* op capture (CUDA graphs); all four NULL when the backend cannot record ops */
+    lt_status (*capture_begin)(lt_backend *, lt_err *);
+    lt_status (*capture_end)(lt_backend *, lt_graph **g, lt_err *); /* g NULL: abandon */
+    lt_status (*graph_launch)(lt_backend *, lt_graph *g, lt_err *);
+    void (*graph_free)(lt_backend *, lt_graph *g);
 } lt_backend_ops;
 
 /* The common head of every backend object; implementations embed it first. */
@@ -60,6 +65,7 @@ struct lt_backend {
     char device[128];
     int n_threads;
     size_t used[LT_MEM_CAT_COUNT];
+    bool capturing; /* between lt_backend_capture_begin and _end (set by core/backend.c) */
 };
 
 /* Constructors, called by lt_backend_create. */

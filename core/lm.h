@@ -49,6 +49,10 @@ struct lt_lm {
     size_t weight_bytes;    /* weights on the device */
     size_t bytes_per_token; /* weight bytes read per decoded token */
     lt_dtype wtype;         /* dominant matrix dtype */
+    /* decode-step graphs, on backends that capture ops (CUDA): graphs captured, decode
+     * steps replayed from one, and why graphs were turned off after a failed capture */
+    int64_t graph_captures, graph_replays;
+    char graph_off[192];
 };
 
 /* Options every model's open function takes. */

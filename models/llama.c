@@ -3,6 +3,13 @@
  * Per layer: rmsnorm -> q,k,v projections (+bias) -> rope -> store K/V in the paged cache ->
  * paged attention -> output projection -> residual; rmsnorm -> SwiGLU FFN -> residual.
  * Then the final norm and the output head for the rows that want logits.
+ * Decode steps (one token of one sequence) on a backend that can capture ops (CUDA) are
+ * recorded once as a graph and replayed: all host transfers happen before and after the
+ * recorded ops, every tensor is a persistent scratch buffer, and the block table is padded
+ * to a power-of-two bucket so its shape (and the attention plan) only changes when the
+ * context doubles; the first step of a new shape runs uncaptured (scratch buffers grow),
+ * the second is captured, later ones replay (graphs of the last 4 shapes are kept).
+ * LATHE_GRAPHS=0 in the environment turns this off.
  * Leaves out: sliding-window attention (Mistral v0.1's 4096 window is not applied, which
  * only matters past 4096 tokens), MoE layers.
  */
@@ -10,6 +17,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/alloc.h"
@@ -19,6 +27,18 @@ typedef struct layer {
     lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
     bool bias;
 } layer;
+
+#define LT_LLAMA_GRAPHS 4 /* decode-step graphs kept per model */
+
+/* What a captured decode step depends on besides tensor contents. */
+typedef struct graph_key {
+    uint64_t kv;        /* hash of the KV pools' device pointers */
+    const void *btab;   /* block-table buffer */
+    int max_blocks;     /* padded block-table width (also fixes the attention plan) */
+    int n_rows;         /* logits rows (0 or 1) */
+    bool qlast;         /* copies the last token's queries */
+    bool valid;
+} graph_key;
 
 typedef struct lt_llama {
     lt_lm base; /* first: cfg, be, sizes */
@@ -39,6 +59,15 @@ typedef struct lt_llama {
     size_t h_btab_cap;
     int32_t *seq_next; /* per KV sequence: expected next position while validating */
     int seq_next_cap;
+    /* decode-step graphs, one per shape, least recently used replaced first */
+    struct {
+        graph_key key;
+        lt_graph *g;      /* kept when the entry is reused: recapturing updates it */
+        bool captured;    /* g holds key's step (else key has run once uncaptured) */
+        uint64_t used;
+    } graphs[LT_LLAMA_GRAPHS];
+    uint64_t graph_clock;
+    bool graphs_off;
 } lt_llama;
 
 static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err);
@@ -122,6 +151,7 @@ static void free_host(lt_llama *m) {
 static void llama_close(lt_lm *lm) {
     lt_llama *m = (lt_llama *)lm;
     if (!m) return;
+    for (int i = 0; i < LT_LLAMA_GRAPHS; i++) lt_backend_graph_free(m->base.be, m->graphs[i].g);
     if (m->btab_mem) lt_backend_release(m->base.be, m->btab_mem, m->btab_bytes, LT_MEM_SCRATCH);
     lt_arena_free(m->weights);
     lt_arena_free(m->scratch);
@@ -248,6 +278,8 @@ static lt_status begin(lt_llama **out, const lt_llm_config *cfg, lt_backend *be,
     m->base.ops = &k_llama_ops;
     m->base.cfg = *cfg;
     m->base.be = be;
+    const char *g = getenv("LATHE_GRAPHS");
+    m->graphs_off = g && !strcmp(g, "0");
     m->layers = lt_calloc(cfg->n_layers, sizeof *m->layers);
     if (!m->layers) {
         lt_free(m);
@@ -374,6 +406,125 @@ static lt_status ensure_btab(lt_llama *m, size_t n, lt_err *err) {
     return LT_OK;
 }
 
+/* The device side of one chunk: persistent scratch tensors viewed at n rows, the metadata
+ * already uploaded. */
+typedef struct chunk_io {
+    int n, n_rows;
+    bool qlast; /* copy the last token's queries to m->qlast */
+    lt_tensor tok, pos, slots, rows;
+    lt_attn_meta meta;
+} chunk_io;
+
+/* The ops of a chunk, from the embedding to the logits of its rows, with no host transfer
+ * in between (so a decode step can be recorded as one graph). */
+static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_err *err) {
+    const lt_llm_config *c = &m->base.cfg;
+    lt_backend *be = m->base.be;
+    const int n = io->n;
+    lt_tensor x = lt_tensor_row_view(&m->x, 0, n), xb = lt_tensor_row_view(&m->xb, 0, n);
+    lt_tensor q = lt_tensor_row_view(&m->q, 0, n), k = lt_tensor_row_view(&m->k, 0, n);
+    lt_tensor v = lt_tensor_row_view(&m->v, 0, n), att = lt_tensor_row_view(&m->att, 0, n);
+    lt_tensor hb = lt_tensor_row_view(&m->hb, 0, n), hb2 = lt_tensor_row_view(&m->hb2, 0, n);
+    LT_TRY(lt_op_get_rows(be, &x, &m->tok_emb, &io->tok, err));
+    for (int l = 0; l < c->n_layers; l++) {
+        layer *L = &m->layers[l];
+        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->attn_norm, c->norm_eps, err));
+        LT_TRY(lt_op_matmul(be, &q, &xb, &L->wq, L->bias ? &L->bq : NULL, err));
+        LT_TRY(lt_op_matmul(be, &k, &xb, &L->wk, L->bias ? &L->bk : NULL, err));
+        LT_TRY(lt_op_matmul(be, &v, &xb, &L->wv, L->bias ? &L->bv : NULL, err));
+        LT_TRY(lt_op_rope(be, &q, &io->pos, &m->freqs, c->n_heads, c->head_dim, c->rope_neox, err));
+        LT_TRY(lt_op_rope(be, &k, &io->pos, &m->freqs, c->n_kv_heads, c->head_dim, c->rope_neox, err));
+        if (io->qlast) { /* queries of the batch's last token, read once after the chunk */
+            size_t qb = (size_t)c->n_heads * c->head_dim * sizeof(float);
+            LT_TRY(lt_tensor_copy_range(&m->qlast, (size_t)l * qb, &q, (size_t)(n - 1) * qb, qb, err));
+        }
+        LT_TRY(lt_op_kv_store(be, lt_kv_k(kv, l), lt_kv_v(kv, l), &k, &v, &io->slots, err));
+        LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &io->meta, err));
+        LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, NULL, err));
+        LT_TRY(lt_op_add(be, &x, &x, &xb, err));
+        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->ffn_norm, c->norm_eps, err));
+        LT_TRY(lt_op_matmul(be, &hb, &xb, &L->w_gate, NULL, err));
+        LT_TRY(lt_op_matmul(be, &hb2, &xb, &L->w_up, NULL, err));
+        LT_TRY(lt_op_silu_mul(be, &hb, &hb, &hb2, err));
+        LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, NULL, err));
+        LT_TRY(lt_op_add(be, &x, &x, &xb, err));
+    }
+    if (io->n_rows == 0) return LT_OK;
+    lt_tensor xo = lt_tensor_row_view(&m->xo, 0, io->n_rows), lg = lt_tensor_row_view(&m->logits, 0, io->n_rows);
+    LT_TRY(lt_op_get_rows(be, &xo, &x, &io->rows, err));
+    LT_TRY(lt_op_rmsnorm(be, &xo, &xo, &m->out_norm, c->norm_eps, err));
+    return lt_op_matmul(be, &lg, &xo, &m->output, NULL, err);
+}
+
+static uint64_t kv_hash(lt_kv_cache *kv, int n_layers) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the pools' addresses */
+    for (int l = 0; l < n_layers; l++) {
+        uintptr_t p[2] = {(uintptr_t)lt_kv_k(kv, l)->data, (uintptr_t)lt_kv_v(kv, l)->data};
+        for (int i = 0; i < 2; i++) h = (h ^ (uint64_t)p[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static bool key_eq(const graph_key *a, const graph_key *b) {
+    return a->valid && b->valid && a->kv == b->kv && a->btab == b->btab && a->max_blocks == b->max_blocks &&
+           a->n_rows == b->n_rows && a->qlast == b->qlast;
+}
+
+/* A decode step through a graph: replay the one captured for this shape; a new shape runs
+ * once uncaptured (so scratch buffers reach their size) and is captured the next time. A
+ * failed capture turns graphs off for this model (the step then runs uncaptured). */
+static lt_status graph_step(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_err *err) {
+    lt_backend *be = m->base.be;
+    graph_key k = {.kv = kv_hash(kv, m->base.cfg.n_layers), .btab = m->btab_mem,
+                   .max_blocks = (int)io->meta.block_tables->shape[1], .n_rows = io->n_rows, .qlast = io->qlast,
+                   .valid = true};
+    int e = -1, lru = 0;
+    for (int i = 0; i < LT_LLAMA_GRAPHS && e < 0; i++) {
+        if (key_eq(&k, &m->graphs[i].key)) e = i;
+        else if (m->graphs[i].used < m->graphs[lru].used) lru = i;
+    }
+    if (e < 0) { /* a new shape: run it plainly once */
+        m->graphs[lru].key = k;
+        m->graphs[lru].captured = false;
+        m->graphs[lru].used = ++m->graph_clock;
+        return chunk_ops(m, kv, io, err);
+    }
+    m->graphs[e].used = ++m->graph_clock;
+    if (!m->graphs[e].captured) {
+        lt_err ce = {0};
+        lt_status s = lt_backend_capture_begin(be, &ce);
+        if (s == LT_OK) {
+            s = chunk_ops(m, kv, io, &ce);
+            lt_err ee = {0};
+            lt_status se = lt_backend_capture_end(be, s == LT_OK ? &m->graphs[e].g : NULL, s == LT_OK ? &ce : &ee);
+            if (s == LT_OK) s = se;
+        }
+        if (s != LT_OK) { /* nothing recorded has run: run the step plainly, and stay plain */
+            m->graphs_off = true;
+            for (int i = 0; i < LT_LLAMA_GRAPHS; i++) {
+                lt_backend_graph_free(be, m->graphs[i].g);
+                m->graphs[i].g = NULL;
+                m->graphs[i].key.valid = m->graphs[i].captured = false;
+            }
+            snprintf(m->base.graph_off, sizeof m->base.graph_off, "%.191s", ce.msg);
+            return chunk_ops(m, kv, io, err);
+        }
+        m->graphs[e].captured = true;
+        m->base.graph_captures++;
+    }
+    LT_TRY(lt_backend_graph_launch(be, m->graphs[e].g, err));
+    m->base.graph_replays++;
+    return LT_OK;
+}
+
+/* Block-table width for a captured decode step: a power of two of at least 16 blocks, so
+ * the shape changes only when the context doubles. */
+static int graph_blocks(int nb) {
+    int w = 16;
+    while (w < nb && w < (1 << 24)) w *= 2;
+    return w < nb ? nb : w;
+}
+
 /* One chunk: tokens [t0, t0+n) of the batch, all already validated and reserved. Rows that
  * want logits land in logits_out (host) starting at row *n_out. */
 static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int t0, int n, const bool *want,
@@ -404,69 +555,42 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
         if (h_ctx[i] > max_ctx) max_ctx = h_ctx[i];
         if (want[t]) h_rows[n_rows++] = i;
     }
+    const bool graph = n == 1 && !m->graphs_off && lt_backend_can_capture(be);
+    if (graph) {
+        max_blocks = graph_blocks(max_blocks);
+        max_ctx = max_blocks * lt_kv_block_size(kv); /* an upper bound plans the attention */
+    }
     LT_TRY(ensure_btab(m, (size_t)n_seqs * max_blocks, err));
     for (int j = 0; j < n_seqs; j++) {
         int nb;
         const int32_t *tab = lt_kv_block_table(kv, seqs[j], &nb);
         for (int i = 0; i < max_blocks; i++) m->h_btab[(size_t)j * max_blocks + i] = i < nb ? tab[i] : 0;
     }
-    lt_tensor tok = lt_tensor_1d(be, LT_I32, m->t_tokens.data, n);
-    lt_tensor pos, slots, tseq, tctx, rows;
-    pos = lt_tensor_1d(be, LT_I32, m->t_pos.data, n);
-    slots = lt_tensor_1d(be, LT_I32, m->t_slots.data, n);
-    tseq = lt_tensor_1d(be, LT_I32, m->t_seq.data, n);
-    tctx = lt_tensor_1d(be, LT_I32, m->t_ctx.data, n);
-    rows = lt_tensor_1d(be, LT_I32, m->t_rows.data, n_rows);
+    chunk_io io = {.n = n, .n_rows = n_rows, .qlast = b->q_last && t0 + n == b->n_tokens};
+    io.tok = lt_tensor_1d(be, LT_I32, m->t_tokens.data, n);
+    io.pos = lt_tensor_1d(be, LT_I32, m->t_pos.data, n);
+    io.slots = lt_tensor_1d(be, LT_I32, m->t_slots.data, n);
+    io.rows = lt_tensor_1d(be, LT_I32, m->t_rows.data, n_rows);
+    lt_tensor tseq = lt_tensor_1d(be, LT_I32, m->t_seq.data, n);
+    lt_tensor tctx = lt_tensor_1d(be, LT_I32, m->t_ctx.data, n);
     lt_tensor btab = lt_tensor_2d(be, LT_I32, m->btab_mem, n_seqs, max_blocks);
-    LT_TRY(lt_tensor_set(&tok, h_tok, n * 4, err));
-    LT_TRY(lt_tensor_set(&pos, h_pos, n * 4, err));
-    LT_TRY(lt_tensor_set(&slots, h_slot, n * 4, err));
+    LT_TRY(lt_tensor_set(&io.tok, h_tok, n * 4, err));
+    LT_TRY(lt_tensor_set(&io.pos, h_pos, n * 4, err));
+    LT_TRY(lt_tensor_set(&io.slots, h_slot, n * 4, err));
     LT_TRY(lt_tensor_set(&tseq, h_seq, n * 4, err));
     LT_TRY(lt_tensor_set(&tctx, h_ctx, n * 4, err));
     LT_TRY(lt_tensor_set(&btab, m->h_btab, (size_t)n_seqs * max_blocks * 4, err));
-
-    lt_tensor x = lt_tensor_row_view(&m->x, 0, n), xb = lt_tensor_row_view(&m->xb, 0, n);
-    lt_tensor q = lt_tensor_row_view(&m->q, 0, n), k = lt_tensor_row_view(&m->k, 0, n);
-    lt_tensor v = lt_tensor_row_view(&m->v, 0, n), att = lt_tensor_row_view(&m->att, 0, n);
-    lt_tensor hb = lt_tensor_row_view(&m->hb, 0, n), hb2 = lt_tensor_row_view(&m->hb2, 0, n);
-    lt_attn_meta meta = {
+    if (n_rows) LT_TRY(lt_tensor_set(&io.rows, h_rows, n_rows * 4, err));
+    io.meta = (lt_attn_meta){
         .tok_seq = &tseq, .tok_ctx = &tctx, .block_tables = &btab,
         .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
         .block_size = lt_kv_block_size(kv), .scale = 1.0f / sqrtf((float)c->head_dim), .max_ctx = max_ctx,
     };
 
-    LT_TRY(lt_op_get_rows(be, &x, &m->tok_emb, &tok, err));
-    for (int l = 0; l < c->n_layers; l++) {
-        layer *L = &m->layers[l];
-        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->attn_norm, c->norm_eps, err));
-        LT_TRY(lt_op_matmul(be, &q, &xb, &L->wq, L->bias ? &L->bq : NULL, err));
-        LT_TRY(lt_op_matmul(be, &k, &xb, &L->wk, L->bias ? &L->bk : NULL, err));
-        LT_TRY(lt_op_matmul(be, &v, &xb, &L->wv, L->bias ? &L->bv : NULL, err));
-        LT_TRY(lt_op_rope(be, &q, &pos, &m->freqs, c->n_heads, c->head_dim, c->rope_neox, err));
-        LT_TRY(lt_op_rope(be, &k, &pos, &m->freqs, c->n_kv_heads, c->head_dim, c->rope_neox, err));
-        if (b->q_last && t0 + n == b->n_tokens) { /* queries of the batch's last token, read once below */
-            size_t qb = (size_t)c->n_heads * c->head_dim * sizeof(float);
-            LT_TRY(lt_tensor_copy_range(&m->qlast, (size_t)l * qb, &q, (size_t)(n - 1) * qb, qb, err));
-        }
-        LT_TRY(lt_op_kv_store(be, lt_kv_k(kv, l), lt_kv_v(kv, l), &k, &v, &slots, err));
-        LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
-        LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, NULL, err));
-        LT_TRY(lt_op_add(be, &x, &x, &xb, err));
-        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->ffn_norm, c->norm_eps, err));
-        LT_TRY(lt_op_matmul(be, &hb, &xb, &L->w_gate, NULL, err));
-        LT_TRY(lt_op_matmul(be, &hb2, &xb, &L->w_up, NULL, err));
-        LT_TRY(lt_op_silu_mul(be, &hb, &hb, &hb2, err));
-        LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, NULL, err));
-        LT_TRY(lt_op_add(be, &x, &x, &xb, err));
-    }
-    if (b->q_last && t0 + n == b->n_tokens)
-        LT_TRY(lt_tensor_get(&m->qlast, b->q_last, lt_tensor_nbytes(&m->qlast), err));
+    LT_TRY(graph ? graph_step(m, kv, &io, err) : chunk_ops(m, kv, &io, err));
+    if (io.qlast) LT_TRY(lt_tensor_get(&m->qlast, b->q_last, lt_tensor_nbytes(&m->qlast), err));
     if (n_rows == 0) return LT_OK;
-    LT_TRY(lt_tensor_set(&rows, h_rows, n_rows * 4, err));
-    lt_tensor xo = lt_tensor_row_view(&m->xo, 0, n_rows), lg = lt_tensor_row_view(&m->logits, 0, n_rows);
-    LT_TRY(lt_op_get_rows(be, &xo, &x, &rows, err));
-    LT_TRY(lt_op_rmsnorm(be, &xo, &xo, &m->out_norm, c->norm_eps, err));
-    LT_TRY(lt_op_matmul(be, &lg, &xo, &m->output, NULL, err));
+    lt_tensor lg = lt_tensor_row_view(&m->logits, 0, n_rows);
     LT_TRY(lt_tensor_get(&lg, logits_out + (size_t)*n_out * c->n_vocab, lt_tensor_nbytes(&lg), err));
     *n_out += n_rows;
     return LT_OK;

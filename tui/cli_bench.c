@@ -33,6 +33,45 @@ static double copy_bandwidth(lt_backend *be) {
     return best;
 }
 
+/* The dense GEMM rate of the backend's matmul op, measured the way prefill uses it: f16
+ * weights [N, K] times f32 activations [T, K] (cuBLAS GemmEx on CUDA, widened sgemm on the
+ * CPU). Returns FLOP/s (0 when the buffers do not fit). */
+static double gemm_peak(lt_backend *be) {
+    const int64_t T = 512, N = lt_backend_is_host(be) ? 2048 : 8192, K = N;
+    size_t bw = (size_t)(N * K) * 4, b16 = (size_t)(N * K) * 2, bx = (size_t)(T * K) * 4, by = (size_t)(T * N) * 4;
+    void *w32 = NULL, *w16 = NULL, *xm = NULL, *ym = NULL;
+    float *host = lt_malloc(bw);
+    lt_err err;
+    double best = 0;
+    if (!host || lt_backend_alloc(be, bw, LT_MEM_OTHER, &w32, &err) != LT_OK ||
+        lt_backend_alloc(be, b16, LT_MEM_OTHER, &w16, &err) != LT_OK ||
+        lt_backend_alloc(be, bx, LT_MEM_OTHER, &xm, &err) != LT_OK ||
+        lt_backend_alloc(be, by, LT_MEM_OTHER, &ym, &err) != LT_OK)
+        goto out;
+    uint64_t r = 7;
+    for (size_t i = 0; i < bw / 4; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        host[i] = (float)((int)(r >> 41) - (1 << 22)) / (float)(1 << 24);
+    }
+    lt_tensor tw32 = lt_tensor_2d(be, LT_F32, w32, N, K), tw = lt_tensor_2d(be, LT_F16, w16, N, K);
+    lt_tensor tx = lt_tensor_2d(be, LT_F32, xm, T, K), ty = lt_tensor_2d(be, LT_F32, ym, T, N);
+    if (lt_tensor_set(&tw32, host, bw, &err) != LT_OK || lt_op_convert(be, &tw, &tw32, &err) != LT_OK ||
+        lt_tensor_set(&tx, host, bx, &err) != LT_OK)
+        goto out;
+    for (int i = 0; i < 4; i++) {
+        double t0 = lt_now();
+        if (lt_op_matmul(be, &ty, &tx, &tw, NULL, &err) != LT_OK || lt_backend_sync(be, &err) != LT_OK) break;
+        double dt = lt_now() - t0;
+        if (i > 0 && dt > 0 && 2.0 * T * N * K / dt > best) best = 2.0 * T * N * K / dt; /* first: warm-up */
+    }
+out:
+    lt_backend_release(be, ym, by, LT_MEM_OTHER);
+    lt_backend_release(be, xm, bx, LT_MEM_OTHER);
+    lt_backend_release(be, w16, b16, LT_MEM_OTHER);
+    lt_backend_release(be, w32, bw, LT_MEM_OTHER);
+    lt_free(host);
+    return best;
+}
 
 /* ---- lathe bench spec ------------------------------------------------------------------- */
 
@@ -399,7 +438,7 @@ int lt_cli_bench(int argc, char **argv) {
     double decode_s = lt_now() - t0;
     lt_kv_seq_free(kv, seq);
 
-    double peak = copy_bandwidth(be);
+    double peak = copy_bandwidth(be), gemm = gemm_peak(be);
     size_t bpt = m->bytes_per_token;
     /* K and V bytes read per decoded token at the mean context (n_gen / 2), f32 cache */
     double kv_read = (double)n_gen / 2 * 2 * c->n_layers * c->n_kv_heads * c->head_dim * 4;
@@ -426,6 +465,8 @@ int lt_cli_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(p, "seconds", prefill_s);
         cJSON_AddNumberToObject(p, "tok_s", pre_tps);
         cJSON_AddNumberToObject(p, "achieved_tflops", prefill_tflops);
+        cJSON_AddNumberToObject(p, "peak_gemm_tflops", gemm / 1e12);
+        cJSON_AddNumberToObject(p, "roofline_fraction", gemm > 0 ? prefill_tflops * 1e12 / gemm : 0);
         cJSON *d = cJSON_AddObjectToObject(o, "decode");
         cJSON_AddNumberToObject(d, "tokens", n_gen);
         cJSON_AddNumberToObject(d, "seconds", decode_s);
@@ -434,6 +475,12 @@ int lt_cli_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(d, "achieved_gbs", achieved / 1e9);
         cJSON_AddNumberToObject(d, "peak_copy_gbs", peak / 1e9);
         cJSON_AddNumberToObject(d, "roofline_fraction", peak > 0 ? achieved / peak : 0);
+        if (lt_backend_can_capture(be)) {
+            cJSON *g = cJSON_AddObjectToObject(d, "graphs");
+            cJSON_AddNumberToObject(g, "captures", (double)m->graph_captures);
+            cJSON_AddNumberToObject(g, "replays", (double)m->graph_replays);
+            if (m->graph_off[0]) cJSON_AddStringToObject(g, "off", m->graph_off);
+        }
         char *s = cJSON_PrintUnformatted(o);
         puts(s);
         cJSON_free(s);
@@ -442,11 +489,15 @@ int lt_cli_bench(int argc, char **argv) {
         printf("model     %s (%s, %.0fM parameters, %.1f MiB of weights)\n", name, lt_dtype_name(m->wtype),
                params / 1e6, m->weight_bytes / 1048576.0);
         printf("device    %s [%s]\n", lt_backend_device(be), lt_backend_name(be));
-        printf("prefill   %d tokens: %.1f tok/s (%.3f TFLOP/s)\n", n_prompt, pre_tps, prefill_tflops);
+        printf("prefill   %d tokens: %.1f tok/s (%.3f TFLOP/s; dense GEMM %.3f TFLOP/s, %.0f%%)\n", n_prompt,
+               pre_tps, prefill_tflops, gemm / 1e12, gemm > 0 ? 100.0 * prefill_tflops * 1e12 / gemm : 0);
         printf("decode    %d tokens: %.2f tok/s, %.2f ms/token\n", n_gen, dec_tps, 1000.0 / dec_tps);
         printf("memory    %.1f MiB read per token, %.2f GB/s achieved, %.2f GB/s copy peak (%.0f%%)\n",
                ((double)bpt + kv_read) / 1048576.0, achieved / 1e9, peak / 1e9,
                peak > 0 ? 100.0 * achieved / peak : 0);
+        if (lt_backend_can_capture(be))
+            printf("graphs    %lld decode steps replayed, %lld captured%s%s\n", (long long)m->graph_replays,
+                   (long long)m->graph_captures, m->graph_off[0] ? "; off: " : "", m->graph_off);
     }
     rc = 0;
     goto done;

@@ -12,7 +12,8 @@
  * exactly: M = max m_s, out = sum acc_s e^(m_s - M) / sum l_s e^(m_s - M).
  * Positions whose block-table entry is outside the pool are masked (never read).
  * All metadata (tok_seq, tok_ctx, block tables) is read on the device; the host uses only
- * max_ctx to plan the grid, so a decode step can be captured in a CUDA graph.
+ * max_ctx to plan the grid, so a decode step can be captured in a CUDA graph. Up to
+ * ATT_FIXED_T query tokens, every tile is its own split, so results are batch-invariant.
  * Leaves out: tensor-core (mma) tiles for prefill, sharing K/V tiles across the query heads
  * of a GQA group; head_dim above 256.
  */
@@ -23,6 +24,7 @@
 #define ATT_TILE_MAX 256
 #define ATT_MAX_D 256
 #define ATT_PER_LANE (ATT_MAX_D / 32)
+#define ATT_FIXED_T 8 /* up to this many query tokens, one split per tile (batch-invariant) */
 
 /* e^x correctly rounded to f32 (the build uses --use_fast_math, whose expf is approximate;
  * one exp per position is cheap next to the position's K and V loads). */
@@ -212,14 +214,25 @@ lt_status lt_cuda_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, 
     a.scale = m->scale;
     a.tile = m->block_size <= ATT_TILE_MAX ? (ATT_TILE_MAX / m->block_size) * m->block_size : ATT_TILE_MAX;
 
-    /* Plan: enough (token, head, split) blocks to fill the device about 8 times over. */
     int64_t tiles = ((int64_t)m->max_ctx + a.tile - 1) / a.tile;
-    int64_t pairs = T * m->n_heads, target = (int64_t)c->sm_count * 8;
-    int64_t nsplit = pairs >= target ? 1 : (target + pairs - 1) / pairs;
-    if (nsplit > tiles) nsplit = tiles;
-    if (nsplit < 1) nsplit = 1;
-    int64_t per = (tiles + nsplit - 1) / nsplit;
-    nsplit = (tiles + per - 1) / per;
+    int64_t pairs = T * m->n_heads, nsplit, per;
+    if (T <= ATT_FIXED_T) {
+        /* Decode and speculative verification: one split per tile. A token's result then
+           depends only on its own context, not on the batch or on max_ctx (splits past its
+           context are empty and merge with weight exactly 0), so verifying drafted tokens
+           gives the bits that decoding them one by one gives, and a captured decode step
+           may plan with any upper bound of the context. */
+        per = 1;
+        nsplit = tiles < 1 ? 1 : tiles;
+    } else {
+        /* Prefill: enough (token, head, split) blocks to fill the device about 8 times over. */
+        int64_t target = (int64_t)c->sm_count * 8;
+        nsplit = pairs >= target ? 1 : (target + pairs - 1) / pairs;
+        if (nsplit > tiles) nsplit = tiles;
+        if (nsplit < 1) nsplit = 1;
+        per = (tiles + nsplit - 1) / nsplit;
+        nsplit = (tiles + per - 1) / per;
+    }
     if (nsplit > 65535) { /* grid z limit: fewer, longer splits */
         per = (tiles + 65534) / 65535;
         nsplit = (tiles + per - 1) / per;

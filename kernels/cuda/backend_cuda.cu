@@ -5,7 +5,9 @@
  * cudaMalloc (a failure is LT_ENOMEM with the free amount); scratch buffers grow with
  * cudaMallocAsync/cudaFreeAsync on the stream, so growing never synchronises (devices
  * without memory pools fall back to cudaFree/cudaMalloc, which do).
- * Leaves out: peer-to-peer copies, several streams, CUDA graph capture (issue 3).
+ * Op capture: stream capture (thread-local mode) into a cudaGraph, instantiated once and
+ * afterwards updated in place with cudaGraphExecUpdate when a recapture keeps the topology.
+ * Leaves out: peer-to-peer copies, several streams.
  */
 #include <stdio.h>
 
@@ -45,6 +47,9 @@ lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err
     LT_ASSERT(slot >= 0 && slot < LT_CUDA_SCR_COUNT);
     if (bytes == 0) bytes = 1;
     if (c->scr_bytes[slot] < bytes) {
+        if (c->base.capturing) /* a graph would keep the old pointer: grow outside capture */
+            return lt_err_set(err, LT_EUNSUPPORTED,
+                              "cuda: scratch slot %d must grow to %zu bytes while capturing a graph", slot, bytes);
         size_t want = bytes + bytes / 4; /* headroom so slowly growing sizes do not reallocate each step */
         want = (want + 4095) & ~(size_t)4095;
         if (c->scr[slot]) {
@@ -154,6 +159,71 @@ static lt_status cu_sync(lt_backend *be, lt_err *err) {
     return LT_OK;
 }
 
+/* ---- op capture (CUDA graphs) ------------------------------------------------------------- */
+
+struct lt_graph {
+    cudaGraphExec_t exec;
+};
+
+static lt_status cu_capture_begin(lt_backend *be, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    LT_TRY(lt_cuda_enter(c, err));
+    /* thread-local: other threads (the workbench's meters) may still call the runtime */
+    LT_CUDA_TRY(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal), err);
+    return LT_OK;
+}
+
+static lt_status cu_capture_end(lt_backend *be, lt_graph **g, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    LT_TRY(lt_cuda_enter(c, err));
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+    if (!g || e != cudaSuccess) {
+        if (graph) (void)cudaGraphDestroy(graph);
+        (void)cudaGetLastError();
+        if (!g) return LT_OK; /* abandoned */
+        return lt_cuda_fail(err, e, "cudaStreamEndCapture", __FILE__, __LINE__);
+    }
+    if (*g) {
+        cudaGraphExecUpdateResultInfo info;
+        if (cudaGraphExecUpdate((*g)->exec, graph, &info) == cudaSuccess) {
+            (void)cudaGraphDestroy(graph);
+            return LT_OK;
+        }
+        (void)cudaGetLastError(); /* the topology changed: instantiate anew */
+        (void)cudaGraphExecDestroy((*g)->exec);
+        (*g)->exec = NULL;
+    } else {
+        *g = (lt_graph *)lt_calloc(1, sizeof **g);
+        if (!*g) {
+            (void)cudaGraphDestroy(graph);
+            return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        }
+    }
+    e = cudaGraphInstantiate(&(*g)->exec, graph, 0);
+    (void)cudaGraphDestroy(graph);
+    if (e != cudaSuccess) {
+        lt_free(*g);
+        *g = NULL;
+        return lt_cuda_fail(err, e, "cudaGraphInstantiate", __FILE__, __LINE__);
+    }
+    return LT_OK;
+}
+
+static lt_status cu_graph_launch(lt_backend *be, lt_graph *g, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    LT_TRY(lt_cuda_enter(c, err));
+    LT_CUDA_TRY(cudaGraphLaunch(g->exec, c->stream), err);
+    return LT_OK;
+}
+
+static void cu_graph_free(lt_backend *be, lt_graph *g) {
+    lt_cuda *c = lt_cuda_of(be);
+    if (cudaSetDevice(c->device) != cudaSuccess || (g->exec && cudaGraphExecDestroy(g->exec) != cudaSuccess))
+        (void)cudaGetLastError();
+    lt_free(g);
+}
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 static const lt_backend_ops k_cuda_ops = {
@@ -186,6 +256,11 @@ static const lt_backend_ops k_cuda_ops = {
     lt_cuda_activate,
     lt_cuda_yolo_decode,
     lt_cuda_nms,
+    /* op capture */
+    cu_capture_begin,
+    cu_capture_end,
+    cu_graph_launch,
+    cu_graph_free,
 };
 
 extern "C" int lt_backend_cuda_device_count(void) {
