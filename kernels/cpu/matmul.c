@@ -12,7 +12,8 @@
  *    widened once per tile of activation rows, again with the per-row operations of the dot
  *    product); for larger T chunks of weight rows are widened to f32 and multiplied with
  *    OpenBLAS sgemm.
- *  - f32: dot products for T = 1, OpenBLAS sgemm per row chunk otherwise.
+ *  - f32: dot products below DOT_MAX_T rows (so a row does not depend on T, as for f16),
+ *    OpenBLAS sgemm per row chunk from there.
  * AVX2+FMA+F16C and AVX-512 (F, BW, VL, VNNI) paths are chosen at run time (LT_CPU_NO_VNNI=1
  * keeps AVX-512 off); scalar paths are portable.
  * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants, k-quants, sparse and group-wise GPTQ
@@ -690,7 +691,7 @@ static size_t xq_row_bytes(lt_dtype wt, int64_t K, bool avx2, bool vnni) {
 static bool use_vnni(lt_dtype wt, int64_t T) { return has_vnni() && !(wt == LT_Q4_0 && T == 1); }
 
 static bool use_gemm(lt_dtype wt, int64_t T) {
-    if (wt == LT_F32) return T >= 2;
+    if (wt == LT_F32) return T >= DOT_MAX_T; /* dot products below: batch-invariant (speculation) */
     if (wt == LT_F16 && has_vnni()) return T >= F16_GEMM_T;
     if (wt == LT_F16 || wt == LT_BF16) return T >= DOT_MAX_T;
     return false;
