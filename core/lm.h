@@ -59,6 +59,10 @@ struct lt_lm {
 typedef struct lt_lm_opts {
     int max_batch;  /* tokens per internal chunk (scratch size); 0 = 512 */
     int max_logits; /* rows of logits per internal chunk; 0 = min(max_batch, 64) */
+    /* Optional: called as the weights reach the device with the fraction done (0..1, by
+     * bytes); returning false stops the load, which then fails with LT_ECANCELLED. */
+    bool (*progress)(void *ud, double frac);
+    void *progress_ud;
 } lt_lm_opts;
 
 /* Opens a model from a source on a backend (e.g. lt_llama_open). */

@@ -112,6 +112,18 @@ static void progress(lt_sink *sink, const char *what, double f) {
     if (sink && sink->progress) sink->progress(sink->ud, what, f);
 }
 
+/* Weight upload progress of a model load, shown as 20%..80% of the load; Esc stops it. */
+typedef struct load_progress {
+    lt_session *s;
+    lt_sink *sink;
+} load_progress;
+
+static bool on_load_progress(void *ud, double f) {
+    load_progress *lp = ud;
+    progress(lp->sink, "load", 0.2 + 0.6 * f);
+    return !atomic_load(&lp->s->cancel);
+}
+
 /* ==== lifetime ================================================================== */
 
 static int mkdirs(const char *path) {
@@ -486,11 +498,13 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     lt_vocab *v = NULL;
     lt_status st;
     progress(sink, "load", 0.0);
+    load_progress lp = {s, sink};
+    lt_lm_opts lo = {.progress = on_load_progress, .progress_ud = &lp};
     lt_backend_opts bo = {.n_threads = s->set.threads};
     st = lt_backend_create(&m->be, s->set.device, &bo, err);
     if (st == LT_OK && synth) {
         snprintf(m->format, sizeof m->format, "synthetic");
-        st = s->opts.open_synthetic(&m->lm, path + 10, m->be, err);
+        st = s->opts.open_synthetic(&m->lm, path + 10, m->be, &lo, err);
         if (st == LT_OK && tokp) st = lt_vocab_from_llama2c(&v, tokp, lt_lm_config(m->lm)->n_vocab, err);
     } else if (st == LT_OK) {
         char guess[1100];
@@ -513,7 +527,7 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
             snprintf(m->format, sizeof m->format, "%s", lt_modelsrc_format(src));
             m->llama2c = !strcmp(lt_modelsrc_format(src), "llama2c");
             v = lt_modelsrc_take_vocab(src);
-            st = s->opts.open_lm(&m->lm, src, m->be, NULL, err);
+            st = s->opts.open_lm(&m->lm, src, m->be, &lo, err);
         }
     }
     m->synthetic = synth;
@@ -523,7 +537,8 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     }
     lt_modelsrc_close(src);
     if (v) lt_vocab_free(v);
-    if (st == LT_OK && atomic_load(&s->cancel)) { /* Esc while loading: drop it, a cancelled (not failed) command */
+    if ((st == LT_OK || st == LT_ECANCELLED) && atomic_load(&s->cancel)) {
+        /* Esc while loading: drop it, a cancelled (not failed) command */
         sm_free(m);
         s->last.cancelled = true;
         lt_sink_printf(sink, LT_TEXT_INFO, "[load of %s cancelled]\n", path);
@@ -988,7 +1003,7 @@ static lt_status open_draft(lt_session *s, const char *path, lt_backend *be, lt_
     *out = NULL;
     if (!strncmp(path, "synthetic:", 10)) {
         if (!s->opts.open_synthetic) return lt_err_set(err, LT_EUNSUPPORTED, "synthetic models are not available here");
-        return s->opts.open_synthetic(out, path + 10, be, err);
+        return s->opts.open_synthetic(out, path + 10, be, NULL, err);
     }
     if (!s->opts.open_lm) return lt_err_set(err, LT_EUNSUPPORTED, "no model opener in this session");
     lt_modelsrc *src = NULL;

@@ -48,7 +48,8 @@ void lt_sink_printf(lt_sink *sink, lt_text_kind kind, const char *fmt, ...) __at
 
 /* Opens a synthetic model by preset name (models/ supplies it: lt_llama_preset +
  * lt_llama_open_synthetic). */
-typedef lt_status (*lt_lm_synth_fn)(lt_lm **out, const char *preset, lt_backend *be, lt_err *err);
+typedef lt_status (*lt_lm_synth_fn)(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o,
+                                    lt_err *err);
 
 typedef struct lt_session_opts {
     lt_lm_open_fn open_lm;        /* opens a model source (lt_llama_open); NULL = loading files fails */

@@ -343,12 +343,18 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
     for (int i = 0; i < np; i++) need += lt_arena_need(p[i].dt, p[i].ndim, p[i].shape);
     s = lt_arena_create(&m->weights, be, need, LT_MEM_WEIGHTS, err);
     if (s != LT_OK) goto fail;
+    size_t done = 0;
     for (int i = 0; i < np; i++) {
         s = lt_arena_tensor(m->weights, p[i].dst, p[i].dt, p[i].ndim, p[i].shape, err);
         if (s == LT_OK)
             s = p[i].src ? upload(p[i].dst, p[i].src, p[i].dt, err)
                          : fill_random(p[i].dst, p[i].ndim == 1, ws->seed + (uint64_t)i * 7919, err);
         if (s != LT_OK) goto fail;
+        done += lt_arena_need(p[i].dt, p[i].ndim, p[i].shape);
+        if (o && o->progress && !o->progress(o->progress_ud, (double)done / (double)need)) {
+            s = lt_err_set(err, LT_ECANCELLED, "%s: load cancelled", path);
+            goto fail;
+        }
     }
     if (c->tied_embeddings) m->output = m->tok_emb;
     s = lt_arena_tensor(m->weights, &m->freqs, LT_F32, 1, (int64_t[]){c->head_dim / 2}, err);

@@ -126,10 +126,10 @@ static void test_bad_files(void) {
 
 /* ---- replay ------------------------------------------------------------------------ */
 
-static lt_status synth(lt_lm **out, const char *preset, lt_backend *be, lt_err *err) {
+static lt_status synth(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o, lt_err *err) {
     lt_llm_config cfg;
     LT_TRY(lt_llama_preset(preset, &cfg, err));
-    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, NULL, err);
+    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, o, err);
 }
 
 typedef struct canceller {

@@ -15,10 +15,10 @@
 #include "../models/llama.h"
 #include "testutil.h"
 
-static lt_status synth(lt_lm **out, const char *preset, lt_backend *be, lt_err *err) {
+static lt_status synth(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o, lt_err *err) {
     lt_llm_config cfg;
     LT_TRY(lt_llama_preset(preset, &cfg, err));
-    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, NULL, err);
+    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, o, err);
 }
 
 typedef struct collect {
@@ -193,6 +193,40 @@ static void test_cancel(void) {
     lt_session_free(s);
 }
 
+/* ---- load progress: per tensor, monotone; Esc during a load keeps the previous state ------------ */
+
+typedef struct load_watch {
+    lt_session *s;
+    int calls, mid; /* calls, calls strictly inside (0.2, 0.8) */
+    double last;
+    bool monotone, cancel_at_half;
+} load_watch;
+
+static void watch_progress(void *ud, const char *what, double f) {
+    load_watch *w = ud;
+    if (strcmp(what, "load")) return;
+    if (f < w->last) w->monotone = false;
+    w->last = f;
+    w->calls++;
+    if (f > 0.2 && f < 0.8) w->mid++;
+    if (w->cancel_at_half && f > 0.5) lt_session_cancel(w->s);
+}
+
+static void test_load_progress(void) {
+    lt_session *s = new_session();
+    load_watch w = {.s = s, .monotone = true};
+    lt_sink sink = {.ud = &w, .progress = watch_progress};
+    CHECK(exec_ok(s, "load synthetic:small as a", &sink));
+    CHECKF(w.mid >= 20 && w.monotone && w.last == 1.0, "%d progress calls inside the upload, monotone %d", w.mid,
+           w.monotone);
+    w = (load_watch){.s = s, .monotone = true, .cancel_at_half = true};
+    CHECK(exec_ok(s, "load synthetic:small as b", &sink));
+    CHECK(lt_session_last(s)->cancelled && w.last < 0.8);
+    lt_model_info mi[4];
+    CHECK(lt_session_models(s, mi, 4) == 1 && !strcmp(mi[0].name, "a") && mi[0].current);
+    lt_session_free(s);
+}
+
 /* ---- memory returns to the baseline ---------------------------------------------- */
 
 static void test_memory(void) {
@@ -243,6 +277,7 @@ int main(void) {
              lt_test_path("assets/models/stories260K.bin"), lt_test_path("assets/models/tok512.bin"));
     test_basics();
     test_cancel();
+    test_load_progress();
     test_memory();
     return lt_test_done();
 }
