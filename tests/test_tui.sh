@@ -5,7 +5,9 @@
 # cancels a long generation (synthetic 4096-context model) and the UI still answers,
 # at 200x50 `/spec ngram` makes chat speculative and the throughput pane shows the acceptance,
 # /quit leaves; then `lathe replay --check` accepts the recorded journal and rejects a
-# copy with one digest altered, naming that line. Polls the screen with timeouts.
+# copy with one digest altered, naming that line. At 200x50 the workbench finds a stand-in
+# libnvidia-ml.so.1 (FAKE_NVML_DIR, built by the tests) and the device pane shows its
+# utilisation; at 80x24 there is none and the pane says so. Polls the screen with timeouts.
 set -u
 command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
 bin=${LATHE_BIN:-$(pwd)/lathe}
@@ -42,15 +44,20 @@ expect() { # expect NAME REGEX SECONDS
 type_line() { T send-keys -t w -l "$1"; T send-keys -t w Enter; }
 
 run_size() {
-  local cols=$1 rows=$2 term=$3
+  local cols=$1 rows=$2 term=$3 nvml=${4:-}
   local state="$tmp/state-$cols" home="$tmp/home-$cols"
   mkdir -p "$state" "$home"
   echo "== ${cols}x${rows} ($term)"
   T new-session -d -s w -x "$cols" -y "$rows" \
-    "env HOME='$home' LATHE_STATE_DIR='$state' TERM=$term LANG=C.UTF-8 LC_ALL=C.UTF-8 '$bin'; echo LATHE-EXITED=\$?; sleep 600" ||
+    "env HOME='$home' LATHE_STATE_DIR='$state' TERM=$term LANG=C.UTF-8 LC_ALL=C.UTF-8 ${nvml:+LD_LIBRARY_PATH='$nvml'} '$bin'; echo LATHE-EXITED=\$?; sleep 600" ||
     { bad "tmux new-session"; return; }
   expect "bundled model loads" "loaded 'stories260K'" 30
   expect "device pane shows memory" "(weights [0-9.]+ (B|KiB|MiB|GiB)|W [0-9.]+[BKMG] K [0-9.]+[BKMG])" 10
+  if [ -n "$nvml" ]; then
+    expect "device pane shows NVML utilisation" "util 37%  Fake GPU 0" 10
+  else
+    expect "device pane without NVML" "util n/a \(CPU backend\)" 10
+  fi
 
   # a prompt streams into the main pane
   type_line "Once upon a time"
@@ -155,7 +162,9 @@ run_size() {
 }
 
 run_size 80 24 vt100 # no colours
-run_size 200 50 xterm-256color
+fake=""
+if [ -n "${FAKE_NVML_DIR:-}" ] && [ -e "$FAKE_NVML_DIR/libnvidia-ml.so.1" ]; then fake=$FAKE_NVML_DIR; fi
+run_size 200 50 xterm-256color "$fake"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
