@@ -149,7 +149,8 @@ typedef struct lt_attn_meta {
 lt_status lt_op_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
                           const lt_tensor *vc, const lt_attn_meta *m, lt_err *err);
 
-/* out[t] = argmax over row t of x [T, N] f32 (lowest index on ties); out [T] i32. */
+/* out[t] = argmax over row t of x [T, N] f32 (lowest index on ties; NaN is never chosen, a
+ * row of only NaN gives 0); out [T] i32. */
 lt_status lt_op_argmax(lt_backend *be, lt_tensor *out, const lt_tensor *x, lt_err *err);
 
 /* Converts f32 rows to a weight dtype or back (y and x same shape, one of them f32).

@@ -99,8 +99,9 @@ LT_HD bool lt_box_suppresses(const float *a, const float *b, float iou, float co
     float r = fminf(a[0] + a[2], b[0] + b[2]), bt = fminf(a[1] + a[3], b[1] + b[3]);
     if (r <= l || bt <= t) return false;
     float in = (r - l) * (bt - t), aa = a[2] * a[3], ab = b[2] * b[3], un = aa + ab - in, sm = fminf(aa, ab);
-    if (un > 0 && in / un > iou) return true;
-    return contain > 0 && sm > 0 && in / sm > contain;
+    /* correctly rounded divisions: the CUDA build's fast math would not be */
+    if (un > 0 && lt_div_rn(in, un) > iou) return true;
+    return contain > 0 && sm > 0 && lt_div_rn(in, sm) > contain;
 }
 
 #endif

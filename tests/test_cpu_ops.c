@@ -461,6 +461,13 @@ static void test_elementwise(void) {
     lt_cpu_argmax(g_pools[1], got1, x, T, N);
     lt_cpu_argmax(g_pools[2], got2, x, T, N);
     CHECK(memcmp(got1, want, sizeof want) == 0 && memcmp(got2, want, sizeof want) == 0);
+    /* NaN is never chosen, also at index 0; a row of only NaN gives 0 */
+    float nrow[6] = {NAN, 1.0f, NAN, 3.0f, -2.0f, 3.0f}, nans[3] = {NAN, NAN, NAN};
+    int32_t gi;
+    lt_cpu_argmax(NULL, &gi, nrow, 1, 6);
+    CHECK(gi == 3);
+    lt_cpu_argmax(NULL, &gi, nans, 1, 3);
+    CHECK(gi == 0);
     free(a), free(b), free(y1), free(y2), free(ref), free(x);
 }
 

@@ -414,7 +414,8 @@ static void check_argmax(void) {
             int T = k_T[ti];
             int64_t N = Ns[ni];
             float *x = randf(T * N, 1.0f);
-            for (int t = 0; t < T; t++) { /* plant a tie for the maximum in some rows */
+            for (int t = 0; t < T; t++) { /* plant a tie for the maximum in some rows, NaN in others */
+                if (t % 4 == 1) x[t * N] = NAN; /* never chosen, also at index 0 */
                 if (t % 2 || N < 3) continue;
                 int64_t a = lt_test_u32(&rng) % N, b = lt_test_u32(&rng) % N;
                 x[t * N + a] = x[t * N + b] = 10.0f;

@@ -181,9 +181,9 @@ static void argmax_job(void *arg, int ith, int nth) {
     lt_cpu_split(c->T, ith, nth, 1, &t0, &t1);
     for (int64_t t = t0; t < t1; t++) {
         const float *x = c->x + t * c->N;
-        int64_t best = 0;
+        int64_t best = 0; /* NaN is never chosen (a row of only NaN gives 0), as on CUDA */
         for (int64_t i = 1; i < c->N; i++)
-            if (x[i] > x[best]) best = i;
+            if (x[i] > x[best] || (x[best] != x[best] && x[i] == x[i])) best = i;
         c->out[t] = (int32_t)best;
     }
 }

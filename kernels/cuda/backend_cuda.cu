@@ -43,6 +43,21 @@ lt_status lt_cuda_enter(lt_cuda *c, lt_err *err) {
     return LT_OK;
 }
 
+static lt_status free_stream_ordered(lt_cuda *c, void *p, lt_err *err) {
+    if (c->async_alloc) LT_CUDA_TRY(cudaFreeAsync(p, c->stream), err); /* allocated stream-ordered */
+    else LT_CUDA_TRY(cudaFree(p), err);                                 /* waits for the work using it */
+    return LT_OK;
+}
+
+/* Frees the retired scratch buffers once no graph can replay them. */
+static void free_retired(lt_cuda *c) {
+    lt_err e;
+    for (int i = 0; i < c->n_retired; i++)
+        if (free_stream_ordered(c, c->retired[i], &e) != LT_OK) (void)cudaGetLastError();
+    c->n_retired = 0;
+    for (int i = 0; i < LT_CUDA_SCR_COUNT; i++) c->scr_pinned[i] = false;
+}
+
 lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err *err) {
     LT_ASSERT(slot >= 0 && slot < LT_CUDA_SCR_COUNT);
     if (bytes == 0) bytes = 1;
@@ -53,10 +68,18 @@ lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err
         size_t want = bytes + bytes / 4; /* headroom so slowly growing sizes do not reallocate each step */
         want = (want + 4095) & ~(size_t)4095;
         if (c->scr[slot]) {
-            if (c->async_alloc) LT_CUDA_TRY(cudaFreeAsync(c->scr[slot], c->stream), err);
-            else LT_CUDA_TRY(cudaFree(c->scr[slot]), err); /* waits for the work using it */
+            if (c->scr_pinned[slot] && c->n_graphs > 0) { /* a graph may still replay with it */
+                if (c->n_retired == LT_CUDA_MAX_RETIRED)
+                    return lt_err_set(err, LT_EUNSUPPORTED,
+                                      "cuda: scratch slot %d grew %d times while graphs hold the old buffers", slot,
+                                      LT_CUDA_MAX_RETIRED);
+                c->retired[c->n_retired++] = c->scr[slot];
+            } else {
+                LT_TRY(free_stream_ordered(c, c->scr[slot], err));
+            }
             c->scr[slot] = NULL;
             c->scr_bytes[slot] = 0;
+            c->scr_pinned[slot] = false;
         }
         void *p = NULL;
         cudaError_t e = c->async_alloc ? cudaMallocAsync(&p, want, c->stream) : cudaMalloc(&p, want);
@@ -71,6 +94,7 @@ lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err
         c->scr[slot] = p;
         c->scr_bytes[slot] = want;
     }
+    if (c->base.capturing) c->scr_pinned[slot] = true;
     *out = c->scr[slot];
     return LT_OK;
 }
@@ -85,6 +109,7 @@ static void cu_destroy(lt_backend *be) {
             if (c->async_alloc) (void)cudaFreeAsync(c->scr[i], c->stream); /* allocated stream-ordered */
             else (void)cudaFree(c->scr[i]);
         }
+        free_retired(c); /* graphs must be freed before their backend */
         if (c->stream) (void)cudaStreamSynchronize(c->stream);
         if (c->blas) (void)cublasDestroy(c->blas);
         if (c->stream) (void)cudaStreamDestroy(c->stream);
@@ -199,12 +224,14 @@ static lt_status cu_capture_end(lt_backend *be, lt_graph **g, lt_err *err) {
             (void)cudaGraphDestroy(graph);
             return lt_err_set(err, LT_ENOMEM, "out of host memory");
         }
+        c->n_graphs++;
     }
     e = cudaGraphInstantiate(&(*g)->exec, graph, 0);
     (void)cudaGraphDestroy(graph);
     if (e != cudaSuccess) {
         lt_free(*g);
         *g = NULL;
+        if (--c->n_graphs == 0) free_retired(c);
         return lt_cuda_fail(err, e, "cudaGraphInstantiate", __FILE__, __LINE__);
     }
     return LT_OK;
@@ -222,6 +249,7 @@ static void cu_graph_free(lt_backend *be, lt_graph *g) {
     if (cudaSetDevice(c->device) != cudaSuccess || (g->exec && cudaGraphExecDestroy(g->exec) != cudaSuccess))
         (void)cudaGetLastError();
     lt_free(g);
+    if (--c->n_graphs == 0) free_retired(c); /* nothing can replay the old buffers now */
 }
 
 /* ---- the table ----------------------------------------------------------------------------- */

@@ -64,6 +64,8 @@ enum {
     LT_CUDA_SCR_COUNT
 };
 
+#define LT_CUDA_MAX_RETIRED 32
+
 typedef struct lt_cuda {
     lt_backend base; /* first: an lt_backend * points here */
     int device;
@@ -73,6 +75,12 @@ typedef struct lt_cuda {
     cublasHandle_t blas;
     void *scr[LT_CUDA_SCR_COUNT];
     size_t scr_bytes[LT_CUDA_SCR_COUNT];
+    /* A captured graph keeps the scratch pointers its ops used. A slot used while capturing
+     * is pinned: when it grows later, its old buffer is retired (kept, not freed) until no
+     * graph is left, so a replay never reads freed memory. */
+    bool scr_pinned[LT_CUDA_SCR_COUNT];
+    void *retired[LT_CUDA_MAX_RETIRED];
+    int n_retired, n_graphs;
 } lt_cuda;
 
 static inline lt_cuda *lt_cuda_of(lt_backend *be) { return (lt_cuda *)be; }
