@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# gpu-check.sh OUTDIR - everything a machine with an NVIDIA GPU should run, in one go: build
+# for the local GPU (sm_90 on Hopper), the whole test suite with the CUDA tests live, then the
+# benchmarks the CUDA, speculative decoding and detection goals are judged by, each as JSON.
+# Writes OUTDIR/{build,ctest}.log and OUTDIR/*.json; prints a summary. Needs nvcc and a GPU.
+# Record the figures in docs/PERF.md with the date and the GPU.
+set -u
+out=${1:?usage: tools/gpu-check.sh OUTDIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out"
+arch=${LATHE_CUDA_ARCH:-90}
+b="$root/build-gpu"
+nvidia-smi >"$out/nvidia-smi.txt" 2>&1 || echo "nvidia-smi failed (see $out/nvidia-smi.txt)"
+
+echo "== build (sm_$arch)"
+if ! { cmake -S "$root" -B "$b" -DLATHE_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" &&
+       cmake --build "$b" -j"$(nproc)"; } >"$out/build.log" 2>&1; then
+  tail -30 "$out/build.log"
+  exit 1
+fi
+
+echo "== tests"
+(cd "$b" && ctest -j4 --output-on-failure --timeout 900) >"$out/ctest.log" 2>&1
+tail -8 "$out/ctest.log"
+for t in test_cuda_ops test_cuda_model test_cuda_vision; do # their per-check lines
+  (cd "$b" && LATHE_ROOT="$root" "./$t") >"$out/$t.log" 2>&1
+  echo "$t: $(tail -1 "$out/$t.log")"
+done
+
+L="$b/lathe"
+run() { # run NAME CMD...: JSON to OUTDIR/NAME.json, stderr to NAME.err
+  local name=$1
+  shift
+  if "$@" >"$out/$name.json" 2>"$out/$name.err"; then echo "$name: ok"; else echo "$name: FAILED ($(tail -1 "$out/$name.err"))"; fi
+}
+echo "== benchmarks"
+for t in f16 q8_0 q4_0; do
+  run "bench_llama8b_$t" "$L" bench --synthetic llama-8b --type "$t" --device cuda --json
+  run "bench_llama8b_${t}_nographs" env LATHE_GRAPHS=0 "$L" bench --synthetic llama-8b --type "$t" --device cuda -p 64 --json
+done
+run bench_llama1b_f16 "$L" bench --synthetic llama-1b --type f16 --device cuda --json
+run bench_stories "$L" bench -m "$root/assets/models/stories260K.bin" --device cuda --json
+run spec_triforce_4k "$L" bench spec --synthetic llama-1b --type f16 --prompt-tokens 4096 -n 128 --spec triforce \
+  --budget 1024 --device cuda --json
+run spec_ngram "$L" bench spec --synthetic llama-1b --type f16 --prompt-tokens 32 --self-prompt 200 -n 64 \
+  --spec ngram --adaptive --device cuda --json
+run detect_cuda "$L" bench detect --batch 64 --device cuda --json
+run detect_cpu "$L" bench detect --batch 16 --device cpu --json
+echo "results in $out"
