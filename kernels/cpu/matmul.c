@@ -422,7 +422,9 @@ LT_VNNI static inline __attribute__((always_inline)) void f16_rows(const float *
     __m512 p[VNNI_RT], q[VNNI_RT];
     for (int r = 0; r < RT; r++) p[r] = q[r] = _mm512_setzero_ps();
     int64_t k = 0;
+    const bool pf = K > PF_MIN_K; /* as in dot_f16_avx2 */
     for (; k + 32 <= K; k += 32) {
+        if (pf) _mm_prefetch((const char *)(w + k) + PF_DIST, _MM_HINT_T1);
         const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + k)));
         const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + k + 16)));
         for (int r = 0; r < RT; r++) {
