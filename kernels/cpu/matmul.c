@@ -146,7 +146,9 @@ LT_AVX2 static float dot_bf16_avx2(const float *x, const uint16_t *w, int64_t K)
 #define LDB(o)                                                                                  \
     _mm256_castsi256_ps(                                                                        \
         _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + k + (o)))), 16))
+    const bool pf = K > PF_MIN_K; /* as in dot_f16_avx2 */
     for (; k + 16 <= K; k += 16) {
+        if (pf && !(k & 31)) _mm_prefetch((const char *)(w + k) + PF_DIST, _MM_HINT_T1);
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), LDB(0), a0);
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), LDB(8), a1);
     }
