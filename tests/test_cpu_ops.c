@@ -590,6 +590,14 @@ static void test_attention(void) {
             CHECKF(e <= 2e-6, "attention Dh=%d %s: rel err %.3g", Dh, lt_dtype_name(kvt), e);
             CHECKF(es <= 2e-6, "attention Dh=%d %s (portable): rel err %.3g", Dh, lt_dtype_name(kvt), es);
             CHECK(same_bits(out1, out2, T * H * Dh * 4));
+            /* a token's result depends neither on the batch nor on how heads are grouped into
+               work items: the first two tokens alone on 3 threads (one head per item there, a
+               GQA group per item above) */
+            a.out = out2;
+            a.T = 2;
+            lt_cpu_attention(g_pools[3], &a);
+            CHECK(same_bits(out1, out2, 2 * H * Dh * 4));
+            a.T = T;
             /* context 1 returns exactly the first value row of the head */
             for (int h = 0; h < H; h++) {
                 int64_t row = (int64_t)bt[0] * bs;
