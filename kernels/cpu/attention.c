@@ -6,11 +6,13 @@
  * does; everything is f32, f16 caches are widened on the fly.
  * With AVX2 (head_dim a multiple of 8): scores of 8 positions at once (8 accumulators,
  * one transposing reduction), their exponentials as one vector (exp8: Cephes' expf
- * polynomial, ~1 ulp), and the weighted V sum with the accumulator held in registers over a
- * block's positions; ~8x faster than the per-position calls of the portable path, which is
- * what long contexts spend their decode time on. Results are within float rounding of the
- * portable path (not bit-identical); a token's result never depends on the batch. Leaves out: sliding windows,
- * ALiBi, soft-capping, sparse (retrieved) block lists.
+ * polynomial, ~1 ulp), the weighted V sum with the accumulator held in registers over a
+ * block's positions, and the query heads of a GQA group in one work item while the block's
+ * K and V rows sit in L1 (when that leaves two items per thread). 2-2.5x faster than the
+ * portable path's per-position calls at a 4096-token context (docs/PERF.md), where decode
+ * spent most of its time here. Results are within float rounding of the portable path (not
+ * bit-identical to it); a token's result never depends on the batch or the grouping.
+ * Leaves out: sliding windows, ALiBi, soft-capping, sparse (retrieved) block lists.
  */
 #include <math.h>
 #include <stdatomic.h>
