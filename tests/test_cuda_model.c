@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../core/alloc.h"
+#include "../core/sampler.h"
 #include "../models/llama.h"
 #include "testutil.h"
 
@@ -51,13 +52,6 @@ static lt_kv_cache *make_kv(lt_lm *m) {
     return kv;
 }
 
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 static double rel(const float *a, const float *b, int n) {
     double m = 0, d = 0;
     for (int i = 0; i < n; i++) {
@@ -83,7 +77,7 @@ static double run_pair(lt_lm *a, lt_lm *b, const int32_t *prompt, int np, int st
     double worst = rel(lb, la, V);
     *diff = 0;
     for (int i = 0; i < steps; i++) {
-        int32_t ta = argmax(la, V), tb = argmax(lb, V);
+        int32_t ta = lt_argmax(la, V), tb = lt_argmax(lb, V);
         ids_a[i] = ta, ids_b[i] = tb;
         *diff += ta != tb;
         LT_ASSERT(lt_lm_eval(a, ka, sa, &ta, 1, false, la, &err) == LT_OK);
@@ -148,8 +142,8 @@ static void check_graphs_exact(void) {
     int bad = 0;
     diff = 0;
     for (int i = 0; i < 300; i++) { /* past 256 positions: a second block-table bucket */
-        int32_t t = argmax(lp, V);
-        ip[i] = t, ig[i] = argmax(lg, V);
+        int32_t t = lt_argmax(lp, V);
+        ip[i] = t, ig[i] = lt_argmax(lg, V);
         diff += ip[i] != ig[i];
         LT_ASSERT(lt_lm_eval(g, kg, sg, &t, 1, false, lg, &err) == LT_OK);
         LT_ASSERT(lt_lm_eval(p, kp, sp, &t, 1, false, lp, &err) == LT_OK);
@@ -172,8 +166,8 @@ static void check_graphs_exact(void) {
             LT_ASSERT(lt_lm_eval(p, kp, sp, chunk, 1, false, lp, &err) == LT_OK);
         }
         for (int i = 0; i < 40; i++) {
-            int32_t t = argmax(lp, V);
-            diff += t != argmax(lg, V);
+            int32_t t = lt_argmax(lp, V);
+            diff += t != lt_argmax(lg, V);
             LT_ASSERT(lt_lm_eval(g, kg, sg, &t, 1, false, lg, &err) == LT_OK);
             LT_ASSERT(lt_lm_eval(p, kp, sp, &t, 1, false, lp, &err) == LT_OK);
             bad += memcmp(lg, lp, sizeof(float) * V) != 0;

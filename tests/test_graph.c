@@ -18,6 +18,7 @@
 
 #include "../core/alloc.h"
 #include "../core/backend_impl.h"
+#include "../core/sampler.h"
 #include "../models/llama.h"
 #include "testutil.h"
 
@@ -280,13 +281,6 @@ static lt_kv_cache *make_kv(lt_lm *m, lt_backend *be) {
     return kv;
 }
 
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 /* One token of sequence seq at its current length; logits (and optionally q_last). */
 static lt_status step(lt_lm *m, lt_kv_cache *kv, int seq, int32_t tok, float *logits, float *qlast, lt_err *err) {
     int32_t pos = lt_kv_seq_len(kv, seq);
@@ -317,7 +311,7 @@ static void test_equal(lt_dtype dt) {
     LT_ASSERT(lt_lm_eval(g, kg, sg0, prompt, 5, false, lg, &err) == LT_OK);
     CHECK(!memcmp(la, lg, sizeof(float) * V));
     LT_ASSERT(lt_kv_seq_fork(ka, sa0, &sa1, &err) == LT_OK && lt_kv_seq_fork(kg, sg0, &sg1, &err) == LT_OK);
-    int32_t next[2] = {argmax(la, V), (argmax(la, V) + 1) % V};
+    int32_t next[2] = {lt_argmax(la, V), (lt_argmax(la, V) + 1) % V};
     int bad = 0, bad_q = 0;
     for (int i = 0; i < STEPS + SOLO; i++) {
         int w = i < STEPS ? i % 2 : 0; /* which sequence */
@@ -327,7 +321,7 @@ static void test_equal(lt_dtype dt) {
         LT_ASSERT(s1 == LT_OK && s2 == LT_OK);
         if (memcmp(la, lg, sizeof(float) * V)) bad++;
         if (wantq && memcmp(qa, qg, sizeof(float) * L * QW)) bad_q++;
-        next[w] = argmax(la, V);
+        next[w] = lt_argmax(la, V);
     }
     CHECK(lt_kv_seq_len(kg, sg0) > 512 && lt_kv_seq_len(kg, sg1) > 256);
     CHECKF(bad == 0, "%s: %d of %d steps differ from plain decoding", lt_dtype_name(dt), bad, STEPS + SOLO);
@@ -402,7 +396,7 @@ static void test_fallback(void) {
             LT_ASSERT(step(a, ka, sa, tok, la, NULL, &err) == LT_OK);
             LT_ASSERT(step(g, kg, sg, tok, lg, NULL, &err) == LT_OK);
             if (memcmp(la, lg, sizeof la)) bad++;
-            tok = argmax(la, V);
+            tok = lt_argmax(la, V);
         }
         CHECKF(bad == 0, "mode %d: %d steps differ", mode, bad);
         CHECK(g->graph_replays == 0 && r->launches == 0);
