@@ -46,8 +46,7 @@ struct lt_sink {
 /* Prints formatted text to a sink (no-op for a NULL sink or callback). */
 void lt_sink_printf(lt_sink *sink, lt_text_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Opens a synthetic model by preset name (models/ supplies it: lt_llama_preset +
- * lt_llama_open_synthetic). */
+/* Opens a synthetic model by preset name (models/ supplies it: lt_llama_open_preset). */
 typedef lt_status (*lt_lm_synth_fn)(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o,
                                     lt_err *err);
 

@@ -394,6 +394,12 @@ lt_status lt_llama_open_synthetic(lt_lm **out, const lt_llm_config *cfg, lt_dtyp
     return open_common(out, cfg, &ws, be, o, err);
 }
 
+lt_status lt_llama_open_preset(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o, lt_err *err) {
+    lt_llm_config cfg;
+    LT_TRY(lt_llama_preset(preset, &cfg, err));
+    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, o, err);
+}
+
 /* ---- forward ---------------------------------------------------------------------------- */
 
 static lt_status ensure_btab(lt_llama *m, size_t n, lt_err *err) {

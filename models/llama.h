@@ -31,5 +31,8 @@ lt_status lt_llama_synthetic(lt_modelsrc **out, const lt_llm_config *cfg, lt_voc
  * 8B-parameter shapes fit; values repeat a random pool, which does not change speed. */
 lt_status lt_llama_open_synthetic(lt_lm **out, const lt_llm_config *cfg, lt_dtype dt, uint64_t seed,
                                   lt_backend *be, const lt_lm_opts *o, lt_err *err);
+/* The session's `load synthetic:PRESET` (an lt_lm_synth_fn): the preset's shape, f32 weights,
+ * seed 1234, so a journal replays to the same tokens. */
+lt_status lt_llama_open_preset(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o, lt_err *err);
 
 #endif

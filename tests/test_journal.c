@@ -126,12 +126,6 @@ static void test_bad_files(void) {
 
 /* ---- replay ------------------------------------------------------------------------ */
 
-static lt_status synth(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o, lt_err *err) {
-    lt_llm_config cfg;
-    LT_TRY(lt_llama_preset(preset, &cfg, err));
-    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, o, err);
-}
-
 typedef struct canceller {
     lt_session *s;
     int chunks, cancel_after;
@@ -162,7 +156,8 @@ static void on_report(void *ud, const lt_journal_entry *e, bool same, const char
 static void test_replay(void) {
     char state[1024], line[2048];
     snprintf(state, sizeof state, "%s/state", g_dir);
-    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = synth, .state_dir = state, .journal = true};
+    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset, .state_dir = state,
+                         .journal = true};
     lt_session *s;
     lt_err err;
     CHECK(lt_session_create(&s, &o, &err) == LT_OK);
@@ -219,7 +214,7 @@ static void test_replay(void) {
     lt_session_free(s);
 
     /* replay in a fresh session: everything matches */
-    lt_session_opts ro = {.open_lm = lt_llama_open, .open_synthetic = synth};
+    lt_session_opts ro = {.open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset};
     CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
     report_log rl = {0};
     int first = -1, total = 0;

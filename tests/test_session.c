@@ -15,12 +15,6 @@
 #include "../models/llama.h"
 #include "testutil.h"
 
-static lt_status synth(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o, lt_err *err) {
-    lt_llm_config cfg;
-    LT_TRY(lt_llama_preset(preset, &cfg, err));
-    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, o, err);
-}
-
 typedef struct collect {
     char text[8192];
     size_t n;
@@ -50,7 +44,7 @@ static void on_progress(void *ud, const char *what, double f) {
 }
 
 static lt_session *new_session(void) {
-    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = synth, .threads = 2};
+    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset, .threads = 2};
     lt_session *s = NULL;
     lt_err err;
     if (lt_session_create(&s, &o, &err) != LT_OK) fprintf(stderr, "session: %s\n", err.msg);

@@ -19,12 +19,6 @@
 
 /* ---- shared helpers ------------------------------------------------------------------- */
 
-static lt_status open_synthetic(lt_lm **out, const char *preset, lt_backend *be, const lt_lm_opts *o,
-                                lt_err *err) {
-    lt_llm_config cfg;
-    LT_TRY(lt_llama_preset(preset, &cfg, err));
-    return lt_llama_open_synthetic(out, &cfg, LT_F32, 1234, be, o, err);
-}
 
 const char *lt_cli_state_dir(char *buf, size_t cap) {
     const char *d = getenv("LATHE_STATE_DIR");
@@ -40,7 +34,7 @@ const char *lt_cli_state_dir(char *buf, size_t cap) {
 lt_session_opts lt_cli_session_opts(const char *state_dir, bool journal) {
     lt_session_opts o = {0};
     o.open_lm = lt_llama_open;
-    o.open_synthetic = open_synthetic;
+    o.open_synthetic = lt_llama_open_preset;
     o.state_dir = state_dir;
     o.journal = journal;
     return o;
