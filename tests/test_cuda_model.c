@@ -52,15 +52,6 @@ static lt_kv_cache *make_kv(lt_lm *m) {
     return kv;
 }
 
-static double rel(const float *a, const float *b, int n) {
-    double m = 0, d = 0;
-    for (int i = 0; i < n; i++) {
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-        if (fabs(a[i] - b[i]) > d) d = fabs(a[i] - b[i]);
-    }
-    return d / (m > 1e-30 ? m : 1e-30);
-}
-
 /* Greedy decoding on both models from the same prompt; the CPU's token is fed to both, so
  * the logits stay comparable after a near-tie. Returns the worst relative error; counts
  * the steps whose argmax differs. */
@@ -74,7 +65,7 @@ static double run_pair(lt_lm *a, lt_lm *b, const int32_t *prompt, int np, int st
     float *la = lt_malloc(sizeof(float) * V), *lb = lt_malloc(sizeof(float) * V);
     LT_ASSERT(lt_lm_eval(a, ka, sa, prompt, np, false, la, &err) == LT_OK);
     if (lt_lm_eval(b, kb, sb, prompt, np, false, lb, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
-    double worst = rel(lb, la, V);
+    double worst = lt_test_rel_err_ff(lb, la, V);
     *diff = 0;
     for (int i = 0; i < steps; i++) {
         int32_t ta = lt_argmax(la, V), tb = lt_argmax(lb, V);
@@ -82,7 +73,7 @@ static double run_pair(lt_lm *a, lt_lm *b, const int32_t *prompt, int np, int st
         *diff += ta != tb;
         LT_ASSERT(lt_lm_eval(a, ka, sa, &ta, 1, false, la, &err) == LT_OK);
         if (lt_lm_eval(b, kb, sb, &ta, 1, false, lb, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
-        double r = rel(lb, la, V);
+        double r = lt_test_rel_err_ff(lb, la, V);
         if (r > worst) worst = r;
     }
     lt_free(la), lt_free(lb);
@@ -202,7 +193,7 @@ static void check_batch_invariance(lt_dtype dt) {
     for (int i = 0; i < K; i++) {
         LT_ASSERT(lt_lm_eval(m, kv, s2, ctx + N0 + i, 1, false, l2, &err) == LT_OK);
         if (memcmp(l1 + (size_t)i * V, l2, sizeof(float) * V)) bad++;
-        double r = rel(l2, l1 + (size_t)i * V, V);
+        double r = lt_test_rel_err_ff(l2, l1 + (size_t)i * V, V);
         if (r > worst) worst = r;
     }
     CHECKF(bad == 0, "%s: %d of %d batched rows differ from single steps (rel %.3g)", lt_dtype_name(dt), bad, K,
@@ -214,21 +205,8 @@ static void check_batch_invariance(lt_dtype dt) {
 }
 
 int main(void) {
-    lt_err err;
-#ifdef LT_TEST_SELFCHECK
-    const char *dev = "cpu";
-#else
-    const char *dev = "cuda";
-    if (!lt_backend_cuda_available()) {
-        printf("no CUDA device: skipped\n");
-        return 77;
-    }
-#endif
-    if (lt_backend_create(&gpu, dev, NULL, &err) != LT_OK || lt_backend_create(&cpu, "cpu", NULL, &err) != LT_OK) {
-        fprintf(stderr, "backends: %s\n", err.msg);
-        return 1;
-    }
-    printf("device: %s\n", lt_backend_device(gpu));
+    int rc = lt_test_gpu_backends(&cpu, &gpu, LT_TEST_SELF);
+    if (rc) return rc;
     check_tiny();
     check_stories();
     check_graphs_exact();

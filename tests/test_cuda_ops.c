@@ -462,25 +462,9 @@ static void check_oom(void) {
 
 int main(void) {
     lt_err err;
-    lt_backend_opts opts = {0};
-#ifdef LT_TEST_SELFCHECK /* dev-time check of this test itself: a second CPU backend stands in for cuda */
-    const char *dev = "cpu";
-#else
-    const char *dev = "cuda";
-    if (!lt_backend_cuda_available()) {
-        printf("no CUDA device: skipped\n");
-        return 77;
-    }
-#endif
-    if (lt_backend_create(&gpu, dev, &opts, &err) != LT_OK) {
-        fprintf(stderr, "cuda backend: %s\n", err.msg);
-        return 1;
-    }
-    if (lt_backend_create(&cpu, "cpu", &opts, &err) != LT_OK) {
-        fprintf(stderr, "cpu backend: %s\n", err.msg);
-        lt_backend_free(gpu);
-        return 1;
-    }
+    int rc = lt_test_gpu_backends(&cpu, &gpu, LT_TEST_SELF);
+    if (rc) return rc;
+    const char *dev = LT_TEST_SELF ? "cpu" : "cuda";
     size_t fr = 0, tot = 0;
     CHECK(lt_backend_mem_info(gpu, &fr, &tot, &err) == LT_OK && tot > 0 && fr <= tot);
     CHECK(!strcmp(lt_backend_name(gpu), dev) && lt_backend_is_host(gpu) == !strcmp(dev, "cpu"));

@@ -143,14 +143,8 @@ static void detector(void) {
 
 int main(void) {
     lt_err err = {0};
-    if (!lt_backend_cuda_available()) {
-        printf("no CUDA device (or a build without CUDA): skipped\n");
-        return 77;
-    }
-    if (lt_backend_create(&g_gpu, "cuda", NULL, &err) != LT_OK || lt_backend_create(&g_cpu, "cpu", NULL, &err) != LT_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
+    int rc = lt_test_gpu_backends(&g_cpu, &g_gpu, LT_TEST_SELF);
+    if (rc) return rc;
     LT_ASSERT(lt_arena_create(&g_ac, g_cpu, 64 << 20, LT_MEM_SCRATCH, &err) == LT_OK);
     LT_ASSERT(lt_arena_create(&g_ag, g_gpu, 64 << 20, LT_MEM_SCRATCH, &err) == LT_OK);
     lt_test_rng_seed(&g_rng, 9);

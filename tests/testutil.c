@@ -1,6 +1,8 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
+#include "../core/backend.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,4 +72,22 @@ double lt_test_rel_err_ff(const float *a, const float *b, int64_t n) {
         if (fabs(b[i]) > mb) mb = fabs(b[i]);
     }
     return md / mb;
+}
+
+int lt_test_gpu_backends(lt_backend **cpu, lt_backend **gpu, int selfcheck) {
+    lt_err err;
+    *cpu = *gpu = NULL;
+    if (!selfcheck && !lt_backend_cuda_available()) {
+        printf("no CUDA device (or a build without CUDA): skipped\n");
+        return 77;
+    }
+    if (lt_backend_create(gpu, selfcheck ? "cpu" : "cuda", NULL, &err) != LT_OK ||
+        lt_backend_create(cpu, "cpu", NULL, &err) != LT_OK) {
+        fprintf(stderr, "backends: %s\n", err.msg);
+        lt_backend_free(*gpu);
+        *gpu = NULL;
+        return 1;
+    }
+    printf("device under test: %s\n", lt_backend_device(*gpu));
+    return 0;
 }

@@ -48,6 +48,18 @@ const char *lt_test_path(const char *rel);
 /* A fresh scratch directory for this test (under the build dir); returns its path. */
 const char *lt_test_tmpdir(const char *name);
 
+/* The two backends of a CUDA test: the CPU reference and "cuda" - or, when selfcheck (the
+ * test built with -DLT_TEST_SELFCHECK, LT_TEST_SELF below), a second CPU backend standing in
+ * for it, which checks the test's own logic on machines without a GPU. Returns 0, 77 when
+ * there is no CUDA device (ctest: skipped), or 1 when a backend cannot be created; prints why. */
+typedef struct lt_backend lt_backend;
+int lt_test_gpu_backends(lt_backend **cpu, lt_backend **gpu, int selfcheck);
+#ifdef LT_TEST_SELFCHECK
+#define LT_TEST_SELF 1
+#else
+#define LT_TEST_SELF 0
+#endif
+
 /* max |a-b| / max(max|b|, tiny) over n elements. */
 double lt_test_rel_err(const float *a, const double *b, int64_t n);
 double lt_test_rel_err_ff(const float *a, const float *b, int64_t n);
