@@ -104,11 +104,9 @@ lt_status lt_cuda_scratch(lt_cuda *c, int slot, size_t bytes, void **out, lt_err
 static void cu_destroy(lt_backend *be) {
     lt_cuda *c = lt_cuda_of(be);
     if (cudaSetDevice(c->device) == cudaSuccess) {
-        for (int i = 0; i < LT_CUDA_SCR_COUNT; i++) {
-            if (!c->scr[i]) continue;
-            if (c->async_alloc) (void)cudaFreeAsync(c->scr[i], c->stream); /* allocated stream-ordered */
-            else (void)cudaFree(c->scr[i]);
-        }
+        lt_err e;
+        for (int i = 0; i < LT_CUDA_SCR_COUNT; i++)
+            if (c->scr[i] && free_stream_ordered(c, c->scr[i], &e) != LT_OK) (void)cudaGetLastError();
         free_retired(c); /* graphs must be freed before their backend */
         if (c->stream) (void)cudaStreamSynchronize(c->stream);
         if (c->blas) (void)cublasDestroy(c->blas);
