@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../kernels/cpu/lt_cpu.h"
+#include "core/base/alloc.h"
+#include "kernels/cpu/lt_cpu.h"
 
 typedef struct layer {
     lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;

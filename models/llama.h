@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "../core/lm.h"
+#include "core/llm/lm.h"
 
 /* Opens a Llama-family model: copies the weights of src onto be (one arena), checking
  * every tensor's presence and shape; norm weights and biases become f32, matrices keep

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
+#include "core/base/alloc.h"
 
 struct lt_yolo {
     lt_backend *be;

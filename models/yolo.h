@@ -14,9 +14,9 @@
 #ifndef LT_YOLO_H
 #define LT_YOLO_H
 
-#include "../core/backend.h"
-#include "../core/darknet.h"
-#include "../core/image.h"
+#include "core/backend/backend.h"
+#include "core/formats/darknet.h"
+#include "core/formats/image.h"
 
 typedef struct lt_yolo lt_yolo;
 

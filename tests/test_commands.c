@@ -4,8 +4,8 @@
  * back from lt_session_exec without crashing or changing state. */
 #include <string.h>
 
-#include "../core/commands.h"
-#include "../core/session.h"
+#include "core/app/commands.h"
+#include "core/app/session.h"
 #include "testutil.h"
 
 static lt_status noop(lt_session *s, const lt_args *a, lt_sink *k, lt_err *e) { return LT_OK; }

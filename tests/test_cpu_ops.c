@@ -21,9 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../core/alloc.h"
-#include "../core/backend.h"
-#include "../kernels/cpu/lt_cpu.h"
+#include "core/base/alloc.h"
+#include "core/backend/backend.h"
+#include "kernels/cpu/lt_cpu.h"
 #include "testutil.h"
 
 static lt_pool *g_pools[4]; /* index = threads; [0] = NULL pool */

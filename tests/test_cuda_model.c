@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/sampler.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "core/llm/sampler.h"
+#include "models/llama.h"
 #include "testutil.h"
 
 static lt_backend *cpu, *gpu;

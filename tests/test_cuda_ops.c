@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/backend.h"
+#include "core/backend/backend.h"
 #include "testutil.h"
 
 static lt_backend *cpu, *gpu;

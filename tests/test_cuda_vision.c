@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/backend.h"
-#include "../models/yolo.h"
+#include "core/base/alloc.h"
+#include "core/backend/backend.h"
+#include "models/yolo.h"
 #include "testutil.h"
 
 static lt_backend *g_cpu, *g_gpu;

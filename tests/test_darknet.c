@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/darknet.h"
+#include "core/base/alloc.h"
+#include "core/formats/darknet.h"
 #include "testutil.h"
 
 static lt_dn_net *parse(const char *text, lt_err *err) {

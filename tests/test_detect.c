@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/fileio.h"
-#include "../models/yolo.h"
+#include "core/base/alloc.h"
+#include "core/base/fileio.h"
+#include "models/yolo.h"
 #include "testutil.h"
 
 static lt_backend *g_be;

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
-#include "core/gguf.h"
-#include "core/modelsrc.h"
-#include "tests/testutil.h"
+#include "core/base/alloc.h"
+#include "core/formats/gguf.h"
+#include "core/formats/modelsrc.h"
+#include "testutil.h"
 
 static char g_tmp[1024];
 

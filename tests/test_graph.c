@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/backend_impl.h"
-#include "../core/sampler.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "core/backend/backend_impl.h"
+#include "core/llm/sampler.h"
+#include "models/llama.h"
 #include "testutil.h"
 
 /* ---- the recording backend ------------------------------------------------------------------ */

@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../core/alloc.h"
-#include "../core/journal.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "core/app/journal.h"
+#include "models/llama.h"
 #include "testutil.h"
 
 static const char *g_dir;

@@ -2,7 +2,7 @@
  * paged KV cache, checked through the data it holds. */
 #include <string.h>
 
-#include "../core/kv_cache.h"
+#include "core/llm/kv_cache.h"
 #include "testutil.h"
 
 /* Writes value `val` into every element of position pos of seq, layer 0 keys and values. */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tui/layout.h"
-#include "../tui/palette.h"
+#include "tui/layout.h"
+#include "tui/palette.h"
 #include "testutil.h"
 
 /* Every cell of the screen belongs to exactly one visible pane. */

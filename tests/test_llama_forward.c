@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "models/llama.h"
 #include "testutil.h"
 
 /* ---- float64 reference ----------------------------------------------------------------- */

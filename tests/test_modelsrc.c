@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/alloc.h"
-#include "core/gguf.h"
-#include "core/modelsrc.h"
-#include "core/safetensors.h"
-#include "tests/testutil.h"
+#include "core/base/alloc.h"
+#include "core/formats/gguf.h"
+#include "core/formats/modelsrc.h"
+#include "core/formats/safetensors.h"
+#include "testutil.h"
 
 static char g_tmp[1024];
 

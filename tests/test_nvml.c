@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tui/nvml.h"
+#include "tui/nvml.h"
 #include "testutil.h"
 
 int main(void) {

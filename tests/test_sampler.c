@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/sampler.h"
+#include "core/llm/sampler.h"
 #include "testutil.h"
 
 #define V 50

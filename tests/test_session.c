@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/alloc.h"
-#include "../core/generate.h"
-#include "../core/session.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "core/llm/generate.h"
+#include "core/app/session.h"
+#include "models/llama.h"
 #include "testutil.h"
 
 typedef struct collect {

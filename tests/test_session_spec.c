@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/session.h"
-#include "../models/llama.h"
+#include "core/app/session.h"
+#include "models/llama.h"
 #include "testutil.h"
 
 typedef struct collect {

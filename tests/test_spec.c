@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/spec.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "core/llm/spec.h"
+#include "models/llama.h"
 #include "testutil.h"
 
 static lt_backend *g_be;

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/generate.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "core/llm/generate.h"
+#include "models/llama.h"
 #include "testutil.h"
 
 typedef struct refcase {

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/alloc.h"
-#include "core/gguf.h"
-#include "core/tok_internal.h"
-#include "core/tokenizer.h"
-#include "core/vocab.h"
+#include "core/base/alloc.h"
+#include "core/formats/gguf.h"
+#include "core/text/tok_internal.h"
+#include "core/text/tokenizer.h"
+#include "core/text/vocab.h"
 #include "testutil.h"
 
 static char *read_file(const char *path, size_t *len) {

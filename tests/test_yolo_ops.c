@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/backend.h"
-#include "../kernels/cpu/lt_cpu.h"
-#include "../models/yolo.h"
+#include "core/base/alloc.h"
+#include "core/backend/backend.h"
+#include "kernels/cpu/lt_cpu.h"
+#include "models/yolo.h"
 #include "testutil.h"
 
 static lt_backend *g_be;

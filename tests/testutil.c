@@ -1,7 +1,7 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
-#include "../core/backend.h"
+#include "core/backend/backend.h"
 
 #include <math.h>
 #include <stdlib.h>

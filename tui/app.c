@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/alloc.h"
-#include "../core/generate.h"
-#include "../core/session.h"
+#include "core/base/alloc.h"
+#include "core/llm/generate.h"
+#include "core/app/session.h"
 #include "cli_session.h"
 #include "cmd_detect.h"
 #include "curses.h"

@@ -6,10 +6,10 @@
 
 #include <stdbool.h>
 
-#include "../core/backend.h"
-#include "../core/lm.h"
-#include "../core/modelsrc.h"
-#include "../core/tokenizer.h"
+#include "core/backend/backend.h"
+#include "core/llm/lm.h"
+#include "core/formats/modelsrc.h"
+#include "core/text/tokenizer.h"
 
 int lt_cli_generate(int argc, char **argv);
 int lt_cli_bench(int argc, char **argv);

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/modelsrc.h"
-#include "../models/llama.h"
+#include "core/formats/modelsrc.h"
+#include "models/llama.h"
 #include "cli.h"
 
 void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts) {

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "models/llama.h"
 #include "cli.h"
 
 static bool ends_with(const char *s, const char *suf) {

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../core/alloc.h"
-#include "../models/yolo.h"
+#include "core/base/alloc.h"
+#include "models/yolo.h"
 #include "cli.h"
 
 static double now_s(void) {

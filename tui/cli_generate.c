@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/alloc.h"
-#include "../core/generate.h"
-#include "../core/spec.h"
-#include "../models/llama.h"
+#include "core/base/alloc.h"
+#include "core/llm/generate.h"
+#include "core/llm/spec.h"
+#include "models/llama.h"
 #include "cli.h"
 
 static volatile sig_atomic_t g_interrupted;

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/journal.h"
-#include "../core/session.h"
-#include "../models/llama.h"
+#include "core/app/journal.h"
+#include "core/app/session.h"
+#include "models/llama.h"
 #include "cli.h"
 #include "cli_session.h"
 #include "cmd_detect.h"

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../core/session.h"
+#include "core/app/session.h"
 
 /* `lathe` with no arguments: the full-screen workbench. */
 int lt_workbench_main(int argc, char **argv);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../core/alloc.h"
+#include "core/base/alloc.h"
 #include "cli_session.h"
 #include "cmd_detect.h"
 

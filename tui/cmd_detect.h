@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 
-#include "../core/session.h"
-#include "../models/yolo.h"
+#include "core/app/session.h"
+#include "models/yolo.h"
 
 /* The command table: `detect IMAGE [--model CFG] [--weights W] [--names N] [--thresh T]
  * [--nms N] [--tile N] [--overlap F] [--out PNG]`. Register with lt_session_add_commands. */

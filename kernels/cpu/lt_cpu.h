@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../core/status.h"
-#include "../lt_math.h"
+#include "core/base/status.h"
+#include "kernels/lt_math.h"
 
 /* ---- thread pool ------------------------------------------------------------------------- */
 
@@ -81,7 +81,7 @@ void lt_cpu_argmax(lt_pool *p, int32_t *out, const float *x, int64_t T, int64_t 
 
 /* ---- vision ops (detection engineer; NCHW f32, semantics in core/backend.h) ------------------ */
 
-#include "../lt_vision.h"
+#include "kernels/lt_vision.h"
 
 /* Floats of im2col workspace lt_cpu_conv2d needs for one image (0: none). */
 size_t lt_cpu_conv2d_work(int C, int H, int W, int OC, int K, int stride, int pad, int groups);

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/alloc.h"
+#include "core/base/alloc.h"
 #include "cpu_impl.h"
 
 #define QTILE_T 64        /* activation rows per tile for quantized weights (L2 resident) */

@@ -18,7 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../../core/alloc.h"
+#include "core/base/alloc.h"
 #include "cpu_impl.h"
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -22,14 +22,14 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include "../lt_math.h"
+#include "kernels/lt_math.h"
 
 extern "C" {
-#include "../../core/alloc.h"
-#include "../../core/status.h"
-#include "../../core/tensor.h"
+#include "core/base/alloc.h"
+#include "core/base/status.h"
+#include "core/base/tensor.h"
 }
-#include "../../core/backend_impl.h" /* has its own extern "C" guard */
+#include "core/backend/backend_impl.h" /* has its own extern "C" guard */
 
 /* ---- errors ------------------------------------------------------------------------------ */
 

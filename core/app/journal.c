@@ -1,0 +1,287 @@
+/* journal.c - writing, reading and replaying session files. See journal.h.
+ * Leaves out: what the commands do (session.c). */
+#include "journal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/base/alloc.h"
+
+struct lt_journal {
+    FILE *f;
+    char *path;
+    int n;
+};
+
+void lt_journal_time(char *iso, size_t iso_cap, char *stamp, size_t stamp_cap) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    if (iso) strftime(iso, iso_cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (stamp) strftime(stamp, stamp_cap, "%Y%m%d-%H%M%S", &tm);
+}
+
+static lt_status write_line(lt_journal *j, cJSON *o, lt_err *err) {
+    char *s = cJSON_PrintUnformatted(o);
+    if (!s) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    bool ok = fputs(s, j->f) >= 0 && fputc('\n', j->f) != EOF && fflush(j->f) == 0;
+    cJSON_free(s);
+    if (ok) fsync(fileno(j->f));
+    if (!ok) return lt_err_set(err, LT_EIO, "%s: write failed: %s", j->path, strerror(errno));
+    return LT_OK;
+}
+
+lt_status lt_journal_open(lt_journal **out, const char *path, lt_err *err) {
+    *out = NULL;
+    lt_journal *j = lt_calloc(1, sizeof *j);
+    if (!j || !(j->path = lt_strdup(path))) {
+        lt_free(j);
+        return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    j->f = fopen(path, "w");
+    if (!j->f) {
+        lt_status st = lt_err_set(err, LT_EIO, "cannot create journal %s: %s", path, strerror(errno));
+        lt_journal_close(j);
+        return st;
+    }
+    char iso[32];
+    lt_journal_time(iso, sizeof iso, NULL, 0);
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddNumberToObject(h, "lathe_journal", LT_JOURNAL_VERSION);
+    cJSON_AddStringToObject(h, "created", iso);
+    lt_status st = write_line(j, h, err);
+    cJSON_Delete(h);
+    if (st != LT_OK) {
+        lt_journal_close(j);
+        return st;
+    }
+    *out = j;
+    return LT_OK;
+}
+
+void lt_journal_close(lt_journal *j) {
+    if (!j) return;
+    if (j->f) fclose(j->f);
+    lt_free(j->path);
+    lt_free(j);
+}
+
+const char *lt_journal_path(const lt_journal *j) { return j->path; }
+
+/* A float as the shortest decimal that reads back the same float (0.8, not 0.800000011920929). */
+static double round6(float f) {
+    char b[32];
+    for (int prec = 6; prec < 10; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, f);
+        if ((float)strtod(b, NULL) == f) break;
+    }
+    return strtod(b, NULL);
+}
+
+lt_status lt_journal_append(lt_journal *j, lt_journal_entry *e, lt_err *err) {
+    e->n = ++j->n;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n", e->n);
+    cJSON_AddStringToObject(o, "time", e->time);
+    cJSON_AddStringToObject(o, "line", e->line ? e->line : "");
+    cJSON_AddStringToObject(o, "cmd", e->cmd);
+    cJSON_AddStringToObject(o, "status", e->code != LT_OK ? "error" : e->cancelled ? "cancelled" : "ok");
+    if (e->code != LT_OK) {
+        cJSON_AddStringToObject(o, "error", e->msg);
+        cJSON_AddStringToObject(o, "code", lt_status_str(e->code));
+    }
+    char num[32];
+    snprintf(num, sizeof num, "%" PRIu64, e->seed);
+    cJSON_AddStringToObject(o, "seed", num);
+    cJSON *p = cJSON_AddObjectToObject(o, "params");
+    cJSON_AddNumberToObject(p, "temp", round6(e->params.temp));
+    cJSON_AddNumberToObject(p, "top_k", e->params.top_k);
+    cJSON_AddNumberToObject(p, "top_p", round6(e->params.top_p));
+    cJSON_AddNumberToObject(p, "min_p", round6(e->params.min_p));
+    snprintf(num, sizeof num, "%" PRIu64, e->params.seed);
+    cJSON_AddStringToObject(p, "seed", num);
+    cJSON_AddNumberToObject(p, "max_tokens", e->params.max_tokens);
+    cJSON_AddStringToObject(p, "device", e->params.device);
+    cJSON_AddNumberToObject(p, "threads", e->params.threads);
+    if (e->has_digest) {
+        snprintf(num, sizeof num, "%016" PRIx64, e->digest);
+        cJSON_AddStringToObject(o, "digest", num);
+    }
+    cJSON_AddNumberToObject(o, "tokens", e->n_tokens);
+    cJSON_AddNumberToObject(o, "ms", e->ms);
+    lt_status st = write_line(j, o, err);
+    cJSON_Delete(o);
+    return st;
+}
+
+/* ---- reading ---------------------------------------------------------------------- */
+
+void lt_journal_entries_free(lt_journal_entry *e, int n) {
+    if (!e) return;
+    for (int i = 0; i < n; i++) lt_free(e[i].line);
+    lt_free(e);
+}
+
+static bool parse_u64(const cJSON *v, uint64_t *out, int base) {
+    if (!cJSON_IsString(v) || !v->valuestring[0]) return false;
+    char *end;
+    errno = 0;
+    unsigned long long u = strtoull(v->valuestring, &end, base);
+    if (*end || errno) return false;
+    *out = u;
+    return true;
+}
+
+static lt_status parse_entry(const char *path, int ln, cJSON *o, lt_journal_entry *e, lt_err *err) {
+    memset(e, 0, sizeof *e);
+    e->line_no = ln;
+#define BAD(...) lt_err_set(err, LT_EFORMAT, "%s:%d: " __VA_ARGS__)
+    if (!cJSON_IsObject(o)) return BAD("%s", path, ln, "not a JSON object");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "n");
+    const cJSON *line = cJSON_GetObjectItemCaseSensitive(o, "line");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(o, "cmd");
+    if (!cJSON_IsNumber(n)) return BAD("%s", path, ln, "entry has no number 'n'");
+    if (!cJSON_IsString(line)) return BAD("%s", path, ln, "entry has no 'line'");
+    if (!cJSON_IsString(status)) return BAD("%s", path, ln, "entry has no 'status'");
+    e->n = n->valueint;
+    if (cJSON_IsString(cmd)) snprintf(e->cmd, sizeof e->cmd, "%s", cmd->valuestring);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "time");
+    if (cJSON_IsString(t)) snprintf(e->time, sizeof e->time, "%s", t->valuestring);
+    if (!strcmp(status->valuestring, "ok")) e->code = LT_OK;
+    else if (!strcmp(status->valuestring, "cancelled")) e->code = LT_OK, e->cancelled = true;
+    else if (!strcmp(status->valuestring, "error")) {
+        e->code = LT_EINVAL;
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "error");
+        if (cJSON_IsString(m)) snprintf(e->msg, sizeof e->msg, "%s", m->valuestring);
+    } else
+        return BAD("unknown status '%s'", path, ln, status->valuestring);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "digest");
+    if (d) {
+        if (!parse_u64(d, &e->digest, 16) || strlen(d->valuestring) != 16)
+            return BAD("%s", path, ln, "'digest' is not 16 hex digits");
+        e->has_digest = true;
+    }
+    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(o, "seed");
+    if (sd && !parse_u64(sd, &e->seed, 10)) return BAD("%s", path, ln, "'seed' is not an unsigned integer string");
+    const cJSON *tk = cJSON_GetObjectItemCaseSensitive(o, "tokens");
+    if (tk) {
+        if (!cJSON_IsNumber(tk) || tk->valuedouble < 0) return BAD("%s", path, ln, "'tokens' is not a count");
+        e->n_tokens = tk->valueint;
+    }
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(o, "ms");
+    if (cJSON_IsNumber(ms)) e->ms = ms->valuedouble;
+#undef BAD
+    e->line = lt_strdup(line->valuestring);
+    if (!e->line) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    return LT_OK;
+}
+
+lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, bool *truncated, lt_err *err) {
+    *out = NULL;
+    *n_out = 0;
+    *truncated = false;
+    FILE *f = fopen(path, "rb");
+    if (!f) return lt_err_set(err, LT_EIO, "cannot open %s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int ln = 0, n = 0, ecap = 0;
+    lt_journal_entry *es = NULL;
+    lt_status st = LT_OK;
+    while (st == LT_OK && (len = getline(&buf, &cap, f)) >= 0) {
+        ln++;
+        bool has_nl = len > 0 && buf[len - 1] == '\n';
+        if (has_nl) buf[--len] = 0;
+        cJSON *o = cJSON_ParseWithLength(buf, (size_t)len);
+        if (!o) {
+            int c = fgetc(f);
+            if (!has_nl && c == EOF && ln > 1) { /* an interrupted write: drop it */
+                *truncated = true;
+                break;
+            }
+            st = lt_err_set(err, LT_EFORMAT, "%s:%d: not valid JSON%s", path, ln,
+                            len == 0 ? " (empty line)" : "");
+            break;
+        }
+        if (ln == 1) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "lathe_journal");
+            if (!cJSON_IsNumber(v))
+                st = lt_err_set(err, LT_EFORMAT, "%s:1: not a lathe session file (no 'lathe_journal' header)", path);
+            else if (v->valueint > LT_JOURNAL_VERSION || v->valueint < 1)
+                st = lt_err_set(err, LT_EFORMAT, "%s:1: journal v%d is not supported by this build (v%d)", path,
+                                v->valueint, LT_JOURNAL_VERSION);
+            cJSON_Delete(o);
+            continue;
+        }
+        if (n == ecap) {
+            ecap = ecap ? 2 * ecap : 16;
+            lt_journal_entry *ne = lt_realloc(es, (size_t)ecap * sizeof *es);
+            if (!ne) {
+                st = lt_err_set(err, LT_ENOMEM, "out of host memory");
+                cJSON_Delete(o);
+                break;
+            }
+            es = ne;
+        }
+        st = parse_entry(path, ln, o, &es[n], err);
+        cJSON_Delete(o);
+        if (st == LT_OK) n++;
+    }
+    free(buf);
+    fclose(f);
+    if (st == LT_OK && ln == 0) st = lt_err_set(err, LT_EFORMAT, "%s: empty file, not a lathe session", path);
+    if (st != LT_OK) {
+        lt_journal_entries_free(es, n);
+        return st;
+    }
+    *out = es;
+    *n_out = n;
+    return LT_OK;
+}
+
+/* ---- replay ----------------------------------------------------------------------- */
+
+lt_status lt_journal_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report,
+                            void *ud, int *first_diff_line, int *n_entries, bool *truncated, lt_err *err) {
+    *first_diff_line = 0;
+    lt_journal_entry *es;
+    int n;
+    bool trunc;
+    LT_TRY(lt_journal_read(path, &es, &n, &trunc, err));
+    if (truncated) *truncated = trunc;
+    if (n_entries) *n_entries = n;
+    for (int i = 0; i < n; i++) {
+        lt_journal_entry *e = &es[i];
+        if (e->cancelled) lt_session_set_token_limit(s, e->n_tokens);
+        lt_err xe;
+        lt_status st = lt_session_exec(s, e->line, sink, &xe);
+        const lt_result *r = lt_session_last(s);
+        char detail[LT_ERR_MSG_MAX + 96] = "";
+        bool same;
+        if ((st != LT_OK) != (e->code != LT_OK)) {
+            same = false;
+            if (st != LT_OK) snprintf(detail, sizeof detail, "(failed now: %s)", xe.msg);
+            else snprintf(detail, sizeof detail, "(succeeded now; recorded error: %s)", e->msg);
+        } else if (st == LT_OK && e->has_digest && (!r->has_digest || r->digest != e->digest)) {
+            same = false;
+            snprintf(detail, sizeof detail, "(digest %016" PRIx64 ", recorded %016" PRIx64 ")",
+                     r->has_digest ? r->digest : 0, e->digest);
+        } else {
+            same = true;
+            if (e->cancelled) snprintf(detail, sizeof detail, "(cancelled after %d tokens)", e->n_tokens);
+        }
+        if (report) report(ud, e, same, detail);
+        if (!same && !*first_diff_line) *first_diff_line = e->line_no;
+        if (!same && stop_at_diff) break;
+    }
+    lt_journal_entries_free(es, n);
+    return LT_OK;
+}

@@ -1,0 +1,116 @@
+/* modelsrc.h - a model file opened for loading: hyperparameters, named tensors, vocab.
+ *
+ * Every reader (GGUF, Hugging Face folder, llama2.c checkpoint) produces the same thing:
+ * an lt_llm_config, a list of tensors under canonical GGUF-style names with shapes written
+ * outermost first ([out, in] for a Linear weight), data pointing into read-only mmaps that
+ * the source owns, and optionally a vocab. Every offset and size was checked against the
+ * file length before a pointer was formed. Models copy what they need onto their backend.
+ *
+ * Canonical names (L = layer index):
+ *   token_embd.weight [V, D]          output_norm.weight [D]         output.weight [V, D] (absent if tied)
+ *   blk.L.attn_norm.weight [D]        blk.L.attn_q.weight [H*Dh, D]  blk.L.attn_k.weight [KVH*Dh, D]
+ *   blk.L.attn_v.weight [KVH*Dh, D]   blk.L.attn_output.weight [D, H*Dh]
+ *   blk.L.attn_q.bias / attn_k.bias / attn_v.bias (qwen2)
+ *   blk.L.ffn_norm.weight [D]         blk.L.ffn_gate.weight [F, D]   blk.L.ffn_up.weight [F, D]
+ *   blk.L.ffn_down.weight [D, F]
+ * Rotary convention travels in cfg.rope_neox (see lt_op_rope), so q/k rows are never
+ * permuted at load time.
+ */
+#ifndef LT_MODELSRC_H
+#define LT_MODELSRC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/tensor.h"
+#include "core/text/vocab.h"
+
+typedef enum lt_rope_scaling {
+    LT_ROPE_SCALING_NONE = 0,
+    LT_ROPE_SCALING_LINEAR, /* positions divided by factor */
+    LT_ROPE_SCALING_LLAMA3, /* Llama 3.1 frequency-dependent scaling */
+} lt_rope_scaling;
+
+typedef struct lt_llm_config {
+    char arch[32];       /* "llama", "qwen2", "mistral" (family names as GGUF's general.architecture) */
+    char name[128];      /* general.name or folder name */
+    int32_t n_vocab;
+    int32_t dim;         /* D */
+    int32_t hidden_dim;  /* F */
+    int32_t n_layers;
+    int32_t n_heads;     /* H */
+    int32_t n_kv_heads;  /* KVH */
+    int32_t head_dim;    /* Dh (usually D / H) */
+    int32_t max_seq;     /* training context */
+    float norm_eps;
+    float rope_theta;
+    bool rope_neox;      /* rotate (i, i+Dh/2) instead of (2i, 2i+1) */
+    lt_rope_scaling rope_scaling;
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int32_t rope_orig_ctx;
+    bool tied_embeddings;
+    bool qkv_bias;
+} lt_llm_config;
+
+typedef struct lt_src_tensor {
+    char name[96];
+    lt_dtype dtype;
+    int ndim;
+    int64_t shape[LT_MAX_DIMS]; /* outermost first */
+    const void *data;           /* points into the source's mapping */
+    size_t nbytes;
+} lt_src_tensor;
+
+typedef struct lt_modelsrc lt_modelsrc;
+
+/* Opens a model by path, detecting the format: a directory with config.json (Hugging Face),
+ * a file starting with "GGUF", or a llama2.c checkpoint. tokenizer_path (may be NULL) names a
+ * separate llama2.c tokenizer .bin; GGUF and HF carry their own. */
+lt_status lt_modelsrc_open(lt_modelsrc **out, const char *path, const char *tokenizer_path, lt_err *err);
+void lt_modelsrc_close(lt_modelsrc *src); /* NULL is a no-op */
+
+const char *lt_modelsrc_path(const lt_modelsrc *src);
+const char *lt_modelsrc_format(const lt_modelsrc *src); /* "gguf", "hf", "llama2c" */
+const lt_llm_config *lt_modelsrc_config(const lt_modelsrc *src);
+int lt_modelsrc_n_tensors(const lt_modelsrc *src);
+const lt_src_tensor *lt_modelsrc_tensor(const lt_modelsrc *src, int i);
+const lt_src_tensor *lt_modelsrc_find(const lt_modelsrc *src, const char *name); /* NULL if absent */
+/* The vocab, or NULL when the source has none. Ownership stays with the source unless
+ * taken with lt_modelsrc_take_vocab (then the caller frees it). */
+const lt_vocab *lt_modelsrc_vocab(const lt_modelsrc *src);
+lt_vocab *lt_modelsrc_take_vocab(lt_modelsrc *src);
+
+/* Checks cfg for sane values (positive, divisible heads, bounded sizes). `what` names the file. */
+lt_status lt_llm_config_validate(const lt_llm_config *cfg, const char *what, lt_err *err);
+
+/* Looks up `name` and checks dtype class and shape; the message names the file, the tensor,
+ * the expected and the found shape. ndim/shape as expected. */
+lt_status lt_modelsrc_expect(const lt_modelsrc *src, const char *name, int ndim, const int64_t *shape,
+                             const lt_src_tensor **out, lt_err *err);
+
+/* ---- per-format entry points (used by lt_modelsrc_open; public for tests) ------------- */
+lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err);
+lt_status lt_modelsrc_open_hf(lt_modelsrc **out, const char *dir, lt_err *err);
+lt_status lt_modelsrc_open_llama2c(lt_modelsrc **out, const char *path, const char *tokenizer_path, lt_err *err);
+
+/* ---- building a source in memory (synthetic models, tests, converters) ---------------- */
+/* An empty source holding cfg; tensors added with lt_modelsrc_add_owned are copied into
+ * memory the source owns. vocab (may be NULL) is taken over. */
+lt_status lt_modelsrc_create(lt_modelsrc **out, const lt_llm_config *cfg, lt_vocab *vocab, const char *name,
+                             lt_err *err);
+lt_status lt_modelsrc_add_owned(lt_modelsrc *src, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
+                                const void *data, lt_err *err);
+
+/* ---- writers -------------------------------------------------------------------------- */
+/* Writes src as GGUF v3 (general.architecture = cfg.arch, llama-family keys, tokenizer.ggml.*
+ * when a vocab is present). Tensors are converted to `dtype` where it applies (2-D weights
+ * other than norms/biases; LT_DTYPE_COUNT keeps each tensor's own dtype). Writes PATH.tmp and
+ * renames, so a failure never leaves a half file under PATH. */
+lt_status lt_modelsrc_write_gguf(const lt_modelsrc *src, const char *path, lt_dtype dtype, lt_err *err);
+/* Writes a Hugging Face folder: config.json + model.safetensors (HF tensor names, f32/f16/bf16). */
+lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err);
+/* Writes a llama2.c checkpoint (legacy header, f32). Only for models llama2.c can express. */
+lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt_err *err);
+
+#endif

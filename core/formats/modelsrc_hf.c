@@ -1,0 +1,432 @@
+/* modelsrc_hf.c - Hugging Face model folders: config.json + model.safetensors (or shards
+ * listed in model.safetensors.index.json) + optional tokenizer.json, read and written.
+ *
+ * HF tensor names are mapped to the canonical GGUF-style names; every mapped tensor's shape
+ * is checked against config.json. HF q/k rows use the rotate_half (neox) rope convention.
+ * Leaves out: writing tokenizer.json, attention biases other than qwen2's q/k/v, rope
+ * scaling other than linear and llama3, tensors that are not part of the llama family.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/base/alloc.h"
+#include "core/base/fileio.h"
+#include "modelsrc_impl.h"
+
+#define HF_MAX_JSON (64u << 20)
+
+/* ==== names ============================================================================== */
+
+static const char *const k_map[][2] = {
+    {"attn_norm.weight", "input_layernorm.weight"},   {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},     {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_output.weight", "self_attn.o_proj.weight"}, {"attn_q.bias", "self_attn.q_proj.bias"},
+    {"attn_k.bias", "self_attn.k_proj.bias"},         {"attn_v.bias", "self_attn.v_proj.bias"},
+    {"ffn_norm.weight", "post_attention_layernorm.weight"}, {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"ffn_up.weight", "mlp.up_proj.weight"},          {"ffn_down.weight", "mlp.down_proj.weight"},
+};
+static const char *const k_glob[][2] = {
+    {"token_embd.weight", "model.embed_tokens.weight"},
+    {"output_norm.weight", "model.norm.weight"},
+    {"output.weight", "lm_head.weight"},
+};
+#define N_MAP ((int)(sizeof k_map / sizeof k_map[0]))
+
+/* HF -> canonical; false for names lathe does not use. */
+static bool hf_to_canon(const char *hf, char out[96]) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(hf, k_glob[i][1])) return snprintf(out, 96, "%s", k_glob[i][0]), true;
+    if (strncmp(hf, "model.layers.", 13) != 0) return false;
+    const char *p = hf + 13;
+    int l = 0, nd = 0;
+    while (*p >= '0' && *p <= '9' && nd < 6) l = l * 10 + (*p++ - '0'), nd++;
+    if (!nd || *p != '.') return false;
+    for (int i = 0; i < N_MAP; i++)
+        if (!strcmp(p + 1, k_map[i][1])) return snprintf(out, 96, "blk.%d.%s", l, k_map[i][0]), true;
+    return false;
+}
+
+static bool canon_to_hf(const char *c, char out[128]) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(c, k_glob[i][0])) return snprintf(out, 128, "%s", k_glob[i][1]), true;
+    int l;
+    const char *suf;
+    if (!lt_ms_split_layer(c, &l, &suf)) return false;
+    for (int i = 0; i < N_MAP; i++)
+        if (!strcmp(suf, k_map[i][0])) return snprintf(out, 128, "model.layers.%d.%s", l, k_map[i][1]), true;
+    return false;
+}
+
+/* ==== reading ============================================================================ */
+
+static lt_status read_json(const char *path, cJSON **out, lt_err *err) {
+    *out = NULL;
+    char *buf;
+    size_t n;
+    LT_TRY(lt_file_read_all(path, HF_MAX_JSON, &buf, &n, err));
+    *out = cJSON_ParseWithLength(buf, n);
+    lt_free(buf);
+    if (!*out || !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return lt_err_set(err, LT_EFORMAT, "%s: not a valid JSON object", path);
+    }
+    return LT_OK;
+}
+
+static lt_status j_int(const cJSON *o, const char *key, bool required, int32_t def, int32_t *out, const char *P,
+                       lt_err *err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!j || cJSON_IsNull(j)) {
+        if (required) return lt_err_set(err, LT_EFORMAT, "%s: '%s' is missing", P, key);
+        *out = def;
+        return LT_OK;
+    }
+    if (!cJSON_IsNumber(j) || !(j->valuedouble >= -1) || j->valuedouble > INT32_MAX ||
+        j->valuedouble != floor(j->valuedouble))
+        return lt_err_set(err, LT_EFORMAT, "%s: '%s' is not a valid integer", P, key);
+    *out = (int32_t)j->valuedouble;
+    return LT_OK;
+}
+
+static lt_status j_num(const cJSON *o, const char *key, float def, float *out, const char *P, lt_err *err) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!j || cJSON_IsNull(j)) {
+        *out = def;
+        return LT_OK;
+    }
+    if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble))
+        return lt_err_set(err, LT_EFORMAT, "%s: '%s' is not a number", P, key);
+    *out = (float)j->valuedouble;
+    return LT_OK;
+}
+
+static lt_status hf_config(lt_llm_config *c, const cJSON *j, const char *P, lt_err *err) {
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(j, "architectures");
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
+    const char *a0 = cJSON_IsArray(archs) && cJSON_IsString(archs->child) ? archs->child->valuestring : NULL;
+    const char *m = cJSON_IsString(mt) ? mt->valuestring : NULL;
+    if ((a0 && !strcmp(a0, "LlamaForCausalLM")) || (!a0 && m && !strcmp(m, "llama"))) strcpy(c->arch, "llama");
+    else if ((a0 && !strcmp(a0, "MistralForCausalLM")) || (!a0 && m && !strcmp(m, "mistral"))) strcpy(c->arch, "mistral");
+    else if ((a0 && !strcmp(a0, "Qwen2ForCausalLM")) || (!a0 && m && !strcmp(m, "qwen2"))) strcpy(c->arch, "qwen2");
+    else
+        return lt_err_set(err, LT_EUNSUPPORTED,
+                          "%s: architecture '%.64s' is not supported (LlamaForCausalLM, MistralForCausalLM, "
+                          "Qwen2ForCausalLM)", P, a0 ? a0 : m ? m : "(none)");
+    LT_TRY(j_int(j, "hidden_size", true, 0, &c->dim, P, err));
+    LT_TRY(j_int(j, "intermediate_size", true, 0, &c->hidden_dim, P, err));
+    LT_TRY(j_int(j, "num_hidden_layers", true, 0, &c->n_layers, P, err));
+    LT_TRY(j_int(j, "num_attention_heads", true, 0, &c->n_heads, P, err));
+    LT_TRY(j_int(j, "num_key_value_heads", false, c->n_heads, &c->n_kv_heads, P, err));
+    LT_TRY(j_int(j, "vocab_size", true, 0, &c->n_vocab, P, err));
+    LT_TRY(j_int(j, "max_position_embeddings", false, 2048, &c->max_seq, P, err));
+    if (c->n_heads < 1) return lt_err_set(err, LT_EFORMAT, "%s: num_attention_heads must be positive", P);
+    LT_TRY(j_int(j, "head_dim", false, c->dim / c->n_heads, &c->head_dim, P, err));
+    LT_TRY(j_num(j, "rms_norm_eps", 1e-6f, &c->norm_eps, P, err));
+    LT_TRY(j_num(j, "rope_theta", 10000.0f, &c->rope_theta, P, err));
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
+    c->tied_embeddings = cJSON_IsTrue(tie);
+    const cJSON *ab = cJSON_GetObjectItemCaseSensitive(j, "attention_bias");
+    if (cJSON_IsTrue(ab) && strcmp(c->arch, "qwen2"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: attention_bias=true is not supported for %s", P, c->arch);
+    c->qkv_bias = !strcmp(c->arch, "qwen2");
+    c->rope_neox = true;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    if (rs && !cJSON_IsNull(rs)) {
+        if (!cJSON_IsObject(rs)) return lt_err_set(err, LT_EFORMAT, "%s: rope_scaling is not an object", P);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+        if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
+        const char *ty = cJSON_IsString(t) ? t->valuestring : "";
+        if (!strcmp(ty, "linear")) {
+            c->rope_scaling = LT_ROPE_SCALING_LINEAR;
+            LT_TRY(j_num(rs, "factor", 1.0f, &c->rope_factor, P, err));
+        } else if (!strcmp(ty, "llama3")) {
+            c->rope_scaling = LT_ROPE_SCALING_LLAMA3;
+            LT_TRY(j_num(rs, "factor", 8.0f, &c->rope_factor, P, err));
+            LT_TRY(j_num(rs, "low_freq_factor", 1.0f, &c->rope_low_freq_factor, P, err));
+            LT_TRY(j_num(rs, "high_freq_factor", 4.0f, &c->rope_high_freq_factor, P, err));
+            LT_TRY(j_int(rs, "original_max_position_embeddings", false, 8192, &c->rope_orig_ctx, P, err));
+        } else if (strcmp(ty, "default") != 0) {
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: rope_scaling type '%.32s' is not supported (linear, llama3)",
+                              P, ty);
+        }
+    }
+    return LT_OK;
+}
+
+static bool safe_shard_name(const char *s) {
+    return s[0] && s[0] != '.' && !strchr(s, '/') && strlen(s) < 256;
+}
+
+static lt_status open_shard(lt_modelsrc *src, const char *dir, const char *file, lt_safetensors **out, lt_err *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    lt_safetensors **a = lt_realloc(src->st, (size_t)(src->n_st + 1) * sizeof *a);
+    if (!a) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    src->st = a;
+    LT_TRY(lt_st_open(&a[src->n_st], path, err));
+    *out = a[src->n_st++];
+    return LT_OK;
+}
+
+/* Maps and checks every tensor of one shard. */
+static lt_status add_shard_tensors(lt_modelsrc *src, lt_safetensors *st, const char *spath, lt_err *err) {
+    for (int64_t i = 0; i < lt_st_n_tensors(st); i++) {
+        lt_src_tensor t;
+        lt_st_tensor(st, i, &t);
+        char canon[96];
+        if (!hf_to_canon(t.name, canon)) continue;
+        if (!strcmp(canon, "output.weight") && src->cfg.tied_embeddings) continue;
+        int nd;
+        int64_t s[4] = {0};
+        if (!lt_ms_expected_shape(&src->cfg, canon, &nd, s))
+            return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' does not fit config.json (layer out of range?)",
+                              spath, t.name);
+        bool ok = nd == t.ndim;
+        for (int d = 0; ok && d < nd; d++) ok = s[d] == t.shape[d];
+        if (!ok) {
+            char a[96], b[96];
+            lt_ms_shape_str(t.ndim, t.shape, a, sizeof a);
+            lt_ms_shape_str(nd, s, b, sizeof b);
+            return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has shape %s, config.json says %s", spath, t.name, a,
+                              b);
+        }
+        snprintf(t.name, sizeof t.name, "%s", canon);
+        LT_TRY(lt_ms_push(src, &t, err));
+    }
+    return LT_OK;
+}
+
+static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
+    char path[4096];
+    cJSON *j = NULL;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    LT_TRY(read_json(path, &j, err));
+    lt_status st = hf_config(&src->cfg, j, path, err);
+    cJSON_Delete(j);
+    LT_TRY(st);
+    LT_TRY(lt_llm_config_validate(&src->cfg, path, err));
+    snprintf(path, sizeof path, "%s", dir);
+    for (size_t k = strlen(path); k > 1 && path[k - 1] == '/'; k--) path[k - 1] = 0;
+    const char *b = strrchr(path, '/');
+    snprintf(src->cfg.name, sizeof src->cfg.name, "%.120s", b ? b + 1 : path);
+
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    if (stat(path, &sb) == 0) {
+        LT_TRY(read_json(path, &j, err));
+        const cJSON *wm = cJSON_GetObjectItemCaseSensitive(j, "weight_map");
+        if (!cJSON_IsObject(wm)) st = lt_err_set(err, LT_EFORMAT, "%s: 'weight_map' is missing", path);
+        /* open each distinct shard once (in order of first mention), then check that every
+         * listed tensor is in its shard */
+        const char **names = lt_calloc((size_t)cJSON_GetArraySize(wm) + 1, sizeof *names);
+        if (!st && !names) st = lt_err_set(err, LT_ENOMEM, "out of memory");
+        for (const cJSON *e = wm ? wm->child : NULL; !st && e; e = e->next) {
+            if (!cJSON_IsString(e) || !safe_shard_name(e->valuestring)) {
+                st = lt_err_set(err, LT_EFORMAT, "%s: tensor '%.96s' maps to an invalid file name", path, e->string);
+                break;
+            }
+            int k = 0;
+            while (k < src->n_st && strcmp(names[k], e->valuestring)) k++;
+            char sp[4096];
+            snprintf(sp, sizeof sp, "%s/%s", dir, e->valuestring);
+            if (k == src->n_st) {
+                lt_safetensors *sh = NULL;
+                if (stat(sp, &sb) != 0) {
+                    st = lt_err_set(err, LT_ENOTFOUND,
+                                    "%s: shard '%s' listed in model.safetensors.index.json is missing", dir,
+                                    e->valuestring);
+                    break;
+                }
+                st = open_shard(src, dir, e->valuestring, &sh, err);
+                if (!st) st = add_shard_tensors(src, sh, sp, err);
+                if (st) break;
+                names[k] = e->valuestring;
+            }
+            if (lt_st_find(src->st[k], e->string) < 0)
+                st = lt_err_set(err, LT_EFORMAT,
+                                "%s: tensor '%.96s' listed in model.safetensors.index.json is not in the shard", sp,
+                                e->string);
+        }
+        lt_free(names);
+        cJSON_Delete(j);
+        LT_TRY(st);
+    } else {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        if (stat(path, &sb) != 0)
+            return lt_err_set(err, LT_ENOTFOUND, "%s: neither model.safetensors nor model.safetensors.index.json "
+                              "found", dir);
+        lt_safetensors *sh = NULL;
+        LT_TRY(open_shard(src, dir, "model.safetensors", &sh, err));
+        LT_TRY(add_shard_tensors(src, sh, path, err));
+    }
+    char name[96], hf[128];
+    for (int i = 0; lt_ms_required(&src->cfg, i, name); i++)
+        if (!lt_modelsrc_find(src, name)) {
+            canon_to_hf(name, hf);
+            return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' is missing from the safetensors file(s)", dir, hf);
+        }
+    LT_TRY(lt_ms_check_tensors(src, err));
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (stat(path, &sb) == 0) {
+        LT_TRY(lt_vocab_from_hf(&src->vocab, path, err));
+        if (src->vocab && src->vocab->n_tokens > src->cfg.n_vocab)
+            return lt_err_set(err, LT_EFORMAT, "%s: tokenizer has %d tokens but vocab_size is %d", dir,
+                              src->vocab->n_tokens, src->cfg.n_vocab);
+    }
+    return LT_OK;
+}
+
+lt_status lt_modelsrc_open_hf(lt_modelsrc **out, const char *dir, lt_err *err) {
+    *out = NULL;
+    lt_modelsrc *src = NULL;
+    LT_TRY(lt_ms_new(&src, dir, "hf", err));
+    lt_status st = open_hf(src, dir, err);
+    if (st) {
+        lt_modelsrc_close(src);
+        return st;
+    }
+    lt_err_clear(err);
+    *out = src;
+    return LT_OK;
+}
+
+/* ==== writing ============================================================================ */
+
+static lt_status write_text(const char *path, const char *text, lt_err *err) {
+    lt_afile af;
+    LT_TRY(lt_afile_open(&af, path, err));
+    size_t n = strlen(text);
+    return lt_afile_close(&af, fwrite(text, 1, n, af.f) == n, err);
+}
+
+static const char *torch_dtype(lt_dtype t) {
+    return t == LT_F16 ? "float16" : t == LT_BF16 ? "bfloat16" : "float32";
+}
+
+/* The shortest decimal that reads back as the same float (1e-05, not 9.99999974737875e-06). */
+static double short_float(float f) {
+    char b[40];
+    for (int prec = 6; prec < 10; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, (double)f);
+        if (strtof(b, NULL) == f) break;
+    }
+    return strtod(b, NULL);
+}
+
+static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype dt, lt_err *err) {
+    const lt_llm_config *c = &src->cfg;
+    const char *arch = !strcmp(c->arch, "qwen2") ? "Qwen2ForCausalLM"
+                       : !strcmp(c->arch, "mistral") ? "MistralForCausalLM" : "LlamaForCausalLM";
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    cJSON *a = cJSON_AddArrayToObject(j, "architectures");
+    cJSON_AddItemToArray(a, cJSON_CreateString(arch));
+    cJSON_AddStringToObject(j, "model_type", c->arch);
+    cJSON_AddNumberToObject(j, "hidden_size", c->dim);
+    cJSON_AddNumberToObject(j, "intermediate_size", c->hidden_dim);
+    cJSON_AddNumberToObject(j, "num_hidden_layers", c->n_layers);
+    cJSON_AddNumberToObject(j, "num_attention_heads", c->n_heads);
+    cJSON_AddNumberToObject(j, "num_key_value_heads", c->n_kv_heads);
+    cJSON_AddNumberToObject(j, "head_dim", c->head_dim);
+    cJSON_AddNumberToObject(j, "rms_norm_eps", short_float(c->norm_eps));
+    cJSON_AddNumberToObject(j, "rope_theta", short_float(c->rope_theta));
+    cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_seq);
+    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied_embeddings);
+    cJSON_AddNumberToObject(j, "vocab_size", c->n_vocab);
+    cJSON_AddStringToObject(j, "torch_dtype", torch_dtype(dt));
+    cJSON_AddStringToObject(j, "hidden_act", "silu");
+    if (src->vocab && src->vocab->bos_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", src->vocab->bos_id);
+    if (src->vocab && src->vocab->eos_id >= 0) cJSON_AddNumberToObject(j, "eos_token_id", src->vocab->eos_id);
+    if (c->rope_scaling != LT_ROPE_SCALING_NONE) {
+        cJSON *r = cJSON_AddObjectToObject(j, "rope_scaling");
+        bool l3 = c->rope_scaling == LT_ROPE_SCALING_LLAMA3;
+        cJSON_AddStringToObject(r, "rope_type", l3 ? "llama3" : "linear");
+        cJSON_AddNumberToObject(r, "factor", short_float(c->rope_factor));
+        if (l3) {
+            cJSON_AddNumberToObject(r, "low_freq_factor", short_float(c->rope_low_freq_factor));
+            cJSON_AddNumberToObject(r, "high_freq_factor", short_float(c->rope_high_freq_factor));
+            cJSON_AddNumberToObject(r, "original_max_position_embeddings", c->rope_orig_ctx);
+        }
+    }
+    char *text = cJSON_Print(j);
+    cJSON_Delete(j);
+    if (!text) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    lt_status st = write_text(path, text, err);
+    free(text);
+    return st;
+}
+
+lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err) {
+    const lt_llm_config *c = &src->cfg;
+    LT_TRY(lt_llm_config_validate(c, src->path, err));
+    if (dtype != LT_DTYPE_COUNT && dtype != LT_F32 && dtype != LT_F16 && dtype != LT_BF16)
+        return lt_err_set(err, LT_EINVAL, "%s: safetensors holds f32, f16 or bf16, not %s", dir,
+                          lt_dtype_name(dtype));
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return lt_err_set(err, LT_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
+    lt_st_entry *e = lt_calloc((size_t)src->n + 1, sizeof *e);
+    void **bufs = lt_calloc((size_t)src->n * 2 + 1, sizeof *bufs);
+    char (*names)[128] = lt_calloc((size_t)src->n + 1, sizeof *names);
+    int nb = 0, ne = 0;
+    lt_status st = (e && bufs && names) ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of memory");
+    lt_dtype cfg_dt = LT_F32;
+    for (int i = 0; !st && i < src->n; i++) {
+        const lt_src_tensor *t = &src->t[i];
+        if (!canon_to_hf(t->name, names[ne])) {
+            st = lt_err_set(err, LT_EUNSUPPORTED, "%s: tensor '%s' has no Hugging Face equivalent%s", dir, t->name,
+                            !strcmp(t->name, "rope_freqs.weight") ? " (Llama 3.1 rope factors)" : "");
+            break;
+        }
+        lt_dtype want = dtype;
+        if (want == LT_DTYPE_COUNT)
+            want = (t->dtype == LT_F16 || t->dtype == LT_BF16) ? t->dtype : LT_F32;
+        if (!strcmp(t->name, "token_embd.weight")) cfg_dt = want;
+        void *data;
+        size_t n;
+        st = lt_ms_convert(t, want, &data, &n, err);
+        if (st) break;
+        bufs[nb++] = data;
+        int l, heads = 0;
+        const char *suf;
+        if (!c->rope_neox && lt_ms_split_layer(t->name, &l, &suf)) {
+            if (!strcmp(suf, "attn_q.weight") || !strcmp(suf, "attn_q.bias")) heads = c->n_heads;
+            if (!strcmp(suf, "attn_k.weight") || !strcmp(suf, "attn_k.bias")) heads = c->n_kv_heads;
+        }
+        if (heads) {
+            void *p = lt_malloc(n ? n : 1);
+            if (!p) {
+                st = lt_err_set(err, LT_ENOMEM, "out of memory");
+                break;
+            }
+            bufs[nb++] = p;
+            lt_ms_permute_rows(p, data, heads, c->head_dim, lt_row_bytes(want, t->shape[t->ndim - 1]), false);
+            data = p;
+        }
+        e[ne].name = names[ne];
+        e[ne].dtype = want;
+        e[ne].ndim = t->ndim;
+        memcpy(e[ne].shape, t->shape, sizeof e[ne].shape);
+        e[ne].data = data;
+        ne++;
+    }
+    if (!st) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        st = lt_st_write(path, e, ne, err);
+    }
+    if (!st) st = write_config(src, dir, cfg_dt, err);
+    for (int i = 0; i < nb; i++) lt_free(bufs[i]);
+    lt_free(bufs);
+    lt_free(e);
+    lt_free(names);
+    return st;
+}

@@ -1,0 +1,87 @@
+/* lm.h - a loaded language model as the engine sees it: one forward call over a batch of
+ * tokens in a paged KV cache, plus its configuration and sizes.
+ *
+ * models/ implements it (models/llama.c: lt_llama_open returns an lt_lm); core's generation
+ * loop, speculative decoding, scheduler and session use only this interface, so core never
+ * depends on a model file. A batch may hold a prompt chunk, a decode token, drafted tokens
+ * to verify, or tokens of several sequences; each token names its sequence and position,
+ * and positions of a sequence must continue its cached length.
+ */
+#ifndef LT_LM_H
+#define LT_LM_H
+
+#include <stdbool.h>
+
+#include "core/backend/backend.h"
+#include "kv_cache.h"
+#include "core/formats/modelsrc.h"
+
+typedef struct lt_batch {
+    int n_tokens;
+    const int32_t *tokens; /* [n] */
+    const int32_t *seq;    /* [n] KV sequence of each token */
+    const int32_t *pos;    /* [n] position of each token */
+    const bool *logits;    /* [n] rows that want logits; NULL = only the last token */
+    /* Optional (speculative decoding, TriForce): the rotary position of each token, when a
+     * sequence is a sparse view of a longer context (cache index pos, true position
+     * rope_pos); NULL = pos. */
+    const int32_t *rope_pos;
+    /* Optional output: the rotated queries of the batch's last token for every layer,
+     * [n_layers * n_heads * head_dim] floats (host); NULL = not wanted. */
+    float *q_last;
+} lt_batch;
+
+typedef struct lt_lm lt_lm;
+
+typedef struct lt_lm_ops {
+    const char *family; /* "llama" */
+    /* Runs the batch, appends its K/V to the cache, writes logits of the requested rows in
+     * batch order into logits[n_out * n_vocab] (host). On error cache lengths are unchanged. */
+    lt_status (*forward)(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err);
+    void (*close)(lt_lm *lm);
+} lt_lm_ops;
+
+/* The common head of every model object; implementations embed it first and fill it. */
+struct lt_lm {
+    const lt_lm_ops *ops;
+    lt_llm_config cfg;
+    lt_backend *be;
+    size_t weight_bytes;    /* weights on the device */
+    size_t bytes_per_token; /* weight bytes read per decoded token */
+    lt_dtype wtype;         /* dominant matrix dtype */
+    /* decode-step graphs, on backends that capture ops (CUDA): graphs captured, decode
+     * steps replayed from one, and why graphs were turned off after a failed capture */
+    int64_t graph_captures, graph_replays;
+    char graph_off[192];
+};
+
+/* Options every model's open function takes. */
+typedef struct lt_lm_opts {
+    int max_batch;  /* tokens per internal chunk (scratch size); 0 = 512 */
+    int max_logits; /* rows of logits per internal chunk; 0 = min(max_batch, 64) */
+    /* Optional: called as the weights reach the device with the fraction done (0..1, by
+     * bytes); returning false stops the load, which then fails with LT_ECANCELLED. */
+    bool (*progress)(void *ud, double frac);
+    void *progress_ud;
+} lt_lm_opts;
+
+/* Opens a model from a source on a backend (e.g. lt_llama_open). */
+typedef lt_status (*lt_lm_open_fn)(lt_lm **out, const lt_modelsrc *src, lt_backend *be, const lt_lm_opts *o,
+                                   lt_err *err);
+
+lt_status lt_lm_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err);
+void lt_lm_close(lt_lm *lm); /* NULL is a no-op */
+
+static inline const lt_llm_config *lt_lm_config(const lt_lm *lm) { return &lm->cfg; }
+static inline lt_backend *lt_lm_backend(const lt_lm *lm) { return lm->be; }
+
+/* Options for a KV cache that fits this model (layers, width); max_ctx 0 = the model's
+ * context; max_seqs 0 = 8. */
+lt_kv_opts lt_lm_kv_opts(const lt_lm *lm, int max_ctx, int max_seqs);
+
+/* Appends tokens [n] to one sequence at its current length; logits of the last token (or,
+ * with all_logits, of every token) into logits. */
+lt_status lt_lm_eval(lt_lm *lm, lt_kv_cache *kv, int seq, const int32_t *tokens, int n, bool all_logits,
+                     float *logits, lt_err *err);
+
+#endif

@@ -1,0 +1,1108 @@
+/* pretok.c - byte-level BPE pre-tokenizers (word splitting before merges), matching
+ * llama.cpp's src/unicode.cpp (unicode_regex_split) and the per-"pre" regex lists of
+ * src/llama-vocab.cpp.
+ *
+ * Each pre-tokenizer is a list of regexes applied in turn; each regex splits every piece
+ * the previous one produced into matches and the gaps between them. GPT-2's and Llama 3's
+ * regexes use hand-written splitters (as llama.cpp's unicode_regex_split_custom_*). The
+ * others run on a small backtracking regex engine: alternation, groups, (?:) (?=) (?!),
+ * greedy/lazy quantifiers, classes with ranges, \s \d \w \b ^ $ and \p{L,N,P,S,M,Lu..}. As in
+ * llama.cpp, a regex using \p{..} runs on the "collapsed" text (ASCII kept, other code points
+ * replaced by one byte per category, whitespace by 0x0B); the others on code points with
+ * non-ASCII whitespace replaced by 0x0B.
+ * Leaves out: possessive quantifiers, backreferences, the Kimi-K2 / AFMoE custom splitters.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/alloc.h"
+#include "tok_internal.h"
+#include "unicode_data.h"
+
+/* ---- UTF-8 ----------------------------------------------------------------------------- */
+
+uint32_t lt_utf8_decode(const unsigned char *s, size_t n, size_t *i) {
+    size_t k = *i;
+    unsigned c = s[k];
+    if (!(c & 0x80)) {
+        *i = k + 1;
+        return c;
+    }
+    if ((c & 0x40) == 0) goto bad;
+    if (!(c & 0x20)) {
+        if (k + 1 >= n || (s[k + 1] & 0xC0) != 0x80) goto bad;
+        *i = k + 2;
+        return ((c & 0x1F) << 6) | (s[k + 1] & 0x3F);
+    }
+    if (!(c & 0x10)) {
+        if (k + 2 >= n || (s[k + 1] & 0xC0) != 0x80 || (s[k + 2] & 0xC0) != 0x80) goto bad;
+        *i = k + 3;
+        return ((c & 0x0F) << 12) | ((s[k + 1] & 0x3F) << 6) | (s[k + 2] & 0x3F);
+    }
+    if (!(c & 0x08)) {
+        if (k + 3 >= n || (s[k + 1] & 0xC0) != 0x80 || (s[k + 2] & 0xC0) != 0x80 || (s[k + 3] & 0xC0) != 0x80)
+            goto bad;
+        *i = k + 4;
+        return ((c & 0x07) << 18) | ((s[k + 1] & 0x3F) << 12) | ((s[k + 2] & 0x3F) << 6) | (s[k + 3] & 0x3F);
+    }
+bad:
+    *i = k + 1;
+    return 0xFFFD;
+}
+
+int lt_utf8_encode(uint32_t cp, char *b) {
+    if (cp <= 0x7F) {
+        b[0] = (char)cp;
+        return 1;
+    }
+    if (cp <= 0x7FF) {
+        b[0] = (char)(0xC0 | (cp >> 6));
+        b[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp <= 0xFFFF) {
+        b[0] = (char)(0xE0 | (cp >> 12));
+        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    if (cp > 0x10FFFF) cp = 0xFFFD;
+    if (cp <= 0xFFFF) return lt_utf8_encode(cp, b);
+    b[0] = (char)(0xF0 | (cp >> 18));
+    b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    b[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* ---- code point flags as llama.cpp's unicode_cpt_flags ---------------------------------- */
+
+typedef struct cflags {
+    uint8_t cat; /* LT_UCD_* ; 0 = out of range (position outside the piece) */
+    bool ws;
+} cflags;
+
+static inline cflags flags_of(uint32_t cp) {
+    cflags f;
+    f.cat = lt_ucd_cat(cp);
+    f.ws = lt_ucd_is_space(cp);
+    return f;
+}
+
+static inline bool lens_push(lt_lens *o, int64_t len) {
+    if (o->n == o->cap) {
+        int64_t nc = o->cap ? o->cap * 2 : 64;
+        int64_t *p = lt_realloc(o->v, (size_t)nc * sizeof *p);
+        if (!p) return false;
+        o->v = p;
+        o->cap = nc;
+    }
+    o->v[o->n++] = len;
+    return true;
+}
+
+#define OUT_OF_RANGE 0xFFFFFFFFu
+
+typedef struct split_ctx {
+    const uint32_t *cps;
+    int64_t ini, end, prev_end;
+    lt_lens *out;
+    bool oom;
+} split_ctx;
+
+static inline uint32_t get_cpt(const split_ctx *c, int64_t pos) {
+    return (pos >= c->ini && pos < c->end) ? c->cps[pos] : OUT_OF_RANGE;
+}
+
+static inline cflags get_flags(const split_ctx *c, int64_t pos) {
+    if (pos >= c->ini && pos < c->end) return flags_of(c->cps[pos]);
+    cflags z = {0, false};
+    return z;
+}
+
+static inline int64_t add_token(split_ctx *c, int64_t end) {
+    int64_t len = end - c->prev_end;
+    if (len > 0 && !lens_push(c->out, len)) c->oom = true;
+    c->prev_end = end;
+    return len;
+}
+
+#define IS_L(f) ((f).cat == LT_UCD_LETTER)
+#define IS_N(f) ((f).cat == LT_UCD_NUMBER)
+
+/* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+static void split_gpt2(split_ctx *c) {
+    for (int64_t pos = c->ini; pos < c->end;) {
+        const uint32_t cpt = get_cpt(c, pos);
+        const cflags flags = get_flags(c, pos);
+        if (cpt == '\'' && pos + 1 < c->end) {
+            uint32_t nx = get_cpt(c, pos + 1);
+            if (nx == 's' || nx == 't' || nx == 'm' || nx == 'd') {
+                pos += add_token(c, pos + 2);
+                continue;
+            }
+            if (pos + 2 < c->end) {
+                uint32_t nn = get_cpt(c, pos + 2);
+                if ((nx == 'r' && nn == 'e') || (nx == 'v' && nn == 'e') || (nx == 'l' && nn == 'l')) {
+                    pos += add_token(c, pos + 3);
+                    continue;
+                }
+            }
+        }
+        cflags f2 = cpt == ' ' ? get_flags(c, pos + 1) : flags;
+        if (IS_L(f2)) {
+            pos += cpt == ' ';
+            while (IS_L(f2)) f2 = get_flags(c, ++pos);
+            add_token(c, pos);
+            continue;
+        }
+        if (IS_N(f2)) {
+            pos += cpt == ' ';
+            while (IS_N(f2)) f2 = get_flags(c, ++pos);
+            add_token(c, pos);
+            continue;
+        }
+        if (!(f2.ws || IS_L(f2) || IS_N(f2)) && f2.cat) {
+            pos += cpt == ' ';
+            while (!(f2.ws || IS_L(f2) || IS_N(f2)) && f2.cat) f2 = get_flags(c, ++pos);
+            add_token(c, pos);
+            continue;
+        }
+        int64_t nws = 0;
+        while (get_flags(c, pos + nws).ws) nws++;
+        if (nws > 1 && get_cpt(c, pos + nws) != OUT_OF_RANGE) {
+            pos += nws - 1;
+            add_token(c, pos);
+            continue;
+        }
+        if (nws > 0) {
+            pos += nws;
+            add_token(c, pos);
+            continue;
+        }
+        add_token(c, ++pos);
+    }
+}
+
+static inline uint32_t ascii_lower(uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+/* (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+static void split_llama3(split_ctx *c) {
+    for (int64_t pos = c->ini; pos < c->end;) {
+        const uint32_t cpt = get_cpt(c, pos);
+        const cflags flags = get_flags(c, pos);
+        if (cpt == '\'' && pos + 1 < c->end) {
+            uint32_t nx = ascii_lower(get_cpt(c, pos + 1));
+            if (nx == 's' || nx == 't' || nx == 'm' || nx == 'd') {
+                pos += add_token(c, pos + 2);
+                continue;
+            }
+            if (pos + 2 < c->end) {
+                uint32_t nn = ascii_lower(get_cpt(c, pos + 2));
+                if ((nx == 'r' && nn == 'e') || (nx == 'v' && nn == 'e') || (nx == 'l' && nn == 'l')) {
+                    pos += add_token(c, pos + 3);
+                    continue;
+                }
+            }
+        }
+        if (!(cpt == '\r' || cpt == '\n' || IS_N(flags))) {
+            if (IS_L(flags) || IS_L(get_flags(c, pos + 1))) {
+                pos++;
+                while (IS_L(get_flags(c, pos))) pos++;
+                add_token(c, pos);
+                continue;
+            }
+        }
+        if (IS_N(flags)) {
+            int64_t ini = pos;
+            while (IS_N(get_flags(c, pos))) {
+                if (++pos - ini >= 3) {
+                    add_token(c, pos);
+                    ini = pos;
+                }
+            }
+            add_token(c, pos);
+            continue;
+        }
+        cflags f2 = cpt == ' ' ? get_flags(c, pos + 1) : flags;
+        if (!(f2.ws || IS_L(f2) || IS_N(f2)) && flags.cat) {
+            pos += cpt == ' ';
+            while (!(f2.ws || IS_L(f2) || IS_N(f2)) && f2.cat) f2 = get_flags(c, ++pos);
+            uint32_t c2 = get_cpt(c, pos);
+            while (c2 == '\r' || c2 == '\n') c2 = get_cpt(c, ++pos);
+            add_token(c, pos);
+            continue;
+        }
+        int64_t nws = 0, last_rn = 0;
+        while (get_flags(c, pos + nws).ws) {
+            uint32_t c2 = get_cpt(c, pos + nws);
+            if (c2 == '\r' || c2 == '\n') last_rn = pos + nws + 1;
+            nws++;
+        }
+        if (last_rn > 0) {
+            pos = last_rn;
+            add_token(c, pos);
+            continue;
+        }
+        if (nws > 1 && get_cpt(c, pos + nws) != OUT_OF_RANGE) {
+            pos += nws - 1;
+            add_token(c, pos);
+            continue;
+        }
+        if (nws > 0) {
+            pos += nws;
+            add_token(c, pos);
+            continue;
+        }
+        add_token(c, ++pos);
+    }
+}
+
+/* ---- a small backtracking regex engine ------------------------------------------------------ */
+
+enum { RX_CHAR, RX_CLASS, RX_ANY, RX_GROUP, RX_REPEAT, RX_BOL, RX_EOL, RX_LOOK, RX_NLOOK, RX_WORDB, RX_NWORDB };
+enum { NEG_SPACE = 1, NEG_DIGIT = 2, NEG_WORD = 4 };
+
+typedef struct rx_range {
+    uint32_t lo, hi;
+} rx_range;
+
+typedef struct rx_node rx_node;
+struct rx_node {
+    int type;
+    rx_node *next;
+    uint32_t ch;
+    rx_range *r; /* class */
+    int nr;
+    bool neg;
+    int negmask;
+    rx_node **alts; /* group / lookaround */
+    int nalt;
+    rx_node *child; /* repeat */
+    int min, max;   /* max < 0: unbounded */
+    bool lazy;
+};
+
+typedef struct rx {
+    rx_node *root;
+    rx_node **nodes; /* every allocation, for freeing */
+    int n_nodes, cap_nodes;
+    void **blocks;
+    int n_blocks, cap_blocks;
+    bool collapsed; /* uses \p{..}: run on the collapsed text */
+} rx;
+
+typedef struct rx_parser {
+    rx *re;
+    const uint32_t *p;
+    int n, i;
+    bool collapsed;
+    bool err;
+} rx_parser;
+
+static void *rx_keep(rx *re, void *b) {
+    if (!b) return NULL;
+    if (re->n_blocks == re->cap_blocks) {
+        int nc = re->cap_blocks ? re->cap_blocks * 2 : 32;
+        void **nb = lt_realloc(re->blocks, (size_t)nc * sizeof *nb);
+        if (!nb) {
+            lt_free(b);
+            return NULL;
+        }
+        re->blocks = nb;
+        re->cap_blocks = nc;
+    }
+    re->blocks[re->n_blocks++] = b;
+    return b;
+}
+
+static rx_node *rx_new(rx_parser *ps, int type) {
+    rx_node *n = rx_keep(ps->re, lt_calloc(1, sizeof *n));
+    if (!n) {
+        ps->err = true;
+        return NULL;
+    }
+    n->type = type;
+    return n;
+}
+
+static void rx_free(rx *re) {
+    if (!re) return;
+    for (int i = 0; i < re->n_blocks; i++) lt_free(re->blocks[i]);
+    lt_free(re->blocks);
+    lt_free(re->nodes);
+    lt_free(re);
+}
+
+typedef struct rx_class_b {
+    rx_range *r;
+    int n, cap;
+    int negmask;
+} rx_class_b;
+
+static bool cls_add(rx_class_b *c, uint32_t lo, uint32_t hi) {
+    if (c->n == c->cap) {
+        int nc = c->cap ? c->cap * 2 : 16;
+        rx_range *nr = lt_realloc(c->r, (size_t)nc * sizeof *nr);
+        if (!nr) return false;
+        c->r = nr;
+        c->cap = nc;
+    }
+    c->r[c->n].lo = lo;
+    c->r[c->n].hi = hi;
+    c->n++;
+    return true;
+}
+
+/* Adds the set an escape names (\s \d \w \p{..}); returns false if it is not a set escape. */
+static bool cls_add_escape(rx_parser *ps, rx_class_b *c, uint32_t e, bool *handled) {
+    *handled = true;
+    switch (e) {
+    case 's': return cls_add(c, 9, 13) && cls_add(c, 32, 32);
+    case 'd': return cls_add(c, '0', '9');
+    case 'w': return cls_add(c, '0', '9') && cls_add(c, 'A', 'Z') && cls_add(c, 'a', 'z') && cls_add(c, '_', '_');
+    case 'S': c->negmask |= NEG_SPACE; return true;
+    case 'D': c->negmask |= NEG_DIGIT; return true;
+    case 'W': c->negmask |= NEG_WORD; return true;
+    case 'p': {
+        /* \p{X}: only in collapsed mode (llama.cpp rewrites it to the collapsed class) */
+        if (ps->i >= ps->n || ps->p[ps->i] != '{') return false;
+        int j = ps->i + 1;
+        char name[8];
+        int k = 0;
+        while (j < ps->n && ps->p[j] != '}' && k < 7) name[k++] = (char)ps->p[j++];
+        name[k] = 0;
+        if (j >= ps->n || ps->p[j] != '}') return false;
+        ps->i = j + 1;
+        if (!strcmp(name, "N")) return cls_add(c, 0xD1, 0xD1) && cls_add(c, 0x30, 0x39);
+        if (!strcmp(name, "L") || !strcmp(name, "Lu") || !strcmp(name, "Ll") || !strcmp(name, "Lt") ||
+            !strcmp(name, "Lm") || !strcmp(name, "Lo"))
+            return cls_add(c, 0xD2, 0xD2) && cls_add(c, 0x41, 0x5A) && cls_add(c, 0x61, 0x7A);
+        if (!strcmp(name, "P"))
+            return cls_add(c, 0xD3, 0xD3) && cls_add(c, 0x21, 0x23) && cls_add(c, 0x25, 0x2A) &&
+                   cls_add(c, 0x2C, 0x2F) && cls_add(c, 0x3A, 0x3B) && cls_add(c, 0x3F, 0x40) &&
+                   cls_add(c, 0x5B, 0x5D) && cls_add(c, 0x5F, 0x5F) && cls_add(c, 0x7B, 0x7B) &&
+                   cls_add(c, 0x7D, 0x7D);
+        if (!strcmp(name, "M")) return cls_add(c, 0xD4, 0xD4);
+        if (!strcmp(name, "S"))
+            return cls_add(c, 0xD5, 0xD5) && cls_add(c, 0x24, 0x24) && cls_add(c, 0x2B, 0x2B) &&
+                   cls_add(c, 0x3C, 0x3E) && cls_add(c, 0x5E, 0x5E) && cls_add(c, 0x60, 0x60) &&
+                   cls_add(c, 0x7C, 0x7C);
+        return false;
+    }
+    default: *handled = false; return true;
+    }
+}
+
+static uint32_t esc_char(uint32_t e) {
+    switch (e) {
+    case 'r': return '\r';
+    case 'n': return '\n';
+    case 't': return '\t';
+    case 'f': return '\f';
+    case 'v': return '\v';
+    case '0': return 0;
+    default: return e;
+    }
+}
+
+static int hexv(uint32_t c) {
+    if (c >= '0' && c <= '9') return (int)(c - '0');
+    if (c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F') return (int)(c - 'A' + 10);
+    return -1;
+}
+
+/* Reads \xHH / \uHHHH after the escape letter; returns false if malformed. */
+static bool esc_hex(rx_parser *ps, uint32_t e, uint32_t *out) {
+    int nd = e == 'x' ? 2 : 4;
+    uint32_t v = 0;
+    for (int k = 0; k < nd; k++) {
+        if (ps->i >= ps->n || hexv(ps->p[ps->i]) < 0) return false;
+        v = v * 16 + (uint32_t)hexv(ps->p[ps->i++]);
+    }
+    *out = v;
+    return true;
+}
+
+static rx_node *finish_class(rx_parser *ps, rx_class_b *c, bool neg) {
+    rx_node *n = rx_new(ps, RX_CLASS);
+    if (!n) {
+        lt_free(c->r);
+        return NULL;
+    }
+    n->r = rx_keep(ps->re, c->r);
+    if (c->n && !n->r) ps->err = true;
+    n->nr = c->n;
+    n->neg = neg;
+    n->negmask = c->negmask;
+    return n;
+}
+
+static rx_node *parse_class(rx_parser *ps) {
+    rx_class_b c = {0};
+    bool neg = false;
+    if (ps->i < ps->n && ps->p[ps->i] == '^') neg = true, ps->i++;
+    bool first = true;
+    while (ps->i < ps->n && (ps->p[ps->i] != ']' || first)) {
+        first = false;
+        uint32_t lo = ps->p[ps->i++];
+        if (lo == '\\') {
+            if (ps->i >= ps->n) goto bad;
+            uint32_t e = ps->p[ps->i++];
+            bool handled;
+            if (!cls_add_escape(ps, &c, e, &handled)) goto bad;
+            if (handled) continue;
+            if (e == 'x' || e == 'u') {
+                if (!esc_hex(ps, e, &lo)) goto bad;
+            } else lo = esc_char(e);
+        }
+        uint32_t hi = lo;
+        if (ps->i + 1 < ps->n && ps->p[ps->i] == '-' && ps->p[ps->i + 1] != ']') {
+            ps->i++;
+            hi = ps->p[ps->i++];
+            if (hi == '\\') {
+                if (ps->i >= ps->n) goto bad;
+                uint32_t e = ps->p[ps->i++];
+                if (e == 'x' || e == 'u') {
+                    if (!esc_hex(ps, e, &hi)) goto bad;
+                } else hi = esc_char(e);
+            }
+            if (hi < lo) goto bad;
+        }
+        if (!cls_add(&c, lo, hi)) goto bad;
+    }
+    if (ps->i >= ps->n) goto bad;
+    ps->i++; /* ] */
+    return finish_class(ps, &c, neg);
+bad:
+    lt_free(c.r);
+    ps->err = true;
+    return NULL;
+}
+
+static rx_node *parse_alt(rx_parser *ps, int type);
+
+static rx_node *parse_atom(rx_parser *ps) {
+    uint32_t ch = ps->p[ps->i++];
+    switch (ch) {
+    case '(': {
+        int type = RX_GROUP;
+        if (ps->i + 1 < ps->n && ps->p[ps->i] == '?') {
+            uint32_t k = ps->p[ps->i + 1];
+            if (k == ':') type = RX_GROUP;
+            else if (k == '=') type = RX_LOOK;
+            else if (k == '!') type = RX_NLOOK;
+            else {
+                ps->err = true;
+                return NULL;
+            }
+            ps->i += 2;
+        }
+        rx_node *g = parse_alt(ps, type);
+        if (!g || ps->i >= ps->n || ps->p[ps->i] != ')') {
+            ps->err = true;
+            return NULL;
+        }
+        ps->i++;
+        return g;
+    }
+    case '[': return parse_class(ps);
+    case '.': return rx_new(ps, RX_ANY);
+    case '^': return rx_new(ps, RX_BOL);
+    case '$': return rx_new(ps, RX_EOL);
+    case '\\': {
+        if (ps->i >= ps->n) {
+            ps->err = true;
+            return NULL;
+        }
+        uint32_t e = ps->p[ps->i++];
+        if (e == 'b') return rx_new(ps, RX_WORDB);
+        if (e == 'B') return rx_new(ps, RX_NWORDB);
+        rx_class_b c = {0};
+        bool handled;
+        if (!cls_add_escape(ps, &c, e, &handled)) {
+            lt_free(c.r);
+            ps->err = true;
+            return NULL;
+        }
+        if (handled) {
+            if (c.negmask) { /* \S \D \W: a negated class of the positive set */
+                int m = c.negmask;
+                c.negmask = 0;
+                bool h2;
+                cls_add_escape(ps, &c, m == NEG_SPACE ? 's' : m == NEG_DIGIT ? 'd' : 'w', &h2);
+                return finish_class(ps, &c, true);
+            }
+            return finish_class(ps, &c, false);
+        }
+        rx_node *n = rx_new(ps, RX_CHAR);
+        if (!n) return NULL;
+        if (e == 'x' || e == 'u') {
+            if (!esc_hex(ps, e, &n->ch)) ps->err = true;
+        } else n->ch = esc_char(e);
+        return n;
+    }
+    case '*': case '+': case '?': case ')': case '|': ps->err = true; return NULL;
+    default: { /* literal (a '{' that does not start a quantifier too) */
+        rx_node *n = rx_new(ps, RX_CHAR);
+        if (n) n->ch = ch;
+        return n;
+    }
+    }
+}
+
+static bool parse_int(rx_parser *ps, int *v) {
+    if (ps->i >= ps->n || ps->p[ps->i] < '0' || ps->p[ps->i] > '9') return false;
+    int x = 0;
+    while (ps->i < ps->n && ps->p[ps->i] >= '0' && ps->p[ps->i] <= '9' && x < 100000)
+        x = x * 10 + (int)(ps->p[ps->i++] - '0');
+    *v = x;
+    return true;
+}
+
+static rx_node *parse_seq(rx_parser *ps) {
+    rx_node *head = NULL, *tail = NULL;
+    while (ps->i < ps->n && ps->p[ps->i] != '|' && ps->p[ps->i] != ')') {
+        rx_node *a = parse_atom(ps);
+        if (!a || ps->err) return NULL;
+        /* quantifier */
+        if (ps->i < ps->n) {
+            uint32_t q = ps->p[ps->i];
+            int mn = -2, mx = -1;
+            if (q == '*') mn = 0, mx = -1, ps->i++;
+            else if (q == '+') mn = 1, mx = -1, ps->i++;
+            else if (q == '?') mn = 0, mx = 1, ps->i++;
+            else if (q == '{') {
+                int save = ps->i;
+                ps->i++;
+                int a1, a2;
+                if (parse_int(ps, &a1)) {
+                    if (ps->i < ps->n && ps->p[ps->i] == '}') mn = a1, mx = a1, ps->i++;
+                    else if (ps->i < ps->n && ps->p[ps->i] == ',') {
+                        ps->i++;
+                        if (ps->i < ps->n && ps->p[ps->i] == '}') mn = a1, mx = -1, ps->i++;
+                        else if (parse_int(ps, &a2) && ps->i < ps->n && ps->p[ps->i] == '}' && a2 >= a1)
+                            mn = a1, mx = a2, ps->i++;
+                    }
+                }
+                if (mn == -2) ps->i = save; /* not a quantifier: '{' is parsed as a literal next */
+            }
+            if (mn != -2) {
+                rx_node *r = rx_new(ps, RX_REPEAT);
+                if (!r) return NULL;
+                r->child = a;
+                r->min = mn;
+                r->max = mx;
+                if (ps->i < ps->n && ps->p[ps->i] == '?') r->lazy = true, ps->i++;
+                a = r;
+            }
+        }
+        if (!head) head = a;
+        else tail->next = a;
+        tail = a;
+    }
+    return head; /* NULL for an empty sequence (matches the empty string) */
+}
+
+static rx_node *parse_alt(rx_parser *ps, int type) {
+    rx_node *g = rx_new(ps, type);
+    if (!g) return NULL;
+    int cap = 4;
+    g->alts = rx_keep(ps->re, lt_calloc((size_t)cap, sizeof *g->alts));
+    if (!g->alts) {
+        ps->err = true;
+        return NULL;
+    }
+    for (;;) {
+        rx_node *s = parse_seq(ps);
+        if (ps->err) return NULL;
+        if (g->nalt == cap) {
+            rx_node **na = rx_keep(ps->re, lt_calloc((size_t)cap * 2, sizeof *na));
+            if (!na) {
+                ps->err = true;
+                return NULL;
+            }
+            memcpy(na, g->alts, (size_t)cap * sizeof *na);
+            g->alts = na;
+            cap *= 2;
+        }
+        g->alts[g->nalt++] = s;
+        if (ps->i < ps->n && ps->p[ps->i] == '|') {
+            ps->i++;
+            continue;
+        }
+        break;
+    }
+    return g;
+}
+
+static rx *rx_compile(const char *pattern) {
+    rx *re = lt_calloc(1, sizeof *re);
+    if (!re) return NULL;
+    size_t len = strlen(pattern);
+    uint32_t *cps = lt_malloc((len + 1) * sizeof *cps);
+    if (!cps) {
+        lt_free(re);
+        return NULL;
+    }
+    int n = 0;
+    for (size_t i = 0; i < len;) cps[n++] = lt_utf8_decode((const unsigned char *)pattern, len, &i);
+    rx_parser ps = {re, cps, n, 0, false, false};
+    re->collapsed = strstr(pattern, "\\p{") != NULL;
+    ps.collapsed = re->collapsed;
+    re->root = parse_alt(&ps, RX_GROUP);
+    bool ok = re->root && !ps.err && ps.i == n;
+    lt_free(cps);
+    if (!ok) {
+        rx_free(re);
+        return NULL;
+    }
+    return re;
+}
+
+/* matcher: continuation-passing backtracking */
+typedef struct rx_cont rx_cont;
+struct rx_cont {
+    const rx_node *n;     /* node to continue with (NULL: pop further) */
+    const rx_cont *up;
+    const rx_node *rep;   /* non-NULL: re-enter this repeat */
+    int count;
+    int64_t start;        /* position where the current iteration started */
+};
+
+typedef struct rx_run {
+    const uint32_t *t;
+    int64_t beg, end;
+    int depth;
+    const rx_node *memo_node; /* last unbounded single-character repeat and its run */
+    int64_t memo_pos, memo_end;
+} rx_run;
+
+static inline bool is_word(uint32_t c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static inline bool cls_match(const rx_node *n, uint32_t c) {
+    bool in = false;
+    for (int i = 0; i < n->nr; i++)
+        if (c >= n->r[i].lo && c <= n->r[i].hi) {
+            in = true;
+            break;
+        }
+    if (!in && n->negmask) {
+        if ((n->negmask & NEG_SPACE) && !((c >= 9 && c <= 13) || c == 32)) in = true;
+        if ((n->negmask & NEG_DIGIT) && !(c >= '0' && c <= '9')) in = true;
+        if ((n->negmask & NEG_WORD) && !is_word(c)) in = true;
+    }
+    return in != n->neg;
+}
+
+static inline bool single_match(const rx_node *n, uint32_t c) {
+    switch (n->type) {
+    case RX_CHAR: return c == n->ch;
+    case RX_CLASS: return cls_match(n, c);
+    case RX_ANY: return c != '\n' && c != '\r' && c != 0x2028 && c != 0x2029;
+    default: return false;
+    }
+}
+
+static bool rx_m(rx_run *r, const rx_node *n, const rx_cont *k, int64_t pos, int64_t *out);
+
+static bool rx_rep(rx_run *r, const rx_node *n, int count, int64_t pos, const rx_cont *k, int64_t *out) {
+    bool can_more = n->max < 0 || count < n->max;
+    rx_cont c = {NULL, k, n, count + 1, pos};
+    if (!n->lazy) {
+        if (can_more && rx_m(r, n->child, &c, pos, out)) return true;
+        if (count >= n->min) return rx_m(r, n->next, k, pos, out);
+        return false;
+    }
+    if (count >= n->min && rx_m(r, n->next, k, pos, out)) return true;
+    return can_more && rx_m(r, n->child, &c, pos, out);
+}
+
+static bool rx_m(rx_run *r, const rx_node *n, const rx_cont *k, int64_t pos, int64_t *out) {
+    if (++r->depth > 4000) { /* pathological nesting: treat as no match (bounded stack use) */
+        r->depth--;
+        return false;
+    }
+    bool res;
+    for (;;) {
+        if (!n) {
+            if (!k) {
+                *out = pos;
+                res = true;
+                goto done;
+            }
+            if (k->rep) {
+                const rx_node *rp = k->rep;
+                /* an iteration that matched nothing ends the loop (ECMAScript) */
+                if (pos == k->start && k->count > rp->min) {
+                    res = false;
+                    goto done;
+                }
+                res = rx_rep(r, rp, k->count, pos, k->up, out);
+                goto done;
+            }
+            n = k->n;
+            k = k->up;
+            continue;
+        }
+        switch (n->type) {
+        case RX_CHAR:
+        case RX_CLASS:
+        case RX_ANY:
+            if (pos >= r->end || !single_match(n, r->t[pos])) {
+                res = false;
+                goto done;
+            }
+            pos++;
+            n = n->next;
+            continue;
+        case RX_BOL:
+            if (pos != r->beg) {
+                res = false;
+                goto done;
+            }
+            n = n->next;
+            continue;
+        case RX_EOL:
+            if (pos != r->end) {
+                res = false;
+                goto done;
+            }
+            n = n->next;
+            continue;
+        case RX_WORDB:
+        case RX_NWORDB: {
+            bool a = pos > r->beg && is_word(r->t[pos - 1]);
+            bool b = pos < r->end && is_word(r->t[pos]);
+            if ((a != b) != (n->type == RX_WORDB)) {
+                res = false;
+                goto done;
+            }
+            n = n->next;
+            continue;
+        }
+        case RX_LOOK:
+        case RX_NLOOK: {
+            bool found = false;
+            int64_t dummy;
+            for (int i = 0; i < n->nalt && !found; i++) found = rx_m(r, n->alts[i], NULL, pos, &dummy);
+            if (found != (n->type == RX_LOOK)) {
+                res = false;
+                goto done;
+            }
+            n = n->next;
+            continue;
+        }
+        case RX_GROUP: {
+            rx_cont c = {n->next, k, NULL, 0, 0};
+            res = false;
+            for (int i = 0; i < n->nalt && !res; i++) res = rx_m(r, n->alts[i], &c, pos, out);
+            goto done;
+        }
+        case RX_REPEAT: {
+            const rx_node *ch = n->child;
+            if (!n->lazy && (ch->type == RX_CHAR || ch->type == RX_CLASS || ch->type == RX_ANY)) {
+                /* greedy single-character repeat: count, then back off without recursion depth.
+                 * The run end of an unbounded repeat is remembered, so scanning a long run from
+                 * successive start positions stays linear. */
+                int64_t m = 0, lim = n->max < 0 ? r->end - pos : n->max;
+                if (n->max < 0 && r->memo_node == n && pos >= r->memo_pos && pos <= r->memo_end) {
+                    m = r->memo_end - pos;
+                } else {
+                    while (m < lim && pos + m < r->end && single_match(ch, r->t[pos + m])) m++;
+                    if (n->max < 0) r->memo_node = n, r->memo_pos = pos, r->memo_end = pos + m;
+                }
+                res = false;
+                if (n->next && n->next->type == RX_EOL) { /* only the run reaching the end can match */
+                    int64_t j = r->end - pos;
+                    if (j <= m && j >= n->min) res = rx_m(r, n->next, k, pos + j, out);
+                    goto done;
+                }
+                for (int64_t j = m; j >= n->min && !res; j--) res = rx_m(r, n->next, k, pos + j, out);
+                goto done;
+            }
+            res = rx_rep(r, n, 0, pos, k, out);
+            goto done;
+        }
+        default: res = false; goto done;
+        }
+    }
+done:
+    r->depth--;
+    return res;
+}
+
+/* Leftmost match in t[from..end) (chunk [beg,end)); returns false when none. */
+static bool rx_search(const rx *re, const uint32_t *t, int64_t beg, int64_t end, int64_t from, int64_t *ms,
+                      int64_t *me) {
+    rx_run r = {t, beg, end, 0, NULL, 0, 0};
+    for (int64_t s = from; s < end; s++) {
+        int64_t e;
+        r.depth = 0;
+        if (rx_m(&r, re->root, NULL, s, &e) && e > s) {
+            *ms = s;
+            *me = e;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- pre-tokenizer definitions --------------------------------------------------------------- */
+
+#define RX_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
+#define RX_LLAMA3                                                                                          \
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| " \
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define RX_QWEN2                                                                                        \
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| " \
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+typedef struct pre_def {
+    const char *names; /* '|'-separated tokenizer.ggml.pre values */
+    bool ignore_merges, clean_spaces;
+    const char *rx[7];
+} pre_def;
+
+static const pre_def PRE_DEFS[] = {
+    {"default", false, true,
+     {"[\\p{P}\\$\\+<=>\\^~\\|]+", RX_GPT2, "\\p{N}+", "[0-9][0-9][0-9]", NULL}},
+    {"llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2", true, true, {RX_LLAMA3, NULL}},
+    {"dbrx|smaug-bpe", false, true, {RX_LLAMA3, NULL}},
+    {"chatglm-bpe|glm4", false, true, {RX_LLAMA3, NULL}},
+    {"deepseek-llm", false, false,
+     {"[\r\n]",
+      "\\s?[A-Za-z\xC2\xB5\xC3\x80-\xC3\x96\xC3\x98-\xC3\xB6\xC3\xB8-\xC6\xBA\xC6\xBC-\xC6\xBF\xC7\x84-\xCA\x93"
+      "\xCA\x95-\xCA\xAF\xCD\xB0-\xCD\xB3\xCD\xB6\xCD\xB7\xCD\xBB-\xCD\xBD\xCD\xBF\xCE\x86\xCE\x88-\xCE\x8A\xCE\x8C"
+      "\xCE\x8E-\xCE\xA1\xCE\xA3-\xCF\xB5\xCF\xB7-\xD2\x81\xD2\x8A-\xD4\xAF\xD4\xB1-\xD5\x96\xE1\x82\xA0-\xE1\x83\x85"
+      "\xE1\x8E\xA0-\xE1\x8F\xB5\xE1\x8F\xB8-\xE1\x8F\xBD\xE1\xB2\x90-\xE1\xB2\xBA\xE1\xB2\xBD-\xE1\xB2\xBF"
+      "\xE1\xB4\x80-\xE1\xB4\xAB\xE1\xB5\xAB-\xE1\xB5\xB7\xE1\xB5\xB9-\xE1\xB6\x9A\xE1\xB8\x80-\xE1\xBC\x95"
+      "\xE1\xBC\x98-\xE1\xBC\x9D\xE1\xBC\xA0-\xE1\xBD\x85\xE1\xBD\x88-\xE1\xBD\x8D\xE1\xBD\x90-\xE1\xBD\x97"
+      "\xE1\xBD\x99\xE1\xBD\x9B\xE1\xBD\x9D\xE1\xBD\x9F-\xE1\xBD\xBD\xE1\xBE\x80-\xE1\xBE\xB4\xE1\xBE\xB6-\xE1\xBE\xBC"
+      "\xE1\xBE\xBE\xE1\xBF\x82-\xE1\xBF\x84\xE1\xBF\x86-\xE1\xBF\x8C\xE1\xBF\x90-\xE1\xBF\x93\xE1\xBF\x96-\xE1\xBF\x9B"
+      "\xE1\xBF\xA0-\xE1\xBF\xAC\xE1\xBF\xB2-\xE1\xBF\xB4\xE1\xBF\xB6-\xE1\xBF\xBC\xE2\x84\x82\xE2\x84\x87"
+      "\xE2\x84\x8A-\xE2\x84\x93\xE2\x84\x95\xE2\x84\x99-\xE2\x84\x9D\xE2\x84\xA4\xE2\x84\xA6\xE2\x84\xA8"
+      "\xE2\x84\xAA-\xE2\x84\xAD\xE2\x84\xAF-\xE2\x84\xB4\xE2\x84\xB9\xE2\x84\xBC-\xE2\x84\xBF\xE2\x85\x85-\xE2\x85\x89"
+      "\xE2\x85\x8E\xE2\x86\x83\xE2\x86\x84\xE2\xB0\x80-\xE2\xB1\xBB\xE2\xB1\xBE-\xE2\xB3\xA4\xE2\xB3\xAB-\xE2\xB3\xAE"
+      "\xE2\xB3\xB2\xE2\xB3\xB3\xEA\x99\x80-\xEA\x99\xAD\xEA\x9A\x80-\xEA\x9A\x9B\xEA\x9C\xA2-\xEA\x9D\xAF"
+      "\xEA\x9D\xB1-\xEA\x9E\x87\xEA\x9E\x8B-\xEA\x9E\x8E\xEA\xAD\xB0-\xEA\xAE\xBF\xEF\xAC\x80-\xEF\xAC\x86"
+      "\xEF\xAC\x93-\xEF\xAC\x97\xEF\xBC\xA1-\xEF\xBC\xBA\xEF\xBD\x81-\xEF\xBD\x9A\xF0\x90\x90\x80-\xF0\x90\x91\x8F"
+      "\xF0\x90\x92\xB0-\xF0\x90\x93\x93\xF0\x90\x93\x98-\xF0\x90\x93\xBB\xF0\x90\xB2\x80-\xF0\x90\xB2\xB2"
+      "\xF0\x90\xB3\x80-\xF0\x90\xB3\xB2\xF0\x91\xA2\xA0-\xF0\x91\xA3\x9F\xF0\x9E\xA4\x80-\xF0\x9E\xA5\x83]+",
+      "\\s?[!-/:-~\xEF\xBC\x81-\xEF\xBC\x8F\xEF\xBC\x9A-\xEF\xBD\x9E\xE2\x80\x98-\xE2\x80\x9F\xE3\x80\x80-\xE3\x80\x82]+",
+      "\\s+$", "[\xE4\xB8\x80-\xE9\xBE\xA5\xE0\xA0\x80-\xE4\xB8\x80\xEA\xB0\x80-\xED\x9F\xBF]+", "\\p{N}+", NULL}},
+    {"deepseek-coder", false, false,
+     {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[\xE4\xB8\x80-\xE9\xBE\xA5\xE0\xA0\x80-\xE4\xB8\x80\xEA\xB0\x80-\xED\x9F\xBF]+",
+      "\\p{N}", NULL}},
+    {"deepseek-v3", false, false,
+     {"\\p{N}{1,3}", "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+",
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+      "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+      NULL}},
+    {"falcon", false, true, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RX_GPT2, "[0-9][0-9][0-9]", NULL}},
+    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b", false, true, {"\\p{N}", RX_GPT2, NULL}},
+    {"gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|modern-bert|jina-v1-en|"
+     "jina-v2-code|roberta-bpe|mpt|olmo|jais|trillion|exaone4|granite-docling",
+     false, true, {RX_GPT2, NULL}},
+    {"stablelm2|qwen2|deepseek-r1-qwen|hunyuan|megrez|solar-open", false, false, {RX_QWEN2, NULL}},
+    {"poro-chat|bloom|gpt3-finnish", false, false,
+     {" ?[^(\\s|.,!?\xE2\x80\xA6\xE3\x80\x82\xEF\xBC\x8C\xE3\x80\x81\xE0\xA5\xA4\xDB\x94\xD8\x8C)]+", NULL}},
+    {"viking", false, false,
+     {" ?[^(\\s|.,!?\xE2\x80\xA6\xE3\x80\x82\xEF\xBC\x8C\xE3\x80\x81\xE0\xA5\xA4\xDB\x94\xD8\x8C)]+", "\\p{N}", NULL}},
+    {"tekken", true, false,
+     {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+("
+      "(?=[\\p{L}])([^A-Z]))*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+      NULL}},
+    {"chameleon", false, false,
+     {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )", "\\p{N}",
+      "[\\p{P}!-/:-@\\[-`{-~]", RX_GPT2, NULL}},
+    {"gpt-4o|llama4", false, false,
+     {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'"
+      "[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|"
+      "'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+      NULL}},
+    {"bailingmoe|bailingmoe2|llada-moe", false, false,
+     {"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+",
+      NULL}},
+    {"seed-coder", false, false,
+     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| "
+      "?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+      NULL}},
+    {"grok-2", false, false, {RX_QWEN2, NULL}},
+};
+
+enum { KIND_GPT2 = 1, KIND_LLAMA3 = 2, KIND_RX = 3 };
+
+struct lt_pretok {
+    int n;
+    int kind[7];
+    rx *re[7];
+};
+
+static bool name_in(const char *names, const char *pre) {
+    size_t pl = strlen(pre);
+    for (const char *s = names; *s;) {
+        const char *e = strchr(s, '|');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        if (l == pl && !memcmp(s, pre, l)) return true;
+        if (!e) break;
+        s = e + 1;
+    }
+    return false;
+}
+
+void lt_pretok_free(lt_pretok *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) rx_free(p->re[i]);
+    lt_free(p);
+}
+
+lt_status lt_pretok_create(lt_pretok **out, const char *pre, bool *ignore_merges, bool *clean_spaces, lt_err *err) {
+    *out = NULL;
+    if (!pre || !pre[0]) pre = "default";
+    const pre_def *d = NULL;
+    for (size_t i = 0; i < sizeof PRE_DEFS / sizeof PRE_DEFS[0]; i++)
+        if (name_in(PRE_DEFS[i].names, pre)) {
+            d = &PRE_DEFS[i];
+            break;
+        }
+    if (!d) return lt_err_set(err, LT_EUNSUPPORTED, "pre-tokenizer '%s' is not supported", pre);
+    lt_pretok *p = lt_calloc(1, sizeof *p);
+    if (!p) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    for (int i = 0; i < 7 && d->rx[i]; i++) {
+        if (!strcmp(d->rx[i], RX_GPT2)) p->kind[i] = KIND_GPT2;
+        else if (!strcmp(d->rx[i], RX_LLAMA3)) p->kind[i] = KIND_LLAMA3;
+        else {
+            p->kind[i] = KIND_RX;
+            p->re[i] = rx_compile(d->rx[i]);
+            if (!p->re[i]) {
+                p->n = i;
+                lt_pretok_free(p);
+                return lt_err_set(err, LT_EUNSUPPORTED, "pre-tokenizer '%s': cannot compile regex %d", pre, i);
+            }
+        }
+        p->n = i + 1;
+    }
+    if (ignore_merges) *ignore_merges = d->ignore_merges;
+    if (clean_spaces) *clean_spaces = d->clean_spaces;
+    *out = p;
+    return LT_OK;
+}
+
+lt_status lt_pretok_create_rx(lt_pretok **out, const char *const *regexes, int n, bool generic_only, lt_err *err) {
+    *out = NULL;
+    if (n < 1 || n > 7) return lt_err_set(err, LT_EINVAL, "pre-tokenizer: 1..7 regexes, got %d", n);
+    lt_pretok *p = lt_calloc(1, sizeof *p);
+    if (!p) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (!generic_only && !strcmp(regexes[i], RX_GPT2)) p->kind[i] = KIND_GPT2;
+        else if (!generic_only && !strcmp(regexes[i], RX_LLAMA3)) p->kind[i] = KIND_LLAMA3;
+        else {
+            p->kind[i] = KIND_RX;
+            p->re[i] = rx_compile(regexes[i]);
+            if (!p->re[i]) {
+                p->n = i;
+                lt_pretok_free(p);
+                return lt_err_set(err, LT_EINVAL, "pre-tokenizer: cannot compile regex '%.60s'", regexes[i]);
+            }
+        }
+        p->n = i + 1;
+    }
+    *out = p;
+    return LT_OK;
+}
+
+bool lt_pretok_split(const lt_pretok *p, const uint32_t *cps, int64_t n, lt_lens *out) {
+    lt_lens a = {0}, b = {0};
+    bool ok = true;
+    uint32_t *coll = NULL, *wide = NULL;
+    out->n = 0;
+    if (n == 0) return true;
+    if (!lens_push(&a, n)) return false;
+    for (int r = 0; r < p->n && ok; r++) {
+        b.n = 0;
+        if (p->kind[r] == KIND_GPT2 || p->kind[r] == KIND_LLAMA3) {
+            split_ctx c = {cps, 0, 0, 0, &b, false};
+            int64_t start = 0;
+            for (int64_t i = 0; i < a.n; i++) {
+                c.ini = c.prev_end = start;
+                c.end = start + a.v[i];
+                start = c.end;
+                if (p->kind[r] == KIND_GPT2) split_gpt2(&c);
+                else split_llama3(&c);
+            }
+            ok = !c.oom;
+        } else {
+            const rx *re = p->re[r];
+            const uint32_t *t;
+            if (re->collapsed) {
+                if (!coll) {
+                    coll = lt_malloc((size_t)n * sizeof *coll);
+                    if (!coll) {
+                        ok = false;
+                        break;
+                    }
+                    for (int64_t i = 0; i < n; i++) {
+                        uint32_t c = cps[i];
+                        if (c < 128) {
+                            coll[i] = c;
+                            continue;
+                        }
+                        if (lt_ucd_is_space(c)) {
+                            coll[i] = 0x0B;
+                            continue;
+                        }
+                        switch (lt_ucd_cat(c)) {
+                        case LT_UCD_NUMBER: coll[i] = 0xD1; break;
+                        case LT_UCD_LETTER: coll[i] = 0xD2; break;
+                        case LT_UCD_PUNCTUATION: coll[i] = 0xD3; break;
+                        case LT_UCD_MARK: coll[i] = 0xD4; break;
+                        case LT_UCD_SYMBOL: coll[i] = 0xD5; break;
+                        default: coll[i] = 0xD0; break;
+                        }
+                    }
+                }
+                t = coll;
+            } else {
+                if (!wide) {
+                    wide = lt_malloc((size_t)n * sizeof *wide);
+                    if (!wide) {
+                        ok = false;
+                        break;
+                    }
+                    for (int64_t i = 0; i < n; i++)
+                        wide[i] = (cps[i] > 0x7F && lt_ucd_is_space(cps[i])) ? 0x0B : cps[i];
+                }
+                t = wide;
+            }
+            int64_t start = 0;
+            for (int64_t i = 0; i < a.n && ok; i++) {
+                int64_t beg = start, end = start + a.v[i], last = beg, ms, me;
+                start = end;
+                while (last < end && rx_search(re, t, beg, end, last, &ms, &me)) {
+                    if (ms > last) ok = ok && lens_push(&b, ms - last);
+                    ok = ok && lens_push(&b, me - ms);
+                    last = me;
+                }
+                if (last < end) ok = ok && lens_push(&b, end - last);
+            }
+        }
+        lt_lens tmp = a;
+        a = b;
+        b = tmp;
+    }
+    lt_free(coll);
+    lt_free(wide);
+    lt_free(b.v);
+    if (!ok) {
+        lt_free(a.v);
+        return false;
+    }
+    lt_free(out->v);
+    *out = a;
+    return true;
+}

@@ -1,0 +1,62 @@
+/* vocab.h - the tokenizer's data as a file gives it: tokens, scores, types, merges, special
+ * ids. Loaders fill an lt_vocab from GGUF metadata (tokenizer.ggml.*), a Hugging Face
+ * tokenizer.json (+ tokenizer_config.json), or a llama2.c tokenizer .bin; core/tokenizer
+ * builds an encoder/decoder from it. Plain data, owned by the struct (lt_vocab_free).
+ */
+#ifndef LT_VOCAB_H
+#define LT_VOCAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/base/status.h"
+
+typedef enum lt_vocab_type {
+    LT_VOCAB_NONE = 0,
+    LT_VOCAB_SPM,     /* SentencePiece BPE by scores: byte fallback <0xXX>, '▁' for space (llama 1/2, llama2.c) */
+    LT_VOCAB_BPE,     /* byte-level BPE with merges and a pre-tokenizer (gpt2, llama3, qwen2, ...) */
+    LT_VOCAB_WPM,     /* WordPiece (BERT) - recognised, not supported by the tokenizer */
+    LT_VOCAB_UGM,     /* Unigram (T5) - recognised, not supported */
+} lt_vocab_type;
+
+/* Token types as GGUF stores them (tokenizer.ggml.token_type). */
+enum {
+    LT_TOKTYPE_NORMAL = 1,
+    LT_TOKTYPE_UNKNOWN = 2,
+    LT_TOKTYPE_CONTROL = 3,
+    LT_TOKTYPE_USER_DEFINED = 4,
+    LT_TOKTYPE_UNUSED = 5,
+    LT_TOKTYPE_BYTE = 6,
+};
+
+typedef struct lt_vocab {
+    lt_vocab_type type;
+    char pre[32];          /* pre-tokenizer name as GGUF's tokenizer.ggml.pre ("llama3", "qwen2", "gpt-2",
+                              "default", ...); "" when not given */
+    int32_t n_tokens;
+    char **tokens;         /* [n_tokens] NUL-terminated UTF-8 (text as stored: '▁' / 'Ġ' forms) */
+    uint32_t *token_len;   /* [n_tokens] byte length (tokens may contain NUL only via <0x00> forms) */
+    float *scores;         /* [n_tokens] or NULL */
+    int32_t *token_types;  /* [n_tokens] or NULL (then all NORMAL) */
+    int32_t n_merges;
+    char **merges;         /* [n_merges] "left right" */
+    int32_t bos_id, eos_id, unk_id, pad_id, eot_id; /* -1 when absent */
+    bool add_bos, add_eos;
+    bool add_space_prefix; /* SPM: prepend a space (dummy prefix) to the text */
+    int32_t max_token_len; /* llama2.c header field; 0 when unknown */
+    char *chat_template;   /* Jinja text or NULL */
+} lt_vocab;
+
+/* Allocates an empty vocab (ids -1, type NONE). */
+lt_vocab *lt_vocab_create(void);
+void lt_vocab_free(lt_vocab *v); /* NULL is a no-op; frees every owned array */
+
+/* Checks a filled vocab: ids in range, every token valid UTF-8 (or a byte token),
+ * merges well formed. `what` names the file in the message. */
+lt_status lt_vocab_validate(const lt_vocab *v, const char *what, lt_err *err);
+
+/* Loaders. (GGUF: see lt_vocab_from_gguf in gguf.h.) */
+lt_status lt_vocab_from_llama2c(lt_vocab **out, const char *path, int32_t n_vocab, lt_err *err);
+lt_status lt_vocab_from_hf(lt_vocab **out, const char *tokenizer_json_path, lt_err *err);
+
+#endif

@@ -1,0 +1,253 @@
+/* backend_cpu.c - the "cpu" backend: host memory and the kernels of kernels/cpu on a pool.
+ *
+ * Adapts lt_tensor arguments (already shape-checked by core/backend.c) to the raw
+ * lt_cpu_* kernels. It also checks the index data the wrappers cannot see cheaply (token
+ * ids, cache slots, block tables), so a bad id is an LT_ERANGE rather than a wild read.
+ * Everything runs synchronously on the calling thread plus the pool's workers.
+ * Leaves out: NUMA placement, huge pages, pinning threads to cores.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "lt_cpu.h"
+#include "core/base/alloc.h"
+#include "core/backend/backend_impl.h"
+#include "backend_cpu_vision.h" /* vision op adapters (detection) */
+
+typedef struct cpu_backend {
+    struct lt_backend head; /* must be first */
+    lt_pool *pool;
+} cpu_backend;
+
+static lt_pool *pool_of(lt_backend *be) { return ((cpu_backend *)be)->pool; }
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+static void cpu_destroy(lt_backend *be) {
+    cpu_backend *c = (cpu_backend *)be;
+    lt_pool_free(c->pool);
+    lt_free(c);
+}
+
+static lt_status cpu_mem_info(lt_backend *be, size_t *free_b, size_t *total_b, lt_err *err) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return lt_err_set(err, LT_EIO, "cannot read /proc/meminfo");
+    char line[256];
+    unsigned long long avail = 0, total = 0;
+    int have = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long v;
+        if (sscanf(line, "MemAvailable: %llu kB", &v) == 1) avail = v, have |= 1;
+        else if (sscanf(line, "MemTotal: %llu kB", &v) == 1) total = v, have |= 2;
+    }
+    fclose(f);
+    if (have != 3) return lt_err_set(err, LT_EIO, "/proc/meminfo lacks MemAvailable or MemTotal");
+    *free_b = (size_t)(avail * 1024);
+    *total_b = (size_t)(total * 1024);
+    return LT_OK;
+}
+
+static lt_status cpu_alloc(lt_backend *be, size_t bytes, void **out, lt_err *err) {
+    *out = lt_aligned_alloc(bytes);
+    if (!*out) return lt_err_set(err, LT_ENOMEM, "out of host memory (%zu bytes)", bytes);
+    return LT_OK;
+}
+
+static void cpu_release(lt_backend *be, void *ptr) { lt_aligned_free(ptr); }
+
+static lt_status cpu_copy(lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err) {
+    if (bytes) memmove(dst, src, bytes);
+    return LT_OK;
+}
+
+/* ---- ops ---------------------------------------------------------------------------------- */
+
+static lt_status cpu_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *err) {
+    const int32_t *id = ids->data;
+    const int64_t n = lt_tensor_numel(ids), R = table->shape[0];
+    for (int64_t i = 0; i < n; i++)
+        if (id[i] < 0 || id[i] >= R)
+            return lt_err_set(err, LT_ERANGE, "get_rows: id %d at position %lld is outside the table's %lld rows",
+                              id[i], (long long)i, (long long)R);
+    lt_cpu_get_rows(pool_of(be), y->data, table->data, table->dtype, table->shape[1], id, n);
+    return LT_OK;
+}
+
+static lt_status cpu_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w,
+                            const lt_tensor *bias, lt_err *err) {
+    const int64_t T = x->shape[0], N = w->shape[0], K = w->shape[1];
+    if (!lt_cpu_matmul_prepare(pool_of(be), w->dtype, T, K))
+        return lt_err_set(err, LT_ENOMEM, "matmul: out of host memory for %zu bytes of scratch",
+                          lt_cpu_matmul_scratch(w->dtype, T, K, lt_pool_threads(pool_of(be))));
+    lt_cpu_matmul(pool_of(be), y->data, x->data, w->data, w->dtype, bias ? bias->data : NULL, T, N, K);
+    return LT_OK;
+}
+
+static lt_status cpu_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps,
+                             lt_err *err) {
+    lt_cpu_rmsnorm(pool_of(be), y->data, x->data, w->data, x->shape[0], x->shape[1], eps);
+    return LT_OK;
+}
+
+static lt_status cpu_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
+                          int head_dim, bool neox, lt_err *err) {
+    lt_cpu_rope(pool_of(be), x->data, pos->data, freqs->data, x->shape[0], n_heads, head_dim, neox);
+    return LT_OK;
+}
+
+static lt_status cpu_silu_mul(lt_backend *be, lt_tensor *y, const lt_tensor *gate, const lt_tensor *up, lt_err *err) {
+    lt_cpu_silu_mul(pool_of(be), y->data, gate->data, up->data, lt_tensor_numel(y));
+    return LT_OK;
+}
+
+static lt_status cpu_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b, lt_err *err) {
+    lt_cpu_add(pool_of(be), y->data, a->data, b->data, lt_tensor_numel(y));
+    return LT_OK;
+}
+
+static lt_status cpu_kv_store(lt_backend *be, lt_tensor *kc, lt_tensor *vc, const lt_tensor *k, const lt_tensor *v,
+                              const lt_tensor *slots, lt_err *err) {
+    const int32_t *s = slots->data;
+    const int64_t T = k->shape[0], rows = kc->shape[0];
+    for (int64_t t = 0; t < T; t++)
+        if (s[t] < 0 || s[t] >= rows)
+            return lt_err_set(err, LT_ERANGE, "kv_store: slot %d for token %lld is outside the cache's %lld rows", s[t],
+                              (long long)t, (long long)rows);
+    lt_cpu_kv_store(pool_of(be), kc->data, vc->data, kc->dtype, kc->shape[1], k->data, v->data, s, T);
+    return LT_OK;
+}
+
+static lt_status cpu_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
+                               const lt_tensor *vc, const lt_attn_meta *m, lt_err *err) {
+    if (m->head_dim > lt_cpu_attention_max_head_dim())
+        return lt_err_set(err, LT_EUNSUPPORTED, "attention: head_dim %d exceeds the CPU backend's limit of %d",
+                          m->head_dim, lt_cpu_attention_max_head_dim());
+    if (kc->dtype != LT_F32 && kc->dtype != LT_F16)
+        return lt_err_set(err, LT_EUNSUPPORTED, "attention: %s caches are not supported (f32 or f16)",
+                          lt_dtype_name(kc->dtype));
+    const int32_t *seq = m->tok_seq->data, *ctx = m->tok_ctx->data, *bt = m->block_tables->data;
+    const int64_t T = q->shape[0], S = m->block_tables->shape[0], MB = m->block_tables->shape[1];
+    const int64_t n_blocks = kc->shape[0] / m->block_size;
+    for (int64_t t = 0; t < T; t++) {
+        if (seq[t] < 0 || seq[t] >= S)
+            return lt_err_set(err, LT_ERANGE, "attention: token %lld names sequence %d of %lld", (long long)t, seq[t],
+                              (long long)S);
+        if (ctx[t] < 1 || ctx[t] > MB * m->block_size)
+            return lt_err_set(err, LT_ERANGE, "attention: token %lld has context %d (1..%lld allowed)", (long long)t,
+                              ctx[t], (long long)(MB * m->block_size));
+        const int32_t *row = bt + seq[t] * MB;
+        for (int64_t b = 0; b < (ctx[t] + m->block_size - 1) / m->block_size; b++)
+            if (row[b] < 0 || row[b] >= n_blocks)
+                return lt_err_set(err, LT_ERANGE, "attention: block table of sequence %d names block %d of %lld",
+                                  seq[t], row[b], (long long)n_blocks);
+    }
+    lt_cpu_attn_args a = {.out = out->data, .q = q->data, .kc = kc->data, .vc = vc->data, .kvt = kc->dtype,
+                          .tok_seq = seq, .tok_ctx = ctx, .block_tables = bt, .T = T, .max_blocks = (int)MB,
+                          .n_heads = m->n_heads, .n_kv_heads = m->n_kv_heads, .head_dim = m->head_dim,
+                          .block_size = m->block_size, .scale = m->scale};
+    lt_cpu_attention(pool_of(be), &a);
+    return LT_OK;
+}
+
+static lt_status cpu_argmax(lt_backend *be, lt_tensor *out, const lt_tensor *x, lt_err *err) {
+    if (x->shape[1] == 0) return lt_err_set(err, LT_EINVAL, "argmax: rows are empty");
+    lt_cpu_argmax(pool_of(be), out->data, x->data, x->shape[0], x->shape[1]);
+    return LT_OK;
+}
+
+typedef struct conv_ctx {
+    const lt_tensor *y, *x;
+    int64_t rows, cols;
+} conv_ctx;
+
+static void conv_job(void *arg, int ith, int nth) {
+    conv_ctx *c = arg;
+    int64_t r0 = c->rows * ith / nth, r1 = c->rows * (ith + 1) / nth;
+    const size_t xr = lt_row_bytes(c->x->dtype, c->cols), yr = lt_row_bytes(c->y->dtype, c->cols);
+    for (int64_t r = r0; r < r1; r++) {
+        const char *src = (const char *)c->x->data + (size_t)r * xr;
+        char *dst = (char *)c->y->data + (size_t)r * yr;
+        if (c->x->dtype == LT_F32) lt_cpu_quant_row(c->y->dtype, (const float *)src, dst, c->cols);
+        else lt_cpu_dequant_row(c->x->dtype, src, (float *)dst, c->cols);
+    }
+}
+
+static lt_status cpu_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err) {
+    conv_ctx c = {y, x, lt_tensor_rows(x), lt_tensor_cols(x)};
+    if (c.rows * c.cols < 16384) conv_job(&c, 0, 1);
+    else lt_pool_run(pool_of(be), conv_job, &c);
+    return LT_OK;
+}
+
+static const lt_backend_ops k_cpu_ops = {
+    .name = "cpu",
+    .is_host = true,
+    .destroy = cpu_destroy,
+    .mem_info = cpu_mem_info,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .set = cpu_copy,
+    .get = cpu_copy,
+    .copy = cpu_copy,
+    .sync = NULL,
+    .get_rows = cpu_get_rows,
+    .matmul = cpu_matmul,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .silu_mul = cpu_silu_mul,
+    .add = cpu_add,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .argmax = cpu_argmax,
+    .convert = cpu_convert,
+    .conv2d = lt_cpu_op_conv2d,
+    .maxpool2d = lt_cpu_op_maxpool2d,
+    .avgpool2d = lt_cpu_op_avgpool2d,
+    .upsample = lt_cpu_op_upsample,
+    .concat = lt_cpu_op_concat,
+    .activate = lt_cpu_op_activate,
+    .yolo_decode = lt_cpu_op_yolo_decode,
+    .nms = lt_cpu_op_nms,
+};
+
+/* "AMD EPYC" from /proc/cpuinfo's first "model name" line, or "CPU". */
+static void cpu_model(char *buf, size_t n) {
+    snprintf(buf, n, "CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10)) continue;
+        char *v = strchr(line, ':');
+        if (!v) break;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t l = strlen(v);
+        while (l && (v[l - 1] == '\n' || v[l - 1] == ' ')) v[--l] = 0;
+        if (l) snprintf(buf, n, "%s", v);
+        break;
+    }
+    fclose(f);
+}
+
+lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err) {
+    *out = NULL;
+    cpu_backend *c = lt_calloc(1, sizeof *c);
+    if (!c) return lt_err_set(err, LT_ENOMEM, "out of host memory creating the CPU backend");
+    lt_status s = lt_pool_create(&c->pool, opts ? opts->n_threads : 0, err);
+    if (s != LT_OK) {
+        lt_free(c);
+        return s;
+    }
+    c->head.ops = &k_cpu_ops;
+    c->head.n_threads = lt_pool_threads(c->pool);
+    char model[96];
+    cpu_model(model, sizeof model);
+    snprintf(c->head.device, sizeof c->head.device, "%s (%d thread%s)", model, c->head.n_threads,
+             c->head.n_threads == 1 ? "" : "s");
+    *out = &c->head;
+    return LT_OK;
+}
+
+/* The pool the vision op adapters (core/backend_cpu_vision.c) run on. */
+lt_pool *lt_backend_cpu_pool(lt_backend *be) { return pool_of(be); }
