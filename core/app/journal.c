@@ -2,6 +2,8 @@
  * Leaves out: what the commands do (session.c). */
 #include "journal.h"
 
+#include "core/base/clock.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -18,15 +20,6 @@ struct lt_journal {
     char *path;
     int n;
 };
-
-void lt_journal_time(char *iso, size_t iso_cap, char *stamp, size_t stamp_cap) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    if (iso) strftime(iso, iso_cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (stamp) strftime(stamp, stamp_cap, "%Y%m%d-%H%M%S", &tm);
-}
 
 static lt_status write_line(lt_journal *j, cJSON *o, lt_err *err) {
     char *s = cJSON_PrintUnformatted(o);
@@ -52,7 +45,7 @@ lt_status lt_journal_open(lt_journal **out, const char *path, lt_err *err) {
         return st;
     }
     char iso[32];
-    lt_journal_time(iso, sizeof iso, NULL, 0);
+    lt_wall_time(iso, sizeof iso, NULL, 0);
     cJSON *h = cJSON_CreateObject();
     cJSON_AddNumberToObject(h, "lathe_journal", LT_JOURNAL_VERSION);
     cJSON_AddStringToObject(h, "created", iso);

@@ -66,8 +66,4 @@ typedef void (*lt_replay_fn)(void *ud, const lt_journal_entry *e, bool same, con
 lt_status lt_journal_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report,
                             void *ud, int *first_diff_line, int *n_entries, bool *truncated, lt_err *err);
 
-/* Formats the current UTC time as ISO 8601 ("2026-11-26T09:00:00Z") and as a file stamp
- * ("20261126-090000"). */
-void lt_journal_time(char *iso, size_t iso_cap, char *stamp, size_t stamp_cap);
-
 #endif

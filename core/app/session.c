@@ -77,25 +77,6 @@ struct lt_session {
 
 extern const lt_cmd_table lt_session_cmd_table;
 
-uint64_t lt_fnv1a64(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-static uint64_t digest_ids(const int32_t *ids, int n) {
-    uint64_t h = LT_FNV_INIT;
-    for (int i = 0; i < n; i++) {
-        uint32_t v = (uint32_t)ids[i];
-        unsigned char b[4] = {v & 255, (v >> 8) & 255, (v >> 16) & 255, v >> 24};
-        h = lt_fnv1a64(h, b, 4);
-    }
-    return h;
-}
-
 void lt_sink_printf(lt_sink *sink, lt_text_kind kind, const char *fmt, ...) {
     if (!sink || !sink->text) return;
     char buf[2048];
@@ -106,6 +87,10 @@ void lt_sink_printf(lt_sink *sink, lt_text_kind kind, const char *fmt, ...) {
     if (n < 0) return;
     if ((size_t)n >= sizeof buf) n = sizeof buf - 1;
     sink->text(sink->ud, kind, buf, (size_t)n);
+}
+
+void lt_sink_preview(lt_sink *sink, const lt_image *img, const char *const *lines, int n_lines) {
+    if (sink && sink->preview) sink->preview(sink->ud, img, lines, n_lines);
 }
 
 static void progress(lt_sink *sink, const char *what, double f) {
@@ -173,7 +158,7 @@ lt_status lt_session_create(lt_session **out, const lt_session_opts *o, lt_err *
             lt_session_free(s);
             return lt_err_set(err, LT_EIO, "cannot create %s: %s", sess, strerror(errno));
         }
-        lt_journal_time(iso, sizeof iso, stamp, sizeof stamp);
+        lt_wall_time(iso, sizeof iso, stamp, sizeof stamp);
         snprintf(path, sizeof path, "%s/%s-%d.lathe", sess, stamp, (int)getpid());
         st = lt_journal_open(&s->journal, path, err);
     }
@@ -265,7 +250,7 @@ lt_status lt_session_exec(lt_session *s, const char *line, lt_sink *sink, lt_err
     if (s->journal && cmd->journaled) {
         lt_journal_entry e = {0};
         char stamp[32];
-        lt_journal_time(e.time, sizeof e.time, stamp, sizeof stamp);
+        lt_wall_time(e.time, sizeof e.time, stamp, sizeof stamp);
         /* store the canonical line: the text after a leading '/' */
         e.line = (char *)line;
         snprintf(e.cmd, sizeof e.cmd, "%s", cmd->name);
@@ -569,7 +554,7 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
                    lt_kv_max_ctx(m->kv), m->lm->weight_bytes / 1048576.0, m->device, m->tok ? "" : " - no tokenizer");
     int32_t shape[8] = {c->n_vocab, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->max_seq,
                         (int32_t)m->lm->wtype};
-    lt_session_set_digest(s, digest_ids(shape, 8));
+    lt_session_set_digest(s, lt_digest_ids(shape, 8));
     return LT_OK;
 }
 
@@ -856,7 +841,7 @@ static lt_status run_gen(lt_session *s, sm *m, int seq, int32_t *ids, int n, boo
     if (r == LT_OK) {
         int k = st.n_gen < cap ? st.n_gen : cap;
         s->last.has_digest = true;
-        s->last.digest = digest_ids(out, k);
+        s->last.digest = lt_digest_ids(out, k);
         s->last.n_tokens = st.n_gen;
         s->last.seed = seed;
         s->last.cancelled = st.stop == LT_GEN_STOP_CANCEL;
@@ -987,7 +972,7 @@ static lt_status cmd_bench(lt_session *s, const lt_args *a, lt_sink *sink, lt_er
         progress(sink, "bench", 1);
         s->last.cancelled = done < ng;
         s->last.n_tokens = done;
-        lt_session_set_digest(s, digest_ids(ids + np, done));
+        lt_session_set_digest(s, lt_digest_ids(ids + np, done));
         lt_sink_printf(sink, LT_TEXT_INFO, "bench '%s' on %s: prefill %ld tokens %.1f tok/s, decode %d tokens %.1f tok/s%s\n",
                        m->name, m->device, np, np / pre_s, done, dtps, s->last.cancelled ? " [cancelled]" : "");
     }

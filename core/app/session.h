@@ -19,6 +19,8 @@
 #include <stdint.h>
 
 #include "commands.h"
+#include "core/formats/image.h"
+#include "core/base/digest.h"
 #include "core/llm/lm.h"
 #include "metrics.h"
 #include "core/llm/sampler.h"
@@ -41,7 +43,13 @@ struct lt_sink {
     /* what: "load", "bench"...; frac in [0, 1]. */
     void (*progress)(void *ud, const char *what, double frac);
     bool tint; /* the sink tells accepted draft tokens apart (LT_TEXT_MODEL_DRAFT) */
+    /* An image for the front end to show (e.g. the annotated result of `detect`) with one line
+     * of text per item found in it; img and lines are valid during the call only. */
+    void (*preview)(void *ud, const lt_image *img, const char *const *lines, int n_lines);
 };
+
+/* Sends a preview to a sink (no-op for a NULL sink or callback). */
+void lt_sink_preview(lt_sink *sink, const lt_image *img, const char *const *lines, int n_lines);
 
 /* Prints formatted text to a sink (no-op for a NULL sink or callback). */
 void lt_sink_printf(lt_sink *sink, lt_text_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -173,11 +181,5 @@ lt_metrics *lt_session_metrics(lt_session *s);
 void lt_session_sample(lt_session *s, lt_metric_sample *out);
 /* Name of the device the current model runs on (or the host's when none). */
 void lt_session_device_name(lt_session *s, char *buf, size_t cap, bool *is_host);
-
-/* ---- digests ---------------------------------------------------------------------------- */
-
-#define LT_FNV_INIT 0xcbf29ce484222325ull
-/* FNV-1a 64 of data[n] continuing from h (start with LT_FNV_INIT). */
-uint64_t lt_fnv1a64(uint64_t h, const void *data, size_t n);
 
 #endif

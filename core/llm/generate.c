@@ -1,15 +1,8 @@
 /* generate.c - see generate.h. */
 #include "generate.h"
 
-#include <time.h>
-
 #include "core/base/alloc.h"
-
-double lt_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "core/base/clock.h"
 
 lt_status lt_generate(lt_lm *m, const lt_tokenizer *tok, lt_kv_cache *kv, int seq, const int32_t *prompt,
                       int n_prompt, const lt_gen_params *p, lt_gen_cb cb, void *ud, int32_t *out_ids, int out_cap,

@@ -7,6 +7,7 @@
 #ifndef LT_GENERATE_H
 #define LT_GENERATE_H
 
+#include "core/base/clock.h"
 #include "lm.h"
 #include "sampler.h"
 #include "core/text/tokenizer.h"
@@ -42,7 +43,5 @@ lt_status lt_generate(lt_lm *m, const lt_tokenizer *tok, lt_kv_cache *kv, int se
                       int n_prompt, const lt_gen_params *p, lt_gen_cb cb, void *ud, int32_t *out_ids, int out_cap,
                       lt_gen_stats *stats, lt_err *err);
 
-/* Monotonic seconds. */
-double lt_now(void);
 
 #endif
