@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "core/backend/backend.h"
+#include "core/base/opts.h"
 #include "core/llm/lm.h"
 #include "core/formats/modelsrc.h"
 #include "core/text/tokenizer.h"
@@ -19,18 +20,9 @@ int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli
 
 /* ---- option parsing ------------------------------------------------------------------ */
 
-typedef enum { LT_OPT_STR, LT_OPT_INT, LT_OPT_FLOAT, LT_OPT_FLAG, LT_OPT_U64 } lt_opt_kind;
-
-typedef struct lt_opt {
-    const char *name;  /* "--temp" */
-    const char *alias; /* "-t" or NULL */
-    lt_opt_kind kind;
-    void *dst;         /* const char **, int *, float *, bool *, uint64_t * */
-    const char *help;
-} lt_opt;
-
-/* Parses argv[1..] against opts; positional arguments go to pos[] (up to max_pos).
- * On error prints "lathe CMD: ..." and the usage to stderr and returns false. */
+/* Parses argv[1..] against opts (core/base/opts.h, the parser the command language uses);
+ * positional arguments go to pos[] (up to max_pos). --help prints the usage and exits 0; on
+ * error prints "lathe CMD: ..." and the usage to stderr and returns false. */
 bool lt_cli_parse(const char *cmd, const char *usage, const lt_opt *opts, int argc, char **argv, const char **pos,
                   int max_pos, int *n_pos);
 void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts);

@@ -12,90 +12,25 @@
 #include "cli.h"
 
 void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts) {
-    fprintf(stderr, "usage: lathe %s %s\n\noptions:\n", cmd, usage);
-    for (const lt_opt *o = opts; o->name; o++) {
-        char names[64];
-        snprintf(names, sizeof names, "%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name);
-        const char *arg = o->kind == LT_OPT_FLAG ? "" : o->kind == LT_OPT_STR ? " S" : " N";
-        char left[80];
-        snprintf(left, sizeof left, "%s%s", names, arg);
-        fprintf(stderr, "  %-26s %s\n", left, o->help);
-    }
-}
-
-static bool parse_num(const char *cmd, const lt_opt *o, const char *v) {
-    char *end;
-    errno = 0;
-    switch (o->kind) {
-    case LT_OPT_INT: {
-        long x = strtol(v, &end, 10);
-        if (*v && !*end && !errno && x >= INT32_MIN && x <= INT32_MAX) {
-            *(int *)o->dst = (int)x;
-            return true;
-        }
-        break;
-    }
-    case LT_OPT_U64: {
-        unsigned long long x = strtoull(v, &end, 10);
-        if (*v && !*end && !errno && v[0] != '-') {
-            *(uint64_t *)o->dst = x;
-            return true;
-        }
-        break;
-    }
-    case LT_OPT_FLOAT: {
-        float x = strtof(v, &end);
-        if (*v && !*end && !errno) {
-            *(float *)o->dst = x;
-            return true;
-        }
-        break;
-    }
-    default: break;
-    }
-    fprintf(stderr, "lathe %s: %s expects a %s, got '%s'\n", cmd, o->name,
-            o->kind == LT_OPT_FLOAT ? "number" : "whole number", v);
-    return false;
+    char buf[8192];
+    lt_opts_usage(opts, buf, sizeof buf);
+    fprintf(stderr, "usage: lathe %s %s\n\noptions:\n%s", cmd, usage, buf);
 }
 
 bool lt_cli_parse(const char *cmd, const char *usage, const lt_opt *opts, int argc, char **argv, const char **pos,
                   int max_pos, int *n_pos) {
-    *n_pos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            lt_cli_usage(cmd, usage, opts);
-            exit(0);
-        }
-        const lt_opt *o = NULL;
-        if (a[0] == '-' && a[1])
-            for (const lt_opt *c = opts; c->name && !o; c++)
-                if (!strcmp(a, c->name) || (c->alias && !strcmp(a, c->alias))) o = c;
-        if (!o) {
-            if (a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9')) {
-                fprintf(stderr, "lathe %s: unknown option '%s'\n", cmd, a);
-                lt_cli_usage(cmd, usage, opts);
-                return false;
-            }
-            if (*n_pos >= max_pos) {
-                fprintf(stderr, "lathe %s: unexpected argument '%s'\n", cmd, a);
-                lt_cli_usage(cmd, usage, opts);
-                return false;
-            }
-            pos[(*n_pos)++] = a;
-            continue;
-        }
-        if (o->kind == LT_OPT_FLAG) {
-            *(bool *)o->dst = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "lathe %s: %s needs a value\n", cmd, o->name);
-            return false;
-        }
-        const char *v = argv[++i];
-        if (o->kind == LT_OPT_STR) *(const char **)o->dst = v;
-        else if (!parse_num(cmd, o, v)) return false;
+    char what[64];
+    snprintf(what, sizeof what, "lathe %s", cmd);
+    bool help = false;
+    lt_err err = {0};
+    if (lt_opts_parse(what, opts, argc, argv, 1, pos, max_pos, n_pos, &help, &err) != LT_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        if (strstr(err.msg, "unknown option") || strstr(err.msg, "unexpected argument")) lt_cli_usage(cmd, usage, opts);
+        return false;
+    }
+    if (help) {
+        lt_cli_usage(cmd, usage, opts);
+        exit(0);
     }
     return true;
 }
