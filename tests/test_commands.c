@@ -6,6 +6,7 @@
 
 #include "core/app/commands.h"
 #include "core/app/session.h"
+#include "core/cmd/cmds.h"
 #include "testutil.h"
 
 static lt_status noop(lt_session *s, const lt_args *a, lt_sink *k, lt_err *e) { return LT_OK; }
@@ -98,7 +99,7 @@ static lt_status ext_exec(lt_session *s, const lt_args *a, lt_sink *k, lt_err *e
 static void test_session_errors(void) {
     lt_session *s;
     lt_err err;
-    lt_session_opts o = {0};
+    lt_session_opts o = {.tables = lt_cmd_builtin};
     CHECK(lt_session_create(&s, &o, &err) == LT_OK);
     CHECK(lt_session_exec(s, "lod x", NULL, &err) == LT_ENOTFOUND &&
           !strcmp(err.msg, "unknown command 'lod' - did you mean 'load'?"));
@@ -158,7 +159,7 @@ static void test_fuzz(void) {
     const int nw = (int)(sizeof words / sizeof words[0]);
     lt_session *s;
     lt_err err;
-    lt_session_opts o = {0};
+    lt_session_opts o = {.tables = lt_cmd_builtin};
     CHECK(lt_session_create(&s, &o, &err) == LT_OK);
     lt_test_rng r;
     lt_test_rng_seed(&r, 7);

@@ -12,6 +12,8 @@
 
 #include "core/base/alloc.h"
 #include "core/app/journal.h"
+#include "core/app/replay.h"
+#include "core/cmd/cmds.h"
 #include "models/llama.h"
 #include "testutil.h"
 
@@ -156,7 +158,7 @@ static void on_report(void *ud, const lt_journal_entry *e, bool same, const char
 static void test_replay(void) {
     char state[1024], line[2048];
     snprintf(state, sizeof state, "%s/state", g_dir);
-    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset, .state_dir = state,
+    lt_session_opts o = {.tables = lt_cmd_builtin, .open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset, .state_dir = state,
                          .journal = true};
     lt_session *s;
     lt_err err;
@@ -214,11 +216,11 @@ static void test_replay(void) {
     lt_session_free(s);
 
     /* replay in a fresh session: everything matches */
-    lt_session_opts ro = {.open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset};
+    lt_session_opts ro = {.tables = lt_cmd_builtin, .open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset};
     CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
     report_log rl = {0};
     int first = -1, total = 0;
-    CHECK(lt_journal_replay(journal, s, NULL, true, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
+    CHECK(lt_replay(journal, s, NULL, true, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
     CHECKF(first == 0 && rl.n_diff == 0 && rl.n_ok == n_journaled && total == n_journaled, "first diff %d, %d ok",
            first, rl.n_ok);
     lt_session_free(s);
@@ -244,14 +246,14 @@ static void test_replay(void) {
     free(text);
     CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
     rl = (report_log){0};
-    CHECK(lt_journal_replay(bad, s, NULL, true, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
+    CHECK(lt_replay(bad, s, NULL, true, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
     CHECKF(first == tampered_line && rl.n_diff == 1 && rl.last_line == tampered_line, "first %d, expected %d", first,
            tampered_line);
     lt_session_free(s);
     /* without stopping, the rest still replays (the cancelled chat included) */
     CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
     rl = (report_log){0};
-    CHECK(lt_journal_replay(bad, s, NULL, false, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
+    CHECK(lt_replay(bad, s, NULL, false, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
     CHECK(first == tampered_line && rl.n_diff == 1 && rl.n_ok == n_journaled - 1);
     lt_session_free(s);
     /* the session command reports the line */
@@ -278,7 +280,7 @@ static const lt_cmd_table k_echo_table = {"echo", k_echo};
 static void test_extension_replay(void) {
     char state[1024], line[1200], path[1100];
     snprintf(state, sizeof state, "%s/state-ext", g_dir);
-    lt_session_opts o = {.state_dir = state, .journal = true};
+    lt_session_opts o = {.tables = lt_cmd_builtin, .state_dir = state, .journal = true};
     lt_session *s;
     lt_err err;
     CHECK(lt_session_create(&s, &o, &err) == LT_OK);
@@ -287,7 +289,7 @@ static void test_extension_replay(void) {
     CHECK(lt_session_exec(s, "echo world", NULL, &err) == LT_OK);
     snprintf(path, sizeof path, "%s", lt_session_journal_path(s));
     lt_session_free(s);
-    lt_session_opts ro = {0};
+    lt_session_opts ro = {.tables = lt_cmd_builtin};
     CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
     snprintf(line, sizeof line, "replay %s --check", path);
     CHECK(lt_session_exec(s, line, NULL, &err) == LT_ENOTFOUND || err.code != LT_OK); /* echo is unknown here */
@@ -302,7 +304,7 @@ static void test_kill9(void) {
     snprintf(state, sizeof state, "%s/state-kill", g_dir);
     pid_t pid = fork();
     if (pid == 0) {
-        lt_session_opts o = {.state_dir = state, .journal = true};
+        lt_session_opts o = {.tables = lt_cmd_builtin, .state_dir = state, .journal = true};
         lt_session *s;
         lt_err err;
         if (lt_session_create(&s, &o, &err) != LT_OK) _exit(3);

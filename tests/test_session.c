@@ -12,6 +12,7 @@
 #include "core/base/alloc.h"
 #include "core/llm/generate.h"
 #include "core/app/session.h"
+#include "core/cmd/cmds.h"
 #include "models/llama.h"
 #include "testutil.h"
 
@@ -44,7 +45,7 @@ static void on_progress(void *ud, const char *what, double f) {
 }
 
 static lt_session *new_session(void) {
-    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset, .threads = 2};
+    lt_session_opts o = {.tables = lt_cmd_builtin, .open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset, .threads = 2};
     lt_session *s = NULL;
     lt_err err;
     if (lt_session_create(&s, &o, &err) != LT_OK) fprintf(stderr, "session: %s\n", err.msg);

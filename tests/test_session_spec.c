@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/app/session.h"
+#include "core/cmd/cmds.h"
 #include "models/llama.h"
 #include "testutil.h"
 
@@ -41,7 +42,7 @@ static void on_text(void *ud, lt_text_kind k, const char *s, size_t n) {
 static void clear(collect *c) { memset(c, 0, sizeof *c); }
 
 static lt_session *new_session(void) {
-    lt_session_opts o = {.open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset, .threads = 2};
+    lt_session_opts o = {.tables = lt_cmd_builtin, .open_lm = lt_llama_open, .open_synthetic = lt_llama_open_preset, .threads = 2};
     lt_session *s = NULL;
     lt_err err;
     if (lt_session_create(&s, &o, &err) != LT_OK) fprintf(stderr, "session: %s\n", err.msg);
@@ -230,7 +231,7 @@ static void test_errors(void) {
     CHECK(exec_fails(s, "spec draft /nonexistent/draft.bin", "draft model /nonexistent/draft.bin"));
     CHECK(exec_fails(s, "spec draft synthetic:tiny", "vocabulary of 320 tokens, the target 512"));
     CHECK(exec_fails(s, "spec draft", "needs a model"));
-    CHECK(exec_fails(s, "spec ngram --bogus", "unexpected '--bogus'"));
+    CHECK(exec_fails(s, "spec ngram --bogus", "unknown option '--bogus'"));
     CHECK(exec_fails(s, "spec ngram --gamma", "needs a value"));
     CHECK(exec_fails(s, "spec ngram --gamma 0", "not an integer in [1, 64]"));
     CHECK(exec_fails(s, "spec ngram --budget 64", "triforce only"));

@@ -40,13 +40,13 @@ static bool on_spec_token(void *ud, int32_t id, const char *text, size_t len, bo
 int lt_cli_generate(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *prompt = NULL, *device = NULL;
     int n = 256, threads = 0, ctx = 0, kv_blocks = 0;
-    bool ignore_eos = false, adaptive = false, tint = false;
+    bool ignore_eos = false, tint = false;
     const char *spec = NULL;
-    int gamma = 0, budget = 0, chunk = 0, gamma_bottom = 0, window = 0;
+    lt_spec_params so = {0}; /* the speculative options (the table `spec` uses) */
     lt_sampler_params sp = lt_sampler_defaults();
     sp.seed = 0;
     const char *usage = "-m MODEL -p TEXT [options]";
-    lt_opt opts[] = {
+    lt_opt opts[32] = {
         {"--model", "-m", LT_OPT_STR, &model, "GGUF file, Hugging Face folder or llama2.c checkpoint"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin (default: tokenizer.bin beside the model)"},
         {"--prompt", "-p", LT_OPT_STR, &prompt, "prompt text"},
@@ -63,15 +63,12 @@ int lt_cli_generate(int argc, char **argv) {
         {"--kv-blocks", NULL, LT_OPT_INT, &kv_blocks, "KV cache blocks of 16 tokens (default: from context and free memory)"},
         {"--ignore-eos", NULL, LT_OPT_FLAG, &ignore_eos, "keep generating past end-of-text"},
         {"--spec", NULL, LT_OPT_STR, &spec, "speculative decoding: off, ngram, draft:MODEL, triforce[:MODEL]"},
-        {"--gamma", NULL, LT_OPT_INT, &gamma, "tokens drafted per target step (default 4; TriForce 6)"},
-        {"--adaptive", NULL, LT_OPT_FLAG, &adaptive, "adapt gamma to the acceptance rate"},
-        {"--budget", NULL, LT_OPT_INT, &budget, "TriForce retrieval cache in tokens (default 4096)"},
-        {"--chunk", NULL, LT_OPT_INT, &chunk, "TriForce chunk in tokens (default 16; also the KV block size)"},
         {"--tint-drafts", NULL, LT_OPT_FLAG, &tint, "print accepted draft tokens in green"},
-        {"--gamma-bottom", NULL, LT_OPT_INT, &gamma_bottom, "TriForce: tokens the bottom level drafts (default 4)"},
-        {"--window", NULL, LT_OPT_INT, &window, "TriForce: StreamingLLM window of the bottom model (default 256)"},
-        {0},
     };
+    int no = 0;
+    while (opts[no].name) no++;
+    no += lt_spec_opts(&so, opts + no);
+    opts[no] = (lt_opt){0};
     const char *pos[1];
     int n_pos;
     if (!lt_cli_parse("generate", usage, opts, argc, argv, pos, 0, &n_pos)) return 2;
@@ -94,10 +91,6 @@ int lt_cli_generate(int argc, char **argv) {
         fprintf(stderr, "lathe generate: %s\n", err.msg);
         return 2;
     }
-    if (gamma < 0 || budget < 0 || chunk < 0 || chunk > 4096 || gamma_bottom < 0 || window < 0) {
-        fprintf(stderr, "lathe generate: --gamma, --budget and --chunk must be positive\n");
-        return 2;
-    }
     bool llama2c;
     if (!lt_cli_backend(device, threads, &be) ||
         !lt_cli_open_lm(NULL, model, tokp, NULL, NULL, 0, be, &m, &tok, &llama2c))
@@ -110,7 +103,7 @@ int lt_cli_generate(int argc, char **argv) {
         goto done;
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, kind == LT_SPEC_TRIFORCE ? 2 : 1);
     ko.n_blocks = kv_blocks;
-    if (kind == LT_SPEC_TRIFORCE && chunk > 0) ko.block_size = chunk;
+    if (kind == LT_SPEC_TRIFORCE && so.chunk > 0) ko.block_size = so.chunk;
     int seq;
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK || lt_kv_seq_new(kv, &seq, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
@@ -119,12 +112,12 @@ int lt_cli_generate(int argc, char **argv) {
     if (spec) {
         lt_spec_params spp = lt_spec_defaults(kind);
         spp.draft = draft;
-        spp.gamma = gamma;
-        spp.adaptive = adaptive;
-        spp.budget = budget;
-        spp.chunk = chunk;
-        spp.gamma_bottom = gamma_bottom;
-        spp.window = window;
+        spp.gamma = so.gamma;
+        spp.adaptive = so.adaptive;
+        spp.budget = so.budget;
+        spp.chunk = so.chunk;
+        spp.gamma_bottom = so.gamma_bottom;
+        spp.window = so.window;
         if (lt_spec_create(&sd, m, kv, &spp, &err) != LT_OK) {
             fprintf(stderr, "lathe: %s\n", err.msg);
             goto done;

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "core/app/journal.h"
+#include "core/app/replay.h"
 #include "core/app/session.h"
+#include "core/cmd/cmds.h"
 #include "models/llama.h"
 #include "cli.h"
 #include "cli_session.h"
@@ -32,7 +34,7 @@ const char *lt_cli_state_dir(char *buf, size_t cap) {
 }
 
 lt_session_opts lt_cli_session_opts(const char *state_dir, bool journal) {
-    lt_session_opts o = {0};
+    lt_session_opts o = {.tables = lt_cmd_builtin};
     o.open_lm = lt_llama_open;
     o.open_synthetic = lt_llama_open_preset;
     o.state_dir = state_dir;
@@ -184,7 +186,7 @@ int lt_cli_replay(int argc, char **argv) {
     lt_sink sink = {.ud = &verbose, .text = quiet_text};
     int first = 0, n = 0;
     bool trunc = false;
-    lt_status st = lt_journal_replay(pos[0], s, &sink, check, report, NULL, &first, &n, &trunc, &err);
+    lt_status st = lt_replay(pos[0], s, &sink, check, report, NULL, &first, &n, &trunc, &err);
     if (st == LT_OK && trunc)
         fprintf(stderr, "lathe replay: %s: the last line was cut short (an interrupted write); skipped it\n", pos[0]);
     lt_session_free(s);

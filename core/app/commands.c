@@ -173,3 +173,13 @@ int lt_args_find(const lt_args *a, const char *opt) {
         if (!strcmp(a->argv[i], opt)) return i;
     return -1;
 }
+
+lt_status lt_args_parse(const lt_args *a, const char *what, const char *usage, const lt_opt *opts, const char **pos,
+                        int max_pos, int *n_pos, lt_err *err) {
+    lt_status st = lt_opts_parse(what, opts, a->argc, a->argv, 1, pos, max_pos, n_pos, NULL, err);
+    if (st != LT_OK && usage) {
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof err->msg - n, "; usage: %s", usage);
+    }
+    return st;
+}

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "core/base/opts.h"
 #include "core/base/status.h"
 
 typedef struct lt_session lt_session;
@@ -86,6 +87,12 @@ lt_status lt_cmd_check_args(const lt_cmd *cmd, const lt_args *a, lt_err *err);
 
 /* Levenshtein distance between two strings (for suggestions; exposed for tests). */
 int lt_edit_distance(const char *a, const char *b);
+
+/* Parses a command's options (a->argv[1..]) with the declarative table opts (core/base/opts.h,
+ * the parser `lathe SUBCOMMAND` uses too); positionals go to pos. Errors end with
+ * "; usage: USAGE". */
+lt_status lt_args_parse(const lt_args *a, const char *what, const char *usage, const lt_opt *opts, const char **pos,
+                        int max_pos, int *n_pos, lt_err *err);
 
 /* Option helpers for exec functions: index of "--name" in a->argv (or -1). */
 int lt_args_find(const lt_args *a, const char *opt);

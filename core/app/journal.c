@@ -1,5 +1,5 @@
-/* journal.c - writing, reading and replaying session files. See journal.h.
- * Leaves out: what the commands do (session.c). */
+/* journal.c - writing and reading session files. See journal.h.
+ * Leaves out: executing what they hold (replay.c), what the commands do (core/cmd/). */
 #include "journal.h"
 
 #include "core/base/clock.h"
@@ -237,44 +237,5 @@ lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, 
     }
     *out = es;
     *n_out = n;
-    return LT_OK;
-}
-
-/* ---- replay ----------------------------------------------------------------------- */
-
-lt_status lt_journal_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report,
-                            void *ud, int *first_diff_line, int *n_entries, bool *truncated, lt_err *err) {
-    *first_diff_line = 0;
-    lt_journal_entry *es;
-    int n;
-    bool trunc;
-    LT_TRY(lt_journal_read(path, &es, &n, &trunc, err));
-    if (truncated) *truncated = trunc;
-    if (n_entries) *n_entries = n;
-    for (int i = 0; i < n; i++) {
-        lt_journal_entry *e = &es[i];
-        if (e->cancelled) lt_session_set_token_limit(s, e->n_tokens);
-        lt_err xe;
-        lt_status st = lt_session_exec(s, e->line, sink, &xe);
-        const lt_result *r = lt_session_last(s);
-        char detail[LT_ERR_MSG_MAX + 96] = "";
-        bool same;
-        if ((st != LT_OK) != (e->code != LT_OK)) {
-            same = false;
-            if (st != LT_OK) snprintf(detail, sizeof detail, "(failed now: %s)", xe.msg);
-            else snprintf(detail, sizeof detail, "(succeeded now; recorded error: %s)", e->msg);
-        } else if (st == LT_OK && e->has_digest && (!r->has_digest || r->digest != e->digest)) {
-            same = false;
-            snprintf(detail, sizeof detail, "(digest %016" PRIx64 ", recorded %016" PRIx64 ")",
-                     r->has_digest ? r->digest : 0, e->digest);
-        } else {
-            same = true;
-            if (e->cancelled) snprintf(detail, sizeof detail, "(cancelled after %d tokens)", e->n_tokens);
-        }
-        if (report) report(ud, e, same, detail);
-        if (!same && !*first_diff_line) *first_diff_line = e->line_no;
-        if (!same && stop_at_diff) break;
-    }
-    lt_journal_entries_free(es, n);
     return LT_OK;
 }

@@ -9,7 +9,8 @@
  *    "seed":7,"params":{"temp":0.8,...},"digest":"9f0c...","tokens":64,"ms":12.5}
  * status is "ok", "cancelled" or "error" (with "error": message). Readers accept a
  * truncated last line (an interrupted write) and report it; anything else malformed is an
- * error naming the line. Replay re-executes the lines in a session and compares digests.
+ * error naming the line. core/app/replay.h re-executes the lines in a session and compares
+ * digests.
  */
 #ifndef LT_JOURNAL_H
 #define LT_JOURNAL_H
@@ -17,7 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "session.h"
+#include "core/base/status.h"
+#include "settings.h"
 
 #define LT_JOURNAL_VERSION 1
 
@@ -54,16 +56,5 @@ lt_status lt_journal_append(lt_journal *j, lt_journal_entry *e, lt_err *err);
 lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n, bool *truncated, lt_err *err);
 /* Frees what lt_journal_read returned (NULL is a no-op). */
 void lt_journal_entries_free(lt_journal_entry *e, int n);
-
-/* Called for each replayed entry: same = the result matched (status, digest). */
-typedef void (*lt_replay_fn)(void *ud, const lt_journal_entry *e, bool same, const char *detail);
-
-/* Re-executes the journal's commands in s (normally a fresh session without a journal),
- * calling report for each. With stop_at_diff, stops at the first divergence.
- * *first_diff_line = file line of the first divergent entry (0 = none); *truncated (may be
- * NULL) = the last line was cut short and skipped. Reading errors
- * are returned as errors; divergences are not. */
-lt_status lt_journal_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report,
-                            void *ud, int *first_diff_line, int *n_entries, bool *truncated, lt_err *err);
 
 #endif

@@ -1,11 +1,10 @@
 /* session.h - the workbench's state and its one entry point: lt_session_exec(s, line).
  *
- * A session holds the loaded models by name (language models with their backend, KV cache
- * and tokenizer; other kinds of loaded objects through lt_session_put_object), the
- * settings (temp, top-k, top-p, min-p, seed, max-tokens, device, threads, tint), the chat state
- * of the current model, each model's speculative decoder (`spec`, core/spec.h: chat and
- * generate decode through it when set), the command registry, the metrics ring and an
- * optional journal.
+ * A session holds the loaded models by name (language models as conversations, core/llm/conv.h:
+ * the model with its backend, KV cache, tokenizer, chat state and speculative decoder; other
+ * kinds of loaded objects through lt_session_put_object), the settings (core/app/settings.h),
+ * the command registry (filled with the tables the creator passes: core/cmd/cmds.h has the
+ * built-in ones), the metrics ring and an optional journal. Commands use only this API.
  * Events (streamed text, progress) flow up through an lt_sink; a job stops early when
  * lt_session_cancel is called from another thread (or the sink's cancel flag is set).
  *
@@ -19,12 +18,12 @@
 #include <stdint.h>
 
 #include "commands.h"
-#include "core/formats/image.h"
 #include "core/base/digest.h"
-#include "core/llm/lm.h"
-#include "metrics.h"
+#include "core/formats/image.h"
+#include "core/llm/conv.h"
 #include "core/llm/sampler.h"
-#include "core/text/tokenizer.h"
+#include "metrics.h"
+#include "settings.h"
 
 typedef enum lt_text_kind {
     LT_TEXT_USER = 0, /* the user's prompt, echoed into the transcript */
@@ -48,6 +47,9 @@ struct lt_sink {
     void (*preview)(void *ud, const lt_image *img, const char *const *lines, int n_lines);
 };
 
+/* Reports progress to a sink (no-op for a NULL sink or callback). */
+void lt_sink_progress(lt_sink *sink, const char *what, double frac);
+
 /* Sends a preview to a sink (no-op for a NULL sink or callback). */
 void lt_sink_preview(lt_sink *sink, const lt_image *img, const char *const *lines, int n_lines);
 
@@ -65,12 +67,13 @@ typedef struct lt_session_opts {
     bool journal;                 /* record every command to a new session file */
     const char *device;           /* initial `device` setting (NULL = "auto") */
     int threads;                  /* initial `threads` setting (0 = all cores) */
+    const lt_cmd_table *const *tables; /* command tables to register, NULL-terminated (may be NULL) */
 } lt_session_opts;
 
 typedef struct lt_session lt_session;
 
-/* Creates a session (o may be NULL: no opener, no journal); with o->journal it creates
- * STATE/sessions/<timestamp>-<pid>.lathe, and failing to is an error. */
+/* Creates a session (o may be NULL: no opener, no commands, no journal); with o->journal it
+ * creates STATE/sessions/<timestamp>-<pid>.lathe, and failing to is an error. */
 lt_status lt_session_create(lt_session **out, const lt_session_opts *o, lt_err *err);
 void lt_session_free(lt_session *s); /* NULL is a no-op; closes the journal */
 
@@ -106,6 +109,10 @@ const lt_result *lt_session_last(const lt_session *s);
 
 /* True after `quit`. */
 bool lt_session_quit_requested(const lt_session *s);
+/* Asks the front end to leave (what `quit` does). */
+void lt_session_request_quit(lt_session *s);
+/* The options the session was created with (a replay creates a fresh session with them). */
+const lt_session_opts *lt_session_options(const lt_session *s);
 
 /* The command registry (for palettes, help, completion). */
 const lt_cmds *lt_session_commands(const lt_session *s);
@@ -132,9 +139,20 @@ typedef struct lt_model_info {
 int lt_session_models(lt_session *s, lt_model_info *out, int cap);
 
 /* The language model `name` (NULL = current) with its tokenizer (may be NULL) and cache.
- * LT_ENOTFOUND when there is none. For commands registered by other modules. */
+ * LT_ENOTFOUND when there is none. */
 lt_status lt_session_get_lm(lt_session *s, const char *name, lt_lm **lm, lt_tokenizer **tok, lt_kv_cache **kv,
                             lt_err *err);
+/* The conversation of language model `name` (NULL = current: "no model loaded - 'load PATH'
+ * first" when there is none) and the model's name (valid while it stays loaded). */
+lt_status lt_session_llm(lt_session *s, const char *name, lt_conv **conv, const char **model_name, lt_err *err);
+/* Adds a language model under name and makes it current; takes ownership of conv (freed on
+ * failure). format: "gguf", "hf", "llama2c", "synthetic". */
+lt_status lt_session_add_llm(lt_session *s, const char *name, const char *format, lt_conv *conv, lt_err *err);
+/* True when a model (of any kind) named name is loaded. */
+bool lt_session_has_model(lt_session *s, const char *name);
+/* Frees model `name` (NULL = the current language model); its name goes to unloaded. The
+ * last other language model becomes current. */
+lt_status lt_session_unload(lt_session *s, const char *name, char *unloaded, size_t cap, lt_err *err);
 
 /* Generic slot for other kinds of loaded models: takes ownership of obj (close(obj) runs at
  * unload / free). A name already in use is LT_EINVAL. */
@@ -160,17 +178,11 @@ void lt_session_report_rates(lt_session *s, double prefill, double decode_live, 
 
 /* ---- settings ---------------------------------------------------------------------------- */
 
-typedef struct lt_settings {
-    float temp, top_p, min_p;
-    int top_k;
-    uint64_t seed;
-    int max_tokens;
-    char device[16];
-    int threads;
-    bool tint; /* accepted draft tokens as LT_TEXT_MODEL_DRAFT (to sinks that ask); default on */
-} lt_settings;
 /* The settings in force (changed only by `set`). */
 const lt_settings *lt_session_settings(const lt_session *s);
+/* Replaces the settings; restart_seeds starts the sequence of generation seeds over (a new
+ * `set seed`). */
+void lt_session_update_settings(lt_session *s, const lt_settings *t, bool restart_seeds);
 
 /* ---- metrics ---------------------------------------------------------------------------- */
 

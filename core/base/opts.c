@@ -9,8 +9,8 @@
 static bool in_range(const lt_opt *o, double v) { return (o->lo == 0 && o->hi == 0) || (v >= o->lo && v <= o->hi); }
 
 static lt_status range_err(const char *what, const lt_opt *o, const char *v, lt_err *err) {
-    return lt_err_set(err, LT_EINVAL, "%s: %s expects a %s in [%g, %g], got '%s'", what, o->name,
-                      o->kind == LT_OPT_FLOAT ? "number" : "whole number", o->lo, o->hi, v);
+    return lt_err_set(err, LT_EINVAL, "%s %s: '%s' is not %s in [%g, %g]", what, o->name, v,
+                      o->kind == LT_OPT_FLOAT ? "a number" : "an integer", o->lo, o->hi);
 }
 
 lt_status lt_opts_value(const char *what, const lt_opt *o, const char *v, lt_err *err) {

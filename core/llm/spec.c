@@ -562,3 +562,19 @@ lt_status lt_spec_generate(lt_spec *S, const lt_tokenizer *tok, int seq, const i
     st->gamma = D ? D->gamma : 0;
     return s;
 }
+
+int lt_spec_opts(lt_spec_params *p, lt_opt *out) {
+    const lt_opt o[LT_SPEC_N_OPTS] = {
+        {"--gamma", NULL, LT_OPT_INT, &p->gamma, "tokens drafted per target step (default 4; TriForce 6)", 1, 64},
+        {"--adaptive", NULL, LT_OPT_FLAG, &p->adaptive, "adapt gamma to the acceptance rate"},
+        {"--budget", NULL, LT_OPT_INT, &p->budget, "TriForce retrieval cache in tokens (default 4096)", 1, 1 << 20},
+        {"--chunk", NULL, LT_OPT_INT, &p->chunk, "TriForce chunk in tokens (default 16; also the KV block size)", 1,
+         4096},
+        {"--gamma-bottom", NULL, LT_OPT_INT, &p->gamma_bottom, "TriForce: tokens the bottom level drafts (default 4)", 1,
+         64},
+        {"--window", NULL, LT_OPT_INT, &p->window, "TriForce: StreamingLLM window of the bottom model (default 256)", 1,
+         1 << 20},
+    };
+    memcpy(out, o, sizeof o);
+    return LT_SPEC_N_OPTS;
+}

@@ -27,6 +27,7 @@
 #ifndef LT_SPEC_H
 #define LT_SPEC_H
 
+#include "core/base/opts.h"
 #include "generate.h"
 
 typedef enum lt_spec_kind {
@@ -104,5 +105,12 @@ lt_status lt_spec_generate(lt_spec *s, const lt_tokenizer *tok, int seq, const i
  * "triforce:MODEL" (a draft model as TriForce's bottom level). *model points into text
  * after the colon, or is NULL. LT_EINVAL naming the choices otherwise. */
 lt_status lt_spec_parse(const char *text, lt_spec_kind *kind, const char **model, lt_err *err);
+
+/* The speculative decoding options as one declarative table (core/base/opts.h), shared by the
+ * `spec` command, `lathe generate` and `lathe bench spec`: --gamma, --adaptive, --budget,
+ * --chunk, --gamma-bottom, --window, writing into p. Fills out[0..LT_SPEC_N_OPTS) and
+ * returns LT_SPEC_N_OPTS (no terminator: callers append their own options and the NULL). */
+#define LT_SPEC_N_OPTS 6
+int lt_spec_opts(lt_spec_params *p, lt_opt *out);
 
 #endif

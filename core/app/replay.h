@@ -1,0 +1,25 @@
+/* replay.h - re-executing a session file (core/app/journal.h) in a session and comparing
+ * each command's result (status, digest) with the recording. `lathe replay` and the
+ * `replay` command both use it.
+ * Leaves out: reading and writing the file (journal.c), creating the session (the caller).
+ */
+#ifndef LT_REPLAY_H
+#define LT_REPLAY_H
+
+#include <stdbool.h>
+
+#include "journal.h"
+#include "session.h"
+
+/* Called for each replayed entry: same = the result matched (status, digest). */
+typedef void (*lt_replay_fn)(void *ud, const lt_journal_entry *e, bool same, const char *detail);
+
+/* Re-executes the journal's commands in s (normally a fresh session without a journal),
+ * calling report for each. With stop_at_diff, stops at the first divergence.
+ * *first_diff_line = file line of the first divergent entry (0 = none); *truncated (may be
+ * NULL) = the last line was cut short and skipped. Reading errors
+ * are returned as errors; divergences are not. */
+lt_status lt_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report, void *ud,
+                    int *first_diff_line, int *n_entries, bool *truncated, lt_err *err);
+
+#endif

@@ -1,0 +1,135 @@
+/* chat.c - the text commands: `chat TEXT` (a turn of the current model's conversation; plain
+ * input lines do this), `generate [-n N] TEXT` (a one-off continuation on its own sequence),
+ * `reset` (clear the conversation). Text streams to the sink as it is decoded, the panes get
+ * live rates, and the result digest is the generated token ids.
+ * Leaves out: decoding itself (core/llm/conv.c and below).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "core/base/alloc.h"
+#include "core/base/clock.h"
+
+/* Streams text to the sink and reports rates as tokens arrive. */
+typedef struct gen_ctx {
+    lt_session *s;
+    lt_sink *sink;
+    double t_start, t_first, t_last_rate;
+    int n_prompt, n;
+    bool tint; /* send accepted drafts as LT_TEXT_MODEL_DRAFT */
+} gen_ctx;
+
+static bool on_text(void *ud, int32_t id, const char *text, size_t len, bool drafted) {
+    gen_ctx *g = ud;
+    double now = lt_now();
+    if (id >= 0) {
+        if (g->n == 0) {
+            g->t_first = now;
+            lt_session_report_rates(g->s, g->n_prompt / (now - g->t_start > 1e-9 ? now - g->t_start : 1e-9), -1, -1);
+        }
+        g->n++;
+        if (g->n > 1 && now - g->t_last_rate > 0.1) {
+            lt_session_report_rates(g->s, -1, (g->n - 1) / (now - g->t_first), -1);
+            g->t_last_rate = now;
+        }
+    }
+    lt_text_kind kind = drafted && g->tint ? LT_TEXT_MODEL_DRAFT : LT_TEXT_MODEL;
+    if (len && g->sink && g->sink->text) g->sink->text(g->sink->ud, kind, text, len);
+    return !lt_session_cancelled(g->s);
+}
+
+/* Runs a generation of the settings' length (or a replay's exact length) on seq and records
+ * the result for the journal. */
+static lt_status run(lt_session *s, lt_conv *c, int seq, int32_t *ids, int n, bool use_pending, int max_tokens,
+                     lt_sink *sink, lt_err *err) {
+    LT_TRY(lt_conv_check_room(c, seq, n, use_pending, err));
+    lt_sampler_params sp = lt_session_sampler_params(s);
+    int limit = lt_session_token_limit(s); /* replay of a cancelled command: exactly that many tokens */
+    lt_gen_params gp = lt_conv_gen_params(c, sp, limit >= 0 ? limit : max_tokens);
+    gen_ctx g = {.s = s, .sink = sink, .t_start = lt_now(), .n_prompt = n};
+    g.tint = lt_session_settings(s)->tint && sink && sink->tint;
+    g.t_last_rate = g.t_start;
+    lt_conv_run_result r;
+    lt_status st = lt_conv_run(c, seq, ids, n, use_pending, &gp, on_text, &g, &r, err);
+    lt_session_report_rates(s, -1, 0, r.st.n_gen > 1 && r.st.decode_s > 0 ? r.st.n_gen / r.st.decode_s : -1);
+    if (st != LT_OK) return st;
+    lt_result *res = lt_session_result(s);
+    res->has_digest = true;
+    res->digest = r.digest;
+    res->n_tokens = r.st.n_gen;
+    res->seed = sp.seed;
+    res->cancelled = r.st.stop == LT_GEN_STOP_CANCEL;
+    lt_sink_printf(sink, LT_TEXT_MODEL, "\n");
+    if (res->cancelled) lt_sink_printf(sink, LT_TEXT_INFO, "[cancelled after %d tokens]\n", r.st.n_gen);
+    return LT_OK;
+}
+
+static lt_status current(lt_session *s, lt_conv **c, lt_err *err) {
+    const char *name;
+    LT_TRY(lt_session_llm(s, NULL, c, &name, err));
+    if (!lt_conv_tok(*c))
+        return lt_err_set(err, LT_EUNSUPPORTED, "'%s' has no tokenizer - load it with --tokenizer FILE", name);
+    return LT_OK;
+}
+
+static lt_status cmd_chat(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    lt_conv *c;
+    LT_TRY(current(s, &c, err));
+    const char *text = a->rest;
+    int32_t *ids;
+    int n;
+    LT_TRY(lt_conv_encode(c, text, lt_conv_chat_fresh(c), true, &ids, &n, err));
+    lt_sink_printf(sink, LT_TEXT_USER, "%s\n", text);
+    lt_status r = run(s, c, lt_conv_chat_seq(c), ids, n, true, lt_session_settings(s)->max_tokens, sink, err);
+    lt_free(ids);
+    return r;
+}
+
+static lt_status cmd_generate(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    lt_conv *c;
+    LT_TRY(current(s, &c, err));
+    const char *text = a->rest;
+    int max_tokens = lt_session_settings(s)->max_tokens;
+    if (a->argc >= 3 && !strcmp(a->argv[1], "-n")) {
+        const lt_opt o = {"-n", NULL, LT_OPT_INT, &max_tokens, "tokens to generate", 1, 1 << 24};
+        LT_TRY(lt_opts_value("generate", &o, a->argv[2], err));
+        text = strstr(a->rest, a->argv[2]) + strlen(a->argv[2]);
+        while (*text == ' ') text++;
+    }
+    int32_t *ids = NULL;
+    int n = 0, seq = -1;
+    lt_kv_cache *kv = lt_conv_kv(c);
+    lt_status r = lt_conv_encode(c, text, true, false, &ids, &n, err);
+    if (r == LT_OK) r = lt_kv_seq_new(kv, &seq, err);
+    if (r == LT_OK) {
+        lt_sink_printf(sink, LT_TEXT_USER, "%s\n", text);
+        lt_sink_printf(sink, LT_TEXT_MODEL, "%s", text);
+        r = run(s, c, seq, ids, n, false, max_tokens, sink, err);
+        lt_kv_seq_free(kv, seq);
+    }
+    lt_free(ids);
+    return r;
+}
+
+static lt_status cmd_reset(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    lt_conv *c;
+    const char *name;
+    LT_TRY(lt_session_llm(s, NULL, &c, &name, err));
+    lt_conv_reset(c);
+    lt_sink_printf(sink, LT_TEXT_INFO, "conversation with '%s' cleared\n", name);
+    return LT_OK;
+}
+
+static const lt_cmd_arg k_text_args[] = {{"TEXT", "the prompt"}, {NULL, NULL}};
+
+static const lt_cmd k_cmds[] = {
+    {"chat", "c", "chat TEXT", "send TEXT in the conversation (plain input does this)", 1, -1, k_text_args, true,
+     cmd_chat},
+    {"reset", NULL, "reset", "clear the conversation of the current model", 0, 0, NULL, true, cmd_reset},
+    {"generate", "gen", "generate [-n N] TEXT", "one-off continuation of TEXT (conversation untouched)", 1, -1,
+     k_text_args, true, cmd_generate},
+    {NULL},
+};
+
+const lt_cmd_table lt_cmd_chat_table = {"chat", k_cmds};

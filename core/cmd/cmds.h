@@ -1,0 +1,29 @@
+/* cmds.h - the built-in command families of the command language, one file each (tmux's
+ * cmd-*.c style), all written against the public session API (core/app/session.h):
+ *   model.c    load, unload, models
+ *   chat.c     chat, generate, reset
+ *   bench.c    bench
+ *   spec.c     spec
+ *   session.c  set, session save, replay, help, quit
+ * A session gets them through lt_session_opts.tables = lt_cmd_builtin; a new family adds its
+ * table here and to lt_cmd_builtin in session.c.
+ * Leaves out: front ends (tui/), what the commands run (core/llm, core/vision, ...).
+ */
+#ifndef LT_CMDS_H
+#define LT_CMDS_H
+
+#include "core/app/session.h"
+
+extern const lt_cmd_table lt_cmd_model_table;
+extern const lt_cmd_table lt_cmd_chat_table;
+extern const lt_cmd_table lt_cmd_bench_table;
+extern const lt_cmd_table lt_cmd_spec_table;
+extern const lt_cmd_table lt_cmd_session_table;
+
+/* Every built-in table, NULL-terminated, in the order `help` lists them. */
+extern const lt_cmd_table *const lt_cmd_builtin[];
+
+/* "stories260K" from "models/stories260K.bin" (the last path element without its extension). */
+const char *lt_cmd_base_name(const char *path, char *buf, size_t cap);
+
+#endif

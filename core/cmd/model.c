@@ -1,0 +1,176 @@
+/* model.c - the model commands: `load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]`,
+ * `unload [NAME]`, `models`. A language model becomes a conversation (core/llm/conv.h) on a
+ * backend made from the `device` and `threads` settings.
+ * Leaves out: the readers (core/formats), architectures (the session's open_lm/open_synthetic).
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "core/base/alloc.h"
+#include "core/formats/modelsrc.h"
+#include "core/text/vocab.h"
+
+const char *lt_cmd_base_name(const char *path, char *buf, size_t cap) {
+    const char *b = strrchr(path, '/');
+    b = b && b[1] ? b + 1 : path;
+    snprintf(buf, cap, "%s", b);
+    char *dot = strrchr(buf, '.');
+    if (dot && dot != buf) *dot = 0;
+    return buf;
+}
+
+/* Weight upload progress of a model load, shown as 20%..80% of the load; Esc stops it. */
+typedef struct load_progress {
+    lt_session *s;
+    lt_sink *sink;
+} load_progress;
+
+static bool on_load_progress(void *ud, double f) {
+    load_progress *lp = ud;
+    lt_sink_progress(lp->sink, "load", 0.2 + 0.6 * f);
+    return !lt_session_cancelled(lp->s);
+}
+
+static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    const char *path = a->argv[1], *name = NULL, *tokp = NULL;
+    for (int i = 2; i < a->argc; i++) {
+        if (!strcmp(a->argv[i], "as") && i + 1 < a->argc) name = a->argv[++i];
+        else if (!strcmp(a->argv[i], "--tokenizer") && i + 1 < a->argc) tokp = a->argv[++i];
+        else return lt_err_set(err, LT_EINVAL, "load: unexpected '%s'; usage: %s", a->argv[i],
+                               "load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]");
+    }
+    const lt_session_opts *so = lt_session_options(s);
+    char nbuf[64];
+    bool synth = !strncmp(path, "synthetic:", 10);
+    if (!name) name = synth ? path + 10 : lt_cmd_base_name(path, nbuf, sizeof nbuf);
+    if (!name[0] || strlen(name) >= sizeof nbuf) return lt_err_set(err, LT_EINVAL, "load: bad model name '%s'", name);
+    if (lt_session_has_model(s, name))
+        return lt_err_set(err, LT_EINVAL, "a model named '%s' is already loaded - unload it or add 'as NAME'", name);
+    if (synth && !so->open_synthetic) return lt_err_set(err, LT_EUNSUPPORTED, "load: synthetic models are not available here");
+    if (!synth && !so->open_lm) return lt_err_set(err, LT_EUNSUPPORTED, "load: no model opener in this session");
+
+    if (lt_session_token_limit(s) >= 0) { /* replaying a load that was cancelled: it loaded nothing then either */
+        lt_session_result(s)->cancelled = true;
+        lt_sink_printf(sink, LT_TEXT_INFO, "[load of %s skipped: it was cancelled in the recording]\n", path);
+        return LT_OK;
+    }
+    const lt_settings *set = lt_session_settings(s);
+    lt_backend *be = NULL;
+    lt_lm *lm = NULL;
+    lt_tokenizer *tok = NULL;
+    lt_modelsrc *src = NULL;
+    lt_vocab *v = NULL;
+    char format[16] = "synthetic";
+    bool llama2c = false;
+    lt_sink_progress(sink, "load", 0.0);
+    load_progress lp = {s, sink};
+    lt_lm_opts lo = {.progress = on_load_progress, .progress_ud = &lp};
+    lt_backend_opts bo = {.n_threads = set->threads};
+    lt_status st = lt_backend_create(&be, set->device, &bo, err);
+    if (st == LT_OK && synth) {
+        st = so->open_synthetic(&lm, path + 10, be, &lo, err);
+        if (st == LT_OK && tokp) st = lt_vocab_from_llama2c(&v, tokp, lt_lm_config(lm)->n_vocab, err);
+    } else if (st == LT_OK) {
+        char guess[1100];
+        if (!tokp && access(path, F_OK) == 0) { /* llama2.c: tokenizer.bin beside the model */
+            char dir[1024];
+            snprintf(dir, sizeof dir, "%s", path);
+            char *sl = strrchr(dir, '/');
+            if (sl) *sl = 0;
+            else snprintf(dir, sizeof dir, ".");
+            snprintf(guess, sizeof guess, "%s/tokenizer.bin", dir);
+            FILE *f = fopen(path, "rb");
+            char magic[4] = {0};
+            bool gguf = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+            if (f) fclose(f);
+            if (!gguf && access(guess, R_OK) == 0) tokp = guess;
+        }
+        st = lt_modelsrc_open(&src, path, tokp, err);
+        if (st == LT_OK) {
+            lt_sink_progress(sink, "load", 0.2);
+            snprintf(format, sizeof format, "%s", lt_modelsrc_format(src));
+            llama2c = !strcmp(format, "llama2c");
+            v = lt_modelsrc_take_vocab(src);
+            st = so->open_lm(&lm, src, be, &lo, err);
+        }
+    }
+    if (st == LT_OK && v) {
+        st = lt_tok_create(&tok, v, err);
+        v = NULL;
+    }
+    lt_modelsrc_close(src);
+    if (v) lt_vocab_free(v);
+    if ((st == LT_OK || st == LT_ECANCELLED) && lt_session_cancelled(s)) {
+        /* Esc while loading: drop it, a cancelled (not failed) command */
+        lt_tok_free(tok);
+        lt_lm_close(lm);
+        lt_backend_free(be);
+        lt_session_result(s)->cancelled = true;
+        lt_sink_printf(sink, LT_TEXT_INFO, "[load of %s cancelled]\n", path);
+        return LT_OK;
+    }
+    lt_conv *conv = NULL;
+    if (st == LT_OK) {
+        lt_sink_progress(sink, "load", 0.8);
+        lt_conv_opts co = {.llama2c = llama2c, .synthetic = synth};
+        st = lt_conv_create(&conv, be, lm, tok, &co, err); /* owns be, lm, tok from here */
+        be = NULL, lm = NULL, tok = NULL;
+    }
+    if (st == LT_OK) st = lt_session_add_llm(s, name, format, conv, err);
+    if (st != LT_OK) {
+        lt_tok_free(tok);
+        lt_lm_close(lm);
+        lt_backend_free(be);
+        return lt_err_prefix(err, "load");
+    }
+    lt_sink_progress(sink, "load", 1.0);
+    const lt_lm *m = lt_conv_lm(conv);
+    const lt_llm_config *c = lt_lm_config(m);
+    lt_sink_printf(sink, LT_TEXT_INFO, "loaded '%s' (%s, %s, %d layers, dim %d, vocab %d, ctx %d, %.1f MiB) on %s%s\n",
+                   name, format, lt_dtype_name(m->wtype), c->n_layers, c->dim, c->n_vocab,
+                   lt_kv_max_ctx(lt_conv_kv(conv)), m->weight_bytes / 1048576.0,
+                   lt_backend_device(lt_conv_backend(conv)), lt_conv_tok(conv) ? "" : " - no tokenizer");
+    int32_t shape[8] = {c->n_vocab, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->max_seq,
+                        (int32_t)m->wtype};
+    lt_session_set_digest(s, lt_digest_ids(shape, 8));
+    return LT_OK;
+}
+
+static lt_status cmd_unload(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    char name[64];
+    LT_TRY(lt_session_unload(s, a->argc > 1 ? a->argv[1] : NULL, name, sizeof name, err));
+    lt_sink_printf(sink, LT_TEXT_INFO, "unloaded '%s'\n", name);
+    return LT_OK;
+}
+
+static lt_status cmd_models(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    lt_model_info info[16];
+    int n = lt_session_models(s, info, 16);
+    uint64_t h = LT_FNV_INIT;
+    if (!n) lt_sink_printf(sink, LT_TEXT_INFO, "no models loaded\n");
+    for (int i = 0; i < n; i++) {
+        lt_sink_printf(sink, LT_TEXT_INFO, "%c %-16s %-6s %-9s %-5s %8.1f MiB  ctx %-5d %s\n", info[i].current ? '*' : ' ',
+                       info[i].name, info[i].kind, info[i].format, info[i].dtype, info[i].bytes / 1048576.0,
+                       info[i].ctx, info[i].device);
+        h = lt_fnv1a64(h, info[i].name, strlen(info[i].name) + 1);
+        h = lt_fnv1a64(h, info[i].format, strlen(info[i].format) + 1);
+    }
+    lt_session_set_digest(s, h);
+    return LT_OK;
+}
+
+static const lt_cmd_arg k_load_args[] = {{"PATH", "model file/folder, or synthetic:PRESET (tiny, small, llama-1b...)"},
+                                         {NULL, NULL}};
+
+static const lt_cmd k_cmds[] = {
+    {"load", "l", "load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]", "load a model and make it current", 1, 5,
+     k_load_args, true, cmd_load},
+    {"unload", NULL, "unload [NAME]", "free a model (default: the current one)", 0, 1, NULL, true, cmd_unload},
+    {"models", NULL, "models", "list the loaded models", 0, 0, NULL, true, cmd_models},
+    {NULL},
+};
+
+const lt_cmd_table lt_cmd_model_table = {"model", k_cmds};

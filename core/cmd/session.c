@@ -1,0 +1,136 @@
+/* session.c - the session commands: `set [KEY VALUE]`, `session save PATH`, `replay FILE
+ * [--check]`, `help [COMMAND]`, `quit`; and the list of built-in command tables.
+ * Leaves out: the settings table (core/app/settings.c), the journal format and replay
+ * (core/app/journal.c, replay.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "core/app/replay.h"
+
+const lt_cmd_table *const lt_cmd_builtin[] = {&lt_cmd_model_table, &lt_cmd_session_table, &lt_cmd_chat_table,
+                                              &lt_cmd_bench_table, &lt_cmd_spec_table, NULL};
+
+static void print_settings(lt_session *s, lt_sink *sink) {
+    char buf[256];
+    lt_settings_format(lt_session_settings(s), buf, sizeof buf);
+    lt_sink_printf(sink, LT_TEXT_INFO, "%s\n", buf);
+}
+
+static lt_status cmd_set(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    if (a->argc == 1) {
+        print_settings(s, sink);
+        return LT_OK;
+    }
+    if (a->argc != 3) return lt_err_set(err, LT_EINVAL, "usage: set KEY VALUE (keys: %s)", lt_settings_keys());
+    const char *k = a->argv[1], *v = a->argv[2];
+    lt_settings n = *lt_session_settings(s);
+    LT_TRY(lt_settings_apply(&n, k, v, err));
+    lt_session_update_settings(s, &n, !strcmp(k, "seed")); /* a new seed restarts the sequence of seeds */
+    print_settings(s, sink);
+    char d[160];
+    snprintf(d, sizeof d, "%s=%s", k, v);
+    lt_session_set_digest(s, lt_fnv1a64(LT_FNV_INIT, d, strlen(d)));
+    return LT_OK;
+}
+
+static lt_status cmd_session(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    if (a->argc != 3 || strcmp(a->argv[1], "save")) return lt_err_set(err, LT_EINVAL, "usage: session save PATH");
+    const char *src = lt_session_journal_path(s), *dst = a->argv[2];
+    if (!src) return lt_err_set(err, LT_ENOTFOUND, "session save: this session has no journal");
+    FILE *in = fopen(src, "rb");
+    if (!in) return lt_err_set(err, LT_EIO, "session save: cannot read %s: %s", src, strerror(errno));
+    FILE *out = fopen(dst, "wb");
+    if (!out) {
+        fclose(in);
+        return lt_err_set(err, LT_EIO, "session save: cannot write %s: %s", dst, strerror(errno));
+    }
+    char buf[8192];
+    size_t k;
+    bool ok = true;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0) ok = ok && fwrite(buf, 1, k, out) == k;
+    fclose(in);
+    if (fclose(out) != 0 || !ok) return lt_err_set(err, LT_EIO, "session save: writing %s failed", dst);
+    lt_sink_printf(sink, LT_TEXT_INFO, "session saved to %s\n", dst);
+    return LT_OK;
+}
+
+static void replay_report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
+    lt_sink_printf(ud, same ? LT_TEXT_INFO : LT_TEXT_ERROR, "%4d %-40.40s %s%s%s\n", e->line_no, e->line,
+                   same ? "OK" : "DIFF", detail[0] ? " " : "", detail);
+}
+
+static lt_status cmd_replay(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    const char *path = NULL;
+    bool check = false;
+    for (int i = 1; i < a->argc; i++) {
+        if (!strcmp(a->argv[i], "--check")) check = true;
+        else if (!path) path = a->argv[i];
+        else return lt_err_set(err, LT_EINVAL, "usage: replay FILE [--check]");
+    }
+    if (!path) return lt_err_set(err, LT_EINVAL, "usage: replay FILE [--check]");
+    const lt_settings *set = lt_session_settings(s);
+    lt_session_opts o = *lt_session_options(s);
+    o.journal = false;
+    o.device = set->device;
+    o.threads = set->threads;
+    o.tables = NULL; /* every table this session has, registered below */
+    lt_session *fresh;
+    LT_TRY(lt_session_create(&fresh, &o, err));
+    const lt_cmds *cmds = lt_session_commands(s);
+    for (int i = 0; i < lt_cmds_n_tables(cmds); i++) {
+        lt_status st = lt_session_add_commands(fresh, lt_cmds_table(cmds, i), err);
+        if (st != LT_OK) {
+            lt_session_free(fresh);
+            return st;
+        }
+    }
+    int first = 0, n = 0;
+    lt_status r = lt_replay(path, fresh, NULL, check, replay_report, sink, &first, &n, NULL, err);
+    lt_session_free(fresh);
+    if (r != LT_OK) return r;
+    if (first) return lt_err_set(err, LT_EFORMAT, "replay %s: diverges at line %d", path, first);
+    lt_sink_printf(sink, LT_TEXT_INFO, "replay %s: %d commands, all OK\n", path, n);
+    return LT_OK;
+}
+
+static lt_status cmd_help(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    const lt_cmds *cmds = lt_session_commands(s);
+    if (a->argc > 1) {
+        const lt_cmd *c;
+        LT_TRY(lt_cmds_find(cmds, a->argv[1], &c, err));
+        lt_sink_printf(sink, LT_TEXT_INFO, "%s - %s\n", c->usage, c->help);
+        return LT_OK;
+    }
+    for (int i = 0, n = lt_cmds_count(cmds); i < n; i++) {
+        const lt_cmd *c = lt_cmds_at(cmds, i);
+        lt_sink_printf(sink, LT_TEXT_INFO, "%-48s %s\n", c->usage, c->help);
+    }
+    return LT_OK;
+}
+
+static lt_status cmd_quit(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    lt_session_request_quit(s);
+    return LT_OK;
+}
+
+static const lt_cmd_arg k_set_args[] = {{"KEY", "temp, top-k, top-p, min-p, seed, max-tokens, device, threads"},
+                                        {"VALUE", "the new value"},
+                                        {NULL, NULL}};
+static const lt_cmd_arg k_session_args[] = {{"save", "the word 'save'"}, {"PATH", "where to copy the journal"}, {NULL, NULL}};
+static const lt_cmd_arg k_replay_args[] = {{"FILE", "a .lathe session file"}, {NULL, NULL}};
+
+static const lt_cmd k_cmds[] = {
+    {"set", NULL, "set [KEY VALUE]", "change a setting (no arguments: show them)", 0, 2, k_set_args, true, cmd_set},
+    {"session", NULL, "session save PATH", "copy this session's journal to PATH", 2, 2, k_session_args, false,
+     cmd_session},
+    {"replay", NULL, "replay FILE [--check]", "re-run a session file in a fresh session and compare results", 1, 2,
+     k_replay_args, false, cmd_replay},
+    {"help", "h", "help [COMMAND]", "list the commands or show one", 0, 1, NULL, false, cmd_help},
+    {"quit", "q", "quit", "leave the workbench", 0, 0, NULL, false, cmd_quit},
+    {NULL},
+};
+
+const lt_cmd_table lt_cmd_session_table = {"session", k_cmds};
