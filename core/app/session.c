@@ -21,6 +21,7 @@
 #include "journal.h"
 #include "core/formats/modelsrc.h"
 #include "core/llm/spec.h"
+#include "core/text/chat.h"
 #include "core/text/vocab.h"
 
 #define MAX_MODELS 16
