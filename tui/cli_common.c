@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/formats/modelsrc.h"
+#include "core/formats/modelsrc_open.h"
 #include "models/llama.h"
 #include "cli.h"
 

@@ -20,6 +20,7 @@
 #include "core/llm/generate.h"
 #include "journal.h"
 #include "core/formats/modelsrc.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/llm/spec.h"
 #include "core/text/chat.h"
 #include "core/text/vocab.h"

@@ -1,0 +1,21 @@
+/* modelsrc_open.h - opening a model source by path: the format is sniffed (sniff.h) and the
+ * matching reader (GGUF, Hugging Face folder, llama2.c checkpoint) opens it.
+ *
+ * The top of core/formats: it includes every reader; no reader includes it. Leaves out:
+ * writing (call the per-format writers in modelsrc_gguf.h, modelsrc_hf.h,
+ * modelsrc_llama2c.h), guessing a llama2.c tokenizer file beside the model (callers do).
+ */
+#ifndef LT_MODELSRC_OPEN_H
+#define LT_MODELSRC_OPEN_H
+
+#include "core/base/status.h"
+#include "modelsrc.h"
+
+/* Opens a model by path, detecting the format: a directory with config.json (Hugging Face)
+ * or a config.json / *.safetensors / *.index.json file inside one, a file starting with
+ * "GGUF", or a llama2.c checkpoint. tokenizer_path (may be NULL) names a separate llama2.c
+ * tokenizer .bin; GGUF and HF carry their own. Anything else is an error naming what the
+ * path is (when lt_sniff knows) and the model formats expected. */
+lt_status lt_modelsrc_open(lt_modelsrc **out, const char *path, const char *tokenizer_path, lt_err *err);
+
+#endif
