@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/llm/sampler.h"
 #include "models/llama.h"
 #include "testutil.h"

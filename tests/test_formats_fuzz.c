@@ -4,8 +4,9 @@
  * model.safetensors and config.json, llama2.c legacy and version-1 checkpoints, a llama2.c
  * tokenizer) and feeds every reader truncations (all lengths near the headers, a coarse
  * grid over the rest) and a few thousand seeded random mutations, many aimed at the
- * length / count / offset fields. Every open must return OK or an error with a message,
- * and never crash or hang; opened sources have every tensor byte read. Run it under ASan.
+ * length / count / offset fields. Every open (and lt_sniff on every damaged file) must
+ * return OK or an error with a message, and never crash or hang; opened sources have every
+ * tensor byte read. Run it under ASan.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +19,12 @@
 #include "core/base/alloc.h"
 #include "core/formats/gguf.h"
 #include "core/formats/modelsrc.h"
+#include "core/formats/modelsrc_gguf.h"
+#include "core/formats/modelsrc_hf.h"
+#include "core/formats/modelsrc_llama2c.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/formats/safetensors.h"
+#include "core/formats/sniff.h"
 #include "testutil.h"
 
 static char g_tmp[1024];
@@ -77,7 +83,17 @@ static void result(lt_status st, const lt_err *err, const char *what) {
     else CHECKF(err->msg[0] != 0, "%s: status %d with an empty message", what, st);
 }
 
+/* lt_sniff on the damaged file: a kind and a description, or an error with a message. */
+static void sniff(const char *p) {
+    lt_sniffed s;
+    lt_err err = {0};
+    lt_status st = lt_sniff(p, &s, &err);
+    if (st == LT_OK) CHECKF(s.kind != LT_FILE_UNKNOWN && s.what && s.what[0], "lt_sniff: OK without a kind");
+    else CHECKF(err.msg[0] != 0 && s.what, "lt_sniff: status %d with an empty message", st);
+}
+
 static void open_gguf(const char *p) {
+    sniff(p);
     lt_err err = {0};
     lt_gguf *g = NULL;
     lt_status st = lt_gguf_open(&g, p, &err);
@@ -138,6 +154,7 @@ static void open_hf_dir(const char *p) {
 }
 
 static void open_l2c(const char *p) {
+    sniff(p);
     lt_err err = {0};
     lt_modelsrc *m = NULL;
     lt_status st = lt_modelsrc_open_llama2c(&m, p, NULL, &err);
@@ -147,6 +164,7 @@ static void open_l2c(const char *p) {
 }
 
 static void open_tok(const char *p) {
+    sniff(p);
     lt_err err = {0};
     lt_vocab *v = NULL;
     lt_status st = lt_vocab_from_llama2c(&v, p, 512, &err);

@@ -11,6 +11,7 @@
 #include "core/base/alloc.h"
 #include "core/formats/gguf.h"
 #include "core/formats/modelsrc.h"
+#include "core/formats/modelsrc_open.h"
 #include "testutil.h"
 
 static char g_tmp[1024];

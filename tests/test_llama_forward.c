@@ -9,6 +9,10 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/formats/modelsrc_gguf.h"
+#include "core/formats/modelsrc_hf.h"
+#include "core/formats/modelsrc_llama2c.h"
+#include "core/formats/modelsrc_open.h"
 #include "models/llama.h"
 #include "testutil.h"
 

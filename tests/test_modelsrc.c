@@ -1,6 +1,7 @@
 /* test_modelsrc.c - model sources: llama2.c legacy vs v1 checkpoints, round trips of tiny
  * random models through GGUF, Hugging Face folders (single and sharded) and llama2.c, the
- * rope-convention permutation, and the documented error messages.
+ * rope-convention permutation, the documented error messages, and format sniffing (every
+ * kind lt_sniff knows, from files the other tests wrote and the bundled assets).
  */
 #include <math.h>
 #include <stdio.h>
@@ -11,8 +12,14 @@
 
 #include "core/base/alloc.h"
 #include "core/formats/gguf.h"
+#include "core/formats/image.h"
 #include "core/formats/modelsrc.h"
+#include "core/formats/modelsrc_gguf.h"
+#include "core/formats/modelsrc_hf.h"
+#include "core/formats/modelsrc_llama2c.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/formats/safetensors.h"
+#include "core/formats/sniff.h"
 #include "testutil.h"
 
 static char g_tmp[1024];
@@ -629,6 +636,112 @@ static void test_expect_and_validate(void) {
     lt_modelsrc_close(m);
 }
 
+/* ---- format sniffing (sniff.h) and the opener's errors ------------------------------------- */
+
+static void expect_kind(const char *path, lt_file_kind kind, const char *what) {
+    lt_sniffed sn;
+    lt_err err = {0};
+    lt_status st = lt_sniff(path, &sn, &err);
+    CHECKF(st == LT_OK && sn.kind == kind && strstr(sn.what, what), "%s: status %d kind %d (%s) want %d: %s", path,
+           st, sn.kind, sn.what, kind, err.msg);
+}
+
+static void test_sniff(void) {
+    lt_sniffed sn;
+    lt_err err = {0};
+    /* files the other tests wrote, and the bundled assets */
+    expect_kind(tmp_path("stories.gguf"), LT_FILE_GGUF, "GGUF");
+    expect_kind(lt_test_path("assets/vocab/ggml-vocab-gpt-2.gguf"), LT_FILE_GGUF, "GGUF");
+    expect_kind(lt_test_path("assets/models/stories260K.bin"), LT_FILE_LLAMA2C, "llama2.c checkpoint");
+    expect_kind(lt_test_path("assets/models/stories260K_v1.bin"), LT_FILE_LLAMA2C, "llama2.c checkpoint");
+    expect_kind(lt_test_path("assets/models/llama2xs_model.bin"), LT_FILE_LLAMA2C, "llama2.c checkpoint");
+    expect_kind(tmp_path("stories_rewrite.bin"), LT_FILE_LLAMA2C, "llama2.c checkpoint");
+    expect_kind(tmp_path("trunc.bin"), LT_FILE_LLAMA2C, "llama2.c checkpoint"); /* the reader says what is wrong */
+    expect_kind(lt_test_path("assets/models/tok512.bin"), LT_FILE_LLAMA2C_TOKENIZER, "tokenizer");
+    expect_kind(lt_test_path("assets/yolo/yolo-fastest-1.1.cfg"), LT_FILE_DARKNET_CFG, ".cfg");
+    expect_kind(lt_test_path("assets/yolo/yolov3-tiny.cfg"), LT_FILE_DARKNET_CFG, ".cfg");
+    expect_kind(lt_test_path("assets/yolo/yolo-fastest-1.1.weights"), LT_FILE_DARKNET_WEIGHTS, ".weights");
+    expect_kind(lt_test_path("assets/yolo/dog.jpg"), LT_FILE_IMAGE, "JPEG");
+    /* a Hugging Face folder, and files inside it standing for it */
+    const char *hf = tmp_path("shard-hf");
+    char p[1400], q[1400];
+    expect_kind(hf, LT_FILE_HF, "Hugging Face");
+    CHECK(lt_sniff(hf, &sn, &err) == LT_OK && !strcmp(sn.dir, hf));
+    snprintf(p, sizeof p, "%s/config.json", hf);
+    expect_kind(p, LT_FILE_HF, "Hugging Face");
+    snprintf(p, sizeof p, "%s/model-00001-of-00002.safetensors", hf);
+    CHECK(lt_sniff(p, &sn, &err) == LT_OK && sn.kind == LT_FILE_HF && !strcmp(sn.dir, hf));
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", hf);
+    expect_kind(p, LT_FILE_HF, "Hugging Face");
+    /* a safetensors file alone is a safetensors file, not a model */
+    snprintf(q, sizeof q, "%s/model-00001-of-00002.safetensors", hf);
+    char *data = NULL;
+    FILE *f = fopen(q, "rb");
+    size_t n = 0;
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        n = (size_t)ftell(f);
+        fseek(f, 0, SEEK_SET);
+        data = malloc(n ? n : 1);
+        CHECK(data && fread(data, 1, n, f) == n);
+        fclose(f);
+    }
+    const char *lone = tmp_path("lone.safetensors");
+    f = fopen(lone, "wb");
+    if (f && data) fwrite(data, 1, n, f);
+    if (f) fclose(f);
+    free(data);
+    expect_kind(lone, LT_FILE_SAFETENSORS, "safetensors");
+    lt_modelsrc *m = NULL;
+    CHECK(lt_modelsrc_open(&m, lone, NULL, &err) == LT_ENOTFOUND && strstr(err.msg, "config.json") && !m);
+    /* images by magic bytes, whatever the name */
+    lt_image im;
+    if (lt_image_alloc(&im, 4, 3, 3, 0.5f, &err) == LT_OK) {
+        const char *png = tmp_path("picture.bin");
+        CHECKF(lt_image_write_png(&im, png, &err) == LT_OK, "%s", err.msg);
+        expect_kind(png, LT_FILE_IMAGE, "PNG");
+        CHECK(lt_modelsrc_open(&m, png, NULL, &err) == LT_EFORMAT && strstr(err.msg, "PNG image") &&
+              strstr(err.msg, "GGUF") && strstr(err.msg, "llama2.c checkpoint") && !m);
+        lt_image_free(&im);
+    }
+    /* a darknet .cfg with comments before [net] */
+    const char *cfg = tmp_path("net.txt");
+    write_file(cfg, "# a comment\n\n; another\n  [ net ]\nwidth=32\n");
+    expect_kind(cfg, LT_FILE_DARKNET_CFG, ".cfg");
+    /* the opener names what a non-model file is and what it expected */
+    CHECK(lt_modelsrc_open(&m, lt_test_path("assets/models/tok512.bin"), NULL, &err) == LT_EFORMAT &&
+          strstr(err.msg, "tokenizer") && strstr(err.msg, "GGUF") && !m);
+    CHECK(lt_modelsrc_open(&m, lt_test_path("assets/yolo/dog.jpg"), NULL, &err) == LT_EFORMAT &&
+          strstr(err.msg, "JPEG image") && strstr(err.msg, "Hugging Face") && !m);
+    /* unknown: a clear error naming the formats expected */
+    const char *unk = tmp_path("notes.txt");
+    write_file(unk, "just some text, not a model\n");
+    CHECK(lt_sniff(unk, &sn, &err) == LT_EFORMAT && sn.kind == LT_FILE_UNKNOWN);
+    CHECKF(strstr(err.msg, "notes.txt") && strstr(err.msg, "unknown file format") && strstr(err.msg, "GGUF") &&
+               strstr(err.msg, "Hugging Face") && strstr(err.msg, "llama2.c") && strstr(err.msg, "darknet") &&
+               strstr(err.msg, "image"),
+           "%s", err.msg);
+    CHECK(lt_modelsrc_open(&m, unk, NULL, &err) == LT_EFORMAT && !m);
+    CHECKF(strstr(err.msg, "notes.txt") && strstr(err.msg, "not a model file") && strstr(err.msg, "GGUF") &&
+               strstr(err.msg, "Hugging Face") && strstr(err.msg, "llama2.c checkpoint"),
+           "%s", err.msg);
+    const char *empty = tmp_path("empty.bin");
+    write_file(empty, "");
+    CHECK(lt_sniff(empty, &sn, &err) == LT_EFORMAT && sn.kind == LT_FILE_UNKNOWN && sn.size == 0);
+    /* a directory without config.json: named, with what it lacks */
+    const char *d = tmp_path("empty-dir");
+    CHECK(lt_sniff(d, &sn, &err) == LT_ENOTFOUND && sn.kind == LT_FILE_DIR && strstr(err.msg, "config.json") &&
+          strstr(err.msg, "empty-dir"));
+    /* a folder file with no config.json beside it, and a missing path */
+    const char *idx = tmp_path("model.safetensors.index.json");
+    write_file(idx, "{}");
+    CHECK(lt_sniff(idx, &sn, &err) == LT_ENOTFOUND && strstr(err.msg, "config.json"));
+    CHECK(lt_sniff(tmp_path("nothere.gguf"), &sn, &err) == LT_EIO && strstr(err.msg, "nothere.gguf"));
+    /* the shared llama2.c header test */
+    CHECK(lt_sniff_llama2c_dims(64, 172, 5, 8, 4, 512, 512));
+    CHECK(!lt_sniff_llama2c_dims(64, 172, 5, 8, 3, 512, 512) && !lt_sniff_llama2c_dims(64, 0, 5, 8, 4, 512, 512));
+}
+
 int main(void) {
     snprintf(g_tmp, sizeof g_tmp, "%s", lt_test_tmpdir("modelsrc"));
     size_t mem0 = lt_mem_used();
@@ -637,6 +750,7 @@ int main(void) {
     test_roundtrips();
     test_hf_sharded_and_errors();
     test_expect_and_validate();
+    test_sniff();
     CHECKF(lt_mem_used() == mem0, "leaked %zu bytes", lt_mem_used() - mem0);
     return lt_test_done();
 }

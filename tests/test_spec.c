@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/llm/spec.h"
 #include "models/llama.h"
 #include "testutil.h"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/llm/generate.h"
 #include "models/llama.h"
 #include "testutil.h"

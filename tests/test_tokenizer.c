@@ -12,6 +12,7 @@
 
 #include "core/base/alloc.h"
 #include "core/formats/gguf.h"
+#include "core/text/chat.h"
 #include "core/text/tok_internal.h"
 #include "core/text/tokenizer.h"
 #include "core/text/vocab.h"
@@ -645,6 +646,29 @@ static void chat(void) {
     n = lt_chat_render(t, msgs, 1, true, buf, sizeof buf);
     CHECK(!strcmp(buf, "user: Hi\nassistant: "));
     lt_tok_free(t);
+    /* the family from template text alone, and rendering by family (chat.h) */
+    static const struct {
+        const char *tmpl;
+        lt_chat_family f;
+        const char *name;
+    } fam[] = {{NULL, LT_CHAT_PLAIN, "plain"},
+               {"{{ m.content }}", LT_CHAT_PLAIN, "plain"},
+               {"<|im_start|>{{ role }}", LT_CHAT_CHATML, "chatml"},
+               {"<|start_header_id|>x<|end_header_id|>", LT_CHAT_LLAMA3, "llama3"},
+               {"<|assistant|> <|end|>", LT_CHAT_PHI3, "phi3"},
+               {"<|user|>", LT_CHAT_ZEPHYR, "zephyr"},
+               {"<start_of_turn>", LT_CHAT_GEMMA, "gemma"},
+               {"[INST] <<SYS>>", LT_CHAT_LLAMA2, "llama2"},
+               {"[INST]", LT_CHAT_MISTRAL, "mistral"}};
+    for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
+        CHECKF(lt_chat_detect(fam[i].tmpl) == fam[i].f && !strcmp(lt_chat_family_name(fam[i].f), fam[i].name),
+               "chat family of '%s'", fam[i].tmpl ? fam[i].tmpl : "(null)");
+    CHECK(lt_chat_family_of(NULL) == LT_CHAT_PLAIN && !strcmp(lt_chat_template_name(NULL), "plain"));
+    lt_chat_msg sys_user[] = {{"system", "S"}, {"user", "U"}};
+    n = lt_chat_apply(LT_CHAT_GEMMA, sys_user, 2, true, buf, sizeof buf);
+    CHECK(n == strlen(buf) && !strcmp(buf, "<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n"));
+    CHECK(lt_chat_apply(LT_CHAT_CHATML, sys_user, 2, false, NULL, 0) ==
+          strlen("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"));
 }
 
 /* ---- the regex engine against llama.cpp's hand-written GPT-2 / Llama 3 splitters --------------- */

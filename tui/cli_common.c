@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/formats/modelsrc.h"
+#include "core/formats/modelsrc_open.h"
 #include "models/llama.h"
 #include "cli.h"
 
@@ -39,18 +40,8 @@ bool lt_cli_open_model(const char *path, const char *tokenizer_path, lt_modelsrc
     lt_err err = {0};
     *src = NULL;
     if (tok) *tok = NULL;
-    char guess[4096];
-    if (!tokenizer_path && access(path, F_OK) == 0) {
-        /* llama2.c models ship their tokenizer beside them as tokenizer.bin */
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s", path);
-        snprintf(guess, sizeof guess, "%s/tokenizer.bin", dirname(tmp));
-        FILE *f = fopen(path, "rb");
-        char magic[4] = {0};
-        bool gguf = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
-        if (f) fclose(f);
-        if (!gguf && access(guess, R_OK) == 0) tokenizer_path = guess;
-    }
+    char guess[4200];
+    if (!tokenizer_path) tokenizer_path = lt_modelsrc_guess_tokenizer(path, guess, sizeof guess); /* llama2.c */
     if (lt_modelsrc_open(src, path, tokenizer_path, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
         return false;

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/formats/modelsrc_gguf.h"
+#include "core/formats/modelsrc_hf.h"
+#include "core/formats/modelsrc_llama2c.h"
 #include "models/llama.h"
 #include "cli.h"
 

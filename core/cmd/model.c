@@ -10,7 +10,7 @@
 
 #include "cmds.h"
 #include "core/base/alloc.h"
-#include "core/formats/modelsrc.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/text/vocab.h"
 
 const char *lt_cmd_base_name(const char *path, char *buf, size_t cap) {
@@ -74,20 +74,8 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
         st = so->open_synthetic(&lm, path + 10, be, &lo, err);
         if (st == LT_OK && tokp) st = lt_vocab_from_llama2c(&v, tokp, lt_lm_config(lm)->n_vocab, err);
     } else if (st == LT_OK) {
-        char guess[1100];
-        if (!tokp && access(path, F_OK) == 0) { /* llama2.c: tokenizer.bin beside the model */
-            char dir[1024];
-            snprintf(dir, sizeof dir, "%s", path);
-            char *sl = strrchr(dir, '/');
-            if (sl) *sl = 0;
-            else snprintf(dir, sizeof dir, ".");
-            snprintf(guess, sizeof guess, "%s/tokenizer.bin", dir);
-            FILE *f = fopen(path, "rb");
-            char magic[4] = {0};
-            bool gguf = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
-            if (f) fclose(f);
-            if (!gguf && access(guess, R_OK) == 0) tokp = guess;
-        }
+        char guess[4200];
+        if (!tokp) tokp = lt_modelsrc_guess_tokenizer(path, guess, sizeof guess); /* llama2.c ships one */
         st = lt_modelsrc_open(&src, path, tokp, err);
         if (st == LT_OK) {
             lt_sink_progress(sink, "load", 0.2);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "core/formats/modelsrc.h"
+#include "core/formats/modelsrc_open.h"
 
 /* Opens a draft model file (or synthetic:PRESET) with the session's opener on backend be. */
 static lt_status open_draft(lt_session *s, const char *path, lt_backend *be, lt_lm **out, lt_err *err) {

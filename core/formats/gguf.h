@@ -16,9 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "modelsrc.h"
 #include "core/base/status.h"
 #include "core/text/vocab.h"
+#include "src_tensor.h"
 
 typedef enum lt_gguf_type {
     LT_GGUF_UINT8 = 0,

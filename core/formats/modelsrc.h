@@ -1,10 +1,13 @@
-/* modelsrc.h - a model file opened for loading: hyperparameters, named tensors, vocab.
+/* modelsrc.h - the model-source object: a model file opened for loading, with its
+ * hyperparameters, named tensors and vocab, plus the checks every reader shares.
  *
- * Every reader (GGUF, Hugging Face folder, llama2.c checkpoint) produces the same thing:
+ * Every reader (modelsrc_gguf.h, modelsrc_hf.h, modelsrc_llama2c.h) produces the same thing:
  * an lt_llm_config, a list of tensors under canonical GGUF-style names with shapes written
  * outermost first ([out, in] for a Linear weight), data pointing into read-only mmaps that
  * the source owns, and optionally a vocab. Every offset and size was checked against the
  * file length before a pointer was formed. Models copy what they need onto their backend.
+ * Leaves out: reading or writing any file format (the per-format modules), and picking the
+ * reader for a path (modelsrc_open.h, which sniffs the format with sniff.h).
  *
  * Canonical names (L = layer index):
  *   token_embd.weight [V, D]          output_norm.weight [D]         output.weight [V, D] (absent if tied)
@@ -25,6 +28,7 @@
 
 #include "core/base/tensor.h"
 #include "core/text/vocab.h"
+#include "src_tensor.h"
 
 typedef enum lt_rope_scaling {
     LT_ROPE_SCALING_NONE = 0,
@@ -53,25 +57,12 @@ typedef struct lt_llm_config {
     bool qkv_bias;
 } lt_llm_config;
 
-typedef struct lt_src_tensor {
-    char name[96];
-    lt_dtype dtype;
-    int ndim;
-    int64_t shape[LT_MAX_DIMS]; /* outermost first */
-    const void *data;           /* points into the source's mapping */
-    size_t nbytes;
-} lt_src_tensor;
-
 typedef struct lt_modelsrc lt_modelsrc;
 
-/* Opens a model by path, detecting the format: a directory with config.json (Hugging Face),
- * a file starting with "GGUF", or a llama2.c checkpoint. tokenizer_path (may be NULL) names a
- * separate llama2.c tokenizer .bin; GGUF and HF carry their own. */
-lt_status lt_modelsrc_open(lt_modelsrc **out, const char *path, const char *tokenizer_path, lt_err *err);
 void lt_modelsrc_close(lt_modelsrc *src); /* NULL is a no-op */
 
 const char *lt_modelsrc_path(const lt_modelsrc *src);
-const char *lt_modelsrc_format(const lt_modelsrc *src); /* "gguf", "hf", "llama2c" */
+const char *lt_modelsrc_format(const lt_modelsrc *src); /* "gguf", "hf", "llama2c", "memory" */
 const lt_llm_config *lt_modelsrc_config(const lt_modelsrc *src);
 int lt_modelsrc_n_tensors(const lt_modelsrc *src);
 const lt_src_tensor *lt_modelsrc_tensor(const lt_modelsrc *src, int i);
@@ -89,11 +80,6 @@ lt_status lt_llm_config_validate(const lt_llm_config *cfg, const char *what, lt_
 lt_status lt_modelsrc_expect(const lt_modelsrc *src, const char *name, int ndim, const int64_t *shape,
                              const lt_src_tensor **out, lt_err *err);
 
-/* ---- per-format entry points (used by lt_modelsrc_open; public for tests) ------------- */
-lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err);
-lt_status lt_modelsrc_open_hf(lt_modelsrc **out, const char *dir, lt_err *err);
-lt_status lt_modelsrc_open_llama2c(lt_modelsrc **out, const char *path, const char *tokenizer_path, lt_err *err);
-
 /* ---- building a source in memory (synthetic models, tests, converters) ---------------- */
 /* An empty source holding cfg; tensors added with lt_modelsrc_add_owned are copied into
  * memory the source owns. vocab (may be NULL) is taken over. */
@@ -101,16 +87,5 @@ lt_status lt_modelsrc_create(lt_modelsrc **out, const lt_llm_config *cfg, lt_voc
                              lt_err *err);
 lt_status lt_modelsrc_add_owned(lt_modelsrc *src, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
                                 const void *data, lt_err *err);
-
-/* ---- writers -------------------------------------------------------------------------- */
-/* Writes src as GGUF v3 (general.architecture = cfg.arch, llama-family keys, tokenizer.ggml.*
- * when a vocab is present). Tensors are converted to `dtype` where it applies (2-D weights
- * other than norms/biases; LT_DTYPE_COUNT keeps each tensor's own dtype). Writes PATH.tmp and
- * renames, so a failure never leaves a half file under PATH. */
-lt_status lt_modelsrc_write_gguf(const lt_modelsrc *src, const char *path, lt_dtype dtype, lt_err *err);
-/* Writes a Hugging Face folder: config.json + model.safetensors (HF tensor names, f32/f16/bf16). */
-lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err);
-/* Writes a llama2.c checkpoint (legacy header, f32). Only for models llama2.c can express. */
-lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt_err *err);
 
 #endif

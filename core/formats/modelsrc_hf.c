@@ -4,8 +4,11 @@
  * HF tensor names are mapped to the canonical GGUF-style names; every mapped tensor's shape
  * is checked against config.json. HF q/k rows use the rotate_half (neox) rope convention.
  * Leaves out: writing tokenizer.json, attention biases other than qwen2's q/k/v, rope
- * scaling other than linear and llama3, tensors that are not part of the llama family.
+ * scaling other than linear and llama3, tensors that are not part of the llama family, and
+ * finding the folder from a path (sniff.c; the opener is modelsrc_open.c).
  */
+#include "modelsrc_hf.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,7 @@
-/* modelsrc_impl.h - the lt_modelsrc struct and helpers shared by the format readers and
- * writers (modelsrc.c: common + GGUF, modelsrc_hf.c, modelsrc_llama2c.c). Not a public API.
+/* modelsrc_impl.h - the lt_modelsrc struct and the helpers (defined in modelsrc.c) that the
+ * format readers and writers share: modelsrc_gguf.c, modelsrc_hf.c, modelsrc_llama2c.c.
+ * Not a public API. Leaves out: anything a reader defines (readers include this header;
+ * modelsrc.c never calls back into them).
  */
 #ifndef LT_MODELSRC_IMPL_H
 #define LT_MODELSRC_IMPL_H

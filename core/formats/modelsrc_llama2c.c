@@ -3,9 +3,13 @@
  * via mmap into per-layer canonical tensors; and a legacy-format writer.
  *
  * llama2.c uses the adjacent-pair rope convention, theta 10000 and RMS norm eps 1e-5, and
- * the file size must equal exactly what the header implies. Leaves out: the version-2
- * (Q8_0) export, writing the version-1 format.
+ * the file size must equal exactly what the header implies. The header's plausibility test
+ * and the "ak42" magic are sniff.h's, so sniffing and reading agree on what a checkpoint is.
+ * Leaves out: the version-2 (Q8_0) export, writing the version-1 format, deciding that a
+ * path is a checkpoint (sniff.c; the opener is modelsrc_open.c).
  */
+#include "modelsrc_llama2c.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -19,8 +23,9 @@
 #include "core/base/alloc.h"
 #include "core/base/fileio.h"
 #include "modelsrc_impl.h"
+#include "sniff.h"
 
-#define L2C_MAGIC 0x616b3432u
+#define L2C_MAGIC LT_LLAMA2C_MAGIC
 #define L2C_V1_HEADER 256
 
 /* Adds tensor name (layer l, or -1 for a global) at byte offset off with shape. */
@@ -73,10 +78,7 @@ static lt_status parse_header(const uint8_t *m, size_t size, const char *P, l2c_
         if (h->vocab == INT32_MIN) return lt_err_set(err, LT_EFORMAT, "%s: invalid vocab size", P);
         if (h->vocab < 0) h->vocab = -h->vocab;
     }
-    if (h->dim < 1 || h->dim > (1 << 20) || h->hidden < 1 || h->hidden > (1 << 20) || h->layers < 1 ||
-        h->layers > 1024 || h->heads < 1 || h->heads > 4096 || h->kv_heads < 1 || h->kv_heads > h->heads ||
-        h->vocab < 1 || h->vocab > (1 << 22) || h->seq < 1 || h->seq > (1 << 24) || h->dim % h->heads ||
-        h->heads % h->kv_heads || (h->dim / h->heads) % 2)
+    if (!lt_sniff_llama2c_dims(h->dim, h->hidden, h->layers, h->heads, h->kv_heads, h->vocab, h->seq))
         return lt_err_set(err, LT_EFORMAT,
                           "%s: not a llama2.c checkpoint (implausible header: dim %d, hidden %d, layers %d, heads %d, "
                           "kv_heads %d, vocab %d, seq_len %d)", P, h->dim, h->hidden, h->layers, h->heads,

@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 
-#include "modelsrc.h"
 #include "core/base/status.h"
+#include "src_tensor.h"
 
 typedef struct lt_safetensors lt_safetensors;
 

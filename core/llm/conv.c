@@ -7,6 +7,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/digest.h"
+#include "core/text/chat.h"
 
 struct lt_conv {
     lt_backend *be;

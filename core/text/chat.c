@@ -1,32 +1,47 @@
-/* chat.c - chat prompt rendering for the common template families, recognised from the
- * model's Jinja template by substrings as llama.cpp's llm_chat_detect_template does.
+/* chat.c - chat templates (see chat.h): recognising a model's template family from its Jinja
+ * text by substrings, as llama.cpp's llm_chat_detect_template does, and rendering messages
+ * as that family's prompt format.
  *
- * Families: chatml (<|im_start|>, Qwen2), llama3, llama2 ([INST] with <<SYS>>), mistral
- * ([INST] without <<SYS>>), zephyr (<|user|>), gemma (<start_of_turn>), phi3 (<|end|>);
- * anything else (or no template) renders plain "role: content" lines.
- * Leaves out: evaluating Jinja; tool calls; per-model whitespace stripping.
+ * Uses the tokenizer only to reach the template text its vocab carries; the tokenizer never
+ * calls in here. Leaves out: evaluating Jinja; tool calls; per-model whitespace stripping.
  */
-#include <stdbool.h>
+#include "chat.h"
+
 #include <string.h>
 
-#include "core/base/alloc.h"
-#include "tok_internal.h"
-#include "tokenizer.h"
-
-const char *lt_chat_detect(const char *tmpl) {
-    if (!tmpl || !tmpl[0]) return "plain";
+lt_chat_family lt_chat_detect(const char *tmpl) {
+    if (!tmpl || !tmpl[0]) return LT_CHAT_PLAIN;
 #define HAS(s) (strstr(tmpl, (s)) != NULL)
-    if (HAS("<|im_start|>")) return "chatml";
-    if (HAS("<|start_header_id|>") && HAS("<|end_header_id|>")) return "llama3";
-    if (HAS("<|assistant|>") && HAS("<|end|>")) return "phi3";
-    if (HAS("<|user|>")) return "zephyr";
-    if (HAS("<start_of_turn>")) return "gemma";
-    if (HAS("[INST]")) return HAS("<<SYS>>") ? "llama2" : "mistral";
+    if (HAS("<|im_start|>")) return LT_CHAT_CHATML;
+    if (HAS("<|start_header_id|>") && HAS("<|end_header_id|>")) return LT_CHAT_LLAMA3;
+    if (HAS("<|assistant|>") && HAS("<|end|>")) return LT_CHAT_PHI3;
+    if (HAS("<|user|>")) return LT_CHAT_ZEPHYR;
+    if (HAS("<start_of_turn>")) return LT_CHAT_GEMMA;
+    if (HAS("[INST]")) return HAS("<<SYS>>") ? LT_CHAT_LLAMA2 : LT_CHAT_MISTRAL;
 #undef HAS
+    return LT_CHAT_PLAIN;
+}
+
+const char *lt_chat_family_name(lt_chat_family f) {
+    switch (f) {
+    case LT_CHAT_CHATML: return "chatml";
+    case LT_CHAT_LLAMA3: return "llama3";
+    case LT_CHAT_LLAMA2: return "llama2";
+    case LT_CHAT_MISTRAL: return "mistral";
+    case LT_CHAT_ZEPHYR: return "zephyr";
+    case LT_CHAT_GEMMA: return "gemma";
+    case LT_CHAT_PHI3: return "phi3";
+    case LT_CHAT_PLAIN: break;
+    }
     return "plain";
 }
 
-const char *lt_chat_template_name(const lt_tokenizer *t) { return lt_tok_chat_family(t); }
+lt_chat_family lt_chat_family_of(const lt_tokenizer *t) {
+    const lt_vocab *v = t ? lt_tok_vocab(t) : NULL;
+    return lt_chat_detect(v ? v->chat_template : NULL);
+}
+
+const char *lt_chat_template_name(const lt_tokenizer *t) { return lt_chat_family_name(lt_chat_family_of(t)); }
 
 typedef struct out {
     char *buf;
@@ -44,11 +59,9 @@ static void put(out *o, const char *s) {
 
 static const char *role_of(const lt_chat_msg *m) { return m->role ? m->role : "user"; }
 
-size_t lt_chat_render(const lt_tokenizer *t, const lt_chat_msg *msgs, int n, bool add_assistant, char *buf,
-                      size_t cap) {
+size_t lt_chat_apply(lt_chat_family fam, const lt_chat_msg *msgs, int n, bool add_assistant, char *buf, size_t cap) {
     out o = {buf, cap, 0};
-    const char *fam = lt_tok_chat_family(t);
-    if (!strcmp(fam, "chatml")) {
+    if (fam == LT_CHAT_CHATML) {
         for (int i = 0; i < n; i++) {
             put(&o, "<|im_start|>");
             put(&o, role_of(&msgs[i]));
@@ -57,7 +70,7 @@ size_t lt_chat_render(const lt_tokenizer *t, const lt_chat_msg *msgs, int n, boo
             put(&o, "<|im_end|>\n");
         }
         if (add_assistant) put(&o, "<|im_start|>assistant\n");
-    } else if (!strcmp(fam, "llama3")) {
+    } else if (fam == LT_CHAT_LLAMA3) {
         for (int i = 0; i < n; i++) {
             put(&o, "<|start_header_id|>");
             put(&o, role_of(&msgs[i]));
@@ -66,9 +79,9 @@ size_t lt_chat_render(const lt_tokenizer *t, const lt_chat_msg *msgs, int n, boo
             put(&o, "<|eot_id|>");
         }
         if (add_assistant) put(&o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
-    } else if (!strcmp(fam, "llama2") || !strcmp(fam, "mistral")) {
+    } else if (fam == LT_CHAT_LLAMA2 || fam == LT_CHAT_MISTRAL) {
         /* llama.cpp's LLAMA_2 renderer: the generation prompt is implicit after [/INST] */
-        bool sys_block = !strcmp(fam, "llama2");
+        bool sys_block = fam == LT_CHAT_LLAMA2;
         bool inside = true;
         put(&o, "[INST] ");
         for (int i = 0; i < n; i++) {
@@ -95,8 +108,8 @@ size_t lt_chat_render(const lt_tokenizer *t, const lt_chat_msg *msgs, int n, boo
                 inside = false;
             }
         }
-    } else if (!strcmp(fam, "zephyr") || !strcmp(fam, "phi3")) {
-        const char *end = !strcmp(fam, "phi3") ? "<|end|>\n" : "<|endoftext|>\n";
+    } else if (fam == LT_CHAT_ZEPHYR || fam == LT_CHAT_PHI3) {
+        const char *end = fam == LT_CHAT_PHI3 ? "<|end|>\n" : "<|endoftext|>\n";
         for (int i = 0; i < n; i++) {
             put(&o, "<|");
             put(&o, role_of(&msgs[i]));
@@ -105,7 +118,7 @@ size_t lt_chat_render(const lt_tokenizer *t, const lt_chat_msg *msgs, int n, boo
             put(&o, end);
         }
         if (add_assistant) put(&o, "<|assistant|>\n");
-    } else if (!strcmp(fam, "gemma")) {
+    } else if (fam == LT_CHAT_GEMMA) {
         /* no system role: the system text is prepended to the next user turn */
         const char *sys = NULL;
         for (int i = 0; i < n; i++) {
@@ -137,4 +150,9 @@ size_t lt_chat_render(const lt_tokenizer *t, const lt_chat_msg *msgs, int n, boo
     }
     if (buf && cap) buf[o.n < cap ? o.n : cap - 1] = 0;
     return o.n;
+}
+
+size_t lt_chat_render(const lt_tokenizer *t, const lt_chat_msg *msgs, int n, bool add_assistant, char *buf,
+                      size_t cap) {
+    return lt_chat_apply(lt_chat_family_of(t), msgs, n, add_assistant, buf, cap);
 }

@@ -1,5 +1,5 @@
-/* tok_internal.h - pieces shared by the tokenizer sources (tokenizer.c, pretok.c, chat.c);
- * not a public header.
+/* tok_internal.h - pieces shared by the tokenizer sources (tokenizer.c, pretok.c) and their
+ * tests; not a public header. Chat templates are not here: chat.h sits above the tokenizer.
  *
  * pretok: the byte-level BPE pre-tokenizers llama.cpp names (tokenizer.ggml.pre), as
  * llama.cpp's unicode_regex_split: a list of regexes applied in turn, each splitting the
@@ -54,10 +54,5 @@ static inline size_t lt_utf8_len(unsigned char c) {
 /* tokenizer.c (for tests): turns the SPM per-word shortcut off, or back on where the vocab
  * allows it. */
 void lt_tok_set_spm_seg(struct lt_tokenizer *t, bool on);
-
-/* chat.c: template family name for a Jinja chat template (NULL -> "plain"). */
-const char *lt_chat_detect(const char *tmpl);
-/* chat.c: the tokenizer's detected family name (stored at create). */
-const char *lt_tok_chat_family(const struct lt_tokenizer *t);
 
 #endif

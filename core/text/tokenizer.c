@@ -7,7 +7,8 @@
  * unknown tokens only with parse_special. Token attributes come from the vocab's token types,
  * plus llama.cpp's by-text detection of end-of-generation / FIM tokens.
  * Leaves out: WordPiece and Unigram vocabs, per-model LSTRIP/RSTRIP attributes (llama.cpp sets
- * them from general.name for phi-3 and jina), the Kimi-K2 / AFMoE / Gemma 4 special paths.
+ * them from general.name for phi-3 and jina), the Kimi-K2 / AFMoE / Gemma 4 special paths,
+ * and chat templates (chat.c, which sits above and reads the template text from the vocab).
  */
 #define _GNU_SOURCE /* memmem */
 #include "tokenizer.h"
@@ -42,7 +43,6 @@ struct lt_tokenizer {
     lt_pretok *pre;
     bool ignore_merges, clean_spaces;
     bool spm_seg;         /* no token has '▁' right after a non-'▁' character: SPM can work per word */
-    const char *chat_name;
 };
 
 /* ---- hashing ----------------------------------------------------------------------------- */
@@ -1002,7 +1002,6 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
                 break;
             }
     }
-    t->chat_name = lt_chat_detect(v->chat_template);
     *out = t;
     return LT_OK;
 oom:
@@ -1024,5 +1023,3 @@ void lt_tok_set_spm_seg(lt_tokenizer *t, bool on) {
         t->spm_seg = false;
     }
 }
-
-const char *lt_tok_chat_family(const struct lt_tokenizer *t) { return t && t->chat_name ? t->chat_name : "plain"; }

@@ -2,8 +2,10 @@
  * byte-level BPE (GPT-2, Llama 3, Qwen2 and the other pre-tokenizers llama.cpp names),
  * with special tokens and streaming decode that never emits half a UTF-8 character.
  *
- * Built from an lt_vocab (core/vocab.h). Encoding matches llama.cpp's llama_tokenize
+ * Built from an lt_vocab (vocab.h). Encoding matches llama.cpp's llama_tokenize
  * (its published vocab tests are the reference).
+ * Leaves out: chat templates (chat.h, above this module: it reads the template text the
+ * vocab carries, lt_tok_vocab(t)->chat_template).
  */
 #ifndef LT_TOKENIZER_H
 #define LT_TOKENIZER_H
@@ -58,21 +60,5 @@ size_t lt_tok_stream_flush(const lt_tokenizer *t, lt_tok_stream *s, char *buf, s
 /* Detokenizes a whole sequence (as llama.cpp's detokenize with remove_special=false,
  * unparse_special=false). Returns full length; writes up to cap-1 bytes and a NUL. */
 size_t lt_tok_decode(const lt_tokenizer *t, const int32_t *ids, int64_t n, char *buf, size_t cap);
-
-/* ---- chat templates -------------------------------------------------------------------- */
-
-typedef struct lt_chat_msg {
-    const char *role;    /* "system", "user", "assistant" */
-    const char *content;
-} lt_chat_msg;
-
-/* Renders messages with the template the vocab names (recognised families: llama2, llama3,
- * chatml/qwen2, mistral, zephyr, gemma, phi3; none -> plain "role: content" lines), with the
- * assistant prefix appended when add_assistant. Returns the full length; writes up to cap-1
- * bytes and a NUL. */
-size_t lt_chat_render(const lt_tokenizer *t, const lt_chat_msg *msgs, int n, bool add_assistant, char *buf,
-                      size_t cap);
-/* Name of the template family chosen for this vocab ("llama3", "chatml", ..., "plain"). */
-const char *lt_chat_template_name(const lt_tokenizer *t);
 
 #endif

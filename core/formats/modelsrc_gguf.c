@@ -1,0 +1,281 @@
+/* modelsrc_gguf.c - GGUF model sources (see modelsrc_gguf.h): the llama-family keys and
+ * tensors of a GGUF file (read through gguf.c) into an lt_modelsrc, and an lt_modelsrc back
+ * to GGUF v3, permuting q/k rows where the file's rope convention differs from the source's.
+ *
+ * Leaves out: architectures other than llama/mistral/qwen2, partial rotary
+ * (rope.dimension_count < head_dim), YaRN / dynamic rope scaling.
+ */
+#include "modelsrc_gguf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/alloc.h"
+#include "modelsrc_impl.h"
+
+/* ==== GGUF reader ========================================================================== */
+
+static lt_status gk_u32(const lt_gguf *g, const char *arch, const char *key, bool required, int32_t def,
+                        int32_t *out, lt_err *err) {
+    char k[160];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    if (lt_gguf_find(g, k) < 0) {
+        if (required) return lt_err_set(err, LT_EFORMAT, "%s: required key '%s' is missing", lt_gguf_path(g), k);
+        *out = def;
+        return LT_OK;
+    }
+    uint32_t v;
+    LT_TRY(lt_gguf_get_u32(g, k, &v, err));
+    if (v > INT32_MAX) return lt_err_set(err, LT_ERANGE, "%s: key '%s' = %u is too large", lt_gguf_path(g), k, v);
+    *out = (int32_t)v;
+    return LT_OK;
+}
+
+static lt_status gk_f32(const lt_gguf *g, const char *arch, const char *key, float def, float *out, lt_err *err) {
+    char k[160];
+    snprintf(k, sizeof k, "%s.%s", arch, key);
+    if (lt_gguf_find(g, k) < 0) {
+        *out = def;
+        return LT_OK;
+    }
+    return lt_gguf_get_f32(g, k, out, err);
+}
+
+static lt_status gguf_config(lt_modelsrc *src, const lt_gguf *g, lt_err *err) {
+    const char *P = src->path;
+    lt_llm_config *c = &src->cfg;
+    lt_gguf_str s;
+    if (lt_gguf_find(g, "general.architecture") < 0)
+        return lt_err_set(err, LT_EFORMAT, "%s: general.architecture is missing", P);
+    LT_TRY(lt_gguf_get_str(g, "general.architecture", &s, err));
+    char arch[32];
+    size_t k = s.n < sizeof arch - 1 ? (size_t)s.n : sizeof arch - 1;
+    memcpy(arch, s.p, k);
+    arch[k] = 0;
+    for (size_t i = 0; i < k; i++)
+        if ((unsigned char)arch[i] < 32 || (unsigned char)arch[i] > 126) arch[i] = '?';
+    if (strlen(arch) != s.n || (strcmp(arch, "llama") && strcmp(arch, "mistral") && strcmp(arch, "qwen2")))
+        return lt_err_set(err, LT_EUNSUPPORTED,
+                          "%s: architecture '%s' is not supported (supported: llama, mistral, qwen2)", P, arch);
+    strcpy(c->arch, arch);
+    if (lt_gguf_find(g, "general.name") >= 0 && lt_gguf_get_str(g, "general.name", &s, NULL) == LT_OK) {
+        k = s.n < sizeof c->name - 1 ? (size_t)s.n : sizeof c->name - 1;
+        memcpy(c->name, s.p, k);
+        c->name[k] = 0;
+    } else {
+        const char *b = strrchr(P, '/');
+        snprintf(c->name, sizeof c->name, "%s", b ? b + 1 : P);
+    }
+    LT_TRY(gk_u32(g, arch, "embedding_length", true, 0, &c->dim, err));
+    LT_TRY(gk_u32(g, arch, "feed_forward_length", true, 0, &c->hidden_dim, err));
+    LT_TRY(gk_u32(g, arch, "block_count", true, 0, &c->n_layers, err));
+    LT_TRY(gk_u32(g, arch, "attention.head_count", true, 0, &c->n_heads, err));
+    LT_TRY(gk_u32(g, arch, "attention.head_count_kv", false, c->n_heads, &c->n_kv_heads, err));
+    LT_TRY(gk_u32(g, arch, "context_length", false, 2048, &c->max_seq, err));
+    LT_TRY(gk_f32(g, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &c->norm_eps, err));
+    LT_TRY(gk_f32(g, arch, "rope.freq_base", 10000.0f, &c->rope_theta, err));
+    if (c->n_heads < 1) return lt_err_set(err, LT_EFORMAT, "%s: head count is 0", P);
+    int32_t kl, rd;
+    LT_TRY(gk_u32(g, arch, "attention.key_length", false, -1, &kl, err));
+    LT_TRY(gk_u32(g, arch, "rope.dimension_count", false, -1, &rd, err));
+    c->head_dim = kl >= 0 ? kl : rd >= 0 ? rd : c->dim / c->n_heads;
+    if (rd >= 0 && rd != c->head_dim)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial rotary embeddings (rope dimension %d, head dimension %d) "
+                          "are not supported", P, rd, c->head_dim);
+    int32_t vl;
+    LT_TRY(gk_u32(g, arch, "attention.value_length", false, c->head_dim, &vl, err));
+    if (vl != c->head_dim)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: value length %d differs from key length %d", P, vl, c->head_dim);
+    char key[160];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if (lt_gguf_find(g, key) >= 0) {
+        LT_TRY(lt_gguf_get_str(g, key, &s, err));
+        char ty[32];
+        k = s.n < sizeof ty - 1 ? (size_t)s.n : sizeof ty - 1;
+        memcpy(ty, s.p, k);
+        ty[k] = 0;
+        for (size_t i = 0; i < k; i++)
+            if ((unsigned char)ty[i] < 32 || (unsigned char)ty[i] > 126) ty[i] = '?';
+        if (!strcmp(ty, "linear")) c->rope_scaling = LT_ROPE_SCALING_LINEAR;
+        else if (strcmp(ty, "none") != 0)
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: rope scaling '%s' is not supported (none, linear)", P, ty);
+    }
+    LT_TRY(gk_f32(g, arch, "rope.scaling.factor", 1.0f, &c->rope_factor, err));
+    LT_TRY(gk_u32(g, arch, "rope.scaling.original_context_length", false, 0, &c->rope_orig_ctx, err));
+    if (c->rope_scaling == LT_ROPE_SCALING_NONE) c->rope_factor = 0;
+    c->rope_neox = strcmp(arch, "qwen2") == 0;
+    return LT_OK;
+}
+
+lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err) {
+    *out = NULL;
+    lt_modelsrc *src = NULL;
+    LT_TRY(lt_ms_new(&src, path, "gguf", err));
+    lt_status st = lt_gguf_open(&src->gguf, path, err);
+    if (!st) st = gguf_config(src, src->gguf, err);
+    for (int64_t i = 0; !st && i < lt_gguf_n_tensors(src->gguf); i++) {
+        lt_src_tensor t;
+        lt_gguf_tensor(src->gguf, i, &t);
+        st = lt_ms_push(src, &t, err);
+    }
+    if (!st) {
+        const lt_src_tensor *e = lt_modelsrc_find(src, "token_embd.weight");
+        if (!e || e->ndim != 2 || e->shape[0] > INT32_MAX)
+            st = lt_err_set(err, LT_EFORMAT, "%s: tensor 'token_embd.weight' is missing or not 2-D", path);
+        else src->cfg.n_vocab = (int32_t)e->shape[0];
+    }
+    if (!st) {
+        src->cfg.tied_embeddings = lt_modelsrc_find(src, "output.weight") == NULL;
+        src->cfg.qkv_bias = lt_modelsrc_find(src, "blk.0.attn_q.bias") != NULL;
+        st = lt_llm_config_validate(&src->cfg, path, err);
+    }
+    if (!st) st = lt_ms_check_tensors(src, err);
+    if (!st) {
+        st = lt_vocab_from_gguf(&src->vocab, src->gguf, err);
+        if (st == LT_ENOTFOUND) st = LT_OK;
+        if (!st && src->vocab && src->vocab->n_tokens > src->cfg.n_vocab)
+            st = lt_err_set(err, LT_EFORMAT, "%s: the vocab has %d tokens but token_embd.weight only %d rows", path,
+                            src->vocab->n_tokens, src->cfg.n_vocab);
+    }
+    if (st) {
+        lt_modelsrc_close(src);
+        return st;
+    }
+    lt_err_clear(err);
+    *out = src;
+    return LT_OK;
+}
+
+/* ==== GGUF writer ========================================================================== */
+
+static bool keep_f32(const lt_src_tensor *t) {
+    return t->ndim != 2 || strstr(t->name, "norm") || strstr(t->name, ".bias") || !strcmp(t->name, "rope_freqs.weight");
+}
+
+static lt_status write_vocab_keys(lt_gguf_writer *w, const lt_vocab *v, lt_err *err) {
+    static const char *const models[] = {"no_vocab", "llama", "gpt2", "bert", "t5"};
+    if ((unsigned)v->type > LT_VOCAB_UGM || v->type == LT_VOCAB_NONE) return LT_OK;
+    LT_TRY(lt_gguf_set_str(w, "tokenizer.ggml.model", models[v->type], err));
+    if (v->pre[0]) LT_TRY(lt_gguf_set_str(w, "tokenizer.ggml.pre", v->pre, err));
+    LT_TRY(lt_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, v->token_len,
+                               (uint64_t)v->n_tokens, err));
+    if (v->scores) LT_TRY(lt_gguf_set_arr_f32(w, "tokenizer.ggml.scores", v->scores, (uint64_t)v->n_tokens, err));
+    if (v->token_types)
+        LT_TRY(lt_gguf_set_arr_i32(w, "tokenizer.ggml.token_type", v->token_types, (uint64_t)v->n_tokens, err));
+    if (v->n_merges > 0)
+        LT_TRY(lt_gguf_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)v->merges, NULL,
+                                   (uint64_t)v->n_merges, err));
+    const char *keys[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                          "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id",
+                          "tokenizer.ggml.eot_token_id"};
+    int32_t ids[] = {v->bos_id, v->eos_id, v->unk_id, v->pad_id, v->eot_id};
+    for (int i = 0; i < 5; i++)
+        if (ids[i] >= 0) LT_TRY(lt_gguf_set_u32(w, keys[i], (uint32_t)ids[i], err));
+    LT_TRY(lt_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", v->add_bos, err));
+    LT_TRY(lt_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", v->add_eos, err));
+    LT_TRY(lt_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", v->add_space_prefix, err));
+    if (v->chat_template) LT_TRY(lt_gguf_set_str(w, "tokenizer.chat_template", v->chat_template, err));
+    return LT_OK;
+}
+
+static lt_status write_gguf_keys(lt_gguf_writer *w, const lt_llm_config *c, lt_err *err) {
+    char k[160];
+    const char *a = c->arch;
+#define KU(key, v) (snprintf(k, sizeof k, "%s.%s", a, key), lt_gguf_set_u32(w, k, (uint32_t)(v), err))
+#define KF(key, v) (snprintf(k, sizeof k, "%s.%s", a, key), lt_gguf_set_f32(w, k, (v), err))
+    LT_TRY(lt_gguf_set_str(w, "general.architecture", a, err));
+    LT_TRY(lt_gguf_set_str(w, "general.name", c->name[0] ? c->name : "lathe", err));
+    LT_TRY(KU("context_length", c->max_seq));
+    LT_TRY(KU("embedding_length", c->dim));
+    LT_TRY(KU("feed_forward_length", c->hidden_dim));
+    LT_TRY(KU("block_count", c->n_layers));
+    LT_TRY(KU("attention.head_count", c->n_heads));
+    LT_TRY(KU("attention.head_count_kv", c->n_kv_heads));
+    LT_TRY(KF("attention.layer_norm_rms_epsilon", c->norm_eps));
+    LT_TRY(KF("rope.freq_base", c->rope_theta));
+    LT_TRY(KU("rope.dimension_count", c->head_dim));
+    if ((int64_t)c->head_dim * c->n_heads != c->dim) {
+        LT_TRY(KU("attention.key_length", c->head_dim));
+        LT_TRY(KU("attention.value_length", c->head_dim));
+    }
+    LT_TRY(KU("vocab_size", c->n_vocab));
+    if (c->rope_scaling == LT_ROPE_SCALING_LINEAR) {
+        snprintf(k, sizeof k, "%s.rope.scaling.type", a);
+        LT_TRY(lt_gguf_set_str(w, k, "linear", err));
+        LT_TRY(KF("rope.scaling.factor", c->rope_factor));
+        if (c->rope_orig_ctx > 0) LT_TRY(KU("rope.scaling.original_context_length", c->rope_orig_ctx));
+    }
+#undef KU
+#undef KF
+    return LT_OK;
+}
+
+/* Adds one (possibly converted / permuted) tensor; buffers go to *bufs for freeing. */
+static lt_status gguf_add(lt_gguf_writer *w, const lt_src_tensor *t, lt_dtype want, int perm_heads, int head_dim,
+                          bool to_adjacent, void ***bufs, int *n_bufs, lt_err *err) {
+    void *data = NULL;
+    size_t nb;
+    LT_TRY(lt_ms_convert(t, want, &data, &nb, err));
+    (*bufs)[(*n_bufs)++] = data;
+    if (perm_heads > 0) {
+        void *p = lt_malloc(nb ? nb : 1);
+        if (!p) return lt_err_set(err, LT_ENOMEM, "out of memory");
+        (*bufs)[(*n_bufs)++] = p;
+        lt_ms_permute_rows(p, data, perm_heads, head_dim, lt_row_bytes(want, t->shape[t->ndim - 1]), to_adjacent);
+        data = p;
+    }
+    return lt_gguf_add_tensor(w, t->name, want, t->ndim, t->shape, data, err);
+}
+
+lt_status lt_modelsrc_write_gguf(const lt_modelsrc *src, const char *path, lt_dtype dtype, lt_err *err) {
+    const lt_llm_config *c = &src->cfg;
+    LT_TRY(lt_llm_config_validate(c, src->path, err));
+    bool is_llama = !strcmp(c->arch, "llama") || !strcmp(c->arch, "mistral");
+    if (!is_llama && strcmp(c->arch, "qwen2"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: cannot write architecture '%s' as GGUF", path, c->arch);
+    if (dtype != LT_DTYPE_COUNT && dtype == LT_I32)
+        return lt_err_set(err, LT_EINVAL, "%s: i32 is not a weight dtype", path);
+    bool file_neox = !is_llama; /* what llama.cpp expects for this architecture */
+    bool permute = c->rope_neox != file_neox;
+    lt_gguf_writer *w;
+    LT_TRY(lt_gguf_writer_create(&w, err));
+    void **bufs = lt_calloc((size_t)src->n * 2 + 2, sizeof *bufs);
+    int n_bufs = 0;
+    float *freqs = NULL;
+    lt_status st = bufs ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of memory");
+    if (!st) st = write_gguf_keys(w, c, err);
+    if (!st && src->vocab) st = write_vocab_keys(w, src->vocab, err);
+    for (int i = 0; !st && i < src->n; i++) {
+        const lt_src_tensor *t = &src->t[i];
+        if (t->dtype == LT_I32) {
+            st = lt_err_set(err, LT_EINVAL, "%s: tensor '%s' is i32, not a weight", path, t->name);
+            break;
+        }
+        lt_dtype want = t->dtype;
+        if (keep_f32(t)) want = LT_F32;
+        else if (dtype != LT_DTYPE_COUNT) want = dtype;
+        if (lt_dtype_block(want) > 1 && t->shape[t->ndim - 1] % lt_dtype_block(want)) want = LT_F16;
+        int heads = 0, l;
+        const char *suf;
+        if (permute && lt_ms_split_layer(t->name, &l, &suf)) {
+            if (!strcmp(suf, "attn_q.weight") || !strcmp(suf, "attn_q.bias")) heads = c->n_heads;
+            if (!strcmp(suf, "attn_k.weight") || !strcmp(suf, "attn_k.bias")) heads = c->n_kv_heads;
+        }
+        st = gguf_add(w, t, want, heads, c->head_dim, !file_neox, &bufs, &n_bufs, err);
+    }
+    if (!st && c->rope_scaling == LT_ROPE_SCALING_LLAMA3 && !lt_modelsrc_find(src, "rope_freqs.weight")) {
+        int64_t n = c->head_dim / 2;
+        freqs = lt_malloc((size_t)n * sizeof *freqs);
+        if (!freqs) st = lt_err_set(err, LT_ENOMEM, "out of memory");
+        else {
+            lt_ms_llama3_factors(c, freqs);
+            st = lt_gguf_add_tensor(w, "rope_freqs.weight", LT_F32, 1, &n, freqs, err);
+        }
+    }
+    if (!st) st = lt_gguf_write(w, path, err);
+    for (int i = 0; i < n_bufs; i++) lt_free(bufs[i]);
+    lt_free(bufs);
+    lt_free(freqs);
+    lt_gguf_writer_free(w);
+    return st;
+}

@@ -1,0 +1,186 @@
+/* sniff.c - format sniffing (see sniff.h): the one place that looks at a path and its first
+ * bytes and says which of lathe's formats it is.
+ *
+ * Order: directories (config.json inside or not), names of Hugging Face folder files
+ * (config.json, *.safetensors, *.index.json, which stand for their folder), then the file's
+ * head: "GGUF", llama2.c's "ak42", a plausible llama2.c legacy header (before anything
+ * else, so every file the llama2.c reader took before still goes there), image magic
+ * bytes, a darknet [net] section, a llama2.c tokenizer's records, a darknet .weights header.
+ * Leaves out: validating beyond the head (the readers do), TGA (no magic bytes), telling
+ * model GGUF files from vocab-only ones.
+ */
+#include "sniff.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define HEAD_BYTES 4096
+
+bool lt_sniff_llama2c_dims(int32_t dim, int32_t hidden, int32_t layers, int32_t heads, int32_t kv_heads,
+                           int32_t vocab, int32_t seq_len) {
+    return !(dim < 1 || dim > (1 << 20) || hidden < 1 || hidden > (1 << 20) || layers < 1 || layers > 1024 ||
+             heads < 1 || heads > 4096 || kv_heads < 1 || kv_heads > heads || vocab < 1 || vocab > (1 << 22) ||
+             seq_len < 1 || seq_len > (1 << 24) || dim % heads || heads % kv_heads || (dim / heads) % 2);
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+static int32_t i32_at(const unsigned char *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* llama2.c legacy header: dim, hidden, layers, heads, kv_heads, vocab (negative: unshared
+ * classifier), seq_len. */
+static bool llama2c_legacy(const unsigned char *h, size_t n) {
+    if (n < 28) return false;
+    int32_t vocab = i32_at(h + 20);
+    if (vocab == INT32_MIN) return false;
+    return lt_sniff_llama2c_dims(i32_at(h), i32_at(h + 4), i32_at(h + 8), i32_at(h + 12), i32_at(h + 16),
+                                 vocab < 0 ? -vocab : vocab, i32_at(h + 24));
+}
+
+static const char *image_kind(const unsigned char *h, size_t n) {
+    if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) return "a JPEG image";
+    if (n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8)) return "a PNG image";
+    if (n >= 6 && (!memcmp(h, "GIF87a", 6) || !memcmp(h, "GIF89a", 6))) return "a GIF image";
+    if (n >= 18 && h[0] == 'B' && h[1] == 'M') {
+        int32_t dib = i32_at(h + 14); /* BITMAPCOREHEADER .. BITMAPV5HEADER */
+        if (dib == 12 || dib == 40 || dib == 52 || dib == 56 || dib == 64 || dib == 108 || dib == 124)
+            return "a BMP image";
+    }
+    if (n >= 3 && h[0] == 'P' && (h[1] == '5' || h[1] == '6') && isspace(h[2])) return "a PNM image";
+    return NULL;
+}
+
+/* The first line that is not blank or a comment, with its whitespace removed (as darknet
+ * reads it), is [net] or [network]. */
+static bool darknet_cfg(const unsigned char *h, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        char line[16];
+        size_t k = 0;
+        bool more = false;
+        for (; i < n && h[i] != '\n'; i++) {
+            if (h[i] == 0) return false;
+            if (isspace(h[i])) continue;
+            if (k < sizeof line - 1) line[k++] = (char)h[i];
+            else more = true;
+        }
+        i++;
+        line[k] = 0;
+        if (k == 0 || line[0] == '#' || line[0] == ';') continue;
+        return !more && (!strcmp(line, "[net]") || !strcmp(line, "[network]"));
+    }
+    return false;
+}
+
+/* int32 max_token_length (1..4096), then records (float score, int32 len, len bytes): every
+ * record inside the head must be finite, 0 <= len <= max_token_length, inside the file. */
+static bool llama2c_tokenizer(const unsigned char *h, size_t n, uint64_t size) {
+    if (n < 12) return false;
+    int32_t max_len = i32_at(h);
+    if (max_len < 1 || max_len > 4096) return false;
+    int records = 0;
+    for (size_t p = 4; p + 8 <= n; records++) {
+        float score;
+        memcpy(&score, h + p, 4);
+        int32_t len = i32_at(h + p + 4);
+        if (!isfinite(score) || len < 0 || len > max_len || p + 8 + (uint64_t)len > size) return false;
+        p += 8 + (size_t)len;
+    }
+    return records > 0;
+}
+
+/* major, minor, revision as darknet's reader accepts them; at least 16 bytes. */
+static bool darknet_weights(const char *path, const unsigned char *h, size_t n, uint64_t size) {
+    if (!ends_with(path, ".weights") || n < 16 || size < 16) return false;
+    int32_t major = i32_at(h), minor = i32_at(h + 4), rev = i32_at(h + 8);
+    return major >= 0 && minor >= 0 && rev >= 0 && major <= 1000 && minor <= 1000;
+}
+
+lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
+    memset(out, 0, sizeof *out);
+    out->kind = LT_FILE_UNKNOWN;
+    out->what = "a file of unknown format";
+    struct stat sb;
+    if (stat(path, &sb) != 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) {
+        char cj[4096];
+        snprintf(cj, sizeof cj, "%s/config.json", path);
+        if (stat(cj, &sb) != 0) {
+            out->kind = LT_FILE_DIR;
+            out->what = "a directory without config.json";
+            return lt_err_set(err, LT_ENOTFOUND, "%s: a directory without config.json is not a model folder", path);
+        }
+        out->kind = LT_FILE_HF;
+        out->what = "a Hugging Face model folder";
+        snprintf(out->dir, sizeof out->dir, "%s", path);
+        return LT_OK;
+    }
+    out->size = (uint64_t)sb.st_size;
+    /* a file inside a Hugging Face folder (config.json, *.safetensors): it stands for the folder */
+    bool st_file = ends_with(path, ".safetensors");
+    if (st_file || ends_with(path, "config.json") || ends_with(path, ".index.json")) {
+        char dir[4096], cj[4200];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        snprintf(cj, sizeof cj, "%s/config.json", dir);
+        struct stat cb;
+        if (stat(cj, &cb) == 0) {
+            out->kind = LT_FILE_HF;
+            out->what = "a Hugging Face model folder";
+            snprintf(out->dir, sizeof out->dir, "%s", dir);
+            return LT_OK;
+        }
+        if (st_file) {
+            out->kind = LT_FILE_SAFETENSORS;
+            out->what = "a safetensors file";
+            return LT_OK;
+        }
+        return lt_err_set(err, LT_ENOTFOUND, "%s: no config.json next to it; open the model folder instead", path);
+    }
+    if (!S_ISREG(sb.st_mode)) return lt_err_set(err, LT_EIO, "%s: not a regular file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char h[HEAD_BYTES];
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    const char *img;
+    if (n >= 4 && !memcmp(h, "GGUF", 4)) {
+        out->kind = LT_FILE_GGUF;
+        out->what = "a GGUF file";
+    } else if ((n >= 4 && (uint32_t)i32_at(h) == LT_LLAMA2C_MAGIC) || llama2c_legacy(h, n)) {
+        out->kind = LT_FILE_LLAMA2C;
+        out->what = "a llama2.c checkpoint";
+    } else if ((img = image_kind(h, n))) {
+        out->kind = LT_FILE_IMAGE;
+        out->what = img;
+    } else if (darknet_cfg(h, n)) {
+        out->kind = LT_FILE_DARKNET_CFG;
+        out->what = "a darknet .cfg";
+    } else if (llama2c_tokenizer(h, n, out->size)) {
+        out->kind = LT_FILE_LLAMA2C_TOKENIZER;
+        out->what = "a llama2.c tokenizer";
+    } else if (darknet_weights(path, h, n, out->size)) {
+        out->kind = LT_FILE_DARKNET_WEIGHTS;
+        out->what = "a darknet .weights file";
+    } else {
+        return lt_err_set(err, LT_EFORMAT,
+                          "%s: unknown file format (%llu bytes): expected a GGUF file, a Hugging Face model folder "
+                          "(config.json + *.safetensors), a llama2.c checkpoint or tokenizer, a darknet .cfg or "
+                          ".weights file, or an image (JPEG, PNG, GIF, BMP, PNM)",
+                          path, (unsigned long long)out->size);
+    }
+    return LT_OK;
+}
