@@ -1,5 +1,6 @@
 /* modelsrc.c - lt_modelsrc: common parts (format detection, in-memory sources, config and
- * shape checks, rope-convention permutation, dtype conversion) and the GGUF reader/writer.
+ * shape checks, rope-convention permutation, dtype conversion through the dtype table's host
+ * row conversions) and the GGUF reader/writer.
  *
  * The Hugging Face folder format lives in modelsrc_hf.c, llama2.c checkpoints in
  * modelsrc_llama2c.c. Leaves out: architectures other than llama/mistral/qwen2, partial
@@ -15,8 +16,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "kernels/cpu/lt_cpu.h"
 #include "core/base/alloc.h"
+#include "core/base/dtype.h"
 #include "core/base/fileio.h"
 
 /* ==== common ============================================================================ */
@@ -353,6 +354,9 @@ lt_status lt_ms_convert(const lt_src_tensor *t, lt_dtype dt, void **out, size_t 
     if (cols % lt_dtype_block(dt))
         return lt_err_set(err, LT_EINVAL, "tensor '%s': row length %lld is not a multiple of the %s block size",
                           t->name, (long long)cols, lt_dtype_name(dt));
+    if (dt != t->dtype && (!lt_dtype_info(t->dtype)->to_f32 || !lt_dtype_info(dt)->from_f32))
+        return lt_err_set(err, LT_EINVAL, "tensor '%s': %s cannot be converted to %s", t->name,
+                          lt_dtype_name(t->dtype), lt_dtype_name(dt));
     size_t irb = lt_row_bytes(t->dtype, cols), orb = lt_row_bytes(dt, cols);
     *nbytes = orb * (size_t)rows;
     *out = lt_malloc(*nbytes ? *nbytes : 1);
@@ -372,8 +376,8 @@ lt_status lt_ms_convert(const lt_src_tensor *t, lt_dtype dt, void **out, size_t 
     }
     for (int64_t r = 0; r < rows; r++) {
         memcpy(in, (const char *)t->data + (size_t)r * irb, irb); /* the mapping may be unaligned */
-        lt_cpu_dequant_row(t->dtype, in, row, cols);
-        lt_cpu_quant_row(dt, row, (char *)*out + (size_t)r * orb, cols);
+        lt_dtype_row_to_f32(t->dtype, in, row, cols);
+        lt_dtype_row_from_f32(dt, row, (char *)*out + (size_t)r * orb, cols);
     }
     lt_free(row);
     lt_free(in);
