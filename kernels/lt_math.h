@@ -1,8 +1,10 @@
 /* lt_math.h - scalar math shared by the CPU and CUDA kernels (one definition of each formula).
  *
  * Everything here is static inline and marked LT_HD so nvcc compiles it for host and device.
- * Holds: half/bfloat16 conversion, the quantized block layouts (identical to GGML's, so GGUF
- * tensors are used as they are), SiLU, and the per-dtype row size arithmetic.
+ * Holds: the dtype enum, the quantized block layouts (identical to GGML's, so GGUF tensors are
+ * used as they are) and LT_DTYPE_LAYOUTS, the one list of each dtype's block size and bytes
+ * (the row size helpers here and core/base/dtype.c's traits table are both built from it);
+ * half/bfloat16 conversion, SiLU, and the per-block quantize / dequantize formulas.
  */
 #ifndef LT_MATH_H
 #define LT_MATH_H
@@ -30,29 +32,45 @@ typedef enum lt_dtype {
     LT_DTYPE_COUNT
 } lt_dtype;
 
-#define LT_QK 32 /* elements per quantized block */
+#define LT_QK8_0 32 /* elements per q8_0 block */
+#define LT_QK4_0 32 /* elements per q4_0 block */
 
 typedef struct lt_block_q8_0 {
     uint16_t d; /* f16 bits */
-    int8_t q[LT_QK];
+    int8_t q[LT_QK8_0];
 } lt_block_q8_0;
 
 typedef struct lt_block_q4_0 {
     uint16_t d; /* f16 bits */
-    uint8_t q[LT_QK / 2];
+    uint8_t q[LT_QK4_0 / 2];
 } lt_block_q4_0;
 
-/* elements per block, bytes per block */
-LT_HD int lt_dtype_block(lt_dtype t) { return (t == LT_Q8_0 || t == LT_Q4_0) ? LT_QK : 1; }
+/* X(dtype, elements per block, bytes per block) for every dtype: the one place these are
+ * written. The helpers below switch over it; core/base/dtype.c's traits table takes its
+ * block and block_bytes from it (and checks that every dtype is listed). */
+#define LT_DTYPE_LAYOUTS(X)                                                                        \
+    X(LT_F32, 1, 4)                                                                                \
+    X(LT_F16, 1, 2)                                                                                \
+    X(LT_BF16, 1, 2)                                                                               \
+    X(LT_Q8_0, LT_QK8_0, (int)sizeof(lt_block_q8_0))                                               \
+    X(LT_Q4_0, LT_QK4_0, (int)sizeof(lt_block_q4_0))                                               \
+    X(LT_I32, 1, 4)
+
+/* elements per block (1 for an invalid dtype), bytes per block (0 for an invalid dtype) */
+LT_HD int lt_dtype_block(lt_dtype t) {
+    switch (t) {
+#define LT_LAYOUT_BLOCK_(dt, block, bytes) case dt: return block;
+        LT_DTYPE_LAYOUTS(LT_LAYOUT_BLOCK_)
+#undef LT_LAYOUT_BLOCK_
+    default: return 1;
+    }
+}
 
 LT_HD int lt_dtype_block_bytes(lt_dtype t) {
     switch (t) {
-    case LT_F32: return 4;
-    case LT_F16: return 2;
-    case LT_BF16: return 2;
-    case LT_Q8_0: return (int)sizeof(lt_block_q8_0);
-    case LT_Q4_0: return (int)sizeof(lt_block_q4_0);
-    case LT_I32: return 4;
+#define LT_LAYOUT_BYTES_(dt, block, bytes) case dt: return bytes;
+        LT_DTYPE_LAYOUTS(LT_LAYOUT_BYTES_)
+#undef LT_LAYOUT_BYTES_
     default: return 0;
     }
 }
@@ -147,26 +165,40 @@ LT_HD float lt_mul_rn(float a, float b) {
 LT_HD float lt_q8_0_get(const lt_block_q8_0 *b, int j) { return lt_f16_to_f32(b->d) * (float)b->q[j]; }
 
 LT_HD float lt_q4_0_get(const lt_block_q4_0 *b, int j) {
-    int q = j < LT_QK / 2 ? (b->q[j] & 15) : (b->q[j - LT_QK / 2] >> 4);
+    int q = j < LT_QK4_0 / 2 ? (b->q[j] & 15) : (b->q[j - LT_QK4_0 / 2] >> 4);
     return lt_f16_to_f32(b->d) * (float)(q - 8);
+}
+
+/* One Q8_0 / Q4_0 block -> its 32 floats (the same values as lt_q8_0_get / lt_q4_0_get). */
+LT_HD void lt_dequant_q8_0(const lt_block_q8_0 *b, float *y) {
+    const float d = lt_f16_to_f32(b->d);
+    for (int j = 0; j < LT_QK8_0; j++) y[j] = d * (float)b->q[j];
+}
+
+LT_HD void lt_dequant_q4_0(const lt_block_q4_0 *b, float *y) {
+    const float d = lt_f16_to_f32(b->d);
+    for (int j = 0; j < LT_QK4_0 / 2; j++) {
+        y[j] = d * (float)((b->q[j] & 15) - 8);
+        y[j + LT_QK4_0 / 2] = d * (float)((b->q[j] >> 4) - 8);
+    }
 }
 
 /* 32 floats -> one Q8_0 block, exactly GGML's quantize_row_q8_0_ref: d = amax / 127,
  * q = roundf(x * (1 / d)) (0 when d = 0). */
 LT_HD void lt_quant_q8_0(const float *x, lt_block_q8_0 *y) {
     float amax = 0.0f;
-    for (int j = 0; j < LT_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < LT_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
     float d = lt_div_rn(amax, 127.0f);
     float id = d != 0.0f ? lt_div_rn(1.0f, d) : 0.0f;
     y->d = lt_f32_to_f16(d);
-    for (int j = 0; j < LT_QK; j++) y->q[j] = (int8_t)roundf(lt_mul_rn(x[j], id));
+    for (int j = 0; j < LT_QK8_0; j++) y->q[j] = (int8_t)roundf(lt_mul_rn(x[j], id));
 }
 
 /* 32 floats -> one Q4_0 block, exactly GGML's quantize_row_q4_0_ref: d = max / -8 where max
  * is the value of largest magnitude, q = min(15, (int8)(x / d + 8.5)). */
 LT_HD void lt_quant_q4_0(const float *x, lt_block_q4_0 *y) {
     float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < LT_QK; j++) {
+    for (int j = 0; j < LT_QK4_0; j++) {
         if (amax < fabsf(x[j])) {
             amax = fabsf(x[j]);
             max = x[j];
@@ -175,8 +207,8 @@ LT_HD void lt_quant_q4_0(const float *x, lt_block_q4_0 *y) {
     float d = lt_div_rn(max, -8.0f);
     float id = d != 0.0f ? lt_div_rn(1.0f, d) : 0.0f;
     y->d = lt_f32_to_f16(d);
-    for (int j = 0; j < LT_QK / 2; j++) {
-        int8_t a = (int8_t)(lt_mul_rn(x[j], id) + 8.5f), b = (int8_t)(lt_mul_rn(x[j + LT_QK / 2], id) + 8.5f);
+    for (int j = 0; j < LT_QK4_0 / 2; j++) {
+        int8_t a = (int8_t)(lt_mul_rn(x[j], id) + 8.5f), b = (int8_t)(lt_mul_rn(x[j + LT_QK4_0 / 2], id) + 8.5f);
         uint8_t q0 = (uint8_t)(a < 15 ? a : 15), q1 = (uint8_t)(b < 15 ? b : 15);
         y->q[j] = (uint8_t)(q0 | (q1 << 4));
     }

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
-#include "kernels/cpu/lt_cpu.h"
+#include "core/base/dtype.h"
 
 typedef struct layer {
     lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
@@ -201,7 +201,7 @@ static lt_status upload(lt_tensor *dst, const lt_src_tensor *src, lt_dtype dt, l
     int64_t n = lt_tensor_numel(dst);
     float *tmp = lt_malloc((size_t)n * sizeof(float));
     if (!tmp) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-    lt_cpu_dequant_row(src->dtype, src->data, tmp, n);
+    lt_dtype_row_to_f32(src->dtype, src->data, tmp, n);
     lt_status s = lt_tensor_set(dst, tmp, (size_t)n * sizeof(float), err);
     lt_free(tmp);
     return s;
@@ -241,7 +241,7 @@ static lt_status fill_random(lt_tensor *dst, bool is_norm, uint64_t seed, lt_err
     float scale = 1.0f / sqrtf((float)cols);
     for (int64_t r = 0; r < pool_rows; r++) {
         for (int64_t i = 0; i < cols; i++) tmp[i] = is_norm ? 1.0f + 0.1f * rng_normal(&seed) : scale * rng_normal(&seed);
-        lt_cpu_quant_row(dst->dtype, tmp, pool + (size_t)r * rb, cols);
+        lt_dtype_row_from_f32(dst->dtype, tmp, pool + (size_t)r * rb, cols);
     }
     lt_status s = LT_OK;
     for (int64_t r = 0; r < rows && s == LT_OK; r += pool_rows) {

@@ -88,8 +88,8 @@ static void *host_quant(lt_dtype dt, const float *x, int64_t rows, int64_t cols)
             case LT_F32: memcpy(o + j * 4, xr + j, 4); break;
             case LT_F16: ((uint16_t *)o)[j] = lt_f32_to_f16(xr[j]); break;
             case LT_BF16: ((uint16_t *)o)[j] = lt_f32_to_bf16(xr[j]); break;
-            case LT_Q8_0: lt_quant_q8_0(xr + j, (lt_block_q8_0 *)o + j / LT_QK); break;
-            case LT_Q4_0: lt_quant_q4_0(xr + j, (lt_block_q4_0 *)o + j / LT_QK); break;
+            case LT_Q8_0: lt_quant_q8_0(xr + j, (lt_block_q8_0 *)o + j / LT_QK8_0); break;
+            case LT_Q4_0: lt_quant_q4_0(xr + j, (lt_block_q4_0 *)o + j / LT_QK4_0); break;
             default: break;
             }
         }

@@ -4,18 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const k_names[LT_DTYPE_COUNT] = {"f32", "f16", "bf16", "q8_0", "q4_0", "i32"};
-
-const char *lt_dtype_name(lt_dtype t) {
-    return (t >= 0 && t < LT_DTYPE_COUNT) ? k_names[t] : "?";
-}
-
-lt_dtype lt_dtype_from_name(const char *name) {
-    for (int i = 0; i < LT_DTYPE_COUNT; i++)
-        if (strcmp(name, k_names[i]) == 0) return (lt_dtype)i;
-    return LT_DTYPE_COUNT;
-}
-
 int64_t lt_tensor_numel(const lt_tensor *t) {
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];

@@ -4,6 +4,7 @@
  * Linear layer is [out, in], each row contiguous (quantized rows are runs of blocks).
  * Activations are [tokens, features] f32. A tensor does not own memory: it is a view into
  * an lt_arena (weights, scratch) or into the KV block pool. Views of row ranges are cheap.
+ * Per-dtype facts (names, block sizes, conversions) are in dtype.h, included here.
  */
 #ifndef LT_TENSOR_H
 #define LT_TENSOR_H
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtype.h"
 #include "kernels/lt_math.h"
 #include "status.h"
 
@@ -25,10 +27,6 @@ typedef struct lt_tensor {
     void *data;                 /* backend memory (host pointer on the CPU backend) */
     lt_backend *be;             /* backend owning data */
 } lt_tensor;
-
-/* dtype name ("f32", "q8_0", ...) and the inverse (LT_DTYPE_COUNT when unknown). */
-const char *lt_dtype_name(lt_dtype t);
-lt_dtype lt_dtype_from_name(const char *name);
 
 /* Number of elements, rows (product of all but the last dim), bytes. */
 int64_t lt_tensor_numel(const lt_tensor *t);

@@ -3,8 +3,9 @@
  * The reader walks the header once with a bounds-checked cursor: every count is checked
  * against the bytes left before anything is allocated, so a hostile file can neither make
  * us allocate more than O(file size) nor loop longer than O(file size). Nested arrays are
- * validated (depth <= 4) but not exposed by the accessors. Leaves out: GGUF v1, writing
- * nested arrays, and any tensor type other than F32/F16/BF16/Q8_0/Q4_0.
+ * validated (depth <= 4) but not exposed by the accessors. Tensor types map to lathe dtypes
+ * through the dtype table (core/base/dtype.h). Leaves out: GGUF v1, writing nested arrays,
+ * and any tensor type the table does not map (it has F32/F16/BF16/Q8_0/Q4_0).
  */
 #include "gguf.h"
 
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/dtype.h"
 #include "core/base/fileio.h"
 
 #define GGUF_MAGIC "GGUF"
@@ -96,7 +98,7 @@ static const char *type_name(lt_gguf_type t) {
     return (unsigned)t < 13 ? n[t] : "invalid";
 }
 
-/* ggml type ids -> names (for messages) and to lathe dtypes. */
+/* GGML type ids -> names, for messages (ids map to lathe dtypes through the dtype table). */
 static const char *ggml_type_name(uint32_t t) {
     static const char *const n[] = {
         "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K", "Q3_K",
@@ -106,26 +108,16 @@ static const char *ggml_type_name(uint32_t t) {
     return t < sizeof n / sizeof n[0] ? n[t] : NULL;
 }
 
-static int ggml_to_lt(uint32_t t) {
-    switch (t) {
-    case 0: return LT_F32;
-    case 1: return LT_F16;
-    case 2: return LT_Q4_0;
-    case 8: return LT_Q8_0;
-    case 30: return LT_BF16;
-    default: return -1;
+/* "F32, F16, BF16, Q8_0, Q4_0": GGML's names of the tensor types lathe reads (dtype table order). */
+static const char *supported_types(char *buf, size_t n) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < LT_DTYPE_COUNT; i++) {
+        const lt_dtype_traits *d = lt_dtype_info((lt_dtype)i);
+        if (d->gguf_type >= 0 && o < n)
+            o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", ggml_type_name((uint32_t)d->gguf_type));
     }
-}
-
-static uint32_t lt_to_ggml(lt_dtype t) {
-    switch (t) {
-    case LT_F32: return 0;
-    case LT_F16: return 1;
-    case LT_Q4_0: return 2;
-    case LT_Q8_0: return 8;
-    case LT_BF16: return 30;
-    default: return UINT32_MAX;
-    }
+    return buf;
 }
 
 /* Skips (validates) one value of type t; arrays recurse up to GGUF_MAX_DEPTH. */
@@ -294,16 +286,17 @@ static lt_status parse(lt_gguf *g, lt_err *err) {
         }
         if (!rd_u32(&c, &t) || !rd_u64(&c, &ti->off))
             return lt_err_set(err, LT_EFORMAT, "%s: truncated tensor info '%s'", P, tn);
-        int dt = ggml_to_lt(t);
-        if (dt < 0) {
+        lt_dtype dt = lt_dtype_from_gguf(t);
+        if (dt == LT_DTYPE_COUNT) {
             const char *nm = ggml_type_name(t);
+            char sup[128];
             if (nm)
                 return lt_err_set(err, LT_EUNSUPPORTED,
-                                  "%s: tensor '%s' has type %s, which lathe does not support (supported: F32, F16, "
-                                  "BF16, Q8_0, Q4_0)", P, tn, nm);
+                                  "%s: tensor '%s' has type %s, which lathe does not support (supported: %s)", P, tn,
+                                  nm, supported_types(sup, sizeof sup));
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has unknown type %u", P, tn, t);
         }
-        ti->dt = (lt_dtype)dt;
+        ti->dt = dt;
         int bs = lt_dtype_block(ti->dt);
         if (ti->ne[0] % bs)
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s': row length %lld is not a multiple of the %s block (%d)",
@@ -843,7 +836,7 @@ lt_status lt_gguf_add_tensor(lt_gguf_writer *w, const char *name, lt_dtype dt, i
                              const void *data, lt_err *err) {
     if (!name || !*name || strlen(name) >= sizeof(((lt_src_tensor *)0)->name))
         return lt_err_set(err, LT_EINVAL, "GGUF writer: invalid tensor name");
-    if (lt_to_ggml(dt) == UINT32_MAX)
+    if (lt_dtype_info(dt)->gguf_type < 0)
         return lt_err_set(err, LT_EINVAL, "GGUF writer: tensor '%s': dtype %s cannot be stored in GGUF", name,
                           lt_dtype_name(dt));
     if (ndim < 1 || ndim > 4) return lt_err_set(err, LT_EINVAL, "GGUF writer: tensor '%s': %d dims", name, ndim);
@@ -899,7 +892,7 @@ lt_status lt_gguf_write(lt_gguf_writer *w, const char *path, lt_err *err) {
         put_str(&h, t->name, strlen(t->name));
         put_u32(&h, (uint32_t)t->ndim);
         for (int d = t->ndim - 1; d >= 0; d--) put_u64(&h, (uint64_t)t->shape[d]);
-        put_u32(&h, lt_to_ggml(t->dt));
+        put_u32(&h, (uint32_t)lt_dtype_info(t->dt)->gguf_type);
         put_u64(&h, off);
         off += (t->size + GGUF_DEFAULT_ALIGN - 1) / GGUF_DEFAULT_ALIGN * GGUF_DEFAULT_ALIGN;
     }

@@ -1,7 +1,7 @@
 /* modelsrc.c - the model-source object (see modelsrc.h): tensor list with a name index,
  * ownership of mappings and buffers, in-memory sources, config and shape checks, and the
  * helpers every format reader and writer shares (modelsrc_impl.h): rope-convention
- * permutation, dtype conversion, Llama 3 rope factors.
+ * permutation, dtype conversion (the dtype table's host row conversions), Llama 3 rope factors.
  *
  * Leaves out: every file format (modelsrc_gguf.c, modelsrc_hf.c, modelsrc_llama2c.c) and
  * choosing one for a path (modelsrc_open.c); nothing here calls into those files.
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/lt_cpu.h"
 #include "core/base/alloc.h"
+#include "core/base/dtype.h"
 #include "core/base/fileio.h"
 
 /* ==== common ============================================================================ */
@@ -316,6 +316,9 @@ lt_status lt_ms_convert(const lt_src_tensor *t, lt_dtype dt, void **out, size_t 
     if (cols % lt_dtype_block(dt))
         return lt_err_set(err, LT_EINVAL, "tensor '%s': row length %lld is not a multiple of the %s block size",
                           t->name, (long long)cols, lt_dtype_name(dt));
+    if (dt != t->dtype && (!lt_dtype_info(t->dtype)->to_f32 || !lt_dtype_info(dt)->from_f32))
+        return lt_err_set(err, LT_EINVAL, "tensor '%s': %s cannot be converted to %s", t->name,
+                          lt_dtype_name(t->dtype), lt_dtype_name(dt));
     size_t irb = lt_row_bytes(t->dtype, cols), orb = lt_row_bytes(dt, cols);
     *nbytes = orb * (size_t)rows;
     *out = lt_malloc(*nbytes ? *nbytes : 1);
@@ -335,8 +338,8 @@ lt_status lt_ms_convert(const lt_src_tensor *t, lt_dtype dt, void **out, size_t 
     }
     for (int64_t r = 0; r < rows; r++) {
         memcpy(in, (const char *)t->data + (size_t)r * irb, irb); /* the mapping may be unaligned */
-        lt_cpu_dequant_row(t->dtype, in, row, cols);
-        lt_cpu_quant_row(dt, row, (char *)*out + (size_t)r * orb, cols);
+        lt_dtype_row_to_f32(t->dtype, in, row, cols);
+        lt_dtype_row_from_f32(dt, row, (char *)*out + (size_t)r * orb, cols);
     }
     lt_free(row);
     lt_free(in);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/dtype.h"
 #include "core/base/fileio.h"
 #include "modelsrc_impl.h"
 
@@ -371,7 +372,7 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
 lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     LT_TRY(lt_llm_config_validate(c, src->path, err));
-    if (dtype != LT_DTYPE_COUNT && dtype != LT_F32 && dtype != LT_F16 && dtype != LT_BF16)
+    if (dtype != LT_DTYPE_COUNT && !lt_dtype_info(dtype)->st_name)
         return lt_err_set(err, LT_EINVAL, "%s: safetensors holds f32, f16 or bf16, not %s", dir,
                           lt_dtype_name(dtype));
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
@@ -390,8 +391,8 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
             break;
         }
         lt_dtype want = dtype;
-        if (want == LT_DTYPE_COUNT)
-            want = (t->dtype == LT_F16 || t->dtype == LT_BF16) ? t->dtype : LT_F32;
+        if (want == LT_DTYPE_COUNT) /* the source's dtype where safetensors holds it, else f32 */
+            want = lt_dtype_info(t->dtype)->st_name ? t->dtype : LT_F32;
         if (!strcmp(t->name, "token_embd.weight")) cfg_dt = want;
         void *data;
         size_t n;

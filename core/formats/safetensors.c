@@ -2,8 +2,10 @@
  *
  * Format: u64 little-endian header length N, N bytes of JSON
  * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
- * then the data section; offsets are relative to its start. Leaves out: dtypes other than
- * F32/F16/BF16 (reported as unsupported), tensors of rank > 4, writing metadata.
+ * then the data section; offsets are relative to its start. "dtype" strings map to lathe
+ * dtypes through the dtype table (core/base/dtype.h). Leaves out: dtypes the table does not
+ * map (it has F32/F16/BF16; others are reported as unsupported), tensors of rank > 4,
+ * writing metadata.
  */
 #include "safetensors.h"
 
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/dtype.h"
 #include "core/base/fileio.h"
 
 #define ST_MAX_HEADER (100u << 20)
@@ -43,6 +46,17 @@ static int cmp_off(const void *a, const void *b) {
 static const char *const k_unsupported[] = {"F64", "I64", "I32", "I16", "I8", "U8", "U16", "U32", "U64", "BOOL",
                                             "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64"};
 
+/* "F32, F16, BF16": the safetensors dtypes lathe reads (dtype table order). */
+static const char *supported_dtypes(char *buf, size_t n) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < LT_DTYPE_COUNT; i++) {
+        const char *sn = lt_dtype_info((lt_dtype)i)->st_name;
+        if (sn && o < n) o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", sn);
+    }
+    return buf;
+}
+
 /* Reads a JSON number as a non-negative integer <= max. */
 static bool json_uint(const cJSON *j, uint64_t max, uint64_t *out) {
     if (!cJSON_IsNumber(j)) return false;
@@ -64,15 +78,14 @@ static lt_status parse_entry(lt_safetensors *st, const cJSON *e, uint64_t data_l
     if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(of))
         return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' lacks dtype, shape or data_offsets", P, name);
     const char *d = dt->valuestring;
-    if (strcmp(d, "F32") == 0) t->dtype = LT_F32;
-    else if (strcmp(d, "F16") == 0) t->dtype = LT_F16;
-    else if (strcmp(d, "BF16") == 0) t->dtype = LT_BF16;
-    else {
+    t->dtype = lt_dtype_from_safetensors(d);
+    if (t->dtype == LT_DTYPE_COUNT) {
+        char sup[64];
         for (size_t i = 0; i < sizeof k_unsupported / sizeof *k_unsupported; i++)
             if (strcmp(d, k_unsupported[i]) == 0)
                 return lt_err_set(err, LT_EUNSUPPORTED,
-                                  "%s: tensor '%s' has dtype %s, which lathe does not support (F32, F16, BF16)", P,
-                                  name, d);
+                                  "%s: tensor '%s' has dtype %s, which lathe does not support (%s)", P, name, d,
+                                  supported_dtypes(sup, sizeof sup));
         return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has unknown dtype '%.32s'", P, name, d);
     }
     int rank = cJSON_GetArraySize(sh);
@@ -207,15 +220,6 @@ int64_t lt_st_find(const lt_safetensors *st, const char *name) {
 
 /* ==== writer =========================================================================== */
 
-static const char *st_dtype(lt_dtype t) {
-    switch (t) {
-    case LT_F32: return "F32";
-    case LT_F16: return "F16";
-    case LT_BF16: return "BF16";
-    default: return NULL;
-    }
-}
-
 lt_status lt_st_write(const char *path, const lt_st_entry *entries, int64_t n, lt_err *err) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return lt_err_set(err, LT_ENOMEM, "out of memory");
@@ -223,7 +227,7 @@ lt_status lt_st_write(const char *path, const lt_st_entry *entries, int64_t n, l
     lt_status s = LT_OK;
     for (int64_t i = 0; i < n && !s; i++) {
         const lt_st_entry *e = &entries[i];
-        const char *dn = st_dtype(e->dtype);
+        const char *dn = lt_dtype_info(e->dtype)->st_name;
         if (!dn) {
             s = lt_err_set(err, LT_EINVAL, "%s: tensor '%s': dtype %s cannot be stored in safetensors", path, e->name,
                            lt_dtype_name(e->dtype));

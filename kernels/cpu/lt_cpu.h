@@ -37,7 +37,8 @@ bool lt_cpu_simd(void);
 
 /* ---- conversion ---------------------------------------------------------------------------- */
 
-/* One row of n elements (n a multiple of the block size) between f32 and dtype t. */
+/* One row of n elements (n a multiple of the block size) between f32 and dtype t: the dtype
+ * table's conversions (core/base/dtype.h) with SIMD fast paths that give the same bits. */
 void lt_cpu_dequant_row(lt_dtype t, const void *src, float *dst, int64_t n);
 void lt_cpu_quant_row(lt_dtype t, const float *src, void *dst, int64_t n);
 

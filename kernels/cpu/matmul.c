@@ -34,6 +34,9 @@
 #define DOT_MAX_T 8       /* below this many rows, f16/bf16 use dot products */
 #define WIDEN_BYTES (1 << 20) /* f32 buffer per thread for widened f16/bf16 rows */
 
+/* q4_0 weight blocks are dotted with the q8_0 activation blocks at the same position */
+_Static_assert(LT_QK4_0 == LT_QK8_0, "q4_0 and q8_0 blocks must hold the same number of elements");
+
 /* ---- scalar dot products ------------------------------------------------------------------ */
 
 static float dot_f32_scalar(const float *x, const float *w, int64_t K) {
@@ -62,7 +65,7 @@ static float dot_q8_0_scalar(const lt_block_q8_0 *xq, const lt_block_q8_0 *w, in
     float s = 0;
     for (int64_t i = 0; i < nb; i++) {
         int sum = 0;
-        for (int j = 0; j < LT_QK; j++) sum += (int)xq[i].q[j] * (int)w[i].q[j];
+        for (int j = 0; j < LT_QK8_0; j++) sum += (int)xq[i].q[j] * (int)w[i].q[j];
         s += (float)sum * (lt_f16_to_f32(w[i].d) * lt_f16_to_f32(xq[i].d));
     }
     return s;
@@ -72,9 +75,9 @@ static float dot_q4_0_scalar(const lt_block_q8_0 *xq, const lt_block_q4_0 *w, in
     float s = 0;
     for (int64_t i = 0; i < nb; i++) {
         int sum = 0;
-        for (int j = 0; j < LT_QK / 2; j++) {
+        for (int j = 0; j < LT_QK4_0 / 2; j++) {
             sum += ((w[i].q[j] & 15) - 8) * (int)xq[i].q[j];
-            sum += ((w[i].q[j] >> 4) - 8) * (int)xq[i].q[j + LT_QK / 2];
+            sum += ((w[i].q[j] >> 4) - 8) * (int)xq[i].q[j + LT_QK4_0 / 2];
         }
         s += (float)sum * (lt_f16_to_f32(w[i].d) * lt_f16_to_f32(xq[i].d));
     }
@@ -525,14 +528,14 @@ typedef struct mm_ctx {
 
 typedef float (*dot_fn)(const void *x, const void *w, int64_t K);
 
-static float dq8_s(const void *x, const void *w, int64_t K) { return dot_q8_0_scalar(x, w, K / LT_QK); }
-static float dq4_s(const void *x, const void *w, int64_t K) { return dot_q4_0_scalar(x, w, K / LT_QK); }
+static float dq8_s(const void *x, const void *w, int64_t K) { return dot_q8_0_scalar(x, w, K / LT_QK8_0); }
+static float dq4_s(const void *x, const void *w, int64_t K) { return dot_q4_0_scalar(x, w, K / LT_QK8_0); }
 static float df32_s(const void *x, const void *w, int64_t K) { return dot_f32_scalar(x, w, K); }
 static float df16_s(const void *x, const void *w, int64_t K) { return dot_f16_scalar(x, w, K); }
 static float dbf16_s(const void *x, const void *w, int64_t K) { return dot_bf16_scalar(x, w, K); }
 #if LT_X86
-LT_AVX2 static float dq8_v(const void *x, const void *w, int64_t K) { return dot_q8_0_x(x, w, K / LT_QK); }
-LT_AVX2 static float dq4_v(const void *x, const void *w, int64_t K) { return dot_q4_0_x(x, w, K / LT_QK); }
+LT_AVX2 static float dq8_v(const void *x, const void *w, int64_t K) { return dot_q8_0_x(x, w, K / LT_QK8_0); }
+LT_AVX2 static float dq4_v(const void *x, const void *w, int64_t K) { return dot_q4_0_x(x, w, K / LT_QK8_0); }
 LT_AVX2 static float df32_v(const void *x, const void *w, int64_t K) { return dot_f32_avx2(x, w, K); }
 LT_AVX2 static float df16_v(const void *x, const void *w, int64_t K) { return dot_f16_avx2(x, w, K); }
 LT_AVX2 static float dbf16_v(const void *x, const void *w, int64_t K) { return dot_bf16_avx2(x, w, K); }
@@ -594,7 +597,7 @@ static void mm_dot_job(void *arg, int ith, int nth) {
         if (quant && c->vnni) {
             /* tiles of at most VNNI_RT rows (sizes as even as possible), each against every
                weight row of the item while the tile's activations stay in L1 */
-            const int64_t tiles = (c->T + VNNI_RT - 1) / VNNI_RT, nb = c->K / LT_QK;
+            const int64_t tiles = (c->T + VNNI_RT - 1) / VNNI_RT, nb = c->K / LT_QK8_0;
             for (int64_t j = 0; j < tiles; j++) {
                 const int64_t t0 = c->T * j / tiles, t1 = c->T * (j + 1) / tiles;
                 const vnni_fn fn = vnni_fns[c->wt == LT_Q4_0][t1 - t0];
@@ -621,15 +624,15 @@ static void mm_dot_job(void *arg, int ith, int nth) {
                         const char *xr[4];
                         float o[4];
                         for (int r = 0; r < 4; r++) xr[r] = xs + (size_t)(t + r) * xrow;
-                        if (c->wt == LT_Q8_0) dot4_q8_0_x(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK, o);
-                        else dot4_q4_0_x(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK, o);
+                        if (c->wt == LT_Q8_0) dot4_q8_0_x(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK8_0, o);
+                        else dot4_q4_0_x(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK8_0, o);
                         for (int r = 0; r < 4; r++) c->y[(t + r) * c->N + n] = o[r] + b;
                     }
                     if (t + 2 <= t1) {
                         const char *xr[2] = {xs + (size_t)t * xrow, xs + (size_t)(t + 1) * xrow};
                         float o[2];
-                        if (c->wt == LT_Q8_0) dot2_q8_0_x(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK, o);
-                        else dot2_q4_0_x(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK, o);
+                        if (c->wt == LT_Q8_0) dot2_q8_0_x(xr, (const lt_block_q8_0 *)wr, c->K / LT_QK8_0, o);
+                        else dot2_q4_0_x(xr, (const lt_block_q4_0 *)wr, c->K / LT_QK8_0, o);
                         c->y[t * c->N + n] = o[0] + b;
                         c->y[(t + 1) * c->N + n] = o[1] + b;
                         t += 2;
@@ -692,8 +695,8 @@ static void quant_job(void *arg, int ith, int nth) {
         char *row = q->xq + (size_t)t * q->xq_row;
         lt_cpu_quant_q8_0(q->x + t * q->K, (lt_block_q8_0 *)row, q->K);
 #if LT_X86
-        if (q->extend == 3) xv_extend(row, q->K / LT_QK);
-        else if (q->extend) xq_extend(row, q->K / LT_QK, q->extend == 2);
+        if (q->extend == 3) xv_extend(row, q->K / LT_QK8_0);
+        else if (q->extend) xq_extend(row, q->K / LT_QK8_0, q->extend == 2);
 #endif
     }
 }
@@ -701,8 +704,8 @@ static void quant_job(void *arg, int ith, int nth) {
 /* bytes of one activation row as the quantized dot products read it */
 static size_t xq_row_bytes(lt_dtype wt, int64_t K, bool avx2, bool vnni) {
 #if LT_X86
-    if (vnni) return xv_row_bytes(K / LT_QK);
-    if (avx2) return xq_ext_row_bytes(K / LT_QK, wt == LT_Q4_0);
+    if (vnni) return xv_row_bytes(K / LT_QK8_0);
+    if (avx2) return xq_ext_row_bytes(K / LT_QK8_0, wt == LT_Q4_0);
 #endif
     return lt_row_bytes(LT_Q8_0, K);
 }

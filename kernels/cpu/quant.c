@@ -1,14 +1,15 @@
 /* quant.c - row conversion between f32 and the weight dtypes (f16, bf16, q8_0, q4_0).
  *
- * Quantization follows GGML's reference rounding exactly (quantize_row_q8_0_ref,
- * quantize_row_q4_0_ref), so rows written here are bit-identical to llama.cpp's. The q8_0
- * quantizer has an AVX2 twin (used for matmul activations) that produces the same bits.
- * Also holds the run-time CPU feature check. Leaves out: k-quants, importance matrices.
+ * The scalar conversions are the dtype table's (core/base/dtype.h: lt_math.h's formulas,
+ * GGML's reference rounding, so rows are bit-identical to llama.cpp's); this file adds the
+ * fast paths that give the same bits: an AVX2 q8_0 quantizer (also used for matmul
+ * activations) and F16C f16 -> f32. Also holds the run-time CPU feature check.
+ * Leaves out: k-quants, importance matrices.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/dtype.h"
 #include "cpu_impl.h"
 
 #if LT_X86
@@ -43,25 +44,13 @@ bool lt_cpu_has_avx2(void) {
 
 /* ---- q8_0 ------------------------------------------------------------------------------------ */
 
-static void quant_q8_0_scalar(const float *x, lt_block_q8_0 *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++) {
-        const float *xb = x + i * LT_QK;
-        float amax = 0.0f;
-        for (int j = 0; j < LT_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[i].d = lt_f32_to_f16(d);
-        for (int j = 0; j < LT_QK; j++) y[i].q[j] = (int8_t)roundf(xb[j] * id);
-    }
-}
-
 #if LT_X86
 LT_AVX2 static void quant_q8_0_avx2(const float *x, lt_block_q8_0 *y, int64_t nb) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256 half = _mm256_set1_ps(0.49999997f);
     const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int64_t i = 0; i < nb; i++) {
-        const float *xb = x + i * LT_QK;
+        const float *xb = x + i * LT_QK8_0;
         __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
         __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
         __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
@@ -93,35 +82,11 @@ LT_AVX2 static void quant_q8_0_avx2(const float *x, lt_block_q8_0 *y, int64_t nb
 void lt_cpu_quant_q8_0(const float *x, lt_block_q8_0 *y, int64_t n) {
 #if LT_X86
     if (lt_cpu_has_avx2()) {
-        quant_q8_0_avx2(x, y, n / LT_QK);
+        quant_q8_0_avx2(x, y, n / LT_QK8_0);
         return;
     }
 #endif
-    quant_q8_0_scalar(x, y, n / LT_QK);
-}
-
-/* ---- q4_0 ------------------------------------------------------------------------------------ */
-
-static void quant_q4_0(const float *x, lt_block_q4_0 *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++) {
-        const float *xb = x + i * LT_QK;
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < LT_QK; j++) {
-            if (amax < fabsf(xb[j])) {
-                amax = fabsf(xb[j]);
-                max = xb[j];
-            }
-        }
-        const float d = max / -8.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[i].d = lt_f32_to_f16(d);
-        for (int j = 0; j < LT_QK / 2; j++) {
-            const float x0 = xb[j] * id, x1 = xb[LT_QK / 2 + j] * id;
-            int8_t a = (int8_t)(x0 + 8.5f), b = (int8_t)(x1 + 8.5f);
-            uint8_t xi0 = (uint8_t)(a < 15 ? a : 15), xi1 = (uint8_t)(b < 15 ? b : 15);
-            y[i].q[j] = (uint8_t)(xi0 | (xi1 << 4));
-        }
-    }
+    lt_dtype_row_from_f32(LT_Q8_0, x, y, n);
 }
 
 /* ---- f16 ------------------------------------------------------------------------------------- */
@@ -137,64 +102,16 @@ LT_AVX2 static void f16_to_f32_avx2(const uint16_t *s, float *d, int64_t n) {
 /* ---- public ---------------------------------------------------------------------------------- */
 
 void lt_cpu_dequant_row(lt_dtype t, const void *src, float *dst, int64_t n) {
-    switch (t) {
-    case LT_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
-    case LT_F16: {
-        const uint16_t *s = src;
 #if LT_X86
-        if (lt_cpu_has_avx2()) {
-            f16_to_f32_avx2(s, dst, n);
-            break;
-        }
+    if (t == LT_F16 && lt_cpu_has_avx2()) {
+        f16_to_f32_avx2(src, dst, n);
+        return;
+    }
 #endif
-        for (int64_t i = 0; i < n; i++) dst[i] = lt_f16_to_f32(s[i]);
-        break;
-    }
-    case LT_BF16: {
-        const uint16_t *s = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = lt_bf16_to_f32(s[i]);
-        break;
-    }
-    case LT_Q8_0: {
-        const lt_block_q8_0 *b = src;
-        for (int64_t i = 0; i < n / LT_QK; i++) {
-            const float d = lt_f16_to_f32(b[i].d);
-            for (int j = 0; j < LT_QK; j++) dst[i * LT_QK + j] = d * (float)b[i].q[j];
-        }
-        break;
-    }
-    case LT_Q4_0: {
-        const lt_block_q4_0 *b = src;
-        for (int64_t i = 0; i < n / LT_QK; i++) {
-            const float d = lt_f16_to_f32(b[i].d);
-            for (int j = 0; j < LT_QK / 2; j++) {
-                dst[i * LT_QK + j] = d * (float)((b[i].q[j] & 15) - 8);
-                dst[i * LT_QK + j + LT_QK / 2] = d * (float)((b[i].q[j] >> 4) - 8);
-            }
-        }
-        break;
-    }
-    case LT_I32: memcpy(dst, src, (size_t)n * 4); break; /* bit copy; never reached via the ops */
-    default: LT_ASSERT(!"bad dtype");
-    }
+    lt_dtype_row_to_f32(t, src, dst, n);
 }
 
 void lt_cpu_quant_row(lt_dtype t, const float *src, void *dst, int64_t n) {
-    switch (t) {
-    case LT_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
-    case LT_F16: {
-        uint16_t *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = lt_f32_to_f16(src[i]);
-        break;
-    }
-    case LT_BF16: {
-        uint16_t *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = lt_f32_to_bf16(src[i]);
-        break;
-    }
-    case LT_Q8_0: lt_cpu_quant_q8_0(src, dst, n); break;
-    case LT_Q4_0: quant_q4_0(src, dst, n / LT_QK); break;
-    case LT_I32: memcpy(dst, src, (size_t)n * 4); break;
-    default: LT_ASSERT(!"bad dtype");
-    }
+    if (t == LT_Q8_0) lt_cpu_quant_q8_0(src, dst, n);
+    else lt_dtype_row_from_f32(t, src, dst, n);
 }

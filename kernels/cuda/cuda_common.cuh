@@ -102,8 +102,8 @@ static __device__ __forceinline__ float lt_cu_elem(lt_dtype t, const void *row, 
     case LT_F32: return ((const float *)row)[j];
     case LT_F16: return lt_cu_h2f(((const uint16_t *)row)[j]);
     case LT_BF16: return lt_bf16_to_f32(((const uint16_t *)row)[j]);
-    case LT_Q8_0: return lt_q8_0_get((const lt_block_q8_0 *)row + j / LT_QK, (int)(j % LT_QK));
-    case LT_Q4_0: return lt_q4_0_get((const lt_block_q4_0 *)row + j / LT_QK, (int)(j % LT_QK));
+    case LT_Q8_0: return lt_q8_0_get((const lt_block_q8_0 *)row + j / LT_QK8_0, (int)(j % LT_QK8_0));
+    case LT_Q4_0: return lt_q4_0_get((const lt_block_q4_0 *)row + j / LT_QK4_0, (int)(j % LT_QK4_0));
     default: return 0.0f;
     }
 }

@@ -58,11 +58,14 @@ static __global__ void to_half_kernel(uint16_t *y, const float *x, int bf16, int
 
 /* f32 -> q8_0 / q4_0, one thread per block; x rows are contiguous so block b covers
  * elements [32b, 32b+32) of the flat array and lands at byte b*block_bytes. */
+static constexpr int QK = LT_QK8_0; /* elements per block of either type */
+static_assert(LT_QK4_0 == QK, "quant_kernel serves q8_0 and q4_0 with one block length");
+
 static __global__ void quant_kernel(void *y, const float *x, lt_dtype t, int64_t nblocks) {
     for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < nblocks; b += (int64_t)gridDim.x * blockDim.x) {
-        float v[LT_QK];
-        const float4 *src = (const float4 *)(x + b * LT_QK); /* cudaMalloc'd rows of 32 floats: 16-byte aligned */
-        for (int i = 0; i < LT_QK / 4; i++) {
+        float v[QK];
+        const float4 *src = (const float4 *)(x + b * QK); /* cudaMalloc'd rows of 32 floats: 16-byte aligned */
+        for (int i = 0; i < QK / 4; i++) {
             float4 f = src[i];
             v[4 * i] = f.x, v[4 * i + 1] = f.y, v[4 * i + 2] = f.z, v[4 * i + 3] = f.w;
         }
@@ -73,8 +76,8 @@ static __global__ void quant_kernel(void *y, const float *x, lt_dtype t, int64_t
 
 static __global__ void quant_kernel_unaligned(void *y, const float *x, lt_dtype t, int64_t nblocks) {
     for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < nblocks; b += (int64_t)gridDim.x * blockDim.x) {
-        float v[LT_QK];
-        for (int i = 0; i < LT_QK; i++) v[i] = x[b * LT_QK + i];
+        float v[QK];
+        for (int i = 0; i < QK; i++) v[i] = x[b * QK + i];
         if (t == LT_Q8_0) lt_quant_q8_0(v, (lt_block_q8_0 *)y + b);
         else lt_quant_q4_0(v, (lt_block_q4_0 *)y + b);
     }
@@ -109,7 +112,7 @@ lt_status lt_cuda_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_e
     case LT_BF16: return lt_cuda_f32_to_half(c, y->data, y->dtype, src, n, err);
     case LT_Q8_0:
     case LT_Q4_0: {
-        int64_t nb = n / LT_QK;
+        int64_t nb = n / lt_dtype_block(y->dtype);
         if (((uintptr_t)src & 15) == 0)
             quant_kernel<<<lt_cu_grid(c, nb, 128), 128, 0, c->stream>>>(y->data, src, y->dtype, nb);
         else

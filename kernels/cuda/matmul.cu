@@ -101,7 +101,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     int64_t n = (int64_t)blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31, s = lane & 3;
     if (n >= N) return;
-    int nb = K / LT_QK;
+    int nb = K / LT_QK8_0;
     const lt_block_q8_0 *wr = w + n * nb;
     float acc[NT];
 #pragma unroll
@@ -117,7 +117,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
             q[2 * k] = (float)(int8_t)(u & 0xff);
             q[2 * k + 1] = (float)(int8_t)(u >> 8);
         }
-        int e = b * LT_QK + 8 * s;
+        int e = b * LT_QK8_0 + 8 * s;
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             const float *xt = x + (int64_t)t * K;
@@ -139,7 +139,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     int64_t n = (int64_t)blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31, s = lane & 3;
     if (n >= N) return;
-    int nb = K / LT_QK;
+    int nb = K / LT_QK4_0;
     const lt_block_q4_0 *wr = w + n * nb;
     float acc[NT];
 #pragma unroll
@@ -155,13 +155,13 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
             lo[k] = (float)((int)((u >> (8 * k)) & 15) - 8);
             hi[k] = (float)((int)((u >> (8 * k + 4)) & 15) - 8);
         }
-        int e = b * LT_QK + 4 * s;
+        int e = b * LT_QK4_0 + 4 * s;
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             const float *xt = x + (int64_t)t * K;
             float p = 0.0f;
             DOT4(p, xt, e, lo[0], lo[1], lo[2], lo[3]);
-            DOT4(p, xt, e + LT_QK / 2, hi[0], hi[1], hi[2], hi[3]);
+            DOT4(p, xt, e + LT_QK4_0 / 2, hi[0], hi[1], hi[2], hi[3]);
             acc[t] += d * p;
         }
     }

@@ -1,0 +1,118 @@
+/* dtype.c - the dtype traits table (see dtype.h) and the scalar host row conversions.
+ *
+ * The conversions are plain loops over lt_math.h's formulas (lt_f32_to_f16, lt_quant_q8_0,
+ * ...), the reference the CPU backend's SIMD paths and the CUDA kernels match bit for bit.
+ * Leaves out: SIMD (kernels/cpu/quant.c has the fast paths the CPU backend's ops use).
+ */
+#include "dtype.h"
+
+#include <string.h>
+
+#include "status.h"
+
+/* ---- row conversions --------------------------------------------------------------------- */
+
+static void f32_to_f32(const void *row, float *out, int64_t n) { memcpy(out, row, (size_t)n * sizeof(float)); }
+static void f32_from_f32(const float *x, void *row, int64_t n) { memcpy(row, x, (size_t)n * sizeof(float)); }
+
+static void f16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *s = row;
+    for (int64_t i = 0; i < n; i++) out[i] = lt_f16_to_f32(s[i]);
+}
+
+static void f16_from_f32(const float *x, void *row, int64_t n) {
+    uint16_t *d = row;
+    for (int64_t i = 0; i < n; i++) d[i] = lt_f32_to_f16(x[i]);
+}
+
+static void bf16_to_f32(const void *row, float *out, int64_t n) {
+    const uint16_t *s = row;
+    for (int64_t i = 0; i < n; i++) out[i] = lt_bf16_to_f32(s[i]);
+}
+
+static void bf16_from_f32(const float *x, void *row, int64_t n) {
+    uint16_t *d = row;
+    for (int64_t i = 0; i < n; i++) d[i] = lt_f32_to_bf16(x[i]);
+}
+
+static void q8_0_to_f32(const void *row, float *out, int64_t n) {
+    const lt_block_q8_0 *b = row;
+    for (int64_t i = 0; i < n / LT_QK8_0; i++) lt_dequant_q8_0(b + i, out + i * LT_QK8_0);
+}
+
+static void q8_0_from_f32(const float *x, void *row, int64_t n) {
+    lt_block_q8_0 *b = row;
+    for (int64_t i = 0; i < n / LT_QK8_0; i++) lt_quant_q8_0(x + i * LT_QK8_0, b + i);
+}
+
+static void q4_0_to_f32(const void *row, float *out, int64_t n) {
+    const lt_block_q4_0 *b = row;
+    for (int64_t i = 0; i < n / LT_QK4_0; i++) lt_dequant_q4_0(b + i, out + i * LT_QK4_0);
+}
+
+static void q4_0_from_f32(const float *x, void *row, int64_t n) {
+    lt_block_q4_0 *b = row;
+    for (int64_t i = 0; i < n / LT_QK4_0; i++) lt_quant_q4_0(x + i * LT_QK4_0, b + i);
+}
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+/* LT_F32_BLOCK_, LT_F32_BYTES_, ... from the layout list; a dtype listed twice would redefine
+ * its constants, and LT_LAYOUTS_ checks that none is missing. */
+#define LAYOUT_CONSTS_(dt, blk, bytes) dt##_BLOCK_ = (blk), dt##_BYTES_ = (bytes),
+#define LAYOUT_COUNT_(dt, blk, bytes) +1
+enum { LT_DTYPE_LAYOUTS(LAYOUT_CONSTS_) LT_LAYOUTS_ = 0 LT_DTYPE_LAYOUTS(LAYOUT_COUNT_) };
+_Static_assert((int)LT_LAYOUTS_ == (int)LT_DTYPE_COUNT, "LT_DTYPE_LAYOUTS (lt_math.h) must list every dtype");
+
+#define ROW(dt, nm, gguf, st, to, from)                                                                  \
+    [dt] = {.name = nm, .block = dt##_BLOCK_, .block_bytes = dt##_BYTES_, .gguf_type = gguf, .st_name = st, \
+            .quantized = dt##_BLOCK_ > 1, .to_f32 = to, .from_f32 = from}
+
+/* GGML type ids: F32 0, F16 1, Q4_0 2, Q8_0 8, BF16 30; i32 (GGML's 26) and safetensors' "I32" are
+ * left out on purpose: lathe reads and writes no i32 tensors in model files. */
+static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
+    ROW(LT_F32, "f32", 0, "F32", f32_to_f32, f32_from_f32),
+    ROW(LT_F16, "f16", 1, "F16", f16_to_f32, f16_from_f32),
+    ROW(LT_BF16, "bf16", 30, "BF16", bf16_to_f32, bf16_from_f32),
+    ROW(LT_Q8_0, "q8_0", 8, NULL, q8_0_to_f32, q8_0_from_f32),
+    ROW(LT_Q4_0, "q4_0", 2, NULL, q4_0_to_f32, q4_0_from_f32),
+    ROW(LT_I32, "i32", -1, NULL, NULL, NULL),
+};
+
+static const lt_dtype_traits k_invalid = {.name = "?", .block = 1, .block_bytes = 0, .gguf_type = -1};
+
+const lt_dtype_traits *lt_dtype_info(lt_dtype t) {
+    return ((int)t >= 0 && t < LT_DTYPE_COUNT) ? &k_traits[t] : &k_invalid;
+}
+
+const char *lt_dtype_name(lt_dtype t) { return lt_dtype_info(t)->name; }
+
+lt_dtype lt_dtype_from_name(const char *name) {
+    for (int i = 0; name && i < LT_DTYPE_COUNT; i++)
+        if (strcmp(name, k_traits[i].name) == 0) return (lt_dtype)i;
+    return LT_DTYPE_COUNT;
+}
+
+lt_dtype lt_dtype_from_gguf(uint32_t gguf_type) {
+    for (int i = 0; i < LT_DTYPE_COUNT; i++)
+        if (k_traits[i].gguf_type >= 0 && (uint32_t)k_traits[i].gguf_type == gguf_type) return (lt_dtype)i;
+    return LT_DTYPE_COUNT;
+}
+
+lt_dtype lt_dtype_from_safetensors(const char *st_name) {
+    for (int i = 0; st_name && i < LT_DTYPE_COUNT; i++)
+        if (k_traits[i].st_name && strcmp(st_name, k_traits[i].st_name) == 0) return (lt_dtype)i;
+    return LT_DTYPE_COUNT;
+}
+
+void lt_dtype_row_to_f32(lt_dtype t, const void *row, float *out, int64_t n) {
+    const lt_dtype_traits *d = lt_dtype_info(t);
+    LT_ASSERT(d->to_f32 != NULL);
+    d->to_f32(row, out, n);
+}
+
+void lt_dtype_row_from_f32(lt_dtype t, const float *x, void *row, int64_t n) {
+    const lt_dtype_traits *d = lt_dtype_info(t);
+    LT_ASSERT(d->from_f32 != NULL);
+    d->from_f32(x, row, n);
+}

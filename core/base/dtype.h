@@ -1,0 +1,52 @@
+/* dtype.h - the dtype traits table: per lt_dtype its name, block layout, file-format type ids
+ * and host row conversions to and from f32.
+ *
+ * One entry per dtype, in one table (dtype.c); code that needs a dtype's name, size, GGUF or
+ * safetensors id, or a host conversion asks the table instead of switching on the dtype.
+ * Elements and bytes per block come from LT_DTYPE_LAYOUTS in kernels/lt_math.h (device code
+ * needs them too, through lt_dtype_block / lt_row_bytes), so the two cannot disagree.
+ * The conversions are the scalar formulas of lt_math.h: bit-identical to the CPU backend's
+ * SIMD paths and to the CUDA convert op. Host code outside a backend (format readers and
+ * writers, model loading) converts rows with lt_dtype_row_to_f32 / lt_dtype_row_from_f32.
+ * Leaves out: dtypes lathe does not store (k-quants, f64, 8/16/64-bit integers), conversion
+ * between two non-f32 dtypes (go through f32), and device memory (the backends' convert op).
+ */
+#ifndef LT_DTYPE_H
+#define LT_DTYPE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernels/lt_math.h"
+
+typedef struct lt_dtype_traits {
+    const char *name;    /* "f32", "q8_0", ... ("?" for the invalid-dtype entry) */
+    int block;           /* elements per block (1: not blocked) */
+    int block_bytes;     /* bytes per block */
+    int gguf_type;       /* GGML type id of GGUF tensors; -1 if lathe keeps no such tensors in GGUF */
+    const char *st_name; /* safetensors "dtype" string; NULL if lathe keeps no such tensors there */
+    bool quantized;      /* blocks of scaled integers (block > 1) */
+    /* n elements (a multiple of block) of a row -> f32; NULL: not numbers (i32) */
+    void (*to_f32)(const void *row, float *out, int64_t n);
+    /* f32 -> a row of n elements (a multiple of block); NULL: cannot be written */
+    void (*from_f32)(const float *x, void *row, int64_t n);
+} lt_dtype_traits;
+
+/* The entry of t. Never NULL: a t outside [0, LT_DTYPE_COUNT) gets an entry named "?" with
+ * block 1, 0 bytes, no file ids and no conversions (what lt_dtype_block and
+ * lt_dtype_block_bytes say of it). */
+const lt_dtype_traits *lt_dtype_info(lt_dtype t);
+
+/* The dtype's name ("f32", "q8_0", ...; "?" when invalid) and the inverse. */
+const char *lt_dtype_name(lt_dtype t);
+/* These three give LT_DTYPE_COUNT when no dtype matches (name may be NULL). */
+lt_dtype lt_dtype_from_name(const char *name);
+lt_dtype lt_dtype_from_gguf(uint32_t gguf_type);
+lt_dtype lt_dtype_from_safetensors(const char *st_name);
+
+/* One row of n elements (a multiple of the block size) between dtype t and f32, on the host.
+ * Aborts (LT_ASSERT) when t has no such conversion (i32, an invalid dtype). */
+void lt_dtype_row_to_f32(lt_dtype t, const void *row, float *out, int64_t n);
+void lt_dtype_row_from_f32(lt_dtype t, const float *x, void *row, int64_t n);
+
+#endif
