@@ -17,8 +17,10 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/vision/detect.h"
 
 struct lt_yolo {
+    lt_detector base; /* first: an lt_yolo is an lt_detector (core/vision/detector.h) */
     lt_backend *be;
     lt_dn_net *net;
     int max_batch;
@@ -35,13 +37,6 @@ struct lt_yolo {
     int classes, last_yolo;
     bool keep; /* LT_YOLO_KEEP_OUTPUTS: every layer keeps its own buffer */
 };
-
-void lt_detect_opts_default(lt_detect_opts *o) {
-    o->thresh = 0.25f;
-    o->nms = 0.45f;
-    o->tile = 0;
-    o->overlap = 0.2f;
-}
 
 static lt_tensor nview(const lt_tensor *t, int n) {
     lt_tensor v = *t;
@@ -215,6 +210,21 @@ static lt_status setup_tensors(lt_yolo *m, const int *blk, const size_t *bytes, 
     return LT_OK;
 }
 
+/* ---- the lt_detector view ------------------------------------------------------------------ */
+
+static lt_status det_detect_many(lt_detector *d, const lt_image *ims, int n, const lt_detect_opts *o,
+                                 lt_detection **dets, int *counts, lt_err *err) {
+    return lt_yolo_detect_many((lt_yolo *)d, ims, n, o, dets, counts, err);
+}
+
+static lt_status det_forward(lt_detector *d, const float *input, int n, lt_err *err) {
+    return lt_yolo_forward((lt_yolo *)d, input, n, err);
+}
+
+static void det_close(lt_detector *d) { lt_yolo_close((lt_yolo *)d); }
+
+static const lt_detector_ops k_detector_ops = {"darknet-yolo", det_detect_many, det_forward, det_close};
+
 lt_status lt_yolo_open_net(lt_yolo **out, lt_dn_net *net, lt_backend *be, int max_batch, int flags, lt_err *err) {
     *out = NULL;
     if (max_batch < 1 || max_batch > 4096) {
@@ -237,6 +247,15 @@ lt_status lt_yolo_open_net(lt_yolo **out, lt_dn_net *net, lt_backend *be, int ma
         lt_yolo_close(m);
         return s;
     }
+    m->base = (lt_detector){.ops = &k_detector_ops,
+                            .be = be,
+                            .classes = m->classes,
+                            .max_batch = max_batch,
+                            .in_w = net->w,
+                            .in_h = net->h,
+                            .in_c = net->c,
+                            .mem_bytes = lt_yolo_mem_bytes(m),
+                            .flops = lt_darknet_flops(net)};
     *out = m;
     return LT_OK;
 }
@@ -246,13 +265,24 @@ lt_status lt_yolo_open(lt_yolo **out, const char *cfg_path, const char *weights_
     lt_dn_net *net;
     *out = NULL;
     LT_TRY(lt_darknet_parse(&net, cfg_path, err));
-    lt_status s = lt_darknet_load_weights(net, weights_path, err);
+    lt_status s = weights_path ? lt_darknet_load_weights(net, weights_path, err) : lt_darknet_init_random(net, 1, err);
     if (s != LT_OK) {
         lt_darknet_free(net);
         return s;
     }
     return lt_yolo_open_net(out, net, be, max_batch, 0, err);
 }
+
+lt_status lt_yolo_open_detector(lt_detector **out, const char *cfg_path, const char *weights_path, lt_backend *be,
+                                int max_batch, lt_err *err) {
+    lt_yolo *m;
+    *out = NULL;
+    LT_TRY(lt_yolo_open(&m, cfg_path, weights_path, be, max_batch, err));
+    *out = &m->base;
+    return LT_OK;
+}
+
+lt_detector *lt_yolo_detector(lt_yolo *m) { return &m->base; }
 
 /* ---- forward --------------------------------------------------------------------------------- */
 
@@ -694,45 +724,15 @@ lt_status lt_yolo_detect(lt_yolo *m, const lt_image *im, const lt_detect_opts *o
     return lt_yolo_detect_many(m, im, 1, o, dets, count, err);
 }
 
-/* ---- drawing ----------------------------------------------------------------------------------- */
-
-void lt_yolo_draw(lt_image *im, const lt_detection *d, int n, char *const *names, int n_names, int classes) {
-    int th = (int)(im->h * .006f);
-    if (th < 1) th = 1;
-    int scale = im->h >= 600 ? 2 : 1;
-    for (int i = n - 1; i >= 0; i--) { /* most confident drawn last, on top */
-        float rgb[3];
-        lt_image_class_color(d[i].class_id, classes, rgb);
-        int l = (int)d[i].left, t = (int)d[i].top, r = (int)(d[i].left + d[i].width),
-            b = (int)(d[i].top + d[i].height);
-        if (l < 0) l = 0;
-        if (t < 0) t = 0;
-        if (r > im->w - 1) r = im->w - 1;
-        if (b > im->h - 1) b = im->h - 1;
-        lt_image_draw_box(im, l, t, r, b, th, rgb);
-        char label[96];
-        if (names && d[i].class_id < n_names)
-            snprintf(label, sizeof label, "%s %d%%", names[d[i].class_id], (int)(d[i].confidence * 100 + .5f));
-        else snprintf(label, sizeof label, "class %d %d%%", d[i].class_id, (int)(d[i].confidence * 100 + .5f));
-        int lw = lt_image_text_width(label, scale) + 2 * scale, lh = 9 * scale;
-        int ly = t - lh >= 0 ? t - lh : t;
-        lt_image_fill_rect(im, l, ly, l + lw, ly + lh, rgb);
-        const float black[3] = {0, 0, 0};
-        lt_image_draw_text(im, l + scale, ly + scale, label, scale, black);
-    }
-}
+/* ---- image files ------------------------------------------------------------------------------- */
 
 lt_status lt_yolo_detect_file(lt_yolo *m, const char *path, const lt_detect_opts *o, char *const *names,
                               int n_names, lt_detection **dets, int *count, lt_image *annotated, lt_err *err) {
-    lt_image im;
+    lt_detect_result r;
     *dets = NULL, *count = 0;
-    LT_TRY(lt_image_load(&im, path, err));
-    lt_status s = lt_yolo_detect(m, &im, o, dets, count, err);
-    if (s == LT_OK && annotated) {
-        lt_yolo_draw(&im, *dets, *count, names, n_names, m->classes);
-        *annotated = im;
-        return LT_OK;
-    }
-    lt_image_free(&im);
-    return s;
+    LT_TRY(lt_detect_file_with(&m->base, names, n_names, path, o, annotated != NULL, &r, err));
+    *dets = r.dets, *count = r.n;
+    if (annotated) *annotated = r.image;
+    else lt_image_free(&r.image);
+    return LT_OK;
 }

@@ -9,6 +9,8 @@
  * With tiling, the image is also cut into overlapping tiles, each run at network resolution;
  * the boxes are mapped back to the image and merged with per-class greedy NMS (IoU, plus
  * containment, which drops the parts of objects that tile edges cut off).
+ * Every lt_yolo is also an lt_detector (core/vision/detector.h): lt_yolo_open_detector is the
+ * opener a session's creator hands to core (lt_session_opts.open_detector).
  * Leaves out: training, [region] heads, multi-label output formats beyond lt_detection.
  */
 #ifndef LT_YOLO_H
@@ -17,30 +19,23 @@
 #include "core/backend/backend.h"
 #include "core/formats/darknet.h"
 #include "core/formats/image.h"
+#include "core/vision/detector.h"
 
 typedef struct lt_yolo lt_yolo;
 
-/* One (box, class) pair, in pixels of the original image. */
-typedef struct lt_detection {
-    int class_id;
-    float confidence;                /* objectness * p(class) */
-    float left, top, width, height;  /* may extend past the image edges, as darknet's */
-} lt_detection;
-
-typedef struct lt_detect_opts {
-    float thresh;   /* keep (box, class) pairs with a probability above this (darknet -thresh), 0.25 */
-    float nms;      /* NMS overlap threshold, 0.45 (darknet's); 0 turns NMS off */
-    int tile;       /* 0: whole image only; N: also N x N pixel tiles (clipped to the image) */
-    float overlap;  /* fraction of a tile shared with its neighbour, in [0, 0.9]; 0.2 */
-} lt_detect_opts;
-
-/* Fills the defaults above. */
-void lt_detect_opts_default(lt_detect_opts *o);
+/* lt_detection, lt_detect_opts and lt_detect_opts_default live in core/vision/detector.h. */
 
 /* Opens a detector from a .cfg and .weights, with activations for up to max_batch images
- * (tiles count as images) per forward pass. */
+ * (tiles count as images) per forward pass. weights_path NULL = random weights (seed 1, as
+ * lt_darknet_init_random), for timing a cfg without its weights. */
 lt_status lt_yolo_open(lt_yolo **out, const char *cfg_path, const char *weights_path, lt_backend *be, int max_batch,
                        lt_err *err);
+/* The same as a core detector (an lt_detector_open_fn); lt_detector_close closes it. */
+lt_status lt_yolo_open_detector(lt_detector **out, const char *cfg_path, const char *weights_path, lt_backend *be,
+                                int max_batch, lt_err *err);
+/* The detector view of m (the same object; closing either closes both). */
+lt_detector *lt_yolo_detector(lt_yolo *m);
+
 /* Flags of lt_yolo_open_net. Without KEEP_OUTPUTS, activation buffers are shared between
  * layers whose lifetimes do not overlap (a fraction of the memory). */
 #define LT_YOLO_KEEP_OUTPUTS 1 /* every layer keeps its output, for lt_yolo_layer_output */
@@ -73,12 +68,9 @@ lt_status lt_yolo_detect_many(lt_yolo *m, const lt_image *ims, int n, const lt_d
 lt_status lt_yolo_detect(lt_yolo *m, const lt_image *im, const lt_detect_opts *o, lt_detection **dets, int *count,
                          lt_err *err);
 
-/* Draws boxes and "name 87%" labels (darknet's class colours) onto im. names may be NULL
- * (labels show class ids). */
-void lt_yolo_draw(lt_image *im, const lt_detection *d, int n, char *const *names, int n_names, int classes);
-
-/* For front ends (the workbench's /detect): loads the image at path, detects, and returns
- * the detections and, when annotated is not NULL, a copy of the image with them drawn. */
+/* Loads the image at path, detects, and returns the detections and, when annotated is not
+ * NULL, a copy of the image with them drawn (lt_detect_draw). Front ends use lt_detect_file
+ * (core/vision/detect.h), which does the same through the lt_detector interface. */
 lt_status lt_yolo_detect_file(lt_yolo *m, const char *path, const lt_detect_opts *o, char *const *names,
                               int n_names, lt_detection **dets, int *count, lt_image *annotated, lt_err *err);
 

@@ -92,7 +92,7 @@ static int g_ext_runs;
 static lt_status ext_exec(lt_session *s, const lt_args *a, lt_sink *k, lt_err *e) {
     g_ext_runs++;
     lt_session_set_digest(s, 42);
-    if (a->argc > 1 && !strcmp(a->argv[1], "fail")) return lt_err_set(e, LT_EINVAL, "detect: failed on purpose");
+    if (a->argc > 1 && !strcmp(a->argv[1], "fail")) return lt_err_set(e, LT_EINVAL, "probe: failed on purpose");
     return LT_OK;
 }
 
@@ -125,16 +125,16 @@ static void test_session_errors(void) {
     CHECK(!lt_session_quit_requested(s));
     CHECK(lt_session_exec(s, "q", NULL, &err) == LT_OK && lt_session_quit_requested(s));
     /* a feature registers its own table; it runs through the same exec */
-    static const lt_cmd ext[] = {{"detect", NULL, "detect IMAGE", "find objects", 1, 1, NULL, true, ext_exec}, {NULL}};
-    static const lt_cmd_table te = {"detect", ext};
+    static const lt_cmd ext[] = {{"probe", NULL, "probe IMAGE", "find objects", 1, 1, NULL, true, ext_exec}, {NULL}};
+    static const lt_cmd_table te = {"probe", ext};
     CHECK(lt_session_add_commands(s, &te, &err) == LT_OK);
     CHECK(lt_session_add_commands(s, &te, &err) == LT_EINVAL);
-    CHECK(lt_session_exec(s, "detect img.png", NULL, &err) == LT_OK && g_ext_runs == 1);
+    CHECK(lt_session_exec(s, "probe img.png", NULL, &err) == LT_OK && g_ext_runs == 1);
     CHECK(lt_session_last(s)->has_digest && lt_session_last(s)->digest == 42 &&
-          !strcmp(lt_session_last(s)->cmd, "detect"));
-    CHECK(lt_session_exec(s, "detect fail", NULL, &err) == LT_EINVAL && g_ext_runs == 2 &&
+          !strcmp(lt_session_last(s)->cmd, "probe"));
+    CHECK(lt_session_exec(s, "probe fail", NULL, &err) == LT_EINVAL && g_ext_runs == 2 &&
           lt_session_last(s)->code == LT_EINVAL);
-    CHECK(lt_session_exec(s, "detect", NULL, &err) == LT_EINVAL && g_ext_runs == 2);
+    CHECK(lt_session_exec(s, "probe", NULL, &err) == LT_EINVAL && g_ext_runs == 2);
     /* generic object slot */
     static int closed;
     int *obj = &closed;

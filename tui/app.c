@@ -5,9 +5,10 @@
  *
  * Keys: Enter runs the input line (plain text = chat, "/cmd ..." = a command); Ctrl-P opens
  * the palette; Esc cancels the running job (or closes the palette / clears the line);
- * PgUp/PgDn scroll the transcript; Up/Down walk the history; Ctrl-L redraws. After `detect`
- * the main pane shows the annotated image in half-block colour cells with the detections
- * beside it, above the transcript, until the next command (or Esc when idle).
+ * PgUp/PgDn scroll the transcript; Up/Down walk the history; Ctrl-L redraws. When a command
+ * sends a preview (lt_sink_preview; `detect` does), the main pane shows the image in
+ * half-block colour cells with its lines beside it, above the transcript, until the next
+ * command (or Esc when idle).
  * Leaves out: mouse support, images inside the scrollback.
  */
 #include <langinfo.h>
@@ -21,10 +22,10 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/assets.h"
 #include "core/llm/generate.h"
 #include "core/app/session.h"
 #include "cli_session.h"
-#include "cmd_detect.h"
 #include "curses.h"
 #include "layout.h"
 #include "nvml.h"
@@ -65,9 +66,9 @@ typedef struct app {
     bool prog_on;
     char status[512];
     bool status_err;
-    /* the last detect result, copied by the worker (the session owns the original) */
+    /* the last preview a command sent, copied by the worker (the command owns the original) */
     lt_image pv_img;
-    char **pv_lines; /* one per detection: "dog 0.98 [l t w h]" */
+    char **pv_lines; /* one per item found, e.g. "dog 0.98 [l t w h]" */
     int pv_n;
     bool pv_on;
     lt_image_cells pv_cells; /* cached for the size it was made for */
@@ -190,7 +191,7 @@ static void clear_queue(app *a) { /* mu held */
     a->n_queue = 0;
 }
 
-/* ==== detection preview ========================================================== */
+/* ==== preview =================================================================== */
 
 static void preview_clear(app *a) { /* mu held */
     lt_image_free(&a->pv_img);
@@ -203,39 +204,28 @@ static void preview_clear(app *a) { /* mu held */
     a->pv_on = false;
 }
 
-/* Copies the session's last detect result (worker thread, which runs commands). */
-static void preview_take(app *a) {
-    const lt_image *img;
-    const lt_detection *d;
-    char *const *names;
-    int n, n_names;
-    if (!lt_detect_preview(a->s, &img, &d, &n, &names, &n_names)) return;
+/* The sink's preview callback (worker thread, while a command runs): copies the image and
+ * its lines, then swaps them in under mu. */
+static void sink_preview(void *ud, const lt_image *img, const char *const *lines, int n) {
+    app *a = ud;
     lt_image copy = {0};
     lt_err err;
     if (lt_image_alloc(&copy, img->w, img->h, img->c, 0, &err) != LT_OK) return;
     memcpy(copy.data, img->data, sizeof(float) * (size_t)img->w * img->h * img->c);
-    char **lines = calloc((size_t)n + 1, sizeof *lines);
-    for (int i = 0; lines && i < n; i++) {
-        char b[160];
-        const char *nm = names && d[i].class_id >= 0 && d[i].class_id < n_names ? names[d[i].class_id] : NULL;
-        if (nm) snprintf(b, sizeof b, "%s %.2f [%.0f %.0f %.0f %.0f]", nm, d[i].confidence, d[i].left, d[i].top,
-                         d[i].width, d[i].height);
-        else snprintf(b, sizeof b, "class %d %.2f [%.0f %.0f %.0f %.0f]", d[i].class_id, d[i].confidence, d[i].left,
-                      d[i].top, d[i].width, d[i].height);
-        lines[i] = strdup(b);
-    }
+    char **mine = calloc((size_t)n + 1, sizeof *mine);
+    for (int i = 0; mine && i < n; i++) mine[i] = strdup(lines[i]);
     pthread_mutex_lock(&a->mu);
     preview_clear(a);
     a->pv_img = copy;
-    a->pv_lines = lines;
-    a->pv_n = lines ? n : 0;
+    a->pv_lines = mine;
+    a->pv_n = mine ? n : 0;
     a->pv_on = true;
     pthread_mutex_unlock(&a->mu);
 }
 
 static void *worker(void *ud) {
     app *a = ud;
-    lt_sink sink = {.ud = a, .text = sink_text, .progress = sink_progress, .tint = true};
+    lt_sink sink = {.ud = a, .text = sink_text, .progress = sink_progress, .tint = true, .preview = sink_preview};
     pthread_mutex_lock(&a->mu);
     for (;;) {
         while (!a->n_queue && !a->stop) pthread_cond_wait(&a->cv, &a->mu);
@@ -253,7 +243,6 @@ static void *worker(void *ud) {
         lt_err err = {0};
         lt_status st = lt_session_exec(a->s, line, &sink, &err);
         const lt_result *r = lt_session_last(a->s);
-        if (st == LT_OK && !strcmp(r->cmd, "detect")) preview_take(a);
         pthread_mutex_lock(&a->mu);
         if (a->line_open) tl_append(a, LT_TEXT_INFO, "\n", 1);
         if (st != LT_OK) {
@@ -309,6 +298,26 @@ static bool is_busy(app *a) {
     return b;
 }
 
+/* Runs a command line from the input line or the palette through the session (the main loop
+ * leaves once lt_session_quit_requested says `quit` ran). The one exception: `quit` while a
+ * job runs cancels the job and leaves at once, since queued behind the job it would wait for
+ * it to finish (the worker is inside lt_session_exec until then). */
+static void run_line(app *a, const char *line) {
+    if (is_busy(a)) {
+        char word[32];
+        size_t n = strcspn(line + 1, " \t");
+        const lt_cmd *c;
+        lt_err err;
+        snprintf(word, sizeof word, "%.*s", (int)(n < sizeof word ? n : sizeof word - 1), line + 1);
+        if (lt_cmds_find(lt_session_commands(a->s), word, &c, &err) == LT_OK && !strcmp(c->name, "quit")) {
+            lt_session_cancel(a->s);
+            a->quit = true;
+            return;
+        }
+    }
+    submit(a, line);
+}
+
 /* ==== readline ==================================================================== */
 
 static int rl_char;
@@ -336,11 +345,8 @@ static void on_line(char *line) {
     if (*p) {
         add_history(line);
         if (a->history_path[0]) append_history(1, a->history_path);
-        if (!strcmp(p, "/quit") || !strcmp(p, "/q")) {
-            if (is_busy(a)) lt_session_cancel(a->s);
-            a->quit = true;
-        } else if (*p == '/') {
-            submit(a, p);
+        if (*p == '/') {
+            run_line(a, p);
         } else {
             size_t n = strlen(p) + 8;
             char *cmd = malloc(n);
@@ -414,12 +420,7 @@ static void palette_run(app *a) {
     }
     char line[96];
     snprintf(line, sizeof line, "/%s", c->name);
-    if (!strcmp(c->name, "quit")) {
-        if (is_busy(a)) lt_session_cancel(a->s);
-        a->quit = true;
-        return;
-    }
-    submit(a, line);
+    run_line(a, line);
 }
 
 static void palette_key(app *a, int c) {
@@ -536,9 +537,9 @@ static int cube(const uint8_t *rgb) {
     return 16 + 36 * l[0] + 6 * l[1] + l[2];
 }
 
-/* The last detection result in rows [y, y+h) of the main pane: the image in half-block
- * cells (needs UTF-8 and 256 colours; otherwise only the list) and the detections beside
- * it. mu held. Returns the rows used. */
+/* The last preview in rows [y, y+h) of the main pane: the image in half-block cells (needs
+ * UTF-8 and 256 colours; otherwise only the list) and its lines beside it, headed by their
+ * count (the detections of `detect`). mu held. Returns the rows used. */
 static int draw_preview(app *a, int y, int x, int h, int w) {
     if (h < 3 || w < 20) return 0;
     bool image = a->utf8 && a->colors && COLORS >= 256;
@@ -981,10 +982,9 @@ int lt_workbench_main(int argc, char **argv) {
     (void)argc;
     (void)argv;
     char assets[4096], sd[4096];
-    if (!lt_cli_find_assets(assets, sizeof assets)) {
-        fprintf(stderr, "lathe: cannot find the bundled model (assets/models/stories260K.bin); looked in "
-                        "$LATHE_ASSETS, ../assets and assets beside the executable, and ./assets. Set "
-                        "LATHE_ASSETS=/path/to/lathe/assets.\n");
+    lt_err err = {0};
+    if (lt_assets_dir(assets, sizeof assets, &err) != LT_OK) {
+        fprintf(stderr, "lathe: %s\n", err.msg);
         return 1;
     }
     setlocale(LC_ALL, "");
@@ -994,7 +994,6 @@ int lt_workbench_main(int argc, char **argv) {
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     lt_cli_state_dir(sd, sizeof sd);
-    lt_err err = {0};
     if (lt_cli_session_create(&a->s, sd, true, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
         return 1;

@@ -1,26 +1,23 @@
 /* cli_session.c - `lathe run SCRIPT|-` (a file of command lines through the session) and
  * `lathe replay FILE [--check]` (re-run a journal headless, OK/DIFF per command), plus the
- * helpers the workbench shares: the state directory, the bundled assets, and the session
- * options that plug models/ into core.
+ * helpers the workbench shares: the state directory and the session options that plug
+ * models/ into core (language models, detectors) with every feature's command table.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/app/journal.h"
 #include "core/app/replay.h"
 #include "core/app/session.h"
 #include "core/cmd/cmds.h"
 #include "models/llama.h"
+#include "models/yolo.h"
 #include "cli.h"
 #include "cli_session.h"
-#include "cmd_detect.h"
 
 /* ---- shared helpers ------------------------------------------------------------------- */
-
 
 const char *lt_cli_state_dir(char *buf, size_t cap) {
     const char *d = getenv("LATHE_STATE_DIR");
@@ -37,54 +34,15 @@ lt_session_opts lt_cli_session_opts(const char *state_dir, bool journal) {
     lt_session_opts o = {.tables = lt_cmd_builtin};
     o.open_lm = lt_llama_open;
     o.open_synthetic = lt_llama_open_preset;
+    o.open_detector = lt_yolo_open_detector;
     o.state_dir = state_dir;
     o.journal = journal;
     return o;
 }
 
 lt_status lt_cli_session_create(lt_session **out, const char *state_dir, bool journal, lt_err *err) {
-    lt_session_opts o = lt_cli_session_opts(state_dir, journal);
-    LT_TRY(lt_session_create(out, &o, err));
-    /* feature command tables: add one lt_session_add_commands(*out, &TABLE, err) per feature */
-    lt_status st_ = lt_session_add_commands(*out, &lt_cmd_detect_table, err); /* tui/cmd_detect.c */
-    if (st_ != LT_OK) {
-        lt_session_free(*out);
-        *out = NULL;
-        return st_;
-    }
-    return LT_OK;
-}
-
-static bool is_file(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-bool lt_cli_find_assets(char *dir, size_t cap) {
-    char cand[4][4200];
-    int n = 0;
-    const char *env = getenv("LATHE_ASSETS");
-    if (env && env[0]) snprintf(cand[n++], sizeof cand[0], "%s", env);
-    char exe[4000];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k > 0) {
-        exe[k] = 0;
-        char *sl = strrchr(exe, '/');
-        if (sl) *sl = 0;
-        snprintf(cand[n++], sizeof cand[0], "%s/../assets", exe);
-        snprintf(cand[n++], sizeof cand[0], "%s/assets", exe);
-    }
-    snprintf(cand[n++], sizeof cand[0], "assets");
-    for (int i = 0; i < n; i++) {
-        char m[4300];
-        snprintf(m, sizeof m, "%.4000s/models/stories260K.bin", cand[i]);
-        if (!is_file(m)) continue;
-        char *r = realpath(cand[i], NULL);
-        snprintf(dir, cap, "%s", r ? r : cand[i]);
-        free(r);
-        return true;
-    }
-    return false;
+    lt_session_opts o = lt_cli_session_opts(state_dir, journal); /* every built-in command table */
+    return lt_session_create(out, &o, err);
 }
 
 /* ---- headless sink -------------------------------------------------------------------- */

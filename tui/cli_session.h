@@ -17,15 +17,13 @@ int lt_cli_replay(int argc, char **argv);
 
 /* $LATHE_STATE_DIR, else $XDG_STATE_HOME/lathe, else ~/.local/state/lathe. */
 const char *lt_cli_state_dir(char *buf, size_t cap);
-/* Session options with models/ plugged in (lt_llama_open, synthetic presets). */
+/* Session options with models/ plugged in (lt_llama_open, synthetic presets,
+ * lt_yolo_open_detector). */
 lt_session_opts lt_cli_session_opts(const char *state_dir, bool journal);
 /* Creates a session with those options (journal under state_dir when journal is set) and
  * registers every feature's command table: the one place where a new feature adds its
  * `lt_session_add_commands` line, so the workbench, `lathe run` and `lathe replay` all
  * know its commands. */
 lt_status lt_cli_session_create(lt_session **out, const char *state_dir, bool journal, lt_err *err);
-/* The assets folder (holding models/stories260K.bin): $LATHE_ASSETS, ../assets or assets
- * beside the executable, ./assets. Absolute path into dir; false when none is found. */
-bool lt_cli_find_assets(char *dir, size_t cap);
 
 #endif

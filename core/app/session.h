@@ -22,6 +22,7 @@
 #include "core/formats/image.h"
 #include "core/llm/conv.h"
 #include "core/llm/sampler.h"
+#include "core/vision/detector.h"
 #include "metrics.h"
 #include "settings.h"
 
@@ -63,6 +64,7 @@ typedef lt_status (*lt_lm_synth_fn)(lt_lm **out, const char *preset, lt_backend 
 typedef struct lt_session_opts {
     lt_lm_open_fn open_lm;        /* opens a model source (lt_llama_open); NULL = loading files fails */
     lt_lm_synth_fn open_synthetic; /* `load synthetic:PRESET`; may be NULL */
+    lt_detector_open_fn open_detector; /* opens a detector for `detect` (lt_yolo_open_detector); may be NULL */
     const char *state_dir;        /* journal under STATE/sessions/ when journal is set */
     bool journal;                 /* record every command to a new session file */
     const char *device;           /* initial `device` setting (NULL = "auto") */

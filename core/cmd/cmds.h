@@ -5,6 +5,7 @@
  *   bench.c    bench
  *   spec.c     spec
  *   session.c  set, session save, replay, help, quit
+ *   detect.c   detect (its own header, detect.h)
  * A session gets them through lt_session_opts.tables = lt_cmd_builtin; a new family adds its
  * table here and to lt_cmd_builtin in session.c.
  * Leaves out: front ends (tui/), what the commands run (core/llm, core/vision, ...).
