@@ -1,77 +1,21 @@
-/* cli_bench.c - `lathe bench`: prefill and decode speed of a model, with the memory
- * roofline the backend itself measures (a device-to-device copy), as text or JSON; and
- * `lathe bench spec`: plain against speculative decoding (core/spec.h) side by side.
+/* cli_bench.c - `lathe bench`: prefill and decode speed of a model with the two rooflines
+ * the backend measures itself, as text or JSON; and `lathe bench spec`: plain against
+ * speculative decoding (core/llm/spec.h) side by side.
  *
- * Decode is measured like llama-bench's tg: batch 1 from an empty context, greedy on the
- * model's own logits. Prefill is one prompt of --prompt tokens (default 512). */
+ * Only the command line lives here - argv parsing, opening the model and its KV cache, and
+ * the output formats. What is measured (warm-up, one prefill of --prompt random tokens,
+ * --gen tokens decoded greedily from an empty context like llama-bench's tg; the plain and
+ * speculative runs of bench spec) is core/llm/bench.h, the measurement the workbench's
+ * `bench` uses too. Leaves out: `lathe bench detect` (tui/cli_detect.c). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base/alloc.h"
-#include "core/llm/generate.h"
-#include "core/llm/spec.h"
+#include "core/llm/bench.h"
 #include "models/llama.h"
 #include "cli.h"
-
-/* Best-of-3 copy bandwidth (read + write bytes per second) over a 256 MiB buffer. */
-static double copy_bandwidth(lt_backend *be) {
-    size_t bytes = 256u << 20;
-    void *mem = NULL;
-    lt_err err;
-    if (lt_backend_alloc(be, 2 * bytes, LT_MEM_OTHER, &mem, &err) != LT_OK) return 0;
-    lt_tensor t = lt_tensor_1d(be, LT_F32, mem, (int64_t)(2 * bytes / 4));
-    double best = 0;
-    for (int r = 0; r < 4; r++) {
-        double t0 = lt_now();
-        if (lt_tensor_copy_range(&t, bytes, &t, 0, bytes, &err) != LT_OK || lt_backend_sync(be, &err) != LT_OK) break;
-        double dt = lt_now() - t0;
-        if (r > 0 && dt > 0 && 2.0 * bytes / dt > best) best = 2.0 * bytes / dt; /* first run warms pages */
-    }
-    lt_backend_release(be, mem, 2 * bytes, LT_MEM_OTHER);
-    return best;
-}
-
-/* The dense GEMM rate of the backend's matmul op, measured the way prefill uses it: f16
- * weights [N, K] times f32 activations [T, K] (cuBLAS GemmEx on CUDA, widened sgemm on the
- * CPU). Returns FLOP/s (0 when the buffers do not fit). */
-static double gemm_peak(lt_backend *be) {
-    const int64_t T = 512, N = lt_backend_is_host(be) ? 2048 : 8192, K = N;
-    size_t bw = (size_t)(N * K) * 4, b16 = (size_t)(N * K) * 2, bx = (size_t)(T * K) * 4, by = (size_t)(T * N) * 4;
-    void *w32 = NULL, *w16 = NULL, *xm = NULL, *ym = NULL;
-    float *host = lt_malloc(bw);
-    lt_err err;
-    double best = 0;
-    if (!host || lt_backend_alloc(be, bw, LT_MEM_OTHER, &w32, &err) != LT_OK ||
-        lt_backend_alloc(be, b16, LT_MEM_OTHER, &w16, &err) != LT_OK ||
-        lt_backend_alloc(be, bx, LT_MEM_OTHER, &xm, &err) != LT_OK ||
-        lt_backend_alloc(be, by, LT_MEM_OTHER, &ym, &err) != LT_OK)
-        goto out;
-    uint64_t r = 7;
-    for (size_t i = 0; i < bw / 4; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        host[i] = (float)((int)(r >> 41) - (1 << 22)) / (float)(1 << 24);
-    }
-    lt_tensor tw32 = lt_tensor_2d(be, LT_F32, w32, N, K), tw = lt_tensor_2d(be, LT_F16, w16, N, K);
-    lt_tensor tx = lt_tensor_2d(be, LT_F32, xm, T, K), ty = lt_tensor_2d(be, LT_F32, ym, T, N);
-    if (lt_tensor_set(&tw32, host, bw, &err) != LT_OK || lt_op_convert(be, &tw, &tw32, &err) != LT_OK ||
-        lt_tensor_set(&tx, host, bx, &err) != LT_OK)
-        goto out;
-    for (int i = 0; i < 4; i++) {
-        double t0 = lt_now();
-        if (lt_op_matmul(be, &ty, &tx, &tw, NULL, &err) != LT_OK || lt_backend_sync(be, &err) != LT_OK) break;
-        double dt = lt_now() - t0;
-        if (i > 0 && dt > 0 && 2.0 * T * N * K / dt > best) best = 2.0 * T * N * K / dt; /* first: warm-up */
-    }
-out:
-    lt_backend_release(be, ym, by, LT_MEM_OTHER);
-    lt_backend_release(be, xm, bx, LT_MEM_OTHER);
-    lt_backend_release(be, w16, b16, LT_MEM_OTHER);
-    lt_backend_release(be, w32, bw, LT_MEM_OTHER);
-    lt_free(host);
-    return best;
-}
 
 /* ---- lathe bench spec ------------------------------------------------------------------- */
 
@@ -136,7 +80,7 @@ static int bench_spec(int argc, char **argv) {
     lt_lm *m = NULL, *draft = NULL;
     lt_tokenizer *tok = NULL;
     lt_kv_cache *kv = NULL;
-    int32_t *ids = NULL, *ref = NULL, *got = NULL;
+    int32_t *ids = NULL, *ref = NULL;
     char *buf = NULL;
     cJSON *jo = NULL;
     int rc = 1;
@@ -187,11 +131,7 @@ static int bench_spec(int argc, char **argv) {
         if (n_prompt <= 0) n_prompt = 64;
         ids = lt_malloc((size_t)n_prompt * sizeof(int32_t));
         if (!ids) goto done;
-        uint64_t r = 42;
-        for (int i = 0; i < n_prompt; i++) {
-            r = r * 6364136223846793005ull + 1442695040888963407ull;
-            ids[i] = (int32_t)((r >> 33) % (uint64_t)c->n_vocab);
-        }
+        lt_bench_prompt_ids(ids, n_prompt, c->n_vocab);
         np = n_prompt;
     } else {
         if (!text) text = "Once upon a time, there was a little girl named Lily. She loved to play outside.";
@@ -222,43 +162,20 @@ static int bench_spec(int argc, char **argv) {
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, 2);
     ko.block_size = chunk > 0 ? chunk : 16;
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) goto fail;
-    if (self_prompt > 0) { /* the model's own continuation (greedy text degenerates into loops) */
+    if (self_prompt > 0) { /* the model's own continuation */
         int32_t *big = lt_realloc(ids, (size_t)(np + self_prompt) * sizeof(int32_t));
         if (!big) goto done;
         ids = big;
-        int sq;
-        lt_gen_stats gs;
-        lt_gen_params sp0 = {.sp = lt_sampler_defaults(), .n_predict = self_prompt, .ignore_eos = true};
-        sp0.sp.temp = 0;
-        if (lt_kv_seq_new(kv, &sq, &err) != LT_OK ||
-            lt_generate(m, NULL, kv, sq, ids, np, &sp0, NULL, NULL, ids + np, self_prompt, &gs, &err) != LT_OK)
-            goto fail;
-        lt_kv_seq_free(kv, sq);
-        np += gs.n_gen;
+        if (lt_bench_self_prompt(m, kv, ids, np, self_prompt, &np, &err) != LT_OK) goto fail;
     }
     ref = lt_malloc((size_t)n_gen * sizeof(int32_t));
-    got = lt_malloc((size_t)n_gen * sizeof(int32_t));
-    if (!ref || !got) goto done;
+    if (!ref) goto done;
     lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = n_gen, .ignore_eos = true};
     gp.sp.temp = temp;
     gp.sp.seed = 1;
-    /* plain decoding (after a short warm-up) */
-    int seq;
-    lt_gen_stats pst;
-    if (lt_kv_seq_new(kv, &seq, &err) != LT_OK) goto fail;
-    lt_gen_params wp = gp;
-    wp.n_predict = 4;
-    if (lt_generate(m, NULL, kv, seq, ids, np < 16 ? np : 16, &wp, NULL, NULL, NULL, 0, &pst, &err) != LT_OK)
-        goto fail;
-    lt_kv_seq_free(kv, seq);
-    double plain_tps = 0;
-    for (int run = 0; run < runs; run++) { /* best of --runs: the machine may be shared */
-        if (lt_kv_seq_new(kv, &seq, &err) != LT_OK) goto fail;
-        if (lt_generate(m, NULL, kv, seq, ids, np, &gp, NULL, NULL, ref, n_gen, &pst, &err) != LT_OK) goto fail;
-        lt_kv_seq_free(kv, seq);
-        double t = pst.decode_s > 0 ? pst.n_gen / pst.decode_s : 0;
-        if (t > plain_tps) plain_tps = t;
-    }
+    lt_bench_decode plain; /* best of --runs after a short warm-up: the machine may be shared */
+    if (lt_bench_plain(m, kv, ids, np, &gp, runs, ref, &plain, &err) != LT_OK) goto fail;
+    double plain_tps = plain.tps;
     if (json) {
         jo = cJSON_CreateObject();
         cJSON_AddStringToObject(jo, "model", name);
@@ -269,7 +186,7 @@ static int bench_spec(int argc, char **argv) {
         cJSON_AddNumberToObject(jo, "prompt_tokens", np);
         cJSON_AddNumberToObject(jo, "temp", temp);
         cJSON *pj = cJSON_AddObjectToObject(jo, "plain");
-        cJSON_AddNumberToObject(pj, "tokens", pst.n_gen);
+        cJSON_AddNumberToObject(pj, "tokens", plain.n_gen);
         cJSON_AddNumberToObject(pj, "tok_s", plain_tps);
     } else {
         printf("model     %s (%s) on %s [%s], prompt %d tokens, %d generated, temp %g\n", name,
@@ -287,21 +204,11 @@ static int bench_spec(int argc, char **argv) {
         sp.chunk = chunk;
         sp.gamma_bottom = gamma_bottom;
         sp.window = window;
-        lt_spec_stats st;
-        double tps = 0;
-        for (int run = 0; run < runs; run++) {
-            lt_spec *sd = NULL;
-            if (lt_spec_create(&sd, m, kv, &sp, &err) != LT_OK) goto fail;
-            lt_status s = lt_kv_seq_new(kv, &seq, &err);
-            if (s == LT_OK)
-                s = lt_spec_generate(sd, NULL, seq, NULL, 0, ids, np, &gp, NULL, NULL, got, NULL, n_gen, &st, &err);
-            lt_spec_free(sd);
-            if (s != LT_OK) goto fail;
-            lt_kv_seq_free(kv, seq);
-            double t = st.gen.decode_s > 0 ? st.gen.n_gen / st.gen.decode_s : 0;
-            if (t > tps) tps = t;
-        }
-        bool exact = st.gen.n_gen == pst.n_gen && !memcmp(got, ref, (size_t)pst.n_gen * sizeof(int32_t));
+        lt_bench_decode sr;
+        if (lt_bench_spec(m, kv, &sp, ids, np, &gp, runs, ref, plain.n_gen, &sr, &err) != LT_OK) goto fail;
+        const lt_spec_stats st = sr.st;
+        double tps = sr.tps;
+        bool exact = sr.exact;
         const char *ex = temp > 0 ? "n/a" : exact ? "yes" : "NO";
         if (json) {
             cJSON *o = cJSON_CreateObject();
@@ -346,7 +253,6 @@ done:
     lt_free(buf);
     lt_free(ids);
     lt_free(ref);
-    lt_free(got);
     lt_kv_free(kv);
     lt_lm_close(draft);
     lt_lm_close(m);
@@ -390,67 +296,19 @@ int lt_cli_bench(int argc, char **argv) {
     lt_backend *be = NULL;
     lt_lm *m = NULL;
     lt_kv_cache *kv = NULL;
-    float *logits = NULL;
-    int32_t *ids = NULL;
     int rc = 1;
     lt_err err = {0};
     if (!lt_cli_backend(device, threads, &be)) goto done;
     const char *name = synth ? synth : model;
     if (!lt_cli_open_lm(NULL, model, tokp, synth, type, 0, be, &m, synth ? NULL : &tok, NULL)) goto done;
-    const lt_llm_config *c = lt_lm_config(m);
     int ctx = n_prompt > n_gen ? n_prompt : n_gen;
     if (ctx < 16) ctx = 16;
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, 2);
-    if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) {
-        fprintf(stderr, "lathe: %s\n", err.msg);
-        goto done;
-    }
-    logits = lt_malloc((size_t)c->n_vocab * sizeof(float));
-    ids = lt_malloc((size_t)n_prompt * sizeof(int32_t));
-    if (!logits || !ids) goto done;
-    uint64_t r = 42;
-    for (int i = 0; i < n_prompt; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        ids[i] = (int32_t)((r >> 33) % (uint64_t)c->n_vocab);
-    }
-    int seq;
-    /* warm-up: threads, caches, page faults */
-    if (lt_kv_seq_new(kv, &seq, &err) != LT_OK ||
-        lt_lm_eval(m, kv, seq, ids, n_prompt < 16 ? n_prompt : 16, false, logits, &err) != LT_OK) {
-        fprintf(stderr, "lathe: %s\n", err.msg);
-        goto done;
-    }
-    lt_kv_seq_free(kv, seq);
-
-    if (lt_kv_seq_new(kv, &seq, &err) != LT_OK) goto fail;
-    double t0 = lt_now();
-    if (lt_lm_eval(m, kv, seq, ids, n_prompt, false, logits, &err) != LT_OK) goto fail;
-    double prefill_s = lt_now() - t0;
-    lt_kv_seq_free(kv, seq);
-
-    if (lt_kv_seq_new(kv, &seq, &err) != LT_OK) goto fail;
-    int32_t cur = ids[0];
-    t0 = lt_now();
-    for (int i = 0; i < n_gen; i++) {
-        if (lt_lm_eval(m, kv, seq, &cur, 1, false, logits, &err) != LT_OK) goto fail;
-        cur = lt_argmax(logits, c->n_vocab);
-    }
-    double decode_s = lt_now() - t0;
-    lt_kv_seq_free(kv, seq);
-
-    double peak = copy_bandwidth(be), gemm = gemm_peak(be);
-    size_t bpt = m->bytes_per_token;
-    /* K and V bytes read per decoded token at the mean context (n_gen / 2), f32 cache */
-    double kv_read = (double)n_gen / 2 * 2 * c->n_layers * c->n_kv_heads * c->head_dim * 4;
-    double pre_tps = n_prompt / prefill_s, dec_tps = n_gen / decode_s;
-    double achieved = ((double)bpt + kv_read) * dec_tps;
-    double params = 0;
-    {
-        double D = c->dim, F = c->hidden_dim, QW = (double)c->n_heads * c->head_dim,
-               KW = (double)c->n_kv_heads * c->head_dim;
-        params = c->n_layers * (D * QW * 2 + D * KW * 2 + 3 * D * F) + (double)c->n_vocab * D;
-    }
-    double prefill_tflops = 2.0 * params * pre_tps / 1e12;
+    if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) goto fail;
+    lt_bench_result r;
+    lt_bench_opts bo = {.n_prompt = n_prompt, .n_gen = n_gen, .warmup = true};
+    if (lt_bench_lm(m, kv, &bo, &r, &err) != LT_OK) goto fail;
+    lt_bench_roofline(be, &r);
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", name);
@@ -458,23 +316,23 @@ int lt_cli_bench(int argc, char **argv) {
         cJSON_AddStringToObject(o, "backend", lt_backend_name(be));
         cJSON_AddStringToObject(o, "device", lt_backend_device(be));
         cJSON_AddNumberToObject(o, "threads", lt_backend_threads(be));
-        cJSON_AddNumberToObject(o, "params", params);
-        cJSON_AddNumberToObject(o, "weight_bytes", (double)m->weight_bytes);
+        cJSON_AddNumberToObject(o, "params", r.params);
+        cJSON_AddNumberToObject(o, "weight_bytes", r.weight_bytes);
         cJSON *p = cJSON_AddObjectToObject(o, "prefill");
-        cJSON_AddNumberToObject(p, "tokens", n_prompt);
-        cJSON_AddNumberToObject(p, "seconds", prefill_s);
-        cJSON_AddNumberToObject(p, "tok_s", pre_tps);
-        cJSON_AddNumberToObject(p, "achieved_tflops", prefill_tflops);
-        cJSON_AddNumberToObject(p, "peak_gemm_tflops", gemm / 1e12);
-        cJSON_AddNumberToObject(p, "roofline_fraction", gemm > 0 ? prefill_tflops * 1e12 / gemm : 0);
+        cJSON_AddNumberToObject(p, "tokens", r.n_prompt);
+        cJSON_AddNumberToObject(p, "seconds", r.prefill_s);
+        cJSON_AddNumberToObject(p, "tok_s", r.prefill_tps);
+        cJSON_AddNumberToObject(p, "achieved_tflops", r.prefill_flops / 1e12);
+        cJSON_AddNumberToObject(p, "peak_gemm_tflops", r.peak_gemm_flops / 1e12);
+        cJSON_AddNumberToObject(p, "roofline_fraction", r.prefill_roofline);
         cJSON *d = cJSON_AddObjectToObject(o, "decode");
-        cJSON_AddNumberToObject(d, "tokens", n_gen);
-        cJSON_AddNumberToObject(d, "seconds", decode_s);
-        cJSON_AddNumberToObject(d, "tok_s", dec_tps);
-        cJSON_AddNumberToObject(d, "bytes_per_token", (double)bpt + kv_read);
-        cJSON_AddNumberToObject(d, "achieved_gbs", achieved / 1e9);
-        cJSON_AddNumberToObject(d, "peak_copy_gbs", peak / 1e9);
-        cJSON_AddNumberToObject(d, "roofline_fraction", peak > 0 ? achieved / peak : 0);
+        cJSON_AddNumberToObject(d, "tokens", r.n_gen);
+        cJSON_AddNumberToObject(d, "seconds", r.decode_s);
+        cJSON_AddNumberToObject(d, "tok_s", r.decode_tps);
+        cJSON_AddNumberToObject(d, "bytes_per_token", r.bytes_per_token);
+        cJSON_AddNumberToObject(d, "achieved_gbs", r.achieved_bps / 1e9);
+        cJSON_AddNumberToObject(d, "peak_copy_gbs", r.peak_copy_bps / 1e9);
+        cJSON_AddNumberToObject(d, "roofline_fraction", r.decode_roofline);
         if (lt_backend_can_capture(be)) {
             cJSON *g = cJSON_AddObjectToObject(d, "graphs");
             cJSON_AddNumberToObject(g, "captures", (double)m->graph_captures);
@@ -487,14 +345,14 @@ int lt_cli_bench(int argc, char **argv) {
         cJSON_Delete(o);
     } else {
         printf("model     %s (%s, %.0fM parameters, %.1f MiB of weights)\n", name, lt_dtype_name(m->wtype),
-               params / 1e6, m->weight_bytes / 1048576.0);
+               r.params / 1e6, r.weight_bytes / 1048576.0);
         printf("device    %s [%s]\n", lt_backend_device(be), lt_backend_name(be));
-        printf("prefill   %d tokens: %.1f tok/s (%.3f TFLOP/s; dense GEMM %.3f TFLOP/s, %.0f%%)\n", n_prompt,
-               pre_tps, prefill_tflops, gemm / 1e12, gemm > 0 ? 100.0 * prefill_tflops * 1e12 / gemm : 0);
-        printf("decode    %d tokens: %.2f tok/s, %.2f ms/token\n", n_gen, dec_tps, 1000.0 / dec_tps);
+        printf("prefill   %d tokens: %.1f tok/s (%.3f TFLOP/s; dense GEMM %.3f TFLOP/s, %.0f%%)\n", r.n_prompt,
+               r.prefill_tps, r.prefill_flops / 1e12, r.peak_gemm_flops / 1e12, 100.0 * r.prefill_roofline);
+        printf("decode    %d tokens: %.2f tok/s, %.2f ms/token\n", r.n_gen, r.decode_tps,
+               r.decode_tps > 0 ? 1000.0 / r.decode_tps : 0);
         printf("memory    %.1f MiB read per token, %.2f GB/s achieved, %.2f GB/s copy peak (%.0f%%)\n",
-               ((double)bpt + kv_read) / 1048576.0, achieved / 1e9, peak / 1e9,
-               peak > 0 ? 100.0 * achieved / peak : 0);
+               r.bytes_per_token / 1048576.0, r.achieved_bps / 1e9, r.peak_copy_bps / 1e9, 100.0 * r.decode_roofline);
         if (lt_backend_can_capture(be))
             printf("graphs    %lld decode steps replayed, %lld captured%s%s\n", (long long)m->graph_replays,
                    (long long)m->graph_captures, m->graph_off[0] ? "; off: " : "", m->graph_off);
@@ -504,8 +362,6 @@ int lt_cli_bench(int argc, char **argv) {
 fail:
     fprintf(stderr, "lathe: %s\n", err.msg);
 done:
-    lt_free(ids);
-    lt_free(logits);
     lt_kv_free(kv);
     lt_lm_close(m);
     lt_backend_free(be);
