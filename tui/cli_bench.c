@@ -28,12 +28,12 @@ typedef struct spec_case {
 static int bench_spec(int argc, char **argv) {
     const char *model = NULL, *synth = NULL, *type = "q8_0", *device = NULL, *tokp = NULL, *spec = NULL,
                *draft_path = NULL, *text = NULL;
-    int threads = 0, n_gen = 128, n_prompt = 0, repeat = 1, gamma = 0, budget = 0, chunk = 0, runs = 3;
-    int self_prompt = 0, gamma_bottom = 0, window = 0;
-    bool json = false, adaptive = false;
+    int threads = 0, n_gen = 128, n_prompt = 0, repeat = 1, runs = 3, self_prompt = 0;
+    bool json = false;
+    lt_spec_params so = {0}; /* the speculative options (the table `spec` uses) */
     float temp = 0;
     const char *usage = "-m TARGET | --synthetic PRESET [--spec ngram|draft:MODEL|triforce[:MODEL]|all] [options]";
-    lt_opt opts[] = {
+    lt_opt opts[40] = {
         {"--model", "-m", LT_OPT_STR, &model, "target model"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin"},
         {"--synthetic", NULL, LT_OPT_STR, &synth, "random target shaped like tiny, llama-1b, llama-7b or llama-8b"},
@@ -47,18 +47,15 @@ static int bench_spec(int argc, char **argv) {
          "append the target's own N-token greedy continuation to the prompt first"},
         {"--gen", "-n", LT_OPT_INT, &n_gen, "tokens to generate (default 128)"},
         {"--temp", NULL, LT_OPT_FLOAT, &temp, "temperature (default 0 = greedy, output checked against plain)"},
-        {"--gamma", NULL, LT_OPT_INT, &gamma, "tokens drafted per target step"},
-        {"--adaptive", NULL, LT_OPT_FLAG, &adaptive, "adapt gamma"},
-        {"--budget", NULL, LT_OPT_INT, &budget, "TriForce retrieval budget in tokens (default 4096)"},
-        {"--chunk", NULL, LT_OPT_INT, &chunk, "TriForce chunk = KV block size (default 16)"},
-        {"--gamma-bottom", NULL, LT_OPT_INT, &gamma_bottom, "TriForce: tokens the bottom level drafts (default 4)"},
-        {"--window", NULL, LT_OPT_INT, &window, "TriForce: StreamingLLM window of the bottom model (default 256)"},
         {"--runs", NULL, LT_OPT_INT, &runs, "best of N runs of each (default 3)"},
         {"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"},
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
         {"--json", NULL, LT_OPT_FLAG, &json, "print one JSON object"},
-        {0},
     };
+    int no = 0;
+    while (opts[no].name) no++;
+    no += lt_spec_opts(&so, opts + no);
+    opts[no] = (lt_opt){0};
     const char *pos[1];
     int n_pos;
     if (!lt_cli_parse("bench spec", usage, opts, argc, argv, pos, 0, &n_pos)) return 2;
@@ -67,9 +64,8 @@ static int bench_spec(int argc, char **argv) {
         lt_cli_usage("bench spec", usage, opts);
         return 2;
     }
-    if (n_gen < 1 || repeat < 1 || runs < 1 || n_prompt < 0 || self_prompt < 0 || gamma_bottom < 0 || window < 0 ||
-        gamma < 0 || budget < 0 || chunk < 0 || chunk > 4096) {
-        fprintf(stderr, "lathe bench spec: counts and sizes must be positive (--chunk at most 4096)\n");
+    if (n_gen < 1 || repeat < 1 || runs < 1 || n_prompt < 0 || self_prompt < 0) {
+        fprintf(stderr, "lathe bench spec: counts and sizes must be positive\n");
         return 2;
     }
     lt_err err = {0};
@@ -160,7 +156,7 @@ static int bench_spec(int argc, char **argv) {
         goto done;
     }
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, 2);
-    ko.block_size = chunk > 0 ? chunk : 16;
+    ko.block_size = so.chunk > 0 ? so.chunk : 16;
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) goto fail;
     if (self_prompt > 0) { /* the model's own continuation */
         int32_t *big = lt_realloc(ids, (size_t)(np + self_prompt) * sizeof(int32_t));
@@ -198,12 +194,12 @@ static int bench_spec(int argc, char **argv) {
     for (int i = 0; i < nc; i++) {
         lt_spec_params sp = lt_spec_defaults(cases[i].kind);
         sp.draft = cases[i].draft;
-        sp.gamma = gamma;
-        sp.adaptive = adaptive;
-        sp.budget = budget;
-        sp.chunk = chunk;
-        sp.gamma_bottom = gamma_bottom;
-        sp.window = window;
+        sp.gamma = so.gamma;
+        sp.adaptive = so.adaptive;
+        sp.budget = so.budget;
+        sp.chunk = so.chunk;
+        sp.gamma_bottom = so.gamma_bottom;
+        sp.window = so.window;
         lt_bench_decode sr;
         if (lt_bench_spec(m, kv, &sp, ids, np, &gp, runs, ref, plain.n_gen, &sr, &err) != LT_OK) goto fail;
         const lt_spec_stats st = sr.st;
