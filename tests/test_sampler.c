@@ -135,6 +135,45 @@ int main(void) {
     CHECK(!memcmp(a, b, sizeof a));
     CHECK(memcmp(a, c, sizeof a) != 0);
 
+    /* non-finite logits (a NaN weight in a model): NaN is never chosen by any path, +inf wins,
+     * a row with nothing to choose is -1 (the generation loop reports it), and no path reads
+     * outside its arrays (the top-k quickselect used to run below c[0] on a NaN pivot) */
+    for (int pass = 0; pass < 4; pass++) {
+        p = lt_sampler_defaults(); /* top-k 40: the quickselect path */
+        p.seed = (uint64_t)pass;
+        if (pass == 1) p.temp = 0;
+        if (pass == 2) p.top_k = 0, p.top_p = 0.5f;
+        if (pass == 3) p.repeat_penalty = 1.3f;
+        CHECK(lt_sampler_create(&s, &p, V, &err) == LT_OK);
+        float bad[V];
+        memcpy(bad, logits, sizeof bad);
+        for (int i = 0; i < V; i += 3) bad[i] = NAN;
+        bool never_nan = true;
+        for (int t = 0; t < 200; t++) {
+            int32_t id = lt_sampler_sample(s, bad, hist, 4);
+            never_nan &= id >= 0 && id < V && !isnan(bad[id]);
+        }
+        CHECK(never_nan);
+        float probs[V];
+        lt_sampler_dist(s, bad, NULL, 0, probs);
+        double tot = 0;
+        bool nan_zero = true;
+        for (int i = 0; i < V; i++) tot += probs[i], nan_zero &= !isnan(probs[i]) && (!isnan(bad[i]) || probs[i] == 0);
+        CHECK(nan_zero && fabs(tot - 1) < 1e-5);
+        bad[17] = INFINITY; /* +inf is the most likely token, not a NaN distribution */
+        CHECK(lt_sampler_sample(s, bad, NULL, 0) == 17);
+        float all_nan[V];
+        for (int i = 0; i < V; i++) all_nan[i] = i % 2 ? NAN : -INFINITY;
+        CHECK(lt_sampler_sample(s, all_nan, NULL, 0) == -1);
+        lt_sampler_dist(s, all_nan, NULL, 0, probs);
+        CHECK(lt_sampler_draw(s, probs, V) == -1);
+        lt_sampler_free(s);
+    }
+    float nan0[4] = {NAN, 1, 3, 2};
+    CHECK(lt_argmax(nan0, 4) == 2);
+    float nans[3] = {NAN, NAN, NAN};
+    CHECK(lt_argmax(nans, 3) == -1);
+
     /* bad parameters are errors */
     p = lt_sampler_defaults();
     p.top_p = 0;

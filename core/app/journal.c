@@ -1,6 +1,7 @@
 /* journal.c - writing and reading session files. See journal.h.
  * Leaves out: executing what they hold (replay.c), what the commands do (core/cmd/). */
 #include "journal.h"
+#include "core/base/fileio.h"
 
 #include "core/base/clock.h"
 
@@ -181,8 +182,8 @@ lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, 
     *out = NULL;
     *n_out = 0;
     *truncated = false;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_err_set(err, LT_EIO, "cannot open %s: %s", path, strerror(errno));
+    FILE *f = lt_file_fopen_regular(path, err);
+    if (!f) return err->code;
     char *buf = NULL;
     size_t cap = 0;
     ssize_t len;

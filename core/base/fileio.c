@@ -10,15 +10,51 @@
 
 #include "alloc.h"
 
+static const char *kind_of(mode_t m) {
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";
+}
+
+lt_status lt_file_open_regular(const char *path, int *fd_out, lt_err *err) {
+    *fd_out = -1;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO without a writer would block */
+    if (fd < 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        lt_status st = lt_err_set(err, LT_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return lt_err_set(err, LT_EIO, "%s: not a regular file (%s)", path, kind_of(sb.st_mode));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fd_out = fd;
+    return LT_OK;
+}
+
+FILE *lt_file_fopen_regular(const char *path, lt_err *err) {
+    int fd;
+    if (lt_file_open_regular(path, &fd, err) != LT_OK) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
 lt_status lt_file_map(const char *path, size_t min_size, const char *kind, void **map, size_t *size, lt_err *err) {
     *map = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    LT_TRY(lt_file_open_regular(path, &fd, err));
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) != 0) {
         close(fd);
-        return lt_err_set(err, LT_EIO, "%s: not a regular file", path);
+        return lt_err_set(err, LT_EIO, "%s: cannot stat: %s", path, strerror(errno));
     }
     if ((size_t)sb.st_size < min_size || sb.st_size == 0) {
         close(fd);
@@ -39,8 +75,8 @@ void lt_file_unmap(void *map, size_t size) {
 lt_status lt_file_read_all(const char *path, size_t max_bytes, char **out, size_t *len, lt_err *err) {
     *out = NULL;
     if (len) *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = lt_file_fopen_regular(path, err);
+    if (!f) return err->code;
     char *buf = NULL;
     size_t n = 0, cap = 0;
     lt_status st = LT_OK;

@@ -1,6 +1,7 @@
 /* fileio.h - the file plumbing every reader and writer shares: read-only mappings with a
  * minimum size, whole small text files, and writes that land atomically (PATH.tmp, fsync,
- * rename) so a failure never leaves a half-written file under the real name.
+ * rename) so a failure never leaves a half-written file under the real name. Everything that
+ * reads a path checks that it is a regular file first (FIFOs and devices never block a reader).
  */
 #ifndef LT_FILEIO_H
 #define LT_FILEIO_H
@@ -10,6 +11,13 @@
 #include <stdio.h>
 
 #include "status.h"
+
+/* Opens path for reading only if it is a regular file. A FIFO, device, socket or directory is
+ * an LT_EIO error "PATH: not a regular file (a FIFO)" at once - opening never blocks waiting
+ * for a writer. */
+lt_status lt_file_open_regular(const char *path, int *fd, lt_err *err);
+/* The same as a stdio stream ("rb"); NULL with err set on failure. */
+FILE *lt_file_fopen_regular(const char *path, lt_err *err);
 
 /* Maps a regular file read-only. Files shorter than min_size are an LT_EFORMAT error
  * "PATH: too small to be KIND (N bytes)". Unmap with lt_file_unmap. */

@@ -5,6 +5,7 @@
  * format (modelsrc_gguf.c, modelsrc_hf.c, modelsrc_llama2c.c).
  */
 #include "modelsrc_open.h"
+#include "core/base/fileio.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,7 +46,9 @@ const char *lt_modelsrc_guess_tokenizer(const char *path, char *buf, size_t cap)
     const char *sl = strrchr(path, '/');
     if (sl) snprintf(buf, cap, "%.*s/tokenizer.bin", (int)(sl - path), path);
     else snprintf(buf, cap, "./tokenizer.bin");
-    FILE *f = fopen(path, "rb");
+    lt_err e;
+    FILE *f = lt_file_fopen_regular(path, &e); /* a FIFO or device is no model: no guess */
+    if (!f) return NULL;
     char magic[4] = {0};
     bool gguf = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
     if (f) fclose(f);

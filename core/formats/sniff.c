@@ -10,6 +10,7 @@
  * model GGUF files from vocab-only ones.
  */
 #include "sniff.h"
+#include "core/base/fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -150,9 +151,8 @@ lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
         }
         return lt_err_set(err, LT_ENOTFOUND, "%s: no config.json next to it; open the model folder instead", path);
     }
-    if (!S_ISREG(sb.st_mode)) return lt_err_set(err, LT_EIO, "%s: not a regular file", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = lt_file_fopen_regular(path, err);
+    if (!f) return err->code;
     unsigned char h[HEAD_BYTES];
     size_t n = fread(h, 1, sizeof h, f);
     fclose(f);

@@ -95,6 +95,10 @@ lt_status lt_bench_lm(lt_lm *m, lt_kv_cache *kv, const lt_bench_opts *o, lt_benc
             st = lt_lm_eval(m, kv, seq, &cur, 1, false, logits, err);
             if (st != LT_OK) break;
             cur = lt_argmax(logits, V);
+            if (cur < 0) {
+                st = lt_err_set(err, LT_EFORMAT, "the model produced NaN logits at position %d", done);
+                break;
+            }
             out[done++] = cur;
             if (o->progress && done < o->n_gen) {
                 double now = lt_now();

@@ -43,6 +43,11 @@ lt_status lt_generate(lt_lm *m, const lt_tokenizer *tok, lt_kv_cache *kv, int se
             break;
         }
         int32_t id = lt_sampler_sample(smp, logits, hist, n_hist);
+        if (id < 0) {
+            s = lt_err_set(err, LT_EFORMAT, "the model produced NaN logits at position %d",
+                           lt_kv_seq_len(kv, seq) - 1);
+            break;
+        }
         bool eog = tok && !p->ignore_eos && lt_tok_is_eog(tok, id);
         if (p->stop_at_bos && tok && id == lt_tok_bos(tok)) eog = true;
         if (eog) {

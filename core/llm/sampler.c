@@ -1,7 +1,10 @@
 /* sampler.c - see sampler.h. Candidates are kept as (id, logit) pairs, sorted only as far
- * as the filters need. The RNG is xoshiro256** seeded through splitmix64. */
+ * as the filters need. The RNG is xoshiro256** seeded through splitmix64. Non-finite logits
+ * are made orderable first: NaN can never be chosen (it becomes -inf), +inf becomes the
+ * largest float; a row with nothing but NaN and -inf has no token to choose (-1). */
 #include "sampler.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@ struct lt_sampler {
     cand *c;      /* [n_vocab] */
     float *work;  /* [n_vocab] penalised logits */
     float *probs; /* [n_vocab] */
+    int32_t n_valid; /* logits of the last row that can be chosen (not NaN, not -inf) */
 };
 
 lt_sampler_params lt_sampler_defaults(void) {
@@ -90,15 +94,23 @@ void lt_sampler_free(lt_sampler *s) {
 const lt_sampler_params *lt_sampler_get_params(const lt_sampler *s) { return &s->p; }
 
 int32_t lt_argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
+    int32_t best = -1;
+    for (int32_t i = 0; i < n; i++)
+        if (!isnan(x[i]) && (best < 0 || x[i] > x[best])) best = i;
     return best;
 }
 
 /* llama.cpp's penalty: positive logits divided, negative multiplied, once per distinct token. */
 static void penalise(lt_sampler *s, const float *logits, const int32_t *hist, int n_hist) {
-    memcpy(s->work, logits, (size_t)s->n_vocab * sizeof(float));
+    int32_t valid = 0;
+    for (int32_t i = 0; i < s->n_vocab; i++) { /* NaN is never chosen; +inf is the largest float */
+        float v = logits[i];
+        if (isnan(v)) v = -INFINITY;
+        else if (v > FLT_MAX) v = FLT_MAX;
+        valid += v > -INFINITY;
+        s->work[i] = v;
+    }
+    s->n_valid = valid;
     if (s->p.repeat_penalty == 1.0f || !hist || n_hist <= 0) return;
     int start = s->p.repeat_last_n > 0 && n_hist > s->p.repeat_last_n ? n_hist - s->p.repeat_last_n : 0;
     float pen = s->p.repeat_penalty;
@@ -151,6 +163,7 @@ void lt_sampler_dist(lt_sampler *s, const float *logits, const int32_t *hist, in
     int32_t V = s->n_vocab;
     penalise(s, logits, hist, n_hist);
     memset(probs, 0, (size_t)V * sizeof(float));
+    if (s->n_valid == 0) return; /* nothing to choose: all zero, lt_sampler_draw says -1 */
     if (s->p.temp <= 0) {
         probs[lt_argmax(s->work, V)] = 1.0f;
         return;
@@ -189,11 +202,12 @@ void lt_sampler_dist(lt_sampler *s, const float *logits, const int32_t *hist, in
 
 int32_t lt_sampler_draw(lt_sampler *s, const float *probs, int32_t n) {
     double total = 0;
-    for (int32_t i = 0; i < n; i++) total += probs[i];
+    for (int32_t i = 0; i < n; i++) total += probs[i] > 0 ? probs[i] : 0; /* NaN adds nothing */
+    if (!(total > 0) || !isfinite(total)) return -1;
     double r = lt_sampler_uniform(s) * total, cum = 0;
     int32_t last = 0;
     for (int32_t i = 0; i < n; i++) {
-        if (probs[i] <= 0) continue;
+        if (!(probs[i] > 0)) continue;
         cum += probs[i];
         last = i;
         if (r < cum) return i;
@@ -204,7 +218,7 @@ int32_t lt_sampler_draw(lt_sampler *s, const float *probs, int32_t n) {
 int32_t lt_sampler_sample(lt_sampler *s, const float *logits, const int32_t *hist, int n_hist) {
     if (s->p.temp <= 0) {
         penalise(s, logits, hist, n_hist);
-        return lt_argmax(s->work, s->n_vocab);
+        return s->n_valid ? lt_argmax(s->work, s->n_vocab) : -1;
     }
     lt_sampler_dist(s, logits, hist, n_hist, s->probs);
     return lt_sampler_draw(s, s->probs, s->n_vocab);

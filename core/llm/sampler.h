@@ -38,15 +38,17 @@ void lt_sampler_reseed(lt_sampler *s, uint64_t seed);
  * (zeros outside the kept set; one-hot for greedy). logits are not modified. */
 void lt_sampler_dist(lt_sampler *s, const float *logits, const int32_t *hist, int n_hist, float *probs);
 
-/* Draws a token (advances the RNG unless greedy). */
+/* Draws a token (advances the RNG unless greedy). A NaN logit is never chosen; -1 when no
+ * logit can be (all NaN or -inf): the caller reports "the model produced NaN logits". */
 int32_t lt_sampler_sample(lt_sampler *s, const float *logits, const int32_t *hist, int n_hist);
 
-/* Draws an index from probs[n] with the sampler's RNG (for speculative decoding). */
+/* Draws an index from probs[n] with the sampler's RNG (for speculative decoding); -1 when
+ * no probability is positive and finite. */
 int32_t lt_sampler_draw(lt_sampler *s, const float *probs, int32_t n);
 /* A uniform number in [0, 1) from the sampler's RNG. */
 double lt_sampler_uniform(lt_sampler *s);
 
-/* Index of the largest value (lowest index on ties). */
+/* Index of the largest value (lowest index on ties), NaN skipped; -1 when all are NaN. */
 int32_t lt_argmax(const float *x, int32_t n);
 
 #endif

@@ -208,6 +208,11 @@ static lt_status verify(lt_spec *S, int li, int n, int k, const float *qd, float
 
 /* Level li (>= 1) drafts up to want tokens after hist[0..n) into hist[n..n+k), with their
  * distributions under level li in q rows [k][V]. */
+/* A level's logits had no token that can be chosen (all NaN): an error, never a wild id. */
+static lt_status nan_logits(int pos, lt_err *err) {
+    return lt_err_set(err, LT_EFORMAT, "the model produced NaN logits at position %d", pos);
+}
+
 static lt_status draft(lt_spec *S, int li, int n, int want, float *q, int *k_out, lt_err *err) {
     spec_level *L = &S->lv[li];
     int V = S->V;
@@ -242,6 +247,7 @@ static lt_status draft(lt_spec *S, int li, int n, int want, float *q, int *k_out
         float *qi = q + (size_t)i * V;
         lt_sampler_dist(L->smp, L->logits, S->hist + S->pen0, n + i - S->pen0, qi);
         S->hist[n + i] = lt_sampler_draw(L->smp, qi, V);
+        if (S->hist[n + i] < 0) return nan_logits(n + i - 1, err);
         if (i + 1 < want) LT_TRY(level_feed(S, L, n + i + 1, 1, NULL, err));
     }
     *k_out = want;
@@ -263,6 +269,7 @@ static lt_status verify(lt_spec *S, int li, int n, int k, const float *qd, float
         lt_sampler_dist(L->smp, L->logits + (size_t)i * V, S->hist + S->pen0, n + i - S->pen0, p);
         if (i == k) { /* everything accepted: one bonus token */
             S->hist[n + k] = lt_sampler_draw(L->smp, p, V);
+            if (S->hist[n + k] < 0) return nan_logits(n + k - 1, err);
             m = k + 1;
             break;
         }
@@ -277,6 +284,7 @@ static lt_status verify(lt_spec *S, int li, int n, int k, const float *qd, float
             tot += r[j];
         }
         S->hist[n + i] = tot > 0 ? lt_sampler_draw(L->smp, r, V) : lt_sampler_draw(L->smp, p, V);
+        if (S->hist[n + i] < 0) return nan_logits(n + i - 1, err);
         m = i + 1;
         break;
     }

@@ -128,8 +128,8 @@ static char *escape_spaces(const char *s, size_t n, uint32_t *out_len) {
 
 lt_status lt_vocab_from_llama2c(lt_vocab **out, const char *path, int32_t n_vocab, lt_err *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_err_set(err, LT_EIO, "%s: cannot open tokenizer: %s", path, strerror(errno));
+    FILE *f = lt_file_fopen_regular(path, err);
+    if (!f) return lt_err_prefix(err, "tokenizer");
     fseek(f, 0, SEEK_END);
     long fsize = ftell(f);
     fseek(f, 0, SEEK_SET);
