@@ -2,7 +2,8 @@
  *
  * Holds the activation functions with darknet's exact formulas (leaky slope 0.1, mish with
  * darknet's softplus threshold 20, logistic as 1/(1+expf(-x))) and the parameters of the
- * YOLO head decoding. Leaves out: the kernels themselves (kernels/cpu/conv.c, kernels/cuda/).
+ * YOLO head decoding. Leaves out: the kernels themselves (conv.c / conv.cu and vision.c /
+ * vision.cu in kernels/cpu and kernels/cuda).
  */
 #ifndef LT_VISION_H
 #define LT_VISION_H

@@ -156,7 +156,7 @@ static lt_status r_copy(lt_backend *be, void *dst, const void *src, size_t bytes
     REC_OR_RUN(be, r, err);
 }
 
-/* memory and transfers: straight to the CPU backend (core/backend.c refuses them while
+/* memory and transfers: straight to the CPU backend (core/backend/ refuses them while
    capturing, which is what this test checks) */
 static lt_status r_mem_info(lt_backend *be, size_t *f, size_t *t, lt_err *err) {
     return rb_of(be)->cpu->ops->mem_info(rb_of(be)->cpu, f, t, err);

@@ -296,7 +296,7 @@ static void check_formats(lt_backend *be) {
      * type's rounding gives on this random model (measured: f16 8e-4, bf16 6.7e-3, q8_0
      * 2.7e-2, q4_0 0.29 - every matrix incl. embeddings quantized, activations too for q8_0/
      * q4_0). This checks the whole path end to end; the kernels' exactness against the
-     * dequantized weights is tested in test_cpu_ops. */
+     * dequantized weights is tested in test_ops_cpu. */
     lt_dtype qt[] = {LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
     double tol[] = {2e-3, 1.5e-2, 6e-2, 0.6};
     for (int i = 0; i < 4; i++) {

@@ -22,7 +22,7 @@ fi
 echo "== tests"
 (cd "$b" && ctest -j4 --output-on-failure --timeout 900) >"$out/ctest.log" 2>&1
 tail -8 "$out/ctest.log"
-for t in test_cuda_ops test_cuda_model test_cuda_vision; do # their per-check lines
+for t in test_ops_cuda test_model_cuda test_vision_cuda; do # their per-check lines
   (cd "$b" && LATHE_ROOT="$root" "./$t") >"$out/$t.log" 2>&1
   echo "$t: $(tail -1 "$out/$t.log")"
 done

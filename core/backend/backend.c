@@ -1,16 +1,43 @@
-/* backend.c - backend registry, memory accounting, arenas, and the validating op wrappers.
- *
- * The wrappers are the single place where op arguments are checked, so every backend can
- * trust its inputs. A mismatch is an LT_EINVAL naming the op and the shapes.
+/* backend.c - the backend registry (lt_backend_create by name from one table of backends),
+ * the backend object's accessors, memory accounting per category, sync, and host <-> device
+ * transfers. Transfers, syncs and allocations are refused while ops are being captured.
+ * Leaves out: the op wrappers (ops.c), arenas (arena.c), op capture (capture.c), and every
+ * device-specific detail (kernels/cpu/backend_cpu.c, kernels/cuda/backend_cuda.cu).
  */
 #include "backend_impl.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "core/base/alloc.h"
+/* ---- the registry ----------------------------------------------------------------------
+ * One row per backend, in the order error messages list them. "auto" takes the available
+ * row with the highest auto_rank. A new backend (or a CUDA module loaded at run time) is one
+ * more row here. */
 
-/* ---- creation ------------------------------------------------------------------------- */
+typedef struct backend_row {
+    const char *name;
+    bool (*available)(void); /* usable in this build on this machine */
+    lt_status (*create)(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
+    const char *unavailable; /* why available() is false: "device NAME: <this>" */
+    int auto_rank;
+} backend_row;
+
+static bool always(void) { return true; }
+
+#ifdef LT_HAVE_CUDA
+#define CUDA_CREATE lt_backend_cuda_create
+#define CUDA_MISSING "no CUDA device is present"
+#else
+#define CUDA_CREATE NULL
+#define CUDA_MISSING "this build has no CUDA backend (rebuild with -DLATHE_CUDA=ON)"
+#endif
+
+static const backend_row k_backends[] = {
+    {.name = "cpu", .available = always, .create = lt_backend_cpu_create, .unavailable = NULL, .auto_rank = 0},
+    {.name = "cuda", .available = lt_backend_cuda_available, .create = CUDA_CREATE, .unavailable = CUDA_MISSING,
+     .auto_rank = 1},
+};
+#define N_BACKENDS (int)(sizeof k_backends / sizeof k_backends[0])
 
 bool lt_backend_cuda_available(void) {
 #ifdef LT_HAVE_CUDA
@@ -20,24 +47,33 @@ bool lt_backend_cuda_available(void) {
 #endif
 }
 
+/* The available row "auto" stands for. */
+static const backend_row *auto_row(void) {
+    const backend_row *best = NULL;
+    for (int i = 0; i < N_BACKENDS; i++)
+        if ((!best || k_backends[i].auto_rank > best->auto_rank) && k_backends[i].available()) best = &k_backends[i];
+    return best;
+}
+
 lt_status lt_backend_create(lt_backend **out, const char *name, const lt_backend_opts *opts, lt_err *err) {
     lt_backend_opts def = {0};
     if (!opts) opts = &def;
     *out = NULL;
-    if (!name || !strcmp(name, "auto"))
-        name = lt_backend_cuda_available() ? "cuda" : "cpu";
-    if (!strcmp(name, "cpu")) return lt_backend_cpu_create(out, opts, err);
-    if (!strcmp(name, "cuda")) {
-#ifdef LT_HAVE_CUDA
-        if (lt_backend_cuda_device_count() <= 0)
-            return lt_err_set(err, LT_EUNSUPPORTED, "device cuda: no CUDA device is present");
-        return lt_backend_cuda_create(out, opts, err);
-#else
-        return lt_err_set(err, LT_EUNSUPPORTED,
-                          "device cuda: this build has no CUDA backend (rebuild with -DLATHE_CUDA=ON)");
-#endif
+    const backend_row *row = NULL;
+    if (!name || !strcmp(name, "auto")) {
+        row = auto_row();
+        if (!row) return lt_err_set(err, LT_EUNSUPPORTED, "device auto: no backend is available");
     }
-    return lt_err_set(err, LT_EINVAL, "unknown device '%s' (expected cpu, cuda or auto)", name);
+    for (int i = 0; !row && i < N_BACKENDS; i++)
+        if (!strcmp(name, k_backends[i].name)) row = &k_backends[i];
+    if (!row) {
+        char names[256] = "";
+        for (int i = 0; i < N_BACKENDS; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", k_backends[i].name);
+        return lt_err_set(err, LT_EINVAL, "unknown device '%s' (expected %s or auto)", name, names);
+    }
+    if (!row->available()) return lt_err_set(err, LT_EUNSUPPORTED, "device %s: %s", row->name, row->unavailable);
+    return row->create(out, opts, err);
 }
 
 void lt_backend_free(lt_backend *be) {
@@ -57,37 +93,31 @@ lt_status lt_backend_mem_info(lt_backend *be, size_t *free_b, size_t *total_b, l
 
 size_t lt_backend_mem_used(const lt_backend *be, lt_mem_cat cat) { return be->used[cat]; }
 
-static void fmt_bytes(char *buf, size_t n, size_t b) {
+void lt_backend_fmt_bytes(char *buf, size_t n, size_t b) {
     if (b >= (1ull << 30)) snprintf(buf, n, "%.2f GiB", b / 1073741824.0);
     else if (b >= (1ull << 20)) snprintf(buf, n, "%.1f MiB", b / 1048576.0);
     else snprintf(buf, n, "%zu B", b);
 }
 
-static const char *cat_name(lt_mem_cat c) {
+const char *lt_mem_cat_name(lt_mem_cat c) {
     static const char *const n[] = {"weights", "KV cache", "scratch", "other"};
     return n[c];
 }
 
-/* host transfers, syncs and allocations cannot be recorded into a graph */
-static lt_status no_capture(const lt_backend *be, const char *what, lt_err *err) {
-    if (!be->capturing) return LT_OK;
-    return lt_err_set(err, LT_EINVAL, "%s: not allowed while ops are being captured into a graph", what);
-}
-
 lt_status lt_backend_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err) {
     *out = NULL;
-    LT_TRY(no_capture(be, "alloc", err));
+    LT_TRY(lt_backend_no_capture(be, "alloc", err));
     if (bytes == 0) bytes = 1;
     lt_status s = be->ops->alloc(be, bytes, out, err);
     if (s != LT_OK) {
         size_t fr = 0, tot = 0;
         char need[32], have[32];
         lt_err e2;
-        fmt_bytes(need, sizeof need, bytes);
-        if (be->ops->mem_info(be, &fr, &tot, &e2) == LT_OK) fmt_bytes(have, sizeof have, fr);
+        lt_backend_fmt_bytes(need, sizeof need, bytes);
+        if (be->ops->mem_info(be, &fr, &tot, &e2) == LT_OK) lt_backend_fmt_bytes(have, sizeof have, fr);
         else snprintf(have, sizeof have, "unknown");
         return lt_err_set(err, LT_ENOMEM, "%s: cannot allocate %s for %s (%s free)", be->device, need,
-                          cat_name(cat), have);
+                          lt_mem_cat_name(cat), have);
     }
     be->used[cat] += bytes;
     return LT_OK;
@@ -101,44 +131,17 @@ void lt_backend_release(lt_backend *be, void *ptr, size_t bytes, lt_mem_cat cat)
 }
 
 lt_status lt_backend_sync(lt_backend *be, lt_err *err) {
-    LT_TRY(no_capture(be, "sync", err));
+    LT_TRY(lt_backend_no_capture(be, "sync", err));
     return be->ops->sync ? be->ops->sync(be, err) : LT_OK;
 }
 
-/* ---- op capture ------------------------------------------------------------------------- */
-
-bool lt_backend_can_capture(const lt_backend *be) { return be->ops->capture_begin != NULL; }
-
-lt_status lt_backend_capture_begin(lt_backend *be, lt_err *err) {
-    if (!be->ops->capture_begin)
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s backend: op capture (graphs) is not supported", be->ops->name);
-    if (be->capturing) return lt_err_set(err, LT_EINVAL, "capture: already capturing");
-    LT_TRY(be->ops->capture_begin(be, err));
-    be->capturing = true;
-    return LT_OK;
-}
-
-lt_status lt_backend_capture_end(lt_backend *be, lt_graph **g, lt_err *err) {
-    if (!be->capturing) return lt_err_set(err, LT_EINVAL, "capture: not capturing");
-    be->capturing = false;
-    return be->ops->capture_end(be, g, err);
-}
-
-lt_status lt_backend_graph_launch(lt_backend *be, lt_graph *g, lt_err *err) {
-    if (!g || !be->ops->graph_launch) return lt_err_set(err, LT_EINVAL, "graph launch: no graph");
-    LT_TRY(no_capture(be, "graph launch", err));
-    return be->ops->graph_launch(be, g, err);
-}
-
-void lt_backend_graph_free(lt_backend *be, lt_graph *g) {
-    if (g && be->ops->graph_free) be->ops->graph_free(be, g);
-}
+/* ---- transfers -------------------------------------------------------------------------- */
 
 lt_status lt_tensor_set(lt_tensor *t, const void *host, size_t bytes, lt_err *err) {
     if (bytes != lt_tensor_nbytes(t))
         return lt_err_set(err, LT_EINVAL, "tensor set: %zu bytes given, tensor holds %zu", bytes,
                           lt_tensor_nbytes(t));
-    LT_TRY(no_capture(t->be, "tensor set", err));
+    LT_TRY(lt_backend_no_capture(t->be, "tensor set", err));
     return t->be->ops->set(t->be, t->data, host, bytes, err);
 }
 
@@ -154,7 +157,7 @@ lt_status lt_tensor_set_range(lt_tensor *t, size_t offset, const void *host, siz
     if (offset > lt_tensor_nbytes(t) || bytes > lt_tensor_nbytes(t) - offset)
         return lt_err_set(err, LT_ERANGE, "tensor set: range %zu+%zu outside %zu bytes", offset, bytes,
                           lt_tensor_nbytes(t));
-    LT_TRY(no_capture(t->be, "tensor set", err));
+    LT_TRY(lt_backend_no_capture(t->be, "tensor set", err));
     return t->be->ops->set(t->be, (char *)t->data + offset, host, bytes, err);
 }
 
@@ -166,367 +169,4 @@ lt_status lt_tensor_copy_range(lt_tensor *dst, size_t dst_off, const lt_tensor *
         return lt_err_set(err, LT_ERANGE, "tensor copy: range outside tensor");
     return dst->be->ops->copy(dst->be, (char *)dst->data + dst_off, (const char *)src->data + src_off,
                               bytes, err);
-}
-
-/* ---- arenas --------------------------------------------------------------------------- */
-
-#define ARENA_ALIGN 256
-
-struct lt_arena {
-    lt_backend *be;
-    lt_mem_cat cat;
-    char *base;
-    size_t size, used;
-};
-
-lt_status lt_arena_create(lt_arena **out, lt_backend *be, size_t bytes, lt_mem_cat cat, lt_err *err) {
-    *out = NULL;
-    lt_arena *a = lt_calloc(1, sizeof *a);
-    if (!a) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-    a->be = be;
-    a->cat = cat;
-    a->size = bytes;
-    lt_status s = lt_backend_alloc(be, bytes, cat, (void **)&a->base, err);
-    if (s != LT_OK) {
-        lt_free(a);
-        return s;
-    }
-    *out = a;
-    return LT_OK;
-}
-
-void lt_arena_free(lt_arena *a) {
-    if (!a) return;
-    lt_backend_release(a->be, a->base, a->size, a->cat);
-    lt_free(a);
-}
-
-size_t lt_arena_need(lt_dtype dt, int ndim, const int64_t *shape) {
-    lt_tensor t = lt_tensor_make(NULL, dt, NULL, ndim, shape);
-    return (lt_tensor_nbytes(&t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-}
-
-lt_status lt_arena_tensor(lt_arena *a, lt_tensor *out, lt_dtype dt, int ndim, const int64_t *shape,
-                          lt_err *err) {
-    if (ndim < 1 || ndim > LT_MAX_DIMS) return lt_err_set(err, LT_EINVAL, "tensor with %d dims", ndim);
-    for (int i = 0; i < ndim; i++)
-        if (shape[i] < 0) return lt_err_set(err, LT_EINVAL, "negative dimension");
-    if (shape[ndim - 1] % lt_dtype_block(dt))
-        return lt_err_set(err, LT_EINVAL, "%s rows of %lld elements are not whole blocks of %d",
-                          lt_dtype_name(dt), (long long)shape[ndim - 1], lt_dtype_block(dt));
-    size_t need = lt_arena_need(dt, ndim, shape);
-    if (need > a->size - a->used) {
-        char b1[32], b2[32];
-        fmt_bytes(b1, sizeof b1, need);
-        fmt_bytes(b2, sizeof b2, a->size - a->used);
-        return lt_err_set(err, LT_ENOMEM, "%s arena full: need %s, %s left", cat_name(a->cat), b1, b2);
-    }
-    *out = lt_tensor_make(a->be, dt, a->base + a->used, ndim, shape);
-    a->used += need;
-    return LT_OK;
-}
-
-void lt_arena_reset(lt_arena *a) { a->used = 0; }
-size_t lt_arena_used(const lt_arena *a) { return a->used; }
-size_t lt_arena_size(const lt_arena *a) { return a->size; }
-
-/* ---- op validation -------------------------------------------------------------------- */
-
-static lt_status bad(lt_err *err, const char *op, const char *what, const lt_tensor *t) {
-    char sh[96];
-    return lt_err_set(err, LT_EINVAL, "%s: %s (%s %s)", op, what, t ? lt_dtype_name(t->dtype) : "",
-                      t ? lt_shape_str(t, sh, sizeof sh) : "");
-}
-
-#define NEED(cond, what, t)                                                                  \
-    do {                                                                                     \
-        if (!(cond)) return bad(err, OPNAME, what, t);                                       \
-    } while (0)
-
-static lt_status check_be(lt_backend *be, const char *op, const lt_tensor *t, lt_err *err) {
-    if (t && t->be != be) return bad(err, op, "tensor lives on another backend", t);
-    return LT_OK;
-}
-
-static lt_status slot(lt_backend *be, const void *fn, const char *op, lt_err *err) {
-    if (!fn) return lt_err_set(err, LT_EUNSUPPORTED, "%s: not implemented on the %s backend", op, be->ops->name);
-    return LT_OK;
-}
-
-#define CHECK_BE(...)                                                                        \
-    do {                                                                                     \
-        const lt_tensor *ts_[] = {__VA_ARGS__};                                              \
-        for (size_t i_ = 0; i_ < sizeof ts_ / sizeof ts_[0]; i_++)                           \
-            LT_TRY(check_be(be, OPNAME, ts_[i_], err));                                      \
-    } while (0)
-
-static bool is_mat(const lt_tensor *t, lt_dtype dt) { return t->ndim == 2 && t->dtype == dt; }
-
-lt_status lt_op_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *err) {
-#define OPNAME "get_rows"
-    LT_TRY(slot(be, (const void *)be->ops->get_rows, OPNAME, err));
-    CHECK_BE(y, table, ids);
-    NEED(table->ndim == 2 && table->dtype != LT_I32, "table must be a 2-D weight", table);
-    NEED(ids->ndim == 1 && ids->dtype == LT_I32, "ids must be 1-D i32", ids);
-    NEED(is_mat(y, LT_F32) && y->shape[0] == ids->shape[0] && y->shape[1] == table->shape[1],
-         "output must be f32 [ids, cols]", y);
-    return be->ops->get_rows(be, y, table, ids, err);
-#undef OPNAME
-}
-
-lt_status lt_op_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w,
-                       const lt_tensor *bias, lt_err *err) {
-#define OPNAME "matmul"
-    LT_TRY(slot(be, (const void *)be->ops->matmul, OPNAME, err));
-    CHECK_BE(y, x, w, bias);
-    NEED(is_mat(x, LT_F32), "input must be 2-D f32", x);
-    NEED(w->ndim == 2 && w->dtype != LT_I32 && w->shape[1] == x->shape[1], "weight must be [N, K] with K = input cols", w);
-    NEED(is_mat(y, LT_F32) && y->shape[0] == x->shape[0] && y->shape[1] == w->shape[0], "output must be f32 [T, N]", y);
-    if (bias) NEED(bias->dtype == LT_F32 && lt_tensor_numel(bias) == w->shape[0], "bias must be f32 [N]", bias);
-    NEED(y->data != x->data, "output may not alias input", y);
-    return be->ops->matmul(be, y, x, w, bias, err);
-#undef OPNAME
-}
-
-lt_status lt_op_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps, lt_err *err) {
-#define OPNAME "rmsnorm"
-    LT_TRY(slot(be, (const void *)be->ops->rmsnorm, OPNAME, err));
-    CHECK_BE(y, x, w);
-    NEED(is_mat(x, LT_F32), "input must be 2-D f32", x);
-    NEED(is_mat(y, LT_F32) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1], "output shape", y);
-    NEED(w->dtype == LT_F32 && lt_tensor_numel(w) == x->shape[1], "weight must be f32 [D]", w);
-    return be->ops->rmsnorm(be, y, x, w, eps, err);
-#undef OPNAME
-}
-
-lt_status lt_op_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
-                     int head_dim, bool neox, lt_err *err) {
-#define OPNAME "rope"
-    LT_TRY(slot(be, (const void *)be->ops->rope, OPNAME, err));
-    CHECK_BE(x, pos, freqs);
-    NEED(is_mat(x, LT_F32) && x->shape[1] == (int64_t)n_heads * head_dim && head_dim % 2 == 0,
-         "input must be f32 [T, heads*head_dim]", x);
-    NEED(pos->dtype == LT_I32 && lt_tensor_numel(pos) == x->shape[0], "positions must be i32 [T]", pos);
-    NEED(freqs->dtype == LT_F32 && lt_tensor_numel(freqs) == head_dim / 2, "freqs must be f32 [head_dim/2]", freqs);
-    return be->ops->rope(be, x, pos, freqs, n_heads, head_dim, neox, err);
-#undef OPNAME
-}
-
-static bool same(const lt_tensor *a, const lt_tensor *b) {
-    return a->dtype == LT_F32 && b->dtype == LT_F32 && lt_tensor_numel(a) == lt_tensor_numel(b);
-}
-
-lt_status lt_op_silu_mul(lt_backend *be, lt_tensor *y, const lt_tensor *gate, const lt_tensor *up, lt_err *err) {
-#define OPNAME "silu_mul"
-    LT_TRY(slot(be, (const void *)be->ops->silu_mul, OPNAME, err));
-    CHECK_BE(y, gate, up);
-    NEED(same(y, gate) && same(y, up), "operands must be f32 of equal size", y);
-    return be->ops->silu_mul(be, y, gate, up, err);
-#undef OPNAME
-}
-
-lt_status lt_op_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b, lt_err *err) {
-#define OPNAME "add"
-    LT_TRY(slot(be, (const void *)be->ops->add, OPNAME, err));
-    CHECK_BE(y, a, b);
-    NEED(same(y, a) && same(y, b), "operands must be f32 of equal size", y);
-    return be->ops->add(be, y, a, b, err);
-#undef OPNAME
-}
-
-lt_status lt_op_kv_store(lt_backend *be, lt_tensor *kc, lt_tensor *vc, const lt_tensor *k, const lt_tensor *v,
-                         const lt_tensor *slots, lt_err *err) {
-#define OPNAME "kv_store"
-    LT_TRY(slot(be, (const void *)be->ops->kv_store, OPNAME, err));
-    CHECK_BE(kc, vc, k, v, slots);
-    NEED(kc->ndim == 2 && (kc->dtype == LT_F32 || kc->dtype == LT_F16), "cache must be f32/f16 [slots, width]", kc);
-    NEED(vc->ndim == 2 && vc->dtype == kc->dtype && vc->shape[0] == kc->shape[0] && vc->shape[1] == kc->shape[1],
-         "value cache must match key cache", vc);
-    NEED(is_mat(k, LT_F32) && k->shape[1] == kc->shape[1], "keys must be f32 [T, width]", k);
-    NEED(is_mat(v, LT_F32) && v->shape[0] == k->shape[0] && v->shape[1] == kc->shape[1], "values must match keys", v);
-    NEED(slots->dtype == LT_I32 && lt_tensor_numel(slots) == k->shape[0], "slots must be i32 [T]", slots);
-    return be->ops->kv_store(be, kc, vc, k, v, slots, err);
-#undef OPNAME
-}
-
-lt_status lt_op_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
-                          const lt_tensor *vc, const lt_attn_meta *m, lt_err *err) {
-#define OPNAME "attention"
-    LT_TRY(slot(be, (const void *)be->ops->attention, OPNAME, err));
-    CHECK_BE(out, q, kc, vc, m->tok_seq, m->tok_ctx, m->block_tables);
-    NEED(m->n_heads > 0 && m->n_kv_heads > 0 && m->n_heads % m->n_kv_heads == 0 && m->head_dim > 0 &&
-             m->block_size > 0 && m->max_ctx > 0,
-         "bad head/block configuration", NULL);
-    NEED(is_mat(q, LT_F32) && q->shape[1] == (int64_t)m->n_heads * m->head_dim, "queries must be f32 [T, heads*head_dim]", q);
-    NEED(is_mat(out, LT_F32) && out->shape[0] == q->shape[0] && out->shape[1] == q->shape[1], "output shape", out);
-    NEED(kc->ndim == 2 && kc->shape[1] == (int64_t)m->n_kv_heads * m->head_dim && kc->shape[0] % m->block_size == 0,
-         "key cache must be [blocks*block_size, kv_heads*head_dim]", kc);
-    NEED(vc->ndim == 2 && vc->dtype == kc->dtype && vc->shape[0] == kc->shape[0] && vc->shape[1] == kc->shape[1],
-         "value cache must match key cache", vc);
-    NEED(m->tok_seq->dtype == LT_I32 && lt_tensor_numel(m->tok_seq) == q->shape[0], "tok_seq must be i32 [T]", m->tok_seq);
-    NEED(m->tok_ctx->dtype == LT_I32 && lt_tensor_numel(m->tok_ctx) == q->shape[0], "tok_ctx must be i32 [T]", m->tok_ctx);
-    NEED(is_mat(m->block_tables, LT_I32), "block tables must be i32 [S, max_blocks]", m->block_tables);
-    NEED((int64_t)m->max_ctx <= m->block_tables->shape[1] * m->block_size, "max_ctx exceeds block table", m->block_tables);
-    return be->ops->attention(be, out, q, kc, vc, m, err);
-#undef OPNAME
-}
-
-lt_status lt_op_argmax(lt_backend *be, lt_tensor *out, const lt_tensor *x, lt_err *err) {
-#define OPNAME "argmax"
-    LT_TRY(slot(be, (const void *)be->ops->argmax, OPNAME, err));
-    CHECK_BE(out, x);
-    NEED(is_mat(x, LT_F32), "input must be 2-D f32", x);
-    NEED(out->dtype == LT_I32 && lt_tensor_numel(out) == x->shape[0], "output must be i32 [T]", out);
-    return be->ops->argmax(be, out, x, err);
-#undef OPNAME
-}
-
-lt_status lt_op_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err) {
-#define OPNAME "convert"
-    LT_TRY(slot(be, (const void *)be->ops->convert, OPNAME, err));
-    CHECK_BE(y, x);
-    NEED(x->dtype == LT_F32 || y->dtype == LT_F32, "one side must be f32", x);
-    NEED(x->dtype != LT_I32 && y->dtype != LT_I32, "i32 cannot be converted", x);
-    NEED(lt_tensor_rows(x) == lt_tensor_rows(y) && lt_tensor_cols(x) == lt_tensor_cols(y), "shapes differ", y);
-    NEED(lt_tensor_cols(x) % lt_dtype_block(x->dtype) == 0 && lt_tensor_cols(y) % lt_dtype_block(y->dtype) == 0,
-         "rows are not whole blocks", y);
-    return be->ops->convert(be, y, x, err);
-#undef OPNAME
-}
-
-/* ---- vision ops (detection) ------------------------------------------------------------------ */
-
-static bool is_nchw(const lt_tensor *t) { return t->ndim == 4 && t->dtype == LT_F32; }
-
-static int64_t conv_out(int64_t in, int64_t k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
-
-size_t lt_conv2d_work_bytes(const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
-    int64_t C = x->shape[1], OC = w->shape[0], K = w->shape[2];
-    int64_t Cg = C / p->groups, OCg = OC / p->groups;
-    if (p->groups > 1 && Cg == 1 && OCg == 1) return 0;
-    if (K == 1 && p->stride == 1 && p->pad == 0) return 0;
-    int64_t oh = conv_out(x->shape[2], K, p->stride, p->pad), ow = conv_out(x->shape[3], K, p->stride, p->pad);
-    return (size_t)(Cg * K * K * oh * ow) * sizeof(float);
-}
-
-lt_status lt_op_conv2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
-                       const lt_conv2d_params *p, lt_tensor *work, lt_err *err) {
-#define OPNAME "conv2d"
-    LT_TRY(slot(be, (const void *)be->ops->conv2d, OPNAME, err));
-    CHECK_BE(y, x, w, bias, work);
-    NEED(p && p->stride >= 1 && p->pad >= 0 && p->groups >= 1 && p->act >= 0 && p->act < LT_ACT_COUNT,
-         "stride, pad, groups or activation out of range", x);
-    NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
-    NEED(x->shape[1] % p->groups == 0, "input channels must divide into the groups", x);
-    NEED(is_nchw(w) && w->shape[2] == w->shape[3] && w->shape[1] == x->shape[1] / p->groups &&
-             w->shape[0] % p->groups == 0,
-         "weight must be f32 [OC, C/groups, K, K]", w);
-    int64_t oh = conv_out(x->shape[2], w->shape[2], p->stride, p->pad);
-    int64_t ow = conv_out(x->shape[3], w->shape[3], p->stride, p->pad);
-    NEED(oh >= 1 && ow >= 1, "kernel larger than the padded input", x);
-    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == w->shape[0] && y->shape[2] == oh &&
-             y->shape[3] == ow,
-         "output must be f32 [N, OC, OH, OW]", y);
-    if (bias) NEED(bias->dtype == LT_F32 && lt_tensor_numel(bias) == w->shape[0], "bias must be f32 [OC]", bias);
-    size_t need = lt_conv2d_work_bytes(x, w, p);
-    if (need) NEED(work && work->dtype == LT_F32 && lt_tensor_nbytes(work) >= need, "workspace too small", work);
-    NEED(y->data != x->data, "output may not alias input", y);
-    return be->ops->conv2d(be, y, x, w, bias, p, need ? work : NULL, err);
-#undef OPNAME
-}
-
-lt_status lt_op_maxpool2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, int size, int stride, int pad,
-                          lt_err *err) {
-#define OPNAME "maxpool2d"
-    LT_TRY(slot(be, (const void *)be->ops->maxpool2d, OPNAME, err));
-    CHECK_BE(y, x);
-    NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
-    NEED(size >= 1 && stride >= 1 && pad >= 0, "size, stride, pad out of range", x);
-    int64_t oh = (x->shape[2] + pad - size) / stride + 1, ow = (x->shape[3] + pad - size) / stride + 1;
-    NEED(oh >= 1 && ow >= 1, "window larger than the input", x);
-    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1] && y->shape[2] == oh &&
-             y->shape[3] == ow,
-         "output must be f32 [N, C, OH, OW]", y);
-    NEED(y->data != x->data, "output may not alias input", y);
-    return be->ops->maxpool2d(be, y, x, size, stride, pad, err);
-#undef OPNAME
-}
-
-lt_status lt_op_avgpool2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err) {
-#define OPNAME "avgpool2d"
-    LT_TRY(slot(be, (const void *)be->ops->avgpool2d, OPNAME, err));
-    CHECK_BE(y, x);
-    NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
-    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1] && y->shape[2] == 1 &&
-             y->shape[3] == 1,
-         "output must be f32 [N, C, 1, 1]", y);
-    return be->ops->avgpool2d(be, y, x, err);
-#undef OPNAME
-}
-
-lt_status lt_op_upsample(lt_backend *be, lt_tensor *y, const lt_tensor *x, int stride, float scale, lt_err *err) {
-#define OPNAME "upsample"
-    LT_TRY(slot(be, (const void *)be->ops->upsample, OPNAME, err));
-    CHECK_BE(y, x);
-    NEED(is_nchw(x) && stride >= 1, "input must be f32 [N, C, H, W] and stride >= 1", x);
-    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1] &&
-             y->shape[2] == x->shape[2] * stride && y->shape[3] == x->shape[3] * stride,
-         "output must be f32 [N, C, H*stride, W*stride]", y);
-    NEED(y->data != x->data, "output may not alias input", y);
-    return be->ops->upsample(be, y, x, stride, scale, err);
-#undef OPNAME
-}
-
-lt_status lt_op_concat(lt_backend *be, lt_tensor *y, const lt_tensor *x, int y_c0, int x_c0, int n_c,
-                       lt_err *err) {
-#define OPNAME "concat"
-    LT_TRY(slot(be, (const void *)be->ops->concat, OPNAME, err));
-    CHECK_BE(y, x);
-    NEED(is_nchw(x) && is_nchw(y), "tensors must be f32 [N, C, H, W]", x);
-    NEED(y->shape[0] == x->shape[0] && y->shape[2] == x->shape[2] && y->shape[3] == x->shape[3],
-         "input and output must share N, H, W", y);
-    NEED(n_c >= 0 && x_c0 >= 0 && y_c0 >= 0 && x_c0 + n_c <= x->shape[1] && y_c0 + n_c <= y->shape[1],
-         "channel range out of bounds", x);
-    NEED(y->data != x->data, "output may not alias input", y);
-    return be->ops->concat(be, y, x, y_c0, x_c0, n_c, err);
-#undef OPNAME
-}
-
-lt_status lt_op_activate(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_act act, lt_err *err) {
-#define OPNAME "activate"
-    LT_TRY(slot(be, (const void *)be->ops->activate, OPNAME, err));
-    CHECK_BE(y, x);
-    NEED(same(y, x), "operands must be f32 of equal size", y);
-    NEED(act >= 0 && act < LT_ACT_COUNT, "unknown activation", x);
-    return be->ops->activate(be, y, x, act, err);
-#undef OPNAME
-}
-
-lt_status lt_op_yolo_decode(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_yolo_head *h, lt_err *err) {
-#define OPNAME "yolo_decode"
-    LT_TRY(slot(be, (const void *)be->ops->yolo_decode, OPNAME, err));
-    CHECK_BE(y, x);
-    NEED(h && h->n_anchors >= 1 && h->n_anchors <= LT_YOLO_MAX_ANCHORS && h->classes >= 1 && h->net_w > 0 &&
-             h->net_h > 0,
-         "head parameters out of range", x);
-    int64_t E = 5 + h->classes;
-    NEED(is_nchw(x) && x->shape[1] == h->n_anchors * E, "input must be f32 [N, anchors*(5+classes), H, W]", x);
-    NEED(y->ndim == 3 && y->dtype == LT_F32 && y->shape[0] == x->shape[0] &&
-             y->shape[1] == x->shape[2] * x->shape[3] * h->n_anchors && y->shape[2] == E,
-         "output must be f32 [N, H*W*anchors, 5+classes]", y);
-    return be->ops->yolo_decode(be, y, x, h, err);
-#undef OPNAME
-}
-
-lt_status lt_op_nms(lt_backend *be, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
-                    float contain, lt_err *err) {
-#define OPNAME "nms"
-    LT_TRY(slot(be, (const void *)be->ops->nms, OPNAME, err));
-    CHECK_BE(keep, boxes, classes);
-    NEED(is_mat(boxes, LT_F32) && boxes->shape[1] == 4, "boxes must be f32 [n, 4]", boxes);
-    NEED(classes->dtype == LT_I32 && lt_tensor_numel(classes) == boxes->shape[0], "classes must be i32 [n]", classes);
-    NEED(keep->dtype == LT_I32 && lt_tensor_numel(keep) == boxes->shape[0], "keep must be i32 [n]", keep);
-    NEED(iou >= 0 && iou <= 1 && contain <= 1, "thresholds must be in [0, 1]", boxes);
-    return be->ops->nms(be, keep, boxes, classes, iou, contain, err);
-#undef OPNAME
 }

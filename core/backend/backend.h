@@ -1,13 +1,18 @@
-/* backend.h - devices and the op table, as seen by model code.
+/* backend.h - devices and the op table, as seen by model code: the public header of
+ * core/backend.
  *
  * A backend (CPU or CUDA) owns device memory and runs ops. Model code calls the lt_op_*
  * functions below with lt_tensors; each wrapper checks dtypes and shapes once (so a
  * backend never sees a malformed call) and dispatches through the backend's table
- * (core/backend_impl.h). Ops may run asynchronously (CUDA stream order); lt_backend_sync
- * and lt_tensor_get wait. Nothing here knows which device runs an op.
+ * (core/backend/backend_impl.h). Ops may run asynchronously (CUDA stream order);
+ * lt_backend_sync and lt_tensor_get wait. Nothing here knows which device runs an op.
  *
  * Memory is taken from a backend in large pieces by lt_arena (weights, scratch) and by
  * the KV cache; every allocation is tagged with a category for the memory meters.
+ *
+ * Implemented in core/backend/: backend.c (creation by name, memory, sync, transfers),
+ * arena.c (arenas), capture.c (op capture), ops.c (the lt_op_* wrappers).
+ * Leaves out: the kernels (kernels/cpu, kernels/cuda) and the KV cache (core/llm).
  */
 #ifndef LT_BACKEND_H
 #define LT_BACKEND_H

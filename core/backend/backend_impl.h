@@ -1,9 +1,13 @@
-/* backend_impl.h - the op table a backend fills. Included only by backend implementations
- * (core/backend_cpu.c, kernels/cuda/backend_cuda.cu) and core/backend.c.
+/* backend_impl.h - the op table a backend fills, the object head every backend embeds, and
+ * the few helpers the files of core/backend share. Included only by backend implementations
+ * (kernels/cpu/backend_cpu.c, kernels/cuda/backend_cuda.cu), the files of core/backend and
+ * tests that build a backend; model code sees core/backend/backend.h.
  *
- * Every op slot receives arguments already validated by the lt_op_* wrapper in
- * core/backend.c (dtypes, shapes, same backend), so implementations only compute.
- * A NULL op slot means "not supported by this backend" (the wrapper reports it).
+ * Every op slot receives arguments already validated by its lt_op_* wrapper in
+ * core/backend/ops.c (dtypes, shapes, same backend), so implementations only compute.
+ * Slots marked "(optional)" may be NULL; the comment says what NULL means. The others must
+ * be set. Both tables fill the slots by label (.matmul = ...).
+ * Leaves out: how a backend is chosen (the registry table in core/backend/backend.c).
  */
 #ifndef LT_BACKEND_IMPL_H
 #define LT_BACKEND_IMPL_H
@@ -15,9 +19,10 @@ extern "C" {
 #endif
 
 typedef struct lt_backend_ops {
-    const char *name;
-    bool is_host;
+    const char *name; /* "cpu", "cuda": the name lt_backend_create takes */
+    bool is_host;     /* data pointers are host pointers */
 
+    /* ---- memory and transfers ---- */
     void (*destroy)(lt_backend *be);
     lt_status (*mem_info)(lt_backend *be, size_t *free_b, size_t *total_b, lt_err *err);
     lt_status (*alloc)(lt_backend *be, size_t bytes, void **out, lt_err *err);
@@ -25,8 +30,11 @@ typedef struct lt_backend_ops {
     lt_status (*set)(lt_backend *be, void *dst, const void *host, size_t bytes, lt_err *err);
     lt_status (*get)(lt_backend *be, void *host, const void *src, size_t bytes, lt_err *err);
     lt_status (*copy)(lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err);
-    lt_status (*sync)(lt_backend *be, lt_err *err); /* optional: NULL = synchronous */
+    /* (optional) NULL: synchronous - every op has finished when it returns */
+    lt_status (*sync)(lt_backend *be, lt_err *err);
 
+    /* ---- ops, each (optional): NULL means the lt_op_* wrapper fails with LT_EUNSUPPORTED
+     * "<op>: not implemented on the <name> backend" ---- */
     lt_status (*get_rows)(lt_backend *, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *);
     lt_status (*matmul)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w,
                         const lt_tensor *bias, lt_err *);
@@ -41,7 +49,8 @@ typedef struct lt_backend_ops {
                            const lt_tensor *vc, const lt_attn_meta *m, lt_err *);
     lt_status (*argmax)(lt_backend *, lt_tensor *out, const lt_tensor *x, lt_err *);
     lt_status (*convert)(lt_backend *, lt_tensor *y, const lt_tensor *x, lt_err *);
-    /* vision ops (detection) */
+
+    /* ---- vision ops (detection), each (optional) as above ---- */
     lt_status (*conv2d)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
                         const lt_conv2d_params *p, lt_tensor *work, lt_err *);
     lt_status (*maxpool2d)(lt_backend *, lt_tensor *y, const lt_tensor *x, int size, int stride, int pad, lt_err *);
@@ -52,7 +61,10 @@ typedef struct lt_backend_ops {
     lt_status (*yolo_decode)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_yolo_head *h, lt_err *);
     lt_status (*nms)(lt_backend *, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
                      float contain, lt_err *);
-    /* op capture (CUDA graphs); all four NULL when the backend cannot record ops */
+
+    /* ---- op capture (CUDA graphs), (optional) as a group: all four NULL when the backend
+     * cannot record ops (lt_backend_can_capture is false, capture_begin fails with
+     * LT_EUNSUPPORTED); a backend that sets capture_begin sets the other three too ---- */
     lt_status (*capture_begin)(lt_backend *, lt_err *);
     lt_status (*capture_end)(lt_backend *, lt_graph **g, lt_err *); /* g NULL: abandon */
     lt_status (*graph_launch)(lt_backend *, lt_graph *g, lt_err *);
@@ -65,15 +77,25 @@ struct lt_backend {
     char device[128];
     int n_threads;
     size_t used[LT_MEM_CAT_COUNT];
-    bool capturing; /* between lt_backend_capture_begin and _end (set by core/backend.c) */
+    bool capturing; /* between lt_backend_capture_begin and _end (set by core/backend/capture.c) */
 };
 
-/* Constructors, called by lt_backend_create. */
+/* Constructors, rows of the registry in core/backend/backend.c. */
 lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
 #ifdef LT_HAVE_CUDA
 lt_status lt_backend_cuda_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
 int lt_backend_cuda_device_count(void);
 #endif
+
+/* ---- shared by the files of core/backend only ---- */
+
+/* LT_OK, or LT_EINVAL "WHAT: not allowed while ops are being captured into a graph" (host
+ * transfers, syncs and allocations cannot be recorded). capture.c. */
+lt_status lt_backend_no_capture(const lt_backend *be, const char *what, lt_err *err);
+/* "1.50 GiB", "3.0 MiB", "12 B" for error messages. backend.c. */
+void lt_backend_fmt_bytes(char *buf, size_t n, size_t b);
+/* "weights", "KV cache", "scratch", "other". backend.c. */
+const char *lt_mem_cat_name(lt_mem_cat c);
 
 #ifdef __cplusplus
 }

@@ -1,18 +1,21 @@
-/* backend_cpu.c - the "cpu" backend: host memory and the kernels of kernels/cpu on a pool.
+/* backend_cpu.c - the "cpu" backend: host memory, and the op table that adapts lt_tensor
+ * arguments (already shape-checked by core/backend/ops.c) to the raw kernels of kernels/cpu
+ * (one file per op, named as in kernels/cuda: norm.c / norm.cu, ...), run on a thread pool.
+ * The CUDA twin is kernels/cuda/backend_cuda.cu.
  *
- * Adapts lt_tensor arguments (already shape-checked by core/backend.c) to the raw
- * lt_cpu_* kernels. It also checks the index data the wrappers cannot see cheaply (token
- * ids, cache slots, block tables), so a bad id is an LT_ERANGE rather than a wild read.
- * Everything runs synchronously on the calling thread plus the pool's workers.
- * Leaves out: NUMA placement, huge pages, pinning threads to cores.
+ * It also checks the index data the wrappers cannot see cheaply (token ids, cache slots,
+ * block tables), so a bad id is an LT_ERANGE rather than a wild read. Everything runs
+ * synchronously on the calling thread plus the pool's workers, so sync and the capture
+ * slots are left NULL.
+ * Leaves out: NUMA placement, huge pages, pinning threads to cores, op capture.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "lt_cpu.h"
 #include "core/base/alloc.h"
+#include "core/base/sysmem.h"
 #include "core/backend/backend_impl.h"
-#include "backend_cpu_vision.h" /* vision op adapters (detection) */
 
 typedef struct cpu_backend {
     struct lt_backend head; /* must be first */
@@ -30,21 +33,7 @@ static void cpu_destroy(lt_backend *be) {
 }
 
 static lt_status cpu_mem_info(lt_backend *be, size_t *free_b, size_t *total_b, lt_err *err) {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return lt_err_set(err, LT_EIO, "cannot read /proc/meminfo");
-    char line[256];
-    unsigned long long avail = 0, total = 0;
-    int have = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long v;
-        if (sscanf(line, "MemAvailable: %llu kB", &v) == 1) avail = v, have |= 1;
-        else if (sscanf(line, "MemTotal: %llu kB", &v) == 1) total = v, have |= 2;
-    }
-    fclose(f);
-    if (have != 3) return lt_err_set(err, LT_EIO, "/proc/meminfo lacks MemAvailable or MemTotal");
-    *free_b = (size_t)(avail * 1024);
-    *total_b = (size_t)(total * 1024);
-    return LT_OK;
+    return lt_sysmem_info(free_b, total_b, err);
 }
 
 static lt_status cpu_alloc(lt_backend *be, size_t bytes, void **out, lt_err *err) {
@@ -155,33 +144,70 @@ static lt_status cpu_argmax(lt_backend *be, lt_tensor *out, const lt_tensor *x, 
     return LT_OK;
 }
 
-typedef struct conv_ctx {
-    const lt_tensor *y, *x;
-    int64_t rows, cols;
-} conv_ctx;
-
-static void conv_job(void *arg, int ith, int nth) {
-    conv_ctx *c = arg;
-    int64_t r0 = c->rows * ith / nth, r1 = c->rows * (ith + 1) / nth;
-    const size_t xr = lt_row_bytes(c->x->dtype, c->cols), yr = lt_row_bytes(c->y->dtype, c->cols);
-    for (int64_t r = r0; r < r1; r++) {
-        const char *src = (const char *)c->x->data + (size_t)r * xr;
-        char *dst = (char *)c->y->data + (size_t)r * yr;
-        if (c->x->dtype == LT_F32) lt_cpu_quant_row(c->y->dtype, (const float *)src, dst, c->cols);
-        else lt_cpu_dequant_row(c->x->dtype, src, (float *)dst, c->cols);
-    }
-}
-
 static lt_status cpu_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err) {
-    conv_ctx c = {y, x, lt_tensor_rows(x), lt_tensor_cols(x)};
-    if (c.rows * c.cols < 16384) conv_job(&c, 0, 1);
-    else lt_pool_run(pool_of(be), conv_job, &c);
+    lt_cpu_convert(pool_of(be), y->data, y->dtype, x->data, x->dtype, lt_tensor_rows(x), lt_tensor_cols(x));
     return LT_OK;
 }
+
+/* ---- vision ops (detection) ---------------------------------------------------------------- */
+
+#define I(t, d) ((int)(t)->shape[d])
+
+static lt_status cpu_conv2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w,
+                            const lt_tensor *bias, const lt_conv2d_params *p, lt_tensor *work, lt_err *err) {
+    lt_cpu_conv2d(pool_of(be), y->data, x->data, w->data, bias ? bias->data : NULL,
+                  work ? work->data : NULL, I(x, 0), I(x, 1), I(x, 2), I(x, 3), I(w, 0), I(w, 2), p->stride, p->pad,
+                  p->groups, p->act);
+    return LT_OK;
+}
+
+static lt_status cpu_maxpool2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, int size, int stride, int pad,
+                               lt_err *err) {
+    lt_cpu_maxpool2d(pool_of(be), y->data, x->data, I(x, 0), I(x, 1), I(x, 2), I(x, 3), size, stride,
+                     pad);
+    return LT_OK;
+}
+
+static lt_status cpu_avgpool2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err) {
+    lt_cpu_avgpool_global(pool_of(be), y->data, x->data, I(x, 0), I(x, 1), I(x, 2), I(x, 3));
+    return LT_OK;
+}
+
+static lt_status cpu_upsample(lt_backend *be, lt_tensor *y, const lt_tensor *x, int stride, float scale, lt_err *err) {
+    lt_cpu_upsample(pool_of(be), y->data, x->data, I(x, 0), I(x, 1), I(x, 2), I(x, 3), stride, scale);
+    return LT_OK;
+}
+
+static lt_status cpu_concat(lt_backend *be, lt_tensor *y, const lt_tensor *x, int y_c0, int x_c0, int n_c,
+                            lt_err *err) {
+    lt_cpu_concat(pool_of(be), y->data, I(y, 1), x->data, I(x, 1), I(x, 0), x->shape[2] * x->shape[3],
+                  y_c0, x_c0, n_c);
+    return LT_OK;
+}
+
+static lt_status cpu_activate(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_act act, lt_err *err) {
+    lt_cpu_activate(pool_of(be), y->data, x->data, lt_tensor_numel(x), act);
+    return LT_OK;
+}
+
+static lt_status cpu_yolo_decode(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_yolo_head *h,
+                                 lt_err *err) {
+    lt_cpu_yolo_decode(pool_of(be), y->data, x->data, I(x, 0), I(x, 2), I(x, 3), h);
+    return LT_OK;
+}
+
+static lt_status cpu_nms(lt_backend *be, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
+                         float contain, lt_err *err) {
+    lt_cpu_nms(keep->data, boxes->data, classes->data, boxes->shape[0], iou, contain);
+    return LT_OK;
+}
+
+/* ---- the table ---------------------------------------------------------------------------- */
 
 static const lt_backend_ops k_cpu_ops = {
     .name = "cpu",
     .is_host = true,
+    /* memory: host RAM, so set, get and copy are all memmove */
     .destroy = cpu_destroy,
     .mem_info = cpu_mem_info,
     .alloc = cpu_alloc,
@@ -189,7 +215,9 @@ static const lt_backend_ops k_cpu_ops = {
     .set = cpu_copy,
     .get = cpu_copy,
     .copy = cpu_copy,
-    .sync = NULL,
+    .sync = NULL, /* every op has finished when it returns */
+    /* ops, one kernel file each: get_rows.c, matmul.c, norm.c, rope.c, elementwise.c,
+     * kv_store.c, attention.c, argmax.c */
     .get_rows = cpu_get_rows,
     .matmul = cpu_matmul,
     .rmsnorm = cpu_rmsnorm,
@@ -200,14 +228,16 @@ static const lt_backend_ops k_cpu_ops = {
     .attention = cpu_attention,
     .argmax = cpu_argmax,
     .convert = cpu_convert,
-    .conv2d = lt_cpu_op_conv2d,
-    .maxpool2d = lt_cpu_op_maxpool2d,
-    .avgpool2d = lt_cpu_op_avgpool2d,
-    .upsample = lt_cpu_op_upsample,
-    .concat = lt_cpu_op_concat,
-    .activate = lt_cpu_op_activate,
-    .yolo_decode = lt_cpu_op_yolo_decode,
-    .nms = lt_cpu_op_nms,
+    /* vision ops (detection): conv.c, vision.c */
+    .conv2d = cpu_conv2d,
+    .maxpool2d = cpu_maxpool2d,
+    .avgpool2d = cpu_avgpool2d,
+    .upsample = cpu_upsample,
+    .concat = cpu_concat,
+    .activate = cpu_activate,
+    .yolo_decode = cpu_yolo_decode,
+    .nms = cpu_nms,
+    /* op capture: none (capture_begin, capture_end, graph_launch, graph_free NULL) */
 };
 
 /* "AMD EPYC" from /proc/cpuinfo's first "model name" line, or "CPU". */
@@ -248,6 +278,3 @@ lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, l
     *out = &c->head;
     return LT_OK;
 }
-
-/* The pool the vision op adapters (core/backend_cpu_vision.c) run on. */
-lt_pool *lt_backend_cpu_pool(lt_backend *be) { return pool_of(be); }

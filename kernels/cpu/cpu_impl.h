@@ -1,9 +1,10 @@
 /* cpu_impl.h - private helpers shared by the CPU kernel files (not part of any public API).
  *
- * Run-time CPU feature detection, row partitioning, pool scratch buffers and the q8_0
- * activation quantizer. The SIMD bodies live in the .c files as __attribute__((target))
- * functions, so the build needs no -mavx2 flag and runs on any x86-64 (or other) CPU;
- * -DLT_NO_SIMD builds the portable paths only (to check that they compile).
+ * Run-time CPU feature detection, row partitioning, running small ops on the calling thread,
+ * pool scratch buffers and the q8_0 activation quantizer. The SIMD bodies live in the .c
+ * files as __attribute__((target)) functions, so the build needs no -mavx2 flag and runs on
+ * any x86-64 (or other) CPU; -DLT_NO_SIMD builds the portable paths only (to check that
+ * they compile).
  */
 #ifndef LT_CPU_IMPL_H
 #define LT_CPU_IMPL_H
@@ -38,6 +39,16 @@ static inline void lt_cpu_split(int64_t n, int ith, int nth, int64_t align, int6
     int64_t c0 = chunks * ith / nth, c1 = chunks * (ith + 1) / nth;
     *r0 = c0 * align < n ? c0 * align : n;
     *r1 = c1 * align < n ? c1 * align : n;
+}
+
+/* Work (about one element each) below which an op runs on the calling thread only: waking
+ * the pool would cost more than the work. */
+#define LT_CPU_SMALL_WORK 16384
+
+/* fn(ctx, 0, 1) on the calling thread when work < LT_CPU_SMALL_WORK, else on the pool. */
+static inline void lt_cpu_run(lt_pool *p, int64_t work, void (*fn)(void *, int, int), void *ctx) {
+    if (work < LT_CPU_SMALL_WORK) fn(ctx, 0, 1);
+    else lt_pool_run(p, fn, ctx);
 }
 
 /* A buffer of at least bytes, kept by the pool between calls (one per slot, slots

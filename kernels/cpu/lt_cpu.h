@@ -2,8 +2,13 @@
  *
  * These are the reference every other backend is tested against, and the CPU fast paths
  * (AVX2/F16C/FMA and AVX-512 VNNI chosen at run time, OpenBLAS sgemm for multi-row f32
- * products). All matrices are row-major; a weight w is [N, K] with rows in its dtype's layout (lt_math.h).
+ * products). All matrices are row-major; a weight w is [N, K] with rows in its dtype's layout
+ * (lt_math.h).
  * Functions that take a pool split work across its threads; the caller's thread works too.
+ * Each op's kernel is in the file named after it, as its CUDA twin in kernels/cuda is
+ * (norm.c / norm.cu); the comments below name the file. The adapters from lt_tensor
+ * arguments and the op table are in backend_cpu.c.
+ * Leaves out: tensors, shape checks and errors (core/backend/ops.c checks arguments first).
  */
 #ifndef LT_CPU_H
 #define LT_CPU_H
@@ -15,7 +20,7 @@
 #include "core/base/status.h"
 #include "kernels/lt_math.h"
 
-/* ---- thread pool ------------------------------------------------------------------------- */
+/* ---- thread pool (pool.c) ------------------------------------------------------------------ */
 
 typedef struct lt_pool lt_pool;
 
@@ -29,24 +34,25 @@ int lt_pool_threads(const lt_pool *p);
  * fn(ctx, 0, 1). Not reentrant. */
 void lt_pool_run(lt_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx);
 
-/* Turns the SIMD fast paths off (false) or back on where the CPU has them (true); tests use
- * it to check the portable paths. Not thread-safe with kernels running. */
+/* quant.c: turns the SIMD fast paths off (false) or back on where the CPU has them (true);
+ * tests use it to check the portable paths. Not thread-safe with kernels running. */
 void lt_cpu_set_simd(bool enabled);
 /* True when SIMD fast paths are in use. */
 bool lt_cpu_simd(void);
 
-/* ---- conversion ---------------------------------------------------------------------------- */
+/* ---- conversion (quant.c) ------------------------------------------------------------------- */
 
 /* One row of n elements (n a multiple of the block size) between f32 and dtype t: the dtype
  * table's conversions (core/base/dtype.h) with SIMD fast paths that give the same bits. */
 void lt_cpu_dequant_row(lt_dtype t, const void *src, float *dst, int64_t n);
 void lt_cpu_quant_row(lt_dtype t, const float *src, void *dst, int64_t n);
 
-/* ---- ops (see core/backend.h for the semantics) --------------------------------------------- */
+/* ---- ops (see core/backend/backend.h for the semantics) ------------------------------------- */
 
+/* get_rows.c */
 void lt_cpu_get_rows(lt_pool *p, float *y, const void *table, lt_dtype t, int64_t cols, const int32_t *ids,
                      int64_t n);
-/* y[T,N] = x[T,K] . w[N,K]^T (+ bias[N]). */
+/* matmul.c: y[T,N] = x[T,K] . w[N,K]^T (+ bias[N]). */
 void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int64_t T,
                    int64_t N, int64_t K);
 /* Reserves the pool's scratch memory lt_cpu_matmul needs for this dtype and T (quantized
@@ -55,14 +61,20 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
 bool lt_cpu_matmul_prepare(lt_pool *p, lt_dtype wt, int64_t T, int64_t K);
 /* Bytes of that scratch memory. */
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads);
+/* norm.c */
 void lt_cpu_rmsnorm(lt_pool *p, float *y, const float *x, const float *w, int64_t T, int64_t D, float eps);
+/* rope.c */
 void lt_cpu_rope(lt_pool *p, float *x, const int32_t *pos, const float *freqs, int64_t T, int n_heads, int head_dim,
                  bool neox);
+/* elementwise.c; convert: rows of cols elements from dtype xt to yt, one of them f32 */
 void lt_cpu_silu_mul(lt_pool *p, float *y, const float *gate, const float *up, int64_t n);
 void lt_cpu_add(lt_pool *p, float *y, const float *a, const float *b, int64_t n);
-/* Stores rows of k, v [T, width] f32 into caches (dtype kvt: f32 or f16) at row slots[t]. */
+void lt_cpu_convert(lt_pool *p, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t rows, int64_t cols);
+/* kv_store.c: stores rows of k, v [T, width] f32 into caches (dtype kvt: f32 or f16) at
+ * row slots[t]. */
 void lt_cpu_kv_store(lt_pool *p, void *kc, void *vc, lt_dtype kvt, int64_t width, const float *k, const float *v,
                      const int32_t *slots, int64_t T);
+/* attention.c */
 typedef struct lt_cpu_attn_args {
     float *out;               /* [T, H*Dh] */
     const float *q;           /* [T, H*Dh] */
@@ -78,18 +90,19 @@ typedef struct lt_cpu_attn_args {
 void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a);
 /* Largest head_dim lt_cpu_attention accepts. */
 int lt_cpu_attention_max_head_dim(void);
+/* argmax.c */
 void lt_cpu_argmax(lt_pool *p, int32_t *out, const float *x, int64_t T, int64_t N);
 
-/* ---- vision ops (detection engineer; NCHW f32, semantics in core/backend.h) ------------------ */
+/* ---- vision ops (NCHW f32, semantics in core/backend/backend.h) ------------------------------ */
 
 #include "kernels/lt_vision.h"
 
-/* Floats of im2col workspace lt_cpu_conv2d needs for one image (0: none). */
+/* conv.c: floats of im2col workspace lt_cpu_conv2d needs for one image (0: none). */
 size_t lt_cpu_conv2d_work(int C, int H, int W, int OC, int K, int stride, int pad, int groups);
 /* y[N,OC,OH,OW] = act(conv(x[N,C,H,W], w[OC,C/groups,K,K]) + bias[OC]); work as above. */
 void lt_cpu_conv2d(lt_pool *p, float *y, const float *x, const float *w, const float *bias, float *work, int N, int C,
                    int H, int W, int OC, int K, int stride, int pad, int groups, int act);
-/* darknet maxpool: out = (in + pad - size)/stride + 1, window origin -pad/2. */
+/* vision.c: darknet maxpool: out = (in + pad - size)/stride + 1, window origin -pad/2. */
 void lt_cpu_maxpool2d(lt_pool *p, float *y, const float *x, int N, int C, int H, int W, int size, int stride,
                       int pad);
 void lt_cpu_avgpool_global(lt_pool *p, float *y, const float *x, int N, int C, int H, int W);

@@ -1,5 +1,7 @@
 /* backend_cuda.cu - the CUDA backend object: device selection, memory, the stream, the cuBLAS
- * handle, scratch buffers, and the op table that dispatches to the kernels in kernels/cuda/.
+ * handle, scratch buffers, and the op table that dispatches to the kernels in kernels/cuda/
+ * (one file per op, named as in kernels/cpu: norm.cu / norm.c, ...). The CPU twin is
+ * kernels/cpu/backend_cpu.c.
  *
  * All work is queued on one non-blocking stream; only sync and get wait. Memory comes from
  * cudaMalloc (a failure is LT_ENOMEM with the free amount); scratch buffers grow with
@@ -252,41 +254,45 @@ static void cu_graph_free(lt_backend *be, lt_graph *g) {
 
 /* ---- the table ----------------------------------------------------------------------------- */
 
+/* Labelled slots in the order backend_impl.h declares them (C++20 designated initializers
+ * must follow declaration order). */
 static const lt_backend_ops k_cuda_ops = {
-    /* name */ "cuda",
-    /* is_host */ false,
-    cu_destroy,
-    cu_mem_info,
-    cu_alloc,
-    cu_release,
-    cu_set,
-    cu_get,
-    cu_copy,
-    cu_sync,
-    lt_cuda_get_rows,
-    lt_cuda_matmul,
-    lt_cuda_rmsnorm,
-    lt_cuda_rope,
-    lt_cuda_silu_mul,
-    lt_cuda_add,
-    lt_cuda_kv_store,
-    lt_cuda_attention,
-    lt_cuda_argmax,
-    lt_cuda_convert,
-    /* vision ops (detection), kernels/cuda/conv.cu */
-    lt_cuda_conv2d,
-    lt_cuda_maxpool2d,
-    lt_cuda_avgpool2d,
-    lt_cuda_upsample,
-    lt_cuda_concat,
-    lt_cuda_activate,
-    lt_cuda_yolo_decode,
-    lt_cuda_nms,
-    /* op capture */
-    cu_capture_begin,
-    cu_capture_end,
-    cu_graph_launch,
-    cu_graph_free,
+    .name = "cuda",
+    .is_host = false,
+    /* memory and transfers (this file) */
+    .destroy = cu_destroy,
+    .mem_info = cu_mem_info,
+    .alloc = cu_alloc,
+    .release = cu_release,
+    .set = cu_set,
+    .get = cu_get,
+    .copy = cu_copy,
+    .sync = cu_sync,
+    /* ops, one .cu file each (declared in cuda_common.cuh) */
+    .get_rows = lt_cuda_get_rows,   /* get_rows.cu */
+    .matmul = lt_cuda_matmul,       /* matmul.cu */
+    .rmsnorm = lt_cuda_rmsnorm,     /* norm.cu */
+    .rope = lt_cuda_rope,           /* rope.cu */
+    .silu_mul = lt_cuda_silu_mul,   /* elementwise.cu */
+    .add = lt_cuda_add,             /* elementwise.cu */
+    .kv_store = lt_cuda_kv_store,   /* kv_store.cu */
+    .attention = lt_cuda_attention, /* attention.cu */
+    .argmax = lt_cuda_argmax,       /* argmax.cu */
+    .convert = lt_cuda_convert,     /* elementwise.cu */
+    /* vision ops (detection; declared in vision.cuh): conv2d in conv.cu, the others in vision.cu */
+    .conv2d = lt_cuda_conv2d,
+    .maxpool2d = lt_cuda_maxpool2d,
+    .avgpool2d = lt_cuda_avgpool2d,
+    .upsample = lt_cuda_upsample,
+    .concat = lt_cuda_concat,
+    .activate = lt_cuda_activate,
+    .yolo_decode = lt_cuda_yolo_decode,
+    .nms = lt_cuda_nms,
+    /* op capture (this file) */
+    .capture_begin = cu_capture_begin,
+    .capture_end = cu_capture_end,
+    .graph_launch = cu_graph_launch,
+    .graph_free = cu_graph_free,
 };
 
 extern "C" int lt_backend_cuda_device_count(void) {

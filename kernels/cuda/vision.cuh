@@ -1,5 +1,7 @@
-/* vision.cuh - entry points of the CUDA vision ops (kernels/cuda/conv.cu) that
- * backend_cuda.cu puts in the lt_backend_ops table; semantics in core/backend.h.
+/* vision.cuh - entry points of the CUDA vision ops (conv2d in conv.cu, the others in
+ * vision.cu) that backend_cuda.cu puts in the lt_backend_ops table; semantics in
+ * core/backend/backend.h.
+ * Leaves out: the LLM ops' entry points (cuda_common.cuh).
  */
 #ifndef LT_CUDA_VISION_CUH
 #define LT_CUDA_VISION_CUH

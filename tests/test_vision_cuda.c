@@ -1,4 +1,4 @@
-/* test_cuda_vision.c - every vision op (conv2d dense/1x1/grouped/depthwise with each
+/* test_vision_cuda.c - every vision op (conv2d dense/1x1/grouped/depthwise with each
  * activation, maxpool, avgpool, upsample, concat, activate, yolo_decode) and the whole
  * Yolo-Fastest detector on the CUDA backend against the CPU backend, on fresh random inputs.
  * Skips (77) when the build has no CUDA backend or no device is present.

@@ -1,4 +1,4 @@
-/* test_cuda_model.c - whole models on the CUDA backend against the CPU backend:
+/* test_model_cuda.c - whole models on the CUDA backend against the CPU backend:
  *  - a tiny random Llama (GQA, f32 / f16 / q8_0 / q4_0 weights): prompt logits and 40 greedy
  *    decode steps (the CPU's tokens fed to both), relative error per step;
  *  - the bundled stories260K: 200 greedy tokens identical on both backends, logits close;

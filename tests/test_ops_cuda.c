@@ -1,5 +1,6 @@
-/* test_cuda_ops.c - every op on the CUDA backend against the CPU backend, on the same fresh
- * random inputs (copied with lt_tensor_set/get), plus device out-of-memory handling.
+/* test_ops_cuda.c - every op on the CUDA backend (kernels/cuda/<op>.cu) against the CPU
+ * backend (checked on its own by test_ops_cpu.c), on the same fresh random inputs (copied
+ * with lt_tensor_set/get), plus device out-of-memory handling.
  *
  * Tolerances, relative to max |cpu result|: 1e-5 where the CUDA path computes in f32 from
  * the same bytes, 1e-2 where it rounds to f16/bf16 or where quantized weights meet f32 (the

@@ -1,7 +1,8 @@
-/* test_yolo_ops.c - the vision ops (conv2d dense/grouped/depthwise with every activation,
+/* test_vision_cpu.c - the vision ops (conv2d dense/grouped/depthwise with every activation,
  * maxpool, avgpool, upsample, concat, activate, yolo_decode) on the "cpu" backend through
  * the public lt_op_* wrappers, each against a float64 naive implementation written here
- * from darknet's definitions; and the wrappers' shape checks.
+ * from darknet's definitions; and the wrappers' shape checks. The kernels are
+ * kernels/cpu/conv.c and vision.c; test_vision_cuda.c checks CUDA's against them.
  *
  * Tolerances (relative to max |reference|): conv2d 1e-5 (f32 accumulation over up to
  * 3*3*48 terms); elementwise and decode 2e-6; maxpool, upsample, concat exact.

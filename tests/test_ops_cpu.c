@@ -1,4 +1,5 @@
-/* test_cpu_ops.c - every CPU kernel against a float64 naive implementation written here.
+/* test_ops_cpu.c - every CPU kernel against a float64 naive implementation written here
+ * (the kernels are kernels/cpu/<op>.c; test_ops_cuda.c then checks CUDA against them).
  *
  * Fresh random inputs (fixed seeds), odd sizes, every weight dtype, SIMD and portable
  * paths, 1/2/3 threads (results must be bit-identical across thread counts), f16/bf16

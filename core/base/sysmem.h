@@ -1,0 +1,18 @@
+/* sysmem.h - the host's physical memory as the kernel reports it (/proc/meminfo), the one
+ * place that file is parsed.
+ * Leaves out: this process's own usage (core/base/alloc.h counts lathe's allocations),
+ * cgroup limits, swap, and systems without /proc (an LT_EIO error there).
+ */
+#ifndef LT_SYSMEM_H
+#define LT_SYSMEM_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+/* Bytes of host RAM available to new allocations without swapping (MemAvailable) and in
+ * total (MemTotal). LT_EIO when /proc/meminfo cannot be read or lacks either line; then
+ * *avail and *total are left unchanged. */
+lt_status lt_sysmem_info(size_t *avail, size_t *total, lt_err *err);
+
+#endif
