@@ -1,4 +1,5 @@
 /* metrics.c - the sample ring and /proc memory probes. See metrics.h. */
+#include "core/base/sysmem.h"
 #include "metrics.h"
 
 #include <pthread.h>
@@ -81,15 +82,6 @@ void lt_host_mem(size_t *rss, size_t *total, size_t *avail) {
         if (fscanf(f, "%lu %lu", &size, &res) == 2) *rss = (size_t)res * (size_t)page;
         fclose(f);
     }
-    f = fopen("/proc/meminfo", "r");
-    if (f) {
-        char line[256], key[64];
-        unsigned long v;
-        while (fgets(line, sizeof line, f)) {
-            if (sscanf(line, "%63s %lu", key, &v) != 2) continue;
-            if (!strcmp(key, "MemTotal:")) *total = (size_t)v * 1024;
-            else if (!strcmp(key, "MemAvailable:")) *avail = (size_t)v * 1024;
-        }
-        fclose(f);
-    }
+    lt_err e;
+    lt_sysmem_info(avail, total, &e); /* leaves the zeros when /proc/meminfo cannot be read */
 }
