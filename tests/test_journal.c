@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,8 +70,8 @@ static void test_roundtrip(void) {
     /* on disk before close */
     lt_journal_entry *es;
     int n;
-    bool trunc;
-    CHECK(lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 2 && !trunc);
+    lt_journal_damage trunc;
+    CHECK(lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 2 && !trunc.truncated);
     lt_journal_entries_free(es, n);
     lt_journal_close(j);
     CHECK(lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 2);
@@ -94,16 +96,45 @@ static void test_bad_files(void) {
     char buf[2048];
     lt_journal_entry *es;
     int n;
-    bool trunc;
+    lt_journal_damage trunc;
     lt_err err;
     /* truncated last line (kill -9 during a write): dropped and reported */
     snprintf(buf, sizeof buf, "%s%s%s", hdr, ok, "{\"n\":2,\"line\":\"chat hel");
-    CHECK(lt_journal_read(write_file("trunc.lathe", buf), &es, &n, &trunc, &err) == LT_OK && n == 1 && trunc);
+    CHECK(lt_journal_read(write_file("trunc.lathe", buf), &es, &n, &trunc, &err) == LT_OK && n == 1 && trunc.truncated);
     lt_journal_entries_free(es, n);
-    /* a broken line in the middle is an error naming it */
+    /* a torn line in the middle (a write that failed part way) is skipped and named */
     snprintf(buf, sizeof buf, "%s%s%s%s", hdr, ok, "{\"n\":2,\"line\":\"chat\n", ok);
-    CHECK(lt_journal_read(write_file("mid.lathe", buf), &es, &n, &trunc, &err) == LT_EFORMAT);
-    CHECKF(strstr(err.msg, "mid.lathe:3:") != NULL, "%s", err.msg);
+    CHECK(lt_journal_read(write_file("mid.lathe", buf), &es, &n, &trunc, &err) == LT_OK && n == 2 &&
+          trunc.n_torn == 1 && trunc.torn[0] == 3 && !trunc.truncated);
+    lt_journal_entries_free(es, n);
+    char note[512];
+    lt_replay_damage_note("mid.lathe", &trunc, note, sizeof note);
+    CHECKF(strstr(note, "mid.lathe: skipped 1 torn entry") && strstr(note, "line 3"), "%s", note);
+    /* ... and an entry appended after the tear on the same line is recovered */
+    snprintf(buf, sizeof buf, "%s%s%s%s", hdr, ok, "{\"n\":2,\"line\":\"ch", ok);
+    CHECK(lt_journal_read(write_file("glued.lathe", buf), &es, &n, &trunc, &err) == LT_OK && n == 2 &&
+          trunc.n_torn == 1 && trunc.torn[0] == 3);
+    lt_journal_entries_free(es, n);
+    /* a line with no end (replay /dev/zero, a runaway file) stops at the cap with an error;
+     * FIFOs and devices are refused at once, never read */
+    char *big = malloc(LT_JOURNAL_MAX_LINE + 64);
+    FILE *bf = fopen(write_file("long.lathe", hdr), "ab");
+    memset(big, 'x', LT_JOURNAL_MAX_LINE + 10);
+    CHECK(bf && fwrite(big, 1, LT_JOURNAL_MAX_LINE + 10, bf) == LT_JOURNAL_MAX_LINE + 10);
+    if (bf) fclose(bf);
+    free(big);
+    char longp[1100];
+    snprintf(longp, sizeof longp, "%s/long.lathe", g_dir);
+    CHECKF(lt_journal_read(longp, &es, &n, &trunc, &err) == LT_EFORMAT &&
+               strstr(err.msg, "longer than"),
+           "%s", err.msg);
+    CHECKF(lt_journal_read("/dev/zero", &es, &n, &trunc, &err) == LT_EIO && strstr(err.msg, "not a regular file"), "%s",
+           err.msg);
+    char fifo[1100];
+    snprintf(fifo, sizeof fifo, "%s/fifo.lathe", g_dir);
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECKF(lt_journal_read(fifo, &es, &n, &trunc, &err) == LT_EIO && strstr(err.msg, "a FIFO"), "%s", err.msg);
     snprintf(buf, sizeof buf, "%s%s\n%s", hdr, ok, ok);
     CHECK(lt_journal_read(write_file("empty_line.lathe", buf), &es, &n, &trunc, &err) == LT_EFORMAT &&
           strstr(err.msg, ":3:"));
@@ -201,7 +232,7 @@ static void test_replay(void) {
     /* every completed command is already on disk while the session is open */
     lt_journal_entry *es;
     int n;
-    bool trunc;
+    lt_journal_damage trunc;
     CHECK(lt_journal_read(journal, &es, &n, &trunc, &err) == LT_OK);
     CHECKF(n == n_journaled, "%d entries, expected %d", n, n_journaled);
     int cancelled_line = 0;
@@ -326,15 +357,91 @@ static void test_kill9(void) {
     if (d) closedir(d);
     lt_journal_entry *es;
     int n = 0;
-    bool trunc;
+    lt_journal_damage trunc;
     lt_err err;
-    CHECK(path[0] && lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 3 && !trunc);
+    CHECK(path[0] && lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 3 && !trunc.truncated);
     if (n == 3) CHECK(!strcmp(es[2].line, "set top-k 7"));
     if (path[0] && n) lt_journal_entries_free(es, n);
 }
 
+/* The reliability findings: a write that fails part way (file size limit = a full disk)
+ * leaves no torn line and later entries append cleanly; `session save` refuses to copy the
+ * journal onto itself; a journal that replays itself stops at a depth limit. */
+static void test_failures(void) {
+    char state[1024], line[1400];
+    snprintf(state, sizeof state, "%s/state-fail-%d", g_dir, (int)getpid()); /* one journal in it */
+    pid_t pid = fork();
+    if (pid == 0) { /* the child writes under a file size limit */
+        signal(SIGXFSZ, SIG_IGN);
+        lt_session_opts o = {.tables = lt_cmd_builtin, .state_dir = state, .journal = true};
+        lt_session *s;
+        lt_err err;
+        if (lt_session_create(&s, &o, &err) != LT_OK) _exit(3);
+        lt_session_exec(s, "set seed 1", NULL, &err);
+        struct stat sb;
+        if (stat(lt_session_journal_path(s), &sb) != 0) _exit(4);
+        struct rlimit rl = {(rlim_t)sb.st_size + 20, RLIM_INFINITY};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        lt_session_exec(s, "set temp 0.5", NULL, &err); /* fails to record: reported, not torn */
+        rl.rlim_cur = RLIM_INFINITY;
+        setrlimit(RLIMIT_FSIZE, &rl);
+        lt_session_exec(s, "set top-k 7", NULL, &err);
+        lt_session_free(s);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char dir[1100], path[1400] = "";
+    snprintf(dir, sizeof dir, "%s/sessions", state);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".lathe")) snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (d) closedir(d);
+    lt_journal_entry *es;
+    int n = 0;
+    lt_journal_damage dmg;
+    lt_err err;
+    CHECK(path[0] && lt_journal_read(path, &es, &n, &dmg, &err) == LT_OK && n == 2 && dmg.n_torn == 0 &&
+          !dmg.truncated);
+    if (n == 2) CHECK(!strcmp(es[0].line, "set seed 1") && !strcmp(es[1].line, "set top-k 7") && es[1].n == 2);
+    if (n) lt_journal_entries_free(es, n);
+
+    /* session save onto its own journal: refused, the journal intact */
+    strcat(state, "-save");
+    lt_session_opts o = {.tables = lt_cmd_builtin, .state_dir = state, .journal = true};
+    lt_session *s;
+    CHECK(lt_session_create(&s, &o, &err) == LT_OK);
+    CHECK(lt_session_exec(s, "set seed 3", NULL, &err) == LT_OK);
+    snprintf(line, sizeof line, "session save %s", lt_session_journal_path(s));
+    CHECKF(lt_session_exec(s, line, NULL, &err) == LT_EINVAL && strstr(err.msg, "own journal"), "%s", err.msg);
+    CHECK(lt_journal_read(lt_session_journal_path(s), &es, &n, &dmg, &err) == LT_OK && n == 1);
+    if (n) lt_journal_entries_free(es, n);
+    lt_session_free(s);
+
+    /* a journal whose entry replays the journal itself */
+    char self[1100];
+    snprintf(self, sizeof self, "%s/self.lathe", g_dir);
+    snprintf(line, sizeof line,
+             "{\"lathe_journal\":1}\n{\"n\":1,\"line\":\"replay %s\",\"cmd\":\"replay\",\"status\":\"ok\"}\n",
+             self);
+    write_file("self.lathe", line);
+    lt_session_opts ro = {.tables = lt_cmd_builtin};
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    snprintf(line, sizeof line, "replay %s", self);
+    CHECKF(lt_session_exec(s, line, NULL, &err) != LT_OK && strstr(err.msg, "diverges"), "%s", err.msg);
+    lt_session_free(s);
+    int first = 0, total = 0;
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    report_log rl = {0};
+    CHECK(lt_replay(self, s, NULL, false, on_report, &rl, &first, &total, NULL, &err) == LT_OK && first == 2);
+    lt_session_free(s);
+}
+
 int main(void) {
     g_dir = lt_test_tmpdir("journal");
+    test_failures();
     test_kill9();
     test_extension_replay();
     test_roundtrip();

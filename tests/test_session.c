@@ -89,6 +89,18 @@ static void test_basics(void) {
     used = lt_kv_blocks_used(kv);
     CHECK(exec_ok(s, "generate -n 10 Lily went", &sink) && lt_session_last(s)->n_tokens == 10);
     CHECK(lt_kv_blocks_used(kv) == used);
+    /* chat text is never split as arguments: apostrophes, quotes and 40 words reach the model as typed */
+    c.text[0] = 0, c.n = 0;
+    const char *words = "Don't stop, \"she\" said: one two three four five six seven eight nine ten eleven twelve "
+                        "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two "
+                        "twenty-three twenty-four twenty-five twenty-six twenty-seven twenty-eight twenty-nine thirty";
+    char chat_line[600];
+    snprintf(chat_line, sizeof chat_line, "chat %s", words);
+    CHECK(exec_ok(s, chat_line, &sink) && strstr(c.text, words));
+    snprintf(chat_line, sizeof chat_line, "generate -n 3 %s", words);
+    CHECK(exec_ok(s, chat_line, &sink) && lt_session_last(s)->n_tokens == 3);
+    CHECK(lt_session_exec(s, "generate -n x It's", &sink, &err) == LT_EINVAL && strstr(err.msg, "generate: -n expects"));
+    CHECK(lt_session_exec(s, "chat", &sink, &err) == LT_EINVAL && strstr(err.msg, "usage: chat"));
     /* reset + the same seed gives the same story */
     CHECK(exec_ok(s, "reset", &sink) && lt_kv_blocks_used(kv) == 0);
     CHECK(exec_ok(s, "set seed 5", &sink) && exec_ok(s, "chat Once upon a time", &sink));

@@ -143,10 +143,11 @@ int lt_cli_replay(int argc, char **argv) {
     }
     lt_sink sink = {.ud = &verbose, .text = quiet_text};
     int first = 0, n = 0;
-    bool trunc = false;
-    lt_status st = lt_replay(pos[0], s, &sink, check, report, NULL, &first, &n, &trunc, &err);
-    if (st == LT_OK && trunc)
-        fprintf(stderr, "lathe replay: %s: the last line was cut short (an interrupted write); skipped it\n", pos[0]);
+    lt_journal_damage dmg;
+    lt_status st = lt_replay(pos[0], s, &sink, check, report, NULL, &first, &n, &dmg, &err);
+    char note[512];
+    if (st == LT_OK) lt_replay_damage_note(pos[0], &dmg, note, sizeof note);
+    if (st == LT_OK && note[0]) fprintf(stderr, "lathe replay: %s\n", note);
     lt_session_free(s);
     if (st != LT_OK) {
         fprintf(stderr, "lathe replay: %s\n", err.msg);

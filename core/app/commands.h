@@ -45,6 +45,9 @@ typedef struct lt_cmd {
     const lt_cmd_arg *args; /* the first min_args are required; NULL-name terminated, may be NULL */
     bool journaled;    /* recorded in the session journal (false for help, quit, session) */
     lt_cmd_exec_fn exec;
+    bool text;         /* the rest of the line is free text (chat, generate): it reaches exec
+                        * verbatim in a->rest (quotes, apostrophes, any number of words) and is
+                        * never split; argv holds only the command word */
 } lt_cmd;
 
 /* A table of commands a module provides; terminated by an entry with name NULL. */

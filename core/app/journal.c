@@ -22,13 +22,37 @@ struct lt_journal {
     int n;
 };
 
+/* Appends one line at the end. A write that fails part way (disk full) is cut back off, so
+ * the file never holds a torn line: it ends with the last complete entry, and later entries
+ * append cleanly once there is space again. */
 static lt_status write_line(lt_journal *j, cJSON *o, lt_err *err) {
     char *s = cJSON_PrintUnformatted(o);
     if (!s) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-    bool ok = fputs(s, j->f) >= 0 && fputc('\n', j->f) != EOF && fflush(j->f) == 0;
+    size_t n = strlen(s);
+    s[n] = '\n'; /* cJSON's NUL becomes the newline; the buffer is freed by length-agnostic cJSON_free */
+    int fd = fileno(j->f);
+    off_t end = lseek(fd, 0, SEEK_END);
+    size_t done = 0;
+    int e = 0;
+    while (end >= 0 && done < n + 1) {
+        ssize_t w = write(fd, s + done, n + 1 - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)w;
+    }
     cJSON_free(s);
-    if (ok) fsync(fileno(j->f));
-    if (!ok) return lt_err_set(err, LT_EIO, "%s: write failed: %s", j->path, strerror(errno));
+    if (end < 0) return lt_err_set(err, LT_EIO, "%s: write failed: %s", j->path, strerror(errno));
+    if (done < n + 1) {
+        if (ftruncate(fd, end) != 0) { /* keep the file whole; if even that fails, say so */
+            return lt_err_set(err, LT_EIO, "%s: write failed (%s) and the partial entry could not be removed: %s",
+                              j->path, strerror(e), strerror(errno));
+        }
+        return lt_err_set(err, LT_EIO, "%s: write failed: %s (the entry was not recorded)", j->path, strerror(e));
+    }
+    fsync(fd);
     return LT_OK;
 }
 
@@ -80,7 +104,7 @@ static double round6(float f) {
 }
 
 lt_status lt_journal_append(lt_journal *j, lt_journal_entry *e, lt_err *err) {
-    e->n = ++j->n;
+    e->n = j->n + 1;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "n", e->n);
     cJSON_AddStringToObject(o, "time", e->time);
@@ -112,6 +136,7 @@ lt_status lt_journal_append(lt_journal *j, lt_journal_entry *e, lt_err *err) {
     cJSON_AddNumberToObject(o, "ms", e->ms);
     lt_status st = write_line(j, o, err);
     cJSON_Delete(o);
+    if (st == LT_OK) j->n++;
     return st;
 }
 
@@ -178,31 +203,87 @@ static lt_status parse_entry(const char *path, int ln, cJSON *o, lt_journal_entr
     return LT_OK;
 }
 
-lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, bool *truncated, lt_err *err) {
+/* Reads one line of at most LT_JOURNAL_MAX_LINE bytes into *buf (grown as needed). Returns its
+ * length (0 and *eof at the end), -1 when the line is longer than the cap, -2 on a read error. */
+static long read_line(FILE *f, char **buf, size_t *cap, bool *has_nl, bool *eof) {
+    size_t n = 0;
+    *has_nl = false;
+    *eof = false;
+    for (;;) {
+        if (n + 2 > *cap) {
+            if (*cap >= LT_JOURNAL_MAX_LINE + 2) return -1;
+            size_t nc = *cap ? *cap * 2 : 4096;
+            if (nc > LT_JOURNAL_MAX_LINE + 2) nc = LT_JOURNAL_MAX_LINE + 2;
+            char *nb = lt_realloc(*buf, nc);
+            if (!nb) return -2;
+            *buf = nb, *cap = nc;
+        }
+        int c = getc(f);
+        if (c == EOF) {
+            if (ferror(f)) return -2;
+            *eof = n == 0;
+            break;
+        }
+        if (c == '\n') {
+            *has_nl = true;
+            break;
+        }
+        (*buf)[n++] = (char)c;
+    }
+    (*buf)[n] = 0;
+    return (long)n;
+}
+
+/* A line that is not JSON: an entry cut short by a failed or interrupted write. When a whole
+ * entry was appended after the cut on the same line, it is recovered. */
+static cJSON *recover_torn(const char *line, size_t len) {
+    const char *p = NULL;
+    for (const char *q = line + 1; (q = strstr(q, "{\"n\":")); q++) p = q;
+    return p ? cJSON_ParseWithLength(p, len - (size_t)(p - line)) : NULL;
+}
+
+lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, lt_journal_damage *dmg, lt_err *err) {
     *out = NULL;
     *n_out = 0;
-    *truncated = false;
+    lt_journal_damage dummy;
+    if (!dmg) dmg = &dummy;
+    memset(dmg, 0, sizeof *dmg);
     FILE *f = lt_file_fopen_regular(path, err);
     if (!f) return err->code;
     char *buf = NULL;
     size_t cap = 0;
-    ssize_t len;
     int ln = 0, n = 0, ecap = 0;
     lt_journal_entry *es = NULL;
     lt_status st = LT_OK;
-    while (st == LT_OK && (len = getline(&buf, &cap, f)) >= 0) {
+    for (;;) {
+        bool has_nl, eof;
+        long len = read_line(f, &buf, &cap, &has_nl, &eof);
+        if (len == -1) {
+            st = lt_err_set(err, LT_EFORMAT, "%s:%d: line longer than %d bytes, not a lathe session", path, ln + 1,
+                            LT_JOURNAL_MAX_LINE);
+            break;
+        }
+        if (len == -2) {
+            st = lt_err_set(err, LT_EIO, "%s: read failed", path);
+            break;
+        }
+        if (eof) break;
         ln++;
-        bool has_nl = len > 0 && buf[len - 1] == '\n';
-        if (has_nl) buf[--len] = 0;
         cJSON *o = cJSON_ParseWithLength(buf, (size_t)len);
-        if (!o) {
-            int c = fgetc(f);
-            if (!has_nl && c == EOF && ln > 1) { /* an interrupted write: drop it */
-                *truncated = true;
+        if (!o && ln > 1 && len > 0) {
+            int c = getc(f);
+            if (c == EOF && !has_nl) { /* an interrupted last write: drop it */
+                dmg->truncated = true;
                 break;
             }
-            st = lt_err_set(err, LT_EFORMAT, "%s:%d: not valid JSON%s", path, ln,
-                            len == 0 ? " (empty line)" : "");
+            if (c != EOF) ungetc(c, f);
+            if (dmg->n_torn < LT_JOURNAL_MAX_TORN) dmg->torn[dmg->n_torn] = ln;
+            dmg->n_torn++;
+            o = recover_torn(buf, (size_t)len);
+            if (!o) continue; /* skipped; the caller names it */
+        }
+        if (!o) {
+            st = lt_err_set(err, LT_EFORMAT, "%s:%d: not valid JSON%s", path, ln, len == 0 ? " (empty line)" : "");
             break;
         }
         if (ln == 1) {
@@ -213,6 +294,7 @@ lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, 
                 st = lt_err_set(err, LT_EFORMAT, "%s:1: journal v%d is not supported by this build (v%d)", path,
                                 v->valueint, LT_JOURNAL_VERSION);
             cJSON_Delete(o);
+            if (st != LT_OK) break;
             continue;
         }
         if (n == ecap) {
@@ -227,9 +309,10 @@ lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, 
         }
         st = parse_entry(path, ln, o, &es[n], err);
         cJSON_Delete(o);
-        if (st == LT_OK) n++;
+        if (st != LT_OK) break;
+        n++;
     }
-    free(buf);
+    lt_free(buf);
     fclose(f);
     if (st == LT_OK && ln == 0) st = lt_err_set(err, LT_EFORMAT, "%s: empty file, not a lathe session", path);
     if (st != LT_OK) {

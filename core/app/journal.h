@@ -51,9 +51,23 @@ const char *lt_journal_path(const lt_journal *j);
 /* Appends one entry (e->line_no ignored; e->n assigned) and flushes it to disk. */
 lt_status lt_journal_append(lt_journal *j, lt_journal_entry *e, lt_err *err);
 
-/* Reads a journal. *truncated is set when the last line was cut short (it is dropped).
- * Errors name the file and line ("s.lathe:4: entry has no 'line'"). */
-lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n, bool *truncated, lt_err *err);
+/* Longest line a reader accepts (a journal line holds one command line and its result). */
+#define LT_JOURNAL_MAX_LINE (1 << 20)
+#define LT_JOURNAL_MAX_TORN 8
+
+/* What a reader skipped: a last line cut short (kill -9 during a write), and lines in the
+ * middle that are not JSON (an entry torn by a failed write; a whole entry appended after the
+ * tear on the same line is recovered). */
+typedef struct lt_journal_damage {
+    bool truncated;
+    int n_torn;                     /* torn lines skipped */
+    int torn[LT_JOURNAL_MAX_TORN];  /* the first of their line numbers */
+} lt_journal_damage;
+
+/* Reads a journal (a regular file only; lines up to LT_JOURNAL_MAX_LINE). Damage (may be
+ * NULL) says what was skipped. Errors name the file and line ("s.lathe:4: entry has no
+ * 'line'"). */
+lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n, lt_journal_damage *dmg, lt_err *err);
 /* Frees what lt_journal_read returned (NULL is a no-op). */
 void lt_journal_entries_free(lt_journal_entry *e, int n);
 

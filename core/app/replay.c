@@ -5,13 +5,11 @@
 #include <stdio.h>
 
 lt_status lt_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report, void *ud,
-                     int *first_diff_line, int *n_entries, bool *truncated, lt_err *err) {
+                     int *first_diff_line, int *n_entries, lt_journal_damage *dmg, lt_err *err) {
     *first_diff_line = 0;
     lt_journal_entry *es;
     int n;
-    bool trunc;
-    LT_TRY(lt_journal_read(path, &es, &n, &trunc, err));
-    if (truncated) *truncated = trunc;
+    LT_TRY(lt_journal_read(path, &es, &n, dmg, err));
     if (n_entries) *n_entries = n;
     for (int i = 0; i < n; i++) {
         lt_journal_entry *e = &es[i];
@@ -39,4 +37,19 @@ lt_status lt_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at
     }
     lt_journal_entries_free(es, n);
     return LT_OK;
+}
+
+void lt_replay_damage_note(const char *path, const lt_journal_damage *d, char *buf, size_t cap) {
+    buf[0] = 0;
+    size_t k = 0;
+    if (d->n_torn > 0) {
+        k += (size_t)snprintf(buf, cap, "%s: skipped %d torn entr%s (not JSON; a write that failed part way) on line%s",
+                              path, d->n_torn, d->n_torn == 1 ? "y" : "ies", d->n_torn == 1 ? "" : "s");
+        for (int i = 0; i < d->n_torn && i < LT_JOURNAL_MAX_TORN && k < cap; i++)
+            k += (size_t)snprintf(buf + k, cap - k, "%s %d", i ? "," : "", d->torn[i]);
+        if (d->n_torn > LT_JOURNAL_MAX_TORN && k < cap) k += (size_t)snprintf(buf + k, cap - k, ", ...");
+    }
+    if (d->truncated && k < cap)
+        snprintf(buf + k, cap - k, "%s%s: the last line was cut short (an interrupted write); skipped it", k ? "; " : "",
+                 path);
 }

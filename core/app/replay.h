@@ -16,10 +16,16 @@ typedef void (*lt_replay_fn)(void *ud, const lt_journal_entry *e, bool same, con
 
 /* Re-executes the journal's commands in s (normally a fresh session without a journal),
  * calling report for each. With stop_at_diff, stops at the first divergence.
- * *first_diff_line = file line of the first divergent entry (0 = none); *truncated (may be
- * NULL) = the last line was cut short and skipped. Reading errors
- * are returned as errors; divergences are not. */
+ * *first_diff_line = file line of the first divergent entry (0 = none); *dmg (may be NULL)
+ * = what the reader skipped (a torn or cut-short line). Reading errors are returned as errors;
+ * divergences are not. A replay inside a replay deeper than LT_REPLAY_MAX_DEPTH (a journal that
+ * replays itself) is an error. */
+#define LT_REPLAY_MAX_DEPTH 4
 lt_status lt_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report, void *ud,
-                    int *first_diff_line, int *n_entries, bool *truncated, lt_err *err);
+                    int *first_diff_line, int *n_entries, lt_journal_damage *dmg, lt_err *err);
+
+/* "s.lathe: skipped the torn entry on line 7" / "... the last line was cut short ..." for a
+ * reader's damage, into buf ("" when there is none). */
+void lt_replay_damage_note(const char *path, const lt_journal_damage *d, char *buf, size_t cap);
 
 #endif

@@ -177,17 +177,39 @@ lt_status lt_session_exec(lt_session *s, const char *line, lt_sink *sink, lt_err
     while (*line == ' ' || *line == '\t') line++;
     if (*line == '/') line++;
     size_t cap = strlen(line) + 1;
-    char *buf = lt_malloc(cap + 1);
+    char *buf = lt_malloc(cap + 2);
     if (!buf) return lt_err_set(err, LT_ENOMEM, "out of host memory");
     lt_args a;
-    lt_status st = lt_cmd_split(line, buf, cap + 1, &a, err);
-    if (st != LT_OK || a.argc == 0 || a.argv[0][0] == '#') {
-        lt_free(buf);
-        return st;
-    }
     const lt_cmd *cmd = NULL;
-    st = lt_cmds_find(s->cmds, a.argv[0], &cmd, err);
-    if (st == LT_OK) st = lt_cmd_check_args(cmd, &a, err);
+    lt_status st = LT_OK;
+    /* a command of free text (chat) takes the rest of the line as it is: only its word is split */
+    size_t wl = strcspn(line, " \t\r\n");
+    if (wl && wl < cap && !memchr(line, '"', wl) && !memchr(line, '\'', wl) && !memchr(line, '\\', wl)) {
+        memcpy(buf, line, wl);
+        buf[wl] = 0;
+        lt_err ignore;
+        if (lt_cmds_find(s->cmds, buf, &cmd, &ignore) != LT_OK || !cmd->text) cmd = NULL;
+    }
+    if (cmd) {
+        memset(&a, 0, sizeof a);
+        a.argc = 1;
+        a.argv[0] = buf;
+        a.rest = line + wl + strspn(line + wl, " \t");
+        size_t rl = strlen(a.rest);
+        while (rl && (a.rest[rl - 1] == '\n' || a.rest[rl - 1] == '\r')) rl--;
+        memcpy(buf + wl + 1, a.rest, rl); /* rest without a trailing newline, inside buf */
+        buf[wl + 1 + rl] = 0;
+        a.rest = buf + wl + 1;
+        if (cmd->min_args > 0 && !a.rest[0]) st = lt_err_set(err, LT_EINVAL, "usage: %s", cmd->usage);
+    } else {
+        st = lt_cmd_split(line, buf, cap + 1, &a, err);
+        if (st != LT_OK || a.argc == 0 || a.argv[0][0] == '#') {
+            lt_free(buf);
+            return st;
+        }
+        st = lt_cmds_find(s->cmds, a.argv[0], &cmd, err);
+        if (st == LT_OK) st = lt_cmd_check_args(cmd, &a, err);
+    }
     if (st != LT_OK) {
         lt_free(buf);
         s->token_limit = -1;

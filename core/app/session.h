@@ -70,6 +70,7 @@ typedef struct lt_session_opts {
     const char *device;           /* initial `device` setting (NULL = "auto") */
     int threads;                  /* initial `threads` setting (0 = all cores) */
     const lt_cmd_table *const *tables; /* command tables to register, NULL-terminated (may be NULL) */
+    int replay_depth;             /* replays this session runs inside (a replay's fresh session: +1) */
 } lt_session_opts;
 
 typedef struct lt_session lt_session;

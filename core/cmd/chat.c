@@ -89,13 +89,18 @@ static lt_status cmd_chat(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
 static lt_status cmd_generate(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
     lt_conv *c;
     LT_TRY(current(s, &c, err));
-    const char *text = a->rest;
+    const char *text = a->rest; /* verbatim: "[-n N] TEXT" */
     int max_tokens = lt_session_settings(s)->max_tokens;
-    if (a->argc >= 3 && !strcmp(a->argv[1], "-n")) {
+    if (!strncmp(text, "-n", 2) && (text[2] == ' ' || text[2] == '\t' || !text[2])) {
+        const char *v = text + 2 + strspn(text + 2, " \t");
+        size_t vl = strcspn(v, " \t");
+        char num[32];
+        snprintf(num, sizeof num, "%.*s", (int)(vl < 31 ? vl : 31), v);
+        if (!vl) return lt_err_set(err, LT_EINVAL, "generate: -n needs a value; usage: generate [-n N] TEXT");
         const lt_opt o = {"-n", NULL, LT_OPT_INT, &max_tokens, "tokens to generate", 1, 1 << 24};
-        LT_TRY(lt_opts_value("generate", &o, a->argv[2], err));
-        text = strstr(a->rest, a->argv[2]) + strlen(a->argv[2]);
-        while (*text == ' ') text++;
+        LT_TRY(lt_opts_value("generate", &o, num, err));
+        text = v + vl + strspn(v + vl, " \t");
+        if (!*text) return lt_err_set(err, LT_EINVAL, "usage: generate [-n N] TEXT");
     }
     int32_t *ids = NULL;
     int n = 0, seq = -1;
@@ -125,10 +130,10 @@ static const lt_cmd_arg k_text_args[] = {{"TEXT", "the prompt"}, {NULL, NULL}};
 
 static const lt_cmd k_cmds[] = {
     {"chat", "c", "chat TEXT", "send TEXT in the conversation (plain input does this)", 1, -1, k_text_args, true,
-     cmd_chat},
+     cmd_chat, .text = true},
     {"reset", NULL, "reset", "clear the conversation of the current model", 0, 0, NULL, true, cmd_reset},
     {"generate", "gen", "generate [-n N] TEXT", "one-off continuation of TEXT (conversation untouched)", 1, -1,
-     k_text_args, true, cmd_generate},
+     k_text_args, true, cmd_generate, .text = true},
     {NULL},
 };
 

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmds.h"
 #include "core/app/replay.h"
+#include "core/base/fileio.h"
 #include "detect.h"
 
 const lt_cmd_table *const lt_cmd_builtin[] = {&lt_cmd_model_table, &lt_cmd_session_table, &lt_cmd_chat_table,
@@ -41,19 +43,25 @@ static lt_status cmd_session(lt_session *s, const lt_args *a, lt_sink *sink, lt_
     if (a->argc != 3 || strcmp(a->argv[1], "save")) return lt_err_set(err, LT_EINVAL, "usage: session save PATH");
     const char *src = lt_session_journal_path(s), *dst = a->argv[2];
     if (!src) return lt_err_set(err, LT_ENOTFOUND, "session save: this session has no journal");
-    FILE *in = fopen(src, "rb");
-    if (!in) return lt_err_set(err, LT_EIO, "session save: cannot read %s: %s", src, strerror(errno));
-    FILE *out = fopen(dst, "wb");
-    if (!out) {
+    struct stat a_st, b_st;
+    if (stat(src, &a_st) == 0 && stat(dst, &b_st) == 0 && a_st.st_dev == b_st.st_dev && a_st.st_ino == b_st.st_ino)
+        return lt_err_set(err, LT_EINVAL, "session save: %s is this session's own journal (it is saved as it goes)", dst);
+    lt_err e;
+    FILE *in = lt_file_fopen_regular(src, &e);
+    if (!in) return lt_err_set(err, LT_EIO, "session save: cannot read the journal: %s", e.msg);
+    lt_afile af; /* written beside dst and renamed over it: a failure leaves dst as it was */
+    lt_status st = lt_afile_open(&af, dst, err);
+    if (st != LT_OK) {
         fclose(in);
-        return lt_err_set(err, LT_EIO, "session save: cannot write %s: %s", dst, strerror(errno));
+        return lt_err_prefix(err, "session save");
     }
     char buf[8192];
     size_t k;
     bool ok = true;
-    while ((k = fread(buf, 1, sizeof buf, in)) > 0) ok = ok && fwrite(buf, 1, k, out) == k;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0) ok = ok && fwrite(buf, 1, k, af.f) == k;
+    ok = ok && !ferror(in);
     fclose(in);
-    if (fclose(out) != 0 || !ok) return lt_err_set(err, LT_EIO, "session save: writing %s failed", dst);
+    if (lt_afile_close(&af, ok, err) != LT_OK) return lt_err_prefix(err, "session save");
     lt_sink_printf(sink, LT_TEXT_INFO, "session saved to %s\n", dst);
     return LT_OK;
 }
@@ -74,6 +82,10 @@ static lt_status cmd_replay(lt_session *s, const lt_args *a, lt_sink *sink, lt_e
     if (!path) return lt_err_set(err, LT_EINVAL, "usage: replay FILE [--check]");
     const lt_settings *set = lt_session_settings(s);
     lt_session_opts o = *lt_session_options(s);
+    if (o.replay_depth >= LT_REPLAY_MAX_DEPTH)
+        return lt_err_set(err, LT_ERANGE, "replay %s: replays nested %d deep - a journal that replays itself?", path,
+                          o.replay_depth + 1);
+    o.replay_depth++;
     o.journal = false;
     o.device = set->device;
     o.threads = set->threads;
@@ -89,9 +101,13 @@ static lt_status cmd_replay(lt_session *s, const lt_args *a, lt_sink *sink, lt_e
         }
     }
     int first = 0, n = 0;
-    lt_status r = lt_replay(path, fresh, NULL, check, replay_report, sink, &first, &n, NULL, err);
+    lt_journal_damage dmg;
+    lt_status r = lt_replay(path, fresh, NULL, check, replay_report, sink, &first, &n, &dmg, err);
     lt_session_free(fresh);
     if (r != LT_OK) return r;
+    char note[512];
+    lt_replay_damage_note(path, &dmg, note, sizeof note);
+    if (note[0]) lt_sink_printf(sink, LT_TEXT_INFO, "%s\n", note);
     if (first) return lt_err_set(err, LT_EFORMAT, "replay %s: diverges at line %d", path, first);
     lt_sink_printf(sink, LT_TEXT_INFO, "replay %s: %d commands, all OK\n", path, n);
     return LT_OK;
