@@ -5,6 +5,7 @@
  * device-specific detail (kernels/cpu/backend_cpu.c, kernels/cuda/backend_cuda.cu).
  */
 #include "backend_impl.h"
+#include "core/base/sysmem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -114,6 +115,14 @@ lt_status lt_backend_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **
         char need[32], have[32];
         lt_err e2;
         lt_backend_fmt_bytes(need, sizeof need, bytes);
+        size_t lim, used;
+        if (be->ops->is_host && lt_sysmem_limit(&lim, &used)) { /* the limit, not free RAM, is what ran out */
+            char l[32], u[32];
+            lt_backend_fmt_bytes(l, sizeof l, lim);
+            lt_backend_fmt_bytes(u, sizeof u, used);
+            return lt_err_set(err, LT_ENOMEM, "%s: cannot allocate %s for %s (the process is limited to %s of address "
+                              "space by ulimit, %s in use)", be->device, need, lt_mem_cat_name(cat), l, u);
+        }
         if (be->ops->mem_info(be, &fr, &tot, &e2) == LT_OK) lt_backend_fmt_bytes(have, sizeof have, fr);
         else snprintf(have, sizeof have, "unknown");
         return lt_err_set(err, LT_ENOMEM, "%s: cannot allocate %s for %s (%s free)", be->device, need,

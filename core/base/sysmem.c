@@ -3,6 +3,9 @@
  */
 #include "sysmem.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <stdio.h>
 
 lt_status lt_sysmem_info(size_t *avail, size_t *total, lt_err *err) {
@@ -21,4 +24,20 @@ lt_status lt_sysmem_info(size_t *avail, size_t *total, lt_err *err) {
     *avail = (size_t)(av * 1024);
     *total = (size_t)(tot * 1024);
     return LT_OK;
+}
+
+bool lt_sysmem_limit(size_t *limit, size_t *used) {
+    struct rlimit as, data;
+    bool has_as = getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY;
+    bool has_data = getrlimit(RLIMIT_DATA, &data) == 0 && data.rlim_cur != RLIM_INFINITY;
+    if (!has_as && !has_data) return false;
+    rlim_t l = has_as ? as.rlim_cur : data.rlim_cur;
+    if (has_as && has_data && data.rlim_cur < l) l = data.rlim_cur;
+    *limit = (size_t)l;
+    *used = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages;
+    if (f && fscanf(f, "%lu", &pages) == 1) *used = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+    if (f) fclose(f);
+    return true;
 }

@@ -62,6 +62,7 @@ typedef struct gemm_ctx {
     const float *a, *b; /* a [M, K], b [K, N] (ldb = N) */
     float *c;           /* [M, N] */
     int M, N, K;
+    bool blas;          /* false: OpenBLAS cannot run here (lt_pool_blas_ok); plain loops */
 } gemm_ctx;
 
 static void gemm_job(void *arg, int ith, int nth) {
@@ -69,6 +70,17 @@ static void gemm_job(void *arg, int ith, int nth) {
     int64_t n0, n1;
     lt_cpu_split(g->N, ith, nth, 16, &n0, &n1);
     if (n1 <= n0) return;
+    if (!g->blas) { /* c[m, n0:n1] = sum_k a[m, k] b[k, n0:n1], rows of b streamed */
+        for (int m = 0; m < g->M; m++) {
+            float *cr = g->c + (int64_t)m * g->N;
+            for (int64_t n = n0; n < n1; n++) cr[n] = 0;
+            for (int k = 0; k < g->K; k++) {
+                const float av = g->a[(int64_t)m * g->K + k], *br = g->b + (int64_t)k * g->N;
+                for (int64_t n = n0; n < n1; n++) cr[n] += av * br[n];
+            }
+        }
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->M, (int)(n1 - n0), g->K, 1.0f, g->a, g->K, g->b + n0,
                 g->N, 0.0f, g->c + n0, g->N);
 }
@@ -214,7 +226,7 @@ void lt_cpu_conv2d(lt_pool *p, float *y, const float *x, const float *w, const f
                 b = work;
             }
             gemm_ctx gc = {w + (int64_t)g * OCg * Kg, b, y + ((int64_t)n * OC + (int64_t)g * OCg) * ohw, OCg, (int)ohw,
-                           Kg};
+                           Kg, lt_pool_blas_ok(p)};
             if ((int64_t)OCg * ohw * Kg < 262144 || ohw < 32) gemm_job(&gc, 0, 1);
             else lt_pool_run(p, gemm_job, &gc);
         }

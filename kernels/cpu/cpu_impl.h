@@ -57,6 +57,13 @@ static inline void lt_cpu_run(lt_pool *p, int64_t work, void (*fn)(void *, int, 
 #define LT_POOL_SCRATCH_SLOTS 4
 void *lt_pool_scratch(lt_pool *p, int slot, size_t bytes);
 
+/* True when OpenBLAS can be called from all of p's threads (p NULL: the calling thread only).
+ * OpenBLAS allocates a ~128 MiB buffer per calling thread on first use and spins forever when
+ * that allocation fails (an address space or data limit, `ulimit -v`); so before the first call
+ * the pool checks that the address space for those buffers can be reserved, once. When it
+ * cannot, kernels take their own (slower, exact) paths instead of sgemm. */
+bool lt_pool_blas_ok(lt_pool *p);
+
 /* Q8_0 activation rows for the quantized matmul (same bits as lt_cpu_quant_row). */
 void lt_cpu_quant_q8_0(const float *x, lt_block_q8_0 *y, int64_t n);
 

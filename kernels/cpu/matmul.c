@@ -727,6 +727,7 @@ static int64_t gemm_chunk(int64_t K) {
     return ch < 8 ? 8 : ch > 256 ? 256 : ch;
 }
 
+/* (The scratch may be sized for the sgemm path and then not used when OpenBLAS cannot run.) */
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
     if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * xq_row_bytes(wt, K, lt_cpu_has_avx2(), use_vnni(wt, T));
     if ((wt == LT_F16 || wt == LT_BF16) && use_gemm(wt, T))
@@ -757,7 +758,7 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
         scratch = p ? lt_pool_scratch(p, 0, need) : (owned = lt_aligned_alloc(need));
         LT_ASSERT(scratch != NULL); /* callers reserve with lt_cpu_matmul_prepare first */
     }
-    if (use_gemm(wt, T)) {
+    if (use_gemm(wt, T) && lt_pool_blas_ok(p)) {
         if (wt == LT_F32) {
             /* ~8 items, so a busy neighbour core does not stall the call; the split depends
                on N only, so results do not change with the thread count */

@@ -15,6 +15,8 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,6 +49,7 @@ struct lt_pool {
     _Atomic int sleepers;      /* workers blocked on gen */
     _Atomic int caller_asleep; /* caller blocked on done */
     _Atomic int stop;
+    _Atomic int blas; /* lt_pool_blas_ok: 0 = not checked yet, 1 = usable, -1 = not */
     void *scratch[LT_POOL_SCRATCH_SLOTS];
     size_t scratch_size[LT_POOL_SCRATCH_SLOTS];
 };
@@ -205,4 +208,29 @@ void lt_pool_run(lt_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx)
         atomic_store(&p->caller_asleep, 0);
         spins = 0;
     }
+}
+
+/* OpenBLAS's per-thread buffer (BUFFER_SIZE of Debian's x86-64 build, 128 MiB, plus its
+ * alignment and guard pages), with a margin. */
+#define BLAS_BUFFER_BYTES ((size_t)136 << 20)
+
+static bool limited(int res) {
+    struct rlimit rl;
+    return getrlimit(res, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+}
+
+bool lt_pool_blas_ok(lt_pool *p) {
+    static _Atomic int solo; /* the check for callers without a pool */
+    _Atomic int *state = p ? &p->blas : &solo;
+    int s = atomic_load(state);
+    if (s) return s > 0;
+    bool ok = true;
+    if (limited(RLIMIT_AS) || limited(RLIMIT_DATA)) { /* no limit: the kernel overcommits, never a spin */
+        size_t need = (size_t)(p ? p->n : 1) * BLAS_BUFFER_BYTES;
+        void *m = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        ok = m != MAP_FAILED;
+        if (ok) munmap(m, need);
+    }
+    atomic_store(state, ok ? 1 : -1);
+    return ok;
 }
