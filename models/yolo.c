@@ -465,8 +465,18 @@ static bool dl_push(dlist *l, lt_detection d) {
     return true;
 }
 
+/* A decoded head row (x, y, w, h, objectness, class probabilities) with every value finite.
+ * Activations that overflow (huge or corrupt weights, an unstable cfg) give inf/nan boxes:
+ * those rows are dropped here, before NMS, instead of reaching NMS, JSON or drawing. */
+static bool row_finite(const float *e, int64_t E) {
+    for (int64_t j = 0; j < E; j++)
+        if (!isfinite(e[j])) return false;
+    return true;
+}
+
 /* Detections of image b of the last forward, for an input of iw x ih pixels placed at
- * (ox, oy) in the original image, appended to out in darknet's order. */
+ * (ox, oy) in the original image, appended to out in darknet's order. Rows with a non-finite
+ * value, and boxes whose pixel coordinates overflow, are dropped. */
 static lt_status unit_dets(lt_yolo *m, int b, int iw, int ih, float ox, float oy, const lt_detect_opts *o, dlist *out,
                            lt_err *err) {
     const lt_dn_net *net = m->net;
@@ -477,7 +487,7 @@ static lt_status unit_dets(lt_yolo *m, int b, int iw, int ih, float ox, float oy
         int64_t rows = (int64_t)l->h * l->w * l->head.n_anchors, E = 5 + C;
         const float *r = m->host_dec[i] + (int64_t)b * rows * E;
         for (int64_t q = 0; q < rows; q++)
-            if (r[q * E + 4] > o->thresh) count++;
+            if (r[q * E + 4] > o->thresh && row_finite(r + q * E, E)) count++;
     }
     if (count == 0) return LT_OK;
     det *d = lt_malloc(sizeof *d * count);
@@ -495,7 +505,7 @@ static lt_status unit_dets(lt_yolo *m, int b, int iw, int ih, float ox, float oy
         const float *r = m->host_dec[i] + (int64_t)b * rows * E;
         for (int64_t q = 0; q < rows; q++) {
             const float *e = r + q * E;
-            if (!(e[4] > o->thresh)) continue;
+            if (!(e[4] > o->thresh) || !row_finite(e, E)) continue;
             d[k].bbox = (dbox){e[0], e[1], e[2], e[3]};
             d[k].objectness = e[4];
             d[k].prob = probs + (size_t)k * C;
@@ -523,6 +533,10 @@ static lt_status unit_dets(lt_yolo *m, int b, int iw, int ih, float ox, float oy
         bx->y = (float)((bx->y - deltah / 2. / neth) / ratioh);
         bx->w *= 1 / ratiow;
         bx->h *= 1 / ratioh;
+        if (!isfinite(bx->x) || !isfinite(bx->y) || !isfinite(bx->w) || !isfinite(bx->h)) {
+            d[i].objectness = 0; /* overflowed in the correction: out of NMS and the output */
+            for (int j = 0; j < C; j++) d[i].prob[j] = 0;
+        }
     }
     const lt_dn_layer *last = &net->layers[m->last_yolo];
     if (o->nms > 0) dn_nms(d, count, C, o->nms, last->nms_kind, last->beta_nms, keys);
@@ -533,6 +547,7 @@ static lt_status unit_dets(lt_yolo *m, int b, int iw, int ih, float ox, float oy
             if (!(p > o->thresh && p > 0)) continue;
             dbox bx = d[i].bbox;
             lt_detection t = {j, p, (bx.x - bx.w / 2) * iw + ox, (bx.y - bx.h / 2) * ih + oy, bx.w * iw, bx.h * ih};
+            if (!lt_detection_finite(&t)) continue; /* finite in the network's units, overflowing in pixels */
             if (!dl_push(out, t)) {
                 s = lt_err_set(err, LT_ENOMEM, "out of host memory");
                 break;

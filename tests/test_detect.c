@@ -9,7 +9,10 @@
  *   swish and scale_x_y; yolov3-tiny; yolov3 at 160x160) against a float64 naive forward
  *   written here, layer by layer.
  * - Tiling: a dog pasted small into a large canvas is found by the tiled run at its place.
- * - Corrupt, truncated, empty and missing images give clear errors.
+ * - Corrupt, truncated, empty and missing images give clear errors (tests/test_image.c has
+ *   the hostile files).
+ * - A head whose activations overflow (inf, nan, and boxes that overflow in pixels) gives only
+ *   its finite detections, whole, tiled and batched.
  */
 #include <ctype.h>
 #include <float.h>
@@ -463,6 +466,60 @@ static void test_synthetic(void) {
     }
 }
 
+/* ---- activations that overflow ----------------------------------------------------------------- */
+
+/* A one-cell head with four anchors whose weights make its activations overflow: w = exp(inf),
+ * x = logistic(nan), w = exp(85) (finite in the network's units, inf in pixels), and one
+ * ordinary box. Only the ordinary box comes out: the others are dropped before NMS and never
+ * reach the caller (lathe detect --json used to print inf, and drawing cast inf to int). */
+static void test_nonfinite(void) {
+    static const char *cfg = "[net]\nwidth=8\nheight=8\nchannels=3\n"
+                             "[convolutional]\nfilters=24\nsize=8\nstride=8\npad=0\nactivation=linear\n"
+                             "[yolo]\nmask=0,1,2,3\nanchors=2,2, 4,4, 6,6, 3,3\nclasses=1\nnum=4\n";
+    lt_err err = {0};
+    lt_dn_net *net;
+    CHECKF(lt_darknet_parse_text(&net, cfg, strlen(cfg), "overflow.cfg", &err) == LT_OK, "%s", err.msg);
+    if (!net) return;
+    CHECK(lt_darknet_init_random(net, 1, &err) == LT_OK);
+    lt_dn_layer *l = &net->layers[0];
+    memset(l->weights, 0, sizeof(float) * 24 * 3 * 8 * 8);
+    const float b[4][6] = {{0, 0, INFINITY, 0, 10, 10}, {NAN, 0, 0, 0, 10, 10}, {0, 0, 85, 0, 10, 10},
+                           {0, 0, 0, 0, 10, 10}};
+    memcpy(l->biases, b, sizeof b);
+    lt_yolo *m;
+    CHECKF(lt_yolo_open_net(&m, net, g_be, 2, 0, &err) == LT_OK, "%s", err.msg);
+    if (!m) return;
+    lt_image im;
+    CHECK(lt_image_alloc(&im, 100, 80, 3, 0.5f, &err) == LT_OK);
+    lt_detection *d = NULL;
+    int nd = -1;
+    CHECKF(lt_yolo_detect(m, &im, NULL, &d, &nd, &err) == LT_OK, "%s", err.msg);
+    CHECKF(nd == 1 && d && d[0].class_id == 0 && d[0].confidence > 0.99f && fabsf(d[0].width - 37.5f) < 1e-3f &&
+               fabsf(d[0].height - 30.f) < 1e-3f && fabsf(d[0].left - 31.25f) < 1e-3f,
+           "%d detections", nd);
+    lt_free(d);
+    /* the same with NMS off, tiled (boxes merged through the backend's NMS op), and batched */
+    lt_detect_opts o;
+    lt_detect_opts_default(&o);
+    o.nms = 0;
+    CHECK(lt_yolo_detect(m, &im, &o, &d, &nd, &err) == LT_OK && nd == 1);
+    lt_free(d);
+    lt_detect_opts_default(&o);
+    o.tile = 40;
+    CHECKF(lt_yolo_detect(m, &im, &o, &d, &nd, &err) == LT_OK && nd >= 1, "%s", err.msg);
+    bool finite = true;
+    for (int i = 0; i < nd; i++) finite &= lt_detection_finite(&d[i]);
+    CHECK(finite);
+    lt_free(d);
+    lt_image two[2] = {im, im};
+    lt_detection *ds[2];
+    int cnt[2];
+    CHECK(lt_yolo_detect_many(m, two, 2, NULL, ds, cnt, &err) == LT_OK && cnt[0] == 1 && cnt[1] == 1);
+    lt_free(ds[0]), lt_free(ds[1]);
+    lt_image_free(&im);
+    lt_yolo_close(m);
+}
+
 /* ---- tiling ---------------------------------------------------------------------------------------- */
 
 static void test_tiling(lt_yolo *m) {
@@ -617,6 +674,7 @@ int main(void) {
     test_tiling(m);
     test_bad_images(m);
     lt_yolo_close(m);
+    test_nonfinite();
     test_synthetic();
     lt_backend_free(g_be);
     return lt_test_done();

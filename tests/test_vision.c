@@ -4,8 +4,12 @@
  * digest (pinned: journals recorded by older builds must replay), the report and preview
  * lines, the option table the `detect` command and `lathe detect` share, and the `detect`
  * command through a session (output, preview through the sink, digest, reuse and unload of
- * the session object, errors); plus the assets folder lookup.
+ * the session object, errors); plus the assets folder lookup. Non-finite boxes (a detector
+ * whose activations overflowed) never come out of the interface, and the lines, the digest and
+ * drawing stay defined for them and for huge finite ones; the pixel budget option reaches
+ * loading.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +36,25 @@ static fake *g_fake;
 
 static const lt_detection k_dets[2] = {{16, 0.98f, 10, 20, 30, 40}, {3, 0.5f, 1.25f, 2, 3, 4}};
 
+/* What a detector whose activations overflowed would return, around one good box. */
+static bool g_nonfinite;
+static const lt_detection k_bad[5] = {{1, 0.9f, INFINITY, 2, 3, 4},
+                                      {2, NAN, 1, 2, 3, 4},
+                                      {3, 0.8f, 3e38f, 2, 3e38f, 4}, /* finite, but its right edge is not */
+                                      {4, 0.7f, 5, 6, 7, 8},
+                                      {5, 0.6f, 1, -INFINITY, 3, 4}};
+
 static lt_status fake_detect_many(lt_detector *d, const lt_image *ims, int n, const lt_detect_opts *o,
                                   lt_detection **dets, int *counts, lt_err *err) {
     ((fake *)d)->last = *o;
+    if (g_nonfinite) {
+        for (int i = 0; i < n; i++) {
+            dets[i] = lt_malloc(sizeof k_bad);
+            memcpy(dets[i], k_bad, sizeof k_bad);
+            counts[i] = 5;
+        }
+        return LT_OK;
+    }
     for (int i = 0; i < n; i++) {
         dets[i] = lt_malloc(sizeof k_dets);
         memcpy(dets[i], k_dets, sizeof k_dets);
@@ -99,6 +119,52 @@ static void test_results(void) {
     r.n = 0;
     lt_detect_format_summary(buf, sizeof buf, "x.jpg", &r);
     CHECKF(!strcmp(buf, "x.jpg: 0 detections (640x480, 12.3 ms)"), "'%s'", buf);
+}
+
+/* ---- non-finite and huge boxes in the report lines, the digest and drawing ------------------ */
+
+static void test_nonfinite_results(void) {
+    char buf[256];
+    for (int i = 0; i < 5; i++) {
+        lt_detect_format_line(buf, sizeof buf, &k_bad[i], "x");
+        CHECKF(!strstr(buf, "inf") && !strstr(buf, "nan") && (i == 3) == !strstr(buf, "non-finite"), "'%s'", buf);
+        lt_detect_format_brief(buf, sizeof buf, &k_bad[i], NULL, 0);
+        CHECKF(!strstr(buf, "inf") && !strstr(buf, "nan") && (i == 3) == !strstr(buf, "non-finite"), "'%s'", buf);
+        CHECK(lt_detection_finite(&k_bad[i]) == (i == 3));
+    }
+    lt_detection keep[5];
+    memcpy(keep, k_bad, sizeof keep);
+    CHECK(lt_detections_keep_finite(keep, 5) == 1 && keep[0].class_id == 4);
+    /* the digest: non-finite values count as INT32_MIN, huge ones saturate (no undefined casts) */
+    lt_detection huge = {7, 0.5f, -1e30f, 1e30f, INFINITY, NAN};
+    int32_t v[6] = {7, 5000, INT32_MIN + 1, INT32_MAX, INT32_MIN, INT32_MIN};
+    CHECK(lt_detect_digest(&huge, 1) == lt_fnv1a64(LT_FNV_INIT, v, sizeof v));
+    /* drawing: non-finite boxes are skipped; huge finite ones are clamped before becoming ints */
+    lt_err err = {0};
+    lt_image im, ref;
+    CHECK(lt_image_alloc(&im, 40, 30, 3, 0.5f, &err) == LT_OK && lt_image_alloc(&ref, 40, 30, 3, 0.5f, &err) == LT_OK);
+    lt_detection bad[3] = {k_bad[0], k_bad[1], k_bad[4]};
+    lt_detect_draw(&im, bad, 3, NULL, 0, 10);
+    CHECK(!memcmp(im.data, ref.data, sizeof(float) * 40 * 30 * 3));
+    lt_detection wide = {2, 2.5f, -1e30f, 10, 2e30f, 1e20f}; /* conf above 1, box past every edge */
+    lt_detect_draw(&im, &wide, 1, NULL, 0, 10);
+    float rgb[3];
+    lt_image_class_color(2, 10, rgb);
+    CHECK(im.data[10 * 40 + 35] == rgb[0] && im.data[10 * 40 + 0] == rgb[0]); /* its top edge, across */
+    /* clamping changes nothing that is drawn: far below the image as just below it */
+    lt_detection far[2] = {{2, 0.5f, 5, 1e9f, 5, 5}, {3, 0.5f, -4e9f, -1e12f, 3e9f, 9e18f}},
+                 near[2] = {{2, 0.5f, 5, 1000, 5, 5}, {3, 0.5f, -4000, -1000, 3000, 5000}};
+    for (int i = 0; i < 2; i++) {
+        lt_image a, b;
+        CHECK(lt_image_alloc(&a, 40, 30, 3, 0.5f, &err) == LT_OK && lt_image_alloc(&b, 40, 30, 3, 0.5f, &err) == LT_OK);
+        lt_detect_draw(&a, &far[i], 1, NULL, 0, 10);
+        lt_detect_draw(&b, &near[i], 1, NULL, 0, 10);
+        CHECKF(!memcmp(a.data, b.data, sizeof(float) * 40 * 30 * 3), "box %d draws differently when clamped", i);
+        lt_image_free(&a), lt_image_free(&b);
+    }
+    lt_detection neg = {-3, 0.5f, 5, 5, 5, 5}; /* a negative class id draws with a valid colour */
+    lt_detect_draw(&im, &neg, 1, NULL, 0, 10);
+    lt_image_free(&im), lt_image_free(&ref);
 }
 
 /* ---- the shared option table ------------------------------------------------------------- */
@@ -173,6 +239,19 @@ static void test_pipeline(const char *dir, const char *img) {
     CHECK(r.dets && r.dets[0].class_id == 16);
     lt_detect_result_free(&r);
     CHECK(r.n == 0 && r.dets == NULL && r.image.data == NULL);
+    /* a detector returning non-finite boxes: only the finite one comes through the interface */
+    g_nonfinite = true;
+    CHECKF(lt_detect_file(m, img, NULL, true, &r, &err) == LT_OK, "%s", err.msg);
+    CHECKF(r.n == 1 && r.dets[0].class_id == 4, "%d detections", r.n);
+    lt_detect_result_free(&r);
+    g_nonfinite = false;
+    /* the pixel budget travels with the options: 40x30 = 1200 pixels */
+    o.max_pixels = 1000;
+    CHECK(lt_detect_file(m, img, &o, false, &r, &err) == LT_EUNSUPPORTED && strstr(err.msg, "over the budget") &&
+          strstr(err.msg, "img.png"));
+    o.max_pixels = 1200;
+    CHECK(lt_detect_file(m, img, &o, false, &r, &err) == LT_OK && r.image.w == 40);
+    lt_detect_result_free(&r);
     char nothere[600];
     snprintf(nothere, sizeof nothere, "%s/nothere.jpg", dir);
     CHECK(lt_detect_file(m, nothere, NULL, false, &r, &err) != LT_OK && strstr(err.msg, "nothere.jpg") &&
@@ -338,6 +417,7 @@ int main(void) {
     }
     lt_image_free(&im);
     test_results();
+    test_nonfinite_results();
     test_options();
     test_assets();
     test_pipeline(dir, img);

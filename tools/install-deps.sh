@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lathe builds against, when any is missing.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libncurses-dev libreadline-dev libstb-dev libcjson-dev
-      libopenblas-dev liblapacke-dev tmux valgrind)
+pkgs=(build-essential cmake pkg-config libncurses-dev libreadline-dev libstb-dev libjpeg62-turbo-dev
+      libpng-dev libcjson-dev libopenblas-dev liblapacke-dev tmux valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,13 @@ static void json_str(FILE *f, const char *s) {
         else fputc(*p, f);
     }
     fputc('"', f);
+}
+
+/* A JSON number with prec decimals; null for a non-finite value (printf's "inf"/"nan" are not
+ * JSON). The pipeline already drops non-finite detections: this keeps the output valid anyway. */
+static void json_num(FILE *f, double v, int prec) {
+    if (isfinite(v)) fprintf(f, "%.*f", prec, v);
+    else fputs("null", f);
 }
 
 /* The backend and the detector with its names (through the shared pipeline); prints errors. */
@@ -70,7 +78,7 @@ int lt_cli_detect(int argc, char **argv) {
     int batch = 4, threads = 0;
     bool json = false;
     const char *usage = "[-m CFG --weights W] [--names NAMES] [--thresh 0.25] [--nms 0.45] [--tile N --overlap F] "
-                        "[--out annotated.png] [--json] IMAGE...";
+                        "[--max-pixels N] [--out annotated.png] [--json] IMAGE...";
     lt_opt opts[LT_DETECT_N_OPTIONS + 6];
     int k = lt_detect_options(opts, &da);
     opts[k++] = (lt_opt){"--out", "-o", LT_OPT_STR, &out, "annotated PNG (a folder when several images are given)"};
@@ -116,8 +124,15 @@ int lt_cli_detect(int argc, char **argv) {
                 const lt_detection *d = &r.dets[j];
                 printf("%s{\"class\": ", j ? ", " : "");
                 json_str(stdout, lt_detect_model_class(m, d->class_id, buf, sizeof buf));
-                printf(", \"class_id\": %d, \"confidence\": %.6f, \"box\": [%.3f, %.3f, %.3f, %.3f]}", d->class_id,
-                       d->confidence, d->left, d->top, d->width, d->height);
+                printf(", \"class_id\": %d, \"confidence\": ", d->class_id);
+                json_num(stdout, d->confidence, 6);
+                const float box[4] = {d->left, d->top, d->width, d->height};
+                printf(", \"box\": [");
+                for (int q = 0; q < 4; q++) {
+                    if (q) printf(", ");
+                    json_num(stdout, box[q], 3);
+                }
+                printf("]}");
             }
             printf("]}\n");
         } else {

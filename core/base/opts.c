@@ -9,7 +9,7 @@
 static bool in_range(const lt_opt *o, double v) { return (o->lo == 0 && o->hi == 0) || (v >= o->lo && v <= o->hi); }
 
 static lt_status range_err(const char *what, const lt_opt *o, const char *v, lt_err *err) {
-    return lt_err_set(err, LT_EINVAL, "%s %s: '%s' is not %s in [%g, %g]", what, o->name, v,
+    return lt_err_set(err, LT_EINVAL, "%s %s: '%s' is not %s in [%.15g, %.15g]", what, o->name, v,
                       o->kind == LT_OPT_FLOAT ? "a number" : "an integer", o->lo, o->hi);
 }
 

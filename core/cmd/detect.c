@@ -124,7 +124,7 @@ static const lt_cmd_arg k_detect_args[] = {{"IMAGE", "a JPEG or PNG file"}, {NUL
 static const lt_cmd k_detect_cmds[] = {
     {"detect", NULL,
      "detect IMAGE [--model CFG] [--weights W] [--names N] [--thresh 0.25] [--nms 0.45] [--tile N] [--overlap F] "
-     "[--out PNG]",
+     "[--max-pixels N] [--out PNG]",
      "find objects in an image (darknet YOLO; bundled Yolo-Fastest 1.1)", 1, -1, k_detect_args, true, cmd_detect},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, false, NULL},
 };

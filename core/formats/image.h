@@ -1,10 +1,15 @@
-/* image.h - images for the vision models: loading (JPEG/PNG through stb_image), darknet's
- * exact resize and letterbox, cropping, drawing boxes and labels, and PNG writing.
+/* image.h - images for the vision models: loading (JPEG through libjpeg-turbo with stb_image's
+ * pixel arithmetic, PNG through libpng), darknet's exact resize and letterbox, cropping,
+ * drawing boxes and labels, and PNG writing.
  *
  * An lt_image is planar float in [0, 1]: data[(ch * h + y) * w + x], channels R, G, B, the
  * layout darknet feeds its networks, so a resized image is a network input as it is.
+ * Loading is safe on hostile files: the header is checked against a pixel budget before
+ * anything the size of the image is allocated, and the decoders are Debian's security-
+ * maintained libjpeg-turbo and libpng (image.c says why, and how the pixels stay darknet's).
  * Leaves out: colour spaces, EXIF orientation (darknet ignores it too), formats other than
- * what stb_image decodes, anti-aliased drawing.
+ * JPEG and PNG (GIF, BMP, PNM, TGA are refused by name: convert them to PNG), anti-aliased
+ * drawing.
  */
 #ifndef LT_IMAGE_H
 #define LT_IMAGE_H
@@ -22,11 +27,26 @@ typedef struct lt_image {
 /* Largest width or height lt_image_load accepts (larger images are a clear error). */
 #define LT_IMAGE_MAX_SIDE 32768
 
-/* Loads a JPEG/PNG/BMP/... file as 3-channel RGB (grey and RGBA are converted, as darknet
- * does). A missing, corrupt or unsupported file is an error naming it and the reason. */
+/* The pixel budget: the most pixels (width x height) an image may declare before it is
+ * decoded, by default 2^26 = 67,108,864 (8192 x 8192; 768 MiB as an lt_image). A file that
+ * declares more is refused from its header alone ("image is 16384x16384 = 268.4M pixels,
+ * over the budget of 67.1M pixels"), before any image-sized allocation, so a tiny file cannot
+ * claim gigabytes. `lathe detect --max-pixels N` (lt_detect_opts.max_pixels) raises or lowers
+ * it, up to LT_IMAGE_MAX_PIXELS_CAP (an lt_image holds at most 2^31 floats). */
+#define LT_IMAGE_MAX_PIXELS (1ll << 26)
+#define LT_IMAGE_MAX_PIXELS_CAP ((1ll << 31) / 3)
+
+/* Loads a JPEG or PNG file as 3-channel RGB (grey, palette and RGBA are converted, as
+ * darknet's stb_image does), within the default pixel budget. A missing, corrupt, truncated,
+ * over-budget or unsupported file is a one-line error naming it and the reason. */
 lt_status lt_image_load(lt_image *out, const char *path, lt_err *err);
 /* The same from bytes in memory (name is used in messages). */
 lt_status lt_image_load_mem(lt_image *out, const void *buf, size_t len, const char *name, lt_err *err);
+/* The same with a pixel budget of max_pixels (0 = LT_IMAGE_MAX_PIXELS; at most
+ * LT_IMAGE_MAX_PIXELS_CAP). */
+lt_status lt_image_load_max(lt_image *out, const char *path, int64_t max_pixels, lt_err *err);
+lt_status lt_image_load_mem_max(lt_image *out, const void *buf, size_t len, const char *name, int64_t max_pixels,
+                                lt_err *err);
 
 /* A w x h x c image filled with value. */
 lt_status lt_image_alloc(lt_image *out, int w, int h, int c, float value, lt_err *err);

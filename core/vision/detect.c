@@ -37,6 +37,9 @@ int lt_detect_options(lt_opt *out, lt_detect_args *a) {
     out[n++] = (lt_opt){"--tile", NULL, LT_OPT_INT, &a->o.tile,
                         "also run N x N pixel tiles (small objects in large images)"};
     out[n++] = (lt_opt){"--overlap", NULL, LT_OPT_FLOAT, &a->o.overlap, "tile overlap fraction (default 0.2)"};
+    out[n++] = (lt_opt){"--max-pixels", NULL, LT_OPT_U64, &a->o.max_pixels,
+                        "refuse images with more pixels than this (default 67108864 = 8192x8192)", 1,
+                        (double)LT_IMAGE_MAX_PIXELS_CAP};
     return n;
 }
 
@@ -138,7 +141,7 @@ lt_status lt_detect_file_with(lt_detector *d, char *const *names, int n_names, c
                               const lt_detect_opts *o, bool annotate, lt_detect_result *r, lt_err *err) {
     memset(r, 0, sizeof *r);
     double t0 = lt_now();
-    LT_TRY(lt_image_load(&r->image, path, err));
+    LT_TRY(lt_image_load_max(&r->image, path, o ? (int64_t)o->max_pixels : 0, err));
     lt_status s = lt_detector_detect(d, &r->image, o, &r->dets, &r->n, err);
     r->seconds = lt_now() - t0;
     if (s != LT_OK) {
@@ -163,24 +166,34 @@ void lt_detect_result_free(lt_detect_result *r) {
 
 /* ---- results --------------------------------------------------------------------------- */
 
+/* A pixel coordinate as an int: clamped first (a float beyond int's range must never be cast),
+ * to a range wide enough that what is drawn is what the unclamped value would draw. */
+static int px_coord(float v, int size) {
+    if (v < -1) return -1;
+    if (v > size + 64) return size + 64;
+    return (int)v;
+}
+
 void lt_detect_draw(lt_image *im, const lt_detection *d, int n, char *const *names, int n_names, int classes) {
     int th = (int)(im->h * .006f);
     if (th < 1) th = 1;
     int scale = im->h >= 600 ? 2 : 1;
     for (int i = n - 1; i >= 0; i--) { /* most confident drawn last, on top */
+        if (!lt_detection_finite(&d[i])) continue;
         float rgb[3];
         lt_image_class_color(d[i].class_id, classes, rgb);
-        int l = (int)d[i].left, t = (int)d[i].top, r = (int)(d[i].left + d[i].width),
-            b = (int)(d[i].top + d[i].height);
+        int l = px_coord(d[i].left, im->w), t = px_coord(d[i].top, im->h),
+            r = px_coord(d[i].left + d[i].width, im->w), b = px_coord(d[i].top + d[i].height, im->h);
         if (l < 0) l = 0;
         if (t < 0) t = 0;
         if (r > im->w - 1) r = im->w - 1;
         if (b > im->h - 1) b = im->h - 1;
         lt_image_draw_box(im, l, t, r, b, th, rgb);
         char label[96];
-        if (names && d[i].class_id < n_names)
-            snprintf(label, sizeof label, "%s %d%%", names[d[i].class_id], (int)(d[i].confidence * 100 + .5f));
-        else snprintf(label, sizeof label, "class %d %d%%", d[i].class_id, (int)(d[i].confidence * 100 + .5f));
+        float conf = d[i].confidence < 0 ? 0 : d[i].confidence > 1 ? 1 : d[i].confidence;
+        if (names && d[i].class_id >= 0 && d[i].class_id < n_names)
+            snprintf(label, sizeof label, "%s %d%%", names[d[i].class_id], (int)(conf * 100 + .5f));
+        else snprintf(label, sizeof label, "class %d %d%%", d[i].class_id, (int)(conf * 100 + .5f));
         int lw = lt_image_text_width(label, scale) + 2 * scale, lh = 9 * scale;
         int ly = t - lh >= 0 ? t - lh : t;
         lt_image_fill_rect(im, l, ly, l + lw, ly + lh, rgb);
@@ -189,12 +202,20 @@ void lt_detect_draw(lt_image *im, const lt_detection *d, int n, char *const *nam
     }
 }
 
+/* A value x scale rounded to an int32, saturated; INT32_MIN for a non-finite one. */
+static int32_t digest_q(float v, float scale) {
+    float x = v * scale;
+    if (!isfinite(x)) return INT32_MIN;
+    if (x >= 2147483648.f) return INT32_MAX;
+    if (x < -2147483648.f) return INT32_MIN + 1;
+    return (int32_t)lrintf(x);
+}
+
 uint64_t lt_detect_digest(const lt_detection *d, int n) {
     uint64_t h = LT_FNV_INIT;
     for (int i = 0; i < n; i++) {
-        int32_t v[6] = {d[i].class_id, (int32_t)lrintf(d[i].confidence * 1e4f), (int32_t)lrintf(d[i].left * 10),
-                        (int32_t)lrintf(d[i].top * 10), (int32_t)lrintf(d[i].width * 10),
-                        (int32_t)lrintf(d[i].height * 10)};
+        int32_t v[6] = {d[i].class_id, digest_q(d[i].confidence, 1e4f), digest_q(d[i].left, 10),
+                        digest_q(d[i].top, 10), digest_q(d[i].width, 10), digest_q(d[i].height, 10)};
         h = lt_fnv1a64(h, v, sizeof v);
     }
     return h;
@@ -206,11 +227,19 @@ void lt_detect_format_summary(char *buf, size_t cap, const char *path, const lt_
 }
 
 void lt_detect_format_line(char *buf, size_t cap, const lt_detection *d, const char *name) {
+    if (!lt_detection_finite(d)) {
+        snprintf(buf, cap, "  %-14s (non-finite box dropped)", name);
+        return;
+    }
     snprintf(buf, cap, "  %-14s %3.0f%%  left %5.0f  top %5.0f  width %5.0f  height %5.0f", name,
              d->confidence * 100, d->left, d->top, d->width, d->height);
 }
 
 void lt_detect_format_brief(char *buf, size_t cap, const lt_detection *d, char *const *names, int n_names) {
+    if (!lt_detection_finite(d)) {
+        snprintf(buf, cap, "class %d (non-finite box dropped)", d->class_id);
+        return;
+    }
     if (names && d->class_id >= 0 && d->class_id < n_names)
         snprintf(buf, cap, "%s %.2f [%.0f %.0f %.0f %.0f]", names[d->class_id], d->confidence, d->left, d->top,
                  d->width, d->height);

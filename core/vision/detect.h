@@ -27,18 +27,19 @@ typedef struct lt_detect_args {
     const char *cfg;     /* --model: the model's .cfg; NULL = the bundled Yolo-Fastest 1.1 */
     const char *weights; /* --weights; NULL = the cfg's path with .weights */
     const char *names;   /* --names: class names, one a line; NULL = coco.names beside an 80-class cfg */
-    lt_detect_opts o;    /* --thresh, --nms, --tile, --overlap */
+    lt_detect_opts o;    /* --thresh, --nms, --tile, --overlap, --max-pixels */
 } lt_detect_args;
 
 /* No paths, lt_detect_opts_default. */
 void lt_detect_args_default(lt_detect_args *a);
 
 #define LT_DETECT_N_MODEL_OPTIONS 2
-#define LT_DETECT_N_OPTIONS 7
+#define LT_DETECT_N_OPTIONS 8
 /* Writes the table entries (core/base/opts.h) for --model/-m and --weights/-w, with their
  * values going into a, to out[0..LT_DETECT_N_MODEL_OPTIONS); returns that count. */
 int lt_detect_model_options(lt_opt *out, lt_detect_args *a);
-/* The same two, then --names, --thresh, --nms, --tile, --overlap: out[0..LT_DETECT_N_OPTIONS).
+/* The same two, then --names, --thresh, --nms, --tile, --overlap, --max-pixels (the pixel
+ * budget of an image file, core/formats/image.h): out[0..LT_DETECT_N_OPTIONS).
  * A front end appends its own options and the terminating {0}. */
 int lt_detect_options(lt_opt *out, lt_detect_args *a);
 
@@ -76,8 +77,9 @@ typedef struct lt_detect_result {
     double seconds;      /* loading + detecting (not drawing) */
 } lt_detect_result;
 
-/* Loads the image at path, detects (o NULL = defaults) and, when annotate is set, draws the
- * boxes and labels onto r->image. Errors name the file. On error r is empty. */
+/* Loads the image at path within o->max_pixels, detects (o NULL = defaults) and, when
+ * annotate is set, draws the boxes and labels onto r->image. Errors name the file. On error
+ * r is empty. */
 lt_status lt_detect_file(lt_detect_model *m, const char *path, const lt_detect_opts *o, bool annotate,
                          lt_detect_result *r, lt_err *err);
 /* The same for a detector and class names (may be NULL) that are not an lt_detect_model. */
@@ -88,17 +90,20 @@ void lt_detect_result_free(lt_detect_result *r); /* NULL or empty is a no-op; le
 /* ---- results --------------------------------------------------------------------------- */
 
 /* Draws boxes and "name 87%" labels (darknet's class colours for `classes` classes) onto im.
- * names may be NULL (labels show "class K"). */
+ * names may be NULL (labels show "class K"). A detection with a non-finite number is skipped;
+ * coordinates are clamped before they become ints. */
 void lt_detect_draw(lt_image *im, const lt_detection *d, int n, char *const *names, int n_names, int classes);
 
 /* The digest a journal records for a detection result: FNV-1a 64 over (class, confidence
- * x 1e4, left/top/width/height x 10) of every detection, rounded to 32-bit integers. */
+ * x 1e4, left/top/width/height x 10) of every detection, rounded to 32-bit integers
+ * (saturated; a non-finite value counts as INT32_MIN). */
 uint64_t lt_detect_digest(const lt_detection *d, int n);
 
 /* "PATH: N detections (WxH, T ms)" for a result. */
 void lt_detect_format_summary(char *buf, size_t cap, const char *path, const lt_detect_result *r);
 /* "  dog             98%  left    10  top    20  width    30  height    40": one detection of
- * a text report, with its class name. */
+ * a text report, with its class name. These line formats never print inf or nan: a
+ * detection with a non-finite number reads "(non-finite box dropped)". */
 void lt_detect_format_line(char *buf, size_t cap, const lt_detection *d, const char *name);
 /* "dog 0.98 [10 20 30 40]" (or "class 16 0.98 [...]" without a name): one detection beside
  * a preview image. */

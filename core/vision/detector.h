@@ -13,7 +13,9 @@
 #ifndef LT_DETECTOR_H
 #define LT_DETECTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/backend/backend.h"
 #include "core/formats/image.h"
@@ -30,6 +32,8 @@ typedef struct lt_detect_opts {
     float nms;      /* NMS overlap threshold, 0.45 (darknet's); 0 turns NMS off */
     int tile;       /* 0: whole image only; N: also N x N pixel tiles (clipped to the image) */
     float overlap;  /* fraction of a tile shared with its neighbour, in [0, 0.9]; 0.2 */
+    uint64_t max_pixels; /* the pixel budget for loading an image file (core/formats/image.h):
+                            LT_IMAGE_MAX_PIXELS; 0 = that default */
 } lt_detect_opts;
 
 /* Fills the defaults above. */
@@ -69,7 +73,14 @@ struct lt_detector {
 typedef lt_status (*lt_detector_open_fn)(lt_detector **out, const char *cfg_path, const char *weights_path,
                                          lt_backend *be, int max_batch, lt_err *err);
 
-/* Detects objects in n images; o may be NULL for the defaults. See lt_detector_ops. */
+/* True when every number of d (confidence, box, and its right and bottom edges) is finite. */
+bool lt_detection_finite(const lt_detection *d);
+/* Keeps the detections of d[0..n) that are finite, in order; returns how many. */
+int lt_detections_keep_finite(lt_detection *d, int n);
+
+/* Detects objects in n images; o may be NULL for the defaults. See lt_detector_ops. Whatever
+ * the implementation returns, a detection with a non-finite number (activations that
+ * overflowed) never comes out of here. */
 lt_status lt_detector_detect_many(lt_detector *d, const lt_image *ims, int n, const lt_detect_opts *o,
                                   lt_detection **dets, int *counts, lt_err *err);
 /* One image. */
