@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/app/journal.h"
+#include "core/base/fileio.h"
 #include "core/app/replay.h"
 #include "core/app/session.h"
 #include "core/cmd/cmds.h"
@@ -72,14 +73,14 @@ int lt_cli_run(int argc, char **argv) {
         lt_cli_usage("run", usage, opts);
         return 2;
     }
-    FILE *f = strcmp(pos[0], "-") ? fopen(pos[0], "r") : stdin;
+    lt_err err = {0};
+    FILE *f = strcmp(pos[0], "-") ? lt_file_fopen_regular(pos[0], &err) : stdin; /* a directory or FIFO: an error */
     if (!f) {
-        fprintf(stderr, "lathe run: cannot open %s: %s\n", pos[0], strerror(errno));
+        fprintf(stderr, "lathe run: %s\n", err.msg);
         return 1;
     }
     char sd[4096];
     lt_session *s;
-    lt_err err = {0};
     if (lt_cli_session_create(&s, lt_cli_state_dir(sd, sizeof sd), !no_journal, &err) != LT_OK) {
         fprintf(stderr, "lathe run: %s\n", err.msg);
         if (f != stdin) fclose(f);
@@ -100,6 +101,10 @@ int lt_cli_run(int argc, char **argv) {
             if (!keep_going) break;
         }
         if (lt_session_quit_requested(s)) break;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "lathe run: %s: read failed: %s\n", pos[0], strerror(errno));
+        rc = 1;
     }
     free(line);
     if (f != stdin) fclose(f);

@@ -142,14 +142,19 @@ lt_status lt_conv_check_room(const lt_conv *c, int seq, int n, bool use_pending,
     if (use_pending && c->pending >= 0) n++;
     if (n == 0) n = 1;
     int ctx = lt_kv_max_ctx(c->kv), used = lt_kv_seq_len(c->kv, seq);
+    if (used + n >= ctx && n >= ctx)
+        return lt_err_set(err, LT_ERANGE, "the prompt has %d tokens, the context holds %d - shorten it", n, ctx);
     if (used + n >= ctx)
-        return lt_err_set(err, LT_ERANGE, "context full (%d of %d tokens used) - 'reset' starts over", used, ctx);
+        return lt_err_set(err, LT_ERANGE,
+                          "context full (%d of %d tokens used, the prompt needs %d more) - 'reset' starts over", used,
+                          ctx, n);
     return LT_OK;
 }
 
 lt_status lt_conv_run(lt_conv *c, int seq, int32_t *ids, int n, bool use_pending, const lt_gen_params *gp, lt_spec_cb cb,
                       void *ud, lt_conv_run_result *res, lt_err *err) {
     memset(res, 0, sizeof *res);
+    LT_TRY(lt_conv_check_room(c, seq, n, use_pending, err));
     int32_t *p = ids + 1;
     if (use_pending && c->pending >= 0) {
         ids[0] = c->pending;
@@ -161,8 +166,6 @@ lt_status lt_conv_run(lt_conv *c, int seq, int32_t *ids, int n, bool use_pending
         n = 1;
     }
     int ctx = lt_kv_max_ctx(c->kv), used = lt_kv_seq_len(c->kv, seq);
-    if (used + n >= ctx)
-        return lt_err_set(err, LT_ERANGE, "context full (%d of %d tokens used) - 'reset' starts over", used, ctx);
     int cap = gp->n_predict > 0 ? gp->n_predict : ctx;
     if (cap > ctx) cap = ctx;
     int32_t *out = lt_malloc((size_t)(cap + 1) * sizeof(int32_t));
