@@ -52,10 +52,7 @@ static int bench_spec(int argc, char **argv) {
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
         {"--json", NULL, LT_OPT_FLAG, &json, "print one JSON object"},
     };
-    int no = 0;
-    while (opts[no].name) no++;
-    no += lt_spec_opts(&so, opts + no);
-    opts[no] = (lt_opt){0};
+    lt_spec_opts_add(&so, opts, (int)(sizeof opts / sizeof opts[0]));
     const char *pos[1];
     int n_pos;
     if (!lt_cli_parse("bench spec", usage, opts, argc, argv, pos, 0, &n_pos)) return 2;

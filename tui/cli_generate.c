@@ -65,10 +65,7 @@ int lt_cli_generate(int argc, char **argv) {
         {"--spec", NULL, LT_OPT_STR, &spec, "speculative decoding: off, ngram, draft:MODEL, triforce[:MODEL]"},
         {"--tint-drafts", NULL, LT_OPT_FLAG, &tint, "print accepted draft tokens in green"},
     };
-    int no = 0;
-    while (opts[no].name) no++;
-    no += lt_spec_opts(&so, opts + no);
-    opts[no] = (lt_opt){0};
+    lt_spec_opts_add(&so, opts, (int)(sizeof opts / sizeof opts[0]));
     const char *pos[1];
     int n_pos;
     if (!lt_cli_parse("generate", usage, opts, argc, argv, pos, 0, &n_pos)) return 2;

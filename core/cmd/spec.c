@@ -67,10 +67,8 @@ static lt_status cmd_spec(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     /* MODE [MODEL] and the options, parsed by the table `lathe generate` uses too */
     lt_spec_params p = lt_spec_defaults(LT_SPEC_OFF);
     const char *model = NULL;
-    lt_opt opts[LT_SPEC_N_OPTS + 2];
-    int k = lt_spec_opts(&p, opts);
-    opts[k++] = (lt_opt){"--draft", NULL, LT_OPT_STR, &model, "draft model (a file or synthetic:PRESET)"};
-    opts[k] = (lt_opt){NULL};
+    lt_opt opts[LT_SPEC_N_OPTS + 2] = {{"--draft", NULL, LT_OPT_STR, &model, "draft model (a file or synthetic:PRESET)"}};
+    lt_spec_opts_add(&p, opts, LT_SPEC_N_OPTS + 2);
     const char *pos[2];
     int n_pos;
     LT_TRY(lt_args_parse(a, "spec", SPEC_USAGE, opts, pos, 2, &n_pos, err));

@@ -571,7 +571,7 @@ lt_status lt_spec_generate(lt_spec *S, const lt_tokenizer *tok, int seq, const i
     return s;
 }
 
-int lt_spec_opts(lt_spec_params *p, lt_opt *out) {
+void lt_spec_opts_add(lt_spec_params *p, lt_opt *table, int cap) {
     const lt_opt o[LT_SPEC_N_OPTS] = {
         {"--gamma", NULL, LT_OPT_INT, &p->gamma, "tokens drafted per target step (default 4; TriForce 6)", 1, 64},
         {"--adaptive", NULL, LT_OPT_FLAG, &p->adaptive, "adapt gamma to the acceptance rate"},
@@ -583,6 +583,9 @@ int lt_spec_opts(lt_spec_params *p, lt_opt *out) {
         {"--window", NULL, LT_OPT_INT, &p->window, "TriForce: StreamingLLM window of the bottom model (default 256)", 1,
          1 << 20},
     };
-    memcpy(out, o, sizeof o);
-    return LT_SPEC_N_OPTS;
+    int n = 0;
+    while (table[n].name) n++;
+    LT_ASSERT(n + LT_SPEC_N_OPTS < cap);
+    memcpy(table + n, o, sizeof o);
+    table[n + LT_SPEC_N_OPTS] = (lt_opt){0};
 }

@@ -108,9 +108,9 @@ lt_status lt_spec_parse(const char *text, lt_spec_kind *kind, const char **model
 
 /* The speculative decoding options as one declarative table (core/base/opts.h), shared by the
  * `spec` command, `lathe generate` and `lathe bench spec`: --gamma, --adaptive, --budget,
- * --chunk, --gamma-bottom, --window, writing into p. Fills out[0..LT_SPEC_N_OPTS) and
- * returns LT_SPEC_N_OPTS (no terminator: callers append their own options and the NULL). */
+ * --chunk, --gamma-bottom, --window, writing into p. Appends them to table (terminated by an
+ * entry with name NULL, cap entries in all) and terminates it again. */
 #define LT_SPEC_N_OPTS 6
-int lt_spec_opts(lt_spec_params *p, lt_opt *out);
+void lt_spec_opts_add(lt_spec_params *p, lt_opt *table, int cap);
 
 #endif
