@@ -11,7 +11,7 @@
 
 /* Opens a Llama-family model: copies the weights of src onto be (one arena), checking
  * every tensor's presence and shape; norm weights and biases become f32, matrices keep
- * their dtype. The result is an lt_lm (core/lm.h); lt_lm_close frees it. */
+ * their dtype. The result is an lt_lm (core/llm/lm.h); lt_lm_close frees it. */
 lt_status lt_llama_open(lt_lm **out, const lt_modelsrc *src, lt_backend *be, const lt_lm_opts *o, lt_err *err);
 
 /* Per-pair rotary inverse frequencies for cfg (rope scaling applied), [head_dim/2];

@@ -1,4 +1,4 @@
-/* test_spec.c - speculative decoding (core/spec.h) is exact:
+/* test_spec.c - speculative decoding (core/llm/spec.h) is exact:
  *  - greedy: the same tokens as plain lt_generate, for every draft source (n-gram, draft
  *    model, TriForce over n-gram and over a draft model), on the bundled stories260K with
  *    llama2xs as the draft (same tokenizer) and on random tiny models (f32 and q8_0);

@@ -1,5 +1,5 @@
 /* cli_generate.c - `lathe generate`: prompt in, streamed continuation out, optionally with
- * speculative decoding (--spec ngram|draft:MODEL|triforce[:MODEL], core/spec.h). */
+ * speculative decoding (--spec ngram|draft:MODEL|triforce[:MODEL], core/llm/spec.h). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

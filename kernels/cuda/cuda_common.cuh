@@ -149,7 +149,7 @@ static inline unsigned lt_cu_grid(const lt_cuda *c, int64_t n, int threads) {
     return (unsigned)(b < 1 ? 1 : b);
 }
 
-/* ---- op entry points (one .cu file each; semantics in core/backend.h) ------------------------ */
+/* ---- op entry points (one .cu file each; semantics in core/backend/backend.h) ---------------------- */
 
 lt_status lt_cuda_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *err);
 lt_status lt_cuda_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
