@@ -7,7 +7,8 @@
 # /quit leaves; then `lathe replay --check` accepts the recorded journal and rejects a
 # copy with one digest altered, naming that line. At 200x50 the workbench finds a stand-in
 # libnvidia-ml.so.1 (FAKE_NVML_DIR, built by the tests) and the device pane shows its
-# utilisation; at 80x24 there is none and the pane says so. Polls the screen with timeouts.
+# utilisation; at 80x24 there is none and the pane says so, and with LATHE_CUDA_MODULE naming a
+# missing file it says why CUDA is not used. Polls the screen with timeouts.
 set -u
 command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
 bin=${LATHE_BIN:-$(pwd)/lathe}
@@ -47,9 +48,11 @@ run_size() {
   local cols=$1 rows=$2 term=$3 nvml=${4:-}
   local state="$tmp/state-$cols" home="$tmp/home-$cols"
   mkdir -p "$state" "$home"
+  local nocuda="" # without NVML, also without the CUDA module: the device pane says why
+  [ -z "$nvml" ] && nocuda="$tmp/no-cuda/liblathe-cuda.so"
   echo "== ${cols}x${rows} ($term)"
   T new-session -d -s w -x "$cols" -y "$rows" \
-    "env HOME='$home' LATHE_STATE_DIR='$state' TERM=$term LANG=C.UTF-8 LC_ALL=C.UTF-8 ${nvml:+LD_LIBRARY_PATH='$nvml'} '$bin'; echo LATHE-EXITED=\$?; sleep 600" ||
+    "env HOME='$home' LATHE_STATE_DIR='$state' TERM=$term LANG=C.UTF-8 LC_ALL=C.UTF-8 ${nvml:+LD_LIBRARY_PATH='$nvml'} ${nocuda:+LATHE_CUDA_MODULE='$nocuda'} '$bin'; echo LATHE-EXITED=\$?; sleep 600" ||
     { bad "tmux new-session"; return; }
   expect "bundled model loads" "loaded 'stories260K'" 30
   expect "device pane shows memory" "(weights [0-9.]+ (B|KiB|MiB|GiB)|W [0-9.]+[BKMG] K [0-9.]+[BKMG])" 10
@@ -57,6 +60,7 @@ run_size() {
     expect "device pane shows NVML utilisation" "util 37%  Fake GPU 0" 10
   else
     expect "device pane without NVML" "util n/a \(CPU backend\)" 10
+    expect "device pane: why not CUDA" "cuda: module not found" 10
   fi
 
   # a prompt streams into the main pane

@@ -48,10 +48,12 @@ const char *lt_test_path(const char *rel);
 /* A fresh scratch directory for this test (under the build dir); returns its path. */
 const char *lt_test_tmpdir(const char *name);
 
-/* The two backends of a CUDA test: the CPU reference and "cuda" - or, when selfcheck (the
- * test built with -DLT_TEST_SELFCHECK, LT_TEST_SELF below), a second CPU backend standing in
- * for it, which checks the test's own logic on machines without a GPU. Returns 0, 77 when
- * there is no CUDA device (ctest: skipped), or 1 when a backend cannot be created; prints why. */
+/* The two backends of a CUDA test: the CPU reference and "cuda" (through the registry, which
+ * loads the CUDA module liblathe-cuda.so as lathe does) - or, when selfcheck (the test built
+ * with -DLT_TEST_SELFCHECK, LT_TEST_SELF below), a second CPU backend standing in for it,
+ * which checks the test's own logic on machines without a GPU. Returns 0, 77 when the module
+ * or a CUDA device is missing (ctest: skipped; the module's status says why), or 1 when a
+ * backend cannot be created; prints why. */
 typedef struct lt_backend lt_backend;
 int lt_test_gpu_backends(lt_backend **cpu, lt_backend **gpu, int selfcheck);
 #ifdef LT_TEST_SELFCHECK

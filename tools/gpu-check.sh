@@ -2,7 +2,8 @@
 # gpu-check.sh OUTDIR - everything a machine with an NVIDIA GPU should run, in one go: build
 # for the local GPU (sm_90 on Hopper), the whole test suite with the CUDA tests live, then the
 # benchmarks the CUDA, speculative decoding and detection goals are judged by, each as JSON.
-# Writes OUTDIR/{build,ctest}.log and OUTDIR/*.json; prints a summary. Needs nvcc and a GPU.
+# Writes OUTDIR/{build,ctest}.log, OUTDIR/version.txt (lathe --version: the CUDA module's
+# state) and OUTDIR/*.json; prints a summary. Needs nvcc and a GPU.
 # Record the figures in docs/PERF.md with the date and the GPU.
 set -u
 out=${1:?usage: tools/gpu-check.sh OUTDIR}
@@ -18,6 +19,12 @@ if ! { cmake -S "$root" -B "$b" -DLATHE_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMA
   tail -30 "$out/build.log"
   exit 1
 fi
+
+# the CUDA backend is build-gpu/liblathe-cuda.so, loaded by lathe and the tests from their folder
+"$b/lathe" --version >"$out/version.txt" 2>&1
+grep "^cuda:" "$out/version.txt"
+grep -qE "^cuda: module .* loaded, [1-9]" "$out/version.txt" ||
+  echo "the CUDA module or the GPU is not usable (above): the CUDA tests will skip and the benchmarks fail"
 
 echo "== tests"
 (cd "$b" && ctest -j4 --output-on-failure --timeout 900) >"$out/ctest.log" 2>&1

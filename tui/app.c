@@ -23,6 +23,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/assets.h"
+#include "core/backend/backend.h"
 #include "core/llm/generate.h"
 #include "core/app/session.h"
 #include "cli_session.h"
@@ -719,10 +720,16 @@ static void draw_device(app *a, lt_rect r) {
         putf(r.y + 4, x, w, "o %s . %s/%s free", b[3], b[4], tb);
     }
     int uy = w >= 40 ? r.y + 6 : r.y + 5;
-    if (uy < r.y + r.h) {
+    /* On the CPU, why not CUDA: the module's state once something asked for it (never loads
+     * it from here), below the util line, or in its place when the pane has no row left. */
+    lt_module_state cs = host ? lt_backend_cuda_status(false, NULL, 0) : LT_MODULE_READY;
+    bool cuda_line = cs != LT_MODULE_UNTRIED && cs != LT_MODULE_READY;
+    int cy = uy + 1 < r.y + r.h ? uy + 1 : uy;
+    if (uy < r.y + r.h && !(cuda_line && cy == uy)) {
         if (m->util >= 0) putf(uy, x, w, "util %.0f%%  %s", m->util, lt_nvml_name(a->nvml));
         else putf(uy, x, w, "util n/a (%s)", host ? "CPU backend" : "no NVML");
     }
+    if (cuda_line && cy < r.y + r.h) putf(cy, x, w, "cuda: %s", lt_module_state_brief(cs));
 }
 
 static void draw_throughput(app *a, lt_rect r) {

@@ -5,6 +5,14 @@
 
 #include "cli.h"
 #include "cli_session.h"
+#include "core/backend/backend.h"
+
+#ifndef LT_VERSION /* set by CMake from the project version and the build type */
+#define LT_VERSION "unknown"
+#endif
+#ifndef LT_BUILD_TYPE
+#define LT_BUILD_TYPE "unknown"
+#endif
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -21,9 +29,23 @@ static void usage(FILE *f) {
             "  run        run command lines (workbench language)  lathe run SCRIPT|-\n"
             "  replay     re-run a session journal and compare    lathe replay FILE [--check]\n"
             "  help       this text\n"
+            "  --version  the version, the build, and whether the CUDA module loads (and why not)\n"
             "\n"
             "`lathe COMMAND --help` lists a command's options. Models: GGUF files, Hugging Face\n"
             "folders (config.json + *.safetensors + tokenizer.json), llama2.c checkpoints.\n");
+}
+
+/* lathe --version: the version, the build, and the CUDA module's state (loading it, so a
+ * missing or broken module is named here). Always exits 0: it reports, it does not judge. */
+static int version(void) {
+    char st[2048];
+    lt_backend_cuda_status(true, st, sizeof st);
+    printf("lathe %s\n", LT_VERSION);
+    printf("build: %s, %s\n", LT_BUILD_TYPE,
+           lt_backend_cuda_built() ? "CUDA module built (liblathe-cuda.so)"
+                                   : "CPU only: no CUDA module built (configure with -DLATHE_CUDA=ON where nvcc is installed)");
+    printf("cuda: %s\n", st);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -39,6 +61,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "detect")) return lt_cli_detect(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return lt_cli_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay")) return lt_cli_replay(argc - 1, argv + 1);
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) return version();
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;

@@ -6,53 +6,39 @@
  */
 #include "backend_impl.h"
 #include "core/base/sysmem.h"
+#include "module.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* ---- the registry ----------------------------------------------------------------------
  * One row per backend, in the order error messages list them. "auto" takes the available
- * row with the highest auto_rank. A new backend (or a CUDA module loaded at run time) is one
- * more row here. */
+ * row with the highest auto_rank; a name other than "auto" asks only its own row, so "cpu"
+ * never loads the CUDA module. A new backend is one more row here; a backend built as a
+ * module (CUDA: liblathe-cuda.so, module.c) answers available() by loading it. */
 
 typedef struct backend_row {
     const char *name;
-    bool (*available)(void); /* usable in this build on this machine */
+    /* usable on this machine; if not, why ("device NAME: <why>") */
+    bool (*available)(char *why, size_t cap);
     lt_status (*create)(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
-    const char *unavailable; /* why available() is false: "device NAME: <this>" */
     int auto_rank;
 } backend_row;
 
-static bool always(void) { return true; }
-
-#ifdef LT_HAVE_CUDA
-#define CUDA_CREATE lt_backend_cuda_create
-#define CUDA_MISSING "no CUDA device is present"
-#else
-#define CUDA_CREATE NULL
-#define CUDA_MISSING "this build has no CUDA backend (rebuild with -DLATHE_CUDA=ON)"
-#endif
+static bool always(char *why, size_t cap) { return true; }
 
 static const backend_row k_backends[] = {
-    {.name = "cpu", .available = always, .create = lt_backend_cpu_create, .unavailable = NULL, .auto_rank = 0},
-    {.name = "cuda", .available = lt_backend_cuda_available, .create = CUDA_CREATE, .unavailable = CUDA_MISSING,
-     .auto_rank = 1},
+    {.name = "cpu", .available = always, .create = lt_backend_cpu_create, .auto_rank = 0},
+    {.name = "cuda", .available = lt_cuda_module_usable, .create = lt_cuda_module_create, .auto_rank = 1},
 };
 #define N_BACKENDS (int)(sizeof k_backends / sizeof k_backends[0])
 
-bool lt_backend_cuda_available(void) {
-#ifdef LT_HAVE_CUDA
-    return lt_backend_cuda_device_count() > 0;
-#else
-    return false;
-#endif
-}
-
-/* The available row "auto" stands for. */
+/* The available row "auto" stands for: the highest rank that is available. */
 static const backend_row *auto_row(void) {
     const backend_row *best = NULL;
     for (int i = 0; i < N_BACKENDS; i++)
-        if ((!best || k_backends[i].auto_rank > best->auto_rank) && k_backends[i].available()) best = &k_backends[i];
+        if ((!best || k_backends[i].auto_rank > best->auto_rank) && k_backends[i].available(NULL, 0))
+            best = &k_backends[i];
     return best;
 }
 
@@ -73,7 +59,8 @@ lt_status lt_backend_create(lt_backend **out, const char *name, const lt_backend
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", k_backends[i].name);
         return lt_err_set(err, LT_EINVAL, "unknown device '%s' (expected %s or auto)", name, names);
     }
-    if (!row->available()) return lt_err_set(err, LT_EUNSUPPORTED, "device %s: %s", row->name, row->unavailable);
+    char why[LT_ERR_MSG_MAX] = "";
+    if (!row->available(why, sizeof why)) return lt_err_set(err, LT_EUNSUPPORTED, "device %s: %s", row->name, why);
     return row->create(out, opts, err);
 }
 

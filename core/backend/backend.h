@@ -35,14 +35,43 @@ typedef struct lt_backend_opts {
     int device;    /* CUDA device ordinal */
 } lt_backend_opts;
 
-/* Creates a backend by name: "cpu", "cuda" or "auto" (cuda when a device is present,
- * else cpu). A missing GPU or a build without CUDA is an LT_EUNSUPPORTED error naming why. */
+/* Creates a backend by name: "cpu", "cuda" or "auto" (cuda when its module loads and a
+ * device is present, else cpu, quietly: lt_backend_cuda_status keeps the reason). A missing
+ * module or GPU is an LT_EUNSUPPORTED error naming why ("device cuda: the CUDA module
+ * liblathe-cuda.so was not found (looked in: ...)"). "cpu" never loads the CUDA module. */
 lt_status lt_backend_create(lt_backend **out, const char *name, const lt_backend_opts *opts,
                             lt_err *err);
 void lt_backend_free(lt_backend *be); /* NULL is a no-op */
 
-/* True when this build has the CUDA backend and a device is usable. */
+/* ---- the CUDA backend is a module loaded at run time -----------------------------------
+ * liblathe-cuda.so (kernels/cuda) holds the CUDA backend and is the only thing that links the
+ * CUDA libraries. It is loaded the first time "cuda" or "auto" is asked for (never for
+ * "cpu"), from the file $LATHE_CUDA_MODULE when that is set, else from the folder of the
+ * running executable, else from the build folder this lathe was configured in. Loading is
+ * tried once per process; the result (and why it failed) is kept. Thread-safe. */
+typedef enum lt_module_state {
+    LT_MODULE_UNTRIED = 0,  /* not looked for yet */
+    LT_MODULE_NOT_FOUND,    /* no file in the search path */
+    LT_MODULE_LOAD_FAILED,  /* dlopen failed: a missing CUDA library, a bad file, no memory */
+    LT_MODULE_NOT_A_MODULE, /* loaded, but it has no lt_cuda_module_entry */
+    LT_MODULE_ABI_MISMATCH, /* built from another version of lathe */
+    LT_MODULE_NO_DEVICE,    /* loaded; no usable device (or no driver) */
+    LT_MODULE_READY,        /* loaded, at least one device */
+} lt_module_state;
+
+/* True when the CUDA module loads and a device is usable (loads it when not tried yet). */
 bool lt_backend_cuda_available(void);
+
+/* The CUDA module's state, and one line about it in buf (when buf is not NULL):
+ * "module PATH loaded, 1 device (CUDA runtime 13.0, driver 13.0)",
+ * "module PATH loaded, 0 devices: cudaGetDeviceCount: ... (...)", "not available: REASON",
+ * or, when probe is false and nothing has asked for it, "not loaded (only --device cuda or
+ * auto loads it)". probe: look for and load the module now if that was not tried yet. */
+lt_module_state lt_backend_cuda_status(bool probe, char *buf, size_t cap);
+/* A few words for narrow panes: "module not found", "module failed to load", "no device". */
+const char *lt_module_state_brief(lt_module_state s);
+/* True when this build produced liblathe-cuda.so (configured with nvcc, LATHE_CUDA not OFF). */
+bool lt_backend_cuda_built(void);
 
 const char *lt_backend_name(const lt_backend *be);    /* "cpu" / "cuda" */
 const char *lt_backend_device(const lt_backend *be);  /* "AMD EPYC (2 threads)", "NVIDIA H200" */

@@ -80,12 +80,34 @@ struct lt_backend {
     bool capturing; /* between lt_backend_capture_begin and _end (set by core/backend/capture.c) */
 };
 
-/* Constructors, rows of the registry in core/backend/backend.c. */
+/* The CPU backend's constructor, a row of the registry in core/backend/backend.c. */
 lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
-#ifdef LT_HAVE_CUDA
-lt_status lt_backend_cuda_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
-int lt_backend_cuda_device_count(void);
-#endif
+
+/* ---- backends loaded at run time (the CUDA backend, liblathe-cuda.so) ----------------------
+ * A module exports one C function, lt_cuda_module_entry, that returns a static
+ * lt_backend_module. core/backend/module.c dlopens the module, looks the entry up with dlsym
+ * and uses it only when abi_version is LT_BACKEND_ABI_VERSION and the sizes match its own.
+ * Module and core share this header, backend.h, core/base/tensor.h and status.h by value
+ * (the op table, the backend head, tensors, errors): bump LT_BACKEND_ABI_VERSION whenever a
+ * struct or enum of those changes (a slot added to lt_backend_ops, a field to lt_tensor, a
+ * dtype), or when a function below changes meaning. abi_version stays the first field. */
+#define LT_BACKEND_ABI_VERSION 1
+#define LT_CUDA_MODULE_FILE "liblathe-cuda.so"
+#define LT_CUDA_MODULE_ENTRY "lt_cuda_module_entry"
+
+typedef struct lt_backend_module {
+    unsigned abi_version; /* LT_BACKEND_ABI_VERSION the module was built with */
+    unsigned size_module, size_ops, size_backend, size_tensor, size_err; /* sizeof each, as built */
+    const char *name;     /* the registry row it fills: "cuda" */
+    /* Usable devices; 0 with err saying why (no driver, a driver older than the runtime). */
+    int (*device_count)(lt_err *err);
+    /* Runtime and driver versions for `lathe --version`: "CUDA runtime 13.0, driver 12.8". */
+    void (*versions)(char *buf, size_t cap);
+    lt_status (*create)(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
+} lt_backend_module;
+
+/* The entry point (defined by the module, found by name; core never calls it directly). */
+const lt_backend_module *lt_cuda_module_entry(void);
 
 /* ---- shared by the files of core/backend only ---- */
 

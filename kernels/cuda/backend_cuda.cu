@@ -1,7 +1,9 @@
 /* backend_cuda.cu - the CUDA backend object: device selection, memory, the stream, the cuBLAS
  * handle, scratch buffers, and the op table that dispatches to the kernels in kernels/cuda/
  * (one file per op, named as in kernels/cpu: norm.cu / norm.c, ...). The CPU twin is
- * kernels/cpu/backend_cpu.c.
+ * kernels/cpu/backend_cpu.c. kernels/cuda/ is built into liblathe-cuda.so, a module that
+ * core/backend/module.c loads at run time; lt_cuda_module_entry (the end of this file) is its
+ * one exported symbol: the ABI version, device count, versions and create.
  *
  * All work is queued on one non-blocking stream; only sync and get wait. Memory comes from
  * cudaMalloc (a failure is LT_ENOMEM with the free amount); scratch buffers grow with
@@ -295,19 +297,36 @@ static const lt_backend_ops k_cuda_ops = {
     .graph_free = cu_graph_free,
 };
 
-extern "C" int lt_backend_cuda_device_count(void) {
+/* ---- the module's entry: device count, versions, create -------------------------------- */
+
+static int cu_device_count(lt_err *err) {
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
         (void)cudaGetLastError();
+        lt_err_set(err, LT_EDEVICE, "cudaGetDeviceCount: %s", cudaGetErrorString(e));
         return 0;
     }
+    if (n <= 0) lt_err_set(err, LT_EDEVICE, "cudaGetDeviceCount found no device");
     return n;
 }
 
-extern "C" lt_status lt_backend_cuda_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err) {
+static void cu_versions(char *buf, size_t cap) {
+    int rt = 0, drv = 0;
+    if (cudaRuntimeGetVersion(&rt) != cudaSuccess) rt = 0;
+    if (cudaDriverGetVersion(&drv) != cudaSuccess) drv = 0;
+    (void)cudaGetLastError();
+    char d[32];
+    if (drv > 0) snprintf(d, sizeof d, "driver %d.%d", drv / 1000, drv % 1000 / 10);
+    else snprintf(d, sizeof d, "no driver");
+    snprintf(buf, cap, "CUDA runtime %d.%d, %s", rt / 1000, rt % 1000 / 10, d);
+}
+
+static lt_status cu_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err) {
     *out = NULL;
     int dev = opts ? opts->device : 0;
-    int n = lt_backend_cuda_device_count();
+    lt_err ce;
+    int n = cu_device_count(&ce);
     if (dev < 0 || dev >= n)
         return lt_err_set(err, LT_EINVAL, "device cuda: ordinal %d does not exist (%d CUDA device%s present)", dev, n,
                           n == 1 ? "" : "s");
@@ -349,4 +368,24 @@ fail:
     cu_destroy(&c->base);
     lt_err_prefix(err, "device cuda:%d", dev);
     return s;
+}
+
+/* Labelled in the order backend_impl.h declares the fields. */
+static const lt_backend_module k_module = {
+    .abi_version = LT_BACKEND_ABI_VERSION,
+    .size_module = sizeof(lt_backend_module),
+    .size_ops = sizeof(lt_backend_ops),
+    .size_backend = sizeof(lt_backend),
+    .size_tensor = sizeof(lt_tensor),
+    .size_err = sizeof(lt_err),
+    .name = "cuda",
+    .device_count = cu_device_count,
+    .versions = cu_versions,
+    .create = cu_create,
+};
+
+/* The one symbol liblathe-cuda.so exports (everything else is hidden: CMake builds the module
+ * with hidden visibility and keeps the static libraries' symbols local). */
+extern "C" __attribute__((visibility("default"))) const lt_backend_module *lt_cuda_module_entry(void) {
+    return &k_module;
 }
