@@ -23,13 +23,17 @@ typedef struct backend_row {
     bool (*available)(char *why, size_t cap);
     lt_status (*create)(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
     int auto_rank;
+    /* (optional) whether "auto" should try this row at all: a cheap check that spares a CPU-only
+     * machine the cost of loading a module (NULL: always try) */
+    bool (*auto_worth)(void);
 } backend_row;
 
 static bool always(char *why, size_t cap) { return true; }
 
 static const backend_row k_backends[] = {
     {.name = "cpu", .available = always, .create = lt_backend_cpu_create, .auto_rank = 0},
-    {.name = "cuda", .available = lt_cuda_module_usable, .create = lt_cuda_module_create, .auto_rank = 1},
+    {.name = "cuda", .available = lt_cuda_module_usable, .create = lt_cuda_module_create, .auto_rank = 1,
+     .auto_worth = lt_cuda_driver_present},
 };
 #define N_BACKENDS (int)(sizeof k_backends / sizeof k_backends[0])
 
@@ -37,7 +41,8 @@ static const backend_row k_backends[] = {
 static const backend_row *auto_row(void) {
     const backend_row *best = NULL;
     for (int i = 0; i < N_BACKENDS; i++)
-        if ((!best || k_backends[i].auto_rank > best->auto_rank) && k_backends[i].available(NULL, 0))
+        if ((!best || k_backends[i].auto_rank > best->auto_rank) &&
+            (!k_backends[i].auto_worth || k_backends[i].auto_worth()) && k_backends[i].available(NULL, 0))
             best = &k_backends[i];
     return best;
 }

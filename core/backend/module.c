@@ -204,6 +204,12 @@ lt_status lt_cuda_module_create(lt_backend **out, const lt_backend_opts *opts, l
 
 bool lt_backend_cuda_available(void) { return lt_cuda_module_usable(NULL, 0); }
 
+bool lt_cuda_driver_present(void) {
+    const char *env = getenv("LATHE_CUDA_MODULE");
+    if (env && env[0]) return true;
+    return access("/dev/nvidiactl", F_OK) == 0 || access("/proc/driver/nvidia/version", F_OK) == 0;
+}
+
 lt_module_state lt_backend_cuda_status(bool probe, char *buf, size_t cap) {
     if (probe) pthread_mutex_lock(&g.mu);
     else if (pthread_mutex_trylock(&g.mu) != 0) { /* being loaded by another thread: never wait */
@@ -213,7 +219,10 @@ lt_module_state lt_backend_cuda_status(bool probe, char *buf, size_t cap) {
     lt_module_state st = probe ? probe_locked() : g.state;
     if (buf && cap) {
         switch (st) {
-        case LT_MODULE_UNTRIED: snprintf(buf, cap, "not loaded (only --device cuda or auto loads it)"); break;
+        case LT_MODULE_UNTRIED:
+            snprintf(buf, cap, "%s", lt_cuda_driver_present() ? "not loaded (only --device cuda or auto loads it)"
+                                                              : "not loaded: no NVIDIA driver on this machine");
+            break;
         case LT_MODULE_READY:
             snprintf(buf, cap, "module %s loaded, %d device%s (%s)", g.path, g.n_devices, g.n_devices == 1 ? "" : "s",
                      g.versions);

@@ -12,6 +12,11 @@
  * false with the reason in why (one line, without "device cuda: "). */
 bool lt_cuda_module_usable(char *why, size_t cap);
 
+/* Whether "auto" should load the module: an NVIDIA driver is installed (/dev/nvidiactl or
+ * /proc/driver/nvidia exists), or $LATHE_CUDA_MODULE names a module. Without either, loading
+ * it would only map the CUDA libraries (about 1 GB of address space) to find no device. */
+bool lt_cuda_driver_present(void);
+
 /* The module's create; only after lt_cuda_module_usable returned true. */
 lt_status lt_cuda_module_create(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
 
