@@ -239,6 +239,11 @@ static void test_malformed(void) {
     bad_cfg(CFG("[convolutional]\nfilters=12\n[yolo]\nmask=0\nanchors=1,2,3\nclasses=7\nnum=2\n"),
             "needs 4 anchor values");
     bad_cfg(CFG("[convolutional]\nfilters=12\n[yolo]\nanchors=1,x\nclasses=7\n"), "comma-separated list");
+    /* integers past int (through float: undefined behaviour before; found by tests/fuzz) */
+    bad_cfg(CFG("[convolutional]\nfilters=8\n[route]\nlayers=-1,44444444444\n"), "list of integers");
+    bad_cfg(CFG("[convolutional]\nfilters=8\n[shortcut]\nfrom=-9999999999\n"), "list of integers");
+    bad_cfg(CFG("[convolutional]\nfilters=24\n[yolo]\nmask=0,16777217\nanchors=1,2,3,4\nclasses=7\nnum=2\n"),
+            "list of integers");
     bad_cfg(CFG("[upsample]\nstride=-2\n"), "stride=-2");
     bad_cfg(CFG("[maxpool]\nsize=40\nstride=1\npadding=0\n"), "larger than");
     bad_cfg(CFG("filters=3\n[convolutional\n"), "malformed section header");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages lathe builds against, when any is missing.
 set -euo pipefail
+# clang + libclang-rt-dev: libFuzzer and the sanitizer runtimes for tests/fuzz/run.sh
 pkgs=(build-essential cmake pkg-config libncurses-dev libreadline-dev libstb-dev libjpeg62-turbo-dev
-      libpng-dev libcjson-dev libopenblas-dev liblapacke-dev tmux valgrind)
+      libpng-dev libcjson-dev libopenblas-dev liblapacke-dev tmux valgrind clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

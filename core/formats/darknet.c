@@ -159,13 +159,20 @@ static lt_status get_float(const cfg *c, section *s, const char *key, float def,
     return LT_OK;
 }
 
-/* Comma-separated list of numbers (ints when is_int) into out (at most max). */
+/* Comma-separated list of numbers (ints when is_int, within +-2^24 so that they survive the
+ * float and convert back to int exactly) into out (at most max). */
 static lt_status get_list(const cfg *c, opt *o, bool is_int, float *out, int max, int *n, lt_err *err) {
     *n = 0;
     const char *p = o->val;
     while (*p) {
         char *end;
-        float v = is_int ? (float)strtol(p, &end, 10) : strtof(p, &end);
+        float v;
+        if (is_int) {
+            long iv = strtol(p, &end, 10);
+            v = iv < -(1L << 24) || iv > (1L << 24) ? NAN : (float)iv;
+        } else {
+            v = strtof(p, &end);
+        }
         if (end == p || (*end && *end != ',') || !isfinite(v))
             return lt_err_set(err, LT_EFORMAT, "%s:%d: %s=%s: expected a comma-separated list of %s", c->name, o->line,
                               o->key, o->val, is_int ? "integers" : "numbers");

@@ -8,7 +8,6 @@
  * loops, one plane per job. Formulas of the activations are in kernels/lt_vision.h.
  * Leaves out: Winograd/FFT convolution, dilation, asymmetric kernels and strides.
  */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -81,8 +80,7 @@ static void gemm_job(void *arg, int ith, int nth) {
         }
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->M, (int)(n1 - n0), g->K, 1.0f, g->a, g->K, g->b + n0,
-                g->N, 0.0f, g->c + n0, g->N);
+    lt_cpu_sgemm(false, g->M, (int)(n1 - n0), g->K, g->a, g->K, g->b + n0, g->N, g->c + n0, g->N);
 }
 
 /* ---- bias + activation over planes --------------------------------------------------------- */

@@ -64,6 +64,12 @@ void *lt_pool_scratch(lt_pool *p, int slot, size_t bytes);
  * cannot, kernels take their own (slower, exact) paths instead of sgemm. */
 bool lt_pool_blas_ok(lt_pool *p);
 
+/* blas.c: loads OpenBLAS (once; true when it is there) and calls its single-threaded sgemm:
+ * c[m, n] = a[m, k] * b (b [k, n], or [n, k] transposed), row-major. Only after
+ * lt_pool_blas_ok said yes. */
+bool lt_cpu_blas_load(void);
+void lt_cpu_sgemm(bool trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
+
 /* Q8_0 activation rows for the quantized matmul (same bits as lt_cpu_quant_row). */
 void lt_cpu_quant_q8_0(const float *x, lt_block_q8_0 *y, int64_t n);
 

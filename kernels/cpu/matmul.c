@@ -19,7 +19,6 @@
  * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants, k-quants, sparse and group-wise GPTQ
  * formats.
  */
-#include <cblas.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -671,8 +670,7 @@ static void mm_gemm_job(void *arg, int ith, int nth) {
             }
             wf = buf;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c->T, (int)(n1 - n0), (int)c->K, 1.0f, c->x,
-                    (int)c->K, wf, (int)c->K, 0.0f, c->y + n0, (int)c->N);
+        lt_cpu_sgemm(true, (int)c->T, (int)(n1 - n0), (int)c->K, c->x, (int)c->K, wf, (int)c->K, c->y + n0, (int)c->N);
         if (c->bias)
             for (int64_t t = 0; t < c->T; t++)
                 for (int64_t n = n0; n < n1; n++) c->y[t * c->N + n] += c->bias[n];

@@ -9,7 +9,6 @@
  * Leaves out: work queues, nesting, affinity.
  */
 #define _GNU_SOURCE
-#include <cblas.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -126,8 +125,9 @@ lt_status lt_pool_create(lt_pool **out, int n_threads, lt_err *err) {
         n_threads = n > 0 ? (int)n : 1;
     }
     if (n_threads > 256) return lt_err_set(err, LT_EINVAL, "%d threads requested (at most 256)", n_threads);
-    /* Our own threads split the work; OpenBLAS must not start a second set of threads. */
-    openblas_set_num_threads(1);
+    /* Our own threads split the work; OpenBLAS is loaded without threads of its own (blas.c),
+     * before ours start. */
+    lt_cpu_blas_load();
     lt_pool *p = lt_calloc(1, sizeof *p);
     if (!p) return lt_err_set(err, LT_ENOMEM, "out of host memory creating the thread pool");
     p->n = n_threads;
@@ -224,8 +224,8 @@ bool lt_pool_blas_ok(lt_pool *p) {
     _Atomic int *state = p ? &p->blas : &solo;
     int s = atomic_load(state);
     if (s) return s > 0;
-    bool ok = true;
-    if (limited(RLIMIT_AS) || limited(RLIMIT_DATA)) { /* no limit: the kernel overcommits, never a spin */
+    bool ok = lt_cpu_blas_load();
+    if (ok && (limited(RLIMIT_AS) || limited(RLIMIT_DATA))) { /* no limit: the kernel overcommits, never a spin */
         size_t need = (size_t)(p ? p->n : 1) * BLAS_BUFFER_BYTES;
         void *m = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         ok = m != MAP_FAILED;
