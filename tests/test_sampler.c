@@ -181,5 +181,9 @@ int main(void) {
     p = lt_sampler_defaults();
     p.repeat_penalty = -1;
     CHECK(lt_sampler_create(&s, &p, V, &err) == LT_EINVAL);
+    p.repeat_penalty = NAN; /* used to pass and put NaN back into the logits, then the quickselect ran off c[] */
+    CHECK(lt_sampler_create(&s, &p, V, &err) == LT_EINVAL && strstr(err.msg, "repetition penalty"));
+    p.repeat_penalty = INFINITY;
+    CHECK(lt_sampler_create(&s, &p, V, &err) == LT_EINVAL);
     return lt_test_done();
 }

@@ -115,6 +115,8 @@ static void test_basics(void) {
     CHECK(exec_ok(s, "bench -p 32 -n 16", &sink) && lt_session_last(s)->digest == b1);
     CHECK(lt_session_exec(s, "bench -p 600", &sink, &err) == LT_EINVAL);
     CHECK(lt_session_exec(s, "bench -x 1", &sink, &err) == LT_EINVAL && strstr(err.msg, "usage"));
+    CHECK(lt_session_exec(s, "bench --help -p 99999", &sink, &err) == LT_EINVAL && strstr(err.msg, "usage: bench"));
+    CHECK(lt_session_exec(s, "set temp nan", &sink, &err) == LT_EINVAL && strstr(err.msg, "not a number"));
     lt_metric_sample m;
     lt_session_sample(s, &m);
     CHECK(m.prefill_tps > 0 && m.last_decode_tps > 0 && m.mem[LT_MEM_WEIGHTS] > 0 && m.mem[LT_MEM_KV] > 0);

@@ -248,6 +248,16 @@ static void test_errors(void) {
     CHECK(strstr(c.info, "ngram (gamma 2)") && strstr(c.info, "no speculative run yet"));
     CHECK(exec_ok(s, "chat Once upon a time", &sink));
     CHECK(exec_ok(s, "spec off", &sink));
+    /* --help shows the usage and runs nothing (it used to install ngram and drop --gamma) */
+    CHECK(exec_fails(s, "spec ngram --help --gamma 9", "usage: spec"));
+    lt_session_sample(s, &m);
+    CHECK(m.spec_kind[0] == 0);
+    /* TriForce with a chunk that is not a whole block: a new cache that holds more tokens than
+     * the old one (518 for 512); a long conversation must stay inside the token history
+     * (review finding: an overflow of the history kept from the old cache, seen under ASan) */
+    CHECK(exec_ok(s, "spec triforce --chunk 7", &sink) && exec_ok(s, "set max-tokens 200", &sink));
+    for (int i = 0; i < 12; i++) lt_session_exec(s, "chat Once upon a time there was a little girl named Lily.", &sink, &(lt_err){0});
+    CHECK(exec_ok(s, "reset", &sink) && exec_ok(s, "chat The end.", &sink));
     lt_session_free(s);
 }
 

@@ -176,7 +176,10 @@ int lt_args_find(const lt_args *a, const char *opt) {
 
 lt_status lt_args_parse(const lt_args *a, const char *what, const char *usage, const lt_opt *opts, const char **pos,
                         int max_pos, int *n_pos, lt_err *err) {
-    lt_status st = lt_opts_parse(what, opts, a->argc, a->argv, 1, pos, max_pos, n_pos, NULL, err);
+    bool help = false;
+    lt_status st = lt_opts_parse(what, opts, a->argc, a->argv, 1, pos, max_pos, n_pos, &help, err);
+    if (st == LT_OK && help) /* asked for help: the usage, and nothing runs */
+        return lt_err_set(err, LT_EINVAL, "usage: %s", usage ? usage : what);
     if (st != LT_OK && usage) {
         size_t n = strlen(err->msg);
         snprintf(err->msg + n, sizeof err->msg - n, "; usage: %s", usage);

@@ -18,9 +18,10 @@ typedef void (*lt_replay_fn)(void *ud, const lt_journal_entry *e, bool same, con
  * calling report for each. With stop_at_diff, stops at the first divergence.
  * *first_diff_line = file line of the first divergent entry (0 = none); *dmg (may be NULL)
  * = what the reader skipped (a torn or cut-short line). Reading errors are returned as errors;
- * divergences are not. A replay inside a replay deeper than LT_REPLAY_MAX_DEPTH (a journal that
- * replays itself) is an error. */
-#define LT_REPLAY_MAX_DEPTH 4
+ * divergences are not. The `replay` command refuses to run inside a replay (a journal never
+ * records one: replay is not journaled), so a hand-made journal that replays itself, or N lines
+ * that replay it, costs at most N replays of it. */
+#define LT_REPLAY_MAX_DEPTH 1
 lt_status lt_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at_diff, lt_replay_fn report, void *ud,
                     int *first_diff_line, int *n_entries, lt_journal_damage *dmg, lt_err *err);
 

@@ -60,7 +60,7 @@ lt_status lt_settings_apply(lt_settings *t, const char *k, const char *v, lt_err
     switch (d->kind) {
     case K_FLOAT: {
         double x = strtod(v, &end);
-        if (end == v || *end || errno || x < d->lo || x > d->hi)
+        if (end == v || *end || errno || !(x >= d->lo && x <= d->hi)) /* NaN fails too */
             return lt_err_set(err, LT_EINVAL, "set %s: '%s' is not a number in [%g, %g]", k, v, d->lo, d->hi);
         *(float *)field = (float)x;
         return LT_OK;

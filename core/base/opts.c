@@ -2,6 +2,7 @@
 #include "opts.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ lt_status lt_opts_value(const char *what, const lt_opt *o, const char *v, lt_err
     }
     case LT_OPT_FLOAT: {
         float x = strtof(v, &end);
-        if (*v && !*end && !errno) {
+        if (*v && !*end && !errno && !isnan(x)) {
             if (!in_range(o, x)) return range_err(what, o, v, err);
             *(float *)o->dst = x;
             return LT_OK;

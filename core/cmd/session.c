@@ -83,8 +83,8 @@ static lt_status cmd_replay(lt_session *s, const lt_args *a, lt_sink *sink, lt_e
     const lt_settings *set = lt_session_settings(s);
     lt_session_opts o = *lt_session_options(s);
     if (o.replay_depth >= LT_REPLAY_MAX_DEPTH)
-        return lt_err_set(err, LT_ERANGE, "replay %s: replays nested %d deep - a journal that replays itself?", path,
-                          o.replay_depth + 1);
+        return lt_err_set(err, LT_EINVAL, "replay %s: not run inside a replay (a journal never records `replay`)",
+                          path);
     o.replay_depth++;
     o.journal = false;
     o.device = set->device;

@@ -130,7 +130,7 @@ static lt_status cmd_spec(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
 static const lt_cmd_arg k_spec_args[] = {{"MODE", "off, ngram, draft MODEL, triforce"}, {NULL, NULL}};
 
 static const lt_cmd k_cmds[] = {
-    {"spec", NULL, SPEC_USAGE, "speculative decoding of chat/generate (no arguments: state and acceptance)", 0, 13,
+    {"spec", NULL, SPEC_USAGE, "speculative decoding of chat/generate (no arguments: state and acceptance)", 0, 20,
      k_spec_args, true, cmd_spec},
     {NULL},
 };

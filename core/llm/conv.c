@@ -252,9 +252,14 @@ lt_status lt_conv_set_spec(lt_conv *c, const lt_spec_params *p, bool *new_cache,
         if (r == LT_OK) r = lt_kv_seq_new(nkv, &nseq, err);
         if (r != LT_OK) lt_err_prefix(err, "spec: TriForce cache");
     }
+    int32_t *nhist = NULL; /* the new cache may hold more tokens (whole chunks): a history to match */
+    int nhist_cap = nkv ? lt_kv_max_ctx(nkv) + 2 : 0;
+    if (r == LT_OK && nkv && !(nhist = lt_malloc((size_t)nhist_cap * sizeof(int32_t))))
+        r = lt_err_set(err, LT_ENOMEM, "out of host memory");
     lt_spec *sp = NULL;
     if (r == LT_OK) r = lt_spec_create(&sp, c->lm, nkv ? nkv : c->kv, p, err);
     if (r != LT_OK) {
+        lt_free(nhist);
         lt_kv_free(nkv);
         lt_lm_close(draft);
         return r;
@@ -272,6 +277,9 @@ lt_status lt_conv_set_spec(lt_conv *c, const lt_spec_params *p, bool *new_cache,
     if (nkv) {
         lt_kv_free(c->kv);
         c->kv = nkv;
+        lt_free(c->hist);
+        c->hist = nhist;
+        c->hist_cap = nhist_cap;
         c->chat_seq = nseq;
         c->pending = -1;
         c->n_hist = 0;

@@ -65,7 +65,9 @@ lt_status lt_sampler_create(lt_sampler **out, const lt_sampler_params *p, int32_
     if (n_vocab <= 0) return lt_err_set(err, LT_EINVAL, "sampler: empty vocabulary");
     if (p->top_p <= 0 || isnan(p->top_p)) return lt_err_set(err, LT_EINVAL, "sampler: top-p must be in (0, 1]");
     if (p->min_p >= 1) return lt_err_set(err, LT_EINVAL, "sampler: min-p must be below 1");
-    if (p->repeat_penalty <= 0) return lt_err_set(err, LT_EINVAL, "sampler: repetition penalty must be positive");
+    if (!(p->repeat_penalty > 0) || !isfinite(p->repeat_penalty))
+        return lt_err_set(err, LT_EINVAL, "sampler: repetition penalty must be a positive number");
+    if (isnan(p->min_p)) return lt_err_set(err, LT_EINVAL, "sampler: min-p is not a number");
     if (isnan(p->temp)) return lt_err_set(err, LT_EINVAL, "sampler: temperature is not a number");
     lt_sampler *s = lt_calloc(1, sizeof *s);
     if (!s) return lt_err_set(err, LT_ENOMEM, "out of host memory");
@@ -102,26 +104,28 @@ int32_t lt_argmax(const float *x, int32_t n) {
 
 /* llama.cpp's penalty: positive logits divided, negative multiplied, once per distinct token. */
 static void penalise(lt_sampler *s, const float *logits, const int32_t *hist, int n_hist) {
-    int32_t valid = 0;
+    memcpy(s->work, logits, (size_t)s->n_vocab * sizeof(float));
+    if (s->p.repeat_penalty != 1.0f && hist && n_hist > 0) {
+        int start = s->p.repeat_last_n > 0 && n_hist > s->p.repeat_last_n ? n_hist - s->p.repeat_last_n : 0;
+        float pen = s->p.repeat_penalty;
+        for (int i = start; i < n_hist; i++) {
+            int32_t id = hist[i];
+            if (id < 0 || id >= s->n_vocab) continue;
+            bool seen = false;
+            for (int j = start; j < i && !seen; j++) seen = hist[j] == id;
+            if (seen) continue;
+            s->work[id] = s->work[id] > 0 ? s->work[id] / pen : s->work[id] * pen;
+        }
+    }
+    int32_t valid = 0; /* after the penalty, which may make values non-finite too */
     for (int32_t i = 0; i < s->n_vocab; i++) { /* NaN is never chosen; +inf is the largest float */
-        float v = logits[i];
+        float v = s->work[i];
         if (isnan(v)) v = -INFINITY;
         else if (v > FLT_MAX) v = FLT_MAX;
         valid += v > -INFINITY;
         s->work[i] = v;
     }
     s->n_valid = valid;
-    if (s->p.repeat_penalty == 1.0f || !hist || n_hist <= 0) return;
-    int start = s->p.repeat_last_n > 0 && n_hist > s->p.repeat_last_n ? n_hist - s->p.repeat_last_n : 0;
-    float pen = s->p.repeat_penalty;
-    for (int i = start; i < n_hist; i++) {
-        int32_t id = hist[i];
-        if (id < 0 || id >= s->n_vocab) continue;
-        bool seen = false;
-        for (int j = start; j < i && !seen; j++) seen = hist[j] == id;
-        if (seen) continue;
-        s->work[id] = s->work[id] > 0 ? s->work[id] / pen : s->work[id] * pen;
-    }
 }
 
 static int cmp_cand(const void *a, const void *b) {
