@@ -47,7 +47,17 @@ expect "tokenizer is a directory" 1 "tokenizer.*not a regular file \(a directory
 
 # a journal line with no end (a runaway file) stops at the cap; a torn line is skipped and named
 { echo '{"lathe_journal":1}'; head -c 1100000 /dev/zero | tr '\0' x; } >"$tmp/long.lathe"
-expect "replay an endless line" 1 "longer than 1048576 bytes" -- $T "$bin" replay "$tmp/long.lathe"
+expect "replay an endless line" 0 "skipped 1 entry longer than 1048576 bytes on line 2" -- $T "$bin" replay \
+  "$tmp/long.lathe"
+# a chat line over the cap is recorded, and the journal still replays: that entry is skipped
+printf 'set seed 1\nchat %s\nset seed 2\n' "$(head -c 1100000 /dev/zero | tr '\0' w)" >"$tmp/huge_chat.txt"
+LATHE_STATE_DIR="$tmp/state" $T "$bin" run "$tmp/huge_chat.txt" >/dev/null 2>&1
+j=$(ls "$tmp"/state/sessions/*.lathe 2>/dev/null | head -1)
+if [ -n "$j" ]; then
+  expect "replay a journal with an over-long entry" 0 "skipped 1 entry longer than" -- $T "$bin" replay "$j"
+else
+  bad "lathe run wrote no journal under $tmp/state"
+fi
 {
   echo '{"lathe_journal":1}'
   echo '{"n":1,"line":"set seed 3","cmd":"set","status":"ok","seed":"0"}'

@@ -204,14 +204,21 @@ static lt_status parse_entry(const char *path, int ln, cJSON *o, lt_journal_entr
 }
 
 /* Reads one line of at most LT_JOURNAL_MAX_LINE bytes into *buf (grown as needed). Returns its
- * length (0 and *eof at the end), -1 when the line is longer than the cap, -2 on a read error. */
+ * length (0 and *eof at the end), -1 when the line is longer than the cap (the rest of it is
+ * read past, in constant memory), -2 on a read error. */
 static long read_line(FILE *f, char **buf, size_t *cap, bool *has_nl, bool *eof) {
     size_t n = 0;
     *has_nl = false;
     *eof = false;
     for (;;) {
         if (n + 2 > *cap) {
-            if (*cap >= LT_JOURNAL_MAX_LINE + 2) return -1;
+            if (*cap >= LT_JOURNAL_MAX_LINE + 2) { /* too long: skip to its end */
+                int c;
+                while ((c = getc(f)) != EOF && c != '\n') {}
+                if (c == EOF && ferror(f)) return -2;
+                *has_nl = c == '\n';
+                return -1;
+            }
             size_t nc = *cap ? *cap * 2 : 4096;
             if (nc > LT_JOURNAL_MAX_LINE + 2) nc = LT_JOURNAL_MAX_LINE + 2;
             char *nb = lt_realloc(*buf, nc);
@@ -258,10 +265,16 @@ lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, 
     for (;;) {
         bool has_nl, eof;
         long len = read_line(f, &buf, &cap, &has_nl, &eof);
-        if (len == -1) {
-            st = lt_err_set(err, LT_EFORMAT, "%s:%d: line longer than %d bytes, not a lathe session", path, ln + 1,
-                            LT_JOURNAL_MAX_LINE);
-            break;
+        if (len == -1) { /* an entry too long to be one (a command line is shorter): skipped, named */
+            ln++;
+            if (ln == 1) {
+                st = lt_err_set(err, LT_EFORMAT, "%s:1: line longer than %d bytes, not a lathe session", path,
+                                LT_JOURNAL_MAX_LINE);
+                break;
+            }
+            if (dmg->n_long < LT_JOURNAL_MAX_TORN) dmg->long_lines[dmg->n_long] = ln;
+            dmg->n_long++;
+            continue;
         }
         if (len == -2) {
             st = lt_err_set(err, LT_EIO, "%s: read failed", path);

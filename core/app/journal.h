@@ -62,10 +62,13 @@ typedef struct lt_journal_damage {
     bool truncated;
     int n_torn;                     /* torn lines skipped */
     int torn[LT_JOURNAL_MAX_TORN];  /* the first of their line numbers */
+    int n_long;                     /* lines longer than LT_JOURNAL_MAX_LINE skipped */
+    int long_lines[LT_JOURNAL_MAX_TORN];
 } lt_journal_damage;
 
-/* Reads a journal (a regular file only; lines up to LT_JOURNAL_MAX_LINE). Damage (may be
- * NULL) says what was skipped. Errors name the file and line ("s.lathe:4: entry has no
+/* Reads a journal (a regular file only). Damage (may be NULL) says what was skipped: torn
+ * lines and lines longer than LT_JOURNAL_MAX_LINE (read past in constant memory; a header that
+ * long is an error). Errors name the file and line ("s.lathe:4: entry has no
  * 'line'"). */
 lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n, lt_journal_damage *dmg, lt_err *err);
 /* Frees what lt_journal_read returned (NULL is a no-op). */

@@ -49,6 +49,13 @@ void lt_replay_damage_note(const char *path, const lt_journal_damage *d, char *b
             k += (size_t)snprintf(buf + k, cap - k, "%s %d", i ? "," : "", d->torn[i]);
         if (d->n_torn > LT_JOURNAL_MAX_TORN && k < cap) k += (size_t)snprintf(buf + k, cap - k, ", ...");
     }
+    if (d->n_long > 0 && k < cap) {
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s: skipped %d entr%s longer than %d bytes on line%s", k ? "; " : "",
+                              path, d->n_long, d->n_long == 1 ? "y" : "ies", LT_JOURNAL_MAX_LINE,
+                              d->n_long == 1 ? "" : "s");
+        for (int i = 0; i < d->n_long && i < LT_JOURNAL_MAX_TORN && k < cap; i++)
+            k += (size_t)snprintf(buf + k, cap - k, "%s %d", i ? "," : "", d->long_lines[i]);
+    }
     if (d->truncated && k < cap)
         snprintf(buf + k, cap - k, "%s%s: the last line was cut short (an interrupted write); skipped it", k ? "; " : "",
                  path);
