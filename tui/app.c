@@ -300,9 +300,9 @@ static bool is_busy(app *a) {
 }
 
 /* Runs a command line from the input line or the palette through the session (the main loop
- * leaves once lt_session_quit_requested says `quit` ran). The one exception: `quit` while a
- * job runs cancels the job and leaves at once, since queued behind the job it would wait for
- * it to finish (the worker is inside lt_session_exec until then). */
+ * leaves once lt_session_quit_requested says `quit` ran). A command marked `exits` (quit)
+ * while a job runs cancels the job and leaves at once, since queued behind the job it would
+ * wait for it to finish (the worker is inside lt_session_exec until then). */
 static void run_line(app *a, const char *line) {
     if (is_busy(a)) {
         char word[32];
@@ -310,7 +310,7 @@ static void run_line(app *a, const char *line) {
         const lt_cmd *c;
         lt_err err;
         snprintf(word, sizeof word, "%.*s", (int)(n < sizeof word ? n : sizeof word - 1), line + 1);
-        if (lt_cmds_find(lt_session_commands(a->s), word, &c, &err) == LT_OK && !strcmp(c->name, "quit")) {
+        if (lt_cmds_find(lt_session_commands(a->s), word, &c, &err) == LT_OK && c->exits) {
             lt_session_cancel(a->s);
             a->quit = true;
             return;

@@ -48,6 +48,8 @@ typedef struct lt_cmd {
     bool text;         /* the rest of the line is free text (chat, generate): it reaches exec
                         * verbatim in a->rest (quotes, apostrophes, any number of words) and is
                         * never split; argv holds only the command word */
+    bool exits;        /* the command ends the front end (quit): a front end with a job running
+                        * cancels the job and runs it at once instead of queueing it */
 } lt_cmd;
 
 /* A table of commands a module provides; terminated by an entry with name NULL. */

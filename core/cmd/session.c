@@ -146,7 +146,7 @@ static const lt_cmd k_cmds[] = {
     {"replay", NULL, "replay FILE [--check]", "re-run a session file in a fresh session and compare results", 1, 2,
      k_replay_args, false, cmd_replay},
     {"help", "h", "help [COMMAND]", "list the commands or show one", 0, 1, NULL, false, cmd_help},
-    {"quit", "q", "quit", "leave the workbench", 0, 0, NULL, false, cmd_quit},
+    {"quit", "q", "quit", "leave the workbench", 0, 0, NULL, false, cmd_quit, .exits = true},
     {NULL},
 };
 
