@@ -52,7 +52,9 @@ static lt_status write_line(lt_journal *j, cJSON *o, lt_err *err) {
         }
         return lt_err_set(err, LT_EIO, "%s: write failed: %s (the entry was not recorded)", j->path, strerror(e));
     }
-    fsync(fd);
+    if (fsync(fd) != 0 && errno != EINVAL) /* delayed allocation can report a full disk only here */
+        return lt_err_set(err, LT_EIO, "%s: write failed: %s (the entry may not be on disk)", j->path,
+                          strerror(errno));
     return LT_OK;
 }
 

@@ -17,6 +17,9 @@ static const char *kind_of(mode_t m) {
 
 lt_status lt_file_open_regular(const char *path, int *fd_out, lt_err *err) {
     *fd_out = -1;
+    struct stat pre; /* devices are never opened (opening some has side effects) */
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
+        return lt_err_set(err, LT_EIO, "%s: not a regular file (%s)", path, kind_of(pre.st_mode));
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO without a writer would block */
     if (fd < 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
