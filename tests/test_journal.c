@@ -332,6 +332,18 @@ static void test_extension_replay(void) {
     lt_session_free(s);
 }
 
+/* The (last) journal a session wrote under STATE/sessions, or "". */
+static void find_journal(const char *state, char *path, size_t cap) {
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/sessions", state);
+    path[0] = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".lathe")) snprintf(path, cap, "%s/%s", dir, e->d_name);
+    if (d) closedir(d);
+}
+
 /* A process killed with SIGKILL right after its commands loses none of them. */
 static void test_kill9(void) {
     char state[1024];
@@ -351,13 +363,8 @@ static void test_kill9(void) {
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    char dir[1100], path[1400] = "";
-    snprintf(dir, sizeof dir, "%s/sessions", state);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".lathe")) snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (d) closedir(d);
+    char path[1400];
+    find_journal(state, path, sizeof path);
     lt_journal_entry *es;
     int n = 0;
     lt_journal_damage trunc;
@@ -395,13 +402,8 @@ static void test_failures(void) {
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char dir[1100], path[1400] = "";
-    snprintf(dir, sizeof dir, "%s/sessions", state);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".lathe")) snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (d) closedir(d);
+    char path[1400];
+    find_journal(state, path, sizeof path);
     lt_journal_entry *es;
     int n = 0;
     lt_journal_damage dmg;
