@@ -180,13 +180,15 @@ static void cancel_text(void *ud, lt_text_kind k, const char *s, size_t n) {
 
 typedef struct report_log {
     int n_ok, n_diff, last_line;
+    int stop_after; /* report says stop after this many entries (0: never) */
 } report_log;
 
-static void on_report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
+static bool on_report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
     report_log *r = ud;
     if (same) r->n_ok++;
     else r->n_diff++;
     r->last_line = e->line_no;
+    return r->stop_after == 0 || r->n_ok + r->n_diff < r->stop_after;
 }
 
 static void test_replay(void) {
@@ -257,6 +259,13 @@ static void test_replay(void) {
     CHECK(lt_replay(journal, s, NULL, true, on_report, &rl, &first, &total, &trunc, &err) == LT_OK);
     CHECKF(first == 0 && rl.n_diff == 0 && rl.n_ok == n_journaled && total == n_journaled, "first diff %d, %d ok",
            first, rl.n_ok);
+    lt_session_free(s);
+    /* the report callback stops a replay between commands (Esc): LT_ECANCELLED, nothing after */
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    report_log stop = {.stop_after = 2};
+    CHECKF(lt_replay(journal, s, NULL, false, on_report, &stop, &first, &total, NULL, &err) == LT_ECANCELLED &&
+               stop.n_ok + stop.n_diff == 2 && strstr(err.msg, "stopped after 2 of"),
+           "%s", err.msg);
     lt_session_free(s);
 
     /* the copy replays the same way, through the session's replay command */

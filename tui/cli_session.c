@@ -114,10 +114,11 @@ int lt_cli_run(int argc, char **argv) {
 
 /* ---- lathe replay --------------------------------------------------------------------- */
 
-static void report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
+static bool report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
     (void)ud;
     printf("%4d  %-48.48s %s%s%s\n", e->line_no, e->line, same ? "OK" : "DIFF", detail[0] ? " " : "", detail);
     fflush(stdout);
+    return true;
 }
 
 static void quiet_text(void *ud, lt_text_kind k, const char *s, size_t n) {

@@ -31,9 +31,13 @@ lt_status lt_replay(const char *path, lt_session *s, lt_sink *sink, bool stop_at
             same = true;
             if (e->cancelled) snprintf(detail, sizeof detail, "(cancelled after %d tokens)", e->n_tokens);
         }
-        if (report) report(ud, e, same, detail);
+        bool go_on = report ? report(ud, e, same, detail) : true;
         if (!same && !*first_diff_line) *first_diff_line = e->line_no;
         if (!same && stop_at_diff) break;
+        if (!go_on) {
+            lt_journal_entries_free(es, n);
+            return lt_err_set(err, LT_ECANCELLED, "replay %s: stopped after %d of %d commands", path, i + 1, n);
+        }
     }
     lt_journal_entries_free(es, n);
     return LT_OK;

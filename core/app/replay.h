@@ -12,7 +12,9 @@
 #include "session.h"
 
 /* Called for each replayed entry: same = the result matched (status, digest). */
-typedef void (*lt_replay_fn)(void *ud, const lt_journal_entry *e, bool same, const char *detail);
+/* Returning false stops the replay there (Esc in the front end): lt_replay then returns
+ * LT_ECANCELLED. */
+typedef bool (*lt_replay_fn)(void *ud, const lt_journal_entry *e, bool same, const char *detail);
 
 /* Re-executes the journal's commands in s (normally a fresh session without a journal),
  * calling report for each. With stop_at_diff, stops at the first divergence.

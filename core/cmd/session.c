@@ -66,9 +66,16 @@ static lt_status cmd_session(lt_session *s, const lt_args *a, lt_sink *sink, lt_
     return LT_OK;
 }
 
-static void replay_report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
-    lt_sink_printf(ud, same ? LT_TEXT_INFO : LT_TEXT_ERROR, "%4d %-40.40s %s%s%s\n", e->line_no, e->line,
+typedef struct replay_ud {
+    lt_session *s; /* the session running `replay`: Esc there stops the replay between commands */
+    lt_sink *sink;
+} replay_ud;
+
+static bool replay_report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
+    replay_ud *r = ud;
+    lt_sink_printf(r->sink, same ? LT_TEXT_INFO : LT_TEXT_ERROR, "%4d %-40.40s %s%s%s\n", e->line_no, e->line,
                    same ? "OK" : "DIFF", detail[0] ? " " : "", detail);
+    return !lt_session_cancelled(r->s);
 }
 
 static lt_status cmd_replay(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
@@ -102,8 +109,15 @@ static lt_status cmd_replay(lt_session *s, const lt_args *a, lt_sink *sink, lt_e
     }
     int first = 0, n = 0;
     lt_journal_damage dmg;
-    lt_status r = lt_replay(path, fresh, NULL, check, replay_report, sink, &first, &n, &dmg, err);
+    replay_ud ud = {s, sink};
+    lt_status r = lt_replay(path, fresh, NULL, check, replay_report, &ud, &first, &n, &dmg, err);
     lt_session_free(fresh);
+    if (r == LT_ECANCELLED) { /* Esc: a cancelled command, not a failed one */
+        lt_session_result(s)->cancelled = true;
+        lt_sink_printf(sink, LT_TEXT_INFO, "[%s]\n", err->msg);
+        lt_err_clear(err);
+        return LT_OK;
+    }
     if (r != LT_OK) return r;
     char note[512];
     lt_replay_damage_note(path, &dmg, note, sizeof note);

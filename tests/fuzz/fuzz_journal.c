@@ -15,10 +15,11 @@
 #include "core/app/replay.h"
 #include "core/cmd/cmds.h"
 
-static void report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
+static bool report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
     (void)ud, (void)same;
     fz_touch(e->line, strlen(e->line) + 1);
     fz_touch(detail, strlen(detail) + 1);
+    return true;
 }
 
 static void sink_text(void *ud, lt_text_kind kind, const char *s, size_t n) {
