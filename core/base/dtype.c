@@ -1,13 +1,16 @@
-/* dtype.c - the dtype traits table (see dtype.h) and the scalar host row conversions.
+/* dtype.c - the dtype traits table (see dtype.h) and the host row conversions.
  *
- * The conversions are plain loops over lt_math.h's formulas (lt_f32_to_f16, lt_quant_q8_0,
- * ...), the reference the CPU backend's SIMD paths and the CUDA kernels match bit for bit.
- * Leaves out: SIMD (kernels/cpu/quant.c has the fast paths the CPU backend's ops use).
+ * The conversions are loops over lt_math.h's formulas (lt_f32_to_f16, lt_quant_q8_0, ...), the
+ * reference the CUDA kernels match bit for bit, with two fast paths that give the same bits for
+ * every finite input (cpu.h): an AVX2 q8_0 quantizer (also the CPU backend's activation
+ * quantizer) and F16C f16 widening (NaN payloads may come out quiet there).
+ * Leaves out: the other SIMD kernels (kernels/cpu).
  */
 #include "dtype.h"
 
 #include <string.h>
 
+#include "cpu.h"
 #include "status.h"
 
 /* ---- row conversions --------------------------------------------------------------------- */
@@ -15,8 +18,22 @@
 static void f32_to_f32(const void *row, float *out, int64_t n) { memcpy(out, row, (size_t)n * sizeof(float)); }
 static void f32_from_f32(const float *x, void *row, int64_t n) { memcpy(row, x, (size_t)n * sizeof(float)); }
 
+#if LT_X86
+LT_AVX2 static void f16_to_f32_avx2(const uint16_t *s, float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    for (; i < n; i++) d[i] = lt_f16_to_f32(s[i]);
+}
+#endif
+
 static void f16_to_f32(const void *row, float *out, int64_t n) {
     const uint16_t *s = row;
+#if LT_X86
+    if (lt_cpu_has_avx2()) {
+        f16_to_f32_avx2(s, out, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) out[i] = lt_f16_to_f32(s[i]);
 }
 
@@ -40,8 +57,49 @@ static void q8_0_to_f32(const void *row, float *out, int64_t n) {
     for (int64_t i = 0; i < n / LT_QK8_0; i++) lt_dequant_q8_0(b + i, out + i * LT_QK8_0);
 }
 
+#if LT_X86
+LT_AVX2 static void quant_q8_0_avx2(const float *x, lt_block_q8_0 *y, int64_t nb) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 half = _mm256_set1_ps(0.49999997f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t i = 0; i < nb; i++) {
+        const float *xb = x + i * LT_QK8_0;
+        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+        __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = lt_f32_to_f16(d);
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256 s[4] = {v0, v1, v2, v3};
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 v = _mm256_mul_ps(s[k], vid);
+            /* roundf: half away from zero, as trunc(v + copysign(0.5 - 2^-25, v)) */
+            v = _mm256_add_ps(v, _mm256_or_ps(_mm256_and_ps(v, sign), half));
+            q[k] = _mm256_cvttps_epi32(v);
+        }
+        __m256i a = _mm256_packs_epi32(q[0], q[1]), b = _mm256_packs_epi32(q[2], q[3]);
+        __m256i c = _mm256_packs_epi16(a, b);
+        c = _mm256_permutevar8x32_epi32(c, perm);
+        _mm256_storeu_si256((__m256i *)y[i].q, c);
+    }
+}
+#endif
+
 static void q8_0_from_f32(const float *x, void *row, int64_t n) {
     lt_block_q8_0 *b = row;
+#if LT_X86
+    if (lt_cpu_has_avx2()) {
+        quant_q8_0_avx2(x, b, n / LT_QK8_0);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n / LT_QK8_0; i++) lt_quant_q8_0(x + i * LT_QK8_0, b + i);
 }
 

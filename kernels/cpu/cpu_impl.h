@@ -14,10 +14,9 @@
 
 #include "lt_cpu.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LT_NO_SIMD)
-#define LT_X86 1
-#include <immintrin.h>
-#define LT_AVX2 __attribute__((target("avx2,fma,f16c")))
+#include "core/base/cpu.h" /* LT_X86, LT_AVX2, lt_cpu_has_avx2 */
+
+#if LT_X86
 /* Sum of the 8 lanes (the same order everywhere, so results do not depend on the caller). */
 LT_AVX2 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -25,13 +24,7 @@ LT_AVX2 static inline float hsum8(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-#else
-#define LT_X86 0
 #endif
-
-/* True when the CPU has AVX2, FMA and F16C (checked once). LT_CPU_SCALAR=1 in the
- * environment forces the portable paths (tests use it to compare both). */
-bool lt_cpu_has_avx2(void);
 
 /* Rows [*r0, *r1) of n for thread ith of nth, in whole multiples of align. */
 static inline void lt_cpu_split(int64_t n, int ith, int nth, int64_t align, int64_t *r0, int64_t *r1) {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/cpu.h"
 #include "core/base/status.h"
 #include "kernels/lt_math.h"
 
@@ -34,11 +35,7 @@ int lt_pool_threads(const lt_pool *p);
  * fn(ctx, 0, 1). Not reentrant. */
 void lt_pool_run(lt_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx);
 
-/* quant.c: turns the SIMD fast paths off (false) or back on where the CPU has them (true);
- * tests use it to check the portable paths. Not thread-safe with kernels running. */
-void lt_cpu_set_simd(bool enabled);
-/* True when SIMD fast paths are in use. */
-bool lt_cpu_simd(void);
+/* lt_cpu_set_simd / lt_cpu_simd (turning the SIMD fast paths off for tests): core/base/cpu.h */
 
 /* ---- conversion (quant.c) ------------------------------------------------------------------- */
 
