@@ -42,17 +42,11 @@
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_NO_STDIO
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
+#include "core/formats/stb_quiet.h"
+LT_STB_QUIET_BEGIN
 #include <stb_image.h>
+LT_STB_QUIET_END
 #if defined(__GNUC__)
-#pragma GCC diagnostic pop
 #pragma GCC diagnostic ignored "-Wunused-function" /* stb's static declarations, at the end of the file */
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized" /* inside stb, seen where it is inlined */
 #endif

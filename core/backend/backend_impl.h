@@ -106,6 +106,12 @@ typedef struct lt_backend_module {
     lt_status (*create)(lt_backend **out, const lt_backend_opts *opts, lt_err *err);
 } lt_backend_module;
 
+/* The sizes a module records as built, for its lt_backend_module initializer (after
+ * .abi_version): `.abi_version = LT_BACKEND_ABI_VERSION, LT_BACKEND_MODULE_SIZES, .name = ...`. */
+#define LT_BACKEND_MODULE_SIZES                                                                            \
+    .size_module = sizeof(lt_backend_module), .size_ops = sizeof(lt_backend_ops),                          \
+    .size_backend = sizeof(lt_backend), .size_tensor = sizeof(lt_tensor), .size_err = sizeof(lt_err)
+
 /* The entry point (defined by the module, found by name; core never calls it directly). */
 const lt_backend_module *lt_cuda_module_entry(void);
 

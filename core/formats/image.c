@@ -37,18 +37,10 @@
 #define STBIW_MALLOC(sz) lt_malloc(sz)
 #define STBIW_REALLOC(p, sz) lt_realloc(p, sz)
 #define STBIW_FREE(p) lt_free(p)
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
+#include "stb_quiet.h"
+LT_STB_QUIET_BEGIN
 #include <stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+LT_STB_QUIET_END
 
 /* ---- basics ---------------------------------------------------------------------------------- */
 

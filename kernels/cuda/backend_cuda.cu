@@ -373,11 +373,7 @@ fail:
 /* Labelled in the order backend_impl.h declares the fields. */
 static const lt_backend_module k_module = {
     .abi_version = LT_BACKEND_ABI_VERSION,
-    .size_module = sizeof(lt_backend_module),
-    .size_ops = sizeof(lt_backend_ops),
-    .size_backend = sizeof(lt_backend),
-    .size_tensor = sizeof(lt_tensor),
-    .size_err = sizeof(lt_err),
+    LT_BACKEND_MODULE_SIZES,
     .name = "cuda",
     .device_count = cu_device_count,
     .versions = cu_versions,

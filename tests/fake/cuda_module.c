@@ -99,11 +99,7 @@ static const lt_backend_module k_module = {
 #else
     .abi_version = LT_BACKEND_ABI_VERSION,
 #endif
-    .size_module = sizeof(lt_backend_module),
-    .size_ops = sizeof(lt_backend_ops),
-    .size_backend = sizeof(lt_backend),
-    .size_tensor = sizeof(lt_tensor),
-    .size_err = sizeof(lt_err),
+    LT_BACKEND_MODULE_SIZES,
     .name = "cuda",
     .device_count = fake_device_count,
     .versions = fake_versions,

@@ -14,14 +14,10 @@
  * shifts ints past their range, which UBSan rejects, so CMake builds this file without UBSan */
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wmisleading-indentation"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#include "core/formats/stb_quiet.h"
+LT_STB_QUIET_BEGIN
 #include <stb_image_write.h>
-#pragma GCC diagnostic pop
+LT_STB_QUIET_END
 
 #include "core/app/journal.h"
 #include "core/base/alloc.h"
