@@ -49,7 +49,8 @@ static bool llama2c_legacy(const unsigned char *h, size_t n) {
                                  vocab < 0 ? -vocab : vocab, i32_at(h + 24));
 }
 
-static const char *image_kind(const unsigned char *h, size_t n) {
+const char *lt_sniff_image(const void *head, size_t n) {
+    const unsigned char *h = head;
     if (n >= 3 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) return "a JPEG image";
     if (n >= 8 && !memcmp(h, "\x89PNG\r\n\x1a\n", 8)) return "a PNG image";
     if (n >= 6 && (!memcmp(h, "GIF87a", 6) || !memcmp(h, "GIF89a", 6))) return "a GIF image";
@@ -163,7 +164,7 @@ lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
     } else if ((n >= 4 && (uint32_t)i32_at(h) == LT_LLAMA2C_MAGIC) || llama2c_legacy(h, n)) {
         out->kind = LT_FILE_LLAMA2C;
         out->what = "a llama2.c checkpoint";
-    } else if ((img = image_kind(h, n))) {
+    } else if ((img = lt_sniff_image(h, n))) {
         out->kind = LT_FILE_IMAGE;
         out->what = img;
     } else if (darknet_cfg(h, n)) {

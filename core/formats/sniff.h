@@ -45,6 +45,10 @@ typedef struct lt_sniffed {
  * lathe reads. */
 lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err);
 
+/* What image the first n bytes of a file are, by magic bytes: "a JPEG image", "a PNG image",
+ * "a GIF image", "a BMP image", "a PNM image", or NULL. lt_sniff and the image loader share it. */
+const char *lt_sniff_image(const void *head, size_t n);
+
 /* "ak42": the magic of llama2.c's version-1 and later exports (little-endian uint32). */
 #define LT_LLAMA2C_MAGIC 0x616b3432u
 
