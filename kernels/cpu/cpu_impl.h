@@ -86,9 +86,10 @@ size_t lt_cpu_qdot_scratch(const lt_cpu_qdot *q, int64_t T, int64_t K);
 void lt_cpu_qdot_matmul(lt_pool *p, const lt_cpu_qdot *q, void *scratch, float *y, const float *x, const void *w,
                         lt_dtype wt, const float *bias, int64_t T, int64_t N, int64_t K);
 
-/* Per family (NULL when wt is not theirs): q4_1/q5_0/q5_1/iq4_nl (qdot_legacy.c) and the
- * K-quants and iq4_xs (qdot_k.c); avx2 picks the SIMD kernels. */
+/* Per family (NULL when wt is not theirs): q4_1/q5_0/q5_1 (qdot_legacy.c), q4_K/q5_K/q6_K
+ * (qdot_k.c), q2_K/q3_K/iq4_nl/iq4_xs (qdot_k2.c); avx2 picks the SIMD kernels. */
 const lt_cpu_qdot *lt_cpu_qdot_legacy(lt_dtype wt, bool avx2);
 const lt_cpu_qdot *lt_cpu_qdot_k(lt_dtype wt, bool avx2);
+const lt_cpu_qdot *lt_cpu_qdot_k2(lt_dtype wt, bool avx2);
 
 #endif

@@ -2,7 +2,7 @@
  * activations are quantized once per call to the type's partner, then each weight row is dotted
  * with every activation row (tiles of 4 rows while the weight row is hot in L1).
  *
- * The family files (qdot_legacy.c, qdot_k.c) give the partner quantizer and the dot products;
+ * The family files (qdot_legacy.c, qdot_k.c, qdot_k2.c) give the partner quantizer and the dot products;
  * a type neither family has kernels for is still correct here through the generic path: the
  * activation row stays f32 and each weight block is dequantized (GGML's formulas) and dotted.
  * Leaves out: AVX-512 variants of the family kernels, row-interleaved repacking.
@@ -58,6 +58,7 @@ const lt_cpu_qdot *lt_cpu_qdot_find(lt_dtype wt) {
     const bool avx2 = lt_cpu_has_avx2();
     const lt_cpu_qdot *q = lt_cpu_qdot_legacy(wt, avx2);
     if (!q) q = lt_cpu_qdot_k(wt, avx2);
+    if (!q) q = lt_cpu_qdot_k2(wt, avx2);
     return q ? q : generic(wt);
 }
 

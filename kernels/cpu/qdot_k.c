@@ -1,4 +1,4 @@
-/* qdot_k.c - CPU dot products for the K-quants (q2_K..q6_K) and iq4_xs (see lt_cpu_qdot in
+/* qdot_k.c - CPU dot products for q4_K, q5_K and q6_K (see lt_cpu_qdot in
  * cpu_impl.h). Not written yet: qdot.c's generic path serves these types. */
 #include "cpu_impl.h"
 

@@ -1,4 +1,4 @@
-/* qdot_legacy.c - CPU dot products for q4_1, q5_0, q5_1 and iq4_nl weights (see lt_cpu_qdot in
+/* qdot_legacy.c - CPU dot products for q4_1, q5_0 and q5_1 weights (see lt_cpu_qdot in
  * cpu_impl.h). Not written yet: qdot.c's generic path serves these types. */
 #include "cpu_impl.h"
 
