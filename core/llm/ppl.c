@@ -220,6 +220,22 @@ static void fill_result(lt_ppl_result *r, const sums *t, bool kld) {
     }
 }
 
+size_t lt_ppl_format(const lt_ppl_result *r, char *buf, size_t cap) {
+    char tmp[1024];
+    size_t n = 0;
+#define PUT(...) n += (size_t)snprintf(tmp + n, n < sizeof tmp ? sizeof tmp - n : 0, __VA_ARGS__)
+    PUT("Final estimate: PPL = %.4f +/- %.5f\n", r->ppl, r->ppl_stderr);
+    PUT("%d chunks of %d tokens, %s scored: %lld predictions (%lld text tokens); %.2f s, %.1f tok/s\n", r->n_chunks,
+        r->ctx, r->all_tokens ? "every token" : "second half", (long long)r->n_scored, (long long)r->n_text,
+        r->seconds, r->seconds > 0 ? (double)r->n_chunks * r->ctx / r->seconds : 0.0);
+    if (r->has_kld)
+        PUT("Mean KLD: %.6f +/- %.6f, same top-1: %.3f +/- %.3f %%, base PPL = %.4f +/- %.5f\n", r->kld_mean,
+            r->kld_stderr, 100 * r->top1, 100 * r->top1_stderr, r->base_ppl, r->base_ppl_stderr);
+#undef PUT
+    if (cap) snprintf(buf, cap, "%s", tmp);
+    return n;
+}
+
 uint64_t lt_ppl_digest(const lt_ppl_result *r) {
     char buf[256];
     int n = snprintf(buf, sizeof buf, "%d %d %lld %d %.4f", r->ctx, r->n_chunks, (long long)r->n_scored,
@@ -431,7 +447,7 @@ lt_status lt_ppl_eval(lt_lm *m, lt_kv_cache *kv, const int32_t *ids, int64_t n, 
     free_seqs(kv, u.seqs[0], u.n_seqs[0]);
     if (u.n_seqs[1]) free_seqs(u.base_kv, u.seqs[1], u.n_seqs[1]);
     lt_free(u.tok), lt_free(u.want), lt_free(u.next), lt_free(u.rows), lt_free(u.lg), lt_free(u.blg);
-    if (st == LT_OK && stopped)
+    if (st == LT_OK && stopped && done < u.n_chunks) /* a stop after the last chunk changes nothing */
         st = lt_err_set(err, LT_ECANCELLED, "eval ppl: cancelled after %d of %d chunks", done, u.n_chunks);
     return st;
 }

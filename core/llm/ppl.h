@@ -113,6 +113,11 @@ void lt_ppl_shape(const lt_ppl_opts *o, int *n_par, int *max_rows);
 lt_status lt_ppl_eval(lt_lm *m, lt_kv_cache *kv, const int32_t *ids, int64_t n, const lt_ppl_opts *o,
                       lt_ppl_result *r, lt_err *err);
 
+/* The report both front ends print, in lines ending in '\n': llama.cpp's "Final estimate:
+ * PPL = X +/- Y", what was scored and how long it took, and with a base model the mean KL
+ * divergence, the top-1 agreement and the base's perplexity. Returns the length it needed. */
+size_t lt_ppl_format(const lt_ppl_result *r, char *buf, size_t cap);
+
 /* The digest of a result as printed (the counts and ppl to 4 decimals, KLD to 6 and the
  * top-1 agreement to 4 when present), for the journal. */
 uint64_t lt_ppl_digest(const lt_ppl_result *r);
