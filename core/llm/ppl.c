@@ -92,6 +92,7 @@ void lt_ppl_shape(const lt_ppl_opts *o, int *n_par, int *max_rows) {
     if (per < 0) per = 0;
     int np = B / ctx > 1 ? B / ctx : 1;
     if (o->n_chunks > 0 && np > o->n_chunks) np = o->n_chunks;
+    if (np > LT_PPL_MAX_PAR) np = LT_PPL_MAX_PAR;
     if (n_par) *n_par = np;
     if (max_rows) *max_rows = np > 1 ? np * per : (B < per ? B : per);
 }
@@ -279,7 +280,7 @@ typedef struct run {
     const lt_ppl_opts *o;
     const int32_t *ids;
     int ctx, first, B, V, n_chunks, n_par, max_rows;
-    int32_t seqs[2][1024]; /* model, base */
+    int32_t seqs[2][LT_PPL_MAX_PAR]; /* model, base */
     int n_seqs[2];
     /* per forward */
     int32_t *tok, *seq, *pos, *bseq, *next;
@@ -391,7 +392,6 @@ lt_status lt_ppl_eval(lt_lm *m, lt_kv_cache *kv, const int32_t *ids, int64_t n, 
     lt_ppl_opts so = *o;
     so.ctx = u.ctx, so.batch = u.B, so.n_chunks = u.n_chunks;
     lt_ppl_shape(&so, &u.n_par, &u.max_rows);
-    if (u.n_par > 1024) u.n_par = 1024;
 
     /* sequences: as many chunks side by side as both caches hold */
     u.n_seqs[0] = take_seqs(kv, u.n_par, u.ctx, u.seqs[0]);

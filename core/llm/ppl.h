@@ -22,8 +22,9 @@
  *    is the exact value), its mean and standard error as llama.cpp's mean_and_uncertainty
  *    (0 for 10 or fewer values), the top-1 agreement (the same argmax, first index on ties)
  *    with sqrt(p (1-p) / (count-1)), and the base model's own perplexity.
- * Progress is reported after every forward; the callback may stop the evaluation, which then
- * returns LT_ECANCELLED with the result of the chunks completed so far.
+ * Progress is reported once before the first forward and after every forward; the callback may
+ * stop the evaluation, which then returns LT_ECANCELLED with the result of the chunks
+ * completed so far.
  *
  * Leaves out: reading options, printing and output formats (the front ends), opening models
  * and sizing their KV caches (the caller's; lt_ppl_shape says what fits), llama-perplexity's
@@ -98,9 +99,11 @@ lt_status lt_ppl_tokenize_file(const lt_tokenizer *tok, const char *path, int32_
  * model 512"). */
 lt_status lt_ppl_check_vocab(const lt_tokenizer *model, const lt_tokenizer *base, lt_err *err);
 
+#define LT_PPL_MAX_PAR 256 /* chunks side by side at most */
+
 /* What a cache for these options needs: *n_par chunks side by side per forward (batch / ctx,
- * at least 1) and *max_rows rows of logits per forward (for lt_lm_opts.max_logits). The
- * defaults of o (ctx 0, batch 0) are applied. */
+ * at least 1, at most LT_PPL_MAX_PAR and the chunks asked for) and *max_rows rows of logits
+ * per forward (for lt_lm_opts.max_logits). The defaults of o (ctx 0, batch 0) are applied. */
 void lt_ppl_shape(const lt_ppl_opts *o, int *n_par, int *max_rows);
 
 /* Runs the evaluation described at the top on ids[0..n) with m and kv (and o->base with
