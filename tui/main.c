@@ -26,7 +26,7 @@ static void usage(FILE *f) {
             "  bench      measure prefill/decode speed    lathe bench -m MODEL | --synthetic llama-1b [--json]\n"
             "  convert    write a model as GGUF           lathe convert IN OUT.gguf [--type q8_0]\n"
             "  detect     find objects in images (YOLO)   lathe detect [-m CFG --weights W] IMAGE... [--json]\n"
-            "  eval ppl   perplexity on a text (llama-perplexity's)  lathe eval ppl -m MODEL -f TEXT [--json]\n"
+            "  eval ppl   perplexity on a text file       lathe eval ppl -m MODEL -f TEXT [--kld BASE] [--json]\n"
             "  run        run command lines (workbench language)  lathe run SCRIPT|-\n"
             "  replay     re-run a session journal and compare    lathe replay FILE [--check]\n"
             "  help       this text\n"
