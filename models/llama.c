@@ -295,6 +295,7 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
     const char *path = ws->src ? lt_modelsrc_path(ws->src) : c->name;
     lt_llama *m = NULL;
     LT_TRY(begin(&m, c, be, path, err));
+    m->base.file_bytes = ws->src ? lt_modelsrc_file_bytes(ws->src) : 0;
     int64_t D = c->dim, F = c->hidden_dim, V = c->n_vocab;
     int64_t QW = (int64_t)c->n_heads * c->head_dim, KW = (int64_t)c->n_kv_heads * c->head_dim;
     int max_plans = 4 + 12 * c->n_layers;

@@ -408,6 +408,7 @@ void lt_gguf_close(lt_gguf *g) {
 
 const char *lt_gguf_path(const lt_gguf *g) { return g->path; }
 uint32_t lt_gguf_version(const lt_gguf *g) { return g->version; }
+size_t lt_gguf_file_size(const lt_gguf *g) { return g->size; }
 int64_t lt_gguf_n_kv(const lt_gguf *g) { return g->n_kv; }
 int64_t lt_gguf_n_tensors(const lt_gguf *g) { return g->n_t; }
 

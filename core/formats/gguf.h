@@ -49,6 +49,7 @@ void lt_gguf_close(lt_gguf *g); /* NULL is a no-op */
 
 const char *lt_gguf_path(const lt_gguf *g);
 uint32_t lt_gguf_version(const lt_gguf *g);
+size_t lt_gguf_file_size(const lt_gguf *g); /* bytes of the file (the mapping) */
 
 /* Key/values. */
 int64_t lt_gguf_n_kv(const lt_gguf *g);

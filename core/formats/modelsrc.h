@@ -64,6 +64,8 @@ void lt_modelsrc_close(lt_modelsrc *src); /* NULL is a no-op */
 const char *lt_modelsrc_path(const lt_modelsrc *src);
 const char *lt_modelsrc_format(const lt_modelsrc *src); /* "gguf", "hf", "llama2c", "memory" */
 const lt_llm_config *lt_modelsrc_config(const lt_modelsrc *src);
+/* Bytes of the file(s) the source maps (every shard of a Hugging Face folder); 0 in memory. */
+size_t lt_modelsrc_file_bytes(const lt_modelsrc *src);
 int lt_modelsrc_n_tensors(const lt_modelsrc *src);
 const lt_src_tensor *lt_modelsrc_tensor(const lt_modelsrc *src, int i);
 const lt_src_tensor *lt_modelsrc_find(const lt_modelsrc *src, const char *name); /* NULL if absent */
