@@ -123,6 +123,11 @@ const lt_src_tensor *lt_modelsrc_find(const lt_modelsrc *src, const char *name) 
     return h ? &src->t[h - 1] : NULL;
 }
 
+void lt_modelsrc_drop(const lt_modelsrc *src, const lt_src_tensor *t) {
+    (void)src; /* every mapping a source holds is private and read-only (lt_file_map) */
+    if (t && t->mapped) lt_file_map_drop(t->data, t->nbytes);
+}
+
 const lt_vocab *lt_modelsrc_vocab(const lt_modelsrc *src) { return src->vocab; }
 
 lt_vocab *lt_modelsrc_take_vocab(lt_modelsrc *src) {
