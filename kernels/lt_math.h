@@ -29,6 +29,19 @@ typedef enum lt_dtype {
     LT_Q4_0, /* blocks of 32: f16 scale d, 16 bytes; x[i] = d * ((q & 15) - 8) for the low
                 nibble of byte i (i < 16) and the high nibble of byte i-16 (i >= 16) (18 bytes) */
     LT_I32,  /* token ids, positions, block tables */
+    /* GGML's other weight types, blocks as in ggml-common.h (lt_quants.h has the structs and the
+       formulas): 32-element blocks */
+    LT_Q4_1,   /* d, m, 16 nibble bytes: x = d*q + m                                   (20 bytes) */
+    LT_Q5_0,   /* d, qh[4], 16 nibble bytes: x = d*(q - 16), q 5 bits                  (22 bytes) */
+    LT_Q5_1,   /* d, m, qh[4], 16 nibble bytes: x = d*q + m                            (24 bytes) */
+    LT_IQ4_NL, /* d, 16 nibble bytes: x = d*kvalues[q] (a fixed non-linear table)      (18 bytes) */
+    /* 256-element super-blocks ("K-quants") */
+    LT_Q2_K,   /* 16 sub-blocks of 16, 4-bit scale and min each                        (84 bytes) */
+    LT_Q3_K,   /* 16 sub-blocks of 16, 6-bit scales, 3-bit q                          (110 bytes) */
+    LT_Q4_K,   /* 8 sub-blocks of 32, 6-bit scale and min each                        (144 bytes) */
+    LT_Q5_K,   /* as Q4_K plus a high bit per element                                 (176 bytes) */
+    LT_Q6_K,   /* 16 sub-blocks of 16, int8 scales, 6-bit q                           (210 bytes) */
+    LT_IQ4_XS, /* 8 sub-blocks of 32, 6-bit scales, kvalues[q]                        (136 bytes) */
     LT_DTYPE_COUNT
 } lt_dtype;
 
@@ -45,6 +58,8 @@ typedef struct lt_block_q4_0 {
     uint8_t q[LT_QK4_0 / 2];
 } lt_block_q4_0;
 
+#include "lt_quants.h" /* the other GGML block structs (formulas at the end of this file) */
+
 /* X(dtype, elements per block, bytes per block) for every dtype: the one place these are
  * written. The helpers below switch over it; core/base/dtype.c's traits table takes its
  * block and block_bytes from it (and checks that every dtype is listed). */
@@ -54,7 +69,17 @@ typedef struct lt_block_q4_0 {
     X(LT_BF16, 1, 2)                                                                               \
     X(LT_Q8_0, LT_QK8_0, (int)sizeof(lt_block_q8_0))                                               \
     X(LT_Q4_0, LT_QK4_0, (int)sizeof(lt_block_q4_0))                                               \
-    X(LT_I32, 1, 4)
+    X(LT_I32, 1, 4)                                                                                \
+    X(LT_Q4_1, LT_QK32, (int)sizeof(lt_block_q4_1))                                                \
+    X(LT_Q5_0, LT_QK32, (int)sizeof(lt_block_q5_0))                                                \
+    X(LT_Q5_1, LT_QK32, (int)sizeof(lt_block_q5_1))                                                \
+    X(LT_IQ4_NL, LT_QK32, (int)sizeof(lt_block_iq4_nl))                                            \
+    X(LT_Q2_K, LT_QK_K, (int)sizeof(lt_block_q2_K))                                                \
+    X(LT_Q3_K, LT_QK_K, (int)sizeof(lt_block_q3_K))                                                \
+    X(LT_Q4_K, LT_QK_K, (int)sizeof(lt_block_q4_K))                                                \
+    X(LT_Q5_K, LT_QK_K, (int)sizeof(lt_block_q5_K))                                                \
+    X(LT_Q6_K, LT_QK_K, (int)sizeof(lt_block_q6_K))                                                \
+    X(LT_IQ4_XS, LT_QK_K, (int)sizeof(lt_block_iq4_xs))
 
 /* elements per block (1 for an invalid dtype), bytes per block (0 for an invalid dtype) */
 LT_HD int lt_dtype_block(lt_dtype t) {
@@ -213,5 +238,9 @@ LT_HD void lt_quant_q4_0(const float *x, lt_block_q4_0 *y) {
         y->q[j] = (uint8_t)(q0 | (q1 << 4));
     }
 }
+
+/* element getters and block dequantization of the lt_quants.h types */
+#define LT_QUANTS_FORMULAS
+#include "lt_quants.h"
 
 #endif

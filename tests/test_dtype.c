@@ -29,6 +29,9 @@ static void test_layout(void) {
         {LT_Q8_0, LT_QK8_0, (int)sizeof(lt_block_q8_0)},
         {LT_Q4_0, LT_QK4_0, (int)sizeof(lt_block_q4_0)},
         {LT_I32, 1, (int)sizeof(int32_t)},
+        /* GGML's block sizes (ggml-common.h) */
+        {LT_Q4_1, 32, 20},   {LT_Q5_0, 32, 22},   {LT_Q5_1, 32, 24},   {LT_IQ4_NL, 32, 18},  {LT_Q2_K, 256, 84},
+        {LT_Q3_K, 256, 110}, {LT_Q4_K, 256, 144}, {LT_Q5_K, 256, 176}, {LT_Q6_K, 256, 210}, {LT_IQ4_XS, 256, 136},
     };
     CHECK(sizeof want / sizeof *want == LT_DTYPE_COUNT);
     /* GGML's block layouts: f16 scale + 32 int8 / 32 nibbles, packed */
@@ -89,12 +92,15 @@ static void test_names(void) {
         if (d->st_name) CHECKF(lt_dtype_from_safetensors(d->st_name) == t, "%s: safetensors name", d->name);
     }
     /* unknown names and ids */
-    const char *unknown[] = {"", "F32", "q4_1", "q8_0 ", "f", "float32", "?"};
+    const char *unknown[] = {"", "q8_0 ", "f", "float32", "?", "q8_K", "q4_K_M"};
     for (size_t i = 0; i < sizeof unknown / sizeof *unknown; i++)
         CHECKF(lt_dtype_from_name(unknown[i]) == LT_DTYPE_COUNT, "name '%s' gives a dtype", unknown[i]);
     CHECK(lt_dtype_from_name(NULL) == LT_DTYPE_COUNT);
-    /* GGML ids of types lathe does not read: Q4_1 3, Q8_1 9, Q4_K 12, I32 26, F64 28, past the end */
-    uint32_t ids[] = {3, 9, 12, 26, 28, 31, 1000, UINT32_MAX};
+    /* names ignore case */
+    CHECK(lt_dtype_from_name("F32") == LT_F32 && lt_dtype_from_name("Q4_K") == LT_Q4_K &&
+          lt_dtype_from_name("IQ4_xs") == LT_IQ4_XS);
+    /* GGML ids of types lathe does not read: Q8_1 9, Q8_K 15, IQ2_XXS 16, I32 26, F64 28, past the end */
+    uint32_t ids[] = {9, 15, 16, 26, 28, 31, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
         CHECKF(lt_dtype_from_gguf(ids[i]) == LT_DTYPE_COUNT, "GGUF type %u gives a dtype", ids[i]);
     const char *st[] = {"", "f32", "I32", "F64", "Q8_0", "q8_0"};

@@ -64,6 +64,7 @@ typedef struct knobs {
     uint32_t version, tensor_type, align, ndim;
     uint64_t ne0, off2;
     bool dup_key, dup_tensor, bad_bool;
+    uint32_t type2; /* type of the second tensor (F32 = 0 unless set) */
 } knobs;
 
 static void build_all_types(bb *b, knobs k) {
@@ -106,7 +107,7 @@ static void build_all_types(bb *b, knobs k) {
     b_str(b, k.dup_tensor ? "blk.0.attn_q.weight" : "b");
     b_u32(b, 1);
     b_u64(b, k.ne0);
-    b_u32(b, 0);
+    b_u32(b, k.type2);
     b_u64(b, k.off2);
     b_pad(b, k.align ? k.align : 32);
     for (int i = 0; i < 64 + 32; i++) {
@@ -187,10 +188,13 @@ static void test_all_kv_types(void) {
         {{2, 0, 64, 2, 32, 256, 0, 0, 0}, LT_OK, NULL},
         {{4, 0, 64, 2, 32, 256, 0, 0, 0}, LT_EFORMAT, "version"},
         {{1, 0, 64, 2, 32, 256, 0, 0, 0}, LT_EUNSUPPORTED, "v1"},
-        {{3, 12, 64, 2, 32, 256, 0, 0, 0}, LT_EUNSUPPORTED,
-         "types.gguf: tensor 'blk.0.attn_q.weight' has type Q4_K, which lathe does not support (supported: F32, F16, "
-         "BF16, Q8_0, Q4_0)"},
-        {{3, 3, 64, 2, 32, 256, 0, 0, 0}, LT_EUNSUPPORTED, "Q4_1"},
+        {{3, 16, 64, 2, 32, 256, 0, 0, 0}, LT_EUNSUPPORTED,
+         "types.gguf: lathe does not support the types of 1 tensor: IQ2_XXS (1 tensor) (supported: F32, F16, "
+         "BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS)"},
+        {{3, 15, 64, 2, 32, 256, 0, 0, 0}, LT_EUNSUPPORTED, "Q8_K (1 tensor)"},
+        {{3, 16, 64, 2, 32, 256, 0, 0, 0, 19}, LT_EUNSUPPORTED, "of 2 tensors: IQ2_XXS (1 tensor), IQ1_S (1 tensor) ("},
+        {{3, 16, 64, 2, 32, 256, 0, 0, 0, 16}, LT_EUNSUPPORTED, "of 2 tensors: IQ2_XXS (2 tensors) ("},
+        {{3, 12, 64, 2, 32, 256, 0, 0, 0}, LT_EFORMAT, "row length 32 is not a multiple of the Q4_K block (256)"},
         {{3, 99, 64, 2, 32, 256, 0, 0, 0}, LT_EFORMAT, "unknown type"},
         {{3, 0, 48, 2, 32, 256, 0, 0, 0}, LT_EFORMAT, "power of two"},
         {{3, 0, 64, 5, 32, 256, 0, 0, 0}, LT_EFORMAT, "dimensions"},

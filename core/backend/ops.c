@@ -6,6 +6,7 @@
  * block tables; the CPU backend checks those), and computing anything.
  */
 #include "backend_impl.h"
+#include "core/base/dtype.h"
 
 /* ---- op validation -------------------------------------------------------------------- */
 
@@ -164,6 +165,7 @@ lt_status lt_op_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err
     CHECK_BE(y, x);
     NEED(x->dtype == LT_F32 || y->dtype == LT_F32, "one side must be f32", x);
     NEED(x->dtype != LT_I32 && y->dtype != LT_I32, "i32 cannot be converted", x);
+    NEED(y->dtype == LT_F32 || lt_dtype_info(y->dtype)->from_f32 != NULL, "no quantizer for this dtype", y);
     NEED(lt_tensor_rows(x) == lt_tensor_rows(y) && lt_tensor_cols(x) == lt_tensor_cols(y), "shapes differ", y);
     NEED(lt_tensor_cols(x) % lt_dtype_block(x->dtype) == 0 && lt_tensor_cols(y) % lt_dtype_block(y->dtype) == 0,
          "rows are not whole blocks", y);

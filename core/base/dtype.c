@@ -9,6 +9,7 @@
 #include "dtype.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "cpu.h"
 #include "status.h"
@@ -113,6 +114,24 @@ static void q4_0_from_f32(const float *x, void *row, int64_t n) {
     for (int64_t i = 0; i < n / LT_QK4_0; i++) lt_quant_q4_0(x + i * LT_QK4_0, b + i);
 }
 
+/* the lt_quants.h types, element by element with GGML's dequantization formulas */
+static void quants_to_f32(lt_dtype t, const void *row, float *out, int64_t n) {
+    for (int64_t j = 0; j < n; j++) out[j] = lt_quants_get(t, row, j);
+}
+#define QUANTS_TO_F32(name, dt) \
+    static void name##_to_f32(const void *row, float *out, int64_t n) { quants_to_f32(dt, row, out, n); }
+QUANTS_TO_F32(q4_1, LT_Q4_1)
+QUANTS_TO_F32(q5_0, LT_Q5_0)
+QUANTS_TO_F32(q5_1, LT_Q5_1)
+QUANTS_TO_F32(iq4_nl, LT_IQ4_NL)
+QUANTS_TO_F32(q2_K, LT_Q2_K)
+QUANTS_TO_F32(q3_K, LT_Q3_K)
+QUANTS_TO_F32(q4_K, LT_Q4_K)
+QUANTS_TO_F32(q5_K, LT_Q5_K)
+QUANTS_TO_F32(q6_K, LT_Q6_K)
+QUANTS_TO_F32(iq4_xs, LT_IQ4_XS)
+#undef QUANTS_TO_F32
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 /* LT_F32_BLOCK_, LT_F32_BYTES_, ... from the layout list; a dtype listed twice would redefine
@@ -126,7 +145,8 @@ _Static_assert((int)LT_LAYOUTS_ == (int)LT_DTYPE_COUNT, "LT_DTYPE_LAYOUTS (lt_ma
     [dt] = {.name = nm, .block = dt##_BLOCK_, .block_bytes = dt##_BYTES_, .gguf_type = gguf, .st_name = st, \
             .quantized = dt##_BLOCK_ > 1, .to_f32 = to, .from_f32 = from}
 
-/* GGML type ids: F32 0, F16 1, Q4_0 2, Q8_0 8, BF16 30; i32 (GGML's 26) and safetensors' "I32" are
+/* GGML type ids: F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q2_K..Q6_K 10..14,
+ * IQ4_NL 20, IQ4_XS 23, BF16 30; i32 (GGML's 26) and safetensors' "I32" are
  * left out on purpose: lathe reads and writes no i32 tensors in model files. */
 static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_F32, "f32", 0, "F32", f32_to_f32, f32_from_f32),
@@ -135,6 +155,16 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_Q8_0, "q8_0", 8, NULL, q8_0_to_f32, q8_0_from_f32),
     ROW(LT_Q4_0, "q4_0", 2, NULL, q4_0_to_f32, q4_0_from_f32),
     ROW(LT_I32, "i32", -1, NULL, NULL, NULL),
+    ROW(LT_Q4_1, "q4_1", 3, NULL, q4_1_to_f32, NULL),
+    ROW(LT_Q5_0, "q5_0", 6, NULL, q5_0_to_f32, NULL),
+    ROW(LT_Q5_1, "q5_1", 7, NULL, q5_1_to_f32, NULL),
+    ROW(LT_IQ4_NL, "iq4_nl", 20, NULL, iq4_nl_to_f32, NULL),
+    ROW(LT_Q2_K, "q2_K", 10, NULL, q2_K_to_f32, NULL),
+    ROW(LT_Q3_K, "q3_K", 11, NULL, q3_K_to_f32, NULL),
+    ROW(LT_Q4_K, "q4_K", 12, NULL, q4_K_to_f32, NULL),
+    ROW(LT_Q5_K, "q5_K", 13, NULL, q5_K_to_f32, NULL),
+    ROW(LT_Q6_K, "q6_K", 14, NULL, q6_K_to_f32, NULL),
+    ROW(LT_IQ4_XS, "iq4_xs", 23, NULL, iq4_xs_to_f32, NULL),
 };
 
 static const lt_dtype_traits k_invalid = {.name = "?", .block = 1, .block_bytes = 0, .gguf_type = -1};
@@ -147,7 +177,7 @@ const char *lt_dtype_name(lt_dtype t) { return lt_dtype_info(t)->name; }
 
 lt_dtype lt_dtype_from_name(const char *name) {
     for (int i = 0; name && i < LT_DTYPE_COUNT; i++)
-        if (strcmp(name, k_traits[i].name) == 0) return (lt_dtype)i;
+        if (strcasecmp(name, k_traits[i].name) == 0) return (lt_dtype)i;
     return LT_DTYPE_COUNT;
 }
 

@@ -8,7 +8,7 @@
  * The conversions are the scalar formulas of lt_math.h: bit-identical to the CPU backend's
  * SIMD paths and to the CUDA convert op. Host code outside a backend (format readers and
  * writers, model loading) converts rows with lt_dtype_row_to_f32 / lt_dtype_row_from_f32.
- * Leaves out: dtypes lathe does not store (k-quants, f64, 8/16/64-bit integers), conversion
+ * Leaves out: dtypes lathe does not store (IQ1/IQ2/IQ3, ternary, FP4, f64, 8/16/64-bit integers), conversion
  * between two non-f32 dtypes (go through f32), and device memory (the backends' convert op).
  */
 #ifndef LT_DTYPE_H
@@ -37,7 +37,8 @@ typedef struct lt_dtype_traits {
  * lt_dtype_block_bytes say of it). */
 const lt_dtype_traits *lt_dtype_info(lt_dtype t);
 
-/* The dtype's name ("f32", "q8_0", ...; "?" when invalid) and the inverse. */
+/* The dtype's name ("f32", "q8_0", "q4_K", ...: GGML's spelling; "?" when invalid) and the
+ * inverse, which ignores case ("Q4_K" and "q4_k" name q4_K). */
 const char *lt_dtype_name(lt_dtype t);
 /* These three give LT_DTYPE_COUNT when no dtype matches (name may be NULL). */
 lt_dtype lt_dtype_from_name(const char *name);

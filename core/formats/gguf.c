@@ -98,14 +98,39 @@ static const char *type_name(lt_gguf_type t) {
     return (unsigned)t < 13 ? n[t] : "invalid";
 }
 
+#define GGML_TYPE_NAMES 43 /* ids 0..42 have names below */
+
 /* GGML type ids -> names, for messages (ids map to lathe dtypes through the dtype table). */
 static const char *ggml_type_name(uint32_t t) {
     static const char *const n[] = {
         "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K", "Q3_K",
         "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S",
         "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M", "BF16", "Q4_0_4_4", "Q4_0_4_8",
-        "Q4_0_8_8", "TQ1_0", "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4"};
+        "Q4_0_8_8", "TQ1_0", "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4", "NVFP4",
+        "Q1_0", "Q2_0"};
+    _Static_assert(sizeof n / sizeof n[0] == GGML_TYPE_NAMES, "one name per GGML type id");
     return t < sizeof n / sizeof n[0] ? n[t] : NULL;
+}
+
+/* One error naming every GGML type in the file lathe cannot read, with its tensor count
+ * ("Q8_K (3 tensors), IQ2_XS (1 tensor)"); false (nothing set) when there is none. */
+static const char *supported_types(char *buf, size_t n);
+static bool unsupported_error(const char *P, const uint64_t *count, lt_err *err) {
+    char list[512], sup[256];
+    size_t o = 0;
+    uint64_t total = 0;
+    list[0] = 0;
+    for (uint32_t t = 0; t < GGML_TYPE_NAMES; t++) {
+        if (!count[t]) continue;
+        total += count[t];
+        if (o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s (%llu tensor%s)", o ? ", " : "", ggml_type_name(t),
+                                  (unsigned long long)count[t], count[t] == 1 ? "" : "s");
+    }
+    if (!total) return false;
+    lt_err_set(err, LT_EUNSUPPORTED, "%s: lathe does not support the types of %llu tensor%s: %s (supported: %s)", P,
+               (unsigned long long)total, total == 1 ? "" : "s", list, supported_types(sup, sizeof sup));
+    return true;
 }
 
 /* "F32, F16, BF16, Q8_0, Q4_0": GGML's names of the tensor types lathe reads (dtype table order). */
@@ -262,6 +287,7 @@ static lt_status parse(lt_gguf *g, lt_err *err) {
         }
     }
 
+    uint64_t unsupported[GGML_TYPE_NAMES] = {0}; /* tensors per GGML type lathe cannot read */
     for (uint64_t i = 0; i < n_t; i++) {
         gguf_ti *ti = &g->ti[i];
         uint32_t nd, t;
@@ -288,13 +314,9 @@ static lt_status parse(lt_gguf *g, lt_err *err) {
             return lt_err_set(err, LT_EFORMAT, "%s: truncated tensor info '%s'", P, tn);
         lt_dtype dt = lt_dtype_from_gguf(t);
         if (dt == LT_DTYPE_COUNT) {
-            const char *nm = ggml_type_name(t);
-            char sup[128];
-            if (nm)
-                return lt_err_set(err, LT_EUNSUPPORTED,
-                                  "%s: tensor '%s' has type %s, which lathe does not support (supported: %s)", P, tn,
-                                  nm, supported_types(sup, sizeof sup));
-            return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has unknown type %u", P, tn, t);
+            if (!ggml_type_name(t)) return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has unknown type %u", P, tn, t);
+            unsupported[t]++; /* all of them are named once the whole table is read */
+            continue;
         }
         ti->dt = dt;
         int bs = lt_dtype_block(ti->dt);
@@ -306,6 +328,7 @@ static lt_status parse(lt_gguf *g, lt_err *err) {
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' offset %llu is not aligned to %u", P, tn,
                               (unsigned long long)ti->off, align);
     }
+    if (unsupported_error(P, unsupported, err)) return LT_EUNSUPPORTED;
     uint64_t data = ((uint64_t)c.off + align - 1) / align * align;
     if (n_t > 0 && data > g->size)
         return lt_err_set(err, LT_EFORMAT, "%s: tensor data section starts past the end of the file", P);

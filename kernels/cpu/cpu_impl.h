@@ -66,4 +66,30 @@ void lt_cpu_sgemm(bool trans_b, int m, int n, int k, const float *a, int lda, co
 /* Q8_0 activation rows for the quantized matmul (same bits as lt_cpu_quant_row). */
 void lt_cpu_quant_q8_0(const float *x, lt_block_q8_0 *y, int64_t n);
 
+/* The matmul of a weight type whose rows are dotted with activation rows quantized once per call
+ * to a partner type (GGML's vec_dot_type: q8_0, q8_1 or q8_K), for the lt_quants.h types.
+ * A row's result never depends on how many activation rows the call has (speculative decoding
+ * verifies a batch and must get the numbers decoding one token gives). */
+typedef struct lt_cpu_qdot {
+    size_t (*act_row_bytes)(int64_t K);                    /* one quantized activation row */
+    void (*quant_act)(const float *x, void *xq, int64_t K); /* f32 row -> partner row */
+    float (*dot)(const void *w, const void *xq, int64_t K); /* weight row . activation row */
+    /* optional: R (1..4) activation rows, stride bytes apart, against one weight row; for each
+       row exactly the float operations of dot (so batches equal single rows) */
+    void (*dot4)(const void *w, const char *xq, size_t stride, int R, int64_t K, float *out);
+} lt_cpu_qdot;
+
+/* qdot.c: the pieces for wt (kernels chosen for this CPU), or NULL when wt is not one of the
+ * lt_quants.h types; and the matmul that drives them. */
+const lt_cpu_qdot *lt_cpu_qdot_find(lt_dtype wt);
+size_t lt_cpu_qdot_scratch(const lt_cpu_qdot *q, int64_t T, int64_t K);
+void lt_cpu_qdot_matmul(lt_pool *p, const lt_cpu_qdot *q, void *scratch, float *y, const float *x, const void *w,
+                        lt_dtype wt, const float *bias, int64_t T, int64_t N, int64_t K);
+
+/* Per family (NULL when wt is not theirs): q4_1/q5_0/q5_1 (qdot_legacy.c), q4_K/q5_K/q6_K
+ * (qdot_k.c), q2_K/q3_K/iq4_nl/iq4_xs (qdot_k2.c); avx2 picks the SIMD kernels. */
+const lt_cpu_qdot *lt_cpu_qdot_legacy(lt_dtype wt, bool avx2);
+const lt_cpu_qdot *lt_cpu_qdot_k(lt_dtype wt, bool avx2);
+const lt_cpu_qdot *lt_cpu_qdot_k2(lt_dtype wt, bool avx2);
+
 #endif

@@ -1,4 +1,4 @@
-/* matmul.c - y[T,N] = x[T,K] . w[N,K]^T (+ bias) for f32, f16, bf16, q8_0 and q4_0 weights.
+/* matmul.c - y[T,N] = x[T,K] . w[N,K]^T (+ bias) for every weight dtype.
  *
  * Work is split over the pool by chunks of weight rows, taken from an atomic counter so a
  * thread slowed by a neighbour does not hold the others back.
@@ -16,8 +16,8 @@
  *    OpenBLAS sgemm per row chunk from there.
  * AVX2+FMA+F16C and AVX-512 (F, BW, VL, VNNI) paths are chosen at run time (LT_CPU_NO_VNNI=1
  * keeps AVX-512 off); scalar paths are portable.
- * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants, k-quants, sparse and group-wise GPTQ
- * formats.
+ *  - the lt_quants.h types (q4_1 ... q6_K, iq4_*): qdot.c, with the family kernels.
+ * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants, sparse and group-wise GPTQ formats.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -727,6 +727,8 @@ static int64_t gemm_chunk(int64_t K) {
 
 /* (The scratch may be sized for the sgemm path and then not used when OpenBLAS cannot run.) */
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
+    const lt_cpu_qdot *qd = lt_cpu_qdot_find(wt);
+    if (qd) return lt_cpu_qdot_scratch(qd, T, K);
     if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * xq_row_bytes(wt, K, lt_cpu_has_avx2(), use_vnni(wt, T));
     if ((wt == LT_F16 || wt == LT_BF16) && use_gemm(wt, T))
         return (size_t)n_threads * (size_t)gemm_chunk(K) * (size_t)K * sizeof(float);
@@ -747,6 +749,15 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
         return;
     }
     const int nth = lt_pool_threads(p);
+    const lt_cpu_qdot *qd = lt_cpu_qdot_find(wt);
+    if (qd) {
+        void *owned = NULL, *scratch = p ? lt_pool_scratch(p, 0, lt_cpu_qdot_scratch(qd, T, K))
+                                         : (owned = lt_aligned_alloc(lt_cpu_qdot_scratch(qd, T, K)));
+        LT_ASSERT(scratch != NULL); /* callers reserve with lt_cpu_matmul_prepare first */
+        lt_cpu_qdot_matmul(p, qd, scratch, y, x, w, wt, bias, T, N, K);
+        lt_aligned_free(owned);
+        return;
+    }
     mm_ctx c = {.y = y, .x = x, .w = w, .wt = wt, .bias = bias, .T = T, .N = N, .K = K,
                 .w_row = lt_row_bytes(wt, K), .avx2 = lt_cpu_has_avx2(), .vnni = use_vnni(wt, T)};
     atomic_init(&c.next, 0);

@@ -104,7 +104,7 @@ static __device__ __forceinline__ float lt_cu_elem(lt_dtype t, const void *row, 
     case LT_BF16: return lt_bf16_to_f32(((const uint16_t *)row)[j]);
     case LT_Q8_0: return lt_q8_0_get((const lt_block_q8_0 *)row + j / LT_QK8_0, (int)(j % LT_QK8_0));
     case LT_Q4_0: return lt_q4_0_get((const lt_block_q4_0 *)row + j / LT_QK4_0, (int)(j % LT_QK4_0));
-    default: return 0.0f;
+    default: return lt_quants_get(t, row, j); /* the lt_quants.h types (NaN for i32) */
     }
 }
 

@@ -278,7 +278,7 @@ static lt_status matmul_blas(lt_cuda *c, float *y, const float *x, const void *w
     LT_TRY(lt_cuda_f32_to_half(c, xa, at, x, (int64_t)T * K, err));
     if (wt == LT_F16 || wt == LT_BF16) return gemm(c, y, w, ct, xa, ct, T, N, K, N, err);
 
-    if (wt != LT_Q8_0 && wt != LT_Q4_0)
+    if (lt_dtype_block(wt) == 1) /* every blocked type dequantizes through lt_cu_elem */
         return lt_err_set(err, LT_EUNSUPPORTED, "matmul: %s weights are not supported on cuda", lt_dtype_name(wt));
     int64_t tile = (int64_t)(WTILE_BYTES / ((size_t)K * 2));
     if (tile < 1) tile = 1;

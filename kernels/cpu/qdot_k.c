@@ -1,0 +1,8 @@
+/* qdot_k.c - CPU dot products for q4_K, q5_K and q6_K (see lt_cpu_qdot in
+ * cpu_impl.h). Not written yet: qdot.c's generic path serves these types. */
+#include "cpu_impl.h"
+
+const lt_cpu_qdot *lt_cpu_qdot_k(lt_dtype wt, bool avx2) {
+    (void)wt, (void)avx2;
+    return NULL;
+}
