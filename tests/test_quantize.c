@@ -220,8 +220,39 @@ static void test_write(void) {
     lt_modelsrc_close(src);
 }
 
+/* a source in rotate-half rope order (as Hugging Face stores llama): q/k rows are permuted on
+ * the way to GGUF exactly as the plain writer permutes them */
+static void test_permuted(void) {
+    lt_llm_config c = {.arch = "llama", .name = "p", .n_vocab = 320, .dim = 64, .hidden_dim = 96, .n_layers = 2,
+                       .n_heads = 4, .n_kv_heads = 2, .head_dim = 16, .max_seq = 64, .norm_eps = 1e-5f,
+                       .rope_theta = 10000.0f, .rope_neox = true};
+    lt_modelsrc *src = NULL;
+    lt_err err = {0};
+    CHECKF(lt_llama_synthetic(&src, &c, NULL, 3, &err) == LT_OK, "%s", err.msg);
+    if (!src) return;
+    const char *dir = lt_test_tmpdir("quantize");
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/perm_q.gguf", dir);
+    snprintf(b, sizeof b, "%s/perm_w.gguf", dir);
+    lt_quantmix mix;
+    lt_quantmix_parse("Q8_0", false, &mix, NULL);
+    CHECKF(lt_quantize(src, a, &mix, NULL, NULL, &err) == LT_OK, "%s", err.msg);
+    CHECKF(lt_modelsrc_write_gguf(src, b, LT_Q8_0, &err) == LT_OK, "%s", err.msg);
+    lt_modelsrc *x = NULL, *y = NULL;
+    CHECK(lt_modelsrc_open_gguf(&x, a, &err) == LT_OK && lt_modelsrc_open_gguf(&y, b, &err) == LT_OK);
+    for (int i = 0; x && y && i < lt_modelsrc_n_tensors(x); i++) {
+        const lt_src_tensor *p = lt_modelsrc_tensor(x, i), *q = lt_modelsrc_find(y, p->name);
+        CHECKF(q && q->dtype == p->dtype && q->nbytes == p->nbytes && !memcmp(p->data, q->data, p->nbytes), "%s",
+               p->name);
+    }
+    lt_modelsrc_close(x);
+    lt_modelsrc_close(y);
+    lt_modelsrc_close(src);
+}
+
 int main(void) {
     test_plan();
     test_write();
+    test_permuted();
     return lt_test_done();
 }

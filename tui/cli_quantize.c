@@ -117,8 +117,8 @@ int lt_cli_quantize_write(const char *cmd, lt_modelsrc *src, const char *out, co
     }
     summary(&r);
     if (r.n_requantized)
-        printf("note: %d tensors were requantized from a quantized source (llama-quantize asks for "
-               "--allow-requantize: quality is lost twice)\n", r.n_requantized);
+        printf("note: %d quantized tensors were quantized again (quality is lost twice; llama-quantize asks for "
+               "--allow-requantize)\n", r.n_requantized);
     fprintf(stderr, "wrote %s (gguf, %s, %.1f MiB) in %.2f s\n", out, mix->name, r.bytes_out / 1048576.0, r.seconds);
     return 0;
 }

@@ -46,7 +46,7 @@ lt_status lt_quantize_plan(const lt_modelsrc *src, const lt_quantmix *mix, lt_dt
         r.count[to]++;
         if (to != s->dtype) {
             r.n_converted++;
-            if (lt_dtype_info(s->dtype)->quantized) r.n_requantized++;
+            if (lt_dtype_info(s->dtype)->quantized && lt_dtype_info(to)->quantized) r.n_requantized++;
             bool missing = !lt_dtype_info(to)->from_f32 || lt_dtype_info(to)->gguf_type < 0;
             for (int k = 0; missing && k < r.n_missing; k++) missing = r.missing[k] != to;
             if (missing) r.missing[r.n_missing++] = to;

@@ -27,7 +27,7 @@
 typedef struct lt_quantize_report {
     int n_tensors;
     int n_converted;   /* tensors whose type changes */
-    int n_requantized; /* of those, tensors that were quantized already (quality is lost twice) */
+    int n_requantized; /* of those, quantized tensors quantized again (quality is lost twice) */
     int n_fallback;    /* tensors whose row length forced a fallback type */
     uint64_t n_elements;
     uint64_t bytes_in, bytes_out;
