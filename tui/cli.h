@@ -19,6 +19,7 @@ int lt_cli_convert(int argc, char **argv);
 int lt_cli_quantize(int argc, char **argv);     /* tui/cli_quantize.c */
 int lt_cli_detect(int argc, char **argv);       /* tui/cli_detect.c */
 int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli_detect.c */
+int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eval.c */
 
 /* ---- option parsing ------------------------------------------------------------------ */
 
@@ -41,6 +42,11 @@ bool lt_cli_open_model(const char *path, const char *tokenizer_path, lt_modelsrc
  * ("lathe: WHAT: message", WHAT = what or the path). */
 bool lt_cli_open_lm(const char *what, const char *path, const char *tokp, const char *synth, const char *type,
                     int min_ctx, lt_backend *be, lt_lm **m, lt_tokenizer **tok, bool *llama2c);
+/* The same with the model's options (lo: batch and logits rows per forward; NULL = the
+ * defaults). */
+bool lt_cli_open_lm_opts(const char *what, const char *path, const char *tokp, const char *synth, const char *type,
+                         int min_ctx, const lt_lm_opts *lo, lt_backend *be, lt_lm **m, lt_tokenizer **tok,
+                         bool *llama2c);
 /* ---- quantizing (tui/cli_quantize.c) ------------------------------------------------------ */
 
 /* Parses TYPE (a tensor type or a llama.cpp mix, core/compress/quantmix.h); an unknown one

@@ -69,6 +69,12 @@ bool lt_cli_backend(const char *device, int threads, lt_backend **be) {
 
 bool lt_cli_open_lm(const char *what, const char *path, const char *tokp, const char *synth, const char *type,
                     int min_ctx, lt_backend *be, lt_lm **m, lt_tokenizer **tok, bool *llama2c) {
+    return lt_cli_open_lm_opts(what, path, tokp, synth, type, min_ctx, NULL, be, m, tok, llama2c);
+}
+
+bool lt_cli_open_lm_opts(const char *what, const char *path, const char *tokp, const char *synth, const char *type,
+                         int min_ctx, const lt_lm_opts *lo, lt_backend *be, lt_lm **m, lt_tokenizer **tok,
+                         bool *llama2c) {
     lt_err err = {0};
     *m = NULL;
     if (tok) *tok = NULL;
@@ -82,13 +88,13 @@ bool lt_cli_open_lm(const char *what, const char *path, const char *tokp, const 
         }
         if (lt_llama_preset(synth, &cfg, &err) == LT_OK) {
             if (cfg.max_seq < min_ctx) cfg.max_seq = min_ctx;
-            lt_llama_open_synthetic(m, &cfg, dt, 1234, be, NULL, &err);
+            lt_llama_open_synthetic(m, &cfg, dt, 1234, be, lo, &err);
         }
     } else {
         lt_modelsrc *src = NULL;
         if (!lt_cli_open_model(path, tokp, &src, tok)) return false;
         if (llama2c) *llama2c = !strcmp(lt_modelsrc_format(src), "llama2c");
-        lt_llama_open(m, src, be, NULL, &err);
+        lt_llama_open(m, src, be, lo, &err);
         lt_modelsrc_close(src); /* the weights now live on the backend */
     }
     if (*m) return true;

@@ -5,6 +5,7 @@
  *   bench.c    bench
  *   spec.c     spec
  *   session.c  set, session save, replay, help, quit
+ *   eval.c     eval ppl
  *   detect.c   detect (its own header, detect.h)
  *   compress.c quantize
  * A session gets them through lt_session_opts.tables = lt_cmd_builtin; a new family adds its
@@ -21,6 +22,7 @@ extern const lt_cmd_table lt_cmd_chat_table;
 extern const lt_cmd_table lt_cmd_bench_table;
 extern const lt_cmd_table lt_cmd_spec_table;
 extern const lt_cmd_table lt_cmd_session_table;
+extern const lt_cmd_table lt_cmd_eval_table;
 extern const lt_cmd_table lt_cmd_compress_table;
 
 /* Every built-in table, NULL-terminated, in the order `help` lists them. */
@@ -28,5 +30,12 @@ extern const lt_cmd_table *const lt_cmd_builtin[];
 
 /* "stories260K" from "models/stories260K.bin" (the last path element without its extension). */
 const char *lt_cmd_base_name(const char *path, char *buf, size_t cap);
+
+/* Opens a language model that is not loaded into the session (a draft, a base model): the
+ * file at path or synthetic:PRESET, with the session's opener on backend be (model.c). With
+ * tok, also its tokenizer (*tok NULL when it has none; a llama2.c model's tokenizer.bin is
+ * looked up beside it). lo may be NULL. */
+lt_status lt_cmd_open_lm(lt_session *s, const char *path, lt_backend *be, const lt_lm_opts *lo, lt_lm **out,
+                         lt_tokenizer **tok, lt_err *err);
 
 #endif

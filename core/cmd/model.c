@@ -22,6 +22,35 @@ const char *lt_cmd_base_name(const char *path, char *buf, size_t cap) {
     return buf;
 }
 
+lt_status lt_cmd_open_lm(lt_session *s, const char *path, lt_backend *be, const lt_lm_opts *lo, lt_lm **out,
+                         lt_tokenizer **tok, lt_err *err) {
+    const lt_session_opts *so = lt_session_options(s);
+    *out = NULL;
+    if (tok) *tok = NULL;
+    if (!strncmp(path, "synthetic:", 10)) {
+        if (!so->open_synthetic) return lt_err_set(err, LT_EUNSUPPORTED, "synthetic models are not available here");
+        return so->open_synthetic(out, path + 10, be, lo, err);
+    }
+    if (!so->open_lm) return lt_err_set(err, LT_EUNSUPPORTED, "no model opener in this session");
+    char guess[4200];
+    const char *tokp = tok ? lt_modelsrc_guess_tokenizer(path, guess, sizeof guess) : NULL; /* llama2.c ships one */
+    lt_modelsrc *src = NULL;
+    LT_TRY(lt_modelsrc_open(&src, path, tokp, err));
+    lt_vocab *v = tok ? lt_modelsrc_take_vocab(src) : NULL;
+    lt_status st = so->open_lm(out, src, be, lo, err);
+    lt_modelsrc_close(src);
+    if (st == LT_OK && v) {
+        st = lt_tok_create(tok, v, err); /* takes v */
+        v = NULL;
+        if (st != LT_OK) {
+            lt_lm_close(*out);
+            *out = NULL;
+        }
+    }
+    if (v) lt_vocab_free(v);
+    return st;
+}
+
 /* Weight upload progress of a model load, shown as 20%..80% of the load; Esc stops it. */
 typedef struct load_progress {
     lt_session *s;

@@ -8,23 +8,6 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "core/formats/modelsrc_open.h"
-
-/* Opens a draft model file (or synthetic:PRESET) with the session's opener on backend be. */
-static lt_status open_draft(lt_session *s, const char *path, lt_backend *be, lt_lm **out, lt_err *err) {
-    const lt_session_opts *so = lt_session_options(s);
-    *out = NULL;
-    if (!strncmp(path, "synthetic:", 10)) {
-        if (!so->open_synthetic) return lt_err_set(err, LT_EUNSUPPORTED, "synthetic models are not available here");
-        return so->open_synthetic(out, path + 10, be, NULL, err);
-    }
-    if (!so->open_lm) return lt_err_set(err, LT_EUNSUPPORTED, "no model opener in this session");
-    lt_modelsrc *src = NULL;
-    LT_TRY(lt_modelsrc_open(&src, path, NULL, err));
-    lt_status st = so->open_lm(out, src, be, NULL, err);
-    lt_modelsrc_close(src);
-    return st;
-}
 
 static void spec_status(const char *name, const lt_conv_stats *cs, lt_sink *sink) {
     if (!cs->spec_on) {
@@ -102,7 +85,7 @@ static lt_status cmd_spec(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     }
     if (model) {
         lt_sink_progress(sink, "load", 0.1);
-        lt_status r = open_draft(s, model, lt_conv_backend(c), &p.draft, err);
+        lt_status r = lt_cmd_open_lm(s, model, lt_conv_backend(c), NULL, &p.draft, NULL, err);
         lt_sink_progress(sink, "load", 1.0);
         if (r != LT_OK) return lt_err_prefix(err, "spec: draft model %s", model);
     }
