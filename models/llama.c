@@ -195,7 +195,7 @@ static lt_status alloc_scratch(lt_llama *m, const lt_lm_opts *o, lt_err *err) {
     return LT_OK;
 }
 
-static lt_status upload(lt_tensor *dst, const lt_src_tensor *src, lt_dtype dt, lt_err *err) {
+static lt_status upload_copy(lt_tensor *dst, const lt_src_tensor *src, lt_dtype dt, lt_err *err) {
     if (src->dtype == dt) return lt_tensor_set(dst, src->data, src->nbytes, err);
     /* only small tensors (norms, biases) are converted here */
     int64_t n = lt_tensor_numel(dst);
@@ -204,6 +204,25 @@ static lt_status upload(lt_tensor *dst, const lt_src_tensor *src, lt_dtype dt, l
     lt_dtype_row_to_f32(src->dtype, src->data, tmp, n);
     lt_status s = lt_tensor_set(dst, tmp, (size_t)n * sizeof(float), err);
     lt_free(tmp);
+    return s;
+}
+
+/* Copies one source tensor into its arena slot (converting norms and biases to f32) and then
+ * drops the source's pages of it (lt_modelsrc_drop), so the weights are resident once: the
+ * arena copy plus, at any moment, the one tensor being copied - not the copy beside the
+ * whole mapped file, which doubled peak memory (both count in RSS until the source closes).
+ *
+ * Why copy-then-drop and not zero-copy (weight tensors pointing into the mapping on the
+ * CPU backend): dropping works on every backend alike (a CUDA upload needs no host copy at
+ * all afterwards), keeps the model independent of the source's lifetime (callers close it
+ * right after opening), keeps the arena's 64-byte alignment (GGUF only promises 32, safetensors
+ * and llama2.c offsets less) and needs no second kind of arena. Zero-copy would also share the
+ * page cache between processes and skip the copy's time; it can come later as a host arena
+ * wrapping the mapping. A dropped page read again (e.g. rope_freqs below) is faulted back in
+ * from the file, so later readers of the source still see its bytes. */
+static lt_status upload(lt_tensor *dst, const lt_modelsrc *ms, const lt_src_tensor *src, lt_dtype dt, lt_err *err) {
+    lt_status s = upload_copy(dst, src, dt, err);
+    if (s == LT_OK) lt_modelsrc_drop(ms, src);
     return s;
 }
 
@@ -295,6 +314,7 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
     const char *path = ws->src ? lt_modelsrc_path(ws->src) : c->name;
     lt_llama *m = NULL;
     LT_TRY(begin(&m, c, be, path, err));
+    m->base.file_bytes = ws->src ? lt_modelsrc_file_bytes(ws->src) : 0;
     int64_t D = c->dim, F = c->hidden_dim, V = c->n_vocab;
     int64_t QW = (int64_t)c->n_heads * c->head_dim, KW = (int64_t)c->n_kv_heads * c->head_dim;
     int max_plans = 4 + 12 * c->n_layers;
@@ -347,7 +367,7 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
     for (int i = 0; i < np; i++) {
         s = lt_arena_tensor(m->weights, p[i].dst, p[i].dt, p[i].ndim, p[i].shape, err);
         if (s == LT_OK)
-            s = p[i].src ? upload(p[i].dst, p[i].src, p[i].dt, err)
+            s = p[i].src ? upload(p[i].dst, ws->src, p[i].src, p[i].dt, err)
                          : fill_random(p[i].dst, p[i].ndim == 1, ws->seed + (uint64_t)i * 7919, err);
         if (s != LT_OK) goto fail;
         done += lt_arena_need(p[i].dt, p[i].ndim, p[i].shape);

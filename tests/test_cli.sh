@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_cli.sh - the lathe command line as a user meets it: help, bad commands and options,
 # missing and corrupt model files (clear errors, no crash), convert round trips (GGUF f32
-# generates exactly what the original does), bench --json, an exhausted KV cache.
+# generates exactly what the original does), bench --json (with peak RSS), an exhausted KV cache.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 model="$root/assets/models/stories260K.bin" tok="$root/assets/models/tok512.bin"
@@ -34,6 +34,10 @@ if [ "$ref" = "$got" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "
 # bench: one JSON object with the figures
 expect "bench json" 0 '"decode":\{"tokens":8,.*"tok_s":' -- "$bin" bench --synthetic tiny --type q8_0 -p 16 -n 8 --json
 expect "bench model" 0 "decode +8 tokens" -- "$bin" bench -m "$model" --tokenizer "$tok" -p 16 -n 8
+# bench reports the process's peak resident set and the model file's size (both > 0)
+expect "bench json rss" 0 '"model_file_bytes":[1-9][0-9]*,"peak_rss_bytes":[1-9][0-9]*' -- \
+  "$bin" bench -m "$model" --tokenizer "$tok" -p 16 -n 8 --json
+expect "bench rss" 0 "host +[0-9.]+ MiB peak resident \(model file" -- "$bin" bench -m "$model" --tokenizer "$tok" -p 16 -n 8
 expect "bench bad preset" 1 "unknown synthetic model 'llama-99b'" -- "$bin" bench --synthetic llama-99b
 
 finish

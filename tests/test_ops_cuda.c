@@ -4,15 +4,20 @@
  *
  * Tolerances, relative to max |cpu result|: 1e-5 where the CUDA path computes in f32 from
  * the same bytes, 1e-2 where it rounds to f16/bf16 or where quantized weights meet f32 (the
- * CPU may quantize activations to 8 bits). Each check prints one line with its error.
+ * CPU may quantize activations to 8 bits), 0 for dequantization (convert to f32). Each check
+ * prints one line with its error. GGML's other block types (q4_1 ... iq4_xs) are random blocks
+ * with moderate scales (no host quantizer needed: both backends read the same bytes). At the
+ * end, not a check: the time of a decode-shaped matmul per weight type ("speed:" lines).
  * Skips (77) when the build has no CUDA backend or no device is present.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/backend/backend.h"
+#include "core/base/clock.h"
 #include "testutil.h"
 
 static lt_backend *cpu, *gpu;
@@ -28,18 +33,25 @@ static struct {
 } bufs[MAX_BUFS];
 static int n_bufs;
 
-static lt_tensor alloc_t(lt_backend *be, lt_dtype dt, int ndim, int64_t d0, int64_t d1) {
+/* A tensor whose data starts off bytes into a fresh allocation (off > 0: a misaligned view). */
+static lt_tensor alloc_at(lt_backend *be, lt_dtype dt, int ndim, int64_t d0, int64_t d1, size_t off) {
     int64_t sh[2] = {d0, d1};
     lt_tensor t = lt_tensor_make(be, dt, NULL, ndim, sh);
-    size_t n = lt_tensor_nbytes(&t);
+    size_t n = lt_tensor_nbytes(&t) + off;
     lt_err err;
-    if (n_bufs == MAX_BUFS || lt_backend_alloc(be, n, LT_MEM_OTHER, &t.data, &err) != LT_OK) {
+    void *p = NULL;
+    if (n_bufs == MAX_BUFS || lt_backend_alloc(be, n, LT_MEM_OTHER, &p, &err) != LT_OK) {
         fprintf(stderr, "test setup: cannot allocate %zu bytes on %s\n", n, lt_backend_name(be));
         exit(1);
     }
-    bufs[n_bufs].be = be, bufs[n_bufs].p = t.data, bufs[n_bufs].n = n;
+    bufs[n_bufs].be = be, bufs[n_bufs].p = p, bufs[n_bufs].n = n;
     n_bufs++;
+    t.data = (char *)p + off;
     return t;
+}
+
+static lt_tensor alloc_t(lt_backend *be, lt_dtype dt, int ndim, int64_t d0, int64_t d1) {
+    return alloc_at(be, dt, ndim, d0, d1, 0);
 }
 
 static void release_all(void) {
@@ -59,16 +71,21 @@ static void set_t(lt_tensor *t, const void *host) {
     }
 }
 
-/* A [d0, d1] (ndim 2) or [d0] (ndim 1) tensor on both backends, filled from host if given. */
-static pair mk(lt_dtype dt, int ndim, int64_t d0, int64_t d1, const void *host) {
+/* A [d0, d1] (ndim 2) or [d0] (ndim 1) tensor on both backends, filled from host if given; the
+ * CUDA one starts off bytes into its allocation. */
+static pair mk_at(lt_dtype dt, int ndim, int64_t d0, int64_t d1, const void *host, size_t off) {
     pair p;
     p.c = alloc_t(cpu, dt, ndim, d0, d1);
-    p.g = alloc_t(gpu, dt, ndim, d0, d1);
+    p.g = alloc_at(gpu, dt, ndim, d0, d1, off);
     if (host) {
         set_t(&p.c, host);
         set_t(&p.g, host);
     }
     return p;
+}
+
+static pair mk(lt_dtype dt, int ndim, int64_t d0, int64_t d1, const void *host) {
+    return mk_at(dt, ndim, d0, d1, host, 0);
 }
 
 static float *randf(int64_t n, float scale) {
@@ -95,6 +112,41 @@ static void *host_quant(lt_dtype dt, const float *x, int64_t rows, int64_t cols)
             }
         }
     }
+    return out;
+}
+
+/* GGML's other block types (lt_quants.h; CUDA kernels in matmul_quants.cu). */
+static const lt_dtype k_qtypes[] = {LT_Q4_1, LT_Q5_0, LT_Q5_1, LT_IQ4_NL, LT_Q2_K,
+                                    LT_Q3_K, LT_Q4_K, LT_Q5_K, LT_Q6_K,   LT_IQ4_XS};
+#define N_QTYPES ((int)(sizeof k_qtypes / sizeof *k_qtypes))
+
+/* rows x cols of dtype dt as random blocks: random quant and scale bytes, the f16 scales and mins
+ * N(0, 0.05^2), so the values stay well inside f16 (the cuBLAS path rounds weights to f16). The
+ * CPU backend reads the same bytes, so no quantizer is needed. */
+static void *random_blocks(lt_dtype dt, int64_t rows, int64_t cols) {
+    const size_t bb = (size_t)lt_dtype_block_bytes(dt), nb = (size_t)(rows * cols / lt_dtype_block(dt));
+    unsigned char *out = malloc(nb * bb + 1);
+    for (size_t i = 0; i < nb * bb; i++) out[i] = (unsigned char)lt_test_u32(&rng);
+    size_t off[2];
+    int nf = 0;
+    switch (dt) {
+    case LT_Q4_1: off[0] = offsetof(lt_block_q4_1, d), off[1] = offsetof(lt_block_q4_1, m), nf = 2; break;
+    case LT_Q5_0: off[0] = offsetof(lt_block_q5_0, d), nf = 1; break;
+    case LT_Q5_1: off[0] = offsetof(lt_block_q5_1, d), off[1] = offsetof(lt_block_q5_1, m), nf = 2; break;
+    case LT_IQ4_NL: off[0] = offsetof(lt_block_iq4_nl, d), nf = 1; break;
+    case LT_Q2_K: off[0] = offsetof(lt_block_q2_K, d), off[1] = offsetof(lt_block_q2_K, dmin), nf = 2; break;
+    case LT_Q3_K: off[0] = offsetof(lt_block_q3_K, d), nf = 1; break;
+    case LT_Q4_K: off[0] = offsetof(lt_block_q4_K, d), off[1] = offsetof(lt_block_q4_K, dmin), nf = 2; break;
+    case LT_Q5_K: off[0] = offsetof(lt_block_q5_K, d), off[1] = offsetof(lt_block_q5_K, dmin), nf = 2; break;
+    case LT_Q6_K: off[0] = offsetof(lt_block_q6_K, d), nf = 1; break;
+    case LT_IQ4_XS: off[0] = offsetof(lt_block_iq4_xs, d), nf = 1; break;
+    default: break;
+    }
+    for (size_t b = 0; b < nb; b++)
+        for (int f = 0; f < nf; f++) {
+            uint16_t h = lt_f32_to_f16(0.05f * lt_test_normal(&rng));
+            memcpy(out + b * bb + off[f], &h, 2);
+        }
     return out;
 }
 
@@ -160,21 +212,49 @@ static void check_get_rows(void) {
     }
 }
 
-static void matmul_case(lt_dtype dt, int T, int64_t N, int64_t K, bool with_bias) {
-    float *w = randf(N * K, 0.5f), *x = randf((int64_t)T * K, 1.0f), *b = randf(N, 1.0f);
-    void *wq = host_quant(dt, w, N, K);
-    pair pw = mk(dt, 2, N, K, wq), px = mk(LT_F32, 2, T, K, x), pb = mk(LT_F32, 1, N, 0, b);
+/* get_rows of GGML's other block types (lt_cu_elem, element by element). */
+static void check_get_rows_quants(void) {
+    for (int di = 0; di < N_QTYPES; di++) {
+        lt_dtype dt = k_qtypes[di];
+        int64_t R = 50, D = 2 * (int64_t)lt_dtype_block(dt);
+        void *tq = random_blocks(dt, R, D);
+        int T = 5;
+        int32_t ids[5];
+        for (int i = 0; i < T; i++) ids[i] = (int32_t)(lt_test_u32(&rng) % R);
+        pair t = mk(dt, 2, R, D, tq), id = mk(LT_I32, 1, T, 0, ids), y = mk(LT_F32, 2, T, D, NULL);
+        lt_err e1, e2;
+        op_ok(lt_op_get_rows(cpu, &y.c, &t.c, &id.c, &e1), &e1, "get_rows", "cpu");
+        op_ok(lt_op_get_rows(gpu, &y.g, &t.g, &id.g, &e2), &e2, "get_rows", "cuda");
+        char what[96];
+        snprintf(what, sizeof what, "get_rows %s T=%d D=%lld", lt_dtype_name(dt), T, (long long)D);
+        compare(what, &y, 1e-5);
+        release_all();
+        free(tq);
+    }
+}
+
+/* off: the CUDA weight starts off bytes into its allocation (misaligned views take the
+ * element-wise kernels). */
+static void matmul_case_at(lt_dtype dt, int T, int64_t N, int64_t K, bool with_bias, size_t off) {
+    bool qtype = lt_dtype_block(dt) > 1 && dt != LT_Q8_0 && dt != LT_Q4_0; /* no host quantizer yet */
+    float *w = qtype ? NULL : randf(N * K, 0.5f), *x = randf((int64_t)T * K, 1.0f), *b = randf(N, 1.0f);
+    void *wq = qtype ? random_blocks(dt, N, K) : host_quant(dt, w, N, K);
+    pair pw = mk_at(dt, 2, N, K, wq, off), px = mk(LT_F32, 2, T, K, x), pb = mk(LT_F32, 1, N, 0, b);
     pair py = mk(LT_F32, 2, T, N, NULL);
     lt_err e1, e2;
     op_ok(lt_op_matmul(cpu, &py.c, &px.c, &pw.c, with_bias ? &pb.c : NULL, &e1), &e1, "matmul", "cpu");
     op_ok(lt_op_matmul(gpu, &py.g, &px.g, &pw.g, with_bias ? &pb.g : NULL, &e2), &e2, "matmul", "cuda");
     char what[96];
-    snprintf(what, sizeof what, "matmul %s T=%d N=%lld K=%lld%s", lt_dtype_name(dt), T, (long long)N, (long long)K,
-             with_bias ? " +bias" : "");
+    snprintf(what, sizeof what, "matmul %s T=%d N=%lld K=%lld%s%s", lt_dtype_name(dt), T, (long long)N, (long long)K,
+             with_bias ? " +bias" : "", off ? (off & 1 ? " w+1" : " w+2") : "");
     /* f32 weights with T > 8 go through cuBLAS in f32; the others round to 16 bits */
     compare(what, &py, tol_for(dt));
     release_all();
     free(w), free(x), free(b), free(wq);
+}
+
+static void matmul_case(lt_dtype dt, int T, int64_t N, int64_t K, bool with_bias) {
+    matmul_case_at(dt, T, N, K, with_bias, 0);
 }
 
 static void check_matmul(void) {
@@ -192,6 +272,31 @@ static void check_matmul(void) {
         /* quantized prefill dequantizes 64 MiB f16 tiles: 2200 rows of 16384 take two */
         if (quant) matmul_case(dt, 9, 2200, 16384, true);
     }
+}
+
+/* GGML's other block types: T <= 8 the block-wise GEMV (matmul_quants.cu), T > 8 block-wise
+ * dequantization to f16 + cuBLAS. */
+static void check_matmul_quants(void) {
+    static const int Ts[] = {1, 2, 3, 8, 9, 70};
+    for (int di = 0; di < N_QTYPES; di++) {
+        lt_dtype dt = k_qtypes[di];
+        const int64_t qk = lt_dtype_block(dt);
+        for (int ti = 0; ti < 6; ti++) /* 3 blocks of 32 (a partial warp step) or 3 super-blocks (1.5) */
+            matmul_case(dt, Ts[ti], 67, 3 * qk, ti % 2 == 0);
+        matmul_case(dt, 1, 300, qk == 32 ? 4128 : 4096, true); /* many steps per row */
+        matmul_case(dt, 8, 300, qk == 32 ? 4128 : 4096, false);
+        matmul_case(dt, 70, 300, 2 * qk, true);
+    }
+    /* weights at a 2-byte offset: 4-byte loads ruled out for q4_K (scalar GEMV, element-wise
+     * dequantization), fine for q6_K (2-byte loads); at 1 byte nothing block-wise is possible */
+    matmul_case_at(LT_Q4_K, 1, 67, 512, true, 2);
+    matmul_case_at(LT_Q4_K, 9, 67, 512, true, 2);
+    matmul_case_at(LT_Q6_K, 1, 67, 512, true, 2);
+    matmul_case_at(LT_Q6_K, 9, 67, 512, false, 1);
+    matmul_case_at(LT_Q5_0, 3, 67, 96, true, 1);
+    /* two 64 MiB f16 tiles of dequantized weights (4- and 2-byte aligned blocks) */
+    matmul_case(LT_Q4_K, 9, 2200, 16384, true);
+    matmul_case(LT_Q6_K, 9, 2200, 16384, false);
 }
 
 static void check_rmsnorm(void) {
@@ -307,6 +412,63 @@ static void check_convert(void) {
         compare(what, &pb, 1e-6);
         release_all();
         free(x), free(qc), free(qg);
+    }
+}
+
+/* GGML's other block types -> f32: block-wise (matmul_quants.cu), and element-wise into a
+ * misaligned f32 view; both bit-exact to the CPU (the same formulas on the same bytes). */
+static void check_convert_quants(void) {
+    for (int di = 0; di < N_QTYPES; di++) {
+        lt_dtype dt = k_qtypes[di];
+        int64_t R = 7, C = 2 * (int64_t)lt_dtype_block(dt);
+        void *q = random_blocks(dt, R, C);
+        for (size_t off = 0; off <= 4; off += 4) {
+            pair pq = mk(dt, 2, R, C, q), pb = mk_at(LT_F32, 2, R, C, NULL, off);
+            lt_err e1, e2;
+            op_ok(lt_op_convert(cpu, &pb.c, &pq.c, &e1), &e1, "convert", "cpu");
+            op_ok(lt_op_convert(gpu, &pb.g, &pq.g, &e2), &e2, "convert", "cuda");
+            char what[96];
+            snprintf(what, sizeof what, "convert %s -> f32 [%lld, %lld]%s", lt_dtype_name(dt), (long long)R,
+                     (long long)C, off ? " into y+4" : "");
+            compare(what, &pb, 0.0);
+            release_all();
+        }
+        free(q);
+    }
+}
+
+/* Not a check: GEMV time per weight type at a decode shape (Llama-3-8B's FFN up, 14336 x 4096),
+ * as the weight bandwidth it reaches. */
+static void report_gemv_speed(void) {
+    if (LT_TEST_SELF) return;
+    static const lt_dtype ts[] = {LT_F16,  LT_Q8_0, LT_Q4_0, LT_Q4_1, LT_Q5_0, LT_Q5_1, LT_IQ4_NL,
+                                  LT_Q2_K, LT_Q3_K, LT_Q4_K, LT_Q5_K, LT_Q6_K, LT_IQ4_XS};
+    const int64_t N = 14336, K = 4096;
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
+        lt_dtype dt = ts[i];
+        lt_tensor w = alloc_t(gpu, dt, 2, N, K);
+        void *wq = random_blocks(dt, N, K); /* plain random bytes for f16/q8_0/q4_0 too: timing only */
+        set_t(&w, wq);
+        free(wq);
+        for (int T = 1; T <= 8; T *= 8) {
+            lt_tensor x = alloc_t(gpu, LT_F32, 2, T, K), y = alloc_t(gpu, LT_F32, 2, T, N);
+            float *xh = randf((int64_t)T * K, 1.0f);
+            set_t(&x, xh);
+            free(xh);
+            lt_err err;
+            bool ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK && lt_backend_sync(gpu, &err) == LT_OK;
+            const int reps = 50;
+            double t0 = lt_now();
+            for (int r = 0; r < reps && ok; r++) ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK;
+            ok = ok && lt_backend_sync(gpu, &err) == LT_OK;
+            double us = (lt_now() - t0) / reps * 1e6;
+            CHECKF(ok, "gemv speed %s: %s", lt_dtype_name(dt), err.msg);
+            char what[96];
+            snprintf(what, sizeof what, "speed: matmul %s T=%d N=%lld K=%lld", lt_dtype_name(dt), T, (long long)N,
+                     (long long)K);
+            printf("%-58s %8.1f us  %6.0f GB/s of weights\n", what, us, lt_tensor_nbytes(&w) / (us * 1e3));
+        }
+        release_all();
     }
 }
 
@@ -473,15 +635,19 @@ int main(void) {
     lt_test_rng_seed(&rng, 1234);
 
     check_get_rows();
+    check_get_rows_quants();
     check_matmul();
+    check_matmul_quants();
     check_rmsnorm();
     check_rope();
     check_elementwise();
     check_convert();
+    check_convert_quants();
     check_kv_store();
     check_attention();
     check_argmax();
     check_oom();
+    report_gemv_speed();
 
     lt_backend_free(cpu);
     lt_backend_free(gpu);

@@ -311,6 +311,8 @@ int lt_cli_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "threads", lt_backend_threads(be));
         cJSON_AddNumberToObject(o, "params", r.params);
         cJSON_AddNumberToObject(o, "weight_bytes", r.weight_bytes);
+        cJSON_AddNumberToObject(o, "model_file_bytes", r.model_file_bytes);
+        cJSON_AddNumberToObject(o, "peak_rss_bytes", r.peak_rss_bytes);
         cJSON *p = cJSON_AddObjectToObject(o, "prefill");
         cJSON_AddNumberToObject(p, "tokens", r.n_prompt);
         cJSON_AddNumberToObject(p, "seconds", r.prefill_s);
@@ -346,6 +348,10 @@ int lt_cli_bench(int argc, char **argv) {
                r.decode_tps > 0 ? 1000.0 / r.decode_tps : 0);
         printf("memory    %.1f MiB read per token, %.2f GB/s achieved, %.2f GB/s copy peak (%.0f%%)\n",
                r.bytes_per_token / 1048576.0, r.achieved_bps / 1e9, r.peak_copy_bps / 1e9, 100.0 * r.decode_roofline);
+        if (r.model_file_bytes > 0)
+            printf("host      %.1f MiB peak resident (model file %.1f MiB)\n", r.peak_rss_bytes / 1048576.0,
+                   r.model_file_bytes / 1048576.0);
+        else printf("host      %.1f MiB peak resident\n", r.peak_rss_bytes / 1048576.0);
         if (lt_backend_can_capture(be))
             printf("graphs    %lld decode steps replayed, %lld captured%s%s\n", (long long)m->graph_replays,
                    (long long)m->graph_captures, m->graph_off[0] ? "; off: " : "", m->graph_off);

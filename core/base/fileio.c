@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -73,6 +74,16 @@ lt_status lt_file_map(const char *path, size_t min_size, const char *kind, void 
 
 void lt_file_unmap(void *map, size_t size) {
     if (map) munmap(map, size);
+}
+
+void lt_file_map_drop(const void *p, size_t n) {
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = ps > 0 ? (size_t)ps : 4096;
+    uintptr_t a = (uintptr_t)p, lo = (a + page - 1) & ~(uintptr_t)(page - 1), hi = (a + n) & ~(uintptr_t)(page - 1);
+    /* MADV_DONTNEED on a private file mapping that was never written: the pages leave the
+     * process and come back from the file on the next read (MADV_PAGEOUT would also push
+     * them out of the page cache, and MADV_COLD only marks them for reclaim later) */
+    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 lt_status lt_file_read_all(const char *path, size_t max_bytes, char **out, size_t *len, lt_err *err) {

@@ -23,6 +23,14 @@ FILE *lt_file_fopen_regular(const char *path, lt_err *err);
  * "PATH: too small to be KIND (N bytes)". Unmap with lt_file_unmap. */
 lt_status lt_file_map(const char *path, size_t min_size, const char *kind, void **map, size_t *size, lt_err *err);
 void lt_file_unmap(void *map, size_t size); /* NULL is a no-op */
+/* Drops the resident pages of bytes [p, p + n) of a mapping made by lt_file_map, so they stop
+ * counting in this process's memory; only the pages wholly inside the range (its page-aligned
+ * interior), so a neighbour sharing a boundary page keeps it. The contents stay: the mapping
+ * is private and read-only, so a later read faults the pages back in from the file (from the
+ * page cache when they are still there). Call it for bytes that were copied elsewhere and will
+ * not be read soon. Never for any other memory: on anonymous memory it would zero the pages.
+ * A hint: failure (or a system without madvise) changes nothing. */
+void lt_file_map_drop(const void *p, size_t n);
 
 /* Reads a whole file (at most max_bytes) into a NUL-terminated lt_malloc'd buffer. */
 lt_status lt_file_read_all(const char *path, size_t max_bytes, char **out, size_t *len, lt_err *err);

@@ -408,6 +408,8 @@ void lt_gguf_close(lt_gguf *g) {
 
 const char *lt_gguf_path(const lt_gguf *g) { return g->path; }
 uint32_t lt_gguf_version(const lt_gguf *g) { return g->version; }
+size_t lt_gguf_file_size(const lt_gguf *g) { return g->size; }
+void lt_gguf_drop_header(const lt_gguf *g) { lt_file_map_drop(g->map, (size_t)g->data_off); }
 int64_t lt_gguf_n_kv(const lt_gguf *g) { return g->n_kv; }
 int64_t lt_gguf_n_tensors(const lt_gguf *g) { return g->n_t; }
 
@@ -563,6 +565,7 @@ void lt_gguf_tensor(const lt_gguf *g, int64_t i, lt_src_tensor *out) {
     for (int d = 0; d < ti->ndim; d++) out->shape[d] = ti->ne[ti->ndim - 1 - d];
     out->data = g->map + g->data_off + ti->off;
     out->nbytes = (size_t)ti->size;
+    out->mapped = true;
 }
 
 /* ==== vocab ============================================================================ */

@@ -50,6 +50,11 @@ void lt_gguf_close(lt_gguf *g); /* NULL is a no-op */
 
 const char *lt_gguf_path(const lt_gguf *g);
 uint32_t lt_gguf_version(const lt_gguf *g);
+size_t lt_gguf_file_size(const lt_gguf *g); /* bytes of the file (the mapping) */
+/* Drops the resident pages of the header (key/values, tensor infos: everything before the
+ * tensor data) once a reader has taken what it needs, e.g. the vocab (megabytes for a large
+ * one); a later accessor call faults them back in from the file (lt_file_map_drop). */
+void lt_gguf_drop_header(const lt_gguf *g);
 
 /* Key/values. */
 int64_t lt_gguf_n_kv(const lt_gguf *g);

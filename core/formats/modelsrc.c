@@ -106,6 +106,12 @@ const char *lt_modelsrc_format(const lt_modelsrc *src) { return src->format; }
 const lt_llm_config *lt_modelsrc_config(const lt_modelsrc *src) { return &src->cfg; }
 int lt_modelsrc_n_tensors(const lt_modelsrc *src) { return src->n; }
 
+size_t lt_modelsrc_file_bytes(const lt_modelsrc *src) {
+    size_t n = src->map_size + (src->gguf ? lt_gguf_file_size(src->gguf) : 0);
+    for (int i = 0; i < src->n_st; i++) n += lt_st_file_size(src->st[i]);
+    return n;
+}
+
 const lt_src_tensor *lt_modelsrc_tensor(const lt_modelsrc *src, int i) {
     LT_ASSERT(i >= 0 && i < src->n);
     return &src->t[i];
@@ -115,6 +121,11 @@ const lt_src_tensor *lt_modelsrc_find(const lt_modelsrc *src, const char *name) 
     if (!src->hash_cap) return NULL;
     int h = src->hash[hash_slot(src, name)];
     return h ? &src->t[h - 1] : NULL;
+}
+
+void lt_modelsrc_drop(const lt_modelsrc *src, const lt_src_tensor *t) {
+    (void)src; /* every mapping a source holds is private and read-only (lt_file_map) */
+    if (t && t->mapped) lt_file_map_drop(t->data, t->nbytes);
 }
 
 const lt_vocab *lt_modelsrc_vocab(const lt_modelsrc *src) { return src->vocab; }

@@ -64,9 +64,17 @@ void lt_modelsrc_close(lt_modelsrc *src); /* NULL is a no-op */
 const char *lt_modelsrc_path(const lt_modelsrc *src);
 const char *lt_modelsrc_format(const lt_modelsrc *src); /* "gguf", "hf", "llama2c", "memory" */
 const lt_llm_config *lt_modelsrc_config(const lt_modelsrc *src);
+/* Bytes of the file(s) the source maps (every shard of a Hugging Face folder); 0 in memory. */
+size_t lt_modelsrc_file_bytes(const lt_modelsrc *src);
 int lt_modelsrc_n_tensors(const lt_modelsrc *src);
 const lt_src_tensor *lt_modelsrc_tensor(const lt_modelsrc *src, int i);
 const lt_src_tensor *lt_modelsrc_find(const lt_modelsrc *src, const char *name); /* NULL if absent */
+/* Says that t's data was copied out (onto a backend) and will not be read again soon: when t
+ * lies in a file mapping, its resident pages leave the process (lt_file_map_drop); a later
+ * read still sees the same bytes, faulted back in from the file. A no-op for data the source
+ * owns. A model's loader calls it after each tensor, so loading holds one copy of the
+ * weights (plus the tensor in flight) instead of the copy and the whole mapped file. */
+void lt_modelsrc_drop(const lt_modelsrc *src, const lt_src_tensor *t);
 /* The vocab, or NULL when the source has none. Ownership stays with the source unless
  * taken with lt_modelsrc_take_vocab (then the caller frees it). */
 const lt_vocab *lt_modelsrc_vocab(const lt_modelsrc *src);

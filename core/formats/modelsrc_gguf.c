@@ -141,6 +141,7 @@ lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err
         lt_modelsrc_close(src);
         return st;
     }
+    lt_gguf_drop_header(src->gguf); /* the vocab and config are copied out */
     lt_err_clear(err);
     *out = src;
     return LT_OK;

@@ -40,6 +40,7 @@ static lt_status push_f32(lt_modelsrc *src, const char *name, int l, const uint8
     t.shape[0] = d0;
     t.shape[1] = d1;
     t.data = base + off;
+    t.mapped = true;
     t.nbytes = (size_t)(d0 * (ndim == 2 ? d1 : 1)) * 4;
     return lt_ms_push(src, &t, err);
 }

@@ -200,10 +200,12 @@ void lt_st_close(lt_safetensors *st) {
 }
 
 int64_t lt_st_n_tensors(const lt_safetensors *st) { return st->n; }
+size_t lt_st_file_size(const lt_safetensors *st) { return st->size; }
 
 void lt_st_tensor(const lt_safetensors *st, int64_t i, lt_src_tensor *out) {
     LT_ASSERT(i >= 0 && i < st->n);
     *out = st->t[i];
+    out->mapped = true;
 }
 
 int64_t lt_st_find(const lt_safetensors *st, const char *name) {

@@ -19,6 +19,7 @@ lt_status lt_st_open(lt_safetensors **out, const char *path, lt_err *err);
 void lt_st_close(lt_safetensors *st); /* NULL is a no-op */
 
 int64_t lt_st_n_tensors(const lt_safetensors *st);
+size_t lt_st_file_size(const lt_safetensors *st); /* bytes of the file (the mapping) */
 /* Fills out (name as stored in the file, shape outermost first, data into the mapping). */
 void lt_st_tensor(const lt_safetensors *st, int64_t i, lt_src_tensor *out);
 int64_t lt_st_find(const lt_safetensors *st, const char *name); /* index or -1 */

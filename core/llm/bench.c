@@ -9,6 +9,7 @@
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
 #include "core/base/digest.h"
+#include "core/base/sysmem.h"
 #include "sampler.h"
 
 static uint64_t lcg(uint64_t r) { return r * 6364136223846793005ull + 1442695040888963407ull; }
@@ -44,6 +45,8 @@ static void derive(const lt_lm *m, lt_kv_cache *kv, lt_bench_result *r) {
     r->bytes_per_token = (double)m->bytes_per_token + r->kv_bytes_per_token;
     r->achieved_bps = r->bytes_per_token * r->decode_tps;
     r->prefill_flops = 2.0 * r->params * r->prefill_tps;
+    r->peak_rss_bytes = (double)lt_sysmem_peak_rss();
+    r->model_file_bytes = (double)m->file_bytes;
 }
 
 lt_status lt_bench_lm(lt_lm *m, lt_kv_cache *kv, const lt_bench_opts *o, lt_bench_result *r, lt_err *err) {

@@ -72,6 +72,11 @@ typedef struct lt_bench_result {
     double bytes_per_token;    /* weight bytes read per decoded token + kv_bytes_per_token */
     double achieved_bps;       /* bytes_per_token * decode_tps: bytes read per second in decode */
     double prefill_flops;      /* 2 * params * prefill_tps: FLOP per second in prefill */
+    /* host memory: the process's peak resident set (lt_sysmem_peak_rss) once prefill and
+     * decode have run - the model's weights, KV cache and scratch, before the rooflines'
+     * buffers - and the size of the model's file(s) (0 for synthetic weights) */
+    double peak_rss_bytes;
+    double model_file_bytes;
     /* rooflines (lt_bench_roofline; 0 until measured or when a buffer did not fit) */
     double peak_copy_bps;    /* lt_bench_copy_bandwidth: decode's ceiling */
     double peak_gemm_flops;  /* lt_bench_gemm_peak: prefill's ceiling */

@@ -49,6 +49,7 @@ struct lt_lm {
     size_t weight_bytes;    /* weights on the device */
     size_t bytes_per_token; /* weight bytes read per decoded token */
     lt_dtype wtype;         /* dominant matrix dtype */
+    size_t file_bytes;      /* size of the file(s) the weights were read from; 0 when synthetic */
     /* decode-step graphs, on backends that capture ops (CUDA): graphs captured, decode
      * steps replayed from one, and why graphs were turned off after a failed capture */
     int64_t graph_captures, graph_replays;

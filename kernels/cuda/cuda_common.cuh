@@ -169,4 +169,17 @@ lt_status lt_cuda_argmax(lt_backend *be, lt_tensor *out, const lt_tensor *x, lt_
 /* Shared by matmul.cu: f32 rows -> f16 or bf16 (dt) rows, n elements, on the stream. */
 lt_status lt_cuda_f32_to_half(lt_cuda *c, void *dst, lt_dtype dt, const float *src, int64_t n, lt_err *err);
 
+/* matmul_quants.cu: block-wise kernels for the quantized types with an unpack in
+ * kernels/lt_quants_unpack.h (q8_0, q4_0 and GGML's other types).
+ * lt_cuda_quant_blockwise: t has one and p (a block) is aligned for its loads (4 or 2 bytes).
+ * lt_cuda_gemv_blocks: y[T,N] = x[T,K] . w[N,K]^T (+ bias) for T <= 8 and the lt_quants.h
+ * types (not q8_0 / q4_0, which matmul.cu serves), x 16-byte aligned.
+ * lt_cuda_dequant_blocks: n elements (whole blocks) of dtype st at src -> dst as dt (LT_F16 or
+ * LT_F32), dst 16-byte aligned; f32 is bit-exact to lt_quants_get. */
+bool lt_cuda_quant_blockwise(lt_dtype t, const void *p);
+lt_status lt_cuda_gemv_blocks(lt_cuda *c, float *y, const float *x, const void *w, lt_dtype wt, const float *bias,
+                              int T, int64_t N, int K, lt_err *err);
+lt_status lt_cuda_dequant_blocks(lt_cuda *c, void *dst, lt_dtype dt, const void *src, lt_dtype st, int64_t n,
+                                 lt_err *err);
+
 #endif

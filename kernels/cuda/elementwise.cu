@@ -1,8 +1,12 @@
-/* elementwise.cu - silu_mul, add, and dtype conversion (f32 <-> f16/bf16/q8_0/q4_0).
+/* elementwise.cu - silu_mul, add, and dtype conversion (f32 <-> f16/bf16/q8_0/q4_0; every
+ * quantized type -> f32).
  *
  * Quantization runs one thread per 32-element block with the same lt_quant_q8_0/q4_0 as the
  * CPU backend (lt_math.h), so device-quantized weights match host-quantized ones bit for bit.
- * Leaves out: vectorized loads (these ops are a small share of a step).
+ * Dequantization is block-wise (matmul_quants.cu, 16 elements per thread, bit-exact to the CPU's
+ * lt_quants_get) when the blocks are aligned for it, else one thread per element.
+ * Leaves out: vectorized loads for silu_mul/add (these ops are a small share of a step);
+ * quantizing to the lt_quants.h types on the device.
  */
 #include "cuda_common.cuh"
 
@@ -40,7 +44,8 @@ lt_status lt_cuda_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt
 
 /* ---- conversion ---------------------------------------------------------------------------- */
 
-/* dtype rows -> f32, one thread per element. */
+/* dtype rows -> f32, one thread per element (f16/bf16, and blocks that are not aligned for
+ * lt_cuda_dequant_blocks). */
 static __global__ void dequant_kernel(float *y, const void *x, lt_dtype t, int64_t rows, int64_t cols) {
     size_t rb = lt_row_bytes(t, cols);
     int64_t n = rows * cols;
@@ -102,6 +107,8 @@ lt_status lt_cuda_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_e
         return LT_OK;
     }
     if (y->dtype == LT_F32) {
+        if (lt_cuda_quant_blockwise(x->dtype, x->data) && ((uintptr_t)y->data & 15) == 0)
+            return lt_cuda_dequant_blocks(c, y->data, LT_F32, x->data, x->dtype, n, err);
         dequant_kernel<<<lt_cu_grid(c, n, 256), 256, 0, c->stream>>>((float *)y->data, x->data, x->dtype, rows, cols);
         LT_CUDA_LAUNCHED(err);
         return LT_OK;

@@ -1,41 +1,24 @@
-/* matmul.cu - y[T,N] = x[T,K] . w[N,K]^T (+ bias[N]) for f32, f16, bf16, q8_0 and q4_0 weights.
+/* matmul.cu - y[T,N] = x[T,K] . w[N,K]^T (+ bias[N]) for f32, f16, bf16 and every quantized
+ * weight type (the kernels of GGML's other block types are in matmul_quants.cu).
  *
  * T <= 8 (decode, short verification batches): own GEMV kernels, one warp per output row n
  * computing it for all T tokens at once, so each weight byte is read once per call. Weights
  * are read with 16-byte loads (f32/f16/bf16; q8_0/q4_0 blocks are only 2-byte aligned, so
  * four lanes share a block, each reading 8 (q8_0) or 4 (q4_0) contiguous quant bytes with
- * 2-byte loads: a warp reads 8 whole consecutive blocks per step). Dequantization is fused,
+ * 2-byte loads: a warp reads 8 whole consecutive blocks per step). The lt_quants.h types use
+ * matmul_quants.cu's block-wise GEMV (16-element chunks per lane). Dequantization is fused,
  * accumulation is f32. Rows whose size or alignment rules out vector loads take a scalar
  * kernel.
  * T > 8 (prefill): cuBLAS GemmEx, f32 accumulate and output. f32 weights: plain f32 GEMM
  * (no TF32). f16/bf16 weights: x is converted to the weight's type in a scratch buffer.
- * q8_0/q4_0 weights: x goes to f16, and the weight is dequantized to f16 tile by tile
- * (up to 64 MiB per tile) into a second scratch buffer, each tile one GemmEx.
+ * Quantized weights: x goes to f16, and the weight is dequantized to f16 tile by tile
+ * (up to 64 MiB per tile; block-wise by matmul_quants.cu) into a second scratch buffer, each
+ * tile one GemmEx.
  * Leaves out: int8 tensor-core paths, fused bias in the GEMM epilogue (cublasLt).
  */
-#include "cuda_common.cuh"
+#include "gemv.cuh"
 
-#define GEMV_WARPS 4 /* output rows per thread block */
-#define GEMV_MAX_T 8
 #define WTILE_BYTES ((size_t)64 << 20)
-
-/* Adds x[t] . v over 4 consecutive elements starting at element e of each token row. */
-#define DOT4(acc, xp, e, a0, a1, a2, a3)                                                     \
-    do {                                                                                     \
-        float4 xv_ = *(const float4 *)((xp) + (e));                                          \
-        (acc) += (a0) * xv_.x + (a1) * xv_.y + (a2) * xv_.z + (a3) * xv_.w;                  \
-    } while (0)
-
-template <int NT>
-static __device__ __forceinline__ void gemv_store(float *y, const float *bias, const float (&acc)[NT], int64_t N,
-                                                  int64_t n) {
-    float b = bias ? bias[n] : 0.0f;
-#pragma unroll
-    for (int t = 0; t < NT; t++) {
-        float s = lt_cu_warp_sum(acc[t]);
-        if ((threadIdx.x & 31) == 0) y[t * N + n] = s + b;
-    }
-}
 
 /* f32 weights, K % 4 == 0, 16-byte aligned rows. */
 template <int NT>
@@ -188,7 +171,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     gemv_store<NT>(y, bias, acc, N, n);
 }
 
-enum { K_F32, K_F16, K_BF16, K_Q8_0, K_Q4_0, K_SCALAR };
+enum { K_F32, K_F16, K_BF16, K_Q8_0, K_Q4_0, K_BLOCKS, K_SCALAR };
 
 template <int NT>
 static void launch_gemv(int kind, cudaStream_t st, float *y, const float *x, const void *w, lt_dtype wt,
@@ -215,13 +198,14 @@ static int gemv_kind(lt_dtype wt, const void *w, const void *x, int K) {
     case LT_BF16: return xa && K % 8 == 0 && aligned16(w) ? K_BF16 : K_SCALAR;
     case LT_Q8_0: return xa && ((uintptr_t)w & 1) == 0 ? K_Q8_0 : K_SCALAR;
     case LT_Q4_0: return xa && ((uintptr_t)w & 1) == 0 ? K_Q4_0 : K_SCALAR;
-    default: return K_SCALAR;
+    default: return xa && lt_cuda_quant_blockwise(wt, w) ? K_BLOCKS : K_SCALAR; /* matmul_quants.cu */
     }
 }
 
 static lt_status gemv(lt_cuda *c, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int T,
                       int64_t N, int K, lt_err *err) {
     int kind = gemv_kind(wt, w, x, K);
+    if (kind == K_BLOCKS) return lt_cuda_gemv_blocks(c, y, x, w, wt, bias, T, N, K, err);
     cudaStream_t st = c->stream;
     switch (T) {
     case 1: launch_gemv<1>(kind, st, y, x, w, wt, bias, N, K); break;
@@ -239,7 +223,8 @@ static lt_status gemv(lt_cuda *c, float *y, const float *x, const void *w, lt_dt
 
 /* ---- T > 8: cuBLAS ----------------------------------------------------------------------- */
 
-/* Rows [0, rows) of a q8_0/q4_0 matrix -> f16, one thread per element. */
+/* Rows [0, rows) of a quantized matrix -> f16, one thread per element (blocks not aligned for
+ * lt_cuda_dequant_blocks). */
 static __global__ void dequant_f16_kernel(uint16_t *dst, const void *w, lt_dtype wt, int64_t rows, int K) {
     size_t rb = lt_row_bytes(wt, K);
     int64_t n = rows * K;
@@ -278,8 +263,10 @@ static lt_status matmul_blas(lt_cuda *c, float *y, const float *x, const void *w
     LT_TRY(lt_cuda_f32_to_half(c, xa, at, x, (int64_t)T * K, err));
     if (wt == LT_F16 || wt == LT_BF16) return gemm(c, y, w, ct, xa, ct, T, N, K, N, err);
 
-    if (lt_dtype_block(wt) == 1) /* every blocked type dequantizes through lt_cu_elem */
+    if (lt_dtype_block(wt) == 1) /* every blocked type dequantizes (block-wise or through lt_cu_elem) */
         return lt_err_set(err, LT_EUNSUPPORTED, "matmul: %s weights are not supported on cuda", lt_dtype_name(wt));
+    /* a tile starts at a whole row of whole blocks: it keeps w's alignment */
+    const bool blockwise = lt_cuda_quant_blockwise(wt, w);
     int64_t tile = (int64_t)(WTILE_BYTES / ((size_t)K * 2));
     if (tile < 1) tile = 1;
     if (tile > N) tile = N;
@@ -288,9 +275,13 @@ static lt_status matmul_blas(lt_cuda *c, float *y, const float *x, const void *w
     size_t rb = lt_row_bytes(wt, K);
     for (int64_t n0 = 0; n0 < N; n0 += tile) {
         int64_t nt = N - n0 < tile ? N - n0 : tile;
-        dequant_f16_kernel<<<lt_cu_grid(c, nt * K, 256), 256, 0, c->stream>>>(
-            (uint16_t *)wt16, (const char *)w + (size_t)n0 * rb, wt, nt, K);
-        LT_CUDA_LAUNCHED(err);
+        const char *wsrc = (const char *)w + (size_t)n0 * rb;
+        if (blockwise) {
+            LT_TRY(lt_cuda_dequant_blocks(c, wt16, LT_F16, wsrc, wt, nt * K, err));
+        } else {
+            dequant_f16_kernel<<<lt_cu_grid(c, nt * K, 256), 256, 0, c->stream>>>((uint16_t *)wt16, wsrc, wt, nt, K);
+            LT_CUDA_LAUNCHED(err);
+        }
         /* tile rows n0..n0+nt are columns n0.. of y (leading dimension N) */
         LT_TRY(gemm(c, y + n0, wt16, CUDA_R_16F, xa, CUDA_R_16F, T, (int)nt, K, N, err));
     }
