@@ -1,4 +1,4 @@
-/* cli.h - the command-line subcommands of the lathe binary (generate, bench, convert) and
+/* cli.h - the command-line subcommands of the lathe binary (generate, bench, convert, quantize) and
  * the small option parser they share. Only the binary includes this; library code never
  * prints or exits. */
 #ifndef LT_CLI_H
@@ -8,6 +8,7 @@
 
 #include "core/backend/backend.h"
 #include "core/base/opts.h"
+#include "core/compress/quantmix.h"
 #include "core/llm/lm.h"
 #include "core/formats/modelsrc.h"
 #include "core/text/tokenizer.h"
@@ -15,6 +16,7 @@
 int lt_cli_generate(int argc, char **argv);
 int lt_cli_bench(int argc, char **argv);
 int lt_cli_convert(int argc, char **argv);
+int lt_cli_quantize(int argc, char **argv);     /* tui/cli_quantize.c */
 int lt_cli_detect(int argc, char **argv);       /* tui/cli_detect.c */
 int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli_detect.c */
 int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eval.c */
@@ -45,6 +47,16 @@ bool lt_cli_open_lm(const char *what, const char *path, const char *tokp, const 
 bool lt_cli_open_lm_opts(const char *what, const char *path, const char *tokp, const char *synth, const char *type,
                          int min_ctx, const lt_lm_opts *lo, lt_backend *be, lt_lm **m, lt_tokenizer **tok,
                          bool *llama2c);
+/* ---- quantizing (tui/cli_quantize.c) ------------------------------------------------------ */
+
+/* Parses TYPE (a tensor type or a llama.cpp mix, core/compress/quantmix.h); an unknown one
+ * prints "lathe CMD: unknown WHAT 'TYPE'" with the valid types and mixes and returns false. */
+bool lt_cli_quantmix(const char *cmd, const char *what, const char *type, bool pure, lt_quantmix *out);
+/* Writes src to out as GGUF under mix with a progress bar on stderr and llama-quantize's
+ * summary (model and quant size, bits per weight) on stdout; dry_run prints each tensor's
+ * planned type instead. Returns the exit code (0, or 1 with the error printed). */
+int lt_cli_quantize_write(const char *cmd, lt_modelsrc *src, const char *out, const lt_quantmix *mix, bool dry_run);
+
 /* Creates the backend named by --device (default auto) with --threads. Prints errors. */
 bool lt_cli_backend(const char *device, int threads, lt_backend **be);
 

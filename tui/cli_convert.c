@@ -58,9 +58,13 @@ static lt_vocab *synthetic_vocab(int32_t n) {
 
 int lt_cli_convert(int argc, char **argv) {
     const char *type = NULL, *tokp = NULL, *synth = NULL, *format = NULL;
-    const char *usage = "IN OUT [--type T] [--format gguf|hf|llama2c] | --synthetic PRESET OUT.gguf";
+    bool pure = false;
+    const char *usage = "IN OUT [--type T [--pure]] [--format gguf|hf|llama2c] | --synthetic PRESET OUT.gguf";
     lt_opt opts[] = {
-        {"--type", NULL, LT_OPT_STR, &type, "matrix type: f32, f16, bf16, q8_0, q4_0 (default: keep)"},
+        {"--type", NULL, LT_OPT_STR, &type,
+         "GGUF: a tensor type or a llama-quantize mix (Q4_K_M...), as `lathe quantize` takes it; hf: f32, f16, "
+         "bf16 (default: keep)"},
+        {"--pure", NULL, LT_OPT_FLAG, &pure, "with --type: that one type for every quantizable tensor, no mix rules"},
         {"--format", NULL, LT_OPT_STR, &format, "output format (default: by OUT: .gguf, .bin = llama2c, else hf)"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin for a llama2.c input"},
         {"--synthetic", NULL, LT_OPT_STR, &synth, "write random weights shaped like a preset instead of IN"},
@@ -75,15 +79,22 @@ int lt_cli_convert(int argc, char **argv) {
         return 2;
     }
     const char *out = pos[n_pos - 1];
+    if (!format) format = ends_with(out, ".gguf") ? "gguf" : ends_with(out, ".bin") ? "llama2c" : "hf";
+    bool gguf = !strcmp(format, "gguf");
     lt_dtype dt = LT_DTYPE_COUNT;
-    if (type) {
+    lt_quantmix mix;
+    if (type && gguf) { /* one implementation with `lathe quantize` */
+        if (!lt_cli_quantmix("convert", "--type", type, pure, &mix)) return 2;
+    } else if (type) {
         dt = lt_dtype_from_name(type);
-        if (dt == LT_DTYPE_COUNT || dt == LT_I32) {
-            fprintf(stderr, "lathe convert: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", type);
+        if (dt != LT_F32 && dt != LT_F16 && dt != LT_BF16) {
+            fprintf(stderr, "lathe convert: unknown --type '%s' for %s (f32, f16, bf16)\n", type, format);
             return 2;
         }
+    } else if (pure) {
+        fprintf(stderr, "lathe convert: --pure needs --type\n");
+        return 2;
     }
-    if (!format) format = ends_with(out, ".gguf") ? "gguf" : ends_with(out, ".bin") ? "llama2c" : "hf";
     lt_err err = {0};
     lt_modelsrc *src = NULL;
     if (synth) {
@@ -105,8 +116,13 @@ int lt_cli_convert(int argc, char **argv) {
     } else {
         if (!lt_cli_open_model(pos[0], tokp, &src, NULL)) return 1;
     }
+    if (type && gguf) {
+        int rc = lt_cli_quantize_write("convert", src, out, &mix, false);
+        lt_modelsrc_close(src);
+        return rc;
+    }
     lt_status s;
-    if (!strcmp(format, "gguf")) s = lt_modelsrc_write_gguf(src, out, dt, &err);
+    if (gguf) s = lt_modelsrc_write_gguf(src, out, LT_DTYPE_COUNT, &err);
     else if (!strcmp(format, "hf")) s = lt_modelsrc_write_hf(src, out, dt == LT_DTYPE_COUNT ? LT_F32 : dt, &err);
     else if (!strcmp(format, "llama2c")) s = lt_modelsrc_write_llama2c(src, out, &err);
     else s = lt_err_set(&err, LT_EINVAL, "unknown --format '%s' (gguf, hf, llama2c)", format);

@@ -32,6 +32,7 @@ typedef struct sm {
     /* other kinds */
     void *obj;
     void (*close)(void *);
+    char *source, *tokenizer; /* the file it was loaded from and the tokenizer given with it */
 } sm;
 
 struct lt_session {
@@ -130,6 +131,8 @@ static void sm_free(sm *m) {
     if (!m) return;
     if (m->close) m->close(m->obj);
     lt_conv_free(m->conv);
+    lt_free(m->source);
+    lt_free(m->tokenizer);
     lt_free(m);
 }
 
@@ -273,6 +276,38 @@ lt_status lt_session_llm(lt_session *s, const char *name, lt_conv **conv, const 
     }
     if (conv) *conv = m->conv;
     if (model_name) *model_name = m->name;
+    return LT_OK;
+}
+
+lt_status lt_session_set_model_source(lt_session *s, const char *name, const char *path, const char *tokenizer,
+                                      lt_err *err) {
+    int i = find_model(s, name);
+    if (i < 0) return lt_err_set(err, LT_ENOTFOUND, "no model named '%s' is loaded", name);
+    char *p = path ? lt_strdup(path) : NULL, *t = tokenizer ? lt_strdup(tokenizer) : NULL;
+    if ((path && !p) || (tokenizer && !t)) {
+        lt_free(p);
+        lt_free(t);
+        return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    pthread_mutex_lock(&s->mu);
+    sm *m = s->models[i];
+    lt_free(m->source);
+    lt_free(m->tokenizer);
+    m->source = p;
+    m->tokenizer = t;
+    pthread_mutex_unlock(&s->mu);
+    return LT_OK;
+}
+
+lt_status lt_session_model_source(lt_session *s, const char *name, const char **model_name, const char **path,
+                                  const char **tokenizer, lt_err *err) {
+    LT_TRY(lt_session_llm(s, name, NULL, model_name, err));
+    const sm *m = s->models[name ? find_model(s, name) : s->current];
+    if (!m->source)
+        return lt_err_set(err, LT_ENOTFOUND, "model '%s' was not loaded from a file (it has no source to read)",
+                          m->name);
+    if (path) *path = m->source;
+    if (tokenizer) *tokenizer = m->tokenizer;
     return LT_OK;
 }
 

@@ -151,6 +151,15 @@ lt_status lt_session_llm(lt_session *s, const char *name, lt_conv **conv, const 
 /* Adds a language model under name and makes it current; takes ownership of conv (freed on
  * failure). format: "gguf", "hf", "llama2c", "synthetic". */
 lt_status lt_session_add_llm(lt_session *s, const char *name, const char *format, lt_conv *conv, lt_err *err);
+/* Remembers the file language model `name` was loaded from and the tokenizer file given with
+ * it (NULL: none), for commands that read the source again (quantize). */
+lt_status lt_session_set_model_source(lt_session *s, const char *name, const char *path, const char *tokenizer,
+                                      lt_err *err);
+/* The source file of language model `name` (NULL = current) as `load` was given it, its
+ * tokenizer file (NULL when none) and the model's name; valid while the model stays loaded.
+ * LT_ENOTFOUND for a model that came from no file (synthetic) or none loaded. */
+lt_status lt_session_model_source(lt_session *s, const char *name, const char **model_name, const char **path,
+                                  const char **tokenizer, lt_err *err);
 /* True when a model (of any kind) named name is loaded. */
 bool lt_session_has_model(lt_session *s, const char *name);
 /* Frees model `name` (NULL = the current language model); its name goes to unloaded. The

@@ -7,6 +7,7 @@
  *   session.c  set, session save, replay, help, quit
  *   eval.c     eval ppl
  *   detect.c   detect (its own header, detect.h)
+ *   compress.c quantize
  * A session gets them through lt_session_opts.tables = lt_cmd_builtin; a new family adds its
  * table here and to lt_cmd_builtin in session.c.
  * Leaves out: front ends (tui/), what the commands run (core/llm, core/vision, ...).
@@ -22,6 +23,7 @@ extern const lt_cmd_table lt_cmd_bench_table;
 extern const lt_cmd_table lt_cmd_spec_table;
 extern const lt_cmd_table lt_cmd_session_table;
 extern const lt_cmd_table lt_cmd_eval_table;
+extern const lt_cmd_table lt_cmd_compress_table;
 
 /* Every built-in table, NULL-terminated, in the order `help` lists them. */
 extern const lt_cmd_table *const lt_cmd_builtin[];

@@ -137,6 +137,8 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
         be = NULL, lm = NULL, tok = NULL;
     }
     if (st == LT_OK) st = lt_session_add_llm(s, name, format, conv, err);
+    if (st == LT_OK && !synth && (st = lt_session_set_model_source(s, name, path, tokp, err)) != LT_OK)
+        lt_session_unload(s, name, NULL, 0, NULL); /* (out of memory) a failed load leaves nothing behind */
     if (st != LT_OK) {
         lt_tok_free(tok);
         lt_lm_close(lm);

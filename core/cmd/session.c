@@ -15,7 +15,7 @@
 
 const lt_cmd_table *const lt_cmd_builtin[] = {&lt_cmd_model_table, &lt_cmd_session_table, &lt_cmd_chat_table,
                                               &lt_cmd_bench_table, &lt_cmd_spec_table, &lt_cmd_eval_table,
-                                              &lt_cmd_detect_table, NULL};
+                                              &lt_cmd_detect_table, &lt_cmd_compress_table, NULL};
 
 static void print_settings(lt_session *s, lt_sink *sink) {
     char buf[256];

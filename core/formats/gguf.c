@@ -756,7 +756,9 @@ typedef struct wtensor {
     lt_dtype dt;
     int ndim;
     int64_t shape[4];
-    const void *data;
+    const void *data;           /* borrowed bytes, or NULL when fill produces them */
+    lt_gguf_fill_fn fill;
+    void *fill_ud;
     size_t size;
 } wtensor;
 
@@ -858,8 +860,8 @@ lt_status lt_gguf_set_arr_i32(lt_gguf_writer *w, const char *key, const int32_t 
     return end_kv(w, err);
 }
 
-lt_status lt_gguf_add_tensor(lt_gguf_writer *w, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
-                             const void *data, lt_err *err) {
+static lt_status add_tensor(lt_gguf_writer *w, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
+                            const void *data, lt_gguf_fill_fn fill, void *fill_ud, lt_err *err) {
     if (!name || !*name || strlen(name) >= sizeof(((lt_src_tensor *)0)->name))
         return lt_err_set(err, LT_EINVAL, "GGUF writer: invalid tensor name");
     if (lt_dtype_info(dt)->gguf_type < 0)
@@ -891,9 +893,22 @@ lt_status lt_gguf_add_tensor(lt_gguf_writer *w, const char *name, lt_dtype dt, i
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->data = data;
+    t->fill = fill;
+    t->fill_ud = fill_ud;
     t->size = (size_t)(numel / lt_dtype_block(dt)) * (size_t)lt_dtype_block_bytes(dt);
     w->n_t++;
     return LT_OK;
+}
+
+lt_status lt_gguf_add_tensor(lt_gguf_writer *w, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
+                             const void *data, lt_err *err) {
+    return add_tensor(w, name, dt, ndim, shape, data, NULL, NULL, err);
+}
+
+lt_status lt_gguf_add_tensor_fill(lt_gguf_writer *w, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
+                                  lt_gguf_fill_fn fill, void *ud, lt_err *err) {
+    if (!fill) return lt_err_set(err, LT_EINVAL, "GGUF writer: tensor '%s': no fill function", name ? name : "?");
+    return add_tensor(w, name, dt, ndim, shape, NULL, fill, ud, err);
 }
 
 static bool write_all(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
@@ -926,17 +941,39 @@ lt_status lt_gguf_write(lt_gguf_writer *w, const char *path, lt_err *err) {
         lt_free(h.p);
         return lt_err_set(err, LT_ENOMEM, "%s: out of memory building the GGUF header", path);
     }
+    size_t scratch_n = 0; /* one buffer, as large as the largest filled tensor */
+    for (int64_t i = 0; i < w->n_t; i++)
+        if (w->t[i].fill && w->t[i].size > scratch_n) scratch_n = w->t[i].size;
+    void *scratch = scratch_n ? lt_malloc(scratch_n) : NULL;
+    if (scratch_n && !scratch) {
+        lt_free(h.p);
+        return lt_err_set(err, LT_ENOMEM, "%s: out of memory (%.1f MiB for one tensor)", path, scratch_n / 1048576.0);
+    }
     lt_afile af;
     lt_status st = lt_afile_open(&af, path, err);
     if (st == LT_OK) {
         uint64_t pos = h.n;
         bool ok = write_all(af.f, h.p, h.n) && pad_to(af.f, &pos, GGUF_DEFAULT_ALIGN);
+        lt_status fst = LT_OK;
         for (int64_t i = 0; ok && i < w->n_t; i++) {
-            pos += w->t[i].size;
-            ok = write_all(af.f, w->t[i].data, w->t[i].size) && pad_to(af.f, &pos, GGUF_DEFAULT_ALIGN);
+            const wtensor *t = &w->t[i];
+            const void *data = t->data;
+            if (t->fill) {
+                fst = t->fill(t->fill_ud, scratch, t->size, err);
+                if (fst != LT_OK) break;
+                data = scratch;
+            }
+            pos += t->size;
+            ok = write_all(af.f, data, t->size) && pad_to(af.f, &pos, GGUF_DEFAULT_ALIGN);
         }
-        st = lt_afile_close(&af, ok, err);
+        if (fst != LT_OK) {
+            lt_afile_abort(&af); /* the fill function's error stands */
+            st = fst;
+        } else {
+            st = lt_afile_close(&af, ok, err);
+        }
     }
+    lt_free(scratch);
     lt_free(h.p);
     return st;
 }

@@ -7,8 +7,9 @@
  * Supported tensor types: F32, F16, BF16, Q8_0, Q4_0; others are an LT_EUNSUPPORTED error
  * naming the type and the tensor.
  *
- * The writer collects key/values and tensors (data pointers are borrowed until write) and
- * writes GGUF v3 with 32-byte alignment.
+ * The writer collects key/values and tensors (data pointers are borrowed until write, or a
+ * fill function produces each tensor's bytes as it is written) and writes GGUF v3 with
+ * 32-byte alignment.
  */
 #ifndef LT_GGUF_H
 #define LT_GGUF_H
@@ -105,6 +106,16 @@ lt_status lt_gguf_set_arr_i32(lt_gguf_writer *w, const char *key, const int32_t 
 /* Adds a tensor; shape outermost first; data is borrowed until lt_gguf_write returns. */
 lt_status lt_gguf_add_tensor(lt_gguf_writer *w, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
                              const void *data, lt_err *err);
+
+/* Produces a tensor's bytes while lt_gguf_write writes the file: fills buf (size bytes, the
+ * tensor's size from its dtype and shape). Called once per tensor, in the order added; an
+ * error stops the write (PATH is left as it was) and is what lt_gguf_write returns. */
+typedef lt_status (*lt_gguf_fill_fn)(void *ud, void *buf, size_t size, lt_err *err);
+
+/* Adds a tensor whose data fill produces at write time (one tensor in memory at a time:
+ * the writer keeps one buffer as large as the largest of them). */
+lt_status lt_gguf_add_tensor_fill(lt_gguf_writer *w, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
+                                  lt_gguf_fill_fn fill, void *ud, lt_err *err);
 
 /* Writes PATH.tmp, fsyncs, renames to PATH. */
 lt_status lt_gguf_write(lt_gguf_writer *w, const char *path, lt_err *err);

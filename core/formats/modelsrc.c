@@ -321,40 +321,61 @@ void lt_ms_permute_rows(void *dst, const void *src, int n_head, int head_dim, si
             }
 }
 
-lt_status lt_ms_convert(const lt_src_tensor *t, lt_dtype dt, void **out, size_t *nbytes, lt_err *err) {
-    int64_t cols = t->shape[t->ndim - 1], rows = 1;
-    for (int d = 0; d + 1 < t->ndim; d++) rows *= t->shape[d];
+lt_status lt_ms_convert_check(const lt_src_tensor *t, lt_dtype dt, lt_err *err) {
+    int64_t cols = t->shape[t->ndim - 1];
     if (cols % lt_dtype_block(dt))
         return lt_err_set(err, LT_EINVAL, "tensor '%s': row length %lld is not a multiple of the %s block size",
                           t->name, (long long)cols, lt_dtype_name(dt));
     if (dt != t->dtype && (!lt_dtype_info(t->dtype)->to_f32 || !lt_dtype_info(dt)->from_f32))
         return lt_err_set(err, LT_EINVAL, "tensor '%s': %s cannot be converted to %s", t->name,
                           lt_dtype_name(t->dtype), lt_dtype_name(dt));
-    size_t irb = lt_row_bytes(t->dtype, cols), orb = lt_row_bytes(dt, cols);
-    *nbytes = orb * (size_t)rows;
-    *out = lt_malloc(*nbytes ? *nbytes : 1);
-    if (!*out) return lt_err_set(err, LT_ENOMEM, "tensor '%s': out of memory converting", t->name);
+    return LT_OK;
+}
+
+size_t lt_ms_converted_bytes(const lt_src_tensor *t, lt_dtype dt) {
+    int64_t cols = t->shape[t->ndim - 1], rows = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) rows *= t->shape[d];
+    return lt_row_bytes(dt, cols) * (size_t)rows;
+}
+
+lt_status lt_ms_convert_into(const lt_src_tensor *t, lt_dtype dt, void *dst, lt_err *err) {
+    LT_TRY(lt_ms_convert_check(t, dt, err));
+    int64_t cols = t->shape[t->ndim - 1], rows = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) rows *= t->shape[d];
     if (dt == t->dtype) {
-        memcpy(*out, t->data, *nbytes);
+        memcpy(dst, t->data, lt_ms_converted_bytes(t, dt));
         return LT_OK;
     }
+    size_t irb = lt_row_bytes(t->dtype, cols), orb = lt_row_bytes(dt, cols);
     float *row = lt_malloc((size_t)cols * sizeof(float));
     void *in = lt_malloc(irb ? irb : 1);
     if (!row || !in) {
         lt_free(row);
         lt_free(in);
-        lt_free(*out);
-        *out = NULL;
         return lt_err_set(err, LT_ENOMEM, "tensor '%s': out of memory converting", t->name);
     }
     for (int64_t r = 0; r < rows; r++) {
         memcpy(in, (const char *)t->data + (size_t)r * irb, irb); /* the mapping may be unaligned */
         lt_dtype_row_to_f32(t->dtype, in, row, cols);
-        lt_dtype_row_from_f32(dt, row, (char *)*out + (size_t)r * orb, cols);
+        lt_dtype_row_from_f32(dt, row, (char *)dst + (size_t)r * orb, cols);
     }
     lt_free(row);
     lt_free(in);
     return LT_OK;
+}
+
+lt_status lt_ms_convert(const lt_src_tensor *t, lt_dtype dt, void **out, size_t *nbytes, lt_err *err) {
+    *out = NULL;
+    LT_TRY(lt_ms_convert_check(t, dt, err));
+    *nbytes = lt_ms_converted_bytes(t, dt);
+    *out = lt_malloc(*nbytes ? *nbytes : 1);
+    if (!*out) return lt_err_set(err, LT_ENOMEM, "tensor '%s': out of memory converting", t->name);
+    lt_status st = lt_ms_convert_into(t, dt, *out, err);
+    if (st != LT_OK) {
+        lt_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 void lt_ms_llama3_factors(const lt_llm_config *c, float *out) {

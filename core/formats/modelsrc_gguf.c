@@ -211,58 +211,112 @@ static lt_status write_gguf_keys(lt_gguf_writer *w, const lt_llm_config *c, lt_e
     return LT_OK;
 }
 
-/* Adds one (possibly converted / permuted) tensor; buffers go to *bufs for freeing. */
-static lt_status gguf_add(lt_gguf_writer *w, const lt_src_tensor *t, lt_dtype want, int perm_heads, int head_dim,
-                          bool to_adjacent, void ***bufs, int *n_bufs, lt_err *err) {
-    void *data = NULL;
-    size_t nb;
-    LT_TRY(lt_ms_convert(t, want, &data, &nb, err));
-    (*bufs)[(*n_bufs)++] = data;
-    if (perm_heads > 0) {
-        void *p = lt_malloc(nb ? nb : 1);
-        if (!p) return lt_err_set(err, LT_ENOMEM, "out of memory");
-        (*bufs)[(*n_bufs)++] = p;
-        lt_ms_permute_rows(p, data, perm_heads, head_dim, lt_row_bytes(want, t->shape[t->ndim - 1]), to_adjacent);
-        data = p;
+/* One tensor's bytes at write time (lt_gguf_fill_fn): converted to its dtype, q/k rows
+ * permuted where the rope conventions differ, after telling the progress callback. */
+typedef struct wctx wctx;
+typedef struct wtensor_job {
+    wctx *w;
+    const lt_src_tensor *t;
+    int index;
+    lt_dtype want;
+    int perm_heads; /* > 0: permute rows per head */
+} wtensor_job;
+
+struct wctx {
+    const lt_gguf_write_opts *o;
+    int head_dim;
+    bool to_adjacent;
+    int n;
+    uint64_t done, total;
+    void *tmp; /* permutation scratch */
+};
+
+static lt_status fill_tensor(void *ud, void *buf, size_t size, lt_err *err) {
+    wtensor_job *j = ud;
+    wctx *w = j->w;
+    if (w->o && w->o->progress) {
+        lt_gguf_write_event ev = {j->index, w->n, j->t->name, j->t->dtype, j->want, w->done, w->total};
+        if (!w->o->progress(w->o->progress_ud, &ev))
+            return lt_err_set(err, LT_ECANCELLED, "writing stopped at tensor '%s'", j->t->name);
     }
-    return lt_gguf_add_tensor(w, t->name, want, t->ndim, t->shape, data, err);
+    void *dst = j->perm_heads > 0 ? w->tmp : buf;
+    LT_TRY(lt_ms_convert_into(j->t, j->want, dst, err));
+    if (j->perm_heads > 0)
+        lt_ms_permute_rows(buf, dst, j->perm_heads, w->head_dim, lt_row_bytes(j->want, j->t->shape[j->t->ndim - 1]),
+                           w->to_adjacent);
+    w->done += (size + 31) / 32 * 32; /* as bytes_total counts it: padded to the alignment */
+    return LT_OK;
+}
+
+void lt_modelsrc_gguf_types(const lt_modelsrc *src, lt_dtype dtype, lt_dtype *types) {
+    for (int i = 0; i < src->n; i++) {
+        const lt_src_tensor *t = &src->t[i];
+        lt_dtype want = t->dtype;
+        if (keep_f32(t)) want = LT_F32;
+        else if (dtype != LT_DTYPE_COUNT) want = dtype;
+        if (lt_dtype_block(want) > 1 && t->shape[t->ndim - 1] % lt_dtype_block(want)) want = LT_F16;
+        types[i] = want;
+    }
 }
 
 lt_status lt_modelsrc_write_gguf(const lt_modelsrc *src, const char *path, lt_dtype dtype, lt_err *err) {
+    if (dtype != LT_DTYPE_COUNT && dtype == LT_I32)
+        return lt_err_set(err, LT_EINVAL, "%s: i32 is not a weight dtype", path);
+    lt_dtype *types = lt_calloc((size_t)src->n + 1, sizeof *types);
+    if (!types) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    lt_modelsrc_gguf_types(src, dtype, types);
+    lt_gguf_write_opts o = {.types = types};
+    lt_status st = lt_modelsrc_write_gguf_opts(src, path, &o, err);
+    lt_free(types);
+    return st;
+}
+
+lt_status lt_modelsrc_write_gguf_opts(const lt_modelsrc *src, const char *path, const lt_gguf_write_opts *o,
+                                      lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     LT_TRY(lt_llm_config_validate(c, src->path, err));
     bool is_llama = !strcmp(c->arch, "llama") || !strcmp(c->arch, "mistral");
     if (!is_llama && strcmp(c->arch, "qwen2"))
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: cannot write architecture '%s' as GGUF", path, c->arch);
-    if (dtype != LT_DTYPE_COUNT && dtype == LT_I32)
-        return lt_err_set(err, LT_EINVAL, "%s: i32 is not a weight dtype", path);
     bool file_neox = !is_llama; /* what llama.cpp expects for this architecture */
     bool permute = c->rope_neox != file_neox;
-    lt_gguf_writer *w;
-    LT_TRY(lt_gguf_writer_create(&w, err));
-    void **bufs = lt_calloc((size_t)src->n * 2 + 2, sizeof *bufs);
-    int n_bufs = 0;
+    wctx w = {.o = o, .head_dim = c->head_dim, .to_adjacent = !file_neox, .n = src->n};
+    size_t tmp_n = 0;
+    /* every tensor's type is checked before the file is created */
+    for (int i = 0; i < src->n; i++) {
+        const lt_src_tensor *t = &src->t[i];
+        lt_dtype want = o && o->types ? o->types[i] : keep_f32(t) ? LT_F32 : t->dtype;
+        if (t->dtype == LT_I32 || want == LT_I32)
+            return lt_err_set(err, LT_EINVAL, "%s: tensor '%s' is i32, not a weight", path, t->name);
+        if ((unsigned)want >= LT_DTYPE_COUNT || lt_dtype_info(want)->gguf_type < 0)
+            return lt_err_set(err, LT_EINVAL, "%s: tensor '%s': %s cannot be stored in GGUF", path, t->name,
+                              lt_dtype_name(want));
+        LT_TRY(lt_ms_convert_check(t, want, err));
+        w.total += (lt_ms_converted_bytes(t, want) + 31) / 32 * 32;
+        if (permute && lt_ms_converted_bytes(t, want) > tmp_n) tmp_n = lt_ms_converted_bytes(t, want);
+    }
+    lt_gguf_writer *gw;
+    LT_TRY(lt_gguf_writer_create(&gw, err));
+    wtensor_job *jobs = lt_calloc((size_t)src->n + 1, sizeof *jobs);
     float *freqs = NULL;
-    lt_status st = bufs ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of memory");
-    if (!st) st = write_gguf_keys(w, c, err);
-    if (!st && src->vocab) st = write_vocab_keys(w, src->vocab, err);
+    lt_status st = jobs ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of memory");
+    if (!st && permute && tmp_n && !(w.tmp = lt_malloc(tmp_n))) st = lt_err_set(err, LT_ENOMEM, "out of memory");
+    if (!st) st = write_gguf_keys(gw, c, err);
+    if (!st && o && o->has_file_type) st = lt_gguf_set_u32(gw, "general.file_type", (uint32_t)o->file_type, err);
+    if (!st && o && o->quantization_version > 0)
+        st = lt_gguf_set_u32(gw, "general.quantization_version", (uint32_t)o->quantization_version, err);
+    if (!st && src->vocab) st = write_vocab_keys(gw, src->vocab, err);
     for (int i = 0; !st && i < src->n; i++) {
         const lt_src_tensor *t = &src->t[i];
-        if (t->dtype == LT_I32) {
-            st = lt_err_set(err, LT_EINVAL, "%s: tensor '%s' is i32, not a weight", path, t->name);
-            break;
-        }
-        lt_dtype want = t->dtype;
-        if (keep_f32(t)) want = LT_F32;
-        else if (dtype != LT_DTYPE_COUNT) want = dtype;
-        if (lt_dtype_block(want) > 1 && t->shape[t->ndim - 1] % lt_dtype_block(want)) want = LT_F16;
-        int heads = 0, l;
+        wtensor_job *j = &jobs[i];
+        *j = (wtensor_job){&w, t, i, o && o->types ? o->types[i] : keep_f32(t) ? LT_F32 : t->dtype, 0};
+        int l;
         const char *suf;
         if (permute && lt_ms_split_layer(t->name, &l, &suf)) {
-            if (!strcmp(suf, "attn_q.weight") || !strcmp(suf, "attn_q.bias")) heads = c->n_heads;
-            if (!strcmp(suf, "attn_k.weight") || !strcmp(suf, "attn_k.bias")) heads = c->n_kv_heads;
+            if (!strcmp(suf, "attn_q.weight") || !strcmp(suf, "attn_q.bias")) j->perm_heads = c->n_heads;
+            if (!strcmp(suf, "attn_k.weight") || !strcmp(suf, "attn_k.bias")) j->perm_heads = c->n_kv_heads;
         }
-        st = gguf_add(w, t, want, heads, c->head_dim, !file_neox, &bufs, &n_bufs, err);
+        st = lt_gguf_add_tensor_fill(gw, t->name, j->want, t->ndim, t->shape, fill_tensor, j, err);
     }
     if (!st && c->rope_scaling == LT_ROPE_SCALING_LLAMA3 && !lt_modelsrc_find(src, "rope_freqs.weight")) {
         int64_t n = c->head_dim / 2;
@@ -270,13 +324,17 @@ lt_status lt_modelsrc_write_gguf(const lt_modelsrc *src, const char *path, lt_dt
         if (!freqs) st = lt_err_set(err, LT_ENOMEM, "out of memory");
         else {
             lt_ms_llama3_factors(c, freqs);
-            st = lt_gguf_add_tensor(w, "rope_freqs.weight", LT_F32, 1, &n, freqs, err);
+            st = lt_gguf_add_tensor(gw, "rope_freqs.weight", LT_F32, 1, &n, freqs, err);
         }
     }
-    if (!st) st = lt_gguf_write(w, path, err);
-    for (int i = 0; i < n_bufs; i++) lt_free(bufs[i]);
-    lt_free(bufs);
+    if (!st) st = lt_gguf_write(gw, path, err);
+    if (!st && o && o->progress) {
+        lt_gguf_write_event ev = {src->n, src->n, NULL, LT_DTYPE_COUNT, LT_DTYPE_COUNT, w.done, w.total};
+        o->progress(o->progress_ud, &ev);
+    }
+    lt_free(w.tmp);
+    lt_free(jobs);
     lt_free(freqs);
-    lt_gguf_writer_free(w);
+    lt_gguf_writer_free(gw);
     return st;
 }

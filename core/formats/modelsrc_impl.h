@@ -47,8 +47,15 @@ void lt_ms_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
  * convert_hf_to_gguf permute; else the inverse. */
 void lt_ms_permute_rows(void *dst, const void *src, int n_head, int head_dim, size_t row_bytes, bool to_adjacent);
 
-/* Data of t converted to dtype dt (f32/f16/bf16/q8_0/q4_0) in a fresh lt_malloc buffer. */
+/* Data of t converted to dtype dt (through f32 with the dtype table's row conversions; the
+ * same dtype is copied as it is) in a fresh lt_malloc buffer. */
 lt_status lt_ms_convert(const lt_src_tensor *t, lt_dtype dt, void **out, size_t *nbytes, lt_err *err);
+/* The same into dst (lt_ms_converted_bytes(t, dt) bytes). */
+lt_status lt_ms_convert_into(const lt_src_tensor *t, lt_dtype dt, void *dst, lt_err *err);
+/* Whether lt_ms_convert can make dt of t (row length a multiple of dt's block; both dtypes
+ * convert through f32, or dt is t's own dtype); the error names the tensor. */
+lt_status lt_ms_convert_check(const lt_src_tensor *t, lt_dtype dt, lt_err *err);
+size_t lt_ms_converted_bytes(const lt_src_tensor *t, lt_dtype dt);
 
 /* Llama 3.1 rope frequency divisors [head_dim/2] from cfg's llama3 scaling parameters. */
 void lt_ms_llama3_factors(const lt_llm_config *cfg, float *out);
