@@ -408,8 +408,15 @@ lt_status lt_llama_open(lt_lm **out, const lt_modelsrc *src, lt_backend *be, con
 
 lt_status lt_llama_open_synthetic(lt_lm **out, const lt_llm_config *cfg, lt_dtype dt, uint64_t seed,
                                   lt_backend *be, const lt_lm_opts *o, lt_err *err) {
-    if (dt != LT_F32 && dt != LT_F16 && dt != LT_BF16 && dt != LT_Q8_0 && dt != LT_Q4_0)
-        return lt_err_set(err, LT_EINVAL, "synthetic model: weight type %s is not a matrix type", lt_dtype_name(dt));
+    char names[256];
+    if (!lt_dtype_info(dt)->from_f32)
+        return lt_err_set(err, LT_EINVAL, "synthetic model: weight type %s is not a matrix type (%s)", lt_dtype_name(dt),
+                          lt_dtype_weight_names(names, sizeof names));
+    const int64_t blk = lt_dtype_block(dt), cols[3] = {cfg->dim, cfg->hidden_dim, (int64_t)cfg->n_heads * cfg->head_dim};
+    for (int i = 0; i < 3; i++)
+        if (cols[i] % blk)
+            return lt_err_set(err, LT_EINVAL, "synthetic model: row length %lld is not a multiple of the %s block (%lld)",
+                              (long long)cols[i], lt_dtype_name(dt), (long long)blk);
     wsource ws = {.src = NULL, .synth_dt = dt, .seed = seed};
     return open_common(out, cfg, &ws, be, o, err);
 }

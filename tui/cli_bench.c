@@ -265,7 +265,7 @@ int lt_cli_bench(int argc, char **argv) {
         {"--model", "-m", LT_OPT_STR, &model, "model to measure"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer (not needed for timing)"},
         {"--synthetic", NULL, LT_OPT_STR, &synth, "random weights shaped like tiny, llama-1b, llama-7b or llama-8b"},
-        {"--type", NULL, LT_OPT_STR, &type, "synthetic weight type: f32, f16, bf16, q8_0, q4_0 (default f16)"},
+        {"--type", NULL, LT_OPT_STR, &type, "synthetic weight type: f32, f16, bf16, q8_0, q4_0, q4_K, ... (default f16)"},
         {"--prompt", "-p", LT_OPT_INT, &n_prompt, "prefill tokens (default 512)"},
         {"--gen", "-n", LT_OPT_INT, &n_gen, "decode tokens (default 128)"},
         {"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"},

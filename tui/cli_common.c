@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/base/dtype.h"
 #include "core/formats/modelsrc.h"
 #include "core/formats/modelsrc_open.h"
 #include "models/llama.h"
@@ -83,7 +84,8 @@ bool lt_cli_open_lm_opts(const char *what, const char *path, const char *tokp, c
         lt_llm_config cfg;
         lt_dtype dt = lt_dtype_from_name(type ? type : "f16");
         if (dt == LT_DTYPE_COUNT || dt == LT_I32) {
-            fprintf(stderr, "lathe: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", type);
+            char names[256];
+            fprintf(stderr, "lathe: unknown --type '%s' (%s)\n", type, lt_dtype_weight_names(names, sizeof names));
             return false;
         }
         if (lt_llama_preset(synth, &cfg, &err) == LT_OK) {

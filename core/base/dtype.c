@@ -8,6 +8,7 @@
  */
 #include "dtype.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -191,6 +192,15 @@ lt_dtype lt_dtype_from_safetensors(const char *st_name) {
     for (int i = 0; st_name && i < LT_DTYPE_COUNT; i++)
         if (k_traits[i].st_name && strcmp(st_name, k_traits[i].st_name) == 0) return (lt_dtype)i;
     return LT_DTYPE_COUNT;
+}
+
+const char *lt_dtype_weight_names(char *buf, size_t n) {
+    size_t o = 0;
+    if (n) buf[0] = 0;
+    for (int i = 0; i < LT_DTYPE_COUNT; i++)
+        if (k_traits[i].from_f32 && o < n)
+            o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", k_traits[i].name);
+    return buf;
 }
 
 void lt_dtype_row_to_f32(lt_dtype t, const void *row, float *out, int64_t n) {

@@ -15,6 +15,7 @@
 #define LT_DTYPE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kernels/lt_math.h"
@@ -44,6 +45,10 @@ const char *lt_dtype_name(lt_dtype t);
 lt_dtype lt_dtype_from_name(const char *name);
 lt_dtype lt_dtype_from_gguf(uint32_t gguf_type);
 lt_dtype lt_dtype_from_safetensors(const char *st_name);
+
+/* "f32, f16, bf16, q8_0, q4_0, q4_1, ...": every dtype a weight can be written in (those with
+ * a from_f32 conversion), in table order, into buf (n bytes, 256 is enough); returns buf. */
+const char *lt_dtype_weight_names(char *buf, size_t n);
 
 /* One row of n elements (a multiple of the block size) between dtype t and f32, on the host.
  * Aborts (LT_ASSERT) when t has no such conversion (i32, an invalid dtype). */
