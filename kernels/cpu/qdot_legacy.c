@@ -19,6 +19,7 @@
  * Leaves out: AVX-512 variants, GGML's round-half-even AVX2 q8_1 quantizer (lathe keeps the
  * reference quantizer's bytes on every path).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_impl.h"
@@ -177,6 +178,18 @@ LT_AVX2 static inline __m256i high_bits(const uint8_t *qh) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
 }
 
+/* init + the lane sums of u (unsigned) times s (signed) */
+LT_AVX2 static inline __m256i lanes(__m256i init, __m256i u, __m256i s) { return _mm256_add_epi32(init, lane_sums(u, s)); }
+
+/* AVX-512 (VL, BW, VNNI) forms of the two: a mask move and dpbusd (the same integers) */
+#define LT_VNNI256 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+LT_VNNI256 static inline __m256i high_bits_v(const uint8_t *qh) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    return _mm256_maskz_mov_epi8((__mmask32)h, _mm256_set1_epi8(16));
+}
+LT_VNNI256 static inline __m256i lanes_v(__m256i init, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(init, u, s); }
+
 /* (d, m) of a weight block as f32 lanes 0, 1 */
 LT_AVX2 static inline __m128 dm_f32(const uint16_t *dm) {
     uint32_t v;
@@ -186,90 +199,129 @@ LT_AVX2 static inline __m128 dm_f32(const uint16_t *dm) {
 
 enum { W41, W50, W51 };
 
-/* out[r] = activation row r (R of them, stride bytes apart from x) . weight row w of nb blocks.
+/* weight bytes this far ahead are prefetched (the hardware prefetcher alone leaves a single
+ * thread's stream at about half the rate: measured on SmolLM2-shaped matrices) */
+#define LEGACY_PF 4096
+
+/* NAME(W, w, x, stride, R, nb, out): out[r] = activation row r (R of them, stride bytes apart
+ * from x) . weight row w of nb blocks, with the target's HIGH and LANES.
  * Per row and block: the exact int32 lane sums l, p = (d_w, m_w) * (d_x, s_x) (q5_0: d_w * d_x),
  * acc += p[0] * l (acc a: even blocks, b: odd), and per pair of blocks ms += p_even + p_odd
  * (ms += p alone for a last odd block); out = hsum8(a + b) + ms[1]. */
-LT_AVX2 static inline __attribute__((always_inline)) void rows_avx2(const int W, const void *w, const char *x,
-                                                                    size_t stride, const int R, int64_t nb, float *out) {
-    const lt_block_q4_1 *w41 = w;
-    const lt_block_q5_0 *w50 = w;
-    const lt_block_q5_1 *w51 = w;
-    __m256 a[4], b[4];
-    __m128 ms[4];
-    for (int r = 0; r < R; r++) a[r] = b[r] = _mm256_setzero_ps(), ms[r] = _mm_setzero_ps();
-    const size_t off = W == W50 ? 64 * (size_t)nb : 32 * (size_t)nb; /* scales */
-#define LEGACY_BLOCK(i, acc, P)                                                                             \
-    do {                                                                                                    \
-        __m256i wu;                                                                                         \
-        __m128 dm;                                                                                          \
-        if (W == W41) wu = nibbles(w41[i].qs), dm = dm_f32(&w41[i].d);                                      \
-        else if (W == W51) wu = _mm256_or_si256(nibbles(w51[i].qs), high_bits(w51[i].qh)), dm = dm_f32(&w51[i].d); \
-        else wu = _mm256_or_si256(nibbles(w50[i].qs), high_bits(w50[i].qh)), dm = _mm_cvtph_ps(_mm_cvtsi32_si128(w50[i].d)); \
-        for (int r = 0; r < R; r++) {                                                                       \
-            const char *xr = x + (size_t)r * stride;                                                        \
-            __m256i l = lane_sums(wu, _mm256_load_si256((const __m256i *)(xr + 32 * (i))));                 \
-            if (W == W50) {                                                                                 \
-                l = _mm256_add_epi32(l, _mm256_load_si256((const __m256i *)(xr + 32 * nb + 32 * (i))));     \
-                P[r] = _mm_mul_ss(dm, _mm_load_ss((const float *)(xr + off) + (i)));                        \
-            } else {                                                                                        \
-                P[r] = _mm_mul_ps(dm, _mm_castpd_ps(_mm_load_sd((const double *)(xr + off) + (i))));        \
-            }                                                                                               \
-            acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(P[r]), _mm256_cvtepi32_ps(l), acc[r]);           \
-        }                                                                                                   \
+#define LEGACY_ROWS(NAME, TARGET, HIGH, LANES)                                                                \
+    TARGET static inline __attribute__((always_inline)) void NAME(const int W, const void *w, const char *x,     \
+                                                                   size_t stride, const int R, int64_t nb,     \
+                                                                   float *out) {                               \
+        const lt_block_q4_1 *w41 = w;                                                                         \
+        const lt_block_q5_0 *w50 = w;                                                                         \
+        const lt_block_q5_1 *w51 = w;                                                                         \
+        const size_t wb = W == W41 ? sizeof *w41 : W == W50 ? sizeof *w50 : sizeof *w51;                      \
+        const size_t off = W == W50 ? 64 * (size_t)nb : 32 * (size_t)nb; /* scales */                         \
+        __m256 a[4], b[4];                                                                                    \
+        __m128 ms[4];                                                                                         \
+        for (int r = 0; r < R; r++) a[r] = b[r] = _mm256_setzero_ps(), ms[r] = _mm_setzero_ps();              \
+        int64_t i = 0;                                                                                        \
+        for (; i + 2 <= nb; i += 2) {                                                                         \
+            _mm_prefetch((const char *)w + (size_t)i * wb + LEGACY_PF, _MM_HINT_T0);                          \
+            __m128 pe[4], po[4];                                                                              \
+            LEGACY_BLOCK(i, a, pe, HIGH, LANES);                                                              \
+            LEGACY_BLOCK(i + 1, b, po, HIGH, LANES);                                                          \
+            if (W != W50)                                                                                     \
+                for (int r = 0; r < R; r++) ms[r] = _mm_add_ps(ms[r], _mm_add_ps(pe[r], po[r]));              \
+        }                                                                                                     \
+        if (i < nb) {                                                                                         \
+            __m128 pe[4];                                                                                     \
+            LEGACY_BLOCK(i, a, pe, HIGH, LANES);                                                              \
+            if (W != W50)                                                                                     \
+                for (int r = 0; r < R; r++) ms[r] = _mm_add_ps(ms[r], pe[r]);                                 \
+        }                                                                                                     \
+        for (int r = 0; r < R; r++) {                                                                         \
+            const float s = hsum8(_mm256_add_ps(a[r], b[r]));                                                 \
+            out[r] = W == W50 ? s : s + _mm_cvtss_f32(_mm_movehdup_ps(ms[r]));                                \
+        }                                                                                                     \
+    }
+/* block i of the weight row against the R activation rows: acc[r] += P[r][0] * lanes */
+#define LEGACY_BLOCK(i, acc, P, HIGH, LANES)                                                                  \
+    do {                                                                                                      \
+        __m256i wu;                                                                                           \
+        __m128 dm;                                                                                            \
+        if (W == W41) wu = nibbles(w41[i].qs), dm = dm_f32(&w41[i].d);                                        \
+        else if (W == W51) wu = _mm256_or_si256(nibbles(w51[i].qs), HIGH(w51[i].qh)), dm = dm_f32(&w51[i].d); \
+        else wu = _mm256_or_si256(nibbles(w50[i].qs), HIGH(w50[i].qh)), dm = _mm_cvtph_ps(_mm_cvtsi32_si128(w50[i].d)); \
+        for (int r = 0; r < R; r++) {                                                                         \
+            const char *xr = x + (size_t)r * stride;                                                          \
+            const __m256i xv = _mm256_load_si256((const __m256i *)(xr + 32 * (i)));                           \
+            __m256i l;                                                                                        \
+            if (W == W50) {                                                                                   \
+                l = LANES(_mm256_load_si256((const __m256i *)(xr + 32 * nb + 32 * (i))), wu, xv);             \
+                P[r] = _mm_mul_ss(dm, _mm_load_ss((const float *)(xr + off) + (i)));                          \
+            } else {                                                                                          \
+                l = LANES(_mm256_setzero_si256(), wu, xv);                                                    \
+                P[r] = _mm_mul_ps(dm, _mm_castpd_ps(_mm_load_sd((const double *)(xr + off) + (i))));          \
+            }                                                                                                 \
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(P[r]), _mm256_cvtepi32_ps(l), acc[r]);             \
+        }                                                                                                     \
     } while (0)
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m128 pe[4], po[4];
-        LEGACY_BLOCK(i, a, pe);
-        LEGACY_BLOCK(i + 1, b, po);
-        if (W != W50)
-            for (int r = 0; r < R; r++) ms[r] = _mm_add_ps(ms[r], _mm_add_ps(pe[r], po[r]));
-    }
-    if (i < nb) {
-        __m128 pe[4];
-        LEGACY_BLOCK(i, a, pe);
-        if (W != W50)
-            for (int r = 0; r < R; r++) ms[r] = _mm_add_ps(ms[r], pe[r]);
-    }
+LEGACY_ROWS(rows_avx2, LT_AVX2, high_bits, lanes)
+LEGACY_ROWS(rows_vnni, LT_VNNI256, high_bits_v, lanes_v)
+#undef LEGACY_ROWS
 #undef LEGACY_BLOCK
-    for (int r = 0; r < R; r++) {
-        const float s = hsum8(_mm256_add_ps(a[r], b[r]));
-        out[r] = W == W50 ? s : s + _mm_cvtss_f32(_mm_movehdup_ps(ms[r]));
-    }
-}
 
-#define LEGACY_FNS(name, W)                                                                                  \
-    LT_AVX2 static float name##_dot(const void *w, const void *xq, int64_t K) {                               \
-        float o;                                                                                             \
-        rows_avx2(W, w, xq, 0, 1, NB(K), &o);                                                                \
-        return o;                                                                                            \
-    }                                                                                                        \
-    LT_AVX2 static void name##_dot4(const void *w, const char *xq, size_t stride, int R, int64_t K, float *out) { \
-        switch (R) {                                                                                         \
-        case 1: rows_avx2(W, w, xq, stride, 1, NB(K), out); break;                                           \
-        case 2: rows_avx2(W, w, xq, stride, 2, NB(K), out); break;                                           \
-        case 3: rows_avx2(W, w, xq, stride, 3, NB(K), out); break;                                           \
-        default: rows_avx2(W, w, xq, stride, 4, NB(K), out); break;                                          \
-        }                                                                                                    \
+/* dot and dot4 of weight type W on one path (rows_avx2 or rows_vnni) */
+#define LEGACY_FNS(name, TARGET, ROWS, W)                                                                     \
+    TARGET static float name##_dot(const void *w, const void *xq, int64_t K) {                                \
+        float o;                                                                                              \
+        ROWS(W, w, xq, 0, 1, NB(K), &o);                                                                      \
+        return o;                                                                                             \
+    }                                                                                                         \
+    TARGET static void name##_dot4(const void *w, const char *xq, size_t stride, int R, int64_t K, float *out) { \
+        switch (R) {                                                                                          \
+        case 1: ROWS(W, w, xq, stride, 1, NB(K), out); break;                                                 \
+        case 2: ROWS(W, w, xq, stride, 2, NB(K), out); break;                                                 \
+        case 3: ROWS(W, w, xq, stride, 3, NB(K), out); break;                                                 \
+        default: ROWS(W, w, xq, stride, 4, NB(K), out); break;                                                \
+        }                                                                                                     \
     }
-LEGACY_FNS(q4_1, W41)
-LEGACY_FNS(q5_0, W50)
-LEGACY_FNS(q5_1, W51)
+LEGACY_FNS(q4_1_avx2, LT_AVX2, rows_avx2, W41)
+LEGACY_FNS(q5_0_avx2, LT_AVX2, rows_avx2, W50)
+LEGACY_FNS(q5_1_avx2, LT_AVX2, rows_avx2, W51)
+LEGACY_FNS(q4_1_vnni, LT_VNNI256, rows_vnni, W41)
+LEGACY_FNS(q5_0_vnni, LT_VNNI256, rows_vnni, W50)
+LEGACY_FNS(q5_1_vnni, LT_VNNI256, rows_vnni, W51)
 #undef LEGACY_FNS
 
-static const lt_cpu_qdot k_q4_1_avx2 = {x1_row_bytes, quant_x1_avx2, q4_1_dot, q4_1_dot4};
-static const lt_cpu_qdot k_q5_0_avx2 = {x0_row_bytes, quant_x0_avx2, q5_0_dot, q5_0_dot4};
-static const lt_cpu_qdot k_q5_1_avx2 = {x1_row_bytes, quant_x1_avx2, q5_1_dot, q5_1_dot4};
+static const lt_cpu_qdot k_q4_1_avx2 = {x1_row_bytes, quant_x1_avx2, q4_1_avx2_dot, q4_1_avx2_dot4};
+static const lt_cpu_qdot k_q5_0_avx2 = {x0_row_bytes, quant_x0_avx2, q5_0_avx2_dot, q5_0_avx2_dot4};
+static const lt_cpu_qdot k_q5_1_avx2 = {x1_row_bytes, quant_x1_avx2, q5_1_avx2_dot, q5_1_avx2_dot4};
+static const lt_cpu_qdot k_q4_1_vnni = {x1_row_bytes, quant_x1_avx2, q4_1_vnni_dot, q4_1_vnni_dot4};
+static const lt_cpu_qdot k_q5_0_vnni = {x0_row_bytes, quant_x0_avx2, q5_0_vnni_dot, q5_0_vnni_dot4};
+static const lt_cpu_qdot k_q5_1_vnni = {x1_row_bytes, quant_x1_avx2, q5_1_vnni_dot, q5_1_vnni_dot4};
+
+/* True when the CPU has AVX-512 F/BW/VL/VNNI and LT_CPU_NO_VNNI is not set (as matmul.c: it
+ * forces the AVX2 kernels, to compare both). */
+static bool has_vnni(void) {
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+        const char *e = getenv("LT_CPU_NO_VNNI");
+        if (e && *e && strcmp(e, "0")) c = 0;
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+}
 #endif
 
 const lt_cpu_qdot *lt_cpu_qdot_legacy(lt_dtype wt, bool avx2) {
 #if LT_X86
     if (avx2) {
+        const bool v = has_vnni();
         switch (wt) {
-        case LT_Q4_1: return &k_q4_1_avx2;
-        case LT_Q5_0: return &k_q5_0_avx2;
-        case LT_Q5_1: return &k_q5_1_avx2;
+        case LT_Q4_1: return v ? &k_q4_1_vnni : &k_q4_1_avx2;
+        case LT_Q5_0: return v ? &k_q5_0_vnni : &k_q5_0_avx2;
+        case LT_Q5_1: return v ? &k_q5_1_vnni : &k_q5_1_avx2;
         default: return NULL;
         }
     }
