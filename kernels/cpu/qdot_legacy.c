@@ -10,13 +10,17 @@
  * f16 ones stand for (q8_1: d and s side by side; q8_0: d, after the per-block correction
  * described below), so the inner loop converts no activation scale. The weights' nibbles
  * (plus 16 where the 5th bit is set) are unsigned, so they multiply the signed activations
- * directly (maddubs); q5_0's offset of -16 is one subtraction of 16 * (lane sums of x), kept
+ * directly (maddubs); q5_0's offset of -16 is one addition of -16 * (lane sums of x), kept
  * in the row per block. Each row is summed in two accumulators (even and odd blocks) and
  * the min terms (d_w*d_x, m_w*s_x computed as one 2-lane product) in a third, pairwise per
  * two blocks; the 1- to 4-row forms are one inlined body, so a row's float operations do not
- * depend on how many rows are computed with it (batches equal single rows).
- * Activation bytes are identical on both paths (lt_quant_q8_1 / the dtype table's q8_0).
- * Leaves out: AVX-512 variants, GGML's round-half-even AVX2 q8_1 quantizer (lathe keeps the
+ * depend on how many rows are computed with it (batches equal single rows). Weights are
+ * prefetched 4 KiB ahead. Where the CPU has AVX-512 VL/BW/VNNI the same body runs with
+ * dpbusd and a mask move for the 5th bits (the same integers, so the same bits as AVX2;
+ * LT_CPU_NO_VNNI=1 keeps AVX2).
+ * Activation bytes are identical on every path (lt_quant_q8_1 / the dtype table's q8_0).
+ * Leaves out: 512-bit forms (two blocks per register, as matmul.c's q4_0: prefill would gain,
+ * decode is memory-bound), GGML's round-half-even AVX2 q8_1 quantizer (lathe keeps the
  * reference quantizer's bytes on every path).
  */
 #include <stdlib.h>
