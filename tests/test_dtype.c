@@ -5,7 +5,7 @@
  * of every dtype that has them: bytes and floats equal lt_math.h's scalar formulas element by
  * element, equal the CPU backend's lt_cpu_quant_row / lt_cpu_dequant_row with SIMD on and off,
  * and round trips through f32 keep f32 exact, are idempotent for f16/bf16 and stay within
- * the quantization bound for q8_0/q4_0. All 65536 f16 and bf16 bit patterns widen as the
+ * the quantization bound for q8_0/q4_0/q4_1/q5_0/q5_1. All 65536 f16 and bf16 bit patterns widen as the
  * formulas say. Leaves out: the aborts on i32 / invalid dtypes (they end the process).
  */
 #include <math.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/base/dtype.h"
+#include "core/base/quants.h"
 #include "kernels/cpu/lt_cpu.h"
 #include "testutil.h"
 
@@ -127,6 +128,16 @@ static void formula_from_f32(lt_dtype t, const float *x, void *row) {
         case LT_Q4_0:
             if (i % LT_QK4_0 == 0) lt_quant_q4_0(x + i, (lt_block_q4_0 *)row + i / LT_QK4_0);
             break;
+        /* GGML's reference quantizers (quants.h; test_quants checks them against GGML), block by block */
+        case LT_Q4_1:
+            if (i % LT_QK32 == 0) lt_quantize_row_q4_1(x + i, (lt_block_q4_1 *)row + i / LT_QK32, LT_QK32);
+            break;
+        case LT_Q5_0:
+            if (i % LT_QK32 == 0) lt_quantize_row_q5_0(x + i, (lt_block_q5_0 *)row + i / LT_QK32, LT_QK32);
+            break;
+        case LT_Q5_1:
+            if (i % LT_QK32 == 0) lt_quantize_row_q5_1(x + i, (lt_block_q5_1 *)row + i / LT_QK32, LT_QK32);
+            break;
         default: break;
         }
     }
@@ -141,6 +152,9 @@ static void formula_to_f32(lt_dtype t, const void *row, float *y) {
         case LT_BF16: y[i] = lt_bf16_to_f32(((const uint16_t *)row)[i]); break;
         case LT_Q8_0: y[i] = lt_q8_0_get((const lt_block_q8_0 *)row + i / LT_QK8_0, (int)(i % LT_QK8_0)); break;
         case LT_Q4_0: y[i] = lt_q4_0_get((const lt_block_q4_0 *)row + i / LT_QK4_0, (int)(i % LT_QK4_0)); break;
+        case LT_Q4_1:
+        case LT_Q5_0:
+        case LT_Q5_1: y[i] = lt_quants_get(t, row, i); break;
         default: break;
         }
     }
@@ -207,13 +221,23 @@ static void test_rows(void) {
             } else {
                 int bad = 0;
                 for (int b = 0; b < NB; b++) {
-                    double amax = 0;
-                    for (int j = 0; j < 32; j++) amax = fmax(amax, fabs(x[b * 32 + j]));
-                    /* half a step (q8_0, amax/127) or one step (q4_0, amax/8), plus the f16
-                       rounding of the scale (half an ulp, or 2^-25 where subnormal) per step */
-                    double step = t == LT_Q8_0 ? amax / 127 : amax / 8, steps = t == LT_Q8_0 ? 127 : 8;
-                    double ds = fmax(step * ldexp(1, -11), ldexp(1, -25));
-                    double bound = ((t == LT_Q8_0 ? 0.5 : 1.0) * step + steps * ds) * (1 + 1e-6) + 1e-30;
+                    double amax = 0, mn = INFINITY, mx = -INFINITY;
+                    for (int j = 0; j < 32; j++) {
+                        amax = fmax(amax, fabs(x[b * 32 + j]));
+                        mn = fmin(mn, x[b * 32 + j]), mx = fmax(mx, x[b * 32 + j]);
+                    }
+                    /* half a step (q8_0: amax/127; q4_1, q5_1: (max - min)/15 or /31) or one step
+                       (q4_0, q5_0: amax/8 or /16, the value opposite the max is clipped), plus the
+                       f16 rounding of the scale (half an ulp, or 2^-25 where subnormal) per step and,
+                       for the types with a min, that of the min */
+                    const bool mins = t == LT_Q4_1 || t == LT_Q5_1;
+                    if (mins && fabs(mn) >= 65520) continue; /* GGML's f16 min overflows to inf */
+                    const double steps = t == LT_Q8_0 ? 127 : t == LT_Q4_0 ? 8 : t == LT_Q4_1 ? 15 : t == LT_Q5_0 ? 16 : 31;
+                    const double step = (mins ? mx - mn : amax) / steps;
+                    const double ds = fmax(step * ldexp(1, -11), ldexp(1, -25));
+                    const double dm = mins ? fmax(fabs(mn) * ldexp(1, -11), ldexp(1, -25)) : 0.0;
+                    const double half = t == LT_Q4_0 || t == LT_Q5_0 ? 1.0 : 0.5;
+                    double bound = (half * step + steps * ds + dm) * (1 + 1e-6) + 1e-30;
                     for (int j = 0; j < 32; j++) bad += fabs((double)y[b * 32 + j] - x[b * 32 + j]) > bound;
                 }
                 CHECKF(bad == 0, "%s: %d values off by more than the quantization bound (rep %d)", d->name, bad, rep);

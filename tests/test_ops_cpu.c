@@ -10,10 +10,11 @@
  * Tolerances (relative to max |reference|):
  *   matmul f32/f16/bf16: 1e-5 (the weights are exact in f32; only f32 accumulation error,
  *     ~K * 2^-24 / sqrt(K) for K up to 2059; observed <= 1.4e-6).
- *   matmul q8_0/q4_0: 2e-6 against the product of the dequantized weights and the activations
- *     as quantized to q8_0 (block sums are exact integers; only the f32 scaling and
- *     accumulation round; observed ~1.3e-7), and 3e-2 against the unquantized activations
- *     (q8_0 rounding of x is up to 1/254 of each block's max; observed ~9e-3).
+ *   matmul q8_0/q4_0/q4_1/q5_0/q5_1: 2e-6 against the product of the dequantized weights and
+ *     the activations as quantized to the weight type's partner, q8_0 or q8_1 (for q4_1/q5_1
+ *     the min times the block's f16 sum s, as GGML; block sums are exact integers; only the
+ *     f32 scaling and accumulation round; observed <= 5e-7), and 3e-2 against the unquantized
+ *     activations (q8_0 rounding of x is up to 1/254 of each block's max; observed ~9e-3).
  *   rmsnorm, silu_mul, rope, attention: 2e-6 (observed <= 2.6e-7); add: 2e-7.
  * With LT_BENCH=1 it also prints matvec GB/s per dtype and pool overhead (no checks).
  */
@@ -77,7 +78,39 @@ static void ref_quant_q4_0(const float *x, lt_block_q4_0 *y, int64_t n) {
     }
 }
 
-/* naive dequantization into doubles */
+/* GGML quantize_row_q8_1_ref (the activations of q4_1 / q5_1 weights): q8_0's bytes plus
+ * s = f16(d * sum of the block's q) */
+static void ref_quant_q8_1(const float *x, lt_block_q8_1 *y, int64_t n) {
+    for (int64_t i = 0; i < n / 32; i++) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[i * 32 + j]));
+        const float d = amax / 127;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = lt_f32_to_f16(d);
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            y[i].qs[j] = (int8_t)roundf(x[i * 32 + j] * id);
+            sum += y[i].qs[j];
+        }
+        y[i].s = lt_f32_to_f16((float)sum * d);
+    }
+}
+
+/* the types whose blocks carry a min (their activation partner is q8_1) and that min of block b
+ * (bytes 2..3 after the f16 scale) */
+static bool has_min(lt_dtype t) { return t == LT_Q4_1 || t == LT_Q5_1; }
+static double ref_min(lt_dtype t, const void *row, int64_t b) {
+    const uint8_t *blk = (const uint8_t *)row + b * (t == LT_Q4_1 ? 20 : 24);
+    return h2d((uint16_t)(blk[2] | blk[3] << 8));
+}
+
+/* the 5-bit value of element j of a q5_0 / q5_1 block whose qh starts at qh and qs at qs */
+static int ref_q5(const uint8_t *qh, const uint8_t *qs, int j) {
+    const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    return (j < 16 ? (qs[j] & 15) : (qs[j - 16] >> 4)) | (int)((h >> j & 1) << 4);
+}
+
+/* naive dequantization into doubles (exact: d * q + m; GGML's f32 formula rounds this once) */
 static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n; i++) {
@@ -101,6 +134,24 @@ static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
             int j = (int)(i % 32);
             int q = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
             dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * (q - 8);
+            break;
+        }
+        case LT_Q4_1: {
+            const uint8_t *blk = b + (i / 32) * 20;
+            int j = (int)(i % 32);
+            int q = j < 16 ? (blk[4 + j] & 15) : (blk[4 + j - 16] >> 4);
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * q + h2d((uint16_t)(blk[2] | blk[3] << 8));
+            break;
+        }
+        case LT_Q5_0: {
+            const uint8_t *blk = b + (i / 32) * 22;
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * (ref_q5(blk + 2, blk + 6, (int)(i % 32)) - 16);
+            break;
+        }
+        case LT_Q5_1: {
+            const uint8_t *blk = b + (i / 32) * 24;
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * ref_q5(blk + 4, blk + 8, (int)(i % 32)) +
+                     h2d((uint16_t)(blk[2] | blk[3] << 8));
             break;
         }
         default: break;
@@ -248,6 +299,15 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     lt_test_fill(&r, x, T * K, 1.0f);
     lt_test_fill(&r, wf, N * K, 0.1f);
     lt_test_fill(&r, bias, N, 1.0f);
+    if (wt != LT_F32 && wt != LT_F16 && wt != LT_BF16 && K >= 64)
+        for (int64_t t = 0; t < T; t++) {
+            /* activation blocks that catch a wrong roundf (d = 1: x * id = x; ties go away from
+               zero, 0.49999997 down) and an all-zero block (d = 0) */
+            const float edge[8] = {127.0f, 0.49999997f, 2.5f, -2.5f, -0.5f, 0.5f, 126.5f, -1.5f};
+            memcpy(x + t * K, edge, sizeof edge);
+            for (int j = 8; j < 32; j++) x[t * K + j] = (float)((j * 37 + (int)t) % 201 - 100) + 0.25f;
+            memset(x + t * K + 32, 0, 32 * sizeof *x);
+        }
     size_t wrow = lt_row_bytes(wt, K);
     char *w = malloc(N * wrow + 1);
     for (int64_t n = 0; n < N; n++) lt_cpu_quant_row(wt, wf + n * K, w + n * wrow, K);
@@ -255,9 +315,24 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     double *wd = malloc(N * K * sizeof *wd), *xd = malloc(T * K * sizeof *xd), *xqd = malloc(T * K * sizeof *xqd);
     for (int64_t n = 0; n < N; n++) ref_dequant(wt, w + n * wrow, wd + n * K, K);
     for (int64_t i = 0; i < T * K; i++) xd[i] = x[i];
-    const bool quant = wt == LT_Q8_0 || wt == LT_Q4_0;
-    if (quant) {
-        lt_block_q8_0 *xq = malloc(K / 32 * sizeof *xq);
+    /* quantized weights dot activations quantized to their partner: q8_1 for the types with a
+       min (whose part m * sum(x) GGML takes as m * s, s = the q8_1 block's f16 d * sum(q)),
+       q8_0 for the others */
+    const bool quant = wt != LT_F32 && wt != LT_F16 && wt != LT_BF16, mins = has_min(wt);
+    const int64_t nb = K / 32;
+    double *xs = calloc(T * nb + 1, sizeof *xs), *wm = calloc(N * nb + 1, sizeof *wm);
+    if (mins) {
+        lt_block_q8_1 *xq = malloc(nb * sizeof *xq);
+        for (int64_t t = 0; t < T; t++) {
+            ref_quant_q8_1(x + t * K, xq, K);
+            for (int64_t k = 0; k < K; k++) xqd[t * K + k] = h2d(xq[k / 32].d) * xq[k / 32].qs[k % 32];
+            for (int64_t b = 0; b < nb; b++) xs[t * nb + b] = h2d(xq[b].s);
+        }
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t b = 0; b < nb; b++) wm[n * nb + b] = ref_min(wt, w + n * wrow, b);
+        free(xq);
+    } else if (quant) {
+        lt_block_q8_0 *xq = malloc(nb * sizeof *xq);
         for (int64_t t = 0; t < T; t++) {
             ref_quant_q8_0(x + t * K, xq, K);
             ref_dequant(LT_Q8_0, xq, xqd + t * K, K);
@@ -270,7 +345,11 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     for (int64_t t = 0; t < T; t++)
         for (int64_t n = 0; n < N; n++) {
             double s = 0, s2 = 0;
-            for (int64_t k = 0; k < K; k++) s += xqd[t * K + k] * wd[n * K + k], s2 += xd[t * K + k] * wd[n * K + k];
+            for (int64_t k = 0; k < K; k++) {
+                const double m = mins ? wm[n * nb + k / 32] : 0.0; /* d * q = value - m, exactly */
+                s += xqd[t * K + k] * (wd[n * K + k] - m), s2 += xd[t * K + k] * wd[n * K + k];
+            }
+            for (int64_t b = 0; mins && b < nb; b++) s += wm[n * nb + b] * xs[t * nb + b];
             ref[t * N + n] = s + (with_bias ? bias[n] : 0);
             ref_x[t * N + n] = s2 + (with_bias ? bias[n] : 0);
         }
@@ -311,26 +390,34 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     }
     for (int nt = 1; nt <= 3; nt++) free(y[nt]);
     free(ys), free(x), free(wf), free(bias), free(w), free(wd), free(xd), free(xqd), free(ref), free(ref_x);
+    free(xs), free(wm);
 }
 
 static void test_matmul(void) {
-    const lt_dtype ts[5] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
+    const lt_dtype ts[8] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_1, LT_Q5_0, LT_Q5_1};
     const int64_t Ts[5] = {1, 3, 8, 17, 70};
     uint64_t seed = 100;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 8; i++)
         for (int j = 0; j < 5; j++) {
-            bool quant = ts[i] == LT_Q8_0 || ts[i] == LT_Q4_0;
+            bool quant = i >= 3;
             check_matmul(ts[i], Ts[j], 37, quant ? 96 : 99, j % 2 == 0, seed++);
             check_matmul(ts[i], Ts[j], 301, 160, j % 2 == 1, seed++);
         }
     check_matmul(LT_Q8_0, 2, 513, 1024, true, seed++);
     check_matmul(LT_F16, 1, 257, 2048 + 8 + 3, false, seed++);
+    /* q4_1 / q5_0 / q5_1 (qdot_legacy.c): every batch size to 9 (tiles of 4 rows, then 1 to 3),
+       and long rows with an odd number of blocks */
+    const int64_t Tq[6] = {2, 4, 5, 6, 7, 9};
+    for (int i = 5; i < 8; i++) {
+        for (int j = 0; j < 6; j++) check_matmul(ts[i], Tq[j], 37, j % 2 ? 96 : 160, j % 2 == 0, seed++);
+        check_matmul(ts[i], 2, 513, 1024 + 32, true, seed++);
+    }
 }
 
 /* ---- get_rows, rmsnorm, rope, silu_mul, add, argmax, kv_store --------------------------------------- */
 
 static void test_get_rows(void) {
-    const lt_dtype ts[5] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
+    const lt_dtype ts[8] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_1, LT_Q5_0, LT_Q5_1};
     lt_test_rng r;
     lt_test_rng_seed(&r, 21);
     const int64_t R = 50, D = 2048 + 64; /* large enough to use the pool */
@@ -340,7 +427,7 @@ static void test_get_rows(void) {
     int32_t ids[20];
     for (int i = 0; i < 20; i++) ids[i] = (int32_t)(lt_test_u32(&r) % R);
     ids[3] = 0, ids[4] = R - 1;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 8; k++) {
         size_t rb = lt_row_bytes(ts[k], D);
         char *tab = malloc(R * rb);
         for (int64_t i = 0; i < R; i++) lt_cpu_quant_row(ts[k], tf + i * D, tab + i * rb, D);
@@ -349,7 +436,8 @@ static void test_get_rows(void) {
             int bad = 0;
             for (int i = 0; i < 20; i++) {
                 ref_dequant(ts[k], tab + ids[i] * rb, yd, D);
-                for (int64_t j = 0; j < D; j++) bad += (double)y[i * D + j] != yd[j];
+                /* GGML's f32 formulas round the exact value once (d * q is exact in f32) */
+                for (int64_t j = 0; j < D; j++) bad += y[i * D + j] != (float)yd[j];
             }
             CHECKF(bad == 0, "get_rows %s (%d threads): %d values differ", lt_dtype_name(ts[k]), nt, bad);
         }
@@ -793,7 +881,7 @@ static void noop_job(void *arg, int ith, int nth) { (void)arg; }
 /* matvec GB/s over copies of the weight that together exceed the L3 cache (as a real
  * model's layers do), and T=64 GFLOP/s; LT_BENCH_DT=q8_0 limits it to one dtype */
 static void bench(void) {
-    const lt_dtype ts[5] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
+    const lt_dtype ts[8] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_1, LT_Q5_0, LT_Q5_1};
     const int64_t Ns[3] = {4096, 11008, 576}, Ks[3] = {4096, 4096, 576};
     const char *only = getenv("LT_BENCH_DT");
     lt_test_rng r;
@@ -806,7 +894,7 @@ static void bench(void) {
         for (int i = 0; i < 20000; i++) lt_pool_run(g_pools[nt], noop_job, NULL);
         printf("pool %d threads: %.2f us per run\n", nt, (now_s() - t0) / 20000 * 1e6);
     }
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 8; k++) {
         if (only && strcmp(only, lt_dtype_name(ts[k]))) continue;
         for (int a = 0; a < 3; a++) {
             int64_t N = Ns[a], K = Ks[a];

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "cpu.h"
+#include "quants.h"
 #include "status.h"
 
 /* ---- row conversions --------------------------------------------------------------------- */
@@ -156,9 +157,9 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_Q8_0, "q8_0", 8, NULL, q8_0_to_f32, q8_0_from_f32),
     ROW(LT_Q4_0, "q4_0", 2, NULL, q4_0_to_f32, q4_0_from_f32),
     ROW(LT_I32, "i32", -1, NULL, NULL, NULL),
-    ROW(LT_Q4_1, "q4_1", 3, NULL, q4_1_to_f32, NULL),
-    ROW(LT_Q5_0, "q5_0", 6, NULL, q5_0_to_f32, NULL),
-    ROW(LT_Q5_1, "q5_1", 7, NULL, q5_1_to_f32, NULL),
+    ROW(LT_Q4_1, "q4_1", 3, NULL, q4_1_to_f32, lt_quantize_row_q4_1),
+    ROW(LT_Q5_0, "q5_0", 6, NULL, q5_0_to_f32, lt_quantize_row_q5_0),
+    ROW(LT_Q5_1, "q5_1", 7, NULL, q5_1_to_f32, lt_quantize_row_q5_1),
     ROW(LT_IQ4_NL, "iq4_nl", 20, NULL, iq4_nl_to_f32, NULL),
     ROW(LT_Q2_K, "q2_K", 10, NULL, q2_K_to_f32, NULL),
     ROW(LT_Q3_K, "q3_K", 11, NULL, q3_K_to_f32, NULL),
