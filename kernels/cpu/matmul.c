@@ -221,6 +221,11 @@ LT_AVX2 static inline __m256 q4_block(__m256i wu, const lt_block_q8_0 *xq, const
     const float *sc = (const float *)((row) + xq_sc_off(nb, CORR));                            \
     (void)corr
 
+/* Quantized weight rows are prefetched this far ahead into L1 in the one-row kernels: one
+ * thread's stream of a DRAM-resident matrix then runs about twice as fast (the same measured
+ * for the lt_quants.h types, qdot_legacy.c). The arithmetic is unchanged. */
+#define Q_PF 4096
+
 /* One row: two accumulators over alternate blocks. The 4-row forms below do exactly the
  * same operations per row (so a row's result does not depend on T). */
 #define DOT1(NAME, WT, BLOCK, CORR)                                                              \
@@ -229,6 +234,7 @@ LT_AVX2 static inline __m256 q4_block(__m256i wu, const lt_block_q8_0 *xq, const
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                \
         int64_t i = 0;                                                                           \
         for (; i + 2 <= nb; i += 2) {                                                            \
+            _mm_prefetch((const char *)(w + i) + Q_PF, _MM_HINT_T0); /* never faults */        \
             a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(w[i].d) * sc[i]), BLOCK(i), a0);          \
             a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(w[i + 1].d) * sc[i + 1]), BLOCK(i + 1), a1); \
         }                                                                                        \
@@ -408,7 +414,11 @@ LT_VNNI static inline __attribute__((always_inline)) void vnni_rows(const char *
     __m512 acc[VNNI_RT];
     for (int r = 0; r < RT; r++) acc[r] = _mm512_setzero_ps();
     const int64_t np = nb / 2;
-    for (int64_t p = 0; p < np; p++) VNNI_STEP(p, false);
+    const size_t wb = Q4 ? sizeof *w4 : sizeof *w8;
+    for (int64_t p = 0; p < np; p++) {
+        _mm_prefetch((const char *)w + (size_t)(2 * p) * wb + Q_PF, _MM_HINT_T0); /* never faults */
+        VNNI_STEP(p, false);
+    }
     if (nb & 1) VNNI_STEP(np, true);
     const __m512i de = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     for (int r = 0; r < RT; r++) {
