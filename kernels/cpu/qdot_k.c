@@ -11,12 +11,15 @@
  * nibbles of 64 weight bytes, then the high ones) and the sums are per 32 elements (the mins'
  * sub-blocks); for q6_K both are in element order, sums per 16.
  *
- * Three paths, chosen at run time: portable C, AVX2 (one weight super-block unpacked once for up to
- * 4 activation rows) and AVX-512 (BW, VL, VNNI: 64 levels per instruction, scales applied by
- * vpdpwssd), the latter where lt_cpu_has_vnni says so. Within a path, dot and dot4 are one body
- * (k*_R below) instantiated for 1..4 rows, so a row's float operations never depend on how many
- * rows share the call. The paths differ from each other in the order of their f32 additions only.
- * Leaves out: row-interleaved repacking (GGML's q4_K_8x8), AVX-VNNI without AVX-512.
+ * Three paths, chosen at run time: portable C, AVX2 (GGML's lanes and f32 operations; q4_K and
+ * q6_K give the bits of GGML's AVX2 vec_dot) and AVX-512 (BW, VL, VNNI: vpdpbusd sums of 4
+ * products packed to words, sub-block scales applied by vpdpwssd), the latter where
+ * lt_cpu_has_vnni says so. Within a path, dot and dot4 are one body (*_R below) instantiated for
+ * 1..4 rows (a weight super-block unpacked once for all of them), so a row's float operations
+ * never depend on how many rows share the call. The paths differ from each other in the order of
+ * their f32 additions only. Weights are prefetched 2 KiB ahead (decode streams them from DRAM).
+ * Leaves out: row-interleaved repacking (GGML's q4_K_8x8), AVX-VNNI without AVX-512, tiles of
+ * more than 4 activation rows.
  */
 #include <string.h>
 
