@@ -15,6 +15,8 @@
  *     the min times the block's f16 sum s, as GGML; block sums are exact integers; only the
  *     f32 scaling and accumulation round; observed <= 5e-7), and 3e-2 against the unquantized
  *     activations (q8_0 rounding of x is up to 1/254 of each block's max; observed ~9e-3).
+ *   matmul q4_K/q5_K/q6_K: the same bounds, against activations quantized to q8_K (observed
+ *     <= 5e-7: the mins' sum is subtracted in f32, so a little more cancellation).
  *   rmsnorm, silu_mul, rope, attention: 2e-6 (observed <= 2.6e-7); add: 2e-7.
  * With LT_BENCH=1 it also prints matvec GB/s per dtype and pool overhead (no checks).
  */
@@ -25,6 +27,7 @@
 
 #include "core/base/alloc.h"
 #include "core/backend/backend.h"
+#include "kernels/cpu/cpu_impl.h" /* lt_cpu_quant_q8_K, the K-quants' activation quantizer */
 #include "kernels/cpu/lt_cpu.h"
 #include "testutil.h"
 
@@ -154,10 +157,34 @@ static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
                      h2d((uint16_t)(blk[2] | blk[3] << 8));
             break;
         }
+        case LT_Q4_K:
+        case LT_Q5_K: { /* d * scale * q - dmin * min, 6-bit scale/min pairs packed as GGML packs them */
+            const bool five = t == LT_Q5_K;
+            const uint8_t *blk = b + (i / 256) * (five ? 176 : 144);
+            const int j = (int)(i % 256), c = j / 64, h = (j % 64) / 32, l = j % 32, s = 2 * c + h;
+            const uint8_t *sc = blk + 4, *qh = blk + 16, *qs = blk + (five ? 48 : 16);
+            const int scale = s < 4 ? sc[s] & 63 : (sc[s + 4] & 15) | ((sc[s - 4] >> 6) << 4);
+            const int min = s < 4 ? sc[s + 4] & 63 : (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
+            int q = (qs[32 * c + l] >> (4 * h)) & 15;
+            if (five) q += ((qh[l] >> s) & 1) << 4;
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * scale * q - h2d((uint16_t)(blk[2] | blk[3] << 8)) * min;
+            break;
+        }
+        case LT_Q6_K: { /* d * scale * (q - 32), 4 low bits in ql, 2 high bits in qh */
+            const uint8_t *blk = b + (i / 256) * 210, *ql = blk, *qh = blk + 128;
+            const int8_t *sc = (const int8_t *)(blk + 192);
+            const int j = (int)(i % 256), n = j / 128, part = (j % 128) / 32, l = j % 32;
+            const int lo = (ql[64 * n + 32 * (part % 2) + l] >> (4 * (part / 2))) & 15;
+            const int hi = (qh[32 * n + l] >> (2 * part)) & 3;
+            dst[i] = h2d((uint16_t)(blk[208] | blk[209] << 8)) * sc[j / 16] * ((lo | hi << 4) - 32);
+            break;
+        }
         default: break;
         }
     }
 }
+
+static bool is_kquant(lt_dtype t) { return t == LT_Q4_K || t == LT_Q5_K || t == LT_Q6_K; }
 
 static void set_threads_simd(bool simd) { lt_cpu_set_simd(simd); }
 
@@ -227,6 +254,34 @@ static void test_half(void) {
 }
 
 /* ---- quantization ------------------------------------------------------------------------------- */
+
+/* The K-quants' activation quantizer (AVX2 and portable) writes the bytes of lt_quant_q8_K, which
+ * test_quants checks against GGML's quantize_row_q8_K_ref: random blocks at three scales, an
+ * all-zero block, the largest magnitude twice with both signs (the first one is the max), and
+ * exact .5 ties for nearest_int (iscale = -2). */
+static void test_quant_q8_K(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 5);
+    const int64_t n = 256 * 12;
+    float *x = malloc(n * sizeof *x);
+    lt_block_q8_K *q = malloc(n / 256 * sizeof *q), *qr = malloc(n / 256 * sizeof *qr);
+    for (int rep = 0; rep < 3; rep++) {
+        lt_test_fill(&r, x, n, rep == 0 ? 1.0f : rep == 1 ? 1e-3f : 40.0f);
+        for (int j = 0; j < 256; j++) x[j] = 0.0f;
+        x[256 + 17] = -9.5f, x[256 + 200] = 9.5f;
+        for (int j = 0; j < 256; j++) x[512 + j] = (float)(j - 128) * 0.25f;
+        x[512] = 63.5f;
+        for (int64_t b = 0; b < n / 256; b++) lt_quant_q8_K(x + 256 * b, qr + b);
+        for (int simd = 0; simd < 2; simd++) {
+            set_threads_simd(simd);
+            memset(q, 0x55, n / 256 * sizeof *q);
+            lt_cpu_quant_q8_K(x, q, n);
+            CHECKF(same_bits(q, qr, n / 256 * sizeof *q), "q8_K differs from lt_quant_q8_K (simd %d, scale %d)", simd, rep);
+        }
+        set_threads_simd(true);
+    }
+    free(x), free(q), free(qr);
+}
 
 static void test_quant(void) {
     lt_test_rng r;
@@ -321,7 +376,14 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     const bool quant = wt != LT_F32 && wt != LT_F16 && wt != LT_BF16, mins = has_min(wt);
     const int64_t nb = K / 32;
     double *xs = calloc(T * nb + 1, sizeof *xs), *wm = calloc(N * nb + 1, sizeof *wm);
-    if (mins) {
+    if (is_kquant(wt)) { /* the K-quants multiply activations quantized to q8_K (checked against GGML by test_quants) */
+        lt_block_q8_K xq;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t k = 0; k < K; k += 256) {
+                lt_quant_q8_K(x + t * K + k, &xq);
+                for (int j = 0; j < 256; j++) xqd[t * K + k + j] = (double)xq.d * xq.qs[j];
+            }
+    } else if (mins) {
         lt_block_q8_1 *xq = malloc(nb * sizeof *xq);
         for (int64_t t = 0; t < T; t++) {
             ref_quant_q8_1(x + t * K, xq, K);
@@ -412,6 +474,16 @@ static void test_matmul(void) {
         for (int j = 0; j < 6; j++) check_matmul(ts[i], Tq[j], 37, j % 2 ? 96 : 160, j % 2 == 0, seed++);
         check_matmul(ts[i], 2, 513, 1024 + 32, true, seed++);
     }
+    /* the K-quants (K a multiple of 256): every batch size up to 9 (tiles of 4 and their
+       remainders), 17 and 70 */
+    const lt_dtype kt[3] = {LT_Q4_K, LT_Q5_K, LT_Q6_K};
+    const int64_t kT[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 70};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 11; j++) {
+            check_matmul(kt[i], kT[j], 37, 256, j % 2 == 0, seed++);
+            check_matmul(kt[i], kT[j], 301, 768, j % 2 == 1, seed++);
+        }
+    check_matmul(LT_Q4_K, 1, 2048, 4096, false, seed++);
 }
 
 /* ---- get_rows, rmsnorm, rope, silu_mul, add, argmax, kv_store --------------------------------------- */
@@ -881,7 +953,8 @@ static void noop_job(void *arg, int ith, int nth) { (void)arg; }
 /* matvec GB/s over copies of the weight that together exceed the L3 cache (as a real
  * model's layers do), and T=64 GFLOP/s; LT_BENCH_DT=q8_0 limits it to one dtype */
 static void bench(void) {
-    const lt_dtype ts[8] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_1, LT_Q5_0, LT_Q5_1};
+    const lt_dtype ts[11] = {LT_F32,  LT_F16,  LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_1,
+                             LT_Q5_0, LT_Q5_1, LT_Q4_K, LT_Q5_K, LT_Q6_K};
     const int64_t Ns[3] = {4096, 11008, 576}, Ks[3] = {4096, 4096, 576};
     const char *only = getenv("LT_BENCH_DT");
     lt_test_rng r;
@@ -894,10 +967,11 @@ static void bench(void) {
         for (int i = 0; i < 20000; i++) lt_pool_run(g_pools[nt], noop_job, NULL);
         printf("pool %d threads: %.2f us per run\n", nt, (now_s() - t0) / 20000 * 1e6);
     }
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < (int)(sizeof ts / sizeof *ts); k++) {
         if (only && strcmp(only, lt_dtype_name(ts[k]))) continue;
         for (int a = 0; a < 3; a++) {
             int64_t N = Ns[a], K = Ks[a];
+            if (K % lt_dtype_block(ts[k])) continue;
             size_t rb = lt_row_bytes(ts[k], K), mat = N * rb;
             int copies = (int)((256u << 20) / mat) + 1;
             char *w = malloc(mat * copies);
@@ -948,6 +1022,7 @@ int main(void) {
     test_pool();
     test_half();
     test_quant();
+    test_quant_q8_K();
     test_matmul();
     test_get_rows();
     test_rmsnorm();
