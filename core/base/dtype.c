@@ -160,7 +160,7 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_Q5_0, "q5_0", 6, NULL, q5_0_to_f32, NULL),
     ROW(LT_Q5_1, "q5_1", 7, NULL, q5_1_to_f32, NULL),
     ROW(LT_IQ4_NL, "iq4_nl", 20, NULL, iq4_nl_to_f32, lt_quantize_row_iq4_nl),
-    ROW(LT_Q2_K, "q2_K", 10, NULL, q2_K_to_f32, NULL),
+    ROW(LT_Q2_K, "q2_K", 10, NULL, q2_K_to_f32, lt_quantize_row_q2_K),
     ROW(LT_Q3_K, "q3_K", 11, NULL, q3_K_to_f32, lt_quantize_row_q3_K),
     ROW(LT_Q4_K, "q4_K", 12, NULL, q4_K_to_f32, lt_quantize_row_q4_K),
     ROW(LT_Q5_K, "q5_K", 13, NULL, q5_K_to_f32, lt_quantize_row_q5_K),

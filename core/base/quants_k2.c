@@ -6,16 +6,61 @@
  * byte-identical (tests/test_quants.c checks them against GGML's own output).
  * Leaves out: the importance-matrix variants (quantize_row_*_impl with quant_weights).
  */
-#include "quants.h"
-
 #include <math.h>
 #include <string.h>
 
-#include "kernels/lt_math.h"
+#include "quants.h"
+#include "quants_impl.h"
 
-#define GROUP_MAX_EPS 1e-15f /* GGML's: a group whose largest magnitude is below this is all zero */
+/* The 2-bit planes of a K-quant super-block: byte l of each 32-byte group holds elements l,
+ * l+32, l+64, l+96 of its 128 (levels 0..3). */
+static void pack_2bit(const uint8_t *L, uint8_t *qs) {
+    for (int j = 0; j < LT_QK_K; j += 128)
+        for (int l = 0; l < 32; l++)
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+}
 
-static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+/* ---- q2_K ----------------------------------------------------------------------------------- */
+
+static void quantize_q2_K_block(const float *x, lt_block_q2_K *y) {
+    uint8_t L[LT_QK_K], Laux[16];
+    float weights[16], mins[LT_QK_K / 16], scales[LT_QK_K / 16];
+    const float q4scale = 15.f;
+    float max_scale = 0, max_min = 0; /* the min is subtracted, so scales are never negative */
+    for (int j = 0; j < LT_QK_K / 16; j++) {
+        for (int l = 0; l < 16; l++) weights[l] = fabsf(x[16 * j + l]);
+        scales[j] = lt_make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    if (max_scale > 0) {
+        const float iscale = q4scale / max_scale;
+        for (int j = 0; j < LT_QK_K / 16; j++) y->scales[j] = (uint8_t)lt_nearest_int(iscale * scales[j]);
+        y->d = lt_f32_to_f16(max_scale / q4scale);
+    } else {
+        for (int j = 0; j < LT_QK_K / 16; j++) y->scales[j] = 0;
+        y->d = lt_f32_to_f16(0.f);
+    }
+    if (max_min > 0) {
+        const float iscale = q4scale / max_min;
+        for (int j = 0; j < LT_QK_K / 16; j++) y->scales[j] |= (uint8_t)(lt_nearest_int(iscale * mins[j]) << 4);
+        y->dmin = lt_f32_to_f16(max_min / q4scale);
+    } else {
+        y->dmin = lt_f32_to_f16(0.f);
+    }
+    for (int j = 0; j < LT_QK_K / 16; j++) {
+        const float d = lt_f16_to_f32(y->d) * (float)(y->scales[j] & 0xF);
+        if (d == 0.0f) continue; /* keeps make_qkx2_quants' levels, as GGML does */
+        const float dm = lt_f16_to_f32(y->dmin) * (float)(y->scales[j] >> 4);
+        for (int i = 0; i < 16; i++) L[16 * j + i] = (uint8_t)lt_qclamp(lt_nearest_int((x[16 * j + i] + dm) / d), 0, 3);
+    }
+    pack_2bit(L, y->qs);
+}
+
+void lt_quantize_row_q2_K(const float *x, void *y, int64_t n) {
+    lt_block_q2_K *b = y;
+    for (int64_t i = 0; i < n / LT_QK_K; i++) quantize_q2_K_block(x + i * LT_QK_K, b + i);
+}
 
 /* ---- q3_K ----------------------------------------------------------------------------------- */
 
@@ -30,14 +75,14 @@ static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
             max = x[i];
         }
     }
-    if (amax < GROUP_MAX_EPS) {
+    if (amax < LT_GROUP_MAX_EPS) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
     }
     const float iscale = (float)-nmax / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        const int l = clampi(lt_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        const int l = lt_qclamp(lt_nearest_int(iscale * x[i]), -nmax, nmax - 1);
         L[i] = (int8_t)l;
         const float w = x[i] * x[i];
         sumlx += w * x[i] * (float)l;
@@ -50,7 +95,7 @@ static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
             float slx = sumlx - w * x[i] * (float)L[i];
             if (slx > 0) {
                 float sl2 = suml2 - w * (float)L[i] * (float)L[i];
-                const int nl = clampi(lt_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+                const int nl = lt_qclamp(lt_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
                 if (nl != L[i]) {
                     slx += w * x[i] * (float)nl;
                     sl2 += w * (float)nl * (float)nl;
@@ -67,14 +112,6 @@ static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
     }
     for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
-}
-
-/* The 2-bit planes of a K-quant super-block: byte l of each 32-byte group holds elements l,
- * l+32, l+64, l+96 of its 128 (levels 0..3). */
-static void pack_2bit(const uint8_t *L, uint8_t *qs) {
-    for (int j = 0; j < LT_QK_K; j += 128)
-        for (int l = 0; l < 32; l++)
-            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
 }
 
 static void quantize_q3_K_block(const float *x, lt_block_q3_K *y) {
@@ -94,7 +131,7 @@ static void quantize_q3_K_block(const float *x, lt_block_q3_K *y) {
         const float iscale = -32.f / max_scale;
         for (int j = 0; j < LT_QK_K / 16; j++) {
             int8_t l = (int8_t)lt_nearest_int(iscale * scales[j]);
-            l = (int8_t)(clampi(l, -32, 31) + 32);
+            l = (int8_t)(lt_qclamp(l, -32, 31) + 32);
             if (j < 8) y->scales[j] = (uint8_t)(l & 0xF);
             else y->scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
             l >>= 4;
@@ -108,7 +145,7 @@ static void quantize_q3_K_block(const float *x, lt_block_q3_K *y) {
     for (int j = 0; j < LT_QK_K / 16; j++) {
         const float d = d16 * (float)(lt_q3_K_scale(y->scales, j) - 32);
         if (d == 0.0f) continue; /* keeps make_q3_quants' levels, as GGML does */
-        for (int i = 0; i < 16; i++) L[16 * j + i] = (int8_t)(clampi(lt_nearest_int(x[16 * j + i] / d), -4, 3) + 4);
+        for (int i = 0; i < 16; i++) L[16 * j + i] = (int8_t)(lt_qclamp(lt_nearest_int(x[16 * j + i] / d), -4, 3) + 4);
     }
     /* the high bit (level > 3) of element j goes to bit j/32 of hmask[j%32] */
     memset(y->hmask, 0, sizeof y->hmask);
@@ -170,7 +207,7 @@ static void quantize_iq4_super(int super, const float *x, const int8_t *values, 
                 max = xb[j];
             }
         }
-        if (amax < GROUP_MAX_EPS) {
+        if (amax < LT_GROUP_MAX_EPS) {
             scales[ib] = 0;
             continue;
         }
@@ -212,7 +249,7 @@ static void quantize_iq4_super(int super, const float *x, const int8_t *values, 
         *dh = lt_f32_to_f16(d);
         const float id = d != 0.0f ? 1 / d : 0.0f;
         for (int ib = 0; ib < nb; ib++) {
-            int l = clampi(lt_nearest_int(id * scales[ib]), -32, 31);
+            int l = lt_qclamp(lt_nearest_int(id * scales[ib]), -32, 31);
             const float dl = d * (float)l;
             const float idl = dl != 0.0f ? 1 / dl : 0.0f;
             for (int j = 0; j < BS; j++) L[ib * BS + j] = (uint8_t)best_index(values, idl * x[ib * BS + j]);
