@@ -182,7 +182,11 @@ LT_AVX2 LT_INLINE void q2_K_rows(const lt_block_q2_K *w, const char *xq, size_t 
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0xF);
     for (int64_t i = 0; i < nb; i++) {
-        const float dw = f16_1(w[i].d), mw = f16_1(w[i].dmin);
+        /* d and dmin are adjacent: one conversion */
+        uint32_t dd;
+        memcpy(&dd, &w[i].d, 4);
+        const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dd));
+        const float dw = _mm_cvtss_f32(dm), mw = _mm_cvtss_f32(_mm_movehdup_ps(dm));
         const __m128i ms = _mm_loadu_si128((const __m128i *)w[i].scales);
         const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
         for (int r = 0; r < R; r++) {
@@ -232,12 +236,21 @@ LT_AVX2 LT_INLINE void q3_K_rows(const lt_block_q3_K *w, const char *xq, size_t 
         for (int j = 0; j < 2; j++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
             for (int k = 0; k < 4; k++) {
+                const __m256i s = scale_pair(sc[j], k);
+                const __m256i ql = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+                if (R == 1) {
+                    const int b = 4 * j + k;
+                    const __m256i qh = _mm256_slli_epi16(
+                        _mm256_srli_epi16(_mm256_andnot_si256(hbits, _mm256_slli_epi16(_mm256_set1_epi8(1), b)), b), 2);
+                    const __m256i x = _mm256_loadu_si256((const __m256i *)(y[0][i].qs + 128 * j + 32 * k));
+                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(ql, x), _mm256_maddubs_epi16(qh, x));
+                    sumi[0] = _mm256_add_epi32(sumi[0], _mm256_madd_epi16(s, p));
+                    continue;
+                }
                 /* level - 4 where the high bit is clear: 0..3 | 0xFC is level - 4 */
                 const __m256i hb = _mm256_and_si256(hbits, _mm256_set1_epi8((char)(1 << (4 * j + k))));
-                const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3),
-                                                  _mm256_and_si256(_mm256_cmpeq_epi8(hb, zero), neg4));
+                const __m256i q = _mm256_or_si256(ql, _mm256_and_si256(_mm256_cmpeq_epi8(hb, zero), neg4));
                 const __m256i aq = _mm256_sign_epi8(q, q);
-                const __m256i s = scale_pair(sc[j], k);
                 for (int r = 0; r < R; r++) {
                     const __m256i x = _mm256_loadu_si256((const __m256i *)(y[r][i].qs + 128 * j + 32 * k));
                     sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(s, mul_signed(aq, q, x)));
@@ -251,17 +264,18 @@ LT_AVX2 LT_INLINE void q3_K_rows(const lt_block_q3_K *w, const char *xq, size_t 
     for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]);
 }
 
-/* 32 iq4 values of one block: low nibbles (elements 0..15) in the low lane, high in the high */
-LT_AVX2 LT_INLINE __m256i iq4_values(__m128i table, const uint8_t *qs) {
-    const __m128i b = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0xF);
-    return _mm256_setr_m128i(_mm_shuffle_epi8(table, _mm_and_si128(b, m4)),
-                             _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(b, 4), m4)));
+/* 32 iq4 values of one block: low nibbles (elements 0..15) in the low lane, high in the high
+ * (table: the 16 values in both lanes; one shuffle, the bytes loaded once into both lanes) */
+LT_AVX2 LT_INLINE __m256i iq4_values(__m256i table, const uint8_t *qs) {
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_blend_epi32(b, _mm256_srli_epi16(b, 4), 0xF0),
+                                                       _mm256_set1_epi8(0xF)));
 }
 
 LT_AVX2 LT_INLINE void iq4_xs_rows(const lt_block_iq4_xs *w, const char *xq, size_t stride, const int R, int64_t nb,
                                    float *out) {
     ROWS_SETUP(lt_block_q8_K);
-    const __m128i table = _mm_loadu_si128((const __m128i *)k_iq4nl);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k_iq4nl));
     for (int64_t i = 0; i < nb; i++) {
         __m256i sumi[4];
         for (int r = 0; r < R; r++) sumi[r] = _mm256_setzero_si256();
@@ -283,6 +297,17 @@ LT_AVX2 LT_INLINE void iq4_xs_rows(const lt_block_iq4_xs *w, const char *xq, siz
 /* GGML's: even blocks into one accumulator, odd blocks into another, the last block of an odd
  * count in scalar after the horizontal sum (an FMA, as GCC and clang compile GGML's `sumf +=
  * d * sum` for FMA targets) */
+/* 8 f16 scales 18 bytes apart (iq4_nl blocks) as f32: the halves packed in general registers,
+ * one conversion (a conversion per block would cost as much as the block's products) */
+LT_AVX2 LT_INLINE __m256 iq4_nl_scales8(const lt_block_iq4_nl *w) {
+    uint64_t lo = 0, hi = 0;
+    for (int j = 0; j < 4; j++) {
+        lo |= (uint64_t)w[j].d << (16 * j);
+        hi |= (uint64_t)w[j + 4].d << (16 * j);
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+}
+
 LT_AVX2 LT_INLINE void iq4_nl_rows(const lt_block_iq4_nl *w, const char *xq, size_t stride, const int R, int64_t nb,
                                    float *out) {
     const lt_block_q8_0 *y[4];
@@ -293,21 +318,36 @@ LT_AVX2 LT_INLINE void iq4_nl_rows(const lt_block_iq4_nl *w, const char *xq, siz
         ys[r] = (const float *)(xq + (size_t)r * stride + q8s_off(nb));
         acc1[r] = acc2[r] = _mm256_setzero_ps();
     }
-    const __m128i table = _mm_loadu_si128((const __m128i *)k_iq4nl);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k_iq4nl));
     const __m256i ones = _mm256_set1_epi16(1);
+#define IQ4_NL_PAIR(i, S1, S2)                                                                   \
+    do {                                                                                         \
+        const __m256i q1 = iq4_values(table, w[i].qs), aq1 = _mm256_sign_epi8(q1, q1);          \
+        const __m256i q2 = iq4_values(table, w[(i) + 1].qs), aq2 = _mm256_sign_epi8(q2, q2);    \
+        for (int r = 0; r < R; r++) {                                                            \
+            const __m256i x1 = _mm256_loadu_si256((const __m256i *)y[r][i].q);                   \
+            const __m256i x2 = _mm256_loadu_si256((const __m256i *)y[r][(i) + 1].q);             \
+            const __m256i p1 = _mm256_madd_epi16(mul_signed(aq1, q1, x1), ones);                 \
+            const __m256i p2 = _mm256_madd_epi16(mul_signed(aq2, q2, x2), ones);                 \
+            acc1[r] = _mm256_fmadd_ps(S1, _mm256_cvtepi32_ps(p1), acc1[r]);                      \
+            acc2[r] = _mm256_fmadd_ps(S2, _mm256_cvtepi32_ps(p2), acc2[r]);                      \
+        }                                                                                        \
+    } while (0)
     int64_t i = 0;
-    for (; i + 1 < nb; i += 2) {
-        const __m256i q1 = iq4_values(table, w[i].qs), aq1 = _mm256_sign_epi8(q1, q1);
-        const __m256i q2 = iq4_values(table, w[i + 1].qs), aq2 = _mm256_sign_epi8(q2, q2);
-        const float d1 = f16_1(w[i].d), d2 = f16_1(w[i + 1].d);
-        for (int r = 0; r < R; r++) {
-            const __m256i p1 = _mm256_madd_epi16(mul_signed(aq1, q1, _mm256_loadu_si256((const __m256i *)y[r][i].q)), ones);
-            const __m256i p2 =
-                _mm256_madd_epi16(mul_signed(aq2, q2, _mm256_loadu_si256((const __m256i *)y[r][i + 1].q)), ones);
-            acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(ys[r][i] * d1), _mm256_cvtepi32_ps(p1), acc1[r]);
-            acc2[r] = _mm256_fmadd_ps(_mm256_set1_ps(ys[r][i + 1] * d2), _mm256_cvtepi32_ps(p2), acc2[r]);
-        }
+    /* 8 blocks at a time: the products of the scales (GGML's d_x * d_w per block, the same
+       rounding as one multiply each) stored once, each broadcast from memory */
+    for (; i + 8 <= nb; i += 8) {
+        const __m256 dw = iq4_nl_scales8(w + i);
+        float s[4][8];
+        for (int r = 0; r < R; r++) _mm256_storeu_ps(s[r], _mm256_mul_ps(_mm256_loadu_ps(ys[r] + i), dw));
+        for (int j = 0; j < 8; j += 2)
+            IQ4_NL_PAIR(i + j, _mm256_broadcast_ss(&s[r][j]), _mm256_broadcast_ss(&s[r][j + 1]));
     }
+    for (; i + 1 < nb; i += 2) {
+        const float d1 = f16_1(w[i].d), d2 = f16_1(w[i + 1].d);
+        IQ4_NL_PAIR(i, _mm256_set1_ps(ys[r][i] * d1), _mm256_set1_ps(ys[r][i + 1] * d2));
+    }
+#undef IQ4_NL_PAIR
     for (int r = 0; r < R; r++) {
         out[r] = hsum8(_mm256_add_ps(acc1[r], acc2[r]));
         if (i < nb) {
