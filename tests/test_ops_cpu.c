@@ -10,8 +10,8 @@
  * Tolerances (relative to max |reference|):
  *   matmul f32/f16/bf16: 1e-5 (the weights are exact in f32; only f32 accumulation error,
  *     ~K * 2^-24 / sqrt(K) for K up to 2059; observed <= 1.4e-6).
- *   matmul q8_0/q4_0: 2e-6 against the product of the dequantized weights and the activations
- *     as quantized to q8_0 (block sums are exact integers; only the f32 scaling and
+ *   matmul q8_0/q4_0 and the lt_quants.h types: 2e-6 against the product of the dequantized
+ *     weights and the activations as quantized to the type's partner (q8_0 or q8_K; block sums are exact integers; only the f32 scaling and
  *     accumulation round; observed ~1.3e-7), and 3e-2 against the unquantized activations
  *     (q8_0 rounding of x is up to 1/254 of each block's max; observed ~9e-3).
  *   rmsnorm, silu_mul, rope, attention: 2e-6 (observed <= 2.6e-7); add: 2e-7.
@@ -77,9 +77,17 @@ static void ref_quant_q4_0(const float *x, lt_block_q4_0 *y, int64_t n) {
     }
 }
 
-/* naive dequantization into doubles */
+/* naive dequantization into doubles (the lt_quants.h types: the dtype table's rows, GGML's
+   formulas bit for bit as test_quants checks) */
 static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
     const uint8_t *b = src;
+    if (lt_dtype_info(t)->to_f32 && t != LT_F32 && t != LT_F16 && t != LT_BF16 && t != LT_Q8_0 && t != LT_Q4_0) {
+        float *f = malloc((size_t)n * sizeof *f);
+        lt_cpu_dequant_row(t, src, f, n);
+        for (int64_t i = 0; i < n; i++) dst[i] = f[i];
+        free(f);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         switch (t) {
         case LT_F32: dst[i] = ((const float *)src)[i]; break;
@@ -241,6 +249,9 @@ static void test_quant(void) {
 
 /* ---- matmul ------------------------------------------------------------------------------------- */
 
+/* weight types whose activations GGML quantizes to q8_K (the others here: q8_0) */
+static bool partner_q8_K(lt_dtype wt) { return wt == LT_Q2_K || wt == LT_Q3_K || wt == LT_IQ4_XS; }
+
 static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with_bias, uint64_t seed) {
     lt_test_rng r;
     lt_test_rng_seed(&r, seed);
@@ -255,8 +266,14 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     double *wd = malloc(N * K * sizeof *wd), *xd = malloc(T * K * sizeof *xd), *xqd = malloc(T * K * sizeof *xqd);
     for (int64_t n = 0; n < N; n++) ref_dequant(wt, w + n * wrow, wd + n * K, K);
     for (int64_t i = 0; i < T * K; i++) xd[i] = x[i];
-    const bool quant = wt == LT_Q8_0 || wt == LT_Q4_0;
-    if (quant) {
+    const bool quant = wt != LT_F32 && wt != LT_F16 && wt != LT_BF16;
+    if (quant && partner_q8_K(wt)) { /* GGML's q8_K partner (lt_quant_q8_K, checked by test_quants) */
+        lt_block_q8_K xk;
+        for (int64_t i = 0; i < T * K; i += LT_QK_K) {
+            lt_quant_q8_K(x + i, &xk);
+            for (int j = 0; j < LT_QK_K; j++) xqd[i + j] = (double)xk.d * xk.qs[j];
+        }
+    } else if (quant) { /* q8_0 partner */
         lt_block_q8_0 *xq = malloc(K / 32 * sizeof *xq);
         for (int64_t t = 0; t < T; t++) {
             ref_quant_q8_0(x + t * K, xq, K);
@@ -325,6 +342,19 @@ static void test_matmul(void) {
         }
     check_matmul(LT_Q8_0, 2, 513, 1024, true, seed++);
     check_matmul(LT_F16, 1, 257, 2048 + 8 + 3, false, seed++);
+}
+
+/* q2_K, q3_K, iq4_xs (q8_K partner, K a multiple of 256) and iq4_nl (q8_0 partner; 160 = an odd
+   block count, GGML's scalar tail): batched rows against single rows for T = 1..9, 17, 70 */
+static void test_matmul_k2(void) {
+    const lt_dtype ts[4] = {LT_Q2_K, LT_Q3_K, LT_IQ4_XS, LT_IQ4_NL};
+    const int64_t Ts[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 70};
+    uint64_t seed = 900;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 11; j++) {
+            const int64_t K = ts[i] == LT_IQ4_NL ? (j % 2 ? 160 : 576) : (j % 2 ? 256 : 768);
+            check_matmul(ts[i], Ts[j], j % 3 ? 37 : 301, K, j % 2 == 0, seed++);
+        }
 }
 
 /* ---- get_rows, rmsnorm, rope, silu_mul, add, argmax, kv_store --------------------------------------- */
@@ -861,6 +891,7 @@ int main(void) {
     test_half();
     test_quant();
     test_matmul();
+    test_matmul_k2();
     test_get_rows();
     test_rmsnorm();
     test_rope();
