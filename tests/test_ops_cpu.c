@@ -10,10 +10,13 @@
  * Tolerances (relative to max |reference|):
  *   matmul f32/f16/bf16: 1e-5 (the weights are exact in f32; only f32 accumulation error,
  *     ~K * 2^-24 / sqrt(K) for K up to 2059; observed <= 1.4e-6).
- *   matmul q8_0/q4_0 and the lt_quants.h types: 2e-6 against the product of the dequantized
- *     weights and the activations as quantized to the type's partner (q8_0 or q8_K; block sums are exact integers; only the f32 scaling and
+ *   matmul q8_0/q4_0: 2e-6 against the product of the dequantized weights and the activations
+ *     as quantized to q8_0 (block sums are exact integers; only the f32 scaling and
  *     accumulation round; observed ~1.3e-7), and 3e-2 against the unquantized activations
  *     (q8_0 rounding of x is up to 1/254 of each block's max; observed ~9e-3).
+ *   matmul q4_K/q5_K/q6_K: the same bounds, against activations quantized to q8_K (observed
+ *     <= 5e-7: the mins' sum is subtracted in f32, so a little more cancellation); q2_K, q3_K,
+ *     iq4_xs (q8_K) and iq4_nl (q8_0) likewise.
  *   rmsnorm, silu_mul, rope, attention: 2e-6 (observed <= 2.6e-7); add: 2e-7.
  * With LT_BENCH=1 it also prints matvec GB/s per dtype and pool overhead (no checks).
  */
@@ -24,6 +27,7 @@
 
 #include "core/base/alloc.h"
 #include "core/backend/backend.h"
+#include "kernels/cpu/cpu_impl.h" /* lt_cpu_quant_q8_K, the K-quants' activation quantizer */
 #include "kernels/cpu/lt_cpu.h"
 #include "testutil.h"
 
@@ -77,17 +81,12 @@ static void ref_quant_q4_0(const float *x, lt_block_q4_0 *y, int64_t n) {
     }
 }
 
-/* naive dequantization into doubles (the lt_quants.h types: the dtype table's rows, GGML's
-   formulas bit for bit as test_quants checks) */
+/* GGML's kvalues_iq4nl */
+static const int k_iq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/* naive dequantization into doubles */
 static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
     const uint8_t *b = src;
-    if (lt_dtype_info(t)->to_f32 && t != LT_F32 && t != LT_F16 && t != LT_BF16 && t != LT_Q8_0 && t != LT_Q4_0) {
-        float *f = malloc((size_t)n * sizeof *f);
-        lt_cpu_dequant_row(t, src, f, n);
-        for (int64_t i = 0; i < n; i++) dst[i] = f[i];
-        free(f);
-        return;
-    }
     for (int64_t i = 0; i < n; i++) {
         switch (t) {
         case LT_F32: dst[i] = ((const float *)src)[i]; break;
@@ -111,10 +110,66 @@ static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
             dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * (q - 8);
             break;
         }
+        case LT_Q4_K:
+        case LT_Q5_K: { /* d * scale * q - dmin * min, 6-bit scale/min pairs packed as GGML packs them */
+            const bool five = t == LT_Q5_K;
+            const uint8_t *blk = b + (i / 256) * (five ? 176 : 144);
+            const int j = (int)(i % 256), c = j / 64, h = (j % 64) / 32, l = j % 32, s = 2 * c + h;
+            const uint8_t *sc = blk + 4, *qh = blk + 16, *qs = blk + (five ? 48 : 16);
+            const int scale = s < 4 ? sc[s] & 63 : (sc[s + 4] & 15) | ((sc[s - 4] >> 6) << 4);
+            const int min = s < 4 ? sc[s + 4] & 63 : (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
+            int q = (qs[32 * c + l] >> (4 * h)) & 15;
+            if (five) q += ((qh[l] >> s) & 1) << 4;
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * scale * q - h2d((uint16_t)(blk[2] | blk[3] << 8)) * min;
+            break;
+        }
+        case LT_Q6_K: { /* d * scale * (q - 32), 4 low bits in ql, 2 high bits in qh */
+            const uint8_t *blk = b + (i / 256) * 210, *ql = blk, *qh = blk + 128;
+            const int8_t *sc = (const int8_t *)(blk + 192);
+            const int j = (int)(i % 256), n = j / 128, part = (j % 128) / 32, l = j % 32;
+            const int lo = (ql[64 * n + 32 * (part % 2) + l] >> (4 * (part / 2))) & 15;
+            const int hi = (qh[32 * n + l] >> (2 * part)) & 3;
+            dst[i] = h2d((uint16_t)(blk[208] | blk[209] << 8)) * sc[j / 16] * ((lo | hi << 4) - 32);
+            break;
+        }
+        case LT_Q2_K: { /* d * (scale & 15) * q - dmin * (scale >> 4), 2-bit q in 4 planes per 128 */
+            const uint8_t *blk = b + (i / 256) * 84, *qs = blk + 16;
+            const int j = (int)(i % 256), sc = blk[j / 16];
+            const int q = (qs[32 * (j / 128) + j % 32] >> (2 * ((j % 128) / 32))) & 3;
+            dst[i] = h2d((uint16_t)(blk[80] | blk[81] << 8)) * (sc & 15) * q - h2d((uint16_t)(blk[82] | blk[83] << 8)) * (sc >> 4);
+            break;
+        }
+        case LT_Q3_K: { /* d * (scale - 32) * (q - 4 unless the hmask bit is set), 6-bit scales */
+            const uint8_t *blk = b + (i / 256) * 110, *hm = blk, *qs = blk + 32, *sc = blk + 96;
+            const int j = (int)(i % 256), h = j / 128, part = (j % 128) / 32, l = j % 32, s = j / 16;
+            const int q = ((qs[32 * h + l] >> (2 * part)) & 3) - (((hm[l] >> (4 * h + part)) & 1) ? 0 : 4);
+            const int scale = (s < 8 ? sc[s] & 15 : sc[s - 8] >> 4) | (((sc[8 + s % 4] >> (2 * (s / 4))) & 3) << 4);
+            dst[i] = h2d((uint16_t)(blk[108] | blk[109] << 8)) * (scale - 32) * q;
+            break;
+        }
+        case LT_IQ4_NL: { /* d * kvalues[nibble] */
+            const uint8_t *blk = b + (i / 32) * 18;
+            const int j = (int)(i % 32), nib = j < 16 ? blk[2 + j] & 15 : blk[2 + j - 16] >> 4;
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * k_iq4[nib];
+            break;
+        }
+        case LT_IQ4_XS: { /* d * (6-bit scale - 32) * kvalues[nibble] per 32 */
+            const uint8_t *blk = b + (i / 256) * 136, *qs = blk + 8 + 16 * ((i % 256) / 32);
+            const int ib = (int)(i % 256) / 32, j = (int)(i % 32), nib = j < 16 ? qs[j] & 15 : qs[j - 16] >> 4;
+            const int sh = blk[2] | blk[3] << 8;
+            const int ls = ((blk[4 + ib / 2] >> (4 * (ib % 2))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * (ls - 32) * k_iq4[nib];
+            break;
+        }
         default: break;
         }
     }
 }
+
+static bool is_kquant(lt_dtype t) { return t == LT_Q4_K || t == LT_Q5_K || t == LT_Q6_K; }
+/* q2_K, q3_K, iq4_nl, iq4_xs; all but iq4_nl (q8_0) multiply q8_K activations, as in GGML */
+static bool is_k2(lt_dtype t) { return t == LT_Q2_K || t == LT_Q3_K || t == LT_IQ4_NL || t == LT_IQ4_XS; }
+static bool partner_q8_K(lt_dtype t) { return t == LT_Q2_K || t == LT_Q3_K || t == LT_IQ4_XS; }
 
 static void set_threads_simd(bool simd) { lt_cpu_set_simd(simd); }
 
@@ -185,6 +240,34 @@ static void test_half(void) {
 
 /* ---- quantization ------------------------------------------------------------------------------- */
 
+/* The K-quants' activation quantizer (AVX2 and portable) writes the bytes of lt_quant_q8_K, which
+ * test_quants checks against GGML's quantize_row_q8_K_ref: random blocks at three scales, an
+ * all-zero block, the largest magnitude twice with both signs (the first one is the max), and
+ * exact .5 ties for nearest_int (iscale = -2). */
+static void test_quant_q8_K(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 5);
+    const int64_t n = 256 * 12;
+    float *x = malloc(n * sizeof *x);
+    lt_block_q8_K *q = malloc(n / 256 * sizeof *q), *qr = malloc(n / 256 * sizeof *qr);
+    for (int rep = 0; rep < 3; rep++) {
+        lt_test_fill(&r, x, n, rep == 0 ? 1.0f : rep == 1 ? 1e-3f : 40.0f);
+        for (int j = 0; j < 256; j++) x[j] = 0.0f;
+        x[256 + 17] = -9.5f, x[256 + 200] = 9.5f;
+        for (int j = 0; j < 256; j++) x[512 + j] = (float)(j - 128) * 0.25f;
+        x[512] = 63.5f;
+        for (int64_t b = 0; b < n / 256; b++) lt_quant_q8_K(x + 256 * b, qr + b);
+        for (int simd = 0; simd < 2; simd++) {
+            set_threads_simd(simd);
+            memset(q, 0x55, n / 256 * sizeof *q);
+            lt_cpu_quant_q8_K(x, q, n);
+            CHECKF(same_bits(q, qr, n / 256 * sizeof *q), "q8_K differs from lt_quant_q8_K (simd %d, scale %d)", simd, rep);
+        }
+        set_threads_simd(true);
+    }
+    free(x), free(q), free(qr);
+}
+
 static void test_quant(void) {
     lt_test_rng r;
     lt_test_rng_seed(&r, 3);
@@ -249,9 +332,6 @@ static void test_quant(void) {
 
 /* ---- matmul ------------------------------------------------------------------------------------- */
 
-/* weight types whose activations GGML quantizes to q8_K (the others here: q8_0) */
-static bool partner_q8_K(lt_dtype wt) { return wt == LT_Q2_K || wt == LT_Q3_K || wt == LT_IQ4_XS; }
-
 static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with_bias, uint64_t seed) {
     lt_test_rng r;
     lt_test_rng_seed(&r, seed);
@@ -266,14 +346,15 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     double *wd = malloc(N * K * sizeof *wd), *xd = malloc(T * K * sizeof *xd), *xqd = malloc(T * K * sizeof *xqd);
     for (int64_t n = 0; n < N; n++) ref_dequant(wt, w + n * wrow, wd + n * K, K);
     for (int64_t i = 0; i < T * K; i++) xd[i] = x[i];
-    const bool quant = wt != LT_F32 && wt != LT_F16 && wt != LT_BF16;
-    if (quant && partner_q8_K(wt)) { /* GGML's q8_K partner (lt_quant_q8_K, checked by test_quants) */
-        lt_block_q8_K xk;
-        for (int64_t i = 0; i < T * K; i += LT_QK_K) {
-            lt_quant_q8_K(x + i, &xk);
-            for (int j = 0; j < LT_QK_K; j++) xqd[i + j] = (double)xk.d * xk.qs[j];
-        }
-    } else if (quant) { /* q8_0 partner */
+    const bool quant = wt == LT_Q8_0 || wt == LT_Q4_0 || is_kquant(wt) || is_k2(wt);
+    if (is_kquant(wt) || partner_q8_K(wt)) { /* activations quantized to q8_K (checked against GGML by test_quants) */
+        lt_block_q8_K xq;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t k = 0; k < K; k += 256) {
+                lt_quant_q8_K(x + t * K + k, &xq);
+                for (int j = 0; j < 256; j++) xqd[t * K + k + j] = (double)xq.d * xq.qs[j];
+            }
+    } else if (quant) {
         lt_block_q8_0 *xq = malloc(K / 32 * sizeof *xq);
         for (int64_t t = 0; t < T; t++) {
             ref_quant_q8_0(x + t * K, xq, K);
@@ -342,6 +423,16 @@ static void test_matmul(void) {
         }
     check_matmul(LT_Q8_0, 2, 513, 1024, true, seed++);
     check_matmul(LT_F16, 1, 257, 2048 + 8 + 3, false, seed++);
+    /* the K-quants (K a multiple of 256): every batch size up to 9 (tiles of 4 and their
+       remainders), 17 and 70 */
+    const lt_dtype kt[3] = {LT_Q4_K, LT_Q5_K, LT_Q6_K};
+    const int64_t kT[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 70};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 11; j++) {
+            check_matmul(kt[i], kT[j], 37, 256, j % 2 == 0, seed++);
+            check_matmul(kt[i], kT[j], 301, 768, j % 2 == 1, seed++);
+        }
+    check_matmul(LT_Q4_K, 1, 2048, 4096, false, seed++);
 }
 
 /* q2_K, q3_K, iq4_xs (q8_K partner, K a multiple of 256) and iq4_nl (q8_0 partner; 160 = an odd
@@ -890,6 +981,7 @@ int main(void) {
     test_pool();
     test_half();
     test_quant();
+    test_quant_q8_K();
     test_matmul();
     test_matmul_k2();
     test_get_rows();

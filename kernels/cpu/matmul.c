@@ -506,6 +506,8 @@ static bool has_vnni(void) {
 #endif
 }
 
+bool lt_cpu_has_vnni(void) { return has_vnni(); }
+
 /* ---- the job ---------------------------------------------------------------------------------- */
 
 typedef struct mm_ctx {

@@ -2,8 +2,8 @@
  * cpu_impl.h), GGML's algorithms: the weight levels times the partner activation's int8 values
  * summed exactly in integers per block, then scaled and accumulated in f32.
  *
- * Partners (GGML's vec_dot_type): q2_K, q3_K and iq4_xs dot q8_K rows (lt_quant_q8_K, GGML's
- * quantize_row_q8_K, which GGML's x86 build also uses); iq4_nl dots q8_0 rows (the backend's q8_0
+ * Partners (GGML's vec_dot_type): q2_K, q3_K and iq4_xs dot q8_K rows (lt_cpu_quant_q8_K: the bytes
+ * of GGML's quantize_row_q8_K_ref, which GGML's x86 build also uses); iq4_nl dots q8_0 rows (the backend's q8_0
  * quantizer) followed by each block's scale widened to f32 once per row.
  * The portable dot products do GGML's generic float operations (ggml-cpu/quants.c), the AVX2 ones
  * those of GGML's AVX2 kernels (ggml-cpu/arch/x86/quants.c): the same 8 int32 lane sums per
@@ -25,10 +25,7 @@ static const int8_t k_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 
 
 static size_t q8_K_row_bytes(int64_t K) { return (size_t)(K / LT_QK_K) * sizeof(lt_block_q8_K); }
 
-static void quant_q8_K(const float *x, void *xq, int64_t K) {
-    lt_block_q8_K *y = xq;
-    for (int64_t i = 0; i < K / LT_QK_K; i++) lt_quant_q8_K(x + i * LT_QK_K, y + i);
-}
+static void quant_q8_K(const float *x, void *xq, int64_t K) { lt_cpu_quant_q8_K(x, xq, K); }
 
 /* iq4_nl's partner row: the q8_0 blocks, then (4-byte aligned) each block's scale as f32 */
 static size_t q8s_off(int64_t nb) { return ((size_t)nb * sizeof(lt_block_q8_0) + 3) & ~(size_t)3; }
