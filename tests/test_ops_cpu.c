@@ -914,7 +914,7 @@ static void noop_job(void *arg, int ith, int nth) { (void)arg; }
 /* matvec GB/s over copies of the weight that together exceed the L3 cache (as a real
  * model's layers do), and T=64 GFLOP/s; LT_BENCH_DT=q8_0 limits it to one dtype */
 static void bench(void) {
-    const lt_dtype ts[5] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0};
+    const lt_dtype ts[8] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_K, LT_Q5_K, LT_Q6_K};
     const int64_t Ns[3] = {4096, 11008, 576}, Ks[3] = {4096, 4096, 576};
     const char *only = getenv("LT_BENCH_DT");
     lt_test_rng r;
@@ -927,10 +927,11 @@ static void bench(void) {
         for (int i = 0; i < 20000; i++) lt_pool_run(g_pools[nt], noop_job, NULL);
         printf("pool %d threads: %.2f us per run\n", nt, (now_s() - t0) / 20000 * 1e6);
     }
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 8; k++) {
         if (only && strcmp(only, lt_dtype_name(ts[k]))) continue;
         for (int a = 0; a < 3; a++) {
             int64_t N = Ns[a], K = Ks[a];
+            if (K % lt_dtype_block(ts[k])) continue;
             size_t rb = lt_row_bytes(ts[k], K), mat = N * rb;
             int copies = (int)((256u << 20) / mat) + 1;
             char *w = malloc(mat * copies);

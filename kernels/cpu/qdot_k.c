@@ -11,12 +11,15 @@
  * nibbles of 64 weight bytes, then the high ones) and the sums are per 32 elements (the mins'
  * sub-blocks); for q6_K both are in element order, sums per 16.
  *
- * Three paths, chosen at run time: portable C, AVX2 (one weight super-block unpacked once for up to
- * 4 activation rows) and AVX-512 (BW, VL, VNNI: 64 levels per instruction, scales applied by
- * vpdpwssd), the latter where lt_cpu_has_vnni says so. Within a path, dot and dot4 are one body
- * (k*_R below) instantiated for 1..4 rows, so a row's float operations never depend on how many
- * rows share the call. The paths differ from each other in the order of their f32 additions only.
- * Leaves out: row-interleaved repacking (GGML's q4_K_8x8), AVX-VNNI without AVX-512.
+ * Three paths, chosen at run time: portable C, AVX2 (GGML's lanes and f32 operations; q4_K and
+ * q6_K give the bits of GGML's AVX2 vec_dot) and AVX-512 (BW, VL, VNNI: vpdpbusd sums of 4
+ * products packed to words, sub-block scales applied by vpdpwssd), the latter where
+ * lt_cpu_has_vnni says so. Within a path, dot and dot4 are one body (*_R below) instantiated for
+ * 1..4 rows (a weight super-block unpacked once for all of them), so a row's float operations
+ * never depend on how many rows share the call. The paths differ from each other in the order of
+ * their f32 additions only. Weights are prefetched 2 KiB ahead (decode streams them from DRAM).
+ * Leaves out: row-interleaved repacking (GGML's q4_K_8x8), AVX-VNNI without AVX-512, tiles of
+ * more than 4 activation rows.
  */
 #include <string.h>
 
@@ -252,6 +255,13 @@ LT_AVX2 KAI float hsum4(__m128 s) {
     return _mm_cvtss_f32(s);
 }
 
+/* Weight rows are one stream (rows are contiguous); the hardware prefetchers alone left a decoding
+ * thread at ~60% of the rate it reaches with these lines requested 2 KiB ahead. */
+#define PF_AHEAD 2048
+LT_AVX2 KAI void prefetch_ahead(const void *p, int lines) {
+    for (int k = 0; k < lines; k++) _mm_prefetch((const char *)p + PF_AHEAD + 64 * k, _MM_HINT_T0);
+}
+
 /* pshufb index putting byte j of each 128-bit lane, zero-extended, into every 16-bit word */
 #define WORD_OF(j) _mm256_set1_epi16((short)(0x8000 | (j)))
 
@@ -284,6 +294,7 @@ LT_AVX2 KAI void q45K_avx2_R(const void *wv, const char *xr, size_t stride, cons
             const lt_block_q4_K *w = (const lt_block_q4_K *)wv + i;
             qs = w->qs, scales = w->scales, d = w->d, dmin = w->dmin;
         }
+        prefetch_ahead(qs, 3);
         const __m128i sm = k4_scales_mins(scales);
         const __m256i sb = _mm256_broadcastsi128_si256(sm);
         const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
@@ -332,6 +343,7 @@ LT_AVX2 KAI void q6K_avx2_R(const void *wv, const char *xr, size_t stride, const
     const __m256i m15 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < nb; i++) {
         const lt_block_q6_K *w = (const lt_block_q6_K *)wv + i;
+        prefetch_ahead(w, 4);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)w->scales);
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         /* sub-block scales 0..7 (8..15) as words in both lanes */
@@ -401,8 +413,33 @@ static const lt_cpu_qdot q6K_avx2 = {act_bytes, quant_nat_v, dot_q6K_avx2, dot4_
 
 #define LT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/* pshufb index: words 0..15 byte a of the lane, zero-extended, words 16..31 byte b */
-#define WORDS_OF(a, b) _mm512_inserti64x4(_mm512_castsi256_si512(WORD_OF(a)), WORD_OF(b), 1)
+/* pshufb index for the 4 lanes of 128 bits: words 0..3 of lane k take byte a0 (k < 2) or a1 (k >= 2)
+ * of the lane, zero-extended, words 4..7 byte b0 or b1 */
+#define LANE_WORDS(a0, b0, a1, b1)                                                                      \
+    _mm512_setr_epi32(0x80008000 | (a0) | (a0) << 16, 0x80008000 | (a0) | (a0) << 16, 0x80008000 | (b0) | (b0) << 16, \
+                      0x80008000 | (b0) | (b0) << 16, 0x80008000 | (a0) | (a0) << 16, 0x80008000 | (a0) | (a0) << 16, \
+                      0x80008000 | (b0) | (b0) << 16, 0x80008000 | (b0) | (b0) << 16, 0x80008000 | (a1) | (a1) << 16, \
+                      0x80008000 | (a1) | (a1) << 16, 0x80008000 | (b1) | (b1) << 16, 0x80008000 | (b1) | (b1) << 16, \
+                      0x80008000 | (a1) | (a1) << 16, 0x80008000 | (a1) | (a1) << 16, 0x80008000 | (b1) | (b1) << 16, \
+                      0x80008000 | (b1) | (b1) << 16)
+/* the same for signed words: words 0..3 of lane k are word a of the lane, words 4..7 word b */
+#define LANE_SWORDS(a, b)                                                                               \
+    _mm512_setr_epi32((2 * (a)) | (2 * (a) + 1) << 8 | (2 * (a)) << 16 | (2 * (a) + 1) << 24,              \
+                      (2 * (a)) | (2 * (a) + 1) << 8 | (2 * (a)) << 16 | (2 * (a) + 1) << 24,              \
+                      (2 * (b)) | (2 * (b) + 1) << 8 | (2 * (b)) << 16 | (2 * (b) + 1) << 24,              \
+                      (2 * (b)) | (2 * (b) + 1) << 8 | (2 * (b)) << 16 | (2 * (b) + 1) << 24,              \
+                      (2 * (a) + 2) | (2 * (a) + 3) << 8 | (2 * (a) + 2) << 16 | (2 * (a) + 3) << 24,      \
+                      (2 * (a) + 2) | (2 * (a) + 3) << 8 | (2 * (a) + 2) << 16 | (2 * (a) + 3) << 24,      \
+                      (2 * (b) + 2) | (2 * (b) + 3) << 8 | (2 * (b) + 2) << 16 | (2 * (b) + 3) << 24,      \
+                      (2 * (b) + 2) | (2 * (b) + 3) << 8 | (2 * (b) + 2) << 16 | (2 * (b) + 3) << 24,      \
+                      (2 * (a) + 4) | (2 * (a) + 5) << 8 | (2 * (a) + 4) << 16 | (2 * (a) + 5) << 24,      \
+                      (2 * (a) + 4) | (2 * (a) + 5) << 8 | (2 * (a) + 4) << 16 | (2 * (a) + 5) << 24,      \
+                      (2 * (b) + 4) | (2 * (b) + 5) << 8 | (2 * (b) + 4) << 16 | (2 * (b) + 5) << 24,      \
+                      (2 * (b) + 4) | (2 * (b) + 5) << 8 | (2 * (b) + 4) << 16 | (2 * (b) + 5) << 24,      \
+                      (2 * (a) + 6) | (2 * (a) + 7) << 8 | (2 * (a) + 6) << 16 | (2 * (a) + 7) << 24,      \
+                      (2 * (a) + 6) | (2 * (a) + 7) << 8 | (2 * (a) + 6) << 16 | (2 * (a) + 7) << 24,      \
+                      (2 * (b) + 6) | (2 * (b) + 7) << 8 | (2 * (b) + 6) << 16 | (2 * (b) + 7) << 24,      \
+                      (2 * (b) + 6) | (2 * (b) + 7) << 8 | (2 * (b) + 6) << 16 | (2 * (b) + 7) << 24)
 /* bytes 0..31 bit a, bytes 32..63 bit b */
 #define BITS_OF(a, b) \
     _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)(1 << (a)))), _mm256_set1_epi8((char)(1 << (b))), 1)
@@ -411,8 +448,21 @@ LT_VNNI KAI float hsum16(__m512 v) {
     return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 
+/* Sums of 4 products (vpdpbusd: unsigned levels x signed bytes) of two vectors of 64 levels,
+ * packed to words (|sum| <= 4 * 63 * 128 < 2^15), so 128-bit lane k holds 4 sums from a, then 4
+ * from b; then times the words of sc (two products summed per dword) into acc. Per 128 levels:
+ * two vpdpbusd and one vpdpwssd where vpmaddubsw + vpmaddwd took four. */
+LT_VNNI KAI __m512i dot128(__m512i acc, __m512i la, const int8_t *xa, __m512i lb, const int8_t *xb, __m512i sc) {
+    const __m512i z = _mm512_setzero_si512();
+    const __m512i pa = _mm512_dpbusd_epi32(z, la, _mm512_loadu_si512(xa));
+    const __m512i pb = _mm512_dpbusd_epi32(z, lb, _mm512_loadu_si512(xb));
+    return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(pa, pb), sc);
+}
+
 /* Each 64 weight bytes hold 128 levels: the low nibbles are elements 0-31 and 64-95 of that half
- * super-block (bytes 0..63 of the activations in nibble order), the high ones 32-63 and 96-127. */
+ * super-block (bytes 0..63 of the activations in nibble order), the high ones 32-63 and 96-127.
+ * The four sums per lane of the low-nibble vector belong to sub-block 4h (lanes 0, 1) or 4h + 2
+ * (lanes 2, 3), those of the high one to 4h + 1 or 4h + 3. */
 LT_VNNI KAI void q45K_512_R(const void *wv, const char *xr, size_t stride, const int R, int64_t K, float *out,
                             const bool five) {
     const int64_t nb = K / KQ;
@@ -435,11 +485,12 @@ LT_VNNI KAI void q45K_512_R(const void *wv, const char *xr, size_t stride, const
             const lt_block_q4_K *w = (const lt_block_q4_K *)wv + i;
             qs = w->qs, scales = w->scales, d = w->d, dmin = w->dmin;
         }
+        prefetch_ahead(qs, 3);
         const __m128i sm = k4_scales_mins(scales);
         const __m512i sb = _mm512_broadcast_i32x4(sm);
         const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
-        const __m512i S0 = _mm512_shuffle_epi8(sb, WORDS_OF(0, 2)), S1 = _mm512_shuffle_epi8(sb, WORDS_OF(1, 3));
-        const __m512i S2 = _mm512_shuffle_epi8(sb, WORDS_OF(4, 6)), S3 = _mm512_shuffle_epi8(sb, WORDS_OF(5, 7));
+        const __m512i S0 = _mm512_shuffle_epi8(sb, LANE_WORDS(0, 1, 2, 3));
+        const __m512i S1 = _mm512_shuffle_epi8(sb, LANE_WORDS(4, 5, 6, 7));
         const __m512i q0 = _mm512_loadu_si512(qs), q1 = _mm512_loadu_si512(qs + 64);
         __m512i l0 = _mm512_and_si512(q0, m4), h0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4);
         __m512i l1 = _mm512_and_si512(q1, m4), h1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4);
@@ -453,13 +504,10 @@ LT_VNNI KAI void q45K_512_R(const void *wv, const char *xr, size_t stride, const
         const float wd = _cvtsh_ss(d), wm = _cvtsh_ss(dmin);
         for (int r = 0; r < R; r++) {
             const int8_t *xs = a[r].qs + i * KQ;
-            const __m512i z = _mm512_setzero_si512();
-            __m512i p = _mm512_dpwssd_epi32(z, _mm512_maddubs_epi16(l0, _mm512_loadu_si512(xs)), S0);
-            __m512i u = _mm512_dpwssd_epi32(z, _mm512_maddubs_epi16(h0, _mm512_loadu_si512(xs + 64)), S1);
-            p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(l1, _mm512_loadu_si512(xs + 128)), S2);
-            u = _mm512_dpwssd_epi32(u, _mm512_maddubs_epi16(h1, _mm512_loadu_si512(xs + 192)), S3);
+            __m512i p = dot128(_mm512_setzero_si512(), l0, xs, h0, xs + 64, S0);
+            p = dot128(p, l1, xs + 128, h1, xs + 192, S1);
             const float yd = a[r].d[i];
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(yd * wd), _mm512_cvtepi32_ps(_mm512_add_epi32(p, u)), acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(yd * wd), _mm512_cvtepi32_ps(p), acc[r]);
             const __m128i pm = _mm_madd_epi16(mins, _mm_loadu_si128((const __m128i *)(a[r].sums + 16 * i)));
             accm[r] = _mm_fmadd_ps(_mm_set1_ps(-yd * wm), _mm_cvtepi32_ps(pm), accm[r]);
         }
@@ -468,7 +516,9 @@ LT_VNNI KAI void q45K_512_R(const void *wv, const char *xr, size_t stride, const
 }
 
 /* Per 128 elements: 64 ql bytes (low nibbles: elements 0..63, high: 64..127) and 32 qh bytes
- * (2 bits each for elements l, l+32, l+64, l+96). */
+ * (2 bits each for elements l, l+32, l+64, l+96); levels 0..63 (the -32 goes through the
+ * activation sums). The four sums per lane k of a vector of 64 levels belong to sub-block k of
+ * its four. */
 LT_VNNI KAI void q6K_512_R(const void *wv, const char *xr, size_t stride, const int R, int64_t K, float *out) {
     const int64_t nb = K / KQ;
     kact a[4];
@@ -478,21 +528,14 @@ LT_VNNI KAI void q6K_512_R(const void *wv, const char *xr, size_t stride, const 
         acc[r] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
-    /* word w of the 32 products of 64 elements belongs to sub-block w / 8 of the four */
-    const __m512i sidx[4] = {
-        _mm512_setr_epi32(0, 0, 0, 0, 0x00010001, 0x00010001, 0x00010001, 0x00010001, 0x00020002, 0x00020002, 0x00020002,
-                          0x00020002, 0x00030003, 0x00030003, 0x00030003, 0x00030003),
-        _mm512_setr_epi32(0x00040004, 0x00040004, 0x00040004, 0x00040004, 0x00050005, 0x00050005, 0x00050005, 0x00050005,
-                          0x00060006, 0x00060006, 0x00060006, 0x00060006, 0x00070007, 0x00070007, 0x00070007, 0x00070007),
-        _mm512_setr_epi32(0x00080008, 0x00080008, 0x00080008, 0x00080008, 0x00090009, 0x00090009, 0x00090009, 0x00090009,
-                          0x000a000a, 0x000a000a, 0x000a000a, 0x000a000a, 0x000b000b, 0x000b000b, 0x000b000b, 0x000b000b),
-        _mm512_setr_epi32(0x000c000c, 0x000c000c, 0x000c000c, 0x000c000c, 0x000d000d, 0x000d000d, 0x000d000d, 0x000d000d,
-                          0x000e000e, 0x000e000e, 0x000e000e, 0x000e000e, 0x000f000f, 0x000f000f, 0x000f000f, 0x000f000f)};
     for (int64_t i = 0; i < nb; i++) {
         const lt_block_q6_K *w = (const lt_block_q6_K *)wv + i;
+        prefetch_ahead(w, 4);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
-        const __m512i scz = _mm512_zextsi256_si512(sc16);
-        __m512i L[4], S[4];
+        /* words a, a+4 of sub-blocks 0..7 (8..15) per lane */
+        const __m512i S0 = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm256_castsi256_si128(sc16)), LANE_SWORDS(0, 4));
+        const __m512i S1 = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm256_extracti128_si256(sc16, 1)), LANE_SWORDS(0, 4));
+        __m512i L[4];
 #pragma GCC unroll 2
         for (int n = 0; n < 2; n++) {
             const __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * n));
@@ -501,8 +544,6 @@ LT_VNNI KAI void q6K_512_R(const void *wv, const char *xr, size_t stride, const 
             /* (A & B) | C */
             L[2 * n] = _mm512_ternarylogic_epi32(ql, m4, _mm512_and_si512(_mm512_slli_epi16(QH, 4), m30), 0xEA);
             L[2 * n + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), m4, _mm512_and_si512(QH, m30), 0xEA);
-            S[2 * n] = _mm512_permutexvar_epi16(sidx[2 * n], scz);
-            S[2 * n + 1] = _mm512_permutexvar_epi16(sidx[2 * n + 1], scz);
         }
         const float wd = _cvtsh_ss(w->d);
         for (int r = 0; r < R; r++) {
@@ -510,12 +551,9 @@ LT_VNNI KAI void q6K_512_R(const void *wv, const char *xr, size_t stride, const 
             /* the -32 of every level, through the activation sums */
             const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(a[r].sums + 16 * i)), sc16), 5);
             __m512i p = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
-            __m512i u = _mm512_setzero_si512();
-            p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(L[0], _mm512_loadu_si512(xs)), S[0]);
-            u = _mm512_dpwssd_epi32(u, _mm512_maddubs_epi16(L[1], _mm512_loadu_si512(xs + 64)), S[1]);
-            p = _mm512_dpwssd_epi32(p, _mm512_maddubs_epi16(L[2], _mm512_loadu_si512(xs + 128)), S[2]);
-            u = _mm512_dpwssd_epi32(u, _mm512_maddubs_epi16(L[3], _mm512_loadu_si512(xs + 192)), S[3]);
-            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r].d[i] * wd), _mm512_cvtepi32_ps(_mm512_add_epi32(p, u)), acc[r]);
+            p = dot128(p, L[0], xs, L[1], xs + 64, S0);
+            p = dot128(p, L[2], xs + 128, L[3], xs + 192, S1);
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r].d[i] * wd), _mm512_cvtepi32_ps(p), acc[r]);
         }
     }
     for (int r = 0; r < R; r++) out[r] = hsum16(acc[r]);
