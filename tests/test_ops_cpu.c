@@ -914,7 +914,8 @@ static void noop_job(void *arg, int ith, int nth) { (void)arg; }
 /* matvec GB/s over copies of the weight that together exceed the L3 cache (as a real
  * model's layers do), and T=64 GFLOP/s; LT_BENCH_DT=q8_0 limits it to one dtype */
 static void bench(void) {
-    const lt_dtype ts[8] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_K, LT_Q5_K, LT_Q6_K};
+    const lt_dtype ts[12] = {LT_F32,  LT_F16,  LT_BF16, LT_Q8_0, LT_Q4_0,   LT_Q4_K,
+                             LT_Q5_K, LT_Q6_K, LT_Q2_K, LT_Q3_K, LT_IQ4_XS, LT_IQ4_NL};
     const int64_t Ns[3] = {4096, 11008, 576}, Ks[3] = {4096, 4096, 576};
     const char *only = getenv("LT_BENCH_DT");
     lt_test_rng r;
@@ -927,7 +928,7 @@ static void bench(void) {
         for (int i = 0; i < 20000; i++) lt_pool_run(g_pools[nt], noop_job, NULL);
         printf("pool %d threads: %.2f us per run\n", nt, (now_s() - t0) / 20000 * 1e6);
     }
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 12; k++) {
         if (only && strcmp(only, lt_dtype_name(ts[k]))) continue;
         for (int a = 0; a < 3; a++) {
             int64_t N = Ns[a], K = Ks[a];
