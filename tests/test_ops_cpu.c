@@ -16,7 +16,8 @@
  *     f32 scaling and accumulation round; observed <= 5e-7), and 3e-2 against the unquantized
  *     activations (q8_0 rounding of x is up to 1/254 of each block's max; observed ~9e-3).
  *   matmul q4_K/q5_K/q6_K: the same bounds, against activations quantized to q8_K (observed
- *     <= 5e-7: the mins' sum is subtracted in f32, so a little more cancellation).
+ *     <= 5e-7: the mins' sum is subtracted in f32, so a little more cancellation); q2_K, q3_K,
+ *     iq4_xs (q8_K) and iq4_nl (q8_0) likewise.
  *   rmsnorm, silu_mul, rope, attention: 2e-6 (observed <= 2.6e-7); add: 2e-7.
  * With LT_BENCH=1 it also prints matvec GB/s per dtype and pool overhead (no checks).
  */
@@ -113,6 +114,9 @@ static int ref_q5(const uint8_t *qh, const uint8_t *qs, int j) {
     return (j < 16 ? (qs[j] & 15) : (qs[j - 16] >> 4)) | (int)((h >> j & 1) << 4);
 }
 
+/* GGML's kvalues_iq4nl */
+static const int k_iq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
 /* naive dequantization into doubles (exact: d * q + m; GGML's f32 formula rounds this once) */
 static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
     const uint8_t *b = src;
@@ -179,12 +183,43 @@ static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
             dst[i] = h2d((uint16_t)(blk[208] | blk[209] << 8)) * sc[j / 16] * ((lo | hi << 4) - 32);
             break;
         }
+        case LT_Q2_K: { /* d * (scale & 15) * q - dmin * (scale >> 4), 2-bit q in 4 planes per 128 */
+            const uint8_t *blk = b + (i / 256) * 84, *qs = blk + 16;
+            const int j = (int)(i % 256), sc = blk[j / 16];
+            const int q = (qs[32 * (j / 128) + j % 32] >> (2 * ((j % 128) / 32))) & 3;
+            dst[i] = h2d((uint16_t)(blk[80] | blk[81] << 8)) * (sc & 15) * q - h2d((uint16_t)(blk[82] | blk[83] << 8)) * (sc >> 4);
+            break;
+        }
+        case LT_Q3_K: { /* d * (scale - 32) * (q - 4 unless the hmask bit is set), 6-bit scales */
+            const uint8_t *blk = b + (i / 256) * 110, *hm = blk, *qs = blk + 32, *sc = blk + 96;
+            const int j = (int)(i % 256), h = j / 128, part = (j % 128) / 32, l = j % 32, s = j / 16;
+            const int q = ((qs[32 * h + l] >> (2 * part)) & 3) - (((hm[l] >> (4 * h + part)) & 1) ? 0 : 4);
+            const int scale = (s < 8 ? sc[s] & 15 : sc[s - 8] >> 4) | (((sc[8 + s % 4] >> (2 * (s / 4))) & 3) << 4);
+            dst[i] = h2d((uint16_t)(blk[108] | blk[109] << 8)) * (scale - 32) * q;
+            break;
+        }
+        case LT_IQ4_NL: { /* d * kvalues[nibble] */
+            const uint8_t *blk = b + (i / 32) * 18;
+            const int j = (int)(i % 32), nib = j < 16 ? blk[2 + j] & 15 : blk[2 + j - 16] >> 4;
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * k_iq4[nib];
+            break;
+        }
+        case LT_IQ4_XS: { /* d * (6-bit scale - 32) * kvalues[nibble] per 32 */
+            const uint8_t *blk = b + (i / 256) * 136, *qs = blk + 8 + 16 * ((i % 256) / 32);
+            const int ib = (int)(i % 256) / 32, j = (int)(i % 32), nib = j < 16 ? qs[j] & 15 : qs[j - 16] >> 4;
+            const int sh = blk[2] | blk[3] << 8;
+            const int ls = ((blk[4 + ib / 2] >> (4 * (ib % 2))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
+            dst[i] = h2d((uint16_t)(blk[0] | blk[1] << 8)) * (ls - 32) * k_iq4[nib];
+            break;
+        }
         default: break;
         }
     }
 }
 
 static bool is_kquant(lt_dtype t) { return t == LT_Q4_K || t == LT_Q5_K || t == LT_Q6_K; }
+/* q2_K, q3_K, iq4_nl, iq4_xs; all but iq4_nl (q8_0) multiply q8_K activations, as in GGML */
+static bool partner_q8_K(lt_dtype t) { return t == LT_Q2_K || t == LT_Q3_K || t == LT_IQ4_XS; }
 
 static void set_threads_simd(bool simd) { lt_cpu_set_simd(simd); }
 
@@ -376,7 +411,7 @@ static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with
     const bool quant = wt != LT_F32 && wt != LT_F16 && wt != LT_BF16, mins = has_min(wt);
     const int64_t nb = K / 32;
     double *xs = calloc(T * nb + 1, sizeof *xs), *wm = calloc(N * nb + 1, sizeof *wm);
-    if (is_kquant(wt)) { /* the K-quants multiply activations quantized to q8_K (checked against GGML by test_quants) */
+    if (is_kquant(wt) || partner_q8_K(wt)) { /* activations quantized to q8_K (checked against GGML by test_quants) */
         lt_block_q8_K xq;
         for (int64_t t = 0; t < T; t++)
             for (int64_t k = 0; k < K; k += 256) {
@@ -484,6 +519,19 @@ static void test_matmul(void) {
             check_matmul(kt[i], kT[j], 301, 768, j % 2 == 1, seed++);
         }
     check_matmul(LT_Q4_K, 1, 2048, 4096, false, seed++);
+}
+
+/* q2_K, q3_K, iq4_xs (q8_K partner, K a multiple of 256) and iq4_nl (q8_0 partner; 160 = an odd
+   block count, GGML's scalar tail): batched rows against single rows for T = 1..9, 17, 70 */
+static void test_matmul_k2(void) {
+    const lt_dtype ts[4] = {LT_Q2_K, LT_Q3_K, LT_IQ4_XS, LT_IQ4_NL};
+    const int64_t Ts[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 70};
+    uint64_t seed = 900;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 11; j++) {
+            const int64_t K = ts[i] == LT_IQ4_NL ? (j % 2 ? 160 : 576) : (j % 2 ? 256 : 768);
+            check_matmul(ts[i], Ts[j], j % 3 ? 37 : 301, K, j % 2 == 0, seed++);
+        }
 }
 
 /* ---- get_rows, rmsnorm, rope, silu_mul, add, argmax, kv_store --------------------------------------- */
@@ -953,8 +1001,8 @@ static void noop_job(void *arg, int ith, int nth) { (void)arg; }
 /* matvec GB/s over copies of the weight that together exceed the L3 cache (as a real
  * model's layers do), and T=64 GFLOP/s; LT_BENCH_DT=q8_0 limits it to one dtype */
 static void bench(void) {
-    const lt_dtype ts[11] = {LT_F32,  LT_F16,  LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_1,
-                             LT_Q5_0, LT_Q5_1, LT_Q4_K, LT_Q5_K, LT_Q6_K};
+    const lt_dtype ts[15] = {LT_F32,  LT_F16,  LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_1,   LT_Q5_0,  LT_Q5_1,
+                             LT_Q4_K, LT_Q5_K, LT_Q6_K, LT_Q2_K, LT_Q3_K, LT_IQ4_XS, LT_IQ4_NL};
     const int64_t Ns[3] = {4096, 11008, 576}, Ks[3] = {4096, 4096, 576};
     const char *only = getenv("LT_BENCH_DT");
     lt_test_rng r;
@@ -1024,6 +1072,7 @@ int main(void) {
     test_quant();
     test_quant_q8_K();
     test_matmul();
+    test_matmul_k2();
     test_get_rows();
     test_rmsnorm();
     test_rope();

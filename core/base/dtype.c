@@ -160,13 +160,13 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_Q4_1, "q4_1", 3, NULL, q4_1_to_f32, lt_quantize_row_q4_1),
     ROW(LT_Q5_0, "q5_0", 6, NULL, q5_0_to_f32, lt_quantize_row_q5_0),
     ROW(LT_Q5_1, "q5_1", 7, NULL, q5_1_to_f32, lt_quantize_row_q5_1),
-    ROW(LT_IQ4_NL, "iq4_nl", 20, NULL, iq4_nl_to_f32, NULL),
-    ROW(LT_Q2_K, "q2_K", 10, NULL, q2_K_to_f32, NULL),
-    ROW(LT_Q3_K, "q3_K", 11, NULL, q3_K_to_f32, NULL),
+    ROW(LT_IQ4_NL, "iq4_nl", 20, NULL, iq4_nl_to_f32, lt_quantize_row_iq4_nl),
+    ROW(LT_Q2_K, "q2_K", 10, NULL, q2_K_to_f32, lt_quantize_row_q2_K),
+    ROW(LT_Q3_K, "q3_K", 11, NULL, q3_K_to_f32, lt_quantize_row_q3_K),
     ROW(LT_Q4_K, "q4_K", 12, NULL, q4_K_to_f32, lt_quantize_row_q4_K),
     ROW(LT_Q5_K, "q5_K", 13, NULL, q5_K_to_f32, lt_quantize_row_q5_K),
     ROW(LT_Q6_K, "q6_K", 14, NULL, q6_K_to_f32, lt_quantize_row_q6_K),
-    ROW(LT_IQ4_XS, "iq4_xs", 23, NULL, iq4_xs_to_f32, NULL),
+    ROW(LT_IQ4_XS, "iq4_xs", 23, NULL, iq4_xs_to_f32, lt_quantize_row_iq4_xs),
 };
 
 static const lt_dtype_traits k_invalid = {.name = "?", .block = 1, .block_bytes = 0, .gguf_type = -1};
