@@ -218,7 +218,7 @@ static void ref_dequant(lt_dtype t, const void *src, double *dst, int64_t n) {
 }
 
 static bool is_kquant(lt_dtype t) { return t == LT_Q4_K || t == LT_Q5_K || t == LT_Q6_K; }
-/* q2_K, q3_K, iq4_nl, iq4_xs; all but iq4_nl (q8_0) multiply q8_K activations, as in GGML */
+/* the types besides the K-quants above whose activations are q8_K: q2_K, q3_K, iq4_xs (iq4_nl takes q8_0), as in GGML */
 static bool partner_q8_K(lt_dtype t) { return t == LT_Q2_K || t == LT_Q3_K || t == LT_IQ4_XS; }
 
 static void set_threads_simd(bool simd) { lt_cpu_set_simd(simd); }
