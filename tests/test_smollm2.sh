@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# test_smollm2.sh - the real default chat model against llama.cpp (tests/data/smollm2_reference.txt):
+# perplexity as llama-perplexity computes it (ctx 512, 4 chunks of the bundled Shakespeare
+# excerpt) within 0.3% of llama.cpp's on the same file, for the downloaded Q4_1 file and the
+# Q4_K_M lathe makes from it, and greedy continuations of a raw prompt equal to llama.cpp's
+# token for token. Needs assets/models/SmolLM2-135M-Instruct.Q4_1.gguf (tools/install-deps.sh
+# fetches it) or $LATHE_SMOLLM2; skips (77) without it.
+source "$(dirname "$0")/cli_lib.sh"
+smol=${LATHE_SMOLLM2:-$root/assets/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+if [ ! -f "$smol" ]; then
+  echo "skipped: $smol is absent (tools/install-deps.sh fetches it)"
+  exit 77
+fi
+ref=$root/tests/data/smollm2_reference.txt
+text=$root/assets/text/tinyshakespeare-head.txt
+"$bin" quantize "$smol" "$tmp/q4km.gguf" Q4_K_M >/dev/null 2>&1 || bad "quantize Q4_K_M"
+for t in Q4_1 Q4_K_M; do
+  f=$smol
+  [ $t = Q4_K_M ] && f=$tmp/q4km.gguf
+  want=$(awk -v t=$t '$1 == "ppl" && $2 == t {print $3}' "$ref")
+  got=$("$bin" eval ppl -m "$f" -f "$text" --ctx 512 --chunks 4 --device cpu --json 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])')
+  if python3 -c "import sys; g, w = float('$got'), float('$want'); sys.exit(abs(g / w - 1) > 0.003)" 2>/dev/null; then ok
+  else bad "$t perplexity $got, llama-perplexity $want (more than 0.3% apart)"; fi
+  want=$(awk -v t=$t '$1 == "greedy" && $2 == t {sub(/^greedy [^ ]+ /, ""); print}' "$ref")
+  got=$("$bin" generate -m "$f" -p "The capital of France is" -n 32 --temp 0 --device cpu 2>/dev/null)
+  if [ "$(printf '%b' "$want")" = "$got" ]; then ok
+  else bad "$t greedy: got $(printf %q "$got"), llama.cpp $(printf %q "$(printf '%b' "$want")")"; fi
+done
+finish
