@@ -112,11 +112,14 @@ __attribute__((noinline)) LT_AVX2 static float f16_tail(float r, const float *x,
 
 /* Long rows (the FFN down projection: K = hidden size) do not leave the f32 activation row in
  * L1 beside the weight stream (x alone is 4K bytes), and decode then streamed f16 weights
- * 15-25% slower from one core than for K = dim. Prefetching the weights 8 KiB ahead into L2
- * brings it back (measured on Zen 4 for K = 5632 and 14336; for K <= 4096 it costs a little,
- * so it is off there). The arithmetic is the same either way. */
-#define PF_MIN_K 4096
-#define PF_DIST 8192
+ * 15-25% slower from one core than for K = dim. Prefetching the weights ahead brings it back.
+ * Measured on Zen 4 (session 2): 8 KiB ahead into L2 for K = 5632 and 14336, off for K <= 4096
+ * where it cost a little. On the Xeon VM of 2026-12-06 (Sapphire Rapids, AVX-512) prefetching
+ * 4 KiB ahead into L1 for every K is best: SmolLM2-135M f16 (K = 576 and 1536) decodes 26 ->
+ * 33 tok/s on 2 threads, the 1.1B shape gains 2% (PERF.md, "Quantized types"), as the q8_0 /
+ * q4_0 rows do (Q_PF below). PF_MIN_K keeps the switch. The arithmetic is the same either way. */
+#define PF_MIN_K 0
+#define PF_DIST 4096
 
 LT_AVX2 static float dot_f16_avx2(const float *x, const uint16_t *w, int64_t K) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -131,7 +134,7 @@ LT_AVX2 static float dot_f16_avx2(const float *x, const uint16_t *w, int64_t K) 
     } while (0)
     if (K > PF_MIN_K) {
         for (; k + 32 <= K; k += 32) {
-            _mm_prefetch((const char *)(w + k) + PF_DIST, _MM_HINT_T1); /* never faults */
+            _mm_prefetch((const char *)(w + k) + PF_DIST, _MM_HINT_T0); /* never faults */
             F16_STEP();
         }
     }
@@ -150,7 +153,7 @@ LT_AVX2 static float dot_bf16_avx2(const float *x, const uint16_t *w, int64_t K)
         _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + k + (o)))), 16))
     const bool pf = K > PF_MIN_K; /* as in dot_f16_avx2 */
     for (; k + 16 <= K; k += 16) {
-        if (pf && !(k & 31)) _mm_prefetch((const char *)(w + k) + PF_DIST, _MM_HINT_T1);
+        if (pf && !(k & 31)) _mm_prefetch((const char *)(w + k) + PF_DIST, _MM_HINT_T0);
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), LDB(0), a0);
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8), LDB(8), a1);
     }
@@ -438,7 +441,7 @@ LT_VNNI static inline __attribute__((always_inline)) void f16_rows(const float *
     int64_t k = 0;
     const bool pf = K > PF_MIN_K; /* as in dot_f16_avx2 */
     for (; k + 32 <= K; k += 32) {
-        if (pf) _mm_prefetch((const char *)(w + k) + PF_DIST, _MM_HINT_T1);
+        if (pf) _mm_prefetch((const char *)(w + k) + PF_DIST, _MM_HINT_T0);
         const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + k)));
         const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + k + 16)));
         for (int r = 0; r < RT; r++) {

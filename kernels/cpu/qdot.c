@@ -2,10 +2,9 @@
  * activations are quantized once per call to the type's partner, then each weight row is dotted
  * with every activation row (tiles of 4 rows while the weight row is hot in L1).
  *
- * The family files (qdot_legacy.c, qdot_k.c, qdot_k2.c) give the partner quantizer and the dot products;
- * a type neither family has kernels for is still correct here through the generic path: the
- * activation row stays f32 and each weight block is dequantized (GGML's formulas) and dotted.
- * Leaves out: AVX-512 variants of the family kernels, row-interleaved repacking.
+ * The family files (qdot_legacy.c, qdot_k.c, qdot_k2.c) give the partner quantizer and the dot
+ * products (portable, AVX2 and AVX-512 VNNI forms, chosen at run time).
+ * Leaves out: row-interleaved repacking (llama.cpp's repack.cpp), activation tiles wider than 4.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -13,53 +12,11 @@
 #include "core/base/alloc.h"
 #include "cpu_impl.h"
 
-/* ---- generic path: f32 activations, dequantized weight blocks ------------------------------ */
-
-static size_t f32_row_bytes(int64_t K) { return (size_t)K * sizeof(float); }
-static void f32_copy(const float *x, void *xq, int64_t K) { memcpy(xq, x, (size_t)K * sizeof(float)); }
-
-#define GENERIC(name, dt)                                                                        \
-    static float name##_dot(const void *w, const void *xq, int64_t K) {                          \
-        const float *x = xq;                                                                     \
-        float s = 0.0f;                                                                          \
-        for (int64_t j = 0; j < K; j++) s += lt_quants_get(dt, w, j) * x[j];                     \
-        return s;                                                                                \
-    }                                                                                            \
-    static const lt_cpu_qdot name##_generic = {f32_row_bytes, f32_copy, name##_dot, NULL};
-GENERIC(q4_1, LT_Q4_1)
-GENERIC(q5_0, LT_Q5_0)
-GENERIC(q5_1, LT_Q5_1)
-GENERIC(iq4_nl, LT_IQ4_NL)
-GENERIC(q2_K, LT_Q2_K)
-GENERIC(q3_K, LT_Q3_K)
-GENERIC(q4_K, LT_Q4_K)
-GENERIC(q5_K, LT_Q5_K)
-GENERIC(q6_K, LT_Q6_K)
-GENERIC(iq4_xs, LT_IQ4_XS)
-#undef GENERIC
-
-static const lt_cpu_qdot *generic(lt_dtype wt) {
-    switch (wt) {
-    case LT_Q4_1: return &q4_1_generic;
-    case LT_Q5_0: return &q5_0_generic;
-    case LT_Q5_1: return &q5_1_generic;
-    case LT_IQ4_NL: return &iq4_nl_generic;
-    case LT_Q2_K: return &q2_K_generic;
-    case LT_Q3_K: return &q3_K_generic;
-    case LT_Q4_K: return &q4_K_generic;
-    case LT_Q5_K: return &q5_K_generic;
-    case LT_Q6_K: return &q6_K_generic;
-    case LT_IQ4_XS: return &iq4_xs_generic;
-    default: return NULL;
-    }
-}
-
 const lt_cpu_qdot *lt_cpu_qdot_find(lt_dtype wt) {
     const bool avx2 = lt_cpu_has_avx2();
     const lt_cpu_qdot *q = lt_cpu_qdot_legacy(wt, avx2);
     if (!q) q = lt_cpu_qdot_k(wt, avx2);
-    if (!q) q = lt_cpu_qdot_k2(wt, avx2);
-    return q ? q : generic(wt);
+    return q ? q : lt_cpu_qdot_k2(wt, avx2);
 }
 
 /* ---- the matmul ------------------------------------------------------------------------------ */

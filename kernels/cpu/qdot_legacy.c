@@ -301,27 +301,12 @@ static const lt_cpu_qdot k_q4_1_vnni = {x1_row_bytes, quant_x1_avx2, q4_1_vnni_d
 static const lt_cpu_qdot k_q5_0_vnni = {x0_row_bytes, quant_x0_avx2, q5_0_vnni_dot, q5_0_vnni_dot4};
 static const lt_cpu_qdot k_q5_1_vnni = {x1_row_bytes, quant_x1_avx2, q5_1_vnni_dot, q5_1_vnni_dot4};
 
-/* True when the CPU has AVX-512 F/BW/VL/VNNI and LT_CPU_NO_VNNI is not set (as matmul.c: it
- * forces the AVX2 kernels, to compare both). */
-static bool has_vnni(void) {
-    static int cached = -1;
-    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (c < 0) {
-        __builtin_cpu_init();
-        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-        const char *e = getenv("LT_CPU_NO_VNNI");
-        if (e && *e && strcmp(e, "0")) c = 0;
-        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
-    }
-    return c;
-}
 #endif
 
 const lt_cpu_qdot *lt_cpu_qdot_legacy(lt_dtype wt, bool avx2) {
 #if LT_X86
     if (avx2) {
-        const bool v = has_vnni();
+        const bool v = lt_cpu_has_vnni();
         switch (wt) {
         case LT_Q4_1: return v ? &k_q4_1_vnni : &k_q4_1_avx2;
         case LT_Q5_0: return v ? &k_q5_0_vnni : &k_q5_0_avx2;
