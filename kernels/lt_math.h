@@ -208,6 +208,21 @@ LT_HD void lt_dequant_q4_0(const lt_block_q4_0 *b, float *y) {
     }
 }
 
+/* The value of largest magnitude among n floats (the first of equals; 0 when all are 0), and
+ * that magnitude in *amax: where GGML's quantizers take their scale from. */
+LT_HD float lt_signed_absmax(const float *x, int n, float *amax) {
+    float max = 0.0f, a = 0.0f;
+    for (int j = 0; j < n; j++) {
+        const float ax = fabsf(x[j]);
+        if (ax > a) {
+            a = ax;
+            max = x[j];
+        }
+    }
+    *amax = a;
+    return max;
+}
+
 /* 32 floats -> one Q8_0 block, exactly GGML's quantize_row_q8_0_ref: d = amax / 127,
  * q = roundf(x * (1 / d)) (0 when d = 0). */
 LT_HD void lt_quant_q8_0(const float *x, lt_block_q8_0 *y) {
@@ -222,13 +237,8 @@ LT_HD void lt_quant_q8_0(const float *x, lt_block_q8_0 *y) {
 /* 32 floats -> one Q4_0 block, exactly GGML's quantize_row_q4_0_ref: d = max / -8 where max
  * is the value of largest magnitude, q = min(15, (int8)(x / d + 8.5)). */
 LT_HD void lt_quant_q4_0(const float *x, lt_block_q4_0 *y) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < LT_QK4_0; j++) {
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    }
+    float amax;
+    const float max = lt_signed_absmax(x, LT_QK4_0, &amax);
     float d = lt_div_rn(max, -8.0f);
     float id = d != 0.0f ? lt_div_rn(1.0f, d) : 0.0f;
     y->d = lt_f32_to_f16(d);

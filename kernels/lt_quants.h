@@ -269,14 +269,8 @@ LT_HD void lt_quant_q8_1(const float *x, lt_block_q8_1 *y) {
 
 /* 256 floats -> one q8_K block, GGML's quantize_row_q8_K_ref. */
 LT_HD void lt_quant_q8_K(const float *x, lt_block_q8_K *y) {
-    float max = 0.0f, amax = 0.0f;
-    for (int j = 0; j < LT_QK_K; j++) {
-        const float ax = fabsf(x[j]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[j];
-        }
-    }
+    float amax;
+    const float max = lt_signed_absmax(x, LT_QK_K, &amax);
     if (amax == 0.0f) {
         y->d = 0.0f;
         for (int j = 0; j < LT_QK_K; j++) y->qs[j] = 0;

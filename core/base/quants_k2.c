@@ -67,14 +67,8 @@ void lt_quantize_row_q2_K(const float *x, void *y, int64_t n) {
 /* GGML's make_q3_quants with do_rmse: n values -> levels L[i] in 0..2*nmax-1 (value L - nmax)
  * and the returned scale, fitted by up to 5 rounds of x^2-weighted coordinate descent. */
 static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        const float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = lt_signed_absmax(x, n, &amax);
     if (amax < LT_GROUP_MAX_EPS) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
@@ -199,14 +193,8 @@ static void quantize_iq4_super(int super, const float *x, const int8_t *values, 
         const float *xb = x + ib * BS;
         uint8_t *Lb = L + ib * BS;
         for (int j = 0; j < BS; j++) weight[j] = xb[j] * xb[j];
-        float amax = 0, max = 0;
-        for (int j = 0; j < BS; j++) {
-            const float ax = fabsf(xb[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = xb[j];
-            }
-        }
+        float amax;
+        const float max = lt_signed_absmax(xb, BS, &amax);
         if (amax < LT_GROUP_MAX_EPS) {
             scales[ib] = 0;
             continue;

@@ -51,12 +51,8 @@ void lt_quantize_row_q4_1(const float *x, void *y, int64_t n) {
 void lt_quantize_row_q5_0(const float *x, void *y, int64_t n) {
     lt_block_q5_0 *b = y;
     for (int64_t i = 0; i < n / LT_QK32; i++, x += LT_QK32) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < LT_QK32; j++)
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
+        float amax;
+        const float max = lt_signed_absmax(x, LT_QK32, &amax);
         const float d = max / -16.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         b[i].d = lt_f32_to_f16(d);
