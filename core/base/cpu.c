@@ -34,3 +34,22 @@ bool lt_cpu_has_avx2(void) {
     return c != 0;
 }
 
+
+bool lt_cpu_has_vnni(void) {
+    if (!lt_cpu_has_avx2()) return false;
+#if LT_X86
+    static int cached = -1;
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+        const char *e = getenv("LT_CPU_NO_VNNI");
+        if (e && *e && strcmp(e, "0")) c = 0;
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+#else
+    return false;
+#endif
+}

@@ -2,7 +2,8 @@
  * (x86-64 with GCC or clang) that the host row conversions (dtype.c) and the CPU backend's
  * kernels share, and a switch that turns them off (tests compare both paths; LT_CPU_SCALAR=1 in
  * the environment does it for a whole run).
- * Leaves out: AVX-512 (kernels/cpu checks that itself), other architectures (portable C there).
+ * Also whether the AVX-512 VNNI kernels of kernels/cpu may run (LT_CPU_NO_VNNI=1 keeps them off).
+ * Leaves out: other architectures (portable C there).
  */
 #ifndef LT_BASE_CPU_H
 #define LT_BASE_CPU_H
@@ -24,5 +25,8 @@ bool lt_cpu_has_avx2(void);
 void lt_cpu_set_simd(bool enabled);
 /* True when the fast paths are in use. */
 bool lt_cpu_simd(void);
+/* True when the AVX-512 (F, BW, VL, VNNI) kernels are in use: the AVX2 paths on, the CPU has
+ * them, and LT_CPU_NO_VNNI is not set (it forces the AVX2 kernels, to compare both). */
+bool lt_cpu_has_vnni(void);
 
 #endif

@@ -66,9 +66,6 @@ void lt_cpu_sgemm(bool trans_b, int m, int n, int k, const float *a, int lda, co
 /* Q8_0 activation rows for the quantized matmul (same bits as lt_cpu_quant_row). */
 void lt_cpu_quant_q8_0(const float *x, lt_block_q8_0 *y, int64_t n);
 
-/* matmul.c: true when the AVX-512 (F, BW, VL, VNNI) kernels are in use: AVX2 paths on, the CPU has
- * them, and LT_CPU_NO_VNNI is not set (it forces the AVX2 kernels, to compare both). */
-bool lt_cpu_has_vnni(void);
 
 /* qdot_k.c: n floats (a multiple of 256) -> q8_K blocks, the bytes of GGML's
  * quantize_row_q8_K_ref (lt_quant_q8_K), 8 lanes at a time where AVX2 is on. */

@@ -498,28 +498,6 @@ static const vnni_fn vnni_fns[2][VNNI_RT + 1] = {
 };
 #endif
 
-/* True when the AVX-512 VNNI path is usable: AVX2 paths on, the CPU has AVX-512 F/BW/VL/VNNI,
- * and LT_CPU_NO_VNNI is not set (it forces the AVX2 path, to compare both). */
-static bool has_vnni(void) {
-    if (!lt_cpu_has_avx2()) return false;
-#if LT_X86
-    static int cached = -1;
-    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (c < 0) {
-        __builtin_cpu_init();
-        c = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-        const char *e = getenv("LT_CPU_NO_VNNI");
-        if (e && *e && strcmp(e, "0")) c = 0;
-        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
-    }
-    return c;
-#else
-    return false;
-#endif
-}
-
-bool lt_cpu_has_vnni(void) { return has_vnni(); }
 
 /* ---- the job ---------------------------------------------------------------------------------- */
 
@@ -725,11 +703,11 @@ static size_t xq_row_bytes(lt_dtype wt, int64_t K, bool avx2, bool vnni) {
 
 /* AVX-512 path for this call: all of them where the CPU has it, except q4_0 decoding (one
  * row), where the AVX2 dot product measured a few percent faster (same bits either way) */
-static bool use_vnni(lt_dtype wt, int64_t T) { return has_vnni() && !(wt == LT_Q4_0 && T == 1); }
+static bool use_vnni(lt_dtype wt, int64_t T) { return lt_cpu_has_vnni() && !(wt == LT_Q4_0 && T == 1); }
 
 static bool use_gemm(lt_dtype wt, int64_t T) {
     if (wt == LT_F32) return T >= DOT_MAX_T; /* dot products below: batch-invariant (speculation) */
-    if (wt == LT_F16 && has_vnni()) return T >= F16_GEMM_T;
+    if (wt == LT_F16 && lt_cpu_has_vnni()) return T >= F16_GEMM_T;
     if (wt == LT_F16 || wt == LT_BF16) return T >= DOT_MAX_T;
     return false;
 }
