@@ -115,11 +115,12 @@ __attribute__((noinline)) LT_AVX2 static float f16_tail(float r, const float *x,
  * 15-25% slower from one core than for K = dim. Prefetching the weights ahead brings it back.
  * Measured on Zen 4 (session 2): 8 KiB ahead into L2 for K = 5632 and 14336, off for K <= 4096
  * where it cost a little. On the Xeon VM of 2026-12-06 (Sapphire Rapids, AVX-512) prefetching
- * 4 KiB ahead into L1 for every K is best: SmolLM2-135M f16 (K = 576 and 1536) decodes 26 ->
- * 33 tok/s on 2 threads, the 1.1B shape gains 2% (PERF.md, "Quantized types"), as the q8_0 /
- * q4_0 rows do (Q_PF below). PF_MIN_K keeps the switch. The arithmetic is the same either way. */
+ * 2 KiB ahead into L1 for every K is best: SmolLM2-135M f16 (K = 576 and 1536) decodes 26 ->
+ * 31-33 tok/s on 2 threads, the 1.1B shape 7.0 -> 8.2-8.4 (4 KiB: 7.0, 8 KiB: 7.0, 1 KiB:
+ * 8.0-8.3; PERF.md, "Quantized GGUF types"). PF_MIN_K keeps the switch. The arithmetic is the
+ * same either way. */
 #define PF_MIN_K 0
-#define PF_DIST 4096
+#define PF_DIST 2048
 
 LT_AVX2 static float dot_f16_avx2(const float *x, const uint16_t *w, int64_t K) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
