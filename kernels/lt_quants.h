@@ -11,7 +11,7 @@
  * block's d * sum(q), for weights with a min) and q8_K (256 int8 with an f32 scale and 16-element
  * sums, for the K-quants and iq4_xs), with their reference quantizers.
  * Leaves out: the importance-matrix types (IQ1/IQ2/IQ3), ternary types, MXFP4/NVFP4; quantizers
- * of the weight types (core/base/quants.c, host only).
+ * of the weight types (core/base/quants_legacy.c, quants_k.c, quants_k2.c; host only).
  */
 #ifndef LT_QUANTS_H
 #define LT_QUANTS_H

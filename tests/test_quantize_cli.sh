@@ -91,5 +91,7 @@ expect "missing folder" 1 "the folder .*/nodir does not exist" -- \
   "$bin" quantize "$model" "$tmp/nodir/x.gguf" q8_0 --tokenizer "$tok"
 [ ! -e "$tmp/x.gguf" ] && ok || bad "a failed quantize left a file"
 expect "convert bad type" 2 "unknown --type 'q9_9'" -- "$bin" convert "$model" "$tmp/x.gguf" --type q9_9
+expect "convert hf k-quant" 2 "--type .q4_K. cannot be written as hf" -- "$bin" convert "$model" "$tmp/xhf" --type q4_K
+expect "convert llama2c f16" 2 "llama2.c checkpoints are f32" -- "$bin" convert "$model" "$tmp/x.bin" --type f16
 
 finish

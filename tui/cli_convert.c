@@ -87,8 +87,14 @@ int lt_cli_convert(int argc, char **argv) {
         if (!lt_cli_quantmix("convert", "--type", type, pure, &mix)) return 2;
     } else if (type) {
         dt = lt_dtype_from_name(type);
-        if (dt != LT_F32 && dt != LT_F16 && dt != LT_BF16) {
-            fprintf(stderr, "lathe convert: unknown --type '%s' for %s (f32, f16, bf16)\n", type, format);
+        const bool llama2c = !strcmp(format, "llama2c");
+        if (llama2c ? dt != LT_F32 : dt != LT_F32 && dt != LT_F16 && dt != LT_BF16) {
+            fprintf(stderr, "lathe convert: --type '%s' cannot be written as %s (%s; GGUF takes every type and mix)\n",
+                    type, format, llama2c ? "llama2.c checkpoints are f32" : "f32, f16 or bf16");
+            return 2;
+        }
+        if (pure) {
+            fprintf(stderr, "lathe convert: --pure is for GGUF output (a llama.cpp mix)\n");
             return 2;
         }
     } else if (pure) {

@@ -6,7 +6,8 @@
  * Element rounding is lt_nearest_int (kernels/lt_quants.h, GGML's nearest_int); lt_qclamp is
  * GGML's MAX(lo, MIN(hi, v)).
  * Definitions: quants_k.c.
- * Leaves out: make_qkx3_quants / make_qp_quants (importance-matrix paths), make_q3_quants.
+ * Leaves out: make_qkx3_quants / make_qp_quants (importance-matrix paths); make_q3_quants (only
+ * q3_K uses it: static in quants_k2.c).
  */
 #ifndef LT_QUANTS_IMPL_H
 #define LT_QUANTS_IMPL_H

@@ -93,6 +93,7 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     lt_modelsrc *src = NULL;
     lt_vocab *v = NULL;
     char format[16] = "synthetic";
+    char guess[4200]; /* tokp may point here until the model source is recorded below */
     bool llama2c = false;
     lt_sink_progress(sink, "load", 0.0);
     load_progress lp = {s, sink};
@@ -103,7 +104,6 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
         st = so->open_synthetic(&lm, path + 10, be, &lo, err);
         if (st == LT_OK && tokp) st = lt_vocab_from_llama2c(&v, tokp, lt_lm_config(lm)->n_vocab, err);
     } else if (st == LT_OK) {
-        char guess[4200];
         if (!tokp) tokp = lt_modelsrc_guess_tokenizer(path, guess, sizeof guess); /* llama2.c ships one */
         st = lt_modelsrc_open(&src, path, tokp, err);
         if (st == LT_OK) {

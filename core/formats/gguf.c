@@ -133,7 +133,7 @@ static bool unsupported_error(const char *P, const uint64_t *count, lt_err *err)
     return true;
 }
 
-/* "F32, F16, BF16, Q8_0, Q4_0": GGML's names of the tensor types lathe reads (dtype table order). */
+/* "F32, F16, BF16, Q8_0, Q4_0, Q4_1, ...": GGML's names of the tensor types lathe reads (dtype table order). */
 static const char *supported_types(char *buf, size_t n) {
     size_t o = 0;
     buf[0] = 0;
@@ -409,7 +409,10 @@ void lt_gguf_close(lt_gguf *g) {
 const char *lt_gguf_path(const lt_gguf *g) { return g->path; }
 uint32_t lt_gguf_version(const lt_gguf *g) { return g->version; }
 size_t lt_gguf_file_size(const lt_gguf *g) { return g->size; }
-void lt_gguf_drop_header(const lt_gguf *g) { lt_file_map_drop(g->map, (size_t)g->data_off); }
+void lt_gguf_drop_header(const lt_gguf *g) {
+    /* data_off may lie past the end of a file without tensors: never advise beyond the mapping */
+    lt_file_map_drop(g->map, (size_t)(g->data_off < g->size ? g->data_off : g->size));
+}
 int64_t lt_gguf_n_kv(const lt_gguf *g) { return g->n_kv; }
 int64_t lt_gguf_n_tensors(const lt_gguf *g) { return g->n_t; }
 

@@ -4,8 +4,9 @@
  * version, counts, every string and array length, every key/value type, every tensor's
  * dims, type, offset and size against the file length, alignment, and that tensor data
  * ranges do not overlap. After a successful open every accessor is memory safe.
- * Supported tensor types: F32, F16, BF16, Q8_0, Q4_0; others are an LT_EUNSUPPORTED error
- * naming the type and the tensor.
+ * Tensor types: those with a GGUF id in the dtype table (F32, F16, BF16, Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1, IQ4_NL, Q2_K..Q6_K, IQ4_XS); a file with others is one LT_EUNSUPPORTED error
+ * naming every such type with its tensor count.
  *
  * The writer collects key/values and tensors (data pointers are borrowed until write, or a
  * fill function produces each tensor's bytes as it is written) and writes GGUF v3 with

@@ -386,6 +386,10 @@ lt_status lt_ppl_eval(lt_lm *m, lt_kv_cache *kv, const int32_t *ids, int64_t n, 
                           "eval ppl: you need at least %lld tokens to evaluate perplexity with a context of %d "
                           "(2*ctx); the text tokenizes to only %lld tokens",
                           2 * (long long)u.ctx, u.ctx, (long long)n);
+    for (int64_t i = 0; i < n; i++) /* scored ids index the logits before a forward sees them */
+        if (ids[i] < 0 || ids[i] >= u.V)
+            return lt_err_set(err, LT_ERANGE, "eval ppl: token %lld is %d, outside the vocabulary (%d)", (long long)i,
+                              (int)ids[i], u.V);
     int64_t n_max = n / u.ctx;
     u.n_chunks = (int)(o->n_chunks > 0 && o->n_chunks < n_max ? o->n_chunks : n_max);
     r->n_chunks_total = u.n_chunks;
