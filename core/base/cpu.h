@@ -14,6 +14,8 @@
 #define LT_X86 1
 #include <immintrin.h>
 #define LT_AVX2 __attribute__((target("avx2,fma,f16c")))
+/* the AVX-512 kernels (run only where lt_cpu_has_vnni says so) */
+#define LT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 #else
 #define LT_X86 0
 #endif

@@ -338,7 +338,6 @@ LT_AVX2 static void widen_f16_avx2(const uint16_t *s, float *d, int64_t n) {
  * weight block only, so a weight pair is loaded, unpacked and corrected once for up to
  * VNNI_RT activation rows, whose accumulators stay in registers. */
 #define VNNI_RT 8
-#define LT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 static inline size_t xv_u_off(int64_t nb) { return ((size_t)nb * sizeof(lt_block_q8_0) + 63) & ~(size_t)63; }
 static inline size_t xv_s_off(int64_t nb) { return xv_u_off(nb) + (((size_t)nb * 32 + 63) & ~(size_t)63); }

@@ -411,7 +411,6 @@ static const lt_cpu_qdot q6K_avx2 = {act_bytes, quant_nat_v, dot_q6K_avx2, dot4_
 
 /* ---- AVX-512 (F, BW, VL, VNNI) ---------------------------------------------------------------- */
 
-#define LT_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 /* pshufb index for the 4 lanes of 128 bits: words 0..3 of lane k take byte a0 (k < 2) or a1 (k >= 2)
  * of the lane, zero-extended, words 4..7 byte b0 or b1 */

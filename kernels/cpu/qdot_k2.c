@@ -209,7 +209,7 @@ LT_AVX2 LT_INLINE __m256 iq4_nl_scales8(const lt_block_iq4_nl *w) {
 #undef K2_TARGET
 #undef K2_NAME
 #undef K2_VNNI
-#define K2_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define K2_TARGET LT_VNNI
 #define K2_NAME(x) x##_vnni
 #define K2_VNNI 1
 #include "qdot_k2_simd.h"

@@ -186,7 +186,7 @@ LT_AVX2 static inline __m256i high_bits(const uint8_t *qh) {
 LT_AVX2 static inline __m256i lanes(__m256i init, __m256i u, __m256i s) { return _mm256_add_epi32(init, lane_sums(u, s)); }
 
 /* AVX-512 (VL, BW, VNNI) forms of the two: a mask move and dpbusd (the same integers) */
-#define LT_VNNI256 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define LT_VNNI256 LT_VNNI
 LT_VNNI256 static inline __m256i high_bits_v(const uint8_t *qh) {
     uint32_t h;
     memcpy(&h, qh, 4);
