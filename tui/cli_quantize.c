@@ -8,17 +8,19 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/dtype.h"
 #include "core/compress/quantize.h"
 #include "cli.h"
 
 bool lt_cli_quantmix(const char *cmd, const char *what, const char *type, bool pure, lt_quantmix *out) {
     if (lt_quantmix_parse(type, pure, out, NULL) == LT_OK) return true;
+    char names[256];
     fprintf(stderr,
             "lathe %s: unknown %s '%s'\n"
             "  tensor types: %s\n"
             "  mixes (llama-quantize's): %s\n"
             "  (a tensor type names the mix of that name, as in llama-quantize; --pure writes that one type)\n",
-            cmd, what, type, lt_quantmix_type_names(), lt_quantmix_mix_names());
+            cmd, what, type, lt_dtype_weight_names(names, sizeof names), lt_quantmix_mix_names());
     return false;
 }
 
@@ -139,7 +141,8 @@ int lt_cli_quantize(int argc, char **argv) {
     if (n_pos != 3) {
         fprintf(stderr, "lathe quantize: expected an input, an output and a TYPE\n");
         lt_cli_usage("quantize", usage, opts);
-        fprintf(stderr, "\nTYPE: a tensor type (%s)\n  or a mix (%s)\n", lt_quantmix_type_names(),
+        char names[256];
+        fprintf(stderr, "\nTYPE: a tensor type (%s)\n  or a mix (%s)\n", lt_dtype_weight_names(names, sizeof names),
                 lt_quantmix_mix_names());
         return 2;
     }

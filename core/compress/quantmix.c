@@ -55,10 +55,6 @@ bool lt_quantmix_entry(int i, const char **name, const char **desc) {
     return true;
 }
 
-const char *lt_quantmix_type_names(void) {
-    return "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs";
-}
-
 const char *lt_quantmix_mix_names(void) {
     return "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, "
            "IQ4_NL, IQ4_XS, F16, BF16, F32 (aliases: Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M)";
@@ -88,8 +84,9 @@ lt_status lt_quantmix_parse(const char *type, bool pure, lt_quantmix *out, lt_er
                     return LT_OK;
                 }
     }
+    char names[256];
     return lt_err_set(err, LT_EINVAL, "unknown type '%s': a tensor type (%s) or a mix (%s)", type ? type : "",
-                      lt_quantmix_type_names(), lt_quantmix_mix_names());
+                      lt_dtype_weight_names(names, sizeof names), lt_quantmix_mix_names());
 }
 
 /* ---- the model ------------------------------------------------------------------------------ */

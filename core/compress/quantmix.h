@@ -79,8 +79,7 @@ lt_status lt_quantmix_parse(const char *type, bool pure, lt_quantmix *out, lt_er
  * description; false past the end. */
 bool lt_quantmix_entry(int i, const char **name, const char **desc);
 
-/* "f32, f16, bf16, q8_0, ..." and "Q4_0, Q4_1, ..., Q4_K_M, ..." for messages and help. */
-const char *lt_quantmix_type_names(void);
+/* "Q4_0, Q4_1, ..., Q4_K_M, ..." for messages and help (the tensor types: lt_dtype_weight_names). */
 const char *lt_quantmix_mix_names(void);
 
 /* What the rules need to know of the model. */

@@ -24,6 +24,17 @@ LT_AVX2 static inline float hsum8(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+
+/* One f16 (bits) as f32 through F16C. */
+LT_AVX2 static inline float lt_cpu_f16_1(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
+/* Asks for `lines` cache lines LT_CPU_PF_AHEAD bytes past p into L1 (never faults): the K-quant
+ * kernels stream their weight rows this far ahead (this VM's hardware prefetcher alone leaves a
+ * core latency-bound; PERF.md "Quantized GGUF types"). */
+#define LT_CPU_PF_AHEAD 2048
+LT_AVX2 static inline __attribute__((always_inline)) void lt_cpu_prefetch_ahead(const void *p, int lines) {
+    for (int k = 0; k < lines; k++) _mm_prefetch((const char *)p + LT_CPU_PF_AHEAD + 64 * k, _MM_HINT_T0);
+}
 #endif
 
 /* Rows [*r0, *r1) of n for thread ith of nth, in whole multiples of align. */

@@ -177,7 +177,6 @@ static inline size_t xq_ext_row_bytes(int64_t nb, int corr) {
     return (xq_sc_off(nb, corr) + (size_t)nb * 4 + 31) & ~(size_t)31;
 }
 
-LT_AVX2 static float f16_1(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
 /* noipa: GCC 12.2's IPA (modref + pure-const) deleted the calls to an earlier form of this
  * function at -O1 and above, as if its stores were invisible (the tests caught it); it is
@@ -196,7 +195,7 @@ LT_NOIPA LT_AVX2 static void xq_extend(char *row, int64_t nb, int with_corr) {
             const __m256i x = _mm256_loadu_si256((const __m256i *)xq[i].q);
             corr[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), x), _mm256_set1_epi16(1));
         }
-        sc[i] = f16_1(xq[i].d);
+        sc[i] = lt_cpu_f16_1(xq[i].d);
     }
 }
 
@@ -239,10 +238,10 @@ LT_AVX2 static inline __m256 q4_block(__m256i wu, const lt_block_q8_0 *xq, const
         int64_t i = 0;                                                                           \
         for (; i + 2 <= nb; i += 2) {                                                            \
             _mm_prefetch((const char *)(w + i) + Q_PF, _MM_HINT_T0); /* never faults */        \
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(w[i].d) * sc[i]), BLOCK(i), a0);          \
-            a1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(w[i + 1].d) * sc[i + 1]), BLOCK(i + 1), a1); \
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(lt_cpu_f16_1(w[i].d) * sc[i]), BLOCK(i), a0);          \
+            a1 = _mm256_fmadd_ps(_mm256_set1_ps(lt_cpu_f16_1(w[i + 1].d) * sc[i + 1]), BLOCK(i + 1), a1); \
         }                                                                                        \
-        if (i < nb) a0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(w[i].d) * sc[i]), BLOCK(i), a0);  \
+        if (i < nb) a0 = _mm256_fmadd_ps(_mm256_set1_ps(lt_cpu_f16_1(w[i].d) * sc[i]), BLOCK(i), a0);  \
         return hsum8(_mm256_add_ps(a0, a1));                                                     \
     }
 #define Q8B(i) q8_block(_mm256_loadu_si256((const __m256i *)w[i].q), xq, i)
@@ -257,7 +256,7 @@ DOT1(dot_q4_0_x, lt_block_q4_0, Q4B, 1)
 #define STEP4(acc, i, LOADW, BLOCK)                                                              \
     do {                                                                                         \
         const __m256i wv = LOADW(i);                                                             \
-        const float dw = f16_1(w[i].d);                                                          \
+        const float dw = lt_cpu_f16_1(w[i].d);                                                          \
         acc##0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s0[i]), BLOCK(i, 0), acc##0);                \
         acc##1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s1[i]), BLOCK(i, 1), acc##1);                \
         acc##2 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s2[i]), BLOCK(i, 2), acc##2);                \
@@ -289,7 +288,7 @@ DOT1(dot_q4_0_x, lt_block_q4_0, Q4B, 1)
 #define STEP2(acc, i, LOADW, BLOCK)                                                              \
     do {                                                                                         \
         const __m256i wv = LOADW(i);                                                             \
-        const float dw = f16_1(w[i].d);                                                          \
+        const float dw = lt_cpu_f16_1(w[i].d);                                                          \
         acc##0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s0[i]), BLOCK(i, 0), acc##0);                \
         acc##1 = _mm256_fmadd_ps(_mm256_set1_ps(dw * s1[i]), BLOCK(i, 1), acc##1);                \
     } while (0)
@@ -358,8 +357,8 @@ LT_NOIPA LT_VNNI static void xv_extend(char *row, int64_t nb) {
         const __m512i ab = i + 1 < nb ? _mm512_inserti64x4(lo, _mm256_loadu_si256((const __m256i *)xq[i + 1].q), 1)
                                       : _mm512_inserti64x4(lo, _mm256_set1_epi8((char)0x80), 1);
         _mm512_storeu_si512(u + 32 * i, _mm512_xor_si512(ilv32(ab), x80));
-        s[i] = f16_1(xq[i].d);
-        s[i + 1] = i + 1 < nb ? f16_1(xq[i + 1].d) : 0.0f;
+        s[i] = lt_cpu_f16_1(xq[i].d);
+        s[i + 1] = i + 1 < nb ? lt_cpu_f16_1(xq[i + 1].d) : 0.0f;
     }
 }
 

@@ -257,10 +257,6 @@ LT_AVX2 KAI float hsum4(__m128 s) {
 
 /* Weight rows are one stream (rows are contiguous); the hardware prefetchers alone left a decoding
  * thread at ~60% of the rate it reaches with these lines requested 2 KiB ahead. */
-#define PF_AHEAD 2048
-LT_AVX2 KAI void prefetch_ahead(const void *p, int lines) {
-    for (int k = 0; k < lines; k++) _mm_prefetch((const char *)p + PF_AHEAD + 64 * k, _MM_HINT_T0);
-}
 
 /* pshufb index putting byte j of each 128-bit lane, zero-extended, into every 16-bit word */
 #define WORD_OF(j) _mm256_set1_epi16((short)(0x8000 | (j)))
@@ -294,7 +290,7 @@ LT_AVX2 KAI void q45K_avx2_R(const void *wv, const char *xr, size_t stride, cons
             const lt_block_q4_K *w = (const lt_block_q4_K *)wv + i;
             qs = w->qs, scales = w->scales, d = w->d, dmin = w->dmin;
         }
-        prefetch_ahead(qs, 3);
+        lt_cpu_prefetch_ahead(qs, 3);
         const __m128i sm = k4_scales_mins(scales);
         const __m256i sb = _mm256_broadcastsi128_si256(sm);
         const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
@@ -343,7 +339,7 @@ LT_AVX2 KAI void q6K_avx2_R(const void *wv, const char *xr, size_t stride, const
     const __m256i m15 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < nb; i++) {
         const lt_block_q6_K *w = (const lt_block_q6_K *)wv + i;
-        prefetch_ahead(w, 4);
+        lt_cpu_prefetch_ahead(w, 4);
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)w->scales);
         const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
         /* sub-block scales 0..7 (8..15) as words in both lanes */
@@ -484,7 +480,7 @@ LT_VNNI KAI void q45K_512_R(const void *wv, const char *xr, size_t stride, const
             const lt_block_q4_K *w = (const lt_block_q4_K *)wv + i;
             qs = w->qs, scales = w->scales, d = w->d, dmin = w->dmin;
         }
-        prefetch_ahead(qs, 3);
+        lt_cpu_prefetch_ahead(qs, 3);
         const __m128i sm = k4_scales_mins(scales);
         const __m512i sb = _mm512_broadcast_i32x4(sm);
         const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
@@ -529,7 +525,7 @@ LT_VNNI KAI void q6K_512_R(const void *wv, const char *xr, size_t stride, const 
     const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
     for (int64_t i = 0; i < nb; i++) {
         const lt_block_q6_K *w = (const lt_block_q6_K *)wv + i;
-        prefetch_ahead(w, 4);
+        lt_cpu_prefetch_ahead(w, 4);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
         /* words a, a+4 of sub-blocks 0..7 (8..15) per lane */
         const __m512i S0 = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm256_castsi256_si128(sc16)), LANE_SWORDS(0, 4));

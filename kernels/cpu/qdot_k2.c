@@ -145,14 +145,9 @@ static const lt_cpu_qdot k_iq4_nl = {q8s_row_bytes, quant_q8s, dot_iq4_nl, NULL}
 
 #define LT_INLINE static inline __attribute__((always_inline))
 
-LT_AVX2 static inline float f16_1(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
 /* The weight rows of a matmul are one contiguous stream; the hardware prefetchers alone leave a
  * decoding thread well below the rate it reaches with lines requested 2 KiB ahead (as qdot_k.c). */
-#define PF_AHEAD 2048
-LT_AVX2 LT_INLINE void prefetch_ahead(const void *p, int lines) {
-    for (int k = 0; k < lines; k++) _mm_prefetch((const char *)p + PF_AHEAD + 64 * k, _MM_HINT_T0);
-}
 
 /* int16 scale s of a 16-scale vector to the low 128-bit lane, s + 1 to the high one (GGML's
  * get_scale_shuffle_q3k(s / 2) on vectors holding 8 scales twice) */

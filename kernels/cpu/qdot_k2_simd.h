@@ -23,7 +23,7 @@ K2_TARGET LT_INLINE void K2_NAME(q2_K_rows)(const lt_block_q2_K *w, const char *
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0xF);
     for (int64_t i = 0; i < nb; i++) {
-        prefetch_ahead(w + i, 2);
+        lt_cpu_prefetch_ahead(w + i, 2);
         /* d and dmin are adjacent: one conversion */
         uint32_t dd;
         memcpy(&dd, &w[i].d, 4);
@@ -61,7 +61,7 @@ K2_TARGET LT_INLINE void K2_NAME(q3_K_rows)(const lt_block_q3_K *w, const char *
     ROWS_SETUP(lt_block_q8_K);
     const __m256i m3 = _mm256_set1_epi8(3), neg4 = _mm256_set1_epi8(-4), zero = _mm256_setzero_si256();
     for (int64_t i = 0; i < nb; i++) {
-        prefetch_ahead(w + i, 2);
+        lt_cpu_prefetch_ahead(w + i, 2);
         /* the 16 6-bit scales minus 32 (GGML's kmask unpacking) */
         uint32_t a[3];
         memcpy(a, w[i].scales, 12);
@@ -100,7 +100,7 @@ K2_TARGET LT_INLINE void K2_NAME(q3_K_rows)(const lt_block_q3_K *w, const char *
                 }
             }
         }
-        const float dw = f16_1(w[i].d);
+        const float dw = lt_cpu_f16_1(w[i].d);
         for (int r = 0; r < R; r++)
             acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[r][i].d * dw), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
     }
@@ -113,7 +113,7 @@ K2_TARGET LT_INLINE void K2_NAME(iq4_xs_rows)(const lt_block_iq4_xs *w, const ch
     ROWS_SETUP(lt_block_q8_K);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)k_iq4nl));
     for (int64_t i = 0; i < nb; i++) {
-        prefetch_ahead(w + i, 3);
+        lt_cpu_prefetch_ahead(w + i, 3);
         __m256i sumi[4];
         for (int r = 0; r < R; r++) sumi[r] = _mm256_setzero_si256();
         for (int ib = 0; ib < LT_QK_K / 32; ib++) {
@@ -124,7 +124,7 @@ K2_TARGET LT_INLINE void K2_NAME(iq4_xs_rows)(const lt_block_iq4_xs *w, const ch
                 sumi[r] = K2_ACC16(sumi[r], mul_signed(aq, q, x), s);
             }
         }
-        const float dw = f16_1(w[i].d);
+        const float dw = lt_cpu_f16_1(w[i].d);
         for (int r = 0; r < R; r++)
             acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y[r][i].d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
     }
@@ -163,7 +163,7 @@ K2_TARGET LT_INLINE void K2_NAME(iq4_nl_rows)(const lt_block_iq4_nl *w, const ch
     /* 8 blocks at a time: the products of the scales (GGML's d_x * d_w per block, the same
        rounding as one multiply each) stored once, each broadcast from memory */
     for (; i + 8 <= nb; i += 8) {
-        prefetch_ahead(w + i, 3);
+        lt_cpu_prefetch_ahead(w + i, 3);
         const __m256 dw = iq4_nl_scales8(w + i);
         float s[4][8];
         for (int r = 0; r < R; r++) _mm256_storeu_ps(s[r], _mm256_mul_ps(_mm256_loadu_ps(ys[r] + i), dw));
@@ -171,15 +171,15 @@ K2_TARGET LT_INLINE void K2_NAME(iq4_nl_rows)(const lt_block_iq4_nl *w, const ch
             IQ4_NL_PAIR(i + j, _mm256_broadcast_ss(&s[r][j]), _mm256_broadcast_ss(&s[r][j + 1]));
     }
     for (; i + 1 < nb; i += 2) {
-        prefetch_ahead(w + i, 1);
-        const float d1 = f16_1(w[i].d), d2 = f16_1(w[i + 1].d);
+        lt_cpu_prefetch_ahead(w + i, 1);
+        const float d1 = lt_cpu_f16_1(w[i].d), d2 = lt_cpu_f16_1(w[i + 1].d);
         IQ4_NL_PAIR(i, _mm256_set1_ps(ys[r][i] * d1), _mm256_set1_ps(ys[r][i + 1] * d2));
     }
 #undef IQ4_NL_PAIR
     for (int r = 0; r < R; r++) {
         out[r] = hsum8(_mm256_add_ps(acc1[r], acc2[r]));
         if (i < nb) {
-            const float d = ys[r][i] * f16_1(w[i].d);
+            const float d = ys[r][i] * lt_cpu_f16_1(w[i].d);
             out[r] = fmaf(d, (float)iq4_block_sum(w[i].qs, y[r][i].q), out[r]);
         }
     }
