@@ -22,6 +22,8 @@ typedef struct lt_metric_sample {
                                       * or the device (GPU) uses beyond lathe's own categories */
     size_t mem_free, mem_total;      /* device (or host) free/total; 0 = unknown */
     int kv_used, kv_total;           /* KV blocks */
+    int ctx_used, ctx_max;           /* tokens in the current model's conversation / its context
+                                      * (the context meter); 0/0 when no language model is current */
     double util;                     /* device utilisation %, < 0 = unknown */
     /* speculative decoding of the current model (`spec`) */
     char spec_kind[16];              /* "" = plain decoding, else "ngram", "draft", "triforce" */

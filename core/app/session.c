@@ -469,6 +469,7 @@ void lt_session_sample(lt_session *s, lt_metric_sample *o) {
     if (s->current >= 0) {
         lt_conv_stats cs;
         lt_conv_stats_get(s->models[s->current]->conv, &cs);
+        lt_conv_ctx_usage(s->models[s->current]->conv, &o->ctx_used, &o->ctx_max);
         if (cs.spec_on) snprintf(o->spec_kind, sizeof o->spec_kind, "%s", lt_spec_kind_name(cs.spec_kind));
         if (cs.spec_on && cs.spec.n_levels > 0) {
             o->spec_levels = cs.spec.n_levels > 2 ? 2 : cs.spec.n_levels;

@@ -322,6 +322,13 @@ void lt_conv_kv_usage(lt_conv *c, int *used, int *total, int *max_ctx) {
     pthread_mutex_unlock(&c->mu);
 }
 
+void lt_conv_ctx_usage(lt_conv *c, int *used, int *max_ctx) {
+    pthread_mutex_lock(&c->mu);
+    if (used) *used = lt_kv_seq_len(c->kv, c->chat_seq) + (c->pending >= 0 ? 1 : 0);
+    if (max_ctx) *max_ctx = lt_kv_max_ctx(c->kv);
+    pthread_mutex_unlock(&c->mu);
+}
+
 void lt_conv_note_plain_rate(lt_conv *c, double tps) {
     pthread_mutex_lock(&c->mu);
     c->stats.plain_tps = tps;

@@ -98,6 +98,8 @@ typedef struct lt_conv_stats {
 void lt_conv_stats_get(lt_conv *c, lt_conv_stats *out);
 /* The cache's blocks in use and in all, and its context in tokens (any thread). */
 void lt_conv_kv_usage(lt_conv *c, int *used, int *total, int *max_ctx);
+/* Tokens in the chat sequence (pending token included) and the model's context (any thread). */
+void lt_conv_ctx_usage(lt_conv *c, int *used, int *max_ctx);
 /* Records a plain decoding rate measured elsewhere (bench): the baseline of spec's speedup. */
 void lt_conv_note_plain_rate(lt_conv *c, double tps);
 
