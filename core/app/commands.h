@@ -50,6 +50,9 @@ typedef struct lt_cmd {
                         * never split; argv holds only the command word */
     bool exits;        /* the command ends the front end (quit): a front end with a job running
                         * cancels the job and runs it at once instead of queueing it */
+    bool (*text_rest)(const char *rest); /* may be NULL: when it returns true for the text after
+                        * the command word, that text reaches exec verbatim in a->rest, as for
+                        * text commands (`set system TEXT`) */
 } lt_cmd;
 
 /* A table of commands a module provides; terminated by an entry with name NULL. */

@@ -191,7 +191,10 @@ lt_status lt_session_exec(lt_session *s, const char *line, lt_sink *sink, lt_err
         memcpy(buf, line, wl);
         buf[wl] = 0;
         lt_err ignore;
-        if (lt_cmds_find(s->cmds, buf, &cmd, &ignore) != LT_OK || !cmd->text) cmd = NULL;
+        const char *rest = line + wl + strspn(line + wl, " \t");
+        if (lt_cmds_find(s->cmds, buf, &cmd, &ignore) != LT_OK ||
+            !(cmd->text || (cmd->text_rest && cmd->text_rest(rest))))
+            cmd = NULL;
     }
     if (cmd) {
         memset(&a, 0, sizeof a);
@@ -261,6 +264,23 @@ static int find_model(lt_session *s, const char *name) {
 }
 
 bool lt_session_has_model(lt_session *s, const char *name) { return find_model(s, name) >= 0; }
+
+lt_status lt_session_use(lt_session *s, const char *name, lt_err *err) {
+    int i = find_model(s, name);
+    if (i < 0 || !s->models[i]->conv) {
+        char names[512] = "";
+        size_t o = 0;
+        for (int k = 0; k < s->n_models && o < sizeof names; k++)
+            if (s->models[k]->conv)
+                o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", o ? ", " : "", s->models[k]->name);
+        return lt_err_set(err, LT_ENOTFOUND, "use: no language model named '%s' is loaded (%s%s)", name,
+                          o ? "loaded: " : "none is loaded", names);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->current = i;
+    pthread_mutex_unlock(&s->mu);
+    return LT_OK;
+}
 
 lt_status lt_session_llm(lt_session *s, const char *name, lt_conv **conv, const char **model_name, lt_err *err) {
     sm *m;
@@ -347,7 +367,8 @@ static sm *new_entry(const char *name, const char *kind, const char *format, con
 lt_status lt_session_add_llm(lt_session *s, const char *name, const char *format, lt_conv *conv, lt_err *err) {
     if (find_model(s, name) >= 0) {
         lt_conv_free(conv);
-        return lt_err_set(err, LT_EINVAL, "a model named '%s' is already loaded", name);
+        return lt_err_set(err, LT_EINVAL, "a model named '%s' is already loaded - 'use %s' to switch to it, or add 'as "
+                          "OTHER'", name, name);
     }
     sm *m = new_entry(name, "llm", format, lt_backend_device(lt_conv_backend(conv)), err);
     if (!m) {
@@ -510,6 +531,8 @@ lt_sampler_params lt_session_sampler_params(lt_session *s) {
     sp.top_k = s->set.top_k;
     sp.top_p = s->set.top_p;
     sp.min_p = s->set.min_p;
+    sp.repeat_penalty = s->set.repeat_penalty;
+    sp.repeat_last_n = s->set.repeat_last_n;
     sp.seed = s->set.seed + s->n_gen_cmds++;
     return sp;
 }

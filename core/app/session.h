@@ -106,6 +106,12 @@ typedef struct lt_result {
     uint64_t seed;        /* sampler seed used (generation) */
     bool cancelled;
     double seconds;
+    /* generation commands (chat, generate): why the reply ended - LT_GEN_STOP_EOG (the model
+     * ended its turn), _LENGTH (max-tokens), _STRING (a stop sequence: stop_text), _CONTEXT,
+     * _CANCEL; has_stop false for other commands */
+    bool has_stop;
+    lt_gen_stop stop;
+    char stop_text[64];
 } lt_result;
 /* The result of the last command that ran (unknown commands and usage errors do not run). */
 const lt_result *lt_session_last(const lt_session *s);
@@ -160,6 +166,9 @@ lt_status lt_session_set_model_source(lt_session *s, const char *name, const cha
  * LT_ENOTFOUND for a model that came from no file (synthetic) or none loaded. */
 lt_status lt_session_model_source(lt_session *s, const char *name, const char **model_name, const char **path,
                                   const char **tokenizer, lt_err *err);
+/* Makes language model `name` current ("no language model named 'x' is loaded (loaded: a,
+ * b)" when there is none). */
+lt_status lt_session_use(lt_session *s, const char *name, lt_err *err);
 /* True when a model (of any kind) named name is loaded. */
 bool lt_session_has_model(lt_session *s, const char *name);
 /* Frees model `name` (NULL = the current language model); its name goes to unloaded. The

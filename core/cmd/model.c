@@ -1,4 +1,5 @@
-/* model.c - the model commands: `load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]`,
+/* model.c - the model commands: `load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]
+ * [--ctx N]` (--ctx, else the `ctx` setting, else the model's context), `use NAME`,
  * `unload [NAME]`, `models`. A language model becomes a conversation (core/llm/conv.h) on a
  * backend made from the `device` and `threads` settings.
  * Leaves out: the readers (core/formats), architectures (the session's open_lm/open_synthetic).
@@ -63,13 +64,18 @@ static bool on_load_progress(void *ud, double f) {
     return !lt_session_cancelled(lp->s);
 }
 
+#define LOAD_USAGE "load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE] [--ctx N]"
+
 static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
     const char *path = a->argv[1], *name = NULL, *tokp = NULL;
+    int ctx = lt_session_settings(s)->ctx;
     for (int i = 2; i < a->argc; i++) {
         if (!strcmp(a->argv[i], "as") && i + 1 < a->argc) name = a->argv[++i];
         else if (!strcmp(a->argv[i], "--tokenizer") && i + 1 < a->argc) tokp = a->argv[++i];
-        else return lt_err_set(err, LT_EINVAL, "load: unexpected '%s'; usage: %s", a->argv[i],
-                               "load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]");
+        else if (!strcmp(a->argv[i], "--ctx") && i + 1 < a->argc) {
+            const lt_opt o = {"--ctx", NULL, LT_OPT_INT, &ctx, "context in tokens", 0, 1 << 20};
+            LT_TRY(lt_opts_value("load", &o, a->argv[++i], err));
+        } else return lt_err_set(err, LT_EINVAL, "load: unexpected '%s'; usage: %s", a->argv[i], LOAD_USAGE);
     }
     const lt_session_opts *so = lt_session_options(s);
     char nbuf[64];
@@ -77,7 +83,8 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     if (!name) name = synth ? path + 10 : lt_cmd_base_name(path, nbuf, sizeof nbuf);
     if (!name[0] || strlen(name) >= sizeof nbuf) return lt_err_set(err, LT_EINVAL, "load: bad model name '%s'", name);
     if (lt_session_has_model(s, name))
-        return lt_err_set(err, LT_EINVAL, "a model named '%s' is already loaded - unload it or add 'as NAME'", name);
+        return lt_err_set(err, LT_EINVAL, "load: a model named '%s' is already loaded - 'use %s' to switch to it, or add "
+                          "'as OTHER'", name, name);
     if (synth && !so->open_synthetic) return lt_err_set(err, LT_EUNSUPPORTED, "load: synthetic models are not available here");
     if (!synth && !so->open_lm) return lt_err_set(err, LT_EUNSUPPORTED, "load: no model opener in this session");
 
@@ -132,7 +139,7 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     lt_conv *conv = NULL;
     if (st == LT_OK) {
         lt_sink_progress(sink, "load", 0.8);
-        lt_conv_opts co = {.llama2c = llama2c, .synthetic = synth};
+        lt_conv_opts co = {.llama2c = llama2c, .synthetic = synth, .ctx = ctx};
         st = lt_conv_create(&conv, be, lm, tok, &co, err); /* owns be, lm, tok from here */
         be = NULL, lm = NULL, tok = NULL;
     }
@@ -165,6 +172,16 @@ static lt_status cmd_unload(lt_session *s, const lt_args *a, lt_sink *sink, lt_e
     return LT_OK;
 }
 
+static lt_status cmd_use(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    LT_TRY(lt_session_use(s, a->argv[1], err));
+    lt_conv *c;
+    LT_TRY(lt_session_llm(s, NULL, &c, NULL, err));
+    int used, max;
+    lt_conv_ctx_usage(c, &used, &max);
+    lt_sink_printf(sink, LT_TEXT_INFO, "using '%s' (context %d of %d tokens)\n", a->argv[1], used, max);
+    return LT_OK;
+}
+
 static lt_status cmd_models(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
     lt_model_info info[16];
     int n = lt_session_models(s, info, 16);
@@ -184,9 +201,11 @@ static lt_status cmd_models(lt_session *s, const lt_args *a, lt_sink *sink, lt_e
 static const lt_cmd_arg k_load_args[] = {{"PATH", "model file/folder, or synthetic:PRESET (tiny, small, llama-1b...)"},
                                          {NULL, NULL}};
 
+static const lt_cmd_arg k_use_args[] = {{"NAME", "a loaded language model ('models' lists them)"}, {NULL, NULL}};
+
 static const lt_cmd k_cmds[] = {
-    {"load", "l", "load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]", "load a model and make it current", 1, 5,
-     k_load_args, true, cmd_load},
+    {"load", "l", LOAD_USAGE, "load a model and make it current", 1, 7, k_load_args, true, cmd_load},
+    {"use", NULL, "use NAME", "make a loaded language model current", 1, 1, k_use_args, true, cmd_use},
     {"unload", NULL, "unload [NAME]", "free a model (default: the current one)", 0, 1, NULL, true, cmd_unload},
     {"models", NULL, "models", "list the loaded models", 0, 0, NULL, true, cmd_models},
     {NULL},

@@ -18,24 +18,62 @@ const lt_cmd_table *const lt_cmd_builtin[] = {&lt_cmd_model_table, &lt_cmd_sessi
                                               &lt_cmd_detect_table, &lt_cmd_compress_table, NULL};
 
 static void print_settings(lt_session *s, lt_sink *sink) {
-    char buf[256];
+    char buf[LT_SETTINGS_SYSTEM_LEN + 1024];
     lt_settings_format(lt_session_settings(s), buf, sizeof buf);
     lt_sink_printf(sink, LT_TEXT_INFO, "%s\n", buf);
 }
 
+/* `set system TEXT` takes the rest of the line as typed (quotes and apostrophes included). */
+static bool set_text_rest(const char *rest) {
+    char key[32];
+    size_t n = strcspn(rest, " \t\r\n");
+    if (!n || n >= sizeof key) return false;
+    memcpy(key, rest, n);
+    key[n] = 0;
+    return lt_settings_key_is_text(key);
+}
+
+/* A new system prompt applies from the start of a conversation: the conversations that
+ * already started are cleared, each with a line that says so. */
+static void restart_conversations(lt_session *s, lt_sink *sink) {
+    lt_model_info info[16];
+    int n = lt_session_models(s, info, 16);
+    for (int i = 0; i < n; i++) {
+        lt_conv *c;
+        lt_err e;
+        if (lt_session_llm(s, info[i].name, &c, NULL, &e) != LT_OK || lt_conv_chat_fresh(c)) continue;
+        lt_conv_reset(c);
+        lt_sink_printf(sink, LT_TEXT_INFO, "conversation with '%s' cleared: the system prompt applies from the start\n",
+                       info[i].name);
+    }
+}
+
 static lt_status cmd_set(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
-    if (a->argc == 1) {
+    if (a->argc == 1 && !a->rest[0]) {
         print_settings(s, sink);
         return LT_OK;
     }
-    if (a->argc != 3) return lt_err_set(err, LT_EINVAL, "usage: set KEY VALUE (keys: %s)", lt_settings_keys());
-    const char *k = a->argv[1], *v = a->argv[2];
     lt_settings n = *lt_session_settings(s);
-    LT_TRY(lt_settings_apply(&n, k, v, err));
-    lt_session_update_settings(s, &n, !strcmp(k, "seed")); /* a new seed restarts the sequence of seeds */
+    char key[32], d[LT_SETTINGS_SYSTEM_LEN + 64];
+    if (a->argc == 1) { /* a text setting: KEY then the rest verbatim */
+        size_t kl = strcspn(a->rest, " \t");
+        snprintf(key, sizeof key, "%.*s", (int)(kl < sizeof key ? kl : sizeof key - 1), a->rest);
+        const char *v = a->rest + kl + strspn(a->rest + kl, " \t");
+        LT_TRY(lt_settings_apply(&n, key, v, err));
+        snprintf(d, sizeof d, "%s=%s", key, v);
+    } else {
+        if (a->argc < 3)
+            return lt_err_set(err, LT_EINVAL, "usage: set KEY VALUE (keys: %s)", lt_settings_keys());
+        snprintf(key, sizeof key, "%s", a->argv[1]);
+        LT_TRY(lt_settings_apply_list(&n, key, (const char *const *)a->argv + 2, a->argc - 2, err));
+        size_t o = (size_t)snprintf(d, sizeof d, "%s=", key);
+        for (int i = 2; i < a->argc && o < sizeof d; i++)
+            o += (size_t)snprintf(d + o, sizeof d - o, "%s%s", i > 2 ? "\x1f" : "", a->argv[i]);
+    }
+    bool sys_changed = strcmp(n.system, lt_session_settings(s)->system) != 0;
+    lt_session_update_settings(s, &n, !strcmp(key, "seed")); /* a new seed restarts the sequence of seeds */
     print_settings(s, sink);
-    char d[160];
-    snprintf(d, sizeof d, "%s=%s", k, v);
+    if (sys_changed) restart_conversations(s, sink);
     lt_session_set_digest(s, lt_fnv1a64(LT_FNV_INIT, d, strlen(d)));
     return LT_OK;
 }
@@ -148,14 +186,16 @@ static lt_status cmd_quit(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     return LT_OK;
 }
 
-static const lt_cmd_arg k_set_args[] = {{"KEY", "temp, top-k, top-p, min-p, seed, max-tokens, device, threads"},
+static const lt_cmd_arg k_set_args[] = {{"KEY", "temp, top-k, top-p, min-p, repeat-penalty, repeat-last-n, seed, "
+                                                "max-tokens, stop, system, ctx, device, threads, tint"},
                                         {"VALUE", "the new value"},
                                         {NULL, NULL}};
 static const lt_cmd_arg k_session_args[] = {{"save", "the word 'save'"}, {"PATH", "where to copy the journal"}, {NULL, NULL}};
 static const lt_cmd_arg k_replay_args[] = {{"FILE", "a .lathe session file"}, {NULL, NULL}};
 
 static const lt_cmd k_cmds[] = {
-    {"set", NULL, "set [KEY VALUE]", "change a setting (no arguments: show them)", 0, 2, k_set_args, true, cmd_set},
+    {"set", NULL, "set [KEY VALUE...]", "change a setting (no arguments: show them; `set system TEXT`, `set stop S...`)",
+     0, LT_SETTINGS_MAX_STOPS + 1, k_set_args, true, cmd_set, .text_rest = set_text_rest},
     {"session", NULL, "session save PATH", "copy this session's journal to PATH", 2, 2, k_session_args, false,
      cmd_session},
     {"replay", NULL, "replay FILE [--check]", "re-run a session file in a fresh session and compare results", 1, 2,

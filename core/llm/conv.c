@@ -52,7 +52,7 @@ lt_status lt_conv_create(lt_conv **out, lt_backend *be, lt_lm *lm, lt_tokenizer 
     if (o) c->o = *o;
     c->chat_seq = -1;
     c->pending = -1;
-    lt_kv_opts ko = lt_lm_kv_opts(lm, 0, 2);
+    lt_kv_opts ko = lt_lm_kv_opts(lm, c->o.ctx > 0 ? c->o.ctx : 0, 2);
     ko.dtype = LT_F16;
     lt_status st = lt_kv_create(&c->kv, be, &ko, err);
     if (st == LT_OK) st = lt_kv_seq_new(c->kv, &c->chat_seq, err);
@@ -101,16 +101,26 @@ bool lt_conv_chat_fresh(const lt_conv *c) {
     return first;
 }
 
-lt_status lt_conv_encode(const lt_conv *c, const char *text, bool first, bool chat, int32_t **ids, int *n, lt_err *err) {
+lt_status lt_conv_encode(const lt_conv *c, const char *system, const char *text, bool first, bool chat, int32_t **ids,
+                         int *n, lt_err *err) {
     char *rendered = NULL;
     const char *t = text;
     bool templ = chat && strcmp(lt_chat_template_name(c->tok), "plain") != 0;
+    bool sys = chat && first && system && system[0];
     if (templ) {
-        lt_chat_msg msg = {"user", text};
-        size_t need = lt_chat_render(c->tok, &msg, 1, true, NULL, 0) + 1;
+        lt_chat_msg msgs[2] = {{"system", system}, {"user", text}};
+        const lt_chat_msg *m = sys ? msgs : msgs + 1;
+        int k = sys ? 2 : 1;
+        size_t need = lt_chat_render(c->tok, m, k, true, NULL, 0) + 1;
         rendered = lt_malloc(need);
         if (!rendered) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-        lt_chat_render(c->tok, &msg, 1, true, rendered, need);
+        lt_chat_render(c->tok, m, k, true, rendered, need);
+        t = rendered;
+    } else if (sys) { /* no template: the system prompt as a paragraph before the text */
+        size_t need = strlen(system) + strlen(text) + 3;
+        rendered = lt_malloc(need);
+        if (!rendered) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        snprintf(rendered, need, "%s\n\n%s", system, text);
         t = rendered;
     }
     size_t len = strlen(t);

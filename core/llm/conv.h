@@ -23,10 +23,11 @@ typedef struct lt_conv lt_conv;
 typedef struct lt_conv_opts {
     bool llama2c;   /* a llama2.c model: a story ends with BOS */
     bool synthetic; /* random weights: no notion of the end of a text (generations ignore EOS) */
+    int ctx;        /* context of the cache in tokens; 0 = the model's */
 } lt_conv_opts;
 
 /* Takes ownership of be, lm and tok (tok may be NULL), also on failure; makes a KV cache of
- * the model's context (f16, room for a second sequence) and the chat sequence. */
+ * o->ctx tokens or the model's context (f16, room for a second sequence) and the chat sequence. */
 lt_status lt_conv_create(lt_conv **out, lt_backend *be, lt_lm *lm, lt_tokenizer *tok, const lt_conv_opts *o,
                          lt_err *err);
 void lt_conv_free(lt_conv *c); /* NULL is a no-op */
@@ -46,9 +47,12 @@ lt_gen_params lt_conv_gen_params(const lt_conv *c, lt_sampler_params sp, int n_p
 bool lt_conv_chat_fresh(const lt_conv *c);
 
 /* Encodes text (rendered through the chat template when chat is set and the model has one;
- * BOS when first). *ids has one free slot before the n tokens (ids[0]), for a pending token;
- * lt_free it. */
-lt_status lt_conv_encode(const lt_conv *c, const char *text, bool first, bool chat, int32_t **ids, int *n, lt_err *err);
+ * BOS when first). A system prompt (NULL or "" = none) goes first when chat and first are
+ * set: as the template's system message, or as a paragraph of plain text before the user's
+ * for a model without a template. *ids has one free slot before the n tokens (ids[0]), for a
+ * pending token; lt_free it. */
+lt_status lt_conv_encode(const lt_conv *c, const char *system, const char *text, bool first, bool chat, int32_t **ids,
+                         int *n, lt_err *err);
 
 /* What a run produced. */
 typedef struct lt_conv_run_result {

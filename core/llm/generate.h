@@ -24,6 +24,7 @@ typedef enum lt_gen_stop {
     LT_GEN_STOP_EOG,        /* end-of-generation token */
     LT_GEN_STOP_CONTEXT,    /* context full */
     LT_GEN_STOP_CANCEL,     /* the callback asked to stop */
+    LT_GEN_STOP_STRING,     /* a stop sequence appeared (set by callers that match them, core/llm/stopstr.h) */
 } lt_gen_stop;
 
 typedef struct lt_gen_stats {
