@@ -152,6 +152,119 @@ static void test_basics(void) {
     lt_session_free(s);
 }
 
+/* ---- chat settings, use, stop markers, the context meter ----------------------------- */
+
+static char g_stories[1024], g_tok[1024];
+
+static void test_chat_features(void) {
+    lt_session *s = new_session();
+    collect c = {0};
+    lt_sink sink = {.ud = &c, .text = on_text};
+    lt_err err;
+    char line[2400];
+    CHECK(exec_ok(s, g_load, &sink));
+    /* loading a name that is loaded says how to switch to it */
+    CHECK(lt_session_exec(s, g_load, &sink, &err) == LT_EINVAL &&
+          strstr(err.msg, "'stories' is already loaded - 'use stories' to switch to it, or add 'as OTHER'"));
+    /* --ctx on load, else the ctx setting, else the model's */
+    snprintf(line, sizeof line, "load \"%s\" as b --tokenizer \"%s\" --ctx 128", g_stories, g_tok);
+    CHECK(exec_ok(s, line, &sink));
+    CHECK(exec_ok(s, "set ctx 64", &sink));
+    snprintf(line, sizeof line, "load \"%s\" as c --tokenizer \"%s\"", g_stories, g_tok);
+    CHECK(exec_ok(s, line, &sink));
+    snprintf(line, sizeof line, "load \"%s\" as d --ctx x", g_stories);
+    CHECK(lt_session_exec(s, line, &sink, &err) == LT_EINVAL && strstr(err.msg, "--ctx"));
+    CHECK(lt_session_exec(s, "set ctx -1", &sink, &err) == LT_EINVAL && strstr(err.msg, "set ctx"));
+    lt_model_info mi[4];
+    CHECK(lt_session_models(s, mi, 4) == 3 && mi[0].ctx == 512 && mi[1].ctx == 128 && mi[2].ctx == 64 && mi[2].current);
+    /* use: the chat goes to the model named */
+    CHECK(exec_ok(s, "use stories", &sink) && strstr(c.text, "using 'stories'"));
+    const char *name = NULL;
+    CHECK(lt_session_llm(s, NULL, NULL, &name, &err) == LT_OK && !strcmp(name, "stories"));
+    CHECK(lt_session_exec(s, "use nope", &sink, &err) == LT_ENOTFOUND && strstr(err.msg, "loaded: stories, b, c"));
+    CHECK(exec_ok(s, "set temp 0", &sink) && exec_ok(s, "set max-tokens 5", &sink));
+    c.n = 0, c.text[0] = 0;
+    CHECK(exec_ok(s, "chat Once upon a time", &sink));
+    const lt_result *r = lt_session_last(s);
+    CHECK(r->has_stop && r->stop == LT_GEN_STOP_LENGTH && strstr(c.text, "[stopped: max-tokens 5]\n"));
+    lt_metric_sample m;
+    lt_session_sample(s, &m);
+    CHECKF(m.ctx_used > 5 && m.ctx_max == 512, "ctx %d of %d", m.ctx_used, m.ctx_max);
+    lt_conv *cb;
+    int used = -1;
+    CHECK(lt_session_llm(s, "b", &cb, NULL, &err) == LT_OK);
+    lt_conv_ctx_usage(cb, &used, NULL);
+    CHECK(used == 0); /* the turn went to stories, not to b */
+    CHECK(exec_ok(s, "use b", &sink));
+    lt_session_sample(s, &m);
+    CHECK(m.ctx_used == 0 && m.ctx_max == 128);
+    CHECK(exec_ok(s, "use stories", &sink) && exec_ok(s, "reset", &sink));
+    lt_session_sample(s, &m);
+    CHECK(m.ctx_used == 0 && m.ctx_max == 512);
+    /* a full context ends the reply with a line that says so */
+    CHECK(exec_ok(s, "use c", &sink) && exec_ok(s, "set max-tokens 500", &sink));
+    c.n = 0, c.text[0] = 0;
+    CHECK(exec_ok(s, "chat Once upon a time there was", &sink));
+    CHECKF(lt_session_last(s)->stop == LT_GEN_STOP_CONTEXT && strstr(c.text, "[stopped: context full, 64 tokens]"),
+           "stop %d: %s", (int)lt_session_last(s)->stop, c.text);
+    lt_session_sample(s, &m);
+    CHECK(m.ctx_max == 64 && m.ctx_used >= 63);
+    CHECK(exec_ok(s, "unload c", &sink)); /* the last other language model becomes current */
+    lt_session_sample(s, &m);
+    CHECK(m.ctx_max == 128 && m.ctx_used == 0);
+    /* a natural end of the story (BOS for llama2.c models): no line */
+    CHECK(exec_ok(s, "use stories", &sink) && exec_ok(s, "reset", &sink));
+    c.n = 0, c.text[0] = 0;
+    CHECK(exec_ok(s, "chat Once upon a time", &sink));
+    CHECKF(lt_session_last(s)->stop == LT_GEN_STOP_EOG && !strstr(c.text, "[stopped"), "stop %d: %s",
+           (int)lt_session_last(s)->stop, c.text);
+    /* stop sequences: the reply ends right before the first one, never showing it */
+    CHECK(exec_ok(s, "set max-tokens 40", &sink));
+    c.n = 0, c.text[0] = 0;
+    CHECK(exec_ok(s, "generate Lily went to the", &sink));
+    /* the prompt is echoed (user, then model text): the generated text follows the second copy */
+    const char *echo = strstr(c.text, "Lily went to the");
+    const char *gen = echo ? strstr(echo + 16, "Lily went to the") : NULL;
+    CHECK(gen != NULL);
+    gen = gen ? gen + 16 : "";
+    char stop[8] = "";
+    if (strlen(gen) > 30) memcpy(stop, gen + 20, 4); /* 4 bytes from inside the reply */
+    const char *first = strstr(gen, stop);           /* where it first appears */
+    size_t want = first ? (size_t)(first - gen) : 0;
+    char expect[200];
+    snprintf(expect, sizeof expect, "Lily went to the%.*s\n[stopped: stop sequence \"%s\"]", (int)want, gen, stop);
+    snprintf(line, sizeof line, "set stop \"%s\" \"zzzz\"", stop);
+    CHECK(stop[0] && exec_ok(s, line, &sink) && lt_session_settings(s)->n_stops == 2);
+    c.n = 0, c.text[0] = 0;
+    CHECK(exec_ok(s, "generate Lily went to the", &sink));
+    r = lt_session_last(s);
+    CHECKF(r->stop == LT_GEN_STOP_STRING && !strcmp(r->stop_text, stop) && !r->cancelled && strstr(c.text, expect),
+           "stop '%s', want '%s' in '%s'", stop, expect, c.text);
+    CHECK(exec_ok(s, "set stop off", &sink) && lt_session_settings(s)->n_stops == 0);
+    CHECK(lt_session_exec(s, "set stop a b c d e", &sink, &err) == LT_EINVAL && strstr(err.msg, "at most 4"));
+    CHECK(lt_session_exec(s, "set temp 0.5 0.6", &sink, &err) == LT_EINVAL && strstr(err.msg, "one value"));
+    /* repetition penalty reaches the sampler */
+    CHECK(exec_ok(s, "set repeat-penalty 1.3", &sink) && exec_ok(s, "set repeat-last-n 32", &sink));
+    lt_sampler_params sp = lt_session_sampler_params(s);
+    CHECK(sp.repeat_penalty == 1.3f && sp.repeat_last_n == 32);
+    CHECK(lt_session_exec(s, "set repeat-penalty 0", &sink, &err) == LT_EINVAL && strstr(err.msg, "[0.1, 10]"));
+    /* the system prompt: the rest of the line as typed; a started conversation starts over */
+    CHECK(exec_ok(s, "chat Tom", &sink));
+    lt_conv *cs;
+    CHECK(lt_session_llm(s, "stories", &cs, NULL, &err) == LT_OK && !lt_conv_chat_fresh(cs));
+    c.n = 0, c.text[0] = 0;
+    CHECK(exec_ok(s, "set system Don't say \"hi  ", &sink));
+    CHECK(!strcmp(lt_session_settings(s)->system, "Don't say \"hi") && lt_conv_chat_fresh(cs));
+    CHECK(strstr(c.text, "conversation with 'stories' cleared") && strstr(c.text, "system Don't say"));
+    CHECK(exec_ok(s, "set", &sink) && strstr(c.text, "repeat-penalty 1.3") && strstr(c.text, "stop off"));
+    CHECK(exec_ok(s, "set max-tokens 3", &sink) && exec_ok(s, "chat Tom", &sink)); /* no template: plain text */
+    CHECK(exec_ok(s, "set system off", &sink) && !lt_session_settings(s)->system[0]);
+    CHECK(lt_session_exec(s, "set system", &sink, &err) == LT_EINVAL);
+    CHECK(strstr(lt_settings_keys(), "system") && strstr(lt_settings_keys(), "stop") &&
+          strstr(lt_settings_keys(), "repeat-penalty") && strstr(lt_settings_keys(), "ctx"));
+    lt_session_free(s);
+}
+
 /* ---- cancellation from another thread ------------------------------------------- */
 
 typedef struct job {
@@ -284,7 +397,10 @@ int main(void) {
     test_metrics_ring();
     snprintf(g_load, sizeof g_load, "load \"%s\" as stories --tokenizer \"%s\"",
              lt_test_path("assets/models/stories260K.bin"), lt_test_path("assets/models/tok512.bin"));
+    snprintf(g_stories, sizeof g_stories, "%s", lt_test_path("assets/models/stories260K.bin"));
+    snprintf(g_tok, sizeof g_tok, "%s", lt_test_path("assets/models/tok512.bin"));
     test_basics();
+    test_chat_features();
     test_cancel();
     test_load_progress();
     test_memory();

@@ -20,6 +20,7 @@ int lt_cli_quantize(int argc, char **argv);     /* tui/cli_quantize.c */
 int lt_cli_detect(int argc, char **argv);       /* tui/cli_detect.c */
 int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli_detect.c */
 int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eval.c */
+int lt_cli_chat(int argc, char **argv);         /* `lathe chat`, tui/cli_chat.c */
 
 /* ---- option parsing ------------------------------------------------------------------ */
 

@@ -22,6 +22,7 @@ static void usage(FILE *f) {
             "       lathe                    the full-screen workbench (in a terminal)\n"
             "\n"
             "commands:\n"
+            "  chat       chat with a model, line by line lathe chat -m MODEL [--system TEXT] [--temp T]\n"
             "  generate   stream text from a model        lathe generate -m MODEL -p TEXT [-n N]\n"
             "  bench      measure prefill/decode speed    lathe bench -m MODEL | --synthetic llama-1b [--json]\n"
             "  convert    write a model as GGUF           lathe convert IN OUT.gguf [--type q8_0]\n"
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "generate") || !strcmp(cmd, "gen")) return lt_cli_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return lt_cli_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return lt_cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return lt_cli_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return lt_cli_quantize(argc - 1, argv + 1);

@@ -195,7 +195,7 @@ static const lt_cmd_arg k_replay_args[] = {{"FILE", "a .lathe session file"}, {N
 
 static const lt_cmd k_cmds[] = {
     {"set", NULL, "set [KEY VALUE...]", "change a setting (no arguments: show them; `set system TEXT`, `set stop S...`)",
-     0, LT_SETTINGS_MAX_STOPS + 1, k_set_args, true, cmd_set, .text_rest = set_text_rest},
+     0, -1, k_set_args, true, cmd_set, .text_rest = set_text_rest},
     {"session", NULL, "session save PATH", "copy this session's journal to PATH", 2, 2, k_session_args, false,
      cmd_session},
     {"replay", NULL, "replay FILE [--check]", "re-run a session file in a fresh session and compare results", 1, 2,
