@@ -156,6 +156,9 @@ if [ $rc -eq 2 ] && grep -q "needs a terminal" <<<"$out"; then ok; else bad "lat
 out=$("$bin" --bogus </dev/null 2>&1)
 rc=$?
 if [ $rc -eq 2 ] && grep -q "unknown option '--bogus'" <<<"$out"; then ok; else bad "lathe --bogus (rc $rc): $out"; fi
+out=$("$bin" -m "$stories" --device gpu7 </dev/null 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && grep -q "lathe --device: .*'gpu7'" <<<"$out"; then ok; else bad "lathe --device gpu7 (rc $rc): $out"; fi
 out=$("$bin" --help 2>&1)
 if grep -q "lathe \[-m MODEL\]" <<<"$out" && grep -q "LATHE_MODELS" <<<"$out"; then ok; else bad "--help: $out"; fi
 

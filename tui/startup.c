@@ -9,13 +9,14 @@
 #include "core/base/assets.h"
 #include "core/base/fileio.h"
 #include "core/base/opts.h"
+#include "core/app/settings.h"
 #include "startup.h"
 
 static void opts_of(lt_wb_args *a, lt_opt *o) {
     lt_opt t[] = {
         {"--model", "-m", LT_OPT_STR, &a->model, "open the workbench on this model instead of the default"},
         {"--tokenizer", NULL, LT_OPT_STR, &a->tokenizer, "its tokenizer file (llama2.c models)"},
-        {"--device", NULL, LT_OPT_STR, &a->device, "initial device setting: auto, cpu, cuda, cuda:N"},
+        {"--device", NULL, LT_OPT_STR, &a->device, "initial device setting: auto, cpu or cuda"},
         {"--threads", "-t", LT_OPT_INT, &a->threads, "initial CPU threads (default: all cores)", 1, 1024},
         {"--no-config", NULL, LT_OPT_FLAG, &a->no_config, "skip the config file"},
         {0},
@@ -54,6 +55,11 @@ int lt_wb_parse_args(int argc, char **argv, lt_wb_args *a) {
     if (help) {
         lt_wb_usage(stdout);
         return 1;
+    }
+    lt_settings t = lt_settings_defaults(NULL, 0); /* --device is checked as `set device` would */
+    if (a->device && lt_settings_apply(&t, "device", a->device, &err) != LT_OK) {
+        fprintf(stderr, "lathe --device: %s\n", err.msg);
+        return 2;
     }
     if (a->tokenizer && !a->model) {
         fprintf(stderr, "lathe: --tokenizer needs -m MODEL\n\n");
