@@ -5,9 +5,9 @@
 # text; --dry-run's plan against llama-quantize's choices (tests/fixtures/quantmix); the summary;
 # convert --type writing the same file; the workbench command through `lathe run`; a bad TYPE
 # (the valid types and mixes listed), a bad input path, an output folder that does not exist.
-# With SmolLM2-135M (assets/models/SmolLM2-135M-Instruct.Q4_1.gguf, which tools/install-deps.sh
-# fetches, or $LATHE_SMOLLM2), its Q4_K_M, Q5_K_M and Q6_K plans are checked against
-# llama-quantize's too.
+# With SmolLM2-135M (SmolLM2-135M-Instruct.Q4_1.gguf in the models folder, ~/.cache/lathe/models
+# or $LATHE_MODELS, where tools/install-deps.sh fetches it; or $LATHE_SMOLLM2), its Q4_K_M,
+# Q5_K_M and Q6_K plans are checked against llama-quantize's too.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 model="$root/assets/models/stories260K.bin" tok="$root/assets/models/tok512.bin"
@@ -66,7 +66,7 @@ elif grep -q "cannot write yet" <<<"$out" && [ ! -e "$tmp/k.gguf" ]; then ok
 else bad "Q4_K_M: rc=$rc $out"; fi
 
 # SmolLM2-135M (dim 576: every 576-long row falls back), when the file is here
-smol=${LATHE_SMOLLM2:-$root/assets/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+smol=$(smollm2_path)
 if [ -f "$smol" ]; then
   for mix in Q4_K_M Q5_K_M Q6_K; do
     same "SmolLM2 $mix plan" "$(plan "$smol" $mix)" "$(ref "$fx/smollm2.txt" $mix)"

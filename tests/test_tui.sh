@@ -8,7 +8,9 @@
 # copy with one digest altered, naming that line. At 200x50 the workbench finds a stand-in
 # libnvidia-ml.so.1 (FAKE_NVML_DIR, built by the tests) and the device pane shows its
 # utilisation; at 80x24 there is none and the pane says so, and with LATHE_CUDA_MODULE naming a
-# missing file it says why CUDA is not used. Polls the screen with timeouts.
+# missing file it says why CUDA is not used. Polls the screen with timeouts. The models folder
+# ($LATHE_MODELS) is an empty one, so the workbench opens on the bundled toy model (fast and
+# the same everywhere; tests/test_startup_tui.sh covers the start-up choices).
 set -u
 command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
 bin=${LATHE_BIN:-$(pwd)/lathe}
@@ -52,7 +54,7 @@ run_size() {
   [ -z "$nvml" ] && nocuda="$tmp/no-cuda/liblathe-cuda.so"
   echo "== ${cols}x${rows} ($term)"
   T new-session -d -s w -x "$cols" -y "$rows" \
-    "env HOME='$home' LATHE_STATE_DIR='$state' TERM=$term LANG=C.UTF-8 LC_ALL=C.UTF-8 ${nvml:+LD_LIBRARY_PATH='$nvml'} ${nocuda:+LATHE_CUDA_MODULE='$nocuda'} '$bin'; echo LATHE-EXITED=\$?; sleep 600" ||
+    "env HOME='$home' LATHE_STATE_DIR='$state' LATHE_MODELS='$tmp/no-models' LATHE_CONFIG= XDG_CONFIG_HOME= TERM=$term LANG=C.UTF-8 LC_ALL=C.UTF-8 ${nvml:+LD_LIBRARY_PATH='$nvml'} ${nocuda:+LATHE_CUDA_MODULE='$nocuda'} '$bin'; echo LATHE-EXITED=\$?; sleep 600" ||
     { bad "tmux new-session"; return; }
   expect "bundled model loads" "loaded 'stories260K'" 30
   expect "device pane shows memory" "(weights [0-9.]+ (B|KiB|MiB|GiB)|W [0-9.]+[BKMG] K [0-9.]+[BKMG])" 10

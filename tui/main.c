@@ -5,6 +5,8 @@
 
 #include "cli.h"
 #include "cli_session.h"
+#include "startup.h"
+#include "core/base/assets.h"
 #include "core/backend/backend.h"
 
 #ifndef LT_VERSION /* set by CMake from the project version and the build type */
@@ -19,7 +21,8 @@ static void usage(FILE *f) {
             "lathe - a terminal workbench for running and reshaping neural models\n"
             "\n"
             "usage: lathe COMMAND [options]\n"
-            "       lathe                    the full-screen workbench (in a terminal)\n"
+            "       lathe [-m MODEL] [--tokenizer FILE] [--device D] [--threads N] [--no-config]\n"
+            "                                the full-screen workbench (in a terminal)\n"
             "\n"
             "commands:\n"
             "  chat       chat with a model, line by line lathe chat -m MODEL [--system TEXT] [--temp T]\n"
@@ -35,7 +38,14 @@ static void usage(FILE *f) {
             "  --version  the version, the build, and whether the CUDA module loads (and why not)\n"
             "\n"
             "`lathe COMMAND --help` lists a command's options. Models: GGUF files, Hugging Face\n"
-            "folders (config.json + *.safetensors + tokenizer.json), llama2.c checkpoints.\n");
+            "folders (config.json + *.safetensors + tokenizer.json), llama2.c checkpoints.\n"
+            "\n"
+            "The workbench opens on MODEL (-m), else on the default chat model SmolLM2-135M-Instruct\n"
+            "from the models folder ($LATHE_MODELS, default ${XDG_CACHE_HOME:-~/.cache}/lathe/models;\n"
+            "tools/install-deps.sh fetches it), else on the bundled stories260K ($LATHE_ASSETS).\n"
+            "First it runs the command lines of the config file ($LATHE_CONFIG, default\n"
+            "${XDG_CONFIG_HOME:-~/.config}/lathe/config; --no-config skips it), e.g. `set temp 0.3`;\n"
+            "when they load a language model, the default one is not loaded.\n");
 }
 
 /* lathe --version: the version, the build, and the CUDA module's state (loading it, so a
@@ -48,6 +58,11 @@ static int version(void) {
            lt_backend_cuda_built() ? "CUDA module built (liblathe-cuda.so)"
                                    : "CPU only: no CUDA module built (configure with -DLATHE_CUDA=ON where nvcc is installed)");
     printf("cuda: %s\n", st);
+    char dir[4096], path[4200];
+    lt_err err = {0};
+    if (lt_models_dir(dir, sizeof dir, &err) == LT_OK) printf("models: %s\n", dir);
+    lt_status found = lt_default_model_path(path, sizeof path, &err);
+    printf("default model: %s\n", found == LT_OK ? path : err.msg);
     return 0;
 }
 
@@ -71,6 +86,15 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
+    }
+    if (cmd[0] == '-') { /* the workbench's options */
+        lt_wb_args wa;
+        int rc = lt_wb_parse_args(argc, argv, &wa);
+        if (rc) return rc == 1 ? 0 : 2;
+        if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) return lt_workbench_main(argc, argv);
+        fprintf(stderr, "lathe: the workbench (lathe %s ...) needs a terminal; without one use\n"
+                        "`lathe generate -m MODEL -p TEXT` or `lathe run SCRIPT`\n", cmd);
+        return 2;
     }
     fprintf(stderr, "lathe: unknown command '%s'\n\n", cmd);
     usage(stderr);

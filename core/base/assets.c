@@ -44,3 +44,25 @@ lt_status lt_assets_dir(char *dir, size_t cap, lt_err *err) {
                       "../assets and assets beside the executable, and ./assets. Set "
                       "LATHE_ASSETS=/path/to/lathe/assets.");
 }
+
+lt_status lt_models_dir(char *dir, size_t cap, lt_err *err) {
+    const char *env = getenv("LATHE_MODELS"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int len;
+    if (env && env[0]) len = snprintf(dir, cap, "%s", env);
+    else if (xdg && xdg[0]) len = snprintf(dir, cap, "%s/lathe/models", xdg);
+    else len = snprintf(dir, cap, "%s/.cache/lathe/models", home && home[0] ? home : ".");
+    if (len < 0 || (size_t)len >= cap)
+        return lt_err_set(err, LT_ERANGE, "the models folder's path does not fit in %zu bytes", cap);
+    return LT_OK;
+}
+
+lt_status lt_default_model_path(char *path, size_t cap, lt_err *err) {
+    char dir[4096];
+    LT_TRY(lt_models_dir(dir, sizeof dir, err));
+    int len = snprintf(path, cap, "%s/%s", dir, LT_DEFAULT_MODEL_FILE);
+    if (len < 0 || (size_t)len >= cap)
+        return lt_err_set(err, LT_ERANGE, "the default model's path does not fit in %zu bytes", cap);
+    if (!is_file(path))
+        return lt_err_set(err, LT_ENOTFOUND, "SmolLM2 not found in %s - run tools/install-deps.sh", dir);
+    return LT_OK;
+}

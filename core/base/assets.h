@@ -1,8 +1,9 @@
 /* assets.h - where lathe's bundled assets live (the stories260K language model, the
- * Yolo-Fastest detector and its sample images): one lookup that the workbench, the `detect`
- * command and the CLI share.
- * Leaves out: downloading anything, asset versions, per-asset search paths (every bundled
- * file lives under the one folder this finds).
+ * Yolo-Fastest detector and its sample images), and the models cache folder that holds the
+ * downloaded default chat model (SmolLM2-135M-Instruct, fetched by tools/install-deps.sh):
+ * one lookup each, which the workbench, the `detect` command, the CLI and the tests share.
+ * Leaves out: downloading anything (tools/install-deps.sh does), asset versions, per-asset
+ * search paths (every bundled file lives under the one folder lt_assets_dir finds).
  */
 #ifndef LT_ASSETS_H
 #define LT_ASSETS_H
@@ -16,5 +17,18 @@
  * Writes its absolute path into dir. LT_ENOTFOUND (saying where it looked) when none holds
  * the model; LT_ERANGE when the path does not fit in cap. */
 lt_status lt_assets_dir(char *dir, size_t cap, lt_err *err);
+
+/* The default chat model's file name in the models folder (SmolLM2-135M-Instruct, Q4_1 GGUF). */
+#define LT_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+/* The models cache folder: $LATHE_MODELS, else $XDG_CACHE_HOME/lathe/models, else
+ * $HOME/.cache/lathe/models (HOME unset: ./.cache/lathe/models). The folder need not exist.
+ * LT_ERANGE when the path does not fit in cap. */
+lt_status lt_models_dir(char *dir, size_t cap, lt_err *err);
+
+/* The default chat model's path in the models folder (written whether or not the file is
+ * there). LT_OK when it is a regular file; LT_ENOTFOUND ("SmolLM2 not found in DIR - run
+ * tools/install-deps.sh") when it is not; LT_ERANGE when the path does not fit in cap. */
+lt_status lt_default_model_path(char *path, size_t cap, lt_err *err);
 
 #endif
