@@ -66,9 +66,7 @@ int lt_cli_convert(int argc, char **argv) {
          "bf16 (default: keep)"},
         {"--pure", NULL, LT_OPT_FLAG, &pure, "with --type: that one type for every quantizable tensor, no mix rules"},
         {"--format", NULL, LT_OPT_STR, &format, "output format (default: by OUT: .gguf, .bin = llama2c, else hf)"},
-        {"--tokenizer", NULL, LT_OPT_STR, &tokp,
-         "tokenizer to carry (llama2.c .bin, tokenizer.json or GGUF; default: the input's own, or tokenizer.bin / "
-         "the one tok*.bin beside a llama2.c input)"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--synthetic", NULL, LT_OPT_STR, &synth, "write random weights shaped like a preset instead of IN"},
         {0},
     };

@@ -27,6 +27,13 @@ lt_status lt_modelsrc_load_tokenizer(lt_vocab **out, const char *path, int32_t n
     *out = NULL;
     lt_sniffed s;
     lt_status st = lt_sniff(path, &s, err);
+    char p[4200];
+    if (s.kind == LT_FILE_DIR) { /* a folder without config.json: its tokenizer.json, if any */
+        snprintf(p, sizeof p, "%s/tokenizer.json", path);
+        if (access(p, R_OK) == 0) st = LT_OK, s.kind = LT_FILE_HF, snprintf(s.dir, sizeof s.dir, "%s", path);
+        else return lt_err_set(err, LT_EIO, "tokenizer: %s: not a regular file (a directory), and no tokenizer.json in it: "
+                               TOKENIZER_FORMATS, path);
+    }
     if (st && (s.kind != LT_FILE_UNKNOWN || st == LT_EIO)) return lt_err_prefix(err, "tokenizer");
     size_t n = strlen(path);
     bool json = n >= 14 && !strcmp(path + n - 14, "tokenizer.json"); /* else *config.json: its folder */
@@ -37,7 +44,6 @@ lt_status lt_modelsrc_load_tokenizer(lt_vocab **out, const char *path, int32_t n
         lt_gguf_close(g);
         if (!st && !*out) st = lt_err_set(err, LT_ENOTFOUND, "%s: a GGUF file without a vocab (tokenizer.ggml.*)", path);
     } else if (s.kind == LT_FILE_HF && !json) { /* a model folder (or a file in it): its tokenizer.json */
-        char p[4200];
         snprintf(p, sizeof p, "%s/tokenizer.json", s.dir);
         st = lt_vocab_from_hf(out, p, err);
     } else if (s.kind == LT_FILE_UNKNOWN && n >= 5 && !strcmp(path + n - 5, ".json")) {
