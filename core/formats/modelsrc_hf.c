@@ -375,9 +375,11 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
     if (dtype != LT_DTYPE_COUNT && !lt_dtype_info(dtype)->st_name)
         return lt_err_set(err, LT_EINVAL, "%s: safetensors holds f32, f16 or bf16, not %s", dir,
                           lt_dtype_name(dtype));
-    if (src->vocab && src->vocab->type != LT_VOCAB_SPM && src->vocab->type != LT_VOCAB_BPE)
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: tokenizer.json is written for SentencePiece-style and byte-level "
-                          "BPE vocabs only", dir);
+    lt_status vst = src->vocab ? lt_vocab_hf_check(src->vocab, err) : LT_OK; /* before anything is written */
+    if (vst) {
+        lt_err_prefix(err, "%s", dir);
+        return vst;
+    }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return lt_err_set(err, LT_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
     lt_st_entry *e = lt_calloc((size_t)src->n + 1, sizeof *e);

@@ -226,7 +226,11 @@ lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt
         if (!strcmp(sl ? sl + 1 : path, "tokenizer.bin"))
             return lt_err_set(err, LT_EINVAL, "%s: the checkpoint's tokenizer is written beside it as tokenizer.bin; "
                               "name the checkpoint otherwise", path);
-        if (lt_vocab_llama2c_check(src->vocab, c->n_vocab, err)) return lt_err_prefix(err, "%s", path);
+        lt_status vst = lt_vocab_llama2c_check(src->vocab, c->n_vocab, err);
+        if (vst) {
+            lt_err_prefix(err, "%s", path);
+            return vst;
+        }
     }
     lt_afile af;
     LT_TRY(lt_afile_open(&af, path, err));

@@ -34,7 +34,10 @@ lt_status lt_modelsrc_load_tokenizer(lt_vocab **out, const char *path, int32_t n
         else return lt_err_set(err, LT_EIO, "tokenizer: %s: not a regular file (a directory), and no tokenizer.json in it: "
                                TOKENIZER_FORMATS, path);
     }
-    if (st && (s.kind != LT_FILE_UNKNOWN || st == LT_EIO)) return lt_err_prefix(err, "tokenizer");
+    if (st && (s.kind != LT_FILE_UNKNOWN || st == LT_EIO)) {
+        lt_err_prefix(err, "tokenizer");
+        return st;
+    }
     size_t n = strlen(path);
     bool json = n >= 14 && !strcmp(path + n - 14, "tokenizer.json"); /* else *config.json: its folder */
     if (s.kind == LT_FILE_GGUF) {

@@ -64,6 +64,8 @@ lt_status lt_vocab_from_hf(lt_vocab **out, const char *tokenizer_json_path, lt_e
  * add_eos_token, chat_template) for an SPM or byte-level BPE vocab, in the form Hugging Face
  * `tokenizers` reads and lt_vocab_from_hf reads back to the same encoding. */
 lt_status lt_vocab_write_hf(const lt_vocab *v, const char *dir, lt_err *err);
+/* Whether lt_vocab_write_hf can write v (SPM or byte-level BPE with a pre name lathe knows). */
+lt_status lt_vocab_hf_check(const lt_vocab *v, lt_err *err);
 /* Whether v can be a llama2.c tokenizer .bin for a model of n_vocab embedding rows (0: any):
  * SentencePiece-style, unk/bos/eos at 0/1/2, BOS and space prefix added. The error says why
  * not (byte-level BPE has merges and a pre-tokenizer the format cannot hold). */

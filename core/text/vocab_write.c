@@ -309,14 +309,26 @@ static lt_status write_json(const char *dir, const char *name, cJSON *j, bool pr
     return st;
 }
 
+lt_status lt_vocab_hf_check(const lt_vocab *v, lt_err *err) {
+    const char *rx[7];
+    if (v->type != LT_VOCAB_SPM && v->type != LT_VOCAB_BPE)
+        return lt_err_set(err, LT_EUNSUPPORTED, "only SentencePiece-style and byte-level BPE vocabs can be written as "
+                          "tokenizer.json");
+    if (v->type == LT_VOCAB_BPE && !lt_pretok_regexes(v->pre, rx, NULL))
+        return lt_err_set(err, LT_EUNSUPPORTED, "pre-tokenizer '%s' has no tokenizer.json form here", v->pre);
+    return LT_OK;
+}
+
 lt_status lt_vocab_write_hf(const lt_vocab *v, const char *dir, lt_err *err) {
     LT_TRY(lt_vocab_validate(v, "vocab", err));
-    if (v->type != LT_VOCAB_SPM && v->type != LT_VOCAB_BPE)
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: only SentencePiece-style and byte-level BPE vocabs can be "
-                          "written as tokenizer.json", dir);
+    lt_status st = lt_vocab_hf_check(v, err);
+    if (st) {
+        lt_err_prefix(err, "%s", dir);
+        return st;
+    }
     cJSON *root = cJSON_CreateObject();
     if (!root) return lt_err_set(err, LT_ENOMEM, "out of memory");
-    lt_status st = build_tokenizer_json(v, root, err);
+    st = build_tokenizer_json(v, root, err);
     if (!st) st = write_json(dir, "tokenizer.json", root, false, err);
     cJSON_Delete(root);
     if (st) return st;
