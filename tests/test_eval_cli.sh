@@ -69,6 +69,7 @@ expect "tiny ctx" 2 "--ctx" -- ppl --ctx 2
 expect "base ctx" 1 "exceeds the base model's context \(256 tokens\)" -- ppl --ctx 512 --kld "$xs"
 "$bin" convert --synthetic tiny "$tmp/tiny.gguf" >/dev/null 2>&1
 expect "other vocabulary" 1 "vocabulary of 320 tokens, the model 512" -- ppl --ctx 64 --kld "$tmp/tiny.gguf"
-expect "no tokenizer" 1 "has no tokenizer" -- "$bin" eval ppl -m "$model" -f "$text"
+mkdir -p "$tmp/lone" && cp "$model" "$tmp/lone/m.bin" # no tokenizer.bin or tok*.bin beside it
+expect "no tokenizer" 1 "has no tokenizer; pass --tokenizer FILE" -- "$bin" eval ppl -m "$tmp/lone/m.bin" -f "$text"
 
 finish

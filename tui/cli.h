@@ -22,6 +22,11 @@ int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli
 int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eval.c */
 int lt_cli_chat(int argc, char **argv);         /* `lathe chat`, tui/cli_chat.c */
 
+/* The --tokenizer option's help: what every front end accepts (lt_modelsrc_open's rule). */
+#define LT_CLI_TOKENIZER_HELP                                                                                  \
+    "tokenizer: llama2.c .bin, tokenizer.json or a GGUF's vocab (default: the model's own; llama2.c: "        \
+    "tokenizer.bin, else the one tok*.bin beside it)"
+
 /* ---- option parsing ------------------------------------------------------------------ */
 
 /* Parses argv[1..] against opts (core/base/opts.h, the parser the command language uses);
@@ -33,7 +38,8 @@ void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts);
 
 /* Opens the model at path (tokenizer_path may be NULL) and, when tok is not NULL, builds its
  * tokenizer from the source's vocab (*tok stays NULL when there is none; with tok NULL the
- * vocab stays in the source). Looks for tokenizer.bin next to a llama2.c model. Prints
+ * vocab stays in the source). Without tokenizer_path, lt_modelsrc_guess_tokenizer finds a
+ * llama2.c model's; with it, it serves every format (lt_modelsrc_open). Prints
  * errors. */
 bool lt_cli_open_model(const char *path, const char *tokenizer_path, lt_modelsrc **src, lt_tokenizer **tok);
 /* Opens a language model on be: the model file at path (its tokenizer into *tok when tok is

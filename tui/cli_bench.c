@@ -35,7 +35,7 @@ static int bench_spec(int argc, char **argv) {
     const char *usage = "-m TARGET | --synthetic PRESET [--spec ngram|draft:MODEL|triforce[:MODEL]|all] [options]";
     lt_opt opts[40] = {
         {"--model", "-m", LT_OPT_STR, &model, "target model"},
-        {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--synthetic", NULL, LT_OPT_STR, &synth, "random target shaped like tiny, llama-1b, llama-7b or llama-8b"},
         {"--type", NULL, LT_OPT_STR, &type, "synthetic weight type (default q8_0)"},
         {"--spec", NULL, LT_OPT_STR, &spec, "source to measure; all (default) = ngram, draft, triforce as applicable"},

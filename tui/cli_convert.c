@@ -66,7 +66,7 @@ int lt_cli_convert(int argc, char **argv) {
          "bf16 (default: keep)"},
         {"--pure", NULL, LT_OPT_FLAG, &pure, "with --type: that one type for every quantizable tensor, no mix rules"},
         {"--format", NULL, LT_OPT_STR, &format, "output format (default: by OUT: .gguf, .bin = llama2c, else hf)"},
-        {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin for a llama2.c input"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--synthetic", NULL, LT_OPT_STR, &synth, "write random weights shaped like a preset instead of IN"},
         {0},
     };
@@ -81,6 +81,10 @@ int lt_cli_convert(int argc, char **argv) {
     const char *out = pos[n_pos - 1];
     if (!format) format = ends_with(out, ".gguf") ? "gguf" : ends_with(out, ".bin") ? "llama2c" : "hf";
     bool gguf = !strcmp(format, "gguf");
+    if (!gguf && strcmp(format, "hf") && strcmp(format, "llama2c")) {
+        fprintf(stderr, "lathe convert: unknown --format '%s' (gguf, hf, llama2c)\n", format);
+        return 2;
+    }
     lt_dtype dt = LT_DTYPE_COUNT;
     lt_quantmix mix;
     if (type && gguf) { /* one implementation with `lathe quantize` */
@@ -121,6 +125,9 @@ int lt_cli_convert(int argc, char **argv) {
         }
     } else {
         if (!lt_cli_open_model(pos[0], tokp, &src, NULL)) return 1;
+        if (!lt_modelsrc_vocab(src))
+            fprintf(stderr, "lathe convert: warning: %s has no tokenizer, so %s will have none (pass --tokenizer "
+                    "FILE)\n", pos[0], out);
     }
     if (type && gguf) {
         int rc = lt_cli_quantize_write("convert", src, out, &mix, false);
@@ -132,11 +139,19 @@ int lt_cli_convert(int argc, char **argv) {
     else if (!strcmp(format, "hf")) s = lt_modelsrc_write_hf(src, out, dt == LT_DTYPE_COUNT ? LT_F32 : dt, &err);
     else if (!strcmp(format, "llama2c")) s = lt_modelsrc_write_llama2c(src, out, &err);
     else s = lt_err_set(&err, LT_EINVAL, "unknown --format '%s' (gguf, hf, llama2c)", format);
+    const bool tok = lt_modelsrc_vocab(src) != NULL;
     lt_modelsrc_close(src);
     if (s != LT_OK) {
         fprintf(stderr, "lathe: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "wrote %s (%s)\n", out, format);
+    if (tok && !strcmp(format, "llama2c")) {
+        const char *sl = strrchr(out, '/');
+        fprintf(stderr, "wrote %s (%s) and its tokenizer %.*stokenizer.bin\n", out, format,
+                sl ? (int)(sl - out + 1) : 0, out);
+    } else {
+        fprintf(stderr, "wrote %s (%s%s)\n", out, format,
+                !tok ? ", no tokenizer" : gguf ? ", with its tokenizer" : " with tokenizer.json");
+    }
     return 0;
 }

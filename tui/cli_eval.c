@@ -88,7 +88,7 @@ static int eval_ppl(int argc, char **argv) {
     const char *usage = "-m MODEL -f TEXT [--ctx 512] [--chunks N] [--batch 512] [--all-tokens] [--kld BASE] [--json]";
     lt_opt opts[8 + LT_PPL_N_OPTS] = {
         {"--model", "-m", LT_OPT_STR, &model, "GGUF file, Hugging Face folder or llama2.c checkpoint"},
-        {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin (default: tokenizer.bin beside the model)"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"},
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
         {"--json", NULL, LT_OPT_FLAG, &json, "print one JSON object"},

@@ -48,7 +48,7 @@ int lt_cli_generate(int argc, char **argv) {
     const char *usage = "-m MODEL -p TEXT [options]";
     lt_opt opts[32] = {
         {"--model", "-m", LT_OPT_STR, &model, "GGUF file, Hugging Face folder or llama2.c checkpoint"},
-        {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin (default: tokenizer.bin beside the model)"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--prompt", "-p", LT_OPT_STR, &prompt, "prompt text"},
         {"--n-predict", "-n", LT_OPT_INT, &n, "tokens to generate (default 256; -1 = until end of text)"},
         {"--temp", NULL, LT_OPT_FLOAT, &sp.temp, "temperature (default 0.8; 0 = greedy)"},

@@ -132,7 +132,7 @@ int lt_cli_quantize(int argc, char **argv) {
     lt_opt opts[] = {
         {"--pure", NULL, LT_OPT_FLAG, &pure, "TYPE for every quantizable tensor, no mix rules (llama-quantize --pure)"},
         {"--dry-run", NULL, LT_OPT_FLAG, &dry_run, "print each tensor's planned type and the sizes; write nothing"},
-        {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin for a llama2.c input"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {0},
     };
     const char *pos[3];

@@ -109,7 +109,7 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     lt_status st = lt_backend_create(&be, set->device, &bo, err);
     if (st == LT_OK && synth) {
         st = so->open_synthetic(&lm, path + 10, be, &lo, err);
-        if (st == LT_OK && tokp) st = lt_vocab_from_llama2c(&v, tokp, lt_lm_config(lm)->n_vocab, err);
+        if (st == LT_OK && tokp) st = lt_modelsrc_load_tokenizer(&v, tokp, lt_lm_config(lm)->n_vocab, err);
     } else if (st == LT_OK) {
         if (!tokp) tokp = lt_modelsrc_guess_tokenizer(path, guess, sizeof guess); /* llama2.c ships one */
         st = lt_modelsrc_open(&src, path, tokp, err);

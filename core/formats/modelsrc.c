@@ -136,6 +136,11 @@ lt_vocab *lt_modelsrc_take_vocab(lt_modelsrc *src) {
     return v;
 }
 
+void lt_modelsrc_set_vocab(lt_modelsrc *src, lt_vocab *v) {
+    lt_vocab_free(src->vocab);
+    src->vocab = v;
+}
+
 lt_status lt_llm_config_validate(const lt_llm_config *c, const char *what, lt_err *err) {
 #define BAD(...) return lt_err_set(err, LT_EFORMAT, __VA_ARGS__)
     const int32_t MAXD = 1 << 20;

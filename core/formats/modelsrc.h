@@ -79,6 +79,8 @@ void lt_modelsrc_drop(const lt_modelsrc *src, const lt_src_tensor *t);
  * taken with lt_modelsrc_take_vocab (then the caller frees it). */
 const lt_vocab *lt_modelsrc_vocab(const lt_modelsrc *src);
 lt_vocab *lt_modelsrc_take_vocab(lt_modelsrc *src);
+/* Replaces the source's vocab with v (taken over; NULL leaves none). */
+void lt_modelsrc_set_vocab(lt_modelsrc *src, lt_vocab *v);
 
 /* Checks cfg for sane values (positive, divisible heads, bounded sizes). `what` names the file. */
 lt_status lt_llm_config_validate(const lt_llm_config *cfg, const char *what, lt_err *err);

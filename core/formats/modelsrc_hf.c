@@ -3,7 +3,7 @@
  *
  * HF tensor names are mapped to the canonical GGUF-style names; every mapped tensor's shape
  * is checked against config.json. HF q/k rows use the rotate_half (neox) rope convention.
- * Leaves out: writing tokenizer.json, attention biases other than qwen2's q/k/v, rope
+ * Leaves out: attention biases other than qwen2's q/k/v, rope
  * scaling other than linear and llama3, tensors that are not part of the llama family, and
  * finding the folder from a path (sniff.c; the opener is modelsrc_open.c).
  */
@@ -375,6 +375,11 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
     if (dtype != LT_DTYPE_COUNT && !lt_dtype_info(dtype)->st_name)
         return lt_err_set(err, LT_EINVAL, "%s: safetensors holds f32, f16 or bf16, not %s", dir,
                           lt_dtype_name(dtype));
+    lt_status vst = src->vocab ? lt_vocab_hf_check(src->vocab, err) : LT_OK; /* before anything is written */
+    if (vst) {
+        lt_err_prefix(err, "%s", dir);
+        return vst;
+    }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return lt_err_set(err, LT_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
     lt_st_entry *e = lt_calloc((size_t)src->n + 1, sizeof *e);
@@ -428,6 +433,7 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
         st = lt_st_write(path, e, ne, err);
     }
     if (!st) st = write_config(src, dir, cfg_dt, err);
+    if (!st && src->vocab) st = lt_vocab_write_hf(src->vocab, dir, err); /* tokenizer.json + tokenizer_config.json */
     for (int i = 0; i < nb; i++) lt_free(bufs[i]);
     lt_free(bufs);
     lt_free(e);

@@ -14,7 +14,8 @@
 /* Opens the model folder dir (config.json must be inside). */
 lt_status lt_modelsrc_open_hf(lt_modelsrc **out, const char *dir, lt_err *err);
 
-/* Writes a Hugging Face folder: config.json + model.safetensors (HF tensor names, f32/f16/bf16). */
+/* Writes a Hugging Face folder: config.json + model.safetensors (HF tensor names, f32/f16/bf16),
+ * and, when src has a vocab, tokenizer.json + tokenizer_config.json (lt_vocab_write_hf). */
 lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err);
 
 #endif

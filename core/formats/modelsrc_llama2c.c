@@ -219,6 +219,19 @@ lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt
                       : c->norm_eps != 1e-5f                      ? "RMS norm epsilon other than 1e-5"
                                                                   : NULL;
     if (why) return lt_err_set(err, LT_EUNSUPPORTED, "%s: the llama2.c format cannot express %s", path, why);
+    char tokpath[4200];
+    if (src->vocab) { /* its tokenizer goes beside it as tokenizer.bin: checked before anything is written */
+        const char *sl = strrchr(path, '/');
+        snprintf(tokpath, sizeof tokpath, "%.*stokenizer.bin", sl ? (int)(sl - path + 1) : 0, path);
+        if (!strcmp(sl ? sl + 1 : path, "tokenizer.bin"))
+            return lt_err_set(err, LT_EINVAL, "%s: the checkpoint's tokenizer is written beside it as tokenizer.bin; "
+                              "name the checkpoint otherwise", path);
+        lt_status vst = lt_vocab_llama2c_check(src->vocab, c->n_vocab, err);
+        if (vst) {
+            lt_err_prefix(err, "%s", path);
+            return vst;
+        }
+    }
     lt_afile af;
     LT_TRY(lt_afile_open(&af, path, err));
     FILE *f = af.f;
@@ -259,5 +272,6 @@ lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt
         lt_afile_abort(&af);
         return st;
     }
-    return lt_afile_close(&af, ok, err);
+    LT_TRY(lt_afile_close(&af, ok, err));
+    return src->vocab ? lt_vocab_write_llama2c(src->vocab, tokpath, err) : LT_OK;
 }

@@ -12,6 +12,7 @@
  * non-ASCII whitespace replaced by 0x0B.
  * Leaves out: possessive quantifiers, backreferences, the Kimi-K2 / AFMoE custom splitters.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -991,6 +992,39 @@ lt_status lt_pretok_create(lt_pretok **out, const char *pre, bool *ignore_merges
     if (clean_spaces) *clean_spaces = d->clean_spaces;
     *out = p;
     return LT_OK;
+}
+
+static const pre_def *find_def(const char *pre) {
+    if (!pre || !pre[0]) pre = "default";
+    for (size_t i = 0; i < sizeof PRE_DEFS / sizeof PRE_DEFS[0]; i++)
+        if (name_in(PRE_DEFS[i].names, pre)) return &PRE_DEFS[i];
+    return NULL;
+}
+
+int lt_pretok_regexes(const char *pre, const char **rx, bool *ignore_merges) {
+    const pre_def *d = find_def(pre);
+    if (!d) return 0;
+    int n = 0;
+    while (n < 7 && d->rx[n]) rx[n] = d->rx[n], n++;
+    if (ignore_merges) *ignore_merges = d->ignore_merges;
+    return n;
+}
+
+const char *lt_pretok_name_of(const char *const *rx, int n, char *buf, size_t cap) {
+    for (size_t i = 0; i < sizeof PRE_DEFS / sizeof PRE_DEFS[0]; i++) {
+        const pre_def *d = &PRE_DEFS[i];
+        int k = 0;
+        while (k < 7 && d->rx[k]) k++;
+        if (k != n) continue;
+        bool same = true;
+        for (int j = 0; same && j < n; j++)
+            same = !strcmp(d->rx[j], rx[j]) || (!strcmp(d->rx[j], RX_GPT2) && !strcmp(rx[j], RX_GPT2 "|\\s+"));
+        if (!same) continue;
+        const char *bar = strchr(d->names, '|');
+        snprintf(buf, cap, "%.*s", bar ? (int)(bar - d->names) : (int)strlen(d->names), d->names);
+        return buf;
+    }
+    return NULL;
 }
 
 lt_status lt_pretok_create_rx(lt_pretok **out, const char *const *regexes, int n, bool generic_only, lt_err *err) {

@@ -25,6 +25,13 @@ typedef struct lt_pretok lt_pretok;
  * (detokenize removes spaces before punctuation). LT_EUNSUPPORTED for unknown names. */
 lt_status lt_pretok_create(lt_pretok **out, const char *pre, bool *ignore_merges, bool *clean_spaces, lt_err *err);
 void lt_pretok_free(lt_pretok *p);
+/* The regexes (up to 7, in order) and ignore_merges flag of a pre name ("" = "default");
+ * returns how many, 0 for an unknown name. The tokenizer.json writer spells them out. */
+int lt_pretok_regexes(const char *pre, const char **rx, bool *ignore_merges);
+/* The pre name (the first of its aliases) whose regex list is exactly rx[0..n), or NULL. The
+ * tokenizer.json reader maps a written pre-tokenizer back to its name. A trailing "|\\s+" on
+ * GPT-2's regex (how Hugging Face's ByteLevel spells it) counts as GPT-2's. */
+const char *lt_pretok_name_of(const char *const *rx, int n, char *buf, size_t cap);
 /* A pre-tokenizer from explicit regexes (for tests): generic_only runs even GPT-2's and
  * Llama 3's regexes on the regex engine instead of the hand-written splitters. */
 lt_status lt_pretok_create_rx(lt_pretok **out, const char *const *regexes, int n, bool generic_only, lt_err *err);

@@ -17,6 +17,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/fileio.h"
+#include "tok_internal.h"
 
 lt_vocab *lt_vocab_create(void) {
     lt_vocab *v = lt_calloc(1, sizeof *v);
@@ -241,6 +242,41 @@ static bool json_has(const cJSON *j, const char *key, const char *val) {
     return false;
 }
 
+/* The regex list of a pre_tokenizer (Sequence of Split / Digits / ByteLevel) in order, as
+ * llama.cpp's pre names list them; false when j holds anything else. */
+static bool collect_pre_rx(const cJSON *j, const char **rx, int *n) {
+    if (!j || cJSON_IsNull(j)) return true;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+    if (!cJSON_IsObject(j) || !cJSON_IsString(t)) return false;
+    const char *type = t->valuestring;
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "pretokenizers");
+        for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next)
+            if (!collect_pre_rx(c, rx, n)) return false;
+        return cJSON_IsArray(list);
+    }
+    const char *add = NULL;
+    if (!strcmp(type, "Split")) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "pattern"), "Regex");
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "behavior");
+        if (!cJSON_IsString(r) || (cJSON_IsString(b) && strcmp(b->valuestring, "Isolated"))) return false;
+        add = r->valuestring;
+    } else if (!strcmp(type, "Digits")) {
+        add = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "individual_digits")) ? "\\p{N}" : "\\p{N}+";
+    } else if (!strcmp(type, "ByteLevel")) {
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "use_regex");
+        if (u && !cJSON_IsTrue(u)) return true;
+        const char *gpt2[7];
+        if (lt_pretok_regexes("gpt-2", gpt2, NULL) != 1) return false;
+        add = gpt2[0];
+    } else {
+        return false;
+    }
+    if (*n >= 7) return false;
+    rx[(*n)++] = add;
+    return true;
+}
+
 /* First Split pre-tokenizer regex under j, or NULL. */
 static const char *find_split_regex(const cJSON *j) {
     if (!j) return NULL;
@@ -448,8 +484,14 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
         v->type = LT_VOCAB_BPE;
         lt_free(v->scores);
         v->scores = NULL;
-        const char *rx = find_split_regex(pret);
-        const char *pre = "gpt-2";
+        const char *list[7], *rx = find_split_regex(pret);
+        int n_list = 0;
+        char name[32];
+        const char *pre = collect_pre_rx(pret, list, &n_list) && n_list > 0
+                              ? lt_pretok_name_of(list, n_list, name, sizeof name) /* a list lathe knows */
+                              : NULL;
+        if (pre) rx = NULL;
+        else pre = "gpt-2";
         if (rx) {
             if (strstr(rx, "\\p{N}{1,3}") && strstr(rx, "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+")) pre = "llama3";
             else if (strstr(rx, "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+") && strstr(rx, "|\\p{N}|")) pre = "qwen2";

@@ -1,7 +1,7 @@
 /* vocab.h - the tokenizer's data as a file gives it: tokens, scores, types, merges, special
  * ids. Loaders fill an lt_vocab from GGUF metadata (tokenizer.ggml.*), a Hugging Face
- * tokenizer.json (+ tokenizer_config.json), or a llama2.c tokenizer .bin; core/tokenizer
- * builds an encoder/decoder from it. Plain data, owned by the struct (lt_vocab_free).
+ * tokenizer.json (+ tokenizer_config.json), or a llama2.c tokenizer .bin, and are written back
+ * to the latter two (vocab_write.c); core/tokenizer builds an encoder/decoder from it. Plain data, owned by the struct (lt_vocab_free).
  */
 #ifndef LT_VOCAB_H
 #define LT_VOCAB_H
@@ -58,5 +58,20 @@ lt_status lt_vocab_validate(const lt_vocab *v, const char *what, lt_err *err);
 /* Loaders. (GGUF: see lt_vocab_from_gguf in gguf.h.) */
 lt_status lt_vocab_from_llama2c(lt_vocab **out, const char *path, int32_t n_vocab, lt_err *err);
 lt_status lt_vocab_from_hf(lt_vocab **out, const char *tokenizer_json_path, lt_err *err);
+
+/* Writers (vocab_write.c). */
+/* dir/tokenizer.json + dir/tokenizer_config.json (bos/eos/unk/pad tokens, add_bos_token,
+ * add_eos_token, chat_template) for an SPM or byte-level BPE vocab, in the form Hugging Face
+ * `tokenizers` reads and lt_vocab_from_hf reads back to the same encoding. */
+lt_status lt_vocab_write_hf(const lt_vocab *v, const char *dir, lt_err *err);
+/* Whether lt_vocab_write_hf can write v (SPM or byte-level BPE with a pre name lathe knows). */
+lt_status lt_vocab_hf_check(const lt_vocab *v, lt_err *err);
+/* Whether v can be a llama2.c tokenizer .bin for a model of n_vocab embedding rows (0: any):
+ * SentencePiece-style, unk/bos/eos at 0/1/2, BOS and space prefix added. The error says why
+ * not (byte-level BPE has merges and a pre-tokenizer the format cannot hold). */
+lt_status lt_vocab_llama2c_check(const lt_vocab *v, int32_t n_vocab, lt_err *err);
+/* Writes path as a llama2.c tokenizer: int32 max_token_length, then per token float score,
+ * int32 length, bytes ('▁' written as ' '). Checks with lt_vocab_llama2c_check first. */
+lt_status lt_vocab_write_llama2c(const lt_vocab *v, const char *path, lt_err *err);
 
 #endif
