@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/opts.h"
 #include "core/base/status.h"
 
 typedef struct lt_settings {
@@ -31,6 +32,12 @@ const char *lt_settings_keys(void);
 /* Sets key to the text value in *t (nothing changes on error: "set temp: 'x' is not a number
  * in [0, 100]"). */
 lt_status lt_settings_apply(lt_settings *t, const char *key, const char *value, lt_err *err);
+
+/* The numeric key's kind and range as an option row ({name, alias, kind, dst, help, lo, hi}),
+ * so a `lathe SUBCOMMAND` option or a command's option that sets the same value accepts
+ * exactly what `set KEY` accepts: one range per value. False (o untouched) for a key that is
+ * not numeric or not known. */
+bool lt_settings_opt(const char *key, const char *name, const char *alias, void *dst, const char *help, lt_opt *o);
 
 /* "temp 0.8  top-k 40 ..." into buf. */
 void lt_settings_format(const lt_settings *t, char *buf, size_t cap);

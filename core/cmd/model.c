@@ -63,13 +63,19 @@ static bool on_load_progress(void *ud, double f) {
     return !lt_session_cancelled(lp->s);
 }
 
+#define LOAD_USAGE "load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]"
+
 static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
     const char *path = a->argv[1], *name = NULL, *tokp = NULL;
     for (int i = 2; i < a->argc; i++) {
-        if (!strcmp(a->argv[i], "as") && i + 1 < a->argc) name = a->argv[++i];
-        else if (!strcmp(a->argv[i], "--tokenizer") && i + 1 < a->argc) tokp = a->argv[++i];
-        else return lt_err_set(err, LT_EINVAL, "load: unexpected '%s'; usage: %s", a->argv[i],
-                               "load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]");
+        const char *w = a->argv[i];
+        bool takes = !strcmp(w, "as") || !strcmp(w, "--tokenizer");
+        if (takes && i + 1 >= a->argc)
+            return lt_err_set(err, LT_EINVAL, "load: %s needs a value; usage: %s", w, LOAD_USAGE);
+        if (!strcmp(w, "as")) name = a->argv[++i];
+        else if (!strcmp(w, "--tokenizer")) tokp = a->argv[++i];
+        else if (w[0] == '-' && w[1]) return lt_err_set(err, LT_EINVAL, "load: unknown option '%s'; usage: %s", w, LOAD_USAGE);
+        else return lt_err_set(err, LT_EINVAL, "load: unexpected argument '%s'; usage: %s", w, LOAD_USAGE);
     }
     const lt_session_opts *so = lt_session_options(s);
     char nbuf[64];
@@ -185,7 +191,7 @@ static const lt_cmd_arg k_load_args[] = {{"PATH", "model file/folder, or synthet
                                          {NULL, NULL}};
 
 static const lt_cmd k_cmds[] = {
-    {"load", "l", "load PATH|synthetic:PRESET [as NAME] [--tokenizer FILE]", "load a model and make it current", 1, 5,
+    {"load", "l", LOAD_USAGE, "load a model and make it current", 1, 5,
      k_load_args, true, cmd_load},
     {"unload", NULL, "unload [NAME]", "free a model (default: the current one)", 0, 1, NULL, true, cmd_unload},
     {"models", NULL, "models", "list the loaded models", 0, 0, NULL, true, cmd_models},
