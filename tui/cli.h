@@ -36,6 +36,29 @@ bool lt_cli_parse(const char *cmd, const char *usage, const lt_opt *opts, int ar
                   int max_pos, int *n_pos);
 void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts);
 
+/* An option row for a value the workbench has as setting KEY (core/app/settings.h: temp, top-k,
+ * top-p, min-p, seed, max-tokens, threads, ...): the setting's range, so `lathe generate --temp`
+ * accepts exactly what `set temp` accepts. kind is dst's type; a key the settings do not have
+ * gives a row without a range. */
+lt_opt lt_cli_setting_opt(const char *key, const char *name, const char *alias, lt_opt_kind kind, void *dst,
+                          const char *help);
+/* "--threads/-t N" with the setting's range. */
+lt_opt lt_cli_threads_opt(int *threads);
+
+/* ---- exit codes and Ctrl-C ------------------------------------------------------------- */
+
+/* Every subcommand exits with one of these. */
+enum { LT_CLI_OK = 0, LT_CLI_FAIL = 1, LT_CLI_USAGE = 2, LT_CLI_INTERRUPTED = 130 };
+
+/* Ctrl-C during long work: lt_cli_sigint_catch makes the first SIGINT set a flag the work
+ * polls (lt_cli_interrupted) and call on(ud) (may be NULL; it runs in the signal handler, so
+ * it may only do async-signal-safe things such as lt_session_cancel); a second SIGINT exits
+ * 130 at once. lt_cli_sigint_release restores the default (killed by SIGINT: 130 in a shell).
+ * The flag stays set until the next catch. */
+void lt_cli_sigint_catch(void (*on)(void *ud), void *ud);
+void lt_cli_sigint_release(void);
+bool lt_cli_interrupted(void);
+
 /* Opens the model at path (tokenizer_path may be NULL) and, when tok is not NULL, builds its
  * tokenizer from the source's vocab (*tok stays NULL when there is none; with tok NULL the
  * vocab stays in the source). Without tokenizer_path, lt_modelsrc_guess_tokenizer finds a

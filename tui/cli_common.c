@@ -1,12 +1,14 @@
 /* cli_common.c - option parsing and model/backend opening shared by the subcommands. */
 #include <errno.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/app/settings.h"
 #include "core/base/dtype.h"
 #include "core/formats/modelsrc.h"
 #include "core/formats/modelsrc_open.h"
@@ -18,6 +20,50 @@ void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts) {
     lt_opts_usage(opts, buf, sizeof buf);
     fprintf(stderr, "usage: lathe %s %s\n\noptions:\n%s", cmd, usage, buf);
 }
+
+lt_opt lt_cli_setting_opt(const char *key, const char *name, const char *alias, lt_opt_kind kind, void *dst,
+                          const char *help) {
+    lt_opt o = {name, alias, kind, dst, help, 0, 0};
+    lt_opt s;
+    if (lt_settings_opt(key, name, alias, dst, help, &s)) o.lo = s.lo, o.hi = s.hi; /* dst's type stays kind */
+    return o;
+}
+
+lt_opt lt_cli_threads_opt(int *threads) {
+    return lt_cli_setting_opt("threads", "--threads", "-t", LT_OPT_INT, threads, "CPU threads (default: all cores)");
+}
+
+/* ---- Ctrl-C ------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t g_sigint;
+static void (*g_on_sigint)(void *);
+static void *g_on_sigint_ud;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (g_sigint) _exit(LT_CLI_INTERRUPTED); /* the second Ctrl-C: do not wait for the work to notice */
+    g_sigint = 1;
+    if (g_on_sigint) g_on_sigint(g_on_sigint_ud);
+}
+
+void lt_cli_sigint_catch(void (*on)(void *ud), void *ud) {
+    g_sigint = 0;
+    g_on_sigint = on;
+    g_on_sigint_ud = ud;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESTART; /* reads and writes go on; the work polls the flag */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+void lt_cli_sigint_release(void) {
+    signal(SIGINT, SIG_DFL);
+    g_on_sigint = NULL;
+}
+
+bool lt_cli_interrupted(void) { return g_sigint != 0; }
 
 bool lt_cli_parse(const char *cmd, const char *usage, const lt_opt *opts, int argc, char **argv, const char **pos,
                   int max_pos, int *n_pos) {

@@ -84,7 +84,7 @@ int lt_cli_detect(int argc, char **argv) {
     opts[k++] = (lt_opt){"--out", "-o", LT_OPT_STR, &out, "annotated PNG (a folder when several images are given)"};
     opts[k++] = (lt_opt){"--json", NULL, LT_OPT_FLAG, &json, "one JSON line per image"};
     opts[k++] = (lt_opt){"--batch", NULL, LT_OPT_INT, &batch, "images/tiles per forward pass (default 4)"};
-    opts[k++] = (lt_opt){"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"};
+    opts[k++] = lt_cli_threads_opt(&threads);
     opts[k++] = (lt_opt){"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"};
     opts[k] = (lt_opt){0};
     const char *pos[256];
@@ -220,7 +220,7 @@ int lt_cli_bench_detect(int argc, char **argv) {
     opts[k++] = (lt_opt){"--random-weights", NULL, LT_OPT_FLAG, &random, "random weights (time a cfg without its weights)"};
     opts[k++] = (lt_opt){"--batch", NULL, LT_OPT_INT, &batch, "the larger batch (default 16)"};
     opts[k++] = (lt_opt){"--seconds", NULL, LT_OPT_FLOAT, &min_s, "time per measurement (default 2)"};
-    opts[k++] = (lt_opt){"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"};
+    opts[k++] = lt_cli_threads_opt(&threads);
     opts[k++] = (lt_opt){"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"};
     opts[k++] = (lt_opt){"--json", NULL, LT_OPT_FLAG, &json, "print one JSON object"};
     opts[k] = (lt_opt){0};

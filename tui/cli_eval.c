@@ -7,7 +7,6 @@
  * lt_ppl_shape), progress and the output formats. The evaluation, its options table and its
  * report are core/llm/ppl.h, which the workbench's `eval ppl` uses too. */
 #include <cjson/cJSON.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,13 +16,6 @@
 #include "core/base/fileio.h"
 #include "core/llm/ppl.h"
 #include "cli.h"
-
-static volatile sig_atomic_t g_interrupted;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    g_interrupted = 1;
-}
 
 typedef struct progress_ud {
     bool tty, printed;
@@ -45,7 +37,7 @@ static bool on_progress(void *ud, const lt_ppl_progress *p) {
                 p->n_chunks, ppl, p->tps, p->elapsed_s, eta, u->tty ? "\033[K" : "\n");
         u->printed = true;
     }
-    return !g_interrupted;
+    return !lt_cli_interrupted();
 }
 
 static void json_out(const char *model, const char *file, const char *base, const lt_ppl_result *r) {
@@ -89,7 +81,7 @@ static int eval_ppl(int argc, char **argv) {
     lt_opt opts[8 + LT_PPL_N_OPTS] = {
         {"--model", "-m", LT_OPT_STR, &model, "GGUF file, Hugging Face folder or llama2.c checkpoint"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
-        {"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"},
+        lt_cli_threads_opt(&threads),
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
         {"--json", NULL, LT_OPT_FLAG, &json, "print one JSON object"},
     };
@@ -151,17 +143,17 @@ static int eval_ppl(int argc, char **argv) {
     po.bos = lt_ppl_bos(tok);
     po.base = base, po.base_kv = bkv;
     po.progress = on_progress, po.ud = &pu;
-    signal(SIGINT, on_sigint);
+    lt_cli_sigint_catch(NULL, NULL);
     lt_ppl_result r;
     lt_status st = lt_ppl_eval(m, kv, ids, n, &po, &r, &err);
-    signal(SIGINT, SIG_DFL);
+    lt_cli_sigint_release();
     if (pu.printed && pu.tty) fputc('\n', stderr);
     char report[1024];
     if (st == LT_ECANCELLED) {
         lt_ppl_format(&r, report, sizeof report);
         fprintf(stderr, "lathe eval ppl: interrupted after %d of %d chunks%s\n%s", r.n_chunks, r.n_chunks_total,
                 r.n_chunks ? "; over those:" : "", r.n_chunks ? report : "");
-        rc = 130;
+        rc = LT_CLI_INTERRUPTED;
         goto done;
     }
     if (st != LT_OK) goto fail;

@@ -1,6 +1,5 @@
 /* cli_generate.c - `lathe generate`: prompt in, streamed continuation out, optionally with
  * speculative decoding (--spec ngram|draft:MODEL|triforce[:MODEL], core/llm/spec.h). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,19 +10,12 @@
 #include "models/llama.h"
 #include "cli.h"
 
-static volatile sig_atomic_t g_interrupted;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    g_interrupted = 1;
-}
-
 static bool on_token(void *ud, int32_t id, const char *text, size_t len) {
     (void)ud;
     (void)id;
     fwrite(text, 1, len, stdout);
     fflush(stdout);
-    return !g_interrupted;
+    return !lt_cli_interrupted();
 }
 
 /* Speculative tokens; with --tint-drafts accepted drafts are printed green. */
@@ -34,7 +26,7 @@ static bool on_spec_token(void *ud, int32_t id, const char *text, size_t len, bo
     if (tint) fputs("\033[0m", stdout);
     fflush(stdout);
     (void)id;
-    return !g_interrupted;
+    return !lt_cli_interrupted();
 }
 
 int lt_cli_generate(int argc, char **argv) {
@@ -50,21 +42,28 @@ int lt_cli_generate(int argc, char **argv) {
         {"--model", "-m", LT_OPT_STR, &model, "GGUF file, Hugging Face folder or llama2.c checkpoint"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--prompt", "-p", LT_OPT_STR, &prompt, "prompt text"},
-        {"--n-predict", "-n", LT_OPT_INT, &n, "tokens to generate (default 256; -1 = until end of text)"},
-        {"--temp", NULL, LT_OPT_FLOAT, &sp.temp, "temperature (default 0.8; 0 = greedy)"},
-        {"--top-k", NULL, LT_OPT_INT, &sp.top_k, "keep the k most likely tokens (default 40; 0 = off)"},
-        {"--top-p", NULL, LT_OPT_FLOAT, &sp.top_p, "nucleus sampling mass (default 0.95; 1 = off)"},
-        {"--min-p", NULL, LT_OPT_FLOAT, &sp.min_p, "drop tokens below min-p x the top probability (default 0.05)"},
-        {"--repeat-penalty", NULL, LT_OPT_FLOAT, &sp.repeat_penalty, "penalty for recent tokens (default 1 = off)"},
-        {"--seed", "-s", LT_OPT_U64, &sp.seed, "random seed (default 0)"},
-        {"--threads", "-t", LT_OPT_INT, &threads, "CPU threads (default: all cores)"},
+        {0}, /* -n: the setting max-tokens' range, and -1 */
+        lt_cli_setting_opt("temp", "--temp", NULL, LT_OPT_FLOAT, &sp.temp, "temperature (default 0.8; 0 = greedy)"),
+        lt_cli_setting_opt("top-k", "--top-k", NULL, LT_OPT_INT, &sp.top_k,
+                           "keep the k most likely tokens (default 40; 0 = off)"),
+        lt_cli_setting_opt("top-p", "--top-p", NULL, LT_OPT_FLOAT, &sp.top_p,
+                           "nucleus sampling mass (default 0.95; 1 = off)"),
+        lt_cli_setting_opt("min-p", "--min-p", NULL, LT_OPT_FLOAT, &sp.min_p,
+                           "drop tokens below min-p x the top probability (default 0.05)"),
+        lt_cli_setting_opt("repeat-penalty", "--repeat-penalty", NULL, LT_OPT_FLOAT, &sp.repeat_penalty,
+                           "penalty for recent tokens (default 1 = off)"),
+        lt_cli_setting_opt("seed", "--seed", "-s", LT_OPT_U64, &sp.seed, "random seed (default 0)"),
+        lt_cli_threads_opt(&threads),
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
-        {"--ctx", "-c", LT_OPT_INT, &ctx, "context length (default: the model's)"},
+        lt_cli_setting_opt("ctx", "--ctx", "-c", LT_OPT_INT, &ctx, "context length (default: the model's)"),
         {"--kv-blocks", NULL, LT_OPT_INT, &kv_blocks, "KV cache blocks of 16 tokens (default: from context and free memory)"},
         {"--ignore-eos", NULL, LT_OPT_FLAG, &ignore_eos, "keep generating past end-of-text"},
         {"--spec", NULL, LT_OPT_STR, &spec, "speculative decoding: off, ngram, draft:MODEL, triforce[:MODEL]"},
         {"--tint-drafts", NULL, LT_OPT_FLAG, &tint, "print accepted draft tokens in green"},
     };
+    opts[3] = lt_cli_setting_opt("max-tokens", "--n-predict", "-n", LT_OPT_INT, &n,
+                                 "tokens to generate (default 256; -1 = until end of text)");
+    opts[3].lo = -1;
     lt_spec_opts_add(&so, opts, (int)(sizeof opts / sizeof opts[0]));
     const char *pos[1];
     int n_pos;
@@ -135,18 +134,18 @@ int lt_cli_generate(int argc, char **argv) {
     lt_gen_params gp = {.sp = sp, .n_predict = n, .stop_at_bos = llama2c, .ignore_eos = ignore_eos};
     fputs(prompt, stdout);
     fflush(stdout);
-    signal(SIGINT, on_sigint);
+    lt_cli_sigint_catch(NULL, NULL);
     lt_gen_stats st;
     lt_spec_stats sst;
     lt_status gs = sd ? lt_spec_generate(sd, tok, seq, NULL, 0, ids, (int)np, &gp, on_spec_token, &tint, NULL, NULL,
                                          0, &sst, &err)
                       : lt_generate(m, tok, kv, seq, ids, (int)np, &gp, on_token, NULL, NULL, 0, &st, &err);
     if (sd) st = sst.gen;
+    lt_cli_sigint_release();
     if (gs != LT_OK) {
         fprintf(stderr, "\nlathe: %s\n", err.msg);
         goto done;
     }
-    signal(SIGINT, SIG_DFL);
     fputc('\n', stdout);
     fflush(stdout);
     fprintf(stderr, "prompt tokens: %d, prefill: %.1f tok/s, decode: %.1f tok/s (%d tokens, %s)%s\n", st.n_prompt,
@@ -162,7 +161,7 @@ int lt_cli_generate(int argc, char **argv) {
                     100.0 * sst.level[1].accept_rate, sst.level[1].mean_len);
         fputc('\n', stderr);
     }
-    rc = 0;
+    rc = st.stop == LT_GEN_STOP_CANCEL || lt_cli_interrupted() ? LT_CLI_INTERRUPTED : LT_CLI_OK;
 done:
     lt_free(ids);
     lt_spec_free(sd);

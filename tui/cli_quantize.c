@@ -2,7 +2,6 @@
  * one of llama.cpp's mixes (core/compress/quantize.h), as llama-quantize does it, with a
  * progress bar on stderr and llama-quantize's size summary; also the GGUF path of `lathe
  * convert --type` (lt_cli_quantize_write). */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,13 +24,6 @@ bool lt_cli_quantmix(const char *cmd, const char *what, const char *type, bool p
 }
 
 /* ---- the progress bar ---------------------------------------------------------------------------- */
-
-static volatile sig_atomic_t g_stop; /* Ctrl-C: stop at the next tensor, leave no file */
-
-static void on_sigint(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
 
 typedef struct bar {
     bool tty;
@@ -59,7 +51,7 @@ static bool on_progress(void *ud, const lt_gguf_write_event *ev) {
                 lt_dtype_name(ev->from), lt_dtype_name(ev->to), mib);
     }
     fflush(stderr);
-    return !g_stop;
+    return !lt_cli_interrupted(); /* Ctrl-C: stop at the next tensor, leave no file */
 }
 
 /* ---- the summary ----------------------------------------------------------------------------------- */
@@ -107,14 +99,16 @@ int lt_cli_quantize_write(const char *cmd, lt_modelsrc *src, const char *out, co
     }
     bar b = {.tty = isatty(STDERR_FILENO) != 0};
     lt_quantize_opts o = {.progress = on_progress, .ud = &b};
-    g_stop = 0;
-    signal(SIGINT, on_sigint);
+    lt_cli_sigint_catch(NULL, NULL);
     lt_status st = lt_quantize(src, out, mix, &o, &r, &err);
-    signal(SIGINT, SIG_DFL);
+    lt_cli_sigint_release();
     if (st != LT_OK) {
         if (b.tty && b.width) fprintf(stderr, "\n");
-        if (st == LT_ECANCELLED) fprintf(stderr, "lathe %s: stopped (Ctrl-C); %s was not written\n", cmd, out);
-        else fprintf(stderr, "lathe %s: %s\n", cmd, err.msg);
+        if (st == LT_ECANCELLED) {
+            fprintf(stderr, "lathe %s: stopped (Ctrl-C); %s was not written\n", cmd, out);
+            return LT_CLI_INTERRUPTED;
+        }
+        fprintf(stderr, "lathe %s: %s\n", cmd, err.msg);
         return 1;
     }
     summary(&r);

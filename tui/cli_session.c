@@ -1,5 +1,6 @@
 /* cli_session.c - `lathe run SCRIPT|-` (a file of command lines through the session) and
- * `lathe replay FILE [--check]` (re-run a journal headless, OK/DIFF per command), plus the
+ * `lathe replay FILE [--check|--report-only]` (re-run a journal headless, OK/DIFF per command;
+ * exit 1 on any difference unless --report-only), plus the
  * helpers the workbench shares: the state directory and the session options that plug
  * models/ into core (language models, detectors) with every feature's command table.
  */
@@ -58,6 +59,8 @@ static void print_text(void *ud, lt_text_kind k, const char *s, size_t n) {
 
 /* ---- lathe run ------------------------------------------------------------------------ */
 
+static void on_sigint_cancel(void *ud) { lt_session_cancel(ud); } /* an atomic store: signal-safe */
+
 int lt_cli_run(int argc, char **argv) {
     bool no_journal = false, keep_going = false;
     const char *usage = "SCRIPT|- [--no-journal] [--keep-going]";
@@ -92,7 +95,8 @@ int lt_cli_run(int argc, char **argv) {
     size_t cap = 0;
     ssize_t len;
     int ln = 0, rc = 0;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    lt_cli_sigint_catch(on_sigint_cancel, s); /* Ctrl-C cancels the running command (journaled as such), then stops */
+    while (!lt_cli_interrupted() && (len = getline(&line, &cap, f)) >= 0) {
         ln++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (lt_session_exec(s, line, &sink, &err) != LT_OK) {
@@ -102,7 +106,11 @@ int lt_cli_run(int argc, char **argv) {
         }
         if (lt_session_quit_requested(s)) break;
     }
-    if (ferror(f)) {
+    lt_cli_sigint_release();
+    if (lt_cli_interrupted()) {
+        fprintf(stderr, "lathe run: interrupted at %s:%d\n", pos[0], ln);
+        rc = LT_CLI_INTERRUPTED;
+    } else if (ferror(f)) {
         fprintf(stderr, "lathe run: %s: read failed: %s\n", pos[0], strerror(errno));
         rc = 1;
     }
@@ -115,10 +123,11 @@ int lt_cli_run(int argc, char **argv) {
 /* ---- lathe replay --------------------------------------------------------------------- */
 
 static bool report(void *ud, const lt_journal_entry *e, bool same, const char *detail) {
-    (void)ud;
+    int *n_diff = ud;
+    if (!same) (*n_diff)++;
     printf("%4d  %-48.48s %s%s%s\n", e->line_no, e->line, same ? "OK" : "DIFF", detail[0] ? " " : "", detail);
     fflush(stdout);
-    return true;
+    return !lt_cli_interrupted();
 }
 
 static void quiet_text(void *ud, lt_text_kind k, const char *s, size_t n) {
@@ -127,42 +136,57 @@ static void quiet_text(void *ud, lt_text_kind k, const char *s, size_t n) {
 }
 
 int lt_cli_replay(int argc, char **argv) {
-    bool check = false, verbose = false;
-    const char *usage = "FILE [--check] [--verbose]";
+    bool check = false, verbose = false, report_only = false;
+    const char *usage = "FILE [--check | --report-only] [--verbose]";
     lt_opt opts[] = {
-        {"--check", NULL, LT_OPT_FLAG, &check, "stop and exit 1 at the first command whose result differs"},
+        {"--check", NULL, LT_OPT_FLAG, &check, "stop at the first command whose result differs (exit 1)"},
+        {"--report-only", NULL, LT_OPT_FLAG, &report_only, "report every command and exit 0 even when results differ"},
         {"--verbose", "-v", LT_OPT_FLAG, &verbose, "print the commands' output too"},
         {0},
     };
     const char *pos[1];
     int n_pos;
-    if (!lt_cli_parse("replay", usage, opts, argc, argv, pos, 1, &n_pos)) return 2;
+    if (!lt_cli_parse("replay", usage, opts, argc, argv, pos, 1, &n_pos)) return LT_CLI_USAGE;
     if (n_pos != 1) {
+        fprintf(stderr, "lathe replay: %s\n", n_pos ? "one FILE at a time" : "give the session FILE to replay");
         lt_cli_usage("replay", usage, opts);
-        return 2;
+        return LT_CLI_USAGE;
+    }
+    if (check && report_only) {
+        fprintf(stderr, "lathe replay: --check and --report-only exclude each other\n");
+        return LT_CLI_USAGE;
     }
     lt_session *s;
     lt_err err = {0};
     if (lt_cli_session_create(&s, NULL, false, &err) != LT_OK) {
         fprintf(stderr, "lathe replay: %s\n", err.msg);
-        return 1;
+        return LT_CLI_FAIL;
     }
     lt_sink sink = {.ud = &verbose, .text = quiet_text};
-    int first = 0, n = 0;
+    int first = 0, n = 0, n_diff = 0;
     lt_journal_damage dmg;
-    lt_status st = lt_replay(pos[0], s, &sink, check, report, NULL, &first, &n, &dmg, &err);
+    lt_cli_sigint_catch(on_sigint_cancel, s); /* Ctrl-C: cancel the command, stop after it, exit 130 */
+    lt_status st = lt_replay(pos[0], s, &sink, check, report, &n_diff, &first, &n, &dmg, &err);
+    lt_cli_sigint_release();
     char note[512];
     if (st == LT_OK) lt_replay_damage_note(pos[0], &dmg, note, sizeof note);
     if (st == LT_OK && note[0]) fprintf(stderr, "lathe replay: %s\n", note);
     lt_session_free(s);
+    if (lt_cli_interrupted()) {
+        fprintf(stderr, "lathe replay: interrupted after %d commands\n", n);
+        return LT_CLI_INTERRUPTED;
+    }
     if (st != LT_OK) {
         fprintf(stderr, "lathe replay: %s\n", err.msg);
-        return 1;
+        return LT_CLI_FAIL;
     }
     if (first) {
-        fprintf(stderr, "lathe replay: %s:%d: result differs from the recording\n", pos[0], first);
-        return check ? 1 : 0;
+        if (check) fprintf(stderr, "lathe replay: %s:%d: result differs from the recording\n", pos[0], first);
+        else
+            fprintf(stderr, "lathe replay: %d of %d commands differ from the recording (the first on line %d)\n",
+                    n_diff, n, first);
+        return report_only ? LT_CLI_OK : LT_CLI_FAIL;
     }
     printf("%d commands replayed, all OK\n", n);
-    return 0;
+    return LT_CLI_OK;
 }

@@ -33,7 +33,7 @@ static void usage(FILE *f) {
             "  detect     find objects in images (YOLO)   lathe detect [-m CFG --weights W] IMAGE... [--json]\n"
             "  eval ppl   perplexity on a text file       lathe eval ppl -m MODEL -f TEXT [--kld BASE] [--json]\n"
             "  run        run command lines (workbench language)  lathe run SCRIPT|-\n"
-            "  replay     re-run a session journal and compare    lathe replay FILE [--check]\n"
+            "  replay     re-run a session journal and compare    lathe replay FILE [--check|--report-only]\n"
             "  help       this text\n"
             "  --version  the version, the build, and whether the CUDA module loads (and why not)\n"
             "\n"
@@ -45,10 +45,12 @@ static void usage(FILE *f) {
             "tools/install-deps.sh fetches it), else on the bundled stories260K ($LATHE_ASSETS).\n"
             "First it runs the command lines of the config file ($LATHE_CONFIG, default\n"
             "${XDG_CONFIG_HOME:-~/.config}/lathe/config; --no-config skips it), e.g. `set temp 0.3`;\n"
-            "when they load a language model, the default one is not loaded.\n");
+            "when they load a language model, the default one is not loaded.\n"
+            "\n"
+            "Exit codes: 0 ok, 1 failure, 2 usage (bad option or argument), 130 interrupted (Ctrl-C).\n");
 }
 
-/* lathe --version: the version, the build, and the CUDA module's state (loading it, so a
+/* lathe --version: the version, the build, the backends compiled in, and the CUDA module's state (loading it, so a
  * missing or broken module is named here). Always exits 0: it reports, it does not judge. */
 static int version(void) {
     char st[2048];
@@ -57,6 +59,10 @@ static int version(void) {
     printf("build: %s, %s\n", LT_BUILD_TYPE,
            lt_backend_cuda_built() ? "CUDA module built (liblathe-cuda.so)"
                                    : "CPU only: no CUDA module built (configure with -DLATHE_CUDA=ON where nvcc is installed)");
+    lt_module_state ms = lt_backend_cuda_status(false, NULL, 0);
+    printf("backends: cpu%s\n", !lt_backend_cuda_built()         ? ""
+                                 : ms == LT_MODULE_READY           ? ", cuda"
+                                                                   : ", cuda (module built, not usable here)");
     printf("cuda: %s\n", st);
     char dir[4096], path[4200];
     lt_err err = {0};
@@ -98,5 +104,5 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "lathe: unknown command '%s'\n\n", cmd);
     usage(stderr);
-    return 2;
+    return LT_CLI_USAGE;
 }

@@ -152,6 +152,18 @@ lt_status lt_settings_apply(lt_settings *t, const char *k, const char *v, lt_err
     return lt_err_set(err, LT_EINVAL, "set: unknown setting '%s'", k);
 }
 
+bool lt_settings_opt(const char *key, const char *name, const char *alias, void *dst, const char *help, lt_opt *o) {
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_def *d = &k_keys[i];
+        if (strcmp(key, d->name)) continue;
+        if (d->kind != K_FLOAT && d->kind != K_INT && d->kind != K_U64) return false;
+        lt_opt_kind kind = d->kind == K_FLOAT ? LT_OPT_FLOAT : d->kind == K_INT ? LT_OPT_INT : LT_OPT_U64;
+        *o = (lt_opt){name, alias, kind, dst, help, d->lo, d->hi};
+        return true;
+    }
+    return false;
+}
+
 void lt_settings_format(const lt_settings *t, char *buf, size_t cap) {
     if (!cap) return;
     char stops[LT_SETTINGS_MAX_STOPS * (LT_SETTINGS_STOP_LEN + 3) + 8] = "off";

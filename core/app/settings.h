@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/base/opts.h"
 #include "core/base/status.h"
 
 #define LT_SETTINGS_MAX_STOPS 4     /* stop sequences */
@@ -48,6 +49,12 @@ lt_status lt_settings_apply(lt_settings *t, const char *key, const char *value, 
 lt_status lt_settings_apply_list(lt_settings *t, const char *key, const char *const *values, int n, lt_err *err);
 /* True for keys whose value is the rest of the command line as typed (`system`). */
 bool lt_settings_key_is_text(const char *key);
+
+/* The numeric key's kind and range as an option row ({name, alias, kind, dst, help, lo, hi}),
+ * so a `lathe SUBCOMMAND` option or a command's option that sets the same value accepts
+ * exactly what `set KEY` accepts: one range per value. False (o untouched) for a key that is
+ * not numeric or not known. */
+bool lt_settings_opt(const char *key, const char *name, const char *alias, void *dst, const char *help, lt_opt *o);
 
 /* "temp 0.8  top-k 40 ..." into buf (stop sequences quoted, the system prompt last). */
 void lt_settings_format(const lt_settings *t, char *buf, size_t cap);

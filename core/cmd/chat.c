@@ -137,7 +137,8 @@ static lt_status cmd_generate(lt_session *s, const lt_args *a, lt_sink *sink, lt
         char num[32];
         snprintf(num, sizeof num, "%.*s", (int)(vl < 31 ? vl : 31), v);
         if (!vl) return lt_err_set(err, LT_EINVAL, "generate: -n needs a value; usage: generate [-n N] TEXT");
-        const lt_opt o = {"-n", NULL, LT_OPT_INT, &max_tokens, "tokens to generate", 1, 1 << 24};
+        lt_opt o; /* max-tokens' range: `generate -n` takes what `set max-tokens` takes */
+        lt_settings_opt("max-tokens", "-n", NULL, &max_tokens, "tokens to generate", &o);
         LT_TRY(lt_opts_value("generate", &o, num, err));
         text = v + vl + strspn(v + vl, " \t");
         if (!*text) return lt_err_set(err, LT_EINVAL, "usage: generate [-n N] TEXT");

@@ -70,12 +70,17 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     const char *path = a->argv[1], *name = NULL, *tokp = NULL;
     int ctx = lt_session_settings(s)->ctx;
     for (int i = 2; i < a->argc; i++) {
-        if (!strcmp(a->argv[i], "as") && i + 1 < a->argc) name = a->argv[++i];
-        else if (!strcmp(a->argv[i], "--tokenizer") && i + 1 < a->argc) tokp = a->argv[++i];
-        else if (!strcmp(a->argv[i], "--ctx") && i + 1 < a->argc) {
+        const char *w = a->argv[i];
+        bool takes = !strcmp(w, "as") || !strcmp(w, "--tokenizer") || !strcmp(w, "--ctx");
+        if (takes && i + 1 >= a->argc)
+            return lt_err_set(err, LT_EINVAL, "load: %s needs a value; usage: %s", w, LOAD_USAGE);
+        if (!strcmp(w, "as")) name = a->argv[++i];
+        else if (!strcmp(w, "--tokenizer")) tokp = a->argv[++i];
+        else if (!strcmp(w, "--ctx")) {
             const lt_opt o = {"--ctx", NULL, LT_OPT_INT, &ctx, "context in tokens", 0, 1 << 20};
             LT_TRY(lt_opts_value("load", &o, a->argv[++i], err));
-        } else return lt_err_set(err, LT_EINVAL, "load: unexpected '%s'; usage: %s", a->argv[i], LOAD_USAGE);
+        } else if (w[0] == '-' && w[1]) return lt_err_set(err, LT_EINVAL, "load: unknown option '%s'; usage: %s", w, LOAD_USAGE);
+        else return lt_err_set(err, LT_EINVAL, "load: unexpected argument '%s'; usage: %s", w, LOAD_USAGE);
     }
     const lt_session_opts *so = lt_session_options(s);
     char nbuf[64];

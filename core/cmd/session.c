@@ -121,11 +121,13 @@ static lt_status cmd_replay(lt_session *s, const lt_args *a, lt_sink *sink, lt_e
     const char *path = NULL;
     bool check = false;
     for (int i = 1; i < a->argc; i++) {
-        if (!strcmp(a->argv[i], "--check")) check = true;
-        else if (!path) path = a->argv[i];
-        else return lt_err_set(err, LT_EINVAL, "usage: replay FILE [--check]");
+        const char *w = a->argv[i];
+        if (!strcmp(w, "--check")) check = true;
+        else if (w[0] == '-' && w[1]) return lt_err_set(err, LT_EINVAL, "replay: unknown option '%s'; usage: replay FILE [--check]", w);
+        else if (!path) path = w;
+        else return lt_err_set(err, LT_EINVAL, "replay: unexpected argument '%s'; usage: replay FILE [--check]", w);
     }
-    if (!path) return lt_err_set(err, LT_EINVAL, "usage: replay FILE [--check]");
+    if (!path) return lt_err_set(err, LT_EINVAL, "replay: give the session FILE; usage: replay FILE [--check]");
     const lt_settings *set = lt_session_settings(s);
     lt_session_opts o = *lt_session_options(s);
     if (o.replay_depth >= LT_REPLAY_MAX_DEPTH)

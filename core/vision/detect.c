@@ -174,32 +174,90 @@ static int px_coord(float v, int size) {
     return (int)v;
 }
 
+/* Whether the label rectangle at (x, y) of p[i] is inside the image and free of the shown
+ * labels p[0..i). */
+static bool label_fits(const lt_label_place *p, int i, int x, int y, int img_w, int img_h) {
+    int w = p[i].w < img_w ? p[i].w : img_w, h = p[i].h;
+    if (x < 0 || y < 0 || x + w > img_w || y + h > img_h) return false;
+    for (int j = 0; j < i; j++) {
+        const lt_label_place *q = &p[j];
+        if (q->shown && x < q->x + q->w && q->x < x + p[i].w && y < q->y + q->h && q->y < y + h) return false;
+    }
+    return true;
+}
+
+/* Tries row y left-aligned with the box, then right-aligned (both pulled inside the image). */
+static bool label_try_row(lt_label_place *p, int i, int y, int img_w, int img_h) {
+    int xs[2] = {p[i].l, p[i].r + 1 - p[i].w};
+    for (int k = 0; k < 2; k++) {
+        int x = xs[k];
+        if (x + p[i].w > img_w) x = img_w - p[i].w;
+        if (x < 0) x = 0;
+        if (label_fits(p, i, x, y, img_w, img_h)) {
+            p[i].x = x, p[i].y = y, p[i].shown = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+void lt_detect_place_labels(lt_label_place *p, int n, int img_w, int img_h) {
+    for (int i = 0; i < n; i++) {
+        lt_label_place *c = &p[i];
+        c->shown = false;
+        c->x = c->l, c->y = c->t;
+        if (c->w <= 0 || c->h <= 0) continue;
+        int rows[4] = {c->t - c->h, c->t, c->b + 1, c->b + 1 - c->h}; /* above, inside top, below, inside bottom */
+        bool done = false;
+        for (int k = 0; k < 4 && !done; k++) done = label_try_row(p, i, rows[k], img_w, img_h);
+        int step = c->h / 2 > 0 ? c->h / 2 : 1; /* then the nearest free row up from above the box, or down */
+        for (int d = step; !done && (c->t - c->h - d >= 0 || c->t + d + c->h <= img_h); d += step)
+            done = label_try_row(p, i, c->t - c->h - d, img_w, img_h) || label_try_row(p, i, c->t + d, img_w, img_h);
+    }
+}
+
 void lt_detect_draw(lt_image *im, const lt_detection *d, int n, char *const *names, int n_names, int classes) {
     int th = (int)(im->h * .006f);
     if (th < 1) th = 1;
     int scale = im->h >= 600 ? 2 : 1;
-    for (int i = n - 1; i >= 0; i--) { /* most confident drawn last, on top */
+    lt_label_place *pl = n > 0 ? lt_calloc((size_t)n, sizeof *pl) : NULL;
+    int *idx = n > 0 ? lt_calloc((size_t)n, sizeof *idx) : NULL;
+    char(*labels)[96] = n > 0 ? lt_calloc((size_t)n, sizeof *labels) : NULL;
+    if (n > 0 && (!pl || !idx || !labels)) n = 0; /* out of memory: nothing drawn */
+    int m = 0;
+    for (int i = 0; i < n; i++) { /* the finite detections, their boxes and label sizes */
         if (!lt_detection_finite(&d[i])) continue;
-        float rgb[3];
-        lt_image_class_color(d[i].class_id, classes, rgb);
         int l = px_coord(d[i].left, im->w), t = px_coord(d[i].top, im->h),
             r = px_coord(d[i].left + d[i].width, im->w), b = px_coord(d[i].top + d[i].height, im->h);
         if (l < 0) l = 0;
         if (t < 0) t = 0;
         if (r > im->w - 1) r = im->w - 1;
         if (b > im->h - 1) b = im->h - 1;
-        lt_image_draw_box(im, l, t, r, b, th, rgb);
-        char label[96];
         float conf = d[i].confidence < 0 ? 0 : d[i].confidence > 1 ? 1 : d[i].confidence;
         if (names && d[i].class_id >= 0 && d[i].class_id < n_names)
-            snprintf(label, sizeof label, "%s %d%%", names[d[i].class_id], (int)(conf * 100 + .5f));
-        else snprintf(label, sizeof label, "class %d %d%%", d[i].class_id, (int)(conf * 100 + .5f));
-        int lw = lt_image_text_width(label, scale) + 2 * scale, lh = 9 * scale;
-        int ly = t - lh >= 0 ? t - lh : t;
-        lt_image_fill_rect(im, l, ly, l + lw, ly + lh, rgb);
-        const float black[3] = {0, 0, 0};
-        lt_image_draw_text(im, l + scale, ly + scale, label, scale, black);
+            snprintf(labels[m], sizeof labels[m], "%s %d%%", names[d[i].class_id], (int)(conf * 100 + .5f));
+        else snprintf(labels[m], sizeof labels[m], "class %d %d%%", d[i].class_id, (int)(conf * 100 + .5f));
+        pl[m] = (lt_label_place){.l = l, .t = t, .r = r, .b = b, .w = lt_image_text_width(labels[m], scale) + 2 * scale,
+                                 .h = 9 * scale};
+        idx[m++] = i;
     }
+    for (int k = m - 1; k >= 0; k--) { /* least confident first: the most confident box on top */
+        float rgb[3];
+        lt_image_class_color(d[idx[k]].class_id, classes, rgb);
+        lt_image_draw_box(im, pl[k].l, pl[k].t, pl[k].r, pl[k].b, th, rgb);
+    }
+    lt_detect_place_labels(pl, m, im->w, im->h); /* labels over every box, none over another */
+    for (int k = 0; k < m; k++) {
+        if (!pl[k].shown) continue;
+        float rgb[3];
+        const float black[3] = {0, 0, 0};
+        lt_image_class_color(d[idx[k]].class_id, classes, rgb);
+        lt_image_fill_rect(im, pl[k].x, pl[k].y, pl[k].x + pl[k].w - 1, pl[k].y + pl[k].h - 1, rgb);
+        lt_image_draw_text(im, pl[k].x + scale, pl[k].y + scale, labels[k], scale, black);
+    }
+    lt_free(pl);
+    lt_free(idx);
+    lt_free(labels);
 }
 
 /* A value x scale rounded to an int32, saturated; INT32_MIN for a non-finite one. */

@@ -89,9 +89,27 @@ void lt_detect_result_free(lt_detect_result *r); /* NULL or empty is a no-op; le
 
 /* ---- results --------------------------------------------------------------------------- */
 
-/* Draws boxes and "name 87%" labels (darknet's class colours for `classes` classes) onto im.
- * names may be NULL (labels show "class K"). A detection with a non-finite number is skipped;
- * coordinates are clamped before they become ints. */
+/* Where a box's label goes. In: the box's edges in pixels ([l, r] x [t, b], inside the image)
+ * and the label's size w x h. Out: the label's rectangle [x, x + w) x [y, y + h), or shown
+ * false when no free place was found (the box is drawn without its label). */
+typedef struct lt_label_place {
+    int l, t, r, b, w, h; /* in */
+    int x, y;             /* out */
+    bool shown;           /* out */
+} lt_label_place;
+
+/* Places the labels of p[0..n) in that order (the first gets the best place) so that no two
+ * shown labels overlap and each lies inside the img_w x img_h image (a label wider than the
+ * image starts at x 0): above the box's top edge when that is free and inside the image,
+ * else inside the box under its top edge, else below the box, else inside over its bottom
+ * edge (each left-aligned with the box, else right-aligned), else the nearest free row above
+ * the box or down from its top edge (in steps of half a label). Pure: no drawing. */
+void lt_detect_place_labels(lt_label_place *p, int n, int img_w, int img_h);
+
+/* Draws boxes and "name 87%" labels (darknet's class colours for `classes` classes) onto im,
+ * the labels placed by lt_detect_place_labels (the most confident first, none covering
+ * another). names may be NULL (labels show "class K"). A detection with a non-finite number
+ * is skipped; coordinates are clamped before they become ints. */
 void lt_detect_draw(lt_image *im, const lt_detection *d, int n, char *const *names, int n_names, int classes);
 
 /* The digest a journal records for a detection result: FNV-1a 64 over (class, confidence
