@@ -3,14 +3,19 @@
  * a command palette (Ctrl-P), and a worker thread that runs every command through the
  * session so the screen keeps redrawing (>= 10 Hz) while models load and text streams.
  *
- * Keys: Enter runs the input line (plain text = chat, "/cmd ..." = a command); Ctrl-P opens
- * the palette; Esc cancels the running job (or closes the palette / clears the line);
- * PgUp/PgDn scroll the transcript; Up/Down walk the history; Ctrl-L redraws. When a command
+ * Keys: Enter runs the input line (plain text = chat, "/cmd ..." = a command); Alt-Enter or
+ * a trailing backslash starts a new line of the same input, and a paste (bracketed paste
+ * mode) arrives as one input with its line breaks; Tab completes command names and file
+ * paths; Ctrl-P opens the palette; Esc cancels the running job and drops the queued lines
+ * (or closes the palette / clears the line); PgUp/PgDn scroll the transcript; Up/Down walk
+ * the history; Ctrl-L redraws. Typed command lines are echoed into the transcript when they
+ * run; lines typed while a job runs are shown as queued. When a command
  * sends a preview (lt_sink_preview; `detect` does), the main pane shows the image in
  * half-block colour cells with its lines beside it, above the transcript, until the next
  * command (or Esc when idle).
  * Leaves out: mouse support, images inside the scrollback.
  */
+#include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <pthread.h>
@@ -55,11 +60,13 @@ static tline *tl_new(app *a, lt_text_kind k) {
 static void tl_append(app *a, lt_text_kind k, const char *s, size_t n) {
     bool drafted = k == LT_TEXT_MODEL_DRAFT; /* model text, tinted */
     if (drafted) k = LT_TEXT_MODEL;
+    bool cont = false; /* a newline inside one user text: the next line continues the turn */
     for (size_t i = 0; i < n;) {
         tline *l = a->line_open && a->n_lines ? tl_at(a, a->n_lines - 1) : NULL;
         if (!l || (l->kind != k && l->len > 0)) {
             if (l) a->line_open = false;
             l = tl_new(a, k);
+            l->cont = cont && k == LT_TEXT_USER;
             a->line_open = true;
         }
         l->kind = k;
@@ -89,6 +96,7 @@ static void tl_append(app *a, lt_text_kind k, const char *s, size_t n) {
         if (nl) {
             i++;
             a->line_open = false;
+            cont = true;
         }
     }
 }
@@ -130,7 +138,7 @@ static void sink_progress(void *ud, const char *what, double f) {
 }
 
 void clear_queue(app *a) { /* mu held */
-    for (int i = 0; i < a->n_queue; i++) free(a->queue[i]);
+    for (int i = 0; i < a->n_queue; i++) free(a->queue[i].line);
     a->n_queue = 0;
 }
 
@@ -177,11 +185,17 @@ static void *worker(void *ud) {
             a->busy = false;
             break;
         }
-        char *line = a->queue[0];
-        memmove(a->queue, a->queue + 1, sizeof(char *) * (size_t)(--a->n_queue));
+        qitem q = a->queue[0];
+        char *line = q.line;
+        memmove(a->queue, a->queue + 1, sizeof(qitem) * (size_t)(--a->n_queue));
         a->busy = true;
         snprintf(a->job_name, sizeof a->job_name, "%.40s", line);
         a->job_t0 = lt_now();
+        if (q.echo) { /* the typed command line, as a user line of the transcript */
+            if (a->line_open) tl_append(a, LT_TEXT_INFO, "\n", 1);
+            tl_append(a, LT_TEXT_USER, line, strlen(line));
+            tl_append(a, LT_TEXT_USER, "\n", 1);
+        }
         pthread_mutex_unlock(&a->mu);
         lt_err err = {0};
         lt_status st = lt_session_exec(a->s, line, &sink, &err);
@@ -209,15 +223,15 @@ static void *worker(void *ud) {
     return NULL;
 }
 
-/* Queues a line for the worker (lines typed while a job runs wait their turn); false when
- * the queue is full. */
-bool submit(app *a, const char *line) {
+/* Queues a line for the worker (lines typed while a job runs wait their turn, shown dimmed
+ * above the input line); false when the queue is full. */
+bool submit_as(app *a, const char *line, bool echo) {
     pthread_mutex_lock(&a->mu);
     bool ok = a->n_queue < MAX_QUEUE;
     char *copy = ok ? strdup(line) : NULL;
     if (copy) {
         preview_clear(a);
-        a->queue[a->n_queue++] = copy;
+        a->queue[a->n_queue++] = (qitem){copy, echo};
         if (!a->busy) {
             a->status[0] = 0;
             snprintf(a->job_name, sizeof a->job_name, "%.40s", line);
@@ -234,6 +248,8 @@ bool submit(app *a, const char *line) {
     return copy != NULL;
 }
 
+bool submit(app *a, const char *line) { return submit_as(a, line, false); }
+
 bool is_busy(app *a) {
     pthread_mutex_lock(&a->mu);
     bool b = a->busy;
@@ -246,19 +262,59 @@ bool is_busy(app *a) {
  * while a job runs cancels the job and leaves at once, since queued behind the job it would
  * wait for it to finish (the worker is inside lt_session_exec until then). */
 void run_line(app *a, const char *line) {
-    if (is_busy(a)) {
-        char word[32];
-        size_t n = strcspn(line + 1, " \t");
-        const lt_cmd *c;
-        lt_err err;
-        snprintf(word, sizeof word, "%.*s", (int)(n < sizeof word ? n : sizeof word - 1), line + 1);
-        if (lt_cmds_find(lt_session_commands(a->s), word, &c, &err) == LT_OK && c->exits) {
-            lt_session_cancel(a->s);
-            a->quit = true;
-            return;
-        }
+    char word[32];
+    size_t n = strcspn(line + 1, " \t\r\n");
+    const lt_cmd *c = NULL;
+    lt_err err;
+    snprintf(word, sizeof word, "%.*s", (int)(n < sizeof word ? n : sizeof word - 1), line + 1);
+    if (lt_cmds_find(lt_session_commands(a->s), word, &c, &err) != LT_OK) c = NULL;
+    if (c && c->exits && is_busy(a)) {
+        lt_session_cancel(a->s);
+        a->quit = true;
+        return;
     }
-    submit(a, line);
+    submit_as(a, line, !(c && c->text)); /* chat and generate echo their text themselves */
+}
+
+/* ==== the workbench's own commands ================================================ */
+
+/* `save-transcript FILE`: the transcript's text as shown (user lines with "> "), one line
+ * per transcript line. Runs on the worker; reads the transcript under mu. */
+static lt_status cmd_save_transcript(lt_session *s, const lt_args *args, lt_sink *sink, lt_err *err) {
+    (void)s;
+    app *a = g_app;
+    const char *path = args->argv[1];
+    FILE *f = fopen(path, "w");
+    if (!f) return lt_err_set(err, LT_EIO, "save-transcript: cannot write '%s': %s", path, strerror(errno));
+    pthread_mutex_lock(&a->mu);
+    int n = a->n_lines;
+    for (int i = 0; i < n; i++) {
+        const tline *l = tl_at(a, i);
+        const char *pre = l->kind != LT_TEXT_USER ? "" : l->cont ? "  " : "> ";
+        fprintf(f, "%s%s\n", pre, l->s ? l->s : "");
+    }
+    pthread_mutex_unlock(&a->mu);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad)
+        return lt_err_set(err, LT_EIO, "save-transcript: writing '%s' failed: %s", path, strerror(errno));
+    lt_sink_printf(sink, LT_TEXT_INFO, "transcript saved to %s (%d lines)\n", path, n);
+    return LT_OK;
+}
+
+static const lt_cmd_arg k_file_arg[] = {{"FILE", "the text file to write"}, {NULL, NULL}};
+
+static const lt_cmd k_app_cmds[] = {
+    {"save-transcript", NULL, "save-transcript FILE",
+     "write the workbench transcript (prompts, output, messages) to FILE", 1, 1, k_file_arg, false,
+     cmd_save_transcript},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, false, NULL},
+};
+
+static const lt_cmd_table k_app_table = {"workbench", k_app_cmds};
+
+void app_register_commands(app *a) {
+    lt_err err;
+    if (lt_session_add_commands(a->s, &k_app_table, &err) != LT_OK) say(a, LT_TEXT_ERROR, "%s\n", err.msg);
 }
 
 /* ==== main ======================================================================== */
@@ -297,6 +353,9 @@ int lt_workbench_main(int argc, char **argv) {
         return 1;
     }
     snprintf(a->history_path, sizeof a->history_path, "%s/history", sd);
+    app_register_commands(a);
+    history_multiline_entries = 1; /* multi-line inputs stay one entry (timestamps delimit them) */
+    history_write_timestamps = 1;
     using_history();
     if (read_history(a->history_path) != 0) write_history(a->history_path); /* creates it for append_history */
     FILE *devnull = fopen("/dev/null", "w");
@@ -310,7 +369,10 @@ int lt_workbench_main(int argc, char **argv) {
     rl_redisplay_function = rl_redisplay_cb;
     if (devnull) rl_outstream = devnull;
     rl_attempted_completion_function = complete;
-    rl_completer_word_break_characters = " /";
+    rl_completer_word_break_characters = " \t\n";
+    rl_completion_display_matches_hook = app_show_matches;
+    rl_completion_query_items = 0;
+    rl_variable_bind("show-all-if-ambiguous", "on"); /* the matches go to the status line at once */
     rl_callback_handler_install("", on_line);
 
     a->nvml = lt_nvml_open(0);
@@ -322,6 +384,7 @@ int lt_workbench_main(int argc, char **argv) {
     nonl();
     keypad(stdscr, TRUE);
     timeout(40);
+    app_paste_mode(true);
     if (has_colors() && !getenv("NO_COLOR")) {
         start_color();
         use_default_colors();
@@ -380,6 +443,7 @@ int lt_workbench_main(int argc, char **argv) {
         usleep(10000);
     }
     pthread_join(th, NULL);
+    app_paste_mode(false);
     endwin();
     rl_callback_handler_remove();
     history_truncate_file(a->history_path, 1000);
@@ -390,6 +454,7 @@ int lt_workbench_main(int argc, char **argv) {
     for (int i = 0; i < a->n_lines; i++) free(tl_at(a, i)->s), free(tl_at(a, i)->tint);
     clear_queue(a);
     preview_clear(a);
+    free(a->paste);
     if (devnull) fclose(devnull);
     return 0;
 }

@@ -166,6 +166,24 @@ static void draw_main(app *a, lt_rect r) {
     if (w < 4) w = r.w;
     char buf[4096];
     pthread_mutex_lock(&a->mu);
+    /* lines waiting for the worker, dimmed at the bottom of the pane (at most 3 rows) */
+    int nq = a->n_queue, qrows = nq > 3 ? 3 : nq;
+    if (qrows && h - qrows >= 2) {
+        h -= qrows;
+        r.h -= qrows;
+        attron(A_DIM);
+        for (int i = 0; i < qrows; i++) {
+            int y = r.y + r.h + i;
+            const char *q = a->queue[i].line;
+            size_t ql = strcspn(q, "\n");
+            int lines = 1;
+            for (const char *p = q; (p = strchr(p, '\n')) != NULL; p++) lines++;
+            if (i == qrows - 1 && nq > qrows) putf(y, r.x, w, "queued: %.*s ... and %d more", (int)ql, q, nq - qrows);
+            else if (lines > 1) putf(y, r.x, w, "queued: %.*s [%d lines]", (int)ql, q, lines);
+            else putf(y, r.x, w, "queued: %s", q);
+        }
+        attroff(A_DIM);
+    }
     /* walk back from the newest line, counting wrapped rows, until the screen (plus the
      * scroll offset) is covered */
     int need = h + a->scroll, rows = 0, first = a->n_lines;
@@ -173,7 +191,7 @@ static void draw_main(app *a, lt_rect r) {
         tline *l = tl_at(a, first - 1);
         const char *s = l->s ? l->s : "";
         if (l->kind == LT_TEXT_USER) {
-            snprintf(buf, sizeof buf, "> %s", s);
+            snprintf(buf, sizeof buf, "%s%s", l->cont ? "  " : "> ", s);
             s = buf;
         }
         rows += count_rows(s, strlen(s), w);
@@ -188,7 +206,7 @@ static void draw_main(app *a, lt_rect r) {
         tline *l = tl_at(a, i);
         const char *s = l->s ? l->s : "";
         if (l->kind == LT_TEXT_USER) {
-            snprintf(buf, sizeof buf, "> %s", s);
+            snprintf(buf, sizeof buf, "%s%s", l->cont ? "  " : "> ", s);
             s = buf;
         }
         size_t n = strlen(s), o = 0;
@@ -303,6 +321,30 @@ static void draw_device(app *a, lt_rect r) {
     if (cuda_line && cy < r.y + r.h) putf(cy, x, w, "cuda: %s", lt_module_state_brief(cs));
 }
 
+/* The context meter: "ctx 123/8192" and a bar of the conversation's share of the model's
+ * context (with_kv: "KV 3/64 ctx 123/8192" for short panes, no bar where it does not fit). */
+static void draw_ctx(app *a, int y, int x, int w, const lt_metric_sample *m, bool with_kv) {
+    char t[64];
+    int k = with_kv ? snprintf(t, sizeof t, "KV %d/%d ctx %d/%d", m->kv_used, m->kv_total, m->ctx_used, m->ctx_max)
+                    : snprintf(t, sizeof t, "ctx %d/%d", m->ctx_used, m->ctx_max);
+    put(y, x, w, t);
+    int bw = w - k - 3;
+    if (bw > 24) bw = 24;
+    if (bw < 4) return;
+    double f = m->ctx_max > 0 ? (double)m->ctx_used / m->ctx_max : 0;
+    if (f > 1) f = 1;
+    int fill = (int)(f * bw + 0.5);
+    if (m->ctx_used > 0 && fill == 0) fill = 1;
+    move(y, x + k + 1);
+    addch('[');
+    int at = f >= 0.9 ? attr_of(a, LT_TEXT_ERROR) : a->colors ? (int)COLOR_PAIR(C_SPARK) : (int)A_BOLD;
+    attron(at);
+    for (int i = 0; i < fill; i++) addch('#');
+    attroff(at);
+    for (int i = fill; i < bw; i++) addch('.');
+    addch(']');
+}
+
 static void draw_throughput(app *a, lt_rect r) {
     if (!lt_rect_visible(r)) return;
     side_border(a, r);
@@ -338,20 +380,29 @@ static void draw_throughput(app *a, lt_rect r) {
     if (w >= 36) putf(r.y + 3, x, w, "decode %8.1f tok/s (last %.1f)", m->decode_tps, m->last_decode_tps);
     else putf(r.y + 3, x, w, "decode %.1f (last %.1f)", m->decode_tps, m->last_decode_tps);
     putf(r.y + 4, x, w, "prefill%8.1f tok/s", m->prefill_tps);
-    if (r.h > 5) putf(r.y + 5, x, w, "KV blocks %d / %d", m->kv_used, m->kv_total);
-    if (r.h > 6 && m->spec_kind[0]) { /* speculative decoding of the current model */
+    /* the context meter gets its own row on tall panes, and on short ones while no
+     * speculative decoding needs that row; else it shares the KV row */
+    bool tall = r.h >= 9, spec = m->spec_kind[0] != 0;
+    int sy = r.y + 6; /* the first speculative-decoding row */
+    if (r.h > 5) {
+        if (tall || (!spec && r.h > 6)) putf(r.y + 5, x, w, "KV blocks %d / %d", m->kv_used, m->kv_total);
+        else draw_ctx(a, r.y + 5, x, w, m, true);
+    }
+    if (r.h > 6 && (tall || !spec)) draw_ctx(a, r.y + 6, x, w, m, false);
+    if (tall) sy++;
+    if (sy < r.y + r.h && spec) { /* speculative decoding of the current model */
         char sp[32] = "-";
         if (m->spec_speedup > 0) snprintf(sp, sizeof sp, "%.2fx", m->spec_speedup);
-        if (m->spec_levels == 0) putf(r.y + 6, x, w, "spec %s (no run yet)", m->spec_kind);
-        else if (r.h <= 7)
-            putf(r.y + 6, x, w, "spec %s acc %.0f%% len %.2f x %s", m->spec_kind, 100 * m->spec_accept[0],
+        if (m->spec_levels == 0) putf(sy, x, w, "spec %s (no run yet)", m->spec_kind);
+        else if (sy + 1 >= r.y + r.h)
+            putf(sy, x, w, "spec %s acc %.0f%% len %.2f x %s", m->spec_kind, 100 * m->spec_accept[0],
                  m->spec_mean_len[0], sp);
         else {
-            putf(r.y + 6, x, w, "spec %s accept %.0f%% len %.2f", m->spec_kind, 100 * m->spec_accept[0],
+            putf(sy, x, w, "spec %s accept %.0f%% len %.2f", m->spec_kind, 100 * m->spec_accept[0],
                  m->spec_mean_len[0]);
-            putf(r.y + 7, x, w, "speedup %s (%.1f tok/s)", sp, m->spec_tps);
-            if (r.h > 8 && m->spec_levels > 1)
-                putf(r.y + 8, x, w, "bottom accept %.0f%% len %.2f", 100 * m->spec_accept[1], m->spec_mean_len[1]);
+            putf(sy + 1, x, w, "speedup %s (%.1f tok/s)", sp, m->spec_tps);
+            if (sy + 2 < r.y + r.h && m->spec_levels > 1)
+                putf(sy + 2, x, w, "bottom accept %.0f%% len %.2f", 100 * m->spec_accept[1], m->spec_mean_len[1]);
         }
     }
 }
@@ -430,17 +481,31 @@ static void draw_input(app *a, lt_rect r) {
         attroff(A_BOLD);
         return;
     }
-    const char *prompt = "> ";
-    int pw = 2, avail = r.w - pw - 1;
+    /* a multi-line input shows the line the cursor is on, after "[N lines]" */
+    char prompt[48] = "> ";
     const char *buf = rl_line_buffer ? rl_line_buffer : "";
-    int n = (int)strlen(buf), pt = rl_point;
+    int pt = rl_point, nl = 1;
+    if (pt > (int)strlen(buf)) pt = (int)strlen(buf);
+    for (const char *p = buf; (p = strchr(p, '\n')) != NULL; p++) nl++;
+    if (a->pasting) snprintf(prompt, sizeof prompt, "[pasting %zu bytes] ", a->paste_len);
+    if (nl > 1) {
+        const char *ls = buf + pt;
+        while (ls > buf && ls[-1] != '\n') ls--;
+        pt -= (int)(ls - buf);
+        buf = ls;
+        snprintf(prompt, sizeof prompt, "[%d lines] > ", nl);
+    }
+    int pw = (int)strlen(prompt), avail = r.w - pw - 1;
+    int n = (int)strcspn(buf, "\n");
     int cur_cell = cells(buf, (size_t)pt);
     int start = cur_cell > avail ? cur_cell - avail : 0;
     attron(A_BOLD);
     put(r.y, r.x, r.w, prompt);
     attroff(A_BOLD);
     size_t o = cell_off(buf, (size_t)n, start);
-    put(r.y, r.x + pw, avail, buf + o);
+    char *row = strndup(buf + o, (size_t)n - o);
+    if (row) put(r.y, r.x + pw, avail, row);
+    free(row);
     move(r.y, r.x + pw + cur_cell - start);
 }
 

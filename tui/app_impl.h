@@ -25,7 +25,13 @@ typedef struct tline {
     char *s;
     size_t len, cap;
     unsigned char *tint; /* per byte: 1 = an accepted speculative draft (NULL = none) */
+    bool cont;           /* a user line after the first of a multi-line turn (drawn indented) */
 } tline;
+
+typedef struct qitem {
+    char *line; /* the command line for lt_session_exec */
+    bool echo;  /* shown as a user line when it starts (typed commands; chat echoes itself) */
+} qitem;
 
 typedef struct app {
     lt_session *s;
@@ -39,7 +45,7 @@ typedef struct app {
     tline lines[MAX_LINES];
     int head, n_lines; /* ring of transcript lines */
     bool line_open;    /* the last line has no newline yet */
-    char *queue[MAX_QUEUE]; /* command lines waiting for the worker, oldest first */
+    qitem queue[MAX_QUEUE]; /* command lines waiting for the worker, oldest first */
     int n_queue;
     bool busy, stop;
     char job_name[64];
@@ -66,6 +72,9 @@ typedef struct app {
     double last_sample;
     lt_metric_sample smp;
     bool have_smp;
+    bool pasting;        /* inside a bracketed paste: keys go to paste, not to readline */
+    char *paste;         /* the pasted text so far (CR made LF) */
+    size_t paste_len, paste_cap;
 } app;
 
 extern app *g_app; /* readline's callbacks carry no user pointer (tui/app.c) */
@@ -78,9 +87,12 @@ tline *tl_at(app *a, int i); /* mu held */
 void say(app *a, lt_text_kind k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void clear_queue(app *a);   /* mu held */
 void preview_clear(app *a); /* mu held */
-bool submit(app *a, const char *line);
+bool submit(app *a, const char *line);            /* not echoed (chat echoes itself) */
+bool submit_as(app *a, const char *line, bool echo); /* echo: shown as a user line when it runs */
 bool is_busy(app *a);
 void run_line(app *a, const char *line);
+/* Registers the workbench's own commands (save-transcript) with the session. */
+void app_register_commands(app *a);
 
 /* ---- tui/app_draw.c ------------------------------------------------------------------- */
 
@@ -95,5 +107,10 @@ void on_line(char *line);
 char **complete(const char *text, int start, int end);
 int palette_items(app *a, lt_palette_item *items, const lt_cmd **cmds, int cap);
 void on_key(app *a, int c);
+/* Bracketed paste: asks the terminal for it (ESC[?2004h) and teaches curses its two keys;
+ * app_paste_mode(false) at exit (ESC[?2004l). */
+void app_paste_mode(bool on);
+/* Status line text with the matches when Tab completion is ambiguous. */
+void app_show_matches(char **matches, int n, int max_len);
 
 #endif
