@@ -126,8 +126,7 @@ void app_show_matches(char **matches, int n, int max_len) {
     for (int i = 1; i <= n && k > 0 && (size_t)k < sizeof buf - 8; i++) {
         const char *m = matches[i];
         const char *slash = strrchr(m, '/');
-        if (slash && slash[1] && m[0] != '/') m = slash + 1; /* file names: the last part */
-        else if (slash && slash[1] && slash != m) m = slash + 1;
+        if (slash && slash[1] && slash != m) m = slash + 1; /* file names: the last part */
         k += snprintf(buf + k, sizeof buf - (size_t)k, " %s", m);
     }
     pthread_mutex_lock(&a->mu);
