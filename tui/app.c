@@ -174,6 +174,13 @@ static void sink_preview(void *ud, const lt_image *img, const char *const *lines
     pthread_mutex_unlock(&a->mu);
 }
 
+/* The job's name for the status line: the start of its line, line breaks as spaces. mu held. */
+static void set_job(app *a, const char *line) {
+    snprintf(a->job_name, sizeof a->job_name, "%.40s", line);
+    for (char *p = a->job_name; *p; p++)
+        if ((unsigned char)*p < 32) *p = ' ';
+}
+
 static void *worker(void *ud) {
     app *a = ud;
     lt_sink sink = {.ud = a, .text = sink_text, .progress = sink_progress, .tint = true, .preview = sink_preview};
@@ -189,7 +196,7 @@ static void *worker(void *ud) {
         char *line = q.line;
         memmove(a->queue, a->queue + 1, sizeof(qitem) * (size_t)(--a->n_queue));
         a->busy = true;
-        snprintf(a->job_name, sizeof a->job_name, "%.40s", line);
+        set_job(a, line);
         a->job_t0 = lt_now();
         if (q.echo) { /* the typed command line, as a user line of the transcript */
             if (a->line_open) tl_append(a, LT_TEXT_INFO, "\n", 1);
@@ -234,7 +241,7 @@ bool submit_as(app *a, const char *line, bool echo) {
         a->queue[a->n_queue++] = (qitem){copy, echo};
         if (!a->busy) {
             a->status[0] = 0;
-            snprintf(a->job_name, sizeof a->job_name, "%.40s", line);
+            set_job(a, line);
             a->job_t0 = lt_now();
         }
         a->busy = true;

@@ -22,7 +22,8 @@ static void put(int y, int x, int w, const char *s) {
     while (*p && cells < w) {
         const char *q = p + 1;
         while ((*q & 0xC0) == 0x80) q++;
-        addnstr(p, (int)(q - p));
+        if ((unsigned char)*p < 32) addch(' '); /* a line break or tab would break the layout */
+        else addnstr(p, (int)(q - p));
         p = q;
         cells++;
     }
