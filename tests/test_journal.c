@@ -1,7 +1,8 @@
 /* test_journal.c - session files: write/read round trip, entries on disk as soon as a
  * command finishes (before the session closes), a truncated last line, malformed lines
  * named by number, versions, and replay of a real session (bundled model, a cancelled
- * generation included) that matches, then diverges at a tampered digest. */
+ * generation included) that matches, then diverges at a tampered digest; command lines with
+ * line breaks (a pasted chat turn) as one entry that replays. */
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -341,6 +342,71 @@ static void test_extension_replay(void) {
     lt_session_free(s);
 }
 
+/* A multi-line input (the workbench sends a paste as one chat turn): the journal escapes the
+ * line breaks of a command line (one entry per file line) and reads them back, the chat
+ * command gets the text with its line breaks, and the session replays. */
+typedef struct user_text {
+    char buf[256];
+} user_text;
+
+static void keep_user(void *ud, lt_text_kind k, const char *s, size_t n) {
+    user_text *u = ud;
+    size_t have = strlen(u->buf);
+    if (k == LT_TEXT_USER && have + n < sizeof u->buf) memcpy(u->buf + have, s, n), u->buf[have + n] = 0;
+}
+
+static void test_multiline(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/ml.lathe", g_dir);
+    const char *text = "chat first line\nsecond \"line\"\r\n\tthird \\ line\n";
+    lt_journal *j;
+    lt_err err;
+    CHECK(lt_journal_open(&j, path, &err) == LT_OK);
+    lt_journal_entry e = {0};
+    e.line = (char *)text;
+    strcpy(e.cmd, "chat");
+    CHECK(lt_journal_append(j, &e, &err) == LT_OK);
+    lt_journal_close(j);
+    char *raw = slurp(path);
+    int file_lines = 0;
+    for (char *p = raw; p && *p; p++) file_lines += *p == '\n';
+    CHECKF(file_lines == 2, "%d lines in the file (header + one entry)", file_lines);
+    free(raw);
+    lt_journal_entry *es;
+    int n;
+    CHECK(lt_journal_read(path, &es, &n, NULL, &err) == LT_OK && n == 1);
+    if (n == 1) CHECKF(!strcmp(es[0].line, text), "read back '%s'", es[0].line);
+    lt_journal_entries_free(es, n);
+
+    char state[1024], line[2048];
+    snprintf(state, sizeof state, "%s/state-ml", g_dir);
+    lt_session_opts o = {.tables = lt_cmd_builtin, .open_lm = lt_llama_open, .state_dir = state, .journal = true};
+    lt_session *s;
+    CHECK(lt_session_create(&s, &o, &err) == LT_OK);
+    user_text u = {{0}};
+    lt_sink sink = {.ud = &u, .text = keep_user};
+    snprintf(line, sizeof line, "load %s --tokenizer %s", lt_test_path("assets/models/stories260K.bin"),
+             lt_test_path("assets/models/tok512.bin"));
+    CHECKF(lt_session_exec(s, line, NULL, &err) == LT_OK, "%s", err.msg);
+    CHECK(lt_session_exec(s, "set max-tokens\n12", NULL, &err) == LT_OK); /* a line break separates words */
+    CHECK(lt_session_exec(s, "chat Once upon\na time\nthere was", &sink, &err) == LT_OK);
+    CHECKF(!strcmp(u.buf, "Once upon\na time\nthere was\n"), "chat echoed '%s'", u.buf);
+    CHECK(lt_session_exec(s, "chat and\nthen", NULL, &err) == LT_OK);
+    char jp[1100];
+    snprintf(jp, sizeof jp, "%s", lt_session_journal_path(s));
+    lt_session_free(s);
+    CHECK(lt_journal_read(jp, &es, &n, NULL, &err) == LT_OK && n == 4);
+    if (n == 4) CHECKF(!strcmp(es[2].line, "chat Once upon\na time\nthere was"), "journal: '%s'", es[2].line);
+    lt_journal_entries_free(es, n);
+    lt_session_opts ro = {.tables = lt_cmd_builtin, .open_lm = lt_llama_open};
+    CHECK(lt_session_create(&s, &ro, &err) == LT_OK);
+    report_log rl = {0};
+    int first = -1, total = 0;
+    CHECKF(lt_replay(jp, s, NULL, true, on_report, &rl, &first, &total, NULL, &err) == LT_OK, "%s", err.msg);
+    CHECKF(first == 0 && rl.n_diff == 0 && rl.n_ok == 4, "first diff %d, %d ok", first, rl.n_ok);
+    lt_session_free(s);
+}
+
 /* The (last) journal a session wrote under STATE/sessions, or "". */
 static void find_journal(const char *state, char *path, size_t cap) {
     char dir[1100];
@@ -461,5 +527,6 @@ int main(void) {
     test_roundtrip();
     test_bad_files();
     test_replay();
+    test_multiline();
     return lt_test_done();
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_tui.sh - the workbench end to end in a real terminal (tmux), at 80x24 (vt100, no
 # colours) and 200x50 (xterm-256color): the bundled model loads, a typed prompt streams
-# into the main pane, Ctrl-P opens the palette, a fuzzy query finds bench and Enter runs it, the side panes show numbers, Esc
+# into the main pane and the context meter advances, typed command lines are echoed, Ctrl-P opens the palette, a fuzzy query finds bench and Enter runs it, the side panes show numbers, Esc
 # cancels a long generation (synthetic 4096-context model) and the UI still answers,
 # at 200x50 `/spec ngram` makes chat speculative and the throughput pane shows the acceptance,
 # /quit leaves; then `lathe replay --check` accepts the recorded journal and rejects a
@@ -57,6 +57,7 @@ run_size() {
     "env HOME='$home' LATHE_STATE_DIR='$state' LATHE_MODELS='$tmp/no-models' LATHE_CONFIG= XDG_CONFIG_HOME= TERM=$term LANG=C.UTF-8 LC_ALL=C.UTF-8 ${nvml:+LD_LIBRARY_PATH='$nvml'} ${nocuda:+LATHE_CUDA_MODULE='$nocuda'} '$bin'; echo LATHE-EXITED=\$?; sleep 600" ||
     { bad "tmux new-session"; return; }
   expect "bundled model loads" "loaded 'stories260K'" 30
+  expect "context meter, empty conversation" "ctx 0/[1-9][0-9]*" 10
   expect "device pane shows memory" "(weights [0-9.]+ (B|KiB|MiB|GiB)|W [0-9.]+[BKMG] K [0-9.]+[BKMG])" 10
   if [ -n "$nvml" ]; then
     expect "device pane shows NVML utilisation" "util 37%  Fake GPU 0" 10
@@ -69,6 +70,7 @@ run_size() {
   type_line "Once upon a time"
   expect "prompt echoed" "^> Once upon a time" 10
   expect "chat finishes" "chat done in [0-9.]+ s \([0-9]+ tokens\)" 30
+  expect "context meter advances after a chat turn" "ctx [1-9][0-9]*/[1-9][0-9]* \[#+\.*\]" 10
   local words
   words=$(screen | grep -cE '[A-Za-z]+ [A-Za-z]+ [A-Za-z]+')
   if ((words >= 3)); then ok; else bad "streamed text in the main pane ($words lines of words)"; fi
@@ -88,11 +90,12 @@ run_size() {
 
   # Esc during a long generation (one thread: at most a few hundred tokens/s on any machine)
   type_line "/set threads 1"
-  expect "threads setting" "threads 1" 10
+  expect "command line echoed" "^> /set threads 1" 10
+  expect "threads setting" "threads 1  tint" 10
   type_line "/load synthetic:small as big --tokenizer $root/assets/models/tok512.bin"
   expect "synthetic model loads" "loaded 'big'" 60
   type_line "/set max-tokens 4000"
-  expect "setting applied" "max-tokens 4000" 10
+  expect "setting applied" "max-tokens 4000  stop" 10
   type_line "Tell me a very long story"
   expect "generation running" "running 'chat Tell me" 10
   local s1 s2
@@ -130,7 +133,7 @@ run_size() {
     type_line "/unload big"
     expect "back to the bundled model" "unloaded 'big'" 10
     type_line "/set max-tokens 120"
-    expect "setting applied" "max-tokens 120" 10
+    expect "setting applied" "max-tokens 120  stop" 10
     type_line "/spec ngram"
     expect "spec switched on" "speculative decoding of 'stories260K': ngram" 10
     type_line "Once upon a time there was a cat"
