@@ -75,6 +75,10 @@ static void test_roundtrip(void) {
     CHECK(lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 2 && !trunc.truncated);
     lt_journal_entries_free(es, n);
     lt_journal_close(j);
+    /* the header records the working folder, where the commands' relative paths resolve */
+    char rec[4096], here[4096];
+    CHECK(lt_journal_cwd(path, rec, sizeof rec, &err) == LT_OK && getcwd(here, sizeof here) && !strcmp(rec, here));
+    CHECK(lt_journal_cwd(path, rec, 4, &err) == LT_OK && rec[0] == 0); /* does not fit: none */
     CHECK(lt_journal_read(path, &es, &n, &trunc, &err) == LT_OK && n == 2);
     if (n == 2) {
         CHECK(!strcmp(es[0].line, "chat \"quoted\" text") && !strcmp(es[0].cmd, "chat") && es[0].line_no == 2);

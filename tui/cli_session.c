@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/app/journal.h"
 #include "core/base/fileio.h"
@@ -156,8 +157,19 @@ int lt_cli_replay(int argc, char **argv) {
         fprintf(stderr, "lathe replay: --check and --report-only exclude each other\n");
         return LT_CLI_USAGE;
     }
-    lt_session *s;
     lt_err err = {0};
+    /* relative paths in the recorded commands resolve in the folder the session ran in */
+    char jpath[4096], rec[4096], here[4096];
+    if (!realpath(pos[0], jpath)) snprintf(jpath, sizeof jpath, "%s", pos[0]); /* the reader names the problem */
+    if (lt_journal_cwd(jpath, rec, sizeof rec, &err) == LT_OK && rec[0] && getcwd(here, sizeof here) &&
+        strcmp(rec, here)) {
+        if (chdir(rec) == 0) fprintf(stderr, "lathe replay: running in %s, the folder the session ran in\n", rec);
+        else fprintf(stderr, "lathe replay: the session ran in %s (%s); relative paths resolve here instead\n", rec,
+                     strerror(errno));
+    }
+    err = (lt_err){0};
+    pos[0] = jpath;
+    lt_session *s;
     if (lt_cli_session_create(&s, NULL, false, &err) != LT_OK) {
         fprintf(stderr, "lathe replay: %s\n", err.msg);
         return LT_CLI_FAIL;

@@ -76,6 +76,8 @@ lt_status lt_journal_open(lt_journal **out, const char *path, lt_err *err) {
     cJSON *h = cJSON_CreateObject();
     cJSON_AddNumberToObject(h, "lathe_journal", LT_JOURNAL_VERSION);
     cJSON_AddStringToObject(h, "created", iso);
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) cJSON_AddStringToObject(h, "cwd", cwd); /* relative paths in commands resolve here */
     lt_status st = write_line(j, h, err);
     cJSON_Delete(h);
     if (st != LT_OK) {
@@ -337,4 +339,24 @@ lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n_out, 
     *out = es;
     *n_out = n;
     return LT_OK;
+}
+
+lt_status lt_journal_cwd(const char *path, char *buf, size_t cap, lt_err *err) {
+    if (cap) buf[0] = 0;
+    FILE *f = lt_file_fopen_regular(path, err);
+    if (!f) return err->code;
+    char *line = NULL;
+    size_t lcap = 0;
+    bool has_nl, eof;
+    long len = read_line(f, &line, &lcap, &has_nl, &eof);
+    fclose(f);
+    lt_status st = LT_OK;
+    cJSON *o = len > 0 ? cJSON_ParseWithLength(line, (size_t)len) : NULL;
+    if (!o || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "lathe_journal")))
+        st = lt_err_set(err, LT_EFORMAT, "%s:1: not a lathe session file (no 'lathe_journal' header)", path);
+    const cJSON *c = o ? cJSON_GetObjectItemCaseSensitive(o, "cwd") : NULL;
+    if (st == LT_OK && cJSON_IsString(c) && strlen(c->valuestring) < cap) snprintf(buf, cap, "%s", c->valuestring);
+    cJSON_Delete(o);
+    lt_free(line);
+    return st;
 }

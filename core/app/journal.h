@@ -3,7 +3,9 @@
  * as each command finishes, so a crash or kill -9 loses no completed command.
  *
  * Format (version LT_JOURNAL_VERSION): the first line is a header
- *   {"lathe_journal":1,"created":"2026-11-26T09:00:00Z"}
+ *   {"lathe_journal":1,"created":"2026-11-26T09:00:00Z","cwd":"/home/me/models"}
+ * (cwd: the working folder the session ran in, where its relative paths resolve; absent in
+ * older files)
  * then one entry per line:
  *   {"n":3,"time":"...","line":"chat Once upon a time","cmd":"chat","status":"ok",
  *    "seed":7,"params":{"temp":0.8,...},"digest":"9f0c...","tokens":64,"ms":12.5}
@@ -71,6 +73,9 @@ typedef struct lt_journal_damage {
  * long is an error). Errors name the file and line ("s.lathe:4: entry has no
  * 'line'"). */
 lt_status lt_journal_read(const char *path, lt_journal_entry **out, int *n, lt_journal_damage *dmg, lt_err *err);
+/* The working folder recorded in the journal's header into buf ("" when it has none or it does
+ * not fit in cap); an error when path is not a lathe session file. */
+lt_status lt_journal_cwd(const char *path, char *buf, size_t cap, lt_err *err);
 /* Frees what lt_journal_read returned (NULL is a no-op). */
 void lt_journal_entries_free(lt_journal_entry *e, int n);
 
