@@ -352,6 +352,27 @@ static void test_bpe_to_llama2c(void) {
     lt_tok_free(ref);
 }
 
+/* A SentencePiece vocab with no unk (-1): llama2.c's token 0 is <unk>, so one whose token 0 holds
+ * other text cannot be written (its text would be lost); one whose token 0 is "<unk>" can. */
+static void test_no_unk_to_llama2c(void) {
+    lt_vocab *v = gguf_vocab(lt_test_path("assets/models/tok512.bin"));
+    if (!v) return;
+    lt_err err = {0};
+    v->unk_id = -1; /* token 0 is still "<unk>": nothing is lost */
+    CHECKF(lt_vocab_llama2c_check(v, 0, &err) == LT_OK, "%s", err.msg);
+    char *t0 = v->tokens[0]; /* token 0 becomes token 100's text (owned pointers swapped) */
+    uint32_t l0 = v->token_len[0];
+    v->tokens[0] = v->tokens[100], v->token_len[0] = v->token_len[100];
+    v->tokens[100] = t0, v->token_len[100] = l0;
+    CHECKF(lt_vocab_llama2c_check(v, 0, &err) == LT_EUNSUPPORTED && strstr(err.msg, "without <unk>"), "%s", err.msg);
+    unlink(tmp_path("no-unk-tokenizer.bin")); /* a left-over of an earlier run */
+    CHECK(lt_vocab_write_llama2c(v, tmp_path("no-unk-tokenizer.bin"), &err) == LT_EUNSUPPORTED);
+    CHECK(access(tmp_path("no-unk-tokenizer.bin"), F_OK) != 0);
+    v->unk_id = 0; /* the same vocab with token 0 as its unk: llama2.c's <unk> */
+    CHECKF(lt_vocab_llama2c_check(v, 0, &err) == LT_OK, "%s", err.msg);
+    lt_vocab_free(v);
+}
+
 int main(void) {
     snprintf(g_tmp, sizeof g_tmp, "%s", lt_test_tmpdir("tokconv"));
     test_stories();
@@ -359,5 +380,6 @@ int main(void) {
     test_llama_cpp_vocabs();
     test_smollm2();
     test_bpe_to_llama2c();
+    test_no_unk_to_llama2c();
     return lt_test_done();
 }

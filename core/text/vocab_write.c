@@ -359,9 +359,15 @@ lt_status lt_vocab_llama2c_check(const lt_vocab *v, int32_t n_vocab, lt_err *err
                  kinds[v->type <= LT_VOCAB_UGM ? v->type : 0], v->pre[0] ? " (pre-tokenizer '" : "", v->pre,
                  v->pre[0] ? "')" : "");
         why = buf;
-    } else if (v->unk_id > 0 || v->bos_id != 1 || v->eos_id != 2) {
-        snprintf(buf, sizeof buf, "special ids unk %d, bos %d, eos %d (llama2.c fixes them at 0, 1, 2)", v->unk_id,
-                 v->bos_id, v->eos_id);
+    } else if (v->unk_id > 0 || v->bos_id != 1 || v->eos_id != 2 ||
+               (v->unk_id < 0 && strcmp(v->tokens[0], "<unk>"))) {
+        /* no unk: token 0 would be written (and read back) as <unk>, losing its own text */
+        if (v->unk_id < 0 && v->bos_id == 1 && v->eos_id == 2)
+            snprintf(buf, sizeof buf, "a vocab without <unk> whose token 0 is '%.40s' (llama2.c's token 0 is <unk>)",
+                     v->tokens[0]);
+        else
+            snprintf(buf, sizeof buf, "special ids unk %d, bos %d, eos %d (llama2.c fixes them at 0, 1, 2)",
+                     v->unk_id, v->bos_id, v->eos_id);
         why = buf;
     } else if (!v->add_space_prefix || !v->add_bos) {
         why = !v->add_bos ? "a vocab without a BOS token at the start (llama2.c always adds one)"
