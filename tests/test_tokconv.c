@@ -171,6 +171,26 @@ static void test_stories(void) {
     lt_tokenizer *tl = model_tok(tmp_path("l2c/m.bin"), NULL);
     check_sentences(ref, tl, "stories260K -> llama2.c");
     lt_tok_free(tl);
+    /* again into the same folder: the identical tokenizer.bin is kept */
+    CHECKF(lt_modelsrc_write_llama2c(src, tmp_path("l2c/m2.bin"), &err) == LT_OK, "%s", err.msg);
+    /* a folder whose tokenizer.bin holds another tokenizer: refused before anything is written, it stays */
+    mkdir(tmp_path("l2c-other"), 0777);
+    unlink(tmp_path("l2c-other/m.bin"));
+    FILE *of = fopen(tmp_path("l2c-other/tokenizer.bin"), "wb");
+    if (of) fputs("another tokenizer", of), fclose(of);
+    CHECKF(lt_modelsrc_write_llama2c(src, tmp_path("l2c-other/m.bin"), &err) == LT_EINVAL &&
+               strstr(err.msg, "already exists and holds another tokenizer"),
+           "%s", err.msg);
+    CHECK(access(tmp_path("l2c-other/m.bin"), F_OK) != 0);
+    a = read_all(tmp_path("l2c-other/tokenizer.bin"), &la);
+    CHECK(a && la == strlen("another tokenizer") && !memcmp(a, "another tokenizer", la));
+    free(a);
+    /* a checkpoint path whose tokenizer.bin path does not fit: LT_ERANGE, not a truncated name */
+    char longp[4300];
+    memset(longp, 'd', sizeof longp);
+    memcpy(longp, "/nonexistent/", 13);
+    snprintf(longp + 4190, sizeof longp - 4190, "/m.bin");
+    CHECKF(lt_modelsrc_write_llama2c(src, longp, &err) == LT_ERANGE && strstr(err.msg, "does not fit"), "%s", err.msg);
     lt_modelsrc_close(src);
 
     /* HF folder -> llama2.c: the SPM vocab read from tokenizer.json goes back to llama2.c */

@@ -74,5 +74,7 @@ lt_status lt_vocab_llama2c_check(const lt_vocab *v, int32_t n_vocab, lt_err *err
 /* Writes path as a llama2.c tokenizer: int32 max_token_length, then per token float score,
  * int32 length, bytes ('▁' written as ' '). Checks with lt_vocab_llama2c_check first. */
 lt_status lt_vocab_write_llama2c(const lt_vocab *v, const char *path, lt_err *err);
+/* The bytes lt_vocab_write_llama2c writes, in *out (lt_malloc'd, *len bytes; lt_free it). */
+lt_status lt_vocab_llama2c_bytes(const lt_vocab *v, char **out, size_t *len, lt_err *err);
 
 #endif
