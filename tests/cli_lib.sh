@@ -21,7 +21,7 @@ expect() {
 
 # smollm2_path: the default chat model SmolLM2-135M-Instruct: $LATHE_SMOLLM2, else the file in the
 # models folder lathe looks in ($LATHE_MODELS, default ~/.cache/lathe/models, as `lathe --version`
-# names it; tools/install-deps.sh fetches it there). The file may be absent: tests then skip.
+# names it; tools/fetch-model.sh fetches it there). The file may be absent: tests then skip.
 smollm2_path() {
   if [ -n "${LATHE_SMOLLM2:-}" ]; then echo "$LATHE_SMOLLM2"
   else echo "$("$bin" --version | sed -n 's/^models: //p')/SmolLM2-135M-Instruct.Q4_1.gguf"; fi

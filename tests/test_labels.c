@@ -8,10 +8,12 @@
  *   below the box.
  * - Random dense clusters, boxes at the image edges and labels wider than the image: shown
  *   labels never overlap and stay inside the image.
+ * - Many labels over one spot: only the first LT_LABELS_MAX are placed, quickly.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/clock.h"
 #include "core/formats/image.h"
 #include "core/vision/detect.h"
 #include "testutil.h"
@@ -141,9 +143,32 @@ static void test_random(void) {
     CHECKF(shown > total * 2 / 3, "%d of %d labels shown", shown, total);
 }
 
+/* Bounded work: 1,500 labels as wide as the image over one box of a very tall image (each next
+ * label searches past all the ones before it: cubic in their number) - only the first
+ * LT_LABELS_MAX are placed, stacked near the box, and placing takes milliseconds. */
+static void test_bounded(void) {
+    enum { N = 1500, W = 64, H = 2000000 };
+    static lt_label_place p[N];
+    for (int i = 0; i < N; i++) p[i] = (lt_label_place){.l = 0, .t = 10, .r = 63, .b = 20, .w = 64, .h = 2};
+    double t0 = lt_now();
+    lt_detect_place_labels(p, N, W, H);
+    double s = lt_now() - t0;
+    int shown = 0;
+    for (int i = 0; i < N; i++) shown += p[i].shown;
+    CHECKF(shown == LT_LABELS_MAX, "%d labels shown, want %d", shown, LT_LABELS_MAX);
+    CHECK(!p[LT_LABELS_MAX].shown && !p[N - 1].shown);
+    int far = 0;
+    for (int i = 0; i < N; i++)
+        if (p[i].shown && (p[i].y > 10 + 2 * LT_LABELS_MAX + 12)) far++;
+    CHECK(far == 0);
+    CHECK(check_layout(p, N, W, H, "bounded") == 0);
+    CHECKF(s < 1.0, "placing %d labels took %.2f s", N, s);
+}
+
 int main(void) {
     test_kite();
     test_fallbacks();
     test_random();
+    test_bounded();
     return lt_test_done();
 }

@@ -6,7 +6,7 @@
 # convert --type writing the same file; the workbench command through `lathe run`; a bad TYPE
 # (the valid types and mixes listed), a bad input path, an output folder that does not exist.
 # With SmolLM2-135M (SmolLM2-135M-Instruct.Q4_1.gguf in the models folder, ~/.cache/lathe/models
-# or $LATHE_MODELS, where tools/install-deps.sh fetches it; or $LATHE_SMOLLM2), its Q4_K_M,
+# or $LATHE_MODELS, where tools/fetch-model.sh fetches it; or $LATHE_SMOLLM2), its Q4_K_M,
 # Q5_K_M and Q6_K plans are checked against llama-quantize's too.
 set -u
 source "$(dirname "$0")/cli_lib.sh"

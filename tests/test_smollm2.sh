@@ -4,12 +4,12 @@
 # excerpt) within 0.3% of llama.cpp's on the same file, for the downloaded Q4_1 file and the
 # Q4_K_M lathe makes from it, and greedy continuations of a raw prompt equal to llama.cpp's
 # token for token. Needs SmolLM2-135M-Instruct.Q4_1.gguf in the models folder ($LATHE_MODELS,
-# default ~/.cache/lathe/models; tools/install-deps.sh fetches it) or $LATHE_SMOLLM2; skips (77)
+# default ~/.cache/lathe/models; tools/fetch-model.sh fetches it) or $LATHE_SMOLLM2; skips (77)
 # without it.
 source "$(dirname "$0")/cli_lib.sh"
 smol=$(smollm2_path)
 if [ ! -f "$smol" ]; then
-  echo "skipped: $smol is absent (tools/install-deps.sh fetches it)"
+  echo "skipped: $smol is absent (tools/fetch-model.sh fetches it)"
   exit 77
 fi
 ref=$root/tests/data/smollm2_reference.txt

@@ -38,7 +38,7 @@ static void test_plans(void) {
     CHECKF(p.default_line && !strcmp(p.default_line, "load \"/a/models/stories260K.bin\" as stories260K --tokenizer "
                                                      "\"/a/models/tok512.bin\""),
            "%s", p.default_line);
-    CHECKF(!strcmp(p.notice, "SmolLM2 not found in /m - run tools/install-deps.sh; using the bundled stories260K"), "%s",
+    CHECKF(!strcmp(p.notice, "SmolLM2 not found in /m - run tools/fetch-model.sh; using the bundled stories260K"), "%s",
            p.notice);
     CHECK(has(p.welcome, "continue the story"));
     lt_startup_free(&p);
@@ -47,7 +47,7 @@ static void test_plans(void) {
     in.assets = NULL;
     CHECK(lt_startup_plan(&p, &in, &err) == LT_OK);
     CHECK(p.n_steps == 0 && !p.default_line);
-    CHECKF(has(p.notice, "no model loaded") && has(p.notice, "/load PATH") && has(p.notice, "tools/install-deps.sh"),
+    CHECKF(has(p.notice, "no model loaded") && has(p.notice, "/load PATH") && has(p.notice, "tools/fetch-model.sh"),
            "%s", p.notice);
     CHECK(has(p.welcome, "no model loaded") && has(p.welcome, "/load PATH"));
     lt_startup_free(&p);
@@ -120,7 +120,7 @@ static void test_lookups(void) {
     CHECK(lt_default_model_path(buf, sizeof buf, &err) == LT_ENOTFOUND);
     CHECKF(!strcmp(buf, want), "%s", buf);
     char msg[4400];
-    snprintf(msg, sizeof msg, "SmolLM2 not found in %s - run tools/install-deps.sh", dir);
+    snprintf(msg, sizeof msg, "SmolLM2 not found in %s - run tools/fetch-model.sh", dir);
     CHECKF(!strcmp(err.msg, msg), "%s", err.msg);
     FILE *f = fopen(want, "w");
     if (f) fclose(f);
@@ -188,7 +188,7 @@ static void test_run(void) {
         CHECKF(has(c.text, "E:config:2: unknown command 'frobnicate'"), "%s", c.text);
         CHECK(lt_session_settings(s)->temp == 0.3f && lt_session_settings(s)->top_k == 5);
         CHECK(lt_session_has_model(s, "stories260K"));
-        CHECK(has(c.text, "SmolLM2 not found in /nowhere - run tools/install-deps.sh; using the bundled stories260K\n"));
+        CHECK(has(c.text, "SmolLM2 not found in /nowhere - run tools/fetch-model.sh; using the bundled stories260K\n"));
         CHECK(has(c.text, "loaded 'stories260K'"));
         CHECKF(bad && has(status, "config:2: unknown command"), "%s", status);
     }
@@ -198,7 +198,7 @@ static void test_run(void) {
     in.config_text = "set temp 0.3\n";
     s = run(&in, &c, status, sizeof status, &bad, &failed);
     CHECK(s && failed == 0 && !bad);
-    CHECKF(!strcmp(status, "SmolLM2 not found in /nowhere - run tools/install-deps.sh; using the bundled stories260K"), "%s",
+    CHECKF(!strcmp(status, "SmolLM2 not found in /nowhere - run tools/fetch-model.sh; using the bundled stories260K"), "%s",
            status);
     lt_session_free(s);
 

@@ -73,7 +73,7 @@ open "LATHE_MODELS='$empty'"
 expect "welcome" "type a prompt to continue the story" 10
 expect "stories260K loads" "loaded 'stories260K'" 30
 expect "status: SmolLM2 missing, where, what to run" \
-  "SmolLM2 not found in $empty - run tools/install-deps.sh; using the bundled stories260K" 10
+  "SmolLM2 not found in $empty - run tools/fetch-model.sh; using the bundled stories260K" 10
 quit
 
 echo "== neither SmolLM2 nor the assets: an empty workbench"
@@ -146,7 +146,7 @@ if [ -f "$smol" ]; then
   absent "no fallback" "stories260K"
   quit
 else
-  echo "skipped: $smol is absent (tools/install-deps.sh fetches it)"
+  echo "skipped: $smol is absent (tools/fetch-model.sh fetches it)"
 fi
 
 echo "== without a terminal"

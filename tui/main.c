@@ -42,7 +42,7 @@ static void usage(FILE *f) {
             "\n"
             "The workbench opens on MODEL (-m), else on the default chat model SmolLM2-135M-Instruct\n"
             "from the models folder ($LATHE_MODELS, default ${XDG_CACHE_HOME:-~/.cache}/lathe/models;\n"
-            "tools/install-deps.sh fetches it), else on the bundled stories260K ($LATHE_ASSETS).\n"
+            "tools/fetch-model.sh fetches it), else on the bundled stories260K ($LATHE_ASSETS).\n"
             "First it runs the command lines of the config file ($LATHE_CONFIG, default\n"
             "${XDG_CONFIG_HOME:-~/.config}/lathe/config; --no-config skips it), e.g. `set temp 0.3`;\n"
             "when they load a language model, the default one is not loaded.\n"

@@ -33,7 +33,7 @@ void lt_wb_usage(FILE *f) {
     fprintf(f,
             "usage: lathe [-m MODEL] [--tokenizer FILE] [--device D] [--threads N] [--no-config]\n"
             "  the full-screen workbench (in a terminal), on SmolLM2-135M-Instruct from the models\n"
-            "  folder ($LATHE_MODELS, default ~/.cache/lathe/models; tools/install-deps.sh fetches it),\n"
+            "  folder ($LATHE_MODELS, default ~/.cache/lathe/models; tools/fetch-model.sh fetches it),\n"
             "  else the bundled stories260K. The config file ($LATHE_CONFIG, default\n"
             "  ~/.config/lathe/config) holds command lines run first (`set temp 0.3`, `load PATH as x`).\n"
             "\noptions:\n%s",

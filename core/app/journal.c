@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
+#include "core/base/digest.h"
 
 struct lt_journal {
     FILE *f;
@@ -107,6 +108,27 @@ static double round6(float f) {
     return strtod(b, NULL);
 }
 
+/* The system prompt in an entry's params: its first JOURNAL_SYSTEM_HEAD bytes (cut on a UTF-8
+ * boundary, "..." added when cut) and, when it is not empty, its length and FNV-1a 64, which
+ * tell two prompts apart without repeating the whole text in every entry. */
+#define JOURNAL_SYSTEM_HEAD 80
+static void add_system(cJSON *p, const char *sys) {
+    size_t n = strnlen(sys, LT_SETTINGS_SYSTEM_LEN), cut = n;
+    char head[JOURNAL_SYSTEM_HEAD + 4];
+    if (n > JOURNAL_SYSTEM_HEAD) {
+        cut = JOURNAL_SYSTEM_HEAD;
+        while (cut > 0 && ((unsigned char)sys[cut] & 0xC0) == 0x80) cut--; /* not inside a character */
+    }
+    memcpy(head, sys, cut);
+    snprintf(head + cut, sizeof head - cut, "%s", cut < n ? "..." : "");
+    cJSON_AddStringToObject(p, "system", head);
+    if (!n) return;
+    char num[32];
+    cJSON_AddNumberToObject(p, "system_len", (double)n);
+    snprintf(num, sizeof num, "%016" PRIx64, lt_fnv1a64(LT_FNV_INIT, sys, n));
+    cJSON_AddStringToObject(p, "system_fnv", num);
+}
+
 lt_status lt_journal_append(lt_journal *j, lt_journal_entry *e, lt_err *err) {
     e->n = j->n + 1;
     cJSON *o = cJSON_CreateObject();
@@ -130,6 +152,13 @@ lt_status lt_journal_append(lt_journal *j, lt_journal_entry *e, lt_err *err) {
     snprintf(num, sizeof num, "%" PRIu64, e->params.seed);
     cJSON_AddStringToObject(p, "seed", num);
     cJSON_AddNumberToObject(p, "max_tokens", e->params.max_tokens);
+    cJSON_AddNumberToObject(p, "repeat_penalty", round6(e->params.repeat_penalty));
+    cJSON_AddNumberToObject(p, "repeat_last_n", e->params.repeat_last_n);
+    cJSON_AddNumberToObject(p, "ctx", e->params.ctx);
+    cJSON *stops = cJSON_AddArrayToObject(p, "stop");
+    for (int i = 0; stops && i < e->params.n_stops && i < LT_SETTINGS_MAX_STOPS; i++)
+        cJSON_AddItemToArray(stops, cJSON_CreateString(e->params.stops[i]));
+    add_system(p, e->params.system);
     cJSON_AddStringToObject(p, "device", e->params.device);
     cJSON_AddNumberToObject(p, "threads", e->params.threads);
     if (e->has_digest) {

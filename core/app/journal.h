@@ -9,6 +9,9 @@
  * then one entry per line:
  *   {"n":3,"time":"...","line":"chat Once upon a time","cmd":"chat","status":"ok",
  *    "seed":7,"params":{"temp":0.8,...},"digest":"9f0c...","tokens":64,"ms":12.5}
+ * params holds the settings in force: temp, top_k, top_p, min_p, seed, max_tokens,
+ * repeat_penalty, repeat_last_n, ctx, stop (an array), system (its first 80 bytes, "..." when
+ * cut; with system_len and system_fnv, its FNV-1a 64, when set), device, threads.
  * status is "ok", "cancelled" or "error" (with "error": message). Readers accept a
  * truncated last line (an interrupted write) and report it; anything else malformed is an
  * error naming the line. core/app/replay.h re-executes the lines in a session and compares

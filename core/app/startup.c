@@ -120,12 +120,12 @@ lt_status lt_startup_plan(lt_startup *out, const lt_startup_in *in, lt_err *err)
         if (!p->default_line) st = lt_err_set(err, LT_ENOMEM, "start-up: out of memory");
         snprintf(p->welcome, sizeof p->welcome, "%s", config_loads ? k_chat_welcome : k_story_welcome);
         snprintf(p->notice, sizeof p->notice,
-                 "SmolLM2 not found in %s - run tools/install-deps.sh; using the bundled stories260K", dir);
+                 "SmolLM2 not found in %s - run tools/fetch-model.sh; using the bundled stories260K", dir);
     } else if (st == LT_OK) {
         snprintf(p->welcome, sizeof p->welcome, "%s", config_loads ? k_chat_welcome : k_empty_welcome);
         snprintf(p->notice, sizeof p->notice,
                  "no model loaded: SmolLM2 not found in %s and no bundled assets (LATHE_ASSETS) - "
-                 "/load PATH loads one; tools/install-deps.sh fetches SmolLM2",
+                 "/load PATH loads one; tools/fetch-model.sh fetches SmolLM2",
                  dir);
     }
     if (st != LT_OK) lt_startup_free(p);

@@ -63,6 +63,6 @@ lt_status lt_default_model_path(char *path, size_t cap, lt_err *err) {
     if (len < 0 || (size_t)len >= cap)
         return lt_err_set(err, LT_ERANGE, "the default model's path does not fit in %zu bytes", cap);
     if (!is_file(path))
-        return lt_err_set(err, LT_ENOTFOUND, "SmolLM2 not found in %s - run tools/install-deps.sh", dir);
+        return lt_err_set(err, LT_ENOTFOUND, "SmolLM2 not found in %s - run tools/fetch-model.sh", dir);
     return LT_OK;
 }

@@ -1,8 +1,8 @@
 /* assets.h - where lathe's bundled assets live (the stories260K language model, the
  * Yolo-Fastest detector and its sample images), and the models cache folder that holds the
- * downloaded default chat model (SmolLM2-135M-Instruct, fetched by tools/install-deps.sh):
+ * downloaded default chat model (SmolLM2-135M-Instruct, fetched by tools/fetch-model.sh):
  * one lookup each, which the workbench, the `detect` command, the CLI and the tests share.
- * Leaves out: downloading anything (tools/install-deps.sh does), asset versions, per-asset
+ * Leaves out: downloading anything (tools/fetch-model.sh does), asset versions, per-asset
  * search paths (every bundled file lives under the one folder lt_assets_dir finds).
  */
 #ifndef LT_ASSETS_H
@@ -28,7 +28,7 @@ lt_status lt_models_dir(char *dir, size_t cap, lt_err *err);
 
 /* The default chat model's path in the models folder (written whether or not the file is
  * there). LT_OK when it is a regular file; LT_ENOTFOUND ("SmolLM2 not found in DIR - run
- * tools/install-deps.sh") when it is not; LT_ERANGE when the path does not fit in cap. */
+ * tools/fetch-model.sh") when it is not; LT_ERANGE when the path does not fit in cap. */
 lt_status lt_default_model_path(char *path, size_t cap, lt_err *err);
 
 #endif

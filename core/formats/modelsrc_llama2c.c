@@ -220,20 +220,46 @@ lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt
                                                                   : NULL;
     if (why) return lt_err_set(err, LT_EUNSUPPORTED, "%s: the llama2.c format cannot express %s", path, why);
     char tokpath[4200];
+    char *tok = NULL; /* the tokenizer.bin bytes, NULL when none is to be written */
+    size_t tok_n = 0;
     if (src->vocab) { /* its tokenizer goes beside it as tokenizer.bin: checked before anything is written */
         const char *sl = strrchr(path, '/');
-        snprintf(tokpath, sizeof tokpath, "%.*stokenizer.bin", sl ? (int)(sl - path + 1) : 0, path);
+        int len = snprintf(tokpath, sizeof tokpath, "%.*stokenizer.bin", sl ? (int)(sl - path + 1) : 0, path);
+        if (len < 0 || (size_t)len >= sizeof tokpath)
+            return lt_err_set(err, LT_ERANGE, "the path of the tokenizer.bin beside the checkpoint does not fit in "
+                              "%zu bytes: %s", sizeof tokpath, path);
         if (!strcmp(sl ? sl + 1 : path, "tokenizer.bin"))
             return lt_err_set(err, LT_EINVAL, "%s: the checkpoint's tokenizer is written beside it as tokenizer.bin; "
                               "name the checkpoint otherwise", path);
         lt_status vst = lt_vocab_llama2c_check(src->vocab, c->n_vocab, err);
+        if (!vst) vst = lt_vocab_llama2c_bytes(src->vocab, &tok, &tok_n, err);
         if (vst) {
             lt_err_prefix(err, "%s", path);
             return vst;
         }
+        /* an existing tokenizer.bin is kept when it holds these bytes, and never replaced by others */
+        struct stat sb;
+        if (lstat(tokpath, &sb) == 0) {
+            char *old = NULL;
+            size_t old_n = 0;
+            lt_err rerr = {0};
+            bool same = S_ISREG(sb.st_mode) && (size_t)sb.st_size == tok_n &&
+                        lt_file_read_all(tokpath, tok_n + 1, &old, &old_n, &rerr) == LT_OK && old_n == tok_n &&
+                        !memcmp(old, tok, tok_n);
+            lt_free(old);
+            lt_free(tok);
+            tok = NULL;
+            if (!same)
+                return lt_err_set(err, LT_EINVAL, "%s: %s already exists and holds another tokenizer; remove it or "
+                                  "write the checkpoint into another folder", path, tokpath);
+        }
     }
     lt_afile af;
-    LT_TRY(lt_afile_open(&af, path, err));
+    lt_status ost = lt_afile_open(&af, path, err);
+    if (ost) {
+        lt_free(tok);
+        return ost;
+    }
     FILE *f = af.f;
     int32_t hdr[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
                       c->tied_embeddings ? c->n_vocab : -c->n_vocab, c->max_seq};
@@ -270,8 +296,14 @@ lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt
     if (ok && !c->tied_embeddings) ok = put_tensor(f, src, "output.weight", 0, err, &st);
     if (st) { /* put_tensor's own error stands */
         lt_afile_abort(&af);
+        lt_free(tok);
         return st;
     }
-    LT_TRY(lt_afile_close(&af, ok, err));
-    return src->vocab ? lt_vocab_write_llama2c(src->vocab, tokpath, err) : LT_OK;
+    st = lt_afile_close(&af, ok, err);
+    if (st == LT_OK && tok) { /* tokenizer.bin, unless an identical one is already there */
+        st = lt_afile_open(&af, tokpath, err);
+        if (st == LT_OK) st = lt_afile_close(&af, fwrite(tok, 1, tok_n, af.f) == tok_n, err);
+    }
+    lt_free(tok);
+    return st;
 }

@@ -16,7 +16,9 @@ lt_status lt_modelsrc_open_llama2c(lt_modelsrc **out, const char *path, const ch
 /* Writes a llama2.c checkpoint (legacy header, f32). Only for models llama2.c can express.
  * When src has a vocab, it is written beside the checkpoint as DIR/tokenizer.bin (what
  * lt_modelsrc_guess_tokenizer finds); a vocab the llama2.c tokenizer format cannot hold
- * (byte-level BPE, lt_vocab_llama2c_check) is an error before anything is written. */
+ * (byte-level BPE, lt_vocab_llama2c_check) is an error before anything is written, and so is
+ * an existing DIR/tokenizer.bin with other bytes (one with the same bytes is kept) and a path
+ * whose DIR/tokenizer.bin does not fit (LT_ERANGE). */
 lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt_err *err);
 
 #endif

@@ -67,11 +67,14 @@ lt_status lt_vocab_write_hf(const lt_vocab *v, const char *dir, lt_err *err);
 /* Whether lt_vocab_write_hf can write v (SPM or byte-level BPE with a pre name lathe knows). */
 lt_status lt_vocab_hf_check(const lt_vocab *v, lt_err *err);
 /* Whether v can be a llama2.c tokenizer .bin for a model of n_vocab embedding rows (0: any):
- * SentencePiece-style, unk/bos/eos at 0/1/2, BOS and space prefix added. The error says why
+ * SentencePiece-style, unk/bos/eos at 0/1/2 (no unk only where token 0 is the text "<unk>", which
+ * the format writes there), BOS and space prefix added. The error says why
  * not (byte-level BPE has merges and a pre-tokenizer the format cannot hold). */
 lt_status lt_vocab_llama2c_check(const lt_vocab *v, int32_t n_vocab, lt_err *err);
 /* Writes path as a llama2.c tokenizer: int32 max_token_length, then per token float score,
  * int32 length, bytes ('▁' written as ' '). Checks with lt_vocab_llama2c_check first. */
 lt_status lt_vocab_write_llama2c(const lt_vocab *v, const char *path, lt_err *err);
+/* The bytes lt_vocab_write_llama2c writes, in *out (lt_malloc'd, *len bytes; lt_free it). */
+lt_status lt_vocab_llama2c_bytes(const lt_vocab *v, char **out, size_t *len, lt_err *err);
 
 #endif

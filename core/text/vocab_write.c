@@ -359,9 +359,15 @@ lt_status lt_vocab_llama2c_check(const lt_vocab *v, int32_t n_vocab, lt_err *err
                  kinds[v->type <= LT_VOCAB_UGM ? v->type : 0], v->pre[0] ? " (pre-tokenizer '" : "", v->pre,
                  v->pre[0] ? "')" : "");
         why = buf;
-    } else if (v->unk_id > 0 || v->bos_id != 1 || v->eos_id != 2) {
-        snprintf(buf, sizeof buf, "special ids unk %d, bos %d, eos %d (llama2.c fixes them at 0, 1, 2)", v->unk_id,
-                 v->bos_id, v->eos_id);
+    } else if (v->unk_id > 0 || v->bos_id != 1 || v->eos_id != 2 ||
+               (v->unk_id < 0 && strcmp(v->tokens[0], "<unk>"))) {
+        /* no unk: token 0 would be written (and read back) as <unk>, losing its own text */
+        if (v->unk_id < 0 && v->bos_id == 1 && v->eos_id == 2)
+            snprintf(buf, sizeof buf, "a vocab without <unk> whose token 0 is '%.40s' (llama2.c's token 0 is <unk>)",
+                     v->tokens[0]);
+        else
+            snprintf(buf, sizeof buf, "special ids unk %d, bos %d, eos %d (llama2.c fixes them at 0, 1, 2)",
+                     v->unk_id, v->bos_id, v->eos_id);
         why = buf;
     } else if (!v->add_space_prefix || !v->add_bos) {
         why = !v->add_bos ? "a vocab without a BOS token at the start (llama2.c always adds one)"
@@ -376,43 +382,53 @@ lt_status lt_vocab_llama2c_check(const lt_vocab *v, int32_t n_vocab, lt_err *err
     return LT_OK;
 }
 
-lt_status lt_vocab_write_llama2c(const lt_vocab *v, const char *path, lt_err *err) {
-    LT_TRY(lt_vocab_validate(v, path, err));
+lt_status lt_vocab_llama2c_bytes(const lt_vocab *v, char **out, size_t *len, lt_err *err) {
+    *out = NULL;
+    *len = 0;
+    LT_TRY(lt_vocab_validate(v, "the tokenizer", err));
     LT_TRY(lt_vocab_llama2c_check(v, 0, err));
     /* texts as llama2.c stores them: '▁' back to ' ', the specials as its exporter wrote them */
     static const char *const special[3] = {"<unk>", "\n<s>\n", "\n</s>\n"};
-    size_t maxlen = 0, cap = 16;
-    for (int32_t i = 0; i < v->n_tokens; i++)
-        if (v->token_len[i] + 8 > cap) cap = v->token_len[i] + 8;
-    char *buf = lt_malloc(cap);
+    size_t total = 4;
+    for (int32_t i = 0; i < v->n_tokens; i++) total += 8 + (i < 3 ? strlen(special[i]) : v->token_len[i]);
+    char *buf = lt_malloc(total);
     if (!buf) return lt_err_set(err, LT_ENOMEM, "out of memory");
-    lt_afile af;
-    lt_status st = lt_afile_open(&af, path, err);
-    if (st) {
-        lt_free(buf);
-        return st;
-    }
-    int32_t hdr = 0;
-    bool ok = fwrite(&hdr, 4, 1, af.f) == 1; /* max_token_length, patched below */
-    for (int32_t i = 0; ok && i < v->n_tokens; i++) {
+    size_t p = 4, maxlen = 0;
+    for (int32_t i = 0; i < v->n_tokens; i++) {
+        char *text = buf + p + 8;
         size_t n = 0;
         if (i < 3) {
             n = strlen(special[i]);
-            memcpy(buf, special[i], n);
+            memcpy(text, special[i], n);
         } else {
             const char *s = v->tokens[i];
             for (size_t k = 0; k < v->token_len[i];) {
-                if (v->token_len[i] - k >= 3 && !memcmp(s + k, SPACE_MARK, 3)) buf[n++] = ' ', k += 3;
-                else buf[n++] = s[k++];
+                if (v->token_len[i] - k >= 3 && !memcmp(s + k, SPACE_MARK, 3)) text[n++] = ' ', k += 3;
+                else text[n++] = s[k++];
             }
         }
         if (n > maxlen) maxlen = n;
         float score = v->scores ? v->scores[i] : -(float)i;
-        int32_t len = (int32_t)n;
-        ok = fwrite(&score, 4, 1, af.f) == 1 && fwrite(&len, 4, 1, af.f) == 1 && fwrite(buf, 1, n, af.f) == n;
+        int32_t l = (int32_t)n;
+        memcpy(buf + p, &score, 4);
+        memcpy(buf + p + 4, &l, 4);
+        p += 8 + n;
     }
+    int32_t hdr = (int32_t)(maxlen ? maxlen : 1); /* max_token_length */
+    memcpy(buf, &hdr, 4);
+    *out = buf;
+    *len = p;
+    return LT_OK;
+}
+
+lt_status lt_vocab_write_llama2c(const lt_vocab *v, const char *path, lt_err *err) {
+    LT_TRY(lt_vocab_validate(v, path, err));
+    char *buf;
+    size_t n;
+    LT_TRY(lt_vocab_llama2c_bytes(v, &buf, &n, err));
+    lt_afile af;
+    lt_status st = lt_afile_open(&af, path, err);
+    if (st == LT_OK) st = lt_afile_close(&af, fwrite(buf, 1, n, af.f) == n, err);
     lt_free(buf);
-    hdr = (int32_t)(maxlen ? maxlen : 1);
-    ok = ok && fseek(af.f, 0, SEEK_SET) == 0 && fwrite(&hdr, 4, 1, af.f) == 1;
-    return lt_afile_close(&af, ok, err);
+    return st;
 }

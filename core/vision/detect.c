@@ -206,13 +206,25 @@ void lt_detect_place_labels(lt_label_place *p, int n, int img_w, int img_h) {
         lt_label_place *c = &p[i];
         c->shown = false;
         c->x = c->l, c->y = c->t;
-        if (c->w <= 0 || c->h <= 0) continue;
+        if (c->w <= 0 || c->h <= 0 || i >= LT_LABELS_MAX) continue;
         int rows[4] = {c->t - c->h, c->t, c->b + 1, c->b + 1 - c->h}; /* above, inside top, below, inside bottom */
         bool done = false;
         for (int k = 0; k < 4 && !done; k++) done = label_try_row(p, i, rows[k], img_w, img_h);
         int step = c->h / 2 > 0 ? c->h / 2 : 1; /* then the nearest free row up from above the box, or down */
-        for (int d = step; !done && (c->t - c->h - d >= 0 || c->t + d + c->h <= img_h); d += step)
-            done = label_try_row(p, i, c->t - c->h - d, img_w, img_h) || label_try_row(p, i, c->t + d, img_w, img_h);
+        /* A shown label q blocks the rows y with q->y - h < y < q->y + q->h: at most (q->h + h) / step + 1 of
+         * the rows tried each way. So among the first 1 + that sum over the shown labels, one is free (unless it
+         * is off the image, and then so is every row beyond it): the search stops there, whatever the image's
+         * height, and places every label it placed without the limit. */
+        int64_t rows_max = 1;
+        for (int j = 0; j < i; j++)
+            if (p[j].shown) rows_max += (p[j].h + c->h) / step + 1;
+        int64_t ku = 0, kd = 0; /* rows tried inside the image, up and down */
+        for (int64_t d = step; !done && ((c->t - c->h - d >= 0 && ku < rows_max) || (c->t + d + c->h <= img_h && kd < rows_max));
+             d += step) {
+            int64_t yu = c->t - c->h - d, yd = c->t + d;
+            ku += yu >= 0 && yu + c->h <= img_h, kd += yd >= 0 && yd + c->h <= img_h;
+            done = label_try_row(p, i, (int)yu, img_w, img_h) || label_try_row(p, i, (int)yd, img_w, img_h);
+        }
     }
 }
 

@@ -103,7 +103,11 @@ typedef struct lt_label_place {
  * image starts at x 0): above the box's top edge when that is free and inside the image,
  * else inside the box under its top edge, else below the box, else inside over its bottom
  * edge (each left-aligned with the box, else right-aligned), else the nearest free row above
- * the box or down from its top edge (in steps of half a label). Pure: no drawing. */
+ * the box or down from its top edge (in steps of half a label; the search ends where the
+ * labels placed so far cannot block every row, so its length does not grow with the image's
+ * height). Only the first LT_LABELS_MAX labels are placed (the rest are not shown), which
+ * bounds the work whatever n is. Pure: no drawing. */
+#define LT_LABELS_MAX 256
 void lt_detect_place_labels(lt_label_place *p, int n, int img_w, int img_h);
 
 /* Draws boxes and "name 87%" labels (darknet's class colours for `classes` classes) onto im,
