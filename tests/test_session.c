@@ -240,6 +240,19 @@ static void test_chat_features(void) {
     r = lt_session_last(s);
     CHECKF(r->stop == LT_GEN_STOP_STRING && !strcmp(r->stop_text, stop) && !r->cancelled && strstr(c.text, expect),
            "stop '%s', want '%s' in '%s'", stop, expect, c.text);
+    /* a chat reply cut by a stop sequence ends its turn: the next turn starts with the end-of-turn
+     * token (BOS for a llama2.c model), not with the last sampled token (which held stop text) */
+    {
+        lt_conv *cc;
+        CHECK(exec_ok(s, "reset", &sink) && exec_ok(s, "set stop e", &sink));
+        CHECK(exec_ok(s, "chat Lily went to the", &sink) && lt_session_last(s)->stop == LT_GEN_STOP_STRING);
+        CHECK(lt_session_llm(s, NULL, &cc, NULL, &err) == LT_OK);
+        CHECKF(lt_conv_pending(cc) == lt_tok_bos(lt_conv_tok(cc)), "pending %d, want BOS %d", (int)lt_conv_pending(cc),
+               (int)lt_tok_bos(lt_conv_tok(cc)));
+        CHECK(exec_ok(s, "set max-tokens 3", &sink) && exec_ok(s, "set stop off", &sink));
+        CHECK(exec_ok(s, "chat Tom", &sink) && lt_session_last(s)->stop == LT_GEN_STOP_LENGTH); /* it goes on */
+        CHECK(exec_ok(s, "set stop e", &sink) && exec_ok(s, "set max-tokens 40", &sink) && exec_ok(s, "reset", &sink));
+    }
     CHECK(exec_ok(s, "set stop off", &sink) && lt_session_settings(s)->n_stops == 0);
     CHECK(lt_session_exec(s, "set stop a b c d e", &sink, &err) == LT_EINVAL && strstr(err.msg, "at most 4"));
     CHECK(lt_session_exec(s, "set temp 0.5 0.6", &sink, &err) == LT_EINVAL && strstr(err.msg, "one value"));
