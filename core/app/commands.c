@@ -186,3 +186,17 @@ lt_status lt_args_parse(const lt_args *a, const char *what, const char *usage, c
     }
     return st;
 }
+
+char *lt_cmd_quote(const char *s) {
+    size_t n = strlen(s);
+    char *q = lt_malloc(2 * n + 3), *o = q;
+    if (!q) return NULL;
+    *o++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') *o++ = '\\';
+        *o++ = *s;
+    }
+    *o++ = '"';
+    *o = 0;
+    return q;
+}
