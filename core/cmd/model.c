@@ -77,7 +77,8 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
         if (!strcmp(w, "as")) name = a->argv[++i];
         else if (!strcmp(w, "--tokenizer")) tokp = a->argv[++i];
         else if (!strcmp(w, "--ctx")) {
-            const lt_opt o = {"--ctx", NULL, LT_OPT_INT, &ctx, "context in tokens", 0, 1 << 20};
+            lt_opt o; /* the ctx setting's range: `load --ctx` takes what `set ctx` takes */
+            lt_settings_opt("ctx", "--ctx", NULL, &ctx, "context in tokens", &o);
             LT_TRY(lt_opts_value("load", &o, a->argv[++i], err));
         } else if (w[0] == '-' && w[1]) return lt_err_set(err, LT_EINVAL, "load: unknown option '%s'; usage: %s", w, LOAD_USAGE);
         else return lt_err_set(err, LT_EINVAL, "load: unexpected argument '%s'; usage: %s", w, LOAD_USAGE);
