@@ -177,6 +177,13 @@ static void test_chat_features(void) {
     CHECK(lt_session_exec(s, "set ctx -1", &sink, &err) == LT_EINVAL && strstr(err.msg, "set ctx"));
     lt_model_info mi[4];
     CHECK(lt_session_models(s, mi, 4) == 3 && mi[0].ctx == 512 && mi[1].ctx == 128 && mi[2].ctx == 64 && mi[2].current);
+    CHECK(!strstr(c.text, "beyond")); /* within the trained context: no note */
+    /* beyond the model's trained context (512): allowed, with a note */
+    snprintf(line, sizeof line, "load \"%s\" as e --tokenizer \"%s\" --ctx 1024", g_stories, g_tok);
+    CHECK(exec_ok(s, line, &sink));
+    CHECKF(strstr(c.text, "note: ctx 1024 is beyond the model's trained context (512)"), "%s", c.text);
+    CHECK(lt_session_models(s, mi, 4) == 4 && mi[3].ctx == 1024 && exec_ok(s, "unload e", &sink));
+    CHECK(exec_ok(s, "use c", &sink));
     /* use: the chat goes to the model named */
     CHECK(exec_ok(s, "use stories", &sink) && strstr(c.text, "using 'stories'"));
     const char *name = NULL;
