@@ -63,6 +63,17 @@ static void test_quote(void) {
     lt_free(q);
 }
 
+/* lt_cmd_escape: control characters become visible escapes, the rest stays */
+static void test_escape(void) {
+    char b[64];
+    CHECK(!strcmp(lt_cmd_escape("a\nb\tc\r\x01\x7f \"q\" \xc3\xa9", b, sizeof b), "a\\nb\\tc\\r\\x01\\x7f \"q\" \xc3\xa9"));
+    CHECK(!strcmp(lt_cmd_escape("ab\n", b, 4), "ab")); /* an escape is never cut in half */
+    CHECK(!strcmp(lt_cmd_escape("", b, sizeof b), ""));
+    char big[LT_CMD_ESCAPED_CAP(8)];
+    CHECK(!strcmp(lt_cmd_escape("\x01\x02\x03\x04\x05\x06\x07\x08", big, sizeof big),
+                  "\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08"));
+}
+
 static void test_registry(void) {
     lt_cmds *c;
     lt_err err;
@@ -207,6 +218,7 @@ static void test_fuzz(void) {
 int main(void) {
     test_split();
     test_quote();
+    test_escape();
     test_fuzz();
     test_registry();
     test_session_errors();

@@ -260,6 +260,11 @@ static void test_chat_features(void) {
         CHECK(exec_ok(s, "chat Tom", &sink) && lt_session_last(s)->stop == LT_GEN_STOP_LENGTH); /* it goes on */
         CHECK(exec_ok(s, "set stop e", &sink) && exec_ok(s, "set max-tokens 40", &sink) && exec_ok(s, "reset", &sink));
     }
+    /* a stop sequence with a line break or a tab is listed with escapes, on one line */
+    c.n = 0, c.text[0] = 0;
+    CHECK(exec_ok(s, "set stop \"\n\" \"a\tb\"", &sink) && !strcmp(lt_session_settings(s)->stops[0], "\n"));
+    CHECK(exec_ok(s, "set", &sink));
+    CHECKF(strstr(c.text, "stop \"\\n\" \"a\\tb\"  ctx"), "%s", c.text);
     CHECK(exec_ok(s, "set stop off", &sink) && lt_session_settings(s)->n_stops == 0);
     CHECK(lt_session_exec(s, "set stop a b c d e", &sink, &err) == LT_EINVAL && strstr(err.msg, "at most 4"));
     CHECK(lt_session_exec(s, "set temp 0.5 0.6", &sink, &err) == LT_EINVAL && strstr(err.msg, "one value"));

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "core/app/commands.h"
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
 #include "core/llm/ratemeter.h"
@@ -100,7 +101,11 @@ static lt_status run(lt_session *s, lt_conv *c, int seq, int32_t *ids, int n, bo
     case LT_GEN_STOP_LENGTH:
         if (limit < 0) lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: max-tokens %d]\n", gp.n_predict);
         break;
-    case LT_GEN_STOP_STRING: lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: stop sequence \"%s\"]\n", res->stop_text); break;
+    case LT_GEN_STOP_STRING: {
+        char e[LT_CMD_ESCAPED_CAP(sizeof res->stop_text)]; /* a line break shows as \n */
+        lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: stop sequence \"%s\"]\n", lt_cmd_escape(res->stop_text, e, sizeof e));
+        break;
+    }
     case LT_GEN_STOP_CONTEXT:
         lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: context full, %d tokens]\n", lt_kv_max_ctx(lt_conv_kv(c)));
         break;
