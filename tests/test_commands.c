@@ -66,7 +66,8 @@ static void test_quote(void) {
 /* lt_cmd_escape: control characters become visible escapes, the rest stays */
 static void test_escape(void) {
     char b[64];
-    CHECK(!strcmp(lt_cmd_escape("a\nb\tc\r\x01\x7f \"q\" \xc3\xa9", b, sizeof b), "a\\nb\\tc\\r\\x01\\x7f \"q\" \xc3\xa9"));
+    CHECK(!strcmp(lt_cmd_escape("a\nb\tc\r\x01\x7f \"q\" \xc3\xa9", b, sizeof b),
+                  "a\\nb\\tc\\r\\x01\\x7f \"q\" \xc3\xa9"));
     CHECK(!strcmp(lt_cmd_escape("ab\n", b, 4), "ab")); /* an escape is never cut in half */
     CHECK(!strcmp(lt_cmd_escape("", b, sizeof b), ""));
     char big[LT_CMD_ESCAPED_CAP(8)];

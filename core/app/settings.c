@@ -171,7 +171,8 @@ void lt_settings_format(const lt_settings *t, char *buf, size_t cap) {
     size_t o = 0;
     for (int i = 0; i < t->n_stops; i++) { /* a line break in a stop sequence shows as \n */
         char e[LT_CMD_ESCAPED_CAP(LT_SETTINGS_STOP_LEN)];
-        o += (size_t)snprintf(stops + o, sizeof stops - o, "%s\"%s\"", i ? " " : "", lt_cmd_escape(t->stops[i], e, sizeof e));
+        lt_cmd_escape(t->stops[i], e, sizeof e);
+        o += (size_t)snprintf(stops + o, sizeof stops - o, "%s\"%s\"", i ? " " : "", e);
     }
     snprintf(buf, cap,
              "temp %g  top-k %d  top-p %g  min-p %g  repeat-penalty %g  repeat-last-n %d  seed %llu  max-tokens %d  "

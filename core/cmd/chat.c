@@ -103,7 +103,8 @@ static lt_status run(lt_session *s, lt_conv *c, int seq, int32_t *ids, int n, bo
         break;
     case LT_GEN_STOP_STRING: {
         char e[LT_CMD_ESCAPED_CAP(sizeof res->stop_text)]; /* a line break shows as \n */
-        lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: stop sequence \"%s\"]\n", lt_cmd_escape(res->stop_text, e, sizeof e));
+        lt_cmd_escape(res->stop_text, e, sizeof e);
+        lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: stop sequence \"%s\"]\n", e);
         break;
     }
     case LT_GEN_STOP_CONTEXT:
