@@ -3,8 +3,8 @@
 # stdout (loading and markers on stderr), /commands between turns, options through the
 # session's `set` (the same range messages, exit 2), a model that does not load (exit 1),
 # --stop (the reply ends before it), --system, Ctrl-C during a reply cancels only the reply
-# and Ctrl-C while waiting for input ends with 130. With SmolLM2 (assets/models or
-# $LATHE_SMOLLM2): "What is the capital of France?" at --temp 0 answers "Paris" and ends on
+# and Ctrl-C while waiting for input ends with 130. With SmolLM2 (smollm2_path: the models
+# folder or $LATHE_SMOLLM2): "What is the capital of France?" at --temp 0 answers "Paris" and ends on
 # the chat template's end-of-turn (no stop marker).
 set -u
 source "$(dirname "$0")/cli_lib.sh"
@@ -62,7 +62,7 @@ exec 3>&-
 if [ $alive -eq 1 ] && [ $rc -eq 130 ] && grep -q "\[cancelled after [0-9]* tokens\]" "$tmp/err"; then ok
 else bad "Ctrl-C: alive after the first $alive, rc=$rc"; cat "$tmp/err"; fi
 
-smol=${LATHE_SMOLLM2:-$root/assets/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+smol=$(smollm2_path)
 if [ -f "$smol" ]; then
   printf 'What is the capital of France?\nWhat is 2+2?\n' | "$bin" chat -m "$smol" --temp 0 --device cpu >"$tmp/out" 2>"$tmp/err"
   rc=$?

@@ -2,10 +2,12 @@
  * (exact, alias, unique prefix, ambiguous, unknown with "did you mean"), argument counts
  * and usage lines, extra tables registered by other modules, and the same errors coming
  * back from lt_session_exec without crashing or changing state. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/app/commands.h"
 #include "core/app/session.h"
+#include "core/base/alloc.h"
 #include "core/cmd/cmds.h"
 #include "testutil.h"
 
@@ -39,6 +41,38 @@ static void test_split(void) {
     char many[256] = "";
     for (int i = 0; i < 40; i++) strcat(many, "x ");
     CHECK(lt_cmd_split(many, buf, sizeof buf, &a, &err) == LT_EINVAL && strstr(err.msg, "too many"));
+}
+
+/* lt_cmd_quote: any value, of any length, comes back from lt_cmd_split as one word */
+static void test_quote(void) {
+    const char *vals[] = {"plain", "two words", "say \"hi\"", "back\\slash\\", "'single'", "", "tab\there"};
+    static char big[10000], buf[30000];
+    lt_args a;
+    lt_err err;
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        char *q = lt_cmd_quote(vals[i]), line[200];
+        snprintf(line, sizeof line, "set %s", q);
+        CHECKF(lt_cmd_split(line, buf, sizeof buf, &a, &err) == LT_OK && a.argc == 2 && !strcmp(a.argv[1], vals[i]),
+               "'%s' quoted as %s", vals[i], q);
+        lt_free(q);
+    }
+    for (size_t i = 0; i < sizeof big - 1; i++) big[i] = i % 97 == 0 ? '"' : i % 89 == 0 ? '\\' : 'a' + i % 26;
+    char *q = lt_cmd_quote(big);
+    CHECK(q && strlen(q) > sizeof big); /* not cut at some buffer's size */
+    CHECK(q && lt_cmd_split(q, buf, sizeof buf, &a, &err) == LT_OK && a.argc == 1 && !strcmp(a.argv[0], big));
+    lt_free(q);
+}
+
+/* lt_cmd_escape: control characters become visible escapes, the rest stays */
+static void test_escape(void) {
+    char b[64];
+    CHECK(!strcmp(lt_cmd_escape("a\nb\tc\r\x01\x7f \"q\" \xc3\xa9", b, sizeof b),
+                  "a\\nb\\tc\\r\\x01\\x7f \"q\" \xc3\xa9"));
+    CHECK(!strcmp(lt_cmd_escape("ab\n", b, 4), "ab")); /* an escape is never cut in half */
+    CHECK(!strcmp(lt_cmd_escape("", b, sizeof b), ""));
+    char big[LT_CMD_ESCAPED_CAP(8)];
+    CHECK(!strcmp(lt_cmd_escape("\x01\x02\x03\x04\x05\x06\x07\x08", big, sizeof big),
+                  "\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08"));
 }
 
 static void test_registry(void) {
@@ -184,6 +218,8 @@ static void test_fuzz(void) {
 
 int main(void) {
     test_split();
+    test_quote();
+    test_escape();
     test_fuzz();
     test_registry();
     test_session_errors();

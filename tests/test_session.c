@@ -177,6 +177,13 @@ static void test_chat_features(void) {
     CHECK(lt_session_exec(s, "set ctx -1", &sink, &err) == LT_EINVAL && strstr(err.msg, "set ctx"));
     lt_model_info mi[4];
     CHECK(lt_session_models(s, mi, 4) == 3 && mi[0].ctx == 512 && mi[1].ctx == 128 && mi[2].ctx == 64 && mi[2].current);
+    CHECK(!strstr(c.text, "beyond")); /* within the trained context: no note */
+    /* beyond the model's trained context (512): allowed, with a note */
+    snprintf(line, sizeof line, "load \"%s\" as e --tokenizer \"%s\" --ctx 1024", g_stories, g_tok);
+    CHECK(exec_ok(s, line, &sink));
+    CHECKF(strstr(c.text, "note: ctx 1024 is beyond the model's trained context (512)"), "%s", c.text);
+    CHECK(lt_session_models(s, mi, 4) == 4 && mi[3].ctx == 1024 && exec_ok(s, "unload e", &sink));
+    CHECK(exec_ok(s, "use c", &sink));
     /* use: the chat goes to the model named */
     CHECK(exec_ok(s, "use stories", &sink) && strstr(c.text, "using 'stories'"));
     const char *name = NULL;
@@ -240,6 +247,24 @@ static void test_chat_features(void) {
     r = lt_session_last(s);
     CHECKF(r->stop == LT_GEN_STOP_STRING && !strcmp(r->stop_text, stop) && !r->cancelled && strstr(c.text, expect),
            "stop '%s', want '%s' in '%s'", stop, expect, c.text);
+    /* a chat reply cut by a stop sequence ends its turn: the next turn starts with the end-of-turn
+     * token (BOS for a llama2.c model), not with the last sampled token (which held stop text) */
+    {
+        lt_conv *cc;
+        CHECK(exec_ok(s, "reset", &sink) && exec_ok(s, "set stop e", &sink));
+        CHECK(exec_ok(s, "chat Lily went to the", &sink) && lt_session_last(s)->stop == LT_GEN_STOP_STRING);
+        CHECK(lt_session_llm(s, NULL, &cc, NULL, &err) == LT_OK);
+        CHECKF(lt_conv_pending(cc) == lt_tok_bos(lt_conv_tok(cc)), "pending %d, want BOS %d", (int)lt_conv_pending(cc),
+               (int)lt_tok_bos(lt_conv_tok(cc)));
+        CHECK(exec_ok(s, "set max-tokens 3", &sink) && exec_ok(s, "set stop off", &sink));
+        CHECK(exec_ok(s, "chat Tom", &sink) && lt_session_last(s)->stop == LT_GEN_STOP_LENGTH); /* it goes on */
+        CHECK(exec_ok(s, "set stop e", &sink) && exec_ok(s, "set max-tokens 40", &sink) && exec_ok(s, "reset", &sink));
+    }
+    /* a stop sequence with a line break or a tab is listed with escapes, on one line */
+    c.n = 0, c.text[0] = 0;
+    CHECK(exec_ok(s, "set stop \"\n\" \"a\tb\"", &sink) && !strcmp(lt_session_settings(s)->stops[0], "\n"));
+    CHECK(exec_ok(s, "set", &sink));
+    CHECKF(strstr(c.text, "stop \"\\n\" \"a\\tb\"  ctx"), "%s", c.text);
     CHECK(exec_ok(s, "set stop off", &sink) && lt_session_settings(s)->n_stops == 0);
     CHECK(lt_session_exec(s, "set stop a b c d e", &sink, &err) == LT_EINVAL && strstr(err.msg, "at most 4"));
     CHECK(lt_session_exec(s, "set temp 0.5 0.6", &sink, &err) == LT_EINVAL && strstr(err.msg, "one value"));

@@ -52,8 +52,9 @@ enum { LT_CLI_OK = 0, LT_CLI_FAIL = 1, LT_CLI_USAGE = 2, LT_CLI_INTERRUPTED = 13
 
 /* Ctrl-C during long work: lt_cli_sigint_catch makes the first SIGINT set a flag the work
  * polls (lt_cli_interrupted) and call on(ud) (may be NULL; it runs in the signal handler, so
- * it may only do async-signal-safe things such as lt_session_cancel); a second SIGINT exits
- * 130 at once. lt_cli_sigint_release restores the default (killed by SIGINT: 130 in a shell).
+ * it may only do async-signal-safe things such as lt_session_cancel); a second SIGINT removes
+ * the temporary files of the atomic writes open (lt_afile_unlink_open) and exits 130 at once.
+ * lt_cli_sigint_release restores the default (killed by SIGINT: 130 in a shell).
  * The flag stays set until the next catch. */
 void lt_cli_sigint_catch(void (*on)(void *ud), void *ud);
 void lt_cli_sigint_release(void);

@@ -8,9 +8,9 @@
  * VALUE` for each option, `load`, `chat TEXT` - so this front end and the workbench share one
  * implementation and one validation (a bad --temp is the `set temp` message).
  * Exit codes: 0 done (EOF, /quit), 1 the model does not load or a piped turn failed, 2 usage,
- * 130 Ctrl-C at the prompt (Ctrl-C during a reply cancels that reply only).
+ * 130 Ctrl-C at the prompt (Ctrl-C during a reply cancels that reply only; a second one
+ * exits 130 at once, as for every subcommand).
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,24 +20,15 @@
 #include <readline/readline.h>
 
 #include "cli.h"
+#include "core/app/commands.h"
+#include "core/app/settings.h"
+#include "core/base/alloc.h"
 #include "cli_session.h"
 
-static lt_session *volatile g_session; /* the reply Ctrl-C cancels */
-
-static void on_sigint(int sig) {
-    (void)sig;
-    if (g_session) lt_session_cancel(g_session);
-}
-
-/* During a reply Ctrl-C cancels it; otherwise it ends lathe (readline restores the terminal
- * first), which the shell reports as 130. */
-static void sigint_cancels(bool on) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on ? on_sigint : SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-}
+/* During a reply Ctrl-C cancels it (lt_cli_sigint_catch: a second one exits 130 at once);
+ * otherwise the default ends lathe (readline restores the terminal first), which the shell
+ * reports as 130. */
+static void cancel_reply(void *s) { lt_session_cancel(s); } /* an atomic store: signal-safe */
 
 static void print_text(void *ud, lt_text_kind k, const char *s, size_t n) {
     (void)ud;
@@ -45,19 +36,6 @@ static void print_text(void *ud, lt_text_kind k, const char *s, size_t n) {
     FILE *f = k == LT_TEXT_MODEL || k == LT_TEXT_MODEL_DRAFT ? stdout : stderr;
     fwrite(s, 1, n, f);
     fflush(f);
-}
-
-/* v as one word of the command language: double-quoted, '"' and '\' escaped. */
-static void quote(char *buf, size_t cap, const char *v) {
-    size_t o = 0;
-    if (cap < 3) return;
-    buf[o++] = '"';
-    for (; *v && o + 3 < cap; v++) {
-        if (*v == '"' || *v == '\\') buf[o++] = '\\';
-        buf[o++] = *v;
-    }
-    buf[o++] = '"';
-    buf[o] = 0;
 }
 
 /* Runs one command line; on failure prints "lathe chat: [what: ]message" and returns false. */
@@ -77,16 +55,49 @@ static bool turn(lt_session *s, lt_sink *sink, const char *line) {
     char *cmd = malloc(n);
     if (!cmd) return false;
     snprintf(cmd, n, "chat %s", line);
-    g_session = s;
-    sigint_cancels(true);
+    lt_cli_sigint_catch(cancel_reply, s);
     bool ok = exec(s, sink, NULL, cmd);
-    sigint_cancels(false);
-    g_session = NULL;
+    lt_cli_sigint_release();
     free(cmd);
     return ok;
 }
 
-#define MAX_STOPS 8
+/* Runs "set KEY VALUE" with VALUE quoted as one word (any length). */
+static bool exec_set(lt_session *s, lt_sink *sink, const char *what, const char *key, const char *value) {
+    char *q = lt_cmd_quote(value);
+    size_t n = q ? strlen(key) + strlen(q) + 6 : 0;
+    char *line = q ? malloc(n) : NULL;
+    bool ok = false;
+    if (line) {
+        snprintf(line, n, "set %s %s", key, q);
+        ok = exec(s, sink, what, line);
+    } else {
+        fprintf(stderr, "lathe chat: %s: out of memory\n", what);
+    }
+    free(line);
+    lt_free(q);
+    return ok;
+}
+
+/* HEAD followed by " PRE[i] VAL[i]" for each value (PRE may be ""), the values quoted as one
+ * word each ("set stop S...", "load MODEL --tokenizer TOK"); NULL when out of memory. */
+static char *words_line(const char *head, const char *const *vals, const char *const *pre, int n) {
+    size_t len = strlen(head) + 1;
+    char **q = calloc((size_t)n + 1, sizeof *q);
+    bool oom = !q;
+    for (int i = 0; i < n && !oom; i++) {
+        oom = !(q[i] = lt_cmd_quote(vals[i]));
+        if (!oom) len += strlen(pre[i]) + strlen(q[i]) + 2;
+    }
+    char *line = oom ? NULL : malloc(len);
+    if (line) {
+        strcpy(line, head);
+        for (int i = 0; i < n; i++) strcat(strcat(strcat(strcat(line, " "), pre[i]), pre[i][0] ? " " : ""), q[i]);
+    }
+    for (int i = 0; q && i < n; i++) lt_free(q[i]);
+    free(q);
+    return line;
+}
 
 int lt_cli_chat(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *system = NULL, *temp = NULL, *top_k = NULL, *top_p = NULL,
@@ -95,7 +106,7 @@ int lt_cli_chat(int argc, char **argv) {
     const char *usage = "-m MODEL [options]   (lines starting with '/' are commands: /reset, /set temp 0.2, /quit)";
     lt_opt opts[] = {
         {"--model", "-m", LT_OPT_STR, &model, "GGUF file, Hugging Face folder or llama2.c checkpoint"},
-        {"--tokenizer", NULL, LT_OPT_STR, &tokp, "llama2.c tokenizer .bin (default: tokenizer.bin beside the model)"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--system", NULL, LT_OPT_STR, &system, "system prompt at the start of the conversation"},
         {"--stop", NULL, LT_OPT_STR, NULL, "stop sequence: the reply ends before it (repeatable, up to 4)"},
         {"--temp", NULL, LT_OPT_STR, &temp, "temperature (default 0.8; 0 = greedy)"},
@@ -112,7 +123,7 @@ int lt_cli_chat(int argc, char **argv) {
         {0},
     };
     /* --stop may repeat: taken out of argv before the table parses the rest */
-    const char *stops[MAX_STOPS];
+    const char *stops[LT_SETTINGS_MAX_STOPS];
     int n_stops = 0, ac = 0;
     char **av = calloc((size_t)argc + 1, sizeof *av);
     if (!av) return 1;
@@ -123,8 +134,8 @@ int lt_cli_chat(int argc, char **argv) {
                 free(av);
                 return 2;
             }
-            if (n_stops == MAX_STOPS) {
-                fprintf(stderr, "lathe chat: --stop: at most %d stop sequences\n", MAX_STOPS);
+            if (n_stops == LT_SETTINGS_MAX_STOPS) {
+                fprintf(stderr, "lathe chat: --stop: at most %d stop sequences\n", LT_SETTINGS_MAX_STOPS);
                 free(av);
                 return 2;
             }
@@ -159,46 +170,38 @@ int lt_cli_chat(int argc, char **argv) {
                 {"--temp", "temp", temp},       {"--top-k", "top-k", top_k},       {"--top-p", "top-p", top_p},
                 {"--min-p", "min-p", min_p},    {"--repeat-penalty", "repeat-penalty", rpen},
                 {"--repeat-last-n", "repeat-last-n", rlast}, {"--seed", "seed", seed}, {"-n", "max-tokens", n}};
-    char line[8192], q[4096];
     lt_sink quiet = {0}; /* `set` prints the settings: not here */
-    for (size_t i = 0; i < sizeof sets / sizeof sets[0] && !rc; i++) {
-        if (!sets[i].v) continue;
-        quote(q, sizeof q, sets[i].v);
-        snprintf(line, sizeof line, "set %s %s", sets[i].key, q);
-        if (!exec(s, &quiet, sets[i].opt, line)) rc = 2;
-    }
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0] && !rc; i++)
+        if (sets[i].v && !exec_set(s, &quiet, sets[i].opt, sets[i].key, sets[i].v)) rc = 2;
     if (!rc && n_stops) {
-        size_t o = (size_t)snprintf(line, sizeof line, "set stop");
-        for (int i = 0; i < n_stops && o < sizeof line; i++) {
-            quote(q, sizeof q, stops[i]);
-            o += (size_t)snprintf(line + o, sizeof line - o, " %s", q);
-        }
-        if (!exec(s, &quiet, "--stop", line)) rc = 2;
+        const char *pre[LT_SETTINGS_MAX_STOPS] = {"", "", "", ""};
+        char *line = words_line("set stop", stops, pre, n_stops);
+        if (!line || !exec(s, &quiet, "--stop", line)) rc = 2;
+        free(line);
     }
-    if (!rc && system) {
-        snprintf(line, sizeof line, "set system %s", system);
-        if (!exec(s, &quiet, "--system", line)) rc = 2;
+    if (!rc && system) { /* `set system` takes the rest of the line as typed */
+        size_t k = strlen(system) + 12;
+        char *line = malloc(k);
+        if (line) snprintf(line, k, "set system %s", system);
+        if (!line || !exec(s, &quiet, "--system", line)) rc = 2;
+        free(line);
     }
     if (!rc) {
-        quote(q, sizeof q, model);
-        int k = snprintf(line, sizeof line, "load %s", q);
-        if (tokp) {
-            quote(q, sizeof q, tokp);
-            snprintf(line + k, sizeof line - (size_t)k, " --tokenizer %s", q);
-        }
+        const char *vals[2] = {model, tokp}, *pre[2] = {"", "--tokenizer"};
+        char *line = words_line("load", vals, pre, tokp ? 2 : 1);
         lt_tokenizer *tok = NULL;
-        if (!exec(s, &sink, NULL, line)) rc = 1;
+        if (!line || !exec(s, &sink, NULL, line)) rc = 1;
         else if (lt_session_get_lm(s, NULL, NULL, &tok, NULL, &err) != LT_OK || !tok) {
             fprintf(stderr, "lathe chat: %s has no tokenizer - pass --tokenizer FILE\n", model);
             rc = 1;
         }
+        free(line);
     }
     if (rc) {
         lt_session_free(s);
         return rc;
     }
     bool tty = isatty(STDIN_FILENO);
-    sigint_cancels(false);
     if (tty) {
         fprintf(stderr, "lines starting with '/' are commands (/reset, /set temp 0.2, /help); Ctrl-D or /quit ends\n");
         char *in;

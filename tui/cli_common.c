@@ -10,6 +10,7 @@
 
 #include "core/app/settings.h"
 #include "core/base/dtype.h"
+#include "core/base/fileio.h"
 #include "core/formats/modelsrc.h"
 #include "core/formats/modelsrc_open.h"
 #include "models/llama.h"
@@ -41,7 +42,10 @@ static void *g_on_sigint_ud;
 
 static void on_sigint(int sig) {
     (void)sig;
-    if (g_sigint) _exit(LT_CLI_INTERRUPTED); /* the second Ctrl-C: do not wait for the work to notice */
+    if (g_sigint) { /* the second Ctrl-C: do not wait for the work to notice, but leave no PATH.tmp */
+        lt_afile_unlink_open();
+        _exit(LT_CLI_INTERRUPTED);
+    }
     g_sigint = 1;
     if (g_on_sigint) g_on_sigint(g_on_sigint_ud);
 }

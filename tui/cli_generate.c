@@ -97,6 +97,9 @@ int lt_cli_generate(int argc, char **argv) {
     }
     if (draft_path && !lt_cli_open_lm("draft model", draft_path, NULL, NULL, NULL, 0, be, &draft, NULL, NULL))
         goto done;
+    char note[160];
+    if (lt_lm_ctx_note(m, ctx, note, sizeof note))
+        fprintf(stderr, "lathe generate: note: %s: text past it may degrade\n", note);
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, kind == LT_SPEC_TRIFORCE ? 2 : 1);
     ko.n_blocks = kv_blocks;
     if (kind == LT_SPEC_TRIFORCE && so.chunk > 0) ko.block_size = so.chunk;

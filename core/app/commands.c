@@ -186,3 +186,37 @@ lt_status lt_args_parse(const lt_args *a, const char *what, const char *usage, c
     }
     return st;
 }
+
+char *lt_cmd_quote(const char *s) {
+    size_t n = strlen(s);
+    char *q = lt_malloc(2 * n + 3), *o = q;
+    if (!q) return NULL;
+    *o++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') *o++ = '\\';
+        *o++ = *s;
+    }
+    *o++ = '"';
+    *o = 0;
+    return q;
+}
+
+char *lt_cmd_escape(const char *s, char *buf, size_t cap) {
+    if (!cap) return buf;
+    size_t o = 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char e[5];
+        if (ch == '\n') memcpy(e, "\\n", 3);
+        else if (ch == '\t') memcpy(e, "\\t", 3);
+        else if (ch == '\r') memcpy(e, "\\r", 3);
+        else if (ch < 0x20 || ch == 0x7f) snprintf(e, sizeof e, "\\x%02x", ch);
+        else e[0] = (char)ch, e[1] = 0;
+        size_t n = strlen(e);
+        if (o + n >= cap) break;
+        memcpy(buf + o, e, n);
+        o += n;
+    }
+    buf[o] = 0;
+    return buf;
+}

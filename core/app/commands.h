@@ -89,6 +89,16 @@ lt_status lt_cmds_find(const lt_cmds *c, const char *word, const lt_cmd **out, l
  * is LT_EINVAL. An empty line gives argc 0. */
 lt_status lt_cmd_split(const char *line, char *buf, size_t cap, lt_args *out, lt_err *err);
 
+/* s as one word of the command language (what lt_cmd_split reads back as s): double-quoted,
+ * '"' and '\\' escaped. An lt_malloc'd string (lt_free it); NULL when out of memory. */
+char *lt_cmd_quote(const char *s);
+
+/* s for display on one line: control characters as \n, \t, \r or \xNN (other bytes, UTF-8
+ * included, as they are), into buf (cap bytes, NUL-terminated; an escape is never cut in
+ * half). LT_CMD_ESCAPED_CAP(n) bytes hold any n-byte string. Returns buf. */
+#define LT_CMD_ESCAPED_CAP(n) (4 * (size_t)(n) + 1)
+char *lt_cmd_escape(const char *s, char *buf, size_t cap);
+
 /* Checks argument counts of a parsed line against cmd (positional = argc - 1): too few or
  * too many is LT_EINVAL with "usage: <usage>". */
 lt_status lt_cmd_check_args(const lt_cmd *cmd, const lt_args *a, lt_err *err);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "core/llm/sampler.h"
 
 typedef enum { K_FLOAT, K_INT, K_U64, K_DEVICE, K_ONOFF, K_STOPS, K_TEXT } key_kind;
@@ -166,10 +167,13 @@ bool lt_settings_opt(const char *key, const char *name, const char *alias, void 
 
 void lt_settings_format(const lt_settings *t, char *buf, size_t cap) {
     if (!cap) return;
-    char stops[LT_SETTINGS_MAX_STOPS * (LT_SETTINGS_STOP_LEN + 3) + 8] = "off";
+    char stops[LT_SETTINGS_MAX_STOPS * (LT_CMD_ESCAPED_CAP(LT_SETTINGS_STOP_LEN) + 3) + 8] = "off";
     size_t o = 0;
-    for (int i = 0; i < t->n_stops; i++)
-        o += (size_t)snprintf(stops + o, sizeof stops - o, "%s\"%s\"", i ? " " : "", t->stops[i]);
+    for (int i = 0; i < t->n_stops; i++) { /* a line break in a stop sequence shows as \n */
+        char e[LT_CMD_ESCAPED_CAP(LT_SETTINGS_STOP_LEN)];
+        lt_cmd_escape(t->stops[i], e, sizeof e);
+        o += (size_t)snprintf(stops + o, sizeof stops - o, "%s\"%s\"", i ? " " : "", e);
+    }
     snprintf(buf, cap,
              "temp %g  top-k %d  top-p %g  min-p %g  repeat-penalty %g  repeat-last-n %d  seed %llu  max-tokens %d  "
              "stop %s  ctx %d  device %s  threads %d  tint %s\nsystem %s",

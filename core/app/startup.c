@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/app/commands.h"
+#include "core/base/alloc.h"
 #include "core/base/assets.h"
 
 static const char *k_chat_welcome =
@@ -16,28 +18,13 @@ static const char *k_empty_welcome =
     "lathe workbench - no model loaded: /load PATH [as NAME] loads one (GGUF, Hugging Face folder, llama2.c), "
     "/help for commands, Ctrl-P for the palette";
 
-/* A double-quoted word of the command language (core/app/commands.c: \ escapes " and \). */
-static char *quoted(const char *s) {
-    size_t n = strlen(s);
-    char *q = malloc(2 * n + 3), *o = q;
-    if (!q) return NULL;
-    *o++ = '"';
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') *o++ = '\\';
-        *o++ = *s;
-    }
-    *o++ = '"';
-    *o = 0;
-    return q;
-}
-
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt(const char *f, ...) {
     va_list ap;
     va_start(ap, f);
     int n = vsnprintf(NULL, 0, f, ap);
     va_end(ap);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    char *s = n >= 0 ? lt_malloc((size_t)n + 1) : NULL;
     if (!s) return NULL;
     va_start(ap, f);
     vsnprintf(s, (size_t)n + 1, f, ap);
@@ -47,9 +34,9 @@ static char *fmt(const char *f, ...) {
 
 static lt_status add_step(lt_startup *p, char *line, int config_line, lt_err *err) {
     if (!line) return lt_err_set(err, LT_ENOMEM, "start-up: out of memory");
-    lt_startup_step *ns = realloc(p->steps, sizeof *ns * (size_t)(p->n_steps + 1));
+    lt_startup_step *ns = lt_realloc(p->steps, sizeof *ns * (size_t)(p->n_steps + 1));
     if (!ns) {
-        free(line);
+        lt_free(line);
         return lt_err_set(err, LT_ENOMEM, "start-up: out of memory");
     }
     p->steps = ns;
@@ -92,31 +79,31 @@ lt_status lt_startup_plan(lt_startup *out, const lt_startup_in *in, lt_err *err)
     if (in->config_error) snprintf(p->config_error, sizeof p->config_error, "%s", in->config_error);
     if (in->config_text) st = add_config(p, in->config_text, &config_loads, err);
     if (st == LT_OK && in->device && in->device[0]) {
-        char *q = quoted(in->device);
+        char *q = lt_cmd_quote(in->device);
         st = add_step(p, q ? fmt("set device %s", q) : NULL, 0, err);
-        free(q);
+        lt_free(q);
     }
     if (st == LT_OK && in->threads > 0) st = add_step(p, fmt("set threads %d", in->threads), 0, err);
     const char *dir = in->models_dir ? in->models_dir : "the models folder";
     if (st == LT_OK && in->model) {
-        char *m = quoted(in->model), *t = in->tokenizer ? quoted(in->tokenizer) : NULL;
+        char *m = lt_cmd_quote(in->model), *t = in->tokenizer ? lt_cmd_quote(in->tokenizer) : NULL;
         bool oom = !m || (in->tokenizer && !t);
         st = add_step(p, oom ? NULL : fmt("load %s%s%s", m, t ? " --tokenizer " : "", t ? t : ""), 0, err);
-        free(m);
-        free(t);
+        lt_free(m);
+        lt_free(t);
         snprintf(p->welcome, sizeof p->welcome, "%s", k_chat_welcome);
     } else if (st == LT_OK && in->have_default && in->models_dir) {
-        char *path = fmt("%s/%s", in->models_dir, LT_DEFAULT_MODEL_FILE), *q = path ? quoted(path) : NULL;
+        char *path = fmt("%s/%s", in->models_dir, LT_DEFAULT_MODEL_FILE), *q = path ? lt_cmd_quote(path) : NULL;
         p->default_line = q ? fmt("load %s as %s", q, LT_DEFAULT_MODEL_NAME) : NULL;
-        free(path);
-        free(q);
+        lt_free(path);
+        lt_free(q);
         if (!p->default_line) st = lt_err_set(err, LT_ENOMEM, "start-up: out of memory");
         snprintf(p->welcome, sizeof p->welcome, "%s", k_chat_welcome);
     } else if (st == LT_OK && in->assets) {
         char *m = fmt("%s/models/stories260K.bin", in->assets), *t = fmt("%s/models/tok512.bin", in->assets);
-        char *qm = m ? quoted(m) : NULL, *qt = t ? quoted(t) : NULL;
+        char *qm = m ? lt_cmd_quote(m) : NULL, *qt = t ? lt_cmd_quote(t) : NULL;
         p->default_line = qm && qt ? fmt("load %s as stories260K --tokenizer %s", qm, qt) : NULL;
-        free(m), free(t), free(qm), free(qt);
+        lt_free(m), lt_free(t), lt_free(qm), lt_free(qt);
         if (!p->default_line) st = lt_err_set(err, LT_ENOMEM, "start-up: out of memory");
         snprintf(p->welcome, sizeof p->welcome, "%s", config_loads ? k_chat_welcome : k_story_welcome);
         snprintf(p->notice, sizeof p->notice,
@@ -134,9 +121,9 @@ lt_status lt_startup_plan(lt_startup *out, const lt_startup_in *in, lt_err *err)
 
 void lt_startup_free(lt_startup *p) {
     if (!p) return;
-    for (int i = 0; i < p->n_steps; i++) free(p->steps[i].line);
-    free(p->steps);
-    free(p->default_line);
+    for (int i = 0; i < p->n_steps; i++) lt_free(p->steps[i].line);
+    lt_free(p->steps);
+    lt_free(p->default_line);
     memset(p, 0, sizeof *p);
 }
 

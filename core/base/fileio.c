@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -127,6 +128,34 @@ lt_status lt_file_read_all(const char *path, size_t max_bytes, char **out, size_
     return LT_OK;
 }
 
+/* The temporary files now open, for lt_afile_unlink_open: a slot holds af->tmp from the
+ * fopen until the file was renamed or removed (cleared after that, so a signal in between
+ * only unlinks a name that is gone). More than LT_AFILE_SLOTS at once: the rest are not
+ * listed (a second Ctrl-C may then leave them). */
+enum { LT_AFILE_SLOTS = 16 };
+static _Atomic(char *) g_open_tmp[LT_AFILE_SLOTS];
+
+static void tmp_list(char *tmp) {
+    for (int i = 0; i < LT_AFILE_SLOTS; i++) {
+        char *none = NULL;
+        if (atomic_compare_exchange_strong(&g_open_tmp[i], &none, tmp)) return;
+    }
+}
+
+static void tmp_unlist(char *tmp) {
+    for (int i = 0; i < LT_AFILE_SLOTS; i++) {
+        char *want = tmp;
+        if (atomic_compare_exchange_strong(&g_open_tmp[i], &want, NULL)) return;
+    }
+}
+
+void lt_afile_unlink_open(void) {
+    for (int i = 0; i < LT_AFILE_SLOTS; i++) {
+        char *t = atomic_load(&g_open_tmp[i]);
+        if (t) unlink(t);
+    }
+}
+
 lt_status lt_afile_open(lt_afile *af, const char *path, lt_err *err) {
     memset(af, 0, sizeof *af);
     size_t n = strlen(path);
@@ -147,6 +176,7 @@ lt_status lt_afile_open(lt_afile *af, const char *path, lt_err *err) {
         memset(af, 0, sizeof *af);
         return s;
     }
+    tmp_list(af->tmp);
     return LT_OK;
 }
 
@@ -164,6 +194,7 @@ lt_status lt_afile_close(lt_afile *af, bool ok, lt_err *err) {
         s = lt_err_set(err, LT_EIO, "%s: cannot rename to %s: %s", af->tmp, af->path, strerror(errno));
         unlink(af->tmp);
     }
+    tmp_unlist(af->tmp);
     lt_free(af->path);
     lt_free(af->tmp);
     af->path = af->tmp = NULL;
@@ -175,6 +206,7 @@ void lt_afile_abort(lt_afile *af) {
     fclose(af->f);
     af->f = NULL;
     unlink(af->tmp);
+    tmp_unlist(af->tmp);
     lt_free(af->path);
     lt_free(af->tmp);
     af->path = af->tmp = NULL;

@@ -48,4 +48,8 @@ lt_status lt_afile_open(lt_afile *af, const char *path, lt_err *err);
 lt_status lt_afile_close(lt_afile *af, bool ok, lt_err *err);
 void lt_afile_abort(lt_afile *af);
 
+/* Removes the PATH.tmp of every lt_afile now open (async-signal-safe: only unlink), for a
+ * signal handler that is about to _exit (a second Ctrl-C) so that no half file stays. */
+void lt_afile_unlink_open(void);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "core/app/commands.h"
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
 #include "core/llm/ratemeter.h"
@@ -75,9 +76,12 @@ static lt_status run(lt_session *s, lt_conv *c, int seq, int32_t *ids, int n, bo
     lt_status st = lt_conv_run(c, seq, ids, n, use_pending, &gp, on_text, &g, &r, err);
     double last = lt_ratemeter_rate(&g.rate, 0);
     lt_session_report_rates(s, -1, 0, last > 0 ? last : -1);
-    if (st != LT_OK) return st;
-    char held[LT_STOPSTR_LEN];
+    char held[LT_STOPSTR_LEN]; /* the text held back for a stop sequence, also when the run failed */
     emit(&g, LT_TEXT_MODEL, held, lt_stopstr_flush(&g.stop, held));
+    if (st != LT_OK) {
+        if (g.n > 0) lt_sink_printf(sink, LT_TEXT_MODEL, "\n"); /* the error goes on a line of its own */
+        return st;
+    }
     lt_result *res = lt_session_result(s);
     res->has_digest = true;
     res->digest = r.digest;
@@ -88,6 +92,7 @@ static lt_status run(lt_session *s, lt_conv *c, int seq, int32_t *ids, int n, bo
     if (g.stop.hit >= 0) {
         res->stop = LT_GEN_STOP_STRING;
         snprintf(res->stop_text, sizeof res->stop_text, "%s", lt_stopstr_hit(&g.stop));
+        if (use_pending) lt_conv_end_turn(c); /* close the chat turn: the next one sees end-of-turn */
     }
     res->cancelled = res->stop == LT_GEN_STOP_CANCEL;
     lt_sink_printf(sink, LT_TEXT_MODEL, "\n");
@@ -96,7 +101,12 @@ static lt_status run(lt_session *s, lt_conv *c, int seq, int32_t *ids, int n, bo
     case LT_GEN_STOP_LENGTH:
         if (limit < 0) lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: max-tokens %d]\n", gp.n_predict);
         break;
-    case LT_GEN_STOP_STRING: lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: stop sequence \"%s\"]\n", res->stop_text); break;
+    case LT_GEN_STOP_STRING: {
+        char e[LT_CMD_ESCAPED_CAP(sizeof res->stop_text)]; /* a line break shows as \n */
+        lt_cmd_escape(res->stop_text, e, sizeof e);
+        lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: stop sequence \"%s\"]\n", e);
+        break;
+    }
     case LT_GEN_STOP_CONTEXT:
         lt_sink_printf(sink, LT_TEXT_INFO, "[stopped: context full, %d tokens]\n", lt_kv_max_ctx(lt_conv_kv(c)));
         break;

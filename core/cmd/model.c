@@ -77,7 +77,8 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
         if (!strcmp(w, "as")) name = a->argv[++i];
         else if (!strcmp(w, "--tokenizer")) tokp = a->argv[++i];
         else if (!strcmp(w, "--ctx")) {
-            const lt_opt o = {"--ctx", NULL, LT_OPT_INT, &ctx, "context in tokens", 0, 1 << 20};
+            lt_opt o; /* the ctx setting's range: `load --ctx` takes what `set ctx` takes */
+            lt_settings_opt("ctx", "--ctx", NULL, &ctx, "context in tokens", &o);
             LT_TRY(lt_opts_value("load", &o, a->argv[++i], err));
         } else if (w[0] == '-' && w[1]) return lt_err_set(err, LT_EINVAL, "load: unknown option '%s'; usage: %s", w, LOAD_USAGE);
         else return lt_err_set(err, LT_EINVAL, "load: unexpected argument '%s'; usage: %s", w, LOAD_USAGE);
@@ -164,6 +165,9 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
                    name, format, lt_dtype_name(m->wtype), c->n_layers, c->dim, c->n_vocab,
                    lt_kv_max_ctx(lt_conv_kv(conv)), m->weight_bytes / 1048576.0,
                    lt_backend_device(lt_conv_backend(conv)), lt_conv_tok(conv) ? "" : " - no tokenizer");
+    char note[160];
+    if (lt_lm_ctx_note(m, lt_kv_max_ctx(lt_conv_kv(conv)), note, sizeof note)) /* allowed, as llama.cpp does */
+        lt_sink_printf(sink, LT_TEXT_INFO, "note: %s: text past it may degrade\n", note);
     int32_t shape[8] = {c->n_vocab, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->max_seq,
                         (int32_t)m->wtype};
     lt_session_set_digest(s, lt_digest_ids(shape, 8));

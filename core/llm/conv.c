@@ -224,13 +224,20 @@ lt_status lt_conv_run(lt_conv *c, int seq, int32_t *ids, int n, bool use_pending
         int k = st.n_gen < cap ? st.n_gen : cap;
         res->digest = lt_digest_ids(out, k);
         if (use_pending) {
-            if (st.stop == LT_GEN_STOP_EOG) c->pending = c->o.llama2c ? lt_tok_bos(c->tok) : lt_tok_eos(c->tok);
+            if (st.stop == LT_GEN_STOP_EOG) lt_conv_end_turn(c);
             else c->pending = k > 0 ? out[k - 1] : -1;
         }
     }
     lt_free(out);
     return r;
 }
+
+void lt_conv_end_turn(lt_conv *c) {
+    int32_t end = !c->tok ? -1 : c->o.llama2c ? lt_tok_bos(c->tok) : lt_tok_eos(c->tok);
+    c->pending = end >= 0 ? end : -1;
+}
+
+int32_t lt_conv_pending(const lt_conv *c) { return c->pending; }
 
 void lt_conv_reset(lt_conv *c) {
     lt_kv_seq_truncate(c->kv, c->chat_seq, 0);

@@ -72,6 +72,16 @@ lt_status lt_conv_run(lt_conv *c, int seq, int32_t *ids, int n, bool use_pending
 /* The error lt_conv_run gives when the prompt (with a pending token) does not fit on seq. */
 lt_status lt_conv_check_room(const lt_conv *c, int seq, int n, bool use_pending, lt_err *err);
 
+/* Closes the chat turn the last run left open: the pending token becomes the end-of-turn
+ * token (EOS; BOS for a llama2.c model: a new story), as when the model ends its turn itself.
+ * For a reply cut by a stop sequence (the last sampled token, which holds stop text, is
+ * dropped). A reply cut by max-tokens or Ctrl-C stays open: the next turn goes on from its
+ * last token (as llama.cpp's server does). */
+void lt_conv_end_turn(lt_conv *c);
+
+/* The token sampled but not yet fed (-1 = none): the next chat turn starts with it. */
+int32_t lt_conv_pending(const lt_conv *c);
+
 /* Clears the conversation (its cache, pending token and history). */
 void lt_conv_reset(lt_conv *c);
 

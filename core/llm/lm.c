@@ -1,6 +1,8 @@
 /* lm.c - the model-independent parts of lt_lm. */
 #include "lm.h"
 
+#include <stdio.h>
+
 #include "core/base/alloc.h"
 
 lt_status lt_lm_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err) {
@@ -19,6 +21,13 @@ lt_kv_opts lt_lm_kv_opts(const lt_lm *lm, int max_ctx, int max_seqs) {
     o.max_seqs = max_seqs;
     o.dtype = LT_F32;
     return o;
+}
+
+bool lt_lm_ctx_note(const lt_lm *lm, int ctx, char *buf, size_t cap) {
+    bool beyond = lm->cfg.max_seq > 0 && ctx > lm->cfg.max_seq;
+    if (cap) buf[0] = 0;
+    if (beyond && cap) snprintf(buf, cap, "ctx %d is beyond the model's trained context (%d)", ctx, lm->cfg.max_seq);
+    return beyond;
 }
 
 lt_status lt_lm_eval(lt_lm *lm, lt_kv_cache *kv, int seq, const int32_t *tokens, int n, bool all_logits,

@@ -80,6 +80,11 @@ static inline lt_backend *lt_lm_backend(const lt_lm *lm) { return lm->be; }
  * context; max_seqs 0 = 8. */
 lt_kv_opts lt_lm_kv_opts(const lt_lm *lm, int max_ctx, int max_seqs);
 
+/* A context beyond the one the model was trained on is allowed (as llama.cpp does) but worth
+ * a word: writes "ctx N is beyond the model's trained context (M)" into buf and returns true
+ * when ctx > the model's max_seq (> 0); else buf = "" and false. */
+bool lt_lm_ctx_note(const lt_lm *lm, int ctx, char *buf, size_t cap);
+
 /* Appends tokens [n] to one sequence at its current length; logits of the last token (or,
  * with all_logits, of every token) into logits. */
 lt_status lt_lm_eval(lt_lm *lm, lt_kv_cache *kv, int seq, const int32_t *tokens, int n, bool all_logits,
