@@ -8,38 +8,9 @@
 # Skipped (77) when SmolLM2 is not at hand ($LATHE_SMOLLM2, or the models folder that
 # `lathe --version` names: tools/install-deps.sh fetches it there).
 set -u
-command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
-bin=${LATHE_BIN:-$(pwd)/lathe}
-root=${LATHE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-[ -x "$bin" ] || { echo "no lathe binary at $bin"; exit 1; }
-. "$root/tests/cli_lib.sh"
+. "$(dirname "$0")/tui_lib.sh"
 smol=$(smollm2_path)
-[ -f "$smol" ] || { echo "SmolLM2 not found at $smol: skipped (tools/install-deps.sh fetches it)"; exit 77; }
-tmp=$(mktemp -d)
-export TMUX_TMPDIR="$tmp"
-unset TMUX
-sock="lathe-chat-tui-$$"
-T() { tmux -L "$sock" -f /dev/null "$@"; }
-cleanup() { T kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-screen() { T capture-pane -p -J -t w 2>/dev/null; }
-wait_for() { # wait_for REGEX SECONDS
-  local pat=$1 limit=$2 start=$SECONDS
-  while ((SECONDS - start < limit)); do
-    if screen | grep -qE -- "$pat"; then return 0; fi
-    sleep 0.2
-  done
-  echo "--- timed out after ${limit}s waiting for /$pat/; the screen:"
-  screen
-  echo "---"
-  return 1
-}
-expect() { if wait_for "$2" "$3"; then ok; else bad "$1"; fi; }
-type_line() { T send-keys -t w -l "$1"; T send-keys -t w Enter; }
+[ -f "$smol" ] || { echo "SmolLM2 not found at $smol: skipped (tools/fetch-model.sh fetches it)"; exit 77; }
 ctx_used() { screen | grep -oE "ctx [0-9]+/[0-9]+" | head -1 | sed -E 's/ctx ([0-9]+)\/.*/\1/'; }
 # wait_ctx_above N: the context meter shows more than N tokens (within 10 s)
 wait_ctx_above() {

@@ -11,45 +11,19 @@
 # ($LATHE_SMOLLM2 or the models folder `lathe --version` names; skipped when absent); and
 # without a terminal `lathe -m X` exits 2 with a clear message.
 set -u
-command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
-bin=${LATHE_BIN:-$(pwd)/lathe}
-root=${LATHE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-[ -x "$bin" ] || { echo "no lathe binary at $bin"; exit 1; }
-tmp=$(mktemp -d)
-export TMUX_TMPDIR="$tmp"
-unset TMUX
-sock="lathe-startup-test-$$"
-n=0 # one tmux server per workbench opened
-T() { tmux -L "$sock-$n" -f /dev/null "$@"; }
-cleanup() { T kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-screen() { T capture-pane -p -J -t w 2>/dev/null; }
-wait_for() { # wait_for REGEX SECONDS
-  local pat=$1 limit=$2 start=$SECONDS
-  while ((SECONDS - start < limit)); do
-    if screen | grep -qE -- "$pat"; then return 0; fi
-    sleep 0.1
-  done
-  echo "--- timed out after ${limit}s waiting for /$pat/; the screen:"
-  screen
-  echo "---"
-  return 1
-}
-expect() { if wait_for "$2" "$3"; then ok; else bad "$1"; fi; }
+. "$(dirname "$0")/tui_lib.sh"
 absent() { # absent NAME REGEX: the screen does not show REGEX
   if screen | grep -qE -- "$2"; then bad "$1"; screen; else ok; fi
 }
-type_line() { T send-keys -t w -l "$1"; T send-keys -t w Enter; }
+n=0 # one tmux server per workbench opened
+base_sock=$sock
 # open "ENV ASSIGNMENTS" [ARGS...]: a fresh workbench (own HOME and state dir) in tmux
 open() {
   local envs=$1
   shift
   T kill-server >/dev/null 2>&1
   n=$((n + 1))
+  sock="$base_sock-$n"
   local home="$tmp/home-$n"
   mkdir -p "$home"
   local args=""
@@ -162,5 +136,4 @@ if [ $rc -eq 2 ] && grep -q "lathe --device: .*'gpu7'" <<<"$out"; then ok; else 
 out=$("$bin" --help 2>&1)
 if grep -q "lathe \[-m MODEL\]" <<<"$out" && grep -q "LATHE_MODELS" <<<"$out"; then ok; else bad "--help: $out"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -12,39 +12,7 @@
 # ($LATHE_MODELS) is an empty one, so the workbench opens on the bundled toy model (fast and
 # the same everywhere; tests/test_startup_tui.sh covers the start-up choices).
 set -u
-command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
-bin=${LATHE_BIN:-$(pwd)/lathe}
-root=${LATHE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-[ -x "$bin" ] || { echo "no lathe binary at $bin"; exit 1; }
-tmp=$(mktemp -d)
-export TMUX_TMPDIR="$tmp" # the server's socket lives (and goes) with the temp dir
-unset TMUX
-sock="lathe-tui-test-$$"
-T() { tmux -L "$sock" -f /dev/null "$@"; }
-cleanup() { T kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-screen() { T capture-pane -p -t w 2>/dev/null; }
-# wait_for REGEX SECONDS: polls the screen until REGEX matches
-wait_for() {
-  local pat=$1 limit=$2 start=$SECONDS
-  while ((SECONDS - start < limit)); do
-    if screen | grep -qE -- "$pat"; then return 0; fi
-    sleep 0.1
-  done
-  echo "--- timed out after ${limit}s waiting for /$pat/; the screen:"
-  screen
-  echo "---"
-  return 1
-}
-expect() { # expect NAME REGEX SECONDS
-  if wait_for "$2" "$3"; then ok; else bad "$1"; fi
-}
-type_line() { T send-keys -t w -l "$1"; T send-keys -t w Enter; }
+. "$(dirname "$0")/tui_lib.sh"
 
 run_size() {
   local cols=$1 rows=$2 term=$3 nvml=${4:-}
@@ -175,5 +143,4 @@ fake=""
 if [ -n "${FAKE_NVML_DIR:-}" ] && [ -e "$FAKE_NVML_DIR/libnvidia-ml.so.1" ]; then fake=$FAKE_NVML_DIR; fi
 run_size 200 50 xterm-256color "$fake"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -8,36 +8,7 @@
 # writes the transcript (and names an unwritable path); then the journal holds the multi-line
 # chat as one entry and `lathe replay --check` accepts it. Polls the screen with timeouts.
 set -u
-command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
-bin=${LATHE_BIN:-$(pwd)/lathe}
-root=${LATHE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-[ -x "$bin" ] || { echo "no lathe binary at $bin"; exit 1; }
-tmp=$(mktemp -d)
-export TMUX_TMPDIR="$tmp"
-unset TMUX
-sock="lathe-tui-input-$$"
-T() { tmux -L "$sock" -f /dev/null "$@"; }
-cleanup() { T kill-server >/dev/null 2>&1; rm -rf "$tmp"; }
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-screen() { T capture-pane -p -t w 2>/dev/null; }
-wait_for() { # wait_for REGEX SECONDS
-  local pat=$1 limit=$2 start=$SECONDS
-  while ((SECONDS - start < limit)); do
-    if screen | grep -qE -- "$pat"; then return 0; fi
-    sleep 0.1
-  done
-  echo "--- timed out after ${limit}s waiting for /$pat/; the screen:"
-  screen
-  echo "---"
-  return 1
-}
-expect() { if wait_for "$2" "$3"; then ok; else bad "$1"; fi; }
-type_line() { T send-keys -t w -l "$1"; T send-keys -t w Enter; }
+. "$(dirname "$0")/tui_lib.sh"
 chats() { screen | grep -cE "chat done in [0-9.]+ s"; }
 E="( {2,}.*)?$" # the end of a transcript row (the side panes may follow)
 ctx_used() { screen | grep -oE "ctx [0-9]+/[0-9]+" | head -1 | sed -E 's/ctx ([0-9]+)\/.*/\1/'; }
@@ -171,5 +142,4 @@ fi
 # history keeps the multi-line entry as one (readline's multi-line history entries)
 grep -q "first pasted line" "$state/history" 2>/dev/null && ok || bad "history has the pasted turn"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
