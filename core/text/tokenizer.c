@@ -503,11 +503,10 @@ done:
 
 /* ---- encode ------------------------------------------------------------------------------ */
 
-int64_t lt_tok_encode(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
-                      int32_t *out, int64_t cap) {
-    if (!t || (!text && len)) return -1;
+static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
+                       ivec *resp) {
     const lt_vocab *v = t->v;
-    ivec res = {0};
+    ivec res = *resp;
     fvec frags = {0};
     session ss = {0};
     sbuf tb = {0};
@@ -547,23 +546,55 @@ int64_t lt_tok_encode(const lt_tokenizer *t, const char *text, size_t len, bool 
     }
     if (add_special && v->add_eos && v->eos_id >= 0) ivec_push(&res, v->eos_id);
     if (res.oom || ss.oom) goto fail;
+    *resp = res;
+    lt_free(frags.v);
+    lt_free(ss.s);
+    lt_free(ss.q);
+    lt_free(ss.key.p);
+    lt_free(tb.p);
+    return true;
+fail:
+    *resp = res;
+    lt_free(frags.v);
+    lt_free(ss.s);
+    lt_free(ss.q);
+    lt_free(ss.key.p);
+    lt_free(tb.p);
+    return false;
+}
+
+int64_t lt_tok_encode(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
+                      int32_t *out, int64_t cap) {
+    if (!t || (!text && len)) return -1;
+    ivec res = {0};
+    if (!encode_vec(t, text, len, add_special, parse_special, &res)) {
+        lt_free(res.v);
+        return -1;
+    }
     int64_t n = res.n;
     if (out && cap > 0 && n > 0) memcpy(out, res.v, (size_t)(n < cap ? n : cap) * sizeof *out);
     lt_free(res.v);
-    lt_free(frags.v);
-    lt_free(ss.s);
-    lt_free(ss.q);
-    lt_free(ss.key.p);
-    lt_free(tb.p);
     return n;
-fail:
-    lt_free(res.v);
-    lt_free(frags.v);
-    lt_free(ss.s);
-    lt_free(ss.q);
-    lt_free(ss.key.p);
-    lt_free(tb.p);
-    return -1;
+}
+
+lt_status lt_tok_encode_all(const lt_tokenizer *t, const char *text, size_t len, bool add_special,
+                            bool parse_special, int64_t front, int32_t **ids, int64_t *n, lt_err *err) {
+    *ids = NULL;
+    *n = 0;
+    if (!t || (!text && len) || front < 0) return lt_err_set(err, LT_EINVAL, "lt_tok_encode_all: bad arguments");
+    ivec res = {0};
+    for (int64_t k = 0; k < front; k++) ivec_push(&res, -1);
+    if (res.oom || !encode_vec(t, text, len, add_special, parse_special, &res)) {
+        lt_free(res.v);
+        return lt_err_set(err, LT_ENOMEM, "out of memory tokenizing %zu bytes of text", len);
+    }
+    if (!res.v) { /* nothing at all: still hand back a buffer */
+        res.v = lt_malloc(sizeof *res.v);
+        if (!res.v) return lt_err_set(err, LT_ENOMEM, "out of memory tokenizing the text");
+    }
+    *ids = res.v;
+    *n = res.n - front;
+    return LT_OK;
 }
 
 /* ---- pieces and decoding ------------------------------------------------------------------- */
