@@ -19,6 +19,8 @@
 
 #include "core/base/alloc.h"
 #include "tok_internal.h"
+#include "unicode_data.h"
+#include "unicode_norm.h"
 
 enum { ATTR_NORMAL = 1, ATTR_UNKNOWN = 2, ATTR_CONTROL = 4, ATTR_USER = 8, ATTR_UNUSED = 16, ATTR_BYTE = 32 };
 
@@ -501,6 +503,58 @@ done:
     *out = a;
 }
 
+/* Added tokens with lstrip / rstrip (tokenizer.json): the whitespace of the raw text before /
+ * after them is dropped (llama.cpp's LSTRIP / RSTRIP attributes). */
+static void strip_around(const lt_tokenizer *t, const char *text, fvec *f) {
+    const unsigned char *u = (const unsigned char *)text;
+    for (int64_t i = 0; i < f->n; i++) {
+        int32_t id = f->v[i].id;
+        if (id < 0) continue;
+        uint8_t fl = t->v->token_flags[id];
+        if ((fl & LT_TOKFLAG_LSTRIP) && i > 0 && f->v[i - 1].id < 0) {
+            frag *p = &f->v[i - 1];
+            while (p->len > 0) {
+                size_t s = p->off + p->len - 1;
+                while (s > p->off && (u[s] & 0xC0) == 0x80) s--;
+                size_t k = s;
+                if (!lt_ucd_is_space(lt_utf8_decode(u, p->off + p->len, &k))) break;
+                p->len = s - p->off;
+            }
+        }
+        if ((fl & LT_TOKFLAG_RSTRIP) && i + 1 < f->n && f->v[i + 1].id < 0) {
+            frag *p = &f->v[i + 1];
+            while (p->len > 0) {
+                size_t k = p->off;
+                if (!lt_ucd_is_space(lt_utf8_decode(u, p->off + p->len, &k))) break;
+                p->len -= k - p->off;
+                p->off = k;
+            }
+        }
+    }
+    int64_t k = 0; /* drop emptied fragments */
+    for (int64_t i = 0; i < f->n; i++)
+        if (f->v[i].id >= 0 || f->v[i].len > 0) f->v[k++] = f->v[i];
+    f->n = k;
+}
+
+/* s[0..n) after the vocab's normalizers (tokenizer.json), into nb. False when out of memory. */
+static bool normalize_text(uint32_t flags, const char *s, size_t n, sbuf *nb) {
+    uint32_t *cps = lt_malloc((n + 1) * sizeof *cps), *o = NULL;
+    size_t nc = 0, ocap = 0, on = 0;
+    if (!cps) return false;
+    for (size_t i = 0; i < n;) cps[nc++] = lt_utf8_decode((const unsigned char *)s, n, &i);
+    bool ok = lt_unorm(flags, cps, nc, &o, &ocap, &on);
+    nb->n = 0;
+    sb_add(nb, "", 0);
+    for (size_t i = 0; ok && i < on; i++) {
+        char u[4];
+        sb_add(nb, u, (size_t)lt_utf8_encode(o[i], u));
+    }
+    lt_free(cps);
+    lt_free(o);
+    return ok && !nb->oom;
+}
+
 /* ---- encode ------------------------------------------------------------------------------ */
 
 static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
@@ -509,9 +563,10 @@ static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool
     ivec res = *resp;
     fvec frags = {0};
     session ss = {0};
-    sbuf tb = {0};
+    sbuf tb = {0}, nb = {0};
     if (len) partition(t, text, len, parse_special, &frags);
     if (frags.oom) goto fail;
+    if (v->token_flags) strip_around(t, text, &frags);
     if (add_special && v->add_bos && v->bos_id >= 0) ivec_push(&res, v->bos_id);
     if (v->type == LT_VOCAB_SPM) {
         bool prev_special = true;
@@ -523,16 +578,25 @@ static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool
                 continue;
             }
             tb.n = 0;
-            if (v->add_space_prefix && prev_special) sb_add(&tb, "\xE2\x96\x81", 3);
             const char *s = text + f->off;
+            size_t fl = f->len;
+            if (v->normalize) {
+                if (!normalize_text(v->normalize, s, fl, &nb)) goto fail;
+                s = nb.p, fl = nb.n;
+            }
+            if (!fl) continue;
+            bool prefix = v->prepend == LT_PREPEND_LLAMA ? prev_special
+                          : v->prepend == LT_PREPEND_ALWAYS ? s[0] != ' '
+                                                             : f->off == 0 && s[0] != ' ';
+            if (v->add_space_prefix && prefix) sb_add(&tb, "\xE2\x96\x81", 3);
             size_t a = 0;
-            for (size_t k = 0; k < f->len; k++)
+            for (size_t k = 0; k < fl; k++)
                 if (s[k] == ' ') {
                     sb_add(&tb, s + a, k - a);
                     sb_add(&tb, "\xE2\x96\x81", 3);
                     a = k + 1;
                 }
-            sb_add(&tb, s + a, f->len - a);
+            sb_add(&tb, s + a, fl - a);
             if (tb.oom) goto fail;
             spm_tokenize(t, &ss, tb.p, tb.n, &res);
             prev_special = false;
@@ -541,7 +605,9 @@ static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool
         for (int64_t i = 0; i < frags.n; i++) {
             const frag *f = &frags.v[i];
             if (f->id >= 0) ivec_push(&res, f->id);
-            else bpe_tokenize(t, &ss, text + f->off, f->len, &res);
+            else if (!v->normalize) bpe_tokenize(t, &ss, text + f->off, f->len, &res);
+            else if (!normalize_text(v->normalize, text + f->off, f->len, &nb)) goto fail;
+            else bpe_tokenize(t, &ss, nb.p, nb.n, &res);
         }
     }
     if (add_special && v->add_eos && v->eos_id >= 0) ivec_push(&res, v->eos_id);
@@ -552,6 +618,7 @@ static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool
     lt_free(ss.q);
     lt_free(ss.key.p);
     lt_free(tb.p);
+    lt_free(nb.p);
     return true;
 fail:
     *resp = res;
@@ -560,6 +627,7 @@ fail:
     lt_free(ss.q);
     lt_free(ss.key.p);
     lt_free(tb.p);
+    lt_free(nb.p);
     return false;
 }
 

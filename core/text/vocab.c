@@ -38,6 +38,9 @@ void lt_vocab_free(lt_vocab *v) {
     lt_free(v->token_types);
     lt_free(v->merges);
     lt_free(v->chat_template);
+    lt_free(v->token_flags);
+    for (int32_t i = 0; i < v->n_pre_rx; i++) lt_free(v->pre_rx[i]);
+    lt_free(v->pre_rx);
     lt_free(v);
 }
 
@@ -336,6 +339,110 @@ static int32_t smap_get(const smap *m, const char *k) {
     return -1;
 }
 
+static int32_t find_token(const lt_vocab *v, const char *s) {
+    for (int32_t i = 0; i < v->n_tokens; i++)
+        if (!strcmp(v->tokens[i], s)) return i;
+    return -1;
+}
+
+/* The post-processor: the special tokens it puts before and after the text become BOS / EOS
+ * (added unless tokenizer_config.json's add_bos_token / add_eos_token say otherwise).
+ * TemplateProcessing's single template, RobertaProcessing / BertProcessing (cls $A sep),
+ * ByteLevel (nothing to add), and a Sequence of them. */
+static lt_status hf_post(lt_vocab *v, const cJSON *pp, const char *path, lt_err *err) {
+    if (!pp || cJSON_IsNull(pp)) return LT_OK;
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(pp, "type");
+    const char *type = cJSON_IsString(ty) ? ty->valuestring : "";
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(pp, "processors");
+        for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next) LT_TRY(hf_post(v, c, path, err));
+        return LT_OK;
+    }
+    if (!strcmp(type, "ByteLevel")) return LT_OK;
+    if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
+        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(pp, "cls"), *sep = cJSON_GetObjectItemCaseSensitive(pp, "sep");
+        const cJSON *ci = cJSON_GetArrayItem(cls, 1), *si = cJSON_GetArrayItem(sep, 1);
+        if (!cJSON_IsNumber(ci) || !cJSON_IsNumber(si) || ci->valuedouble < 0 || ci->valuedouble >= v->n_tokens ||
+            si->valuedouble < 0 || si->valuedouble >= v->n_tokens)
+            return lt_err_set(err, LT_EFORMAT, "%s: post_processor %s: cls/sep are not [token, id] of the vocab", path,
+                              type);
+        v->bos_id = (int32_t)ci->valuedouble;
+        v->eos_id = (int32_t)si->valuedouble;
+        v->add_bos = v->add_eos = true;
+        return LT_OK;
+    }
+    if (strcmp(type, "TemplateProcessing"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: post_processor type '%s' is not supported", path, type);
+    const cJSON *single = cJSON_GetObjectItemCaseSensitive(pp, "single");
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(pp, "special_tokens");
+    int n_before = 0, n_after = 0, n_seq = 0;
+    int32_t before = -1, after = -1;
+    for (const cJSON *p = cJSON_IsArray(single) ? single->child : NULL; p; p = p->next) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(p, "SpecialToken");
+        if (cJSON_GetObjectItemCaseSensitive(p, "Sequence")) {
+            n_seq++;
+            continue;
+        }
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(st, "id");
+        if (!cJSON_IsString(name))
+            return lt_err_set(err, LT_EFORMAT, "%s: post_processor TemplateProcessing: a piece is neither "
+                                               "SpecialToken nor Sequence", path);
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sp, name->valuestring), "ids");
+        int32_t id = cJSON_GetArraySize(ids) == 1 && cJSON_IsNumber(ids->child) ? (int32_t)ids->child->valuedouble
+                                                                                 : find_token(v, name->valuestring);
+        if (id < 0 || id >= v->n_tokens)
+            return lt_err_set(err, LT_EFORMAT, "%s: post_processor TemplateProcessing: special token '%.40s' is "
+                                               "not in the vocab", path, name->valuestring);
+        if (n_seq == 0) before = id, n_before++;
+        else after = id, n_after++;
+    }
+    if (n_seq != 1 || n_before > 1 || n_after > 1)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: post_processor TemplateProcessing: only one special token "
+                                                "before and one after the text are supported", path);
+    v->add_bos = before >= 0;
+    v->add_eos = after >= 0;
+    if (before >= 0) v->bos_id = before;
+    if (after >= 0) v->eos_id = after;
+    return LT_OK;
+}
+
+/* The normalizer: Unicode forms and Lowercase into v->normalize; Prepend and Replace of ' ' by
+ * '▁' are the SentencePiece space handling (read with the model); anything else is refused. */
+static lt_status hf_norm(lt_vocab *v, const cJSON *j, const char *path, lt_err *err) {
+    if (!j || cJSON_IsNull(j)) return LT_OK;
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const char *type = cJSON_IsString(ty) ? ty->valuestring : "";
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "normalizers");
+        for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next) LT_TRY(hf_norm(v, c, path, err));
+        return LT_OK;
+    }
+    static const char *const forms[] = {"NFC", "NFKC", "NFD", "NFKD", "Lowercase"};
+    static const uint32_t bits[] = {LT_NORM_NFC, LT_NORM_NFKC, LT_NORM_NFD, LT_NORM_NFKD, LT_NORM_LOWER};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(type, forms[i])) {
+            if (i < 4 && (v->normalize & LT_NORM_LOWER))
+                return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer %s after Lowercase is not supported", path,
+                                  type);
+            if (i < 4 && (v->normalize & ~LT_NORM_LOWER) && !(v->normalize & bits[i]))
+                return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer %s after another Unicode form is not "
+                                                        "supported", path, type);
+            v->normalize |= bits[i];
+            return LT_OK;
+        }
+    if (!strcmp(type, "Prepend")) return LT_OK;
+    if (!strcmp(type, "Replace")) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "pattern"), "String");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "content");
+        if (cJSON_IsString(p) && cJSON_IsString(c) && !strcmp(p->valuestring, " ") &&
+            !strcmp(c->valuestring, "\xE2\x96\x81"))
+            return LT_OK;
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer Replace other than ' ' -> '\xE2\x96\x81' is not "
+                                                "supported", path);
+    }
+    return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer type '%s' is not supported", path, type);
+}
+
 static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_err *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *mtype = cJSON_GetObjectItemCaseSensitive(model, "type");
@@ -392,6 +499,11 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
         }
         v->token_types[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "special")) ? LT_TOKTYPE_CONTROL
                                                                                          : LT_TOKTYPE_USER_DEFINED;
+        uint8_t fl = (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "lstrip")) ? LT_TOKFLAG_LSTRIP : 0) |
+                     (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "rstrip")) ? LT_TOKFLAG_RSTRIP : 0);
+        if (fl && !v->token_flags && !(v->token_flags = lt_calloc((size_t)n, 1)))
+            return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+        if (fl) v->token_flags[id] = fl;
     }
     for (int32_t i = 0; i < v->n_tokens; i++) {
         if (v->tokens[i]) continue;
@@ -448,6 +560,8 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
             const cJSON *aps = cJSON_GetObjectItemCaseSensitive(pret, "add_prefix_space");
             v->add_space_prefix = cJSON_IsTrue(aps);
         }
+        if (v->add_space_prefix && !json_has(norm, "prepend", "\xE2\x96\x81"))
+            v->prepend = json_has(pret, "prepend_scheme", "first") ? LT_PREPEND_FIRST : LT_PREPEND_ALWAYS;
         /* scores: a token made by merge r gets -r, so higher-priority merges win in the SPM
          * bigram search (what llama.cpp's converter does for BPE-backed sentencepiece vocabs) */
         smap m;
@@ -501,6 +615,8 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
         }
         snprintf(v->pre, sizeof v->pre, "%s", pre);
     }
+    LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
+    LT_TRY(hf_norm(v, norm, path, err));
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     if (cJSON_IsString(unk)) {
         for (int32_t i = 0; i < v->n_tokens; i++)
