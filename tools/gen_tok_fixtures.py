@@ -97,7 +97,7 @@ def bpe_metaspace():
 def unigram():
     """T5/ALBERT style: NFKC, Metaspace, a Unigram model with scores, EOS from TemplateProcessing."""
     tok = Tokenizer(models.Unigram())
-    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace("  ", " ")])
+    tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
     tr = trainers.UnigramTrainer(vocab_size=500, special_tokens=["<pad>", "</s>", "<unk>", "<s>", "<mask>"],

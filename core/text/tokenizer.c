@@ -55,7 +55,9 @@ static inline uint64_t hash_bytes(const char *s, size_t n) {
     return h ^ (h >> 29);
 }
 
-static int32_t tok_find(const lt_tokenizer *t, const char *s, size_t n) {
+
+
+int32_t lt_tok_find(const lt_tokenizer *t, const char *s, size_t n) {
     size_t m = t->tcap - 1, i = hash_bytes(s, n) & m;
     for (;;) {
         int32_t id = t->tmap[i];
@@ -229,7 +231,7 @@ static void spm_try_bigram(const lt_tokenizer *t, session *ss, int32_t left, int
     if (left < 0 || right < 0) return;
     const char *s = ss->s[left].text;
     size_t n = (size_t)(ss->s[left].n + ss->s[right].n);
-    int32_t id = tok_find(t, s, n);
+    int32_t id = lt_tok_find(t, s, n);
     if (id < 0) return;
     bigram b = {bg_key(t->v->scores ? t->v->scores[id] : 0.0f, left), right, (int32_t)n};
     q_push(ss, b);
@@ -292,7 +294,7 @@ static void spm_tokenize_run(const lt_tokenizer *t, session *ss, const char *tex
     merge_syms(t, ss, spm_try_bigram);
     for (int32_t i = ss->ns ? 0 : -1; i != -1; i = ss->s[i].next) {
         const sym *y = &ss->s[i];
-        int32_t id = tok_find(t, y->text, (size_t)y->n);
+        int32_t id = lt_tok_find(t, y->text, (size_t)y->n);
         if (id >= 0) ivec_push(out, id);
         else
             for (int32_t j = 0; j < y->n; j++) spm_byte_out(t, (unsigned char)y->text[j], out);
@@ -320,8 +322,8 @@ static void bpe_try_bigram(const lt_tokenizer *t, session *ss, int32_t left, int
 
 /* BPE on one byte-encoded word. */
 static void bpe_word(const lt_tokenizer *t, session *ss, const char *w, size_t n, ivec *out) {
-    if (t->ignore_merges && tok_find(t, w, n) >= 0) {
-        ivec_push(out, tok_find(t, w, n));
+    if (t->ignore_merges && lt_tok_find(t, w, n) >= 0) {
+        ivec_push(out, lt_tok_find(t, w, n));
         return;
     }
     make_syms(ss, w, n);
@@ -329,13 +331,13 @@ static void bpe_word(const lt_tokenizer *t, session *ss, const char *w, size_t n
     for (int32_t i = ss->ns ? 0 : -1; i != -1; i = ss->s[i].next) {
         const sym *y = &ss->s[i];
         if (y->n == 0) continue;
-        int32_t id = tok_find(t, y->text, (size_t)y->n);
+        int32_t id = lt_tok_find(t, y->text, (size_t)y->n);
         if (id >= 0) {
             ivec_push(out, id);
             continue;
         }
         for (int32_t j = 0; j < y->n; j++) {
-            int32_t bid = tok_find(t, y->text + j, 1);
+            int32_t bid = lt_tok_find(t, y->text + j, 1);
             if (bid >= 0) ivec_push(out, bid);
         }
     }
@@ -568,7 +570,7 @@ static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool
     if (frags.oom) goto fail;
     if (v->token_flags) strip_around(t, text, &frags);
     if (add_special && v->add_bos && v->bos_id >= 0) ivec_push(&res, v->bos_id);
-    if (v->type == LT_VOCAB_SPM) {
+    if (v->type != LT_VOCAB_BPE) {
         bool prev_special = true;
         for (int64_t i = 0; i < frags.n; i++) {
             const frag *f = &frags.v[i];
@@ -598,7 +600,11 @@ static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool
                 }
             sb_add(&tb, s + a, fl - a);
             if (tb.oom) goto fail;
-            spm_tokenize(t, &ss, tb.p, tb.n, &res);
+            if (v->type == LT_VOCAB_UGM) {
+                if (!lt_ugm_encode(t, tb.p, tb.n, &res.v, &res.n, &res.cap)) goto fail;
+            } else {
+                spm_tokenize(t, &ss, tb.p, tb.n, &res);
+            }
             prev_special = false;
         }
     } else {
@@ -691,7 +697,7 @@ static bool make_piece(const lt_tokenizer *t, int32_t id, sbuf *o, const uint32_
     if (a & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER)) {
         sb_add(o, s, n);
     } else if (a & ATTR_NORMAL) {
-        if (v->type == LT_VOCAB_SPM) {
+        if (v->type != LT_VOCAB_BPE) {
             size_t st = 0;
             for (size_t k = 0; k + 3 <= n; k++)
                 if ((unsigned char)s[k] == 0xE2 && (unsigned char)s[k + 1] == 0x96 && (unsigned char)s[k + 2] == 0x81) {
@@ -869,7 +875,7 @@ size_t lt_tok_stream_feed(const lt_tokenizer *t, lt_tok_stream *s, int32_t id, c
     const char *p = t->piece[id];
     size_t n = t->piece_len[id];
     if (t->attr[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) n = 0;
-    if (t->v->type == LT_VOCAB_SPM && t->v->add_space_prefix && s->prev_id >= 0 && s->prev_id == t->v->bos_id &&
+    if (t->v->type != LT_VOCAB_BPE && t->v->add_space_prefix && s->prev_id >= 0 && s->prev_id == t->v->bos_id &&
         n && p[0] == ' ')
         p++, n--;
     s->prev_id = id;
@@ -931,12 +937,11 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
         lt_vocab_free(v);
         return st;
     }
-    if (v->type != LT_VOCAB_SPM && v->type != LT_VOCAB_BPE) {
-        const char *name = v->type == LT_VOCAB_WPM ? "WordPiece (BERT)" : v->type == LT_VOCAB_UGM ? "Unigram (T5)"
-                                                                                                 : "unknown";
+    if (v->type != LT_VOCAB_SPM && v->type != LT_VOCAB_BPE && v->type != LT_VOCAB_UGM) {
+        const char *name = v->type == LT_VOCAB_WPM ? "WordPiece (BERT)" : "unknown";
         lt_vocab_free(v);
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s tokenizers are not supported (only SentencePiece BPE and "
-                                                "byte-level BPE)", name);
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s tokenizers are not supported (only SentencePiece BPE, "
+                                                "byte-level BPE and Unigram)", name);
     }
     lt_tokenizer *t = lt_calloc(1, sizeof *t);
     if (!t) {
@@ -1008,20 +1013,20 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     }
     /* end-of-generation and FIM tokens by text (llama.cpp's workaround), forced to CONTROL */
     for (int k = 0; EOG_TEXTS[k]; k++) {
-        int32_t id = tok_find(t, EOG_TEXTS[k], strlen(EOG_TEXTS[k]));
+        int32_t id = lt_tok_find(t, EOG_TEXTS[k], strlen(EOG_TEXTS[k]));
         if (id >= 0) {
             t->eog[id] = true;
             t->attr[id] |= ATTR_CONTROL;
         }
     }
     for (int k = 0; FIM_TEXTS[k]; k++) {
-        int32_t id = tok_find(t, FIM_TEXTS[k], strlen(FIM_TEXTS[k]));
+        int32_t id = lt_tok_find(t, FIM_TEXTS[k], strlen(FIM_TEXTS[k]));
         if (id >= 0) t->attr[id] |= ATTR_CONTROL;
     }
     {
         static const char *const always_user[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", NULL};
         for (int k = 0; always_user[k]; k++) {
-            int32_t id = tok_find(t, always_user[k], strlen(always_user[k]));
+            int32_t id = lt_tok_find(t, always_user[k], strlen(always_user[k]));
             if (id >= 0) t->attr[id] = ATTR_USER;
         }
     }
@@ -1057,10 +1062,10 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     for (int c = 0; c < 256; c++) {
         char b[8];
         snprintf(b, sizeof b, "<0x%02X>", c);
-        t->spm_byte[c] = tok_find(t, b, 6);
+        t->spm_byte[c] = lt_tok_find(t, b, 6);
         if (t->spm_byte[c] < 0) {
             char one = (char)c;
-            t->spm_byte[c] = tok_find(t, &one, 1);
+            t->spm_byte[c] = lt_tok_find(t, &one, 1);
         }
     }
     uint32_t dec[0x144];

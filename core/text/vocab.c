@@ -3,7 +3,7 @@
  * llama2.c tokenizer .bin: int32 max_token_length, then per token float score, int32 len,
  * len bytes. Loaded as an SPM vocab (unk 0, bos 1, eos 2, byte tokens <0xXX>); spaces in
  * token texts are stored as '▁' so the SPM tokenizer can treat both exports alike.
- * tokenizer.json: model.type "BPE" only (WordPiece / Unigram are reported as unsupported).
+ * tokenizer.json: model.type "BPE" and "Unigram" (WordPiece is reported as unsupported).
  * Leaves out: GGUF (core/gguf.c), tokenization itself (core/tokenizer.c).
  */
 #include "vocab.h"
@@ -443,17 +443,103 @@ static lt_status hf_norm(lt_vocab *v, const cJSON *j, const char *path, lt_err *
     return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer type '%s' is not supported", path, type);
 }
 
+/* added_tokens: their texts, types (special: CONTROL, else USER_DEFINED) and lstrip/rstrip. */
+static lt_status hf_added(lt_vocab *v, const cJSON *added, const char *path, lt_err *err) {
+    for (const cJSON *t = added ? added->child : NULL; t; t = t->next) {
+        int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(t, "id")->valuedouble;
+        const char *c = cJSON_GetObjectItemCaseSensitive(t, "content")->valuestring;
+        if (!v->tokens[id] || strcmp(v->tokens[id], c)) {
+            lt_free(v->tokens[id]);
+            if (!(v->tokens[id] = lt_strdup(c))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+            v->token_len[id] = (uint32_t)strlen(c);
+        }
+        v->token_types[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "special")) ? LT_TOKTYPE_CONTROL
+                                                                                         : LT_TOKTYPE_USER_DEFINED;
+        uint8_t fl = (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "lstrip")) ? LT_TOKFLAG_LSTRIP : 0) |
+                     (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "rstrip")) ? LT_TOKFLAG_RSTRIP : 0);
+        if (fl && !v->token_flags && !(v->token_flags = lt_calloc((size_t)v->n_tokens, 1)))
+            return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+        if (fl) v->token_flags[id] = fl;
+    }
+    return LT_OK;
+}
+
+/* A Unigram model: vocab [[piece, score], ...] (id = index), unk_id, byte_fallback; the
+ * Metaspace pre-tokenizer gives the space handling (as SentencePiece). */
+static lt_status hf_fill_ugm(lt_vocab *v, const cJSON *root, const char *path, lt_err *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    int n = cJSON_IsArray(vocab) ? cJSON_GetArraySize(vocab) : 0;
+    if (n <= 0) return lt_err_set(err, LT_EFORMAT, "%s: Unigram model.vocab is not a list of [piece, score]", path);
+    int64_t nt = n;
+    for (const cJSON *t = added ? added->child : NULL; t; t = t->next) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "id");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(t, "content");
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 22) || !cJSON_IsString(c))
+            return lt_err_set(err, LT_EFORMAT, "%s: an added_tokens entry lacks a valid id or content", path);
+        if ((int64_t)id->valuedouble + 1 > nt) nt = (int64_t)id->valuedouble + 1;
+    }
+    v->type = LT_VOCAB_UGM;
+    v->n_tokens = (int32_t)nt;
+    v->tokens = lt_calloc((size_t)nt, sizeof *v->tokens);
+    v->token_len = lt_calloc((size_t)nt, sizeof *v->token_len);
+    v->scores = lt_calloc((size_t)nt, sizeof *v->scores);
+    v->token_types = lt_calloc((size_t)nt, sizeof *v->token_types);
+    if (!v->tokens || !v->token_len || !v->scores || !v->token_types)
+        return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+    bool byte_fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback"));
+    int i = 0;
+    for (const cJSON *e = vocab->child; e; e = e->next, i++) {
+        const cJSON *p = cJSON_GetArrayItem(e, 0), *sc = cJSON_GetArrayItem(e, 1);
+        if (!cJSON_IsString(p) || !cJSON_IsNumber(sc))
+            return lt_err_set(err, LT_EFORMAT, "%s: Unigram vocab entry %d is not [piece, score]", path, i);
+        if (!(v->tokens[i] = lt_strdup(p->valuestring))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+        v->token_len[i] = (uint32_t)strlen(p->valuestring);
+        v->scores[i] = (float)sc->valuedouble;
+        v->token_types[i] = byte_fallback && is_byte_token(p->valuestring, v->token_len[i]) ? LT_TOKTYPE_BYTE
+                                                                                            : LT_TOKTYPE_NORMAL;
+    }
+    LT_TRY(hf_added(v, added, path, err));
+    for (int32_t k = 0; k < v->n_tokens; k++) {
+        if (v->tokens[k]) continue;
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "[PAD%d]", k);
+        if (!(v->tokens[k] = lt_strdup(tmp))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+        v->token_len[k] = (uint32_t)strlen(tmp);
+        v->token_types[k] = LT_TOKTYPE_UNUSED;
+    }
+    for (int32_t k = 0; k < v->n_tokens; k++)
+        if ((int32_t)v->token_len[k] > v->max_token_len) v->max_token_len = (int32_t)v->token_len[k];
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_id");
+    if (cJSON_IsNumber(unk) && unk->valuedouble >= 0 && unk->valuedouble < n) {
+        v->unk_id = (int32_t)unk->valuedouble;
+        if (v->token_types[v->unk_id] != LT_TOKTYPE_USER_DEFINED) v->token_types[v->unk_id] = LT_TOKTYPE_UNKNOWN;
+    }
+    const cJSON *pret = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    if (pret && !cJSON_IsNull(pret) && !json_has(pret, "type", "Metaspace"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: a Unigram model is supported with the Metaspace pre-tokenizer "
+                                                "only", path);
+    v->add_space_prefix = !json_has(pret, "prepend_scheme", "never") &&
+                          !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pret, "add_prefix_space"));
+    v->prepend = json_has(pret, "prepend_scheme", "first") ? LT_PREPEND_FIRST : LT_PREPEND_ALWAYS;
+    v->split_words = pret && !cJSON_IsNull(pret) && !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pret, "split"));
+    LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
+    return hf_norm(v, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), path, err);
+}
+
 static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_err *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *mtype = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(model)) return lt_err_set(err, LT_EFORMAT, "%s: no \"model\" object", path);
-    if (cJSON_IsString(mtype) && strcmp(mtype->valuestring, "BPE")) {
+    bool ugm = cJSON_IsString(mtype) && !strcmp(mtype->valuestring, "Unigram");
+    if (cJSON_IsString(mtype) && strcmp(mtype->valuestring, "BPE") && !ugm) {
         if (!strcmp(mtype->valuestring, "WordPiece")) v->type = LT_VOCAB_WPM;
-        if (!strcmp(mtype->valuestring, "Unigram")) v->type = LT_VOCAB_UGM;
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: tokenizer model type '%s' is not supported (only BPE)", path,
-                          mtype->valuestring);
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: tokenizer model type '%s' is not supported (only BPE and "
+                          "Unigram)", path, mtype->valuestring);
     }
+    if (ugm) return hf_fill_ugm(v, root, path, err);
     if (!cJSON_IsObject(vocab)) return lt_err_set(err, LT_EFORMAT, "%s: model.vocab is not an object", path);
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     /* size: max id + 1 */
@@ -489,22 +575,7 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
         v->token_types[id] = byte_fallback && is_byte_token(t->string, v->token_len[id]) ? LT_TOKTYPE_BYTE
                                                                                           : LT_TOKTYPE_NORMAL;
     }
-    for (const cJSON *t = added ? added->child : NULL; t; t = t->next) {
-        int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(t, "id")->valuedouble;
-        const char *c = cJSON_GetObjectItemCaseSensitive(t, "content")->valuestring;
-        if (!v->tokens[id] || strcmp(v->tokens[id], c)) {
-            lt_free(v->tokens[id]);
-            if (!(v->tokens[id] = lt_strdup(c))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
-            v->token_len[id] = (uint32_t)strlen(c);
-        }
-        v->token_types[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "special")) ? LT_TOKTYPE_CONTROL
-                                                                                         : LT_TOKTYPE_USER_DEFINED;
-        uint8_t fl = (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "lstrip")) ? LT_TOKFLAG_LSTRIP : 0) |
-                     (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "rstrip")) ? LT_TOKFLAG_RSTRIP : 0);
-        if (fl && !v->token_flags && !(v->token_flags = lt_calloc((size_t)n, 1)))
-            return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
-        if (fl) v->token_flags[id] = fl;
-    }
+    LT_TRY(hf_added(v, added, path, err));
     for (int32_t i = 0; i < v->n_tokens; i++) {
         if (v->tokens[i]) continue;
         char tmp[32];

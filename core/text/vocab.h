@@ -16,7 +16,7 @@ typedef enum lt_vocab_type {
     LT_VOCAB_SPM,     /* SentencePiece BPE by scores: byte fallback <0xXX>, '▁' for space (llama 1/2, llama2.c) */
     LT_VOCAB_BPE,     /* byte-level BPE with merges and a pre-tokenizer (gpt2, llama3, qwen2, ...) */
     LT_VOCAB_WPM,     /* WordPiece (BERT) - recognised, not supported by the tokenizer */
-    LT_VOCAB_UGM,     /* Unigram (T5) - recognised, not supported */
+    LT_VOCAB_UGM,     /* Unigram by scores (Viterbi), '▁' for space, as Hugging Face's (tokenizer.json) */
 } lt_vocab_type;
 
 /* Token types as GGUF stores them (tokenizer.ggml.token_type). */
@@ -48,6 +48,7 @@ typedef struct lt_vocab {
     /* What a Hugging Face tokenizer.json adds (0 / NULL from the other loaders): */
     uint8_t *token_flags;  /* [n_tokens] LT_TOKFLAG_* or NULL */
     uint32_t normalize;    /* LT_NORM_* applied to text outside special tokens, in this order */
+    bool split_words;      /* Unigram: segment each '▁'-led word alone (Metaspace split) */
     uint8_t prepend;       /* SPM space prefix (LT_PREPEND_*): llama.cpp's rule or a Metaspace scheme */
     char **pre_rx;         /* [n_pre_rx] pre-tokenizer regexes when no llama.cpp pre name fits */
     int32_t n_pre_rx;
