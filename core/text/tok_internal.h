@@ -68,6 +68,11 @@ int32_t lt_tok_find(const struct lt_tokenizer *t, const char *s, size_t n);
 bool lt_ugm_encode(const struct lt_tokenizer *t, const char *s, size_t n, int32_t **ids, int64_t *n_ids,
                    int64_t *cap);
 
+/* tok_wpm.c: WordPiece on one normalized fragment s[0..n) (BertPreTokenizer, then greedy
+ * longest match with "##" continuations); appends ids as lt_ugm_encode. */
+bool lt_wpm_encode(const struct lt_tokenizer *t, const char *s, size_t n, int32_t **ids, int64_t *n_ids,
+                   int64_t *cap);
+
 /* tokenizer.c (for tests): turns the SPM per-word shortcut off, or back on where the vocab
  * allows it. */
 void lt_tok_set_spm_seg(struct lt_tokenizer *t, bool on);

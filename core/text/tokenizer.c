@@ -570,7 +570,7 @@ static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool
     if (frags.oom) goto fail;
     if (v->token_flags) strip_around(t, text, &frags);
     if (add_special && v->add_bos && v->bos_id >= 0) ivec_push(&res, v->bos_id);
-    if (v->type != LT_VOCAB_BPE) {
+    if (v->type == LT_VOCAB_SPM || v->type == LT_VOCAB_UGM) {
         bool prev_special = true;
         for (int64_t i = 0; i < frags.n; i++) {
             const frag *f = &frags.v[i];
@@ -610,10 +610,18 @@ static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool
     } else {
         for (int64_t i = 0; i < frags.n; i++) {
             const frag *f = &frags.v[i];
-            if (f->id >= 0) ivec_push(&res, f->id);
-            else if (!v->normalize) bpe_tokenize(t, &ss, text + f->off, f->len, &res);
-            else if (!normalize_text(v->normalize, text + f->off, f->len, &nb)) goto fail;
-            else bpe_tokenize(t, &ss, nb.p, nb.n, &res);
+            if (f->id >= 0) {
+                ivec_push(&res, f->id);
+                continue;
+            }
+            const char *s = text + f->off;
+            size_t fl = f->len;
+            if (v->normalize) {
+                if (!normalize_text(v->normalize, s, fl, &nb)) goto fail;
+                s = nb.p, fl = nb.n;
+            }
+            if (v->type == LT_VOCAB_BPE) bpe_tokenize(t, &ss, s, fl, &res);
+            else if (!lt_wpm_encode(t, s, fl, &res.v, &res.n, &res.cap)) goto fail;
         }
     }
     if (add_special && v->add_eos && v->eos_id >= 0) ivec_push(&res, v->eos_id);
@@ -697,7 +705,10 @@ static bool make_piece(const lt_tokenizer *t, int32_t id, sbuf *o, const uint32_
     if (a & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER)) {
         sb_add(o, s, n);
     } else if (a & ATTR_NORMAL) {
-        if (v->type != LT_VOCAB_BPE) {
+        if (v->type == LT_VOCAB_WPM) { /* "##ing" -> "ing"; a word start keeps its text */
+            size_t sk = n >= 2 && s[0] == '#' && s[1] == '#' ? 2 : 0;
+            sb_add(o, s + sk, n - sk);
+        } else if (v->type != LT_VOCAB_BPE) {
             size_t st = 0;
             for (size_t k = 0; k + 3 <= n; k++)
                 if ((unsigned char)s[k] == 0xE2 && (unsigned char)s[k + 1] == 0x96 && (unsigned char)s[k + 2] == 0x81) {
@@ -937,11 +948,10 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
         lt_vocab_free(v);
         return st;
     }
-    if (v->type != LT_VOCAB_SPM && v->type != LT_VOCAB_BPE && v->type != LT_VOCAB_UGM) {
-        const char *name = v->type == LT_VOCAB_WPM ? "WordPiece (BERT)" : "unknown";
+    if (v->type == LT_VOCAB_NONE) {
         lt_vocab_free(v);
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s tokenizers are not supported (only SentencePiece BPE, "
-                                                "byte-level BPE and Unigram)", name);
+        return lt_err_set(err, LT_EUNSUPPORTED, "a vocab of unknown type is not supported (only SentencePiece BPE, "
+                                                "byte-level BPE, Unigram and WordPiece)");
     }
     lt_tokenizer *t = lt_calloc(1, sizeof *t);
     if (!t) {

@@ -5,6 +5,7 @@
 #include "unicode_norm.h"
 
 #include "core/base/alloc.h"
+#include "unicode_data.h"
 #include "unicode_norm_data.h"
 #include "vocab.h"
 
@@ -77,14 +78,38 @@ static void decompose(buf *b, uint32_t c, bool compat) {
     for (uint32_t k = 0; k < (v & 31); k++) push(b, lt_un_pool[(v >> 5) + k]);
 }
 
+static bool is_cjk(uint32_t c) {
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
 bool lt_unorm(uint32_t flags, const uint32_t *cps, size_t n, uint32_t **out, size_t *cap, size_t *out_n) {
     buf b = {*out, 0, *cap, false};
     bool compat = flags & (LT_NORM_NFKC | LT_NORM_NFKD);
-    bool decomp = flags & (LT_NORM_NFC | LT_NORM_NFKC | LT_NORM_NFD | LT_NORM_NFKD);
-    bool comp = flags & (LT_NORM_NFC | LT_NORM_NFKC);
+    bool strip = flags & LT_NORM_STRIP_ACCENTS;
+    bool decomp = strip || (flags & (LT_NORM_NFC | LT_NORM_NFKC | LT_NORM_NFD | LT_NORM_NFKD));
+    bool comp = !strip && (flags & (LT_NORM_NFC | LT_NORM_NFKC));
     for (size_t i = 0; i < n; i++) {
-        if (decomp) decompose(&b, cps[i], compat);
-        else push(&b, cps[i]);
+        uint32_t c = cps[i];
+        if (flags & LT_NORM_BERT_CLEAN) { /* Hugging Face's BertNormalizer do_clean_text */
+            uint8_t cat = lt_ucd_cat(c);
+            bool ctl = c != '\t' && c != '\n' && c != '\r' && (cat & (LT_UCD_CONTROL | LT_UCD_UNDEFINED));
+            if (c == 0 || c == 0xFFFD || ctl) continue;
+            if (lt_ucd_is_space(c)) c = ' ';
+        }
+        bool pad = (flags & LT_NORM_BERT_CJK) && is_cjk(c);
+        if (pad) push(&b, ' ');
+        if (decomp) decompose(&b, c, compat);
+        else push(&b, c);
+        if (pad) push(&b, ' ');
+    }
+    if (strip && !b.oom) { /* canonical order does not matter: every mark goes */
+        size_t w = 0;
+        for (size_t i = 0; i < b.n; i++)
+            if (!(lt_ucd_cat(b.p[i]) & LT_UCD_MARK)) b.p[w++] = b.p[i];
+        b.n = w;
+        decomp = false;
     }
     if (decomp && !b.oom) {
         /* canonical order: stable insertion sort of each run of non-starters */

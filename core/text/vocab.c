@@ -430,6 +430,21 @@ static lt_status hf_norm(lt_vocab *v, const cJSON *j, const char *path, lt_err *
             v->normalize |= bits[i];
             return LT_OK;
         }
+    if (!strcmp(type, "BertNormalizer")) {
+        const cJSON *lc = cJSON_GetObjectItemCaseSensitive(j, "lowercase");
+        const cJSON *sa = cJSON_GetObjectItemCaseSensitive(j, "strip_accents");
+        bool lower = !cJSON_IsFalse(lc), strip = cJSON_IsBool(sa) ? cJSON_IsTrue(sa) : lower;
+        if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "clean_text"))) v->normalize |= LT_NORM_BERT_CLEAN;
+        if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "handle_chinese_chars")))
+            v->normalize |= LT_NORM_BERT_CJK;
+        if (strip) v->normalize |= LT_NORM_STRIP_ACCENTS;
+        if (lower) v->normalize |= LT_NORM_LOWER;
+        return LT_OK;
+    }
+    if (!strcmp(type, "StripAccents")) {
+        v->normalize |= LT_NORM_STRIP_ACCENTS;
+        return LT_OK;
+    }
     if (!strcmp(type, "Prepend")) return LT_OK;
     if (!strcmp(type, "Replace")) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "pattern"), "String");
@@ -528,17 +543,43 @@ static lt_status hf_fill_ugm(lt_vocab *v, const cJSON *root, const char *path, l
     return hf_norm(v, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), path, err);
 }
 
+/* The rest of a WordPiece model (BERT): "##" continuations, 100 characters a word at most,
+ * the BertPreTokenizer (or Whitespace-like splitting on spaces and punctuation). */
+static lt_status hf_fill_wpm(lt_vocab *v, const cJSON *root, const char *path, lt_err *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *pfx = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
+    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
+    if (cJSON_IsString(pfx) && strcmp(pfx->valuestring, "##"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: WordPiece continuing_subword_prefix '%.20s' is not supported "
+                                                "(only '##')", path, pfx->valuestring);
+    if (cJSON_IsNumber(mx) && mx->valuedouble != 100)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: WordPiece max_input_chars_per_word %g is not supported (only "
+                                                "100)", path, mx->valuedouble);
+    const cJSON *pret = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    if (!json_has(pret, "type", "BertPreTokenizer"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: a WordPiece model is supported with the BertPreTokenizer "
+                                                "only", path);
+    v->type = LT_VOCAB_WPM;
+    lt_free(v->scores);
+    v->scores = NULL;
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
+    if (cJSON_IsString(unk) && (v->unk_id = find_token(v, unk->valuestring)) >= 0 &&
+        v->token_types[v->unk_id] != LT_TOKTYPE_USER_DEFINED)
+        v->token_types[v->unk_id] = LT_TOKTYPE_UNKNOWN;
+    LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
+    return hf_norm(v, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), path, err);
+}
+
 static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_err *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *mtype = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(model)) return lt_err_set(err, LT_EFORMAT, "%s: no \"model\" object", path);
     bool ugm = cJSON_IsString(mtype) && !strcmp(mtype->valuestring, "Unigram");
-    if (cJSON_IsString(mtype) && strcmp(mtype->valuestring, "BPE") && !ugm) {
-        if (!strcmp(mtype->valuestring, "WordPiece")) v->type = LT_VOCAB_WPM;
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: tokenizer model type '%s' is not supported (only BPE and "
-                          "Unigram)", path, mtype->valuestring);
-    }
+    bool wpm = cJSON_IsString(mtype) && !strcmp(mtype->valuestring, "WordPiece");
+    if (cJSON_IsString(mtype) && strcmp(mtype->valuestring, "BPE") && !ugm && !wpm)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: tokenizer model type '%s' is not supported (only BPE, "
+                          "Unigram and WordPiece)", path, mtype->valuestring);
     if (ugm) return hf_fill_ugm(v, root, path, err);
     if (!cJSON_IsObject(vocab)) return lt_err_set(err, LT_EFORMAT, "%s: model.vocab is not an object", path);
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
@@ -586,6 +627,7 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
     }
     for (int32_t i = 0; i < v->n_tokens; i++)
         if ((int32_t)v->token_len[i] > v->max_token_len) v->max_token_len = (int32_t)v->token_len[i];
+    if (wpm) return hf_fill_wpm(v, root, path, err);
 
     /* merges: "a b" strings or ["a", "b"] pairs */
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");

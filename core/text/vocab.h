@@ -15,7 +15,7 @@ typedef enum lt_vocab_type {
     LT_VOCAB_NONE = 0,
     LT_VOCAB_SPM,     /* SentencePiece BPE by scores: byte fallback <0xXX>, '▁' for space (llama 1/2, llama2.c) */
     LT_VOCAB_BPE,     /* byte-level BPE with merges and a pre-tokenizer (gpt2, llama3, qwen2, ...) */
-    LT_VOCAB_WPM,     /* WordPiece (BERT) - recognised, not supported by the tokenizer */
+    LT_VOCAB_WPM,     /* WordPiece (BERT): greedy longest match, "##" continuations (tokenizer.json) */
     LT_VOCAB_UGM,     /* Unigram by scores (Viterbi), '▁' for space, as Hugging Face's (tokenizer.json) */
 } lt_vocab_type;
 
@@ -61,7 +61,12 @@ enum { LT_TOKFLAG_LSTRIP = 1, LT_TOKFLAG_RSTRIP = 2 };
  * starts with a space, and with FIRST only at the start of the whole text. */
 enum { LT_PREPEND_LLAMA = 0, LT_PREPEND_ALWAYS = 1, LT_PREPEND_FIRST = 2 };
 /* Normalizers (tokenizer.json "normalizer"): Unicode forms, then lowercase. */
-enum { LT_NORM_NFC = 1, LT_NORM_NFKC = 2, LT_NORM_NFD = 4, LT_NORM_NFKD = 8, LT_NORM_LOWER = 16 };
+enum {
+    LT_NORM_NFC = 1, LT_NORM_NFKC = 2, LT_NORM_NFD = 4, LT_NORM_NFKD = 8, LT_NORM_LOWER = 16,
+    /* BertNormalizer: drop control characters and map whitespace to ' ' (first); put spaces
+     * around CJK ideographs; after NFD drop combining marks (StripAccents) */
+    LT_NORM_BERT_CLEAN = 32, LT_NORM_BERT_CJK = 64, LT_NORM_STRIP_ACCENTS = 128,
+};
 
 /* Allocates an empty vocab (ids -1, type NONE). */
 lt_vocab *lt_vocab_create(void);
