@@ -59,7 +59,7 @@ static int compare(const char *what, const lt_tokenizer *tok, const cJSON *strs,
 }
 
 /* Kinds lathe reads; the others must be refused with a clear error naming the model type. */
-static const char *const SUPPORTED[] = {"bpe_bytelevel", "bpe_metaspace", "roberta", "unigram", "wordpiece", NULL};
+static const char *const SUPPORTED[] = {"bpe_split", "bpe_bytelevel", "bpe_metaspace", "roberta", "unigram", "wordpiece", NULL};
 
 static bool supported(const char *kind) {
     for (int i = 0; SUPPORTED[i]; i++)

@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 
+import tokenizers
+
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,7 +141,21 @@ def roberta():
     return tok, {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
 
-KINDS = {"bpe_bytelevel": bpe_bytelevel, "bpe_metaspace": bpe_metaspace, "unigram": unigram,
+def bpe_split():
+    """Byte-level BPE after a Split regex no llama.cpp pre-tokenizer name has (numbers in pairs,
+    words with one leading space or apostrophe), ByteLevel without its own regex."""
+    tok = Tokenizer(models.BPE())
+    rx = tokenizers.Regex(r"\p{N}{1,2}|'?[^\s\p{L}\p{N}]?\p{L}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(rx, behavior="isolated"),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tr = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus(), tr)
+    return tok, {"eos_token": "<|endoftext|>"}
+
+
+KINDS = {"bpe_split": bpe_split, "bpe_bytelevel": bpe_bytelevel, "bpe_metaspace": bpe_metaspace, "unigram": unigram,
          "wordpiece": wordpiece, "roberta": roberta}
 
 
@@ -165,7 +181,6 @@ def main():
             json.dump(res, f, ensure_ascii=False)
             f.write("\n")
         return
-    import tokenizers
     exp = {"command": "tools/gen_tok_fixtures.py", "tokenizers": tokenizers.__version__, "strings": STRINGS,
            "kinds": {}}
     for kind, make in KINDS.items():

@@ -961,7 +961,12 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     t->v = v;
     int32_t n = v->n_tokens;
     if (v->type == LT_VOCAB_BPE) {
-        st = lt_pretok_create(&t->pre, v->pre, &t->ignore_merges, &t->clean_spaces, err);
+        if (v->n_pre_rx > 0) {
+            st = lt_pretok_create_rx(&t->pre, (const char *const *)v->pre_rx, v->n_pre_rx, false, err);
+            t->ignore_merges = v->ignore_merges;
+        } else {
+            st = lt_pretok_create(&t->pre, v->pre, &t->ignore_merges, &t->clean_spaces, err);
+        }
         if (st) {
             lt_tok_free(t);
             return st;

@@ -714,9 +714,10 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
         const char *list[7], *rx = find_split_regex(pret);
         int n_list = 0;
         char name[32];
-        const char *pre = collect_pre_rx(pret, list, &n_list) && n_list > 0
-                              ? lt_pretok_name_of(list, n_list, name, sizeof name) /* a list lathe knows */
-                              : NULL;
+        bool collected = collect_pre_rx(pret, list, &n_list) && n_list > 0;
+        const char *pre = collected ? lt_pretok_name_of(list, n_list, name, sizeof name) /* a list lathe knows */
+                                    : NULL;
+        bool known = pre != NULL;
         if (pre) rx = NULL;
         else pre = "gpt-2";
         if (rx) {
@@ -725,6 +726,17 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
             else if (!strcmp(rx, "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"))
                 pre = "gpt-2";
             else pre = "default";
+        }
+        /* a regex list no llama.cpp name has and the guesses above miss: kept as written (the
+         * name stays "default", for GGUF writers) */
+        if (collected && !known && !strcmp(pre, "default")) {
+            v->pre_rx = lt_calloc((size_t)n_list, sizeof *v->pre_rx);
+            if (!v->pre_rx) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+            for (int k = 0; k < n_list; k++) {
+                if (!(v->pre_rx[k] = lt_strdup(list[k]))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+                v->n_pre_rx = k + 1;
+            }
+            v->ignore_merges = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges"));
         }
         snprintf(v->pre, sizeof v->pre, "%s", pre);
     }

@@ -52,6 +52,7 @@ typedef struct lt_vocab {
     uint8_t prepend;       /* SPM space prefix (LT_PREPEND_*): llama.cpp's rule or a Metaspace scheme */
     char **pre_rx;         /* [n_pre_rx] pre-tokenizer regexes when no llama.cpp pre name fits */
     int32_t n_pre_rx;
+    bool ignore_merges;    /* with pre_rx: BPE model's ignore_merges (whole-word vocab hits skip merges) */
 } lt_vocab;
 
 /* Added-token flags (tokenizer.json added_tokens): whitespace next to the token is dropped. */
