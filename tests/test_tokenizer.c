@@ -439,7 +439,10 @@ static void validation(void) {
     /* unsupported vocab types and pre-tokenizers */
     v = tiny_vocab(good, 4);
     v->type = LT_VOCAB_NONE;
-    CHECK(lt_tok_create(&t, v, &err) == LT_EUNSUPPORTED && strstr(err.msg, "unknown type"));
+    CHECK(lt_tok_create(&t, v, &err) == LT_EUNSUPPORTED && strstr(err.msg, "unknown"));
+    v = tiny_vocab(good, 4); /* a GGUF bert vocab (llama.cpp's phantom-space WordPiece) */
+    v->type = LT_VOCAB_WPM;
+    CHECK(lt_tok_create(&t, v, &err) == LT_EUNSUPPORTED && strstr(err.msg, "WordPiece") && strstr(err.msg, "GGUF"));
     v = tiny_vocab(good, 4);
     v->type = LT_VOCAB_BPE;
     v->n_merges = 1;

@@ -948,10 +948,12 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
         lt_vocab_free(v);
         return st;
     }
-    if (v->type == LT_VOCAB_NONE) {
+    if (v->type == LT_VOCAB_NONE || ((v->type == LT_VOCAB_WPM || v->type == LT_VOCAB_UGM) && !v->hf_model)) {
+        const char *name = v->type == LT_VOCAB_WPM ? "WordPiece (BERT)" : v->type == LT_VOCAB_UGM ? "Unigram (T5)"
+                                                                                                 : "unknown";
         lt_vocab_free(v);
-        return lt_err_set(err, LT_EUNSUPPORTED, "a vocab of unknown type is not supported (only SentencePiece BPE, "
-                                                "byte-level BPE, Unigram and WordPiece)");
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s tokenizers are supported from a tokenizer.json only (a GGUF "
+                                                "vocab of this type is not)", name);
     }
     lt_tokenizer *t = lt_calloc(1, sizeof *t);
     if (!t) {

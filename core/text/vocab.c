@@ -496,6 +496,7 @@ static lt_status hf_fill_ugm(lt_vocab *v, const cJSON *root, const char *path, l
         if ((int64_t)id->valuedouble + 1 > nt) nt = (int64_t)id->valuedouble + 1;
     }
     v->type = LT_VOCAB_UGM;
+    v->hf_model = true;
     v->n_tokens = (int32_t)nt;
     v->tokens = lt_calloc((size_t)nt, sizeof *v->tokens);
     v->token_len = lt_calloc((size_t)nt, sizeof *v->token_len);
@@ -560,6 +561,7 @@ static lt_status hf_fill_wpm(lt_vocab *v, const cJSON *root, const char *path, l
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: a WordPiece model is supported with the BertPreTokenizer "
                                                 "only", path);
     v->type = LT_VOCAB_WPM;
+    v->hf_model = true;
     lt_free(v->scores);
     v->scores = NULL;
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");

@@ -48,6 +48,8 @@ typedef struct lt_vocab {
     /* What a Hugging Face tokenizer.json adds (0 / NULL from the other loaders): */
     uint8_t *token_flags;  /* [n_tokens] LT_TOKFLAG_* or NULL */
     uint32_t normalize;    /* LT_NORM_* applied to text outside special tokens, in this order */
+    bool hf_model;         /* Unigram / WordPiece read from tokenizer.json (Hugging Face's rules; GGUF's
+                              t5 / bert vocabs follow llama.cpp's and are not supported) */
     bool split_words;      /* Unigram: segment each '▁'-led word alone (Metaspace split) */
     uint8_t prepend;       /* SPM space prefix (LT_PREPEND_*): llama.cpp's rule or a Metaspace scheme */
     char **pre_rx;         /* [n_pre_rx] pre-tokenizer regexes when no llama.cpp pre name fits */
