@@ -108,6 +108,16 @@ static void test_basics(void) {
     /* a different seed gives a different story (temp 0.8 on a 512-token vocab) */
     CHECK(exec_ok(s, "reset", &sink) && exec_ok(s, "set seed 99", &sink) && exec_ok(s, "chat Once upon a time", &sink));
     CHECK(lt_session_last(s)->digest != d1);
+    /* parse-special: "</s>" in generate's text is the EOS token (on, the default) or four bytes of text */
+    CHECK(exec_ok(s, "set temp 0", &sink) && exec_ok(s, "generate -n 8 Lily went home</s>", &sink));
+    uint64_t d_on = lt_session_last(s)->digest;
+    c.text[0] = 0, c.n = 0;
+    CHECK(exec_ok(s, "set parse-special off", &sink) && exec_ok(s, "set", &sink) && strstr(c.text, "parse-special off"));
+    CHECK(exec_ok(s, "generate -n 8 Lily went home</s>", &sink) && lt_session_last(s)->digest != d_on);
+    CHECK(exec_ok(s, "set parse-special on", &sink) && exec_ok(s, "generate -n 8 Lily went home</s>", &sink) &&
+          lt_session_last(s)->digest == d_on);
+    CHECK(lt_session_exec(s, "set parse-special maybe", &sink, &err) != LT_OK && strstr(err.msg, "parse-special"));
+    CHECK(exec_ok(s, "set temp 0.8", &sink));
     /* bench: greedy decode, deterministic digest, rates in the metrics */
     CHECK(exec_ok(s, "bench -p 32 -n 16", &sink));
     uint64_t b1 = lt_session_last(s)->digest;

@@ -438,8 +438,11 @@ static void validation(void) {
     CHECK(lt_tok_create(&t, v, &err) == LT_EFORMAT && t == NULL); /* takes ownership even on error */
     /* unsupported vocab types and pre-tokenizers */
     v = tiny_vocab(good, 4);
+    v->type = LT_VOCAB_NONE;
+    CHECK(lt_tok_create(&t, v, &err) == LT_EUNSUPPORTED && strstr(err.msg, "unknown"));
+    v = tiny_vocab(good, 4); /* a GGUF bert vocab (llama.cpp's phantom-space WordPiece) */
     v->type = LT_VOCAB_WPM;
-    CHECK(lt_tok_create(&t, v, &err) == LT_EUNSUPPORTED && strstr(err.msg, "WordPiece"));
+    CHECK(lt_tok_create(&t, v, &err) == LT_EUNSUPPORTED && strstr(err.msg, "WordPiece") && strstr(err.msg, "GGUF"));
     v = tiny_vocab(good, 4);
     v->type = LT_VOCAB_BPE;
     v->n_merges = 1;
@@ -589,8 +592,18 @@ static void hf(void) {
     }
     /* errors */
     snprintf(q, sizeof q, "%s/bad.json", dir);
-    write_file(q, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
-    CHECK(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "WordPiece"));
+    write_file(q, "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {}}}");
+    CHECK(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "WordLevel"));
+    write_file(q, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": "
+                  "{\"type\": \"Whitespace\"}}");
+    CHECKF(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "BertPreTokenizer"), "%s", err.msg);
+    /* a normalizer or post-processor lathe does not apply is an error naming it, never ignored */
+    write_file(q, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": "
+                  "[\"a b\"]}, \"normalizer\": {\"type\": \"Precompiled\"}}");
+    CHECKF(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "Precompiled"), "%s", err.msg);
+    write_file(q, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": "
+                  "[\"a b\"]}, \"post_processor\": {\"type\": \"Mystery\"}}");
+    CHECKF(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "Mystery"), "%s", err.msg);
     write_file(q, "{not json");
     CHECK(lt_vocab_from_hf(&v, q, &err) == LT_EFORMAT);
     CHECK(lt_vocab_from_hf(&v, "/nonexistent/tokenizer.json", &err) == LT_EIO);

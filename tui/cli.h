@@ -21,6 +21,7 @@ int lt_cli_detect(int argc, char **argv);       /* tui/cli_detect.c */
 int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli_detect.c */
 int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eval.c */
 int lt_cli_chat(int argc, char **argv);         /* `lathe chat`, tui/cli_chat.c */
+int lt_cli_tokenize(int argc, char **argv);     /* `lathe tokenize`, tui/cli_tokenize.c */
 
 /* The --tokenizer option's help: what every front end accepts (lt_modelsrc_open's rule). */
 #define LT_CLI_TOKENIZER_HELP                                                                                  \

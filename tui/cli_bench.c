@@ -137,11 +137,10 @@ static int bench_spec(int argc, char **argv) {
             if (i) strcat(buf, " ");
             strcat(buf, text);
         }
-        int64_t cap = (int64_t)strlen(buf) + 8;
-        ids = lt_malloc((size_t)cap * sizeof(int32_t));
-        int64_t n = ids ? lt_tok_encode(tok, buf, strlen(buf), true, false, ids, cap) : -1;
-        if (n <= 0 || n > cap) {
-            fprintf(stderr, "lathe: cannot tokenize the prompt\n");
+        int64_t n = 0;
+        lt_err terr = {0};
+        if (lt_tok_encode_all(tok, buf, strlen(buf), true, false, 0, &ids, &n, &terr) != LT_OK || n <= 0) {
+            fprintf(stderr, "lathe bench: cannot tokenize the prompt%s%s\n", terr.msg[0] ? ": " : "", terr.msg);
             goto done;
         }
         np = (int)n;

@@ -32,7 +32,7 @@ static bool on_spec_token(void *ud, int32_t id, const char *text, size_t len, bo
 int lt_cli_generate(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *prompt = NULL, *device = NULL;
     int n = 256, threads = 0, ctx = 0, kv_blocks = 0;
-    bool ignore_eos = false, tint = false;
+    bool ignore_eos = false, tint = false, no_parse_special = false;
     const char *spec = NULL;
     lt_spec_params so = {0}; /* the speculative options (the table `spec` uses) */
     lt_sampler_params sp = lt_sampler_defaults();
@@ -60,6 +60,8 @@ int lt_cli_generate(int argc, char **argv) {
         {"--ignore-eos", NULL, LT_OPT_FLAG, &ignore_eos, "keep generating past end-of-text"},
         {"--spec", NULL, LT_OPT_STR, &spec, "speculative decoding: off, ngram, draft:MODEL, triforce[:MODEL]"},
         {"--tint-drafts", NULL, LT_OPT_FLAG, &tint, "print accepted draft tokens in green"},
+        {"--no-parse-special", NULL, LT_OPT_FLAG, &no_parse_special,
+         "special-token text in the prompt (<|im_start|>) stays plain text"},
     };
     opts[3] = lt_cli_setting_opt("max-tokens", "--n-predict", "-n", LT_OPT_INT, &n,
                                  "tokens to generate (default 256; -1 = until end of text)");
@@ -123,11 +125,10 @@ int lt_cli_generate(int argc, char **argv) {
         }
     }
     size_t plen = strlen(prompt);
-    int64_t cap = (int64_t)plen + 8;
-    ids = lt_malloc((size_t)cap * sizeof(int32_t));
-    int64_t np = ids ? lt_tok_encode(tok, prompt, plen, true, false, ids, cap) : -1;
-    if (np < 0 || np > cap) {
-        fprintf(stderr, "lathe: cannot tokenize the prompt\n");
+    int64_t np = 0;
+    /* one free slot: an empty prompt still gets BOS below */
+    if (lt_tok_encode_all(tok, prompt, plen, true, !no_parse_special, 0, &ids, &np, &err) != LT_OK) {
+        fprintf(stderr, "lathe generate: cannot tokenize the prompt: %s\n", err.msg);
         goto done;
     }
     if (np == 0) { /* no BOS in this vocab and an empty prompt: start from BOS anyway */

@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  chat       chat with a model, line by line lathe chat -m MODEL [--system TEXT] [--temp T]\n"
             "  generate   stream text from a model        lathe generate -m MODEL -p TEXT [-n N]\n"
+            "  tokenize   a text's token ids and pieces   lathe tokenize -m MODEL -p TEXT [--json] [--no-bos]\n"
             "  bench      measure prefill/decode speed    lathe bench -m MODEL | --synthetic llama-1b [--json]\n"
             "  convert    write a model as GGUF           lathe convert IN OUT.gguf [--type q8_0]\n"
             "  quantize   llama-quantize's mixes          lathe quantize IN OUT.gguf Q4_K_M\n"
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return lt_cli_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return lt_cli_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return lt_cli_detect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return lt_cli_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return lt_cli_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return lt_cli_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "replay")) return lt_cli_replay(argc - 1, argv + 1);

@@ -34,6 +34,7 @@ static const key_def k_keys[] = {
     {"device", K_DEVICE, 0, 0, F(device)},
     {"threads", K_INT, 0, 1024, F(threads)},
     {"tint", K_ONOFF, 0, 0, F(tint)},
+    {"parse-special", K_ONOFF, 0, 0, F(parse_special)},
 };
 #undef F
 #define N_KEYS (int)(sizeof k_keys / sizeof k_keys[0])
@@ -53,12 +54,13 @@ lt_settings lt_settings_defaults(const char *device, int threads) {
     snprintf(s.device, sizeof s.device, "%s", device ? device : "auto");
     s.threads = threads;
     s.tint = true;
+    s.parse_special = true;
     return s;
 }
 
 const char *lt_settings_keys(void) {
     return "temp, top-k, top-p, min-p, repeat-penalty, repeat-last-n, seed, max-tokens, stop, system, ctx, device, "
-           "threads, tint";
+           "threads, tint, parse-special";
 }
 
 static const key_def *find_key(const char *k) {
@@ -176,8 +178,8 @@ void lt_settings_format(const lt_settings *t, char *buf, size_t cap) {
     }
     snprintf(buf, cap,
              "temp %g  top-k %d  top-p %g  min-p %g  repeat-penalty %g  repeat-last-n %d  seed %llu  max-tokens %d  "
-             "stop %s  ctx %d  device %s  threads %d  tint %s\nsystem %s",
+             "stop %s  ctx %d  device %s  threads %d  tint %s  parse-special %s\nsystem %s",
              t->temp, t->top_k, t->top_p, t->min_p, t->repeat_penalty, t->repeat_last_n, (unsigned long long)t->seed,
              t->max_tokens, stops, t->ctx, t->device, t->threads, t->tint ? "on" : "off",
-             t->system[0] ? t->system : "off");
+             t->parse_special ? "on" : "off", t->system[0] ? t->system : "off");
 }

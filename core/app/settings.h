@@ -33,6 +33,7 @@ typedef struct lt_settings {
     char device[16];
     int threads;
     bool tint; /* accepted draft tokens as LT_TEXT_MODEL_DRAFT (to sinks that ask); default on */
+    bool parse_special; /* special-token text in prompts becomes that token (as llama.cpp); default on */
 } lt_settings;
 
 /* The defaults: the sampler's defaults, seed 0, 256 tokens, device (NULL = "auto"), threads. */

@@ -129,7 +129,8 @@ static lt_status cmd_chat(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     const char *text = a->rest;
     int32_t *ids;
     int n;
-    LT_TRY(lt_conv_encode(c, lt_session_settings(s)->system, text, lt_conv_chat_fresh(c), true, &ids, &n, err));
+    LT_TRY(lt_conv_encode(c, lt_session_settings(s)->system, text, lt_conv_chat_fresh(c), true,
+                          lt_session_settings(s)->parse_special, &ids, &n, err));
     lt_sink_printf(sink, LT_TEXT_USER, "%s\n", text);
     lt_status r = run(s, c, lt_conv_chat_seq(c), ids, n, true, lt_session_settings(s)->max_tokens, sink, err);
     lt_free(ids);
@@ -156,7 +157,7 @@ static lt_status cmd_generate(lt_session *s, const lt_args *a, lt_sink *sink, lt
     int32_t *ids = NULL;
     int n = 0, seq = -1;
     lt_kv_cache *kv = lt_conv_kv(c);
-    lt_status r = lt_conv_encode(c, NULL, text, true, false, &ids, &n, err);
+    lt_status r = lt_conv_encode(c, NULL, text, true, false, lt_session_settings(s)->parse_special, &ids, &n, err);
     if (r == LT_OK) r = lt_kv_seq_new(kv, &seq, err);
     if (r == LT_OK) {
         lt_sink_printf(sink, LT_TEXT_USER, "%s\n", text);

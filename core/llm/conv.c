@@ -101,7 +101,8 @@ bool lt_conv_chat_fresh(const lt_conv *c) {
     return first;
 }
 
-lt_status lt_conv_encode(const lt_conv *c, const char *system, const char *text, bool first, bool chat, int32_t **ids,
+lt_status lt_conv_encode(const lt_conv *c, const char *system, const char *text, bool first, bool chat,
+                         bool parse_special, int32_t **ids,
                          int *n, lt_err *err) {
     char *rendered = NULL;
     const char *t = text;
@@ -123,15 +124,14 @@ lt_status lt_conv_encode(const lt_conv *c, const char *system, const char *text,
         snprintf(rendered, need, "%s\n\n%s", system, text);
         t = rendered;
     }
-    size_t len = strlen(t);
-    int64_t cap = (int64_t)len + 8;
-    *ids = lt_malloc((size_t)(cap + 1) * sizeof(int32_t));
-    int64_t k = *ids ? lt_tok_encode(c->tok, t, len, first, templ, *ids + 1, cap) : -1;
+    int64_t k = 0;
+    lt_status st = lt_tok_encode_all(c->tok, t, strlen(t), first, templ || parse_special, 1, ids, &k, err);
     lt_free(rendered);
-    if (k < 0 || k > cap) {
+    if (st != LT_OK) return lt_err_prefix(err, "cannot tokenize the prompt");
+    if (k > INT32_MAX - 1) {
         lt_free(*ids);
         *ids = NULL;
-        return lt_err_set(err, LT_EINVAL, "cannot tokenize the prompt");
+        return lt_err_set(err, LT_ERANGE, "the prompt has too many tokens");
     }
     *n = (int)k;
     return LT_OK;

@@ -50,8 +50,10 @@ bool lt_conv_chat_fresh(const lt_conv *c);
  * BOS when first). A system prompt (NULL or "" = none) goes first when chat and first are
  * set: as the template's system message, or as a paragraph of plain text before the user's
  * for a model without a template. *ids has one free slot before the n tokens (ids[0]), for a
- * pending token; lt_free it. */
-lt_status lt_conv_encode(const lt_conv *c, const char *system, const char *text, bool first, bool chat, int32_t **ids,
+ * pending token; lt_free it. parse_special: special-token text in the text (<|im_start|>) becomes
+ * that token (always so for text rendered through a template). */
+lt_status lt_conv_encode(const lt_conv *c, const char *system, const char *text, bool first, bool chat,
+                         bool parse_special, int32_t **ids,
                          int *n, lt_err *err);
 
 /* What a run produced. */

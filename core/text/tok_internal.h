@@ -58,6 +58,21 @@ static inline size_t lt_utf8_len(unsigned char c) {
     return lookup[c >> 4];
 }
 
+/* tokenizer.c: the id of the token with text s[0..n), or -1. */
+int32_t lt_tok_find(const struct lt_tokenizer *t, const char *s, size_t n);
+/* tok_ugm.c: Unigram on one fragment s[0..n) ('▁' already in place of spaces): the segmentation
+ * with the highest sum of scores (Viterbi, as Hugging Face's Unigram; per '▁'-led word when the
+ * vocab splits words); characters no token covers become unk (runs fused into one) or byte
+ * tokens with byte fallback. Appends ids to *ids (lt_realloc'd; *n used, *cap capacity).
+ * False when out of memory. */
+bool lt_ugm_encode(const struct lt_tokenizer *t, const char *s, size_t n, int32_t **ids, int64_t *n_ids,
+                   int64_t *cap);
+
+/* tok_wpm.c: WordPiece on one normalized fragment s[0..n) (BertPreTokenizer, then greedy
+ * longest match with "##" continuations); appends ids as lt_ugm_encode. */
+bool lt_wpm_encode(const struct lt_tokenizer *t, const char *s, size_t n, int32_t **ids, int64_t *n_ids,
+                   int64_t *cap);
+
 /* tokenizer.c (for tests): turns the SPM per-word shortcut off, or back on where the vocab
  * allows it. */
 void lt_tok_set_spm_seg(struct lt_tokenizer *t, bool on);

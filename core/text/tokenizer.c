@@ -19,6 +19,8 @@
 
 #include "core/base/alloc.h"
 #include "tok_internal.h"
+#include "unicode_data.h"
+#include "unicode_norm.h"
 
 enum { ATTR_NORMAL = 1, ATTR_UNKNOWN = 2, ATTR_CONTROL = 4, ATTR_USER = 8, ATTR_UNUSED = 16, ATTR_BYTE = 32 };
 
@@ -53,7 +55,9 @@ static inline uint64_t hash_bytes(const char *s, size_t n) {
     return h ^ (h >> 29);
 }
 
-static int32_t tok_find(const lt_tokenizer *t, const char *s, size_t n) {
+
+
+int32_t lt_tok_find(const lt_tokenizer *t, const char *s, size_t n) {
     size_t m = t->tcap - 1, i = hash_bytes(s, n) & m;
     for (;;) {
         int32_t id = t->tmap[i];
@@ -227,7 +231,7 @@ static void spm_try_bigram(const lt_tokenizer *t, session *ss, int32_t left, int
     if (left < 0 || right < 0) return;
     const char *s = ss->s[left].text;
     size_t n = (size_t)(ss->s[left].n + ss->s[right].n);
-    int32_t id = tok_find(t, s, n);
+    int32_t id = lt_tok_find(t, s, n);
     if (id < 0) return;
     bigram b = {bg_key(t->v->scores ? t->v->scores[id] : 0.0f, left), right, (int32_t)n};
     q_push(ss, b);
@@ -290,7 +294,7 @@ static void spm_tokenize_run(const lt_tokenizer *t, session *ss, const char *tex
     merge_syms(t, ss, spm_try_bigram);
     for (int32_t i = ss->ns ? 0 : -1; i != -1; i = ss->s[i].next) {
         const sym *y = &ss->s[i];
-        int32_t id = tok_find(t, y->text, (size_t)y->n);
+        int32_t id = lt_tok_find(t, y->text, (size_t)y->n);
         if (id >= 0) ivec_push(out, id);
         else
             for (int32_t j = 0; j < y->n; j++) spm_byte_out(t, (unsigned char)y->text[j], out);
@@ -318,8 +322,8 @@ static void bpe_try_bigram(const lt_tokenizer *t, session *ss, int32_t left, int
 
 /* BPE on one byte-encoded word. */
 static void bpe_word(const lt_tokenizer *t, session *ss, const char *w, size_t n, ivec *out) {
-    if (t->ignore_merges && tok_find(t, w, n) >= 0) {
-        ivec_push(out, tok_find(t, w, n));
+    if (t->ignore_merges && lt_tok_find(t, w, n) >= 0) {
+        ivec_push(out, lt_tok_find(t, w, n));
         return;
     }
     make_syms(ss, w, n);
@@ -327,13 +331,13 @@ static void bpe_word(const lt_tokenizer *t, session *ss, const char *w, size_t n
     for (int32_t i = ss->ns ? 0 : -1; i != -1; i = ss->s[i].next) {
         const sym *y = &ss->s[i];
         if (y->n == 0) continue;
-        int32_t id = tok_find(t, y->text, (size_t)y->n);
+        int32_t id = lt_tok_find(t, y->text, (size_t)y->n);
         if (id >= 0) {
             ivec_push(out, id);
             continue;
         }
         for (int32_t j = 0; j < y->n; j++) {
-            int32_t bid = tok_find(t, y->text + j, 1);
+            int32_t bid = lt_tok_find(t, y->text + j, 1);
             if (bid >= 0) ivec_push(out, bid);
         }
     }
@@ -501,20 +505,72 @@ done:
     *out = a;
 }
 
+/* Added tokens with lstrip / rstrip (tokenizer.json): the whitespace of the raw text before /
+ * after them is dropped (llama.cpp's LSTRIP / RSTRIP attributes). */
+static void strip_around(const lt_tokenizer *t, const char *text, fvec *f) {
+    const unsigned char *u = (const unsigned char *)text;
+    for (int64_t i = 0; i < f->n; i++) {
+        int32_t id = f->v[i].id;
+        if (id < 0) continue;
+        uint8_t fl = t->v->token_flags[id];
+        if ((fl & LT_TOKFLAG_LSTRIP) && i > 0 && f->v[i - 1].id < 0) {
+            frag *p = &f->v[i - 1];
+            while (p->len > 0) {
+                size_t s = p->off + p->len - 1;
+                while (s > p->off && (u[s] & 0xC0) == 0x80) s--;
+                size_t k = s;
+                if (!lt_ucd_is_space(lt_utf8_decode(u, p->off + p->len, &k))) break;
+                p->len = s - p->off;
+            }
+        }
+        if ((fl & LT_TOKFLAG_RSTRIP) && i + 1 < f->n && f->v[i + 1].id < 0) {
+            frag *p = &f->v[i + 1];
+            while (p->len > 0) {
+                size_t k = p->off;
+                if (!lt_ucd_is_space(lt_utf8_decode(u, p->off + p->len, &k))) break;
+                p->len -= k - p->off;
+                p->off = k;
+            }
+        }
+    }
+    int64_t k = 0; /* drop emptied fragments */
+    for (int64_t i = 0; i < f->n; i++)
+        if (f->v[i].id >= 0 || f->v[i].len > 0) f->v[k++] = f->v[i];
+    f->n = k;
+}
+
+/* s[0..n) after the vocab's normalizers (tokenizer.json), into nb. False when out of memory. */
+static bool normalize_text(uint32_t flags, const char *s, size_t n, sbuf *nb) {
+    uint32_t *cps = lt_malloc((n + 1) * sizeof *cps), *o = NULL;
+    size_t nc = 0, ocap = 0, on = 0;
+    if (!cps) return false;
+    for (size_t i = 0; i < n;) cps[nc++] = lt_utf8_decode((const unsigned char *)s, n, &i);
+    bool ok = lt_unorm(flags, cps, nc, &o, &ocap, &on);
+    nb->n = 0;
+    sb_add(nb, "", 0);
+    for (size_t i = 0; ok && i < on; i++) {
+        char u[4];
+        sb_add(nb, u, (size_t)lt_utf8_encode(o[i], u));
+    }
+    lt_free(cps);
+    lt_free(o);
+    return ok && !nb->oom;
+}
+
 /* ---- encode ------------------------------------------------------------------------------ */
 
-int64_t lt_tok_encode(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
-                      int32_t *out, int64_t cap) {
-    if (!t || (!text && len)) return -1;
+static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
+                       ivec *resp) {
     const lt_vocab *v = t->v;
-    ivec res = {0};
+    ivec res = *resp;
     fvec frags = {0};
     session ss = {0};
-    sbuf tb = {0};
+    sbuf tb = {0}, nb = {0};
     if (len) partition(t, text, len, parse_special, &frags);
     if (frags.oom) goto fail;
+    if (v->token_flags) strip_around(t, text, &frags);
     if (add_special && v->add_bos && v->bos_id >= 0) ivec_push(&res, v->bos_id);
-    if (v->type == LT_VOCAB_SPM) {
+    if (v->type == LT_VOCAB_SPM || v->type == LT_VOCAB_UGM) {
         bool prev_special = true;
         for (int64_t i = 0; i < frags.n; i++) {
             const frag *f = &frags.v[i];
@@ -524,46 +580,103 @@ int64_t lt_tok_encode(const lt_tokenizer *t, const char *text, size_t len, bool 
                 continue;
             }
             tb.n = 0;
-            if (v->add_space_prefix && prev_special) sb_add(&tb, "\xE2\x96\x81", 3);
             const char *s = text + f->off;
+            size_t fl = f->len;
+            if (v->normalize) {
+                if (!normalize_text(v->normalize, s, fl, &nb)) goto fail;
+                s = nb.p, fl = nb.n;
+            }
+            if (!fl) continue;
+            bool prefix = v->prepend == LT_PREPEND_LLAMA ? prev_special
+                          : v->prepend == LT_PREPEND_ALWAYS ? s[0] != ' '
+                                                             : f->off == 0 && s[0] != ' ';
+            if (v->add_space_prefix && prefix) sb_add(&tb, "\xE2\x96\x81", 3);
             size_t a = 0;
-            for (size_t k = 0; k < f->len; k++)
+            for (size_t k = 0; k < fl; k++)
                 if (s[k] == ' ') {
                     sb_add(&tb, s + a, k - a);
                     sb_add(&tb, "\xE2\x96\x81", 3);
                     a = k + 1;
                 }
-            sb_add(&tb, s + a, f->len - a);
+            sb_add(&tb, s + a, fl - a);
             if (tb.oom) goto fail;
-            spm_tokenize(t, &ss, tb.p, tb.n, &res);
+            if (v->type == LT_VOCAB_UGM) {
+                if (!lt_ugm_encode(t, tb.p, tb.n, &res.v, &res.n, &res.cap)) goto fail;
+            } else {
+                spm_tokenize(t, &ss, tb.p, tb.n, &res);
+            }
             prev_special = false;
         }
     } else {
         for (int64_t i = 0; i < frags.n; i++) {
             const frag *f = &frags.v[i];
-            if (f->id >= 0) ivec_push(&res, f->id);
-            else bpe_tokenize(t, &ss, text + f->off, f->len, &res);
+            if (f->id >= 0) {
+                ivec_push(&res, f->id);
+                continue;
+            }
+            const char *s = text + f->off;
+            size_t fl = f->len;
+            if (v->normalize) {
+                if (!normalize_text(v->normalize, s, fl, &nb)) goto fail;
+                s = nb.p, fl = nb.n;
+            }
+            if (v->type == LT_VOCAB_BPE) bpe_tokenize(t, &ss, s, fl, &res);
+            else if (!lt_wpm_encode(t, s, fl, &res.v, &res.n, &res.cap)) goto fail;
         }
     }
     if (add_special && v->add_eos && v->eos_id >= 0) ivec_push(&res, v->eos_id);
     if (res.oom || ss.oom) goto fail;
+    *resp = res;
+    lt_free(frags.v);
+    lt_free(ss.s);
+    lt_free(ss.q);
+    lt_free(ss.key.p);
+    lt_free(tb.p);
+    lt_free(nb.p);
+    return true;
+fail:
+    *resp = res;
+    lt_free(frags.v);
+    lt_free(ss.s);
+    lt_free(ss.q);
+    lt_free(ss.key.p);
+    lt_free(tb.p);
+    lt_free(nb.p);
+    return false;
+}
+
+int64_t lt_tok_encode(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
+                      int32_t *out, int64_t cap) {
+    if (!t || (!text && len)) return -1;
+    ivec res = {0};
+    if (!encode_vec(t, text, len, add_special, parse_special, &res)) {
+        lt_free(res.v);
+        return -1;
+    }
     int64_t n = res.n;
     if (out && cap > 0 && n > 0) memcpy(out, res.v, (size_t)(n < cap ? n : cap) * sizeof *out);
     lt_free(res.v);
-    lt_free(frags.v);
-    lt_free(ss.s);
-    lt_free(ss.q);
-    lt_free(ss.key.p);
-    lt_free(tb.p);
     return n;
-fail:
-    lt_free(res.v);
-    lt_free(frags.v);
-    lt_free(ss.s);
-    lt_free(ss.q);
-    lt_free(ss.key.p);
-    lt_free(tb.p);
-    return -1;
+}
+
+lt_status lt_tok_encode_all(const lt_tokenizer *t, const char *text, size_t len, bool add_special,
+                            bool parse_special, int64_t front, int32_t **ids, int64_t *n, lt_err *err) {
+    *ids = NULL;
+    *n = 0;
+    if (!t || (!text && len) || front < 0) return lt_err_set(err, LT_EINVAL, "lt_tok_encode_all: bad arguments");
+    ivec res = {0};
+    for (int64_t k = 0; k < front; k++) ivec_push(&res, -1);
+    if (res.oom || !encode_vec(t, text, len, add_special, parse_special, &res)) {
+        lt_free(res.v);
+        return lt_err_set(err, LT_ENOMEM, "out of memory tokenizing %zu bytes of text", len);
+    }
+    if (!res.v) { /* nothing at all: still hand back a buffer */
+        res.v = lt_malloc(sizeof *res.v);
+        if (!res.v) return lt_err_set(err, LT_ENOMEM, "out of memory tokenizing the text");
+    }
+    *ids = res.v;
+    *n = res.n - front;
+    return LT_OK;
 }
 
 /* ---- pieces and decoding ------------------------------------------------------------------- */
@@ -592,7 +705,10 @@ static bool make_piece(const lt_tokenizer *t, int32_t id, sbuf *o, const uint32_
     if (a & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER)) {
         sb_add(o, s, n);
     } else if (a & ATTR_NORMAL) {
-        if (v->type == LT_VOCAB_SPM) {
+        if (v->type == LT_VOCAB_WPM) { /* "##ing" -> "ing"; a word start keeps its text */
+            size_t sk = n >= 2 && s[0] == '#' && s[1] == '#' ? 2 : 0;
+            sb_add(o, s + sk, n - sk);
+        } else if (v->type != LT_VOCAB_BPE) {
             size_t st = 0;
             for (size_t k = 0; k + 3 <= n; k++)
                 if ((unsigned char)s[k] == 0xE2 && (unsigned char)s[k + 1] == 0x96 && (unsigned char)s[k + 2] == 0x81) {
@@ -770,7 +886,7 @@ size_t lt_tok_stream_feed(const lt_tokenizer *t, lt_tok_stream *s, int32_t id, c
     const char *p = t->piece[id];
     size_t n = t->piece_len[id];
     if (t->attr[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) n = 0;
-    if (t->v->type == LT_VOCAB_SPM && t->v->add_space_prefix && s->prev_id >= 0 && s->prev_id == t->v->bos_id &&
+    if (t->v->type != LT_VOCAB_BPE && t->v->add_space_prefix && s->prev_id >= 0 && s->prev_id == t->v->bos_id &&
         n && p[0] == ' ')
         p++, n--;
     s->prev_id = id;
@@ -832,12 +948,12 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
         lt_vocab_free(v);
         return st;
     }
-    if (v->type != LT_VOCAB_SPM && v->type != LT_VOCAB_BPE) {
+    if (v->type == LT_VOCAB_NONE || ((v->type == LT_VOCAB_WPM || v->type == LT_VOCAB_UGM) && !v->hf_model)) {
         const char *name = v->type == LT_VOCAB_WPM ? "WordPiece (BERT)" : v->type == LT_VOCAB_UGM ? "Unigram (T5)"
                                                                                                  : "unknown";
         lt_vocab_free(v);
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s tokenizers are not supported (only SentencePiece BPE and "
-                                                "byte-level BPE)", name);
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s tokenizers are supported from a tokenizer.json only (a GGUF "
+                                                "vocab of this type is not)", name);
     }
     lt_tokenizer *t = lt_calloc(1, sizeof *t);
     if (!t) {
@@ -847,7 +963,12 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     t->v = v;
     int32_t n = v->n_tokens;
     if (v->type == LT_VOCAB_BPE) {
-        st = lt_pretok_create(&t->pre, v->pre, &t->ignore_merges, &t->clean_spaces, err);
+        if (v->n_pre_rx > 0) {
+            st = lt_pretok_create_rx(&t->pre, (const char *const *)v->pre_rx, v->n_pre_rx, false, err);
+            t->ignore_merges = v->ignore_merges;
+        } else {
+            st = lt_pretok_create(&t->pre, v->pre, &t->ignore_merges, &t->clean_spaces, err);
+        }
         if (st) {
             lt_tok_free(t);
             return st;
@@ -909,20 +1030,20 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     }
     /* end-of-generation and FIM tokens by text (llama.cpp's workaround), forced to CONTROL */
     for (int k = 0; EOG_TEXTS[k]; k++) {
-        int32_t id = tok_find(t, EOG_TEXTS[k], strlen(EOG_TEXTS[k]));
+        int32_t id = lt_tok_find(t, EOG_TEXTS[k], strlen(EOG_TEXTS[k]));
         if (id >= 0) {
             t->eog[id] = true;
             t->attr[id] |= ATTR_CONTROL;
         }
     }
     for (int k = 0; FIM_TEXTS[k]; k++) {
-        int32_t id = tok_find(t, FIM_TEXTS[k], strlen(FIM_TEXTS[k]));
+        int32_t id = lt_tok_find(t, FIM_TEXTS[k], strlen(FIM_TEXTS[k]));
         if (id >= 0) t->attr[id] |= ATTR_CONTROL;
     }
     {
         static const char *const always_user[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", NULL};
         for (int k = 0; always_user[k]; k++) {
-            int32_t id = tok_find(t, always_user[k], strlen(always_user[k]));
+            int32_t id = lt_tok_find(t, always_user[k], strlen(always_user[k]));
             if (id >= 0) t->attr[id] = ATTR_USER;
         }
     }
@@ -958,10 +1079,10 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     for (int c = 0; c < 256; c++) {
         char b[8];
         snprintf(b, sizeof b, "<0x%02X>", c);
-        t->spm_byte[c] = tok_find(t, b, 6);
+        t->spm_byte[c] = lt_tok_find(t, b, 6);
         if (t->spm_byte[c] < 0) {
             char one = (char)c;
-            t->spm_byte[c] = tok_find(t, &one, 1);
+            t->spm_byte[c] = lt_tok_find(t, &one, 1);
         }
     }
     uint32_t dec[0x144];

@@ -38,6 +38,11 @@ bool lt_tok_is_eog(const lt_tokenizer *t, int32_t id);
 int64_t lt_tok_encode(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
                       int32_t *out, int64_t cap);
 
+/* The same into a buffer of the right size: *ids (lt_free it) holds `front` free slots, then
+ * the *n ids. Errors only for bad arguments or out of memory. */
+lt_status lt_tok_encode_all(const lt_tokenizer *t, const char *text, size_t len, bool add_special,
+                            bool parse_special, int64_t front, int32_t **ids, int64_t *n, lt_err *err);
+
 /* The bytes a token stands for (byte tokens -> that byte, '▁'/'Ġ' forms -> spaces, control
  * tokens -> "" unless special is true). Writes up to cap bytes; returns the full length. */
 size_t lt_tok_piece(const lt_tokenizer *t, int32_t id, bool special, char *buf, size_t cap);

@@ -3,7 +3,7 @@
  * llama2.c tokenizer .bin: int32 max_token_length, then per token float score, int32 len,
  * len bytes. Loaded as an SPM vocab (unk 0, bos 1, eos 2, byte tokens <0xXX>); spaces in
  * token texts are stored as '▁' so the SPM tokenizer can treat both exports alike.
- * tokenizer.json: model.type "BPE" only (WordPiece / Unigram are reported as unsupported).
+ * tokenizer.json: model.type "BPE" and "Unigram" (WordPiece is reported as unsupported).
  * Leaves out: GGUF (core/gguf.c), tokenization itself (core/tokenizer.c).
  */
 #include "vocab.h"
@@ -38,6 +38,9 @@ void lt_vocab_free(lt_vocab *v) {
     lt_free(v->token_types);
     lt_free(v->merges);
     lt_free(v->chat_template);
+    lt_free(v->token_flags);
+    for (int32_t i = 0; i < v->n_pre_rx; i++) lt_free(v->pre_rx[i]);
+    lt_free(v->pre_rx);
     lt_free(v);
 }
 
@@ -336,17 +339,250 @@ static int32_t smap_get(const smap *m, const char *k) {
     return -1;
 }
 
+static int32_t find_token(const lt_vocab *v, const char *s) {
+    for (int32_t i = 0; i < v->n_tokens; i++)
+        if (!strcmp(v->tokens[i], s)) return i;
+    return -1;
+}
+
+/* The post-processor: the special tokens it puts before and after the text become BOS / EOS
+ * (added unless tokenizer_config.json's add_bos_token / add_eos_token say otherwise).
+ * TemplateProcessing's single template, RobertaProcessing / BertProcessing (cls $A sep),
+ * ByteLevel (nothing to add), and a Sequence of them. */
+static lt_status hf_post(lt_vocab *v, const cJSON *pp, const char *path, lt_err *err) {
+    if (!pp || cJSON_IsNull(pp)) return LT_OK;
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(pp, "type");
+    const char *type = cJSON_IsString(ty) ? ty->valuestring : "";
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(pp, "processors");
+        for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next) LT_TRY(hf_post(v, c, path, err));
+        return LT_OK;
+    }
+    if (!strcmp(type, "ByteLevel")) return LT_OK;
+    if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
+        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(pp, "cls"), *sep = cJSON_GetObjectItemCaseSensitive(pp, "sep");
+        const cJSON *ci = cJSON_GetArrayItem(cls, 1), *si = cJSON_GetArrayItem(sep, 1);
+        if (!cJSON_IsNumber(ci) || !cJSON_IsNumber(si) || ci->valuedouble < 0 || ci->valuedouble >= v->n_tokens ||
+            si->valuedouble < 0 || si->valuedouble >= v->n_tokens)
+            return lt_err_set(err, LT_EFORMAT, "%s: post_processor %s: cls/sep are not [token, id] of the vocab", path,
+                              type);
+        v->bos_id = (int32_t)ci->valuedouble;
+        v->eos_id = (int32_t)si->valuedouble;
+        v->add_bos = v->add_eos = true;
+        return LT_OK;
+    }
+    if (strcmp(type, "TemplateProcessing"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: post_processor type '%s' is not supported", path, type);
+    const cJSON *single = cJSON_GetObjectItemCaseSensitive(pp, "single");
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(pp, "special_tokens");
+    int n_before = 0, n_after = 0, n_seq = 0;
+    int32_t before = -1, after = -1;
+    for (const cJSON *p = cJSON_IsArray(single) ? single->child : NULL; p; p = p->next) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(p, "SpecialToken");
+        if (cJSON_GetObjectItemCaseSensitive(p, "Sequence")) {
+            n_seq++;
+            continue;
+        }
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(st, "id");
+        if (!cJSON_IsString(name))
+            return lt_err_set(err, LT_EFORMAT, "%s: post_processor TemplateProcessing: a piece is neither "
+                                               "SpecialToken nor Sequence", path);
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sp, name->valuestring), "ids");
+        int32_t id = cJSON_GetArraySize(ids) == 1 && cJSON_IsNumber(ids->child) ? (int32_t)ids->child->valuedouble
+                                                                                 : find_token(v, name->valuestring);
+        if (id < 0 || id >= v->n_tokens)
+            return lt_err_set(err, LT_EFORMAT, "%s: post_processor TemplateProcessing: special token '%.40s' is "
+                                               "not in the vocab", path, name->valuestring);
+        if (n_seq == 0) before = id, n_before++;
+        else after = id, n_after++;
+    }
+    if (n_seq != 1 || n_before > 1 || n_after > 1)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: post_processor TemplateProcessing: only one special token "
+                                                "before and one after the text are supported", path);
+    v->add_bos = before >= 0;
+    v->add_eos = after >= 0;
+    if (before >= 0) v->bos_id = before;
+    if (after >= 0) v->eos_id = after;
+    return LT_OK;
+}
+
+/* The normalizer: Unicode forms and Lowercase into v->normalize; Prepend and Replace of ' ' by
+ * '▁' are the SentencePiece space handling (read with the model); anything else is refused. */
+static lt_status hf_norm(lt_vocab *v, const cJSON *j, const char *path, lt_err *err) {
+    if (!j || cJSON_IsNull(j)) return LT_OK;
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const char *type = cJSON_IsString(ty) ? ty->valuestring : "";
+    if (!strcmp(type, "Sequence")) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "normalizers");
+        for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next) LT_TRY(hf_norm(v, c, path, err));
+        return LT_OK;
+    }
+    static const char *const forms[] = {"NFC", "NFKC", "NFD", "NFKD", "Lowercase"};
+    static const uint32_t bits[] = {LT_NORM_NFC, LT_NORM_NFKC, LT_NORM_NFD, LT_NORM_NFKD, LT_NORM_LOWER};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(type, forms[i])) {
+            if (i < 4 && (v->normalize & LT_NORM_LOWER))
+                return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer %s after Lowercase is not supported", path,
+                                  type);
+            if (i < 4 && (v->normalize & ~LT_NORM_LOWER) && !(v->normalize & bits[i]))
+                return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer %s after another Unicode form is not "
+                                                        "supported", path, type);
+            v->normalize |= bits[i];
+            return LT_OK;
+        }
+    if (!strcmp(type, "BertNormalizer")) {
+        const cJSON *lc = cJSON_GetObjectItemCaseSensitive(j, "lowercase");
+        const cJSON *sa = cJSON_GetObjectItemCaseSensitive(j, "strip_accents");
+        bool lower = !cJSON_IsFalse(lc), strip = cJSON_IsBool(sa) ? cJSON_IsTrue(sa) : lower;
+        if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "clean_text"))) v->normalize |= LT_NORM_BERT_CLEAN;
+        if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "handle_chinese_chars")))
+            v->normalize |= LT_NORM_BERT_CJK;
+        if (strip) v->normalize |= LT_NORM_STRIP_ACCENTS;
+        if (lower) v->normalize |= LT_NORM_LOWER;
+        return LT_OK;
+    }
+    if (!strcmp(type, "StripAccents")) {
+        v->normalize |= LT_NORM_STRIP_ACCENTS;
+        return LT_OK;
+    }
+    if (!strcmp(type, "Prepend")) return LT_OK;
+    if (!strcmp(type, "Replace")) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "pattern"), "String");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "content");
+        if (cJSON_IsString(p) && cJSON_IsString(c) && !strcmp(p->valuestring, " ") &&
+            !strcmp(c->valuestring, "\xE2\x96\x81"))
+            return LT_OK;
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer Replace other than ' ' -> '\xE2\x96\x81' is not "
+                                                "supported", path);
+    }
+    return lt_err_set(err, LT_EUNSUPPORTED, "%s: normalizer type '%s' is not supported", path, type);
+}
+
+/* added_tokens: their texts, types (special: CONTROL, else USER_DEFINED) and lstrip/rstrip. */
+static lt_status hf_added(lt_vocab *v, const cJSON *added, const char *path, lt_err *err) {
+    for (const cJSON *t = added ? added->child : NULL; t; t = t->next) {
+        int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(t, "id")->valuedouble;
+        const char *c = cJSON_GetObjectItemCaseSensitive(t, "content")->valuestring;
+        if (!v->tokens[id] || strcmp(v->tokens[id], c)) {
+            lt_free(v->tokens[id]);
+            if (!(v->tokens[id] = lt_strdup(c))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+            v->token_len[id] = (uint32_t)strlen(c);
+        }
+        v->token_types[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "special")) ? LT_TOKTYPE_CONTROL
+                                                                                         : LT_TOKTYPE_USER_DEFINED;
+        uint8_t fl = (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "lstrip")) ? LT_TOKFLAG_LSTRIP : 0) |
+                     (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "rstrip")) ? LT_TOKFLAG_RSTRIP : 0);
+        if (fl && !v->token_flags && !(v->token_flags = lt_calloc((size_t)v->n_tokens, 1)))
+            return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+        if (fl) v->token_flags[id] = fl;
+    }
+    return LT_OK;
+}
+
+/* A Unigram model: vocab [[piece, score], ...] (id = index), unk_id, byte_fallback; the
+ * Metaspace pre-tokenizer gives the space handling (as SentencePiece). */
+static lt_status hf_fill_ugm(lt_vocab *v, const cJSON *root, const char *path, lt_err *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    int n = cJSON_IsArray(vocab) ? cJSON_GetArraySize(vocab) : 0;
+    if (n <= 0) return lt_err_set(err, LT_EFORMAT, "%s: Unigram model.vocab is not a list of [piece, score]", path);
+    int64_t nt = n;
+    for (const cJSON *t = added ? added->child : NULL; t; t = t->next) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "id");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(t, "content");
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 22) || !cJSON_IsString(c))
+            return lt_err_set(err, LT_EFORMAT, "%s: an added_tokens entry lacks a valid id or content", path);
+        if ((int64_t)id->valuedouble + 1 > nt) nt = (int64_t)id->valuedouble + 1;
+    }
+    v->type = LT_VOCAB_UGM;
+    v->hf_model = true;
+    v->n_tokens = (int32_t)nt;
+    v->tokens = lt_calloc((size_t)nt, sizeof *v->tokens);
+    v->token_len = lt_calloc((size_t)nt, sizeof *v->token_len);
+    v->scores = lt_calloc((size_t)nt, sizeof *v->scores);
+    v->token_types = lt_calloc((size_t)nt, sizeof *v->token_types);
+    if (!v->tokens || !v->token_len || !v->scores || !v->token_types)
+        return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+    bool byte_fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback"));
+    int i = 0;
+    for (const cJSON *e = vocab->child; e; e = e->next, i++) {
+        const cJSON *p = cJSON_GetArrayItem(e, 0), *sc = cJSON_GetArrayItem(e, 1);
+        if (!cJSON_IsString(p) || !cJSON_IsNumber(sc))
+            return lt_err_set(err, LT_EFORMAT, "%s: Unigram vocab entry %d is not [piece, score]", path, i);
+        if (!(v->tokens[i] = lt_strdup(p->valuestring))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+        v->token_len[i] = (uint32_t)strlen(p->valuestring);
+        v->scores[i] = (float)sc->valuedouble;
+        v->token_types[i] = byte_fallback && is_byte_token(p->valuestring, v->token_len[i]) ? LT_TOKTYPE_BYTE
+                                                                                            : LT_TOKTYPE_NORMAL;
+    }
+    LT_TRY(hf_added(v, added, path, err));
+    for (int32_t k = 0; k < v->n_tokens; k++) {
+        if (v->tokens[k]) continue;
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "[PAD%d]", k);
+        if (!(v->tokens[k] = lt_strdup(tmp))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+        v->token_len[k] = (uint32_t)strlen(tmp);
+        v->token_types[k] = LT_TOKTYPE_UNUSED;
+    }
+    for (int32_t k = 0; k < v->n_tokens; k++)
+        if ((int32_t)v->token_len[k] > v->max_token_len) v->max_token_len = (int32_t)v->token_len[k];
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_id");
+    if (cJSON_IsNumber(unk) && unk->valuedouble >= 0 && unk->valuedouble < n) {
+        v->unk_id = (int32_t)unk->valuedouble;
+        if (v->token_types[v->unk_id] != LT_TOKTYPE_USER_DEFINED) v->token_types[v->unk_id] = LT_TOKTYPE_UNKNOWN;
+    }
+    const cJSON *pret = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    if (pret && !cJSON_IsNull(pret) && !json_has(pret, "type", "Metaspace"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: a Unigram model is supported with the Metaspace pre-tokenizer "
+                                                "only", path);
+    v->add_space_prefix = !json_has(pret, "prepend_scheme", "never") &&
+                          !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pret, "add_prefix_space"));
+    v->prepend = json_has(pret, "prepend_scheme", "first") ? LT_PREPEND_FIRST : LT_PREPEND_ALWAYS;
+    v->split_words = pret && !cJSON_IsNull(pret) && !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pret, "split"));
+    LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
+    return hf_norm(v, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), path, err);
+}
+
+/* The rest of a WordPiece model (BERT): "##" continuations, 100 characters a word at most,
+ * the BertPreTokenizer (or Whitespace-like splitting on spaces and punctuation). */
+static lt_status hf_fill_wpm(lt_vocab *v, const cJSON *root, const char *path, lt_err *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *pfx = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
+    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
+    if (cJSON_IsString(pfx) && strcmp(pfx->valuestring, "##"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: WordPiece continuing_subword_prefix '%.20s' is not supported "
+                                                "(only '##')", path, pfx->valuestring);
+    if (cJSON_IsNumber(mx) && mx->valuedouble != 100)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: WordPiece max_input_chars_per_word %g is not supported (only "
+                                                "100)", path, mx->valuedouble);
+    const cJSON *pret = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    if (!json_has(pret, "type", "BertPreTokenizer"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: a WordPiece model is supported with the BertPreTokenizer "
+                                                "only", path);
+    v->type = LT_VOCAB_WPM;
+    v->hf_model = true;
+    lt_free(v->scores);
+    v->scores = NULL;
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
+    if (cJSON_IsString(unk) && (v->unk_id = find_token(v, unk->valuestring)) >= 0 &&
+        v->token_types[v->unk_id] != LT_TOKTYPE_USER_DEFINED)
+        v->token_types[v->unk_id] = LT_TOKTYPE_UNKNOWN;
+    LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
+    return hf_norm(v, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), path, err);
+}
+
 static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_err *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *mtype = cJSON_GetObjectItemCaseSensitive(model, "type");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     if (!cJSON_IsObject(model)) return lt_err_set(err, LT_EFORMAT, "%s: no \"model\" object", path);
-    if (cJSON_IsString(mtype) && strcmp(mtype->valuestring, "BPE")) {
-        if (!strcmp(mtype->valuestring, "WordPiece")) v->type = LT_VOCAB_WPM;
-        if (!strcmp(mtype->valuestring, "Unigram")) v->type = LT_VOCAB_UGM;
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: tokenizer model type '%s' is not supported (only BPE)", path,
-                          mtype->valuestring);
-    }
+    bool ugm = cJSON_IsString(mtype) && !strcmp(mtype->valuestring, "Unigram");
+    bool wpm = cJSON_IsString(mtype) && !strcmp(mtype->valuestring, "WordPiece");
+    if (cJSON_IsString(mtype) && strcmp(mtype->valuestring, "BPE") && !ugm && !wpm)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: tokenizer model type '%s' is not supported (only BPE, "
+                          "Unigram and WordPiece)", path, mtype->valuestring);
+    if (ugm) return hf_fill_ugm(v, root, path, err);
     if (!cJSON_IsObject(vocab)) return lt_err_set(err, LT_EFORMAT, "%s: model.vocab is not an object", path);
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     /* size: max id + 1 */
@@ -382,17 +618,7 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
         v->token_types[id] = byte_fallback && is_byte_token(t->string, v->token_len[id]) ? LT_TOKTYPE_BYTE
                                                                                           : LT_TOKTYPE_NORMAL;
     }
-    for (const cJSON *t = added ? added->child : NULL; t; t = t->next) {
-        int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(t, "id")->valuedouble;
-        const char *c = cJSON_GetObjectItemCaseSensitive(t, "content")->valuestring;
-        if (!v->tokens[id] || strcmp(v->tokens[id], c)) {
-            lt_free(v->tokens[id]);
-            if (!(v->tokens[id] = lt_strdup(c))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
-            v->token_len[id] = (uint32_t)strlen(c);
-        }
-        v->token_types[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "special")) ? LT_TOKTYPE_CONTROL
-                                                                                         : LT_TOKTYPE_USER_DEFINED;
-    }
+    LT_TRY(hf_added(v, added, path, err));
     for (int32_t i = 0; i < v->n_tokens; i++) {
         if (v->tokens[i]) continue;
         char tmp[32];
@@ -403,6 +629,7 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
     }
     for (int32_t i = 0; i < v->n_tokens; i++)
         if ((int32_t)v->token_len[i] > v->max_token_len) v->max_token_len = (int32_t)v->token_len[i];
+    if (wpm) return hf_fill_wpm(v, root, path, err);
 
     /* merges: "a b" strings or ["a", "b"] pairs */
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
@@ -448,6 +675,8 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
             const cJSON *aps = cJSON_GetObjectItemCaseSensitive(pret, "add_prefix_space");
             v->add_space_prefix = cJSON_IsTrue(aps);
         }
+        if (v->add_space_prefix && !json_has(norm, "prepend", "\xE2\x96\x81"))
+            v->prepend = json_has(pret, "prepend_scheme", "first") ? LT_PREPEND_FIRST : LT_PREPEND_ALWAYS;
         /* scores: a token made by merge r gets -r, so higher-priority merges win in the SPM
          * bigram search (what llama.cpp's converter does for BPE-backed sentencepiece vocabs) */
         smap m;
@@ -487,9 +716,10 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
         const char *list[7], *rx = find_split_regex(pret);
         int n_list = 0;
         char name[32];
-        const char *pre = collect_pre_rx(pret, list, &n_list) && n_list > 0
-                              ? lt_pretok_name_of(list, n_list, name, sizeof name) /* a list lathe knows */
-                              : NULL;
+        bool collected = collect_pre_rx(pret, list, &n_list) && n_list > 0;
+        const char *pre = collected ? lt_pretok_name_of(list, n_list, name, sizeof name) /* a list lathe knows */
+                                    : NULL;
+        bool known = pre != NULL;
         if (pre) rx = NULL;
         else pre = "gpt-2";
         if (rx) {
@@ -499,8 +729,21 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
                 pre = "gpt-2";
             else pre = "default";
         }
+        /* a regex list no llama.cpp name has and the guesses above miss: kept as written (the
+         * name stays "default", for GGUF writers) */
+        if (collected && !known && !strcmp(pre, "default")) {
+            v->pre_rx = lt_calloc((size_t)n_list, sizeof *v->pre_rx);
+            if (!v->pre_rx) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+            for (int k = 0; k < n_list; k++) {
+                if (!(v->pre_rx[k] = lt_strdup(list[k]))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+                v->n_pre_rx = k + 1;
+            }
+            v->ignore_merges = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges"));
+        }
         snprintf(v->pre, sizeof v->pre, "%s", pre);
     }
+    LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
+    LT_TRY(hf_norm(v, norm, path, err));
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     if (cJSON_IsString(unk)) {
         for (int32_t i = 0; i < v->n_tokens; i++)

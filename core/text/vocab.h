@@ -15,8 +15,8 @@ typedef enum lt_vocab_type {
     LT_VOCAB_NONE = 0,
     LT_VOCAB_SPM,     /* SentencePiece BPE by scores: byte fallback <0xXX>, '▁' for space (llama 1/2, llama2.c) */
     LT_VOCAB_BPE,     /* byte-level BPE with merges and a pre-tokenizer (gpt2, llama3, qwen2, ...) */
-    LT_VOCAB_WPM,     /* WordPiece (BERT) - recognised, not supported by the tokenizer */
-    LT_VOCAB_UGM,     /* Unigram (T5) - recognised, not supported */
+    LT_VOCAB_WPM,     /* WordPiece (BERT): greedy longest match, "##" continuations (tokenizer.json) */
+    LT_VOCAB_UGM,     /* Unigram by scores (Viterbi), '▁' for space, as Hugging Face's (tokenizer.json) */
 } lt_vocab_type;
 
 /* Token types as GGUF stores them (tokenizer.ggml.token_type). */
@@ -45,7 +45,31 @@ typedef struct lt_vocab {
     bool add_space_prefix; /* SPM: prepend a space (dummy prefix) to the text */
     int32_t max_token_len; /* llama2.c header field; 0 when unknown */
     char *chat_template;   /* Jinja text or NULL */
+    /* What a Hugging Face tokenizer.json adds (0 / NULL from the other loaders): */
+    uint8_t *token_flags;  /* [n_tokens] LT_TOKFLAG_* or NULL */
+    uint32_t normalize;    /* LT_NORM_* applied to text outside special tokens, in this order */
+    bool hf_model;         /* Unigram / WordPiece read from tokenizer.json (Hugging Face's rules; GGUF's
+                              t5 / bert vocabs follow llama.cpp's and are not supported) */
+    bool split_words;      /* Unigram: segment each '▁'-led word alone (Metaspace split) */
+    uint8_t prepend;       /* SPM space prefix (LT_PREPEND_*): llama.cpp's rule or a Metaspace scheme */
+    char **pre_rx;         /* [n_pre_rx] pre-tokenizer regexes when no llama.cpp pre name fits */
+    int32_t n_pre_rx;
+    bool ignore_merges;    /* with pre_rx: BPE model's ignore_merges (whole-word vocab hits skip merges) */
 } lt_vocab;
+
+/* Added-token flags (tokenizer.json added_tokens): whitespace next to the token is dropped. */
+enum { LT_TOKFLAG_LSTRIP = 1, LT_TOKFLAG_RSTRIP = 2 };
+/* LT_PREPEND_LLAMA: before the text and after every special token (llama.cpp; a Prepend
+ * normalizer); ALWAYS / FIRST: Hugging Face's Metaspace prepend_scheme - not before text that
+ * starts with a space, and with FIRST only at the start of the whole text. */
+enum { LT_PREPEND_LLAMA = 0, LT_PREPEND_ALWAYS = 1, LT_PREPEND_FIRST = 2 };
+/* Normalizers (tokenizer.json "normalizer"): Unicode forms, then lowercase. */
+enum {
+    LT_NORM_NFC = 1, LT_NORM_NFKC = 2, LT_NORM_NFD = 4, LT_NORM_NFKD = 8, LT_NORM_LOWER = 16,
+    /* BertNormalizer: drop control characters and map whitespace to ' ' (first); put spaces
+     * around CJK ideographs; after NFD drop combining marks (StripAccents) */
+    LT_NORM_BERT_CLEAN = 32, LT_NORM_BERT_CJK = 64, LT_NORM_STRIP_ACCENTS = 128,
+};
 
 /* Allocates an empty vocab (ids -1, type NONE). */
 lt_vocab *lt_vocab_create(void);

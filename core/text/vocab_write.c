@@ -316,6 +316,9 @@ lt_status lt_vocab_hf_check(const lt_vocab *v, lt_err *err) {
                           "tokenizer.json");
     if (v->type == LT_VOCAB_BPE && !lt_pretok_regexes(v->pre, rx, NULL))
         return lt_err_set(err, LT_EUNSUPPORTED, "pre-tokenizer '%s' has no tokenizer.json form here", v->pre);
+    if (v->normalize || v->n_pre_rx > 0)
+        return lt_err_set(err, LT_EUNSUPPORTED, "the vocab's %s cannot be written back to tokenizer.json here",
+                          v->normalize ? "normalizer" : "Split regexes");
     return LT_OK;
 }
 
