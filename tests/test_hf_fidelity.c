@@ -2,7 +2,7 @@
  * transformers' own outputs (tests/fixtures/hf, made by tools/gen_hf_fixtures.py; CI needs
  * no torch): Llama with rope_parameters (theta 500000, llama3 scaling), Llama with
  * attention_bias and mlp_bias, Mistral with a 16-token sliding window, Qwen2 with tied
- * embeddings. For each: the logits of the 64 prompt positions within 1e-4 relative and the
+ * embeddings, Llama with YaRN, Qwen2 with the window in one of its layers. For each: the logits of the 64 prompt positions within 1e-4 relative and the
  * 64 greedy ids that follow equal transformers'. The Mistral model written as GGUF carries
  * llama.cpp's names (general.architecture = llama, llama.attention.sliding_window) and gives
  * the same logits read back. Config keys lathe does not implement are errors naming them.
@@ -172,6 +172,18 @@ static void configs(void) {
         CHECK(lt_llm_layer_window(c, 0) == 0);
         lt_modelsrc_close(src);
     }
+    CHECK(lt_modelsrc_open(&src, lt_test_path("tests/fixtures/hf/llama_yarn"), NULL, &err) == LT_OK);
+    if (src) {
+        const lt_llm_config *c = lt_modelsrc_config(src);
+        CHECK(c->rope_scaling == LT_ROPE_SCALING_YARN && c->rope_factor == 4.0f && c->rope_orig_ctx == 64);
+        lt_modelsrc_close(src);
+    }
+    CHECK(lt_modelsrc_open(&src, lt_test_path("tests/fixtures/hf/qwen2_swa_layers"), NULL, &err) == LT_OK);
+    if (src) {
+        const lt_llm_config *c = lt_modelsrc_config(src);
+        CHECK(lt_llm_layer_window(c, 0) == 0 && lt_llm_layer_window(c, 1) == 16);
+        lt_modelsrc_close(src);
+    }
 }
 
 /* config.json variants: each is an error naming the key, or reads as transformers reads it. */
@@ -338,8 +350,8 @@ int main(void) {
     }
     configs();
     config_errors();
-    const char *names[] = {"llama3_rope", "llama_bias", "mistral_swa", "qwen2_tied"};
-    for (int i = 0; i < 4; i++) fixture(be, names[i]);
+    const char *names[] = {"llama3_rope", "llama_bias", "mistral_swa", "qwen2_tied", "llama_yarn", "qwen2_swa_layers"};
+    for (int i = 0; i < 6; i++) fixture(be, names[i]);
     mistral_gguf(be);
     window_matters(be);
     lt_backend_free(be);

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Makes tests/fixtures/hf: small random-weight models saved by transformers (safetensors,
-f32) with the greedy ids and logits transformers computes for them (tests/test_hf_fidelity.c).
+f32) with the greedy ids and logits transformers computes for them (tests/test_hf_fidelity.c):
+Llama with rope_parameters (theta 500000, llama3 scaling), Llama with attention_bias and
+mlp_bias, Mistral with a 16-token window, Qwen2 with tied embeddings, Llama with YaRN, Qwen2
+with the window in its second layer only.
 
     pip install torch transformers safetensors
     python3 tools/gen_hf_fixtures.py [tests/fixtures/hf]
@@ -41,6 +44,13 @@ MODELS = {
     "qwen2_tied": (Qwen2Config, Qwen2ForCausalLM, common(tie_word_embeddings=True,
                                                         rope_parameters={"rope_type": "default",
                                                                          "rope_theta": 1000000.0})),
+    # YaRN: the ramp and the attention factor (original context short enough that the ramp
+    # falls inside the 8 frequency pairs)
+    "llama_yarn": (LlamaConfig, LlamaForCausalLM, common(max_position_embeddings=256, rope_parameters={
+        "rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "original_max_position_embeddings": 64})),
+    # Qwen2 with the window in some layers only (layer 0 full, layer 1 sliding)
+    "qwen2_swa_layers": (Qwen2Config, Qwen2ForCausalLM, common(use_sliding_window=True, sliding_window=16,
+                                                               max_window_layers=1)),
 }
 
 
