@@ -276,9 +276,9 @@ static lt_status fill_tensor(void *ud, void *buf, size_t size, lt_err *err) {
     }
     void *dst = j->perm_heads > 0 ? w->tmp : buf;
     LT_TRY(lt_ms_convert_into(j->t, j->want, dst, err));
-    if (j->perm_heads > 0)
-        lt_ms_permute_rows(buf, dst, j->perm_heads, w->head_dim, lt_row_bytes(j->want, j->t->shape[j->t->ndim - 1]),
-                           w->to_adjacent);
+    if (j->perm_heads > 0) /* a bias permutes like the weight's rows: one value a row */
+        lt_ms_permute_rows(buf, dst, j->perm_heads, w->head_dim,
+                           lt_row_bytes(j->want, j->t->ndim == 1 ? 1 : j->t->shape[j->t->ndim - 1]), w->to_adjacent);
     w->done += (size + 31) / 32 * 32; /* as bytes_total counts it: padded to the alignment */
     return LT_OK;
 }

@@ -597,7 +597,7 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
                 break;
             }
             bufs[nb++] = p;
-            lt_ms_permute_rows(p, data, heads, c->head_dim, lt_row_bytes(want, t->shape[t->ndim - 1]), false);
+            lt_ms_permute_rows(p, data, heads, c->head_dim, lt_row_bytes(want, t->ndim == 1 ? 1 : t->shape[t->ndim - 1]), false);
             data = p;
         }
         e[ne].name = names[ne];
