@@ -10,8 +10,9 @@
  * context doubles; the first step of a new shape runs uncaptured (scratch buffers grow),
  * the second is captured, later ones replay (graphs of the last 4 shapes are kept).
  * LATHE_GRAPHS=0 in the environment turns this off.
- * Leaves out: sliding-window attention (Mistral v0.1's 4096 window is not applied, which
- * only matters past 4096 tokens), MoE layers.
+ * Biases of every projection are applied where the config names them; layers with a
+ * sliding window attend to the window's last keys only (lt_attn_meta.window).
+ * Leaves out: MoE layers; the KV cache still keeps keys that left the window.
  */
 #include "llama.h"
 
@@ -24,8 +25,9 @@
 #include "core/base/dtype.h"
 
 typedef struct layer {
-    lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
-    bool bias;
+    lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, bo, ffn_norm, w_gate, w_up, w_down, b_gate, b_up, b_down;
+    bool bias, obias, mbias;
+    int window; /* sliding attention window, 0 = none */
 } layer;
 
 #define LT_LLAMA_GRAPHS 4 /* decode-step graphs kept per model */
@@ -82,6 +84,21 @@ void lt_llama_rope_freqs(const lt_llm_config *c, const float *factors, float *ou
         float f = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)dh);
         if (c->rope_scaling == LT_ROPE_SCALING_LINEAR && c->rope_factor > 0) {
             f /= c->rope_factor;
+        } else if (c->rope_scaling == LT_ROPE_SCALING_YARN && c->rope_factor > 0) {
+            /* transformers' _compute_yarn_parameters: a linear ramp over the dimensions
+             * between the correction range of beta_fast and beta_slow rotations */
+            double base = c->rope_theta, orig = c->rope_orig_ctx > 0 ? c->rope_orig_ctx : c->max_seq;
+            double bf = c->rope_beta_fast > 0 ? c->rope_beta_fast : 32, bsl = c->rope_beta_slow > 0 ? c->rope_beta_slow : 1;
+            double lo = dh * log(orig / (bf * 2 * M_PI)) / (2 * log(base));
+            double hi = dh * log(orig / (bsl * 2 * M_PI)) / (2 * log(base));
+            if (!c->rope_yarn_no_truncate) lo = floor(lo), hi = ceil(hi);
+            if (lo < 0) lo = 0;
+            if (hi > dh - 1) hi = dh - 1;
+            if (lo == hi) hi += 0.001;
+            float ramp = (float)(((double)i - lo) / (hi - lo));
+            ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+            float extra = 1.0f - ramp; /* weight of the original (extrapolated) frequency */
+            f = f / c->rope_factor * (1.0f - extra) + f * extra;
         } else if (c->rope_scaling == LT_ROPE_SCALING_LLAMA3 && c->rope_factor > 0) {
             float lo = c->rope_low_freq_factor > 0 ? c->rope_low_freq_factor : 1.0f;
             float hi = c->rope_high_freq_factor > 0 ? c->rope_high_freq_factor : 4.0f;
@@ -317,7 +334,7 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
     m->base.file_bytes = ws->src ? lt_modelsrc_file_bytes(ws->src) : 0;
     int64_t D = c->dim, F = c->hidden_dim, V = c->n_vocab;
     int64_t QW = (int64_t)c->n_heads * c->head_dim, KW = (int64_t)c->n_kv_heads * c->head_dim;
-    int max_plans = 4 + 12 * c->n_layers;
+    int max_plans = 4 + 16 * c->n_layers;
     wplan *p = lt_calloc(max_plans, sizeof *p);
     int np = 0;
     lt_status s = LT_OK;
@@ -352,6 +369,17 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
             PLAN(&L->bk, 1, KW, 0, true, "blk.%d.attn_k.bias", l);
             PLAN(&L->bv, 1, KW, 0, true, "blk.%d.attn_v.bias", l);
         }
+        if (c->attn_out_bias) {
+            L->obias = true;
+            PLAN(&L->bo, 1, D, 0, true, "blk.%d.attn_output.bias", l);
+        }
+        if (c->mlp_bias) {
+            L->mbias = true;
+            PLAN(&L->b_gate, 1, F, 0, true, "blk.%d.ffn_gate.bias", l);
+            PLAN(&L->b_up, 1, F, 0, true, "blk.%d.ffn_up.bias", l);
+            PLAN(&L->b_down, 1, D, 0, true, "blk.%d.ffn_down.bias", l);
+        }
+        L->window = lt_llm_layer_window(c, l);
     }
 #undef PLAN
     const lt_src_tensor *rf = ws->src ? lt_modelsrc_find(ws->src, "rope_freqs.weight") : NULL;
@@ -478,14 +506,16 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
             LT_TRY(lt_tensor_copy_range(&m->qlast, (size_t)l * qb, &q, (size_t)(n - 1) * qb, qb, err));
         }
         LT_TRY(lt_op_kv_store(be, lt_kv_k(kv, l), lt_kv_v(kv, l), &k, &v, &io->slots, err));
-        LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &io->meta, err));
-        LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, NULL, err));
+        lt_attn_meta meta = io->meta;
+        meta.window = L->window;
+        LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
+        LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, L->obias ? &L->bo : NULL, err));
         LT_TRY(lt_op_add(be, &x, &x, &xb, err));
         LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->ffn_norm, c->norm_eps, err));
-        LT_TRY(lt_op_matmul(be, &hb, &xb, &L->w_gate, NULL, err));
-        LT_TRY(lt_op_matmul(be, &hb2, &xb, &L->w_up, NULL, err));
+        LT_TRY(lt_op_matmul(be, &hb, &xb, &L->w_gate, L->mbias ? &L->b_gate : NULL, err));
+        LT_TRY(lt_op_matmul(be, &hb2, &xb, &L->w_up, L->mbias ? &L->b_up : NULL, err));
         LT_TRY(lt_op_silu_mul(be, &hb, &hb, &hb2, err));
-        LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, NULL, err));
+        LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, L->mbias ? &L->b_down : NULL, err));
         LT_TRY(lt_op_add(be, &x, &x, &xb, err));
     }
     if (io->n_rows == 0) return LT_OK;
@@ -623,7 +653,10 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
     io.meta = (lt_attn_meta){
         .tok_seq = &tseq, .tok_ctx = &tctx, .block_tables = &btab,
         .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
-        .block_size = lt_kv_block_size(kv), .scale = 1.0f / sqrtf((float)c->head_dim), .max_ctx = max_ctx,
+        .block_size = lt_kv_block_size(kv), .max_ctx = max_ctx,
+        /* YaRN multiplies cos and sin by its attention factor: q.k grows by its square */
+        .scale = (c->rope_attn_factor > 0 ? c->rope_attn_factor * c->rope_attn_factor : 1.0f) /
+                 sqrtf((float)c->head_dim),
     };
 
     LT_TRY(graph ? graph_step(m, kv, &io, err) : chunk_ops(m, kv, &io, err));
@@ -787,6 +820,12 @@ lt_status lt_llama_synthetic(lt_modelsrc **out, const lt_llm_config *c, lt_vocab
             ADD(QW, 0, false, "blk.%d.attn_q.bias", l);
             ADD(KW, 0, false, "blk.%d.attn_k.bias", l);
             ADD(KW, 0, false, "blk.%d.attn_v.bias", l);
+        }
+        if (c->attn_out_bias) ADD(D, 0, false, "blk.%d.attn_output.bias", l);
+        if (c->mlp_bias) {
+            ADD(F, 0, false, "blk.%d.ffn_gate.bias", l);
+            ADD(F, 0, false, "blk.%d.ffn_up.bias", l);
+            ADD(D, 0, false, "blk.%d.ffn_down.bias", l);
         }
     }
 #undef ADD

@@ -747,7 +747,10 @@ static void test_attention(void) {
         lt_test_fill(&r, q, T * H * Dh, 1.0f);
         lt_test_fill(&r, kf, rows * W, 1.0f);
         lt_test_fill(&r, vf, rows * W, 1.0f);
-        for (int f16 = 0; f16 < 2; f16++) {
+        /* f32 and f16 caches, without and with a sliding window (starting inside a block;
+           longer than a chunk of scores) */
+        for (int combo = 0; combo < 6; combo++) {
+            const int f16 = combo & 1, win = (int[]){0, 37, 200}[combo >> 1];
             lt_dtype kvt = f16 ? LT_F16 : LT_F32;
             void *kc = kf, *vc = vf;
             uint16_t *kh = NULL, *vh = NULL;
@@ -764,7 +767,8 @@ static void test_attention(void) {
                     int kvh = h / (H / KVH);
                     const float *qq = q + (t * H + h) * Dh;
                     double mx = -INFINITY, sum = 0;
-                    for (int p = 0; p < tok_ctx[t]; p++) {
+                    const int first = win && tok_ctx[t] > win ? tok_ctx[t] - win : 0;
+                    for (int p = first; p < tok_ctx[t]; p++) {
                         int64_t row = (int64_t)bt[tok_seq[t] * MB + p / bs] * bs + p % bs;
                         double s = 0;
                         for (int i = 0; i < Dh; i++) {
@@ -774,10 +778,10 @@ static void test_attention(void) {
                         sc[p] = s * scale;
                         mx = fmax(mx, sc[p]);
                     }
-                    for (int p = 0; p < tok_ctx[t]; p++) sum += (sc[p] = exp(sc[p] - mx));
+                    for (int p = first; p < tok_ctx[t]; p++) sum += (sc[p] = exp(sc[p] - mx));
                     for (int i = 0; i < Dh; i++) {
                         double acc = 0;
-                        for (int p = 0; p < tok_ctx[t]; p++) {
+                        for (int p = first; p < tok_ctx[t]; p++) {
                             int64_t row = (int64_t)bt[tok_seq[t] * MB + p / bs] * bs + p % bs;
                             double vv = f16 ? h2d(vh[row * W + kvh * Dh + i]) : vf[row * W + kvh * Dh + i];
                             acc += sc[p] * vv;
@@ -787,7 +791,8 @@ static void test_attention(void) {
                 }
             lt_cpu_attn_args a = {.out = out1, .q = q, .kc = kc, .vc = vc, .kvt = kvt, .tok_seq = tok_seq,
                                   .tok_ctx = tok_ctx, .block_tables = bt, .T = T, .max_blocks = MB, .n_heads = H,
-                                  .n_kv_heads = KVH, .head_dim = Dh, .block_size = bs, .scale = scale};
+                                  .n_kv_heads = KVH, .head_dim = Dh, .block_size = bs, .scale = scale,
+                                  .window = win};
             lt_cpu_attention(g_pools[1], &a);
             a.out = out2;
             lt_cpu_attention(g_pools[2], &a);
@@ -796,8 +801,9 @@ static void test_attention(void) {
             lt_cpu_attention(g_pools[2], &a);
             set_threads_simd(true);
             double e = lt_test_rel_err(out1, ref, T * H * Dh), es = lt_test_rel_err(outs, ref, T * H * Dh);
-            CHECKF(e <= 2e-6, "attention Dh=%d %s: rel err %.3g", Dh, lt_dtype_name(kvt), e);
-            CHECKF(es <= 2e-6, "attention Dh=%d %s (portable): rel err %.3g", Dh, lt_dtype_name(kvt), es);
+            CHECKF(e <= 2e-6, "attention Dh=%d %s window %d: rel err %.3g", Dh, lt_dtype_name(kvt), win, e);
+            CHECKF(es <= 2e-6, "attention Dh=%d %s window %d (portable): rel err %.3g", Dh, lt_dtype_name(kvt), win,
+                   es);
             CHECK(same_bits(out1, out2, T * H * Dh * 4));
             /* a token's result depends neither on the batch nor on how heads are grouped into
                work items: the first two tokens alone on 3 threads (one head per item there, a

@@ -504,7 +504,7 @@ static void check_kv_store(void) {
 
 /* Attention over nseq sequences of lengths len[] whose blocks are scattered through the pool
  * in shuffled order; T query tokens are spread over the sequences at random positions. */
-static void attention_case(lt_dtype kvt, int H, int KVH, int Dh, int bs, int nseq, const int *len, int T) {
+static void attention_case_w(lt_dtype kvt, int H, int KVH, int Dh, int bs, int nseq, const int *len, int T, int win) {
     int max_len = 0, need = 0;
     for (int s = 0; s < nseq; s++) {
         if (len[s] > max_len) max_len = len[s];
@@ -538,18 +538,22 @@ static void attention_case(lt_dtype kvt, int H, int KVH, int Dh, int bs, int nse
     pair pk = mk(kvt, 2, rows, width, kq), pv = mk(kvt, 2, rows, width, vq);
     pair pq = mk(LT_F32, 2, T, (int64_t)H * Dh, q), po = mk(LT_F32, 2, T, (int64_t)H * Dh, NULL);
     pair ps = mk(LT_I32, 1, T, 0, tseq), pc = mk(LT_I32, 1, T, 0, tctx), pt = mk(LT_I32, 2, nseq, max_blocks, bt);
-    lt_attn_meta mc = {&ps.c, &pc.c, &pt.c, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx};
-    lt_attn_meta mg = {&ps.g, &pc.g, &pt.g, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx};
+    lt_attn_meta mc = {&ps.c, &pc.c, &pt.c, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx, win};
+    lt_attn_meta mg = {&ps.g, &pc.g, &pt.g, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx, win};
     lt_err e1, e2;
     op_ok(lt_op_attention(cpu, &po.c, &pq.c, &pk.c, &pv.c, &mc, &e1), &e1, "attention", "cpu");
     op_ok(lt_op_attention(gpu, &po.g, &pq.g, &pk.g, &pv.g, &mg, &e2), &e2, "attention", "cuda");
     char what[128];
-    snprintf(what, sizeof what, "attention %s T=%d H=%d/%d Dh=%d bs=%d ctx<=%d", lt_dtype_name(kvt), T, H, KVH, Dh,
-             bs, max_ctx);
+    snprintf(what, sizeof what, "attention %s T=%d H=%d/%d Dh=%d bs=%d ctx<=%d window %d", lt_dtype_name(kvt), T, H,
+             KVH, Dh, bs, max_ctx, win);
     /* same cache bytes on both sides; f16 caches only change the load */
     compare(what, &po, kvt == LT_F32 ? 1e-5 : 1e-4);
     release_all();
     free(perm), free(bt), free(tseq), free(tctx), free(kf), free(vf), free(q), free(kq), free(vq);
+}
+
+static void attention_case(lt_dtype kvt, int H, int KVH, int Dh, int bs, int nseq, const int *len, int T) {
+    attention_case_w(kvt, H, KVH, Dh, bs, nseq, len, T, 0);
 }
 
 static void check_attention(void) {
@@ -567,6 +571,10 @@ static void check_attention(void) {
         attention_case(kvt, 8, 2, 64, 16, 3, lens3, 64);  /* several tiles per split */
         attention_case(kvt, 32, 8, 64, 16, 3, lens3, 64); /* one split, many tiles (prefill) */
         attention_case(kvt, 4, 4, 32, 512, 2, lens2, 1);  /* blocks larger than a tile */
+        /* sliding windows: starting inside a block, spanning tiles, decode and prefill */
+        attention_case_w(kvt, 4, 2, 64, 16, 3, lens1, 1, 21);
+        attention_case_w(kvt, 8, 2, 64, 16, 3, lens3, 64, 300);
+        attention_case_w(kvt, 32, 8, 64, 16, 3, lens3, 64, 700);
     }
 }
 

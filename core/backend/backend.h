@@ -178,6 +178,9 @@ typedef struct lt_attn_meta {
     int n_heads, n_kv_heads, head_dim, block_size;
     float scale;
     int max_ctx; /* host-known upper bound of tok_ctx (for planning), > 0 */
+    /* Sliding window: a token with context c sees positions max(0, c - window) .. c-1;
+     * 0 = all c positions. */
+    int window;
 } lt_attn_meta;
 
 lt_status lt_op_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,

@@ -133,8 +133,8 @@ lt_status lt_op_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, co
     LT_TRY(slot(be, (const void *)be->ops->attention, OPNAME, err));
     CHECK_BE(out, q, kc, vc, m->tok_seq, m->tok_ctx, m->block_tables);
     NEED(m->n_heads > 0 && m->n_kv_heads > 0 && m->n_heads % m->n_kv_heads == 0 && m->head_dim > 0 &&
-             m->block_size > 0 && m->max_ctx > 0,
-         "bad head/block configuration", NULL);
+             m->block_size > 0 && m->max_ctx > 0 && m->window >= 0,
+         "bad head/block/window configuration", NULL);
     NEED(is_mat(q, LT_F32) && q->shape[1] == (int64_t)m->n_heads * m->head_dim, "queries must be f32 [T, heads*head_dim]", q);
     NEED(is_mat(out, LT_F32) && out->shape[0] == q->shape[0] && out->shape[1] == q->shape[1], "output shape", out);
     NEED(kc->ndim == 2 && kc->shape[1] == (int64_t)m->n_kv_heads * m->head_dim && kc->shape[0] % m->block_size == 0,

@@ -162,6 +162,11 @@ lt_status lt_llm_config_validate(const lt_llm_config *c, const char *what, lt_er
     if (c->rope_scaling == LT_ROPE_SCALING_LLAMA3 &&
         !(c->rope_orig_ctx > 0 && c->rope_low_freq_factor > 0 && c->rope_high_freq_factor > c->rope_low_freq_factor))
         BAD("%s: llama3 rope scaling parameters are invalid", what);
+    if (c->rope_scaling == LT_ROPE_SCALING_YARN && !(c->rope_orig_ctx > 0))
+        BAD("%s: yarn rope scaling needs the original context length", what);
+    if (c->rope_attn_factor != 0 && !(c->rope_attn_factor > 0 && isfinite(c->rope_attn_factor)))
+        BAD("%s: rope attention factor %g is invalid", what, c->rope_attn_factor);
+    if (c->sliding_window < 0) BAD("%s: sliding window %d is negative", what, c->sliding_window);
 #undef BAD
     return LT_OK;
 }
@@ -200,6 +205,8 @@ bool lt_ms_expected_shape(const lt_llm_config *c, const char *name, int *nd, int
         else if (!strcmp(suf, "attn_output.weight")) s[0] = D, s[1] = Q;
         else if (!strcmp(suf, "attn_q.bias")) *nd = 1, s[0] = Q;
         else if (!strcmp(suf, "attn_k.bias") || !strcmp(suf, "attn_v.bias")) *nd = 1, s[0] = KV;
+        else if (!strcmp(suf, "attn_output.bias") || !strcmp(suf, "ffn_down.bias")) *nd = 1, s[0] = D;
+        else if (!strcmp(suf, "ffn_gate.bias") || !strcmp(suf, "ffn_up.bias")) *nd = 1, s[0] = F;
         else if (!strcmp(suf, "ffn_gate.weight") || !strcmp(suf, "ffn_up.weight")) s[0] = F, s[1] = D;
         else if (!strcmp(suf, "ffn_down.weight")) s[0] = D, s[1] = F;
         else return false;
@@ -211,6 +218,8 @@ static const char *const k_layer_req[] = {"attn_norm.weight", "attn_q.weight",  
                                           "attn_v.weight",    "attn_output.weight", "ffn_norm.weight",
                                           "ffn_gate.weight",  "ffn_up.weight",   "ffn_down.weight"};
 static const char *const k_layer_bias[] = {"attn_q.bias", "attn_k.bias", "attn_v.bias"};
+static const char *const k_layer_obias[] = {"attn_output.bias"};
+static const char *const k_layer_mbias[] = {"ffn_gate.bias", "ffn_up.bias", "ffn_down.bias"};
 
 bool lt_ms_required(const lt_llm_config *c, int i, char name[96]) {
     const char *glob[3] = {"token_embd.weight", "output_norm.weight", "output.weight"};
@@ -220,10 +229,15 @@ bool lt_ms_required(const lt_llm_config *c, int i, char name[96]) {
         return true;
     }
     i -= ng;
-    int per = 9 + (c->qkv_bias ? 3 : 0);
+    /* per layer: the 9 weights, then the biases the config names */
+    const char *list[16];
+    int per = 0;
+    for (int k = 0; k < 9; k++) list[per++] = k_layer_req[k];
+    for (int k = 0; c->qkv_bias && k < 3; k++) list[per++] = k_layer_bias[k];
+    if (c->attn_out_bias) list[per++] = k_layer_obias[0];
+    for (int k = 0; c->mlp_bias && k < 3; k++) list[per++] = k_layer_mbias[k];
     if (i >= per * c->n_layers) return false;
-    int l = i / per, k = i % per;
-    snprintf(name, 96, "blk.%d.%s", l, k < 9 ? k_layer_req[k] : k_layer_bias[k - 9]);
+    snprintf(name, 96, "blk.%d.%s", i / per, list[i % per]);
     return true;
 }
 

@@ -34,6 +34,7 @@ typedef enum lt_rope_scaling {
     LT_ROPE_SCALING_NONE = 0,
     LT_ROPE_SCALING_LINEAR, /* positions divided by factor */
     LT_ROPE_SCALING_LLAMA3, /* Llama 3.1 frequency-dependent scaling */
+    LT_ROPE_SCALING_YARN,   /* YaRN: ramp between interpolated and original frequencies, attention factor */
 } lt_rope_scaling;
 
 typedef struct lt_llm_config {
@@ -53,9 +54,28 @@ typedef struct lt_llm_config {
     lt_rope_scaling rope_scaling;
     float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int32_t rope_orig_ctx;
+    float rope_beta_fast, rope_beta_slow; /* YaRN ramp (32, 1 when 0) */
+    bool rope_yarn_no_truncate;           /* YaRN: correction range not rounded (transformers' truncate=false) */
+    float rope_attn_factor;               /* YaRN: cos/sin multiplier (scores scale by its square); 0 = 1 */
     bool tied_embeddings;
-    bool qkv_bias;
+    bool qkv_bias;      /* q/k/v projections have biases */
+    bool attn_out_bias; /* the output projection has a bias */
+    bool mlp_bias;      /* gate/up/down projections have biases */
+    /* Sliding-window attention: a query at position p sees keys at p-W+1..p, in the layers
+     * whose bit is set in swa_layers; 0 = every layer sees its whole context. */
+    int32_t sliding_window;
+    uint32_t swa_layers[32]; /* bit l%32 of word l/32 (layers < 1024) */
 } lt_llm_config;
+
+/* The attention window of layer l (0 = none). */
+static inline int32_t lt_llm_layer_window(const lt_llm_config *c, int l) {
+    return c->sliding_window > 0 && l >= 0 && l < 1024 && (c->swa_layers[l / 32] >> (l % 32) & 1u) ? c->sliding_window : 0;
+}
+/* Sets the window of every layer. */
+static inline void lt_llm_set_window_all(lt_llm_config *c, int32_t w) {
+    c->sliding_window = w;
+    for (int i = 0; i < 32; i++) c->swa_layers[i] = w > 0 ? 0xffffffffu : 0;
+}
 
 typedef struct lt_modelsrc lt_modelsrc;
 

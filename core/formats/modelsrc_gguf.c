@@ -2,11 +2,15 @@
  * tensors of a GGUF file (read through gguf.c) into an lt_modelsrc, and an lt_modelsrc back
  * to GGUF v3, permuting q/k rows where the file's rope convention differs from the source's.
  *
+ * Mistral is written as llama.cpp's converter writes it (general.architecture = llama, the
+ * window as llama.attention.sliding_window, which llama.cpp reads but does not apply to
+ * llama; lathe applies it).
  * Leaves out: architectures other than llama/mistral/qwen2, partial rotary
- * (rope.dimension_count < head_dim), YaRN / dynamic rope scaling.
+ * (rope.dimension_count < head_dim), sliding windows in some layers only.
  */
 #include "modelsrc_gguf.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,12 +101,28 @@ static lt_status gguf_config(lt_modelsrc *src, const lt_gguf *g, lt_err *err) {
         for (size_t i = 0; i < k; i++)
             if ((unsigned char)ty[i] < 32 || (unsigned char)ty[i] > 126) ty[i] = '?';
         if (!strcmp(ty, "linear")) c->rope_scaling = LT_ROPE_SCALING_LINEAR;
+        else if (!strcmp(ty, "yarn")) c->rope_scaling = LT_ROPE_SCALING_YARN;
         else if (strcmp(ty, "none") != 0)
-            return lt_err_set(err, LT_EUNSUPPORTED, "%s: rope scaling '%s' is not supported (none, linear)", P, ty);
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: rope scaling '%s' is not supported (none, linear, yarn)", P,
+                              ty);
     }
     LT_TRY(gk_f32(g, arch, "rope.scaling.factor", 1.0f, &c->rope_factor, err));
     LT_TRY(gk_u32(g, arch, "rope.scaling.original_context_length", false, 0, &c->rope_orig_ctx, err));
     if (c->rope_scaling == LT_ROPE_SCALING_NONE) c->rope_factor = 0;
+    if (c->rope_scaling == LT_ROPE_SCALING_YARN) {
+        /* llama.cpp's YaRN: the attention factor is 1 + 0.1 ln(factor), times attn_factor */
+        float af;
+        LT_TRY(gk_f32(g, arch, "rope.scaling.yarn_beta_fast", 32.0f, &c->rope_beta_fast, err));
+        LT_TRY(gk_f32(g, arch, "rope.scaling.yarn_beta_slow", 1.0f, &c->rope_beta_slow, err));
+        LT_TRY(gk_f32(g, arch, "rope.scaling.attn_factor", 1.0f, &af, err));
+        c->rope_attn_factor = af * (c->rope_factor > 1 ? 1.0f + 0.1f * logf(c->rope_factor) : 1.0f);
+    }
+    int32_t sw;
+    LT_TRY(gk_u32(g, arch, "attention.sliding_window", false, 0, &sw, err));
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", arch);
+    if (sw > 0 && lt_gguf_find(g, key) >= 0)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: '%s' (sliding window in some layers) is not supported", P, key);
+    lt_llm_set_window_all(c, sw);
     c->rope_neox = strcmp(arch, "qwen2") == 0;
     return LT_OK;
 }
@@ -127,6 +147,8 @@ lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err
     if (!st) {
         src->cfg.tied_embeddings = lt_modelsrc_find(src, "output.weight") == NULL;
         src->cfg.qkv_bias = lt_modelsrc_find(src, "blk.0.attn_q.bias") != NULL;
+        src->cfg.attn_out_bias = lt_modelsrc_find(src, "blk.0.attn_output.bias") != NULL;
+        src->cfg.mlp_bias = lt_modelsrc_find(src, "blk.0.ffn_gate.bias") != NULL;
         st = lt_llm_config_validate(&src->cfg, path, err);
     }
     if (!st) st = lt_ms_check_tensors(src, err);
@@ -181,7 +203,8 @@ static lt_status write_vocab_keys(lt_gguf_writer *w, const lt_vocab *v, lt_err *
 
 static lt_status write_gguf_keys(lt_gguf_writer *w, const lt_llm_config *c, lt_err *err) {
     char k[160];
-    const char *a = c->arch;
+    /* llama.cpp writes Mistral (the HF architecture) as llama, its sliding window as a key */
+    const char *a = !strcmp(c->arch, "mistral") ? "llama" : c->arch;
 #define KU(key, v) (snprintf(k, sizeof k, "%s.%s", a, key), lt_gguf_set_u32(w, k, (uint32_t)(v), err))
 #define KF(key, v) (snprintf(k, sizeof k, "%s.%s", a, key), lt_gguf_set_f32(w, k, (v), err))
     LT_TRY(lt_gguf_set_str(w, "general.architecture", a, err));
@@ -206,6 +229,18 @@ static lt_status write_gguf_keys(lt_gguf_writer *w, const lt_llm_config *c, lt_e
         LT_TRY(KF("rope.scaling.factor", c->rope_factor));
         if (c->rope_orig_ctx > 0) LT_TRY(KU("rope.scaling.original_context_length", c->rope_orig_ctx));
     }
+    if (c->rope_scaling == LT_ROPE_SCALING_YARN) {
+        snprintf(k, sizeof k, "%s.rope.scaling.type", a);
+        LT_TRY(lt_gguf_set_str(w, k, "yarn", err));
+        LT_TRY(KF("rope.scaling.factor", c->rope_factor));
+        LT_TRY(KU("rope.scaling.original_context_length", c->rope_orig_ctx));
+        LT_TRY(KF("rope.scaling.yarn_beta_fast", c->rope_beta_fast > 0 ? c->rope_beta_fast : 32.0f));
+        LT_TRY(KF("rope.scaling.yarn_beta_slow", c->rope_beta_slow > 0 ? c->rope_beta_slow : 1.0f));
+        float def = c->rope_factor > 1 ? 1.0f + 0.1f * logf(c->rope_factor) : 1.0f;
+        float af = c->rope_attn_factor > 0 ? c->rope_attn_factor : def;
+        if (fabsf(af - def) > 1e-6f * def) LT_TRY(KF("rope.scaling.attn_factor", af / def));
+    }
+    if (c->sliding_window > 0) LT_TRY(KU("attention.sliding_window", c->sliding_window));
 #undef KU
 #undef KF
     return LT_OK;
@@ -241,9 +276,9 @@ static lt_status fill_tensor(void *ud, void *buf, size_t size, lt_err *err) {
     }
     void *dst = j->perm_heads > 0 ? w->tmp : buf;
     LT_TRY(lt_ms_convert_into(j->t, j->want, dst, err));
-    if (j->perm_heads > 0)
-        lt_ms_permute_rows(buf, dst, j->perm_heads, w->head_dim, lt_row_bytes(j->want, j->t->shape[j->t->ndim - 1]),
-                           w->to_adjacent);
+    if (j->perm_heads > 0) /* a bias permutes like the weight's rows: one value a row */
+        lt_ms_permute_rows(buf, dst, j->perm_heads, w->head_dim,
+                           lt_row_bytes(j->want, j->t->ndim == 1 ? 1 : j->t->shape[j->t->ndim - 1]), w->to_adjacent);
     w->done += (size + 31) / 32 * 32; /* as bytes_total counts it: padded to the alignment */
     return LT_OK;
 }
@@ -278,6 +313,12 @@ lt_status lt_modelsrc_write_gguf_opts(const lt_modelsrc *src, const char *path, 
     bool is_llama = !strcmp(c->arch, "llama") || !strcmp(c->arch, "mistral");
     if (!is_llama && strcmp(c->arch, "qwen2"))
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: cannot write architecture '%s' as GGUF", path, c->arch);
+    for (int l = 1; l < c->n_layers; l++)
+        if (lt_llm_layer_window(c, l) != lt_llm_layer_window(c, 0))
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: a sliding window in some layers only cannot be written as "
+                              "GGUF", path);
+    if (c->rope_scaling == LT_ROPE_SCALING_YARN && c->rope_yarn_no_truncate)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: YaRN without truncation cannot be written as GGUF", path);
     bool file_neox = !is_llama; /* what llama.cpp expects for this architecture */
     bool permute = c->rope_neox != file_neox;
     wctx w = {.o = o, .head_dim = c->head_dim, .to_adjacent = !file_neox, .n = src->n};

@@ -3,9 +3,12 @@
  *
  * HF tensor names are mapped to the canonical GGUF-style names; every mapped tensor's shape
  * is checked against config.json. HF q/k rows use the rotate_half (neox) rope convention.
- * Leaves out: attention biases other than qwen2's q/k/v, rope
- * scaling other than linear and llama3, tensors that are not part of the llama family, and
- * finding the folder from a path (sniff.c; the opener is modelsrc_open.c).
+ * config.json is read as transformers reads it, old and new (rope_parameters or rope_theta +
+ * rope_scaling; biases; sliding windows with layer_types); a key that would change the
+ * math and that lathe does not implement is an error naming it.
+ * Leaves out: longrope and per-layer-type rope parameters, partial rotary embeddings,
+ * tensors that are not part of the llama family, and finding the folder from a path
+ * (sniff.c; the opener is modelsrc_open.c).
  */
 #include "modelsrc_hf.h"
 
@@ -34,6 +37,8 @@ static const char *const k_map[][2] = {
     {"attn_k.bias", "self_attn.k_proj.bias"},         {"attn_v.bias", "self_attn.v_proj.bias"},
     {"ffn_norm.weight", "post_attention_layernorm.weight"}, {"ffn_gate.weight", "mlp.gate_proj.weight"},
     {"ffn_up.weight", "mlp.up_proj.weight"},          {"ffn_down.weight", "mlp.down_proj.weight"},
+    {"attn_output.bias", "self_attn.o_proj.bias"},     {"ffn_gate.bias", "mlp.gate_proj.bias"},
+    {"ffn_up.bias", "mlp.up_proj.bias"},              {"ffn_down.bias", "mlp.down_proj.bias"},
 };
 static const char *const k_glob[][2] = {
     {"token_embd.weight", "model.embed_tokens.weight"},
@@ -111,6 +116,138 @@ static lt_status j_num(const cJSON *o, const char *key, float def, float *out, c
     return LT_OK;
 }
 
+/* Keys that change the math of a model lathe runs but that it does not implement: an error
+ * when present with a value other than their no-op (null, false, 0 or 1). */
+static const char *const k_unsupported[] = {
+    "attn_logit_softcapping", "final_logit_softcapping", "logits_scaling",   "embedding_multiplier",
+    "residual_multiplier",    "attention_multiplier",   "use_qk_norm",      "qk_layernorm",
+    "no_rope_layers",         "use_mrope",              "attention_chunk_size", "moe_intermediate_size",
+    "num_local_experts",      "num_experts",            "mup_scale",
+};
+
+static bool j_noop(const cJSON *j) {
+    return !j || cJSON_IsNull(j) || cJSON_IsFalse(j) ||
+           (cJSON_IsNumber(j) && (j->valuedouble == 0 || j->valuedouble == 1)) ||
+           (cJSON_IsArray(j) && cJSON_GetArraySize(j) == 0);
+}
+
+/* The rope parameters: transformers 5's "rope_parameters" (theta and scaling in one
+ * object), or the older top-level "rope_theta" + "rope_scaling". */
+static lt_status hf_rope(lt_llm_config *c, const cJSON *j, const char *P, lt_err *err) {
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    const char *rkey = "rope_parameters";
+    if (rp && !cJSON_IsNull(rp)) {
+        if (!cJSON_IsObject(rp)) return lt_err_set(err, LT_EFORMAT, "%s: rope_parameters is not an object", P);
+        for (const cJSON *e = rp->child; e; e = e->next)
+            if (cJSON_IsObject(e))
+                return lt_err_set(err, LT_EUNSUPPORTED,
+                                  "%s: rope_parameters per layer type ('%.40s') are not supported", P, e->string);
+        LT_TRY(j_num(j, "rope_theta", 10000.0f, &c->rope_theta, P, err));
+        LT_TRY(j_num(rp, "rope_theta", c->rope_theta, &c->rope_theta, P, err));
+    } else {
+        LT_TRY(j_num(j, "rope_theta", 10000.0f, &c->rope_theta, P, err));
+        rp = rs && !cJSON_IsNull(rs) ? rs : NULL;
+        rkey = "rope_scaling";
+        if (rp && !cJSON_IsObject(rp)) return lt_err_set(err, LT_EFORMAT, "%s: rope_scaling is not an object", P);
+    }
+    float prf = 1.0f;
+    LT_TRY(j_num(j, "partial_rotary_factor", 1.0f, &prf, P, err));
+    if (rp) LT_TRY(j_num(rp, "partial_rotary_factor", prf, &prf, P, err));
+    if (prf != 1.0f)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial_rotary_factor %g is not supported (only 1)", P, prf);
+    if (!rp) return LT_OK;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+    if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rp, "type");
+    const char *ty = cJSON_IsString(t) ? t->valuestring : "default";
+    float attn = 0;
+    LT_TRY(j_num(rp, "attention_factor", 0.0f, &attn, P, err));
+    if (!strcmp(ty, "default") || !strcmp(ty, "dynamic")) {
+        /* dynamic NTK changes the frequencies only past max_position_embeddings, which lathe's
+         * context (max_seq) never exceeds: the default frequencies are exact within it */
+        return LT_OK;
+    } else if (!strcmp(ty, "linear")) {
+        c->rope_scaling = LT_ROPE_SCALING_LINEAR;
+        LT_TRY(j_num(rp, "factor", 1.0f, &c->rope_factor, P, err));
+    } else if (!strcmp(ty, "llama3")) {
+        c->rope_scaling = LT_ROPE_SCALING_LLAMA3;
+        LT_TRY(j_num(rp, "factor", 8.0f, &c->rope_factor, P, err));
+        LT_TRY(j_num(rp, "low_freq_factor", 1.0f, &c->rope_low_freq_factor, P, err));
+        LT_TRY(j_num(rp, "high_freq_factor", 4.0f, &c->rope_high_freq_factor, P, err));
+        LT_TRY(j_int(rp, "original_max_position_embeddings", false, 8192, &c->rope_orig_ctx, P, err));
+    } else if (!strcmp(ty, "yarn")) {
+        c->rope_scaling = LT_ROPE_SCALING_YARN;
+        LT_TRY(j_int(rp, "original_max_position_embeddings", false, c->max_seq, &c->rope_orig_ctx, P, err));
+        float f = 0;
+        LT_TRY(j_num(rp, "factor", 0.0f, &f, P, err));
+        if (f == 0 && c->rope_orig_ctx > 0) f = (float)c->max_seq / (float)c->rope_orig_ctx;
+        c->rope_factor = f;
+        LT_TRY(j_num(rp, "beta_fast", 32.0f, &c->rope_beta_fast, P, err));
+        LT_TRY(j_num(rp, "beta_slow", 1.0f, &c->rope_beta_slow, P, err));
+        const cJSON *tr = cJSON_GetObjectItemCaseSensitive(rp, "truncate");
+        c->rope_yarn_no_truncate = cJSON_IsFalse(tr);
+        if (attn == 0) {
+            float ms = 0, msa = 0;
+            LT_TRY(j_num(rp, "mscale", 0.0f, &ms, P, err));
+            LT_TRY(j_num(rp, "mscale_all_dim", 0.0f, &msa, P, err));
+            double g1 = f <= 1 ? 1.0 : 0.1 * (ms ? ms : 1) * log(f) + 1.0;
+            double g2 = f <= 1 || !(ms && msa) ? 1.0 : 0.1 * msa * log(f) + 1.0;
+            attn = (float)(g1 / g2);
+        }
+        c->rope_attn_factor = attn;
+    } else {
+        return lt_err_set(err, LT_EUNSUPPORTED,
+                          "%s: %s type '%.32s' is not supported (default, linear, dynamic, yarn, llama3)", P, rkey,
+                          ty);
+    }
+    if (attn != 0 && c->rope_scaling != LT_ROPE_SCALING_YARN)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: %s attention_factor is only supported with yarn", P, rkey);
+    return LT_OK;
+}
+
+/* Which layers use the sliding window: Mistral: every layer; Qwen2: "layer_types" when
+ * given, else the layers from max_window_layers on, and only with use_sliding_window. */
+static lt_status hf_window(lt_llm_config *c, const cJSON *j, const char *P, lt_err *err) {
+    bool mistral = !strcmp(c->arch, "mistral"), qwen2 = !strcmp(c->arch, "qwen2");
+    const cJSON *lt = cJSON_GetObjectItemCaseSensitive(j, "layer_types");
+    if (!mistral && !qwen2) { /* transformers' Llama has no sliding window */
+        if (lt && !cJSON_IsNull(lt))
+            for (const cJSON *e = lt->child; e; e = e->next)
+                if (!cJSON_IsString(e) || strcmp(e->valuestring, "full_attention"))
+                    return lt_err_set(err, LT_EUNSUPPORTED, "%s: layer_types other than full_attention are not "
+                                      "supported for llama", P);
+        return LT_OK;
+    }
+    int32_t w = 0; /* transformers' Mistral: 4096 when the key is missing, none when null */
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(j, "sliding_window");
+    if (!cJSON_IsNull(sw)) LT_TRY(j_int(j, "sliding_window", false, mistral ? 4096 : 0, &w, P, err));
+    if (w < 0) return lt_err_set(err, LT_EFORMAT, "%s: 'sliding_window' is negative", P);
+    if (qwen2 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "use_sliding_window"))) w = 0;
+    if (mistral || w == 0) {
+        lt_llm_set_window_all(c, w);
+        return LT_OK;
+    }
+    lt_llm_set_window_all(c, 0);
+    c->sliding_window = w;
+    if (qwen2 && lt && !cJSON_IsNull(lt)) { /* transformers' Mistral applies the window to every layer */
+        if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->n_layers)
+            return lt_err_set(err, LT_EFORMAT, "%s: 'layer_types' must list one type per layer (%d)", P, c->n_layers);
+        int l = 0;
+        for (const cJSON *e = lt->child; e; e = e->next, l++) {
+            bool sl = cJSON_IsString(e) && !strcmp(e->valuestring, "sliding_attention");
+            if (!sl && !(cJSON_IsString(e) && !strcmp(e->valuestring, "full_attention")))
+                return lt_err_set(err, LT_EUNSUPPORTED, "%s: layer_types[%d] is not full_attention or "
+                                  "sliding_attention", P, l);
+            if (sl) c->swa_layers[l / 32] |= 1u << (l % 32);
+        }
+        return LT_OK;
+    }
+    int32_t first = 0;
+    if (qwen2) LT_TRY(j_int(j, "max_window_layers", false, 28, &first, P, err));
+    for (int l = first < 0 ? 0 : first; l < c->n_layers && l < 1024; l++) c->swa_layers[l / 32] |= 1u << (l % 32);
+    return LT_OK;
+}
+
 static lt_status hf_config(lt_llm_config *c, const cJSON *j, const char *P, lt_err *err) {
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(j, "architectures");
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
@@ -133,35 +270,26 @@ static lt_status hf_config(lt_llm_config *c, const cJSON *j, const char *P, lt_e
     if (c->n_heads < 1) return lt_err_set(err, LT_EFORMAT, "%s: num_attention_heads must be positive", P);
     LT_TRY(j_int(j, "head_dim", false, c->dim / c->n_heads, &c->head_dim, P, err));
     LT_TRY(j_num(j, "rms_norm_eps", 1e-6f, &c->norm_eps, P, err));
-    LT_TRY(j_num(j, "rope_theta", 10000.0f, &c->rope_theta, P, err));
+    for (size_t i = 0; i < sizeof k_unsupported / sizeof k_unsupported[0]; i++)
+        if (!j_noop(cJSON_GetObjectItemCaseSensitive(j, k_unsupported[i])))
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: '%s' is not supported", P, k_unsupported[i]);
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
+    if (act && !cJSON_IsNull(act) && !(cJSON_IsString(act) && !strcmp(act->valuestring, "silu")))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: hidden_act '%.32s' is not supported (silu)", P,
+                          cJSON_IsString(act) ? act->valuestring : "?");
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
     c->tied_embeddings = cJSON_IsTrue(tie);
-    const cJSON *ab = cJSON_GetObjectItemCaseSensitive(j, "attention_bias");
-    if (cJSON_IsTrue(ab) && strcmp(c->arch, "qwen2"))
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: attention_bias=true is not supported for %s", P, c->arch);
-    c->qkv_bias = !strcmp(c->arch, "qwen2");
+    bool llama = !strcmp(c->arch, "llama");
+    /* transformers: Llama's attention_bias covers q, k, v and o and mlp_bias the three MLP
+     * projections; Qwen2 always has q/k/v biases (no o bias); Mistral has none */
+    bool ab = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "attention_bias"));
+    bool mb = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "mlp_bias"));
+    c->qkv_bias = !strcmp(c->arch, "qwen2") || (llama && ab);
+    c->attn_out_bias = llama && ab;
+    c->mlp_bias = llama && mb;
     c->rope_neox = true;
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
-    if (rs && !cJSON_IsNull(rs)) {
-        if (!cJSON_IsObject(rs)) return lt_err_set(err, LT_EFORMAT, "%s: rope_scaling is not an object", P);
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
-        if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
-        const char *ty = cJSON_IsString(t) ? t->valuestring : "";
-        if (!strcmp(ty, "linear")) {
-            c->rope_scaling = LT_ROPE_SCALING_LINEAR;
-            LT_TRY(j_num(rs, "factor", 1.0f, &c->rope_factor, P, err));
-        } else if (!strcmp(ty, "llama3")) {
-            c->rope_scaling = LT_ROPE_SCALING_LLAMA3;
-            LT_TRY(j_num(rs, "factor", 8.0f, &c->rope_factor, P, err));
-            LT_TRY(j_num(rs, "low_freq_factor", 1.0f, &c->rope_low_freq_factor, P, err));
-            LT_TRY(j_num(rs, "high_freq_factor", 4.0f, &c->rope_high_freq_factor, P, err));
-            LT_TRY(j_int(rs, "original_max_position_embeddings", false, 8192, &c->rope_orig_ctx, P, err));
-        } else if (strcmp(ty, "default") != 0) {
-            return lt_err_set(err, LT_EUNSUPPORTED, "%s: rope_scaling type '%.32s' is not supported (linear, llama3)",
-                              P, ty);
-        }
-    }
-    return LT_OK;
+    LT_TRY(hf_rope(c, j, P, err));
+    return hf_window(c, j, P, err);
 }
 
 static bool safe_shard_name(const char *s) {
@@ -324,15 +452,41 @@ static double short_float(float f) {
     return strtod(b, NULL);
 }
 
+/* The transformers class and model_type of a config, or why it has none. */
+static lt_status hf_names(const lt_llm_config *c, const char *dir, const char **arch_out, const char **mtype_out,
+                          lt_err *err) {
+    /* a llama GGUF with a sliding window is a Mistral model (llama.cpp writes them as llama) */
+    bool mistral = !strcmp(c->arch, "mistral") ||
+                   (!strcmp(c->arch, "llama") && c->sliding_window > 0 && !c->attn_out_bias && !c->mlp_bias);
+    const char *arch = !strcmp(c->arch, "qwen2") ? "Qwen2ForCausalLM"
+                       : mistral ? "MistralForCausalLM" : "LlamaForCausalLM";
+    const char *mtype = !strcmp(c->arch, "qwen2") ? "qwen2" : mistral ? "mistral" : "llama";
+    if (!strcmp(mtype, "llama") && c->sliding_window > 0)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: a Llama model with biases and a sliding window has no "
+                          "transformers equivalent", dir);
+    if (!strcmp(mtype, "llama") ? c->qkv_bias != c->attn_out_bias
+                                : c->attn_out_bias || c->mlp_bias || (c->qkv_bias != !strcmp(mtype, "qwen2")))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: this combination of projection biases has no transformers "
+                          "equivalent for %s", dir, mtype);
+    for (int l = 1; mistral && l < c->n_layers; l++)
+        if (lt_llm_layer_window(c, l) != lt_llm_layer_window(c, 0))
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: transformers' Mistral has no sliding window in some layers "
+                              "only", dir);
+    *arch_out = arch;
+    *mtype_out = mtype;
+    return LT_OK;
+}
+
 static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype dt, lt_err *err) {
     const lt_llm_config *c = &src->cfg;
-    const char *arch = !strcmp(c->arch, "qwen2") ? "Qwen2ForCausalLM"
-                       : !strcmp(c->arch, "mistral") ? "MistralForCausalLM" : "LlamaForCausalLM";
+    const char *arch, *mtype;
+    LT_TRY(hf_names(c, dir, &arch, &mtype, err));
+    bool mistral = !strcmp(mtype, "mistral");
     cJSON *j = cJSON_CreateObject();
     if (!j) return lt_err_set(err, LT_ENOMEM, "out of memory");
     cJSON *a = cJSON_AddArrayToObject(j, "architectures");
     cJSON_AddItemToArray(a, cJSON_CreateString(arch));
-    cJSON_AddStringToObject(j, "model_type", c->arch);
+    cJSON_AddStringToObject(j, "model_type", mtype);
     cJSON_AddNumberToObject(j, "hidden_size", c->dim);
     cJSON_AddNumberToObject(j, "intermediate_size", c->hidden_dim);
     cJSON_AddNumberToObject(j, "num_hidden_layers", c->n_layers);
@@ -348,15 +502,39 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
     cJSON_AddStringToObject(j, "hidden_act", "silu");
     if (src->vocab && src->vocab->bos_id >= 0) cJSON_AddNumberToObject(j, "bos_token_id", src->vocab->bos_id);
     if (src->vocab && src->vocab->eos_id >= 0) cJSON_AddNumberToObject(j, "eos_token_id", src->vocab->eos_id);
+    if (!strcmp(mtype, "llama")) {
+        cJSON_AddBoolToObject(j, "attention_bias", c->attn_out_bias);
+        cJSON_AddBoolToObject(j, "mlp_bias", c->mlp_bias);
+    }
+    if (c->sliding_window > 0) {
+        cJSON_AddNumberToObject(j, "sliding_window", c->sliding_window);
+        if (!strcmp(mtype, "qwen2")) {
+            cJSON_AddBoolToObject(j, "use_sliding_window", true);
+            cJSON *lt = cJSON_AddArrayToObject(j, "layer_types");
+            for (int l = 0; l < c->n_layers; l++)
+                cJSON_AddItemToArray(lt, cJSON_CreateString(lt_llm_layer_window(c, l) ? "sliding_attention"
+                                                                                      : "full_attention"));
+        }
+    } else if (mistral) {
+        cJSON_AddNullToObject(j, "sliding_window");
+    }
     if (c->rope_scaling != LT_ROPE_SCALING_NONE) {
         cJSON *r = cJSON_AddObjectToObject(j, "rope_scaling");
-        bool l3 = c->rope_scaling == LT_ROPE_SCALING_LLAMA3;
-        cJSON_AddStringToObject(r, "rope_type", l3 ? "llama3" : "linear");
+        bool l3 = c->rope_scaling == LT_ROPE_SCALING_LLAMA3, yarn = c->rope_scaling == LT_ROPE_SCALING_YARN;
+        cJSON_AddStringToObject(r, "rope_type", l3 ? "llama3" : yarn ? "yarn" : "linear");
         cJSON_AddNumberToObject(r, "factor", short_float(c->rope_factor));
         if (l3) {
             cJSON_AddNumberToObject(r, "low_freq_factor", short_float(c->rope_low_freq_factor));
             cJSON_AddNumberToObject(r, "high_freq_factor", short_float(c->rope_high_freq_factor));
             cJSON_AddNumberToObject(r, "original_max_position_embeddings", c->rope_orig_ctx);
+        }
+        if (yarn) {
+            cJSON_AddNumberToObject(r, "original_max_position_embeddings", c->rope_orig_ctx);
+            cJSON_AddNumberToObject(r, "beta_fast", short_float(c->rope_beta_fast > 0 ? c->rope_beta_fast : 32));
+            cJSON_AddNumberToObject(r, "beta_slow", short_float(c->rope_beta_slow > 0 ? c->rope_beta_slow : 1));
+            if (c->rope_yarn_no_truncate) cJSON_AddBoolToObject(r, "truncate", false);
+            if (c->rope_attn_factor > 0)
+                cJSON_AddNumberToObject(r, "attention_factor", short_float(c->rope_attn_factor));
         }
     }
     char *text = cJSON_Print(j);
@@ -372,6 +550,8 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
 lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     LT_TRY(lt_llm_config_validate(c, src->path, err));
+    const char *hf_arch, *hf_type;
+    LT_TRY(hf_names(c, dir, &hf_arch, &hf_type, err));
     if (dtype != LT_DTYPE_COUNT && !lt_dtype_info(dtype)->st_name)
         return lt_err_set(err, LT_EINVAL, "%s: safetensors holds f32, f16 or bf16, not %s", dir,
                           lt_dtype_name(dtype));
@@ -417,7 +597,7 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
                 break;
             }
             bufs[nb++] = p;
-            lt_ms_permute_rows(p, data, heads, c->head_dim, lt_row_bytes(want, t->shape[t->ndim - 1]), false);
+            lt_ms_permute_rows(p, data, heads, c->head_dim, lt_row_bytes(want, t->ndim == 1 ? 1 : t->shape[t->ndim - 1]), false);
             data = p;
         }
         e[ne].name = names[ne];

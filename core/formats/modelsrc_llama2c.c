@@ -211,7 +211,8 @@ static bool put_tensor(FILE *f, const lt_modelsrc *src, const char *name, int he
 lt_status lt_modelsrc_write_llama2c(const lt_modelsrc *src, const char *path, lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     LT_TRY(lt_llm_config_validate(c, src->path, err));
-    const char *why = c->qkv_bias                                 ? "q/k/v biases"
+    const char *why = c->qkv_bias || c->attn_out_bias || c->mlp_bias ? "biases"
+                      : c->sliding_window > 0                     ? "a sliding window"
                       : c->rope_scaling != LT_ROPE_SCALING_NONE   ? "rope scaling"
                       : lt_modelsrc_find(src, "rope_freqs.weight") ? "rope frequency factors"
                       : (int64_t)c->head_dim * c->n_heads != c->dim ? "head_dim != dim / n_heads"

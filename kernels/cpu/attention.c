@@ -12,7 +12,8 @@
  * portable path's per-position calls at a 4096-token context (docs/PERF.md), where decode
  * spent most of its time here. Results are within float rounding of the portable path (not
  * bit-identical to it); a token's result never depends on the batch or the grouping.
- * Leaves out: sliding windows, ALiBi, soft-capping, sparse (retrieved) block lists.
+ * A sliding window (args.window) starts the walk at the window's first position.
+ * Leaves out: ALiBi, soft-capping, sparse (retrieved) block lists.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -25,6 +26,11 @@
 #define ATT_GROUP_FLOATS 4096 /* and their accumulators (16 KiB of stack, twice) */
 
 typedef float (*kdot_fn)(const float *q, const void *k, int n);
+
+/* The first position a token with context ctx attends to. */
+static inline int att_first(const lt_cpu_attn_args *a, int ctx) {
+    return a->window > 0 && ctx > a->window ? ctx - a->window : 0;
+}
 typedef void (*vaxpy_fn)(float *acc, float a, const void *v, int n);
 
 static float kdot_f32(const float *q, const void *k, int n) {
@@ -170,10 +176,11 @@ LT_AVX2 static inline __m256 sum8x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, 
             for (int i = 0; i < Dh; i++) acc[h * Dh + i] = 0.0f, qs[h * Dh + i] = q[i] * a->scale;    \
             m[h] = -INFINITY, l[h] = 0.0f;                                                              \
         }                                                                                               \
-        for (int p0 = 0; p0 < ctx; p0 += bs) {                                                          \
+        const int first = att_first(a, ctx);                                                           \
+        for (int p0 = first / bs * bs; p0 < ctx; p0 += bs) {                                            \
             const char *kb = kc + (size_t)bt[p0 / bs] * bs * rs, *vb = vc + (size_t)bt[p0 / bs] * bs * rs; \
             const int nblk = ctx - p0 < bs ? ctx - p0 : bs;                                            \
-            for (int j0 = 0; j0 < nblk; j0 += ATT_CHUNK) {                                              \
+            for (int j0 = first > p0 ? first - p0 : 0; j0 < nblk; j0 += ATT_CHUNK) {                    \
                 const int n = nblk - j0 < ATT_CHUNK ? nblk - j0 : ATT_CHUNK;                            \
                 const char *k0 = kb + (size_t)j0 * rs, *v0 = vb + (size_t)j0 * rs;                     \
                 for (int h = 0; h < G; h++) {                                                           \
@@ -266,10 +273,11 @@ static void att_one(const att_ctx *c, int64_t t, int h) {
     float acc[ATT_MAX_HEAD_DIM], s[ATT_CHUNK];
     for (int i = 0; i < Dh; i++) acc[i] = 0.0f;
     float m = -INFINITY, l = 0.0f;
-    for (int p0 = 0; p0 < ctx; p0 += bs) {
+    const int first = att_first(a, ctx);
+    for (int p0 = first / bs * bs; p0 < ctx; p0 += bs) {
         const int64_t base = (int64_t)bt[p0 / bs] * bs;
         const int nblk = ctx - p0 < bs ? ctx - p0 : bs;
-        for (int j0 = 0; j0 < nblk; j0 += ATT_CHUNK) {
+        for (int j0 = first > p0 ? first - p0 : 0; j0 < nblk; j0 += ATT_CHUNK) {
             const int n = nblk - j0 < ATT_CHUNK ? nblk - j0 : ATT_CHUNK;
             float mb = -INFINITY;
             for (int j = 0; j < n; j++) {

@@ -83,6 +83,7 @@ typedef struct lt_cpu_attn_args {
     int64_t T;
     int max_blocks, n_heads, n_kv_heads, head_dim, block_size;
     float scale;
+    int window;               /* > 0: only the last `window` positions of each context */
 } lt_cpu_attn_args;
 void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a);
 /* Largest head_dim lt_cpu_attention accepts. */

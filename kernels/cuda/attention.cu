@@ -10,7 +10,8 @@
  * writes the normalized output. With several (flash-decoding: few tokens, long contexts) it
  * writes its partial (max, sum, unnormalized acc) and a second kernel merges the splits
  * exactly: M = max m_s, out = sum acc_s e^(m_s - M) / sum l_s e^(m_s - M).
- * Positions whose block-table entry is outside the pool are masked (never read).
+ * Positions whose block-table entry is outside the pool, or before a sliding window, are
+ * masked (never read).
  * All metadata (tok_seq, tok_ctx, block tables) is read on the device; the host uses only
  * max_ctx to plan the grid, so a decode step can be captured in a CUDA graph. Up to
  * ATT_FIXED_T query tokens, every tile is its own split, so results are batch-invariant.
@@ -45,6 +46,7 @@ typedef struct att_params {
     int n_seqs, max_blocks, n_heads, n_kv_heads, head_dim, block_size;
     int tile, tiles_per_split, nsplit;
     float scale;
+    int window; /* > 0: positions before ctx - window are masked (sliding window) */
 } att_params;
 
 template <typename KV>
@@ -71,6 +73,7 @@ static __global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(att_para
     if (ctx > cap) ctx = cap;
     const int32_t *btab = a.bt + (int64_t)(seq < 0 ? 0 : seq) * a.max_blocks;
     int64_t pool_blocks = a.pool_rows / a.block_size;
+    const int64_t first = a.window > 0 && ctx > a.window ? ctx - a.window : 0; /* sliding window */
 
     const float *qr = a.q + ((int64_t)t * a.n_heads + h) * Dh;
     for (int d = threadIdx.x; d < Dh; d += ATT_THREADS) q_s[d] = qr[d] * a.scale;
@@ -90,7 +93,8 @@ static __global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(att_para
         for (int jj = warp; jj < n; jj += ATT_WARPS) {
             int64_t j = j0 + jj;
             int32_t blk = btab[j / a.block_size];
-            long long row = (blk >= 0 && blk < pool_blocks) ? (long long)blk * a.block_size + j % a.block_size : -1;
+            long long row = (blk >= 0 && blk < pool_blocks && j >= first) ? (long long)blk * a.block_size + j % a.block_size
+                                                                          : -1;
             float s = -INFINITY;
             if (row >= 0) {
                 const KV *kp = kc + row * width;
@@ -212,6 +216,7 @@ lt_status lt_cuda_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, 
     a.head_dim = m->head_dim;
     a.block_size = m->block_size;
     a.scale = m->scale;
+    a.window = m->window;
     a.tile = m->block_size <= ATT_TILE_MAX ? (ATT_TILE_MAX / m->block_size) * m->block_size : ATT_TILE_MAX;
 
     int64_t tiles = ((int64_t)m->max_ctx + a.tile - 1) / a.tile;
