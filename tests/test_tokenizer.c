@@ -594,9 +594,23 @@ static void hf(void) {
     snprintf(q, sizeof q, "%s/bad.json", dir);
     write_file(q, "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {}}}");
     CHECK(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "WordLevel"));
+    /* pre-tokenizers and normalizers the pipeline does not run are errors naming them */
     write_file(q, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": "
-                  "{\"type\": \"Whitespace\"}}");
-    CHECKF(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "BertPreTokenizer"), "%s", err.msg);
+                  "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Whitespace\"}, "
+                  "{\"type\": \"UnicodeScripts\"}]}}");
+    CHECKF(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "UnicodeScripts"), "%s", err.msg);
+    write_file(q, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": "
+                  "{\"type\": \"Punctuation\", \"behavior\": \"Sideways\"}}");
+    CHECKF(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "Sideways"), "%s", err.msg);
+    write_file(q, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": "
+                  "{\"type\": \"Whitespace\"}, \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": "
+                  "[{\"type\": \"Strip\", \"strip_left\": true, \"strip_right\": true}, "
+                  "{\"type\": \"Precompiled\"}]}}");
+    CHECKF(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "Precompiled"), "%s", err.msg);
+    /* a BPE model with neither ByteLevel nor Metaspace nor byte_fallback (characters as symbols) */
+    write_file(q, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": "
+                  "[\"a b\"]}, \"pre_tokenizer\": {\"type\": \"Whitespace\"}}");
+    CHECKF(lt_vocab_from_hf(&v, q, &err) == LT_EUNSUPPORTED && strstr(err.msg, "ByteLevel"), "%s", err.msg);
     /* a normalizer or post-processor lathe does not apply is an error naming it, never ignored */
     write_file(q, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": "
                   "[\"a b\"]}, \"normalizer\": {\"type\": \"Precompiled\"}}");

@@ -77,3 +77,12 @@ bool lt_wpm_encode(const lt_tokenizer *t, const char *s, size_t n, int32_t **ids
     lt_free(buf);
     return ok;
 }
+
+bool lt_wpm_word(const lt_tokenizer *t, const char *s, size_t n, int32_t **ids, int64_t *n_ids, int64_t *cap) {
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++) chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+    char *buf = lt_malloc(n + 3);
+    bool ok = buf && word(t, s, n, chars, buf, ids, n_ids, cap);
+    lt_free(buf);
+    return ok;
+}

@@ -22,31 +22,6 @@
 #include "unicode_data.h"
 #include "unicode_norm.h"
 
-enum { ATTR_NORMAL = 1, ATTR_UNKNOWN = 2, ATTR_CONTROL = 4, ATTR_USER = 8, ATTR_UNUSED = 16, ATTR_BYTE = 32 };
-
-struct lt_tokenizer {
-    lt_vocab *v;
-    uint8_t *attr;        /* [n] ATTR_* */
-    bool *eog;            /* [n] */
-    int32_t *tmap;        /* open addressing: token text -> id */
-    size_t tcap;
-    int32_t *mmap;        /* merge string -> rank */
-    size_t mcap;
-    int32_t *special;     /* ids with CONTROL|USER|UNKNOWN, longest text first */
-    int32_t n_special;
-    int32_t *sp_head2;    /* [65536] first special (rank) whose text starts with these 2 bytes, -1 none */
-    int32_t sp_head1[256]; /* one-byte special texts */
-    int32_t *sp_next;     /* [n_special] next rank in the same bucket (ascending rank) */
-    char **piece;         /* [n] token_to_piece(special=true) */
-    uint32_t *piece_len;
-    int32_t spm_byte[256]; /* SPM byte fallback ids (-1 when absent) */
-    char bpe_enc[256][4];  /* GPT-2 bytes_to_unicode as UTF-8 */
-    uint8_t bpe_enc_len[256];
-    lt_pretok *pre;
-    bool ignore_merges, clean_spaces;
-    bool spm_seg;         /* no token has '▁' right after a non-'▁' character: SPM can work per word */
-};
-
 /* ---- hashing ----------------------------------------------------------------------------- */
 
 static inline uint64_t hash_bytes(const char *s, size_t n) {
@@ -381,164 +356,6 @@ static void bpe_tokenize(const lt_tokenizer *t, session *ss, const char *text, s
     lt_free(cps);
 }
 
-/* ---- special-token partition --------------------------------------------------------------- */
-
-typedef struct frag {
-    int32_t id; /* >= 0: a token; -1: raw text [off, off+len) */
-    size_t off, len;
-} frag;
-
-typedef struct fvec {
-    frag *v;
-    int64_t n, cap;
-    bool oom;
-} fvec;
-
-static void fv_push(fvec *f, frag x) {
-    if (f->n == f->cap) {
-        int64_t nc = f->cap ? f->cap * 2 : 16;
-        frag *p = lt_realloc(f->v, (size_t)nc * sizeof *p);
-        if (!p) {
-            f->oom = true;
-            return;
-        }
-        f->v = p;
-        f->cap = nc;
-    }
-    f->v[f->n++] = x;
-}
-
-/* Splits special-token texts out of the text with llama.cpp's semantics (tokenizer_st_partition):
- * special tokens are taken in order (longest text first); each splits every remaining raw
- * fragment at its leftmost non-overlapping occurrences. All occurrences are found in one scan
- * (candidates bucketed by their first two bytes), then applied token by token. */
-static void partition(const lt_tokenizer *t, const char *text, size_t len, bool parse_special, fvec *out) {
-    fvec a = {0}, b = {0};
-    frag whole = {-1, 0, len};
-    fv_push(&a, whole);
-    /* 1. occurrences (rank, pos), found in text order */
-    int64_t *occ_pos = NULL, n_occ = 0, cap_occ = 0;
-    int32_t *occ_rank = NULL;
-    const unsigned char *u = (const unsigned char *)text;
-    for (size_t i = 0; i < len && !a.oom; i++) {
-        for (int pass = 0; pass < 2; pass++) {
-            int32_t r = pass == 0 ? (i + 1 < len ? t->sp_head2[(u[i] << 8) | u[i + 1]] : -1) : t->sp_head1[u[i]];
-            for (; r >= 0; r = t->sp_next[r]) {
-                int32_t id = t->special[r];
-                size_t tl = t->v->token_len[id];
-                if (!parse_special && (t->attr[id] & (ATTR_CONTROL | ATTR_UNKNOWN))) continue;
-                if (tl > len - i || memcmp(text + i, t->v->tokens[id], tl)) continue;
-                if (n_occ == cap_occ) {
-                    int64_t nc = cap_occ ? cap_occ * 2 : 64;
-                    int64_t *np = lt_realloc(occ_pos, (size_t)nc * sizeof *np);
-                    int32_t *nr = np ? lt_realloc(occ_rank, (size_t)nc * sizeof *nr) : NULL;
-                    if (np) occ_pos = np;
-                    if (!np || !nr) {
-                        a.oom = true;
-                        break;
-                    }
-                    occ_rank = nr;
-                    cap_occ = nc;
-                }
-                occ_pos[n_occ] = (int64_t)i;
-                occ_rank[n_occ++] = r;
-            }
-        }
-    }
-    if (n_occ == 0 || a.oom) goto done;
-    /* 2. group by rank, keeping text order (counting sort) */
-    int64_t *start = lt_calloc((size_t)t->n_special + 1, sizeof *start);
-    int64_t *pos = lt_malloc((size_t)n_occ * sizeof *pos);
-    if (!start || !pos) {
-        lt_free(start);
-        lt_free(pos);
-        a.oom = true;
-        goto done;
-    }
-    for (int64_t k = 0; k < n_occ; k++) start[occ_rank[k] + 1]++;
-    for (int32_t r = 0; r < t->n_special; r++) start[r + 1] += start[r];
-    for (int64_t k = 0; k < n_occ; k++) pos[start[occ_rank[k]]++] = occ_pos[k];
-    for (int32_t r = t->n_special; r > 0; r--) start[r] = start[r - 1];
-    start[0] = 0;
-    /* 3. apply each token in rank order */
-    for (int32_t r = 0; r < t->n_special && !a.oom; r++) {
-        int64_t j = start[r], m = start[r + 1];
-        if (j == m) continue;
-        int32_t id = t->special[r];
-        size_t tl = t->v->token_len[id];
-        b.n = 0;
-        for (int64_t i = 0; i < a.n; i++) {
-            frag f = a.v[i];
-            if (f.id >= 0) {
-                fv_push(&b, f);
-                continue;
-            }
-            size_t off = f.off, end = f.off + f.len;
-            while (j < m && (size_t)pos[j] < off) j++;
-            while (j < m && (size_t)pos[j] + tl <= end) {
-                size_t p0 = (size_t)pos[j];
-                if (p0 > off) {
-                    frag l = {-1, off, p0 - off};
-                    fv_push(&b, l);
-                }
-                frag tk = {id, 0, 0};
-                fv_push(&b, tk);
-                off = p0 + tl;
-                while (j < m && (size_t)pos[j] < off) j++;
-            }
-            if (off < end) {
-                frag rr = {-1, off, end - off};
-                fv_push(&b, rr);
-            }
-        }
-        if (b.oom) a.oom = true;
-        fvec tmp = a;
-        a = b;
-        b = tmp;
-    }
-    lt_free(start);
-    lt_free(pos);
-done:
-    lt_free(occ_pos);
-    lt_free(occ_rank);
-    lt_free(b.v);
-    *out = a;
-}
-
-/* Added tokens with lstrip / rstrip (tokenizer.json): the whitespace of the raw text before /
- * after them is dropped (llama.cpp's LSTRIP / RSTRIP attributes). */
-static void strip_around(const lt_tokenizer *t, const char *text, fvec *f) {
-    const unsigned char *u = (const unsigned char *)text;
-    for (int64_t i = 0; i < f->n; i++) {
-        int32_t id = f->v[i].id;
-        if (id < 0) continue;
-        uint8_t fl = t->v->token_flags[id];
-        if ((fl & LT_TOKFLAG_LSTRIP) && i > 0 && f->v[i - 1].id < 0) {
-            frag *p = &f->v[i - 1];
-            while (p->len > 0) {
-                size_t s = p->off + p->len - 1;
-                while (s > p->off && (u[s] & 0xC0) == 0x80) s--;
-                size_t k = s;
-                if (!lt_ucd_is_space(lt_utf8_decode(u, p->off + p->len, &k))) break;
-                p->len = s - p->off;
-            }
-        }
-        if ((fl & LT_TOKFLAG_RSTRIP) && i + 1 < f->n && f->v[i + 1].id < 0) {
-            frag *p = &f->v[i + 1];
-            while (p->len > 0) {
-                size_t k = p->off;
-                if (!lt_ucd_is_space(lt_utf8_decode(u, p->off + p->len, &k))) break;
-                p->len -= k - p->off;
-                p->off = k;
-            }
-        }
-    }
-    int64_t k = 0; /* drop emptied fragments */
-    for (int64_t i = 0; i < f->n; i++)
-        if (f->v[i].id >= 0 || f->v[i].len > 0) f->v[k++] = f->v[i];
-    f->n = k;
-}
-
 /* s[0..n) after the vocab's normalizers (tokenizer.json), into nb. False when out of memory. */
 static bool normalize_text(uint32_t flags, const char *s, size_t n, sbuf *nb) {
     uint32_t *cps = lt_malloc((n + 1) * sizeof *cps), *o = NULL;
@@ -559,90 +376,162 @@ static bool normalize_text(uint32_t flags, const char *s, size_t n, sbuf *nb) {
 
 /* ---- encode ------------------------------------------------------------------------------ */
 
+/* Hugging Face's pipeline (tok_hf.c) on normalized text s[0..n): pre-tokenize, then the model on
+ * each piece. */
+static bool encode_pipe(const lt_tokenizer *t, session *ss, const char *s, size_t n, bool first, ivec *res) {
+    uint32_t *in = lt_malloc((n + 1) * sizeof *in), *cps = NULL;
+    int64_t nin = 0, *lens = NULL, np = 0;
+    if (!in) return false;
+    for (size_t i = 0; i < n;) in[nin++] = lt_utf8_decode((const unsigned char *)s, n, &i);
+    bool ok = lt_hfpipe_split(t->pipe, in, nin, first, &cps, &lens, &np);
+    bool bl = lt_hfpipe_bytelevel(t->pipe);
+    sbuf w = {0};
+    for (int64_t k = 0, at = 0; ok && k < np; at += lens[k], k++) {
+        w.n = 0;
+        for (int64_t i = at; i < at + lens[k]; i++) {
+            char u[4];
+            int ul = lt_utf8_encode(cps[i], u);
+            if (!bl) sb_add(&w, u, (size_t)ul);
+            else
+                for (int j = 0; j < ul; j++) {
+                    unsigned char c = (unsigned char)u[j];
+                    sb_add(&w, t->bpe_enc[c], t->bpe_enc_len[c]);
+                }
+        }
+        if (w.oom || !w.n) {
+            ok = !w.oom;
+            continue;
+        }
+        if (t->v->type == LT_VOCAB_BPE) bpe_word(t, ss, w.p, w.n, res);
+        else if (t->v->type == LT_VOCAB_SPM) spm_tokenize(t, ss, w.p, w.n, res);
+        else if (t->v->type == LT_VOCAB_UGM) ok = lt_ugm_encode(t, w.p, w.n, &res->v, &res->n, &res->cap);
+        else ok = lt_wpm_word(t, w.p, w.n, &res->v, &res->n, &res->cap);
+    }
+    lt_free(w.p);
+    lt_free(in);
+    lt_free(cps);
+    lt_free(lens);
+    return ok && !ss->oom;
+}
+
+/* The pipeline's normalizers on s[0..n) into nb (UTF-8). */
+static bool normalize_pipe(const lt_hfpipe *h, const char *s, size_t n, sbuf *nb, bool *start_kept) {
+    uint32_t *in = lt_malloc((n + 1) * sizeof *in), *o = NULL;
+    int64_t nin = 0, on = 0;
+    if (!in) return false;
+    for (size_t i = 0; i < n;) in[nin++] = lt_utf8_decode((const unsigned char *)s, n, &i);
+    bool ok = lt_hfpipe_normalize(h, in, nin, &o, &on, start_kept);
+    nb->n = 0;
+    sb_add(nb, "", 0);
+    for (int64_t i = 0; ok && i < on; i++) {
+        char u[4];
+        sb_add(nb, u, (size_t)lt_utf8_encode(o[i], u));
+    }
+    lt_free(in);
+    lt_free(o);
+    return ok && !nb->oom;
+}
+
+/* One stretch of normalized text s[0..n) between special tokens (first: at the start of the
+ * text; *prev_special: a special token came right before it). */
+static bool encode_text(const lt_tokenizer *t, session *ss, const char *s, size_t fl, bool first, bool *prev_special,
+                        sbuf *tb, ivec *res) {
+    const lt_vocab *v = t->v;
+    bool ps = *prev_special;
+    *prev_special = false;
+    if (t->pipe) return encode_pipe(t, ss, s, fl, first, res);
+    if (v->type == LT_VOCAB_BPE) {
+        bpe_tokenize(t, ss, s, fl, res);
+        return true;
+    }
+    if (v->type == LT_VOCAB_WPM) return lt_wpm_encode(t, s, fl, &res->v, &res->n, &res->cap);
+    if (!fl) {
+        *prev_special = ps;
+        return true;
+    }
+    tb->n = 0;
+    bool prefix = v->prepend == LT_PREPEND_LLAMA    ? ps
+                  : v->prepend == LT_PREPEND_ALWAYS ? s[0] != ' '
+                                                    : first && s[0] != ' ';
+    if (v->add_space_prefix && prefix) sb_add(tb, "\xE2\x96\x81", 3);
+    size_t a = 0;
+    for (size_t k = 0; k < fl; k++)
+        if (s[k] == ' ') {
+            sb_add(tb, s + a, k - a);
+            sb_add(tb, "\xE2\x96\x81", 3);
+            a = k + 1;
+        }
+    sb_add(tb, s + a, fl - a);
+    if (tb->oom) return false;
+    if (v->type == LT_VOCAB_UGM) return lt_ugm_encode(t, tb->p, tb->n, &res->v, &res->n, &res->cap);
+    spm_tokenize(t, ss, tb->p, tb->n, res);
+    return true;
+}
+
 static bool encode_vec(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
                        ivec *resp) {
     const lt_vocab *v = t->v;
     ivec res = *resp;
-    fvec frags = {0};
+    fvec frags = {0}, sub = {0};
     session ss = {0};
     sbuf tb = {0}, nb = {0};
-    if (len) partition(t, text, len, parse_special, &frags);
-    if (frags.oom) goto fail;
-    if (v->token_flags) strip_around(t, text, &frags);
-    if (add_special && v->add_bos && v->bos_id >= 0) ivec_push(&res, v->bos_id);
-    if (v->type == LT_VOCAB_SPM || v->type == LT_VOCAB_UGM) {
-        bool prev_special = true;
-        for (int64_t i = 0; i < frags.n; i++) {
-            const frag *f = &frags.v[i];
-            if (f->id >= 0) {
-                ivec_push(&res, f->id);
-                prev_special = true;
-                continue;
-            }
-            tb.n = 0;
-            const char *s = text + f->off;
-            size_t fl = f->len;
-            if (v->normalize) {
-                if (!normalize_text(v->normalize, s, fl, &nb)) goto fail;
-                s = nb.p, fl = nb.n;
-            }
-            if (!fl) continue;
-            bool prefix = v->prepend == LT_PREPEND_LLAMA ? prev_special
-                          : v->prepend == LT_PREPEND_ALWAYS ? s[0] != ' '
-                                                             : f->off == 0 && s[0] != ' ';
-            if (v->add_space_prefix && prefix) sb_add(&tb, "\xE2\x96\x81", 3);
-            size_t a = 0;
-            for (size_t k = 0; k < fl; k++)
-                if (s[k] == ' ') {
-                    sb_add(&tb, s + a, k - a);
-                    sb_add(&tb, "\xE2\x96\x81", 3);
-                    a = k + 1;
-                }
-            sb_add(&tb, s + a, fl - a);
-            if (tb.oom) goto fail;
-            if (v->type == LT_VOCAB_UGM) {
-                if (!lt_ugm_encode(t, tb.p, tb.n, &res.v, &res.n, &res.cap)) goto fail;
-            } else {
-                spm_tokenize(t, &ss, tb.p, tb.n, &res);
-            }
-            prev_special = false;
-        }
-    } else {
-        for (int64_t i = 0; i < frags.n; i++) {
-            const frag *f = &frags.v[i];
-            if (f->id >= 0) {
-                ivec_push(&res, f->id);
-                continue;
-            }
-            const char *s = text + f->off;
-            size_t fl = f->len;
-            if (v->normalize) {
-                if (!normalize_text(v->normalize, s, fl, &nb)) goto fail;
-                s = nb.p, fl = nb.n;
-            }
-            if (v->type == LT_VOCAB_BPE) bpe_tokenize(t, &ss, s, fl, &res);
-            else if (!lt_wpm_encode(t, s, fl, &res.v, &res.n, &res.cap)) goto fail;
-        }
+    bool ok = true;
+    if (len) lt_tok_partition(t, text, len, parse_special, &frags);
+    if (frags.oom) ok = false;
+    if (ok && v->token_flags) lt_tok_strip_around(t, text, &frags);
+    if (add_special && v->add_bos && v->bos_id >= 0) {
+        ivec_push(&res, v->bos_id);
+        for (int k = 0; k < v->n_tpl_extra[0]; k++) ivec_push(&res, v->tpl_extra[0][k]);
     }
-    if (add_special && v->add_eos && v->eos_id >= 0) ivec_push(&res, v->eos_id);
-    if (res.oom || ss.oom) goto fail;
+    bool prev_special = true;
+    for (int64_t i = 0; ok && i < frags.n; i++) {
+        const frag *f = &frags.v[i];
+        if (f->id >= 0) {
+            ivec_push(&res, f->id);
+            prev_special = true;
+            continue;
+        }
+        const char *s = text + f->off;
+        size_t fl = f->len;
+        bool first = f->off == 0;
+        if (t->pipe) {
+            if (!(ok = normalize_pipe(t->pipe, s, fl, &nb, &first))) break;
+            first = first && f->off == 0;
+            s = nb.p, fl = nb.n;
+        } else if (v->normalize) {
+            if (!(ok = normalize_text(v->normalize, s, fl, &nb))) break;
+            s = nb.p, fl = nb.n;
+        }
+        if (!t->n_ntok) {
+            ok = encode_text(t, &ss, s, fl, first, &prev_special, &tb, &res);
+            continue;
+        }
+        lt_tok_norm_split(t, s, fl, &sub); /* added tokens matched in the normalized text */
+        for (int64_t k = 0; ok && !sub.oom && k < sub.n; k++) {
+            if (sub.v[k].id >= 0) {
+                ivec_push(&res, sub.v[k].id);
+                prev_special = true;
+            } else {
+                ok = encode_text(t, &ss, s + sub.v[k].off, sub.v[k].len, first && sub.v[k].off == 0,
+                                 &prev_special, &tb, &res);
+            }
+        }
+        ok = ok && !sub.oom;
+    }
+    if (add_special && v->add_eos && v->eos_id >= 0) {
+        for (int k = 0; k < v->n_tpl_extra[1]; k++) ivec_push(&res, v->tpl_extra[1][k]);
+        ivec_push(&res, v->eos_id);
+    }
+    ok = ok && !res.oom && !ss.oom;
     *resp = res;
     lt_free(frags.v);
+    lt_free(sub.v);
     lt_free(ss.s);
     lt_free(ss.q);
     lt_free(ss.key.p);
     lt_free(tb.p);
     lt_free(nb.p);
-    return true;
-fail:
-    *resp = res;
-    lt_free(frags.v);
-    lt_free(ss.s);
-    lt_free(ss.q);
-    lt_free(ss.key.p);
-    lt_free(tb.p);
-    lt_free(nb.p);
-    return false;
+    return ok;
 }
 
 int64_t lt_tok_encode(const lt_tokenizer *t, const char *text, size_t len, bool add_special, bool parse_special,
@@ -925,6 +814,11 @@ void lt_tok_free(lt_tokenizer *t) {
     lt_free(t->sp_head2);
     lt_free(t->sp_next);
     lt_pretok_free(t->pre);
+    lt_hfpipe_free(t->pipe);
+    for (int32_t k = 0; t->ntext && k < t->n_ntok; k++) lt_free(t->ntext[k]);
+    lt_free(t->ntok);
+    lt_free(t->ntext);
+    lt_free(t->nlen);
     lt_vocab_free(t->v);
     lt_free(t);
 }
@@ -939,6 +833,49 @@ static const char *const FIM_TEXTS[] = {
     "<fim_suffix>", "<SUF>", "\xE2\x96\x81<SUF>", "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<MID>",
     "\xE2\x96\x81<MID>", NULL};
 
+
+/* Added tokens matched in the normalized text (tokenizer.json normalized: true, where a normalizer
+ * exists): their normalized texts, longest first. */
+static bool norm_tokens(lt_tokenizer *t) {
+    const lt_vocab *v = t->v;
+    bool has_norm = v->normalize || (t->pipe && v->hf_pipeline && !strstr(v->hf_pipeline, "\"normalizer\":null"));
+    if (!v->token_flags || !has_norm) return true;
+    int32_t cnt = 0;
+    for (int32_t i = 0; i < v->n_tokens; i++) cnt += (v->token_flags[i] & LT_TOKFLAG_NORMALIZED) != 0;
+    if (!cnt) return true;
+    t->ntok = lt_malloc((size_t)cnt * sizeof *t->ntok);
+    t->ntext = lt_calloc((size_t)cnt, sizeof *t->ntext);
+    t->nlen = lt_calloc((size_t)cnt, sizeof *t->nlen);
+    if (!t->ntok || !t->ntext || !t->nlen) return false;
+    sbuf nb = {0};
+    for (int32_t i = 0; i < v->n_tokens; i++) {
+        if (!(v->token_flags[i] & LT_TOKFLAG_NORMALIZED)) continue;
+        bool kept;
+        bool ok = t->pipe ? normalize_pipe(t->pipe, v->tokens[i], v->token_len[i], &nb, &kept)
+                          : normalize_text(v->normalize, v->tokens[i], v->token_len[i], &nb);
+        char *c = ok ? lt_malloc(nb.n + 1) : NULL;
+        if (!c) {
+            lt_free(nb.p);
+            return false;
+        }
+        memcpy(c, nb.p, nb.n);
+        c[nb.n] = 0;
+        int32_t k = t->n_ntok++; /* insertion by length, longest first (stable) */
+        while (k > 0 && t->nlen[k - 1] < nb.n) {
+            t->ntok[k] = t->ntok[k - 1], t->ntext[k] = t->ntext[k - 1], t->nlen[k] = t->nlen[k - 1];
+            k--;
+        }
+        t->ntok[k] = i, t->ntext[k] = c, t->nlen[k] = (uint32_t)nb.n;
+    }
+    lt_free(nb.p);
+    return true;
+}
+
+static bool is_ntok(const lt_tokenizer *t, int32_t id) {
+    for (int32_t k = 0; k < t->n_ntok; k++)
+        if (t->ntok[k] == id) return true;
+    return false;
+}
 
 lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     *out = NULL;
@@ -962,7 +899,13 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     }
     t->v = v;
     int32_t n = v->n_tokens;
-    if (v->type == LT_VOCAB_BPE) {
+    if (v->hf_pipeline) {
+        st = lt_hfpipe_create(&t->pipe, v->hf_pipeline, err);
+        if (st) {
+            lt_tok_free(t);
+            return st;
+        }
+    } else if (v->type == LT_VOCAB_BPE) {
         if (v->n_pre_rx > 0) {
             st = lt_pretok_create_rx(&t->pre, (const char *const *)v->pre_rx, v->n_pre_rx, false, err);
             t->ignore_merges = v->ignore_merges;
@@ -1050,8 +993,9 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     if (v->eos_id >= 0) t->eog[v->eos_id] = true;
     if (v->eot_id >= 0) t->eog[v->eot_id] = true;
     /* special tokens, longest text first (ties: lower id first) */
+    if (!norm_tokens(t)) goto oom;
     for (int32_t i = 0; i < n; i++)
-        if (t->attr[i] & (ATTR_CONTROL | ATTR_USER | ATTR_UNKNOWN)) t->special[t->n_special++] = i;
+        if ((t->attr[i] & (ATTR_CONTROL | ATTR_USER | ATTR_UNKNOWN)) && !is_ntok(t, i)) t->special[t->n_special++] = i;
     for (int32_t i = 1; i < t->n_special; i++) { /* insertion sort by length, stable */
         int32_t x = t->special[i], j = i - 1;
         while (j >= 0 && v->token_len[t->special[j]] < v->token_len[x]) {

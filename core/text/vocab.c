@@ -41,6 +41,7 @@ void lt_vocab_free(lt_vocab *v) {
     lt_free(v->token_flags);
     for (int32_t i = 0; i < v->n_pre_rx; i++) lt_free(v->pre_rx[i]);
     lt_free(v->pre_rx);
+    lt_free(v->hf_pipeline);
     lt_free(v);
 }
 
@@ -376,7 +377,7 @@ static lt_status hf_post(lt_vocab *v, const cJSON *pp, const char *path, lt_err 
     const cJSON *single = cJSON_GetObjectItemCaseSensitive(pp, "single");
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(pp, "special_tokens");
     int n_before = 0, n_after = 0, n_seq = 0;
-    int32_t before = -1, after = -1;
+    int32_t before[9], after[9];
     for (const cJSON *p = cJSON_IsArray(single) ? single->child : NULL; p; p = p->next) {
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(p, "SpecialToken");
         if (cJSON_GetObjectItemCaseSensitive(p, "Sequence")) {
@@ -388,21 +389,32 @@ static lt_status hf_post(lt_vocab *v, const cJSON *pp, const char *path, lt_err 
             return lt_err_set(err, LT_EFORMAT, "%s: post_processor TemplateProcessing: a piece is neither "
                                                "SpecialToken nor Sequence", path);
         const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sp, name->valuestring), "ids");
+        if (cJSON_GetArraySize(ids) > 1)
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: post_processor TemplateProcessing: special token '%.40s' "
+                                                    "with several ids is not supported", path, name->valuestring);
         int32_t id = cJSON_GetArraySize(ids) == 1 && cJSON_IsNumber(ids->child) ? (int32_t)ids->child->valuedouble
                                                                                  : find_token(v, name->valuestring);
         if (id < 0 || id >= v->n_tokens)
             return lt_err_set(err, LT_EFORMAT, "%s: post_processor TemplateProcessing: special token '%.40s' is "
                                                "not in the vocab", path, name->valuestring);
-        if (n_seq == 0) before = id, n_before++;
-        else after = id, n_after++;
+        if (n_before == 9 || n_after == 9)
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: post_processor TemplateProcessing: more than 9 special "
+                                                    "tokens on a side are not supported", path);
+        if (n_seq == 0) before[n_before++] = id;
+        else after[n_after++] = id;
     }
-    if (n_seq != 1 || n_before > 1 || n_after > 1)
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: post_processor TemplateProcessing: only one special token "
-                                                "before and one after the text are supported", path);
-    v->add_bos = before >= 0;
-    v->add_eos = after >= 0;
-    if (before >= 0) v->bos_id = before;
-    if (after >= 0) v->eos_id = after;
+    if (n_seq != 1)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: post_processor TemplateProcessing: a single template with %d "
+                                                "$A sequences is not supported (only one)", path, n_seq);
+    /* the first before the text is BOS, the last after it EOS; the others go with them */
+    v->add_bos = n_before > 0;
+    v->add_eos = n_after > 0;
+    if (n_before) v->bos_id = before[0];
+    if (n_after) v->eos_id = after[n_after - 1];
+    v->n_tpl_extra[0] = n_before > 1 ? n_before - 1 : 0;
+    v->n_tpl_extra[1] = n_after > 1 ? n_after - 1 : 0;
+    for (int k = 1; k < n_before; k++) v->tpl_extra[0][k - 1] = before[k];
+    for (int k = 0; k + 1 < n_after; k++) v->tpl_extra[1][k] = after[k];
     return LT_OK;
 }
 
@@ -470,12 +482,78 @@ static lt_status hf_added(lt_vocab *v, const cJSON *added, const char *path, lt_
         }
         v->token_types[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "special")) ? LT_TOKTYPE_CONTROL
                                                                                          : LT_TOKTYPE_USER_DEFINED;
+        /* normalized: true by default for added tokens that are not special, as tokenizers */
+        const cJSON *nz = cJSON_GetObjectItemCaseSensitive(t, "normalized");
+        bool normalized = cJSON_IsBool(nz) ? cJSON_IsTrue(nz) : v->token_types[id] != LT_TOKTYPE_CONTROL;
         uint8_t fl = (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "lstrip")) ? LT_TOKFLAG_LSTRIP : 0) |
-                     (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "rstrip")) ? LT_TOKFLAG_RSTRIP : 0);
+                     (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "rstrip")) ? LT_TOKFLAG_RSTRIP : 0) |
+                     (normalized ? LT_TOKFLAG_NORMALIZED : 0) |
+                     (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "single_word")) ? LT_TOKFLAG_SINGLE_WORD : 0);
         if (fl && !v->token_flags && !(v->token_flags = lt_calloc((size_t)v->n_tokens, 1)))
             return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
         if (fl) v->token_flags[id] = fl;
     }
+    return LT_OK;
+}
+
+/* Does the normalizer (norm) or pre-tokenizer (pret) hold a piece only Hugging Face's general
+ * pipeline (tok_hf.c) runs: Strip, a Replace other than ' ' -> '▁', Whitespace, WhitespaceSplit,
+ * Punctuation, a Split by a String, not Isolated or inverted, ByteLevel with add_prefix_space? */
+static bool needs_pipe(const cJSON *j) {
+    if (!j) return false;
+    if (cJSON_IsObject(j)) {
+        const char *ty = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "type"))
+                             ? cJSON_GetObjectItemCaseSensitive(j, "type")->valuestring
+                             : "";
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(j, "pattern");
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(pat, "String");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "content");
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "behavior");
+        if (!strcmp(ty, "Strip") || !strcmp(ty, "Whitespace") || !strcmp(ty, "WhitespaceSplit") ||
+            !strcmp(ty, "Punctuation"))
+            return true;
+        if (!strcmp(ty, "Replace") && !(cJSON_IsString(ps) && !strcmp(ps->valuestring, " ") && cJSON_IsString(c) &&
+                                        !strcmp(c->valuestring, "\xE2\x96\x81")))
+            return true;
+        bool invert = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "invert"));
+        bool isolated = !cJSON_IsString(b) || !strcmp(b->valuestring, "Isolated");
+        if (!strcmp(ty, "Split") && (cJSON_IsString(ps) || invert || !isolated))
+            return true;
+        if (!strcmp(ty, "ByteLevel") && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "add_prefix_space")))
+            return true;
+    }
+    for (const cJSON *c = j->child; c; c = c->next)
+        if (needs_pipe(c)) return true;
+    return false;
+}
+
+/* Keeps the normalizer and pre-tokenizer as JSON for the pipeline and checks that it runs. */
+static lt_status set_pipe(lt_vocab *v, const cJSON *norm, const cJSON *pret, const char *path, lt_err *err) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToObject(o, "normalizer", norm ? cJSON_Duplicate(norm, true) : cJSON_CreateNull()) ||
+        !cJSON_AddItemToObject(o, "pre_tokenizer", pret ? cJSON_Duplicate(pret, true) : cJSON_CreateNull())) {
+        cJSON_Delete(o);
+        return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+    }
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!txt) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+    v->hf_pipeline = lt_strdup(txt);
+    cJSON_free(txt);
+    if (!v->hf_pipeline) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+    lt_hfpipe *h = NULL;
+    lt_status st = lt_hfpipe_create(&h, v->hf_pipeline, err);
+    if (st) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return lt_err_set(err, st, "%s: %s", path, msg);
+    }
+    bool bl = lt_hfpipe_bytelevel(h);
+    lt_hfpipe_free(h);
+    if (v->type == LT_VOCAB_BPE && !bl)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: a BPE model without a ByteLevel pre-tokenizer, Metaspace or "
+                                                "byte_fallback is not supported", path);
+    v->normalize = 0;
     return LT_OK;
 }
 
@@ -533,6 +611,11 @@ static lt_status hf_fill_ugm(lt_vocab *v, const cJSON *root, const char *path, l
         if (v->token_types[v->unk_id] != LT_TOKTYPE_USER_DEFINED) v->token_types[v->unk_id] = LT_TOKTYPE_UNKNOWN;
     }
     const cJSON *pret = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+    if (needs_pipe(norm) || needs_pipe(pret)) {
+        LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
+        return set_pipe(v, norm, pret, path, err);
+    }
     if (pret && !cJSON_IsNull(pret) && !json_has(pret, "type", "Metaspace"))
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: a Unigram model is supported with the Metaspace pre-tokenizer "
                                                 "only", path);
@@ -557,6 +640,21 @@ static lt_status hf_fill_wpm(lt_vocab *v, const cJSON *root, const char *path, l
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: WordPiece max_input_chars_per_word %g is not supported (only "
                                                 "100)", path, mx->valuedouble);
     const cJSON *pret = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+    const cJSON *pty = cJSON_GetObjectItemCaseSensitive(pret, "type");
+    bool bert = cJSON_IsString(pty) && !strcmp(pty->valuestring, "BertPreTokenizer");
+    if (!bert || needs_pipe(norm)) { /* any other pre-tokenizer: the pipeline */
+        v->type = LT_VOCAB_WPM;
+        v->hf_model = true;
+        lt_free(v->scores);
+        v->scores = NULL;
+        const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
+        if (cJSON_IsString(unk) && (v->unk_id = find_token(v, unk->valuestring)) >= 0 &&
+            v->token_types[v->unk_id] != LT_TOKTYPE_USER_DEFINED)
+            v->token_types[v->unk_id] = LT_TOKTYPE_UNKNOWN;
+        LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
+        return set_pipe(v, norm, pret, path, err);
+    }
     if (!json_has(pret, "type", "BertPreTokenizer"))
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: a WordPiece model is supported with the BertPreTokenizer "
                                                 "only", path);
@@ -665,6 +763,7 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
     bool metaspace = json_has(pret, "type", "Metaspace") || json_has(norm, "content", "\xE2\x96\x81") ||
                      json_has(norm, "prepend", "\xE2\x96\x81");
     bool bytelevel = json_has(pret, "type", "ByteLevel");
+    bool pipe = needs_pipe(norm) || needs_pipe(pret);
     if (metaspace || (byte_fallback && !bytelevel)) {
         v->type = LT_VOCAB_SPM;
         v->add_bos = true;
@@ -742,8 +841,13 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
         }
         snprintf(v->pre, sizeof v->pre, "%s", pre);
     }
+    if (pipe) {
+        if (v->type == LT_VOCAB_BPE)
+            v->ignore_merges = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "ignore_merges"));
+        LT_TRY(set_pipe(v, norm, pret, path, err));
+    }
     LT_TRY(hf_post(v, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), path, err));
-    LT_TRY(hf_norm(v, norm, path, err));
+    if (!pipe) LT_TRY(hf_norm(v, norm, path, err));
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     if (cJSON_IsString(unk)) {
         for (int32_t i = 0; i < v->n_tokens; i++)

@@ -55,10 +55,18 @@ typedef struct lt_vocab {
     char **pre_rx;         /* [n_pre_rx] pre-tokenizer regexes when no llama.cpp pre name fits */
     int32_t n_pre_rx;
     bool ignore_merges;    /* with pre_rx: BPE model's ignore_merges (whole-word vocab hits skip merges) */
+    char *hf_pipeline;     /* {"normalizer": .., "pre_tokenizer": ..} as tokenizer.json spells them, when they
+                              need Hugging Face's general pipeline (Strip, Replace, Whitespace, Punctuation,
+                              Split behaviours, ByteLevel add_prefix_space, ...; core/text/tok_hf.c); NULL
+                              otherwise. It then does all normalizing and pre-tokenizing (normalize is 0). */
+    int32_t tpl_extra[2][8]; /* TemplateProcessing: more special tokens after BOS [0] / before EOS [1] */
+    int32_t n_tpl_extra[2];
 } lt_vocab;
 
 /* Added-token flags (tokenizer.json added_tokens): whitespace next to the token is dropped. */
-enum { LT_TOKFLAG_LSTRIP = 1, LT_TOKFLAG_RSTRIP = 2 };
+/* NORMALIZED: matched in the normalized text (its text normalized too); SINGLE_WORD: only where no
+ * word character touches it. */
+enum { LT_TOKFLAG_LSTRIP = 1, LT_TOKFLAG_RSTRIP = 2, LT_TOKFLAG_NORMALIZED = 4, LT_TOKFLAG_SINGLE_WORD = 8 };
 /* LT_PREPEND_LLAMA: before the text and after every special token (llama.cpp; a Prepend
  * normalizer); ALWAYS / FIRST: Hugging Face's Metaspace prepend_scheme - not before text that
  * starts with a space, and with FIRST only at the start of the whole text. */

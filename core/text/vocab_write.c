@@ -316,6 +316,9 @@ lt_status lt_vocab_hf_check(const lt_vocab *v, lt_err *err) {
                           "tokenizer.json");
     if (v->type == LT_VOCAB_BPE && !lt_pretok_regexes(v->pre, rx, NULL))
         return lt_err_set(err, LT_EUNSUPPORTED, "pre-tokenizer '%s' has no tokenizer.json form here", v->pre);
+    if (v->hf_pipeline || v->n_tpl_extra[0] || v->n_tpl_extra[1])
+        return lt_err_set(err, LT_EUNSUPPORTED, "the vocab's %s cannot be written back to tokenizer.json here",
+                          v->hf_pipeline ? "normalizer / pre-tokenizer pipeline" : "TemplateProcessing tokens");
     if (v->normalize || v->n_pre_rx > 0)
         return lt_err_set(err, LT_EUNSUPPORTED, "the vocab's %s cannot be written back to tokenizer.json here",
                           v->normalize ? "normalizer" : "Split regexes");
@@ -372,6 +375,8 @@ lt_status lt_vocab_llama2c_check(const lt_vocab *v, int32_t n_vocab, lt_err *err
             snprintf(buf, sizeof buf, "special ids unk %d, bos %d, eos %d (llama2.c fixes them at 0, 1, 2)",
                      v->unk_id, v->bos_id, v->eos_id);
         why = buf;
+    } else if (v->hf_pipeline || v->n_tpl_extra[0] || v->n_tpl_extra[1] || v->normalize) {
+        why = "a tokenizer.json normalizer, pre-tokenizer or post-processor";
     } else if (!v->add_space_prefix || !v->add_bos) {
         why = !v->add_bos ? "a vocab without a BOS token at the start (llama2.c always adds one)"
                           : "a vocab without the space prefix (llama2.c always adds one)";
