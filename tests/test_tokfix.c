@@ -59,7 +59,9 @@ static int compare(const char *what, const lt_tokenizer *tok, const cJSON *strs,
 }
 
 /* Kinds lathe reads; the others must be refused with a clear error naming the model type. */
-static const char *const SUPPORTED[] = {"bpe_split", "bpe_bytelevel", "bpe_metaspace", "roberta", "unigram", "wordpiece", NULL};
+static const char *const SUPPORTED[] = {"bpe_split",    "bpe_bytelevel", "bpe_metaspace", "roberta",   "unigram",
+                                        "wordpiece",    "wordpiece_ws",  "bpe_punct",     "unigram_t5", "spm_punct",
+                                        "bpe_split_beh", NULL};
 
 static bool supported(const char *kind) {
     for (int i = 0; SUPPORTED[i]; i++)
@@ -88,6 +90,13 @@ static void test_hf_kinds(void) {
         }
         CHECKF(st == LT_OK, "%s: %s", k->string, e.msg);
         if (st) continue;
+        /* what tokenizer.json's general pipeline runs has no GGUF / tokenizer.json writer here: refused */
+        const lt_vocab *tv = lt_tok_vocab(tok);
+        if (tv->hf_pipeline || tv->n_tpl_extra[0]) {
+            lt_err we = {0};
+            CHECKF(lt_vocab_hf_check(tv, &we) == LT_EUNSUPPORTED && lt_vocab_llama2c_check(tv, 0, &we) ==
+                   LT_EUNSUPPORTED, "%s: writable?", k->string);
+        }
         int bad = compare(k->string, tok, strs, k, true, true);
         CHECKF(bad == 0, "%s: %d of %d strings differ from Hugging Face tokenizers", k->string, bad,
                cJSON_GetArraySize(strs));

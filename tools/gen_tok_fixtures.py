@@ -6,7 +6,7 @@ tokenizer_config.json) and tests/fixtures/tok/expected.json, which tests/test_to
 lathe against.
 
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install tokenizers==0.23.3
-    /tmp/venv/bin/python tools/gen_tok_fixtures.py
+    /tmp/venv/bin/python tools/gen_tok_fixtures.py [--only KIND,...]
 
 Also, with --llama-tokenize BIN --gguf MODEL: the ids llama.cpp's llama-tokenize gives for the
 same strings on a GGUF vocabulary (SmolLM2-135M-Instruct) into tests/fixtures/tok/smollm2_llamacpp.json.
@@ -45,6 +45,13 @@ STRINGS = [
     "",
     "   ",
     "KING RICHARD III: Now is the winter of our discontent",
+]
+# strings for the pieces added later (tools/gen_tok_fixtures.py --only KINDS keeps the other kinds'
+# trained tokenizers and encodes these with them too)
+STRINGS += [
+    "HELLO there, the theory of hello-world; Hello!",
+    "``quoted''   text  with   gaps -- and - dashes...",
+    "  <extra> token, x--y (a)(b) 12-34 \u00e9t\u00e9-2 ",
 ]
 
 
@@ -155,14 +162,101 @@ def bpe_split():
     return tok, {"eos_token": "<|endoftext|>"}
 
 
+def wordpiece_ws():
+    """WordPiece behind the Whitespace pre-tokenizer; NFD, StripAccents, Lowercase, Strip; added
+    tokens matched in the normalized text ("hello", normalized) and as whole words only ("the",
+    single_word); "[CLS] $A [SEP]" with a pair template."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase(),
+                                           normalizers.Strip(left=True, right=True)])
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tr = trainers.WordPieceTrainer(vocab_size=600, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok.train_from_iterator(corpus(), tr)
+    tok.add_tokens([AddedToken("hello", normalized=True), AddedToken("the", single_word=True, normalized=True)])
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                                                       special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return tok, {"cls_token": "[CLS]", "sep_token": "[SEP]", "unk_token": "[UNK]", "pad_token": "[PAD]"}
+
+
+def bpe_punct():
+    """Byte-level BPE with ByteLevel add_prefix_space after Punctuation (merged_with_previous);
+    Replace by Regex and by String, NFKC; "<s> <extra> $A </s>" (two special tokens before)."""
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.Sequence([normalizers.Replace(tokenizers.Regex(" {2,}"), " "),
+                                           normalizers.Replace("``", '"'), normalizers.Replace("''", '"'),
+                                           normalizers.NFKC()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Punctuation(behavior="merged_with_previous"),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    tr = trainers.BpeTrainer(vocab_size=600, special_tokens=["<s>", "</s>", "<extra>"],
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus(), tr)
+    ids = {t: tok.token_to_id(t) for t in ("<s>", "</s>", "<extra>")}
+    tok.post_processor = processors.TemplateProcessing(single="<s> <extra> $A </s>", pair="<s> $A </s> $B </s>",
+                                                       special_tokens=list(ids.items()))
+    return tok, {"bos_token": "<s>", "eos_token": "</s>"}
+
+
+def bpe_split_beh():
+    """Byte-level BPE after WhitespaceSplit, Split by a String (merged_with_next), Split by a Regex
+    (removed), Punctuation (contiguous), Digits, ByteLevel without its regex but with a prefix space."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split("-", behavior="merged_with_next"),
+        pre_tokenizers.Split(tokenizers.Regex("[;:]"), behavior="removed"),
+        pre_tokenizers.Punctuation(behavior="contiguous"), pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tr = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus(), tr)
+    return tok, {"eos_token": "<|endoftext|>"}
+
+
+def unigram_t5():
+    """T5 style: NFKC, Replace(Regex " {2,}"), Strip, WhitespaceSplit then Metaspace; "$A </s>"."""
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(tokenizers.Regex(" {2,}"), " "),
+                                           normalizers.Strip(left=True, right=False)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                 pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always",
+                                                                          split=True)])
+    tr = trainers.UnigramTrainer(vocab_size=500, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>")
+    tok.train_from_iterator(corpus(), tr)
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", tok.token_to_id("</s>"))])
+    return tok, {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
+
+
+def spm_punct():
+    """BPE with byte_fallback behind Punctuation (merged_with_next), an inverted Split and Metaspace
+    (prepend_scheme first, no split); Strip normalizer."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Strip()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Punctuation(behavior="merged_with_next"),
+        pre_tokenizers.Split(tokenizers.Regex("[A-Za-z]+"), behavior="merged_with_previous", invert=True),
+        pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)])
+    tr = trainers.BpeTrainer(vocab_size=700, special_tokens=["<unk>", "<s>", "</s>"] +
+                             ["<0x%02X>" % b for b in range(256)])
+    tok.train_from_iterator(corpus(), tr)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                       special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    return tok, {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+
+
 KINDS = {"bpe_split": bpe_split, "bpe_bytelevel": bpe_bytelevel, "bpe_metaspace": bpe_metaspace, "unigram": unigram,
-         "wordpiece": wordpiece, "roberta": roberta}
+         "wordpiece": wordpiece, "roberta": roberta, "wordpiece_ws": wordpiece_ws, "bpe_punct": bpe_punct,
+         "bpe_split_beh": bpe_split_beh, "unigram_t5": unigram_t5, "spm_punct": spm_punct}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--llama-tokenize", help="llama.cpp's llama-tokenize binary")
     ap.add_argument("--gguf", help="GGUF model whose vocabulary llama-tokenize reads")
+    ap.add_argument("--only", help="comma-separated kinds to (re)train; the others' saved tokenizer.json are "
+                                   "kept and only encoded (the trainers are not deterministic)")
     a = ap.parse_args()
     if a.llama_tokenize:
         strings = STRINGS + ["<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
@@ -183,9 +277,11 @@ def main():
         return
     exp = {"command": "tools/gen_tok_fixtures.py", "tokenizers": tokenizers.__version__, "strings": STRINGS,
            "kinds": {}}
+    only = set(a.only.split(",")) if a.only else None
     for kind, make in KINDS.items():
-        tok, cfg = make()
-        save(tok, kind, cfg)
+        if only is None or kind in only:
+            tok, cfg = make()
+            save(tok, kind, cfg)
         tok = Tokenizer.from_file(os.path.join(OUT, kind, "tokenizer.json"))
         exp["kinds"][kind] = [tok.encode(s).ids for s in STRINGS]
     with open(os.path.join(OUT, "expected.json"), "w", encoding="utf-8") as f:

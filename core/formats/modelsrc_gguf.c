@@ -178,6 +178,10 @@ static bool keep_f32(const lt_src_tensor *t) {
 static lt_status write_vocab_keys(lt_gguf_writer *w, const lt_vocab *v, lt_err *err) {
     static const char *const models[] = {"no_vocab", "llama", "gpt2", "bert", "t5"};
     if ((unsigned)v->type > LT_VOCAB_UGM || v->type == LT_VOCAB_NONE) return LT_OK;
+    if (v->hf_pipeline || v->n_tpl_extra[0] || v->n_tpl_extra[1])
+        return lt_err_set(err, LT_EUNSUPPORTED, "the tokenizer's %s has no GGUF (llama.cpp) form",
+                          v->hf_pipeline ? "tokenizer.json normalizer / pre-tokenizer pipeline"
+                                         : "TemplateProcessing with several special tokens on a side");
     LT_TRY(lt_gguf_set_str(w, "tokenizer.ggml.model", models[v->type], err));
     if (v->pre[0]) LT_TRY(lt_gguf_set_str(w, "tokenizer.ggml.pre", v->pre, err));
     LT_TRY(lt_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, v->token_len,
