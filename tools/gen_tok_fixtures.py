@@ -200,7 +200,8 @@ def bpe_punct():
 
 def bpe_split_beh():
     """Byte-level BPE after WhitespaceSplit, Split by a String (merged_with_next), Split by a Regex
-    (removed), Punctuation (contiguous), Digits, ByteLevel without its regex but with a prefix space."""
+    (removed), Punctuation (contiguous), Digits, ByteLevel without its regex but with a prefix space;
+    "the" added as a single word."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split("-", behavior="merged_with_next"),
@@ -211,6 +212,7 @@ def bpe_split_beh():
     tr = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(corpus(), tr)
+    tok.add_tokens([AddedToken("the", single_word=True)])  # no normalizer: matched in the raw text
     return tok, {"eos_token": "<|endoftext|>"}
 
 
