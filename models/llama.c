@@ -79,7 +79,7 @@ static const lt_lm_ops k_llama_ops = {.family = "llama", .forward = llama_forwar
 /* ---- rope ------------------------------------------------------------------------------ */
 
 void lt_llama_rope_freqs(const lt_llm_config *c, const float *factors, float *out) {
-    int dh = c->head_dim;
+    int dh = lt_llm_n_rot(c); /* partial rotary: frequencies over the rotated dimensions */
     for (int i = 0; i < dh / 2; i++) {
         float f = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)dh);
         if (c->rope_scaling == LT_ROPE_SCALING_LINEAR && c->rope_factor > 0) {
@@ -306,7 +306,8 @@ static void account(lt_llama *m) {
 
 static lt_status begin(lt_llama **out, const lt_llm_config *cfg, lt_backend *be, const char *what, lt_err *err) {
     LT_TRY(lt_llm_config_validate(cfg, what, err));
-    if (strcmp(cfg->arch, "llama") && strcmp(cfg->arch, "mistral") && strcmp(cfg->arch, "qwen2"))
+    if (strcmp(cfg->arch, "llama") && strcmp(cfg->arch, "mistral") && strcmp(cfg->arch, "qwen2") &&
+        strcmp(cfg->arch, "phi3"))
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: architecture '%s' is not supported (llama, mistral, qwen2)", what,
                           cfg->arch);
     lt_llama *m = lt_calloc(1, sizeof *m);
@@ -383,11 +384,12 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
     }
 #undef PLAN
     const lt_src_tensor *rf = ws->src ? lt_modelsrc_find(ws->src, "rope_freqs.weight") : NULL;
-    if (rf && (rf->dtype != LT_F32 || rf->ndim != 1 || rf->shape[0] != c->head_dim / 2)) {
-        s = lt_err_set(err, LT_EFORMAT, "%s: tensor 'rope_freqs.weight' must be f32 [%d]", path, c->head_dim / 2);
+    const int32_t n_rot = lt_llm_n_rot(c);
+    if (rf && (rf->dtype != LT_F32 || rf->ndim != 1 || rf->shape[0] != n_rot / 2)) {
+        s = lt_err_set(err, LT_EFORMAT, "%s: tensor 'rope_freqs.weight' must be f32 [%d]", path, n_rot / 2);
         goto fail;
     }
-    size_t need = lt_arena_need(LT_F32, 1, (int64_t[]){c->head_dim / 2});
+    size_t need = lt_arena_need(LT_F32, 1, (int64_t[]){n_rot / 2});
     for (int i = 0; i < np; i++) need += lt_arena_need(p[i].dt, p[i].ndim, p[i].shape);
     s = lt_arena_create(&m->weights, be, need, LT_MEM_WEIGHTS, err);
     if (s != LT_OK) goto fail;
@@ -405,7 +407,7 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
         }
     }
     if (c->tied_embeddings) m->output = m->tok_emb;
-    s = lt_arena_tensor(m->weights, &m->freqs, LT_F32, 1, (int64_t[]){c->head_dim / 2}, err);
+    s = lt_arena_tensor(m->weights, &m->freqs, LT_F32, 1, (int64_t[]){n_rot / 2}, err);
     if (s != LT_OK) goto fail;
     {
         float fr[4096];
@@ -414,7 +416,7 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
             goto fail;
         }
         lt_llama_rope_freqs(c, rf ? (const float *)rf->data : NULL, fr);
-        s = lt_tensor_set(&m->freqs, fr, sizeof(float) * (c->head_dim / 2), err);
+        s = lt_tensor_set(&m->freqs, fr, sizeof(float) * (n_rot / 2), err);
         if (s != LT_OK) goto fail;
     }
     s = alloc_scratch(m, o, err);

@@ -344,6 +344,44 @@ static void window_matters(lt_backend *be) {
     lt_modelsrc_close(src);
 }
 
+/* Phi3: its rope types other than default are longrope (not implemented), and neither writer
+ * takes it (llama.cpp's phi3 keeps the fused projections; lathe does not fuse them back). */
+static void phi3_errors(void) {
+#define PHI3                                                                                                   \
+    "{\"architectures\": [\"Phi3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "             \
+    "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 256, " \
+    "\"rms_norm_eps\": 1e-5, "
+    const char *bad[][2] = {
+        {PHI3 "\"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 10000, \"short_factor\": [1], "
+              "\"long_factor\": [1]}}", "longrope"},
+        {PHI3 "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2}}", "'yarn' (Phi3's longrope)"},
+        {PHI3 "\"partial_rotary_factor\": 0.1875}", "must be even"},
+    };
+    for (int i = 0; i < 3; i++) {
+        lt_llm_config c;
+        lt_err err = {0};
+        lt_status s = open_config_w(bad[i][0], "phi3_partial", &c, &err);
+        CHECKF(s != LT_OK && strstr(err.msg, bad[i][1]), "phi3 variant %d: '%s' (want '%s')", i, err.msg, bad[i][1]);
+    }
+    lt_llm_config c;
+    lt_err err = {0};
+    CHECKF(open_config_w(PHI3 "\"partial_rotary_factor\": 0.5}", "phi3_partial", &c, &err) == LT_OK &&
+           c.n_rot == 8 && !strcmp(c.arch, "phi3"), "phi3 n_rot %d: %s", c.n_rot, err.msg);
+#undef PHI3
+    lt_modelsrc *src = NULL;
+    if (lt_modelsrc_open(&src, lt_test_path("tests/fixtures/hf/phi3_partial"), NULL, &err) != LT_OK) {
+        CHECKF(0, "%s", err.msg);
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/phi3.gguf", lt_test_tmpdir("hf_gguf"));
+    CHECKF(lt_modelsrc_write_gguf(src, path, LT_DTYPE_COUNT, &err) == LT_EUNSUPPORTED && strstr(err.msg, "phi3"),
+           "phi3 as GGUF: %s", err.msg);
+    CHECKF(lt_modelsrc_write_hf(src, lt_test_tmpdir("hf_phi3_out"), LT_DTYPE_COUNT, &err) == LT_EUNSUPPORTED &&
+           strstr(err.msg, "Phi3"), "phi3 as a HF folder: %s", err.msg);
+    lt_modelsrc_close(src);
+}
+
 int main(void) {
     lt_backend *be = NULL;
     lt_err err;
@@ -353,8 +391,10 @@ int main(void) {
     }
     configs();
     config_errors();
-    const char *names[] = {"llama3_rope", "llama_bias", "mistral_swa", "qwen2_tied", "llama_yarn", "qwen2_swa_layers"};
-    for (int i = 0; i < 6; i++) fixture(be, names[i]);
+    phi3_errors();
+    const char *names[] = {"llama3_rope", "llama_bias", "mistral_swa", "qwen2_tied", "llama_yarn", "qwen2_swa_layers",
+                           "phi3_partial"};
+    for (int i = 0; i < 7; i++) fixture(be, names[i]);
     for (int i = 0; i < 5; i++) as_gguf(be, names[i]); /* not qwen2_swa_layers: GGUF has no per-layer window */
     window_matters(be);
     lt_backend_free(be);

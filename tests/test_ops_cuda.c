@@ -326,20 +326,22 @@ static void check_rmsnorm(void) {
 static void check_rope(void) {
     static const int dims[][2] = {{3, 10}, {4, 64}}; /* heads, head_dim */
     for (int ci = 0; ci < 2; ci++)
-        for (int neox = 0; neox < 2; neox++)
+        for (int mode = 0; mode < 4; mode++) /* neox or pairs; every dimension or half (partial rotary) */
             for (int ti = 0; ti < 3; ti++) {
-                int T = k_T[ti], H = dims[ci][0], Dh = dims[ci][1];
+                int neox = mode & 1, T = k_T[ti], H = dims[ci][0], Dh = dims[ci][1], n_rot = mode & 2 ? Dh / 2 : Dh;
+                if (n_rot % 2) n_rot++;
                 float *x = randf((int64_t)T * H * Dh, 1.0f), fr[64];
                 int32_t pos[64];
-                for (int i = 0; i < Dh / 2; i++) fr[i] = powf(10000.0f, -2.0f * i / Dh);
+                for (int i = 0; i < n_rot / 2; i++) fr[i] = powf(10000.0f, -2.0f * i / n_rot);
                 for (int i = 0; i < T; i++) pos[i] = (int32_t)(lt_test_u32(&rng) % 4096);
                 pair px = mk(LT_F32, 2, T, (int64_t)H * Dh, x), pp = mk(LT_I32, 1, T, 0, pos);
-                pair pf = mk(LT_F32, 1, Dh / 2, 0, fr);
+                pair pf = mk(LT_F32, 1, n_rot / 2, 0, fr);
                 lt_err e1, e2;
                 op_ok(lt_op_rope(cpu, &px.c, &pp.c, &pf.c, H, Dh, neox, &e1), &e1, "rope", "cpu");
                 op_ok(lt_op_rope(gpu, &px.g, &pp.g, &pf.g, H, Dh, neox, &e2), &e2, "rope", "cuda");
                 char what[96];
-                snprintf(what, sizeof what, "rope %s T=%d heads=%d head_dim=%d", neox ? "neox" : "pairs", T, H, Dh);
+                snprintf(what, sizeof what, "rope %s T=%d heads=%d head_dim=%d n_rot=%d", neox ? "neox" : "pairs", T, H,
+                         Dh, n_rot);
                 compare(what, &px, 1e-5);
                 release_all();
                 free(x);

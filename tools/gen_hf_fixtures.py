@@ -3,10 +3,10 @@
 f32) with the greedy ids and logits transformers computes for them (tests/test_hf_fidelity.c):
 Llama with rope_parameters (theta 500000, llama3 scaling), Llama with attention_bias and
 mlp_bias, Mistral with a 16-token window, Qwen2 with tied embeddings, Llama with YaRN, Qwen2
-with the window in its second layer only.
+with the window in its second layer only, Phi3 with partial_rotary_factor 0.5.
 
     pip install torch transformers safetensors
-    python3 tools/gen_hf_fixtures.py [tests/fixtures/hf]
+    python3 tools/gen_hf_fixtures.py [--only=NAME,...] [tests/fixtures/hf]
 
 Each model folder holds what save_pretrained wrote (config.json, model.safetensors,
 generation_config.json) plus expected.txt (line 1: the 64 prompt ids; line 2: the 64
@@ -19,8 +19,8 @@ import sys
 
 import torch
 import transformers
-from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
-                          Qwen2ForCausalLM)
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config,
+                          Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
 VOCAB, HIDDEN, FFN, LAYERS, HEADS, KV_HEADS = 256, 64, 128, 2, 4, 2
 N_PROMPT, N_GEN = 64, 64
@@ -51,6 +51,10 @@ MODELS = {
     # Qwen2 with the window in some layers only (layer 0 full, layer 1 sliding)
     "qwen2_swa_layers": (Qwen2Config, Qwen2ForCausalLM, common(use_sliding_window=True, sliding_window=16,
                                                                max_window_layers=1)),
+    # partial rotary: transformers' Llama ignores partial_rotary_factor in its default rope; Phi3
+    # applies it (the first half of each head's dimensions rotate) and fuses qkv and gate/up
+    "phi3_partial": (Phi3Config, Phi3ForCausalLM, common(pad_token_id=0, rope_parameters={
+        "rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})),
 }
 
 
@@ -69,12 +73,16 @@ def randomize(model, seed):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures",
-                                                             "hf")
+    args = [a for a in sys.argv[1:] if not a.startswith("--only=")]
+    only = [a[7:].split(",") for a in sys.argv[1:] if a.startswith("--only=")]
+    only = set(only[0]) if only else None
+    out = args[0] if args else os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "hf")
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(14)
     prompt = torch.randint(3, VOCAB, (N_PROMPT,), generator=g).tolist()
     for i, (name, (cfg_cls, model_cls, kw)) in enumerate(MODELS.items()):
+        if only is not None and name not in only:
+            continue
         cfg = cfg_cls(**kw)
         model = model_cls(cfg).to(torch.float32).eval()
         randomize(model, 100 + i)

@@ -148,9 +148,11 @@ lt_status lt_op_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const 
                         lt_err *err);
 
 /* Rotary embedding in place on x [T, n_heads*head_dim] f32 at positions pos [T] i32.
- * freqs [head_dim/2] f32 are the per-pair inverse frequencies (rope scaling already
- * applied by the caller). neox=false rotates adjacent pairs (2i, 2i+1) (GGUF llama,
- * llama2.c); neox=true rotates (i, i+head_dim/2) (Hugging Face, GGUF qwen2). */
+ * freqs [n_rot/2] f32 are the per-pair inverse frequencies (rope scaling already applied by
+ * the caller); their count gives the rotated dimensions n_rot <= head_dim: the first n_rot of
+ * each head rotate, the rest pass through (partial rotary, llama.cpp's n_rot, transformers'
+ * partial_rotary_factor). neox=false rotates adjacent pairs (2i, 2i+1) (GGUF llama,
+ * llama2.c); neox=true rotates (i, i+n_rot/2) (Hugging Face, GGUF qwen2). */
 lt_status lt_op_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs,
                      int n_heads, int head_dim, bool neox, lt_err *err);
 

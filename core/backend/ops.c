@@ -85,7 +85,8 @@ lt_status lt_op_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const l
     NEED(is_mat(x, LT_F32) && x->shape[1] == (int64_t)n_heads * head_dim && head_dim % 2 == 0,
          "input must be f32 [T, heads*head_dim]", x);
     NEED(pos->dtype == LT_I32 && lt_tensor_numel(pos) == x->shape[0], "positions must be i32 [T]", pos);
-    NEED(freqs->dtype == LT_F32 && lt_tensor_numel(freqs) == head_dim / 2, "freqs must be f32 [head_dim/2]", freqs);
+    NEED(freqs->dtype == LT_F32 && lt_tensor_numel(freqs) >= 1 && lt_tensor_numel(freqs) <= head_dim / 2,
+         "freqs must be f32 [n_rot/2], n_rot <= head_dim", freqs);
     return be->ops->rope(be, x, pos, freqs, n_heads, head_dim, neox, err);
 #undef OPNAME
 }

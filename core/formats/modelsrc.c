@@ -154,6 +154,8 @@ lt_status lt_llm_config_validate(const lt_llm_config *c, const char *what, lt_er
     if (c->head_dim < 2 || c->head_dim % 2 || c->head_dim > 4096)
         BAD("%s: head dimension %d must be even and in 2..4096", what, c->head_dim);
     if ((int64_t)c->n_heads * c->head_dim > MAXD) BAD("%s: heads x head_dim is too large", what);
+    if (c->n_rot < 0 || c->n_rot > c->head_dim || c->n_rot % 2)
+        BAD("%s: rotary dimensions %d must be even and at most head_dim %d", what, c->n_rot, c->head_dim);
     if (c->max_seq < 1 || c->max_seq > (1 << 24)) BAD("%s: context length %d is out of range", what, c->max_seq);
     if (!(c->norm_eps > 0 && c->norm_eps < 1)) BAD("%s: RMS norm epsilon %g is out of range", what, c->norm_eps);
     if (!(c->rope_theta > 0 && isfinite(c->rope_theta))) BAD("%s: rope theta %g is invalid", what, c->rope_theta);

@@ -38,7 +38,7 @@ typedef enum lt_rope_scaling {
 } lt_rope_scaling;
 
 typedef struct lt_llm_config {
-    char arch[32];       /* "llama", "qwen2", "mistral" (family names as GGUF's general.architecture) */
+    char arch[32];       /* "llama", "qwen2", "mistral", "phi3" (family names as GGUF's general.architecture) */
     char name[128];      /* general.name or folder name */
     int32_t n_vocab;
     int32_t dim;         /* D */
@@ -50,7 +50,9 @@ typedef struct lt_llm_config {
     int32_t max_seq;     /* training context */
     float norm_eps;
     float rope_theta;
-    bool rope_neox;      /* rotate (i, i+Dh/2) instead of (2i, 2i+1) */
+    bool rope_neox;      /* rotate (i, i+n_rot/2) instead of (2i, 2i+1) */
+    int32_t n_rot;       /* rotated dimensions of each head (partial rotary: transformers'
+                            partial_rotary_factor, GGUF rope.dimension_count); 0 = head_dim */
     lt_rope_scaling rope_scaling;
     float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int32_t rope_orig_ctx;
@@ -66,6 +68,11 @@ typedef struct lt_llm_config {
     int32_t sliding_window;
     uint32_t swa_layers[32]; /* bit l%32 of word l/32 (layers < 1024) */
 } lt_llm_config;
+
+/* The rotated dimensions of each head: cfg.n_rot, or head_dim when 0. */
+static inline int32_t lt_llm_n_rot(const lt_llm_config *c) {
+    return c->n_rot > 0 && c->n_rot < c->head_dim ? c->n_rot : c->head_dim;
+}
 
 /* The attention window of layer l (0 = none). */
 static inline int32_t lt_llm_layer_window(const lt_llm_config *c, int l) {

@@ -5,8 +5,10 @@
  * Mistral is written as llama.cpp's converter writes it (general.architecture = llama, the
  * window as llama.attention.sliding_window, which llama.cpp reads but does not apply to
  * llama; lathe applies it).
- * Leaves out: architectures other than llama/mistral/qwen2, partial rotary
- * (rope.dimension_count < head_dim), sliding windows in some layers only.
+ * Partial rotary is rope.dimension_count < head_dim (llama.cpp's n_rot).
+ * Leaves out: architectures other than llama/mistral/qwen2 (phi3 from a Hugging Face folder is
+ * not written: llama.cpp's phi3 keeps fused qkv / gate_up tensors), sliding windows in some
+ * layers only, partial rotary that would need a q/k row permutation.
  */
 #include "modelsrc_gguf.h"
 
@@ -83,9 +85,9 @@ static lt_status gguf_config(lt_modelsrc *src, const lt_gguf *g, lt_err *err) {
     LT_TRY(gk_u32(g, arch, "attention.key_length", false, -1, &kl, err));
     LT_TRY(gk_u32(g, arch, "rope.dimension_count", false, -1, &rd, err));
     c->head_dim = kl >= 0 ? kl : rd >= 0 ? rd : c->dim / c->n_heads;
-    if (rd >= 0 && rd != c->head_dim)
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial rotary embeddings (rope dimension %d, head dimension %d) "
-                          "are not supported", P, rd, c->head_dim);
+    if (rd > c->head_dim || rd == 0 || (rd > 0 && rd % 2))
+        return lt_err_set(err, LT_EFORMAT, "%s: rope dimension %d does not fit head dimension %d", P, rd, c->head_dim);
+    c->n_rot = rd > 0 && rd < c->head_dim ? rd : 0; /* partial rotary: the first rd dimensions rotate */
     int32_t vl;
     LT_TRY(gk_u32(g, arch, "attention.value_length", false, c->head_dim, &vl, err));
     if (vl != c->head_dim)
@@ -221,7 +223,7 @@ static lt_status write_gguf_keys(lt_gguf_writer *w, const lt_llm_config *c, lt_e
     LT_TRY(KU("attention.head_count_kv", c->n_kv_heads));
     LT_TRY(KF("attention.layer_norm_rms_epsilon", c->norm_eps));
     LT_TRY(KF("rope.freq_base", c->rope_theta));
-    LT_TRY(KU("rope.dimension_count", c->head_dim));
+    LT_TRY(KU("rope.dimension_count", lt_llm_n_rot(c)));
     if ((int64_t)c->head_dim * c->n_heads != c->dim) {
         LT_TRY(KU("attention.key_length", c->head_dim));
         LT_TRY(KU("attention.value_length", c->head_dim));
@@ -325,6 +327,9 @@ lt_status lt_modelsrc_write_gguf_opts(const lt_modelsrc *src, const char *path, 
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: YaRN without truncation cannot be written as GGUF", path);
     bool file_neox = !is_llama; /* what llama.cpp expects for this architecture */
     bool permute = c->rope_neox != file_neox;
+    if (permute && lt_llm_n_rot(c) != c->head_dim)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial rotary (%d of %d dimensions) in the other rope "
+                          "convention than %s's cannot be written as GGUF", path, c->n_rot, c->head_dim, c->arch);
     wctx w = {.o = o, .head_dim = c->head_dim, .to_adjacent = !file_neox, .n = src->n};
     size_t tmp_n = 0;
     /* every tensor's type is checked before the file is created */

@@ -154,12 +154,24 @@ static lt_status hf_rope(lt_llm_config *c, const cJSON *j, const char *P, lt_err
     float prf = 1.0f;
     LT_TRY(j_num(j, "partial_rotary_factor", 1.0f, &prf, P, err));
     if (rp) LT_TRY(j_num(rp, "partial_rotary_factor", prf, &prf, P, err));
-    if (prf != 1.0f)
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial_rotary_factor %g is not supported (only 1)", P, prf);
+    /* transformers applies it in Phi3 (the first int(head_dim * factor) dimensions rotate); its
+     * Llama, Mistral and Qwen2 ignore it in their default rope and fail on it in the others */
+    bool phi3 = !strcmp(c->arch, "phi3");
+    if (prf != 1.0f && !phi3)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial_rotary_factor %g is not supported for %s (only Phi3 "
+                          "applies it)", P, prf, c->arch);
+    if (prf <= 0 || prf > 1) return lt_err_set(err, LT_EFORMAT, "%s: partial_rotary_factor %g is out of (0, 1]", P, prf);
+    c->n_rot = (int32_t)((float)c->head_dim * prf);
+    if (c->n_rot % 2 || c->n_rot < 2)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial_rotary_factor %g gives %d rotated dimensions (must be "
+                          "even)", P, prf, c->n_rot);
+    if (c->n_rot == c->head_dim) c->n_rot = 0;
     if (!rp) return LT_OK;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
     if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rp, "type");
     const char *ty = cJSON_IsString(t) ? t->valuestring : "default";
+    if (phi3 && strcmp(ty, "default")) /* transformers' Phi3 reads su, yarn and longrope all as longrope */
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: %s type '%.32s' (Phi3's longrope) is not supported", P, rkey, ty);
     float attn = 0;
     LT_TRY(j_num(rp, "attention_factor", 0.0f, &attn, P, err));
     if (!strcmp(ty, "default") || !strcmp(ty, "dynamic")) {
@@ -208,8 +220,16 @@ static lt_status hf_rope(lt_llm_config *c, const cJSON *j, const char *P, lt_err
 /* Which layers use the sliding window: Mistral: every layer; Qwen2: "layer_types" when
  * given, else the layers from max_window_layers on, and only with use_sliding_window. */
 static lt_status hf_window(lt_llm_config *c, const cJSON *j, const char *P, lt_err *err) {
-    bool mistral = !strcmp(c->arch, "mistral"), qwen2 = !strcmp(c->arch, "qwen2");
+    bool mistral = !strcmp(c->arch, "mistral"), qwen2 = !strcmp(c->arch, "qwen2"), phi3 = !strcmp(c->arch, "phi3");
     const cJSON *lt = cJSON_GetObjectItemCaseSensitive(j, "layer_types");
+    if (phi3) { /* transformers' Phi3: the window (none when missing or null) in every layer */
+        int32_t w = 0;
+        if (!cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "sliding_window")))
+            LT_TRY(j_int(j, "sliding_window", false, 0, &w, P, err));
+        if (w < 0) return lt_err_set(err, LT_EFORMAT, "%s: 'sliding_window' is negative", P);
+        lt_llm_set_window_all(c, w);
+        return LT_OK;
+    }
     if (!mistral && !qwen2) { /* transformers' Llama has no sliding window */
         if (lt && !cJSON_IsNull(lt))
             for (const cJSON *e = lt->child; e; e = e->next)
@@ -256,10 +276,11 @@ static lt_status hf_config(lt_llm_config *c, const cJSON *j, const char *P, lt_e
     if ((a0 && !strcmp(a0, "LlamaForCausalLM")) || (!a0 && m && !strcmp(m, "llama"))) strcpy(c->arch, "llama");
     else if ((a0 && !strcmp(a0, "MistralForCausalLM")) || (!a0 && m && !strcmp(m, "mistral"))) strcpy(c->arch, "mistral");
     else if ((a0 && !strcmp(a0, "Qwen2ForCausalLM")) || (!a0 && m && !strcmp(m, "qwen2"))) strcpy(c->arch, "qwen2");
+    else if ((a0 && !strcmp(a0, "Phi3ForCausalLM")) || (!a0 && m && !strcmp(m, "phi3"))) strcpy(c->arch, "phi3");
     else
         return lt_err_set(err, LT_EUNSUPPORTED,
                           "%s: architecture '%.64s' is not supported (LlamaForCausalLM, MistralForCausalLM, "
-                          "Qwen2ForCausalLM)", P, a0 ? a0 : m ? m : "(none)");
+                          "Qwen2ForCausalLM, Phi3ForCausalLM)", P, a0 ? a0 : m ? m : "(none)");
     LT_TRY(j_int(j, "hidden_size", true, 0, &c->dim, P, err));
     LT_TRY(j_int(j, "intermediate_size", true, 0, &c->hidden_dim, P, err));
     LT_TRY(j_int(j, "num_hidden_layers", true, 0, &c->n_layers, P, err));
@@ -307,13 +328,60 @@ static lt_status open_shard(lt_modelsrc *src, const char *dir, const char *file,
     return LT_OK;
 }
 
+/* Phi3's fused projections: qkv_proj rows are q, k, v and gate_up_proj rows gate, up (in
+ * that order); each part becomes its own tensor, a view of the fused one's rows. *handled
+ * says whether t was one of them. */
+static lt_status split_fused(lt_modelsrc *src, const lt_src_tensor *t, const char *spath, bool *handled, lt_err *err) {
+    *handled = false;
+    const lt_llm_config *c = &src->cfg;
+    if (strcmp(c->arch, "phi3") || strncmp(t->name, "model.layers.", 13)) return LT_OK;
+    const char *p = t->name + 13;
+    int l = 0, nd = 0;
+    while (*p >= '0' && *p <= '9' && nd < 6) l = l * 10 + (*p++ - '0'), nd++;
+    if (!nd || *p != '.') return LT_OK;
+    static const char *const qkv[] = {"attn_q.weight", "attn_k.weight", "attn_v.weight"};
+    static const char *const gu[] = {"ffn_gate.weight", "ffn_up.weight"};
+    int64_t q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim, f = c->hidden_dim;
+    int64_t rows_qkv[] = {q, kv, kv}, rows_gu[] = {f, f};
+    const char *const *names;
+    const int64_t *rows;
+    int n;
+    if (!strcmp(p + 1, "self_attn.qkv_proj.weight")) names = qkv, rows = rows_qkv, n = 3;
+    else if (!strcmp(p + 1, "mlp.gate_up_proj.weight")) names = gu, rows = rows_gu, n = 2;
+    else return LT_OK;
+    *handled = true;
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += rows[i];
+    if (t->ndim != 2 || t->shape[0] != total || t->shape[1] != c->dim || t->nbytes % (size_t)total)
+        return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' is not [%lld, %d] as config.json says", spath, t->name,
+                          (long long)total, c->dim);
+    size_t rb = t->nbytes / (size_t)total, off = 0;
+    for (int i = 0; i < n; i++) {
+        lt_src_tensor part = *t;
+        snprintf(part.name, sizeof part.name, "blk.%d.%s", l, names[i]);
+        part.shape[0] = rows[i];
+        part.data = (const char *)t->data + off;
+        part.nbytes = (size_t)rows[i] * rb;
+        off += part.nbytes;
+        int e_nd;
+        int64_t s[4] = {0};
+        if (!lt_ms_expected_shape(c, part.name, &e_nd, s))
+            return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' does not fit config.json (layer out of range?)",
+                              spath, t->name);
+        LT_TRY(lt_ms_push(src, &part, err));
+    }
+    return LT_OK;
+}
+
 /* Maps and checks every tensor of one shard. */
 static lt_status add_shard_tensors(lt_modelsrc *src, lt_safetensors *st, const char *spath, lt_err *err) {
     for (int64_t i = 0; i < lt_st_n_tensors(st); i++) {
         lt_src_tensor t;
         lt_st_tensor(st, i, &t);
         char canon[96];
-        if (!hf_to_canon(t.name, canon)) continue;
+        bool fused;
+        LT_TRY(split_fused(src, &t, spath, &fused, err));
+        if (fused || !hf_to_canon(t.name, canon)) continue;
         if (!strcmp(canon, "output.weight") && src->cfg.tied_embeddings) continue;
         int nd;
         int64_t s[4] = {0};
@@ -455,6 +523,10 @@ static double short_float(float f) {
 /* The transformers class and model_type of a config, or why it has none. */
 static lt_status hf_names(const lt_llm_config *c, const char *dir, const char **arch_out, const char **mtype_out,
                           lt_err *err) {
+    if (!strcmp(c->arch, "phi3") || lt_llm_n_rot(c) != c->head_dim)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: %s cannot be written as a Hugging Face folder here (Phi3's "
+                          "fused projections are not written back; transformers' Llama ignores partial rotary)", dir,
+                          !strcmp(c->arch, "phi3") ? "a Phi3 model" : "partial rotary");
     /* a llama GGUF with a sliding window is a Mistral model (llama.cpp writes them as llama) */
     bool mistral = !strcmp(c->arch, "mistral") ||
                    (!strcmp(c->arch, "llama") && c->sliding_window > 0 && !c->attn_out_bias && !c->mlp_bias);

@@ -1,6 +1,7 @@
 /* rope.c - the CPU rope op: rotary embedding in place, adjacent pairs (llama) or NeoX halves,
  * with cosf/sinf of the float angle pos * freq as llama2.c's run.c computes it. Semantics in
  * core/backend/backend.h; the CUDA twin is kernels/cuda/rope.cu.
+ * Partial rotary: only the first n_rot dimensions of each head rotate.
  * Leaves out: rope scaling (the caller folds it into freqs).
  */
 #include <math.h>
@@ -12,7 +13,7 @@ typedef struct rope_ctx {
     const int32_t *pos;
     const float *freqs;
     int64_t T;
-    int n_heads, head_dim;
+    int n_heads, head_dim, n_rot;
     bool neox;
 } rope_ctx;
 
@@ -20,7 +21,7 @@ static void rope_job(void *arg, int ith, int nth) {
     rope_ctx *c = arg;
     int64_t t0, t1;
     lt_cpu_split(c->T, ith, nth, 1, &t0, &t1);
-    const int half = c->head_dim / 2;
+    const int half = c->n_rot / 2; /* dimensions past n_rot pass through */
     for (int64_t t = t0; t < t1; t++) {
         const float fpos = (float)c->pos[t];
         for (int i = 0; i < half; i++) {
@@ -38,8 +39,8 @@ static void rope_job(void *arg, int ith, int nth) {
 }
 
 void lt_cpu_rope(lt_pool *p, float *x, const int32_t *pos, const float *freqs, int64_t T, int n_heads, int head_dim,
-                 bool neox) {
-    rope_ctx c = {x, pos, freqs, T, n_heads, head_dim, neox};
+                 int n_rot, bool neox) {
+    rope_ctx c = {x, pos, freqs, T, n_heads, head_dim, n_rot, neox};
     /* cosf/sinf dominate: count them as the work */
-    lt_cpu_run(p, T * (head_dim / 2) * 16, rope_job, &c);
+    lt_cpu_run(p, T * (n_rot / 2) * 16, rope_job, &c);
 }

@@ -7,8 +7,8 @@
 #include "cuda_common.cuh"
 
 static __global__ void rope_kernel(float *x, const int32_t *pos, const float *freqs, int64_t T, int n_heads,
-                                   int head_dim, int neox) {
-    int half = head_dim / 2;
+                                   int head_dim, int n_rot, int neox) {
+    int half = n_rot / 2; /* dimensions past n_rot pass through */
     int64_t n = T * n_heads * half;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int p = (int)(i % half);
@@ -29,12 +29,13 @@ static __global__ void rope_kernel(float *x, const int32_t *pos, const float *fr
 lt_status lt_cuda_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
                        int head_dim, bool neox, lt_err *err) {
     lt_cuda *c = lt_cuda_of(be);
-    int64_t T = x->shape[0], n = T * n_heads * (head_dim / 2);
+    int n_rot = (int)lt_tensor_numel(freqs) * 2;
+    int64_t T = x->shape[0], n = T * n_heads * (n_rot / 2);
     if (n == 0) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
     rope_kernel<<<lt_cu_grid(c, n, 256), 256, 0, c->stream>>>((float *)x->data, (const int32_t *)pos->data,
                                                               (const float *)freqs->data, T, n_heads, head_dim,
-                                                              neox ? 1 : 0);
+                                                              n_rot, neox ? 1 : 0);
     LT_CUDA_LAUNCHED(err);
     return LT_OK;
 }
