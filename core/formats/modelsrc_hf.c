@@ -160,7 +160,8 @@ static lt_status hf_rope(lt_llm_config *c, const cJSON *j, const char *P, lt_err
     if (prf != 1.0f && !phi3)
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial_rotary_factor %g is not supported for %s (only Phi3 "
                           "applies it)", P, prf, c->arch);
-    if (prf <= 0 || prf > 1) return lt_err_set(err, LT_EFORMAT, "%s: partial_rotary_factor %g is out of (0, 1]", P, prf);
+    if (prf <= 0 || prf > 1)
+        return lt_err_set(err, LT_EFORMAT, "%s: partial_rotary_factor %g is out of (0, 1]", P, prf);
     c->n_rot = (int32_t)((float)c->head_dim * prf);
     if (c->n_rot % 2 || c->n_rot < 2)
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: partial_rotary_factor %g gives %d rotated dimensions (must be "
