@@ -107,5 +107,7 @@ void lt_cpu_qdot_matmul(lt_pool *p, const lt_cpu_qdot *q, void *scratch, float *
 const lt_cpu_qdot *lt_cpu_qdot_legacy(lt_dtype wt, bool avx2);
 const lt_cpu_qdot *lt_cpu_qdot_k(lt_dtype wt, bool avx2);
 const lt_cpu_qdot *lt_cpu_qdot_k2(lt_dtype wt, bool avx2);
+/* gq4_32 / gq4_64 / gq4_128 (qdot_gq.c) */
+const lt_cpu_qdot *lt_cpu_qdot_gq(lt_dtype wt, bool avx2);
 
 #endif
