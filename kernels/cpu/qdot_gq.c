@@ -69,20 +69,6 @@ static const lt_cpu_qdot k_scalar[3] = {{q8_1_row_bytes, quant_q8_1, dot32_scala
 
 static size_t x1_row_bytes(int64_t K) { return (size_t)(K / 32) * 40; }
 
-/* the bytes and scales of lt_quant_q8_1 as an extended row (qdot_legacy.c's layout) */
-LT_AVX2 static void quant_x1_avx2(const float *x, void *xq, int64_t K) {
-    const int64_t nb = K / 32;
-    int8_t *qs = xq;
-    float *ds = (float *)((char *)xq + 32 * nb);
-    for (int64_t i = 0; i < nb; i++) {
-        lt_block_q8_1 b;
-        lt_quant_q8_1(x + 32 * i, &b);
-        memcpy(qs + 32 * i, b.qs, 32);
-        ds[2 * i] = lt_f16_to_f32(b.d);
-        ds[2 * i + 1] = lt_f16_to_f32(b.s);
-    }
-}
-
 LT_AVX2 static inline __m256i nib32(const uint8_t *qs) {
     const __m128i t = _mm_loadu_si128((const __m128i *)qs);
     const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
@@ -121,7 +107,7 @@ LT_VNNI static inline __m256i lanes_v(__m256i u, __m256i s) { return _mm256_dpbu
                     const __m256i l = LANES(wu, _mm256_load_si256((const __m256i *)(xr + 32 * i)));              \
                     const __m128 p =                                                                            \
                         _mm_mul_ps(dmw, _mm_castpd_ps(_mm_load_sd((const double *)(xr + 32 * nb) + i)));        \
-                    if (sb & 1) b[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), _mm256_cvtepi32_ps(l), b[r]);  \
+                    if (i & 1) b[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), _mm256_cvtepi32_ps(l), b[r]);  \
                     else a[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), _mm256_cvtepi32_ps(l), a[r]);         \
                     ms[r] = _mm_add_ps(ms[r], p);                                                               \
                 }                                                                                               \
@@ -155,12 +141,12 @@ GQ_FNS(g64_vnni, LT_VNNI, rows_vnni, 64)
 GQ_FNS(g128_vnni, LT_VNNI, rows_vnni, 128)
 #undef GQ_FNS
 
-static const lt_cpu_qdot k_avx2[3] = {{x1_row_bytes, quant_x1_avx2, g32_avx2_dot, g32_avx2_dot4},
-                                      {x1_row_bytes, quant_x1_avx2, g64_avx2_dot, g64_avx2_dot4},
-                                      {x1_row_bytes, quant_x1_avx2, g128_avx2_dot, g128_avx2_dot4}};
-static const lt_cpu_qdot k_vnni[3] = {{x1_row_bytes, quant_x1_avx2, g32_vnni_dot, g32_vnni_dot4},
-                                      {x1_row_bytes, quant_x1_avx2, g64_vnni_dot, g64_vnni_dot4},
-                                      {x1_row_bytes, quant_x1_avx2, g128_vnni_dot, g128_vnni_dot4}};
+static const lt_cpu_qdot k_avx2[3] = {{x1_row_bytes, lt_cpu_quant_x1_avx2, g32_avx2_dot, g32_avx2_dot4},
+                                      {x1_row_bytes, lt_cpu_quant_x1_avx2, g64_avx2_dot, g64_avx2_dot4},
+                                      {x1_row_bytes, lt_cpu_quant_x1_avx2, g128_avx2_dot, g128_avx2_dot4}};
+static const lt_cpu_qdot k_vnni[3] = {{x1_row_bytes, lt_cpu_quant_x1_avx2, g32_vnni_dot, g32_vnni_dot4},
+                                      {x1_row_bytes, lt_cpu_quant_x1_avx2, g64_vnni_dot, g64_vnni_dot4},
+                                      {x1_row_bytes, lt_cpu_quant_x1_avx2, g128_vnni_dot, g128_vnni_dot4}};
 #endif
 
 const lt_cpu_qdot *lt_cpu_qdot_gq(lt_dtype wt, bool avx2) {
