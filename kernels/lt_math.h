@@ -42,6 +42,11 @@ typedef enum lt_dtype {
     LT_Q5_K,   /* as Q4_K plus a high bit per element                                 (176 bytes) */
     LT_Q6_K,   /* 16 sub-blocks of 16, int8 scales, 6-bit q                           (210 bytes) */
     LT_IQ4_XS, /* 8 sub-blocks of 32, 6-bit scales, kvalues[q]                        (136 bytes) */
+    /* group-quantized 4-bit (GPTQ): one block per group of 32/64/128 inputs, f16 d and integer
+       zero z, x = d*(q - z) (lt_quants.h)                              (20, 36, 68 bytes) */
+    LT_GQ4_32,
+    LT_GQ4_64,
+    LT_GQ4_128,
     LT_DTYPE_COUNT
 } lt_dtype;
 
@@ -79,7 +84,10 @@ typedef struct lt_block_q4_0 {
     X(LT_Q4_K, LT_QK_K, (int)sizeof(lt_block_q4_K))                                                \
     X(LT_Q5_K, LT_QK_K, (int)sizeof(lt_block_q5_K))                                                \
     X(LT_Q6_K, LT_QK_K, (int)sizeof(lt_block_q6_K))                                                \
-    X(LT_IQ4_XS, LT_QK_K, (int)sizeof(lt_block_iq4_xs))
+    X(LT_IQ4_XS, LT_QK_K, (int)sizeof(lt_block_iq4_xs))                                           \
+    X(LT_GQ4_32, 32, (int)sizeof(lt_block_gq4_32))                                                 \
+    X(LT_GQ4_64, 64, (int)sizeof(lt_block_gq4_64))                                                 \
+    X(LT_GQ4_128, 128, (int)sizeof(lt_block_gq4_128))
 
 /* elements per block (1 for an invalid dtype), bytes per block (0 for an invalid dtype) */
 LT_HD int lt_dtype_block(lt_dtype t) {

@@ -88,6 +88,19 @@ typedef struct lt_block_iq4_xs {
     uint8_t qs[LT_QK_K / 2];
 } lt_block_iq4_xs;
 
+/* Group-quantized 4-bit weights (GPTQ / AutoGPTQ, not GGML types): one block = one group of G
+ * (32, 64 or 128) consecutive input columns of a row, f16 scale d and f16 integer zero z (0..15),
+ * then G/32 sub-blocks of 16 bytes in q4_0's nibble order (low nibbles: elements 0..15 of the
+ * sub-block, high: 16..31). x = d*q - d*z (both products exact, so this is d*(q - z) exactly). */
+#define LT_GQ4_BLOCK(G) \
+    struct {            \
+        uint16_t d, z;  \
+        uint8_t qs[(G) / 2]; \
+    }
+typedef LT_GQ4_BLOCK(32) lt_block_gq4_32;
+typedef LT_GQ4_BLOCK(64) lt_block_gq4_64;
+typedef LT_GQ4_BLOCK(128) lt_block_gq4_128;
+
 typedef struct lt_block_q8_K { /* activations only */
     float d;
     int8_t qs[LT_QK_K];
@@ -111,6 +124,9 @@ LT_QSIZE_(lt_block_q5_K, 176);
 LT_QSIZE_(lt_block_q6_K, 210);
 LT_QSIZE_(lt_block_iq4_xs, 136);
 LT_QSIZE_(lt_block_q8_K, 292);
+LT_QSIZE_(lt_block_gq4_32, 20);
+LT_QSIZE_(lt_block_gq4_64, 36);
+LT_QSIZE_(lt_block_gq4_128, 68);
 #undef LT_QSIZE_
 
 #endif /* LT_QUANTS_H */
@@ -223,6 +239,12 @@ LT_HD float lt_iq4_xs_get(const lt_block_iq4_xs *b, int j) {
     return dl * (float)lt_iq4nl_value(lt_nib32(b->qs + 16 * ib, r));
 }
 
+/* Element j (0 <= j < G) of a gq4 block of G elements (qs: the block's nibble bytes). */
+LT_HD float lt_gq4_get(uint16_t dh, uint16_t zh, const uint8_t *qs, int j) {
+    const float d = lt_f16_to_f32(dh), z = lt_f16_to_f32(zh);
+    return lt_mul_rn(d, (float)lt_nib32(qs + 16 * (j / 32), j % 32)) + -lt_mul_rn(d, z);
+}
+
 /* Element j of a row of any of these types (block-relative arithmetic done here), or NAN when t
  * is not one of them. */
 LT_HD float lt_quants_get(lt_dtype t, const void *row, int64_t j) {
@@ -239,6 +261,15 @@ LT_HD float lt_quants_get(lt_dtype t, const void *row, int64_t j) {
     case LT_Q5_K: return lt_q5_K_get((const lt_block_q5_K *)row + bK, iK);
     case LT_Q6_K: return lt_q6_K_get((const lt_block_q6_K *)row + bK, iK);
     case LT_IQ4_XS: return lt_iq4_xs_get((const lt_block_iq4_xs *)row + bK, iK);
+#define LT_GQ4_GET_(G)                                                                               \
+    {                                                                                                \
+        const lt_block_gq4_##G *b = (const lt_block_gq4_##G *)row + j / (G);                         \
+        return lt_gq4_get(b->d, b->z, b->qs, (int)(j % (G)));                                        \
+    }
+    case LT_GQ4_32: LT_GQ4_GET_(32)
+    case LT_GQ4_64: LT_GQ4_GET_(64)
+    case LT_GQ4_128: LT_GQ4_GET_(128)
+#undef LT_GQ4_GET_
     default: return NAN;
     }
 }

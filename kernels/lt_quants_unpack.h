@@ -59,7 +59,10 @@ typedef struct lt_qchunk {
     X(LT_Q4_K, lt_block_q4_K, 256, q4_K)                                                           \
     X(LT_Q5_K, lt_block_q5_K, 256, q5_K)                                                           \
     X(LT_Q6_K, lt_block_q6_K, 256, q6_K)                                                           \
-    X(LT_IQ4_XS, lt_block_iq4_xs, 256, iq4_xs)
+    X(LT_IQ4_XS, lt_block_iq4_xs, 256, iq4_xs)                                                    \
+    X(LT_GQ4_32, lt_block_gq4_32, 32, gq4_32)                                                      \
+    X(LT_GQ4_64, lt_block_gq4_64, 64, gq4_64)                                                      \
+    X(LT_GQ4_128, lt_block_gq4_128, 128, gq4_128)
 
 /* ---- loads and bit tricks ------------------------------------------------------------------ */
 
@@ -367,6 +370,21 @@ LT_HD void lt_unpack_iq4_xs(const lt_block_iq4_xs *b, int u, lt_qchunk *c) {
     lt_qu_runs(c, dl, -0.0f, 32 * ib + 8 * h, dl, -0.0f, 32 * ib + 16 + 8 * h);
 }
 
+/* ---- gq4 (GPTQ 4-bit groups of 32/64/128): chunk u (0 .. G/16) ----------------------------------- */
+
+/* Sub-block u/2 of 16 bytes at 4 + 16 (u/2): bytes 8 (u%2) .. hold elements 32 (u/2) + 8 (u%2)..
+ * (low nibbles) and 32 (u/2) + 16 + 8 (u%2).. (high); d * q + m with m = -(d * z), exact. */
+LT_HD void lt_unpack_gq4(const uint8_t *p, int u, lt_qchunk *c) {
+    const uint32_t dz = lt_qu_ld32(p);
+    const float d = lt_qu_h2f(dz), m = -lt_mul_rn(d, lt_qu_h2f(dz >> 16));
+    const int sb = u >> 1, h = u & 1;
+    lt_qu_nib16(c, lt_qu_ld32(p + 4 + 16 * sb + 8 * h), lt_qu_ld32(p + 8 + 16 * sb + 8 * h), 0.0f);
+    lt_qu_runs(c, d, m, 32 * sb + 8 * h, d, m, 32 * sb + 16 + 8 * h);
+}
+LT_HD void lt_unpack_gq4_32(const lt_block_gq4_32 *b, int u, lt_qchunk *c) { lt_unpack_gq4((const uint8_t *)b, u, c); }
+LT_HD void lt_unpack_gq4_64(const lt_block_gq4_64 *b, int u, lt_qchunk *c) { lt_unpack_gq4((const uint8_t *)b, u, c); }
+LT_HD void lt_unpack_gq4_128(const lt_block_gq4_128 *b, int u, lt_qchunk *c) { lt_unpack_gq4((const uint8_t *)b, u, c); }
+
 /* ---- by dtype --------------------------------------------------------------------------------- */
 
 /* Byte alignment a block of t needs for its chunk loads (4 or 2); 0: t has no block-wise unpack. */
@@ -377,7 +395,10 @@ LT_HD int lt_quants_unpack_align(lt_dtype t) {
     case LT_Q2_K:
     case LT_Q4_K:
     case LT_Q5_K:
-    case LT_IQ4_XS: return 4;
+    case LT_IQ4_XS:
+    case LT_GQ4_32:
+    case LT_GQ4_64:
+    case LT_GQ4_128: return 4;
     case LT_Q8_0:
     case LT_Q4_0:
     case LT_Q5_0:

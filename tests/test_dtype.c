@@ -35,6 +35,8 @@ static void test_layout(void) {
         /* GGML's block sizes (ggml-common.h) */
         {LT_Q4_1, 32, 20},   {LT_Q5_0, 32, 22},   {LT_Q5_1, 32, 24},   {LT_IQ4_NL, 32, 18},  {LT_Q2_K, 256, 84},
         {LT_Q3_K, 256, 110}, {LT_Q4_K, 256, 144}, {LT_Q5_K, 256, 176}, {LT_Q6_K, 256, 210}, {LT_IQ4_XS, 256, 136},
+        /* GPTQ's groups (lt_quants.h): f16 d, f16 z, nibbles */
+        {LT_GQ4_32, 32, 20}, {LT_GQ4_64, 64, 36}, {LT_GQ4_128, 128, 68},
     };
     CHECK(sizeof want / sizeof *want == LT_DTYPE_COUNT);
     /* GGML's block layouts: f16 scale + 32 int8 / 32 nibbles, packed */
@@ -76,7 +78,8 @@ static void test_names(void) {
         const char *st;
     } want[] = {
         {LT_F32, "f32", 0, "F32"},   {LT_F16, "f16", 1, "F16"},  {LT_BF16, "bf16", 30, "BF16"},
-        {LT_Q8_0, "q8_0", 8, NULL},  {LT_Q4_0, "q4_0", 2, NULL}, {LT_I32, "i32", -1, NULL},
+        {LT_Q8_0, "q8_0", 8, NULL},  {LT_Q4_0, "q4_0", 2, NULL}, {LT_I32, "i32", -1, "I32"},
+        {LT_GQ4_32, "gq4_32", -1, NULL}, {LT_GQ4_128, "gq4_128", -1, NULL},
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         const lt_dtype_traits *d = lt_dtype_info(want[i].t);
@@ -106,7 +109,7 @@ static void test_names(void) {
     uint32_t ids[] = {9, 15, 16, 26, 28, 31, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
         CHECKF(lt_dtype_from_gguf(ids[i]) == LT_DTYPE_COUNT, "GGUF type %u gives a dtype", ids[i]);
-    const char *st[] = {"", "f32", "I32", "F64", "Q8_0", "q8_0"};
+    const char *st[] = {"", "f32", "I64", "F64", "Q8_0", "q8_0"};
     for (size_t i = 0; i < sizeof st / sizeof *st; i++)
         CHECKF(lt_dtype_from_safetensors(st[i]) == LT_DTYPE_COUNT, "safetensors dtype '%s' gives a dtype", st[i]);
     CHECK(lt_dtype_from_safetensors(NULL) == LT_DTYPE_COUNT);
@@ -190,6 +193,9 @@ static bool quants_bound(lt_dtype t, double *rel, double *levels) {
     case LT_Q4_K: *rel = 0.12, *levels = 1008; return true;
     case LT_Q5_K: *rel = 0.07, *levels = 2016; return true;
     case LT_Q6_K: *rel = 0.03, *levels = 4064; return true;
+    case LT_GQ4_32:
+    case LT_GQ4_64:
+    case LT_GQ4_128: *rel = 0.07, *levels = 64; return true; /* min/max: half of (max - min) / 15 */
     default: return false;
     }
 }

@@ -52,7 +52,8 @@ static float ref_get(lt_dtype t, const void *blk, int j) {
 static bool same_float(float a, float b) { return (isnan(a) && isnan(b)) || !memcmp(&a, &b, 4); }
 
 static bool has_min(lt_dtype t) {
-    return t == LT_Q4_1 || t == LT_Q5_1 || t == LT_Q2_K || t == LT_Q4_K || t == LT_Q5_K;
+    return t == LT_Q4_1 || t == LT_Q5_1 || t == LT_Q2_K || t == LT_Q4_K || t == LT_Q5_K || t == LT_GQ4_32 ||
+           t == LT_GQ4_64 || t == LT_GQ4_128; /* gq4: m = -(d * z) */
 }
 
 /* ---- bit tricks ---------------------------------------------------------------------------------- */
@@ -169,6 +170,9 @@ static int f16_fields(lt_dtype t, int off[2]) {
     case LT_Q5_K: off[0] = offsetof(lt_block_q5_K, d), off[1] = offsetof(lt_block_q5_K, dmin); return 2;
     case LT_Q6_K: off[0] = offsetof(lt_block_q6_K, d); return 1;
     case LT_IQ4_XS: off[0] = offsetof(lt_block_iq4_xs, d); return 1;
+    case LT_GQ4_32:
+    case LT_GQ4_64:
+    case LT_GQ4_128: off[0] = 0, off[1] = 2; return 2; /* d, z */
     default: return 0;
     }
 }
@@ -222,6 +226,7 @@ static uint8_t *read_all(const char *path, size_t *n) {
 
 static void test_fixture(const qtype *q) {
     if (q->t == LT_Q8_0 || q->t == LT_Q4_0) return; /* no fixture: covered by test_ops_cpu */
+    if (q->t == LT_GQ4_32 || q->t == LT_GQ4_64 || q->t == LT_GQ4_128) return; /* not GGML's: test_gptq.c */
     char rel[128];
     snprintf(rel, sizeof rel, "tests/fixtures/quants/%s.bin", q->name);
     size_t n = 0;

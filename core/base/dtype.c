@@ -132,6 +132,9 @@ QUANTS_TO_F32(q4_K, LT_Q4_K)
 QUANTS_TO_F32(q5_K, LT_Q5_K)
 QUANTS_TO_F32(q6_K, LT_Q6_K)
 QUANTS_TO_F32(iq4_xs, LT_IQ4_XS)
+QUANTS_TO_F32(gq4_32, LT_GQ4_32)
+QUANTS_TO_F32(gq4_64, LT_GQ4_64)
+QUANTS_TO_F32(gq4_128, LT_GQ4_128)
 #undef QUANTS_TO_F32
 
 /* ---- the table ----------------------------------------------------------------------------- */
@@ -148,15 +151,15 @@ _Static_assert((int)LT_LAYOUTS_ == (int)LT_DTYPE_COUNT, "LT_DTYPE_LAYOUTS (lt_ma
             .quantized = dt##_BLOCK_ > 1, .to_f32 = to, .from_f32 = from}
 
 /* GGML type ids: F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q2_K..Q6_K 10..14,
- * IQ4_NL 20, IQ4_XS 23, BF16 30; i32 (GGML's 26) and safetensors' "I32" are
- * left out on purpose: lathe reads and writes no i32 tensors in model files. */
+ * IQ4_NL 20, IQ4_XS 23, BF16 30; i32 (GGML's 26) is left out on purpose: lathe keeps no i32
+ * tensors in GGUF. Safetensors' "I32" holds AutoGPTQ's packed qweight / qzeros / g_idx. */
 static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_F32, "f32", 0, "F32", f32_to_f32, f32_from_f32),
     ROW(LT_F16, "f16", 1, "F16", f16_to_f32, f16_from_f32),
     ROW(LT_BF16, "bf16", 30, "BF16", bf16_to_f32, bf16_from_f32),
     ROW(LT_Q8_0, "q8_0", 8, NULL, q8_0_to_f32, q8_0_from_f32),
     ROW(LT_Q4_0, "q4_0", 2, NULL, q4_0_to_f32, q4_0_from_f32),
-    ROW(LT_I32, "i32", -1, NULL, NULL, NULL),
+    ROW(LT_I32, "i32", -1, "I32", NULL, NULL),
     ROW(LT_Q4_1, "q4_1", 3, NULL, q4_1_to_f32, lt_quantize_row_q4_1),
     ROW(LT_Q5_0, "q5_0", 6, NULL, q5_0_to_f32, lt_quantize_row_q5_0),
     ROW(LT_Q5_1, "q5_1", 7, NULL, q5_1_to_f32, lt_quantize_row_q5_1),
@@ -167,6 +170,10 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_Q5_K, "q5_K", 13, NULL, q5_K_to_f32, lt_quantize_row_q5_K),
     ROW(LT_Q6_K, "q6_K", 14, NULL, q6_K_to_f32, lt_quantize_row_q6_K),
     ROW(LT_IQ4_XS, "iq4_xs", 23, NULL, iq4_xs_to_f32, lt_quantize_row_iq4_xs),
+    /* not GGML types: held in AutoGPTQ folders as qweight/qzeros/scales (modelsrc_gptq.c) */
+    ROW(LT_GQ4_32, "gq4_32", -1, NULL, gq4_32_to_f32, lt_quantize_row_gq4_32),
+    ROW(LT_GQ4_64, "gq4_64", -1, NULL, gq4_64_to_f32, lt_quantize_row_gq4_64),
+    ROW(LT_GQ4_128, "gq4_128", -1, NULL, gq4_128_to_f32, lt_quantize_row_gq4_128),
 };
 
 static const lt_dtype_traits k_invalid = {.name = "?", .block = 1, .block_bytes = 0, .gguf_type = -1};

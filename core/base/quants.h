@@ -10,7 +10,10 @@
 #ifndef LT_QUANTS_ROWS_H
 #define LT_QUANTS_ROWS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "kernels/lt_math.h"
 
 void lt_quantize_row_q4_1(const float *x, void *y, int64_t n);
 void lt_quantize_row_q5_0(const float *x, void *y, int64_t n);
@@ -22,5 +25,21 @@ void lt_quantize_row_q2_K(const float *x, void *y, int64_t n);
 void lt_quantize_row_q3_K(const float *x, void *y, int64_t n);
 void lt_quantize_row_iq4_nl(const float *x, void *y, int64_t n);
 void lt_quantize_row_iq4_xs(const float *x, void *y, int64_t n);
+
+/* The gq4 types (quants_gq.c): round-to-nearest, min/max per group (not a GGML type). */
+void lt_quantize_row_gq4_32(const float *x, void *y, int64_t n);
+void lt_quantize_row_gq4_64(const float *x, void *y, int64_t n);
+void lt_quantize_row_gq4_128(const float *x, void *y, int64_t n);
+/* Elements per block of a gq4 type (32, 64, 128), 0 for any other dtype. */
+int lt_gq4_block(lt_dtype t);
+/* The gq4 type (largest block first) whose blocks each lie inside one group of a row of cols
+ * columns quantized in groups of group (<= 0: the whole row) with the given group of each column
+ * (g_idx, or NULL: c / group); LT_DTYPE_COUNT when none fits (cols not a multiple of 32, or
+ * act-order groups that are not runs of 32). */
+lt_dtype lt_gq4_dtype_for(int group, int64_t cols, const int32_t *g_idx);
+/* One row of cols codes (0..15) with its per-group scale and integer zero (indexed by group)
+ * -> blocks of t (scale and zero rounded to f16). */
+void lt_gq4_pack_row(lt_dtype t, const uint8_t *q, const float *scale, const float *zero, const int32_t *g_idx,
+                     int group, int64_t cols, void *row);
 
 #endif

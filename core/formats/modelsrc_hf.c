@@ -24,6 +24,7 @@
 #include "core/base/alloc.h"
 #include "core/base/dtype.h"
 #include "core/base/fileio.h"
+#include "modelsrc_gptq.h"
 #include "modelsrc_impl.h"
 
 #define HF_MAX_JSON (64u << 20)
@@ -71,6 +72,8 @@ static bool canon_to_hf(const char *c, char out[128]) {
         if (!strcmp(suf, k_map[i][0])) return snprintf(out, 128, "model.layers.%d.%s", l, k_map[i][1]), true;
     return false;
 }
+
+bool lt_hf_tensor_name(const char *canon, char out[128]) { return canon_to_hf(canon, out); }
 
 /* ==== reading ============================================================================ */
 
@@ -410,6 +413,9 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
     snprintf(path, sizeof path, "%s/config.json", dir);
     LT_TRY(read_json(path, &j, err));
     lt_status st = hf_config(&src->cfg, j, path, err);
+    lt_gptq_config gq;
+    bool gptq = false;
+    if (!st) st = lt_gptq_read_config(dir, j, &gq, &gptq, err);
     cJSON_Delete(j);
     LT_TRY(st);
     LT_TRY(lt_llm_config_validate(&src->cfg, path, err));
@@ -467,6 +473,7 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
         LT_TRY(open_shard(src, dir, "model.safetensors", &sh, err));
         LT_TRY(add_shard_tensors(src, sh, path, err));
     }
+    if (gptq) LT_TRY(lt_gptq_load(src, &gq, err)); /* qweight/qzeros/scales -> the linears */
     char name[96], hf[128];
     for (int i = 0; lt_ms_required(&src->cfg, i, name); i++)
         if (!lt_modelsrc_find(src, name)) {
@@ -550,7 +557,7 @@ static lt_status hf_names(const lt_llm_config *c, const char *dir, const char **
     return LT_OK;
 }
 
-static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype dt, lt_err *err) {
+static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype dt, const char *qcfg, lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     const char *arch, *mtype;
     LT_TRY(hf_names(c, dir, &arch, &mtype, err));
@@ -610,6 +617,10 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
                 cJSON_AddNumberToObject(r, "attention_factor", short_float(c->rope_attn_factor));
         }
     }
+    if (qcfg) {
+        cJSON *q = cJSON_Parse(qcfg);
+        if (q) cJSON_AddItemToObject(j, "quantization_config", q);
+    }
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return lt_err_set(err, LT_ENOMEM, "out of memory");
@@ -621,6 +632,11 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
 }
 
 lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err) {
+    return lt_modelsrc_write_hf_ex(src, dir, dtype, NULL, err);
+}
+
+lt_status lt_modelsrc_write_hf_ex(const lt_modelsrc *src, const char *dir, lt_dtype dtype, const lt_hf_extra *x,
+                                  lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     LT_TRY(lt_llm_config_validate(c, src->path, err));
     const char *hf_arch, *hf_type;
@@ -635,7 +651,8 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return lt_err_set(err, LT_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
-    lt_st_entry *e = lt_calloc((size_t)src->n + 1, sizeof *e);
+    const int nx = x ? x->n_entries : 0;
+    lt_st_entry *e = lt_calloc((size_t)(src->n + nx) + 1, sizeof *e);
     void **bufs = lt_calloc((size_t)src->n * 2 + 1, sizeof *bufs);
     char (*names)[128] = lt_calloc((size_t)src->n + 1, sizeof *names);
     int nb = 0, ne = 0;
@@ -643,6 +660,7 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
     lt_dtype cfg_dt = LT_F32;
     for (int i = 0; !st && i < src->n; i++) {
         const lt_src_tensor *t = &src->t[i];
+        if (x && x->skip && x->skip(x->ctx, t->name)) continue;
         if (!canon_to_hf(t->name, names[ne])) {
             st = lt_err_set(err, LT_EUNSUPPORTED, "%s: tensor '%s' has no Hugging Face equivalent%s", dir, t->name,
                             !strcmp(t->name, "rope_freqs.weight") ? " (Llama 3.1 rope factors)" : "");
@@ -680,12 +698,13 @@ lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype
         e[ne].data = data;
         ne++;
     }
+    for (int i = 0; !st && i < nx; i++) e[ne++] = x->entries[i];
     if (!st) {
         char path[4096];
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         st = lt_st_write(path, e, ne, err);
     }
-    if (!st) st = write_config(src, dir, cfg_dt, err);
+    if (!st) st = write_config(src, dir, cfg_dt, x ? x->quant_config : NULL, err);
     if (!st && src->vocab) st = lt_vocab_write_hf(src->vocab, dir, err); /* tokenizer.json + tokenizer_config.json */
     for (int i = 0; i < nb; i++) lt_free(bufs[i]);
     lt_free(bufs);

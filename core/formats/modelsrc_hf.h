@@ -10,12 +10,30 @@
 
 #include "core/base/status.h"
 #include "modelsrc.h"
+#include "safetensors.h"
 
 /* Opens the model folder dir (config.json must be inside). */
 lt_status lt_modelsrc_open_hf(lt_modelsrc **out, const char *dir, lt_err *err);
 
 /* Writes a Hugging Face folder: config.json + model.safetensors (HF tensor names, f32/f16/bf16),
  * and, when src has a vocab, tokenizer.json + tokenizer_config.json (lt_vocab_write_hf). */
+/* The Hugging Face name of a canonical tensor name ("blk.0.attn_q.weight" ->
+ * "model.layers.0.self_attn.q_proj.weight"); false when it has none. */
+bool lt_hf_tensor_name(const char *canon, char out[128]);
+
 lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err);
+
+/* What a writer on top (core/compress/gptq_hf.c: AutoGPTQ folders) adds to a plain folder:
+ * source tensors it replaces (skip, by canonical name), more safetensors entries (HF names), and
+ * config.json's "quantization_config" (JSON object text). */
+typedef struct lt_hf_extra {
+    bool (*skip)(void *ctx, const char *canon);
+    void *ctx;
+    const lt_st_entry *entries;
+    int n_entries;
+    const char *quant_config;
+} lt_hf_extra;
+lt_status lt_modelsrc_write_hf_ex(const lt_modelsrc *src, const char *dir, lt_dtype dtype, const lt_hf_extra *x,
+                                  lt_err *err);
 
 #endif

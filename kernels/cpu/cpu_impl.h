@@ -107,5 +107,12 @@ void lt_cpu_qdot_matmul(lt_pool *p, const lt_cpu_qdot *q, void *scratch, float *
 const lt_cpu_qdot *lt_cpu_qdot_legacy(lt_dtype wt, bool avx2);
 const lt_cpu_qdot *lt_cpu_qdot_k(lt_dtype wt, bool avx2);
 const lt_cpu_qdot *lt_cpu_qdot_k2(lt_dtype wt, bool avx2);
+/* qdot_legacy.c: n floats -> the extended q8_1 row of its AVX2 path (int8 per 32, then (d, s) as
+ * f32 pairs; lt_quant_q8_1's bytes and scales); AVX2 + FMA + F16C only */
+#if LT_X86
+LT_AVX2 void lt_cpu_quant_x1_avx2(const float *x, void *xq, int64_t K);
+#endif
+/* gq4_32 / gq4_64 / gq4_128 (qdot_gq.c) */
+const lt_cpu_qdot *lt_cpu_qdot_gq(lt_dtype wt, bool avx2);
 
 #endif

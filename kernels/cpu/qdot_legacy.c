@@ -137,8 +137,10 @@ LT_AVX2 static inline int hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* the same bytes and scales as lt_quant_q8_1, laid out as an extended q8_1 row */
-LT_AVX2 static void quant_x1_avx2(const float *x, void *xq, int64_t K) {
+/* the same bytes and scales as lt_quant_q8_1, laid out as an extended q8_1 row (also the gq4
+ * types' partner, qdot_gq.c) */
+LT_AVX2 void lt_cpu_quant_x1_avx2(const float *x, void *xq, int64_t K);
+LT_AVX2 void lt_cpu_quant_x1_avx2(const float *x, void *xq, int64_t K) {
     const int64_t nb = NB(K);
     int8_t *qs = xq;
     float *ds = (float *)((char *)xq + 32 * nb);
@@ -294,12 +296,12 @@ LEGACY_FNS(q5_0_vnni, LT_VNNI256, rows_vnni, W50)
 LEGACY_FNS(q5_1_vnni, LT_VNNI256, rows_vnni, W51)
 #undef LEGACY_FNS
 
-static const lt_cpu_qdot k_q4_1_avx2 = {x1_row_bytes, quant_x1_avx2, q4_1_avx2_dot, q4_1_avx2_dot4};
+static const lt_cpu_qdot k_q4_1_avx2 = {x1_row_bytes, lt_cpu_quant_x1_avx2, q4_1_avx2_dot, q4_1_avx2_dot4};
 static const lt_cpu_qdot k_q5_0_avx2 = {x0_row_bytes, quant_x0_avx2, q5_0_avx2_dot, q5_0_avx2_dot4};
-static const lt_cpu_qdot k_q5_1_avx2 = {x1_row_bytes, quant_x1_avx2, q5_1_avx2_dot, q5_1_avx2_dot4};
-static const lt_cpu_qdot k_q4_1_vnni = {x1_row_bytes, quant_x1_avx2, q4_1_vnni_dot, q4_1_vnni_dot4};
+static const lt_cpu_qdot k_q5_1_avx2 = {x1_row_bytes, lt_cpu_quant_x1_avx2, q5_1_avx2_dot, q5_1_avx2_dot4};
+static const lt_cpu_qdot k_q4_1_vnni = {x1_row_bytes, lt_cpu_quant_x1_avx2, q4_1_vnni_dot, q4_1_vnni_dot4};
 static const lt_cpu_qdot k_q5_0_vnni = {x0_row_bytes, quant_x0_avx2, q5_0_vnni_dot, q5_0_vnni_dot4};
-static const lt_cpu_qdot k_q5_1_vnni = {x1_row_bytes, quant_x1_avx2, q5_1_vnni_dot, q5_1_vnni_dot4};
+static const lt_cpu_qdot k_q5_1_vnni = {x1_row_bytes, lt_cpu_quant_x1_avx2, q5_1_vnni_dot, q5_1_vnni_dot4};
 
 #endif
 

@@ -1,5 +1,6 @@
 /* matmul_quants.cu - block-wise kernels for GGML's quantized weight types: the fused-dequantization
- * GEMV of matmul for q4_1, q5_0, q5_1, iq4_nl, q2_K, q3_K, q4_K, q5_K, q6_K and iq4_xs (T <= 8),
+ * GEMV of matmul for q4_1, q5_0, q5_1, iq4_nl, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_xs and the GPTQ gq4
+ * types (T <= 8),
  * and dequantization of whole blocks to f16 (the weight tiles of matmul's cuBLAS path, T > 8) or to
  * f32 (the convert op) for those types and q8_0 / q4_0.
  *
@@ -45,7 +46,8 @@ bool lt_cuda_quant_blockwise(lt_dtype t, const void *p) {
 
 /* Types whose elements are d * q + m (a min); the others are d * q. */
 template <int DT>
-static constexpr bool has_min = DT == LT_Q4_1 || DT == LT_Q5_1 || DT == LT_Q2_K || DT == LT_Q4_K || DT == LT_Q5_K;
+static constexpr bool has_min = DT == LT_Q4_1 || DT == LT_Q5_1 || DT == LT_Q2_K || DT == LT_Q4_K || DT == LT_Q5_K ||
+                                DT == LT_GQ4_32 || DT == LT_GQ4_64 || DT == LT_GQ4_128;
 
 /* p + x[0..8) . v[0..8) (x 16-byte aligned), one FMA chain. */
 static __device__ __forceinline__ float dot8(float p, const float *x, const float *v) {
@@ -128,6 +130,10 @@ lt_status lt_cuda_gemv_blocks(lt_cuda *c, float *y, const float *x, const void *
     case LT_Q5_K: launch_gemv_blocks<LT_Q5_K>(st, y, x, wb, bias, T, N, K); break;
     case LT_Q6_K: launch_gemv_blocks<LT_Q6_K>(st, y, x, wb, bias, T, N, K); break;
     case LT_IQ4_XS: launch_gemv_blocks<LT_IQ4_XS>(st, y, x, wb, bias, T, N, K); break;
+    /* GPTQ 4-bit (W4A16 decode): a warp reads 16 / 8 / 4 consecutive blocks per step */
+    case LT_GQ4_32: launch_gemv_blocks<LT_GQ4_32>(st, y, x, wb, bias, T, N, K); break;
+    case LT_GQ4_64: launch_gemv_blocks<LT_GQ4_64>(st, y, x, wb, bias, T, N, K); break;
+    case LT_GQ4_128: launch_gemv_blocks<LT_GQ4_128>(st, y, x, wb, bias, T, N, K); break;
     default:
         return lt_err_set(err, LT_EUNSUPPORTED, "matmul: no block-wise GEMV for %s weights", lt_dtype_name(wt));
     }
