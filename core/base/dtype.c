@@ -206,7 +206,7 @@ const char *lt_dtype_weight_names(char *buf, size_t n) {
     size_t o = 0;
     if (n) buf[0] = 0;
     for (int i = 0; i < LT_DTYPE_COUNT; i++)
-        if (k_traits[i].from_f32 && o < n)
+        if (k_traits[i].from_f32 && k_traits[i].gguf_type >= 0 && o < n)
             o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", k_traits[i].name);
     return buf;
 }

@@ -46,8 +46,8 @@ lt_dtype lt_dtype_from_name(const char *name);
 lt_dtype lt_dtype_from_gguf(uint32_t gguf_type);
 lt_dtype lt_dtype_from_safetensors(const char *st_name);
 
-/* "f32, f16, bf16, q8_0, q4_0, q4_1, ...": every dtype a weight can be written in (those with
- * a from_f32 conversion), in table order, into buf (n bytes, 256 is enough); returns buf. */
+/* "f32, f16, bf16, q8_0, q4_0, q4_1, ...": every dtype a weight can be written in as GGUF (those
+ * with a from_f32 conversion and a GGML type id), in table order, into buf (n bytes, 256 is enough); returns buf. */
 const char *lt_dtype_weight_names(char *buf, size_t n);
 
 /* One row of n elements (a multiple of the block size) between dtype t and f32, on the host.
