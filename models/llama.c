@@ -39,6 +39,7 @@ typedef struct graph_key {
     int max_blocks;     /* padded block-table width (also fixes the attention plan) */
     int n_rows;         /* logits rows (0 or 1) */
     bool qlast;         /* copies the last token's queries */
+    const void *freqs;  /* the rope frequencies used (LongRoPE: short or long) */
     bool valid;
 } graph_key;
 
@@ -46,6 +47,7 @@ typedef struct lt_llama {
     lt_lm base; /* first: cfg, be, sizes */
     lt_arena *weights, *scratch;
     lt_tensor tok_emb, out_norm, output, freqs;
+    lt_tensor freqs_long; /* LongRoPE: the long factors' frequencies (freqs holds the short ones) */
     layer *layers;
     int max_batch, max_logits;
     /* scratch, full size; row views per chunk */
@@ -383,13 +385,24 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
         L->window = lt_llm_layer_window(c, l);
     }
 #undef PLAN
-    const lt_src_tensor *rf = ws->src ? lt_modelsrc_find(ws->src, "rope_freqs.weight") : NULL;
     const int32_t n_rot = lt_llm_n_rot(c);
-    if (rf && (rf->dtype != LT_F32 || rf->ndim != 1 || rf->shape[0] != n_rot / 2)) {
-        s = lt_err_set(err, LT_EFORMAT, "%s: tensor 'rope_freqs.weight' must be f32 [%d]", path, n_rot / 2);
+    /* llama.cpp's rope factor tensors: rope_freqs (Llama 3.1) wins over LongRoPE's pair */
+    static const char *const fnames[3] = {"rope_freqs.weight", "rope_factors_short.weight", "rope_factors_long.weight"};
+    const lt_src_tensor *ft[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3 && ws->src; i++) {
+        ft[i] = lt_modelsrc_find(ws->src, fnames[i]);
+        if (ft[i] && (ft[i]->dtype != LT_F32 || ft[i]->ndim != 1 || ft[i]->shape[0] != n_rot / 2)) {
+            s = lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' must be f32 [%d]", path, fnames[i], n_rot / 2);
+            goto fail;
+        }
+    }
+    const bool longrope = c->rope_scaling == LT_ROPE_SCALING_LONGROPE && !ft[0];
+    if (longrope && (!ft[1] || !ft[2])) {
+        s = lt_err_set(err, LT_EFORMAT, "%s: LongRoPE needs tensors 'rope_factors_short.weight' and "
+                       "'rope_factors_long.weight' (f32 [%d])", path, n_rot / 2);
         goto fail;
     }
-    size_t need = lt_arena_need(LT_F32, 1, (int64_t[]){n_rot / 2});
+    size_t need = (longrope ? 2 : 1) * lt_arena_need(LT_F32, 1, (int64_t[]){n_rot / 2});
     for (int i = 0; i < np; i++) need += lt_arena_need(p[i].dt, p[i].ndim, p[i].shape);
     s = lt_arena_create(&m->weights, be, need, LT_MEM_WEIGHTS, err);
     if (s != LT_OK) goto fail;
@@ -407,16 +420,18 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
         }
     }
     if (c->tied_embeddings) m->output = m->tok_emb;
-    s = lt_arena_tensor(m->weights, &m->freqs, LT_F32, 1, (int64_t[]){n_rot / 2}, err);
-    if (s != LT_OK) goto fail;
-    {
+    if (c->head_dim / 2 > 4096) {
+        s = lt_err_set(err, LT_EUNSUPPORTED, "%s: head_dim %d too large", path, c->head_dim);
+        goto fail;
+    }
+    for (int i = 0; i < (longrope ? 2 : 1); i++) { /* freqs: plain, Llama 3.1's or LongRoPE's short; then long */
+        lt_tensor *dst = i ? &m->freqs_long : &m->freqs;
+        const lt_src_tensor *f = i ? ft[2] : ft[0] ? ft[0] : longrope ? ft[1] : NULL;
         float fr[4096];
-        if (c->head_dim / 2 > 4096) {
-            s = lt_err_set(err, LT_EUNSUPPORTED, "%s: head_dim %d too large", path, c->head_dim);
-            goto fail;
-        }
-        lt_llama_rope_freqs(c, rf ? (const float *)rf->data : NULL, fr);
-        s = lt_tensor_set(&m->freqs, fr, sizeof(float) * (n_rot / 2), err);
+        s = lt_arena_tensor(m->weights, dst, LT_F32, 1, (int64_t[]){n_rot / 2}, err);
+        if (s != LT_OK) goto fail;
+        lt_llama_rope_freqs(c, f ? (const float *)f->data : NULL, fr);
+        s = lt_tensor_set(dst, fr, sizeof(float) * (n_rot / 2), err);
         if (s != LT_OK) goto fail;
     }
     s = alloc_scratch(m, o, err);
@@ -480,6 +495,7 @@ static lt_status ensure_btab(lt_llama *m, size_t n, lt_err *err) {
 typedef struct chunk_io {
     int n, n_rows;
     bool qlast; /* copy the last token's queries to m->qlast */
+    const lt_tensor *freqs; /* rope frequencies (m->freqs, or LongRoPE's long ones) */
     lt_tensor tok, pos, slots, rows;
     lt_attn_meta meta;
 } chunk_io;
@@ -495,14 +511,17 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
     lt_tensor v = lt_tensor_row_view(&m->v, 0, n), att = lt_tensor_row_view(&m->att, 0, n);
     lt_tensor hb = lt_tensor_row_view(&m->hb, 0, n), hb2 = lt_tensor_row_view(&m->hb2, 0, n);
     LT_TRY(lt_op_get_rows(be, &x, &m->tok_emb, &io->tok, err));
+    /* YaRN's and LongRoPE's attention factor multiplies cos and sin (transformers' attention_scaling,
+     * ggml's attn_factor): the rotated dimensions of q and k grow by it, passed-through ones do not */
+    const float ms = c->rope_attn_factor > 0 ? c->rope_attn_factor : 1.0f;
     for (int l = 0; l < c->n_layers; l++) {
         layer *L = &m->layers[l];
         LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->attn_norm, c->norm_eps, err));
         LT_TRY(lt_op_matmul(be, &q, &xb, &L->wq, L->bias ? &L->bq : NULL, err));
         LT_TRY(lt_op_matmul(be, &k, &xb, &L->wk, L->bias ? &L->bk : NULL, err));
         LT_TRY(lt_op_matmul(be, &v, &xb, &L->wv, L->bias ? &L->bv : NULL, err));
-        LT_TRY(lt_op_rope(be, &q, &io->pos, &m->freqs, c->n_heads, c->head_dim, c->rope_neox, err));
-        LT_TRY(lt_op_rope(be, &k, &io->pos, &m->freqs, c->n_kv_heads, c->head_dim, c->rope_neox, err));
+        LT_TRY(lt_op_rope(be, &q, &io->pos, io->freqs, c->n_heads, c->head_dim, c->rope_neox, ms, err));
+        LT_TRY(lt_op_rope(be, &k, &io->pos, io->freqs, c->n_kv_heads, c->head_dim, c->rope_neox, ms, err));
         if (io->qlast) { /* queries of the batch's last token, read once after the chunk */
             size_t qb = (size_t)c->n_heads * c->head_dim * sizeof(float);
             LT_TRY(lt_tensor_copy_range(&m->qlast, (size_t)l * qb, &q, (size_t)(n - 1) * qb, qb, err));
@@ -538,7 +557,7 @@ static uint64_t kv_hash(lt_kv_cache *kv, int n_layers) {
 
 static bool key_eq(const graph_key *a, const graph_key *b) {
     return a->valid && b->valid && a->kv == b->kv && a->btab == b->btab && a->max_blocks == b->max_blocks &&
-           a->n_rows == b->n_rows && a->qlast == b->qlast;
+           a->n_rows == b->n_rows && a->qlast == b->qlast && a->freqs == b->freqs;
 }
 
 /* A decode step through a graph: replay the one captured for this shape; a new shape runs
@@ -548,7 +567,7 @@ static lt_status graph_step(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt
     lt_backend *be = m->base.be;
     graph_key k = {.kv = kv_hash(kv, m->base.cfg.n_layers), .btab = m->btab_mem,
                    .max_blocks = (int)io->meta.block_tables->shape[1], .n_rows = io->n_rows, .qlast = io->qlast,
-                   .valid = true};
+                   .freqs = io->freqs, .valid = true};
     int e = -1, lru = 0;
     for (int i = 0; i < LT_LLAMA_GRAPHS && e < 0; i++) {
         if (key_eq(&k, &m->graphs[i].key)) e = i;
@@ -656,10 +675,13 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
         .tok_seq = &tseq, .tok_ctx = &tctx, .block_tables = &btab,
         .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
         .block_size = lt_kv_block_size(kv), .max_ctx = max_ctx,
-        /* YaRN multiplies cos and sin by its attention factor: q.k grows by its square */
-        .scale = (c->rope_attn_factor > 0 ? c->rope_attn_factor * c->rope_attn_factor : 1.0f) /
-                 sqrtf((float)c->head_dim),
+        .scale = 1.0f / sqrtf((float)c->head_dim),
     };
+    /* LongRoPE's factors are chosen once for the context, as llama.cpp does (its n_ctx_seq >
+     * n_ctx_orig_yarn): the long ones when the KV cache holds more than the original context
+     * per sequence (lathe's ctx setting), the short ones otherwise. transformers instead
+     * switches on the current length (positions + 1 > original), per forward call. */
+    io.freqs = m->freqs_long.data && lt_kv_max_ctx(kv) > c->rope_orig_ctx ? &m->freqs_long : &m->freqs;
 
     LT_TRY(graph ? graph_step(m, kv, &io, err) : chunk_ops(m, kv, &io, err));
     if (io.qlast) LT_TRY(lt_tensor_get(&m->qlast, b->q_last, lt_tensor_nbytes(&m->qlast), err));

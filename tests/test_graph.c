@@ -82,7 +82,7 @@ static lt_status run_rec(rb *b, rec *r, lt_err *err) {
     case R_GET_ROWS: return o->get_rows(c, T(r, 0), T(r, 1), T(r, 2), err);
     case R_MATMUL: return o->matmul(c, T(r, 0), T(r, 1), T(r, 2), T(r, 3), err);
     case R_RMSNORM: return o->rmsnorm(c, T(r, 0), T(r, 1), T(r, 2), r->eps, err);
-    case R_ROPE: return o->rope(c, T(r, 0), T(r, 1), T(r, 2), r->a, r->b, r->neox, err);
+    case R_ROPE: return o->rope(c, T(r, 0), T(r, 1), T(r, 2), r->a, r->b, r->neox, r->eps, err);
     case R_SILU: return o->silu_mul(c, T(r, 0), T(r, 1), T(r, 2), err);
     case R_ADD: return o->add(c, T(r, 0), T(r, 1), T(r, 2), err);
     case R_KV_STORE: return o->kv_store(c, T(r, 0), T(r, 1), T(r, 2), T(r, 3), T(r, 4), err);
@@ -123,8 +123,8 @@ static lt_status r_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, con
     REC_OR_RUN(be, r, err);
 }
 static lt_status r_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int nh, int hd,
-                        bool neox, lt_err *err) {
-    rec r = {.k = R_ROPE, .a = nh, .b = hd, .neox = neox};
+                        bool neox, float scale, lt_err *err) {
+    rec r = {.k = R_ROPE, .a = nh, .b = hd, .neox = neox, .eps = scale};
     put(&r, 0, x), put(&r, 1, pos), put(&r, 2, freqs);
     REC_OR_RUN(be, r, err);
 }

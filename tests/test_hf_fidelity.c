@@ -2,7 +2,9 @@
  * transformers' own outputs (tests/fixtures/hf, made by tools/gen_hf_fixtures.py; CI needs
  * no torch): Llama with rope_parameters (theta 500000, llama3 scaling), Llama with
  * attention_bias and mlp_bias, Mistral with a 16-token sliding window, Qwen2 with tied
- * embeddings, Llama with YaRN, Qwen2 with the window in one of its layers. For each: the logits of the 64 prompt positions within 1e-4 relative and the
+ * embeddings, Llama with YaRN, Qwen2 with the window in one of its layers, Phi3 with partial
+ * rotary, Phi3 with LongRoPE (short factors; long factors). For each: the logits of the 64
+ * prompt positions within 1e-4 relative and the
  * 64 greedy ids that follow equal transformers'. The Mistral model written as GGUF carries
  * llama.cpp's names (general.architecture = llama, llama.attention.sliding_window) and gives
  * the same logits read back. Config keys lathe does not implement are errors naming them.
@@ -64,6 +66,8 @@ static int argmax(const float *x, int n) {
 
 /* Runs the prompt (all logits) and 64 greedy steps; returns the max relative logit error
  * (max |a-b| / max |b| per row) or -1 on failure; *greedy_ok tells whether the ids match. */
+static int g_ctx = N_PROMPT + N_GEN + 1; /* the KV cache's context (LongRoPE chooses its factors by it) */
+
 static double run_model(const lt_modelsrc *src, lt_backend *be, const expected *e, bool *greedy_ok, int *first_bad,
                         float *logits_out) {
     lt_err err;
@@ -74,7 +78,7 @@ static double run_model(const lt_modelsrc *src, lt_backend *be, const expected *
         return -1;
     }
     int V = m->cfg.n_vocab;
-    lt_kv_opts ko = lt_lm_kv_opts(m, N_PROMPT + N_GEN + 1, 2);
+    lt_kv_opts ko = lt_lm_kv_opts(m, g_ctx, 2);
     ko.block_size = 8; /* windows that start inside a block */
     lt_kv_cache *kv = NULL;
     int seq = -1;
@@ -184,6 +188,19 @@ static void configs(void) {
         CHECK(lt_llm_layer_window(c, 0) == 0 && lt_llm_layer_window(c, 1) == 16);
         lt_modelsrc_close(src);
     }
+    /* LongRoPE: Phi3's top-level original_max_position_embeddings, the attention factor of
+     * transformers' _compute_longrope_parameters, the factors as llama.cpp's tensors */
+    CHECK(lt_modelsrc_open(&src, lt_test_path("tests/fixtures/hf/phi3_longrope"), NULL, &err) == LT_OK);
+    if (src) {
+        const lt_llm_config *c = lt_modelsrc_config(src);
+        CHECK(c->rope_scaling == LT_ROPE_SCALING_LONGROPE && c->rope_orig_ctx == 256 && c->n_rot == 8);
+        CHECK(fabsf(c->rope_attn_factor - (float)sqrt(1 + log(4.0) / log(256.0))) < 1e-6f);
+        const lt_src_tensor *s = lt_modelsrc_find(src, "rope_factors_short.weight");
+        const lt_src_tensor *l = lt_modelsrc_find(src, "rope_factors_long.weight");
+        CHECK(s && l && s->dtype == LT_F32 && s->shape[0] == 4 && l->shape[0] == 4);
+        if (s && l) CHECK(((const float *)s->data)[3] == 2.0f && ((const float *)l->data)[3] == 12.0f);
+        lt_modelsrc_close(src);
+    }
 }
 
 /* config.json variants: each is an error naming the key, or reads as transformers reads it. */
@@ -224,7 +241,9 @@ static void config_errors(void) {
     } bad[] = {
         {BASE ", \"partial_rotary_factor\": 0.5}", "partial_rotary_factor"},
         {BASE ", \"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 10000, "
-              "\"short_factor\": [1], \"long_factor\": [1]}}", "longrope"},
+              "\"short_factor\": [1], \"long_factor\": [1]}}", "'short_factor' must be a list of 8 numbers"},
+        {BASE ", \"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 10000, "
+              "\"short_factor\": [1,1,1,1,1,1,1,1], \"long_factor\": [1,1,1,1,1,1,1,-2]}}", "'long_factor'[7]"},
         {BASE ", \"rope_scaling\": {\"type\": \"su\"}}", "rope_scaling type 'su'"},
         {BASE ", \"hidden_act\": \"gelu\"}", "hidden_act"},
         {BASE ", \"attn_logit_softcapping\": 50.0}", "attn_logit_softcapping"},
@@ -344,8 +363,9 @@ static void window_matters(lt_backend *be) {
     lt_modelsrc_close(src);
 }
 
-/* Phi3: its rope types other than default are longrope (not implemented), and neither writer
- * takes it (llama.cpp's phi3 keeps the fused projections; lathe does not fuse them back). */
+/* Phi3: its rope types other than default are longrope (su and yarn read as longrope, as
+ * transformers does), and neither writer takes it (llama.cpp's phi3 keeps the fused
+ * projections; lathe does not fuse them back). */
 static void phi3_errors(void) {
 #define PHI3                                                                                                   \
     "{\"architectures\": [\"Phi3ForCausalLM\"], \"hidden_size\": 64, \"intermediate_size\": 128, "             \
@@ -353,8 +373,8 @@ static void phi3_errors(void) {
     "\"rms_norm_eps\": 1e-5, "
     const char *bad[][2] = {
         {PHI3 "\"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 10000, \"short_factor\": [1], "
-              "\"long_factor\": [1]}}", "longrope"},
-        {PHI3 "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2}}", "'yarn' (Phi3's longrope)"},
+              "\"long_factor\": [1]}}", "'short_factor' must be a list of 8"},
+        {PHI3 "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 2}}", "'short_factor' must be a list"},
         {PHI3 "\"partial_rotary_factor\": 0.1875}", "must be even"},
     };
     for (int i = 0; i < 3; i++) {
@@ -367,6 +387,11 @@ static void phi3_errors(void) {
     lt_err err = {0};
     CHECKF(open_config_w(PHI3 "\"partial_rotary_factor\": 0.5}", "phi3_partial", &c, &err) == LT_OK &&
            c.n_rot == 8 && !strcmp(c.arch, "phi3"), "phi3 n_rot %d: %s", c.n_rot, err.msg);
+    /* the legacy name su, the original context 4096 by default, a given attention factor */
+    CHECKF(open_config_w(PHI3 "\"max_position_embeddings\": 8192, \"rope_scaling\": {\"type\": \"su\", "
+                         "\"short_factor\": [1,1,1,1,1,1,1,1], \"long_factor\": [2,2,2,2,2,2,2,2], "
+                         "\"attention_factor\": 1.5}}", "phi3_partial", &c, &err) == LT_OK, "%s", err.msg);
+    CHECK(c.rope_scaling == LT_ROPE_SCALING_LONGROPE && c.rope_orig_ctx == 4096 && c.rope_attn_factor == 1.5f);
 #undef PHI3
     lt_modelsrc *src = NULL;
     if (lt_modelsrc_open(&src, lt_test_path("tests/fixtures/hf/phi3_partial"), NULL, &err) != LT_OK) {
@@ -382,6 +407,78 @@ static void phi3_errors(void) {
     lt_modelsrc_close(src);
 }
 
+/* LongRoPE's factors are chosen by the context the model runs with, as llama.cpp chooses
+ * them (n_ctx > original: long), not by the current length as transformers does (it
+ * switches per forward call when positions + 1 exceed the original). Both fixtures are
+ * made so the two rules agree: phi3_longrope stays within its original 256 (short factors;
+ * lathe's KV cache holds 129), phi3_longrope_long sends the 64-token prompt in one call to
+ * transformers past its original 32 (long factors, also for rows 0..31 of that call, and
+ * for the greedy steps, each a full forward of 65+ tokens) and lathe's context of 129 > 32
+ * takes the long factors for every row. Where they differ - a prompt shorter than the
+ * original in a long context - lathe keeps one set of frequencies for the whole cache, so
+ * cached keys never mix the two. Here: the short fixture in a context past 256 takes the
+ * long factors, and its logits move away from transformers' short-factor ones. */
+static void longrope_ctx(lt_backend *be) {
+    lt_err err;
+    lt_modelsrc *src = NULL;
+    const char *dir = lt_test_path("tests/fixtures/hf/phi3_longrope");
+    if (lt_modelsrc_open(&src, dir, NULL, &err) != LT_OK) return;
+    expected e = {0};
+    if (read_expected(dir, lt_modelsrc_config(src)->n_vocab, &e)) {
+        bool gok;
+        int bad;
+        g_ctx = 300;
+        double rel = run_model(src, be, &e, &gok, &bad, NULL);
+        g_ctx = N_PROMPT + N_GEN + 1;
+        printf("%-16s in a context of 300 (long factors): max relative logit error %.3g\n", "phi3_longrope", rel);
+        CHECKF(rel > 1e-3, "a context past the original should take the long factors (%.3g)", rel);
+    }
+    free(e.logits);
+    lt_modelsrc_close(src);
+}
+
+/* A llama LongRoPE model as GGUF: the factors travel as llama.cpp's tensors with
+ * rope.scaling.attn_factor and original_context_length, and read back the same. */
+static void longrope_gguf(void) {
+    const char *d = lt_test_tmpdir("hf_longrope");
+    char path[512], target[4096];
+    snprintf(path, sizeof path, "%s/config.json", d);
+    FILE *f = fopen(path, "w");
+    fputs(BASE ", \"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 10000, "
+          "\"original_max_position_embeddings\": 512, \"short_factor\": [1,1,1,1,1,1,1,1.5], "
+          "\"long_factor\": [1,2,3,4,5,6,7,8]}}", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/model.safetensors", d);
+    unlink(path);
+    if (!realpath(lt_test_path("tests/fixtures/hf/llama3_rope/model.safetensors"), target) || symlink(target, path)) {
+        CHECK(0);
+        return;
+    }
+    lt_err err;
+    lt_modelsrc *src = NULL, *back = NULL;
+    CHECKF(lt_modelsrc_open(&src, d, NULL, &err) == LT_OK, "%s", err.msg);
+    if (!src) return;
+    const lt_llm_config *c = lt_modelsrc_config(src);
+    CHECK(c->rope_scaling == LT_ROPE_SCALING_LONGROPE && c->rope_orig_ctx == 512);
+    CHECK(fabsf(c->rope_attn_factor - (float)sqrt(1 + log(4.0) / log(512.0))) < 1e-6f);
+    snprintf(path, sizeof path, "%s/longrope.gguf", lt_test_tmpdir("hf_gguf"));
+    CHECKF(lt_modelsrc_write_gguf(src, path, LT_DTYPE_COUNT, &err) == LT_OK, "%s", err.msg);
+    CHECKF(lt_modelsrc_open(&back, path, NULL, &err) == LT_OK, "%s", err.msg);
+    if (back) {
+        const lt_llm_config *b = lt_modelsrc_config(back);
+        CHECK(b->rope_scaling == LT_ROPE_SCALING_LONGROPE && b->rope_orig_ctx == 512 &&
+              fabsf(b->rope_attn_factor - c->rope_attn_factor) < 1e-7f);
+        const lt_src_tensor *l = lt_modelsrc_find(back, "rope_factors_long.weight");
+        const lt_src_tensor *s = lt_modelsrc_find(back, "rope_factors_short.weight");
+        CHECK(l && s && l->dtype == LT_F32 && l->shape[0] == 8);
+        if (l && s) CHECK(((const float *)l->data)[7] == 8.0f && ((const float *)s->data)[7] == 1.5f);
+    }
+    CHECKF(lt_modelsrc_write_hf(src, lt_test_tmpdir("hf_longrope_out"), LT_DTYPE_COUNT, &err) == LT_EUNSUPPORTED &&
+           strstr(err.msg, "LongRoPE"), "longrope as a HF folder: %s", err.msg);
+    lt_modelsrc_close(back);
+    lt_modelsrc_close(src);
+}
+
 int main(void) {
     lt_backend *be = NULL;
     lt_err err;
@@ -393,10 +490,12 @@ int main(void) {
     config_errors();
     phi3_errors();
     const char *names[] = {"llama3_rope", "llama_bias", "mistral_swa", "qwen2_tied", "llama_yarn", "qwen2_swa_layers",
-                           "phi3_partial"};
-    for (int i = 0; i < 7; i++) fixture(be, names[i]);
+                           "phi3_partial", "phi3_longrope", "phi3_longrope_long"};
+    for (int i = 0; i < 9; i++) fixture(be, names[i]);
     for (int i = 0; i < 5; i++) as_gguf(be, names[i]); /* not qwen2_swa_layers: GGUF has no per-layer window */
     window_matters(be);
+    longrope_ctx(be);
+    longrope_gguf();
     lt_backend_free(be);
     return lt_test_done();
 }

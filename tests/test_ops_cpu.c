@@ -609,14 +609,15 @@ static void test_rope(void) {
     for (int i = 0; i < Dh / 2; i++) freqs[i] = 1.0f / powf(10000.0f, (2 * i) / (float)Dh);
     for (int64_t t = 0; t < T; t++) pos[t] = t < 3 ? (int32_t)t : (int32_t)(lt_test_u32(&r) % 5000);
     lt_test_fill(&r, x, T * H * Dh, 1.0f);
-    for (int mode = 0; mode < 4; mode++) { /* neox or pairs; all dimensions or the first 20 (partial) */
+    for (int mode = 0; mode < 8; mode++) { /* neox or pairs; all dimensions or the first 20 (partial); scale */
         int neox = mode & 1, n_rot = mode & 2 ? 20 : Dh;
+        float sc = mode & 4 ? 1.25f : 1.0f; /* the attention factor: rotated dimensions only */
         for (int64_t k = 0; k < T * H * Dh; k++) ref[k] = x[k];
         for (int64_t t = 0; t < T; t++)
             for (int h = 0; h < H; h++)
                 for (int i = 0; i < n_rot / 2; i++) {
                     const float val = (float)pos[t] * freqs[i]; /* the float angle, as llama2.c */
-                    double c = cos((double)val), s = sin((double)val);
+                    double c = cos((double)val) * sc, s = sin((double)val) * sc;
                     int i0 = neox ? i : 2 * i, i1 = neox ? i + n_rot / 2 : 2 * i + 1;
                     const float *v = x + (t * H + h) * Dh;
                     ref[(t * H + h) * Dh + i0] = v[i0] * c - v[i1] * s;
@@ -624,10 +625,10 @@ static void test_rope(void) {
                 }
         memcpy(y, x, T * H * Dh * 4);
         memcpy(y2, x, T * H * Dh * 4);
-        lt_cpu_rope(g_pools[1], y, pos, freqs, T, H, Dh, n_rot, neox);
-        lt_cpu_rope(g_pools[2], y2, pos, freqs, T, H, Dh, n_rot, neox);
+        lt_cpu_rope(g_pools[1], y, pos, freqs, T, H, Dh, n_rot, neox, sc);
+        lt_cpu_rope(g_pools[2], y2, pos, freqs, T, H, Dh, n_rot, neox, sc);
         double e = lt_test_rel_err(y, ref, T * H * Dh);
-        CHECKF(e <= 2e-6, "rope neox=%d n_rot=%d: rel err %.3g", neox, n_rot, e);
+        CHECKF(e <= 2e-6, "rope neox=%d n_rot=%d scale=%g: rel err %.3g", neox, n_rot, sc, e);
         CHECK(same_bits(y, y2, T * H * Dh * 4));
     }
     free(x), free(y), free(y2), free(ref);

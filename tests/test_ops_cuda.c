@@ -326,9 +326,10 @@ static void check_rmsnorm(void) {
 static void check_rope(void) {
     static const int dims[][2] = {{3, 10}, {4, 64}}; /* heads, head_dim */
     for (int ci = 0; ci < 2; ci++)
-        for (int mode = 0; mode < 4; mode++) /* neox or pairs; every dimension or half (partial rotary) */
+        for (int mode = 0; mode < 8; mode++) /* neox or pairs; every dimension or half (partial rotary); scale */
             for (int ti = 0; ti < 3; ti++) {
                 int neox = mode & 1, T = k_T[ti], H = dims[ci][0], Dh = dims[ci][1], n_rot = mode & 2 ? Dh / 2 : Dh;
+                float sc = mode & 4 ? 1.19f : 1.0f;
                 if (n_rot % 2) n_rot++;
                 float *x = randf((int64_t)T * H * Dh, 1.0f), fr[64];
                 int32_t pos[64];
@@ -337,11 +338,11 @@ static void check_rope(void) {
                 pair px = mk(LT_F32, 2, T, (int64_t)H * Dh, x), pp = mk(LT_I32, 1, T, 0, pos);
                 pair pf = mk(LT_F32, 1, n_rot / 2, 0, fr);
                 lt_err e1, e2;
-                op_ok(lt_op_rope(cpu, &px.c, &pp.c, &pf.c, H, Dh, neox, &e1), &e1, "rope", "cpu");
-                op_ok(lt_op_rope(gpu, &px.g, &pp.g, &pf.g, H, Dh, neox, &e2), &e2, "rope", "cuda");
+                op_ok(lt_op_rope(cpu, &px.c, &pp.c, &pf.c, H, Dh, neox, sc, &e1), &e1, "rope", "cpu");
+                op_ok(lt_op_rope(gpu, &px.g, &pp.g, &pf.g, H, Dh, neox, sc, &e2), &e2, "rope", "cuda");
                 char what[96];
-                snprintf(what, sizeof what, "rope %s T=%d heads=%d head_dim=%d n_rot=%d", neox ? "neox" : "pairs", T, H,
-                         Dh, n_rot);
+                snprintf(what, sizeof what, "rope %s T=%d heads=%d head_dim=%d n_rot=%d scale=%g", neox ? "neox" : "pairs",
+                         T, H, Dh, n_rot, sc);
                 compare(what, &px, 1e-5);
                 release_all();
                 free(x);

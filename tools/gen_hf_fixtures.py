@@ -3,7 +3,8 @@
 f32) with the greedy ids and logits transformers computes for them (tests/test_hf_fidelity.c):
 Llama with rope_parameters (theta 500000, llama3 scaling), Llama with attention_bias and
 mlp_bias, Mistral with a 16-token window, Qwen2 with tied embeddings, Llama with YaRN, Qwen2
-with the window in its second layer only, Phi3 with partial_rotary_factor 0.5.
+with the window in its second layer only, Phi3 with partial_rotary_factor 0.5, Phi3 with LongRoPE
+(short factors; long factors).
 
     pip install torch transformers safetensors
     python3 tools/gen_hf_fixtures.py [--only=NAME,...] [tests/fixtures/hf]
@@ -55,6 +56,18 @@ MODELS = {
     # applies it (the first half of each head's dimensions rotate) and fuses qkv and gate/up
     "phi3_partial": (Phi3Config, Phi3ForCausalLM, common(pad_token_id=0, rope_parameters={
         "rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})),
+    # LongRoPE (with partial rotary, 4 frequency pairs): the prompt and generation (128 tokens)
+    # within original_max_position_embeddings 256, so transformers uses the short factors; the
+    # attention factor is derived from max_position_embeddings / original (4)
+    "phi3_longrope": (Phi3Config, Phi3ForCausalLM, common(
+        pad_token_id=0, max_position_embeddings=1024, original_max_position_embeddings=256, rope_parameters={
+            "rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+            "short_factor": [1.0, 1.25, 1.5, 2.0], "long_factor": [1.5, 3.0, 6.0, 12.0]})),
+    # the long factors: original 32, so every forward of 64 or more tokens uses them
+    "phi3_longrope_long": (Phi3Config, Phi3ForCausalLM, common(
+        pad_token_id=0, max_position_embeddings=128, original_max_position_embeddings=32, rope_parameters={
+            "rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+            "short_factor": [1.0, 1.25, 1.5, 2.0], "long_factor": [1.5, 3.0, 6.0, 12.0]})),
 }
 
 

@@ -152,9 +152,11 @@ lt_status lt_op_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const 
  * the caller); their count gives the rotated dimensions n_rot <= head_dim: the first n_rot of
  * each head rotate, the rest pass through (partial rotary, llama.cpp's n_rot, transformers'
  * partial_rotary_factor). neox=false rotates adjacent pairs (2i, 2i+1) (GGUF llama,
- * llama2.c); neox=true rotates (i, i+n_rot/2) (Hugging Face, GGUF qwen2). */
+ * llama2.c); neox=true rotates (i, i+n_rot/2) (Hugging Face, GGUF qwen2). cos and sin are
+ * multiplied by scale (1 = plain rope; YaRN's and LongRoPE's attention factor, ggml's
+ * attn_factor): the rotated dimensions grow by it, the passed-through ones do not. */
 lt_status lt_op_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs,
-                     int n_heads, int head_dim, bool neox, lt_err *err);
+                     int n_heads, int head_dim, bool neox, float scale, lt_err *err);
 
 /* y = silu(gate) * up, elementwise, f32 (y may alias gate or up). */
 lt_status lt_op_silu_mul(lt_backend *be, lt_tensor *y, const lt_tensor *gate, const lt_tensor *up,

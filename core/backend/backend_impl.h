@@ -40,7 +40,7 @@ typedef struct lt_backend_ops {
                         const lt_tensor *bias, lt_err *);
     lt_status (*rmsnorm)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps, lt_err *);
     lt_status (*rope)(lt_backend *, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
-                      int head_dim, bool neox, lt_err *);
+                      int head_dim, bool neox, float scale, lt_err *);
     lt_status (*silu_mul)(lt_backend *, lt_tensor *y, const lt_tensor *gate, const lt_tensor *up, lt_err *);
     lt_status (*add)(lt_backend *, lt_tensor *y, const lt_tensor *a, const lt_tensor *b, lt_err *);
     lt_status (*kv_store)(lt_backend *, lt_tensor *kc, lt_tensor *vc, const lt_tensor *k, const lt_tensor *v,
@@ -91,7 +91,7 @@ lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, l
  * (the op table, the backend head, tensors, errors): bump LT_BACKEND_ABI_VERSION whenever a
  * struct or enum of those changes (a slot added to lt_backend_ops, a field to lt_tensor, a
  * dtype), or when a function below changes meaning. abi_version stays the first field. */
-#define LT_BACKEND_ABI_VERSION 1
+#define LT_BACKEND_ABI_VERSION 2
 #define LT_CUDA_MODULE_FILE "liblathe-cuda.so"
 #define LT_CUDA_MODULE_ENTRY "lt_cuda_module_entry"
 

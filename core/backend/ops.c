@@ -5,6 +5,8 @@
  * Leaves out: index data the wrappers cannot see cheaply on a device (token ids, slots,
  * block tables; the CPU backend checks those), and computing anything.
  */
+#include <math.h>
+
 #include "backend_impl.h"
 #include "core/base/dtype.h"
 
@@ -78,7 +80,7 @@ lt_status lt_op_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const 
 }
 
 lt_status lt_op_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
-                     int head_dim, bool neox, lt_err *err) {
+                     int head_dim, bool neox, float scale, lt_err *err) {
 #define OPNAME "rope"
     LT_TRY(slot(be, (const void *)be->ops->rope, OPNAME, err));
     CHECK_BE(x, pos, freqs);
@@ -87,7 +89,9 @@ lt_status lt_op_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const l
     NEED(pos->dtype == LT_I32 && lt_tensor_numel(pos) == x->shape[0], "positions must be i32 [T]", pos);
     NEED(freqs->dtype == LT_F32 && lt_tensor_numel(freqs) >= 1 && lt_tensor_numel(freqs) <= head_dim / 2,
          "freqs must be f32 [n_rot/2], n_rot <= head_dim", freqs);
-    return be->ops->rope(be, x, pos, freqs, n_heads, head_dim, neox, err);
+    if (!isfinite(scale) || scale <= 0)
+        return lt_err_set(err, LT_EINVAL, "op rope: scale %g must be positive", (double)scale);
+    return be->ops->rope(be, x, pos, freqs, n_heads, head_dim, neox, scale, err);
 #undef OPNAME
 }
 

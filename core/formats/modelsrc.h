@@ -35,6 +35,10 @@ typedef enum lt_rope_scaling {
     LT_ROPE_SCALING_LINEAR, /* positions divided by factor */
     LT_ROPE_SCALING_LLAMA3, /* Llama 3.1 frequency-dependent scaling */
     LT_ROPE_SCALING_YARN,   /* YaRN: ramp between interpolated and original frequencies, attention factor */
+    /* LongRoPE (Phi3): per-pair factors divide the frequencies, the tensors rope_factors_short.weight
+     * and rope_factors_long.weight (f32 [n_rot/2]): the long ones when the context a model runs
+     * with (its KV cache per sequence) exceeds rope_orig_ctx, as llama.cpp; attention factor */
+    LT_ROPE_SCALING_LONGROPE,
 } lt_rope_scaling;
 
 typedef struct lt_llm_config {
@@ -58,7 +62,7 @@ typedef struct lt_llm_config {
     int32_t rope_orig_ctx;
     float rope_beta_fast, rope_beta_slow; /* YaRN ramp (32, 1 when 0) */
     bool rope_yarn_no_truncate;           /* YaRN: correction range not rounded (transformers' truncate=false) */
-    float rope_attn_factor;               /* YaRN: cos/sin multiplier (scores scale by its square); 0 = 1 */
+    float rope_attn_factor;               /* YaRN, LongRoPE: cos/sin multiplier (rotated dims only); 0 = 1 */
     bool tied_embeddings;
     bool qkv_bias;      /* q/k/v projections have biases */
     bool attn_out_bias; /* the output projection has a bias */

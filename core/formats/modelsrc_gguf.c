@@ -5,7 +5,8 @@
  * Mistral is written as llama.cpp's converter writes it (general.architecture = llama, the
  * window as llama.attention.sliding_window, which llama.cpp reads but does not apply to
  * llama; lathe applies it).
- * Partial rotary is rope.dimension_count < head_dim (llama.cpp's n_rot).
+ * Partial rotary is rope.dimension_count < head_dim (llama.cpp's n_rot). LongRoPE is llama.cpp's
+ * rope_factors_short/long.weight tensors with rope.scaling.attn_factor and original_context_length.
  * Leaves out: architectures other than llama/mistral/qwen2 (phi3 from a Hugging Face folder is
  * not written: llama.cpp's phi3 keeps fused qkv / gate_up tensors), sliding windows in some
  * layers only, partial rotary that would need a q/k row permutation.
@@ -118,6 +119,12 @@ static lt_status gguf_config(lt_modelsrc *src, const lt_gguf *g, lt_err *err) {
         LT_TRY(gk_f32(g, arch, "rope.scaling.yarn_beta_slow", 1.0f, &c->rope_beta_slow, err));
         LT_TRY(gk_f32(g, arch, "rope.scaling.attn_factor", 1.0f, &af, err));
         c->rope_attn_factor = af * (c->rope_factor > 1 ? 1.0f + 0.1f * logf(c->rope_factor) : 1.0f);
+    } else { /* llama.cpp multiplies every rope's cos/sin by it (LongRoPE's attention factor) */
+        LT_TRY(gk_f32(g, arch, "rope.scaling.attn_factor", 1.0f, &c->rope_attn_factor, err));
+        if (!(c->rope_attn_factor > 0) || !isfinite(c->rope_attn_factor))
+            return lt_err_set(err, LT_EFORMAT, "%s: rope.scaling.attn_factor %g must be positive", P,
+                              (double)c->rope_attn_factor);
+        if (c->rope_attn_factor == 1.0f) c->rope_attn_factor = 0;
     }
     int32_t sw;
     LT_TRY(gk_u32(g, arch, "attention.sliding_window", false, 0, &sw, err));
@@ -151,6 +158,13 @@ lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err
         src->cfg.qkv_bias = lt_modelsrc_find(src, "blk.0.attn_q.bias") != NULL;
         src->cfg.attn_out_bias = lt_modelsrc_find(src, "blk.0.attn_output.bias") != NULL;
         src->cfg.mlp_bias = lt_modelsrc_find(src, "blk.0.ffn_gate.bias") != NULL;
+        /* LongRoPE as llama.cpp stores it: factor tensors, no scaling type (rope_freqs wins) */
+        if (lt_modelsrc_find(src, "rope_factors_long.weight") && !lt_modelsrc_find(src, "rope_freqs.weight") &&
+            src->cfg.rope_scaling == LT_ROPE_SCALING_NONE) {
+            src->cfg.rope_scaling = LT_ROPE_SCALING_LONGROPE;
+            if (src->cfg.rope_orig_ctx <= 0) src->cfg.rope_orig_ctx = src->cfg.max_seq;
+            src->cfg.rope_factor = (float)src->cfg.max_seq / (float)src->cfg.rope_orig_ctx; /* informative */
+        }
         st = lt_llm_config_validate(&src->cfg, path, err);
     }
     if (!st) st = lt_ms_check_tensors(src, err);
@@ -235,6 +249,10 @@ static lt_status write_gguf_keys(lt_gguf_writer *w, const lt_llm_config *c, lt_e
         LT_TRY(KF("rope.scaling.factor", c->rope_factor));
         if (c->rope_orig_ctx > 0) LT_TRY(KU("rope.scaling.original_context_length", c->rope_orig_ctx));
     }
+    if (c->rope_scaling == LT_ROPE_SCALING_LONGROPE) /* with the factor tensors, as llama.cpp's converter */
+        LT_TRY(KU("rope.scaling.original_context_length", c->rope_orig_ctx));
+    if (c->rope_scaling != LT_ROPE_SCALING_YARN && c->rope_attn_factor > 0 && c->rope_attn_factor != 1.0f)
+        LT_TRY(KF("rope.scaling.attn_factor", c->rope_attn_factor));
     if (c->rope_scaling == LT_ROPE_SCALING_YARN) {
         snprintf(k, sizeof k, "%s.rope.scaling.type", a);
         LT_TRY(lt_gguf_set_str(w, k, "yarn", err));

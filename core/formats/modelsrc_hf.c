@@ -6,7 +6,8 @@
  * config.json is read as transformers reads it, old and new (rope_parameters or rope_theta +
  * rope_scaling; biases; sliding windows with layer_types); a key that would change the
  * math and that lathe does not implement is an error naming it.
- * Leaves out: longrope and per-layer-type rope parameters, partial rotary embeddings,
+ * LongRoPE's short/long factors become llama.cpp's tensors rope_factors_short/long.weight.
+ * Leaves out: per-layer-type rope parameters, writing LongRoPE or partial rotary back,
  * tensors that are not part of the llama family, and finding the folder from a path
  * (sniff.c; the opener is modelsrc_open.c).
  */
@@ -134,9 +135,58 @@ static bool j_noop(const cJSON *j) {
            (cJSON_IsArray(j) && cJSON_GetArraySize(j) == 0);
 }
 
+/* LongRoPE's per-pair factors from config.json, added to the source as llama.cpp's tensors
+ * rope_factors_short.weight / rope_factors_long.weight (f32 [n_rot/2]). */
+typedef struct hf_factors {
+    float *f[2]; /* short, long */
+    int n;
+} hf_factors;
+
+static lt_status j_factors(const cJSON *rp, const char *key, int n, float **out, const char *P, const char *rkey,
+                           lt_err *err) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(rp, key);
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
+        return lt_err_set(err, LT_EFORMAT, "%s: %s '%s' must be a list of %d numbers (rotated dimensions / 2)", P, rkey,
+                          key, n);
+    *out = lt_malloc((size_t)n * sizeof(float));
+    if (!*out) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    int i = 0;
+    for (const cJSON *e = a->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > 0) || !isfinite(e->valuedouble))
+            return lt_err_set(err, LT_EFORMAT, "%s: %s '%s'[%d] is not a positive number", P, rkey, key, i);
+        (*out)[i] = (float)e->valuedouble;
+    }
+    return LT_OK;
+}
+
+/* transformers' _compute_longrope_parameters: the original context (Phi3: the top-level key,
+ * 4096 when missing, wins over the one in the rope parameters; others: the top-level key,
+ * else the rope parameters', else max_position_embeddings), the factors, and the attention
+ * factor (given, or sqrt(1 + ln(factor) / ln(original)) with factor = max_position_embeddings
+ * / original when not given, 1 when factor <= 1). */
+static lt_status hf_longrope(lt_llm_config *c, const cJSON *j, const cJSON *rp, const char *rkey, float attn,
+                             hf_factors *fx, const char *P, lt_err *err) {
+    c->rope_scaling = LT_ROPE_SCALING_LONGROPE;
+    int32_t orig;
+    LT_TRY(j_int(rp, "original_max_position_embeddings", false, c->max_seq, &orig, P, err));
+    if (cJSON_GetObjectItemCaseSensitive(j, "original_max_position_embeddings") || !strcmp(c->arch, "phi3"))
+        LT_TRY(j_int(j, "original_max_position_embeddings", false, 4096, &orig, P, err));
+    if (orig < 1) return lt_err_set(err, LT_EFORMAT, "%s: 'original_max_position_embeddings' must be positive", P);
+    c->rope_orig_ctx = orig;
+    float f = 0;
+    LT_TRY(j_num(rp, "factor", 0.0f, &f, P, err));
+    double fac = f > 0 ? f : (double)c->max_seq / (double)orig;
+    c->rope_factor = (float)fac;
+    if (attn == 0) attn = fac <= 1 ? 1.0f : (float)sqrt(1 + log(fac) / log((double)orig));
+    c->rope_attn_factor = attn;
+    fx->n = lt_llm_n_rot(c) / 2;
+    LT_TRY(j_factors(rp, "short_factor", fx->n, &fx->f[0], P, rkey, err));
+    return j_factors(rp, "long_factor", fx->n, &fx->f[1], P, rkey, err);
+}
+
 /* The rope parameters: transformers 5's "rope_parameters" (theta and scaling in one
  * object), or the older top-level "rope_theta" + "rope_scaling". */
-static lt_status hf_rope(lt_llm_config *c, const cJSON *j, const char *P, lt_err *err) {
+static lt_status hf_rope(lt_llm_config *c, const cJSON *j, hf_factors *fx, const char *P, lt_err *err) {
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(j, "rope_parameters");
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
     const char *rkey = "rope_parameters";
@@ -174,11 +224,16 @@ static lt_status hf_rope(lt_llm_config *c, const cJSON *j, const char *P, lt_err
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
     if (!cJSON_IsString(t)) t = cJSON_GetObjectItemCaseSensitive(rp, "type");
     const char *ty = cJSON_IsString(t) ? t->valuestring : "default";
-    if (phi3 && strcmp(ty, "default")) /* transformers' Phi3 reads su, yarn and longrope all as longrope */
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: %s type '%.32s' (Phi3's longrope) is not supported", P, rkey, ty);
+    if (phi3 && strcmp(ty, "default") && strcmp(ty, "longrope") && strcmp(ty, "su") && strcmp(ty, "yarn"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: %s type '%.32s' is not supported for Phi3 (default, longrope)", P,
+                          rkey, ty);
     float attn = 0;
     LT_TRY(j_num(rp, "attention_factor", 0.0f, &attn, P, err));
-    if (!strcmp(ty, "default") || !strcmp(ty, "dynamic")) {
+    if (attn < 0) return lt_err_set(err, LT_EFORMAT, "%s: %s attention_factor is negative", P, rkey);
+    if (!strcmp(ty, "longrope") || (phi3 && strcmp(ty, "default"))) {
+        /* transformers' Phi3 reads su and yarn as longrope */
+        return hf_longrope(c, j, rp, rkey, attn, fx, P, err);
+    } else if (!strcmp(ty, "default") || !strcmp(ty, "dynamic")) {
         /* dynamic NTK changes the frequencies only past max_position_embeddings, which lathe's
          * context (max_seq) never exceeds: the default frequencies are exact within it */
         return LT_OK;
@@ -213,11 +268,12 @@ static lt_status hf_rope(lt_llm_config *c, const cJSON *j, const char *P, lt_err
         c->rope_attn_factor = attn;
     } else {
         return lt_err_set(err, LT_EUNSUPPORTED,
-                          "%s: %s type '%.32s' is not supported (default, linear, dynamic, yarn, llama3)", P, rkey,
+                          "%s: %s type '%.32s' is not supported (default, linear, dynamic, yarn, llama3, longrope)", P, rkey,
                           ty);
     }
     if (attn != 0 && c->rope_scaling != LT_ROPE_SCALING_YARN)
-        return lt_err_set(err, LT_EUNSUPPORTED, "%s: %s attention_factor is only supported with yarn", P, rkey);
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: %s attention_factor is only supported with yarn and longrope", P,
+                          rkey);
     return LT_OK;
 }
 
@@ -272,7 +328,7 @@ static lt_status hf_window(lt_llm_config *c, const cJSON *j, const char *P, lt_e
     return LT_OK;
 }
 
-static lt_status hf_config(lt_llm_config *c, const cJSON *j, const char *P, lt_err *err) {
+static lt_status hf_config(lt_llm_config *c, const cJSON *j, hf_factors *fx, const char *P, lt_err *err) {
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(j, "architectures");
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
     const char *a0 = cJSON_IsArray(archs) && cJSON_IsString(archs->child) ? archs->child->valuestring : NULL;
@@ -313,7 +369,7 @@ static lt_status hf_config(lt_llm_config *c, const cJSON *j, const char *P, lt_e
     c->attn_out_bias = llama && ab;
     c->mlp_bias = llama && mb;
     c->rope_neox = true;
-    LT_TRY(hf_rope(c, j, P, err));
+    LT_TRY(hf_rope(c, j, fx, P, err));
     return hf_window(c, j, P, err);
 }
 
@@ -412,11 +468,17 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
     cJSON *j = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
     LT_TRY(read_json(path, &j, err));
-    lt_status st = hf_config(&src->cfg, j, path, err);
+    hf_factors fx = {{NULL, NULL}, 0};
+    lt_status st = hf_config(&src->cfg, j, &fx, path, err);
     lt_gptq_config gq;
     bool gptq = false;
     if (!st) st = lt_gptq_read_config(dir, j, &gq, &gptq, err);
     cJSON_Delete(j);
+    static const char *const fnames[2] = {"rope_factors_short.weight", "rope_factors_long.weight"};
+    for (int i = 0; i < 2; i++) {
+        if (!st && fx.f[i]) st = lt_modelsrc_add_owned(src, fnames[i], LT_F32, 1, (int64_t[]){fx.n}, fx.f[i], err);
+        lt_free(fx.f[i]);
+    }
     LT_TRY(st);
     LT_TRY(lt_llm_config_validate(&src->cfg, path, err));
     snprintf(path, sizeof path, "%s", dir);
@@ -531,6 +593,9 @@ static double short_float(float f) {
 /* The transformers class and model_type of a config, or why it has none. */
 static lt_status hf_names(const lt_llm_config *c, const char *dir, const char **arch_out, const char **mtype_out,
                           lt_err *err) {
+    if (c->rope_scaling == LT_ROPE_SCALING_LONGROPE)
+        return lt_err_set(err, LT_EUNSUPPORTED, "%s: LongRoPE (longrope rope_scaling) is not written as a Hugging "
+                          "Face folder here", dir);
     if (!strcmp(c->arch, "phi3") || lt_llm_n_rot(c) != c->head_dim)
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: %s cannot be written as a Hugging Face folder here (Phi3's "
                           "fused projections are not written back; transformers' Llama ignores partial rotary)", dir,

@@ -79,9 +79,9 @@ static lt_status cpu_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, c
 }
 
 static lt_status cpu_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
-                          int head_dim, bool neox, lt_err *err) {
+                          int head_dim, bool neox, float scale, lt_err *err) {
     lt_cpu_rope(pool_of(be), x->data, pos->data, freqs->data, x->shape[0], n_heads, head_dim,
-                (int)lt_tensor_numel(freqs) * 2, neox);
+                (int)lt_tensor_numel(freqs) * 2, neox, scale);
     return LT_OK;
 }
 

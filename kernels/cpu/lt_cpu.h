@@ -61,9 +61,10 @@ size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads);
 /* norm.c */
 void lt_cpu_rmsnorm(lt_pool *p, float *y, const float *x, const float *w, int64_t T, int64_t D, float eps);
 /* rope.c */
-/* the first n_rot (even, <= head_dim) dimensions of each head rotate; freqs [n_rot/2] */
+/* the first n_rot (even, <= head_dim) dimensions of each head rotate; freqs [n_rot/2]; cos
+ * and sin times scale */
 void lt_cpu_rope(lt_pool *p, float *x, const int32_t *pos, const float *freqs, int64_t T, int n_heads, int head_dim,
-                 int n_rot, bool neox);
+                 int n_rot, bool neox, float scale);
 /* elementwise.c; convert: rows of cols elements from dtype xt to yt, one of them f32 */
 void lt_cpu_silu_mul(lt_pool *p, float *y, const float *gate, const float *up, int64_t n);
 void lt_cpu_add(lt_pool *p, float *y, const float *a, const float *b, int64_t n);

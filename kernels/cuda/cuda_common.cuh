@@ -156,7 +156,7 @@ lt_status lt_cuda_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const
                          lt_err *err);
 lt_status lt_cuda_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps, lt_err *err);
 lt_status lt_cuda_rope(lt_backend *be, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
-                       int head_dim, bool neox, lt_err *err);
+                       int head_dim, bool neox, float scale, lt_err *err);
 lt_status lt_cuda_silu_mul(lt_backend *be, lt_tensor *y, const lt_tensor *gate, const lt_tensor *up, lt_err *err);
 lt_status lt_cuda_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b, lt_err *err);
 lt_status lt_cuda_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err *err);
