@@ -226,7 +226,7 @@ static uint8_t *read_all(const char *path, size_t *n) {
 
 static void test_fixture(const qtype *q) {
     if (q->t == LT_Q8_0 || q->t == LT_Q4_0) return; /* no fixture: covered by test_ops_cpu */
-    if (q->t == LT_GQ4_32 || q->t == LT_GQ4_64 || q->t == LT_GQ4_128) return; /* not GGML's: test_gptq.c */
+    if (q->t == LT_GQ4_32 || q->t == LT_GQ4_64 || q->t == LT_GQ4_128) return; /* not GGML's: test_gptq_hf.c */
     char rel[128];
     snprintf(rel, sizeof rel, "tests/fixtures/quants/%s.bin", q->name);
     size_t n = 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen_gptq_fixtures.py - tiny AutoGPTQ / GPTQModel Hugging Face folders for tests/test_gptq.c.
+"""gen_gptq_fixtures.py - tiny AutoGPTQ / GPTQModel Hugging Face folders for tests/test_gptq_hf.c.
 
 Each folder under tests/fixtures/gptq/ is a 1-layer llama (hidden 64, intermediate 64) whose seven
 linears are packed with AutoGPTQ's QuantLinear.pack() loops (qlinear_cuda_old.py / qlinear_exllama.py:

@@ -1,4 +1,4 @@
-/* test_gptq.c - AutoGPTQ / GPTQModel folders and the gq4 weight types:
+/* test_gptq_hf.c - AutoGPTQ / GPTQModel folders and the gq4 weight types:
  *  - AutoGPTQ's bit packing (2, 3, 4, 8 bits, 3-bit values across words) round-trips;
  *  - fixtures packed by AutoGPTQ's own pack() loops (tools/gen_gptq_fixtures.py, both zero
  *    conventions, a "gptq" label over v2 zeros, act-order, 2/3/8 bits) load and dequantize to the
