@@ -15,7 +15,7 @@ typedef struct qparams {
 
 static float f16r(float x) {
     float r = lt_f16_to_f32(lt_f32_to_f16(x));
-    return r > 0 ? r : 5.9604645e-8f; /* the smallest f16: a scale never becomes 0 */
+    return r != 0 ? r : x < 0 ? -5.9604645e-8f : 5.9604645e-8f; /* the smallest f16: a scale never becomes 0 */
 }
 
 /* The chosen weight of w under p, its code in *code. */
@@ -29,6 +29,13 @@ static inline float qval(const lt_gptq_opts *o, int maxq, const qparams *p, floa
 
 static qparams params_of(const lt_gptq_opts *o, int maxq, float xmin, float xmax) {
     qparams p;
+    if (o->ggml && o->sym) { /* ggml's grid: the value of largest magnitude lands on -2^(bits-1) */
+        float half = (float)((maxq + 1) / 2), ms = -xmin >= xmax ? xmin : xmax;
+        p.scale = f16r(ms / -half);
+        p.zero = half;
+        p.m = -p.scale * p.zero;
+        return p;
+    }
     p.scale = (xmax - xmin) / (float)maxq;
     if (o->ggml) p.scale = f16r(p.scale);
     if (o->sym) p.zero = (float)((maxq + 1) / 2);
@@ -47,7 +54,7 @@ static qparams find_params(const lt_gptq_opts *o, int maxq, const float *x, int 
         xmin = x[i] < xmin ? x[i] : xmin;
         xmax = x[i] > xmax ? x[i] : xmax;
     }
-    if (o->sym) {
+    if (o->sym && !o->ggml) {
         xmax = -xmin > xmax ? -xmin : xmax;
         if (xmin < 0) xmin = -xmax;
     }

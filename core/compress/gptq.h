@@ -9,7 +9,10 @@
  * |error|^2.4). `ggml` makes the chosen weights exactly what ggml's blocks hold: the scale is
  * rounded to f16 before the group is quantized, and asymmetric weights are d*q + m with
  * m = f16(-d * zero) (Q4_1 / Q5_1's formula), so a GGUF written from the codes dequantizes to
- * exactly the weights GPTQ chose and propagated.
+ * exactly the weights GPTQ chose and propagated. Symmetric groups then also take ggml's grid
+ * (Q4_0/Q5_0's quantizer): the scale is the signed value of largest magnitude over
+ * -2^(bits-1), possibly negative, so that value is exact and the steps are max/8 (4 bits), not
+ * the reference's 2*max/15.
  * GPTQ: H = sum of x x^T over calibration rows (double); dead columns (H_ii = 0) are zeroed;
  * H += damp * mean(diag H) * I (damping grows tenfold, up to 3 times, while H is not positive
  * definite); U = upper Cholesky of H^-1; columns in lazy blocks of 128, one GEMM per block;
