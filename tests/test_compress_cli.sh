@@ -2,7 +2,7 @@
 # test_compress_cli.sh - `lathe compress` and the workbench's `compress` as a user meets them,
 # on the bundled stories260K (its 172-wide FFN rows are not a multiple of 32: ffn_down stays as
 # llama.cpp's Q4_0 mix writes it, the other block matrices are GPTQ's Q4_0 blocks): the JSON
-# report, a GGUF lathe runs again, `compress NAME rtn as NEW` loading the result beside the
+# report (act-order by default, --no-act-order), a GGUF lathe runs again, `compress NAME rtn as NEW` loading the result beside the
 # original, and errors naming the option (--bits 3 for GGUF, --format hf not yet, a bad method).
 set -u
 source "$(dirname "$0")/cli_lib.sh"
@@ -16,6 +16,11 @@ out=$(comp -o "$tmp/g.gguf" --method gptq --sym --json 2>"$tmp/err"); rc=$?
 [ "$(field matrices "$out")" = "30" ] && ok || bad "matrices (5 layers x 6): $out"
 [ "$(field matrices_by_mix "$out")" = "5" ] && ok || bad "by mix (ffn_down): $out"
 [ "$(field calib_windows "$out")" = "2" ] && ok || bad "windows: $out"
+[ "$(field act_order "$out")" = "true" ] && ok || bad "act-order is gptq's default: $out"
+out=$(comp -o "$tmp/n.gguf" --method gptq --sym --no-act-order --json 2>&1)
+[ "$(field act_order "$out")" = "false" ] && ok || bad "--no-act-order: $out"
+expect "act-order both" 2 "--act-order and --no-act-order contradict" -- comp -o "$tmp/x.gguf" --act-order --no-act-order
+expect "act-order rtn" 2 "--act-order is for --method gptq" -- comp -o "$tmp/x.gguf" --method rtn --act-order
 [ -s "$tmp/g.gguf" ] && [ ! -e "$tmp/g.gguf.tmp" ] && ok || bad "no output file"
 expect "runs" 0 "." -- "$bin" generate -m "$tmp/g.gguf" -p "Once" -n 8 --temp 0
 expect "rtn text" 0 "rtn: 30 block matrices as q4_1" -- "$bin" compress -m "$model" -o "$tmp/r.gguf" --method rtn

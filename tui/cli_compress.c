@@ -31,7 +31,7 @@ static bool on_progress(void *ud, const lt_pass_event *ev) {
 }
 
 int lt_cli_compress(int argc, char **argv) {
-    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn] [--bits 4] [--group 32] [--sym] [--act-order] "
+    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn] [--bits 4] [--group 32] [--sym] [--no-act-order] "
                         "[--calib FILE] [--calib-tokens N] [--json]";
     const char *in = NULL, *out = NULL, *tokp = NULL, *device = "cpu";
     bool json = false;
@@ -98,14 +98,14 @@ int lt_cli_compress(int argc, char **argv) {
                "\"act_order\":%s,\"clip\":%s,\"type\":\"%s\",\"matrices\":%d,\"matrices_by_mix\":%d,"
                "\"calib_windows\":%d,\"calib_window\":%d,\"loss\":%.6g,\"bytes_in\":%llu,\"bytes_out\":%llu,"
                "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f}\n",
-               in, out, r.method, a.bits, a.group, a.sym ? "true" : "false", a.act_order ? "true" : "false",
+               in, out, r.method, a.bits, a.group, a.sym ? "true" : "false", po.q.act_order ? "true" : "false",
                a.clip ? "true" : "false", lt_dtype_name(r.type), r.n_matrices, r.n_by_mix, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds);
     } else {
         printf("%s: %d block matrices as %s (%d-bit, groups of %d, %s%s)%s\n", r.method, r.n_matrices,
                lt_dtype_name(r.type), a.bits, a.group, a.sym ? "symmetric" : "asymmetric",
-               a.act_order ? ", act-order" : "", r.n_by_mix ? " - some by llama.cpp's mix" : "");
+               po.q.act_order ? ", act-order" : "", r.n_by_mix ? " - some by llama.cpp's mix" : "");
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
         printf("model size = %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)\n", r.bytes_in / 1048576.0,
                r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne);

@@ -94,7 +94,7 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
 /* ---- compress NAME gptq|rtn [options] [as NEWNAME] ------------------------------------------------ */
 
 static const char k_compress_usage[] =
-    "compress NAME gptq|rtn [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--act-order] [--clip] [--damp F] "
+    "compress NAME gptq|rtn [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] [--clip] [--damp F] "
     "[--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
@@ -150,7 +150,7 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
     if (st == LT_OK) st = lt_modelsrc_open(&src, path, tokp, err);
     lt_sink_printf(sink, LT_TEXT_INFO, "compressing '%s' (%s) with %s: %d-bit, groups of %d, %s%s%s -> %s\n", name,
                    path, pa.method, pa.bits, pa.group, pa.sym ? "symmetric" : "asymmetric",
-                   pa.act_order ? ", act-order" : "", pa.clip ? ", clip" : "", out);
+                   po.q.act_order ? ", act-order" : "", pa.clip ? ", clip" : "", out);
     pass_ud pu = {s, sink};
     po.open_lm = lt_session_options(s)->open_lm, po.be = be, po.tok = tok;
     po.progress = on_pass_progress, po.ud = &pu;

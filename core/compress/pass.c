@@ -227,7 +227,10 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
          1 << 20},
         {"--sym", NULL, LT_OPT_FLAG, &a->sym, "symmetric (no zero point: Q4_0/Q5_0/Q8_0); default asymmetric (Q4_1/Q5_1)"},
         {"--act-order", NULL, LT_OPT_FLAG, &a->act_order,
-         "gptq: columns by decreasing Hessian diagonal (static groups, so blocks stay contiguous)"},
+         "gptq: columns by decreasing Hessian diagonal, groups fixed from the original weights (static groups, "
+         "so blocks stay contiguous); the default for gptq"},
+        {"--no-act-order", NULL, LT_OPT_FLAG, &a->no_act_order,
+         "gptq: columns in order, each group's range from the updated weights (the reference's default)"},
         {"--clip", NULL, LT_OPT_FLAG, &a->clip, "search a clipped range per group (MSE, as the reference's --mse)"},
         {"--damp", NULL, LT_OPT_FLOAT, &a->damp, "gptq: damping, a fraction of the Hessian's mean diagonal (0.01)",
          1e-6, 10},
@@ -250,7 +253,11 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
         return lt_err_set(err, LT_EINVAL, "compress: --bits %d is not one of 2, 3, 4, 5, 8", a->bits);
     if (a->group != -1 && a->group != 32 && a->group != 64 && a->group != 128)
         return lt_err_set(err, LT_EINVAL, "compress: --group %d is not one of -1, 32, 64, 128", a->group);
-    o->q = (lt_gptq_opts){.bits = a->bits, .group = a->group, .sym = a->sym, .act_order = a->act_order,
+    bool gptq = !strcmp(a->method, "gptq");
+    if (a->act_order && a->no_act_order)
+        return lt_err_set(err, LT_EINVAL, "compress: --act-order and --no-act-order contradict each other");
+    if (a->act_order && !gptq) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
+    o->q = (lt_gptq_opts){.bits = a->bits, .group = a->group, .sym = a->sym, .act_order = gptq && !a->no_act_order,
                           .clip = a->clip, .damp = a->damp};
     o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
     o->format = a->format;

@@ -68,16 +68,18 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
 typedef struct lt_pass_args {
     const char *method, *calib, *format;
     int bits, group, calib_tokens;
-    bool sym, act_order, clip;
+    bool sym, act_order, no_act_order, clip;
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 11
+#define LT_PASS_N_OPTS 12
 void lt_pass_args_default(lt_pass_args *a);
-/* Appends the option rows (--method, --bits, --group, --sym, --act-order, --clip, --damp,
+/* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
  * --calib, --calib-tokens, --seed, --format) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
-/* Checks a and fills o's quantizer, calibration and format fields. */
+/* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order
+ * (static groups) unless --no-act-order: on SmolLM2 calibrated on tinyshakespeare it is what
+ * makes GPTQ beat round-to-nearest on other text (docs/PERF.md). */
 lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err);
 
 #endif
