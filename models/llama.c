@@ -76,7 +76,9 @@ typedef struct lt_llama {
 
 static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err);
 static void llama_close(lt_lm *lm);
-static const lt_lm_ops k_llama_ops = {.family = "llama", .forward = llama_forward, .close = llama_close};
+static lt_status llama_set_matrix(lt_lm *lm, int layer, lt_lm_matrix which, const float *w, lt_err *err);
+static const lt_lm_ops k_llama_ops = {
+    .family = "llama", .forward = llama_forward, .close = llama_close, .set_matrix = llama_set_matrix};
 
 /* ---- rope ------------------------------------------------------------------------------ */
 
@@ -133,12 +135,15 @@ typedef struct wsource {
     const lt_modelsrc *src;
     lt_dtype synth_dt;
     uint64_t seed;
+    bool f32_matrices;
 } wsource;
 
 static bool is_f32_kind(lt_dtype d) { return d == LT_F32 || d == LT_F16 || d == LT_BF16; }
 
 static lt_status plan_one(const wsource *ws, wplan *p, int *np, lt_tensor *dst, const char *name, int ndim,
                           int64_t d0, int64_t d1, bool to_f32, lt_err *err) {
+    bool any_f32 = false; /* a matrix converted to f32 (lt_lm_opts.f32_matrices) */
+    if (!to_f32 && ws->f32_matrices) to_f32 = any_f32 = true;
     int64_t shape[2] = {d0, d1};
     wplan *w = &p[*np];
     w->src = NULL;
@@ -146,7 +151,7 @@ static lt_status plan_one(const wsource *ws, wplan *p, int *np, lt_tensor *dst, 
     if (ws->src) {
         const lt_src_tensor *t;
         LT_TRY(lt_modelsrc_expect(ws->src, name, ndim, shape, &t, err));
-        if (to_f32 && !is_f32_kind(t->dtype))
+        if (to_f32 && !any_f32 && !is_f32_kind(t->dtype))
             return lt_err_set(err, LT_EUNSUPPORTED, "%s: tensor '%s' is %s; norms and biases must be f32/f16/bf16",
                               lt_modelsrc_path(ws->src), name, lt_dtype_name(t->dtype));
         w->src = t;
@@ -447,7 +452,7 @@ fail:
 }
 
 lt_status lt_llama_open(lt_lm **out, const lt_modelsrc *src, lt_backend *be, const lt_lm_opts *o, lt_err *err) {
-    wsource ws = {.src = src};
+    wsource ws = {.src = src, .f32_matrices = o && o->f32_matrices};
     return open_common(out, lt_modelsrc_config(src), &ws, be, o, err);
 }
 
@@ -493,6 +498,7 @@ static lt_status ensure_btab(lt_llama *m, size_t n, lt_err *err) {
 /* The device side of one chunk: persistent scratch tensors viewed at n rows, the metadata
  * already uploaded. */
 typedef struct chunk_io {
+    int t0; /* the chunk's first token in the batch (a probe's x_in/x_out rows) */
     int n, n_rows;
     bool qlast; /* copy the last token's queries to m->qlast */
     const lt_tensor *freqs; /* rope frequencies (m->freqs, or LongRoPE's long ones) */
@@ -510,13 +516,20 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
     lt_tensor q = lt_tensor_row_view(&m->q, 0, n), k = lt_tensor_row_view(&m->k, 0, n);
     lt_tensor v = lt_tensor_row_view(&m->v, 0, n), att = lt_tensor_row_view(&m->att, 0, n);
     lt_tensor hb = lt_tensor_row_view(&m->hb, 0, n), hb2 = lt_tensor_row_view(&m->hb2, 0, n);
-    LT_TRY(lt_op_get_rows(be, &x, &m->tok_emb, &io->tok, err));
+    const lt_lm_probe *pr = m->base.probe;
+    int l0 = pr ? pr->first : 0, l1 = pr ? pr->last : c->n_layers - 1;
+    size_t xrow = (size_t)c->dim * sizeof(float);
+    if (pr && pr->x_in) LT_TRY(lt_tensor_set(&x, pr->x_in + (size_t)io->t0 * c->dim, (size_t)n * xrow, err));
+    else LT_TRY(lt_op_get_rows(be, &x, &m->tok_emb, &io->tok, err));
     /* YaRN's and LongRoPE's attention factor multiplies cos and sin (transformers' attention_scaling,
      * ggml's attn_factor): the rotated dimensions of q and k grow by it, passed-through ones do not */
     const float ms = c->rope_attn_factor > 0 ? c->rope_attn_factor : 1.0f;
-    for (int l = 0; l < c->n_layers; l++) {
+#define PROBE(which, t) \
+    if (pr && pr->input) LT_TRY(pr->input(pr->ud, l, which, t, err))
+    for (int l = l0; l <= l1; l++) {
         layer *L = &m->layers[l];
         LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->attn_norm, c->norm_eps, err));
+        PROBE(LT_LIN_QKV, &xb);
         LT_TRY(lt_op_matmul(be, &q, &xb, &L->wq, L->bias ? &L->bq : NULL, err));
         LT_TRY(lt_op_matmul(be, &k, &xb, &L->wk, L->bias ? &L->bk : NULL, err));
         LT_TRY(lt_op_matmul(be, &v, &xb, &L->wv, L->bias ? &L->bv : NULL, err));
@@ -530,15 +543,21 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
         lt_attn_meta meta = io->meta;
         meta.window = L->window;
         LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
+        PROBE(LT_LIN_O, &att);
         LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, L->obias ? &L->bo : NULL, err));
         LT_TRY(lt_op_add(be, &x, &x, &xb, err));
         LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->ffn_norm, c->norm_eps, err));
+        PROBE(LT_LIN_GATE_UP, &xb);
         LT_TRY(lt_op_matmul(be, &hb, &xb, &L->w_gate, L->mbias ? &L->b_gate : NULL, err));
         LT_TRY(lt_op_matmul(be, &hb2, &xb, &L->w_up, L->mbias ? &L->b_up : NULL, err));
         LT_TRY(lt_op_silu_mul(be, &hb, &hb, &hb2, err));
+        PROBE(LT_LIN_DOWN, &hb);
+        if (pr && pr->inputs_only && l == l1) return LT_OK;
         LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, L->mbias ? &L->b_down : NULL, err));
         LT_TRY(lt_op_add(be, &x, &x, &xb, err));
     }
+#undef PROBE
+    if (pr) return pr->x_out ? lt_tensor_get(&x, pr->x_out + (size_t)io->t0 * c->dim, (size_t)n * xrow, err) : LT_OK;
     if (io->n_rows == 0) return LT_OK;
     lt_tensor xo = lt_tensor_row_view(&m->xo, 0, io->n_rows), lg = lt_tensor_row_view(&m->logits, 0, io->n_rows);
     LT_TRY(lt_op_get_rows(be, &xo, &x, &io->rows, err));
@@ -645,7 +664,8 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
         if (h_ctx[i] > max_ctx) max_ctx = h_ctx[i];
         if (want[t]) h_rows[n_rows++] = i;
     }
-    const bool graph = n == 1 && !m->graphs_off && lt_backend_can_capture(be);
+    if (m->base.probe) n_rows = 0; /* a probe's forward stops at its last layer */
+    const bool graph = n == 1 && !m->base.probe && !m->graphs_off && lt_backend_can_capture(be);
     if (graph) {
         max_blocks = graph_blocks(max_blocks);
         max_ctx = max_blocks * lt_kv_block_size(kv); /* an upper bound plans the attention */
@@ -656,7 +676,7 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
         const int32_t *tab = lt_kv_block_table(kv, seqs[j], &nb);
         for (int i = 0; i < max_blocks; i++) m->h_btab[(size_t)j * max_blocks + i] = i < nb ? tab[i] : 0;
     }
-    chunk_io io = {.n = n, .n_rows = n_rows, .qlast = b->q_last && t0 + n == b->n_tokens};
+    chunk_io io = {.t0 = t0, .n = n, .n_rows = n_rows, .qlast = b->q_last && t0 + n == b->n_tokens};
     io.tok = lt_tensor_1d(be, LT_I32, m->t_tokens.data, n);
     io.pos = lt_tensor_1d(be, LT_I32, m->t_pos.data, n);
     io.slots = lt_tensor_1d(be, LT_I32, m->t_slots.data, n);
@@ -752,6 +772,24 @@ static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, fl
         if (s == LT_OK) lt_kv_seq_commit(kv, sq, next[sq]);
         else lt_kv_seq_truncate(kv, sq, lt_kv_seq_len(kv, sq)); /* release reserved blocks */
     }
+    return s;
+}
+
+static lt_status llama_set_matrix(lt_lm *lm, int li, lt_lm_matrix which, const float *w, lt_err *err) {
+    lt_llama *m = (lt_llama *)lm;
+    if (li < 0 || li >= m->base.cfg.n_layers || which < 0 || which >= LT_MAT_COUNT)
+        return lt_err_set(err, LT_EINVAL, "set matrix: no matrix %d in layer %d", (int)which, li);
+    layer *L = &m->layers[li];
+    lt_tensor *t[LT_MAT_COUNT] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    lt_tensor *d = t[which];
+    int64_t rows = lt_tensor_rows(d), cols = lt_tensor_cols(d);
+    if (d->dtype == LT_F32) return lt_tensor_set(d, w, (size_t)(rows * cols) * sizeof(float), err);
+    size_t rb = lt_row_bytes(d->dtype, cols);
+    char *buf = lt_malloc(rb * (size_t)rows);
+    if (!buf) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    for (int64_t r = 0; r < rows; r++) lt_dtype_row_from_f32(d->dtype, w + r * cols, buf + (size_t)r * rb, cols);
+    lt_status s = lt_tensor_set(d, buf, rb * (size_t)rows, err);
+    lt_free(buf);
     return s;
 }
 

@@ -16,11 +16,12 @@ rank() {
   core/backend) echo 3 ;;
   core/text) echo 4 ;;
   core/formats) echo 5 ;;
-  core/llm | core/vision | core/diffusion | core/compress) echo 6 ;;
-  models) echo 7 ;;
-  core/app) echo 8 ;;
-  core/cmd) echo 9 ;;
-  tui) echo 10 ;;
+  core/llm | core/vision | core/diffusion) echo 6 ;;
+  core/compress) echo 7 ;;     # passes over the engines' interfaces (lt_lm)
+  models) echo 8 ;;
+  core/app) echo 9 ;;
+  core/cmd) echo 10 ;;
+  tui) echo 11 ;;
   *) echo -1 ;;
   esac
 }

@@ -22,6 +22,7 @@ int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli
 int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eval.c */
 int lt_cli_chat(int argc, char **argv);         /* `lathe chat`, tui/cli_chat.c */
 int lt_cli_tokenize(int argc, char **argv);     /* `lathe tokenize`, tui/cli_tokenize.c */
+int lt_cli_compress(int argc, char **argv);     /* `lathe compress`, tui/cli_compress.c */
 
 /* The --tokenizer option's help: what every front end accepts (lt_modelsrc_open's rule). */
 #define LT_CLI_TOKENIZER_HELP                                                                                  \

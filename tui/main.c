@@ -31,6 +31,7 @@ static void usage(FILE *f) {
             "  bench      measure prefill/decode speed    lathe bench -m MODEL | --synthetic llama-1b [--json]\n"
             "  convert    write a model as GGUF           lathe convert IN OUT.gguf [--type q8_0]\n"
             "  quantize   llama-quantize's mixes          lathe quantize IN OUT.gguf Q4_K_M\n"
+            "  compress   GPTQ / round-to-nearest to GGUF lathe compress -m IN -o OUT.gguf --method gptq --sym\n"
             "  detect     find objects in images (YOLO)   lathe detect [-m CFG --weights W] IMAGE... [--json]\n"
             "  eval ppl   perplexity on a text file       lathe eval ppl -m MODEL -f TEXT [--kld BASE] [--json]\n"
             "  run        run command lines (workbench language)  lathe run SCRIPT|-\n"
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return lt_cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return lt_cli_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return lt_cli_quantize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "compress")) return lt_cli_compress(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return lt_cli_detect(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return lt_cli_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return lt_cli_eval(argc - 1, argv + 1);

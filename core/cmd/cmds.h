@@ -38,4 +38,11 @@ const char *lt_cmd_base_name(const char *path, char *buf, size_t cap);
 lt_status lt_cmd_open_lm(lt_session *s, const char *path, lt_backend *be, const lt_lm_opts *lo, lt_lm **out,
                          lt_tokenizer **tok, lt_err *err);
 
+/* `load`'s work once its arguments are read (model.c): opens the file at path (or
+ * synthetic:PRESET) under name (NULL: from the path) with tokenizer file tokp (may be NULL)
+ * and a context of ctx tokens, adds it to the session as the current model and reports it;
+ * Esc while loading cancels. `compress ... as NAME` loads its result through this. */
+lt_status lt_cmd_load_lm(lt_session *s, const char *path, const char *name, const char *tokp, int ctx, lt_sink *sink,
+                         lt_err *err);
+
 #endif

@@ -1,4 +1,7 @@
-/* compress.c - the compression commands: `quantize OUT.gguf TYPE [--pure] [--model NAME]`
+/* compress.c - the compression commands: `compress NAME gptq|rtn [options] [as NEWNAME]` runs
+ * a compression pass (core/compress/pass.h) on the source of loaded model NAME, writes
+ * NEWNAME.gguf (or --out) and loads it as NEWNAME beside the original (Esc cancels: nothing
+ * written, the original unchanged); `quantize OUT.gguf TYPE [--pure] [--model NAME]`
  * writes the source file of a loaded language model (the current one by default) as GGUF with
  * one of llama.cpp's mixes, through the quantize pass `lathe quantize` runs
  * (core/compress/quantize.h): progress in the status bar, Esc stops it (nothing is written),
@@ -12,6 +15,7 @@
 
 #include "cmds.h"
 #include "core/base/opts.h"
+#include "core/compress/pass.h"
 #include "core/compress/quantize.h"
 #include "core/formats/modelsrc_open.h"
 
@@ -87,6 +91,94 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
     return LT_OK;
 }
 
+/* ---- compress NAME gptq|rtn [options] [as NEWNAME] ------------------------------------------------ */
+
+static const char k_compress_usage[] =
+    "compress NAME gptq|rtn [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] [--clip] [--damp F] "
+    "[--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
+
+typedef struct pass_ud {
+    lt_session *s;
+    lt_sink *sink;
+} pass_ud;
+
+static bool on_pass_progress(void *ud, const lt_pass_event *ev) {
+    pass_ud *p = ud;
+    lt_sink_progress(p->sink, "compress", ev->frac);
+    return !lt_session_cancelled(p->s);
+}
+
+static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    const char *out = NULL;
+    lt_pass_args pa;
+    lt_pass_args_default(&pa);
+    lt_opt opts[24] = {{"--out", "-o", LT_OPT_STR, &out, "the GGUF file to write (default: NEWNAME.gguf here)"}, {0}};
+    lt_pass_opts_add(&pa, opts, 24);
+    const char *pos[4];
+    int n_pos;
+    LT_TRY(lt_args_parse(a, "compress", k_compress_usage, opts, pos, 4, &n_pos, err));
+    if (n_pos != 2 && !(n_pos == 4 && !strcmp(pos[2], "as")))
+        return lt_err_set(err, LT_EINVAL, "compress: expected NAME, a method and optionally 'as NEWNAME'; usage: %s",
+                          k_compress_usage);
+    pa.method = pos[1];
+    lt_pass_opts po = {0};
+    LT_TRY(lt_pass_args_apply(&pa, &po, err));
+    const char *name, *path, *tokp;
+    if (lt_session_model_source(s, pos[0], &name, &path, &tokp, err) != LT_OK) return lt_err_prefix(err, "compress");
+    char newname[64], outbuf[4200];
+    snprintf(newname, sizeof newname, "%s", n_pos == 4 ? pos[3] : "");
+    if (!newname[0]) snprintf(newname, sizeof newname, "%.40s-%s", name, pa.method);
+    if (lt_session_has_model(s, newname))
+        return lt_err_set(err, LT_EINVAL, "compress: a model named '%s' is already loaded - add 'as OTHER'", newname);
+    if (!out) {
+        snprintf(outbuf, sizeof outbuf, "%s.gguf", newname);
+        out = outbuf;
+    }
+    if (lt_session_token_limit(s) >= 0) { /* replaying a compress that was cancelled: it wrote nothing then */
+        lt_session_result(s)->cancelled = true;
+        lt_sink_printf(sink, LT_TEXT_INFO, "[compress of %s skipped: it was cancelled in the recording]\n", name);
+        return LT_OK;
+    }
+    lt_lm *lm;
+    lt_tokenizer *tok = NULL;
+    lt_kv_cache *kv;
+    LT_TRY(lt_session_get_lm(s, name, &lm, &tok, &kv, err));
+    lt_backend *be = NULL;
+    lt_modelsrc *src = NULL;
+    lt_backend_opts bo = {.n_threads = lt_session_settings(s)->threads};
+    lt_status st = lt_backend_create(&be, lt_session_settings(s)->device, &bo, err);
+    if (st == LT_OK) st = lt_modelsrc_open(&src, path, tokp, err);
+    lt_sink_printf(sink, LT_TEXT_INFO, "compressing '%s' (%s) with %s: %d-bit, groups of %d, %s%s%s -> %s\n", name,
+                   path, pa.method, pa.bits, pa.group, pa.sym ? "symmetric" : "asymmetric",
+                   po.q.act_order ? ", act-order" : "", pa.clip ? ", clip" : "", out);
+    pass_ud pu = {s, sink};
+    po.open_lm = lt_session_options(s)->open_lm, po.be = be, po.tok = tok;
+    po.progress = on_pass_progress, po.ud = &pu;
+    lt_pass_report r = {0};
+    if (st == LT_OK) st = lt_pass_run(pa.method, src, out, &po, &r, err);
+    lt_modelsrc_close(src);
+    lt_backend_free(be);
+    if (st == LT_ECANCELLED && lt_session_cancelled(s)) {
+        lt_session_result(s)->cancelled = true;
+        lt_sink_printf(sink, LT_TEXT_INFO, "[compress cancelled: %s was not written; '%s' is unchanged]\n", out, name);
+        return LT_OK;
+    }
+    if (st != LT_OK) return lt_err_prefix(err, "compress");
+    double ne = r.n_elements ? (double)r.n_elements : 1;
+    lt_sink_printf(sink, LT_TEXT_INFO,
+                   "%s: %d block matrices as %s%s; %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW); calibration %d x %d "
+                   "tokens; %.1f s (calibration %.1f s, quantization %.1f s)\n",
+                   r.method, r.n_matrices, lt_dtype_name(r.type), r.n_by_mix ? " (some by the mix)" : "",
+                   r.bytes_in / 1048576.0, r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne,
+                   r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
+    return lt_cmd_load_lm(s, out, newname, NULL, lt_session_settings(s)->ctx, sink, err);
+}
+
+static const lt_cmd_arg k_compress_args[] = {
+    {"NAME", "the loaded model to compress (its source file is read again; the model itself is not changed)"},
+    {"METHOD", "gptq (calibrated) or rtn (round-to-nearest)"},
+    {NULL, NULL}};
+
 static const lt_cmd_arg k_quantize_args[] = {
     {"OUT.gguf", "the GGUF file to write"},
     {"TYPE", "a tensor type (q8_0, q4_K, ...) or a llama-quantize mix (Q4_K_M, Q5_K_S, ...)"},
@@ -95,6 +187,8 @@ static const lt_cmd_arg k_quantize_args[] = {
 static const lt_cmd k_cmds[] = {
     {"quantize", NULL, k_usage, "write the current model's source as GGUF with a llama.cpp mix (Q4_K_M...)", 2, 5,
      k_quantize_args, true, cmd_quantize},
+    {"compress", NULL, k_compress_usage, "GPTQ or round-to-nearest of a loaded model to GGUF, loaded as a new model", 2,
+     -1, k_compress_args, true, cmd_compress},
     {NULL},
 };
 

@@ -83,6 +83,11 @@ static lt_status cmd_load(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
         } else if (w[0] == '-' && w[1]) return lt_err_set(err, LT_EINVAL, "load: unknown option '%s'; usage: %s", w, LOAD_USAGE);
         else return lt_err_set(err, LT_EINVAL, "load: unexpected argument '%s'; usage: %s", w, LOAD_USAGE);
     }
+    return lt_cmd_load_lm(s, path, name, tokp, ctx, sink, err);
+}
+
+lt_status lt_cmd_load_lm(lt_session *s, const char *path, const char *name, const char *tokp, int ctx, lt_sink *sink,
+                         lt_err *err) {
     const lt_session_opts *so = lt_session_options(s);
     char nbuf[64];
     bool synth = !strncmp(path, "synthetic:", 10);

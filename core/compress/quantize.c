@@ -57,7 +57,7 @@ lt_status lt_quantize_plan(const lt_modelsrc *src, const lt_quantmix *mix, lt_dt
 }
 
 /* The folder path goes into must exist (said before any work, and without the .tmp name) */
-static lt_status check_folder(const char *path, lt_err *err) {
+lt_status lt_quantize_check_folder(const char *path, lt_err *err) {
     char dir[4096];
     const char *slash = strrchr(path, '/');
     if (!slash) return LT_OK;
@@ -73,7 +73,7 @@ static lt_status check_folder(const char *path, lt_err *err) {
 
 lt_status lt_quantize(const lt_modelsrc *src, const char *path, const lt_quantmix *mix, const lt_quantize_opts *o,
                       lt_quantize_report *rep, lt_err *err) {
-    LT_TRY(check_folder(path, err));
+    LT_TRY(lt_quantize_check_folder(path, err));
     int n = lt_modelsrc_n_tensors(src);
     lt_dtype *types = lt_calloc((size_t)n + 1, sizeof *types);
     if (!types) return lt_err_set(err, LT_ENOMEM, "out of memory planning %d tensors", n);

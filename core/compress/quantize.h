@@ -49,6 +49,9 @@ typedef struct lt_quantize_opts {
     void *ud;
 } lt_quantize_opts;
 
+/* The folder `path` goes into must exist (checked before any work; the message has no .tmp). */
+lt_status lt_quantize_check_folder(const char *path, lt_err *err);
+
 /* Writes src to path (GGUF v3; PATH.tmp, then renamed) under mix. A planned dtype this build
  * cannot write is LT_EUNSUPPORTED naming the dtypes and a tensor, before anything is written.
  * rep (may be NULL) gets the plan's figures and the time taken. */

@@ -299,7 +299,9 @@ static lt_status fill_tensor(void *ud, void *buf, size_t size, lt_err *err) {
             return lt_err_set(err, LT_ECANCELLED, "writing stopped at tensor '%s'", j->t->name);
     }
     void *dst = j->perm_heads > 0 ? w->tmp : buf;
-    LT_TRY(lt_ms_convert_into(j->t, j->want, dst, err));
+    const void *given = w->o && w->o->data ? w->o->data[j->index] : NULL;
+    if (given) memcpy(dst, given, size);
+    else LT_TRY(lt_ms_convert_into(j->t, j->want, dst, err));
     if (j->perm_heads > 0) /* a bias permutes like the weight's rows: one value a row */
         lt_ms_permute_rows(buf, dst, j->perm_heads, w->head_dim,
                            lt_row_bytes(j->want, j->t->ndim == 1 ? 1 : j->t->shape[j->t->ndim - 1]), w->to_adjacent);
@@ -359,7 +361,7 @@ lt_status lt_modelsrc_write_gguf_opts(const lt_modelsrc *src, const char *path, 
         if ((unsigned)want >= LT_DTYPE_COUNT || lt_dtype_info(want)->gguf_type < 0)
             return lt_err_set(err, LT_EINVAL, "%s: tensor '%s': %s cannot be stored in GGUF", path, t->name,
                               lt_dtype_name(want));
-        LT_TRY(lt_ms_convert_check(t, want, err));
+        if (!(o && o->data && o->data[i])) LT_TRY(lt_ms_convert_check(t, want, err));
         w.total += (lt_ms_converted_bytes(t, want) + 31) / 32 * 32;
         if (permute && lt_ms_converted_bytes(t, want) > tmp_n) tmp_n = lt_ms_converted_bytes(t, want);
     }

@@ -39,6 +39,9 @@ typedef struct lt_gguf_write_opts {
     /* The dtype of each tensor of src, in lt_modelsrc_tensor order (a tensor already in it is
      * copied as it is); NULL keeps each tensor's own (norms and biases as f32). */
     const lt_dtype *types;
+    /* Optional: bytes to write instead of converting the source's, per tensor (NULL entries
+     * convert), already in types[i] (a compression pass's own blocks). */
+    const void *const *data;
     bool has_file_type;           /* write general.file_type = file_type (llama_ftype numbering) */
     int32_t file_type;
     int32_t quantization_version; /* general.quantization_version when > 0 */

@@ -33,12 +33,36 @@ typedef struct lt_batch {
 
 typedef struct lt_lm lt_lm;
 
+/* The inputs of a block's linear layers, as a probe sees them (an input several projections
+ * share is seen once: q, k and v read the attention norm's output; gate and up the FFN norm's). */
+typedef enum lt_lm_lin_input { LT_LIN_QKV, LT_LIN_O, LT_LIN_GATE_UP, LT_LIN_DOWN, LT_LIN_COUNT } lt_lm_lin_input;
+/* A block's matrices (lt_lm_ops.set_matrix). */
+typedef enum lt_lm_matrix { LT_MAT_Q, LT_MAT_K, LT_MAT_V, LT_MAT_O, LT_MAT_GATE, LT_MAT_UP, LT_MAT_DOWN, LT_MAT_COUNT }
+    lt_lm_matrix;
+
+/* Calibration (core/compress/calib.c): set lm->probe and a forward runs only layers
+ * [first, last], starting from the hidden state x_in (host, n_tokens x dim; NULL: the token
+ * embeddings) and leaving the hidden state after `last` in x_out (may be NULL); no logits are
+ * computed. `input` (may be NULL) sees the input of each linear layer of those layers, rows =
+ * the chunk's tokens, before the matmul; chunk_t0 is the chunk's first token in the batch. */
+typedef struct lt_lm_probe {
+    int first, last;
+    const float *x_in;
+    float *x_out;
+    lt_status (*input)(void *ud, int layer, lt_lm_lin_input which, const lt_tensor *x, lt_err *err);
+    void *ud;
+    bool inputs_only; /* stop once `last`'s last linear input was seen (x_out is then not written) */
+} lt_lm_probe;
+
 typedef struct lt_lm_ops {
     const char *family; /* "llama" */
     /* Runs the batch, appends its K/V to the cache, writes logits of the requested rows in
      * batch order into logits[n_out * n_vocab] (host). On error cache lengths are unchanged. */
     lt_status (*forward)(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err);
     void (*close)(lt_lm *lm);
+    /* Optional: replaces a block's matrix with w (rows x cols f32, host), converted to the
+     * matrix's dtype (a compression pass puts its quantized weights back this way). */
+    lt_status (*set_matrix)(lt_lm *lm, int layer, lt_lm_matrix which, const float *w, lt_err *err);
 } lt_lm_ops;
 
 /* The common head of every model object; implementations embed it first and fill it. */
@@ -54,6 +78,7 @@ struct lt_lm {
      * steps replayed from one, and why graphs were turned off after a failed capture */
     int64_t graph_captures, graph_replays;
     char graph_off[192];
+    const lt_lm_probe *probe; /* NULL except while a compression pass calibrates */
 };
 
 /* Options every model's open function takes. */
@@ -64,6 +89,7 @@ typedef struct lt_lm_opts {
      * bytes); returning false stops the load, which then fails with LT_ECANCELLED. */
     bool (*progress)(void *ud, double frac);
     void *progress_ud;
+    bool f32_matrices; /* matrices converted to f32 on load (calibration: exact weights put back) */
 } lt_lm_opts;
 
 /* Opens a model from a source on a backend (e.g. lt_llama_open). */

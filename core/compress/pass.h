@@ -1,0 +1,85 @@
+/* pass.h - compression passes: a model's source and calibration text in, a new model file
+ * and a report out. The source is the file a loaded model came from (the session's
+ * lt_session_model_source); the loaded model is never touched: calibration opens its own
+ * copy (f32 matrices) through the caller's open function. Progress goes up per layer and
+ * stage; the callback returning false cancels, and nothing is left under the output path
+ * (GGUF is written to OUT.tmp and renamed at the end).
+ *
+ * Passes now: "rtn" (round-to-nearest, no calibration) and "gptq" (gptq.h, calibrated block
+ * by block, calib.h). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
+ * matrices, every other tensor as llama.cpp's mix of the same file type leaves it (quantmix.h:
+ * norms f32, the output / tied embedding Q6_K, ...). A Hugging Face (AutoGPTQ) folder is
+ * not written yet.
+ * Leaves out: printing, argv (the front ends), loading the result (the session).
+ */
+#ifndef LT_PASS_H
+#define LT_PASS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "calib.h"
+#include "core/base/opts.h"
+#include "core/formats/modelsrc.h"
+#include "gptq.h"
+
+typedef struct lt_pass_event {
+    const char *stage; /* "calibrate", "quantize", "advance", "write" */
+    int layer, n_layers;
+    double frac;       /* of the whole pass, 0..1 */
+} lt_pass_event;
+
+typedef struct lt_pass_opts {
+    lt_gptq_opts q;
+    lt_calib_opts calib;
+    const char *format; /* "gguf", "hf", or NULL: GGUF when the path ends in .gguf, else hf */
+    /* calibration (gptq): the model is opened with open_lm on be; tok tokenizes the text */
+    lt_lm_open_fn open_lm;
+    lt_backend *be;
+    const lt_tokenizer *tok;
+    bool (*progress)(void *ud, const lt_pass_event *ev); /* false cancels; may be NULL */
+    void *ud;
+} lt_pass_opts;
+
+typedef struct lt_pass_report {
+    const char *method;
+    lt_dtype type;           /* of the block matrices */
+    int n_layers, n_matrices;
+    int n_by_mix;            /* block matrices the mix gives another type (written from the source) */
+    int n_windows, window;   /* calibration */
+    double loss;             /* GPTQ's summed loss (0 for rtn) */
+    uint64_t n_elements, bytes_in, bytes_out;
+    double seconds, calib_seconds, quant_seconds, write_seconds;
+} lt_pass_report;
+
+typedef struct lt_pass {
+    const char *name, *help;
+    bool calibrated; /* needs open_lm, be, tok */
+} lt_pass;
+
+const lt_pass *lt_pass_find(const char *name); /* NULL when unknown */
+const lt_pass *lt_pass_at(int i);               /* the table; NULL past the end */
+
+/* Runs pass `name` on src into out. Bad options are LT_EINVAL naming the option. */
+lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out, const lt_pass_opts *o,
+                      lt_pass_report *r, lt_err *err);
+
+/* ---- the options both front ends take (lathe compress, the `compress` command) ----------- */
+typedef struct lt_pass_args {
+    const char *method, *calib, *format;
+    int bits, group, calib_tokens;
+    bool sym, act_order, no_act_order, clip;
+    float damp;
+    uint64_t seed;
+} lt_pass_args;
+#define LT_PASS_N_OPTS 12
+void lt_pass_args_default(lt_pass_args *a);
+/* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
+ * --calib, --calib-tokens, --seed, --format) to table (terminated; cap rows). */
+void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
+/* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order
+ * (static groups) unless --no-act-order: on SmolLM2 calibrated on tinyshakespeare it is what
+ * makes GPTQ beat round-to-nearest on other text (docs/PERF.md). */
+lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err);
+
+#endif
