@@ -3,7 +3,8 @@
 # on the bundled stories260K (its 172-wide FFN rows are not a multiple of 32: ffn_down stays as
 # llama.cpp's Q4_0 mix writes it, the other block matrices are GPTQ's Q4_0 blocks): the JSON
 # report (act-order by default, --no-act-order), a GGUF lathe runs again, `compress NAME rtn as NEW` loading the result beside the
-# original, and errors naming the option (--bits 3 for GGUF, --format hf not yet, a bad method).
+# original, and errors naming the option (--bits 3 for GGUF, --bits 5 for a folder, a bad method); an AutoGPTQ folder
+# (--format hf, from a Hugging Face fixture) that loads as gq4 and runs.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 model="$root/assets/models/stories260K.bin" text="$root/assets/text/tinyshakespeare-head.txt"
@@ -28,7 +29,14 @@ expect "bits 3 gguf" 1 "compress: .*--bits 3 --group 32 --sym has no ggml block"
   "$bin" compress -m "$model" -o "$tmp/x.gguf" --method rtn --bits 3 --sym
 expect "group" 2 "compress: --group 48 is not one of -1, 32, 64, 128" -- \
   "$bin" compress -m "$model" -o "$tmp/x.gguf" --group 48
-expect "hf" 1 "--format hf .*not written yet" -- "$bin" compress -m "$model" -o "$tmp/folder" --method rtn
+# an AutoGPTQ folder (a Hugging Face fixture: stories260K's 172-wide rows do not pack into 32-bit words)
+hfm="$root/tests/fixtures/hf/llama_bias"
+expect "hf folder" 0 "gptq 4-bit g32" -- "$bin" compress -m "$hfm" -o "$tmp/folder" --method rtn --group 32
+grep -q '"checkpoint_format":[[:space:]]*"gptq_v2"' "$tmp/folder/quantize_config.json" && ok || bad "quantize_config.json"
+grep -q '"damp_percent":[[:space:]]*0.01,' "$tmp/folder/quantize_config.json" && ok || bad "damp_percent as written"
+expect "hf folder runs as gq4" 0 "decode" -- "$bin" bench -m "$tmp/folder" -p 8 -n 4
+expect "hf bits 5" 1 "--format hf takes --bits 2, 3, 4 or 8" -- "$bin" compress -m "$hfm" -o "$tmp/f5" --method rtn --bits 5
+expect "hf row packing" 1 "does not pack into 32-bit words" -- "$bin" compress -m "$model" -o "$tmp/folder2" --method rtn --group -1
 expect "method" 2 "unknown --method 'awq'" -- "$bin" compress -m "$model" -o "$tmp/x.gguf" --method awq
 expect "missing -o" 2 "-o OUT is required" -- "$bin" compress -m "$model"
 [ ! -e "$tmp/x.gguf" ] && ok || bad "a refused run wrote a file"

@@ -21,6 +21,7 @@
 #include "core/compress/gq_gguf.h"
 #include "core/compress/pass.h"
 #include "core/formats/modelsrc_gguf.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/text/tokenizer.h"
 #include "models/llama.h"
 #include "testutil.h"
@@ -304,7 +305,17 @@ static void test_pass(void) {
     CHECK(lt_pass_run("gptq", src, out, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--bits 3"));
     o.q.bits = 4;
     snprintf(tmp, sizeof tmp, "%s/tiny-hf", dir);
-    CHECK(lt_pass_run("gptq", src, tmp, &o, &r, &err) == LT_EUNSUPPORTED && strstr(err.msg, "--format hf"));
+    /* a path without .gguf is an AutoGPTQ folder, which reads back as a GPTQ checkpoint */
+    CHECKF(lt_pass_run("gptq", src, tmp, &o, &r, &err) == LT_OK, "%s", err.msg);
+    CHECK(!strncmp(r.type_name, "gptq 4-bit", 10) && r.n_matrices > 0 && r.bytes_out > 0);
+    lt_modelsrc *back = NULL;
+    CHECKF(lt_modelsrc_open(&back, tmp, NULL, &err) == LT_OK, "%s", err.msg);
+    const lt_src_tensor *bt = back ? lt_modelsrc_find(back, "blk.0.attn_q.weight") : NULL;
+    CHECK(bt && bt->ndim == 2);
+    lt_modelsrc_close(back);
+    o.q.bits = 5;
+    CHECK(lt_pass_run("gptq", src, tmp, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--format hf takes --bits"));
+    o.q.bits = 4;
     CHECK(lt_pass_run("awq", src, out, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--method"));
     lt_modelsrc_close(src);
     lt_tok_free(tok);

@@ -99,12 +99,12 @@ int lt_cli_compress(int argc, char **argv) {
                "\"calib_windows\":%d,\"calib_window\":%d,\"loss\":%.6g,\"bytes_in\":%llu,\"bytes_out\":%llu,"
                "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f}\n",
                in, out, r.method, a.bits, a.group, a.sym ? "true" : "false", po.q.act_order ? "true" : "false",
-               a.clip ? "true" : "false", lt_dtype_name(r.type), r.n_matrices, r.n_by_mix, r.n_windows, r.window,
+               a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds);
     } else {
         printf("%s: %d block matrices as %s (%d-bit, groups of %d, %s%s)%s\n", r.method, r.n_matrices,
-               lt_dtype_name(r.type), a.bits, a.group, a.sym ? "symmetric" : "asymmetric",
+               r.type_name, a.bits, a.group, a.sym ? "symmetric" : "asymmetric",
                po.q.act_order ? ", act-order" : "", r.n_by_mix ? " - some by llama.cpp's mix" : "");
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
         printf("model size = %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)\n", r.bytes_in / 1048576.0,

@@ -168,7 +168,7 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
     lt_sink_printf(sink, LT_TEXT_INFO,
                    "%s: %d block matrices as %s%s; %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW); calibration %d x %d "
                    "tokens; %.1f s (calibration %.1f s, quantization %.1f s)\n",
-                   r.method, r.n_matrices, lt_dtype_name(r.type), r.n_by_mix ? " (some by the mix)" : "",
+                   r.method, r.n_matrices, r.type_name, r.n_by_mix ? " (some by the mix)" : "",
                    r.bytes_in / 1048576.0, r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne,
                    r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
     return lt_cmd_load_lm(s, out, newname, NULL, lt_session_settings(s)->ctx, sink, err);

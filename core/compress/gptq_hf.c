@@ -131,7 +131,9 @@ lt_status lt_gptq_write_hf(const lt_modelsrc *src, const char *dir, const lt_gpt
         cJSON_AddNumberToObject(j, "group_size", rowwise ? -1 : m0->group);
         cJSON_AddBoolToObject(j, "desc_act", act);
         cJSON_AddBoolToObject(j, "sym", m0->sym);
-        cJSON_AddNumberToObject(j, "damp_percent", o && o->damp_percent > 0 ? o->damp_percent : 0.01);
+        char dbuf[32]; /* the float as its shortest decimal (0.01, not 0.00999999977648258) */
+        snprintf(dbuf, sizeof dbuf, "%g", o ? (double)o->damp_percent : 0.0);
+        cJSON_AddNumberToObject(j, "damp_percent", o && o->damp_percent > 0 ? strtod(dbuf, NULL) : 0.01);
         cJSON_AddBoolToObject(j, "static_groups", o && o->static_groups);
         cJSON_AddBoolToObject(j, "true_sequential", !o || o->true_sequential);
         cJSON_AddBoolToObject(j, "lm_head", skip_quantized(&(wctx){q, n}, "output.weight"));

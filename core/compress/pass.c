@@ -2,11 +2,13 @@
 #include "pass.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
 #include "core/formats/modelsrc_gguf.h"
+#include "gptq_hf.h"
 #include "gq_gguf.h"
 #include "quantize.h"
 
@@ -82,13 +84,16 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
         size_t n = strlen(out);
         fmt = n > 5 && !strcmp(out + n - 5, ".gguf") ? "gguf" : "hf";
     }
-    if (!strcmp(fmt, "hf"))
-        return lt_err_set(err, LT_EUNSUPPORTED, "compress: --format hf (an AutoGPTQ Hugging Face folder) is not written "
-                          "yet; write GGUF (an output path ending in .gguf, or --format gguf)");
-    if (strcmp(fmt, "gguf")) return lt_err_set(err, LT_EINVAL, "compress: --format '%s' is not gguf or hf", fmt);
+    if (strcmp(fmt, "gguf") && strcmp(fmt, "hf"))
+        return lt_err_set(err, LT_EINVAL, "compress: --format '%s' is not gguf or hf", fmt);
+    /* hf: an AutoGPTQ folder (core/compress/gptq_hf.h) with every linear of every block quantized;
+     * gguf: ggml's blocks under llama.cpp's mix for that type */
+    const bool hf = !strcmp(fmt, "hf");
     char why[256];
-    lt_dtype type = lt_gq_ggml_type(o->q.bits, o->q.sym, o->q.group, why, sizeof why);
+    lt_dtype type = hf ? LT_Q8_0 : lt_gq_ggml_type(o->q.bits, o->q.sym, o->q.group, why, sizeof why);
     if (type == LT_DTYPE_COUNT) return lt_err_set(err, LT_EINVAL, "compress: %s", why);
+    if (hf && o->q.bits != 2 && o->q.bits != 3 && o->q.bits != 4 && o->q.bits != 8)
+        return lt_err_set(err, LT_EINVAL, "compress: --format hf takes --bits 2, 3, 4 or 8, not %d", o->q.bits);
     if (o->q.act_order && !gptq) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
     if (gptq && (!o->open_lm || !o->be || !o->tok))
         return lt_err_set(err, LT_EINVAL, "compress: gptq needs the model's tokenizer for its calibration text");
@@ -99,6 +104,10 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     int nt = lt_modelsrc_n_tensors(src);
     lt_dtype *types = lt_calloc((size_t)nt + 1, sizeof *types);
     void **data = lt_calloc((size_t)nt + 1, sizeof *data);
+    lt_gq_matrix *hq = hf ? lt_calloc((size_t)cfg->n_layers * LT_MAT_COUNT + 1, sizeof *hq) : NULL; /* hf's matrices */
+    lt_gptq_tensor *hn = hf ? lt_calloc((size_t)cfg->n_layers * LT_MAT_COUNT + 1, sizeof *hn) : NULL;
+    char (*hnames)[96] = hf ? lt_calloc((size_t)cfg->n_layers * LT_MAT_COUNT + 1, sizeof *hnames) : NULL;
+    int n_hq = 0;
     lt_pass_report r = {.method = p->name, .type = type, .n_layers = cfg->n_layers};
     run ru = {.o = o, .ev = {.n_layers = cfg->n_layers}};
     lt_lm *lm = NULL;
@@ -106,7 +115,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     int32_t *tokens = NULL;
     float *w = NULL, *wq = NULL;
     lt_quantize_report qr;
-    lt_status st = types && data ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
+    lt_status st = types && data && (!hf || (hq && hn && hnames)) ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
     if (st == LT_OK) st = lt_quantize_plan(src, &mix, types, &qr, err);
     if (st == LT_OK && qr.n_missing)
         st = lt_err_set(err, LT_EUNSUPPORTED, "compress: the %s mix needs %s, which this build cannot write", mix.name,
@@ -149,7 +158,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
                 break;
             }
             int idx = (int)(t - lt_modelsrc_tensor(src, 0));
-            if (types[idx] != type) { /* the mix wants another type here: written from the source */
+            if (!hf && types[idx] != type) { /* the mix wants another type here: written from the source */
                 r.n_by_mix++;
                 continue;
             }
@@ -157,7 +166,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
             int rows = (int)t->shape[0], cols = (int)t->shape[1];
             read_f32(t, w);
             lt_gptq_opts qo = o->q;
-            qo.ggml = true;
+            qo.ggml = !hf; /* ggml's grid and f16-rounded scales for its blocks; AutoGPTQ's own grid otherwise */
             lt_gq_matrix m;
             double loss = 0;
             lt_lm_lin_input in = k_mat_input[mi];
@@ -171,10 +180,17 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
                 break;
             }
             r.loss += loss;
-            size_t bytes = lt_row_bytes(type, cols) * (size_t)rows;
-            data[idx] = lt_malloc(bytes);
-            st = data[idx] ? lt_gq_to_ggml(&m, type, data[idx], err) : lt_err_set(err, LT_ENOMEM, "out of memory");
-            lt_gq_free(&m);
+            if (hf) { /* kept for the folder writer */
+                snprintf(hnames[n_hq], sizeof hnames[n_hq], "%s", nm);
+                hq[n_hq] = m;
+                hn[n_hq] = (lt_gptq_tensor){hnames[n_hq], &hq[n_hq]};
+                n_hq++;
+            } else {
+                size_t bytes = lt_row_bytes(type, cols) * (size_t)rows;
+                data[idx] = lt_malloc(bytes);
+                st = data[idx] ? lt_gq_to_ggml(&m, type, data[idx], err) : lt_err_set(err, LT_ENOMEM, "out of memory");
+                lt_gq_free(&m);
+            }
             if (st == LT_OK && gptq) st = lm->ops->set_matrix(lm, l, (lt_lm_matrix)mi, wq, err);
             r.n_matrices++;
             r.quant_seconds += lt_now() - t0;
@@ -190,7 +206,17 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     lt_calib_free(cal);
     lt_lm_close(lm);
     lt_free(tokens), lt_free(w), lt_free(wq);
-    if (st == LT_OK && !ru.cancelled) {
+    if (st == LT_OK && !ru.cancelled && hf) {
+        double t0 = lt_now();
+        lt_gptq_write_opts wo = {.damp_percent = o->q.damp, .static_groups = o->q.act_order, .true_sequential = gptq};
+        tell(&ru, "write", cfg->n_layers, 0.95);
+        st = lt_gptq_write_hf(src, out, hn, n_hq, &wo, err);
+        r.write_seconds = lt_now() - t0;
+        char sp[4200];
+        struct stat sb;
+        snprintf(sp, sizeof sp, "%s/model.safetensors", out);
+        if (st == LT_OK && stat(sp, &sb) == 0) qr.bytes_out = (uint64_t)sb.st_size;
+    } else if (st == LT_OK && !ru.cancelled) {
         double t0 = lt_now();
         lt_gguf_write_opts wo = {.types = types, .data = (const void *const *)data, .has_file_type = true,
                                  .file_type = (int32_t)mix.ftype, .quantization_version = LT_QUANT_VERSION,
@@ -200,9 +226,13 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     }
     if (ru.cancelled || st == LT_ECANCELLED)
         st = lt_err_set(err, LT_ECANCELLED, "compress: cancelled; %s was not written", out);
+    for (int i = 0; i < n_hq; i++) lt_gq_free(&hq[i]);
+    lt_free(hq), lt_free(hn), lt_free(hnames);
     for (int i = 0; data && i < nt; i++) lt_free(data[i]);
     lt_free(data), lt_free(types);
     r.n_elements = qr.n_elements, r.bytes_in = qr.bytes_in, r.bytes_out = qr.bytes_out;
+    if (hf) snprintf(r.type_name, sizeof r.type_name, "gptq %d-bit g%d", o->q.bits, o->q.group > 0 ? o->q.group : -1);
+    else snprintf(r.type_name, sizeof r.type_name, "%s", lt_dtype_name(type));
     r.seconds = lt_now() - t_start;
     if (rep) *rep = r;
     return st;

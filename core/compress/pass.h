@@ -43,12 +43,13 @@ typedef struct lt_pass_opts {
 
 typedef struct lt_pass_report {
     const char *method;
-    lt_dtype type;           /* of the block matrices */
+    lt_dtype type;           /* of the block matrices (GGUF) */
+    char type_name[32];      /* what they became: "q4_0", or "gptq 4-bit g128" for a Hugging Face folder */
     int n_layers, n_matrices;
     int n_by_mix;            /* block matrices the mix gives another type (written from the source) */
     int n_windows, window;   /* calibration */
     double loss;             /* GPTQ's summed loss (0 for rtn) */
-    uint64_t n_elements, bytes_in, bytes_out;
+    uint64_t n_elements, bytes_in, bytes_out; /* bytes_out of a folder: its model.safetensors */
     double seconds, calib_seconds, quant_seconds, write_seconds;
 } lt_pass_report;
 
