@@ -147,7 +147,7 @@ static bool has_lm(lt_session *s) {
 
 /* Runs one line; on failure reports it (prefixed "config:N: " for a config line) to the
  * sink and into msg (when msg is still empty). */
-static bool run_line(lt_session *s, const char *line, int config_line, lt_sink *sink, char *msg, size_t cap) {
+static bool exec_step(lt_session *s, const char *line, int config_line, lt_sink *sink, char *msg, size_t cap) {
     lt_err err = {0};
     if (lt_session_exec(s, line, sink, &err) == LT_OK) return true;
     char m[LT_ERR_MSG_MAX + 32];
@@ -169,7 +169,7 @@ int lt_startup_run(lt_session *s, const lt_startup *p, lt_sink *sink, char *stat
     }
     for (int i = 0; i < p->n_steps && !stopped; i++) {
         const lt_startup_step *st = &p->steps[i];
-        if (!run_line(s, st->line, st->config_line, sink, st->config_line ? cfg_err : load_err,
+        if (!exec_step(s, st->line, st->config_line, sink, st->config_line ? cfg_err : load_err,
                       st->config_line ? sizeof cfg_err : sizeof load_err))
             failed++;
         stopped = lt_session_cancelled(s) || lt_session_quit_requested(s);
@@ -179,7 +179,7 @@ int lt_startup_run(lt_session *s, const lt_startup *p, lt_sink *sink, char *stat
             lt_sink_printf(sink, LT_TEXT_INFO, "%s\n", p->notice);
             noticed = true;
         }
-        if (p->default_line && !run_line(s, p->default_line, 0, sink, load_err, sizeof load_err)) failed++;
+        if (p->default_line && !exec_step(s, p->default_line, 0, sink, load_err, sizeof load_err)) failed++;
         stopped = lt_session_cancelled(s);
     }
     const lt_result *r = lt_session_last(s);

@@ -15,6 +15,37 @@
 #include "tok_internal.h"
 #include "unicode_data.h"
 
+/* ---- UTF-8 ----------------------------------------------------------------------------- */
+
+uint32_t lt_utf8_decode(const unsigned char *s, size_t n, size_t *i) {
+    size_t k = *i;
+    unsigned c = s[k];
+    if (!(c & 0x80)) {
+        *i = k + 1;
+        return c;
+    }
+    if ((c & 0x40) == 0) goto bad;
+    if (!(c & 0x20)) {
+        if (k + 1 >= n || (s[k + 1] & 0xC0) != 0x80) goto bad;
+        *i = k + 2;
+        return ((c & 0x1F) << 6) | (s[k + 1] & 0x3F);
+    }
+    if (!(c & 0x10)) {
+        if (k + 2 >= n || (s[k + 1] & 0xC0) != 0x80 || (s[k + 2] & 0xC0) != 0x80) goto bad;
+        *i = k + 3;
+        return ((c & 0x0F) << 12) | ((s[k + 1] & 0x3F) << 6) | (s[k + 2] & 0x3F);
+    }
+    if (!(c & 0x08)) {
+        if (k + 3 >= n || (s[k + 1] & 0xC0) != 0x80 || (s[k + 2] & 0xC0) != 0x80 || (s[k + 3] & 0xC0) != 0x80)
+            goto bad;
+        *i = k + 4;
+        return ((c & 0x07) << 18) | ((s[k + 1] & 0x3F) << 12) | ((s[k + 2] & 0x3F) << 6) | (s[k + 3] & 0x3F);
+    }
+bad:
+    *i = k + 1;
+    return 0xFFFD;
+}
+
 /* ---- a small backtracking regex engine ------------------------------------------------------ */
 
 enum { RX_CHAR, RX_CLASS, RX_ANY, RX_GROUP, RX_REPEAT, RX_BOL, RX_EOL, RX_LOOK, RX_NLOOK, RX_WORDB, RX_NWORDB };
