@@ -471,6 +471,22 @@ static lt_status hf_norm(lt_vocab *v, const cJSON *j, const char *path, lt_err *
 }
 
 /* added_tokens: their texts, types (special: CONTROL, else USER_DEFINED) and lstrip/rstrip. */
+/* Ids no entry named become unused "[PADn]" tokens (as llama.cpp's converter pads); then the
+ * longest token's length. */
+static lt_status hf_fill_holes(lt_vocab *v, const char *path, lt_err *err) {
+    for (int32_t i = 0; i < v->n_tokens; i++) {
+        if (v->tokens[i]) continue;
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "[PAD%d]", i);
+        if (!(v->tokens[i] = lt_strdup(tmp))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
+        v->token_len[i] = (uint32_t)strlen(tmp);
+        v->token_types[i] = LT_TOKTYPE_UNUSED;
+    }
+    for (int32_t i = 0; i < v->n_tokens; i++)
+        if ((int32_t)v->token_len[i] > v->max_token_len) v->max_token_len = (int32_t)v->token_len[i];
+    return LT_OK;
+}
+
 static lt_status hf_added(lt_vocab *v, const cJSON *added, const char *path, lt_err *err) {
     for (const cJSON *t = added ? added->child : NULL; t; t = t->next) {
         int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(t, "id")->valuedouble;
@@ -595,16 +611,7 @@ static lt_status hf_fill_ugm(lt_vocab *v, const cJSON *root, const char *path, l
                                                                                             : LT_TOKTYPE_NORMAL;
     }
     LT_TRY(hf_added(v, added, path, err));
-    for (int32_t k = 0; k < v->n_tokens; k++) {
-        if (v->tokens[k]) continue;
-        char tmp[32];
-        snprintf(tmp, sizeof tmp, "[PAD%d]", k);
-        if (!(v->tokens[k] = lt_strdup(tmp))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
-        v->token_len[k] = (uint32_t)strlen(tmp);
-        v->token_types[k] = LT_TOKTYPE_UNUSED;
-    }
-    for (int32_t k = 0; k < v->n_tokens; k++)
-        if ((int32_t)v->token_len[k] > v->max_token_len) v->max_token_len = (int32_t)v->token_len[k];
+    LT_TRY(hf_fill_holes(v, path, err));
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_id");
     if (cJSON_IsNumber(unk) && unk->valuedouble >= 0 && unk->valuedouble < n) {
         v->unk_id = (int32_t)unk->valuedouble;
@@ -717,16 +724,7 @@ static lt_status hf_fill(lt_vocab *v, const cJSON *root, const char *path, lt_er
                                                                                           : LT_TOKTYPE_NORMAL;
     }
     LT_TRY(hf_added(v, added, path, err));
-    for (int32_t i = 0; i < v->n_tokens; i++) {
-        if (v->tokens[i]) continue;
-        char tmp[32];
-        snprintf(tmp, sizeof tmp, "[PAD%d]", i);
-        if (!(v->tokens[i] = lt_strdup(tmp))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
-        v->token_len[i] = (uint32_t)strlen(tmp);
-        v->token_types[i] = LT_TOKTYPE_UNUSED;
-    }
-    for (int32_t i = 0; i < v->n_tokens; i++)
-        if ((int32_t)v->token_len[i] > v->max_token_len) v->max_token_len = (int32_t)v->token_len[i];
+    LT_TRY(hf_fill_holes(v, path, err));
     if (wpm) return hf_fill_wpm(v, root, path, err);
 
     /* merges: "a b" strings or ["a", "b"] pairs */
