@@ -43,23 +43,6 @@ static const char *SENTENCES[] = {
     "",
 };
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) p[n] = 0;
-    if (len) *len = (size_t)n;
-    return p;
-}
-
 static lt_tokenizer *tok_of(lt_vocab *v, const char *what) {
     lt_err err = {0};
     lt_tokenizer *t = NULL;
@@ -164,7 +147,7 @@ static void test_stories(void) {
     mkdir(tmp_path("l2c"), 0777);
     CHECKF(lt_modelsrc_write_llama2c(src, tmp_path("l2c/m.bin"), &err) == LT_OK, "%s", err.msg);
     size_t la = 0, lb = 0;
-    char *a = read_all(tmp_path("l2c/tokenizer.bin"), &la), *b = read_all(tok512, &lb);
+    char *a = lt_test_read_file(tmp_path("l2c/tokenizer.bin"), &la), *b = lt_test_read_file(tok512, &lb);
     CHECK(a && b && la == lb && !memcmp(a, b, la));
     free(a);
     free(b);
@@ -182,7 +165,7 @@ static void test_stories(void) {
                strstr(err.msg, "already exists and holds another tokenizer"),
            "%s", err.msg);
     CHECK(access(tmp_path("l2c-other/m.bin"), F_OK) != 0);
-    a = read_all(tmp_path("l2c-other/tokenizer.bin"), &la);
+    a = lt_test_read_file(tmp_path("l2c-other/tokenizer.bin"), &la);
     CHECK(a && la == strlen("another tokenizer") && !memcmp(a, "another tokenizer", la));
     free(a);
     /* a checkpoint path whose tokenizer.bin path does not fit: LT_ERANGE, not a truncated name */
@@ -263,7 +246,7 @@ static int roundtrip_vocab(lt_vocab *v, const char *what, const char *inp_path) 
     lt_tokenizer *a = tok_of(v, what), *b = tok_of(back, tj);
     int bad = 0, n = 0;
     size_t il = 0;
-    char *inp = inp_path ? read_all(inp_path, &il) : NULL;
+    char *inp = inp_path ? lt_test_read_file(inp_path, &il) : NULL;
     const char *SEP = "\n__ggml_vocab_test__\n";
     for (char *ip = inp; a && b && ip && *ip; n++) {
         char *e = strstr(ip, SEP);
@@ -318,7 +301,7 @@ static void test_smollm2(void) {
     CHECK(v->type == LT_VOCAB_BPE && v->chat_template != NULL);
     roundtrip_vocab(v, "smollm2", lt_test_path("assets/vocab/ggml-vocab-starcoder.gguf.inp"));
     size_t n = 0;
-    char *cfg = read_all(tmp_path("vocab-smollm2/tokenizer_config.json"), &n);
+    char *cfg = lt_test_read_file(tmp_path("vocab-smollm2/tokenizer_config.json"), &n);
     CHECK(cfg && strstr(cfg, "\"chat_template\"") && strstr(cfg, "<|im_start|>"));
     free(cfg);
     /* a byte-level BPE vocab cannot become a llama2.c tokenizer: a clear error, nothing written */

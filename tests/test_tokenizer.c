@@ -18,25 +18,6 @@
 #include "core/text/vocab.h"
 #include "testutil.h"
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) {
-        p[n] = 0;
-        if (len) *len = (size_t)n;
-    }
-    return p;
-}
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -94,7 +75,7 @@ static int vocab_test(const char *name, int *n_strings) {
     snprintf(irel, sizeof irel, "%s.inp", rel);
     snprintf(orel, sizeof orel, "%s.out", rel);
     size_t il = 0, ol = 0;
-    char *inp = read_file(lt_test_path(irel), &il), *outp = read_file(lt_test_path(orel), &ol);
+    char *inp = lt_test_read_file(lt_test_path(irel), &il), *outp = lt_test_read_file(lt_test_path(orel), &ol);
     CHECKF(inp && outp, "%s: missing .inp/.out", name);
     if (!inp || !outp) {
         free(inp);
@@ -313,7 +294,7 @@ static void llama2c(void) {
     /* corrupted copies: an error or a valid vocab, never a crash */
     {
         size_t len = 0;
-        char *orig = read_file(lt_test_path("assets/models/tok512.bin"), &len);
+        char *orig = lt_test_read_file(lt_test_path("assets/models/tok512.bin"), &len);
         CHECK(orig != NULL);
         lt_test_rng r;
         lt_test_rng_seed(&r, 3);

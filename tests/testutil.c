@@ -93,3 +93,22 @@ int lt_test_gpu_backends(lt_backend **cpu, lt_backend **gpu, int selfcheck) {
     printf("device under test: %s\n", lt_backend_device(*gpu));
     return 0;
 }
+
+char *lt_test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p) {
+        p[n] = 0;
+        if (len) *len = (size_t)n;
+    }
+    return p;
+}

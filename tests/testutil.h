@@ -45,6 +45,9 @@ void lt_test_fill(lt_test_rng *r, float *x, int64_t n, float scale); /* N(0, sca
 
 /* Path of a file in the source tree: $LATHE_ROOT/rel (LATHE_ROOT set by ctest). */
 const char *lt_test_path(const char *rel);
+/* The whole file, NUL-terminated (malloc'd; free it), its length in *len (may be NULL); NULL when
+ * it cannot be read. */
+char *lt_test_read_file(const char *path, size_t *len);
 /* A fresh scratch directory for this test (under the build dir); returns its path. */
 const char *lt_test_tmpdir(const char *name);
 
