@@ -242,6 +242,20 @@ static void hf_seeds(void) {
         " \"tie_word_embeddings\": false, \"torch_dtype\": \"float32\", \"sliding_window\": null}";
     put("hf", "llama3-rope", cfg, strlen(cfg), s, ns);
     free(s);
+    /* AutoGPTQ folders (config.json's quantization_config; qweight/qzeros/scales/g_idx): the
+     * committed fixtures of tests/fixtures/gptq (tools/gen_gptq_fixtures.py), v1 and v2 zeros */
+    static const char *const gptq[] = {"v1_3b_g32_actorder", "v2_4b_g64_sym"};
+    for (int i = 0; i < 2; i++) {
+        char cp[256], mp[256], name[64];
+        snprintf(cp, sizeof cp, "tests/fixtures/gptq/%s/config.json", gptq[i]);
+        snprintf(mp, sizeof mp, "tests/fixtures/gptq/%s/model.safetensors", gptq[i]);
+        snprintf(name, sizeof name, "gptq-%s", gptq[i]);
+        size_t nc, nm;
+        uint8_t *c = slurp(cp, &nc), *m = slurp(mp, &nm);
+        put("hf", name, c, nc, m, nm);
+        free(c);
+        free(m);
+    }
 }
 
 static void tokenizer_json_seeds(void) {
