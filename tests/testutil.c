@@ -2,11 +2,13 @@
 #include "testutil.h"
 
 #include "core/backend/backend.h"
+#include "core/diffusion/denoiser.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 int lt_test_passed, lt_test_failed;
 
@@ -111,4 +113,44 @@ char *lt_test_read_file(const char *path, size_t *len) {
         if (len) *len = (size_t)n;
     }
     return p;
+}
+
+/* ---- the test denoiser ---------------------------------------------------------------- */
+
+typedef struct test_den {
+    lt_denoiser base;
+    float a, b;
+    double delay_s;
+    int *calls;
+} test_den;
+
+static lt_status test_den_predict(lt_denoiser *d, const float *x, int n, const float *t, const int *cls, float *out,
+                                  lt_err *err) {
+    (void)err;
+    test_den *td = (test_den *)d;
+    size_t per = (size_t)d->in_c * d->h * d->w;
+    for (int i = 0; i < n; i++) {
+        float k = td->b * sinf(t[i] / 100.0f) + (cls ? 0.125f * (float)cls[i] : 0.0f);
+        for (size_t j = 0; j < per; j++) out[i * per + j] = td->a * x[i * per + j] + k;
+    }
+    if (td->calls) (*td->calls)++;
+    if (td->delay_s > 0) {
+        struct timespec ts = {(time_t)td->delay_s, (long)((td->delay_s - (double)(time_t)td->delay_s) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+    return LT_OK;
+}
+
+static void test_den_close(lt_denoiser *d) { free(d); }
+
+static const lt_denoiser_ops k_test_den_ops = {"test", test_den_predict, test_den_close};
+
+lt_denoiser *lt_test_denoiser(int c, int h, int w, int max_batch, int num_classes, float a, float b, double delay_s,
+                              int *calls) {
+    test_den *td = calloc(1, sizeof *td);
+    if (!td) return NULL;
+    td->base = (lt_denoiser){.ops = &k_test_den_ops, .in_c = c, .out_c = c, .h = h, .w = w, .max_batch = max_batch,
+                             .num_classes = num_classes, .num_train_timesteps = 1000, .flops = 2.0 * c * h * w};
+    td->a = a, td->b = b, td->delay_s = delay_s, td->calls = calls;
+    return &td->base;
 }

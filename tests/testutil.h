@@ -69,4 +69,12 @@ int lt_test_gpu_backends(lt_backend **cpu, lt_backend **gpu, int selfcheck);
 double lt_test_rel_err(const float *a, const double *b, int64_t n);
 double lt_test_rel_err_ff(const float *a, const float *b, int64_t n);
 
+/* A test denoiser (core/diffusion/denoiser.h) with an analytic "network": out = a * x +
+ * b * sin(t / 100) + 0.125 * class, elementwise in float32 (tools/gen_sched_fixtures.py's
+ * model with class 0), on images of c x h x w; num_classes 0 = unconditional. delay_s sleeps
+ * per call (for cancellation tests). Counts its calls in *calls when calls is not NULL. */
+typedef struct lt_denoiser lt_denoiser;
+lt_denoiser *lt_test_denoiser(int c, int h, int w, int max_batch, int num_classes, float a, float b, double delay_s,
+                              int *calls);
+
 #endif
