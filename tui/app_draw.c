@@ -111,8 +111,9 @@ static int cube(const uint8_t *rgb) {
 }
 
 /* The last preview in rows [y, y+h) of the main pane: the image in half-block cells (needs
- * UTF-8 and 256 colours; otherwise only the list) and its lines beside it, headed by their
- * count (the detections of `detect`). mu held. Returns the rows used. */
+ * UTF-8 and 256 colours; otherwise only the list) and its lines beside it (the first is the
+ * heading: "2 detections", "step 20/50"). A later preview replaces it (its cells are made
+ * again). mu held. Returns the rows used. */
 static int draw_preview(app *a, int y, int x, int h, int w) {
     if (h < 3 || w < 20) return 0;
     bool image = a->utf8 && a->colors && COLORS >= 256;
@@ -142,8 +143,7 @@ static int draw_preview(app *a, int y, int x, int h, int w) {
         used = 1;
     }
     int lx = x + img_w + (img_w ? 1 : 0), lw = x + w - lx, ly = y + (img_w ? 0 : 1);
-    putf(ly++, lx, lw, "%d detection%s", a->pv_n, a->pv_n == 1 ? "" : "s");
-    for (int i = 0; i < a->pv_n && ly < y + h; i++) {
+    for (int i = 0; i < a->pv_n && ly < y + h; i++) { /* lines[0] is the heading */
         if (ly == y + h - 1 && i < a->pv_n - 1) {
             putf(ly++, lx, lw, "... %d more", a->pv_n - i);
             break;

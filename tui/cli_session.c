@@ -16,6 +16,7 @@
 #include "core/app/session.h"
 #include "core/cmd/cmds.h"
 #include "models/llama.h"
+#include "models/unet.h"
 #include "models/yolo.h"
 #include "cli.h"
 #include "cli_session.h"
@@ -38,6 +39,7 @@ lt_session_opts lt_cli_session_opts(const char *state_dir, bool journal) {
     o.open_lm = lt_llama_open;
     o.open_synthetic = lt_llama_open_preset;
     o.open_detector = lt_yolo_open_detector;
+    o.open_denoiser = lt_unet_open;
     o.state_dir = state_dir;
     o.journal = journal;
     return o;

@@ -18,7 +18,7 @@ int lt_cli_replay(int argc, char **argv);
 /* $LATHE_STATE_DIR, else $XDG_STATE_HOME/lathe, else ~/.local/state/lathe. */
 const char *lt_cli_state_dir(char *buf, size_t cap);
 /* Session options with models/ plugged in (lt_llama_open, synthetic presets,
- * lt_yolo_open_detector). */
+ * lt_yolo_open_detector, lt_unet_open). */
 lt_session_opts lt_cli_session_opts(const char *state_dir, bool journal);
 /* Creates a session with those options (journal under state_dir when journal is set) and
  * registers every feature's command table: the one place where a new feature adds its

@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "core/base/digest.h"
+#include "core/diffusion/denoiser.h"
 #include "core/formats/image.h"
 #include "core/llm/conv.h"
 #include "core/llm/sampler.h"
@@ -43,8 +44,10 @@ struct lt_sink {
     /* what: "load", "bench"...; frac in [0, 1]. */
     void (*progress)(void *ud, const char *what, double frac);
     bool tint; /* the sink tells accepted draft tokens apart (LT_TEXT_MODEL_DRAFT) */
-    /* An image for the front end to show (e.g. the annotated result of `detect`) with one line
-     * of text per item found in it; img and lines are valid during the call only. */
+    /* An image for the front end to show (the annotated result of `detect`, an `imagine` image
+     * while it forms) with lines of text: lines[0] is a heading ("2 detections", "step 20/50"),
+     * the rest one per item (a detection); img and lines are valid during the call only. A
+     * later preview replaces the one shown. */
     void (*preview)(void *ud, const lt_image *img, const char *const *lines, int n_lines);
 };
 
@@ -65,6 +68,7 @@ typedef struct lt_session_opts {
     lt_lm_open_fn open_lm;        /* opens a model source (lt_llama_open); NULL = loading files fails */
     lt_lm_synth_fn open_synthetic; /* `load synthetic:PRESET`; may be NULL */
     lt_detector_open_fn open_detector; /* opens a detector for `detect` (lt_yolo_open_detector); may be NULL */
+    lt_denoiser_open_fn open_denoiser; /* opens a UNet folder for `imagine` (lt_unet_open); may be NULL */
     const char *state_dir;        /* journal under STATE/sessions/ when journal is set */
     bool journal;                 /* record every command to a new session file */
     const char *device;           /* initial `device` setting (NULL = "auto") */

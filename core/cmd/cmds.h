@@ -7,6 +7,7 @@
  *   session.c  set, session save, replay, help, quit
  *   eval.c     eval ppl
  *   detect.c   detect (its own header, detect.h)
+ *   imagine.c  imagine (its own header, imagine.h)
  *   compress.c quantize
  * A session gets them through lt_session_opts.tables = lt_cmd_builtin; a new family adds its
  * table here and to lt_cmd_builtin in session.c.

@@ -55,17 +55,19 @@ static void preview(lt_sink *sink, const lt_detect_model *m, const lt_detect_res
     if (!sink || !sink->preview) return;
     int n_names;
     char *const *names = lt_detect_model_names(m, &n_names, NULL);
-    char *buf = r->n ? lt_malloc((size_t)r->n * LINE_CAP) : NULL;
-    const char **lines = r->n ? lt_malloc(sizeof *lines * (size_t)r->n) : NULL;
-    if (r->n && (!buf || !lines)) {
+    char *buf = lt_malloc((size_t)(r->n + 1) * LINE_CAP);
+    const char **lines = lt_malloc(sizeof *lines * (size_t)(r->n + 1));
+    if (!buf || !lines) {
         lt_free(buf), lt_free(lines);
         return;
     }
+    snprintf(buf, LINE_CAP, "%d detection%s", r->n, r->n == 1 ? "" : "s"); /* the heading */
+    lines[0] = buf;
     for (int i = 0; i < r->n; i++) {
-        lt_detect_format_brief(buf + (size_t)i * LINE_CAP, LINE_CAP, &r->dets[i], names, n_names);
-        lines[i] = buf + (size_t)i * LINE_CAP;
+        lt_detect_format_brief(buf + (size_t)(i + 1) * LINE_CAP, LINE_CAP, &r->dets[i], names, n_names);
+        lines[i + 1] = buf + (size_t)(i + 1) * LINE_CAP;
     }
-    lt_sink_preview(sink, &r->image, lines, r->n);
+    lt_sink_preview(sink, &r->image, lines, r->n + 1);
     lt_free(buf), lt_free(lines);
 }
 

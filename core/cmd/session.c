@@ -12,10 +12,11 @@
 #include "core/app/replay.h"
 #include "core/base/fileio.h"
 #include "detect.h"
+#include "imagine.h"
 
 const lt_cmd_table *const lt_cmd_builtin[] = {&lt_cmd_model_table, &lt_cmd_session_table, &lt_cmd_chat_table,
                                               &lt_cmd_bench_table, &lt_cmd_spec_table, &lt_cmd_eval_table,
-                                              &lt_cmd_detect_table, &lt_cmd_compress_table, NULL};
+                                              &lt_cmd_detect_table, &lt_cmd_imagine_table, &lt_cmd_compress_table, NULL};
 
 static void print_settings(lt_session *s, lt_sink *sink) {
     char buf[LT_SETTINGS_SYSTEM_LEN + 1024];
