@@ -70,9 +70,11 @@ static char *complete_cmd(const char *text, int state) {
 }
 
 /* Commands whose first argument is a file (and `session save PATH`), and options whose value
- * is one (detect's --model is its cfg file; quantize's and spec's name a loaded model). */
+ * is one (detect's --model is its cfg file, imagine's -m a folder; quantize's and spec's name a
+ * loaded model). */
 static const char *const k_path_cmds[] = {"load", "detect", "replay", "quantize", "save-transcript", NULL};
-static const char *const k_path_opts[] = {"--tokenizer", "-f", "--kld", "--weights", "--names", "--out", NULL};
+static const char *const k_path_opts[] = {"--tokenizer", "-f",           "--kld", "--weights", "--names",
+                                          "--out",       "--init-noise", NULL};
 
 static bool in_list(const char *const *l, const char *w) {
     for (int i = 0; l[i]; i++)
@@ -99,7 +101,9 @@ static bool wants_path(const char *buf, int start, const char *text) {
     lt_err err;
     if (lt_cmds_find(lt_session_commands(g_app->s), words[0] + 1, &c, &err) != LT_OK) return false;
     const char *prev = words[n - 1];
-    if (in_list(k_path_opts, prev) || (!strcmp(c->name, "detect") && !strcmp(prev, "--model"))) return true;
+    if (in_list(k_path_opts, prev) ||
+        ((!strcmp(c->name, "detect") || !strcmp(c->name, "imagine")) && (!strcmp(prev, "--model") || !strcmp(prev, "-m"))))
+        return true;
     if (n == 1 && in_list(k_path_cmds, c->name)) return true;
     return n == 2 && !strcmp(c->name, "session") && !strcmp(words[1], "save");
 }

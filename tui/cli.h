@@ -19,6 +19,8 @@ int lt_cli_convert(int argc, char **argv);
 int lt_cli_quantize(int argc, char **argv);     /* tui/cli_quantize.c */
 int lt_cli_detect(int argc, char **argv);       /* tui/cli_detect.c */
 int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli_detect.c */
+int lt_cli_imagine(int argc, char **argv);       /* `lathe imagine`, tui/cli_imagine.c */
+int lt_cli_bench_imagine(int argc, char **argv); /* `lathe bench imagine`, tui/cli_imagine.c */
 int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eval.c */
 int lt_cli_chat(int argc, char **argv);         /* `lathe chat`, tui/cli_chat.c */
 int lt_cli_tokenize(int argc, char **argv);     /* `lathe tokenize`, tui/cli_tokenize.c */

@@ -33,6 +33,7 @@ static void usage(FILE *f) {
             "  quantize   llama-quantize's mixes          lathe quantize IN OUT.gguf Q4_K_M\n"
             "  compress   GPTQ / round-to-nearest to GGUF lathe compress -m IN -o OUT.gguf --method gptq --sym\n"
             "  detect     find objects in images (YOLO)   lathe detect [-m CFG --weights W] IMAGE... [--json]\n"
+            "  imagine    images from a diffusion UNet    lathe imagine -m DIR [--steps N] [--seed S] --out PNG\n"
             "  eval ppl   perplexity on a text file       lathe eval ppl -m MODEL -f TEXT [--kld BASE] [--json]\n"
             "  run        run command lines (workbench language)  lathe run SCRIPT|-\n"
             "  replay     re-run a session journal and compare    lathe replay FILE [--check|--report-only]\n"
@@ -88,6 +89,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "quantize")) return lt_cli_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "compress")) return lt_cli_compress(argc - 1, argv + 1);
     if (!strcmp(cmd, "detect")) return lt_cli_detect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "imagine")) return lt_cli_imagine(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return lt_cli_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return lt_cli_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) return lt_cli_run(argc - 1, argv + 1);
