@@ -12,6 +12,7 @@
 #include "core/app/session.h"
 #include "core/cmd/cmds.h"
 #include "core/diffusion/denoiser.h"
+#include "core/diffusion/sample.h"
 #include "testutil.h"
 
 static int g_opens, g_calls;
@@ -122,6 +123,9 @@ int main(void) {
     const lt_result *r = lt_session_last(s);
     uint64_t d1 = r->digest;
     CHECK(!strcmp(r->cmd, "imagine") && r->has_digest && r->seed == 3 && !r->cancelled && r->n_tokens == 20);
+    lt_image back; /* the digest is the PNG's pixels' */
+    CHECK(lt_image_load(&back, png, &err) == LT_OK && lt_sample_digest(&back) == d1);
+    lt_image_free(&back);
     CHECK(g_opens == 1 && g_calls == 20);
 
     /* the same seed again: the same image, the model reused (by name this time) */
