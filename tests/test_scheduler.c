@@ -158,6 +158,12 @@ static void test_config_errors(void) {
     lt_scheduler *s = NULL;
     CHECK(lt_scheduler_create(&s, &c, 0, 0, &err) == LT_ERANGE && strstr(err.msg, "0 steps"));
     CHECK(lt_scheduler_create(&s, &c, 10, 0.5, &err) == LT_EINVAL && strstr(err.msg, "eta applies to ddim"));
+    lt_sched_config tr = c;
+    tr.timestep_spacing = LT_SPACING_TRAILING;
+    CHECK(lt_scheduler_create(&s, &tr, 61, 0, &err) == LT_EUNSUPPORTED && strstr(err.msg, "makes 62 timesteps"));
+    CHECK(lt_scheduler_create(&s, &tr, 60, 0, &err) == LT_OK);
+    lt_scheduler_free(s);
+    s = NULL;
     c.steps_offset = 500;
     CHECK(lt_scheduler_create(&s, &c, 2, 0, &err) == LT_ERANGE && strstr(err.msg, "outside"));
 }

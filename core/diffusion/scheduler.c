@@ -65,6 +65,13 @@ static lt_status make_tables(lt_scheduler *s, lt_err *err) {
 /* set_timesteps: the integer timesteps of each spacing (numpy's arithmetic). */
 static lt_status make_timesteps(lt_scheduler *s, lt_err *err) {
     int n = s->c.num_train_timesteps, S = s->steps;
+    if (s->c.timestep_spacing == LT_SPACING_TRAILING && ceil((0.0 - n) / -((double)n / S)) != S)
+        /* np.arange(N, 0, -N/S) has one more element for these S (its length rounds up), and
+         * diffusers then runs S + 1 steps, the last at timestep -1: not reproduced */
+        return lt_err_set(err, LT_EUNSUPPORTED,
+                          "scheduler: trailing spacing with %d steps of %d timesteps makes %d timesteps in diffusers "
+                          "(numpy's arange rounding; the last is -1): pick another step count",
+                          S, n, (int)ceil((0.0 - n) / -((double)n / S)));
     for (int i = 0; i < S; i++) {
         double t = 0;
         switch (s->c.timestep_spacing) {
