@@ -203,6 +203,8 @@ lt_status lt_op_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err
 typedef struct lt_conv2d_params {
     int stride, pad, groups; /* square kernels; pad on every side */
     lt_act act;              /* applied after the bias */
+    int pad_extra;           /* more zero rows below and columns right of the input (0 usually;
+                                diffusers' downsample_padding=0 is pad 0, pad_extra 1) */
 } lt_conv2d_params;
 
 /* Bytes of workspace lt_op_conv2d needs for input x [N,C,H,W] and weight w [OC,C/groups,K,K]
@@ -210,7 +212,7 @@ typedef struct lt_conv2d_params {
 size_t lt_conv2d_work_bytes(const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p);
 
 /* y = act(conv2d(x, w) + bias).  x [N,C,H,W], w [OC, C/groups, K, K] f32, bias [OC] f32 or
- * NULL, y [N, OC, OH, OW] with OH = (H + 2*pad - K)/stride + 1. groups == C == OC is a
+ * NULL, y [N, OC, OH, OW] with OH = (H + 2*pad + pad_extra - K)/stride + 1. groups == C == OC is a
  * depthwise convolution. work: a tensor of at least lt_conv2d_work_bytes bytes, or NULL when
  * that is 0. y may not alias x. */
 lt_status lt_op_conv2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
@@ -246,5 +248,27 @@ lt_status lt_op_yolo_decode(lt_backend *be, lt_tensor *y, const lt_tensor *x, co
  * width, height), classes [n] i32, keep [n] i32. */
 lt_status lt_op_nms(lt_backend *be, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
                     float contain, lt_err *err);
+
+/* ---- diffusion ops (UNet2DModel): NCHW f32 ----------------------------------------------------- */
+
+/* Group normalization (PyTorch's GroupNorm): the C channels of each image form `groups` runs of
+ * C/groups channels; each run's values are normalized by their mean and biased variance, then
+ * y = act((x - mean) / sqrt(var + eps) * gamma[c] + beta[c]). x, y [N, C, H, W] f32 (may alias),
+ * gamma, beta f32 [C] or NULL (1 and 0). */
+lt_status lt_op_group_norm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *gamma,
+                           const lt_tensor *beta, int groups, float eps, lt_act act, lt_err *err);
+
+/* Conditioning a feature map per image and channel (a UNet's time embedding): x, y [N, C, H, W]
+ * f32 (may alias). scale_shift false: y = act(x + t[n, c]), t [N, C]; true: y = act(x * (1 +
+ * t[n, c]) + t[n, C + c]), t [N, 2C] (diffusers' "scale_shift": the scale half first). */
+lt_status lt_op_channel_affine(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *t,
+                               bool scale_shift, lt_act act, lt_err *err);
+
+/* Non-causal multi-head self-attention over the T = H*W positions of each image, channel-major
+ * as a 1x1 convolution writes it: qkv [N, 3C, H, W] f32 holds q (channels 0..C-1), k (C..2C-1)
+ * and v (2C..3C-1); head h owns channels h*D..h*D+D-1 of each, D = C/n_heads. y [N, C, H, W]:
+ * y[n, hD+d, i] = sum_j softmax_j(scale * q_i . k_j) v[d, j] (softmax in f32). */
+lt_status lt_op_self_attention(lt_backend *be, lt_tensor *y, const lt_tensor *qkv, int n_heads, float scale,
+                               lt_err *err);
 
 #endif

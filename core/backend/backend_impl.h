@@ -62,6 +62,13 @@ typedef struct lt_backend_ops {
     lt_status (*nms)(lt_backend *, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
                      float contain, lt_err *);
 
+    /* ---- diffusion ops (UNet2DModel), each (optional) as above ---- */
+    lt_status (*group_norm)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *gamma,
+                            const lt_tensor *beta, int groups, float eps, lt_act act, lt_err *);
+    lt_status (*channel_affine)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *t, bool scale_shift,
+                                lt_act act, lt_err *);
+    lt_status (*self_attention)(lt_backend *, lt_tensor *y, const lt_tensor *qkv, int n_heads, float scale, lt_err *);
+
     /* ---- op capture (CUDA graphs), (optional) as a group: all four NULL when the backend
      * cannot record ops (lt_backend_can_capture is false, capture_begin fails with
      * LT_EUNSUPPORTED); a backend that sets capture_begin sets the other three too ---- */
@@ -91,7 +98,7 @@ lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, l
  * (the op table, the backend head, tensors, errors): bump LT_BACKEND_ABI_VERSION whenever a
  * struct or enum of those changes (a slot added to lt_backend_ops, a field to lt_tensor, a
  * dtype), or when a function below changes meaning. abi_version stays the first field. */
-#define LT_BACKEND_ABI_VERSION 2
+#define LT_BACKEND_ABI_VERSION 3
 #define LT_CUDA_MODULE_FILE "liblathe-cuda.so"
 #define LT_CUDA_MODULE_ENTRY "lt_cuda_module_entry"
 

@@ -182,14 +182,16 @@ lt_status lt_op_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err
 
 static bool is_nchw(const lt_tensor *t) { return t->ndim == 4 && t->dtype == LT_F32; }
 
-static int64_t conv_out(int64_t in, int64_t k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+static int64_t conv_out(int64_t in, int64_t k, const lt_conv2d_params *p) {
+    return (in + 2 * p->pad + p->pad_extra - k) / p->stride + 1;
+}
 
 size_t lt_conv2d_work_bytes(const lt_tensor *x, const lt_tensor *w, const lt_conv2d_params *p) {
     int64_t C = x->shape[1], OC = w->shape[0], K = w->shape[2];
     int64_t Cg = C / p->groups, OCg = OC / p->groups;
     if (p->groups > 1 && Cg == 1 && OCg == 1) return 0;
-    if (K == 1 && p->stride == 1 && p->pad == 0) return 0;
-    int64_t oh = conv_out(x->shape[2], K, p->stride, p->pad), ow = conv_out(x->shape[3], K, p->stride, p->pad);
+    if (K == 1 && p->stride == 1 && p->pad == 0 && p->pad_extra == 0) return 0;
+    int64_t oh = conv_out(x->shape[2], K, p), ow = conv_out(x->shape[3], K, p);
     return (size_t)(Cg * K * K * oh * ow) * sizeof(float);
 }
 
@@ -198,15 +200,16 @@ lt_status lt_op_conv2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, const l
 #define OPNAME "conv2d"
     LT_TRY(slot(be, (const void *)be->ops->conv2d, OPNAME, err));
     CHECK_BE(y, x, w, bias, work);
-    NEED(p && p->stride >= 1 && p->pad >= 0 && p->groups >= 1 && p->act >= 0 && p->act < LT_ACT_COUNT,
+    NEED(p && p->stride >= 1 && p->pad >= 0 && p->pad_extra >= 0 && p->groups >= 1 && p->act >= 0 &&
+             p->act < LT_ACT_COUNT,
          "stride, pad, groups or activation out of range", x);
     NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
     NEED(x->shape[1] % p->groups == 0, "input channels must divide into the groups", x);
     NEED(is_nchw(w) && w->shape[2] == w->shape[3] && w->shape[1] == x->shape[1] / p->groups &&
              w->shape[0] % p->groups == 0,
          "weight must be f32 [OC, C/groups, K, K]", w);
-    int64_t oh = conv_out(x->shape[2], w->shape[2], p->stride, p->pad);
-    int64_t ow = conv_out(x->shape[3], w->shape[3], p->stride, p->pad);
+    int64_t oh = conv_out(x->shape[2], w->shape[2], p);
+    int64_t ow = conv_out(x->shape[3], w->shape[3], p);
     NEED(oh >= 1 && ow >= 1, "kernel larger than the padded input", x);
     NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == w->shape[0] && y->shape[2] == oh &&
              y->shape[3] == ow,
@@ -312,5 +315,57 @@ lt_status lt_op_nms(lt_backend *be, lt_tensor *keep, const lt_tensor *boxes, con
     NEED(keep->dtype == LT_I32 && lt_tensor_numel(keep) == boxes->shape[0], "keep must be i32 [n]", keep);
     NEED(iou >= 0 && iou <= 1 && contain <= 1, "thresholds must be in [0, 1]", boxes);
     return be->ops->nms(be, keep, boxes, classes, iou, contain, err);
+#undef OPNAME
+}
+
+/* ---- diffusion ops (UNet2DModel) ---------------------------------------------------------------- */
+
+lt_status lt_op_group_norm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *gamma,
+                           const lt_tensor *beta, int groups, float eps, lt_act act, lt_err *err) {
+#define OPNAME "group_norm"
+    LT_TRY(slot(be, (const void *)be->ops->group_norm, OPNAME, err));
+    CHECK_BE(y, x, gamma, beta);
+    NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
+    NEED(groups >= 1 && x->shape[1] % groups == 0, "channels must divide into the groups", x);
+    NEED(isfinite(eps) && eps >= 0 && act >= 0 && act < LT_ACT_COUNT, "eps or activation out of range", x);
+    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1] && y->shape[2] == x->shape[2] &&
+             y->shape[3] == x->shape[3],
+         "output must be shaped as the input", y);
+    if (gamma) NEED(gamma->dtype == LT_F32 && lt_tensor_numel(gamma) == x->shape[1], "gamma must be f32 [C]", gamma);
+    if (beta) NEED(beta->dtype == LT_F32 && lt_tensor_numel(beta) == x->shape[1], "beta must be f32 [C]", beta);
+    return be->ops->group_norm(be, y, x, gamma, beta, groups, eps, act, err);
+#undef OPNAME
+}
+
+lt_status lt_op_channel_affine(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *t,
+                               bool scale_shift, lt_act act, lt_err *err) {
+#define OPNAME "channel_affine"
+    LT_TRY(slot(be, (const void *)be->ops->channel_affine, OPNAME, err));
+    CHECK_BE(y, x, t);
+    NEED(is_nchw(x), "input must be f32 [N, C, H, W]", x);
+    NEED(act >= 0 && act < LT_ACT_COUNT, "unknown activation", x);
+    NEED(is_nchw(y) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1] && y->shape[2] == x->shape[2] &&
+             y->shape[3] == x->shape[3],
+         "output must be shaped as the input", y);
+    NEED(t->dtype == LT_F32 && lt_tensor_numel(t) == x->shape[0] * x->shape[1] * (scale_shift ? 2 : 1),
+         scale_shift ? "conditioning must be f32 [N, 2C]" : "conditioning must be f32 [N, C]", t);
+    return be->ops->channel_affine(be, y, x, t, scale_shift, act, err);
+#undef OPNAME
+}
+
+lt_status lt_op_self_attention(lt_backend *be, lt_tensor *y, const lt_tensor *qkv, int n_heads, float scale,
+                               lt_err *err) {
+#define OPNAME "self_attention"
+    LT_TRY(slot(be, (const void *)be->ops->self_attention, OPNAME, err));
+    CHECK_BE(y, qkv);
+    NEED(is_nchw(qkv) && qkv->shape[1] % 3 == 0, "qkv must be f32 [N, 3C, H, W]", qkv);
+    int64_t C = qkv->shape[1] / 3;
+    NEED(n_heads >= 1 && C % n_heads == 0, "channels must divide into the heads", qkv);
+    NEED(isfinite(scale), "scale must be finite", qkv);
+    NEED(is_nchw(y) && y->shape[0] == qkv->shape[0] && y->shape[1] == C && y->shape[2] == qkv->shape[2] &&
+             y->shape[3] == qkv->shape[3],
+         "output must be f32 [N, C, H, W]", y);
+    NEED(y->data != qkv->data, "output may not alias input", y);
+    return be->ops->self_attention(be, y, qkv, n_heads, scale, err);
 #undef OPNAME
 }

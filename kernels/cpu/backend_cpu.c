@@ -158,7 +158,7 @@ static lt_status cpu_conv2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, co
                             const lt_tensor *bias, const lt_conv2d_params *p, lt_tensor *work, lt_err *err) {
     lt_cpu_conv2d(pool_of(be), y->data, x->data, w->data, bias ? bias->data : NULL,
                   work ? work->data : NULL, I(x, 0), I(x, 1), I(x, 2), I(x, 3), I(w, 0), I(w, 2), p->stride, p->pad,
-                  p->groups, p->act);
+                  p->pad_extra, p->groups, p->act);
     return LT_OK;
 }
 
@@ -203,6 +203,31 @@ static lt_status cpu_nms(lt_backend *be, lt_tensor *keep, const lt_tensor *boxes
     return LT_OK;
 }
 
+/* ---- diffusion ops ------------------------------------------------------------------------- */
+
+static lt_status cpu_group_norm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *gamma,
+                                const lt_tensor *beta, int groups, float eps, lt_act act, lt_err *err) {
+    lt_cpu_group_norm(pool_of(be), y->data, x->data, gamma ? gamma->data : NULL, beta ? beta->data : NULL, I(x, 0),
+                      I(x, 1), x->shape[2] * x->shape[3], groups, eps, act);
+    return LT_OK;
+}
+
+static lt_status cpu_channel_affine(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *t,
+                                    bool scale_shift, lt_act act, lt_err *err) {
+    lt_cpu_channel_affine(pool_of(be), y->data, x->data, t->data, I(x, 0), I(x, 1), x->shape[2] * x->shape[3],
+                          scale_shift, act);
+    return LT_OK;
+}
+
+static lt_status cpu_self_attention(lt_backend *be, lt_tensor *y, const lt_tensor *qkv, int n_heads, float scale,
+                                    lt_err *err) {
+    if (!lt_cpu_self_attention_prepare(pool_of(be), I(y, 1) / n_heads, y->shape[2] * y->shape[3]))
+        return lt_err_set(err, LT_ENOMEM, "self_attention: out of host memory for the score rows");
+    lt_cpu_self_attention(pool_of(be), y->data, qkv->data, I(y, 0), I(y, 1), y->shape[2] * y->shape[3], n_heads,
+                          scale);
+    return LT_OK;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 static const lt_backend_ops k_cpu_ops = {
@@ -238,6 +263,10 @@ static const lt_backend_ops k_cpu_ops = {
     .activate = cpu_activate,
     .yolo_decode = cpu_yolo_decode,
     .nms = cpu_nms,
+
+    .group_norm = cpu_group_norm,
+    .channel_affine = cpu_channel_affine,
+    .self_attention = cpu_self_attention,
     /* op capture: none (capture_begin, capture_end, graph_launch, graph_free NULL) */
 };
 

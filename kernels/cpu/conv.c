@@ -6,6 +6,7 @@
  * multiply the input directly); the sgemm columns are split across the pool's threads
  * (OpenBLAS itself runs single-threaded, see pool.c). Depthwise convolutions are direct
  * loops, one plane per job. Formulas of the activations are in kernels/lt_vision.h.
+ * pad_extra zero rows/columns below/right of the input need nothing more than the bounds checks.
  * Leaves out: Winograd/FFT convolution, dilation, asymmetric kernels and strides.
  */
 #include <math.h>
@@ -13,13 +14,13 @@
 
 #include "cpu_impl.h"
 
-static int out_dim(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+static int out_dim(int in, int k, int stride, int pad, int extra) { return (in + 2 * pad + extra - k) / stride + 1; }
 
-size_t lt_cpu_conv2d_work(int C, int H, int W, int OC, int K, int stride, int pad, int groups) {
+size_t lt_cpu_conv2d_work(int C, int H, int W, int OC, int K, int stride, int pad, int pad_extra, int groups) {
     int Cg = C / groups, OCg = OC / groups;
     if (Cg == 1 && OCg == 1 && groups > 1) return 0;            /* depthwise: direct */
-    if (K == 1 && stride == 1 && pad == 0) return 0;            /* input is the matrix */
-    int64_t oh = out_dim(H, K, stride, pad), ow = out_dim(W, K, stride, pad);
+    if (K == 1 && stride == 1 && pad == 0 && pad_extra == 0) return 0; /* input is the matrix */
+    int64_t oh = out_dim(H, K, stride, pad, pad_extra), ow = out_dim(W, K, stride, pad, pad_extra);
     return (size_t)Cg * K * K * (size_t)(oh * ow);
 }
 
@@ -201,8 +202,8 @@ static void dw_job(void *arg, int ith, int nth) {
 }
 
 void lt_cpu_conv2d(lt_pool *p, float *y, const float *x, const float *w, const float *bias, float *work, int N, int C,
-                   int H, int W, int OC, int K, int stride, int pad, int groups, int act) {
-    int OH = out_dim(H, K, stride, pad), OW = out_dim(W, K, stride, pad);
+                   int H, int W, int OC, int K, int stride, int pad, int pad_extra, int groups, int act) {
+    int OH = out_dim(H, K, stride, pad, pad_extra), OW = out_dim(W, K, stride, pad, pad_extra);
     int Cg = C / groups, OCg = OC / groups;
     int64_t ohw = (int64_t)OH * OW, hw = (int64_t)H * W;
     if (groups > 1 && Cg == 1 && OCg == 1) {
@@ -212,7 +213,7 @@ void lt_cpu_conv2d(lt_pool *p, float *y, const float *x, const float *w, const f
         return;
     }
     int Kg = Cg * K * K;
-    bool direct = (K == 1 && stride == 1 && pad == 0);
+    bool direct = (K == 1 && stride == 1 && pad == 0 && pad_extra == 0);
     for (int n = 0; n < N; n++) {
         for (int g = 0; g < groups; g++) {
             const float *xg = x + ((int64_t)n * C + (int64_t)g * Cg) * hw;

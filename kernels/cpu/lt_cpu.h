@@ -98,10 +98,11 @@ void lt_cpu_argmax(lt_pool *p, int32_t *out, const float *x, int64_t T, int64_t 
 #include "kernels/lt_vision.h"
 
 /* conv.c: floats of im2col workspace lt_cpu_conv2d needs for one image (0: none). */
-size_t lt_cpu_conv2d_work(int C, int H, int W, int OC, int K, int stride, int pad, int groups);
-/* y[N,OC,OH,OW] = act(conv(x[N,C,H,W], w[OC,C/groups,K,K]) + bias[OC]); work as above. */
+size_t lt_cpu_conv2d_work(int C, int H, int W, int OC, int K, int stride, int pad, int pad_extra, int groups);
+/* y[N,OC,OH,OW] = act(conv(x[N,C,H,W], w[OC,C/groups,K,K]) + bias[OC]); work as above;
+ * OH = (H + 2*pad + pad_extra - K)/stride + 1 (pad_extra: zeros below and right only). */
 void lt_cpu_conv2d(lt_pool *p, float *y, const float *x, const float *w, const float *bias, float *work, int N, int C,
-                   int H, int W, int OC, int K, int stride, int pad, int groups, int act);
+                   int H, int W, int OC, int K, int stride, int pad, int pad_extra, int groups, int act);
 /* vision.c: darknet maxpool: out = (in + pad - size)/stride + 1, window origin -pad/2. */
 void lt_cpu_maxpool2d(lt_pool *p, float *y, const float *x, int N, int C, int H, int W, int size, int stride,
                       int pad);
@@ -115,5 +116,18 @@ void lt_cpu_activate(lt_pool *p, float *y, const float *x, int64_t n, int act);
 void lt_cpu_yolo_decode(lt_pool *p, float *y, const float *x, int N, int H, int W, const lt_yolo_head *h);
 /* Per-class greedy NMS over n boxes (left, top, width, height) sorted by score; keep[i] 0/1. */
 void lt_cpu_nms(int32_t *keep, const float *boxes, const int32_t *classes, int64_t n, float iou, float contain);
+
+/* ---- diffusion ops (NCHW f32, semantics in core/backend/backend.h) --------------------------- */
+
+/* group_norm.c: GroupNorm over x [N, C, hw] (gamma/beta [C] or NULL), then act; y may alias x. */
+void lt_cpu_group_norm(lt_pool *p, float *y, const float *x, const float *gamma, const float *beta, int N, int C,
+                       int64_t hw, int groups, float eps, int act);
+/* group_norm.c: y = act(x + t[n,c]) (t [N, C]) or act(x * (1 + t[n,c]) + t[n,C+c]) (t [N, 2C]). */
+void lt_cpu_channel_affine(lt_pool *p, float *y, const float *x, const float *t, int N, int C, int64_t hw,
+                           bool scale_shift, int act);
+/* self_attention.c: qkv [N, 3C, T] -> y [N, C, T], heads of D = C/n_heads channels. */
+void lt_cpu_self_attention(lt_pool *p, float *y, const float *qkv, int N, int C, int64_t T, int n_heads, float scale);
+/* Reserves its scratch (score rows per thread) in the pool; false when out of memory. */
+bool lt_cpu_self_attention_prepare(lt_pool *p, int D, int64_t T);
 
 #endif

@@ -290,6 +290,9 @@ static const lt_backend_ops k_cuda_ops = {
     .activate = lt_cuda_activate,
     .yolo_decode = lt_cuda_yolo_decode,
     .nms = lt_cuda_nms,
+    .group_norm = lt_cuda_group_norm,
+    .channel_affine = lt_cuda_channel_affine,
+    .self_attention = lt_cuda_self_attention,
     /* op capture (this file) */
     .capture_begin = cu_capture_begin,
     .capture_end = cu_capture_end,

@@ -3,6 +3,7 @@
  * Semantics in core/backend/backend.h; the CPU twin (the reference in tests) is
  * kernels/cpu/conv.c, and the other vision ops are in vision.cu. Activation formulas come
  * from kernels/lt_vision.h, shared with the CPU kernels.
+ * pad_extra (zeros below and right) needs only the bounds checks: OH, OW come from y.
  * Leaves out: tensor cores / half precision, Winograd, CUDA graphs.
  */
 #include "vision.cuh"
@@ -63,7 +64,7 @@ lt_status lt_cuda_conv2d(lt_backend *be, lt_tensor *y, const lt_tensor *x, const
     int64_t total = (int64_t)N * OC * OH * OW, ohw = (int64_t)OH * OW;
     const float *b = bias ? (const float *)bias->data : NULL;
     int Kg = C / p->groups * K * K;
-    bool direct1x1 = K == 1 && p->stride == 1 && p->pad == 0;
+    bool direct1x1 = K == 1 && p->stride == 1 && p->pad == 0 && p->pad_extra == 0;
     if (p->groups > 1 || Kg < 256 || (!direct1x1 && !work)) {
         conv_direct_kernel<<<lt_cu_grid(c, total, 256), 256, 0, c->stream>>>(
             (float *)y->data, (const float *)x->data, (const float *)w->data, b, N, C, H, W, OC, K, p->stride, p->pad,

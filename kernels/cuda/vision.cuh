@@ -20,4 +20,12 @@ lt_status lt_cuda_yolo_decode(lt_backend *be, lt_tensor *y, const lt_tensor *x, 
 lt_status lt_cuda_nms(lt_backend *be, lt_tensor *keep, const lt_tensor *boxes, const lt_tensor *classes, float iou,
                       float contain, lt_err *err);
 
+/* the diffusion ops: group_norm.cu (group_norm, channel_affine), self_attention.cu */
+lt_status lt_cuda_group_norm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *gamma,
+                             const lt_tensor *beta, int groups, float eps, lt_act act, lt_err *err);
+lt_status lt_cuda_channel_affine(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *t,
+                                 bool scale_shift, lt_act act, lt_err *err);
+lt_status lt_cuda_self_attention(lt_backend *be, lt_tensor *y, const lt_tensor *qkv, int n_heads, float scale,
+                                 lt_err *err);
+
 #endif
