@@ -53,7 +53,7 @@ static bool on_cancelled(void *ud) {
 static bool open_models(const lt_imagine_args *a, const char *device, int threads, lt_backend **be,
                         lt_denoiser **models, int *n, const char **first) {
     lt_err err = {0};
-    const char *paths[LT_EXPERTS_MAX];
+    const char *paths[LT_EXPERTS_MAX] = {0};
     lt_experts ex;
     *n = 1;
     if (a->experts) {

@@ -206,7 +206,7 @@ lt_status lt_sched_config_read(const char *path, const char *kind_name, lt_sched
     if (!path || !path[0]) {
         if (!kind_name || !kind_name[0])
             return lt_err_set(err, LT_EINVAL, "no scheduler_config.json: give the scheduler (ddpm, ddim, euler)");
-        lt_sched_kind k;
+        lt_sched_kind k = LT_SCHED_DDPM;
         LT_TRY(lt_sched_kind_parse(kind_name, &k, err));
         lt_sched_config_default(out, k);
         return LT_OK;
