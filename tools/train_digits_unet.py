@@ -195,14 +195,17 @@ with `tools/train_digits_unet.py`; checked with `tools/check_digits_samples.py`.
 
 - Data: scikit-learn's `sklearn.datasets.load_digits()` (scikit-learn {__import__('sklearn').__version__}, shipped in
   the package, no download): 1797 8x8 images, pixel values 0..16, labels 0..9. scikit-learn
-  copied it from the UCI "Optical Recognition of Handwritten Digits" data set (E. Alpaydin,
-  C. Kaynak, 1998; https://doi.org/10.24432/C50P49). All 1797 images were used, scaled pixel/16*2-1,
+  copied it from the test set (optdigits.tes) of the UCI "Optical Recognition of Handwritten
+  Digits" data set (E. Alpaydin, C. Kaynak, 1998;
+  https://archive.ics.uci.edu/ml/datasets/Optical+Recognition+of+Handwritten+Digits): 32x32 bitmaps
+  of 13 writers (the test set's), ink counted in 4x4 blocks. All 1797 images were used, scaled pixel/16*2-1,
   no augmentation.
 - Training: `nice -n 5 python tools/train_digits_unet.py --out assets/models/digits-unet` (the defaults)
-  (torch {info['torch']}, CPU, {info['threads']} threads, seed {info['seed']}): {info['steps']} steps of batch
+  (torch {info['torch']}, CPU, torch threads {info['threads']}, seed {info['seed']}): {info['steps']} steps of batch
   {info['batch']} (~{info['steps'] * info['batch'] / 1797:.0f} epochs), AdamW lr {info['lr']} (wd 0.01, {info['warmup']} warm-up
   steps, cosine to 5%), grad-norm clip 1, uniform t in [0, 999], MSE on the noise; the saved
-  weights are the EMA (decay {info['ema']}).
+  weights are the EMA (decay min({info['ema']}, (1+step)/(10+step)):
+  {min(info['ema'], info['steps'] / (info['steps'] + 9)):.4f} at the end).
 - Wall time {info['wall_s']:.0f} s on the project's 2-core VM shared with other jobs (load average
   {info['load_avg_end']:.1f} at the end), so the time is an upper bound for an idle machine.
 - Final training loss (mean of the last 200 steps): {info['final_loss']:.4f}.
@@ -214,7 +217,13 @@ with `tools/train_digits_unet.py`; checked with `tools/check_digits_samples.py`.
   the underlying UCI data set is under CC BY 4.0 (attribution: Alpaydin, E. & Kaynak, C. (1998).
   Optical Recognition of Handwritten Digits [Dataset]. UCI Machine Learning Repository).
 """
-    with open(os.path.join(out, "README.md"), "w") as f:
+    path = os.path.join(out, "README.md")
+    if os.path.exists(path):  # keep the hand-written "## Check" section (check_digits_samples.py results)
+        with open(path) as f:
+            old = f.read()
+        if "\n## Check" in old:
+            text += old[old.index("\n## Check"):]
+    with open(path, "w") as f:
         f.write(text)
     with open(os.path.join(out, "LICENSE"), "w") as f:
         f.write(MIT)
