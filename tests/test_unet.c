@@ -214,6 +214,7 @@ int main(void) {
     golden_case("scale_shift", 0, 1000);
     golden_case("fourier", 0, 1000);
     golden_case("learned", 0, 100);
+    golden_case("no_attn_grey", 0, 1000);
     errors();
     lt_backend_free(g_be);
     return lt_test_done();
