@@ -21,6 +21,13 @@ printf 'imagine --steps 3\n' >"$tmp/s.txt"
 expect "run: no denoiser" 1 "no denoiser loaded" -- env LATHE_STATE_DIR="$tmp/state" "$bin" run "$tmp/s.txt"
 
 g=$root/tests/fixtures/unet/google_old n=$root/tests/fixtures/imagine/google_old
+# the wrong kind of model either way: each names the command that takes it
+expect "imagine a llama2.c file" 1 "stories260K.bin: a llama2.c checkpoint, a language model: open it with .load." -- \
+  "$bin" imagine -m "$root/assets/models/stories260K.bin" --device cpu
+expect "imagine a file in the folder" 1 "a file of a diffusers folder: give the folder \(imagine -m $g\)" -- \
+  "$bin" imagine -m "$g/config.json" --device cpu
+expect "chat a diffusers folder" 1 "a diffusers folder \(an image diffusion model\), not a language model: .*imagine -m $g" -- \
+  "$bin" chat -m "$g" --device cpu
 u=${LATHE_UNET_DIR:-$g}
 if [ -d "$u" ]; then
   expect "ddim png" 0 "wrote $tmp/a.png" -- "$bin" imagine -m "$u" --steps 10 --seed 1 --out "$tmp/a.png" -q
