@@ -3,7 +3,8 @@
  * with lt_unet_open, the scheduler read from the case's scheduler_config.json, the noise stream
  * of tests/fixtures/imagine/<model>/noise_<run>.npy|.f32) must give diffusers' DDPMPipeline /
  * DDIMPipeline images (images.safetensors, tools/gen_imagine_fixtures.py) within 1e-3 (max
- * |diff| over the [0, 1] pixels). One run also goes through lt_imagine_run (the code of `lathe
+ * |diff| over the [0, 1] pixels); one Euler run (the pipelines' loop with init_noise_sigma and
+ * scale_model_input) too. One run also goes through lt_imagine_run (the code of `lathe
  * imagine` and the `imagine` command: --scheduler ddim, --init-noise, --out PNG) and its PNG
  * is read back.
  */
@@ -39,6 +40,7 @@ static const gcase k_cases[] = {
     {"diffusers_new", "ddim", "ddim", "noise_ddim.npy", 0, 2, false},
     {"no_attn_grey", "ddpm", "ddpm", "noise_ddpm.npy", 0, 2, false},
     {"no_attn_grey", "ddim", "ddim", "noise_ddim.npy", 0, 2, false},
+    {"no_attn_grey", "euler", "euler", "noise_euler.npy", 0, 2, false},
     {"class_cond", "ddpm", "ddpm", "noise_ddpm.npy", 0, 2, false},
     {"class_cond", "ddim", "ddim", "noise_ddim.npy", 0, 2, false},
 };

@@ -8,7 +8,9 @@ Unconditional models run DDPMPipeline and DDIMPipeline themselves (diffusers 0.4
 fp32). diffusers has no pipeline for class-conditional UNet2DModels, so class_cond runs the
 pipelines' loop line for line with class_labels added to the UNet call (run_loop below: the
 same randn_tensor call, set_timesteps, unet(image, t, class_labels), scheduler.step with the
-generator, (image / 2 + 0.5).clamp(0, 1)).
+generator, (image / 2 + 0.5).clamp(0, 1)). diffusers has no pipeline for Euler on an unconditional
+UNet either: no_attn_grey's euler run is the same loop with the scheduler's init_noise_sigma and
+scale_model_input, as diffusers' other pipelines apply them (fractional timesteps reach the UNet).
 
 randn_tensor is wrapped in the pipeline and scheduler modules (as tools/gen_sched_fixtures.py
 does), so the stream is the initial noise, then each step's noise, in draw order: what lathe's
@@ -32,10 +34,11 @@ import shutil
 
 import numpy as np
 import torch
-from diffusers import DDIMPipeline, DDIMScheduler, DDPMPipeline, DDPMScheduler, UNet2DModel
+from diffusers import (DDIMPipeline, DDIMScheduler, DDPMPipeline, DDPMScheduler, EulerDiscreteScheduler,
+                       UNet2DModel)
 from diffusers.pipelines.ddim import pipeline_ddim
 from diffusers.pipelines.ddpm import pipeline_ddpm
-from diffusers.schedulers import scheduling_ddim, scheduling_ddpm
+from diffusers.schedulers import scheduling_ddim, scheduling_ddpm, scheduling_euler_discrete
 from safetensors.torch import save_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -51,8 +54,9 @@ CASES = {
     # what diffusers' train_unconditional.py saves (linear betas, epsilon)
     "diffusers_new": ({"num_train_timesteps": 1000, "beta_schedule": "linear", "prediction_type": "epsilon"}, 2, None,
                       [("ddpm", "ddpm", 0.0), ("ddim", "ddim", 0.0)]),
+    # sample prediction: x0 is the UNet's output, so Euler's images (no clipping) stay in range
     "no_attn_grey": ({"beta_schedule": "squaredcos_cap_v2", "prediction_type": "sample", "clip_sample_range": 1.5}, 2,
-                     None, [("ddpm", "ddpm", 0.0), ("ddim", "ddim", 0.0)]),
+                     None, [("ddpm", "ddpm", 0.0), ("ddim", "ddim", 0.0), ("euler", "euler", 0.0)]),
     "class_cond": ({"prediction_type": "v_prediction", "timestep_spacing": "trailing"}, 2, [3, 7],
                    [("ddpm", "ddpm", 0.0), ("ddim", "ddim", 0.0)]),
 }
@@ -68,19 +72,21 @@ def recording(orig):
     return f
 
 
-for mod in (pipeline_ddpm, pipeline_ddim, scheduling_ddpm, scheduling_ddim):
+for mod in (pipeline_ddpm, pipeline_ddim, scheduling_ddpm, scheduling_ddim, scheduling_euler_discrete):
     mod.randn_tensor = recording(mod.randn_tensor)
 
 
 def run_loop(unet, sched, batch, labels, eta, gen):
-    """DDPMPipeline.__call__ / DDIMPipeline.__call__ with class_labels passed to the UNet."""
+    """DDPMPipeline.__call__ / DDIMPipeline.__call__ with class_labels passed to the UNet (for DDPM and
+    DDIM init_noise_sigma is 1 and scale_model_input the identity)."""
     cfg = unet.config
     shape = (batch, cfg.in_channels, cfg.sample_size, cfg.sample_size)
     image = pipeline_ddpm.randn_tensor(shape, generator=gen, device=torch.device("cpu"), dtype=unet.dtype)
     sched.set_timesteps(STEPS)
-    cl = torch.tensor(labels, dtype=torch.long)
+    image = image * sched.init_noise_sigma
+    cl = None if labels is None else torch.tensor(labels, dtype=torch.long)
     for t in sched.timesteps:
-        model_output = unet(image, t, class_labels=cl).sample
+        model_output = unet(sched.scale_model_input(image, t), t, class_labels=cl).sample
         if isinstance(sched, DDIMScheduler):
             image = sched.step(model_output, t, image, eta=eta, use_clipped_model_output=None,
                                generator=gen).prev_sample
@@ -95,23 +101,24 @@ def make_case(name, sched_cfg, batch, labels, runs, seed):
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-    if sched_cfg is None:
-        with open(os.path.join(UNETS, name, "scheduler_config.json")) as f:
-            sched_cfg = json.load(f)
-        ddpm = DDPMScheduler.from_config(sched_cfg)
-    else:
-        ddpm = DDPMScheduler(**sched_cfg)
-        ddpm.save_config(d)
+    # the schedulers come from the file, as in a pipeline loaded from disk (and as lathe reads it):
+    # a config built in memory remembers which keys took DDPMScheduler's defaults, and from_config
+    # gives another class its own defaults for those (Euler's timestep_spacing is linspace)
+    src = os.path.join(UNETS, name)
+    if sched_cfg is not None:
+        DDPMScheduler(**sched_cfg).save_config(d)
+        src = d
+    with open(os.path.join(src, "scheduler_config.json")) as f:
+        ddpm = DDPMScheduler.from_config(json.load(f))
     C, S = unet.config.in_channels, unet.config.sample_size
     imgs = {}
     for i, (run, kind, eta) in enumerate(runs):
         gen = torch.Generator().manual_seed(seed + i)
         draws.clear()
         with torch.no_grad():
-            if labels is not None:
-                sched = DDPMScheduler.from_config(ddpm.config) if kind == "ddpm" else \
-                    DDIMScheduler.from_config(ddpm.config)
-                img = run_loop(unet, sched, batch, labels, eta, gen)
+            if labels is not None or kind == "euler":
+                cls = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler}[kind]
+                img = run_loop(unet, cls.from_config(ddpm.config), batch, labels, eta, gen)
             elif kind == "ddpm":
                 pipe = DDPMPipeline(unet=unet, scheduler=DDPMScheduler.from_config(ddpm.config))
                 pipe.set_progress_bar_config(disable=True)
