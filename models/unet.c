@@ -23,6 +23,7 @@
 #include "core/base/alloc.h"
 #include "core/base/fileio.h"
 #include "core/formats/safetensors.h"
+#include "core/formats/sniff.h"
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
@@ -362,9 +363,46 @@ static lt_status read_text(const char *path, char **buf, size_t *len, lt_err *er
     return lt_file_read_all(path, 16u << 20, buf, len, err);
 }
 
+/* lt_diffusers_locate failed on path: when path is another kind of model or file, say so and
+ * where it goes instead of what the diffusers folder lacks. */
+static lt_status not_diffusers(const char *path, lt_status st, lt_err *err) {
+    lt_sniffed s;
+    lt_err e = {0};
+    if (lt_sniff(path, &s, &e) != LT_OK) return st;
+    const char *use = NULL;
+    switch (s.kind) {
+    case LT_FILE_GGUF:
+    case LT_FILE_LLAMA2C: use = "a language model: open it with `load` (lathe chat -m)"; break;
+    case LT_FILE_HF: {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/model.safetensors", s.dir);
+        FILE *f = fopen(p, "rb");
+        if (!f) return st; /* a UNet folder with .bin weights, or something else: locate's message */
+        fclose(f);
+        use = "a language model: open it with `load` (lathe chat -m)";
+        break;
+    }
+    case LT_FILE_DARKNET_CFG:
+    case LT_FILE_DARKNET_WEIGHTS: use = "a detector: run it with `detect`"; break;
+    case LT_FILE_IMAGE:
+    case LT_FILE_LLAMA2C_TOKENIZER:
+    case LT_FILE_SAFETENSORS: use = "not a model folder"; break;
+    case LT_FILE_DIFFUSERS:
+        if (!strcmp(s.dir, path)) return st; /* the folder itself: locate's message says what is missing */
+        return lt_err_set(err, LT_EINVAL, "%s: a file of a diffusers folder: give the folder (imagine -m %s)", path,
+                          s.dir);
+    default: return st;
+    }
+    return lt_err_set(err, LT_EFORMAT,
+                      "%s: %s, %s; imagine -m takes a diffusers UNet2DModel folder (config.json + "
+                      "diffusion_pytorch_model.safetensors, or a pipeline folder with model_index.json)",
+                      path, s.what, use);
+}
+
 static lt_status open_model(unet_model *m, const char *path, lt_err *err) {
     lt_diffusers_paths dp;
-    LT_TRY(lt_diffusers_locate(path, &dp, err));
+    lt_status lst = lt_diffusers_locate(path, &dp, err);
+    if (lst) return not_diffusers(path, lst, err);
     char *txt = NULL;
     size_t len = 0;
     LT_TRY(read_text(dp.unet_config, &txt, &len, err));

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test_imagine_cli.sh - `lathe imagine` and `lathe bench imagine` as a user meets them, without
 # a model: usage errors (exit 2) and clear errors for a missing folder (exit 1), the command in
-# `lathe help` and in the workbench language (`lathe run`). The runs with a real UNet come with
-# models/unet.c (LATHE_UNET_DIR: a diffusers UNet2DModel folder; skipped when unset).
+# `lathe help` and in the workbench language (`lathe run`); then runs of a real (small, random-
+# weight) UNet: tests/fixtures/unet/google_old, or LATHE_UNET_DIR (a diffusers UNet2DModel
+# folder), and google_old's DDIM run from diffusers' noise stream (tests/fixtures/imagine; its
+# pixels are checked against diffusers' image in tests/test_imagine_golden.c).
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 
@@ -18,11 +20,28 @@ expect "help lists it" 0 "imagine +images from a diffusion UNet" -- "$bin" help
 printf 'imagine --steps 3\n' >"$tmp/s.txt"
 expect "run: no denoiser" 1 "no denoiser loaded" -- env LATHE_STATE_DIR="$tmp/state" "$bin" run "$tmp/s.txt"
 
-if [ -n "${LATHE_UNET_DIR:-}" ]; then
-  u=$LATHE_UNET_DIR
+g=$root/tests/fixtures/unet/google_old n=$root/tests/fixtures/imagine/google_old
+# the wrong kind of model either way: each names the command that takes it
+expect "imagine a llama2.c file" 1 "stories260K.bin: a llama2.c checkpoint, a language model: open it with .load." -- \
+  "$bin" imagine -m "$root/assets/models/stories260K.bin" --device cpu
+expect "imagine a file in the folder" 1 "a file of a diffusers folder: give the folder \(imagine -m $g\)" -- \
+  "$bin" imagine -m "$g/config.json" --device cpu
+expect "chat a diffusers folder" 1 "a diffusers folder \(an image diffusion model\), not a language model: .*imagine -m $g" -- \
+  "$bin" chat -m "$g" --device cpu
+u=${LATHE_UNET_DIR:-$g}
+if [ -d "$u" ]; then
   expect "ddim png" 0 "wrote $tmp/a.png" -- "$bin" imagine -m "$u" --steps 10 --seed 1 --out "$tmp/a.png" -q
   expect "json" 0 '^\{"images": 2, .*"digest": "[0-9a-f]{16}"' -- "$bin" imagine -m "$u" --steps 4 --batch 2 --json
   expect "bench json" 0 '^\{"bench": "imagine", .*"unet_its": ' -- "$bin" bench imagine -m "$u" --steps 3 --json
   expect "bad scheduler" 1 "unknown scheduler 'heun'" -- "$bin" imagine -m "$u" --scheduler heun
+fi
+if [ -f "$n/noise_ddim.f32" ]; then
+  expect "init-noise png" 0 '"images": 1, .*"scheduler": "ddim".*"digest": "[0-9a-f]{16}"' -- \
+    "$bin" imagine -m "$g" --scheduler ddim --steps 10 --init-noise "$n/noise_ddim.f32" --out "$tmp/g.png" --json
+  [ -s "$tmp/g.png" ] && ok || bad "init-noise png: no $tmp/g.png"
+  expect "init-noise too short" 1 "noise_ddim.f32: holds 768 noise values, this run draws 7680" -- \
+    "$bin" imagine -m "$g" --scheduler ddpm --steps 10 --init-noise "$n/noise_ddim.f32" --out "$tmp/h.png"
+  expect "init-noise wrong shape" 1 "shape ends in \[3, 16, 16\], the model's images are \[1, 8, 8\]" -- \
+    "$bin" imagine -m "$root/tests/fixtures/unet/no_attn_grey" --steps 10 --init-noise "$n/noise_ddpm.npy"
 fi
 finish

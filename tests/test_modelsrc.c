@@ -743,6 +743,25 @@ static void test_sniff(void) {
     write_file(idx, "{}");
     CHECK(lt_sniff(idx, &sn, &err) == LT_ENOTFOUND && strstr(err.msg, "config.json"));
     CHECK(lt_sniff(tmp_path("nothere.gguf"), &sn, &err) == LT_EIO && strstr(err.msg, "nothere.gguf"));
+    /* diffusers folders (a UNet folder, a pipeline with model_index.json and no config.json, a file
+     * in one): their own kind, and `load` sends them to `imagine -m` */
+    const char *unet = lt_test_path("tests/fixtures/unet/google_old");
+    expect_kind(unet, LT_FILE_DIFFUSERS, "diffusers");
+    CHECK(lt_sniff(unet, &sn, &err) == LT_OK && !strcmp(sn.dir, unet));
+    char up[4200];
+    snprintf(up, sizeof up, "%s/diffusion_pytorch_model.safetensors", unet);
+    CHECK(lt_sniff(up, &sn, &err) == LT_OK && sn.kind == LT_FILE_DIFFUSERS && !strcmp(sn.dir, unet));
+    snprintf(up, sizeof up, "%s/scheduler_config.json", unet);
+    expect_kind(up, LT_FILE_DIFFUSERS, "diffusers");
+    const char *pipe = tmp_path("pipeline");
+    mkdir(pipe, 0755);
+    write_file(tmp_path("pipeline/model_index.json"), "{\"_class_name\": \"DDPMPipeline\"}");
+    expect_kind(pipe, LT_FILE_DIFFUSERS, "diffusers");
+    expect_kind(tmp_path("pipeline/model_index.json"), LT_FILE_DIFFUSERS, "diffusers");
+    lt_modelsrc *ms = NULL;
+    CHECKF(lt_modelsrc_open(&ms, unet, NULL, &err) == LT_EFORMAT && !ms && strstr(err.msg, "a diffusers folder") &&
+               strstr(err.msg, "imagine -m"),
+           "%s", err.msg);
     /* the shared llama2.c header test */
     CHECK(lt_sniff_llama2c_dims(64, 172, 5, 8, 4, 512, 512));
     CHECK(!lt_sniff_llama2c_dims(64, 172, 5, 8, 3, 512, 512) && !lt_sniff_llama2c_dims(64, 0, 5, 8, 4, 512, 512));

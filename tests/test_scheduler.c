@@ -193,6 +193,12 @@ static void test_noise(const char *dir) {
     fwrite(x, 1, 7, f);
     fclose(f);
     CHECK(lt_noise_file(&a, p, &err) == LT_EFORMAT && strstr(err.msg, "whole number of float32"));
+    /* an empty stream reads (it was a memcpy from NULL: tests/fuzz/regress/noise) and is too short */
+    snprintf(p, sizeof p, "%s/empty.f32", dir);
+    fclose(fopen(p, "wb"));
+    CHECK(lt_noise_file(&a, p, &err) == LT_OK);
+    CHECK(lt_noise_check(a, 1, 3, 2, 2, "initial 12", &err) == LT_ERANGE && strstr(err.msg, "holds 0 noise values"));
+    lt_noise_free(a);
     /* .npy: float64 refused, a wrong shape refused, a good one read */
     snprintf(p, sizeof p, "%s/n.npy", dir);
     const char *hdr_f8 = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";

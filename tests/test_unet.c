@@ -167,7 +167,9 @@ static void errors(void) {
                          "[\"DownBlock2D\"], \"up_block_types\": [\"UpBlock2D\"]}",
                          "{\"sample_size\": 32, \"downsample_type\": \"resnet\"}",
                          "{\"sample_size\": 32, \"cross_attention_dim\": 768}",
-                         "{\"sample_size\": 32, \"class_embed_type\": \"identity\"}"};
+                         "{\"sample_size\": 32, \"class_embed_type\": \"identity\"}",
+                         /* no int conversion before the range check (tests/fuzz/regress/unet_config) */
+                         "{\"sample_size\": [3.3e37, 16]}", "{\"sample_size\": 16.5}", "{\"sample_size\": -1e300}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.msg[0] = 0;
         CHECKF(lt_unet_config_parse(bad[i], strlen(bad[i]), "bad", &u, &err) != LT_OK && err.msg[0], "bad config %zu",
@@ -214,6 +216,7 @@ int main(void) {
     golden_case("scale_shift", 0, 1000);
     golden_case("fourier", 0, 1000);
     golden_case("learned", 0, 100);
+    golden_case("no_attn_grey", 0, 1000);
     errors();
     lt_backend_free(g_be);
     return lt_test_done();

@@ -62,6 +62,11 @@ CASES = {
     # learned time embedding (nn.Embedding over the training timesteps)
     "learned": dict(BASE, down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
                     time_embedding_type="learned", num_train_timesteps=100),
+    # grey images, no attention, as many channels out as in (what a sampling run needs: the end-to-end
+    # runs of tools/gen_imagine_fixtures.py use it; no_attn above predicts 2 channels for 1)
+    "no_attn_grey": dict(BASE, down_block_types=("DownBlock2D", "DownBlock2D"),
+                         up_block_types=("UpBlock2D", "UpBlock2D"), add_attention=False, in_channels=1,
+                         out_channels=1),
 }
 
 # the timesteps of the two calls (learned embeddings take integer ids < num_train_timesteps)

@@ -118,7 +118,7 @@ lt_status lt_noise_file(lt_noise **out, const char *path, lt_err *err) {
     else if (len % 4) r = lt_err_set(err, LT_EFORMAT, "%s: %zu bytes is not a whole number of float32 values", path, len);
     else n->n = len / 4;
     if (r == LT_OK && n->n && !(n->vals = lt_malloc(n->n * 4))) r = lt_err_set(err, LT_ENOMEM, "noise: out of memory");
-    if (r == LT_OK) memcpy(n->vals, buf + off, n->n * 4); /* little-endian hosts (every one lathe runs on) */
+    if (r == LT_OK && n->n) memcpy(n->vals, buf + off, n->n * 4); /* little-endian hosts (every one lathe runs on) */
     for (size_t i = 0; r == LT_OK && i < n->n; i++)
         if (!isfinite(n->vals[i])) r = lt_err_set(err, LT_EFORMAT, "%s: value %zu is not finite", path, i);
     lt_free(buf);

@@ -181,19 +181,15 @@ static lt_status parse(const cfgp *c, lt_unet_config *u) {
     u->down_attn[1] = u->down_attn[2] = u->down_attn[3] = true;
     u->up_attn[0] = u->up_attn[1] = u->up_attn[2] = true;
 
-    const cJSON *ss = key(c, "sample_size");
-    if (cJSON_IsArray(ss) && cJSON_GetArraySize(ss) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(ss, 0)) &&
-        cJSON_IsNumber(cJSON_GetArrayItem(ss, 1))) {
-        u->sample_h = (int)cJSON_GetArrayItem(ss, 0)->valuedouble;
-        u->sample_w = (int)cJSON_GetArrayItem(ss, 1)->valuedouble;
-    } else if (cJSON_IsNumber(ss)) {
-        u->sample_h = u->sample_w = (int)ss->valuedouble;
-    } else {
+    const cJSON *ss = key(c, "sample_size"), *s_h = ss, *s_w = ss;
+    if (cJSON_IsArray(ss) && cJSON_GetArraySize(ss) == 2) s_h = cJSON_GetArrayItem(ss, 0), s_w = cJSON_GetArrayItem(ss, 1);
+    if (!cJSON_IsNumber(s_h) || !cJSON_IsNumber(s_w))
         return lt_err_set(c->err, LT_EFORMAT, "%s: \"sample_size\" must be an integer or [height, width]", c->path);
-    }
-    if (u->sample_h < 1 || u->sample_h > 8192 || u->sample_w < 1 || u->sample_w > 8192)
-        return lt_err_set(c->err, LT_EFORMAT, "%s: sample_size %dx%d is out of range", c->path, u->sample_h,
-                          u->sample_w);
+    /* checked as doubles: a huge value converted to int first would be undefined behaviour */
+    double hd = s_h->valuedouble, wd = s_w->valuedouble;
+    if (!(hd >= 1 && hd <= 8192 && wd >= 1 && wd <= 8192) || hd != floor(hd) || wd != floor(wd))
+        return lt_err_set(c->err, LT_EFORMAT, "%s: sample_size %gx%g is not two integers in 1..8192", c->path, hd, wd);
+    u->sample_h = (int)hd, u->sample_w = (int)wd;
     LT_TRY(get_int(c, "in_channels", 1, 4096, &u->in_channels));
     LT_TRY(get_int(c, "out_channels", 1, 4096, &u->out_channels));
     LT_TRY(get_bool(c, "center_input_sample", &u->center_input_sample));

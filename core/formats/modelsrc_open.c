@@ -78,6 +78,11 @@ lt_status lt_modelsrc_open(lt_modelsrc **out, const char *path, const char *toke
     case LT_FILE_GGUF: st = lt_modelsrc_open_gguf(out, path, err); break;
     case LT_FILE_HF: st = lt_modelsrc_open_hf(out, s.dir, err); break;
     case LT_FILE_LLAMA2C: st = lt_modelsrc_open_llama2c(out, path, NULL, err); break;
+    case LT_FILE_DIFFUSERS:
+        return lt_err_set(err, LT_EFORMAT,
+                          "%s: a diffusers folder (an image diffusion model), not a language model: make images with "
+                          "`imagine -m %s` (lathe imagine -m DIR)",
+                          path, s.dir);
     case LT_FILE_SAFETENSORS:
         return lt_err_set(err, LT_ENOTFOUND, "%s: no config.json next to it; open the model folder instead", path);
     case LT_FILE_LLAMA2C_TOKENIZER:

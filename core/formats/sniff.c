@@ -11,6 +11,7 @@
  */
 #include "sniff.h"
 #include "core/base/fileio.h"
+#include "core/formats/diffusers.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -116,6 +117,12 @@ lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
     struct stat sb;
     if (stat(path, &sb) != 0) return lt_err_set(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
+        if (lt_diffusers_is_folder(path)) { /* before config.json: a pipeline folder has none */
+            out->kind = LT_FILE_DIFFUSERS;
+            out->what = "a diffusers model folder";
+            snprintf(out->dir, sizeof out->dir, "%s", path);
+            return LT_OK;
+        }
         char cj[4096];
         snprintf(cj, sizeof cj, "%s/config.json", path);
         if (stat(cj, &sb) != 0) {
@@ -131,12 +138,19 @@ lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
     out->size = (uint64_t)sb.st_size;
     /* a file inside a Hugging Face folder (config.json, *.safetensors): it stands for the folder */
     bool st_file = ends_with(path, ".safetensors");
-    if (st_file || ends_with(path, "config.json") || ends_with(path, ".index.json")) {
+    if (st_file || ends_with(path, "config.json") || ends_with(path, ".index.json") ||
+        ends_with(path, "model_index.json")) {
         char dir[4096], cj[4200];
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
         if (slash) *slash = 0;
         else snprintf(dir, sizeof dir, ".");
+        if (lt_diffusers_is_folder(dir)) {
+            out->kind = LT_FILE_DIFFUSERS;
+            out->what = "a diffusers model folder";
+            snprintf(out->dir, sizeof out->dir, "%s", dir);
+            return LT_OK;
+        }
         snprintf(cj, sizeof cj, "%s/config.json", dir);
         struct stat cb;
         if (stat(cj, &cb) == 0) {

@@ -29,13 +29,18 @@ typedef enum lt_file_kind {
     LT_FILE_DARKNET_CFG,       /* a darknet network .cfg: its first section is [net] or [network] */
     LT_FILE_DARKNET_WEIGHTS,   /* a *.weights file with a darknet version header */
     LT_FILE_IMAGE,             /* JPEG, PNG, GIF, BMP or binary PNM (P5/P6), by magic bytes */
+    LT_FILE_DIFFUSERS,         /* a diffusers folder (lt_diffusers_is_folder: model_index.json, or
+                                  config.json + diffusion_pytorch_model.safetensors), or a
+                                  config.json, *.safetensors or model_index.json file in one: an image
+                                  diffusion model for `imagine -m DIR`, not a language model */
 } lt_file_kind;
 
 typedef struct lt_sniffed {
     lt_file_kind kind;
     const char *what; /* for messages: "a GGUF file", "a PNG image", ... (static text) */
     uint64_t size;    /* file size in bytes; 0 for directories */
-    char dir[4096];   /* LT_FILE_HF: the model folder (path itself, or the folder holding the file) */
+    char dir[4096];   /* LT_FILE_HF, LT_FILE_DIFFUSERS: the model folder (path itself, or the folder
+                         holding the file) */
 } lt_sniffed;
 
 /* Says what path is. LT_OK with out->kind for everything recognised. Errors (out->kind is

@@ -3,7 +3,8 @@
  * models and vocab-only GGUFs, Hugging Face folders (config.json NUL model.safetensors),
  * tokenizer.json files, llama2.c checkpoints and tokenizers, darknet cfgs (from assets/yolo)
  * and a tiny network with its weights, images in every container stb reads that
- * stb_image_write can make plus hand-made GIF/PNM, journals, command scripts.
+ * stb_image_write can make plus hand-made GIF/PNM, journals, command scripts, diffusers UNet and
+ * scheduler configs and noise streams (from the committed tests/fixtures/unet and imagine).
  * Usage: fuzz_gen_corpus CORPUS_DIR [ASSETS_DIR]  (tests/fuzz/run.sh --regen runs it).
  * The corpus is committed; regenerate it when a format changes and commit the difference.
  */
@@ -528,6 +529,63 @@ static void command_seeds(void) {
              "detect x.jpg --model y.cfg --weights y.weights --names n --out o.png\ndetect --help\n");
 }
 
+/* ---- diffusion: UNet config.json, scheduler_config.json, noise streams ---------------------- */
+
+static void put_file(const char *target, const char *name, const char *path, const char *extra) {
+    size_t n;
+    uint8_t *b = slurp(path, &n);
+    put(target, name, b, n, extra, extra ? strlen(extra) : 0);
+    free(b);
+}
+
+static void diffusion_seeds(void) {
+    static const char *const unets[] = {"google_old", "diffusers_new", "no_attn", "class_cond",
+                                        "scale_shift", "fourier", "learned", "no_attn_grey"};
+    char p[256], name[64];
+    for (size_t i = 0; i < sizeof unets / sizeof unets[0]; i++) {
+        snprintf(p, sizeof p, "tests/fixtures/unet/%s/config.json", unets[i]);
+        put_file("unet_config", unets[i], p, i == 0 ? "{\"num_train_timesteps\": 1000}" : NULL);
+    }
+    const char *cifar = "{\"_class_name\": \"UNet2DModel\", \"sample_size\": [32, 16], \"attention_head_dim\": null, "
+                        "\"block_out_channels\": [128, 256], \"down_block_types\": [\"DownBlock2D\", \"AttnDownBlock2D\"], "
+                        "\"up_block_types\": [\"AttnUpBlock2D\", \"UpBlock2D\"], \"mid_block_type\": null, "
+                        "\"attn_norm_num_groups\": 8, \"num_train_timesteps\": 500}";
+    put_text("unet_config", "hw-no-mid", cifar);
+    static const char *const scheds[] = {"diffusers_new", "no_attn_grey", "class_cond"};
+    for (size_t i = 0; i < sizeof scheds / sizeof scheds[0]; i++) {
+        snprintf(p, sizeof p, "tests/fixtures/imagine/%s/scheduler_config.json", scheds[i]);
+        put_file("sched_config", scheds[i], p, NULL);
+    }
+    put_file("sched_config", "google_old", "tests/fixtures/unet/google_old/scheduler_config.json", NULL);
+    put_text("sched_config", "ddim-sd",
+             "{\"_class_name\": \"DDIMScheduler\", \"beta_schedule\": \"scaled_linear\", \"beta_start\": 0.00085, "
+             "\"beta_end\": 0.012, \"steps_offset\": 1, \"set_alpha_to_one\": false, \"clip_sample\": false, "
+             "\"thresholding\": true, \"dynamic_thresholding_ratio\": 0.9, \"sample_max_value\": 1.5}");
+    put_text("sched_config", "euler-v-trailing",
+             "{\"_class_name\": \"EulerDiscreteScheduler\", \"num_train_timesteps\": 100, \"prediction_type\": "
+             "\"v_prediction\", \"timestep_spacing\": \"trailing\", \"interpolation_type\": \"linear\", "
+             "\"use_karras_sigmas\": false}");
+    put_text("sched_config", "ddpm-leading-linspace",
+             "{\"_class_name\": \"DDPMScheduler\", \"num_train_timesteps\": 20, \"timestep_spacing\": \"linspace\", "
+             "\"variance_type\": \"fixed_large\", \"prediction_type\": \"sample\", \"clip_sample_range\": 0.5}");
+    put_file("noise", "grey-ddim.npy", "tests/fixtures/imagine/no_attn_grey/noise_ddim.npy", NULL);
+    /* a 1-D stream in a version 2 header, and a raw float32 one */
+    float v[12];
+    for (int i = 0; i < 12; i++) v[i] = frand() * 4;
+    char hdr[128];
+    int hl = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (12,), }");
+    while ((hl + 12 + 1) % 64) hdr[hl++] = ' ';
+    hdr[hl++] = '\n';
+    uint8_t b[256];
+    memcpy(b, "\x93NUMPY\x02\x00", 8);
+    b[8] = (uint8_t)hl, b[9] = b[10] = b[11] = 0;
+    memcpy(b + 12, hdr, (size_t)hl);
+    memcpy(b + 12 + hl, v, sizeof v);
+    snprintf(name, sizeof name, "v2-1d.npy");
+    put("noise", name, b, 12 + (size_t)hl + sizeof v, NULL, 0);
+    put("noise", "raw.f32", v, sizeof v, NULL, 0);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CORPUS_DIR [ASSETS_DIR]\n", argv[0]);
@@ -544,6 +602,7 @@ int main(int argc, char **argv) {
     image_seeds();
     journal_seeds();
     command_seeds();
+    diffusion_seeds();
     fprintf(stderr, "gen_corpus: wrote %s\n", g_out);
     return 0;
 }
