@@ -77,4 +77,20 @@ p=$(ppl "$out" | cut -d' ' -f3)
 [ "$(wc -l <<<"$p")" = 3 ] && awk -v a="$(sed -n 1p <<<"$p")" -v b="$(sed -n 2p <<<"$p")" -v c="$(sed -n 3p <<<"$p")" \
   'BEGIN { d1 = (a - b) / a; d2 = (a - c) / a; exit !(d1 < 5e-3 && d1 > -5e-3 && d2 < 5e-3 && d2 > -5e-3) }' \
   && ok || bad "ppl beyond float noise: $p"
+
+# compare: the original and the compressed copy side by side
+cat > "$tmp/c.txt" <<EOS
+load $model as base
+compress base rtn --sym --out $tmp/c2.gguf as small
+compare -f $text --ctx 128 --chunks 3 -p 16 -n 8
+EOS
+out=$(run "$tmp/c.txt")
+grep -qE "^base +0.99 +32.00 .* 0.000000 100.0%" <<<"$out" && ok || bad "compare base row: $out"
+grep -qE "^small +0.23 +7.51 .* 0.[0-9]*[1-9][0-9]* " <<<"$out" && ok || bad "compare small row: $out"
+printf 'load %s as base\ncompare base nope\n' "$model" > "$tmp/c3.txt"
+expect "compare unknown" 1 "compare: no language model named 'nope' is loaded" -- "$bin" run --no-journal "$tmp/c3.txt"
+printf 'load %s as base\ncompare -f %s/missing.txt\n' "$model" "$tmp" > "$tmp/c4.txt"
+expect "compare missing file" 1 "compare: .*missing.txt" -- "$bin" run --no-journal "$tmp/c4.txt"
+printf 'compare\n' > "$tmp/c5.txt"
+expect "compare nothing" 1 "compare: no model loaded" -- "$bin" run --no-journal "$tmp/c5.txt"
 finish
