@@ -426,6 +426,32 @@ static void draw_models(app *a, lt_rect r) {
     }
 }
 
+/* The last `compare` (core/compress/report.h) in the side column: per model a line of name,
+ * bits per weight, size and decode tok/s, and one of both perplexities and the KLD against the
+ * first (the original, marked '*'); the full table is in the transcript. */
+static void draw_report(app *a, lt_rect r, const lt_creport *c) {
+    if (!lt_rect_visible(r)) return;
+    side_border(a, r);
+    int x = r.x + 2, w = r.w - 3, y = r.y + 1;
+    char t[96];
+    snprintf(t, sizeof t, "compare %.24s %dx%d", c->text, c->n_chunks, c->ctx);
+    title(a, (lt_rect){r.y, r.x, 1, r.w}, t);
+    if (y < r.y + r.h) {
+        attron(A_DIM);
+        put(y++, x, w, "bpw size tg/s | ppl/all kld");
+        attroff(A_DIM);
+    }
+    for (int i = 0; i < c->n && y < r.y + r.h; i++) {
+        const lt_creport_row *m = &c->rows[i];
+        char sz[32];
+        fmt_short(sz, sizeof sz, (double)m->bytes);
+        if (!i) attron(A_BOLD);
+        putf(y++, x, w, "%c%-7.7s %5.2fb %5s %5.0f", i ? ' ' : '*', m->name, m->bpw, sz, m->decode_tps);
+        if (!i) attroff(A_BOLD);
+        if (y < r.y + r.h) putf(y++, x, w, "  %.2f/%.2f %.4f", m->ppl, m->ppl_all, m->kld);
+    }
+}
+
 static void draw_status(app *a, lt_rect r) {
     if (!lt_rect_visible(r)) return;
     pthread_mutex_lock(&a->mu);
@@ -546,7 +572,17 @@ void draw(app *a) {
     draw_main(a, r[LT_PANE_MAIN]);
     draw_device(a, r[LT_PANE_DEVICE]);
     draw_throughput(a, r[LT_PANE_THROUGHPUT]);
-    draw_models(a, r[LT_PANE_MODELS]);
+    lt_creport rep;
+    if (lt_rect_visible(r[LT_PANE_MODELS]) && lt_session_creport(a->s, &rep)) {
+        /* the report shares the models pane: the models keep 4 rows on tall panes, none on short ones */
+        lt_rect mo = r[LT_PANE_MODELS], re = mo;
+        int keep = mo.h >= 12 ? 4 : 0;
+        mo.h = keep, re.y += keep, re.h -= keep;
+        draw_models(a, mo);
+        draw_report(a, re, &rep);
+    } else {
+        draw_models(a, r[LT_PANE_MODELS]);
+    }
     draw_status(a, r[LT_PANE_STATUS]);
     if (a->palette_open && lt_rect_visible(r[LT_PANE_MAIN])) draw_palette(a, r[LT_PANE_MAIN]);
     draw_input(a, r[LT_PANE_INPUT]);

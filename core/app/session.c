@@ -53,6 +53,7 @@ struct lt_session {
     lt_metrics *metrics;
     double rate_prefill, rate_decode_live, rate_decode_last;
     double rate_decode_peak; /* highest decode rate since the last sample (short jobs show up) */
+    lt_creport *creport;     /* the last `compare` (guarded by mu), NULL until one ran */
 };
 
 void lt_sink_progress(lt_sink *sink, const char *what, double frac) {
@@ -142,6 +143,7 @@ void lt_session_free(lt_session *s) {
     lt_journal_close(s->journal);
     lt_metrics_free(s->metrics);
     lt_cmds_free(s->cmds);
+    lt_free(s->creport);
     pthread_mutex_destroy(&s->mu);
     lt_free(s);
 }
@@ -545,4 +547,19 @@ void lt_session_report_rates(lt_session *s, double prefill, double live, double 
     if (last >= 0) s->rate_decode_last = last;
     if (last > s->rate_decode_peak) s->rate_decode_peak = last;
     pthread_mutex_unlock(&s->mu);
+}
+
+void lt_session_set_creport(lt_session *s, const lt_creport *r) {
+    pthread_mutex_lock(&s->mu);
+    if (!s->creport) s->creport = lt_malloc(sizeof *s->creport);
+    if (s->creport) *s->creport = *r;
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool lt_session_creport(lt_session *s, lt_creport *out) {
+    pthread_mutex_lock(&s->mu);
+    bool have = s->creport != NULL;
+    if (have) *out = *s->creport;
+    pthread_mutex_unlock(&s->mu);
+    return have;
 }

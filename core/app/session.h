@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "core/base/digest.h"
+#include "core/compress/report.h"
 #include "core/diffusion/denoiser.h"
 #include "core/formats/image.h"
 #include "core/llm/conv.h"
@@ -200,6 +201,11 @@ lt_sampler_params lt_session_sampler_params(lt_session *s);
 /* Reports throughput for the panes: prefill tok/s, live decode tok/s (0 when done), last
  * finished decode tok/s; a negative value leaves that one unchanged. */
 void lt_session_report_rates(lt_session *s, double prefill, double decode_live, double decode_last);
+
+/* The last compression report (`compare`), for its pane: set copies r in; get copies it out
+ * and returns false when there is none. Thread-safe. */
+void lt_session_set_creport(lt_session *s, const lt_creport *r);
+bool lt_session_creport(lt_session *s, lt_creport *out);
 
 /* ---- settings ---------------------------------------------------------------------------- */
 

@@ -5,10 +5,11 @@
  *   bench.c    bench
  *   spec.c     spec
  *   session.c  set, session save, replay, help, quit
- *   eval.c     eval ppl
+
  *   detect.c   detect (its own header, detect.h)
  *   imagine.c  imagine (its own header, imagine.h)
- *   compress.c quantize
+ *   compress.c quantize, compress, save
+ *   eval.c     eval ppl, compare
  * A session gets them through lt_session_opts.tables = lt_cmd_builtin; a new family adds its
  * table here and to lt_cmd_builtin in session.c.
  * Leaves out: front ends (tui/), what the commands run (core/llm, core/vision, ...).

@@ -7,16 +7,22 @@
  * (core/compress/quantize.h): progress in the status bar, Esc stops it (nothing is written),
  * llama-quantize's size summary in the transcript. The digest is the number of tensors of each
  * written type and the bytes written.
+ * `save NAME PATH [--format gguf|hf]` writes loaded model NAME's source (for a compressed model:
+ * the file compress wrote) as GGUF or a Hugging Face folder (AutoGPTQ for GPTQ-quantized
+ * matrices) through core/compress/save.h; its digest is that of the bytes written.
  * Leaves out: the pass and the rules (core/compress), models that came from no file
  * (synthetic ones: there is nothing to read again).
  */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmds.h"
 #include "core/base/opts.h"
 #include "core/compress/pass.h"
 #include "core/compress/quantize.h"
+#include "core/compress/save.h"
 #include "core/formats/modelsrc_open.h"
 
 static const char k_usage[] = "quantize OUT.gguf TYPE [--pure] [--model NAME]";
@@ -174,6 +180,65 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
     return lt_cmd_load_lm(s, out, newname, NULL, lt_session_settings(s)->ctx, sink, err);
 }
 
+/* ---- save NAME PATH ------------------------------------------------------------------------------ */
+
+static const char k_save_usage[] = "save NAME PATH [--format gguf|hf]";
+
+static bool on_save_progress(void *ud, double frac) {
+    pass_ud *p = ud;
+    lt_sink_progress(p->sink, "save", frac);
+    return !lt_session_cancelled(p->s);
+}
+
+static lt_status cmd_save(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    const char *format = NULL;
+    lt_opt opts[] = {{"--format", NULL, LT_OPT_STR, &format, "gguf or hf (default: gguf when PATH ends in .gguf)"},
+                     {NULL}};
+    const char *pos[2];
+    int n_pos;
+    LT_TRY(lt_args_parse(a, "save", k_save_usage, opts, pos, 2, &n_pos, err));
+    if (n_pos != 2) return lt_err_set(err, LT_EINVAL, "save: expected NAME and PATH; usage: %s", k_save_usage);
+    const char *name, *path, *tokp;
+    if (lt_session_model_source(s, pos[0], &name, &path, &tokp, err) != LT_OK) return lt_err_prefix(err, "save");
+    char ra[PATH_MAX], rb[PATH_MAX];
+    if (realpath(path, ra) && realpath(pos[1], rb) && !strcmp(ra, rb))
+        return lt_err_set(err, LT_EINVAL, "save: %s is the file '%s' was loaded from - choose another PATH", pos[1],
+                          name);
+    if (lt_session_token_limit(s) >= 0) { /* replaying a save that was cancelled */
+        lt_session_result(s)->cancelled = true;
+        lt_sink_printf(sink, LT_TEXT_INFO, "[save of %s skipped: it was cancelled in the recording]\n", name);
+        return LT_OK;
+    }
+    lt_modelsrc *src = NULL;
+    if (lt_modelsrc_open(&src, path, tokp, err) != LT_OK) return lt_err_prefix(err, "save");
+    lt_sink_progress(sink, "save", 0);
+    pass_ud pu = {s, sink};
+    lt_save_opts so = {.format = format, .progress = on_save_progress, .ud = &pu};
+    lt_save_report r;
+    lt_status st = lt_save_model(src, pos[1], &so, &r, err);
+    lt_modelsrc_close(src);
+    if (st == LT_ECANCELLED && lt_session_cancelled(s)) {
+        lt_session_result(s)->cancelled = true;
+        lt_sink_printf(sink, LT_TEXT_INFO, "[save cancelled: %s was not written]\n", pos[1]);
+        return LT_OK;
+    }
+    if (st != LT_OK) return lt_err_prefix(err, "save");
+    uint64_t h = lt_fnv1a64(LT_FNV_INIT, &r.bytes, sizeof r.bytes);
+    lt_session_set_digest(s, h);
+    char gq[128] = "";
+    if (r.n_gptq && !strcmp(r.format, "gguf"))
+        snprintf(gq, sizeof gq, "; %d GPTQ matrices as q4_0", r.n_gptq);
+    else if (r.n_gptq)
+        snprintf(gq, sizeof gq, "; %d matrices as AutoGPTQ gptq_v2 %d-bit groups of %d%s%s", r.n_gptq, r.bits,
+                 r.group, r.sym ? " sym" : "", r.max_dev > 0 ? " (Q4_1 mins made integer zeros)" : "");
+    lt_sink_printf(sink, LT_TEXT_INFO, "saved '%s' (%s) to %s as %s: %d tensors, %.2f MiB%s\n", name, path, pos[1],
+                   !strcmp(r.format, "gguf") ? "GGUF" : "a Hugging Face folder", r.n_tensors, r.bytes / 1048576.0,
+                   gq);
+    if (r.max_dev > 0)
+        lt_sink_printf(sink, LT_TEXT_INFO, "  largest weight change from that rounding: %.3g\n", r.max_dev);
+    return LT_OK;
+}
+
 static const lt_cmd_arg k_compress_args[] = {
     {"NAME", "the loaded model to compress (its source file is read again; the model itself is not changed)"},
     {"METHOD", "gptq (calibrated) or rtn (round-to-nearest)"},
@@ -184,7 +249,14 @@ static const lt_cmd_arg k_quantize_args[] = {
     {"TYPE", "a tensor type (q8_0, q4_K, ...) or a llama-quantize mix (Q4_K_M, Q5_K_S, ...)"},
     {NULL, NULL}};
 
+static const lt_cmd_arg k_save_args[] = {
+    {"NAME", "a loaded model (its source file is written; a compressed model's is the file compress wrote)"},
+    {"PATH", "FILE.gguf, or a folder for a Hugging Face model (AutoGPTQ layout for GPTQ-quantized matrices)"},
+    {NULL, NULL}};
+
 static const lt_cmd k_cmds[] = {
+    {"save", NULL, k_save_usage, "write a loaded model as GGUF or a Hugging Face folder (AutoGPTQ for GPTQ weights)",
+     2, 4, k_save_args, true, cmd_save},
     {"quantize", NULL, k_usage, "write the current model's source as GGUF with a llama.cpp mix (Q4_K_M...)", 2, 5,
      k_quantize_args, true, cmd_quantize},
     {"compress", NULL, k_compress_usage, "GPTQ or round-to-nearest of a loaded model to GGUF, loaded as a new model", 2,

@@ -1,6 +1,8 @@
 /* calib.c - calibration windows and the block-by-block run (see calib.h). */
 #include "calib.h"
 
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -139,16 +141,48 @@ lt_status lt_calib_create(lt_calib **out, lt_lm *lm, const int32_t *tokens, int 
     return LT_OK;
 }
 
+/* Rows [r0, r1) of the upper triangle of x^T x (x: rows x cols) into hf (f32), then added to h
+ * (double): the diagonal block by ssyrk, the block right of it by one sgemm. */
+typedef struct xtx_part {
+    const float *x;
+    float *hf;
+    double *h;
+    int rows, cols, r0, r1;
+} xtx_part;
+
+static void *xtx_run(void *arg) {
+    const xtx_part *p = arg;
+    const int n = p->cols, w = p->r1 - p->r0;
+    if (w <= 0) return NULL;
+    for (int i = p->r0; i < p->r1; i++) memset(p->hf + (size_t)i * n + i, 0, (size_t)(p->r1 - i) * sizeof(float));
+    lt_la_ssyrk_at(w, p->rows, p->x + p->r0, n, p->hf + (size_t)p->r0 * n + p->r0, n);
+    if (p->r1 < n)
+        lt_la_sgemm(true, false, w, n - p->r1, p->rows, 1.0f, p->x + p->r0, n, p->x + p->r1, n, 0.0f,
+                    p->hf + (size_t)p->r0 * n + p->r1, n);
+    for (int i = p->r0; i < p->r1; i++) {
+        double *hr = p->h + (size_t)i * n;
+        const float *fr = p->hf + (size_t)i * n;
+        for (int j = i; j < n; j++) hr[j] += fr[j];
+    }
+    return NULL;
+}
+
 static lt_status on_input(void *ud, int layer, lt_lm_lin_input which, const lt_tensor *x, lt_err *err) {
     (void)layer;
     lt_calib *c = ud;
     int cols = c->cols[which], rows = (int)lt_tensor_rows(x);
     LT_TRY(lt_tensor_get(x, c->xh, (size_t)rows * cols * sizeof(float), err));
-    memset(c->hf, 0, (size_t)cols * cols * sizeof(float));
-    lt_la_ssyrk_at(cols, rows, c->xh, cols, c->hf, cols);
-    double *h = c->h[which];
-    for (int i = 0; i < cols; i++)
-        for (int j = i; j < cols; j++) h[(size_t)i * cols + j] += c->hf[(size_t)i * cols + j];
+    /* two halves of the triangle's area, the first on a thread of its own (the forward's pool
+     * is idle here): rows [0, s) hold s^2/2 + s(n-s) elements, [s, n) (n-s)^2/2 */
+    int s = cols - (int)lround(cols / sqrt(2.0));
+    s = s / 16 * 16;
+    xtx_part a = {c->xh, c->hf, c->h[which], rows, cols, 0, s}, b = a;
+    b.r0 = s, b.r1 = cols;
+    pthread_t t;
+    bool threaded = s > 0 && cols >= 64 && pthread_create(&t, NULL, xtx_run, &a) == 0;
+    if (!threaded) b.r0 = 0;
+    xtx_run(&b);
+    if (threaded) pthread_join(t, NULL);
     return LT_OK;
 }
 

@@ -147,7 +147,7 @@ lt_status lt_gptq_write_hf(const lt_modelsrc *src, const char *dir, const lt_gpt
     if (!st) {
         wctx w = {q, n};
         lt_hf_extra x = {.skip = skip_quantized, .ctx = &w, .entries = e, .n_entries = ne, .quant_config = qtext};
-        st = lt_modelsrc_write_hf_ex(src, dir, LT_F16, &x, err);
+        st = lt_modelsrc_write_hf_ex(src, dir, o && o->other == LT_DTYPE_COUNT ? LT_DTYPE_COUNT : LT_F16, &x, err);
     }
     if (!st) {
         char path[4096];

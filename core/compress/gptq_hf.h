@@ -28,6 +28,9 @@ typedef struct lt_gptq_write_opts {
     float damp_percent;   /* recorded in the config (0: 0.01) */
     bool static_groups;   /* recorded */
     bool true_sequential; /* recorded */
+    /* every other tensor: f16 as AutoGPTQ writes them (any value but LT_DTYPE_COUNT), or with
+     * LT_DTYPE_COUNT its own type where safetensors holds it, else f32 (exact: `save`) */
+    lt_dtype other;
 } lt_gptq_write_opts;
 
 /* Writes dir (created if missing): config.json (+ quantization_config), quantize_config.json,

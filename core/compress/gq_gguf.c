@@ -1,9 +1,11 @@
 /* gq_gguf.c - see gq_gguf.h. */
 #include "gq_gguf.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/quants.h"
 #include "kernels/lt_quants.h"
 
 lt_dtype lt_gq_ggml_type(int bits, bool sym, int group, char *why, size_t cap) {
@@ -68,5 +70,68 @@ lt_status lt_gq_to_ggml(const lt_gq_matrix *m, lt_dtype type, void *out, lt_err 
             }
         }
     }
+    return LT_OK;
+}
+
+/* the 4-bit codes of a q4_0-ordered 16-byte sub-block */
+static void nibbles(const uint8_t *qs, uint8_t *q) {
+    for (int j = 0; j < 16; j++) q[j] = qs[j] & 15, q[j + 16] = qs[j] >> 4;
+}
+
+lt_status lt_gq_from_blocks(const void *data, lt_dtype t, int rows, int cols, int group, lt_gq_matrix *m,
+                            double *max_dev, lt_err *err) {
+    memset(m, 0, sizeof *m);
+    if (max_dev) *max_dev = 0;
+    const int gqb = lt_gq4_block(t);
+    const int B = gqb ? gqb : t == LT_Q4_0 || t == LT_Q4_1 || t == LT_Q8_0 ? 32 : 0;
+    if (!B) return lt_err_set(err, LT_EUNSUPPORTED, "%s has no GPTQ form (Q4_0, Q4_1, Q8_0 and gq4 do)", lt_dtype_name(t));
+    if (group <= 0 || B % group || group % 32 || cols % B)
+        return lt_err_set(err, LT_EINVAL, "%s: groups of %d do not divide its blocks of %d (%d columns)",
+                          lt_dtype_name(t), group, B, cols);
+    const int bits = t == LT_Q8_0 ? 8 : 4;
+    LT_TRY(lt_gq_alloc(m, rows, cols, bits, group, t != LT_Q4_1 && !gqb, false, err));
+    const size_t rb = lt_row_bytes(t, cols), bb = (size_t)lt_dtype_block_bytes(t);
+    const int per = B / group;
+    bool all8 = true;
+    double dev = 0;
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = (const uint8_t *)data + (size_t)r * rb;
+        uint8_t *q = m->q + (size_t)r * cols;
+        for (int b = 0; b < cols / B; b++) {
+            const uint8_t *blk = row + (size_t)b * bb;
+            uint16_t hd, hz;
+            memcpy(&hd, blk, 2), memcpy(&hz, blk + 2, 2);
+            float d = lt_f16_to_f32(hd), z;
+            uint8_t *qb = q + (size_t)b * B;
+            if (t == LT_Q4_0) {
+                z = 8, nibbles(((const lt_block_q4_0 *)blk)->q, qb);
+            } else if (t == LT_Q8_0) {
+                z = 128;
+                for (int j = 0; j < 32; j++) qb[j] = (uint8_t)(((const lt_block_q8_0 *)blk)->q[j] + 128);
+            } else if (t == LT_Q4_1) {
+                const float mn = lt_f16_to_f32(hz);
+                const double zf = d != 0 ? -(double)mn / d : 0;
+                z = (float)nearbyint(zf);
+                if ((d == 0 && mn != 0) || fabs(zf - z) > 0.01 || z < 0 || z > 15) {
+                    lt_gq_free(m);
+                    return lt_err_set(err, LT_EUNSUPPORTED, "q4_1 block %d of row %d has min %g and scale %g: not an "
+                                      "integer zero point (not written by GPTQ)", b, r, (double)mn, (double)d);
+                }
+                nibbles(((const lt_block_q4_1 *)blk)->qs, qb);
+                double e = fabs((double)d * z + mn);
+                if (e > dev) dev = e;
+            } else { /* gq4: d, z, then B/32 q4_0-ordered sub-blocks */
+                z = lt_f16_to_f32(hz);
+                for (int s = 0; s < B / 32; s++) nibbles(blk + 4 + 16 * s, qb + 32 * s);
+            }
+            all8 &= z == 8;
+            for (int g = 0; g < per; g++) {
+                m->scale[(size_t)r * m->n_groups + b * per + g] = d;
+                m->zero[(size_t)r * m->n_groups + b * per + g] = z;
+            }
+        }
+    }
+    if (gqb) m->sym = all8;
+    if (max_dev) *max_dev = dev;
     return LT_OK;
 }
