@@ -168,6 +168,7 @@ static lt_status cmd_imagine(lt_session *s, const lt_args *a, lt_sink *sink, lt_
     lt_result *res = lt_session_result(s);
     res->seed = r.seed == LT_IMAGINE_NO_SEED ? 0 : r.seed;
     res->n_tokens = r.steps_done;
+    res->unit = "steps";
     res->cancelled = r.cancelled;
     char line[512];
     lt_imagine_format_summary(line, sizeof line, &r);

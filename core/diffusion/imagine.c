@@ -118,7 +118,7 @@ static void on_step(void *ud, const lt_sample_step *st) {
 static void on_preview(void *ud, const lt_sample_step *st, const lt_image *img) {
     run_ctx *c = ud;
     char line[96];
-    snprintf(line, sizeof line, "step %d/%d  t %g  %s", st->step, st->steps, st->t, c->sched);
+    snprintf(line, sizeof line, "step %d/%d t %g %s", st->step, st->steps, st->t, c->sched); /* fits 24 columns */
     if (c->h && c->h->on_preview) c->h->on_preview(c->h->ud, st, img, line);
 }
 

@@ -63,7 +63,7 @@ void lt_imagine_classes(const lt_imagine_args *a, int num_classes, int *cls);
 
 typedef struct lt_imagine_hooks {
     void (*on_step)(void *ud, const lt_sample_step *st);
-    /* img: the batch's grid; line: "step 20/50  t 599  ddim" */
+    /* img: the batch's grid; line: "step 20/50 t 599 ddim" */
     void (*on_preview)(void *ud, const lt_sample_step *st, const lt_image *img, const char *line);
     bool (*cancelled)(void *ud);
     void *ud;
