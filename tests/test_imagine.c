@@ -24,7 +24,8 @@ static lt_status fake_open(lt_denoiser **out, const char *path, lt_backend *be, 
     struct stat st;
     if (stat(path, &st) != 0) return lt_err_set(err, LT_ENOTFOUND, "%s: no such folder", path);
     g_opens++;
-    *out = lt_test_denoiser(3, 8, 8, max_batch < 2 ? 2 : max_batch, strstr(path, "cond") || strstr(path, "digits") ? 10 : 0, 0.5f,
+    int classes = strstr(path, "cond") || strstr(path, "digits") ? 10 : 0;
+    *out = lt_test_denoiser(3, 8, 8, max_batch < 2 ? 2 : max_batch, classes, 0.5f,
                             strstr(path, "other") ? 0.25f : 0.75f, 0, &g_calls);
     return LT_OK;
 }
