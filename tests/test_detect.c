@@ -649,6 +649,12 @@ static void test_bad_images(lt_yolo *m) {
           cells.top[0] == 128 && cells.bottom[3 * 5 * 3 - 1] == 128);
     lt_image_cells_free(&cells);
     CHECK(lt_image_to_cells(&grey, 0, 10, &cells, &err) == LT_EINVAL);
+    /* enlarged by a whole factor: 10x10 into 53x22 cells is 40x20 (x4), pixel 2 is columns 8-11 */
+    grey.data[2] = 1.0f;
+    CHECK(lt_image_to_cells(&grey, 53, 22, &cells, &err) == LT_OK && cells.cols == 40 && cells.rows == 20 &&
+          cells.top[3 * 7] == 128 && cells.top[3 * 8] == 255 && cells.top[3 * 11] == 255 && cells.top[3 * 12] == 128 &&
+          cells.bottom[3 * 8] == 255 && cells.top[3 * (40 * 2 + 8)] == 128);
+    lt_image_cells_free(&cells);
     lt_image_free(&grey);
     lt_image_free(&back), lt_image_free(&ann);
     lt_free(d);

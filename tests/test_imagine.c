@@ -12,18 +12,20 @@
 #include "core/app/session.h"
 #include "core/cmd/cmds.h"
 #include "core/diffusion/denoiser.h"
+#include "core/diffusion/imagine.h"
 #include "core/diffusion/sample.h"
 #include "testutil.h"
 
 static int g_opens, g_calls;
 
-/* Folders named *cond* are class-conditional (10 classes); others unconditional; 3x8x8. */
+/* Folders named *cond* or *digits* are class-conditional (10 classes); others unconditional; 3x8x8. */
 static lt_status fake_open(lt_denoiser **out, const char *path, lt_backend *be, int max_batch, lt_err *err) {
     (void)be;
     struct stat st;
     if (stat(path, &st) != 0) return lt_err_set(err, LT_ENOTFOUND, "%s: no such folder", path);
     g_opens++;
-    *out = lt_test_denoiser(3, 8, 8, max_batch < 2 ? 2 : max_batch, strstr(path, "cond") ? 10 : 0, 0.5f,
+    int classes = strstr(path, "cond") || strstr(path, "digits") ? 10 : 0;
+    *out = lt_test_denoiser(3, 8, 8, max_batch < 2 ? 2 : max_batch, classes, 0.5f,
                             strstr(path, "other") ? 0.25f : 0.75f, 0, &g_calls);
     return LT_OK;
 }
@@ -92,7 +94,7 @@ static void make_folder(char *out, size_t cap, const char *dir, const char *name
 
 int main(void) {
     const char *dir = lt_test_tmpdir("test_imagine");
-    char m[1024], cond[1024], other[1024], png[1200], outdir[1200], p[1400];
+    char m[1024], cond[1024], other[1024], png[1200], outdir[1200], p[2200];
     /* "sample" prediction: with the analytic model x0 = 0.5 x + 0.75 sin(t / 100) keeps the noise's
      * structure, so different noise gives different 8-bit images */
     make_folder(m, sizeof m, dir, "m",
@@ -105,8 +107,17 @@ int main(void) {
     CHECK(lt_session_create(&s, &so, &err) == LT_OK);
     capture c = {0};
 
-    /* no model yet */
-    CHECK(run(s, &c, &err, "imagine --steps 4") == LT_EINVAL && strstr(err.msg, "no denoiser loaded"));
+    /* no model yet, and no bundled one in the assets folder */
+    char assets[1200];
+    snprintf(assets, sizeof assets, "%s/assets", dir);
+    snprintf(p, sizeof p, "%s/models", assets);
+    mkdir(assets, 0777), mkdir(p, 0777);
+    snprintf(p, sizeof p, "%s/models/stories260K.bin", assets);
+    write_text(p, "");
+    setenv("LATHE_ASSETS", assets, 1);
+    CHECKF(run(s, &c, &err, "imagine --steps 4") == LT_ENOTFOUND && strstr(err.msg, "bundled image model is missing") &&
+               strstr(err.msg, "digits-unet/model_index.json") && strstr(err.msg, "give -m DIR"),
+           "%s", err.msg);
 
     /* a run: output, progress per step, previews, PNG, digest */
     snprintf(png, sizeof png, "%s/a.png", dir);
@@ -170,8 +181,16 @@ int main(void) {
           strstr(err.msg, "holds 4 noise values, this run draws 192"));
     CHECK(run(s, &c, &err, "imagine extra") == LT_EINVAL && strstr(err.msg, "unexpected argument 'extra'"));
 
-    /* a class-conditional model */
-    CHECK(run(s, &c, &err, "imagine -m %s --steps 3", cond) == LT_EINVAL && strstr(err.msg, "give --class 0-9"));
+    /* a class-conditional model: without --class the classes are spread over the batch */
+    st = run(s, &c, &err, "imagine -m %s --steps 3 --seed 2", cond);
+    CHECKF(st == LT_OK, "%s", err.msg);
+    uint64_t dc0 = lt_session_last(s)->digest;
+    st = run(s, &c, &err, "imagine -m cond --steps 3 --seed 2 --class 0");
+    CHECKF(st == LT_OK && lt_session_last(s)->digest == dc0, "%s", err.msg);
+    st = run(s, &c, &err, "imagine -m cond --steps 3 --seed 2 --batch 2");
+    uint64_t dspread = lt_session_last(s)->digest;
+    st = run(s, &c, &err, "imagine -m cond --steps 3 --seed 2 --batch 2 --class 0");
+    CHECKF(st == LT_OK && lt_session_last(s)->digest != dspread, "%s", err.msg);
     CHECK(run(s, &c, &err, "imagine -m cond --steps 3 --class 10") == LT_ERANGE && strstr(err.msg, "classes 0-9"));
     st = run(s, &c, &err, "imagine -m cond --steps 4 --class 7 --seed 2");
     CHECKF(st == LT_OK && strstr(c.text, "ddpm 4 steps"), "%s %s", err.msg, c.text);
@@ -210,11 +229,63 @@ int main(void) {
     st = run(s, &c, &err, "imagine -m m --steps 50 --seed 3");
     CHECK(st == LT_OK && lt_session_last(s)->cancelled && lt_session_last(s)->n_tokens == 5 && g_calls == calls + 5);
 
+    /* --scale: the PNG enlarged, the digest the unscaled image's */
+    snprintf(png, sizeof png, "%s/big.png", dir);
+    st = run(s, &c, &err, "imagine -m m --steps 20 --seed 3 --scale 3 --out %s", png);
+    CHECKF(st == LT_OK && lt_session_last(s)->digest == d1, "%s", err.msg);
+    CHECK(lt_image_load(&back, png, &err) == LT_OK && back.w == 24 && back.h == 24);
+    lt_image_free(&back);
+    CHECK(run(s, &c, &err, "imagine -m m --steps 2 --scale 99") == LT_EINVAL && strstr(err.msg, "--scale"));
+
     /* unload frees it; the next run loads again */
     CHECK(run(s, &c, &err, "unload m") == LT_OK);
     st = run(s, &c, &err, "imagine -m %s --steps 20 --seed 3", m);
     CHECKF(st == LT_OK && lt_session_last(s)->digest == d1 && g_opens == 4, "%s (opens %d)", err.msg, g_opens);
     lt_session_free(s);
+
+    /* without -m in a fresh session: the bundled model (here a stand-in in another assets folder) */
+    snprintf(assets, sizeof assets, "%s/assets2", dir);
+    snprintf(p, sizeof p, "%s/models", assets);
+    mkdir(assets, 0777), mkdir(p, 0777);
+    snprintf(p, sizeof p, "%s/models/stories260K.bin", assets);
+    write_text(p, "");
+    setenv("LATHE_ASSETS", assets, 1);
+    char dig[1900], unet[2000];
+    snprintf(dig, sizeof dig, "%s/models/digits-unet", assets); /* a pipeline: model_index.json, unet/, scheduler/ */
+    mkdir(dig, 0777);
+    make_folder(unet, sizeof unet, dig, "unet", "{}");
+    snprintf(p, sizeof p, "%s/scheduler", dig);
+    mkdir(p, 0777);
+    snprintf(p, sizeof p, "%s/scheduler/scheduler_config.json", dig);
+    write_text(p, "{\"_class_name\": \"DDIMScheduler\"}");
+    snprintf(p, sizeof p, "%s/model_index.json", dig);
+    write_text(p, "{\"_class_name\": \"DDIMPipeline\"}");
+    CHECK(lt_session_create(&s, &so, &err) == LT_OK);
+    st = run(s, &c, &err, "imagine --seed 1 --batch 10");
+    CHECKF(st == LT_OK && strstr(c.text, "as 'digits-unet' (3x8x8, class-conditional)") &&
+               strstr(c.text, "10 images 8x8, ddim 50 steps"),
+           "%s / %s", err.msg, c.text);
+    st = run(s, &c, &err, "imagine --steps 2 --seed 1"); /* now loaded: reused */
+    CHECKF(st == LT_OK && !strstr(c.text, "loaded"), "%s / %s", err.msg, c.text);
+    lt_session_free(s);
+    unsetenv("LATHE_ASSETS");
+
+    /* the default classes */
+    lt_imagine_args ia;
+    lt_imagine_args_default(&ia);
+    int cls[LT_IMAGINE_MAX_BATCH];
+    ia.batch = 10;
+    lt_imagine_classes(&ia, 10, cls);
+    CHECK(cls[0] == 0 && cls[3] == 3 && cls[9] == 9);
+    ia.batch = 100;
+    lt_imagine_classes(&ia, 10, cls);
+    CHECK(cls[0] == 0 && cls[9] == 0 && cls[10] == 1 && cls[55] == 5 && cls[99] == 9);
+    ia.batch = 4;
+    lt_imagine_classes(&ia, 10, cls);
+    CHECK(cls[0] == 0 && cls[1] == 2 && cls[2] == 5 && cls[3] == 7);
+    ia.class_id = 6;
+    lt_imagine_classes(&ia, 10, cls);
+    CHECK(cls[0] == 6 && cls[3] == 6);
 
     /* no opener */
     lt_session_opts so2 = {.tables = lt_cmd_builtin, .device = "cpu", .threads = 1};

@@ -218,8 +218,8 @@ static void *worker(void *ud) {
             snprintf(a->status, sizeof a->status, "%s %s in %.2f s", r->cmd, r->cancelled ? "cancelled" : "done",
                      r->seconds);
             if (r->n_tokens)
-                snprintf(a->status + strlen(a->status), sizeof a->status - strlen(a->status), " (%d tokens)",
-                         r->n_tokens);
+                snprintf(a->status + strlen(a->status), sizeof a->status - strlen(a->status), " (%d %s)",
+                         r->n_tokens, r->unit ? r->unit : "tokens");
             a->status_err = false;
         }
         a->busy = a->n_queue > 0;

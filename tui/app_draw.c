@@ -420,9 +420,12 @@ static void draw_models(app *a, lt_rect r) {
         char sz[32];
         fmt_short(sz, sizeof sz, (double)info[i].bytes);
         if (info[i].current) attron(A_BOLD);
-        putf(y++, x, w, "%c%s %s %s", info[i].current ? '*' : ' ', info[i].name, info[i].dtype, sz);
+        bool llm = !strcmp(info[i].kind, "llm");
+        if (llm) putf(y++, x, w, "%c%s %s %s", info[i].current ? '*' : ' ', info[i].name, info[i].dtype, sz);
+        else putf(y++, x, w, " %s %s", info[i].name, sz); /* a session object: no dtype, context or current */
         if (info[i].current) attroff(A_BOLD);
-        if (y < r.y + r.h) putf(y++, x, w, "  %s ctx %d %s", info[i].format, info[i].ctx, info[i].device);
+        if (y < r.y + r.h && llm) putf(y++, x, w, "  %s ctx %d %s", info[i].format, info[i].ctx, info[i].device);
+        else if (y < r.y + r.h) putf(y++, x, w, "  %s %s", info[i].kind, info[i].device);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/base/assets.h"
 #include "core/diffusion/bench.h"
 #include "core/diffusion/imagine.h"
 #include "core/formats/diffusers.h"
@@ -84,8 +85,9 @@ int lt_cli_imagine(int argc, char **argv) {
     const char *device = NULL;
     int threads = 0;
     bool json = false, quiet = false;
-    const char *usage = "-m DIR [--steps N] [--scheduler ddim|ddpm|euler] [--seed S] [--class K] [--batch B] "
-                        "[--eta E] [--init-noise FILE] [--experts A:0-499,B:500-999] [--out PNG|DIR/] [--json]";
+    const char *usage = "[-m DIR] [--steps N] [--scheduler ddim|ddpm|euler] [--seed S] [--class K] [--batch B] "
+                        "[--eta E] [--init-noise FILE] [--experts A:0-499,B:500-999] [--out PNG|DIR/] [--scale N] "
+                        "[--json]";
     lt_opt opts[LT_IMAGINE_N_OPTIONS + 5];
     int k = lt_imagine_options(opts, &ia);
     opts[k++] = lt_cli_threads_opt(&threads);
@@ -96,12 +98,20 @@ int lt_cli_imagine(int argc, char **argv) {
     const char *pos[1];
     int n_pos;
     if (!lt_cli_parse("imagine", usage, opts, argc, argv, pos, 1, &n_pos)) return LT_CLI_USAGE;
-    if (n_pos > 0 || (!ia.model && !ia.experts) || (ia.model && ia.experts)) {
-        fprintf(stderr, n_pos > 0 ? "lathe imagine: unexpected argument '%s' (the model is -m DIR)\n"
-                                  : "lathe imagine: give -m DIR (a diffusers UNet folder) or --experts%s\n",
-                n_pos > 0 ? pos[0] : (ia.model ? ", not both" : ""));
+    if (n_pos > 0 || (ia.model && ia.experts)) {
+        if (n_pos > 0) fprintf(stderr, "lathe imagine: unexpected argument '%s' (the model is -m DIR)\n", pos[0]);
+        else fprintf(stderr, "lathe imagine: give -m DIR (a diffusers UNet folder) or --experts, not both\n");
         lt_cli_usage("imagine", usage, opts);
         return LT_CLI_USAGE;
+    }
+    char bundled[4200];
+    if (!ia.model && !ia.experts) {
+        lt_err e = {0};
+        if (lt_default_denoiser_path(bundled, sizeof bundled, &e) != LT_OK) {
+            fprintf(stderr, "lathe imagine: %s\n", e.msg);
+            return LT_CLI_FAIL;
+        }
+        ia.model = bundled;
     }
     lt_backend *be = NULL;
     lt_denoiser *models[LT_EXPERTS_MAX];
@@ -156,9 +166,9 @@ int lt_cli_bench_imagine(int argc, char **argv) {
     const char *model = NULL, *device = NULL;
     int steps = 20, batch = 1, threads = 0;
     bool json = false;
-    const char *usage = "-m DIR [--steps N] [--batch B] [--json]";
+    const char *usage = "[-m DIR] [--steps N] [--batch B] [--json]";
     lt_opt opts[] = {
-        {"--model", "-m", LT_OPT_STR, &model, "a diffusers UNet folder"},
+        {"--model", "-m", LT_OPT_STR, &model, "a diffusers UNet folder (default: the bundled digits model)"},
         {"--steps", "-n", LT_OPT_INT, &steps, "denoising steps of the timed run (default 20)", 1, 100000},
         {"--batch", "-b", LT_OPT_INT, &batch, "images per run (default 1)", 1, LT_IMAGINE_MAX_BATCH},
         lt_cli_threads_opt(&threads),
@@ -169,10 +179,19 @@ int lt_cli_bench_imagine(int argc, char **argv) {
     const char *pos[1];
     int n_pos;
     if (!lt_cli_parse("bench imagine", usage, opts, argc, argv, pos, 1, &n_pos)) return LT_CLI_USAGE;
-    if (n_pos || !model) {
-        fprintf(stderr, "lathe bench imagine: give -m DIR (a diffusers UNet folder)\n");
+    if (n_pos) {
+        fprintf(stderr, "lathe bench imagine: unexpected argument '%s' (the model is -m DIR)\n", pos[0]);
         lt_cli_usage("bench imagine", usage, opts);
         return LT_CLI_USAGE;
+    }
+    char bundled[4200];
+    if (!model) {
+        lt_err e = {0};
+        if (lt_default_denoiser_path(bundled, sizeof bundled, &e) != LT_OK) {
+            fprintf(stderr, "lathe bench imagine: %s\n", e.msg);
+            return LT_CLI_FAIL;
+        }
+        model = bundled;
     }
     lt_backend *be = NULL;
     lt_denoiser *d = NULL;

@@ -33,7 +33,7 @@ static void usage(FILE *f) {
             "  quantize   llama-quantize's mixes          lathe quantize IN OUT.gguf Q4_K_M\n"
             "  compress   GPTQ / round-to-nearest to GGUF lathe compress -m IN -o OUT.gguf --method gptq --sym\n"
             "  detect     find objects in images (YOLO)   lathe detect [-m CFG --weights W] IMAGE... [--json]\n"
-            "  imagine    images from a diffusion UNet    lathe imagine -m DIR [--steps N] [--seed S] --out PNG\n"
+            "  imagine    images from a diffusion UNet    lathe imagine [-m DIR] [--class K] [--seed S] --out PNG\n"
             "  eval ppl   perplexity on a text file       lathe eval ppl -m MODEL -f TEXT [--kld BASE] [--json]\n"
             "  run        run command lines (workbench language)  lathe run SCRIPT|-\n"
             "  replay     re-run a session journal and compare    lathe replay FILE [--check|--report-only]\n"

@@ -107,7 +107,8 @@ typedef struct lt_result {
     char msg[LT_ERR_MSG_MAX];
     bool has_digest;
     uint64_t digest;      /* FNV-1a 64 of the result (token ids for generation) */
-    int n_tokens;         /* generated tokens */
+    int n_tokens;         /* generated tokens (or what unit names) */
+    const char *unit;     /* what n_tokens counts when not tokens ("steps": imagine); NULL = tokens */
     uint64_t seed;        /* sampler seed used (generation) */
     bool cancelled;
     double seconds;

@@ -45,6 +45,22 @@ lt_status lt_assets_dir(char *dir, size_t cap, lt_err *err) {
                       "LATHE_ASSETS=/path/to/lathe/assets.");
 }
 
+lt_status lt_default_denoiser_path(char *path, size_t cap, lt_err *err) {
+    char dir[4096];
+    lt_err e = {0};
+    if (lt_assets_dir(dir, sizeof dir, &e) != LT_OK)
+        return lt_err_set(err, e.code, "no bundled image model (%s) - give -m DIR (a diffusers UNet folder)", e.msg);
+    int len = snprintf(path, cap, "%s/%s", dir, LT_DEFAULT_DENOISER_DIR);
+    if (len < 0 || (size_t)len >= cap)
+        return lt_err_set(err, LT_ERANGE, "the bundled image model's path does not fit in %zu bytes", cap);
+    char idx[4200];
+    snprintf(idx, sizeof idx, "%.4096s/model_index.json", path);
+    if (!is_file(idx))
+        return lt_err_set(err, LT_ENOTFOUND,
+                          "the bundled image model is missing: no %s - give -m DIR (a diffusers UNet folder)", idx);
+    return LT_OK;
+}
+
 lt_status lt_models_dir(char *dir, size_t cap, lt_err *err) {
     const char *env = getenv("LATHE_MODELS"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     int len;

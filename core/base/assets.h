@@ -18,6 +18,16 @@
  * the model; LT_ERANGE when the path does not fit in cap. */
 lt_status lt_assets_dir(char *dir, size_t cap, lt_err *err);
 
+/* The bundled image model: a class-conditional diffusers UNet2DModel drawing 8x8 digits
+ * (assets/models/digits-unet, trained by tools/train_digits_unet.py), what `imagine` and
+ * `lathe imagine` use without -m. */
+#define LT_DEFAULT_DENOISER_DIR "models/digits-unet"
+
+/* The bundled image model's folder (LT_DEFAULT_DENOISER_DIR under lt_assets_dir). LT_OK when
+ * it holds model_index.json; LT_ENOTFOUND naming the path (and "give -m DIR") when the assets
+ * folder or the model is missing; LT_ERANGE when the path does not fit in cap. */
+lt_status lt_default_denoiser_path(char *path, size_t cap, lt_err *err);
+
 /* The default chat model's file name in the models folder (SmolLM2-135M-Instruct, Q4_1 GGUF). */
 #define LT_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/base/assets.h"
 #include "core/diffusion/imagine.h"
 #include "core/formats/diffusers.h"
 
@@ -85,18 +86,23 @@ static lt_status get_model(lt_session *s, const char *spec, int batch, lt_sink *
     return LT_OK;
 }
 
-/* The one loaded denoiser (when -m is not given). */
-static lt_status only_model(lt_session *s, den_state **out, lt_err *err) {
+/* Without -m: the one loaded denoiser, else the bundled digits model (loaded as 'digits-unet'). */
+static lt_status default_model(lt_session *s, int batch, lt_sink *sink, den_state **out, lt_err *err) {
     lt_model_info info[32];
     int n = lt_session_models(s, info, 32), found = 0;
     const char *name = NULL;
     for (int i = 0; i < n; i++)
         if (!strcmp(info[i].kind, OBJ_KIND)) found++, name = info[i].name;
-    if (found == 0)
-        return lt_err_set(err, LT_EINVAL, "imagine: no denoiser loaded - give -m DIR (a diffusers UNet folder)");
     if (found > 1) return lt_err_set(err, LT_EINVAL, "imagine: several denoisers are loaded - pick one with -m NAME");
-    *out = lt_session_get_object(s, name, OBJ_KIND);
-    return LT_OK;
+    if (found == 1) {
+        *out = lt_session_get_object(s, name, OBJ_KIND);
+        return LT_OK;
+    }
+    char path[4200];
+    lt_err e = {0};
+    if (lt_default_denoiser_path(path, sizeof path, &e) != LT_OK)
+        return lt_err_set(err, e.code, "imagine: %s", e.msg);
+    return get_model(s, path, batch, sink, out, err);
 }
 
 typedef struct hook_ctx {
@@ -151,7 +157,7 @@ static lt_status cmd_imagine(lt_session *s, const lt_args *a, lt_sink *sink, lt_
         n = ex.n;
         for (int i = 0; i < n; i++) LT_TRY(get_model(s, ex.r[i].model, ia.batch, sink, &st[i], err));
     } else if (ia.model) LT_TRY(get_model(s, ia.model, ia.batch, sink, &st[0], err));
-    else LT_TRY(only_model(s, &st[0], err));
+    else LT_TRY(default_model(s, ia.batch, sink, &st[0], err));
     for (int i = 0; i < n; i++) models[i] = st[i]->d;
     if (ia.seed == LT_IMAGINE_NO_SEED && !ia.init_noise) ia.seed = lt_session_sampler_params(s).seed;
     hook_ctx hc = {s, sink, lt_session_token_limit(s), 0};
@@ -162,6 +168,7 @@ static lt_status cmd_imagine(lt_session *s, const lt_args *a, lt_sink *sink, lt_
     lt_result *res = lt_session_result(s);
     res->seed = r.seed == LT_IMAGINE_NO_SEED ? 0 : r.seed;
     res->n_tokens = r.steps_done;
+    res->unit = "steps";
     res->cancelled = r.cancelled;
     char line[512];
     lt_imagine_format_summary(line, sizeof line, &r);
@@ -182,8 +189,9 @@ static lt_status cmd_imagine(lt_session *s, const lt_args *a, lt_sink *sink, lt_
 static const lt_cmd k_imagine_cmds[] = {
     {"imagine", NULL,
      "imagine [-m DIR|NAME] [--steps N] [--scheduler ddim|ddpm|euler] [--seed S] [--class K] [--batch B] [--eta E] "
-     "[--init-noise FILE] [--experts A:0-499,B:500-999] [--out PNG|DIR] [--preview N]",
-     "generate images with a diffusion UNet (diffusers folder)", 0, -1, NULL, true, cmd_imagine},
+     "[--init-noise FILE] [--experts A:0-499,B:500-999] [--out PNG|DIR] [--scale N] [--preview N]",
+     "generate images with a diffusion UNet (diffusers folder; default: the bundled digits model)", 0, -1, NULL, true,
+     cmd_imagine},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, false, NULL},
 };
 

@@ -20,7 +20,8 @@ int lt_imagine_options(lt_opt *o, lt_imagine_args *a) {
                       100000};
     o[k++] = (lt_opt){"--scheduler", NULL, LT_OPT_STR, &a->scheduler, "ddpm, ddim or euler (default: the model's)"};
     o[k++] = (lt_opt){"--seed", "-s", LT_OPT_U64, &a->seed, "noise seed (xoshiro256** + Box-Muller)"};
-    o[k++] = (lt_opt){"--class", NULL, LT_OPT_INT, &a->class_id, "class label of class-conditional models", 0, 1e6};
+    o[k++] = (lt_opt){"--class", NULL, LT_OPT_INT, &a->class_id,
+                      "class label of class-conditional models (default: the classes spread over the batch)", 0, 1e6};
     o[k++] = (lt_opt){"--batch", "-b", LT_OPT_INT, &a->batch, "images to make (one grid)", 1, LT_IMAGINE_MAX_BATCH};
     o[k++] = (lt_opt){"--eta", NULL, LT_OPT_FLOAT, &a->eta, "DDIM noise weight (0 = deterministic)", 0, 100};
     o[k++] = (lt_opt){"--init-noise", NULL, LT_OPT_STR, &a->init_noise,
@@ -30,6 +31,8 @@ int lt_imagine_options(lt_opt *o, lt_imagine_args *a) {
     o[k++] = (lt_opt){"--out", "-o", LT_OPT_STR, &a->out, "write a PNG (a grid for a batch), or DIR/ one per image"};
     o[k++] = (lt_opt){"--preview", NULL, LT_OPT_INT, &a->preview_every, "a preview every N steps (default: ~10 per run)",
                       0, 1e6};
+    o[k++] = (lt_opt){"--scale", NULL, LT_OPT_INT, &a->scale, "write the PNG N times larger (nearest neighbour)", 1,
+                      LT_IMAGINE_MAX_SCALE};
     return k;
 }
 
@@ -52,6 +55,27 @@ lt_status lt_imagine_scheduler(const lt_imagine_args *a, const char *config, int
     return r;
 }
 
+void lt_imagine_classes(const lt_imagine_args *a, int num_classes, int *cls) {
+    for (int i = 0; i < a->batch; i++)
+        cls[i] = a->class_id >= 0 ? a->class_id : (int)((long long)i * num_classes / a->batch);
+}
+
+/* im written k times larger (nearest neighbour) to path. */
+static lt_status write_png_scaled(const lt_image *im, int k, const char *path, lt_err *err) {
+    if (k <= 1) return lt_image_write_png(im, path, err);
+    lt_image big;
+    LT_TRY(lt_image_alloc(&big, im->w * k, im->h * k, im->c, 0.0f, err));
+    for (int c = 0; c < im->c; c++)
+        for (int y = 0; y < big.h; y++) {
+            const float *src = im->data + ((size_t)c * im->h + y / k) * im->w;
+            float *dst = big.data + ((size_t)c * big.h + y) * big.w;
+            for (int x = 0; x < big.w; x++) dst[x] = src[x / k];
+        }
+    lt_status r = lt_image_write_png(&big, path, err);
+    lt_image_free(&big);
+    return r;
+}
+
 static bool is_dir_target(const char *p) {
     size_t n = strlen(p);
     struct stat st;
@@ -61,7 +85,7 @@ static bool is_dir_target(const char *p) {
 static lt_status write_out(const lt_imagine_args *a, const lt_sample_result *sr, lt_imagine_result *out, lt_err *err) {
     snprintf(out->written, sizeof out->written, "%s", a->out);
     if (!is_dir_target(a->out)) {
-        LT_TRY(lt_image_write_png(&out->grid, a->out, err));
+        LT_TRY(write_png_scaled(&out->grid, a->scale, a->out, err));
         out->n_written = 1;
         return LT_OK;
     }
@@ -73,7 +97,7 @@ static lt_status write_out(const lt_imagine_args *a, const lt_sample_result *sr,
         snprintf(path, sizeof path, "%s%s%03d.png", a->out, n && a->out[n - 1] == '/' ? "" : "/", i);
         lt_image im;
         LT_TRY(lt_sample_image(sr->x, i, sr->c, sr->h, sr->w, &im, err));
-        lt_status r = lt_image_write_png(&im, path, err);
+        lt_status r = write_png_scaled(&im, a->scale, path, err);
         lt_image_free(&im);
         LT_TRY(r);
         out->n_written++;
@@ -94,7 +118,7 @@ static void on_step(void *ud, const lt_sample_step *st) {
 static void on_preview(void *ud, const lt_sample_step *st, const lt_image *img) {
     run_ctx *c = ud;
     char line[96];
-    snprintf(line, sizeof line, "step %d/%d  t %g  %s", st->step, st->steps, st->t, c->sched);
+    snprintf(line, sizeof line, "step %d/%d t %g %s", st->step, st->steps, st->t, c->sched); /* fits 24 columns */
     if (c->h && c->h->on_preview) c->h->on_preview(c->h->ud, st, img, line);
 }
 
@@ -109,14 +133,13 @@ lt_status lt_imagine_run(const lt_imagine_args *a, lt_denoiser *const *models, i
     if (!models || n_models < 1 || !models[0]) return lt_err_set(err, LT_EINVAL, "imagine: no model");
     if (a->batch < 1 || a->batch > LT_IMAGINE_MAX_BATCH)
         return lt_err_set(err, LT_ERANGE, "imagine: --batch %d (1-%d)", a->batch, LT_IMAGINE_MAX_BATCH);
+    if (a->scale < 0 || a->scale > LT_IMAGINE_MAX_SCALE)
+        return lt_err_set(err, LT_ERANGE, "imagine: --scale %d (1-%d)", a->scale, LT_IMAGINE_MAX_SCALE);
     if (!a->init_noise && a->seed == LT_IMAGINE_NO_SEED) return lt_err_set(err, LT_EINVAL, "imagine: no seed");
     const lt_denoiser *d0 = models[0];
     if (a->class_id >= 0 && d0->num_classes == 0)
         return lt_err_set(err, LT_EINVAL, "imagine: --class %d: the model is unconditional (it has no classes)",
                           a->class_id);
-    if (d0->num_classes > 0 && a->class_id < 0)
-        return lt_err_set(err, LT_EINVAL, "imagine: the model is class-conditional: give --class 0-%d",
-                          d0->num_classes - 1);
     if (d0->num_classes > 0 && a->class_id >= d0->num_classes)
         return lt_err_set(err, LT_ERANGE, "imagine: --class %d is out of range (the model has classes 0-%d)",
                           a->class_id, d0->num_classes - 1);
@@ -129,7 +152,7 @@ lt_status lt_imagine_run(const lt_imagine_args *a, lt_denoiser *const *models, i
     lt_noise *nz = NULL;
     lt_status r = a->init_noise ? lt_noise_file(&nz, a->init_noise, err) : lt_noise_seeded(&nz, a->seed, err);
     int cls[LT_IMAGINE_MAX_BATCH];
-    for (int i = 0; i < a->batch; i++) cls[i] = a->class_id;
+    if (d0->num_classes > 0) lt_imagine_classes(a, d0->num_classes, cls);
     int S = lt_scheduler_steps(s);
     run_ctx rc = {hooks, lt_sched_kind_name(lt_scheduler_config(s)->kind)};
     lt_sample_params p = {

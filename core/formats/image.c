@@ -329,6 +329,7 @@ lt_status lt_image_to_cells(const lt_image *im, int max_cols, int max_rows, lt_i
     if (max_cols < 1 || max_rows < 1) return lt_err_set(err, LT_EINVAL, "no room for a preview (%dx%d cells)", max_cols,
                                                         max_rows);
     double scale = fmin((double)max_cols / im->w, 2.0 * max_rows / im->h);
+    if (scale > 1) scale = floor(scale); /* enlarging: every pixel the same size */
     int pw = (int)(im->w * scale), ph = (int)(im->h * scale);
     if (pw < 1) pw = 1;
     if (ph < 2) ph = 2;

@@ -85,7 +85,9 @@ typedef struct lt_image_cells {
 } lt_image_cells;
 
 /* Fits im into at most max_cols x max_rows cells keeping its aspect ratio (a cell is taken
- * as twice as tall as wide), averaging the source pixels under each half cell. */
+ * as twice as tall as wide), averaging the source pixels under each half cell. A smaller image
+ * is enlarged by a whole factor (an 8x8 digit in 53x22 cells: 40x20, each pixel 5x5 half
+ * cells), so every pixel shows at the same size. */
 lt_status lt_image_to_cells(const lt_image *im, int max_cols, int max_rows, lt_image_cells *out, lt_err *err);
 void lt_image_cells_free(lt_image_cells *c); /* NULL or empty is a no-op */
 
