@@ -11,8 +11,9 @@ same outputs), and golden.safetensors with two calls of batch 2:
 
 Run from the repository root:
   OMP_NUM_THREADS=2 nice -n 5 /tmp/venv/bin/python tools/gen_unet_fixtures.py
-  (--bench DIR: also saves a random-weight google/ddpm-cifar10-32-shaped model to DIR, not committed,
-   and times diffusers on it: 2 threads, batch 1; --rounds N, --iters N)
+  (--bench DIR: times diffusers' UNet2DModel in DIR (a UNet folder, e.g. assets/models/digits-unet/unet)
+   at 2 threads, batch 1, one timestep; when DIR has no model, first saves a random-weight
+   google/ddpm-cifar10-32-shaped one there, not committed; --rounds N, --iters N)
 """
 import argparse
 import json
@@ -154,14 +155,17 @@ def bench(d, rounds, iters):
         torch.manual_seed(0)
         UNet2DModel(**CIFAR).eval().save_pretrained(d, safe_serialization=True)
     model = UNet2DModel.from_pretrained(d).eval()
-    x = torch.randn(1, 3, 32, 32)
+    c = model.config
+    size = c.sample_size if isinstance(c.sample_size, int) else c.sample_size[0]
+    x = torch.randn(1, c.in_channels, size, size)
     t = torch.tensor([500])
+    kw = {"class_labels": torch.tensor([3])} if c.num_class_embeds else {}
     with torch.no_grad():
-        model(x, t)
+        model(x, t, **kw)
         for r in range(rounds):
             t0 = time.perf_counter()
             for _ in range(iters):
-                model(x, t)
+                model(x, t, **kw)
             dt = time.perf_counter() - t0
             print(f"diffusers round {r + 1}: {iters / dt:.3f} it/s", flush=True)
 
