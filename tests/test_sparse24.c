@@ -174,6 +174,23 @@ static void test_matmul(lt_dtype t) {
                lt_dtype_name(t), simd, worst);
     }
     lt_cpu_set_simd(true);
+    /* a prefill-sized call (rows widened to f32 for sgemm when OpenBLAS is there) */
+    enum { TP = 20 };
+    float *xp = malloc(TP * K * 4), *yp = malloc(TP * N * 4);
+    lt_test_fill(&rng, xp, TP * K, 1.0f);
+    CHECK(lt_cpu_matmul_prepare(p, t, TP, K));
+    lt_cpu_matmul(p, yp, xp, w, t, NULL, TP, N, K);
+    double worst = 0;
+    for (int r = 0; r < TP; r++)
+        for (int n = 0; n < N; n++) {
+            double ref = 0, mag = 0;
+            for (int k = 0; k < K; k++)
+                ref += (double)wf[n * K + k] * xp[r * K + k], mag += fabs((double)wf[n * K + k] * xp[r * K + k]);
+            worst = fmax(worst, fabs(yp[r * N + n] - ref) / mag);
+        }
+    CHECKF(worst < 1e-5, "%s: %d rows at once are %g (of sum |w x|) off the float64 product", lt_dtype_name(t), TP,
+           worst);
+    free(xp), free(yp);
     lt_pool_free(p);
     free(wf), free(x), free(ys), free(yb), free(w);
 }
