@@ -90,7 +90,7 @@ static double prune_one(const float *w, const float *x, const double *h, lt_spar
         float back[COLS];
         int diff = 0;
         for (int r = 0; r < ROWS; r++) {
-            lt_sparse_pack_row(&o, &out, r, COLS, row);
+            lt_sparse_pack_row(LT_S24_Q4, &out, r, COLS, row);
             lt_dtype_row_to_f32(LT_S24_Q4, row, back, COLS);
             for (int c = 0; c < COLS; c++) diff += memcmp(&back[c], &wq[r * COLS + c], 4) != 0;
         }

@@ -107,7 +107,7 @@ int lt_cli_compress(int argc, char **argv) {
     } else {
         char desc[320];
         printf("%s: %d block matrices as %s (%s)%s\n", r.method, r.n_matrices, r.type_name,
-               lt_pass_args_describe(&a, &po, desc, sizeof desc), r.n_by_mix ? " - some by llama.cpp's mix" : "");
+               lt_pass_args_describe(&a, &po, desc, sizeof desc), !r.n_by_mix ? "" : sparse ? " - some as f16 (row length)" : " - some by llama.cpp's mix");
         if (r.n_skipped) printf("left dense: %d block matrices (--skip)\n", r.n_skipped);
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
         printf("model size = %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)\n", r.bytes_in / 1048576.0,

@@ -116,7 +116,9 @@ static lt_status sparse_plan(const lt_modelsrc *src, const lt_llm_config *cfg, c
             char nm[96];
             snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, k_mat_names[mi]);
             const lt_src_tensor *t = lt_modelsrc_find(src, nm);
-            if (t && !lt_sparse_skip_match(skip, nm)) types[t - lt_modelsrc_tensor(src, 0)] = type;
+            /* rows that are not whole s24_f16 blocks: pruned all the same, stored as f16 with the zeros */
+            if (t && !lt_sparse_skip_match(skip, nm))
+                types[t - lt_modelsrc_tensor(src, 0)] = t->shape[1] % lt_dtype_block(type) && type == LT_S24_F16 ? LT_F16 : type;
         }
     for (int i = 0; i < nt; i++) {
         const lt_src_tensor *t = lt_modelsrc_tensor(src, i);
@@ -124,16 +126,16 @@ static lt_status sparse_plan(const lt_modelsrc *src, const lt_llm_config *cfg, c
         for (int d = 0; d < t->ndim; d++) ne *= t->shape[d];
         qr->n_elements += (uint64_t)ne;
         qr->bytes_in += t->nbytes;
-        qr->bytes_out += lt_row_bytes(types[i], t->shape[0]) * (uint64_t)(ne / t->shape[0]);
+        const int64_t rl = t->shape[t->ndim - 1];
+        qr->bytes_out += lt_row_bytes(types[i], rl) * (uint64_t)(ne / rl);
     }
     return LT_OK;
 }
 
 /* One block matrix pruned (sparse24.h) into its rows of the pass's type (*data, allocated here); wq
  * gets the chosen weights (for set_matrix). */
-static lt_status sparse_matrix(const lt_pass_opts *o, const float *w, int rows, int cols, const double *h,
+static lt_status sparse_matrix(const lt_pass_opts *o, lt_dtype dt, const float *w, int rows, int cols, const double *h,
                                const lt_gptq_hinv *hv, void **data, float *wq, double *loss, lt_err *err) {
-    const lt_dtype dt = lt_sparse_dtype(&o->sp);
     const size_t n = (size_t)rows * cols, rb = lt_row_bytes(dt, cols);
     lt_sparse_out so = {.keep = lt_malloc(n), .wq = wq};
     if (o->sp.bits == 4) {
@@ -145,7 +147,7 @@ static lt_status sparse_matrix(const lt_pass_opts *o, const float *w, int rows, 
                        ? LT_OK
                        : lt_err_set(err, LT_ENOMEM, "out of host memory");
     if (st == LT_OK) st = lt_sparse_prune(w, rows, cols, h, hv, &o->sp, &so, loss, err);
-    for (int r = 0; st == LT_OK && r < rows; r++) lt_sparse_pack_row(&o->sp, &so, r, cols, (char *)*data + rb * r);
+    for (int r = 0; st == LT_OK && r < rows; r++) lt_sparse_pack_row(dt, &so, r, cols, (char *)*data + rb * r);
     lt_free(so.keep), lt_free(so.q), lt_free(so.d), lt_free(so.m);
     return st;
 }
@@ -249,7 +251,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
                 r.n_skipped++;
                 continue;
             }
-            if (!hf && types[idx] != type) { /* the mix wants another type here: written from the source */
+            if (!hf && !sparse && types[idx] != type) { /* the mix wants another type here: written from the source */
                 r.n_by_mix++;
                 continue;
             }
@@ -266,7 +268,8 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
             if (need_hv && !hv[in] && hcols[in] == cols) st = lt_gptq_hinv_create(&hv[in], h[in], cols, &qo, err);
             if (st == LT_OK && sparse) {
                 if (gptq && hcols[in] != cols) st = lt_err_set(err, LT_EFORMAT, "its input has %d columns", hcols[in]);
-                else st = sparse_matrix(o, w, rows, cols, gptq ? h[in] : NULL, hv[in], &data[idx], wq, &loss, err);
+                else st = sparse_matrix(o, types[idx], w, rows, cols, gptq ? h[in] : NULL, hv[in], &data[idx], wq, &loss, err);
+                if (types[idx] != type) r.n_by_mix++; /* row length: f16 */
             } else if (st == LT_OK)
                 st = gptq ? hv[in] ? lt_gptq_run(w, rows, cols, hv[in], &qo, &m, wq, &loss, err)
                                    : lt_err_set(err, LT_EFORMAT, "its input has %d columns", hcols[in])

@@ -52,7 +52,8 @@ typedef struct lt_pass_report {
     char type_name[32];      /* what they became: "q4_0", or "gptq 4-bit g128" for a Hugging Face folder */
     int n_layers, n_matrices;
     int n_skipped;           /* sparse24: block matrices left dense by --skip */
-    int n_by_mix;            /* block matrices the mix gives another type (written from the source) */
+    int n_by_mix;            /* block matrices the mix gives another type (written from the source); sparse24:
+                                those pruned but stored as f16 (rows not whole s24_f16 blocks), in n_matrices */
     int n_windows, window;   /* calibration */
     double loss;             /* GPTQ's summed loss (0 for rtn) */
     uint64_t n_elements, bytes_in, bytes_out; /* bytes_out of a folder: its model.safetensors */

@@ -36,9 +36,9 @@ lt_dtype lt_sparse_dtype(const lt_sparse_opts *o) {
     return o->bits == 4 ? LT_S24_Q4 : LT_S24_F16;
 }
 
-void lt_sparse_pack_row(const lt_sparse_opts *o, const lt_sparse_out *out, int r, int cols, void *dst) {
+void lt_sparse_pack_row(lt_dtype dt, const lt_sparse_out *out, int r, int cols, void *dst) {
     const size_t off = (size_t)r * cols;
-    switch (lt_sparse_dtype(o)) {
+    switch (dt) {
     case LT_S24_Q4:
         lt_s24_pack_q4(out->q + off, out->keep + off, out->d + (size_t)r * (cols / 64), out->m + (size_t)r * (cols / 64),
                        cols, dst);
@@ -180,8 +180,6 @@ lt_status lt_sparse_prune(const float *w, int rows, int cols, const double *h, c
     if (o->bits != 16 && o->bits != 4) return lt_err_set(err, LT_EINVAL, "prune: --bits %d: sparse24 keeps f16 (16) or 4-bit values", o->bits);
     if (o->bits == 4 && (n != 2 || m != 4))
         return lt_err_set(err, LT_EINVAL, "prune: --bits 4 is stored as s24_q4, which is 2:4 only (not %d:%d)", n, m);
-    if (n == 2 && m == 4 && o->bits == 16 && cols % 16)
-        return lt_err_set(err, LT_EINVAL, "prune: s24_f16 needs rows of a multiple of 16 (not %d)", cols);
     if (o->bits == 4 && cols % 64)
         return lt_err_set(err, LT_EINVAL, "prune: --bits 4 needs rows of a multiple of 64 (not %d)", cols);
     if (o->mask == LT_MASK_WANDA && !h) return lt_err_set(err, LT_EINVAL, "prune: wanda needs calibration statistics");

@@ -58,8 +58,9 @@ lt_status lt_sparse_prune(const float *w, int rows, int cols, const double *h, c
 
 /* The dtype a pruned matrix is stored in: s24_f16 / s24_q4 for 2:4, f16 (zeros stored) else. */
 lt_dtype lt_sparse_dtype(const lt_sparse_opts *o);
-/* One row of a pruned matrix in that dtype (row r of out, cols wide) into dst. */
-void lt_sparse_pack_row(const lt_sparse_opts *o, const lt_sparse_out *out, int r, int cols, void *dst);
+/* One row of a pruned matrix as dt (s24_f16: cols a multiple of 16; s24_q4: of 64, bits 4; f16:
+ * the chosen weights with the zeros) - row r of out, cols wide - into dst. */
+void lt_sparse_pack_row(lt_dtype dt, const lt_sparse_out *out, int r, int cols, void *dst);
 
 /* Comma-separated glob patterns (fnmatch) of tensor names left dense: true when name matches. */
 bool lt_sparse_skip_match(const char *patterns, const char *name);
