@@ -170,7 +170,9 @@ static void test_matmul(lt_dtype t) {
                     ref += (double)wf[n * K + k] * x[r * K + k], mag += fabs((double)wf[n * K + k] * x[r * K + k]);
                 worst = fmax(worst, fabs(ys[r * N + n] - ref) / mag);
             }
-        CHECKF(worst < 1e-6, "%s simd %d: the sparse matmul is %g (of sum |w x|) off the dense float64 product",
+        /* s24_q4 on AVX2 quantizes the activations to int8 per 32 (as q8_1 does for q4_1) */
+        const double tol = t == LT_S24_Q4 && simd ? 1e-2 : 1e-6;
+        CHECKF(worst < tol, "%s simd %d: the sparse matmul is %g (of sum |w x|) off the dense float64 product",
                lt_dtype_name(t), simd, worst);
     }
     lt_cpu_set_simd(true);

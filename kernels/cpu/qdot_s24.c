@@ -9,11 +9,16 @@
  * weights (f16 widened by F16C, or 4-bit codes as d*q + m). Two accumulators (even and odd
  * blocks), summed at the end in one order. The 1- to 4-row forms are one inlined body, so a
  * row's float operations do not depend on how many rows go with it (batches equal single rows).
- * Portable path: kept value by kept value, one accumulator.
+ * s24_q4 on AVX2 takes int8 activations instead (per 32 columns, f32 scale; rows_q4_i8 below):
+ * measured 4x the f32 form's decode on llama-1b shapes (docs/PERF.md); LT_S24_Q4_F32=1 keeps the
+ * f32 form.
+ * Portable path: kept value by kept value, one accumulator, f32 activations.
  * Leaves out: AVX-512 forms (the loop is bound by the weight stream at decode), a sgemm path for
  * long prefills (dot products at every T).
  */
+#include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_impl.h"
@@ -82,9 +87,18 @@ static const lt_cpu_qdot k_scalar[2] = {{f32_row_bytes, copy_act, f16_scalar_dot
 
 /* a position byte (4 kept values: 2 groups of 4 columns) -> the columns they read, 0..7 */
 static _Alignas(16) int32_t k_lut[256][4];
+static uint32_t k_lut8[256]; /* the same 4 columns as bytes */
+static bool g_q4_f32;
 static void lut_init(void) {
-    for (int b = 0; b < 256; b++)
-        for (int k = 0; k < 4; k++) k_lut[b][k] = 4 * (k / 2) + ((b >> (2 * k)) & 3);
+    for (int b = 0; b < 256; b++) {
+        k_lut8[b] = 0;
+        for (int k = 0; k < 4; k++) {
+            k_lut[b][k] = 4 * (k / 2) + ((b >> (2 * k)) & 3);
+            k_lut8[b] |= (uint32_t)k_lut[b][k] << (8 * k);
+        }
+    }
+    const char *e = getenv("LT_S24_Q4_F32");
+    g_q4_f32 = e && *e == '1';
 }
 
 /* the 8 kept activations of 16 columns at x (positions lo, hi: the two bytes) */
@@ -142,10 +156,69 @@ LT_AVX2 static inline __attribute__((always_inline)) void rows_q4_avx2(const uin
     for (int r = 0; r < R; r++) out[r] = hsum8(_mm256_add_ps(a[r], c[r]));
 }
 
+/* s24_q4 with int8 activations: per 32 columns 32 int8 (at 32 i) and an f32 scale (at K + 4 i),
+ * x ~ d * q, d = max|x| / 127. A block's 32 kept activations are picked with one byte shuffle per
+ * 32 columns (8 of each 16 per 128-bit lane), interleaved as the nibbles are (lane 0: kept 0..7
+ * and 16..23, lane 1: 8..15 and 24..31), and dotted with the codes by maddubs; the min term takes
+ * the kept activations' sum (maddubs with ones). Per block: (d_w * sum(q x) + m_w * sum(x)) * d_x. */
+static size_t i8_row_bytes(int64_t K) { return (size_t)K + (size_t)(K / 32) * sizeof(float); }
+static void quant_i8(const float *x, void *xq, int64_t K) {
+    int8_t *q = xq;
+    float *d = (float *)((char *)xq + K);
+    for (int64_t b = 0; b < K / 32; b++) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        const float db = amax / 127.0f, id = db > 0 ? 1.0f / db : 0.0f;
+        for (int j = 0; j < 32; j++) q[32 * b + j] = (int8_t)lrintf(x[32 * b + j] * id);
+        d[b] = db;
+    }
+}
+
+static inline uint64_t sidx(uint8_t lo, uint8_t hi) {
+    return (uint64_t)k_lut8[lo] | (uint64_t)(k_lut8[hi] + 0x08080808u) << 32;
+}
+
+LT_AVX2 static inline __attribute__((always_inline)) void rows_q4_i8(const uint8_t *w, const char *x, size_t stride,
+                                                                      const int R, int64_t K, float *out) {
+    __m256 a[4];
+    for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();
+    const __m128i m4 = _mm_set1_epi8(15);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    const int64_t z = (int64_t)0x8080808080808080ll; /* shuffle to 0 */
+    for (int64_t b = 0; b < K / 64; b++) {
+        const lt_block_s24_q4 *blk = (const lt_block_s24_q4 *)w + b;
+        lt_cpu_prefetch_ahead(blk, 1);
+        const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)blk->d | (uint32_t)blk->m << 16)));
+        const __m256 dw = _mm256_broadcastss_ps(dm), mw = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+        const __m128i qs = _mm_loadu_si128((const __m128i *)blk->qs);
+        const __m128i lo = _mm_and_si128(qs, m4), hi = _mm_and_si128(_mm_srli_epi16(qs, 4), m4);
+        const __m256i wv = _mm256_setr_m128i(_mm_unpacklo_epi64(lo, hi), _mm_unpackhi_epi64(lo, hi));
+        const uint8_t *mt = blk->meta;
+        const __m256i ia = _mm256_setr_epi64x((int64_t)sidx(mt[0], mt[1]), z, (int64_t)sidx(mt[2], mt[3]), z);
+        const __m256i ib = _mm256_setr_epi64x((int64_t)sidx(mt[4], mt[5]), z, (int64_t)sidx(mt[6], mt[7]), z);
+        for (int r = 0; r < R; r++) {
+            const int8_t *xr = (const int8_t *)(x + (size_t)r * stride);
+            const float *xd = (const float *)(x + (size_t)r * stride + K);
+            const __m256i pa = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(xr + 64 * b)), ia);
+            const __m256i pb = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(xr + 64 * b + 32)), ib);
+            const __m256i xk = _mm256_unpacklo_epi64(pa, pb);
+            const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, xk), ones16);
+            const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xk), ones16);
+            const __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), dw, _mm256_mul_ps(_mm256_cvtepi32_ps(s32), mw));
+            const float da = xd[2 * b], db = xd[2 * b + 1];
+            a[r] = _mm256_fmadd_ps(v, _mm256_setr_ps(da, da, db, db, da, da, db, db), a[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) out[r] = hsum8(a[r]);
+}
+
 S24_FNS(f16_avx2, LT_AVX2, rows_f16_avx2)
 S24_FNS(q4_avx2, LT_AVX2, rows_q4_avx2)
+S24_FNS(q4_i8, LT_AVX2, rows_q4_i8)
 static const lt_cpu_qdot k_avx2[2] = {{f32_row_bytes, copy_act, f16_avx2_dot, f16_avx2_dot4},
-                                      {f32_row_bytes, copy_act, q4_avx2_dot, q4_avx2_dot4}};
+                                      {i8_row_bytes, quant_i8, q4_i8_dot, q4_i8_dot4}};
+/* the f32-activation s24_q4 form (exact activations; LT_S24_Q4_F32=1 picks it) */
+static const lt_cpu_qdot k_q4_f32 = {f32_row_bytes, copy_act, q4_avx2_dot, q4_avx2_dot4};
 #endif
 #undef S24_FNS
 #undef NOTARGET
@@ -157,7 +230,7 @@ const lt_cpu_qdot *lt_cpu_qdot_s24(lt_dtype wt, bool avx2) {
     if (avx2) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, lut_init);
-        return &k_avx2[k];
+        return k && g_q4_f32 ? &k_q4_f32 : &k_avx2[k];
     }
 #else
     (void)avx2;
