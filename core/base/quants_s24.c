@@ -1,7 +1,7 @@
 /* quants_s24.c - the 2:4 sparse weight types (kernels/lt_quants.h: s24_f16, s24_q4): N:M keep
  * masks from scores, packing kept values and their positions into blocks, the 4-bit quantizer of
- * the kept values, and magnitude pruning as the dtype table's from_f32 (so `lathe convert --type
- * s24_f16` prunes by magnitude; the calibrated masks are core/compress/sparse24.c's).
+ * the kept values, and magnitude pruning as the dtype table's from_f32 (synthetic models of these
+ * types; the calibrated masks are core/compress/sparse24.c's).
  * Leaves out: choosing masks from calibration (core/compress), other N:M storage (4:8 masks are
  * written as f16).
  */
