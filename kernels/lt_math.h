@@ -47,6 +47,11 @@ typedef enum lt_dtype {
     LT_GQ4_32,
     LT_GQ4_64,
     LT_GQ4_128,
+    /* 2:4 sparse (lathe's own, GGUF ids 1024/1025): of each 4 consecutive inputs 2 are kept, with
+       a 2-bit position each (lt_quants.h): f16 kept values per 16 inputs (18 bytes: 9 bits per
+       weight), or 4-bit kept values with an f16 scale and min per 64 inputs (28 bytes: 3.5) */
+    LT_S24_F16,
+    LT_S24_Q4,
     LT_DTYPE_COUNT
 } lt_dtype;
 
@@ -87,7 +92,9 @@ typedef struct lt_block_q4_0 {
     X(LT_IQ4_XS, LT_QK_K, (int)sizeof(lt_block_iq4_xs))                                           \
     X(LT_GQ4_32, 32, (int)sizeof(lt_block_gq4_32))                                                 \
     X(LT_GQ4_64, 64, (int)sizeof(lt_block_gq4_64))                                                 \
-    X(LT_GQ4_128, 128, (int)sizeof(lt_block_gq4_128))
+    X(LT_GQ4_128, 128, (int)sizeof(lt_block_gq4_128))                                             \
+    X(LT_S24_F16, 16, (int)sizeof(lt_block_s24_f16))                                               \
+    X(LT_S24_Q4, 64, (int)sizeof(lt_block_s24_q4))
 
 /* elements per block (1 for an invalid dtype), bytes per block (0 for an invalid dtype) */
 LT_HD int lt_dtype_block(lt_dtype t) {

@@ -101,6 +101,23 @@ typedef LT_GQ4_BLOCK(32) lt_block_gq4_32;
 typedef LT_GQ4_BLOCK(64) lt_block_gq4_64;
 typedef LT_GQ4_BLOCK(128) lt_block_gq4_128;
 
+/* 2:4 sparse weights (lathe's own types, not GGML's): of each group of 4 consecutive input
+ * columns exactly 2 are stored, in increasing column order, each with its 2-bit position in the
+ * group. Kept value k of a block (group k / 2) has its position in bits 2 (k % 4) .. of meta byte
+ * k / 4 (a little-endian bit stream, 2 bits per kept value).
+ * s24_f16: 16 columns = 8 kept f16 values + 16 bits of positions (18 bytes; 56% of f16's 32).
+ * s24_q4: 64 columns = 32 kept values as 4-bit codes, x = d*q + m (q4_1's formula, f16 d and
+ * m per block), nibbles in q4_0's order (low nibble of qs[i]: kept i, high: kept 16 + i). */
+typedef struct lt_block_s24_f16 {
+    uint16_t meta;
+    uint16_t v[8];
+} lt_block_s24_f16;
+typedef struct lt_block_s24_q4 {
+    uint16_t d, m;
+    uint8_t meta[8];
+    uint8_t qs[16];
+} lt_block_s24_q4;
+
 typedef struct lt_block_q8_K { /* activations only */
     float d;
     int8_t qs[LT_QK_K];
@@ -127,6 +144,8 @@ LT_QSIZE_(lt_block_q8_K, 292);
 LT_QSIZE_(lt_block_gq4_32, 20);
 LT_QSIZE_(lt_block_gq4_64, 36);
 LT_QSIZE_(lt_block_gq4_128, 68);
+LT_QSIZE_(lt_block_s24_f16, 18);
+LT_QSIZE_(lt_block_s24_q4, 28);
 #undef LT_QSIZE_
 
 #endif /* LT_QUANTS_H */
@@ -245,6 +264,27 @@ LT_HD float lt_gq4_get(uint16_t dh, uint16_t zh, const uint8_t *qs, int j) {
     return lt_mul_rn(d, (float)lt_nib32(qs + 16 * (j / 32), j % 32)) + -lt_mul_rn(d, z);
 }
 
+/* The kept value (0 .. 2 * (columns / 4)) that column j (0 <= j < 4 * groups) of a 2:4 block
+ * holds, or -1 when the column is pruned; meta: the block's position bits. */
+LT_HD int lt_s24_slot(const uint8_t *meta, int j) {
+    const int k = 2 * (j / 4), p = j % 4;
+    const int p0 = (meta[k / 4] >> (2 * (k % 4))) & 3, p1 = (meta[(k + 1) / 4] >> (2 * ((k + 1) % 4))) & 3;
+    return p == p0 ? k : p == p1 ? k + 1 : -1;
+}
+
+LT_HD float lt_s24_f16_get(const lt_block_s24_f16 *b, int j) {
+    uint8_t meta[2] = {(uint8_t)(b->meta & 255), (uint8_t)(b->meta >> 8)};
+    const int k = lt_s24_slot(meta, j);
+    return k < 0 ? 0.0f : lt_f16_to_f32(b->v[k]);
+}
+
+LT_HD float lt_s24_q4_get(const lt_block_s24_q4 *b, int j) {
+    const int k = lt_s24_slot(b->meta, j);
+    if (k < 0) return 0.0f;
+    const int q = (b->qs[k % 16] >> (4 * (k / 16))) & 15;
+    return lt_mul_rn((float)q, lt_f16_to_f32(b->d)) + lt_f16_to_f32(b->m);
+}
+
 /* Element j of a row of any of these types (block-relative arithmetic done here), or NAN when t
  * is not one of them. */
 LT_HD float lt_quants_get(lt_dtype t, const void *row, int64_t j) {
@@ -270,6 +310,8 @@ LT_HD float lt_quants_get(lt_dtype t, const void *row, int64_t j) {
     case LT_GQ4_64: LT_GQ4_GET_(64)
     case LT_GQ4_128: LT_GQ4_GET_(128)
 #undef LT_GQ4_GET_
+    case LT_S24_F16: return lt_s24_f16_get((const lt_block_s24_f16 *)row + j / 16, (int)(j % 16));
+    case LT_S24_Q4: return lt_s24_q4_get((const lt_block_s24_q4 *)row + j / 64, (int)(j % 64));
     default: return NAN;
     }
 }

@@ -37,6 +37,18 @@ grep -q '"damp_percent":[[:space:]]*0.01,' "$tmp/folder/quantize_config.json" &&
 expect "hf folder runs as gq4" 0 "decode" -- "$bin" bench -m "$tmp/folder" -p 8 -n 4
 expect "hf bits 5" 1 "--format hf takes --bits 2, 3, 4 or 8" -- "$bin" compress -m "$hfm" -o "$tmp/f5" --method rtn --bits 5
 expect "hf row packing" 1 "does not pack into 32-bit words" -- "$bin" compress -m "$model" -o "$tmp/folder2" --method rtn --group -1
+# 2:4 sparsity (ffn_down's 172-wide rows are pruned but stored as f16)
+out=$(comp -o "$tmp/s.gguf" --method sparse24 --mask wanda --json 2>"$tmp/err"); rc=$?
+[ "$rc" -eq 0 ] && [ "$(field type "$out")" = "s24_f16" ] && [ "$(field matrices "$out")" = "35" ] &&
+  [ "$(field matrices_by_mix "$out")" = "5" ] && ok || bad "sparse24: rc $rc: $out $(cat "$tmp/err")"
+expect "sparse24 runs" 0 "." -- "$bin" generate -m "$tmp/s.gguf" -p "Once" -n 8 --temp 0
+expect "sparse24 skip" 0 "left dense: 11 block matrices" -- comp -o "$tmp/s2.gguf" --method sparse24 --mask magnitude \
+  --skip 'blk.0.*,*ffn_up*' --bits 16
+expect "mask" 2 "unknown --mask 'lottery'" -- comp -o "$tmp/x.gguf" --method sparse24 --mask lottery
+expect "nm" 2 "--nm '2/4' is not N:M" -- comp -o "$tmp/x.gguf" --method sparse24 --nm 2/4
+expect "skip none" 1 "--skip pattern 'blk.99.*' matches no block matrix" -- comp -o "$tmp/x.gguf" --method sparse24 \
+  --mask magnitude --skip 'blk.99.*'
+expect "mask gptq" 2 "--mask is for --method sparse24" -- comp -o "$tmp/x.gguf" --method gptq --mask wanda
 expect "method" 2 "unknown --method 'awq'" -- "$bin" compress -m "$model" -o "$tmp/x.gguf" --method awq
 expect "missing -o" 2 "-o OUT is required" -- "$bin" compress -m "$model"
 [ ! -e "$tmp/x.gguf" ] && ok || bad "a refused run wrote a file"

@@ -37,6 +37,8 @@ static void test_layout(void) {
         {LT_Q3_K, 256, 110}, {LT_Q4_K, 256, 144}, {LT_Q5_K, 256, 176}, {LT_Q6_K, 256, 210}, {LT_IQ4_XS, 256, 136},
         /* GPTQ's groups (lt_quants.h): f16 d, f16 z, nibbles */
         {LT_GQ4_32, 32, 20}, {LT_GQ4_64, 64, 36}, {LT_GQ4_128, 128, 68},
+        /* 2:4 sparse (lt_quants.h): positions + 8 f16 per 16; d, m, positions, 32 nibbles per 64 */
+        {LT_S24_F16, 16, 18}, {LT_S24_Q4, 64, 28},
     };
     CHECK(sizeof want / sizeof *want == LT_DTYPE_COUNT);
     /* GGML's block layouts: f16 scale + 32 int8 / 32 nibbles, packed */
@@ -80,6 +82,7 @@ static void test_names(void) {
         {LT_F32, "f32", 0, "F32"},   {LT_F16, "f16", 1, "F16"},  {LT_BF16, "bf16", 30, "BF16"},
         {LT_Q8_0, "q8_0", 8, NULL},  {LT_Q4_0, "q4_0", 2, NULL}, {LT_I32, "i32", -1, "I32"},
         {LT_GQ4_32, "gq4_32", -1, NULL}, {LT_GQ4_128, "gq4_128", -1, NULL},
+        {LT_S24_F16, "s24_f16", 1024, NULL}, {LT_S24_Q4, "s24_q4", 1025, NULL},
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         const lt_dtype_traits *d = lt_dtype_info(want[i].t);
@@ -196,6 +199,10 @@ static bool quants_bound(lt_dtype t, double *rel, double *levels) {
     case LT_GQ4_32:
     case LT_GQ4_64:
     case LT_GQ4_128: *rel = 0.07, *levels = 64; return true; /* min/max: half of (max - min) / 15 */
+    /* 2:4 by magnitude: a pruned value is off by itself (<= the block's max); test_sparse24 checks
+       the kept values and the masks */
+    case LT_S24_F16: *rel = 1.0, *levels = 0; return true;
+    case LT_S24_Q4: *rel = 1.0, *levels = 64; return true;
     default: return false;
     }
 }
@@ -252,6 +259,7 @@ static void test_rows(void) {
                 for (int64_t b0 = 0; b0 < n; b0 += d->block) {
                     double amax = 0;
                     for (int j = 0; j < d->block; j++) amax = fmax(amax, fabs(x[b0 + j]));
+                    if ((t == LT_S24_F16 || t == LT_S24_Q4) && amax >= 65504) continue; /* f16 values overflow */
                     const double bound = rel * amax + levels * ldexp(1, -25);
                     for (int j = 0; j < d->block; j++) bad += fabs((double)y[b0 + j] - x[b0 + j]) > bound;
                 }

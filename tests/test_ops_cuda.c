@@ -18,6 +18,7 @@
 
 #include "core/backend/backend.h"
 #include "core/base/clock.h"
+#include "core/base/dtype.h"
 #include "testutil.h"
 
 static lt_backend *cpu, *gpu;
@@ -108,6 +109,10 @@ static void *host_quant(lt_dtype dt, const float *x, int64_t rows, int64_t cols)
             case LT_BF16: ((uint16_t *)o)[j] = lt_f32_to_bf16(xr[j]); break;
             case LT_Q8_0: lt_quant_q8_0(xr + j, (lt_block_q8_0 *)o + j / LT_QK8_0); break;
             case LT_Q4_0: lt_quant_q4_0(xr + j, (lt_block_q4_0 *)o + j / LT_QK4_0); break;
+            case LT_S24_F16: /* 2:4 by magnitude (the dtype table's quantizer) */
+            case LT_S24_Q4:
+                lt_dtype_row_from_f32(dt, xr + j, o + lt_row_bytes(dt, j), lt_dtype_block(dt));
+                break;
             default: break;
             }
         }
@@ -236,7 +241,8 @@ static void check_get_rows_quants(void) {
 /* off: the CUDA weight starts off bytes into its allocation (misaligned views take the
  * element-wise kernels). */
 static void matmul_case_at(lt_dtype dt, int T, int64_t N, int64_t K, bool with_bias, size_t off) {
-    bool qtype = lt_dtype_block(dt) > 1 && dt != LT_Q8_0 && dt != LT_Q4_0; /* no host quantizer yet */
+    bool qtype = lt_dtype_block(dt) > 1 && dt != LT_Q8_0 && dt != LT_Q4_0 && dt != LT_S24_F16 &&
+                 dt != LT_S24_Q4; /* no host quantizer yet */
     float *w = qtype ? NULL : randf(N * K, 0.5f), *x = randf((int64_t)T * K, 1.0f), *b = randf(N, 1.0f);
     void *wq = qtype ? random_blocks(dt, N, K) : host_quant(dt, w, N, K);
     pair pw = mk_at(dt, 2, N, K, wq, off), px = mk(LT_F32, 2, T, K, x), pb = mk(LT_F32, 1, N, 0, b);
@@ -271,6 +277,19 @@ static void check_matmul(void) {
         matmul_case(dt, 64, 300, 1024, false);
         /* quantized prefill dequantizes 64 MiB f16 tiles: 2200 rows of 16384 take two */
         if (quant) matmul_case(dt, 9, 2200, 16384, true);
+    }
+}
+
+/* 2:4 sparse (s24_f16, s24_q4): T <= 8 matmul_s24.cu's GEMV over the kept values, T > 8 f16
+ * tiles + cuBLAS; at a 1-byte offset the element-wise GEMV. */
+static void check_matmul_s24(void) {
+    static const int Ts[] = {1, 2, 3, 8, 9, 70};
+    for (int di = 0; di < 2; di++) {
+        const lt_dtype dt = di ? LT_S24_Q4 : LT_S24_F16;
+        for (int ti = 0; ti < 6; ti++) matmul_case(dt, Ts[ti], 67, 192, ti % 2 == 0);
+        matmul_case(dt, 1, 300, 4096, true); /* many steps per lane */
+        matmul_case(dt, 8, 300, 4096, false);
+        matmul_case_at(dt, 3, 67, 192, true, 1);
     }
 }
 
@@ -649,6 +668,7 @@ int main(void) {
     check_get_rows_quants();
     check_matmul();
     check_matmul_quants();
+    check_matmul_s24();
     check_rmsnorm();
     check_rope();
     check_elementwise();

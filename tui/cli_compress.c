@@ -31,8 +31,9 @@ static bool on_progress(void *ud, const lt_pass_event *ev) {
 }
 
 int lt_cli_compress(int argc, char **argv) {
-    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn] [--bits 4] [--group 32] [--sym] [--no-act-order] "
-                        "[--calib FILE] [--calib-tokens N] [--json]";
+    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|sparse24] [--bits 4] [--group 32] [--sym] [--no-act-order] "
+                        "[--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--calib FILE] "
+                        "[--calib-tokens N] [--json]";
     const char *in = NULL, *out = NULL, *tokp = NULL, *device = "cpu";
     bool json = false;
     int threads = 0;
@@ -93,19 +94,21 @@ int lt_cli_compress(int argc, char **argv) {
         goto done;
     }
     double ne = r.n_elements ? (double)r.n_elements : 1;
+    const bool sparse = !strcmp(r.method, "sparse24");
     if (json) {
         printf("{\"model\":\"%s\",\"out\":\"%s\",\"method\":\"%s\",\"bits\":%d,\"group\":%d,\"sym\":%s,"
                "\"act_order\":%s,\"clip\":%s,\"type\":\"%s\",\"matrices\":%d,\"matrices_by_mix\":%d,"
-               "\"calib_windows\":%d,\"calib_window\":%d,\"loss\":%.6g,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+               "\"skipped\":%d,\"calib_windows\":%d,\"calib_window\":%d,\"loss\":%.6g,\"bytes_in\":%llu,\"bytes_out\":%llu,"
                "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f}\n",
-               in, out, r.method, a.bits, a.group, a.sym ? "true" : "false", po.q.act_order ? "true" : "false",
-               a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_windows, r.window,
+               in, out, r.method, sparse ? po.sp.bits : po.q.bits, a.group, a.sym ? "true" : "false", po.q.act_order ? "true" : "false",
+               a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_skipped, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds);
     } else {
-        printf("%s: %d block matrices as %s (%d-bit, groups of %d, %s%s)%s\n", r.method, r.n_matrices,
-               r.type_name, a.bits, a.group, a.sym ? "symmetric" : "asymmetric",
-               po.q.act_order ? ", act-order" : "", r.n_by_mix ? " - some by llama.cpp's mix" : "");
+        char desc[320];
+        printf("%s: %d block matrices as %s (%s)%s\n", r.method, r.n_matrices, r.type_name,
+               lt_pass_args_describe(&a, &po, desc, sizeof desc), !r.n_by_mix ? "" : sparse ? " - some as f16 (row length)" : " - some by llama.cpp's mix");
+        if (r.n_skipped) printf("left dense: %d block matrices (--skip)\n", r.n_skipped);
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
         printf("model size = %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)\n", r.bytes_in / 1048576.0,
                r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne);

@@ -135,6 +135,8 @@ QUANTS_TO_F32(iq4_xs, LT_IQ4_XS)
 QUANTS_TO_F32(gq4_32, LT_GQ4_32)
 QUANTS_TO_F32(gq4_64, LT_GQ4_64)
 QUANTS_TO_F32(gq4_128, LT_GQ4_128)
+QUANTS_TO_F32(s24_f16, LT_S24_F16)
+QUANTS_TO_F32(s24_q4, LT_S24_Q4)
 #undef QUANTS_TO_F32
 
 /* ---- the table ----------------------------------------------------------------------------- */
@@ -174,6 +176,10 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_GQ4_32, "gq4_32", -1, NULL, gq4_32_to_f32, lt_quantize_row_gq4_32),
     ROW(LT_GQ4_64, "gq4_64", -1, NULL, gq4_64_to_f32, lt_quantize_row_gq4_64),
     ROW(LT_GQ4_128, "gq4_128", -1, NULL, gq4_128_to_f32, lt_quantize_row_gq4_128),
+    /* lathe's GGUF extension (README, formats): ids above GGML's range, so GGML's readers refuse the
+       file ("invalid ggml type"); from_f32 prunes by magnitude (quants_s24.c) */
+    ROW(LT_S24_F16, "s24_f16", 1024, NULL, s24_f16_to_f32, lt_quantize_row_s24_f16),
+    ROW(LT_S24_Q4, "s24_q4", 1025, NULL, s24_q4_to_f32, lt_quantize_row_s24_q4),
 };
 
 static const lt_dtype_traits k_invalid = {.name = "?", .block = 1, .block_bytes = 0, .gguf_type = -1};

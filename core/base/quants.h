@@ -42,4 +42,19 @@ lt_dtype lt_gq4_dtype_for(int group, int64_t cols, const int32_t *g_idx);
 void lt_gq4_pack_row(lt_dtype t, const uint8_t *q, const float *scale, const float *zero, const int32_t *g_idx,
                      int group, int64_t cols, void *row);
 
+/* The 2:4 sparse types (quants_s24.c, kernels/lt_quants.h). keep[j] != 0 marks the kept
+ * columns of a row of n (a multiple of the block): exactly 2 of each 4 (not checked here).
+ * lt_nm_keep: keep the n_keep largest score of each m consecutive (ties: the lower column). */
+void lt_nm_keep(const float *score, int64_t n, int n_keep, int m, uint8_t *keep);
+/* w's kept values as f16 -> s24_f16 blocks. */
+void lt_s24_pack_f16(const float *w, const uint8_t *keep, int64_t n, void *row);
+/* Kept codes q[j] (0..15, read only where kept) with d[b], m[b] per block of 64 -> s24_q4. */
+void lt_s24_pack_q4(const uint8_t *q, const uint8_t *keep, const float *d, const float *m, int64_t n, void *row);
+/* The s24_q4 quantizer of one block's 32 kept values x[0..32): min/max, d = f16((max-min)/15),
+ * m = f16(min), q = clamp(round((x - m) / d)); the chosen values into xq (may be NULL). */
+void lt_s24_q4_params(const float *x, uint8_t *q, float *d, float *m, float *xq);
+/* from_f32 of the dtype table: magnitude 2:4 (the 2 largest |x| of each 4), then pack. */
+void lt_quantize_row_s24_f16(const float *x, void *y, int64_t n);
+void lt_quantize_row_s24_q4(const float *x, void *y, int64_t n);
+
 #endif

@@ -97,11 +97,12 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
     return LT_OK;
 }
 
-/* ---- compress NAME gptq|rtn [options] [as NEWNAME] ------------------------------------------------ */
+/* ---- compress NAME gptq|rtn|sparse24 [options] [as NEWNAME] ------------------------------------------------ */
 
 static const char k_compress_usage[] =
-    "compress NAME gptq|rtn [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] [--clip] [--damp F] "
-    "[--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
+    "compress NAME gptq|rtn|sparse24 [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] [--clip] "
+    "[--damp F] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--calib FILE] [--calib-tokens N] "
+    "[--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
     lt_session *s;
@@ -154,9 +155,9 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
     lt_backend_opts bo = {.n_threads = lt_session_settings(s)->threads};
     lt_status st = lt_backend_create(&be, lt_session_settings(s)->device, &bo, err);
     if (st == LT_OK) st = lt_modelsrc_open(&src, path, tokp, err);
-    lt_sink_printf(sink, LT_TEXT_INFO, "compressing '%s' (%s) with %s: %d-bit, groups of %d, %s%s%s -> %s\n", name,
-                   path, pa.method, pa.bits, pa.group, pa.sym ? "symmetric" : "asymmetric",
-                   po.q.act_order ? ", act-order" : "", pa.clip ? ", clip" : "", out);
+    char desc[320];
+    lt_sink_printf(sink, LT_TEXT_INFO, "compressing '%s' (%s) with %s: %s -> %s\n", name, path, pa.method,
+                   lt_pass_args_describe(&pa, &po, desc, sizeof desc), out);
     pass_ud pu = {s, sink};
     po.open_lm = lt_session_options(s)->open_lm, po.be = be, po.tok = tok;
     po.progress = on_pass_progress, po.ud = &pu;

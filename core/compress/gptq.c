@@ -122,6 +122,11 @@ struct lt_gptq_hinv {
     float *U;   /* upper Cholesky of the damped inverse, in perm order */
 };
 
+const float *lt_gptq_hinv_factor(const lt_gptq_hinv *hv, const bool **dead) {
+    if (dead) *dead = hv->dead;
+    return hv->U;
+}
+
 void lt_gptq_hinv_free(lt_gptq_hinv *p) {
     if (!p) return;
     lt_free(p->perm), lt_free(p->dead), lt_free(p->U);

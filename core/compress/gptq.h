@@ -57,5 +57,8 @@ lt_status lt_gptq_hinv_create(lt_gptq_hinv **out, const double *h, int cols, con
 void lt_gptq_hinv_free(lt_gptq_hinv *p); /* NULL-safe */
 lt_status lt_gptq_run(const float *w, int rows, int cols, const lt_gptq_hinv *hv, const lt_gptq_opts *o,
                       lt_gq_matrix *out, float *wq, double *loss, lt_err *err);
+/* The inverse's upper factor U (cols x cols, row-major, in the permuted order: the identity when
+ * made without act_order) and the dead inputs (H_ii == 0); SparseGPT (sparse24.c) shares them. */
+const float *lt_gptq_hinv_factor(const lt_gptq_hinv *hv, const bool **dead);
 
 #endif

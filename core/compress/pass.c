@@ -16,6 +16,8 @@ static const lt_pass k_passes[] = {
     {"gptq", "GPTQ: each block's matrices quantized against its calibration inputs (error feedback through the "
              "inverse Hessian), block by block", true},
     {"rtn", "round-to-nearest with the same quantizer (the baseline; no calibration)", false},
+    {"sparse24", "2:4 (N:M) structured sparsity: --mask magnitude, wanda or sparsegpt (calibrated block by block), "
+                 "kept values f16 or 4-bit (--bits 4)", true},
 };
 #define N_PASSES (int)(sizeof k_passes / sizeof k_passes[0])
 
@@ -73,12 +75,92 @@ static const char *ggml_mix_name(lt_dtype t) {
     }
 }
 
+static const char *nm_name(const lt_pass_opts *o) {
+    static _Thread_local char b[16];
+    snprintf(b, sizeof b, "%d:%d", o->sp.n ? o->sp.n : 2, o->sp.m ? o->sp.m : 4);
+    return b;
+}
+
+/* sparse24's plan: every tensor as in the source (vectors f32, as the GGUF writer keeps them),
+ * the block matrices not skipped in the pass's type; each --skip pattern must name one */
+static lt_status sparse_plan(const lt_modelsrc *src, const lt_llm_config *cfg, const char *skip, lt_dtype type,
+                             lt_dtype *types, lt_quantize_report *qr, lt_err *err) {
+    memset(qr, 0, sizeof *qr);
+    int nt = lt_modelsrc_n_tensors(src);
+    for (int i = 0; i < nt; i++) {
+        const lt_src_tensor *t = lt_modelsrc_tensor(src, i);
+        types[i] = t->ndim != 2 || strstr(t->name, "norm") || strstr(t->name, ".bias") ? LT_F32 : t->dtype;
+        if (!lt_dtype_info(types[i])->from_f32 || lt_dtype_info(types[i])->gguf_type < 0) types[i] = LT_F16;
+    }
+    for (const char *p = skip; p && *p;) { /* each pattern names at least one block matrix */
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char pat[256];
+        if (n == 0 || n >= sizeof pat)
+            return lt_err_set(err, LT_EINVAL, "compress: --skip '%s': an empty or overlong pattern", skip);
+        memcpy(pat, p, n), pat[n] = 0;
+        bool hit = false;
+        for (int l = 0; l < cfg->n_layers && !hit; l++)
+            for (int mi = 0; mi < LT_MAT_COUNT && !hit; mi++) {
+                char nm[96];
+                snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, k_mat_names[mi]);
+                hit = lt_sparse_skip_match(pat, nm);
+            }
+        if (!hit)
+            return lt_err_set(err, LT_EINVAL, "compress: --skip pattern '%s' matches no block matrix (names such as "
+                                              "blk.0.ffn_down.weight)", pat);
+        p = e ? e + 1 : p + n;
+    }
+    for (int l = 0; l < cfg->n_layers; l++)
+        for (int mi = 0; mi < LT_MAT_COUNT; mi++) {
+            char nm[96];
+            snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, k_mat_names[mi]);
+            const lt_src_tensor *t = lt_modelsrc_find(src, nm);
+            /* rows that are not whole s24_f16 blocks: pruned all the same, stored as f16 with the zeros */
+            if (t && !lt_sparse_skip_match(skip, nm))
+                types[t - lt_modelsrc_tensor(src, 0)] = t->shape[1] % lt_dtype_block(type) && type == LT_S24_F16 ? LT_F16 : type;
+        }
+    for (int i = 0; i < nt; i++) {
+        const lt_src_tensor *t = lt_modelsrc_tensor(src, i);
+        int64_t ne = 1;
+        for (int d = 0; d < t->ndim; d++) ne *= t->shape[d];
+        qr->n_elements += (uint64_t)ne;
+        qr->bytes_in += t->nbytes;
+        const int64_t rl = t->shape[t->ndim - 1];
+        qr->bytes_out += lt_row_bytes(types[i], rl) * (uint64_t)(ne / rl);
+    }
+    return LT_OK;
+}
+
+/* One block matrix pruned (sparse24.h) into its rows of the pass's type (*data, allocated here); wq
+ * gets the chosen weights (for set_matrix). */
+static lt_status sparse_matrix(const lt_pass_opts *o, lt_dtype dt, const float *w, int rows, int cols, const double *h,
+                               const lt_gptq_hinv *hv, void **data, float *wq, double *loss, lt_err *err) {
+    const size_t n = (size_t)rows * cols, rb = lt_row_bytes(dt, cols);
+    lt_sparse_out so = {.keep = lt_malloc(n), .wq = wq};
+    if (o->sp.bits == 4) {
+        so.q = lt_calloc(n, 1);
+        so.d = lt_malloc(n / 64 * sizeof(float) + 4), so.m = lt_malloc(n / 64 * sizeof(float) + 4);
+    }
+    *data = lt_malloc(rb * (size_t)rows);
+    lt_status st = so.keep && *data && (o->sp.bits != 4 || (so.q && so.d && so.m))
+                       ? LT_OK
+                       : lt_err_set(err, LT_ENOMEM, "out of host memory");
+    if (st == LT_OK) st = lt_sparse_prune(w, rows, cols, h, hv, &o->sp, &so, loss, err);
+    for (int r = 0; st == LT_OK && r < rows; r++) lt_sparse_pack_row(dt, &so, r, cols, (char *)*data + rb * r);
+    lt_free(so.keep), lt_free(so.q), lt_free(so.d), lt_free(so.m);
+    return st;
+}
+
 lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out, const lt_pass_opts *o,
                       lt_pass_report *rep, lt_err *err) {
     double t_start = lt_now();
     const lt_pass *p = lt_pass_find(name);
-    if (!p) return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn)", name ? name : "");
-    const bool gptq = !strcmp(p->name, "gptq");
+    if (!p) return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24)", name ? name : "");
+    const bool sparse = !strcmp(p->name, "sparse24");
+    /* calibrated: gptq, and sparse24's wanda / sparsegpt (the Hessians, then each block's outputs
+       from the pruned weights) */
+    const bool gptq = !strcmp(p->name, "gptq") || (sparse && o->sp.mask != LT_MASK_MAGNITUDE);
     const char *fmt = o->format;
     if (!fmt) {
         size_t n = strlen(out);
@@ -89,14 +171,20 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     /* hf: an AutoGPTQ folder (core/compress/gptq_hf.h) with every linear of every block quantized;
      * gguf: ggml's blocks under llama.cpp's mix for that type */
     const bool hf = !strcmp(fmt, "hf");
+    if (sparse && hf)
+        return lt_err_set(err, LT_EUNSUPPORTED, "compress: sparse24 writes GGUF (lathe's s24 types); the "
+                                                "compressed-tensors folder is not written yet");
     char why[256];
-    lt_dtype type = hf ? LT_Q8_0 : lt_gq_ggml_type(o->q.bits, o->q.sym, o->q.group, why, sizeof why);
+    lt_dtype type = sparse ? lt_sparse_dtype(&o->sp)
+                    : hf   ? LT_Q8_0
+                           : lt_gq_ggml_type(o->q.bits, o->q.sym, o->q.group, why, sizeof why);
     if (type == LT_DTYPE_COUNT) return lt_err_set(err, LT_EINVAL, "compress: %s", why);
     if (hf && o->q.bits != 2 && o->q.bits != 3 && o->q.bits != 4 && o->q.bits != 8)
         return lt_err_set(err, LT_EINVAL, "compress: --format hf takes --bits 2, 3, 4 or 8, not %d", o->q.bits);
-    if (o->q.act_order && !gptq) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
+    if (o->q.act_order && (!gptq || sparse)) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
     if (gptq && (!o->open_lm || !o->be || !o->tok))
-        return lt_err_set(err, LT_EINVAL, "compress: gptq needs the model's tokenizer for its calibration text");
+        return lt_err_set(err, LT_EINVAL, "compress: %s needs the model's tokenizer for its calibration text",
+                          sparse ? lt_sparse_mask_name(o->sp.mask) : "gptq");
     LT_TRY(lt_quantize_check_folder(out, err));
     const lt_llm_config *cfg = lt_modelsrc_config(src);
     lt_quantmix mix;
@@ -116,7 +204,8 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     float *w = NULL, *wq = NULL;
     lt_quantize_report qr;
     lt_status st = types && data && (!hf || (hq && hn && hnames)) ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
-    if (st == LT_OK) st = lt_quantize_plan(src, &mix, types, &qr, err);
+    if (st == LT_OK && sparse) st = sparse_plan(src, cfg, o->skip, type, types, &qr, err);
+    else if (st == LT_OK) st = lt_quantize_plan(src, &mix, types, &qr, err);
     if (st == LT_OK && qr.n_missing)
         st = lt_err_set(err, LT_EUNSUPPORTED, "compress: the %s mix needs %s, which this build cannot write", mix.name,
                         lt_dtype_name(qr.missing[0]));
@@ -158,7 +247,11 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
                 break;
             }
             int idx = (int)(t - lt_modelsrc_tensor(src, 0));
-            if (!hf && types[idx] != type) { /* the mix wants another type here: written from the source */
+            if (sparse && lt_sparse_skip_match(o->skip, nm)) { /* left dense: written from the source */
+                r.n_skipped++;
+                continue;
+            }
+            if (!hf && !sparse && types[idx] != type) { /* the mix wants another type here: written from the source */
                 r.n_by_mix++;
                 continue;
             }
@@ -166,12 +259,18 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
             int rows = (int)t->shape[0], cols = (int)t->shape[1];
             read_f32(t, w);
             lt_gptq_opts qo = o->q;
+            if (sparse) qo = (lt_gptq_opts){.bits = 4, .damp = o->sp.damp}; /* sparsegpt's inverse: no act-order */
             qo.ggml = !hf; /* ggml's grid and f16-rounded scales for its blocks; AutoGPTQ's own grid otherwise */
             lt_gq_matrix m;
             double loss = 0;
             lt_lm_lin_input in = k_mat_input[mi];
-            if (gptq && !hv[in] && hcols[in] == cols) st = lt_gptq_hinv_create(&hv[in], h[in], cols, &qo, err);
-            if (st == LT_OK)
+            const bool need_hv = gptq && (!sparse || o->sp.mask == LT_MASK_SPARSEGPT);
+            if (need_hv && !hv[in] && hcols[in] == cols) st = lt_gptq_hinv_create(&hv[in], h[in], cols, &qo, err);
+            if (st == LT_OK && sparse) {
+                if (gptq && hcols[in] != cols) st = lt_err_set(err, LT_EFORMAT, "its input has %d columns", hcols[in]);
+                else st = sparse_matrix(o, types[idx], w, rows, cols, gptq ? h[in] : NULL, hv[in], &data[idx], wq, &loss, err);
+                if (types[idx] != type) r.n_by_mix++; /* row length: f16 */
+            } else if (st == LT_OK)
                 st = gptq ? hv[in] ? lt_gptq_run(w, rows, cols, hv[in], &qo, &m, wq, &loss, err)
                                    : lt_err_set(err, LT_EFORMAT, "its input has %d columns", hcols[in])
                           : lt_rtn(w, rows, cols, &qo, &m, wq, err);
@@ -180,7 +279,8 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
                 break;
             }
             r.loss += loss;
-            if (hf) { /* kept for the folder writer */
+            if (sparse) {
+            } else if (hf) { /* kept for the folder writer */
                 snprintf(hnames[n_hq], sizeof hnames[n_hq], "%s", nm);
                 hq[n_hq] = m;
                 hn[n_hq] = (lt_gptq_tensor){hnames[n_hq], &hq[n_hq]};
@@ -218,9 +318,14 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
         if (st == LT_OK && stat(sp, &sb) == 0) qr.bytes_out = (uint64_t)sb.st_size;
     } else if (st == LT_OK && !ru.cancelled) {
         double t0 = lt_now();
-        lt_gguf_write_opts wo = {.types = types, .data = (const void *const *)data, .has_file_type = true,
+        lt_gguf_write_opts wo = {.types = types, .data = (const void *const *)data, .has_file_type = !sparse,
                                  .file_type = (int32_t)mix.ftype, .quantization_version = LT_QUANT_VERSION,
                                  .progress = write_progress, .progress_ud = &ru};
+        char nm[16];
+        const char *kv[8] = {"lathe.sparsity", nm, "lathe.sparsity.mask", lt_sparse_mask_name(o->sp.mask),
+                             "lathe.sparsity.type", lt_dtype_name(type), "lathe.sparsity.skip", o->skip ? o->skip : ""};
+        snprintf(nm, sizeof nm, "%d:%d", o->sp.n ? o->sp.n : 2, o->sp.m ? o->sp.m : 4);
+        if (sparse) wo.kv = kv, wo.n_kv = 4;
         st = lt_modelsrc_write_gguf_opts(src, out, &wo, err);
         r.write_seconds = lt_now() - t0;
     }
@@ -232,6 +337,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     lt_free(data), lt_free(types);
     r.n_elements = qr.n_elements, r.bytes_in = qr.bytes_in, r.bytes_out = qr.bytes_out;
     if (hf) snprintf(r.type_name, sizeof r.type_name, "gptq %d-bit g%d", o->q.bits, o->q.group > 0 ? o->q.group : -1);
+    else if (sparse && type == LT_F16) snprintf(r.type_name, sizeof r.type_name, "f16 (%s)", nm_name(o));
     else snprintf(r.type_name, sizeof r.type_name, "%s", lt_dtype_name(type));
     r.seconds = lt_now() - t_start;
     if (rep) *rep = r;
@@ -243,7 +349,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
 void lt_pass_args_default(lt_pass_args *a) {
     memset(a, 0, sizeof *a);
     a->method = "gptq";
-    a->bits = 4;
+    a->bits = 0; /* 4, or 16 for sparse24 */
     a->group = 32;
     a->calib_tokens = 128 * 512;
     a->damp = 0.01f;
@@ -251,8 +357,12 @@ void lt_pass_args_default(lt_pass_args *a) {
 
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
     const lt_opt o[LT_PASS_N_OPTS] = {
-        {"--method", NULL, LT_OPT_STR, &a->method, "gptq (calibrated, default) or rtn (round-to-nearest)"},
-        {"--bits", NULL, LT_OPT_INT, &a->bits, "bits per weight: 4 (default), 5, 8 (GGUF); 2, 3 for other formats", 2, 8},
+        {"--method", NULL, LT_OPT_STR, &a->method,
+         "gptq (calibrated, default), rtn (round-to-nearest) or sparse24 (2:4 structured sparsity)"},
+        {"--bits", NULL, LT_OPT_INT, &a->bits,
+         "bits per weight: 4 (default), 5, 8 (GGUF); 2, 3 for other formats; sparse24: 16 (f16 kept values, "
+         "default) or 4",
+         2, 16},
         {"--group", NULL, LT_OPT_INT, &a->group, "weights per scale (default 32: ggml's blocks; -1: a whole row)", -1,
          1 << 20},
         {"--sym", NULL, LT_OPT_FLAG, &a->sym, "symmetric (no zero point: Q4_0/Q5_0/Q8_0); default asymmetric (Q4_1/Q5_1)"},
@@ -269,6 +379,12 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
          "gptq: calibration tokens, in windows of 512 (default 65536 = 128 x 512)", 2, 1 << 26},
         {"--seed", NULL, LT_OPT_U64, &a->seed, "gptq: seed of the calibration windows' draw (default 0)"},
         {"--format", NULL, LT_OPT_STR, &a->format, "gguf or hf (default: gguf when OUT ends in .gguf)"},
+        {"--mask", NULL, LT_OPT_STR, &a->mask,
+         "sparse24: magnitude, wanda or sparsegpt (default; wanda and sparsegpt are calibrated)"},
+        {"--nm", NULL, LT_OPT_STR, &a->nm, "sparse24: keep N of each M inputs, 2:4 (default, stored as s24_*) or "
+                                           "another N:M such as 4:8 (stored as f16)"},
+        {"--skip", NULL, LT_OPT_STR, &a->skip,
+         "sparse24: comma-separated glob patterns of block matrices left dense, e.g. 'blk.0.*,*.ffn_down*'"},
     };
     int n = 0;
     while (table[n].name) n++;
@@ -277,19 +393,61 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
     table[n + LT_PASS_N_OPTS] = (lt_opt){0};
 }
 
+static lt_status sparse_args(const lt_pass_args *a, lt_pass_opts *o, lt_err *err) {
+    const int bits = a->bits ? a->bits : 16;
+    lt_sparse_mask mk = LT_MASK_SPARSEGPT;
+    int n = 2, m = 4;
+    if (a->mask && !lt_sparse_mask_parse(a->mask, &mk))
+        return lt_err_set(err, LT_EINVAL, "compress: unknown --mask '%s' (magnitude, wanda, sparsegpt)", a->mask);
+    if (a->nm && !lt_sparse_nm_parse(a->nm, &n, &m))
+        return lt_err_set(err, LT_EINVAL, "compress: --nm '%s' is not N:M with 1 <= N < M <= 16 (2:4, 4:8)", a->nm);
+    if (bits != 16 && bits != 4)
+        return lt_err_set(err, LT_EINVAL, "compress: sparse24 keeps f16 (--bits 16) or 4-bit (--bits 4) values, not %d",
+                          bits);
+    if (bits == 4 && (n != 2 || m != 4))
+        return lt_err_set(err, LT_EINVAL, "compress: --bits 4 is stored as s24_q4, which is 2:4 only (not --nm %s)",
+                          a->nm);
+    if (a->act_order || a->sym || a->clip || a->group != 32)
+        return lt_err_set(err, LT_EINVAL, "compress: %s is for gptq/rtn; sparse24's 4-bit blocks are fixed (32 kept "
+                                          "values, min/max)",
+                          a->act_order ? "--act-order" : a->sym ? "--sym" : a->clip ? "--clip" : "--group");
+    if (a->skip && !a->skip[0]) return lt_err_set(err, LT_EINVAL, "compress: --skip is empty");
+    o->sp = (lt_sparse_opts){.mask = mk, .n = n, .m = m, .bits = bits, .damp = a->damp};
+    o->skip = a->skip;
+    o->q = (lt_gptq_opts){.bits = 4, .group = 32, .damp = a->damp};
+    o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
+    o->format = a->format;
+    return LT_OK;
+}
+
 lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err) {
-    if (!lt_pass_find(a->method)) return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn)", a->method);
-    if (a->bits != 2 && a->bits != 3 && a->bits != 4 && a->bits != 5 && a->bits != 8)
-        return lt_err_set(err, LT_EINVAL, "compress: --bits %d is not one of 2, 3, 4, 5, 8", a->bits);
+    if (!lt_pass_find(a->method))
+        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24)", a->method);
+    if (!strcmp(a->method, "sparse24")) return sparse_args(a, o, err);
+    if (a->mask || a->nm || a->skip)
+        return lt_err_set(err, LT_EINVAL, "compress: %s is for --method sparse24", a->mask ? "--mask" : a->nm ? "--nm" : "--skip");
+    const int bits = a->bits ? a->bits : 4;
+    if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 8)
+        return lt_err_set(err, LT_EINVAL, "compress: --bits %d is not one of 2, 3, 4, 5, 8", bits);
     if (a->group != -1 && a->group != 32 && a->group != 64 && a->group != 128)
         return lt_err_set(err, LT_EINVAL, "compress: --group %d is not one of -1, 32, 64, 128", a->group);
     bool gptq = !strcmp(a->method, "gptq");
     if (a->act_order && a->no_act_order)
         return lt_err_set(err, LT_EINVAL, "compress: --act-order and --no-act-order contradict each other");
     if (a->act_order && !gptq) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
-    o->q = (lt_gptq_opts){.bits = a->bits, .group = a->group, .sym = a->sym, .act_order = gptq && !a->no_act_order,
+    o->q = (lt_gptq_opts){.bits = bits, .group = a->group, .sym = a->sym, .act_order = gptq && !a->no_act_order,
                           .clip = a->clip, .damp = a->damp};
     o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
     o->format = a->format;
     return LT_OK;
+}
+
+const char *lt_pass_args_describe(const lt_pass_args *a, const lt_pass_opts *o, char *buf, size_t n) {
+    if (!strcmp(a->method, "sparse24"))
+        snprintf(buf, n, "%d:%d %s, %s kept values%s%s", o->sp.n, o->sp.m, lt_sparse_mask_name(o->sp.mask),
+                 o->sp.bits == 4 ? "4-bit" : "f16", o->skip ? ", dense: " : "", o->skip ? o->skip : "");
+    else
+        snprintf(buf, n, "%d-bit, groups of %d, %s%s%s", o->q.bits, a->group, a->sym ? "symmetric" : "asymmetric",
+                 o->q.act_order ? ", act-order" : "", a->clip ? ", clip" : "");
+    return buf;
 }

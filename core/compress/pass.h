@@ -5,8 +5,10 @@
  * stage; the callback returning false cancels, and nothing is left under the output path
  * (GGUF is written to OUT.tmp and renamed at the end).
  *
- * Passes now: "rtn" (round-to-nearest, no calibration) and "gptq" (gptq.h, calibrated block
- * by block, calib.h). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
+ * Passes now: "rtn" (round-to-nearest, no calibration), "gptq" (gptq.h, calibrated block
+ * by block, calib.h) and "sparse24" (sparse24.h: N:M pruning by magnitude, wanda or sparsegpt,
+ * the last two calibrated; 2:4 block matrices stored as s24_f16 / s24_q4, other N:M as f16, every
+ * other tensor as in the source, lathe.sparsity.* keys in the GGUF). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
  * matrices, every other tensor as llama.cpp's mix of the same file type leaves it (quantmix.h:
  * norms f32, the output / tied embedding Q6_K, ...). A Hugging Face (AutoGPTQ) folder is
  * not written yet.
@@ -22,6 +24,7 @@
 #include "core/base/opts.h"
 #include "core/formats/modelsrc.h"
 #include "gptq.h"
+#include "sparse24.h"
 
 typedef struct lt_pass_event {
     const char *stage; /* "calibrate", "quantize", "advance", "write" */
@@ -31,6 +34,8 @@ typedef struct lt_pass_event {
 
 typedef struct lt_pass_opts {
     lt_gptq_opts q;
+    lt_sparse_opts sp;  /* sparse24 */
+    const char *skip;   /* sparse24: glob patterns of block matrices left dense (f16), or NULL */
     lt_calib_opts calib;
     const char *format; /* "gguf", "hf", or NULL: GGUF when the path ends in .gguf, else hf */
     /* calibration (gptq): the model is opened with open_lm on be; tok tokenizes the text */
@@ -46,7 +51,9 @@ typedef struct lt_pass_report {
     lt_dtype type;           /* of the block matrices (GGUF) */
     char type_name[32];      /* what they became: "q4_0", or "gptq 4-bit g128" for a Hugging Face folder */
     int n_layers, n_matrices;
-    int n_by_mix;            /* block matrices the mix gives another type (written from the source) */
+    int n_skipped;           /* sparse24: block matrices left dense by --skip */
+    int n_by_mix;            /* block matrices the mix gives another type (written from the source); sparse24:
+                                those pruned but stored as f16 (rows not whole s24_f16 blocks), in n_matrices */
     int n_windows, window;   /* calibration */
     double loss;             /* GPTQ's summed loss (0 for rtn) */
     uint64_t n_elements, bytes_in, bytes_out; /* bytes_out of a folder: its model.safetensors */
@@ -68,19 +75,22 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
 /* ---- the options both front ends take (lathe compress, the `compress` command) ----------- */
 typedef struct lt_pass_args {
     const char *method, *calib, *format;
-    int bits, group, calib_tokens;
+    const char *mask, *nm, *skip; /* sparse24 */
+    int bits, group, calib_tokens; /* bits 0: the method's default (4; sparse24: 16) */
     bool sym, act_order, no_act_order, clip;
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 12
+#define LT_PASS_N_OPTS 15
 void lt_pass_args_default(lt_pass_args *a);
 /* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
- * --calib, --calib-tokens, --seed, --format) to table (terminated; cap rows). */
+ * --calib, --calib-tokens, --seed, --format, --mask, --nm, --skip) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
 /* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order
  * (static groups) unless --no-act-order: on SmolLM2 calibrated on tinyshakespeare it is what
  * makes GPTQ beat round-to-nearest on other text (docs/PERF.md). */
 lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err);
+/* One line for the front ends: "4-bit, groups of 32, asymmetric, act-order" or "2:4 sparsegpt, f16 kept values". */
+const char *lt_pass_args_describe(const lt_pass_args *a, const lt_pass_opts *o, char *buf, size_t n);
 
 #endif

@@ -112,6 +112,12 @@ static const char *ggml_type_name(uint32_t t) {
     return t < sizeof n / sizeof n[0] ? n[t] : NULL;
 }
 
+/* GGML's name of a type id, or lathe's own dtype name for its extension ids (s24_f16 ...). */
+static const char *type_label(uint32_t t) {
+    const char *n = ggml_type_name(t);
+    return n ? n : lt_dtype_name(lt_dtype_from_gguf(t));
+}
+
 /* One error naming every GGML type in the file lathe cannot read, with its tensor count
  * ("Q8_K (3 tensors), IQ2_XS (1 tensor)"); false (nothing set) when there is none. */
 static const char *supported_types(char *buf, size_t n);
@@ -139,7 +145,7 @@ static const char *supported_types(char *buf, size_t n) {
     buf[0] = 0;
     for (int i = 0; i < LT_DTYPE_COUNT; i++) {
         const lt_dtype_traits *d = lt_dtype_info((lt_dtype)i);
-        if (d->gguf_type >= 0 && o < n)
+        if (d->gguf_type >= 0 && ggml_type_name((uint32_t)d->gguf_type) && o < n) /* GGML's types (not lathe's s24) */
             o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", ggml_type_name((uint32_t)d->gguf_type));
     }
     return buf;
@@ -322,7 +328,7 @@ static lt_status parse(lt_gguf *g, lt_err *err) {
         int bs = lt_dtype_block(ti->dt);
         if (ti->ne[0] % bs)
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s': row length %lld is not a multiple of the %s block (%d)",
-                              P, tn, (long long)ti->ne[0], ggml_type_name(t), bs);
+                              P, tn, (long long)ti->ne[0], type_label(t), bs);
         ti->size = numel / (uint64_t)bs * (uint64_t)lt_dtype_block_bytes(ti->dt);
         if (ti->off % align)
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' offset %llu is not aligned to %u", P, tn,

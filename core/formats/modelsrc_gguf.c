@@ -375,6 +375,7 @@ lt_status lt_modelsrc_write_gguf_opts(const lt_modelsrc *src, const char *path, 
     if (!st && o && o->has_file_type) st = lt_gguf_set_u32(gw, "general.file_type", (uint32_t)o->file_type, err);
     if (!st && o && o->quantization_version > 0)
         st = lt_gguf_set_u32(gw, "general.quantization_version", (uint32_t)o->quantization_version, err);
+    for (int i = 0; !st && o && i < o->n_kv; i++) st = lt_gguf_set_str(gw, o->kv[2 * i], o->kv[2 * i + 1], err);
     if (!st && src->vocab) st = write_vocab_keys(gw, src->vocab, err);
     for (int i = 0; !st && i < src->n; i++) {
         const lt_src_tensor *t = &src->t[i];

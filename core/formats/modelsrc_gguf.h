@@ -45,6 +45,10 @@ typedef struct lt_gguf_write_opts {
     bool has_file_type;           /* write general.file_type = file_type (llama_ftype numbering) */
     int32_t file_type;
     int32_t quantization_version; /* general.quantization_version when > 0 */
+    /* Optional: n_kv string keys written after those (kv[2i] the key, kv[2i+1] the value), e.g.
+     * lathe's own lathe.sparsity.* (README, formats). */
+    const char *const *kv;
+    int n_kv;
     /* false stops the write: LT_ECANCELLED, nothing left under PATH. May be NULL. */
     bool (*progress)(void *ud, const lt_gguf_write_event *ev);
     void *progress_ud;

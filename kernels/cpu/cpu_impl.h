@@ -114,5 +114,7 @@ LT_AVX2 void lt_cpu_quant_x1_avx2(const float *x, void *xq, int64_t K);
 #endif
 /* gq4_32 / gq4_64 / gq4_128 (qdot_gq.c) */
 const lt_cpu_qdot *lt_cpu_qdot_gq(lt_dtype wt, bool avx2);
+/* s24_f16 / s24_q4, 2:4 sparse (qdot_s24.c): f32 activations, only the kept weights read */
+const lt_cpu_qdot *lt_cpu_qdot_s24(lt_dtype wt, bool avx2);
 
 #endif

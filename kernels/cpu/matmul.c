@@ -17,7 +17,9 @@
  * AVX2+FMA+F16C and AVX-512 (F, BW, VL, VNNI) paths are chosen at run time (LT_CPU_NO_VNNI=1
  * keeps AVX-512 off); scalar paths are portable.
  *  - the lt_quants.h types (q4_1 ... q6_K, iq4_*): qdot.c, with the family kernels.
- * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants, sparse and group-wise GPTQ formats.
+ *  - the 2:4 sparse types (s24_*): qdot_s24.c below DOT_MAX_T rows; from there rows widened to
+ *    f32 (the dtype table's formula) and sgemm, as f16.
+ * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -706,6 +708,7 @@ static bool use_vnni(lt_dtype wt, int64_t T) { return lt_cpu_has_vnni() && !(wt 
 
 static bool use_gemm(lt_dtype wt, int64_t T) {
     if (wt == LT_F32) return T >= DOT_MAX_T; /* dot products below: batch-invariant (speculation) */
+    if (wt == LT_S24_F16 || wt == LT_S24_Q4) return T >= DOT_MAX_T; /* 2:4: rows widened to f32, as f16 */
     if (wt == LT_F16 && lt_cpu_has_vnni()) return T >= F16_GEMM_T;
     if (wt == LT_F16 || wt == LT_BF16) return T >= DOT_MAX_T;
     return false;
@@ -720,6 +723,10 @@ static int64_t gemm_chunk(int64_t K) {
 /* (The scratch may be sized for the sgemm path and then not used when OpenBLAS cannot run.) */
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
     const lt_cpu_qdot *qd = lt_cpu_qdot_find(wt);
+    if (qd && (wt == LT_S24_F16 || wt == LT_S24_Q4) && use_gemm(wt, T)) {
+        size_t g = (size_t)n_threads * (size_t)gemm_chunk(K) * (size_t)K * sizeof(float), d = lt_cpu_qdot_scratch(qd, T, K);
+        return g > d ? g : d; /* the qdot path still runs when OpenBLAS cannot */
+    }
     if (qd) return lt_cpu_qdot_scratch(qd, T, K);
     if (wt == LT_Q8_0 || wt == LT_Q4_0) return (size_t)T * xq_row_bytes(wt, K, lt_cpu_has_avx2(), use_vnni(wt, T));
     if ((wt == LT_F16 || wt == LT_BF16) && use_gemm(wt, T))
@@ -742,6 +749,7 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
     }
     const int nth = lt_pool_threads(p);
     const lt_cpu_qdot *qd = lt_cpu_qdot_find(wt);
+    if (qd && use_gemm(wt, T) && lt_pool_blas_ok(p)) qd = NULL; /* 2:4 prefill: widened rows + sgemm below */
     if (qd) {
         void *owned = NULL, *scratch = p ? lt_pool_scratch(p, 0, lt_cpu_qdot_scratch(qd, T, K))
                                          : (owned = lt_aligned_alloc(lt_cpu_qdot_scratch(qd, T, K)));

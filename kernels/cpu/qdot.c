@@ -17,6 +17,7 @@ const lt_cpu_qdot *lt_cpu_qdot_find(lt_dtype wt) {
     const lt_cpu_qdot *q = lt_cpu_qdot_legacy(wt, avx2);
     if (!q) q = lt_cpu_qdot_k(wt, avx2);
     if (!q) q = lt_cpu_qdot_gq(wt, avx2);
+    if (!q) q = lt_cpu_qdot_s24(wt, avx2);
     return q ? q : lt_cpu_qdot_k2(wt, avx2);
 }
 

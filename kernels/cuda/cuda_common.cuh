@@ -181,5 +181,10 @@ lt_status lt_cuda_gemv_blocks(lt_cuda *c, float *y, const float *x, const void *
                               int T, int64_t N, int K, lt_err *err);
 lt_status lt_cuda_dequant_blocks(lt_cuda *c, void *dst, lt_dtype dt, const void *src, lt_dtype st, int64_t n,
                                  lt_err *err);
+/* matmul_s24.cu: the GEMV (T <= 8) of the 2:4 sparse types, reading only the kept values;
+ * lt_cuda_s24_gemv_ok: t is s24_f16 (w 2-byte aligned) or s24_q4 (4-byte aligned). */
+bool lt_cuda_s24_gemv_ok(lt_dtype t, const void *w);
+lt_status lt_cuda_gemv_s24(lt_cuda *c, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int T,
+                           int64_t N, int K, lt_err *err);
 
 #endif

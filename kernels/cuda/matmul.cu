@@ -6,7 +6,8 @@
  * are read with 16-byte loads (f32/f16/bf16; q8_0/q4_0 blocks are only 2-byte aligned, so
  * four lanes share a block, each reading 8 (q8_0) or 4 (q4_0) contiguous quant bytes with
  * 2-byte loads: a warp reads 8 whole consecutive blocks per step). The lt_quants.h types use
- * matmul_quants.cu's block-wise GEMV (16-element chunks per lane). Dequantization is fused,
+ * matmul_quants.cu's block-wise GEMV (16-element chunks per lane); the 2:4 sparse types
+ * matmul_s24.cu's. Dequantization is fused,
  * accumulation is f32. Rows whose size or alignment rules out vector loads take a scalar
  * kernel.
  * T > 8 (prefill): cuBLAS GemmEx, f32 accumulate and output. f32 weights: plain f32 GEMM
@@ -204,6 +205,7 @@ static int gemv_kind(lt_dtype wt, const void *w, const void *x, int K) {
 
 static lt_status gemv(lt_cuda *c, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int T,
                       int64_t N, int K, lt_err *err) {
+    if (lt_cuda_s24_gemv_ok(wt, w)) return lt_cuda_gemv_s24(c, y, x, w, wt, bias, T, N, K, err); /* 2:4 sparse */
     int kind = gemv_kind(wt, w, x, K);
     if (kind == K_BLOCKS) return lt_cuda_gemv_blocks(c, y, x, w, wt, bias, T, N, K, err);
     cudaStream_t st = c->stream;
