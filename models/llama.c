@@ -23,6 +23,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/dtype.h"
+#include "core/base/quants.h"
 
 typedef struct layer {
     lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, bo, ffn_norm, w_gate, w_up, w_down, b_gate, b_up, b_down;
@@ -220,6 +221,12 @@ static lt_status alloc_scratch(lt_llama *m, const lt_lm_opts *o, lt_err *err) {
 }
 
 static lt_status upload_copy(lt_tensor *dst, const lt_src_tensor *src, lt_dtype dt, lt_err *err) {
+    int64_t bad = lt_s24_check(src->dtype, src->data, lt_tensor_numel(dst));
+    if (bad >= 0)
+        return lt_err_set(err, LT_EFORMAT,
+                          "tensor '%s' (%s): block %lld has malformed 2:4 position bits (each group must keep two "
+                          "different columns in increasing order)",
+                          src->name, lt_dtype_name(src->dtype), (long long)bad);
     if (src->dtype == dt) return lt_tensor_set(dst, src->data, src->nbytes, err);
     /* only small tensors (norms, biases) are converted here */
     int64_t n = lt_tensor_numel(dst);

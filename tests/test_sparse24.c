@@ -9,6 +9,7 @@
  *   of 4), left dense where --skip says; bad --mask / --nm / --skip / --bits are errors naming them.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +198,57 @@ static void test_matmul(lt_dtype t) {
     free(wf), free(x), free(ys), free(yb), free(w);
 }
 
+/* A file whose position bits repeat a column (hand-made: lathe's writers never do it) is refused
+ * when the model loads, naming the tensor - the kernels and the element-wise decode would read it
+ * differently. */
+static void check_malformed(const lt_modelsrc *got, const char *path, lt_backend *be) {
+    lt_block_s24_f16 b[4];
+    float w[64];
+    for (int i = 0; i < 64; i++) w[i] = (float)((i * 37) % 11) - 5.0f;
+    lt_quantize_row_s24_f16(w, b, 64);
+    CHECK(lt_s24_check(LT_S24_F16, b, 64) == -1);
+    b[2].meta = (uint16_t)(b[2].meta & ~3u); /* group 0 of block 2: p0 = 0 */
+    b[2].meta = (uint16_t)(b[2].meta & ~(3u << 2)); /* p1 = 0 too */
+    CHECK(lt_s24_check(LT_S24_F16, b, 64) == 2);
+    CHECK(lt_s24_check(LT_F32, w, 64) == -1);
+
+    const lt_src_tensor *t = lt_modelsrc_find(got, "blk.0.ffn_up.weight");
+    size_t n = 0;
+    char *bytes = lt_test_read_file(path, &n);
+    CHECK(t && bytes && t->nbytes >= 64);
+    if (!t || !bytes) {
+        free(bytes);
+        return;
+    }
+    size_t at = n;
+    for (size_t i = 0; i + t->nbytes <= n; i++)
+        if (!memcmp(bytes + i, t->data, t->nbytes)) {
+            at = i;
+            break;
+        }
+    CHECK(at < n);
+    if (at < n) {
+        lt_block_s24_f16 first;
+        memcpy(&first, bytes + at, sizeof first);
+        first.meta = (uint16_t)(first.meta | 3u | (3u << 2)); /* group 0 keeps column 3 twice */
+        memcpy(bytes + at, &first, sizeof first);
+        char bad[1100];
+        snprintf(bad, sizeof bad, "%s.bad.gguf", path);
+        FILE *f = fopen(bad, "wb");
+        CHECK(f && fwrite(bytes, 1, n, f) == n);
+        if (f) fclose(f);
+        lt_err err = {0};
+        lt_modelsrc *src = NULL;
+        lt_lm *lm = NULL;
+        CHECKF(lt_modelsrc_open_gguf(&src, bad, &err) == LT_OK, "%s", err.msg);
+        CHECK(src && lt_llama_open(&lm, src, be, &(lt_lm_opts){.max_batch = 4, .max_logits = 1}, &err) == LT_EFORMAT);
+        CHECKF(strstr(err.msg, "blk.0.ffn_up.weight") && strstr(err.msg, "malformed 2:4"), "%s", err.msg);
+        lt_lm_close(lm);
+        lt_modelsrc_close(src);
+    }
+    free(bytes);
+}
+
 /* ---- the pass ---------------------------------------------------------------------------------- */
 
 static void test_pass(void) {
@@ -271,6 +323,7 @@ static void test_pass(void) {
         CHECKF(lt_llama_open(&lm, got, be, &(lt_lm_opts){.max_batch = 4, .max_logits = 1}, &err) == LT_OK, "%s",
                err.msg);
         lt_lm_close(lm);
+        if (k == 0) check_malformed(got, out, be);
         lt_modelsrc_close(got);
     }
     /* errors naming the option */

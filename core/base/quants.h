@@ -56,5 +56,9 @@ void lt_s24_q4_params(const float *x, uint8_t *q, float *d, float *m, float *xq)
 /* from_f32 of the dtype table: magnitude 2:4 (the 2 largest |x| of each 4), then pack. */
 void lt_quantize_row_s24_f16(const float *x, void *y, int64_t n);
 void lt_quantize_row_s24_q4(const float *x, void *y, int64_t n);
+/* The first block of n elements of s24 data whose position bits are not two distinct columns
+ * in increasing order per group (a malformed file: the kernels would disagree), or -1 when every
+ * block is well formed; -1 for other dtypes. */
+int64_t lt_s24_check(lt_dtype dt, const void *data, int64_t n);
 
 #endif

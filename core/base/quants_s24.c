@@ -112,3 +112,29 @@ void lt_quantize_row_s24_q4(const float *x, void *y, int64_t n) {
         lt_s24_pack_q4(q, keep, &d, &m, 64, (lt_block_s24_q4 *)y + i);
     }
 }
+
+/* Kept value pairs (positions p0, p1 of one group of 4) must be two different columns in
+ * increasing order, as the writers store them; anything else is a malformed file. */
+static bool meta_ok(const uint8_t *meta, int groups) {
+    for (int g = 0; g < groups; g++) {
+        const int k = 2 * g;
+        const int p0 = (meta[k / 4] >> (2 * (k % 4))) & 3, p1 = (meta[(k + 1) / 4] >> (2 * ((k + 1) % 4))) & 3;
+        if (p0 >= p1) return false;
+    }
+    return true;
+}
+
+int64_t lt_s24_check(lt_dtype dt, const void *data, int64_t n) {
+    if (dt == LT_S24_F16) {
+        const lt_block_s24_f16 *b = data;
+        for (int64_t i = 0; i < n / 16; i++) {
+            uint8_t meta[2] = {(uint8_t)(b[i].meta & 255), (uint8_t)(b[i].meta >> 8)};
+            if (!meta_ok(meta, 4)) return i;
+        }
+    } else if (dt == LT_S24_Q4) {
+        const lt_block_s24_q4 *b = data;
+        for (int64_t i = 0; i < n / 64; i++)
+            if (!meta_ok(b[i].meta, 16)) return i;
+    }
+    return -1;
+}
