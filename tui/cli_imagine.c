@@ -24,6 +24,9 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* A message of core/diffusion/imagine.c without its "imagine: " (the CLI says "lathe imagine: "). */
+static const char *msg_of(const lt_err *e) { return strncmp(e->msg, "imagine: ", 9) ? e->msg : e->msg + 9; }
+
 typedef struct cli_ctx {
     bool tty, quiet;
     int last_len;
@@ -129,7 +132,7 @@ int lt_cli_imagine(int argc, char **argv) {
     lt_cli_sigint_release();
     int rc = LT_CLI_OK;
     if (st != LT_OK) {
-        fprintf(stderr, "lathe imagine: %s\n", err.msg);
+        fprintf(stderr, "lathe imagine: %s\n", msg_of(&err));
         rc = LT_CLI_FAIL;
     } else {
         if (json) {
