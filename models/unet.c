@@ -264,10 +264,6 @@ static lt_status load_all(loader *ld) {
 
 /* ---- activations ---------------------------------------------------------------------------- */
 
-static lt_tensor nchw_shape(int n, int64_t c, int64_t h, int64_t w) {
-    return lt_tensor_make(NULL, LT_F32, NULL, 4, (int64_t[]){n, c, h, w});
-}
-
 static lt_status make_acts(unet_model *m, lt_err *err) {
     const lt_unet_config *u = &m->cfg;
     int B = m->head.max_batch, n = u->n_levels, H = u->sample_h, W = u->sample_w, L = u->layers_per_block;
@@ -298,7 +294,6 @@ static lt_status make_acts(unet_model *m, lt_err *err) {
     }
     int64_t E = u->time_embed_dim, tw = 2 * cmax > E ? 2 * cmax : E, tin = m->temb_in > E ? m->temb_in : E;
     size_t bytes = 0;
-    lt_tensor t;
 #define NEED_T(nd, ...) (bytes += lt_arena_need(LT_F32, nd, (int64_t[]){__VA_ARGS__}))
     for (int i = 0; i < 6; i++) NEED_T(2, B, big); /* buf[3], t1, t2, cc */
     NEED_T(2, B, qkv ? qkv : 1);
@@ -326,8 +321,6 @@ static lt_status make_acts(unet_model *m, lt_err *err) {
     MK(m->tcls, 2, B, E);
     MK(m->tmp_emb, 2, B, E);
 #undef MK
-    (void)t;
-    (void)nchw_shape;
     m->host_emb = malloc((size_t)B * (size_t)tin * sizeof(float));
     if (!m->host_emb) return lt_err_set(err, LT_ENOMEM, "unet: out of memory");
     return LT_OK;

@@ -172,8 +172,10 @@ int main(void) {
     CHECK(run(s, &c, &err, "imagine --frobnicate") == LT_EINVAL && strstr(err.msg, "unknown option '--frobnicate'"));
     CHECK(run(s, &c, &err, "imagine --steps 3 --class 2") == LT_EINVAL && strstr(err.msg, "unconditional"));
     CHECK(run(s, &c, &err, "imagine --steps 3 --scheduler ddpm --eta 0.5") == LT_EINVAL &&
-          strstr(err.msg, "eta applies to ddim"));
-    CHECK(run(s, &c, &err, "imagine --steps 3000") != LT_OK && strstr(err.msg, "3000 steps"));
+          strstr(err.msg, "--eta applies to ddim"));
+    CHECK(run(s, &c, &err, "imagine --steps 3 --scheduler ddim --eta 1.5") == LT_EINVAL && strstr(err.msg, "--eta"));
+    CHECK(run(s, &c, &err, "imagine --steps 3000") == LT_ERANGE && strstr(err.msg, "--steps 3000") &&
+          strstr(err.msg, "1000 timesteps"));
     CHECK(run(s, &c, &err, "imagine -m %s/nothing --steps 3", dir) == LT_ENOTFOUND && strstr(err.msg, "no such folder"));
     snprintf(p, sizeof p, "%s/short.f32", dir);
     write_text(p, "0123456789abcdef"); /* 4 floats */

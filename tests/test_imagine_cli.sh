@@ -16,6 +16,10 @@ expect "positional" 2 "unexpected argument 'x'" -- "$bin" imagine -m a x
 expect "missing folder" 1 "lathe imagine: .*nothing" -- "$bin" imagine -m "$tmp/nothing" --device cpu
 expect "help lists it" 0 "imagine +images from a diffusion UNet" -- "$bin" help
 expect "scale out of range" 2 "scale" -- "$bin" imagine --scale 0
+expect "eta above 1" 2 "eta" -- "$bin" imagine --eta 2
+# a run's error names the option, said once ("lathe imagine: --steps 3000: ...")
+expect "steps beyond training" 1 "^lathe imagine: --steps 3000: the model was trained with 1000 timesteps" -- \
+    "$bin" imagine --steps 3000 --device cpu
 
 # without -m: the bundled digits model (assets/models/digits-unet), its scheduler_config.json's
 # DDIM with 50 steps; a class-conditional model without --class spreads the classes over the batch

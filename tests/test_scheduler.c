@@ -158,6 +158,20 @@ static void test_config_errors(void) {
     lt_scheduler *s = NULL;
     CHECK(lt_scheduler_create(&s, &c, 0, 0, &err) == LT_ERANGE && strstr(err.msg, "0 steps"));
     CHECK(lt_scheduler_create(&s, &c, 10, 0.5, &err) == LT_EINVAL && strstr(err.msg, "eta applies to ddim"));
+    /* DDIM's eta: above 1 the direction term is the root of a negative number (NaN); 1 is fine */
+    lt_sched_config_default(&c, LT_SCHED_DDIM);
+    CHECK(lt_scheduler_create(&s, &c, 50, 1.5, &err) == LT_EINVAL && strstr(err.msg, "eta 1.5"));
+    for (int steps = 1; steps <= 1000; steps += steps < 20 ? 1 : 37) {
+        LT_ASSERT(lt_scheduler_create(&s, &c, steps, 1.0, &err) == LT_OK);
+        float x[4] = {1, -1, 0.5f, 2}, m[4] = {0.1f, 0.2f, -0.3f, 0.4f}, z[4] = {0.5f, -0.5f, 1, -1};
+        bool finite = true;
+        for (int i = 0; i < steps; i++) {
+            LT_ASSERT(lt_scheduler_step(s, i, m, x, z, NULL, 1, 4, &err) == LT_OK);
+            for (int j = 0; j < 4; j++) finite = finite && isfinite(x[j]);
+        }
+        CHECKF(finite, "ddim eta 1, %d steps: a non-finite sample", steps);
+        lt_scheduler_free(s);
+    }
     lt_sched_config tr = c;
     tr.timestep_spacing = LT_SPACING_TRAILING;
     CHECK(lt_scheduler_create(&s, &tr, 61, 0, &err) == LT_EUNSUPPORTED && strstr(err.msg, "makes 62 timesteps"));
@@ -264,6 +278,33 @@ static void test_experts(void) {
     lt_scheduler_free(s);
 }
 
+/* A model whose output is NaN stops the run at the first step with an error naming the step
+ * (the NaN would spread into every pixel); a NaN sample still makes defined image bytes. */
+static void test_non_finite(void) {
+    lt_err err = {0};
+    lt_sched_config c;
+    lt_sched_config_default(&c, LT_SCHED_DDIM);
+    lt_scheduler *s = NULL;
+    LT_ASSERT(lt_scheduler_create(&s, &c, 4, 0, &err) == LT_OK);
+    lt_denoiser *d = lt_test_denoiser(1, 2, 2, 2, 0, NAN, 0, 0, NULL);
+    lt_noise *nz;
+    LT_ASSERT(lt_noise_seeded(&nz, 1, &err) == LT_OK);
+    lt_sample_params p = {.models = &d, .n_models = 1, .sched = s, .noise = nz, .batch = 2};
+    lt_sample_result res;
+    lt_status r = lt_sample_run(&p, &res, &err);
+    CHECKF(r == LT_ERANGE && strstr(err.msg, "step 1 of 4") && strstr(err.msg, "not finite"), "%d %s", (int)r,
+           err.msg);
+    if (r == LT_OK) lt_sample_result_free(&res);
+    float x[4] = {NAN, INFINITY, -INFINITY, 0};
+    lt_image im;
+    LT_ASSERT(lt_sample_image(x, 0, 1, 2, 2, &im, &err) == LT_OK);
+    CHECK(im.data[0] == 0 && im.data[1] == 1 && im.data[2] == 0 && im.data[3] == 0.5f);
+    lt_image_free(&im);
+    lt_denoiser_close(d);
+    lt_noise_free(nz);
+    lt_scheduler_free(s);
+}
+
 int main(void) {
     size_t len;
     char *txt = lt_test_read_file(lt_test_path("tests/fixtures/sched/cases.json"), &len);
@@ -282,5 +323,6 @@ int main(void) {
     test_config_errors();
     test_noise(dir);
     test_experts();
+    test_non_finite();
     return lt_test_done();
 }

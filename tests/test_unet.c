@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/backend/backend.h"
-#include "core/base/clock.h"
+#include "core/diffusion/bench.h"
 #include "core/formats/diffusers.h"
 #include "core/formats/safetensors.h"
 #include "models/unet.h"
@@ -177,38 +177,23 @@ static void errors(void) {
     }
 }
 
-/* LT_UNET_BENCH=DIR: it/s of the model in DIR, batch 1, 2 threads, rounds of LT_UNET_ITERS (10) calls
- * (a timing harness until `lathe bench imagine`; prints only, checks nothing). */
-static void bench(const char *dir) {
+/* lt_diffusion_bench (`lathe bench imagine`) on every kind of time embedding: its warm-up
+ * call must use a timestep the model takes (a learned table of 100 rows has no step 500). */
+static void bench_case(const char *name) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", lt_test_path("tests/fixtures/unet"), name);
     lt_err err = {0};
     lt_denoiser *d = NULL;
-    if (lt_unet_open(&d, dir, g_be, 1, &err) != LT_OK) {
-        printf("bench: %s\n", err.msg);
-        return;
-    }
-    int iters = getenv("LT_UNET_ITERS") ? atoi(getenv("LT_UNET_ITERS")) : 10, rounds = 1;
-    size_t n = (size_t)d->in_c * d->h * d->w;
-    float *x = calloc(n, 4), *y = calloc((size_t)d->out_c * d->h * d->w, 4), t = 500;
-    lt_denoiser_predict(d, x, 1, &t, NULL, y, &err); /* warm-up */
-    for (int r = 0; r < rounds; r++) {
-        double t0 = lt_now();
-        for (int i = 0; i < iters; i++) lt_denoiser_predict(d, x, 1, &t, NULL, y, &err);
-        double dt = lt_now() - t0;
-        printf("lathe: %.3f it/s (%.1f GFLOP/s, %.2f GFLOP per call, %.0f MiB)\n", iters / dt, d->flops * iters / dt / 1e9,
-               d->flops / 1e9, d->mem_bytes / 1048576.0);
-    }
-    free(x), free(y);
+    LT_ASSERT(lt_unet_open(&d, dir, g_be, 1, &err) == LT_OK);
+    lt_diffusion_bench_result r;
+    CHECKF(lt_diffusion_bench(d, 2, 1, NULL, NULL, &r, &err) == LT_OK, "bench %s: %s", name, err.msg);
+    CHECKF(r.steps == 2 && r.unet_its > 0, "bench %s: %d steps, %g it/s", name, r.steps, r.unet_its);
     lt_denoiser_close(d);
 }
 
 int main(void) {
     lt_err err = {0};
     LT_ASSERT(lt_backend_create(&g_be, "cpu", &(lt_backend_opts){.n_threads = 2}, &err) == LT_OK);
-    if (getenv("LT_UNET_BENCH")) {
-        bench(getenv("LT_UNET_BENCH"));
-        lt_backend_free(g_be);
-        return 0;
-    }
     golden_case("google_old", 0, 1000);
     golden_case("diffusers_new", 0, 1000);
     golden_case("no_attn", 0, 1000);
@@ -218,6 +203,8 @@ int main(void) {
     golden_case("learned", 0, 100);
     golden_case("no_attn_grey", 0, 1000);
     errors();
+    bench_case("learned");
+    bench_case("class_cond");
     lt_backend_free(g_be);
     return lt_test_done();
 }

@@ -5,6 +5,7 @@
 #define LT_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "core/backend/backend.h"
 #include "core/base/opts.h"
@@ -94,5 +95,8 @@ int lt_cli_quantize_write(const char *cmd, lt_modelsrc *src, const char *out, co
 
 /* Creates the backend named by --device (default auto) with --threads. Prints errors. */
 bool lt_cli_backend(const char *device, int threads, lt_backend **be);
+
+/* s as a JSON string literal (quotes, backslashes and control characters escaped) on f. */
+void lt_cli_json_str(FILE *f, const char *s);
 
 #endif

@@ -157,3 +157,13 @@ bool lt_cli_open_lm_opts(const char *what, const char *path, const char *tokp, c
     }
     return false;
 }
+
+void lt_cli_json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}

@@ -23,16 +23,6 @@
 #include "models/yolo.h"
 #include "cli.h"
 
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* A JSON number with prec decimals; null for a non-finite value (printf's "inf"/"nan" are not
  * JSON). The pipeline already drops non-finite detections: this keeps the output valid anyway. */
 static void json_num(FILE *f, double v, int prec) {
@@ -118,12 +108,12 @@ int lt_cli_detect(int argc, char **argv) {
         char buf[32], line[PATH_MAX + 256];
         if (json) {
             printf("{\"image\": ");
-            json_str(stdout, pos[i]);
+            lt_cli_json_str(stdout, pos[i]);
             printf(", \"width\": %d, \"height\": %d, \"detections\": [", r.image.w, r.image.h);
             for (int j = 0; j < r.n; j++) {
                 const lt_detection *d = &r.dets[j];
                 printf("%s{\"class\": ", j ? ", " : "");
-                json_str(stdout, lt_detect_model_class(m, d->class_id, buf, sizeof buf));
+                lt_cli_json_str(stdout, lt_detect_model_class(m, d->class_id, buf, sizeof buf));
                 printf(", \"class_id\": %d, \"confidence\": ", d->class_id);
                 json_num(stdout, d->confidence, 6);
                 const float box[4] = {d->left, d->top, d->width, d->height};
@@ -256,9 +246,9 @@ int lt_cli_bench_detect(int argc, char **argv) {
         double gflop = det->flops / 1e9;
         if (json) {
             printf("{\"bench\": \"detect\", \"model\": ");
-            json_str(stdout, da.cfg ? da.cfg : "yolo-fastest-1.1");
+            lt_cli_json_str(stdout, da.cfg ? da.cfg : "yolo-fastest-1.1");
             printf(", \"device\": ");
-            json_str(stdout, lt_backend_device(be));
+            lt_cli_json_str(stdout, lt_backend_device(be));
             printf(", \"input\": [%d, %d], \"gflop_per_image\": %.4f, \"batch\": %d, "
                    "\"network_ips_b1\": %.1f, \"end_to_end_ips_b1\": %.1f, \"network_ips\": %.1f, "
                    "\"end_to_end_ips\": %.1f}\n",

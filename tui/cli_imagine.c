@@ -14,15 +14,8 @@
 #include "models/unet.h"
 #include "cli.h"
 
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
+/* A message of core/diffusion/imagine.c without its "imagine: " (the CLI says "lathe imagine: "). */
+static const char *msg_of(const lt_err *e) { return strncmp(e->msg, "imagine: ", 9) ? e->msg : e->msg + 9; }
 
 typedef struct cli_ctx {
     bool tty, quiet;
@@ -129,7 +122,7 @@ int lt_cli_imagine(int argc, char **argv) {
     lt_cli_sigint_release();
     int rc = LT_CLI_OK;
     if (st != LT_OK) {
-        fprintf(stderr, "lathe imagine: %s\n", err.msg);
+        fprintf(stderr, "lathe imagine: %s\n", msg_of(&err));
         rc = LT_CLI_FAIL;
     } else {
         if (json) {
@@ -143,7 +136,7 @@ int lt_cli_imagine(int argc, char **argv) {
             if (r.cancelled) printf("null");
             else printf("\"%016" PRIx64 "\"", r.digest);
             printf(", \"out\": ");
-            if (r.n_written) json_str(stdout, r.written);
+            if (r.n_written) lt_cli_json_str(stdout, r.written);
             else printf("null");
             printf("}\n");
         } else {
@@ -215,9 +208,9 @@ int lt_cli_bench_imagine(int argc, char **argv) {
         rc = LT_CLI_INTERRUPTED;
     } else if (json) {
         printf("{\"bench\": \"imagine\", \"model\": ");
-        json_str(stdout, model);
+        lt_cli_json_str(stdout, model);
         printf(", \"device\": ");
-        json_str(stdout, lt_backend_device(be));
+        lt_cli_json_str(stdout, lt_backend_device(be));
         printf(", \"image\": [%d, %d, %d], \"batch\": %d, \"steps\": %d, \"gflop_per_image\": %.4f, "
                "\"seconds\": %.3f, \"unet_its\": %.3f, \"images_per_s\": %.4f, \"gflops\": %.1f}\n",
                d->in_c, d->h, d->w, batch, r.steps, d->flops / 1e9, r.seconds, r.unet_its, r.images_per_s, r.gflops);

@@ -25,7 +25,9 @@ lt_status lt_diffusion_bench(lt_denoiser *d, int steps, int batch, bool (*cancel
     float *x = lt_calloc(per * (size_t)nb, sizeof(float)), *o = lt_malloc(sizeof(float) * per * (size_t)nb);
     float *t = lt_malloc(sizeof(float) * (size_t)nb);
     if (r == LT_OK && (!x || !o || !t)) r = lt_err_set(err, LT_ENOMEM, "out of memory");
-    for (int i = 0; r == LT_OK && i < nb; i++) t[i] = 500;
+    /* the schedule's first timestep: one every time embedding takes (a learned table may have
+     * fewer rows than 500; a Fourier embedding refuses 0) */
+    for (int i = 0; r == LT_OK && i < nb; i++) t[i] = (float)lt_scheduler_timestep(s, 0);
     if (r == LT_OK) r = lt_denoiser_predict(d, x, nb, t, d->num_classes ? cls : NULL, o, err);
     lt_free(x), lt_free(o), lt_free(t);
     lt_sample_params p = {.models = &d, .n_models = 1, .sched = s, .noise = nz, .batch = batch,

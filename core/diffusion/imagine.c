@@ -23,7 +23,7 @@ int lt_imagine_options(lt_opt *o, lt_imagine_args *a) {
     o[k++] = (lt_opt){"--class", NULL, LT_OPT_INT, &a->class_id,
                       "class label of class-conditional models (default: the classes spread over the batch)", 0, 1e6};
     o[k++] = (lt_opt){"--batch", "-b", LT_OPT_INT, &a->batch, "images to make (one grid)", 1, LT_IMAGINE_MAX_BATCH};
-    o[k++] = (lt_opt){"--eta", NULL, LT_OPT_FLOAT, &a->eta, "DDIM noise weight (0 = deterministic)", 0, 100};
+    o[k++] = (lt_opt){"--eta", NULL, LT_OPT_FLOAT, &a->eta, "DDIM noise weight (0 = deterministic, 1 = DDPM's)", 0, 1};
     o[k++] = (lt_opt){"--init-noise", NULL, LT_OPT_STR, &a->init_noise,
                       "the noise stream: raw float32 or .npy (initial noise, then each step's)"};
     o[k++] = (lt_opt){"--experts", NULL, LT_OPT_STR, &a->experts,
@@ -46,6 +46,13 @@ lt_status lt_imagine_scheduler(const lt_imagine_args *a, const char *config, int
     }
     int steps = a->steps > 0 ? a->steps : c.kind == LT_SCHED_DDPM ? 1000 : 50;
     if (a->steps <= 0 && steps > c.num_train_timesteps) steps = c.num_train_timesteps;
+    /* the user's mistakes, named by their option (the scheduler's own checks name no option) */
+    if (steps > c.num_train_timesteps)
+        return lt_err_set(err, LT_ERANGE, "imagine: --steps %d: the model was trained with %d timesteps (1-%d)", steps,
+                          c.num_train_timesteps, c.num_train_timesteps);
+    if (a->eta != 0 && c.kind != LT_SCHED_DDIM)
+        return lt_err_set(err, LT_EINVAL, "imagine: --eta applies to ddim only (the scheduler is %s)",
+                          lt_sched_kind_name(c.kind));
     lt_status r = lt_scheduler_create(out, &c, steps, a->eta, err);
     if (r != LT_OK) {
         char m[LT_ERR_MSG_MAX];

@@ -89,7 +89,7 @@ lt_status lt_sample_image(const float *x, int i, int c, int h, int w, lt_image *
     for (int k = 0; k < 3; k++)
         for (size_t j = 0; j < plane; j++) {
             float v = src[(c == 3 ? k : 0) * plane + j] / 2 + 0.5f;
-            out->data[k * plane + j] = v < 0 ? 0 : v > 1 ? 1 : v;
+            out->data[k * plane + j] = !(v > 0) ? 0 : v > 1 ? 1 : v; /* NaN: 0 (never undefined bytes) */
         }
     return LT_OK;
 }
@@ -216,6 +216,16 @@ lt_status lt_sample_run(const lt_sample_params *p, lt_sample_result *out, lt_err
                                     err);
         }
         out->model_s += lt_now() - tm;
+        if (r != LT_OK) break;
+        /* a NaN would spread through every later step into a meaningless image: stop here */
+        for (size_t j = 0; j < total; j++)
+            if (!isfinite(m[j])) {
+                r = lt_err_set(err, LT_ERANGE,
+                               "step %d of %d (timestep %g): the model's output for image %d is not finite (NaN or "
+                               "inf)",
+                               i + 1, S, t, (int)(j / per) + 1);
+                break;
+            }
         if (r != LT_OK) break;
         out->evals += B;
         bool draws = lt_scheduler_step_draws(p->sched, i);

@@ -128,7 +128,10 @@ lt_status lt_scheduler_create(lt_scheduler **out, const lt_sched_config *c, int 
     if (steps < 1 || steps > c->num_train_timesteps)
         return lt_err_set(err, LT_ERANGE, "scheduler: %d steps (the model was trained with %d timesteps: 1-%d)", steps,
                           c->num_train_timesteps, c->num_train_timesteps);
-    if (!(eta >= 0) || eta > 1e6) return lt_err_set(err, LT_EINVAL, "scheduler: eta must be >= 0 (got %g)", eta);
+    /* above 1, eta^2 * variance exceeds 1 - abar_prev at some steps and DDIM's direction term is
+     * the root of a negative number (NaN in diffusers too); eta 1 is DDPM's variance */
+    if (!(eta >= 0 && eta <= 1))
+        return lt_err_set(err, LT_EINVAL, "scheduler: eta %g is out of range (0-1; 1 is DDPM's noise)", eta);
     if (eta > 0 && c->kind != LT_SCHED_DDIM)
         return lt_err_set(err, LT_EINVAL, "scheduler: eta applies to ddim only (the scheduler is %s)",
                           lt_sched_kind_name(c->kind));

@@ -72,7 +72,7 @@ lt_status lt_sched_config_read(const char *path, const char *kind_name, lt_sched
 typedef struct lt_scheduler lt_scheduler;
 
 /* A schedule of steps inference steps (1..num_train_timesteps); eta is DDIM's noise weight
- * (>= 0; any other scheduler requires 0). */
+ * (0..1; any other scheduler requires 0). */
 lt_status lt_scheduler_create(lt_scheduler **out, const lt_sched_config *c, int steps, double eta, lt_err *err);
 void lt_scheduler_free(lt_scheduler *s); /* NULL is a no-op */
 

@@ -2,7 +2,8 @@
  * H*W positions of each image, channel-major ([N, 3C, T] qkv in, [N, C, T] out), f32.
  * Semantics in core/backend/backend.h; the CPU twin (the reference in tests) is
  * kernels/cpu/self_attention.c.
- * One block per (query position, image*head): the T scores in shared memory (T <= 12288),
+ * One block per (query position, image*head): the T scores in shared memory (T <= 12288,
+ * images x heads <= 65535, else LT_EUNSUPPORTED),
  * block max and sum, then each thread sums one output channel over the T positions.
  * Leaves out: tensor cores and tiling (a flash-attention kernel would be faster at large T).
  */
@@ -50,6 +51,9 @@ lt_status lt_cuda_self_attention(lt_backend *be, lt_tensor *y, const lt_tensor *
     if (T > LT_SA_MAX_T)
         return lt_err_set(err, LT_EUNSUPPORTED, "self_attention: %lld positions exceed the CUDA kernel's %d",
                           (long long)T, LT_SA_MAX_T);
+    if ((int64_t)N * n_heads > 65535) /* gridDim.y's limit */
+        return lt_err_set(err, LT_EUNSUPPORTED, "self_attention: %lld images x heads exceed the CUDA kernel's 65535",
+                          (long long)N * n_heads);
     if (N == 0 || T == 0) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
     size_t shm = ((size_t)T + 32) * sizeof(float);
