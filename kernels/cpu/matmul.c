@@ -17,8 +17,8 @@
  * AVX2+FMA+F16C and AVX-512 (F, BW, VL, VNNI) paths are chosen at run time (LT_CPU_NO_VNNI=1
  * keeps AVX-512 off); scalar paths are portable.
  *  - the lt_quants.h types (q4_1 ... q6_K, iq4_*): qdot.c, with the family kernels.
- *  - the 2:4 sparse types (s24_*): qdot_s24.c below DOT_MAX_T rows; from there rows widened to
- *    f32 (the dtype table's formula) and sgemm, as f16.
+ *  - the 2:4 sparse types (s24_*) and GPTQ's gq4_*: qdot_s24.c / qdot_gq.c below DOT_MAX_T rows;
+ *    from there rows widened to f32 (the dtype table's formula) and sgemm, as f16.
  * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants.
  */
 #include <stdatomic.h>
@@ -706,9 +706,16 @@ static size_t xq_row_bytes(lt_dtype wt, int64_t K, bool avx2, bool vnni) {
  * row), where the AVX2 dot product measured a few percent faster (same bits either way) */
 static bool use_vnni(lt_dtype wt, int64_t T) { return lt_cpu_has_vnni() && !(wt == LT_Q4_0 && T == 1); }
 
+/* Types with a fused dot product for decode whose prefill widens rows to f32 for sgemm (their
+ * dot products, made for one row, lose to sgemm once a tile of activation rows can share the
+ * widened weights): the 2:4 types and GPTQ's group-4-bit ones. */
+static bool widened_qtype(lt_dtype wt) {
+    return wt == LT_S24_F16 || wt == LT_S24_Q4 || wt == LT_GQ4_32 || wt == LT_GQ4_64 || wt == LT_GQ4_128;
+}
+
 static bool use_gemm(lt_dtype wt, int64_t T) {
     if (wt == LT_F32) return T >= DOT_MAX_T; /* dot products below: batch-invariant (speculation) */
-    if (wt == LT_S24_F16 || wt == LT_S24_Q4) return T >= DOT_MAX_T; /* 2:4: rows widened to f32, as f16 */
+    if (widened_qtype(wt)) return T >= DOT_MAX_T; /* rows widened to f32, as f16 */
     if (wt == LT_F16 && lt_cpu_has_vnni()) return T >= F16_GEMM_T;
     if (wt == LT_F16 || wt == LT_BF16) return T >= DOT_MAX_T;
     return false;
@@ -723,7 +730,7 @@ static int64_t gemm_chunk(int64_t K) {
 /* (The scratch may be sized for the sgemm path and then not used when OpenBLAS cannot run.) */
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
     const lt_cpu_qdot *qd = lt_cpu_qdot_find(wt);
-    if (qd && (wt == LT_S24_F16 || wt == LT_S24_Q4) && use_gemm(wt, T)) {
+    if (qd && widened_qtype(wt) && use_gemm(wt, T)) {
         size_t g = (size_t)n_threads * (size_t)gemm_chunk(K) * (size_t)K * sizeof(float), d = lt_cpu_qdot_scratch(qd, T, K);
         return g > d ? g : d; /* the qdot path still runs when OpenBLAS cannot */
     }
@@ -749,7 +756,7 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
     }
     const int nth = lt_pool_threads(p);
     const lt_cpu_qdot *qd = lt_cpu_qdot_find(wt);
-    if (qd && use_gemm(wt, T) && lt_pool_blas_ok(p)) qd = NULL; /* 2:4 prefill: widened rows + sgemm below */
+    if (qd && use_gemm(wt, T) && lt_pool_blas_ok(p)) qd = NULL; /* 2:4 / gq4 prefill: widened rows + sgemm below */
     if (qd) {
         void *owned = NULL, *scratch = p ? lt_pool_scratch(p, 0, lt_cpu_qdot_scratch(qd, T, K))
                                          : (owned = lt_aligned_alloc(lt_cpu_qdot_scratch(qd, T, K)));
