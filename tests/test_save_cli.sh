@@ -91,6 +91,10 @@ printf 'load %s as base\ncompare base nope\n' "$model" > "$tmp/c3.txt"
 expect "compare unknown" 1 "compare: no language model named 'nope' is loaded" -- "$bin" run --no-journal "$tmp/c3.txt"
 printf 'load %s as base\ncompare -f %s/missing.txt\n' "$model" "$tmp" > "$tmp/c4.txt"
 expect "compare missing file" 1 "compare: .*missing.txt" -- "$bin" run --no-journal "$tmp/c4.txt"
+# KLD needs one vocabulary: a model of another one is refused up front, naming both
+printf 'load %s as base\nload %s/tiny.gguf as t\ncompare base t -f %s --ctx 64 --chunks 1\n' "$model" "$tmp" "$text" > "$tmp/c6.txt"
+expect "compare vocab" 1 "compare: 't' has a vocabulary of [0-9]+ tokens, the base 'base' 512: KLD" -- \
+  "$bin" run --no-journal "$tmp/c6.txt"
 printf 'compare\n' > "$tmp/c5.txt"
 expect "compare nothing" 1 "compare: no model loaded" -- "$bin" run --no-journal "$tmp/c5.txt"
 finish
