@@ -69,6 +69,11 @@ grep -q "21 matrices as AutoGPTQ gptq_v2 4-bit groups of 32 sym" <<<"$out" && ok
 grep -q "loaded 'th' (hf, gq4_32" <<<"$out" && ok || bad "reloads as gq4: $out"
 grep -q "21 GPTQ matrices as q4_0" <<<"$out" && ok || bad "gq4 back to q4_0: $out"
 grep -q '"checkpoint_format":[[:space:]]*"gptq_v2"' "$tmp/t4_hf/quantize_config.json" && ok || bad "quantize_config.json"
+# a folder is written whole under a temporary name and renamed: never into a folder holding
+# another model's files (a plain save over the AutoGPTQ one would leave its quantize_config.json)
+printf 'load %s/tiny.gguf as t\nsave t %s/t4_hf\n' "$tmp" "$tmp" > "$tmp/b2.txt"
+expect "non-empty folder" 1 "save: $tmp/t4_hf: the folder exists and is not empty" -- "$bin" run --no-journal "$tmp/b2.txt"
+ls -d "$tmp"/*.tmp-* >/dev/null 2>&1 && bad "a temporary folder was left: $(ls -d "$tmp"/*.tmp-*)" || ok
 # the same weights through other kernels (gq4 vs q4_0 dot products; the Q6_K output matrix
 # as f32 after the folder): perplexity within 0.5%
 g=$(grep -A1 "^> Once" <<<"$out" | grep -v "^> \|^--" | sort -u)
