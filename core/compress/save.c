@@ -75,6 +75,7 @@ static lt_status gq4_as_q4_0(const lt_src_tensor *t, void **out, bool *ok, lt_er
 
 static lt_status save_gguf(const lt_modelsrc *src, const char *path, const lt_save_opts *o, lt_save_report *r,
                            lt_err *err) {
+    LT_TRY(lt_quantize_check_folder(path, err)); /* said of PATH, not of the PATH.tmp it is written as */
     int nt = lt_modelsrc_n_tensors(src);
     lt_dtype *types = lt_calloc((size_t)nt + 1, sizeof *types);
     void **data = lt_calloc((size_t)nt + 1, sizeof *data);
