@@ -468,7 +468,7 @@ lt_status lt_llama_open_synthetic(lt_lm **out, const lt_llm_config *cfg, lt_dtyp
     char names[256];
     if (!lt_dtype_info(dt)->from_f32)
         return lt_err_set(err, LT_EINVAL, "synthetic model: weight type %s is not a matrix type (%s)", lt_dtype_name(dt),
-                          lt_dtype_weight_names(names, sizeof names));
+                          lt_dtype_matrix_names(names, sizeof names));
     const int64_t blk = lt_dtype_block(dt), cols[3] = {cfg->dim, cfg->hidden_dim, (int64_t)cfg->n_heads * cfg->head_dim};
     for (int i = 0; i < 3; i++)
         if (cols[i] % blk)

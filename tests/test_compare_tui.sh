@@ -18,6 +18,6 @@ type_line "/compare -f $text --ctx 128 --chunks 3 -p 16 -n 8"
 expect "report pane title" "compare tinyshakespeare-head" 60
 expect "report pane base row" "\*stories 32.00b +1016K +[0-9]+" 5
 expect "report pane compressed row" " s4 +7.51b" 5
-expect "full table" "KLD and top-1" 5
+expect "full table" "KLD, top-1: vs" 5
 screen >"${LATHE_SCREEN_DUMP:-/dev/null}"
 finish

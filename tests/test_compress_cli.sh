@@ -48,6 +48,12 @@ expect "mask" 2 "unknown --mask 'lottery'" -- comp -o "$tmp/x.gguf" --method spa
 expect "nm" 2 "--nm '2/4' is not N:M" -- comp -o "$tmp/x.gguf" --method sparse24 --nm 2/4
 expect "skip none" 1 "--skip pattern 'blk.99.*' matches no block matrix" -- comp -o "$tmp/x.gguf" --method sparse24 \
   --mask magnitude --skip 'blk.99.*'
+# rows the pruning cannot take are refused before any calibration, naming the matrix
+out=$(comp -o "$tmp/x.gguf" --method sparse24 --bits 4 2>&1); rc=$?
+[ "$rc" = 1 ] && grep -q "bits 4 stores rows in blocks of 64 inputs; blk.0.ffn_down.weight has 172" <<<"$out" &&
+  ! grep -q "layer 1/" <<<"$out" && ok || bad "sparse24 --bits 4 on 172-wide rows: rc $rc: $out"
+expect "nm rows" 1 "--nm 4:8: blk.0.ffn_down.weight has rows of 172 inputs" -- comp -o "$tmp/x.gguf" \
+  --method sparse24 --mask magnitude --nm 4:8
 expect "mask gptq" 2 "--mask is for --method sparse24" -- comp -o "$tmp/x.gguf" --method gptq --mask wanda
 expect "method" 2 "unknown --method 'awq'" -- "$bin" compress -m "$model" -o "$tmp/x.gguf" --method awq
 expect "missing -o" 2 "-o OUT is required" -- "$bin" compress -m "$model"

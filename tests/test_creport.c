@@ -69,6 +69,22 @@ int main(void) {
         char text[2048];
         lt_creport_format(&r, text, sizeof text);
         CHECK(strstr(text, "orig ") && strstr(text, "rtn ") && strstr(text, "KLD"));
+        /* the transcript's table fits 80 columns, also with a long model name (then on a line of its own) */
+        snprintf(r.rows[1].name, sizeof r.rows[1].name, "smollm2-sparsegpt-2of4-q4");
+        snprintf(r.text, sizeof r.text, "a-rather-long-held-out-text-file-name-for-scoring.txt");
+        r.rows[1].ppl = 12345.678, r.rows[1].prefill_tps = 98765.4;
+        size_t len = lt_creport_format(&r, text, sizeof text);
+        CHECK(len < sizeof text);
+        int lines = 0, widest = 0;
+        for (const char *p = text; *p; lines++) {
+            const char *e = strchr(p, '\n');
+            CHECKF(e != NULL, "a line without its newline: %s", p);
+            if (!e) break;
+            if ((int)(e - p) > widest) widest = (int)(e - p);
+            p = e + 1;
+        }
+        CHECKF(widest <= 80, "a line of %d columns:\n%s", widest, text);
+        CHECKF(lines == 7 && strstr(text, "\nsmollm2-sparsegpt-2of4-q4\n"), "%d lines:\n%s", lines, text);
         /* without a source: the weights held over the matrices' parameters */
         m[1].src = NULL;
         o.n_gen = -1;

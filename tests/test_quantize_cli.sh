@@ -91,6 +91,10 @@ expect "missing folder" 1 "the folder .*/nodir does not exist" -- \
   "$bin" quantize "$model" "$tmp/nodir/x.gguf" q8_0 --tokenizer "$tok"
 [ ! -e "$tmp/x.gguf" ] && ok || bad "a failed quantize left a file"
 expect "convert bad type" 2 "unknown --type 'q9_9'" -- "$bin" convert "$model" "$tmp/x.gguf" --type q9_9
+# lathe's 2:4 types are not --type values (pruning makes them) and are not listed as such
+expect "convert s24" 2 "'s24_f16' is a 2:4 sparse type.*--method sparse24" -- "$bin" convert "$model" "$tmp/x.gguf" --type s24_f16
+out=$("$bin" quantize "$model" "$tmp/x.gguf" q3 2>&1)
+! grep -q "s24" <<<"$out" && ok || bad "the --type list names s24 types: $out"
 expect "convert hf k-quant" 2 "--type .q4_K. cannot be written as hf" -- "$bin" convert "$model" "$tmp/xhf" --type q4_K
 expect "convert llama2c f16" 2 "llama2.c checkpoints are f32" -- "$bin" convert "$model" "$tmp/x.bin" --type f16
 

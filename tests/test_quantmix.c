@@ -47,13 +47,22 @@ static void test_parse(void) {
         CHECKF(!strcmp(q.name, ok[i].name) && q.ftype == ok[i].ftype && q.base == ok[i].base && q.pure == (i % 2),
                "%s -> %s %d %s", ok[i].in, q.name, q.ftype, lt_dtype_name(q.base));
     }
-    /* every tensor type lathe writes into GGUF names a mix whose own type it is */
+    /* every GGML tensor type lathe writes into GGUF names a mix whose own type it is; lathe's own
+       2:4 types (made by pruning, not by a mix) are neither parsed nor listed as --type values */
     for (int t = 0; t < LT_DTYPE_COUNT; t++) {
         if (t == LT_I32 || lt_dtype_info((lt_dtype)t)->gguf_type < 0) continue; /* gq4_*: no GGML type */
         lt_quantmix q;
+        char names[256];
+        if (lt_dtype_info((lt_dtype)t)->gguf_type >= LT_GGUF_LATHE_TYPES) {
+            CHECKF(lt_quantmix_parse(lt_dtype_name((lt_dtype)t), true, &q, NULL) == LT_EINVAL, "%s",
+                   lt_dtype_name((lt_dtype)t));
+            CHECKF(!strstr(lt_dtype_weight_names(names, sizeof names), lt_dtype_name((lt_dtype)t)), "%s listed",
+                   lt_dtype_name((lt_dtype)t));
+            CHECK(strstr(lt_dtype_matrix_names(names, sizeof names), lt_dtype_name((lt_dtype)t)) != NULL);
+            continue;
+        }
         CHECKF(lt_quantmix_parse(lt_dtype_name((lt_dtype)t), true, &q, NULL) == LT_OK && q.base == (lt_dtype)t,
                "%s", lt_dtype_name((lt_dtype)t));
-        char names[256];
         CHECK(strstr(lt_dtype_weight_names(names, sizeof names), lt_dtype_name((lt_dtype)t)) != NULL);
     }
     const char *bad[] = {"q3", "Q4_K_X", "IQ2_XXS", "Q2_K_S", "COPY", "", "7b", "99", "i32", NULL};

@@ -41,6 +41,8 @@ printf 'load %s as base\nsave base %s\n' "$model" "$model" > "$tmp/e3.txt"
 expect "own file" 1 "is the file 'base' was loaded from" -- "$bin" run --no-journal "$tmp/e3.txt"
 printf 'load %s as base\nsave base %s/x --format onnx\n' "$model" "$tmp" > "$tmp/e4.txt"
 expect "format" 1 "save: unknown format 'onnx' \(gguf, hf\)" -- "$bin" run --no-journal "$tmp/e4.txt"
+printf 'load %s as base\nsave base %s/nodir/x.gguf\n' "$model" "$tmp" > "$tmp/e6.txt"
+expect "missing folder" 1 "save: $tmp/nodir/x.gguf: the folder $tmp/nodir does not exist" -- "$bin" run --no-journal "$tmp/e6.txt"
 printf 'load %s as base\nsave base %s/f32 --format hf\n' "$model" "$tmp" > "$tmp/e5.txt"
 expect "plain folder" 0 "saved 'base' .* as a Hugging Face folder: " -- "$bin" run --no-journal "$tmp/e5.txt"
 
@@ -69,6 +71,11 @@ grep -q "21 matrices as AutoGPTQ gptq_v2 4-bit groups of 32 sym" <<<"$out" && ok
 grep -q "loaded 'th' (hf, gq4_32" <<<"$out" && ok || bad "reloads as gq4: $out"
 grep -q "21 GPTQ matrices as q4_0" <<<"$out" && ok || bad "gq4 back to q4_0: $out"
 grep -q '"checkpoint_format":[[:space:]]*"gptq_v2"' "$tmp/t4_hf/quantize_config.json" && ok || bad "quantize_config.json"
+# a folder is written whole under a temporary name and renamed: never into a folder holding
+# another model's files (a plain save over the AutoGPTQ one would leave its quantize_config.json)
+printf 'load %s/tiny.gguf as t\nsave t %s/t4_hf\n' "$tmp" "$tmp" > "$tmp/b2.txt"
+expect "non-empty folder" 1 "save: $tmp/t4_hf: the folder exists and is not empty" -- "$bin" run --no-journal "$tmp/b2.txt"
+ls -d "$tmp"/*.tmp-* >/dev/null 2>&1 && bad "a temporary folder was left: $(ls -d "$tmp"/*.tmp-*)" || ok
 # the same weights through other kernels (gq4 vs q4_0 dot products; the Q6_K output matrix
 # as f32 after the folder): perplexity within 0.5%
 g=$(grep -A1 "^> Once" <<<"$out" | grep -v "^> \|^--" | sort -u)
@@ -91,6 +98,10 @@ printf 'load %s as base\ncompare base nope\n' "$model" > "$tmp/c3.txt"
 expect "compare unknown" 1 "compare: no language model named 'nope' is loaded" -- "$bin" run --no-journal "$tmp/c3.txt"
 printf 'load %s as base\ncompare -f %s/missing.txt\n' "$model" "$tmp" > "$tmp/c4.txt"
 expect "compare missing file" 1 "compare: .*missing.txt" -- "$bin" run --no-journal "$tmp/c4.txt"
+# KLD needs one vocabulary: a model of another one is refused up front, naming both
+printf 'load %s as base\nload %s/tiny.gguf as t\ncompare base t -f %s --ctx 64 --chunks 1\n' "$model" "$tmp" "$text" > "$tmp/c6.txt"
+expect "compare vocab" 1 "compare: 't' has a vocabulary of [0-9]+ tokens, the base 'base' 512: KLD" -- \
+  "$bin" run --no-journal "$tmp/c6.txt"
 printf 'compare\n' > "$tmp/c5.txt"
 expect "compare nothing" 1 "compare: no model loaded" -- "$bin" run --no-journal "$tmp/c5.txt"
 finish

@@ -135,7 +135,7 @@ bool lt_cli_open_lm_opts(const char *what, const char *path, const char *tokp, c
         lt_dtype dt = lt_dtype_from_name(type ? type : "f16");
         if (dt == LT_DTYPE_COUNT || dt == LT_I32) {
             char names[256];
-            fprintf(stderr, "lathe: unknown --type '%s' (%s)\n", type, lt_dtype_weight_names(names, sizeof names));
+            fprintf(stderr, "lathe: unknown --type '%s' (%s)\n", type, lt_dtype_matrix_names(names, sizeof names));
             return false;
         }
         if (lt_llama_preset(synth, &cfg, &err) == LT_OK) {

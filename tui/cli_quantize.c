@@ -14,6 +14,13 @@
 bool lt_cli_quantmix(const char *cmd, const char *what, const char *type, bool pure, lt_quantmix *out) {
     if (lt_quantmix_parse(type, pure, out, NULL) == LT_OK) return true;
     char names[256];
+    const lt_dtype dt = lt_dtype_from_name(type);
+    if (dt != LT_DTYPE_COUNT && lt_dtype_info(dt)->gguf_type >= LT_GGUF_LATHE_TYPES) { /* s24_*: made by pruning */
+        fprintf(stderr, "lathe %s: %s '%s' is a 2:4 sparse type, which pruning makes, not a quantization mix: "
+                "lathe compress -m IN -o OUT.gguf --method sparse24%s\n", cmd, what, type,
+                dt == LT_S24_Q4 ? " --bits 4" : "");
+        return false;
+    }
     fprintf(stderr,
             "lathe %s: unknown %s '%s'\n"
             "  tensor types: %s\n"

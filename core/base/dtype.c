@@ -8,6 +8,7 @@
  */
 #include "dtype.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -178,8 +179,8 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_GQ4_128, "gq4_128", -1, NULL, gq4_128_to_f32, lt_quantize_row_gq4_128),
     /* lathe's GGUF extension (README, formats): ids above GGML's range, so GGML's readers refuse the
        file ("invalid ggml type"); from_f32 prunes by magnitude (quants_s24.c) */
-    ROW(LT_S24_F16, "s24_f16", 1024, NULL, s24_f16_to_f32, lt_quantize_row_s24_f16),
-    ROW(LT_S24_Q4, "s24_q4", 1025, NULL, s24_q4_to_f32, lt_quantize_row_s24_q4),
+    ROW(LT_S24_F16, "s24_f16", LT_GGUF_LATHE_TYPES, NULL, s24_f16_to_f32, lt_quantize_row_s24_f16),
+    ROW(LT_S24_Q4, "s24_q4", LT_GGUF_LATHE_TYPES + 1, NULL, s24_q4_to_f32, lt_quantize_row_s24_q4),
 };
 
 static const lt_dtype_traits k_invalid = {.name = "?", .block = 1, .block_bytes = 0, .gguf_type = -1};
@@ -208,14 +209,17 @@ lt_dtype lt_dtype_from_safetensors(const char *st_name) {
     return LT_DTYPE_COUNT;
 }
 
-const char *lt_dtype_weight_names(char *buf, size_t n) {
+static const char *names_of(char *buf, size_t n, int max_gguf) {
     size_t o = 0;
     if (n) buf[0] = 0;
     for (int i = 0; i < LT_DTYPE_COUNT; i++)
-        if (k_traits[i].from_f32 && k_traits[i].gguf_type >= 0 && o < n)
+        if (k_traits[i].from_f32 && k_traits[i].gguf_type >= 0 && k_traits[i].gguf_type < max_gguf && o < n)
             o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", k_traits[i].name);
     return buf;
 }
+
+const char *lt_dtype_weight_names(char *buf, size_t n) { return names_of(buf, n, LT_GGUF_LATHE_TYPES); }
+const char *lt_dtype_matrix_names(char *buf, size_t n) { return names_of(buf, n, INT_MAX); }
 
 void lt_dtype_row_to_f32(lt_dtype t, const void *row, float *out, int64_t n) {
     const lt_dtype_traits *d = lt_dtype_info(t);

@@ -46,9 +46,16 @@ lt_dtype lt_dtype_from_name(const char *name);
 lt_dtype lt_dtype_from_gguf(uint32_t gguf_type);
 lt_dtype lt_dtype_from_safetensors(const char *st_name);
 
-/* "f32, f16, bf16, q8_0, q4_0, q4_1, ...": every dtype a weight can be written in as GGUF (those
- * with a from_f32 conversion and a GGML type id), in table order, into buf (n bytes, 256 is enough); returns buf. */
+/* lathe's own GGUF tensor type ids (the 2:4 sparse types) start here, above GGML's range. */
+#define LT_GGUF_LATHE_TYPES 1024
+
+/* "f32, f16, bf16, q8_0, q4_0, q4_1, ...": every dtype a weight can be quantized to as GGUF (those
+ * with a from_f32 conversion and a GGML type id; not lathe's own 2:4 types, which pruning makes),
+ * in table order, into buf (n bytes, 256 is enough); returns buf. */
 const char *lt_dtype_weight_names(char *buf, size_t n);
+/* The same and lathe's own GGUF types (s24_f16, s24_q4): every type a synthetic model's
+ * matrices can have. */
+const char *lt_dtype_matrix_names(char *buf, size_t n);
 
 /* One row of n elements (a multiple of the block size) between dtype t and f32, on the host.
  * Aborts (LT_ASSERT) when t has no such conversion (i32, an invalid dtype). */

@@ -97,7 +97,8 @@ static lt_status cmd_eval(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     if (pa.kld) {
         st = get_base(s, c, pa.kld, &po, &base, &btok, &bkv, &owned, err);
         if (st != LT_OK) lt_err_prefix(err, "eval ppl: base model %s", pa.kld);
-        if (st == LT_OK && btok && base != m) st = lt_ppl_check_vocab(tok, btok, err);
+        if (st == LT_OK && btok && base != m && lt_ppl_check_vocab(tok, btok, err) != LT_OK)
+            st = lt_err_prefix(err, "eval ppl");
     }
     int limit = lt_session_token_limit(s); /* replay of a cancelled run: the chunks it finished */
     int per = pa.ctx - 1 - (pa.all_tokens ? 0 : pa.ctx / 2);
@@ -192,7 +193,12 @@ static lt_status cmd_compare(lt_session *s, const lt_args *a, lt_sink *sink, lt_
         lt_session_llm(s, names[i], &(lt_conv *){0}, &m[i].name, err);
         if (!tok) st = lt_err_set(err, LT_EUNSUPPORTED, "compare: '%s' has no tokenizer", names[i]);
         else if (i == 0) tok0 = tok;
-        else st = lt_ppl_check_vocab(tok0, tok, err) == LT_OK ? LT_OK : lt_err_prefix(err, "compare: '%s'", names[i]);
+        else if (lt_tok_n_vocab(tok) != lt_tok_n_vocab(tok0))
+            st = lt_err_set(err, LT_EINVAL, "compare: '%s' has a vocabulary of %d tokens, the base '%s' %d: KLD and "
+                            "top-1 need the same vocabulary - compare models made from one original", names[i],
+                            lt_tok_n_vocab(tok), m[0].name, lt_tok_n_vocab(tok0));
+        else if (lt_ppl_check_vocab(tok, tok0, err) != LT_OK) /* same size, other tokens or BOS */
+            st = lt_err_prefix(err, "compare: '%s' against the base '%s'", names[i], m[0].name);
         for (int j = 0; st == LT_OK && j < i; j++)
             if (m[j].lm == m[i].lm) st = lt_err_set(err, LT_EINVAL, "compare: '%s' is named twice", names[i]);
         const char *nm, *path, *tokp;
@@ -244,7 +250,7 @@ static lt_status cmd_compare(lt_session *s, const lt_args *a, lt_sink *sink, lt_
     }
     lt_session_set_digest(s, h);
     lt_session_set_creport(s, r);
-    char text[2048];
+    char text[4096];
     lt_creport_format(r, text, sizeof text);
     lt_sink_printf(sink, LT_TEXT_INFO, "%s", text);
     lt_free(r);

@@ -84,7 +84,7 @@ static const char *nm_name(const lt_pass_opts *o) {
 /* sparse24's plan: every tensor as in the source (vectors f32, as the GGUF writer keeps them),
  * the block matrices not skipped in the pass's type; each --skip pattern must name one */
 static lt_status sparse_plan(const lt_modelsrc *src, const lt_llm_config *cfg, const char *skip, lt_dtype type,
-                             lt_dtype *types, lt_quantize_report *qr, lt_err *err) {
+                             int nk, int gm, lt_dtype *types, lt_quantize_report *qr, lt_err *err) {
     memset(qr, 0, sizeof *qr);
     int nt = lt_modelsrc_n_tensors(src);
     for (int i = 0; i < nt; i++) {
@@ -117,8 +117,15 @@ static lt_status sparse_plan(const lt_modelsrc *src, const lt_llm_config *cfg, c
             snprintf(nm, sizeof nm, "blk.%d.%s.weight", l, k_mat_names[mi]);
             const lt_src_tensor *t = lt_modelsrc_find(src, nm);
             /* rows that are not whole s24_f16 blocks: pruned all the same, stored as f16 with the zeros */
-            if (t && !lt_sparse_skip_match(skip, nm))
-                types[t - lt_modelsrc_tensor(src, 0)] = t->shape[1] % lt_dtype_block(type) && type == LT_S24_F16 ? LT_F16 : type;
+            if (!t || lt_sparse_skip_match(skip, nm)) continue;
+            /* said before any calibration: rows the pruning cannot take (not after layer l's) */
+            if (type == LT_S24_Q4 && t->shape[1] % 64)
+                return lt_err_set(err, LT_EINVAL, "compress: --bits 4 stores rows in blocks of 64 inputs; %s has %lld "
+                                  "- leave it dense with --skip, or keep f16 values", nm, (long long)t->shape[1]);
+            if (t->shape[1] % gm)
+                return lt_err_set(err, LT_EINVAL, "compress: --nm %d:%d: %s has rows of %lld inputs, not groups of %d - "
+                                  "leave it dense with --skip", nk, gm, nm, (long long)t->shape[1], gm);
+            types[t - lt_modelsrc_tensor(src, 0)] = t->shape[1] % lt_dtype_block(type) && type == LT_S24_F16 ? LT_F16 : type;
         }
     for (int i = 0; i < nt; i++) {
         const lt_src_tensor *t = lt_modelsrc_tensor(src, i);
@@ -204,7 +211,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     float *w = NULL, *wq = NULL;
     lt_quantize_report qr;
     lt_status st = types && data && (!hf || (hq && hn && hnames)) ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
-    if (st == LT_OK && sparse) st = sparse_plan(src, cfg, o->skip, type, types, &qr, err);
+    if (st == LT_OK && sparse) st = sparse_plan(src, cfg, o->skip, type, o->sp.n ? o->sp.n : 2, o->sp.m ? o->sp.m : 4, types, &qr, err);
     else if (st == LT_OK) st = lt_quantize_plan(src, &mix, types, &qr, err);
     if (st == LT_OK && qr.n_missing)
         st = lt_err_set(err, LT_EUNSUPPORTED, "compress: the %s mix needs %s, which this build cannot write", mix.name,

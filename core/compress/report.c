@@ -85,6 +85,13 @@ lt_status lt_creport_run(const lt_creport_model *m, int n, const lt_creport_opts
     return LT_OK;
 }
 
+/* v with as many of dec decimals as fit in w characters (more when even none fit) */
+static const char *num(char b[16], double v, int w, int dec) {
+    do snprintf(b, 16, "%.*f", dec, v);
+    while ((int)strlen(b) > w && dec-- > 0);
+    return b;
+}
+
 size_t lt_creport_format(const lt_creport *r, char *buf, size_t cap) {
     size_t len = 0;
 #define OUT(...)                                                                                                     \
@@ -93,16 +100,24 @@ size_t lt_creport_format(const lt_creport *r, char *buf, size_t cap) {
         if (k_ > 0) len += (size_t)k_;                                                                               \
     } while (0)
     if (cap) buf[0] = 0;
-    OUT("%-16s %10s %6s %9s %9s %10s %6s %9s %9s\n", "model", "size MiB", "bpw", "ppl", "ppl all", "KLD", "top-1",
-        "prefill", "decode");
+    /* 80 columns: a name of up to 15 characters, then 64 of numbers; a longer name gets a line
+       of its own with the numbers under it */
+    OUT("%-15s %7s %5s %8s %8s %8s %6s %7s %7s\n", "model", "MiB", "bpw", "ppl", "ppl all", "KLD", "top-1",
+        "pp t/s", "tg t/s");
     for (int i = 0; i < r->n; i++) {
         const lt_creport_row *w = &r->rows[i];
-        OUT("%-16.16s %10.2f %6.2f %9.4f %9.4f %10.6f %5.1f%% %9.1f %9.1f\n", w->name, w->bytes / 1048576.0, w->bpw,
-            w->ppl, w->ppl_all, w->kld, 100 * w->top1, w->prefill_tps, w->decode_tps);
+        const bool own_line = strlen(w->name) > 15;
+        if (own_line) OUT("%s\n", w->name);
+        char c[6][16];
+        OUT("%-15.15s %7s %5.2f %8s %8s %8s %5.1f%% %7s %7s\n", own_line ? "" : w->name,
+            num(c[0], w->bytes / 1048576.0, 7, 2), w->bpw, num(c[1], w->ppl, 8, 3), num(c[2], w->ppl_all, 8, 3),
+            num(c[3], w->kld, 8, 6), 100 * w->top1, num(c[4], w->prefill_tps, 7, 1), num(c[5], w->decode_tps, 7, 1));
     }
-    OUT("(%s: %d chunks of %d tokens; ppl as llama-perplexity scores it, ppl all over every token; KLD and top-1 "
-        "against %s; prefill %d and decode %d tokens, tok/s)\n",
-        r->text[0] ? r->text : "text", r->n_chunks, r->ctx, r->n ? r->rows[0].name : "-", r->n_prompt, r->n_gen);
+    OUT("(text %.40s, %d chunks of %d tokens)\n", r->text[0] ? r->text : "-", r->n_chunks, r->ctx);
+    OUT("(ppl: as llama-perplexity scores it, ppl all: every token; KLD, top-1: vs %.15s)\n",
+        r->n ? r->rows[0].name : "-");
+    if (r->n_gen < 0) OUT("(speeds not measured)\n");
+    else OUT("(tok/s: prefill of %d tokens, decode of %d)\n", r->n_prompt, r->n_gen);
 #undef OUT
     return len;
 }

@@ -69,7 +69,8 @@ typedef struct lt_creport {
  * of lt_ppl_eval and lt_bench_lm, LT_ECANCELLED. */
 lt_status lt_creport_run(const lt_creport_model *m, int n, const lt_creport_opts *o, lt_creport *r, lt_err *err);
 
-/* The table as text lines ending in '\n'; returns the length it needed. */
+/* The table as text lines ending in '\n', none over 80 columns (a model name over 15
+ * characters goes on a line of its own); returns the length it needed. */
 size_t lt_creport_format(const lt_creport *r, char *buf, size_t cap);
 
 #endif

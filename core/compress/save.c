@@ -1,9 +1,13 @@
 /* save.c - see save.h. */
 #include "save.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/base/alloc.h"
 #include "core/base/quants.h"
@@ -11,6 +15,7 @@
 #include "core/formats/modelsrc_hf.h"
 #include "gptq_hf.h"
 #include "gq_gguf.h"
+#include "quantize.h"
 
 /* a GPTQ candidate: a 2-D matrix of a block */
 static bool block_matrix(const lt_src_tensor *t) { return t->ndim == 2 && !strncmp(t->name, "blk.", 4); }
@@ -70,6 +75,7 @@ static lt_status gq4_as_q4_0(const lt_src_tensor *t, void **out, bool *ok, lt_er
 
 static lt_status save_gguf(const lt_modelsrc *src, const char *path, const lt_save_opts *o, lt_save_report *r,
                            lt_err *err) {
+    LT_TRY(lt_quantize_check_folder(path, err)); /* said of PATH, not of the PATH.tmp it is written as */
     int nt = lt_modelsrc_n_tensors(src);
     lt_dtype *types = lt_calloc((size_t)nt + 1, sizeof *types);
     void **data = lt_calloc((size_t)nt + 1, sizeof *data);
@@ -154,10 +160,70 @@ static lt_status save_hf(const lt_modelsrc *src, const char *dir, const lt_save_
         for (int i = 0; m && i < nq; i++) lt_gq_free(&m[i]);
         lt_free(m), lt_free(q);
     }
-    char sp[4200];
+    char sp[4300];
     struct stat sb;
     snprintf(sp, sizeof sp, "%s/model.safetensors", dir);
     if (st == LT_OK && stat(sp, &sb) == 0) r->bytes = (uint64_t)sb.st_size;
+    return st;
+}
+
+/* ---- the folder: written under a temporary name, renamed when complete -------------------------- */
+
+/* the files of a folder the writers filled (flat), then the folder */
+static void remove_folder(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        char p[4500];
+        for (struct dirent *e; (e = readdir(d));) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* PATH must be new or an empty folder: files of another model left beside the new ones
+ * (a quantize_config.json, shards and their index) would be read with them */
+static lt_status check_new_folder(const char *dir, lt_err *err) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0) return LT_OK;
+    if (!S_ISDIR(sb.st_mode)) return lt_err_set(err, LT_EINVAL, "%s exists and is not a folder", dir);
+    DIR *d = opendir(dir);
+    if (!d) return lt_err_set(err, LT_EIO, "%s: cannot read the folder: %s", dir, strerror(errno));
+    bool empty = true;
+    for (struct dirent *e; empty && (e = readdir(d));) empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    closedir(d);
+    return empty ? LT_OK
+                 : lt_err_set(err, LT_EINVAL, "%s: the folder exists and is not empty - save writes a whole new "
+                              "folder (choose another PATH or remove it)", dir);
+}
+
+static lt_status save_hf_atomic(const lt_modelsrc *src, const char *path, const lt_save_opts *o, lt_save_report *r,
+                                lt_err *err) {
+    char dir[4096], tmp[4200];
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--; /* "out/" is the folder out */
+    if (n >= sizeof dir) return lt_err_set(err, LT_EINVAL, "%s: the path is too long", path);
+    memcpy(dir, path, n), dir[n] = 0;
+    LT_TRY(check_new_folder(dir, err));
+    LT_TRY(lt_quantize_check_folder(dir, err));
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
+    if (!mkdtemp(tmp)) return lt_err_set(err, LT_EIO, "%s: cannot create a folder beside it: %s", dir, strerror(errno));
+    lt_status st = save_hf(src, tmp, o, r, err);
+    if (st == LT_OK && rename(tmp, dir) != 0) /* onto nothing or an empty folder */
+        st = lt_err_set(err, LT_EIO, "%s: cannot rename the written folder %s to it: %s", dir, tmp, strerror(errno));
+    if (st != LT_OK) {
+        remove_folder(tmp);
+        /* the writers name the folder they wrote in their errors: say PATH instead of its temporary name */
+        char *at = err ? strstr(err->msg, tmp) : NULL;
+        if (err && at) {
+            char rest[sizeof err->msg];
+            snprintf(rest, sizeof rest, "%s", at + strlen(tmp));
+            snprintf(at, sizeof err->msg - (size_t)(at - err->msg), "%s%s", dir, rest);
+        }
+    }
     return st;
 }
 
@@ -175,7 +241,7 @@ lt_status lt_save_model(const lt_modelsrc *src, const char *path, const lt_save_
         return lt_err_set(err, LT_EINVAL, "save: unknown format '%s' (gguf, hf)", fmt);
     snprintf(r->format, sizeof r->format, "%s", fmt);
     r->n_tensors = lt_modelsrc_n_tensors(src);
-    lt_status st = !strcmp(fmt, "gguf") ? save_gguf(src, path, o, r, err) : save_hf(src, path, o, r, err);
+    lt_status st = !strcmp(fmt, "gguf") ? save_gguf(src, path, o, r, err) : save_hf_atomic(src, path, o, r, err);
     if (st == LT_OK && o->progress) o->progress(o->ud, 1);
     return st;
 }

@@ -12,6 +12,10 @@
  * safetensors holds it (f32, f16, bf16), else dequantized to f32 (an exact widening). Block
  * matrices in a type without a GPTQ form (K-quants, Q5_x, ...) are an error listing them.
  * With no quantized block matrices the folder is a plain one (lt_modelsrc_write_hf).
+ * Nothing half-written is left under PATH: GGUF goes through PATH.tmp (lt_afile), a folder is
+ * written as PATH.tmp-XXXXXX beside it and renamed when complete (removed on an error or a
+ * cancel); PATH must be a new or empty folder (LT_EINVAL otherwise: another model's files would
+ * be read with the new ones).
  * Leaves out: argv and printing (the command), loading what was written.
  */
 #ifndef LT_SAVE_H

@@ -65,16 +65,16 @@ lt_status lt_ppl_tokenize_file(const lt_tokenizer *tok, const char *path, int32_
 lt_status lt_ppl_check_vocab(const lt_tokenizer *model, const lt_tokenizer *base, lt_err *err) {
     int32_t nm = lt_tok_n_vocab(model), nb = lt_tok_n_vocab(base);
     if (nm != nb)
-        return lt_err_set(err, LT_EINVAL, "eval ppl: the base model has a vocabulary of %d tokens, the model %d", nb,
+        return lt_err_set(err, LT_EINVAL, "the base model has a vocabulary of %d tokens, the model %d", nb,
                           nm);
     if (lt_tok_bos(model) != lt_tok_bos(base) || lt_ppl_bos(model) != lt_ppl_bos(base))
-        return lt_err_set(err, LT_EINVAL, "eval ppl: the base model's vocabulary has another BOS (%d, the model %d)",
+        return lt_err_set(err, LT_EINVAL, "the base model's vocabulary has another BOS (%d, the model %d)",
                           lt_tok_bos(base), lt_tok_bos(model));
     char a[256], b[256];
     for (int32_t i = 0; i < nm; i++) {
         size_t la = lt_tok_piece(model, i, true, a, sizeof a), lb = lt_tok_piece(base, i, true, b, sizeof b);
         if (la != lb || memcmp(a, b, la < sizeof a ? la : sizeof a))
-            return lt_err_set(err, LT_EINVAL, "eval ppl: the base model's vocabulary differs from the model's at token %d",
+            return lt_err_set(err, LT_EINVAL, "the base model's vocabulary differs from the model's at token %d",
                               i);
     }
     return LT_OK;
