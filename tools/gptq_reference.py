@@ -9,7 +9,8 @@ is copied here). Their llama_sequential and GPTQ.fasterquant run unchanged; this
   - supplies the calibration windows: --nsamples random windows of --seqlen tokens from a text
     file, drawn the way their datautils.get_wikitext2 draws them (random.seed(seed),
     random.randint(0, n - seqlen - 1)), tokens without BOS;
-  - runs on the CPU: DEV = cpu, torch.cuda.synchronize a no-op;
+  - runs on the CPU: DEV = cpu, torch.cuda.synchronize a no-op, their fasterquant with
+    --quant-threads torch threads (the same code, fewer threads);
   - adapts their harness to transformers >= 4.48, whose decoder layers take the rotary
     position_embeddings from the model (their Catcher keeps only attention_mask and
     position_ids): a layer called without them computes them from position_ids with the
@@ -49,21 +50,38 @@ def main():
     ap.add_argument("--static-groups", action="store_true")
     ap.add_argument("--true-sequential", action="store_true")
     ap.add_argument("--nearest", action="store_true", help="their grouped min/max round-to-nearest, no calibration")
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda (their code as written; not yet run on a GPU)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for the forward passes (default: torch's)")
+    ap.add_argument("--quant-threads", type=int, default=1,
+                    help="torch threads inside their fasterquant (its column loop is many tiny ops: 1 thread is "
+                         "~10x faster than 2 on a busy 2-core machine)")
     a = ap.parse_args()
 
     import torch
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     sys.path.insert(0, os.path.abspath(a.gptq_src))
-    torch.cuda.synchronize = lambda *x, **k: None  # their fasterquant syncs; no GPU here
+    if a.device == "cpu":
+        torch.cuda.synchronize = lambda *x, **k: None  # their fasterquant syncs; no GPU here
     import llama  # their llama.py (imports their gptq, quant, modelutils)
+    import gptq as their_gptq
+    fasterquant = their_gptq.GPTQ.fasterquant
+
+    def fq(self, *x, **k):
+        n = torch.get_num_threads()
+        torch.set_num_threads(a.quant_threads)
+        try:
+            return fasterquant(self, *x, **k)
+        finally:
+            torch.set_num_threads(n)
+
+    their_gptq.GPTQ.fasterquant = fq
     from modelutils import find_layers
     from quant import Quantizer, quantize
     from transformers import AutoTokenizer
     from transformers.models.llama import modeling_llama
 
-    dev = torch.device("cpu")
+    dev = torch.device(a.device)
     model = llama.get_llama(a.model)
     model.eval()
     model.seqlen = a.seqlen
@@ -86,7 +104,7 @@ def main():
         with torch.no_grad():
             for layer in model.model.layers:
                 for name, lin in find_layers(layer).items():
-                    W = lin.weight.data.float()
+                    W = lin.weight.data.to(dev).float()
                     g = a.groupsize if a.groupsize > 0 else W.shape[1]
                     Q = torch.empty_like(W)
                     for c in range(0, W.shape[1], g):
@@ -94,7 +112,7 @@ def main():
                         q.configure(a.wbits, perchannel=True, sym=a.sym, mse=False)
                         q.find_params(W[:, c:c + g], weight=True)
                         Q[:, c:c + g] = quantize(W[:, c:c + g], q.scale, q.zero, q.maxq)
-                    lin.weight.data = Q.to(lin.weight.dtype)
+                    lin.weight.data = Q.to(lin.weight.dtype).cpu()
     else:
         tok = AutoTokenizer.from_pretrained(a.model)
         with open(a.calib, encoding="utf-8") as f:
