@@ -2,7 +2,8 @@
  * (gq_gguf.h) and the pass (pass.h) on a tiny synthetic model.
  *
  * - On random layers with correlated inputs, GPTQ's layer-output error ||(W - Q) X^T|| is
- *   below RTN's for every bit width, group size, sym/asym and act-order.
+ *   below RTN's for every bit width, group size, sym/asym and act-order; also with a group
+ *   that does not divide the row (a shorter last group, as the reference's).
  * - A 4 x 4 case and a 24-column one (lazy blocks of 5, so the block GEMM runs) against a
  *   plain float64 GPTQ written here from the paper (explicit inverse, full-row updates).
  * - Groups of 32 as Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 blocks dequantize (lathe's GGML formulas) to
@@ -99,6 +100,50 @@ static void test_beats_rtn(void) {
                         n++;
                     }
     printf("gptq beats rtn in %d settings\n", n);
+    free(x), free(w), free(qr), free(qg), free(dq), free(h);
+}
+
+/* A group that does not divide the row (SmolLM2's 576 columns in groups of 128): the last
+ * group is shorter, as in the reference (W[:, i:i + groupsize]); its range is its own columns'. */
+static void test_partial_group(void) {
+    enum { ROWS = 16, COLS = 160, N = 256, G = 128 };
+    lt_test_rng rng;
+    lt_test_rng_seed(&rng, 11);
+    float *x = malloc(sizeof(float) * N * COLS), *w = malloc(sizeof(float) * ROWS * COLS);
+    float *qr = malloc(sizeof(float) * ROWS * COLS), *qg = malloc(sizeof(float) * ROWS * COLS);
+    float *dq = malloc(sizeof(float) * ROWS * COLS);
+    double *h = malloc(sizeof(double) * COLS * COLS);
+    make_inputs(&rng, N, COLS, x, h);
+    lt_test_fill(&rng, w, ROWS * COLS, 0.1f);
+    for (int bits = 3; bits <= 4; bits++)
+        for (int ao = 0; ao < 2; ao++) {
+            lt_gptq_opts o = {.bits = bits, .group = G, .act_order = ao};
+            lt_gq_matrix mr, mg;
+            lt_err err = {0};
+            lt_gptq_opts ro = o;
+            ro.act_order = false;
+            CHECKF(lt_rtn(w, ROWS, COLS, &ro, &mr, qr, &err) == LT_OK, "%s", err.msg);
+            CHECKF(lt_gptq(w, ROWS, COLS, h, &o, &mg, qg, NULL, &err) == LT_OK, "%s", err.msg);
+            CHECK(mr.n_groups == 2 && mg.n_groups == 2);
+            int maxq = (1 << bits) - 1;
+            for (int r = 0; r < ROWS; r++) { /* the last group's range: columns 128..159 of this row only */
+                float lo = 0, hi = 0;
+                for (int c = G; c < COLS; c++) {
+                    float v = w[r * COLS + c];
+                    lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+                }
+                float want = (hi - lo) / (float)maxq;
+                CHECKF(fabsf(mr.scale[r * 2 + 1] - want) <= 1e-6f * want, "row %d: rtn scale %g, want %g", r,
+                       mr.scale[r * 2 + 1], want);
+                if (ao) /* static groups: from the original weights, as rtn's */
+                    CHECK(mg.scale[r * 2 + 1] == mr.scale[r * 2 + 1] && mg.zero[r * 2 + 1] == mr.zero[r * 2 + 1]);
+            }
+            double er = out_err(w, qr, x, ROWS, COLS, N), eg = out_err(w, qg, x, ROWS, COLS, N);
+            CHECKF(eg < er, "bits %d act-order %d, partial group: gptq %g, rtn %g", bits, ao, eg, er);
+            lt_gq_dequant(&mg, dq);
+            CHECK(!memcmp(dq, qg, sizeof(float) * ROWS * COLS));
+            lt_gq_free(&mr), lt_gq_free(&mg);
+        }
     free(x), free(w), free(qr), free(qg), free(dq), free(h);
 }
 
@@ -408,6 +453,7 @@ int main(void) {
     test_probe();
     test_reference();
     test_beats_rtn();
+    test_partial_group();
     test_ggml_exact();
     test_pass();
     return lt_test_done();

@@ -77,9 +77,12 @@ static lt_status check_opts(const lt_gptq_opts *o, int rows, int cols, lt_err *e
     if (rows <= 0 || cols <= 0) return lt_err_set(err, LT_EINVAL, "quantize: bad shape %d x %d", rows, cols);
     if (o->bits != 2 && o->bits != 3 && o->bits != 4 && o->bits != 5 && o->bits != 8)
         return lt_err_set(err, LT_EINVAL, "quantize: --bits %d is not one of 2, 3, 4, 5, 8", o->bits);
-    if (o->group > 0 && cols % o->group)
-        return lt_err_set(err, LT_EINVAL, "quantize: --group %d does not divide the row length %d", o->group, cols);
-    return LT_OK;
+    return LT_OK; /* a group that does not divide the row leaves a shorter last group, as the reference's */
+}
+
+/* columns of group g: the last one may be shorter */
+static inline int group_len(int cols, int gs, int g) {
+    return cols - g * gs < gs ? cols - g * gs : gs;
 }
 
 static void set_params(lt_gq_matrix *m, int r, int g, const qparams *p) {
@@ -95,7 +98,7 @@ lt_status lt_rtn(const float *w, int rows, int cols, const lt_gptq_opts *o, lt_g
     for (int r = 0; r < rows; r++)
         for (int g = 0; g < out->n_groups; g++) {
             const float *x = w + (size_t)r * cols + (size_t)g * gs;
-            int n = cols - g * gs < gs ? cols - g * gs : gs;
+            int n = group_len(cols, gs, g);
             qparams p = find_params(o, maxq, x, n);
             set_params(out, r, g, &p);
             for (int k = 0; k < n; k++) {
@@ -212,7 +215,7 @@ lt_status lt_gptq_run(const float *w, int rows, int cols, const lt_gptq_hinv *hv
     if (fixed)
         for (int r = 0; r < rows; r++)
             for (int g = 0; g < out->n_groups; g++) {
-                P[(size_t)r * out->n_groups + g] = find_params(o, maxq, W + (size_t)r * cols + (size_t)g * gs, gs);
+                P[(size_t)r * out->n_groups + g] = find_params(o, maxq, W + (size_t)r * cols + (size_t)g * gs, group_len(cols, gs, g));
                 set_params(out, r, g, &P[(size_t)r * out->n_groups + g]);
             }
     if (o->act_order) {
@@ -230,7 +233,7 @@ lt_status lt_gptq_run(const float *w, int rows, int cols, const lt_gptq_hinv *hv
             int col = i1 + i, orig = perm[col];
             if (!fixed && col % gs == 0) /* dynamic groups: from the updated weights */
                 for (int r = 0; r < rows; r++) {
-                    P[(size_t)r * out->n_groups + col / gs] = find_params(o, maxq, W + (size_t)r * cols + col, gs);
+                    P[(size_t)r * out->n_groups + col / gs] = find_params(o, maxq, W + (size_t)r * cols + col, group_len(cols, gs, col / gs));
                     set_params(out, r, col / gs, &P[(size_t)r * out->n_groups + col / gs]);
                 }
             int g = orig / gs;

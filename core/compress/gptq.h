@@ -30,7 +30,7 @@
 
 typedef struct lt_gptq_opts {
     int bits;       /* 2, 3, 4, 5, 8 */
-    int group;      /* columns per group; <= 0: one group per row */
+    int group;      /* columns per group (the last one shorter when it does not divide the row); <= 0: one group per row */
     bool sym;
     bool act_order; /* GPTQ only */
     bool clip;      /* MSE range search per group */

@@ -25,6 +25,9 @@ lt_status lt_gq_to_ggml(const lt_gq_matrix *m, lt_dtype type, void *out, lt_err 
     if (lt_gq_ggml_type(m->bits, m->sym, m->group, NULL, 0) != type)
         return lt_err_set(err, LT_EINVAL, "%s cannot hold %d-bit %s groups of %d", lt_dtype_name(type), m->bits,
                           m->sym ? "symmetric" : "asymmetric", m->group);
+    if (m->cols % 32)
+        return lt_err_set(err, LT_EINVAL, "%s blocks need rows of a multiple of 32 weights, not %d", lt_dtype_name(type),
+                          m->cols);
     if (m->g_idx)
         for (int c = 0; c < m->cols; c++)
             if (m->g_idx[c] != c / 32)
