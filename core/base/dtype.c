@@ -133,9 +133,20 @@ QUANTS_TO_F32(q4_K, LT_Q4_K)
 QUANTS_TO_F32(q5_K, LT_Q5_K)
 QUANTS_TO_F32(q6_K, LT_Q6_K)
 QUANTS_TO_F32(iq4_xs, LT_IQ4_XS)
-QUANTS_TO_F32(gq4_32, LT_GQ4_32)
-QUANTS_TO_F32(gq4_64, LT_GQ4_64)
-QUANTS_TO_F32(gq4_128, LT_GQ4_128)
+/* gq4 block by block: lt_gq4_get's arithmetic with the block's d and -d*z computed once (the
+ * element-wise form converted both f16s per element; prefill widens every row through here) */
+#define GQ4_TO_F32(G)                                                                                          \
+    static void gq4_##G##_to_f32(const void *row, float *out, int64_t n) {                                  \
+        const lt_block_gq4_##G *b = row;                                                                     \
+        for (int64_t i = 0; i < n / (G); i++, out += (G)) {                                                  \
+            const float d = lt_f16_to_f32(b[i].d), mdz = -lt_mul_rn(d, lt_f16_to_f32(b[i].z));              \
+            for (int j = 0; j < (G); j++) out[j] = lt_mul_rn(d, (float)lt_nib32(b[i].qs + 16 * (j / 32), j % 32)) + mdz; \
+        }                                                                                                    \
+    }
+GQ4_TO_F32(32)
+GQ4_TO_F32(64)
+GQ4_TO_F32(128)
+#undef GQ4_TO_F32
 QUANTS_TO_F32(s24_f16, LT_S24_F16)
 QUANTS_TO_F32(s24_q4, LT_S24_Q4)
 #undef QUANTS_TO_F32
