@@ -1,4 +1,4 @@
-/* cli_compress.c - `lathe compress -m IN -o OUT.gguf --method gptq|rtn --bits 4 --group 32 ...`:
+/* cli_compress.c - `lathe compress -m IN -o OUT.gguf --method gptq|rtn|smoothquant+ --bits 4 --group 32 ...`:
  * a compression pass (core/compress/pass.h) with per-layer progress on stderr, Ctrl-C stopping
  * it (nothing written), and a report (text or --json). The options are the pass's shared table. */
 #include <stdio.h>
@@ -31,8 +31,8 @@ static bool on_progress(void *ud, const lt_pass_event *ev) {
 }
 
 int lt_cli_compress(int argc, char **argv) {
-    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn] [--bits 4] [--group 32] [--sym] [--no-act-order] "
-                        "[--calib FILE] [--calib-tokens N] [--json]";
+    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|smoothquant+] [--bits 4] [--group 32] [--sym] "
+                        "[--no-act-order] [--alpha A] [--search-tokens N] [--calib FILE] [--calib-tokens N] [--json]";
     const char *in = NULL, *out = NULL, *tokp = NULL, *device = "cpu";
     bool json = false;
     int threads = 0;
@@ -102,11 +102,30 @@ int lt_cli_compress(int argc, char **argv) {
                a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds);
+        if (!strcmp(r.method, "smoothquant+")) { /* the alpha and its search curve, appended to the object */
+            printf(",\"alpha\":%.2f,\"search_windows\":%d,\"search_window\":%d,\"loss_float\":%.6f,"
+                   "\"loss_rtn\":%.6f,\"curve\":[", r.sq.alpha, r.sq.search_windows, r.sq.window, r.sq.loss_float,
+                   r.sq.loss_rtn);
+            for (int i = 0; i < r.sq.n; i++)
+                printf("%s{\"alpha\":%.2f,\"loss\":%.6f}", i ? "," : "", r.sq.alphas[i], r.sq.loss[i]);
+            printf("]");
+        }
+        printf("}\n");
     } else {
         printf("%s: %d block matrices as %s (%d-bit, groups of %d, %s%s)%s\n", r.method, r.n_matrices,
                r.type_name, a.bits, a.group, a.sym ? "symmetric" : "asymmetric",
                po.q.act_order ? ", act-order" : "", r.n_by_mix ? " - some by llama.cpp's mix" : "");
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
+        if (!strcmp(r.method, "smoothquant+")) {
+            printf("alpha: %.2f%s\n", r.sq.alpha, r.sq.n ? " (searched)" : " (--alpha)");
+            if (r.sq.n) {
+                printf("search: loss on %d windows of %d tokens: unquantized %.4f, rtn %.4f\n", r.sq.search_windows,
+                       r.sq.window, r.sq.loss_float, r.sq.loss_rtn);
+                for (int i = 0; i < r.sq.n; i++)
+                    printf("  alpha %.2f  loss %.4f%s\n", r.sq.alphas[i], r.sq.loss[i],
+                           r.sq.alphas[i] == r.sq.alpha ? "  <- best" : "");
+            }
+        }
         printf("model size = %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)\n", r.bytes_in / 1048576.0,
                r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne);
         printf("time: %.1f s (calibration %.1f s, quantization %.1f s, write %.1f s)\n", r.seconds, r.calib_seconds,

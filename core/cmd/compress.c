@@ -97,11 +97,11 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
     return LT_OK;
 }
 
-/* ---- compress NAME gptq|rtn [options] [as NEWNAME] ------------------------------------------------ */
+/* ---- compress NAME gptq|rtn|smoothquant+ [options] [as NEWNAME] ------------------------------------------------ */
 
 static const char k_compress_usage[] =
-    "compress NAME gptq|rtn [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] [--clip] [--damp F] "
-    "[--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
+    "compress NAME gptq|rtn|smoothquant+ [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] [--clip] "
+    "[--damp F] [--alpha A] [--search-tokens N] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
     lt_session *s;
@@ -177,6 +177,15 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
                    r.method, r.n_matrices, r.type_name, r.n_by_mix ? " (some by the mix)" : "",
                    r.bytes_in / 1048576.0, r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne,
                    r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
+    if (!strcmp(r.method, "smoothquant+")) {
+        lt_sink_printf(sink, LT_TEXT_INFO, "alpha %.2f%s", r.sq.alpha, r.sq.n ? " (searched; loss:" : " (--alpha)\n");
+        if (r.sq.n) {
+            lt_sink_printf(sink, LT_TEXT_INFO, " unquantized %.4f, rtn %.4f;", r.sq.loss_float, r.sq.loss_rtn);
+            for (int i = 0; i < r.sq.n; i++)
+                lt_sink_printf(sink, LT_TEXT_INFO, " %.2f:%.4f", r.sq.alphas[i], r.sq.loss[i]);
+            lt_sink_printf(sink, LT_TEXT_INFO, ")\n");
+        }
+    }
     return lt_cmd_load_lm(s, out, newname, NULL, lt_session_settings(s)->ctx, sink, err);
 }
 

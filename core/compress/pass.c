@@ -16,6 +16,8 @@ static const lt_pass k_passes[] = {
     {"gptq", "GPTQ: each block's matrices quantized against its calibration inputs (error feedback through the "
              "inverse Hessian), block by block", true},
     {"rtn", "round-to-nearest with the same quantizer (the baseline; no calibration)", false},
+    {"smoothquant+", "SmoothQuant+: activation outlier channels smoothed into the weights (alpha searched on the "
+                     "calibration loss), then round-to-nearest", true},
 };
 #define N_PASSES (int)(sizeof k_passes / sizeof k_passes[0])
 
@@ -43,6 +45,11 @@ static bool tell(run *r, const char *stage, int layer, double frac) {
     r->ev = (lt_pass_event){stage, layer, r->ev.n_layers, frac};
     if (r->o->progress && !r->o->progress(r->o->ud, &r->ev)) r->cancelled = true;
     return !r->cancelled;
+}
+
+static bool sq_progress(void *ud, const char *stage, double frac) {
+    run *r = ud;
+    return tell(r, stage, 0, 0.6 * frac);
 }
 
 static bool calib_cancel(void *ud) {
@@ -73,12 +80,14 @@ static const char *ggml_mix_name(lt_dtype t) {
     }
 }
 
-lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out, const lt_pass_opts *o,
+lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out, const lt_pass_opts *o,
                       lt_pass_report *rep, lt_err *err) {
+    const lt_modelsrc *src = src0;
     double t_start = lt_now();
     const lt_pass *p = lt_pass_find(name);
-    if (!p) return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn)", name ? name : "");
-    const bool gptq = !strcmp(p->name, "gptq");
+    if (!p) return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, smoothquant+)",
+                              name ? name : "");
+    const bool gptq = !strcmp(p->name, "gptq"), sq = !strcmp(p->name, "smoothquant+");
     const char *fmt = o->format;
     if (!fmt) {
         size_t n = strlen(out);
@@ -95,9 +104,23 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     if (hf && o->q.bits != 2 && o->q.bits != 3 && o->q.bits != 4 && o->q.bits != 8)
         return lt_err_set(err, LT_EINVAL, "compress: --format hf takes --bits 2, 3, 4 or 8, not %d", o->q.bits);
     if (o->q.act_order && !gptq) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
-    if (gptq && (!o->open_lm || !o->be || !o->tok))
-        return lt_err_set(err, LT_EINVAL, "compress: gptq needs the model's tokenizer for its calibration text");
+    if (p->calibrated && (!o->open_lm || !o->be || !o->tok))
+        return lt_err_set(err, LT_EINVAL, "compress: %s needs the model's tokenizer for its calibration text", p->name);
     LT_TRY(lt_quantize_check_folder(out, err));
+    lt_modelsrc *smoothed = NULL; /* smoothquant+: the smoothed model, then quantized as rtn */
+    lt_sq_result sqr = {0};
+    if (sq) {
+        run sr = {.o = o, .ev = {.n_layers = lt_modelsrc_config(src)->n_layers}};
+        lt_gptq_opts qo = o->q;
+        qo.ggml = !hf;
+        lt_status s2 = lt_sq_run(src, &o->sq, &qo, &o->calib, o->open_lm, o->be, o->tok, sq_progress, &sr, &smoothed,
+                                 &sqr, err);
+        if (s2 == LT_ECANCELLED || sr.cancelled)
+            return lt_err_set(err, LT_ECANCELLED, "compress: cancelled; %s was not written", out);
+        if (s2 != LT_OK) return lt_err_prefix(err, "compress");
+        src = smoothed;
+    }
+    const double fb = sq ? 0.6 : 0; /* the loop's share of the progress starts here */
     const lt_llm_config *cfg = lt_modelsrc_config(src);
     lt_quantmix mix;
     LT_TRY(lt_quantmix_parse(ggml_mix_name(type), false, &mix, err));
@@ -108,7 +131,8 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     lt_gptq_tensor *hn = hf ? lt_calloc((size_t)cfg->n_layers * LT_MAT_COUNT + 1, sizeof *hn) : NULL;
     char (*hnames)[96] = hf ? lt_calloc((size_t)cfg->n_layers * LT_MAT_COUNT + 1, sizeof *hnames) : NULL;
     int n_hq = 0;
-    lt_pass_report r = {.method = p->name, .type = type, .n_layers = cfg->n_layers};
+    lt_pass_report r = {.method = p->name, .type = type, .n_layers = cfg->n_layers, .sq = sqr};
+    if (sq) r.calib_seconds = sqr.seconds;
     run ru = {.o = o, .ev = {.n_layers = cfg->n_layers}};
     lt_lm *lm = NULL;
     lt_calib *cal = NULL;
@@ -138,7 +162,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
         r.calib_seconds += lt_now() - t0;
     }
     for (int l = 0; st == LT_OK && !ru.cancelled && l < cfg->n_layers; l++) {
-        double f0 = 0.95 * l / cfg->n_layers, fl = 0.95 / cfg->n_layers;
+        double f0 = fb + (0.95 - fb) * l / cfg->n_layers, fl = (0.95 - fb) / cfg->n_layers;
         double *const *h = NULL;
         int hcols[LT_LIN_COUNT];
         if (gptq) {
@@ -230,6 +254,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     lt_free(hq), lt_free(hn), lt_free(hnames);
     for (int i = 0; data && i < nt; i++) lt_free(data[i]);
     lt_free(data), lt_free(types);
+    lt_modelsrc_close(smoothed);
     r.n_elements = qr.n_elements, r.bytes_in = qr.bytes_in, r.bytes_out = qr.bytes_out;
     if (hf) snprintf(r.type_name, sizeof r.type_name, "gptq %d-bit g%d", o->q.bits, o->q.group > 0 ? o->q.group : -1);
     else snprintf(r.type_name, sizeof r.type_name, "%s", lt_dtype_name(type));
@@ -247,6 +272,8 @@ void lt_pass_args_default(lt_pass_args *a) {
     a->group = 32;
     a->calib_tokens = 128 * 512;
     a->damp = 0.01f;
+    a->alpha = -1;
+    a->search_tokens = 4096;
 }
 
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
@@ -269,6 +296,10 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
          "gptq: calibration tokens, in windows of 512 (default 65536 = 128 x 512)", 2, 1 << 26},
         {"--seed", NULL, LT_OPT_U64, &a->seed, "gptq: seed of the calibration windows' draw (default 0)"},
         {"--format", NULL, LT_OPT_STR, &a->format, "gguf or hf (default: gguf when OUT ends in .gguf)"},
+        {"--alpha", NULL, LT_OPT_FLOAT, &a->alpha,
+         "smoothquant+: the migration strength 0..1 (default: searched on 0, 0.05, ..., 1)", 0, 1},
+        {"--search-tokens", NULL, LT_OPT_INT, &a->search_tokens,
+         "smoothquant+: calibration tokens scoring each alpha of the search (default 4096)", 2, 1 << 24},
     };
     int n = 0;
     while (table[n].name) n++;
@@ -278,7 +309,10 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
 }
 
 lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err) {
-    if (!lt_pass_find(a->method)) return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn)", a->method);
+    if (!lt_pass_find(a->method))
+        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, smoothquant+)", a->method);
+    bool sq = !strcmp(a->method, "smoothquant+");
+    if (!sq && a->alpha >= 0) return lt_err_set(err, LT_EINVAL, "compress: --alpha is for --method smoothquant+");
     if (a->bits != 2 && a->bits != 3 && a->bits != 4 && a->bits != 5 && a->bits != 8)
         return lt_err_set(err, LT_EINVAL, "compress: --bits %d is not one of 2, 3, 4, 5, 8", a->bits);
     if (a->group != -1 && a->group != 32 && a->group != 64 && a->group != 128)
@@ -291,5 +325,6 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
                           .clip = a->clip, .damp = a->damp};
     o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
     o->format = a->format;
+    o->sq = (lt_sq_opts){.alpha = a->alpha, .search_tokens = a->search_tokens};
     return LT_OK;
 }

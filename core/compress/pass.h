@@ -5,8 +5,8 @@
  * stage; the callback returning false cancels, and nothing is left under the output path
  * (GGUF is written to OUT.tmp and renamed at the end).
  *
- * Passes now: "rtn" (round-to-nearest, no calibration) and "gptq" (gptq.h, calibrated block
- * by block, calib.h). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
+ * Passes now: "rtn" (round-to-nearest, no calibration), "gptq" (gptq.h, calibrated block
+ * by block, calib.h) and "smoothquant+" (smoothquant.h: the model smoothed, then "rtn"). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
  * matrices, every other tensor as llama.cpp's mix of the same file type leaves it (quantmix.h:
  * norms f32, the output / tied embedding Q6_K, ...). A Hugging Face (AutoGPTQ) folder is
  * not written yet.
@@ -22,6 +22,7 @@
 #include "core/base/opts.h"
 #include "core/formats/modelsrc.h"
 #include "gptq.h"
+#include "smoothquant.h"
 
 typedef struct lt_pass_event {
     const char *stage; /* "calibrate", "quantize", "advance", "write" */
@@ -32,6 +33,7 @@ typedef struct lt_pass_event {
 typedef struct lt_pass_opts {
     lt_gptq_opts q;
     lt_calib_opts calib;
+    lt_sq_opts sq; /* smoothquant+ */
     const char *format; /* "gguf", "hf", or NULL: GGUF when the path ends in .gguf, else hf */
     /* calibration (gptq): the model is opened with open_lm on be; tok tokenizes the text */
     lt_lm_open_fn open_lm;
@@ -51,6 +53,7 @@ typedef struct lt_pass_report {
     double loss;             /* GPTQ's summed loss (0 for rtn) */
     uint64_t n_elements, bytes_in, bytes_out; /* bytes_out of a folder: its model.safetensors */
     double seconds, calib_seconds, quant_seconds, write_seconds;
+    lt_sq_result sq;         /* smoothquant+: alpha and the search curve (calib_seconds includes the search) */
 } lt_pass_report;
 
 typedef struct lt_pass {
@@ -68,15 +71,16 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
 /* ---- the options both front ends take (lathe compress, the `compress` command) ----------- */
 typedef struct lt_pass_args {
     const char *method, *calib, *format;
-    int bits, group, calib_tokens;
+    int bits, group, calib_tokens, search_tokens;
+    float alpha; /* smoothquant+; < 0: searched */
     bool sym, act_order, no_act_order, clip;
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 12
+#define LT_PASS_N_OPTS 14
 void lt_pass_args_default(lt_pass_args *a);
 /* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
- * --calib, --calib-tokens, --seed, --format) to table (terminated; cap rows). */
+ * --calib, --calib-tokens, --seed, --format, --alpha, --search-tokens) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
 /* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order
  * (static groups) unless --no-act-order: on SmolLM2 calibrated on tinyshakespeare it is what
