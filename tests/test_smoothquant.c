@@ -10,11 +10,12 @@
  * - With outlier activation channels injected (a few norm weights x 25), smoothing before
  *   4-bit round-to-nearest gives a lower layer-output error than plain RTN on one layer, and
  *   a lower model error (logits against the unquantized model) at the searched alpha.
- * - The pass writes a folder, reports a 21-point curve whose minimum is the chosen alpha.
+ * - The pass (cancelled in the search: nothing written) writes a folder, reports a 21-point curve whose minimum is the chosen alpha.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/backend/backend.h"
 #include "core/compress/pass.h"
@@ -260,6 +261,11 @@ static void test_beats_rtn(void) {
     lt_backend_free(be);
 }
 
+static bool stop_search(void *ud, const lt_pass_event *ev) {
+    (void)ud;
+    return strcmp(ev->stage, "search") != 0;
+}
+
 static void test_pass(void) {
     lt_err err = {0};
     lt_llm_config cfg;
@@ -282,6 +288,14 @@ static void test_pass(void) {
                       .sq = {.alpha = -1, .search_tokens = 256},
                       .open_lm = lt_llama_open, .be = be, .tok = tok};
     lt_pass_report r;
+    /* cancelled in the search: nothing written */
+    char never[1100];
+    snprintf(never, sizeof never, "%s-cancelled", out);
+    o.progress = stop_search;
+    CHECK(lt_pass_run("smoothquant+", src, never, &o, &r, &err) == LT_ECANCELLED && strstr(err.msg, "not written"));
+    struct stat sb;
+    CHECK(stat(never, &sb) != 0);
+    o.progress = NULL;
     CHECKF(lt_pass_run("smoothquant+", src, out, &o, &r, &err) == LT_OK, "%s", err.msg);
     CHECK(!strcmp(r.method, "smoothquant+") && r.n_matrices == 7 * cfg.n_layers);
     CHECK(r.sq.n == LT_SQ_GRID && r.sq.search_windows == 4 && r.sq.window == 64);

@@ -107,6 +107,8 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     if (p->calibrated && (!o->open_lm || !o->be || !o->tok))
         return lt_err_set(err, LT_EINVAL, "compress: %s needs the model's tokenizer for its calibration text", p->name);
     LT_TRY(lt_quantize_check_folder(out, err));
+    lt_quantmix mix;
+    LT_TRY(lt_quantmix_parse(ggml_mix_name(type), false, &mix, err));
     lt_modelsrc *smoothed = NULL; /* smoothquant+: the smoothed model, then quantized as rtn */
     lt_sq_result sqr = {0};
     if (sq) {
@@ -115,15 +117,15 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
         qo.ggml = !hf;
         lt_status s2 = lt_sq_run(src, &o->sq, &qo, &o->calib, o->open_lm, o->be, o->tok, sq_progress, &sr, &smoothed,
                                  &sqr, err);
-        if (s2 == LT_ECANCELLED || sr.cancelled)
+        if (s2 == LT_ECANCELLED || sr.cancelled) {
+            lt_modelsrc_close(smoothed);
             return lt_err_set(err, LT_ECANCELLED, "compress: cancelled; %s was not written", out);
+        }
         if (s2 != LT_OK) return lt_err_prefix(err, "compress");
         src = smoothed;
     }
     const double fb = sq ? 0.6 : 0; /* the loop's share of the progress starts here */
     const lt_llm_config *cfg = lt_modelsrc_config(src);
-    lt_quantmix mix;
-    LT_TRY(lt_quantmix_parse(ggml_mix_name(type), false, &mix, err));
     int nt = lt_modelsrc_n_tensors(src);
     lt_dtype *types = lt_calloc((size_t)nt + 1, sizeof *types);
     void **data = lt_calloc((size_t)nt + 1, sizeof *data);
@@ -254,10 +256,14 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     lt_free(hq), lt_free(hn), lt_free(hnames);
     for (int i = 0; data && i < nt; i++) lt_free(data[i]);
     lt_free(data), lt_free(types);
-    lt_modelsrc_close(smoothed);
     r.n_elements = qr.n_elements, r.bytes_in = qr.bytes_in, r.bytes_out = qr.bytes_out;
+    if (smoothed) { /* the size of what came in, not of the f32 smoothed view */
+        r.bytes_in = 0;
+        for (int i = 0; i < lt_modelsrc_n_tensors(src0); i++) r.bytes_in += lt_modelsrc_tensor(src0, i)->nbytes;
+    }
     if (hf) snprintf(r.type_name, sizeof r.type_name, "gptq %d-bit g%d", o->q.bits, o->q.group > 0 ? o->q.group : -1);
     else snprintf(r.type_name, sizeof r.type_name, "%s", lt_dtype_name(type));
+    lt_modelsrc_close(smoothed);
     r.seconds = lt_now() - t_start;
     if (rep) *rep = r;
     return st;
