@@ -10,6 +10,7 @@
  * - With outlier activation channels injected (a few norm weights x 25), smoothing before
  *   4-bit round-to-nearest gives a lower layer-output error than plain RTN on one layer, and
  *   a lower model error (logits against the unquantized model) at the searched alpha.
+ * - Per layer (AWQ-style), the block-output search: alphas on the grid, the model scored.
  * - The pass (cancelled in the search: nothing written) writes a folder, reports a 21-point curve whose minimum is the chosen alpha.
  */
 #include <math.h>
@@ -312,6 +313,16 @@ static void test_pass(void) {
     strcat(out, "-a05");
     CHECKF(lt_pass_run("smoothquant+", src, out, &o, &r, &err) == LT_OK, "%s", err.msg);
     CHECK(r.sq.n == 0 && r.sq.alpha == 0.5f);
+    /* one alpha per layer (block output error) */
+    o.sq.alpha = -1, o.sq.per_layer = true;
+    snprintf(out + strlen(out) - 4, 8, "-pl");
+    CHECKF(lt_pass_run("smoothquant+", src, out, &o, &r, &err) == LT_OK, "%s", err.msg);
+    CHECK(r.sq.per_layer && r.sq.n == 0 && r.sq.loss_layers > 0 && r.sq.loss_rtn > 0);
+    for (int l = 0; l < cfg.n_layers; l++) {
+        float a = r.sq.layer_alpha[l] * 20;
+        CHECKF(a >= 0 && a <= 20 && fabsf(a - roundf(a)) < 1e-4f, "layer %d: alpha %g", l, r.sq.layer_alpha[l]);
+    }
+    o.sq.per_layer = false;
     o.sq.alpha = 1.5f;
     CHECK(lt_pass_run("smoothquant+", src, out, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--alpha"));
     lt_pass_args pa;
@@ -321,6 +332,8 @@ static void test_pass(void) {
     CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "--alpha is for"));
     pa.method = "smoothquant+";
     CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_OK && po.sq.alpha == 0.3f && po.sq.search_tokens == 4096);
+    pa.alpha_per_layer = true;
+    CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "contradict"));
     lt_modelsrc_close(src);
     lt_tok_free(tok);
     lt_backend_free(be);

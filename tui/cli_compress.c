@@ -32,7 +32,7 @@ static bool on_progress(void *ud, const lt_pass_event *ev) {
 
 int lt_cli_compress(int argc, char **argv) {
     const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|smoothquant+] [--bits 4] [--group 32] [--sym] "
-                        "[--no-act-order] [--alpha A] [--search-tokens N] [--calib FILE] [--calib-tokens N] [--json]";
+                        "[--no-act-order] [--alpha A | --alpha-per-layer] [--search-tokens N] [--calib FILE] [--calib-tokens N] [--json]";
     const char *in = NULL, *out = NULL, *tokp = NULL, *device = "cpu";
     bool json = false;
     int threads = 0;
@@ -109,6 +109,11 @@ int lt_cli_compress(int argc, char **argv) {
             for (int i = 0; i < r.sq.n; i++)
                 printf("%s{\"alpha\":%.2f,\"loss\":%.6f}", i ? "," : "", r.sq.alphas[i], r.sq.loss[i]);
             printf("]");
+            if (r.sq.per_layer) {
+                printf(",\"loss_per_layer\":%.6f,\"layer_alpha\":[", r.sq.loss_layers);
+                for (int l = 0; l < r.n_layers; l++) printf("%s%.2f", l ? "," : "", r.sq.layer_alpha[l]);
+                printf("]");
+            }
         }
         printf("}\n");
     } else {
@@ -117,7 +122,13 @@ int lt_cli_compress(int argc, char **argv) {
                po.q.act_order ? ", act-order" : "", r.n_by_mix ? " - some by llama.cpp's mix" : "");
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
         if (!strcmp(r.method, "smoothquant+")) {
-            printf("alpha: %.2f%s\n", r.sq.alpha, r.sq.n ? " (searched)" : " (--alpha)");
+            if (r.sq.per_layer) {
+                printf("alpha per layer:");
+                for (int l = 0; l < r.n_layers; l++) printf(" %.2f", r.sq.layer_alpha[l]);
+                printf("\nsearch: loss on %d windows of %d tokens: unquantized %.4f, rtn %.4f, per-layer alphas %.4f\n",
+                       r.sq.search_windows, r.sq.window, r.sq.loss_float, r.sq.loss_rtn, r.sq.loss_layers);
+            } else
+                printf("alpha: %.2f%s\n", r.sq.alpha, r.sq.n ? " (searched)" : " (--alpha)");
             if (r.sq.n) {
                 printf("search: loss on %d windows of %d tokens: unquantized %.4f, rtn %.4f\n", r.sq.search_windows,
                        r.sq.window, r.sq.loss_float, r.sq.loss_rtn);

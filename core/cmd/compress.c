@@ -101,7 +101,7 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
 
 static const char k_compress_usage[] =
     "compress NAME gptq|rtn|smoothquant+ [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] [--clip] "
-    "[--damp F] [--alpha A] [--search-tokens N] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
+    "[--damp F] [--alpha A | --alpha-per-layer] [--search-tokens N] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
     lt_session *s;
@@ -177,7 +177,12 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
                    r.method, r.n_matrices, r.type_name, r.n_by_mix ? " (some by the mix)" : "",
                    r.bytes_in / 1048576.0, r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne,
                    r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
-    if (!strcmp(r.method, "smoothquant+")) {
+    if (!strcmp(r.method, "smoothquant+") && r.sq.per_layer) {
+        lt_sink_printf(sink, LT_TEXT_INFO, "alpha per layer:");
+        for (int l = 0; l < r.n_layers; l++) lt_sink_printf(sink, LT_TEXT_INFO, " %.2f", r.sq.layer_alpha[l]);
+        lt_sink_printf(sink, LT_TEXT_INFO, " (loss: unquantized %.4f, rtn %.4f, per-layer alphas %.4f)\n",
+                       r.sq.loss_float, r.sq.loss_rtn, r.sq.loss_layers);
+    } else if (!strcmp(r.method, "smoothquant+")) {
         lt_sink_printf(sink, LT_TEXT_INFO, "alpha %.2f%s", r.sq.alpha, r.sq.n ? " (searched; loss:" : " (--alpha)\n");
         if (r.sq.n) {
             lt_sink_printf(sink, LT_TEXT_INFO, " unquantized %.4f, rtn %.4f;", r.sq.loss_float, r.sq.loss_rtn);

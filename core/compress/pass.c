@@ -306,6 +306,8 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
          "smoothquant+: the migration strength 0..1 (default: searched on 0, 0.05, ..., 1)", 0, 1},
         {"--search-tokens", NULL, LT_OPT_INT, &a->search_tokens,
          "smoothquant+: calibration tokens scoring each alpha of the search (default 4096)", 2, 1 << 24},
+        {"--alpha-per-layer", NULL, LT_OPT_FLAG, &a->alpha_per_layer,
+         "smoothquant+: one alpha per layer, each minimising its block's output error (AWQ-style)"},
     };
     int n = 0;
     while (table[n].name) n++;
@@ -318,7 +320,11 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
     if (!lt_pass_find(a->method))
         return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, smoothquant+)", a->method);
     bool sq = !strcmp(a->method, "smoothquant+");
-    if (!sq && a->alpha >= 0) return lt_err_set(err, LT_EINVAL, "compress: --alpha is for --method smoothquant+");
+    if (!sq && (a->alpha >= 0 || a->alpha_per_layer))
+        return lt_err_set(err, LT_EINVAL, "compress: --alpha%s is for --method smoothquant+",
+                          a->alpha >= 0 ? "" : "-per-layer");
+    if (a->alpha >= 0 && a->alpha_per_layer)
+        return lt_err_set(err, LT_EINVAL, "compress: --alpha and --alpha-per-layer contradict each other");
     if (a->bits != 2 && a->bits != 3 && a->bits != 4 && a->bits != 5 && a->bits != 8)
         return lt_err_set(err, LT_EINVAL, "compress: --bits %d is not one of 2, 3, 4, 5, 8", a->bits);
     if (a->group != -1 && a->group != 32 && a->group != 64 && a->group != 128)
@@ -331,6 +337,6 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
                           .clip = a->clip, .damp = a->damp};
     o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
     o->format = a->format;
-    o->sq = (lt_sq_opts){.alpha = a->alpha, .search_tokens = a->search_tokens};
+    o->sq = (lt_sq_opts){.alpha = a->alpha, .search_tokens = a->search_tokens, .per_layer = a->alpha_per_layer};
     return LT_OK;
 }

@@ -73,14 +73,15 @@ typedef struct lt_pass_args {
     const char *method, *calib, *format;
     int bits, group, calib_tokens, search_tokens;
     float alpha; /* smoothquant+; < 0: searched */
-    bool sym, act_order, no_act_order, clip;
+    bool sym, act_order, no_act_order, clip, alpha_per_layer;
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 14
+#define LT_PASS_N_OPTS 15
 void lt_pass_args_default(lt_pass_args *a);
 /* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
- * --calib, --calib-tokens, --seed, --format, --alpha, --search-tokens) to table (terminated; cap rows). */
+ * --calib, --calib-tokens, --seed, --format, --alpha, --search-tokens,
+ * --alpha-per-layer) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
 /* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order
  * (static groups) unless --no-act-order: on SmolLM2 calibrated on tinyshakespeare it is what

@@ -121,8 +121,23 @@ static void div_rows(float *w, int rows, int cols, const float *s) {
 
 enum { T_ANORM, T_FNORM, T_Q, T_K, T_V, T_O, T_GATE, T_UP, T_DOWN, T_BV, T_BUP, T_N };
 
-static lt_status smooth_layer(const lt_modelsrc *src, lt_modelsrc *view, const lt_sq_stats *st, int l, float alpha,
-                              const lt_gptq_opts *q, lt_err *err) {
+/* one block's tensors smoothed (and quantized with q): t[i] rows x cols (shp), NULL for an absent
+ * bias; s_qkv, s_gu: the factors folded into the two norms */
+typedef struct sq_layer {
+    float *t[T_N];
+    char name[T_N][96];
+    int64_t shp[T_N][2];
+    float *s_qkv, *s_gu;
+} sq_layer;
+
+static void layer_free(sq_layer *L) {
+    for (int i = 0; i < T_N; i++) lt_free(L->t[i]), L->t[i] = NULL;
+    lt_free(L->s_qkv), lt_free(L->s_gu);
+    L->s_qkv = L->s_gu = NULL;
+}
+
+static lt_status smooth_layer(const lt_modelsrc *src, const lt_sq_stats *st, int l, float alpha, const lt_gptq_opts *q,
+                              sq_layer *L, lt_err *err) {
     const lt_llm_config *c = lt_modelsrc_config(src);
     const int D = c->dim, F = c->hidden_dim, hd = c->head_dim, QW = c->n_heads * hd, KW = c->n_kv_heads * hd;
     const int grp = c->n_heads / c->n_kv_heads;
@@ -130,13 +145,16 @@ static lt_status smooth_layer(const lt_modelsrc *src, lt_modelsrc *view, const l
                                         "attn_v.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight",
                                         "ffn_down.weight", "attn_v.bias", "ffn_up.bias"};
     const int64_t shp[T_N][2] = {{1, D}, {1, D}, {QW, D}, {KW, D}, {KW, D}, {D, QW}, {F, D}, {F, D}, {D, F}, {1, KW}, {1, F}};
-    float *t[T_N] = {0};
-    char name[T_N][96];
+    memset(L, 0, sizeof *L);
+    memcpy(L->shp, shp, sizeof shp);
+    float **t = L->t;
+    char(*name)[96] = L->name;
     int maxn = D > F ? D : F;
     if (QW > maxn) maxn = QW;
     float *s = lt_malloc((size_t)maxn * sizeof(float)), *wm = lt_malloc((size_t)maxn * sizeof(float));
     float *xm = lt_malloc((size_t)maxn * sizeof(float)), *wq = NULL;
-    lt_status r = s && wm && xm ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
+    L->s_qkv = lt_malloc((size_t)D * sizeof(float)), L->s_gu = lt_malloc((size_t)D * sizeof(float));
+    lt_status r = s && wm && xm && L->s_qkv && L->s_gu ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
     for (int i = 0; r == LT_OK && i < T_N; i++) {
         snprintf(name[i], sizeof name[i], "blk.%d.%s", l, nm[i]);
         if ((i == T_BV || i == T_BUP) && !lt_modelsrc_find(src, name[i])) continue; /* no bias */
@@ -147,6 +165,7 @@ static lt_status smooth_layer(const lt_modelsrc *src, lt_modelsrc *view, const l
         for (int i = T_Q; i <= T_V; i++) col_absmax(t[i], (int)shp[i][0], D, wm);
         lt_sq_factors(st->amax[LT_LIN_QKV] + (size_t)l * D, wm, D, alpha, s);
         for (int j = 0; j < D; j++) t[T_ANORM][j] /= s[j];
+        memcpy(L->s_qkv, s, (size_t)D * sizeof(float));
         for (int i = T_Q; i <= T_V; i++) scale_cols(t[i], (int)shp[i][0], D, s);
         /* v -> o, one factor per KV channel, from the maxima over the query heads sharing it */
         memset(wm, 0, (size_t)QW * sizeof(float));
@@ -172,6 +191,7 @@ static lt_status smooth_layer(const lt_modelsrc *src, lt_modelsrc *view, const l
         col_absmax(t[T_UP], F, D, wm);
         lt_sq_factors(st->amax[LT_LIN_GATE_UP] + (size_t)l * D, wm, D, alpha, s);
         for (int j = 0; j < D; j++) t[T_FNORM][j] /= s[j];
+        memcpy(L->s_gu, s, (size_t)D * sizeof(float));
         scale_cols(t[T_GATE], F, D, s);
         scale_cols(t[T_UP], F, D, s);
         /* up -> down */
@@ -194,26 +214,36 @@ static lt_status smooth_layer(const lt_modelsrc *src, lt_modelsrc *view, const l
             lt_gq_free(&m);
             memcpy(t[i], wq, (size_t)(shp[i][0] * shp[i][1]) * sizeof(float));
         }
-        r = lt_modelsrc_replace(view, name[i], LT_F32, t[i], err);
     }
-    for (int i = 0; i < T_N; i++) lt_free(t[i]);
     lt_free(s), lt_free(wm), lt_free(xm), lt_free(wq);
+    if (r != LT_OK) layer_free(L);
     return r;
 }
 
-lt_status lt_sq_smooth(const lt_modelsrc *src, const lt_sq_stats *st, float alpha, const lt_gptq_opts *q,
-                       lt_modelsrc **out, lt_err *err) {
-    *out = NULL;
-    const lt_llm_config *c = lt_modelsrc_config(src);
+static lt_status check_model(const lt_llm_config *c, const lt_sq_stats *st, lt_err *err) {
     if (c->n_layers != st->n_layers || c->dim != st->cols[LT_LIN_QKV] || c->hidden_dim != st->cols[LT_LIN_DOWN])
         return lt_err_set(err, LT_EINVAL, "smoothquant+: the statistics are of another model");
     if (c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads)
         return lt_err_set(err, LT_EUNSUPPORTED, "smoothquant+: %d heads do not group over %d KV heads", c->n_heads,
                           c->n_kv_heads);
+    return LT_OK;
+}
+
+lt_status lt_sq_smooth_layers(const lt_modelsrc *src, const lt_sq_stats *st, const float *alpha,
+                              const lt_gptq_opts *q, lt_modelsrc **out, lt_err *err) {
+    *out = NULL;
+    const lt_llm_config *c = lt_modelsrc_config(src);
+    LT_TRY(check_model(c, st, err));
     lt_modelsrc *v = NULL;
     LT_TRY(lt_modelsrc_view(&v, src, err));
     lt_status r = LT_OK;
-    for (int l = 0; r == LT_OK && l < c->n_layers; l++) r = smooth_layer(src, v, st, l, alpha, q, err);
+    for (int l = 0; r == LT_OK && l < c->n_layers; l++) {
+        sq_layer L;
+        r = smooth_layer(src, st, l, alpha[l], q, &L, err);
+        for (int i = 0; r == LT_OK && i < T_N; i++)
+            if (L.t[i]) r = lt_modelsrc_replace(v, L.name[i], LT_F32, L.t[i], err);
+        layer_free(&L);
+    }
     if (r != LT_OK) {
         lt_modelsrc_close(v);
         return r;
@@ -222,6 +252,17 @@ lt_status lt_sq_smooth(const lt_modelsrc *src, const lt_sq_stats *st, float alph
     return LT_OK;
 }
 
+lt_status lt_sq_smooth(const lt_modelsrc *src, const lt_sq_stats *st, float alpha, const lt_gptq_opts *q,
+                       lt_modelsrc **out, lt_err *err) {
+    *out = NULL;
+    int n = lt_modelsrc_config(src)->n_layers;
+    float *a = lt_malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!a) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    for (int l = 0; l < n; l++) a[l] = alpha;
+    lt_status r = lt_sq_smooth_layers(src, st, a, q, out, err);
+    lt_free(a);
+    return r;
+}
 /* ---- the loss and the search ---------------------------------------------------------------------- */
 
 lt_status lt_sq_loss(lt_lm *lm, const int32_t *tokens, int n_windows, int window, double *loss, lt_err *err) {
@@ -274,23 +315,31 @@ static bool sq_cancel(void *ud) {
     return r->progress && !r->progress(r->ud, "calibrate", r->frac);
 }
 
-/* the loss of src smoothed at alpha (alpha < 0: not smoothed) and quantized with q (NULL: not) */
-static lt_status score(const lt_modelsrc *src, const lt_sq_stats *st, float alpha, const lt_gptq_opts *q,
-                       lt_lm_open_fn open_lm, lt_backend *be, const int32_t *tokens, int nw, int window, double *loss,
-                       lt_err *err) {
+/* st with every maximum 1: at alpha 1, s = 1 everywhere (no smoothing) */
+static lt_status ones_stats(const lt_sq_stats *st, lt_sq_stats *ones, float **buf, lt_err *err) {
+    int n = 0;
+    for (int i = 0; i < LT_LIN_COUNT; i++) n = st->cols[i] * st->n_layers > n ? st->cols[i] * st->n_layers : n;
+    if (!(*buf = lt_malloc((size_t)(n > 0 ? n : 1) * sizeof(float)))) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    for (int i = 0; i < n; i++) (*buf)[i] = 1;
+    *ones = *st;
+    for (int i = 0; i < LT_LIN_COUNT; i++) ones->amax[i] = *buf;
+    return LT_OK;
+}
+
+/* the loss of src smoothed at alpha (or per layer at la; alpha < 0: not smoothed) and quantized
+ * with q (NULL: neither) */
+static lt_status score(const lt_modelsrc *src, const lt_sq_stats *st, float alpha, const float *la,
+                       const lt_gptq_opts *q, lt_lm_open_fn open_lm, lt_backend *be, const int32_t *tokens, int nw,
+                       int window, double *loss, lt_err *err) {
     lt_modelsrc *v = NULL;
-    lt_sq_stats none = *st;
+    lt_sq_stats none;
     float *ones = NULL;
     lt_status r = LT_OK;
-    if (alpha < 0 && q) { /* alpha 1 with every activation maximum 1: s = 1 everywhere */
-        int maxc = 0;
-        for (int i = 0; i < LT_LIN_COUNT; i++) maxc = st->cols[i] * st->n_layers > maxc ? st->cols[i] * st->n_layers : maxc;
-        if (!(ones = lt_malloc((size_t)maxc * sizeof(float)))) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-        for (int i = 0; i < maxc; i++) ones[i] = 1;
-        for (int i = 0; i < LT_LIN_COUNT; i++) none.amax[i] = ones;
+    if (alpha < 0 && !la && q) {
+        LT_TRY(ones_stats(st, &none, &ones, err));
         st = &none, alpha = 1;
     }
-    if (q) r = lt_sq_smooth(src, st, alpha, q, &v, err);
+    if (q) r = la ? lt_sq_smooth_layers(src, st, la, q, &v, err) : lt_sq_smooth(src, st, alpha, q, &v, err);
     lt_lm *lm = NULL;
     lt_lm_opts lo = {.max_batch = window, .max_logits = window};
     if (r == LT_OK) r = open_lm(&lm, v ? v : src, be, &lo, err);
@@ -298,6 +347,112 @@ static lt_status score(const lt_modelsrc *src, const lt_sq_stats *st, float alph
     lt_lm_close(lm);
     lt_modelsrc_close(v);
     lt_free(ones);
+    return r;
+}
+
+/* ---- per-layer alpha ---------------------------------------------------------------------------- */
+
+typedef struct blockrun {
+    lt_lm *lm;
+    lt_kv_cache *kv;
+    int32_t *pos, *seq;
+    bool *no;
+    const int32_t *tokens;
+    int nw, win, dim;
+} blockrun;
+
+/* block l over every window: x (NULL: embeddings) -> y */
+static lt_status run_block(blockrun *b, int l, const float *x, float *y, lt_err *err) {
+    size_t per = (size_t)b->win * b->dim;
+    lt_status st = LT_OK;
+    for (int w = 0; st == LT_OK && w < b->nw; w++) {
+        lt_lm_probe pr = {.first = l, .last = l, .x_in = x ? x + w * per : NULL, .x_out = y + w * per};
+        lt_kv_seq_truncate(b->kv, b->seq[0], 0);
+        lt_batch bt = {.n_tokens = b->win, .tokens = b->tokens + (size_t)w * b->win, .seq = b->seq, .pos = b->pos,
+                       .logits = b->no};
+        b->lm->probe = &pr;
+        st = lt_lm_forward(b->lm, b->kv, &bt, NULL, err);
+        b->lm->probe = NULL;
+    }
+    return st;
+}
+
+static const lt_lm_matrix k_mat[T_N] = {[T_Q] = LT_MAT_Q, [T_K] = LT_MAT_K, [T_V] = LT_MAT_V, [T_O] = LT_MAT_O,
+                                        [T_GATE] = LT_MAT_GATE, [T_UP] = LT_MAT_UP, [T_DOWN] = LT_MAT_DOWN};
+
+/* puts block l's matrices into lm: smoothed at alpha and quantized (q), with the norm factors
+ * moved back into q/k/v and gate/up's columns; q NULL and alpha < 0: the source's own */
+static lt_status put_layer(lt_lm *lm, const lt_modelsrc *src, const lt_sq_stats *st, int l, float alpha,
+                           const lt_gptq_opts *q, lt_err *err) {
+    sq_layer L;
+    lt_sq_stats ones;
+    float *one = NULL;
+    if (alpha < 0) {
+        LT_TRY(ones_stats(st, &ones, &one, err));
+        st = &ones, alpha = 1;
+    }
+    lt_status r = smooth_layer(src, st, l, alpha, q, &L, err);
+    lt_free(one);
+    for (int i = T_Q; r == LT_OK && i <= T_DOWN; i++) {
+        int rows = (int)L.shp[i][0], cols = (int)L.shp[i][1];
+        const float *sc = i <= T_V ? L.s_qkv : i == T_GATE || i == T_UP ? L.s_gu : NULL;
+        for (int rr = 0; sc && rr < rows; rr++)
+            for (int j = 0; j < cols; j++) L.t[i][(size_t)rr * cols + j] /= sc[j];
+        r = lm->ops->set_matrix(lm, l, k_mat[i], L.t[i], err);
+    }
+    layer_free(&L);
+    return r;
+}
+
+static lt_status search_layers(const lt_modelsrc *src, const lt_sq_stats *st, const lt_gptq_opts *q,
+                               lt_lm_open_fn open_lm, lt_backend *be, const int32_t *tokens, int nw, int win,
+                               float *alpha, sq_run *ru, lt_err *err) {
+    const lt_llm_config *c = lt_modelsrc_config(src);
+    if (c->n_layers > LT_SQ_MAX_LAYERS)
+        return lt_err_set(err, LT_EUNSUPPORTED, "smoothquant+: --alpha-per-layer takes at most %d layers", LT_SQ_MAX_LAYERS);
+    if (c->qkv_bias || c->mlp_bias)
+        return lt_err_set(err, LT_EUNSUPPORTED, "smoothquant+: --alpha-per-layer cannot move the biases of this model");
+    blockrun b = {.tokens = tokens, .nw = nw, .win = win, .dim = c->dim};
+    size_t nx = (size_t)nw * win * c->dim;
+    float *x = lt_malloc(nx * sizeof(float)), *yr = lt_malloc(nx * sizeof(float)), *y = lt_malloc(nx * sizeof(float));
+    b.pos = lt_malloc((size_t)win * sizeof(int32_t)), b.seq = lt_calloc((size_t)win, sizeof(int32_t));
+    b.no = lt_calloc((size_t)win, 1);
+    lt_status r = x && yr && y && b.pos && b.seq && b.no ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
+    lt_lm_opts lo = {.max_batch = win, .max_logits = 1, .f32_matrices = true};
+    if (r == LT_OK) r = open_lm(&b.lm, src, be, &lo, err);
+    if (r == LT_OK && !b.lm->ops->set_matrix)
+        r = lt_err_set(err, LT_EUNSUPPORTED, "smoothquant+: the %s model cannot take weights back", b.lm->ops->family);
+    int sq = 0;
+    if (r == LT_OK) {
+        lt_kv_opts ko = lt_lm_kv_opts(b.lm, win, 1);
+        r = lt_kv_create(&b.kv, be, &ko, err);
+    }
+    if (r == LT_OK) r = lt_kv_seq_new(b.kv, &sq, err);
+    for (int i = 0; r == LT_OK && i < win; i++) b.pos[i] = i, b.seq[i] = sq;
+    bool have_x = false;
+    for (int l = 0; r == LT_OK && l < c->n_layers; l++) {
+        r = run_block(&b, l, have_x ? x : NULL, yr, err); /* the unquantized output */
+        double best = INFINITY;
+        for (int k = 0; r == LT_OK && k < LT_SQ_GRID; k++) {
+            ru->frac = (l + (double)k / LT_SQ_GRID) / c->n_layers;
+            if (ru->progress && !ru->progress(ru->ud, "search", ru->frac)) {
+                r = lt_err_set(err, LT_ECANCELLED, "smoothquant+: cancelled");
+                break;
+            }
+            float a = (float)k / (LT_SQ_GRID - 1);
+            r = put_layer(b.lm, src, st, l, a, q, err);
+            if (r == LT_OK) r = run_block(&b, l, have_x ? x : NULL, y, err);
+            double e = 0;
+            for (size_t i = 0; r == LT_OK && i < nx; i++) e += ((double)y[i] - yr[i]) * ((double)y[i] - yr[i]);
+            if (r == LT_OK && e < best) best = e, alpha[l] = a;
+        }
+        if (r == LT_OK) r = put_layer(b.lm, src, st, l, -1, NULL, err); /* the source's weights back */
+        float *t = x;
+        x = yr, yr = t, have_x = true;
+    }
+    lt_kv_free(b.kv);
+    lt_lm_close(b.lm);
+    lt_free(x), lt_free(yr), lt_free(y), lt_free(b.pos), lt_free(b.seq), lt_free(b.no);
     return r;
 }
 
@@ -310,6 +465,8 @@ lt_status lt_sq_run(const lt_modelsrc *src, const lt_sq_opts *so, const lt_gptq_
     memset(res, 0, sizeof *res);
     if (!open_lm || !be || !tok) return lt_err_set(err, LT_EINVAL, "smoothquant+ needs the model's tokenizer");
     if (so->alpha > 1) return lt_err_set(err, LT_EINVAL, "smoothquant+: --alpha %g is not in 0..1", so->alpha);
+    if (so->alpha >= 0 && so->per_layer)
+        return lt_err_set(err, LT_EINVAL, "smoothquant+: --alpha and --alpha-per-layer contradict each other");
     sq_run ru = {progress, ud, 0};
     int32_t *tokens = NULL, *stoks = NULL;
     int nw = 0, win = 0, snw = 0, swin = 0;
@@ -324,13 +481,20 @@ lt_status lt_sq_run(const lt_modelsrc *src, const lt_sq_opts *so, const lt_gptq_
     lt_lm_close(lm);
     lt_free(tokens);
     res->alpha = so->alpha;
-    if (r == LT_OK && so->alpha < 0) {
+    res->per_layer = so->per_layer;
+    float *la = NULL;
+    if (r == LT_OK && (so->alpha < 0 || so->per_layer)) {
         lt_calib_opts sc = *co;
         sc.n_tokens = so->search_tokens > 0 ? so->search_tokens : 4096;
         r = lt_calib_windows(tok, &sc, &stoks, &snw, &swin, err);
         res->search_windows = snw, res->window = swin;
         double best = INFINITY;
-        const int n_all = LT_SQ_GRID + 2;
+        const int n_all = so->per_layer ? 3 : LT_SQ_GRID + 2;
+        if (r == LT_OK && so->per_layer) {
+            la = res->layer_alpha;
+            r = search_layers(src, &st, q, open_lm, be, stoks, snw, swin, la, &ru, err);
+            if (r == LT_OK) r = score(src, &st, 0, la, q, open_lm, be, stoks, snw, swin, &res->loss_layers, err);
+        }
         for (int k = 0; r == LT_OK && k < n_all; k++) {
             ru.frac = (double)k / n_all;
             if (progress && !progress(ud, "search", ru.frac)) {
@@ -338,18 +502,19 @@ lt_status lt_sq_run(const lt_modelsrc *src, const lt_sq_opts *so, const lt_gptq_
                 break;
             }
             double loss = 0;
-            if (k == 0) r = score(src, &st, -1, NULL, open_lm, be, stoks, snw, swin, &res->loss_float, err);
-            else if (k == 1) r = score(src, &st, -1, q, open_lm, be, stoks, snw, swin, &res->loss_rtn, err);
-            else {
+            if (k == 0) r = score(src, &st, -1, NULL, NULL, open_lm, be, stoks, snw, swin, &res->loss_float, err);
+            else if (k == 1) r = score(src, &st, -1, NULL, q, open_lm, be, stoks, snw, swin, &res->loss_rtn, err);
+            else if (!so->per_layer) {
                 float a = (float)(k - 2) / (LT_SQ_GRID - 1);
-                r = score(src, &st, a, q, open_lm, be, stoks, snw, swin, &loss, err);
+                r = score(src, &st, a, NULL, q, open_lm, be, stoks, snw, swin, &loss, err);
                 res->alphas[res->n] = a, res->loss[res->n++] = loss;
                 if (r == LT_OK && loss < best) best = loss, res->alpha = a;
             }
         }
     }
     lt_free(stoks);
-    if (r == LT_OK) r = lt_sq_smooth(src, &st, res->alpha, NULL, smoothed, err);
+    if (r == LT_OK)
+        r = la ? lt_sq_smooth_layers(src, &st, la, NULL, smoothed, err) : lt_sq_smooth(src, &st, res->alpha, NULL, smoothed, err);
     lt_sq_stats_free(&st);
     res->seconds = lt_now() - t0;
     return r;

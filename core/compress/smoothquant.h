@@ -18,8 +18,13 @@
  * each by the smoothed and quantized model's mean next-token loss on the first
  * search_tokens of the calibration windows (every position after the first of each window);
  * the unsmoothed quantized model (plain RTN) and the unquantized one are scored too.
- * Leaves out: per-layer alpha (AWQ's block-output search), activation quantization (W8A8
- * SmoothQuant), the clipping search.
+ * Per layer (an option, as AWQ's auto_scale): the search windows' hidden states are run block by
+ * block through the unquantized model; each block's alpha minimises the squared error of its
+ * output with its weights smoothed and quantized (put in through set_matrix: q/k/v and gate/up
+ * take Q(W diag s) diag(1/s), the same function as the folded norms) against its unquantized
+ * output, and the model with those alphas is scored by the same loss. Models with q/k/v or MLP
+ * biases are refused there (set_matrix cannot move a bias).
+ * Leaves out: activation quantization (W8A8 SmoothQuant), AWQ's clipping search.
  */
 #ifndef LT_SMOOTHQUANT_H
 #define LT_SMOOTHQUANT_H
@@ -53,6 +58,9 @@ void lt_sq_factors(const float *amax_x, const float *amax_w, int n, float alpha,
  * round-to-nearest quantized (the view holds the dequantized weights: what is scored). */
 lt_status lt_sq_smooth(const lt_modelsrc *src, const lt_sq_stats *st, float alpha, const lt_gptq_opts *q,
                        lt_modelsrc **out, lt_err *err);
+/* The same with one alpha per layer (alpha[n_layers]). */
+lt_status lt_sq_smooth_layers(const lt_modelsrc *src, const lt_sq_stats *st, const float *alpha,
+                              const lt_gptq_opts *q, lt_modelsrc **out, lt_err *err);
 
 /* Mean next-token loss (nats) of lm over the windows (every position after the first). */
 lt_status lt_sq_loss(lt_lm *lm, const int32_t *tokens, int n_windows, int window, double *loss, lt_err *err);
@@ -60,7 +68,10 @@ lt_status lt_sq_loss(lt_lm *lm, const int32_t *tokens, int n_windows, int window
 typedef struct lt_sq_opts {
     float alpha;           /* >= 0: fixed; < 0: searched */
     int64_t search_tokens; /* calibration tokens scoring each alpha; 0: 4096 */
+    bool per_layer;        /* one alpha per layer (AWQ-style: each block's output error), see above */
 } lt_sq_opts;
+
+#define LT_SQ_MAX_LAYERS 256
 
 typedef struct lt_sq_result {
     float alpha;                /* chosen */
@@ -69,6 +80,9 @@ typedef struct lt_sq_result {
     double loss[LT_SQ_GRID];    /* the quantized smoothed model's loss at each alpha */
     double loss_rtn, loss_float; /* no smoothing, quantized; neither (0 when not searched) */
     int search_windows, window;
+    bool per_layer;                       /* layer_alpha holds the chosen alphas, loss_layers their model's loss */
+    float layer_alpha[LT_SQ_MAX_LAYERS];
+    double loss_layers;
     double seconds;
 } lt_sq_result;
 
