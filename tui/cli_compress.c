@@ -97,7 +97,7 @@ int lt_cli_compress(int argc, char **argv) {
         printf("{\"model\":\"%s\",\"out\":\"%s\",\"method\":\"%s\",\"bits\":%d,\"group\":%d,\"sym\":%s,"
                "\"act_order\":%s,\"clip\":%s,\"type\":\"%s\",\"matrices\":%d,\"matrices_by_mix\":%d,"
                "\"calib_windows\":%d,\"calib_window\":%d,\"loss\":%.6g,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-               "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f}\n",
+               "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f",
                in, out, r.method, a.bits, a.group, a.sym ? "true" : "false", po.q.act_order ? "true" : "false",
                a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,

@@ -134,7 +134,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     char (*hnames)[96] = hf ? lt_calloc((size_t)cfg->n_layers * LT_MAT_COUNT + 1, sizeof *hnames) : NULL;
     int n_hq = 0;
     lt_pass_report r = {.method = p->name, .type = type, .n_layers = cfg->n_layers, .sq = sqr};
-    if (sq) r.calib_seconds = sqr.seconds;
+    if (sq) r.calib_seconds = sqr.seconds, r.n_windows = sqr.calib_windows, r.window = sqr.calib_window;
     run ru = {.o = o, .ev = {.n_layers = cfg->n_layers}};
     lt_lm *lm = NULL;
     lt_calib *cal = NULL;

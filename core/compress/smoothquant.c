@@ -480,6 +480,7 @@ lt_status lt_sq_run(const lt_modelsrc *src, const lt_sq_opts *so, const lt_gptq_
     if (r == LT_OK) r = lt_sq_collect(lm, tokens, nw, win, &st, sq_cancel, &ru, err);
     lt_lm_close(lm);
     lt_free(tokens);
+    res->calib_windows = nw, res->calib_window = win;
     res->alpha = so->alpha;
     res->per_layer = so->per_layer;
     float *la = NULL;

@@ -79,6 +79,7 @@ typedef struct lt_sq_result {
     float alphas[LT_SQ_GRID];
     double loss[LT_SQ_GRID];    /* the quantized smoothed model's loss at each alpha */
     double loss_rtn, loss_float; /* no smoothing, quantized; neither (0 when not searched) */
+    int calib_windows, calib_window; /* the maxima's */
     int search_windows, window;
     bool per_layer;                       /* layer_alpha holds the chosen alphas, loss_layers their model's loss */
     float layer_alpha[LT_SQ_MAX_LAYERS];
