@@ -37,6 +37,15 @@ grep -q '"damp_percent":[[:space:]]*0.01,' "$tmp/folder/quantize_config.json" &&
 expect "hf folder runs as gq4" 0 "decode" -- "$bin" bench -m "$tmp/folder" -p 8 -n 4
 expect "hf bits 5" 1 "--format hf takes --bits 2, 3, 4 or 8" -- "$bin" compress -m "$hfm" -o "$tmp/f5" --method rtn --bits 5
 expect "hf row packing" 1 "does not pack into 32-bit words" -- "$bin" compress -m "$model" -o "$tmp/folder2" --method rtn --group -1
+# smoothquant+: the alpha search's curve in the JSON report, a fixed --alpha (ffn_down, 172 wide, by the mix)
+out=$(comp -o "$tmp/s.gguf" --method smoothquant+ --search-tokens 256 --json 2>"$tmp/err"); rc=$?
+[ "$rc" -eq 0 ] && ok || bad "smoothquant+: rc $rc: $(cat "$tmp/err")"
+grep -q '"curve":\[{"alpha":0.00,"loss":[0-9.]*},{"alpha":0.05' <<<"$out" && ok || bad "the curve: $out"
+[ "$(grep -o '"alpha":' <<<"$out" | wc -l)" = "22" ] && ok || bad "21 points and the chosen alpha: $out"
+[ "$(field method "$out")" = "smoothquant+" ] && [ "$(field search_windows "$out")" = "1" ] && [ "$(field search_window "$out")" = "256" ] && ok || bad "fields: $out"
+expect "sq alpha" 0 "alpha: 0.50 \\(--alpha\\)" -- comp -o "$tmp/s2.gguf" --method smoothquant+ --alpha 0.5
+expect "sq runs" 0 "." -- "$bin" generate -m "$tmp/s2.gguf" -p "Once" -n 8 --temp 0
+expect "alpha rtn" 2 "--alpha is for --method smoothquant+" -- comp -o "$tmp/x.gguf" --method rtn --alpha 0.5
 expect "method" 2 "unknown --method 'awq'" -- "$bin" compress -m "$model" -o "$tmp/x.gguf" --method awq
 expect "missing -o" 2 "-o OUT is required" -- "$bin" compress -m "$model"
 [ ! -e "$tmp/x.gguf" ] && ok || bad "a refused run wrote a file"

@@ -6,7 +6,8 @@
  *   and o's columns * s of every query head sharing that KV channel; ffn norm / s, gate/up
  *   columns * s; up rows / s, down columns * s - the factors recomputed here from the collected
  *   maxima and the source's weights.
- * - Smoothing alone (no quantization) leaves the logits unchanged within 1e-4 relative.
+ * - Smoothing alone (no quantization) leaves the logits unchanged within 1e-4 relative (also
+ *   with q/k/v and MLP biases: v's and up's bias move with their rows).
  * - With outlier activation channels injected (a few norm weights x 25), smoothing before
  *   4-bit round-to-nearest gives a lower layer-output error than plain RTN on one layer, and
  *   a lower model error (logits against the unquantized model) at the searched alpha.
@@ -75,6 +76,7 @@ static void setup(lt_modelsrc **src, lt_backend **be, lt_sq_stats *st, int32_t *
     lt_err err = {0};
     lt_llm_config cfg;
     CHECK(lt_llama_preset("tiny", &cfg, &err) == LT_OK);
+    cfg.qkv_bias = cfg.mlp_bias = seed == 4; /* the biases that move: v's and up's */
     CHECK(lt_llama_synthetic(src, &cfg, NULL, seed, &err) == LT_OK);
     if (!*be) CHECK(lt_backend_create(be, "cpu", &(lt_backend_opts){.n_threads = 2}, &err) == LT_OK);
     for (int l = 0; outliers && l < cfg.n_layers; l++)
@@ -163,6 +165,28 @@ static void test_fold(void) {
 #undef W
     }
     CHECKF(worst < 2e-5, "the folded weights differ from the formula by %g (relative)", worst);
+    /* with biases: v's and up's divided by their rows' factors */
+    lt_sq_stats sb = {0};
+    lt_modelsrc *bsrc = NULL, *bsm = NULL;
+    int32_t btok[NW * T];
+    setup(&bsrc, &be, &sb, btok, false, 4);
+    CHECK(bsrc && lt_modelsrc_find(bsrc, "blk.0.attn_v.bias") && lt_modelsrc_find(bsrc, "blk.0.ffn_up.bias"));
+    if (bsrc && sb.amax[0]) {
+        CHECK(lt_sq_smooth(bsrc, &sb, 0.5f, NULL, &bsm, &err) == LT_OK);
+        int V = c->n_vocab;
+        float *l0 = malloc(sizeof(float) * T * V), *l1 = malloc(sizeof(float) * T * V);
+        logits_of(bsrc, be, btok, l0);
+        if (bsm) logits_of(bsm, be, btok, l1);
+        double dmax = 0, mag = 0;
+        for (int i = 0; bsm && i < T * V; i++) dmax = fmax(dmax, fabs(l0[i] - l1[i])), mag = fmax(mag, fabs(l0[i]));
+        CHECKF(dmax <= 1e-4 * mag, "with biases: smoothing alone moves the logits by %g (max %g)", dmax, mag);
+        const float *b0 = tf(bsrc, "blk.1.attn_v.bias"), *b1 = bsm ? tf(bsm, "blk.1.attn_v.bias") : NULL;
+        CHECK(b0 && b1 && b0[0] != b1[0]);
+        free(l0), free(l1);
+    }
+    lt_modelsrc_close(bsm);
+    lt_modelsrc_close(bsrc);
+    lt_sq_stats_free(&sb);
     /* smoothing alone: the same logits */
     for (int a = 0; a < 3; a++) {
         lt_modelsrc *s2 = NULL;

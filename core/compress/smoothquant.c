@@ -207,7 +207,8 @@ static lt_status smooth_layer(const lt_modelsrc *src, const lt_sq_stats *st, int
         r = lt_err_set(err, LT_ENOMEM, "out of host memory");
     for (int i = 0; r == LT_OK && i < T_N; i++) {
         if (!t[i]) continue;
-        if (q && i >= T_Q && i <= T_DOWN) {
+        /* as the pass: a row that does not split into groups keeps its (mix's) type, scored here unquantized */
+        if (q && i >= T_Q && i <= T_DOWN && !(q->group > 0 && shp[i][1] % q->group)) {
             lt_gq_matrix m;
             r = lt_rtn(t[i], (int)shp[i][0], (int)shp[i][1], q, &m, wq, err);
             if (r != LT_OK) break;

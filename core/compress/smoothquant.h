@@ -18,6 +18,8 @@
  * each by the smoothed and quantized model's mean next-token loss on the first
  * search_tokens of the calibration windows (every position after the first of each window);
  * the unsmoothed quantized model (plain RTN) and the unquantized one are scored too.
+ * A matrix whose rows do not split into the quantizer's groups is scored unquantized (the GGUF
+ * pass writes it in the type llama.cpp's mix falls back to).
  * Per layer (an option, as AWQ's auto_scale): the search windows' hidden states are run block by
  * block through the unquantized model; each block's alpha minimises the squared error of its
  * output with its weights smoothed and quantized (put in through set_matrix: q/k/v and gate/up
