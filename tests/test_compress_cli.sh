@@ -43,6 +43,10 @@ out=$(comp -o "$tmp/s.gguf" --method smoothquant+ --search-tokens 256 --json 2>"
 grep -q '"curve":\[{"alpha":0.00,"loss":[0-9.]*},{"alpha":0.05' <<<"$out" && ok || bad "the curve: $out"
 [ "$(grep -o '"alpha":' <<<"$out" | wc -l)" = "22" ] && ok || bad "21 points and the chosen alpha: $out"
 [ "$(field method "$out")" = "smoothquant+" ] && [ "$(field search_windows "$out")" = "1" ] && [ "$(field search_window "$out")" = "256" ] && ok || bad "fields: $out"
+out=$(comp -o "$tmp/s3.gguf" --method smoothquant+ --alpha-per-layer --search-tokens 256 --json 2>&1)
+grep -qE '"alpha":null.*"layer_alpha":\[[0-9.]+(,[0-9.]+){4}\]' <<<"$out" && ok || bad "per layer (5 layers): $out"
+expect "sq both" 2 "--alpha and --alpha-per-layer contradict" -- comp -o "$tmp/x.gguf" --method smoothquant+ \
+  --alpha 0.5 --alpha-per-layer
 expect "sq alpha" 0 "alpha: 0.50 \\(--alpha\\)" -- comp -o "$tmp/s2.gguf" --method smoothquant+ --alpha 0.5
 expect "sq runs" 0 "." -- "$bin" generate -m "$tmp/s2.gguf" -p "Once" -n 8 --temp 0
 expect "alpha rtn" 2 "--alpha is for --method smoothquant+" -- comp -o "$tmp/x.gguf" --method rtn --alpha 0.5

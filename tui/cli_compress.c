@@ -103,8 +103,10 @@ int lt_cli_compress(int argc, char **argv) {
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds);
         if (!strcmp(r.method, "smoothquant+")) { /* the alpha and its search curve, appended to the object */
-            printf(",\"alpha\":%.2f,\"search_windows\":%d,\"search_window\":%d,\"loss_float\":%.6f,"
-                   "\"loss_rtn\":%.6f,\"curve\":[", r.sq.alpha, r.sq.search_windows, r.sq.window, r.sq.loss_float,
+            if (r.sq.per_layer) printf(",\"alpha\":null"); /* per layer: layer_alpha */
+            else printf(",\"alpha\":%.2f", r.sq.alpha);
+            printf(",\"search_windows\":%d,\"search_window\":%d,\"loss_float\":%.6f,"
+                   "\"loss_rtn\":%.6f,\"curve\":[", r.sq.search_windows, r.sq.window, r.sq.loss_float,
                    r.sq.loss_rtn);
             for (int i = 0; i < r.sq.n; i++)
                 printf("%s{\"alpha\":%.2f,\"loss\":%.6f}", i ? "," : "", r.sq.alphas[i], r.sq.loss[i]);
