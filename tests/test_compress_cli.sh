@@ -55,6 +55,19 @@ out=$(comp -o "$tmp/x.gguf" --method sparse24 --bits 4 2>&1); rc=$?
 expect "nm rows" 1 "--nm 4:8: blk.0.ffn_down.weight has rows of 172 inputs" -- comp -o "$tmp/x.gguf" \
   --method sparse24 --mask magnitude --nm 4:8
 expect "mask gptq" 2 "--mask is for --method sparse24" -- comp -o "$tmp/x.gguf" --method gptq --mask wanda
+# smoothquant+: the alpha search's curve in the JSON report, a fixed --alpha (ffn_down, 172 wide, by the mix)
+out=$(comp -o "$tmp/q.gguf" --method smoothquant+ --search-tokens 256 --json 2>"$tmp/err"); rc=$?
+[ "$rc" -eq 0 ] && ok || bad "smoothquant+: rc $rc: $(cat "$tmp/err")"
+grep -q '"curve":\[{"alpha":0.00,"loss":[0-9.]*},{"alpha":0.05' <<<"$out" && ok || bad "the curve: $out"
+[ "$(grep -o '"alpha":' <<<"$out" | wc -l)" = "22" ] && ok || bad "21 points and the chosen alpha: $out"
+[ "$(field method "$out")" = "smoothquant+" ] && [ "$(field search_windows "$out")" = "1" ] && [ "$(field search_window "$out")" = "256" ] && ok || bad "fields: $out"
+out=$(comp -o "$tmp/q3.gguf" --method smoothquant+ --alpha-per-layer --search-tokens 256 --json 2>&1)
+grep -qE '"alpha":null.*"layer_alpha":\[[0-9.]+(,[0-9.]+){4}\]' <<<"$out" && ok || bad "per layer (5 layers): $out"
+expect "sq both" 2 "--alpha and --alpha-per-layer contradict" -- comp -o "$tmp/x.gguf" --method smoothquant+ \
+  --alpha 0.5 --alpha-per-layer
+expect "sq alpha" 0 "alpha: 0.50 \\(--alpha\\)" -- comp -o "$tmp/q2.gguf" --method smoothquant+ --alpha 0.5
+expect "sq runs" 0 "." -- "$bin" generate -m "$tmp/q2.gguf" -p "Once" -n 8 --temp 0
+expect "alpha rtn" 2 "--alpha is for --method smoothquant+" -- comp -o "$tmp/x.gguf" --method rtn --alpha 0.5
 expect "method" 2 "unknown --method 'awq'" -- "$bin" compress -m "$model" -o "$tmp/x.gguf" --method awq
 expect "missing -o" 2 "-o OUT is required" -- "$bin" compress -m "$model"
 [ ! -e "$tmp/x.gguf" ] && ok || bad "a refused run wrote a file"

@@ -1,4 +1,4 @@
-/* cli_compress.c - `lathe compress -m IN -o OUT.gguf --method gptq|rtn --bits 4 --group 32 ...`:
+/* cli_compress.c - `lathe compress -m IN -o OUT.gguf --method gptq|rtn|smoothquant+ --bits 4 --group 32 ...`:
  * a compression pass (core/compress/pass.h) with per-layer progress on stderr, Ctrl-C stopping
  * it (nothing written), and a report (text or --json). The options are the pass's shared table. */
 #include <stdio.h>
@@ -31,9 +31,9 @@ static bool on_progress(void *ud, const lt_pass_event *ev) {
 }
 
 int lt_cli_compress(int argc, char **argv) {
-    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|sparse24] [--bits 4] [--group 32] [--sym] [--no-act-order] "
-                        "[--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--calib FILE] "
-                        "[--calib-tokens N] [--json]";
+    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|sparse24|smoothquant+] [--bits 4] [--group 32] [--sym] "
+                        "[--no-act-order] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] "
+                        "[--alpha A | --alpha-per-layer] [--search-tokens N] [--calib FILE] [--calib-tokens N] [--json]";
     const char *in = NULL, *out = NULL, *tokp = NULL, *device = "cpu";
     bool json = false;
     int threads = 0;
@@ -99,17 +99,49 @@ int lt_cli_compress(int argc, char **argv) {
         printf("{\"model\":\"%s\",\"out\":\"%s\",\"method\":\"%s\",\"bits\":%d,\"group\":%d,\"sym\":%s,"
                "\"act_order\":%s,\"clip\":%s,\"type\":\"%s\",\"matrices\":%d,\"matrices_by_mix\":%d,"
                "\"skipped\":%d,\"calib_windows\":%d,\"calib_window\":%d,\"loss\":%.6g,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-               "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f}\n",
+               "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f",
                in, out, r.method, sparse ? po.sp.bits : po.q.bits, a.group, a.sym ? "true" : "false", po.q.act_order ? "true" : "false",
                a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_skipped, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds);
+        if (!strcmp(r.method, "smoothquant+")) { /* the alpha and its search curve, appended to the object */
+            if (r.sq.per_layer) printf(",\"alpha\":null"); /* per layer: layer_alpha */
+            else printf(",\"alpha\":%.2f", r.sq.alpha);
+            printf(",\"search_windows\":%d,\"search_window\":%d,\"loss_float\":%.6f,"
+                   "\"loss_rtn\":%.6f,\"curve\":[", r.sq.search_windows, r.sq.window, r.sq.loss_float,
+                   r.sq.loss_rtn);
+            for (int i = 0; i < r.sq.n; i++)
+                printf("%s{\"alpha\":%.2f,\"loss\":%.6f}", i ? "," : "", r.sq.alphas[i], r.sq.loss[i]);
+            printf("]");
+            if (r.sq.per_layer) {
+                printf(",\"loss_per_layer\":%.6f,\"layer_alpha\":[", r.sq.loss_layers);
+                for (int l = 0; l < r.n_layers; l++) printf("%s%.2f", l ? "," : "", r.sq.layer_alpha[l]);
+                printf("]");
+            }
+        }
+        printf("}\n");
     } else {
         char desc[320];
         printf("%s: %d block matrices as %s (%s)%s\n", r.method, r.n_matrices, r.type_name,
                lt_pass_args_describe(&a, &po, desc, sizeof desc), !r.n_by_mix ? "" : sparse ? " - some as f16 (row length)" : " - some by llama.cpp's mix");
         if (r.n_skipped) printf("left dense: %d block matrices (--skip)\n", r.n_skipped);
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
+        if (!strcmp(r.method, "smoothquant+")) {
+            if (r.sq.per_layer) {
+                printf("alpha per layer:");
+                for (int l = 0; l < r.n_layers; l++) printf(" %.2f", r.sq.layer_alpha[l]);
+                printf("\nsearch: loss on %d windows of %d tokens: unquantized %.4f, rtn %.4f, per-layer alphas %.4f\n",
+                       r.sq.search_windows, r.sq.window, r.sq.loss_float, r.sq.loss_rtn, r.sq.loss_layers);
+            } else
+                printf("alpha: %.2f%s\n", r.sq.alpha, r.sq.n ? " (searched)" : " (--alpha)");
+            if (r.sq.n) {
+                printf("search: loss on %d windows of %d tokens: unquantized %.4f, rtn %.4f\n", r.sq.search_windows,
+                       r.sq.window, r.sq.loss_float, r.sq.loss_rtn);
+                for (int i = 0; i < r.sq.n; i++)
+                    printf("  alpha %.2f  loss %.4f%s\n", r.sq.alphas[i], r.sq.loss[i],
+                           r.sq.alphas[i] == r.sq.alpha ? "  <- best" : "");
+            }
+        }
         printf("model size = %.2f MiB (%.2f BPW) -> %.2f MiB (%.2f BPW)\n", r.bytes_in / 1048576.0,
                r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne);
         printf("time: %.1f s (calibration %.1f s, quantization %.1f s, write %.1f s)\n", r.seconds, r.calib_seconds,

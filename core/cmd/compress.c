@@ -97,12 +97,12 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
     return LT_OK;
 }
 
-/* ---- compress NAME gptq|rtn|sparse24 [options] [as NEWNAME] ------------------------------------------------ */
+/* ---- compress NAME gptq|rtn|sparse24|smoothquant+ [options] [as NEWNAME] ------------------------------------ */
 
 static const char k_compress_usage[] =
-    "compress NAME gptq|rtn|sparse24 [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] [--clip] "
-    "[--damp F] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--calib FILE] [--calib-tokens N] "
-    "[--seed N] [as NEWNAME]";
+    "compress NAME gptq|rtn|sparse24|smoothquant+ [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] "
+    "[--clip] [--damp F] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--alpha A | --alpha-per-layer] "
+    "[--search-tokens N] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
     lt_session *s;
@@ -178,6 +178,20 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
                    r.method, r.n_matrices, r.type_name, r.n_by_mix ? " (some by the mix)" : "",
                    r.bytes_in / 1048576.0, r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne,
                    r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
+    if (!strcmp(r.method, "smoothquant+") && r.sq.per_layer) {
+        lt_sink_printf(sink, LT_TEXT_INFO, "alpha per layer:");
+        for (int l = 0; l < r.n_layers; l++) lt_sink_printf(sink, LT_TEXT_INFO, " %.2f", r.sq.layer_alpha[l]);
+        lt_sink_printf(sink, LT_TEXT_INFO, " (loss: unquantized %.4f, rtn %.4f, per-layer alphas %.4f)\n",
+                       r.sq.loss_float, r.sq.loss_rtn, r.sq.loss_layers);
+    } else if (!strcmp(r.method, "smoothquant+")) {
+        lt_sink_printf(sink, LT_TEXT_INFO, "alpha %.2f%s", r.sq.alpha, r.sq.n ? " (searched; loss:" : " (--alpha)\n");
+        if (r.sq.n) {
+            lt_sink_printf(sink, LT_TEXT_INFO, " unquantized %.4f, rtn %.4f;", r.sq.loss_float, r.sq.loss_rtn);
+            for (int i = 0; i < r.sq.n; i++)
+                lt_sink_printf(sink, LT_TEXT_INFO, " %.2f:%.4f", r.sq.alphas[i], r.sq.loss[i]);
+            lt_sink_printf(sink, LT_TEXT_INFO, ")\n");
+        }
+    }
     return lt_cmd_load_lm(s, out, newname, NULL, lt_session_settings(s)->ctx, sink, err);
 }
 

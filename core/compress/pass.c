@@ -18,6 +18,8 @@ static const lt_pass k_passes[] = {
     {"rtn", "round-to-nearest with the same quantizer (the baseline; no calibration)", false},
     {"sparse24", "2:4 (N:M) structured sparsity: --mask magnitude, wanda or sparsegpt (calibrated block by block), "
                  "kept values f16 or 4-bit (--bits 4)", true},
+    {"smoothquant+", "SmoothQuant+: activation outlier channels smoothed into the weights (alpha searched on the "
+                     "calibration loss), then round-to-nearest", true},
 };
 #define N_PASSES (int)(sizeof k_passes / sizeof k_passes[0])
 
@@ -45,6 +47,11 @@ static bool tell(run *r, const char *stage, int layer, double frac) {
     r->ev = (lt_pass_event){stage, layer, r->ev.n_layers, frac};
     if (r->o->progress && !r->o->progress(r->o->ud, &r->ev)) r->cancelled = true;
     return !r->cancelled;
+}
+
+static bool sq_progress(void *ud, const char *stage, double frac) {
+    run *r = ud;
+    return tell(r, stage, 0, 0.6 * frac);
 }
 
 static bool calib_cancel(void *ud) {
@@ -159,14 +166,17 @@ static lt_status sparse_matrix(const lt_pass_opts *o, lt_dtype dt, const float *
     return st;
 }
 
-lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out, const lt_pass_opts *o,
+lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out, const lt_pass_opts *o,
                       lt_pass_report *rep, lt_err *err) {
+    const lt_modelsrc *src = src0;
     double t_start = lt_now();
     const lt_pass *p = lt_pass_find(name);
-    if (!p) return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24)", name ? name : "");
-    const bool sparse = !strcmp(p->name, "sparse24");
+    if (!p)
+        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24, smoothquant+)",
+                          name ? name : "");
+    const bool sparse = !strcmp(p->name, "sparse24"), sq = !strcmp(p->name, "smoothquant+");
     /* calibrated: gptq, and sparse24's wanda / sparsegpt (the Hessians, then each block's outputs
-       from the pruned weights) */
+       from the pruned weights); smoothquant+ calibrates in lt_sq_run */
     const bool gptq = !strcmp(p->name, "gptq") || (sparse && o->sp.mask != LT_MASK_MAGNITUDE);
     const char *fmt = o->format;
     if (!fmt) {
@@ -189,13 +199,29 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     if (hf && o->q.bits != 2 && o->q.bits != 3 && o->q.bits != 4 && o->q.bits != 8)
         return lt_err_set(err, LT_EINVAL, "compress: --format hf takes --bits 2, 3, 4 or 8, not %d", o->q.bits);
     if (o->q.act_order && (!gptq || sparse)) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
-    if (gptq && (!o->open_lm || !o->be || !o->tok))
+    if ((gptq || sq) && (!o->open_lm || !o->be || !o->tok))
         return lt_err_set(err, LT_EINVAL, "compress: %s needs the model's tokenizer for its calibration text",
-                          sparse ? lt_sparse_mask_name(o->sp.mask) : "gptq");
+                          sparse ? lt_sparse_mask_name(o->sp.mask) : p->name);
     LT_TRY(lt_quantize_check_folder(out, err));
-    const lt_llm_config *cfg = lt_modelsrc_config(src);
     lt_quantmix mix;
     LT_TRY(lt_quantmix_parse(ggml_mix_name(type), false, &mix, err));
+    lt_modelsrc *smoothed = NULL; /* smoothquant+: the smoothed model, then quantized as rtn */
+    lt_sq_result sqr = {0};
+    if (sq) {
+        run sr = {.o = o, .ev = {.n_layers = lt_modelsrc_config(src)->n_layers}};
+        lt_gptq_opts qo = o->q;
+        qo.ggml = !hf;
+        lt_status s2 = lt_sq_run(src, &o->sq, &qo, &o->calib, o->open_lm, o->be, o->tok, sq_progress, &sr, &smoothed,
+                                 &sqr, err);
+        if (s2 == LT_ECANCELLED || sr.cancelled) {
+            lt_modelsrc_close(smoothed);
+            return lt_err_set(err, LT_ECANCELLED, "compress: cancelled; %s was not written", out);
+        }
+        if (s2 != LT_OK) return lt_err_prefix(err, "compress");
+        src = smoothed;
+    }
+    const double fb = sq ? 0.6 : 0; /* the loop's share of the progress starts here */
+    const lt_llm_config *cfg = lt_modelsrc_config(src);
     int nt = lt_modelsrc_n_tensors(src);
     lt_dtype *types = lt_calloc((size_t)nt + 1, sizeof *types);
     void **data = lt_calloc((size_t)nt + 1, sizeof *data);
@@ -203,7 +229,8 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     lt_gptq_tensor *hn = hf ? lt_calloc((size_t)cfg->n_layers * LT_MAT_COUNT + 1, sizeof *hn) : NULL;
     char (*hnames)[96] = hf ? lt_calloc((size_t)cfg->n_layers * LT_MAT_COUNT + 1, sizeof *hnames) : NULL;
     int n_hq = 0;
-    lt_pass_report r = {.method = p->name, .type = type, .n_layers = cfg->n_layers};
+    lt_pass_report r = {.method = p->name, .type = type, .n_layers = cfg->n_layers, .sq = sqr};
+    if (sq) r.calib_seconds = sqr.seconds, r.n_windows = sqr.calib_windows, r.window = sqr.calib_window;
     run ru = {.o = o, .ev = {.n_layers = cfg->n_layers}};
     lt_lm *lm = NULL;
     lt_calib *cal = NULL;
@@ -234,7 +261,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
         r.calib_seconds += lt_now() - t0;
     }
     for (int l = 0; st == LT_OK && !ru.cancelled && l < cfg->n_layers; l++) {
-        double f0 = 0.95 * l / cfg->n_layers, fl = 0.95 / cfg->n_layers;
+        double f0 = fb + (0.95 - fb) * l / cfg->n_layers, fl = (0.95 - fb) / cfg->n_layers;
         double *const *h = NULL;
         int hcols[LT_LIN_COUNT];
         if (gptq) {
@@ -343,9 +370,14 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
     for (int i = 0; data && i < nt; i++) lt_free(data[i]);
     lt_free(data), lt_free(types);
     r.n_elements = qr.n_elements, r.bytes_in = qr.bytes_in, r.bytes_out = qr.bytes_out;
+    if (smoothed) { /* the size of what came in, not of the f32 smoothed view */
+        r.bytes_in = 0;
+        for (int i = 0; i < lt_modelsrc_n_tensors(src0); i++) r.bytes_in += lt_modelsrc_tensor(src0, i)->nbytes;
+    }
     if (hf) snprintf(r.type_name, sizeof r.type_name, "gptq %d-bit g%d", o->q.bits, o->q.group > 0 ? o->q.group : -1);
     else if (sparse && type == LT_F16) snprintf(r.type_name, sizeof r.type_name, "f16 (%s)", nm_name(o));
     else snprintf(r.type_name, sizeof r.type_name, "%s", lt_dtype_name(type));
+    lt_modelsrc_close(smoothed);
     r.seconds = lt_now() - t_start;
     if (rep) *rep = r;
     return st;
@@ -360,6 +392,8 @@ void lt_pass_args_default(lt_pass_args *a) {
     a->group = 32;
     a->calib_tokens = 128 * 512;
     a->damp = 0.01f;
+    a->alpha = -1;
+    a->search_tokens = 4096;
 }
 
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
@@ -392,6 +426,12 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
                                            "another N:M such as 4:8 (stored as f16)"},
         {"--skip", NULL, LT_OPT_STR, &a->skip,
          "sparse24: comma-separated glob patterns of block matrices left dense, e.g. 'blk.0.*,*.ffn_down*'"},
+        {"--alpha", NULL, LT_OPT_FLOAT, &a->alpha,
+         "smoothquant+: the migration strength 0..1 (default: searched on 0, 0.05, ..., 1)", 0, 1},
+        {"--search-tokens", NULL, LT_OPT_INT, &a->search_tokens,
+         "smoothquant+: calibration tokens scoring each alpha of the search (default 4096)", 2, 1 << 24},
+        {"--alpha-per-layer", NULL, LT_OPT_FLAG, &a->alpha_per_layer,
+         "smoothquant+: one alpha per layer, each minimising its block's output error (AWQ-style)"},
     };
     int n = 0;
     while (table[n].name) n++;
@@ -429,7 +469,14 @@ static lt_status sparse_args(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
 
 lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err) {
     if (!lt_pass_find(a->method))
-        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24)", a->method);
+        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24, smoothquant+)",
+                          a->method);
+    bool sq = !strcmp(a->method, "smoothquant+");
+    if (!sq && (a->alpha >= 0 || a->alpha_per_layer))
+        return lt_err_set(err, LT_EINVAL, "compress: --alpha%s is for --method smoothquant+",
+                          a->alpha >= 0 ? "" : "-per-layer");
+    if (a->alpha >= 0 && a->alpha_per_layer)
+        return lt_err_set(err, LT_EINVAL, "compress: --alpha and --alpha-per-layer contradict each other");
     if (!strcmp(a->method, "sparse24")) return sparse_args(a, o, err);
     if (a->mask || a->nm || a->skip)
         return lt_err_set(err, LT_EINVAL, "compress: %s is for --method sparse24", a->mask ? "--mask" : a->nm ? "--nm" : "--skip");
@@ -446,6 +493,7 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
                           .clip = a->clip, .damp = a->damp};
     o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
     o->format = a->format;
+    o->sq = (lt_sq_opts){.alpha = a->alpha, .search_tokens = a->search_tokens, .per_layer = a->alpha_per_layer};
     return LT_OK;
 }
 

@@ -94,7 +94,7 @@ void lt_modelsrc_close(lt_modelsrc *src) {
     lt_free(src->st);
     lt_gguf_close(src->gguf);
     lt_file_unmap(src->map, src->map_size);
-    lt_vocab_free(src->vocab);
+    if (!src->vocab_borrowed) lt_vocab_free(src->vocab);
     lt_free(src->t);
     lt_free(src->hash);
     lt_free(src->path);
@@ -131,13 +131,15 @@ void lt_modelsrc_drop(const lt_modelsrc *src, const lt_src_tensor *t) {
 const lt_vocab *lt_modelsrc_vocab(const lt_modelsrc *src) { return src->vocab; }
 
 lt_vocab *lt_modelsrc_take_vocab(lt_modelsrc *src) {
+    if (src->vocab_borrowed) return NULL;
     lt_vocab *v = src->vocab;
     src->vocab = NULL;
     return v;
 }
 
 void lt_modelsrc_set_vocab(lt_modelsrc *src, lt_vocab *v) {
-    lt_vocab_free(src->vocab);
+    if (!src->vocab_borrowed) lt_vocab_free(src->vocab);
+    src->vocab_borrowed = false;
     src->vocab = v;
 }
 
@@ -327,6 +329,39 @@ lt_status lt_modelsrc_add_owned(lt_modelsrc *src, const char *name, lt_dtype dt,
     t.data = p;
     LT_TRY(lt_ms_own(src, p, err));
     return lt_ms_push(src, &t, err);
+}
+
+lt_status lt_modelsrc_view(lt_modelsrc **out, const lt_modelsrc *base, lt_err *err) {
+    *out = NULL;
+    lt_modelsrc *v = NULL;
+    LT_TRY(lt_ms_new(&v, base->path, "memory", err));
+    v->cfg = base->cfg;
+    v->vocab = base->vocab;
+    v->vocab_borrowed = true;
+    lt_status st = LT_OK;
+    for (int i = 0; st == LT_OK && i < base->n; i++) st = lt_ms_push(v, &base->t[i], err);
+    if (st != LT_OK) {
+        lt_modelsrc_close(v);
+        return st;
+    }
+    *out = v;
+    return LT_OK;
+}
+
+lt_status lt_modelsrc_replace(lt_modelsrc *src, const char *name, lt_dtype dt, const void *data, lt_err *err) {
+    lt_src_tensor *t = (lt_src_tensor *)lt_modelsrc_find(src, name);
+    if (!t) return lt_err_set(err, LT_ENOTFOUND, "%s: no tensor '%s' to replace", src->path, name);
+    int64_t numel = 1;
+    for (int d = 0; d < t->ndim; d++) numel *= t->shape[d];
+    if (t->shape[t->ndim - 1] % lt_dtype_block(dt))
+        return lt_err_set(err, LT_EINVAL, "tensor '%s': row length not a multiple of %s's block", name, lt_dtype_name(dt));
+    size_t nb = (size_t)(numel / lt_dtype_block(dt)) * (size_t)lt_dtype_block_bytes(dt);
+    void *p = lt_malloc(nb ? nb : 1);
+    if (!p) return lt_err_set(err, LT_ENOMEM, "tensor '%s': out of memory", name);
+    memcpy(p, data, nb);
+    LT_TRY(lt_ms_own(src, p, err));
+    t->data = p, t->dtype = dt, t->nbytes = nb;
+    return LT_OK;
 }
 
 /* ---- conversions ------------------------------------------------------------------------- */

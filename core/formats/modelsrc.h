@@ -128,5 +128,11 @@ lt_status lt_modelsrc_create(lt_modelsrc **out, const lt_llm_config *cfg, lt_voc
                              lt_err *err);
 lt_status lt_modelsrc_add_owned(lt_modelsrc *src, const char *name, lt_dtype dt, int ndim, const int64_t *shape,
                                 const void *data, lt_err *err);
+/* A view of base (a compression pass's transformed model): an in-memory source with base's
+ * config, path and tensors (their data still base's) and base's vocab (borrowed: base must
+ * outlive the view); lt_modelsrc_replace gives one tensor new data (copied, owned by the
+ * view; same shape, dtype dt). base is never changed. */
+lt_status lt_modelsrc_view(lt_modelsrc **out, const lt_modelsrc *base, lt_err *err);
+lt_status lt_modelsrc_replace(lt_modelsrc *src, const char *name, lt_dtype dt, const void *data, lt_err *err);
 
 #endif

@@ -17,6 +17,7 @@ struct lt_modelsrc {
     lt_src_tensor *t;
     int n, cap;
     lt_vocab *vocab;
+    bool vocab_borrowed;     /* a view's vocab: its base's, not freed here */
     lt_gguf *gguf;           /* GGUF mapping */
     lt_safetensors **st;     /* HF shards */
     int n_st;
