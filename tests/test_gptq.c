@@ -27,37 +27,6 @@
 #include "models/llama.h"
 #include "testutil.h"
 
-/* x: n x cols, correlated columns of unequal scale; h = x^T x */
-static void make_inputs(lt_test_rng *r, int n, int cols, float *x, double *h) {
-    float *z = malloc(sizeof(float) * n * cols), *a = malloc(sizeof(float) * cols * cols);
-    lt_test_fill(r, z, (int64_t)n * cols, 1);
-    lt_test_fill(r, a, (int64_t)cols * cols, 1.0f / sqrtf((float)cols));
-    for (int i = 0; i < cols; i++) a[i * cols + i] += 1;
-    for (int t = 0; t < n; t++)
-        for (int c = 0; c < cols; c++) {
-            double s = 0;
-            for (int k = 0; k < cols; k++) s += z[t * cols + k] * a[k * cols + c];
-            x[t * cols + c] = (float)(s * (1 + 3 * (c % 7 == 0)));
-        }
-    for (int i = 0; i < cols; i++)
-        for (int j = 0; j < cols; j++) {
-            double s = 0;
-            for (int t = 0; t < n; t++) s += (double)x[t * cols + i] * x[t * cols + j];
-            h[i * cols + j] = s;
-        }
-    free(z), free(a);
-}
-
-static double out_err(const float *w, const float *q, const float *x, int rows, int cols, int n) {
-    double e = 0;
-    for (int r = 0; r < rows; r++)
-        for (int t = 0; t < n; t++) {
-            double s = 0;
-            for (int c = 0; c < cols; c++) s += ((double)w[r * cols + c] - q[r * cols + c]) * x[t * cols + c];
-            e += s * s;
-        }
-    return sqrt(e);
-}
 
 static void test_beats_rtn(void) {
     enum { ROWS = 24, COLS = 128, N = 512 };
@@ -67,7 +36,7 @@ static void test_beats_rtn(void) {
     float *qr = malloc(sizeof(float) * ROWS * COLS), *qg = malloc(sizeof(float) * ROWS * COLS);
     float *dq = malloc(sizeof(float) * ROWS * COLS);
     double *h = malloc(sizeof(double) * COLS * COLS);
-    make_inputs(&rng, N, COLS, x, h);
+    lt_test_correlated_inputs(&rng, N, COLS, x, h);
     lt_test_fill(&rng, w, ROWS * COLS, 0.1f);
     static const int bits[] = {2, 3, 4, 5, 8}, groups[] = {-1, 32, 64, 128};
     int n = 0;
@@ -85,7 +54,7 @@ static void test_beats_rtn(void) {
                         CHECK(lt_rtn(w, ROWS, COLS, &ro, &mr, qr, &err) == LT_OK);
                         double loss = -1;
                         CHECKF(lt_gptq(w, ROWS, COLS, h, &o, &mg, qg, &loss, &err) == LT_OK, "%s", err.msg);
-                        double er = out_err(w, qr, x, ROWS, COLS, N), eg = out_err(w, qg, x, ROWS, COLS, N);
+                        double er = lt_test_out_err(w, qr, x, ROWS, COLS, N), eg = lt_test_out_err(w, qg, x, ROWS, COLS, N);
                         CHECKF(eg < er, "bits %d group %d sym %d act-order %d ggml %d: gptq %g, rtn %g", bits[b],
                                groups[g], sym, ao, gg, eg, er);
                         CHECK(loss >= 0);
@@ -113,7 +82,7 @@ static void test_partial_group(void) {
     float *qr = malloc(sizeof(float) * ROWS * COLS), *qg = malloc(sizeof(float) * ROWS * COLS);
     float *dq = malloc(sizeof(float) * ROWS * COLS);
     double *h = malloc(sizeof(double) * COLS * COLS);
-    make_inputs(&rng, N, COLS, x, h);
+    lt_test_correlated_inputs(&rng, N, COLS, x, h);
     lt_test_fill(&rng, w, ROWS * COLS, 0.1f);
     for (int bits = 3; bits <= 4; bits++)
         for (int ao = 0; ao < 2; ao++) {
@@ -138,7 +107,7 @@ static void test_partial_group(void) {
                 if (ao) /* static groups: from the original weights, as rtn's */
                     CHECK(mg.scale[r * 2 + 1] == mr.scale[r * 2 + 1] && mg.zero[r * 2 + 1] == mr.zero[r * 2 + 1]);
             }
-            double er = out_err(w, qr, x, ROWS, COLS, N), eg = out_err(w, qg, x, ROWS, COLS, N);
+            double er = lt_test_out_err(w, qr, x, ROWS, COLS, N), eg = lt_test_out_err(w, qg, x, ROWS, COLS, N);
             CHECKF(eg < er, "bits %d act-order %d, partial group: gptq %g, rtn %g", bits, ao, eg, er);
             lt_gq_dequant(&mg, dq);
             CHECK(!memcmp(dq, qg, sizeof(float) * ROWS * COLS));
@@ -199,7 +168,7 @@ static void compare_ref(int rows, int cols, int bits, int block, uint64_t seed, 
     float *q = malloc(sizeof(float) * rows * cols);
     double *h = malloc(sizeof(double) * cols * cols), *wd = malloc(sizeof(double) * rows * cols);
     double *qd = malloc(sizeof(double) * rows * cols);
-    make_inputs(&rng, n, cols, x, h);
+    lt_test_correlated_inputs(&rng, n, cols, x, h);
     lt_test_fill(&rng, w, (int64_t)rows * cols, 1);
     for (int i = 0; i < rows * cols; i++) wd[i] = w[i];
     ref_gptq(wd, rows, cols, h, bits, qd);
@@ -236,7 +205,7 @@ static void test_ggml_exact(void) {
     float *x = malloc(sizeof(float) * N * COLS), *w = malloc(sizeof(float) * ROWS * COLS);
     float *q = malloc(sizeof(float) * ROWS * COLS), *d = malloc(sizeof(float) * ROWS * COLS);
     double *h = malloc(sizeof(double) * COLS * COLS);
-    make_inputs(&rng, N, COLS, x, h);
+    lt_test_correlated_inputs(&rng, N, COLS, x, h);
     lt_test_fill(&rng, w, ROWS * COLS, 0.05f);
     static const struct {
         int bits;

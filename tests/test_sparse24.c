@@ -27,37 +27,6 @@
 
 static lt_test_rng rng;
 
-/* x: n x cols, correlated columns of unequal scale; h = x^T x (as test_gptq.c) */
-static void make_inputs(int n, int cols, float *x, double *h) {
-    float *z = malloc(sizeof(float) * n * cols), *a = malloc(sizeof(float) * cols * cols);
-    lt_test_fill(&rng, z, (int64_t)n * cols, 1);
-    lt_test_fill(&rng, a, (int64_t)cols * cols, 1.0f / sqrtf((float)cols));
-    for (int i = 0; i < cols; i++) a[i * cols + i] += 1;
-    for (int t = 0; t < n; t++)
-        for (int c = 0; c < cols; c++) {
-            double s = 0;
-            for (int k = 0; k < cols; k++) s += z[t * cols + k] * a[k * cols + c];
-            x[t * cols + c] = (float)(s * (1 + 3 * (c % 7 == 0)));
-        }
-    for (int i = 0; i < cols; i++)
-        for (int j = 0; j < cols; j++) {
-            double s = 0;
-            for (int t = 0; t < n; t++) s += (double)x[t * cols + i] * x[t * cols + j];
-            h[i * cols + j] = s;
-        }
-    free(z), free(a);
-}
-
-static double out_err(const float *w, const float *q, const float *x, int rows, int cols, int n) {
-    double e = 0;
-    for (int r = 0; r < rows; r++)
-        for (int t = 0; t < n; t++) {
-            double s = 0;
-            for (int c = 0; c < cols; c++) s += ((double)w[r * cols + c] - q[r * cols + c]) * x[t * cols + c];
-            e += s * s;
-        }
-    return sqrt(e);
-}
 
 enum { ROWS = 24, COLS = 256, NX = 600 };
 
@@ -97,7 +66,7 @@ static double prune_one(const float *w, const float *x, const double *h, lt_spar
         }
         CHECKF(diff == 0, "%s 4-bit: %d packed weights differ from the chosen ones", lt_sparse_mask_name(mk), diff);
     }
-    double e = out_err(w, wq, x, ROWS, COLS, NX);
+    double e = lt_test_out_err(w, wq, x, ROWS, COLS, NX);
     lt_gptq_hinv_free(hv);
     free(keep), free(q), free(wq), free(d), free(mm);
     return e;
@@ -107,7 +76,7 @@ static void test_masks(void) {
     float *w = malloc(sizeof(float) * ROWS * COLS), *x = malloc(sizeof(float) * NX * COLS);
     double *h = malloc(sizeof(double) * COLS * COLS);
     lt_test_fill(&rng, w, ROWS * COLS, 0.1f);
-    make_inputs(NX, COLS, x, h);
+    lt_test_correlated_inputs(&rng, NX, COLS, x, h);
     static const int nm[3][2] = {{2, 4}, {4, 8}, {1, 4}};
     for (int bits = 16; bits >= 4; bits -= 12)
         for (int k = 0; k < 3; k++) {

@@ -154,3 +154,35 @@ lt_denoiser *lt_test_denoiser(int c, int h, int w, int max_batch, int num_classe
     td->a = a, td->b = b, td->delay_s = delay_s, td->calls = calls;
     return &td->base;
 }
+
+/* x: n x cols, correlated columns of unequal scale; h = x^T x */
+void lt_test_correlated_inputs(lt_test_rng *r, int n, int cols, float *x, double *h) {
+    float *z = malloc(sizeof(float) * n * cols), *a = malloc(sizeof(float) * cols * cols);
+    lt_test_fill(r, z, (int64_t)n * cols, 1);
+    lt_test_fill(r, a, (int64_t)cols * cols, 1.0f / sqrtf((float)cols));
+    for (int i = 0; i < cols; i++) a[i * cols + i] += 1;
+    for (int t = 0; t < n; t++)
+        for (int c = 0; c < cols; c++) {
+            double s = 0;
+            for (int k = 0; k < cols; k++) s += z[t * cols + k] * a[k * cols + c];
+            x[t * cols + c] = (float)(s * (1 + 3 * (c % 7 == 0)));
+        }
+    for (int i = 0; i < cols; i++)
+        for (int j = 0; j < cols; j++) {
+            double s = 0;
+            for (int t = 0; t < n; t++) s += (double)x[t * cols + i] * x[t * cols + j];
+            h[i * cols + j] = s;
+        }
+    free(z), free(a);
+}
+
+double lt_test_out_err(const float *w, const float *q, const float *x, int rows, int cols, int n) {
+    double e = 0;
+    for (int r = 0; r < rows; r++)
+        for (int t = 0; t < n; t++) {
+            double s = 0;
+            for (int c = 0; c < cols; c++) s += ((double)w[r * cols + c] - q[r * cols + c]) * x[t * cols + c];
+            e += s * s;
+        }
+    return sqrt(e);
+}

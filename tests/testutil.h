@@ -42,6 +42,11 @@ uint32_t lt_test_u32(lt_test_rng *r);
 float lt_test_uniform(lt_test_rng *r);            /* [0, 1) */
 float lt_test_normal(lt_test_rng *r);             /* N(0, 1) */
 void lt_test_fill(lt_test_rng *r, float *x, int64_t n, float scale); /* N(0, scale^2) */
+/* Calibration-like inputs for quantizer tests: x [n, cols] with correlated columns of unequal
+ * scale (every 7th three times larger), h = x^T x in double. */
+void lt_test_correlated_inputs(lt_test_rng *r, int n, int cols, float *x, double *h);
+/* ||(W - Q) X^T||_F for W, Q [rows, cols] and X [n, cols]: a layer's output error. */
+double lt_test_out_err(const float *w, const float *q, const float *x, int rows, int cols, int n);
 
 /* Path of a file in the source tree: $LATHE_ROOT/rel (LATHE_ROOT set by ctest). */
 const char *lt_test_path(const char *rel);
