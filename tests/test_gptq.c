@@ -268,15 +268,11 @@ static void test_pass(void) {
     lt_llm_config cfg;
     CHECK(lt_llama_preset("tiny", &cfg, &err) == LT_OK);
     cfg.n_vocab = 512; /* tok512.bin */
-    lt_modelsrc *src = NULL;
-    lt_vocab *v = NULL;
-    lt_tokenizer *tok = NULL;
-    lt_backend *be = NULL;
-    CHECKF(lt_vocab_from_llama2c(&v, lt_test_path("assets/models/tok512.bin"), 512, &err) == LT_OK, "%s", err.msg);
-    CHECK(lt_tok_create(&tok, v, &err) == LT_OK);
-    CHECK(lt_llama_synthetic(&src, &cfg, NULL, 5, &err) == LT_OK);
-    CHECK(lt_backend_create(&be, "cpu", &(lt_backend_opts){.n_threads = 2}, &err) == LT_OK);
-    if (!src || !tok || !be) return;
+    lt_test_lm_kit kit;
+    if (!lt_test_lm_kit_open(&kit, &cfg, 5)) return;
+    lt_modelsrc *src = kit.src;
+    lt_tokenizer *tok = kit.tok;
+    lt_backend *be = kit.be;
     uint64_t before = src_digest(src);
     const char *dir = lt_test_tmpdir("gptq");
     char out[1024], tmp[1100];
@@ -331,9 +327,7 @@ static void test_pass(void) {
     CHECK(lt_pass_run("gptq", src, tmp, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--format hf takes --bits"));
     o.q.bits = 4;
     CHECK(lt_pass_run("awq", src, out, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--method"));
-    lt_modelsrc_close(src);
-    lt_tok_free(tok);
-    lt_backend_free(be);
+    lt_test_lm_kit_close(&kit);
 }
 
 /* ---- the probe and the calibration run --------------------------------------------------------- */

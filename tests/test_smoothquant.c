@@ -296,15 +296,11 @@ static void test_pass(void) {
     lt_llm_config cfg;
     CHECK(lt_llama_preset("tiny", &cfg, &err) == LT_OK);
     cfg.n_vocab = 512; /* tok512.bin */
-    lt_modelsrc *src = NULL;
-    lt_vocab *v = NULL;
-    lt_tokenizer *tok = NULL;
-    lt_backend *be = NULL;
-    CHECKF(lt_vocab_from_llama2c(&v, lt_test_path("assets/models/tok512.bin"), 512, &err) == LT_OK, "%s", err.msg);
-    CHECK(lt_tok_create(&tok, v, &err) == LT_OK);
-    CHECK(lt_llama_synthetic(&src, &cfg, NULL, 5, &err) == LT_OK);
-    CHECK(lt_backend_create(&be, "cpu", &(lt_backend_opts){.n_threads = 2}, &err) == LT_OK);
-    if (!src || !tok || !be) return;
+    lt_test_lm_kit kit;
+    if (!lt_test_lm_kit_open(&kit, &cfg, 5)) return;
+    lt_modelsrc *src = kit.src;
+    lt_tokenizer *tok = kit.tok;
+    lt_backend *be = kit.be;
     char out[1024];
     snprintf(out, sizeof out, "%s/tiny-sq", lt_test_tmpdir("smoothquant"));
     lt_pass_opts o = {.q = {.bits = 4, .group = 32},
@@ -358,9 +354,7 @@ static void test_pass(void) {
     CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_OK && po.sq.alpha == 0.3f && po.sq.search_tokens == 4096);
     pa.alpha_per_layer = true;
     CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "contradict"));
-    lt_modelsrc_close(src);
-    lt_tok_free(tok);
-    lt_backend_free(be);
+    lt_test_lm_kit_close(&kit);
 }
 
 int main(void) {

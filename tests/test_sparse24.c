@@ -226,15 +226,11 @@ static void test_pass(void) {
     CHECK(lt_llama_preset("tiny", &cfg, &err) == LT_OK);
     cfg.n_vocab = 512;
     cfg.dim = 128, cfg.hidden_dim = 192, cfg.n_heads = 8, cfg.head_dim = 16; /* rows of 64 (s24_q4's block) */
-    lt_modelsrc *src = NULL;
-    lt_vocab *v = NULL;
-    lt_tokenizer *tok = NULL;
-    lt_backend *be = NULL;
-    CHECKF(lt_vocab_from_llama2c(&v, lt_test_path("assets/models/tok512.bin"), 512, &err) == LT_OK, "%s", err.msg);
-    CHECK(lt_tok_create(&tok, v, &err) == LT_OK);
-    CHECK(lt_llama_synthetic(&src, &cfg, NULL, 5, &err) == LT_OK);
-    CHECK(lt_backend_create(&be, "cpu", &(lt_backend_opts){.n_threads = 2}, &err) == LT_OK);
-    if (!src || !tok || !be) return;
+    lt_test_lm_kit kit;
+    if (!lt_test_lm_kit_open(&kit, &cfg, 5)) return;
+    lt_modelsrc *src = kit.src;
+    lt_tokenizer *tok = kit.tok;
+    lt_backend *be = kit.be;
     char out[1024];
     snprintf(out, sizeof out, "%s/tiny-s24.gguf", lt_test_tmpdir("sparse24"));
     static const char *const masks[] = {"magnitude", "wanda", "sparsegpt"};
@@ -327,9 +323,7 @@ static void test_pass(void) {
     CHECK(lt_pass_run("sparse24", src, out, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "empty"));
     o.skip = NULL, o.format = "hf";
     CHECK(lt_pass_run("sparse24", src, out, &o, &r, &err) == LT_EUNSUPPORTED && strstr(err.msg, "GGUF"));
-    lt_modelsrc_close(src);
-    lt_tok_free(tok);
-    lt_backend_free(be);
+    lt_test_lm_kit_close(&kit);
 }
 
 int main(void) {

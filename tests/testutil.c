@@ -3,6 +3,9 @@
 
 #include "core/backend/backend.h"
 #include "core/diffusion/denoiser.h"
+#include "core/formats/modelsrc.h"
+#include "core/text/tokenizer.h"
+#include "models/llama.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -185,4 +188,24 @@ double lt_test_out_err(const float *w, const float *q, const float *x, int rows,
             e += s * s;
         }
     return sqrt(e);
+}
+
+bool lt_test_lm_kit_open(lt_test_lm_kit *k, const lt_llm_config *cfg, uint64_t seed) {
+    lt_err err = {0};
+    lt_vocab *v = NULL;
+    *k = (lt_test_lm_kit){0};
+    CHECKF(lt_vocab_from_llama2c(&v, lt_test_path("assets/models/tok512.bin"), 512, &err) == LT_OK, "%s", err.msg);
+    if (v) CHECKF(lt_tok_create(&k->tok, v, &err) == LT_OK, "%s", err.msg); /* owns v from here */
+    CHECKF(lt_llama_synthetic(&k->src, cfg, NULL, seed, &err) == LT_OK, "%s", err.msg);
+    CHECKF(lt_backend_create(&k->be, "cpu", &(lt_backend_opts){.n_threads = 2}, &err) == LT_OK, "%s", err.msg);
+    if (k->src && k->tok && k->be) return true;
+    lt_test_lm_kit_close(k);
+    return false;
+}
+
+void lt_test_lm_kit_close(lt_test_lm_kit *k) {
+    lt_modelsrc_close(k->src);
+    lt_tok_free(k->tok);
+    lt_backend_free(k->be);
+    *k = (lt_test_lm_kit){0};
 }

@@ -7,6 +7,7 @@
 #ifndef LT_TESTUTIL_H
 #define LT_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -81,5 +82,19 @@ double lt_test_rel_err_ff(const float *a, const float *b, int64_t n);
 typedef struct lt_denoiser lt_denoiser;
 lt_denoiser *lt_test_denoiser(int c, int h, int w, int max_batch, int num_classes, float a, float b, double delay_s,
                               int *calls);
+
+/* The compression tests' subject: a synthetic llama of cfg (weights from seed) with the bundled
+ * tok512 tokenizer and a 2-thread CPU backend. False (after a failed CHECK, nothing held) when
+ * any of them cannot be made; lt_test_lm_kit_close frees all three. */
+typedef struct lt_modelsrc lt_modelsrc;
+typedef struct lt_tokenizer lt_tokenizer;
+typedef struct lt_llm_config lt_llm_config;
+typedef struct lt_test_lm_kit {
+    lt_modelsrc *src;
+    lt_tokenizer *tok;
+    lt_backend *be;
+} lt_test_lm_kit;
+bool lt_test_lm_kit_open(lt_test_lm_kit *k, const lt_llm_config *cfg, uint64_t seed);
+void lt_test_lm_kit_close(lt_test_lm_kit *k);
 
 #endif
