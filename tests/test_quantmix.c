@@ -131,6 +131,42 @@ static void test_rules_basic(void) {
     CHECK(lt_quantmix_tensor_type(&q8, &m, "output.weight", 2, emb256, LT_F32, &pos, NULL) == LT_Q8_0);
     /* a tensor already in its type is still chosen by the rules (the writer then copies it) */
     CHECK(lt_quantmix_tensor_type(&q8, &m, "blk.1.attn_q.weight", 2, s2, LT_Q8_0, &pos, NULL) == LT_Q8_0);
+    /* --output-tensor-type / --token-embedding-type, as llama-quantize (llama-cpp-python
+     * 0.3.36's llama.cpp) chose them for SmolLM2-135M f16 (tied, 576-wide) with Q4_0: f16 -> token_embd f16; --token-embedding-type
+     * q8_0 -> q8_0; both (q8_0, f16) -> f16 (the embedding's own option wins); q4_K -> q5_0
+     * (576 is not a multiple of 256: the row fallback) */
+    lt_quantmix q40;
+    lt_err err = {0};
+    lt_quantmix_parse("Q4_0", false, &q40, NULL);
+    CHECK(q40.output_type == LT_DTYPE_COUNT && q40.embd_type == LT_DTYPE_COUNT);
+    m.tied = true;
+    lt_quantmix o = q40;
+    CHECK(lt_quantmix_set_override(&o, "output", "f16", &err) == LT_OK);
+    CHECK(lt_quantmix_tensor_type(&o, &m, "token_embd.weight", 2, emb, LT_F32, &pos, NULL) == LT_F16);
+    CHECK(lt_quantmix_tensor_type(&o, &m, "blk.0.attn_q.weight", 2, s2, LT_F32, &pos, NULL) == LT_Q4_0);
+    o = q40;
+    CHECK(lt_quantmix_set_override(&o, "embd", "q8_0", &err) == LT_OK);
+    CHECK(lt_quantmix_tensor_type(&o, &m, "token_embd.weight", 2, emb, LT_F32, &pos, NULL) == LT_Q8_0);
+    CHECK(lt_quantmix_set_override(&o, "output", "q8_0", &err) == LT_OK);
+    CHECK(lt_quantmix_set_override(&o, "embd", "f16", &err) == LT_OK);
+    CHECK(lt_quantmix_tensor_type(&o, &m, "token_embd.weight", 2, emb, LT_F32, &pos, NULL) == LT_F16);
+    o = q40;
+    CHECK(lt_quantmix_set_override(&o, "output", "q4_K", &err) == LT_OK);
+    CHECK(lt_quantmix_tensor_type(&o, &m, "token_embd.weight", 2, emb, LT_F32, &pos, &fell) == LT_Q5_0 && fell);
+    m.tied = false; /* untied: output.weight takes the output type, token_embd keeps the mix's */
+    CHECK(lt_quantmix_tensor_type(&o, &m, "output.weight", 2, emb256, LT_F32, &pos, NULL) == LT_Q4_K);
+    CHECK(lt_quantmix_tensor_type(&o, &m, "token_embd.weight", 2, emb256, LT_F32, &pos, NULL) == LT_Q4_0);
+    /* pure and an f16 mix still take the overrides (llama-quantize checks them first) */
+    lt_quantmix pf;
+    lt_quantmix_parse("F16", true, &pf, NULL);
+    CHECK(lt_quantmix_set_override(&pf, "output", "q8_0", &err) == LT_OK);
+    CHECK(lt_quantmix_tensor_type(&pf, &m, "output.weight", 2, emb256, LT_F32, &pos, NULL) == LT_Q8_0);
+    /* not a tensor type: a mix name, an unknown name, a 2:4 type pruning makes */
+    static const char *const bad[] = {"Q4_K_M", "q9_9", "s24_f16", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECKF(lt_quantmix_set_override(&o, "output", bad[i], &err) == LT_EINVAL, "%s accepted", bad[i]);
+        CHECKF(strstr(err.msg, "--output-tensor-type") && strstr(err.msg, "q8_0"), "%s", err.msg);
+    }
 }
 
 /* ---- whole models as tables ------------------------------------------------------------------- */

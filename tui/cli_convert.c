@@ -57,14 +57,18 @@ static lt_vocab *synthetic_vocab(int32_t n) {
 }
 
 int lt_cli_convert(int argc, char **argv) {
-    const char *type = NULL, *tokp = NULL, *synth = NULL, *format = NULL;
+    const char *type = NULL, *tokp = NULL, *synth = NULL, *format = NULL, *out_type = NULL, *embd_type = NULL;
     bool pure = false;
-    const char *usage = "IN OUT [--type T [--pure]] [--format gguf|hf|llama2c] | --synthetic PRESET OUT.gguf";
+    const char *usage = "IN OUT [--type T [--pure] [--output-tensor-type T] [--token-embedding-type T]] "
+                        "[--format gguf|hf|llama2c] | --synthetic PRESET OUT.gguf";
     lt_opt opts[] = {
         {"--type", NULL, LT_OPT_STR, &type,
          "GGUF: a tensor type or a llama-quantize mix (Q4_K_M...), as `lathe quantize` takes it; hf: f32, f16, "
          "bf16 (default: keep)"},
         {"--pure", NULL, LT_OPT_FLAG, &pure, "with --type: that one type for every quantizable tensor, no mix rules"},
+        {"--output-tensor-type", NULL, LT_OPT_STR, &out_type, "with a GGUF --type: the type of output.weight (and of "
+         "a tied token_embd)"},
+        {"--token-embedding-type", NULL, LT_OPT_STR, &embd_type, "with a GGUF --type: the type of token_embd.weight"},
         {"--format", NULL, LT_OPT_STR, &format, "output format (default: by OUT: .gguf, .bin = llama2c, else hf)"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--synthetic", NULL, LT_OPT_STR, &synth, "write random weights shaped like a preset instead of IN"},
@@ -88,8 +92,15 @@ int lt_cli_convert(int argc, char **argv) {
     lt_dtype dt = LT_DTYPE_COUNT;
     lt_quantmix mix;
     if (type && gguf) { /* one implementation with `lathe quantize` */
-        if (!lt_cli_quantmix("convert", "--type", type, pure, &mix)) return 2;
-    } else if (type) {
+        if (!lt_cli_quantmix("convert", "--type", type, pure, &mix) ||
+            !lt_cli_quantmix_overrides("convert", &mix, out_type, embd_type))
+            return 2;
+    } else if (out_type || embd_type) {
+        fprintf(stderr, "lathe convert: --%s needs --type and GGUF output (a llama.cpp mix)\n",
+                out_type ? "output-tensor-type" : "token-embedding-type");
+        return 2;
+    }
+    if (type && !gguf) {
         dt = lt_dtype_from_name(type);
         const bool llama2c = !strcmp(format, "llama2c");
         if (llama2c ? dt != LT_F32 : dt != LT_F32 && dt != LT_F16 && dt != LT_BF16) {
@@ -101,7 +112,7 @@ int lt_cli_convert(int argc, char **argv) {
             fprintf(stderr, "lathe convert: --pure is for GGUF output (a llama.cpp mix)\n");
             return 2;
         }
-    } else if (pure) {
+    } else if (pure && !type) {
         fprintf(stderr, "lathe convert: --pure needs --type\n");
         return 2;
     }

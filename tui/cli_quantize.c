@@ -30,6 +30,16 @@ bool lt_cli_quantmix(const char *cmd, const char *what, const char *type, bool p
     return false;
 }
 
+bool lt_cli_quantmix_overrides(const char *cmd, lt_quantmix *mix, const char *output_type, const char *embd_type) {
+    lt_err err = {0};
+    if ((output_type && lt_quantmix_set_override(mix, "output", output_type, &err) != LT_OK) ||
+        (embd_type && lt_quantmix_set_override(mix, "embd", embd_type, &err) != LT_OK)) {
+        fprintf(stderr, "lathe %s: %s\n", cmd, err.msg);
+        return false;
+    }
+    return true;
+}
+
 /* ---- the progress bar ---------------------------------------------------------------------------- */
 
 typedef struct bar {
@@ -128,10 +138,15 @@ int lt_cli_quantize_write(const char *cmd, lt_modelsrc *src, const char *out, co
 
 int lt_cli_quantize(int argc, char **argv) {
     const char *tokp = NULL;
+    const char *out_type = NULL, *embd_type = NULL;
     bool pure = false, dry_run = false;
-    const char *usage = "IN OUT.gguf TYPE [--pure] [--dry-run] [--tokenizer TOK]";
+    const char *usage = "IN OUT.gguf TYPE [--pure] [--output-tensor-type T] [--token-embedding-type T] [--dry-run] "
+                        "[--tokenizer TOK]";
     lt_opt opts[] = {
         {"--pure", NULL, LT_OPT_FLAG, &pure, "TYPE for every quantizable tensor, no mix rules (llama-quantize --pure)"},
+        {"--output-tensor-type", NULL, LT_OPT_STR, &out_type,
+         "the type of output.weight (and of a tied token_embd), as llama-quantize's option"},
+        {"--token-embedding-type", NULL, LT_OPT_STR, &embd_type, "the type of token_embd.weight"},
         {"--dry-run", NULL, LT_OPT_FLAG, &dry_run, "print each tensor's planned type and the sizes; write nothing"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {0},
@@ -148,7 +163,9 @@ int lt_cli_quantize(int argc, char **argv) {
         return 2;
     }
     lt_quantmix mix;
-    if (!lt_cli_quantmix("quantize", "TYPE", pos[2], pure, &mix)) return 2;
+    if (!lt_cli_quantmix("quantize", "TYPE", pos[2], pure, &mix) ||
+        !lt_cli_quantmix_overrides("quantize", &mix, out_type, embd_type))
+        return 2;
     lt_modelsrc *src = NULL;
     if (!lt_cli_open_model(pos[0], tokp, &src, NULL)) return 1;
     int rc = lt_cli_quantize_write("quantize", src, pos[1], &mix, dry_run);

@@ -1,7 +1,8 @@
 /* compress.c - the compression commands: `compress NAME gptq|rtn [options] [as NEWNAME]` runs
  * a compression pass (core/compress/pass.h) on the source of loaded model NAME, writes
  * NEWNAME.gguf (or --out) and loads it as NEWNAME beside the original (Esc cancels: nothing
- * written, the original unchanged); `quantize OUT.gguf TYPE [--pure] [--model NAME]`
+ * written, the original unchanged); `quantize OUT.gguf TYPE [--pure] [--output-tensor-type T]
+ * [--token-embedding-type T] [--model NAME]`
  * writes the source file of a loaded language model (the current one by default) as GGUF with
  * one of llama.cpp's mixes, through the quantize pass `lathe quantize` runs
  * (core/compress/quantize.h): progress in the status bar, Esc stops it (nothing is written),
@@ -25,7 +26,8 @@
 #include "core/compress/save.h"
 #include "core/formats/modelsrc_open.h"
 
-static const char k_usage[] = "quantize OUT.gguf TYPE [--pure] [--model NAME]";
+static const char k_usage[] =
+    "quantize OUT.gguf TYPE [--pure] [--output-tensor-type T] [--token-embedding-type T] [--model NAME]";
 
 typedef struct quant_ud {
     lt_session *s;
@@ -39,10 +41,12 @@ static bool on_progress(void *ud, const lt_gguf_write_event *ev) {
 }
 
 static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
-    const char *model = NULL;
+    const char *model = NULL, *out_type = NULL, *embd_type = NULL;
     bool pure = false;
     lt_opt opts[] = {
         {"--pure", NULL, LT_OPT_FLAG, &pure, "TYPE for every quantizable tensor, no mix rules"},
+        {"--output-tensor-type", NULL, LT_OPT_STR, &out_type, "the type of output.weight (and of a tied token_embd)"},
+        {"--token-embedding-type", NULL, LT_OPT_STR, &embd_type, "the type of token_embd.weight"},
         {"--model", NULL, LT_OPT_STR, &model, "the loaded model to read (default: the current one)"},
         {NULL},
     };
@@ -51,7 +55,10 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
     LT_TRY(lt_args_parse(a, "quantize", k_usage, opts, pos, 2, &n_pos, err));
     if (n_pos != 2) return lt_err_set(err, LT_EINVAL, "quantize: expected OUT.gguf and TYPE; usage: %s", k_usage);
     lt_quantmix mix;
-    if (lt_quantmix_parse(pos[1], pure, &mix, err) != LT_OK) return lt_err_prefix(err, "quantize");
+    if (lt_quantmix_parse(pos[1], pure, &mix, err) != LT_OK ||
+        (out_type && lt_quantmix_set_override(&mix, "output", out_type, err) != LT_OK) ||
+        (embd_type && lt_quantmix_set_override(&mix, "embd", embd_type, err) != LT_OK))
+        return lt_err_prefix(err, "quantize");
     const char *name, *path, *tokp;
     if (lt_session_model_source(s, model, &name, &path, &tokp, err) != LT_OK) return lt_err_prefix(err, "quantize");
     if (lt_session_token_limit(s) >= 0) { /* replaying a quantize that was cancelled: it wrote nothing then */

@@ -65,7 +65,7 @@ static void fill(lt_quantmix *out, const mix_entry *e, bool pure) {
     if (e->alias) /* report the mix under its own name */
         for (int i = 0; i < N_MIXES; i++)
             if (!k_mixes[i].alias && k_mixes[i].ftype == e->ftype) c = &k_mixes[i];
-    *out = (lt_quantmix){c->name, c->ftype, c->base, pure};
+    *out = (lt_quantmix){c->name, c->ftype, c->base, pure, LT_DTYPE_COUNT, LT_DTYPE_COUNT};
 }
 
 lt_status lt_quantmix_parse(const char *type, bool pure, lt_quantmix *out, lt_err *err) {
@@ -87,6 +87,21 @@ lt_status lt_quantmix_parse(const char *type, bool pure, lt_quantmix *out, lt_er
     char names[256];
     return lt_err_set(err, LT_EINVAL, "unknown type '%s': a tensor type (%s) or a mix (%s)", type ? type : "",
                       lt_dtype_weight_names(names, sizeof names), lt_quantmix_mix_names());
+}
+
+lt_status lt_quantmix_set_override(lt_quantmix *mix, const char *which, const char *type, lt_err *err) {
+    const bool out = !strcmp(which, "output");
+    const char *opt = out ? "--output-tensor-type" : "--token-embedding-type";
+    const lt_dtype dt = lt_dtype_from_name(type);
+    const lt_dtype_traits *d = lt_dtype_info(dt);
+    if (dt == LT_DTYPE_COUNT || !d->from_f32 || d->gguf_type < 0 || d->gguf_type >= LT_GGUF_LATHE_TYPES) {
+        char names[256];
+        return lt_err_set(err, LT_EINVAL, "%s: '%s' is not a tensor type (one of: %s)", opt, type ? type : "",
+                          lt_dtype_weight_names(names, sizeof names));
+    }
+    if (out) mix->output_type = dt;
+    else mix->embd_type = dt;
+    return LT_OK;
 }
 
 /* ---- the model ------------------------------------------------------------------------------ */
@@ -238,11 +253,18 @@ lt_dtype lt_quantmix_tensor_type(const lt_quantmix *mix, const lt_quantmix_model
                                  const int64_t *shape, lt_dtype src, const lt_quantmix_pos *pos, bool *fallback) {
     bool fell = false;
     lt_dtype t = src;
-    if (lt_quantmix_allows(name, ndim, shape)) {
+    const category cat = category_of(name);
+    lt_dtype over = LT_DTYPE_COUNT; /* llama_tensor_get_type: the user's types win over the mix */
+    if (cat == CAT_TOKEN_EMBD)
+        over = mix->embd_type != LT_DTYPE_COUNT ? mix->embd_type : m->tied ? mix->output_type : LT_DTYPE_COUNT;
+    else if (cat == CAT_OUTPUT) over = mix->output_type;
+    if (over != LT_DTYPE_COUNT && lt_quantmix_allows(name, ndim, shape)) {
+        t = lt_dtype_info(over)->quantized ? row_fallback(over, shape[ndim - 1], &fell) : over;
+    } else if (lt_quantmix_allows(name, ndim, shape)) {
         t = mix->base;
         if (lt_dtype_info(t)->quantized) { /* f16/bf16/f32 mixes: that type, no rules */
             int64_t ncols = shape[ndim - 1];
-            if (!mix->pure) t = mix_rule(mix, m, category_of(name), ncols, pos, t);
+            if (!mix->pure) t = mix_rule(mix, m, cat, ncols, pos, t);
             t = row_fallback(t, ncols, &fell);
         }
     }

@@ -16,12 +16,11 @@
  *
  * Leaves out: mixes that need types lathe does not have or an importance matrix (IQ1_*, IQ2_*,
  * IQ3_*, TQ1_0, TQ2_0, Q1_0, Q2_0, MXFP4_MOE, Q2_K_S, COPY), the importance matrix itself,
- * --tensor-type / --output-tensor-type / --token-embedding-type overrides and
- * --leave-output-tensor, and other architectures' special cases: MoE (n_expert == 8 bumps of
- * attn_v/attn_k/attn_output, expert layer numbers parsed from names, ffn_*_exps), Falcon
- * (attn_output, ffn_down, output), fused attn_qkv / attn_kv_b tensors (counted as attn_v as
- * llama.cpp does, but no architecture lathe reads has them), GLM5-next, BERT/T5/RWKV/Mamba/
- * multimodal names never quantized.
+ * --tensor-type overrides and --leave-output-tensor, and other architectures' special cases: MoE
+ * (n_expert == 8 bumps of attn_v/attn_k/attn_output, expert layer numbers parsed from names,
+ * ffn_*_exps), Falcon (attn_output, ffn_down, output), fused attn_qkv / attn_kv_b tensors (counted
+ * as attn_v as llama.cpp does, but no architecture lathe reads has them), GLM5-next,
+ * BERT/T5/RWKV/Mamba/multimodal names never quantized.
  */
 #ifndef LT_QUANTMIX_H
 #define LT_QUANTMIX_H
@@ -66,7 +65,17 @@ typedef struct lt_quantmix {
     lt_dtype base;    /* the mix's default tensor type (llama_ftype_get_default_type) */
     bool pure;        /* llama-quantize --pure: base for every quantizable tensor, no mix rules
                        * (the row-length fallbacks still apply) */
+    /* llama-quantize --output-tensor-type / --token-embedding-type: the type of output.weight
+     * (and of a tied token_embd when embd_type is unset) / of token_embd.weight, over the mix
+     * and --pure; LT_DTYPE_COUNT (what lt_quantmix_parse sets) = the mix decides. A row that
+     * is not a multiple of the type's block falls back as the mix's types do. */
+    lt_dtype output_type, embd_type;
 } lt_quantmix;
+
+/* Sets mix->output_type (which = "output") or embd_type ("embd") from a tensor type name
+ * (llama-quantize's --output-tensor-type q8_0); a mix name or an unknown type is LT_EINVAL
+ * naming the valid ones. */
+lt_status lt_quantmix_set_override(lt_quantmix *mix, const char *which, const char *type, lt_err *err);
 
 /* TYPE as llama-quantize reads it: a mix name in any case ("Q4_K_M", "q4_k_m"), an alias
  * ("Q4_K" = Q4_K_M, "Q3_K" = Q3_K_M, "Q5_K" = Q5_K_M) or a llama_ftype number ("15"). Every
