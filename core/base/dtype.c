@@ -26,6 +26,7 @@ static void f32_from_f32(const float *x, void *row, int64_t n) { memcpy(row, x, 
 LT_AVX2 static void f16_to_f32_avx2(const uint16_t *s, float *d, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    _mm256_zeroupper(); /* before the SSE calls below (GCC leaves the state dirty there; see matmul.c df16_v) */
     for (; i < n; i++) d[i] = lt_f16_to_f32(s[i]);
 }
 #endif

@@ -321,6 +321,7 @@ DOT2(dot2_q4_0_x, lt_block_q4_0, LOAD_Q4, Q4B4, 1)
 LT_AVX2 static void widen_f16_avx2(const uint16_t *s, float *d, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    _mm256_zeroupper(); /* before the SSE calls below (GCC leaves the state dirty there; see matmul.c df16_v) */
     for (; i < n; i++) d[i] = lt_f16_to_f32(s[i]);
 }
 #endif
@@ -466,6 +467,7 @@ typedef void (*f16t_fn)(const float *x, int64_t K, const uint16_t *w, float *out
 #define F16T_FN(R)                                                                                        \
     LT_VNNI static void f16t_##R(const float *x, int64_t K, const uint16_t *w, float *out) {             \
         f16_rows(x, K, w, R, out);                                                                        \
+        _mm256_zeroupper(); /* see df16_v */                                                              \
     }
 F16T_FN(1)
 F16T_FN(2)
@@ -530,7 +532,15 @@ static float dbf16_s(const void *x, const void *w, int64_t K) { return dot_bf16_
 LT_AVX2 static float dq8_v(const void *x, const void *w, int64_t K) { return dot_q8_0_x(x, w, K / LT_QK8_0); }
 LT_AVX2 static float dq4_v(const void *x, const void *w, int64_t K) { return dot_q4_0_x(x, w, K / LT_QK8_0); }
 LT_AVX2 static float df32_v(const void *x, const void *w, int64_t K) { return dot_f32_avx2(x, w, K); }
-LT_AVX2 static float df16_v(const void *x, const void *w, int64_t K) { return dot_f16_avx2(x, w, K); }
+/* GCC leaves the upper halves of the vector registers dirty when an AVX function ends in a call
+ * to another one (f16_tail): the caller (mm_dot_job, baseline SSE code) then paid for every SSE
+ * instruction after the return - SmolLM2's f16 head (49152 x 576) ran at 4-5 GB/s instead of
+ * 8-10 on this Xeon (docs/PERF.md, "f16 decode"). vzeroupper before returning to SSE code. */
+LT_AVX2 static float df16_v(const void *x, const void *w, int64_t K) {
+    const float r = dot_f16_avx2(x, w, K);
+    _mm256_zeroupper();
+    return r;
+}
 LT_AVX2 static float dbf16_v(const void *x, const void *w, int64_t K) { return dot_bf16_avx2(x, w, K); }
 #endif
 
