@@ -11,7 +11,8 @@ transformers 4.41) and torch:
 What it makes, in OUT:
   - a tiny random LlamaForCausalLM with grouped-query attention (hidden 32, 2 layers, 4 heads, 2 KV
     heads, intermediate 64, vocab 260, tied embeddings as SmolLM2's) and a byte-level BPE
-    tokenizer (256 byte tokens, <s> 256, </s> 257; tokenizer.json + tokenizer_config.json), made
+    tokenizer (256 byte tokens, two merges " t" 256 and "he" 257, <s> 258, </s> 259;
+    tokenizer.json + tokenizer_config.json), made
     with seed 0;
   - sliced 25% by their code as experiments/run_slicegpt.py does it (replace_layers, fuse_modules,
     ConstSlicingScheduler(int(0.75 * 32) rounded down to a multiple of 8 = 24), rotate_and_slice
@@ -46,7 +47,7 @@ import torch
 
 MODEL_NAME = "meta-llama/Llama-2-tiny"  # their Llama adapter takes names starting meta-llama/Llama-2
 SPARSITY = 0.25
-TOKENS = [256, 72, 101, 108, 108, 111, 44, 32, 119, 111, 114, 108, 100, 33, 10, 257]
+TOKENS = [258, 72, 101, 108, 108, 111, 44, 256, 257, 32, 119, 111, 114, 108, 100, 259]
 
 
 def tokenizer(out):
@@ -67,12 +68,15 @@ def tokenizer(out):
     b2u = {b: chr(c) for b, c in zip(bs, cs)}
     assert set(b2u.values()) == set(byte_chars)
     vocab = {b2u[b]: b for b in range(256)}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    merges = [(b2u[32], "t"), ("h", "e")]  # " t" -> 256, "he" -> 257 (lathe reads byte-level BPE with merges)
+    for i, (x, y) in enumerate(merges):
+        vocab[x + y] = 256 + i
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")
     fast.add_special_tokens({"bos_token": "<s>", "eos_token": "</s>"})
-    assert fast.convert_tokens_to_ids("<s>") == 256 and fast.convert_tokens_to_ids("</s>") == 257
+    assert fast.convert_tokens_to_ids("<s>") == 258 and fast.convert_tokens_to_ids("</s>") == 259
     fast.save_pretrained(out)
 
 
@@ -116,7 +120,7 @@ def generate(out):
     torch.manual_seed(0)
     cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                       num_key_value_heads=2, vocab_size=260, max_position_embeddings=128, rms_norm_eps=1e-5,
-                      rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=256, eos_token_id=257)
+                      rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=258, eos_token_id=259)
     model = LlamaForCausalLM(cfg).float().eval()
     with torch.no_grad():  # norms that are not ones, so that folding them matters
         for name, p in model.named_parameters():
