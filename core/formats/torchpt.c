@@ -600,6 +600,8 @@ static lt_status entry_data(zip_t *za, zsrc *s, int64_t idx, const char *path, c
     return LT_OK;
 }
 
+static int cmp_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 static lt_status resolve(lt_torchpt *pt, zip_t *za, zsrc *s, const pv *dict, lt_err *err) {
     const char *P = pt->path;
     for (int i = 0; i < pt->n_st; i++) {
@@ -632,12 +634,21 @@ static lt_status resolve(lt_torchpt *pt, zip_t *za, zsrc *s, const pv *dict, lt_
         fin[i] = pt->t[v->i];
         memcpy(fin[i].name, k->s, k->n);
         fin[i].name[k->n] = 0;
-        for (uint32_t j = 0; j < i; j++)
-            if (!strcmp(fin[j].name, fin[i].name)) {
-                lt_free(fin);
-                return lt_err_set(err, LT_EFORMAT, "%s: the key '%s' appears twice", P, fin[i].name);
-            }
     }
+    const char **names = lt_malloc(((size_t)dict->n + 1) * sizeof *names); /* a key twice? (sorted) */
+    if (!names) {
+        lt_free(fin);
+        return lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);
+    }
+    for (uint32_t i = 0; i < dict->n; i++) names[i] = fin[i].name;
+    qsort(names, dict->n, sizeof *names, cmp_name);
+    for (uint32_t i = 1; i < dict->n; i++)
+        if (!strcmp(names[i - 1], names[i])) {
+            lt_status st = lt_err_set(err, LT_EFORMAT, "%s: the key '%s' appears twice", P, names[i]);
+            lt_free(names), lt_free(fin);
+            return st;
+        }
+    lt_free(names);
     lt_free(pt->t);
     pt->t = fin, pt->n_t = pt->cap_t = (int)dict->n;
     pt->copies = lt_calloc((size_t)pt->n_t + 1, sizeof *pt->copies);
