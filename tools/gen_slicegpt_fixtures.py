@@ -31,10 +31,14 @@ What it makes, in OUT:
 It then loads the folder back with their hf_utils.load_sliced_model and checks the logits.
 
     /work/ref/slicegpt-venv/bin/python tools/gen_slicegpt_fixtures.py --check DIR MODEL_NAME SPARSITY
+        [--expect LOGITS.f32] [--against DIR2]
 
 loads a folder (e.g. one lathe wrote) with their load_sliced_model and torch.load(weights_only=True)
-and prints its logits for the fixture's token sequence (and, with --expect FILE, the largest
-difference from a logits.f32 file).
+and prints its logits for the fixture's token sequence, and the largest difference from a
+logits.f32 file (--expect) or from the logits of another folder (--against: the one lathe read).
+MODEL_NAME picks their files (Path(MODEL_NAME).name + "_" + SPARSITY); a name that their Llama
+adapter does not take (SmolLM2-135M-Instruct) is loaded through a subclass of it that takes any
+name, as a local folder.
 """
 import json
 import os
@@ -169,21 +173,57 @@ def generate(out):
     check(out, MODEL_NAME, SPARSITY, os.path.join(out, "logits.f32"), tol=1e-5)
 
 
-def check(d, model_name, sparsity, expect=None, tol=None):
-    """Their loader on folder d; prints the logits' summary and the largest difference from expect."""
+def any_llama_adapter():
+    """Their Llama adapter for any model name (theirs takes only meta-llama/Llama-2 and Meta-Llama-3 names),
+    as the SmolLM2 driver does it: the folder's config.json decides."""
+    from slicegpt.adapters.llama_adapter import LlamaModelAdapter
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    class AnyLlamaModelAdapter(LlamaModelAdapter):
+        @classmethod
+        def _from_pretrained(cls, model_name, model_path, *, dtype=torch.float16, local_files_only=False, token=None):
+            model = LlamaForCausalLM.from_pretrained(model_path, torch_dtype=dtype, local_files_only=True)
+            model.config.torch_dtype = dtype
+            return LlamaModelAdapter(model)
+
+        @classmethod
+        def _from_uninitialized(cls, model_name, model_path, *, dtype=torch.float16, local_files_only=False, token=None):
+            class Uninitialized(LlamaForCausalLM):
+                def _init_weights(self, _):
+                    pass
+
+            config = LlamaConfig.from_pretrained(model_path, torch_dtype=dtype, local_files_only=True)
+            return LlamaModelAdapter(Uninitialized(config).to(dtype=dtype))
+
+    return AnyLlamaModelAdapter
+
+
+def their_logits(d, model_name, sparsity):
     from slicegpt import hf_utils
+
+    stem = f"{os.path.basename(model_name)}_{sparsity}"
+    sd = torch.load(os.path.join(d, stem + ".pt"), weights_only=True)
+    print(f"{d}: torch.load(weights_only=True): {len(sd)} tensors, {sorted({str(v.dtype) for v in sd.values()})}")
+    adapter, tok = hf_utils.load_sliced_model(model_name, d, sparsity=sparsity)
+    model = adapter.model.float().eval()
+    print("  their tokenizer:", tok.__class__.__name__, tok("Hello, world!")["input_ids"][:8])
+    got = logits_of(model, TOKENS)
+    print("  load_sliced_model: logits", tuple(got.shape), "sum %.6f" % float(got.double().sum()))
+    return got
+
+
+def check(d, model_name, sparsity, expect=None, tol=None, against=None):
+    """Their loader on folder d; prints the logits' summary and the largest difference from expect (a
+    logits.f32 file) or from the logits of folder `against` (e.g. the folder lathe read, d the one it wrote)."""
     from slicegpt.config import config as sconfig
 
     sconfig.device = torch.device("cpu")
-    stem = f"{os.path.basename(model_name)}_{sparsity}"
-    sd = torch.load(os.path.join(d, stem + ".pt"), weights_only=True)
-    print(f"torch.load(weights_only=True): {len(sd)} tensors, "
-          f"{sorted({str(v.dtype) for v in sd.values()})}")
-    adapter, tok = hf_utils.load_sliced_model(model_name, d, sparsity=sparsity)
-    model = adapter.model.float().eval()
-    print("their tokenizer:", tok.__class__.__name__, tok("Hello, world!")["input_ids"][:8])
-    got = logits_of(model, TOKENS)
-    print("load_sliced_model: logits", tuple(got.shape), "sum %.6f" % float(got.double().sum()))
+    if not model_name.startswith("meta-llama/"):
+        any_llama_adapter()
+    got = their_logits(d, model_name, sparsity)
+    if against:
+        ref = their_logits(against, model_name, sparsity)
+        print("largest difference from %s: %g" % (against, float((got - ref).abs().max())))
     if expect:
         ref = torch.from_numpy(np.fromfile(expect, dtype="<f4").reshape(got.shape))
         diff = float((got - ref).abs().max())
@@ -196,11 +236,12 @@ def check(d, model_name, sparsity, expect=None, tol=None):
 if __name__ == "__main__":
     args = sys.argv[1:]
     if args and args[0] == "--check":
-        exp = None
-        if "--expect" in args:
-            i = args.index("--expect")
-            exp = args[i + 1]
-            del args[i:i + 2]
-        check(args[1], args[2], float(args[3]), exp)
+        opt = {}
+        for key in ("--expect", "--against"):
+            if key in args:
+                i = args.index(key)
+                opt[key] = args[i + 1]
+                del args[i:i + 2]
+        check(args[1], args[2], float(args[3]), opt.get("--expect"), against=opt.get("--against"))
     else:
         generate(args[0] if args else os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "slicegpt-tiny"))
