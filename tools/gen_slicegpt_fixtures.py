@@ -219,7 +219,8 @@ def check(d, model_name, sparsity, expect=None, tol=None, against=None):
 
     sconfig.device = torch.device("cpu")
     if not model_name.startswith("meta-llama/"):
-        any_llama_adapter()
+        global _ADAPTER  # their lookup walks __subclasses__ (weak references): keep the class alive
+        _ADAPTER = any_llama_adapter()
     got = their_logits(d, model_name, sparsity)
     if against:
         ref = their_logits(against, model_name, sparsity)

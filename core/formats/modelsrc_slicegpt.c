@@ -415,11 +415,16 @@ static lt_status add(sg_write *w, const lt_src_tensor *t, bool transpose, int32_
         e->shape[0] = e->shape[1] = n, e->data = id;
         return LT_OK;
     }
+    e->shape[0] = t->shape[0], e->shape[1] = t->shape[1];
+    if (t->dtype == LT_F16 && !transpose) { /* as it is: no copy */
+        e->data = t->data;
+        return LT_OK;
+    }
     void *d;
     size_t nb;
     LT_TRY(lt_ms_convert(t, LT_F16, &d, &nb, err));
     w->bufs[w->nb++] = d;
-    e->data = d, e->shape[0] = t->shape[0], e->shape[1] = t->shape[1];
+    e->data = d;
     if (transpose) {
         uint16_t *tr = lt_malloc(nb ? nb : 1);
         if (!tr) return lt_err_set(err, LT_ENOMEM, "out of memory");
