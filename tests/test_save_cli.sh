@@ -40,7 +40,7 @@ expect "packing" 1 "save: $tmp/fold: AutoGPTQ packs .* blk.0.ffn_gate.weight \(q
 printf 'load %s as base\nsave base %s\n' "$model" "$model" > "$tmp/e3.txt"
 expect "own file" 1 "is the file 'base' was loaded from" -- "$bin" run --no-journal "$tmp/e3.txt"
 printf 'load %s as base\nsave base %s/x --format onnx\n' "$model" "$tmp" > "$tmp/e4.txt"
-expect "format" 1 "save: unknown format 'onnx' \(gguf, hf\)" -- "$bin" run --no-journal "$tmp/e4.txt"
+expect "format" 1 "save: unknown format 'onnx' \(gguf, hf, slicegpt\)" -- "$bin" run --no-journal "$tmp/e4.txt"
 printf 'load %s as base\nsave base %s/nodir/x.gguf\n' "$model" "$tmp" > "$tmp/e6.txt"
 expect "missing folder" 1 "save: $tmp/nodir/x.gguf: the folder $tmp/nodir does not exist" -- "$bin" run --no-journal "$tmp/e6.txt"
 printf 'load %s as base\nsave base %s/f32 --format hf\n' "$model" "$tmp" > "$tmp/e5.txt"

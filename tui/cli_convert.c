@@ -7,6 +7,7 @@
 #include "core/formats/modelsrc_gguf.h"
 #include "core/formats/modelsrc_hf.h"
 #include "core/formats/modelsrc_llama2c.h"
+#include "core/formats/modelsrc_slicegpt.h"
 #include "models/llama.h"
 #include "cli.h"
 
@@ -60,7 +61,7 @@ int lt_cli_convert(int argc, char **argv) {
     const char *type = NULL, *tokp = NULL, *synth = NULL, *format = NULL, *out_type = NULL, *embd_type = NULL;
     bool pure = false;
     const char *usage = "IN OUT [--type T [--pure] [--output-tensor-type T] [--token-embedding-type T]] "
-                        "[--format gguf|hf|llama2c] | --synthetic PRESET OUT.gguf";
+                        "[--format gguf|hf|llama2c|slicegpt] | --synthetic PRESET OUT.gguf";
     lt_opt opts[] = {
         {"--type", NULL, LT_OPT_STR, &type,
          "GGUF: a tensor type or a llama-quantize mix (Q4_K_M...), as `lathe quantize` takes it; hf: f32, f16, "
@@ -69,7 +70,9 @@ int lt_cli_convert(int argc, char **argv) {
         {"--output-tensor-type", NULL, LT_OPT_STR, &out_type, "with a GGUF --type: the type of output.weight (and of "
          "a tied token_embd)"},
         {"--token-embedding-type", NULL, LT_OPT_STR, &embd_type, "with a GGUF --type: the type of token_embd.weight"},
-        {"--format", NULL, LT_OPT_STR, &format, "output format (default: by OUT: .gguf, .bin = llama2c, else hf)"},
+        {"--format", NULL, LT_OPT_STR, &format,
+         "output format (default: by OUT: .gguf, .bin = llama2c, else hf; slicegpt: a TransformerCompression folder, "
+         "f16)"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--synthetic", NULL, LT_OPT_STR, &synth, "write random weights shaped like a preset instead of IN"},
         {0},
@@ -85,8 +88,12 @@ int lt_cli_convert(int argc, char **argv) {
     const char *out = pos[n_pos - 1];
     if (!format) format = ends_with(out, ".gguf") ? "gguf" : ends_with(out, ".bin") ? "llama2c" : "hf";
     bool gguf = !strcmp(format, "gguf");
-    if (!gguf && strcmp(format, "hf") && strcmp(format, "llama2c")) {
-        fprintf(stderr, "lathe convert: unknown --format '%s' (gguf, hf, llama2c)\n", format);
+    if (!gguf && strcmp(format, "hf") && strcmp(format, "llama2c") && strcmp(format, "slicegpt")) {
+        fprintf(stderr, "lathe convert: unknown --format '%s' (gguf, hf, llama2c, slicegpt)\n", format);
+        return 2;
+    }
+    if (type && !strcmp(format, "slicegpt")) {
+        fprintf(stderr, "lathe convert: --type is not for --format slicegpt (their .pt files hold f16)\n");
         return 2;
     }
     lt_dtype dt = LT_DTYPE_COUNT;
@@ -149,7 +156,8 @@ int lt_cli_convert(int argc, char **argv) {
     if (gguf) s = lt_modelsrc_write_gguf(src, out, LT_DTYPE_COUNT, &err);
     else if (!strcmp(format, "hf")) s = lt_modelsrc_write_hf(src, out, dt == LT_DTYPE_COUNT ? LT_F32 : dt, &err);
     else if (!strcmp(format, "llama2c")) s = lt_modelsrc_write_llama2c(src, out, &err);
-    else s = lt_err_set(&err, LT_EINVAL, "unknown --format '%s' (gguf, hf, llama2c)", format);
+    else if (!strcmp(format, "slicegpt")) s = lt_modelsrc_write_slicegpt(src, out, NULL, &err);
+    else s = lt_err_set(&err, LT_EINVAL, "unknown --format '%s' (gguf, hf, llama2c, slicegpt)", format);
     const bool tok = lt_modelsrc_vocab(src) != NULL;
     lt_modelsrc_close(src);
     if (s != LT_OK) {

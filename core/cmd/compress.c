@@ -8,9 +8,10 @@
  * (core/compress/quantize.h): progress in the status bar, Esc stops it (nothing is written),
  * llama-quantize's size summary in the transcript. The digest is the number of tensors of each
  * written type and the bytes written.
- * `save NAME PATH [--format gguf|hf]` writes loaded model NAME's source (for a compressed model:
- * the file compress wrote) as GGUF or a Hugging Face folder (AutoGPTQ for GPTQ-quantized
- * matrices) through core/compress/save.h; its digest is that of the bytes written.
+ * `save NAME PATH [--format gguf|hf|slicegpt]` writes loaded model NAME's source (for a compressed
+ * model: the file compress wrote) as GGUF, a Hugging Face folder (AutoGPTQ for GPTQ-quantized
+ * matrices) or a TransformerCompression (SliceGPT) folder through core/compress/save.h; its
+ * digest is that of the bytes written.
  * Leaves out: the pass and the rules (core/compress), models that came from no file
  * (synthetic ones: there is nothing to read again).
  */
@@ -204,7 +205,7 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
 
 /* ---- save NAME PATH ------------------------------------------------------------------------------ */
 
-static const char k_save_usage[] = "save NAME PATH [--format gguf|hf]";
+static const char k_save_usage[] = "save NAME PATH [--format gguf|hf|slicegpt]";
 
 static bool on_save_progress(void *ud, double frac) {
     pass_ud *p = ud;
@@ -214,7 +215,9 @@ static bool on_save_progress(void *ud, double frac) {
 
 static lt_status cmd_save(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
     const char *format = NULL;
-    lt_opt opts[] = {{"--format", NULL, LT_OPT_STR, &format, "gguf or hf (default: gguf when PATH ends in .gguf)"},
+    lt_opt opts[] = {{"--format", NULL, LT_OPT_STR, &format,
+                      "gguf, hf or slicegpt (a TransformerCompression folder; default: gguf when PATH ends in .gguf, "
+                      "else hf)"},
                      {NULL}};
     const char *pos[2];
     int n_pos;
@@ -254,7 +257,10 @@ static lt_status cmd_save(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
         snprintf(gq, sizeof gq, "; %d matrices as AutoGPTQ gptq_v2 %d-bit groups of %d%s%s", r.n_gptq, r.bits,
                  r.group, r.sym ? " sym" : "", r.max_dev > 0 ? " (Q4_1 mins made integer zeros)" : "");
     lt_sink_printf(sink, LT_TEXT_INFO, "saved '%s' (%s) to %s as %s: %d tensors, %.2f MiB%s\n", name, path, pos[1],
-                   !strcmp(r.format, "gguf") ? "GGUF" : "a Hugging Face folder", r.n_tensors, r.bytes / 1048576.0,
+                   !strcmp(r.format, "gguf") ? "GGUF"
+                   : !strcmp(r.format, "hf") ? "a Hugging Face folder"
+                                             : "a SliceGPT (TransformerCompression) folder",
+                   r.n_tensors, r.bytes / 1048576.0,
                    gq);
     if (r.max_dev > 0)
         lt_sink_printf(sink, LT_TEXT_INFO, "  largest weight change from that rounding: %.3g\n", r.max_dev);

@@ -13,6 +13,7 @@
 #include "core/base/quants.h"
 #include "core/formats/modelsrc_gguf.h"
 #include "core/formats/modelsrc_hf.h"
+#include "core/formats/modelsrc_slicegpt.h"
 #include "gptq_hf.h"
 #include "gq_gguf.h"
 #include "quantize.h"
@@ -167,6 +168,24 @@ static lt_status save_hf(const lt_modelsrc *src, const char *dir, const lt_save_
     return st;
 }
 
+/* a TransformerCompression (SliceGPT) folder: NAME_SPARSITY.pt + .json + config.json + tokenizer */
+static lt_status save_sg(const lt_modelsrc *src, const char *dir, const lt_save_opts *o, lt_save_report *r,
+                         lt_err *err) {
+    if (o->progress && !o->progress(o->ud, 0)) return lt_err_set(err, LT_ECANCELLED, "save cancelled");
+    lt_slicegpt_write_opts so = {.model_name = o->model_name, .sparsity = o->sparsity > 0 ? o->sparsity : -1};
+    LT_TRY(lt_modelsrc_write_slicegpt(src, dir, &so, err));
+    DIR *d = opendir(dir); /* the bytes of the .pt it wrote */
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        char p[4500];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (n > 3 && !strcmp(e->d_name + n - 3, ".pt") && stat(p, &sb) == 0) r->bytes = (uint64_t)sb.st_size;
+    }
+    if (d) closedir(d);
+    return LT_OK;
+}
+
 /* ---- the folder: written under a temporary name, renamed when complete -------------------------- */
 
 /* the files of a folder the writers filled (flat), then the folder */
@@ -200,8 +219,11 @@ static lt_status check_new_folder(const char *dir, lt_err *err) {
                               "folder (choose another PATH or remove it)", dir);
 }
 
-static lt_status save_hf_atomic(const lt_modelsrc *src, const char *path, const lt_save_opts *o, lt_save_report *r,
-                                lt_err *err) {
+typedef lt_status (*folder_writer)(const lt_modelsrc *src, const char *dir, const lt_save_opts *o,
+                                   lt_save_report *r, lt_err *err);
+
+static lt_status save_folder_atomic(const lt_modelsrc *src, const char *path, const lt_save_opts *o,
+                                    lt_save_report *r, folder_writer write, lt_err *err) {
     char dir[4096], tmp[4200];
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/') n--; /* "out/" is the folder out */
@@ -211,7 +233,7 @@ static lt_status save_hf_atomic(const lt_modelsrc *src, const char *path, const 
     LT_TRY(lt_quantize_check_folder(dir, err));
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dir);
     if (!mkdtemp(tmp)) return lt_err_set(err, LT_EIO, "%s: cannot create a folder beside it: %s", dir, strerror(errno));
-    lt_status st = save_hf(src, tmp, o, r, err);
+    lt_status st = write(src, tmp, o, r, err);
     if (st == LT_OK && rename(tmp, dir) != 0) /* onto nothing or an empty folder */
         st = lt_err_set(err, LT_EIO, "%s: cannot rename the written folder %s to it: %s", dir, tmp, strerror(errno));
     if (st != LT_OK) {
@@ -227,6 +249,13 @@ static lt_status save_hf_atomic(const lt_modelsrc *src, const char *path, const 
     return st;
 }
 
+lt_status lt_slicegpt_save_folder(const lt_modelsrc *sliced, const char *dir, const char *model_name,
+                                  double sparsity, lt_err *err) {
+    lt_save_opts o = {.format = "slicegpt", .model_name = model_name, .sparsity = sparsity};
+    lt_save_report r;
+    return lt_save_model(sliced, dir, &o, &r, err);
+}
+
 lt_status lt_save_model(const lt_modelsrc *src, const char *path, const lt_save_opts *o, lt_save_report *r,
                         lt_err *err) {
     static const lt_save_opts none = {0};
@@ -237,11 +266,13 @@ lt_status lt_save_model(const lt_modelsrc *src, const char *path, const lt_save_
         size_t n = strlen(path);
         fmt = n > 5 && !strcmp(path + n - 5, ".gguf") ? "gguf" : "hf";
     }
-    if (strcmp(fmt, "gguf") && strcmp(fmt, "hf"))
-        return lt_err_set(err, LT_EINVAL, "save: unknown format '%s' (gguf, hf)", fmt);
+    if (strcmp(fmt, "gguf") && strcmp(fmt, "hf") && strcmp(fmt, "slicegpt"))
+        return lt_err_set(err, LT_EINVAL, "save: unknown format '%s' (gguf, hf, slicegpt)", fmt);
     snprintf(r->format, sizeof r->format, "%s", fmt);
     r->n_tensors = lt_modelsrc_n_tensors(src);
-    lt_status st = !strcmp(fmt, "gguf") ? save_gguf(src, path, o, r, err) : save_hf_atomic(src, path, o, r, err);
+    lt_status st = !strcmp(fmt, "gguf")  ? save_gguf(src, path, o, r, err)
+                   : !strcmp(fmt, "hf") ? save_folder_atomic(src, path, o, r, save_hf, err)
+                                        : save_folder_atomic(src, path, o, r, save_sg, err);
     if (st == LT_OK && o->progress) o->progress(o->ud, 1);
     return st;
 }

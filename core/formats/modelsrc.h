@@ -67,6 +67,7 @@ typedef struct lt_llm_config {
     bool qkv_bias;      /* q/k/v projections have biases */
     bool attn_out_bias; /* the output projection has a bias */
     bool mlp_bias;      /* gate/up/down projections have biases */
+    bool sliced;
     /* Sliding-window attention: a query at position p sees keys at p-W+1..p, in the layers
      * whose bit is set in swa_layers; 0 = every layer sees its whole context. */
     int32_t sliding_window;

@@ -463,16 +463,16 @@ static lt_status add_shard_tensors(lt_modelsrc *src, lt_safetensors *st, const c
     return LT_OK;
 }
 
-static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
+/* config.json of dir into src->cfg (and LongRoPE's factor tensors), the name from the folder;
+ * *gq / *gptq: its GPTQ config when gq is not NULL */
+static lt_status hf_read_config(lt_modelsrc *src, const char *dir, lt_gptq_config *gq, bool *gptq, lt_err *err) {
     char path[4096];
     cJSON *j = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
     LT_TRY(read_json(path, &j, err));
     hf_factors fx = {{NULL, NULL}, 0};
     lt_status st = hf_config(&src->cfg, j, &fx, path, err);
-    lt_gptq_config gq;
-    bool gptq = false;
-    if (!st) st = lt_gptq_read_config(dir, j, &gq, &gptq, err);
+    if (!st && gq) st = lt_gptq_read_config(dir, j, gq, gptq, err);
     cJSON_Delete(j);
     static const char *const fnames[2] = {"rope_factors_short.weight", "rope_factors_long.weight"};
     for (int i = 0; i < 2; i++) {
@@ -485,6 +485,32 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
     for (size_t k = strlen(path); k > 1 && path[k - 1] == '/'; k--) path[k - 1] = 0;
     const char *b = strrchr(path, '/');
     snprintf(src->cfg.name, sizeof src->cfg.name, "%.120s", b ? b + 1 : path);
+    return LT_OK;
+}
+
+lt_status lt_hf_read_config(lt_modelsrc *src, const char *dir, lt_err *err) {
+    return hf_read_config(src, dir, NULL, NULL, err);
+}
+
+lt_status lt_hf_read_vocab(lt_modelsrc *src, const char *dir, lt_err *err) {
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (stat(path, &sb) != 0) return LT_OK;
+    LT_TRY(lt_vocab_from_hf(&src->vocab, path, err));
+    if (src->vocab && src->vocab->n_tokens > src->cfg.n_vocab)
+        return lt_err_set(err, LT_EFORMAT, "%s: tokenizer has %d tokens but vocab_size is %d", dir,
+                          src->vocab->n_tokens, src->cfg.n_vocab);
+    return LT_OK;
+}
+
+static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
+    char path[4096];
+    cJSON *j = NULL;
+    lt_gptq_config gq;
+    bool gptq = false;
+    lt_status st = LT_OK;
+    LT_TRY(hf_read_config(src, dir, &gq, &gptq, err));
 
     struct stat sb;
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
@@ -543,14 +569,7 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' is missing from the safetensors file(s)", dir, hf);
         }
     LT_TRY(lt_ms_check_tensors(src, err));
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    if (stat(path, &sb) == 0) {
-        LT_TRY(lt_vocab_from_hf(&src->vocab, path, err));
-        if (src->vocab && src->vocab->n_tokens > src->cfg.n_vocab)
-            return lt_err_set(err, LT_EFORMAT, "%s: tokenizer has %d tokens but vocab_size is %d", dir,
-                              src->vocab->n_tokens, src->cfg.n_vocab);
-    }
-    return LT_OK;
+    return lt_hf_read_vocab(src, dir, err);
 }
 
 lt_status lt_modelsrc_open_hf(lt_modelsrc **out, const char *dir, lt_err *err) {
@@ -694,6 +713,11 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
     lt_status st = write_text(path, text, err);
     free(text);
     return st;
+}
+
+lt_status lt_hf_write_config(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err) {
+    LT_TRY(lt_llm_config_validate(&src->cfg, src->path, err));
+    return write_config(src, dir, dtype, NULL, err);
 }
 
 lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err) {

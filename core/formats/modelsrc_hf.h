@@ -36,4 +36,14 @@ typedef struct lt_hf_extra {
 lt_status lt_modelsrc_write_hf_ex(const lt_modelsrc *src, const char *dir, lt_dtype dtype, const lt_hf_extra *x,
                                   lt_err *err);
 
+/* The pieces of a Hugging Face folder that the folders built on it share (a SliceGPT folder,
+ * modelsrc_slicegpt.h, is config.json + tokenizer files + its own weights): config.json of dir
+ * read into src's config (as lt_modelsrc_open_hf reads it; LongRoPE's factors added as tensors,
+ * the name from the folder), its tokenizer.json into src's vocab (none when the folder has none;
+ * more tokens than vocab_size is an error), and config.json written for src's config (dtype:
+ * its torch_dtype). */
+lt_status lt_hf_read_config(lt_modelsrc *src, const char *dir, lt_err *err);
+lt_status lt_hf_read_vocab(lt_modelsrc *src, const char *dir, lt_err *err);
+lt_status lt_hf_write_config(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err);
+
 #endif

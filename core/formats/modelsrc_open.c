@@ -17,11 +17,13 @@
 #include "modelsrc_gguf.h"
 #include "modelsrc_hf.h"
 #include "modelsrc_llama2c.h"
+#include "modelsrc_slicegpt.h"
 #include "sniff.h"
 
 #define TOKENIZER_FORMATS "expected a llama2.c tokenizer .bin, a tokenizer.json (or its model folder) or a GGUF file"
 #define MODEL_FORMATS                                                                                            \
-    "expected a GGUF file, a Hugging Face model folder (config.json + *.safetensors) or a llama2.c checkpoint"
+    "expected a GGUF file, a Hugging Face model folder (config.json + *.safetensors), a SliceGPT folder "        \
+    "(NAME_SPARSITY.pt + .json + config.json) or a llama2.c checkpoint"
 
 lt_status lt_modelsrc_load_tokenizer(lt_vocab **out, const char *path, int32_t n_vocab, lt_err *err) {
     *out = NULL;
@@ -46,7 +48,8 @@ lt_status lt_modelsrc_load_tokenizer(lt_vocab **out, const char *path, int32_t n
         if (!st) st = lt_vocab_from_gguf(out, g, err);
         lt_gguf_close(g);
         if (!st && !*out) st = lt_err_set(err, LT_ENOTFOUND, "%s: a GGUF file without a vocab (tokenizer.ggml.*)", path);
-    } else if (s.kind == LT_FILE_HF && !json) { /* a model folder (or a file in it): its tokenizer.json */
+    } else if ((s.kind == LT_FILE_HF || s.kind == LT_FILE_SLICEGPT) && !json) { /* a model folder (or a file in
+                                                                            it): its tokenizer.json */
         snprintf(p, sizeof p, "%s/tokenizer.json", s.dir);
         st = lt_vocab_from_hf(out, p, err);
     } else if (s.kind == LT_FILE_UNKNOWN && n >= 5 && !strcmp(path + n - 5, ".json")) {
@@ -78,6 +81,7 @@ lt_status lt_modelsrc_open(lt_modelsrc **out, const char *path, const char *toke
     case LT_FILE_GGUF: st = lt_modelsrc_open_gguf(out, path, err); break;
     case LT_FILE_HF: st = lt_modelsrc_open_hf(out, s.dir, err); break;
     case LT_FILE_LLAMA2C: st = lt_modelsrc_open_llama2c(out, path, NULL, err); break;
+    case LT_FILE_SLICEGPT: st = lt_modelsrc_open_slicegpt(out, path, err); break;
     case LT_FILE_DIFFUSERS:
         return lt_err_set(err, LT_EFORMAT,
                           "%s: a diffusers folder (an image diffusion model), not a language model: make images with "

@@ -14,6 +14,7 @@
 #include "core/formats/diffusers.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -110,6 +111,37 @@ static bool darknet_weights(const char *path, const unsigned char *h, size_t n, 
     return major >= 0 && minor >= 0 && rev >= 0 && major <= 1000 && minor <= 1000;
 }
 
+/* a regular file starting with a zip local header (torch.save writes zip archives) */
+static bool torch_zip(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+    FILE *f = fopen(path, "rb");
+    unsigned char h[4] = {0};
+    bool zip = f && fread(h, 1, 4, f) == 4 && !memcmp(h, "PK\x03\x04", 4);
+    if (f) fclose(f);
+    return zip;
+}
+
+/* a folder with config.json that TransformerCompression saved: no safetensors weights, a .pt
+ * that is a zip archive */
+static bool sliced_folder(const char *dir) {
+    char p[4200];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    if (stat(p, &sb) == 0) return false;
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    if (stat(p, &sb) == 0) return false;
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *e; d && !found && (e = readdir(d));)
+        if (ends_with(e->d_name, ".pt") && strlen(e->d_name) < 1000) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            found = torch_zip(p);
+        }
+    if (d) closedir(d);
+    return found;
+}
+
 lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
     memset(out, 0, sizeof *out);
     out->kind = LT_FILE_UNKNOWN;
@@ -130,8 +162,8 @@ lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
             out->what = "a directory without config.json";
             return lt_err_set(err, LT_ENOTFOUND, "%s: a directory without config.json is not a model folder", path);
         }
-        out->kind = LT_FILE_HF;
-        out->what = "a Hugging Face model folder";
+        out->kind = sliced_folder(path) ? LT_FILE_SLICEGPT : LT_FILE_HF;
+        out->what = out->kind == LT_FILE_SLICEGPT ? "a SliceGPT folder" : "a Hugging Face model folder";
         snprintf(out->dir, sizeof out->dir, "%s", path);
         return LT_OK;
     }
@@ -165,6 +197,24 @@ lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
             return LT_OK;
         }
         return lt_err_set(err, LT_ENOTFOUND, "%s: no config.json next to it; open the model folder instead", path);
+    }
+    if (ends_with(path, ".pt")) { /* a torch.save file: with config.json beside it, a SliceGPT model */
+        char dir[4096], cj[4200];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        snprintf(cj, sizeof cj, "%s/config.json", dir);
+        struct stat cb;
+        if (torch_zip(path) && stat(cj, &cb) == 0) {
+            out->kind = LT_FILE_SLICEGPT;
+            out->what = "a SliceGPT folder";
+            snprintf(out->dir, sizeof out->dir, "%s", dir);
+            return LT_OK;
+        }
+        if (torch_zip(path))
+            return lt_err_set(err, LT_ENOTFOUND, "%s: a torch.save file with no config.json next to it (lathe reads "
+                              "SliceGPT folders: NAME_SPARSITY.pt, its .json and the model's config.json)", path);
     }
     FILE *f = lt_file_fopen_regular(path, err);
     if (!f) return err->code;

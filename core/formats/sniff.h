@@ -33,14 +33,17 @@ typedef enum lt_file_kind {
                                   config.json + diffusion_pytorch_model.safetensors), or a
                                   config.json, *.safetensors or model_index.json file in one: an image
                                   diffusion model for `imagine -m DIR`, not a language model */
+    LT_FILE_SLICEGPT,          /* a SliceGPT folder as TransformerCompression saves it (modelsrc_slicegpt.h):
+                                  config.json, no model.safetensors, a torch.save .pt (a zip archive); or a
+                                  .pt file with config.json beside it */
 } lt_file_kind;
 
 typedef struct lt_sniffed {
     lt_file_kind kind;
     const char *what; /* for messages: "a GGUF file", "a PNG image", ... (static text) */
     uint64_t size;    /* file size in bytes; 0 for directories */
-    char dir[4096];   /* LT_FILE_HF, LT_FILE_DIFFUSERS: the model folder (path itself, or the folder
-                         holding the file) */
+    char dir[4096];   /* LT_FILE_HF, LT_FILE_DIFFUSERS, LT_FILE_SLICEGPT: the model folder (path itself,
+                         or the folder holding the file) */
 } lt_sniffed;
 
 /* Says what path is. LT_OK with out->kind for everything recognised. Errors (out->kind is

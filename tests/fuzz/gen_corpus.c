@@ -29,6 +29,7 @@ LT_STB_QUIET_END
 #include "core/formats/modelsrc_gguf.h"
 #include "core/formats/modelsrc_hf.h"
 #include "core/formats/modelsrc_llama2c.h"
+#include "core/formats/torchpt.h"
 #include "core/text/vocab.h"
 
 static const char *g_out, *g_assets;
@@ -586,6 +587,28 @@ static void diffusion_seeds(void) {
     put("noise", "raw.f32", v, sizeof v, NULL, 0);
 }
 
+/* ---- torch.save files: torch's own (the SliceGPT fixture, tools/gen_slicegpt_fixtures.py) and lathe's */
+
+static void torchpt_seeds(void) {
+    put_file("torchpt", "slicegpt-tiny.pt", "tests/fixtures/slicegpt-tiny/Llama-2-tiny_0.25.pt", NULL);
+    static const char *const torch_files[] = {"shared", "sd_mixed", "noncontig", "list"};
+    char p[256], name[64];
+    for (size_t i = 0; i < sizeof torch_files / sizeof torch_files[0]; i++) {
+        snprintf(p, sizeof p, "tests/fixtures/slicegpt-tiny/torch/%s.pt", torch_files[i]);
+        snprintf(name, sizeof name, "torch-%s.pt", torch_files[i]);
+        put_file("torchpt", name, p, NULL);
+    }
+    uint16_t h[24];
+    float f[6];
+    for (int i = 0; i < 24; i++) h[i] = (uint16_t)(0x3c00 + i);
+    for (int i = 0; i < 6; i++) f[i] = frand();
+    lt_st_entry e[3] = {{"model.layers.0.attn_shortcut_Q", LT_F16, 2, {4, 6}, h},
+                        {"b", LT_BF16, 1, {3}, h},
+                        {"lm_head.weight", LT_F32, 2, {2, 3}, f}};
+    lt_err err = {0};
+    if (lt_pt_write(out_path("torchpt", "lathe.pt"), "lathe", e, 3, &err) != LT_OK) die("lathe.pt", err.msg);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CORPUS_DIR [ASSETS_DIR]\n", argv[0]);
@@ -603,6 +626,7 @@ int main(int argc, char **argv) {
     journal_seeds();
     command_seeds();
     diffusion_seeds();
+    torchpt_seeds();
     fprintf(stderr, "gen_corpus: wrote %s\n", g_out);
     return 0;
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# test_slicegpt_cli.sh - SliceGPT (TransformerCompression) folders at the command line:
+# `lathe convert DIR OUT --format slicegpt` writes their layout (the SlicingConfig JSON byte for
+# byte as their code wrote it for tests/fixtures/slicegpt-tiny); a folder with two models, a .pt
+# without config.json and a model whose norms are not folded are errors naming what is wrong.
+set -u
+source "$(dirname "$0")/cli_lib.sh"
+fix="$root/tests/fixtures/slicegpt-tiny" stem=Llama-2-tiny_0.25
+
+expect "convert to slicegpt" 0 "wrote $tmp/out \(slicegpt" -- "$bin" convert "$fix" "$tmp/out" --format slicegpt
+for f in $stem.pt $stem.json config.json tokenizer.json tokenizer_config.json; do
+  [ -s "$tmp/out/$f" ] && ok || bad "no $f in the written folder"
+done
+cmp -s "$tmp/out/$stem.json" "$fix/$stem.json" && ok || bad "the JSON differs from theirs"
+expect "the .pt named" 0 "wrote $tmp/out2" -- "$bin" convert "$fix/$stem.pt" "$tmp/out2" --format slicegpt
+cmp -s "$tmp/out/$stem.pt" "$tmp/out2/$stem.pt" && ok || bad "the .pt differs between the folder and its .pt"
+
+mkdir -p "$tmp/two"
+cp "$fix/config.json" "$fix/$stem.pt" "$fix/$stem.json" "$tmp/two/"
+cp "$fix/$stem.pt" "$tmp/two/Other_0.3.pt"; cp "$fix/$stem.json" "$tmp/two/Other_0.3.json"
+expect "two models" 1 "2 SliceGPT models .*(Llama-2-tiny_0.25.pt, Other_0.3.pt|Other_0.3.pt, Llama-2-tiny_0.25.pt).*name one" \
+  -- "$bin" convert "$tmp/two" "$tmp/x" --format slicegpt
+expect "one of two named" 0 "wrote" -- "$bin" convert "$tmp/two/Other_0.3.pt" "$tmp/y" --format slicegpt
+[ -s "$tmp/y/Other_0.3.pt" ] && ok || bad "the named model's stem is not kept"
+mkdir -p "$tmp/lone"; cp "$fix/$stem.pt" "$tmp/lone/"
+expect "no config.json" 1 "no config.json next to it" -- "$bin" convert "$tmp/lone/$stem.pt" "$tmp/z"
+expect "norms not folded" 1 "norm weights" -- "$bin" convert "$root/assets/models/stories260K.bin" "$tmp/w" --format slicegpt
+expect "--type" 2 "--type is not for --format slicegpt" -- "$bin" convert "$fix" "$tmp/v" --format slicegpt --type f32
+finish
