@@ -159,7 +159,7 @@ static lt_status width_ok(const sg_read *r, const lt_src_tensor *t, int d, int32
 static lt_status check_shapes(sg_read *r, lt_err *err) {
     const lt_llm_config *c = r->cfg;
     const int64_t q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim, F = c->hidden_dim;
-    int32_t a0;
+    int32_t a0 = 0;
     LT_TRY(width_ok(r, &r->embd, 1, &a0, err));
     LT_TRY(want2(r, &r->embd, c->n_vocab, a0, "vocab_size x embedding width", err));
     int32_t prev = a0;

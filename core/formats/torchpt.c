@@ -269,7 +269,7 @@ static lt_status global(pk *m, lt_err *err) {
 
 /* BINPERSID: ('storage', storage type, key, location, numel) */
 static lt_status persid(pk *m, lt_err *err) {
-    pv *t;
+    pv *t = NULL;
     LT_TRY(pop(m, &t, err));
     if (t->k != V_TUPLE || t->n != 5 || t->items[0]->k != V_STR || t->items[0]->n != 7 ||
         memcmp(t->items[0]->s, "storage", 7) || t->items[1]->k != V_GLOBAL || t->items[1]->i < G_HALF ||
@@ -348,7 +348,7 @@ static lt_status rebuild(pk *m, const pv *a, lt_err *err) {
 }
 
 static lt_status reduce(pk *m, lt_err *err) {
-    pv *args, *fn;
+    pv *args = NULL, *fn = NULL;
     LT_TRY(pop(m, &args, err));
     LT_TRY(pop(m, &fn, err));
     if (fn->k != V_GLOBAL || args->k != V_TUPLE) return perr(m, err, LT_EFORMAT, "REDUCE of something not callable");
@@ -366,8 +366,8 @@ static lt_status run_pickle(pk *m, pv **result, lt_err *err) {
         const size_t at = m->pos;
         const uint8_t op = m->p[m->pos++];
         uint64_t x;
-        pv *v, *k;
-        size_t mk;
+        pv *v = NULL, *k = NULL;
+        size_t mk = 0;
         switch (op) {
         case 0x80: /* PROTO */
             LT_TRY(need(m, 1, err));
