@@ -25,6 +25,7 @@
 #include "core/base/alloc.h"
 #include "core/base/dtype.h"
 #include "core/base/fileio.h"
+#include "modelsrc_ct.h"
 #include "modelsrc_gptq.h"
 #include "modelsrc_impl.h"
 
@@ -472,7 +473,9 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
     lt_status st = hf_config(&src->cfg, j, &fx, path, err);
     lt_gptq_config gq;
     bool gptq = false;
-    if (!st) st = lt_gptq_read_config(dir, j, &gq, &gptq, err);
+    lt_ct_config ct = {0};
+    if (!st) st = lt_ct_read_config(j, path, &ct, err); /* compressed-tensors (2:4) */
+    if (!st && !ct.ct) st = lt_gptq_read_config(dir, j, &gq, &gptq, err);
     cJSON_Delete(j);
     static const char *const fnames[2] = {"rope_factors_short.weight", "rope_factors_long.weight"};
     for (int i = 0; i < 2; i++) {
@@ -536,6 +539,7 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
         LT_TRY(add_shard_tensors(src, sh, path, err));
     }
     if (gptq) LT_TRY(lt_gptq_load(src, &gq, err)); /* qweight/qzeros/scales -> the linears */
+    if (ct.sparse24) LT_TRY(lt_ct_load(src, &ct, err)); /* compressed/bitmask/shape -> the linears */
     char name[96], hf[128];
     for (int i = 0; lt_ms_required(&src->cfg, i, name); i++)
         if (!lt_modelsrc_find(src, name)) {
