@@ -434,7 +434,7 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
         {"--calib-tokens", NULL, LT_OPT_INT, &a->calib_tokens,
          "gptq: calibration tokens, in windows of 512 (default 65536 = 128 x 512)", 2, 1 << 26},
         {"--seed", NULL, LT_OPT_U64, &a->seed, "gptq: seed of the calibration windows' draw (default 0)"},
-        {"--format", NULL, LT_OPT_STR, &a->format, "gguf or hf (default: gguf when OUT ends in .gguf)"},
+        {"--format", NULL, LT_OPT_STR, &a->format, "gguf or hf: AutoGPTQ, or compressed-tensors 2:4 for sparse24 (default: gguf when OUT ends in .gguf)"},
         {"--mask", NULL, LT_OPT_STR, &a->mask,
          "sparse24: magnitude, wanda or sparsegpt (default; wanda and sparsegpt are calibrated)"},
         {"--nm", NULL, LT_OPT_STR, &a->nm, "sparse24: keep N of each M inputs, 2:4 (default, stored as s24_*) or "
