@@ -293,6 +293,14 @@ static void test_pass(void) {
         if (k == 0) { /* --format hf: compressed-tensors sparse-24-bitmask, the same blocks (test_ct.c: the layout) */
             char hdir[1100];
             snprintf(hdir, sizeof hdir, "%s/tiny-s24-ct", lt_test_tmpdir("sparse24_ct"));
+            static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json",
+                                                "tokenizer_config.json"};
+            char fp[1200];
+            for (size_t f = 0; f < sizeof files / sizeof *files; f++) { /* a previous run's folder */
+                snprintf(fp, sizeof fp, "%s/%s", hdir, files[f]);
+                remove(fp);
+            }
+            remove(hdir);
             o.format = "hf";
             CHECKF(lt_pass_run("sparse24", src, hdir, &o, &r, &err) == LT_OK, "hf: %s", err.msg);
             CHECK(!strcmp(r.type_name, "compressed-tensors 2:4 f16"));
