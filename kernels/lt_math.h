@@ -52,6 +52,10 @@ typedef enum lt_dtype {
        weight), or 4-bit kept values with an f16 scale and min per 64 inputs (28 bytes: 3.5) */
     LT_S24_F16,
     LT_S24_Q4,
+    /* integers of compressed-tensors folders (core/formats/modelsrc_ct.h): safetensors "U8" (2:4
+       bitmasks) and "I64" (the dense shape of each compressed weight); not numbers, no GGUF type */
+    LT_U8,
+    LT_I64,
     LT_DTYPE_COUNT
 } lt_dtype;
 
@@ -94,7 +98,9 @@ typedef struct lt_block_q4_0 {
     X(LT_GQ4_64, 64, (int)sizeof(lt_block_gq4_64))                                                 \
     X(LT_GQ4_128, 128, (int)sizeof(lt_block_gq4_128))                                             \
     X(LT_S24_F16, 16, (int)sizeof(lt_block_s24_f16))                                               \
-    X(LT_S24_Q4, 64, (int)sizeof(lt_block_s24_q4))
+    X(LT_S24_Q4, 64, (int)sizeof(lt_block_s24_q4))                                                 \
+    X(LT_U8, 1, 1)                                                                                 \
+    X(LT_I64, 1, 8)
 
 /* elements per block (1 for an invalid dtype), bytes per block (0 for an invalid dtype) */
 LT_HD int lt_dtype_block(lt_dtype t) {

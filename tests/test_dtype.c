@@ -39,6 +39,8 @@ static void test_layout(void) {
         {LT_GQ4_32, 32, 20}, {LT_GQ4_64, 64, 36}, {LT_GQ4_128, 128, 68},
         /* 2:4 sparse (lt_quants.h): positions + 8 f16 per 16; d, m, positions, 32 nibbles per 64 */
         {LT_S24_F16, 16, 18}, {LT_S24_Q4, 64, 28},
+        /* compressed-tensors' bitmasks and shapes */
+        {LT_U8, 1, 1}, {LT_I64, 1, 8},
     };
     CHECK(sizeof want / sizeof *want == LT_DTYPE_COUNT);
     /* GGML's block layouts: f16 scale + 32 int8 / 32 nibbles, packed */
@@ -55,8 +57,8 @@ static void test_layout(void) {
                "%s: the table and lt_dtype_block / lt_dtype_block_bytes disagree", d->name);
         CHECKF(lt_row_bytes(t, 5 * (int64_t)d->block) == 5 * (size_t)d->block_bytes, "%s: lt_row_bytes", d->name);
         CHECKF(d->quantized == (d->block > 1), "%s: quantized flag", d->name);
-        CHECKF((d->to_f32 != NULL) == (t != LT_I32) && (d->from_f32 != NULL) == (t != LT_I32),
-               "%s: conversions present for every dtype but i32", d->name);
+        CHECKF((d->to_f32 != NULL) == !lt_dtype_is_int(t) && (d->from_f32 != NULL) == !lt_dtype_is_int(t),
+               "%s: conversions present for every dtype but the integers", d->name);
     }
     /* dtypes outside the enum: one "?" entry that matches what the helpers say of them */
     lt_dtype bad[] = {LT_DTYPE_COUNT, (lt_dtype)(LT_DTYPE_COUNT + 7), (lt_dtype)-1};
@@ -83,6 +85,7 @@ static void test_names(void) {
         {LT_Q8_0, "q8_0", 8, NULL},  {LT_Q4_0, "q4_0", 2, NULL}, {LT_I32, "i32", -1, "I32"},
         {LT_GQ4_32, "gq4_32", -1, NULL}, {LT_GQ4_128, "gq4_128", -1, NULL},
         {LT_S24_F16, "s24_f16", 1024, NULL}, {LT_S24_Q4, "s24_q4", 1025, NULL},
+        {LT_U8, "u8", -1, "U8"}, {LT_I64, "i64", -1, "I64"},
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         const lt_dtype_traits *d = lt_dtype_info(want[i].t);
@@ -112,7 +115,7 @@ static void test_names(void) {
     uint32_t ids[] = {9, 15, 16, 26, 28, 31, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
         CHECKF(lt_dtype_from_gguf(ids[i]) == LT_DTYPE_COUNT, "GGUF type %u gives a dtype", ids[i]);
-    const char *st[] = {"", "f32", "I64", "F64", "Q8_0", "q8_0"};
+    const char *st[] = {"", "f32", "I8", "F64", "Q8_0", "q8_0", "i64"};
     for (size_t i = 0; i < sizeof st / sizeof *st; i++)
         CHECKF(lt_dtype_from_safetensors(st[i]) == LT_DTYPE_COUNT, "safetensors dtype '%s' gives a dtype", st[i]);
     CHECK(lt_dtype_from_safetensors(NULL) == LT_DTYPE_COUNT);

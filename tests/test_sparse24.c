@@ -18,6 +18,7 @@
 #include "core/base/quants.h"
 #include "core/compress/pass.h"
 #include "core/compress/sparse24.h"
+#include "core/formats/modelsrc_hf.h"
 #include "core/formats/gguf.h"
 #include "core/formats/modelsrc_gguf.h"
 #include "core/text/tokenizer.h"
@@ -289,6 +290,34 @@ static void test_pass(void) {
                err.msg);
         lt_lm_close(lm);
         if (k == 0) check_malformed(got, out, be);
+        if (k == 0) { /* --format hf: compressed-tensors sparse-24-bitmask, the same blocks (test_ct.c: the layout) */
+            char hdir[1100];
+            snprintf(hdir, sizeof hdir, "%s/tiny-s24-ct", lt_test_tmpdir("sparse24_ct"));
+            static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json",
+                                                "tokenizer_config.json"};
+            char fp[1200];
+            for (size_t f = 0; f < sizeof files / sizeof *files; f++) { /* a previous run's folder */
+                snprintf(fp, sizeof fp, "%s/%s", hdir, files[f]);
+                remove(fp);
+            }
+            remove(hdir);
+            o.format = "hf";
+            CHECKF(lt_pass_run("sparse24", src, hdir, &o, &r, &err) == LT_OK, "hf: %s", err.msg);
+            CHECK(!strcmp(r.type_name, "compressed-tensors 2:4 f16"));
+            lt_modelsrc *h = NULL;
+            CHECKF(lt_modelsrc_open_hf(&h, hdir, &err) == LT_OK, "hf reload: %s", err.msg);
+            int n = 0, same = 0;
+            for (int i = 0; h && i < lt_modelsrc_n_tensors(got); i++) {
+                const lt_src_tensor *t = lt_modelsrc_tensor(got, i), *u = lt_modelsrc_find(h, t->name);
+                if (t->dtype != LT_S24_F16 || strstr(t->name, "attn_q") || strstr(t->name, "attn_k")) continue;
+                n++; /* q/k rows are in Hugging Face's rope order there */
+                same += u && u->dtype == t->dtype && u->nbytes == t->nbytes && !memcmp(u->data, t->data, t->nbytes);
+            }
+            CHECKF(n == 5 * cfg.n_layers && same == n, "hf: %d of %d s24 matrices equal the GGUF's", same, n);
+            lt_modelsrc_close(h);
+            o.sp.bits = 4;
+            CHECK(lt_pass_run("sparse24", src, hdir, &o, &r, &err) == LT_EUNSUPPORTED && strstr(err.msg, "GGUF only"));
+        }
         lt_modelsrc_close(got);
     }
     /* errors naming the option */
@@ -321,8 +350,8 @@ static void test_pass(void) {
     a.skip = "blk.0.*,,x";
     CHECK(lt_pass_args_apply(&a, &o, &err) == LT_OK);
     CHECK(lt_pass_run("sparse24", src, out, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "empty"));
-    o.skip = NULL, o.format = "hf";
-    CHECK(lt_pass_run("sparse24", src, out, &o, &r, &err) == LT_EUNSUPPORTED && strstr(err.msg, "GGUF"));
+    o.skip = NULL, o.format = "parquet";
+    CHECK(lt_pass_run("sparse24", src, out, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--format 'parquet'"));
     lt_test_lm_kit_close(&kit);
 }
 

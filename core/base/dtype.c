@@ -167,7 +167,8 @@ _Static_assert((int)LT_LAYOUTS_ == (int)LT_DTYPE_COUNT, "LT_DTYPE_LAYOUTS (lt_ma
 
 /* GGML type ids: F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q2_K..Q6_K 10..14,
  * IQ4_NL 20, IQ4_XS 23, BF16 30; i32 (GGML's 26) is left out on purpose: lathe keeps no i32
- * tensors in GGUF. Safetensors' "I32" holds AutoGPTQ's packed qweight / qzeros / g_idx. */
+ * tensors in GGUF. Safetensors' "I32" holds AutoGPTQ's packed qweight / qzeros / g_idx, "U8" and
+ * "I64" compressed-tensors' 2:4 bitmasks and shapes. */
 static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     ROW(LT_F32, "f32", 0, "F32", f32_to_f32, f32_from_f32),
     ROW(LT_F16, "f16", 1, "F16", f16_to_f32, f16_from_f32),
@@ -193,6 +194,9 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
        file ("invalid ggml type"); from_f32 prunes by magnitude (quants_s24.c) */
     ROW(LT_S24_F16, "s24_f16", LT_GGUF_LATHE_TYPES, NULL, s24_f16_to_f32, lt_quantize_row_s24_f16),
     ROW(LT_S24_Q4, "s24_q4", LT_GGUF_LATHE_TYPES + 1, NULL, s24_q4_to_f32, lt_quantize_row_s24_q4),
+    /* compressed-tensors' bitmasks and shapes (core/formats/modelsrc_ct.c) */
+    ROW(LT_U8, "u8", -1, "U8", NULL, NULL),
+    ROW(LT_I64, "i64", -1, "I64", NULL, NULL),
 };
 
 static const lt_dtype_traits k_invalid = {.name = "?", .block = 1, .block_bytes = 0, .gguf_type = -1};

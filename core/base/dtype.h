@@ -8,7 +8,7 @@
  * The conversions are the scalar formulas of lt_math.h: bit-identical to the CPU backend's
  * SIMD paths and to the CUDA convert op. Host code outside a backend (format readers and
  * writers, model loading) converts rows with lt_dtype_row_to_f32 / lt_dtype_row_from_f32.
- * Leaves out: dtypes lathe does not store (IQ1/IQ2/IQ3, ternary, FP4, f64, 8/16/64-bit integers), conversion
+ * Leaves out: dtypes lathe does not store (IQ1/IQ2/IQ3, ternary, FP4, f64, i8 and 16-bit integers), conversion
  * between two non-f32 dtypes (go through f32), and device memory (the backends' convert op).
  */
 #ifndef LT_DTYPE_H
@@ -45,6 +45,9 @@ const char *lt_dtype_name(lt_dtype t);
 lt_dtype lt_dtype_from_name(const char *name);
 lt_dtype lt_dtype_from_gguf(uint32_t gguf_type);
 lt_dtype lt_dtype_from_safetensors(const char *st_name);
+
+/* i32, u8, i64: integers (ids, packed codes, bitmasks, shapes), not weights. */
+static inline bool lt_dtype_is_int(lt_dtype t) { return t == LT_I32 || t == LT_U8 || t == LT_I64; }
 
 /* lathe's own GGUF tensor type ids (the 2:4 sparse types) start here, above GGML's range. */
 #define LT_GGUF_LATHE_TYPES 1024

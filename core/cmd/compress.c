@@ -256,6 +256,8 @@ static lt_status cmd_save(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
     else if (r.n_gptq)
         snprintf(gq, sizeof gq, "; %d matrices as AutoGPTQ gptq_v2 %d-bit groups of %d%s%s", r.n_gptq, r.bits,
                  r.group, r.sym ? " sym" : "", r.max_dev > 0 ? " (Q4_1 mins made integer zeros)" : "");
+    else if (r.n_sparse)
+        snprintf(gq, sizeof gq, "; %d 2:4 matrices as compressed-tensors sparse-24-bitmask", r.n_sparse);
     lt_sink_printf(sink, LT_TEXT_INFO, "saved '%s' (%s) to %s as %s: %d tensors, %.2f MiB%s\n", name, path, pos[1],
                    !strcmp(r.format, "gguf") ? "GGUF"
                    : !strcmp(r.format, "hf") ? "a Hugging Face folder"

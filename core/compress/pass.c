@@ -11,6 +11,7 @@
 #include "gptq_hf.h"
 #include "gq_gguf.h"
 #include "quantize.h"
+#include "save.h"
 
 static const lt_pass k_passes[] = {
     {"gptq", "GPTQ: each block's matrices quantized against its calibration inputs (error feedback through the "
@@ -188,15 +189,15 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     /* hf: an AutoGPTQ folder (core/compress/gptq_hf.h) with every linear of every block quantized;
      * gguf: ggml's blocks under llama.cpp's mix for that type */
     const bool hf = !strcmp(fmt, "hf");
-    if (sparse && hf)
-        return lt_err_set(err, LT_EUNSUPPORTED, "compress: sparse24 writes GGUF (lathe's s24 types); the "
-                                                "compressed-tensors folder is not written yet");
+    if (sparse && hf && lt_sparse_dtype(&o->sp) == LT_S24_Q4)
+        return lt_err_set(err, LT_EUNSUPPORTED, "compress: sparse24 --bits 4 (s24_q4) is written as GGUF only; the "
+                          "Hugging Face folder (compressed-tensors sparse-24-bitmask) holds f16 kept values (--bits 16)");
     char why[256];
     lt_dtype type = sparse ? lt_sparse_dtype(&o->sp)
                     : hf   ? LT_Q8_0
                            : lt_gq_ggml_type(o->q.bits, o->q.sym, o->q.group, why, sizeof why);
     if (type == LT_DTYPE_COUNT) return lt_err_set(err, LT_EINVAL, "compress: %s", why);
-    if (hf && o->q.bits != 2 && o->q.bits != 3 && o->q.bits != 4 && o->q.bits != 8)
+    if (hf && !sparse && o->q.bits != 2 && o->q.bits != 3 && o->q.bits != 4 && o->q.bits != 8)
         return lt_err_set(err, LT_EINVAL, "compress: --format hf takes --bits 2, 3, 4 or 8, not %d", o->q.bits);
     if (o->q.act_order && (!gptq || sparse)) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
     if ((gptq || sq) && (!o->open_lm || !o->be || !o->tok))
@@ -340,7 +341,20 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     lt_calib_free(cal);
     lt_lm_close(lm);
     lt_free(tokens), lt_free(w), lt_free(wq);
-    if (st == LT_OK && !ru.cancelled && hf) {
+    if (st == LT_OK && !ru.cancelled && hf && sparse) { /* compressed-tensors (ct_hf.h) through save.c */
+        double t0 = lt_now();
+        tell(&ru, "write", cfg->n_layers, 0.95);
+        lt_modelsrc *view = NULL;
+        st = lt_modelsrc_view(&view, src, err);
+        for (int i = 0; st == LT_OK && i < nt; i++)
+            if (data[i]) st = lt_modelsrc_replace(view, lt_modelsrc_tensor(src, i)->name, types[i], data[i], err);
+        lt_save_opts so = {.format = "hf"};
+        lt_save_report sr;
+        if (st == LT_OK) st = lt_save_model(view, out, &so, &sr, err);
+        if (st == LT_OK) qr.bytes_out = sr.bytes;
+        lt_modelsrc_close(view);
+        r.write_seconds = lt_now() - t0;
+    } else if (st == LT_OK && !ru.cancelled && hf) {
         double t0 = lt_now();
         lt_gptq_write_opts wo = {.damp_percent = o->q.damp, .static_groups = o->q.act_order, .true_sequential = gptq};
         tell(&ru, "write", cfg->n_layers, 0.95);
@@ -374,7 +388,8 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
         r.bytes_in = 0;
         for (int i = 0; i < lt_modelsrc_n_tensors(src0); i++) r.bytes_in += lt_modelsrc_tensor(src0, i)->nbytes;
     }
-    if (hf) snprintf(r.type_name, sizeof r.type_name, "gptq %d-bit g%d", o->q.bits, o->q.group > 0 ? o->q.group : -1);
+    if (hf && sparse && type == LT_S24_F16) snprintf(r.type_name, sizeof r.type_name, "compressed-tensors 2:4 f16");
+    else if (hf && !sparse) snprintf(r.type_name, sizeof r.type_name, "gptq %d-bit g%d", o->q.bits, o->q.group > 0 ? o->q.group : -1);
     else if (sparse && type == LT_F16) snprintf(r.type_name, sizeof r.type_name, "f16 (%s)", nm_name(o));
     else snprintf(r.type_name, sizeof r.type_name, "%s", lt_dtype_name(type));
     lt_modelsrc_close(smoothed);
@@ -419,7 +434,7 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
         {"--calib-tokens", NULL, LT_OPT_INT, &a->calib_tokens,
          "gptq: calibration tokens, in windows of 512 (default 65536 = 128 x 512)", 2, 1 << 26},
         {"--seed", NULL, LT_OPT_U64, &a->seed, "gptq: seed of the calibration windows' draw (default 0)"},
-        {"--format", NULL, LT_OPT_STR, &a->format, "gguf or hf (default: gguf when OUT ends in .gguf)"},
+        {"--format", NULL, LT_OPT_STR, &a->format, "gguf or hf: AutoGPTQ, or compressed-tensors 2:4 for sparse24 (default: gguf when OUT ends in .gguf)"},
         {"--mask", NULL, LT_OPT_STR, &a->mask,
          "sparse24: magnitude, wanda or sparsegpt (default; wanda and sparsegpt are calibrated)"},
         {"--nm", NULL, LT_OPT_STR, &a->nm, "sparse24: keep N of each M inputs, 2:4 (default, stored as s24_*) or "

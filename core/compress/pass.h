@@ -10,8 +10,9 @@
  * the last two calibrated; 2:4 block matrices stored as s24_f16 / s24_q4, other N:M as f16, every
  * other tensor as in the source, lathe.sparsity.* keys in the GGUF) and "smoothquant+" (smoothquant.h: the model smoothed, then "rtn"). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
  * matrices, every other tensor as llama.cpp's mix of the same file type leaves it (quantmix.h:
- * norms f32, the output / tied embedding Q6_K, ...). A Hugging Face (AutoGPTQ) folder is
- * not written yet.
+ * norms f32, the output / tied embedding Q6_K, ...). A Hugging Face folder (--format hf, or
+ * a path without .gguf): AutoGPTQ (gptq_hf.h) for gptq / rtn / smoothquant+, compressed-tensors
+ * sparse-24-bitmask (ct_hf.h, through save.h) for sparse24's 2:4 f16 (4:8: a plain f16 folder).
  * Leaves out: printing, argv (the front ends), loading the result (the session).
  */
 #ifndef LT_PASS_H

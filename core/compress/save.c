@@ -14,6 +14,7 @@
 #include "core/formats/modelsrc_gguf.h"
 #include "core/formats/modelsrc_hf.h"
 #include "core/formats/modelsrc_slicegpt.h"
+#include "ct_hf.h"
 #include "gptq_hf.h"
 #include "gq_gguf.h"
 #include "quantize.h"
@@ -113,7 +114,16 @@ static lt_status save_gguf(const lt_modelsrc *src, const char *path, const lt_sa
 
 static lt_status save_hf(const lt_modelsrc *src, const char *dir, const lt_save_opts *o, lt_save_report *r,
                          lt_err *err) {
-    char list[512];
+    char list[512], sp[4300];
+    struct stat sb;
+    if (lt_ct_has_sparse(src)) { /* 2:4: compressed-tensors' sparse-24-bitmask */
+        if (o->progress && !o->progress(o->ud, 0)) return lt_err_set(err, LT_ECANCELLED, "save cancelled");
+        LT_TRY(lt_ct_write_hf(src, dir, err));
+        for (int i = 0; i < lt_modelsrc_n_tensors(src); i++) r->n_sparse += lt_modelsrc_tensor(src, i)->dtype == LT_S24_F16;
+        snprintf(sp, sizeof sp, "%s/model.safetensors", dir);
+        if (stat(sp, &sb) == 0) r->bytes = (uint64_t)sb.st_size;
+        return LT_OK;
+    }
     list_tensors(src, not_hf, list, sizeof list);
     if (list[0])
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: a Hugging Face folder holds GPTQ linears (from Q4_0, Q8_0, "
@@ -161,8 +171,6 @@ static lt_status save_hf(const lt_modelsrc *src, const char *dir, const lt_save_
         for (int i = 0; m && i < nq; i++) lt_gq_free(&m[i]);
         lt_free(m), lt_free(q);
     }
-    char sp[4300];
-    struct stat sb;
     snprintf(sp, sizeof sp, "%s/model.safetensors", dir);
     if (st == LT_OK && stat(sp, &sb) == 0) r->bytes = (uint64_t)sb.st_size;
     return st;

@@ -11,7 +11,9 @@
  * smallest block of them all is used); every other tensor is written in its own type where
  * safetensors holds it (f32, f16, bf16), else dequantized to f32 (an exact widening). Block
  * matrices in a type without a GPTQ form (K-quants, Q5_x, ...) are an error listing them.
- * With no quantized block matrices the folder is a plain one (lt_modelsrc_write_hf).
+ * With no quantized block matrices the folder is a plain one (lt_modelsrc_write_hf). A model with
+ * 2:4 matrices (s24_f16) becomes a compressed-tensors sparse-24-bitmask folder (ct_hf.h; s24_q4
+ * is an error: save it as GGUF).
  * SliceGPT folder (format "slicegpt"): TransformerCompression's layout (modelsrc_slicegpt.h:
  * NAME_SPARSITY.pt in f16 + .json + config.json + tokenizer files), for a sliced model (or any
  * Llama model whose norm weights are all 1).
@@ -41,6 +43,7 @@ typedef struct lt_save_report {
     char format[12];     /* "gguf", "hf", "slicegpt" */
     int n_tensors;       /* tensors of the source */
     int n_gptq;          /* hf: written as AutoGPTQ linears; gguf: gq4 written as Q4_0 */
+    int n_sparse;        /* hf: written as compressed-tensors 2:4 linears */
     int bits, group;     /* theirs */
     bool sym;
     double max_dev;      /* largest weight change of Q4_1 mins made integer zeros (0: exact) */

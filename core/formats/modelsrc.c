@@ -263,7 +263,7 @@ lt_status lt_ms_check_tensors(const lt_modelsrc *src, lt_err *err) {
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has shape %s, the model config says %s", src->path,
                               t->name, a, b);
         }
-        if (t->dtype == LT_I32)
+        if (lt_dtype_is_int(t->dtype))
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has integer type", src->path, t->name);
     }
     return LT_OK;
@@ -274,7 +274,7 @@ lt_status lt_modelsrc_expect(const lt_modelsrc *src, const char *name, int ndim,
     if (out) *out = NULL;
     const lt_src_tensor *t = lt_modelsrc_find(src, name);
     if (!t) return lt_err_set(err, LT_ENOTFOUND, "%s: tensor '%s' is missing", src->path, name);
-    if (t->dtype == LT_I32 || t->dtype >= LT_DTYPE_COUNT)
+    if (lt_dtype_is_int(t->dtype) || t->dtype >= LT_DTYPE_COUNT)
         return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has type %s, expected a float or quantized type",
                           src->path, name, lt_dtype_name(t->dtype));
     bool ok = t->ndim == ndim;

@@ -321,8 +321,8 @@ void lt_modelsrc_gguf_types(const lt_modelsrc *src, lt_dtype dtype, lt_dtype *ty
 }
 
 lt_status lt_modelsrc_write_gguf(const lt_modelsrc *src, const char *path, lt_dtype dtype, lt_err *err) {
-    if (dtype != LT_DTYPE_COUNT && dtype == LT_I32)
-        return lt_err_set(err, LT_EINVAL, "%s: i32 is not a weight dtype", path);
+    if (dtype != LT_DTYPE_COUNT && lt_dtype_is_int(dtype))
+        return lt_err_set(err, LT_EINVAL, "%s: %s is not a weight dtype", path, lt_dtype_name(dtype));
     lt_dtype *types = lt_calloc((size_t)src->n + 1, sizeof *types);
     if (!types) return lt_err_set(err, LT_ENOMEM, "out of memory");
     lt_modelsrc_gguf_types(src, dtype, types);
@@ -356,8 +356,9 @@ lt_status lt_modelsrc_write_gguf_opts(const lt_modelsrc *src, const char *path, 
     for (int i = 0; i < src->n; i++) {
         const lt_src_tensor *t = &src->t[i];
         lt_dtype want = o && o->types ? o->types[i] : keep_f32(t) ? LT_F32 : t->dtype;
-        if (t->dtype == LT_I32 || want == LT_I32)
-            return lt_err_set(err, LT_EINVAL, "%s: tensor '%s' is i32, not a weight", path, t->name);
+        if (lt_dtype_is_int(t->dtype) || lt_dtype_is_int(want))
+            return lt_err_set(err, LT_EINVAL, "%s: tensor '%s' is %s, not a weight", path, t->name,
+                              lt_dtype_name(lt_dtype_is_int(t->dtype) ? t->dtype : want));
         if ((unsigned)want >= LT_DTYPE_COUNT || lt_dtype_info(want)->gguf_type < 0)
             return lt_err_set(err, LT_EINVAL, "%s: tensor '%s': %s cannot be stored in GGUF", path, t->name,
                               lt_dtype_name(want));

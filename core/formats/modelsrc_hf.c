@@ -25,6 +25,7 @@
 #include "core/base/alloc.h"
 #include "core/base/dtype.h"
 #include "core/base/fileio.h"
+#include "modelsrc_ct.h"
 #include "modelsrc_gptq.h"
 #include "modelsrc_impl.h"
 
@@ -464,15 +465,18 @@ static lt_status add_shard_tensors(lt_modelsrc *src, lt_safetensors *st, const c
 }
 
 /* config.json of dir into src->cfg (and LongRoPE's factor tensors), the name from the folder;
- * *gq / *gptq: its GPTQ config when gq is not NULL */
-static lt_status hf_read_config(lt_modelsrc *src, const char *dir, lt_gptq_config *gq, bool *gptq, lt_err *err) {
+ * *ct: its compressed-tensors config when ct is not NULL; *gq / *gptq: its GPTQ config when gq is
+ * not NULL (and it is not a compressed-tensors checkpoint) */
+static lt_status hf_read_config(lt_modelsrc *src, const char *dir, lt_ct_config *ct, lt_gptq_config *gq, bool *gptq,
+                                lt_err *err) {
     char path[4096];
     cJSON *j = NULL;
     snprintf(path, sizeof path, "%s/config.json", dir);
     LT_TRY(read_json(path, &j, err));
     hf_factors fx = {{NULL, NULL}, 0};
     lt_status st = hf_config(&src->cfg, j, &fx, path, err);
-    if (!st && gq) st = lt_gptq_read_config(dir, j, gq, gptq, err);
+    if (!st && ct) st = lt_ct_read_config(j, path, ct, err); /* compressed-tensors (2:4) */
+    if (!st && gq && !(ct && ct->ct)) st = lt_gptq_read_config(dir, j, gq, gptq, err);
     cJSON_Delete(j);
     static const char *const fnames[2] = {"rope_factors_short.weight", "rope_factors_long.weight"};
     for (int i = 0; i < 2; i++) {
@@ -489,7 +493,7 @@ static lt_status hf_read_config(lt_modelsrc *src, const char *dir, lt_gptq_confi
 }
 
 lt_status lt_hf_read_config(lt_modelsrc *src, const char *dir, lt_err *err) {
-    return hf_read_config(src, dir, NULL, NULL, err);
+    return hf_read_config(src, dir, NULL, NULL, NULL, err);
 }
 
 lt_status lt_hf_read_vocab(lt_modelsrc *src, const char *dir, lt_err *err) {
@@ -509,8 +513,9 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
     cJSON *j = NULL;
     lt_gptq_config gq;
     bool gptq = false;
+    lt_ct_config ct = {0};
     lt_status st = LT_OK;
-    LT_TRY(hf_read_config(src, dir, &gq, &gptq, err));
+    LT_TRY(hf_read_config(src, dir, &ct, &gq, &gptq, err));
 
     struct stat sb;
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
@@ -562,6 +567,7 @@ static lt_status open_hf(lt_modelsrc *src, const char *dir, lt_err *err) {
         LT_TRY(add_shard_tensors(src, sh, path, err));
     }
     if (gptq) LT_TRY(lt_gptq_load(src, &gq, err)); /* qweight/qzeros/scales -> the linears */
+    if (ct.sparse24) LT_TRY(lt_ct_load(src, &ct, err)); /* compressed/bitmask/shape -> the linears */
     char name[96], hf[128];
     for (int i = 0; lt_ms_required(&src->cfg, i, name); i++)
         if (!lt_modelsrc_find(src, name)) {

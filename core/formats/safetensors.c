@@ -43,7 +43,7 @@ static int cmp_off(const void *a, const void *b) {
     return x->data < y->data ? -1 : x->data > y->data;
 }
 
-static const char *const k_unsupported[] = {"F64", "I64", "I16", "I8", "U8", "U16", "U32", "U64", "BOOL",
+static const char *const k_unsupported[] = {"F64", "I16", "I8", "U16", "U32", "U64", "BOOL",
                                             "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64"};
 
 /* "F32, F16, BF16": the safetensors dtypes lathe reads (dtype table order). */

@@ -2,7 +2,8 @@
  *
  * Reader: mmaps the file, parses the JSON header with cJSON, and validates it: header
  * length within the file, every entry's dtype, shape and data_offsets (in range, size =
- * product(shape) * dtype size, no overlaps). F32, F16 and BF16 are supported; other dtypes
+ * product(shape) * dtype size, no overlaps). F32, F16, BF16 and the integers I32 / U8 / I64 (packed
+ * quantized weights, bitmasks, shapes) are supported; other dtypes
  * are an LT_EUNSUPPORTED error naming the tensor.
  */
 #ifndef LT_SAFETENSORS_H
