@@ -325,6 +325,7 @@ static void test_pass(void) {
     bool found = false;
     for (int i = 0; i < r.sq.n; i++) found |= r.sq.alphas[i] == r.sq.alpha && r.sq.loss[i] == mn;
     CHECK(found && r.sq.loss_float > 0 && r.sq.loss_rtn > 0);
+    CHECK(r.sq.unsmoothed == (mn >= r.sq.loss_rtn)); /* searched: never worse than plain RTN */
     lt_modelsrc *back = NULL;
     CHECKF(lt_modelsrc_open(&back, out, NULL, &err) == LT_OK, "%s", err.msg);
     lt_modelsrc_close(back);
@@ -332,15 +333,17 @@ static void test_pass(void) {
     o.sq.alpha = 0.5f;
     strcat(out, "-a05");
     CHECKF(lt_pass_run("smoothquant+", src, out, &o, &r, &err) == LT_OK, "%s", err.msg);
-    CHECK(r.sq.n == 0 && r.sq.alpha == 0.5f);
+    CHECK(r.sq.n == 0 && r.sq.alpha == 0.5f && !r.sq.unsmoothed); /* a fixed alpha is kept */
     /* one alpha per layer (block output error) */
     o.sq.alpha = -1, o.sq.per_layer = true;
     snprintf(out + strlen(out) - 4, 8, "-pl");
     CHECKF(lt_pass_run("smoothquant+", src, out, &o, &r, &err) == LT_OK, "%s", err.msg);
     CHECK(r.sq.per_layer && r.sq.n == 0 && r.sq.loss_layers > 0 && r.sq.loss_rtn > 0);
-    for (int l = 0; l < cfg.n_layers; l++) {
+    CHECK(!r.sq.unsmoothed); /* per layer, "none" is one of each block's candidates instead */
+    for (int l = 0; l < cfg.n_layers; l++) { /* the grid, or -1: that block unsmoothed */
         float a = r.sq.layer_alpha[l] * 20;
-        CHECKF(a >= 0 && a <= 20 && fabsf(a - roundf(a)) < 1e-4f, "layer %d: alpha %g", l, r.sq.layer_alpha[l]);
+        CHECKF(r.sq.layer_alpha[l] == -1.0f || (a >= 0 && a <= 20 && fabsf(a - roundf(a)) < 1e-4f), "layer %d: alpha %g",
+               l, r.sq.layer_alpha[l]);
     }
     o.sq.per_layer = false;
     o.sq.alpha = 1.5f;

@@ -107,6 +107,7 @@ int lt_cli_compress(int argc, char **argv) {
         if (!strcmp(r.method, "smoothquant+")) { /* the alpha and its search curve, appended to the object */
             if (r.sq.per_layer) printf(",\"alpha\":null"); /* per layer: layer_alpha */
             else printf(",\"alpha\":%.2f", r.sq.alpha);
+            printf(",\"unsmoothed\":%s", r.sq.unsmoothed ? "true" : "false");
             printf(",\"search_windows\":%d,\"search_window\":%d,\"loss_float\":%.6f,"
                    "\"loss_rtn\":%.6f,\"curve\":[", r.sq.search_windows, r.sq.window, r.sq.loss_float,
                    r.sq.loss_rtn);
@@ -115,7 +116,10 @@ int lt_cli_compress(int argc, char **argv) {
             printf("]");
             if (r.sq.per_layer) {
                 printf(",\"loss_per_layer\":%.6f,\"layer_alpha\":[", r.sq.loss_layers);
-                for (int l = 0; l < r.n_layers; l++) printf("%s%.2f", l ? "," : "", r.sq.layer_alpha[l]);
+                for (int l = 0; l < r.n_layers; l++) { /* null: that layer unsmoothed */
+                    if (r.sq.layer_alpha[l] < 0) printf("%snull", l ? "," : "");
+                    else printf("%s%.2f", l ? "," : "", r.sq.layer_alpha[l]);
+                }
                 printf("]");
             }
         }
@@ -129,11 +133,17 @@ int lt_cli_compress(int argc, char **argv) {
         if (!strcmp(r.method, "smoothquant+")) {
             if (r.sq.per_layer) {
                 printf("alpha per layer:");
-                for (int l = 0; l < r.n_layers; l++) printf(" %.2f", r.sq.layer_alpha[l]);
+                for (int l = 0; l < r.n_layers; l++) {
+                    if (r.sq.layer_alpha[l] < 0) printf(" none");
+                    else printf(" %.2f", r.sq.layer_alpha[l]);
+                }
                 printf("\nsearch: loss on %d windows of %d tokens: unquantized %.4f, rtn %.4f, per-layer alphas %.4f\n",
                        r.sq.search_windows, r.sq.window, r.sq.loss_float, r.sq.loss_rtn, r.sq.loss_layers);
             } else
                 printf("alpha: %.2f%s\n", r.sq.alpha, r.sq.n ? " (searched)" : " (--alpha)");
+            if (r.sq.unsmoothed)
+                printf("no alpha beat plain RTN on the search windows: quantized unsmoothed (= --method rtn; "
+                       "--alpha A forces one)\n");
             if (r.sq.n) {
                 printf("search: loss on %d windows of %d tokens: unquantized %.4f, rtn %.4f\n", r.sq.search_windows,
                        r.sq.window, r.sq.loss_float, r.sq.loss_rtn);

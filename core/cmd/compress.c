@@ -188,7 +188,10 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
                    r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
     if (!strcmp(r.method, "smoothquant+") && r.sq.per_layer) {
         lt_sink_printf(sink, LT_TEXT_INFO, "alpha per layer:");
-        for (int l = 0; l < r.n_layers; l++) lt_sink_printf(sink, LT_TEXT_INFO, " %.2f", r.sq.layer_alpha[l]);
+        for (int l = 0; l < r.n_layers; l++) {
+            if (r.sq.layer_alpha[l] < 0) lt_sink_printf(sink, LT_TEXT_INFO, " none");
+            else lt_sink_printf(sink, LT_TEXT_INFO, " %.2f", r.sq.layer_alpha[l]);
+        }
         lt_sink_printf(sink, LT_TEXT_INFO, " (loss: unquantized %.4f, rtn %.4f, per-layer alphas %.4f)\n",
                        r.sq.loss_float, r.sq.loss_rtn, r.sq.loss_layers);
     } else if (!strcmp(r.method, "smoothquant+")) {
@@ -200,6 +203,9 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
             lt_sink_printf(sink, LT_TEXT_INFO, ")\n");
         }
     }
+    if (!strcmp(r.method, "smoothquant+") && r.sq.unsmoothed)
+        lt_sink_printf(sink, LT_TEXT_INFO, "no alpha beat plain RTN on the search windows: quantized unsmoothed "
+                       "(= rtn; --alpha A forces one)\n");
     return lt_cmd_load_lm(s, out, newname, NULL, lt_session_settings(s)->ctx, sink, err);
 }
 

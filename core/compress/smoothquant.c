@@ -239,6 +239,7 @@ lt_status lt_sq_smooth_layers(const lt_modelsrc *src, const lt_sq_stats *st, con
     LT_TRY(lt_modelsrc_view(&v, src, err));
     lt_status r = LT_OK;
     for (int l = 0; r == LT_OK && l < c->n_layers; l++) {
+        if (alpha[l] < 0) continue; /* this layer unsmoothed */
         sq_layer L;
         r = smooth_layer(src, st, l, alpha[l], q, &L, err);
         for (int i = 0; r == LT_OK && i < T_N; i++)
@@ -434,13 +435,13 @@ static lt_status search_layers(const lt_modelsrc *src, const lt_sq_stats *st, co
     for (int l = 0; r == LT_OK && l < c->n_layers; l++) {
         r = run_block(&b, l, have_x ? x : NULL, yr, err); /* the unquantized output */
         double best = INFINITY;
-        for (int k = 0; r == LT_OK && k < LT_SQ_GRID; k++) {
-            ru->frac = (l + (double)k / LT_SQ_GRID) / c->n_layers;
+        for (int k = 0; r == LT_OK && k <= LT_SQ_GRID; k++) { /* the grid, then no smoothing (-1) */
+            ru->frac = (l + (double)k / (LT_SQ_GRID + 1)) / c->n_layers;
             if (ru->progress && !ru->progress(ru->ud, "search", ru->frac)) {
                 r = lt_err_set(err, LT_ECANCELLED, "smoothquant+: cancelled");
                 break;
             }
-            float a = (float)k / (LT_SQ_GRID - 1);
+            float a = k < LT_SQ_GRID ? (float)k / (LT_SQ_GRID - 1) : -1.0f;
             r = put_layer(b.lm, src, st, l, a, q, err);
             if (r == LT_OK) r = run_block(&b, l, have_x ? x : NULL, y, err);
             double e = 0;
@@ -485,12 +486,12 @@ lt_status lt_sq_run(const lt_modelsrc *src, const lt_sq_opts *so, const lt_gptq_
     res->alpha = so->alpha;
     res->per_layer = so->per_layer;
     float *la = NULL;
+    double best = INFINITY; /* the best alpha's loss */
     if (r == LT_OK && (so->alpha < 0 || so->per_layer)) {
         lt_calib_opts sc = *co;
         sc.n_tokens = so->search_tokens > 0 ? so->search_tokens : 4096;
         r = lt_calib_windows(tok, &sc, &stoks, &snw, &swin, err);
         res->search_windows = snw, res->window = swin;
-        double best = INFINITY;
         const int n_all = so->per_layer ? 3 : LT_SQ_GRID + 2;
         if (r == LT_OK && so->per_layer) {
             la = res->layer_alpha;
@@ -515,7 +516,10 @@ lt_status lt_sq_run(const lt_modelsrc *src, const lt_sq_opts *so, const lt_gptq_
         }
     }
     lt_free(stoks);
-    if (r == LT_OK)
+    if (r == LT_OK && so->alpha < 0 && !so->per_layer) /* searched: never worse than plain RTN */
+        res->unsmoothed = best >= res->loss_rtn;
+    if (r == LT_OK && res->unsmoothed) r = lt_modelsrc_view(smoothed, src, err);
+    else if (r == LT_OK)
         r = la ? lt_sq_smooth_layers(src, &st, la, NULL, smoothed, err) : lt_sq_smooth(src, &st, res->alpha, NULL, smoothed, err);
     lt_sq_stats_free(&st);
     res->seconds = lt_now() - t0;

@@ -17,12 +17,14 @@
  * Alpha: searched on 0, 0.05, ..., 1 (one alpha for the model, as the paper does), scoring
  * each by the smoothed and quantized model's mean next-token loss on the first
  * search_tokens of the calibration windows (every position after the first of each window);
- * the unsmoothed quantized model (plain RTN) and the unquantized one are scored too.
+ * the unsmoothed quantized model (plain RTN) and the unquantized one are scored too, and when
+ * no alpha beats plain RTN the model is left unsmoothed (lt_sq_result.unsmoothed).
  * A matrix whose rows do not split into the quantizer's groups is scored unquantized (the GGUF
  * pass writes it in the type llama.cpp's mix falls back to).
  * Per layer (an option, as AWQ's auto_scale): the search windows' hidden states are run block by
  * block through the unquantized model; each block's alpha minimises the squared error of its
- * output with its weights smoothed and quantized (put in through set_matrix: q/k/v and gate/up
+ * output with its weights smoothed and quantized, or quantized unsmoothed (alpha -1: never worse
+ * than RTN on its own objective) (put in through set_matrix: q/k/v and gate/up
  * take Q(W diag s) diag(1/s), the same function as the folded norms) against its unquantized
  * output, and the model with those alphas is scored by the same loss. Models with q/k/v or MLP
  * biases are refused there (set_matrix cannot move a bias).
@@ -86,6 +88,11 @@ typedef struct lt_sq_result {
     bool per_layer;                       /* layer_alpha holds the chosen alphas, loss_layers their model's loss */
     float layer_alpha[LT_SQ_MAX_LAYERS];
     double loss_layers;
+    /* One alpha searched, and none scored below plain RTN on the search windows: the model is
+     * quantized unsmoothed (the returned view is src unchanged), so a searched SmoothQuant+ is
+     * never worse than RTN on its own calibration loss. (Per layer, each block's candidates
+     * include no smoothing: layer_alpha -1.) */
+    bool unsmoothed;
     double seconds;
 } lt_sq_result;
 
