@@ -114,8 +114,9 @@ int lt_cli_bench_serve(int argc, char **argv) {
         lt_serve_bench_opts wo = so;
         wo.n_requests = 2;
         wo.dataset = NULL;
-        wo.p_min = wo.p_max = so.p_min < 64 ? so.p_min : 64;
-        wo.o_min = wo.o_max = 4;
+        int mc = lt_serve_workload_max_ctx(w); /* >= 2 */
+        wo.p_min = wo.p_max = mc > 8 ? (mc - 4 < 16 ? mc - 4 : 16) : 1;
+        wo.o_min = wo.o_max = mc - wo.p_max < 4 ? mc - wo.p_max : 4;
         lt_serve_workload *ww = NULL;
         lt_serve_bench_result wr;
         lt_status ws = lt_serve_workload_make(&ww, &wo, tok, lt_lm_config(m)->n_vocab, &err);

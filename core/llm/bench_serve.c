@@ -94,7 +94,7 @@ lt_status lt_serve_bench_check(lt_serve_bench_opts *o, lt_err *err) {
     LT_TRY(parse_range("--prompt-len", o->prompt_len, &o->p_min, &o->p_max, err));
     LT_TRY(parse_range("--output-len", o->output_len, &o->o_min, &o->o_max, err));
     LT_TRY(parse_slo(o->slo, o, err));
-    if (lt_engine_policy_parse(o->policy, &o->pol, err) != LT_OK) return lt_err_prefix(err, "--policy: ");
+    if (lt_engine_policy_parse(o->policy, &o->pol, err) != LT_OK) return lt_err_prefix(err, "--policy");
     if (o->capacity && o->slo_tbt_ms <= 0 && o->slo_tpot_ms <= 0)
         return lt_err_set(err, LT_EINVAL, "--capacity needs a time-between-tokens SLO: --slo tbt:MS (or tpot:MS)");
     if (o->capacity_steps < 1) return lt_err_set(err, LT_EINVAL, "--capacity-steps must be at least 1");
