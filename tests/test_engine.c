@@ -7,12 +7,14 @@
  *    under prefill-first a step with a prompt holds no decode;
  *  - a KV pool too small for all requests preempts (recompute) and still gives the same tokens;
  *  - cancelling mid-stream (by id, and by the callback) frees the request's blocks;
+ *  - text streams as lt_generate's, and a stop string ends it right before the string;
  *  - bad settings are clear errors.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/formats/modelsrc_open.h"
 #include "core/llm/engine.h"
 #include "models/llama.h"
 #include "testutil.h"
@@ -307,6 +309,74 @@ static float rows_alone(lt_lm *m) {
     return worst;
 }
 
+typedef struct text_ud {
+    char buf[4096];
+    size_t n;
+} text_ud;
+
+static bool collect(void *ud, int32_t id, const char *text, size_t len) {
+    (void)id;
+    text_ud *t = ud;
+    if (t->n + len < sizeof t->buf) {
+        memcpy(t->buf + t->n, text, len);
+        t->n += len;
+        t->buf[t->n] = 0;
+    }
+    return true;
+}
+
+/* Text, end of generation and stop strings on the bundled stories260K: the engine's stream equals
+ * lt_generate's, a stop string ends the text right before it (two requests batched). */
+static void text_and_stops(void) {
+    lt_err err;
+    lt_modelsrc *src;
+    if (lt_modelsrc_open(&src, lt_test_path("assets/models/stories260K.bin"), lt_test_path("assets/models/tok512.bin"),
+                         &err) != LT_OK)
+        lt_abort(__FILE__, __LINE__, "%s", err.msg);
+    lt_lm *m;
+    lt_tokenizer *tok;
+    LT_ASSERT(lt_llama_open(&m, src, g_be, NULL, &err) == LT_OK);
+    LT_ASSERT(lt_tok_create(&tok, lt_modelsrc_take_vocab(src), &err) == LT_OK);
+    lt_modelsrc_close(src);
+    lt_kv_cache *kv = make_kv(m, 256, 4, 0);
+    int32_t prompt[] = {1, 403, 407, 261, 378}; /* BOS "Once upon a time" */
+    lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = 120, .stop_at_bos = true};
+    gp.sp.temp = 0;
+    text_ud alone = {0};
+    int seq;
+    lt_gen_stats st;
+    LT_ASSERT(lt_kv_seq_new(kv, &seq, &err) == LT_OK);
+    LT_ASSERT(lt_generate(m, tok, kv, seq, prompt, 5, &gp, collect, &alone, NULL, 0, &st, &err) == LT_OK);
+    lt_kv_seq_free(kv, seq);
+    CHECKF(alone.n > 40, "alone: '%s'", alone.buf);
+    /* a stop string: 6 bytes from the middle of the text */
+    char stop[8];
+    memcpy(stop, alone.buf + alone.n / 2, 6);
+    stop[6] = 0;
+    const char *first = strstr(alone.buf, stop);
+    size_t want = (size_t)(first - alone.buf);
+    lt_engine *e;
+    LT_ASSERT(lt_engine_create(&e, m, kv, &(lt_engine_opts){.token_budget = 3, .tok = tok}, &err) == LT_OK);
+    text_ud a = {0}, b = {0};
+    const char *stops[] = {"never appears", stop};
+    int ia, ib;
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 5, .gen = gp, .seq = -1, .cb = collect,
+                                                .ud = &a},
+                            &ia, &err) == LT_OK);
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 5, .gen = gp, .seq = -1, .cb = collect,
+                                                .ud = &b, .stops = stops, .n_stops = 2},
+                            &ib, &err) == LT_OK);
+    while (!lt_engine_idle(e)) LT_ASSERT(lt_engine_step(e, NULL, &err) == LT_OK);
+    CHECKF(!strcmp(a.buf, alone.buf), "batched text differs:\n%s\n---\n%s", a.buf, alone.buf);
+    CHECK(lt_engine_result(e, ia)->st.stop == st.stop && lt_engine_result(e, ia)->st.n_gen == st.n_gen);
+    CHECKF(b.n == want && !strncmp(b.buf, alone.buf, want), "stop '%s': %zu bytes, want %zu", stop, b.n, want);
+    CHECK(lt_engine_result(e, ib)->st.stop == LT_GEN_STOP_STRING);
+    lt_engine_free(e);
+    lt_kv_free(kv);
+    lt_tok_free(tok);
+    lt_lm_close(m);
+}
+
 static void errors(lt_lm *m) {
     lt_err err;
     lt_kv_cache *kv = make_kv(m, 64, 2, 0);
@@ -373,6 +443,7 @@ int main(void) {
     preemption(m);
     cancelling(m);
     errors(m);
+    text_and_stops();
     lt_lm_close(m);
     lt_backend_free(g_be);
     return lt_test_done();
