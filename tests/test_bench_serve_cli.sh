@@ -35,6 +35,13 @@ grep -q '"policy":"prefill-first"' "$tmp/prefill-first.json" && ok || bad "polic
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j['max_step_tokens']<=32 else 1)" \
   "$tmp/sarathi.json" && ok || bad "sarathi step over the budget"
 
+# n-gram speculation inside the engine
+"$bin" bench serve -m "$root/assets/models/stories260K.bin" --tokenizer "$root/assets/models/tok512.bin" --requests 4 \
+  --prompt-len 8:16 --output-len 48 --spec-ngram 4 --json -t 2 >"$tmp/spec.json" 2>"$tmp/err"
+if [ $? -eq 0 ] && check_json "$tmp/spec.json" 4 >/dev/null && python3 -c "
+import json,sys; j=json.load(open(sys.argv[1])); assert 0 < j['accepted'] <= j['drafted']" "$tmp/spec.json"
+then ok; else bad "spec-ngram:"; cat "$tmp/spec.json" "$tmp/err" | head -c 1500; echo; fi
+
 # arrivals at a rate, bursty, and the table
 expect "rate table" 0 "itl \(tbt\) +[0-9]" -- "$bin" bench serve --synthetic tiny --requests 10 --rate 400 \
   --burstiness 0.5 --prompt-len 16 --output-len 4 --seed 3 -t 2
@@ -65,6 +72,7 @@ expect "slo key" 2 "--slo expects.*'latency:5'" -- "$bin" "${s[@]}" --slo latenc
 expect "capacity" 2 "--capacity needs a time-between-tokens SLO" -- "$bin" "${s[@]}" --capacity
 expect "rate" 2 "--rate" -- "$bin" "${s[@]}" --rate -1
 expect "budget" 2 "--token-budget" -- "$bin" "${s[@]}" --token-budget 0
+expect "spec-ngram" 2 "--spec-ngram" -- "$bin" "${s[@]}" --spec-ngram 65
 expect "no model" 2 "give either -m MODEL or --synthetic" -- "$bin" bench serve
 expect "dataset missing" 1 "nope.jsonl" -- "$bin" "${s[@]}" --dataset "$tmp/nope.jsonl"
 expect "dataset no tokenizer" 1 "--dataset .*no tokenizer" -- "$bin" "${s[@]}" --dataset "$tmp/d.jsonl"

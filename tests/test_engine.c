@@ -91,10 +91,13 @@ static void make_requests(reqspec *rs, int n, uint64_t seed) {
     }
 }
 
+static int g_spec; /* n-gram speculation of every other request in run_engine */
+
 typedef struct run_out {
     int32_t got[NREQ][MAXG];
     int ngot[NREQ];
     int preempted;
+    int64_t drafted, accepted;
     int max_step_tokens;
     bool budget_kept, decodes_first, pf_no_mix;
 } run_out;
@@ -113,7 +116,8 @@ static void run_engine(lt_lm *m, lt_kv_cache *kv, lt_engine_policy pol, int budg
     for (int step = 0; step < 100000; step++) {
         while (added < n && (added < 2 || step >= 3 * (added - 1))) {
             lt_gen_params gp = params(&rs[added], temp);
-            lt_req_params rp = {.prompt = rs[added].prompt, .n_prompt = rs[added].np, .gen = gp, .seq = -1};
+            lt_req_params rp = {.prompt = rs[added].prompt, .n_prompt = rs[added].np, .gen = gp, .seq = -1,
+                                .spec_ngram = added % 2 ? g_spec : 0};
             if (lt_engine_add(e, &rp, &ids[added], &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
             added++;
         }
@@ -130,6 +134,8 @@ static void run_engine(lt_lm *m, lt_kv_cache *kv, lt_engine_policy pol, int budg
         const lt_req_result *r = lt_engine_result(e, ids[i]);
         CHECKF(r && r->finished && r->status == LT_OK, "request %d: %s", i, r ? r->msg : "missing");
         int k;
+        o->drafted += r->drafted;
+        o->accepted += r->accepted;
         const int32_t *t = lt_engine_tokens(e, ids[i], &k);
         o->ngot[i] = k;
         memcpy(o->got[i], t, (size_t)(k < MAXG ? k : MAXG) * sizeof(int32_t));
@@ -190,6 +196,36 @@ static void preemption(lt_lm *m) {
         CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
         lt_kv_free(kv);
     }
+}
+
+/* n-gram speculation inside the engine: greedy output is still each request's plain output,
+ * with drafts accepted, for both policies, with and without preemption. */
+static void speculation(lt_lm *m) {
+    reqspec rs[NREQ];
+    make_requests(rs, NREQ, 7);
+    for (int i = 0; i < NREQ; i += 3) /* repetitive prompts, where lookup drafts well */
+        for (int j = 8; j < rs[i].np; j++) rs[i].prompt[j] = rs[i].prompt[j % 8];
+    references(m, rs, NREQ, 0);
+    const int gammas[] = {1, 4, 9};
+    for (int pol = 0; pol < 2; pol++)
+        for (int g = 0; g < 3; g++)
+            for (int small = 0; small < 2; small++) {
+                g_spec = gammas[g];
+                lt_kv_cache *kv = make_kv(m, 256, 8, small ? 12 : 0);
+                run_out o;
+                run_engine(m, kv, (lt_engine_policy)pol, 24, rs, NREQ, 0, &o);
+                char what[96];
+                snprintf(what, sizeof what, "spec ngram %d %s%s", gammas[g],
+                         lt_engine_policy_name((lt_engine_policy)pol), small ? " small pool" : "");
+                compare(what, rs, NREQ, &o);
+                CHECKF(o.accepted > 0 && o.accepted <= o.drafted, "%s: %lld of %lld drafts accepted", what,
+                       (long long)o.accepted, (long long)o.drafted);
+                CHECKF(o.budget_kept, "%s: a step went over the budget", what);
+                if (small) CHECKF(o.preempted > 0, "%s: nothing preempted", what);
+                CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
+                lt_kv_free(kv);
+            }
+    g_spec = 0;
 }
 
 typedef struct cancel_ud {
@@ -441,6 +477,7 @@ int main(void) {
     lt_lm_close(f);
     interleaved(m);
     preemption(m);
+    speculation(m);
     cancelling(m);
     errors(m);
     text_and_stops();

@@ -45,6 +45,10 @@ static cJSON *result_json(const lt_serve_bench_result *r) {
     cJSON_AddNumberToObject(o, "preempted", r->n_preempted);
     cJSON_AddNumberToObject(o, "kv_blocks_peak", r->kv_blocks_peak);
     cJSON_AddNumberToObject(o, "kv_blocks_total", r->kv_blocks_total);
+    if (r->drafted) {
+        cJSON_AddNumberToObject(o, "drafted", (double)r->drafted);
+        cJSON_AddNumberToObject(o, "accepted", (double)r->accepted);
+    }
     return o;
 }
 
@@ -61,6 +65,9 @@ static void print_result(const lt_serve_bench_result *r, bool slo) {
     printf("\nsteps     %d: %.1f decode + %.1f prefill tokens per step (max %d), %d preempted, KV peak %d of %d blocks\n",
            r->n_steps, r->decode_per_step, r->prefill_per_step, r->max_step_tokens, r->n_preempted, r->kv_blocks_peak,
            r->kv_blocks_total);
+    if (r->drafted)
+        printf("spec      %lld n-gram drafts, %lld accepted (%.1f%%)\n", (long long)r->drafted, (long long)r->accepted,
+               100.0 * (double)r->accepted / (double)r->drafted);
 }
 
 int lt_cli_bench_serve(int argc, char **argv) {

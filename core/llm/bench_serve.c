@@ -36,6 +36,8 @@ void lt_serve_bench_opts_add(lt_serve_bench_opts *o, lt_opt *table, int cap) {
         {"--capacity", NULL, LT_OPT_FLAG, &o->capacity, "search the highest rate whose P99 TBT meets the SLO"},
         {"--capacity-steps", NULL, LT_OPT_INT, &o->capacity_steps, "bisection steps of --capacity (default 5)", 1,
          20},
+        {"--spec-ngram", NULL, LT_OPT_INT, &o->spec_ngram, "n-gram speculation in the engine: G drafts per step", 0,
+         64},
     };
     int n = 0;
     while (n < cap && table[n].name) n++;
@@ -313,7 +315,8 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
             lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = w->ng[added], .ignore_eos = true};
             gp.sp.temp = 0;
             lt_req_params rp = {.prompt = w->prompt[added], .n_prompt = w->np[added], .gen = gp, .cb = on_token,
-                                .ud = &tr[added], .seq = -1, .t_arrival = t0 + arr[added]};
+                                .ud = &tr[added], .seq = -1, .t_arrival = t0 + arr[added],
+                                .spec_ngram = o->spec_ngram};
             s = lt_engine_add(e, &rp, &ids[added], err);
             added++;
         }
@@ -358,6 +361,8 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
             for (int j = 1; j < k->n; j++) itl[n_itl++] = (k->t[j] - k->t[j - 1]) * 1e3;
             bool good = (o->slo_ttft_ms <= 0 || ft <= o->slo_ttft_ms) && (o->slo_tpot_ms <= 0 || tp <= o->slo_tpot_ms);
             res->n_good += good;
+            res->drafted += r->drafted;
+            res->accepted += r->accepted;
             res->n_done++;
             res->prompt_tokens += w->np[i];
             res->output_tokens += k->n;

@@ -33,6 +33,7 @@ typedef struct lt_serve_bench_opts {
     uint64_t seed;          /* --seed (default 0): prompts, lengths and arrivals */
     bool capacity;          /* --capacity: the capacity search */
     int capacity_steps;     /* --capacity-steps bisection steps (default 5) */
+    int spec_ngram;         /* --spec-ngram G: n-gram speculation inside the engine, G drafts per step */
     /* parsed by lt_serve_bench_check */
     int p_min, p_max, o_min, o_max;
     lt_engine_policy pol;
@@ -43,7 +44,7 @@ lt_serve_bench_opts lt_serve_bench_defaults(void);
 
 /* The options as one declarative table (core/base/opts.h), appended to table (cap entries in all,
  * terminated by an entry with name NULL). */
-#define LT_SERVE_BENCH_N_OPTS 13
+#define LT_SERVE_BENCH_N_OPTS 14
 void lt_serve_bench_opts_add(lt_serve_bench_opts *o, lt_opt *table, int cap);
 /* Parses and checks the string options into the numeric fields; LT_EINVAL naming the option. */
 lt_status lt_serve_bench_check(lt_serve_bench_opts *o, lt_err *err);
@@ -60,6 +61,7 @@ typedef struct lt_serve_bench_result {
     int n_good;
     int n_steps, n_preempted, max_step_tokens, kv_blocks_peak, kv_blocks_total;
     double decode_per_step, prefill_per_step; /* mean tokens per step */
+    int64_t drafted, accepted;                /* --spec-ngram: drafts checked and accepted */
 } lt_serve_bench_result;
 
 /* The requests of a run: prompts (random ids or the dataset's, tokenized with tok) and output

@@ -22,6 +22,9 @@ typedef struct req {
     int base;               /* tokens the sequence held before this request */
     int n_fed;              /* of toks, tokens in the cache */
     bool decoding;          /* prefill done in this residency: the next token is a decode */
+    int gamma, ngram_max;   /* n-gram speculation (0 = off) */
+    int n_draft;            /* drafts of this step, at toks[known .. known + n_draft) */
+    float *pbuf;            /* [2 * V]: a row's distribution and the residual (speculation) */
     lt_sampler *smp;
     lt_tok_stream ts;
     lt_stopstr ss;
@@ -29,6 +32,8 @@ typedef struct req {
     double t_admit;
     lt_req_result res;
 } req;
+
+static int known(const req *r) { return r->n_prompt + r->n_gen; }
 
 struct lt_engine {
     lt_lm *lm;
@@ -96,6 +101,7 @@ void lt_engine_free(lt_engine *e) {
         req *r = e->reqs[i];
         if (r->state == REQ_RUNNING) req_release_seq(e, r);
         lt_sampler_free(r->smp);
+        lt_free(r->pbuf);
         lt_free(r->toks);
         lt_free(r);
     }
@@ -142,9 +148,14 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
     if (base + p->n_prompt > ctx)
         return lt_err_set(err, LT_ERANGE, "request: prompt of %d tokens does not fit the context (%d of %d used)",
                           p->n_prompt, base, ctx);
+    if (p->spec_ngram < 0 || p->spec_ngram > 64 || p->ngram_max < 0)
+        return lt_err_set(err, LT_EINVAL, "request: n-gram speculation drafts 0..64 tokens (got %d), ngram_max >= 0",
+                          p->spec_ngram);
+    int gamma = p->spec_ngram;
     int cap = p->n_prompt + (p->gen.n_predict > 0 ? p->gen.n_predict : ctx) + 1;
     if (cap > ctx - base + 1) cap = ctx - base + 1;
     if (cap < p->n_prompt + 1) cap = p->n_prompt + 1;
+    cap += gamma; /* room for the drafts past the known tokens */
     if (!grow((void **)&e->reqs, &e->cap_reqs, e->n_reqs + 1, sizeof(req *)))
         return lt_err_set(err, LT_ENOMEM, "out of host memory");
     req *r = lt_calloc(1, sizeof *r);
@@ -159,8 +170,13 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
         ok = w && rn;
     }
     lt_status s = ok ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
+    if (s == LT_OK && gamma > 0) {
+        r->pbuf = lt_malloc((size_t)2 * (size_t)e->n_vocab * sizeof(float));
+        if (!r->pbuf) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
     if (s == LT_OK) s = lt_sampler_create(&r->smp, &p->gen.sp, e->n_vocab, err);
     if (s != LT_OK) {
+        if (r) lt_free(r->pbuf);
         if (r) lt_free(r->toks);
         lt_free(r);
         return s;
@@ -175,6 +191,8 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
     r->seq = p->seq >= 0 ? p->seq : -1;
     r->own_seq = p->seq < 0;
     r->base = base;
+    r->gamma = gamma;
+    r->ngram_max = p->ngram_max > 0 ? p->ngram_max : 4;
     lt_tok_stream_init(&r->ts);
     r->ts.prev_id = p->prompt[p->n_prompt - 1];
     r->use_stops = p->n_stops > 0;
@@ -215,6 +233,12 @@ static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, con
             r->p.cb(r->p.ud, -1, text, len);
         }
     }
+    if (r->state == REQ_RUNNING && !r->own_seq && r->seq >= 0) {
+        /* the caller's sequence as lt_generate leaves it: every emitted token but the last one
+           (all of them after end of generation); speculation may have written past that */
+        int keep = r->n_fed < known(r) - (stop != LT_GEN_STOP_EOG) ? r->n_fed : known(r) - (stop != LT_GEN_STOP_EOG);
+        if (r->base + keep < lt_kv_seq_len(e->kv, r->seq)) lt_kv_seq_truncate(e->kv, r->seq, r->base + keep);
+    }
     if (r->state == REQ_RUNNING) {
         req_release_seq(e, r);
         list_remove(e->running, &e->n_running, r);
@@ -233,6 +257,8 @@ static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, con
     }
     lt_sampler_free(r->smp);
     r->smp = NULL;
+    lt_free(r->pbuf);
+    r->pbuf = NULL;
 }
 
 void lt_engine_cancel(lt_engine *e, int id) {
@@ -259,7 +285,6 @@ const int32_t *lt_engine_tokens(const lt_engine *e, int id, int *n) {
 
 /* ---- scheduling -------------------------------------------------------------------------- */
 
-static int known(const req *r) { return r->n_prompt + r->n_gen; }
 static int remaining(const req *r) { return known(r) - r->n_fed; }
 
 static bool in_plan(const lt_engine *e, const req *r) {
@@ -380,6 +405,37 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
     return LT_OK;
 }
 
+/* n-gram drafting (prompt lookup, as core/llm/spec.c): up to want tokens after toks[0..n) into
+ * toks[n..]: the continuation of the latest earlier occurrence of the longest matching suffix
+ * (ngram_max down to 1 tokens), periodic when the match is closer than want. */
+static int ngram_propose(int32_t *h, int n, int want, int ngram_max) {
+    for (int g = ngram_max; g >= 1 && want > 0; g--) {
+        if (n < g + 1) continue;
+        for (int st = n - g - 1; st >= 0; st--) {
+            if (memcmp(h + st, h + n - g, (size_t)g * sizeof(int32_t))) continue;
+            for (int k = 0; k < want; k++) h[n + k] = h[st + g + k];
+            return want;
+        }
+    }
+    return 0;
+}
+
+/* Drafts for a decode of r with at most left tokens in the step: 1 + drafts tokens. */
+static int decode_tokens(lt_engine *e, req *r, int left) {
+    r->n_draft = 0;
+    if (r->gamma <= 0) return 1;
+    int want = r->gamma;
+    if (want > left - 1) want = left - 1;
+    int n_pred = r->p.gen.n_predict;
+    if (n_pred > 0 && want > n_pred - r->n_gen - 1) want = n_pred - r->n_gen - 1; /* k + 1 tokens at most emitted */
+    if (want > r->cap - known(r)) want = r->cap - known(r);
+    int room = lt_kv_max_ctx(e->kv) - (r->base + known(r)); /* positions left after the pending token */
+    if (want > room) want = room;
+    if (want <= 0) return 1;
+    r->n_draft = ngram_propose(r->toks, known(r), want, r->ngram_max);
+    return 1 + r->n_draft;
+}
+
 /* Builds the step's plan. */
 static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
     e->n_pl = 0;
@@ -412,14 +468,16 @@ static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
     for (int i = 0; i < e->n_running && left > 0; i++) {
         req *r = e->running[i];
         if (!r->decoding || in_plan(e, r)) continue;
-        int k = reserve_running(e, r, 1, n_pre, err);
+        int nt = decode_tokens(e, r, left);
+        int k = reserve_running(e, r, nt, n_pre, err);
         if (k < 0) return e->fail;
         if (k == 0) {
+            r->n_draft = 0;
             i = -1;
             continue;
         }
-        if (!plan_add(e, r, 1)) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-        left--;
+        if (!plan_add(e, r, nt)) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        left -= nt;
     }
     if (pf) return LT_OK;
     /* 2. partial prefills */
@@ -442,23 +500,22 @@ static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
 
 /* ---- the step ---------------------------------------------------------------------------- */
 
-/* Samples r's next token from logits and streams it; may finish r. */
-static void emit(lt_engine *e, req *r, const float *logits) {
+/* Streams r's next token id; may finish r. False when r ended. */
+static bool push(lt_engine *e, req *r, int32_t id) {
     const lt_tokenizer *tok = e->o.tok;
     const lt_gen_params *gp = &r->p.gen;
-    int32_t id = lt_sampler_sample(r->smp, logits, r->toks, known(r));
     if (id < 0) {
         char msg[128];
-        snprintf(msg, sizeof msg, "the model produced NaN logits at position %d", r->base + r->n_fed - 1);
+        snprintf(msg, sizeof msg, "the model produced NaN logits at position %d", r->base + known(r) - 1);
         finish(e, r, LT_GEN_STOP_CONTEXT, LT_EFORMAT, msg);
-        return;
+        return false;
     }
     if (r->res.t_first <= 0) r->res.t_first = lt_now();
     bool eog = tok && !gp->ignore_eos && lt_tok_is_eog(tok, id);
     if (gp->stop_at_bos && tok && id == lt_tok_bos(tok)) eog = true;
     if (eog) {
         finish(e, r, LT_GEN_STOP_EOG, LT_OK, NULL);
-        return;
+        return false;
     }
     if (r->p.out_ids && r->n_gen < r->p.out_cap) r->p.out_ids[r->n_gen] = id;
     if (known(r) < r->cap) r->toks[known(r)] = id;
@@ -473,21 +530,60 @@ static void emit(lt_engine *e, req *r, const float *logits) {
     }
     if (r->p.cb && !r->p.cb(r->p.ud, id, pass, len)) {
         finish(e, r, LT_GEN_STOP_CANCEL, LT_OK, NULL);
-        return;
+        return false;
     }
     if (r->use_stops && r->ss.hit >= 0) {
         finish(e, r, LT_GEN_STOP_STRING, LT_OK, NULL);
-        return;
+        return false;
     }
-    if (r->base + r->n_fed >= lt_kv_max_ctx(e->kv) || known(r) >= r->cap) {
+    if (r->base + known(r) - 1 >= lt_kv_max_ctx(e->kv) || known(r) >= r->cap - r->gamma) {
         finish(e, r, LT_GEN_STOP_CONTEXT, LT_OK, NULL);
-        return;
+        return false;
     }
     if (gp->n_predict > 0 && r->n_gen >= gp->n_predict) {
         finish(e, r, LT_GEN_STOP_LENGTH, LT_OK, NULL); /* no forward for a token nobody will sample from */
-        return;
+        return false;
     }
     r->decoding = true;
+    return true;
+}
+
+/* Verifies r's k drafts (toks[old .. old + k), logits rows [k + 1][V]) as core/llm/spec.c does:
+ * draft d is kept with probability p(d) (an n-gram draft is certain: q is one-hot), a rejection
+ * draws from p without d, all kept gives one bonus token. The cache keeps the pending token and
+ * the accepted drafts. */
+static void verify(lt_engine *e, req *r, int k, const float *logits) {
+    const int V = e->n_vocab, old = known(r);
+    int32_t d[64], emit_ids[65];
+    int n_emit = 0, acc = 0;
+    for (int i = 0; i < k; i++) d[i] = r->toks[old + i];
+    float *p = r->pbuf, *res = r->pbuf + V;
+    for (int i = 0; i <= k; i++) {
+        /* the distribution sees the accepted drafts as history */
+        lt_sampler_dist(r->smp, logits + (size_t)i * V, r->toks, old + i, p);
+        if (i == k) {
+            emit_ids[n_emit++] = lt_sampler_draw(r->smp, p, V);
+            break;
+        }
+        double u = lt_sampler_uniform(r->smp);
+        if (u < p[d[i]]) {
+            emit_ids[n_emit++] = d[i];
+            acc++;
+            continue;
+        }
+        memcpy(res, p, (size_t)V * sizeof(float));
+        res[d[i]] = 0;
+        int32_t t = lt_sampler_draw(r->smp, res, V);
+        emit_ids[n_emit++] = t >= 0 ? t : lt_sampler_draw(r->smp, p, V);
+        break;
+    }
+    r->res.drafted += k;
+    r->res.accepted += acc;
+    /* the cache: pending + accepted drafts stay, rejected positions go */
+    r->n_fed = old + acc;
+    lt_kv_seq_truncate(e->kv, r->seq, r->base + r->n_fed);
+    for (int i = 0; i < n_emit; i++)
+        if (!push(e, r, emit_ids[i])) return;
 }
 
 lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
@@ -501,7 +597,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
     for (int i = 0; i < e->n_reqs; i++) n_done0 += e->reqs[i]->state == REQ_DONE;
     for (int i = 0; i < e->n_pl; i++) {
         n_tok += e->pl_n[i];
-        if (e->pl_req[i]->decoding) st->n_decode++;
+        if (e->pl_req[i]->decoding) st->n_decode += e->pl_n[i];
         else st->n_prefill += e->pl_n[i];
     }
     if (s == LT_OK && n_tok > 0) {
@@ -514,28 +610,33 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
         bc = e->b_cap;
         ok = ok && grow((void **)&e->b_logits, &bc, n_tok, sizeof(bool));
         if (ok) e->b_cap = bc;
-        if (ok && e->logit_rows < e->n_pl) {
-            float *l = lt_realloc(e->logits, (size_t)e->n_pl * (size_t)e->n_vocab * sizeof(float));
+        int rows = 0;
+        for (int i = 0; i < e->n_pl; i++) rows += e->pl_req[i]->decoding ? e->pl_n[i] : 1;
+        if (ok && e->logit_rows < rows) {
+            float *l = lt_realloc(e->logits, (size_t)rows * (size_t)e->n_vocab * sizeof(float));
             if (l) {
                 e->logits = l;
-                e->logit_rows = e->n_pl;
+                e->logit_rows = rows;
             }
             ok = l != NULL;
         }
         if (!ok) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
     }
+    if (s != LT_OK)
+        for (int i = 0; i < e->n_pl; i++) e->pl_req[i]->n_draft = 0;
     if (s == LT_OK && n_tok > 0) {
         int t = 0;
         for (int i = 0; i < e->n_pl; i++) {
             req *r = e->pl_req[i];
             int n = e->pl_n[i];
+            bool spec = r->decoding && r->n_draft > 0; /* the pending token and its drafts: every row */
             for (int j = 0; j < n; j++, t++) {
                 e->b_tok[t] = r->toks[r->n_fed + j];
                 e->b_seq[t] = r->seq;
                 e->b_pos[t] = r->base + r->n_fed + j;
-                e->b_logits[t] = j == n - 1 && r->n_fed + n == known(r);
+                e->b_logits[t] = spec || (j == n - 1 && r->n_fed + n == known(r));
             }
-            n_rows += r->n_fed + n == known(r);
+            n_rows += spec ? n : r->n_fed + n == known(r);
         }
         lt_batch b = {.n_tokens = n_tok, .tokens = e->b_tok, .seq = e->b_seq, .pos = e->b_pos, .logits = e->b_logits};
         double t0 = lt_now();
@@ -545,8 +646,17 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
             int row = 0;
             for (int i = 0; i < e->n_pl; i++) {
                 req *r = e->pl_req[i];
+                const float *lg = e->logits + (size_t)row * e->n_vocab;
+                if (r->decoding && r->n_draft > 0) {
+                    row += 1 + r->n_draft;
+                    verify(e, r, r->n_draft, lg);
+                    continue;
+                }
                 r->n_fed += e->pl_n[i];
-                if (r->n_fed == known(r)) emit(e, r, e->logits + (size_t)row++ * e->n_vocab);
+                if (r->n_fed == known(r)) {
+                    row++;
+                    push(e, r, lt_sampler_sample(r->smp, lg, r->toks, known(r)));
+                }
             }
         }
     }

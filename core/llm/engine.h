@@ -22,8 +22,10 @@
  * their rows can differ in the last bits between a batch of 1 and a batch of many.
  *
  * The engine is single-threaded: add, cancel and step are called from one thread.
- * Leaves out: speculative decoding inside the engine (core/llm/spec.h runs its own loop), a
- * host-memory KV pool, priorities, prefix sharing between requests.
+ * Speculative decoding per request (lt_req_params.spec_ngram): n-gram drafts ride in the same
+ * batch as one row each, verified as core/llm/spec.h does; rejected positions are truncated.
+ * Leaves out: draft-model and TriForce speculation inside the engine (core/llm/spec.h runs those
+ * in its own loop), a host-memory KV pool, priorities, prefix sharing between requests.
  */
 #ifndef LT_ENGINE_H
 #define LT_ENGINE_H
@@ -60,6 +62,13 @@ typedef struct lt_req_params {
     int32_t *out_ids; /* optional: generated ids (up to out_cap) */
     int out_cap;
     double t_arrival; /* when the request arrived (lt_now seconds); 0 = at lt_engine_add */
+    /* Speculative decoding inside the engine: > 0 = each decode step of this request drafts up
+     * to this many tokens by n-gram lookup (prompt lookup: the continuation of the latest earlier
+     * occurrence of the context's last n-gram, ngram_max down to 1 tokens; 0 = 4) and verifies
+     * them in the same batch; acceptance as core/llm/spec.h (exact: greedy output is plain
+     * greedy output, sampling follows the target distribution). */
+    int spec_ngram;
+    int ngram_max;
 } lt_req_params;
 
 /* What became of a request (lt_engine_result). */
@@ -69,12 +78,13 @@ typedef struct lt_req_result {
     char msg[256];     /* the error's message */
     lt_gen_stats st;   /* n_prompt, n_gen, stop; prefill_s = admission to first token, decode_s = the rest */
     int n_preempted;   /* times it was preempted (and recomputed) */
+    int64_t drafted, accepted; /* speculative tokens checked and accepted */
     double t_arrival, t_first, t_done; /* lt_now seconds; 0 = not yet */
 } lt_req_result;
 
 /* One step's numbers. */
 typedef struct lt_engine_stats {
-    int n_decode, n_prefill; /* tokens of the batch: decodes and prompt (or recompute) tokens */
+    int n_decode, n_prefill; /* tokens of the batch: decodes (with their drafts) and prompt (or recompute) tokens */
     int n_running, n_waiting; /* requests after the step */
     int n_preempted;          /* preemptions during the step */
     int n_finished;           /* requests that ended during the step */
