@@ -59,7 +59,7 @@ printf '{"prompt": "Once upon a time"}\n\n{"prompt": "The little dog ran to the 
 "$bin" bench serve --synthetic tiny --requests 8 --prompt-len 16:48 --output-len 4:8 --slo tbt:1000 --capacity \
   --capacity-steps 2 --json -t 2 >"$tmp/cap.json" 2>"$tmp/err"
 if [ $? -eq 0 ] && check_json "$tmp/cap.json" 8 >/dev/null && python3 -c "
-import json,sys; j=json.load(open(sys.argv[1])); assert j['capacity_req_s'] > 0 and len(j['trials']) >= 1" "$tmp/cap.json"
+import json,sys; j=json.load(open(sys.argv[1])); assert j['capacity_req_s'] > 0 and len(j['trials']) == 3" "$tmp/cap.json"
 then ok; else bad "capacity:"; cat "$tmp/cap.json" "$tmp/err" | head -c 1500; echo; fi
 
 # bad options

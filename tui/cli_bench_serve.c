@@ -185,7 +185,8 @@ int lt_cli_bench_serve(int argc, char **argv) {
                 if (t->rate > 0) snprintf(rate, sizeof rate, "%.3f", t->rate);
                 else snprintf(rate, sizeof rate, "all");
                 printf("%-10s %8.3f %9.1f %9.1f %9.1f %10s\n", rate, t->requests_per_s, t->throughput_tok_s,
-                       t->ttft_ms.p99, t->itl_ms.p99, t->n_failed == 0 && t->itl_ms.p99 <= sl ? "yes" : "no");
+                       t->ttft_ms.p99, t->itl_ms.p99,
+                       t->rate <= 0 ? "(ceiling)" : t->n_failed == 0 && t->itl_ms.p99 <= sl ? "yes" : "no");
             }
             printf("capacity  %.3f req/s at P99 TBT <= %g ms\n", capacity, sl);
         } else {

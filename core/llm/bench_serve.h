@@ -80,9 +80,10 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
                              const lt_serve_bench_opts *o, double rate, lt_serve_progress progress, void *ud,
                              lt_serve_bench_result *r, lt_err *err);
 
-/* The capacity search: trials[0] at rate 0 (all at once: the throughput ceiling), then
- * o->capacity_steps bisections; *capacity = the highest rate tried whose P99 ITL met the SLO
- * (tbt, else tpot), 0 when none did. trials needs room for capacity_steps + 1. */
+/* The capacity search: trials[0] at rate 0 (all at once: the throughput ceiling R; not judged,
+ * as nothing arrives during decodes), then o->capacity_steps bisections of (0, R) with arrivals
+ * at the rate; *capacity = the highest rate tried whose P99 ITL met the SLO (tbt, else tpot),
+ * 0 when none did. trials needs room for capacity_steps + 1. */
 lt_status lt_serve_bench_capacity(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok, const lt_serve_workload *w,
                                   const lt_serve_bench_opts *o, lt_serve_progress progress, void *ud,
                                   lt_serve_bench_result *trials, int *n_trials, double *capacity, lt_err *err);
