@@ -22,6 +22,7 @@ int lt_cli_detect(int argc, char **argv);       /* tui/cli_detect.c */
 int lt_cli_bench_detect(int argc, char **argv); /* `lathe bench detect`, tui/cli_detect.c */
 int lt_cli_imagine(int argc, char **argv);       /* `lathe imagine`, tui/cli_imagine.c */
 int lt_cli_bench_imagine(int argc, char **argv); /* `lathe bench imagine`, tui/cli_imagine.c */
+int lt_cli_bench_serve(int argc, char **argv);  /* `lathe bench serve`, tui/cli_bench_serve.c */
 int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eval.c */
 int lt_cli_chat(int argc, char **argv);         /* `lathe chat`, tui/cli_chat.c */
 int lt_cli_tokenize(int argc, char **argv);     /* `lathe tokenize`, tui/cli_tokenize.c */

@@ -7,7 +7,7 @@
  * --gen tokens decoded greedily from an empty context like llama-bench's tg; the plain and
  * speculative runs of bench spec) is core/llm/bench.h, the measurement the workbench's
  * `bench` uses too. Leaves out: `lathe bench detect` (tui/cli_detect.c), `lathe bench imagine`
- * (tui/cli_imagine.c). */
+ * (tui/cli_imagine.c), `lathe bench serve` (tui/cli_bench_serve.c). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +259,7 @@ int lt_cli_bench(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "spec")) return bench_spec(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "detect")) return lt_cli_bench_detect(argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "imagine")) return lt_cli_bench_imagine(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "serve")) return lt_cli_bench_serve(argc - 1, argv + 1);
     const char *model = NULL, *synth = NULL, *type = "f16", *device = NULL, *tokp = NULL;
     int threads = 0, n_prompt = 512, n_gen = 128;
     bool json = false;

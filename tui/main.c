@@ -29,6 +29,7 @@ static void usage(FILE *f) {
             "  generate   stream text from a model        lathe generate -m MODEL -p TEXT [-n N]\n"
             "  tokenize   a text's token ids and pieces   lathe tokenize -m MODEL -p TEXT [--json] [--no-bos]\n"
             "  bench      measure prefill/decode speed    lathe bench -m MODEL | --synthetic llama-1b [--json]\n"
+            "  bench serve  many requests, Sarathi-Serve scheduling  lathe bench serve -m MODEL --requests N --rate R\n"
             "  convert    write a model as GGUF           lathe convert IN OUT.gguf [--type q8_0]\n"
             "  quantize   llama-quantize's mixes          lathe quantize IN OUT.gguf Q4_K_M\n"
             "  compress   GPTQ / round-to-nearest to GGUF lathe compress -m IN -o OUT.gguf --method gptq --sym\n"

@@ -1,5 +1,6 @@
-/* generate.h - the plain generation loop: prefill a prompt into a KV sequence, then sample
- * and decode one token at a time, streaming text through a callback.
+/* generate.h - plain generation of one sequence: prefill a prompt into a KV sequence, then sample
+ * and decode one token at a time, streaming text through a callback. It is a one-request use of
+ * the engine (core/llm/engine.h), which serves many requests with the same loop.
  *
  * Used by `lathe generate`, the workbench's chat, scripts and tests. The callback sees
  * each token with its decoded text (whole UTF-8 characters only) and can cancel.

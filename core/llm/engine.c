@@ -1,0 +1,678 @@
+/* engine.c - see engine.h. */
+#include "engine.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/alloc.h"
+#include "core/base/clock.h"
+#include "stopstr.h"
+
+typedef enum { REQ_WAITING, REQ_RUNNING, REQ_DONE } req_state;
+
+typedef struct req {
+    int id;
+    req_state state;
+    lt_req_params p;        /* cb, ud, gen, out_ids (prompt and stops are copied below) */
+    int32_t *toks;          /* prompt, then the generated tokens */
+    int n_prompt, n_gen, cap;
+    int seq;                /* KV sequence while running (or the caller's) */
+    bool own_seq;           /* the engine's sequence (freed at the end, preemptible) */
+    int base;               /* tokens the sequence held before this request */
+    int n_fed;              /* of toks, tokens in the cache */
+    bool decoding;          /* prefill done in this residency: the next token is a decode */
+    int gamma, ngram_max;   /* n-gram speculation (0 = off) */
+    int n_draft;            /* drafts of this step, at toks[known .. known + n_draft) */
+    float *pbuf;            /* [2 * V]: a row's distribution and the residual (speculation) */
+    lt_sampler *smp;
+    lt_tok_stream ts;
+    lt_stopstr ss;
+    bool use_stops;
+    double t_admit;
+    lt_req_result res;
+} req;
+
+static int known(const req *r) { return r->n_prompt + r->n_gen; }
+
+struct lt_engine {
+    lt_lm *lm;
+    lt_kv_cache *kv;
+    lt_engine_opts o;
+    int32_t n_vocab;
+    req **reqs; /* every request by id */
+    int n_reqs, cap_reqs;
+    req **running; /* oldest admission first */
+    int n_running;
+    req **waiting; /* queue; preempted requests go to the front */
+    int n_waiting;
+    /* the batch being built */
+    int32_t *b_tok, *b_seq, *b_pos;
+    bool *b_logits;
+    int b_cap;
+    float *logits;
+    int logit_rows;
+    /* plan: per request in the batch, its tokens */
+    req **pl_req;
+    int *pl_n;
+    int n_pl;
+    lt_status fail; /* the status of a failed reservation */
+};
+
+const char *lt_engine_policy_name(lt_engine_policy p) {
+    return p == LT_POLICY_PREFILL_FIRST ? "prefill-first" : "sarathi";
+}
+
+lt_status lt_engine_policy_parse(const char *s, lt_engine_policy *p, lt_err *err) {
+    if (s && !strcmp(s, "sarathi")) *p = LT_POLICY_SARATHI;
+    else if (s && !strcmp(s, "prefill-first")) *p = LT_POLICY_PREFILL_FIRST;
+    else return lt_err_set(err, LT_EINVAL, "unknown policy '%s' (sarathi or prefill-first)", s ? s : "");
+    return LT_OK;
+}
+
+lt_status lt_engine_create(lt_engine **out, lt_lm *lm, lt_kv_cache *kv, const lt_engine_opts *o, lt_err *err) {
+    *out = NULL;
+    lt_engine_opts d = {0};
+    if (!o) o = &d;
+    if (o->token_budget < 0) return lt_err_set(err, LT_EINVAL, "engine: token budget %d is negative", o->token_budget);
+    if (o->max_running < 0) return lt_err_set(err, LT_EINVAL, "engine: max running %d is negative", o->max_running);
+    if (o->policy != LT_POLICY_SARATHI && o->policy != LT_POLICY_PREFILL_FIRST)
+        return lt_err_set(err, LT_EINVAL, "engine: unknown policy %d", (int)o->policy);
+    lt_engine *e = lt_calloc(1, sizeof *e);
+    if (!e) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    e->lm = lm;
+    e->kv = kv;
+    e->o = *o;
+    int ms = lt_kv_max_seqs(kv);
+    if (e->o.max_running <= 0 || e->o.max_running > ms) e->o.max_running = ms;
+    e->n_vocab = lt_lm_config(lm)->n_vocab;
+    *out = e;
+    return LT_OK;
+}
+
+static void req_release_seq(lt_engine *e, req *r) {
+    if (r->own_seq && r->seq >= 0) lt_kv_seq_free(e->kv, r->seq);
+    if (r->own_seq) r->seq = -1;
+}
+
+void lt_engine_free(lt_engine *e) {
+    if (!e) return;
+    for (int i = 0; i < e->n_reqs; i++) {
+        req *r = e->reqs[i];
+        if (r->state == REQ_RUNNING) req_release_seq(e, r);
+        lt_sampler_free(r->smp);
+        lt_free(r->pbuf);
+        lt_free(r->toks);
+        lt_free(r);
+    }
+    lt_free(e->reqs);
+    lt_free(e->running);
+    lt_free(e->waiting);
+    lt_free(e->b_tok);
+    lt_free(e->b_seq);
+    lt_free(e->b_pos);
+    lt_free(e->b_logits);
+    lt_free(e->logits);
+    lt_free(e->pl_req);
+    lt_free(e->pl_n);
+    lt_free(e);
+}
+
+static bool grow(void **p, int *cap, int need, size_t elem) {
+    if (need <= *cap) return true;
+    int nc = *cap ? *cap : 16;
+    while (nc < need) nc *= 2;
+    void *q = lt_realloc(*p, (size_t)nc * elem);
+    if (!q) return false;
+    *p = q;
+    *cap = nc;
+    return true;
+}
+
+lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *err) {
+    if (!p || !p->prompt || p->n_prompt <= 0) return lt_err_set(err, LT_EINVAL, "request: the prompt has no tokens");
+    for (int i = 0; i < p->n_prompt; i++)
+        if (p->prompt[i] < 0 || p->prompt[i] >= e->n_vocab)
+            return lt_err_set(err, LT_ERANGE, "request: token id %d outside the vocabulary (0..%d)", p->prompt[i],
+                              e->n_vocab - 1);
+    if (p->n_stops > 0 && !e->o.tok) return lt_err_set(err, LT_EINVAL, "request: stop strings need a tokenizer");
+    int ctx = lt_kv_max_ctx(e->kv), base = 0;
+    if (p->seq >= 0) {
+        if (!lt_kv_seq_valid(e->kv, p->seq))
+            return lt_err_set(err, LT_EINVAL, "request: sequence %d does not exist", p->seq);
+        for (int i = 0; i < e->n_reqs; i++)
+            if (e->reqs[i]->state != REQ_DONE && e->reqs[i]->seq == p->seq && !e->reqs[i]->own_seq)
+                return lt_err_set(err, LT_EINVAL, "request: sequence %d is in use by request %d", p->seq, i);
+        base = lt_kv_seq_len(e->kv, p->seq);
+    }
+    if (base + p->n_prompt > ctx)
+        return lt_err_set(err, LT_ERANGE, "request: prompt of %d tokens does not fit the context (%d of %d used)",
+                          p->n_prompt, base, ctx);
+    if (p->spec_ngram < 0 || p->spec_ngram > 64 || p->ngram_max < 0)
+        return lt_err_set(err, LT_EINVAL, "request: n-gram speculation drafts 0..64 tokens (got %d), ngram_max >= 0",
+                          p->spec_ngram);
+    int gamma = p->spec_ngram;
+    int cap = p->n_prompt + (p->gen.n_predict > 0 ? p->gen.n_predict : ctx) + 1;
+    if (cap > ctx - base + 1) cap = ctx - base + 1;
+    if (cap < p->n_prompt + 1) cap = p->n_prompt + 1;
+    cap += gamma; /* room for the drafts past the known tokens */
+    if (!grow((void **)&e->reqs, &e->cap_reqs, e->n_reqs + 1, sizeof(req *)))
+        return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    req *r = lt_calloc(1, sizeof *r);
+    if (r) r->toks = lt_malloc((size_t)cap * sizeof(int32_t));
+    int need = e->n_reqs + 1; /* queue room: each list holds a request at most once */
+    bool ok = r && r->toks;
+    if (ok) {
+        void *w = lt_realloc(e->waiting, (size_t)need * sizeof(req *)), *rn = NULL;
+        if (w) e->waiting = w;
+        if (w) rn = lt_realloc(e->running, (size_t)need * sizeof(req *));
+        if (rn) e->running = rn;
+        ok = w && rn;
+    }
+    lt_status s = ok ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
+    if (s == LT_OK && gamma > 0) {
+        r->pbuf = lt_malloc((size_t)2 * (size_t)e->n_vocab * sizeof(float));
+        if (!r->pbuf) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    if (s == LT_OK) s = lt_sampler_create(&r->smp, &p->gen.sp, e->n_vocab, err);
+    if (s != LT_OK) {
+        if (r) lt_free(r->pbuf);
+        if (r) lt_free(r->toks);
+        lt_free(r);
+        return s;
+    }
+    r->id = e->n_reqs;
+    r->p = *p;
+    r->p.prompt = NULL;
+    r->p.stops = NULL;
+    memcpy(r->toks, p->prompt, (size_t)p->n_prompt * sizeof(int32_t));
+    r->n_prompt = p->n_prompt;
+    r->cap = cap;
+    r->seq = p->seq >= 0 ? p->seq : -1;
+    r->own_seq = p->seq < 0;
+    r->base = base;
+    r->gamma = gamma;
+    r->ngram_max = p->ngram_max > 0 ? p->ngram_max : 4;
+    lt_tok_stream_init(&r->ts);
+    r->ts.prev_id = p->prompt[p->n_prompt - 1];
+    r->use_stops = p->n_stops > 0;
+    lt_stopstr_init(&r->ss, p->stops, p->n_stops > 0 ? p->n_stops : 0);
+    r->res.st.n_prompt = p->n_prompt;
+    r->res.t_arrival = p->t_arrival > 0 ? p->t_arrival : lt_now();
+    e->reqs[e->n_reqs++] = r;
+    e->waiting[e->n_waiting++] = r;
+    if (id) *id = r->id;
+    return LT_OK;
+}
+
+static void list_remove(req **list, int *n, req *r) {
+    for (int i = 0; i < *n; i++)
+        if (list[i] == r) {
+            memmove(list + i, list + i + 1, (size_t)(*n - i - 1) * sizeof(req *));
+            (*n)--;
+            return;
+        }
+}
+
+/* Ends r: the held text to its callback (unless it failed), its sequence freed (when the
+ * engine's), out of the queues. */
+static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, const char *msg) {
+    if (r->state == REQ_DONE) return;
+    r->res.st.stop = stop;
+    r->res.status = status;
+    if (msg) snprintf(r->res.msg, sizeof r->res.msg, "%s", msg);
+    const lt_tokenizer *tok = e->o.tok;
+    if (tok && r->p.cb && status == LT_OK) {
+        char text[256], out[256 + LT_STOPSTR_LEN];
+        size_t len = lt_tok_stream_flush(tok, &r->ts, text, sizeof text);
+        if (r->use_stops) {
+            size_t k = r->ss.hit >= 0 ? 0 : lt_stopstr_feed(&r->ss, text, len, out);
+            if (r->ss.hit < 0) k += lt_stopstr_flush(&r->ss, out + k);
+            if (k) r->p.cb(r->p.ud, -1, out, k);
+        } else if (len) {
+            r->p.cb(r->p.ud, -1, text, len);
+        }
+    }
+    if (r->state == REQ_RUNNING && !r->own_seq && r->seq >= 0) {
+        /* the caller's sequence as lt_generate leaves it: every emitted token but the last one
+           (all of them after end of generation); speculation may have written past that */
+        int keep = r->n_fed < known(r) - (stop != LT_GEN_STOP_EOG) ? r->n_fed : known(r) - (stop != LT_GEN_STOP_EOG);
+        if (r->base + keep < lt_kv_seq_len(e->kv, r->seq)) lt_kv_seq_truncate(e->kv, r->seq, r->base + keep);
+    }
+    if (r->state == REQ_RUNNING) {
+        req_release_seq(e, r);
+        list_remove(e->running, &e->n_running, r);
+    } else {
+        list_remove(e->waiting, &e->n_waiting, r);
+    }
+    r->state = REQ_DONE;
+    double now = lt_now();
+    r->res.finished = true;
+    r->res.t_done = now;
+    if (r->res.t_first > 0) {
+        r->res.st.prefill_s = r->res.t_first - r->t_admit;
+        r->res.st.decode_s = now - r->res.t_first;
+    } else if (r->t_admit > 0) {
+        r->res.st.prefill_s = now - r->t_admit;
+    }
+    lt_sampler_free(r->smp);
+    r->smp = NULL;
+    lt_free(r->pbuf);
+    r->pbuf = NULL;
+}
+
+void lt_engine_cancel(lt_engine *e, int id) {
+    if (id < 0 || id >= e->n_reqs) return;
+    finish(e, e->reqs[id], LT_GEN_STOP_CANCEL, LT_OK, NULL);
+}
+
+int lt_engine_n_running(const lt_engine *e) { return e->n_running; }
+int lt_engine_n_waiting(const lt_engine *e) { return e->n_waiting; }
+bool lt_engine_idle(const lt_engine *e) { return e->n_running == 0 && e->n_waiting == 0; }
+
+const lt_req_result *lt_engine_result(const lt_engine *e, int id) {
+    return id >= 0 && id < e->n_reqs ? &e->reqs[id]->res : NULL;
+}
+
+const int32_t *lt_engine_tokens(const lt_engine *e, int id, int *n) {
+    if (id < 0 || id >= e->n_reqs) {
+        *n = 0;
+        return NULL;
+    }
+    *n = e->reqs[id]->n_gen;
+    return e->reqs[id]->toks + e->reqs[id]->n_prompt;
+}
+
+/* ---- scheduling -------------------------------------------------------------------------- */
+
+static int remaining(const req *r) { return known(r) - r->n_fed; }
+
+static bool in_plan(const lt_engine *e, const req *r) {
+    for (int i = 0; i < e->n_pl; i++)
+        if (e->pl_req[i] == r) return true;
+    return false;
+}
+
+/* Recompute preemption: free r's blocks, queue it first with everything it knows as prompt. */
+static void preempt(lt_engine *e, req *r) {
+    req_release_seq(e, r);
+    list_remove(e->running, &e->n_running, r);
+    r->state = REQ_WAITING;
+    r->n_fed = 0;
+    r->decoding = false;
+    r->res.n_preempted++;
+    memmove(e->waiting + 1, e->waiting, (size_t)e->n_waiting * sizeof(req *));
+    e->waiting[0] = r;
+    e->n_waiting++;
+}
+
+/* The newest running request that is not in the batch and can be preempted, other than r. */
+static req *victim(lt_engine *e, const req *r) {
+    for (int i = e->n_running - 1; i >= 0; i--) {
+        req *v = e->running[i];
+        if (v != r && v->own_seq && !in_plan(e, v)) return v;
+    }
+    return NULL;
+}
+
+/* Makes room in r's sequence for n more tokens, preempting newer requests when the pool is
+ * out of blocks. Returns 1 = reserved, 0 = r itself was preempted (or failed), -1 = error. */
+static int reserve_running(lt_engine *e, req *r, int n, int *n_pre, lt_err *err) {
+    for (;;) {
+        lt_err re = {0};
+        lt_status s = lt_kv_seq_reserve(e->kv, r->seq, r->base + r->n_fed + n, &re);
+        if (s == LT_OK) return 1;
+        if (s != LT_ENOMEM) {
+            *err = re;
+            e->fail = s;
+            return -1;
+        }
+        req *v = victim(e, r);
+        if (v) {
+            preempt(e, v);
+            (*n_pre)++;
+            continue;
+        }
+        /* nothing newer to free: give way ourselves, unless nobody else holds blocks */
+        if (r->own_seq && e->n_running > 1) {
+            preempt(e, r);
+            (*n_pre)++;
+            return 0;
+        }
+        char msg[256];
+        snprintf(msg, sizeof msg, "KV cache full: request %d needs %d tokens, the pool holds %d blocks of %d", r->id,
+                 r->base + r->n_fed + n, lt_kv_blocks_total(e->kv), lt_kv_block_size(e->kv));
+        finish(e, r, LT_GEN_STOP_CONTEXT, LT_ENOMEM, msg);
+        return 0;
+    }
+}
+
+static bool plan_add(lt_engine *e, req *r, int n) {
+    int need = e->n_pl + 1;
+    void *a = lt_realloc(e->pl_req, (size_t)need * sizeof(req *));
+    if (!a) return false;
+    e->pl_req = a;
+    void *b = lt_realloc(e->pl_n, (size_t)need * sizeof(int));
+    if (!b) return false;
+    e->pl_n = b;
+    e->pl_req[e->n_pl] = r;
+    e->pl_n[e->n_pl++] = n;
+    return true;
+}
+
+/* Admits waiting requests (sarathi: chunked to the budget; prefill-first: whole prompts while
+ * the budget holds them, at least one) until the budget, the running limit or the pool stops it. */
+static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
+    while (e->n_waiting > 0 && *left > 0 && e->n_running < e->o.max_running) {
+        req *r = e->waiting[0];
+        int rem = remaining(r);
+        int n = rem < *left ? rem : *left;
+        if (whole && n < rem) {
+            if (e->n_pl > 0) break; /* a whole prompt that does not fit waits for the next step */
+            n = rem;
+        }
+        bool fresh = r->own_seq;
+        if (fresh) {
+            lt_err se = {0};
+            if (lt_kv_seq_new(e->kv, &r->seq, &se) != LT_OK) break; /* no sequence slot free */
+        }
+        lt_err re = {0};
+        lt_status s = lt_kv_seq_reserve(e->kv, r->seq, r->base + n, &re);
+        if (s != LT_OK) {
+            if (fresh) {
+                lt_kv_seq_free(e->kv, r->seq);
+                r->seq = -1;
+            }
+            if (s == LT_ENOMEM && (e->n_running > 0 || e->n_pl > 0)) break; /* wait for blocks */
+            if (s == LT_ENOMEM) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "KV cache full: request %d needs %d tokens, the pool holds %d blocks of %d",
+                         r->id, r->base + n, lt_kv_blocks_total(e->kv), lt_kv_block_size(e->kv));
+                finish(e, r, LT_GEN_STOP_CONTEXT, LT_ENOMEM, msg);
+                continue;
+            }
+            *err = re;
+            return s;
+        }
+        memmove(e->waiting, e->waiting + 1, (size_t)(e->n_waiting - 1) * sizeof(req *));
+        e->n_waiting--;
+        r->state = REQ_RUNNING;
+        if (r->t_admit <= 0) r->t_admit = lt_now();
+        e->running[e->n_running++] = r;
+        if (!plan_add(e, r, n)) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        *left -= n;
+    }
+    return LT_OK;
+}
+
+/* n-gram drafting (prompt lookup, as core/llm/spec.c): up to want tokens after toks[0..n) into
+ * toks[n..]: the continuation of the latest earlier occurrence of the longest matching suffix
+ * (ngram_max down to 1 tokens), periodic when the match is closer than want. */
+static int ngram_propose(int32_t *h, int n, int want, int ngram_max) {
+    for (int g = ngram_max; g >= 1 && want > 0; g--) {
+        if (n < g + 1) continue;
+        for (int st = n - g - 1; st >= 0; st--) {
+            if (memcmp(h + st, h + n - g, (size_t)g * sizeof(int32_t))) continue;
+            for (int k = 0; k < want; k++) h[n + k] = h[st + g + k];
+            return want;
+        }
+    }
+    return 0;
+}
+
+/* Drafts for a decode of r with at most left tokens in the step: 1 + drafts tokens. */
+static int decode_tokens(lt_engine *e, req *r, int left) {
+    r->n_draft = 0;
+    if (r->gamma <= 0) return 1;
+    int want = r->gamma;
+    if (want > left - 1) want = left - 1;
+    int n_pred = r->p.gen.n_predict;
+    if (n_pred > 0 && want > n_pred - r->n_gen - 1) want = n_pred - r->n_gen - 1; /* k + 1 tokens at most emitted */
+    if (want > r->cap - known(r)) want = r->cap - known(r);
+    int room = lt_kv_max_ctx(e->kv) - (r->base + known(r)); /* positions left after the pending token */
+    if (want > room) want = room;
+    if (want <= 0) return 1;
+    r->n_draft = ngram_propose(r->toks, known(r), want, r->ngram_max);
+    return 1 + r->n_draft;
+}
+
+/* Builds the step's plan. */
+static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
+    e->n_pl = 0;
+    int left = e->o.token_budget > 0 ? e->o.token_budget : INT_MAX;
+    bool pf = e->o.policy == LT_POLICY_PREFILL_FIRST;
+    bool prefills = e->n_waiting > 0;
+    for (int i = 0; i < e->n_running && !prefills; i++)
+        if (!e->running[i]->decoding) prefills = true;
+    if (pf && prefills) {
+        /* whole prompts: partial ones first (none arise under this policy but recomputes), then new */
+        for (int i = 0; i < e->n_running && left > 0; i++) {
+            req *r = e->running[i];
+            if (r->decoding || in_plan(e, r)) continue;
+            int rem = remaining(r);
+            if (rem > left && e->n_pl > 0) break;
+            int k = reserve_running(e, r, rem, n_pre, err);
+            if (k < 0) return e->fail;
+            if (k == 0) {
+                i = -1; /* the list changed: look again */
+                continue;
+            }
+            if (!plan_add(e, r, rem)) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+            left -= rem;
+        }
+        LT_TRY(admit(e, &left, true, err));
+        if (e->n_pl > 0) return LT_OK;
+        left = e->o.token_budget > 0 ? e->o.token_budget : INT_MAX; /* nothing admitted: decode */
+    }
+    /* 1. running decodes, oldest first */
+    for (int i = 0; i < e->n_running && left > 0; i++) {
+        req *r = e->running[i];
+        if (!r->decoding || in_plan(e, r)) continue;
+        int nt = decode_tokens(e, r, left);
+        int k = reserve_running(e, r, nt, n_pre, err);
+        if (k < 0) return e->fail;
+        if (k == 0) {
+            r->n_draft = 0;
+            i = -1;
+            continue;
+        }
+        if (!plan_add(e, r, nt)) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        left -= nt;
+    }
+    if (pf) return LT_OK;
+    /* 2. partial prefills */
+    for (int i = 0; i < e->n_running && left > 0; i++) {
+        req *r = e->running[i];
+        if (r->decoding || in_plan(e, r)) continue;
+        int rem = remaining(r), n = rem < left ? rem : left;
+        int k = reserve_running(e, r, n, n_pre, err);
+        if (k < 0) return e->fail;
+        if (k == 0) {
+            i = -1;
+            continue;
+        }
+        if (!plan_add(e, r, n)) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        left -= n;
+    }
+    /* 3. new prompts, chunked */
+    return admit(e, &left, false, err);
+}
+
+/* ---- the step ---------------------------------------------------------------------------- */
+
+/* Streams r's next token id; may finish r. False when r ended. */
+static bool push(lt_engine *e, req *r, int32_t id) {
+    const lt_tokenizer *tok = e->o.tok;
+    const lt_gen_params *gp = &r->p.gen;
+    if (id < 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the model produced NaN logits at position %d", r->base + known(r) - 1);
+        finish(e, r, LT_GEN_STOP_CONTEXT, LT_EFORMAT, msg);
+        return false;
+    }
+    if (r->res.t_first <= 0) r->res.t_first = lt_now();
+    bool eog = tok && !gp->ignore_eos && lt_tok_is_eog(tok, id);
+    if (gp->stop_at_bos && tok && id == lt_tok_bos(tok)) eog = true;
+    if (eog) {
+        finish(e, r, LT_GEN_STOP_EOG, LT_OK, NULL);
+        return false;
+    }
+    if (r->p.out_ids && r->n_gen < r->p.out_cap) r->p.out_ids[r->n_gen] = id;
+    if (known(r) < r->cap) r->toks[known(r)] = id;
+    r->n_gen++;
+    r->res.st.n_gen = r->n_gen;
+    char text[256], out[256 + LT_STOPSTR_LEN];
+    size_t len = tok ? lt_tok_stream_feed(tok, &r->ts, id, text, sizeof text) : 0;
+    const char *pass = text;
+    if (r->use_stops) {
+        len = lt_stopstr_feed(&r->ss, text, len, out);
+        pass = out;
+    }
+    if (r->p.cb && !r->p.cb(r->p.ud, id, pass, len)) {
+        finish(e, r, LT_GEN_STOP_CANCEL, LT_OK, NULL);
+        return false;
+    }
+    if (r->use_stops && r->ss.hit >= 0) {
+        finish(e, r, LT_GEN_STOP_STRING, LT_OK, NULL);
+        return false;
+    }
+    if (r->base + known(r) - 1 >= lt_kv_max_ctx(e->kv) || known(r) >= r->cap - r->gamma) {
+        finish(e, r, LT_GEN_STOP_CONTEXT, LT_OK, NULL);
+        return false;
+    }
+    if (gp->n_predict > 0 && r->n_gen >= gp->n_predict) {
+        finish(e, r, LT_GEN_STOP_LENGTH, LT_OK, NULL); /* no forward for a token nobody will sample from */
+        return false;
+    }
+    r->decoding = true;
+    return true;
+}
+
+/* Verifies r's k drafts (toks[old .. old + k), logits rows [k + 1][V]) as core/llm/spec.c does:
+ * draft d is kept with probability p(d) (an n-gram draft is certain: q is one-hot), a rejection
+ * draws from p without d, all kept gives one bonus token. The cache keeps the pending token and
+ * the accepted drafts. */
+static void verify(lt_engine *e, req *r, int k, const float *logits) {
+    const int V = e->n_vocab, old = known(r);
+    int32_t d[64], emit_ids[65];
+    int n_emit = 0, acc = 0;
+    for (int i = 0; i < k; i++) d[i] = r->toks[old + i];
+    float *p = r->pbuf, *res = r->pbuf + V;
+    for (int i = 0; i <= k; i++) {
+        /* the distribution sees the accepted drafts as history */
+        lt_sampler_dist(r->smp, logits + (size_t)i * V, r->toks, old + i, p);
+        if (i == k) {
+            emit_ids[n_emit++] = lt_sampler_draw(r->smp, p, V);
+            break;
+        }
+        double u = lt_sampler_uniform(r->smp);
+        if (u < p[d[i]]) {
+            emit_ids[n_emit++] = d[i];
+            acc++;
+            continue;
+        }
+        memcpy(res, p, (size_t)V * sizeof(float));
+        res[d[i]] = 0;
+        int32_t t = lt_sampler_draw(r->smp, res, V);
+        emit_ids[n_emit++] = t >= 0 ? t : lt_sampler_draw(r->smp, p, V);
+        break;
+    }
+    r->res.drafted += k;
+    r->res.accepted += acc;
+    /* the cache: pending + accepted drafts stay, rejected positions go */
+    r->n_fed = old + acc;
+    lt_kv_seq_truncate(e->kv, r->seq, r->base + r->n_fed);
+    for (int i = 0; i < n_emit; i++)
+        if (!push(e, r, emit_ids[i])) return;
+}
+
+lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
+    lt_engine_stats dummy;
+    if (!st) st = &dummy;
+    memset(st, 0, sizeof *st);
+    int n_pre = 0;
+    lt_status s = schedule(e, &n_pre, err);
+    st->n_preempted = n_pre;
+    int n_tok = 0, n_rows = 0, n_done0 = 0;
+    for (int i = 0; i < e->n_reqs; i++) n_done0 += e->reqs[i]->state == REQ_DONE;
+    for (int i = 0; i < e->n_pl; i++) {
+        n_tok += e->pl_n[i];
+        if (e->pl_req[i]->decoding) st->n_decode += e->pl_n[i];
+        else st->n_prefill += e->pl_n[i];
+    }
+    if (s == LT_OK && n_tok > 0) {
+        int bc = e->b_cap;
+        bool ok = grow((void **)&e->b_tok, &bc, n_tok, sizeof(int32_t));
+        bc = e->b_cap;
+        ok = ok && grow((void **)&e->b_seq, &bc, n_tok, sizeof(int32_t));
+        bc = e->b_cap;
+        ok = ok && grow((void **)&e->b_pos, &bc, n_tok, sizeof(int32_t));
+        bc = e->b_cap;
+        ok = ok && grow((void **)&e->b_logits, &bc, n_tok, sizeof(bool));
+        if (ok) e->b_cap = bc;
+        int rows = 0;
+        for (int i = 0; i < e->n_pl; i++) rows += e->pl_req[i]->decoding ? e->pl_n[i] : 1;
+        if (ok && e->logit_rows < rows) {
+            float *l = lt_realloc(e->logits, (size_t)rows * (size_t)e->n_vocab * sizeof(float));
+            if (l) {
+                e->logits = l;
+                e->logit_rows = rows;
+            }
+            ok = l != NULL;
+        }
+        if (!ok) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    if (s != LT_OK)
+        for (int i = 0; i < e->n_pl; i++) e->pl_req[i]->n_draft = 0;
+    if (s == LT_OK && n_tok > 0) {
+        int t = 0;
+        for (int i = 0; i < e->n_pl; i++) {
+            req *r = e->pl_req[i];
+            int n = e->pl_n[i];
+            bool spec = r->decoding && r->n_draft > 0; /* the pending token and its drafts: every row */
+            for (int j = 0; j < n; j++, t++) {
+                e->b_tok[t] = r->toks[r->n_fed + j];
+                e->b_seq[t] = r->seq;
+                e->b_pos[t] = r->base + r->n_fed + j;
+                e->b_logits[t] = spec || (j == n - 1 && r->n_fed + n == known(r));
+            }
+            n_rows += spec ? n : r->n_fed + n == known(r);
+        }
+        lt_batch b = {.n_tokens = n_tok, .tokens = e->b_tok, .seq = e->b_seq, .pos = e->b_pos, .logits = e->b_logits};
+        double t0 = lt_now();
+        s = lt_lm_forward(e->lm, e->kv, &b, e->logits, err);
+        st->seconds = lt_now() - t0;
+        if (s == LT_OK) {
+            int row = 0;
+            for (int i = 0; i < e->n_pl; i++) {
+                req *r = e->pl_req[i];
+                const float *lg = e->logits + (size_t)row * e->n_vocab;
+                if (r->decoding && r->n_draft > 0) {
+                    row += 1 + r->n_draft;
+                    verify(e, r, r->n_draft, lg);
+                    continue;
+                }
+                r->n_fed += e->pl_n[i];
+                if (r->n_fed == known(r)) {
+                    row++;
+                    push(e, r, lt_sampler_sample(r->smp, lg, r->toks, known(r)));
+                }
+            }
+        }
+    }
+    if (s != LT_OK) { /* reserved but unwritten blocks go back; the requests stay as they were */
+        for (int i = 0; i < e->n_pl; i++) {
+            req *r = e->pl_req[i];
+            if (r->state == REQ_RUNNING && r->seq >= 0) lt_kv_seq_truncate(e->kv, r->seq, lt_kv_seq_len(e->kv, r->seq));
+        }
+    }
+    e->n_pl = 0;
+    int n_done = 0;
+    for (int i = 0; i < e->n_reqs; i++) n_done += e->reqs[i]->state == REQ_DONE;
+    st->n_finished = n_done - n_done0;
+    st->n_running = e->n_running;
+    st->n_waiting = e->n_waiting;
+    st->kv_used = lt_kv_blocks_used(e->kv);
+    st->kv_total = lt_kv_blocks_total(e->kv);
+    return s;
+}

@@ -1,0 +1,487 @@
+/* test_engine.c - the serving engine (core/llm/engine.h):
+ *  - N interleaved requests with random prompt and output lengths produce, token for token,
+ *    what each produces alone through lt_generate (greedy, and seeded sampling), for both
+ *    policies and several token budgets, on a random tiny q8_0 model (rows of its matmuls do
+ *    not depend on the batch size, so batching must not change a single token);
+ *  - one step is one batch: under sarathi a step holds at most the budget, decodes first;
+ *    under prefill-first a step with a prompt holds no decode;
+ *  - a KV pool too small for all requests preempts (recompute) and still gives the same tokens;
+ *  - cancelling mid-stream (by id, and by the callback) frees the request's blocks;
+ *  - text streams as lt_generate's, and a stop string ends it right before the string;
+ *  - bad settings are clear errors.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/alloc.h"
+#include "core/formats/modelsrc_open.h"
+#include "core/llm/engine.h"
+#include "models/llama.h"
+#include "testutil.h"
+
+#define NREQ 10
+#define MAXP 120
+#define MAXG 40
+
+static lt_backend *g_be;
+
+typedef struct reqspec {
+    int32_t prompt[MAXP];
+    int np, ng;
+    uint64_t seed;
+    int32_t ref[MAXG];
+    int nref;
+} reqspec;
+
+static lt_lm *open_synth(lt_dtype dt, uint64_t seed) {
+    lt_err err;
+    lt_llm_config cfg;
+    LT_ASSERT(lt_llama_preset("tiny", &cfg, &err) == LT_OK);
+    cfg.n_vocab = 320;
+    cfg.n_layers = 2;
+    cfg.max_seq = 512;
+    lt_lm *m;
+    if (lt_llama_open_synthetic(&m, &cfg, dt, seed, g_be, NULL, &err) != LT_OK)
+        lt_abort(__FILE__, __LINE__, "%s", err.msg);
+    return m;
+}
+
+static lt_kv_cache *make_kv(lt_lm *m, int ctx, int seqs, int n_blocks) {
+    lt_err err;
+    lt_kv_opts ko = lt_lm_kv_opts(m, ctx, seqs);
+    ko.block_size = 16;
+    ko.n_blocks = n_blocks;
+    lt_kv_cache *kv;
+    if (lt_kv_create(&kv, g_be, &ko, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
+    return kv;
+}
+
+static lt_gen_params params(const reqspec *r, float temp) {
+    lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = r->ng, .ignore_eos = true};
+    gp.sp.temp = temp;
+    gp.sp.seed = r->seed;
+    return gp;
+}
+
+/* Each request alone, through lt_generate. */
+static void references(lt_lm *m, reqspec *rs, int n, float temp) {
+    lt_kv_cache *kv = make_kv(m, 256, 2, 0);
+    for (int i = 0; i < n; i++) {
+        lt_err err;
+        int seq;
+        lt_gen_stats st;
+        LT_ASSERT(lt_kv_seq_new(kv, &seq, &err) == LT_OK);
+        lt_gen_params gp = params(&rs[i], temp);
+        if (lt_generate(m, NULL, kv, seq, rs[i].prompt, rs[i].np, &gp, NULL, NULL, rs[i].ref, MAXG, &st, &err) != LT_OK)
+            lt_abort(__FILE__, __LINE__, "%s", err.msg);
+        rs[i].nref = st.n_gen;
+        lt_kv_seq_free(kv, seq);
+    }
+    lt_kv_free(kv);
+}
+
+static void make_requests(reqspec *rs, int n, uint64_t seed) {
+    lt_test_rng rng;
+    lt_test_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) {
+        rs[i].np = 1 + (int)(lt_test_u32(&rng) % MAXP);
+        rs[i].ng = 1 + (int)(lt_test_u32(&rng) % MAXG);
+        rs[i].seed = 1000 + (uint64_t)i;
+        for (int j = 0; j < rs[i].np; j++) rs[i].prompt[j] = (int32_t)(lt_test_u32(&rng) % 320);
+    }
+}
+
+static int g_spec; /* n-gram speculation of every other request in run_engine */
+
+typedef struct run_out {
+    int32_t got[NREQ][MAXG];
+    int ngot[NREQ];
+    int preempted;
+    int64_t drafted, accepted;
+    int max_step_tokens;
+    bool budget_kept, decodes_first, pf_no_mix;
+} run_out;
+
+/* The requests through one engine, arriving over the first steps (two at first, then one
+ * every third step). */
+static void run_engine(lt_lm *m, lt_kv_cache *kv, lt_engine_policy pol, int budget, reqspec *rs, int n, float temp,
+                       run_out *o) {
+    lt_err err;
+    memset(o, 0, sizeof *o);
+    o->budget_kept = o->decodes_first = o->pf_no_mix = true;
+    lt_engine *e;
+    lt_engine_opts eo = {.policy = pol, .token_budget = budget};
+    LT_ASSERT(lt_engine_create(&e, m, kv, &eo, &err) == LT_OK);
+    int ids[NREQ], added = 0;
+    for (int step = 0; step < 100000; step++) {
+        while (added < n && (added < 2 || step >= 3 * (added - 1))) {
+            lt_gen_params gp = params(&rs[added], temp);
+            lt_req_params rp = {.prompt = rs[added].prompt, .n_prompt = rs[added].np, .gen = gp, .seq = -1,
+                                .spec_ngram = added % 2 ? g_spec : 0};
+            if (lt_engine_add(e, &rp, &ids[added], &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
+            added++;
+        }
+        if (added == n && lt_engine_idle(e)) break;
+        lt_engine_stats st;
+        if (lt_engine_step(e, &st, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
+        int tok = st.n_decode + st.n_prefill;
+        if (tok > o->max_step_tokens) o->max_step_tokens = tok;
+        if (pol == LT_POLICY_SARATHI && budget > 0 && tok > budget) o->budget_kept = false;
+        if (pol == LT_POLICY_PREFILL_FIRST && st.n_prefill > 0 && st.n_decode > 0) o->pf_no_mix = false;
+        o->preempted += st.n_preempted;
+    }
+    for (int i = 0; i < n; i++) {
+        const lt_req_result *r = lt_engine_result(e, ids[i]);
+        CHECKF(r && r->finished && r->status == LT_OK, "request %d: %s", i, r ? r->msg : "missing");
+        int k;
+        o->drafted += r->drafted;
+        o->accepted += r->accepted;
+        const int32_t *t = lt_engine_tokens(e, ids[i], &k);
+        o->ngot[i] = k;
+        memcpy(o->got[i], t, (size_t)(k < MAXG ? k : MAXG) * sizeof(int32_t));
+    }
+    lt_engine_free(e);
+}
+
+static void compare(const char *what, const reqspec *rs, int n, const run_out *o) {
+    for (int i = 0; i < n; i++) {
+        int d = -1;
+        for (int j = 0; j < rs[i].nref && j < o->ngot[i] && d < 0; j++)
+            if (rs[i].ref[j] != o->got[i][j]) d = j;
+        CHECKF(o->ngot[i] == rs[i].nref && d < 0, "%s: request %d (prompt %d): %d tokens vs %d alone, first diff at %d",
+               what, i, rs[i].np, o->ngot[i], rs[i].nref, d);
+    }
+}
+
+static void interleaved(lt_lm *m) {
+    reqspec rs[NREQ];
+    make_requests(rs, NREQ, 7);
+    for (int pass = 0; pass < 2; pass++) {
+        float temp = pass ? 0.8f : 0.0f; /* greedy, then seeded sampling */
+        references(m, rs, NREQ, temp);
+        const int budgets[] = {5, 16, 64, 0};
+        for (int pol = 0; pol < 2; pol++)
+            for (int b = 0; b < 4; b++) {
+                lt_kv_cache *kv = make_kv(m, 256, 8, 0);
+                run_out o;
+                run_engine(m, kv, (lt_engine_policy)pol, budgets[b], rs, NREQ, temp, &o);
+                char what[96];
+                snprintf(what, sizeof what, "%s temp %.1f budget %d", lt_engine_policy_name((lt_engine_policy)pol),
+                         temp, budgets[b]);
+                compare(what, rs, NREQ, &o);
+                CHECKF(o.budget_kept, "%s: a step went over the budget", what);
+                CHECKF(o.pf_no_mix, "%s: a prefill-first step mixed prompts and decodes", what);
+                if (pol == LT_POLICY_SARATHI && budgets[b] > 0)
+                    CHECKF(o.max_step_tokens <= budgets[b], "%s: %d tokens in a step", what, o.max_step_tokens);
+                CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
+                lt_kv_free(kv);
+            }
+    }
+}
+
+/* A pool far too small for all requests at once: preemption by recompute. */
+static void preemption(lt_lm *m) {
+    reqspec rs[NREQ];
+    make_requests(rs, NREQ, 99);
+    references(m, rs, NREQ, 0);
+    for (int pol = 0; pol < 2; pol++) {
+        /* 12 blocks of 16 = 192 tokens; the largest request needs at most 160 */
+        lt_kv_cache *kv = make_kv(m, 256, 8, 12);
+        run_out o;
+        run_engine(m, kv, (lt_engine_policy)pol, 32, rs, NREQ, 0, &o);
+        char what[64];
+        snprintf(what, sizeof what, "preemption %s", lt_engine_policy_name((lt_engine_policy)pol));
+        compare(what, rs, NREQ, &o);
+        CHECKF(o.preempted > 0, "%s: nothing was preempted", what);
+        CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
+        lt_kv_free(kv);
+    }
+}
+
+/* n-gram speculation inside the engine: greedy output is still each request's plain output,
+ * with drafts accepted, for both policies, with and without preemption. */
+static void speculation(lt_lm *m) {
+    reqspec rs[NREQ];
+    make_requests(rs, NREQ, 7);
+    for (int i = 0; i < NREQ; i += 3) /* repetitive prompts, where lookup drafts well */
+        for (int j = 8; j < rs[i].np; j++) rs[i].prompt[j] = rs[i].prompt[j % 8];
+    references(m, rs, NREQ, 0);
+    const int gammas[] = {1, 4, 9};
+    for (int pol = 0; pol < 2; pol++)
+        for (int g = 0; g < 3; g++)
+            for (int small = 0; small < 2; small++) {
+                g_spec = gammas[g];
+                lt_kv_cache *kv = make_kv(m, 256, 8, small ? 12 : 0);
+                run_out o;
+                run_engine(m, kv, (lt_engine_policy)pol, 24, rs, NREQ, 0, &o);
+                char what[96];
+                snprintf(what, sizeof what, "spec ngram %d %s%s", gammas[g],
+                         lt_engine_policy_name((lt_engine_policy)pol), small ? " small pool" : "");
+                compare(what, rs, NREQ, &o);
+                CHECKF(o.accepted > 0 && o.accepted <= o.drafted, "%s: %lld of %lld drafts accepted", what,
+                       (long long)o.accepted, (long long)o.drafted);
+                CHECKF(o.budget_kept, "%s: a step went over the budget", what);
+                if (small) CHECKF(o.preempted > 0, "%s: nothing preempted", what);
+                CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
+                lt_kv_free(kv);
+            }
+    g_spec = 0;
+}
+
+typedef struct cancel_ud {
+    int seen, stop_after;
+} cancel_ud;
+
+static bool cancel_cb(void *ud, int32_t id, const char *text, size_t len) {
+    (void)text;
+    (void)len;
+    cancel_ud *c = ud;
+    if (id >= 0) c->seen++;
+    return c->seen < c->stop_after;
+}
+
+static void cancelling(lt_lm *m) {
+    lt_err err;
+    lt_kv_cache *kv = make_kv(m, 256, 4, 0);
+    lt_engine *e;
+    LT_ASSERT(lt_engine_create(&e, m, kv, &(lt_engine_opts){.token_budget = 48}, &err) == LT_OK);
+    int32_t prompt[100];
+    for (int i = 0; i < 100; i++) prompt[i] = (i * 37 + 11) % 320;
+    lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = 60, .ignore_eos = true};
+    gp.sp.temp = 0;
+    cancel_ud cu = {.stop_after = 5};
+    int a, b, c;
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 100, .gen = gp, .seq = -1}, &a, &err) ==
+              LT_OK);
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 60, .gen = gp, .seq = -1}, &b, &err) ==
+              LT_OK);
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt + 10, .n_prompt = 30, .gen = gp, .seq = -1,
+                                                .cb = cancel_cb, .ud = &cu},
+                            &c, &err) == LT_OK);
+    int n = 0;
+    for (int i = 0; i < 200 && n < 3; i++) {
+        LT_ASSERT(lt_engine_step(e, NULL, &err) == LT_OK);
+        lt_engine_tokens(e, a, &n);
+    }
+    CHECKF(n >= 3 && !lt_engine_result(e, a)->finished, "request a: %d tokens", n);
+    int used = lt_kv_blocks_used(kv);
+    lt_engine_cancel(e, a);
+    const lt_req_result *ra = lt_engine_result(e, a);
+    CHECK(ra->finished && ra->st.stop == LT_GEN_STOP_CANCEL && ra->status == LT_OK);
+    /* a's 100 + n tokens held at least 7 blocks of 16 */
+    CHECKF(lt_kv_blocks_used(kv) <= used - 7, "cancel freed %d blocks", used - lt_kv_blocks_used(kv));
+    CHECK(lt_engine_n_running(e) == (lt_engine_result(e, c)->finished ? 1 : 2));
+    lt_engine_cancel(e, a); /* again: ignored */
+    lt_engine_cancel(e, 99);
+    while (!lt_engine_idle(e)) LT_ASSERT(lt_engine_step(e, NULL, &err) == LT_OK);
+    const lt_req_result *rc = lt_engine_result(e, c);
+    CHECKF(rc->st.stop == LT_GEN_STOP_CANCEL && rc->st.n_gen == 5, "callback cancel: stop %d after %d tokens",
+           (int)rc->st.stop, rc->st.n_gen);
+    CHECK(lt_engine_result(e, b)->st.stop == LT_GEN_STOP_LENGTH && lt_engine_result(e, b)->st.n_gen == 60);
+    CHECK(lt_kv_blocks_used(kv) == 0);
+    lt_engine_free(e);
+
+    /* a request waiting (never admitted) cancelled; freeing an engine with running requests frees their blocks */
+    LT_ASSERT(lt_engine_create(&e, m, kv, &(lt_engine_opts){.token_budget = 16, .max_running = 1}, &err) == LT_OK);
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 50, .gen = gp, .seq = -1}, &a, &err) ==
+              LT_OK);
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 50, .gen = gp, .seq = -1}, &b, &err) ==
+              LT_OK);
+    LT_ASSERT(lt_engine_step(e, NULL, &err) == LT_OK);
+    CHECK(lt_engine_n_running(e) == 1 && lt_engine_n_waiting(e) == 1);
+    lt_engine_cancel(e, b);
+    CHECK(lt_engine_n_waiting(e) == 0 && lt_engine_result(e, b)->finished);
+    CHECK(lt_kv_blocks_used(kv) > 0);
+    lt_engine_free(e);
+    CHECK(lt_kv_blocks_used(kv) == 0);
+    lt_kv_free(kv);
+}
+
+/* One batched forward (3 decodes, 2 prompt chunks, 9 rows of logits) gives every row the bits the
+ * one-sequence forward gives it: returns the largest difference. */
+static float rows_alone(lt_lm *m) {
+    lt_err err;
+    enum { NS = 9, CTX = 40 };
+    lt_kv_cache *ka = make_kv(m, 128, NS, 0), *kb = make_kv(m, 128, NS, 0);
+    int32_t toks[NS][CTX + 8];
+    for (int s = 0; s < NS; s++)
+        for (int i = 0; i < CTX + 8; i++) toks[s][i] = (int32_t)((s * 53 + i * 29 + 7) % 320);
+    int pre[NS], add[NS]; /* tokens already cached, tokens this batch adds */
+    for (int s = 0; s < NS; s++) {
+        pre[s] = 5 + 3 * s;
+        add[s] = s < 7 ? 1 : 6;
+    }
+    float *la = lt_malloc(sizeof(float) * 320 * NS), *lb = lt_malloc(sizeof(float) * 320 * NS);
+    int32_t bt[NS * 8], bs[NS * 8], bp[NS * 8];
+    bool want[NS * 8];
+    int n = 0;
+    for (int s = 0; s < NS; s++) {
+        int sa, sb;
+        LT_ASSERT(lt_kv_seq_new(ka, &sa, &err) == LT_OK && lt_kv_seq_new(kb, &sb, &err) == LT_OK && sa == s && sb == s);
+        LT_ASSERT(lt_lm_eval(m, ka, s, toks[s], pre[s], false, la, &err) == LT_OK);
+        LT_ASSERT(lt_lm_eval(m, kb, s, toks[s], pre[s], false, lb, &err) == LT_OK);
+        for (int j = 0; j < add[s]; j++, n++) {
+            bt[n] = toks[s][pre[s] + j];
+            bs[n] = s;
+            bp[n] = pre[s] + j;
+            want[n] = j == add[s] - 1;
+        }
+    }
+    lt_batch b = {.n_tokens = n, .tokens = bt, .seq = bs, .pos = bp, .logits = want};
+    LT_ASSERT(lt_lm_forward(m, ka, &b, la, &err) == LT_OK);
+    float worst = 0;
+    for (int s = 0; s < NS; s++) {
+        LT_ASSERT(lt_lm_eval(m, kb, s, toks[s] + pre[s], add[s], false, lb + 320 * s, &err) == LT_OK);
+        for (int v = 0; v < 320; v++) {
+            float d = la[320 * s + v] - lb[320 * s + v];
+            if (d < 0) d = -d;
+            if (d > worst) worst = d;
+        }
+    }
+    lt_free(la);
+    lt_free(lb);
+    lt_kv_free(ka);
+    lt_kv_free(kb);
+    return worst;
+}
+
+typedef struct text_ud {
+    char buf[4096];
+    size_t n;
+} text_ud;
+
+static bool collect(void *ud, int32_t id, const char *text, size_t len) {
+    (void)id;
+    text_ud *t = ud;
+    if (t->n + len < sizeof t->buf) {
+        memcpy(t->buf + t->n, text, len);
+        t->n += len;
+        t->buf[t->n] = 0;
+    }
+    return true;
+}
+
+/* Text, end of generation and stop strings on the bundled stories260K: the engine's stream equals
+ * lt_generate's, a stop string ends the text right before it (two requests batched). */
+static void text_and_stops(void) {
+    lt_err err;
+    lt_modelsrc *src;
+    if (lt_modelsrc_open(&src, lt_test_path("assets/models/stories260K.bin"), lt_test_path("assets/models/tok512.bin"),
+                         &err) != LT_OK)
+        lt_abort(__FILE__, __LINE__, "%s", err.msg);
+    lt_lm *m;
+    lt_tokenizer *tok;
+    LT_ASSERT(lt_llama_open(&m, src, g_be, NULL, &err) == LT_OK);
+    LT_ASSERT(lt_tok_create(&tok, lt_modelsrc_take_vocab(src), &err) == LT_OK);
+    lt_modelsrc_close(src);
+    lt_kv_cache *kv = make_kv(m, 256, 4, 0);
+    int32_t prompt[] = {1, 403, 407, 261, 378}; /* BOS "Once upon a time" */
+    lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = 120, .stop_at_bos = true};
+    gp.sp.temp = 0;
+    text_ud alone = {0};
+    int seq;
+    lt_gen_stats st;
+    LT_ASSERT(lt_kv_seq_new(kv, &seq, &err) == LT_OK);
+    LT_ASSERT(lt_generate(m, tok, kv, seq, prompt, 5, &gp, collect, &alone, NULL, 0, &st, &err) == LT_OK);
+    lt_kv_seq_free(kv, seq);
+    CHECKF(alone.n > 40, "alone: '%s'", alone.buf);
+    /* a stop string: 6 bytes from the middle of the text */
+    char stop[8];
+    memcpy(stop, alone.buf + alone.n / 2, 6);
+    stop[6] = 0;
+    const char *first = strstr(alone.buf, stop);
+    size_t want = (size_t)(first - alone.buf);
+    lt_engine *e;
+    LT_ASSERT(lt_engine_create(&e, m, kv, &(lt_engine_opts){.token_budget = 3, .tok = tok}, &err) == LT_OK);
+    text_ud a = {0}, b = {0};
+    const char *stops[] = {"never appears", stop};
+    int ia, ib;
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 5, .gen = gp, .seq = -1, .cb = collect,
+                                                .ud = &a},
+                            &ia, &err) == LT_OK);
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 5, .gen = gp, .seq = -1, .cb = collect,
+                                                .ud = &b, .stops = stops, .n_stops = 2},
+                            &ib, &err) == LT_OK);
+    while (!lt_engine_idle(e)) LT_ASSERT(lt_engine_step(e, NULL, &err) == LT_OK);
+    CHECKF(!strcmp(a.buf, alone.buf), "batched text differs:\n%s\n---\n%s", a.buf, alone.buf);
+    CHECK(lt_engine_result(e, ia)->st.stop == st.stop && lt_engine_result(e, ia)->st.n_gen == st.n_gen);
+    CHECKF(b.n == want && !strncmp(b.buf, alone.buf, want), "stop '%s': %zu bytes, want %zu", stop, b.n, want);
+    CHECK(lt_engine_result(e, ib)->st.stop == LT_GEN_STOP_STRING);
+    lt_engine_free(e);
+    lt_kv_free(kv);
+    lt_tok_free(tok);
+    lt_lm_close(m);
+}
+
+static void errors(lt_lm *m) {
+    lt_err err;
+    lt_kv_cache *kv = make_kv(m, 64, 2, 0);
+    lt_engine *e = NULL;
+    lt_engine_policy pol;
+    CHECK(lt_engine_policy_parse("fcfs", &pol, &err) == LT_EINVAL && strstr(err.msg, "fcfs") &&
+          strstr(err.msg, "prefill-first"));
+    CHECK(lt_engine_policy_parse("prefill-first", &pol, &err) == LT_OK && pol == LT_POLICY_PREFILL_FIRST);
+    CHECK(lt_engine_create(&e, m, kv, &(lt_engine_opts){.token_budget = -1}, &err) == LT_EINVAL &&
+          strstr(err.msg, "budget"));
+    LT_ASSERT(lt_engine_create(&e, m, kv, NULL, &err) == LT_OK);
+    int32_t p[80] = {0};
+    lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = 4};
+    int id;
+    CHECK(lt_engine_add(e, &(lt_req_params){.prompt = p, .n_prompt = 0, .gen = gp, .seq = -1}, &id, &err) ==
+              LT_EINVAL &&
+          strstr(err.msg, "no tokens"));
+    CHECK(lt_engine_add(e, &(lt_req_params){.prompt = p, .n_prompt = 80, .gen = gp, .seq = -1}, &id, &err) ==
+              LT_ERANGE &&
+          strstr(err.msg, "does not fit the context"));
+    p[3] = 320;
+    CHECK(lt_engine_add(e, &(lt_req_params){.prompt = p, .n_prompt = 8, .gen = gp, .seq = -1}, &id, &err) ==
+              LT_ERANGE &&
+          strstr(err.msg, "vocabulary"));
+    p[3] = 0;
+    CHECK(lt_engine_add(e, &(lt_req_params){.prompt = p, .n_prompt = 8, .gen = gp, .seq = 1}, &id, &err) ==
+              LT_EINVAL &&
+          strstr(err.msg, "sequence 1"));
+    const char *stops[] = {"x"};
+    CHECK(lt_engine_add(e, &(lt_req_params){.prompt = p, .n_prompt = 8, .gen = gp, .seq = -1, .stops = stops,
+                                            .n_stops = 1},
+                        &id, &err) == LT_EINVAL &&
+          strstr(err.msg, "tokenizer"));
+    CHECK(lt_engine_idle(e));
+    lt_engine_stats st;
+    CHECK(lt_engine_step(e, &st, &err) == LT_OK && st.n_decode + st.n_prefill == 0);
+    lt_engine_free(e);
+    /* a pool too small for one request alone: that request fails, clearly, and nothing leaks */
+    lt_kv_free(kv);
+    kv = make_kv(m, 64, 2, 2);
+    LT_ASSERT(lt_engine_create(&e, m, kv, NULL, &err) == LT_OK);
+    gp.n_predict = 30;
+    gp.ignore_eos = true;
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = p, .n_prompt = 20, .gen = gp, .seq = -1}, &id, &err) ==
+              LT_OK);
+    while (!lt_engine_idle(e)) LT_ASSERT(lt_engine_step(e, NULL, &err) == LT_OK);
+    const lt_req_result *r = lt_engine_result(e, id);
+    CHECKF(r->status == LT_ENOMEM && strstr(r->msg, "KV cache full"), "status %d: %s", (int)r->status, r->msg);
+    CHECK(lt_kv_blocks_used(kv) == 0);
+    lt_engine_free(e);
+    lt_kv_free(kv);
+}
+
+int main(void) {
+    lt_err err;
+    LT_ASSERT(lt_backend_create(&g_be, "cpu", &(lt_backend_opts){.n_threads = 2}, &err) == LT_OK);
+    lt_lm *m = open_synth(LT_Q8_0, 5);
+    float d = rows_alone(m);
+    CHECKF(d == 0, "q8_0: a batched row differs from the row alone by %g", d);
+    lt_lm *f = open_synth(LT_F32, 5); /* f32 matrices switch to sgemm at 8 rows: told, not required */
+    fprintf(stderr, "f32: batched rows differ from rows alone by up to %g\n", rows_alone(f));
+    lt_lm_close(f);
+    interleaved(m);
+    preemption(m);
+    speculation(m);
+    cancelling(m);
+    errors(m);
+    text_and_stops();
+    lt_lm_close(m);
+    lt_backend_free(g_be);
+    return lt_test_done();
+}

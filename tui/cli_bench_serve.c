@@ -1,0 +1,211 @@
+/* cli_bench_serve.c - `lathe bench serve`: the serving benchmark (core/llm/bench_serve.h) over
+ * the engine, printed as a table or one JSON object. Only argv, opening the model and its KV
+ * cache, progress on stderr and the output formats live here. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/llm/bench_serve.h"
+#include "cli.h"
+
+static bool on_progress(void *ud, int done, int total) {
+    (void)ud;
+    fprintf(stderr, "\r  %d/%d requests", done, total);
+    if (done == total) fputc('\n', stderr);
+    return !lt_cli_interrupted();
+}
+
+static void add_lat(cJSON *o, const char *key, lt_lat l) {
+    cJSON *j = cJSON_AddObjectToObject(o, key);
+    cJSON_AddNumberToObject(j, "p50", l.p50);
+    cJSON_AddNumberToObject(j, "p99", l.p99);
+    cJSON_AddNumberToObject(j, "mean", l.mean);
+}
+
+static cJSON *result_json(const lt_serve_bench_result *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "rate", r->rate);
+    cJSON_AddNumberToObject(o, "completed", r->n_done);
+    cJSON_AddNumberToObject(o, "failed", r->n_failed);
+    cJSON_AddNumberToObject(o, "duration_s", r->duration_s);
+    cJSON_AddNumberToObject(o, "prompt_tokens", (double)r->prompt_tokens);
+    cJSON_AddNumberToObject(o, "output_tokens", (double)r->output_tokens);
+    add_lat(o, "ttft_ms", r->ttft_ms);
+    add_lat(o, "tpot_ms", r->tpot_ms);
+    add_lat(o, "itl_ms", r->itl_ms);
+    add_lat(o, "e2e_ms", r->e2e_ms);
+    cJSON_AddNumberToObject(o, "throughput_tok_s", r->throughput_tok_s);
+    cJSON_AddNumberToObject(o, "total_tok_s", r->total_tok_s);
+    cJSON_AddNumberToObject(o, "requests_per_s", r->requests_per_s);
+    cJSON_AddNumberToObject(o, "goodput_req_s", r->goodput_req_s);
+    cJSON_AddNumberToObject(o, "steps", r->n_steps);
+    cJSON_AddNumberToObject(o, "decode_tokens_per_step", r->decode_per_step);
+    cJSON_AddNumberToObject(o, "prefill_tokens_per_step", r->prefill_per_step);
+    cJSON_AddNumberToObject(o, "max_step_tokens", r->max_step_tokens);
+    cJSON_AddNumberToObject(o, "preempted", r->n_preempted);
+    cJSON_AddNumberToObject(o, "kv_blocks_peak", r->kv_blocks_peak);
+    cJSON_AddNumberToObject(o, "kv_blocks_total", r->kv_blocks_total);
+    if (r->drafted) {
+        cJSON_AddNumberToObject(o, "drafted", (double)r->drafted);
+        cJSON_AddNumberToObject(o, "accepted", (double)r->accepted);
+    }
+    return o;
+}
+
+static void print_result(const lt_serve_bench_result *r, bool slo) {
+    printf("completed %d requests (%d failed) in %.2f s, %lld prompt + %lld output tokens\n", r->n_done, r->n_failed,
+           r->duration_s, (long long)r->prompt_tokens, (long long)r->output_tokens);
+    printf("%-10s %10s %10s %10s\n", "ms", "p50", "p99", "mean");
+    const char *names[4] = {"ttft", "tpot", "itl (tbt)", "e2e"};
+    const lt_lat *l[4] = {&r->ttft_ms, &r->tpot_ms, &r->itl_ms, &r->e2e_ms};
+    for (int i = 0; i < 4; i++) printf("%-10s %10.1f %10.1f %10.1f\n", names[i], l[i]->p50, l[i]->p99, l[i]->mean);
+    printf("throughput %.2f req/s, %.1f output tok/s, %.1f total tok/s", r->requests_per_s, r->throughput_tok_s,
+           r->total_tok_s);
+    if (slo) printf(", goodput %.2f req/s", r->goodput_req_s);
+    printf("\nsteps     %d: %.1f decode + %.1f prefill tokens per step (max %d), %d preempted, KV peak %d of %d blocks\n",
+           r->n_steps, r->decode_per_step, r->prefill_per_step, r->max_step_tokens, r->n_preempted, r->kv_blocks_peak,
+           r->kv_blocks_total);
+    if (r->drafted)
+        printf("spec      %lld n-gram drafts, %lld accepted (%.1f%%)\n", (long long)r->drafted, (long long)r->accepted,
+               100.0 * (double)r->accepted / (double)r->drafted);
+}
+
+int lt_cli_bench_serve(int argc, char **argv) {
+    const char *model = NULL, *synth = NULL, *type = "q8_0", *device = NULL, *tokp = NULL;
+    int threads = 0;
+    bool json = false;
+    lt_serve_bench_opts so = lt_serve_bench_defaults();
+    const char *usage = "-m MODEL | --synthetic PRESET --requests N --rate R [options]";
+    lt_opt opts[40] = {
+        {"--model", "-m", LT_OPT_STR, &model, "model to serve"},
+        {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
+        {"--synthetic", NULL, LT_OPT_STR, &synth, "random weights shaped like tiny, llama-1b, llama-7b or llama-8b"},
+        {"--type", NULL, LT_OPT_STR, &type, "synthetic weight type (default q8_0)"},
+        lt_cli_threads_opt(&threads),
+        {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
+        {"--json", NULL, LT_OPT_FLAG, &json, "print one JSON object"},
+    };
+    lt_serve_bench_opts_add(&so, opts, (int)(sizeof opts / sizeof opts[0]));
+    const char *pos[1];
+    int n_pos;
+    if (!lt_cli_parse("bench serve", usage, opts, argc, argv, pos, 0, &n_pos)) return LT_CLI_USAGE;
+    lt_err err = {0};
+    if (!model == !synth) {
+        fprintf(stderr, "lathe bench serve: give either -m MODEL or --synthetic PRESET\n");
+        lt_cli_usage("bench serve", usage, opts);
+        return LT_CLI_USAGE;
+    }
+    if (lt_serve_bench_check(&so, &err) != LT_OK) {
+        fprintf(stderr, "lathe bench serve: %s\n", err.msg);
+        return LT_CLI_USAGE;
+    }
+    lt_backend *be = NULL;
+    lt_lm *m = NULL;
+    lt_tokenizer *tok = NULL;
+    lt_kv_cache *kv = NULL;
+    lt_serve_workload *w = NULL;
+    lt_serve_bench_result trials[24];
+    cJSON *jo = NULL;
+    int rc = LT_CLI_FAIL;
+    if (!lt_cli_backend(device, threads, &be)) goto done;
+    /* one step is one forward: the model's chunk holds the budget (prefill-first: whole prompts) */
+    int pmax = so.p_max;
+    lt_lm_opts lo = {.max_batch = so.token_budget > 512 ? so.token_budget : 512};
+    if (so.pol == LT_POLICY_PREFILL_FIRST && pmax > lo.max_batch) lo.max_batch = pmax;
+    if (!lt_cli_open_lm_opts(NULL, model, tokp, synth, type, 0, &lo, be, &m, synth ? NULL : &tok, NULL)) goto done;
+    if (lt_serve_workload_make(&w, &so, tok, lt_lm_config(m)->n_vocab, &err) != LT_OK) goto fail;
+    int ctx = lt_serve_workload_max_ctx(w) + 1;
+    lt_kv_opts ko = lt_lm_kv_opts(m, ctx, so.max_seqs);
+    if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) goto fail;
+    {   /* warm-up: two short random requests (threads, caches, page faults) */
+        lt_serve_bench_opts wo = so;
+        wo.n_requests = 2;
+        wo.dataset = NULL;
+        int mc = lt_serve_workload_max_ctx(w); /* >= 2 */
+        wo.p_min = wo.p_max = mc > 8 ? (mc - 4 < 16 ? mc - 4 : 16) : 1;
+        wo.o_min = wo.o_max = mc - wo.p_max < 4 ? mc - wo.p_max : 4;
+        lt_serve_workload *ww = NULL;
+        lt_serve_bench_result wr;
+        lt_status ws = lt_serve_workload_make(&ww, &wo, tok, lt_lm_config(m)->n_vocab, &err);
+        if (ws == LT_OK) ws = lt_serve_bench_run(m, kv, tok, ww, &wo, 0, NULL, NULL, &wr, &err);
+        lt_serve_workload_free(ww);
+        if (ws != LT_OK) goto fail;
+    }
+    lt_cli_sigint_catch(NULL, NULL);
+    int n_trials = 1;
+    double capacity = 0;
+    lt_status s = so.capacity
+                      ? lt_serve_bench_capacity(m, kv, tok, w, &so, json ? NULL : on_progress, NULL, trials, &n_trials,
+                                                &capacity, &err)
+                      : lt_serve_bench_run(m, kv, tok, w, &so, so.rate, json ? NULL : on_progress, NULL, &trials[0], &err);
+    lt_cli_sigint_release();
+    if (s == LT_ECANCELLED) {
+        rc = LT_CLI_INTERRUPTED;
+        goto done;
+    }
+    if (s != LT_OK) goto fail;
+    const char *name = synth ? synth : model;
+    bool slo = so.slo_ttft_ms > 0 || so.slo_tpot_ms > 0;
+    if (json) {
+        jo = so.capacity ? cJSON_CreateObject() : result_json(&trials[0]);
+        cJSON_AddStringToObject(jo, "model", name);
+        cJSON_AddStringToObject(jo, "backend", lt_backend_name(be));
+        cJSON_AddNumberToObject(jo, "threads", lt_backend_threads(be));
+        cJSON_AddStringToObject(jo, "policy", lt_engine_policy_name(so.pol));
+        cJSON_AddNumberToObject(jo, "token_budget", so.token_budget);
+        cJSON_AddNumberToObject(jo, "max_seqs", so.max_seqs);
+        cJSON_AddNumberToObject(jo, "requests", so.n_requests);
+        cJSON_AddNumberToObject(jo, "burstiness", so.burstiness);
+        if (slo || so.slo_tbt_ms > 0) {
+            cJSON *sj = cJSON_AddObjectToObject(jo, "slo_ms");
+            if (so.slo_ttft_ms > 0) cJSON_AddNumberToObject(sj, "ttft", so.slo_ttft_ms);
+            if (so.slo_tpot_ms > 0) cJSON_AddNumberToObject(sj, "tpot", so.slo_tpot_ms);
+            if (so.slo_tbt_ms > 0) cJSON_AddNumberToObject(sj, "tbt", so.slo_tbt_ms);
+        }
+        if (so.capacity) {
+            cJSON_AddNumberToObject(jo, "capacity_req_s", capacity);
+            cJSON *arr = cJSON_AddArrayToObject(jo, "trials");
+            for (int i = 0; i < n_trials; i++) cJSON_AddItemToArray(arr, result_json(&trials[i]));
+        }
+        char *js = cJSON_PrintUnformatted(jo);
+        puts(js);
+        cJSON_free(js);
+    } else {
+        printf("model     %s (%s) on %s [%s], %d threads\n", name, lt_dtype_name(m->wtype), lt_backend_device(be),
+               lt_backend_name(be), lt_backend_threads(be));
+        printf("engine    policy %s, token budget %d, %d running at most, KV %d blocks of %d tokens\n",
+               lt_engine_policy_name(so.pol), so.token_budget, so.max_seqs, lt_kv_blocks_total(kv),
+               lt_kv_block_size(kv));
+        if (so.capacity) {
+            printf("%-10s %8s %9s %9s %9s %10s\n", "rate", "req/s", "tok/s", "ttft p99", "tbt p99", "meets SLO");
+            double sl = so.slo_tbt_ms > 0 ? so.slo_tbt_ms : so.slo_tpot_ms;
+            for (int i = 0; i < n_trials; i++) {
+                const lt_serve_bench_result *t = &trials[i];
+                char rate[32];
+                if (t->rate > 0) snprintf(rate, sizeof rate, "%.3f", t->rate);
+                else snprintf(rate, sizeof rate, "all");
+                printf("%-10s %8.3f %9.1f %9.1f %9.1f %10s\n", rate, t->requests_per_s, t->throughput_tok_s,
+                       t->ttft_ms.p99, t->itl_ms.p99,
+                       t->rate <= 0 ? "(ceiling)" : t->n_failed == 0 && t->itl_ms.p99 <= sl ? "yes" : "no");
+            }
+            printf("capacity  %.3f req/s at P99 TBT <= %g ms\n", capacity, sl);
+        } else {
+            if (so.rate > 0) printf("load      %d requests at %.3f req/s (burstiness %g)\n", so.n_requests, so.rate,
+                                    so.burstiness);
+            else printf("load      %d requests all at once\n", so.n_requests);
+            print_result(&trials[0], slo);
+        }
+    }
+    rc = LT_CLI_OK;
+    goto done;
+fail:
+    fprintf(stderr, "lathe bench serve: %s\n", err.msg);
+done:
+    cJSON_Delete(jo);
+    lt_serve_workload_free(w);
+    lt_kv_free(kv);
+    lt_lm_close(m);
+    lt_backend_free(be);
+    lt_tok_free(tok);
+    return rc;
+}
