@@ -204,6 +204,7 @@ static lt_status parse_root(lt_oai_request *r, const cJSON *root, const lt_token
     if ((s = (r->kind == LT_OAI_CHAT ? parse_messages(r, root, tok, f, err) : parse_prompt(r, root, f, err))) != LT_OK)
         return s;
     if ((s = boolean(root, "stream", &r->stream, f, err)) != LT_OK) return s;
+    if ((s = boolean(root, "ignore_eos", &r->ignore_eos, f, err)) != LT_OK) return s;
     v = field(root, "stream_options");
     if (v) {
         if (!cJSON_IsObject(v)) return fault(f, err, "stream_options", "invalid_type", "'%s' must be an object", "stream_options");

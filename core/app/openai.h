@@ -7,7 +7,8 @@
  * Fields read: model (any string: one model is served), messages (system / developer / user /
  * assistant; string content or text parts), prompt (a string, or a list of one string),
  * max_tokens / max_completion_tokens, temperature, top_p, top_k, min_p, repeat_penalty,
- * seed, stop (string or list), stream, stream_options.include_usage, n (1 only). Others are
+ * seed, stop (string or list), stream, stream_options.include_usage, n (1 only), and llama.cpp's
+ * server's extensions top_k, min_p, repeat_penalty and ignore_eos. Others are
  * ignored as llama.cpp's server does, except those that would change the answer's shape
  * and are not implemented (n > 1, best_of > 1, echo, logprobs, tools): a 400 naming them.
  * Pure: no I/O, no threads. Returned strings are cJSON prints (free with lt_oai_free).
@@ -34,6 +35,7 @@ typedef struct lt_oai_request {
     int max_tokens;      /* -1 = not given */
     lt_sampler_params sp;
     bool has_seed;       /* sp.seed came from the request */
+    bool ignore_eos;     /* generate past end-of-text (llama.cpp's extension) */
     char stops[LT_STOPSTR_MAX][LT_STOPSTR_LEN];
     int n_stops;
     char model[128];     /* as the request named it ("" = none) */

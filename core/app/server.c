@@ -244,6 +244,7 @@ static void admit(lt_server *s, sreq *list) {
         p.gen.sp = r->oa.sp;
         p.gen.n_predict = r->oa.max_tokens > 0 ? r->oa.max_tokens : s->o.n_predict;
         p.gen.stop_at_bos = s->o.stop_at_bos;
+        p.gen.ignore_eos = r->oa.ignore_eos;
         for (int i = 0; i < r->oa.n_stops; i++) r->stops[i] = r->oa.stops[i];
         p.stops = r->stops;
         p.n_stops = r->oa.n_stops;
