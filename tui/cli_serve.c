@@ -24,7 +24,7 @@ int lt_cli_serve(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *device = NULL, *name = NULL, *policy = NULL;
     int threads = 0, ctx = 0, kv_blocks = 0;
     lt_server_opts so = lt_server_defaults();
-    so.sp.seed = 0;
+    so.sp.seed = LT_SERVER_SEED_FRESH;
     const char *usage = "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [options]";
     lt_opt opts[40] = {
         {"--model", "-m", LT_OPT_STR, &model, "GGUF file, Hugging Face folder or llama2.c checkpoint"},
@@ -44,6 +44,7 @@ int lt_cli_serve(int argc, char **argv) {
                                  "of text or the context)");
     opts[3].lo = -1;
     lt_cli_sampling_opts(opts + 4, &so.sp);
+    opts[9].help = "seed of requests that give none (default: a fresh seed per request, as OpenAI's API)";
     lt_server_opts_add(&so, &policy, opts, (int)(sizeof opts / sizeof opts[0]));
     const char *pos[1];
     int n_pos;

@@ -103,6 +103,7 @@ lt_server_opts lt_server_defaults(void) {
     o.max_body = 1 << 20;
     o.model_name = "lathe";
     o.sp = lt_sampler_defaults();
+    o.sp.seed = LT_SERVER_SEED_FRESH;
     o.n_predict = -1;
     o.engine.policy = LT_POLICY_SARATHI;
     o.engine.token_budget = 512;
@@ -133,6 +134,7 @@ lt_status lt_server_opts_check(lt_server_opts *o, const char *policy, lt_err *er
         return lt_err_prefix(err, "--policy");
     struct in6_addr a6;
     struct in_addr a4;
+    if (o->host && strcmp(o->host, "localhost") == 0) o->host = "127.0.0.1";
     if (!o->host || (inet_pton(AF_INET, o->host, &a4) != 1 && inet_pton(AF_INET6, o->host, &a6) != 1))
         return lt_err_set(err, LT_EINVAL, "--host expects an IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1), got '%s'",
                           o->host ? o->host : "");
@@ -666,7 +668,7 @@ static enum MHD_Result generate(conn *c, struct MHD_Connection *mc) {
         res = send_error(c, mc, st == LT_EINVAL ? 400 : 500, err.msg, f.param, f.code);
         goto out;
     }
-    if (!r->oa.has_seed) { /* a fresh seed per request, as OpenAI's API samples */
+    if (!r->oa.has_seed && s->o.sp.seed == LT_SERVER_SEED_FRESH) { /* a fresh seed per request, as OpenAI's API */
         lock(s);
         uint64_t k = ++s->counter;
         unlock(s);

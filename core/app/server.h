@@ -32,14 +32,17 @@
 #include "core/base/opts.h"
 #include "core/llm/engine.h"
 
+#define LT_SERVER_SEED_FRESH UINT64_MAX
+
 typedef struct lt_server_opts {
-    const char *host;        /* address to listen on (IPv4 or IPv6 literal); default 127.0.0.1 */
+    const char *host;        /* address to listen on (IPv4 or IPv6 literal, or localhost); default 127.0.0.1 */
     int port;                /* 0 = a free port (lt_server_port) */
     const char *api_key;     /* NULL or "" = no key */
     int max_concurrency;     /* generation requests in the engine at once (running or queued) */
     int max_body;            /* bytes of a request body */
     const char *model_name;  /* what /v1/models and the answers call the model */
-    lt_sampler_params sp;    /* sampling when a request does not say */
+    lt_sampler_params sp;    /* sampling when a request does not say; seed LT_SERVER_SEED_FRESH = a fresh
+                              * seed per request */
     int n_predict;           /* max tokens when a request does not say; <= 0 = until the end or the context */
     bool stop_at_bos;        /* llama2.c models end a story with BOS */
     lt_engine_opts engine;   /* policy and token budget (tok is set by the server) */
@@ -49,7 +52,7 @@ typedef struct lt_server_opts {
     void *log_ud;
 } lt_server_opts;
 
-/* host 127.0.0.1, port 8080, max_concurrency 8, max_body 1 MiB, lathe's sampler defaults,
+/* host 127.0.0.1, port 8080, max_concurrency 8, max_body 1 MiB, lathe's sampler defaults (a fresh seed per request),
  * n_predict -1, the Sarathi policy with a 512-token budget. */
 lt_server_opts lt_server_defaults(void);
 
