@@ -21,7 +21,7 @@ static void log_stderr(void *ud, const char *line) {
 }
 
 int lt_cli_serve(int argc, char **argv) {
-    const char *model = NULL, *tokp = NULL, *device = NULL, *name = NULL, *policy = NULL;
+    const char *model = NULL, *tokp = NULL, *device = NULL, *name = NULL, *policy = NULL, *kv_type = "f16";
     int threads = 0, ctx = 0, kv_blocks = 0;
     lt_server_opts so = lt_server_defaults();
     so.sp.seed = LT_SERVER_SEED_FRESH;
@@ -38,6 +38,8 @@ int lt_cli_serve(int argc, char **argv) {
         {"--kv-blocks", NULL, LT_OPT_INT, &kv_blocks,
          "KV cache blocks of 16 tokens shared by all requests (default: max-concurrency full contexts, "
          "at most half the free memory)", 1, 1 << 28},
+        {"--kv-type", NULL, LT_OPT_STR, &kv_type,
+         "KV cache element type: f16 (default, as the chat and llama.cpp) or f32 (as lathe generate)"},
     };
     opts[3] = lt_cli_setting_opt("max-tokens", "--n-predict", "-n", LT_OPT_INT, &so.n_predict,
                                  "max tokens of an answer when the request does not say (default -1: until end "
@@ -53,6 +55,10 @@ int lt_cli_serve(int argc, char **argv) {
     if (!model) {
         fprintf(stderr, "lathe serve: -m MODEL is required\n");
         lt_cli_usage("serve", usage, opts);
+        return LT_CLI_USAGE;
+    }
+    if (strcmp(kv_type, "f16") != 0 && strcmp(kv_type, "f32") != 0) {
+        fprintf(stderr, "lathe serve: --kv-type expects f16 or f32, got '%s'\n", kv_type);
         return LT_CLI_USAGE;
     }
     if (lt_server_opts_check(&so, policy, &err) != LT_OK) {
@@ -78,6 +84,7 @@ int lt_cli_serve(int argc, char **argv) {
     if (lt_lm_ctx_note(m, ctx, note, sizeof note)) fprintf(stderr, "lathe serve: note: %s: text past it may degrade\n", note);
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, so.max_concurrency);
     ko.n_blocks = kv_blocks;
+    ko.dtype = strcmp(kv_type, "f32") == 0 ? LT_F32 : LT_F16;
     if (so.engine.policy == LT_POLICY_PREFILL_FIRST) { /* whole prompts in one forward */
         lt_lm_close(m);
         m = NULL;
@@ -110,9 +117,9 @@ int lt_cli_serve(int argc, char **argv) {
     int total = lt_kv_blocks_total(kv);
     const char *h = strchr(so.host, ':') ? "[" : "", *t = strchr(so.host, ':') ? "]" : "";
     fprintf(stderr,
-            "lathe serve: %s on %s, context %d, %d KV blocks, up to %d requests at once (%s, budget %d)\n"
+            "lathe serve: %s on %s, context %d, %d KV blocks (%s), up to %d requests at once (%s, budget %d)\n"
             "lathe serve: listening on http://%s%s%s:%d (Ctrl-C stops)\n",
-            name, lt_backend_name(be), lt_kv_max_ctx(kv), total, so.max_concurrency,
+            name, lt_backend_name(be), lt_kv_max_ctx(kv), total, kv_type, so.max_concurrency,
             lt_engine_policy_name(so.engine.policy), so.engine.token_budget, h, so.host, t, lt_server_port(srv));
     lt_cli_sigint_catch(NULL, NULL);
     signal(SIGTERM, on_term);
