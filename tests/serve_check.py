@@ -43,7 +43,11 @@ def request(method, path, body=None, headers=None, raw=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     if data is not None:
         h = dict(h, **{"Content-Type": "application/json"})
-    c.request(method, path, body=data, headers=h)
+    if isinstance(data, list):  # a chunked body: no size declared up front
+        c.request(method, path, body=iter(data), headers=dict(h, **{"Transfer-Encoding": "chunked"}),
+                  encode_chunked=True)
+    else:
+        c.request(method, path, body=data, headers=h)
     r = c.getresponse()
     out = (r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
     c.close()
@@ -225,6 +229,7 @@ bad = [
     ("POST", "/v1/chat/completions", {"messages": [{"role": "wizard", "content": "x"}]}, None, 400),
     ("POST", "/v1/chat/completions", {"messages": [{"role": "user", "content": 7}]}, None, 400),
     ("POST", "/v1/completions", None, big, 413),                            # body over --max-body
+    ("POST", "/v1/completions", None, [big[:40000], big[40000:]], 413),     # the same, chunked
     ("GET", "/v1/nothing", None, None, 404),                                # bad path
     ("GET", "/v1/completions", None, None, 405),                            # wrong method
     ("POST", "/health", None, b"{}", 405),

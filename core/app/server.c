@@ -385,6 +385,8 @@ typedef struct conn {
     char *body;
     size_t n_body, cap_body;
     bool answered; /* a response is queued */
+    bool too_big;  /* the body went over max_body (its size was not declared) */
+    size_t dropped;
     double t0;
 } conn;
 
@@ -828,10 +830,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (*upload_size) {
         size_t k = *upload_size;
         *upload_size = 0;
-        if (c->n_body + k > (size_t)s->o.max_body) {
-            char m[160];
-            snprintf(m, sizeof m, "the request body is more than %d bytes (lathe serve --max-body)", s->o.max_body);
-            return send_error(c, mc, 413, m, NULL, "request_too_large");
+        if (c->too_big || c->n_body + k > (size_t)s->o.max_body) {
+            /* a body without a declared size grew too big: libmicrohttpd answers only once the
+             * upload is over, so the rest is read and dropped (up to 64 MiB, then the
+             * connection closes) and the 413 goes out at the end */
+            c->too_big = true;
+            c->dropped += k;
+            return c->dropped > ((size_t)64 << 20) ? MHD_NO : MHD_YES;
         }
         if (c->n_body + k > c->cap_body) {
             size_t nc = c->cap_body ? c->cap_body : 4096;
@@ -846,6 +851,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     /* the whole request is in */
+    if (c->too_big) {
+        char m[160];
+        snprintf(m, sizeof m, "the request body is more than %d bytes (lathe serve --max-body)", s->o.max_body);
+        return send_error(c, mc, 413, m, NULL, "request_too_large");
+    }
     switch (c->rt) {
     case R_HEALTH: {
         lock(s);
