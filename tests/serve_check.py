@@ -159,6 +159,11 @@ st, _, b = request("GET", "/health", headers={})
 check(st == 200 and json.loads(b) == {"status": "ok"}, f"/health without a key: {st} {b[:200]}")
 st, _, b = request("GET", "/v1/models")
 check(st == 200 and json.loads(b)["data"][0]["object"] == "model", f"/v1/models: {st} {b[:200]}")
+name = json.loads(b)["data"][0]["id"] if st == 200 else "?"
+st, _, b = request("GET", "/v1/models/" + name)
+check(st == 200 and json.loads(b)["id"] == name, f"/v1/models/{name}: {st} {b[:200]}")
+st, _, b = request("GET", "/v1/models/nope")
+check(st == 404 and json.loads(b)["error"]["code"] == "model_not_found", f"/v1/models/nope: {st} {b[:200]}")
 st, h, b = request("GET", "/v1/models", headers={})
 check(st == 401 and "error" in json.loads(b) and "www-authenticate" in h, f"/v1/models without the key: {st} {b[:200]}")
 

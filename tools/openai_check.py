@@ -34,6 +34,7 @@ print(f"openai-python {openai.__version__}")
 models = client.models.list()
 model = models.data[0].id
 check(len(models.data) == 1, f"models.list: {model}")
+check(client.models.retrieve(model).id == model, "models.retrieve")
 
 msgs = [{"role": "system", "content": "You are a helpful assistant."},
         {"role": "user", "content": "What is the capital of France? Answer in one sentence."}]

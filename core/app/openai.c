@@ -373,16 +373,23 @@ char *lt_oai_error(const char *message, const char *type, const char *param, con
     return print(o);
 }
 
-char *lt_oai_models(const char *model, int64_t created) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
-    cJSON *d = cJSON_AddArrayToObject(o, "data"), *m = cJSON_CreateObject();
-    cJSON_AddItemToArray(d, m);
+static cJSON *model_obj(const char *model, int64_t created) {
+    cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "id", model);
     cJSON_AddStringToObject(m, "object", "model");
     cJSON_AddNumberToObject(m, "created", (double)created);
     cJSON_AddStringToObject(m, "owned_by", "lathe");
+    return m;
+}
+
+char *lt_oai_models(const char *model, int64_t created) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON *d = cJSON_AddArrayToObject(o, "data");
+    cJSON_AddItemToArray(d, model_obj(model, created));
     return print(o);
 }
+
+char *lt_oai_model(const char *model, int64_t created) { return print(model_obj(model, created)); }
 
 void lt_oai_free(char *s) { cJSON_free(s); }

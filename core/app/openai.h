@@ -83,6 +83,8 @@ char *lt_oai_chunk(const lt_oai_ident *id, bool role, const char *text, size_t l
 char *lt_oai_error(const char *message, const char *type, const char *param, const char *code);
 /* The model list of /v1/models: one model. */
 char *lt_oai_models(const char *model, int64_t created);
+/* One model object (/v1/models/ID). */
+char *lt_oai_model(const char *model, int64_t created);
 void lt_oai_free(char *s);
 
 #endif

@@ -376,7 +376,7 @@ static void *engine_main(void *arg) {
 
 /* ---- HTTP ----------------------------------------------------------------------------------------- */
 
-typedef enum { R_NONE, R_HEALTH, R_MODELS, R_METRICS, R_CHAT, R_COMPLETIONS } route;
+typedef enum { R_NONE, R_HEALTH, R_MODELS, R_MODEL, R_METRICS, R_CHAT, R_COMPLETIONS } route;
 
 typedef struct conn {
     lt_server *s;
@@ -393,6 +393,7 @@ typedef struct conn {
 static route route_of(const char *url) {
     if (!strcmp(url, "/health") || !strcmp(url, "/v1/health")) return R_HEALTH;
     if (!strcmp(url, "/v1/models") || !strcmp(url, "/models")) return R_MODELS;
+    if (!strncmp(url, "/v1/models/", 11)) return R_MODEL;
     if (!strcmp(url, "/metrics")) return R_METRICS;
     if (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/chat/completions")) return R_CHAT;
     if (!strcmp(url, "/v1/completions") || !strcmp(url, "/completions")) return R_COMPLETIONS;
@@ -867,6 +868,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
     case R_MODELS: {
         char *j = lt_oai_models(s->model, (int64_t)time(NULL));
+        if (!j) return MHD_NO;
+        enum MHD_Result r = send_buf(c, mc, 200, "application/json", j, strlen(j), NULL, NULL);
+        lt_oai_free(j);
+        return r;
+    }
+    case R_MODEL: {
+        if (strcmp(url + 11, s->model) != 0) {
+            char m[400];
+            snprintf(m, sizeof m, "the model '%.100s' does not exist: this server has '%.200s'", url + 11, s->model);
+            return send_error(c, mc, 404, m, "model", "model_not_found");
+        }
+        char *j = lt_oai_model(s->model, (int64_t)time(NULL));
         if (!j) return MHD_NO;
         enum MHD_Result r = send_buf(c, mc, 200, "application/json", j, strlen(j), NULL, NULL);
         lt_oai_free(j);
