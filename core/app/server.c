@@ -406,6 +406,8 @@ static void log_line(conn *c, int status, const char *extra) {
     char line[512];
     snprintf(line, sizeof line, "%s %s %d %.3f s%s%s", c->method, c->url, status, lt_now() - c->t0,
              extra && extra[0] ? " " : "", extra ? extra : "");
+    for (char *p = line; *p; p++) /* a path or message may carry control bytes: not into a terminal */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     s->o.log(s->o.log_ud, line);
 }
 
