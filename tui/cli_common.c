@@ -30,6 +30,20 @@ lt_opt lt_cli_setting_opt(const char *key, const char *name, const char *alias, 
     return o;
 }
 
+int lt_cli_sampling_opts(lt_opt *rows, lt_sampler_params *sp) {
+    rows[0] = lt_cli_setting_opt("temp", "--temp", NULL, LT_OPT_FLOAT, &sp->temp, "temperature (default 0.8; 0 = greedy)");
+    rows[1] = lt_cli_setting_opt("top-k", "--top-k", NULL, LT_OPT_INT, &sp->top_k,
+                                 "keep the k most likely tokens (default 40; 0 = off)");
+    rows[2] = lt_cli_setting_opt("top-p", "--top-p", NULL, LT_OPT_FLOAT, &sp->top_p,
+                                 "nucleus sampling mass (default 0.95; 1 = off)");
+    rows[3] = lt_cli_setting_opt("min-p", "--min-p", NULL, LT_OPT_FLOAT, &sp->min_p,
+                                 "drop tokens below min-p x the top probability (default 0.05)");
+    rows[4] = lt_cli_setting_opt("repeat-penalty", "--repeat-penalty", NULL, LT_OPT_FLOAT, &sp->repeat_penalty,
+                                 "penalty for recent tokens (default 1 = off)");
+    rows[5] = lt_cli_setting_opt("seed", "--seed", "-s", LT_OPT_U64, &sp->seed, "random seed (default 0)");
+    return LT_CLI_SAMPLING_ROWS;
+}
+
 lt_opt lt_cli_threads_opt(int *threads) {
     return lt_cli_setting_opt("threads", "--threads", "-t", LT_OPT_INT, threads, "CPU threads (default: all cores)");
 }

@@ -43,16 +43,7 @@ int lt_cli_generate(int argc, char **argv) {
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {"--prompt", "-p", LT_OPT_STR, &prompt, "prompt text"},
         {0}, /* -n: the setting max-tokens' range, and -1 */
-        lt_cli_setting_opt("temp", "--temp", NULL, LT_OPT_FLOAT, &sp.temp, "temperature (default 0.8; 0 = greedy)"),
-        lt_cli_setting_opt("top-k", "--top-k", NULL, LT_OPT_INT, &sp.top_k,
-                           "keep the k most likely tokens (default 40; 0 = off)"),
-        lt_cli_setting_opt("top-p", "--top-p", NULL, LT_OPT_FLOAT, &sp.top_p,
-                           "nucleus sampling mass (default 0.95; 1 = off)"),
-        lt_cli_setting_opt("min-p", "--min-p", NULL, LT_OPT_FLOAT, &sp.min_p,
-                           "drop tokens below min-p x the top probability (default 0.05)"),
-        lt_cli_setting_opt("repeat-penalty", "--repeat-penalty", NULL, LT_OPT_FLOAT, &sp.repeat_penalty,
-                           "penalty for recent tokens (default 1 = off)"),
-        lt_cli_setting_opt("seed", "--seed", "-s", LT_OPT_U64, &sp.seed, "random seed (default 0)"),
+        {0}, {0}, {0}, {0}, {0}, {0}, /* the sampling rows (shared with `lathe serve`) */
         lt_cli_threads_opt(&threads),
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
         lt_cli_setting_opt("ctx", "--ctx", "-c", LT_OPT_INT, &ctx, "context length (default: the model's)"),
@@ -66,6 +57,7 @@ int lt_cli_generate(int argc, char **argv) {
     opts[3] = lt_cli_setting_opt("max-tokens", "--n-predict", "-n", LT_OPT_INT, &n,
                                  "tokens to generate (default 256; -1 = until end of text)");
     opts[3].lo = -1;
+    lt_cli_sampling_opts(opts + 4, &sp);
     lt_spec_opts_add(&so, opts, (int)(sizeof opts / sizeof opts[0]));
     const char *pos[1];
     int n_pos;

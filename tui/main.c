@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  chat       chat with a model, line by line lathe chat -m MODEL [--system TEXT] [--temp T]\n"
             "  generate   stream text from a model        lathe generate -m MODEL -p TEXT [-n N]\n"
+            "  serve      an OpenAI-compatible HTTP server  lathe serve -m MODEL [--port 8080] [--api-key KEY]\n"
             "  tokenize   a text's token ids and pieces   lathe tokenize -m MODEL -p TEXT [--json] [--no-bos]\n"
             "  bench      measure prefill/decode speed    lathe bench -m MODEL | --synthetic llama-1b [--json]\n"
             "  bench serve  many requests, Sarathi-Serve scheduling  lathe bench serve -m MODEL --requests N --rate R\n"
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "generate") || !strcmp(cmd, "gen")) return lt_cli_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "chat")) return lt_cli_chat(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return lt_cli_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return lt_cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return lt_cli_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return lt_cli_quantize(argc - 1, argv + 1);
