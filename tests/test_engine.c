@@ -279,7 +279,24 @@ static void cancelling(lt_lm *m) {
            (int)rc->st.stop, rc->st.n_gen);
     CHECK(lt_engine_result(e, b)->st.stop == LT_GEN_STOP_LENGTH && lt_engine_result(e, b)->st.n_gen == 60);
     CHECK(lt_kv_blocks_used(kv) == 0);
-    lt_engine_free(e);
+    /* forgetting: a finished request's record goes (result and tokens unknown after), a later
+       request still runs and gets its own id; forgetting twice, or an unknown id, is ignored */
+    lt_engine_forget(e, b);
+    int nb = -1;
+    CHECK(lt_engine_result(e, b) == NULL && lt_engine_tokens(e, b, &nb) == NULL && nb == 0);
+    lt_engine_forget(e, b);
+    lt_engine_forget(e, 99);
+    lt_engine_cancel(e, b); /* a forgotten id: ignored */
+    int d;
+    LT_ASSERT(lt_engine_add(e, &(lt_req_params){.prompt = prompt, .n_prompt = 20, .gen = gp, .seq = -1}, &d, &err) ==
+              LT_OK);
+    CHECK(d == 3);
+    LT_ASSERT(lt_engine_step(e, NULL, &err) == LT_OK);
+    lt_engine_forget(e, d); /* still running: kept */
+    CHECK(lt_engine_result(e, d) != NULL && !lt_engine_result(e, d)->finished);
+    while (!lt_engine_idle(e)) LT_ASSERT(lt_engine_step(e, NULL, &err) == LT_OK);
+    CHECK(lt_engine_result(e, d)->finished && lt_engine_result(e, d)->st.n_gen == 60);
+    lt_engine_free(e); /* with forgotten slots */
 
     /* a request waiting (never admitted) cancelled; freeing an engine with running requests frees their blocks */
     LT_ASSERT(lt_engine_create(&e, m, kv, &(lt_engine_opts){.token_budget = 16, .max_running = 1}, &err) == LT_OK);

@@ -283,6 +283,7 @@ static void reap_locked(lt_server *s) {
         r->stop = res->st.stop;
         if (res->status != LT_OK) fail_locked(s, r, 500, res->msg);
         else finish_locked(s, r);
+        lt_engine_forget(s->e, r->eid); /* its record is read: the engine does not grow with the requests */
         sreq_unref_locked(r);
     }
     s->n_active = k;

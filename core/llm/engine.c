@@ -40,8 +40,9 @@ struct lt_engine {
     lt_kv_cache *kv;
     lt_engine_opts o;
     int32_t n_vocab;
-    req **reqs; /* every request by id */
+    req **reqs; /* every request by id (NULL once forgotten) */
     int n_reqs, cap_reqs;
+    int n_done; /* requests finished so far */
     req **running; /* oldest admission first */
     int n_running;
     req **waiting; /* queue; preempted requests go to the front */
@@ -95,15 +96,20 @@ static void req_release_seq(lt_engine *e, req *r) {
     if (r->own_seq) r->seq = -1;
 }
 
+static void req_free(req *r) {
+    lt_sampler_free(r->smp);
+    lt_free(r->pbuf);
+    lt_free(r->toks);
+    lt_free(r);
+}
+
 void lt_engine_free(lt_engine *e) {
     if (!e) return;
     for (int i = 0; i < e->n_reqs; i++) {
         req *r = e->reqs[i];
+        if (!r) continue;
         if (r->state == REQ_RUNNING) req_release_seq(e, r);
-        lt_sampler_free(r->smp);
-        lt_free(r->pbuf);
-        lt_free(r->toks);
-        lt_free(r);
+        req_free(r);
     }
     lt_free(e->reqs);
     lt_free(e->running);
@@ -141,7 +147,7 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
         if (!lt_kv_seq_valid(e->kv, p->seq))
             return lt_err_set(err, LT_EINVAL, "request: sequence %d does not exist", p->seq);
         for (int i = 0; i < e->n_reqs; i++)
-            if (e->reqs[i]->state != REQ_DONE && e->reqs[i]->seq == p->seq && !e->reqs[i]->own_seq)
+            if (e->reqs[i] && e->reqs[i]->state != REQ_DONE && e->reqs[i]->seq == p->seq && !e->reqs[i]->own_seq)
                 return lt_err_set(err, LT_EINVAL, "request: sequence %d is in use by request %d", p->seq, i);
         base = lt_kv_seq_len(e->kv, p->seq);
     }
@@ -246,6 +252,7 @@ static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, con
         list_remove(e->waiting, &e->n_waiting, r);
     }
     r->state = REQ_DONE;
+    e->n_done++;
     double now = lt_now();
     r->res.finished = true;
     r->res.t_done = now;
@@ -262,8 +269,14 @@ static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, con
 }
 
 void lt_engine_cancel(lt_engine *e, int id) {
-    if (id < 0 || id >= e->n_reqs) return;
+    if (id < 0 || id >= e->n_reqs || !e->reqs[id]) return;
     finish(e, e->reqs[id], LT_GEN_STOP_CANCEL, LT_OK, NULL);
+}
+
+void lt_engine_forget(lt_engine *e, int id) {
+    if (id < 0 || id >= e->n_reqs || !e->reqs[id] || e->reqs[id]->state != REQ_DONE) return;
+    req_free(e->reqs[id]);
+    e->reqs[id] = NULL;
 }
 
 int lt_engine_n_running(const lt_engine *e) { return e->n_running; }
@@ -271,11 +284,11 @@ int lt_engine_n_waiting(const lt_engine *e) { return e->n_waiting; }
 bool lt_engine_idle(const lt_engine *e) { return e->n_running == 0 && e->n_waiting == 0; }
 
 const lt_req_result *lt_engine_result(const lt_engine *e, int id) {
-    return id >= 0 && id < e->n_reqs ? &e->reqs[id]->res : NULL;
+    return id >= 0 && id < e->n_reqs && e->reqs[id] ? &e->reqs[id]->res : NULL;
 }
 
 const int32_t *lt_engine_tokens(const lt_engine *e, int id, int *n) {
-    if (id < 0 || id >= e->n_reqs) {
+    if (id < 0 || id >= e->n_reqs || !e->reqs[id]) {
         *n = 0;
         return NULL;
     }
@@ -593,8 +606,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
     int n_pre = 0;
     lt_status s = schedule(e, &n_pre, err);
     st->n_preempted = n_pre;
-    int n_tok = 0, n_rows = 0, n_done0 = 0;
-    for (int i = 0; i < e->n_reqs; i++) n_done0 += e->reqs[i]->state == REQ_DONE;
+    int n_tok = 0, n_rows = 0, n_done0 = e->n_done;
     for (int i = 0; i < e->n_pl; i++) {
         n_tok += e->pl_n[i];
         if (e->pl_req[i]->decoding) st->n_decode += e->pl_n[i];
@@ -667,9 +679,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
         }
     }
     e->n_pl = 0;
-    int n_done = 0;
-    for (int i = 0; i < e->n_reqs; i++) n_done += e->reqs[i]->state == REQ_DONE;
-    st->n_finished = n_done - n_done0;
+    st->n_finished = e->n_done - n_done0;
     st->n_running = e->n_running;
     st->n_waiting = e->n_waiting;
     st->kv_used = lt_kv_blocks_used(e->kv);

@@ -114,8 +114,13 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err);
 int lt_engine_n_running(const lt_engine *e);
 int lt_engine_n_waiting(const lt_engine *e);
 bool lt_engine_idle(const lt_engine *e); /* nothing running or waiting */
-/* NULL for an unknown id. Valid until lt_engine_free. */
+/* NULL for an unknown or forgotten id. Valid until lt_engine_free or lt_engine_forget. */
 const lt_req_result *lt_engine_result(const lt_engine *e, int id);
+/* Frees a finished request's record (its result and tokens); a no-op for a request still
+ * running or waiting, or an unknown id. A long-running caller (the HTTP server) forgets each
+ * request once it has read its result, so the engine's memory does not grow with the requests
+ * served (an 8-byte slot per id remains). */
+void lt_engine_forget(lt_engine *e, int id);
 /* The generated ids of a request so far (*n of them). */
 const int32_t *lt_engine_tokens(const lt_engine *e, int id, int *n);
 
