@@ -25,7 +25,8 @@
 /* TTFT histogram buckets (seconds), as Prometheus' le labels */
 static const double k_ttft_le[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define N_TTFT ((int)(sizeof k_ttft_le / sizeof k_ttft_le[0]))
-/* an engine is recycled when idle after this many requests (it keeps every request's record) */
+/* an idle engine is replaced after this many requests: records are forgotten once read, this also
+   bounds its table of request ids (8 bytes per id) */
 #define ENGINE_RECYCLE 256
 
 typedef enum { PH_ROLE, PH_TEXT, PH_USAGE, PH_DONE, PH_END } phase;
