@@ -25,9 +25,10 @@ What it makes, in OUT:
   - logits.f32: their sliced model's logits (float32, little-endian, [tokens, vocab]) for that
     sequence, computed in float32 from the float16 weights that were saved;
   - torch/: small torch.save files for tests/test_torchpt.c: views sharing one storage (with an
-    offset), bf16/f32/f16 and a module's state dict with _metadata (sd_mixed.pt); refused ones: a
-    transposed (non-contiguous) tensor (noncontig.pt), a float64 tensor (f64.pt), a list value
-    (list.pt), the legacy format (legacy.pt).
+    offset), bf16/f32/f16 and a module's state dict with _metadata (sd_mixed.pt), strided views of
+    one storage - transposed, and a column slice - as SliceGPT's saved sliced weights are
+    (noncontig.pt); refused ones: a float64 tensor (f64.pt), a list value (list.pt), the legacy
+    format (legacy.pt).
 It then loads the folder back with their hf_utils.load_sliced_model and checks the logits.
 
     /work/ref/slicegpt-venv/bin/python tools/gen_slicegpt_fixtures.py --check DIR MODEL_NAME SPARSITY
@@ -99,12 +100,13 @@ def torch_files(out):
     lin = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2)).half()
     torch.nn.init.normal_(lin[0].weight, generator=g)
     torch.save(lin.state_dict(), os.path.join(out, "sd_mixed.pt"))
-    torch.save({"t": torch.randn(3, 4, generator=g).half().t()}, os.path.join(out, "noncontig.pt"))
+    x = torch.randn(3, 4, generator=g).half()  # views of one storage: transposed, and a column slice
+    torch.save({"x": x, "t": x.t(), "s": x[:, 1:3]}, os.path.join(out, "noncontig.pt"))  # (at offset 1)
     torch.save({"d": torch.randn(3, generator=g).double()}, os.path.join(out, "f64.pt"))
     torch.save({"l": [torch.ones(2).half()]}, os.path.join(out, "list.pt"))
     torch.save({"x": torch.ones(2).half()}, os.path.join(out, "legacy.pt"), _use_new_zipfile_serialization=False)
     vals = {}
-    for name in ("shared.pt", "sd_mixed.pt"):
+    for name in ("shared.pt", "sd_mixed.pt", "noncontig.pt"):
         d = torch.load(os.path.join(out, name), weights_only=True)
         vals[name] = {k: {"dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape),
                           "values": v.float().flatten().tolist()} for k, v in d.items()}

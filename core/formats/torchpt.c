@@ -34,6 +34,8 @@ typedef struct pt_tensor {
     int64_t offset; /* elements */
     int ndim;
     int64_t shape[PT_MAX_NDIM];
+    int64_t stride[PT_MAX_NDIM]; /* elements */
+    bool strided;                /* not row-major: gathered into a copy */
     const void *data;
     size_t nbytes;
     bool mapped;
@@ -327,18 +329,20 @@ static lt_status rebuild(pk *m, const pv *a, lt_err *err) {
     t->ndim = (int)size->n;
     int64_t numel = 1, want = 1;
     for (int d = 0; d < t->ndim; d++) {
-        if (!is_int(size->items[d]) || size->items[d]->i < 0 || !is_int(stride->items[d]))
+        if (!is_int(size->items[d]) || size->items[d]->i < 0 || !is_int(stride->items[d]) || stride->items[d]->i < 0 ||
+            stride->items[d]->i > ((int64_t)1 << 48))
             return perr(m, err, LT_EFORMAT, "_rebuild_tensor_v2: a size or stride that is not a natural number");
         t->shape[d] = size->items[d]->i;
+        t->stride[d] = stride->items[d]->i;
         if (t->shape[d] > ((int64_t)1 << 40) || (numel && t->shape[d] > ((int64_t)1 << 48) / (numel ? numel : 1)))
             return perr(m, err, LT_EFORMAT, "_rebuild_tensor_v2: a tensor too large");
         numel *= t->shape[d];
     }
-    for (int d = t->ndim - 1; d >= 0 && numel; d--) { /* row-major; a dimension of size 1 may have any stride */
-        if (t->shape[d] != 1 && stride->items[d]->i != want)
-            return lt_err_set(err, LT_EUNSUPPORTED,
-                              "%s: a tensor with non-contiguous strides (lathe reads row-major tensors; save "
-                              "t.contiguous()) (byte %zu)", m->what, m->pos);
+    /* row-major (a dimension of size 1 may have any stride), or strided: a slice of a larger
+       matrix, as torch.save writes a state dict whose tensors are views (SliceGPT's sliced
+       weights keep their whole storage), gathered into a copy when the file is opened */
+    for (int d = t->ndim - 1; d >= 0 && numel; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != want) t->strided = true;
         want *= t->shape[d];
     }
     pv *v = newv(m, V_TENSOR);
@@ -657,15 +661,32 @@ static lt_status resolve(lt_torchpt *pt, zip_t *za, zsrc *s, const pv *dict, lt_
         pt_tensor *t = &pt->t[i];
         const pt_storage *st = &pt->st[t->storage];
         const size_t es = lt_dtype_info(st->dtype)->block_bytes;
-        uint64_t numel = 1;
+        uint64_t numel = 1, span = 1; /* elements; span: the last one touched + 1 */
         for (int d = 0; d < t->ndim; d++) numel *= (uint64_t)t->shape[d];
-        if ((uint64_t)t->offset > st->nbytes / es || numel > st->nbytes / es - (uint64_t)t->offset)
+        if (t->strided && numel)
+            for (int d = 0; d < t->ndim; d++) span += (uint64_t)(t->shape[d] - 1) * (uint64_t)t->stride[d];
+        else span = numel;
+        if ((uint64_t)t->offset > st->nbytes / es || span > st->nbytes / es - (uint64_t)t->offset)
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' (%llu elements at %lld) lies outside its storage "
-                              "(%lld elements)", P, t->name, (unsigned long long)numel, (long long)t->offset,
+                              "(%lld elements)", P, t->name, (unsigned long long)span, (long long)t->offset,
                               (long long)st->numel);
         t->nbytes = (size_t)numel * es;
         const uint8_t *d = st->data + (size_t)t->offset * es;
         t->data = d, t->mapped = true;
+        if (t->strided && t->nbytes) { /* a view: its elements gathered in row-major order */
+            uint8_t *c = lt_malloc(t->nbytes);
+            if (!c) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);
+            int64_t idx[PT_MAX_NDIM] = {0};
+            for (uint64_t k = 0; k < numel; k++) {
+                uint64_t at = 0;
+                for (int q = 0; q < t->ndim; q++) at += (uint64_t)idx[q] * (uint64_t)t->stride[q];
+                memcpy(c + k * es, d + at * es, es);
+                for (int q = t->ndim - 1; q >= 0 && ++idx[q] == t->shape[q]; q--) idx[q] = 0;
+            }
+            pt->copies[pt->n_copies++] = c;
+            t->data = c, t->mapped = false;
+            continue;
+        }
         if ((uintptr_t)d % es && t->nbytes) { /* misaligned in the file: a copy */
             void *c = lt_malloc(t->nbytes);
             if (!c) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);

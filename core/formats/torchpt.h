@@ -9,10 +9,12 @@
  * the dict's _metadata (skipped), persistent ids ('storage', torch.HalfStorage /
  * BFloat16Storage / FloatStorage, key, location, numel) and torch._utils._rebuild_tensor_v2.
  * Any other opcode or global is an LT_EUNSUPPORTED / LT_EFORMAT error naming it (a pickle that
- * would run other code is never run). Tensors must be f16, bf16 or f32 with row-major
- * (contiguous) strides; each one's data points into a read-only mapping of the file (stored
- * entries only, offsets and sizes checked against the entry and the file) or, when the data is
- * not aligned to its element, into a copy the reader owns. CRCs are not checked.
+ * would run other code is never run). Tensors must be f16, bf16 or f32; each row-major one's
+ * data points into a read-only mapping of the file (stored entries only, offsets and sizes
+ * checked against the entry and the file) or, when the data is not aligned to its element, into
+ * a copy the reader owns; a strided view (a transposed tensor, a slice of a larger matrix: what
+ * torch saves for SliceGPT's sliced weights, which keep their whole storage) is gathered into a
+ * row-major copy, its extent checked against the storage. CRCs are not checked.
  * Writer: one storage per tensor, every entry stored (not compressed) with its data aligned
  * to 64 bytes as torch aligns it; torch.load(path, weights_only=True) reads it.
  * Leaves out: the legacy (pre-1.6) format, big-endian files, other dtypes, views that share
