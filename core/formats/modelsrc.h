@@ -18,6 +18,16 @@
  *   blk.L.ffn_down.weight [D, F]
  * Rotary convention travels in cfg.rope_neox (see lt_op_rope), so q/k rows are never
  * permuted at load time.
+ *
+ * SliceGPT (cfg.sliced, core/compress/slicegpt.h): the residual stream has a width per place,
+ * taken from the tensor shapes (lt_modelsrc_slice_widths): a_L (block L's input; a_0 = d_emb),
+ * b_L (after attention), c_L (block output, = a_{L+1}); every RMSNorm still divides by the
+ * original width cfg.dim (SliceGPT's RMSN); the head is untied. Per layer:
+ *   token_embd.weight [V, d_emb]   blk.L.attn_norm.weight [a_L]   attn_q/k/v.weight [*, a_L]
+ *   attn_output.weight [b_L, H*Dh] blk.L.attn_shortcut.weight [b_L, a_L] (absent: identity, a_L = b_L)
+ *   ffn_norm.weight [b_L]          ffn_gate/up.weight [F, b_L]    ffn_down.weight [c_L, F]
+ *   blk.L.ffn_shortcut.weight [c_L, b_L] (absent: identity)       output_norm [c_last], output [V, c_last]
+ * The block: x (a) -> x.S_attn^T + attn(rmsnorm_D(x)) (b) -> x.S_ffn^T + ffn(rmsnorm_D(x)) (c).
  */
 #ifndef LT_MODELSRC_H
 #define LT_MODELSRC_H
@@ -67,6 +77,7 @@ typedef struct lt_llm_config {
     bool qkv_bias;      /* q/k/v projections have biases */
     bool attn_out_bias; /* the output projection has a bias */
     bool mlp_bias;      /* gate/up/down projections have biases */
+    bool sliced;
     /* Sliding-window attention: a query at position p sees keys at p-W+1..p, in the layers
      * whose bit is set in swa_layers; 0 = every layer sees its whole context. */
     int32_t sliding_window;
@@ -112,6 +123,11 @@ const lt_vocab *lt_modelsrc_vocab(const lt_modelsrc *src);
 lt_vocab *lt_modelsrc_take_vocab(lt_modelsrc *src);
 /* Replaces the source's vocab with v (taken over; NULL leaves none). */
 void lt_modelsrc_set_vocab(lt_modelsrc *src, lt_vocab *v);
+
+/* SliceGPT's widths of a sliced source (cfg.sliced), from its tensor shapes and checked against
+ * each other: w[0] = d_emb, then per layer L w[1 + 2L] = b_L, w[2 + 2L] = c_L (1 + 2 * n_layers
+ * values, each in 1..cfg.dim). Errors name the file, the tensor, the expected and the found shape. */
+lt_status lt_modelsrc_slice_widths(const lt_modelsrc *src, int32_t *w, lt_err *err);
 
 /* Checks cfg for sane values (positive, divisible heads, bounded sizes). `what` names the file. */
 lt_status lt_llm_config_validate(const lt_llm_config *cfg, const char *what, lt_err *err);
