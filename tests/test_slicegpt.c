@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/backend/backend.h"
+#include "core/base/alloc.h"
 #include "core/compress/pass.h"
 #include "core/compress/slicegpt.h"
 #include "core/formats/gguf.h"
@@ -313,6 +314,120 @@ static void test_malformed(lt_backend *be) {
     lt_modelsrc_close(src);
 }
 
+/* ---- the pass -------------------------------------------------------------------------- */
+
+static void test_pass(void) {
+    lt_err err = {0};
+    lt_llm_config cfg;
+    CHECK(lt_llama_preset("tiny", &cfg, &err) == LT_OK);
+    cfg.n_vocab = 512, cfg.dim = 64, cfg.hidden_dim = 96, cfg.n_layers = 2, cfg.n_heads = 4, cfg.n_kv_heads = 2;
+    cfg.head_dim = 16; /* GQA: 2 queries per KV head */
+    lt_test_lm_kit kit;
+    if (!lt_test_lm_kit_open(&kit, &cfg, 11)) return;
+    lt_calib_opts co = {.file = lt_test_path("assets/text/tinyshakespeare-head.txt"), .n_tokens = 1024, .window = 128};
+    int32_t *tokens = NULL;
+    int nw = 0, win = 0;
+    CHECKF(lt_calib_windows(kit.tok, &co, &tokens, &nw, &win, &err) == LT_OK, "%s", err.msg);
+    CHECK(nw == 8 && win == 128);
+    enum { N = 24 };
+    int32_t tok[N];
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 37 + 5) % 512);
+    float *ref = malloc(sizeof(float) * N * 512), *got = malloc(sizeof(float) * N * 512),
+          *back = malloc(sizeof(float) * N * 512);
+    CHECKF(run_lm(kit.src, kit.be, tok, N, ref, &err), "%s", err.msg);
+    /* --slice 0: folded and rotated, nothing removed: the same function */
+    lt_modelsrc *sl = NULL;
+    lt_slicegpt_result res;
+    lt_slicegpt_opts o = {.slice = 0};
+    CHECKF(lt_slicegpt_run(kit.src, &o, lt_llama_open, kit.be, tokens, nw, win, NULL, NULL, &sl, &res, &err) == LT_OK,
+           "%s", err.msg);
+    if (sl) {
+        CHECK(res.width == 64 && res.head_width == 64 && lt_modelsrc_config(sl)->sliced);
+        CHECKF(run_lm(sl, kit.be, tok, N, got, &err), "%s", err.msg);
+        double e = rel_err(got, ref, N * 512);
+        CHECKF(e < 1e-4, "--slice 0: logits vs the original: rel err %.3g", e);
+        /* the shortcuts are orthogonal (products of two rotations), not the identity */
+        const lt_src_tensor *s0 = lt_modelsrc_find(sl, "blk.0.attn_shortcut.weight");
+        CHECK(s0 && s0->shape[0] == 64 && s0->shape[1] == 64);
+        if (s0) {
+            const float *q = s0->data;
+            double off = 0, orth = 0;
+            for (int i = 0; i < 64; i++)
+                for (int j = 0; j < 64; j++) {
+                    double d = 0;
+                    for (int k = 0; k < 64; k++) d += (double)q[i * 64 + k] * q[j * 64 + k];
+                    orth = fmax(orth, fabs(d - (i == j)));
+                    off = fmax(off, fabs(q[i * 64 + j] - (i == j)));
+                }
+            CHECKF(orth < 1e-5 && off > 0.1, "attn shortcut: |SS^T - I| %.3g, |S - I| %.3g", orth, off);
+        }
+        lt_modelsrc_close(sl);
+        sl = NULL;
+    }
+    /* the authors' centring of the embedding rows changes an RMSNorm model's function */
+    o.center_embd = true;
+    CHECKF(lt_slicegpt_run(kit.src, &o, lt_llama_open, kit.be, tokens, nw, win, NULL, NULL, &sl, &res, &err) == LT_OK,
+           "%s", err.msg);
+    if (sl && run_lm(sl, kit.be, tok, N, got, &err)) CHECK(rel_err(got, ref, N * 512) > 1e-3);
+    lt_modelsrc_close(sl);
+    sl = NULL;
+    /* --slice 0.25: widths int(0.75 * 64) = 48, the last block's output and the head whole */
+    o = (lt_slicegpt_opts){.slice = 0.25};
+    CHECKF(lt_slicegpt_run(kit.src, &o, lt_llama_open, kit.be, tokens, nw, win, NULL, NULL, &sl, &res, &err) == LT_OK,
+           "%s", err.msg);
+    if (sl) {
+        int32_t w[5];
+        CHECKF(lt_modelsrc_slice_widths(sl, w, &err) == LT_OK, "%s", err.msg);
+        CHECKF(w[0] == 48 && w[1] == 48 && w[2] == 48 && w[3] == 48 && w[4] == 64, "widths %d %d %d %d %d", w[0], w[1],
+               w[2], w[3], w[4]);
+        const uint64_t V = 512, D = 64, d = 48, F = 96, QW = 64, KW = 32;
+        uint64_t want = V * d + V * D + D; /* embedding, head, final norm */
+        for (int l = 0; l < 2; l++) {
+            uint64_t a = d, b = d, c = l == 1 ? D : d;
+            want += a + (QW + 2 * KW) * a + b * QW + b * a + b + 2 * F * b + c * F + c * b;
+        }
+        CHECKF(res.params_out == want && res.width == 48 && res.head_width == 64, "parameters %llu, expected %llu",
+               (unsigned long long)res.params_out, (unsigned long long)want);
+        const lt_src_tensor *t = lt_modelsrc_find(sl, "blk.1.ffn_shortcut.weight");
+        CHECK(t && t->shape[0] == 64 && t->shape[1] == 48);
+        CHECKF(run_lm(sl, kit.be, tok, N, got, &err), "%s", err.msg);
+        double e = rel_err(got, ref, N * 512);
+        CHECKF(e > 1e-4 && e < 1.0, "--slice 0.25: logits moved by %.3g", e);
+        /* the pass (lathe compress --method slicegpt --slice 0.25) writes the same model as GGUF */
+        lt_pass_args pa;
+        lt_pass_args_default(&pa);
+        pa.method = "slicegpt", pa.slice = 0.25f, pa.calib = co.file, pa.calib_tokens = 1024;
+        lt_pass_opts po = {0};
+        CHECKF(lt_pass_args_apply(&pa, &po, &err) == LT_OK, "%s", err.msg);
+        po.calib.window = 128, po.open_lm = lt_llama_open, po.be = kit.be, po.tok = kit.tok;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/tiny-sliced.gguf", lt_test_tmpdir("slicegpt"));
+        lt_pass_report r;
+        CHECKF(lt_pass_run("slicegpt", kit.src, path, &po, &r, &err) == LT_OK, "%s", err.msg);
+        CHECK(r.sg.params_out == want && r.n_windows == 8);
+        lt_modelsrc *rd = NULL;
+        CHECKF(lt_modelsrc_open_gguf(&rd, path, &err) == LT_OK, "%s", err.msg);
+        if (rd) {
+            CHECKF(run_lm(rd, kit.be, tok, N, back, &err), "%s", err.msg);
+            CHECKF(memcmp(back, got, sizeof(float) * N * 512) == 0, "pass output vs in-memory: rel %.3g",
+                   rel_err(back, got, N * 512));
+            lt_modelsrc_close(rd);
+        }
+        /* options of other methods are refused */
+        pa.bits = 4;
+        CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "slicegpt"));
+        lt_pass_args_default(&pa);
+        pa.method = "gptq", pa.slice = 0.2f;
+        CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "--slice"));
+        lt_modelsrc_close(sl);
+    }
+    CHECK(lt_slicegpt_width(576, 0.10, 8) == 512 && lt_slicegpt_width(576, 0.20, 8) == 456 &&
+          lt_slicegpt_width(576, 0.25, 8) == 432 && lt_slicegpt_width(576, 0.30, 8) == 400);
+    lt_free(tokens);
+    free(ref), free(got), free(back);
+    lt_test_lm_kit_close(&kit);
+}
+
 int main(void) {
     lt_err err = {0};
     lt_backend *be = NULL;
@@ -323,5 +438,6 @@ int main(void) {
     test_forward_and_gguf(be);
     test_malformed(be);
     lt_backend_free(be);
+    test_pass();
     return lt_test_done();
 }

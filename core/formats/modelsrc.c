@@ -445,6 +445,17 @@ lt_status lt_modelsrc_view(lt_modelsrc **out, const lt_modelsrc *base, lt_err *e
     return LT_OK;
 }
 
+lt_status lt_modelsrc_derived(lt_modelsrc **out, const lt_modelsrc *base, const lt_llm_config *cfg, lt_err *err) {
+    *out = NULL;
+    lt_modelsrc *v = NULL;
+    LT_TRY(lt_ms_new(&v, base->path, "memory", err));
+    v->cfg = *cfg;
+    v->vocab = base->vocab;
+    v->vocab_borrowed = true;
+    *out = v;
+    return LT_OK;
+}
+
 lt_status lt_modelsrc_replace(lt_modelsrc *src, const char *name, lt_dtype dt, const void *data, lt_err *err) {
     lt_src_tensor *t = (lt_src_tensor *)lt_modelsrc_find(src, name);
     if (!t) return lt_err_set(err, LT_ENOTFOUND, "%s: no tensor '%s' to replace", src->path, name);

@@ -150,5 +150,8 @@ lt_status lt_modelsrc_add_owned(lt_modelsrc *src, const char *name, lt_dtype dt,
  * view; same shape, dtype dt). base is never changed. */
 lt_status lt_modelsrc_view(lt_modelsrc **out, const lt_modelsrc *base, lt_err *err);
 lt_status lt_modelsrc_replace(lt_modelsrc *src, const char *name, lt_dtype dt, const void *data, lt_err *err);
+/* An empty in-memory source with base's path and vocab (borrowed: base must outlive it) and the
+ * config cfg (a pass that changes shapes, e.g. SliceGPT, adds every tensor with add_owned). */
+lt_status lt_modelsrc_derived(lt_modelsrc **out, const lt_modelsrc *base, const lt_llm_config *cfg, lt_err *err);
 
 #endif

@@ -55,7 +55,7 @@ typedef struct lt_lm_probe {
     lt_status (*input)(void *ud, int layer, lt_lm_lin_input which, const lt_tensor *x, lt_err *err);
     void *ud;
     bool inputs_only; /* stop once `last`'s last linear input was seen (x_out is then not written) */
-    lt_status (*mid)(void *ud, int layer, const lt_tensor *x, lt_err *err);
+    lt_status (*mid)(void *ud, int layer, lt_tensor *x, lt_err *err);
     bool stop_after_mid; /* stop once `last`'s mid was seen (x_out is then not written) */
 } lt_lm_probe;
 
