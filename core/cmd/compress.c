@@ -97,7 +97,7 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
     return LT_OK;
 }
 
-/* ---- compress NAME gptq|rtn|sparse24|smoothquant+ [options] [as NEWNAME] ------------------------------------ */
+/* ---- compress NAME gptq|rtn|sparse24|smoothquant+|slicegpt [options] [as NEWNAME] ------------------------------------ */
 
 static const char k_compress_usage[] =
     "compress NAME gptq|rtn|sparse24|smoothquant+|slicegpt [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] "
