@@ -9,7 +9,8 @@
  *   disagree with the tensors, a version lathe does not know.
  * - The pass (core/compress/slicegpt.h) on a tiny random Llama with GQA in f32: with --slice 0 the
  *   folded, rotated model gives the original's logits within 1e-4 relative (computational
- *   invariance); --slice 0.25 gives the expected widths, shapes and parameter count.
+ *   invariance); --slice 0.25 gives the expected widths, shapes and parameter count; the pass's GGUF
+ *   reloads with the same logits; GPTQ of the sliced model calibrates over its widths and stays sliced.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -411,6 +412,29 @@ static void test_pass(void) {
             CHECKF(run_lm(rd, kit.be, tok, N, back, &err), "%s", err.msg);
             CHECKF(memcmp(back, got, sizeof(float) * N * 512) == 0, "pass output vs in-memory: rel %.3g",
                    rel_err(back, got, N * 512));
+            /* slice, then GPTQ: calibration over the per-layer widths; the result stays sliced */
+            lt_pass_args ga;
+            lt_pass_args_default(&ga);
+            ga.calib = co.file, ga.calib_tokens = 1024;
+            lt_pass_opts go = {0};
+            CHECKF(lt_pass_args_apply(&ga, &go, &err) == LT_OK, "%s", err.msg);
+            go.calib.window = 128, go.open_lm = lt_llama_open, go.be = kit.be, go.tok = kit.tok;
+            char qpath[4300];
+            snprintf(qpath, sizeof qpath, "%s.q4.gguf", path);
+            CHECKF(lt_pass_run("gptq", rd, qpath, &go, &r, &err) == LT_OK, "%s", err.msg);
+            /* attn_output and ffn_down (rows of 64 / 96) as Q4_1; inputs of width 48 are not whole blocks of 32 */
+            CHECKF(r.n_matrices == 2 * 2 && r.n_by_mix == 5 * 2, "%d matrices, %d by the mix", r.n_matrices, r.n_by_mix);
+            lt_modelsrc *q4 = NULL;
+            CHECKF(lt_modelsrc_open_gguf(&q4, qpath, &err) == LT_OK, "%s", err.msg);
+            if (q4) {
+                CHECK(lt_modelsrc_config(q4)->sliced);
+                float *ql = malloc(sizeof(float) * N * 512);
+                CHECKF(run_lm(q4, kit.be, tok, N, ql, &err), "%s", err.msg);
+                double eq = rel_err(ql, got, N * 512);
+                CHECKF(eq > 0 && eq < 0.5, "sliced + gptq vs sliced: rel err %.3g", eq);
+                free(ql);
+                lt_modelsrc_close(q4);
+            }
             lt_modelsrc_close(rd);
         }
         /* options of other methods are refused */
