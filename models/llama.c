@@ -319,6 +319,15 @@ static void account(lt_llama *m) {
         for (int i = 0; i < 9; i++) per_tok += mats[i]->data ? lt_tensor_nbytes(mats[i]) : 0;
     }
     per_tok += lt_tensor_nbytes(&m->output) + lt_row_bytes(m->tok_emb.dtype, lt_tensor_cols(&m->tok_emb));
+    uint64_t np = (uint64_t)(lt_tensor_numel(&m->tok_emb) + lt_tensor_numel(&m->out_norm));
+    if (m->output.data != m->tok_emb.data) np += (uint64_t)lt_tensor_numel(&m->output);
+    for (int l = 0; l < c->n_layers; l++) {
+        layer *L = &m->layers[l];
+        lt_tensor *t[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->bo, &L->ffn_norm,
+                          &L->w_gate, &L->w_up, &L->w_down, &L->b_gate, &L->b_up, &L->b_down, &L->s_attn, &L->s_ffn};
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) np += t[i]->data ? (uint64_t)lt_tensor_numel(t[i]) : 0;
+    }
+    m->base.n_params = np;
     total = lt_arena_used(m->weights);
     m->base.bytes_per_token = per_tok;
     m->base.weight_bytes = total;

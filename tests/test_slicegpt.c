@@ -389,6 +389,10 @@ static void test_pass(void) {
         }
         CHECKF(res.params_out == want && res.width == 48 && res.head_width == 64, "parameters %llu, expected %llu",
                (unsigned long long)res.params_out, (unsigned long long)want);
+        lt_lm *lm = NULL; /* the loaded model counts the same parameters (bench, the report pane) */
+        CHECKF(lt_llama_open(&lm, sl, kit.be, &(lt_lm_opts){.max_batch = 8}, &err) == LT_OK, "%s", err.msg);
+        CHECKF(lm && lm->n_params == want, "loaded: %llu parameters", lm ? (unsigned long long)lm->n_params : 0ull);
+        lt_lm_close(lm);
         const lt_src_tensor *t = lt_modelsrc_find(sl, "blk.1.ffn_shortcut.weight");
         CHECK(t && t->shape[0] == 64 && t->shape[1] == 48);
         CHECKF(run_lm(sl, kit.be, tok, N, got, &err), "%s", err.msg);

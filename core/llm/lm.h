@@ -77,6 +77,7 @@ struct lt_lm {
     lt_backend *be;
     size_t weight_bytes;    /* weights on the device */
     size_t bytes_per_token; /* weight bytes read per decoded token */
+    uint64_t n_params;      /* elements of every weight (a tied embedding once); 0 = not counted */
     lt_dtype wtype;         /* dominant matrix dtype */
     size_t file_bytes;      /* size of the file(s) the weights were read from; 0 when synthetic */
     /* decode-step graphs, on backends that capture ops (CUDA): graphs captured, decode
