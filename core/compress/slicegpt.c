@@ -456,7 +456,7 @@ lt_status lt_slicegpt_run(const lt_modelsrc *src, const lt_slicegpt_opts *o, lt_
     }
     if (st == LT_OK) {
         r.params_out = n_params(os);
-        if (progress && !progress(ud, "rotate", L, 1.0)) st = lt_err_set(err, LT_ECANCELLED, "slicegpt: cancelled");
+        if (progress && !progress(ud, "rotate", L - 1, 1.0)) st = lt_err_set(err, LT_ECANCELLED, "slicegpt: cancelled");
     }
     lt_kv_free(c.kv);
     lt_lm_close(c.lm);
