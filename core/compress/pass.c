@@ -192,6 +192,7 @@ static lt_status slicegpt_pass(const lt_modelsrc *src, const char *out, const ch
     if (st == LT_OK && !ru.cancelled)
         st = lt_slicegpt_run(src, &o->sg, o->open_lm, o->be, tokens, r.n_windows, r.window, sg_progress, &ru, &sl,
                              &r.sg, err);
+    if (st != LT_OK && st != LT_ECANCELLED) lt_err_prefix(err, "compress");
     lt_free(tokens);
     r.calib_seconds = r.sg.calib_seconds + r.sg.pca_seconds, r.quant_seconds = r.sg.rotate_seconds;
     if (st == LT_OK && !ru.cancelled) {
