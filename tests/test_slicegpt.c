@@ -432,6 +432,8 @@ static void test_pass(void) {
             CHECKF(lt_modelsrc_open_gguf(&q4, qpath, &err) == LT_OK, "%s", err.msg);
             if (q4) {
                 CHECK(lt_modelsrc_config(q4)->sliced);
+                const lt_src_tensor *sc = lt_modelsrc_find(q4, "blk.1.attn_shortcut.weight");
+                CHECK(sc && sc->dtype == LT_F32); /* the shortcuts keep their float type */
                 float *ql = malloc(sizeof(float) * N * 512);
                 CHECKF(run_lm(q4, kit.be, tok, N, ql, &err), "%s", err.msg);
                 double eq = rel_err(ql, got, N * 512);
