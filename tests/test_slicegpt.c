@@ -317,6 +317,11 @@ static void test_malformed(lt_backend *be) {
 
 /* ---- the pass -------------------------------------------------------------------------- */
 
+static bool stop_after(void *ud, const lt_pass_event *ev) {
+    (void)ev;
+    return ++*(int *)ud < 5;
+}
+
 static void test_pass(void) {
     lt_err err = {0};
     lt_llm_config cfg;
@@ -443,6 +448,16 @@ static void test_pass(void) {
             }
             lt_modelsrc_close(rd);
         }
+        /* cancelled midway: LT_ECANCELLED and nothing under the path */
+        char cpath[4300];
+        snprintf(cpath, sizeof cpath, "%s.cancelled.gguf", path);
+        int calls = 0;
+        po.progress = stop_after, po.ud = &calls;
+        CHECK(lt_pass_run("slicegpt", kit.src, cpath, &po, &r, &err) == LT_ECANCELLED && calls > 3);
+        FILE *cf = fopen(cpath, "rb");
+        CHECK(cf == NULL);
+        if (cf) fclose(cf);
+        po.progress = NULL;
         /* options of other methods are refused */
         pa.bits = 4;
         CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "slicegpt"));
