@@ -27,8 +27,11 @@
 
 typedef struct layer {
     lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, bo, ffn_norm, w_gate, w_up, w_down, b_gate, b_up, b_down;
+    lt_tensor s_attn, s_ffn; /* SliceGPT's shortcuts [b, a], [c, b]; data NULL = identity */
     bool bias, obias, mbias;
     int window; /* sliding attention window, 0 = none */
+    int a, b, c; /* residual widths: block input, after attention, block output (cfg.dim unless sliced) */
+    float eps_attn, eps_ffn; /* the norms' eps (sliced: scaled so that they divide by cfg.dim) */
 } layer;
 
 #define LT_LLAMA_GRAPHS 4 /* decode-step graphs kept per model */
@@ -48,11 +51,13 @@ typedef struct lt_llama {
     lt_lm base; /* first: cfg, be, sizes */
     lt_arena *weights, *scratch;
     lt_tensor tok_emb, out_norm, output, freqs;
+    int32_t *widths;  /* sliced: d_emb, then b, c per layer (lt_lm.slice_widths) */
+    float out_eps;    /* the final norm's eps */
     lt_tensor freqs_long; /* LongRoPE: the long factors' frequencies (freqs holds the short ones) */
     layer *layers;
     int max_batch, max_logits;
     /* scratch, full size; row views per chunk */
-    lt_tensor x, xb, q, k, v, att, hb, hb2, xo, logits;
+    lt_tensor x, xb, xs, q, k, v, att, hb, hb2, xo, logits; /* xs: a shortcut's output (sliced) */
     lt_tensor qlast; /* (L, H*Dh) queries of a batch's last token (lt_batch.q_last) */
     lt_tensor t_tokens, t_pos, t_slots, t_seq, t_ctx, t_rows;
     /* block tables: grown on demand */
@@ -181,6 +186,7 @@ static void llama_close(lt_lm *lm) {
     lt_arena_free(m->weights);
     lt_arena_free(m->scratch);
     lt_free(m->layers);
+    lt_free(m->widths);
     free_host(m);
     lt_free(m);
 }
@@ -199,6 +205,7 @@ static lt_status alloc_scratch(lt_llama *m, const lt_lm_opts *o, lt_err *err) {
         int64_t r, cdim;
     } s[] = {
         {&m->x, LT_F32, B, c->dim},      {&m->xb, LT_F32, B, c->dim},        {&m->q, LT_F32, B, qw},
+        {&m->xs, LT_F32, c->sliced ? B : 1, c->dim},
         {&m->k, LT_F32, B, kvw},         {&m->v, LT_F32, B, kvw},            {&m->att, LT_F32, B, qw},
         {&m->hb, LT_F32, B, c->hidden_dim}, {&m->hb2, LT_F32, B, c->hidden_dim}, {&m->xo, LT_F32, NL, c->dim},
         {&m->logits, LT_F32, NL, c->n_vocab},    {&m->qlast, LT_F32, c->n_layers, qw},
@@ -308,14 +315,35 @@ static void account(lt_llama *m) {
     size_t per_tok = 0, total = 0;
     for (int l = 0; l < c->n_layers; l++) {
         layer *L = &m->layers[l];
-        lt_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) per_tok += lt_tensor_nbytes(mats[i]);
+        lt_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down, &L->s_attn, &L->s_ffn};
+        for (int i = 0; i < 9; i++) per_tok += mats[i]->data ? lt_tensor_nbytes(mats[i]) : 0;
     }
-    per_tok += lt_tensor_nbytes(&m->output) + lt_row_bytes(m->tok_emb.dtype, c->dim);
+    per_tok += lt_tensor_nbytes(&m->output) + lt_row_bytes(m->tok_emb.dtype, lt_tensor_cols(&m->tok_emb));
+    uint64_t np = (uint64_t)(lt_tensor_numel(&m->tok_emb) + lt_tensor_numel(&m->out_norm));
+    if (m->output.data != m->tok_emb.data) np += (uint64_t)lt_tensor_numel(&m->output);
+    for (int l = 0; l < c->n_layers; l++) {
+        layer *L = &m->layers[l];
+        lt_tensor *t[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->bo, &L->ffn_norm,
+                          &L->w_gate, &L->w_up, &L->w_down, &L->b_gate, &L->b_up, &L->b_down, &L->s_attn, &L->s_ffn};
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) np += t[i]->data ? (uint64_t)lt_tensor_numel(t[i]) : 0;
+    }
+    m->base.n_params = np;
     total = lt_arena_used(m->weights);
     m->base.bytes_per_token = per_tok;
     m->base.weight_bytes = total;
     m->base.wtype = m->layers[0].wq.dtype;
+}
+
+/* A norm's f32 weights times f (a sliced model's norms over fewer columns than D). */
+static lt_status scale_norm(lt_tensor *t, float f, lt_err *err) {
+    int64_t n = lt_tensor_numel(t);
+    float *h = lt_malloc((size_t)n * sizeof(float));
+    if (!h) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    lt_status s = lt_tensor_get(t, h, (size_t)n * sizeof(float), err);
+    for (int64_t i = 0; i < n; i++) h[i] *= f;
+    if (s == LT_OK) s = lt_tensor_set(t, h, (size_t)n * sizeof(float), err);
+    lt_free(h);
+    return s;
 }
 
 static lt_status begin(lt_llama **out, const lt_llm_config *cfg, lt_backend *be, const char *what, lt_err *err) {
@@ -349,7 +377,7 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
     m->base.file_bytes = ws->src ? lt_modelsrc_file_bytes(ws->src) : 0;
     int64_t D = c->dim, F = c->hidden_dim, V = c->n_vocab;
     int64_t QW = (int64_t)c->n_heads * c->head_dim, KW = (int64_t)c->n_kv_heads * c->head_dim;
-    int max_plans = 4 + 16 * c->n_layers;
+    int max_plans = 4 + 18 * c->n_layers;
     wplan *p = lt_calloc(max_plans, sizeof *p);
     int np = 0;
     lt_status s = LT_OK;
@@ -364,20 +392,38 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
         s = plan_one(ws, p, &np, dst, name, nd, d0, d1, f32, err);                      \
         if (s != LT_OK) goto fail;                                                       \
     } while (0)
-    PLAN(&m->tok_emb, 2, V, D, false, "token_embd.weight");
-    PLAN(&m->out_norm, 1, D, 0, true, "output_norm.weight");
-    if (!c->tied_embeddings) PLAN(&m->output, 2, V, D, false, "output.weight");
+    /* SliceGPT: the residual widths from the tensor shapes (checked there); else all D */
+    if (c->sliced) {
+        m->widths = lt_malloc(sizeof(int32_t) * (1 + 2 * (size_t)c->n_layers));
+        if (!ws->src) s = lt_err_set(err, LT_EINVAL, "%s: a sliced model needs its tensors (no synthetic weights)", path);
+        else if (!m->widths) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+        else s = lt_modelsrc_slice_widths(ws->src, m->widths, err);
+        if (s != LT_OK) goto fail;
+        m->base.slice_widths = m->widths;
+    }
+    const int64_t E = c->sliced ? m->widths[0] : D, CL = c->sliced ? m->widths[2 * c->n_layers] : D;
+    PLAN(&m->tok_emb, 2, V, E, false, "token_embd.weight");
+    PLAN(&m->out_norm, 1, CL, 0, true, "output_norm.weight");
+    if (!c->tied_embeddings || c->sliced) PLAN(&m->output, 2, V, CL, false, "output.weight");
     for (int l = 0; l < c->n_layers; l++) {
         layer *L = &m->layers[l];
-        PLAN(&L->attn_norm, 1, D, 0, true, "blk.%d.attn_norm.weight", l);
-        PLAN(&L->wq, 2, QW, D, false, "blk.%d.attn_q.weight", l);
-        PLAN(&L->wk, 2, KW, D, false, "blk.%d.attn_k.weight", l);
-        PLAN(&L->wv, 2, KW, D, false, "blk.%d.attn_v.weight", l);
-        PLAN(&L->wo, 2, D, QW, false, "blk.%d.attn_output.weight", l);
-        PLAN(&L->ffn_norm, 1, D, 0, true, "blk.%d.ffn_norm.weight", l);
-        PLAN(&L->w_gate, 2, F, D, false, "blk.%d.ffn_gate.weight", l);
-        PLAN(&L->w_up, 2, F, D, false, "blk.%d.ffn_up.weight", l);
-        PLAN(&L->w_down, 2, D, F, false, "blk.%d.ffn_down.weight", l);
+        const int64_t a = c->sliced ? m->widths[l ? 2 * l : 0] : D, b = c->sliced ? m->widths[1 + 2 * l] : D,
+                      cw = c->sliced ? m->widths[2 + 2 * l] : D;
+        L->a = (int)a, L->b = (int)b, L->c = (int)cw;
+        PLAN(&L->attn_norm, 1, a, 0, true, "blk.%d.attn_norm.weight", l);
+        PLAN(&L->wq, 2, QW, a, false, "blk.%d.attn_q.weight", l);
+        PLAN(&L->wk, 2, KW, a, false, "blk.%d.attn_k.weight", l);
+        PLAN(&L->wv, 2, KW, a, false, "blk.%d.attn_v.weight", l);
+        PLAN(&L->wo, 2, b, QW, false, "blk.%d.attn_output.weight", l);
+        PLAN(&L->ffn_norm, 1, b, 0, true, "blk.%d.ffn_norm.weight", l);
+        PLAN(&L->w_gate, 2, F, b, false, "blk.%d.ffn_gate.weight", l);
+        PLAN(&L->w_up, 2, F, b, false, "blk.%d.ffn_up.weight", l);
+        PLAN(&L->w_down, 2, cw, F, false, "blk.%d.ffn_down.weight", l);
+        char sn[96];
+        snprintf(sn, sizeof sn, "blk.%d.attn_shortcut.weight", l);
+        if (c->sliced && lt_modelsrc_find(ws->src, sn)) PLAN(&L->s_attn, 2, b, a, false, "%s", sn);
+        snprintf(sn, sizeof sn, "blk.%d.ffn_shortcut.weight", l);
+        if (c->sliced && lt_modelsrc_find(ws->src, sn)) PLAN(&L->s_ffn, 2, cw, b, false, "%s", sn);
         if (c->qkv_bias) {
             L->bias = true;
             PLAN(&L->bq, 1, QW, 0, true, "blk.%d.attn_q.bias", l);
@@ -386,13 +432,13 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
         }
         if (c->attn_out_bias) {
             L->obias = true;
-            PLAN(&L->bo, 1, D, 0, true, "blk.%d.attn_output.bias", l);
+            PLAN(&L->bo, 1, b, 0, true, "blk.%d.attn_output.bias", l);
         }
         if (c->mlp_bias) {
             L->mbias = true;
             PLAN(&L->b_gate, 1, F, 0, true, "blk.%d.ffn_gate.bias", l);
             PLAN(&L->b_up, 1, F, 0, true, "blk.%d.ffn_up.bias", l);
-            PLAN(&L->b_down, 1, D, 0, true, "blk.%d.ffn_down.bias", l);
+            PLAN(&L->b_down, 1, cw, 0, true, "blk.%d.ffn_down.bias", l);
         }
         L->window = lt_llm_layer_window(c, l);
     }
@@ -431,7 +477,19 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
             goto fail;
         }
     }
-    if (c->tied_embeddings) m->output = m->tok_emb;
+    if (c->tied_embeddings && !c->sliced) m->output = m->tok_emb;
+    /* every norm divides by D (SliceGPT's RMSN): over d < D columns that is sqrt(D/d) times a norm
+     * over d with eps * D / d, so the weights are scaled here and each norm keeps its eps */
+    m->out_eps = c->norm_eps * (float)D / (float)CL;
+    if (CL != D) s = scale_norm(&m->out_norm, sqrtf((float)D / (float)CL), err);
+    for (int l = 0; l < c->n_layers && s == LT_OK; l++) {
+        layer *L = &m->layers[l];
+        L->eps_attn = c->norm_eps * (float)D / (float)L->a;
+        L->eps_ffn = c->norm_eps * (float)D / (float)L->b;
+        if (L->a != D) s = scale_norm(&L->attn_norm, sqrtf((float)D / (float)L->a), err);
+        if (s == LT_OK && L->b != D) s = scale_norm(&L->ffn_norm, sqrtf((float)D / (float)L->b), err);
+    }
+    if (s != LT_OK) goto fail;
     if (c->head_dim / 2 > 4096) {
         s = lt_err_set(err, LT_EUNSUPPORTED, "%s: head_dim %d too large", path, c->head_dim);
         goto fail;
@@ -513,6 +571,21 @@ typedef struct chunk_io {
     lt_attn_meta meta;
 } chunk_io;
 
+/* The residual after a branch: x + y, or with a shortcut s (SliceGPT) x . s^T + y into the
+ * other buffer, which then becomes x (x and xs swap: the same pointers on every step, so a
+ * captured graph replays them). */
+static lt_status shortcut_add(lt_llama *m, lt_tensor *x, lt_tensor *xs, const lt_tensor *s, const lt_tensor *y,
+                              lt_err *err) {
+    lt_backend *be = m->base.be;
+    if (!s->data) return lt_op_add(be, x, x, y, err);
+    lt_tensor o = lt_tensor_2d(be, LT_F32, xs->data, lt_tensor_rows(x), s->shape[0]);
+    LT_TRY(lt_op_matmul(be, &o, x, s, NULL, err));
+    LT_TRY(lt_op_add(be, &o, &o, y, err));
+    *xs = lt_tensor_2d(be, LT_F32, x->data, lt_tensor_rows(x), s->shape[0]);
+    *x = o;
+    return LT_OK;
+}
+
 /* The ops of a chunk, from the embedding to the logits of its rows, with no host transfer
  * in between (so a decode step can be recorded as one graph). */
 static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_err *err) {
@@ -523,10 +596,13 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
     lt_tensor q = lt_tensor_row_view(&m->q, 0, n), k = lt_tensor_row_view(&m->k, 0, n);
     lt_tensor v = lt_tensor_row_view(&m->v, 0, n), att = lt_tensor_row_view(&m->att, 0, n);
     lt_tensor hb = lt_tensor_row_view(&m->hb, 0, n), hb2 = lt_tensor_row_view(&m->hb2, 0, n);
+    lt_tensor xs = lt_tensor_row_view(&m->xs, 0, c->sliced ? n : 1);
     const lt_lm_probe *pr = m->base.probe;
     int l0 = pr ? pr->first : 0, l1 = pr ? pr->last : c->n_layers - 1;
-    size_t xrow = (size_t)c->dim * sizeof(float);
-    if (pr && pr->x_in) LT_TRY(lt_tensor_set(&x, pr->x_in + (size_t)io->t0 * c->dim, (size_t)n * xrow, err));
+    /* the residual's width before layer l0 (sliced models narrow it; x, xb, xs hold up to D) */
+    const int64_t w0 = l0 == 0 ? lt_tensor_cols(&m->tok_emb) : m->layers[l0 - 1].c;
+    x = lt_tensor_2d(be, LT_F32, x.data, n, w0);
+    if (pr && pr->x_in) LT_TRY(lt_tensor_set(&x, pr->x_in + (size_t)io->t0 * w0, (size_t)n * w0 * sizeof(float), err));
     else LT_TRY(lt_op_get_rows(be, &x, &m->tok_emb, &io->tok, err));
     /* YaRN's and LongRoPE's attention factor multiplies cos and sin (transformers' attention_scaling,
      * ggml's attn_factor): the rotated dimensions of q and k grow by it, passed-through ones do not */
@@ -535,7 +611,8 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
     if (pr && pr->input) LT_TRY(pr->input(pr->ud, l, which, t, err))
     for (int l = l0; l <= l1; l++) {
         layer *L = &m->layers[l];
-        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->attn_norm, c->norm_eps, err));
+        xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, L->a);
+        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->attn_norm, L->eps_attn, err));
         PROBE(LT_LIN_QKV, &xb);
         LT_TRY(lt_op_matmul(be, &q, &xb, &L->wq, L->bias ? &L->bq : NULL, err));
         LT_TRY(lt_op_matmul(be, &k, &xb, &L->wk, L->bias ? &L->bk : NULL, err));
@@ -551,24 +628,33 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
         meta.window = L->window;
         LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
         PROBE(LT_LIN_O, &att);
+        xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, L->b);
         LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, L->obias ? &L->bo : NULL, err));
-        LT_TRY(lt_op_add(be, &x, &x, &xb, err));
-        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->ffn_norm, c->norm_eps, err));
+        LT_TRY(shortcut_add(m, &x, &xs, &L->s_attn, &xb, err));
+        if (pr && pr->mid) {
+            LT_TRY(pr->mid(pr->ud, l, &x, err));
+            if (pr->stop_after_mid && l == l1) return LT_OK;
+        }
+        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->ffn_norm, L->eps_ffn, err));
         PROBE(LT_LIN_GATE_UP, &xb);
         LT_TRY(lt_op_matmul(be, &hb, &xb, &L->w_gate, L->mbias ? &L->b_gate : NULL, err));
         LT_TRY(lt_op_matmul(be, &hb2, &xb, &L->w_up, L->mbias ? &L->b_up : NULL, err));
         LT_TRY(lt_op_silu_mul(be, &hb, &hb, &hb2, err));
         PROBE(LT_LIN_DOWN, &hb);
         if (pr && pr->inputs_only && l == l1) return LT_OK;
+        xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, L->c);
         LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, L->mbias ? &L->b_down : NULL, err));
-        LT_TRY(lt_op_add(be, &x, &x, &xb, err));
+        LT_TRY(shortcut_add(m, &x, &xs, &L->s_ffn, &xb, err));
     }
 #undef PROBE
-    if (pr) return pr->x_out ? lt_tensor_get(&x, pr->x_out + (size_t)io->t0 * c->dim, (size_t)n * xrow, err) : LT_OK;
+    if (pr)
+        return pr->x_out ? lt_tensor_get(&x, pr->x_out + (size_t)io->t0 * lt_tensor_cols(&x), lt_tensor_nbytes(&x), err)
+                         : LT_OK;
     if (io->n_rows == 0) return LT_OK;
-    lt_tensor xo = lt_tensor_row_view(&m->xo, 0, io->n_rows), lg = lt_tensor_row_view(&m->logits, 0, io->n_rows);
+    lt_tensor xo = lt_tensor_2d(be, LT_F32, m->xo.data, io->n_rows, lt_tensor_cols(&x));
+    lt_tensor lg = lt_tensor_row_view(&m->logits, 0, io->n_rows);
     LT_TRY(lt_op_get_rows(be, &xo, &x, &io->rows, err));
-    LT_TRY(lt_op_rmsnorm(be, &xo, &xo, &m->out_norm, c->norm_eps, err));
+    LT_TRY(lt_op_rmsnorm(be, &xo, &xo, &m->out_norm, m->out_eps, err));
     return lt_op_matmul(be, &lg, &xo, &m->output, NULL, err);
 }
 

@@ -31,9 +31,10 @@ static bool on_progress(void *ud, const lt_pass_event *ev) {
 }
 
 int lt_cli_compress(int argc, char **argv) {
-    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|sparse24|smoothquant+] [--bits 4] [--group 32] [--sym] "
+    const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|sparse24|smoothquant+|slicegpt] [--bits 4] [--group 32] [--sym] "
                         "[--no-act-order] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] "
-                        "[--alpha A | --alpha-per-layer] [--search-tokens N] [--calib FILE] [--calib-tokens N] [--json]";
+                        "[--alpha A | --alpha-per-layer] [--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] "
+                        "[--calib FILE] [--calib-tokens N] [--json]";
     const char *in = NULL, *out = NULL, *tokp = NULL, *device = "cpu";
     bool json = false;
     int threads = 0;
@@ -104,6 +105,10 @@ int lt_cli_compress(int argc, char **argv) {
                a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_skipped, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds);
+        if (!strcmp(r.method, "slicegpt"))
+            printf(",\"slice\":%.4f,\"width\":%d,\"head_width\":%d,\"params_in\":%llu,\"params_out\":%llu",
+                   po.sg.slice, r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,
+                   (unsigned long long)r.sg.params_out);
         if (!strcmp(r.method, "smoothquant+")) { /* the alpha and its search curve, appended to the object */
             if (r.sq.per_layer) printf(",\"alpha\":null"); /* per layer: layer_alpha */
             else printf(",\"alpha\":%.2f", r.sq.alpha);
@@ -130,6 +135,10 @@ int lt_cli_compress(int argc, char **argv) {
                lt_pass_args_describe(&a, &po, desc, sizeof desc), !r.n_by_mix ? "" : sparse ? " - some as f16 (row length)" : " - some by llama.cpp's mix");
         if (r.n_skipped) printf("left dense: %d block matrices (--skip)\n", r.n_skipped);
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
+        if (!strcmp(r.method, "slicegpt"))
+            printf("slicegpt: residual width %d (head %d); parameters %llu -> %llu (%.1f%%)\n", r.sg.width,
+                   r.sg.head_width, (unsigned long long)r.sg.params_in, (unsigned long long)r.sg.params_out,
+                   100.0 * (double)r.sg.params_out / (double)(r.sg.params_in ? r.sg.params_in : 1));
         if (!strcmp(r.method, "smoothquant+")) {
             if (r.sq.per_layer) {
                 printf("alpha per layer:");

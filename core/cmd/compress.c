@@ -105,12 +105,12 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
     return LT_OK;
 }
 
-/* ---- compress NAME gptq|rtn|sparse24|smoothquant+ [options] [as NEWNAME] ------------------------------------ */
+/* ---- compress NAME gptq|rtn|sparse24|smoothquant+|slicegpt [options] [as NEWNAME] ------------------------------------ */
 
 static const char k_compress_usage[] =
-    "compress NAME gptq|rtn|sparse24|smoothquant+ [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] "
+    "compress NAME gptq|rtn|sparse24|smoothquant+|slicegpt [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] "
     "[--clip] [--damp F] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--alpha A | --alpha-per-layer] "
-    "[--search-tokens N] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
+    "[--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
     lt_session *s;
@@ -186,6 +186,10 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
                    r.method, r.n_matrices, r.type_name, r.n_by_mix ? " (some by the mix)" : "",
                    r.bytes_in / 1048576.0, r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne,
                    r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
+    if (!strcmp(r.method, "slicegpt"))
+        lt_sink_printf(sink, LT_TEXT_INFO, "slicegpt: residual width %d (head %d); parameters %llu -> %llu\n",
+                       r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,
+                       (unsigned long long)r.sg.params_out);
     if (!strcmp(r.method, "smoothquant+") && r.sq.per_layer) {
         lt_sink_printf(sink, LT_TEXT_INFO, "alpha per layer:");
         for (int l = 0; l < r.n_layers; l++) {
@@ -277,7 +281,7 @@ static lt_status cmd_save(lt_session *s, const lt_args *a, lt_sink *sink, lt_err
 
 static const lt_cmd_arg k_compress_args[] = {
     {"NAME", "the loaded model to compress (its source file is read again; the model itself is not changed)"},
-    {"METHOD", "gptq (calibrated) or rtn (round-to-nearest)"},
+    {"METHOD", "gptq (calibrated), rtn (round-to-nearest), sparse24, smoothquant+ or slicegpt (rotate and slice)"},
     {NULL, NULL}};
 
 static const lt_cmd_arg k_quantize_args[] = {

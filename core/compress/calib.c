@@ -80,7 +80,7 @@ struct lt_calib {
     lt_kv_cache *kv;
     int32_t *tokens, *pos, *seq;
     bool *no_logits;
-    int n_windows, window, dim;
+    int n_windows, window, dim; /* dim: the widest residual (cfg.dim); a sliced model's layers are narrower */
     float *x, *y;      /* hidden states entering / leaving the block, all windows */
     bool have_x;       /* x holds hidden states (else the block is the first: embeddings) */
     int cols[LT_LIN_COUNT];
@@ -190,12 +190,14 @@ static lt_status on_input(void *ud, int layer, lt_lm_lin_input which, const lt_t
  * into y when want_out. */
 static lt_status run_block(lt_calib *c, int layer, bool hook, bool want_out, bool (*cancel)(void *), void *ud,
                            lt_err *err) {
-    size_t per = (size_t)c->window * c->dim;
+    /* each window's rows have the residual's width there (sliced models: per layer) */
+    size_t per_in = (size_t)c->window * lt_lm_width_in(c->lm, layer),
+           per_out = (size_t)c->window * lt_lm_width_out(c->lm, layer);
     lt_status st = LT_OK;
     for (int w = 0; w < c->n_windows && st == LT_OK; w++) {
         if (cancel && cancel(ud)) return lt_err_set(err, LT_ECANCELLED, "calibration cancelled");
-        lt_lm_probe pr = {.first = layer, .last = layer, .x_in = c->have_x ? c->x + w * per : NULL,
-                          .x_out = want_out ? c->y + w * per : NULL, .input = hook ? on_input : NULL, .ud = c,
+        lt_lm_probe pr = {.first = layer, .last = layer, .x_in = c->have_x ? c->x + w * per_in : NULL,
+                          .x_out = want_out ? c->y + w * per_out : NULL, .input = hook ? on_input : NULL, .ud = c,
                           .inputs_only = !want_out};
         lt_kv_seq_truncate(c->kv, c->seq[0], 0);
         lt_batch b = {.n_tokens = c->window, .tokens = c->tokens + (size_t)w * c->window, .seq = c->seq,
@@ -209,6 +211,8 @@ static lt_status run_block(lt_calib *c, int layer, bool hook, bool want_out, boo
 
 lt_status lt_calib_hessians(lt_calib *c, int layer, double *const **h, int *cols, bool (*cancel)(void *ud),
                             void *ud, lt_err *err) {
+    c->cols[LT_LIN_QKV] = lt_lm_width_in(c->lm, layer); /* a sliced model's widths (<= cfg.dim) */
+    c->cols[LT_LIN_GATE_UP] = lt_lm_width_mid(c->lm, layer);
     for (int i = 0; i < LT_LIN_COUNT; i++) memset(c->h[i], 0, (size_t)c->cols[i] * c->cols[i] * sizeof(double));
     LT_TRY(run_block(c, layer, true, false, cancel, ud, err));
     for (int i = 0; i < LT_LIN_COUNT; i++) { /* the lower triangle from the upper */

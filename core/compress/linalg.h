@@ -23,6 +23,16 @@ void lt_la_sger(int m, int n, float alpha, const float *x, int incx, const float
 /* The upper triangle of c[n x n] += a^T a, a being k x n (f32). */
 void lt_la_ssyrk_at(int n, int k, const float *a, int lda, float *c, int ldc);
 
+/* c[m x n] = beta * c + alpha * a . b, float64 (as lt_la_sgemm). */
+void lt_la_dgemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const double *a, int lda,
+                 const double *b, int ldb, double beta, double *c, int ldc);
+/* The upper triangle of c[n x n] += a^T a, a being k x n (float64). */
+void lt_la_dsyrk_at(int n, int k, const double *a, int lda, double *c, int ldc);
+/* Eigen-decomposition of the symmetric h[n x n] (LAPACK dsyevd; h overwritten): vals[n] in
+ * descending order, h[i][k] = component i of the k-th eigenvector (columns, as
+ * torch.linalg.eigh sorted by descending eigenvalue). */
+lt_status lt_la_eigh_desc(double *h, int n, double *vals, lt_err *err);
+
 /* The upper Cholesky factor of the inverse of the symmetric positive definite h[n x n]
  * (double, overwritten): h = U with H^-1 = U^T U, zeros below the diagonal (GPTQ's Hinv).
  * LT_ERANGE when h is not positive definite. */

@@ -21,6 +21,8 @@ static const lt_pass k_passes[] = {
                  "kept values f16 or 4-bit (--bits 4)", true},
     {"smoothquant+", "SmoothQuant+: activation outlier channels smoothed into the weights (alpha searched on the "
                      "calibration loss), then round-to-nearest", true},
+    {"slicegpt", "SliceGPT: the residual stream rotated onto its principal components (calibrated, layer by layer) "
+                 "and sliced to fewer dimensions (--slice); dense matrices, shortcut matrices on the residual", true},
 };
 #define N_PASSES (int)(sizeof k_passes / sizeof k_passes[0])
 
@@ -167,13 +169,61 @@ static lt_status sparse_matrix(const lt_pass_opts *o, lt_dtype dt, const float *
     return st;
 }
 
+static bool sg_progress(void *ud, const char *stage, int layer, double frac) {
+    run *r = ud;
+    return tell(r, stage, layer, 0.95 * frac);
+}
+
+/* slicegpt: calibration windows, the sliced source (slicegpt.h), GGUF with lathe.slicegpt.* */
+static lt_status slicegpt_pass(const lt_modelsrc *src, const char *out, const char *fmt, const lt_pass_opts *o,
+                               lt_pass_report *rep, lt_err *err) {
+    double t_start = lt_now();
+    if (strcmp(fmt, "gguf"))
+        return lt_err_set(err, LT_EUNSUPPORTED, "compress: slicegpt writes GGUF (lathe.slicegpt.* keys; OUT ending in "
+                                                ".gguf)");
+    if (!o->open_lm || !o->be || !o->tok)
+        return lt_err_set(err, LT_EINVAL, "compress: slicegpt needs the model's tokenizer for its calibration text");
+    const lt_llm_config *cfg = lt_modelsrc_config(src);
+    lt_pass_report r = {.method = "slicegpt", .type = LT_F16, .n_layers = cfg->n_layers};
+    run ru = {.o = o, .ev = {.n_layers = cfg->n_layers}};
+    int32_t *tokens = NULL;
+    lt_modelsrc *sl = NULL;
+    lt_status st = LT_OK;
+    if (tell(&ru, "calibrate", 0, 0)) st = lt_calib_windows(o->tok, &o->calib, &tokens, &r.n_windows, &r.window, err);
+    if (st == LT_OK && !ru.cancelled)
+        st = lt_slicegpt_run(src, &o->sg, o->open_lm, o->be, tokens, r.n_windows, r.window, sg_progress, &ru, &sl,
+                             &r.sg, err);
+    if (st != LT_OK && st != LT_ECANCELLED) lt_err_prefix(err, "compress");
+    lt_free(tokens);
+    r.calib_seconds = r.sg.calib_seconds + r.sg.pca_seconds, r.quant_seconds = r.sg.rotate_seconds;
+    if (st == LT_OK && !ru.cancelled) {
+        double t0 = lt_now();
+        lt_gguf_write_opts wo = {.progress = write_progress, .progress_ud = &ru};
+        st = lt_modelsrc_write_gguf_opts(sl, out, &wo, err);
+        r.write_seconds = lt_now() - t0;
+    }
+    if (ru.cancelled || st == LT_ECANCELLED) st = lt_err_set(err, LT_ECANCELLED, "compress: cancelled; %s was not written", out);
+    for (int i = 0; i < lt_modelsrc_n_tensors(src); i++) r.bytes_in += lt_modelsrc_tensor(src, i)->nbytes;
+    for (int i = 0; sl && i < lt_modelsrc_n_tensors(sl); i++) {
+        const lt_src_tensor *t = lt_modelsrc_tensor(sl, i);
+        r.bytes_out += t->nbytes;
+        if (t->ndim == 2 && strstr(t->name, "blk.")) r.n_matrices++, r.type = t->dtype;
+    }
+    r.n_elements = r.sg.params_out;
+    snprintf(r.type_name, sizeof r.type_name, "%s, width %d", lt_dtype_name(r.type), r.sg.width);
+    lt_modelsrc_close(sl);
+    r.seconds = lt_now() - t_start;
+    if (rep) *rep = r;
+    return st;
+}
+
 lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out, const lt_pass_opts *o,
                       lt_pass_report *rep, lt_err *err) {
     const lt_modelsrc *src = src0;
     double t_start = lt_now();
     const lt_pass *p = lt_pass_find(name);
     if (!p)
-        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24, smoothquant+)",
+        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24, smoothquant+, slicegpt)",
                           name ? name : "");
     const bool sparse = !strcmp(p->name, "sparse24"), sq = !strcmp(p->name, "smoothquant+");
     /* calibrated: gptq, and sparse24's wanda / sparsegpt (the Hessians, then each block's outputs
@@ -186,6 +236,9 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     }
     if (strcmp(fmt, "gguf") && strcmp(fmt, "hf"))
         return lt_err_set(err, LT_EINVAL, "compress: --format '%s' is not gguf or hf", fmt);
+    if (!strcmp(p->name, "slicegpt")) return slicegpt_pass(src, out, fmt, o, rep, err);
+    if (sq && lt_modelsrc_config(src)->sliced)
+        return lt_err_set(err, LT_EUNSUPPORTED, "compress: smoothquant+ does not take a sliced (SliceGPT) model yet");
     /* hf: an AutoGPTQ folder (core/compress/gptq_hf.h) with every linear of every block quantized;
      * gguf: ggml's blocks under llama.cpp's mix for that type */
     const bool hf = !strcmp(fmt, "hf");
@@ -409,12 +462,15 @@ void lt_pass_args_default(lt_pass_args *a) {
     a->damp = 0.01f;
     a->alpha = -1;
     a->search_tokens = 4096;
+    a->slice = -1; /* slicegpt: 0.25 unless given */
+    a->round = 8;
 }
 
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
     const lt_opt o[LT_PASS_N_OPTS] = {
         {"--method", NULL, LT_OPT_STR, &a->method,
-         "gptq (calibrated, default), rtn (round-to-nearest) or sparse24 (2:4 structured sparsity)"},
+         "gptq (calibrated, default), rtn (round-to-nearest), sparse24 (2:4 structured sparsity), smoothquant+ or "
+         "slicegpt (rotate and slice)"},
         {"--bits", NULL, LT_OPT_INT, &a->bits,
          "bits per weight: 4 (default), 5, 8 (GGUF); 2, 3 for other formats; sparse24: 16 (f16 kept values, "
          "default) or 4",
@@ -447,6 +503,14 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
          "smoothquant+: calibration tokens scoring each alpha of the search (default 4096)", 2, 1 << 24},
         {"--alpha-per-layer", NULL, LT_OPT_FLAG, &a->alpha_per_layer,
          "smoothquant+: one alpha per layer, each minimising its block's output error (AWQ-style)"},
+        {"--slice", NULL, LT_OPT_FLOAT, &a->slice,
+         "slicegpt: fraction of the embedding dimension removed (default 0.25; 0 = rotate only)", 0, 0.99},
+        {"--round", NULL, LT_OPT_INT, &a->round, "slicegpt: kept widths rounded down to a multiple of this (default 8)",
+         1, 1024},
+        {"--slice-head", NULL, LT_OPT_FLAG, &a->slice_head,
+         "slicegpt: slice the last block's output and the head too (the authors' default keeps them whole)"},
+        {"--center-embd", NULL, LT_OPT_FLAG, &a->center_embd,
+         "slicegpt: subtract each embedding row's mean first, as the authors' code does (changes an RMSNorm model)"},
     };
     int n = 0;
     while (table[n].name) n++;
@@ -484,7 +548,7 @@ static lt_status sparse_args(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
 
 lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err) {
     if (!lt_pass_find(a->method))
-        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24, smoothquant+)",
+        return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24, smoothquant+, slicegpt)",
                           a->method);
     bool sq = !strcmp(a->method, "smoothquant+");
     if (!sq && (a->alpha >= 0 || a->alpha_per_layer))
@@ -492,6 +556,21 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
                           a->alpha >= 0 ? "" : "-per-layer");
     if (a->alpha >= 0 && a->alpha_per_layer)
         return lt_err_set(err, LT_EINVAL, "compress: --alpha and --alpha-per-layer contradict each other");
+    const bool sg = !strcmp(a->method, "slicegpt");
+    if (!sg && (a->slice >= 0 || a->round != 8 || a->slice_head || a->center_embd))
+        return lt_err_set(err, LT_EINVAL, "compress: %s is for --method slicegpt",
+                          a->slice >= 0 ? "--slice" : a->round != 8 ? "--round" : a->slice_head ? "--slice-head" : "--center-embd");
+    if (sg) {
+        if (a->bits || a->sym || a->act_order || a->no_act_order || a->clip || a->group != 32 || a->mask || a->nm || a->skip)
+            return lt_err_set(err, LT_EINVAL, "compress: slicegpt keeps the source's float matrices (no --bits, --group, "
+                                              "--sym, --act-order, --clip, --mask, --nm, --skip); quantize its output "
+                                              "with a second compress");
+        o->sg = (lt_slicegpt_opts){.slice = a->slice >= 0 ? a->slice : 0.25, .round = a->round,
+                                   .slice_head = a->slice_head, .center_embd = a->center_embd};
+        o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
+        o->format = a->format;
+        return LT_OK;
+    }
     if (!strcmp(a->method, "sparse24")) return sparse_args(a, o, err);
     if (a->mask || a->nm || a->skip)
         return lt_err_set(err, LT_EINVAL, "compress: %s is for --method sparse24", a->mask ? "--mask" : a->nm ? "--nm" : "--skip");
@@ -513,7 +592,10 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
 }
 
 const char *lt_pass_args_describe(const lt_pass_args *a, const lt_pass_opts *o, char *buf, size_t n) {
-    if (!strcmp(a->method, "sparse24"))
+    if (!strcmp(a->method, "slicegpt"))
+        snprintf(buf, n, "slice %.2f, widths rounded down to multiples of %d%s%s", o->sg.slice, o->sg.round,
+                 o->sg.slice_head ? ", head sliced" : "", o->sg.center_embd ? ", embeddings centred" : "");
+    else if (!strcmp(a->method, "sparse24"))
         snprintf(buf, n, "%d:%d %s, %s kept values%s%s", o->sp.n, o->sp.m, lt_sparse_mask_name(o->sp.mask),
                  o->sp.bits == 4 ? "4-bit" : "f16", o->skip ? ", dense: " : "", o->skip ? o->skip : "");
     else

@@ -8,7 +8,9 @@
  * Passes now: "rtn" (round-to-nearest, no calibration), "gptq" (gptq.h, calibrated block
  * by block, calib.h) and "sparse24" (sparse24.h: N:M pruning by magnitude, wanda or sparsegpt,
  * the last two calibrated; 2:4 block matrices stored as s24_f16 / s24_q4, other N:M as f16, every
- * other tensor as in the source, lathe.sparsity.* keys in the GGUF) and "smoothquant+" (smoothquant.h: the model smoothed, then "rtn"). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
+ * other tensor as in the source, lathe.sparsity.* keys in the GGUF), "smoothquant+" (smoothquant.h: the model smoothed, then "rtn")
+ * and "slicegpt" (slicegpt.h: rotated and sliced, written as GGUF with lathe.slicegpt.* keys, matrices in
+ * the source's float type). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
  * matrices, every other tensor as llama.cpp's mix of the same file type leaves it (quantmix.h:
  * norms f32, the output / tied embedding Q6_K, ...). A Hugging Face folder (--format hf, or
  * a path without .gguf): AutoGPTQ (gptq_hf.h) for gptq / rtn / smoothquant+, compressed-tensors
@@ -26,6 +28,7 @@
 #include "core/formats/modelsrc.h"
 #include "gptq.h"
 #include "sparse24.h"
+#include "slicegpt.h"
 #include "smoothquant.h"
 
 typedef struct lt_pass_event {
@@ -40,6 +43,7 @@ typedef struct lt_pass_opts {
     const char *skip;   /* sparse24: glob patterns of block matrices left dense (f16), or NULL */
     lt_calib_opts calib;
     lt_sq_opts sq; /* smoothquant+ */
+    lt_slicegpt_opts sg; /* slicegpt */
     const char *format; /* "gguf", "hf", or NULL: GGUF when the path ends in .gguf, else hf */
     /* calibration (gptq): the model is opened with open_lm on be; tok tokenizes the text */
     lt_lm_open_fn open_lm;
@@ -62,6 +66,7 @@ typedef struct lt_pass_report {
     uint64_t n_elements, bytes_in, bytes_out; /* bytes_out of a folder: its model.safetensors */
     double seconds, calib_seconds, quant_seconds, write_seconds;
     lt_sq_result sq;         /* smoothquant+: alpha and the search curve (calib_seconds includes the search) */
+    lt_slicegpt_result sg;   /* slicegpt: the widths, parameters before / after (n_elements = after) */
 } lt_pass_report;
 
 typedef struct lt_pass {
@@ -82,15 +87,17 @@ typedef struct lt_pass_args {
     const char *mask, *nm, *skip; /* sparse24 */
     int bits, group, calib_tokens, search_tokens; /* bits 0: the method's default (4; sparse24: 16) */
     float alpha; /* smoothquant+; < 0: searched */
-    bool sym, act_order, no_act_order, clip, alpha_per_layer;
+    float slice; /* slicegpt: fraction of the embedding dimension removed */
+    int round;   /* slicegpt: widths a multiple of this */
+    bool sym, act_order, no_act_order, clip, alpha_per_layer, slice_head, center_embd;
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 18
+#define LT_PASS_N_OPTS 22
 void lt_pass_args_default(lt_pass_args *a);
 /* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
  * --calib, --calib-tokens, --seed, --format, --mask, --nm, --skip, --alpha, --search-tokens,
- * --alpha-per-layer) to table (terminated; cap rows). */
+ * --alpha-per-layer, --slice, --round, --slice-head, --center-embd) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
 /* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order
  * (static groups) unless --no-act-order: on SmolLM2 calibrated on tinyshakespeare it is what

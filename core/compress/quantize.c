@@ -37,6 +37,12 @@ lt_status lt_quantize_plan(const lt_modelsrc *src, const lt_quantmix *mix, lt_dt
         /* what llama.cpp does not quantize keeps its type there; lathe's GGUF files hold
          * norms and biases as f32 (as llama.cpp's converter writes them) */
         if (!lt_quantmix_allows(s->name, s->ndim, s->shape)) types[i] = LT_F32;
+        /* SliceGPT's shortcut matrices carry the whole residual stream, its massive activations
+         * included: 4-bit there took SmolLM2 sliced + GPTQ from ppl ~350 to ~46,000 (docs/PERF.md);
+         * they keep their float type (f16 from a quantized file) */
+        size_t nl = strlen(s->name);
+        if (s->ndim == 2 && nl > 16 && !strcmp(s->name + nl - 16, "_shortcut.weight"))
+            types[i] = s->dtype == LT_F32 || s->dtype == LT_F16 || s->dtype == LT_BF16 ? s->dtype : LT_F16;
         lt_dtype to = types[i];
         int64_t numel = 1;
         for (int d = 0; d < s->ndim; d++) numel *= s->shape[d];

@@ -34,8 +34,9 @@ static void size_of(const lt_creport_model *m, lt_creport_row *row) {
     } else {
         const lt_llm_config *c = lt_lm_config(m->lm);
         const double D = c->dim, QW = (double)c->n_heads * c->head_dim, KW = (double)c->n_kv_heads * c->head_dim;
-        row->n_weights = (uint64_t)(c->n_layers * (D * QW * 2 + D * KW * 2 + 3 * D * c->hidden_dim) +
-                                    (double)c->n_vocab * D);
+        row->n_weights = m->lm->slice_widths ? m->lm->n_params /* counted at load (a sliced model's widths) */
+                                         : (uint64_t)(c->n_layers * (D * QW * 2 + D * KW * 2 + 3 * D * c->hidden_dim) +
+                                                      (double)c->n_vocab * D);
         row->bytes = m->lm->weight_bytes;
     }
     row->bpw = row->n_weights ? row->bytes * 8.0 / (double)row->n_weights : 0;

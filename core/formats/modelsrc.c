@@ -199,6 +199,16 @@ bool lt_ms_expected_shape(const lt_llm_config *c, const char *name, int *nd, int
     *nd = 2;
     int l;
     const char *suf;
+    if (c->sliced) { /* widths from the shapes (lt_modelsrc_slice_widths); here only what does not change */
+        if (!strcmp(name, "rope_freqs.weight")) *nd = 1, s[0] = c->head_dim / 2;
+        else if (lt_ms_split_layer(name, &l, &suf) && l < c->n_layers && !strcmp(suf, "attn_q.bias")) *nd = 1, s[0] = Q;
+        else if (lt_ms_split_layer(name, &l, &suf) && l < c->n_layers &&
+                 (!strcmp(suf, "attn_k.bias") || !strcmp(suf, "attn_v.bias"))) *nd = 1, s[0] = KV;
+        else if (lt_ms_split_layer(name, &l, &suf) && l < c->n_layers &&
+                 (!strcmp(suf, "ffn_gate.bias") || !strcmp(suf, "ffn_up.bias"))) *nd = 1, s[0] = F;
+        else return false;
+        return true;
+    }
     if (!strcmp(name, "token_embd.weight") || !strcmp(name, "output.weight")) s[0] = V, s[1] = D;
     else if (!strcmp(name, "output_norm.weight")) *nd = 1, s[0] = D;
     else if (!strcmp(name, "rope_freqs.weight")) *nd = 1, s[0] = c->head_dim / 2;
@@ -227,7 +237,7 @@ static const char *const k_layer_mbias[] = {"ffn_gate.bias", "ffn_up.bias", "ffn
 
 bool lt_ms_required(const lt_llm_config *c, int i, char name[96]) {
     const char *glob[3] = {"token_embd.weight", "output_norm.weight", "output.weight"};
-    int ng = c->tied_embeddings ? 2 : 3;
+    int ng = c->tied_embeddings && !c->sliced ? 2 : 3;
     if (i < ng) {
         snprintf(name, 96, "%s", glob[i]);
         return true;
@@ -245,13 +255,100 @@ bool lt_ms_required(const lt_llm_config *c, int i, char name[96]) {
     return true;
 }
 
+/* One tensor of a sliced model: present (unless optional) with the shape it must have. */
+static lt_status slice_expect(const lt_modelsrc *src, const char *name, int nd, int64_t d0, int64_t d1, bool optional,
+                              const lt_src_tensor **out, lt_err *err) {
+    const lt_src_tensor *t = lt_modelsrc_find(src, name);
+    *out = t;
+    if (!t && optional) return LT_OK;
+    if (!t) return lt_err_set(err, LT_EFORMAT, "%s: sliced model: tensor '%s' is missing", src->path, name);
+    int64_t s[2] = {d0, d1};
+    bool ok = t->ndim == nd;
+    for (int d = 0; ok && d < nd; d++) ok = t->shape[d] == s[d];
+    if (!ok) {
+        char a[96], b[96];
+        lt_ms_shape_str(t->ndim, t->shape, a, sizeof a);
+        lt_ms_shape_str(nd, s, b, sizeof b);
+        return lt_err_set(err, LT_EFORMAT, "%s: sliced model: tensor '%s' has shape %s, expected %s", src->path, name,
+                          a, b);
+    }
+    return LT_OK;
+}
+
+lt_status lt_modelsrc_slice_widths(const lt_modelsrc *src, int32_t *w, lt_err *err) {
+    const lt_llm_config *c = &src->cfg;
+    const int64_t D = c->dim, F = c->hidden_dim, V = c->n_vocab, Q = (int64_t)c->n_heads * c->head_dim,
+                  KV = (int64_t)c->n_kv_heads * c->head_dim;
+    if (!c->sliced) return lt_err_set(err, LT_EINVAL, "%s: not a sliced model", src->path);
+    char nm[96];
+    const lt_src_tensor *t;
+    /* a width read off a tensor's dimension: 1..D */
+#define WIDTH(var, tname, dim)                                                                                        \
+    do {                                                                                                              \
+        const lt_src_tensor *wt_ = lt_modelsrc_find(src, tname);                                                      \
+        if (!wt_ || wt_->ndim != 2)                                                                                   \
+            return lt_err_set(err, LT_EFORMAT, "%s: sliced model: tensor '%s' is missing or not 2-D", src->path,      \
+                              tname);                                                                                 \
+        var = wt_->shape[dim];                                                                                        \
+        if (var < 1 || var > D)                                                                                       \
+            return lt_err_set(err, LT_EFORMAT, "%s: sliced model: tensor '%s' gives a residual width of %lld, not "   \
+                              "in 1..%lld (embedding_length)", src->path, tname, (long long)var, (long long)D);       \
+    } while (0)
+    int64_t a, b, cw;
+    WIDTH(a, "token_embd.weight", 1);
+    LT_TRY(slice_expect(src, "token_embd.weight", 2, V, a, false, &t, err));
+    w[0] = (int32_t)a;
+    for (int l = 0; l < c->n_layers; l++) {
+#define EXPECT(nd, d0, d1, opt, suffix)                                                                               \
+    (snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix), slice_expect(src, nm, nd, d0, d1, opt, &t, err))
+        snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l);
+        WIDTH(b, nm, 0);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l);
+        WIDTH(cw, nm, 0);
+        LT_TRY(EXPECT(1, a, 0, false, "attn_norm.weight"));
+        LT_TRY(EXPECT(2, Q, a, false, "attn_q.weight"));
+        LT_TRY(EXPECT(2, KV, a, false, "attn_k.weight"));
+        LT_TRY(EXPECT(2, KV, a, false, "attn_v.weight"));
+        LT_TRY(EXPECT(2, b, Q, false, "attn_output.weight"));
+        LT_TRY(EXPECT(1, b, 0, !c->attn_out_bias, "attn_output.bias"));
+        LT_TRY(EXPECT(2, b, a, a == b, "attn_shortcut.weight"));
+        LT_TRY(EXPECT(1, b, 0, false, "ffn_norm.weight"));
+        LT_TRY(EXPECT(2, F, b, false, "ffn_gate.weight"));
+        LT_TRY(EXPECT(2, F, b, false, "ffn_up.weight"));
+        LT_TRY(EXPECT(2, cw, F, false, "ffn_down.weight"));
+        LT_TRY(EXPECT(1, cw, 0, !c->mlp_bias, "ffn_down.bias"));
+        LT_TRY(EXPECT(2, cw, b, b == cw, "ffn_shortcut.weight"));
+#undef EXPECT
+        w[1 + 2 * l] = (int32_t)b;
+        w[2 + 2 * l] = (int32_t)cw;
+        a = cw;
+    }
+#undef WIDTH
+    LT_TRY(slice_expect(src, "output_norm.weight", 1, a, 0, false, &t, err));
+    LT_TRY(slice_expect(src, "output.weight", 2, V, a, false, &t, err));
+    return LT_OK;
+}
+
 lt_status lt_ms_check_tensors(const lt_modelsrc *src, lt_err *err) {
     char name[96], a[96], b[96];
     for (int i = 0; lt_ms_required(&src->cfg, i, name); i++)
         if (!lt_modelsrc_find(src, name))
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' is missing", src->path, name);
+    if (src->cfg.sliced) {
+        int32_t *w = lt_malloc(sizeof(int32_t) * (1 + 2 * (size_t)src->cfg.n_layers));
+        if (!w) return lt_err_set(err, LT_ENOMEM, "out of memory");
+        lt_status st = lt_modelsrc_slice_widths(src, w, err);
+        lt_free(w);
+        LT_TRY(st);
+    }
     for (int i = 0; i < src->n; i++) {
         const lt_src_tensor *t = &src->t[i];
+        int l;
+        const char *suf;
+        if (!src->cfg.sliced && lt_ms_split_layer(t->name, &l, &suf) &&
+            (!strcmp(suf, "attn_shortcut.weight") || !strcmp(suf, "ffn_shortcut.weight")))
+            return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' belongs to a SliceGPT model, but the file does not say "
+                              "it is sliced (lathe.slicegpt.* keys)", src->path, t->name);
         int nd;
         int64_t s[4] = {0};
         if (!lt_ms_expected_shape(&src->cfg, t->name, &nd, s)) continue;
@@ -344,6 +441,17 @@ lt_status lt_modelsrc_view(lt_modelsrc **out, const lt_modelsrc *base, lt_err *e
         lt_modelsrc_close(v);
         return st;
     }
+    *out = v;
+    return LT_OK;
+}
+
+lt_status lt_modelsrc_derived(lt_modelsrc **out, const lt_modelsrc *base, const lt_llm_config *cfg, lt_err *err) {
+    *out = NULL;
+    lt_modelsrc *v = NULL;
+    LT_TRY(lt_ms_new(&v, base->path, "memory", err));
+    v->cfg = *cfg;
+    v->vocab = base->vocab;
+    v->vocab_borrowed = true;
     *out = v;
     return LT_OK;
 }

@@ -18,6 +18,16 @@
  *   blk.L.ffn_down.weight [D, F]
  * Rotary convention travels in cfg.rope_neox (see lt_op_rope), so q/k rows are never
  * permuted at load time.
+ *
+ * SliceGPT (cfg.sliced, core/compress/slicegpt.h): the residual stream has a width per place,
+ * taken from the tensor shapes (lt_modelsrc_slice_widths): a_L (block L's input; a_0 = d_emb),
+ * b_L (after attention), c_L (block output, = a_{L+1}); every RMSNorm still divides by the
+ * original width cfg.dim (SliceGPT's RMSN); the head is untied. Per layer:
+ *   token_embd.weight [V, d_emb]   blk.L.attn_norm.weight [a_L]   attn_q/k/v.weight [*, a_L]
+ *   attn_output.weight [b_L, H*Dh] blk.L.attn_shortcut.weight [b_L, a_L] (absent: identity, a_L = b_L)
+ *   ffn_norm.weight [b_L]          ffn_gate/up.weight [F, b_L]    ffn_down.weight [c_L, F]
+ *   blk.L.ffn_shortcut.weight [c_L, b_L] (absent: identity)       output_norm [c_last], output [V, c_last]
+ * The block: x (a) -> x.S_attn^T + attn(rmsnorm_D(x)) (b) -> x.S_ffn^T + ffn(rmsnorm_D(x)) (c).
  */
 #ifndef LT_MODELSRC_H
 #define LT_MODELSRC_H
@@ -114,6 +124,11 @@ lt_vocab *lt_modelsrc_take_vocab(lt_modelsrc *src);
 /* Replaces the source's vocab with v (taken over; NULL leaves none). */
 void lt_modelsrc_set_vocab(lt_modelsrc *src, lt_vocab *v);
 
+/* SliceGPT's widths of a sliced source (cfg.sliced), from its tensor shapes and checked against
+ * each other: w[0] = d_emb, then per layer L w[1 + 2L] = b_L, w[2 + 2L] = c_L (1 + 2 * n_layers
+ * values, each in 1..cfg.dim). Errors name the file, the tensor, the expected and the found shape. */
+lt_status lt_modelsrc_slice_widths(const lt_modelsrc *src, int32_t *w, lt_err *err);
+
 /* Checks cfg for sane values (positive, divisible heads, bounded sizes). `what` names the file. */
 lt_status lt_llm_config_validate(const lt_llm_config *cfg, const char *what, lt_err *err);
 
@@ -135,5 +150,8 @@ lt_status lt_modelsrc_add_owned(lt_modelsrc *src, const char *name, lt_dtype dt,
  * view; same shape, dtype dt). base is never changed. */
 lt_status lt_modelsrc_view(lt_modelsrc **out, const lt_modelsrc *base, lt_err *err);
 lt_status lt_modelsrc_replace(lt_modelsrc *src, const char *name, lt_dtype dt, const void *data, lt_err *err);
+/* An empty in-memory source with base's path and vocab (borrowed: base must outlive it) and the
+ * config cfg (a pass that changes shapes, e.g. SliceGPT, adds every tensor with add_owned). */
+lt_status lt_modelsrc_derived(lt_modelsrc **out, const lt_modelsrc *base, const lt_llm_config *cfg, lt_err *err);
 
 #endif

@@ -7,6 +7,8 @@
  * llama; lathe applies it).
  * Partial rotary is rope.dimension_count < head_dim (llama.cpp's n_rot). LongRoPE is llama.cpp's
  * rope_factors_short/long.weight tensors with rope.scaling.attn_factor and original_context_length.
+ * SliceGPT models (cfg.sliced) carry lathe.slicegpt.version (u32 1) and lathe.slicegpt.widths (i32
+ * [1 + 2 * block_count]: d_emb, then b_L, c_L per layer), checked against the tensor shapes.
  * Leaves out: architectures other than llama/mistral/qwen2 (phi3 from a Hugging Face folder is
  * not written: llama.cpp's phi3 keeps fused qkv / gate_up tensors), sliding windows in some
  * layers only, partial rotary that would need a q/k row permutation.
@@ -133,7 +135,46 @@ static lt_status gguf_config(lt_modelsrc *src, const lt_gguf *g, lt_err *err) {
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: '%s' (sliding window in some layers) is not supported", P, key);
     lt_llm_set_window_all(c, sw);
     c->rope_neox = strcmp(arch, "qwen2") == 0;
+    if (lt_gguf_find(g, "lathe.slicegpt.version") >= 0) { /* lathe's SliceGPT models (README, formats) */
+        uint32_t v;
+        LT_TRY(lt_gguf_get_u32(g, "lathe.slicegpt.version", &v, err));
+        if (v != 1)
+            return lt_err_set(err, LT_EUNSUPPORTED, "%s: lathe.slicegpt.version %u is not supported (1)", P, v);
+        c->sliced = true;
+    } else if (lt_gguf_find(g, "lathe.slicegpt.widths") >= 0)
+        return lt_err_set(err, LT_EFORMAT, "%s: lathe.slicegpt.widths without lathe.slicegpt.version", P);
     return LT_OK;
+}
+
+/* The widths a sliced GGUF declares (lathe.slicegpt.widths: d_emb, then b_L, c_L per layer) against
+ * the ones its tensors have (lt_modelsrc_slice_widths, which checked the shapes). */
+static lt_status gguf_slice_check(const lt_modelsrc *src, lt_err *err) {
+    const char *P = src->path;
+    const int L = src->cfg.n_layers, n = 1 + 2 * L;
+    lt_gguf_type et;
+    uint64_t cnt;
+    const void *data;
+    if (lt_gguf_find(src->gguf, "lathe.slicegpt.widths") < 0)
+        return lt_err_set(err, LT_EFORMAT, "%s: lathe.slicegpt.widths is missing", P);
+    LT_TRY(lt_gguf_get_arr(src->gguf, "lathe.slicegpt.widths", &et, &cnt, &data, err));
+    if (et != LT_GGUF_INT32 || cnt != (uint64_t)n)
+        return lt_err_set(err, LT_EFORMAT, "%s: lathe.slicegpt.widths must be %d int32 values (d_emb, then b, c per "
+                          "layer), found %llu%s", P, n, (unsigned long long)cnt, et != LT_GGUF_INT32 ? " of another type" : "");
+    int32_t *w = lt_malloc(sizeof(int32_t) * (size_t)n);
+    if (!w) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    lt_status st = lt_modelsrc_slice_widths(src, w, err);
+    for (int i = 0; st == LT_OK && i < n; i++) {
+        int32_t kv;
+        memcpy(&kv, (const char *)data + 4 * (size_t)i, 4);
+        if (kv == w[i]) continue;
+        char tn[96];
+        if (i == 0) snprintf(tn, sizeof tn, "token_embd.weight");
+        else snprintf(tn, sizeof tn, "blk.%d.%s.weight", (i - 1) / 2, i % 2 ? "attn_output" : "ffn_down");
+        st = lt_err_set(err, LT_EFORMAT, "%s: lathe.slicegpt.widths[%d] is %d, but tensor '%s' has width %d", P, i, kv,
+                        tn, w[i]);
+    }
+    lt_free(w);
+    return st;
 }
 
 lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err) {
@@ -154,7 +195,7 @@ lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err
         else src->cfg.n_vocab = (int32_t)e->shape[0];
     }
     if (!st) {
-        src->cfg.tied_embeddings = lt_modelsrc_find(src, "output.weight") == NULL;
+        src->cfg.tied_embeddings = lt_modelsrc_find(src, "output.weight") == NULL && !src->cfg.sliced;
         src->cfg.qkv_bias = lt_modelsrc_find(src, "blk.0.attn_q.bias") != NULL;
         src->cfg.attn_out_bias = lt_modelsrc_find(src, "blk.0.attn_output.bias") != NULL;
         src->cfg.mlp_bias = lt_modelsrc_find(src, "blk.0.ffn_gate.bias") != NULL;
@@ -168,6 +209,7 @@ lt_status lt_modelsrc_open_gguf(lt_modelsrc **out, const char *path, lt_err *err
         st = lt_llm_config_validate(&src->cfg, path, err);
     }
     if (!st) st = lt_ms_check_tensors(src, err);
+    if (!st && src->cfg.sliced) st = gguf_slice_check(src, err);
     if (!st) {
         st = lt_vocab_from_gguf(&src->vocab, src->gguf, err);
         if (st == LT_ENOTFOUND) st = LT_OK;
@@ -373,6 +415,13 @@ lt_status lt_modelsrc_write_gguf_opts(const lt_modelsrc *src, const char *path, 
     lt_status st = jobs ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of memory");
     if (!st && permute && tmp_n && !(w.tmp = lt_malloc(tmp_n))) st = lt_err_set(err, LT_ENOMEM, "out of memory");
     if (!st) st = write_gguf_keys(gw, c, err);
+    if (!st && c->sliced) { /* SliceGPT: the widths, checked against the shapes (README, formats) */
+        int32_t *sw = lt_malloc(sizeof(int32_t) * (1 + 2 * (size_t)c->n_layers));
+        st = sw ? lt_modelsrc_slice_widths(src, sw, err) : lt_err_set(err, LT_ENOMEM, "out of memory");
+        if (!st) st = lt_gguf_set_u32(gw, "lathe.slicegpt.version", 1, err);
+        if (!st) st = lt_gguf_set_arr_i32(gw, "lathe.slicegpt.widths", sw, 1 + 2 * (uint64_t)c->n_layers, err);
+        lt_free(sw);
+    }
     if (!st && o && o->has_file_type) st = lt_gguf_set_u32(gw, "general.file_type", (uint32_t)o->file_type, err);
     if (!st && o && o->quantization_version > 0)
         st = lt_gguf_set_u32(gw, "general.quantization_version", (uint32_t)o->quantization_version, err);

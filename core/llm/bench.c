@@ -36,7 +36,8 @@ static void derive(const lt_lm *m, lt_kv_cache *kv, lt_bench_result *r) {
     const lt_llm_config *c = lt_lm_config(m);
     double D = c->dim, F = c->hidden_dim, QW = (double)c->n_heads * c->head_dim;
     double KW = (double)c->n_kv_heads * c->head_dim;
-    r->params = c->n_layers * (D * QW * 2 + D * KW * 2 + 3 * D * F) + (double)c->n_vocab * D;
+    r->params = m->slice_widths ? (double)m->n_params /* counted at load (a sliced model's widths) */
+                            : c->n_layers * (D * QW * 2 + D * KW * 2 + 3 * D * F) + (double)c->n_vocab * D;
     r->weight_bytes = (double)m->weight_bytes;
     /* K and V rows of every layer read per decoded token at the mean context (n_gen / 2) */
     const lt_tensor *k0 = lt_kv_k(kv, 0);

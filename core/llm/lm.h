@@ -41,10 +41,13 @@ typedef enum lt_lm_matrix { LT_MAT_Q, LT_MAT_K, LT_MAT_V, LT_MAT_O, LT_MAT_GATE,
     lt_lm_matrix;
 
 /* Calibration (core/compress/calib.c): set lm->probe and a forward runs only layers
- * [first, last], starting from the hidden state x_in (host, n_tokens x dim; NULL: the token
- * embeddings) and leaving the hidden state after `last` in x_out (may be NULL); no logits are
- * computed. `input` (may be NULL) sees the input of each linear layer of those layers, rows =
- * the chunk's tokens, before the matmul; chunk_t0 is the chunk's first token in the batch. */
+ * [first, last], starting from the hidden state x_in (host, n_tokens x the width entering
+ * `first`: lt_lm_width_in; NULL: the token embeddings) and leaving the hidden state after `last`
+ * in x_out (n_tokens x lt_lm_width_out(last); may be NULL); no logits are computed. `input` (may
+ * be NULL) sees the input of each linear layer of those layers, rows = the chunk's tokens, before
+ * the matmul; chunk_t0 is the chunk's first token in the batch. `mid` (may be NULL) sees the
+ * residual after attention (before the FFN norm; lt_lm_width_mid columns) and may rewrite it
+ * (lt_tensor_set): the FFN then reads what it left (SliceGPT's calibration projects it). */
 typedef struct lt_lm_probe {
     int first, last;
     const float *x_in;
@@ -52,6 +55,8 @@ typedef struct lt_lm_probe {
     lt_status (*input)(void *ud, int layer, lt_lm_lin_input which, const lt_tensor *x, lt_err *err);
     void *ud;
     bool inputs_only; /* stop once `last`'s last linear input was seen (x_out is then not written) */
+    lt_status (*mid)(void *ud, int layer, lt_tensor *x, lt_err *err);
+    bool stop_after_mid; /* stop once `last`'s mid was seen (x_out is then not written) */
 } lt_lm_probe;
 
 typedef struct lt_lm_ops {
@@ -72,6 +77,7 @@ struct lt_lm {
     lt_backend *be;
     size_t weight_bytes;    /* weights on the device */
     size_t bytes_per_token; /* weight bytes read per decoded token */
+    uint64_t n_params;      /* elements of every weight (a tied embedding once); 0 = not counted */
     lt_dtype wtype;         /* dominant matrix dtype */
     size_t file_bytes;      /* size of the file(s) the weights were read from; 0 when synthetic */
     /* decode-step graphs, on backends that capture ops (CUDA): graphs captured, decode
@@ -79,7 +85,21 @@ struct lt_lm {
     int64_t graph_captures, graph_replays;
     char graph_off[192];
     const lt_lm_probe *probe; /* NULL except while a compression pass calibrates */
+    /* SliceGPT (cfg.sliced): d_emb, then b_L, c_L per layer (lt_modelsrc_slice_widths), owned by
+     * the model; NULL when every width is cfg.dim */
+    const int32_t *slice_widths;
 };
+
+/* The residual's width entering block l, after its attention, and leaving it. */
+static inline int lt_lm_width_in(const lt_lm *lm, int l) {
+    return lm->slice_widths ? lm->slice_widths[l ? 2 * l : 0] : lm->cfg.dim;
+}
+static inline int lt_lm_width_mid(const lt_lm *lm, int l) {
+    return lm->slice_widths ? lm->slice_widths[1 + 2 * l] : lm->cfg.dim;
+}
+static inline int lt_lm_width_out(const lt_lm *lm, int l) {
+    return lm->slice_widths ? lm->slice_widths[2 + 2 * l] : lm->cfg.dim;
+}
 
 /* Options every model's open function takes. */
 typedef struct lt_lm_opts {

@@ -5,10 +5,6 @@
  * every position's logits must match their sliced model's (logits.f32, computed in float32 from
  * the float16 weights they saved) within 1e-4 relative. The same after the folder is written
  * again by lathe (lt_modelsrc_write_slicegpt) and converted to GGUF.
- *
- * Pending: this needs models/llama.c to run sliced models (cfg.sliced, the shortcut matrices,
- * the norms over the original width); move it to tests/ once that is merged (CMake picks up
- * tests/test_*.c).
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
