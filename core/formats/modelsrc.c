@@ -558,3 +558,14 @@ void lt_ms_llama3_factors(const lt_llm_config *c, float *out) {
         }
     }
 }
+
+const lt_src_tensor *lt_ms_find_shard_tensor(const lt_modelsrc *src, const char *name, lt_src_tensor *out) {
+    for (int k = 0; k < src->n_st; k++) {
+        const int64_t i = lt_st_find(src->st[k], name);
+        if (i >= 0) {
+            lt_st_tensor(src->st[k], i, out);
+            return out;
+        }
+    }
+    return NULL;
+}

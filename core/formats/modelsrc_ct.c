@@ -51,23 +51,12 @@ lt_status lt_ct_read_config(const cJSON *config, const char *P, lt_ct_config *c,
 
 /* ==== tensors =============================================================================== */
 
-static const lt_src_tensor *find_st(const lt_modelsrc *src, const char *name, lt_src_tensor *out) {
-    for (int k = 0; k < src->n_st; k++) {
-        const int64_t i = lt_st_find(src->st[k], name);
-        if (i >= 0) {
-            lt_st_tensor(src->st[k], i, out);
-            return out;
-        }
-    }
-    return NULL;
-}
-
 /* <pre>.shape: I64 (or I32) with the two values N, K */
 static lt_status check_shape(const lt_modelsrc *src, const char *pre, int64_t N, int64_t K, lt_err *err) {
     char nm[192];
     snprintf(nm, sizeof nm, "%s.shape", pre);
     lt_src_tensor t;
-    if (!find_st(src, nm, &t)) return lt_err_set(err, LT_EFORMAT, "%s: compressed-tensors '%s' is missing", src->path, nm);
+    if (!lt_ms_find_shard_tensor(src, nm, &t)) return lt_err_set(err, LT_EFORMAT, "%s: compressed-tensors '%s' is missing", src->path, nm);
     int64_t n = 1;
     for (int d = 0; d < t.ndim; d++) n *= t.shape[d];
     int64_t v[2] = {0, 0};
@@ -86,8 +75,8 @@ static lt_status load_one(lt_modelsrc *src, const char *canon, const char *pre, 
     snprintf(nc, sizeof nc, "%s.compressed", pre);
     snprintf(nb, sizeof nb, "%s.bitmask", pre);
     lt_src_tensor tc, tb;
-    find_st(src, nc, &tc);
-    if (!find_st(src, nb, &tb)) return lt_err_set(err, LT_EFORMAT, "%s: compressed-tensors '%s' is missing", src->path, nb);
+    lt_ms_find_shard_tensor(src, nc, &tc);
+    if (!lt_ms_find_shard_tensor(src, nb, &tb)) return lt_err_set(err, LT_EFORMAT, "%s: compressed-tensors '%s' is missing", src->path, nb);
     const lt_dtype vt = tc.dtype;
     if (vt != LT_F16 && vt != LT_BF16 && vt != LT_F32)
         return lt_err_set(err, LT_EUNSUPPORTED, "%s: '%s' is %s (lathe reads f16, bf16 or f32 2:4 values)", src->path,
@@ -161,7 +150,7 @@ lt_status lt_ct_load(lt_modelsrc *src, const lt_ct_config *c, lt_err *err) {
         snprintf(pre, sizeof pre, "%.*s", (int)(strlen(hf) - 7), hf);
         snprintf(nm, sizeof nm, "%s.compressed", pre);
         lt_src_tensor tc;
-        if (!find_st(src, nm, &tc)) continue;
+        if (!lt_ms_find_shard_tensor(src, nm, &tc)) continue;
         if (lt_modelsrc_find(src, canon))
             return lt_err_set(err, LT_EFORMAT, "%s: '%s' is stored both compressed and as '%s'", src->path, pre, hf);
         int nd;

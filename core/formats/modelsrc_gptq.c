@@ -108,17 +108,6 @@ lt_status lt_gptq_read_config(const char *dir, const cJSON *config, lt_gptq_conf
 
 /* ==== tensors =============================================================================== */
 
-static const lt_src_tensor *find_st(const lt_modelsrc *src, const char *name, lt_src_tensor *out) {
-    for (int k = 0; k < src->n_st; k++) {
-        const int64_t i = lt_st_find(src->st[k], name);
-        if (i >= 0) {
-            lt_st_tensor(src->st[k], i, out);
-            return out;
-        }
-    }
-    return NULL;
-}
-
 static lt_status want(const lt_src_tensor *t, const char *name, lt_dtype dt, int64_t d0, int64_t d1, const char *P,
                       lt_err *err) {
     if (!t) return lt_err_set(err, LT_EFORMAT, "%s: GPTQ tensor '%s' is missing", P, name);
@@ -165,17 +154,17 @@ static lt_status read_lin(const lt_modelsrc *src, const char *pre, const lt_gptq
     if (K * bits % 32 || N * bits % 32)
         return lt_err_set(err, LT_EFORMAT, "%s: '%s': %lld x %lld does not pack into 32-bit words at %d bits", P, nm,
                           (long long)N, (long long)K, bits);
-    LT_TRY(want(find_st(src, nm, &tw), nm, LT_I32, K * bits / 32, N, P, err));
+    LT_TRY(want(lt_ms_find_shard_tensor(src, nm, &tw), nm, LT_I32, K * bits / 32, N, P, err));
     snprintf(nm, sizeof nm, "%s.scales", pre);
-    const lt_src_tensor *ps = find_st(src, nm, &ts);
+    const lt_src_tensor *ps = lt_ms_find_shard_tensor(src, nm, &ts);
     LT_TRY(want(ps, nm, LT_F16, ps ? ps->shape[0] : G, N, P, err));
     const int64_t Gf = ts.shape[0]; /* act-order exports may count groups from g_idx */
     if (Gf < G) return lt_err_set(err, LT_EFORMAT, "%s: '%s' has %lld groups, group_size %lld needs %lld", P, nm,
                                   (long long)Gf, (long long)group, (long long)G);
     snprintf(nm, sizeof nm, "%s.qzeros", pre);
-    LT_TRY(want(find_st(src, nm, &tz), nm, LT_I32, Gf, N * bits / 32, P, err));
+    LT_TRY(want(lt_ms_find_shard_tensor(src, nm, &tz), nm, LT_I32, Gf, N * bits / 32, P, err));
     snprintf(nm, sizeof nm, "%s.g_idx", pre);
-    const lt_src_tensor *pg = find_st(src, nm, &tg);
+    const lt_src_tensor *pg = lt_ms_find_shard_tensor(src, nm, &tg);
     if (pg) LT_TRY(want(pg, nm, LT_I32, K, 0, P, err));
 
     l->N = N, l->K = K, l->G = Gf;
@@ -267,7 +256,7 @@ lt_status lt_gptq_load(lt_modelsrc *src, const lt_gptq_config *q, lt_err *err) {
         snprintf(pre, sizeof pre, "%.*s", (int)(strlen(hf) - 7), hf);
         snprintf(nm, sizeof nm, "%s.qweight", pre);
         lt_src_tensor tw;
-        if (!find_st(src, nm, &tw)) continue;
+        if (!lt_ms_find_shard_tensor(src, nm, &tw)) continue;
         if (lt_modelsrc_find(src, canon))
             return lt_err_set(err, LT_EFORMAT, "%s: '%s' is stored both quantized and as '%s'", src->path, pre, hf);
         int nd;
@@ -279,7 +268,7 @@ lt_status lt_gptq_load(lt_modelsrc *src, const lt_gptq_config *q, lt_err *err) {
             lt_src_tensor tz;
             snprintf(nm, sizeof nm, "%s.qzeros", pre);
             const int64_t group = q->group > 0 ? q->group : K;
-            if (find_st(src, nm, &tz) && tz.dtype == LT_I32 && tz.ndim == 2 && tz.shape[1] == N * q->bits / 32 &&
+            if (lt_ms_find_shard_tensor(src, nm, &tz) && tz.dtype == LT_I32 && tz.ndim == 2 && tz.shape[1] == N * q->bits / 32 &&
                 zeros_all(&tz, q->bits, tz.shape[0] < (K + group - 1) / group ? tz.shape[0] : (K + group - 1) / group,
                           N, 1 << (q->bits - 1)))
                 v2 = true;

@@ -42,6 +42,8 @@ bool lt_ms_required(const lt_llm_config *cfg, int i, char name[96]);
 /* Checks every required tensor is present and every canonical tensor's shape. */
 lt_status lt_ms_check_tensors(const lt_modelsrc *src, lt_err *err);
 void lt_ms_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+/* Tensor `name` of the source's safetensors shards (HF folders) into *out; NULL when no shard has it. */
+const lt_src_tensor *lt_ms_find_shard_tensor(const lt_modelsrc *src, const char *name, lt_src_tensor *out);
 
 /* Row permutation between rope conventions, per head of head_dim rows of row_bytes each.
  * to_adjacent: rotate_half layout (i, i+dh/2) -> adjacent pairs (2i, 2i+1), as llama.cpp's
