@@ -26,4 +26,17 @@ mkdir -p "$tmp/lone"; cp "$fix/$stem.pt" "$tmp/lone/"
 expect "no config.json" 1 "no config.json next to it" -- "$bin" convert "$tmp/lone/$stem.pt" "$tmp/z"
 expect "norms not folded" 1 "norm weights" -- "$bin" convert "$root/assets/models/stories260K.bin" "$tmp/w" --format slicegpt
 expect "--type" 2 "--type is not for --format slicegpt" -- "$bin" convert "$fix" "$tmp/v" --format slicegpt --type f32
+
+# lathe compress --method slicegpt straight into their layout (f16, as their runs save), loaded again
+model="$root/assets/models/stories260K.bin" text="$root/assets/text/tinyshakespeare-head.txt"
+expect "compress to their folder" 0 "slicegpt: residual width 48" -- "$bin" compress -m "$model" --calib "$text" \
+  --calib-tokens 1024 --method slicegpt --slice 0.25 -o "$tmp/sg" --format slicegpt
+[ -s "$tmp/sg/stories260K_0.25.pt" ] && [ -s "$tmp/sg/stories260K_0.25.json" ] && ok || bad "no stories260K_0.25.pt/.json"
+grep -q '"embedding_dimensions": {"0": 48}' "$tmp/sg/stories260K_0.25.json" && ok || bad "widths: $(cat "$tmp/sg/stories260K_0.25.json")"
+a=$("$bin" generate -m "$tmp/sg" -p "Once upon" -n 12 --temp 0 2>/dev/null)
+"$bin" convert "$tmp/sg" "$tmp/sg.gguf" >/dev/null 2>&1
+b=$("$bin" generate -m "$tmp/sg.gguf" -p "Once upon" -n 12 --temp 0 2>/dev/null)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "the folder and its GGUF generate differently: '$a' / '$b'"
+expect "format for another method" 1 "--format slicegpt is for --method slicegpt" -- "$bin" compress -m "$model" \
+  -o "$tmp/x" --method rtn --format slicegpt
 finish

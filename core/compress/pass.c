@@ -12,6 +12,7 @@
 #include "gq_gguf.h"
 #include "quantize.h"
 #include "save.h"
+#include "save.h"
 
 static const lt_pass k_passes[] = {
     {"gptq", "GPTQ: each block's matrices quantized against its calibration inputs (error feedback through the "
@@ -178,9 +179,9 @@ static bool sg_progress(void *ud, const char *stage, int layer, double frac) {
 static lt_status slicegpt_pass(const lt_modelsrc *src, const char *out, const char *fmt, const lt_pass_opts *o,
                                lt_pass_report *rep, lt_err *err) {
     double t_start = lt_now();
-    if (strcmp(fmt, "gguf"))
+    if (!strcmp(fmt, "hf"))
         return lt_err_set(err, LT_EUNSUPPORTED, "compress: slicegpt writes GGUF (lathe.slicegpt.* keys; OUT ending in "
-                                                ".gguf)");
+                                                ".gguf) or a TransformerCompression folder (--format slicegpt)");
     if (!o->open_lm || !o->be || !o->tok)
         return lt_err_set(err, LT_EINVAL, "compress: slicegpt needs the model's tokenizer for its calibration text");
     const lt_llm_config *cfg = lt_modelsrc_config(src);
@@ -198,8 +199,19 @@ static lt_status slicegpt_pass(const lt_modelsrc *src, const char *out, const ch
     r.calib_seconds = r.sg.calib_seconds + r.sg.pca_seconds, r.quant_seconds = r.sg.rotate_seconds;
     if (st == LT_OK && !ru.cancelled) {
         double t0 = lt_now();
-        lt_gguf_write_opts wo = {.progress = write_progress, .progress_ud = &ru};
-        st = lt_modelsrc_write_gguf_opts(sl, out, &wo, err);
+        if (!strcmp(fmt, "slicegpt")) { /* their layout: NAME_SPARSITY.pt + .json + config.json */
+            if (!tell(&ru, "write", r.n_layers, 0.99)) st = LT_ECANCELLED;
+            else { /* their name: the model's, without a file extension (their files are NAME_SPARSITY.*) */
+                char name[128];
+                snprintf(name, sizeof name, "%s", cfg->name);
+                char *dot = strrchr(name, '.');
+                if (dot && (!strcmp(dot, ".bin") || !strcmp(dot, ".gguf") || !strcmp(dot, ".pt"))) *dot = 0;
+                st = lt_slicegpt_save_folder(sl, out, name[0] ? name : NULL, o->sg.slice, err);
+            }
+        } else {
+            lt_gguf_write_opts wo = {.progress = write_progress, .progress_ud = &ru};
+            st = lt_modelsrc_write_gguf_opts(sl, out, &wo, err);
+        }
         r.write_seconds = lt_now() - t0;
     }
     if (ru.cancelled || st == LT_ECANCELLED) st = lt_err_set(err, LT_ECANCELLED, "compress: cancelled; %s was not written", out);
@@ -234,8 +246,10 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
         size_t n = strlen(out);
         fmt = n > 5 && !strcmp(out + n - 5, ".gguf") ? "gguf" : "hf";
     }
-    if (strcmp(fmt, "gguf") && strcmp(fmt, "hf"))
-        return lt_err_set(err, LT_EINVAL, "compress: --format '%s' is not gguf or hf", fmt);
+    if (strcmp(fmt, "gguf") && strcmp(fmt, "hf") && strcmp(fmt, "slicegpt"))
+        return lt_err_set(err, LT_EINVAL, "compress: --format '%s' is not gguf, hf or slicegpt", fmt);
+    if (!strcmp(fmt, "slicegpt") && strcmp(p->name, "slicegpt"))
+        return lt_err_set(err, LT_EINVAL, "compress: --format slicegpt is for --method slicegpt");
     if (!strcmp(p->name, "slicegpt")) return slicegpt_pass(src, out, fmt, o, rep, err);
     if (sq && lt_modelsrc_config(src)->sliced)
         return lt_err_set(err, LT_EUNSUPPORTED, "compress: smoothquant+ does not take a sliced (SliceGPT) model yet");
@@ -490,7 +504,9 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
         {"--calib-tokens", NULL, LT_OPT_INT, &a->calib_tokens,
          "gptq: calibration tokens, in windows of 512 (default 65536 = 128 x 512)", 2, 1 << 26},
         {"--seed", NULL, LT_OPT_U64, &a->seed, "gptq: seed of the calibration windows' draw (default 0)"},
-        {"--format", NULL, LT_OPT_STR, &a->format, "gguf or hf: AutoGPTQ, or compressed-tensors 2:4 for sparse24 (default: gguf when OUT ends in .gguf)"},
+        {"--format", NULL, LT_OPT_STR, &a->format,
+         "gguf, hf (AutoGPTQ, or compressed-tensors 2:4 for sparse24) or slicegpt (a TransformerCompression folder, "
+         "for --method slicegpt) (default: gguf when OUT ends in .gguf, else hf)"},
         {"--mask", NULL, LT_OPT_STR, &a->mask,
          "sparse24: magnitude, wanda or sparsegpt (default; wanda and sparsegpt are calibrated)"},
         {"--nm", NULL, LT_OPT_STR, &a->nm, "sparse24: keep N of each M inputs, 2:4 (default, stored as s24_*) or "
