@@ -205,6 +205,7 @@ int main(void) {
     cJSON_Delete(j);
     free(text);
     expect_refused(fix("f64.pt"), LT_EUNSUPPORTED, "torch.DoubleStorage");
+    expect_refused(fix("expanded.pt"), LT_EFORMAT, "overlap"); /* 8 elements over a storage of 1 */
     expect_refused(fix("list.pt"), LT_EUNSUPPORTED, "EMPTY_LIST");
     expect_refused(fix("legacy.pt"), LT_EUNSUPPORTED, "legacy");
     test_write_read();

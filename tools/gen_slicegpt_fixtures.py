@@ -28,7 +28,7 @@ What it makes, in OUT:
     offset), bf16/f32/f16 and a module's state dict with _metadata (sd_mixed.pt), strided views of
     one storage - transposed, and a column slice - as SliceGPT's saved sliced weights are
     (noncontig.pt); refused ones: a float64 tensor (f64.pt), a list value (list.pt), the legacy
-    format (legacy.pt).
+    format (legacy.pt), an expanded tensor whose elements repeat (stride 0, expanded.pt).
 It then loads the folder back with their hf_utils.load_sliced_model and checks the logits.
 
     /work/ref/slicegpt-venv/bin/python tools/gen_slicegpt_fixtures.py --check DIR MODEL_NAME SPARSITY
@@ -103,6 +103,7 @@ def torch_files(out):
     x = torch.randn(3, 4, generator=g).half()  # views of one storage: transposed, and a column slice
     torch.save({"x": x, "t": x.t(), "s": x[:, 1:3]}, os.path.join(out, "noncontig.pt"))  # (at offset 1)
     torch.save({"d": torch.randn(3, generator=g).double()}, os.path.join(out, "f64.pt"))
+    torch.save({"e": torch.ones(1).half().expand(8)}, os.path.join(out, "expanded.pt"))  # stride 0: refused
     torch.save({"l": [torch.ones(2).half()]}, os.path.join(out, "list.pt"))
     torch.save({"x": torch.ones(2).half()}, os.path.join(out, "legacy.pt"), _use_new_zipfile_serialization=False)
     vals = {}

@@ -755,7 +755,7 @@ static enum MHD_Result generate(conn *c, struct MHD_Connection *mc) {
             if (gone) cancel_locked(s, r);
         }
     }
-    bool cancelled = r->cancel;
+    bool cancelled = r->cancel && !r->failed; /* failed (e.g. out of memory) cancels too, but is answered */
     unlock(s);
     if (cancelled) {
         res = MHD_NO; /* nobody to answer: close */

@@ -663,9 +663,22 @@ static lt_status resolve(lt_torchpt *pt, zip_t *za, zsrc *s, const pv *dict, lt_
         const size_t es = lt_dtype_info(st->dtype)->block_bytes;
         uint64_t numel = 1, span = 1; /* elements; span: the last one touched + 1 */
         for (int d = 0; d < t->ndim; d++) numel *= (uint64_t)t->shape[d];
-        if (t->strided && numel)
-            for (int d = 0; d < t->ndim; d++) span += (uint64_t)(t->shape[d] - 1) * (uint64_t)t->stride[d];
-        else span = numel;
+        bool bad_view = false; /* a span that overflows, or a view holding more elements than it spans */
+        if (t->strided && numel) {
+            for (int d = 0; d < t->ndim; d++) {
+                uint64_t step;
+                bad_view |= __builtin_mul_overflow((uint64_t)(t->shape[d] - 1), (uint64_t)t->stride[d], &step) ||
+                            __builtin_add_overflow(span, step, &span);
+            }
+            /* torch saves views that reuse no element; a stride-0 (expanded) tensor would let a tiny
+               file ask for an arbitrarily large copy */
+            bad_view |= numel > span;
+        } else {
+            span = numel;
+        }
+        if (bad_view)
+            return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' has strides that overlap or overflow (a view lathe "
+                              "does not gather; save t.contiguous())", P, t->name);
         if ((uint64_t)t->offset > st->nbytes / es || span > st->nbytes / es - (uint64_t)t->offset)
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' (%llu elements at %lld) lies outside its storage "
                               "(%lld elements)", P, t->name, (unsigned long long)span, (long long)t->offset,
