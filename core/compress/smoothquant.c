@@ -230,6 +230,8 @@ static lt_status check_model(const lt_llm_config *c, const lt_sq_stats *st, lt_e
     return LT_OK;
 }
 
+static lt_status ones_stats(const lt_sq_stats *st, lt_sq_stats *ones, float **buf, lt_err *err);
+
 lt_status lt_sq_smooth_layers(const lt_modelsrc *src, const lt_sq_stats *st, const float *alpha,
                               const lt_gptq_opts *q, lt_modelsrc **out, lt_err *err) {
     *out = NULL;
@@ -238,14 +240,19 @@ lt_status lt_sq_smooth_layers(const lt_modelsrc *src, const lt_sq_stats *st, con
     lt_modelsrc *v = NULL;
     LT_TRY(lt_modelsrc_view(&v, src, err));
     lt_status r = LT_OK;
+    lt_sq_stats none; /* alpha -1 (a layer left unsmoothed) with q: factors of 1, quantized */
+    float *ones = NULL;
     for (int l = 0; r == LT_OK && l < c->n_layers; l++) {
-        if (alpha[l] < 0) continue; /* this layer unsmoothed */
+        if (alpha[l] < 0 && !q) continue; /* unsmoothed, unquantized: the source's tensors */
+        if (alpha[l] < 0 && !ones) r = ones_stats(st, &none, &ones, err);
+        if (r != LT_OK) break;
         sq_layer L;
-        r = smooth_layer(src, st, l, alpha[l], q, &L, err);
+        r = smooth_layer(src, alpha[l] < 0 ? &none : st, l, alpha[l] < 0 ? 1.0f : alpha[l], q, &L, err);
         for (int i = 0; r == LT_OK && i < T_N; i++)
             if (L.t[i]) r = lt_modelsrc_replace(v, L.name[i], LT_F32, L.t[i], err);
         layer_free(&L);
     }
+    lt_free(ones);
     if (r != LT_OK) {
         lt_modelsrc_close(v);
         return r;
