@@ -7,6 +7,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
+#include "spec.h"
 #include "stopstr.h"
 
 typedef enum { REQ_WAITING, REQ_RUNNING, REQ_DONE } req_state;
@@ -561,41 +562,20 @@ static bool push(lt_engine *e, req *r, int32_t id) {
     return true;
 }
 
-/* Verifies r's k drafts (toks[old .. old + k), logits rows [k + 1][V]) as core/llm/spec.c does:
- * draft d is kept with probability p(d) (an n-gram draft is certain: q is one-hot), a rejection
- * draws from p without d, all kept gives one bonus token. The cache keeps the pending token and
- * the accepted drafts. */
-static void verify(lt_engine *e, req *r, int k, const float *logits) {
-    const int V = e->n_vocab, old = known(r);
-    int32_t d[64], emit_ids[65];
-    int n_emit = 0, acc = 0;
-    for (int i = 0; i < k; i++) d[i] = r->toks[old + i];
-    float *p = r->pbuf, *res = r->pbuf + V;
-    for (int i = 0; i <= k; i++) {
-        /* the distribution sees the accepted drafts as history */
-        lt_sampler_dist(r->smp, logits + (size_t)i * V, r->toks, old + i, p);
-        if (i == k) {
-            emit_ids[n_emit++] = lt_sampler_draw(r->smp, p, V);
-            break;
-        }
-        double u = lt_sampler_uniform(r->smp);
-        if (u < p[d[i]]) {
-            emit_ids[n_emit++] = d[i];
-            acc++;
-            continue;
-        }
-        memcpy(res, p, (size_t)V * sizeof(float));
-        res[d[i]] = 0;
-        int32_t t = lt_sampler_draw(r->smp, res, V);
-        emit_ids[n_emit++] = t >= 0 ? t : lt_sampler_draw(r->smp, p, V);
-        break;
-    }
+/* Verifies r's k drafts (toks[old .. old + k), logits rows [k + 1][V], their distributions q
+ * [k][V] or NULL for n-gram drafts) with core/llm/spec.h's acceptance (lt_spec_accept). The
+ * cache keeps the pending token and the accepted drafts. */
+static void verify(lt_engine *e, req *r, int k, const float *logits, const float *q) {
+    const int old = known(r);
+    int m = lt_spec_accept(r->smp, e->n_vocab, logits, r->toks, old, k, q, r->pbuf, false, r->pbuf + e->n_vocab);
+    int32_t emit_ids[65];
+    memcpy(emit_ids, r->toks + old, (size_t)m * sizeof(int32_t));
     r->res.drafted += k;
-    r->res.accepted += acc;
+    r->res.accepted += m - 1;
     /* the cache: pending + accepted drafts stay, rejected positions go */
-    r->n_fed = old + acc;
+    r->n_fed = old + m - 1;
     lt_kv_seq_truncate(e->kv, r->seq, r->base + r->n_fed);
-    for (int i = 0; i < n_emit; i++)
+    for (int i = 0; i < m; i++)
         if (!push(e, r, emit_ids[i])) return;
 }
 
@@ -661,7 +641,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
                 const float *lg = e->logits + (size_t)row * e->n_vocab;
                 if (r->decoding && r->n_draft > 0) {
                     row += 1 + r->n_draft;
-                    verify(e, r, r->n_draft, lg);
+                    verify(e, r, r->n_draft, lg, NULL);
                     continue;
                 }
                 r->n_fed += e->pl_n[i];

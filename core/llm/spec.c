@@ -204,6 +204,31 @@ static void adapt(lt_spec *S, spec_level *D, int drafted, int accepted) {
     else if (2 * accepted < drafted && D->gamma > 1) D->gamma--;
 }
 
+int lt_spec_accept(lt_sampler *smp, int V, const float *logits, int32_t *hist, int n, int k, const float *q, float *p,
+                   bool p_rows, float *resid) {
+    for (int i = 0; i <= k; i++) {
+        float *pi = p + (p_rows ? (size_t)i * V : 0);
+        lt_sampler_dist(smp, logits + (size_t)i * V, hist, n + i, pi);
+        if (i == k) { /* everything accepted: one bonus token */
+            hist[n + k] = lt_sampler_draw(smp, pi, V);
+            return k + 1;
+        }
+        int32_t d = hist[n + i];
+        const float *qi = q ? q + (size_t)i * V : NULL;
+        double pd = pi[d], qv = qi ? qi[d] : 1.0, u = lt_sampler_uniform(smp);
+        if (qv > 0 && u * qv < pd) continue; /* accept with probability min(1, p/q) */
+        double tot = 0;                       /* residual max(0, p - q), normalised by the draw */
+        for (int j = 0; j < V; j++) {
+            float qj = qi ? qi[j] : (j == d ? 1.0f : 0.0f);
+            resid[j] = pi[j] > qj ? pi[j] - qj : 0.0f;
+            tot += resid[j];
+        }
+        hist[n + i] = tot > 0 ? lt_sampler_draw(smp, resid, V) : lt_sampler_draw(smp, pi, V);
+        return i + 1;
+    }
+    return 0; /* not reached */
+}
+
 static lt_status verify(lt_spec *S, int li, int n, int k, const float *qd, float *pout, int *m_out, lt_err *err);
 
 /* Level li (>= 1) drafts up to want tokens after hist[0..n) into hist[n..n+k), with their
@@ -263,31 +288,8 @@ static lt_status verify(lt_spec *S, int li, int n, int k, const float *qd, float
     LT_TRY(level_sync(S, L, n, err));
     bool want_q = li == 0 && S->tf && n + k > S->p.budget; /* the retrieval view will be sparse */
     LT_TRY(level_feed(S, L, n + k, k + 1, want_q ? S->tf_q : NULL, err));
-    int m = 0;
-    for (int i = 0; i <= k; i++) {
-        float *p = pout + (size_t)i * V;
-        lt_sampler_dist(L->smp, L->logits + (size_t)i * V, S->hist + S->pen0, n + i - S->pen0, p);
-        if (i == k) { /* everything accepted: one bonus token */
-            S->hist[n + k] = lt_sampler_draw(L->smp, p, V);
-            if (S->hist[n + k] < 0) return nan_logits(n + k - 1, err);
-            m = k + 1;
-            break;
-        }
-        int32_t d = S->hist[n + i];
-        const float *q = qd + (size_t)i * V;
-        double pd = p[d], qv = q[d], u = lt_sampler_uniform(L->smp);
-        if (qv > 0 && u * qv < pd) continue; /* accept with probability min(1, p/q) */
-        float *r = S->rbuf;                  /* residual max(0, p - q), normalised by the draw */
-        double tot = 0;
-        for (int j = 0; j < V; j++) {
-            r[j] = p[j] > q[j] ? p[j] - q[j] : 0.0f;
-            tot += r[j];
-        }
-        S->hist[n + i] = tot > 0 ? lt_sampler_draw(L->smp, r, V) : lt_sampler_draw(L->smp, p, V);
-        if (S->hist[n + i] < 0) return nan_logits(n + i - 1, err);
-        m = i + 1;
-        break;
-    }
+    int m = lt_spec_accept(L->smp, V, L->logits, S->hist + S->pen0, n - S->pen0, k, qd, pout, true, S->rbuf);
+    if (S->hist[n + m - 1] < 0) return nan_logits(n + m - 2, err);
     level_account(L, k, m - 1);
     *m_out = m;
     return LT_OK;

@@ -101,6 +101,19 @@ lt_status lt_spec_generate(lt_spec *s, const lt_tokenizer *tok, int seq, const i
                            const int32_t *prompt, int n_prompt, const lt_gen_params *gp, lt_spec_cb cb, void *ud,
                            int32_t *out_ids, bool *drafted, int out_cap, lt_spec_stats *stats, lt_err *err);
 
+/* The acceptance rule above, one implementation for lt_spec_generate and the serving engine
+ * (core/llm/engine.c). hist[0..n) is the history the verifier's sampler smp sees (the repetition
+ * penalty), drafts are at hist[n..n+k); logits [k+1][V] are the verifier's rows for the tokens
+ * hist[n-1..n+k); q [k][V] the drafts' distributions, NULL for certain drafts (n-gram lookup: q is
+ * one-hot). In order, row i's distribution p_i = lt_sampler_dist over hist[0..n+i); draft i is
+ * kept when u * q(d) < p(d) (u uniform), else replaced by a draw from max(0, p_i - q_i) (from p_i
+ * when that is empty) and the check ends; after k kept drafts one bonus token is drawn from p_k.
+ * Returns m, the tokens now at hist[n..n+m) (m - 1 kept drafts, then the correction or bonus);
+ * hist[n+m-1] is -1 when a row had no token to choose (NaN logits). p receives the verifier's
+ * distributions: rows [m][V] when p_rows, else one row reused; resid is [V] scratch. */
+int lt_spec_accept(lt_sampler *smp, int V, const float *logits, int32_t *hist, int n, int k, const float *q, float *p,
+                   bool p_rows, float *resid);
+
 /* Parses a --spec / `/spec` value: "off", "ngram", "draft:MODEL", "triforce" or
  * "triforce:MODEL" (a draft model as TriForce's bottom level). *model points into text
  * after the colon, or is NULL. LT_EINVAL naming the choices otherwise. */
