@@ -6,6 +6,9 @@
  *  - one step is one batch: under sarathi a step holds at most the budget, decodes first;
  *    under prefill-first a step with a prompt holds no decode;
  *  - a KV pool too small for all requests preempts (recompute) and still gives the same tokens;
+ *  - speculation inside the engine (n-gram lookup, and a draft model with its own cache: the
+ *    target's twin, and its f32 twin that disagrees now and then) keeps greedy output token for
+ *    token, interleaved, for both policies, with and without preemption;
  *  - cancelling mid-stream (by id, and by the callback) frees the request's blocks;
  *  - text streams as lt_generate's, and a stop string ends it right before the string;
  *  - bad settings are clear errors.
@@ -91,7 +94,9 @@ static void make_requests(reqspec *rs, int n, uint64_t seed) {
     }
 }
 
-static int g_spec; /* n-gram speculation of every other request in run_engine */
+static int g_spec;       /* n-gram speculation of every other request in run_engine */
+static lt_lm *g_draft;   /* the engine's draft model in run_engine (NULL: none) */
+static int g_spec_draft; /* draft-model speculation of every other request in run_engine */
 
 typedef struct run_out {
     int32_t got[NREQ][MAXG];
@@ -110,14 +115,14 @@ static void run_engine(lt_lm *m, lt_kv_cache *kv, lt_engine_policy pol, int budg
     memset(o, 0, sizeof *o);
     o->budget_kept = o->decodes_first = o->pf_no_mix = true;
     lt_engine *e;
-    lt_engine_opts eo = {.policy = pol, .token_budget = budget};
+    lt_engine_opts eo = {.policy = pol, .token_budget = budget, .draft = g_draft};
     LT_ASSERT(lt_engine_create(&e, m, kv, &eo, &err) == LT_OK);
     int ids[NREQ], added = 0;
     for (int step = 0; step < 100000; step++) {
         while (added < n && (added < 2 || step >= 3 * (added - 1))) {
             lt_gen_params gp = params(&rs[added], temp);
             lt_req_params rp = {.prompt = rs[added].prompt, .n_prompt = rs[added].np, .gen = gp, .seq = -1,
-                                .spec_ngram = added % 2 ? g_spec : 0};
+                                .spec_ngram = added % 2 ? g_spec : 0, .spec_draft = added % 2 ? g_spec_draft : 0};
             if (lt_engine_add(e, &rp, &ids[added], &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
             added++;
         }
@@ -226,6 +231,79 @@ static void speculation(lt_lm *m) {
                 lt_kv_free(kv);
             }
     g_spec = 0;
+}
+
+/* Draft-model speculation inside the engine: every other request drafts with a second model
+ * (its own KV cache, batched drafting); greedy output is each request's plain output. Drafts:
+ * the target's twin (every draft accepted) and the f32 model of the same weights (the
+ * quantization makes it disagree now and then: accepts and rejects). */
+static void draft_speculation(lt_lm *m) {
+    reqspec rs[NREQ];
+    make_requests(rs, NREQ, 11);
+    references(m, rs, NREQ, 0);
+    lt_lm *drafts[2] = {open_synth(LT_Q8_0, 5), open_synth(LT_F32, 5)};
+    const int gammas[] = {2, 5};
+    for (int d = 0; d < 2; d++)
+        for (int pol = 0; pol < 2; pol++)
+            for (int g = 0; g < 2; g++)
+                for (int small = 0; small < 2; small++) {
+                    g_draft = drafts[d];
+                    g_spec_draft = gammas[g];
+                    lt_kv_cache *kv = make_kv(m, 256, 8, small ? 12 : 0);
+                    run_out o;
+                    run_engine(m, kv, (lt_engine_policy)pol, 24, rs, NREQ, 0, &o);
+                    char what[96];
+                    snprintf(what, sizeof what, "spec draft (%s) %d %s%s", d ? "f32 twin" : "same", gammas[g],
+                             lt_engine_policy_name((lt_engine_policy)pol), small ? " small pool" : "");
+                    compare(what, rs, NREQ, &o);
+                    CHECKF(o.accepted > 0 && o.accepted <= o.drafted, "%s: %lld of %lld drafts accepted", what,
+                           (long long)o.accepted, (long long)o.drafted);
+                    if (d == 0)
+                        CHECKF(o.accepted == o.drafted, "%s: the target's twin had %lld of %lld drafts accepted", what,
+                               (long long)o.accepted, (long long)o.drafted);
+                    else
+                        CHECKF(o.accepted < o.drafted, "%s: the f32 twin had every draft accepted (%lld)", what,
+                               (long long)o.drafted);
+                    CHECKF(o.budget_kept, "%s: a step went over the budget", what);
+                    if (small) CHECKF(o.preempted > 0, "%s: nothing preempted", what);
+                    CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
+                    if (pol == 0 && g == 1 && !small)
+                        fprintf(stderr, "%s: %lld of %lld drafts accepted\n", what, (long long)o.accepted,
+                                (long long)o.drafted);
+                    lt_kv_free(kv);
+                }
+    g_draft = NULL;
+    g_spec_draft = 0;
+    /* errors: a draft without the engine's model, both kinds at once, another vocabulary */
+    lt_err err;
+    lt_kv_cache *kv = make_kv(m, 64, 2, 0);
+    lt_engine *e;
+    LT_ASSERT(lt_engine_create(&e, m, kv, NULL, &err) == LT_OK);
+    int32_t p[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = 4};
+    int id;
+    CHECK(lt_engine_add(e, &(lt_req_params){.prompt = p, .n_prompt = 8, .gen = gp, .seq = -1, .spec_draft = 3}, &id,
+                        &err) == LT_EINVAL &&
+          strstr(err.msg, "draft model"));
+    lt_engine_free(e);
+    LT_ASSERT(lt_engine_create(&e, m, kv, &(lt_engine_opts){.draft = drafts[1]}, &err) == LT_OK);
+    CHECK(lt_engine_add(e, &(lt_req_params){.prompt = p, .n_prompt = 8, .gen = gp, .seq = -1, .spec_draft = 3,
+                                            .spec_ngram = 2},
+                        &id, &err) == LT_EINVAL &&
+          strstr(err.msg, "exclusive"));
+    lt_engine_free(e);
+    lt_llm_config cfg;
+    LT_ASSERT(lt_llama_preset("tiny", &cfg, &err) == LT_OK);
+    cfg.n_vocab = 300;
+    cfg.n_layers = 1;
+    lt_lm *other;
+    LT_ASSERT(lt_llama_open_synthetic(&other, &cfg, LT_F32, 3, g_be, NULL, &err) == LT_OK);
+    CHECK(lt_engine_create(&e, m, kv, &(lt_engine_opts){.draft = other}, &err) == LT_EINVAL &&
+          strstr(err.msg, "vocabulary of 300"));
+    lt_lm_close(other);
+    lt_kv_free(kv);
+    lt_lm_close(drafts[0]);
+    lt_lm_close(drafts[1]);
 }
 
 typedef struct cancel_ud {
@@ -495,6 +573,7 @@ int main(void) {
     interleaved(m);
     preemption(m);
     speculation(m);
+    draft_speculation(m);
     cancelling(m);
     errors(m);
     text_and_stops();

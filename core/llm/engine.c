@@ -23,9 +23,13 @@ typedef struct req {
     int base;               /* tokens the sequence held before this request */
     int n_fed;              /* of toks, tokens in the cache */
     bool decoding;          /* prefill done in this residency: the next token is a decode */
-    int gamma, ngram_max;   /* n-gram speculation (0 = off) */
+    int gamma, ngram_max;   /* speculation: drafts per step (0 = off) */
     int n_draft;            /* drafts of this step, at toks[known .. known + n_draft) */
     float *pbuf;            /* [2 * V]: a row's distribution and the residual (speculation) */
+    bool use_draft;         /* drafts by the engine's draft model (else n-gram lookup) */
+    int dseq, d_fed;        /* its sequence in the draft cache (-1: none) holding toks[0 .. d_fed) */
+    lt_sampler *dsmp;       /* the drafter's sampler */
+    float *qbuf;            /* [gamma][V] the drafts' distributions */
     lt_sampler *smp;
     lt_tok_stream ts;
     lt_stopstr ss;
@@ -59,6 +63,15 @@ struct lt_engine {
     int *pl_n;
     int n_pl;
     lt_status fail; /* the status of a failed reservation */
+    /* draft-model speculation: the draft model, its cache (the engine's), one draft batch */
+    lt_lm *draft;
+    lt_kv_cache *dkv;
+    int32_t *d_tok, *d_seq, *d_pos;
+    bool *d_want;
+    int d_cap;
+    float *d_logits;
+    int d_rows;
+    req **d_req;
 };
 
 const char *lt_engine_policy_name(lt_engine_policy p) {
@@ -88,6 +101,30 @@ lt_status lt_engine_create(lt_engine **out, lt_lm *lm, lt_kv_cache *kv, const lt
     int ms = lt_kv_max_seqs(kv);
     if (e->o.max_running <= 0 || e->o.max_running > ms) e->o.max_running = ms;
     e->n_vocab = lt_lm_config(lm)->n_vocab;
+    if (o->draft) {
+        lt_status s = LT_OK;
+        if (lt_lm_config(o->draft)->n_vocab != e->n_vocab)
+            s = lt_err_set(err, LT_EINVAL,
+                           "engine: the draft model has a vocabulary of %d tokens, the target %d: speculative "
+                           "decoding needs a draft model with the target's tokenizer",
+                           lt_lm_config(o->draft)->n_vocab, e->n_vocab);
+        else if (lt_lm_backend(o->draft) != lt_lm_backend(lm))
+            s = lt_err_set(err, LT_EINVAL, "engine: the draft model and the target must be on the same backend");
+        /* the draft cache: the target's context and sequences, about the target pool's tokens */
+        lt_kv_opts ko = lt_lm_kv_opts(o->draft, lt_kv_max_ctx(kv), e->o.max_running);
+        ko.block_size = lt_kv_block_size(kv);
+        ko.n_blocks = lt_kv_blocks_total(kv) + 2 * e->o.max_running;
+        if (s == LT_OK) s = lt_kv_create(&e->dkv, lt_lm_backend(o->draft), &ko, err);
+        if (s == LT_OK) e->d_req = lt_malloc((size_t)e->o.max_running * sizeof(req *));
+        if (s == LT_OK && !e->d_req) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+        if (s != LT_OK) {
+            if (e->dkv) lt_err_prefix(err, "engine: draft model cache");
+            lt_kv_free(e->dkv);
+            lt_free(e);
+            return s;
+        }
+        e->draft = o->draft;
+    }
     *out = e;
     return LT_OK;
 }
@@ -97,8 +134,16 @@ static void req_release_seq(lt_engine *e, req *r) {
     if (r->own_seq) r->seq = -1;
 }
 
+static void drop_draft(lt_engine *e, req *r) {
+    if (r->dseq >= 0) lt_kv_seq_free(e->dkv, r->dseq);
+    r->dseq = -1;
+    r->d_fed = 0;
+}
+
 static void req_free(req *r) {
     lt_sampler_free(r->smp);
+    lt_sampler_free(r->dsmp);
+    lt_free(r->qbuf);
     lt_free(r->pbuf);
     lt_free(r->toks);
     lt_free(r);
@@ -122,6 +167,13 @@ void lt_engine_free(lt_engine *e) {
     lt_free(e->logits);
     lt_free(e->pl_req);
     lt_free(e->pl_n);
+    lt_kv_free(e->dkv);
+    lt_free(e->d_tok);
+    lt_free(e->d_seq);
+    lt_free(e->d_pos);
+    lt_free(e->d_want);
+    lt_free(e->d_logits);
+    lt_free(e->d_req);
     lt_free(e);
 }
 
@@ -158,7 +210,14 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
     if (p->spec_ngram < 0 || p->spec_ngram > 64 || p->ngram_max < 0)
         return lt_err_set(err, LT_EINVAL, "request: n-gram speculation drafts 0..64 tokens (got %d), ngram_max >= 0",
                           p->spec_ngram);
-    int gamma = p->spec_ngram;
+    if (p->spec_draft < 0 || p->spec_draft > 64)
+        return lt_err_set(err, LT_EINVAL, "request: draft-model speculation drafts 0..64 tokens (got %d)",
+                          p->spec_draft);
+    if (p->spec_draft > 0 && p->spec_ngram > 0)
+        return lt_err_set(err, LT_EINVAL, "request: n-gram and draft-model speculation are exclusive");
+    if (p->spec_draft > 0 && !e->draft)
+        return lt_err_set(err, LT_EINVAL, "request: draft-model speculation needs an engine with a draft model");
+    int gamma = p->spec_ngram > 0 ? p->spec_ngram : p->spec_draft;
     int cap = p->n_prompt + (p->gen.n_predict > 0 ? p->gen.n_predict : ctx) + 1;
     if (cap > ctx - base + 1) cap = ctx - base + 1;
     if (cap < p->n_prompt + 1) cap = p->n_prompt + 1;
@@ -182,9 +241,21 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
         if (!r->pbuf) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
     }
     if (s == LT_OK) s = lt_sampler_create(&r->smp, &p->gen.sp, e->n_vocab, err);
+    if (s == LT_OK && p->spec_draft > 0) { /* the drafter's sampler draws from a seed of its own (as spec.c) */
+        lt_sampler_params dp = p->gen.sp;
+        dp.seed = p->gen.sp.seed + 0x9E3779B97F4A7C15ull;
+        s = lt_sampler_create(&r->dsmp, &dp, e->n_vocab, err);
+        if (s == LT_OK) r->qbuf = lt_malloc((size_t)gamma * (size_t)e->n_vocab * sizeof(float));
+        if (s == LT_OK && !r->qbuf) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
     if (s != LT_OK) {
-        if (r) lt_free(r->pbuf);
-        if (r) lt_free(r->toks);
+        if (r) {
+            lt_sampler_free(r->smp);
+            lt_sampler_free(r->dsmp);
+            lt_free(r->qbuf);
+            lt_free(r->pbuf);
+            lt_free(r->toks);
+        }
         lt_free(r);
         return s;
     }
@@ -199,6 +270,8 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
     r->own_seq = p->seq < 0;
     r->base = base;
     r->gamma = gamma;
+    r->use_draft = p->spec_draft > 0;
+    r->dseq = -1;
     r->ngram_max = p->ngram_max > 0 ? p->ngram_max : 4;
     lt_tok_stream_init(&r->ts);
     r->ts.prev_id = p->prompt[p->n_prompt - 1];
@@ -246,6 +319,7 @@ static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, con
         int keep = r->n_fed < known(r) - (stop != LT_GEN_STOP_EOG) ? r->n_fed : known(r) - (stop != LT_GEN_STOP_EOG);
         if (r->base + keep < lt_kv_seq_len(e->kv, r->seq)) lt_kv_seq_truncate(e->kv, r->seq, r->base + keep);
     }
+    if (r->use_draft) drop_draft(e, r);
     if (r->state == REQ_RUNNING) {
         req_release_seq(e, r);
         list_remove(e->running, &e->n_running, r);
@@ -267,6 +341,10 @@ static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, con
     r->smp = NULL;
     lt_free(r->pbuf);
     r->pbuf = NULL;
+    lt_sampler_free(r->dsmp);
+    r->dsmp = NULL;
+    lt_free(r->qbuf);
+    r->qbuf = NULL;
 }
 
 void lt_engine_cancel(lt_engine *e, int id) {
@@ -310,6 +388,7 @@ static bool in_plan(const lt_engine *e, const req *r) {
 /* Recompute preemption: free r's blocks, queue it first with everything it knows as prompt. */
 static void preempt(lt_engine *e, req *r) {
     req_release_seq(e, r);
+    if (r->use_draft) drop_draft(e, r);
     list_remove(e->running, &e->n_running, r);
     r->state = REQ_WAITING;
     r->n_fed = 0;
@@ -446,6 +525,10 @@ static int decode_tokens(lt_engine *e, req *r, int left) {
     int room = lt_kv_max_ctx(e->kv) - (r->base + known(r)); /* positions left after the pending token */
     if (want > room) want = room;
     if (want <= 0) return 1;
+    if (r->use_draft) { /* drafted by draft_all once the plan is made */
+        r->n_draft = want;
+        return 1 + want;
+    }
     r->n_draft = ngram_propose(r->toks, known(r), want, r->ngram_max);
     return 1 + r->n_draft;
 }
@@ -512,6 +595,93 @@ static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
     return admit(e, &left, false, err);
 }
 
+/* Draft-model drafting for the plan's decodes that asked for it: round 0 feeds each request's
+ * tokens the draft cache lacks (toks[d_fed .. known)), round j > 0 its draft j - 1; every round is
+ * one batched forward of the draft model, and each request draws its next draft from the row of
+ * its last token (lt_sampler_dist + lt_sampler_draw, as spec.c's drafting level). The draft sees
+ * the request's own tokens at positions from 0 (a request on a caller's sequence drafts without
+ * the conversation before it: fewer drafts accepted, the same output). A request whose draft
+ * cache has no room drafts nothing this step. */
+static lt_status draft_all(lt_engine *e, lt_err *err) {
+    const int V = e->n_vocab;
+    int nd = 0;
+    for (int i = 0; i < e->n_pl; i++) {
+        req *r = e->pl_req[i];
+        if (!r->use_draft || !r->decoding || r->n_draft <= 0) continue;
+        lt_err de = {0};
+        bool ok = r->dseq >= 0 || lt_kv_seq_new(e->dkv, &r->dseq, &de) == LT_OK;
+        if (ok && lt_kv_seq_len(e->dkv, r->dseq) > r->d_fed) lt_kv_seq_truncate(e->dkv, r->dseq, r->d_fed);
+        ok = ok && lt_kv_seq_reserve(e->dkv, r->dseq, known(r) + r->n_draft - 1, &de) == LT_OK;
+        if (!ok) {
+            drop_draft(e, r);
+            r->n_draft = 0;
+            continue;
+        }
+        e->d_req[nd++] = r;
+    }
+    lt_status s = LT_OK;
+    for (int round = 0; nd > 0 && s == LT_OK; round++) {
+        int n_tok = 0;
+        for (int j = 0; j < nd; j++) n_tok += round == 0 ? known(e->d_req[j]) - e->d_req[j]->d_fed : 1;
+        int c = e->d_cap;
+        bool ok = grow((void **)&e->d_tok, &c, n_tok, sizeof(int32_t));
+        c = e->d_cap;
+        ok = ok && grow((void **)&e->d_seq, &c, n_tok, sizeof(int32_t));
+        c = e->d_cap;
+        ok = ok && grow((void **)&e->d_pos, &c, n_tok, sizeof(int32_t));
+        c = e->d_cap;
+        ok = ok && grow((void **)&e->d_want, &c, n_tok, sizeof(bool));
+        if (ok) e->d_cap = c;
+        if (ok && e->d_rows < nd) {
+            float *l = lt_realloc(e->d_logits, (size_t)nd * (size_t)V * sizeof(float));
+            if (l) e->d_logits = l, e->d_rows = nd;
+            ok = l != NULL;
+        }
+        if (!ok) {
+            s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+            break;
+        }
+        int t = 0;
+        for (int j = 0; j < nd; j++) {
+            req *r = e->d_req[j];
+            int to = known(r) + round;
+            for (int q = round == 0 ? r->d_fed : to - 1; q < to; q++, t++) {
+                e->d_tok[t] = r->toks[q];
+                e->d_seq[t] = r->dseq;
+                e->d_pos[t] = q;
+                e->d_want[t] = q == to - 1;
+            }
+        }
+        lt_batch b = {.n_tokens = n_tok, .tokens = e->d_tok, .seq = e->d_seq, .pos = e->d_pos, .logits = e->d_want};
+        s = lt_lm_forward(e->draft, e->dkv, &b, e->d_logits, err);
+        if (s != LT_OK) {
+            lt_err_prefix(err, "draft model");
+            break;
+        }
+        int kept = 0;
+        for (int j = 0; j < nd; j++) {
+            req *r = e->d_req[j];
+            r->d_fed = known(r) + round;
+            float *q = r->qbuf + (size_t)round * V;
+            lt_sampler_dist(r->dsmp, e->d_logits + (size_t)j * V, r->toks, known(r) + round, q);
+            int32_t d = lt_sampler_draw(r->dsmp, q, V);
+            if (d < 0) { /* NaN logits of the drafter: draft no further (the target decides) */
+                r->n_draft = round;
+                continue;
+            }
+            r->toks[known(r) + round] = d;
+            if (round + 1 < r->n_draft) e->d_req[kept++] = r;
+        }
+        nd = kept;
+    }
+    if (s != LT_OK) /* the step fails as a failed forward does: the drafts go */
+        for (int i = 0; i < e->n_pl; i++)
+            if (e->pl_req[i]->use_draft) drop_draft(e, e->pl_req[i]);
+    for (int i = 0; i < e->n_pl; i++)
+        if (e->pl_req[i]->use_draft && e->pl_req[i]->decoding) e->pl_n[i] = 1 + e->pl_req[i]->n_draft;
+    return s;
+}
+
 /* ---- the step ---------------------------------------------------------------------------- */
 
 /* Streams r's next token id; may finish r. False when r ended. */
@@ -575,6 +745,10 @@ static void verify(lt_engine *e, req *r, int k, const float *logits, const float
     /* the cache: pending + accepted drafts stay, rejected positions go */
     r->n_fed = old + m - 1;
     lt_kv_seq_truncate(e->kv, r->seq, r->base + r->n_fed);
+    if (r->use_draft && r->d_fed > r->n_fed) { /* the draft cache keeps what agrees with the tokens */
+        r->d_fed = r->n_fed;
+        if (r->dseq >= 0) lt_kv_seq_truncate(e->dkv, r->dseq, r->d_fed);
+    }
     for (int i = 0; i < m; i++)
         if (!push(e, r, emit_ids[i])) return;
 }
@@ -585,6 +759,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
     memset(st, 0, sizeof *st);
     int n_pre = 0;
     lt_status s = schedule(e, &n_pre, err);
+    if (s == LT_OK && e->dkv) s = draft_all(e, err);
     st->n_preempted = n_pre;
     int n_tok = 0, n_rows = 0, n_done0 = e->n_done;
     for (int i = 0; i < e->n_pl; i++) {
@@ -641,7 +816,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
                 const float *lg = e->logits + (size_t)row * e->n_vocab;
                 if (r->decoding && r->n_draft > 0) {
                     row += 1 + r->n_draft;
-                    verify(e, r, r->n_draft, lg, NULL);
+                    verify(e, r, r->n_draft, lg, r->use_draft ? r->qbuf : NULL);
                     continue;
                 }
                 r->n_fed += e->pl_n[i];

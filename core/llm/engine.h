@@ -22,10 +22,14 @@
  * their rows can differ in the last bits between a batch of 1 and a batch of many.
  *
  * The engine is single-threaded: add, cancel and step are called from one thread.
- * Speculative decoding per request (lt_req_params.spec_ngram): n-gram drafts ride in the same
- * batch as one row each, verified as core/llm/spec.h does; rejected positions are truncated.
- * Leaves out: draft-model and TriForce speculation inside the engine (core/llm/spec.h runs those
- * in its own loop), a host-memory KV pool, priorities, prefix sharing between requests.
+ * Speculative decoding per request: n-gram drafts (lt_req_params.spec_ngram) or a draft model's
+ * (spec_draft, with lt_engine_opts.draft) ride in the same batch as one row each, verified by
+ * core/llm/spec.h's acceptance rule (lt_spec_accept); rejected positions are truncated. The draft
+ * model has its own KV cache (the engine's) with a sequence per drafting request; its drafting
+ * runs as gamma batched forwards over every drafting request of the step, before the target's.
+ * Leaves out: TriForce inside the engine (its retrieval view of each request's target cache is
+ * a second, sparse pass of the target per request; core/llm/spec.h runs it in its own loop), a
+ * host-memory KV pool, priorities, prefix sharing between requests.
  */
 #ifndef LT_ENGINE_H
 #define LT_ENGINE_H
@@ -43,6 +47,10 @@ typedef struct lt_engine_opts {
     int token_budget;          /* tokens per step; 0 = no limit (whole prompts in one step) */
     int max_running;           /* requests holding a KV sequence at once; 0 = the cache's max_seqs */
     const lt_tokenizer *tok;   /* may be NULL: no text, no end-of-generation or stop strings */
+    /* A draft model for requests with spec_draft > 0 (held, not owned): the target's vocabulary
+     * and backend; the engine creates its KV cache (the target's context and block size,
+     * max_running sequences, the target pool's blocks + 2 per sequence). NULL = none. */
+    lt_lm *draft;
 } lt_engine_opts;
 
 typedef struct lt_req_params {
@@ -69,6 +77,9 @@ typedef struct lt_req_params {
      * greedy output, sampling follows the target distribution). */
     int spec_ngram;
     int ngram_max;
+    /* > 0 = each decode step of this request drafts up to this many tokens with the engine's
+     * draft model (lt_engine_opts.draft), verified as above; exclusive with spec_ngram. */
+    int spec_draft;
 } lt_req_params;
 
 /* What became of a request (lt_engine_result). */
