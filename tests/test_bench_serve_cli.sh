@@ -41,6 +41,13 @@ python3 -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j['ma
 if [ $? -eq 0 ] && check_json "$tmp/spec.json" 4 >/dev/null && python3 -c "
 import json,sys; j=json.load(open(sys.argv[1])); assert 0 < j['accepted'] <= j['drafted']" "$tmp/spec.json"
 then ok; else bad "spec-ngram:"; cat "$tmp/spec.json" "$tmp/err" | head -c 1500; echo; fi
+# a draft model inside the engine (--spec draft:MODEL, as lathe generate names it)
+"$bin" bench serve -m "$root/assets/models/stories260K.bin" --tokenizer "$root/assets/models/tok512.bin" --requests 4 \
+  --prompt-len 8:16 --output-len 32 --spec "draft:$root/assets/models/llama2xs_model.bin" --gamma 3 --json -t 2 \
+  >"$tmp/draft.json" 2>"$tmp/err"
+if [ $? -eq 0 ] && check_json "$tmp/draft.json" 4 >/dev/null && python3 -c "
+import json,sys; j=json.load(open(sys.argv[1])); assert 0 < j['accepted'] <= j['drafted'] and j['spec'] == 'draft' and j['gamma'] == 3" "$tmp/draft.json"
+then ok; else bad "spec draft:"; cat "$tmp/draft.json" "$tmp/err" | head -c 1500; echo; fi
 
 # arrivals at a rate, bursty, and the table
 expect "rate table" 0 "itl \(tbt\) +[0-9]" -- "$bin" bench serve --synthetic tiny --requests 10 --rate 400 \
@@ -73,6 +80,10 @@ expect "capacity" 2 "--capacity needs a time-between-tokens SLO" -- "$bin" "${s[
 expect "rate" 2 "--rate" -- "$bin" "${s[@]}" --rate -1
 expect "budget" 2 "--token-budget" -- "$bin" "${s[@]}" --token-budget 0
 expect "spec-ngram" 2 "--spec-ngram" -- "$bin" "${s[@]}" --spec-ngram 65
+expect "spec triforce" 2 "--spec triforce runs in lathe generate's own loop" -- "$bin" "${s[@]}" --spec triforce
+expect "spec unknown" 2 "--spec: unknown speculation 'eagle'" -- "$bin" "${s[@]}" --spec eagle
+expect "gamma alone" 2 "--gamma needs --spec ngram or --spec draft:MODEL" -- "$bin" "${s[@]}" --gamma 3
+expect "draft missing" 1 "nope.gguf" -- "$bin" "${s[@]}" --spec draft:$tmp/nope.gguf
 expect "no model" 2 "give either -m MODEL or --synthetic" -- "$bin" bench serve
 expect "dataset missing" 1 "nope.jsonl" -- "$bin" "${s[@]}" --dataset "$tmp/nope.jsonl"
 expect "dataset no tokenizer" 1 "--dataset .*no tokenizer" -- "$bin" "${s[@]}" --dataset "$tmp/d.jsonl"

@@ -52,22 +52,9 @@ static cJSON *result_json(const lt_serve_bench_result *r) {
     return o;
 }
 
-static void print_result(const lt_serve_bench_result *r, bool slo) {
-    printf("completed %d requests (%d failed) in %.2f s, %lld prompt + %lld output tokens\n", r->n_done, r->n_failed,
-           r->duration_s, (long long)r->prompt_tokens, (long long)r->output_tokens);
-    printf("%-10s %10s %10s %10s\n", "ms", "p50", "p99", "mean");
-    const char *names[4] = {"ttft", "tpot", "itl (tbt)", "e2e"};
-    const lt_lat *l[4] = {&r->ttft_ms, &r->tpot_ms, &r->itl_ms, &r->e2e_ms};
-    for (int i = 0; i < 4; i++) printf("%-10s %10.1f %10.1f %10.1f\n", names[i], l[i]->p50, l[i]->p99, l[i]->mean);
-    printf("throughput %.2f req/s, %.1f output tok/s, %.1f total tok/s", r->requests_per_s, r->throughput_tok_s,
-           r->total_tok_s);
-    if (slo) printf(", goodput %.2f req/s", r->goodput_req_s);
-    printf("\nsteps     %d: %.1f decode + %.1f prefill tokens per step (max %d), %d preempted, KV peak %d of %d blocks\n",
-           r->n_steps, r->decode_per_step, r->prefill_per_step, r->max_step_tokens, r->n_preempted, r->kv_blocks_peak,
-           r->kv_blocks_total);
-    if (r->drafted)
-        printf("spec      %lld n-gram drafts, %lld accepted (%.1f%%)\n", (long long)r->drafted, (long long)r->accepted,
-               100.0 * (double)r->accepted / (double)r->drafted);
+static void print_line(void *ud, const char *s) {
+    (void)ud;
+    puts(s);
 }
 
 int lt_cli_bench_serve(int argc, char **argv) {
@@ -100,7 +87,7 @@ int lt_cli_bench_serve(int argc, char **argv) {
         return LT_CLI_USAGE;
     }
     lt_backend *be = NULL;
-    lt_lm *m = NULL;
+    lt_lm *m = NULL, *draft = NULL;
     lt_tokenizer *tok = NULL;
     lt_kv_cache *kv = NULL;
     lt_serve_workload *w = NULL;
@@ -117,20 +104,14 @@ int lt_cli_bench_serve(int argc, char **argv) {
     int ctx = lt_serve_workload_max_ctx(w) + 1;
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, so.max_seqs);
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) goto fail;
-    {   /* warm-up: two short random requests (threads, caches, page faults) */
-        lt_serve_bench_opts wo = so;
-        wo.n_requests = 2;
-        wo.dataset = NULL;
-        int mc = lt_serve_workload_max_ctx(w); /* >= 2 */
-        wo.p_min = wo.p_max = mc > 8 ? (mc - 4 < 16 ? mc - 4 : 16) : 1;
-        wo.o_min = wo.o_max = mc - wo.p_max < 4 ? mc - wo.p_max : 4;
-        lt_serve_workload *ww = NULL;
-        lt_serve_bench_result wr;
-        lt_status ws = lt_serve_workload_make(&ww, &wo, tok, lt_lm_config(m)->n_vocab, &err);
-        if (ws == LT_OK) ws = lt_serve_bench_run(m, kv, tok, ww, &wo, 0, NULL, NULL, &wr, &err);
-        lt_serve_workload_free(ww);
-        if (ws != LT_OK) goto fail;
+    if (so.draft_path) { /* the draft model of --spec draft:MODEL (synthetic:PRESET: random weights) */
+        bool dsyn = !strncmp(so.draft_path, "synthetic:", 10);
+        if (!lt_cli_open_lm_opts("draft model", dsyn ? NULL : so.draft_path, NULL, dsyn ? so.draft_path + 10 : NULL,
+                                 type, 0, &lo, be, &draft, NULL, NULL))
+            goto done;
+        so.draft = draft;
     }
+    if (lt_serve_bench_warmup(m, kv, tok, w, &so, &err) != LT_OK) goto fail;
     lt_cli_sigint_catch(NULL, NULL);
     int n_trials = 1;
     double capacity = 0;
@@ -154,6 +135,11 @@ int lt_cli_bench_serve(int argc, char **argv) {
         cJSON_AddStringToObject(jo, "policy", lt_engine_policy_name(so.pol));
         cJSON_AddNumberToObject(jo, "token_budget", so.token_budget);
         cJSON_AddNumberToObject(jo, "max_seqs", so.max_seqs);
+        if (so.spec_ngram || so.spec_draft) {
+            cJSON_AddStringToObject(jo, "spec", so.spec_draft ? "draft" : "ngram");
+            cJSON_AddNumberToObject(jo, "gamma", so.spec_draft ? so.spec_draft : so.spec_ngram);
+            if (so.draft_path) cJSON_AddStringToObject(jo, "draft", so.draft_path);
+        }
         cJSON_AddNumberToObject(jo, "requests", so.n_requests);
         cJSON_AddNumberToObject(jo, "burstiness", so.burstiness);
         if (slo || so.slo_tbt_ms > 0) {
@@ -176,25 +162,9 @@ int lt_cli_bench_serve(int argc, char **argv) {
         printf("engine    policy %s, token budget %d, %d running at most, KV %d blocks of %d tokens\n",
                lt_engine_policy_name(so.pol), so.token_budget, so.max_seqs, lt_kv_blocks_total(kv),
                lt_kv_block_size(kv));
-        if (so.capacity) {
-            printf("%-10s %8s %9s %9s %9s %10s\n", "rate", "req/s", "tok/s", "ttft p99", "tbt p99", "meets SLO");
-            double sl = so.slo_tbt_ms > 0 ? so.slo_tbt_ms : so.slo_tpot_ms;
-            for (int i = 0; i < n_trials; i++) {
-                const lt_serve_bench_result *t = &trials[i];
-                char rate[32];
-                if (t->rate > 0) snprintf(rate, sizeof rate, "%.3f", t->rate);
-                else snprintf(rate, sizeof rate, "all");
-                printf("%-10s %8.3f %9.1f %9.1f %9.1f %10s\n", rate, t->requests_per_s, t->throughput_tok_s,
-                       t->ttft_ms.p99, t->itl_ms.p99,
-                       t->rate <= 0 ? "(ceiling)" : t->n_failed == 0 && t->itl_ms.p99 <= sl ? "yes" : "no");
-            }
-            printf("capacity  %.3f req/s at P99 TBT <= %g ms\n", capacity, sl);
-        } else {
-            if (so.rate > 0) printf("load      %d requests at %.3f req/s (burstiness %g)\n", so.n_requests, so.rate,
-                                    so.burstiness);
-            else printf("load      %d requests all at once\n", so.n_requests);
-            print_result(&trials[0], slo);
-        }
+        if (so.spec_draft) printf("spec      draft model %s, %d drafts per step\n", so.draft_path, so.spec_draft);
+        else if (so.spec_ngram) printf("spec      n-gram lookup, %d drafts per step\n", so.spec_ngram);
+        lt_serve_bench_report(&so, trials, n_trials, capacity, print_line, NULL);
     }
     rc = LT_CLI_OK;
     goto done;
@@ -205,6 +175,7 @@ done:
     lt_serve_workload_free(w);
     lt_kv_free(kv);
     lt_lm_close(m);
+    lt_lm_close(draft);
     lt_backend_free(be);
     lt_tok_free(tok);
     return rc;

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
 #include "core/base/fileio.h"
+#include "spec.h"
 
 lt_serve_bench_opts lt_serve_bench_defaults(void) {
     return (lt_serve_bench_opts){.n_requests = 32, .rate = 0, .burstiness = 1, .prompt_len = "128:512",
@@ -38,6 +40,8 @@ void lt_serve_bench_opts_add(lt_serve_bench_opts *o, lt_opt *table, int cap) {
          20},
         {"--spec-ngram", NULL, LT_OPT_INT, &o->spec_ngram, "n-gram speculation in the engine: G drafts per step", 0,
          64},
+        {"--spec", NULL, LT_OPT_STR, &o->spec, "speculation in the engine: ngram or draft:MODEL (same tokenizer)"},
+        {"--gamma", NULL, LT_OPT_INT, &o->gamma, "tokens drafted per step with --spec (default 4)", 1, 64},
     };
     int n = 0;
     while (n < cap && table[n].name) n++;
@@ -100,6 +104,13 @@ lt_status lt_serve_bench_check(lt_serve_bench_opts *o, lt_err *err) {
     if (o->capacity && o->slo_tbt_ms <= 0 && o->slo_tpot_ms <= 0)
         return lt_err_set(err, LT_EINVAL, "--capacity needs a time-between-tokens SLO: --slo tbt:MS (or tpot:MS)");
     if (o->capacity_steps < 1) return lt_err_set(err, LT_EINVAL, "--capacity-steps must be at least 1");
+    int ng = 0;
+    LT_TRY(lt_spec_parse_engine(o->spec, o->gamma, &ng, &o->spec_draft, &o->draft_path, err));
+    if (ng && o->spec_ngram && ng != o->spec_ngram)
+        return lt_err_set(err, LT_EINVAL, "--spec-ngram %d and --spec ngram --gamma %d disagree", o->spec_ngram, ng);
+    if (o->spec_draft && o->spec_ngram)
+        return lt_err_set(err, LT_EINVAL, "--spec-ngram and --spec draft:MODEL are exclusive");
+    if (ng) o->spec_ngram = ng;
     return LT_OK;
 }
 
@@ -292,6 +303,10 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
     const int n = w->n;
     lt_engine *e = NULL;
     lt_engine_opts eo = {.policy = o->pol, .token_budget = o->token_budget, .max_running = o->max_seqs, .tok = tok};
+    if (o->spec_draft > 0 && !o->draft)
+        return lt_err_set(err, LT_EINVAL, "bench serve: --spec draft:%s: the draft model is not open",
+                          o->draft_path ? o->draft_path : "");
+    eo.draft = o->spec_draft > 0 ? o->draft : NULL;
     LT_TRY(lt_engine_create(&e, lm, kv, &eo, err));
     track *tr = lt_calloc((size_t)n, sizeof *tr);
     int *ids = lt_calloc((size_t)n, sizeof(int));
@@ -316,7 +331,7 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
             gp.sp.temp = 0;
             lt_req_params rp = {.prompt = w->prompt[added], .n_prompt = w->np[added], .gen = gp, .cb = on_token,
                                 .ud = &tr[added], .seq = -1, .t_arrival = t0 + arr[added],
-                                .spec_ngram = o->spec_ngram};
+                                .spec_ngram = o->spec_ngram, .spec_draft = o->spec_draft};
             s = lt_engine_add(e, &rp, &ids[added], err);
             added++;
         }
@@ -329,6 +344,10 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
         lt_engine_stats st;
         s = lt_engine_step(e, &st, err);
         if (s != LT_OK) break;
+        if (o->on_step && !o->on_step(o->step_ud, e, &st)) {
+            s = lt_err_set(err, LT_ECANCELLED, "bench serve: cancelled");
+            break;
+        }
         res->n_steps++;
         res->n_preempted += st.n_preempted;
         dec += st.n_decode;
@@ -390,6 +409,75 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
     lt_free(arr);
     lt_free(buf);
     return s;
+}
+
+lt_status lt_serve_bench_warmup(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok, const lt_serve_workload *w,
+                                const lt_serve_bench_opts *o, lt_err *err) {
+    lt_serve_bench_opts wo = *o;
+    wo.n_requests = 2;
+    wo.dataset = NULL;
+    wo.on_step = NULL;
+    int mc = lt_serve_workload_max_ctx(w); /* >= 2 */
+    wo.p_min = wo.p_max = mc > 8 ? (mc - 4 < 16 ? mc - 4 : 16) : 1;
+    wo.o_min = wo.o_max = mc - wo.p_max < 4 ? mc - wo.p_max : 4;
+    lt_serve_workload *ww = NULL;
+    lt_serve_bench_result wr;
+    lt_status s = lt_serve_workload_make(&ww, &wo, tok, lt_lm_config(lm)->n_vocab, err);
+    if (s == LT_OK) s = lt_serve_bench_run(lm, kv, tok, ww, &wo, 0, NULL, NULL, &wr, err);
+    lt_serve_workload_free(ww);
+    return s;
+}
+
+static void linef(void (*line)(void *, const char *), void *ud, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void linef(void (*line)(void *, const char *), void *ud, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    line(ud, buf);
+}
+
+void lt_serve_bench_report(const lt_serve_bench_opts *o, const lt_serve_bench_result *trials, int n_trials,
+                           double capacity, void (*line)(void *ud, const char *s), void *ud) {
+    if (o->capacity) {
+        linef(line, ud, "%-10s %8s %9s %9s %9s %10s", "rate", "req/s", "tok/s", "ttft p99", "tbt p99", "meets SLO");
+        double sl = o->slo_tbt_ms > 0 ? o->slo_tbt_ms : o->slo_tpot_ms;
+        for (int i = 0; i < n_trials; i++) {
+            const lt_serve_bench_result *t = &trials[i];
+            char rate[32];
+            if (t->rate > 0) snprintf(rate, sizeof rate, "%.3f", t->rate);
+            else snprintf(rate, sizeof rate, "all");
+            linef(line, ud, "%-10s %8.3f %9.1f %9.1f %9.1f %10s", rate, t->requests_per_s, t->throughput_tok_s,
+                  t->ttft_ms.p99, t->itl_ms.p99,
+                  t->rate <= 0 ? "(ceiling)" : t->n_failed == 0 && t->itl_ms.p99 <= sl ? "yes" : "no");
+        }
+        linef(line, ud, "capacity  %.3f req/s at P99 TBT <= %g ms", capacity, sl);
+        return;
+    }
+    const lt_serve_bench_result *r = &trials[0];
+    bool slo = o->slo_ttft_ms > 0 || o->slo_tpot_ms > 0;
+    if (o->rate > 0) linef(line, ud, "load      %d requests at %.3f req/s (burstiness %g)", o->n_requests, o->rate,
+                           o->burstiness);
+    else linef(line, ud, "load      %d requests all at once", o->n_requests);
+    linef(line, ud, "completed %d requests (%d failed) in %.2f s, %lld prompt + %lld output tokens", r->n_done,
+          r->n_failed, r->duration_s, (long long)r->prompt_tokens, (long long)r->output_tokens);
+    linef(line, ud, "%-10s %10s %10s %10s", "ms", "p50", "p99", "mean");
+    const char *names[4] = {"ttft", "tpot", "itl (tbt)", "e2e"};
+    const lt_lat *l[4] = {&r->ttft_ms, &r->tpot_ms, &r->itl_ms, &r->e2e_ms};
+    for (int i = 0; i < 4; i++) linef(line, ud, "%-10s %10.1f %10.1f %10.1f", names[i], l[i]->p50, l[i]->p99, l[i]->mean);
+    char good[64] = "";
+    if (slo) snprintf(good, sizeof good, ", goodput %.2f req/s", r->goodput_req_s);
+    linef(line, ud, "throughput %.2f req/s, %.1f output tok/s, %.1f total tok/s%s", r->requests_per_s,
+          r->throughput_tok_s, r->total_tok_s, good);
+    linef(line, ud, "steps     %d: %.1f decode + %.1f prefill tokens per step (max %d), %d preempted, KV peak %d of %d "
+          "blocks", r->n_steps, r->decode_per_step, r->prefill_per_step, r->max_step_tokens, r->n_preempted,
+          r->kv_blocks_peak, r->kv_blocks_total);
+    if (r->drafted)
+        linef(line, ud, "spec      %lld %s drafts, %lld accepted (%.1f%%)", (long long)r->drafted,
+              o->spec_draft > 0 ? "draft-model" : "n-gram", (long long)r->accepted,
+              100.0 * (double)r->accepted / (double)r->drafted);
 }
 
 lt_status lt_serve_bench_capacity(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok, const lt_serve_workload *w,

@@ -34,7 +34,17 @@ typedef struct lt_serve_bench_opts {
     bool capacity;          /* --capacity: the capacity search */
     int capacity_steps;     /* --capacity-steps bisection steps (default 5) */
     int spec_ngram;         /* --spec-ngram G: n-gram speculation inside the engine, G drafts per step */
+    const char *spec;       /* --spec ngram|draft:MODEL (core/llm/spec.h's lt_spec_parse_engine) */
+    int gamma;              /* --gamma drafts per step of --spec (default 4) */
+    /* set by the caller: the draft model of --spec draft:MODEL, opened (see draft_path) */
+    lt_lm *draft;
+    /* set by the caller: called after every engine step (the workbench's serve pane); false stops
+     * the run (LT_ECANCELLED); may be NULL */
+    bool (*on_step)(void *ud, const lt_engine *e, const lt_engine_stats *st);
+    void *step_ud;
     /* parsed by lt_serve_bench_check */
+    int spec_draft;         /* draft-model drafts per step (0 = none) */
+    const char *draft_path; /* MODEL of --spec draft:MODEL (points into spec) */
     int p_min, p_max, o_min, o_max;
     lt_engine_policy pol;
     float slo_ttft_ms, slo_tpot_ms, slo_tbt_ms; /* 0 = none */
@@ -44,7 +54,7 @@ lt_serve_bench_opts lt_serve_bench_defaults(void);
 
 /* The options as one declarative table (core/base/opts.h), appended to table (cap entries in all,
  * terminated by an entry with name NULL). */
-#define LT_SERVE_BENCH_N_OPTS 14
+#define LT_SERVE_BENCH_N_OPTS 16
 void lt_serve_bench_opts_add(lt_serve_bench_opts *o, lt_opt *table, int cap);
 /* Parses and checks the string options into the numeric fields; LT_EINVAL naming the option. */
 lt_status lt_serve_bench_check(lt_serve_bench_opts *o, lt_err *err);
@@ -64,6 +74,12 @@ typedef struct lt_serve_bench_result {
     int64_t drafted, accepted;                /* --spec-ngram: drafts checked and accepted */
 } lt_serve_bench_result;
 
+/* The report as text lines, one call of line per line (without a line break): the load, the
+ * latency table, throughput, steps and speculation; with capacity (n_trials > 0) the trials'
+ * table and the capacity instead. */
+void lt_serve_bench_report(const lt_serve_bench_opts *o, const lt_serve_bench_result *trials, int n_trials,
+                           double capacity, void (*line)(void *ud, const char *s), void *ud);
+
 /* The requests of a run: prompts (random ids or the dataset's, tokenized with tok) and output
  * lengths, drawn from o->seed. */
 typedef struct lt_serve_workload lt_serve_workload;
@@ -71,6 +87,11 @@ lt_status lt_serve_workload_make(lt_serve_workload **out, const lt_serve_bench_o
                                  int n_vocab, lt_err *err);
 void lt_serve_workload_free(lt_serve_workload *w);
 int lt_serve_workload_max_ctx(const lt_serve_workload *w); /* longest prompt + output */
+
+/* The warm-up both front ends run before measuring: two short random requests through the
+ * engine (threads, caches, page faults). */
+lt_status lt_serve_bench_warmup(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok, const lt_serve_workload *w,
+                                const lt_serve_bench_opts *o, lt_err *err);
 
 /* One run at rate (0 = all at once) through a fresh engine over lm and kv (kv needs o->max_seqs
  * sequences); progress (may be NULL) sees requests done and total and may stop the run

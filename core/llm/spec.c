@@ -52,6 +52,22 @@ lt_status lt_spec_parse(const char *text, lt_spec_kind *kind, const char **model
                       text ? text : "");
 }
 
+lt_status lt_spec_parse_engine(const char *spec, int gamma, int *ngram, int *draft, const char **model, lt_err *err) {
+    *ngram = *draft = 0;
+    *model = NULL;
+    lt_spec_kind k = LT_SPEC_OFF;
+    if (spec && lt_spec_parse(spec, &k, model, err) != LT_OK) return lt_err_prefix(err, "--spec");
+    if (k == LT_SPEC_TRIFORCE)
+        return lt_err_set(err, LT_EINVAL,
+                          "--spec triforce runs in lathe generate's own loop, not in the serving engine "
+                          "(ngram or draft:MODEL here)");
+    if (k == LT_SPEC_OFF && gamma > 0) return lt_err_set(err, LT_EINVAL, "--gamma needs --spec ngram or --spec draft:MODEL");
+    if (gamma < 0 || gamma > 64) return lt_err_set(err, LT_EINVAL, "--gamma expects 1..64 drafts, got %d", gamma);
+    if (k == LT_SPEC_NGRAM) *ngram = gamma > 0 ? gamma : 4;
+    if (k == LT_SPEC_DRAFT) *draft = gamma > 0 ? gamma : 4;
+    return LT_OK;
+}
+
 const lt_spec_params *lt_spec_get_params(const lt_spec *s) { return &s->p; }
 
 /* ---- levels ------------------------------------------------------------------------------ */

@@ -119,6 +119,12 @@ int lt_spec_accept(lt_sampler *smp, int V, const float *logits, int32_t *hist, i
  * after the colon, or is NULL. LT_EINVAL naming the choices otherwise. */
 lt_status lt_spec_parse(const char *text, lt_spec_kind *kind, const char **model, lt_err *err);
 
+/* --spec and --gamma of the serving engine (`lathe serve`, `lathe bench serve`; the request
+ * fields of core/llm/engine.h): "ngram" gives *ngram = gamma, "draft:MODEL" *draft = gamma and
+ * *model (gamma 0 = 4); "off" or NULL gives both 0 (LT_EINVAL when gamma is set). "triforce" is
+ * LT_EINVAL: TriForce runs in lt_spec_generate's loop only (`lathe generate --spec triforce`). */
+lt_status lt_spec_parse_engine(const char *spec, int gamma, int *ngram, int *draft, const char **model, lt_err *err);
+
 /* The speculative decoding options as one declarative table (core/base/opts.h), shared by the
  * `spec` command, `lathe generate` and `lathe bench spec`: --gamma, --adaptive, --budget,
  * --chunk, --gamma-bottom, --window, writing into p. Appends them to table (terminated by an
