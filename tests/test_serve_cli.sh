@@ -70,6 +70,31 @@ PY
   grep -q "shutting down.*\[DONE\]" "$tmp/sigint.out" && ok || { bad "a stream at Ctrl-C:"; cat "$tmp/sigint.out"; }
 fi
 
+# speculation inside the engine (--spec draft:MODEL, n-gram): the greedy answers stay generate's
+for spec in "draft:$root/assets/models/llama2xs_model.bin" ngram; do
+  if start_server "$tmp/spec.log" --kv-type f32 --spec "$spec" --gamma 3; then
+    python3 - "$port" "$prompt" "$ref_short" "$ref_long" $long_n >"$tmp/spec.out" 2>&1 <<'PY'
+import http.client, json, sys, threading
+port, prompt, short, long_, long_n = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+def complete(n, out, i, extra={}):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("POST", "/v1/completions", json.dumps(dict({"prompt": prompt, "max_tokens": n, "temperature": 0}, **extra)))
+    out[i] = json.loads(c.getresponse().read())["choices"][0]["text"]
+got = [None] * 3
+th = [threading.Thread(target=complete, args=(40, got, 0)), threading.Thread(target=complete, args=(40, got, 1)),
+      threading.Thread(target=complete, args=(long_n, got, 2, {"ignore_eos": True}))]
+[t.start() for t in th]
+[t.join() for t in th]
+print("short:", got[0] == short, got[1] == short, "long:", got[2] == long_)
+sys.exit(0 if got[0] == short and got[1] == short and got[2] == long_ else 1)
+PY
+    [ $? -eq 0 ] && ok || { bad "lathe serve --spec $spec:"; cat "$tmp/spec.out"; tail -5 "$tmp/spec.log"; }
+    grep -q "speculation: " "$tmp/spec.log" && ok || bad "lathe serve --spec: no speculation line"
+    kill -INT $pid
+    wait $pid
+  fi
+done
+
 # SmolLM2 (skipped when absent, and in the sanitizer suite, tools/sanitize.sh, which sets
 # ASAN_OPTIONS: the server's code paths are the tiny model's above; SmolLM2 under ASan costs a
 # minute of CI's 20): a chat answer through its template = `lathe chat`'s (both with the default
@@ -119,6 +144,7 @@ expect "no model" 2 "-m MODEL is required" -- "$bin" serve --port 0
 expect "bad host" 2 "--host expects an IPv4 or IPv6 address" -- "$bin" serve -m "$model" --host localhost.x
 expect "bad port" 2 "--port" -- "$bin" serve -m "$model" --port 70000
 expect "bad policy" 2 "--policy" -- "$bin" serve -m "$model" --policy fcfs
+expect "bad spec" 2 "--spec triforce runs in lathe generate's own loop" -- "$bin" serve -m "$model" --spec triforce
 expect "bad kv type" 2 "--kv-type expects f16 or f32, got 'q8'" -- "$bin" serve -m "$model" --kv-type q8
 python3 -c "
 import socket, time, sys

@@ -66,7 +66,7 @@ int lt_cli_serve(int argc, char **argv) {
         return LT_CLI_USAGE;
     }
     lt_backend *be = NULL;
-    lt_lm *m = NULL;
+    lt_lm *m = NULL, *draft = NULL;
     lt_tokenizer *tok = NULL;
     lt_kv_cache *kv = NULL;
     lt_server *srv = NULL;
@@ -92,6 +92,11 @@ int lt_cli_serve(int argc, char **argv) {
         tok = NULL;
         lo.max_batch = ko.max_ctx;
         if (!lt_cli_open_lm_opts(NULL, model, tokp, NULL, NULL, 0, &lo, be, &m, &tok, &llama2c)) goto done;
+    }
+    if (so.draft_path) { /* --spec draft:MODEL: the draft model, on the same backend */
+        if (!lt_cli_open_lm_opts("draft model", so.draft_path, NULL, NULL, NULL, 0, &lo, be, &draft, NULL, NULL))
+            goto done;
+        so.engine.draft = draft;
     }
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) {
         fprintf(stderr, "lathe serve: %s\n", err.msg);
@@ -121,6 +126,10 @@ int lt_cli_serve(int argc, char **argv) {
             "lathe serve: listening on http://%s%s%s:%d (Ctrl-C stops)\n",
             name, lt_backend_name(be), lt_kv_max_ctx(kv), total, kv_type, so.max_concurrency,
             lt_engine_policy_name(so.engine.policy), so.engine.token_budget, h, so.host, t, lt_server_port(srv));
+    if (so.spec_ngram || (so.spec_draft && draft))
+        fprintf(stderr, "lathe serve: speculation: %s%s, %d drafts per step\n",
+                so.spec_draft ? "draft model " : "n-gram lookup", so.spec_draft ? so.draft_path : "",
+                so.spec_draft ? so.spec_draft : so.spec_ngram);
     lt_cli_sigint_catch(NULL, NULL);
     signal(SIGTERM, on_term);
     while (!lt_cli_interrupted() && !g_term) {
@@ -136,6 +145,7 @@ done:
     lt_server_free(srv);
     lt_kv_free(kv);
     lt_lm_close(m);
+    lt_lm_close(draft);
     lt_backend_free(be);
     lt_tok_free(tok);
     return rc;

@@ -20,6 +20,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
+#include "core/llm/spec.h"
 #include "openai.h"
 
 /* TTFT histogram buckets (seconds), as Prometheus' le labels */
@@ -123,6 +124,8 @@ void lt_server_opts_add(lt_server_opts *o, const char **policy, lt_opt *table, i
         {"--policy", NULL, LT_OPT_STR, policy, "sarathi (chunked prefill, default) or prefill-first"},
         {"--token-budget", NULL, LT_OPT_INT, &o->engine.token_budget, "tokens per engine step (default 512)", 1,
          1 << 20},
+        {"--spec", NULL, LT_OPT_STR, &o->spec, "speculative decoding of every request: ngram or draft:MODEL"},
+        {"--gamma", NULL, LT_OPT_INT, &o->gamma, "tokens drafted per step with --spec (default 4)", 1, 64},
     };
     int n = 0;
     while (n < cap && table[n].name) n++;
@@ -140,7 +143,7 @@ lt_status lt_server_opts_check(lt_server_opts *o, const char *policy, lt_err *er
         return lt_err_set(err, LT_EINVAL, "--host expects an IPv4 or IPv6 address (127.0.0.1, 0.0.0.0, ::1), got '%s'",
                           o->host ? o->host : "");
     if (o->api_key && strlen(o->api_key) >= 256) return lt_err_set(err, LT_EINVAL, "--api-key is longer than 255 bytes");
-    return LT_OK;
+    return lt_spec_parse_engine(o->spec, o->gamma, &o->spec_ngram, &o->spec_draft, &o->draft_path, err);
 }
 
 /* ---- requests ----------------------------------------------------------------------------------- */
@@ -255,6 +258,8 @@ static void admit(lt_server *s, sreq *list) {
         p.ud = r;
         p.seq = -1;
         p.t_arrival = r->t_arrival;
+        p.spec_ngram = s->o.spec_ngram;
+        p.spec_draft = s->o.engine.draft ? s->o.spec_draft : 0;
         lt_err err = {0};
         lt_status st = active_reserve(s) ? lt_engine_add(s->e, &p, &r->eid, &err)
                                          : lt_err_set(&err, LT_ENOMEM, "out of host memory");

@@ -45,7 +45,12 @@ typedef struct lt_server_opts {
                               * seed per request */
     int n_predict;           /* max tokens when a request does not say; <= 0 = until the end or the context */
     bool stop_at_bos;        /* llama2.c models end a story with BOS */
-    lt_engine_opts engine;   /* policy and token budget (tok is set by the server) */
+    lt_engine_opts engine;   /* policy and token budget (tok is set by the server); engine.draft: the draft
+                              * model of --spec draft:MODEL, opened by the caller */
+    const char *spec;        /* --spec ngram|draft:MODEL: speculation of every request (NULL = none) */
+    int gamma;               /* --gamma drafts per step (default 4) */
+    int spec_ngram, spec_draft; /* parsed by lt_server_opts_check */
+    const char *draft_path;  /* MODEL of --spec draft:MODEL (points into spec) */
     /* One line per answered request (method, path, status, tokens, seconds); called from
      * connection threads, may be NULL. */
     void (*log)(void *ud, const char *line);
@@ -57,7 +62,7 @@ typedef struct lt_server_opts {
 lt_server_opts lt_server_defaults(void);
 
 /* Adds the server's rows (--host, --port, --api-key, --max-concurrency, --max-body, --policy,
- * --token-budget) to opts after its used rows (cap entries in all, NULL-terminated). The
+ * --token-budget, --spec, --gamma) to opts after its used rows (cap entries in all, NULL-terminated). The
  * policy's name is parsed by lt_server_opts_check. */
 void lt_server_opts_add(lt_server_opts *o, const char **policy, lt_opt *opts, int cap);
 /* Checks o (and the policy name, may be NULL) after parsing: LT_EINVAL naming the option. */
