@@ -105,6 +105,7 @@ typedef struct run_out {
     int64_t drafted, accepted;
     int max_step_tokens;
     bool budget_kept, decodes_first, pf_no_mix;
+    bool snap_ok; /* lt_engine_snapshot_get agreed with every step */
 } run_out;
 
 /* The requests through one engine, arriving over the first steps (two at first, then one
@@ -113,7 +114,8 @@ static void run_engine(lt_lm *m, lt_kv_cache *kv, lt_engine_policy pol, int budg
                        run_out *o) {
     lt_err err;
     memset(o, 0, sizeof *o);
-    o->budget_kept = o->decodes_first = o->pf_no_mix = true;
+    o->budget_kept = o->decodes_first = o->pf_no_mix = o->snap_ok = true;
+    int64_t steps = 0, pre = 0;
     lt_engine *e;
     lt_engine_opts eo = {.policy = pol, .token_budget = budget, .draft = g_draft};
     LT_ASSERT(lt_engine_create(&e, m, kv, &eo, &err) == LT_OK);
@@ -134,7 +136,25 @@ static void run_engine(lt_lm *m, lt_kv_cache *kv, lt_engine_policy pol, int budg
         if (pol == LT_POLICY_SARATHI && budget > 0 && tok > budget) o->budget_kept = false;
         if (pol == LT_POLICY_PREFILL_FIRST && st.n_prefill > 0 && st.n_decode > 0) o->pf_no_mix = false;
         o->preempted += st.n_preempted;
+        /* the live view: the step just run, its place in the history, the counters */
+        lt_engine_snapshot sn;
+        lt_engine_snapshot_get(e, &sn);
+        steps += tok > 0;
+        pre += st.n_preempted;
+        bool ok = sn.n_decode == st.n_decode && sn.n_prefill == st.n_prefill && sn.n_running == st.n_running &&
+                  sn.n_waiting == st.n_waiting && sn.kv_used == st.kv_used && sn.kv_total == st.kv_total &&
+                  sn.n_steps == steps && sn.n_preempted == pre && sn.kv_host_total == 0 &&
+                  sn.n_hist == (steps < LT_ENGINE_HIST ? steps : LT_ENGINE_HIST) && sn.n_tbt <= LT_ENGINE_HIST;
+        if (ok && tok > 0)
+            ok = sn.hist_decode[sn.n_hist - 1] == st.n_decode && sn.hist_prefill[sn.n_hist - 1] == st.n_prefill;
+        for (int i = 0; i < sn.n_tbt && ok; i++) ok = sn.tbt_ms[i] >= 0;
+        if (!ok) o->snap_ok = false;
     }
+    lt_engine_snapshot sn;
+    lt_engine_snapshot_get(e, &sn);
+    int64_t gen = 0;
+    for (int i = 0; i < n; i++) gen += lt_engine_result(e, ids[i])->st.n_gen;
+    if (sn.n_finished != n || sn.n_running || sn.n_waiting || (gen > n && sn.n_tbt == 0)) o->snap_ok = false;
     for (int i = 0; i < n; i++) {
         const lt_req_result *r = lt_engine_result(e, ids[i]);
         CHECKF(r && r->finished && r->status == LT_OK, "request %d: %s", i, r ? r->msg : "missing");
@@ -176,6 +196,7 @@ static void interleaved(lt_lm *m) {
                 compare(what, rs, NREQ, &o);
                 CHECKF(o.budget_kept, "%s: a step went over the budget", what);
                 CHECKF(o.pf_no_mix, "%s: a prefill-first step mixed prompts and decodes", what);
+                CHECKF(o.snap_ok, "%s: the engine's snapshot disagreed with its steps", what);
                 if (pol == LT_POLICY_SARATHI && budgets[b] > 0)
                     CHECKF(o.max_step_tokens <= budgets[b], "%s: %d tokens in a step", what, o.max_step_tokens);
                 CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
@@ -265,6 +286,7 @@ static void draft_speculation(lt_lm *m) {
                         CHECKF(o.accepted < o.drafted, "%s: the f32 twin had every draft accepted (%lld)", what,
                                (long long)o.drafted);
                     CHECKF(o.budget_kept, "%s: a step went over the budget", what);
+                    CHECKF(o.snap_ok, "%s: the engine's snapshot disagreed with its steps", what);
                     if (small) CHECKF(o.preempted > 0, "%s: nothing preempted", what);
                     CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
                     if (pol == 0 && g == 1 && !small)

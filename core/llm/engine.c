@@ -35,6 +35,7 @@ typedef struct req {
     lt_stopstr ss;
     bool use_stops;
     double t_admit;
+    double t_last;          /* when its latest token came (the serve pane's times between tokens) */
     lt_req_result res;
 } req;
 
@@ -63,6 +64,12 @@ struct lt_engine {
     int *pl_n;
     int n_pl;
     lt_status fail; /* the status of a failed reservation */
+    /* for lt_engine_snapshot_get: the last step, counters, rings of steps and token gaps */
+    lt_engine_stats last;
+    int64_t n_steps, n_preempted, drafted, accepted;
+    int hist_decode[LT_ENGINE_HIST], hist_prefill[LT_ENGINE_HIST];
+    float tbt_ms[LT_ENGINE_HIST];
+    int64_t n_tbt;
     /* draft-model speculation: the draft model, its cache (the engine's), one draft batch */
     lt_lm *draft;
     lt_kv_cache *dkv;
@@ -694,7 +701,10 @@ static bool push(lt_engine *e, req *r, int32_t id) {
         finish(e, r, LT_GEN_STOP_CONTEXT, LT_EFORMAT, msg);
         return false;
     }
-    if (r->res.t_first <= 0) r->res.t_first = lt_now();
+    double now = lt_now();
+    if (r->res.t_first <= 0) r->res.t_first = now;
+    if (r->t_last > 0) e->tbt_ms[e->n_tbt++ % LT_ENGINE_HIST] = (float)((now - r->t_last) * 1e3);
+    r->t_last = now;
     bool eog = tok && !gp->ignore_eos && lt_tok_is_eog(tok, id);
     if (gp->stop_at_bos && tok && id == lt_tok_bos(tok)) eog = true;
     if (eog) {
@@ -742,6 +752,8 @@ static void verify(lt_engine *e, req *r, int k, const float *logits, const float
     memcpy(emit_ids, r->toks + old, (size_t)m * sizeof(int32_t));
     r->res.drafted += k;
     r->res.accepted += m - 1;
+    e->drafted += k;
+    e->accepted += m - 1;
     /* the cache: pending + accepted drafts stay, rejected positions go */
     r->n_fed = old + m - 1;
     lt_kv_seq_truncate(e->kv, r->seq, r->base + r->n_fed);
@@ -839,5 +851,35 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
     st->n_waiting = e->n_waiting;
     st->kv_used = lt_kv_blocks_used(e->kv);
     st->kv_total = lt_kv_blocks_total(e->kv);
+    e->last = *st;
+    e->n_preempted += st->n_preempted;
+    if (st->n_decode + st->n_prefill > 0) {
+        e->hist_decode[e->n_steps % LT_ENGINE_HIST] = st->n_decode;
+        e->hist_prefill[e->n_steps % LT_ENGINE_HIST] = st->n_prefill;
+        e->n_steps++;
+    }
     return s;
+}
+
+void lt_engine_snapshot_get(const lt_engine *e, lt_engine_snapshot *o) {
+    memset(o, 0, sizeof *o);
+    o->n_running = e->n_running;
+    o->n_waiting = e->n_waiting;
+    o->n_decode = e->last.n_decode;
+    o->n_prefill = e->last.n_prefill;
+    o->kv_used = lt_kv_blocks_used(e->kv);
+    o->kv_total = lt_kv_blocks_total(e->kv);
+    o->n_steps = e->n_steps;
+    o->n_finished = e->n_done;
+    o->n_preempted = e->n_preempted;
+    o->drafted = e->drafted;
+    o->accepted = e->accepted;
+    o->n_hist = e->n_steps < LT_ENGINE_HIST ? (int)e->n_steps : LT_ENGINE_HIST;
+    for (int i = 0; i < o->n_hist; i++) {
+        int64_t k = (e->n_steps - o->n_hist + i) % LT_ENGINE_HIST;
+        o->hist_decode[i] = e->hist_decode[k];
+        o->hist_prefill[i] = e->hist_prefill[k];
+    }
+    o->n_tbt = e->n_tbt < LT_ENGINE_HIST ? (int)e->n_tbt : LT_ENGINE_HIST;
+    for (int i = 0; i < o->n_tbt; i++) o->tbt_ms[i] = e->tbt_ms[(e->n_tbt - o->n_tbt + i) % LT_ENGINE_HIST];
 }

@@ -103,6 +103,23 @@ typedef struct lt_engine_stats {
     double seconds;           /* the forward's wall time */
 } lt_engine_stats;
 
+/* What the engine is doing, for a live view (the workbench's serve pane): the latest steps. */
+#define LT_ENGINE_HIST 64
+typedef struct lt_engine_snapshot {
+    int n_running, n_waiting;         /* requests now */
+    int n_decode, n_prefill;          /* tokens of the last step (as lt_engine_stats) */
+    int kv_used, kv_total;            /* KV blocks in the (device) pool */
+    int kv_host_used, kv_host_total;  /* blocks in the host-memory pool (0: none) */
+    int64_t n_steps, n_finished, n_preempted; /* since lt_engine_create (steps that ran a forward) */
+    int64_t drafted, accepted;        /* speculative tokens checked and accepted, all requests */
+    /* the last n_hist steps, oldest first: decode and prefill tokens of each */
+    int n_hist;
+    int hist_decode[LT_ENGINE_HIST], hist_prefill[LT_ENGINE_HIST];
+    /* the last n_tbt times between two tokens of one request (ms), oldest first */
+    int n_tbt;
+    float tbt_ms[LT_ENGINE_HIST];
+} lt_engine_snapshot;
+
 typedef struct lt_engine lt_engine;
 
 /* An engine over lm and kv (held, not owned; they must outlive it). */
@@ -132,6 +149,8 @@ const lt_req_result *lt_engine_result(const lt_engine *e, int id);
  * request once it has read its result, so the engine's memory does not grow with the requests
  * served (an 8-byte slot per id remains). */
 void lt_engine_forget(lt_engine *e, int id);
+/* The engine now, with its latest steps and times between tokens. */
+void lt_engine_snapshot_get(const lt_engine *e, lt_engine_snapshot *out);
 /* The generated ids of a request so far (*n of them). */
 const int32_t *lt_engine_tokens(const lt_engine *e, int id, int *n);
 
