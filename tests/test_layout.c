@@ -1,11 +1,13 @@
 /* test_layout.c - the workbench's pure parts: pane layout for many terminal sizes (no
- * overlaps, full cover, minimum sizes from 80x24 up) and the palette's fuzzy filter and
- * ranking. No terminal needed. */
+ * overlaps, full cover, minimum sizes from 80x24 up), the palette's fuzzy filter and
+ * ranking, and the serve pane's text (sparklines, rows, what a short pane drops). No terminal
+ * needed. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tui/layout.h"
 #include "tui/palette.h"
+#include "tui/serve_pane.h"
 #include "testutil.h"
 
 /* Every cell of the screen belongs to exactly one visible pane. */
@@ -126,8 +128,49 @@ static void test_palette(void) {
     CHECK(lt_palette_filter("", k_items, N_ITEMS, idx, 3) == 3);
 }
 
+static void test_serve_pane(void) {
+    char out[256];
+    float v[5] = {0, 1, 2, 4, 8};
+    CHECK(lt_sparkline(v, 5, 10, 0, false, out, sizeof out) == 5 && !strcmp(out, " .:=#"));
+    CHECK(lt_sparkline(v, 5, 3, 0, false, out, sizeof out) == 3 && !strcmp(out, ":=#")); /* the latest values */
+    CHECK(lt_sparkline(v, 5, 5, 16, false, out, sizeof out) == 5 && !strcmp(out, " ..:=")); /* a fixed scale */
+    CHECK(lt_sparkline(v, 5, 5, 0, true, out, sizeof out) == 5 && !strcmp(out, " \u2581\u2582\u2584\u2588"));
+    CHECK(lt_sparkline(v, 5, 5, 0, true, out, 7) == 2); /* cut at the buffer, whole characters only */
+    CHECK(lt_sparkline(v, 0, 5, 0, true, out, sizeof out) == 0 && !out[0]);
+    lt_serve_view sv = {.running = true, .done = 3, .total = 10};
+    snprintf(sv.title, sizeof sv.title, "sarathi 512");
+    lt_engine_snapshot *e = &sv.eng;
+    e->n_running = 4, e->n_waiting = 3, e->n_decode = 4, e->n_prefill = 60, e->n_steps = 70;
+    e->kv_used = 12, e->kv_total = 80, e->kv_host_used = 5, e->kv_host_total = 100;
+    e->n_hist = LT_ENGINE_HIST;
+    for (int i = 0; i < LT_ENGINE_HIST; i++) e->hist_decode[i] = 4, e->hist_prefill[i] = i % 2 ? 0 : 64;
+    e->n_tbt = 3, e->tbt_ms[0] = 10, e->tbt_ms[1] = 30, e->tbt_ms[2] = 20;
+    char title[LT_SERVE_PANE_LINE], lines[LT_SERVE_PANE_ROWS][LT_SERVE_PANE_LINE];
+    int n = lt_serve_pane_text(&sv, 30, 20, false, title, lines);
+    CHECKF(n == 7 && !strcmp(title, "serve sarathi 512"), "%d rows, title '%s'", n, title);
+    CHECKF(!strcmp(lines[0], "run 4 wait 3 done 3/10") && !strcmp(lines[1], "step 70: 4 decode + 60 prefill"),
+           "'%s' '%s'", lines[0], lines[1]);
+    /* 25 cells of sparkline in a 30-cell pane; decode (4 of 64) on the prefill's scale */
+    CHECKF(strlen(lines[2]) == 4 + 25 && strspn(lines[2] + 4, ".") == 25, "'%s'", lines[2]);
+    CHECKF(strlen(lines[3]) == 4 + 25 && lines[3][4] == ' ' && lines[3][5] == '#', "'%s'", lines[3]);
+    CHECKF(!strcmp(lines[4], "KV 12/80 dev 5/100 host"), "'%s'", lines[4]);
+    CHECKF(!strcmp(lines[5], "tbt -#+") && !strcmp(lines[6], "tbt p50 20.0 max 30.0 ms"), "'%s' '%s'", lines[5],
+           lines[6]);
+    e->drafted = 40, e->accepted = 30;
+    sv.running = false;
+    n = lt_serve_pane_text(&sv, 30, 20, true, title, lines);
+    CHECKF(n == 8 && !strcmp(lines[7], "spec 30/40 accepted (75%)") && strstr(title, "(done)"), "%d '%s'", n,
+           lines[7]);
+    CHECK(lt_serve_pane_text(&sv, 30, 3, true, title, lines) == 3 && !strncmp(lines[2], "dec ", 4));
+    CHECK(lt_serve_pane_text(&sv, 30, 0, true, title, lines) == 0);
+    e->n_tbt = 0, e->n_hist = 0;
+    n = lt_serve_pane_text(&sv, 30, 7, true, title, lines);
+    CHECK(n == 7 && !strcmp(lines[2], "dec ") && !strcmp(lines[6], "tbt -"));
+}
+
 int main(void) {
     test_layout();
+    test_serve_pane();
     test_palette();
     return lt_test_done();
 }

@@ -10,6 +10,7 @@
 #include "core/backend/backend.h"
 #include "app_impl.h"
 #include "curses.h"
+#include "serve_pane.h"
 
 /* ==== drawing ===================================================================== */
 
@@ -455,6 +456,30 @@ static void draw_report(app *a, lt_rect r, const lt_creport *c) {
     }
 }
 
+/* `bench serve`'s engine in the side column (tui/serve_pane.c writes the text): requests,
+ * decode/prefill tokens per step, KV blocks, times between tokens. */
+static void draw_serve(app *a, lt_rect r, const lt_serve_view *v) {
+    if (!lt_rect_visible(r)) return;
+    side_border(a, r);
+    int x = r.x + 2, w = r.w - 3;
+    char t[LT_SERVE_PANE_LINE], lines[LT_SERVE_PANE_ROWS][LT_SERVE_PANE_LINE];
+    int n = lt_serve_pane_text(v, w, r.h - 1, a->utf8, t, lines);
+    title(a, (lt_rect){r.y, r.x, 1, r.w}, t);
+    for (int i = 0; i < n; i++) {
+        bool spark = !strncmp(lines[i], "dec ", 4) || !strncmp(lines[i], "pre ", 4) ||
+                     (!strncmp(lines[i], "tbt ", 4) && strncmp(lines[i], "tbt p50", 7) && strcmp(lines[i], "tbt -"));
+        if (!spark) {
+            put(r.y + 1 + i, x, w, lines[i]);
+            continue;
+        }
+        put(r.y + 1 + i, x, 4, lines[i]);
+        if (a->colors) attron(COLOR_PAIR(C_SPARK));
+        move(r.y + 1 + i, x + 4);
+        addstr(lines[i] + 4); /* the sparkline is already w - 5 cells at most */
+        if (a->colors) attroff(COLOR_PAIR(C_SPARK));
+    }
+}
+
 static void draw_status(app *a, lt_rect r) {
     if (!lt_rect_visible(r)) return;
     pthread_mutex_lock(&a->mu);
@@ -576,13 +601,18 @@ void draw(app *a) {
     draw_device(a, r[LT_PANE_DEVICE]);
     draw_throughput(a, r[LT_PANE_THROUGHPUT]);
     lt_creport rep;
-    if (lt_rect_visible(r[LT_PANE_MODELS]) && lt_session_creport(a->s, &rep)) {
-        /* the report shares the models pane: the models keep 4 rows on tall panes, none on short ones */
+    lt_serve_view sv;
+    bool side = lt_rect_visible(r[LT_PANE_MODELS]);
+    bool have_rep = side && lt_session_creport(a->s, &rep);
+    bool have_serve = side && lt_session_serve(a->s, &sv) && (sv.over_report || !have_rep); /* the later one */
+    if (have_rep || have_serve) {
+        /* a report shares the models pane: the models keep 4 rows on tall panes, none on short ones */
         lt_rect mo = r[LT_PANE_MODELS], re = mo;
         int keep = mo.h >= 12 ? 4 : 0;
         mo.h = keep, re.y += keep, re.h -= keep;
         draw_models(a, mo);
-        draw_report(a, re, &rep);
+        if (have_serve) draw_serve(a, re, &sv);
+        else draw_report(a, re, &rep);
     } else {
         draw_models(a, r[LT_PANE_MODELS]);
     }

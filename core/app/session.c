@@ -54,6 +54,8 @@ struct lt_session {
     double rate_prefill, rate_decode_live, rate_decode_last;
     double rate_decode_peak; /* highest decode rate since the last sample (short jobs show up) */
     lt_creport *creport;     /* the last `compare` (guarded by mu), NULL until one ran */
+    lt_serve_view *serve;    /* the serve pane (guarded by mu), NULL until `bench serve` ran */
+    uint64_t side_n, creport_at, serve_at; /* which of the two side reports came last */
 };
 
 void lt_sink_progress(lt_sink *sink, const char *what, double frac) {
@@ -144,6 +146,7 @@ void lt_session_free(lt_session *s) {
     lt_metrics_free(s->metrics);
     lt_cmds_free(s->cmds);
     lt_free(s->creport);
+    lt_free(s->serve);
     pthread_mutex_destroy(&s->mu);
     lt_free(s);
 }
@@ -553,7 +556,27 @@ void lt_session_set_creport(lt_session *s, const lt_creport *r) {
     pthread_mutex_lock(&s->mu);
     if (!s->creport) s->creport = lt_malloc(sizeof *s->creport);
     if (s->creport) *s->creport = *r;
+    s->creport_at = ++s->side_n;
     pthread_mutex_unlock(&s->mu);
+}
+
+void lt_session_set_serve(lt_session *s, const lt_serve_view *v) {
+    pthread_mutex_lock(&s->mu);
+    if (!s->serve) s->serve = lt_malloc(sizeof *s->serve);
+    if (s->serve) *s->serve = *v;
+    s->serve_at = ++s->side_n;
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool lt_session_serve(lt_session *s, lt_serve_view *out) {
+    pthread_mutex_lock(&s->mu);
+    bool have = s->serve != NULL;
+    if (have) {
+        *out = *s->serve;
+        out->over_report = s->serve_at > s->creport_at;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return have;
 }
 
 bool lt_session_creport(lt_session *s, lt_creport *out) {

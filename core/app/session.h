@@ -23,6 +23,7 @@
 #include "core/diffusion/denoiser.h"
 #include "core/formats/image.h"
 #include "core/llm/conv.h"
+#include "core/llm/engine.h"
 #include "core/llm/sampler.h"
 #include "core/vision/detector.h"
 #include "metrics.h"
@@ -207,6 +208,20 @@ void lt_session_report_rates(lt_session *s, double prefill, double decode_live, 
  * and returns false when there is none. Thread-safe. */
 void lt_session_set_creport(lt_session *s, const lt_creport *r);
 bool lt_session_creport(lt_session *s, lt_creport *out);
+
+/* The serve pane's state (`bench serve`): the engine's snapshot of the running (or the last)
+ * run. */
+typedef struct lt_serve_view {
+    bool running;          /* a run is going */
+    char title[64];        /* what runs: "sarathi 512" */
+    int done, total;       /* requests finished, in the run */
+    lt_engine_snapshot eng;
+    bool over_report;      /* (get) set after the last `compare` report: drawn in its place */
+} lt_serve_view;
+/* Set copies v in (any thread); get copies it out and returns false when none was set.
+ * Thread-safe. */
+void lt_session_set_serve(lt_session *s, const lt_serve_view *v);
+bool lt_session_serve(lt_session *s, lt_serve_view *out);
 
 /* ---- settings ---------------------------------------------------------------------------- */
 

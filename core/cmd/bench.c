@@ -1,4 +1,4 @@
-/* bench.c - `bench [-p PROMPT_TOKENS] [-n GEN_TOKENS]`: prefill and decode speed of the
+/* bench.c - `bench [-p PROMPT_TOKENS] [-n GEN_TOKENS]` (`bench serve` is serve.c's): prefill and decode speed of the
  * current model, measured exactly as `lathe bench` measures it (core/llm/bench.c: warm-up,
  * one prefill of random tokens, greedy decode from an empty context), with progress, live rates
  * for the panes and Esc to stop; the decoded ids are the result digest. The plain decode rate becomes the baseline of `spec`'s speedup.
@@ -30,6 +30,7 @@ static bool on_progress(void *ud, const lt_bench_progress *p) {
 }
 
 static lt_status cmd_bench(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
+    if (a->argc > 1 && !strcmp(a->argv[1], "serve")) return lt_cmd_bench_serve(s, a, sink, err); /* serve.c */
     lt_conv *c;
     const char *name;
     LT_TRY(lt_session_llm(s, NULL, &c, &name, err));
@@ -62,8 +63,10 @@ static lt_status cmd_bench(lt_session *s, const lt_args *a, lt_sink *sink, lt_er
 }
 
 static const lt_cmd k_cmds[] = {
-    {"bench", NULL, "bench [-p PROMPT_TOKENS] [-n GEN_TOKENS]", "measure prefill and decode speed of the current model",
-     0, 4, NULL, true, cmd_bench},
+    {"bench", NULL, "bench [-p PROMPT_TOKENS] [-n GEN_TOKENS] | bench serve [--requests N] [--rate R] [options]",
+     "measure prefill and decode speed of the current model; `bench serve`: many requests through the serving "
+     "engine (the serve pane)",
+     0, -1, NULL, true, cmd_bench},
     {NULL},
 };
 

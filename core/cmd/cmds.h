@@ -3,6 +3,7 @@
  *   model.c    load, unload, models
  *   chat.c     chat, generate, reset
  *   bench.c    bench
+ *   serve.c    bench serve (dispatched by bench.c)
  *   spec.c     spec
  *   session.c  set, session save, replay, help, quit
 
@@ -26,6 +27,9 @@ extern const lt_cmd_table lt_cmd_spec_table;
 extern const lt_cmd_table lt_cmd_session_table;
 extern const lt_cmd_table lt_cmd_eval_table;
 extern const lt_cmd_table lt_cmd_compress_table;
+
+/* `bench serve [options]` (serve.c): a is the whole `bench serve ...` line. */
+lt_status lt_cmd_bench_serve(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err);
 
 /* Every built-in table, NULL-terminated, in the order `help` lists them. */
 extern const lt_cmd_table *const lt_cmd_builtin[];
