@@ -27,6 +27,8 @@
  * core/llm/spec.h's acceptance rule (lt_spec_accept); rejected positions are truncated. The draft
  * model has its own KV cache (the engine's) with a sequence per drafting request; its drafting
  * runs as gamma batched forwards over every drafting request of the step, before the target's.
+ * The draft catches up with a request's prompt in its first decode step (not chunked to the
+ * token budget: a long prompt makes that one step longer by the draft's prefill).
  * Leaves out: TriForce inside the engine (its retrieval view of each request's target cache is
  * a second, sparse pass of the target per request; core/llm/spec.h runs it in its own loop), a
  * host-memory KV pool, priorities, prefix sharing between requests.
