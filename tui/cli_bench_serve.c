@@ -45,6 +45,12 @@ static cJSON *result_json(const lt_serve_bench_result *r) {
     cJSON_AddNumberToObject(o, "preempted", r->n_preempted);
     cJSON_AddNumberToObject(o, "kv_blocks_peak", r->kv_blocks_peak);
     cJSON_AddNumberToObject(o, "kv_blocks_total", r->kv_blocks_total);
+    if (r->kv_host_total) {
+        cJSON_AddNumberToObject(o, "kv_host_blocks_peak", r->kv_host_peak);
+        cJSON_AddNumberToObject(o, "kv_host_blocks_total", r->kv_host_total);
+        cJSON_AddNumberToObject(o, "kv_spilled_blocks", (double)r->kv_spilled);
+        cJSON_AddNumberToObject(o, "kv_fetched_blocks", (double)r->kv_fetched);
+    }
     if (r->drafted) {
         cJSON_AddNumberToObject(o, "drafted", (double)r->drafted);
         cJSON_AddNumberToObject(o, "accepted", (double)r->accepted);
@@ -65,6 +71,9 @@ static void print_result(const lt_serve_bench_result *r, bool slo) {
     printf("\nsteps     %d: %.1f decode + %.1f prefill tokens per step (max %d), %d preempted, KV peak %d of %d blocks\n",
            r->n_steps, r->decode_per_step, r->prefill_per_step, r->max_step_tokens, r->n_preempted, r->kv_blocks_peak,
            r->kv_blocks_total);
+    if (r->kv_host_total)
+        printf("kv host   peak %d of %d blocks, %lld moved to the host, %lld back\n", r->kv_host_peak, r->kv_host_total,
+               (long long)r->kv_spilled, (long long)r->kv_fetched);
     if (r->drafted)
         printf("spec      %lld n-gram drafts, %lld accepted (%.1f%%)\n", (long long)r->drafted, (long long)r->accepted,
                100.0 * (double)r->accepted / (double)r->drafted);
@@ -116,6 +125,8 @@ int lt_cli_bench_serve(int argc, char **argv) {
     if (lt_serve_workload_make(&w, &so, tok, lt_lm_config(m)->n_vocab, &err) != LT_OK) goto fail;
     int ctx = lt_serve_workload_max_ctx(w) + 1;
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, so.max_seqs);
+    ko.n_blocks = so.kv_blocks;
+    ko.host_blocks = so.kv_host_blocks;
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) goto fail;
     {   /* warm-up: two short random requests (threads, caches, page faults) */
         lt_serve_bench_opts wo = so;
@@ -176,6 +187,9 @@ int lt_cli_bench_serve(int argc, char **argv) {
         printf("engine    policy %s, token budget %d, %d running at most, KV %d blocks of %d tokens\n",
                lt_engine_policy_name(so.pol), so.token_budget, so.max_seqs, lt_kv_blocks_total(kv),
                lt_kv_block_size(kv));
+        if (lt_kv_host_blocks_total(kv))
+            printf("kv host   %d blocks behind the device pool (attention over them on the CPU, merged)\n",
+                   lt_kv_host_blocks_total(kv));
         if (so.capacity) {
             printf("%-10s %8s %9s %9s %9s %10s\n", "rate", "req/s", "tok/s", "ttft p99", "tbt p99", "meets SLO");
             double sl = so.slo_tbt_ms > 0 ? so.slo_tbt_ms : so.slo_tpot_ms;

@@ -38,6 +38,9 @@ void lt_serve_bench_opts_add(lt_serve_bench_opts *o, lt_opt *table, int cap) {
          20},
         {"--spec-ngram", NULL, LT_OPT_INT, &o->spec_ngram, "n-gram speculation in the engine: G drafts per step", 0,
          64},
+        {"--kv-blocks", "--kv-device-blocks", LT_OPT_INT, &o->kv_blocks,
+         "device KV cache blocks of 16 tokens (default: max-seqs full contexts)", 1, 1 << 28},
+        {"--kv-host-blocks", NULL, LT_OPT_INT, &o->kv_host_blocks, LT_KV_HOST_HELP, 0, 1 << 28},
     };
     int n = 0;
     while (n < cap && table[n].name) n++;
@@ -289,6 +292,7 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
                              lt_serve_bench_result *res, lt_err *err) {
     memset(res, 0, sizeof *res);
     res->rate = rate;
+    const int64_t spilled0 = lt_kv_spilled(kv), fetched0 = lt_kv_fetched(kv);
     const int n = w->n;
     lt_engine *e = NULL;
     lt_engine_opts eo = {.policy = o->pol, .token_budget = o->token_budget, .max_running = o->max_seqs, .tok = tok};
@@ -336,11 +340,15 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
         if (st.n_decode + st.n_prefill > res->max_step_tokens) res->max_step_tokens = st.n_decode + st.n_prefill;
         if (st.kv_used > res->kv_blocks_peak) res->kv_blocks_peak = st.kv_used;
         res->kv_blocks_total = st.kv_total;
+        if (st.kv_host_used > res->kv_host_peak) res->kv_host_peak = st.kv_host_used;
+        res->kv_host_total = st.kv_host_total;
         if (st.n_finished) {
             done += st.n_finished;
             if (progress && !progress(ud, done, n)) s = lt_err_set(err, LT_ECANCELLED, "bench serve: cancelled");
         }
     }
+    res->kv_spilled = lt_kv_spilled(kv) - spilled0;
+    res->kv_fetched = lt_kv_fetched(kv) - fetched0;
     if (s == LT_OK) {
         double *ttft = buf, *tpot = ttft + n, *e2e = tpot + n, *itl = e2e + n;
         int n_tp = 0, n_itl = 0;
