@@ -67,8 +67,16 @@ typedef struct lt_llama {
     int32_t *h_i32; /* 7 * max_batch: tokens, pos, slots, seq, ctx, rows, distinct seqs */
     int32_t *h_btab;
     size_t h_btab_cap;
-    int32_t *seq_next; /* per KV sequence: expected next position while validating */
+    int32_t *seq_next; /* 3 per KV sequence: next position, length before the call, chunk end */
     int seq_next_cap;
+    /* split attention over the KV cache's host pool (grown on first use): device lse, o2,
+     * lse2 for max_batch rows; host q, o2, lse2 when the device is not the host; host
+     * block tables */
+    void *split_mem;
+    size_t split_bytes;
+    float *h_split;
+    int32_t *h_hbtab;
+    size_t h_hbtab_cap;
     /* decode-step graphs, one per shape, least recently used replaced first */
     struct {
         graph_key key;
@@ -175,7 +183,10 @@ static void free_host(lt_llama *m) {
     lt_free(m->h_i32);
     lt_free(m->h_btab);
     lt_free(m->seq_next);
-    m->h_i32 = m->h_btab = m->seq_next = NULL;
+    lt_free(m->h_split);
+    lt_free(m->h_hbtab);
+    m->h_i32 = m->h_btab = m->seq_next = m->h_hbtab = NULL;
+    m->h_split = NULL;
 }
 
 static void llama_close(lt_lm *lm) {
@@ -183,6 +194,7 @@ static void llama_close(lt_lm *lm) {
     if (!m) return;
     for (int i = 0; i < LT_LLAMA_GRAPHS; i++) lt_backend_graph_free(m->base.be, m->graphs[i].g);
     if (m->btab_mem) lt_backend_release(m->base.be, m->btab_mem, m->btab_bytes, LT_MEM_SCRATCH);
+    if (m->split_mem) lt_backend_release(m->base.be, m->split_mem, m->split_bytes, LT_MEM_SCRATCH);
     lt_arena_free(m->weights);
     lt_arena_free(m->scratch);
     lt_free(m->layers);
@@ -560,6 +572,22 @@ static lt_status ensure_btab(lt_llama *m, size_t n, lt_err *err) {
     return LT_OK;
 }
 
+/* The buffers of split attention (first use only; sized for max_batch rows). */
+static lt_status ensure_split(lt_llama *m, bool host_copies, lt_err *err) {
+    const lt_llm_config *c = &m->base.cfg;
+    size_t rows = (size_t)m->max_batch, qw = (size_t)c->n_heads * c->head_dim;
+    if (!m->split_mem) {
+        size_t bytes = rows * (qw + 2 * (size_t)c->n_heads) * sizeof(float);
+        LT_TRY(lt_backend_alloc(m->base.be, bytes, LT_MEM_SCRATCH, &m->split_mem, err));
+        m->split_bytes = bytes;
+    }
+    if (host_copies && !m->h_split) {
+        m->h_split = lt_malloc(rows * (2 * qw + (size_t)c->n_heads) * sizeof(float));
+        if (!m->h_split) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    return LT_OK;
+}
+
 /* The device side of one chunk: persistent scratch tensors viewed at n rows, the metadata
  * already uploaded. */
 typedef struct chunk_io {
@@ -569,7 +597,38 @@ typedef struct chunk_io {
     const lt_tensor *freqs; /* rope frequencies (m->freqs, or LongRoPE's long ones) */
     lt_tensor tok, pos, slots, rows;
     lt_attn_meta meta;
+    /* split attention: some of the chunk's context is in the KV host pool */
+    bool split;
+    lt_attn_meta hmeta; /* the host part: host tensors, host block tables */
+    lt_tensor lse, o2, lse2; /* device: the device part's lse, the host part's output and lse */
 } chunk_io;
+
+/* The host part of a layer's attention (the KV host pool's blocks, on its CPU backend),
+ * merged into att, which holds the device part (whose lse is io->lse). */
+static lt_status split_attention(lt_llama *m, lt_kv_cache *kv, int l, const chunk_io *io, const lt_tensor *q,
+                                 lt_tensor *att, int window, lt_err *err) {
+    lt_backend *be = m->base.be, *hb = lt_kv_host_backend(kv);
+    lt_attn_meta hm = io->hmeta;
+    hm.window = window;
+    if (hb == be) { /* the CPU backend: q, o2 and lse2 are host memory already */
+        lt_tensor o2 = io->o2, lse2 = io->lse2;
+        hm.lse = &lse2;
+        LT_TRY(lt_op_attention(hb, &o2, q, lt_kv_host_k(kv, l), lt_kv_host_v(kv, l), &hm, err));
+    } else {
+        const int64_t n = io->n, qw = lt_tensor_cols(q), H = lt_tensor_cols(&io->lse);
+        lt_tensor hq = lt_tensor_2d(hb, LT_F32, m->h_split, n, qw);
+        lt_tensor ho = lt_tensor_2d(hb, LT_F32, m->h_split + (size_t)m->max_batch * qw, n, qw);
+        lt_tensor hl = lt_tensor_2d(hb, LT_F32, m->h_split + (size_t)m->max_batch * qw * 2, n, H);
+        LT_TRY(lt_tensor_get(q, hq.data, lt_tensor_nbytes(&hq), err));
+        hm.lse = &hl;
+        LT_TRY(lt_op_attention(hb, &ho, &hq, lt_kv_host_k(kv, l), lt_kv_host_v(kv, l), &hm, err));
+        lt_tensor o2 = io->o2, lse2 = io->lse2;
+        LT_TRY(lt_tensor_set(&o2, ho.data, lt_tensor_nbytes(&ho), err));
+        LT_TRY(lt_tensor_set(&lse2, hl.data, lt_tensor_nbytes(&hl), err));
+    }
+    lt_tensor lse = io->lse;
+    return lt_op_attn_merge(be, att, &lse, &io->o2, &io->lse2, err);
+}
 
 /* The residual after a branch: x + y, or with a shortcut s (SliceGPT) x . s^T + y into the
  * other buffer, which then becomes x (x and xs swap: the same pointers on every step, so a
@@ -626,7 +685,10 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
         LT_TRY(lt_op_kv_store(be, lt_kv_k(kv, l), lt_kv_v(kv, l), &k, &v, &io->slots, err));
         lt_attn_meta meta = io->meta;
         meta.window = L->window;
+        lt_tensor lse = io->lse;
+        if (io->split) meta.lse = &lse;
         LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
+        if (io->split) LT_TRY(split_attention(m, kv, l, io, &q, &att, L->window, err));
         PROBE(LT_LIN_O, &att);
         xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, L->b);
         LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, L->obias ? &L->bo : NULL, err));
@@ -738,6 +800,7 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
     /* distinct sequences of the chunk, in order of first appearance */
     int32_t *seqs = h_rows + m->max_batch;
     int n_seqs = 0, max_blocks = 1, max_ctx = 1, n_rows = 0;
+    bool split = false;
     for (int i = 0; i < n; i++) {
         int t = t0 + i, sq = b->seq[t], si = -1;
         for (int j = n_seqs - 1; j >= 0 && si < 0; j--)
@@ -748,6 +811,7 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
             int nb;
             lt_kv_block_table(kv, sq, &nb);
             if (nb > max_blocks) max_blocks = nb;
+            if (lt_kv_host_blocks_total(kv) > 0 && lt_kv_seq_host_blocks(kv, sq) > 0) split = true;
         }
         h_tok[i] = b->tokens[t];
         h_pos[i] = b->rope_pos ? b->rope_pos[t] : b->pos[t]; /* rotary position */
@@ -758,16 +822,35 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
         if (want[t]) h_rows[n_rows++] = i;
     }
     if (m->base.probe) n_rows = 0; /* a probe's forward stops at its last layer */
-    const bool graph = n == 1 && !m->base.probe && !m->graphs_off && lt_backend_can_capture(be);
+    const bool graph = n == 1 && !split && !m->base.probe && !m->graphs_off && lt_backend_can_capture(be);
     if (graph) {
         max_blocks = graph_blocks(max_blocks);
         max_ctx = max_blocks * lt_kv_block_size(kv); /* an upper bound plans the attention */
     }
     LT_TRY(ensure_btab(m, (size_t)n_seqs * max_blocks, err));
+    lt_backend *hb = split ? lt_kv_host_backend(kv) : NULL;
+    if (split) {
+        LT_TRY(ensure_split(m, hb != be, err));
+        size_t need = (size_t)n_seqs * max_blocks;
+        if (need > m->h_hbtab_cap) {
+            lt_free(m->h_hbtab);
+            m->h_hbtab = lt_malloc(need * 2 * sizeof(int32_t));
+            m->h_hbtab_cap = m->h_hbtab ? need * 2 : 0;
+            if (!m->h_hbtab) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        }
+    }
     for (int j = 0; j < n_seqs; j++) {
         int nb;
         const int32_t *tab = lt_kv_block_table(kv, seqs[j], &nb);
-        for (int i = 0; i < max_blocks; i++) m->h_btab[(size_t)j * max_blocks + i] = i < nb ? tab[i] : 0;
+        int32_t *dt = m->h_btab + (size_t)j * max_blocks;
+        for (int i = 0; i < max_blocks; i++) dt[i] = i < nb ? tab[i] : 0;
+        if (!split) continue;
+        /* device entries stay, host ones (e < 0: host block -1 - e) go to the host table */
+        int32_t *ht = m->h_hbtab + (size_t)j * max_blocks;
+        for (int i = 0; i < max_blocks; i++) {
+            ht[i] = i < nb && dt[i] < 0 ? -1 - dt[i] : -1;
+            if (i < nb && dt[i] < 0) dt[i] = -1;
+        }
     }
     chunk_io io = {.t0 = t0, .n = n, .n_rows = n_rows, .qlast = b->q_last && t0 + n == b->n_tokens};
     io.tok = lt_tensor_1d(be, LT_I32, m->t_tokens.data, n);
@@ -790,6 +873,21 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
         .block_size = lt_kv_block_size(kv), .max_ctx = max_ctx,
         .scale = 1.0f / sqrtf((float)c->head_dim),
     };
+    lt_tensor htseq, htctx, hbtab;
+    if (split) {
+        const int64_t H = c->n_heads, qw = (int64_t)c->n_heads * c->head_dim;
+        io.split = true;
+        io.lse = lt_tensor_2d(be, LT_F32, m->split_mem, n, H);
+        io.o2 = lt_tensor_2d(be, LT_F32, (float *)m->split_mem + (size_t)m->max_batch * H, n, qw);
+        io.lse2 = lt_tensor_2d(be, LT_F32, (float *)m->split_mem + (size_t)m->max_batch * (H + qw), n, H);
+        htseq = lt_tensor_1d(hb, LT_I32, h_seq, n);
+        htctx = lt_tensor_1d(hb, LT_I32, h_ctx, n);
+        hbtab = lt_tensor_2d(hb, LT_I32, m->h_hbtab, n_seqs, max_blocks);
+        io.hmeta = io.meta;
+        io.hmeta.tok_seq = &htseq;
+        io.hmeta.tok_ctx = &htctx;
+        io.hmeta.block_tables = &hbtab;
+    }
     /* LongRoPE's factors are chosen once for the context, as llama.cpp does (its n_ctx_seq >
      * n_ctx_orig_yarn): the long ones when the KV cache holds more than the original context
      * per sequence (lathe's ctx setting), the short ones otherwise. transformers instead
@@ -805,6 +903,21 @@ static lt_status run_chunk(lt_llama *m, lt_kv_cache *kv, const lt_batch *b, int 
     return LT_OK;
 }
 
+/* Reserves the KV positions of tokens [t0, t0+n) of the batch (each sequence up to its
+ * last position in the range + 1); end: per sequence, -1 on entry and on return. */
+static lt_status reserve_range(lt_kv_cache *kv, const lt_batch *b, int t0, int n, int32_t *end, lt_err *err) {
+    for (int t = t0; t < t0 + n; t++)
+        if (b->pos[t] + 1 > end[b->seq[t]]) end[b->seq[t]] = b->pos[t] + 1;
+    lt_status s = LT_OK;
+    for (int t = t0; t < t0 + n; t++) {
+        int sq = b->seq[t];
+        if (end[sq] < 0) continue;
+        if (s == LT_OK) s = lt_kv_seq_reserve(kv, sq, end[sq], err);
+        end[sq] = -1;
+    }
+    return s;
+}
+
 static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, float *logits, lt_err *err) {
     lt_llama *m = (lt_llama *)lm;
     const lt_llm_config *c = &m->base.cfg;
@@ -813,15 +926,15 @@ static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, fl
     int ns = lt_kv_max_seqs(kv);
     if (m->seq_next_cap < ns) {
         lt_free(m->seq_next);
-        m->seq_next = lt_malloc((size_t)ns * sizeof(int32_t));
+        m->seq_next = lt_malloc((size_t)ns * 3 * sizeof(int32_t));
         if (!m->seq_next) {
             m->seq_next_cap = 0;
             return lt_err_set(err, LT_ENOMEM, "out of host memory");
         }
         m->seq_next_cap = ns;
     }
-    int32_t *next = m->seq_next;
-    for (int s = 0; s < ns; s++) next[s] = -1;
+    int32_t *next = m->seq_next, *len0 = next + ns, *end = len0 + ns;
+    for (int s = 0; s < ns; s++) next[s] = end[s] = -1;
     /* validate everything before touching the cache */
     for (int i = 0; i < n; i++) {
         int sq = b->seq[i];
@@ -835,36 +948,45 @@ static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, fl
                               b->pos[i], next[sq]);
         next[sq]++;
     }
+    for (int sq = 0; sq < ns; sq++) len0[sq] = next[sq] >= 0 ? lt_kv_seq_len(kv, sq) : -1;
     lt_status s = LT_OK;
-    for (int sq = 0; sq < ns && s == LT_OK; sq++)
-        if (next[sq] >= 0) s = lt_kv_seq_reserve(kv, sq, next[sq], err);
-    bool *want = NULL;
-    if (s == LT_OK) {
-        want = lt_malloc((size_t)n);
-        if (!want) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
-    }
-    if (s == LT_OK) {
-        for (int i = 0; i < n; i++) want[i] = b->logits ? b->logits[i] : (i == n - 1);
-        int n_out = 0;
-        for (int t0 = 0; t0 < n && s == LT_OK;) {
-            int len = 0, rows = 0;
-            while (t0 + len < n && len < m->max_batch) {
-                if (want[t0 + len]) {
-                    if (rows == m->max_logits) break;
-                    rows++;
-                }
-                len++;
+    bool *want = lt_malloc((size_t)n);
+    if (!want) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    for (int i = 0; i < n; i++) want[i] = b->logits ? b->logits[i] : (i == n - 1);
+    /* Chunks of at most max_batch tokens, each reserved, run and committed in turn. With a
+     * KV host pool a chunk that does not fit the device pool is halved (older blocks move to
+     * the host as the chunks advance), so any context the two pools hold runs. */
+    const bool halve = lt_kv_host_blocks_total(kv) > 0;
+    int n_out = 0;
+    for (int t0 = 0; t0 < n && s == LT_OK;) {
+        int len = 0, rows = 0;
+        while (t0 + len < n && len < m->max_batch) {
+            if (want[t0 + len]) {
+                if (rows == m->max_logits) break;
+                rows++;
             }
-            s = run_chunk(m, kv, b, t0, len, want, logits, &n_out, err);
-            t0 += len;
+            len++;
         }
+        for (;;) {
+            s = reserve_range(kv, b, t0, len, end, err);
+            if (s == LT_ENOMEM && halve && len > 1) {
+                len = (len + 1) / 2;
+                continue;
+            }
+            break;
+        }
+        if (s == LT_OK) s = run_chunk(m, kv, b, t0, len, want, logits, &n_out, err);
+        if (s == LT_OK) {
+            for (int t = t0; t < t0 + len; t++) end[b->seq[t]] = b->pos[t] + 1;
+            for (int t = t0; t < t0 + len; t++)
+                if (end[b->seq[t]] >= 0) lt_kv_seq_commit(kv, b->seq[t], end[b->seq[t]]), end[b->seq[t]] = -1;
+        }
+        t0 += len;
     }
     lt_free(want);
-    for (int sq = 0; sq < ns; sq++) {
-        if (next[sq] < 0) continue;
-        if (s == LT_OK) lt_kv_seq_commit(kv, sq, next[sq]);
-        else lt_kv_seq_truncate(kv, sq, lt_kv_seq_len(kv, sq)); /* release reserved blocks */
-    }
+    if (s != LT_OK) /* back to the lengths before the call; releases what it reserved */
+        for (int sq = 0; sq < ns; sq++)
+            if (len0[sq] >= 0) lt_kv_seq_truncate(kv, sq, len0[sq]);
     return s;
 }
 

@@ -816,6 +816,63 @@ static void test_attention(void) {
             lt_cpu_attention(g_pools[3], &a);
             CHECK(same_bits(out1, out2, 2 * H * Dh * 4));
             a.T = T;
+            /* partial attention: the blocks split at random between two parts (negative
+               entries skipped), each part's output and lse merged by log-sum-exp equal the
+               whole; the whole's lse is max + log(sum) of the reference */
+            {
+                int32_t btA[3 * 24], btB[3 * 24];
+                for (int i = 0; i < S * MB; i++) {
+                    bool inA = lt_test_u32(&r) & 1;
+                    btA[i] = inA ? bt[i] : -1;
+                    btB[i] = inA ? -1 : bt[i];
+                }
+                float *oA = malloc(T * H * Dh * 4), *oB = malloc(T * H * Dh * 4), lA[9 * 6], lB[9 * 6], lW[9 * 6];
+                lt_cpu_attn_args pa = a;
+                pa.out = oA, pa.lse = lA, pa.block_tables = btA;
+                lt_cpu_attention(g_pools[2], &pa);
+                pa.out = oB, pa.lse = lB, pa.block_tables = btB;
+                lt_cpu_attention(g_pools[1], &pa);
+                lt_cpu_attn_merge(oA, lA, oB, lB, T, H, Dh);
+                double ep = lt_test_rel_err(oA, ref, T * H * Dh);
+                CHECKF(ep <= 4e-6, "split attention Dh=%d %s window %d: rel err %.3g", Dh, lt_dtype_name(kvt), win, ep);
+                pa = a;
+                pa.out = out2, pa.lse = lW;
+                lt_cpu_attention(g_pools[2], &pa);
+                CHECK(same_bits(out1, out2, T * H * Dh * 4)); /* asking for lse changes nothing */
+                double lmax = 0;
+                for (int64_t t = 0; t < T; t++)
+                    for (int h = 0; h < H; h++) {
+                        int kvh = h / (H / KVH);
+                        const float *qq = q + (t * H + h) * Dh;
+                        double mx = -INFINITY, sum = 0;
+                        const int first = win && tok_ctx[t] > win ? tok_ctx[t] - win : 0;
+                        for (int p = first; p < tok_ctx[t]; p++) {
+                            int64_t row = (int64_t)bt[tok_seq[t] * MB + p / bs] * bs + p % bs;
+                            double s2 = 0;
+                            for (int i = 0; i < Dh; i++)
+                                s2 += qq[i] * (f16 ? h2d(kh[row * W + kvh * Dh + i]) : kf[row * W + kvh * Dh + i]);
+                            sc[p] = s2 * scale;
+                            mx = fmax(mx, sc[p]);
+                        }
+                        for (int p = first; p < tok_ctx[t]; p++) sum += exp(sc[p] - mx);
+                        double d = fabs(lW[t * H + h] - (mx + log(sum))), dm = fabs(lA[t * H + h] - (mx + log(sum)));
+                        lmax = fmax(lmax, fmax(d, dm));
+                    }
+                CHECKF(lmax <= 1e-5, "attention lse Dh=%d %s window %d: abs err %.3g", Dh, lt_dtype_name(kvt), win,
+                       lmax);
+                /* a part that sees no position: output 0, lse -inf, and the merge takes the other */
+                int32_t none[3 * 24];
+                for (int i = 0; i < S * MB; i++) none[i] = -1;
+                pa = a;
+                pa.out = oB, pa.lse = lB, pa.block_tables = none;
+                lt_cpu_attention(g_pools[1], &pa);
+                CHECK(lB[0] == -INFINITY && oB[0] == 0.0f && lB[T * H - 1] == -INFINITY);
+                memcpy(oA, out1, T * H * Dh * 4);
+                memcpy(lA, lW, sizeof lA);
+                lt_cpu_attn_merge(oA, lA, oB, lB, T, H, Dh);
+                CHECK(same_bits(oA, out1, T * H * Dh * 4) && same_bits(lA, lW, sizeof lA));
+                free(oA), free(oB);
+            }
             /* context 1 returns exactly the first value row of the head */
             for (int h = 0; h < H; h++) {
                 int64_t row = (int64_t)bt[0] * bs;
@@ -993,6 +1050,25 @@ static void test_backend(void) {
     ((int32_t *)ctx.data)[0] = 17;
     lt_err_clear(&err);
     CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_ERANGE && err.msg[0]);
+    /* a negative entry (a block held elsewhere) only with partial attention (lse) */
+    tables[4] = -1;
+    memcpy(bt.data, tables, sizeof tables);
+    ((int32_t *)seq.data)[0] = 1;
+    ((int32_t *)ctx.data)[0] = 2;
+    lt_err_clear(&err);
+    CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_ERANGE && err.msg[0]);
+    lt_tensor lse, lse_bad;
+    int64_t sl[2] = {1, 2}, slb[2] = {1, 3};
+    CHECK(lt_arena_tensor(ar, &lse, LT_F32, 2, sl, &err) == LT_OK);
+    CHECK(lt_arena_tensor(ar, &lse_bad, LT_F32, 2, slb, &err) == LT_OK);
+    m.lse = &lse;
+    CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_OK);
+    CHECK(((float *)lse.data)[0] == -INFINITY && ((float *)out.data)[0] == 0.0f);
+    m.lse = &lse_bad;
+    lt_err_clear(&err);
+    CHECK(lt_op_attention(be, &out, &q, &kc, &vc, &m, &err) == LT_EINVAL && strstr(err.msg, "lse"));
+    lt_err_clear(&err);
+    CHECK(lt_op_attn_merge(be, &out, &lse_bad, &out, &lse, &err) == LT_EINVAL && err.msg[0]);
     lt_arena_free(ar);
     lt_backend_free(be);
 }

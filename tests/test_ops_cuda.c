@@ -560,8 +560,8 @@ static void attention_case_w(lt_dtype kvt, int H, int KVH, int Dh, int bs, int n
     pair pk = mk(kvt, 2, rows, width, kq), pv = mk(kvt, 2, rows, width, vq);
     pair pq = mk(LT_F32, 2, T, (int64_t)H * Dh, q), po = mk(LT_F32, 2, T, (int64_t)H * Dh, NULL);
     pair ps = mk(LT_I32, 1, T, 0, tseq), pc = mk(LT_I32, 1, T, 0, tctx), pt = mk(LT_I32, 2, nseq, max_blocks, bt);
-    lt_attn_meta mc = {&ps.c, &pc.c, &pt.c, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx, win};
-    lt_attn_meta mg = {&ps.g, &pc.g, &pt.g, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx, win};
+    lt_attn_meta mc = {&ps.c, &pc.c, &pt.c, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx, win, NULL};
+    lt_attn_meta mg = {&ps.g, &pc.g, &pt.g, H, KVH, Dh, bs, 1.0f / sqrtf((float)Dh), max_ctx, win, NULL};
     lt_err e1, e2;
     op_ok(lt_op_attention(cpu, &po.c, &pq.c, &pk.c, &pv.c, &mc, &e1), &e1, "attention", "cpu");
     op_ok(lt_op_attention(gpu, &po.g, &pq.g, &pk.g, &pv.g, &mg, &e2), &e2, "attention", "cuda");
@@ -570,6 +570,33 @@ static void attention_case_w(lt_dtype kvt, int H, int KVH, int Dh, int bs, int n
              KVH, Dh, bs, max_ctx, win);
     /* same cache bytes on both sides; f16 caches only change the load */
     compare(what, &po, kvt == LT_F32 ? 1e-5 : 1e-4);
+    if (win == 0) {
+        /* partial attention (the KV host pool's split): blocks after each sequence's first
+           dropped at random (negative entries), outputs and lse against the CPU, then the
+           merge op on the two backends */
+        for (int s = 0; s < nseq; s++)
+            for (int b = 1; b < max_blocks; b++)
+                if (lt_test_u32(&rng) & 1) bt[s * max_blocks + b] = -1;
+        pair pt2 = mk(LT_I32, 2, nseq, max_blocks, bt), pl = mk(LT_F32, 2, T, H, NULL);
+        pair po2 = mk(LT_F32, 2, T, (int64_t)H * Dh, NULL), pl2 = mk(LT_F32, 2, T, H, NULL);
+        mc.block_tables = &pt2.c, mg.block_tables = &pt2.g;
+        mc.lse = &pl.c, mg.lse = &pl.g;
+        op_ok(lt_op_attention(cpu, &po.c, &pq.c, &pk.c, &pv.c, &mc, &e1), &e1, "partial attention", "cpu");
+        op_ok(lt_op_attention(gpu, &po.g, &pq.g, &pk.g, &pv.g, &mg, &e2), &e2, "partial attention", "cuda");
+        snprintf(what, sizeof what, "partial attention %s T=%d H=%d/%d Dh=%d bs=%d", lt_dtype_name(kvt), T, H, KVH,
+                 Dh, bs);
+        compare(what, &po, kvt == LT_F32 ? 1e-5 : 1e-4);
+        snprintf(what, sizeof what, "partial attention lse %s T=%d H=%d/%d Dh=%d", lt_dtype_name(kvt), T, H, KVH, Dh);
+        compare(what, &pl, 1e-5);
+        float *o2 = randf((int64_t)T * H * Dh, 1.0f), *l2 = randf((int64_t)T * H, 4.0f);
+        set_t(&po2.c, o2), set_t(&po2.g, o2), set_t(&pl2.c, l2), set_t(&pl2.g, l2);
+        op_ok(lt_op_attn_merge(cpu, &po.c, &pl.c, &po2.c, &pl2.c, &e1), &e1, "attn_merge", "cpu");
+        op_ok(lt_op_attn_merge(gpu, &po.g, &pl.g, &po2.g, &pl2.g, &e2), &e2, "attn_merge", "cuda");
+        snprintf(what, sizeof what, "attn_merge T=%d H=%d Dh=%d", T, H, Dh);
+        compare(what, &po, 1e-5);
+        compare(what, &pl, 1e-6);
+        free(o2), free(l2);
+    }
     release_all();
     free(perm), free(bt), free(tseq), free(tctx), free(kf), free(vf), free(q), free(kq), free(vq);
 }

@@ -45,6 +45,12 @@ static cJSON *result_json(const lt_serve_bench_result *r) {
     cJSON_AddNumberToObject(o, "preempted", r->n_preempted);
     cJSON_AddNumberToObject(o, "kv_blocks_peak", r->kv_blocks_peak);
     cJSON_AddNumberToObject(o, "kv_blocks_total", r->kv_blocks_total);
+    if (r->kv_host_total) {
+        cJSON_AddNumberToObject(o, "kv_host_blocks_peak", r->kv_host_peak);
+        cJSON_AddNumberToObject(o, "kv_host_blocks_total", r->kv_host_total);
+        cJSON_AddNumberToObject(o, "kv_spilled_blocks", (double)r->kv_spilled);
+        cJSON_AddNumberToObject(o, "kv_fetched_blocks", (double)r->kv_fetched);
+    }
     if (r->drafted) {
         cJSON_AddNumberToObject(o, "drafted", (double)r->drafted);
         cJSON_AddNumberToObject(o, "accepted", (double)r->accepted);
@@ -103,6 +109,8 @@ int lt_cli_bench_serve(int argc, char **argv) {
     if (lt_serve_workload_make(&w, &so, tok, lt_lm_config(m)->n_vocab, &err) != LT_OK) goto fail;
     int ctx = lt_serve_workload_max_ctx(w) + 1;
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, so.max_seqs);
+    ko.n_blocks = so.kv_blocks;
+    ko.host_blocks = so.kv_host_blocks;
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK) goto fail;
     if (so.draft_path) { /* the draft model of --spec draft:MODEL (synthetic:PRESET: random weights) */
         bool dsyn = !strncmp(so.draft_path, "synthetic:", 10);
@@ -162,6 +170,9 @@ int lt_cli_bench_serve(int argc, char **argv) {
         printf("engine    policy %s, token budget %d, %d running at most, KV %d blocks of %d tokens\n",
                lt_engine_policy_name(so.pol), so.token_budget, so.max_seqs, lt_kv_blocks_total(kv),
                lt_kv_block_size(kv));
+        if (lt_kv_host_blocks_total(kv))
+            printf("kv host   %d blocks behind the device pool (attention over them on the CPU, merged)\n",
+                   lt_kv_host_blocks_total(kv));
         if (so.spec_draft) printf("spec      draft model %s, %d drafts per step\n", so.draft_path, so.spec_draft);
         else if (so.spec_ngram) printf("spec      n-gram lookup, %d drafts per step\n", so.spec_ngram);
         lt_serve_bench_report(&so, trials, n_trials, capacity, print_line, NULL);

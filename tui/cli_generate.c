@@ -31,7 +31,7 @@ static bool on_spec_token(void *ud, int32_t id, const char *text, size_t len, bo
 
 int lt_cli_generate(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *prompt = NULL, *device = NULL;
-    int n = 256, threads = 0, ctx = 0, kv_blocks = 0;
+    int n = 256, threads = 0, ctx = 0, kv_blocks = 0, kv_host = 0;
     bool ignore_eos = false, tint = false, no_parse_special = false;
     const char *spec = NULL;
     lt_spec_params so = {0}; /* the speculative options (the table `spec` uses) */
@@ -47,7 +47,9 @@ int lt_cli_generate(int argc, char **argv) {
         lt_cli_threads_opt(&threads),
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
         lt_cli_setting_opt("ctx", "--ctx", "-c", LT_OPT_INT, &ctx, "context length (default: the model's)"),
-        {"--kv-blocks", NULL, LT_OPT_INT, &kv_blocks, "KV cache blocks of 16 tokens (default: from context and free memory)"},
+        {"--kv-blocks", "--kv-device-blocks", LT_OPT_INT, &kv_blocks,
+         "device KV cache blocks of 16 tokens (default: from context and free memory)"},
+        {"--kv-host-blocks", NULL, LT_OPT_INT, &kv_host, LT_KV_HOST_HELP, 0, 1 << 28},
         {"--ignore-eos", NULL, LT_OPT_FLAG, &ignore_eos, "keep generating past end-of-text"},
         {"--spec", NULL, LT_OPT_STR, &spec, "speculative decoding: off, ngram, draft:MODEL, triforce[:MODEL]"},
         {"--tint-drafts", NULL, LT_OPT_FLAG, &tint, "print accepted draft tokens in green"},
@@ -96,6 +98,7 @@ int lt_cli_generate(int argc, char **argv) {
         fprintf(stderr, "lathe generate: note: %s: text past it may degrade\n", note);
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, kind == LT_SPEC_TRIFORCE ? 2 : 1);
     ko.n_blocks = kv_blocks;
+    ko.host_blocks = kv_host;
     if (kind == LT_SPEC_TRIFORCE && so.chunk > 0) ko.block_size = so.chunk;
     int seq;
     if (lt_kv_create(&kv, be, &ko, &err) != LT_OK || lt_kv_seq_new(kv, &seq, &err) != LT_OK) {

@@ -22,7 +22,7 @@ static void log_stderr(void *ud, const char *line) {
 
 int lt_cli_serve(int argc, char **argv) {
     const char *model = NULL, *tokp = NULL, *device = NULL, *name = NULL, *policy = NULL, *kv_type = "f16";
-    int threads = 0, ctx = 0, kv_blocks = 0;
+    int threads = 0, ctx = 0, kv_blocks = 0, kv_host = 0;
     lt_server_opts so = lt_server_defaults();
     so.sp.seed = LT_SERVER_SEED_FRESH;
     const char *usage = "-m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [options]";
@@ -35,7 +35,8 @@ int lt_cli_serve(int argc, char **argv) {
         lt_cli_threads_opt(&threads),
         {"--device", NULL, LT_OPT_STR, &device, "cpu, cuda or auto (default auto)"},
         lt_cli_setting_opt("ctx", "--ctx", "-c", LT_OPT_INT, &ctx, "context length of each request (default: the model's)"),
-        {"--kv-blocks", NULL, LT_OPT_INT, &kv_blocks,
+        {"--kv-host-blocks", NULL, LT_OPT_INT, &kv_host, LT_KV_HOST_HELP, 0, 1 << 28},
+        {"--kv-blocks", "--kv-device-blocks", LT_OPT_INT, &kv_blocks,
          "KV cache blocks of 16 tokens shared by all requests (default: max-concurrency full contexts, "
          "at most half the free memory)", 1, 1 << 28},
         {"--kv-type", NULL, LT_OPT_STR, &kv_type,
@@ -84,6 +85,7 @@ int lt_cli_serve(int argc, char **argv) {
     if (lt_lm_ctx_note(m, ctx, note, sizeof note)) fprintf(stderr, "lathe serve: note: %s: text past it may degrade\n", note);
     lt_kv_opts ko = lt_lm_kv_opts(m, ctx, so.max_concurrency);
     ko.n_blocks = kv_blocks;
+    ko.host_blocks = kv_host;
     ko.dtype = strcmp(kv_type, "f32") == 0 ? LT_F32 : LT_F16;
     if (so.engine.policy == LT_POLICY_PREFILL_FIRST) { /* whole prompts in one forward */
         lt_lm_close(m);

@@ -356,6 +356,7 @@ static void *engine_main(void *arg) {
         s->st.running = lt_engine_n_running(s->e);
         s->st.waiting = lt_engine_n_waiting(s->e);
         s->st.kv_used = lt_kv_blocks_used(s->kv);
+        s->st.kv_host_used = lt_kv_host_blocks_used(s->kv);
     }
     /* stopping: everything in flight ends */
     sreq *list = s->q_head;
@@ -507,6 +508,12 @@ static enum MHD_Result send_metrics(conn *c, struct MHD_Connection *mc) {
       s->st.kv_used);
     P("# HELP lathe_kv_blocks_total KV cache blocks in the pool.\n# TYPE lathe_kv_blocks_total gauge\n"
       "lathe_kv_blocks_total %d\n", s->st.kv_total);
+    if (s->st.kv_host_total) {
+        P("# HELP lathe_kv_host_blocks_used KV blocks moved to the host pool.\n# TYPE lathe_kv_host_blocks_used gauge\n"
+          "lathe_kv_host_blocks_used %d\n", s->st.kv_host_used);
+        P("# HELP lathe_kv_host_blocks_total KV blocks in the host pool.\n# TYPE lathe_kv_host_blocks_total gauge\n"
+          "lathe_kv_host_blocks_total %d\n", s->st.kv_host_total);
+    }
     P("# HELP lathe_requests_total Generation requests finished.\n# TYPE lathe_requests_total counter\n"
       "lathe_requests_total %lld\n", (long long)s->st.requests);
     P("# HELP lathe_requests_cancelled_total Requests ended by the client going away or the shutdown.\n"
@@ -941,6 +948,7 @@ lt_status lt_server_start(lt_server **out, lt_lm *lm, const lt_tokenizer *tok, l
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->st.kv_total = lt_kv_blocks_total(kv);
+    s->st.kv_host_total = lt_kv_host_blocks_total(kv);
     lt_status st = engine_new(s, err);
     if (st != LT_OK) goto fail;
     union {

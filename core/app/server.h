@@ -84,6 +84,7 @@ void lt_server_free(lt_server *s);
 typedef struct lt_server_stats {
     int running, waiting;        /* requests in the engine */
     int kv_used, kv_total;       /* KV blocks */
+    int kv_host_used, kv_host_total; /* the KV host pool's blocks (0 without one) */
     int64_t requests;            /* generation requests finished (any way) */
     int64_t cancelled;           /* of them, ended by a client going away or the shutdown */
     int64_t prompt_tokens, generated_tokens;

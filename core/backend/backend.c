@@ -162,6 +162,14 @@ lt_status lt_tensor_set_range(lt_tensor *t, size_t offset, const void *host, siz
     return t->be->ops->set(t->be, (char *)t->data + offset, host, bytes, err);
 }
 
+lt_status lt_tensor_get_range(const lt_tensor *t, size_t offset, void *host, size_t bytes, lt_err *err) {
+    if (offset > lt_tensor_nbytes(t) || bytes > lt_tensor_nbytes(t) - offset)
+        return lt_err_set(err, LT_ERANGE, "tensor get: range %zu+%zu outside %zu bytes", offset, bytes,
+                          lt_tensor_nbytes(t));
+    LT_TRY(lt_backend_sync(t->be, err)); /* also refuses while capturing */
+    return t->be->ops->get(t->be, host, (const char *)t->data + offset, bytes, err);
+}
+
 lt_status lt_tensor_copy_range(lt_tensor *dst, size_t dst_off, const lt_tensor *src, size_t src_off,
                                size_t bytes, lt_err *err) {
     if (dst->be != src->be) return lt_err_set(err, LT_EINVAL, "tensor copy: different backends");

@@ -95,6 +95,7 @@ lt_status lt_backend_sync(lt_backend *be, lt_err *err);
 lt_status lt_tensor_set(lt_tensor *t, const void *host, size_t bytes, lt_err *err);
 lt_status lt_tensor_get(const lt_tensor *t, void *host, size_t bytes, lt_err *err);
 lt_status lt_tensor_set_range(lt_tensor *t, size_t offset, const void *host, size_t bytes, lt_err *err);
+lt_status lt_tensor_get_range(const lt_tensor *t, size_t offset, void *host, size_t bytes, lt_err *err);
 /* Device-side copy of bytes between tensors of the same backend. */
 lt_status lt_tensor_copy_range(lt_tensor *dst, size_t dst_off, const lt_tensor *src, size_t src_off,
                                size_t bytes, lt_err *err);
@@ -185,10 +186,24 @@ typedef struct lt_attn_meta {
     /* Sliding window: a token with context c sees positions max(0, c - window) .. c-1;
      * 0 = all c positions. */
     int window;
+    /* Partial attention (a context split between pools, e.g. the KV cache's device and host
+     * blocks): when lse is set ([T, n_heads] f32), each (token, head) also gets the natural
+     * log of its softmax denominator, max + log(sum) over the positions seen (-inf when it
+     * saw none; its output row is then 0), and a negative block-table entry is a block held
+     * elsewhere: its positions are skipped. Two such partials of disjoint position sets
+     * merge exactly with lt_op_attn_merge. Without lse every entry must name a block. */
+    lt_tensor *lse;
 } lt_attn_meta;
 
 lt_status lt_op_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
                           const lt_tensor *vc, const lt_attn_meta *m, lt_err *err);
+
+/* Merges two partial attentions over disjoint position sets (lt_attn_meta.lse): out, lse
+ * [T, H*Dh] / [T, H] f32 hold one partial and receive the merge; o2, lse2 the other:
+ * M = max(lse, lse2), w = e^(lse - M), w2 = e^(lse2 - M),
+ * out = (w out + w2 o2) / (w + w2), lse = M + log(w + w2) (rows where both are -inf: 0, -inf). */
+lt_status lt_op_attn_merge(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *o2,
+                           const lt_tensor *lse2, lt_err *err);
 
 /* out[t] = argmax over row t of x [T, N] f32 (lowest index on ties; NaN is never chosen, a
  * row of only NaN gives 0); out [T] i32. */

@@ -47,6 +47,8 @@ typedef struct lt_backend_ops {
                           const lt_tensor *slots, lt_err *);
     lt_status (*attention)(lt_backend *, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
                            const lt_tensor *vc, const lt_attn_meta *m, lt_err *);
+    lt_status (*attn_merge)(lt_backend *, lt_tensor *out, lt_tensor *lse, const lt_tensor *o2, const lt_tensor *lse2,
+                            lt_err *);
     lt_status (*argmax)(lt_backend *, lt_tensor *out, const lt_tensor *x, lt_err *);
     lt_status (*convert)(lt_backend *, lt_tensor *y, const lt_tensor *x, lt_err *);
 

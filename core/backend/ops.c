@@ -150,7 +150,28 @@ lt_status lt_op_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, co
     NEED(m->tok_ctx->dtype == LT_I32 && lt_tensor_numel(m->tok_ctx) == q->shape[0], "tok_ctx must be i32 [T]", m->tok_ctx);
     NEED(is_mat(m->block_tables, LT_I32), "block tables must be i32 [S, max_blocks]", m->block_tables);
     NEED((int64_t)m->max_ctx <= m->block_tables->shape[1] * m->block_size, "max_ctx exceeds block table", m->block_tables);
+    if (m->lse) {
+        CHECK_BE(m->lse);
+        NEED(is_mat(m->lse, LT_F32) && m->lse->shape[0] == q->shape[0] && m->lse->shape[1] == m->n_heads,
+             "lse must be f32 [T, heads]", m->lse);
+    }
     return be->ops->attention(be, out, q, kc, vc, m, err);
+#undef OPNAME
+}
+
+lt_status lt_op_attn_merge(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *o2, const lt_tensor *lse2,
+                           lt_err *err) {
+#define OPNAME "attn_merge"
+    LT_TRY(slot(be, (const void *)be->ops->attn_merge, OPNAME, err));
+    CHECK_BE(out, lse, o2, lse2);
+    NEED(is_mat(out, LT_F32) && is_mat(o2, LT_F32) && o2->shape[0] == out->shape[0] && o2->shape[1] == out->shape[1],
+         "outputs must be f32 [T, heads*head_dim] of one shape", o2);
+    NEED(is_mat(lse, LT_F32) && lse->shape[0] == out->shape[0] && lse->shape[1] > 0 &&
+             out->shape[1] % lse->shape[1] == 0,
+         "lse must be f32 [T, heads]", lse);
+    NEED(is_mat(lse2, LT_F32) && lse2->shape[0] == lse->shape[0] && lse2->shape[1] == lse->shape[1],
+         "lse2 must match lse", lse2);
+    return be->ops->attn_merge(be, out, lse, o2, lse2, err);
 #undef OPNAME
 }
 

@@ -42,6 +42,9 @@ void lt_serve_bench_opts_add(lt_serve_bench_opts *o, lt_opt *table, int cap) {
          64},
         {"--spec", NULL, LT_OPT_STR, &o->spec, "speculation in the engine: ngram or draft:MODEL (same tokenizer)"},
         {"--gamma", NULL, LT_OPT_INT, &o->gamma, "tokens drafted per step with --spec (default 4)", 1, 64},
+        {"--kv-blocks", "--kv-device-blocks", LT_OPT_INT, &o->kv_blocks,
+         "device KV cache blocks of 16 tokens (default: max-seqs full contexts)", 1, 1 << 28},
+        {"--kv-host-blocks", NULL, LT_OPT_INT, &o->kv_host_blocks, LT_KV_HOST_HELP, 0, 1 << 28},
     };
     int n = 0;
     while (n < cap && table[n].name) n++;
@@ -300,6 +303,7 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
                              lt_serve_bench_result *res, lt_err *err) {
     memset(res, 0, sizeof *res);
     res->rate = rate;
+    const int64_t spilled0 = lt_kv_spilled(kv), fetched0 = lt_kv_fetched(kv);
     const int n = w->n;
     lt_engine *e = NULL;
     lt_engine_opts eo = {.policy = o->pol, .token_budget = o->token_budget, .max_running = o->max_seqs, .tok = tok};
@@ -355,11 +359,15 @@ lt_status lt_serve_bench_run(lt_lm *lm, lt_kv_cache *kv, const lt_tokenizer *tok
         if (st.n_decode + st.n_prefill > res->max_step_tokens) res->max_step_tokens = st.n_decode + st.n_prefill;
         if (st.kv_used > res->kv_blocks_peak) res->kv_blocks_peak = st.kv_used;
         res->kv_blocks_total = st.kv_total;
+        if (st.kv_host_used > res->kv_host_peak) res->kv_host_peak = st.kv_host_used;
+        res->kv_host_total = st.kv_host_total;
         if (st.n_finished) {
             done += st.n_finished;
             if (progress && !progress(ud, done, n)) s = lt_err_set(err, LT_ECANCELLED, "bench serve: cancelled");
         }
     }
+    res->kv_spilled = lt_kv_spilled(kv) - spilled0;
+    res->kv_fetched = lt_kv_fetched(kv) - fetched0;
     if (s == LT_OK) {
         double *ttft = buf, *tpot = ttft + n, *e2e = tpot + n, *itl = e2e + n;
         int n_tp = 0, n_itl = 0;
@@ -474,6 +482,9 @@ void lt_serve_bench_report(const lt_serve_bench_opts *o, const lt_serve_bench_re
     linef(line, ud, "steps     %d: %.1f decode + %.1f prefill tokens per step (max %d), %d preempted, KV peak %d of %d "
           "blocks", r->n_steps, r->decode_per_step, r->prefill_per_step, r->max_step_tokens, r->n_preempted,
           r->kv_blocks_peak, r->kv_blocks_total);
+    if (r->kv_host_total)
+        linef(line, ud, "kv host   peak %d of %d blocks, %lld moved to the host, %lld back", r->kv_host_peak,
+              r->kv_host_total, (long long)r->kv_spilled, (long long)r->kv_fetched);
     if (r->drafted)
         linef(line, ud, "spec      %lld %s drafts, %lld accepted (%.1f%%)", (long long)r->drafted,
               o->spec_draft > 0 ? "draft-model" : "n-gram", (long long)r->accepted,

@@ -42,6 +42,8 @@ typedef struct lt_serve_bench_opts {
      * the run (LT_ECANCELLED); may be NULL */
     bool (*on_step)(void *ud, const lt_engine *e, const lt_engine_stats *st);
     void *step_ud;
+    int kv_blocks;          /* --kv-blocks / --kv-device-blocks: device KV pool (0 = full contexts) */
+    int kv_host_blocks;     /* --kv-host-blocks: the host pool behind it (0 = none) */
     /* parsed by lt_serve_bench_check */
     int spec_draft;         /* draft-model drafts per step (0 = none) */
     const char *draft_path; /* MODEL of --spec draft:MODEL (points into spec) */
@@ -54,7 +56,7 @@ lt_serve_bench_opts lt_serve_bench_defaults(void);
 
 /* The options as one declarative table (core/base/opts.h), appended to table (cap entries in all,
  * terminated by an entry with name NULL). */
-#define LT_SERVE_BENCH_N_OPTS 16
+#define LT_SERVE_BENCH_N_OPTS 18
 void lt_serve_bench_opts_add(lt_serve_bench_opts *o, lt_opt *table, int cap);
 /* Parses and checks the string options into the numeric fields; LT_EINVAL naming the option. */
 lt_status lt_serve_bench_check(lt_serve_bench_opts *o, lt_err *err);
@@ -70,6 +72,8 @@ typedef struct lt_serve_bench_result {
     double requests_per_s, throughput_tok_s, total_tok_s, goodput_req_s;
     int n_good;
     int n_steps, n_preempted, max_step_tokens, kv_blocks_peak, kv_blocks_total;
+    int kv_host_peak, kv_host_total; /* host pool blocks: most used at once, all */
+    int64_t kv_spilled, kv_fetched;  /* blocks moved to the host pool and back during the run */
     double decode_per_step, prefill_per_step; /* mean tokens per step */
     int64_t drafted, accepted;                /* --spec-ngram: drafts checked and accepted */
 } lt_serve_bench_result;

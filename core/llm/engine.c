@@ -415,13 +415,19 @@ static req *victim(lt_engine *e, const req *r) {
     return NULL;
 }
 
-/* Makes room in r's sequence for n more tokens, preempting newer requests when the pool is
- * out of blocks. Returns 1 = reserved, 0 = r itself was preempted (or failed), -1 = error. */
-static int reserve_running(lt_engine *e, req *r, int n, int *n_pre, lt_err *err) {
+/* Makes room in r's sequence for *n more tokens, preempting newer requests when the pool is
+ * out of blocks. A prefill chunk (shrink) is first halved while the KV cache has a host pool:
+ * older blocks move there as later chunks run. Returns 1 = reserved (*n tokens), 0 = r itself
+ * was preempted (or failed), -1 = error. */
+static int reserve_running(lt_engine *e, req *r, int *n, bool shrink, int *n_pre, lt_err *err) {
     for (;;) {
         lt_err re = {0};
-        lt_status s = lt_kv_seq_reserve(e->kv, r->seq, r->base + r->n_fed + n, &re);
+        lt_status s = lt_kv_seq_reserve(e->kv, r->seq, r->base + r->n_fed + *n, &re);
         if (s == LT_OK) return 1;
+        if (s == LT_ENOMEM && shrink && *n > 1 && lt_kv_host_blocks_total(e->kv) > 0) {
+            *n = (*n + 1) / 2;
+            continue;
+        }
         if (s != LT_ENOMEM) {
             *err = re;
             e->fail = s;
@@ -441,7 +447,7 @@ static int reserve_running(lt_engine *e, req *r, int n, int *n_pre, lt_err *err)
         }
         char msg[256];
         snprintf(msg, sizeof msg, "KV cache full: request %d needs %d tokens, the pool holds %d blocks of %d", r->id,
-                 r->base + r->n_fed + n, lt_kv_blocks_total(e->kv), lt_kv_block_size(e->kv));
+                 r->base + r->n_fed + *n, lt_kv_blocks_total(e->kv), lt_kv_block_size(e->kv));
         finish(e, r, LT_GEN_STOP_CONTEXT, LT_ENOMEM, msg);
         return 0;
     }
@@ -478,6 +484,10 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
         }
         lt_err re = {0};
         lt_status s = lt_kv_seq_reserve(e->kv, r->seq, r->base + n, &re);
+        while (s == LT_ENOMEM && n > 1 && lt_kv_host_blocks_total(e->kv) > 0) { /* see reserve_running */
+            n = (n + 1) / 2;
+            s = lt_kv_seq_reserve(e->kv, r->seq, r->base + n, &re);
+        }
         if (s != LT_OK) {
             if (fresh) {
                 lt_kv_seq_free(e->kv, r->seq);
@@ -555,7 +565,7 @@ static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
             if (r->decoding || in_plan(e, r)) continue;
             int rem = remaining(r);
             if (rem > left && e->n_pl > 0) break;
-            int k = reserve_running(e, r, rem, n_pre, err);
+            int k = reserve_running(e, r, &rem, true, n_pre, err);
             if (k < 0) return e->fail;
             if (k == 0) {
                 i = -1; /* the list changed: look again */
@@ -573,7 +583,7 @@ static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
         req *r = e->running[i];
         if (!r->decoding || in_plan(e, r)) continue;
         int nt = decode_tokens(e, r, left);
-        int k = reserve_running(e, r, nt, n_pre, err);
+        int k = reserve_running(e, r, &nt, false, n_pre, err);
         if (k < 0) return e->fail;
         if (k == 0) {
             r->n_draft = 0;
@@ -589,7 +599,7 @@ static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
         req *r = e->running[i];
         if (r->decoding || in_plan(e, r)) continue;
         int rem = remaining(r), n = rem < left ? rem : left;
-        int k = reserve_running(e, r, n, n_pre, err);
+        int k = reserve_running(e, r, &n, true, n_pre, err);
         if (k < 0) return e->fail;
         if (k == 0) {
             i = -1;
@@ -851,6 +861,8 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
     st->n_waiting = e->n_waiting;
     st->kv_used = lt_kv_blocks_used(e->kv);
     st->kv_total = lt_kv_blocks_total(e->kv);
+    st->kv_host_used = lt_kv_host_blocks_used(e->kv);
+    st->kv_host_total = lt_kv_host_blocks_total(e->kv);
     e->last = *st;
     e->n_preempted += st->n_preempted;
     if (st->n_decode + st->n_prefill > 0) {
@@ -869,6 +881,8 @@ void lt_engine_snapshot_get(const lt_engine *e, lt_engine_snapshot *o) {
     o->n_prefill = e->last.n_prefill;
     o->kv_used = lt_kv_blocks_used(e->kv);
     o->kv_total = lt_kv_blocks_total(e->kv);
+    o->kv_host_used = lt_kv_host_blocks_used(e->kv);
+    o->kv_host_total = lt_kv_host_blocks_total(e->kv);
     o->n_steps = e->n_steps;
     o->n_finished = e->n_done;
     o->n_preempted = e->n_preempted;

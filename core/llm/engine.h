@@ -102,6 +102,7 @@ typedef struct lt_engine_stats {
     int n_preempted;          /* preemptions during the step */
     int n_finished;           /* requests that ended during the step */
     int kv_used, kv_total;    /* KV blocks after the step */
+    int kv_host_used, kv_host_total; /* blocks of the KV host pool (0 without one) */
     double seconds;           /* the forward's wall time */
 } lt_engine_stats;
 

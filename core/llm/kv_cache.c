@@ -1,5 +1,6 @@
-/* kv_cache.c - block pool, block tables, refcounts, copy on write. See kv_cache.h.
- * Bookkeeping lives on the host; only K/V data lives on the backend. */
+/* kv_cache.c - block pool, block tables, refcounts, copy on write, the host pool behind the
+ * device pool. See kv_cache.h. Bookkeeping lives on the host; only K/V data lives on the
+ * backend. */
 #include "kv_cache.h"
 
 #include <string.h>
@@ -25,7 +26,55 @@ struct lt_kv_cache {
     int32_t *free_list; /* stack of free block ids */
     int n_free;
     kv_seq *seqs;       /* [max_seqs] */
+    /* the host pool (n_hblocks 0: none) */
+    lt_backend *hbe;    /* a CPU backend: be itself when be is the CPU, else owned */
+    bool own_hbe;
+    int n_hblocks, n_hfree;
+    void *hmem;
+    size_t hmem_bytes;
+    lt_tensor *hk, *hv; /* [n_layers] */
+    int32_t *hrefcnt, *hfree;
+    uint64_t *stamp;    /* [n_blocks] last use of each device block (LRU) */
+    uint8_t *mark;      /* [n_blocks] scratch */
+    uint64_t tick;
+    int64_t spilled, fetched;
 };
+
+static lt_status host_pool_create(lt_kv_cache *kv, int n, lt_err *err) {
+    if (n > (1 << 30) / kv->block_size)
+        return lt_err_set(err, LT_EINVAL, "KV cache: %d host blocks is too many", n);
+    kv->hk = lt_calloc(kv->n_layers, sizeof *kv->hk);
+    kv->hv = lt_calloc(kv->n_layers, sizeof *kv->hv);
+    kv->hrefcnt = lt_calloc(n, sizeof *kv->hrefcnt);
+    kv->hfree = lt_calloc(n, sizeof *kv->hfree);
+    kv->stamp = lt_calloc(kv->n_blocks, sizeof *kv->stamp);
+    kv->mark = lt_calloc(kv->n_blocks, 1);
+    if (!kv->hk || !kv->hv || !kv->hrefcnt || !kv->hfree || !kv->stamp || !kv->mark)
+        return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    if (lt_backend_is_host(kv->be)) {
+        kv->hbe = kv->be;
+    } else {
+        LT_TRY(lt_backend_create(&kv->hbe, "cpu", &(lt_backend_opts){0}, err));
+        kv->own_hbe = true;
+    }
+    int64_t rows = (int64_t)n * kv->block_size;
+    size_t lb = (size_t)rows * lt_row_bytes(kv->dtype, kv->width);
+    kv->hmem_bytes = lb * 2 * kv->n_layers;
+    lt_status s = lt_backend_alloc(kv->hbe, kv->hmem_bytes, LT_MEM_KV, &kv->hmem, err);
+    if (s != LT_OK) {
+        kv->hmem = NULL;
+        lt_err_prefix(err, "KV host pool of %d blocks x %d tokens", n, kv->block_size);
+        return s;
+    }
+    for (int l = 0; l < kv->n_layers; l++) {
+        char *base = (char *)kv->hmem + lb * 2 * l;
+        kv->hk[l] = lt_tensor_2d(kv->hbe, kv->dtype, base, rows, kv->width);
+        kv->hv[l] = lt_tensor_2d(kv->hbe, kv->dtype, base + lb, rows, kv->width);
+    }
+    for (int i = 0; i < n; i++) kv->hfree[i] = n - 1 - i;
+    kv->n_hblocks = kv->n_hfree = n;
+    return LT_OK;
+}
 
 lt_status lt_kv_create(lt_kv_cache **out, lt_backend *be, const lt_kv_opts *o, lt_err *err) {
     *out = NULL;
@@ -94,6 +143,13 @@ lt_status lt_kv_create(lt_kv_cache **out, lt_backend *be, const lt_kv_opts *o, l
     /* free stack: pop from the end, so block 0 is handed out first */
     for (int i = 0; i < kv->n_blocks; i++) kv->free_list[i] = kv->n_blocks - 1 - i;
     kv->n_free = kv->n_blocks;
+    if (o->host_blocks > 0) {
+        s = host_pool_create(kv, o->host_blocks, err);
+        if (s != LT_OK) {
+            lt_kv_free(kv);
+            return s;
+        }
+    }
     *out = kv;
     return LT_OK;
 }
@@ -101,6 +157,14 @@ lt_status lt_kv_create(lt_kv_cache **out, lt_backend *be, const lt_kv_opts *o, l
 void lt_kv_free(lt_kv_cache *kv) {
     if (!kv) return;
     if (kv->mem) lt_backend_release(kv->be, kv->mem, kv->mem_bytes, LT_MEM_KV);
+    if (kv->hmem) lt_backend_release(kv->hbe, kv->hmem, kv->hmem_bytes, LT_MEM_KV);
+    if (kv->own_hbe) lt_backend_free(kv->hbe);
+    lt_free(kv->hk);
+    lt_free(kv->hv);
+    lt_free(kv->hrefcnt);
+    lt_free(kv->hfree);
+    lt_free(kv->stamp);
+    lt_free(kv->mark);
     if (kv->seqs)
         for (int i = 0; i < kv->max_seqs; i++) lt_free(kv->seqs[i].table);
     lt_free(kv->seqs);
@@ -120,6 +184,13 @@ int lt_kv_max_blocks_per_seq(const lt_kv_cache *kv) { return kv->max_blocks; }
 int lt_kv_blocks_total(const lt_kv_cache *kv) { return kv->n_blocks; }
 int lt_kv_blocks_used(const lt_kv_cache *kv) { return kv->n_blocks - kv->n_free; }
 size_t lt_kv_bytes(const lt_kv_cache *kv) { return kv->mem_bytes; }
+int lt_kv_host_blocks_total(const lt_kv_cache *kv) { return kv->n_hblocks; }
+int lt_kv_host_blocks_used(const lt_kv_cache *kv) { return kv->n_hblocks - kv->n_hfree; }
+lt_backend *lt_kv_host_backend(lt_kv_cache *kv) { return kv->hbe; }
+lt_tensor *lt_kv_host_k(lt_kv_cache *kv, int layer) { return kv->hk ? &kv->hk[layer] : NULL; }
+lt_tensor *lt_kv_host_v(lt_kv_cache *kv, int layer) { return kv->hv ? &kv->hv[layer] : NULL; }
+int64_t lt_kv_spilled(const lt_kv_cache *kv) { return kv->spilled; }
+int64_t lt_kv_fetched(const lt_kv_cache *kv) { return kv->fetched; }
 
 bool lt_kv_seq_valid(const lt_kv_cache *kv, int seq) {
     return seq >= 0 && seq < kv->max_seqs && kv->seqs[seq].alive;
@@ -143,9 +214,108 @@ lt_status lt_kv_seq_new(lt_kv_cache *kv, int *seq, lt_err *err) {
     return lt_err_set(err, LT_ENOMEM, "KV cache: all %d sequence slots are in use", kv->max_seqs);
 }
 
-static void unref(lt_kv_cache *kv, int32_t b) {
-    LT_ASSERT(kv->refcnt[b] > 0);
-    if (--kv->refcnt[b] == 0) kv->free_list[kv->n_free++] = b;
+/* e: a block table entry (>= 0 device block, < 0 host block -1 - e). */
+static void unref(lt_kv_cache *kv, int32_t e) {
+    if (e < 0) {
+        int32_t h = -1 - e;
+        LT_ASSERT(h < kv->n_hblocks && kv->hrefcnt[h] > 0);
+        if (--kv->hrefcnt[h] == 0) kv->hfree[kv->n_hfree++] = h;
+        return;
+    }
+    LT_ASSERT(kv->refcnt[e] > 0);
+    if (--kv->refcnt[e] == 0) kv->free_list[kv->n_free++] = e;
+}
+
+static void ref(lt_kv_cache *kv, int32_t e) {
+    if (e < 0) kv->hrefcnt[-1 - e]++;
+    else kv->refcnt[e]++;
+}
+
+int lt_kv_seq_host_blocks(const lt_kv_cache *kv, int seq) {
+    const kv_seq *s = &kv->seqs[seq];
+    LT_ASSERT(lt_kv_seq_valid(kv, seq));
+    int n = 0;
+    if (kv->n_hblocks)
+        for (int i = 0; i < s->n_blocks; i++) n += s->table[i] < 0;
+    return n;
+}
+
+/* Device blocks that may move to the host: full and committed in a sequence that holds
+ * them (a block is written only past a sequence's length, and a shared block never without
+ * a private copy, so these never change). Marks them in kv->mark; returns how many. */
+static int mark_spillable(lt_kv_cache *kv) {
+    memset(kv->mark, 0, (size_t)kv->n_blocks);
+    int n = 0;
+    for (int q = 0; q < kv->max_seqs; q++) {
+        const kv_seq *s = &kv->seqs[q];
+        if (!s->alive) continue;
+        for (int i = 0; i < s->len / kv->block_size && i < s->n_blocks; i++) {
+            int32_t e = s->table[i];
+            if (e >= 0 && !kv->mark[e]) kv->mark[e] = 1, n++;
+        }
+    }
+    return n;
+}
+
+static lt_status copy_rows_out(lt_kv_cache *kv, int32_t dev, int32_t host, lt_err *err) {
+    size_t rb = (size_t)kv->block_size * lt_row_bytes(kv->dtype, kv->width);
+    for (int l = 0; l < kv->n_layers; l++) {
+        LT_TRY(lt_tensor_get_range(&kv->k[l], dev * rb, (char *)kv->hk[l].data + host * rb, rb, err));
+        LT_TRY(lt_tensor_get_range(&kv->v[l], dev * rb, (char *)kv->hv[l].data + host * rb, rb, err));
+    }
+    return LT_OK;
+}
+
+static lt_status copy_rows_in(lt_kv_cache *kv, int32_t dev, int32_t host, lt_err *err) {
+    size_t rb = (size_t)kv->block_size * lt_row_bytes(kv->dtype, kv->width);
+    for (int l = 0; l < kv->n_layers; l++) {
+        LT_TRY(lt_tensor_set_range(&kv->k[l], dev * rb, (const char *)kv->hk[l].data + host * rb, rb, err));
+        LT_TRY(lt_tensor_set_range(&kv->v[l], dev * rb, (const char *)kv->hv[l].data + host * rb, rb, err));
+    }
+    return LT_OK;
+}
+
+/* Moves the least recently used spillable device block to the host pool (every table
+ * naming it is rewritten) and frees it. LT_ENOMEM (no message) when nothing can move. */
+static lt_status spill_one(lt_kv_cache *kv, lt_err *err) {
+    if (kv->n_hfree == 0 || mark_spillable(kv) == 0) return LT_ENOMEM;
+    int32_t victim = -1;
+    for (int q = 0; q < kv->max_seqs; q++) { /* oldest stamp; ties: lower sequence, then position */
+        const kv_seq *s = &kv->seqs[q];
+        if (!s->alive) continue;
+        for (int i = 0; i < s->len / kv->block_size && i < s->n_blocks; i++) {
+            int32_t e = s->table[i];
+            if (e >= 0 && kv->mark[e] && (victim < 0 || kv->stamp[e] < kv->stamp[victim])) victim = e;
+        }
+    }
+    int32_t h = kv->hfree[kv->n_hfree - 1];
+    LT_TRY(copy_rows_out(kv, victim, h, err));
+    kv->n_hfree--;
+    kv->hrefcnt[h] = kv->refcnt[victim];
+    int seen = 0;
+    for (int q = 0; q < kv->max_seqs; q++) {
+        kv_seq *s = &kv->seqs[q];
+        if (!s->alive) continue;
+        for (int i = 0; i < s->n_blocks; i++)
+            if (s->table[i] == victim) s->table[i] = -1 - h, seen++;
+    }
+    LT_ASSERT(seen == kv->refcnt[victim]);
+    kv->refcnt[victim] = 0;
+    kv->free_list[kv->n_free++] = victim;
+    kv->spilled++;
+    return LT_OK;
+}
+
+/* A free device block (refcount still 0), spilling one to the host pool when none is. */
+static lt_status take_block(lt_kv_cache *kv, int32_t *b, lt_err *err) {
+    if (kv->n_free == 0 && kv->n_hblocks) {
+        lt_status s = spill_one(kv, err);
+        if (s != LT_OK && s != LT_ENOMEM) return s;
+    }
+    if (kv->n_free == 0) return lt_err_set(err, LT_ENOMEM, "KV cache full");
+    *b = kv->free_list[--kv->n_free];
+    if (kv->stamp) kv->stamp[*b] = kv->tick;
+    return LT_OK;
 }
 
 static void drop_blocks(lt_kv_cache *kv, kv_seq *s, int keep) {
@@ -179,26 +349,51 @@ lt_status lt_kv_seq_reserve(lt_kv_cache *kv, int seq, int new_len, lt_err *err) 
     if (new_len <= s->len) return LT_OK;
     int need_blocks = (new_len + kv->block_size - 1) / kv->block_size;
     int first = s->len / kv->block_size; /* logical block receiving the first new position */
-    bool cow = s->len % kv->block_size != 0 && first < s->n_blocks && kv->refcnt[s->table[first]] > 1;
+    /* a partially filled last block that is shared or on the host gets a private device copy */
+    bool cow = s->len % kv->block_size != 0 && first < s->n_blocks &&
+               (s->table[first] < 0 || kv->refcnt[s->table[first]] > 1);
     int fresh = (need_blocks > s->n_blocks ? need_blocks - s->n_blocks : 0) + (cow ? 1 : 0);
-    if (fresh > kv->n_free)
+    if (fresh == 0) return LT_OK;
+    int room = kv->n_free;
+    if (fresh > room && kv->n_hblocks) {
+        int movable = mark_spillable(kv);
+        room += movable < kv->n_hfree ? movable : kv->n_hfree;
+    }
+    if (fresh > room) {
+        if (kv->n_hblocks)
+            return lt_err_set(err, LT_ENOMEM,
+                              "KV cache full: %d more blocks of %d tokens needed, %d of %d device blocks free, "
+                              "%d of %d host blocks free (raise --kv-host-blocks or shorten the context)",
+                              fresh, kv->block_size, kv->n_free, kv->n_blocks, kv->n_hfree, kv->n_hblocks);
         return lt_err_set(err, LT_ENOMEM,
                           "KV cache full: %d more blocks of %d tokens needed, %d of %d free "
                           "(raise --kv-blocks or shorten the context)",
                           fresh, kv->block_size, kv->n_free, kv->n_blocks);
+    }
+    kv->tick++;
+    if (kv->stamp) /* this sequence is the most recently used */
+        for (int i = 0; i < s->n_blocks; i++)
+            if (s->table[i] >= 0) kv->stamp[s->table[i]] = kv->tick;
     if (cow) {
-        int32_t nb = kv->free_list[kv->n_free - 1];
-        LT_TRY(copy_block(kv, nb, s->table[first], err));
-        kv->n_free--;
+        int32_t nb;
+        LT_TRY(take_block(kv, &nb, err));
+        int32_t src = s->table[first]; /* read after take_block: a spill may have moved it */
+        lt_status st = src >= 0 ? copy_block(kv, nb, src, err) : copy_rows_in(kv, nb, -1 - src, err);
+        if (st != LT_OK) {
+            kv->free_list[kv->n_free++] = nb;
+            return st;
+        }
+        if (src < 0) kv->fetched++;
         kv->refcnt[nb] = 1;
-        unref(kv, s->table[first]);
+        unref(kv, src);
         s->table[first] = nb;
     }
     /* A whole block past len that is shared (after a fork of a reserved-but-uncommitted
      * range) is never written by us without a private copy: fork only shares committed
      * blocks, see lt_kv_seq_fork. */
     while (s->n_blocks < need_blocks) {
-        int32_t b = kv->free_list[--kv->n_free];
+        int32_t b;
+        LT_TRY(take_block(kv, &b, err));
         kv->refcnt[b] = 1;
         s->table[s->n_blocks++] = b;
     }
@@ -227,7 +422,7 @@ lt_status lt_kv_seq_fork(lt_kv_cache *kv, int src, int *dst, lt_err *err) {
     int nb = (s->len + kv->block_size - 1) / kv->block_size; /* committed blocks only */
     for (int i = 0; i < nb; i++) {
         t->table[i] = s->table[i];
-        kv->refcnt[s->table[i]]++;
+        ref(kv, s->table[i]);
     }
     t->n_blocks = nb;
     t->len = s->len;
@@ -255,7 +450,7 @@ lt_status lt_kv_seq_compose(lt_kv_cache *kv, int src, const int32_t *blocks, int
     kv_seq *t = &kv->seqs[d];
     for (int i = 0; i < n; i++) {
         t->table[i] = s->table[blocks[i]];
-        kv->refcnt[t->table[i]]++;
+        ref(kv, t->table[i]);
     }
     t->n_blocks = n;
     t->len = len;
@@ -265,7 +460,7 @@ lt_status lt_kv_seq_compose(lt_kv_cache *kv, int src, const int32_t *blocks, int
 
 int32_t lt_kv_slot(const lt_kv_cache *kv, int seq, int pos) {
     const kv_seq *s = get_seq(kv, seq);
-    LT_ASSERT(pos >= 0 && pos < s->n_blocks * kv->block_size);
+    LT_ASSERT(pos >= 0 && pos < s->n_blocks * kv->block_size && s->table[pos / kv->block_size] >= 0);
     return s->table[pos / kv->block_size] * kv->block_size + pos % kv->block_size;
 }
 

@@ -13,6 +13,8 @@
  * spent most of its time here. Results are within float rounding of the portable path (not
  * bit-identical to it); a token's result never depends on the batch or the grouping.
  * A sliding window (args.window) starts the walk at the window's first position.
+ * Partial attention (args.lse set): negative block-table entries are skipped and each item
+ * also writes max + log(sum) of its softmax; lt_cpu_attn_merge combines two such partials.
  * Leaves out: ALiBi, soft-capping, sparse (retrieved) block lists.
  */
 #include <math.h>
@@ -178,6 +180,7 @@ LT_AVX2 static inline __m256 sum8x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, 
         }                                                                                               \
         const int first = att_first(a, ctx);                                                           \
         for (int p0 = first / bs * bs; p0 < ctx; p0 += bs) {                                            \
+            if (bt[p0 / bs] < 0) continue; /* held elsewhere (partial attention) */                     \
             const char *kb = kc + (size_t)bt[p0 / bs] * bs * rs, *vb = vc + (size_t)bt[p0 / bs] * bs * rs; \
             const int nblk = ctx - p0 < bs ? ctx - p0 : bs;                                            \
             for (int j0 = first > p0 ? first - p0 : 0; j0 < nblk; j0 += ATT_CHUNK) {                    \
@@ -249,6 +252,7 @@ LT_AVX2 static inline __m256 sum8x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, 
             float *out = a->out + (t * a->n_heads + h0 + h) * (int64_t)Dh;                              \
             const float inv = l[h] > 0.0f ? 1.0f / l[h] : 0.0f;                                         \
             for (int i = 0; i < Dh; i++) out[i] = acc[h * Dh + i] * inv;                                \
+            if (a->lse) a->lse[t * a->n_heads + h0 + h] = l[h] > 0.0f ? m[h] + logf(l[h]) : -INFINITY; \
         }                                                                                               \
     }
 ATT_HEADS_V(att_heads_f32_v, LD_F32, 4)
@@ -275,6 +279,7 @@ static void att_one(const att_ctx *c, int64_t t, int h) {
     float m = -INFINITY, l = 0.0f;
     const int first = att_first(a, ctx);
     for (int p0 = first / bs * bs; p0 < ctx; p0 += bs) {
+        if (bt[p0 / bs] < 0) continue; /* held elsewhere (partial attention) */
         const int64_t base = (int64_t)bt[p0 / bs] * bs;
         const int nblk = ctx - p0 < bs ? ctx - p0 : bs;
         for (int j0 = first > p0 ? first - p0 : 0; j0 < nblk; j0 += ATT_CHUNK) {
@@ -301,6 +306,7 @@ static void att_one(const att_ctx *c, int64_t t, int h) {
     }
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
     for (int i = 0; i < Dh; i++) out[i] = acc[i] * inv;
+    if (a->lse) a->lse[t * a->n_heads + h] = l > 0.0f ? m + logf(l) : -INFINITY;
 }
 
 static void att_job(void *arg, int ith, int nth) {
@@ -346,6 +352,22 @@ void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a) {
     work *= (int64_t)a->n_heads * a->head_dim;
     if (work < 16384) att_job(&c, 0, 1);
     else lt_pool_run(p, att_job, &c);
+}
+
+void lt_cpu_attn_merge(float *out, float *lse, const float *o2, const float *lse2, int64_t T, int H, int Dh) {
+    for (int64_t r = 0; r < T * H; r++) {
+        const float a = lse[r], b = lse2[r];
+        float *o = out + r * Dh;
+        const float *p = o2 + r * Dh;
+        if (a == -INFINITY && b == -INFINITY) {
+            for (int i = 0; i < Dh; i++) o[i] = 0.0f;
+            continue;
+        }
+        const float M = a > b ? a : b;
+        const float wa = expf(a - M), wb = expf(b - M), inv = 1.0f / (wa + wb);
+        for (int i = 0; i < Dh; i++) o[i] = (wa * o[i] + wb * p[i]) * inv;
+        lse[r] = M + logf(wa + wb);
+    }
 }
 
 /* Exposed for lt_cpu_attention's callers that need the limit (the backend checks it). */

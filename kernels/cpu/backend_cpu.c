@@ -127,15 +127,24 @@ static lt_status cpu_attention(lt_backend *be, lt_tensor *out, const lt_tensor *
                               ctx[t], (long long)(MB * m->block_size));
         const int32_t *row = bt + seq[t] * MB;
         for (int64_t b = 0; b < (ctx[t] + m->block_size - 1) / m->block_size; b++)
-            if (row[b] < 0 || row[b] >= n_blocks)
+            if ((row[b] < 0 && !m->lse) || row[b] >= n_blocks)
                 return lt_err_set(err, LT_ERANGE, "attention: block table of sequence %d names block %d of %lld",
                                   seq[t], row[b], (long long)n_blocks);
     }
     lt_cpu_attn_args a = {.out = out->data, .q = q->data, .kc = kc->data, .vc = vc->data, .kvt = kc->dtype,
                           .tok_seq = seq, .tok_ctx = ctx, .block_tables = bt, .T = T, .max_blocks = (int)MB,
                           .n_heads = m->n_heads, .n_kv_heads = m->n_kv_heads, .head_dim = m->head_dim,
-                          .block_size = m->block_size, .scale = m->scale, .window = m->window};
+                          .block_size = m->block_size, .scale = m->scale, .window = m->window,
+                          .lse = m->lse ? m->lse->data : NULL};
     lt_cpu_attention(pool_of(be), &a);
+    return LT_OK;
+}
+
+static lt_status cpu_attn_merge(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *o2,
+                                const lt_tensor *lse2, lt_err *err) {
+    (void)be, (void)err;
+    const int H = (int)lse->shape[1];
+    lt_cpu_attn_merge(out->data, lse->data, o2->data, lse2->data, out->shape[0], H, (int)(out->shape[1] / H));
     return LT_OK;
 }
 
@@ -252,6 +261,7 @@ static const lt_backend_ops k_cpu_ops = {
     .add = cpu_add,
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,
+    .attn_merge = cpu_attn_merge,
     .argmax = cpu_argmax,
     .convert = cpu_convert,
     /* vision ops (detection): conv.c, vision.c */

@@ -86,8 +86,11 @@ typedef struct lt_cpu_attn_args {
     int max_blocks, n_heads, n_kv_heads, head_dim, block_size;
     float scale;
     int window;               /* > 0: only the last `window` positions of each context */
+    float *lse;               /* [T, H] or NULL: partial attention (negative blocks skipped) */
 } lt_cpu_attn_args;
 void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a);
+/* Merges partial attention o2/lse2 into out/lse ([T, H*Dh], [T, H]; see lt_op_attn_merge). */
+void lt_cpu_attn_merge(float *out, float *lse, const float *o2, const float *lse2, int64_t T, int H, int Dh);
 /* Largest head_dim lt_cpu_attention accepts. */
 int lt_cpu_attention_max_head_dim(void);
 /* argmax.c */

@@ -10,8 +10,9 @@
  * writes the normalized output. With several (flash-decoding: few tokens, long contexts) it
  * writes its partial (max, sum, unnormalized acc) and a second kernel merges the splits
  * exactly: M = max m_s, out = sum acc_s e^(m_s - M) / sum l_s e^(m_s - M).
- * Positions whose block-table entry is outside the pool, or before a sliding window, are
- * masked (never read).
+ * Positions whose block-table entry is outside the pool (negative: held elsewhere, partial
+ * attention), or before a sliding window, are masked (never read). With meta.lse the kernel
+ * also writes max + log(sum) per (token, head); attn_merge2_kernel merges two partials.
  * All metadata (tok_seq, tok_ctx, block tables) is read on the device; the host uses only
  * max_ctx to plan the grid, so a decode step can be captured in a CUDA graph. Up to
  * ATT_FIXED_T query tokens, every tile is its own split, so results are batch-invariant.
@@ -39,6 +40,7 @@ typedef struct att_params {
     float *out;          /* [T, H*Dh] */
     float *part_acc;     /* [T, H, nsplit, Dh] when nsplit > 1 */
     float *part_ml;      /* [T, H, nsplit, 2] */
+    float *lse;          /* [T, H] or NULL: max + log(sum), partial attention */
     const float *q;      /* [T, H*Dh] */
     const void *kc, *vc; /* [pool_rows, KVH*Dh] */
     const int32_t *tok_seq, *tok_ctx, *bt;
@@ -152,6 +154,7 @@ static __global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(att_para
         if (a.nsplit == 1) a.out[th * Dh + d] = l > 0.0f ? s / l : 0.0f;
         else a.part_acc[(th * a.nsplit + sp) * Dh + d] = s;
     }
+    if (a.nsplit == 1 && a.lse && threadIdx.x == 0) a.lse[th] = l > 0.0f ? m + logf(l) : -INFINITY;
     if (a.nsplit > 1 && threadIdx.x == 0) {
         a.part_ml[(th * a.nsplit + sp) * 2] = m;
         a.part_ml[(th * a.nsplit + sp) * 2 + 1] = l;
@@ -184,6 +187,38 @@ static __global__ void __launch_bounds__(ATT_THREADS) attn_merge_kernel(att_para
         for (int s = 0; s < ns; s++) o += wsh[s] * pacc[(int64_t)s * Dh + d];
         a.out[th * Dh + d] = L > 0.0f ? o / L : 0.0f;
     }
+    if (a.lse && threadIdx.x == 0) a.lse[th] = L > 0.0f ? M + logf(L) : -INFINITY;
+}
+
+/* lt_op_attn_merge: one block per (token, head) row. */
+static __global__ void attn_merge2_kernel(float *out, float *lse, const float *o2, const float *lse2, int64_t rows,
+                                          int Dh) {
+    int64_t r = blockIdx.x;
+    if (r >= rows) return;
+    const float a = lse[r], b = lse2[r];
+    const float M = fmaxf(a, b);
+    const bool none = M == -INFINITY;
+    const float wa = none ? 0.0f : exp_rn(a - M), wb = none ? 0.0f : exp_rn(b - M);
+    const float inv = none ? 0.0f : 1.0f / (wa + wb);
+    for (int d = threadIdx.x; d < Dh; d += blockDim.x)
+        out[r * Dh + d] = (wa * out[r * Dh + d] + wb * o2[r * Dh + d]) * inv;
+    __syncthreads(); /* every thread has read lse[r] */
+    if (threadIdx.x == 0 && !none) lse[r] = M + logf(wa + wb);
+}
+
+lt_status lt_cuda_attn_merge(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *o2,
+                             const lt_tensor *lse2, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    int64_t rows = lse->shape[0] * lse->shape[1];
+    if (rows == 0) return LT_OK;
+    if (rows > INT32_MAX) return lt_err_set(err, LT_EUNSUPPORTED, "attn_merge: %lld rows is too many", (long long)rows);
+    LT_TRY(lt_cuda_enter(c, err));
+    int Dh = (int)(out->shape[1] / lse->shape[1]);
+    attn_merge2_kernel<<<(unsigned)rows, 128, 0, c->stream>>>((float *)out->data, (float *)lse->data,
+                                                               (const float *)o2->data, (const float *)lse2->data, rows,
+                                                               Dh);
+    LT_CUDA_LAUNCHED(err);
+    return LT_OK;
 }
 
 lt_status lt_cuda_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
@@ -217,6 +252,7 @@ lt_status lt_cuda_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, 
     a.block_size = m->block_size;
     a.scale = m->scale;
     a.window = m->window;
+    a.lse = m->lse ? (float *)m->lse->data : NULL;
     a.tile = m->block_size <= ATT_TILE_MAX ? (ATT_TILE_MAX / m->block_size) * m->block_size : ATT_TILE_MAX;
 
     int64_t tiles = ((int64_t)m->max_ctx + a.tile - 1) / a.tile;

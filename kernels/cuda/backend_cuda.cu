@@ -279,6 +279,7 @@ static const lt_backend_ops k_cuda_ops = {
     .add = lt_cuda_add,             /* elementwise.cu */
     .kv_store = lt_cuda_kv_store,   /* kv_store.cu */
     .attention = lt_cuda_attention, /* attention.cu */
+    .attn_merge = lt_cuda_attn_merge, /* attention.cu */
     .argmax = lt_cuda_argmax,       /* argmax.cu */
     .convert = lt_cuda_convert,     /* elementwise.cu */
     /* vision ops (detection; declared in vision.cuh): conv2d in conv.cu, the others in vision.cu */

@@ -164,6 +164,8 @@ lt_status lt_cuda_kv_store(lt_backend *be, lt_tensor *kc, lt_tensor *vc, const l
                            const lt_tensor *slots, lt_err *err);
 lt_status lt_cuda_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,
                             const lt_tensor *vc, const lt_attn_meta *m, lt_err *err);
+lt_status lt_cuda_attn_merge(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *o2,
+                             const lt_tensor *lse2, lt_err *err);
 lt_status lt_cuda_argmax(lt_backend *be, lt_tensor *out, const lt_tensor *x, lt_err *err);
 
 /* Shared by matmul.cu: f32 rows -> f16 or bf16 (dt) rows, n elements, on the stream. */
