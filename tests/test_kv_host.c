@@ -8,6 +8,7 @@
  *    1e-5 (relative to the largest), fed in chunks, in one 512-token batch, and while
  *    decoding; then three requests interleaved by the engine (both policies) give the
  *    tokens each gives alone on an unspilled cache.
+ * 3. SmolLM2 (when present) the same way with float matrices; 2. again on CUDA when a GPU is.
  */
 #include <math.h>
 #include <stdio.h>
@@ -353,6 +354,20 @@ int main(void) {
     test_engine(m, LT_POLICY_PREFILL_FIRST);
     lt_lm_close(m);
     test_smollm2();
+    /* with a GPU: the same on the CUDA backend (device pool in GPU memory, host pool on a
+       CPU backend, queries and partials crossing between them every layer) */
+    if (lt_backend_cuda_available()) {
+        lt_backend *cpu = g_be;
+        LT_ASSERT(lt_backend_create(&g_be, "cuda", NULL, &err) == LT_OK);
+        m = open_tiny();
+        test_model(m);
+        test_engine(m, LT_POLICY_SARATHI);
+        lt_lm_close(m);
+        lt_backend_free(g_be);
+        g_be = cpu;
+    } else {
+        fprintf(stderr, "test_kv_host: no CUDA device: its part skipped\n");
+    }
     lt_backend_free(g_be);
     return lt_test_done();
 }
