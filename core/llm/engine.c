@@ -415,6 +415,19 @@ static req *victim(lt_engine *e, const req *r) {
     return NULL;
 }
 
+/* "KV cache full" for request r needing `need` positions, naming the pools. */
+static void full_msg(const lt_engine *e, const req *r, int need, char *msg, size_t cap) {
+    int bs = lt_kv_block_size(e->kv), hb = lt_kv_host_blocks_total(e->kv);
+    if (hb > 0)
+        snprintf(msg, cap,
+                 "KV cache full: request %d needs %d tokens, the pools hold %d device + %d host blocks of %d "
+                 "(raise --kv-host-blocks)",
+                 r->id, need, lt_kv_blocks_total(e->kv), hb, bs);
+    else
+        snprintf(msg, cap, "KV cache full: request %d needs %d tokens, the pool holds %d blocks of %d", r->id, need,
+                 lt_kv_blocks_total(e->kv), bs);
+}
+
 /* Makes room in r's sequence for *n more tokens, preempting newer requests when the pool is
  * out of blocks. A prefill chunk (shrink) is first halved while the KV cache has a host pool:
  * older blocks move there as later chunks run. Returns 1 = reserved (*n tokens), 0 = r itself
@@ -446,8 +459,7 @@ static int reserve_running(lt_engine *e, req *r, int *n, bool shrink, int *n_pre
             return 0;
         }
         char msg[256];
-        snprintf(msg, sizeof msg, "KV cache full: request %d needs %d tokens, the pool holds %d blocks of %d", r->id,
-                 r->base + r->n_fed + *n, lt_kv_blocks_total(e->kv), lt_kv_block_size(e->kv));
+        full_msg(e, r, r->base + r->n_fed + *n, msg, sizeof msg);
         finish(e, r, LT_GEN_STOP_CONTEXT, LT_ENOMEM, msg);
         return 0;
     }
@@ -496,8 +508,7 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
             if (s == LT_ENOMEM && (e->n_running > 0 || e->n_pl > 0)) break; /* wait for blocks */
             if (s == LT_ENOMEM) {
                 char msg[256];
-                snprintf(msg, sizeof msg, "KV cache full: request %d needs %d tokens, the pool holds %d blocks of %d",
-                         r->id, r->base + n, lt_kv_blocks_total(e->kv), lt_kv_block_size(e->kv));
+                full_msg(e, r, r->base + n, msg, sizeof msg);
                 finish(e, r, LT_GEN_STOP_CONTEXT, LT_ENOMEM, msg);
                 continue;
             }
