@@ -995,6 +995,10 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     if (!norm_tokens(t)) goto oom;
     for (int32_t i = 0; i < n; i++)
         if ((t->attr[i] & (ATTR_CONTROL | ATTR_USER | ATTR_UNKNOWN)) && !is_ntok(t, i)) t->special[t->n_special++] = i;
+    { /* sized for every token, used by a few */
+        int32_t *fit = lt_realloc(t->special, ((size_t)t->n_special + 1) * sizeof *t->special);
+        if (fit) t->special = fit;
+    }
     for (int32_t i = 1; i < t->n_special; i++) { /* insertion sort by length, stable */
         int32_t x = t->special[i], j = i - 1;
         while (j >= 0 && v->token_len[t->special[j]] < v->token_len[x]) {

@@ -90,8 +90,8 @@ enum {
 lt_vocab *lt_vocab_create(void);
 void lt_vocab_free(lt_vocab *v); /* NULL is a no-op; frees every owned array */
 
-/* Gives v a string block of `bytes` (uninitialised; lt_vocab_free frees it), replacing none
- * already there; NULL when out of memory. See lt_vocab.str_pool. */
+/* Gives v a string block of `bytes` (uninitialised; lt_vocab_free frees it); NULL when v
+ * has one already or memory ran out. See lt_vocab.str_pool. */
 char *lt_vocab_pool(lt_vocab *v, size_t bytes);
 
 /* Checks a filled vocab: ids in range, every token valid UTF-8 (or a byte token),
