@@ -38,6 +38,17 @@ expect "bench model" 0 "decode +8 tokens" -- "$bin" bench -m "$model" --tokenize
 expect "bench json rss" 0 '"model_file_bytes":[1-9][0-9]*,"peak_rss_bytes":[1-9][0-9]*' -- \
   "$bin" bench -m "$model" --tokenizer "$tok" -p 16 -n 8 --json
 expect "bench rss" 0 "host +[0-9.]+ MiB peak resident \(model file" -- "$bin" bench -m "$model" --tokenizer "$tok" -p 16 -n 8
+# ... and what #12's memory goal leaves out: the KV cache and scratch the backend holds, and the
+# peak over the file with and without them (on the CPU both are host memory, so both are taken away)
+json=$("$bin" bench -m "$model" --tokenizer "$tok" -p 16 -n 8 --json 2>/dev/null)
+if python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+f, p, kv, sc = d["model_file_bytes"], d["peak_rss_bytes"], d["kv_bytes"], d["scratch_bytes"]
+assert kv > 0 and sc > 0, (kv, sc)
+assert abs(d["peak_rss_over_file"] - p / f) < 1e-9, d
+assert abs(d["peak_rss_over_file_excl_kv_scratch"] - (p - kv - sc) / f) < 1e-9, d
+' "$json"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: bench json kv/scratch figures: $json"; fi
 expect "bench bad preset" 1 "unknown synthetic model 'llama-99b'" -- "$bin" bench --synthetic llama-99b
 
 finish

@@ -161,8 +161,8 @@ static lt_status r_copy(lt_backend *be, void *dst, const void *src, size_t bytes
 static lt_status r_mem_info(lt_backend *be, size_t *f, size_t *t, lt_err *err) {
     return rb_of(be)->cpu->ops->mem_info(rb_of(be)->cpu, f, t, err);
 }
-static lt_status r_alloc(lt_backend *be, size_t n, void **out, lt_err *err) {
-    return rb_of(be)->cpu->ops->alloc(rb_of(be)->cpu, n, out, err);
+static lt_status r_alloc(lt_backend *be, size_t n, lt_mem_cat cat, void **out, lt_err *err) {
+    return rb_of(be)->cpu->ops->alloc(rb_of(be)->cpu, n, cat, out, err);
 }
 static void r_release(lt_backend *be, void *p) { rb_of(be)->cpu->ops->release(rb_of(be)->cpu, p); }
 static lt_status r_set(lt_backend *be, void *d, const void *h, size_t n, lt_err *err) {

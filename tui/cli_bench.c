@@ -316,6 +316,12 @@ int lt_cli_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "weight_bytes", r.weight_bytes);
         cJSON_AddNumberToObject(o, "model_file_bytes", r.model_file_bytes);
         cJSON_AddNumberToObject(o, "peak_rss_bytes", r.peak_rss_bytes);
+        cJSON_AddNumberToObject(o, "kv_bytes", r.kv_bytes);
+        cJSON_AddNumberToObject(o, "scratch_bytes", r.scratch_bytes);
+        if (r.model_file_bytes > 0) {
+            cJSON_AddNumberToObject(o, "peak_rss_over_file", r.peak_rss_over_file);
+            cJSON_AddNumberToObject(o, "peak_rss_over_file_excl_kv_scratch", r.peak_rss_over_file_excl_kv_scratch);
+        }
         cJSON *p = cJSON_AddObjectToObject(o, "prefill");
         cJSON_AddNumberToObject(p, "tokens", r.n_prompt);
         cJSON_AddNumberToObject(p, "seconds", r.prefill_s);
@@ -352,8 +358,10 @@ int lt_cli_bench(int argc, char **argv) {
         printf("memory    %.1f MiB read per token, %.2f GB/s achieved, %.2f GB/s copy peak (%.0f%%)\n",
                r.bytes_per_token / 1048576.0, r.achieved_bps / 1e9, r.peak_copy_bps / 1e9, 100.0 * r.decode_roofline);
         if (r.model_file_bytes > 0)
-            printf("host      %.1f MiB peak resident (model file %.1f MiB)\n", r.peak_rss_bytes / 1048576.0,
-                   r.model_file_bytes / 1048576.0);
+            printf("host      %.1f MiB peak resident (model file %.1f MiB, %.2fx; KV %.1f + scratch %.1f MiB "
+                   "reserved, %.2fx without them)\n", r.peak_rss_bytes / 1048576.0, r.model_file_bytes / 1048576.0,
+                   r.peak_rss_over_file, r.kv_bytes / 1048576.0, r.scratch_bytes / 1048576.0,
+                   r.peak_rss_over_file_excl_kv_scratch);
         else printf("host      %.1f MiB peak resident\n", r.peak_rss_bytes / 1048576.0);
         if (lt_backend_can_capture(be))
             printf("graphs    %lld decode steps replayed, %lld captured%s%s\n", (long long)m->graph_replays,

@@ -101,7 +101,7 @@ lt_status lt_backend_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **
     *out = NULL;
     LT_TRY(lt_backend_no_capture(be, "alloc", err));
     if (bytes == 0) bytes = 1;
-    lt_status s = be->ops->alloc(be, bytes, out, err);
+    lt_status s = be->ops->alloc(be, bytes, cat, out, err);
     if (s != LT_OK) {
         size_t fr = 0, tot = 0;
         char need[32], have[32];

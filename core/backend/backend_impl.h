@@ -25,7 +25,8 @@ typedef struct lt_backend_ops {
     /* ---- memory and transfers ---- */
     void (*destroy)(lt_backend *be);
     lt_status (*mem_info)(lt_backend *be, size_t *free_b, size_t *total_b, lt_err *err);
-    lt_status (*alloc)(lt_backend *be, size_t bytes, void **out, lt_err *err);
+    /* cat says what the memory holds (a host backend may choose its pages by it) */
+    lt_status (*alloc)(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err);
     void (*release)(lt_backend *be, void *ptr);
     lt_status (*set)(lt_backend *be, void *dst, const void *host, size_t bytes, lt_err *err);
     lt_status (*get)(lt_backend *be, void *host, const void *src, size_t bytes, lt_err *err);
@@ -100,7 +101,7 @@ lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, l
  * (the op table, the backend head, tensors, errors): bump LT_BACKEND_ABI_VERSION whenever a
  * struct or enum of those changes (a slot added to lt_backend_ops, a field to lt_tensor, a
  * dtype), or when a function below changes meaning. abi_version stays the first field. */
-#define LT_BACKEND_ABI_VERSION 3
+#define LT_BACKEND_ABI_VERSION 4
 #define LT_CUDA_MODULE_FILE "liblathe-cuda.so"
 #define LT_CUDA_MODULE_ENTRY "lt_cuda_module_entry"
 

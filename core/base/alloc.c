@@ -66,17 +66,21 @@ char *lt_strdup(const char *s) {
 #define HUGE_PAGE ((size_t)2 << 20)
 #define HUGE_MIN ((size_t)8 << 20) /* blocks from this size get huge pages */
 
-void *lt_aligned_alloc(size_t n) {
+void *lt_aligned_alloc_pages(size_t n, bool huge_pages) {
     if (n > SIZE_MAX - 2 * HDR - HUGE_PAGE) return NULL;
     size_t rounded = (n + 63) & ~(size_t)63;
-    if (rounded < HUGE_MIN) return wrap(aligned_alloc(64, rounded + HDR), rounded);
+    if (rounded < HUGE_MIN || !huge_pages) return wrap(aligned_alloc(64, rounded + HDR), rounded);
     size_t total = (rounded + HDR + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     void *raw = aligned_alloc(HUGE_PAGE, total);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (raw) (void)madvise(raw, total, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+    /* a hint (failure changes nothing) over the huge pages the block fills: a partly used last
+     * one would be resident whole, up to 2 MiB more than the block */
+    if (raw) (void)madvise(raw, (rounded + HDR) & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
 #endif
     return wrap(raw, rounded);
 }
+
+void *lt_aligned_alloc(size_t n) { return lt_aligned_alloc_pages(n, true); }
 
 void lt_aligned_free(void *p) { lt_free(p); }
 

@@ -7,6 +7,7 @@
 #ifndef LT_ALLOC_H
 #define LT_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void *lt_malloc(size_t n);
@@ -16,8 +17,13 @@ void  lt_free(void *p);
 char *lt_strdup(const char *s);
 
 /* 64-byte aligned; size rounded up to a multiple of 64. Blocks of 8 MiB and more are 2 MiB
-   aligned and asked for transparent huge pages. */
+   aligned and asked for transparent huge pages (the whole 2 MiB pages they fill; the tail
+   past the last one stays in small pages). */
 void *lt_aligned_alloc(size_t n);
+/* The same, with huge pages only when huge_pages is true. A huge page is resident as a whole
+   once one byte of it is touched: memory used sparsely (activation scratch sized for the
+   largest batch) is better off without them. */
+void *lt_aligned_alloc_pages(size_t n, bool huge_pages);
 void  lt_aligned_free(void *p);
 
 /* Bytes currently allocated through this module. */

@@ -587,6 +587,15 @@ static char *dup_str(lt_gguf_str s) {
     return p;
 }
 
+/* s as a NUL-terminated copy at *at (a string block sized for it), advancing *at. */
+static char *pool_str(char **at, lt_gguf_str s) {
+    char *p = *at;
+    if (s.n) memcpy(p, s.p, (size_t)s.n);
+    p[s.n] = 0;
+    *at += (size_t)s.n + 1;
+    return p;
+}
+
 /* Optional integer id: absent -> keep default; present -> must fit int32. */
 static lt_status opt_id(const lt_gguf *g, const char *key, int32_t *out, lt_err *err) {
     if (lt_gguf_find(g, key) < 0) return LT_OK;
@@ -629,15 +638,37 @@ static lt_status fill_vocab(lt_vocab *v, const lt_gguf *g, lt_err *err) {
     if (et != LT_GGUF_STRING) return lt_err_set(err, LT_EFORMAT, "%s: tokenizer.ggml.tokens is not a string array", P);
     if (n == 0 || n > (1u << 22))
         return lt_err_set(err, LT_EFORMAT, "%s: tokenizer.ggml.tokens has %llu entries", P, (unsigned long long)n);
-    v->n_tokens = (int32_t)n;
-    v->tokens = lt_calloc(n, sizeof *v->tokens);
-    v->token_len = lt_calloc(n, sizeof *v->token_len);
-    if (!v->tokens || !v->token_len) return lt_err_set(err, LT_ENOMEM, "%s: out of memory for the vocab", P);
+    /* the texts of the tokens and merges go into one block (lt_vocab.str_pool): sized first */
+    uint64_t n_merges = 0;
+    bool merges = lt_gguf_find(g, "tokenizer.ggml.merges") >= 0;
+    if (merges) {
+        LT_TRY(lt_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &n_merges, &data, err));
+        if (et != LT_GGUF_STRING || n_merges > (1u << 24))
+            return lt_err_set(err, LT_EFORMAT, "%s: tokenizer.ggml.merges is not a string array", P);
+    }
+    size_t pool = 0; /* bounded by the file's size: every text lies in the mapping */
     for (uint64_t i = 0; i < n; i++) {
         lt_gguf_str s;
         LT_TRY(lt_gguf_arr_str(g, "tokenizer.ggml.tokens", i, &s, err));
         if (s.n > UINT32_MAX / 2) return lt_err_set(err, LT_EFORMAT, "%s: token %llu is too long", P, (unsigned long long)i);
-        if (!(v->tokens[i] = dup_str(s))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);
+        pool += (size_t)s.n + 1;
+    }
+    for (uint64_t i = 0; i < n_merges; i++) {
+        lt_gguf_str s;
+        LT_TRY(lt_gguf_arr_str(g, "tokenizer.ggml.merges", i, &s, err));
+        if (memchr(s.p, 0, s.n))
+            return lt_err_set(err, LT_EFORMAT, "%s: merge %llu contains a NUL byte", P, (unsigned long long)i);
+        pool += (size_t)s.n + 1;
+    }
+    char *at = lt_vocab_pool(v, pool);
+    v->n_tokens = (int32_t)n;
+    v->tokens = lt_calloc(n, sizeof *v->tokens);
+    v->token_len = lt_calloc(n, sizeof *v->token_len);
+    if (!at || !v->tokens || !v->token_len) return lt_err_set(err, LT_ENOMEM, "%s: out of memory for the vocab", P);
+    for (uint64_t i = 0; i < n; i++) {
+        lt_gguf_str s;
+        LT_TRY(lt_gguf_arr_str(g, "tokenizer.ggml.tokens", i, &s, err));
+        v->tokens[i] = pool_str(&at, s);
         v->token_len[i] = (uint32_t)s.n;
         if ((int32_t)s.n > v->max_token_len) v->max_token_len = (int32_t)s.n;
     }
@@ -660,21 +691,15 @@ static lt_status fill_vocab(lt_vocab *v, const lt_gguf *g, lt_err *err) {
             return lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);
         memcpy(v->token_types, data, n * sizeof(int32_t));
     }
-    if (lt_gguf_find(g, "tokenizer.ggml.merges") >= 0) {
-        uint64_t m;
-        LT_TRY(lt_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &m, &data, err));
-        if (et != LT_GGUF_STRING || m > (1u << 24))
-            return lt_err_set(err, LT_EFORMAT, "%s: tokenizer.ggml.merges is not a string array", P);
-        v->merges = lt_calloc(m ? m : 1, sizeof *v->merges);
+    if (merges) {
+        v->merges = lt_calloc(n_merges ? n_merges : 1, sizeof *v->merges);
         if (!v->merges) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);
-        for (uint64_t i = 0; i < m; i++) {
+        for (uint64_t i = 0; i < n_merges; i++) {
             lt_gguf_str s;
             LT_TRY(lt_gguf_arr_str(g, "tokenizer.ggml.merges", i, &s, err));
-            if (memchr(s.p, 0, s.n))
-                return lt_err_set(err, LT_EFORMAT, "%s: merge %llu contains a NUL byte", P, (unsigned long long)i);
-            if (!(v->merges[i] = dup_str(s))) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", P);
-            v->n_merges = (int32_t)(i + 1);
+            v->merges[i] = pool_str(&at, s);
         }
+        v->n_merges = (int32_t)n_merges;
     }
     if (v->type == LT_VOCAB_SPM) { /* llama.cpp's defaults when the keys are absent */
         v->bos_id = 1;

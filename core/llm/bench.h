@@ -77,6 +77,17 @@ typedef struct lt_bench_result {
      * buffers - and the size of the model's file(s) (0 for synthetic weights) */
     double peak_rss_bytes;
     double model_file_bytes;
+    /* what the issue's memory goal ("peak RSS at most 1.1x the model file plus KV and
+     * scratch") leaves out: the bytes the model's backend holds for KV caches and for
+     * scratch (lt_backend_mem_used: the model's activation arena sized for its largest batch,
+     * block tables), as reserved - the resident part is smaller where they are used sparsely */
+    double kv_bytes;
+    double scratch_bytes;
+    /* peak_rss_bytes / model_file_bytes, and the same after taking away kv_bytes and
+     * scratch_bytes where they are host memory (a device keeps them out of the RSS: nothing
+     * is taken away there); 0 without a file (synthetic weights) */
+    double peak_rss_over_file;
+    double peak_rss_over_file_excl_kv_scratch;
     /* rooflines (lt_bench_roofline; 0 until measured or when a buffer did not fit) */
     double peak_copy_bps;    /* lt_bench_copy_bandwidth: decode's ceiling */
     double peak_gemm_flops;  /* lt_bench_gemm_peak: prefill's ceiling */

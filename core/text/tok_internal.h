@@ -126,7 +126,8 @@ struct lt_tokenizer {
     int32_t *sp_head2;    /* [65536] first special (rank) whose text starts with these 2 bytes, -1 none */
     int32_t sp_head1[256]; /* one-byte special texts */
     int32_t *sp_next;     /* [n_special] next rank in the same bucket (ascending rank) */
-    char **piece;         /* [n] token_to_piece(special=true) */
+    char *piece_pool;     /* token_to_piece(special=true) of every token, one after the other */
+    uint32_t *piece_off;  /* [n] where token i's piece starts in piece_pool (NUL-terminated) */
     uint32_t *piece_len;
     int32_t spm_byte[256]; /* SPM byte fallback ids (-1 when absent) */
     char bpe_enc[256][4];  /* GPT-2 bytes_to_unicode as UTF-8 */

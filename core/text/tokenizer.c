@@ -643,7 +643,7 @@ size_t lt_tok_piece(const lt_tokenizer *t, int32_t id, bool special, char *buf, 
     if (!t || id < 0 || id >= t->v->n_tokens) return 0;
     if (!special && (t->attr[id] & (ATTR_UNKNOWN | ATTR_CONTROL))) return 0;
     size_t n = t->piece_len[id];
-    if (buf && cap) memcpy(buf, t->piece[id], n < cap ? n : cap);
+    if (buf && cap) memcpy(buf, t->piece_pool + t->piece_off[id], n < cap ? n : cap);
     return n;
 }
 
@@ -657,7 +657,7 @@ size_t lt_tok_decode(const lt_tokenizer *t, const int32_t *ids, int64_t n, char 
             remove_space = false;
             continue;
         }
-        const char *p = t->piece[id];
+        const char *p = t->piece_pool + t->piece_off[id];
         size_t pl = t->piece_len[id];
         if (t->attr[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) pl = 0;
         if (remove_space && pl && p[0] == ' ') p++, pl--;
@@ -772,7 +772,7 @@ static size_t stream_emit(lt_tok_stream *s, const char *p, size_t n, bool flush,
 size_t lt_tok_stream_feed(const lt_tokenizer *t, lt_tok_stream *s, int32_t id, char *buf, size_t cap) {
     if (buf && cap) buf[0] = 0;
     if (!t || id < 0 || id >= t->v->n_tokens) return 0;
-    const char *p = t->piece[id];
+    const char *p = t->piece_pool + t->piece_off[id];
     size_t n = t->piece_len[id];
     if (t->attr[id] & (ATTR_UNKNOWN | ATTR_CONTROL)) n = 0;
     if (t->v->type != LT_VOCAB_BPE && t->v->add_space_prefix && s->prev_id >= 0 && s->prev_id == t->v->bos_id &&
@@ -802,9 +802,8 @@ bool lt_tok_is_eog(const lt_tokenizer *t, int32_t id) {
 
 void lt_tok_free(lt_tokenizer *t) {
     if (!t) return;
-    if (t->piece)
-        for (int32_t i = 0; i < t->v->n_tokens; i++) lt_free(t->piece[i]);
-    lt_free(t->piece);
+    lt_free(t->piece_pool);
+    lt_free(t->piece_off);
     lt_free(t->piece_len);
     lt_free(t->attr);
     lt_free(t->eog);
@@ -921,10 +920,10 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     t->eog = lt_calloc((size_t)n, sizeof *t->eog);
     t->tcap = pow2_at_least((size_t)n * 2);
     t->tmap = lt_malloc(t->tcap * sizeof *t->tmap);
-    t->piece = lt_calloc((size_t)n, sizeof *t->piece);
+    t->piece_off = lt_calloc((size_t)n, sizeof *t->piece_off);
     t->piece_len = lt_calloc((size_t)n, sizeof *t->piece_len);
     t->special = lt_malloc((size_t)n * sizeof *t->special);
-    if (!t->attr || !t->eog || !t->tmap || !t->piece || !t->piece_len || !t->special) goto oom;
+    if (!t->attr || !t->eog || !t->tmap || !t->piece_off || !t->piece_len || !t->special) goto oom;
     memset(t->tmap, 0xFF, t->tcap * sizeof *t->tmap);
     for (int32_t i = 0; i < n; i++) {
         size_t m = t->tcap - 1, h = hash_bytes(v->tokens[i], v->token_len[i]) & m;
@@ -996,6 +995,10 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
     if (!norm_tokens(t)) goto oom;
     for (int32_t i = 0; i < n; i++)
         if ((t->attr[i] & (ATTR_CONTROL | ATTR_USER | ATTR_UNKNOWN)) && !is_ntok(t, i)) t->special[t->n_special++] = i;
+    { /* sized for every token, used by a few */
+        int32_t *fit = lt_realloc(t->special, ((size_t)t->n_special + 1) * sizeof *t->special);
+        if (fit) t->special = fit;
+    }
     for (int32_t i = 1; i < t->n_special; i++) { /* insertion sort by length, stable */
         int32_t x = t->special[i], j = i - 1;
         while (j >= 0 && v->token_len[t->special[j]] < v->token_len[x]) {
@@ -1041,22 +1044,25 @@ lt_status lt_tok_create(lt_tokenizer **out, lt_vocab *v, lt_err *err) {
         }
     }
     {
-        sbuf o = {0};
-        for (int32_t i = 0; i < n; i++) {
-            if (!make_piece(t, i, &o, dec)) {
-                lt_free(o.p);
-                goto oom;
+        /* every piece in one block (one allocation each cost more than the pieces) */
+        sbuf o = {0}, all = {0};
+        for (int32_t i = 0; i < n && !all.oom; i++) {
+            if (!make_piece(t, i, &o, dec) || all.n + o.n + 1 > UINT32_MAX) {
+                all.oom = true;
+                break;
             }
-            t->piece[i] = lt_malloc(o.n + 1);
-            if (!t->piece[i]) {
-                lt_free(o.p);
-                goto oom;
-            }
-            if (o.n) memcpy(t->piece[i], o.p, o.n);
-            t->piece[i][o.n] = 0;
+            t->piece_off[i] = (uint32_t)all.n;
             t->piece_len[i] = (uint32_t)o.n;
+            sb_add(&all, o.n ? o.p : "", o.n);
+            sb_add(&all, "", 1); /* the NUL after the piece: the next starts past it */
         }
         lt_free(o.p);
+        if (all.oom || !all.p) {
+            lt_free(all.p);
+            goto oom;
+        }
+        char *fit = lt_realloc(all.p, all.n + 1);
+        t->piece_pool = fit ? fit : all.p;
     }
     t->spm_seg = v->type == LT_VOCAB_SPM;
     for (int32_t i = 0; i < n && t->spm_seg; i++) {

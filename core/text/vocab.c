@@ -26,12 +26,28 @@ lt_vocab *lt_vocab_create(void) {
     return v;
 }
 
+/* Whether s lies in v's string block (then it is not an allocation of its own). */
+static bool in_pool(const lt_vocab *v, const char *s) {
+    uintptr_t p = (uintptr_t)s, b = (uintptr_t)v->str_pool;
+    return v->str_pool && p >= b && p - b < v->str_pool_bytes;
+}
+
+char *lt_vocab_pool(lt_vocab *v, size_t bytes) {
+    if (v->str_pool) return NULL;
+    v->str_pool = lt_malloc(bytes ? bytes : 1);
+    v->str_pool_bytes = v->str_pool ? bytes : 0;
+    return v->str_pool;
+}
+
 void lt_vocab_free(lt_vocab *v) {
     if (!v) return;
     if (v->tokens)
-        for (int32_t i = 0; i < v->n_tokens; i++) lt_free(v->tokens[i]);
+        for (int32_t i = 0; i < v->n_tokens; i++)
+            if (!in_pool(v, v->tokens[i])) lt_free(v->tokens[i]);
     if (v->merges)
-        for (int32_t i = 0; i < v->n_merges; i++) lt_free(v->merges[i]);
+        for (int32_t i = 0; i < v->n_merges; i++)
+            if (!in_pool(v, v->merges[i])) lt_free(v->merges[i]);
+    lt_free(v->str_pool);
     lt_free(v->tokens);
     lt_free(v->token_len);
     lt_free(v->scores);

@@ -36,8 +36,14 @@ static lt_status cpu_mem_info(lt_backend *be, size_t *free_b, size_t *total_b, l
     return lt_sysmem_info(free_b, total_b, err);
 }
 
-static lt_status cpu_alloc(lt_backend *be, size_t bytes, void **out, lt_err *err) {
-    *out = lt_aligned_alloc(bytes);
+/* Huge pages for the weights and the KV pool, which are streamed at every token (weights:
+ * 25-30% more bandwidth for f16 rows, docs/PERF.md; K/V rows: decode at 1024 tokens of
+ * context measured faster with them), not for scratch: the activation arena is sized for the
+ * largest batch (512 tokens, 64 logit rows) and a decode step touches a few rows of each
+ * tensor, where every touched 2 MiB page would be resident whole (~10-15 MiB for SmolLM2;
+ * docs/PERF.md, "Host memory"). */
+static lt_status cpu_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err) {
+    *out = lt_aligned_alloc_pages(bytes, cat != LT_MEM_SCRATCH);
     if (!*out) return lt_err_set(err, LT_ENOMEM, "out of host memory (%zu bytes)", bytes);
     return LT_OK;
 }

@@ -1,4 +1,4 @@
-/* blas.c - OpenBLAS, loaded at run time on the first thread pool's creation.
+/* blas.c - OpenBLAS, loaded at run time the first time a product needs it.
  *
  * lathe splits every matrix product over its own thread pool and calls single-threaded
  * sgemm from each worker, so OpenBLAS must never start threads of its own. Linked the usual
@@ -7,7 +7,11 @@
  * and OpenBLAS retries forever, so the process spins and then hangs at exit joining them.
  * Loading it here instead lets OPENBLAS_NUM_THREADS=1 be set first (no threads at all), and a
  * machine or a limit without room for it gets lathe's own exact loops (lt_pool_blas_ok) rather
- * than a hang. The CBLAS prototypes come from Debian's <cblas.h>; the library is
+ * than a hang. The variable is set when the first thread pool is created, before its threads
+ * start (setenv is not safe beside a thread reading the environment); the library itself is
+ * loaded only when a product first asks for sgemm (lt_pool_blas_ok): a quantized model's
+ * forward never does, and a loaded OpenBLAS (with libgfortran) adds ~2 MiB to the resident
+ * set. The CBLAS prototypes come from Debian's <cblas.h>; the library is
  * libopenblas.so.0 (Debian's alternatives pick the build).
  * Leaves out: other BLAS libraries.
  */
@@ -21,11 +25,15 @@
 typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                          const float *b, int ldb, float beta, float *c, int ldc);
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT, g_env_once = PTHREAD_ONCE_INIT;
 static sgemm_fn g_sgemm;
 
+static void set_env(void) { setenv("OPENBLAS_NUM_THREADS", "1", 1); } /* read by OpenBLAS's constructor: start no threads */
+
+void lt_cpu_blas_prepare(void) { pthread_once(&g_env_once, set_env); }
+
 static void load(void) {
-    setenv("OPENBLAS_NUM_THREADS", "1", 1); /* read by OpenBLAS's constructor: start no threads */
+    lt_cpu_blas_prepare(); /* a caller without a pool */
     void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
     if (!h) return;
     void (*set_threads)(int) = (void (*)(int))dlsym(h, "openblas_set_num_threads");

@@ -68,9 +68,11 @@ void *lt_pool_scratch(lt_pool *p, int slot, size_t bytes);
  * cannot, kernels take their own (slower, exact) paths instead of sgemm. */
 bool lt_pool_blas_ok(lt_pool *p);
 
-/* blas.c: loads OpenBLAS (once; true when it is there) and calls its single-threaded sgemm:
- * c[m, n] = a[m, k] * b (b [k, n], or [n, k] transposed), row-major. Only after
+/* blas.c: sets OPENBLAS_NUM_THREADS=1 (once, before the first thread pool starts threads);
+ * loads OpenBLAS (once, on first need; true when it is there) and calls its single-threaded
+ * sgemm: c[m, n] = a[m, k] * b (b [k, n], or [n, k] transposed), row-major. Only after
  * lt_pool_blas_ok said yes. */
+void lt_cpu_blas_prepare(void);
 bool lt_cpu_blas_load(void);
 void lt_cpu_sgemm(bool trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
 

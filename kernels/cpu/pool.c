@@ -125,9 +125,9 @@ lt_status lt_pool_create(lt_pool **out, int n_threads, lt_err *err) {
         n_threads = n > 0 ? (int)n : 1;
     }
     if (n_threads > 256) return lt_err_set(err, LT_EINVAL, "%d threads requested (at most 256)", n_threads);
-    /* Our own threads split the work; OpenBLAS is loaded without threads of its own (blas.c),
-     * before ours start. */
-    lt_cpu_blas_load();
+    /* Our own threads split the work; OpenBLAS will be loaded without threads of its own
+     * (blas.c): the variable that says so is set before ours start. */
+    lt_cpu_blas_prepare();
     lt_pool *p = lt_calloc(1, sizeof *p);
     if (!p) return lt_err_set(err, LT_ENOMEM, "out of host memory creating the thread pool");
     p->n = n_threads;

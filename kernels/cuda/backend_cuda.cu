@@ -127,7 +127,8 @@ static lt_status cu_mem_info(lt_backend *be, size_t *free_b, size_t *total_b, lt
     return LT_OK;
 }
 
-static lt_status cu_alloc(lt_backend *be, size_t bytes, void **out, lt_err *err) {
+static lt_status cu_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err) {
+    (void)cat;
     lt_cuda *c = lt_cuda_of(be);
     LT_TRY(lt_cuda_enter(c, err));
     *out = NULL;

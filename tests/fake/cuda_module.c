@@ -59,7 +59,8 @@ static lt_status f_mem_info(lt_backend *be, size_t *free_b, size_t *total_b, lt_
     *total_b = (size_t)2 << 30;
     return LT_OK;
 }
-static lt_status f_alloc(lt_backend *be, size_t bytes, void **out, lt_err *err) {
+static lt_status f_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err) {
+    (void)cat;
     *out = lt_malloc(bytes);
     return *out ? LT_OK : lt_err_set(err, LT_ENOMEM, "fake cuda: out of memory");
 }
