@@ -349,6 +349,8 @@ bool lt_cpu_s24_q4_idx(int form, const uint8_t meta[8], uint8_t idx[32]) {
 #if LT_X86
     if (form == 2) idx_vbmi(meta, idx);
     else idx_avx2(meta, idx);
+#else
+    (void)meta, (void)idx;
 #endif
     return true;
 }
