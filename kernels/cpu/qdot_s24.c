@@ -249,39 +249,39 @@ LT_VNNI static inline __m256i s24_dot_vnni(__m256i u, __m256i s) {
 
 /* one body for the three forms: IDX / PICK the kept activations, DOT the 4-byte sums. Blocks in
  * pairs share one prefetch (56 bytes, under a cache line). */
-#define S24_Q4_I8_BLOCK(bb, IDX, PICK, DOT)                                                                                     \
-    do {                                                                                                          \
-        const lt_block_s24_q4 *blk = (const lt_block_s24_q4 *)w + (bb);                                           \
-        const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)); /* d, m, (meta) */             \
-        const __m256 dw = _mm256_broadcastss_ps(_mm256_castps256_ps128(dm)), mw = _mm256_permutevar8x32_ps(dm, one); \
-        const __m256i wv = _mm256_and_si256(                                                                      \
-            _mm256_srlv_epi64(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk->qs)), nib), m4);  \
-        const __m256i idx = IDX(blk->meta);                                                                       \
-        for (int r = 0; r < R; r++) {                                                                             \
-            const char *xr = x + (size_t)r * stride;                                                              \
-            const __m256i xk = PICK((const int8_t *)xr + 64 * (bb), idx);                                         \
-            const __m256i p32 = DOT(wv, xk), s32 = DOT(ones8, xk);                                                \
+#define S24_Q4_I8_BLOCK(bb, IDX, PICK, DOT)                                                                            \
+    do {                                                                                                               \
+        const lt_block_s24_q4 *blk = (const lt_block_s24_q4 *)w + (bb);                                                \
+        const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)); /* d, m, (meta) */                   \
+        const __m256 dw = _mm256_broadcastss_ps(_mm256_castps256_ps128(dm)), mw = _mm256_permutevar8x32_ps(dm, one);   \
+        const __m256i wv = _mm256_and_si256(                                                                           \
+            _mm256_srlv_epi64(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk->qs)), nib), m4);       \
+        const __m256i idx = IDX(blk->meta);                                                                            \
+        for (int r = 0; r < R; r++) {                                                                                  \
+            const char *xr = x + (size_t)r * stride;                                                                   \
+            const __m256i xk = PICK((const int8_t *)xr + 64 * (bb), idx);                                              \
+            const __m256i p32 = DOT(wv, xk), s32 = DOT(ones8, xk);                                                     \
             const __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), dw, _mm256_mul_ps(_mm256_cvtepi32_ps(s32), mw)); \
-            a[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps((const float *)(xr + K) + 8 * (bb)), a[r]);                 \
-        }                                                                                                         \
+            a[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps((const float *)(xr + K) + 8 * (bb)), a[r]);                      \
+        }                                                                                                              \
     } while (0)
-#define S24_Q4_I8_ROWS(NAME, TARGET, IDX, PICK, DOT)                                                              \
-    TARGET static inline __attribute__((always_inline)) void NAME(const uint8_t *w, const char *x, size_t stride, \
-                                                                  const int R, int64_t K, float *out) {           \
-        __m256 a[4];                                                                                              \
-        for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();                                                   \
-        const __m256i m4 = _mm256_set1_epi8(15), ones8 = _mm256_set1_epi8(1);                                     \
-        const __m256i nib = _mm256_setr_epi64x(0, 0, 4, 4), one = _mm256_set1_epi32(1);                           \
-        const int64_t nb = K / 64;                                                                                \
-        int64_t b = 0;                                                                                            \
-        for (; b + 2 <= nb; b += 2) {                                                                             \
-            lt_cpu_prefetch_ahead((const lt_block_s24_q4 *)w + b, 1);                                             \
-            S24_Q4_I8_BLOCK(b, IDX, PICK, DOT);                                                                                 \
-            S24_Q4_I8_BLOCK(b + 1, IDX, PICK, DOT);                                                                               \
-        }                                                                                                         \
-        if (b < nb) S24_Q4_I8_BLOCK(b, IDX, PICK, DOT);                                                                         \
-        const __m256i old = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);                                            \
-        for (int r = 0; r < R; r++) out[r] = hsum8(_mm256_permutevar8x32_ps(a[r], old));                          \
+#define S24_Q4_I8_ROWS(NAME, TARGET, IDX, PICK, DOT)                                                                   \
+    TARGET static inline __attribute__((always_inline)) void NAME(const uint8_t *w, const char *x, size_t stride,      \
+                                                                  const int R, int64_t K, float *out) {                \
+        __m256 a[4];                                                                                                   \
+        for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();                                                        \
+        const __m256i m4 = _mm256_set1_epi8(15), ones8 = _mm256_set1_epi8(1);                                          \
+        const __m256i nib = _mm256_setr_epi64x(0, 0, 4, 4), one = _mm256_set1_epi32(1);                                \
+        const int64_t nb = K / 64;                                                                                     \
+        int64_t b = 0;                                                                                                 \
+        for (; b + 2 <= nb; b += 2) {                                                                                  \
+            lt_cpu_prefetch_ahead((const lt_block_s24_q4 *)w + b, 1);                                                  \
+            S24_Q4_I8_BLOCK(b, IDX, PICK, DOT);                                                                        \
+            S24_Q4_I8_BLOCK(b + 1, IDX, PICK, DOT);                                                                    \
+        }                                                                                                              \
+        if (b < nb) S24_Q4_I8_BLOCK(b, IDX, PICK, DOT);                                                                \
+        const __m256i old = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);                                                 \
+        for (int r = 0; r < R; r++) out[r] = hsum8(_mm256_permutevar8x32_ps(a[r], old));                               \
     }
 S24_Q4_I8_ROWS(rows_q4_i8, LT_AVX2, s24_idx_avx2, s24_pick_avx2, s24_dot_avx2)
 S24_Q4_I8_ROWS(rows_q4_vnni, LT_VNNI, s24_idx_avx2, s24_pick_avx2, s24_dot_vnni)
