@@ -147,8 +147,9 @@ static void test_matmul(lt_dtype t) {
                lt_dtype_name(t), simd, worst);
     }
     lt_cpu_set_simd(true);
-    /* a prefill-sized call (rows widened to f32 for sgemm when OpenBLAS is there) */
-    enum { TP = 20 };
+    /* a prefill-sized call (rows widened to f32 for sgemm when OpenBLAS is there; s24_q4 on AVX2
+       takes its dot products up to 383 rows) */
+    const int TP = t == LT_S24_Q4 ? 400 : 20;
     float *xp = malloc(TP * K * 4), *yp = malloc(TP * N * 4);
     lt_test_fill(&rng, xp, TP * K, 1.0f);
     CHECK(lt_cpu_matmul_prepare(p, t, TP, K));

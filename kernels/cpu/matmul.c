@@ -17,8 +17,9 @@
  * AVX2+FMA+F16C and AVX-512 (F, BW, VL, VNNI) paths are chosen at run time (LT_CPU_NO_VNNI=1
  * keeps AVX-512 off); scalar paths are portable.
  *  - the lt_quants.h types (q4_1 ... q6_K, iq4_*): qdot.c, with the family kernels.
- *  - the 2:4 sparse types (s24_*) and GPTQ's gq4_*: qdot_s24.c / qdot_gq.c below DOT_MAX_T rows;
- *    from there rows widened to f32 (the dtype table's formula) and sgemm, as f16.
+ *  - the 2:4 sparse types (s24_*) and GPTQ's gq4_*: qdot_s24.c / qdot_gq.c below DOT_MAX_T rows
+ *    (s24_q4 with AVX2: below S24_Q4_GEMM_T); from there rows widened to f32 (the dtype table's
+ *    formula) and sgemm, as f16.
  * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants.
  */
 #include <stdatomic.h>
@@ -32,6 +33,10 @@
 #define F16_RT 4          /* activation rows per tile for f16 weights on AVX-512 */
 #define F16_MIN_T 3       /* f16 on AVX-512: dot products below this many rows, */
 #define F16_GEMM_T 32     /* tiles below this many, sgemm from it */
+/* s24_q4 with AVX2: dot products below this many rows (its int8 kernel reads the 4-bit codes as
+ * they are; widening them to f32 costs more than sgemm saves until then: SmolLM2 prefill 147-258
+ * tok/s by dots against 10 widened at 16 rows, 1.06-1.17x at 256, sgemm 1.2x at 512) */
+#define S24_Q4_GEMM_T 384
 #define DOT_MAX_T 8       /* below this many rows, f16/bf16 use dot products */
 #define WIDEN_BYTES (1 << 20) /* f32 buffer per thread for widened f16/bf16 rows */
 
@@ -725,6 +730,7 @@ static bool widened_qtype(lt_dtype wt) {
 
 static bool use_gemm(lt_dtype wt, int64_t T) {
     if (wt == LT_F32) return T >= DOT_MAX_T; /* dot products below: batch-invariant (speculation) */
+    if (wt == LT_S24_Q4 && lt_cpu_has_avx2()) return T >= S24_Q4_GEMM_T;
     if (widened_qtype(wt)) return T >= DOT_MAX_T; /* rows widened to f32, as f16 */
     if (wt == LT_F16 && lt_cpu_has_vnni()) return T >= F16_GEMM_T;
     if (wt == LT_F16 || wt == LT_BF16) return T >= DOT_MAX_T;

@@ -9,12 +9,12 @@
  * weights (f16 widened by F16C, or 4-bit codes as d*q + m). Two accumulators (even and odd
  * blocks), summed at the end in one order. The 1- to 4-row forms are one inlined body, so a
  * row's float operations do not depend on how many rows go with it (batches equal single rows).
- * s24_q4 on AVX2 takes int8 activations instead (per 32 columns, f32 scale; rows_q4_i8 below):
- * measured 4x the f32 form's decode on llama-1b shapes (docs/PERF.md); LT_S24_Q4_F32=1 keeps the
- * f32 form.
+ * s24_q4 on AVX2 takes int8 activations instead (per 32 columns, f32 scale; S24_Q4_I8_ROWS below),
+ * in three forms chosen at run time: AVX2, AVX-512 VNNI (dpbusd) and VNNI + VBMI (vpermt2b picks
+ * the kept activations, vpmultishiftqb computes its indices); LT_CPU_NO_VNNI=1 keeps AVX2. All
+ * three give the same numbers (tests/test_qdot_s24.c); LT_S24_Q4_F32=1 keeps the f32 form.
  * Portable path: kept value by kept value, one accumulator, f32 activations.
- * Leaves out: AVX-512 forms (the loop is bound by the weight stream at decode), a sgemm path for
- * long prefills (dot products at every T).
+ * Leaves out: 512-bit forms, a sgemm path for long prefills (dot products at every T).
  */
 #include <math.h>
 #include <pthread.h>
@@ -87,18 +87,14 @@ static const lt_cpu_qdot k_scalar[2] = {{f32_row_bytes, copy_act, f16_scalar_dot
 
 /* a position byte (4 kept values: 2 groups of 4 columns) -> the columns they read, 0..7 */
 static _Alignas(16) int32_t k_lut[256][4];
-static uint32_t k_lut8[256]; /* the same 4 columns as bytes */
-static bool g_q4_f32;
+static bool g_q4_f32, g_vbmi;
 static void lut_init(void) {
-    for (int b = 0; b < 256; b++) {
-        k_lut8[b] = 0;
-        for (int k = 0; k < 4; k++) {
-            k_lut[b][k] = 4 * (k / 2) + ((b >> (2 * k)) & 3);
-            k_lut8[b] |= (uint32_t)k_lut[b][k] << (8 * k);
-        }
-    }
+    for (int b = 0; b < 256; b++)
+        for (int k = 0; k < 4; k++) k_lut[b][k] = 4 * (k / 2) + ((b >> (2 * k)) & 3);
     const char *e = getenv("LT_S24_Q4_F32");
     g_q4_f32 = e && *e == '1';
+    __builtin_cpu_init();
+    g_vbmi = __builtin_cpu_supports("avx512vbmi");
 }
 
 /* the 8 kept activations of 16 columns at x (positions lo, hi: the two bytes) */
@@ -156,84 +152,205 @@ LT_AVX2 static inline __attribute__((always_inline)) void rows_q4_avx2(const uin
     for (int r = 0; r < R; r++) out[r] = hsum8(_mm256_add_ps(a[r], c[r]));
 }
 
-/* s24_q4 with int8 activations: per 32 columns 32 int8 (at 32 i) and an f32 scale (at K + 4 i),
- * x ~ d * q, d = max|x| / 127. A block's 32 kept activations are picked with one byte shuffle per
- * 32 columns (8 of each 16 per 128-bit lane), interleaved as the nibbles are (lane 0: kept 0..7
- * and 16..23, lane 1: 8..15 and 24..31), and dotted with the codes by maddubs; the min term takes
- * the kept activations' sum (maddubs with ones). Per block: (d_w * sum(q x) + m_w * sum(x)) * d_x. */
-static size_t i8_row_bytes(int64_t K) { return (size_t)K + (size_t)(K / 32) * sizeof(float); }
-static void quant_i8(const float *x, void *xq, int64_t K) {
+/* s24_q4 with int8 activations, per 32 columns x ~ d * q, d = max|x| / 127 (32 int8 at 32 i).
+ * Per 64 columns (a weight block) the 64 int8 are stored with the middle two 16-column chunks
+ * swapped (columns 0..15, 32..47, 16..31, 48..63), and after the K bytes the block's two scales
+ * as its 8 sum lanes want them (da x4, db x4). A block's 32 kept activations are picked into one
+ * vector in kept order (lane 0: kept 0..15, the first 32 columns; lane 1: 16..31), dotted with the
+ * codes (the low nibbles are kept 0..15, the high 16..31: one shift per lane) by maddubs + madd or
+ * dpbusd; the min term takes the kept activations' sum (the same with ones). Per block and 4 kept
+ * values (lane l: kept 4l..4l+3): (d_w * sum(q x) + m_w * sum(x)) * d_x into accumulator lane l;
+ * at the end the lanes are put in the order of the first (table-index) kernel, (0 1 4 5 2 3 6 7),
+ * before hsum8, so every form gives that kernel's numbers bit for bit (the integer sums are exact).
+ * Forms: AVX2 (pshufb picks 8 of each 16 stored columns per 128-bit lane, 2 per block and row),
+ * AVX-512 VNNI (dpbusd) with the same pick, and VNNI + VBMI (vpermt2b picks all 32 of the 64;
+ * vpmultishiftqb pulls each kept value's 2 position bits out of the 8 meta bytes). The pick
+ * indices are computed from the meta bytes in vector registers (s24_idx_*). */
+static size_t i8_row_bytes(int64_t K) { return (size_t)K + (size_t)(K / 64) * 8 * sizeof(float); }
+/* 32 floats -> 32 int8 in order (round to nearest even, as lrintf), d = max|x| / 127 */
+LT_AVX2 static inline __m256i q8x32(const float *x, float *d) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], mx = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k), mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, v[k]));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float amax = _mm_cvtss_f32(m), db = amax / 127.0f, id = db > 0 ? 1.0f / db : 0.0f;
+    *d = db;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i i[4];
+    for (int k = 0; k < 4; k++) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], vid));
+    const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+    return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+LT_AVX2 static void quant_i8(const float *x, void *xq, int64_t K) {
     int8_t *q = xq;
     float *d = (float *)((char *)xq + K);
-    for (int64_t b = 0; b < K / 32; b++) {
-        float amax = 0.0f;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));
-        const float db = amax / 127.0f, id = db > 0 ? 1.0f / db : 0.0f;
-        for (int j = 0; j < 32; j++) q[32 * b + j] = (int8_t)lrintf(x[32 * b + j] * id);
-        d[b] = db;
-    }
-}
-
-static inline uint64_t sidx(uint8_t lo, uint8_t hi) {
-    return (uint64_t)k_lut8[lo] | (uint64_t)(k_lut8[hi] + 0x08080808u) << 32;
-}
-
-LT_AVX2 static inline __attribute__((always_inline)) void rows_q4_i8(const uint8_t *w, const char *x, size_t stride,
-                                                                      const int R, int64_t K, float *out) {
-    __m256 a[4];
-    for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();
-    const __m128i m4 = _mm_set1_epi8(15);
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    const int64_t z = (int64_t)0x8080808080808080ll; /* shuffle to 0 */
     for (int64_t b = 0; b < K / 64; b++) {
-        const lt_block_s24_q4 *blk = (const lt_block_s24_q4 *)w + b;
-        lt_cpu_prefetch_ahead(blk, 1);
-        const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)blk->d | (uint32_t)blk->m << 16)));
-        const __m256 dw = _mm256_broadcastss_ps(dm), mw = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
-        const __m128i qs = _mm_loadu_si128((const __m128i *)blk->qs);
-        const __m128i lo = _mm_and_si128(qs, m4), hi = _mm_and_si128(_mm_srli_epi16(qs, 4), m4);
-        const __m256i wv = _mm256_setr_m128i(_mm_unpacklo_epi64(lo, hi), _mm_unpackhi_epi64(lo, hi));
-        const uint8_t *mt = blk->meta;
-        const __m256i ia = _mm256_setr_epi64x((int64_t)sidx(mt[0], mt[1]), z, (int64_t)sidx(mt[2], mt[3]), z);
-        const __m256i ib = _mm256_setr_epi64x((int64_t)sidx(mt[4], mt[5]), z, (int64_t)sidx(mt[6], mt[7]), z);
-        for (int r = 0; r < R; r++) {
-            const int8_t *xr = (const int8_t *)(x + (size_t)r * stride);
-            const float *xd = (const float *)(x + (size_t)r * stride + K);
-            const __m256i pa = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(xr + 64 * b)), ia);
-            const __m256i pb = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(xr + 64 * b + 32)), ib);
-            const __m256i xk = _mm256_unpacklo_epi64(pa, pb);
-            const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(wv, xk), ones16);
-            const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xk), ones16);
-            const __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), dw, _mm256_mul_ps(_mm256_cvtepi32_ps(s32), mw));
-            const float da = xd[2 * b], db = xd[2 * b + 1];
-            a[r] = _mm256_fmadd_ps(v, _mm256_setr_ps(da, da, db, db, da, da, db, db), a[r]);
-        }
+        float da, db;
+        const __m256i v0 = q8x32(x + 64 * b, &da), v1 = q8x32(x + 64 * b + 32, &db);
+        _mm256_storeu_si256((__m256i *)(q + 64 * b), _mm256_permute2x128_si256(v0, v1, 0x20));
+        _mm256_storeu_si256((__m256i *)(q + 64 * b + 32), _mm256_permute2x128_si256(v0, v1, 0x31));
+        _mm256_storeu_ps(d + 8 * b, _mm256_setr_ps(da, da, da, da, db, db, db, db));
     }
-    for (int r = 0; r < R; r++) out[r] = hsum8(a[r]);
 }
+
+static inline int64_t meta64(const uint8_t *meta) {
+    int64_t v;
+    memcpy(&v, meta, 8);
+    return v;
+}
+
+/* AVX2 pick indices: byte j = the place of kept j within its 16 stored columns,
+ * 4 * ((j % 8) / 2) + its 2-bit position. Each meta byte is replicated 4x, masked to its k-th
+ * 2 bits, folded into the low nibble (a value in 0..3 or 4 * 0..3) and mapped to 0..3 by a table. */
+LT_AVX2 static inline __m256i s24_idx_avx2(const uint8_t *meta) {
+    const __m256i rep = _mm256_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6,
+                                         6, 6, 7, 7, 7, 7);
+    const __m256i bits = _mm256_set1_epi32((int)0xC0300C03u);
+    const __m256i lut = _mm256_setr_epi8(0, 1, 2, 3, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0, 1, 2, 3, 1, 0, 0, 0, 2, 0,
+                                         0, 0, 3, 0, 0, 0);
+    const __m256i base = _mm256_set1_epi64x(0x0C0C080804040000ll);
+    const __m256i a = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi64x(meta64(meta)), rep), bits);
+    const __m256i t = _mm256_and_si256(_mm256_or_si256(a, _mm256_srli_epi16(a, 4)), _mm256_set1_epi8(15));
+    return _mm256_add_epi8(_mm256_shuffle_epi8(lut, t), base);
+}
+/* the kept activations of a block (x: its 64 stored int8) in kept order */
+LT_AVX2 static inline __m256i s24_pick_avx2(const int8_t *x, __m256i idx) {
+    const __m256i pa = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)x), idx);
+    const __m256i pb = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(x + 32)), idx);
+    return _mm256_blend_epi32(pa, pb, 0xCC);
+}
+
+#define LT_S24_VBMI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+/* VBMI pick indices: byte j = the place of kept j among the block's 64 stored columns
+ * (vpermt2b's index); kept k's position is bits 2k, 2k+1 of the 8 meta bytes as one
+ * little-endian word */
+LT_S24_VBMI static inline __m256i s24_idx_vbmi(const uint8_t *meta) {
+    const __m256i sh = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40,
+                                        42, 44, 46, 48, 50, 52, 54, 56, 58, 60, 62);
+    const __m256i base = _mm256_setr_epi8(0, 0, 4, 4, 8, 8, 12, 12, 32, 32, 36, 36, 40, 40, 44, 44, 16, 16, 20, 20, 24,
+                                          24, 28, 28, 48, 48, 52, 52, 56, 56, 60, 60);
+    const __m256i pos = _mm256_multishift_epi64_epi8(sh, _mm256_set1_epi64x(meta64(meta)));
+    return _mm256_ternarylogic_epi32(pos, _mm256_set1_epi8(3), base, 0xEA); /* (pos & 3) | base */
+}
+LT_S24_VBMI static inline __m256i s24_pick_vbmi(const int8_t *x, __m256i idx) {
+    return _mm256_permutex2var_epi8(_mm256_loadu_si256((const __m256i *)x), idx,
+                                    _mm256_loadu_si256((const __m256i *)(x + 32)));
+}
+
+/* sum over each 4 bytes of u (unsigned) * s (signed) */
+LT_AVX2 static inline __m256i s24_dot_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+LT_VNNI static inline __m256i s24_dot_vnni(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+
+/* one body for the three forms: IDX / PICK the kept activations, DOT the 4-byte sums. Blocks in
+ * pairs share one prefetch (56 bytes, under a cache line). */
+#define S24_Q4_I8_BLOCK(bb, IDX, PICK, DOT)                                                                            \
+    do {                                                                                                               \
+        const lt_block_s24_q4 *blk = (const lt_block_s24_q4 *)w + (bb);                                                \
+        const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)); /* d, m, (meta) */                   \
+        const __m256 dw = _mm256_broadcastss_ps(_mm256_castps256_ps128(dm)), mw = _mm256_permutevar8x32_ps(dm, one);   \
+        const __m256i wv = _mm256_and_si256(                                                                           \
+            _mm256_srlv_epi64(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk->qs)), nib), m4);       \
+        const __m256i idx = IDX(blk->meta);                                                                            \
+        for (int r = 0; r < R; r++) {                                                                                  \
+            const char *xr = x + (size_t)r * stride;                                                                   \
+            const __m256i xk = PICK((const int8_t *)xr + 64 * (bb), idx);                                              \
+            const __m256i p32 = DOT(wv, xk), s32 = DOT(ones8, xk);                                                     \
+            const __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), dw, _mm256_mul_ps(_mm256_cvtepi32_ps(s32), mw)); \
+            a[r] = _mm256_fmadd_ps(v, _mm256_loadu_ps((const float *)(xr + K) + 8 * (bb)), a[r]);                      \
+        }                                                                                                              \
+    } while (0)
+#define S24_Q4_I8_ROWS(NAME, TARGET, IDX, PICK, DOT)                                                                   \
+    TARGET static inline __attribute__((always_inline)) void NAME(const uint8_t *w, const char *x, size_t stride,      \
+                                                                  const int R, int64_t K, float *out) {                \
+        __m256 a[4];                                                                                                   \
+        for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();                                                        \
+        const __m256i m4 = _mm256_set1_epi8(15), ones8 = _mm256_set1_epi8(1);                                          \
+        const __m256i nib = _mm256_setr_epi64x(0, 0, 4, 4), one = _mm256_set1_epi32(1);                                \
+        const int64_t nb = K / 64;                                                                                     \
+        int64_t b = 0;                                                                                                 \
+        for (; b + 2 <= nb; b += 2) {                                                                                  \
+            lt_cpu_prefetch_ahead((const lt_block_s24_q4 *)w + b, 1);                                                  \
+            S24_Q4_I8_BLOCK(b, IDX, PICK, DOT);                                                                        \
+            S24_Q4_I8_BLOCK(b + 1, IDX, PICK, DOT);                                                                    \
+        }                                                                                                              \
+        if (b < nb) S24_Q4_I8_BLOCK(b, IDX, PICK, DOT);                                                                \
+        const __m256i old = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);                                                 \
+        for (int r = 0; r < R; r++) out[r] = hsum8(_mm256_permutevar8x32_ps(a[r], old));                               \
+    }
+S24_Q4_I8_ROWS(rows_q4_i8, LT_AVX2, s24_idx_avx2, s24_pick_avx2, s24_dot_avx2)
+S24_Q4_I8_ROWS(rows_q4_vnni, LT_VNNI, s24_idx_avx2, s24_pick_avx2, s24_dot_vnni)
+S24_Q4_I8_ROWS(rows_q4_vbmi, LT_S24_VBMI, s24_idx_vbmi, s24_pick_vbmi, s24_dot_vnni)
 
 S24_FNS(f16_avx2, LT_AVX2, rows_f16_avx2)
 S24_FNS(q4_avx2, LT_AVX2, rows_q4_avx2)
 S24_FNS(q4_i8, LT_AVX2, rows_q4_i8)
+S24_FNS(q4_vnni, LT_VNNI, rows_q4_vnni)
+S24_FNS(q4_vbmi, LT_S24_VBMI, rows_q4_vbmi)
 static const lt_cpu_qdot k_avx2[2] = {{f32_row_bytes, copy_act, f16_avx2_dot, f16_avx2_dot4},
                                       {i8_row_bytes, quant_i8, q4_i8_dot, q4_i8_dot4}};
+/* s24_q4's int8 forms: AVX2, VNNI, VNNI + VBMI (lt_cpu_qdot_s24_q4_form) */
+static const lt_cpu_qdot k_q4_forms[3] = {{i8_row_bytes, quant_i8, q4_i8_dot, q4_i8_dot4},
+                                          {i8_row_bytes, quant_i8, q4_vnni_dot, q4_vnni_dot4},
+                                          {i8_row_bytes, quant_i8, q4_vbmi_dot, q4_vbmi_dot4}};
 /* the f32-activation s24_q4 form (exact activations; LT_S24_Q4_F32=1 picks it) */
 static const lt_cpu_qdot k_q4_f32 = {f32_row_bytes, copy_act, q4_avx2_dot, q4_avx2_dot4};
 #endif
 #undef S24_FNS
 #undef NOTARGET
 
+#if LT_X86
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+#endif
+
 const lt_cpu_qdot *lt_cpu_qdot_s24(lt_dtype wt, bool avx2) {
     if (wt != LT_S24_F16 && wt != LT_S24_Q4) return NULL;
     const int k = wt == LT_S24_Q4;
 #if LT_X86
     if (avx2) {
-        static pthread_once_t once = PTHREAD_ONCE_INIT;
-        pthread_once(&once, lut_init);
-        return k && g_q4_f32 ? &k_q4_f32 : &k_avx2[k];
+        pthread_once(&g_once, lut_init);
+        if (!k) return &k_avx2[0];
+        if (g_q4_f32) return &k_q4_f32;
+        return lt_cpu_has_vnni() ? &k_q4_forms[g_vbmi ? 2 : 1] : &k_q4_forms[0];
     }
 #else
     (void)avx2;
 #endif
     return &k_scalar[k];
+}
+
+const lt_cpu_qdot *lt_cpu_qdot_s24_q4_form(int form) {
+#if LT_X86
+    if (form < 0 || form > 2 || !lt_cpu_has_avx2() || (form > 0 && !lt_cpu_has_vnni())) return NULL;
+    pthread_once(&g_once, lut_init);
+    return form == 2 && !g_vbmi ? NULL : &k_q4_forms[form];
+#else
+    (void)form;
+    return NULL;
+#endif
+}
+
+#if LT_X86
+LT_AVX2 static void idx_avx2(const uint8_t *meta, uint8_t *idx) {
+    _mm256_storeu_si256((__m256i *)idx, s24_idx_avx2(meta));
+}
+LT_S24_VBMI static void idx_vbmi(const uint8_t *meta, uint8_t *idx) {
+    _mm256_storeu_si256((__m256i *)idx, s24_idx_vbmi(meta));
+}
+#endif
+
+bool lt_cpu_s24_q4_idx(int form, const uint8_t meta[8], uint8_t idx[32]) {
+    if (!lt_cpu_qdot_s24_q4_form(form)) return false;
+#if LT_X86
+    if (form == 2) idx_vbmi(meta, idx);
+    else idx_avx2(meta, idx);
+#else
+    (void)meta, (void)idx;
+#endif
+    return true;
 }
