@@ -611,7 +611,6 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
     if (pr && pr->input) LT_TRY(pr->input(pr->ud, l, which, t, err))
     for (int l = l0; l <= l1; l++) {
         layer *L = &m->layers[l];
-        if (pr && pr->shortcut && L->s_attn.data) LT_TRY(pr->shortcut(pr->ud, l, LT_MAT_SC_ATTN, &x, err));
         xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, L->a);
         LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->attn_norm, L->eps_attn, err));
         PROBE(LT_LIN_QKV, &xb);
@@ -636,7 +635,6 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
             LT_TRY(pr->mid(pr->ud, l, &x, err));
             if (pr->stop_after_mid && l == l1) return LT_OK;
         }
-        if (pr && pr->shortcut && L->s_ffn.data) LT_TRY(pr->shortcut(pr->ud, l, LT_MAT_SC_FFN, &x, err));
         LT_TRY(lt_op_rmsnorm(be, &xb, &x, &L->ffn_norm, L->eps_ffn, err));
         PROBE(LT_LIN_GATE_UP, &xb);
         LT_TRY(lt_op_matmul(be, &hb, &xb, &L->w_gate, L->mbias ? &L->b_gate : NULL, err));
@@ -872,14 +870,11 @@ static lt_status llama_forward(lt_lm *lm, lt_kv_cache *kv, const lt_batch *b, fl
 
 static lt_status llama_set_matrix(lt_lm *lm, int li, lt_lm_matrix which, const float *w, lt_err *err) {
     lt_llama *m = (lt_llama *)lm;
-    if (li < 0 || li >= m->base.cfg.n_layers || which < 0 || which > LT_MAT_SC_FFN)
+    if (li < 0 || li >= m->base.cfg.n_layers || which < 0 || which >= LT_MAT_COUNT)
         return lt_err_set(err, LT_EINVAL, "set matrix: no matrix %d in layer %d", (int)which, li);
     layer *L = &m->layers[li];
-    lt_tensor *t[LT_MAT_SC_FFN + 1] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down,
-                                       &L->s_attn, &L->s_ffn};
+    lt_tensor *t[LT_MAT_COUNT] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
     lt_tensor *d = t[which];
-    if (!d->data) return lt_err_set(err, LT_EINVAL, "set matrix: layer %d has no %s shortcut", li,
-                                    which == LT_MAT_SC_ATTN ? "attention" : "FFN");
     int64_t rows = lt_tensor_rows(d), cols = lt_tensor_cols(d);
     if (d->dtype == LT_F32) return lt_tensor_set(d, w, (size_t)(rows * cols) * sizeof(float), err);
     size_t rb = lt_row_bytes(d->dtype, cols);

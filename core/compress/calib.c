@@ -85,8 +85,6 @@ struct lt_calib {
     bool have_x;       /* x holds hidden states (else the block is the first: embeddings) */
     int cols[LT_LIN_COUNT];
     double *h[LT_LIN_COUNT];
-    int sc_cols[2];    /* a sliced model's shortcut inputs (LT_MAT_SC_ATTN, LT_MAT_SC_FFN); 0: none here */
-    double *hs[2];
     float *hf;         /* one window's x^T x */
     float *xh;         /* one window's input of a linear layer (host) */
 };
@@ -97,7 +95,6 @@ void lt_calib_free(lt_calib *c) {
     lt_free(c->tokens), lt_free(c->pos), lt_free(c->seq), lt_free(c->no_logits);
     lt_free(c->x), lt_free(c->y), lt_free(c->hf), lt_free(c->xh);
     for (int i = 0; i < LT_LIN_COUNT; i++) lt_free(c->h[i]);
-    lt_free(c->hs[0]), lt_free(c->hs[1]);
     lt_free(c);
 }
 
@@ -125,8 +122,6 @@ lt_status lt_calib_create(lt_calib **out, lt_lm *lm, const int32_t *tokens, int 
     bool ok = c->tokens && c->pos && c->seq && c->no_logits && c->x && c->y && c->hf && c->xh;
     for (int i = 0; i < LT_LIN_COUNT && ok; i++)
         ok = (c->h[i] = lt_malloc((size_t)c->cols[i] * c->cols[i] * sizeof(double))) != NULL;
-    for (int i = 0; i < 2 && ok && lm->slice_widths; i++)
-        ok = (c->hs[i] = lt_malloc((size_t)cfg->dim * cfg->dim * sizeof(double))) != NULL;
     lt_status st = ok ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory for calibration (%zu MiB of hidden "
                                                           "states)", nx * 8 >> 20);
     if (st == LT_OK) {
@@ -172,14 +167,16 @@ static void *xtx_run(void *arg) {
     return NULL;
 }
 
-static lt_status add_xtx(lt_calib *c, const lt_tensor *x, int cols, double *h, lt_err *err) {
-    int rows = (int)lt_tensor_rows(x);
+static lt_status on_input(void *ud, int layer, lt_lm_lin_input which, const lt_tensor *x, lt_err *err) {
+    (void)layer;
+    lt_calib *c = ud;
+    int cols = c->cols[which], rows = (int)lt_tensor_rows(x);
     LT_TRY(lt_tensor_get(x, c->xh, (size_t)rows * cols * sizeof(float), err));
     /* two halves of the triangle's area, the first on a thread of its own (the forward's pool
      * is idle here): rows [0, s) hold s^2/2 + s(n-s) elements, [s, n) (n-s)^2/2 */
     int s = cols - (int)lround(cols / sqrt(2.0));
     s = s / 16 * 16;
-    xtx_part a = {c->xh, c->hf, h, rows, cols, 0, s}, b = a;
+    xtx_part a = {c->xh, c->hf, c->h[which], rows, cols, 0, s}, b = a;
     b.r0 = s, b.r1 = cols;
     pthread_t t;
     bool threaded = s > 0 && cols >= 64 && pthread_create(&t, NULL, xtx_run, &a) == 0;
@@ -187,20 +184,6 @@ static lt_status add_xtx(lt_calib *c, const lt_tensor *x, int cols, double *h, l
     xtx_run(&b);
     if (threaded) pthread_join(t, NULL);
     return LT_OK;
-}
-
-static lt_status on_input(void *ud, int layer, lt_lm_lin_input which, const lt_tensor *x, lt_err *err) {
-    (void)layer;
-    lt_calib *c = ud;
-    return add_xtx(c, x, c->cols[which], c->h[which], err);
-}
-
-static lt_status on_shortcut(void *ud, int layer, lt_lm_matrix which, const lt_tensor *x, lt_err *err) {
-    (void)layer;
-    lt_calib *c = ud;
-    int i = which == LT_MAT_SC_FFN;
-    c->sc_cols[i] = (int)lt_tensor_cols(x);
-    return add_xtx(c, x, c->sc_cols[i], c->hs[i], err);
 }
 
 /* Runs block `layer` over every window: the hook (may be NULL) sees its inputs; outputs
@@ -215,7 +198,7 @@ static lt_status run_block(lt_calib *c, int layer, bool hook, bool want_out, boo
         if (cancel && cancel(ud)) return lt_err_set(err, LT_ECANCELLED, "calibration cancelled");
         lt_lm_probe pr = {.first = layer, .last = layer, .x_in = c->have_x ? c->x + w * per_in : NULL,
                           .x_out = want_out ? c->y + w * per_out : NULL, .input = hook ? on_input : NULL, .ud = c,
-                          .inputs_only = !want_out, .shortcut = hook && c->hs[0] ? on_shortcut : NULL};
+                          .inputs_only = !want_out};
         lt_kv_seq_truncate(c->kv, c->seq[0], 0);
         lt_batch b = {.n_tokens = c->window, .tokens = c->tokens + (size_t)w * c->window, .seq = c->seq,
                       .pos = c->pos, .logits = c->no_logits};
@@ -231,14 +214,7 @@ lt_status lt_calib_hessians(lt_calib *c, int layer, double *const **h, int *cols
     c->cols[LT_LIN_QKV] = lt_lm_width_in(c->lm, layer); /* a sliced model's widths (<= cfg.dim) */
     c->cols[LT_LIN_GATE_UP] = lt_lm_width_mid(c->lm, layer);
     for (int i = 0; i < LT_LIN_COUNT; i++) memset(c->h[i], 0, (size_t)c->cols[i] * c->cols[i] * sizeof(double));
-    for (int i = 0; i < 2 && c->hs[i]; i++) memset(c->hs[i], 0, (size_t)c->dim * c->dim * sizeof(double));
-    c->sc_cols[0] = c->sc_cols[1] = 0;
     LT_TRY(run_block(c, layer, true, false, cancel, ud, err));
-    for (int i = 0; i < 2; i++) { /* the lower triangle from the upper */
-        int n = c->sc_cols[i];
-        for (int r = 1; r < n; r++)
-            for (int k = 0; k < r; k++) c->hs[i][(size_t)r * n + k] = c->hs[i][(size_t)k * n + r];
-    }
     for (int i = 0; i < LT_LIN_COUNT; i++) { /* the lower triangle from the upper */
         int n = c->cols[i];
         for (int r = 1; r < n; r++)
@@ -247,12 +223,6 @@ lt_status lt_calib_hessians(lt_calib *c, int layer, double *const **h, int *cols
     }
     *h = c->h;
     return LT_OK;
-}
-
-const double *lt_calib_shortcut_hessian(const lt_calib *c, lt_lm_matrix which, int *cols) {
-    int i = which == LT_MAT_SC_FFN;
-    *cols = c->sc_cols[i];
-    return c->sc_cols[i] ? c->hs[i] : NULL;
 }
 
 lt_status lt_calib_advance(lt_calib *c, int layer, bool (*cancel)(void *ud), void *ud, lt_err *err) {

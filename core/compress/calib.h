@@ -49,10 +49,4 @@ lt_status lt_calib_hessians(lt_calib *c, int layer, double *const **h, int *cols
                             void *ud, lt_err *err);
 lt_status lt_calib_advance(lt_calib *c, int layer, bool (*cancel)(void *ud), void *ud, lt_err *err);
 
-/* A sliced (SliceGPT) model: the sum of x^T x of the input of the layer's shortcut matrix
- * `which` (LT_MAT_SC_ATTN: the residual entering the block; LT_MAT_SC_FFN: the residual after
- * attention), gathered by the last lt_calib_hessians (cols x cols, owned by the run); NULL where
- * that layer has no such shortcut. */
-const double *lt_calib_shortcut_hessian(const lt_calib *c, lt_lm_matrix which, int *cols);
-
 #endif

@@ -86,59 +86,6 @@ static const char *ggml_mix_name(lt_dtype t) {
     }
 }
 
-/* bits and symmetry of a ggml type GPTQ writes in groups of 32 (q4_0 ... q8_0); false: another type */
-static bool ggml_bits(lt_dtype t, int *bits, bool *sym) {
-    for (int b = 4; b <= 8; b++)
-        for (int s = 0; s < 2; s++)
-            if (lt_gq_ggml_type(b, s, 32, NULL, 0) == t) {
-                *bits = b, *sym = s;
-                return true;
-            }
-    return false;
-}
-
-/* A sliced model's shortcut matrices in layer l whose planned type is a ggml type of groups of 32
- * (q8_0 by default, quantize.h): GPTQ against their own inputs (the residual entering the block,
- * the residual after attention), with the pass's act-order and damping; the quantized weights go
- * back into the calibration model as the block matrices' do. */
-static lt_status shortcuts_gptq(const lt_modelsrc *src, const lt_pass_opts *o, lt_calib *cal, lt_lm *lm, int l,
-                                const lt_dtype *types, void **data, float *w, float *wq, lt_pass_report *r,
-                                lt_err *err) {
-    for (int k = 0; k < 2; k++) {
-        const lt_lm_matrix which = k ? LT_MAT_SC_FFN : LT_MAT_SC_ATTN;
-        char nm[96];
-        snprintf(nm, sizeof nm, "blk.%d.%s_shortcut.weight", l, k ? "ffn" : "attn");
-        const lt_src_tensor *t = lt_modelsrc_find(src, nm);
-        int bits, cols;
-        bool sym;
-        if (!t || t->ndim != 2 || !ggml_bits(types[t - lt_modelsrc_tensor(src, 0)], &bits, &sym)) continue;
-        const int idx = (int)(t - lt_modelsrc_tensor(src, 0)), rows = (int)t->shape[0];
-        const double *h = lt_calib_shortcut_hessian(cal, which, &cols);
-        if (!h || cols != t->shape[1])
-            return lt_err_set(err, LT_EFORMAT, "compress: %s: its input has %d columns, the matrix %lld", nm, cols,
-                              (long long)t->shape[1]);
-        double t0 = lt_now(), loss = 0;
-        read_f32(t, w);
-        lt_gptq_opts qo = o->q;
-        qo.bits = bits, qo.sym = sym, qo.group = 32, qo.ggml = true;
-        lt_gptq_hinv *hv = NULL;
-        lt_gq_matrix m;
-        lt_status st = lt_gptq_hinv_create(&hv, h, cols, &qo, err);
-        if (st == LT_OK) st = lt_gptq_run(w, rows, cols, hv, &qo, &m, wq, &loss, err);
-        lt_gptq_hinv_free(hv);
-        if (st == LT_OK) {
-            data[idx] = lt_malloc(lt_row_bytes(types[idx], cols) * (size_t)rows);
-            st = data[idx] ? lt_gq_to_ggml(&m, types[idx], data[idx], err) : lt_err_set(err, LT_ENOMEM, "out of memory");
-            lt_gq_free(&m);
-        }
-        if (st == LT_OK) st = lm->ops->set_matrix(lm, l, which, wq, err);
-        if (st != LT_OK) return lt_err_prefix(err, "compress: %s", nm);
-        r->n_shortcuts++;
-        r->quant_seconds += lt_now() - t0;
-    }
-    return LT_OK;
-}
-
 static const char *nm_name(const lt_pass_opts *o) {
     static _Thread_local char b[16];
     snprintf(b, sizeof b, "%d:%d", o->sp.n ? o->sp.n : 2, o->sp.m ? o->sp.m : 4);
@@ -459,8 +406,6 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
             r.quant_seconds += lt_now() - t0;
         }
         for (int i = 0; i < LT_LIN_COUNT; i++) lt_gptq_hinv_free(hv[i]);
-        if (st == LT_OK && gptq && !sparse && !hf && !ru.cancelled)
-            st = shortcuts_gptq(src, o, cal, lm, l, types, data, w, wq, &r, err);
         if (st == LT_OK && gptq && !ru.cancelled) {
             double t0 = lt_now();
             ru.ev = (lt_pass_event){"advance", l, cfg->n_layers, f0 + 0.9 * fl};

@@ -64,7 +64,6 @@ typedef struct lt_pass_report {
     int n_skipped;           /* sparse24: block matrices left dense by --skip */
     int n_by_mix;            /* block matrices the mix gives another type (written from the source); sparse24:
                                 those pruned but stored as f16 (rows not whole s24_f16 blocks), in n_matrices */
-    int n_shortcuts;         /* gptq: SliceGPT shortcut matrices quantized by GPTQ (their planned type) */
     int n_windows, window;   /* calibration */
     double loss;             /* GPTQ's summed loss (0 for rtn) */
     uint64_t n_elements, bytes_in, bytes_out; /* bytes_out of a folder: its model.safetensors */

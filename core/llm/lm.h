@@ -36,12 +36,9 @@ typedef struct lt_lm lt_lm;
 /* The inputs of a block's linear layers, as a probe sees them (an input several projections
  * share is seen once: q, k and v read the attention norm's output; gate and up the FFN norm's). */
 typedef enum lt_lm_lin_input { LT_LIN_QKV, LT_LIN_O, LT_LIN_GATE_UP, LT_LIN_DOWN, LT_LIN_COUNT } lt_lm_lin_input;
-/* A block's matrices (lt_lm_ops.set_matrix); after LT_MAT_COUNT a sliced (SliceGPT) model's
- * shortcut matrices, which only some layers have and the block loops leave out. */
-typedef enum lt_lm_matrix {
-    LT_MAT_Q, LT_MAT_K, LT_MAT_V, LT_MAT_O, LT_MAT_GATE, LT_MAT_UP, LT_MAT_DOWN, LT_MAT_COUNT,
-    LT_MAT_SC_ATTN = LT_MAT_COUNT, LT_MAT_SC_FFN
-} lt_lm_matrix;
+/* A block's matrices (lt_lm_ops.set_matrix). */
+typedef enum lt_lm_matrix { LT_MAT_Q, LT_MAT_K, LT_MAT_V, LT_MAT_O, LT_MAT_GATE, LT_MAT_UP, LT_MAT_DOWN, LT_MAT_COUNT }
+    lt_lm_matrix;
 
 /* Calibration (core/compress/calib.c): set lm->probe and a forward runs only layers
  * [first, last], starting from the hidden state x_in (host, n_tokens x the width entering
@@ -50,10 +47,7 @@ typedef enum lt_lm_matrix {
  * be NULL) sees the input of each linear layer of those layers, rows = the chunk's tokens, before
  * the matmul; chunk_t0 is the chunk's first token in the batch. `mid` (may be NULL) sees the
  * residual after attention (before the FFN norm; lt_lm_width_mid columns) and may rewrite it
- * (lt_tensor_set): the FFN then reads what it left (SliceGPT's calibration projects it).
- * `shortcut` (may be NULL) sees the input of a sliced model's shortcut matrices where a layer has
- * them: which = LT_MAT_SC_ATTN the residual entering the block, LT_MAT_SC_FFN the residual after
- * attention (after `mid`), before the matmul. */
+ * (lt_tensor_set): the FFN then reads what it left (SliceGPT's calibration projects it). */
 typedef struct lt_lm_probe {
     int first, last;
     const float *x_in;
@@ -63,7 +57,6 @@ typedef struct lt_lm_probe {
     bool inputs_only; /* stop once `last`'s last linear input was seen (x_out is then not written) */
     lt_status (*mid)(void *ud, int layer, lt_tensor *x, lt_err *err);
     bool stop_after_mid; /* stop once `last`'s mid was seen (x_out is then not written) */
-    lt_status (*shortcut)(void *ud, int layer, lt_lm_matrix which, const lt_tensor *x, lt_err *err);
 } lt_lm_probe;
 
 typedef struct lt_lm_ops {
