@@ -138,6 +138,7 @@ static void test_session_errors(void) {
     CHECK(lt_session_exec(s, "lod x", NULL, &err) == LT_ENOTFOUND &&
           !strcmp(err.msg, "unknown command 'lod' - did you mean 'load'?"));
     CHECK(lt_session_exec(s, "/lod x", NULL, &err) == LT_ENOTFOUND);
+    CHECK(lt_session_exec(s, "  # the workbench's own comment, \"unbalanced", NULL, &err) == LT_OK); /* lathe run */
     CHECK(lt_session_exec(s, "chat", NULL, &err) == LT_EINVAL && !strcmp(err.msg, "usage: chat TEXT"));
     CHECK(lt_session_exec(s, "models extra", NULL, &err) == LT_EINVAL && strstr(err.msg, "usage: models"));
     CHECK(lt_session_exec(s, "set temp", NULL, &err) == LT_EINVAL && strstr(err.msg, "usage: set KEY VALUE"));

@@ -11,6 +11,8 @@
  *   folded, rotated model gives the original's logits within 1e-4 relative (computational
  *   invariance); --slice 0.25 gives the expected widths, shapes and parameter count; the pass's GGUF
  *   reloads with the same logits; GPTQ of the sliced model calibrates over its widths and stays sliced.
+ * - The quantize plan's shortcut types (q8_0 by default under a quantized mix, --shortcut-type) and
+ *   compress's --output-tensor-type / --token-embedding-type / --shortcut-type.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -21,6 +23,7 @@
 #include "core/backend/backend.h"
 #include "core/base/alloc.h"
 #include "core/compress/pass.h"
+#include "core/compress/quantize.h"
 #include "core/compress/slicegpt.h"
 #include "core/formats/gguf.h"
 #include "core/formats/modelsrc_gguf.h"
@@ -317,6 +320,63 @@ static void test_malformed(lt_backend *be) {
 
 /* ---- the pass -------------------------------------------------------------------------- */
 
+/* The quantize plan's shortcut types: q8_0 under a quantized mix where the rows are whole blocks
+ * (docs/PERF.md: 4-bit breaks SmolLM2, q8_0 costs ~11%), the source's float type where not, the
+ * float mix's type under F16, --shortcut-type over both; a sliced model with a q8_0 shortcut runs
+ * within 1% of the float64 forward. */
+static void test_shortcut_types(lt_backend *be) {
+    lt_err err = {0};
+    lt_modelsrc *src = build_sliced(NULL, NULL);
+    if (!src) return;
+    int n = lt_modelsrc_n_tensors(src);
+    lt_dtype *types = calloc((size_t)n, sizeof *types);
+    const lt_src_tensor *t0 = lt_modelsrc_tensor(src, 0);
+    const int i_a2 = (int)(lt_modelsrc_find(src, "blk.2.attn_shortcut.weight") - t0); /* [48 x 32]: whole blocks */
+    const int i_a0 = (int)(lt_modelsrc_find(src, "blk.0.attn_shortcut.weight") - t0); /* [40 x 48]: not */
+    const int i_out = (int)(lt_modelsrc_find(src, "output.weight") - t0);
+    lt_quantmix mix;
+    CHECK(lt_quantmix_parse("Q4_1", false, &mix, &err) == LT_OK);
+    CHECKF(lt_quantize_plan(src, &mix, types, NULL, &err) == LT_OK, "%s", err.msg);
+    CHECKF(types[i_a2] == LT_Q8_0 && types[i_a0] == LT_F32, "Q4_1: shortcuts %s, %s", lt_dtype_name(types[i_a2]),
+           lt_dtype_name(types[i_a0]));
+    CHECK(lt_quantmix_set_override(&mix, "shortcut", "f16", &err) == LT_OK);
+    CHECK(lt_quantmix_set_override(&mix, "output", "q4_0", &err) == LT_OK);
+    CHECKF(lt_quantize_plan(src, &mix, types, NULL, &err) == LT_OK, "%s", err.msg);
+    CHECK(types[i_a2] == LT_F16 && types[i_a0] == LT_F16 && types[i_out] == LT_Q4_0);
+    CHECK(lt_quantmix_set_override(&mix, "shortcut", "q4_0", &err) == LT_OK);
+    CHECKF(lt_quantize_plan(src, &mix, types, NULL, &err) == LT_OK, "%s", err.msg);
+    CHECK(types[i_a2] == LT_Q4_0 && types[i_a0] == LT_F32);
+    CHECK(lt_quantmix_set_override(&mix, "shortcut", "Q4_K_M", &err) == LT_EINVAL && strstr(err.msg, "--shortcut-type"));
+    CHECK(lt_quantmix_parse("F16", false, &mix, &err) == LT_OK);
+    CHECKF(lt_quantize_plan(src, &mix, types, NULL, &err) == LT_OK, "%s", err.msg);
+    CHECK(types[i_a2] == LT_F16 && types[i_a0] == LT_F16);
+    /* everything f32 but the one q8_0 shortcut: the forward follows the float64 one closely */
+    CHECK(lt_quantmix_parse("F32", false, &mix, &err) == LT_OK);
+    CHECK(lt_quantmix_set_override(&mix, "shortcut", "q8_0", &err) == LT_OK);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/sliced-q8sc.gguf", lt_test_tmpdir("slicegpt"));
+    CHECKF(lt_quantize(src, path, &mix, NULL, NULL, &err) == LT_OK, "%s", err.msg);
+    lt_modelsrc *rd = NULL;
+    CHECKF(lt_modelsrc_open_gguf(&rd, path, &err) == LT_OK, "%s", err.msg);
+    if (rd) {
+        const lt_src_tensor *a2 = lt_modelsrc_find(rd, "blk.2.attn_shortcut.weight");
+        const lt_src_tensor *a0 = lt_modelsrc_find(rd, "blk.0.attn_shortcut.weight");
+        CHECK(a2 && a2->dtype == LT_Q8_0 && a0 && a0->dtype == LT_F32);
+        int32_t tok[NT];
+        for (int i = 0; i < NT; i++) tok[i] = (int32_t)(lt_test_u32(&rng) % VOC);
+        double *ref = malloc(sizeof(double) * NT * VOC);
+        float *got = malloc(sizeof(float) * NT * VOC);
+        reference(src, tok, ref);
+        CHECKF(run_lm(rd, be, tok, NT, got, &err), "%s", err.msg);
+        double e = lt_test_rel_err(got, ref, NT * VOC);
+        CHECKF(e > 1e-6 && e < 1e-2, "q8_0 shortcut vs float64 reference: rel err %.3g", e);
+        free(ref), free(got);
+        lt_modelsrc_close(rd);
+    }
+    free(types);
+    lt_modelsrc_close(src);
+}
+
 static bool stop_after(void *ud, const lt_pass_event *ev) {
     (void)ev;
     return ++*(int *)ud < 5;
@@ -425,6 +485,7 @@ static void test_pass(void) {
             lt_pass_args ga;
             lt_pass_args_default(&ga);
             ga.calib = co.file, ga.calib_tokens = 1024;
+            ga.output_type = "q4_0", ga.shortcut_type = "f16"; /* lathe quantize's overrides, on compress too */
             lt_pass_opts go = {0};
             CHECKF(lt_pass_args_apply(&ga, &go, &err) == LT_OK, "%s", err.msg);
             go.calib.window = 128, go.open_lm = lt_llama_open, go.be = kit.be, go.tok = kit.tok;
@@ -438,7 +499,8 @@ static void test_pass(void) {
             if (q4) {
                 CHECK(lt_modelsrc_config(q4)->sliced);
                 const lt_src_tensor *sc = lt_modelsrc_find(q4, "blk.1.attn_shortcut.weight");
-                CHECK(sc && sc->dtype == LT_F32); /* the shortcuts keep their float type */
+                const lt_src_tensor *head = lt_modelsrc_find(q4, "output.weight");
+                CHECK(sc && sc->dtype == LT_F16 && head && head->dtype == LT_Q4_0);
                 float *ql = malloc(sizeof(float) * N * 512);
                 CHECKF(run_lm(q4, kit.be, tok, N, ql, &err), "%s", err.msg);
                 double eq = rel_err(ql, got, N * 512);
@@ -464,6 +526,15 @@ static void test_pass(void) {
         lt_pass_args_default(&pa);
         pa.method = "gptq", pa.slice = 0.2f;
         CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "--slice"));
+        lt_pass_args_default(&pa); /* the type overrides: GGUF of gptq / rtn / smoothquant+ only, types checked */
+        pa.method = "slicegpt", pa.output_type = "q8_0";
+        CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "--output-tensor-type"));
+        pa.method = "rtn", pa.output_type = NULL, pa.shortcut_type = "q9_0";
+        CHECK(lt_pass_args_apply(&pa, &po, &err) == LT_EINVAL && strstr(err.msg, "--shortcut-type") &&
+              strstr(err.msg, "q9_0"));
+        pa.shortcut_type = NULL, pa.embd_type = "q8_0", pa.format = "hf";
+        CHECKF(lt_pass_args_apply(&pa, &po, &err) == LT_OK, "%s", err.msg);
+        CHECK(lt_pass_run("rtn", kit.src, path, &po, &r, &err) == LT_EINVAL && strstr(err.msg, "--token-embedding-type"));
         lt_modelsrc_close(sl);
     }
     CHECK(lt_slicegpt_width(576, 0.10, 8) == 512 && lt_slicegpt_width(576, 0.20, 8) == 456 &&
@@ -482,6 +553,7 @@ int main(void) {
     }
     test_forward_and_gguf(be);
     test_malformed(be);
+    test_shortcut_types(be);
     lt_backend_free(be);
     test_pass();
     return lt_test_done();

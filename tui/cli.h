@@ -95,8 +95,10 @@ bool lt_cli_open_lm_opts(const char *what, const char *path, const char *tokp, c
 /* Parses TYPE (a tensor type or a llama.cpp mix, core/compress/quantmix.h); an unknown one
  * prints "lathe CMD: unknown WHAT 'TYPE'" with the valid types and mixes and returns false. */
 bool lt_cli_quantmix(const char *cmd, const char *what, const char *type, bool pure, lt_quantmix *out);
-/* --output-tensor-type / --token-embedding-type (each may be NULL) onto mix; prints the error */
-bool lt_cli_quantmix_overrides(const char *cmd, lt_quantmix *mix, const char *output_type, const char *embd_type);
+/* --output-tensor-type / --token-embedding-type / --shortcut-type (each may be NULL) onto mix;
+ * prints the error */
+bool lt_cli_quantmix_overrides(const char *cmd, lt_quantmix *mix, const char *output_type, const char *embd_type,
+                               const char *shortcut_type);
 /* Writes src to out as GGUF under mix with a progress bar on stderr and llama-quantize's
  * summary (model and quant size, bits per weight) on stdout; dry_run prints each tensor's
  * planned type instead. Returns the exit code (0, or 1 with the error printed). */

@@ -34,13 +34,14 @@ int lt_cli_compress(int argc, char **argv) {
     const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|sparse24|smoothquant+|slicegpt] [--bits 4] [--group 32] [--sym] "
                         "[--no-act-order] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] "
                         "[--alpha A | --alpha-per-layer] [--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] "
-                        "[--calib FILE] [--calib-tokens N] [--json]";
+                        "[--output-tensor-type T] [--token-embedding-type T] [--shortcut-type T] [--calib FILE] "
+                        "[--calib-tokens N] [--json]";
     const char *in = NULL, *out = NULL, *tokp = NULL, *device = "cpu";
     bool json = false;
     int threads = 0;
     lt_pass_args a;
     lt_pass_args_default(&a);
-    lt_opt opts[32] = {
+    lt_opt opts[LT_PASS_N_OPTS + 8] = {
         {"--model", "-m", LT_OPT_STR, &in, "the model to compress (any format lathe reads)"},
         {"--out", "-o", LT_OPT_STR, &out, "the file to write (GGUF when it ends in .gguf)"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
@@ -49,7 +50,7 @@ int lt_cli_compress(int argc, char **argv) {
         {"--json", NULL, LT_OPT_FLAG, &json, "the report as one JSON object on stdout"},
         {0},
     };
-    lt_pass_opts_add(&a, opts, 32);
+    lt_pass_opts_add(&a, opts, LT_PASS_N_OPTS + 8);
     int n_pos;
     if (!lt_cli_parse("compress", usage, opts, argc, argv, NULL, 0, &n_pos)) return LT_CLI_USAGE;
     if (!in || !out) {

@@ -100,7 +100,7 @@ int lt_cli_convert(int argc, char **argv) {
     lt_quantmix mix;
     if (type && gguf) { /* one implementation with `lathe quantize` */
         if (!lt_cli_quantmix("convert", "--type", type, pure, &mix) ||
-            !lt_cli_quantmix_overrides("convert", &mix, out_type, embd_type))
+            !lt_cli_quantmix_overrides("convert", &mix, out_type, embd_type, NULL))
             return 2;
     } else if (out_type || embd_type) {
         fprintf(stderr, "lathe convert: --%s needs --type and GGUF output (a llama.cpp mix)\n",

@@ -30,10 +30,12 @@ bool lt_cli_quantmix(const char *cmd, const char *what, const char *type, bool p
     return false;
 }
 
-bool lt_cli_quantmix_overrides(const char *cmd, lt_quantmix *mix, const char *output_type, const char *embd_type) {
+bool lt_cli_quantmix_overrides(const char *cmd, lt_quantmix *mix, const char *output_type, const char *embd_type,
+                               const char *shortcut_type) {
     lt_err err = {0};
     if ((output_type && lt_quantmix_set_override(mix, "output", output_type, &err) != LT_OK) ||
-        (embd_type && lt_quantmix_set_override(mix, "embd", embd_type, &err) != LT_OK)) {
+        (embd_type && lt_quantmix_set_override(mix, "embd", embd_type, &err) != LT_OK) ||
+        (shortcut_type && lt_quantmix_set_override(mix, "shortcut", shortcut_type, &err) != LT_OK)) {
         fprintf(stderr, "lathe %s: %s\n", cmd, err.msg);
         return false;
     }
@@ -138,15 +140,16 @@ int lt_cli_quantize_write(const char *cmd, lt_modelsrc *src, const char *out, co
 
 int lt_cli_quantize(int argc, char **argv) {
     const char *tokp = NULL;
-    const char *out_type = NULL, *embd_type = NULL;
+    const char *out_type = NULL, *embd_type = NULL, *sc_type = NULL;
     bool pure = false, dry_run = false;
-    const char *usage = "IN OUT.gguf TYPE [--pure] [--output-tensor-type T] [--token-embedding-type T] [--dry-run] "
-                        "[--tokenizer TOK]";
+    const char *usage = "IN OUT.gguf TYPE [--pure] [--output-tensor-type T] [--token-embedding-type T] "
+                        "[--shortcut-type T] [--dry-run] [--tokenizer TOK]";
     lt_opt opts[] = {
         {"--pure", NULL, LT_OPT_FLAG, &pure, "TYPE for every quantizable tensor, no mix rules (llama-quantize --pure)"},
         {"--output-tensor-type", NULL, LT_OPT_STR, &out_type,
          "the type of output.weight (and of a tied token_embd), as llama-quantize's option"},
         {"--token-embedding-type", NULL, LT_OPT_STR, &embd_type, "the type of token_embd.weight"},
+        {"--shortcut-type", NULL, LT_OPT_STR, &sc_type, LT_QUANTMIX_SHORTCUT_HELP},
         {"--dry-run", NULL, LT_OPT_FLAG, &dry_run, "print each tensor's planned type and the sizes; write nothing"},
         {"--tokenizer", NULL, LT_OPT_STR, &tokp, LT_CLI_TOKENIZER_HELP},
         {0},
@@ -164,7 +167,7 @@ int lt_cli_quantize(int argc, char **argv) {
     }
     lt_quantmix mix;
     if (!lt_cli_quantmix("quantize", "TYPE", pos[2], pure, &mix) ||
-        !lt_cli_quantmix_overrides("quantize", &mix, out_type, embd_type))
+        !lt_cli_quantmix_overrides("quantize", &mix, out_type, embd_type, sc_type))
         return 2;
     lt_modelsrc *src = NULL;
     if (!lt_cli_open_model(pos[0], tokp, &src, NULL)) return 1;

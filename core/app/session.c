@@ -183,6 +183,7 @@ lt_status lt_session_add_commands(lt_session *s, const lt_cmd_table *t, lt_err *
 lt_status lt_session_exec(lt_session *s, const char *line, lt_sink *sink, lt_err *err) {
     lt_err_clear(err);
     while (*line == ' ' || *line == '\t') line++;
+    if (*line == '#') return LT_OK; /* a comment, quotes and all, is not split */
     if (*line == '/') line++;
     size_t cap = strlen(line) + 1;
     char *buf = lt_malloc(cap + 2);

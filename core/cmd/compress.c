@@ -28,7 +28,8 @@
 #include "core/formats/modelsrc_open.h"
 
 static const char k_usage[] =
-    "quantize OUT.gguf TYPE [--pure] [--output-tensor-type T] [--token-embedding-type T] [--model NAME]";
+    "quantize OUT.gguf TYPE [--pure] [--output-tensor-type T] [--token-embedding-type T] [--shortcut-type T] "
+    "[--model NAME]";
 
 typedef struct quant_ud {
     lt_session *s;
@@ -42,12 +43,13 @@ static bool on_progress(void *ud, const lt_gguf_write_event *ev) {
 }
 
 static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt_err *err) {
-    const char *model = NULL, *out_type = NULL, *embd_type = NULL;
+    const char *model = NULL, *out_type = NULL, *embd_type = NULL, *sc_type = NULL;
     bool pure = false;
     lt_opt opts[] = {
         {"--pure", NULL, LT_OPT_FLAG, &pure, "TYPE for every quantizable tensor, no mix rules"},
         {"--output-tensor-type", NULL, LT_OPT_STR, &out_type, "the type of output.weight (and of a tied token_embd)"},
         {"--token-embedding-type", NULL, LT_OPT_STR, &embd_type, "the type of token_embd.weight"},
+        {"--shortcut-type", NULL, LT_OPT_STR, &sc_type, LT_QUANTMIX_SHORTCUT_HELP},
         {"--model", NULL, LT_OPT_STR, &model, "the loaded model to read (default: the current one)"},
         {NULL},
     };
@@ -58,7 +60,8 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
     lt_quantmix mix;
     if (lt_quantmix_parse(pos[1], pure, &mix, err) != LT_OK ||
         (out_type && lt_quantmix_set_override(&mix, "output", out_type, err) != LT_OK) ||
-        (embd_type && lt_quantmix_set_override(&mix, "embd", embd_type, err) != LT_OK))
+        (embd_type && lt_quantmix_set_override(&mix, "embd", embd_type, err) != LT_OK) ||
+        (sc_type && lt_quantmix_set_override(&mix, "shortcut", sc_type, err) != LT_OK))
         return lt_err_prefix(err, "quantize");
     const char *name, *path, *tokp;
     if (lt_session_model_source(s, model, &name, &path, &tokp, err) != LT_OK) return lt_err_prefix(err, "quantize");
@@ -110,7 +113,8 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
 static const char k_compress_usage[] =
     "compress NAME gptq|rtn|sparse24|smoothquant+|slicegpt [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] "
     "[--clip] [--damp F] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--alpha A | --alpha-per-layer] "
-    "[--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
+    "[--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] [--output-tensor-type T] [--token-embedding-type T] "
+    "[--shortcut-type T] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
     lt_session *s;
@@ -127,8 +131,9 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
     const char *out = NULL;
     lt_pass_args pa;
     lt_pass_args_default(&pa);
-    lt_opt opts[24] = {{"--out", "-o", LT_OPT_STR, &out, "the GGUF file to write (default: NEWNAME.gguf here)"}, {0}};
-    lt_pass_opts_add(&pa, opts, 24);
+    lt_opt opts[LT_PASS_N_OPTS + 2] = {
+        {"--out", "-o", LT_OPT_STR, &out, "the GGUF file to write (default: NEWNAME.gguf here)"}, {0}};
+    lt_pass_opts_add(&pa, opts, LT_PASS_N_OPTS + 2);
     const char *pos[4];
     int n_pos;
     LT_TRY(lt_args_parse(a, "compress", k_compress_usage, opts, pos, 4, &n_pos, err));

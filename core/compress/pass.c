@@ -273,6 +273,14 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     LT_TRY(lt_quantize_check_folder(out, err));
     lt_quantmix mix;
     LT_TRY(lt_quantmix_parse(ggml_mix_name(type), false, &mix, err));
+    if (hf && (o->output_type || o->embd_type || o->shortcut_type))
+        return lt_err_set(err, LT_EINVAL, "compress: %s is for GGUF output (the Hugging Face folder keeps the other "
+                          "tensors as in the source)", o->output_type ? "--output-tensor-type"
+                          : o->embd_type ? "--token-embedding-type" : "--shortcut-type");
+    if ((o->output_type && lt_quantmix_set_override(&mix, "output", o->output_type, err) != LT_OK) ||
+        (o->embd_type && lt_quantmix_set_override(&mix, "embd", o->embd_type, err) != LT_OK) ||
+        (o->shortcut_type && lt_quantmix_set_override(&mix, "shortcut", o->shortcut_type, err) != LT_OK))
+        return lt_err_prefix(err, "compress");
     lt_modelsrc *smoothed = NULL; /* smoothquant+: the smoothed model, then quantized as rtn */
     lt_sq_result sqr = {0};
     if (sq) {
@@ -527,6 +535,10 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
          "slicegpt: slice the last block's output and the head too (the authors' default keeps them whole)"},
         {"--center-embd", NULL, LT_OPT_FLAG, &a->center_embd,
          "slicegpt: subtract each embedding row's mean first, as the authors' code does (changes an RMSNorm model)"},
+        {"--output-tensor-type", NULL, LT_OPT_STR, &a->output_type,
+         "GGUF: the type of output.weight (and of a tied token_embd), as lathe quantize's option"},
+        {"--token-embedding-type", NULL, LT_OPT_STR, &a->embd_type, "GGUF: the type of token_embd.weight"},
+        {"--shortcut-type", NULL, LT_OPT_STR, &a->shortcut_type, "GGUF: " LT_QUANTMIX_SHORTCUT_HELP},
     };
     int n = 0;
     while (table[n].name) n++;
@@ -576,6 +588,19 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
     if (!sg && (a->slice >= 0 || a->round != 8 || a->slice_head || a->center_embd))
         return lt_err_set(err, LT_EINVAL, "compress: %s is for --method slicegpt",
                           a->slice >= 0 ? "--slice" : a->round != 8 ? "--round" : a->slice_head ? "--slice-head" : "--center-embd");
+    const char *ty = a->output_type ? "--output-tensor-type" : a->embd_type ? "--token-embedding-type"
+                     : a->shortcut_type ? "--shortcut-type" : NULL;
+    if (ty && (sg || !strcmp(a->method, "sparse24")))
+        return lt_err_set(err, LT_EINVAL, "compress: %s is for gptq, rtn and smoothquant+ (%s keeps the source's types)",
+                          ty, a->method);
+    if (ty) { /* checked here, before any calibration */
+        lt_quantmix mx;
+        lt_quantmix_parse("Q8_0", false, &mx, err);
+        if ((a->output_type && lt_quantmix_set_override(&mx, "output", a->output_type, err) != LT_OK) ||
+            (a->embd_type && lt_quantmix_set_override(&mx, "embd", a->embd_type, err) != LT_OK) ||
+            (a->shortcut_type && lt_quantmix_set_override(&mx, "shortcut", a->shortcut_type, err) != LT_OK))
+            return lt_err_prefix(err, "compress");
+    }
     if (sg) {
         if (a->bits || a->sym || a->act_order || a->no_act_order || a->clip || a->group != 32 || a->mask || a->nm || a->skip)
             return lt_err_set(err, LT_EINVAL, "compress: slicegpt keeps the source's float matrices (no --bits, --group, "
@@ -587,6 +612,7 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
         o->format = a->format;
         return LT_OK;
     }
+    o->output_type = a->output_type, o->embd_type = a->embd_type, o->shortcut_type = a->shortcut_type;
     if (!strcmp(a->method, "sparse24")) return sparse_args(a, o, err);
     if (a->mask || a->nm || a->skip)
         return lt_err_set(err, LT_EINVAL, "compress: %s is for --method sparse24", a->mask ? "--mask" : a->nm ? "--nm" : "--skip");

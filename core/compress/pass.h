@@ -45,6 +45,9 @@ typedef struct lt_pass_opts {
     lt_sq_opts sq; /* smoothquant+ */
     lt_slicegpt_opts sg; /* slicegpt */
     const char *format; /* "gguf", "hf", or NULL: GGUF when the path ends in .gguf, else hf */
+    /* gptq / rtn / smoothquant+ as GGUF: over the mix, as lathe quantize's options (quantmix.h:
+     * --output-tensor-type, --token-embedding-type, --shortcut-type); NULL = the mix's type */
+    const char *output_type, *embd_type, *shortcut_type;
     /* calibration (gptq): the model is opened with open_lm on be; tok tokenizes the text */
     lt_lm_open_fn open_lm;
     lt_backend *be;
@@ -85,6 +88,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src, const char *out,
 typedef struct lt_pass_args {
     const char *method, *calib, *format;
     const char *mask, *nm, *skip; /* sparse24 */
+    const char *output_type, *embd_type, *shortcut_type; /* GGUF: the types of the head, the embedding, SliceGPT's shortcuts */
     int bits, group, calib_tokens, search_tokens; /* bits 0: the method's default (4; sparse24: 16) */
     float alpha; /* smoothquant+; < 0: searched */
     float slice; /* slicegpt: fraction of the embedding dimension removed */
@@ -93,11 +97,12 @@ typedef struct lt_pass_args {
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 22
+#define LT_PASS_N_OPTS 25
 void lt_pass_args_default(lt_pass_args *a);
 /* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
  * --calib, --calib-tokens, --seed, --format, --mask, --nm, --skip, --alpha, --search-tokens,
- * --alpha-per-layer, --slice, --round, --slice-head, --center-embd) to table (terminated; cap rows). */
+ * --alpha-per-layer, --slice, --round, --slice-head, --center-embd, --output-tensor-type,
+ * --token-embedding-type, --shortcut-type) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
 /* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order
  * (static groups) unless --no-act-order: on SmolLM2 calibrated on tinyshakespeare it is what

@@ -16,6 +16,25 @@ static size_t tensor_bytes(const lt_src_tensor *t, lt_dtype dt) {
     return lt_row_bytes(dt, t->shape[t->ndim - 1]) * (size_t)rows;
 }
 
+static bool is_shortcut(const lt_src_tensor *s) {
+    size_t nl = strlen(s->name);
+    return s->ndim == 2 && nl > 16 && !strcmp(s->name + nl - 16, "_shortcut.weight");
+}
+
+/* SliceGPT's shortcut matrices carry the whole residual stream, its massive activations
+ * included: the mix's 4-bit round-to-nearest there took SmolLM2 sliced + GPTQ from ppl 657 to
+ * ~43,000, q8_0 to 731 (docs/PERF.md): q8_0 is the default of a quantized mix, a float mix's type
+ * otherwise; a row that is not whole blocks keeps the source's float type (f16 if quantized). */
+static lt_dtype shortcut_type(const lt_src_tensor *s, const lt_quantmix *mix) {
+    const bool src_float = s->dtype == LT_F32 || s->dtype == LT_F16 || s->dtype == LT_BF16;
+    lt_dtype want = mix->shortcut_type != LT_DTYPE_COUNT ? mix->shortcut_type
+                    : lt_dtype_info(mix->base)->quantized ? LT_Q8_0
+                                                          : mix->base; /* F16 / BF16 / F32: that type */
+    if (lt_dtype_info(want)->quantized && s->shape[1] % lt_dtype_block(want) != 0)
+        want = src_float ? s->dtype : LT_F16; /* rows not whole blocks of the type */
+    return want;
+}
+
 lt_status lt_quantize_plan(const lt_modelsrc *src, const lt_quantmix *mix, lt_dtype *types, lt_quantize_report *rep,
                            lt_err *err) {
     lt_quantize_report r = {0};
@@ -37,12 +56,7 @@ lt_status lt_quantize_plan(const lt_modelsrc *src, const lt_quantmix *mix, lt_dt
         /* what llama.cpp does not quantize keeps its type there; lathe's GGUF files hold
          * norms and biases as f32 (as llama.cpp's converter writes them) */
         if (!lt_quantmix_allows(s->name, s->ndim, s->shape)) types[i] = LT_F32;
-        /* SliceGPT's shortcut matrices carry the whole residual stream, its massive activations
-         * included: 4-bit there took SmolLM2 sliced + GPTQ from ppl ~350 to ~46,000 (docs/PERF.md);
-         * they keep their float type (f16 from a quantized file) */
-        size_t nl = strlen(s->name);
-        if (s->ndim == 2 && nl > 16 && !strcmp(s->name + nl - 16, "_shortcut.weight"))
-            types[i] = s->dtype == LT_F32 || s->dtype == LT_F16 || s->dtype == LT_BF16 ? s->dtype : LT_F16;
+        if (is_shortcut(s)) types[i] = shortcut_type(s, mix);
         lt_dtype to = types[i];
         int64_t numel = 1;
         for (int d = 0; d < s->ndim; d++) numel *= s->shape[d];

@@ -38,7 +38,11 @@ typedef struct lt_quantize_report {
 } lt_quantize_report;
 
 /* The dtype of each tensor of src under mix (types[lt_modelsrc_n_tensors(src)]) and the
- * planned report. Never fails on a dtype lathe cannot write yet: rep->missing lists them. */
+ * planned report. Never fails on a dtype lathe cannot write yet: rep->missing lists them.
+ * SliceGPT's shortcut matrices are not in llama.cpp's mix (they carry the whole residual
+ * stream): mix->shortcut_type, else q8_0 under a quantized mix (docs/PERF.md, SliceGPT: 4-bit
+ * breaks SmolLM2, 8-bit costs it 11-13% perplexity) and a float mix's type under F16/BF16/F32; a row
+ * that is not whole blocks of the type keeps the source's float type (f16 from a quantized one). */
 lt_status lt_quantize_plan(const lt_modelsrc *src, const lt_quantmix *mix, lt_dtype *types, lt_quantize_report *rep,
                            lt_err *err);
 

@@ -65,7 +65,7 @@ static void fill(lt_quantmix *out, const mix_entry *e, bool pure) {
     if (e->alias) /* report the mix under its own name */
         for (int i = 0; i < N_MIXES; i++)
             if (!k_mixes[i].alias && k_mixes[i].ftype == e->ftype) c = &k_mixes[i];
-    *out = (lt_quantmix){c->name, c->ftype, c->base, pure, LT_DTYPE_COUNT, LT_DTYPE_COUNT};
+    *out = (lt_quantmix){c->name, c->ftype, c->base, pure, LT_DTYPE_COUNT, LT_DTYPE_COUNT, LT_DTYPE_COUNT};
 }
 
 lt_status lt_quantmix_parse(const char *type, bool pure, lt_quantmix *out, lt_err *err) {
@@ -90,8 +90,8 @@ lt_status lt_quantmix_parse(const char *type, bool pure, lt_quantmix *out, lt_er
 }
 
 lt_status lt_quantmix_set_override(lt_quantmix *mix, const char *which, const char *type, lt_err *err) {
-    const bool out = !strcmp(which, "output");
-    const char *opt = out ? "--output-tensor-type" : "--token-embedding-type";
+    const bool out = !strcmp(which, "output"), sc = !strcmp(which, "shortcut");
+    const char *opt = out ? "--output-tensor-type" : sc ? "--shortcut-type" : "--token-embedding-type";
     const lt_dtype dt = lt_dtype_from_name(type);
     const lt_dtype_traits *d = lt_dtype_info(dt);
     if (dt == LT_DTYPE_COUNT || !d->from_f32 || d->gguf_type < 0 || d->gguf_type >= LT_GGUF_LATHE_TYPES) {
@@ -100,6 +100,7 @@ lt_status lt_quantmix_set_override(lt_quantmix *mix, const char *which, const ch
                           lt_dtype_weight_names(names, sizeof names));
     }
     if (out) mix->output_type = dt;
+    else if (sc) mix->shortcut_type = dt;
     else mix->embd_type = dt;
     return LT_OK;
 }

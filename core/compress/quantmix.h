@@ -70,12 +70,18 @@ typedef struct lt_quantmix {
      * and --pure; LT_DTYPE_COUNT (what lt_quantmix_parse sets) = the mix decides. A row that
      * is not a multiple of the type's block falls back as the mix's types do. */
     lt_dtype output_type, embd_type;
+    /* lathe's --shortcut-type: the type of SliceGPT's shortcut matrices (blk.N.attn_shortcut /
+     * ffn_shortcut, core/compress/slicegpt.h); LT_DTYPE_COUNT = the default, q8_0
+     * (core/compress/quantize.h). */
+    lt_dtype shortcut_type;
 } lt_quantmix;
 
-/* Sets mix->output_type (which = "output") or embd_type ("embd") from a tensor type name
- * (llama-quantize's --output-tensor-type q8_0); a mix name or an unknown type is LT_EINVAL
- * naming the valid ones. */
+/* Sets mix->output_type (which = "output"), embd_type ("embd") or shortcut_type ("shortcut")
+ * from a tensor type name (llama-quantize's --output-tensor-type q8_0); a mix name or an
+ * unknown type is LT_EINVAL naming the valid ones. */
 lt_status lt_quantmix_set_override(lt_quantmix *mix, const char *which, const char *type, lt_err *err);
+#define LT_QUANTMIX_SHORTCUT_HELP                                                                                     \
+    "the type of SliceGPT's shortcut matrices (default: q8_0 under a quantized type or mix; f16 keeps them float)"
 
 /* TYPE as llama-quantize reads it: a mix name in any case ("Q4_K_M", "q4_k_m"), an alias
  * ("Q4_K" = Q4_K_M, "Q3_K" = Q3_K_M, "Q5_K" = Q5_K_M) or a llama_ftype number ("15"). Every
