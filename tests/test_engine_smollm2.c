@@ -6,9 +6,7 @@
  * folder). */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/base/assets.h"
 #include "core/formats/modelsrc_open.h"
 #include "core/llm/engine.h"
 #include "models/llama.h"
@@ -24,14 +22,9 @@ int main(void) {
     fprintf(stderr, "test_engine_smollm2: sanitizer build: skipped (test_engine covers the engine here)\n");
     return 77;
 #endif
-    char def[4200];
     lt_err err = {0};
-    const char *path = getenv("LATHE_SMOLLM2");
-    if (!path || !path[0]) path = lt_default_model_path(def, sizeof def, &err) == LT_ERANGE ? "" : def;
-    if (access(path, R_OK) != 0) {
-        fprintf(stderr, "test_engine_smollm2: SmolLM2 not at %s: skipped\n", path);
-        return 77;
-    }
+    const char *path = lt_test_smollm2("test_engine_smollm2");
+    if (!path) return 77;
     lt_backend *be;
     LT_ASSERT(lt_backend_create(&be, "cpu", &(lt_backend_opts){.n_threads = 2}, &err) == LT_OK);
     lt_modelsrc *src;

@@ -14,9 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/base/assets.h"
 #include "core/formats/modelsrc_open.h"
 #include "core/llm/engine.h"
 #include "core/llm/generate.h"
@@ -283,14 +281,9 @@ static void test_smollm2(void) {
     fprintf(stderr, "test_kv_host: sanitizer build: SmolLM2 part skipped\n");
     return;
 #endif
-    char def[4200];
     lt_err err = {0};
-    const char *path = getenv("LATHE_SMOLLM2");
-    if (!path || !path[0]) path = lt_default_model_path(def, sizeof def, &err) == LT_ERANGE ? "" : def;
-    if (access(path, R_OK) != 0) {
-        fprintf(stderr, "test_kv_host: SmolLM2 not at %s: its part skipped\n", path);
-        return;
-    }
+    const char *path = lt_test_smollm2("test_kv_host (its SmolLM2 part)");
+    if (!path) return;
     lt_modelsrc *src;
     lt_lm *m;
     if (lt_modelsrc_open(&src, path, NULL, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);

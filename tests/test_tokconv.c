@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "core/base/alloc.h"
-#include "core/base/assets.h"
 #include "core/formats/gguf.h"
 #include "core/formats/modelsrc.h"
 #include "core/formats/modelsrc_gguf.h"
@@ -287,15 +286,8 @@ static void test_llama_cpp_vocabs(void) {
 /* ---- SmolLM2: byte-level BPE with a chat template --------------------------------------------- */
 
 static void test_smollm2(void) {
-    /* $LATHE_SMOLLM2, else the models folder lathe itself looks in (as tests/cli_lib.sh's smollm2_path) */
-    char def[4200];
-    lt_err derr = {0};
-    const char *path = getenv("LATHE_SMOLLM2");
-    if (!path || !path[0]) path = lt_default_model_path(def, sizeof def, &derr) == LT_ERANGE ? "" : def;
-    if (access(path, R_OK) != 0) {
-        fprintf(stderr, "test_tokconv: SmolLM2 not at %s, its part skipped\n", path);
-        return;
-    }
+    const char *path = lt_test_smollm2("test_tokconv (its SmolLM2 part)");
+    if (!path) return;
     lt_vocab *v = gguf_vocab(path);
     if (!v) return;
     CHECK(v->type == LT_VOCAB_BPE && v->chat_template != NULL);

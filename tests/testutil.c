@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "core/backend/backend.h"
+#include "core/base/assets.h"
 #include "core/diffusion/denoiser.h"
 #include "core/formats/modelsrc.h"
 #include "core/text/tokenizer.h"
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int lt_test_passed, lt_test_failed;
 
@@ -208,4 +210,17 @@ void lt_test_lm_kit_close(lt_test_lm_kit *k) {
     lt_tok_free(k->tok);
     lt_backend_free(k->be);
     *k = (lt_test_lm_kit){0};
+}
+
+const char *lt_test_smollm2(const char *who) {
+    static char buf[4200];
+    lt_err err = {0};
+    const char *env = getenv("LATHE_SMOLLM2");
+    if (env && env[0]) snprintf(buf, sizeof buf, "%s", env);
+    else if (lt_default_model_path(buf, sizeof buf, &err) == LT_ERANGE) buf[0] = 0;
+    if (access(buf, R_OK) != 0) {
+        fprintf(stderr, "%s: SmolLM2 not at %s: skipped\n", who, buf);
+        return NULL;
+    }
+    return buf;
 }

@@ -54,6 +54,11 @@ const char *lt_test_path(const char *rel);
 /* The whole file, NUL-terminated (malloc'd; free it), its length in *len (may be NULL); NULL when
  * it cannot be read. */
 char *lt_test_read_file(const char *path, size_t *len);
+/* The real chat model SmolLM2-135M-Instruct: $LATHE_SMOLLM2, else the models folder lathe itself
+ * looks in (as tests/cli_lib.sh's smollm2_path). NULL when it is not there, after printing
+ * "WHO: SmolLM2 not at PATH: skipped" to stderr. The path lives in a static buffer. */
+const char *lt_test_smollm2(const char *who);
+
 /* A fresh scratch directory for this test (under the build dir); returns its path. */
 const char *lt_test_tmpdir(const char *name);
 
