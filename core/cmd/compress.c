@@ -127,8 +127,8 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
     const char *out = NULL;
     lt_pass_args pa;
     lt_pass_args_default(&pa);
-    lt_opt opts[24] = {{"--out", "-o", LT_OPT_STR, &out, "the GGUF file to write (default: NEWNAME.gguf here)"}, {0}};
-    lt_pass_opts_add(&pa, opts, 24);
+    lt_opt opts[32] = {{"--out", "-o", LT_OPT_STR, &out, "the GGUF file to write (default: NEWNAME.gguf here)"}, {0}};
+    lt_pass_opts_add(&pa, opts, 32);
     const char *pos[4];
     int n_pos;
     LT_TRY(lt_args_parse(a, "compress", k_compress_usage, opts, pos, 4, &n_pos, err));
