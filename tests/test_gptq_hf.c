@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/alloc.h"
 #include "core/base/dtype.h"
+#include "core/base/fileio.h"
 #include "core/base/quants.h"
 #include "core/compress/gptq_hf.h"
 #include "core/formats/modelsrc_gptq.h"
@@ -190,6 +192,27 @@ static void test_head_reload(void) {
         CHECKF(bad == 0, "the embedding: %d values differ", bad);
         free(a), free(b);
     }
+    /* a folder made elsewhere whose config still says tied: the quantized lm_head is the head */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK(lt_file_read_all(path, 1 << 20, &text, &len, &err) == LT_OK);
+    char *tie = text ? strstr(text, "\"tie_word_embeddings\":") : NULL;
+    char *f = tie ? strstr(tie, "false") : NULL;
+    CHECK(f != NULL);
+    if (f) {
+        memcpy(f, "true ", 5);
+        FILE *fp = fopen(path, "w");
+        CHECK(fp && fwrite(text, 1, len, fp) == len);
+        if (fp) fclose(fp);
+    }
+    lt_free(text);
+    lt_modelsrc_close(back);
+    back = NULL;
+    CHECKF(lt_modelsrc_open_hf(&back, dir, &err) == LT_OK, "reload tied: %s", err.msg);
+    const lt_src_tensor *t = back ? lt_modelsrc_find(back, "output.weight") : NULL;
+    CHECK(t && lt_gq4_block(t->dtype) && !lt_modelsrc_config(back)->tied_embeddings);
     for (int i = 0; i < 2; i++) lt_gq_free(&m[i]);
     lt_modelsrc_close(back);
     lt_modelsrc_close(src);
