@@ -626,6 +626,7 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
         LT_TRY(lt_op_kv_store(be, lt_kv_k(kv, l), lt_kv_v(kv, l), &k, &v, &io->slots, err));
         lt_attn_meta meta = io->meta;
         meta.window = L->window;
+        meta.prompt_gemm = pr != NULL; /* calibration: by GEMMs (backend.h) */
         LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
         PROBE(LT_LIN_O, &att);
         xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, L->b);

@@ -185,6 +185,10 @@ typedef struct lt_attn_meta {
     /* Sliding window: a token with context c sees positions max(0, c - window) .. c-1;
      * 0 = all c positions. */
     int window;
+    /* A batch that is one sequence's consecutive positions may be computed by GEMMs (the CPU);
+     * a token's rounding then depends on the batch's shape, so only runs that do not need a
+     * batch-independent result ask (calibration: models/llama.c under a probe). */
+    bool prompt_gemm;
 } lt_attn_meta;
 
 lt_status lt_op_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,

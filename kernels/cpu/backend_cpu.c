@@ -134,7 +134,8 @@ static lt_status cpu_attention(lt_backend *be, lt_tensor *out, const lt_tensor *
     lt_cpu_attn_args a = {.out = out->data, .q = q->data, .kc = kc->data, .vc = vc->data, .kvt = kc->dtype,
                           .tok_seq = seq, .tok_ctx = ctx, .block_tables = bt, .T = T, .max_blocks = (int)MB,
                           .n_heads = m->n_heads, .n_kv_heads = m->n_kv_heads, .head_dim = m->head_dim,
-                          .block_size = m->block_size, .scale = m->scale, .window = m->window};
+                          .block_size = m->block_size, .scale = m->scale, .window = m->window,
+                          .prompt_gemm = m->prompt_gemm};
     lt_cpu_attention(pool_of(be), &a);
     return LT_OK;
 }

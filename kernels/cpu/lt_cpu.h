@@ -86,6 +86,8 @@ typedef struct lt_cpu_attn_args {
     int max_blocks, n_heads, n_kv_heads, head_dim, block_size;
     float scale;
     int window;               /* > 0: only the last `window` positions of each context */
+    bool prompt_gemm;         /* a batch of one sequence's consecutive positions may go by GEMMs
+                                 (rounding then depends on the batch: see attention.c) */
 } lt_cpu_attn_args;
 void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a);
 /* Largest head_dim lt_cpu_attention accepts. */
