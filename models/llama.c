@@ -687,6 +687,7 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
         meta.window = L->window;
         lt_tensor lse = io->lse;
         if (io->split) meta.lse = &lse;
+        meta.prompt_gemm = pr != NULL; /* calibration: by GEMMs (backend.h) */
         LT_TRY(lt_op_attention(be, &att, &q, lt_kv_k(kv, l), lt_kv_v(kv, l), &meta, err));
         if (io->split) LT_TRY(split_attention(m, kv, l, io, &q, &att, L->window, err));
         PROBE(LT_LIN_O, &att);
@@ -709,6 +710,11 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
         LT_TRY(shortcut_add(m, &x, &xs, &L->s_ffn, &xb, err));
     }
 #undef PROBE
+    if (pr && pr->head && l1 == c->n_layers - 1) { /* the head's input: the final norm of every row */
+        xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, lt_tensor_cols(&x));
+        LT_TRY(lt_op_rmsnorm(be, &xb, &x, &m->out_norm, m->out_eps, err));
+        LT_TRY(pr->head(pr->ud, &xb, err));
+    }
     if (pr)
         return pr->x_out ? lt_tensor_get(&x, pr->x_out + (size_t)io->t0 * lt_tensor_cols(&x), lt_tensor_nbytes(&x), err)
                          : LT_OK;

@@ -4,7 +4,7 @@
 # llama.cpp's Q4_0 mix writes it, the other block matrices are GPTQ's Q4_0 blocks): the JSON
 # report (act-order by default, --no-act-order), a GGUF lathe runs again, `compress NAME rtn as NEW` loading the result beside the
 # original, and errors naming the option (--bits 3 for GGUF, --bits 5 for a folder, a bad method); an AutoGPTQ folder
-# (--format hf, from a Hugging Face fixture) that loads as gq4 and runs.
+# (--format hf, from a Hugging Face fixture) that loads as gq4 and runs, with --quant-head its lm_head too.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
 model="$root/assets/models/stories260K.bin" text="$root/assets/text/tinyshakespeare-head.txt"
@@ -35,6 +35,12 @@ expect "hf folder" 0 "gptq 4-bit g32" -- "$bin" compress -m "$hfm" -o "$tmp/fold
 grep -q '"checkpoint_format":[[:space:]]*"gptq_v2"' "$tmp/folder/quantize_config.json" && ok || bad "quantize_config.json"
 grep -q '"damp_percent":[[:space:]]*0.01,' "$tmp/folder/quantize_config.json" && ok || bad "damp_percent as written"
 expect "hf folder runs as gq4" 0 "decode" -- "$bin" bench -m "$tmp/folder" -p 8 -n 4
+# --quant-head: the head too, as GPTQModel's lm_head (the quantize config says so), and the folder runs
+expect "quant head" 0 "output head: quantized too" -- "$bin" compress -m "$hfm" -o "$tmp/folderh" --method rtn --group 32 --quant-head
+grep -q '"lm_head":[[:space:]]*true' "$tmp/folderh/quantize_config.json" && ok || bad "lm_head in quantize_config.json"
+expect "quant head runs" 0 "decode" -- "$bin" bench -m "$tmp/folderh" -p 8 -n 4
+expect "quant head gguf" 1 "--quant-head is for a Hugging Face folder" -- "$bin" compress -m "$model" -o "$tmp/x.gguf" --method rtn --quant-head
+expect "quant head method" 2 "--quant-head is for --method gptq or rtn" -- comp -o "$tmp/x.gguf" --method sparse24 --quant-head
 expect "hf bits 5" 1 "--format hf takes --bits 2, 3, 4 or 8" -- "$bin" compress -m "$hfm" -o "$tmp/f5" --method rtn --bits 5
 expect "hf row packing" 1 "does not pack into 32-bit words" -- "$bin" compress -m "$model" -o "$tmp/folder2" --method rtn --group -1
 # 2:4 sparsity (ffn_down's 172-wide rows are pruned but stored as f16)

@@ -18,6 +18,7 @@
 
 #include "core/backend/backend.h"
 #include "core/base/dtype.h"
+#include "core/base/quants.h"
 #include "core/compress/gptq.h"
 #include "core/compress/gq_gguf.h"
 #include "core/compress/pass.h"
@@ -323,6 +324,17 @@ static void test_pass(void) {
     const lt_src_tensor *bt = back ? lt_modelsrc_find(back, "blk.0.attn_q.weight") : NULL;
     CHECK(bt && bt->ndim == 2);
     lt_modelsrc_close(back);
+    /* --quant-head: the head by GPTQ on the final norm's output, read back as a gq4 lm_head; refused for GGUF */
+    o.quant_head = true;
+    CHECKF(lt_pass_run("gptq", src, tmp, &o, &r, &err) == LT_OK, "%s", err.msg);
+    CHECK(r.head && r.loss > 0);
+    back = NULL;
+    CHECKF(lt_modelsrc_open(&back, tmp, NULL, &err) == LT_OK, "%s", err.msg);
+    bt = back ? lt_modelsrc_find(back, "output.weight") : NULL;
+    CHECKF(bt && lt_gq4_block(bt->dtype), "the head: %s", bt ? lt_dtype_name(bt->dtype) : "missing");
+    lt_modelsrc_close(back);
+    CHECK(lt_pass_run("gptq", src, out, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--quant-head"));
+    o.quant_head = false;
     o.q.bits = 5;
     CHECK(lt_pass_run("gptq", src, tmp, &o, &r, &err) == LT_EINVAL && strstr(err.msg, "--format hf takes --bits"));
     o.q.bits = 4;
@@ -404,6 +416,29 @@ static void test_probe(void) {
         free(ref);
     }
     CHECK(lt_calib_advance(cal, 0, NULL, NULL, &err) == LT_OK);
+    lt_calib_free(cal);
+    /* the head's H (lt_calib_head after the last layer): x^T x of the final norm of the states above,
+     * over two identical windows */
+    for (int i = 0; i < 2 * T; i++) wins[i] = tok[i % T];
+    cal = NULL;
+    CHECK(lt_calib_create(&cal, lm, wins, 2, T, &err) == LT_OK);
+    for (int l = 0; cal && l + 1 < L; l++) CHECK(lt_calib_advance(cal, l, NULL, NULL, &err) == LT_OK);
+    double *hh = NULL;
+    int hcols = 0;
+    CHECK(cal && lt_calib_head(cal, 0, &hh, &hcols, NULL, NULL, &err) == LT_EINVAL); /* not the last layer */
+    CHECKF(cal && lt_calib_head(cal, L - 1, &hh, &hcols, NULL, NULL, &err) == LT_OK, "%s", err.msg);
+    if (hh) {
+        double *ref = calloc((size_t)D * D, sizeof(double)), rel = 0, mag = 0;
+        for (int t = 0; t < T; t++) {
+            rmsnorm_row(x + (size_t)t * D, on->data, D, cfg.norm_eps, hn);
+            for (int i = 0; i < D; i++)
+                for (int j = 0; j < D; j++) ref[i * D + j] += 2.0 * hn[i] * hn[j];
+        }
+        for (int i = 0; i < D * D; i++) rel = fmax(rel, fabs(ref[i] - hh[i])), mag = fmax(mag, fabs(ref[i]));
+        CHECK(hcols == D);
+        CHECKF(rel < 1e-4 * mag, "H of the head's input differs by %g (max %g)", rel, mag);
+        free(ref);
+    }
     lt_calib_free(cal);
     free(logits), free(x), free(y), free(hn);
     lt_kv_free(kv);

@@ -3,7 +3,8 @@
  *  - fixtures packed by AutoGPTQ's own pack() loops (tools/gen_gptq_fixtures.py, both zero
  *    conventions, a "gptq" label over v2 zeros, act-order, 2/3/8 bits) load and dequantize to the
  *    expected weights: exactly for 4-bit (gq4), to the f16 rounding for the others;
- *  - a folder lathe writes (lt_gptq_write_hf) reloads bit-exactly, on q/k rows too;
+ *  - a folder lathe writes (lt_gptq_write_hf) reloads bit-exactly, on q/k rows too, and a tied
+ *    model's quantized head (--quant-head) as an untied lm_head beside the unchanged embedding;
  *  - the CPU matmul over gq4: close to f32 over the dequantized weights, and batched rows (2..7)
  *    bit-identical to single rows, with the SIMD paths on and off.
  */
@@ -11,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/alloc.h"
 #include "core/base/dtype.h"
+#include "core/base/fileio.h"
 #include "core/base/quants.h"
 #include "core/compress/gptq_hf.h"
 #include "core/formats/modelsrc_gptq.h"
@@ -131,6 +134,90 @@ static void test_write_reload(int bits, int group) {
     lt_modelsrc_close(src);
 }
 
+/* --quant-head's folder: a tied model's head written as GPTQModel's lm_head (untied), read back
+ * bit-exactly beside the embedding it was tied to */
+static void test_head_reload(void) {
+    lt_err err = {0};
+    lt_modelsrc *src = NULL;
+    CHECK(lt_modelsrc_open_hf(&src, lt_test_path("tests/fixtures/hf/qwen2_tied"), &err) == LT_OK);
+    if (!src) return;
+    CHECK(lt_modelsrc_config(src)->tied_embeddings && !lt_modelsrc_find(src, "output.weight"));
+    const lt_src_tensor *emb = lt_modelsrc_find(src, "token_embd.weight");
+    lt_gq_matrix m[2];
+    lt_gptq_tensor q[2];
+    const char *names[2] = {"blk.0.ffn_up.weight", "output.weight"};
+    for (int i = 0; i < 2; i++) {
+        const lt_src_tensor *t = i ? emb : lt_modelsrc_find(src, names[i]);
+        CHECK(lt_gq_alloc(&m[i], (int)t->shape[0], (int)t->shape[1], 4, 32, false, false, &err) == LT_OK);
+        for (int64_t k = 0; k < (int64_t)m[i].rows * m[i].cols; k++) m[i].q[k] = (uint8_t)(lt_test_u32(&rng) % 16);
+        for (int64_t g = 0; g < (int64_t)m[i].rows * m[i].n_groups; g++) {
+            m[i].scale[g] = lt_f16_to_f32(lt_f32_to_f16(0.01f + 0.05f * lt_test_uniform(&rng)));
+            m[i].zero[g] = (float)(lt_test_u32(&rng) % 16);
+        }
+        q[i] = (lt_gptq_tensor){names[i], &m[i]};
+    }
+    const char *dir = lt_test_tmpdir("gptq_head");
+    CHECKF(lt_gptq_write_hf(src, dir, q, 2, NULL, &err) == LT_OK, "write: %s", err.msg);
+    lt_modelsrc *back = NULL;
+    CHECKF(lt_modelsrc_open_hf(&back, dir, &err) == LT_OK, "reload: %s", err.msg);
+    if (back) {
+        lt_gptq_config gc;
+        bool found = false;
+        CHECK(lt_gptq_read_config(dir, NULL, &gc, &found, &err) == LT_OK && found && gc.lm_head);
+        CHECK(!lt_modelsrc_config(back)->tied_embeddings);
+        for (int i = 0; i < 2; i++) {
+            const lt_src_tensor *t = lt_modelsrc_find(back, names[i]);
+            CHECKF(t && lt_gq4_block(t->dtype), "%s: %s", names[i], t ? lt_dtype_name(t->dtype) : "missing");
+            if (!t || !lt_gq4_block(t->dtype)) continue;
+            const int64_t n = (int64_t)m[i].rows * m[i].cols;
+            float *w = malloc((size_t)n * 4), *y = malloc((size_t)n * 4);
+            lt_gq_dequant(&m[i], w);
+            for (int64_t r = 0; r < m[i].rows; r++)
+                lt_dtype_row_to_f32(t->dtype, (const char *)t->data + r * lt_row_bytes(t->dtype, m[i].cols),
+                                    y + r * m[i].cols, m[i].cols);
+            CHECKF(!memcmp(w, y, (size_t)n * 4), "%s differs after reload", names[i]);
+            free(w), free(y);
+        }
+        /* the embedding it was tied to: as it was, to the f16 rounding AutoGPTQ folders store */
+        const lt_src_tensor *e2 = lt_modelsrc_find(back, "token_embd.weight");
+        CHECK(e2 && e2->ndim == 2 && e2->shape[0] == emb->shape[0] && e2->shape[1] == emb->shape[1]);
+        const int64_t ne = emb->shape[0] * emb->shape[1], c = emb->shape[1];
+        float *a = malloc((size_t)ne * 4), *b = malloc((size_t)ne * 4);
+        int bad = 0;
+        for (int64_t r = 0; e2 && r < emb->shape[0]; r++) {
+            lt_dtype_row_to_f32(emb->dtype, (const char *)emb->data + r * lt_row_bytes(emb->dtype, c), a + r * c, c);
+            lt_dtype_row_to_f32(e2->dtype, (const char *)e2->data + r * lt_row_bytes(e2->dtype, c), b + r * c, c);
+        }
+        for (int64_t k = 0; e2 && k < ne; k++) bad += lt_f16_to_f32(lt_f32_to_f16(a[k])) != b[k];
+        CHECKF(bad == 0, "the embedding: %d values differ", bad);
+        free(a), free(b);
+    }
+    /* a folder made elsewhere whose config still says tied: the quantized lm_head is the head */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK(lt_file_read_all(path, 1 << 20, &text, &len, &err) == LT_OK);
+    char *tie = text ? strstr(text, "\"tie_word_embeddings\":") : NULL;
+    char *f = tie ? strstr(tie, "false") : NULL;
+    CHECK(f != NULL);
+    if (f) {
+        memcpy(f, "true ", 5);
+        FILE *fp = fopen(path, "w");
+        CHECK(fp && fwrite(text, 1, len, fp) == len);
+        if (fp) fclose(fp);
+    }
+    lt_free(text);
+    lt_modelsrc_close(back);
+    back = NULL;
+    CHECKF(lt_modelsrc_open_hf(&back, dir, &err) == LT_OK, "reload tied: %s", err.msg);
+    const lt_src_tensor *t = back ? lt_modelsrc_find(back, "output.weight") : NULL;
+    CHECK(t && lt_gq4_block(t->dtype) && !lt_modelsrc_config(back)->tied_embeddings);
+    for (int i = 0; i < 2; i++) lt_gq_free(&m[i]);
+    lt_modelsrc_close(back);
+    lt_modelsrc_close(src);
+}
+
 static void test_matmul(lt_dtype t) {
     enum { N = 48, K = 384, T = 7 };
     const size_t rb = lt_row_bytes(t, K);
@@ -178,6 +265,7 @@ int main(void) {
     test_write_reload(4, 64);
     test_write_reload(3, 32);
     test_write_reload(8, -1);
+    test_head_reload();
     test_matmul(LT_GQ4_32);
     test_matmul(LT_GQ4_64);
     test_matmul(LT_GQ4_128);

@@ -870,6 +870,47 @@ static void test_attention(void) {
     }
 }
 
+/* a prompt by GEMMs (args.prompt_gemm: one sequence's consecutive positions, tiles of 64 queries)
+ * against the per-token path: a continued prompt (contexts 101..290, three tiles and a partial
+ * one) over shuffled blocks, f32 and f16 caches, with and without a sliding window */
+static void test_attention_prompt(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 72);
+    enum { H = 6, KVH = 2, Dh = 64, bs = 16, MB = 24, T = 190 };
+    const int64_t W = (int64_t)KVH * Dh, rows = (int64_t)MB * bs;
+    int32_t bt[MB], seq[T], ctx[T];
+    for (int i = 0; i < MB; i++) bt[i] = i;
+    for (int i = MB - 1; i > 0; i--) {
+        int j = (int)(lt_test_u32(&r) % (i + 1));
+        int32_t x = bt[i];
+        bt[i] = bt[j], bt[j] = x;
+    }
+    for (int t = 0; t < T; t++) seq[t] = 0, ctx[t] = 101 + t;
+    float *q = malloc((size_t)T * H * Dh * 4), *o1 = malloc((size_t)T * H * Dh * 4), *o2 = malloc((size_t)T * H * Dh * 4);
+    float *kf = malloc(rows * W * 4), *vf = malloc(rows * W * 4);
+    uint16_t *kh = malloc(rows * W * 2), *vh = malloc(rows * W * 2);
+    lt_test_fill(&r, q, (int64_t)T * H * Dh, 1.0f);
+    lt_test_fill(&r, kf, rows * W, 1.0f);
+    lt_test_fill(&r, vf, rows * W, 1.0f);
+    lt_cpu_quant_row(LT_F16, kf, kh, rows * W);
+    lt_cpu_quant_row(LT_F16, vf, vh, rows * W);
+    for (int combo = 0; combo < 4; combo++) {
+        const int f16 = combo & 1, win = combo >> 1 ? 37 : 0;
+        lt_cpu_attn_args a = {.out = o1, .q = q, .kc = f16 ? (void *)kh : kf, .vc = f16 ? (void *)vh : vf,
+                              .kvt = f16 ? LT_F16 : LT_F32, .tok_seq = seq, .tok_ctx = ctx, .block_tables = bt, .T = T,
+                              .max_blocks = MB, .n_heads = H, .n_kv_heads = KVH, .head_dim = Dh, .block_size = bs,
+                              .scale = 0.125f, .window = win};
+        lt_cpu_attention(g_pools[2], &a);
+        a.out = o2, a.prompt_gemm = true;
+        lt_cpu_attention(g_pools[2], &a);
+        double worst = 0, mag = 0;
+        for (int64_t i = 0; i < (int64_t)T * H * Dh; i++) worst = fmax(worst, fabs((double)o1[i] - o2[i])), mag = fmax(mag, fabs(o1[i]));
+        CHECKF(worst <= 1e-5 * mag, "prompt by GEMMs, %s window %d: max diff %.3g (max %.3g)", f16 ? "f16" : "f32", win,
+               worst, mag);
+    }
+    free(q), free(o1), free(o2), free(kf), free(vf), free(kh), free(vh);
+}
+
 /* ---- thread pool -------------------------------------------------------------------------------- */
 
 typedef struct count_ctx {
@@ -1149,6 +1190,7 @@ int main(void) {
     test_elementwise();
     test_kv_store();
     test_attention();
+    test_attention_prompt();
     test_backend();
     for (int nt = 1; nt <= 3; nt++) lt_pool_free(g_pools[nt]);
     return lt_test_done();

@@ -32,7 +32,7 @@ static bool on_progress(void *ud, const lt_pass_event *ev) {
 
 int lt_cli_compress(int argc, char **argv) {
     const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|sparse24|smoothquant+|slicegpt] [--bits 4] [--group 32] [--sym] "
-                        "[--no-act-order] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] "
+                        "[--no-act-order] [--quant-head] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] "
                         "[--alpha A | --alpha-per-layer] [--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] "
                         "[--output-tensor-type T] [--token-embedding-type T] [--shortcut-type T] [--calib FILE] "
                         "[--calib-tokens N] [--json]";
@@ -101,11 +101,12 @@ int lt_cli_compress(int argc, char **argv) {
         printf("{\"model\":\"%s\",\"out\":\"%s\",\"method\":\"%s\",\"bits\":%d,\"group\":%d,\"sym\":%s,"
                "\"act_order\":%s,\"clip\":%s,\"type\":\"%s\",\"matrices\":%d,\"matrices_by_mix\":%d,"
                "\"skipped\":%d,\"calib_windows\":%d,\"calib_window\":%d,\"loss\":%.6g,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-               "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f",
+               "\"bpw\":%.4f,\"seconds\":%.3f,\"calib_seconds\":%.3f,\"quant_seconds\":%.3f,\"write_seconds\":%.3f,"
+               "\"quant_head\":%s",
                in, out, r.method, sparse ? po.sp.bits : po.q.bits, a.group, a.sym ? "true" : "false", po.q.act_order ? "true" : "false",
                a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_skipped, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
-               r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds);
+               r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds, r.head ? "true" : "false");
         if (!strcmp(r.method, "slicegpt"))
             printf(",\"slice\":%.4f,\"width\":%d,\"head_width\":%d,\"params_in\":%llu,\"params_out\":%llu",
                    po.sg.slice, r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,
@@ -135,6 +136,7 @@ int lt_cli_compress(int argc, char **argv) {
         printf("%s: %d block matrices as %s (%s)%s\n", r.method, r.n_matrices, r.type_name,
                lt_pass_args_describe(&a, &po, desc, sizeof desc), !r.n_by_mix ? "" : sparse ? " - some as f16 (row length)" : " - some by llama.cpp's mix");
         if (r.n_skipped) printf("left dense: %d block matrices (--skip)\n", r.n_skipped);
+        if (r.head) printf("output head: quantized too (lm_head, %s)\n", r.method);
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
         if (!strcmp(r.method, "slicegpt"))
             printf("slicegpt: residual width %d (head %d); parameters %llu -> %llu (%.1f%%)\n", r.sg.width,

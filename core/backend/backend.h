@@ -193,6 +193,10 @@ typedef struct lt_attn_meta {
      * elsewhere: its positions are skipped. Two such partials of disjoint position sets
      * merge exactly with lt_op_attn_merge. Without lse every entry must name a block. */
     lt_tensor *lse;
+    /* A batch that is one sequence's consecutive positions may be computed by GEMMs (the CPU);
+     * a token's rounding then depends on the batch's shape, so only runs that do not need a
+     * batch-independent result ask (calibration: models/llama.c under a probe). */
+    bool prompt_gemm;
 } lt_attn_meta;
 
 lt_status lt_op_attention(lt_backend *be, lt_tensor *out, const lt_tensor *q, const lt_tensor *kc,

@@ -87,13 +87,15 @@ struct lt_calib {
     double *h[LT_LIN_COUNT];
     float *hf;         /* one window's x^T x */
     float *xh;         /* one window's input of a linear layer (host) */
+    double *hh;        /* the head's x^T x (lt_calib_head), head_cols x head_cols */
+    int head_cols;
 };
 
 void lt_calib_free(lt_calib *c) {
     if (!c) return;
     lt_kv_free(c->kv);
     lt_free(c->tokens), lt_free(c->pos), lt_free(c->seq), lt_free(c->no_logits);
-    lt_free(c->x), lt_free(c->y), lt_free(c->hf), lt_free(c->xh);
+    lt_free(c->x), lt_free(c->y), lt_free(c->hf), lt_free(c->xh), lt_free(c->hh);
     for (int i = 0; i < LT_LIN_COUNT; i++) lt_free(c->h[i]);
     lt_free(c);
 }
@@ -167,16 +169,15 @@ static void *xtx_run(void *arg) {
     return NULL;
 }
 
-static lt_status on_input(void *ud, int layer, lt_lm_lin_input which, const lt_tensor *x, lt_err *err) {
-    (void)layer;
-    lt_calib *c = ud;
-    int cols = c->cols[which], rows = (int)lt_tensor_rows(x);
+/* x^T x of x (rows x cols, on the model's backend) added to h */
+static lt_status accumulate(lt_calib *c, double *h, int cols, const lt_tensor *x, lt_err *err) {
+    int rows = (int)lt_tensor_rows(x);
     LT_TRY(lt_tensor_get(x, c->xh, (size_t)rows * cols * sizeof(float), err));
     /* two halves of the triangle's area, the first on a thread of its own (the forward's pool
      * is idle here): rows [0, s) hold s^2/2 + s(n-s) elements, [s, n) (n-s)^2/2 */
     int s = cols - (int)lround(cols / sqrt(2.0));
     s = s / 16 * 16;
-    xtx_part a = {c->xh, c->hf, c->h[which], rows, cols, 0, s}, b = a;
+    xtx_part a = {c->xh, c->hf, h, rows, cols, 0, s}, b = a;
     b.r0 = s, b.r1 = cols;
     pthread_t t;
     bool threaded = s > 0 && cols >= 64 && pthread_create(&t, NULL, xtx_run, &a) == 0;
@@ -186,10 +187,21 @@ static lt_status on_input(void *ud, int layer, lt_lm_lin_input which, const lt_t
     return LT_OK;
 }
 
+static lt_status on_input(void *ud, int layer, lt_lm_lin_input which, const lt_tensor *x, lt_err *err) {
+    (void)layer;
+    lt_calib *c = ud;
+    return accumulate(c, c->h[which], c->cols[which], x, err);
+}
+
+static lt_status on_head(void *ud, const lt_tensor *x, lt_err *err) {
+    lt_calib *c = ud;
+    return accumulate(c, c->hh, c->head_cols, x, err);
+}
+
 /* Runs block `layer` over every window: the hook (may be NULL) sees its inputs; outputs
  * into y when want_out. */
-static lt_status run_block(lt_calib *c, int layer, bool hook, bool want_out, bool (*cancel)(void *), void *ud,
-                           lt_err *err) {
+static lt_status run_block(lt_calib *c, int layer, bool hook, bool want_out, bool head, bool (*cancel)(void *),
+                           void *ud, lt_err *err) {
     /* each window's rows have the residual's width there (sliced models: per layer) */
     size_t per_in = (size_t)c->window * lt_lm_width_in(c->lm, layer),
            per_out = (size_t)c->window * lt_lm_width_out(c->lm, layer);
@@ -198,7 +210,7 @@ static lt_status run_block(lt_calib *c, int layer, bool hook, bool want_out, boo
         if (cancel && cancel(ud)) return lt_err_set(err, LT_ECANCELLED, "calibration cancelled");
         lt_lm_probe pr = {.first = layer, .last = layer, .x_in = c->have_x ? c->x + w * per_in : NULL,
                           .x_out = want_out ? c->y + w * per_out : NULL, .input = hook ? on_input : NULL, .ud = c,
-                          .inputs_only = !want_out};
+                          .inputs_only = !want_out, .head = head ? on_head : NULL};
         lt_kv_seq_truncate(c->kv, c->seq[0], 0);
         lt_batch b = {.n_tokens = c->window, .tokens = c->tokens + (size_t)w * c->window, .seq = c->seq,
                       .pos = c->pos, .logits = c->no_logits};
@@ -209,24 +221,47 @@ static lt_status run_block(lt_calib *c, int layer, bool hook, bool want_out, boo
     return st;
 }
 
+/* the lower triangle of h (n x n) from its upper */
+static void mirror(double *h, int n) {
+    for (int r = 1; r < n; r++)
+        for (int k = 0; k < r; k++) h[(size_t)r * n + k] = h[(size_t)k * n + r];
+}
+
 lt_status lt_calib_hessians(lt_calib *c, int layer, double *const **h, int *cols, bool (*cancel)(void *ud),
                             void *ud, lt_err *err) {
     c->cols[LT_LIN_QKV] = lt_lm_width_in(c->lm, layer); /* a sliced model's widths (<= cfg.dim) */
     c->cols[LT_LIN_GATE_UP] = lt_lm_width_mid(c->lm, layer);
     for (int i = 0; i < LT_LIN_COUNT; i++) memset(c->h[i], 0, (size_t)c->cols[i] * c->cols[i] * sizeof(double));
-    LT_TRY(run_block(c, layer, true, false, cancel, ud, err));
+    LT_TRY(run_block(c, layer, true, false, false, cancel, ud, err));
     for (int i = 0; i < LT_LIN_COUNT; i++) { /* the lower triangle from the upper */
-        int n = c->cols[i];
-        for (int r = 1; r < n; r++)
-            for (int k = 0; k < r; k++) c->h[i][(size_t)r * n + k] = c->h[i][(size_t)k * n + r];
-        cols[i] = n;
+        mirror(c->h[i], c->cols[i]);
+        cols[i] = c->cols[i];
     }
     *h = c->h;
     return LT_OK;
 }
 
+lt_status lt_calib_head(lt_calib *c, int layer, double **h, int *cols, bool (*cancel)(void *ud), void *ud,
+                        lt_err *err) {
+    const lt_llm_config *cfg = lt_lm_config(c->lm);
+    if (layer != cfg->n_layers - 1)
+        return lt_err_set(err, LT_EINVAL, "calibration: the head's inputs follow the last layer (%d), not %d",
+                          cfg->n_layers - 1, layer);
+    c->head_cols = lt_lm_width_out(c->lm, layer);
+    if (!c->hh && !(c->hh = lt_malloc((size_t)cfg->dim * cfg->dim * sizeof(double))))
+        return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    memset(c->hh, 0, (size_t)c->head_cols * c->head_cols * sizeof(double));
+    LT_TRY(run_block(c, layer, false, true, true, cancel, ud, err));
+    float *t = c->x;
+    c->x = c->y, c->y = t;
+    c->have_x = true;
+    mirror(c->hh, c->head_cols);
+    *h = c->hh, *cols = c->head_cols;
+    return LT_OK;
+}
+
 lt_status lt_calib_advance(lt_calib *c, int layer, bool (*cancel)(void *ud), void *ud, lt_err *err) {
-    LT_TRY(run_block(c, layer, false, true, cancel, ud, err));
+    LT_TRY(run_block(c, layer, false, true, false, cancel, ud, err));
     float *t = c->x;
     c->x = c->y, c->y = t;
     c->have_x = true;

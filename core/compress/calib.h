@@ -48,5 +48,10 @@ void lt_calib_free(lt_calib *c); /* NULL-safe */
 lt_status lt_calib_hessians(lt_calib *c, int layer, double *const **h, int *cols, bool (*cancel)(void *ud),
                             void *ud, lt_err *err);
 lt_status lt_calib_advance(lt_calib *c, int layer, bool (*cancel)(void *ud), void *ud, lt_err *err);
+/* lt_calib_advance of the last layer that also sums x^T x of the output head's input (the final
+ * norm of its outputs, the probe's `head`) over every calibration token: *h is cols x cols
+ * double, owned by the run. */
+lt_status lt_calib_head(lt_calib *c, int layer, double **h, int *cols, bool (*cancel)(void *ud), void *ud,
+                        lt_err *err);
 
 #endif

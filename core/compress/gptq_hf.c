@@ -91,7 +91,7 @@ lt_status lt_gptq_write_hf(const lt_modelsrc *src, const char *dir, const lt_gpt
                            const lt_gptq_write_opts *o, lt_err *err) {
     if (n <= 0) return lt_err_set(err, LT_EINVAL, "gptq: %s: no quantized tensors to write", dir);
     const lt_gq_matrix *m0 = q[0].m;
-    bool rowwise = true, act = false;
+    bool rowwise = true, act = false, untie = false;
     for (int i = 0; i < n; i++) {
         const lt_gq_matrix *m = q[i].m;
         if (m->bits != 2 && m->bits != 3 && m->bits != 4 && m->bits != 8)
@@ -103,6 +103,8 @@ lt_status lt_gptq_write_hf(const lt_modelsrc *src, const char *dir, const lt_gpt
         rowwise &= m->n_groups == 1;
         act |= m->g_idx != NULL;
         const lt_src_tensor *t = lt_modelsrc_find(src, q[i].name);
+        if (!t && !strcmp(q[i].name, "output.weight") && lt_modelsrc_config(src)->tied_embeddings)
+            t = lt_modelsrc_find(src, "token_embd.weight"), untie = true; /* a tied head, written as lm_head */
         if (!t || t->ndim != 2 || t->shape[0] != m->rows || t->shape[1] != m->cols)
             return lt_err_set(err, LT_EINVAL, "gptq: '%s' is not a %d x %d matrix of the source model", q[i].name,
                               m->rows, m->cols);
@@ -146,7 +148,8 @@ lt_status lt_gptq_write_hf(const lt_modelsrc *src, const char *dir, const lt_gpt
     }
     if (!st) {
         wctx w = {q, n};
-        lt_hf_extra x = {.skip = skip_quantized, .ctx = &w, .entries = e, .n_entries = ne, .quant_config = qtext};
+        lt_hf_extra x = {.skip = skip_quantized, .ctx = &w, .entries = e, .n_entries = ne, .quant_config = qtext,
+                         .untie = untie};
         st = lt_modelsrc_write_hf_ex(src, dir, o && o->other == LT_DTYPE_COUNT ? LT_DTYPE_COUNT : LT_F16, &x, err);
     }
     if (!st) {

@@ -3,7 +3,9 @@
  * per quantized linear <prefix>.qweight / .qzeros / .scales / .g_idx (layout in
  * core/formats/modelsrc_gptq.h), zeros in the gptq_v2 convention (stored as they are),
  * checkpoint_format "gptq_v2" in config.json's quantization_config and in quantize_config.json;
- * every other tensor of the source (embeddings, norms, an unquantized lm_head) as f16.
+ * every other tensor of the source (embeddings, norms, an unquantized lm_head) as f16. A quantized
+ * head ("output.weight", GPTQModel's lm_head: true) of a tied source is written untied (config.json
+ * tie_word_embeddings false, the embedding kept as it was), as GPTQModel wants it.
  * Leaves out: v1 zeros (AutoGPTQ's zero - 1, which cannot hold a zero of 0), packing into
  * int16/int8, per-module bit widths (GPTQModel's "dynamic").
  */
@@ -16,7 +18,8 @@
 #include "core/formats/modelsrc.h"
 #include "gq.h"
 
-/* One quantized linear: its canonical name in src ("blk.0.attn_q.weight", "output.weight") and
+/* One quantized linear: its canonical name in src ("blk.0.attn_q.weight", "output.weight" - also for a
+ * tied head, which then has token_embd.weight's shape) and
  * its matrix (rows = outputs, in src's row order: q/k rows of a GGUF source are permuted to
  * Hugging Face's rope layout here, as lt_modelsrc_write_hf does for plain weights). */
 typedef struct lt_gptq_tensor {

@@ -76,6 +76,27 @@ static lt_status read_f32(const lt_src_tensor *t, float *w) {
     return LT_OK;
 }
 
+/* --quant-head: the output matrix (the embedding when tied) by GPTQ on h (the final norm's
+ * x^T x) or round-to-nearest, with the block matrices' options; w, wq hold any matrix of src */
+static lt_status quant_head(const lt_modelsrc *src, const lt_pass_opts *o, bool gptq, const double *h, int hcols,
+                            float *w, float *wq, lt_gq_matrix *m, double *loss_sum, lt_err *err) {
+    const lt_src_tensor *t = lt_modelsrc_find(src, "output.weight");
+    if (!t) t = lt_modelsrc_find(src, "token_embd.weight"); /* tied */
+    if (!t || t->ndim != 2)
+        return lt_err_set(err, LT_EFORMAT, "compress: --quant-head: %s has no output head matrix", lt_modelsrc_path(src));
+    const int rows = (int)t->shape[0], cols = (int)t->shape[1];
+    if (gptq && hcols != cols)
+        return lt_err_set(err, LT_EFORMAT, "compress: output.weight: its input has %d columns, not %d", hcols, cols);
+    read_f32(t, w);
+    lt_gptq_opts qo = o->q;
+    qo.ggml = false; /* AutoGPTQ's grid, as the folder's other matrices */
+    double loss = 0;
+    lt_status st = gptq ? lt_gptq(w, rows, cols, h, &qo, m, wq, &loss, err) : lt_rtn(w, rows, cols, &qo, m, wq, err);
+    if (st != LT_OK) return lt_err_prefix(err, "compress: output.weight");
+    *loss_sum += loss;
+    return LT_OK;
+}
+
 static const char *ggml_mix_name(lt_dtype t) {
     switch (t) {
     case LT_Q4_0: return "Q4_0";
@@ -267,6 +288,11 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     if (hf && !sparse && o->q.bits != 2 && o->q.bits != 3 && o->q.bits != 4 && o->q.bits != 8)
         return lt_err_set(err, LT_EINVAL, "compress: --format hf takes --bits 2, 3, 4 or 8, not %d", o->q.bits);
     if (o->q.act_order && (!gptq || sparse)) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
+    if (o->quant_head && (sparse || sq))
+        return lt_err_set(err, LT_EINVAL, "compress: --quant-head is for --method gptq or rtn");
+    if (o->quant_head && !hf)
+        return lt_err_set(err, LT_EINVAL, "compress: --quant-head is for a Hugging Face folder (--format hf, GPTQModel's "
+                                          "lm_head); in GGUF llama.cpp's mix already gives the head its own type");
     if ((gptq || sq) && (!o->open_lm || !o->be || !o->tok))
         return lt_err_set(err, LT_EINVAL, "compress: %s needs the model's tokenizer for its calibration text",
                           sparse ? lt_sparse_mask_name(o->sp.mask) : p->name);
@@ -312,6 +338,8 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     lt_calib *cal = NULL;
     int32_t *tokens = NULL;
     float *w = NULL, *wq = NULL;
+    double *hh = NULL; /* the head's x^T x (--quant-head with gptq) */
+    int hh_cols = 0;
     lt_quantize_report qr;
     lt_status st = types && data && (!hf || (hq && hn && hnames)) ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory");
     if (st == LT_OK && sparse) st = sparse_plan(src, cfg, o->skip, type, o->sp.n ? o->sp.n : 2, o->sp.m ? o->sp.m : 4, types, &qr, err);
@@ -410,8 +438,15 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
             double t0 = lt_now();
             ru.ev = (lt_pass_event){"advance", l, cfg->n_layers, f0 + 0.9 * fl};
             if (l + 1 < cfg->n_layers) st = lt_calib_advance(cal, l, calib_cancel, &ru, err);
+            else if (o->quant_head) st = lt_calib_head(cal, l, &hh, &hh_cols, calib_cancel, &ru, err);
             r.calib_seconds += lt_now() - t0;
         }
+    }
+    if (st == LT_OK && !ru.cancelled && o->quant_head) { /* the head, from the final norm's output (gptq) */
+        double t0 = lt_now();
+        st = quant_head(src, o, gptq, hh, hh_cols, w, wq, &hq[n_hq], &r.loss, err);
+        if (st == LT_OK) hn[n_hq] = (lt_gptq_tensor){"output.weight", &hq[n_hq]}, n_hq++, r.head = true;
+        r.quant_seconds += lt_now() - t0;
     }
     lt_calib_free(cal);
     lt_lm_close(lm);
@@ -515,6 +550,9 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
         {"--format", NULL, LT_OPT_STR, &a->format,
          "gguf, hf (AutoGPTQ, or compressed-tensors 2:4 for sparse24) or slicegpt (a TransformerCompression folder, "
          "for --method slicegpt) (default: gguf when OUT ends in .gguf, else hf)"},
+        {"--quant-head", NULL, LT_OPT_FLAG, &a->quant_head,
+         "gptq/rtn to a folder: quantize the output head (lm_head) too, as GPTQModel's lm_head (untied from the "
+         "embeddings; gptq calibrates it on the final norm's output)"},
         {"--mask", NULL, LT_OPT_STR, &a->mask,
          "sparse24: magnitude, wanda or sparsegpt (default; wanda and sparsegpt are calibrated)"},
         {"--nm", NULL, LT_OPT_STR, &a->nm, "sparse24: keep N of each M inputs, 2:4 (default, stored as s24_*) or "
@@ -578,6 +616,8 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
     if (!lt_pass_find(a->method))
         return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24, smoothquant+, slicegpt)",
                           a->method);
+    if (a->quant_head && strcmp(a->method, "gptq") && strcmp(a->method, "rtn"))
+        return lt_err_set(err, LT_EINVAL, "compress: --quant-head is for --method gptq or rtn");
     bool sq = !strcmp(a->method, "smoothquant+");
     if (!sq && (a->alpha >= 0 || a->alpha_per_layer))
         return lt_err_set(err, LT_EINVAL, "compress: --alpha%s is for --method smoothquant+",
@@ -625,6 +665,7 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
     if (a->act_order && a->no_act_order)
         return lt_err_set(err, LT_EINVAL, "compress: --act-order and --no-act-order contradict each other");
     if (a->act_order && !gptq) return lt_err_set(err, LT_EINVAL, "compress: --act-order is for --method gptq");
+    o->quant_head = a->quant_head;
     o->q = (lt_gptq_opts){.bits = bits, .group = a->group, .sym = a->sym, .act_order = gptq && !a->no_act_order,
                           .clip = a->clip, .damp = a->damp};
     o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
@@ -641,7 +682,7 @@ const char *lt_pass_args_describe(const lt_pass_args *a, const lt_pass_opts *o, 
         snprintf(buf, n, "%d:%d %s, %s kept values%s%s", o->sp.n, o->sp.m, lt_sparse_mask_name(o->sp.mask),
                  o->sp.bits == 4 ? "4-bit" : "f16", o->skip ? ", dense: " : "", o->skip ? o->skip : "");
     else
-        snprintf(buf, n, "%d-bit, groups of %d, %s%s%s", o->q.bits, a->group, a->sym ? "symmetric" : "asymmetric",
-                 o->q.act_order ? ", act-order" : "", a->clip ? ", clip" : "");
+        snprintf(buf, n, "%d-bit, groups of %d, %s%s%s%s", o->q.bits, a->group, a->sym ? "symmetric" : "asymmetric",
+                 o->q.act_order ? ", act-order" : "", a->clip ? ", clip" : "", o->quant_head ? ", head quantized" : "");
     return buf;
 }

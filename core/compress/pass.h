@@ -13,7 +13,9 @@
  * the source's float type). Output: GGUF with ggml's blocks of 32 (gq_gguf.h) for the block
  * matrices, every other tensor as llama.cpp's mix of the same file type leaves it (quantmix.h:
  * norms f32, the output / tied embedding Q6_K, ...). A Hugging Face folder (--format hf, or
- * a path without .gguf): AutoGPTQ (gptq_hf.h) for gptq / rtn / smoothquant+, compressed-tensors
+ * a path without .gguf): AutoGPTQ (gptq_hf.h) for gptq / rtn / smoothquant+ (with quant_head the output
+ * head too, as GPTQModel's lm_head: GPTQ from the final norm's output, which the last block's
+ * advance captures, calib.h lt_calib_head; a tied head is untied), compressed-tensors
  * sparse-24-bitmask (ct_hf.h, through save.h) for sparse24's 2:4 f16 (4:8: a plain f16 folder).
  * Leaves out: printing, argv (the front ends), loading the result (the session).
  */
@@ -48,6 +50,7 @@ typedef struct lt_pass_opts {
     /* gptq / rtn / smoothquant+ as GGUF: over the mix, as lathe quantize's options (quantmix.h:
      * --output-tensor-type, --token-embedding-type, --shortcut-type); NULL = the mix's type */
     const char *output_type, *embd_type, *shortcut_type;
+    bool quant_head;    /* gptq / rtn to a folder: the output head too (GPTQ on the final norm's output), untied */
     /* calibration (gptq): the model is opened with open_lm on be; tok tokenizes the text */
     lt_lm_open_fn open_lm;
     lt_backend *be;
@@ -65,6 +68,7 @@ typedef struct lt_pass_report {
     int n_by_mix;            /* block matrices the mix gives another type (written from the source); sparse24:
                                 those pruned but stored as f16 (rows not whole s24_f16 blocks), in n_matrices */
     int n_windows, window;   /* calibration */
+    bool head;               /* the output head was quantized too (--quant-head; not in n_matrices) */
     double loss;             /* GPTQ's summed loss (0 for rtn) */
     uint64_t n_elements, bytes_in, bytes_out; /* bytes_out of a folder: its model.safetensors */
     double seconds, calib_seconds, quant_seconds, write_seconds;
@@ -93,14 +97,14 @@ typedef struct lt_pass_args {
     float alpha; /* smoothquant+; < 0: searched */
     float slice; /* slicegpt: fraction of the embedding dimension removed */
     int round;   /* slicegpt: widths a multiple of this */
-    bool sym, act_order, no_act_order, clip, alpha_per_layer, slice_head, center_embd;
+    bool sym, act_order, no_act_order, clip, alpha_per_layer, slice_head, center_embd, quant_head;
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 25
+#define LT_PASS_N_OPTS 26
 void lt_pass_args_default(lt_pass_args *a);
 /* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
- * --calib, --calib-tokens, --seed, --format, --mask, --nm, --skip, --alpha, --search-tokens,
+ * --calib, --calib-tokens, --seed, --format, --quant-head, --mask, --nm, --skip, --alpha, --search-tokens,
  * --alpha-per-layer, --slice, --round, --slice-head, --center-embd, --output-tensor-type,
  * --token-embedding-type, --shortcut-type) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);

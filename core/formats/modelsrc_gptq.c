@@ -249,6 +249,9 @@ static lt_status push_lin(lt_modelsrc *src, const char *canon, const gq_lin *l, 
 lt_status lt_gptq_load(lt_modelsrc *src, const lt_gptq_config *q, lt_err *err) {
     char canon[96], hf[128], pre[160], nm[176];
     bool v2 = q->v2, checked = false;
+    lt_src_tensor th;
+    if (src->cfg.tied_embeddings && !src->cfg.sliced && lt_ms_find_shard_tensor(src, "lm_head.qweight", &th))
+        src->cfg.tied_embeddings = false; /* a quantized head beside a "tied" config: the head is its own */
     for (int i = 0; lt_ms_required(&src->cfg, i, canon); i++) {
         const size_t cl = strlen(canon);
         if (cl < 8 || strcmp(canon + cl - 7, ".weight") || !strcmp(canon, "token_embd.weight")) continue;

@@ -16,6 +16,8 @@
  * multiple of 32, -1, act-order with static groups) become gq4_32/64/128 weights (exactly the
  * checkpoint's values: f16 scales, integer zeros); 2-, 3- and 8-bit matrices, and act-order
  * groups that are not such runs, are dequantized to f16 at load (a rounding of the exact values).
+ * A quantized lm_head (GPTQModel's "lm_head": true; untied, lm_head.qweight ...) is read as the
+ * output matrix, also where config.json still says tie_word_embeddings.
  * Leaves out: GPTQModel's int16/int8 pack_dtype, "marlin" checkpoint_format, per-module
  * "dynamic" overrides, quantized embeddings.
  */

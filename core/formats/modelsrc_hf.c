@@ -647,7 +647,8 @@ static lt_status hf_names(const lt_llm_config *c, const char *dir, const char **
     return LT_OK;
 }
 
-static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype dt, const char *qcfg, lt_err *err) {
+static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype dt, const char *qcfg, bool untie,
+                              lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     const char *arch, *mtype;
     LT_TRY(hf_names(c, dir, &arch, &mtype, err));
@@ -666,7 +667,7 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
     cJSON_AddNumberToObject(j, "rms_norm_eps", short_float(c->norm_eps));
     cJSON_AddNumberToObject(j, "rope_theta", short_float(c->rope_theta));
     cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_seq);
-    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied_embeddings);
+    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied_embeddings && !untie);
     cJSON_AddNumberToObject(j, "vocab_size", c->n_vocab);
     cJSON_AddStringToObject(j, "torch_dtype", torch_dtype(dt));
     cJSON_AddStringToObject(j, "hidden_act", "silu");
@@ -723,7 +724,7 @@ static lt_status write_config(const lt_modelsrc *src, const char *dir, lt_dtype 
 
 lt_status lt_hf_write_config(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err) {
     LT_TRY(lt_llm_config_validate(&src->cfg, src->path, err));
-    return write_config(src, dir, dtype, NULL, err);
+    return write_config(src, dir, dtype, NULL, false, err);
 }
 
 lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err) {
@@ -799,7 +800,7 @@ lt_status lt_modelsrc_write_hf_ex(const lt_modelsrc *src, const char *dir, lt_dt
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         st = lt_st_write(path, e, ne, err);
     }
-    if (!st) st = write_config(src, dir, cfg_dt, x ? x->quant_config : NULL, err);
+    if (!st) st = write_config(src, dir, cfg_dt, x ? x->quant_config : NULL, x && x->untie, err);
     if (!st && src->vocab) st = lt_vocab_write_hf(src->vocab, dir, err); /* tokenizer.json + tokenizer_config.json */
     for (int i = 0; i < nb; i++) lt_free(bufs[i]);
     lt_free(bufs);

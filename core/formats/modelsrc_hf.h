@@ -24,14 +24,16 @@ bool lt_hf_tensor_name(const char *canon, char out[128]);
 lt_status lt_modelsrc_write_hf(const lt_modelsrc *src, const char *dir, lt_dtype dtype, lt_err *err);
 
 /* What a writer on top (core/compress/gptq_hf.c: AutoGPTQ folders) adds to a plain folder:
- * source tensors it replaces (skip, by canonical name), more safetensors entries (HF names), and
- * config.json's "quantization_config" (JSON object text). */
+ * source tensors it replaces (skip, by canonical name), more safetensors entries (HF names),
+ * config.json's "quantization_config" (JSON object text), and untie: tie_word_embeddings false
+ * (the entries hold an lm_head of a tied source). */
 typedef struct lt_hf_extra {
     bool (*skip)(void *ctx, const char *canon);
     void *ctx;
     const lt_st_entry *entries;
     int n_entries;
     const char *quant_config;
+    bool untie;
 } lt_hf_extra;
 lt_status lt_modelsrc_write_hf_ex(const lt_modelsrc *src, const char *dir, lt_dtype dtype, const lt_hf_extra *x,
                                   lt_err *err);

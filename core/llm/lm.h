@@ -57,6 +57,9 @@ typedef struct lt_lm_probe {
     bool inputs_only; /* stop once `last`'s last linear input was seen (x_out is then not written) */
     lt_status (*mid)(void *ud, int layer, lt_tensor *x, lt_err *err);
     bool stop_after_mid; /* stop once `last`'s mid was seen (x_out is then not written) */
+    /* `head` (may be NULL) sees the output head's input - the final norm of the hidden state after
+     * the last layer - when `last` is the model's last layer (the lm_head's calibration) */
+    lt_status (*head)(void *ud, const lt_tensor *x, lt_err *err);
 } lt_lm_probe;
 
 typedef struct lt_lm_ops {

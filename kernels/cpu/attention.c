@@ -15,10 +15,12 @@
  * A sliding window (args.window) starts the walk at the window's first position.
  * Partial attention (args.lse set): negative block-table entries are skipped and each item
  * also writes max + log(sum) of its softmax; lt_cpu_attn_merge combines two such partials.
+ * args.prompt_gemm: one sequence's prompt by tiles of GEMMs instead (see prompt_gemm below).
  * Leaves out: ALiBi, soft-capping, sparse (retrieved) block lists.
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "cpu_impl.h"
 
@@ -324,9 +326,134 @@ static void att_job(void *arg, int ith, int nth) {
     }
 }
 
+/* ---- one prompt by GEMMs (args.prompt_gemm) ----------------------------------------------------
+ * A batch that is one sequence's consecutive positions (tok_ctx rising by one) is taken in tiles
+ * of PG_ROWS query tokens per KV head: the keys and values that the tile sees are gathered into
+ * f32 rows, then per query head S = Q K^T (sgemm), each row's softmax over its own positions
+ * (causal, sliding window) and O = P V (sgemm). The same arithmetic as the paths above up to float
+ * rounding, but a token's rounding then depends on the tile it falls in - which is why callers ask
+ * for it (calibration runs) rather than every prefill taking it. */
+#define PG_ROWS 64
+#define PG_MAX_CTX 8192 /* longer contexts keep the per-token path (scratch stays small) */
+#define PG_SLOT 2
+
+typedef struct pg_ctx {
+    const lt_cpu_attn_args *a;
+    char *scratch;
+    size_t per_thread;
+    int64_t tiles;
+    _Atomic int64_t next;
+} pg_ctx;
+
+static void pg_gather(const lt_cpu_attn_args *a, const char *cache, int kvh, int k0, int k1, float *dst) {
+    const int Dh = a->head_dim, bs = a->block_size;
+    const int64_t W = (int64_t)a->n_kv_heads * Dh;
+    const int32_t *bt = a->block_tables + (int64_t)a->tok_seq[0] * a->max_blocks;
+    for (int p = k0; p < k1; p++) {
+        const int64_t row = (int64_t)bt[p / bs] * bs + p % bs;
+        float *d = dst + (size_t)(p - k0) * Dh;
+        if (a->kvt == LT_F16) {
+            const uint16_t *s = (const uint16_t *)cache + row * W + (int64_t)kvh * Dh;
+            for (int i = 0; i < Dh; i++) d[i] = lt_f16_to_f32(s[i]);
+        } else {
+            memcpy(d, (const float *)cache + row * W + (int64_t)kvh * Dh, (size_t)Dh * sizeof(float));
+        }
+    }
+}
+
+/* softmax of s[lo, hi) in place (the rest of the row zeroed up to n); returns 1 / sum */
+#if LT_X86
+LT_AVX2 static float pg_softmax_v(float *s, int lo, int hi, int n, float scale) {
+    float m = -INFINITY;
+    for (int j = lo; j < hi; j++) m = s[j] > m ? s[j] : m;
+    m *= scale;
+    const __m256 sv = _mm256_set1_ps(scale), mv = _mm256_set1_ps(m);
+    __m256 acc = _mm256_setzero_ps();
+    int j = lo;
+    for (; j + 8 <= hi; j += 8) {
+        const __m256 e = exp8(_mm256_fmsub_ps(_mm256_loadu_ps(s + j), sv, mv));
+        _mm256_storeu_ps(s + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float sum = hsum8(acc);
+    for (; j < hi; j++) sum += s[j] = expf(s[j] * scale - m);
+    for (j = 0; j < lo; j++) s[j] = 0;
+    for (j = hi; j < n; j++) s[j] = 0;
+    return 1.0f / sum;
+}
+#endif
+
+static float pg_softmax(float *s, int lo, int hi, int n, float scale) {
+    float m = -INFINITY, sum = 0;
+    for (int j = lo; j < hi; j++) m = s[j] > m ? s[j] : m;
+    m *= scale;
+    for (int j = lo; j < hi; j++) sum += s[j] = expf(s[j] * scale - m);
+    for (int j = 0; j < lo; j++) s[j] = 0;
+    for (int j = hi; j < n; j++) s[j] = 0;
+    return 1.0f / sum;
+}
+
+static void pg_job(void *arg, int ith, int nth) {
+    (void)nth;
+    pg_ctx *c = arg;
+    const lt_cpu_attn_args *a = c->a;
+    const int Dh = a->head_dim, H = a->n_heads, G = a->n_heads / a->n_kv_heads;
+    const int max_ctx = a->tok_ctx[a->T - 1];
+    float *kt = (float *)(c->scratch + c->per_thread * (size_t)ith), *vt = kt + (size_t)max_ctx * Dh,
+          *sc = vt + (size_t)max_ctx * Dh;
+    const int64_t items = c->tiles * a->n_kv_heads;
+    for (;;) {
+        /* the last tiles (the most keys) first */
+        const int64_t it = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+        if (it >= items) break;
+        const int64_t tile = c->tiles - 1 - it / a->n_kv_heads;
+        const int kvh = (int)(it % a->n_kv_heads);
+        const int64_t t0 = tile * PG_ROWS, t1 = t0 + PG_ROWS < a->T ? t0 + PG_ROWS : a->T;
+        const int rows = (int)(t1 - t0), k0 = att_first(a, a->tok_ctx[t0]), k1 = a->tok_ctx[t1 - 1], n = k1 - k0;
+        pg_gather(a, a->kc, kvh, k0, k1, kt);
+        pg_gather(a, a->vc, kvh, k0, k1, vt);
+        for (int h = kvh * G; h < (kvh + 1) * G; h++) {
+            const float *q = a->q + (t0 * H + h) * (int64_t)Dh;
+            float *out = a->out + (t0 * H + h) * (int64_t)Dh;
+            lt_cpu_sgemm(true, rows, n, Dh, q, H * Dh, kt, Dh, sc, n);
+            float inv[PG_ROWS];
+            for (int r = 0; r < rows; r++) {
+                const int ctx = a->tok_ctx[t0 + r], lo = att_first(a, ctx) - k0, hi = ctx - k0;
+#if LT_X86
+                if (lt_cpu_has_avx2()) {
+                    inv[r] = pg_softmax_v(sc + (size_t)r * n, lo, hi, n, a->scale);
+                    continue;
+                }
+#endif
+                inv[r] = pg_softmax(sc + (size_t)r * n, lo, hi, n, a->scale);
+            }
+            lt_cpu_sgemm(false, rows, Dh, n, sc, n, vt, Dh, out, H * Dh);
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < Dh; i++) out[(size_t)r * H * Dh + i] *= inv[r];
+        }
+    }
+}
+
+/* The batch as one prompt by GEMMs when it is one (see above); false: take the per-token path. */
+static bool prompt_gemm(lt_pool *p, const lt_cpu_attn_args *a) {
+    if (!a->prompt_gemm || a->lse || a->T < PG_ROWS || !p || !lt_pool_blas_ok(p)) return false; /* not partial */
+    for (int64_t t = 1; t < a->T; t++)
+        if (a->tok_seq[t] != a->tok_seq[0] || a->tok_ctx[t] != a->tok_ctx[t - 1] + 1) return false;
+    const int max_ctx = a->tok_ctx[a->T - 1];
+    if (max_ctx > PG_MAX_CTX) return false;
+    pg_ctx c = {.a = a, .tiles = (a->T + PG_ROWS - 1) / PG_ROWS};
+    c.per_thread = ((size_t)2 * max_ctx * a->head_dim + (size_t)PG_ROWS * max_ctx) * sizeof(float) + 64;
+    c.scratch = lt_pool_scratch(p, PG_SLOT, c.per_thread * (size_t)lt_pool_threads(p));
+    if (!c.scratch) return false;
+    atomic_init(&c.next, 0);
+    lt_pool_run(p, pg_job, &c);
+    return true;
+}
+
 void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a) {
     LT_ASSERT(a->head_dim <= ATT_MAX_HEAD_DIM && (a->kvt == LT_F32 || a->kvt == LT_F16));
     LT_ASSERT(a->n_kv_heads > 0 && a->n_heads % a->n_kv_heads == 0);
+    if (prompt_gemm(p, a)) return;
     att_ctx c = {.a = a};
     atomic_init(&c.next, 0);
     const bool f16 = a->kvt == LT_F16;

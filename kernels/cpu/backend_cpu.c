@@ -141,7 +141,7 @@ static lt_status cpu_attention(lt_backend *be, lt_tensor *out, const lt_tensor *
                           .tok_seq = seq, .tok_ctx = ctx, .block_tables = bt, .T = T, .max_blocks = (int)MB,
                           .n_heads = m->n_heads, .n_kv_heads = m->n_kv_heads, .head_dim = m->head_dim,
                           .block_size = m->block_size, .scale = m->scale, .window = m->window,
-                          .lse = m->lse ? m->lse->data : NULL};
+                          .lse = m->lse ? m->lse->data : NULL, .prompt_gemm = m->prompt_gemm};
     lt_cpu_attention(pool_of(be), &a);
     return LT_OK;
 }

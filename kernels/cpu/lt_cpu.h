@@ -87,6 +87,8 @@ typedef struct lt_cpu_attn_args {
     float scale;
     int window;               /* > 0: only the last `window` positions of each context */
     float *lse;               /* [T, H] or NULL: partial attention (negative blocks skipped) */
+    bool prompt_gemm;         /* a batch of one sequence's consecutive positions may go by GEMMs
+                                 (rounding then depends on the batch: see attention.c) */
 } lt_cpu_attn_args;
 void lt_cpu_attention(lt_pool *p, const lt_cpu_attn_args *a);
 /* Merges partial attention o2/lse2 into out/lse ([T, H*Dh], [T, H]; see lt_op_attn_merge). */
