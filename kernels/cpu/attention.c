@@ -379,6 +379,7 @@ LT_AVX2 static float pg_softmax_v(float *s, int lo, int hi, int n, float scale) 
     for (; j < hi; j++) sum += s[j] = expf(s[j] * scale - m);
     for (j = 0; j < lo; j++) s[j] = 0;
     for (j = hi; j < n; j++) s[j] = 0;
+    _mm256_zeroupper(); /* back to SSE code (tests/test_vzeroupper.sh) */
     return 1.0f / sum;
 }
 #endif

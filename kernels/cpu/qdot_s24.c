@@ -168,7 +168,7 @@ LT_AVX2 static inline __attribute__((always_inline)) void rows_q4_avx2(const uin
  * indices are computed from the meta bytes in vector registers (s24_idx_*). */
 static size_t i8_row_bytes(int64_t K) { return (size_t)K + (size_t)(K / 64) * 8 * sizeof(float); }
 /* 32 floats -> 32 int8 in order (round to nearest even, as lrintf), d = max|x| / 127 */
-LT_AVX2 static inline __m256i q8x32(const float *x, float *d) {
+LT_AVX2 static inline __attribute__((always_inline)) __m256i q8x32(const float *x, float *d) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 v[4], mx = _mm256_setzero_ps();
     for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k), mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, v[k]));
@@ -193,6 +193,7 @@ LT_AVX2 static void quant_i8(const float *x, void *xq, int64_t K) {
         _mm256_storeu_si256((__m256i *)(q + 64 * b + 32), _mm256_permute2x128_si256(v0, v1, 0x31));
         _mm256_storeu_ps(d + 8 * b, _mm256_setr_ps(da, da, da, da, db, db, db, db));
     }
+    _mm256_zeroupper(); /* back to SSE code (tests/test_vzeroupper.sh) */
 }
 
 static inline int64_t meta64(const uint8_t *meta) {
