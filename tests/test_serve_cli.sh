@@ -85,8 +85,12 @@ th = [threading.Thread(target=complete, args=(40, got, 0)), threading.Thread(tar
       threading.Thread(target=complete, args=(long_n, got, 2, {"ignore_eos": True}))]
 [t.start() for t in th]
 [t.join() for t in th]
-print("short:", got[0] == short, got[1] == short, "long:", got[2] == long_)
-sys.exit(0 if got[0] == short and got[1] == short and got[2] == long_ else 1)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c.request("GET", "/metrics")
+m = dict(l.split() for l in c.getresponse().read().decode().splitlines() if l and not l.startswith("#"))
+drafted, accepted = int(m["lathe_spec_draft_tokens_total"]), int(m["lathe_spec_accepted_tokens_total"])
+print("short:", got[0] == short, got[1] == short, "long:", got[2] == long_, "drafted", drafted, "accepted", accepted)
+sys.exit(0 if got[0] == short and got[1] == short and got[2] == long_ and drafted > 0 and 0 <= accepted <= drafted else 1)
 PY
     [ $? -eq 0 ] && ok || { bad "lathe serve --spec $spec:"; cat "$tmp/spec.out"; tail -5 "$tmp/spec.log"; }
     grep -q "speculation: " "$tmp/spec.log" && ok || bad "lathe serve --spec: no speculation line"

@@ -357,6 +357,10 @@ static void *engine_main(void *arg) {
         s->st.waiting = lt_engine_n_waiting(s->e);
         s->st.kv_used = lt_kv_blocks_used(s->kv);
         s->st.kv_host_used = lt_kv_host_blocks_used(s->kv);
+        lt_engine_snapshot snap;
+        lt_engine_snapshot_get(s->e, &snap);
+        s->st.drafted = snap.drafted;
+        s->st.accepted = snap.accepted;
     }
     /* stopping: everything in flight ends */
     sreq *list = s->q_head;
@@ -523,6 +527,11 @@ static enum MHD_Result send_metrics(conn *c, struct MHD_Connection *mc) {
       "lathe_prompt_tokens_total %lld\n", (long long)s->st.prompt_tokens);
     P("# HELP lathe_generation_tokens_total Tokens generated.\n# TYPE lathe_generation_tokens_total counter\n"
       "lathe_generation_tokens_total %lld\n", (long long)s->st.generated_tokens);
+    P("# HELP lathe_spec_draft_tokens_total Speculative tokens drafted and checked (--spec).\n"
+      "# TYPE lathe_spec_draft_tokens_total counter\nlathe_spec_draft_tokens_total %lld\n", (long long)s->st.drafted);
+    P("# HELP lathe_spec_accepted_tokens_total Drafted tokens the model accepted.\n"
+      "# TYPE lathe_spec_accepted_tokens_total counter\nlathe_spec_accepted_tokens_total %lld\n",
+      (long long)s->st.accepted);
     P("# HELP lathe_http_responses_total HTTP answers by class.\n# TYPE lathe_http_responses_total counter\n"
       "lathe_http_responses_total{class=\"4xx\"} %lld\nlathe_http_responses_total{class=\"5xx\"} %lld\n",
       (long long)s->st.http_4xx, (long long)s->st.http_5xx);

@@ -88,6 +88,7 @@ typedef struct lt_server_stats {
     int64_t requests;            /* generation requests finished (any way) */
     int64_t cancelled;           /* of them, ended by a client going away or the shutdown */
     int64_t prompt_tokens, generated_tokens;
+    int64_t drafted, accepted;   /* speculative tokens checked and accepted (--spec) */
     int64_t http_4xx, http_5xx;  /* error answers */
 } lt_server_stats;
 
