@@ -41,6 +41,20 @@ typedef struct req {
 
 static int known(const req *r) { return r->n_prompt + r->n_gen; }
 
+/* A forward's token arrays (lt_batch's), grown on demand. */
+typedef struct tokbuf {
+    int32_t *tok, *seq, *pos;
+    bool *want;
+    int cap;
+} tokbuf;
+
+static void tokbuf_free(tokbuf *t) {
+    lt_free(t->tok);
+    lt_free(t->seq);
+    lt_free(t->pos);
+    lt_free(t->want);
+}
+
 struct lt_engine {
     lt_lm *lm;
     lt_kv_cache *kv;
@@ -54,9 +68,7 @@ struct lt_engine {
     req **waiting; /* queue; preempted requests go to the front */
     int n_waiting;
     /* the batch being built */
-    int32_t *b_tok, *b_seq, *b_pos;
-    bool *b_logits;
-    int b_cap;
+    tokbuf b; /* the step's batch */
     float *logits;
     int logit_rows;
     /* plan: per request in the batch, its tokens */
@@ -73,9 +85,7 @@ struct lt_engine {
     /* draft-model speculation: the draft model, its cache (the engine's), one draft batch */
     lt_lm *draft;
     lt_kv_cache *dkv;
-    int32_t *d_tok, *d_seq, *d_pos;
-    bool *d_want;
-    int d_cap;
+    tokbuf d; /* a draft round's batch */
     float *d_logits;
     int d_rows;
     req **d_req;
@@ -167,18 +177,12 @@ void lt_engine_free(lt_engine *e) {
     lt_free(e->reqs);
     lt_free(e->running);
     lt_free(e->waiting);
-    lt_free(e->b_tok);
-    lt_free(e->b_seq);
-    lt_free(e->b_pos);
-    lt_free(e->b_logits);
+    tokbuf_free(&e->b);
     lt_free(e->logits);
     lt_free(e->pl_req);
     lt_free(e->pl_n);
     lt_kv_free(e->dkv);
-    lt_free(e->d_tok);
-    lt_free(e->d_seq);
-    lt_free(e->d_pos);
-    lt_free(e->d_want);
+    tokbuf_free(&e->d);
     lt_free(e->d_logits);
     lt_free(e->d_req);
     lt_free(e);
@@ -193,6 +197,20 @@ static bool grow(void **p, int *cap, int need, size_t elem) {
     *p = q;
     *cap = nc;
     return true;
+}
+
+/* Room for need tokens in all four arrays (a failure keeps the old capacity). */
+static bool tokbuf_grow(tokbuf *t, int need) {
+    int c = t->cap;
+    bool ok = grow((void **)&t->tok, &c, need, sizeof(int32_t));
+    c = t->cap;
+    ok = ok && grow((void **)&t->seq, &c, need, sizeof(int32_t));
+    c = t->cap;
+    ok = ok && grow((void **)&t->pos, &c, need, sizeof(int32_t));
+    c = t->cap;
+    ok = ok && grow((void **)&t->want, &c, need, sizeof(bool));
+    if (ok) t->cap = c;
+    return ok;
 }
 
 lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *err) {
@@ -651,15 +669,7 @@ static lt_status draft_all(lt_engine *e, lt_err *err) {
     for (int round = 0; nd > 0 && s == LT_OK; round++) {
         int n_tok = 0;
         for (int j = 0; j < nd; j++) n_tok += round == 0 ? known(e->d_req[j]) - e->d_req[j]->d_fed : 1;
-        int c = e->d_cap;
-        bool ok = grow((void **)&e->d_tok, &c, n_tok, sizeof(int32_t));
-        c = e->d_cap;
-        ok = ok && grow((void **)&e->d_seq, &c, n_tok, sizeof(int32_t));
-        c = e->d_cap;
-        ok = ok && grow((void **)&e->d_pos, &c, n_tok, sizeof(int32_t));
-        c = e->d_cap;
-        ok = ok && grow((void **)&e->d_want, &c, n_tok, sizeof(bool));
-        if (ok) e->d_cap = c;
+        bool ok = tokbuf_grow(&e->d, n_tok);
         if (ok && e->d_rows < nd) {
             float *l = lt_realloc(e->d_logits, (size_t)nd * (size_t)V * sizeof(float));
             if (l) e->d_logits = l, e->d_rows = nd;
@@ -674,13 +684,13 @@ static lt_status draft_all(lt_engine *e, lt_err *err) {
             req *r = e->d_req[j];
             int to = known(r) + round;
             for (int q = round == 0 ? r->d_fed : to - 1; q < to; q++, t++) {
-                e->d_tok[t] = r->toks[q];
-                e->d_seq[t] = r->dseq;
-                e->d_pos[t] = q;
-                e->d_want[t] = q == to - 1;
+                e->d.tok[t] = r->toks[q];
+                e->d.seq[t] = r->dseq;
+                e->d.pos[t] = q;
+                e->d.want[t] = q == to - 1;
             }
         }
-        lt_batch b = {.n_tokens = n_tok, .tokens = e->d_tok, .seq = e->d_seq, .pos = e->d_pos, .logits = e->d_want};
+        lt_batch b = {.n_tokens = n_tok, .tokens = e->d.tok, .seq = e->d.seq, .pos = e->d.pos, .logits = e->d.want};
         s = lt_lm_forward(e->draft, e->dkv, &b, e->d_logits, err);
         if (s != LT_OK) {
             lt_err_prefix(err, "draft model");
@@ -801,15 +811,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
         else st->n_prefill += e->pl_n[i];
     }
     if (s == LT_OK && n_tok > 0) {
-        int bc = e->b_cap;
-        bool ok = grow((void **)&e->b_tok, &bc, n_tok, sizeof(int32_t));
-        bc = e->b_cap;
-        ok = ok && grow((void **)&e->b_seq, &bc, n_tok, sizeof(int32_t));
-        bc = e->b_cap;
-        ok = ok && grow((void **)&e->b_pos, &bc, n_tok, sizeof(int32_t));
-        bc = e->b_cap;
-        ok = ok && grow((void **)&e->b_logits, &bc, n_tok, sizeof(bool));
-        if (ok) e->b_cap = bc;
+        bool ok = tokbuf_grow(&e->b, n_tok);
         int rows = 0;
         for (int i = 0; i < e->n_pl; i++) rows += e->pl_req[i]->decoding ? e->pl_n[i] : 1;
         if (ok && e->logit_rows < rows) {
@@ -831,14 +833,14 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
             int n = e->pl_n[i];
             bool spec = r->decoding && r->n_draft > 0; /* the pending token and its drafts: every row */
             for (int j = 0; j < n; j++, t++) {
-                e->b_tok[t] = r->toks[r->n_fed + j];
-                e->b_seq[t] = r->seq;
-                e->b_pos[t] = r->base + r->n_fed + j;
-                e->b_logits[t] = spec || (j == n - 1 && r->n_fed + n == known(r));
+                e->b.tok[t] = r->toks[r->n_fed + j];
+                e->b.seq[t] = r->seq;
+                e->b.pos[t] = r->base + r->n_fed + j;
+                e->b.want[t] = spec || (j == n - 1 && r->n_fed + n == known(r));
             }
             n_rows += spec ? n : r->n_fed + n == known(r);
         }
-        lt_batch b = {.n_tokens = n_tok, .tokens = e->b_tok, .seq = e->b_seq, .pos = e->b_pos, .logits = e->b_logits};
+        lt_batch b = {.n_tokens = n_tok, .tokens = e->b.tok, .seq = e->b.seq, .pos = e->b.pos, .logits = e->b.want};
         double t0 = lt_now();
         s = lt_lm_forward(e->lm, e->kv, &b, e->logits, err);
         st->seconds = lt_now() - t0;
