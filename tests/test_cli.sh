@@ -48,6 +48,9 @@ f, p, kv, sc = d["model_file_bytes"], d["peak_rss_bytes"], d["kv_bytes"], d["scr
 assert kv > 0 and sc > 0, (kv, sc)
 assert abs(d["peak_rss_over_file"] - p / f) < 1e-9, d
 assert abs(d["peak_rss_over_file_excl_kv_scratch"] - (p - kv - sc) / f) < 1e-9, d
+kr, sr = d["kv_resident_bytes"], d["scratch_resident_bytes"]
+assert 0 < kr <= kv + 2**21 and 0 < sr <= sc + 2**21, (kr, sr, kv, sc)  # touched, at most a huge page beyond
+assert abs(d["peak_rss_over_file_excl_kv_scratch_resident"] - (p - kr - sr) / f) < 1e-9, d
 ' "$json"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: bench json kv/scratch figures: $json"; fi
 expect "bench bad preset" 1 "unknown synthetic model 'llama-99b'" -- "$bin" bench --synthetic llama-99b
 

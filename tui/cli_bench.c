@@ -318,9 +318,13 @@ int lt_cli_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "peak_rss_bytes", r.peak_rss_bytes);
         cJSON_AddNumberToObject(o, "kv_bytes", r.kv_bytes);
         cJSON_AddNumberToObject(o, "scratch_bytes", r.scratch_bytes);
+        cJSON_AddNumberToObject(o, "kv_resident_bytes", r.kv_resident_bytes);
+        cJSON_AddNumberToObject(o, "scratch_resident_bytes", r.scratch_resident_bytes);
         if (r.model_file_bytes > 0) {
             cJSON_AddNumberToObject(o, "peak_rss_over_file", r.peak_rss_over_file);
             cJSON_AddNumberToObject(o, "peak_rss_over_file_excl_kv_scratch", r.peak_rss_over_file_excl_kv_scratch);
+            cJSON_AddNumberToObject(o, "peak_rss_over_file_excl_kv_scratch_resident",
+                                    r.peak_rss_over_file_excl_kv_scratch_resident);
         }
         cJSON *p = cJSON_AddObjectToObject(o, "prefill");
         cJSON_AddNumberToObject(p, "tokens", r.n_prompt);
@@ -359,9 +363,11 @@ int lt_cli_bench(int argc, char **argv) {
                r.bytes_per_token / 1048576.0, r.achieved_bps / 1e9, r.peak_copy_bps / 1e9, 100.0 * r.decode_roofline);
         if (r.model_file_bytes > 0)
             printf("host      %.1f MiB peak resident (model file %.1f MiB, %.2fx; KV %.1f + scratch %.1f MiB "
-                   "reserved, %.2fx without them)\n", r.peak_rss_bytes / 1048576.0, r.model_file_bytes / 1048576.0,
-                   r.peak_rss_over_file, r.kv_bytes / 1048576.0, r.scratch_bytes / 1048576.0,
-                   r.peak_rss_over_file_excl_kv_scratch);
+                   "reserved, %.2fx without them; %.1f + %.1f MiB resident, %.2fx without those)\n",
+                   r.peak_rss_bytes / 1048576.0, r.model_file_bytes / 1048576.0, r.peak_rss_over_file,
+                   r.kv_bytes / 1048576.0, r.scratch_bytes / 1048576.0, r.peak_rss_over_file_excl_kv_scratch,
+                   r.kv_resident_bytes / 1048576.0, r.scratch_resident_bytes / 1048576.0,
+                   r.peak_rss_over_file_excl_kv_scratch_resident);
         else printf("host      %.1f MiB peak resident\n", r.peak_rss_bytes / 1048576.0);
         if (lt_backend_can_capture(be))
             printf("graphs    %lld decode steps replayed, %lld captured%s%s\n", (long long)m->graph_replays,

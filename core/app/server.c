@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,6 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "core/app/mhd_lib.h"
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
 #include "core/llm/spec.h"
@@ -425,12 +425,12 @@ static void log_line(conn *c, int status, const char *extra) {
 
 static enum MHD_Result send_buf(conn *c, struct MHD_Connection *mc, int status, const char *type, const char *body,
                                 size_t len, const char *hname, const char *hval) {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = lt_mhd.MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (hname) MHD_add_response_header(resp, hname, hval);
-    enum MHD_Result r = MHD_queue_response(mc, (unsigned)status, resp);
-    MHD_destroy_response(resp);
+    lt_mhd.MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (hname) lt_mhd.MHD_add_response_header(resp, hname, hval);
+    enum MHD_Result r = lt_mhd.MHD_queue_response(mc, (unsigned)status, resp);
+    lt_mhd.MHD_destroy_response(resp);
     c->answered = true;
     lock(c->s);
     c->s->http_total++;
@@ -461,7 +461,7 @@ static enum MHD_Result send_error(conn *c, struct MHD_Connection *mc, int status
 
 /* The client closed its end (seen while we wait): an orderly EOF or a reset. */
 static bool peer_gone(struct MHD_Connection *mc) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci = lt_mhd.MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return true;
     char b;
     ssize_t k = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -486,7 +486,7 @@ static void cancel_locked(lt_server *s, sreq *r) {
 
 static bool api_key_ok(lt_server *s, struct MHD_Connection *mc) {
     if (!s->api_key[0]) return true;
-    const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = lt_mhd.MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
     h += 7;
     while (*h == ' ') h++;
@@ -745,7 +745,7 @@ static enum MHD_Result generate(conn *c, struct MHD_Connection *mc) {
     unlock(s);
 
     if (r->oa.stream) {
-        struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, r, stream_free);
+        struct MHD_Response *resp = lt_mhd.MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, r, stream_free);
         if (!resp) {
             lock(s);
             cancel_locked(s, r);
@@ -753,10 +753,10 @@ static enum MHD_Result generate(conn *c, struct MHD_Connection *mc) {
             unlock(s);
             return MHD_NO;
         }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        res = MHD_queue_response(mc, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp); /* stream_free drops the connection's reference */
+        lt_mhd.MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        lt_mhd.MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        res = lt_mhd.MHD_queue_response(mc, MHD_HTTP_OK, resp);
+        lt_mhd.MHD_destroy_response(resp); /* stream_free drops the connection's reference */
         c->answered = true;
         lock(s);
         s->http_total++;
@@ -839,7 +839,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
             return send_error(c, mc, 405, m, NULL, "method_not_allowed");
         }
         if (post) {
-            const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            const char *cl = lt_mhd.MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->o.max_body) {
                 char m[160];
                 snprintf(m, sizeof m, "the request body has %.20s bytes, more than %d (lathe serve --max-body)", cl,
@@ -941,6 +941,11 @@ lt_status lt_server_start(lt_server **out, lt_lm *lm, const lt_tokenizer *tok, l
                           const lt_server_opts *o, lt_err *err) {
     *out = NULL;
     if (!lm || !tok || !kv) return lt_err_set(err, LT_EINVAL, "serve: a model, its tokenizer and a KV cache are needed");
+    lt_status lst = lt_mhd_load(err);
+    if (lst) {
+        lt_err_prefix(err, "serve");
+        return lst;
+    }
     lt_server *s = lt_calloc(1, sizeof *s);
     if (!s) return lt_err_set(err, LT_ENOMEM, "out of host memory");
     s->o = *o;
@@ -978,7 +983,7 @@ lt_status lt_server_start(lt_server **out, lt_lm *lm, const lt_tokenizer *tok, l
         goto fail;
     }
     unsigned limit = (unsigned)(4 * s->o.max_concurrency + 64);
-    s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+    s->d = lt_mhd.MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
@@ -987,7 +992,7 @@ lt_status lt_server_start(lt_server **out, lt_lm *lm, const lt_tokenizer *tok, l
                         errno ? strerror(errno) : "libmicrohttpd refused");
         goto fail;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *di = lt_mhd.MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : o->port;
     if (pthread_create(&s->th, NULL, engine_main, s) != 0) {
         st = lt_err_set(err, LT_EIO, "serve: cannot start the engine thread");
@@ -1019,7 +1024,7 @@ void lt_server_free(lt_server *s) {
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    if (s->d) MHD_stop_daemon(s->d);
+    if (s->d) lt_mhd.MHD_stop_daemon(s->d);
     lt_engine_free(s->e);
     lt_free(s->active);
     pthread_cond_destroy(&s->cv);

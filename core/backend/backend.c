@@ -8,8 +8,14 @@
 #include "core/base/sysmem.h"
 #include "module.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 
 /* ---- the registry ----------------------------------------------------------------------
  * One row per backend, in the order error messages list them. "auto" takes the available
@@ -97,6 +103,43 @@ const char *lt_mem_cat_name(lt_mem_cat c) {
     return n[c];
 }
 
+/* Host allocations by backend and category, for lt_backend_mem_resident (a process-wide
+ * list: allocations are few - a model's tensors, KV pools, arenas - and counted rarely). */
+typedef struct host_alloc {
+    const lt_backend *be;
+    void *p;
+    size_t n;
+    lt_mem_cat cat;
+} host_alloc;
+static pthread_mutex_t g_host_mu = PTHREAD_MUTEX_INITIALIZER;
+static host_alloc *g_host;
+static size_t g_host_n, g_host_cap;
+
+static void host_track(const lt_backend *be, void *p, size_t n, lt_mem_cat cat) {
+    pthread_mutex_lock(&g_host_mu);
+    if (g_host_n == g_host_cap) {
+        size_t cap = g_host_cap ? 2 * g_host_cap : 64;
+        host_alloc *t = realloc(g_host, cap * sizeof *t); /* libc's: outside lathe's byte count */
+        if (t) g_host = t, g_host_cap = cap;
+    }
+    if (g_host_n < g_host_cap) g_host[g_host_n++] = (host_alloc){be, p, n, cat}; /* else: uncounted */
+    pthread_mutex_unlock(&g_host_mu);
+}
+
+static void host_untrack(void *p) {
+    pthread_mutex_lock(&g_host_mu);
+    for (size_t i = g_host_n; i-- > 0;)
+        if (g_host[i].p == p) {
+            g_host[i] = g_host[--g_host_n];
+            break;
+        }
+    if (!g_host_n) {
+        free(g_host);
+        g_host = NULL, g_host_cap = 0;
+    }
+    pthread_mutex_unlock(&g_host_mu);
+}
+
 lt_status lt_backend_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err) {
     *out = NULL;
     LT_TRY(lt_backend_no_capture(be, "alloc", err));
@@ -121,14 +164,36 @@ lt_status lt_backend_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **
                           lt_mem_cat_name(cat), have);
     }
     be->used[cat] += bytes;
+    if (be->ops->is_host) host_track(be, *out, bytes, cat);
     return LT_OK;
 }
 
 void lt_backend_release(lt_backend *be, void *ptr, size_t bytes, lt_mem_cat cat) {
     if (!ptr) return;
     if (bytes == 0) bytes = 1;
+    if (be->ops->is_host) host_untrack(ptr);
     be->ops->release(be, ptr);
     be->used[cat] -= bytes;
+}
+
+size_t lt_backend_mem_resident(const lt_backend *be, lt_mem_cat cat) {
+    if (!be->ops->is_host) return 0;
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), sum = 0;
+    unsigned char vec[256];
+    pthread_mutex_lock(&g_host_mu);
+    for (size_t i = 0; i < g_host_n; i++) {
+        const host_alloc *h = &g_host[i];
+        if (h->be != be || h->cat != cat) continue;
+        uintptr_t lo = (uintptr_t)h->p & ~(uintptr_t)(pg - 1), hi = (uintptr_t)h->p + h->n;
+        for (uintptr_t a = lo; a < hi; a += sizeof vec * pg) {
+            size_t len = hi - a < sizeof vec * pg ? hi - a : sizeof vec * pg;
+            if (mincore((void *)a, len, vec) != 0) break; /* not mapped: nothing more to count */
+            for (size_t k = 0; k < (len + pg - 1) / pg; k++)
+                if (vec[k] & 1) sum += pg;
+        }
+    }
+    pthread_mutex_unlock(&g_host_mu);
+    return sum;
 }
 
 lt_status lt_backend_sync(lt_backend *be, lt_err *err) {

@@ -82,6 +82,9 @@ int lt_backend_threads(const lt_backend *be);
  * per category. */
 lt_status lt_backend_mem_info(lt_backend *be, size_t *free_b, size_t *total_b, lt_err *err);
 size_t lt_backend_mem_used(const lt_backend *be, lt_mem_cat cat);
+/* Of what a host backend holds for cat, the bytes resident in RAM now (mincore: pages never
+ * touched, or swapped out, do not count); 0 on a device. */
+size_t lt_backend_mem_resident(const lt_backend *be, lt_mem_cat cat);
 
 /* Raw device memory. Failing allocations say how much was asked and how much was free. */
 lt_status lt_backend_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err);

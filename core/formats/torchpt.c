@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zip.h>
 
 #include "core/base/alloc.h"
 #include "core/base/dtype.h"
 #include "core/base/fileio.h"
+#include "core/formats/zip_lib.h"
 
 #define PT_MAX_NDIM LT_MAX_DIMS
 
@@ -517,31 +517,31 @@ static zip_int64_t zsrc_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
     case ZIP_SOURCE_CLOSE: return 0;
     case ZIP_SOURCE_STAT: {
         zip_stat_t *st = data;
-        zip_stat_init(st);
+        lt_zip.zip_stat_init(st);
         st->size = s->n;
         st->valid |= ZIP_STAT_SIZE;
         return sizeof *st;
     }
-    case ZIP_SOURCE_ERROR: return zip_error_to_data(&s->e, data, len);
+    case ZIP_SOURCE_ERROR: return lt_zip.zip_error_to_data(&s->e, data, len);
     case ZIP_SOURCE_FREE: return 0;
     case ZIP_SOURCE_SEEK: {
-        zip_int64_t np = zip_source_seek_compute_offset(s->pos, s->n, data, len, &s->e);
+        zip_int64_t np = lt_zip.zip_source_seek_compute_offset(s->pos, s->n, data, len, &s->e);
         if (np < 0) return -1;
         s->pos = (size_t)np;
         return 0;
     }
     case ZIP_SOURCE_TELL: return (zip_int64_t)s->pos;
     case ZIP_SOURCE_SUPPORTS:
-        return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE, ZIP_SOURCE_STAT,
+        return lt_zip.zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE, ZIP_SOURCE_STAT,
                                               ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, ZIP_SOURCE_SEEK, ZIP_SOURCE_TELL,
                                               ZIP_SOURCE_SUPPORTS, -1);
-    default: zip_error_set(&s->e, ZIP_ER_OPNOTSUPP, 0); return -1;
+    default: lt_zip.zip_error_set(&s->e, ZIP_ER_OPNOTSUPP, 0); return -1;
     }
 }
 
 static lt_status zerr(lt_err *err, lt_status code, const char *path, const char *what, zip_error_t *ze) {
-    lt_status st = lt_err_set(err, code, "%s: %s: %s", path, what, zip_error_strerror(ze));
-    zip_error_fini(ze);
+    lt_status st = lt_err_set(err, code, "%s: %s: %s", path, what, lt_zip.zip_error_strerror(ze));
+    lt_zip.zip_error_fini(ze);
     return st;
 }
 
@@ -549,7 +549,7 @@ static lt_status zerr(lt_err *err, lt_status code, const char *path, const char 
 static int64_t locate(zip_t *za, const char *archive, const char *name) {
     char full[512];
     snprintf(full, sizeof full, "%s/%s", archive, name);
-    return zip_name_locate(za, full, ZIP_FL_ENC_RAW);
+    return lt_zip.zip_name_locate(za, full, ZIP_FL_ENC_RAW);
 }
 
 /* the bytes of a small entry, whatever its compression, NUL-terminated */
@@ -557,18 +557,18 @@ static lt_status read_entry(zip_t *za, int64_t idx, const char *path, const char
                             size_t *len, lt_err *err) {
     *out = NULL;
     zip_stat_t zs;
-    if (zip_stat_index(za, (zip_uint64_t)idx, 0, &zs) != 0 || !(zs.valid & ZIP_STAT_SIZE))
+    if (lt_zip.zip_stat_index(za, (zip_uint64_t)idx, 0, &zs) != 0 || !(zs.valid & ZIP_STAT_SIZE))
         return lt_err_set(err, LT_EFORMAT, "%s: cannot stat the entry %s", path, name);
     if (zs.size > max) return lt_err_set(err, LT_EFORMAT, "%s: the entry %s is too large (%llu bytes)", path, name,
                                          (unsigned long long)zs.size);
     char *b = lt_malloc((size_t)zs.size + 1);
     if (!b) return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
-    zip_file_t *zf = zip_fopen_index(za, (zip_uint64_t)idx, 0);
-    zip_int64_t r = zf ? zip_fread(zf, b, zs.size) : -1;
-    if (zf) zip_fclose(zf);
+    zip_file_t *zf = lt_zip.zip_fopen_index(za, (zip_uint64_t)idx, 0);
+    zip_int64_t r = zf ? lt_zip.zip_fread(zf, b, zs.size) : -1;
+    if (zf) lt_zip.zip_fclose(zf);
     if (r < 0 || (zip_uint64_t)r != zs.size) {
         lt_free(b);
-        return lt_err_set(err, LT_EFORMAT, "%s: cannot read the entry %s: %s", path, name, zip_strerror(za));
+        return lt_err_set(err, LT_EFORMAT, "%s: cannot read the entry %s: %s", path, name, lt_zip.zip_strerror(za));
     }
     b[zs.size] = 0;
     *out = b, *len = (size_t)zs.size;
@@ -579,7 +579,7 @@ static lt_status read_entry(zip_t *za, int64_t idx, const char *path, const char
 static lt_status entry_data(zip_t *za, zsrc *s, int64_t idx, const char *path, const char *name, size_t need_bytes,
                             const uint8_t **data, lt_err *err) {
     zip_stat_t zs;
-    if (zip_stat_index(za, (zip_uint64_t)idx, 0, &zs) != 0 || !(zs.valid & ZIP_STAT_SIZE) ||
+    if (lt_zip.zip_stat_index(za, (zip_uint64_t)idx, 0, &zs) != 0 || !(zs.valid & ZIP_STAT_SIZE) ||
         !(zs.valid & ZIP_STAT_COMP_METHOD))
         return lt_err_set(err, LT_EFORMAT, "%s: cannot stat the entry %s", path, name);
     if (zs.comp_method != ZIP_CM_STORE || ((zs.valid & ZIP_STAT_ENCRYPTION_METHOD) && zs.encryption_method) ||
@@ -594,9 +594,9 @@ static lt_status entry_data(zip_t *za, zsrc *s, int64_t idx, const char *path, c
     uint8_t head[16];
     const size_t k = need_bytes < sizeof head ? need_bytes : sizeof head;
     s->last = -1;
-    zip_file_t *zf = zip_fopen_index(za, (zip_uint64_t)idx, ZIP_FL_COMPRESSED);
-    zip_int64_t r = zf ? zip_fread(zf, head, k) : -1;
-    if (zf) zip_fclose(zf);
+    zip_file_t *zf = lt_zip.zip_fopen_index(za, (zip_uint64_t)idx, ZIP_FL_COMPRESSED);
+    zip_int64_t r = zf ? lt_zip.zip_fread(zf, head, k) : -1;
+    if (zf) lt_zip.zip_fclose(zf);
     if (r != (zip_int64_t)k || s->last < 0 || (uint64_t)s->last > s->n || zs.size > s->n - (size_t)s->last ||
         memcmp(s->p + s->last, head, k))
         return lt_err_set(err, LT_EFORMAT, "%s: cannot locate the data of the entry %s", path, name);
@@ -720,21 +720,26 @@ static lt_status open_pt(lt_torchpt *pt, lt_err *err) {
                           "re-save it with a current torch", P);
     if (memcmp(h, "PK\x03\x04", 4))
         return lt_err_set(err, LT_EFORMAT, "%s: not a torch.save file (no zip archive)", P);
+    lt_status zst = lt_zip_load(err);
+    if (zst) {
+        lt_err_prefix(err, "%s: reading a torch.save file", P);
+        return zst;
+    }
     zsrc s = {.p = pt->map, .n = pt->size, .last = -1};
-    zip_error_init(&s.e);
+    lt_zip.zip_error_init(&s.e);
     zip_error_t ze;
-    zip_error_init(&ze);
-    zip_source_t *zs = zip_source_function_create(zsrc_cb, &s, &ze);
+    lt_zip.zip_error_init(&ze);
+    zip_source_t *zs = lt_zip.zip_source_function_create(zsrc_cb, &s, &ze);
     if (!zs) return zerr(err, LT_ENOMEM, P, "libzip", &ze);
-    zip_t *za = zip_open_from_source(zs, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
+    zip_t *za = lt_zip.zip_open_from_source(zs, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
     if (!za) {
-        zip_source_free(zs);
-        zip_error_fini(&s.e);
+        lt_zip.zip_source_free(zs);
+        lt_zip.zip_error_fini(&s.e);
         return zerr(err, LT_EFORMAT, P, "not a valid zip archive", &ze);
     }
-    zip_error_fini(&ze);
+    lt_zip.zip_error_fini(&ze);
     lt_status st = LT_OK;
-    const char *first = zip_get_num_entries(za, 0) > 0 ? zip_get_name(za, 0, ZIP_FL_ENC_RAW) : NULL;
+    const char *first = lt_zip.zip_get_num_entries(za, 0) > 0 ? lt_zip.zip_get_name(za, 0, ZIP_FL_ENC_RAW) : NULL;
     const char *slash = first ? strchr(first, '/') : NULL;
     if (!slash || slash == first || (size_t)(slash - first) >= sizeof pt->archive)
         st = lt_err_set(err, LT_EFORMAT, "%s: a zip archive, but not a torch.save file (its entries are not in one "
@@ -765,8 +770,8 @@ static lt_status open_pt(lt_torchpt *pt, lt_err *err) {
         pk_free(&m);
     }
     lt_free(b);
-    zip_discard(za);
-    zip_error_fini(&s.e);
+    lt_zip.zip_discard(za);
+    lt_zip.zip_error_fini(&s.e);
     return st;
 }
 
@@ -971,11 +976,11 @@ static lt_status add_entry(zip_t *za, const char *archive, const char *name, con
                            uint64_t *pos, const char *path, lt_err *err) {
     char full[512];
     snprintf(full, sizeof full, "%s/%s", archive, name);
-    zip_source_t *zs = zip_source_buffer(za, len ? data : "", len, 0);
-    zip_int64_t idx = zs ? zip_file_add(za, full, zs, ZIP_FL_ENC_UTF_8) : -1;
+    zip_source_t *zs = lt_zip.zip_source_buffer(za, len ? data : "", len, 0);
+    zip_int64_t idx = zs ? lt_zip.zip_file_add(za, full, zs, ZIP_FL_ENC_UTF_8) : -1;
     if (idx < 0) {
-        if (zs) zip_source_free(zs);
-        return lt_err_set(err, LT_EIO, "%s: cannot add %s: %s", path, full, zip_strerror(za));
+        if (zs) lt_zip.zip_source_free(zs);
+        return lt_err_set(err, LT_EIO, "%s: cannot add %s: %s", path, full, lt_zip.zip_strerror(za));
     }
     /* torch's alignment: the data of every entry starts at a multiple of 64 in the file, the
      * local header padded with an extra field "FB" (libzip writes the entries in order, each
@@ -985,10 +990,10 @@ static lt_status add_entry(zip_t *za, const char *archive, const char *name, con
     const uint16_t pad = (uint16_t)((64 - bare % 64) % 64);
     uint8_t z[64];
     memset(z, 'Z', sizeof z);
-    if (zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) != 0 ||
-        zip_file_set_dostime(za, (zip_uint64_t)idx, 0, 0x21, 0) != 0 || /* 1980-01-01: the same bytes every time */
-        zip_file_extra_field_set(za, (zip_uint64_t)idx, 0x4246, ZIP_EXTRA_FIELD_NEW, z, pad, ZIP_FL_LOCAL) != 0)
-        return lt_err_set(err, LT_EIO, "%s: cannot set up %s: %s", path, full, zip_strerror(za));
+    if (lt_zip.zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) != 0 ||
+        lt_zip.zip_file_set_dostime(za, (zip_uint64_t)idx, 0, 0x21, 0) != 0 || /* 1980-01-01: the same bytes every time */
+        lt_zip.zip_file_extra_field_set(za, (zip_uint64_t)idx, 0x4246, ZIP_EXTRA_FIELD_NEW, z, pad, ZIP_FL_LOCAL) != 0)
+        return lt_err_set(err, LT_EIO, "%s: cannot set up %s: %s", path, full, lt_zip.zip_strerror(za));
     *pos = bare + pad + len;
     return LT_OK;
 }
@@ -1021,12 +1026,18 @@ lt_status lt_pt_write(const char *path, const char *archive, const lt_st_entry *
         lt_free(b.p);
         return lt_err_set(err, LT_ENOMEM, "%s: out of memory", path);
     }
+    lt_status zst = lt_zip_load(err);
+    if (zst) {
+        lt_free(b.p);
+        lt_err_prefix(err, "%s: writing a torch.save file", path);
+        return zst;
+    }
     int zerrno = 0;
-    zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerrno);
+    zip_t *za = lt_zip.zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerrno);
     if (!za) {
         lt_free(b.p);
         zip_error_t ze;
-        zip_error_init_with_code(&ze, zerrno);
+        lt_zip.zip_error_init_with_code(&ze, zerrno);
         return zerr(err, LT_EIO, path, "cannot create", &ze);
     }
     uint64_t pos = 0;
@@ -1044,10 +1055,10 @@ lt_status lt_pt_write(const char *path, const char *archive, const lt_st_entry *
     }
     if (!st) st = add_entry(za, archive, "version", "3\n", 2, &pos, path, err);
     if (st) {
-        zip_discard(za);
-    } else if (zip_close(za) != 0) {
-        st = lt_err_set(err, LT_EIO, "%s: cannot write: %s", path, zip_strerror(za));
-        zip_discard(za);
+        lt_zip.zip_discard(za);
+    } else if (lt_zip.zip_close(za) != 0) {
+        st = lt_err_set(err, LT_EIO, "%s: cannot write: %s", path, lt_zip.zip_strerror(za));
+        lt_zip.zip_discard(za);
     }
     lt_free(b.p);
     return st;

@@ -51,10 +51,14 @@ static void derive(const lt_lm *m, lt_kv_cache *kv, lt_bench_result *r) {
     lt_backend *be = lt_lm_backend(m);
     r->kv_bytes = (double)lt_backend_mem_used(be, LT_MEM_KV);
     r->scratch_bytes = (double)lt_backend_mem_used(be, LT_MEM_SCRATCH);
+    r->kv_resident_bytes = (double)lt_backend_mem_resident(be, LT_MEM_KV);
+    r->scratch_resident_bytes = (double)lt_backend_mem_resident(be, LT_MEM_SCRATCH);
     if (r->model_file_bytes > 0) {
         double host = lt_backend_is_host(be) ? r->kv_bytes + r->scratch_bytes : 0;
         r->peak_rss_over_file = r->peak_rss_bytes / r->model_file_bytes;
         r->peak_rss_over_file_excl_kv_scratch = (r->peak_rss_bytes - host) / r->model_file_bytes;
+        r->peak_rss_over_file_excl_kv_scratch_resident =
+            (r->peak_rss_bytes - r->kv_resident_bytes - r->scratch_resident_bytes) / r->model_file_bytes;
     }
 }
 

@@ -88,6 +88,12 @@ typedef struct lt_bench_result {
      * is taken away there); 0 without a file (synthetic weights) */
     double peak_rss_over_file;
     double peak_rss_over_file_excl_kv_scratch;
+    /* the resident part of kv_bytes and scratch_bytes after the run (lt_backend_mem_resident;
+     * 0 on a device), and the peak less those over the file: the memory goal counted by what
+     * KV and scratch really hold in RAM (huge pages make a touched KV page resident whole) */
+    double kv_resident_bytes;
+    double scratch_resident_bytes;
+    double peak_rss_over_file_excl_kv_scratch_resident;
     /* rooflines (lt_bench_roofline; 0 until measured or when a buffer did not fit) */
     double peak_copy_bps;    /* lt_bench_copy_bandwidth: decode's ceiling */
     double peak_gemm_flops;  /* lt_bench_gemm_peak: prefill's ceiling */
