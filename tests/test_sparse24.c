@@ -2,6 +2,9 @@
  * (core/base/quants_s24.c, kernels/cpu/qdot_s24.c) and the sparse24 pass.
  *
  * - Every mask (magnitude, wanda, sparsegpt) keeps exactly N of each M (2:4, 4:8, 1:4).
+ * - Ties: lt_nm_keep prunes the columns torch.topk(largest=False) picks on the CPU, as the
+ *   authors' code does (tests/fixtures/topk/ties.txt, tools/gen_topk_fixtures.py: every pattern
+ *   of 4 scores over 4 values, groups of 8, 16, and of 60 that reach introselect's heap select).
  * - The CPU matmul over s24_f16 / s24_q4 equals the dense product of the masked weights (float64
  *   reference), with SIMD on and off; batched rows equal single rows.
  * - On a tiny layer with correlated inputs: ||(W - W')X|| of sparsegpt < wanda < magnitude.
@@ -356,8 +359,40 @@ static void test_pass(void) {
     lt_test_lm_kit_close(&kit);
 }
 
+static void test_topk_ties(void) {
+    FILE *f = fopen(lt_test_path("tests/fixtures/topk/ties.txt"), "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    char line[1024];
+    int n = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        int m, k, off;
+        if (sscanf(line, "%d %d |%n", &m, &k, &off) != 2 || m < 2 || m > 64 || k < 1 || k >= m) {
+            CHECKF(0, "bad fixture line: %s", line);
+            break;
+        }
+        float sc[64];
+        uint8_t keep[64], want[64] = {0};
+        char *p = line + off;
+        for (int i = 0; i < m; i++) sc[i] = strtof(p, &p);
+        p = strchr(p, '|');
+        for (int i = 0; p && i < k; i++) {
+            long c = strtol(p + (i == 0), &p, 10);
+            if (c >= 0 && c < m) want[c] = 1;
+        }
+        lt_nm_keep(sc, m, m - k, m, keep);
+        int ok = 1;
+        for (int i = 0; i < m; i++) ok &= (keep[i] == 0) == (want[i] == 1);
+        if (!ok && bad++ < 5) CHECKF(0, "ties: %s", line);
+        n++;
+    }
+    fclose(f);
+    CHECKF(n >= 1000 && bad == 0, "%d groups, %d differ from torch.topk", n, bad);
+}
+
 int main(void) {
     lt_test_rng_seed(&rng, 24);
+    test_topk_ties();
     test_masks();
     test_matmul(LT_S24_F16);
     test_matmul(LT_S24_Q4);

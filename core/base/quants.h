@@ -44,7 +44,8 @@ void lt_gq4_pack_row(lt_dtype t, const uint8_t *q, const float *scale, const flo
 
 /* The 2:4 sparse types (quants_s24.c, kernels/lt_quants.h). keep[j] != 0 marks the kept
  * columns of a row of n (a multiple of the block): exactly 2 of each 4 (not checked here).
- * lt_nm_keep: keep the n_keep largest score of each m consecutive (ties: the lower column). */
+ * lt_nm_keep: keep the n_keep largest score of each m consecutive (m <= 64); on ties the columns
+ * torch.topk(largest=False) on the CPU prunes, as the authors' pruning code does (quants_s24.c). */
 void lt_nm_keep(const float *score, int64_t n, int n_keep, int m, uint8_t *keep);
 /* w's kept values as f16 -> s24_f16 blocks. */
 void lt_s24_pack_f16(const float *w, const uint8_t *keep, int64_t n, void *row);

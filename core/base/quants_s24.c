@@ -11,17 +11,127 @@
 #include "dtype.h"
 #include "quants.h"
 
-void lt_nm_keep(const float *score, int64_t n, int n_keep, int m, uint8_t *keep) {
-    for (int64_t g = 0; g + m <= n; g += m) {
-        for (int i = 0; i < m; i++) keep[g + i] = 0;
-        for (int k = 0; k < n_keep; k++) { /* the largest not yet kept (the lower column on ties) */
-            int best = -1;
-            for (int i = 0; i < m; i++)
-                if (!keep[g + i] && (best < 0 || score[g + i] > score[g + best])) best = i;
-            keep[g + best] = 1;
+/* ---- which columns a group prunes: torch.topk(score, m - n_keep, largest=False) on the CPU ----
+ * Equal scores are common (weights that came from a 4-bit file) and which of them a group keeps
+ * moves a magnitude-pruned model a lot (docs/PERF.md, "2:4 against the authors' code"). The
+ * authors' code (locuslab/wanda's magnitude and Wanda, IST-DASLab/sparsegpt's N:M) prunes the
+ * columns torch.topk(tmp, prune_n, dim=1, largest=False) returns; for k * 64 > m (always here:
+ * m <= 16) PyTorch's CPU kernel (aten TopKImpl.h) runs std::nth_element(q, q + k - 1, q + m) over
+ * (score, column) pairs compared by score alone and takes the first k. Its result on ties is
+ * libstdc++'s introselect, reproduced step by step below (median-of-three partitions, insertion
+ * sort of the last <= 3, heap select when the depth limit runs out), so lathe's masks are the
+ * authors' masks: checked against torch.topk for every pattern of 4 and 8 scores over 3-4
+ * values and 20,000 random groups each of 4 to 60 (tools/topk_ties.py, tests/test_sparse24.c). */
+typedef struct sc_ix {
+    float s;
+    int i;
+} sc_ix;
+
+#define LT_LESS(a, b) ((a).s < (b).s)
+#define LT_SWAP(a, b) \
+    do {              \
+        sc_ix t_ = a; \
+        a = b;        \
+        b = t_;       \
+    } while (0)
+
+static void move_median_to_first(sc_ix *q, int r, int a, int b, int c) {
+    if (LT_LESS(q[a], q[b])) {
+        if (LT_LESS(q[b], q[c])) LT_SWAP(q[r], q[b]);
+        else if (LT_LESS(q[a], q[c])) LT_SWAP(q[r], q[c]);
+        else LT_SWAP(q[r], q[a]);
+    } else if (LT_LESS(q[a], q[c])) LT_SWAP(q[r], q[a]);
+    else if (LT_LESS(q[b], q[c])) LT_SWAP(q[r], q[c]);
+    else LT_SWAP(q[r], q[b]);
+}
+
+static int unguarded_partition(sc_ix *q, int first, int last, int pivot) {
+    for (;;) {
+        while (LT_LESS(q[first], q[pivot])) first++;
+        last--;
+        while (LT_LESS(q[pivot], q[last])) last--;
+        if (!(first < last)) return first;
+        LT_SWAP(q[first], q[last]);
+        first++;
+    }
+}
+
+static void insertion_sort(sc_ix *q, int first, int last) {
+    for (int i = first + 1; i < last; i++) {
+        sc_ix v = q[i];
+        if (LT_LESS(v, q[first])) {
+            memmove(q + first + 1, q + first, (size_t)(i - first) * sizeof *q);
+            q[first] = v;
+        } else {
+            int l = i;
+            while (LT_LESS(v, q[l - 1])) q[l] = q[l - 1], l--;
+            q[l] = v;
         }
     }
 }
+
+static void adjust_heap(sc_ix *q, int hole, int len, sc_ix v) {
+    const int top = hole;
+    int c = hole;
+    while (c < (len - 1) / 2) {
+        c = 2 * (c + 1);
+        if (LT_LESS(q[c], q[c - 1])) c--;
+        q[hole] = q[c];
+        hole = c;
+    }
+    if ((len & 1) == 0 && c == (len - 2) / 2) {
+        c = 2 * (c + 1);
+        q[hole] = q[c - 1];
+        hole = c - 1;
+    }
+    for (int p = (hole - 1) / 2; hole > top && LT_LESS(q[p], v); p = (hole - 1) / 2) q[hole] = q[p], hole = p;
+    q[hole] = v;
+}
+
+static void heap_select(sc_ix *q, int first, int middle, int last) {
+    const int len = middle - first;
+    if (len >= 2)
+        for (int p = (len - 2) / 2;; p--) {
+            adjust_heap(q + first, p, len, q[first + p]);
+            if (p == 0) break;
+        }
+    for (int i = middle; i < last; i++)
+        if (LT_LESS(q[i], q[first])) {
+            sc_ix v = q[i];
+            q[i] = q[first];
+            adjust_heap(q + first, 0, len, v);
+        }
+}
+
+static void nth_element(sc_ix *q, int nth, int n) {
+    int first = 0, last = n, depth = 0;
+    for (int k = n; k > 1; k >>= 1) depth += 2; /* 2 * floor(log2(n)) */
+    while (last - first > 3) {
+        if (depth-- == 0) {
+            heap_select(q, first, nth + 1, last);
+            LT_SWAP(q[first], q[nth]);
+            return;
+        }
+        move_median_to_first(q, first, first + 1, first + (last - first) / 2, last - 1);
+        int cut = unguarded_partition(q, first + 1, last, first);
+        if (cut <= nth) first = cut;
+        else last = cut;
+    }
+    insertion_sort(q, first, last);
+}
+
+void lt_nm_keep(const float *score, int64_t n, int n_keep, int m, uint8_t *keep) {
+    sc_ix q[64];
+    const int k = m - n_keep; /* pruned per group */
+    for (int64_t g = 0; g + m <= n; g += m) {
+        for (int i = 0; i < m; i++) keep[g + i] = 1, q[i] = (sc_ix){score[g + i], i};
+        if (k <= 0) continue;
+        nth_element(q, k - 1, m);
+        for (int i = 0; i < k; i++) keep[g + q[i].i] = 0;
+    }
+}
+#undef LT_LESS
+#undef LT_SWAP
 
 /* positions of the 2 kept columns of each group of 4, in column order, as the 2-bit stream */
 static void put_meta(const uint8_t *keep, int groups, uint8_t *meta) {
