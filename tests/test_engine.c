@@ -241,6 +241,7 @@ static void speculation(lt_lm *m) {
     make_requests(rs, NREQ, 7);
     for (int i = 0; i < NREQ; i += 3) /* repetitive prompts, where lookup drafts well */
         for (int j = 8; j < rs[i].np; j++) rs[i].prompt[j] = rs[i].prompt[j % 8];
+    rs[5].np = 1; /* a one-token prompt: its first step is a verification */
     references(m, rs, NREQ, 0);
     const int gammas[] = {1, 4, 9};
     for (int pol = 0; pol < 2; pol++)
@@ -271,6 +272,7 @@ static void speculation(lt_lm *m) {
 static void draft_speculation(lt_lm *m) {
     reqspec rs[NREQ];
     make_requests(rs, NREQ, 11);
+    rs[3].np = 1;
     references(m, rs, NREQ, 0);
     lt_lm *drafts[2] = {open_synth(LT_Q8_0, 5), open_synth(LT_F32, 5)};
     const int gammas[] = {2, 5};

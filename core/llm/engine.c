@@ -556,6 +556,7 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
         req *r = e->waiting[0];
         int rem = remaining(r);
         bool dec = rem == 0; /* a speculating one-token prompt: its first step is a verification */
+        if (dec && whole && e->n_pl > 0) break; /* prefill-first: a decode does not join prompts */
         int n = dec ? decode_tokens(e, r, *left) : rem < *left ? rem : *left;
         if (whole && n < rem) {
             if (e->n_pl > 0) break; /* a whole prompt that does not fit waits for the next step */
@@ -596,6 +597,7 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
         e->running[e->n_running++] = r;
         if (!plan_add(e, r, n)) return lt_err_set(err, LT_ENOMEM, "out of host memory");
         *left -= n;
+        if (dec && whole) break;
     }
     return LT_OK;
 }
