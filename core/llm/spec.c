@@ -56,8 +56,8 @@ lt_status lt_spec_parse_engine(const char *spec, int gamma, int *ngram, int *dra
     if (spec && lt_spec_parse(spec, &k, model, err) != LT_OK) return lt_err_prefix(err, "--spec");
     if (k == LT_SPEC_TRIFORCE)
         return lt_err_set(err, LT_EINVAL,
-                          "--spec triforce runs in lathe generate's own loop, not in the serving engine "
-                          "(ngram or draft:MODEL here)");
+                          "--spec triforce needs a TriForce drafter per request, which the server does not "
+                          "keep (lathe generate and the chat have one): ngram or draft:MODEL here");
     if (k == LT_SPEC_OFF && gamma > 0) return lt_err_set(err, LT_EINVAL, "--gamma needs --spec ngram or --spec draft:MODEL");
     if (gamma < 0 || gamma > 64) return lt_err_set(err, LT_EINVAL, "--gamma expects 1..64 drafts, got %d", gamma);
     if (k == LT_SPEC_NGRAM) *ngram = gamma > 0 ? gamma : 4;
