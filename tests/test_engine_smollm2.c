@@ -4,8 +4,8 @@
  * sarathi with a small budget (prompts chunked, decodes mixed in), prefill-first, and sarathi
  * with n-gram speculation; and a two-turn conversation through lt_spec_generate (one engine
  * request per turn) gives lt_generate's tokens for n-gram, draft-model (SmolLM2 drafting for
- * itself: every draft accepted) and TriForce speculation (a view of 64 tokens). Skips (77) when the model is absent ($LATHE_SMOLLM2, else the models
- * folder). */
+ * itself: every draft accepted) and TriForce speculation (a view of 64 tokens). Skips (77) when
+ * the model is absent ($LATHE_SMOLLM2, else the models folder). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,7 +118,8 @@ int main(void) {
         if (!mode) continue;
         CHECKF(!memcmp(turn_ref, turn_got, sizeof turn_ref), "two turns, %s: output differs from plain",
                lt_spec_kind_name(kinds[mode]));
-        CHECKF(st[1].level[0].accepted > 0, "two turns, %s: no draft accepted in turn 2", lt_spec_kind_name(kinds[mode]));
+        CHECKF(st[1].level[0].accepted > 0, "two turns, %s: no draft accepted in turn 2",
+               lt_spec_kind_name(kinds[mode]));
         if (mode == 2)
             CHECKF(st[0].level[0].accepted == st[0].level[0].drafted &&
                        st[1].level[0].accepted == st[1].level[0].drafted,

@@ -798,7 +798,8 @@ static lt_status draft_tf(lt_engine *e, lt_err *err) {
         req *r = e->pl_req[i];
         if (!r->use_tf || !r->decoding || r->n_draft <= 0) continue;
         int k = 0;
-        lt_status s = lt_spec_tf_draft(r->p.tf, r->seq, r->all, r->off + known(r), r->off, r->n_draft, r->qbuf, &k, err);
+        lt_status s =
+            lt_spec_tf_draft(r->p.tf, r->seq, r->all, r->off + known(r), r->off, r->n_draft, r->qbuf, &k, err);
         if (s == LT_ENOMEM) k = 0;
         else if (s != LT_OK) {
             for (int j = 0; j < e->n_pl; j++) e->pl_req[j]->n_draft = 0;
@@ -855,7 +856,8 @@ static bool push(lt_engine *e, req *r, int32_t id, bool drafted) {
         pass = out;
     }
     r->res.n_drafted_out += drafted;
-    bool go = r->p.spec_cb ? r->p.spec_cb(r->p.ud, id, pass, len, drafted) : !r->p.cb || r->p.cb(r->p.ud, id, pass, len);
+    bool go = r->p.spec_cb ? r->p.spec_cb(r->p.ud, id, pass, len, drafted)
+                           : !r->p.cb || r->p.cb(r->p.ud, id, pass, len);
     if (!go) {
         finish(e, r, LT_GEN_STOP_CANCEL, LT_OK, NULL);
         return false;

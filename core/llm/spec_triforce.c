@@ -107,6 +107,7 @@ static void level_free(spec_level *L) {
     lt_free(L->logits);
     lt_sampler_free(L->smp);
 }
+
 /* Drops the last round-trip's divergent tail: keeps the longest prefix of the fed tokens
  * that agrees with hist[0..n), and at most n - 1 of them (the last token is always fed
  * again, to get its logits). */
@@ -424,7 +425,8 @@ lt_status lt_spec_tf_create(lt_spec_tf **out, lt_lm *target, lt_kv_cache *kv, co
     if (p.budget < 3 * p.chunk)
         return lt_err_set(err, LT_EINVAL, "TriForce budget of %d tokens holds fewer than 3 chunks of %d", p.budget,
                           p.chunk);
-    if (lt_kv_max_seqs(kv) < 2) return lt_err_set(err, LT_EINVAL, "TriForce needs a KV cache with a second sequence slot");
+    if (lt_kv_max_seqs(kv) < 2)
+        return lt_err_set(err, LT_EINVAL, "TriForce needs a KV cache with a second sequence slot");
     int V = lt_lm_config(target)->n_vocab;
     if (p.draft && lt_lm_config(p.draft)->n_vocab != V)
         return lt_err_set(err, LT_EINVAL,
