@@ -14,7 +14,8 @@
  *    keeps greedy output token for token, and its views leave no block behind;
  *  - a conversation over two requests on the caller's sequence, with the draft model's sequence
  *    kept between them (lt_req_params.past, keep_draft), gives lt_generate's tokens turn by
- *    turn, and the draft's sequence holds the conversation after each turn;
+ *    turn, the draft reads the prompt in the target's chunks (the budget), and the draft's
+ *    sequence holds the conversation after each turn;
  *  - cancelling mid-stream (by id, and by the callback) frees the request's blocks;
  *  - text streams as lt_generate's, and a stop string ends it right before the string;
  *  - bad settings are clear errors.
@@ -442,10 +443,17 @@ static void conversation(lt_lm *m) {
         lt_req_params rp = {.prompt = pr, .n_prompt = np, .gen = gp, .seq = seq, .out_ids = got[t], .out_cap = 24,
                             .spec_draft = 3, .keep_draft = true, .draft_seq = dseq, .past = t ? hist : NULL,
                             .n_past = t ? n_hist : 0};
-        int id;
+        int id, step = 0, d_ahead = 0, d_first = -1;
         LT_ASSERT(lt_engine_add(e, &rp, &id, &err) == LT_OK);
-        while (!lt_engine_idle(e))
+        while (!lt_engine_idle(e)) {
             if (lt_engine_step(e, NULL, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
+            /* the draft reads the prompt in the target's chunks, and never holds more than it */
+            int dl = lt_kv_seq_len(dkv, dseq), tl = lt_kv_seq_len(kv, seq);
+            if (dl > tl) d_ahead++;
+            if (step++ == 0) d_first = dl;
+        }
+        CHECKF(d_ahead == 0, "conversation turn %d: the draft held more than the target after %d steps", t, d_ahead);
+        if (t == 0) CHECKF(d_first == 16, "conversation: the draft read %d tokens in the first step (budget 16)", d_first);
         const lt_req_result *r = lt_engine_result(e, id);
         CHECKF(r->status == LT_OK && r->st.n_gen == 24, "conversation turn %d: %s (%d tokens)", t, r->msg, r->st.n_gen);
         drafted += r->drafted;
