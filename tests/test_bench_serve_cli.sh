@@ -80,7 +80,7 @@ expect "capacity" 2 "--capacity needs a time-between-tokens SLO" -- "$bin" "${s[
 expect "rate" 2 "--rate" -- "$bin" "${s[@]}" --rate -1
 expect "budget" 2 "--token-budget" -- "$bin" "${s[@]}" --token-budget 0
 expect "spec-ngram" 2 "--spec-ngram" -- "$bin" "${s[@]}" --spec-ngram 65
-expect "spec triforce" 2 "--spec triforce runs in lathe generate's own loop" -- "$bin" "${s[@]}" --spec triforce
+expect "spec triforce" 2 "--spec triforce needs a TriForce drafter per request" -- "$bin" "${s[@]}" --spec triforce
 expect "spec unknown" 2 "--spec: unknown speculation 'eagle'" -- "$bin" "${s[@]}" --spec eagle
 expect "gamma alone" 2 "--gamma needs --spec ngram or --spec draft:MODEL" -- "$bin" "${s[@]}" --gamma 3
 expect "draft missing" 1 "nope.gguf" -- "$bin" "${s[@]}" --spec draft:$tmp/nope.gguf

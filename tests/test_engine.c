@@ -9,6 +9,13 @@
  *  - speculation inside the engine (n-gram lookup, and a draft model with its own cache: the
  *    target's twin, and its f32 twin that disagrees now and then) keeps greedy output token for
  *    token, interleaved, for both policies, with and without preemption;
+ *  - TriForce inside the engine (every other request with its own drafter: a retrieval view of
+ *    its cache, drafted by n-gram lookup or a draft model), interleaved with plain requests,
+ *    keeps greedy output token for token, and its views leave no block behind;
+ *  - a conversation over two requests on the caller's sequence, with the draft model's sequence
+ *    kept between them (lt_req_params.past, keep_draft), gives lt_generate's tokens turn by
+ *    turn, the draft reads the prompt in the target's chunks (the budget), and the draft's
+ *    sequence holds the conversation after each turn;
  *  - cancelling mid-stream (by id, and by the callback) frees the request's blocks;
  *  - text streams as lt_generate's, and a stop string ends it right before the string;
  *  - bad settings are clear errors.
@@ -97,6 +104,8 @@ static void make_requests(reqspec *rs, int n, uint64_t seed) {
 static int g_spec;       /* n-gram speculation of every other request in run_engine */
 static lt_lm *g_draft;   /* the engine's draft model in run_engine (NULL: none) */
 static int g_spec_draft; /* draft-model speculation of every other request in run_engine */
+static lt_spec_tf *g_tf[NREQ]; /* TriForce drafters of the requests in run_engine (NULL: none) */
+static int g_max_running;
 
 typedef struct run_out {
     int32_t got[NREQ][MAXG];
@@ -117,14 +126,16 @@ static void run_engine(lt_lm *m, lt_kv_cache *kv, lt_engine_policy pol, int budg
     o->budget_kept = o->decodes_first = o->pf_no_mix = o->snap_ok = true;
     int64_t steps = 0, pre = 0;
     lt_engine *e;
-    lt_engine_opts eo = {.policy = pol, .token_budget = budget, .draft = g_draft};
+    lt_engine_opts eo = {.policy = pol, .token_budget = budget, .draft = g_draft, .max_running = g_max_running};
     LT_ASSERT(lt_engine_create(&e, m, kv, &eo, &err) == LT_OK);
     int ids[NREQ], added = 0;
     for (int step = 0; step < 100000; step++) {
         while (added < n && (added < 2 || step >= 3 * (added - 1))) {
             lt_gen_params gp = params(&rs[added], temp);
             lt_req_params rp = {.prompt = rs[added].prompt, .n_prompt = rs[added].np, .gen = gp, .seq = -1,
-                                .spec_ngram = added % 2 ? g_spec : 0, .spec_draft = added % 2 ? g_spec_draft : 0};
+                                .spec_ngram = added % 2 ? g_spec : 0, .spec_draft = added % 2 ? g_spec_draft : 0,
+                                .spec_triforce = g_tf[added] ? 5 : 0, .tf = g_tf[added],
+                                .spec_adaptive = g_tf[added] && added % 4 == 1};
             if (lt_engine_add(e, &rp, &ids[added], &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
             added++;
         }
@@ -231,6 +242,7 @@ static void speculation(lt_lm *m) {
     make_requests(rs, NREQ, 7);
     for (int i = 0; i < NREQ; i += 3) /* repetitive prompts, where lookup drafts well */
         for (int j = 8; j < rs[i].np; j++) rs[i].prompt[j] = rs[i].prompt[j % 8];
+    rs[5].np = 1; /* a one-token prompt: its first step is a verification */
     references(m, rs, NREQ, 0);
     const int gammas[] = {1, 4, 9};
     for (int pol = 0; pol < 2; pol++)
@@ -261,6 +273,7 @@ static void speculation(lt_lm *m) {
 static void draft_speculation(lt_lm *m) {
     reqspec rs[NREQ];
     make_requests(rs, NREQ, 11);
+    rs[3].np = 1;
     references(m, rs, NREQ, 0);
     lt_lm *drafts[2] = {open_synth(LT_Q8_0, 5), open_synth(LT_F32, 5)};
     const int gammas[] = {2, 5};
@@ -326,6 +339,159 @@ static void draft_speculation(lt_lm *m) {
     lt_kv_free(kv);
     lt_lm_close(drafts[0]);
     lt_lm_close(drafts[1]);
+}
+
+/* TriForce inside the engine: every other request drafts with its own TriForce drafter (a view
+ * of 48 tokens of its cache in chunks of 16, drafted by n-gram lookup or by the f32 twin over a
+ * StreamingLLM window), interleaved with plain requests. */
+static void triforce_speculation(lt_lm *m) {
+    reqspec rs[NREQ];
+    make_requests(rs, NREQ, 23);
+    for (int i = 0; i < NREQ; i += 2) /* repetitive prompts: the bottom level's lookup drafts well */
+        for (int j = 8; j < rs[i].np; j++) rs[i].prompt[j] = rs[i].prompt[j % 8];
+    references(m, rs, NREQ, 0);
+    lt_lm *twin = open_synth(LT_F32, 5);
+    lt_err err;
+    for (int bottom = 0; bottom < 2; bottom++)
+        for (int pol = 0; pol < 2; pol++) {
+            lt_kv_cache *kv = make_kv(m, 256, 12, 0); /* 8 running, and slots for the views */
+            lt_spec_params p = lt_spec_defaults(LT_SPEC_TRIFORCE);
+            p.budget = 48;
+            p.chunk = 16;
+            p.window = 32;
+            p.adaptive = true;
+            p.draft = bottom ? twin : NULL;
+            for (int i = 0; i < NREQ; i++) {
+                g_tf[i] = NULL;
+                if (i % 2 == 0 && lt_spec_tf_create(&g_tf[i], m, kv, &p, &err) != LT_OK)
+                    lt_abort(__FILE__, __LINE__, "%s", err.msg);
+            }
+            g_max_running = 8;
+            run_out o;
+            run_engine(m, kv, (lt_engine_policy)pol, 24, rs, NREQ, 0, &o);
+            char what[96];
+            snprintf(what, sizeof what, "spec triforce/%s %s", bottom ? "draft" : "ngram",
+                     lt_engine_policy_name((lt_engine_policy)pol));
+            compare(what, rs, NREQ, &o);
+            lt_spec_level_stats bst = {0}, b1;
+            for (int i = 0; i < NREQ; i += 2) {
+                lt_spec_tf_stats(g_tf[i], &b1);
+                bst.drafted += b1.drafted;
+                bst.accepted += b1.accepted;
+                lt_spec_tf_free(g_tf[i]);
+                g_tf[i] = NULL;
+            }
+            CHECKF(o.accepted > 0 && o.accepted <= o.drafted, "%s: %lld of %lld drafts accepted", what,
+                   (long long)o.accepted, (long long)o.drafted);
+            CHECKF(bst.accepted > 0 && bst.accepted <= bst.drafted, "%s: bottom level %lld of %lld accepted", what,
+                   (long long)bst.accepted, (long long)bst.drafted);
+            CHECKF(lt_kv_blocks_used(kv) == 0, "%s: %d blocks still used", what, lt_kv_blocks_used(kv));
+            fprintf(stderr, "%s: %lld of %lld drafts accepted; bottom %lld of %lld\n", what, (long long)o.accepted,
+                    (long long)o.drafted, (long long)bst.accepted, (long long)bst.drafted);
+            g_max_running = 0;
+            lt_kv_free(kv);
+        }
+    lt_lm_close(twin);
+}
+
+/* A conversation: two requests on the caller's sequence, the second with the first's tokens as
+ * past, the draft model's sequence kept between them; the same tokens as lt_generate's turns. */
+static void conversation(lt_lm *m) {
+    lt_err err;
+    lt_lm *twin = open_synth(LT_F32, 5);
+    int32_t p1[40], p2[30], ref[2][24], got[2][24], hist[256];
+    for (int i = 0; i < 40; i++) p1[i] = (i * 37 + 11) % 320;
+    for (int i = 0; i < 30; i++) p2[i] = (i * 53 + 7) % 320;
+    lt_gen_params gp = {.sp = lt_sampler_defaults(), .n_predict = 24, .ignore_eos = true};
+    gp.sp.temp = 0;
+    /* plain: turn 2 starts with turn 1's last token (not in the cache), as the chat's pending one */
+    lt_kv_cache *kv = make_kv(m, 256, 2, 0);
+    int seq, n2 = 0;
+    LT_ASSERT(lt_kv_seq_new(kv, &seq, &err) == LT_OK);
+    int32_t q2[31];
+    for (int t = 0; t < 2; t++) {
+        lt_gen_stats st;
+        const int32_t *pr = t ? q2 : p1;
+        int np = t ? 31 : 40;
+        if (lt_generate(m, NULL, kv, seq, pr, np, &gp, NULL, NULL, ref[t], 24, &st, &err) != LT_OK)
+            lt_abort(__FILE__, __LINE__, "%s", err.msg);
+        LT_ASSERT(st.n_gen == 24);
+        q2[0] = ref[0][23];
+        memcpy(q2 + 1, p2, sizeof p2);
+    }
+    lt_kv_seq_truncate(kv, seq, 0);
+    /* the engine: a draft sequence kept across the two requests */
+    lt_kv_opts ko = lt_lm_kv_opts(twin, 256, 2);
+    ko.block_size = 16;
+    lt_kv_cache *dkv;
+    int dseq, dlen[2];
+    LT_ASSERT(lt_kv_create(&dkv, g_be, &ko, &err) == LT_OK && lt_kv_seq_new(dkv, &dseq, &err) == LT_OK);
+    int64_t drafted = 0, accepted = 0;
+    int n_hist = 0;
+    for (int t = 0; t < 2; t++) {
+        lt_engine *e;
+        LT_ASSERT(lt_engine_create(&e, m, kv, &(lt_engine_opts){.draft = twin, .draft_kv = dkv, .token_budget = 16},
+                                   &err) == LT_OK);
+        int32_t pr[40];
+        int np = t ? 31 : 40;
+        if (t) {
+            pr[0] = got[0][23];
+            memcpy(pr + 1, p2, sizeof p2);
+        } else {
+            memcpy(pr, p1, sizeof p1);
+        }
+        lt_req_params rp = {.prompt = pr, .n_prompt = np, .gen = gp, .seq = seq, .out_ids = got[t], .out_cap = 24,
+                            .spec_draft = 3, .keep_draft = true, .draft_seq = dseq, .past = t ? hist : NULL,
+                            .n_past = t ? n_hist : 0};
+        int id, step = 0, d_ahead = 0, d_first = -1;
+        LT_ASSERT(lt_engine_add(e, &rp, &id, &err) == LT_OK);
+        while (!lt_engine_idle(e)) {
+            if (lt_engine_step(e, NULL, &err) != LT_OK) lt_abort(__FILE__, __LINE__, "%s", err.msg);
+            /* the draft reads the prompt in the target's chunks, and never holds more than it */
+            int dl = lt_kv_seq_len(dkv, dseq), tl = lt_kv_seq_len(kv, seq);
+            if (dl > tl) d_ahead++;
+            if (step++ == 0) d_first = dl;
+        }
+        CHECKF(d_ahead == 0, "conversation turn %d: the draft held more than the target after %d steps", t, d_ahead);
+        if (t == 0) CHECKF(d_first == 16, "conversation: the draft read %d tokens in the first step (budget 16)", d_first);
+        const lt_req_result *r = lt_engine_result(e, id);
+        CHECKF(r->status == LT_OK && r->st.n_gen == 24, "conversation turn %d: %s (%d tokens)", t, r->msg, r->st.n_gen);
+        drafted += r->drafted;
+        accepted += r->accepted;
+        lt_engine_free(e);
+        memcpy(hist + n_hist, pr, (size_t)np * sizeof(int32_t));
+        memcpy(hist + n_hist + np, got[t], 23 * sizeof(int32_t));
+        n_hist += np + 23;
+        CHECKF(lt_kv_seq_len(kv, seq) == n_hist, "conversation turn %d: the sequence holds %d, not %d", t,
+               lt_kv_seq_len(kv, seq), n_hist);
+        dlen[t] = lt_kv_seq_len(dkv, dseq);
+        n2 += 24;
+    }
+    for (int t = 0; t < 2; t++) {
+        int d = -1;
+        for (int j = 0; j < 24 && d < 0; j++)
+            if (got[t][j] != ref[t][j]) d = j;
+        CHECKF(d < 0, "conversation turn %d: first difference at %d", t, d);
+    }
+    /* the draft read turn 1 and kept it: after turn 2 it holds (nearly) the whole conversation */
+    CHECKF(dlen[0] >= 40 && dlen[0] <= 40 + 23 && dlen[1] > dlen[0] && dlen[1] <= n_hist,
+           "conversation: the draft sequence held %d then %d tokens (conversation %d)", dlen[0], dlen[1], n_hist);
+    CHECKF(accepted > 0 && accepted < drafted, "conversation: %lld of %lld drafts accepted", (long long)accepted,
+           (long long)drafted);
+    /* a request whose past does not match its sequence */
+    lt_engine *e;
+    LT_ASSERT(lt_engine_create(&e, m, kv, NULL, &err) == LT_OK);
+    int id;
+    CHECK(lt_engine_add(e, &(lt_req_params){.prompt = p2, .n_prompt = 4, .gen = gp, .seq = seq, .past = hist,
+                                            .n_past = 5},
+                        &id, &err) == LT_EINVAL &&
+          strstr(err.msg, "past tokens"));
+    lt_engine_free(e);
+    (void)n2;
+    lt_kv_free(dkv);
+    lt_kv_seq_free(kv, seq);
+    lt_kv_free(kv);
+    lt_lm_close(twin);
 }
 
 typedef struct cancel_ud {
@@ -596,6 +762,8 @@ int main(void) {
     preemption(m);
     speculation(m);
     draft_speculation(m);
+    triforce_speculation(m);
+    conversation(m);
     cancelling(m);
     errors(m);
     text_and_stops();

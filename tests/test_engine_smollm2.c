@@ -2,13 +2,16 @@
  * head is q8_0, so every matmul row is independent of the batch size): four interleaved requests
  * with random prompts give token for token what each gives alone through lt_generate, under
  * sarathi with a small budget (prompts chunked, decodes mixed in), prefill-first, and sarathi
- * with n-gram speculation. Skips (77) when the model is absent ($LATHE_SMOLLM2, else the models
- * folder). */
+ * with n-gram speculation; and a two-turn conversation through lt_spec_generate (one engine
+ * request per turn) gives lt_generate's tokens for n-gram, draft-model (SmolLM2 drafting for
+ * itself: every draft accepted) and TriForce speculation (a view of 64 tokens). Skips (77) when
+ * the model is absent ($LATHE_SMOLLM2, else the models folder). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/formats/modelsrc_open.h"
 #include "core/llm/engine.h"
+#include "core/llm/spec.h"
 #include "models/llama.h"
 #include "testutil.h"
 
@@ -82,6 +85,50 @@ int main(void) {
         }
         if (runs[r].pol == LT_POLICY_SARATHI) CHECKF(mixed > 0, "run %d: no step mixed decodes and a prompt", r);
         lt_engine_free(e);
+    }
+    /* two turns: the second prompt starts with the first's last token (not fed), as the chat's */
+    lt_kv_free(kv);
+    ko = lt_lm_kv_opts(m, 256, 2);
+    LT_ASSERT(lt_kv_create(&kv, be, &ko, &err) == LT_OK);
+    int32_t turn_ref[2][NG], turn_got[2][NG];
+    for (int mode = 0; mode < 4; mode++) { /* plain, ngram, draft, triforce */
+        static const lt_spec_kind kinds[] = {LT_SPEC_OFF, LT_SPEC_NGRAM, LT_SPEC_DRAFT, LT_SPEC_TRIFORCE};
+        int32_t(*o)[NG] = mode ? turn_got : turn_ref;
+        lt_spec_params p = lt_spec_defaults(kinds[mode]);
+        p.draft = mode == 2 ? m : NULL;
+        p.budget = 64;
+        lt_spec *sp = NULL;
+        if (mode) LT_ASSERT(lt_spec_create(&sp, m, kv, &p, &err) == LT_OK);
+        int seq, nh = 0;
+        LT_ASSERT(lt_kv_seq_new(kv, &seq, &err) == LT_OK);
+        lt_spec_stats st[2] = {0};
+        for (int t = 0; t < 2; t++) {
+            int32_t pr[100];
+            int n = 0;
+            if (t) pr[n++] = o[0][NG - 1];
+            for (int j = 0; j < np[t + 1]; j++) pr[n++] = prompt[t + 1][j % 20]; /* repetitive: lookups draft */
+            lt_status r = mode ? lt_spec_generate(sp, NULL, seq, NULL, nh, pr, n, &gp, NULL, NULL, o[t], NULL, NG,
+                                                  &st[t], &err)
+                               : lt_generate(m, NULL, kv, seq, pr, n, &gp, NULL, NULL, o[t], NG, NULL, &err);
+            CHECKF(r == LT_OK, "two turns, mode %d: %s", mode, err.msg);
+            nh += n + NG - 1;
+        }
+        lt_kv_seq_free(kv, seq);
+        lt_spec_free(sp);
+        if (!mode) continue;
+        CHECKF(!memcmp(turn_ref, turn_got, sizeof turn_ref), "two turns, %s: output differs from plain",
+               lt_spec_kind_name(kinds[mode]));
+        CHECKF(st[1].level[0].accepted > 0, "two turns, %s: no draft accepted in turn 2",
+               lt_spec_kind_name(kinds[mode]));
+        if (mode == 2)
+            CHECKF(st[0].level[0].accepted == st[0].level[0].drafted &&
+                       st[1].level[0].accepted == st[1].level[0].drafted,
+                   "two turns, draft by itself: %lld of %lld, %lld of %lld accepted",
+                   (long long)st[0].level[0].accepted, (long long)st[0].level[0].drafted,
+                   (long long)st[1].level[0].accepted, (long long)st[1].level[0].drafted);
+        fprintf(stderr, "two turns %-8s turn 1 %lld/%lld, turn 2 %lld/%lld accepted\n", lt_spec_kind_name(kinds[mode]),
+                (long long)st[0].level[0].accepted, (long long)st[0].level[0].drafted,
+                (long long)st[1].level[0].accepted, (long long)st[1].level[0].drafted);
     }
     lt_kv_free(kv);
     lt_lm_close(m);

@@ -148,7 +148,7 @@ expect "no model" 2 "-m MODEL is required" -- "$bin" serve --port 0
 expect "bad host" 2 "--host expects an IPv4 or IPv6 address" -- "$bin" serve -m "$model" --host localhost.x
 expect "bad port" 2 "--port" -- "$bin" serve -m "$model" --port 70000
 expect "bad policy" 2 "--policy" -- "$bin" serve -m "$model" --policy fcfs
-expect "bad spec" 2 "--spec triforce runs in lathe generate's own loop" -- "$bin" serve -m "$model" --spec triforce
+expect "bad spec" 2 "--spec triforce needs a TriForce drafter per request" -- "$bin" serve -m "$model" --spec triforce
 expect "bad kv type" 2 "--kv-type expects f16 or f32, got 'q8'" -- "$bin" serve -m "$model" --kv-type q8
 python3 -c "
 import socket, time, sys

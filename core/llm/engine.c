@@ -15,8 +15,10 @@ typedef enum { REQ_WAITING, REQ_RUNNING, REQ_DONE } req_state;
 typedef struct req {
     int id;
     req_state state;
-    lt_req_params p;        /* cb, ud, gen, out_ids (prompt and stops are copied below) */
-    int32_t *toks;          /* prompt, then the generated tokens */
+    lt_req_params p;        /* cb, ud, gen, out_ids (prompt, stops and past are copied below) */
+    int32_t *all;           /* the past tokens (off of them), then toks */
+    int32_t *toks;          /* all + off: prompt, then the generated tokens */
+    int off;                /* past tokens at the front of all (lt_req_params.past) */
     int n_prompt, n_gen, cap;
     int seq;                /* KV sequence while running (or the caller's) */
     bool own_seq;           /* the engine's sequence (freed at the end, preemptible) */
@@ -24,12 +26,16 @@ typedef struct req {
     int n_fed;              /* of toks, tokens in the cache */
     bool decoding;          /* prefill done in this residency: the next token is a decode */
     int gamma, ngram_max;   /* speculation: drafts per step (0 = off) */
+    int gmax;               /* gamma's bound (adaptive; else gamma) */
     int n_draft;            /* drafts of this step, at toks[known .. known + n_draft) */
     float *pbuf;            /* [2 * V]: a row's distribution and the residual (speculation) */
-    bool use_draft;         /* drafts by the engine's draft model (else n-gram lookup) */
-    int dseq, d_fed;        /* its sequence in the draft cache (-1: none) holding toks[0 .. d_fed) */
+    bool use_draft;         /* drafts by the engine's draft model */
+    bool use_tf;            /* drafts by TriForce's drafter p.tf (neither: n-gram lookup) */
+    int dseq, d_fed;        /* its sequence in the draft cache (-1: none) holding all[0 .. d_fed) */
+    bool own_dseq;          /* the engine's draft sequence (else the caller's p.draft_seq) */
+    int d_upto;             /* this step's draft round 0 reads all[d_fed .. d_upto) */
     lt_sampler *dsmp;       /* the drafter's sampler */
-    float *qbuf;            /* [gamma][V] the drafts' distributions */
+    float *qbuf;            /* [gmax + 1][V] the drafts' distributions */
     lt_sampler *smp;
     lt_tok_stream ts;
     lt_stopstr ss;
@@ -131,12 +137,13 @@ lt_status lt_engine_create(lt_engine **out, lt_lm *lm, lt_kv_cache *kv, const lt
         lt_kv_opts ko = lt_lm_kv_opts(o->draft, lt_kv_max_ctx(kv), e->o.max_running);
         ko.block_size = lt_kv_block_size(kv);
         ko.n_blocks = lt_kv_blocks_total(kv) + 2 * e->o.max_running;
-        if (s == LT_OK) s = lt_kv_create(&e->dkv, lt_lm_backend(o->draft), &ko, err);
+        if (s == LT_OK && o->draft_kv) e->dkv = o->draft_kv;
+        else if (s == LT_OK) s = lt_kv_create(&e->dkv, lt_lm_backend(o->draft), &ko, err);
         if (s == LT_OK) e->d_req = lt_malloc((size_t)e->o.max_running * sizeof(req *));
         if (s == LT_OK && !e->d_req) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
         if (s != LT_OK) {
             if (e->dkv) lt_err_prefix(err, "engine: draft model cache");
-            lt_kv_free(e->dkv);
+            if (e->dkv != o->draft_kv) lt_kv_free(e->dkv);
             lt_free(e);
             return s;
         }
@@ -152,8 +159,9 @@ static void req_release_seq(lt_engine *e, req *r) {
 }
 
 static void drop_draft(lt_engine *e, req *r) {
-    if (r->dseq >= 0) lt_kv_seq_free(e->dkv, r->dseq);
-    r->dseq = -1;
+    if (r->dseq >= 0 && r->own_dseq) lt_kv_seq_free(e->dkv, r->dseq);
+    else if (r->dseq >= 0) lt_kv_seq_truncate(e->dkv, r->dseq, 0);
+    if (r->own_dseq) r->dseq = -1;
     r->d_fed = 0;
 }
 
@@ -162,7 +170,7 @@ static void req_free(req *r) {
     lt_sampler_free(r->dsmp);
     lt_free(r->qbuf);
     lt_free(r->pbuf);
-    lt_free(r->toks);
+    lt_free(r->all);
     lt_free(r);
 }
 
@@ -172,6 +180,7 @@ void lt_engine_free(lt_engine *e) {
         req *r = e->reqs[i];
         if (!r) continue;
         if (r->state == REQ_RUNNING) req_release_seq(e, r);
+        if (r->state != REQ_DONE && r->use_draft) drop_draft(e, r);
         req_free(r);
     }
     lt_free(e->reqs);
@@ -181,7 +190,7 @@ void lt_engine_free(lt_engine *e) {
     lt_free(e->logits);
     lt_free(e->pl_req);
     lt_free(e->pl_n);
-    lt_kv_free(e->dkv);
+    if (e->dkv != e->o.draft_kv) lt_kv_free(e->dkv);
     tokbuf_free(&e->d);
     lt_free(e->d_logits);
     lt_free(e->d_req);
@@ -238,21 +247,36 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
     if (p->spec_draft < 0 || p->spec_draft > 64)
         return lt_err_set(err, LT_EINVAL, "request: draft-model speculation drafts 0..64 tokens (got %d)",
                           p->spec_draft);
-    if (p->spec_draft > 0 && p->spec_ngram > 0)
-        return lt_err_set(err, LT_EINVAL, "request: n-gram and draft-model speculation are exclusive");
+    if (p->spec_triforce < 0 || p->spec_triforce > 64 || p->gamma_max < 0 || p->gamma_max > 64)
+        return lt_err_set(err, LT_EINVAL, "request: TriForce speculation drafts 0..64 tokens (got %d), gamma_max 0..64",
+                          p->spec_triforce);
+    if ((p->spec_draft > 0) + (p->spec_ngram > 0) + (p->spec_triforce > 0) > 1)
+        return lt_err_set(err, LT_EINVAL, "request: n-gram, draft-model and TriForce speculation are exclusive");
     if (p->spec_draft > 0 && !e->draft)
         return lt_err_set(err, LT_EINVAL, "request: draft-model speculation needs an engine with a draft model");
-    int gamma = p->spec_ngram > 0 ? p->spec_ngram : p->spec_draft;
+    if (p->spec_triforce > 0 && !p->tf)
+        return lt_err_set(err, LT_EINVAL, "request: TriForce speculation needs a TriForce drafter");
+    if (p->past && (p->seq < 0 || p->n_past != base))
+        return lt_err_set(err, LT_EINVAL, "request: %d past tokens given for a sequence holding %d", p->n_past, base);
+    if (p->spec_triforce > 0 && base > 0 && !p->past)
+        return lt_err_set(err, LT_EINVAL, "request: TriForce on a sequence that holds tokens needs them (past)");
+    if (p->keep_draft && (p->spec_draft <= 0 || !lt_kv_seq_valid(e->dkv, p->draft_seq)))
+        return lt_err_set(err, LT_EINVAL, "request: draft sequence %d does not exist in the draft cache",
+                          p->draft_seq);
+    int gamma = p->spec_ngram > 0 ? p->spec_ngram : p->spec_draft > 0 ? p->spec_draft : p->spec_triforce;
+    int gmax = gamma > 0 && p->spec_adaptive ? (p->gamma_max > 0 ? p->gamma_max : 12) : gamma;
+    if (gmax < gamma) gmax = gamma;
+    int off = p->past ? p->n_past : 0;
     int cap = p->n_prompt + (p->gen.n_predict > 0 ? p->gen.n_predict : ctx) + 1;
     if (cap > ctx - base + 1) cap = ctx - base + 1;
     if (cap < p->n_prompt + 1) cap = p->n_prompt + 1;
-    cap += gamma; /* room for the drafts past the known tokens */
+    cap += gmax + (gmax > 0); /* room for the drafts past the known tokens (TriForce: and a bonus) */
     if (!grow((void **)&e->reqs, &e->cap_reqs, e->n_reqs + 1, sizeof(req *)))
         return lt_err_set(err, LT_ENOMEM, "out of host memory");
     req *r = lt_calloc(1, sizeof *r);
-    if (r) r->toks = lt_malloc((size_t)cap * sizeof(int32_t));
+    if (r) r->all = lt_malloc((size_t)(off + cap) * sizeof(int32_t));
     int need = e->n_reqs + 1; /* queue room: each list holds a request at most once */
-    bool ok = r && r->toks;
+    bool ok = r && r->all;
     if (ok) {
         void *w = lt_realloc(e->waiting, (size_t)need * sizeof(req *)), *rn = NULL;
         if (w) e->waiting = w;
@@ -266,12 +290,15 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
         if (!r->pbuf) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
     }
     if (s == LT_OK) s = lt_sampler_create(&r->smp, &p->gen.sp, e->n_vocab, err);
-    if (s == LT_OK && p->spec_draft > 0) { /* the drafter's sampler draws from a seed of its own (as spec.c) */
+    if (s == LT_OK && p->spec_draft > 0) { /* the drafter's sampler draws from a seed of its own */
         lt_sampler_params dp = p->gen.sp;
         dp.seed = p->gen.sp.seed + 0x9E3779B97F4A7C15ull;
         s = lt_sampler_create(&r->dsmp, &dp, e->n_vocab, err);
-        if (s == LT_OK) r->qbuf = lt_malloc((size_t)gamma * (size_t)e->n_vocab * sizeof(float));
-        if (s == LT_OK && !r->qbuf) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
+    }
+    if (s == LT_OK && p->spec_triforce > 0) s = lt_spec_tf_begin(p->tf, &p->gen.sp, err);
+    if (s == LT_OK && (p->spec_draft > 0 || p->spec_triforce > 0)) {
+        r->qbuf = lt_malloc((size_t)(gmax + 1) * (size_t)e->n_vocab * sizeof(float));
+        if (!r->qbuf) s = lt_err_set(err, LT_ENOMEM, "out of host memory");
     }
     if (s != LT_OK) {
         if (r) {
@@ -279,7 +306,7 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
             lt_sampler_free(r->dsmp);
             lt_free(r->qbuf);
             lt_free(r->pbuf);
-            lt_free(r->toks);
+            lt_free(r->all);
         }
         lt_free(r);
         return s;
@@ -288,6 +315,10 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
     r->p = *p;
     r->p.prompt = NULL;
     r->p.stops = NULL;
+    r->p.past = NULL;
+    r->off = off;
+    if (off) memcpy(r->all, p->past, (size_t)off * sizeof(int32_t));
+    r->toks = r->all + off;
     memcpy(r->toks, p->prompt, (size_t)p->n_prompt * sizeof(int32_t));
     r->n_prompt = p->n_prompt;
     r->cap = cap;
@@ -295,8 +326,18 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
     r->own_seq = p->seq < 0;
     r->base = base;
     r->gamma = gamma;
+    r->gmax = gmax;
+    r->res.gamma = gamma;
     r->use_draft = p->spec_draft > 0;
+    r->use_tf = p->spec_triforce > 0;
     r->dseq = -1;
+    r->own_dseq = true;
+    if (p->keep_draft) { /* the caller's draft sequence: what agrees with past stays */
+        r->dseq = p->draft_seq;
+        r->own_dseq = false;
+        r->d_fed = lt_kv_seq_len(e->dkv, r->dseq) < off ? lt_kv_seq_len(e->dkv, r->dseq) : off;
+        lt_kv_seq_truncate(e->dkv, r->dseq, r->d_fed);
+    }
     r->ngram_max = p->ngram_max > 0 ? p->ngram_max : 4;
     lt_tok_stream_init(&r->ts);
     r->ts.prev_id = p->prompt[p->n_prompt - 1];
@@ -319,6 +360,12 @@ static void list_remove(req **list, int *n, req *r) {
         }
 }
 
+/* The text held at the end (id -1) to r's callback. */
+static void flush_cb(req *r, const char *text, size_t len) {
+    if (r->p.spec_cb) r->p.spec_cb(r->p.ud, -1, text, len, false);
+    else r->p.cb(r->p.ud, -1, text, len);
+}
+
 /* Ends r: the held text to its callback (unless it failed), its sequence freed (when the
  * engine's), out of the queues. */
 static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, const char *msg) {
@@ -327,24 +374,27 @@ static void finish(lt_engine *e, req *r, lt_gen_stop stop, lt_status status, con
     r->res.status = status;
     if (msg) snprintf(r->res.msg, sizeof r->res.msg, "%s", msg);
     const lt_tokenizer *tok = e->o.tok;
-    if (tok && r->p.cb && status == LT_OK) {
+    if (tok && (r->p.cb || r->p.spec_cb) && status == LT_OK) {
         char text[256], out[256 + LT_STOPSTR_LEN];
         size_t len = lt_tok_stream_flush(tok, &r->ts, text, sizeof text);
         if (r->use_stops) {
             size_t k = r->ss.hit >= 0 ? 0 : lt_stopstr_feed(&r->ss, text, len, out);
             if (r->ss.hit < 0) k += lt_stopstr_flush(&r->ss, out + k);
-            if (k) r->p.cb(r->p.ud, -1, out, k);
+            if (k) flush_cb(r, out, k);
         } else if (len) {
-            r->p.cb(r->p.ud, -1, text, len);
+            flush_cb(r, text, len);
         }
     }
-    if (r->state == REQ_RUNNING && !r->own_seq && r->seq >= 0) {
-        /* the caller's sequence as lt_generate leaves it: every emitted token but the last one
-           (all of them after end of generation); speculation may have written past that */
-        int keep = r->n_fed < known(r) - (stop != LT_GEN_STOP_EOG) ? r->n_fed : known(r) - (stop != LT_GEN_STOP_EOG);
-        if (r->base + keep < lt_kv_seq_len(e->kv, r->seq)) lt_kv_seq_truncate(e->kv, r->seq, r->base + keep);
+    /* the caller's sequence as lt_generate leaves it: every emitted token but the last one (all of
+       them after end of generation); speculation may have written past that */
+    int keep = r->n_fed < known(r) - (stop != LT_GEN_STOP_EOG) ? r->n_fed : known(r) - (stop != LT_GEN_STOP_EOG);
+    if (r->state == REQ_RUNNING && !r->own_seq && r->seq >= 0 && r->base + keep < lt_kv_seq_len(e->kv, r->seq))
+        lt_kv_seq_truncate(e->kv, r->seq, r->base + keep);
+    if (r->use_draft && !r->own_dseq && r->d_fed > r->off + keep) { /* the caller's draft keeps as much */
+        r->d_fed = r->off + keep;
+        lt_kv_seq_truncate(e->dkv, r->dseq, r->d_fed);
     }
-    if (r->use_draft) drop_draft(e, r);
+    if (r->use_draft && r->own_dseq) drop_draft(e, r);
     if (r->state == REQ_RUNNING) {
         req_release_seq(e, r);
         list_remove(e->running, &e->n_running, r);
@@ -402,7 +452,8 @@ const int32_t *lt_engine_tokens(const lt_engine *e, int id, int *n) {
 
 /* ---- scheduling -------------------------------------------------------------------------- */
 
-static int remaining(const req *r) { return known(r) - r->n_fed; }
+/* Prompt tokens still to read: a speculating request's last one opens its first verification. */
+static int remaining(const req *r) { return known(r) - (r->gamma > 0) - r->n_fed; }
 
 static bool in_plan(const lt_engine *e, const req *r) {
     for (int i = 0; i < e->n_pl; i++)
@@ -496,13 +547,17 @@ static bool plan_add(lt_engine *e, req *r, int n) {
     return true;
 }
 
+static int decode_tokens(lt_engine *e, req *r, int left);
+
 /* Admits waiting requests (sarathi: chunked to the budget; prefill-first: whole prompts while
  * the budget holds them, at least one) until the budget, the running limit or the pool stops it. */
 static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
     while (e->n_waiting > 0 && *left > 0 && e->n_running < e->o.max_running) {
         req *r = e->waiting[0];
         int rem = remaining(r);
-        int n = rem < *left ? rem : *left;
+        bool dec = rem == 0; /* a speculating one-token prompt: its first step is a verification */
+        if (dec && whole && e->n_pl > 0) break; /* prefill-first: a decode does not join prompts */
+        int n = dec ? decode_tokens(e, r, *left) : rem < *left ? rem : *left;
         if (whole && n < rem) {
             if (e->n_pl > 0) break; /* a whole prompt that does not fit waits for the next step */
             n = rem;
@@ -514,7 +569,7 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
         }
         lt_err re = {0};
         lt_status s = lt_kv_seq_reserve(e->kv, r->seq, r->base + n, &re);
-        while (s == LT_ENOMEM && n > 1 && lt_kv_host_blocks_total(e->kv) > 0) { /* see reserve_running */
+        while (s == LT_ENOMEM && !dec && n > 1 && lt_kv_host_blocks_total(e->kv) > 0) { /* see reserve_running */
             n = (n + 1) / 2;
             s = lt_kv_seq_reserve(e->kv, r->seq, r->base + n, &re);
         }
@@ -523,6 +578,7 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
                 lt_kv_seq_free(e->kv, r->seq);
                 r->seq = -1;
             }
+            r->n_draft = 0;
             if (s == LT_ENOMEM && (e->n_running > 0 || e->n_pl > 0)) break; /* wait for blocks */
             if (s == LT_ENOMEM) {
                 char msg[256];
@@ -536,10 +592,12 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
         memmove(e->waiting, e->waiting + 1, (size_t)(e->n_waiting - 1) * sizeof(req *));
         e->n_waiting--;
         r->state = REQ_RUNNING;
+        r->decoding = dec;
         if (r->t_admit <= 0) r->t_admit = lt_now();
         e->running[e->n_running++] = r;
         if (!plan_add(e, r, n)) return lt_err_set(err, LT_ENOMEM, "out of host memory");
         *left -= n;
+        if (dec && whole) break;
     }
     return LT_OK;
 }
@@ -567,15 +625,15 @@ static int decode_tokens(lt_engine *e, req *r, int left) {
     if (want > left - 1) want = left - 1;
     int n_pred = r->p.gen.n_predict;
     if (n_pred > 0 && want > n_pred - r->n_gen - 1) want = n_pred - r->n_gen - 1; /* k + 1 tokens at most emitted */
-    if (want > r->cap - known(r)) want = r->cap - known(r);
+    if (want > r->cap - known(r) - 1) want = r->cap - known(r) - 1;
     int room = lt_kv_max_ctx(e->kv) - (r->base + known(r)); /* positions left after the pending token */
     if (want > room) want = room;
     if (want <= 0) return 1;
-    if (r->use_draft) { /* drafted by draft_all once the plan is made */
+    if (r->use_draft || r->use_tf) { /* drafted by draft_all / draft_tf once the plan is made */
         r->n_draft = want;
         return 1 + want;
     }
-    r->n_draft = ngram_propose(r->toks, known(r), want, r->ngram_max);
+    r->n_draft = ngram_propose(r->all, r->off + known(r), want, r->ngram_max);
     return 1 + r->n_draft;
 }
 
@@ -641,38 +699,47 @@ static lt_status schedule(lt_engine *e, int *n_pre, lt_err *err) {
     return admit(e, &left, false, err);
 }
 
-/* Draft-model drafting for the plan's decodes that asked for it: round 0 feeds each request's
- * tokens the draft cache lacks (toks[d_fed .. known)), round j > 0 its draft j - 1; every round is
- * one batched forward of the draft model, and each request draws its next draft from the row of
- * its last token (lt_sampler_dist + lt_sampler_draw, as spec.c's drafting level). The draft sees
- * the request's own tokens at positions from 0 (a request on a caller's sequence drafts without
- * the conversation before it: fewer drafts accepted, the same output). A request whose draft
- * cache has no room drafts nothing this step. */
+/* Draft-model drafting for the plan's decodes that asked for it, and the draft's reading of the
+ * prompt chunks the plan prefills: round 0 feeds each request's tokens the draft cache lacks
+ * (all[d_fed .. d_upto): up to the end of the target's chunk, or the known tokens of a decode),
+ * round j > 0 its draft j - 1; every round is one batched forward of the draft model, and each
+ * decode draws its next draft from the row of its last token (lt_sampler_dist + lt_sampler_draw).
+ * The draft sees the request's tokens at their true positions when it has its past (else from 0:
+ * fewer drafts accepted, the same output). A request whose draft cache has no room drafts
+ * nothing this step. */
 static lt_status draft_all(lt_engine *e, lt_err *err) {
     const int V = e->n_vocab;
     int nd = 0;
     for (int i = 0; i < e->n_pl; i++) {
         req *r = e->pl_req[i];
-        if (!r->use_draft || !r->decoding || r->n_draft <= 0) continue;
+        if (!r->use_draft || (r->decoding && r->n_draft <= 0)) continue;
+        int upto = r->off + (r->decoding ? known(r) : r->n_fed + e->pl_n[i]);
+        if (r->decoding && r->d_fed >= upto) r->d_fed = upto - 1; /* the last token is read again */
         lt_err de = {0};
         bool ok = r->dseq >= 0 || lt_kv_seq_new(e->dkv, &r->dseq, &de) == LT_OK;
         if (ok && lt_kv_seq_len(e->dkv, r->dseq) > r->d_fed) lt_kv_seq_truncate(e->dkv, r->dseq, r->d_fed);
-        ok = ok && lt_kv_seq_reserve(e->dkv, r->dseq, known(r) + r->n_draft - 1, &de) == LT_OK;
+        int need = r->decoding ? upto + r->n_draft - 1 : upto;
+        ok = ok && lt_kv_seq_reserve(e->dkv, r->dseq, need, &de) == LT_OK;
         if (!ok) {
             drop_draft(e, r);
             r->n_draft = 0;
             continue;
         }
+        if (upto <= r->d_fed && !r->decoding) continue;
+        r->d_upto = upto;
         e->d_req[nd++] = r;
     }
     lt_status s = LT_OK;
     for (int round = 0; nd > 0 && s == LT_OK; round++) {
-        int n_tok = 0;
-        for (int j = 0; j < nd; j++) n_tok += round == 0 ? known(e->d_req[j]) - e->d_req[j]->d_fed : 1;
+        int n_tok = 0, n_rows = 0;
+        for (int j = 0; j < nd; j++) {
+            n_tok += round == 0 ? e->d_req[j]->d_upto - e->d_req[j]->d_fed : 1;
+            n_rows += e->d_req[j]->decoding;
+        }
         bool ok = tokbuf_grow(&e->d, n_tok);
-        if (ok && e->d_rows < nd) {
-            float *l = lt_realloc(e->d_logits, (size_t)nd * (size_t)V * sizeof(float));
-            if (l) e->d_logits = l, e->d_rows = nd;
+        if (ok && e->d_rows < n_rows) {
+            float *l = lt_realloc(e->d_logits, (size_t)n_rows * (size_t)V * sizeof(float));
+            if (l) e->d_logits = l, e->d_rows = n_rows;
             ok = l != NULL;
         }
         if (!ok) {
@@ -682,12 +749,12 @@ static lt_status draft_all(lt_engine *e, lt_err *err) {
         int t = 0;
         for (int j = 0; j < nd; j++) {
             req *r = e->d_req[j];
-            int to = known(r) + round;
+            int to = round == 0 ? r->d_upto : r->off + known(r) + round;
             for (int q = round == 0 ? r->d_fed : to - 1; q < to; q++, t++) {
-                e->d.tok[t] = r->toks[q];
+                e->d.tok[t] = r->all[q];
                 e->d.seq[t] = r->dseq;
                 e->d.pos[t] = q;
-                e->d.want[t] = q == to - 1;
+                e->d.want[t] = r->decoding && q == to - 1;
             }
         }
         lt_batch b = {.n_tokens = n_tok, .tokens = e->d.tok, .seq = e->d.seq, .pos = e->d.pos, .logits = e->d.want};
@@ -696,12 +763,16 @@ static lt_status draft_all(lt_engine *e, lt_err *err) {
             lt_err_prefix(err, "draft model");
             break;
         }
-        int kept = 0;
+        int kept = 0, row = 0;
         for (int j = 0; j < nd; j++) {
             req *r = e->d_req[j];
-            r->d_fed = known(r) + round;
+            if (!r->decoding) { /* a prompt chunk read */
+                r->d_fed = r->d_upto;
+                continue;
+            }
+            r->d_fed = r->off + known(r) + round;
             float *q = r->qbuf + (size_t)round * V;
-            lt_sampler_dist(r->dsmp, e->d_logits + (size_t)j * V, r->toks, known(r) + round, q);
+            lt_sampler_dist(r->dsmp, e->d_logits + (size_t)row++ * V, r->toks, known(r) + round, q);
             int32_t d = lt_sampler_draw(r->dsmp, q, V);
             if (d < 0) { /* NaN logits of the drafter: draft no further (the target decides) */
                 r->n_draft = round;
@@ -720,10 +791,41 @@ static lt_status draft_all(lt_engine *e, lt_err *err) {
     return s;
 }
 
+/* TriForce drafting for the plan's decodes that use it, one request after another; a drafter
+ * that finds no room (a sequence slot or blocks for its view) drafts nothing this step. */
+static lt_status draft_tf(lt_engine *e, lt_err *err) {
+    for (int i = 0; i < e->n_pl; i++) {
+        req *r = e->pl_req[i];
+        if (!r->use_tf || !r->decoding || r->n_draft <= 0) continue;
+        int k = 0;
+        lt_status s =
+            lt_spec_tf_draft(r->p.tf, r->seq, r->all, r->off + known(r), r->off, r->n_draft, r->qbuf, &k, err);
+        if (s == LT_ENOMEM) k = 0;
+        else if (s != LT_OK) {
+            for (int j = 0; j < e->n_pl; j++) e->pl_req[j]->n_draft = 0;
+            return s;
+        }
+        r->n_draft = k;
+        e->pl_n[i] = 1 + k;
+    }
+    /* the target's latest query goes to a TriForce request's drafter: one of them rows last */
+    for (int i = 0; i + 1 < e->n_pl; i++)
+        if (e->pl_req[i]->use_tf) {
+            req *r = e->pl_req[i];
+            int n = e->pl_n[i];
+            memmove(e->pl_req + i, e->pl_req + i + 1, (size_t)(e->n_pl - i - 1) * sizeof(req *));
+            memmove(e->pl_n + i, e->pl_n + i + 1, (size_t)(e->n_pl - i - 1) * sizeof(int));
+            e->pl_req[e->n_pl - 1] = r;
+            e->pl_n[e->n_pl - 1] = n;
+            break;
+        }
+    return LT_OK;
+}
+
 /* ---- the step ---------------------------------------------------------------------------- */
 
-/* Streams r's next token id; may finish r. False when r ended. */
-static bool push(lt_engine *e, req *r, int32_t id) {
+/* Streams r's next token id (drafted: an accepted draft); may finish r. False when r ended. */
+static bool push(lt_engine *e, req *r, int32_t id, bool drafted) {
     const lt_tokenizer *tok = e->o.tok;
     const lt_gen_params *gp = &r->p.gen;
     if (id < 0) {
@@ -753,7 +855,10 @@ static bool push(lt_engine *e, req *r, int32_t id) {
         len = lt_stopstr_feed(&r->ss, text, len, out);
         pass = out;
     }
-    if (r->p.cb && !r->p.cb(r->p.ud, id, pass, len)) {
+    r->res.n_drafted_out += drafted;
+    bool go = r->p.spec_cb ? r->p.spec_cb(r->p.ud, id, pass, len, drafted)
+                           : !r->p.cb || r->p.cb(r->p.ud, id, pass, len);
+    if (!go) {
         finish(e, r, LT_GEN_STOP_CANCEL, LT_OK, NULL);
         return false;
     }
@@ -761,7 +866,7 @@ static bool push(lt_engine *e, req *r, int32_t id) {
         finish(e, r, LT_GEN_STOP_STRING, LT_OK, NULL);
         return false;
     }
-    if (r->base + known(r) - 1 >= lt_kv_max_ctx(e->kv) || known(r) >= r->cap - r->gamma) {
+    if (r->base + known(r) - 1 >= lt_kv_max_ctx(e->kv) || known(r) >= r->cap - r->gmax - (r->gmax > 0)) {
         finish(e, r, LT_GEN_STOP_CONTEXT, LT_OK, NULL);
         return false;
     }
@@ -783,17 +888,23 @@ static void verify(lt_engine *e, req *r, int k, const float *logits, const float
     memcpy(emit_ids, r->toks + old, (size_t)m * sizeof(int32_t));
     r->res.drafted += k;
     r->res.accepted += m - 1;
+    r->res.spec_steps++;
     e->drafted += k;
     e->accepted += m - 1;
+    if (r->p.spec_adaptive && k > 0) { /* as spec.h: +1 after a full acceptance, -1 below half */
+        if (m - 1 == k && r->gamma < r->gmax) r->gamma++;
+        else if (2 * (m - 1) < k && r->gamma > 1) r->gamma--;
+        r->res.gamma = r->gamma;
+    }
     /* the cache: pending + accepted drafts stay, rejected positions go */
     r->n_fed = old + m - 1;
     lt_kv_seq_truncate(e->kv, r->seq, r->base + r->n_fed);
-    if (r->use_draft && r->d_fed > r->n_fed) { /* the draft cache keeps what agrees with the tokens */
-        r->d_fed = r->n_fed;
+    if (r->use_draft && r->d_fed > r->off + r->n_fed) { /* the draft cache keeps what agrees with the tokens */
+        r->d_fed = r->off + r->n_fed;
         if (r->dseq >= 0) lt_kv_seq_truncate(e->dkv, r->dseq, r->d_fed);
     }
     for (int i = 0; i < m; i++)
-        if (!push(e, r, emit_ids[i])) return;
+        if (!push(e, r, emit_ids[i], i < m - 1)) return;
 }
 
 lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
@@ -803,6 +914,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
     int n_pre = 0;
     lt_status s = schedule(e, &n_pre, err);
     if (s == LT_OK && e->dkv) s = draft_all(e, err);
+    if (s == LT_OK) s = draft_tf(e, err);
     st->n_preempted = n_pre;
     int n_tok = 0, n_rows = 0, n_done0 = e->n_done;
     for (int i = 0; i < e->n_pl; i++) {
@@ -831,7 +943,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
         for (int i = 0; i < e->n_pl; i++) {
             req *r = e->pl_req[i];
             int n = e->pl_n[i];
-            bool spec = r->decoding && r->n_draft > 0; /* the pending token and its drafts: every row */
+            bool spec = r->decoding && r->gamma > 0; /* the pending token and its drafts: every row */
             for (int j = 0; j < n; j++, t++) {
                 e->b.tok[t] = r->toks[r->n_fed + j];
                 e->b.seq[t] = r->seq;
@@ -841,6 +953,7 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
             n_rows += spec ? n : r->n_fed + n == known(r);
         }
         lt_batch b = {.n_tokens = n_tok, .tokens = e->b.tok, .seq = e->b.seq, .pos = e->b.pos, .logits = e->b.want};
+        if (e->n_pl > 0 && e->pl_req[e->n_pl - 1]->use_tf) b.q_last = lt_spec_tf_query(e->pl_req[e->n_pl - 1]->p.tf);
         double t0 = lt_now();
         s = lt_lm_forward(e->lm, e->kv, &b, e->logits, err);
         st->seconds = lt_now() - t0;
@@ -849,15 +962,17 @@ lt_status lt_engine_step(lt_engine *e, lt_engine_stats *st, lt_err *err) {
             for (int i = 0; i < e->n_pl; i++) {
                 req *r = e->pl_req[i];
                 const float *lg = e->logits + (size_t)row * e->n_vocab;
-                if (r->decoding && r->n_draft > 0) {
+                if (r->decoding && r->gamma > 0) { /* a verification (of no drafts, maybe) */
                     row += 1 + r->n_draft;
-                    verify(e, r, r->n_draft, lg, r->use_draft ? r->qbuf : NULL);
+                    verify(e, r, r->n_draft, lg, r->use_draft || r->use_tf ? r->qbuf : NULL);
                     continue;
                 }
                 r->n_fed += e->pl_n[i];
                 if (r->n_fed == known(r)) {
                     row++;
-                    push(e, r, lt_sampler_sample(r->smp, lg, r->toks, known(r)));
+                    push(e, r, lt_sampler_sample(r->smp, lg, r->toks, known(r)), false);
+                } else if (r->gamma > 0 && r->n_fed == known(r) - 1) {
+                    r->decoding = true; /* the prompt's last token opens the first verification */
                 }
             }
         }

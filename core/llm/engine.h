@@ -22,21 +22,28 @@
  * their rows can differ in the last bits between a batch of 1 and a batch of many.
  *
  * The engine is single-threaded: add, cancel and step are called from one thread.
- * Speculative decoding per request: n-gram drafts (lt_req_params.spec_ngram) or a draft model's
- * (spec_draft, with lt_engine_opts.draft) ride in the same batch as one row each, verified by
- * core/llm/spec.h's acceptance rule (lt_spec_accept); rejected positions are truncated. The draft
- * model has its own KV cache (the engine's) with a sequence per drafting request; its drafting
- * runs as gamma batched forwards over every drafting request of the step, before the target's.
- * The draft catches up with a request's prompt in its first decode step (not chunked to the
- * token budget: a long prompt makes that one step longer by the draft's prefill).
- * Leaves out: TriForce inside the engine (its retrieval view of each request's target cache is
- * a second, sparse pass of the target per request; core/llm/spec.h runs it in its own loop), a
+ * Speculative decoding per request (the one speculative loop; core/llm/spec.h's lt_spec_generate
+ * is a one-request use of it): n-gram drafts (lt_req_params.spec_ngram), a draft model's
+ * (spec_draft, with lt_engine_opts.draft) or TriForce's (spec_triforce, with the request's own
+ * lt_spec_tf drafter: a retrieval view of its target cache, itself drafted by a bottom level)
+ * ride in the same batch as one row each, verified by core/llm/spec.h's acceptance rule
+ * (lt_spec_accept); rejected positions are truncated. A speculating request reads its prompt but
+ * the last token as prefill; the last one opens its first verification (drafted as every
+ * later one). Gamma can adapt to the acceptance (spec_adaptive, as spec.h). The draft model has
+ * its own KV cache (the engine's, or the caller's lt_engine_opts.draft_kv) with a sequence per
+ * drafting request (or the caller's, kept across requests: draft_seq); it reads the prompt in the
+ * target's prefill chunks and drafts as gamma batched forwards over every drafting request of
+ * the step, before the target's. TriForce drafts one request at a time (its levels are forwards
+ * of that request alone) and takes the target's latest query from the batch's last row: a step
+ * puts one TriForce request last.
+ * Leaves out: TriForce for requests without their own drafter (the serving engine's --spec), a
  * host-memory KV pool, priorities, prefix sharing between requests.
  */
 #ifndef LT_ENGINE_H
 #define LT_ENGINE_H
 
 #include "generate.h"
+#include "spec.h"
 
 typedef enum lt_engine_policy { LT_POLICY_SARATHI = 0, LT_POLICY_PREFILL_FIRST } lt_engine_policy;
 
@@ -53,6 +60,9 @@ typedef struct lt_engine_opts {
      * and backend; the engine creates its KV cache (the target's context and block size,
      * max_running sequences, the target pool's blocks + 2 per sequence). NULL = none. */
     lt_lm *draft;
+    /* The draft model's cache to use instead (held, not owned; NULL = the engine makes one):
+     * a caller that keeps a draft sequence across requests (lt_req_params.draft_seq) owns it. */
+    lt_kv_cache *draft_kv;
 } lt_engine_opts;
 
 typedef struct lt_req_params {
@@ -82,6 +92,26 @@ typedef struct lt_req_params {
     /* > 0 = each decode step of this request drafts up to this many tokens with the engine's
      * draft model (lt_engine_opts.draft), verified as above; exclusive with spec_ngram. */
     int spec_draft;
+    /* > 0 = each decode step drafts up to this many tokens with TriForce's drafter tf (held; one
+     * request at a time uses it; lt_engine_add calls lt_spec_tf_begin); exclusive as above. */
+    int spec_triforce;
+    lt_spec_tf *tf;
+    /* Adaptive gamma (any kind): +1 after a fully accepted draft (up to gamma_max, 0 = 12), -1
+     * when less than half was accepted. */
+    bool spec_adaptive;
+    int gamma_max;
+    /* The tokens seq already holds (seq >= 0; n_past must be its length; copied), so drafters
+     * see the conversation: n-gram lookup searches it, the draft model reads it at its true
+     * positions, TriForce views it. NULL: drafts see the request's own tokens only. */
+    const int32_t *past;
+    int n_past;
+    /* keep_draft: the draft model reads into the caller's sequence draft_seq of
+     * lt_engine_opts.draft_kv, which holds a prefix of past (longer is cut); at the end it holds
+     * a prefix of past + prompt + generated tokens (its length says how much). */
+    bool keep_draft;
+    int draft_seq;
+    /* Instead of cb when set: drafted = the token was an accepted draft. */
+    lt_spec_cb spec_cb;
 } lt_req_params;
 
 /* What became of a request (lt_engine_result). */
@@ -92,6 +122,9 @@ typedef struct lt_req_result {
     lt_gen_stats st;   /* n_prompt, n_gen, stop; prefill_s = admission to first token, decode_s = the rest */
     int n_preempted;   /* times it was preempted (and recomputed) */
     int64_t drafted, accepted; /* speculative tokens checked and accepted */
+    int64_t spec_steps;        /* verification forwards (speculating requests) */
+    int n_drafted_out;         /* generated tokens that were accepted drafts */
+    int gamma;                 /* drafts per step at the end (adaptive) */
     double t_arrival, t_first, t_done; /* lt_now seconds; 0 = not yet */
 } lt_req_result;
 

@@ -89,7 +89,8 @@ lt_status lt_spec_create(lt_spec **out, lt_lm *target, lt_kv_cache *kv, const lt
 void lt_spec_free(lt_spec *s); /* NULL is a no-op */
 const lt_spec_params *lt_spec_get_params(const lt_spec *s);
 
-/* lt_generate with speculation. seq already holds past[0..n_past) (n_past must equal its
+/* lt_generate with speculation: one request through the serving engine (core/llm/engine.h),
+ * whose per-request speculation is the one speculative loop. seq already holds past[0..n_past) (n_past must equal its
  * length); past may be NULL when n_past is 0, or when the previous call of this lt_spec was
  * on the same sequence and nothing else changed it since (a chat: each turn passes NULL and
  * the sequence's length). prompt is appended and the continuation generated. As
@@ -101,8 +102,33 @@ lt_status lt_spec_generate(lt_spec *s, const lt_tokenizer *tok, int seq, const i
                            const int32_t *prompt, int n_prompt, const lt_gen_params *gp, lt_spec_cb cb, void *ud,
                            int32_t *out_ids, bool *drafted, int out_cap, lt_spec_stats *stats, lt_err *err);
 
-/* The acceptance rule above, one implementation for lt_spec_generate and the serving engine
- * (core/llm/engine.c). hist[0..n) is the history the verifier's sampler smp sees (the repetition
+/* TriForce's drafter: the retrieval level (the target's weights over a sparse view of one
+ * request's target cache) drafted by the bottom level (a draft model over a StreamingLLM cache,
+ * or n-gram lookup), for the engine's spec_triforce requests. One request at a time. */
+typedef struct lt_spec_tf lt_spec_tf;
+
+/* A drafter for requests on target's cache kv (held; they must outlive it) with p's TriForce
+ * settings (gamma_max, ngram_max, draft = the bottom model or NULL, budget, chunk, gamma_bottom,
+ * sinks, window; 0 = defaults as lt_spec_params). Checks the chunk (whole KV blocks), the budget
+ * (3 chunks at least) and a second sequence slot in kv; creates the bottom model's cache. */
+lt_status lt_spec_tf_create(lt_spec_tf **out, lt_lm *target, lt_kv_cache *kv, const lt_spec_params *p, lt_err *err);
+void lt_spec_tf_free(lt_spec_tf *t); /* NULL is a no-op */
+/* Starts a request: the levels' samplers from sp (seeds sp.seed + 1 and 2 times 0x9E3779B97F4A7C15,
+ * as the draft levels of a speculative run), statistics and chunk means reset. */
+lt_status lt_spec_tf_begin(lt_spec_tf *t, const lt_sampler_params *sp, lt_err *err);
+/* Where the target's forwards leave their last token's queries (lt_batch.q_last): the view's
+ * chunk scores use the latest. */
+float *lt_spec_tf_query(lt_spec_tf *t);
+/* Drafts up to want tokens after toks[0..n) into toks[n..n + *k) (room for want + 1 there) with
+ * their distributions q [*k][V]; sequence seq of the cache holds toks[0..n - 1); the repetition
+ * penalty sees toks[pen0..]. */
+lt_status lt_spec_tf_draft(lt_spec_tf *t, int seq, int32_t *toks, int n, int pen0, int want, float *q, int *k,
+                           lt_err *err);
+/* The bottom level's drafts verified by the retrieval level since lt_spec_tf_begin. */
+void lt_spec_tf_stats(const lt_spec_tf *t, lt_spec_level_stats *st);
+
+/* The acceptance rule above, one implementation for the serving engine (core/llm/engine.c)
+ * and TriForce's retrieval level. hist[0..n) is the history the verifier's sampler smp sees (the repetition
  * penalty), drafts are at hist[n..n+k); logits [k+1][V] are the verifier's rows for the tokens
  * hist[n-1..n+k); q [k][V] the drafts' distributions, NULL for certain drafts (n-gram lookup: q is
  * one-hot). In order, row i's distribution p_i = lt_sampler_dist over hist[0..n+i); draft i is
@@ -122,7 +148,7 @@ lt_status lt_spec_parse(const char *text, lt_spec_kind *kind, const char **model
 /* --spec and --gamma of the serving engine (`lathe serve`, `lathe bench serve`; the request
  * fields of core/llm/engine.h): "ngram" gives *ngram = gamma, "draft:MODEL" *draft = gamma and
  * *model (gamma 0 = 4); "off" or NULL gives both 0 (LT_EINVAL when gamma is set). "triforce" is
- * LT_EINVAL: TriForce runs in lt_spec_generate's loop only (`lathe generate --spec triforce`). */
+ * LT_EINVAL: the server has no TriForce drafters per request (`lathe generate --spec triforce`). */
 lt_status lt_spec_parse_engine(const char *spec, int gamma, int *ngram, int *draft, const char **model, lt_err *err);
 
 /* The speculative decoding options as one declarative table (core/base/opts.h), shared by the
