@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels/lt_math.h"
+#include "lt_math.h"
 
 #define LT_MARLIN_TN 64          /* rows of W (output columns) per n-block */
 #define LT_MARLIN_TK 16          /* k per tile: the mma's K */

@@ -223,6 +223,8 @@ lt_status lt_cuda_matmul_marlin(lt_cuda *c, float *y, const float *x, const void
         return lt_err_set(err, LT_EINVAL, "matmul: the gq4 kernel takes 1..%d tokens, [N, K] multiples of 64 and %d",
                           LT_MARLIN_MAX_T, G);
     const lt_marlin_plan p = lt_marlin_make_plan(N, K, T, c->sm_count);
+    if (p.splits > 65535)
+        return lt_err_set(err, LT_EUNSUPPORTED, "matmul: K = %lld is too long for the gq4 kernel's grid", (long long)K);
     float *part = NULL;
     if (p.splits > 1)
         LT_TRY(lt_cuda_scratch(c, LT_CUDA_SCR_SPLITK, (size_t)p.splits * (size_t)T * (size_t)N * sizeof(float),
@@ -283,23 +285,34 @@ lt_status lt_cuda_marlin_get_rows(lt_cuda *c, float *y, const void *w, int G, in
     return LT_OK;
 }
 
-/* ---- the table of packed tensors ------------------------------------------------------------ */
+/* ---- the table of packed tensors ------------------------------------------------------------
+ * Entries never overlap (an upload first forgets what it overwrites) and are kept sorted by
+ * address, so a lookup (every matmul, get_rows, transfer while any exist) is a binary search. */
 
-static bool overlaps(const lt_cuda_marlin_entry *e, const void *p, size_t bytes) {
-    const uintptr_t a = (uintptr_t)p, b = (uintptr_t)e->data;
-    return a < b + e->bytes && b < a + (bytes ? bytes : 1);
+static uintptr_t entry_end(const lt_cuda_marlin_entry *e) { return (uintptr_t)e->data + e->bytes; }
+
+/* the first entry ending after address a */
+static int first_ending_after(const lt_cuda *c, uintptr_t a) {
+    int lo = 0, hi = c->n_marlin;
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (entry_end(&c->marlin[mid]) <= a) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
 }
 
 int lt_cuda_marlin_find(const lt_cuda *c, const void *p, size_t bytes) {
-    for (int i = 0; i < c->n_marlin; i++)
-        if (overlaps(&c->marlin[i], p, bytes)) return i;
-    return -1;
+    const int i = first_ending_after(c, (uintptr_t)p);
+    return i < c->n_marlin && (uintptr_t)c->marlin[i].data < (uintptr_t)p + (bytes ? bytes : 1) ? i : -1;
 }
 
 void lt_cuda_marlin_forget(lt_cuda *c, const void *p, size_t bytes) {
-    for (int i = 0; i < c->n_marlin;)
-        if (overlaps(&c->marlin[i], p, bytes)) c->marlin[i] = c->marlin[--c->n_marlin];
-        else i++;
+    const int i = first_ending_after(c, (uintptr_t)p);
+    int j = i;
+    while (j < c->n_marlin && (uintptr_t)c->marlin[j].data < (uintptr_t)p + (bytes ? bytes : 1)) j++;
+    if (j > i) memmove(c->marlin + i, c->marlin + j, (size_t)(c->n_marlin - j) * sizeof *c->marlin);
+    c->n_marlin -= j - i;
 }
 
 int lt_cuda_marlin_group(const lt_cuda *c, const lt_tensor *t, const char *op, lt_err *err) {
@@ -321,7 +334,7 @@ int lt_cuda_marlin_group(const lt_cuda *c, const lt_tensor *t, const char *op, l
 lt_status lt_cuda_marlin_upload(lt_cuda *c, lt_tensor *t, const void *host, bool *done, lt_err *err) {
     *done = false;
     const int G = gq4_group(t->dtype);
-    if (c->marlin_off || G == 0 || t->ndim != 2 || c->cc_major < 8) return LT_OK;
+    if (c->marlin_off || G == 0 || t->ndim != 2 || c->cc_major < 8 || (uintptr_t)t->data % 16) return LT_OK;
     const int64_t N = t->shape[0], K = t->shape[1];
     if (lt_marlin_check(host, N, K, G) != 0) return LT_OK; /* stays in rows: the GEMV reads it */
     const size_t bytes = lt_tensor_nbytes(t);
@@ -341,7 +354,10 @@ lt_status lt_cuda_marlin_upload(lt_cuda *c, lt_tensor *t, const void *host, bool
     cudaError_t e = cudaMemcpyAsync(t->data, tmp, bytes, cudaMemcpyHostToDevice, c->stream);
     lt_free(tmp);
     if (e != cudaSuccess) return lt_cuda_fail(err, e, "cudaMemcpyAsync (packed gq4 upload)", __FILE__, __LINE__);
-    c->marlin[c->n_marlin++] = (lt_cuda_marlin_entry){t->data, bytes, t->dtype, N, K};
+    const int at = first_ending_after(c, (uintptr_t)t->data); /* nothing overlaps it now */
+    memmove(c->marlin + at + 1, c->marlin + at, (size_t)(c->n_marlin - at) * sizeof *c->marlin);
+    c->marlin[at] = (lt_cuda_marlin_entry){t->data, bytes, t->dtype, N, K};
+    c->n_marlin++;
     *done = true;
     return LT_OK;
 }
