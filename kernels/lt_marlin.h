@@ -25,6 +25,7 @@
  * and its zeros with another. Byte count: N K / 2 + N K / G * 4, the gq4 rows' own (one f16 d,
  * one f16 z, G / 2 code bytes per group), so the packed matrix fits the tensor's allocation.
  * Zero points must be integers in [0, 1023] (exact in f16 as 1024 + z): GPTQ's are 0..15.
+ * Also the host-side table of which device allocations hold packed matrices (lt_marlin_table).
  */
 #ifndef LT_MARLIN_H
 #define LT_MARLIN_H
@@ -200,6 +201,68 @@ static inline void lt_marlin_unpack(const void *src, void *dst, int64_t N, int64
                 qs[r % 16] |= (uint8_t)(r < 16 ? q : q << 4);
             }
         }
+}
+
+/* ---- the table of packed matrices (the CUDA backend's; host only) ------------------------------
+ * Which device allocations hold a matrix in this layout, by address: entries never overlap and are
+ * kept sorted, so a lookup (every matmul and transfer while any exist) is a binary search. The
+ * caller grows e (cap) before lt_marlin_table_add. */
+typedef struct lt_marlin_entry {
+    const void *data;
+    size_t bytes;
+    lt_dtype dtype;
+    int64_t N, K;
+} lt_marlin_entry;
+
+typedef struct lt_marlin_table {
+    lt_marlin_entry *e;
+    int n, cap;
+} lt_marlin_table;
+
+/* the first entry ending after address a (n when none) */
+static inline int lt_marlin_table_after(const lt_marlin_table *t, uintptr_t a) {
+    int lo = 0, hi = t->n;
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if ((uintptr_t)t->e[mid].data + t->e[mid].bytes <= a) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* An entry overlapping [p, p + bytes) (bytes 0: the byte at p), or -1. */
+static inline int lt_marlin_table_find(const lt_marlin_table *t, const void *p, size_t bytes) {
+    const int i = lt_marlin_table_after(t, (uintptr_t)p);
+    return i < t->n && (uintptr_t)t->e[i].data < (uintptr_t)p + (bytes ? bytes : 1) ? i : -1;
+}
+
+/* Drops every entry overlapping [p, p + bytes). */
+static inline void lt_marlin_table_forget(lt_marlin_table *t, const void *p, size_t bytes) {
+    const int i = lt_marlin_table_after(t, (uintptr_t)p);
+    int j = i;
+    while (j < t->n && (uintptr_t)t->e[j].data < (uintptr_t)p + (bytes ? bytes : 1)) j++;
+    if (j > i) memmove(t->e + i, t->e + j, (size_t)(t->n - j) * sizeof *t->e);
+    t->n -= j - i;
+}
+
+/* Adds e in its place, first dropping what it overlaps; needs n < cap. */
+static inline void lt_marlin_table_add(lt_marlin_table *t, lt_marlin_entry e) {
+    lt_marlin_table_forget(t, e.data, e.bytes);
+    const int at = lt_marlin_table_after(t, (uintptr_t)e.data);
+    memmove(t->e + at + 1, t->e + at, (size_t)(t->n - at) * sizeof *t->e);
+    t->e[at] = e;
+    t->n++;
+}
+
+/* A plain write over [p, p + bytes): the entries it covers whole are forgotten (plain bytes
+ * again) and -1 returned; if it covers one only in part, that one's index (nothing forgotten:
+ * the caller refuses the write, half of a matrix in each layout being nothing). */
+static inline int lt_marlin_table_written(lt_marlin_table *t, const void *p, size_t bytes) {
+    const uintptr_t a = (uintptr_t)p, b = a + bytes;
+    for (int i = lt_marlin_table_after(t, a); i < t->n && (uintptr_t)t->e[i].data < b; i++)
+        if ((uintptr_t)t->e[i].data < a || (uintptr_t)t->e[i].data + t->e[i].bytes > b) return i;
+    lt_marlin_table_forget(t, p, bytes);
+    return -1;
 }
 
 #endif

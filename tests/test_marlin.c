@@ -13,6 +13,8 @@
  *   kernel's order. Y = X . W^T is compared with a double-precision product of the f16-rounded
  *   operands (tight: a single misplaced code shows) and with the exact gq4 weights (the f16
  *   roundings of a W4A16 kernel), and every output is written exactly once per split.
+ * - The CUDA backend's table of packed matrices (lookups, writes over them, reallocations) against a
+ *   plain list.
  * What only a GPU run checks (tests/test_ops_cuda.c's gq4 cases, tools/gpu-check.sh): the device
  * code itself (cp.async pipeline, the inline PTX, the shared-memory reduction) and its speed.
  */
@@ -283,9 +285,76 @@ static void test_plan(void) {
         }
 }
 
+/* The table of packed matrices against a plain list: random adds, plain writes (whole cover:
+ * forgotten; part: refused, nothing forgotten), forgets (reallocation) and lookups, addresses
+ * in a small range so that everything overlaps everything now and then. */
+static void test_table(void) {
+    enum { CAP = 64, SPAN = 4096 };
+    static lt_marlin_entry store[CAP];
+    lt_marlin_table t = {store, 0, CAP};
+    static unsigned char own[SPAN]; /* entry id + 1 owning each byte, 0: none (the plain list) */
+    memset(own, 0, sizeof own);
+    char *const base = (char *)own; /* addresses only: the table never dereferences them */
+    int bad = 0;
+    for (int step = 0; step < 20000; step++) {
+        const size_t a = lt_test_u32(&rng) % SPAN, len = 1 + lt_test_u32(&rng) % 200;
+        const size_t b = a + len <= SPAN ? a + len : SPAN;
+        const int op = (int)(lt_test_u32(&rng) % 4);
+        if (op == 0 && t.n < CAP) { /* add */
+            lt_marlin_table_add(&t, (lt_marlin_entry){base + a, b - a, LT_GQ4_32, 64, 64});
+            for (size_t i = 0; i < SPAN; i++) /* what it overlapped is gone */
+                if (own[i]) {
+                    size_t s0 = i, s1 = i;
+                    while (s1 < SPAN && own[s1] == own[i]) s1++;
+                    if (s0 < b && a < s1) memset(own + s0, 0, s1 - s0);
+                    i = s1 - 1;
+                }
+            bool used[256] = {false}; /* an id no live entry has, so neighbours stay apart */
+            for (size_t i = 0; i < SPAN; i++) used[own[i]] = true;
+            int id = 1;
+            while (used[id]) id++;
+            memset(own + a, id, b - a);
+        } else if (op == 1) { /* a plain write */
+            bool partial = false;
+            for (size_t i = 0; i < SPAN; i++)
+                if (own[i]) {
+                    size_t s1 = i;
+                    while (s1 < SPAN && own[s1] == own[i]) s1++;
+                    if (i < b && a < s1 && (i < a || s1 > b)) partial = true;
+                    i = s1 - 1;
+                }
+            const int r = lt_marlin_table_written(&t, base + a, b - a);
+            bad += partial != (r >= 0);
+            if (!partial) memset(own + a, 0, b - a);
+        } else if (op == 2) { /* memory reallocated */
+            lt_marlin_table_forget(&t, base + a, b - a);
+            for (size_t i = 0; i < SPAN; i++)
+                if (own[i]) {
+                    size_t s1 = i;
+                    while (s1 < SPAN && own[s1] == own[i]) s1++;
+                    if (i < b && a < s1) memset(own + i, 0, s1 - i);
+                    i = s1 - 1;
+                }
+        }
+        /* lookups agree, and the table is sorted without overlaps */
+        bool any = false;
+        for (size_t i = a; i < b; i++) any |= own[i] != 0;
+        bad += any != (lt_marlin_table_find(&t, base + a, b - a) >= 0);
+        size_t covered = 0, owned = 0;
+        for (int i = 0; i < t.n; i++) {
+            covered += t.e[i].bytes;
+            if (i && (char *)t.e[i - 1].data + t.e[i - 1].bytes > (const char *)t.e[i].data) bad++;
+        }
+        for (size_t i = 0; i < SPAN; i++) owned += own[i] != 0;
+        bad += covered != owned;
+    }
+    CHECKF(bad == 0, "%d disagreements between the table and a plain list", bad);
+}
+
 int main(void) {
     lt_test_rng_seed(&rng, 15);
     test_refusals();
+    test_table();
     test_pack(64, 128, 32);
     test_pack(192, 576, 64);
     test_pack(128, 384, 128);

@@ -118,7 +118,7 @@ static void cu_destroy(lt_backend *be) {
         if (c->stream) (void)cudaStreamDestroy(c->stream);
     }
     (void)cudaGetLastError();
-    lt_free(c->marlin);
+    lt_free(c->marlin.e);
     lt_free(c);
 }
 
@@ -144,7 +144,7 @@ static lt_status cu_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **o
                           "cuda: cannot allocate %.1f MiB (%.1f MiB free): %s", bytes / 1048576.0, fr / 1048576.0,
                           cudaGetErrorString(e));
     }
-    lt_cuda_marlin_forget(c, *out, bytes); /* entries of memory freed before */
+    lt_marlin_table_forget(&c->marlin, *out, bytes); /* entries of memory freed before */
     return LT_OK;
 }
 
@@ -159,16 +159,12 @@ static void cu_release(lt_backend *be, void *ptr) {
 /* A write to [dst, dst + bytes): packed gq4 matrices it covers whole become plain bytes again;
  * one it covers in part is refused (half of it would be in the other layout). */
 static lt_status marlin_written(lt_cuda *c, const void *dst, size_t bytes, const char *what, lt_err *err) {
-    int i;
-    while (c->n_marlin && (i = lt_cuda_marlin_find(c, dst, bytes)) >= 0) {
-        const lt_cuda_marlin_entry *e = &c->marlin[i];
-        if ((uintptr_t)dst > (uintptr_t)e->data || (uintptr_t)dst + bytes < (uintptr_t)e->data + e->bytes)
-            return lt_err_set(err, LT_EUNSUPPORTED,
-                              "%s: part of a %s [%lld, %lld] matrix held in the W4A16 kernel's layout on cuda; set "
-                              "the whole tensor", what, lt_dtype_name(e->dtype), (long long)e->N, (long long)e->K);
-        lt_cuda_marlin_forget(c, e->data, e->bytes);
-    }
-    return LT_OK;
+    const int i = c->marlin.n ? lt_marlin_table_written(&c->marlin, dst, bytes) : -1;
+    if (i < 0) return LT_OK;
+    const lt_marlin_entry *e = &c->marlin.e[i];
+    return lt_err_set(err, LT_EUNSUPPORTED,
+                      "%s: part of a %s [%lld, %lld] matrix held in the W4A16 kernel's layout on cuda; set the "
+                      "whole tensor", what, lt_dtype_name(e->dtype), (long long)e->N, (long long)e->K);
 }
 
 static lt_status cu_set(lt_backend *be, void *dst, const void *host, size_t bytes, lt_err *err) {
@@ -197,7 +193,7 @@ static lt_status cu_get(lt_backend *be, void *host, const void *src, size_t byte
     lt_cuda *c = lt_cuda_of(be);
     if (bytes == 0) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
-    const int mi = c->n_marlin ? lt_cuda_marlin_find(c, src, bytes) : -1;
+    const int mi = c->marlin.n ? lt_marlin_table_find(&c->marlin, src, bytes) : -1;
     if (mi >= 0) return lt_cuda_marlin_download(c, mi, host, src, bytes, err); /* rows again, or refused */
     LT_CUDA_TRY(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, c->stream), err);
     LT_CUDA_TRY(cudaStreamSynchronize(c->stream), err);
@@ -208,7 +204,7 @@ static lt_status cu_copy(lt_backend *be, void *dst, const void *src, size_t byte
     lt_cuda *c = lt_cuda_of(be);
     if (bytes == 0 || dst == src) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
-    if (c->n_marlin && lt_cuda_marlin_find(c, src, bytes) >= 0)
+    if (c->marlin.n && lt_marlin_table_find(&c->marlin, src, bytes) >= 0)
         return lt_err_set(err, LT_EUNSUPPORTED,
                           "tensor copy: the source holds a gq4 matrix in the W4A16 kernel's layout on cuda");
     LT_TRY(marlin_written(c, dst, bytes, "tensor copy", err));

@@ -22,6 +22,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/lt_marlin.h"
 #include "kernels/lt_math.h"
 
 extern "C" {
@@ -67,14 +68,6 @@ enum {
 
 #define LT_CUDA_MAX_RETIRED 32
 
-/* A gq4 matrix held in the W4A16 kernel's layout (kernels/lt_marlin.h; matmul_marlin.cu). */
-typedef struct lt_cuda_marlin_entry {
-    const void *data;
-    size_t bytes;
-    lt_dtype dtype;
-    int64_t N, K;
-} lt_cuda_marlin_entry;
-
 typedef struct lt_cuda {
     lt_backend base; /* first: an lt_backend * points here */
     int device;
@@ -93,8 +86,7 @@ typedef struct lt_cuda {
     int n_retired, n_graphs;
     /* the gq4 matrices uploaded in the W4A16 layout (whole tensors, by data pointer); marlin_off:
      * LATHE_CUDA_MARLIN=0 keeps every gq4 matrix in rows (the GEMV, for comparisons) */
-    lt_cuda_marlin_entry *marlin;
-    int n_marlin, cap_marlin;
+    lt_marlin_table marlin;
     bool marlin_off;
 } lt_cuda;
 
@@ -203,22 +195,18 @@ lt_status lt_cuda_dequant_blocks(lt_cuda *c, void *dst, lt_dtype dt, const void 
  * lt_cuda_matmul_marlin: y[T,N] = x[T,K] . w^T (+ bias), 1 <= T <= LT_MARLIN_MAX_T, w packed.
  * lt_cuda_marlin_dequant: rows [n0, n0 + rows) of a packed w -> dst [rows, K] as dt (f16/f32).
  * lt_cuda_marlin_get_rows: y[i,:] = w[ids[i],:] as f32 (an id outside [0, N): zeros).
- * lt_cuda_marlin_find: the entry overlapping [p, p + bytes), or -1.
- * lt_cuda_marlin_forget: drops the entries overlapping [p, p + bytes) (memory rewritten or
- * reallocated).
  * lt_cuda_marlin_group: 0 when t is not packed, its group size G when t is exactly a packed
  * matrix, -1 with err ("OP: ...") when t overlaps one without being it.
  * lt_cuda_marlin_upload: uploads a whole tensor packed when it is a gq4 matrix the layout holds
  * (*done true), else leaves it to a plain copy (*done false).
- * lt_cuda_marlin_download: the whole packed entry i back into host as gq4 rows; refuses a part. */
+ * lt_cuda_marlin_download: the whole packed entry i back into host as gq4 rows; refuses a part.
+ * The table itself (find, forget, the rule for plain writes) is lt_marlin_table (lt_marlin.h). */
 lt_status lt_cuda_matmul_marlin(lt_cuda *c, float *y, const float *x, const void *w, int G, const float *bias, int T,
                                 int64_t N, int64_t K, lt_err *err);
 lt_status lt_cuda_marlin_dequant(lt_cuda *c, void *dst, lt_dtype dt, const void *w, int G, int64_t N, int64_t K,
                                  int64_t n0, int64_t rows, lt_err *err);
 lt_status lt_cuda_marlin_get_rows(lt_cuda *c, float *y, const void *w, int G, int64_t N, int64_t K,
                                   const int32_t *ids, int64_t n, lt_err *err);
-int lt_cuda_marlin_find(const lt_cuda *c, const void *p, size_t bytes);
-void lt_cuda_marlin_forget(lt_cuda *c, const void *p, size_t bytes);
 int lt_cuda_marlin_group(const lt_cuda *c, const lt_tensor *t, const char *op, lt_err *err);
 lt_status lt_cuda_marlin_upload(lt_cuda *c, lt_tensor *t, const void *host, bool *done, lt_err *err);
 lt_status lt_cuda_marlin_download(lt_cuda *c, int i, void *host, const void *src, size_t bytes, lt_err *err);

@@ -111,7 +111,7 @@ lt_status lt_cuda_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_e
     }
     const int Gy = lt_cuda_marlin_group(c, y, "convert", err); /* rewritten whole: plain rows again */
     if (Gy < 0) return LT_EUNSUPPORTED;
-    if (Gy > 0) lt_cuda_marlin_forget(c, y->data, lt_tensor_nbytes(y));
+    if (Gy > 0) lt_marlin_table_forget(&c->marlin, y->data, lt_tensor_nbytes(y));
     if (x->dtype == y->dtype) {
         if (y->data != x->data)
             LT_CUDA_TRY(cudaMemcpyAsync(y->data, x->data, lt_tensor_nbytes(x), cudaMemcpyDeviceToDevice, c->stream),

@@ -36,9 +36,10 @@ struct __align__(16) marlin_slot {
     uint4 q, s, z;
 };
 
-static size_t marlin_smem(const lt_marlin_plan *p) {
+/* the ring, then the activations (rows of the largest m-chunk), which the reduction reuses */
+static size_t marlin_smem(const lt_marlin_plan *p, int T) {
     const size_t ring = sizeof(marlin_slot) * MARLIN_STAGES * MARLIN_THREADS;
-    const size_t act = (size_t)16 * (size_t)(p->tps * 16 + 8) * 2;
+    const size_t act = (size_t)(T < 16 ? T : 16) * (size_t)(p->tps * 16 + 8) * 2;
     const size_t red = (size_t)(LT_MARLIN_WARPS / p->wn - 1) * (size_t)p->wn * 32 * 32 * sizeof(float);
     return ring + (act > red ? act : red);
 }
@@ -90,7 +91,7 @@ static __global__ void __launch_bounds__(MARLIN_THREADS)
     constexpr int WKN = LT_MARLIN_WARPS / WN;
     extern __shared__ uint4 smem[];
     marlin_slot *ring = (marlin_slot *)smem;                                     /* [stage][thread] */
-    uint16_t *sA = (uint16_t *)(ring + MARLIN_STAGES * MARLIN_THREADS);          /* [16][AS] f16 */
+    uint16_t *sA = (uint16_t *)(ring + MARLIN_STAGES * MARLIN_THREADS);          /* [Tm][AS] f16 */
     float *red = (float *)sA;                                                    /* after the loop */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int wn = warp % WN, wk = warp / WN, s = blockIdx.y, mz = blockIdx.z;
@@ -214,7 +215,7 @@ template <int WN>
 static void launch_marlin(cudaStream_t st, const lt_marlin_plan &p, float *y, float *part, const float *x,
                           const uint8_t *w, const float *bias, int T, int N, int K, int G) {
     const dim3 grid((unsigned)(N / (64 * WN)), (unsigned)p.splits, (unsigned)p.mchunks);
-    marlin_kernel<WN><<<grid, MARLIN_THREADS, marlin_smem(&p), st>>>(y, part, x, w, bias, T, N, K, G, p);
+    marlin_kernel<WN><<<grid, MARLIN_THREADS, marlin_smem(&p, T), st>>>(y, part, x, w, bias, T, N, K, G, p);
 }
 
 lt_status lt_cuda_matmul_marlin(lt_cuda *c, float *y, const float *x, const void *w, int G, const float *bias, int T,
@@ -285,42 +286,14 @@ lt_status lt_cuda_marlin_get_rows(lt_cuda *c, float *y, const void *w, int G, in
     return LT_OK;
 }
 
-/* ---- the table of packed tensors ------------------------------------------------------------
- * Entries never overlap (an upload first forgets what it overwrites) and are kept sorted by
- * address, so a lookup (every matmul, get_rows, transfer while any exist) is a binary search. */
-
-static uintptr_t entry_end(const lt_cuda_marlin_entry *e) { return (uintptr_t)e->data + e->bytes; }
-
-/* the first entry ending after address a */
-static int first_ending_after(const lt_cuda *c, uintptr_t a) {
-    int lo = 0, hi = c->n_marlin;
-    while (lo < hi) {
-        const int mid = (lo + hi) / 2;
-        if (entry_end(&c->marlin[mid]) <= a) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-int lt_cuda_marlin_find(const lt_cuda *c, const void *p, size_t bytes) {
-    const int i = first_ending_after(c, (uintptr_t)p);
-    return i < c->n_marlin && (uintptr_t)c->marlin[i].data < (uintptr_t)p + (bytes ? bytes : 1) ? i : -1;
-}
-
-void lt_cuda_marlin_forget(lt_cuda *c, const void *p, size_t bytes) {
-    const int i = first_ending_after(c, (uintptr_t)p);
-    int j = i;
-    while (j < c->n_marlin && (uintptr_t)c->marlin[j].data < (uintptr_t)p + (bytes ? bytes : 1)) j++;
-    if (j > i) memmove(c->marlin + i, c->marlin + j, (size_t)(c->n_marlin - j) * sizeof *c->marlin);
-    c->n_marlin -= j - i;
-}
+/* ---- the packed matrices: lookups, upload, download ------------------------------------------ */
 
 int lt_cuda_marlin_group(const lt_cuda *c, const lt_tensor *t, const char *op, lt_err *err) {
-    if (c->n_marlin == 0) return 0;
+    if (c->marlin.n == 0) return 0;
     const size_t nb = lt_tensor_nbytes(t);
-    const int i = lt_cuda_marlin_find(c, t->data, nb);
+    const int i = lt_marlin_table_find(&c->marlin, t->data, nb);
     if (i < 0) return 0;
-    const lt_cuda_marlin_entry *e = &c->marlin[i];
+    const lt_marlin_entry *e = &c->marlin.e[i];
     if (e->data == t->data && e->bytes == nb && e->dtype == t->dtype && t->ndim == 2 && t->shape[0] == e->N &&
         t->shape[1] == e->K)
         return gq4_group(e->dtype);
@@ -338,32 +311,29 @@ lt_status lt_cuda_marlin_upload(lt_cuda *c, lt_tensor *t, const void *host, bool
     const int64_t N = t->shape[0], K = t->shape[1];
     if (lt_marlin_check(host, N, K, G) != 0) return LT_OK; /* stays in rows: the GEMV reads it */
     const size_t bytes = lt_tensor_nbytes(t);
-    if (c->n_marlin == c->cap_marlin) {
-        const int cap = c->cap_marlin ? 2 * c->cap_marlin : 64;
-        void *p = lt_realloc(c->marlin, (size_t)cap * sizeof *c->marlin);
+    if (c->marlin.n == c->marlin.cap) {
+        const int cap = c->marlin.cap ? 2 * c->marlin.cap : 64;
+        void *p = lt_realloc(c->marlin.e, (size_t)cap * sizeof *c->marlin.e);
         if (!p) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-        c->marlin = (lt_cuda_marlin_entry *)p;
-        c->cap_marlin = cap;
+        c->marlin.e = (lt_marlin_entry *)p;
+        c->marlin.cap = cap;
     }
     void *tmp = lt_malloc(bytes);
     if (!tmp) return lt_err_set(err, LT_ENOMEM, "out of host memory (%zu bytes to re-lay out a %s matrix)", bytes,
                                 lt_dtype_name(t->dtype));
     (void)lt_marlin_pack(host, tmp, N, K, G);
-    lt_cuda_marlin_forget(c, t->data, bytes);
+    lt_marlin_table_forget(&c->marlin, t->data, bytes); /* what was there is gone, whatever comes */
     /* pageable source: returns once staged, so tmp may go right away */
     cudaError_t e = cudaMemcpyAsync(t->data, tmp, bytes, cudaMemcpyHostToDevice, c->stream);
     lt_free(tmp);
     if (e != cudaSuccess) return lt_cuda_fail(err, e, "cudaMemcpyAsync (packed gq4 upload)", __FILE__, __LINE__);
-    const int at = first_ending_after(c, (uintptr_t)t->data); /* nothing overlaps it now */
-    memmove(c->marlin + at + 1, c->marlin + at, (size_t)(c->n_marlin - at) * sizeof *c->marlin);
-    c->marlin[at] = (lt_cuda_marlin_entry){t->data, bytes, t->dtype, N, K};
-    c->n_marlin++;
+    lt_marlin_table_add(&c->marlin, (lt_marlin_entry){t->data, bytes, t->dtype, N, K});
     *done = true;
     return LT_OK;
 }
 
 lt_status lt_cuda_marlin_download(lt_cuda *c, int i, void *host, const void *src, size_t bytes, lt_err *err) {
-    const lt_cuda_marlin_entry *e = &c->marlin[i];
+    const lt_marlin_entry *e = &c->marlin.e[i];
     if (src != e->data || bytes != e->bytes)
         return lt_err_set(err, LT_EUNSUPPORTED,
                           "tensor get: part of a %s [%lld, %lld] matrix held in the W4A16 kernel's layout on cuda; "
