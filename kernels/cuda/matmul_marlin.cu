@@ -46,13 +46,15 @@ static size_t marlin_smem(const lt_marlin_plan *p, int T) {
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 #define MARLIN_DEVICE 1
+/* The "memory" clobbers keep the compiler from moving a lane's shared-memory reads of its slot
+ * across the copy into it or the wait for it (there is no barrier in the loop to do that). */
 static __device__ __forceinline__ void cp_async16(void *smem, const void *gmem) {
     const uint32_t a = (uint32_t)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(a), "l"(gmem));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(a), "l"(gmem) : "memory");
 }
-static __device__ __forceinline__ void cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::); }
+static __device__ __forceinline__ void cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N> static __device__ __forceinline__ void cp_async_wait(void) {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 /* (a & b) | c in one instruction */
@@ -142,12 +144,14 @@ static __global__ void __launch_bounds__(MARLIN_THREADS)
         const marlin_slot *d = mine + st * MARLIN_THREADS;
         if (kt == kt0 || (kt * 16) % G == 0) {
             const uint4 sv = d->s, zv = d->z;
-            const __half *sh = (const __half *)&sv, *zh = (const __half *)&zv;
+            const uint32_t sw[4] = {sv.x, sv.y, sv.z, sv.w}, zw[4] = {zv.x, zv.y, zv.z, zv.w};
 #pragma unroll
-            for (int j = 0; j < 8; j++) {
-                sc[j] = h22u(__half2half2(sh[j]));
-                nz1024[j] = h22u(__half2half2(__hneg(__hadd(zh[j], c1024))));
-                nz64[j] = h22u(__half2half2(__hneg(__hadd(zh[j], c64))));
+            for (int j = 0; j < 8; j++) { /* half j of the 16 bytes: the low half of word j / 2 first */
+                const __half sj = __ushort_as_half((unsigned short)(sw[j / 2] >> (16 * (j & 1))));
+                const __half zj = __ushort_as_half((unsigned short)(zw[j / 2] >> (16 * (j & 1))));
+                sc[j] = h22u(__half2half2(sj));
+                nz1024[j] = h22u(__half2half2(__hneg(__hadd(zj, c1024))));
+                nz64[j] = h22u(__half2half2(__hneg(__hadd(zj, c64))));
             }
         }
         const uint4 q4 = d->q;
