@@ -15,6 +15,9 @@
  * Quantized weights: x goes to f16, and the weight is dequantized to f16 tile by tile
  * (up to 64 MiB per tile; block-wise by matmul_quants.cu) into a second scratch buffer, each
  * tile one GemmEx.
+ * gq4 matrices uploaded in the W4A16 layout (matmul_marlin.cu's table) take that kernel for
+ * T <= LT_MARLIN_MAX_T and its element reads for the f16 tiles above; other gq4 matrices the
+ * block-wise GEMV / tiles.
  * Leaves out: int8 tensor-core paths, fused bias in the GEMM epilogue (cublasLt).
  */
 #include "gemv.cuh"
