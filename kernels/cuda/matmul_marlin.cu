@@ -7,7 +7,7 @@
  * The kernel (one CTA = 4 warps, schedule lt_marlin_make_plan; tests/test_marlin.c replays it on
  * the CPU lane by lane):
  * - Weights are streamed once: per k-tile, each lane cp.async's its own 16 bytes of codes (a warp:
- *   512 contiguous bytes) and, at a group's first tile, its 16 bytes of scales and of zeros, into
+ *   512 contiguous bytes; L2 evict-first) and, at a group's first tile, its 16 bytes of scales and of zeros, into
  *   a private shared-memory slot of a MARLIN_STAGES-deep ring; a lane reads back only what it
  *   copied, so cp.async.wait_group alone orders it (no barrier in the loop).
  * - Dequantization in registers, exact up to one rounding: lop3 puts a nibble pair into the
@@ -51,6 +51,18 @@ static size_t marlin_smem(const lt_marlin_plan *p, int T) {
 static __device__ __forceinline__ void cp_async16(void *smem, const void *gmem) {
     const uint32_t a = (uint32_t)__cvta_generic_to_shared(smem);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(a), "l"(gmem) : "memory");
+}
+/* the same for weights read once: marked evict-first in L2 (as Marlin does), which keeps the
+ * activations and the k-splits' partials there */
+static __device__ __forceinline__ void cp_async16_stream(void *smem, const void *gmem) {
+    const uint32_t a = (uint32_t)__cvta_generic_to_shared(smem);
+    asm volatile("{\n"
+                 "  .reg .b64 pol;\n"
+                 "  createpolicy.fractional.L2::evict_first.b64 pol, 1.0;\n"
+                 "  cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, pol;\n"
+                 "}\n" ::"r"(a),
+                 "l"(gmem)
+                 : "memory");
 }
 static __device__ __forceinline__ void cp_async_commit(void) { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N> static __device__ __forceinline__ void cp_async_wait(void) {
@@ -110,7 +122,7 @@ static __global__ void __launch_bounds__(MARLIN_THREADS)
     auto fetch = [&](int kt, int st) {
         if (kt < kt1) {
             marlin_slot *d = mine + st * MARLIN_THREADS;
-            cp_async16(&d->q, wt + (size_t)kt * LT_MARLIN_TILE_BYTES);
+            cp_async16_stream(&d->q, wt + (size_t)kt * LT_MARLIN_TILE_BYTES);
             if (kt == kt0 || (kt * 16) % G == 0) {
                 const uint8_t *r = wsz + (size_t)(kt * 16 / G) * LT_MARLIN_SZ_BYTES;
                 cp_async16(&d->s, r);
