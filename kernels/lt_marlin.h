@@ -68,6 +68,12 @@ LT_HD int lt_marlin_sz_index(int64_t n) {
     return 8 * (c % 8) + c / 8;
 }
 
+/* d * (q - z) exactly as lt_gq4_get computes it (d*q - d*z, each product exact) */
+LT_HD float lt_marlin_dq(uint16_t dh, uint16_t zh, uint32_t q) {
+    const float d = lt_f16_to_f32(dh), z = lt_f16_to_f32(zh);
+    return lt_mul_rn(d, (float)q) + -lt_mul_rn(d, z);
+}
+
 /* W[n][k] of a packed matrix: d * (q - z), the value lt_gq4_get gives for the gq4 rows. */
 LT_HD float lt_marlin_get(const void *p, int64_t N, int64_t K, int G, int64_t n, int64_t k) {
     const uint8_t *b = (const uint8_t *)p;
@@ -78,8 +84,36 @@ LT_HD float lt_marlin_get(const void *p, int64_t N, int64_t K, int G, int64_t n,
     memcpy(&w, b + wo, 4);
     const uint16_t *sz = (const uint16_t *)(b + lt_marlin_sz_off(N, K, G, n / LT_MARLIN_TN, k / G));
     const int i = lt_marlin_sz_index(n);
-    const float d = lt_f16_to_f32(sz[i]), z = lt_f16_to_f32(sz[64 + i]);
-    return lt_mul_rn(d, (float)((w >> sh) & 15u)) + -lt_mul_rn(d, z);
+    return lt_marlin_dq(sz[i], sz[64 + i], (w >> sh) & 15u);
+}
+
+/* The 32 values lane L (g = L / 4, t = L % 4) of tile (nb, kt) holds, read as the kernel reads
+ * them (one 16-byte load of codes, its scales and zeros): v[4 j + e] is W[64 nb + 8 j + g][16 kt
+ * + 2 t + (e & 1) + 8 (e >> 1)], bit for bit lt_marlin_get's value (the dequantization of whole
+ * tiles: get_rows' and cuBLAS's f16 tiles). */
+LT_HD void lt_marlin_lane_values(const void *p, int64_t N, int64_t K, int G, int64_t nb, int64_t kt, int lane,
+                                 float v[32]) {
+    const uint8_t *b = (const uint8_t *)p;
+    const int g = lane / 4;
+    uint32_t w[4];
+#ifdef __CUDA_ARCH__
+    const uint4 q4 = *(const uint4 *)(b + lt_marlin_tile_off(nb, kt, K) + 16 * (size_t)lane);
+    w[0] = q4.x, w[1] = q4.y, w[2] = q4.z, w[3] = q4.w;
+#else
+    memcpy(w, b + lt_marlin_tile_off(nb, kt, K) + 16 * (size_t)lane, 16);
+#endif
+    const uint16_t *sz = (const uint16_t *)(b + lt_marlin_sz_off(N, K, G, nb, kt * LT_MARLIN_TK / G)) + 8 * g;
+#ifdef __CUDA_ARCH__
+#pragma unroll /* v stays in registers */
+#endif
+    for (int j = 0; j < 8; j++) {
+        const uint32_t q = w[j / 2] >> (8 * (j & 1));
+        const uint16_t d = sz[j], z = sz[64 + j];
+        v[4 * j + 0] = lt_marlin_dq(d, z, q & 15u);         /* k = 2t     (bits 0..3)   */
+        v[4 * j + 1] = lt_marlin_dq(d, z, (q >> 16) & 15u); /* k = 2t + 1 (bits 16..19) */
+        v[4 * j + 2] = lt_marlin_dq(d, z, (q >> 4) & 15u);  /* k = 2t + 8 (bits 4..7)   */
+        v[4 * j + 3] = lt_marlin_dq(d, z, (q >> 20) & 15u); /* k = 2t + 9 (bits 20..23) */
+    }
 }
 
 /* ---- the kernel's schedule (matmul_marlin.cu; replayed by tests/test_marlin.c) -----------------

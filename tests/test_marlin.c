@@ -1,7 +1,7 @@
 /* test_marlin.c - the CUDA W4A16 kernel's weight layout (kernels/lt_marlin.h) and its lanes'
  * arithmetic (kernels/cuda/matmul_marlin.cu), proven on the CPU.
  * - Packing random gq4 matrices (groups of 32, 64, 128): every element read back through the
- *   layout (lt_marlin_get) is bit-identical to the gq4 rows' own value (lt_gq4_get), the unpack
+ *   layout (lt_marlin_get, and whole tiles lane by lane: lt_marlin_lane_values) is bit-identical to the gq4 rows' own value (lt_gq4_get), the unpack
  *   gives the rows back byte for byte, and shapes / zero points the layout cannot hold are refused.
  * - The kernel replayed lane by lane with its schedule (lt_marlin_make_plan, lt_marlin_warp_tiles):
  *   each lane's 16-byte code load and scale/zero loads at the kernel's offsets, the lop3 /
@@ -71,6 +71,22 @@ static void test_pack(int64_t N, int64_t K, int G) {
         }
     CHECKF(bad == 0, "%lld of %lld elements differ (N %lld K %lld G %d)", (long long)bad, (long long)(N * K),
            (long long)N, (long long)K, G);
+    /* the whole-tile reads (get_rows, cuBLAS's f16 tiles): every lane's 32 values at their places */
+    int64_t seen = 0;
+    bad = 0;
+    for (int64_t nb = 0; nb < N / 64; nb++)
+        for (int64_t kt = 0; kt < K / 16; kt++)
+            for (int lane = 0; lane < 32; lane++) {
+                float v[32];
+                lt_marlin_lane_values(packed, N, K, G, nb, kt, lane, v);
+                for (int i = 0; i < 32; i++) {
+                    const int j = i / 4, e = i % 4;
+                    const int64_t n = 64 * nb + 8 * j + lane / 4, k = 16 * kt + 2 * (lane % 4) + (e & 1) + 8 * (e >> 1);
+                    const float r = gq4_ref(rows, K, G, n, k);
+                    bad += memcmp(&v[i], &r, 4) != 0, seen++;
+                }
+            }
+    CHECKF(bad == 0 && seen == N * K, "lane values: %lld of %lld differ", (long long)bad, (long long)seen);
     lt_marlin_unpack(packed, back, N, K, G);
     CHECK(memcmp(back, rows, bytes) == 0);
     free(rows);

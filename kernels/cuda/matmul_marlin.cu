@@ -263,23 +263,37 @@ lt_status lt_cuda_matmul_marlin(lt_cuda *c, float *y, const float *x, const void
 
 /* ---- element reads of a packed matrix ------------------------------------------------------ */
 
-/* rows [n0, n0 + rows) of the packed W [N, K] -> dst [rows, K], f16 or f32 */
+/* rows [n0, n0 + rows) of the packed W [N, K] -> dst [rows, K], f16 or f32: one thread per lane
+ * of a tile of the n-blocks those rows touch (a coalesced 16-byte read, 32 values out) */
 template <bool F16>
 static __global__ void marlin_dequant(void *__restrict__ dst, const uint8_t *__restrict__ W, int64_t N, int64_t K,
                                       int G, int64_t n0, int64_t rows) {
-    const int64_t n = rows * K;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t r = i / K;
-        const float v = lt_marlin_get(W, N, K, G, n0 + r, i - r * K);
-        if (F16) ((__half *)dst)[i] = __float2half_rn(v);
-        else ((float *)dst)[i] = v;
+    const int64_t KT = K / LT_MARLIN_TK, nb0 = n0 / LT_MARLIN_TN;
+    const int64_t total = ((n0 + rows - 1) / LT_MARLIN_TN - nb0 + 1) * KT * 32;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        const int lane = (int)(i & 31), g = lane / 4, t = lane % 4;
+        const int64_t kt = (i / 32) % KT, nb = nb0 + i / (32 * KT);
+        float v[32];
+        lt_marlin_lane_values(W, N, K, G, nb, kt, lane, v);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const int64_t r = nb * LT_MARLIN_TN + 8 * j + g - n0;
+            if (r < 0 || r >= rows) continue;
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int64_t o = r * K + kt * LT_MARLIN_TK + 2 * t + (e & 1) + 8 * (e >> 1);
+                if (F16) ((__half *)dst)[o] = __float2half_rn(v[4 * j + e]);
+                else ((float *)dst)[o] = v[4 * j + e];
+            }
+        }
     }
 }
 
 lt_status lt_cuda_marlin_dequant(lt_cuda *c, void *dst, lt_dtype dt, const void *w, int G, int64_t N, int64_t K,
                                  int64_t n0, int64_t rows, lt_err *err) {
     if (rows <= 0 || K <= 0) return LT_OK;
-    const unsigned grid = lt_cu_grid(c, rows * K, 256);
+    const int64_t lanes = ((n0 + rows - 1) / LT_MARLIN_TN - n0 / LT_MARLIN_TN + 1) * (K / LT_MARLIN_TK) * 32;
+    const unsigned grid = lt_cu_grid(c, lanes, 256);
     if (dt == LT_F16)
         marlin_dequant<true><<<grid, 256, 0, c->stream>>>(dst, (const uint8_t *)w, N, K, G, n0, rows);
     else marlin_dequant<false><<<grid, 256, 0, c->stream>>>(dst, (const uint8_t *)w, N, K, G, n0, rows);
