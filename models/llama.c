@@ -313,10 +313,18 @@ static lt_status fill_random(lt_tensor *dst, bool is_norm, uint64_t seed, lt_err
         lt_dtype_row_from_f32(dst->dtype, tmp, pool + (size_t)r * rb, cols);
     }
     lt_status s = LT_OK;
+    /* a device backend gets the whole tensor in one set where it fits 1 GiB of host memory: it may
+     * keep a layout of its own (the CUDA backend's gq4 matrices for its W4A16 kernel) */
+    char *whole = !lt_backend_is_host(dst->be) && pool_rows < rows && rows * rb <= ((size_t)1 << 30)
+                      ? lt_malloc((size_t)rows * rb) : NULL;
     for (int64_t r = 0; r < rows && s == LT_OK; r += pool_rows) {
         int64_t nr = rows - r < pool_rows ? rows - r : pool_rows;
-        s = lt_tensor_set_range(dst, (size_t)r * rb, pool, (size_t)nr * rb, err);
+        if (whole) memcpy(whole + (size_t)r * rb, pool, (size_t)nr * rb);
+        else if (pool_rows == rows) s = lt_tensor_set(dst, pool, (size_t)nr * rb, err);
+        else s = lt_tensor_set_range(dst, (size_t)r * rb, pool, (size_t)nr * rb, err);
     }
+    if (whole) s = lt_tensor_set(dst, whole, (size_t)rows * rb, err);
+    lt_free(whole);
     lt_free(pool);
     lt_free(tmp);
     return s;

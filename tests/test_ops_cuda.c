@@ -7,7 +7,8 @@
  * CPU may quantize activations to 8 bits), 0 for dequantization (convert to f32). Each check
  * prints one line with its error. GGML's other block types (q4_1 ... iq4_xs) are random blocks
  * with moderate scales (no host quantizer needed: both backends read the same bytes). At the
- * end, not a check: the time of a decode-shaped matmul per weight type ("speed:" lines).
+ * end, not a check: the time of a decode-shaped matmul per weight type ("speed:" lines), and of
+ * the gq4 W4A16 kernel at T = 1 and 16 against the device's copy bandwidth.
  * Skips (77) when the build has no CUDA backend or no device is present.
  */
 #include <math.h>
@@ -494,6 +495,133 @@ static void report_gemv_speed(void) {
     }
 }
 
+/* ---- GPTQ gq4 (matmul_marlin.cu: the W4A16 kernel over kernels/lt_marlin.h's layout) ----------
+ * gq4 matrices with integer zero points and N % 64 == 0 go up re-laid out (lt_tensor_set): the
+ * kernel for T <= 64, dequantized f16 tiles + cuBLAS above; get_rows, convert and downloads read
+ * the layout back. Other shapes or fractional zeros stay in rows (matmul_quants.cu's GEMV). */
+
+/* rows x cols gq4 blocks: f16 scales N(0, 0.05^2), zero points integers 0..15 (frac: 0.5 added
+ * to one of them, which keeps the matrix in rows), random codes */
+static void *random_gq4(lt_dtype dt, int64_t rows, int64_t cols, bool frac) {
+    const size_t bb = (size_t)lt_dtype_block_bytes(dt), nb = (size_t)(rows * cols / lt_dtype_block(dt));
+    unsigned char *out = malloc(nb * bb + 1);
+    for (size_t i = 0; i < nb * bb; i++) out[i] = (unsigned char)lt_test_u32(&rng);
+    for (size_t b = 0; b < nb; b++) {
+        uint16_t d = lt_f32_to_f16(0.05f * lt_test_normal(&rng)), z = lt_f32_to_f16((float)(lt_test_u32(&rng) % 16));
+        if (frac && b == nb / 2) z = lt_f32_to_f16(7.5f);
+        memcpy(out + b * bb, &d, 2);
+        memcpy(out + b * bb + 2, &z, 2);
+    }
+    return out;
+}
+
+static void gq4_case(lt_dtype dt, int T, int64_t N, int64_t K, bool with_bias, bool frac) {
+    float *x = randf((int64_t)T * K, 1.0f), *b = randf(N, 1.0f);
+    void *wq = random_gq4(dt, N, K, frac);
+    pair pw = mk(dt, 2, N, K, wq), px = mk(LT_F32, 2, T, K, x), pb = mk(LT_F32, 1, N, 0, b);
+    pair py = mk(LT_F32, 2, T, N, NULL);
+    lt_err e1, e2;
+    op_ok(lt_op_matmul(cpu, &py.c, &px.c, &pw.c, with_bias ? &pb.c : NULL, &e1), &e1, "matmul", "cpu");
+    op_ok(lt_op_matmul(gpu, &py.g, &px.g, &pw.g, with_bias ? &pb.g : NULL, &e2), &e2, "matmul", "cuda");
+    char what[96];
+    snprintf(what, sizeof what, "matmul %s T=%d N=%lld K=%lld%s%s", lt_dtype_name(dt), T, (long long)N, (long long)K,
+             with_bias ? " +bias" : "", frac ? " (rows)" : "");
+    compare(what, &py, 1e-2);
+    release_all();
+    free(x), free(b), free(wq);
+}
+
+static void check_gq4(void) {
+    static const lt_dtype ts[] = {LT_GQ4_32, LT_GQ4_64, LT_GQ4_128};
+    static const int Ts[] = {1, 2, 5, 8, 9, 16, 17, 64, 70};
+    for (int di = 0; di < 3; di++) {
+        const lt_dtype dt = ts[di];
+        for (int ti = 0; ti < 9; ti++) gq4_case(dt, Ts[ti], 192, 384, ti % 2 == 0, false); /* 3 n-blocks */
+        gq4_case(dt, 1, 256, 4096, true, false);  /* 4 n-blocks per CTA, many k-splits */
+        gq4_case(dt, 16, 256, 4096, false, false);
+        gq4_case(dt, 3, 128, 1024, true, false);  /* 2 n-blocks per CTA */
+        gq4_case(dt, 3, 67, 384, true, false);    /* N % 64: stays in rows, the GEMV */
+        gq4_case(dt, 3, 128, 384, true, true);    /* a fractional zero point: rows */
+    }
+    /* the layout read back: get_rows, convert, a download, and the refusals of parts */
+    const lt_dtype dt = LT_GQ4_64;
+    const int64_t R = 128, D = 256;
+    void *q = random_gq4(dt, R, D, false);
+    int32_t ids[5] = {0, 127, 64, 5, 63};
+    pair t = mk(dt, 2, R, D, q), id = mk(LT_I32, 1, 5, 0, ids), y = mk(LT_F32, 2, 5, D, NULL);
+    pair f = mk(LT_F32, 2, R, D, NULL);
+    lt_err e1, e2;
+    op_ok(lt_op_get_rows(cpu, &y.c, &t.c, &id.c, &e1), &e1, "get_rows", "cpu");
+    op_ok(lt_op_get_rows(gpu, &y.g, &t.g, &id.g, &e2), &e2, "get_rows", "cuda");
+    compare("get_rows gq4_64 [128, 256] (layout read back)", &y, 0.0);
+    op_ok(lt_op_convert(cpu, &f.c, &t.c, &e1), &e1, "convert", "cpu");
+    op_ok(lt_op_convert(gpu, &f.g, &t.g, &e2), &e2, "convert", "cuda");
+    compare("convert gq4_64 -> f32 [128, 256] (layout read back)", &f, 0.0);
+    const size_t nb = lt_tensor_nbytes(&t.g);
+    unsigned char *back = malloc(nb);
+    CHECKF(lt_tensor_get(&t.g, back, nb, &e2) == LT_OK && memcmp(back, q, nb) == 0, "gq4 download: %s",
+           "not the uploaded bytes");
+    if (!LT_TEST_SELF) {
+        lt_status s = lt_tensor_get_range(&t.g, 64, back, 128, &e2);
+        CHECKF(s == LT_EUNSUPPORTED && strstr(e2.msg, "W4A16"), "a partial download is refused: %s", e2.msg);
+        s = lt_tensor_set_range(&t.g, 64, back, 128, &e2);
+        CHECKF(s == LT_EUNSUPPORTED && strstr(e2.msg, "whole tensor"), "a partial upload is refused: %s", e2.msg);
+    }
+    release_all();
+    free(back);
+    free(q);
+}
+
+/* Not a check: the W4A16 kernel at decode shapes (Llama-3-8B's FFN up, 14336 x 4096) against the
+ * device's copy bandwidth (the issue's goal: >= 80% of it at batch 1). LATHE_CUDA_MARLIN=0 gives
+ * the GEMV's figures for the same lines. */
+static void report_gq4_speed(void) {
+    if (LT_TEST_SELF) return;
+    const int64_t N = 14336, K = 4096;
+    const int reps = 50;
+    lt_err err;
+    double copy_gbs = 0;
+    {
+        lt_tensor a = alloc_t(gpu, LT_F32, 2, N, K), b = alloc_t(gpu, LT_F32, 2, N, K);
+        const size_t nb = lt_tensor_nbytes(&a);
+        bool ok = lt_tensor_copy_range(&b, 0, &a, 0, nb, &err) == LT_OK && lt_backend_sync(gpu, &err) == LT_OK;
+        double t0 = lt_now();
+        for (int r = 0; r < reps && ok; r++) ok = lt_tensor_copy_range(&b, 0, &a, 0, nb, &err) == LT_OK;
+        ok = ok && lt_backend_sync(gpu, &err) == LT_OK;
+        const double us = (lt_now() - t0) / reps * 1e6;
+        copy_gbs = 2.0 * nb / (us * 1e3); /* read + write */
+        CHECKF(ok, "copy speed: %s", err.msg);
+        printf("%-58s %8.1f us  %6.0f GB/s read+written\n", "speed: device copy 224 MiB", us, copy_gbs);
+        release_all();
+    }
+    static const lt_dtype ts[] = {LT_GQ4_32, LT_GQ4_128};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
+        const lt_dtype dt = ts[i];
+        lt_tensor w = alloc_t(gpu, dt, 2, N, K);
+        void *wq = random_gq4(dt, N, K, false);
+        set_t(&w, wq);
+        free(wq);
+        for (int T = 1; T <= 16; T *= 16) {
+            lt_tensor x = alloc_t(gpu, LT_F32, 2, T, K), y = alloc_t(gpu, LT_F32, 2, T, N);
+            float *xh = randf((int64_t)T * K, 1.0f);
+            set_t(&x, xh);
+            free(xh);
+            bool ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK && lt_backend_sync(gpu, &err) == LT_OK;
+            double t0 = lt_now();
+            for (int r = 0; r < reps && ok; r++) ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK;
+            ok = ok && lt_backend_sync(gpu, &err) == LT_OK;
+            const double us = (lt_now() - t0) / reps * 1e6, gbs = lt_tensor_nbytes(&w) / (us * 1e3);
+            CHECKF(ok, "gq4 speed %s: %s", lt_dtype_name(dt), err.msg);
+            char what[96];
+            snprintf(what, sizeof what, "speed: matmul %s T=%d N=%lld K=%lld", lt_dtype_name(dt), T, (long long)N,
+                     (long long)K);
+            printf("%-58s %8.1f us  %6.0f GB/s of weights (%.0f%% of copy)\n", what, us, gbs,
+                   copy_gbs > 0 ? 100.0 * gbs / copy_gbs : 0.0);
+        }
+        release_all();
+    }
+}
+
 static void check_kv_store(void) {
     for (int f16 = 0; f16 < 2; f16++)
         for (int ti = 0; ti < 3; ti++) {
@@ -696,6 +824,7 @@ int main(void) {
     check_matmul();
     check_matmul_quants();
     check_matmul_s24();
+    check_gq4();
     check_rmsnorm();
     check_rope();
     check_elementwise();
@@ -706,6 +835,7 @@ int main(void) {
     check_argmax();
     check_oom();
     report_gemv_speed();
+    report_gq4_speed();
 
     lt_backend_free(cpu);
     lt_backend_free(gpu);

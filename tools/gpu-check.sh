@@ -34,6 +34,11 @@ for t in test_ops_cuda test_model_cuda test_vision_cuda; do # their per-check li
   echo "$t: $(tail -1 "$out/$t.log")"
 done
 grep "^speed:" "$out/test_ops_cuda.log" # matmul time per weight type (14336 x 4096, T = 1 and 8)
+# the gq4 W4A16 kernel (matmul_marlin.cu; goal: >= 80% of the copy line at T = 1) against the
+# GEMV it replaces (LATHE_CUDA_MARLIN=0 keeps gq4 matrices in rows)
+(cd "$b" && LATHE_CUDA_MARLIN=0 LATHE_ROOT="$root" ./test_ops_cuda) >"$out/test_ops_cuda_gemv.log" 2>&1
+echo "test_ops_cuda (LATHE_CUDA_MARLIN=0): $(tail -1 "$out/test_ops_cuda_gemv.log")"
+grep "^speed: matmul gq4" "$out/test_ops_cuda_gemv.log" | sed 's/^speed:/speed (GEMV):/'
 
 L="$b/lathe"
 run() { # run NAME CMD...: JSON to OUTDIR/NAME.json, stderr to NAME.err
@@ -56,6 +61,11 @@ for t in q4_1 q5_0 q5_1 iq4_nl q2_K q3_K q4_K q5_K q6_K iq4_xs; do
   else
     echo "bench_llama8b_$t: FAILED ($(tail -1 "$out/bench_llama8b_$t.err"))"
   fi
+done
+# GPTQ gq4 (W4A16 kernel): decode (T = 1) and a 16-token prefill (T = 16), and the GEMV for both
+for t in gq4_128 gq4_32; do
+  run "bench_llama8b_$t" "$L" bench --synthetic llama-8b --type "$t" --device cuda -p 16 --json
+  run "bench_llama8b_${t}_gemv" env LATHE_CUDA_MARLIN=0 "$L" bench --synthetic llama-8b --type "$t" --device cuda -p 16 --json
 done
 run bench_llama1b_f16 "$L" bench --synthetic llama-1b --type f16 --device cuda --json
 run bench_stories "$L" bench -m "$root/assets/models/stories260K.bin" --device cuda --json

@@ -208,6 +208,7 @@ lt_status lt_tensor_set(lt_tensor *t, const void *host, size_t bytes, lt_err *er
         return lt_err_set(err, LT_EINVAL, "tensor set: %zu bytes given, tensor holds %zu", bytes,
                           lt_tensor_nbytes(t));
     LT_TRY(lt_backend_no_capture(t->be, "tensor set", err));
+    if (t->be->ops->set_tensor) return t->be->ops->set_tensor(t->be, t, host, err);
     return t->be->ops->set(t->be, t->data, host, bytes, err);
 }
 

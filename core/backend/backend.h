@@ -94,7 +94,10 @@ void lt_backend_release(lt_backend *be, void *ptr, size_t bytes, lt_mem_cat cat)
 lt_status lt_backend_sync(lt_backend *be, lt_err *err);
 
 /* Host <-> tensor transfers of whole tensors (bytes must equal lt_tensor_nbytes), and
- * byte ranges. lt_tensor_get waits for queued work first. */
+ * byte ranges. lt_tensor_get waits for queued work first. A backend may keep a whole tensor
+ * set with lt_tensor_set in a layout of its own for its kernels (CUDA: gq4 matrices for the
+ * W4A16 kernel); its ops and lt_tensor_get still see the tensor's bytes, and a range transfer
+ * over part of such a tensor fails with LT_EUNSUPPORTED (set or get the whole tensor). */
 lt_status lt_tensor_set(lt_tensor *t, const void *host, size_t bytes, lt_err *err);
 lt_status lt_tensor_get(const lt_tensor *t, void *host, size_t bytes, lt_err *err);
 lt_status lt_tensor_set_range(lt_tensor *t, size_t offset, const void *host, size_t bytes, lt_err *err);

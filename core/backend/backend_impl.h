@@ -29,6 +29,10 @@ typedef struct lt_backend_ops {
     lt_status (*alloc)(lt_backend *be, size_t bytes, lt_mem_cat cat, void **out, lt_err *err);
     void (*release)(lt_backend *be, void *ptr);
     lt_status (*set)(lt_backend *be, void *dst, const void *host, size_t bytes, lt_err *err);
+    /* (optional) a whole tensor from host (lt_tensor_set). A backend may keep it in a layout of
+     * its own for its kernels (CUDA: gq4 matrices re-laid out for the W4A16 kernel) if its get
+     * gives the tensor's bytes back and its ops read it as the tensor; NULL: set */
+    lt_status (*set_tensor)(lt_backend *be, lt_tensor *t, const void *host, lt_err *err);
     lt_status (*get)(lt_backend *be, void *host, const void *src, size_t bytes, lt_err *err);
     lt_status (*copy)(lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err);
     /* (optional) NULL: synchronous - every op has finished when it returns */
@@ -101,7 +105,7 @@ lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, l
  * (the op table, the backend head, tensors, errors): bump LT_BACKEND_ABI_VERSION whenever a
  * struct or enum of those changes (a slot added to lt_backend_ops, a field to lt_tensor, a
  * dtype), or when a function below changes meaning. abi_version stays the first field. */
-#define LT_BACKEND_ABI_VERSION 4
+#define LT_BACKEND_ABI_VERSION 5
 #define LT_CUDA_MODULE_FILE "liblathe-cuda.so"
 #define LT_CUDA_MODULE_ENTRY "lt_cuda_module_entry"
 

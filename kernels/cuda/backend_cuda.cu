@@ -14,6 +14,7 @@
  * Leaves out: peer-to-peer copies, several streams.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cuda_common.cuh"
 #include "vision.cuh"
@@ -117,6 +118,7 @@ static void cu_destroy(lt_backend *be) {
         if (c->stream) (void)cudaStreamDestroy(c->stream);
     }
     (void)cudaGetLastError();
+    lt_free(c->marlin.e);
     lt_free(c);
 }
 
@@ -142,6 +144,7 @@ static lt_status cu_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **o
                           "cuda: cannot allocate %.1f MiB (%.1f MiB free): %s", bytes / 1048576.0, fr / 1048576.0,
                           cudaGetErrorString(e));
     }
+    lt_marlin_table_forget(&c->marlin, *out, bytes); /* entries of memory freed before */
     return LT_OK;
 }
 
@@ -153,20 +156,45 @@ static void cu_release(lt_backend *be, void *ptr) {
     if (cudaSetDevice(c->device) != cudaSuccess || cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
 }
 
+/* A write to [dst, dst + bytes): packed gq4 matrices it covers whole become plain bytes again;
+ * one it covers in part is refused (half of it would be in the other layout). */
+static lt_status marlin_written(lt_cuda *c, const void *dst, size_t bytes, const char *what, lt_err *err) {
+    const int i = c->marlin.n ? lt_marlin_table_written(&c->marlin, dst, bytes) : -1;
+    if (i < 0) return LT_OK;
+    const lt_marlin_entry *e = &c->marlin.e[i];
+    return lt_err_set(err, LT_EUNSUPPORTED,
+                      "%s: part of a %s [%lld, %lld] matrix held in the W4A16 kernel's layout on cuda; set the "
+                      "whole tensor", what, lt_dtype_name(e->dtype), (long long)e->N, (long long)e->K);
+}
+
 static lt_status cu_set(lt_backend *be, void *dst, const void *host, size_t bytes, lt_err *err) {
     lt_cuda *c = lt_cuda_of(be);
     if (bytes == 0) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
+    LT_TRY(marlin_written(c, dst, bytes, "tensor set", err));
     /* From pageable memory this returns once the source has been staged, so the caller may
      * reuse host right away; ordering with queued kernels is kept by the stream. */
     LT_CUDA_TRY(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, c->stream), err);
     return LT_OK;
 }
 
+/* gq4 matrices go up in the W4A16 layout where it holds them (matmul_marlin.cu) */
+static lt_status cu_set_tensor(lt_backend *be, lt_tensor *t, const void *host, lt_err *err) {
+    lt_cuda *c = lt_cuda_of(be);
+    const size_t bytes = lt_tensor_nbytes(t);
+    if (bytes == 0) return LT_OK;
+    LT_TRY(lt_cuda_enter(c, err));
+    bool done = false;
+    LT_TRY(lt_cuda_marlin_upload(c, t, host, &done, err));
+    return done ? LT_OK : cu_set(be, t->data, host, bytes, err);
+}
+
 static lt_status cu_get(lt_backend *be, void *host, const void *src, size_t bytes, lt_err *err) {
     lt_cuda *c = lt_cuda_of(be);
     if (bytes == 0) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
+    const int mi = c->marlin.n ? lt_marlin_table_find(&c->marlin, src, bytes) : -1;
+    if (mi >= 0) return lt_cuda_marlin_download(c, mi, host, src, bytes, err); /* rows again, or refused */
     LT_CUDA_TRY(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, c->stream), err);
     LT_CUDA_TRY(cudaStreamSynchronize(c->stream), err);
     return LT_OK;
@@ -176,6 +204,10 @@ static lt_status cu_copy(lt_backend *be, void *dst, const void *src, size_t byte
     lt_cuda *c = lt_cuda_of(be);
     if (bytes == 0 || dst == src) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
+    if (c->marlin.n && lt_marlin_table_find(&c->marlin, src, bytes) >= 0)
+        return lt_err_set(err, LT_EUNSUPPORTED,
+                          "tensor copy: the source holds a gq4 matrix in the W4A16 kernel's layout on cuda");
+    LT_TRY(marlin_written(c, dst, bytes, "tensor copy", err));
     LT_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream), err);
     return LT_OK;
 }
@@ -268,6 +300,7 @@ static const lt_backend_ops k_cuda_ops = {
     .alloc = cu_alloc,
     .release = cu_release,
     .set = cu_set,
+    .set_tensor = cu_set_tensor,
     .get = cu_get,
     .copy = cu_copy,
     .sync = cu_sync,
@@ -366,6 +399,11 @@ static lt_status cu_create(lt_backend **out, const lt_backend_opts *opts, lt_err
     }
     snprintf(c->base.device, sizeof c->base.device, "%.127s", prop.name);
     c->sm_count = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
+    c->cc_major = prop.major;
+    {
+        const char *m = getenv("LATHE_CUDA_MARLIN"); /* "0": gq4 matrices stay in rows (the GEMV) */
+        c->marlin_off = m && strcmp(m, "0") == 0;
+    }
     c->base.n_threads = c->sm_count;
     *out = &c->base;
     return LT_OK;

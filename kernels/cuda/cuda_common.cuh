@@ -22,6 +22,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/lt_marlin.h"
 #include "kernels/lt_math.h"
 
 extern "C" {
@@ -61,6 +62,7 @@ enum {
     LT_CUDA_SCR_ACT = 0, /* matmul: activations converted to f16/bf16 */
     LT_CUDA_SCR_WTILE,   /* matmul: quantized weight tile dequantized to f16 */
     LT_CUDA_SCR_ATTN,    /* attention: partial (max, sum, acc) of each context split */
+    LT_CUDA_SCR_SPLITK,  /* matmul_marlin.cu: the k-splits' partial [T, N] */
     LT_CUDA_SCR_COUNT
 };
 
@@ -70,6 +72,7 @@ typedef struct lt_cuda {
     lt_backend base; /* first: an lt_backend * points here */
     int device;
     int sm_count;
+    int cc_major;     /* compute capability: the W4A16 kernel needs 8.x (mma.sync, cp.async) */
     bool async_alloc; /* cudaMallocAsync is available (device memory pools) */
     cudaStream_t stream;
     cublasHandle_t blas;
@@ -81,6 +84,10 @@ typedef struct lt_cuda {
     bool scr_pinned[LT_CUDA_SCR_COUNT];
     void *retired[LT_CUDA_MAX_RETIRED];
     int n_retired, n_graphs;
+    /* the gq4 matrices uploaded in the W4A16 layout (whole tensors, by data pointer); marlin_off:
+     * LATHE_CUDA_MARLIN=0 keeps every gq4 matrix in rows (the GEMV, for comparisons) */
+    lt_marlin_table marlin;
+    bool marlin_off;
 } lt_cuda;
 
 static inline lt_cuda *lt_cuda_of(lt_backend *be) { return (lt_cuda *)be; }
@@ -183,6 +190,27 @@ lt_status lt_cuda_gemv_blocks(lt_cuda *c, float *y, const float *x, const void *
                               int T, int64_t N, int K, lt_err *err);
 lt_status lt_cuda_dequant_blocks(lt_cuda *c, void *dst, lt_dtype dt, const void *src, lt_dtype st, int64_t n,
                                  lt_err *err);
+/* matmul_marlin.cu: the W4A16 kernel of the gq4 types over kernels/lt_marlin.h's layout and
+ * the table of packed tensors that keeps the layout invisible.
+ * lt_cuda_matmul_marlin: y[T,N] = x[T,K] . w^T (+ bias), 1 <= T <= LT_MARLIN_MAX_T, w packed.
+ * lt_cuda_marlin_dequant: rows [n0, n0 + rows) of a packed w -> dst [rows, K] as dt (f16/f32).
+ * lt_cuda_marlin_get_rows: y[i,:] = w[ids[i],:] as f32 (an id outside [0, N): zeros).
+ * lt_cuda_marlin_group: 0 when t is not packed, its group size G when t is exactly a packed
+ * matrix, -1 with err ("OP: ...") when t overlaps one without being it.
+ * lt_cuda_marlin_upload: uploads a whole tensor packed when it is a gq4 matrix the layout holds
+ * (*done true), else leaves it to a plain copy (*done false).
+ * lt_cuda_marlin_download: the whole packed entry i back into host as gq4 rows; refuses a part.
+ * The table itself (find, forget, the rule for plain writes) is lt_marlin_table (lt_marlin.h). */
+lt_status lt_cuda_matmul_marlin(lt_cuda *c, float *y, const float *x, const void *w, int G, const float *bias, int T,
+                                int64_t N, int64_t K, lt_err *err);
+lt_status lt_cuda_marlin_dequant(lt_cuda *c, void *dst, lt_dtype dt, const void *w, int G, int64_t N, int64_t K,
+                                 int64_t n0, int64_t rows, lt_err *err);
+lt_status lt_cuda_marlin_get_rows(lt_cuda *c, float *y, const void *w, int G, int64_t N, int64_t K,
+                                  const int32_t *ids, int64_t n, lt_err *err);
+int lt_cuda_marlin_group(const lt_cuda *c, const lt_tensor *t, const char *op, lt_err *err);
+lt_status lt_cuda_marlin_upload(lt_cuda *c, lt_tensor *t, const void *host, bool *done, lt_err *err);
+lt_status lt_cuda_marlin_download(lt_cuda *c, int i, void *host, const void *src, size_t bytes, lt_err *err);
+
 /* matmul_s24.cu: the GEMV (T <= 8) of the 2:4 sparse types, reading only the kept values;
  * lt_cuda_s24_gemv_ok: t is s24_f16 (w 2-byte aligned) or s24_q4 (4-byte aligned). */
 bool lt_cuda_s24_gemv_ok(lt_dtype t, const void *w);

@@ -100,6 +100,18 @@ lt_status lt_cuda_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_e
     int64_t rows = lt_tensor_rows(x), cols = lt_tensor_cols(x), n = rows * cols;
     if (n == 0) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
+    const int G = lt_cuda_marlin_group(c, x, "convert", err); /* a gq4 matrix in the W4A16 layout */
+    if (G < 0) return LT_EUNSUPPORTED;
+    if (G > 0) {
+        if (y->dtype != LT_F32 && y->dtype != LT_F16)
+            return lt_err_set(err, LT_EUNSUPPORTED,
+                              "convert: a %s matrix held in the W4A16 kernel's layout on cuda converts to f32 or "
+                              "f16 only, not %s", lt_dtype_name(x->dtype), lt_dtype_name(y->dtype));
+        return lt_cuda_marlin_dequant(c, y->data, y->dtype, x->data, G, x->shape[0], x->shape[1], 0, x->shape[0], err);
+    }
+    const int Gy = lt_cuda_marlin_group(c, y, "convert", err); /* rewritten whole: plain rows again */
+    if (Gy < 0) return LT_EUNSUPPORTED;
+    if (Gy > 0) lt_marlin_table_forget(&c->marlin, y->data, lt_tensor_nbytes(y));
     if (x->dtype == y->dtype) {
         if (y->data != x->data)
             LT_CUDA_TRY(cudaMemcpyAsync(y->data, x->data, lt_tensor_nbytes(x), cudaMemcpyDeviceToDevice, c->stream),

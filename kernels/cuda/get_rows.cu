@@ -27,6 +27,11 @@ lt_status lt_cuda_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table,
     int64_t n = ids->shape[0], cols = table->shape[1];
     if (n == 0 || cols == 0) return LT_OK;
     LT_TRY(lt_cuda_enter(c, err));
+    const int G = lt_cuda_marlin_group(c, table, "get_rows", err); /* a gq4 table in the W4A16 layout */
+    if (G < 0) return LT_EUNSUPPORTED;
+    if (G > 0)
+        return lt_cuda_marlin_get_rows(c, (float *)y->data, table->data, G, table->shape[0], cols,
+                                       (const int32_t *)ids->data, n, err);
     int threads = cols >= 256 ? 256 : 64;
     get_rows_kernel<<<(unsigned)n, threads, 0, c->stream>>>((float *)y->data, table->data, table->dtype,
                                                             table->shape[0], cols, (const int32_t *)ids->data);

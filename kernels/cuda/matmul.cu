@@ -15,9 +15,13 @@
  * Quantized weights: x goes to f16, and the weight is dequantized to f16 tile by tile
  * (up to 64 MiB per tile; block-wise by matmul_quants.cu) into a second scratch buffer, each
  * tile one GemmEx.
+ * gq4 matrices uploaded in the W4A16 layout (matmul_marlin.cu's table) take that kernel for
+ * T <= LT_MARLIN_MAX_T and its element reads for the f16 tiles above; other gq4 matrices the
+ * block-wise GEMV / tiles.
  * Leaves out: int8 tensor-core paths, fused bias in the GEMM epilogue (cublasLt).
  */
 #include "gemv.cuh"
+#include "kernels/lt_marlin.h"
 
 #define WTILE_BYTES ((size_t)64 << 20)
 
@@ -253,8 +257,9 @@ static lt_status gemm(lt_cuda *c, float *y, const void *w, cudaDataType wtype, c
     return LT_OK;
 }
 
-static lt_status matmul_blas(lt_cuda *c, float *y, const float *x, const void *w, lt_dtype wt, int T, int N, int K,
-                             lt_err *err) {
+/* G > 0: w is a gq4 matrix in the W4A16 layout (matmul_marlin.cu), its tiles dequantized from it */
+static lt_status matmul_blas(lt_cuda *c, float *y, const float *x, const void *w, lt_dtype wt, int G, int T, int N,
+                             int K, lt_err *err) {
     if (wt == LT_F32) return gemm(c, y, w, CUDA_R_32F, x, CUDA_R_32F, T, N, K, N, err);
 
     /* activations in the weight's 16-bit type (f16 for quantized weights) */
@@ -278,7 +283,9 @@ static lt_status matmul_blas(lt_cuda *c, float *y, const float *x, const void *w
     for (int64_t n0 = 0; n0 < N; n0 += tile) {
         int64_t nt = N - n0 < tile ? N - n0 : tile;
         const char *wsrc = (const char *)w + (size_t)n0 * rb;
-        if (blockwise) {
+        if (G > 0) {
+            LT_TRY(lt_cuda_marlin_dequant(c, wt16, LT_F16, w, G, N, K, n0, nt, err));
+        } else if (blockwise) {
             LT_TRY(lt_cuda_dequant_blocks(c, wt16, LT_F16, wsrc, wt, nt * K, err));
         } else {
             dequant_f16_kernel<<<lt_cu_grid(c, nt * K, 256), 256, 0, c->stream>>>((uint16_t *)wt16, wsrc, wt, nt, K);
@@ -301,12 +308,17 @@ lt_status lt_cuda_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const
     LT_TRY(lt_cuda_enter(c, err));
     float *yd = (float *)y->data;
     const float *bd = bias ? (const float *)bias->data : NULL;
+    /* a gq4 matrix uploaded in the W4A16 layout: its kernel up to LT_MARLIN_MAX_T tokens */
+    const int G = lt_cuda_marlin_group(c, w, "matmul", err);
+    if (G < 0) return LT_EUNSUPPORTED;
+    if (G > 0 && T <= LT_MARLIN_MAX_T)
+        return lt_cuda_matmul_marlin(c, yd, (const float *)x->data, w->data, G, bd, (int)T, N, K, err);
     if (K == 0) { /* empty sum: y = bias or 0 */
         LT_CUDA_TRY(cudaMemsetAsync(yd, 0, (size_t)T * N * sizeof(float), c->stream), err);
-    } else if (T <= GEMV_MAX_T) {
+    } else if (T <= GEMV_MAX_T && G == 0) {
         return gemv(c, yd, (const float *)x->data, w->data, w->dtype, bd, (int)T, N, (int)K, err);
     } else {
-        LT_TRY(matmul_blas(c, yd, (const float *)x->data, w->data, w->dtype, (int)T, (int)N, (int)K, err));
+        LT_TRY(matmul_blas(c, yd, (const float *)x->data, w->data, w->dtype, G, (int)T, (int)N, (int)K, err));
     }
     if (bd) {
         add_bias_kernel<<<lt_cu_grid(c, T * N, 256), 256, 0, c->stream>>>(yd, bd, T, N);
