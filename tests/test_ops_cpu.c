@@ -552,6 +552,48 @@ static void test_matmul(void) {
     }
 }
 
+/* q4_0 weights against GGML's own q4_0 x q8_0 dot products (tests/fixtures/quants/q4_0_dot.bin,
+   tools/gen_q4_0_dot_fixtures.py): lathe's q4_0 and q8_0 bytes are GGML's, and both the plain q4_0
+   matmul and the interleaved one (q4_0_r8) give GGML's values up to the f32 summation order */
+static void test_matmul_q4_0_ggml(void) {
+    size_t len = 0;
+    char *buf = lt_test_read_file(lt_test_path("tests/fixtures/quants/q4_0_dot.bin"), &len);
+    CHECKF(buf && len >= 20 && !memcmp(buf, "LTQD", 4), "tests/fixtures/quants/q4_0_dot.bin missing or bad");
+    if (!buf || len < 20) {
+        free(buf);
+        return;
+    }
+    uint32_t h[4];
+    memcpy(h, buf + 4, sizeof h);
+    const int64_t N = h[1], K = h[2], T = h[3], nb = K / 32;
+    const size_t want = 20 + (size_t)(T * K + N * K) * 4 + (size_t)(N * nb * 18 + T * nb * 34) + (size_t)(T * N) * 4;
+    CHECKF(h[0] == 1 && len == want, "q4_0_dot.bin: version %u, %zu bytes (want %zu)", h[0], len, want);
+    if (h[0] != 1 || len != want) {
+        free(buf);
+        return;
+    }
+    const float *x = (const float *)(buf + 20), *wf = x + T * K;
+    const char *wq = (const char *)(wf + N * K), *xq = wq + N * nb * 18;
+    float yg[64 * 64], y[64 * 64];
+    memcpy(yg, xq + T * nb * 34, (size_t)(T * N) * 4);
+    char *q = malloc((size_t)(N * nb * 34)), *w8 = malloc((size_t)(N * nb * 18));
+    for (int64_t n = 0; n < N; n++) lt_cpu_quant_row(LT_Q4_0, wf + n * K, q + n * nb * 18, K);
+    CHECK(!memcmp(q, wq, (size_t)(N * nb * 18)));
+    for (int64_t t = 0; t < T; t++) lt_cpu_quant_row(LT_Q8_0, x + t * K, q + t * nb * 34, K);
+    CHECK(!memcmp(q, xq, (size_t)(T * nb * 34)));
+    lt_q4_0_r8_pack(wq, w8, N, K);
+    for (int simd = 1; simd >= 0; simd--) {
+        set_threads_simd(simd);
+        for (int r8 = 0; r8 < 2; r8++) {
+            lt_cpu_matmul(NULL, y, x, r8 ? w8 : wq, r8 ? LT_Q4_0_R8 : LT_Q4_0, NULL, T, N, K);
+            const double e = lt_test_rel_err_ff(y, yg, T * N);
+            CHECKF(e <= 2e-6, "%s (simd %d) against GGML's vec_dot: rel err %.3g", r8 ? "q4_0_r8" : "q4_0", simd, e);
+        }
+    }
+    set_threads_simd(true);
+    free(q), free(w8), free(buf);
+}
+
 /* q2_K, q3_K, iq4_xs (q8_K partner, K a multiple of 256) and iq4_nl (q8_0 partner; 160 = an odd
    block count, GGML's scalar tail): batched rows against single rows for T = 1..9, 17, 70 */
 static void test_matmul_k2(void) {
@@ -1239,6 +1281,7 @@ int main(void) {
     test_quant();
     test_quant_q8_K();
     test_matmul();
+    test_matmul_q4_0_ggml();
     test_matmul_k2();
     test_get_rows();
     test_rmsnorm();
