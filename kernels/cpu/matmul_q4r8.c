@@ -234,7 +234,13 @@ void lt_cpu_q4r8_matmul(lt_pool *p, void *scratch, float *y, const float *x, con
     r8_ctx c = {.fns = k_scalar, .rt = R8_RT, .y = y, .x = x, .xq = scratch, .xs = xr_stride(K), .w = w,
                 .bias = bias, .T = T, .N = N, .K = K};
 #if LT_X86
-    if (lt_cpu_has_avx2()) c.fns = lt_cpu_has_vnni() ? k_vnni : k_avx2, c.rt = lt_cpu_has_vnni() ? 8 : 4;
+    /* VNNI for tiles of several rows; decoding (T = 1) from DRAM measured 6-27% slower with the
+       256-bit EVEX code than with AVX2 (level with the plain q4_0 kernels with AVX2; docs/PERF.md,
+       "q4_0 interleaved by 8 rows"), as matmul.c found for plain q4_0. Same bits either way. */
+    if (lt_cpu_has_avx2()) {
+        const bool v = lt_cpu_has_vnni() && T > 1;
+        c.fns = v ? k_vnni : k_avx2, c.rt = v ? R8_RT : 4;
+    }
 #endif
     atomic_init(&c.next, 0);
     if (T >= 4) lt_pool_run(p, quant_job, &c);
