@@ -27,7 +27,6 @@
 #include <time.h>
 
 #include "core/base/alloc.h"
-#include "core/base/quants.h"
 #include "core/backend/backend.h"
 #include "kernels/cpu/cpu_impl.h" /* lt_cpu_quant_q8_K, the K-quants' activation quantizer */
 #include "kernels/cpu/lt_cpu.h"
@@ -383,9 +382,7 @@ static void test_quant(void) {
 
 /* ---- matmul ------------------------------------------------------------------------------------- */
 
-static void check_matmul(lt_dtype wt_in, int64_t T, int64_t N, int64_t K, bool with_bias, uint64_t seed) {
-    /* q4_0_r8 (q4_0 interleaved by 8 rows): the references of q4_0, the weights packed below */
-    const lt_dtype wt = wt_in == LT_Q4_0_R8 ? LT_Q4_0 : wt_in;
+static void check_matmul(lt_dtype wt, int64_t T, int64_t N, int64_t K, bool with_bias, uint64_t seed) {
     lt_test_rng r;
     lt_test_rng_seed(&r, seed);
     float *x = malloc(T * K * sizeof *x), *wf = malloc(N * K * sizeof *wf), *bias = malloc(N * sizeof *bias);
@@ -453,37 +450,15 @@ static void check_matmul(lt_dtype wt_in, int64_t T, int64_t N, int64_t K, bool w
             ref[t * N + n] = s + (with_bias ? bias[n] : 0);
             ref_x[t * N + n] = s2 + (with_bias ? bias[n] : 0);
         }
-    float *y[4], *ys = malloc(T * N * sizeof(float)), *yp = NULL;
-    const bool r8 = wt_in == LT_Q4_0_R8;
-    if (r8) { /* the plain q4_0 result, then w as the interleaved layout */
-        yp = malloc(T * N * sizeof(float));
-        lt_cpu_matmul_prepare(g_pools[1], wt, T, K);
-        lt_cpu_matmul(g_pools[1], yp, x, w, wt, with_bias ? bias : NULL, T, N, K);
-        char *w8 = malloc(N * wrow + 1), *back = malloc(N * wrow + 1);
-        lt_q4_0_r8_pack(w, w8, N, K);
-        lt_q4_0_r8_unpack(w8, back, N, K);
-        CHECKF(memcmp(back, w, N * wrow) == 0, "q4_0_r8 N=%lld K=%lld: unpack(pack(rows)) differs", (long long)N,
-               (long long)K);
-        free(w), free(back);
-        w = w8;
-    }
+    float *y[4], *ys = malloc(T * N * sizeof(float));
     for (int nt = 1; nt <= 3; nt++) {
         y[nt] = malloc(T * N * sizeof(float));
-        lt_cpu_matmul_prepare(g_pools[nt], wt_in, T, K);
-        lt_cpu_matmul(g_pools[nt], y[nt], x, w, wt_in, with_bias ? bias : NULL, T, N, K);
+        lt_cpu_matmul_prepare(g_pools[nt], wt, T, K);
+        lt_cpu_matmul(g_pools[nt], y[nt], x, w, wt, with_bias ? bias : NULL, T, N, K);
     }
     set_threads_simd(false);
-    lt_cpu_matmul(NULL, ys, x, w, wt_in, with_bias ? bias : NULL, T, N, K);
+    lt_cpu_matmul(NULL, ys, x, w, wt, with_bias ? bias : NULL, T, N, K);
     set_threads_simd(true);
-    if (r8) {
-        /* every path does the same float operations per row (fma over blocks in order) */
-        CHECKF(same_bits(ys, y[1], T * N * sizeof(float)), "matmul q4_0_r8 T=%lld N=%lld K=%lld: portable path differs "
-               "from SIMD", (long long)T, (long long)N, (long long)K);
-        /* against plain q4_0: the same integer block sums and scales in another order */
-        const double ep = lt_test_rel_err_ff(y[1], yp, T * N);
-        CHECKF(ep <= 4e-6, "matmul q4_0_r8 T=%lld K=%lld: rel err %.3g against plain q4_0", (long long)T, (long long)K, ep);
-        free(yp);
-    }
     double e = lt_test_rel_err(y[1], ref, T * N), es = lt_test_rel_err(ys, ref, T * N);
     const double tol = quant ? 2e-6 : 1e-5;
     CHECKF(e <= tol, "matmul %s T=%lld N=%lld K=%lld: rel err %.3g", lt_dtype_name(wt), (long long)T, (long long)N,
@@ -503,10 +478,10 @@ static void check_matmul(lt_dtype wt_in, int64_t T, int64_t N, int64_t K, bool w
         float *y1 = malloc(N * sizeof *y1);
         int bad = 0;
         for (int64_t t = 0; t < T; t++) {
-            lt_cpu_matmul(g_pools[2], y1, x + t * K, w, wt_in, with_bias ? bias : NULL, 1, N, K);
+            lt_cpu_matmul(g_pools[2], y1, x + t * K, w, wt, with_bias ? bias : NULL, 1, N, K);
             bad += !same_bits(y1, y[1] + t * N, N * sizeof *y1);
         }
-        CHECKF(bad == 0, "matmul %s T=%lld: %d batched rows differ from the row computed alone", lt_dtype_name(wt_in),
+        CHECKF(bad == 0, "matmul %s T=%lld: %d batched rows differ from the row computed alone", lt_dtype_name(wt),
                (long long)T, bad);
         free(y1);
     }
@@ -544,54 +519,6 @@ static void test_matmul(void) {
             check_matmul(kt[i], kT[j], 301, 768, j % 2 == 1, seed++);
         }
     check_matmul(LT_Q4_K, 1, 2048, 4096, false, seed++);
-    /* q4_0 interleaved by 8 rows (matmul_q4r8.c): every batch size to 9 (tiles of up to 4 / 8
-       rows and their remainders), 17 and 70; odd block counts; against plain q4_0 too */
-    for (int j = 0; j < 11; j++) {
-        check_matmul(LT_Q4_0_R8, kT[j], 40, j % 2 ? 96 : 160, j % 2 == 0, seed++);
-        check_matmul(LT_Q4_0_R8, kT[j], 304, j % 3 ? 1024 + 32 : 576, j % 2 == 1, seed++);
-    }
-}
-
-/* q4_0 weights against GGML's own q4_0 x q8_0 dot products (tests/fixtures/quants/q4_0_dot.bin,
-   tools/gen_q4_0_dot_fixtures.py): lathe's q4_0 and q8_0 bytes are GGML's, and both the plain q4_0
-   matmul and the interleaved one (q4_0_r8) give GGML's values up to the f32 summation order */
-static void test_matmul_q4_0_ggml(void) {
-    size_t len = 0;
-    char *buf = lt_test_read_file(lt_test_path("tests/fixtures/quants/q4_0_dot.bin"), &len);
-    CHECKF(buf && len >= 20 && !memcmp(buf, "LTQD", 4), "tests/fixtures/quants/q4_0_dot.bin missing or bad");
-    if (!buf || len < 20) {
-        free(buf);
-        return;
-    }
-    uint32_t h[4];
-    memcpy(h, buf + 4, sizeof h);
-    const int64_t N = h[1], K = h[2], T = h[3], nb = K / 32;
-    const size_t want = 20 + (size_t)(T * K + N * K) * 4 + (size_t)(N * nb * 18 + T * nb * 34) + (size_t)(T * N) * 4;
-    CHECKF(h[0] == 1 && len == want, "q4_0_dot.bin: version %u, %zu bytes (want %zu)", h[0], len, want);
-    if (h[0] != 1 || len != want) {
-        free(buf);
-        return;
-    }
-    const float *x = (const float *)(buf + 20), *wf = x + T * K;
-    const char *wq = (const char *)(wf + N * K), *xq = wq + N * nb * 18;
-    float yg[64 * 64], y[64 * 64];
-    memcpy(yg, xq + T * nb * 34, (size_t)(T * N) * 4);
-    char *q = malloc((size_t)(N * nb * 34)), *w8 = malloc((size_t)(N * nb * 18));
-    for (int64_t n = 0; n < N; n++) lt_cpu_quant_row(LT_Q4_0, wf + n * K, q + n * nb * 18, K);
-    CHECK(!memcmp(q, wq, (size_t)(N * nb * 18)));
-    for (int64_t t = 0; t < T; t++) lt_cpu_quant_row(LT_Q8_0, x + t * K, q + t * nb * 34, K);
-    CHECK(!memcmp(q, xq, (size_t)(T * nb * 34)));
-    lt_q4_0_r8_pack(wq, w8, N, K);
-    for (int simd = 1; simd >= 0; simd--) {
-        set_threads_simd(simd);
-        for (int r8 = 0; r8 < 2; r8++) {
-            lt_cpu_matmul(NULL, y, x, r8 ? w8 : wq, r8 ? LT_Q4_0_R8 : LT_Q4_0, NULL, T, N, K);
-            const double e = lt_test_rel_err_ff(y, yg, T * N);
-            CHECKF(e <= 2e-6, "%s (simd %d) against GGML's vec_dot: rel err %.3g", r8 ? "q4_0_r8" : "q4_0", simd, e);
-        }
-    }
-    set_threads_simd(true);
-    free(q), free(w8), free(buf);
 }
 
 /* q2_K, q3_K, iq4_xs (q8_K partner, K a multiple of 256) and iq4_nl (q8_0 partner; 160 = an odd
@@ -1104,31 +1031,6 @@ static void test_backend(void) {
     for (int i = 0; i < 5 * 64; i++) bad += (double)((float *)wback.data)[i] != wd[i];
     CHECK(bad == 0);
 
-    /* q4_0 matmul weights are held interleaved by 8 rows (lt_backend_matrix_dtype): the op
-       multiplies them as the kernel does; get_rows and convert refuse them (not rows) */
-    CHECK(lt_backend_matrix_dtype(be, LT_Q4_0, 16, 64) == (getenv("LT_CPU_Q4_0_PLAIN") ? LT_Q4_0 : LT_Q4_0_R8));
-    CHECK(lt_backend_matrix_dtype(be, LT_Q4_0, 5, 64) == LT_Q4_0);
-    CHECK(lt_backend_matrix_dtype(be, LT_Q8_0, 16, 64) == LT_Q8_0);
-    lt_tensor w8, y8, wb8;
-    int64_t s8[2] = {8, 64}, sy8[2] = {3, 8};
-    CHECK(lt_arena_tensor(ar, &w8, LT_Q4_0_R8, 2, s8, &err) == LT_OK);
-    CHECK(lt_arena_tensor(ar, &y8, LT_F32, 2, sy8, &err) == LT_OK);
-    CHECK(lt_arena_tensor(ar, &wb8, LT_F32, 2, s8, &err) == LT_OK);
-    {
-        float hw8[8 * 64], hy8[3 * 8];
-        lt_block_q4_0 q8r[8 * 2];
-        lt_test_fill(&r, hw8, 8 * 64, 0.1f);
-        for (int i = 0; i < 8; i++) lt_cpu_quant_row(LT_Q4_0, hw8 + 64 * i, q8r + 2 * i, 64);
-        lt_q4_0_r8_pack(q8r, w8.data, 8, 64);
-        CHECK(lt_op_matmul(be, &y8, &x, &w8, NULL, &err) == LT_OK);
-        lt_cpu_matmul(NULL, hy8, hx, w8.data, LT_Q4_0_R8, NULL, 3, 8, 64);
-        CHECK(same_bits(y8.data, hy8, sizeof hy8));
-    }
-    lt_err_clear(&err);
-    CHECK(lt_op_get_rows(be, &gbuf, &w8, &ids, &err) == LT_EINVAL && strstr(err.msg, "q4_0_r8"));
-    lt_err_clear(&err);
-    CHECK(lt_op_convert(be, &wb8, &w8, &err) == LT_EINVAL && err.msg[0]);
-
     /* kv_store and attention: bad slots, sequences and block-table entries are LT_ERANGE */
     lt_tensor kc, vc, kv, slots, q, out, seq, ctx, bt;
     int64_t skc[2] = {32, 16}, skv[2] = {1, 16}, s1[1] = {1}, sq[2] = {1, 32}, sbt[2] = {2, 4};
@@ -1281,7 +1183,6 @@ int main(void) {
     test_quant();
     test_quant_q8_K();
     test_matmul();
-    test_matmul_q4_0_ggml();
     test_matmul_k2();
     test_get_rows();
     test_rmsnorm();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """gen_q4_0_dot_fixtures.py - GGML's q4_0 x q8_0 dot products, for the check of lathe's q4_0
 matmuls (plain and interleaved by 8 rows, kernels/cpu/matmul_q4r8.c) against GGML
-(tests/test_ops_cpu.c reads the file; CI does not run this script).
+(tests/test_q4r8.c reads the file; CI does not run this script).
 
 Usage: tools/gen_q4_0_dot_fixtures.py LIBGGML_BASE_SO LIBGGML_CPU_SO OUT_FILE
   the two libraries of a llama.cpp / ggml build made outside this repository (the committed
