@@ -56,6 +56,11 @@ typedef enum lt_dtype {
        bitmasks) and "I64" (the dense shape of each compressed weight); not numbers, no GGUF type */
     LT_U8,
     LT_I64,
+    /* q4_0 rows interleaved in groups of 8 (lt_block_q4_0x8): the CPU backend's layout for q4_0
+       matmul weights (lt_backend_matrix_dtype), made at load time and never written to files.
+       Per row it holds what q4_0 holds (18 bytes per 32 elements); rows are not contiguous, so
+       there are no row conversions (core/base/quants.h packs and unpacks whole groups) */
+    LT_Q4_0_R8,
     LT_DTYPE_COUNT
 } lt_dtype;
 
@@ -71,6 +76,16 @@ typedef struct lt_block_q4_0 {
     uint16_t d; /* f16 bits */
     uint8_t q[LT_QK4_0 / 2];
 } lt_block_q4_0;
+
+/* One block column of a group of 8 q4_0 rows (LT_Q4_0_R8): the 8 rows' f16 scales, then their
+ * quant bytes in 4-byte pieces, q[32 p + 4 r + e] = byte 4 p + e of row r's q4_0 block (p 0..3,
+ * r 0..7, e 0..3). A 32-byte load at 32 p holds elements 4p..4p+3 (low nibbles) and 16+4p..
+ * 16+4p+3 (high nibbles) of all 8 rows, 4 bytes per row: the int32 lane r of a dot product with
+ * 4 activation bytes broadcast is row r's. A group of rows is nb such blocks in a row. */
+typedef struct lt_block_q4_0x8 {
+    uint16_t d[8]; /* f16 bits */
+    uint8_t q[8 * LT_QK4_0 / 2];
+} lt_block_q4_0x8;
 
 #include "lt_quants.h" /* the other GGML block structs (formulas at the end of this file) */
 
@@ -100,7 +115,8 @@ typedef struct lt_block_q4_0 {
     X(LT_S24_F16, 16, (int)sizeof(lt_block_s24_f16))                                               \
     X(LT_S24_Q4, 64, (int)sizeof(lt_block_s24_q4))                                                 \
     X(LT_U8, 1, 1)                                                                                 \
-    X(LT_I64, 1, 8)
+    X(LT_I64, 1, 8)                                                                                \
+    X(LT_Q4_0_R8, LT_QK4_0, (int)sizeof(lt_block_q4_0)) /* per row: a group is 8 rows' bytes */
 
 /* elements per block (1 for an invalid dtype), bytes per block (0 for an invalid dtype) */
 LT_HD int lt_dtype_block(lt_dtype t) {

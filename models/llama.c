@@ -239,7 +239,25 @@ static lt_status alloc_scratch(lt_llama *m, const lt_lm_opts *o, lt_err *err) {
     return LT_OK;
 }
 
+/* n rows (a multiple of 8) of plain q4_0 bytes set as rows r0.. of a q4_0_r8 tensor (the CPU
+ * backend's interleaved layout, lt_backend_matrix_dtype), packed 64 rows at a time. */
+static lt_status set_packed(lt_tensor *dst, int64_t r0, const void *q4, int64_t n, lt_err *err) {
+    const int64_t K = lt_tensor_cols(dst), CH = 64;
+    const size_t rb = lt_row_bytes(LT_Q4_0, K);
+    char *buf = lt_malloc(rb * (size_t)CH);
+    if (!buf) return lt_err_set(err, LT_ENOMEM, "out of host memory");
+    lt_status s = LT_OK;
+    for (int64_t r = 0; r < n && s == LT_OK; r += CH) {
+        const int64_t k = n - r < CH ? n - r : CH;
+        lt_q4_0_r8_pack((const char *)q4 + (size_t)r * rb, buf, k, K);
+        s = lt_tensor_set_range(dst, (size_t)(r0 + r) * rb, buf, (size_t)k * rb, err);
+    }
+    lt_free(buf);
+    return s;
+}
+
 static lt_status upload_copy(lt_tensor *dst, const lt_src_tensor *src, lt_dtype dt, lt_err *err) {
+    if (dt == LT_Q4_0_R8 && src->dtype == LT_Q4_0) return set_packed(dst, 0, src->data, lt_tensor_rows(dst), err);
     int64_t bad = lt_s24_check(src->dtype, src->data, lt_tensor_numel(dst));
     if (bad >= 0)
         return lt_err_set(err, LT_EFORMAT,
@@ -296,9 +314,12 @@ static float rng_normal(uint64_t *s) {
  * 8B-parameter shapes fill in seconds. */
 static lt_status fill_random(lt_tensor *dst, bool is_norm, uint64_t seed, lt_err *err) {
     int64_t cols = lt_tensor_cols(dst), rows = lt_tensor_rows(dst);
-    size_t rb = lt_row_bytes(dst->dtype, cols);
+    const lt_dtype dt = lt_dtype_plain(dst->dtype); /* q4_0_r8: q4_0 rows, then packed */
+    const bool packed = dt != dst->dtype;
+    size_t rb = lt_row_bytes(dt, cols);
     int64_t pool_rows = (int64_t)((4u << 20) / rb);
-    if (pool_rows < 1) pool_rows = 1;
+    if (packed) pool_rows = pool_rows / 8 * 8;
+    if (pool_rows < (packed ? 8 : 1)) pool_rows = packed ? 8 : 1;
     if (pool_rows > rows) pool_rows = rows;
     char *pool = lt_malloc((size_t)pool_rows * rb);
     float *tmp = lt_malloc((size_t)cols * sizeof(float));
@@ -310,7 +331,7 @@ static lt_status fill_random(lt_tensor *dst, bool is_norm, uint64_t seed, lt_err
     float scale = 1.0f / sqrtf((float)cols);
     for (int64_t r = 0; r < pool_rows; r++) {
         for (int64_t i = 0; i < cols; i++) tmp[i] = is_norm ? 1.0f + 0.1f * rng_normal(&seed) : scale * rng_normal(&seed);
-        lt_dtype_row_from_f32(dst->dtype, tmp, pool + (size_t)r * rb, cols);
+        lt_dtype_row_from_f32(dt, tmp, pool + (size_t)r * rb, cols);
     }
     lt_status s = LT_OK;
     /* a device backend gets the whole tensor in one set where it fits 1 GiB of host memory: it may
@@ -320,6 +341,7 @@ static lt_status fill_random(lt_tensor *dst, bool is_norm, uint64_t seed, lt_err
     for (int64_t r = 0; r < rows && s == LT_OK; r += pool_rows) {
         int64_t nr = rows - r < pool_rows ? rows - r : pool_rows;
         if (whole) memcpy(whole + (size_t)r * rb, pool, (size_t)nr * rb);
+        else if (packed) s = set_packed(dst, r, pool, nr, err);
         else if (pool_rows == rows) s = lt_tensor_set(dst, pool, (size_t)nr * rb, err);
         else s = lt_tensor_set_range(dst, (size_t)r * rb, pool, (size_t)nr * rb, err);
     }
@@ -351,7 +373,7 @@ static void account(lt_llama *m) {
     total = lt_arena_used(m->weights);
     m->base.bytes_per_token = per_tok;
     m->base.weight_bytes = total;
-    m->base.wtype = m->layers[0].wq.dtype;
+    m->base.wtype = lt_dtype_plain(m->layers[0].wq.dtype); /* the file's type, not the backend's layout */
 }
 
 /* A norm's f32 weights times f (a sliced model's norms over fewer columns than D). */
@@ -463,6 +485,12 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
         L->window = lt_llm_layer_window(c, l);
     }
 #undef PLAN
+    /* matrices only ever multiplied (not the token embedding, which get_rows reads; a tied
+       output is that same tensor) in the backend's layout for them: q4_0 interleaved by 8 rows
+       on the CPU */
+    for (int i = 0; i < np; i++)
+        if (p[i].ndim == 2 && p[i].dst != &m->tok_emb)
+            p[i].dt = lt_backend_matrix_dtype(be, p[i].dt, p[i].shape[0], p[i].shape[1]);
     const int32_t n_rot = lt_llm_n_rot(c);
     /* llama.cpp's rope factor tensors: rope_freqs (Llama 3.1) wins over LongRoPE's pair */
     static const char *const fnames[3] = {"rope_freqs.weight", "rope_factors_short.weight", "rope_factors_long.weight"};
@@ -1013,11 +1041,12 @@ static lt_status llama_set_matrix(lt_lm *lm, int li, lt_lm_matrix which, const f
     lt_tensor *d = t[which];
     int64_t rows = lt_tensor_rows(d), cols = lt_tensor_cols(d);
     if (d->dtype == LT_F32) return lt_tensor_set(d, w, (size_t)(rows * cols) * sizeof(float), err);
-    size_t rb = lt_row_bytes(d->dtype, cols);
+    const lt_dtype dt = lt_dtype_plain(d->dtype); /* q4_0_r8: quantized to q4_0, then packed */
+    size_t rb = lt_row_bytes(dt, cols);
     char *buf = lt_malloc(rb * (size_t)rows);
     if (!buf) return lt_err_set(err, LT_ENOMEM, "out of host memory");
-    for (int64_t r = 0; r < rows; r++) lt_dtype_row_from_f32(d->dtype, w + r * cols, buf + (size_t)r * rb, cols);
-    lt_status s = lt_tensor_set(d, buf, rb * (size_t)rows, err);
+    for (int64_t r = 0; r < rows; r++) lt_dtype_row_from_f32(dt, w + r * cols, buf + (size_t)r * rb, cols);
+    lt_status s = dt != d->dtype ? set_packed(d, 0, buf, rows, err) : lt_tensor_set(d, buf, rb * (size_t)rows, err);
     lt_free(buf);
     return s;
 }

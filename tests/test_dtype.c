@@ -41,6 +41,8 @@ static void test_layout(void) {
         {LT_S24_F16, 16, 18}, {LT_S24_Q4, 64, 28},
         /* compressed-tensors' bitmasks and shapes */
         {LT_U8, 1, 1}, {LT_I64, 1, 8},
+        /* the CPU backend's q4_0 interleaved by 8 rows: a q4_0 row's bytes per row */
+        {LT_Q4_0_R8, 32, 18},
     };
     CHECK(sizeof want / sizeof *want == LT_DTYPE_COUNT);
     /* GGML's block layouts: f16 scale + 32 int8 / 32 nibbles, packed */
@@ -57,8 +59,10 @@ static void test_layout(void) {
                "%s: the table and lt_dtype_block / lt_dtype_block_bytes disagree", d->name);
         CHECKF(lt_row_bytes(t, 5 * (int64_t)d->block) == 5 * (size_t)d->block_bytes, "%s: lt_row_bytes", d->name);
         CHECKF(d->quantized == (d->block > 1), "%s: quantized flag", d->name);
-        CHECKF((d->to_f32 != NULL) == !lt_dtype_is_int(t) && (d->from_f32 != NULL) == !lt_dtype_is_int(t),
-               "%s: conversions present for every dtype but the integers", d->name);
+        const bool rows = !lt_dtype_is_int(t) && t != LT_Q4_0_R8; /* q4_0_r8's rows are interleaved */
+        CHECKF((d->to_f32 != NULL) == rows && (d->from_f32 != NULL) == rows,
+               "%s: conversions present for every dtype but the integers and q4_0_r8", d->name);
+        CHECKF(lt_dtype_plain(t) == (t == LT_Q4_0_R8 ? LT_Q4_0 : t), "%s: lt_dtype_plain", d->name);
     }
     /* dtypes outside the enum: one "?" entry that matches what the helpers say of them */
     lt_dtype bad[] = {LT_DTYPE_COUNT, (lt_dtype)(LT_DTYPE_COUNT + 7), (lt_dtype)-1};
@@ -85,7 +89,7 @@ static void test_names(void) {
         {LT_Q8_0, "q8_0", 8, NULL},  {LT_Q4_0, "q4_0", 2, NULL}, {LT_I32, "i32", -1, "I32"},
         {LT_GQ4_32, "gq4_32", -1, NULL}, {LT_GQ4_128, "gq4_128", -1, NULL},
         {LT_S24_F16, "s24_f16", 1024, NULL}, {LT_S24_Q4, "s24_q4", 1025, NULL},
-        {LT_U8, "u8", -1, "U8"}, {LT_I64, "i64", -1, "I64"},
+        {LT_U8, "u8", -1, "U8"}, {LT_I64, "i64", -1, "I64"}, {LT_Q4_0_R8, "q4_0_r8", -1, NULL},
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         const lt_dtype_traits *d = lt_dtype_info(want[i].t);

@@ -317,6 +317,30 @@ static void check_formats(lt_backend *be) {
         printf("%s logits: relative RMS error %.2e vs f32\n", lt_dtype_name(qt[i]), e);
         CHECKF(e < tol[i], "%s: relative RMS error %g vs f32 (bound %g)", lt_dtype_name(qt[i]), e, tol[i]);
         run_close(&r);
+        if (qt[i] == LT_Q4_0) {
+            /* q4_0 matrices are held interleaved by 8 rows on the CPU (q4_0_r8): putting the
+               source's f32 weights back through set_matrix (as compression passes do) quantizes
+               and packs them to the file's bytes again, so the logits are the same bits */
+            CHECK(lt_backend_matrix_dtype(be, LT_Q4_0, cfg.dim, cfg.dim) == LT_Q4_0_R8 || getenv("LT_CPU_Q4_0_PLAIN"));
+            run_open(&r, back, be, 0);
+            static const char *const mn[LT_MAT_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate",
+                                                          "ffn_up", "ffn_down"};
+            for (int l = 0; l < cfg.n_layers; l++)
+                for (int mi = 0; mi < LT_MAT_COUNT; mi++) {
+                    char tn[64];
+                    snprintf(tn, sizeof tn, "blk.%d.%s.weight", l, mn[mi]);
+                    const lt_src_tensor *t = lt_modelsrc_find(src, tn);
+                    const int64_t ne = t->shape[0] * t->shape[1];
+                    float *wf = malloc((size_t)ne * sizeof *wf);
+                    lt_dtype_row_to_f32(t->dtype, t->data, wf, ne);
+                    CHECKF(r.m->ops->set_matrix(r.m, l, (lt_lm_matrix)mi, wf, &err) == LT_OK, "set_matrix: %s", err.msg);
+                    free(wf);
+                }
+            float *lg2 = lathe_logits(&r, tok, 7);
+            CHECK(!memcmp(lg, lg2, (size_t)7 * cfg.n_vocab * sizeof *lg));
+            free(lg2);
+            run_close(&r);
+        }
         free(lg);
         lt_modelsrc_close(back);
     }

@@ -58,7 +58,7 @@ r = c.getresponse()
 print(r.read().decode().strip().split("\n\n")[-2:])
 PY
   cpid=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do # up to 30 s: a loaded CI machine may take seconds to answer
     grep -q "/v1/completions 200 .*(stream)" <(tail -1 "$tmp/serve.log") && break
     sleep 0.05
   done

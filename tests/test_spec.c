@@ -530,6 +530,15 @@ int main(void) {
         kv_integrity("kv/ngram sampled", tq, NULL, LT_SPEC_NGRAM, 1.0f);
         lt_lm_close(tq);
         lt_lm_close(dq);
+        /* q4_0: the CPU backend holds its matrices interleaved by 8 rows (q4_0_r8, matmul_q4r8.c);
+           verifying a draft in a batch still gives the tokens decoding one at a time gives */
+        lt_lm *t4 = open_synth(320, 3, LT_Q4_0, 31), *d4 = open_synth(320, 2, LT_Q4_0, 32);
+        CHECK(t4->wtype == LT_Q4_0); /* the file's type, not the layout */
+        kv = make_kv(t4, 512, 16);
+        greedy_all("tiny q4_0", t4, d4, kv, prompt, 90, 160, false);
+        lt_kv_free(kv);
+        lt_lm_close(t4);
+        lt_lm_close(d4);
     }
     lt_lm_close(tiny);
     sampling_test();

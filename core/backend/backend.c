@@ -80,6 +80,10 @@ void lt_backend_free(lt_backend *be) {
 }
 
 const char *lt_backend_name(const lt_backend *be) { return be->ops->name; }
+
+lt_dtype lt_backend_matrix_dtype(const lt_backend *be, lt_dtype dt, int64_t rows, int64_t cols) {
+    return be && be->ops->matrix_dtype ? be->ops->matrix_dtype(be, dt, rows, cols) : dt;
+}
 const char *lt_backend_device(const lt_backend *be) { return be->device; }
 bool lt_backend_is_host(const lt_backend *be) { return be->ops->is_host; }
 int lt_backend_threads(const lt_backend *be) { return be->n_threads; }

@@ -77,6 +77,12 @@ const char *lt_backend_name(const lt_backend *be);    /* "cpu" / "cuda" */
 const char *lt_backend_device(const lt_backend *be);  /* "AMD EPYC (2 threads)", "NVIDIA H200" */
 bool lt_backend_is_host(const lt_backend *be);        /* data pointers are host pointers */
 int lt_backend_threads(const lt_backend *be);
+/* The dtype a weight matrix of dtype dt and shape [rows, cols] that is only ever multiplied
+ * (lt_op_matmul: not a get_rows table, never read back as rows) is best held in on this backend:
+ * LT_Q4_0_R8 for q4_0 with rows a multiple of 8 on the CPU backend (its interleaved layout;
+ * LT_CPU_Q4_0_PLAIN=1 in the environment keeps q4_0), dt itself otherwise. The bytes of such a
+ * tensor come from lt_q4_0_r8_pack (core/base/quants.h). */
+lt_dtype lt_backend_matrix_dtype(const lt_backend *be, lt_dtype dt, int64_t rows, int64_t cols);
 
 /* Device memory: free and total bytes (host RAM for the CPU backend), and what lathe holds
  * per category. */

@@ -37,6 +37,9 @@ typedef struct lt_backend_ops {
     lt_status (*copy)(lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err);
     /* (optional) NULL: synchronous - every op has finished when it returns */
     lt_status (*sync)(lt_backend *be, lt_err *err);
+    /* (optional) lt_backend_matrix_dtype: the dtype a matmul-only weight of dt [rows, cols] is
+       held in (a layout this backend's matmul reads faster); NULL: dt */
+    lt_dtype (*matrix_dtype)(const lt_backend *be, lt_dtype dt, int64_t rows, int64_t cols);
 
     /* ---- ops, each (optional): NULL means the lt_op_* wrapper fails with LT_EUNSUPPORTED
      * "<op>: not implemented on the <name> backend" ---- */
@@ -105,7 +108,7 @@ lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, l
  * (the op table, the backend head, tensors, errors): bump LT_BACKEND_ABI_VERSION whenever a
  * struct or enum of those changes (a slot added to lt_backend_ops, a field to lt_tensor, a
  * dtype), or when a function below changes meaning. abi_version stays the first field. */
-#define LT_BACKEND_ABI_VERSION 5
+#define LT_BACKEND_ABI_VERSION 6
 #define LT_CUDA_MODULE_FILE "liblathe-cuda.so"
 #define LT_CUDA_MODULE_ENTRY "lt_cuda_module_entry"
 

@@ -47,6 +47,8 @@ lt_status lt_op_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table, c
     LT_TRY(slot(be, (const void *)be->ops->get_rows, OPNAME, err));
     CHECK_BE(y, table, ids);
     NEED(table->ndim == 2 && table->dtype != LT_I32, "table must be a 2-D weight", table);
+    NEED(lt_dtype_info(table->dtype)->to_f32 != NULL, "table rows cannot be read one by one (q4_0_r8: matmul only)",
+         table);
     NEED(ids->ndim == 1 && ids->dtype == LT_I32, "ids must be 1-D i32", ids);
     NEED(is_mat(y, LT_F32) && y->shape[0] == ids->shape[0] && y->shape[1] == table->shape[1],
          "output must be f32 [ids, cols]", y);
@@ -64,6 +66,8 @@ lt_status lt_op_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const l
     NEED(is_mat(y, LT_F32) && y->shape[0] == x->shape[0] && y->shape[1] == w->shape[0], "output must be f32 [T, N]", y);
     if (bias) NEED(bias->dtype == LT_F32 && lt_tensor_numel(bias) == w->shape[0], "bias must be f32 [N]", bias);
     NEED(y->data != x->data, "output may not alias input", y);
+    NEED(w->dtype != LT_Q4_0_R8 || lt_backend_matrix_dtype(be, LT_Q4_0, w->shape[0], w->shape[1]) == LT_Q4_0_R8,
+         "q4_0_r8 weights are this backend's layout only where lt_backend_matrix_dtype makes them", w);
     return be->ops->matmul(be, y, x, w, bias, err);
 #undef OPNAME
 }
@@ -191,6 +195,7 @@ lt_status lt_op_convert(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_err
     CHECK_BE(y, x);
     NEED(x->dtype == LT_F32 || y->dtype == LT_F32, "one side must be f32", x);
     NEED(x->dtype != LT_I32 && y->dtype != LT_I32, "i32 cannot be converted", x);
+    NEED(x->dtype == LT_F32 || lt_dtype_info(x->dtype)->to_f32 != NULL, "no row conversion from this dtype", x);
     NEED(y->dtype == LT_F32 || lt_dtype_info(y->dtype)->from_f32 != NULL, "no quantizer for this dtype", y);
     NEED(lt_tensor_rows(x) == lt_tensor_rows(y) && lt_tensor_cols(x) == lt_tensor_cols(y), "shapes differ", y);
     NEED(lt_tensor_cols(x) % lt_dtype_block(x->dtype) == 0 && lt_tensor_cols(y) % lt_dtype_block(y->dtype) == 0,

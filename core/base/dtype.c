@@ -197,6 +197,9 @@ static const lt_dtype_traits k_traits[LT_DTYPE_COUNT] = {
     /* compressed-tensors' bitmasks and shapes (core/formats/modelsrc_ct.c) */
     ROW(LT_U8, "u8", -1, "U8", NULL, NULL),
     ROW(LT_I64, "i64", -1, "I64", NULL, NULL),
+    /* the CPU backend's interleaved q4_0 (lt_math.h): no file ids, no row conversions (rows are
+       not contiguous; lt_q4_0_r8_pack / _unpack in quants.h convert whole groups of 8) */
+    ROW(LT_Q4_0_R8, "q4_0_r8", -1, NULL, NULL, NULL),
 };
 
 static const lt_dtype_traits k_invalid = {.name = "?", .block = 1, .block_bytes = 0, .gguf_type = -1};

@@ -49,6 +49,10 @@ lt_dtype lt_dtype_from_safetensors(const char *st_name);
 /* i32, u8, i64: integers (ids, packed codes, bitmasks, shapes), not weights. */
 static inline bool lt_dtype_is_int(lt_dtype t) { return t == LT_I32 || t == LT_U8 || t == LT_I64; }
 
+/* The dtype whose values t's bytes hold: LT_Q4_0 for LT_Q4_0_R8 (q4_0 rows interleaved by 8, a
+ * backend's layout), t itself otherwise. What a model reports as its weight type. */
+static inline lt_dtype lt_dtype_plain(lt_dtype t) { return t == LT_Q4_0_R8 ? LT_Q4_0 : t; }
+
 /* lathe's own GGUF tensor type ids (the 2:4 sparse types) start here, above GGML's range. */
 #define LT_GGUF_LATHE_TYPES 1024
 

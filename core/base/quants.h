@@ -18,6 +18,12 @@
 void lt_quantize_row_q4_1(const float *x, void *y, int64_t n);
 void lt_quantize_row_q5_0(const float *x, void *y, int64_t n);
 void lt_quantize_row_q5_1(const float *x, void *y, int64_t n);
+
+/* q4_0 rows <-> LT_Q4_0_R8 groups (lt_block_q4_0x8 in lt_math.h): rows (a multiple of 8) plain
+ * q4_0 rows of K elements (a multiple of 32) packed into rows / 8 groups, and back (the same
+ * bytes; src and dst must not overlap). */
+void lt_q4_0_r8_pack(const void *src, void *dst, int64_t rows, int64_t K);
+void lt_q4_0_r8_unpack(const void *src, void *dst, int64_t rows, int64_t K);
 void lt_quantize_row_q4_K(const float *x, void *y, int64_t n);
 void lt_quantize_row_q5_K(const float *x, void *y, int64_t n);
 void lt_quantize_row_q6_K(const float *x, void *y, int64_t n);

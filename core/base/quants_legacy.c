@@ -8,6 +8,7 @@
  * truncation through int8 or uint8 as GGML casts), so the bytes match tests/fixtures/quants.
  * Host code compiled without FMA (the default x86-64 target), so no multiply is fused with the
  * add that follows it.
+ * Also the packing of q4_0 rows into the CPU backend's interleaved groups (LT_Q4_0_R8) and back.
  */
 #include "quants.h"
 
@@ -88,4 +89,36 @@ void lt_quantize_row_q5_1(const float *x, void *y, int64_t n) {
         }
         put_qh(b[i].qh, qh);
     }
+}
+
+/* ---- q4_0 rows interleaved by 8 (LT_Q4_0_R8) ------------------------------------------------- */
+
+void lt_q4_0_r8_pack(const void *src, void *dst, int64_t rows, int64_t K) {
+    const int64_t nb = K / LT_QK4_0;
+    const lt_block_q4_0 *in = src;
+    lt_block_q4_0x8 *out = dst;
+    for (int64_t g = 0; g < rows / 8; g++)
+        for (int64_t i = 0; i < nb; i++) {
+            lt_block_q4_0x8 *o = out + g * nb + i;
+            for (int r = 0; r < 8; r++) {
+                const lt_block_q4_0 *b = in + (8 * g + r) * nb + i;
+                o->d[r] = b->d;
+                for (int p = 0; p < 4; p++) memcpy(o->q + 32 * p + 4 * r, b->q + 4 * p, 4);
+            }
+        }
+}
+
+void lt_q4_0_r8_unpack(const void *src, void *dst, int64_t rows, int64_t K) {
+    const int64_t nb = K / LT_QK4_0;
+    const lt_block_q4_0x8 *in = src;
+    lt_block_q4_0 *out = dst;
+    for (int64_t g = 0; g < rows / 8; g++)
+        for (int64_t i = 0; i < nb; i++) {
+            const lt_block_q4_0x8 *o = in + g * nb + i;
+            for (int r = 0; r < 8; r++) {
+                lt_block_q4_0 *b = out + (8 * g + r) * nb + i;
+                b->d = o->d[r];
+                for (int p = 0; p < 4; p++) memcpy(b->q + 4 * p, o->q + 32 * p + 4 * r, 4);
+            }
+        }
 }

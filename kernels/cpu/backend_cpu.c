@@ -245,6 +245,11 @@ static lt_status cpu_self_attention(lt_backend *be, lt_tensor *y, const lt_tenso
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
+static lt_dtype cpu_matrix_dtype(const lt_backend *be, lt_dtype dt, int64_t rows, int64_t cols) {
+    (void)be;
+    return lt_cpu_matrix_dtype(dt, rows, cols);
+}
+
 static const lt_backend_ops k_cpu_ops = {
     .name = "cpu",
     .is_host = true,
@@ -257,6 +262,7 @@ static const lt_backend_ops k_cpu_ops = {
     .get = cpu_copy,
     .copy = cpu_copy,
     .sync = NULL, /* every op has finished when it returns */
+    .matrix_dtype = cpu_matrix_dtype, /* q4_0 -> q4_0_r8 (matmul_q4r8.c) */
     /* ops, one kernel file each: get_rows.c, matmul.c, norm.c, rope.c, elementwise.c,
      * kv_store.c, attention.c, argmax.c */
     .get_rows = cpu_get_rows,

@@ -104,6 +104,12 @@ size_t lt_cpu_qdot_scratch(const lt_cpu_qdot *q, int64_t T, int64_t K);
 void lt_cpu_qdot_matmul(lt_pool *p, const lt_cpu_qdot *q, void *scratch, float *y, const float *x, const void *w,
                         lt_dtype wt, const float *bias, int64_t T, int64_t N, int64_t K);
 
+/* matmul_q4r8.c: the matmul of LT_Q4_0_R8 weights (N a multiple of 8) and the scratch it needs
+ * (the activations quantized to q8_0) */
+size_t lt_cpu_q4r8_scratch(int64_t T, int64_t K);
+void lt_cpu_q4r8_matmul(lt_pool *p, void *scratch, float *y, const float *x, const void *w, const float *bias,
+                        int64_t T, int64_t N, int64_t K);
+
 /* Per family (NULL when wt is not theirs): q4_1/q5_0/q5_1 (qdot_legacy.c), q4_K/q5_K/q6_K
  * (qdot_k.c), q2_K/q3_K/iq4_nl/iq4_xs (qdot_k2.c); avx2 picks the SIMD kernels. */
 const lt_cpu_qdot *lt_cpu_qdot_legacy(lt_dtype wt, bool avx2);

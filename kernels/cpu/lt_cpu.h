@@ -58,6 +58,10 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
 bool lt_cpu_matmul_prepare(lt_pool *p, lt_dtype wt, int64_t T, int64_t K);
 /* Bytes of that scratch memory. */
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads);
+/* matmul_q4r8.c: the dtype lt_cpu_matmul reads a matmul-only weight of dt [rows, cols] fastest in
+ * (the backend's matrix_dtype slot): LT_Q4_0_R8 for q4_0 with rows a multiple of 8, unless the
+ * environment has LT_CPU_Q4_0_PLAIN=1 (read once); dt otherwise. */
+lt_dtype lt_cpu_matrix_dtype(lt_dtype dt, int64_t rows, int64_t cols);
 /* norm.c */
 void lt_cpu_rmsnorm(lt_pool *p, float *y, const float *x, const float *w, int64_t T, int64_t D, float eps);
 /* rope.c */

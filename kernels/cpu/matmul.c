@@ -17,6 +17,8 @@
  * AVX2+FMA+F16C and AVX-512 (F, BW, VL, VNNI) paths are chosen at run time (LT_CPU_NO_VNNI=1
  * keeps AVX-512 off); scalar paths are portable.
  *  - the lt_quants.h types (q4_1 ... q6_K, iq4_*): qdot.c, with the family kernels.
+ *  - q4_0 interleaved by 8 rows (LT_Q4_0_R8, how the CPU backend holds q4_0 matmul weights):
+ *    matmul_q4r8.c. The q4_0 paths here serve q4_0 tensors made outside lt_backend_matrix_dtype.
  *  - the 2:4 sparse types (s24_*) and GPTQ's gq4_*: qdot_s24.c / qdot_gq.c below DOT_MAX_T rows
  *    (s24_q4 with AVX2: below S24_Q4_GEMM_T); from there rows widened to f32 (the dtype table's
  *    formula) and sgemm, as f16.
@@ -745,6 +747,7 @@ static int64_t gemm_chunk(int64_t K) {
 
 /* (The scratch may be sized for the sgemm path and then not used when OpenBLAS cannot run.) */
 size_t lt_cpu_matmul_scratch(lt_dtype wt, int64_t T, int64_t K, int n_threads) {
+    if (wt == LT_Q4_0_R8) return lt_cpu_q4r8_scratch(T, K);
     const lt_cpu_qdot *qd = lt_cpu_qdot_find(wt);
     if (qd && widened_qtype(wt) && use_gemm(wt, T)) {
         size_t g = (size_t)n_threads * (size_t)gemm_chunk(K) * (size_t)K * sizeof(float), d = lt_cpu_qdot_scratch(qd, T, K);
@@ -771,6 +774,14 @@ void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype
         return;
     }
     const int nth = lt_pool_threads(p);
+    if (wt == LT_Q4_0_R8) { /* q4_0 interleaved by 8 rows: matmul_q4r8.c */
+        void *owned = NULL, *scratch = p ? lt_pool_scratch(p, 0, lt_cpu_q4r8_scratch(T, K))
+                                         : (owned = lt_aligned_alloc(lt_cpu_q4r8_scratch(T, K)));
+        LT_ASSERT(scratch != NULL); /* callers reserve with lt_cpu_matmul_prepare first */
+        lt_cpu_q4r8_matmul(p, scratch, y, x, w, bias, T, N, K);
+        lt_aligned_free(owned);
+        return;
+    }
     const lt_cpu_qdot *qd = lt_cpu_qdot_find(wt);
     if (qd && use_gemm(wt, T) && lt_pool_blas_ok(p)) qd = NULL; /* 2:4 / gq4 prefill: widened rows + sgemm below */
     if (qd) {
