@@ -3,7 +3,8 @@
 # on the bundled stories260K (its 172-wide FFN rows are not a multiple of 32: ffn_down stays as
 # llama.cpp's Q4_0 mix writes it, the other block matrices are GPTQ's Q4_0 blocks): the JSON
 # report (act-order by default, --no-act-order), a GGUF lathe runs again, `compress NAME rtn as NEW` loading the result beside the
-# original, and errors naming the option (--bits 3 for GGUF, --bits 5 for a folder, a bad method); an AutoGPTQ folder
+# original, --mix Q4_K_M (llama-quantize's types, GPTQ's codes), and errors naming the option (--bits 3 for GGUF, --bits 5
+# for a folder, a bad method, --mix with --bits); an AutoGPTQ folder
 # (--format hf, from a Hugging Face fixture) that loads as gq4 and runs, with --quant-head its lm_head too.
 set -u
 source "$(dirname "$0")/cli_lib.sh"
@@ -29,6 +30,14 @@ expect "bits 3 gguf" 1 "compress: .*--bits 3 --group 32 --sym has no ggml block"
   "$bin" compress -m "$model" -o "$tmp/x.gguf" --method rtn --bits 3 --sym
 expect "group" 2 "compress: --group 48 is not one of -1, 32, 64, 128" -- \
   "$bin" compress -m "$model" -o "$tmp/x.gguf" --group 48
+# --mix: llama-quantize's Q4_K_M types (stories260K's 64-wide rows: q5_0 by the fallback, ffn_down f16), GPTQ's codes
+out=$(comp -o "$tmp/k.gguf" --method gptq --mix q4_k_m --json 2>"$tmp/err"); rc=$?
+[ "$rc" -eq 0 ] && [ "$(field type "$out")" = "Q4_K_M mix" ] && [ "$(field matrices "$out")" = "30" ] &&
+  [ "$(field matrices_by_mix "$out")" = "5" ] && [ "$(field mix "$out")" = "q4_k_m" ] && ok || bad "mix: rc $rc: $out $(cat "$tmp/err")"
+expect "mix runs" 0 "." -- "$bin" generate -m "$tmp/k.gguf" -p "Once" -n 8 --temp 0
+expect "mix bits" 2 "--mix sets every tensor's type; leave out --bits" -- comp -o "$tmp/x.gguf" --mix Q4_K_M --bits 4
+expect "mix method" 2 "--mix is for --method gptq or rtn" -- comp -o "$tmp/x.gguf" --mix Q4_K_M --method sparse24
+expect "mix name" 2 "--mix: .*Q4_K_Z" -- comp -o "$tmp/x.gguf" --mix Q4_K_Z
 # an AutoGPTQ folder (a Hugging Face fixture: stories260K's 172-wide rows do not pack into 32-bit words)
 hfm="$root/tests/fixtures/hf/llama_bias"
 expect "hf folder" 0 "gptq 4-bit g32" -- "$bin" compress -m "$hfm" -o "$tmp/folder" --method rtn --group 32

@@ -107,6 +107,7 @@ int lt_cli_compress(int argc, char **argv) {
                a.clip ? "true" : "false", r.type_name, r.n_matrices, r.n_by_mix, r.n_skipped, r.n_windows, r.window,
                r.loss, (unsigned long long)r.bytes_in, (unsigned long long)r.bytes_out, r.bytes_out * 8.0 / ne,
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds, r.head ? "true" : "false");
+        if (po.mix) printf(",\"mix\":\"%s\"", r.type_name[0] ? po.mix : ""); /* bits/group/sym: unused by a mix */
         if (!strcmp(r.method, "slicegpt"))
             printf(",\"slice\":%.4f,\"width\":%d,\"head_width\":%d,\"params_in\":%llu,\"params_out\":%llu",
                    po.sg.slice, r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,

@@ -114,7 +114,7 @@ static const char k_compress_usage[] =
     "compress NAME gptq|rtn|sparse24|smoothquant+|slicegpt [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] "
     "[--clip] [--damp F] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--alpha A | --alpha-per-layer] "
     "[--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] [--output-tensor-type T] [--token-embedding-type T] "
-    "[--shortcut-type T] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
+    "[--shortcut-type T] [--mix Q4_K_M] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
     lt_session *s;

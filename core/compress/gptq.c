@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/base/dtype.h"
+#include "gq_gguf.h"
 #include "kernels/lt_math.h"
+#include "kernels/lt_quants.h"
 #include "linalg.h"
 
 typedef struct qparams {
@@ -187,20 +190,50 @@ done:
     return st;
 }
 
-lt_status lt_gptq_run(const float *w, int rows, int cols, const lt_gptq_hinv *hv, const lt_gptq_opts *o,
-                      lt_gq_matrix *out, float *wq, double *loss, lt_err *err) {
-    LT_TRY(check_opts(o, rows, cols, err));
-    if (hv->cols != cols) return lt_err_set(err, LT_EINVAL, "GPTQ: a %d-column Hessian for %d columns", hv->cols, cols);
-    LT_TRY(lt_gq_alloc(out, rows, cols, o->bits, o->group, o->sym, o->act_order, err));
-    const int maxq = (1 << o->bits) - 1, gs = out->group, B = o->block > 0 ? o->block : 128;
+/* What GPTQ quantizes each column to: ggml/AutoGPTQ groups (gq, P: one qparams per row and group,
+ * chosen over span = group columns) or a K-quant type's super-blocks (kt: span 256, K: one grid
+ * per row and sub-block, the block's header in blocks). */
+typedef struct grid {
+    const lt_gptq_opts *o;
+    int maxq, span, sub, n_sub, cols;
+    lt_gq_matrix *out; /* gq: scales and zeros recorded here */
+    qparams *P;
+    lt_dtype kt; /* LT_DTYPE_COUNT: gq */
+    lt_gq_k_grid *K;
+    char *blocks;
+    size_t rb;
+} grid;
+
+/* The parameters of row r's span starting at column c0 (x: its current weights, in column order). */
+static void grid_choose(grid *g, int r, int c0, const float *x) {
+    if (g->kt != LT_DTYPE_COUNT) {
+        lt_gq_k_params(g->kt, x, g->blocks + (size_t)r * g->rb + (size_t)(c0 / LT_QK_K) * lt_dtype_block_bytes(g->kt),
+                       g->K + (size_t)r * g->n_sub + c0 / g->sub);
+        return;
+    }
+    int gi = c0 / g->span;
+    g->P[(size_t)r * g->n_sub + gi] = find_params(g->o, g->maxq, x, group_len(g->cols, g->span, gi));
+    set_params(g->out, r, gi, &g->P[(size_t)r * g->n_sub + gi]);
+}
+
+static inline float grid_quant(const grid *g, int r, int orig, float x, uint8_t *code) {
+    size_t i = (size_t)r * g->n_sub + orig / g->sub;
+    if (g->kt != LT_DTYPE_COUNT) return lt_gq_k_value(g->kt, &g->K[i], x, code);
+    return qval(g->o, g->maxq, &g->P[i], x, code);
+}
+
+/* GPTQ's loop over g's grid: codes (rows x cols, original column order) and wq. */
+static lt_status gptq_loop(const float *w, int rows, int cols, const lt_gptq_hinv *hv, grid *gr, uint8_t *codes,
+                           float *wq, double *loss, lt_err *err) {
+    const lt_gptq_opts *o = gr->o;
+    const int B = o->block > 0 ? o->block : 128, span = gr->span;
     const int *perm = hv->perm;
     const float *U = hv->U;
     size_t nw = (size_t)rows * cols;
     float *W = lt_malloc(nw * sizeof(float));
     float *E = lt_malloc((size_t)rows * B * sizeof(float)), *wo = lt_malloc((size_t)cols * sizeof(float));
-    qparams *P = lt_malloc((size_t)rows * out->n_groups * sizeof(qparams));
     lt_status st = LT_OK;
-    if (!W || !E || !wo || !P) {
+    if (!W || !E || !wo) {
         st = lt_err_set(err, LT_ENOMEM, "out of host memory for GPTQ of a %d x %d matrix", rows, cols);
         goto done;
     }
@@ -210,41 +243,32 @@ lt_status lt_gptq_run(const float *w, int rows, int cols, const lt_gptq_hinv *hv
         for (int i = 0; i < cols; i++)
             if (hv->dead[i]) row[i] = 0;
     }
-    /* groups fixed beforehand: the whole row, or static groups with act-order */
-    const bool fixed = gs == cols || o->act_order;
+    /* spans fixed beforehand: the whole row, or static groups with act-order */
+    const bool fixed = span == cols || o->act_order;
     if (fixed)
         for (int r = 0; r < rows; r++)
-            for (int g = 0; g < out->n_groups; g++) {
-                P[(size_t)r * out->n_groups + g] = find_params(o, maxq, W + (size_t)r * cols + (size_t)g * gs, group_len(cols, gs, g));
-                set_params(out, r, g, &P[(size_t)r * out->n_groups + g]);
-            }
-    if (o->act_order) {
-        for (int c = 0; c < cols; c++) out->g_idx[c] = c / gs;
+            for (int c0 = 0; c0 < cols; c0 += span) grid_choose(gr, r, c0, W + (size_t)r * cols + c0);
+    if (o->act_order)
         for (int r = 0; r < rows; r++) { /* W's columns in perm order */
             float *row = W + (size_t)r * cols;
             for (int i = 0; i < cols; i++) wo[i] = row[perm[i]];
             memcpy(row, wo, (size_t)cols * sizeof(float));
         }
-    }
     double ls = 0;
     for (int i1 = 0; i1 < cols; i1 += B) {
         int i2 = i1 + B < cols ? i1 + B : cols, cnt = i2 - i1;
         for (int i = 0; i < cnt; i++) {
             int col = i1 + i, orig = perm[col];
-            if (!fixed && col % gs == 0) /* dynamic groups: from the updated weights */
-                for (int r = 0; r < rows; r++) {
-                    P[(size_t)r * out->n_groups + col / gs] = find_params(o, maxq, W + (size_t)r * cols + col, group_len(cols, gs, col / gs));
-                    set_params(out, r, col / gs, &P[(size_t)r * out->n_groups + col / gs]);
-                }
-            int g = orig / gs;
+            if (!fixed && col % span == 0) /* dynamic groups: from the updated weights */
+                for (int r = 0; r < rows; r++) grid_choose(gr, r, col, W + (size_t)r * cols + col);
             float d = U[(size_t)col * cols + col];
             const float *urow = U + (size_t)col * cols;
             for (int r = 0; r < rows; r++) {
                 float *wr = W + (size_t)r * cols;
                 float x = wr[col];
                 uint8_t code;
-                float q = qval(o, maxq, &P[(size_t)r * out->n_groups + g], x, &code);
-                out->q[(size_t)r * cols + orig] = code;
+                float q = grid_quant(gr, r, orig, x, &code);
+                codes[(size_t)r * cols + orig] = code;
                 if (wq) wq[(size_t)r * cols + orig] = q;
                 ls += (double)(x - q) * (x - q) / ((double)d * d) / 2;
                 float e = (x - q) / d;
@@ -259,8 +283,47 @@ lt_status lt_gptq_run(const float *w, int rows, int cols, const lt_gptq_hinv *hv
     }
     if (loss) *loss = ls;
 done:
+    lt_free(W), lt_free(E), lt_free(wo);
+    return st;
+}
+
+lt_status lt_gptq_run(const float *w, int rows, int cols, const lt_gptq_hinv *hv, const lt_gptq_opts *o,
+                      lt_gq_matrix *out, float *wq, double *loss, lt_err *err) {
+    LT_TRY(check_opts(o, rows, cols, err));
+    if (hv->cols != cols) return lt_err_set(err, LT_EINVAL, "GPTQ: a %d-column Hessian for %d columns", hv->cols, cols);
+    LT_TRY(lt_gq_alloc(out, rows, cols, o->bits, o->group, o->sym, o->act_order, err));
+    grid gr = {.o = o, .maxq = (1 << o->bits) - 1, .span = out->group, .sub = out->group, .n_sub = out->n_groups,
+               .cols = cols, .out = out, .kt = LT_DTYPE_COUNT};
+    gr.P = lt_malloc((size_t)rows * out->n_groups * sizeof(qparams));
+    lt_status st = gr.P ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory for GPTQ of a %d x %d matrix", rows, cols);
+    if (st == LT_OK && o->act_order)
+        for (int c = 0; c < cols; c++) out->g_idx[c] = c / out->group;
+    if (st == LT_OK) st = gptq_loop(w, rows, cols, hv, &gr, out->q, wq, loss, err);
     if (st != LT_OK) lt_gq_free(out);
-    lt_free(W), lt_free(E), lt_free(wo), lt_free(P);
+    lt_free(gr.P);
+    return st;
+}
+
+lt_status lt_gptq_run_k(const float *w, int rows, int cols, const lt_gptq_hinv *hv, lt_dtype t,
+                        const lt_gptq_opts *o, void *blocks, float *wq, double *loss, lt_err *err) {
+    const int sub = lt_gq_k_sub(t);
+    if (!sub) return lt_err_set(err, LT_EINVAL, "GPTQ: %s is not a K-quant type (q2_K .. q6_K)", lt_dtype_name(t));
+    if (rows <= 0 || cols <= 0 || cols % LT_QK_K)
+        return lt_err_set(err, LT_EINVAL, "GPTQ: %s needs rows of a multiple of %d weights, not %d", lt_dtype_name(t),
+                          LT_QK_K, cols);
+    if (hv->cols != cols) return lt_err_set(err, LT_EINVAL, "GPTQ: a %d-column Hessian for %d columns", hv->cols, cols);
+    grid gr = {.o = o, .span = LT_QK_K, .sub = sub, .n_sub = cols / sub, .cols = cols, .kt = t, .blocks = blocks,
+               .rb = lt_row_bytes(t, cols)};
+    gr.K = lt_malloc((size_t)rows * gr.n_sub * sizeof *gr.K);
+    uint8_t *codes = lt_malloc((size_t)rows * cols);
+    lt_status st = gr.K && codes ? LT_OK : lt_err_set(err, LT_ENOMEM, "out of host memory for GPTQ of a %d x %d matrix",
+                                                      rows, cols);
+    if (st == LT_OK) st = gptq_loop(w, rows, cols, hv, &gr, codes, wq, loss, err);
+    for (int r = 0; st == LT_OK && r < rows; r++)
+        for (int b = 0; b < cols / LT_QK_K; b++)
+            lt_gq_k_pack(t, codes + (size_t)r * cols + (size_t)b * LT_QK_K,
+                         (char *)blocks + (size_t)r * gr.rb + (size_t)b * lt_dtype_block_bytes(t));
+    lt_free(gr.K), lt_free(codes);
     return st;
 }
 

@@ -19,6 +19,11 @@
  * groups are taken from the updated weights as the loop reaches them, or, with act_order
  * (columns in order of decreasing H_ii), fixed beforehand from the original weights per
  * contiguous group of original columns (static groups: g_idx stays c / group).
+ * K-quants (lt_gptq_run_k): the grid is a ggml K-quant type's (gq_gguf.h lt_gq_k_*): when the
+ * loop reaches a super-block's first column (or, with act-order, beforehand from the original
+ * weights: static groups), ggml's own quantizer picks that row's super-block scales and mins
+ * from its current weights; the columns are then quantized one by one to that grid, the error
+ * fed forward through U as above, and the codes packed into the blocks.
  * Leaves out: collecting H (calib.c), packing (gguf_gq.c, the writers).
  */
 #ifndef LT_GPTQ_H
@@ -26,6 +31,7 @@
 
 #include <stdbool.h>
 
+#include "core/base/dtype.h"
 #include "gq.h"
 
 typedef struct lt_gptq_opts {
@@ -57,6 +63,12 @@ lt_status lt_gptq_hinv_create(lt_gptq_hinv **out, const double *h, int cols, con
 void lt_gptq_hinv_free(lt_gptq_hinv *p); /* NULL-safe */
 lt_status lt_gptq_run(const float *w, int rows, int cols, const lt_gptq_hinv *hv, const lt_gptq_opts *o,
                       lt_gq_matrix *out, float *wq, double *loss, lt_err *err);
+/* GPTQ of w onto the grid of K-quant type t (q2_K, q3_K, q4_K, q5_K, q6_K; cols a multiple of
+ * 256) into blocks (rows * lt_row_bytes(t, cols) bytes, written here); o's act_order and block
+ * are used (hv made with the same act_order), its bits, group, sym, clip and ggml are not. wq
+ * (may be NULL) gets exactly what the blocks dequantize to. */
+lt_status lt_gptq_run_k(const float *w, int rows, int cols, const lt_gptq_hinv *hv, lt_dtype t, const lt_gptq_opts *o,
+                        void *blocks, float *wq, double *loss, lt_err *err);
 /* The inverse's upper factor U (cols x cols, row-major, in the permuted order: the identity when
  * made without act_order) and the dead inputs (H_ii == 0); SparseGPT (sparse24.c) shares them. */
 const float *lt_gptq_hinv_factor(const lt_gptq_hinv *hv, const bool **dead);

@@ -138,3 +138,127 @@ lt_status lt_gq_from_blocks(const void *data, lt_dtype t, int rows, int cols, in
     if (max_dev) *max_dev = dev;
     return LT_OK;
 }
+
+/* ---- K-quant super-blocks as GPTQ's grid ------------------------------------------------------ */
+
+int lt_gq_k_sub(lt_dtype t) {
+    switch (t) {
+    case LT_Q4_K:
+    case LT_Q5_K: return 32;
+    case LT_Q2_K:
+    case LT_Q3_K:
+    case LT_Q6_K: return 16;
+    default: return 0;
+    }
+}
+
+void lt_gq_k_params(lt_dtype t, const float *x, void *block, lt_gq_k_grid *g) {
+    switch (t) {
+    case LT_Q2_K: {
+        lt_quantize_row_q2_K(x, block, LT_QK_K);
+        const lt_block_q2_K *b = block;
+        const float d = lt_f16_to_f32(b->d), dmin = lt_f16_to_f32(b->dmin);
+        for (int s = 0; s < 16; s++)
+            g[s] = (lt_gq_k_grid){d * (float)(b->scales[s] & 0xF), dmin * (float)(b->scales[s] >> 4)};
+    } break;
+    case LT_Q3_K: {
+        lt_quantize_row_q3_K(x, block, LT_QK_K);
+        const lt_block_q3_K *b = block;
+        for (int s = 0; s < 16; s++) g[s] = (lt_gq_k_grid){lt_f16_to_f32(b->d) * (float)(lt_q3_K_scale(b->scales, s) - 32), 0};
+    } break;
+    case LT_Q4_K:
+    case LT_Q5_K: {
+        const uint8_t *sc8;
+        float d, dmin;
+        if (t == LT_Q4_K) {
+            lt_quantize_row_q4_K(x, block, LT_QK_K);
+            const lt_block_q4_K *b = block;
+            sc8 = b->scales, d = lt_f16_to_f32(b->d), dmin = lt_f16_to_f32(b->dmin);
+        } else {
+            lt_quantize_row_q5_K(x, block, LT_QK_K);
+            const lt_block_q5_K *b = block;
+            sc8 = b->scales, d = lt_f16_to_f32(b->d), dmin = lt_f16_to_f32(b->dmin);
+        }
+        for (int s = 0; s < 8; s++) {
+            int sc, m;
+            lt_scale_min_k4(s, sc8, &sc, &m);
+            g[s] = (lt_gq_k_grid){d * (float)sc, dmin * (float)m};
+        }
+    } break;
+    default: { /* LT_Q6_K */
+        lt_quantize_row_q6_K(x, block, LT_QK_K);
+        const lt_block_q6_K *b = block;
+        for (int s = 0; s < 16; s++) g[s] = (lt_gq_k_grid){lt_f16_to_f32(b->d) * (float)b->scales[s], 0};
+    }
+    }
+}
+
+float lt_gq_k_value(lt_dtype t, const lt_gq_k_grid *g, float x, uint8_t *code) {
+    /* unsigned codes (d1 * q - m1): q2_K, q4_K, q5_K; signed (d1 * (q - zero)): q3_K, q6_K */
+    const int maxq = t == LT_Q2_K ? 3 : t == LT_Q3_K ? 7 : t == LT_Q4_K ? 15 : t == LT_Q5_K ? 31 : 63;
+    const bool sgn = t == LT_Q3_K || t == LT_Q6_K;
+    const int zero = sgn ? (maxq + 1) / 2 : 0;
+    int q = 0;
+    if (g->d1 != 0) {
+        float v = rintf((sgn ? x : x + g->m1) / g->d1);
+        v = v < (float)-zero ? (float)-zero : v > (float)(maxq - zero) ? (float)(maxq - zero) : v;
+        q = (int)v;
+    }
+    *code = (uint8_t)(q + zero);
+    if (sgn) return g->d1 * (float)q; /* lt_q3_K_get / lt_q6_K_get: dl * q */
+    return lt_mul_rn(g->d1, (float)q) - g->m1;
+}
+
+void lt_gq_k_pack(lt_dtype t, const uint8_t *q, void *block) {
+    switch (t) {
+    case LT_Q2_K: {
+        lt_block_q2_K *b = block;
+        memset(b->qs, 0, sizeof b->qs);
+        for (int j = 0; j < LT_QK_K; j++) {
+            const int s = j / 16, h = s / 8, sh = 2 * ((s % 8) / 2), k = s % 2, l = j % 16;
+            b->qs[32 * h + 16 * k + l] |= (uint8_t)((q[j] & 3) << sh);
+        }
+    } break;
+    case LT_Q3_K: {
+        lt_block_q3_K *b = block;
+        memset(b->qs, 0, sizeof b->qs), memset(b->hmask, 0, sizeof b->hmask);
+        for (int j = 0; j < LT_QK_K; j++) {
+            const int s = j / 16, h = s / 8, jj = (s % 8) / 2, k = s % 2, l = j % 16;
+            b->qs[32 * h + 16 * k + l] |= (uint8_t)((q[j] & 3) << (2 * jj));
+            if (q[j] & 4) b->hmask[16 * k + l] |= (uint8_t)(1 << (4 * h + jj));
+        }
+    } break;
+    case LT_Q4_K:
+    case LT_Q5_K: {
+        uint8_t *qs = t == LT_Q4_K ? ((lt_block_q4_K *)block)->qs : ((lt_block_q5_K *)block)->qs;
+        uint8_t *qh = t == LT_Q5_K ? ((lt_block_q5_K *)block)->qh : NULL;
+        memset(qs, 0, LT_QK_K / 2);
+        if (qh) memset(qh, 0, LT_QK_K / 8);
+        for (int j = 0; j < LT_QK_K; j++) {
+            const int c = j / 64, half = (j % 64) / 32, l = j % 32;
+            qs[32 * c + l] |= (uint8_t)((q[j] & 15) << (4 * half));
+            if (qh && (q[j] & 16)) qh[l] |= (uint8_t)(1 << (2 * c + half));
+        }
+    } break;
+    default: { /* LT_Q6_K */
+        lt_block_q6_K *b = block;
+        memset(b->ql, 0, sizeof b->ql), memset(b->qh, 0, sizeof b->qh);
+        for (int j = 0; j < LT_QK_K; j++) {
+            const int n = j / 128, qd = (j % 128) / 32, l = j % 32;
+            b->ql[64 * n + l + 32 * (qd & 1)] |= (uint8_t)((q[j] & 15) << (4 * (qd >> 1)));
+            b->qh[32 * n + l] |= (uint8_t)(((q[j] >> 4) & 3) << (2 * qd));
+        }
+    }
+    }
+}
+
+bool lt_gq_ggml_grid(lt_dtype t, int *bits, bool *sym) {
+    switch (t) {
+    case LT_Q4_0: *bits = 4, *sym = true; return true;
+    case LT_Q4_1: *bits = 4, *sym = false; return true;
+    case LT_Q5_0: *bits = 5, *sym = true; return true;
+    case LT_Q5_1: *bits = 5, *sym = false; return true;
+    case LT_Q8_0: *bits = 8, *sym = true; return true;
+    default: return false;
+    }
+}

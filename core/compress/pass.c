@@ -281,8 +281,17 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
         return lt_err_set(err, LT_EUNSUPPORTED, "compress: sparse24 --bits 4 (s24_q4) is written as GGUF only; the "
                           "Hugging Face folder (compressed-tensors sparse-24-bitmask) holds f16 kept values (--bits 16)");
     char why[256];
+    const bool mixed = o->mix != NULL;
+    if (mixed && (sparse || sq))
+        return lt_err_set(err, LT_EINVAL, "compress: --mix is for --method gptq or rtn");
+    if (mixed && hf)
+        return lt_err_set(err, LT_EINVAL, "compress: --mix is for GGUF output (llama-quantize's mixes); a Hugging Face "
+                                          "folder takes --bits/--group");
+    lt_quantmix mix;
+    if (mixed && lt_quantmix_parse(o->mix, false, &mix, err) != LT_OK) return lt_err_prefix(err, "compress: --mix");
     lt_dtype type = sparse ? lt_sparse_dtype(&o->sp)
                     : hf   ? LT_Q8_0
+                    : mixed ? mix.base
                            : lt_gq_ggml_type(o->q.bits, o->q.sym, o->q.group, why, sizeof why);
     if (type == LT_DTYPE_COUNT) return lt_err_set(err, LT_EINVAL, "compress: %s", why);
     if (hf && !sparse && o->q.bits != 2 && o->q.bits != 3 && o->q.bits != 4 && o->q.bits != 8)
@@ -297,8 +306,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
         return lt_err_set(err, LT_EINVAL, "compress: %s needs the model's tokenizer for its calibration text",
                           sparse ? lt_sparse_mask_name(o->sp.mask) : p->name);
     LT_TRY(lt_quantize_check_folder(out, err));
-    lt_quantmix mix;
-    LT_TRY(lt_quantmix_parse(ggml_mix_name(type), false, &mix, err));
+    if (!mixed) LT_TRY(lt_quantmix_parse(ggml_mix_name(type), false, &mix, err));
     if (hf && (o->output_type || o->embd_type || o->shortcut_type))
         return lt_err_set(err, LT_EINVAL, "compress: %s is for GGUF output (the Hugging Face folder keeps the other "
                           "tensors as in the source)", o->output_type ? "--output-tensor-type"
@@ -389,7 +397,14 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
                 r.n_skipped++;
                 continue;
             }
-            if (!hf && !sparse && types[idx] != type) { /* the mix wants another type here: written from the source */
+            /* GGUF: the mix's type of this matrix; with --mix gptq takes any type with a grid (groups of 32 or
+               K-quant super-blocks), otherwise only the pass's type */
+            const lt_dtype tt = hf || sparse ? type : types[idx];
+            int gbits = 0;
+            bool gsym = false;
+            const bool kq = mixed && gptq && lt_gq_k_sub(tt) && t->shape[1] % LT_QK_K == 0;
+            const bool gg = !hf && !sparse && lt_gq_ggml_grid(tt, &gbits, &gsym);
+            if (!hf && !sparse && (mixed ? !gptq || !(kq || gg) : tt != type)) { /* written from the source */
                 r.n_by_mix++;
                 continue;
             }
@@ -399,6 +414,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
             lt_gptq_opts qo = o->q;
             if (sparse) qo = (lt_gptq_opts){.bits = 4, .damp = o->sp.damp}; /* sparsegpt's inverse: no act-order */
             qo.ggml = !hf; /* ggml's grid and f16-rounded scales for its blocks; AutoGPTQ's own grid otherwise */
+            if (mixed && gg) qo.bits = gbits, qo.sym = gsym, qo.group = 32;
             lt_gq_matrix m;
             double loss = 0;
             lt_lm_lin_input in = k_mat_input[mi];
@@ -408,6 +424,11 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
                 if (gptq && hcols[in] != cols) st = lt_err_set(err, LT_EFORMAT, "its input has %d columns", hcols[in]);
                 else st = sparse_matrix(o, types[idx], w, rows, cols, gptq ? h[in] : NULL, hv[in], &data[idx], wq, &loss, err);
                 if (types[idx] != type) r.n_by_mix++; /* row length: f16 */
+            } else if (st == LT_OK && kq) {
+                if (hcols[in] != cols) st = lt_err_set(err, LT_EFORMAT, "its input has %d columns", hcols[in]);
+                else if (!(data[idx] = lt_malloc(lt_row_bytes(tt, cols) * (size_t)rows)))
+                    st = lt_err_set(err, LT_ENOMEM, "out of host memory");
+                else st = lt_gptq_run_k(w, rows, cols, hv[in], tt, &qo, data[idx], wq, &loss, err);
             } else if (st == LT_OK)
                 st = gptq ? hv[in] ? lt_gptq_run(w, rows, cols, hv[in], &qo, &m, wq, &loss, err)
                                    : lt_err_set(err, LT_EFORMAT, "its input has %d columns", hcols[in])
@@ -417,16 +438,16 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
                 break;
             }
             r.loss += loss;
-            if (sparse) {
+            if (sparse || kq) {
             } else if (hf) { /* kept for the folder writer */
                 snprintf(hnames[n_hq], sizeof hnames[n_hq], "%s", nm);
                 hq[n_hq] = m;
                 hn[n_hq] = (lt_gptq_tensor){hnames[n_hq], &hq[n_hq]};
                 n_hq++;
             } else {
-                size_t bytes = lt_row_bytes(type, cols) * (size_t)rows;
+                size_t bytes = lt_row_bytes(tt, cols) * (size_t)rows;
                 data[idx] = lt_malloc(bytes);
-                st = data[idx] ? lt_gq_to_ggml(&m, type, data[idx], err) : lt_err_set(err, LT_ENOMEM, "out of memory");
+                st = data[idx] ? lt_gq_to_ggml(&m, tt, data[idx], err) : lt_err_set(err, LT_ENOMEM, "out of memory");
                 lt_gq_free(&m);
             }
             if (st == LT_OK && gptq) st = lm->ops->set_matrix(lm, l, (lt_lm_matrix)mi, wq, err);
@@ -500,6 +521,7 @@ lt_status lt_pass_run(const char *name, const lt_modelsrc *src0, const char *out
     }
     if (hf && sparse && type == LT_S24_F16) snprintf(r.type_name, sizeof r.type_name, "compressed-tensors 2:4 f16");
     else if (hf && !sparse) snprintf(r.type_name, sizeof r.type_name, "gptq %d-bit g%d", o->q.bits, o->q.group > 0 ? o->q.group : -1);
+    else if (mixed) snprintf(r.type_name, sizeof r.type_name, "%s mix", mix.name);
     else if (sparse && type == LT_F16) snprintf(r.type_name, sizeof r.type_name, "f16 (%s)", nm_name(o));
     else snprintf(r.type_name, sizeof r.type_name, "%s", lt_dtype_name(type));
     lt_modelsrc_close(smoothed);
@@ -577,6 +599,10 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
          "GGUF: the type of output.weight (and of a tied token_embd), as lathe quantize's option"},
         {"--token-embedding-type", NULL, LT_OPT_STR, &a->embd_type, "GGUF: the type of token_embd.weight"},
         {"--shortcut-type", NULL, LT_OPT_STR, &a->shortcut_type, "GGUF: " LT_QUANTMIX_SHORTCUT_HELP},
+        {"--mix", NULL, LT_OPT_STR, &a->mix,
+         "GGUF, gptq/rtn: llama-quantize's mix (Q4_K_M, Q6_K, Q3_K_M, Q5_0, ...; lathe quantize's names) instead of "
+         "--bits/--sym/--group: every tensor gets llama-quantize's type, gptq fits each block matrix to its type's "
+         "grid (K-quant super-blocks too)"},
     };
     int n = 0;
     while (table[n].name) n++;
@@ -616,6 +642,8 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
     if (!lt_pass_find(a->method))
         return lt_err_set(err, LT_EINVAL, "compress: unknown --method '%s' (gptq, rtn, sparse24, smoothquant+, slicegpt)",
                           a->method);
+    if (a->mix && strcmp(a->method, "gptq") && strcmp(a->method, "rtn"))
+        return lt_err_set(err, LT_EINVAL, "compress: --mix is for --method gptq or rtn");
     if (a->quant_head && strcmp(a->method, "gptq") && strcmp(a->method, "rtn"))
         return lt_err_set(err, LT_EINVAL, "compress: --quant-head is for --method gptq or rtn");
     bool sq = !strcmp(a->method, "smoothquant+");
@@ -656,6 +684,15 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
     if (!strcmp(a->method, "sparse24")) return sparse_args(a, o, err);
     if (a->mask || a->nm || a->skip)
         return lt_err_set(err, LT_EINVAL, "compress: %s is for --method sparse24", a->mask ? "--mask" : a->nm ? "--nm" : "--skip");
+    if (a->mix) { /* checked here, before any calibration */
+        lt_quantmix mx;
+        if (a->bits || a->sym || a->clip || a->group != 32 || a->quant_head)
+            return lt_err_set(err, LT_EINVAL, "compress: --mix sets every tensor's type; leave out %s",
+                              a->bits ? "--bits" : a->sym ? "--sym" : a->clip ? "--clip" : a->group != 32 ? "--group"
+                                                                                                    : "--quant-head");
+        if (lt_quantmix_parse(a->mix, false, &mx, err) != LT_OK) return lt_err_prefix(err, "compress: --mix");
+    }
+    o->mix = a->mix;
     const int bits = a->bits ? a->bits : 4;
     if (bits != 2 && bits != 3 && bits != 4 && bits != 5 && bits != 8)
         return lt_err_set(err, LT_EINVAL, "compress: --bits %d is not one of 2, 3, 4, 5, 8", bits);
@@ -681,6 +718,8 @@ const char *lt_pass_args_describe(const lt_pass_args *a, const lt_pass_opts *o, 
     else if (!strcmp(a->method, "sparse24"))
         snprintf(buf, n, "%d:%d %s, %s kept values%s%s", o->sp.n, o->sp.m, lt_sparse_mask_name(o->sp.mask),
                  o->sp.bits == 4 ? "4-bit" : "f16", o->skip ? ", dense: " : "", o->skip ? o->skip : "");
+    else if (o->mix)
+        snprintf(buf, n, "llama-quantize's %s mix%s", o->mix, o->q.act_order ? ", act-order" : "");
     else
         snprintf(buf, n, "%d-bit, groups of %d, %s%s%s%s", o->q.bits, a->group, a->sym ? "symmetric" : "asymmetric",
                  o->q.act_order ? ", act-order" : "", a->clip ? ", clip" : "", o->quant_head ? ", head quantized" : "");

@@ -17,6 +17,8 @@
  * head too, as GPTQModel's lm_head: GPTQ from the final norm's output, which the last block's
  * advance captures, calib.h lt_calib_head; a tied head is untied), compressed-tensors
  * sparse-24-bitmask (ct_hf.h, through save.h) for sparse24's 2:4 f16 (4:8: a plain f16 folder).
+ * With a mix (lt_pass_opts.mix, gptq / rtn, GGUF): every tensor as llama-quantize's mix, gptq's block
+ * matrices on their own type's grid (K-quant super-blocks included, gptq.h lt_gptq_run_k).
  * Leaves out: printing, argv (the front ends), loading the result (the session).
  */
 #ifndef LT_PASS_H
@@ -50,6 +52,11 @@ typedef struct lt_pass_opts {
     /* gptq / rtn / smoothquant+ as GGUF: over the mix, as lathe quantize's options (quantmix.h:
      * --output-tensor-type, --token-embedding-type, --shortcut-type); NULL = the mix's type */
     const char *output_type, *embd_type, *shortcut_type;
+    /* gptq / rtn as GGUF: llama-quantize's mix (quantmix.h: "Q4_K_M", "Q6_K", ...) instead of bits/sym/group:
+     * every tensor gets llama-quantize's type for that mix; gptq quantizes each block matrix onto its type's
+     * grid (K-quant super-blocks: lt_gptq_run_k; Q4_0 .. Q8_0: groups of 32), other types (f16, iq4_*) and
+     * rtn are written from the source by ggml's quantizers. NULL: the type of o->q */
+    const char *mix;
     bool quant_head;    /* gptq / rtn to a folder: the output head too (GPTQ on the final norm's output), untied */
     /* calibration (gptq): the model is opened with open_lm on be; tok tokenizes the text */
     lt_lm_open_fn open_lm;
@@ -93,6 +100,7 @@ typedef struct lt_pass_args {
     const char *method, *calib, *format;
     const char *mask, *nm, *skip; /* sparse24 */
     const char *output_type, *embd_type, *shortcut_type; /* GGUF: the types of the head, the embedding, SliceGPT's shortcuts */
+    const char *mix; /* GGUF: llama-quantize's mix (lt_pass_opts.mix) */
     int bits, group, calib_tokens, search_tokens; /* bits 0: the method's default (4; sparse24: 16) */
     float alpha; /* smoothquant+; < 0: searched */
     float slice; /* slicegpt: fraction of the embedding dimension removed */
@@ -101,12 +109,12 @@ typedef struct lt_pass_args {
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 26
+#define LT_PASS_N_OPTS 27
 void lt_pass_args_default(lt_pass_args *a);
 /* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
  * --calib, --calib-tokens, --seed, --format, --quant-head, --mask, --nm, --skip, --alpha, --search-tokens,
  * --alpha-per-layer, --slice, --round, --slice-head, --center-embd, --output-tensor-type,
- * --token-embedding-type, --shortcut-type) to table (terminated; cap rows). */
+ * --token-embedding-type, --shortcut-type, --mix) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
 /* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order
  * (static groups) unless --no-act-order: on SmolLM2 calibrated on tinyshakespeare it is what
