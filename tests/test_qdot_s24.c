@@ -1,6 +1,6 @@
 /* test_qdot_s24.c - the int8-activation forms of the s24_q4 dot product (kernels/cpu/qdot_s24.c):
  * AVX2, AVX-512 VNNI and VNNI + VBMI, each where this CPU has it; and s24_f16's AVX2 and AVX-512
- * forms (dot, dot4, the decode's 4-weight-row dotw) against their documented float operations,
+ * forms (dot, dot4) against their documented float operations,
  * and its widening for sgemm against the dtype table.
  *
  * - The pick indices each form computes in vector registers from a block's 8 meta bytes equal the
@@ -133,34 +133,34 @@ static void test_dot(int form) {
 static const char *k_f16_form[2] = {"AVX2", "AVX-512"};
 
 /* the documented float operations of the s24_f16 forms in scalar C: per block one fma per kept
- * value into lane k of accumulator a (even blocks) or c (odd), then hsum8(a + c) */
+ * value into lane k of accumulator b % 4, then hsum8((a0 + a1) + (a2 + a3)) */
 static float emulate_f16(const uint8_t *w, const float *x, int64_t K) {
-    float a[2][8] = {{0}};
+    float a[4][8] = {{0}};
     for (int64_t b = 0; b < K / 16; b++) {
         const lt_block_s24_f16 *blk = (const lt_block_s24_f16 *)w + b;
         for (int k = 0; k < 8; k++) {
             const int col = 4 * (k / 2) + ((blk->meta >> (2 * k)) & 3);
-            a[b & 1][k] = fmaf(x[16 * b + col], lt_f16_to_f32(blk->v[k]), a[b & 1][k]);
+            a[b % 4][k] = fmaf(x[16 * b + col], lt_f16_to_f32(blk->v[k]), a[b % 4][k]);
         }
     }
     float s[8], t[4];
-    for (int l = 0; l < 8; l++) s[l] = a[0][l] + a[1][l];
+    for (int l = 0; l < 8; l++) s[l] = (a[0][l] + a[1][l]) + (a[2][l] + a[3][l]);
     for (int i = 0; i < 4; i++) t[i] = s[i] + s[i + 4];
     const float lo = t[0] + t[2], hi = t[1] + t[3];
     return lo + hi;
 }
 
-/* dot, dot4 (1..4 activation rows) and dotw (1..4 weight rows) of each form against the emulation,
- * bit for bit: so the forms agree, batches equal single rows, and the register-built indices
- * (AVX-512) pick the columns the tables (AVX2) do */
+/* dot and dot4 (1..4 activation rows) of each form against the emulation, bit for bit: so the
+ * forms agree, batches equal single rows, and the register-built indices (AVX-512) pick the
+ * columns the tables (AVX2) do */
 static void test_f16_dot(int form) {
     const lt_cpu_qdot *q = lt_cpu_qdot_s24_f16_form(form);
     if (!q) return;
     enum { N = 7, R = 4 };
-    static const int64_t Ks[4] = {16, 48, 576, 1536}; /* 1, 3 (a pair and a single), 36, 96 blocks */
+    static const int64_t Ks[5] = {16, 48, 112, 576, 1536}; /* 1, 3, 7 (tails), 36, 96 blocks */
     lt_test_rng r;
     lt_test_rng_seed(&r, 17);
-    for (int ki = 0; ki < 4; ki++) {
+    for (int ki = 0; ki < 5; ki++) {
         const int64_t K = Ks[ki];
         const size_t rb = lt_row_bytes(LT_S24_F16, K), ab = (q->act_row_bytes(K) + 63) & ~(size_t)63;
         float *wf = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * R * K);
@@ -179,15 +179,6 @@ static void test_f16_dot(int form) {
                     const float want = emulate_f16(w + n * rb, x + t * K, K);
                     const float one = q->dot(w + n * rb, xq + t * ab, K);
                     bad += memcmp(&out[t], &want, 4) != 0 || memcmp(&one, &want, 4) != 0;
-                }
-            }
-        for (int n = 0; n < N; n++)
-            for (int nw = 1; nw <= 4 && n + nw <= N; nw++) {
-                float out[4];
-                q->dotw(w + n * rb, rb, nw, xq, K, out);
-                for (int i = 0; i < nw; i++) {
-                    const float want = emulate_f16(w + (n + i) * rb, x, K);
-                    bad += memcmp(&out[i], &want, 4) != 0;
                 }
             }
         CHECKF(bad == 0, "s24_f16 %s K=%lld: %d dot products differ from the documented float operations",

@@ -95,9 +95,6 @@ typedef struct lt_cpu_qdot {
     /* optional: R (1..4) activation rows, stride bytes apart, against one weight row; for each
        row exactly the float operations of dot (so batches equal single rows) */
     void (*dot4)(const void *w, const char *xq, size_t stride, int R, int64_t K, float *out);
-    /* optional: NW (1..4) weight rows, wstride bytes apart, against one activation row (the
-       one-row matvec of decoding); for each weight row exactly the float operations of dot */
-    void (*dotw)(const void *w, size_t wstride, int NW, const void *xq, int64_t K, float *out);
 } lt_cpu_qdot;
 
 /* qdot.c: the pieces for wt (kernels chosen for this CPU), or NULL when wt is not one of the

@@ -54,15 +54,6 @@ static void dot_job(void *arg, int ith, int nth) {
         const int64_t it = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
         if (it >= items) break;
         const int64_t n0 = it * c->chunk, n1 = n0 + c->chunk < c->N ? n0 + c->chunk : c->N;
-        if (c->T == 1 && c->q->dotw) { /* decoding: weight rows 4 at a time */
-            for (int64_t n = n0; n < n1; n += 4) {
-                const int nw = n1 - n < 4 ? (int)(n1 - n) : 4;
-                float o[4];
-                c->q->dotw(c->w + (size_t)n * c->wrow, c->wrow, nw, c->xq, c->K, o);
-                for (int i = 0; i < nw; i++) c->y[n + i] = o[i] + (c->bias ? c->bias[n + i] : 0.0f);
-            }
-            continue;
-        }
         for (int64_t n = n0; n < n1; n++) {
             const char *wr = c->w + (size_t)n * c->wrow;
             const float b = c->bias ? c->bias[n] : 0.0f;

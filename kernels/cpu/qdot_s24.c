@@ -116,43 +116,42 @@ LT_AVX2 static inline __m256i idx8(uint8_t lo, uint8_t hi) {
     return _mm256_setr_m128i(_mm_load_si128((const __m128i *)k_lut[lo]), _mm_load_si128((const __m128i *)k_lut[hi]));
 }
 
-/* s24_f16: NW weight rows (wstride bytes apart) against R activation rows (NW * R <= 4), two
- * accumulators per pair (even and odd blocks), so every pair gets the float operations of the one-row
- * form whatever NW and R are (batches equal single rows). The weight rows of a decode step go 4 at a
- * time (dotw): their dependency chains interleave, and a row's hsum and call are shared by 4.
- * IDX turns a block (its position bits first) into the pick indices, PICK the 16 activations of a
- * block into the 8 kept, in kept order. Every form picks the same values and does the same fmas:
- * the same bits on AVX2 and AVX-512. */
-/* one block (index bb) of every pair into accumulators ACC (a: even blocks, c: odd) */
-#define S24_F16_BLOCK(bb, ACC, IDX, PICK)                                                                            \
+/* s24_f16: one weight row against R activation rows (1..4), four accumulators per row (block b
+ * into b % 4: four independent FMA chains, where two left the one-row decode waiting on FMA latency)
+ * summed as (a0 + a1) + (a2 + a3) and hsum8, so each row gets the float operations of the one-row
+ * form whatever R is (batches equal single rows). IDX turns a block (its position bits first) into
+ * the pick indices, PICK the 16 activations of a block into the 8 kept, in kept order. Every form
+ * picks the same values and does the same fmas: the same bits on AVX2 and AVX-512. */
+#define S24_F16_BLOCK(bb, J, IDX, PICK)                                                                              \
     do {                                                                                                             \
-        _Pragma("GCC unroll 4") for (int i = 0; i < NW; i++) {                                                       \
-            const uint8_t *blk = w + (size_t)i * wstride + 18 * (size_t)(bb);                                        \
-            const __m256i idx = IDX(blk);                                                                            \
-            const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 2)));                           \
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                    \
-                const __m256 g = PICK((const float *)(x + (size_t)r * stride) + 16 * (bb), idx);                     \
-                ACC[i * R + r] = _mm256_fmadd_ps(g, v, ACC[i * R + r]);                                              \
-            }                                                                                                        \
+        const uint8_t *blk = w + 18 * (size_t)(bb);                                                                  \
+        const __m256i idx = IDX(blk);                                                                                \
+        const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 2)));                               \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                        \
+            const __m256 g = PICK((const float *)(x + (size_t)r * stride) + 16 * (bb), idx);                         \
+            acc[J][r] = _mm256_fmadd_ps(g, v, acc[J][r]);                                                            \
         }                                                                                                            \
     } while (0)
 #define S24_F16_ROWS(NAME, TARGET, IDX, PICK)                                                                        \
-    TARGET static inline __attribute__((always_inline)) void NAME(const uint8_t *w, size_t wstride, const int NW,   \
-                                                                  const char *x, size_t stride, const int R,        \
-                                                                  int64_t K, float *out) {                          \
-        __m256 a[4], c[4];                                                                                           \
-        _Pragma("GCC unroll 4") for (int i = 0; i < NW * R; i++) a[i] = c[i] = _mm256_setzero_ps();                 \
+    TARGET static inline __attribute__((always_inline)) void NAME(const uint8_t *w, const char *x, size_t stride,    \
+                                                                  const int R, int64_t K, float *out) {              \
+        __m256 acc[4][4];                                                                                            \
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                                          \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) acc[j][r] = _mm256_setzero_ps();                    \
         const int64_t nb = K / 16;                                                                                   \
         int64_t b = 0;                                                                                               \
-        for (; b + 2 <= nb; b += 2) {                                                                                \
-            if (!(b & 3))                                                                                            \
-                _Pragma("GCC unroll 4") for (int i = 0; i < NW; i++)                                                 \
-                    lt_cpu_prefetch_ahead(w + (size_t)i * wstride + 18 * (size_t)b, 2);                             \
-            S24_F16_BLOCK(b, a, IDX, PICK);                                                                          \
-            S24_F16_BLOCK(b + 1, c, IDX, PICK);                                                                      \
+        for (; b + 4 <= nb; b += 4) {                                                                                \
+            lt_cpu_prefetch_ahead(w + 18 * (size_t)b, 2); /* 72 bytes a step: 2 lines */                             \
+            S24_F16_BLOCK(b, 0, IDX, PICK);                                                                          \
+            S24_F16_BLOCK(b + 1, 1, IDX, PICK);                                                                      \
+            S24_F16_BLOCK(b + 2, 2, IDX, PICK);                                                                      \
+            S24_F16_BLOCK(b + 3, 3, IDX, PICK);                                                                      \
         }                                                                                                            \
-        if (b < nb) S24_F16_BLOCK(b, a, IDX, PICK);                                                                  \
-        _Pragma("GCC unroll 4") for (int i = 0; i < NW * R; i++) out[i] = hsum8(_mm256_add_ps(a[i], c[i]));          \
+        if (b < nb) S24_F16_BLOCK(b, 0, IDX, PICK);                                                                  \
+        if (b + 1 < nb) S24_F16_BLOCK(b + 1, 1, IDX, PICK);                                                          \
+        if (b + 2 < nb) S24_F16_BLOCK(b + 2, 2, IDX, PICK);                                                          \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                          \
+            out[r] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[0][r], acc[1][r]), _mm256_add_ps(acc[2][r], acc[3][r]))); \
     }
 #define IDX_AVX2(blk) idx8((blk)[0], (blk)[1])
 S24_F16_ROWS(rows_f16_avx2, LT_AVX2, IDX_AVX2, pick8)
@@ -173,34 +172,26 @@ LT_VNNI static inline __m256 pick_512(const float *x, __m256i idx) {
 }
 S24_F16_ROWS(rows_f16_512, LT_VNNI, idx_512, pick_512)
 
-/* dot, dot4 and dotw of an s24_f16 form; MAXW weight rows at a time (registers: 2 per pair) */
-#define S24_F16_FNS(name, TARGET, ROWS, MAXW)                                                                  \
+/* dot and dot4 of an s24_f16 form; at most MAXR activation rows per pass over the weight row
+ * (AVX2's 16 registers hold 2 rows' 8 accumulators, AVX-512's 32 all 4 rows') */
+#define S24_F16_FNS(name, TARGET, ROWS, MAXR)                                                                  \
     TARGET static float name##_dot(const void *w, const void *xq, int64_t K) {                                 \
         float o;                                                                                               \
-        ROWS(w, 0, 1, xq, 0, 1, K, &o);                                                                        \
+        ROWS(w, xq, 0, 1, K, &o);                                                                              \
         return o;                                                                                              \
     }                                                                                                          \
     TARGET static void name##_dot4(const void *w, const char *xq, size_t stride, int R, int64_t K, float *out) { \
-        switch (R) {                                                                                           \
-        case 1: ROWS(w, 0, 1, xq, stride, 1, K, out); break;                                                   \
-        case 2: ROWS(w, 0, 1, xq, stride, 2, K, out); break;                                                   \
-        case 3: ROWS(w, 0, 1, xq, stride, 3, K, out); break;                                                   \
-        default: ROWS(w, 0, 1, xq, stride, 4, K, out); break;                                                  \
-        }                                                                                                      \
-    }                                                                                                          \
-    TARGET static void name##_dotw(const void *w, size_t wstride, int NW, const void *xq, int64_t K,           \
-                                   float *out) {                                                               \
-        int i = 0;                                                                                             \
-        do { /* NW >= 1: no early return before the vector code (tests/test_vzeroupper.sh) */               \
-            const uint8_t *wi = (const uint8_t *)w + (size_t)i * wstride;                                      \
-            switch (NW - i < MAXW ? NW - i : MAXW) {                                                           \
-            case 1: ROWS(wi, wstride, 1, xq, 0, 1, K, out + i); break;                                         \
-            case 2: ROWS(wi, wstride, 2, xq, 0, 1, K, out + i); break;                                         \
-            case 3: ROWS(wi, wstride, (MAXW > 2 ? 3 : 1), xq, 0, 1, K, out + i); break;                        \
-            default: ROWS(wi, wstride, (MAXW > 2 ? 4 : 1), xq, 0, 1, K, out + i); break;                       \
+        int r = 0;                                                                                             \
+        do { /* R >= 1: no early return before the vector code (tests/test_vzeroupper.sh) */                  \
+            const char *xr = xq + (size_t)r * stride;                                                          \
+            switch (R - r < MAXR ? R - r : MAXR) {                                                             \
+            case 1: ROWS(w, xr, stride, 1, K, out + r); break;                                                 \
+            case 2: ROWS(w, xr, stride, 2, K, out + r); break;                                                 \
+            case 3: ROWS(w, xr, stride, (MAXR > 2 ? 3 : 1), K, out + r); break;                                \
+            default: ROWS(w, xr, stride, (MAXR > 2 ? 4 : 1), K, out + r); break;                               \
             }                                                                                                  \
-            i += MAXW;                                                                                         \
-        } while (i < NW);                                                                                      \
+            r += MAXR;                                                                                         \
+        } while (r < R);                                                                                       \
     }
 
 LT_AVX2 static inline __attribute__((always_inline)) void rows_q4_avx2(const uint8_t *w, const char *x, size_t stride,
@@ -371,14 +362,14 @@ S24_FNS(q4_avx2, LT_AVX2, rows_q4_avx2)
 S24_FNS(q4_i8, LT_AVX2, rows_q4_i8)
 S24_FNS(q4_vnni, LT_VNNI, rows_q4_vnni)
 S24_FNS(q4_vbmi, LT_S24_VBMI, rows_q4_vbmi)
-static const lt_cpu_qdot k_avx2[2] = {{f32_row_bytes, copy_act, f16_avx2_dot, f16_avx2_dot4, f16_avx2_dotw},
+static const lt_cpu_qdot k_avx2[2] = {{f32_row_bytes, copy_act, f16_avx2_dot, f16_avx2_dot4},
                                       {i8_row_bytes, quant_i8, q4_i8_dot, q4_i8_dot4}};
 /* s24_q4's int8 forms: AVX2, VNNI, VNNI + VBMI (lt_cpu_qdot_s24_q4_form) */
 static const lt_cpu_qdot k_q4_forms[3] = {{i8_row_bytes, quant_i8, q4_i8_dot, q4_i8_dot4},
                                           {i8_row_bytes, quant_i8, q4_vnni_dot, q4_vnni_dot4},
                                           {i8_row_bytes, quant_i8, q4_vbmi_dot, q4_vbmi_dot4}};
 /* s24_f16 on AVX-512 (the same bits as k_avx2[0]) */
-static const lt_cpu_qdot k_f16_512 = {f32_row_bytes, copy_act, f16_512_dot, f16_512_dot4, f16_512_dotw};
+static const lt_cpu_qdot k_f16_512 = {f32_row_bytes, copy_act, f16_512_dot, f16_512_dot4};
 /* the f32-activation s24_q4 form (exact activations; LT_S24_Q4_F32=1 picks it) */
 static const lt_cpu_qdot k_q4_f32 = {f32_row_bytes, copy_act, q4_avx2_dot, q4_avx2_dot4};
 #endif
