@@ -6,15 +6,20 @@
  * values with 2-bit positions; the kept activations are picked from the two 8-float halves of
  * the 16 columns with one permute each (lanes 0..3 from the low half, 4..7 from the high; the
  * indices come from a 256-entry table on each position byte) and multiplied with the 8 kept
- * weights (f16 widened by F16C, or 4-bit codes as d*q + m). Two accumulators (even and odd
- * blocks), summed at the end in one order. The 1- to 4-row forms are one inlined body, so a
- * row's float operations do not depend on how many rows go with it (batches equal single rows).
+ * weights (f16 widened by F16C, or 4-bit codes as d*q + m). s24_f16 with AVX-512 builds the
+ * indices in registers from the 16 position bits (shift, mask, base) and picks with one vpermt2ps
+ * over the block's 16 activations; it keeps four accumulators (block b into b % 4), as its AVX2
+ * form does, and both give the same bits. s24_q4's f32 form: two accumulators (even and odd
+ * blocks). Accumulators are summed at the end in one order. The 1- to 4-row forms are one inlined
+ * body, so a row's float operations do not depend on how many rows go with it (batches equal
+ * single rows). Prompts of 8+ rows widen s24_f16 rows to f32 for sgemm (lt_cpu_s24_f16_widen).
  * s24_q4 on AVX2 takes int8 activations instead (per 32 columns, f32 scale; S24_Q4_I8_ROWS below),
  * in three forms chosen at run time: AVX2, AVX-512 VNNI (dpbusd) and VNNI + VBMI (vpermt2b picks
  * the kept activations, vpmultishiftqb computes its indices); LT_CPU_NO_VNNI=1 keeps AVX2. All
  * three give the same numbers (tests/test_qdot_s24.c); LT_S24_Q4_F32=1 keeps the f32 form.
  * Portable path: kept value by kept value, one accumulator, f32 activations.
- * Leaves out: 512-bit forms, a sgemm path for long prefills (dot products at every T).
+ * Leaves out: zmm (512-bit) forms (2 vector ports for zmm against 3 for ymm on this Xeon), several
+ * weight rows interleaved per call (tried for s24_f16: 4 rows streamed worse from memory than 1).
  */
 #include <math.h>
 #include <pthread.h>
