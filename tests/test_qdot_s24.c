@@ -1,5 +1,7 @@
 /* test_qdot_s24.c - the int8-activation forms of the s24_q4 dot product (kernels/cpu/qdot_s24.c):
- * AVX2, AVX-512 VNNI and VNNI + VBMI, each where this CPU has it.
+ * AVX2, AVX-512 VNNI and VNNI + VBMI, each where this CPU has it; and s24_f16's AVX2 and AVX-512
+ * forms (dot, dot4) against their documented float operations,
+ * and its widening for sgemm against the dtype table.
  *
  * - The pick indices each form computes in vector registers from a block's 8 meta bytes equal the
  *   table-built ones of the first kernel (k_lut8 per meta byte, 8 added for a group's second
@@ -10,7 +12,7 @@
  *   into the lane; the 8 lanes summed as hsum8 does. So every form gives the numbers the first
  *   kernel gave, batches equal single rows, and the vector index construction picks the right
  *   columns.
- * Exit 77 where the CPU has none of the forms (no AVX2).
+ * Without AVX2 only the widening's portable path runs.
  */
 #include <math.h>
 #include <stdio.h>
@@ -126,10 +128,100 @@ static void test_dot(int form) {
     }
 }
 
+/* ---- s24_f16 ---------------------------------------------------------------------------------- */
+
+static const char *k_f16_form[2] = {"AVX2", "AVX-512"};
+
+/* the documented float operations of the s24_f16 forms in scalar C: per block one fma per kept
+ * value into lane k of accumulator b % 4, then hsum8((a0 + a1) + (a2 + a3)) */
+static float emulate_f16(const uint8_t *w, const float *x, int64_t K) {
+    float a[4][8] = {{0}};
+    for (int64_t b = 0; b < K / 16; b++) {
+        const lt_block_s24_f16 *blk = (const lt_block_s24_f16 *)w + b;
+        for (int k = 0; k < 8; k++) {
+            const int col = 4 * (k / 2) + ((blk->meta >> (2 * k)) & 3);
+            a[b % 4][k] = fmaf(x[16 * b + col], lt_f16_to_f32(blk->v[k]), a[b % 4][k]);
+        }
+    }
+    float s[8], t[4];
+    for (int l = 0; l < 8; l++) s[l] = (a[0][l] + a[1][l]) + (a[2][l] + a[3][l]);
+    for (int i = 0; i < 4; i++) t[i] = s[i] + s[i + 4];
+    const float lo = t[0] + t[2], hi = t[1] + t[3];
+    return lo + hi;
+}
+
+/* dot and dot4 (1..4 activation rows) of each form against the emulation, bit for bit: so the
+ * forms agree, batches equal single rows, and the register-built indices (AVX-512) pick the
+ * columns the tables (AVX2) do */
+static void test_f16_dot(int form) {
+    const lt_cpu_qdot *q = lt_cpu_qdot_s24_f16_form(form);
+    if (!q) return;
+    enum { N = 7, R = 4 };
+    static const int64_t Ks[5] = {16, 48, 112, 576, 1536}; /* 1, 3, 7 (tails), 36, 96 blocks */
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 17);
+    for (int ki = 0; ki < 5; ki++) {
+        const int64_t K = Ks[ki];
+        const size_t rb = lt_row_bytes(LT_S24_F16, K), ab = (q->act_row_bytes(K) + 63) & ~(size_t)63;
+        float *wf = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * R * K);
+        uint8_t *w = malloc(rb * N);
+        char *xq = aligned_alloc(64, ab * R);
+        lt_test_fill(&r, wf, N * K, 0.1f);
+        lt_test_fill(&r, x, R * K, 1.0f);
+        for (int n = 0; n < N; n++) lt_dtype_row_from_f32(LT_S24_F16, wf + n * K, w + n * rb, K);
+        for (int t = 0; t < R; t++) q->quant_act(x + t * K, xq + t * ab, K);
+        int bad = 0;
+        for (int n = 0; n < N; n++)
+            for (int rr = 1; rr <= R; rr++) {
+                float out[R];
+                q->dot4(w + n * rb, xq, ab, rr, K, out);
+                for (int t = 0; t < rr; t++) {
+                    const float want = emulate_f16(w + n * rb, x + t * K, K);
+                    const float one = q->dot(w + n * rb, xq + t * ab, K);
+                    bad += memcmp(&out[t], &want, 4) != 0 || memcmp(&one, &want, 4) != 0;
+                }
+            }
+        CHECKF(bad == 0, "s24_f16 %s K=%lld: %d dot products differ from the documented float operations",
+               k_f16_form[form], (long long)K, bad);
+        free(wf), free(x), free(w), free(xq);
+    }
+}
+
+/* the widening of the sgemm path equals the dtype table's values, on well-formed blocks and on
+ * random position bits (malformed: two kept values in one column), with and without SIMD */
+static void test_f16_widen(void) {
+    enum { K = 1024 };
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 23);
+    float wf[K], want[K], got[K];
+    lt_block_s24_f16 b[K / 16];
+    int bad = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        lt_test_fill(&r, wf, K, 1.0f);
+        lt_dtype_row_from_f32(LT_S24_F16, wf, b, K);
+        if (pass)
+            for (int i = 0; i < K / 16; i++) b[i].meta = (uint16_t)lt_test_u32(&r);
+        lt_dtype_row_to_f32(LT_S24_F16, b, want, K);
+        for (int simd = 0; simd < 2; simd++) {
+            lt_cpu_set_simd(simd);
+            memset(got, 0xff, sizeof got);
+            lt_cpu_s24_f16_widen(b, got, K);
+            bad += memcmp(got, want, sizeof got) != 0;
+        }
+        lt_cpu_set_simd(true);
+    }
+    CHECKF(bad == 0, "s24_f16 widening: %d of 4 rows differ from the dtype table's", bad);
+}
+
 int main(void) {
-    if (!lt_cpu_qdot_s24_q4_form(0)) {
-        printf("no AVX2: the s24_q4 int8 forms do not run here\n");
-        return 77;
+    test_f16_widen();
+    for (int form = 0; form < 2; form++) {
+        printf("s24_f16 %s: %s\n", k_f16_form[form], lt_cpu_qdot_s24_f16_form(form) ? "checked" : "not on this CPU");
+        test_f16_dot(form);
+    }
+    if (!lt_cpu_qdot_s24_q4_form(0)) { /* the widening's portable path was checked */
+        printf("no AVX2: the SIMD forms do not run here\n");
+        return lt_test_done();
     }
     for (int form = 0; form < 3; form++) {
         printf("%s: %s\n", k_form[form], lt_cpu_qdot_s24_q4_form(form) ? "checked" : "not on this CPU");

@@ -125,11 +125,16 @@ const lt_cpu_qdot *lt_cpu_qdot_gq(lt_dtype wt, bool avx2);
 /* s24_f16 / s24_q4, 2:4 sparse (qdot_s24.c): only the kept weights read (s24_q4 with AVX2: int8
  * activations) */
 const lt_cpu_qdot *lt_cpu_qdot_s24(lt_dtype wt, bool avx2);
+/* K columns of an s24_f16 row as f32 (the dtype table's values: kept f16 widened, pruned 0), for
+ * the sgemm path of long prompts; F16C where AVX2 is on */
+void lt_cpu_s24_f16_widen(const void *row, float *out, int64_t K);
 /* s24_q4's int8-activation forms one by one (0 AVX2, 1 AVX-512 VNNI, 2 VNNI + VBMI; NULL where
  * this CPU or LT_CPU_NO_VNNI rules it out; lt_cpu_qdot_s24 takes the last one available), and
  * the pick indices a form computes from a block's 8 meta bytes (false where it is not available;
  * forms 0 and 1 share theirs), for tests */
 const lt_cpu_qdot *lt_cpu_qdot_s24_q4_form(int form);
+/* s24_f16's forms likewise (0 AVX2, 1 AVX-512; the same bits), for tests */
+const lt_cpu_qdot *lt_cpu_qdot_s24_f16_form(int form);
 bool lt_cpu_s24_q4_idx(int form, const uint8_t meta[8], uint8_t idx[32]);
 
 #endif

@@ -677,6 +677,10 @@ static void mm_gemm_job(void *arg, int ith, int nth) {
                     continue;
                 }
 #endif
+                if (c->wt == LT_S24_F16) {
+                    lt_cpu_s24_f16_widen(src, dst, c->K);
+                    continue;
+                }
                 lt_cpu_dequant_row(c->wt, src, dst, c->K);
             }
             wf = buf;

@@ -6,15 +6,20 @@
  * values with 2-bit positions; the kept activations are picked from the two 8-float halves of
  * the 16 columns with one permute each (lanes 0..3 from the low half, 4..7 from the high; the
  * indices come from a 256-entry table on each position byte) and multiplied with the 8 kept
- * weights (f16 widened by F16C, or 4-bit codes as d*q + m). Two accumulators (even and odd
- * blocks), summed at the end in one order. The 1- to 4-row forms are one inlined body, so a
- * row's float operations do not depend on how many rows go with it (batches equal single rows).
+ * weights (f16 widened by F16C, or 4-bit codes as d*q + m). s24_f16 with AVX-512 builds the
+ * indices in registers from the 16 position bits (shift, mask, base) and picks with one vpermt2ps
+ * over the block's 16 activations; it keeps four accumulators (block b into b % 4), as its AVX2
+ * form does, and both give the same bits. s24_q4's f32 form: two accumulators (even and odd
+ * blocks). Accumulators are summed at the end in one order. The 1- to 4-row forms are one inlined
+ * body, so a row's float operations do not depend on how many rows go with it (batches equal
+ * single rows). Prompts of 8+ rows widen s24_f16 rows to f32 for sgemm (lt_cpu_s24_f16_widen).
  * s24_q4 on AVX2 takes int8 activations instead (per 32 columns, f32 scale; S24_Q4_I8_ROWS below),
  * in three forms chosen at run time: AVX2, AVX-512 VNNI (dpbusd) and VNNI + VBMI (vpermt2b picks
  * the kept activations, vpmultishiftqb computes its indices); LT_CPU_NO_VNNI=1 keeps AVX2. All
  * three give the same numbers (tests/test_qdot_s24.c); LT_S24_Q4_F32=1 keeps the f32 form.
  * Portable path: kept value by kept value, one accumulator, f32 activations.
- * Leaves out: 512-bit forms, a sgemm path for long prefills (dot products at every T).
+ * Leaves out: zmm (512-bit) forms (2 vector ports for zmm against 3 for ymm on this Xeon), several
+ * weight rows interleaved per call (tried for s24_f16: 4 rows streamed worse from memory than 1).
  */
 #include <math.h>
 #include <pthread.h>
@@ -87,10 +92,19 @@ static const lt_cpu_qdot k_scalar[2] = {{f32_row_bytes, copy_act, f16_scalar_dot
 
 /* a position byte (4 kept values: 2 groups of 4 columns) -> the columns they read, 0..7 */
 static _Alignas(16) int32_t k_lut[256][4];
+/* the widening's inverse: a position byte -> per column of its 8 the kept value it holds (0..3,
+ * lt_s24_slot's answer; + 4 in the second table, for the high byte) or -1 */
+static _Alignas(32) int32_t k_inv[2][256][8];
 static bool g_q4_f32, g_vbmi;
 static void lut_init(void) {
-    for (int b = 0; b < 256; b++)
+    for (int b = 0; b < 256; b++) {
+        const uint8_t meta[1] = {(uint8_t)b};
         for (int k = 0; k < 4; k++) k_lut[b][k] = 4 * (k / 2) + ((b >> (2 * k)) & 3);
+        for (int j = 0; j < 8; j++) {
+            const int slot = lt_s24_slot(meta, j);
+            k_inv[0][b][j] = slot, k_inv[1][b][j] = slot < 0 ? -1 : slot + 4;
+        }
+    }
     const char *e = getenv("LT_S24_Q4_F32");
     g_q4_f32 = e && *e == '1';
     __builtin_cpu_init();
@@ -107,24 +121,83 @@ LT_AVX2 static inline __m256i idx8(uint8_t lo, uint8_t hi) {
     return _mm256_setr_m128i(_mm_load_si128((const __m128i *)k_lut[lo]), _mm_load_si128((const __m128i *)k_lut[hi]));
 }
 
-LT_AVX2 static inline __attribute__((always_inline)) void rows_f16_avx2(const uint8_t *w, const char *x,
-                                                                         size_t stride, const int R, int64_t K,
-                                                                         float *out) {
-    __m256 a[4], c[4];
-    for (int r = 0; r < R; r++) a[r] = c[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / 16; b++) {
-        const uint8_t *blk = w + 18 * (size_t)b;
-        if (!(b & 3)) lt_cpu_prefetch_ahead(blk, 2);
-        const __m256i idx = idx8(blk[0], blk[1]);
-        const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 2)));
-        for (int r = 0; r < R; r++) {
-            const __m256 g = pick8((const float *)(x + (size_t)r * stride) + 16 * b, idx);
-            if (b & 1) c[r] = _mm256_fmadd_ps(g, v, c[r]);
-            else a[r] = _mm256_fmadd_ps(g, v, a[r]);
-        }
+/* s24_f16: one weight row against R activation rows (1..4), four accumulators per row (block b
+ * into b % 4: four independent FMA chains, where two left the one-row decode waiting on FMA latency)
+ * summed as (a0 + a1) + (a2 + a3) and hsum8, so each row gets the float operations of the one-row
+ * form whatever R is (batches equal single rows). IDX turns a block (its position bits first) into
+ * the pick indices, PICK the 16 activations of a block into the 8 kept, in kept order. Every form
+ * picks the same values and does the same fmas: the same bits on AVX2 and AVX-512. */
+#define S24_F16_BLOCK(bb, J, IDX, PICK)                                                                              \
+    do {                                                                                                             \
+        const uint8_t *blk = w + 18 * (size_t)(bb);                                                                  \
+        const __m256i idx = IDX(blk);                                                                                \
+        const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 2)));                               \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                        \
+            const __m256 g = PICK((const float *)(x + (size_t)r * stride) + 16 * (bb), idx);                         \
+            acc[J][r] = _mm256_fmadd_ps(g, v, acc[J][r]);                                                            \
+        }                                                                                                            \
+    } while (0)
+#define S24_F16_ROWS(NAME, TARGET, IDX, PICK)                                                                        \
+    TARGET static inline __attribute__((always_inline)) void NAME(const uint8_t *w, const char *x, size_t stride,    \
+                                                                  const int R, int64_t K, float *out) {              \
+        __m256 acc[4][4];                                                                                            \
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                                          \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) acc[j][r] = _mm256_setzero_ps();                    \
+        const int64_t nb = K / 16;                                                                                   \
+        int64_t b = 0;                                                                                               \
+        for (; b + 4 <= nb; b += 4) {                                                                                \
+            lt_cpu_prefetch_ahead(w + 18 * (size_t)b, 2); /* 72 bytes a step: 2 lines */                             \
+            S24_F16_BLOCK(b, 0, IDX, PICK);                                                                          \
+            S24_F16_BLOCK(b + 1, 1, IDX, PICK);                                                                      \
+            S24_F16_BLOCK(b + 2, 2, IDX, PICK);                                                                      \
+            S24_F16_BLOCK(b + 3, 3, IDX, PICK);                                                                      \
+        }                                                                                                            \
+        if (b < nb) S24_F16_BLOCK(b, 0, IDX, PICK);                                                                  \
+        if (b + 1 < nb) S24_F16_BLOCK(b + 1, 1, IDX, PICK);                                                          \
+        if (b + 2 < nb) S24_F16_BLOCK(b + 2, 2, IDX, PICK);                                                          \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                          \
+            out[r] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[0][r], acc[1][r]), _mm256_add_ps(acc[2][r], acc[3][r]))); \
     }
-    for (int r = 0; r < R; r++) out[r] = hsum8(_mm256_add_ps(a[r], c[r]));
+#define IDX_AVX2(blk) idx8((blk)[0], (blk)[1])
+S24_F16_ROWS(rows_f16_avx2, LT_AVX2, IDX_AVX2, pick8)
+
+/* AVX-512 (VL, ymm with 32 registers): the indices from the position bits in registers - kept k
+ * of a block reads column 4 * (k / 2) + (meta >> 2k & 3), and vpermt2ps picks from the block's 16
+ * activations at once (the 32-bit load at the block reads its meta and the first value: the shifts
+ * stop at bit 15) */
+LT_VNNI static inline __m256i idx_512(const uint8_t *blk) {
+    uint32_t m;
+    memcpy(&m, blk, 4);
+    const __m256i sh = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), base = _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12);
+    return _mm256_ternarylogic_epi32(_mm256_srlv_epi32(_mm256_set1_epi32((int)m), sh), _mm256_set1_epi32(3), base,
+                                     0xEA); /* (pos & 3) | base */
 }
+LT_VNNI static inline __m256 pick_512(const float *x, __m256i idx) {
+    return _mm256_permutex2var_ps(_mm256_loadu_ps(x), idx, _mm256_loadu_ps(x + 8));
+}
+S24_F16_ROWS(rows_f16_512, LT_VNNI, idx_512, pick_512)
+
+/* dot and dot4 of an s24_f16 form; at most MAXR activation rows per pass over the weight row
+ * (AVX2's 16 registers hold 2 rows' 8 accumulators, AVX-512's 32 all 4 rows') */
+#define S24_F16_FNS(name, TARGET, ROWS, MAXR)                                                                  \
+    TARGET static float name##_dot(const void *w, const void *xq, int64_t K) {                                 \
+        float o;                                                                                               \
+        ROWS(w, xq, 0, 1, K, &o);                                                                              \
+        return o;                                                                                              \
+    }                                                                                                          \
+    TARGET static void name##_dot4(const void *w, const char *xq, size_t stride, int R, int64_t K, float *out) { \
+        int r = 0;                                                                                             \
+        do { /* R >= 1: no early return before the vector code (tests/test_vzeroupper.sh) */                  \
+            const char *xr = xq + (size_t)r * stride;                                                          \
+            switch (R - r < MAXR ? R - r : MAXR) {                                                             \
+            case 1: ROWS(w, xr, stride, 1, K, out + r); break;                                                 \
+            case 2: ROWS(w, xr, stride, 2, K, out + r); break;                                                 \
+            case 3: ROWS(w, xr, stride, (MAXR > 2 ? 3 : 1), K, out + r); break;                                \
+            default: ROWS(w, xr, stride, (MAXR > 2 ? 4 : 1), K, out + r); break;                               \
+            }                                                                                                  \
+            r += MAXR;                                                                                         \
+        } while (r < R);                                                                                       \
+    }
 
 LT_AVX2 static inline __attribute__((always_inline)) void rows_q4_avx2(const uint8_t *w, const char *x, size_t stride,
                                                                         const int R, int64_t K, float *out) {
@@ -288,7 +361,8 @@ S24_Q4_I8_ROWS(rows_q4_i8, LT_AVX2, s24_idx_avx2, s24_pick_avx2, s24_dot_avx2)
 S24_Q4_I8_ROWS(rows_q4_vnni, LT_VNNI, s24_idx_avx2, s24_pick_avx2, s24_dot_vnni)
 S24_Q4_I8_ROWS(rows_q4_vbmi, LT_S24_VBMI, s24_idx_vbmi, s24_pick_vbmi, s24_dot_vnni)
 
-S24_FNS(f16_avx2, LT_AVX2, rows_f16_avx2)
+S24_F16_FNS(f16_avx2, LT_AVX2, rows_f16_avx2, 2)
+S24_F16_FNS(f16_512, LT_VNNI, rows_f16_512, 4)
 S24_FNS(q4_avx2, LT_AVX2, rows_q4_avx2)
 S24_FNS(q4_i8, LT_AVX2, rows_q4_i8)
 S24_FNS(q4_vnni, LT_VNNI, rows_q4_vnni)
@@ -299,6 +373,8 @@ static const lt_cpu_qdot k_avx2[2] = {{f32_row_bytes, copy_act, f16_avx2_dot, f1
 static const lt_cpu_qdot k_q4_forms[3] = {{i8_row_bytes, quant_i8, q4_i8_dot, q4_i8_dot4},
                                           {i8_row_bytes, quant_i8, q4_vnni_dot, q4_vnni_dot4},
                                           {i8_row_bytes, quant_i8, q4_vbmi_dot, q4_vbmi_dot4}};
+/* s24_f16 on AVX-512 (the same bits as k_avx2[0]) */
+static const lt_cpu_qdot k_f16_512 = {f32_row_bytes, copy_act, f16_512_dot, f16_512_dot4};
 /* the f32-activation s24_q4 form (exact activations; LT_S24_Q4_F32=1 picks it) */
 static const lt_cpu_qdot k_q4_f32 = {f32_row_bytes, copy_act, q4_avx2_dot, q4_avx2_dot4};
 #endif
@@ -307,7 +383,39 @@ static const lt_cpu_qdot k_q4_f32 = {f32_row_bytes, copy_act, q4_avx2_dot, q4_av
 
 #if LT_X86
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/* per block: the 8 kept values widened once, placed by vpermps with the inverse table, the
+ * pruned columns (index -1: sign bit set) blended to zero */
+LT_AVX2 static void s24_widen_avx2(const lt_block_s24_f16 *b, float *out, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, out += 16) {
+        const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b[i].v));
+        const __m256i lo = _mm256_load_si256((const __m256i *)k_inv[0][b[i].meta & 255]);
+        const __m256i hi = _mm256_load_si256((const __m256i *)k_inv[1][b[i].meta >> 8]);
+        _mm256_storeu_ps(out, _mm256_blendv_ps(_mm256_permutevar8x32_ps(v, lo), _mm256_setzero_ps(),
+                                               _mm256_castsi256_ps(lo)));
+        _mm256_storeu_ps(out + 8, _mm256_blendv_ps(_mm256_permutevar8x32_ps(v, hi), _mm256_setzero_ps(),
+                                                   _mm256_castsi256_ps(hi)));
+    }
+}
 #endif
+
+void lt_cpu_s24_f16_widen(const void *row, float *out, int64_t K) {
+    const lt_block_s24_f16 *b = row;
+#if LT_X86
+    if (lt_cpu_has_avx2()) {
+        pthread_once(&g_once, lut_init);
+        s24_widen_avx2(b, out, K / 16);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < K / 16; i++, out += 16) {
+        const uint8_t meta[2] = {(uint8_t)(b[i].meta & 255), (uint8_t)(b[i].meta >> 8)};
+        for (int j = 0; j < 16; j++) {
+            const int k = lt_s24_slot(meta, j);
+            out[j] = k < 0 ? 0.0f : lt_f16_to_f32(b[i].v[k]);
+        }
+    }
+}
 
 const lt_cpu_qdot *lt_cpu_qdot_s24(lt_dtype wt, bool avx2) {
     if (wt != LT_S24_F16 && wt != LT_S24_Q4) return NULL;
@@ -315,7 +423,7 @@ const lt_cpu_qdot *lt_cpu_qdot_s24(lt_dtype wt, bool avx2) {
 #if LT_X86
     if (avx2) {
         pthread_once(&g_once, lut_init);
-        if (!k) return &k_avx2[0];
+        if (!k) return lt_cpu_has_vnni() ? &k_f16_512 : &k_avx2[0];
         if (g_q4_f32) return &k_q4_f32;
         return lt_cpu_has_vnni() ? &k_q4_forms[g_vbmi ? 2 : 1] : &k_q4_forms[0];
     }
@@ -323,6 +431,17 @@ const lt_cpu_qdot *lt_cpu_qdot_s24(lt_dtype wt, bool avx2) {
     (void)avx2;
 #endif
     return &k_scalar[k];
+}
+
+const lt_cpu_qdot *lt_cpu_qdot_s24_f16_form(int form) {
+#if LT_X86
+    if (form < 0 || form > 1 || !lt_cpu_has_avx2() || (form == 1 && !lt_cpu_has_vnni())) return NULL;
+    pthread_once(&g_once, lut_init);
+    return form ? &k_f16_512 : &k_avx2[0];
+#else
+    (void)form;
+    return NULL;
+#endif
 }
 
 const lt_cpu_qdot *lt_cpu_qdot_s24_q4_form(int form) {
