@@ -281,8 +281,9 @@ static void check_matmul(void) {
     }
 }
 
-/* 2:4 sparse (s24_f16, s24_q4): T <= 8 matmul_s24.cu's GEMV over the kept values, T > 8 f16
- * tiles + cuBLAS; at a 1-byte offset the element-wise GEMV. */
+/* 2:4 sparse (s24_f16, s24_q4): T <= 8 matmul_s24.cu's GEMV over the kept values; T > 8
+ * s24_f16 its mma.sp kernel (kernels/lt_s24mma.h: ragged rows and token tiles, K % 32 == 16),
+ * s24_q4 f16 tiles + cuBLAS; at a 1-byte offset the element-wise GEMV / tiles + cuBLAS. */
 static void check_matmul_s24(void) {
     static const int Ts[] = {1, 2, 3, 8, 9, 70};
     for (int di = 0; di < 2; di++) {
@@ -292,6 +293,13 @@ static void check_matmul_s24(void) {
         matmul_case(dt, 8, 300, 4096, false);
         matmul_case_at(dt, 3, 67, 192, true, 1);
     }
+    static const int Tp[] = {16, 17, 64, 100, 128};
+    for (int ti = 0; ti < 5; ti++) {
+        matmul_case(LT_S24_F16, Tp[ti], 67, 192, ti % 2 == 0);
+        matmul_case(LT_S24_F16, Tp[ti], 130, 208, ti % 2 == 1); /* K % 32 == 16 */
+    }
+    matmul_case(LT_S24_F16, 128, 300, 4096, true);
+    matmul_case_at(LT_S24_F16, 16, 67, 192, true, 1);
 }
 
 /* GGML's other block types: T <= 8 the block-wise GEMV (matmul_quants.cu), T > 8 block-wise
@@ -622,6 +630,42 @@ static void report_gq4_speed(void) {
     }
 }
 
+/* Not a check: prefill time of s24_f16 (matmul_s24.cu's mma.sp kernel) against dense f16
+ * (cuBLAS) at Llama-3-8B's FFN up shape, T = 16 and 128 tokens, as TFLOP/s of the dense product. */
+static void report_s24_prefill_speed(void) {
+    if (LT_TEST_SELF) return;
+    const int64_t N = 14336, K = 4096;
+    const int reps = 20;
+    static const lt_dtype ts[] = {LT_F16, LT_S24_F16};
+    float *wf = randf(N * K, 1.0f);
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
+        const lt_dtype dt = ts[i];
+        lt_tensor w = alloc_t(gpu, dt, 2, N, K);
+        void *wq = host_quant(dt, wf, N, K); /* s24_f16: valid (increasing) positions */
+        set_t(&w, wq);
+        free(wq);
+        for (int T = 16; T <= 128; T *= 8) {
+            lt_tensor x = alloc_t(gpu, LT_F32, 2, T, K), y = alloc_t(gpu, LT_F32, 2, T, N);
+            float *xh = randf((int64_t)T * K, 1.0f);
+            set_t(&x, xh);
+            free(xh);
+            lt_err err;
+            bool ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK && lt_backend_sync(gpu, &err) == LT_OK;
+            double t0 = lt_now();
+            for (int r = 0; r < reps && ok; r++) ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK;
+            ok = ok && lt_backend_sync(gpu, &err) == LT_OK;
+            const double us = (lt_now() - t0) / reps * 1e6;
+            CHECKF(ok, "prefill speed %s: %s", lt_dtype_name(dt), err.msg);
+            char what[96];
+            snprintf(what, sizeof what, "speed: matmul %s T=%d N=%lld K=%lld", lt_dtype_name(dt), T, (long long)N,
+                     (long long)K);
+            printf("%-58s %8.1f us  %6.1f TFLOP/s (dense-equivalent)\n", what, us, 2.0 * T * N * K / (us * 1e6));
+        }
+        release_all();
+    }
+    free(wf);
+}
+
 static void check_kv_store(void) {
     for (int f16 = 0; f16 < 2; f16++)
         for (int ti = 0; ti < 3; ti++) {
@@ -836,6 +880,7 @@ int main(void) {
     check_oom();
     report_gemv_speed();
     report_gq4_speed();
+    report_s24_prefill_speed();
 
     lt_backend_free(cpu);
     lt_backend_free(gpu);

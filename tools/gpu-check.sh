@@ -67,6 +67,9 @@ for t in gq4_128 gq4_32; do
   run "bench_llama8b_$t" "$L" bench --synthetic llama-8b --type "$t" --device cuda -p 16 --json
   run "bench_llama8b_${t}_gemv" env LATHE_CUDA_MARLIN=0 "$L" bench --synthetic llama-8b --type "$t" --device cuda -p 16 --json
 done
+# 2:4 sparse s24_f16: a 128-token prefill on the mma.sp kernel (matmul_s24.cu) and decode on its
+# GEMV; compare prefill with bench_llama8b_f16_nographs' dense cuBLAS (-p 64) and the speed lines above
+run bench_llama8b_s24_f16 "$L" bench --synthetic llama-8b --type s24_f16 --device cuda -p 128 --json
 run bench_llama1b_f16 "$L" bench --synthetic llama-1b --type f16 --device cuda --json
 run bench_stories "$L" bench -m "$root/assets/models/stories260K.bin" --device cuda --json
 run spec_triforce_4k "$L" bench spec --synthetic llama-1b --type f16 --prompt-tokens 4096 -n 128 --spec triforce \

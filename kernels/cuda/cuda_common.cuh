@@ -216,5 +216,10 @@ lt_status lt_cuda_marlin_download(lt_cuda *c, int i, void *host, const void *src
 bool lt_cuda_s24_gemv_ok(lt_dtype t, const void *w);
 lt_status lt_cuda_gemv_s24(lt_cuda *c, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int T,
                            int64_t N, int K, lt_err *err);
+/* matmul_s24.cu: prefill of s24_f16 on the sparse tensor cores (mma.sp m16n8k32, kernels/lt_s24mma.h),
+ * bias included; lt_cuda_s24_mma_ok: t is s24_f16 (w 2-byte aligned) and T > GEMV_MAX_T. */
+bool lt_cuda_s24_mma_ok(lt_dtype t, const void *w, int T);
+lt_status lt_cuda_matmul_s24_mma(lt_cuda *c, float *y, const float *x, const void *w, const float *bias, int T,
+                                 int64_t N, int K, lt_err *err);
 
 #endif

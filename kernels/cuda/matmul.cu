@@ -10,7 +10,8 @@
  * matmul_s24.cu's. Dequantization is fused,
  * accumulation is f32. Rows whose size or alignment rules out vector loads take a scalar
  * kernel.
- * T > 8 (prefill): cuBLAS GemmEx, f32 accumulate and output. f32 weights: plain f32 GEMM
+ * T > 8 (prefill): s24_f16 weights take matmul_s24.cu's mma.sp kernel; the rest cuBLAS
+ * GemmEx, f32 accumulate and output. f32 weights: plain f32 GEMM
  * (no TF32). f16/bf16 weights: x is converted to the weight's type in a scratch buffer.
  * Quantized weights: x goes to f16, and the weight is dequantized to f16 tile by tile
  * (up to 64 MiB per tile; block-wise by matmul_quants.cu) into a second scratch buffer, each
@@ -317,6 +318,8 @@ lt_status lt_cuda_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const
         LT_CUDA_TRY(cudaMemsetAsync(yd, 0, (size_t)T * N * sizeof(float), c->stream), err);
     } else if (T <= GEMV_MAX_T && G == 0) {
         return gemv(c, yd, (const float *)x->data, w->data, w->dtype, bd, (int)T, N, (int)K, err);
+    } else if (G == 0 && lt_cuda_s24_mma_ok(w->dtype, w->data, (int)T)) { /* 2:4 sparse tensor cores */
+        return lt_cuda_matmul_s24_mma(c, yd, (const float *)x->data, w->data, bd, (int)T, N, (int)K, err);
     } else {
         LT_TRY(matmul_blas(c, yd, (const float *)x->data, w->data, w->dtype, G, (int)T, (int)N, (int)K, err));
     }
