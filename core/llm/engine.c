@@ -125,14 +125,7 @@ lt_status lt_engine_create(lt_engine **out, lt_lm *lm, lt_kv_cache *kv, const lt
     if (e->o.max_running <= 0 || e->o.max_running > ms) e->o.max_running = ms;
     e->n_vocab = lt_lm_config(lm)->n_vocab;
     if (o->draft) {
-        lt_status s = LT_OK;
-        if (lt_lm_config(o->draft)->n_vocab != e->n_vocab)
-            s = lt_err_set(err, LT_EINVAL,
-                           "engine: the draft model has a vocabulary of %d tokens, the target %d: speculative "
-                           "decoding needs a draft model with the target's tokenizer",
-                           lt_lm_config(o->draft)->n_vocab, e->n_vocab);
-        else if (lt_lm_backend(o->draft) != lt_lm_backend(lm))
-            s = lt_err_set(err, LT_EINVAL, "engine: the draft model and the target must be on the same backend");
+        lt_status s = lt_spec_draft_check(lm, o->draft, "engine: ", err);
         /* the draft cache: the target's context and sequences, about the target pool's tokens */
         lt_kv_opts ko = lt_lm_kv_opts(o->draft, lt_kv_max_ctx(kv), e->o.max_running);
         ko.block_size = lt_kv_block_size(kv);

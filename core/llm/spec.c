@@ -113,13 +113,7 @@ lt_status lt_spec_create(lt_spec **out, lt_lm *target, lt_kv_cache *kv, const lt
     if (p.kind == LT_SPEC_DRAFT && !p.draft)
         return lt_err_set(err, LT_EINVAL, "speculation: 'draft' needs a draft model");
     if (p.kind != LT_SPEC_DRAFT && p.kind != LT_SPEC_TRIFORCE) p.draft = NULL;
-    if (p.draft && lt_lm_config(p.draft)->n_vocab != V)
-        return lt_err_set(err, LT_EINVAL,
-                          "draft model has a vocabulary of %d tokens, the target %d: speculative decoding needs "
-                          "a draft model with the target's tokenizer",
-                          lt_lm_config(p.draft)->n_vocab, V);
-    if (p.draft && lt_lm_backend(p.draft) != lt_lm_backend(target))
-        return lt_err_set(err, LT_EINVAL, "draft model and target must be on the same backend");
+    if (p.draft) LT_TRY(lt_spec_draft_check(target, p.draft, "", err));
     lt_spec *S = lt_calloc(1, sizeof *S);
     if (!S) return lt_err_set(err, LT_ENOMEM, "out of host memory");
     S->p = p;
@@ -296,4 +290,16 @@ void lt_spec_opts_add(lt_spec_params *p, lt_opt *table, int cap) {
     LT_ASSERT(n + LT_SPEC_N_OPTS < cap);
     memcpy(table + n, o, sizeof o);
     table[n + LT_SPEC_N_OPTS] = (lt_opt){0};
+}
+
+lt_status lt_spec_draft_check(const lt_lm *target, const lt_lm *draft, const char *who, lt_err *err) {
+    int V = lt_lm_config(target)->n_vocab, Vd = lt_lm_config(draft)->n_vocab;
+    if (Vd != V)
+        return lt_err_set(err, LT_EINVAL,
+                          "%sthe draft model has a vocabulary of %d tokens, the target %d: speculative decoding needs "
+                          "a draft model with the target's tokenizer",
+                          who, Vd, V);
+    if (lt_lm_backend(draft) != lt_lm_backend(target))
+        return lt_err_set(err, LT_EINVAL, "%sthe draft model and the target must be on the same backend", who);
+    return LT_OK;
 }

@@ -140,6 +140,11 @@ void lt_spec_tf_stats(const lt_spec_tf *t, lt_spec_level_stats *st);
 int lt_spec_accept(lt_sampler *smp, int V, const float *logits, int32_t *hist, int n, int k, const float *q, float *p,
                    bool p_rows, float *resid);
 
+/* Whether draft can propose tokens for target: the same vocabulary size and the same backend
+ * (LT_EINVAL naming both otherwise; who names the caller, e.g. "engine: "). One check for
+ * lt_spec_create, TriForce's drafter and the engine. */
+lt_status lt_spec_draft_check(const lt_lm *target, const lt_lm *draft, const char *who, lt_err *err);
+
 /* Parses a --spec / `/spec` value: "off", "ngram", "draft:MODEL", "triforce" or
  * "triforce:MODEL" (a draft model as TriForce's bottom level). *model points into text
  * after the colon, or is NULL. LT_EINVAL naming the choices otherwise. */

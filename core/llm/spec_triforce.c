@@ -428,13 +428,7 @@ lt_status lt_spec_tf_create(lt_spec_tf **out, lt_lm *target, lt_kv_cache *kv, co
     if (lt_kv_max_seqs(kv) < 2)
         return lt_err_set(err, LT_EINVAL, "TriForce needs a KV cache with a second sequence slot");
     int V = lt_lm_config(target)->n_vocab;
-    if (p.draft && lt_lm_config(p.draft)->n_vocab != V)
-        return lt_err_set(err, LT_EINVAL,
-                          "draft model has a vocabulary of %d tokens, the target %d: speculative decoding needs "
-                          "a draft model with the target's tokenizer",
-                          lt_lm_config(p.draft)->n_vocab, V);
-    if (p.draft && lt_lm_backend(p.draft) != lt_lm_backend(target))
-        return lt_err_set(err, LT_EINVAL, "draft model and target must be on the same backend");
+    if (p.draft) LT_TRY(lt_spec_draft_check(target, p.draft, "TriForce: ", err));
     lt_spec_tf *S = lt_calloc(1, sizeof *S);
     if (!S) return lt_err_set(err, LT_ENOMEM, "out of host memory");
     S->p = p;
