@@ -28,6 +28,7 @@ ref_long=$(ref -n $long_n --ignore-eos; echo x) ref_long=${ref_long%x}
 start_server() {
   local log=$1
   shift
+  : >"$log" # emptied here, not only by the child's redirection: a reused log would still name the last server's port
   "$bin" serve -m "$model" --port 0 --ctx $ctx -t 1 "$@" 2>"$log" &
   pid=$!
   port=
