@@ -10,6 +10,7 @@
 
 #include "dtype.h"
 #include "quants.h"
+#include "status.h"
 
 /* ---- which columns a group prunes: torch.topk(score, m - n_keep, largest=False) on the CPU ----
  * Equal scores are common (weights that came from a 4-bit file) and which of them a group keeps
@@ -122,6 +123,7 @@ static void nth_element(sc_ix *q, int nth, int n) {
 
 void lt_nm_keep(const float *score, int64_t n, int n_keep, int m, uint8_t *keep) {
     sc_ix q[64];
+    LT_ASSERT(m >= 1 && m <= 64);
     const int k = m - n_keep; /* pruned per group */
     for (int64_t g = 0; g + m <= n; g += m) {
         for (int i = 0; i < m; i++) keep[g + i] = 1, q[i] = (sc_ix){score[g + i], i};

@@ -2,7 +2,7 @@
  * [--chunk N] [--gamma-bottom N] [--window N] [--draft MODEL]`: speculative decoding of the
  * current model's chat and generate (core/llm/spec.h); without arguments it reports the state,
  * acceptance and speedup over the last plain decode.
- * Leaves out: the decoding (core/llm/spec.c: one request of the engine, core/llm/engine.c),
+ * Leaves out: the decoding (core/llm/spec_run.c: one request of the engine, core/llm/engine.c),
  * where the decoder lives (core/llm/conv.c).
  */
 #include <stdio.h>

@@ -249,6 +249,9 @@ lt_status lt_engine_add(lt_engine *e, const lt_req_params *p, int *id, lt_err *e
         return lt_err_set(err, LT_EINVAL, "request: draft-model speculation needs an engine with a draft model");
     if (p->spec_triforce > 0 && !p->tf)
         return lt_err_set(err, LT_EINVAL, "request: TriForce speculation needs a TriForce drafter");
+    for (int i = 0; p->spec_triforce > 0 && i < e->n_reqs; i++) /* a drafter serves one request at a time */
+        if (e->reqs[i] && e->reqs[i]->state != REQ_DONE && e->reqs[i]->use_tf && e->reqs[i]->p.tf == p->tf)
+            return lt_err_set(err, LT_EINVAL, "request: the TriForce drafter is in use by request %d", i);
     if (p->past && (p->seq < 0 || p->n_past != base))
         return lt_err_set(err, LT_EINVAL, "request: %d past tokens given for a sequence holding %d", p->n_past, base);
     if (p->spec_triforce > 0 && base > 0 && !p->past)
@@ -595,21 +598,6 @@ static lt_status admit(lt_engine *e, int *left, bool whole, lt_err *err) {
     return LT_OK;
 }
 
-/* n-gram drafting (prompt lookup, as core/llm/spec.c): up to want tokens after toks[0..n) into
- * toks[n..]: the continuation of the latest earlier occurrence of the longest matching suffix
- * (ngram_max down to 1 tokens), periodic when the match is closer than want. */
-static int ngram_propose(int32_t *h, int n, int want, int ngram_max) {
-    for (int g = ngram_max; g >= 1 && want > 0; g--) {
-        if (n < g + 1) continue;
-        for (int st = n - g - 1; st >= 0; st--) {
-            if (memcmp(h + st, h + n - g, (size_t)g * sizeof(int32_t))) continue;
-            for (int k = 0; k < want; k++) h[n + k] = h[st + g + k];
-            return want;
-        }
-    }
-    return 0;
-}
-
 /* Drafts for a decode of r with at most left tokens in the step: 1 + drafts tokens. */
 static int decode_tokens(lt_engine *e, req *r, int left) {
     r->n_draft = 0;
@@ -626,7 +614,7 @@ static int decode_tokens(lt_engine *e, req *r, int left) {
         r->n_draft = want;
         return 1 + want;
     }
-    r->n_draft = ngram_propose(r->all, r->off + known(r), want, r->ngram_max);
+    r->n_draft = lt_spec_ngram_propose(r->all, r->off + known(r), want, r->ngram_max);
     return 1 + r->n_draft;
 }
 

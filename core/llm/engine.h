@@ -36,8 +36,8 @@
  * the step, before the target's. TriForce drafts one request at a time (its levels are forwards
  * of that request alone) and takes the target's latest query from the batch's last row: a step
  * puts one TriForce request last.
- * Leaves out: TriForce for requests without their own drafter (the serving engine's --spec), a
- * host-memory KV pool, priorities, prefix sharing between requests.
+ * Leaves out: TriForce for requests without their own drafter (the serving engine's --spec; a
+ * drafter serves one unfinished request at a time), priorities, prefix sharing between requests.
  */
 #ifndef LT_ENGINE_H
 #define LT_ENGINE_H

@@ -115,3 +115,15 @@ lt_status lt_spec_draft_check(const lt_lm *target, const lt_lm *draft, const cha
         return lt_err_set(err, LT_EINVAL, "%sthe draft model and the target must be on the same backend", who);
     return LT_OK;
 }
+
+int lt_spec_ngram_propose(int32_t *h, int n, int want, int ngram_max) {
+    for (int g = ngram_max; g >= 1 && want > 0; g--) {
+        if (n < g + 1) continue;
+        for (int st = n - g - 1; st >= 0; st--) {
+            if (memcmp(h + st, h + n - g, (size_t)g * sizeof(int32_t))) continue;
+            for (int k = 0; k < want; k++) h[n + k] = h[st + g + k]; /* st + g + k < n + k */
+            return want;
+        }
+    }
+    return 0;
+}

@@ -145,6 +145,13 @@ int lt_spec_accept(lt_sampler *smp, int V, const float *logits, int32_t *hist, i
  * lt_spec_create, TriForce's drafter and the engine. */
 lt_status lt_spec_draft_check(const lt_lm *target, const lt_lm *draft, const char *who, lt_err *err);
 
+/* n-gram drafting (prompt lookup), for the engine and TriForce's bottom level: up to want
+ * tokens after h[0..n) written to h[n..n+want): the continuation of the latest earlier
+ * occurrence of the longest matching suffix (ngram_max down to 1 tokens); a match d tokens back
+ * continues periodically (copying from the proposal itself), so a loop of period d is drafted
+ * in full. Returns want, or 0 when no suffix recurs. */
+int lt_spec_ngram_propose(int32_t *h, int n, int want, int ngram_max);
+
 /* Parses a --spec / `/spec` value: "off", "ngram", "draft:MODEL", "triforce" or
  * "triforce:MODEL" (a draft model as TriForce's bottom level). *model points into text
  * after the colon, or is NULL. LT_EINVAL naming the choices otherwise. */

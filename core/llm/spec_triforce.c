@@ -171,25 +171,6 @@ static lt_status level_feed(lt_spec_tf *S, spec_level *L, int to, int n_logits, 
     return LT_OK;
 }
 
-/* ---- n-gram lookup ------------------------------------------------------------------------- */
-
-/* Proposes want tokens after hist[0..n) into hist[n..]: the continuation of the latest
- * earlier occurrence of the longest matching suffix (ngram_max down to 1 tokens). A match d
- * tokens back continues periodically (copying from the proposal itself), so a loop of
- * period d is drafted in full. */
-static int ngram_propose(lt_spec_tf *S, int n, int want) {
-    int32_t *h = S->hist;
-    for (int g = S->p.ngram_max; g >= 1; g--) {
-        if (n < g + 1) continue;
-        for (int st = n - g - 1; st >= 0; st--) {
-            if (memcmp(h + st, h + n - g, (size_t)g * sizeof(int32_t))) continue;
-            for (int k = 0; k < want; k++) h[n + k] = h[st + g + k]; /* st + g + k < n + k */
-            return want;
-        }
-    }
-    return 0;
-}
-
 /* ---- drafting and verification --------------------------------------------------------------- */
 
 static void level_account(spec_level *L, int drafted, int accepted) {
@@ -219,7 +200,7 @@ static lt_status draft(lt_spec_tf *S, int li, int n, int want, float *q, int *k_
     *k_out = 0;
     if (want <= 0) return LT_OK;
     if (L->kind == LV_NGRAM) {
-        int k = ngram_propose(S, n, want);
+        int k = lt_spec_ngram_propose(S->hist, n, want, S->p.ngram_max);
         for (int i = 0; i < k; i++) {
             memset(q + (size_t)i * V, 0, (size_t)V * sizeof(float));
             q[(size_t)i * V + S->hist[n + i]] = 1.0f;

@@ -119,6 +119,7 @@ static void cu_destroy(lt_backend *be) {
     }
     (void)cudaGetLastError();
     lt_free(c->marlin.e);
+    lt_free(c->blocks);
     lt_free(c);
 }
 
@@ -145,6 +146,18 @@ static lt_status cu_alloc(lt_backend *be, size_t bytes, lt_mem_cat cat, void **o
                           cudaGetErrorString(e));
     }
     lt_marlin_table_forget(&c->marlin, *out, bytes); /* entries of memory freed before */
+    if (c->n_blocks == c->cap_blocks) {
+        int cap = c->cap_blocks ? 2 * c->cap_blocks : 64;
+        void *nb = lt_realloc(c->blocks, (size_t)cap * sizeof *c->blocks);
+        if (!nb) {
+            (void)cudaFree(*out);
+            *out = NULL;
+            return lt_err_set(err, LT_ENOMEM, "out of host memory");
+        }
+        c->blocks = (decltype(c->blocks))nb;
+        c->cap_blocks = cap;
+    }
+    c->blocks[c->n_blocks++] = {*out, bytes};
     return LT_OK;
 }
 
@@ -154,6 +167,12 @@ static void cu_release(lt_backend *be, void *ptr) {
     /* cudaFree waits for work using the pointer; errors here (a dead context) cannot be
      * reported and are cleared so they do not surface in an unrelated op. */
     if (cudaSetDevice(c->device) != cudaSuccess || cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
+    for (int i = c->n_blocks - 1; i >= 0; i--)
+        if (c->blocks[i].p == ptr) {
+            lt_marlin_table_forget(&c->marlin, ptr, c->blocks[i].bytes); /* packed matrices that lived there */
+            c->blocks[i] = c->blocks[--c->n_blocks];
+            break;
+        }
 }
 
 /* A write to [dst, dst + bytes): packed gq4 matrices it covers whole become plain bytes again;

@@ -88,6 +88,13 @@ typedef struct lt_cuda {
      * LATHE_CUDA_MARLIN=0 keeps every gq4 matrix in rows (the GEMV, for comparisons) */
     lt_marlin_table marlin;
     bool marlin_off;
+    /* cudaMalloc'd blocks and their sizes, so that a release forgets the packed matrices that
+     * lived in it (the op passes the pointer alone) */
+    struct lt_cuda_block {
+        void *p;
+        size_t bytes;
+    } *blocks;
+    int n_blocks, cap_blocks;
 } lt_cuda;
 
 static inline lt_cuda *lt_cuda_of(lt_backend *be) { return (lt_cuda *)be; }
@@ -217,8 +224,8 @@ bool lt_cuda_s24_gemv_ok(lt_dtype t, const void *w);
 lt_status lt_cuda_gemv_s24(lt_cuda *c, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int T,
                            int64_t N, int K, lt_err *err);
 /* matmul_s24.cu: prefill of s24_f16 on the sparse tensor cores (mma.sp m16n8k32, kernels/lt_s24mma.h),
- * bias included; lt_cuda_s24_mma_ok: t is s24_f16 (w 2-byte aligned) and T > GEMV_MAX_T. */
-bool lt_cuda_s24_mma_ok(lt_dtype t, const void *w, int T);
+ * bias included; lt_cuda_s24_mma_ok: an sm_80+ device, t is s24_f16 (w 2-byte aligned) and T > GEMV_MAX_T. */
+bool lt_cuda_s24_mma_ok(const lt_cuda *c, lt_dtype t, const void *w, int T);
 lt_status lt_cuda_matmul_s24_mma(lt_cuda *c, float *y, const float *x, const void *w, const float *bias, int T,
                                  int64_t N, int K, lt_err *err);
 

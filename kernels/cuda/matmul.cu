@@ -318,7 +318,7 @@ lt_status lt_cuda_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const
         LT_CUDA_TRY(cudaMemsetAsync(yd, 0, (size_t)T * N * sizeof(float), c->stream), err);
     } else if (T <= GEMV_MAX_T && G == 0) {
         return gemv(c, yd, (const float *)x->data, w->data, w->dtype, bd, (int)T, N, (int)K, err);
-    } else if (G == 0 && lt_cuda_s24_mma_ok(w->dtype, w->data, (int)T)) { /* 2:4 sparse tensor cores */
+    } else if (G == 0 && lt_cuda_s24_mma_ok(c, w->dtype, w->data, (int)T)) { /* 2:4 sparse tensor cores */
         return lt_cuda_matmul_s24_mma(c, yd, (const float *)x->data, w->data, bd, (int)T, N, (int)K, err);
     } else {
         LT_TRY(matmul_blas(c, yd, (const float *)x->data, w->data, w->dtype, G, (int)T, (int)N, (int)K, err));

@@ -182,11 +182,13 @@ static __global__ void __launch_bounds__(S24MMA_WARPS * 32)
             const int j = j0 + 8 * s + col;
             if (n < N && j < T) y[(int64_t)j * N + n] = acc[s][i] + (bias ? bias[n] : 0.0f);
         }
+#else
+    __trap(); /* the host never launches it below sm_80 (lt_cuda_s24_mma_ok) */
 #endif
 }
 
-bool lt_cuda_s24_mma_ok(lt_dtype t, const void *w, int T) {
-    return t == LT_S24_F16 && T > GEMV_MAX_T && ((uintptr_t)w & 1) == 0;
+bool lt_cuda_s24_mma_ok(const lt_cuda *c, lt_dtype t, const void *w, int T) {
+    return c->cc_major >= 8 && t == LT_S24_F16 && T > GEMV_MAX_T && ((uintptr_t)w & 1) == 0;
 }
 
 lt_status lt_cuda_matmul_s24_mma(lt_cuda *c, float *y, const float *x, const void *w, const float *bias, int T,
