@@ -66,23 +66,30 @@ static inline __attribute__((always_inline)) void rows_q4_scalar(const uint8_t *
     for (int r = 0; r < R; r++) out[r] = s[r];
 }
 
-#define S24_FNS(name, TARGET, ROWS)                                                                            \
+/* dot and dot4 of a form; at most MAXR (<= 4) activation rows per pass over the weight row
+ * (s24_f16 under AVX2: 2, its 16 registers hold 2 rows' 8 accumulators; else 4) */
+#define S24_FNS(name, TARGET, ROWS, MAXR)                                                                      \
     TARGET static float name##_dot(const void *w, const void *xq, int64_t K) {                                 \
         float o;                                                                                               \
         ROWS(w, xq, 0, 1, K, &o);                                                                              \
         return o;                                                                                              \
     }                                                                                                          \
     TARGET static void name##_dot4(const void *w, const char *xq, size_t stride, int R, int64_t K, float *out) { \
-        switch (R) {                                                                                           \
-        case 1: ROWS(w, xq, stride, 1, K, out); break;                                                         \
-        case 2: ROWS(w, xq, stride, 2, K, out); break;                                                         \
-        case 3: ROWS(w, xq, stride, 3, K, out); break;                                                         \
-        default: ROWS(w, xq, stride, 4, K, out); break;                                                        \
-        }                                                                                                      \
+        int r = 0;                                                                                             \
+        do { /* R >= 1: no early return before the vector code (tests/test_vzeroupper.sh) */                  \
+            const char *xr = xq + (size_t)r * stride;                                                          \
+            switch (R - r < MAXR ? R - r : MAXR) {                                                             \
+            case 1: ROWS(w, xr, stride, 1, K, out + r); break;                                                 \
+            case 2: ROWS(w, xr, stride, 2, K, out + r); break;                                                 \
+            case 3: ROWS(w, xr, stride, (MAXR > 2 ? 3 : 1), K, out + r); break;                                \
+            default: ROWS(w, xr, stride, (MAXR > 2 ? 4 : 1), K, out + r); break;                               \
+            }                                                                                                  \
+            r += MAXR;                                                                                         \
+        } while (r < R);                                                                                       \
     }
 #define NOTARGET
-S24_FNS(f16_scalar, NOTARGET, rows_f16_scalar)
-S24_FNS(q4_scalar, NOTARGET, rows_q4_scalar)
+S24_FNS(f16_scalar, NOTARGET, rows_f16_scalar, 4)
+S24_FNS(q4_scalar, NOTARGET, rows_q4_scalar, 4)
 static const lt_cpu_qdot k_scalar[2] = {{f32_row_bytes, copy_act, f16_scalar_dot, f16_scalar_dot4},
                                         {f32_row_bytes, copy_act, q4_scalar_dot, q4_scalar_dot4}};
 
@@ -177,27 +184,6 @@ LT_VNNI static inline __m256 pick_512(const float *x, __m256i idx) {
 }
 S24_F16_ROWS(rows_f16_512, LT_VNNI, idx_512, pick_512)
 
-/* dot and dot4 of an s24_f16 form; at most MAXR activation rows per pass over the weight row
- * (AVX2's 16 registers hold 2 rows' 8 accumulators, AVX-512's 32 all 4 rows') */
-#define S24_F16_FNS(name, TARGET, ROWS, MAXR)                                                                  \
-    TARGET static float name##_dot(const void *w, const void *xq, int64_t K) {                                 \
-        float o;                                                                                               \
-        ROWS(w, xq, 0, 1, K, &o);                                                                              \
-        return o;                                                                                              \
-    }                                                                                                          \
-    TARGET static void name##_dot4(const void *w, const char *xq, size_t stride, int R, int64_t K, float *out) { \
-        int r = 0;                                                                                             \
-        do { /* R >= 1: no early return before the vector code (tests/test_vzeroupper.sh) */                  \
-            const char *xr = xq + (size_t)r * stride;                                                          \
-            switch (R - r < MAXR ? R - r : MAXR) {                                                             \
-            case 1: ROWS(w, xr, stride, 1, K, out + r); break;                                                 \
-            case 2: ROWS(w, xr, stride, 2, K, out + r); break;                                                 \
-            case 3: ROWS(w, xr, stride, (MAXR > 2 ? 3 : 1), K, out + r); break;                                \
-            default: ROWS(w, xr, stride, (MAXR > 2 ? 4 : 1), K, out + r); break;                               \
-            }                                                                                                  \
-            r += MAXR;                                                                                         \
-        } while (r < R);                                                                                       \
-    }
 
 LT_AVX2 static inline __attribute__((always_inline)) void rows_q4_avx2(const uint8_t *w, const char *x, size_t stride,
                                                                         const int R, int64_t K, float *out) {
@@ -361,12 +347,12 @@ S24_Q4_I8_ROWS(rows_q4_i8, LT_AVX2, s24_idx_avx2, s24_pick_avx2, s24_dot_avx2)
 S24_Q4_I8_ROWS(rows_q4_vnni, LT_VNNI, s24_idx_avx2, s24_pick_avx2, s24_dot_vnni)
 S24_Q4_I8_ROWS(rows_q4_vbmi, LT_S24_VBMI, s24_idx_vbmi, s24_pick_vbmi, s24_dot_vnni)
 
-S24_F16_FNS(f16_avx2, LT_AVX2, rows_f16_avx2, 2)
-S24_F16_FNS(f16_512, LT_VNNI, rows_f16_512, 4)
-S24_FNS(q4_avx2, LT_AVX2, rows_q4_avx2)
-S24_FNS(q4_i8, LT_AVX2, rows_q4_i8)
-S24_FNS(q4_vnni, LT_VNNI, rows_q4_vnni)
-S24_FNS(q4_vbmi, LT_S24_VBMI, rows_q4_vbmi)
+S24_FNS(f16_avx2, LT_AVX2, rows_f16_avx2, 2)
+S24_FNS(f16_512, LT_VNNI, rows_f16_512, 4)
+S24_FNS(q4_avx2, LT_AVX2, rows_q4_avx2, 4)
+S24_FNS(q4_i8, LT_AVX2, rows_q4_i8, 4)
+S24_FNS(q4_vnni, LT_VNNI, rows_q4_vnni, 4)
+S24_FNS(q4_vbmi, LT_S24_VBMI, rows_q4_vbmi, 4)
 static const lt_cpu_qdot k_avx2[2] = {{f32_row_bytes, copy_act, f16_avx2_dot, f16_avx2_dot4},
                                       {i8_row_bytes, quant_i8, q4_i8_dot, q4_i8_dot4}};
 /* s24_q4's int8 forms: AVX2, VNNI, VNNI + VBMI (lt_cpu_qdot_s24_q4_form) */
