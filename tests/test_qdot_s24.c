@@ -92,6 +92,24 @@ static float emulate(const uint8_t *w, const float *x, int64_t K) {
     return lo + hi;
 }
 
+/* Of N weight rows x 1..R activation rows: the dot and dot4 results that are not bit for bit
+ * emul's (the documented float operations). R <= 4. */
+static int count_bad(const lt_cpu_qdot *q, const uint8_t *w, size_t rb, const char *xq, size_t ab, const float *x,
+                     int N, int R, int64_t K, float (*emul)(const uint8_t *, const float *, int64_t)) {
+    int bad = 0;
+    for (int n = 0; n < N; n++)
+        for (int rr = 1; rr <= R; rr++) {
+            float out[4];
+            q->dot4(w + n * rb, xq, ab, rr, K, out);
+            for (int t = 0; t < rr; t++) {
+                const float want = emul(w + n * rb, x + t * K, K);
+                const float one = q->dot(w + n * rb, xq + t * ab, K);
+                bad += memcmp(&out[t], &want, 4) != 0 || memcmp(&one, &want, 4) != 0;
+            }
+        }
+    return bad;
+}
+
 static void test_dot(int form) {
     const lt_cpu_qdot *q = lt_cpu_qdot_s24_q4_form(form);
     if (!q) return;
@@ -111,17 +129,7 @@ static void test_dot(int form) {
         memset(x + K, 0, 32 * sizeof(float));
         for (int n = 0; n < N; n++) lt_dtype_row_from_f32(LT_S24_Q4, wf + n * K, w + n * rb, K);
         for (int t = 0; t < R; t++) q->quant_act(x + t * K, xq + t * ab, K);
-        int bad = 0;
-        for (int n = 0; n < N; n++)
-            for (int rr = 1; rr <= R; rr++) {
-                float out[R];
-                q->dot4(w + n * rb, xq, ab, rr, K, out);
-                for (int t = 0; t < rr; t++) {
-                    const float want = emulate(w + n * rb, x + t * K, K);
-                    const float one = q->dot(w + n * rb, xq + t * ab, K);
-                    bad += memcmp(&out[t], &want, 4) != 0 || memcmp(&one, &want, 4) != 0;
-                }
-            }
+        int bad = count_bad(q, w, rb, xq, ab, x, N, R, K, emulate);
         CHECKF(bad == 0, "%s K=%lld: %d dot products differ from the documented float operations", k_form[form],
                (long long)K, bad);
         free(wf), free(x), free(w), free(xq);
@@ -170,17 +178,7 @@ static void test_f16_dot(int form) {
         lt_test_fill(&r, x, R * K, 1.0f);
         for (int n = 0; n < N; n++) lt_dtype_row_from_f32(LT_S24_F16, wf + n * K, w + n * rb, K);
         for (int t = 0; t < R; t++) q->quant_act(x + t * K, xq + t * ab, K);
-        int bad = 0;
-        for (int n = 0; n < N; n++)
-            for (int rr = 1; rr <= R; rr++) {
-                float out[R];
-                q->dot4(w + n * rb, xq, ab, rr, K, out);
-                for (int t = 0; t < rr; t++) {
-                    const float want = emulate_f16(w + n * rb, x + t * K, K);
-                    const float one = q->dot(w + n * rb, xq + t * ab, K);
-                    bad += memcmp(&out[t], &want, 4) != 0 || memcmp(&one, &want, 4) != 0;
-                }
-            }
+        int bad = count_bad(q, w, rb, xq, ab, x, N, R, K, emulate_f16);
         CHECKF(bad == 0, "s24_f16 %s K=%lld: %d dot products differ from the documented float operations",
                k_f16_form[form], (long long)K, bad);
         free(wf), free(x), free(w), free(xq);
