@@ -28,6 +28,7 @@
 typedef struct layer {
     lt_tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, bo, ffn_norm, w_gate, w_up, w_down, b_gate, b_up, b_down;
     lt_tensor s_attn, s_ffn; /* SliceGPT's shortcuts [b, a], [c, b]; data NULL = identity */
+    lt_tensor v_attn, v_ffn; /* or their low-rank form V [r, a]: S = I - V^T V (data NULL: none) */
     bool bias, obias, mbias;
     int window; /* sliding attention window, 0 = none */
     int a, b, c; /* residual widths: block input, after attention, block output (cfg.dim unless sliced) */
@@ -357,8 +358,9 @@ static void account(lt_llama *m) {
     size_t per_tok = 0, total = 0;
     for (int l = 0; l < c->n_layers; l++) {
         layer *L = &m->layers[l];
-        lt_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down, &L->s_attn, &L->s_ffn};
-        for (int i = 0; i < 9; i++) per_tok += mats[i]->data ? lt_tensor_nbytes(mats[i]) : 0;
+        lt_tensor *mats[] = {&L->wq,     &L->wk,    &L->wv,     &L->wo,     &L->w_gate,
+                             &L->w_up,   &L->w_down, &L->s_attn, &L->s_ffn, &L->v_attn, &L->v_ffn};
+        for (int i = 0; i < 11; i++) per_tok += mats[i]->data ? lt_tensor_nbytes(mats[i]) : 0;
     }
     per_tok += lt_tensor_nbytes(&m->output) + lt_row_bytes(m->tok_emb.dtype, lt_tensor_cols(&m->tok_emb));
     uint64_t np = (uint64_t)(lt_tensor_numel(&m->tok_emb) + lt_tensor_numel(&m->out_norm));
@@ -366,7 +368,8 @@ static void account(lt_llama *m) {
     for (int l = 0; l < c->n_layers; l++) {
         layer *L = &m->layers[l];
         lt_tensor *t[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wo, &L->bq, &L->bk, &L->bv, &L->bo, &L->ffn_norm,
-                          &L->w_gate, &L->w_up, &L->w_down, &L->b_gate, &L->b_up, &L->b_down, &L->s_attn, &L->s_ffn};
+                          &L->w_gate, &L->w_up, &L->w_down, &L->b_gate, &L->b_up, &L->b_down, &L->s_attn, &L->s_ffn,
+                          &L->v_attn, &L->v_ffn};
         for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) np += t[i]->data ? (uint64_t)lt_tensor_numel(t[i]) : 0;
     }
     m->base.n_params = np;
@@ -466,6 +469,16 @@ static lt_status open_common(lt_lm **out, const lt_llm_config *c, const wsource 
         if (c->sliced && lt_modelsrc_find(ws->src, sn)) PLAN(&L->s_attn, 2, b, a, false, "%s", sn);
         snprintf(sn, sizeof sn, "blk.%d.ffn_shortcut.weight", l);
         if (c->sliced && lt_modelsrc_find(ws->src, sn)) PLAN(&L->s_ffn, 2, cw, b, false, "%s", sn);
+        for (int h = 0; h < 2 && c->sliced; h++) { /* checked by lt_modelsrc_slice_widths: r < a = b (= c) */
+            snprintf(sn, sizeof sn, h ? "blk.%d.ffn_shortcut_lr.weight" : "blk.%d.attn_shortcut_lr.weight", l);
+            const lt_src_tensor *lr = lt_modelsrc_find(ws->src, sn);
+            if (lr && lr->shape[0] > F) {
+                s = lt_err_set(err, LT_EUNSUPPORTED, "%s: '%s' has rank %lld, above the FFN width %lld", path, sn,
+                               (long long)lr->shape[0], (long long)F);
+                goto fail;
+            }
+            if (lr) PLAN(h ? &L->v_ffn : &L->v_attn, 2, lr->shape[0], b, false, "%s", sn);
+        }
         if (c->qkv_bias) {
             L->bias = true;
             PLAN(&L->bq, 1, QW, 0, true, "blk.%d.attn_q.bias", l);
@@ -669,9 +682,15 @@ static lt_status split_attention(lt_llama *m, lt_kv_cache *kv, int l, const chun
 /* The residual after a branch: x + y, or with a shortcut s (SliceGPT) x . s^T + y into the
  * other buffer, which then becomes x (x and xs swap: the same pointers on every step, so a
  * captured graph replays them). */
-static lt_status shortcut_add(lt_llama *m, lt_tensor *x, lt_tensor *xs, const lt_tensor *s, const lt_tensor *y,
-                              lt_err *err) {
+static lt_status shortcut_add(lt_llama *m, lt_tensor *x, lt_tensor *xs, const lt_tensor *s, const lt_tensor *v,
+                              const lt_tensor *y, lt_err *err) {
     lt_backend *be = m->base.be;
+    if (v->data) { /* low rank: x - (x V^T) V + y, V read twice (the second time from cache) */
+        lt_tensor z = lt_tensor_2d(be, LT_F32, m->hb2.data, lt_tensor_rows(x), v->shape[0]);
+        LT_TRY(lt_op_matmul(be, &z, x, v, NULL, err));
+        LT_TRY(lt_op_add(be, x, x, y, err));
+        return lt_op_matmul_t(be, x, &z, v, -1.0f, err);
+    }
     if (!s->data) return lt_op_add(be, x, x, y, err);
     lt_tensor o = lt_tensor_2d(be, LT_F32, xs->data, lt_tensor_rows(x), s->shape[0]);
     LT_TRY(lt_op_matmul(be, &o, x, s, NULL, err));
@@ -729,7 +748,7 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
         PROBE(LT_LIN_O, &att);
         xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, L->b);
         LT_TRY(lt_op_matmul(be, &xb, &att, &L->wo, L->obias ? &L->bo : NULL, err));
-        LT_TRY(shortcut_add(m, &x, &xs, &L->s_attn, &xb, err));
+        LT_TRY(shortcut_add(m, &x, &xs, &L->s_attn, &L->v_attn, &xb, err));
         if (pr && pr->mid) {
             LT_TRY(pr->mid(pr->ud, l, &x, err));
             if (pr->stop_after_mid && l == l1) return LT_OK;
@@ -743,7 +762,7 @@ static lt_status chunk_ops(lt_llama *m, lt_kv_cache *kv, const chunk_io *io, lt_
         if (pr && pr->inputs_only && l == l1) return LT_OK;
         xb = lt_tensor_2d(be, LT_F32, m->xb.data, n, L->c);
         LT_TRY(lt_op_matmul(be, &xb, &hb, &L->w_down, L->mbias ? &L->b_down : NULL, err));
-        LT_TRY(shortcut_add(m, &x, &xs, &L->s_ffn, &xb, err));
+        LT_TRY(shortcut_add(m, &x, &xs, &L->s_ffn, &L->v_ffn, &xb, err));
     }
 #undef PROBE
     if (pr && pr->head && l1 == c->n_layers - 1) { /* the head's input: the final norm of every row */

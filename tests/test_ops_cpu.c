@@ -536,6 +536,50 @@ static void test_matmul_k2(void) {
 
 /* ---- get_rows, rmsnorm, rope, silu_mul, add, argmax, kv_store --------------------------------------- */
 
+/* y += alpha . x . w, w [K, N] as stored: against float64, the same bits with 1, 2 or 3 threads,
+ * with and without SIMD, and for any T (a row's result does not depend on the others) */
+static void test_matmul_t(void) {
+    lt_test_rng r;
+    lt_test_rng_seed(&r, 47);
+    const lt_dtype dts[3] = {LT_F32, LT_F16, LT_BF16};
+    const int64_t K = 144, N = 437, T = 9;
+    float *w = malloc(K * N * 4), *x = malloc(T * K * 4), *y0 = malloc(T * N * 4), *y[4];
+    uint16_t *wh = malloc(K * N * 2);
+    double *ref = malloc(T * N * 8);
+    for (int i = 0; i < 4; i++) y[i] = malloc(T * N * 4);
+    lt_test_fill(&r, x, T * K, 1.0f);
+    lt_test_fill(&r, y0, T * N, 1.0f);
+    for (int di = 0; di < 3; di++) {
+        lt_test_fill(&r, w, K * N, 0.5f);
+        const void *wd = w;
+        if (dts[di] != LT_F32) {
+            for (int64_t i = 0; i < K * N; i++) wh[i] = dts[di] == LT_F16 ? lt_f32_to_f16(w[i]) : lt_f32_to_bf16(w[i]);
+            for (int64_t i = 0; i < K * N; i++) w[i] = dts[di] == LT_F16 ? lt_f16_to_f32(wh[i]) : lt_bf16_to_f32(wh[i]);
+            wd = wh;
+        }
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = y0[t * N + j];
+                for (int64_t k = 0; k < K; k++) s -= 0.75 * (double)x[t * K + k] * w[k * N + j];
+                ref[t * N + j] = s;
+            }
+        for (int v = 0; v < 4; v++) { /* pools 1, 2, 3; then 1 thread without SIMD */
+            memcpy(y[v], y0, T * N * 4);
+            if (v == 3) set_threads_simd(false);
+            lt_cpu_matmul_t(g_pools[v < 3 ? v + 1 : 1], y[v], x, wd, dts[di], -0.75f, T, K, N);
+            set_threads_simd(true);
+        }
+        double e = lt_test_rel_err(y[0], ref, T * N);
+        CHECKF(e <= 1e-6, "matmul_t %s: rel err %.3g", lt_dtype_name(dts[di]), e);
+        for (int v = 1; v < 4; v++) CHECKF(same_bits(y[0], y[v], T * N * 4), "matmul_t %s: variant %d", lt_dtype_name(dts[di]), v);
+        memcpy(y[2], y0 + 4 * N, 4 * N); /* one row alone gives the bits it gets in the batch */
+        lt_cpu_matmul_t(g_pools[2], y[2], x + 4 * K, wd, dts[di], -0.75f, 1, K, N);
+        CHECK(same_bits(y[2], y[0] + 4 * N, 4 * N));
+    }
+    for (int i = 0; i < 4; i++) free(y[i]);
+    free(w), free(x), free(y0), free(wh), free(ref);
+}
+
 static void test_get_rows(void) {
     const lt_dtype ts[8] = {LT_F32, LT_F16, LT_BF16, LT_Q8_0, LT_Q4_0, LT_Q4_1, LT_Q5_0, LT_Q5_1};
     lt_test_rng r;
@@ -984,6 +1028,16 @@ static void test_backend(void) {
     CHECK(lt_tensor_get(&y2, hy, sizeof hy, &err) == LT_OK);
     lt_cpu_matmul(NULL, hy2, hx, wq.data, LT_Q8_0, NULL, 3, 5, 64);
     CHECK(same_bits(hy, hy2, sizeof hy));
+    /* matmul_t: x += -1 . y . w (w [5, 64] read as stored), the raw kernel's bits; quantized w refused */
+    float hx2[3 * 64];
+    memcpy(hx2, hx, sizeof hx);
+    CHECK(lt_op_matmul_t(be, &x, &y2, &w, -1.0f, &err) == LT_OK);
+    CHECK(lt_tensor_get(&x, hx, sizeof hx, &err) == LT_OK);
+    lt_cpu_matmul_t(NULL, hx2, hy2, hw, LT_F32, -1.0f, 3, 5, 64);
+    CHECK(same_bits(hx, hx2, sizeof hx));
+    lt_err_clear(&err);
+    CHECK(lt_op_matmul_t(be, &x, &y2, &wq, -1.0f, &err) == LT_EINVAL);
+    CHECKF(strstr(err.msg, "matmul_t") && strstr(err.msg, "f16"), "message '%s'", err.msg);
 
     /* shape errors are LT_EINVAL with a message naming the op */
     lt_err_clear(&err);
@@ -1113,6 +1167,7 @@ int main(void) {
     test_quant_q8_K();
     test_matmul();
     test_matmul_k2();
+    test_matmul_t();
     test_get_rows();
     test_rmsnorm();
     test_rope();

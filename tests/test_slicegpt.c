@@ -27,6 +27,8 @@
 #include "core/compress/slicegpt.h"
 #include "core/formats/gguf.h"
 #include "core/formats/modelsrc_gguf.h"
+#include "core/formats/modelsrc_open.h"
+#include "core/formats/modelsrc_slicegpt.h"
 #include "core/text/tokenizer.h"
 #include "models/llama.h"
 #include "testutil.h"
@@ -412,6 +414,21 @@ static void test_pass(void) {
         CHECKF(run_lm(sl, kit.be, tok, N, got, &err), "%s", err.msg);
         double e = rel_err(got, ref, N * 512);
         CHECKF(e < 1e-4, "--slice 0: logits vs the original: rel err %.3g", e);
+        /* lathe's form: every basis aligned to the one before it, so with nothing removed each shortcut is the
+           identity and none is stored */
+        for (int i = 0; i < lt_modelsrc_n_tensors(sl); i++)
+            CHECKF(!strstr(lt_modelsrc_tensor(sl, i)->name, "shortcut"), "--slice 0: %s stored",
+                   lt_modelsrc_tensor(sl, i)->name);
+        lt_modelsrc_close(sl);
+        sl = NULL;
+    }
+    o.full_shortcuts = true; /* the authors' form: PCA bases, full shortcut matrices */
+    CHECKF(lt_slicegpt_run(kit.src, &o, lt_llama_open, kit.be, tokens, nw, win, NULL, NULL, &sl, &res, &err) == LT_OK,
+           "%s", err.msg);
+    if (sl) {
+        CHECKF(run_lm(sl, kit.be, tok, N, got, &err), "%s", err.msg);
+        double e = rel_err(got, ref, N * 512);
+        CHECKF(e < 1e-4, "--slice 0 --full-shortcuts: logits vs the original: rel err %.3g", e);
         /* the shortcuts are orthogonal (products of two rotations), not the identity */
         const lt_src_tensor *s0 = lt_modelsrc_find(sl, "blk.0.attn_shortcut.weight");
         CHECK(s0 && s0->shape[0] == 64 && s0->shape[1] == 64);
@@ -430,6 +447,7 @@ static void test_pass(void) {
         lt_modelsrc_close(sl);
         sl = NULL;
     }
+    o.full_shortcuts = false;
     /* the authors' centring of the embedding rows changes an RMSNorm model's function */
     o.center_embd = true;
     CHECKF(lt_slicegpt_run(kit.src, &o, lt_llama_open, kit.be, tokens, nw, win, NULL, NULL, &sl, &res, &err) == LT_OK,
@@ -449,8 +467,17 @@ static void test_pass(void) {
         const uint64_t V = 512, D = 64, d = 48, F = 96, QW = 64, KW = 32;
         uint64_t want = V * d + V * D + D; /* embedding, head, final norm */
         for (int l = 0; l < 2; l++) {
-            uint64_t a = d, b = d, c = l == 1 ? D : d;
-            want += a + (QW + 2 * KW) * a + b * QW + b * a + b + 2 * F * b + c * F + c * b;
+            uint64_t a = d, b = d, c = l == 1 ? D : d, rk[2] = {0, 0};
+            for (int h = 0; h < 2; h++) { /* low-rank shortcuts between equal widths: rank <= D - d = 16 */
+                char nm[64];
+                snprintf(nm, sizeof nm, h ? "blk.%d.ffn_shortcut_lr.weight" : "blk.%d.attn_shortcut_lr.weight", l);
+                const lt_src_tensor *v = lt_modelsrc_find(sl, nm);
+                CHECKF((v != NULL) == (h == 0 || l == 0), "%s present: %d", nm, v != NULL);
+                if (v) CHECKF(v->shape[0] >= 1 && v->shape[0] <= 16 && v->shape[1] == 48, "%s: [%lld, %lld]", nm,
+                              (long long)v->shape[0], (long long)v->shape[1]);
+                rk[h] = v ? (uint64_t)v->shape[0] : 0;
+            }
+            want += a + (QW + 2 * KW) * a + b * QW + rk[0] * a + b + 2 * F * b + c * F + (l == 1 ? c * b : rk[1] * b);
         }
         CHECKF(res.params_out == want && res.width == 48 && res.head_width == 64, "parameters %llu, expected %llu",
                (unsigned long long)res.params_out, (unsigned long long)want);
@@ -463,6 +490,40 @@ static void test_pass(void) {
         CHECKF(run_lm(sl, kit.be, tok, N, got, &err), "%s", err.msg);
         double e = rel_err(got, ref, N * 512);
         CHECKF(e > 1e-4 && e < 1.0, "--slice 0.25: logits moved by %.3g", e);
+        /* the authors' form keeps the same subspaces: the same function, with full shortcut matrices */
+        lt_modelsrc *fs = NULL;
+        lt_slicegpt_opts of = {.slice = 0.25, .full_shortcuts = true};
+        CHECKF(lt_slicegpt_run(kit.src, &of, lt_llama_open, kit.be, tokens, nw, win, NULL, NULL, &fs, NULL, &err) ==
+                   LT_OK, "%s", err.msg);
+        if (fs && run_lm(fs, kit.be, tok, N, back, &err)) {
+            double ef = rel_err(back, got, N * 512);
+            CHECKF(ef < 1e-5, "--slice 0.25: low-rank vs full shortcuts: rel err %.3g", ef);
+            CHECK(lt_modelsrc_find(fs, "blk.0.attn_shortcut.weight") && !lt_modelsrc_find(fs, "blk.0.attn_shortcut_lr.weight"));
+        }
+        lt_modelsrc_close(fs);
+        /* in the authors' folder the low-rank shortcut is written out: I - V^T V (f16); q/k rows go back to
+           Hugging Face's rope order (this model's are GGUF's), so the folder is the same model */
+        const char *fd = lt_test_tmpdir("slicegpt_lowrank");
+        CHECKF(lt_modelsrc_write_slicegpt(sl, fd, NULL, &err) == LT_OK, "%s", err.msg);
+        lt_modelsrc *rb = NULL;
+        CHECKF(lt_modelsrc_open(&rb, fd, NULL, &err) == LT_OK, "%s", err.msg);
+        const lt_src_tensor *v = lt_modelsrc_find(sl, "blk.0.attn_shortcut_lr.weight"),
+                            *S = rb ? lt_modelsrc_find(rb, "blk.0.attn_shortcut.weight") : NULL;
+        CHECK(v && v->dtype == LT_F32 && S && S->dtype == LT_F16 && S->shape[0] == 48 && S->shape[1] == 48);
+        if (v && S) {
+            const float *vf = v->data;
+            double worst = 0;
+            for (int i = 0; i < 48; i++)
+                for (int j = 0; j < 48; j++) {
+                    double want = i == j;
+                    for (int k = 0; k < v->shape[0]; k++) want -= (double)vf[k * 48 + i] * vf[k * 48 + j];
+                    worst = fmax(worst, fabs(lt_f16_to_f32(((const uint16_t *)S->data)[i * 48 + j]) - want));
+                }
+            CHECKF(worst < 1e-3, "the written shortcut vs I - V^T V: %.3g", worst);
+        }
+        if (rb && run_lm(rb, kit.be, tok, N, back, &err))
+            CHECKF(rel_err(back, got, N * 512) < 1e-2, "the folder (f16) vs lathe's model: %.3g", rel_err(back, got, N * 512));
+        lt_modelsrc_close(rb);
         /* the pass (lathe compress --method slicegpt --slice 0.25) writes the same model as GGUF */
         lt_pass_args pa;
         lt_pass_args_default(&pa);
@@ -498,7 +559,7 @@ static void test_pass(void) {
             CHECKF(lt_modelsrc_open_gguf(&q4, qpath, &err) == LT_OK, "%s", err.msg);
             if (q4) {
                 CHECK(lt_modelsrc_config(q4)->sliced);
-                const lt_src_tensor *sc = lt_modelsrc_find(q4, "blk.1.attn_shortcut.weight");
+                const lt_src_tensor *sc = lt_modelsrc_find(q4, "blk.1.attn_shortcut_lr.weight");
                 const lt_src_tensor *head = lt_modelsrc_find(q4, "output.weight");
                 CHECK(sc && sc->dtype == LT_F16 && head && head->dtype == LT_Q4_0);
                 float *ql = malloc(sizeof(float) * N * 512);

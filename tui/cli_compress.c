@@ -109,9 +109,11 @@ int lt_cli_compress(int argc, char **argv) {
                r.seconds, r.calib_seconds, r.quant_seconds, r.write_seconds, r.head ? "true" : "false");
         if (po.mix) printf(",\"mix\":\"%s\"", r.type_name[0] ? po.mix : ""); /* bits/group/sym: unused by a mix */
         if (!strcmp(r.method, "slicegpt"))
-            printf(",\"slice\":%.4f,\"width\":%d,\"head_width\":%d,\"params_in\":%llu,\"params_out\":%llu",
+            printf(",\"slice\":%.4f,\"width\":%d,\"head_width\":%d,\"params_in\":%llu,\"params_out\":%llu,"
+                   "\"shortcuts\":\"%s\",\"shortcut_rank_max\":%d",
                    po.sg.slice, r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,
-                   (unsigned long long)r.sg.params_out);
+                   (unsigned long long)r.sg.params_out, po.sg.full_shortcuts ? "full" : "low-rank",
+                   r.sg.shortcut_rank_max);
         if (!strcmp(r.method, "smoothquant+")) { /* the alpha and its search curve, appended to the object */
             if (r.sq.per_layer) printf(",\"alpha\":null"); /* per layer: layer_alpha */
             else printf(",\"alpha\":%.2f", r.sq.alpha);
@@ -140,9 +142,11 @@ int lt_cli_compress(int argc, char **argv) {
         if (r.head) printf("output head: quantized too (lm_head, %s)\n", r.method);
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
         if (!strcmp(r.method, "slicegpt"))
-            printf("slicegpt: residual width %d (head %d); parameters %llu -> %llu (%.1f%%)\n", r.sg.width,
-                   r.sg.head_width, (unsigned long long)r.sg.params_in, (unsigned long long)r.sg.params_out,
-                   100.0 * (double)r.sg.params_out / (double)(r.sg.params_in ? r.sg.params_in : 1));
+            printf("slicegpt: residual width %d (head %d); parameters %llu -> %llu (%.1f%%); shortcuts %s, %s %d\n",
+                   r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in, (unsigned long long)r.sg.params_out,
+                   100.0 * (double)r.sg.params_out / (double)(r.sg.params_in ? r.sg.params_in : 1),
+                   po.sg.full_shortcuts ? "full" : "low-rank", po.sg.full_shortcuts ? "width" : "rank <=",
+                   r.sg.shortcut_rank_max);
         if (!strcmp(r.method, "smoothquant+")) {
             if (r.sq.per_layer) {
                 printf("alpha per layer:");

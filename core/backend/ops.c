@@ -72,6 +72,21 @@ lt_status lt_op_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const l
 #undef OPNAME
 }
 
+lt_status lt_op_matmul_t(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float alpha,
+                         lt_err *err) {
+#define OPNAME "matmul_t"
+    LT_TRY(slot(be, (const void *)be->ops->matmul_t, OPNAME, err));
+    CHECK_BE(y, x, w);
+    NEED(is_mat(x, LT_F32), "input must be 2-D f32", x);
+    NEED(w->ndim == 2 && (w->dtype == LT_F32 || w->dtype == LT_F16 || w->dtype == LT_BF16) &&
+             w->shape[0] == x->shape[1],
+         "weight must be f32, f16 or bf16 [K, N] with K = input cols", w);
+    NEED(is_mat(y, LT_F32) && y->shape[0] == x->shape[0] && y->shape[1] == w->shape[1], "output must be f32 [T, N]", y);
+    NEED(y->data != x->data, "output may not alias input", y);
+    return be->ops->matmul_t(be, y, x, w, alpha, err);
+#undef OPNAME
+}
+
 lt_status lt_op_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps, lt_err *err) {
 #define OPNAME "rmsnorm"
     LT_TRY(slot(be, (const void *)be->ops->rmsnorm, OPNAME, err));

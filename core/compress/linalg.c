@@ -16,6 +16,8 @@ typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, i
 typedef void (*dsyrk_fn)(int, int, int, int, int, double, const double *, int, double, double *, int);
 typedef void (*syevd_fn)(const char *, const char *, const int *, double *, const int *, double *, double *,
                          const int *, int *, const int *, int *);
+typedef void (*gesdd_fn)(const char *, const int *, const int *, double *, const int *, double *, double *, const int *,
+                         double *, const int *, double *, const int *, int *, int *);
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static sgemm_fn g_sgemm;
@@ -25,6 +27,7 @@ static potrf_fn g_dpotrf, g_dpotri;
 static dgemm_fn g_dgemm;
 static dsyrk_fn g_dsyrk;
 static syevd_fn g_dsyevd;
+static gesdd_fn g_dgesdd;
 
 static void load(void) {
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
@@ -40,14 +43,15 @@ static void load(void) {
     g_dgemm = (dgemm_fn)dlsym(h, "cblas_dgemm");
     g_dsyrk = (dsyrk_fn)dlsym(h, "cblas_dsyrk");
     g_dsyevd = (syevd_fn)dlsym(h, "dsyevd_");
+    g_dgesdd = (gesdd_fn)dlsym(h, "dgesdd_");
 }
 
 lt_status lt_la_load(lt_err *err) {
     pthread_once(&g_once, load);
-    if (!g_sgemm || !g_ssyrk || !g_sger || !g_dpotrf || !g_dpotri || !g_dgemm || !g_dsyrk || !g_dsyevd)
+    if (!g_sgemm || !g_ssyrk || !g_sger || !g_dpotrf || !g_dpotri || !g_dgemm || !g_dsyrk || !g_dsyevd || !g_dgesdd)
         return lt_err_set(err, LT_EUNSUPPORTED,
                           "compression needs OpenBLAS with LAPACK (libopenblas.so.0: cblas_sgemm, cblas_ssyrk, cblas_dgemm, "
-                          "cblas_dsyrk, dpotrf_, dpotri_, dsyevd_), which could not be loaded");
+                          "cblas_dsyrk, dpotrf_, dpotri_, dsyevd_, dgesdd_), which could not be loaded");
     return LT_OK;
 }
 
@@ -119,5 +123,24 @@ lt_status lt_la_eigh_desc(double *h, int n, double *vals, lt_err *err) {
     }
     for (size_t i = 0; i < (size_t)n * n; i++) h[i] = t[i];
     free(work), free(iwork);
+    return LT_OK;
+}
+
+/* Row-major a[n x n] is the column-major a^T = U' S V'^T; so a = V' S U'^T: dgesdd's u (column-major
+ * U') read row-major is a's V^T, and its vt read row-major is a's U. */
+lt_status lt_la_svd(double *a, int n, double *u, double *s, double *vt, lt_err *err) {
+    int info = 0, lwork = -1;
+    double wq = 0;
+    int *iwork = malloc(sizeof(int) * 8 * (size_t)n);
+    if (!iwork) return lt_err_set(err, LT_ENOMEM, "dgesdd: out of memory (n = %d)", n);
+    g_dgesdd("A", &n, &n, a, &n, s, vt, &n, u, &n, &wq, &lwork, iwork, &info); /* workspace query */
+    double *work = info ? NULL : malloc(sizeof(double) * ((size_t)wq + 1));
+    if (work) {
+        lwork = (int)wq + 1;
+        g_dgesdd("A", &n, &n, a, &n, s, vt, &n, u, &n, work, &lwork, iwork, &info);
+    }
+    free(work), free(iwork);
+    if (!work && !info) return lt_err_set(err, LT_ENOMEM, "dgesdd: out of memory (n = %d)", n);
+    if (info) return lt_err_set(err, LT_ERANGE, "dgesdd: the singular values did not converge (%d)", info);
     return LT_OK;
 }

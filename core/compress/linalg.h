@@ -33,6 +33,10 @@ void lt_la_dsyrk_at(int n, int k, const double *a, int lda, double *c, int ldc);
  * torch.linalg.eigh sorted by descending eigenvalue). */
 lt_status lt_la_eigh_desc(double *h, int n, double *vals, lt_err *err);
 
+/* Singular value decomposition of a[n x n] (LAPACK dgesdd; a overwritten): a = u . diag(s) . vt,
+ * s[n] descending, u and vt [n x n] orthogonal. */
+lt_status lt_la_svd(double *a, int n, double *u, double *s, double *vt, lt_err *err);
+
 /* The upper Cholesky factor of the inverse of the symmetric positive definite h[n x n]
  * (double, overwritten): h = U with H^-1 = U^T U, zeros below the diagonal (GPTQ's Hinv).
  * LT_ERANGE when h is not positive definite. */

@@ -595,6 +595,9 @@ void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap) {
          "slicegpt: slice the last block's output and the head too (the authors' default keeps them whole)"},
         {"--center-embd", NULL, LT_OPT_FLAG, &a->center_embd,
          "slicegpt: subtract each embedding row's mean first, as the authors' code does (changes an RMSNorm model)"},
+        {"--full-shortcuts", NULL, LT_OPT_FLAG, &a->full_shortcuts,
+         "slicegpt: the authors' full d x d shortcut matrices (default: bases aligned, shortcuts stored exactly in "
+         "low-rank form, rank <= D - d)"},
         {"--output-tensor-type", NULL, LT_OPT_STR, &a->output_type,
          "GGUF: the type of output.weight (and of a tied token_embd), as lathe quantize's option"},
         {"--token-embedding-type", NULL, LT_OPT_STR, &a->embd_type, "GGUF: the type of token_embd.weight"},
@@ -653,9 +656,13 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
     if (a->alpha >= 0 && a->alpha_per_layer)
         return lt_err_set(err, LT_EINVAL, "compress: --alpha and --alpha-per-layer contradict each other");
     const bool sg = !strcmp(a->method, "slicegpt");
-    if (!sg && (a->slice >= 0 || a->round != 8 || a->slice_head || a->center_embd))
+    if (!sg && (a->slice >= 0 || a->round != 8 || a->slice_head || a->center_embd || a->full_shortcuts))
         return lt_err_set(err, LT_EINVAL, "compress: %s is for --method slicegpt",
-                          a->slice >= 0 ? "--slice" : a->round != 8 ? "--round" : a->slice_head ? "--slice-head" : "--center-embd");
+                          a->slice >= 0           ? "--slice"
+                          : a->round != 8         ? "--round"
+                          : a->slice_head         ? "--slice-head"
+                          : a->center_embd        ? "--center-embd"
+                                                  : "--full-shortcuts");
     const char *ty = a->output_type ? "--output-tensor-type" : a->embd_type ? "--token-embedding-type"
                      : a->shortcut_type ? "--shortcut-type" : NULL;
     if (ty && (sg || !strcmp(a->method, "sparse24")))
@@ -675,7 +682,8 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
                                               "--sym, --act-order, --clip, --mask, --nm, --skip); quantize its output "
                                               "with a second compress");
         o->sg = (lt_slicegpt_opts){.slice = a->slice >= 0 ? a->slice : 0.25, .round = a->round,
-                                   .slice_head = a->slice_head, .center_embd = a->center_embd};
+                                   .slice_head = a->slice_head, .center_embd = a->center_embd,
+                                   .full_shortcuts = a->full_shortcuts};
         o->calib = (lt_calib_opts){.file = a->calib, .n_tokens = a->calib_tokens, .seed = a->seed};
         o->format = a->format;
         return LT_OK;
@@ -713,8 +721,9 @@ lt_status lt_pass_args_apply(const lt_pass_args *a, lt_pass_opts *o, lt_err *err
 
 const char *lt_pass_args_describe(const lt_pass_args *a, const lt_pass_opts *o, char *buf, size_t n) {
     if (!strcmp(a->method, "slicegpt"))
-        snprintf(buf, n, "slice %.2f, widths rounded down to multiples of %d%s%s", o->sg.slice, o->sg.round,
-                 o->sg.slice_head ? ", head sliced" : "", o->sg.center_embd ? ", embeddings centred" : "");
+        snprintf(buf, n, "slice %.2f, widths rounded down to multiples of %d%s%s%s", o->sg.slice, o->sg.round,
+                 o->sg.slice_head ? ", head sliced" : "", o->sg.center_embd ? ", embeddings centred" : "",
+                 o->sg.full_shortcuts ? ", full shortcut matrices" : "");
     else if (!strcmp(a->method, "sparse24"))
         snprintf(buf, n, "%d:%d %s, %s kept values%s%s", o->sp.n, o->sp.m, lt_sparse_mask_name(o->sp.mask),
                  o->sp.bits == 4 ? "4-bit" : "f16", o->skip ? ", dense: " : "", o->skip ? o->skip : "");

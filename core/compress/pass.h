@@ -105,15 +105,16 @@ typedef struct lt_pass_args {
     float alpha; /* smoothquant+; < 0: searched */
     float slice; /* slicegpt: fraction of the embedding dimension removed */
     int round;   /* slicegpt: widths a multiple of this */
-    bool sym, act_order, no_act_order, clip, alpha_per_layer, slice_head, center_embd, quant_head;
+    bool sym, act_order, no_act_order, clip, alpha_per_layer, slice_head, center_embd, quant_head,
+        full_shortcuts;
     float damp;
     uint64_t seed;
 } lt_pass_args;
-#define LT_PASS_N_OPTS 27
+#define LT_PASS_N_OPTS 28
 void lt_pass_args_default(lt_pass_args *a);
 /* Appends the option rows (--method, --bits, --group, --sym, --act-order, --no-act-order, --clip, --damp,
  * --calib, --calib-tokens, --seed, --format, --quant-head, --mask, --nm, --skip, --alpha, --search-tokens,
- * --alpha-per-layer, --slice, --round, --slice-head, --center-embd, --output-tensor-type,
+ * --alpha-per-layer, --slice, --round, --slice-head, --center-embd, --full-shortcuts, --output-tensor-type,
  * --token-embedding-type, --shortcut-type, --mix) to table (terminated; cap rows). */
 void lt_pass_opts_add(lt_pass_args *a, lt_opt *table, int cap);
 /* Checks a and fills o's quantizer, calibration and format fields. gptq runs with act-order

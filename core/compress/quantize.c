@@ -16,17 +16,26 @@ static size_t tensor_bytes(const lt_src_tensor *t, lt_dtype dt) {
     return lt_row_bytes(dt, t->shape[t->ndim - 1]) * (size_t)rows;
 }
 
+static bool ends(const char *s, const char *suf) {
+    size_t n = strlen(s), k = strlen(suf);
+    return n > k && !strcmp(s + n - k, suf);
+}
 static bool is_shortcut(const lt_src_tensor *s) {
-    size_t nl = strlen(s->name);
-    return s->ndim == 2 && nl > 16 && !strcmp(s->name + nl - 16, "_shortcut.weight");
+    return s->ndim == 2 && (ends(s->name, "_shortcut.weight") || ends(s->name, "_shortcut_lr.weight"));
 }
 
 /* SliceGPT's shortcut matrices carry the whole residual stream, its massive activations
  * included: the mix's 4-bit round-to-nearest there took SmolLM2 sliced + GPTQ from ppl 657 to
  * ~43,000, q8_0 to 731 (docs/PERF.md): q8_0 is the default of a quantized mix, a float mix's type
- * otherwise; a row that is not whole blocks keeps the source's float type (f16 if quantized). */
+ * otherwise; a row that is not whole blocks keeps the source's float type (f16 if quantized). The
+ * low-rank form (*_shortcut_lr, a third of the numbers at 25% slicing) stays float: exact, and
+ * read by lt_op_matmul_t, which takes float weights only. */
 static lt_dtype shortcut_type(const lt_src_tensor *s, const lt_quantmix *mix) {
     const bool src_float = s->dtype == LT_F32 || s->dtype == LT_F16 || s->dtype == LT_BF16;
+    if (ends(s->name, "_lr.weight")) { /* the low-rank form: a float type (lt_op_matmul_t), f16 by default */
+        lt_dtype o = mix->shortcut_type;
+        return o == LT_F32 || o == LT_F16 || o == LT_BF16 ? o : !lt_dtype_info(mix->base)->quantized ? mix->base : LT_F16;
+    }
     lt_dtype want = mix->shortcut_type != LT_DTYPE_COUNT ? mix->shortcut_type
                     : lt_dtype_info(mix->base)->quantized ? LT_Q8_0
                                                           : mix->base; /* F16 / BF16 / F32: that type */

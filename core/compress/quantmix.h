@@ -81,7 +81,8 @@ typedef struct lt_quantmix {
  * unknown type is LT_EINVAL naming the valid ones. */
 lt_status lt_quantmix_set_override(lt_quantmix *mix, const char *which, const char *type, lt_err *err);
 #define LT_QUANTMIX_SHORTCUT_HELP                                                                                     \
-    "the type of SliceGPT's shortcut matrices (default: q8_0 under a quantized type or mix; f16 keeps them float)"
+    "the type of SliceGPT's full shortcut matrices (default: q8_0 under a quantized type or mix; f16 keeps them " \
+    "float); low-rank ones stay float (f16 unless this or the mix names f32 or bf16)"
 
 /* TYPE as llama-quantize reads it: a mix name in any case ("Q4_K_M", "q4_k_m"), an alias
  * ("Q4_K" = Q4_K_M, "Q3_K" = Q3_K_M, "Q5_K" = Q5_K_M) or a llama_ftype number ("15"). Every

@@ -272,16 +272,69 @@ static lt_status rot_out(rot *r, const char *name, const double *q, int k, lt_dt
 }
 
 /* the shortcut [ky x kx] = Qy[:, :ky]^T Qx[:, :kx] */
-static lt_status shortcut(rot *r, const char *name, const double *qx, int kx, const double *qy, int ky, lt_dtype dt,
-                          lt_err *err) {
+static lt_status shortcut_full(rot *r, const char *name, const double *qx, int kx, const double *qy, int ky,
+                               lt_dtype dt, lt_err *err) {
     lt_la_dgemm(true, false, ky, kx, r->D, 1.0, qy, r->D, qx, r->D, 0.0, r->b, kx);
     return add_conv(r->out, name, dt, ky, kx, r->b, err);
+}
+
+/* Qy's kept k columns turned within their span so that S = Qy[:, :k]^T Qx[:, :k] is symmetric
+ * positive semi-definite (orthogonal Procrustes: M = Qx^T Qy = P diag(s) V^T, Qy <- Qy V P^T, then
+ * S = P diag(s) P^T). Any rotation within the kept components leaves the function unchanged (the
+ * authors' script applies a random one). Two k-dimensional subspaces of R^D share at least 2k - D
+ * dimensions, where s = 1: so I - S has rank at most D - k. */
+static lt_status align(rot *r, const double *qx, double *qy, int k, lt_err *err) {
+    const int D = r->D;
+    const size_t kk = (size_t)k * k;
+    double *m = lt_malloc(sizeof(double) * (4 * kk + k)), *u = m + kk, *vt = u + kk, *rr = vt + kk, *s = rr + kk;
+    if (!m) return lt_err_set(err, LT_ENOMEM, "slicegpt: out of memory");
+    lt_la_dgemm(true, false, k, k, D, 1.0, qx, D, qy, D, 0.0, m, k);
+    lt_status st = lt_la_svd(m, k, u, s, vt, err);
+    if (st == LT_OK) {
+        lt_la_dgemm(true, true, k, k, k, 1.0, vt, k, u, k, 0.0, rr, k); /* R = V P^T */
+        lt_la_dgemm(false, false, D, k, k, 1.0, qy, D, rr, k, 0.0, r->b, k);
+        for (int i = 0; i < D; i++) memcpy(qy + (size_t)i * D, r->b + (size_t)i * k, sizeof(double) * k);
+    }
+    lt_free(m);
+    return st;
+}
+
+/* The shortcut from x's kx kept components to y's ky. Aligned (align) and of one width k with
+ * 2 r < k, in its low-rank form name_lr.weight [r x k] = V with V^T V = I - S (rows sqrt(lambda_i)
+ * e_i^T for the eigenvalues lambda_i > 1e-6 of I - S; x . S = x - (x V^T) V, lt_op_matmul then
+ * lt_op_matmul_t: r k numbers instead of k^2); no tensor when r = 0 (the identity); else the full
+ * [ky x kx] matrix name.weight. */
+static lt_status shortcut(rot *r, const char *name, const double *qx, int kx, const double *qy, int ky, bool low_rank,
+                          lt_dtype dt, int *rank, lt_err *err) {
+    char nm[112];
+    snprintf(nm, sizeof nm, "%s.weight", name);
+    *rank = ky;
+    if (!low_rank || kx != ky) return shortcut_full(r, nm, qx, kx, qy, ky, dt, err);
+    const int k = kx;
+    double *h = lt_malloc(sizeof(double) * ((size_t)k * k + k)), *lam = h + (size_t)k * k;
+    if (!h) return lt_err_set(err, LT_ENOMEM, "slicegpt: out of memory");
+    lt_la_dgemm(true, false, k, k, r->D, -1.0, qy, r->D, qx, r->D, 0.0, h, k); /* -S, then I - S */
+    for (int i = 0; i < k; i++) h[(size_t)i * k + i] += 1.0;
+    lt_status st = lt_la_eigh_desc(h, k, lam, err);
+    int rk = 0;
+    while (st == LT_OK && rk < k && lam[rk] > 1e-6) rk++;
+    if (st == LT_OK && 2 * rk < k) {
+        *rank = rk;
+        for (int i = 0; i < rk; i++)
+            for (int j = 0; j < k; j++) r->b[(size_t)i * k + j] = sqrt(lam[i]) * h[(size_t)j * k + i];
+        snprintf(nm, sizeof nm, "%s_lr.weight", name);
+        if (rk > 0) st = add_conv(r->out, nm, dt, rk, k, r->b, err);
+    } else if (st == LT_OK) {
+        st = shortcut_full(r, nm, qx, kx, qy, ky, dt, err);
+    }
+    lt_free(h);
+    return st;
 }
 
 static lt_dtype keep_float(lt_dtype d) { return d == LT_F32 || d == LT_F16 || d == LT_BF16 ? d : LT_F16; }
 
 static lt_status rotate_layer(rot *r, const lt_modelsrc *src, int l, const double *qi, int a, const double *qm, int b,
-                              const double *qo, int c, lt_err *err) {
+                              const double *qo, int c, bool low_rank, int rank[2], lt_err *err) {
     char nm[96];
     const lt_src_tensor *t = need(src, "blk.%d.attn_q.weight", l, err);
     if (!t) return LT_EFORMAT;
@@ -292,12 +345,12 @@ static lt_status rotate_layer(rot *r, const lt_modelsrc *src, int l, const doubl
     LT_TRY(rot_in(r, NM("attn_k.weight"), qi, a, dt, err));
     LT_TRY(rot_in(r, NM("attn_v.weight"), qi, a, dt, err));
     LT_TRY(rot_out(r, NM("attn_output.weight"), qm, b, dt, err));
-    LT_TRY(shortcut(r, NM("attn_shortcut.weight"), qi, a, qm, b, dt, err));
+    LT_TRY(shortcut(r, NM("attn_shortcut"), qi, a, qm, b, low_rank, dt, &rank[0], err));
     LT_TRY(add_ones(r->out, NM("ffn_norm.weight"), b, err));
     LT_TRY(rot_in(r, NM("ffn_gate.weight"), qm, b, dt, err));
     LT_TRY(rot_in(r, NM("ffn_up.weight"), qm, b, dt, err));
     LT_TRY(rot_out(r, NM("ffn_down.weight"), qo, c, dt, err));
-    LT_TRY(shortcut(r, NM("ffn_shortcut.weight"), qm, b, qo, c, dt, err));
+    LT_TRY(shortcut(r, NM("ffn_shortcut"), qm, b, qo, c, low_rank, dt, &rank[1], err));
     static const char *const bias[3] = {"attn_q.bias", "attn_k.bias", "attn_v.bias"};
     for (int i = 0; i < 3; i++) { /* q/k/v biases do not change */
         snprintf(nm, sizeof nm, "blk.%d.%s", l, bias[i]);
@@ -415,6 +468,7 @@ lt_status lt_slicegpt_run(const lt_modelsrc *src, const lt_slicegpt_opts *o, lt_
         c.P = NULL;
         st = run_windows(&c, l, false, err);
         if (st == LT_OK) st = pca(&c, qm, err);
+        if (st == LT_OK && !o->full_shortcuts && a == b) st = align(&ro, qi, qm, b, err);
         /* Q_{l+1}: the block's output, with the residual after attention projected onto Q'[:, :b] */
         if (st == LT_OK) {
             c.P = projector(qm, D, b, pd, pf) ? pf : NULL;
@@ -425,11 +479,14 @@ lt_status lt_slicegpt_run(const lt_modelsrc *src, const lt_slicegpt_opts *o, lt_
             for (int w = 0; w < n_windows; w++) accumulate(&c, c.Y + (size_t)w * window * D, window);
             st = pca(&c, qo, err);
         }
+        if (st == LT_OK && !o->full_shortcuts && cw == b) st = align(&ro, qm, qo, b, err);
         r.pca_seconds += lt_now() - t1;
         t1 = lt_now();
         if (st == LT_OK && progress && !progress(ud, "rotate", l, (l + 0.9) / L))
             st = lt_err_set(err, LT_ECANCELLED, "slicegpt: cancelled");
-        if (st == LT_OK) st = rotate_layer(&ro, src, l, qi, a, qm, b, qo, cw, err);
+        int rank[2] = {0, 0};
+        if (st == LT_OK) st = rotate_layer(&ro, src, l, qi, a, qm, b, qo, cw, !o->full_shortcuts, rank, err);
+        for (int i = 0; i < 2; i++) r.shortcut_rank_max = rank[i] > r.shortcut_rank_max ? rank[i] : r.shortcut_rank_max;
         r.rotate_seconds += lt_now() - t1;
         if (st == LT_OK && l + 1 < L) { /* the next block's inputs: the outputs projected onto Q_{l+1}[:, :c] */
             if (projector(qo, D, cw, pd, pf)) lt_la_sgemm(false, false, n_windows * window, D, D, 1.0f, c.Y, D, pf, D,

@@ -15,7 +15,15 @@
  * - the embedding E Q_0[:, :d], attention inputs W Q_l[:, :d], attention output Q'^T W_o (d rows),
  *   MLP inputs W Q', MLP output Q_{l+1}^T W_down, the head W_head Q_L; shortcuts
  *   attn = Q_l[:, :a]^T Q'[:, :b] and ffn = Q'[:, :b]^T Q_{l+1}[:, :c], stored transposed
- *   ([out, in]) as blk.L.attn_shortcut.weight / blk.L.ffn_shortcut.weight.
+ *   ([out, in]) as blk.L.attn_shortcut.weight / blk.L.ffn_shortcut.weight (full_shortcuts).
+ * lathe's default form of the shortcuts: each basis Q', Q_{l+1} is turned within its kept
+ * components (a rotation there leaves the function unchanged; the authors use a random one) to
+ * make the shortcut from the basis before it symmetric (orthogonal Procrustes, LAPACK dgesdd).
+ * Two d-dimensional subspaces of R^D share at least 2d - D dimensions, so I - shortcut then has
+ * rank r <= D - d, and the shortcut is stored exactly as blk.L.*_shortcut_lr.weight [r, d]
+ * (x . S = x - (x V^T) V: r d numbers instead of d^2, a third at 25% slicing; no tensor at all
+ * when r = 0, as at --slice 0). Widths that differ (the last block without slice_head) keep the
+ * full matrix.
  * Widths: d = int((1 - slice) * D) rounded down to a multiple of `round` (the authors' default 8),
  * the same everywhere (their ConstSlicingScheduler) except the last block's output and the head,
  * which keep D unless slice_head (their default: not sliced).
@@ -41,6 +49,7 @@ typedef struct lt_slicegpt_opts {
     int round;         /* widths a multiple of this (0: 8) */
     bool slice_head;   /* the last block's output and the head sliced too */
     bool center_embd;  /* subtract each embedding row's mean (the authors' fuse_modules) */
+    bool full_shortcuts; /* the authors' shortcut matrices, PCA-oriented; else aligned, low-rank */
 } lt_slicegpt_opts;
 
 /* The kept width for D: int((1 - slice) * D) rounded down to a multiple of round (at least round). */
@@ -52,6 +61,7 @@ typedef bool (*lt_slicegpt_progress)(void *ud, const char *stage, int layer, dou
 typedef struct lt_slicegpt_result {
     int width;             /* d */
     int head_width;        /* c_last */
+    int shortcut_rank_max; /* the largest shortcut's rank (low-rank form) or width (full) */
     uint64_t params_in, params_out;
     double calib_seconds, pca_seconds, rotate_seconds;
 } lt_slicegpt_result;

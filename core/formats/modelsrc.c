@@ -275,6 +275,24 @@ static lt_status slice_expect(const lt_modelsrc *src, const char *name, int nd, 
     return LT_OK;
 }
 
+/* blk.L.NAME_lr.weight, SliceGPT's shortcut in low-rank form (slicegpt.h): [r, a] with r < a, only
+ * where the widths on both sides are a and the full NAME.weight is absent */
+static lt_status slice_lowrank(const lt_modelsrc *src, int l, const char *name, int64_t a, int64_t b, lt_err *err) {
+    char nm[96], full[96];
+    snprintf(nm, sizeof nm, "blk.%d.%s_lr.weight", l, name);
+    snprintf(full, sizeof full, "blk.%d.%s.weight", l, name);
+    const lt_src_tensor *t = lt_modelsrc_find(src, nm);
+    if (!t) return LT_OK;
+    if (a != b || lt_modelsrc_find(src, full))
+        return lt_err_set(err, LT_EFORMAT, "%s: sliced model: '%s' needs equal widths on both sides and no '%s'",
+                          src->path, nm, full);
+    if (t->ndim != 2 || t->shape[1] != a || t->shape[0] < 1 || t->shape[0] >= a ||
+        (t->dtype != LT_F32 && t->dtype != LT_F16 && t->dtype != LT_BF16))
+        return lt_err_set(err, LT_EFORMAT, "%s: sliced model: '%s' must be f32, f16 or bf16 [r, %lld] with r < %lld",
+                          src->path, nm, (long long)a, (long long)a);
+    return LT_OK;
+}
+
 lt_status lt_modelsrc_slice_widths(const lt_modelsrc *src, int32_t *w, lt_err *err) {
     const lt_llm_config *c = &src->cfg;
     const int64_t D = c->dim, F = c->hidden_dim, V = c->n_vocab, Q = (int64_t)c->n_heads * c->head_dim,
@@ -312,12 +330,14 @@ lt_status lt_modelsrc_slice_widths(const lt_modelsrc *src, int32_t *w, lt_err *e
         LT_TRY(EXPECT(2, b, Q, false, "attn_output.weight"));
         LT_TRY(EXPECT(1, b, 0, !c->attn_out_bias, "attn_output.bias"));
         LT_TRY(EXPECT(2, b, a, a == b, "attn_shortcut.weight"));
+        LT_TRY(slice_lowrank(src, l, "attn_shortcut", a, b, err));
         LT_TRY(EXPECT(1, b, 0, false, "ffn_norm.weight"));
         LT_TRY(EXPECT(2, F, b, false, "ffn_gate.weight"));
         LT_TRY(EXPECT(2, F, b, false, "ffn_up.weight"));
         LT_TRY(EXPECT(2, cw, F, false, "ffn_down.weight"));
         LT_TRY(EXPECT(1, cw, 0, !c->mlp_bias, "ffn_down.bias"));
         LT_TRY(EXPECT(2, cw, b, b == cw, "ffn_shortcut.weight"));
+        LT_TRY(slice_lowrank(src, l, "ffn_shortcut", b, cw, err));
 #undef EXPECT
         w[1 + 2 * l] = (int32_t)b;
         w[2 + 2 * l] = (int32_t)cw;
@@ -346,7 +366,7 @@ lt_status lt_ms_check_tensors(const lt_modelsrc *src, lt_err *err) {
         int l;
         const char *suf;
         if (!src->cfg.sliced && lt_ms_split_layer(t->name, &l, &suf) &&
-            (!strcmp(suf, "attn_shortcut.weight") || !strcmp(suf, "ffn_shortcut.weight")))
+            (!strncmp(suf, "attn_shortcut", 13) || !strncmp(suf, "ffn_shortcut", 12)))
             return lt_err_set(err, LT_EFORMAT, "%s: tensor '%s' belongs to a SliceGPT model, but the file does not say "
                               "it is sliced (lathe.slicegpt.* keys)", src->path, t->name);
         int nd;

@@ -27,6 +27,8 @@
  *   attn_output.weight [b_L, H*Dh] blk.L.attn_shortcut.weight [b_L, a_L] (absent: identity, a_L = b_L)
  *   ffn_norm.weight [b_L]          ffn_gate/up.weight [F, b_L]    ffn_down.weight [c_L, F]
  *   blk.L.ffn_shortcut.weight [c_L, b_L] (absent: identity)       output_norm [c_last], output [V, c_last]
+ *   or, in place of a shortcut between equal widths, blk.L.attn_shortcut_lr.weight / ffn_shortcut_lr.weight
+ *   [r, a] (f32/f16/bf16, r < a): the shortcut S = I - V^T V in low-rank form (x.S = x - (x V^T) V)
  * The block: x (a) -> x.S_attn^T + attn(rmsnorm_D(x)) (b) -> x.S_ffn^T + ffn(rmsnorm_D(x)) (c).
  */
 #ifndef LT_MODELSRC_H

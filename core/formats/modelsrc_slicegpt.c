@@ -399,6 +399,10 @@ static const lt_src_tensor *need(const sg_write *w, const char *name, lt_err *er
 }
 
 /* t as f16 (transposed, or the identity of n when t is NULL) under their name */
+/* t as f16 under their name with its rows in Hugging Face's rotate-half order: a GGUF source (adjacent
+ * rope pairs) has its q/k rows permuted back as convert_hf_to_gguf's inverse (heads of head_dim) */
+static lt_status add_rope_rows(sg_write *w, const lt_src_tensor *t, int heads, const char *name, lt_err *err);
+
 static lt_status add(sg_write *w, const lt_src_tensor *t, bool transpose, int32_t n, const char *name, lt_err *err) {
     char *nm = lt_malloc(128);
     if (!nm) return lt_err_set(err, LT_ENOMEM, "out of memory");
@@ -434,6 +438,49 @@ static lt_status add(sg_write *w, const lt_src_tensor *t, bool transpose, int32_
             for (int64_t k = 0; k < C; k++) tr[k * R + i] = ((const uint16_t *)d)[i * C + k];
         e->data = tr, e->shape[0] = C, e->shape[1] = R;
     }
+    return LT_OK;
+}
+
+/* lathe's low-rank shortcut V [r, n] (modelsrc.h) as their full matrix I - V^T V (symmetric), f16 */
+static lt_status add_lowrank(sg_write *w, const lt_src_tensor *v, const char *name, lt_err *err) {
+    const int64_t r = v->shape[0], n = v->shape[1];
+    char *nm = lt_malloc(128);
+    float *vf = lt_malloc(sizeof(float) * (size_t)(r * n)), *row = lt_malloc(sizeof(float) * (size_t)n);
+    uint16_t *s = lt_malloc(sizeof(uint16_t) * (size_t)(n * n));
+    if (nm) w->bufs[w->nb++] = nm;
+    if (s) w->bufs[w->nb++] = s;
+    if (!nm || !vf || !row || !s) {
+        lt_free(vf), lt_free(row);
+        return lt_err_set(err, LT_ENOMEM, "out of memory");
+    }
+    const size_t rb = lt_row_bytes(v->dtype, n);
+    for (int64_t k = 0; k < r; k++) lt_dtype_row_to_f32(v->dtype, (const char *)v->data + k * rb, vf + k * n, n);
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            double acc = i == j;
+            for (int64_t k = 0; k < r; k++) acc -= (double)vf[k * n + i] * vf[k * n + j];
+            row[j] = (float)acc;
+        }
+        lt_dtype_row_from_f32(LT_F16, row, s + i * n, n);
+    }
+    lt_free(vf), lt_free(row);
+    snprintf(nm, 128, "%s", name);
+    lt_st_entry *e = &w->e[w->ne++];
+    e->name = nm, e->dtype = LT_F16, e->ndim = 2, e->shape[0] = e->shape[1] = n, e->data = s;
+    return LT_OK;
+}
+
+static lt_status add_rope_rows(sg_write *w, const lt_src_tensor *t, int heads, const char *name, lt_err *err) {
+    LT_TRY(add(w, t, false, 0, name, err));
+    if (!heads) return LT_OK;
+    lt_st_entry *e = &w->e[w->ne - 1];
+    const size_t n = (size_t)e->shape[0] * e->shape[1] * sizeof(uint16_t);
+    void *p = lt_malloc(n ? n : 1);
+    if (!p) return lt_err_set(err, LT_ENOMEM, "out of memory");
+    w->bufs[w->nb++] = p;
+    lt_ms_permute_rows(p, e->data, heads, lt_modelsrc_config(w->src)->head_dim,
+                       lt_row_bytes(LT_F16, e->shape[1]), false);
+    e->data = p;
     return LT_OK;
 }
 
@@ -518,14 +565,21 @@ lt_status lt_modelsrc_write_slicegpt(const lt_modelsrc *src, const char *dir, co
         st = norm_ones(&w, nm, err);
         snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l);
         if (!st) st = norm_ones(&w, nm, err);
-        /* their order: the layer's own parameters (mlp_shortcut_Q, attn_shortcut_Q), then its modules */
+        /* their order: the layer's own parameters (mlp_shortcut_Q, attn_shortcut_Q), then its modules; a
+           low-rank shortcut (only between equal widths, checked by the reader) written out in full */
+        const lt_src_tensor *lr[2];
+        for (int h = 0; h < 2; h++) {
+            snprintf(nm, sizeof nm, h ? "blk.%d.attn_shortcut_lr.weight" : "blk.%d.ffn_shortcut_lr.weight", l);
+            lr[h] = lt_modelsrc_find(src, nm);
+        }
         their_name(l, M_SF, their);
-        if (!st) st = add(&w, t[M_SF], true, b[l], their, err);
+        if (!st) st = lr[0] ? add_lowrank(&w, lr[0], their, err) : add(&w, t[M_SF], true, b[l], their, err);
         their_name(l, M_SA, their);
-        if (!st) st = add(&w, t[M_SA], true, a[l], their, err);
+        if (!st) st = lr[1] ? add_lowrank(&w, lr[1], their, err) : add(&w, t[M_SA], true, a[l], their, err);
         for (int m = 0; !st && m < M_SA; m++) {
             their_name(l, m, their);
-            st = add(&w, t[m], false, 0, their, err);
+            const int heads = c->rope_neox ? 0 : m == M_Q ? c->n_heads : m == M_K ? c->n_kv_heads : 0;
+            st = add_rope_rows(&w, t[m], heads, their, err);
         }
     }
     if (!st) st = norm_ones(&w, "output_norm.weight", err);

@@ -78,6 +78,13 @@ static lt_status cpu_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, co
     return LT_OK;
 }
 
+static lt_status cpu_matmul_t(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float alpha,
+                              lt_err *err) {
+    (void)err;
+    lt_cpu_matmul_t(pool_of(be), y->data, x->data, w->data, w->dtype, alpha, x->shape[0], w->shape[0], w->shape[1]);
+    return LT_OK;
+}
+
 static lt_status cpu_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps,
                              lt_err *err) {
     lt_cpu_rmsnorm(pool_of(be), y->data, x->data, w->data, x->shape[0], x->shape[1], eps);
@@ -267,6 +274,7 @@ static const lt_backend_ops k_cpu_ops = {
      * kv_store.c, attention.c, argmax.c */
     .get_rows = cpu_get_rows,
     .matmul = cpu_matmul,
+    .matmul_t = cpu_matmul_t,
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .silu_mul = cpu_silu_mul,

@@ -52,6 +52,9 @@ void lt_cpu_get_rows(lt_pool *p, float *y, const void *table, lt_dtype t, int64_
 /* matmul.c: y[T,N] = x[T,K] . w[N,K]^T (+ bias[N]). */
 void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int64_t T,
                    int64_t N, int64_t K);
+/* matmul_t.c: y[T,N] += alpha . x[T,K] . w[K,N] (w f32, f16 or bf16, as stored). */
+void lt_cpu_matmul_t(lt_pool *p, float *y, const float *x, const void *w, lt_dtype wt, float alpha, int64_t T,
+                     int64_t K, int64_t N);
 /* Reserves the pool's scratch memory lt_cpu_matmul needs for this dtype and T (quantized
  * activations, widened weight rows); false when out of memory. lt_cpu_matmul on a pool
  * without the reservation allocates it itself and aborts if it cannot. */
