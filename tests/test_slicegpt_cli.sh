@@ -37,6 +37,24 @@ a=$("$bin" generate -m "$tmp/sg" -p "Once upon" -n 12 --temp 0 2>/dev/null)
 "$bin" convert "$tmp/sg" "$tmp/sg.gguf" >/dev/null 2>&1
 b=$("$bin" generate -m "$tmp/sg.gguf" -p "Once upon" -n 12 --temp 0 2>/dev/null)
 [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "the folder and its GGUF generate differently: '$a' / '$b'"
+# lathe's low-rank shortcuts (the default) and the authors' full matrices: the same function
+expect "low-rank shortcuts" 0 "shortcuts low-rank, rank <= 1[0-6]$" -- "$bin" compress -m "$model" --calib "$text" \
+  --calib-tokens 1024 --method slicegpt --slice 0.25 -o "$tmp/lr.gguf"
+expect "full shortcuts" 0 "shortcuts full$" -- "$bin" compress -m "$model" --calib "$text" \
+  --calib-tokens 1024 --method slicegpt --slice 0.25 --full-shortcuts -o "$tmp/full.gguf"
+a=$("$bin" generate -m "$tmp/lr.gguf" -p "Once upon" -n 24 --temp 0 2>/dev/null)
+b=$("$bin" generate -m "$tmp/full.gguf" -p "Once upon" -n 24 --temp 0 2>/dev/null)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "low-rank and full shortcuts generate differently: '$a' / '$b'"
+# the same model in their folder (f16, shortcuts written out, q/k rows in Hugging Face's rope order
+# where stories260K's are llama2.c's): the perplexity of the GGUF made f16, to rounding
+"$bin" convert "$tmp/lr.gguf" "$tmp/lr-fold" --format slicegpt >/dev/null 2>&1
+"$bin" convert "$tmp/lr.gguf" "$tmp/lr16.gguf" --type f16 >/dev/null 2>&1
+ppl() { "$bin" eval ppl -m "$1" -f "$text" -c 128 --chunks 8 --json 2>/dev/null | grep -o '"ppl":[0-9.]*' | cut -d: -f2; }
+p1=$(ppl "$tmp/lr16.gguf") p2=$(ppl "$tmp/lr-fold")
+awk -v a="$p1" -v b="$p2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 1 && d < 1e-3 * a) }' && ok ||
+  bad "the folder's perplexity $p2 is not the f16 GGUF's $p1"
+expect "--full-shortcuts for another method" 2 "--full-shortcuts is for --method slicegpt" -- "$bin" compress \
+  -m "$model" -o "$tmp/x.gguf" --method rtn --full-shortcuts
 expect "format for another method" 1 "--format slicegpt is for --method slicegpt" -- "$bin" compress -m "$model" \
   -o "$tmp/x" --method rtn --format slicegpt
 finish

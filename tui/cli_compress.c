@@ -112,7 +112,7 @@ int lt_cli_compress(int argc, char **argv) {
             printf(",\"slice\":%.4f,\"width\":%d,\"head_width\":%d,\"params_in\":%llu,\"params_out\":%llu,"
                    "\"shortcuts\":\"%s\",\"shortcut_rank_max\":%d",
                    po.sg.slice, r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,
-                   (unsigned long long)r.sg.params_out, po.sg.full_shortcuts ? "full" : "low-rank",
+                   (unsigned long long)r.sg.params_out, r.sg.shortcut_rank_max < 0 ? "full" : "low-rank",
                    r.sg.shortcut_rank_max);
         if (!strcmp(r.method, "smoothquant+")) { /* the alpha and its search curve, appended to the object */
             if (r.sq.per_layer) printf(",\"alpha\":null"); /* per layer: layer_alpha */
@@ -142,11 +142,10 @@ int lt_cli_compress(int argc, char **argv) {
         if (r.head) printf("output head: quantized too (lm_head, %s)\n", r.method);
         if (r.n_windows) printf("calibration: %d windows of %d tokens\n", r.n_windows, r.window);
         if (!strcmp(r.method, "slicegpt"))
-            printf("slicegpt: residual width %d (head %d); parameters %llu -> %llu (%.1f%%); shortcuts %s, %s %d\n",
+            printf("slicegpt: residual width %d (head %d); parameters %llu -> %llu (%.1f%%); shortcuts %s\n",
                    r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in, (unsigned long long)r.sg.params_out,
                    100.0 * (double)r.sg.params_out / (double)(r.sg.params_in ? r.sg.params_in : 1),
-                   po.sg.full_shortcuts ? "full" : "low-rank", po.sg.full_shortcuts ? "width" : "rank <=",
-                   r.sg.shortcut_rank_max);
+                   lt_slicegpt_shortcuts_str(&r.sg, desc, sizeof desc));
         if (!strcmp(r.method, "smoothquant+")) {
             if (r.sq.per_layer) {
                 printf("alpha per layer:");

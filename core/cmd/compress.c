@@ -191,10 +191,12 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
                    r.method, r.n_matrices, r.type_name, r.n_by_mix ? " (some by the mix)" : "",
                    r.bytes_in / 1048576.0, r.bytes_in * 8.0 / ne, r.bytes_out / 1048576.0, r.bytes_out * 8.0 / ne,
                    r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
-    if (!strcmp(r.method, "slicegpt"))
-        lt_sink_printf(sink, LT_TEXT_INFO, "slicegpt: residual width %d (head %d); parameters %llu -> %llu; shortcut "
-                       "rank <= %d\n", r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,
-                       (unsigned long long)r.sg.params_out, r.sg.shortcut_rank_max);
+    if (!strcmp(r.method, "slicegpt")) {
+        char sc[64];
+        lt_sink_printf(sink, LT_TEXT_INFO, "slicegpt: residual width %d (head %d); parameters %llu -> %llu; shortcuts %s\n",
+                       r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,
+                       (unsigned long long)r.sg.params_out, lt_slicegpt_shortcuts_str(&r.sg, sc, sizeof sc));
+    }
     if (!strcmp(r.method, "smoothquant+") && r.sq.per_layer) {
         lt_sink_printf(sink, LT_TEXT_INFO, "alpha per layer:");
         for (int l = 0; l < r.n_layers; l++) {

@@ -17,6 +17,12 @@ int lt_slicegpt_width(int dim, double slice, int round) {
     return d;
 }
 
+const char *lt_slicegpt_shortcuts_str(const lt_slicegpt_result *r, char *buf, size_t n) {
+    if (r->shortcut_rank_max < 0) snprintf(buf, n, "full");
+    else snprintf(buf, n, "low-rank, rank <= %d", r->shortcut_rank_max);
+    return buf;
+}
+
 /* ---- tensors ------------------------------------------------------------------------------ */
 
 static const lt_src_tensor *need(const lt_modelsrc *src, const char *fmt, int l, lt_err *err) {
@@ -299,8 +305,8 @@ static lt_status align(rot *r, const double *qx, double *qy, int k, lt_err *err)
     return st;
 }
 
-/* The shortcut from x's kx kept components to y's ky. Aligned (align) and of one width k with
- * 2 r < k, in its low-rank form name_lr.weight [r x k] = V with V^T V = I - S (rows sqrt(lambda_i)
+/* The shortcut from x's kx kept components to y's ky (*rank: r in the low-rank form, else -1).
+ * Aligned (align) and of one width k with 2 r < k, in its low-rank form name_lr.weight [r x k] = V with V^T V = I - S (rows sqrt(lambda_i)
  * e_i^T for the eigenvalues lambda_i > 1e-6 of I - S; x . S = x - (x V^T) V, lt_op_matmul then
  * lt_op_matmul_t: r k numbers instead of k^2); no tensor when r = 0 (the identity); else the full
  * [ky x kx] matrix name.weight. */
@@ -308,7 +314,7 @@ static lt_status shortcut(rot *r, const char *name, const double *qx, int kx, co
                           lt_dtype dt, int *rank, lt_err *err) {
     char nm[112];
     snprintf(nm, sizeof nm, "%s.weight", name);
-    *rank = ky;
+    *rank = -1;
     if (!low_rank || kx != ky) return shortcut_full(r, nm, qx, kx, qy, ky, dt, err);
     const int k = kx;
     double *h = lt_malloc(sizeof(double) * ((size_t)k * k + k)), *lam = h + (size_t)k * k;
@@ -388,7 +394,7 @@ lt_status lt_slicegpt_run(const lt_modelsrc *src, const lt_slicegpt_opts *o, lt_
     LT_TRY(lt_la_load(err));
     const int D = cfg->dim, L = cfg->n_layers, d = lt_slicegpt_width(D, o->slice, o->round);
     const int c_last = o->slice_head ? d : D;
-    lt_slicegpt_result r = {.width = d, .head_width = c_last, .params_in = n_params(src)};
+    lt_slicegpt_result r = {.width = d, .head_width = c_last, .params_in = n_params(src), .shortcut_rank_max = -1};
     double t0 = lt_now();
     lt_modelsrc *fold = NULL, *os = NULL;
     cal c = {.tokens = tokens, .nw = n_windows, .win = window, .D = D, .progress = progress, .ud = ud, .n_layers = L};
@@ -484,7 +490,7 @@ lt_status lt_slicegpt_run(const lt_modelsrc *src, const lt_slicegpt_opts *o, lt_
         t1 = lt_now();
         if (st == LT_OK && progress && !progress(ud, "rotate", l, (l + 0.9) / L))
             st = lt_err_set(err, LT_ECANCELLED, "slicegpt: cancelled");
-        int rank[2] = {0, 0};
+        int rank[2] = {-1, -1};
         if (st == LT_OK) st = rotate_layer(&ro, src, l, qi, a, qm, b, qo, cw, !o->full_shortcuts, rank, err);
         for (int i = 0; i < 2; i++) r.shortcut_rank_max = rank[i] > r.shortcut_rank_max ? rank[i] : r.shortcut_rank_max;
         r.rotate_seconds += lt_now() - t1;

@@ -40,6 +40,7 @@
 #define LT_SLICEGPT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/llm/lm.h"
@@ -61,10 +62,13 @@ typedef bool (*lt_slicegpt_progress)(void *ud, const char *stage, int layer, dou
 typedef struct lt_slicegpt_result {
     int width;             /* d */
     int head_width;        /* c_last */
-    int shortcut_rank_max; /* the largest shortcut's rank (low-rank form) or width (full) */
+    int shortcut_rank_max; /* the largest rank of a shortcut in the low-rank form (-1: none is) */
     uint64_t params_in, params_out;
     double calib_seconds, pca_seconds, rotate_seconds;
 } lt_slicegpt_result;
+
+/* "full", or "low-rank, rank <= R" (the report's words for the shortcuts) into buf. */
+const char *lt_slicegpt_shortcuts_str(const lt_slicegpt_result *r, char *buf, size_t n);
 
 /* Slices src into *out (an in-memory source, cfg.sliced, canonical names; the caller closes it).
  * Calibration: the folded model opened with open_lm on be (f32 matrices, max_batch >= window)
