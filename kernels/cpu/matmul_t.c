@@ -2,11 +2,13 @@
  * transposed as in matmul.c. Semantics in core/backend/backend.h (lt_op_matmul_t); the CUDA twin
  * is in kernels/cuda/matmul.cu.
  *
- * Each thread owns a range of output columns and walks every weight row over it, in column
- * tiles of MT_TILE so the tile of y and of the widened weight row stay in L1: a weight element is
- * read from memory once per call, whatever T. Every output element gets the same sequence of
- * float operations (k = 0..K-1, one fused multiply-add each on AVX2), so a row's result does not
- * depend on T or on the thread count.
+ * Each thread owns a range of output columns and walks every weight row over it, in column tiles
+ * of MT_TILE. AVX2 (f16, f32): 64 columns of an output row at a time with their accumulators in
+ * registers, down all K weight rows (strided reads of 128 or 256 bytes, which the prefetcher
+ * follows; at SliceGPT's shapes the weight sits in L2 from the lt_op_matmul just before);
+ * portable and bf16: a widened weight row applied to every output row. Every output element gets
+ * the same sequence of float operations (k = 0..K-1, one fused multiply-add each), so a row's
+ * result depends neither on T, the thread count nor the path.
  * Leaves out: quantized weights (the shortcut factors it serves are f16 or f32); sgemm for large
  * T (at SliceGPT's ranks the op is a small share of a prefill).
  */
@@ -47,31 +49,53 @@ static void tile_portable(const mt_ctx *c, int64_t c0, int64_t c1) {
 }
 
 #if LT_X86
-/* the same operations 8 columns at a time (f16 through F16C, f32 loaded) */
+/* columns [j, j + 8 NB) of one output row, accumulated in registers over every k in order (each
+ * element: the same fused multiply-adds as tile_portable) */
+#define MT_ROW(NB)                                                                                         \
+    LT_AVX2 static inline __attribute__((always_inline)) void mt_row##NB(const mt_ctx *c, int64_t t, int64_t j) { \
+        float *y = c->y + t * c->N + j;                                                                    \
+        const float *x = c->x + t * c->K;                                                                  \
+        __m256 acc[NB];                                                                                    \
+        for (int b = 0; b < NB; b++) acc[b] = _mm256_loadu_ps(y + 8 * b);                                  \
+        if (c->wt == LT_F16) {                                                                             \
+            const uint16_t *w = (const uint16_t *)c->w + j;                                                \
+            for (int64_t k = 0; k < c->K; k++, w += c->N) {                                                \
+                const __m256 a = _mm256_set1_ps(c->alpha * x[k]);                                          \
+                for (int b = 0; b < NB; b++)                                                               \
+                    acc[b] = _mm256_fmadd_ps(a, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 8 * b))), acc[b]); \
+            }                                                                                              \
+        } else {                                                                                           \
+            const float *w = (const float *)c->w + j;                                                      \
+            for (int64_t k = 0; k < c->K; k++, w += c->N) {                                                \
+                const __m256 a = _mm256_set1_ps(c->alpha * x[k]);                                          \
+                for (int b = 0; b < NB; b++) acc[b] = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 8 * b), acc[b]); \
+            }                                                                                              \
+        }                                                                                                  \
+        for (int b = 0; b < NB; b++) _mm256_storeu_ps(y + 8 * b, acc[b]);                                  \
+    }
+MT_ROW(8)
+MT_ROW(1)
+#undef MT_ROW
+
+/* f16 and f32 weights: 64 columns per pass with the accumulators in registers, then 8, then the
+ * last few by tile_portable's loop (bf16: tile_portable) */
 LT_AVX2 static void tile_avx2(const mt_ctx *c, int64_t c0, int64_t c1) {
-    float wf[MT_TILE] __attribute__((aligned(32)));
-    const int64_t n8 = c0 + (c1 - c0) / 8 * 8;
-    for (int64_t k = 0; k < c->K; k++) {
-        const float *w32 = NULL;
-        if (c->wt == LT_F16) {
-            const uint16_t *h = (const uint16_t *)c->w + (size_t)k * c->N;
-            for (int64_t j = c0; j < n8; j += 8)
-                _mm256_store_ps(wf + (j - c0), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + j))));
-            for (int64_t j = n8; j < c1; j++) wf[j - c0] = lt_cpu_f16_1(h[j]);
-            w32 = wf - c0;
-        } else if (c->wt == LT_F32) {
-            w32 = (const float *)c->w + (size_t)k * c->N;
-        } else {
-            widen(c, k, c0, c1, wf);
-            w32 = wf - c0;
-        }
-        for (int64_t t = 0; t < c->T; t++) {
-            const float a = c->alpha * c->x[t * c->K + k];
-            const __m256 av = _mm256_set1_ps(a);
-            float *y = c->y + t * c->N;
-            for (int64_t j = c0; j < n8; j += 8)
-                _mm256_storeu_ps(y + j, _mm256_fmadd_ps(av, _mm256_loadu_ps(w32 + j), _mm256_loadu_ps(y + j)));
-            for (int64_t j = n8; j < c1; j++) y[j] = __builtin_fmaf(a, w32[j], y[j]);
+    if (c->wt == LT_BF16) {
+        tile_portable(c, c0, c1);
+        return;
+    }
+    for (int64_t t = 0; t < c->T; t++) {
+        int64_t j = c0;
+        for (; j + 64 <= c1; j += 64) mt_row8(c, t, j);
+        for (; j + 8 <= c1; j += 8) mt_row1(c, t, j);
+        for (; j < c1; j++) {
+            float acc = c->y[t * c->N + j];
+            for (int64_t k = 0; k < c->K; k++) {
+                const size_t at = (size_t)k * c->N + j;
+                const float w = c->wt == LT_F16 ? lt_cpu_f16_1(((const uint16_t *)c->w)[at]) : ((const float *)c->w)[at];
+                acc = __builtin_fmaf(c->alpha * c->x[t * c->K + k], w, acc);
+            }
+            c->y[t * c->N + j] = acc;
         }
     }
 }
@@ -96,5 +120,5 @@ static void mt_job(void *arg, int ith, int nth) {
 void lt_cpu_matmul_t(lt_pool *p, float *y, const float *x, const void *w, lt_dtype wt, float alpha, int64_t T,
                      int64_t K, int64_t N) {
     mt_ctx c = {y, x, w, wt, alpha, T, K, N};
-    lt_cpu_run(p, T * K * N / 4, mt_job, &c);
+    lt_cpu_run(p, T * K * N, mt_job, &c);
 }
