@@ -53,6 +53,8 @@ ppl() { "$bin" eval ppl -m "$1" -f "$text" -c 128 --chunks 8 --json 2>/dev/null 
 p1=$(ppl "$tmp/lr16.gguf") p2=$(ppl "$tmp/lr-fold")
 awk -v a="$p1" -v b="$p2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 1 && d < 1e-3 * a) }' && ok ||
   bad "the folder's perplexity $p2 is not the f16 GGUF's $p1"
+expect "a sliced GGUF to a Hugging Face folder" 1 "no Hugging Face equivalent .*--format slicegpt" -- "$bin" convert \
+  "$tmp/lr.gguf" "$tmp/lr-hf"
 expect "--full-shortcuts for another method" 2 "--full-shortcuts is for --method slicegpt" -- "$bin" compress \
   -m "$model" -o "$tmp/x.gguf" --method rtn --full-shortcuts
 expect "format for another method" 1 "--format slicegpt is for --method slicegpt" -- "$bin" compress -m "$model" \

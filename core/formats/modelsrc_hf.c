@@ -759,7 +759,9 @@ lt_status lt_modelsrc_write_hf_ex(const lt_modelsrc *src, const char *dir, lt_dt
         if (x && x->skip && x->skip(x->ctx, t->name)) continue;
         if (!canon_to_hf(t->name, names[ne])) {
             st = lt_err_set(err, LT_EUNSUPPORTED, "%s: tensor '%s' has no Hugging Face equivalent%s", dir, t->name,
-                            !strcmp(t->name, "rope_freqs.weight") ? " (Llama 3.1 rope factors)" : "");
+                            !strcmp(t->name, "rope_freqs.weight") ? " (Llama 3.1 rope factors)"
+                            : c->sliced ? " (a SliceGPT model: --format slicegpt writes TransformerCompression's folder)"
+                                        : "");
             break;
         }
         lt_dtype want = dtype;
