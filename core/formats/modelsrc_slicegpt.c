@@ -399,10 +399,6 @@ static const lt_src_tensor *need(const sg_write *w, const char *name, lt_err *er
 }
 
 /* t as f16 (transposed, or the identity of n when t is NULL) under their name */
-/* t as f16 under their name with its rows in Hugging Face's rotate-half order: a GGUF source (adjacent
- * rope pairs) has its q/k rows permuted back as convert_hf_to_gguf's inverse (heads of head_dim) */
-static lt_status add_rope_rows(sg_write *w, const lt_src_tensor *t, int heads, const char *name, lt_err *err);
-
 static lt_status add(sg_write *w, const lt_src_tensor *t, bool transpose, int32_t n, const char *name, lt_err *err) {
     char *nm = lt_malloc(128);
     if (!nm) return lt_err_set(err, LT_ENOMEM, "out of memory");
@@ -470,6 +466,8 @@ static lt_status add_lowrank(sg_write *w, const lt_src_tensor *v, const char *na
     return LT_OK;
 }
 
+/* t as f16 under their name, a q/k matrix (heads > 0) of a GGUF-order source (adjacent rope pairs)
+ * with its rows put back in Hugging Face's rotate-half order (convert_hf_to_gguf's permutation undone) */
 static lt_status add_rope_rows(sg_write *w, const lt_src_tensor *t, int heads, const char *name, lt_err *err) {
     LT_TRY(add(w, t, false, 0, name, err));
     if (!heads) return LT_OK;

@@ -40,7 +40,8 @@ typedef struct lt_slicegpt_write_opts {
 
 /* Writes src into dir (created when missing) as TransformerCompression does: NAME_SPARSITY.pt
  * (f16; their order and names, the shortcut matrices transposed back, a low-rank one written out
- * in full as I - V^T V; a missing shortcut is the identity), NAME_SPARSITY.json, config.json (src's config, the original width) and, when src
+ * in full as I - V^T V; a missing shortcut is the identity; q/k rows in Hugging Face's rope order),
+ * NAME_SPARSITY.json, config.json (src's config, the original width) and, when src
  * has a vocab, tokenizer.json + tokenizer_config.json. src must be a Llama model without
  * biases whose norm weights are all 1 (a sliced one, or another whose norms were folded). */
 lt_status lt_modelsrc_write_slicegpt(const lt_modelsrc *src, const char *dir, const lt_slicegpt_write_opts *o,

@@ -49,45 +49,33 @@ static void tile_portable(const mt_ctx *c, int64_t c0, int64_t c1) {
 }
 
 #if LT_X86
-/* columns [j, j + 8 NB) of one output row, accumulated in registers over every k in order (each
- * element: the same fused multiply-adds as tile_portable) */
-#define MT_ROW(NB)                                                                                         \
-    LT_AVX2 static inline __attribute__((always_inline)) void mt_row##NB(const mt_ctx *c, int64_t t, int64_t j) { \
-        float *y = c->y + t * c->N + j;                                                                    \
-        const float *x = c->x + t * c->K;                                                                  \
-        __m256 acc[NB];                                                                                    \
-        for (int b = 0; b < NB; b++) acc[b] = _mm256_loadu_ps(y + 8 * b);                                  \
-        if (c->wt == LT_F16) {                                                                             \
-            const uint16_t *w = (const uint16_t *)c->w + j;                                                \
-            for (int64_t k = 0; k < c->K; k++, w += c->N) {                                                \
-                const __m256 a = _mm256_set1_ps(c->alpha * x[k]);                                          \
-                for (int b = 0; b < NB; b++)                                                               \
-                    acc[b] = _mm256_fmadd_ps(a, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 8 * b))), acc[b]); \
-            }                                                                                              \
-        } else {                                                                                           \
-            const float *w = (const float *)c->w + j;                                                      \
-            for (int64_t k = 0; k < c->K; k++, w += c->N) {                                                \
-                const __m256 a = _mm256_set1_ps(c->alpha * x[k]);                                          \
-                for (int b = 0; b < NB; b++) acc[b] = _mm256_fmadd_ps(a, _mm256_loadu_ps(w + 8 * b), acc[b]); \
-            }                                                                                              \
-        }                                                                                                  \
-        for (int b = 0; b < NB; b++) _mm256_storeu_ps(y + 8 * b, acc[b]);                                  \
+/* columns [j, j + 8 nb) of output row t, accumulated in registers over every k in order (each
+ * element: tile_portable's fused multiply-adds). nb is a constant at each call (inlined). */
+LT_AVX2 static inline __attribute__((always_inline)) void mt_cols(const mt_ctx *c, int64_t t, int64_t j, const int nb) {
+    float *y = c->y + t * c->N + j;
+    const float *x = c->x + t * c->K;
+    const uint16_t *wh = (const uint16_t *)c->w + j;
+    const float *wf = (const float *)c->w + j;
+    __m256 acc[8];
+    for (int b = 0; b < nb; b++) acc[b] = _mm256_loadu_ps(y + 8 * b);
+    for (int64_t k = 0; k < c->K; k++, wh += c->N, wf += c->N) {
+        const __m256 a = _mm256_set1_ps(c->alpha * x[k]);
+        for (int b = 0; b < nb; b++) {
+            const __m256 w = c->wt == LT_F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wh + 8 * b)))
+                                             : _mm256_loadu_ps(wf + 8 * b);
+            acc[b] = _mm256_fmadd_ps(a, w, acc[b]);
+        }
     }
-MT_ROW(8)
-MT_ROW(1)
-#undef MT_ROW
+    for (int b = 0; b < nb; b++) _mm256_storeu_ps(y + 8 * b, acc[b]);
+}
 
 /* f16 and f32 weights: 64 columns per pass with the accumulators in registers, then 8, then the
- * last few by tile_portable's loop (bf16: tile_portable) */
+ * last few one at a time */
 LT_AVX2 static void tile_avx2(const mt_ctx *c, int64_t c0, int64_t c1) {
-    if (c->wt == LT_BF16) {
-        tile_portable(c, c0, c1);
-        return;
-    }
     for (int64_t t = 0; t < c->T; t++) {
         int64_t j = c0;
-        for (; j + 64 <= c1; j += 64) mt_row8(c, t, j);
-        for (; j + 8 <= c1; j += 8) mt_row1(c, t, j);
+        for (; j + 64 <= c1; j += 64) mt_cols(c, t, j, 8);
+        for (; j + 8 <= c1; j += 8) mt_cols(c, t, j, 1);
         for (; j < c1; j++) {
             float acc = c->y[t * c->N + j];
             for (int64_t k = 0; k < c->K; k++) {
@@ -108,7 +96,7 @@ static void mt_job(void *arg, int ith, int nth) {
     for (int64_t c0 = j0; c0 < j1; c0 += MT_TILE) {
         const int64_t c1 = c0 + MT_TILE < j1 ? c0 + MT_TILE : j1;
 #if LT_X86
-        if (lt_cpu_has_avx2()) {
+        if (c->wt != LT_BF16 && lt_cpu_has_avx2()) {
             tile_avx2(c, c0, c1);
             continue;
         }
