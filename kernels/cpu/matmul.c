@@ -20,8 +20,8 @@
  *  - q4_0 interleaved by 8 rows (LT_Q4_0_R8, how the CPU backend holds q4_0 matmul weights):
  *    matmul_q4r8.c. The q4_0 paths here serve q4_0 tensors made outside lt_backend_matrix_dtype.
  *  - the 2:4 sparse types (s24_*) and GPTQ's gq4_*: qdot_s24.c / qdot_gq.c below DOT_MAX_T rows
- *    (s24_q4 with AVX2: below S24_Q4_GEMM_T); from there rows widened to f32 (the dtype table's
- *    formula) and sgemm, as f16.
+ *    (with AVX2: s24_q4 below S24_Q4_GEMM_T, s24_f16 below S24_F16_GEMM_T); from there rows
+ *    widened to f32 (the dtype table's formula) and sgemm, as f16.
  * Leaves out: AVX-VNNI (256-bit, no AVX-512) variants.
  */
 #include <stdatomic.h>
@@ -39,6 +39,10 @@
  * they are; widening them to f32 costs more than sgemm saves until then: SmolLM2 prefill 147-258
  * tok/s by dots against 10 widened at 16 rows, 1.06-1.17x at 256, sgemm 1.2x at 512) */
 #define S24_Q4_GEMM_T 384
+/* s24_f16 with AVX2: dot products below this many rows (SmolLM2 prefill, 2 threads, idle machine,
+ * 2026-12-07: 16 rows 451 tok/s by dots against 250 widened, 32: 414 / 368, 40: 415 / 439, 48:
+ * 427 / 484, 64: 415 / 525) */
+#define S24_F16_GEMM_T 36
 #define DOT_MAX_T 8       /* below this many rows, f16/bf16 use dot products */
 #define WIDEN_BYTES (1 << 20) /* f32 buffer per thread for widened f16/bf16 rows */
 
@@ -737,6 +741,7 @@ static bool widened_qtype(lt_dtype wt) {
 static bool use_gemm(lt_dtype wt, int64_t T) {
     if (wt == LT_F32) return T >= DOT_MAX_T; /* dot products below: batch-invariant (speculation) */
     if (wt == LT_S24_Q4 && lt_cpu_has_avx2()) return T >= S24_Q4_GEMM_T;
+    if (wt == LT_S24_F16 && lt_cpu_has_avx2()) return T >= S24_F16_GEMM_T;
     if (widened_qtype(wt)) return T >= DOT_MAX_T; /* rows widened to f32, as f16 */
     if (wt == LT_F16 && lt_cpu_has_vnni()) return T >= F16_GEMM_T;
     if (wt == LT_F16 || wt == LT_BF16) return T >= DOT_MAX_T;
