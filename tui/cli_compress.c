@@ -33,7 +33,7 @@ static bool on_progress(void *ud, const lt_pass_event *ev) {
 int lt_cli_compress(int argc, char **argv) {
     const char *usage = "-m IN -o OUT.gguf [--method gptq|rtn|sparse24|smoothquant+|slicegpt] [--bits 4] [--group 32] [--sym] "
                         "[--no-act-order] [--quant-head] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] "
-                        "[--alpha A | --alpha-per-layer] [--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] "
+                        "[--alpha A | --alpha-per-layer] [--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] [--full-shortcuts] "
                         "[--output-tensor-type T] [--token-embedding-type T] [--shortcut-type T] [--calib FILE] "
                         "[--calib-tokens N] [--json]";
     const char *in = NULL, *out = NULL, *tokp = NULL, *device = "cpu";

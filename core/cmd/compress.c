@@ -113,7 +113,7 @@ static lt_status cmd_quantize(lt_session *s, const lt_args *a, lt_sink *sink, lt
 static const char k_compress_usage[] =
     "compress NAME gptq|rtn|sparse24|smoothquant+|slicegpt [--out FILE.gguf] [--bits 4] [--group 32] [--sym] [--no-act-order] "
     "[--clip] [--damp F] [--mask magnitude|wanda|sparsegpt] [--nm 2:4] [--skip PATTERNS] [--alpha A | --alpha-per-layer] "
-    "[--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] [--output-tensor-type T] [--token-embedding-type T] "
+    "[--search-tokens N] [--slice 0.25] [--round 8] [--slice-head] [--full-shortcuts] [--output-tensor-type T] [--token-embedding-type T] "
     "[--shortcut-type T] [--mix Q4_K_M] [--calib FILE] [--calib-tokens N] [--seed N] [as NEWNAME]";
 
 typedef struct pass_ud {
@@ -193,9 +193,10 @@ static lt_status cmd_compress(lt_session *s, const lt_args *a, lt_sink *sink, lt
                    r.n_windows, r.window, r.seconds, r.calib_seconds, r.quant_seconds);
     if (!strcmp(r.method, "slicegpt")) {
         char sc[64];
-        lt_sink_printf(sink, LT_TEXT_INFO, "slicegpt: residual width %d (head %d); parameters %llu -> %llu; shortcuts %s\n",
-                       r.sg.width, r.sg.head_width, (unsigned long long)r.sg.params_in,
-                       (unsigned long long)r.sg.params_out, lt_slicegpt_shortcuts_str(&r.sg, sc, sizeof sc));
+        lt_sink_printf(sink, LT_TEXT_INFO,
+                       "slicegpt: residual width %d (head %d); parameters %llu -> %llu; shortcuts %s\n", r.sg.width,
+                       r.sg.head_width, (unsigned long long)r.sg.params_in, (unsigned long long)r.sg.params_out,
+                       lt_slicegpt_shortcuts_str(&r.sg, sc, sizeof sc));
     }
     if (!strcmp(r.method, "smoothquant+") && r.sq.per_layer) {
         lt_sink_printf(sink, LT_TEXT_INFO, "alpha per layer:");
