@@ -491,6 +491,25 @@ static void check_convert_quants(void) {
     }
 }
 
+/* Not a check: microseconds per lt_op_matmul(w) on a random [T, K] input, over reps calls after
+ * one warm-up (every call must succeed); what gets the line's label "speed: matmul TYPE T= N= K=". */
+static double time_matmul(const lt_tensor *w, int T, int reps, char what[96]) {
+    const int64_t N = w->shape[0], K = w->shape[1];
+    lt_tensor x = alloc_t(gpu, LT_F32, 2, T, K), y = alloc_t(gpu, LT_F32, 2, T, N);
+    float *xh = randf((int64_t)T * K, 1.0f);
+    set_t(&x, xh);
+    free(xh);
+    lt_err err;
+    bool ok = lt_op_matmul(gpu, &y, &x, w, NULL, &err) == LT_OK && lt_backend_sync(gpu, &err) == LT_OK;
+    double t0 = lt_now();
+    for (int r = 0; r < reps && ok; r++) ok = lt_op_matmul(gpu, &y, &x, w, NULL, &err) == LT_OK;
+    ok = ok && lt_backend_sync(gpu, &err) == LT_OK;
+    const double us = (lt_now() - t0) / reps * 1e6;
+    CHECKF(ok, "matmul speed %s T=%d: %s", lt_dtype_name(w->dtype), T, err.msg);
+    snprintf(what, 96, "speed: matmul %s T=%d N=%lld K=%lld", lt_dtype_name(w->dtype), T, (long long)N, (long long)K);
+    return us;
+}
+
 /* Not a check: GEMV time per weight type at a decode shape (Llama-3-8B's FFN up, 14336 x 4096),
  * as the weight bandwidth it reaches. */
 static void report_gemv_speed(void) {
@@ -505,21 +524,8 @@ static void report_gemv_speed(void) {
         set_t(&w, wq);
         free(wq);
         for (int T = 1; T <= 8; T *= 8) {
-            lt_tensor x = alloc_t(gpu, LT_F32, 2, T, K), y = alloc_t(gpu, LT_F32, 2, T, N);
-            float *xh = randf((int64_t)T * K, 1.0f);
-            set_t(&x, xh);
-            free(xh);
-            lt_err err;
-            bool ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK && lt_backend_sync(gpu, &err) == LT_OK;
-            const int reps = 50;
-            double t0 = lt_now();
-            for (int r = 0; r < reps && ok; r++) ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK;
-            ok = ok && lt_backend_sync(gpu, &err) == LT_OK;
-            double us = (lt_now() - t0) / reps * 1e6;
-            CHECKF(ok, "gemv speed %s: %s", lt_dtype_name(dt), err.msg);
             char what[96];
-            snprintf(what, sizeof what, "speed: matmul %s T=%d N=%lld K=%lld", lt_dtype_name(dt), T, (long long)N,
-                     (long long)K);
+            const double us = time_matmul(&w, T, 50, what);
             printf("%-58s %8.1f us  %6.0f GB/s of weights\n", what, us, lt_tensor_nbytes(&w) / (us * 1e3));
         }
         release_all();
@@ -633,19 +639,8 @@ static void report_gq4_speed(void) {
         set_t(&w, wq);
         free(wq);
         for (int T = 1; T <= 16; T *= 16) {
-            lt_tensor x = alloc_t(gpu, LT_F32, 2, T, K), y = alloc_t(gpu, LT_F32, 2, T, N);
-            float *xh = randf((int64_t)T * K, 1.0f);
-            set_t(&x, xh);
-            free(xh);
-            bool ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK && lt_backend_sync(gpu, &err) == LT_OK;
-            double t0 = lt_now();
-            for (int r = 0; r < reps && ok; r++) ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK;
-            ok = ok && lt_backend_sync(gpu, &err) == LT_OK;
-            const double us = (lt_now() - t0) / reps * 1e6, gbs = lt_tensor_nbytes(&w) / (us * 1e3);
-            CHECKF(ok, "gq4 speed %s: %s", lt_dtype_name(dt), err.msg);
             char what[96];
-            snprintf(what, sizeof what, "speed: matmul %s T=%d N=%lld K=%lld", lt_dtype_name(dt), T, (long long)N,
-                     (long long)K);
+            const double us = time_matmul(&w, T, reps, what), gbs = lt_tensor_nbytes(&w) / (us * 1e3);
             printf("%-58s %8.1f us  %6.0f GB/s of weights (%.0f%% of copy)\n", what, us, gbs,
                    copy_gbs > 0 ? 100.0 * gbs / copy_gbs : 0.0);
         }
@@ -668,20 +663,8 @@ static void report_s24_prefill_speed(void) {
         set_t(&w, wq);
         free(wq);
         for (int T = 16; T <= 128; T *= 8) {
-            lt_tensor x = alloc_t(gpu, LT_F32, 2, T, K), y = alloc_t(gpu, LT_F32, 2, T, N);
-            float *xh = randf((int64_t)T * K, 1.0f);
-            set_t(&x, xh);
-            free(xh);
-            lt_err err;
-            bool ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK && lt_backend_sync(gpu, &err) == LT_OK;
-            double t0 = lt_now();
-            for (int r = 0; r < reps && ok; r++) ok = lt_op_matmul(gpu, &y, &x, &w, NULL, &err) == LT_OK;
-            ok = ok && lt_backend_sync(gpu, &err) == LT_OK;
-            const double us = (lt_now() - t0) / reps * 1e6;
-            CHECKF(ok, "prefill speed %s: %s", lt_dtype_name(dt), err.msg);
             char what[96];
-            snprintf(what, sizeof what, "speed: matmul %s T=%d N=%lld K=%lld", lt_dtype_name(dt), T, (long long)N,
-                     (long long)K);
+            const double us = time_matmul(&w, T, reps, what);
             printf("%-58s %8.1f us  %6.1f TFLOP/s (dense-equivalent)\n", what, us, 2.0 * T * N * K / (us * 1e6));
         }
         release_all();
