@@ -4,17 +4,13 @@
 #include <string.h>
 
 #include "core/base/alloc.h"
+#include "core/base/str.h"
 #include "core/formats/modelsrc_gguf.h"
 #include "core/formats/modelsrc_hf.h"
 #include "core/formats/modelsrc_llama2c.h"
 #include "core/formats/modelsrc_slicegpt.h"
 #include "models/llama.h"
 #include "cli.h"
-
-static bool ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
 
 /* A SentencePiece-style vocab of n tokens (unk, bos, eos, 256 byte tokens, then "▁tN"), so a
  * synthetic GGUF is complete for other engines too. */
@@ -86,7 +82,7 @@ int lt_cli_convert(int argc, char **argv) {
         return 2;
     }
     const char *out = pos[n_pos - 1];
-    if (!format) format = ends_with(out, ".gguf") ? "gguf" : ends_with(out, ".bin") ? "llama2c" : "hf";
+    if (!format) format = lt_str_ends(out, ".gguf") ? "gguf" : lt_str_ends(out, ".bin") ? "llama2c" : "hf";
     bool gguf = !strcmp(format, "gguf");
     if (!gguf && strcmp(format, "hf") && strcmp(format, "llama2c") && strcmp(format, "slicegpt")) {
         fprintf(stderr, "lathe convert: unknown --format '%s' (gguf, hf, llama2c, slicegpt)\n", format);

@@ -9,6 +9,7 @@
 
 #include "core/base/alloc.h"
 #include "core/base/clock.h"
+#include "core/base/str.h"
 
 static size_t tensor_bytes(const lt_src_tensor *t, lt_dtype dt) {
     int64_t rows = 1;
@@ -16,12 +17,8 @@ static size_t tensor_bytes(const lt_src_tensor *t, lt_dtype dt) {
     return lt_row_bytes(dt, t->shape[t->ndim - 1]) * (size_t)rows;
 }
 
-static bool ends(const char *s, const char *suf) {
-    size_t n = strlen(s), k = strlen(suf);
-    return n > k && !strcmp(s + n - k, suf);
-}
 static bool is_shortcut(const lt_src_tensor *s) {
-    return s->ndim == 2 && (ends(s->name, "_shortcut.weight") || ends(s->name, "_shortcut_lr.weight"));
+    return s->ndim == 2 && (lt_str_ends(s->name, "_shortcut.weight") || lt_str_ends(s->name, "_shortcut_lr.weight"));
 }
 
 /* SliceGPT's shortcut matrices carry the whole residual stream, its massive activations
@@ -32,9 +29,10 @@ static bool is_shortcut(const lt_src_tensor *s) {
  * read by lt_op_matmul_t, which takes float weights only. */
 static lt_dtype shortcut_type(const lt_src_tensor *s, const lt_quantmix *mix) {
     const bool src_float = s->dtype == LT_F32 || s->dtype == LT_F16 || s->dtype == LT_BF16;
-    if (ends(s->name, "_lr.weight")) { /* the low-rank form: a float type (lt_op_matmul_t), f16 by default */
-        lt_dtype o = mix->shortcut_type;
-        return o == LT_F32 || o == LT_F16 || o == LT_BF16 ? o : !lt_dtype_info(mix->base)->quantized ? mix->base : LT_F16;
+    if (lt_str_ends(s->name, "_lr.weight")) { /* the low-rank form: a float type (lt_op_matmul_t), f16 by default */
+        const lt_dtype o = mix->shortcut_type;
+        if (o == LT_F32 || o == LT_F16 || o == LT_BF16) return o;
+        return lt_dtype_info(mix->base)->quantized ? LT_F16 : mix->base;
     }
     lt_dtype want = mix->shortcut_type != LT_DTYPE_COUNT ? mix->shortcut_type
                     : lt_dtype_info(mix->base)->quantized ? LT_Q8_0

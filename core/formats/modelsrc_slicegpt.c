@@ -15,16 +15,12 @@
 #include "core/base/alloc.h"
 #include "core/base/dtype.h"
 #include "core/base/fileio.h"
+#include "core/base/str.h"
 #include "modelsrc_hf.h"
 #include "modelsrc_impl.h"
 #include "torchpt.h"
 
 #define SG_LAYOUT "a SliceGPT folder holds NAME_SPARSITY.pt, NAME_SPARSITY.json and config.json"
-
-static bool ends_with(const char *s, const char *suf) {
-    size_t n = strlen(s), k = strlen(suf);
-    return n >= k && !strcmp(s + n - k, suf);
-}
 
 static bool is_file(const char *p) {
     struct stat sb;
@@ -39,7 +35,7 @@ static lt_status pick_pt(const char *dir, char *out, size_t cap, lt_err *err) {
     char list[400] = "", only[1024] = "", paired[1024] = "";
     for (struct dirent *e; (e = readdir(d));) {
         const size_t nl = strlen(e->d_name);
-        if (!ends_with(e->d_name, ".pt") || nl > 900) continue;
+        if (!lt_str_ends(e->d_name, ".pt") || nl > 900) continue;
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         if (!is_file(p)) continue;
@@ -104,7 +100,7 @@ static lt_status sort_tensors(sg_read *r, const lt_torchpt *pt, lt_err *err) {
             r->head = t;
             continue;
         }
-        if (ends_with(t.name, "rotary_emb.inv_freq")) continue; /* a buffer older transformers saved */
+        if (lt_str_ends(t.name, "rotary_emb.inv_freq")) continue; /* a buffer older transformers saved */
         int l = -1, m = -1;
         if (!strncmp(t.name, "model.layers.", 13)) {
             l = atoi(t.name + 13);
@@ -352,7 +348,7 @@ lt_status lt_modelsrc_open_slicegpt(lt_modelsrc **out, const char *path, lt_err 
         snprintf(dir, sizeof dir, "%s", path);
         for (size_t k = strlen(dir); k > 1 && dir[k - 1] == '/'; k--) dir[k - 1] = 0;
         LT_TRY(pick_pt(dir, pt_path, sizeof pt_path, err));
-    } else if (ends_with(path, ".pt")) {
+    } else if (lt_str_ends(path, ".pt")) {
         snprintf(pt_path, sizeof pt_path, "%s", path);
     } else {
         return lt_err_set(err, LT_EINVAL, "%s: not a SliceGPT folder or .pt file (" SG_LAYOUT ")", path);
@@ -591,7 +587,7 @@ lt_status lt_modelsrc_write_slicegpt(const lt_modelsrc *src, const char *dir, co
     char name[128] = "", stem[200], path[4400];
     double sp = o && o->sparsity >= 0 ? o->sparsity : -1;
     const char *sp_path = lt_modelsrc_path(src);
-    if (sp_path && ends_with(sp_path, ".pt")) { /* read from one of their folders: its stem */
+    if (sp_path && lt_str_ends(sp_path, ".pt")) { /* read from one of their folders: its stem */
         const char *base = strrchr(sp_path, '/');
         base = base ? base + 1 : sp_path;
         const char *us = strrchr(base, '_');

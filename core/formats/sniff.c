@@ -11,6 +11,7 @@
  */
 #include "sniff.h"
 #include "core/base/fileio.h"
+#include "core/base/str.h"
 #include "core/formats/diffusers.h"
 
 #include <ctype.h>
@@ -28,11 +29,6 @@ bool lt_sniff_llama2c_dims(int32_t dim, int32_t hidden, int32_t layers, int32_t 
     return !(dim < 1 || dim > (1 << 20) || hidden < 1 || hidden > (1 << 20) || layers < 1 || layers > 1024 ||
              heads < 1 || heads > 4096 || kv_heads < 1 || kv_heads > heads || vocab < 1 || vocab > (1 << 22) ||
              seq_len < 1 || seq_len > (1 << 24) || dim % heads || heads % kv_heads || (dim / heads) % 2);
-}
-
-static bool ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
 }
 
 static int32_t i32_at(const unsigned char *p) {
@@ -106,7 +102,7 @@ static bool llama2c_tokenizer(const unsigned char *h, size_t n, uint64_t size) {
 
 /* major, minor, revision as darknet's reader accepts them; at least 16 bytes. */
 static bool darknet_weights(const char *path, const unsigned char *h, size_t n, uint64_t size) {
-    if (!ends_with(path, ".weights") || n < 16 || size < 16) return false;
+    if (!lt_str_ends(path, ".weights") || n < 16 || size < 16) return false;
     int32_t major = i32_at(h), minor = i32_at(h + 4), rev = i32_at(h + 8);
     return major >= 0 && minor >= 0 && rev >= 0 && major <= 1000 && minor <= 1000;
 }
@@ -134,7 +130,7 @@ static bool sliced_folder(const char *dir) {
     DIR *d = opendir(dir);
     bool found = false;
     for (struct dirent *e; d && !found && (e = readdir(d));)
-        if (ends_with(e->d_name, ".pt") && strlen(e->d_name) < 1000) {
+        if (lt_str_ends(e->d_name, ".pt") && strlen(e->d_name) < 1000) {
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
             found = torch_zip(p);
         }
@@ -169,9 +165,9 @@ lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
     }
     out->size = (uint64_t)sb.st_size;
     /* a file inside a Hugging Face folder (config.json, *.safetensors): it stands for the folder */
-    bool st_file = ends_with(path, ".safetensors");
-    if (st_file || ends_with(path, "config.json") || ends_with(path, ".index.json") ||
-        ends_with(path, "model_index.json")) {
+    bool st_file = lt_str_ends(path, ".safetensors");
+    if (st_file || lt_str_ends(path, "config.json") || lt_str_ends(path, ".index.json") ||
+        lt_str_ends(path, "model_index.json")) {
         char dir[4096], cj[4200];
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
@@ -198,7 +194,7 @@ lt_status lt_sniff(const char *path, lt_sniffed *out, lt_err *err) {
         }
         return lt_err_set(err, LT_ENOTFOUND, "%s: no config.json next to it; open the model folder instead", path);
     }
-    if (ends_with(path, ".pt")) { /* a torch.save file: with config.json beside it, a SliceGPT model */
+    if (lt_str_ends(path, ".pt")) { /* a torch.save file: with config.json beside it, a SliceGPT model */
         char dir[4096], cj[4200];
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
