@@ -685,11 +685,9 @@ static lt_status split_attention(lt_llama *m, lt_kv_cache *kv, int l, const chun
 static lt_status shortcut_add(lt_llama *m, lt_tensor *x, lt_tensor *xs, const lt_tensor *s, const lt_tensor *v,
                               const lt_tensor *y, lt_err *err) {
     lt_backend *be = m->base.be;
-    if (v->data) { /* low rank: x - (x V^T) V + y, V read twice (the second time from cache) */
-        lt_tensor z = lt_tensor_2d(be, LT_F32, m->hb2.data, lt_tensor_rows(x), v->shape[0]);
-        LT_TRY(lt_op_matmul(be, &z, x, v, NULL, err));
-        LT_TRY(lt_op_add(be, x, x, y, err));
-        return lt_op_matmul_t(be, x, &z, v, -1.0f, err);
+    if (v->data) { /* low rank: x - (x V^T) V + y */
+        LT_TRY(lt_op_lowrank(be, x, x, v, -1.0f, err));
+        return lt_op_add(be, x, x, y, err);
     }
     if (!s->data) return lt_op_add(be, x, x, y, err);
     lt_tensor o = lt_tensor_2d(be, LT_F32, xs->data, lt_tensor_rows(x), s->shape[0]);

@@ -536,48 +536,69 @@ static void test_matmul_k2(void) {
 
 /* ---- get_rows, rmsnorm, rope, silu_mul, add, argmax, kv_store --------------------------------------- */
 
-/* y += alpha . x . w, w [K, N] as stored: against float64, the same bits with 1, 2 or 3 threads,
- * with and without SIMD, and for any T (a row's result does not depend on the others) */
-static void test_matmul_t(void) {
+/* y += alpha . (x . v^T) . v, v [R, K]: against float64; the same bits with 1, 2 or 3 threads and
+ * in place (y = x); below 32 rows for any T (a row's result does not depend on the others);
+ * without SIMD (its own dot products) against float64. R = 600 takes groups of more than 16
+ * rows; T = 45 the sgemm path of long prompts. */
+static void test_lowrank(void) {
     lt_test_rng r;
     lt_test_rng_seed(&r, 47);
     const lt_dtype dts[3] = {LT_F32, LT_F16, LT_BF16};
-    const int64_t K = 144, N = 437, T = 9;
-    float *w = malloc(K * N * 4), *x = malloc(T * K * 4), *y0 = malloc(T * N * 4), *y[4];
-    uint16_t *wh = malloc(K * N * 2);
-    double *ref = malloc(T * N * 8);
-    for (int i = 0; i < 4; i++) y[i] = malloc(T * N * 4);
-    lt_test_fill(&r, x, T * K, 1.0f);
-    lt_test_fill(&r, y0, T * N, 1.0f);
-    for (int di = 0; di < 3; di++) {
-        lt_test_fill(&r, w, K * N, 0.5f);
-        const void *wd = w;
-        if (dts[di] != LT_F32) {
-            for (int64_t i = 0; i < K * N; i++) wh[i] = dts[di] == LT_F16 ? lt_f32_to_f16(w[i]) : lt_f32_to_bf16(w[i]);
-            for (int64_t i = 0; i < K * N; i++) w[i] = dts[di] == LT_F16 ? lt_f16_to_f32(wh[i]) : lt_bf16_to_f32(wh[i]);
-            wd = wh;
-        }
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t j = 0; j < N; j++) {
-                double s = y0[t * N + j];
-                for (int64_t k = 0; k < K; k++) s -= 0.75 * (double)x[t * K + k] * w[k * N + j];
-                ref[t * N + j] = s;
+    const int64_t Ks[3] = {437, 40, 437}, Rs[3] = {150, 600, 150}, Ts[3] = {19, 19, 45};
+    for (int si = 0; si < 3; si++) {
+        const int64_t K = Ks[si], R = Rs[si], T = Ts[si];
+        float *v = malloc(R * K * 4), *x = malloc(T * K * 4), *y0 = malloc(T * K * 4), *y[5];
+        uint16_t *vh = malloc(R * K * 2);
+        double *ref = malloc(T * K * 8), *z = malloc(R * 8);
+        for (int i = 0; i < 5; i++) y[i] = malloc(T * K * 4);
+        lt_test_fill(&r, x, T * K, 1.0f);
+        lt_test_fill(&r, y0, T * K, 1.0f);
+        for (int di = 0; di < 3; di++) {
+            lt_test_fill(&r, v, R * K, 0.5f / (float)sqrt((double)K));
+            const void *vd = v;
+            if (dts[di] != LT_F32) {
+                for (int64_t i = 0; i < R * K; i++) vh[i] = dts[di] == LT_F16 ? lt_f32_to_f16(v[i]) : lt_f32_to_bf16(v[i]);
+                for (int64_t i = 0; i < R * K; i++) v[i] = dts[di] == LT_F16 ? lt_f16_to_f32(vh[i]) : lt_bf16_to_f32(vh[i]);
+                vd = vh;
             }
-        for (int v = 0; v < 4; v++) { /* pools 1, 2, 3; then 1 thread without SIMD */
-            memcpy(y[v], y0, T * N * 4);
-            if (v == 3) set_threads_simd(false);
-            lt_cpu_matmul_t(g_pools[v < 3 ? v + 1 : 1], y[v], x, wd, dts[di], -0.75f, T, K, N);
-            set_threads_simd(true);
+            for (int64_t t = 0; t < T; t++) {
+                for (int64_t k = 0; k < R; k++) {
+                    z[k] = 0;
+                    for (int64_t i = 0; i < K; i++) z[k] += (double)x[t * K + i] * v[k * K + i];
+                }
+                for (int64_t j = 0; j < K; j++) {
+                    double s = y0[t * K + j];
+                    for (int64_t k = 0; k < R; k++) s -= 0.75 * z[k] * v[k * K + j];
+                    ref[t * K + j] = s;
+                }
+            }
+            for (int u = 0; u < 4; u++) { /* pools 1, 2, 3; then 1 thread without SIMD */
+                memcpy(y[u], y0, T * K * 4);
+                if (u == 3) set_threads_simd(false);
+                lt_cpu_lowrank(g_pools[u < 3 ? u + 1 : 1], y[u], x, vd, dts[di], -0.75f, T, K, R);
+                set_threads_simd(true);
+            }
+            for (int u = 0; u < 4; u += 3) {
+                double e = lt_test_rel_err(y[u], ref, T * K);
+                CHECKF(e <= 1e-5, "lowrank %s K=%lld R=%lld %s: rel err %.3g", lt_dtype_name(dts[di]), (long long)K,
+                       (long long)R, u ? "portable" : "simd", e);
+            }
+            for (int u = 1; u < 3; u++)
+                CHECKF(same_bits(y[0], y[u], T * K * 4), "lowrank %s: %d threads", lt_dtype_name(dts[di]), u + 1);
+            if (T < 32) { /* one row alone gives the bits it gets in the batch */
+                memcpy(y[2], y0 + 4 * K, 4 * K);
+                lt_cpu_lowrank(g_pools[2], y[2], x + 4 * K, vd, dts[di], -0.75f, 1, K, R);
+                CHECK(same_bits(y[2], y[0] + 4 * K, 4 * K));
+            }
+            /* in place: y = x updated through its own values */
+            memcpy(y[3], x, T * K * 4), memcpy(y[4], x, T * K * 4);
+            lt_cpu_lowrank(g_pools[2], y[3], y[3], vd, dts[di], -0.75f, T, K, R);
+            lt_cpu_lowrank(g_pools[2], y[4], x, vd, dts[di], -0.75f, T, K, R);
+            CHECK(same_bits(y[3], y[4], T * K * 4));
         }
-        double e = lt_test_rel_err(y[0], ref, T * N);
-        CHECKF(e <= 1e-6, "matmul_t %s: rel err %.3g", lt_dtype_name(dts[di]), e);
-        for (int v = 1; v < 4; v++) CHECKF(same_bits(y[0], y[v], T * N * 4), "matmul_t %s: variant %d", lt_dtype_name(dts[di]), v);
-        memcpy(y[2], y0 + 4 * N, 4 * N); /* one row alone gives the bits it gets in the batch */
-        lt_cpu_matmul_t(g_pools[2], y[2], x + 4 * K, wd, dts[di], -0.75f, 1, K, N);
-        CHECK(same_bits(y[2], y[0] + 4 * N, 4 * N));
+        for (int i = 0; i < 5; i++) free(y[i]);
+        free(v), free(x), free(y0), free(vh), free(ref), free(z);
     }
-    for (int i = 0; i < 4; i++) free(y[i]);
-    free(w), free(x), free(y0), free(wh), free(ref);
 }
 
 static void test_get_rows(void) {
@@ -1028,16 +1049,21 @@ static void test_backend(void) {
     CHECK(lt_tensor_get(&y2, hy, sizeof hy, &err) == LT_OK);
     lt_cpu_matmul(NULL, hy2, hx, wq.data, LT_Q8_0, NULL, 3, 5, 64);
     CHECK(same_bits(hy, hy2, sizeof hy));
-    /* matmul_t: x += -1 . y . w (w [5, 64] read as stored), the raw kernel's bits; quantized w refused */
+    /* lowrank: x -= (x . w^T) . w in place (w [5, 64] the factor), the raw kernel's bits; quantized
+       factors and partly overlapping outputs refused */
     float hx2[3 * 64];
     memcpy(hx2, hx, sizeof hx);
-    CHECK(lt_op_matmul_t(be, &x, &y2, &w, -1.0f, &err) == LT_OK);
+    CHECK(lt_op_lowrank(be, &x, &x, &w, -1.0f, &err) == LT_OK);
     CHECK(lt_tensor_get(&x, hx, sizeof hx, &err) == LT_OK);
-    lt_cpu_matmul_t(NULL, hx2, hy2, hw, LT_F32, -1.0f, 3, 5, 64);
+    lt_cpu_lowrank(NULL, hx2, hx2, hw, LT_F32, -1.0f, 3, 64, 5);
     CHECK(same_bits(hx, hx2, sizeof hx));
     lt_err_clear(&err);
-    CHECK(lt_op_matmul_t(be, &x, &y2, &wq, -1.0f, &err) == LT_EINVAL);
-    CHECKF(strstr(err.msg, "matmul_t") && strstr(err.msg, "f16"), "message '%s'", err.msg);
+    CHECK(lt_op_lowrank(be, &x, &x, &wq, -1.0f, &err) == LT_EINVAL);
+    CHECKF(strstr(err.msg, "lowrank") && strstr(err.msg, "f16"), "message '%s'", err.msg);
+    lt_tensor x12 = lt_tensor_2d(be, LT_F32, (float *)x.data + 64, 2, 64), x01 = lt_tensor_2d(be, LT_F32, x.data, 2, 64);
+    lt_err_clear(&err);
+    CHECK(lt_op_lowrank(be, &x12, &x01, &w, -1.0f, &err) == LT_EINVAL);
+    CHECKF(strstr(err.msg, "alias"), "message '%s'", err.msg);
 
     /* shape errors are LT_EINVAL with a message naming the op */
     lt_err_clear(&err);
@@ -1167,7 +1193,7 @@ int main(void) {
     test_quant_q8_K();
     test_matmul();
     test_matmul_k2();
-    test_matmul_t();
+    test_lowrank();
     test_get_rows();
     test_rmsnorm();
     test_rope();

@@ -156,11 +156,11 @@ lt_status lt_op_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table, c
 lt_status lt_op_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w,
                        const lt_tensor *bias, lt_err *err);
 
-/* y += alpha . x . w: the weight as stored, not transposed (lt_op_matmul's w^T).  x [T, K] f32,
- * w [K, N] f32, f16 or bf16, y [T, N] f32 (not aliasing x).  SliceGPT's low-rank shortcuts
- * (x - V V^T x) read one stored V^T both ways: lt_op_matmul, then this with alpha = -1. */
-lt_status lt_op_matmul_t(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float alpha,
-                         lt_err *err);
+/* y += alpha . (x . v^T) . v: a rank-R update through one stored factor.  x, y [T, K] f32 (y may
+ * alias x: the update uses x as it was), v [R, K] f32, f16 or bf16.  SliceGPT's low-rank
+ * shortcuts x - (x V^T) V are this with y = x and alpha = -1; v is read once. */
+lt_status lt_op_lowrank(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *v, float alpha,
+                        lt_err *err);
 
 /* y = x / sqrt(mean(x^2) + eps) * w, per row.  x, y [T, D] f32 (may alias), w [D] f32. */
 lt_status lt_op_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps,

@@ -46,7 +46,7 @@ typedef struct lt_backend_ops {
     lt_status (*get_rows)(lt_backend *, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *);
     lt_status (*matmul)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w,
                         const lt_tensor *bias, lt_err *);
-    lt_status (*matmul_t)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float alpha, lt_err *);
+    lt_status (*lowrank)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *v, float alpha, lt_err *);
     lt_status (*rmsnorm)(lt_backend *, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps, lt_err *);
     lt_status (*rope)(lt_backend *, lt_tensor *x, const lt_tensor *pos, const lt_tensor *freqs, int n_heads,
                       int head_dim, bool neox, float scale, lt_err *);
@@ -109,7 +109,7 @@ lt_status lt_backend_cpu_create(lt_backend **out, const lt_backend_opts *opts, l
  * (the op table, the backend head, tensors, errors): bump LT_BACKEND_ABI_VERSION whenever a
  * struct or enum of those changes (a slot added to lt_backend_ops, a field to lt_tensor, a
  * dtype), or when a function below changes meaning. abi_version stays the first field. */
-#define LT_BACKEND_ABI_VERSION 7
+#define LT_BACKEND_ABI_VERSION 8
 #define LT_CUDA_MODULE_FILE "liblathe-cuda.so"
 #define LT_CUDA_MODULE_ENTRY "lt_cuda_module_entry"
 

@@ -42,6 +42,12 @@ static lt_status slot(lt_backend *be, const void *fn, const char *op, lt_err *er
 
 static bool is_mat(const lt_tensor *t, lt_dtype dt) { return t->ndim == 2 && t->dtype == dt; }
 
+/* the bytes of a and b share an address (same memory space: the caller checked the backend) */
+static bool overlap(const lt_tensor *a, const lt_tensor *b) {
+    const char *pa = a->data, *pb = b->data;
+    return pa < pb + lt_tensor_nbytes(b) && pb < pa + lt_tensor_nbytes(a);
+}
+
 lt_status lt_op_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *err) {
 #define OPNAME "get_rows"
     LT_TRY(slot(be, (const void *)be->ops->get_rows, OPNAME, err));
@@ -72,18 +78,18 @@ lt_status lt_op_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const l
 #undef OPNAME
 }
 
-lt_status lt_op_matmul_t(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float alpha,
-                         lt_err *err) {
-#define OPNAME "matmul_t"
-    LT_TRY(slot(be, (const void *)be->ops->matmul_t, OPNAME, err));
-    CHECK_BE(y, x, w);
+lt_status lt_op_lowrank(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *v, float alpha,
+                        lt_err *err) {
+#define OPNAME "lowrank"
+    LT_TRY(slot(be, (const void *)be->ops->lowrank, OPNAME, err));
+    CHECK_BE(y, x, v);
     NEED(is_mat(x, LT_F32), "input must be 2-D f32", x);
-    NEED(w->ndim == 2 && (w->dtype == LT_F32 || w->dtype == LT_F16 || w->dtype == LT_BF16) &&
-             w->shape[0] == x->shape[1],
-         "weight must be f32, f16 or bf16 [K, N] with K = input cols", w);
-    NEED(is_mat(y, LT_F32) && y->shape[0] == x->shape[0] && y->shape[1] == w->shape[1], "output must be f32 [T, N]", y);
-    NEED(y->data != x->data, "output may not alias input", y);
-    return be->ops->matmul_t(be, y, x, w, alpha, err);
+    NEED(v->ndim == 2 && (v->dtype == LT_F32 || v->dtype == LT_F16 || v->dtype == LT_BF16) &&
+             v->shape[1] == x->shape[1],
+         "factor must be f32, f16 or bf16 [R, K] with K = input cols", v);
+    NEED(is_mat(y, LT_F32) && y->shape[0] == x->shape[0] && y->shape[1] == x->shape[1], "output must be f32 [T, K]", y);
+    NEED(y->data == x->data || !overlap(y, x), "output may alias the input only exactly", y);
+    return be->ops->lowrank(be, y, x, v, alpha, err);
 #undef OPNAME
 }
 

@@ -26,10 +26,10 @@ static bool is_shortcut(const lt_src_tensor *s) {
  * ~43,000, q8_0 to 731 (docs/PERF.md): q8_0 is the default of a quantized mix, a float mix's type
  * otherwise; a row that is not whole blocks keeps the source's float type (f16 if quantized). The
  * low-rank form (*_shortcut_lr, a third of the numbers at 25% slicing) stays float: exact, and
- * read by lt_op_matmul_t, which takes float weights only. */
+ * read by lt_op_lowrank, which takes float factors only. */
 static lt_dtype shortcut_type(const lt_src_tensor *s, const lt_quantmix *mix) {
     const bool src_float = s->dtype == LT_F32 || s->dtype == LT_F16 || s->dtype == LT_BF16;
-    if (lt_str_ends(s->name, "_lr.weight")) { /* the low-rank form: a float type (lt_op_matmul_t), f16 by default */
+    if (lt_str_ends(s->name, "_lr.weight")) { /* the low-rank form: a float type (lt_op_lowrank), f16 by default */
         const lt_dtype o = mix->shortcut_type;
         if (o == LT_F32 || o == LT_F16 || o == LT_BF16) return o;
         return lt_dtype_info(mix->base)->quantized ? LT_F16 : mix->base;

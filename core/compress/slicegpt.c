@@ -308,7 +308,7 @@ static lt_status align(rot *r, const double *qx, double *qy, int k, lt_err *err)
 /* The shortcut from x's kx kept components to y's ky (*rank: r in the low-rank form, else -1).
  * Aligned (align) and of one width k with 2 r < k: its low-rank form name_lr.weight [r x k] = V
  * with V^T V = I - S (rows sqrt(lambda_i) e_i^T for the eigenvalues lambda_i > 1e-6 of I - S;
- * x . S = x - (x V^T) V by lt_op_matmul then lt_op_matmul_t: r k numbers instead of k^2), no
+ * x . S = x - (x V^T) V by lt_op_lowrank: r k numbers instead of k^2), no
  * tensor when r = 0 (the identity); else the full [ky x kx] matrix name.weight. */
 static lt_status shortcut(rot *r, const char *name, const double *qx, int kx, const double *qy, int ky, bool low_rank,
                           lt_dtype dt, int *rank, lt_err *err) {

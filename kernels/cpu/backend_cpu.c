@@ -78,10 +78,13 @@ static lt_status cpu_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, co
     return LT_OK;
 }
 
-static lt_status cpu_matmul_t(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float alpha,
-                              lt_err *err) {
-    (void)err;
-    lt_cpu_matmul_t(pool_of(be), y->data, x->data, w->data, w->dtype, alpha, x->shape[0], w->shape[0], w->shape[1]);
+static lt_status cpu_lowrank(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *v, float alpha,
+                             lt_err *err) {
+    const int64_t T = x->shape[0], K = x->shape[1], R = v->shape[0];
+    if (!lt_cpu_lowrank_prepare(pool_of(be), v->dtype, T, K, R))
+        return lt_err_set(err, LT_ENOMEM, "lowrank: out of host memory for %zu bytes of scratch",
+                          lt_cpu_lowrank_scratch(T, K, R, lt_pool_threads(pool_of(be))));
+    lt_cpu_lowrank(pool_of(be), y->data, x->data, v->data, v->dtype, alpha, T, K, R);
     return LT_OK;
 }
 
@@ -274,7 +277,7 @@ static const lt_backend_ops k_cpu_ops = {
      * kv_store.c, attention.c, argmax.c */
     .get_rows = cpu_get_rows,
     .matmul = cpu_matmul,
-    .matmul_t = cpu_matmul_t,
+    .lowrank = cpu_lowrank,
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,
     .silu_mul = cpu_silu_mul,

@@ -55,6 +55,10 @@ static inline void lt_cpu_run(lt_pool *p, int64_t work, void (*fn)(void *, int, 
     else lt_pool_run(p, fn, ctx);
 }
 
+/* One f32 row against one f32, f16 or bf16 weight row of K: the dot product lt_cpu_matmul
+ * computes each output with below a few activation rows (matmul.c). */
+float lt_cpu_dot(lt_dtype wt, const float *x, const void *w, int64_t K);
+
 /* A buffer of at least bytes, kept by the pool between calls (one per slot, slots
  * 0..LT_POOL_SCRATCH_SLOTS-1; contents are not preserved when it grows). NULL when out of
  * memory. Only the thread calling lt_pool_run may use it, outside the run's workers' writes. */

@@ -52,9 +52,13 @@ void lt_cpu_get_rows(lt_pool *p, float *y, const void *table, lt_dtype t, int64_
 /* matmul.c: y[T,N] = x[T,K] . w[N,K]^T (+ bias[N]). */
 void lt_cpu_matmul(lt_pool *p, float *y, const float *x, const void *w, lt_dtype wt, const float *bias, int64_t T,
                    int64_t N, int64_t K);
-/* matmul_t.c: y[T,N] += alpha . x[T,K] . w[K,N] (w f32, f16 or bf16, as stored). */
-void lt_cpu_matmul_t(lt_pool *p, float *y, const float *x, const void *w, lt_dtype wt, float alpha, int64_t T,
-                     int64_t K, int64_t N);
+/* lowrank.c: y[T,K] += alpha . (x[T,K] . v^T) . v, v [R, K] f32, f16 or bf16; y may alias x.
+ * _prepare reserves the pool's scratch (false when out of memory; without it the call allocates
+ * its own and aborts if it cannot); _scratch is its size in bytes. */
+void lt_cpu_lowrank(lt_pool *p, float *y, const float *x, const void *v, lt_dtype vt, float alpha, int64_t T, int64_t K,
+                    int64_t R);
+bool lt_cpu_lowrank_prepare(lt_pool *p, lt_dtype vt, int64_t T, int64_t K, int64_t R);
+size_t lt_cpu_lowrank_scratch(int64_t T, int64_t K, int64_t R, int n_threads);
 /* Reserves the pool's scratch memory lt_cpu_matmul needs for this dtype and T (quantized
  * activations, widened weight rows); false when out of memory. lt_cpu_matmul on a pool
  * without the reservation allocates it itself and aborts if it cannot. */

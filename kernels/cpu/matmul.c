@@ -579,6 +579,11 @@ static dot_fn pick_dot(lt_dtype wt, bool avx2) {
     return NULL;
 }
 
+float lt_cpu_dot(lt_dtype wt, const float *x, const void *w, int64_t K) {
+    LT_ASSERT(wt == LT_F32 || wt == LT_F16 || wt == LT_BF16);
+    return pick_dot(wt, lt_cpu_has_avx2())(x, w, K);
+}
+
 static inline float bias_of(const mm_ctx *c, int64_t n) { return c->bias ? c->bias[n] : 0.0f; }
 
 /* Dot-product path: each weight row against every activation row (tiles of QTILE_T). */

@@ -326,7 +326,7 @@ static const lt_backend_ops k_cuda_ops = {
     /* ops, one .cu file each (declared in cuda_common.cuh) */
     .get_rows = lt_cuda_get_rows,   /* get_rows.cu */
     .matmul = lt_cuda_matmul,       /* matmul.cu */
-    .matmul_t = lt_cuda_matmul_t,   /* matmul.cu */
+    .lowrank = lt_cuda_lowrank,     /* matmul.cu */
     .rmsnorm = lt_cuda_rmsnorm,     /* norm.cu */
     .rope = lt_cuda_rope,           /* rope.cu */
     .silu_mul = lt_cuda_silu_mul,   /* elementwise.cu */

@@ -63,6 +63,7 @@ enum {
     LT_CUDA_SCR_WTILE,   /* matmul: quantized weight tile dequantized to f16 */
     LT_CUDA_SCR_ATTN,    /* attention: partial (max, sum, acc) of each context split */
     LT_CUDA_SCR_SPLITK,  /* matmul_marlin.cu: the k-splits' partial [T, N] */
+    LT_CUDA_SCR_LOWRANK, /* lowrank: x . v^T [T, R] */
     LT_CUDA_SCR_COUNT
 };
 
@@ -166,8 +167,8 @@ static inline unsigned lt_cu_grid(const lt_cuda *c, int64_t n, int threads) {
 /* ---- op entry points (one .cu file each; semantics in core/backend/backend.h) ---------------------- */
 
 lt_status lt_cuda_get_rows(lt_backend *be, lt_tensor *y, const lt_tensor *table, const lt_tensor *ids, lt_err *err);
-lt_status lt_cuda_matmul_t(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float alpha,
-                           lt_err *err);
+lt_status lt_cuda_lowrank(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *v, float alpha,
+                          lt_err *err);
 lt_status lt_cuda_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, const lt_tensor *bias,
                          lt_err *err);
 lt_status lt_cuda_rmsnorm(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float eps, lt_err *err);

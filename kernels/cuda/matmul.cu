@@ -19,7 +19,8 @@
  * gq4 matrices uploaded in the W4A16 layout (matmul_marlin.cu's table) take that kernel for
  * T <= LT_MARLIN_MAX_T and its element reads for the f16 tiles above; other gq4 matrices the
  * block-wise GEMV / tiles.
- * matmul_t (y += alpha . x . w, w [K, N] f32/f16/bf16 as stored): one thread per output element.
+ * lowrank (y += alpha . (x . v^T) . v, v [R, K] f32/f16/bf16): the matmul into scratch, then one
+ * thread per output element.
  * Leaves out: int8 tensor-core paths, fused bias in the GEMM epilogue (cublasLt).
  */
 #include "gemv.cuh"
@@ -331,44 +332,50 @@ lt_status lt_cuda_matmul(lt_backend *be, lt_tensor *y, const lt_tensor *x, const
     return LT_OK;
 }
 
-/* ---- matmul_t: y[T,N] += alpha . x[T,K] . w[K,N] ----------------------------------------------- */
+/* ---- lowrank: y[T,K] += alpha . (x[T,K] . v^T) . v, v [R, K] ------------------------------------- */
 
-/* One thread per output element, walking k in order with one fused multiply-add each into y (the
- * CPU kernel's operations, so the two agree bit for bit); a warp reads 32 consecutive columns of a
- * weight row per step. */
-static __device__ __forceinline__ float mt_widen(float v, int) { return v; }
-static __device__ __forceinline__ float mt_widen(uint16_t v, int bf16) {
+/* z = x . v^T by lt_cuda_matmul into a scratch buffer, then one thread per output element walking
+ * the R rows of v in order with one fused multiply-add each, from zero, then y += alpha * sum (a
+ * warp reads 32 consecutive columns of a row per step). y may alias x: the second kernel reads z
+ * only. The CPU sums the same products in groups of rows (kernels/cpu/lowrank.c), so the two
+ * agree to rounding, not bit for bit. */
+static __device__ __forceinline__ float lr_widen(float v, int) { return v; }
+static __device__ __forceinline__ float lr_widen(uint16_t v, int bf16) {
     return bf16 ? __uint_as_float((uint32_t)v << 16) : __half2float(__ushort_as_half(v));
 }
 
 template <typename W>
-static __global__ void matmul_t_kernel(float *__restrict__ y, const float *__restrict__ x, const W *__restrict__ w,
-                                       int bf16, float alpha, int K, int64_t N) {
+static __global__ void lowrank_kernel(float *__restrict__ y, const float *__restrict__ z, const W *__restrict__ v,
+                                      int bf16, float alpha, int R, int64_t K) {
     const int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t t = blockIdx.y;
-    if (j >= N) return;
-    float acc = y[t * N + j];
-    for (int k = 0; k < K; k++) acc = fmaf(alpha * __ldg(x + t * K + k), mt_widen(__ldg(w + (int64_t)k * N + j), bf16), acc);
-    y[t * N + j] = acc;
+    if (j >= K) return;
+    float acc = 0.0f;
+    for (int k = 0; k < R; k++) acc = fmaf(__ldg(z + t * R + k), lr_widen(__ldg(v + (int64_t)k * K + j), bf16), acc);
+    y[t * K + j] = fmaf(alpha, acc, y[t * K + j]);
 }
 
-lt_status lt_cuda_matmul_t(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *w, float alpha,
-                           lt_err *err) {
+lt_status lt_cuda_lowrank(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *v, float alpha,
+                          lt_err *err) {
     lt_cuda *c = lt_cuda_of(be);
-    const int64_t T = x->shape[0], K = x->shape[1], N = w->shape[1];
-    if (T == 0 || N == 0 || K == 0) return LT_OK;
-    if (K > INT32_MAX || T > 65535 || N > INT32_MAX)
-        return lt_err_set(err, LT_EUNSUPPORTED, "matmul_t: [%lld, %lld] x [%lld, %lld] is too large for cuda",
-                          (long long)T, (long long)K, (long long)K, (long long)N);
+    const int64_t T = x->shape[0], K = x->shape[1], R = v->shape[0];
+    if (T == 0 || K == 0 || R == 0) return LT_OK;
+    if (R > INT32_MAX || T > 65535 || K > INT32_MAX)
+        return lt_err_set(err, LT_EUNSUPPORTED, "lowrank: [%lld, %lld] through [%lld, %lld] is too large for cuda",
+                          (long long)T, (long long)K, (long long)R, (long long)K);
     LT_TRY(lt_cuda_enter(c, err));
-    const dim3 grid((unsigned)((N + 127) / 128), (unsigned)T);
+    void *zd = NULL;
+    LT_TRY(lt_cuda_scratch(c, LT_CUDA_SCR_LOWRANK, (size_t)T * (size_t)R * sizeof(float), &zd, err));
+    lt_tensor z = lt_tensor_2d(be, LT_F32, zd, T, R);
+    LT_TRY(lt_cuda_matmul(be, &z, x, v, NULL, err));
+    const dim3 grid((unsigned)((K + 127) / 128), (unsigned)T);
     float *yd = (float *)y->data;
-    const float *xd = (const float *)x->data;
-    if (w->dtype == LT_F32)
-        matmul_t_kernel<float><<<grid, 128, 0, c->stream>>>(yd, xd, (const float *)w->data, 0, alpha, (int)K, N);
+    if (v->dtype == LT_F32)
+        lowrank_kernel<float><<<grid, 128, 0, c->stream>>>(yd, (const float *)zd, (const float *)v->data, 0, alpha,
+                                                           (int)R, K);
     else /* f16 or bf16 (the op's wrapper admits nothing else) */
-        matmul_t_kernel<uint16_t><<<grid, 128, 0, c->stream>>>(yd, xd, (const uint16_t *)w->data,
-                                                               w->dtype == LT_BF16, alpha, (int)K, N);
+        lowrank_kernel<uint16_t><<<grid, 128, 0, c->stream>>>(yd, (const float *)zd, (const uint16_t *)v->data,
+                                                              v->dtype == LT_BF16, alpha, (int)R, K);
     LT_CUDA_LAUNCHED(err);
     return LT_OK;
 }
