@@ -239,6 +239,21 @@ static void check_get_rows_quants(void) {
     }
 }
 
+/* y = x . w^T (+ b when b) on both backends for weight pair pw [N, K], compared within tol;
+ * note ends the case's name. Releases every pair. */
+static void matmul_pair(lt_dtype dt, int T, int64_t N, int64_t K, pair *pw, const float *x, const float *b,
+                        const char *note, double tol) {
+    pair px = mk(LT_F32, 2, T, K, x), pb = mk(LT_F32, 1, N, 0, b), py = mk(LT_F32, 2, T, N, NULL);
+    lt_err e1, e2;
+    op_ok(lt_op_matmul(cpu, &py.c, &px.c, &pw->c, b ? &pb.c : NULL, &e1), &e1, "matmul", "cpu");
+    op_ok(lt_op_matmul(gpu, &py.g, &px.g, &pw->g, b ? &pb.g : NULL, &e2), &e2, "matmul", "cuda");
+    char what[96];
+    snprintf(what, sizeof what, "matmul %s T=%d N=%lld K=%lld%s%s", lt_dtype_name(dt), T, (long long)N, (long long)K,
+             b ? " +bias" : "", note);
+    compare(what, &py, tol);
+    release_all();
+}
+
 /* off: the CUDA weight starts off bytes into its allocation (misaligned views take the
  * element-wise kernels). */
 static void matmul_case_at(lt_dtype dt, int T, int64_t N, int64_t K, bool with_bias, size_t off) {
@@ -246,17 +261,9 @@ static void matmul_case_at(lt_dtype dt, int T, int64_t N, int64_t K, bool with_b
                  dt != LT_S24_Q4; /* no host quantizer yet */
     float *w = qtype ? NULL : randf(N * K, 0.5f), *x = randf((int64_t)T * K, 1.0f), *b = randf(N, 1.0f);
     void *wq = qtype ? random_blocks(dt, N, K) : host_quant(dt, w, N, K);
-    pair pw = mk_at(dt, 2, N, K, wq, off), px = mk(LT_F32, 2, T, K, x), pb = mk(LT_F32, 1, N, 0, b);
-    pair py = mk(LT_F32, 2, T, N, NULL);
-    lt_err e1, e2;
-    op_ok(lt_op_matmul(cpu, &py.c, &px.c, &pw.c, with_bias ? &pb.c : NULL, &e1), &e1, "matmul", "cpu");
-    op_ok(lt_op_matmul(gpu, &py.g, &px.g, &pw.g, with_bias ? &pb.g : NULL, &e2), &e2, "matmul", "cuda");
-    char what[96];
-    snprintf(what, sizeof what, "matmul %s T=%d N=%lld K=%lld%s%s", lt_dtype_name(dt), T, (long long)N, (long long)K,
-             with_bias ? " +bias" : "", off ? (off & 1 ? " w+1" : " w+2") : "");
+    pair pw = mk_at(dt, 2, N, K, wq, off);
     /* f32 weights with T > 8 go through cuBLAS in f32; the others round to 16 bits */
-    compare(what, &py, tol_for(dt));
-    release_all();
+    matmul_pair(dt, T, N, K, &pw, x, with_bias ? b : NULL, off ? (off & 1 ? " w+1" : " w+2") : "", tol_for(dt));
     free(w), free(x), free(b), free(wq);
 }
 
@@ -556,16 +563,8 @@ static void *random_gq4(lt_dtype dt, int64_t rows, int64_t cols, bool frac) {
 static void gq4_case(lt_dtype dt, int T, int64_t N, int64_t K, bool with_bias, bool frac) {
     float *x = randf((int64_t)T * K, 1.0f), *b = randf(N, 1.0f);
     void *wq = random_gq4(dt, N, K, frac);
-    pair pw = mk(dt, 2, N, K, wq), px = mk(LT_F32, 2, T, K, x), pb = mk(LT_F32, 1, N, 0, b);
-    pair py = mk(LT_F32, 2, T, N, NULL);
-    lt_err e1, e2;
-    op_ok(lt_op_matmul(cpu, &py.c, &px.c, &pw.c, with_bias ? &pb.c : NULL, &e1), &e1, "matmul", "cpu");
-    op_ok(lt_op_matmul(gpu, &py.g, &px.g, &pw.g, with_bias ? &pb.g : NULL, &e2), &e2, "matmul", "cuda");
-    char what[96];
-    snprintf(what, sizeof what, "matmul %s T=%d N=%lld K=%lld%s%s", lt_dtype_name(dt), T, (long long)N, (long long)K,
-             with_bias ? " +bias" : "", frac ? " (rows)" : "");
-    compare(what, &py, 1e-2);
-    release_all();
+    pair pw = mk(dt, 2, N, K, wq);
+    matmul_pair(dt, T, N, K, &pw, x, with_bias ? b : NULL, frac ? " (rows)" : "", 1e-2);
     free(x), free(b), free(wq);
 }
 

@@ -141,27 +141,7 @@ LT_AVX2 static void apply_avx2(float *y, const float *s, float alpha, int64_t n)
     for (; i < n; i++) y[i] = __builtin_fmaf(alpha, s[i], y[i]);
     _mm256_zeroupper();
 }
-
-/* f16 / bf16 row to f32 (exact either way) */
-LT_AVX2 static void widen_avx2(lt_dtype vt, const uint16_t *src, float *dst, int64_t K) {
-    int64_t j = 0;
-    for (; j + 8 <= K; j += 8) {
-        if (!(j & 31)) _mm_prefetch((const char *)(src + j) + LT_CPU_PF_AHEAD, _MM_HINT_T0); /* as the matmul */
-        const __m128i h = _mm_loadu_si128((const __m128i *)(src + j));
-        _mm256_storeu_ps(dst + j, vt == LT_F16 ? _mm256_cvtph_ps(h)
-                                               : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
-    }
-    for (; j < K; j++) dst[j] = vt == LT_F16 ? lt_cpu_f16_1(src[j]) : lt_bf16_to_f32(src[j]);
-    _mm256_zeroupper();
-}
 #endif
-
-static void widen(lt_dtype vt, const void *src, float *dst, int64_t K) {
-#if LT_X86
-    if (lt_cpu_has_avx2()) return widen_avx2(vt, src, dst, K);
-#endif
-    lt_cpu_dequant_row(vt, src, dst, K);
-}
 
 /* (fmaf without -mfma is a libm call: these loops take the AVX2 forms where the CPU has them) */
 static void add_to(float *s, const float *a, int64_t n) {
@@ -199,7 +179,7 @@ static void lr_job(void *arg, int ith, int nth) {
 #endif
         const float *w = (const float *)rows;
         if (c->vt != LT_F32) {
-            for (int64_t k = 0; k < n; k++) widen(c->vt, rows + (size_t)k * c->v_row, wide + k * c->K, c->K);
+            for (int64_t k = 0; k < n; k++) lt_cpu_dequant_row(c->vt, rows + (size_t)k * c->v_row, wide + k * c->K, c->K);
             w = wide;
         }
         share_portable(z, w, n, c->T, c->K, p);
@@ -236,7 +216,7 @@ static void lowrank_gemm(lt_pool *p, float *scr, float *y, const float *x, const
     const size_t v_row = lt_row_bytes(vt, K);
     for (int64_t k = 0; k < R; k++) {
         if (vt == LT_F32) memcpy(vf + k * K, (const char *)v + (size_t)k * v_row, (size_t)K * sizeof(float));
-        else widen(vt, (const char *)v + (size_t)k * v_row, vf + k * K, K);
+        else lt_cpu_dequant_row(vt, (const char *)v + (size_t)k * v_row, vf + k * K, K);
     }
     lr_gemm_ctx c = {.z = z, .vf = vf, .out = out, .T = T, .K = K, .R = R};
     atomic_init(&c.next, 0);

@@ -329,12 +329,6 @@ DOT4(dot4_q4_0_x, lt_block_q4_0, LOAD_Q4, Q4B4, 1)
 DOT2(dot2_q8_0_x, lt_block_q8_0, LOAD_Q8, Q8B4, 0)
 DOT2(dot2_q4_0_x, lt_block_q4_0, LOAD_Q4, Q4B4, 1)
 
-LT_AVX2 static void widen_f16_avx2(const uint16_t *s, float *d, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
-    _mm256_zeroupper(); /* before the SSE calls below (GCC leaves the state dirty there; see matmul.c df16_v) */
-    for (; i < n; i++) d[i] = lt_f16_to_f32(s[i]);
-}
 #endif
 
 #if LT_X86
@@ -680,12 +674,6 @@ static void mm_gemm_job(void *arg, int ith, int nth) {
             for (int64_t n = n0; n < n1; n++) {
                 const uint16_t *src = (const uint16_t *)(c->w + (size_t)n * c->w_row);
                 float *dst = buf + (n - n0) * c->K;
-#if LT_X86
-                if (c->avx2 && c->wt == LT_F16) {
-                    widen_f16_avx2(src, dst, c->K);
-                    continue;
-                }
-#endif
                 if (c->wt == LT_S24_F16) {
                     lt_cpu_s24_f16_widen(src, dst, c->K);
                     continue;
